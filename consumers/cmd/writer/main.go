@@ -1,0 +1,96 @@
+// Command writer runs the ClickHouse writer consumer group and the
+// retention job. It applies the schema migrations at start. Configuration
+// comes from AUDITTRAIL_* variables (see the README).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/audittrail/audittrail/consumers/retention"
+	"github.com/audittrail/audittrail/consumers/writer"
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+var _ = config.Known("AUDITTRAIL_WRITER_ADDR", "AUDITTRAIL_RETENTION_INTERVAL")
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "writer")
+	if err := run(log); err != nil {
+		log.Error("writer stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	env := config.FromOS()
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	chc := chconn.FromEnv(env)
+	wc := writer.FromEnv(env, kc.Topic)
+	addr := env.String("AUDITTRAIL_WRITER_ADDR", "127.0.0.1:8082")
+	every := env.Duration("AUDITTRAIL_RETENTION_INTERVAL", time.Hour)
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), wc.Validate()); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	conn, err := chconn.Open(ctx, chc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	applied, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: wc.RetentionDays})
+	if err != nil {
+		return err
+	}
+	log.Info("schema ready", "clickhouse", applied.Server.String(), "ttl", applied.Server.SupportsTTL(), "applied", applied.Versions)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	kc.ClientID = "audittrail-writer"
+	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database), log, reg, time.Now)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kafkaconn.EnsureTopics(tctx, w.Client(), kc.Partitions, nil, kc.Topic, wc.DeadLetterTopic)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log)
+	wg.Go(func() { enf.Run(ctx, every) })
+
+	e := httpserver.New(httpserver.Options{Name: "writer", Log: log, Reg: reg, Ready: func(ctx context.Context) error {
+		if err := conn.Ping(ctx); err != nil {
+			return fmt.Errorf("clickhouse: %w", err)
+		}
+		return w.Client().Ping(ctx)
+	}})
+	srvErr := make(chan error, 1)
+	wg.Go(func() { srvErr <- httpserver.Serve(ctx, e, addr, nil) })
+
+	log.Info("writer consuming", "topic", wc.Topic, "group", wc.Group, "addr", addr)
+	runErr := w.Run(ctx)
+	stop()
+	wg.Wait()
+	return errors.Join(runErr, <-srvErr)
+}

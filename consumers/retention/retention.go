@@ -1,0 +1,109 @@
+// Package retention enforces the retention window on ClickHouse by dropping
+// whole day partitions of the events table once every event in them is
+// older than the window. It works on every server version; servers with TTL
+// support also expire rows by the table's TTL. Rows in the one partially
+// expired day stay on disk until the next day, and the read path never
+// returns them (it filters by the window itself).
+package retention
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// Conn is what the enforcer needs of a ClickHouse connection.
+type Conn interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+// Enforcer drops expired partitions. It is safe for concurrent use; several
+// writer instances may run it at once (dropping a partition twice is a no-op).
+type Enforcer struct {
+	conn     Conn
+	database string
+	days     int
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New returns an enforcer for database.audit_events with a window of days.
+func New(conn Conn, database string, days int, now func() time.Time, log *slog.Logger) *Enforcer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Enforcer{conn: conn, database: database, days: days, now: now, log: log}
+}
+
+var dayPartition = regexp.MustCompile(`^\d{8}$`)
+
+// Cutoff returns the oldest partition id (YYYYMMDD, UTC) that may still hold
+// events inside the window; partitions before it are dropped.
+func (e *Enforcer) Cutoff() string {
+	return e.now().UTC().Add(-time.Duration(e.days) * 24 * time.Hour).Format("20060102")
+}
+
+// RunOnce drops every day partition entirely outside the window and returns
+// the ids it dropped.
+func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
+	rows, err := e.conn.Query(ctx,
+		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = ? AND active",
+		e.database, migrations.Table)
+	if err != nil {
+		return nil, fmt.Errorf("list partitions: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list partitions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list partitions: %w", err)
+	}
+	cutoff := e.Cutoff()
+	var dropped []string
+	for _, id := range ids {
+		if !dayPartition.MatchString(id) || id >= cutoff {
+			continue
+		}
+		q := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", e.database, migrations.Table, id)
+		if err := e.conn.Exec(ctx, q); err != nil {
+			return dropped, fmt.Errorf("drop partition %s: %w", id, err)
+		}
+		dropped = append(dropped, id)
+	}
+	return dropped, nil
+}
+
+// Run calls RunOnce now and then every interval until ctx ends. Failures are
+// logged and retried at the next tick.
+func (e *Enforcer) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		dropped, err := e.RunOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.log.Warn("retention run failed", "err", err)
+		case len(dropped) > 0:
+			e.log.Info("retention dropped expired partitions", "partitions", dropped, "window_days", e.days)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

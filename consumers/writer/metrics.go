@@ -1,0 +1,38 @@
+package writer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	inserted      prometheus.Counter
+	insertErrors  prometheus.Counter
+	commitErrors  prometheus.Counter
+	expired       prometheus.Counter
+	deadLetters   *prometheus.CounterVec
+	batchSize     prometheus.Histogram
+	insertLatency prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		inserted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_rows_inserted_total", Help: "Rows ClickHouse acknowledged."}),
+		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_insert_errors_total", Help: "Failed insert attempts (each is retried)."}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_commit_errors_total", Help: "Failed offset commits (records are replayed)."}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_expired_events_total", Help: "Events already outside the retention window on arrival, not stored."}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_writer_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "audittrail_writer_batch_rows", Help: "Rows per insert.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		insertLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "audittrail_writer_insert_seconds", Help: "Latency of successful inserts.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency)
+	}
+	return m
+}

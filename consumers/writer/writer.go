@@ -1,0 +1,356 @@
+// Package writer is the consumer group that stores audit events in
+// ClickHouse. It reads the events topic, batches rows by size and age, writes
+// each batch with one native insert, and commits Kafka offsets only after
+// ClickHouse acknowledged the rows. Replays after a crash or rebalance insert
+// rows identical to ones already stored, which the table (ReplacingMergeTree
+// on workspace, time and id) and the read path collapse, so no event is lost
+// and none is shown twice.
+//
+// Records that cannot be stored (undecodable, failing validation, too far in
+// the future) go to the dead-letter topic with headers naming the reason and
+// the source topic, partition and offset. Events already older than the
+// retention window on arrival are counted and skipped.
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+var _ = config.Known("AUDITTRAIL_WRITER_GROUP", "AUDITTRAIL_WRITER_BATCH_SIZE",
+	"AUDITTRAIL_WRITER_BATCH_AGE", "AUDITTRAIL_RETENTION_DAYS", "AUDITTRAIL_WRITER_DLQ_TOPIC")
+
+// Config tunes the writer.
+type Config struct {
+	// Group is the consumer group id.
+	Group string
+	// Topic is read; DeadLetterTopic receives poison records.
+	Topic           string
+	DeadLetterTopic string
+	// BatchSize and BatchAge bound a batch: it is written when it holds
+	// BatchSize rows or its oldest row waited BatchAge, whichever is first.
+	BatchSize int
+	BatchAge  time.Duration
+	// RetentionDays: events older than this on arrival are not stored.
+	RetentionDays int
+	// RetryMin and RetryMax bound the exponential backoff between failed
+	// inserts.
+	RetryMin, RetryMax time.Duration
+	// ShutdownTimeout bounds the final flush and commit.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Group: "audittrail-writer", Topic: topics.Events, DeadLetterTopic: topics.DeadLetters,
+		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
+		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second, ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// FromEnv reads the AUDITTRAIL_WRITER_* variables and AUDITTRAIL_RETENTION_DAYS.
+func FromEnv(e *config.Env, topic string) Config {
+	c := Defaults()
+	c.Topic = topic
+	c.Group = e.String("AUDITTRAIL_WRITER_GROUP", c.Group)
+	c.DeadLetterTopic = e.String("AUDITTRAIL_WRITER_DLQ_TOPIC", c.DeadLetterTopic)
+	c.BatchSize = e.Int("AUDITTRAIL_WRITER_BATCH_SIZE", c.BatchSize)
+	c.BatchAge = e.Duration("AUDITTRAIL_WRITER_BATCH_AGE", c.BatchAge)
+	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
+	return c
+}
+
+// Validate reports configuration that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, errors.New("AUDITTRAIL_WRITER_GROUP is empty"))
+	}
+	if c.Topic == "" || c.DeadLetterTopic == "" || c.Topic == c.DeadLetterTopic {
+		errs = append(errs, fmt.Errorf("topics %q and %q: both required and distinct", c.Topic, c.DeadLetterTopic))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1_000_000 {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_BATCH_SIZE=%d: want 1-1000000", c.BatchSize))
+	}
+	if c.BatchAge < time.Millisecond || c.BatchAge > time.Minute {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_BATCH_AGE=%s: want 1ms-1m", c.BatchAge))
+	}
+	if c.RetentionDays < 1 || c.RetentionDays > 3650 {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_RETENTION_DAYS=%d: want 1-3650", c.RetentionDays))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("retry backoff %s-%s: want 0 < min <= max", c.RetryMin, c.RetryMax))
+	}
+	return errors.Join(errs...)
+}
+
+// Sink stores rows. Insert must be all-or-nothing from the writer's point
+// of view: on error the writer retries the same rows.
+type Sink interface {
+	Insert(ctx context.Context, rows []Row) error
+}
+
+// Writer consumes the events topic into a Sink. Create it with New, run it
+// with Run.
+type Writer struct {
+	cfg  Config
+	cl   *kgo.Client
+	sink Sink
+	log  *slog.Logger
+	now  func() time.Time
+	m    *metrics
+
+	mu      sync.Mutex
+	rows    []Row
+	pending []*kgo.Record // every record the buffered rows came from, incl. skipped ones
+	oldest  time.Time
+	policy  event.Policy
+}
+
+// New builds a writer and its Kafka client. kafkaOpts carry the brokers
+// (kafkaconn.Config.Options); reg receives the writer's metrics.
+func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	w := &Writer{cfg: cfg, sink: sink, log: log, now: now, m: newMetrics(reg),
+		// The gateway decides which names are acceptable; the writer stores
+		// whatever passed it, custom names included.
+		policy: event.Policy{AllowCustomEvents: true, Now: now},
+	}
+	opts := append([]kgo.Opt{}, kafkaOpts...)
+	opts = append(opts,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(w.onRevoked),
+		kgo.OnPartitionsLost(w.onLost),
+		kgo.FetchMaxWait(cfg.BatchAge),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	w.cl = cl
+	return w, nil
+}
+
+// Client returns the writer's Kafka client (for readiness checks).
+func (w *Writer) Client() *kgo.Client { return w.cl }
+
+// Run consumes until ctx is cancelled, then flushes what is buffered,
+// commits, leaves the group and returns. It returns nil after a clean
+// shutdown; an error only when the final flush could not complete within
+// the shutdown timeout (those records are replayed on the next start).
+func (w *Writer) Run(ctx context.Context) error {
+	defer w.cl.Close()
+	for {
+		pollCtx, cancel := context.WithTimeout(ctx, w.pollWait())
+		fetches := w.cl.PollRecords(pollCtx, w.cfg.BatchSize)
+		cancel()
+		if ctx.Err() != nil {
+			w.cl.AllowRebalance()
+			break
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
+			}
+		})
+		w.mu.Lock()
+		fetches.EachRecord(w.add)
+		var err error
+		if len(w.pending) > 0 && (len(w.rows) >= w.cfg.BatchSize || w.now().Sub(w.oldest) >= w.cfg.BatchAge) {
+			err = w.flushLocked(ctx)
+		}
+		w.mu.Unlock()
+		w.cl.AllowRebalance()
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	// Shutdown: stop input (done), flush, commit, close.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
+	defer cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flushLocked(sctx); err != nil {
+		return fmt.Errorf("final flush: %w", err)
+	}
+	return nil
+}
+
+// pollWait is how long one poll may wait: until the oldest buffered row is
+// due, or BatchAge when nothing is buffered.
+func (w *Writer) pollWait() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		return w.cfg.BatchAge
+	}
+	d := w.cfg.BatchAge - w.now().Sub(w.oldest)
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return d
+}
+
+// add turns one record into a row, a dead letter or a skip. Called with mu held.
+func (w *Writer) add(r *kgo.Record) {
+	if len(w.pending) == 0 {
+		w.oldest = w.now()
+	}
+	w.pending = append(w.pending, r)
+	row, reason, err := w.toRow(r)
+	switch {
+	case err != nil:
+		w.deadLetter(r, reason, err)
+	case reason == reasonExpired:
+		w.m.expired.Inc()
+	default:
+		w.rows = append(w.rows, row)
+	}
+}
+
+const (
+	reasonUndecodable = "undecodable"
+	reasonInvalid     = "invalid"
+	reasonExpired     = "expired"
+)
+
+func (w *Writer) toRow(r *kgo.Record) (Row, string, error) {
+	e, err := event.Decode(r.Value)
+	if err != nil {
+		return Row{}, reasonUndecodable, err
+	}
+	if err := w.policy.Validate(&e); err != nil {
+		return Row{}, reasonInvalid, err
+	}
+	if e.ID == "" || e.ReceivedAt.IsZero() {
+		return Row{}, reasonInvalid, errors.New("id and received_at are set by the ingest path and must not be empty")
+	}
+	if string(r.Key) != e.WorkspaceID {
+		return Row{}, reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
+	}
+	if e.Timestamp.Before(w.now().Add(-time.Duration(w.cfg.RetentionDays) * 24 * time.Hour)) {
+		return Row{}, reasonExpired, nil
+	}
+	return RowOf(&e), "", nil
+}
+
+// deadLetter publishes r to the dead-letter topic and waits for the ack: a
+// poison record's offset is committed only once it is safely parked.
+func (w *Writer) deadLetter(r *kgo.Record, reason string, cause error) {
+	msg := cause.Error()
+	dl := &kgo.Record{
+		Topic: w.cfg.DeadLetterTopic,
+		Key:   r.Key,
+		Value: r.Value,
+		Headers: append(append([]kgo.RecordHeader{}, r.Headers...),
+			kgo.RecordHeader{Key: topics.HeaderDLQReason, Value: []byte(reason + ": " + truncate(msg, 1024))},
+			kgo.RecordHeader{Key: topics.HeaderDLQTopic, Value: []byte(r.Topic)},
+			kgo.RecordHeader{Key: topics.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+			kgo.RecordHeader{Key: topics.HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		),
+	}
+	backoff := w.cfg.RetryMin
+	for {
+		err := w.cl.ProduceSync(context.Background(), dl).FirstErr()
+		if err == nil {
+			w.m.deadLetters.WithLabelValues(reason).Inc()
+			w.log.Warn("record dead-lettered", "reason", reason, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", msg)
+			return
+		}
+		w.log.Error("dead-letter publish failed; retrying", "err", err, "backoff", backoff)
+		time.Sleep(backoff)
+		backoff = min(backoff*2, w.cfg.RetryMax)
+	}
+}
+
+// flushLocked inserts the buffered rows, retrying with capped exponential
+// backoff until ClickHouse acknowledges or ctx ends, then commits the
+// offsets of every buffered record. Called with mu held.
+func (w *Writer) flushLocked(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	if len(w.rows) > 0 {
+		backoff := w.cfg.RetryMin
+		for attempt := 1; ; attempt++ {
+			start := time.Now()
+			err := w.sink.Insert(ctx, w.rows)
+			if err == nil {
+				w.m.insertLatency.Observe(time.Since(start).Seconds())
+				w.m.batchSize.Observe(float64(len(w.rows)))
+				w.m.inserted.Add(float64(len(w.rows)))
+				break
+			}
+			w.m.insertErrors.Inc()
+			w.log.Warn("insert failed; will retry", "rows", len(w.rows), "attempt", attempt, "backoff", backoff, "err", err)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("insert %d rows: %w (last error: %v)", len(w.rows), ctx.Err(), err)
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, w.cfg.RetryMax)
+		}
+	}
+	if err := w.cl.CommitRecords(ctx, w.pending...); err != nil {
+		// The rows are stored; a failed commit only means a replay later,
+		// which the table collapses.
+		w.log.Warn("offset commit failed; records will be replayed", "err", err)
+		w.m.commitErrors.Inc()
+	}
+	w.rows = w.rows[:0]
+	w.pending = w.pending[:0]
+	return nil
+}
+
+// onRevoked flushes and commits before partitions move to another member.
+func (w *Writer) onRevoked(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flushLocked(ctx); err != nil {
+		w.log.Warn("flush on revoke failed; records will be replayed", "err", err)
+		w.dropLocked()
+	}
+}
+
+// onLost drops the buffer: the partitions belong to someone else now, and
+// committing for them could rewind their progress.
+func (w *Writer) onLost(context.Context, *kgo.Client, map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropLocked()
+}
+
+func (w *Writer) dropLocked() {
+	w.rows = w.rows[:0]
+	w.pending = w.pending[:0]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

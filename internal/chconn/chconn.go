@@ -1,0 +1,102 @@
+// Package chconn opens ClickHouse connections (native protocol) from the
+// shared AUDITTRAIL_CLICKHOUSE_* configuration. Every component that talks
+// to ClickHouse opens its connection here, so options live in one place.
+package chconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/audittrail/audittrail/internal/config"
+)
+
+var _ = config.Known("AUDITTRAIL_CLICKHOUSE_ADDR", "AUDITTRAIL_CLICKHOUSE_DATABASE",
+	"AUDITTRAIL_CLICKHOUSE_USER", "AUDITTRAIL_CLICKHOUSE_PASSWORD")
+
+// Config locates the ClickHouse server and database.
+type Config struct {
+	Addr     string // host:port of the native protocol
+	Database string
+	Username string
+	Password string
+	// DialTimeout bounds connecting; ReadTimeout bounds one query's wait for
+	// data from the server.
+	DialTimeout time.Duration
+	ReadTimeout time.Duration
+	// MaxOpenConns bounds the connection pool.
+	MaxOpenConns int
+}
+
+// Defaults returns the configuration for a server on loopback.
+func Defaults() Config {
+	return Config{
+		Addr: "127.0.0.1:9000", Database: "audittrail", Username: "default",
+		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Minute, MaxOpenConns: 16,
+	}
+}
+
+// FromEnv reads AUDITTRAIL_CLICKHOUSE_ADDR, _DATABASE, _USER, _PASSWORD.
+func FromEnv(e *config.Env) Config {
+	c := Defaults()
+	c.Addr = e.String("AUDITTRAIL_CLICKHOUSE_ADDR", c.Addr)
+	c.Database = e.String("AUDITTRAIL_CLICKHOUSE_DATABASE", c.Database)
+	c.Username = e.String("AUDITTRAIL_CLICKHOUSE_USER", c.Username)
+	c.Password = e.String("AUDITTRAIL_CLICKHOUSE_PASSWORD", c.Password)
+	return c
+}
+
+// Validate reports configuration that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("AUDITTRAIL_CLICKHOUSE_ADDR is empty: set host:port of the native protocol, e.g. 127.0.0.1:9000"))
+	}
+	if !validIdent(c.Database) {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_DATABASE=%q: use letters, digits and underscores", c.Database))
+	}
+	return errors.Join(errs...)
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Open connects to the server (without selecting the database, which may not
+// exist yet) and pings it.
+func Open(ctx context.Context, c Config) (driver.Conn, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{c.Addr},
+		Protocol:     clickhouse.Native,
+		Auth:         clickhouse.Auth{Database: "default", Username: c.Username, Password: c.Password},
+		DialTimeout:  c.DialTimeout,
+		ReadTimeout:  c.ReadTimeout,
+		MaxOpenConns: c.MaxOpenConns,
+		MaxIdleConns: c.MaxOpenConns,
+		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", c.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", c.Addr, err)
+	}
+	return conn, nil
+}

@@ -1,0 +1,35 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEnvParsesAndCollectsErrors(t *testing.T) {
+	e := FromMap(map[string]string{
+		"A": " x ", "L": "a, b,,c", "I": "12", "B": "true", "D": "250ms",
+		"BAD_I": "twelve", "BAD_D": "5 seconds",
+	})
+	require.Equal(t, "x", e.String("A", "def"))
+	require.Equal(t, "def", e.String("MISSING", "def"))
+	require.Equal(t, []string{"a", "b", "c"}, e.List("L", ""))
+	require.Equal(t, []string{"p", "q"}, e.List("MISSING", "p,q"))
+	require.Equal(t, 12, e.Int("I", 1))
+	require.True(t, e.Bool("B", false))
+	require.Equal(t, 250*time.Millisecond, e.Duration("D", time.Second))
+	require.NoError(t, e.Err())
+
+	require.Equal(t, 7, e.Int("BAD_I", 7))
+	require.Equal(t, time.Second, e.Duration("BAD_D", time.Second))
+	err := e.Err()
+	require.ErrorContains(t, err, `BAD_I="twelve": want an integer`)
+	require.ErrorContains(t, err, `BAD_D="5 seconds"`)
+}
+
+func TestUnknownNamesTypos(t *testing.T) {
+	Known("AUDITTRAIL_TEST_KNOWN")
+	got := Unknown([]string{"AUDITTRAIL_TEST_KNOWN=1", "AUDITTRAIL_KAFAK_BROKERS=x", "PATH=/bin"})
+	require.Equal(t, []string{"AUDITTRAIL_KAFAK_BROKERS"}, got)
+}

@@ -1,0 +1,73 @@
+// Command ingest runs the HTTP ingest gateway: POST /v1/events publishes
+// audit events to Kafka. Configuration comes from AUDITTRAIL_* variables
+// (see the README).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/producers/ingest"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "ingest")
+	if err := run(log); err != nil {
+		log.Error("ingest stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	env := config.FromOS()
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	cfg := ingest.FromEnv(env, kc.Topic)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if err := config.CheckUnknown(); err != nil {
+		return err
+	}
+	if err := kc.Validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	kc.ClientID = "audittrail-ingest"
+	cl, err := kgo.NewClient(append(kc.Options(), ingest.ProducerOptions()...)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kafkaconn.EnsureTopics(tctx, cl, kc.Partitions, nil, kc.Topic, topics.DeadLetters)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gw, err := ingest.New(cfg, ingest.NewKafkaPublisher(cl), log, reg, time.Now)
+	if err != nil {
+		return err
+	}
+	e := httpserver.New(httpserver.Options{Name: "ingest", Log: log, Reg: reg, Ready: cl.Ping})
+	gw.Register(e)
+	log.Info("ingest gateway listening", "addr", cfg.Addr, "topic", kc.Topic)
+	return httpserver.Serve(ctx, e, cfg.Addr, nil)
+}

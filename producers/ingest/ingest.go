@@ -1,0 +1,335 @@
+// Package ingest is the HTTP ingest gateway: services in any language POST
+// audit events to /v1/events with an ingest token, and the gateway
+// validates them against the contract and catalogue, sets id (when absent),
+// category and received_at, publishes them to Kafka keyed by workspace id,
+// and answers 202 only after Kafka acknowledged every event (acks=all,
+// idempotent producer).
+//
+// A request is one event or {"batch": [...]} of up to MaxBatch events. A
+// batch is all-or-nothing: if any event is invalid the answer is 400 with
+// one entry per invalid event and nothing is published.
+package ingest
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+var _ = config.Known("AUDITTRAIL_INGEST_ADDR", "AUDITTRAIL_INGEST_TOKENS",
+	"AUDITTRAIL_ALLOW_CUSTOM_EVENTS", "AUDITTRAIL_CUSTOM_EVENT_WORKSPACES")
+
+// Limits of one request.
+const (
+	MaxBatch    = 1000
+	MaxBody     = 4 << 20
+	MaxEvent    = 32 << 10
+	publishWait = 30 * time.Second
+)
+
+// Config configures the gateway.
+type Config struct {
+	Addr string
+	// Tokens are the accepted ingest tokens (Authorization: Bearer <token>).
+	Tokens []string
+	Topic  string
+	// Policy decides which event names are accepted.
+	Policy event.Policy
+}
+
+// FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
+// AUDITTRAIL_ALLOW_CUSTOM_EVENTS and AUDITTRAIL_CUSTOM_EVENT_WORKSPACES.
+func FromEnv(e *config.Env, topic string) Config {
+	c := Config{
+		Addr:   e.String("AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081"),
+		Tokens: e.List("AUDITTRAIL_INGEST_TOKENS", ""),
+		Topic:  topic,
+	}
+	c.Policy.AllowCustomEvents = e.Bool("AUDITTRAIL_ALLOW_CUSTOM_EVENTS", false)
+	if ws := e.List("AUDITTRAIL_CUSTOM_EVENT_WORKSPACES", ""); len(ws) > 0 {
+		c.Policy.CustomEventWorkspaces = map[string]bool{}
+		for _, w := range ws {
+			c.Policy.CustomEventWorkspaces[w] = true
+		}
+	}
+	return c
+}
+
+// Validate reports configuration that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("AUDITTRAIL_INGEST_ADDR is empty: set host:port to listen on"))
+	}
+	if len(c.Tokens) == 0 {
+		errs = append(errs, errors.New("AUDITTRAIL_INGEST_TOKENS is empty: set at least one ingest token (comma-separated)"))
+	}
+	for _, t := range c.Tokens {
+		if len(t) < 16 {
+			errs = append(errs, errors.New("AUDITTRAIL_INGEST_TOKENS: every token must be at least 16 characters"))
+			break
+		}
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic is empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Publisher delivers records and returns once every one is acknowledged, or
+// the first error.
+type Publisher interface {
+	Publish(ctx context.Context, recs []*kgo.Record) error
+}
+
+// Gateway serves the ingest endpoint.
+type Gateway struct {
+	cfg Config
+	pub Publisher
+	now func() time.Time
+	log *slog.Logger
+
+	events   *prometheus.CounterVec
+	requests *prometheus.CounterVec
+}
+
+// New returns a gateway publishing through pub.
+func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	cfg.Policy.Now = now
+	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log,
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, failed)."}, []string{"result"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_ingest_requests_total", Help: "Ingest requests by status code."}, []string{"code"}),
+	}
+	if reg != nil {
+		reg.MustRegister(g.events, g.requests)
+	}
+	return g, nil
+}
+
+// Register mounts POST /v1/events on e.
+func (g *Gateway) Register(e *echo.Echo) {
+	e.POST("/v1/events", g.handle)
+}
+
+// InvalidEvent is one entry of a 400 answer.
+type InvalidEvent struct {
+	Index   int                `json:"index"`
+	Field   string             `json:"field"`
+	Message string             `json:"message"`
+	Errors  []event.FieldError `json:"errors,omitempty"`
+
+	tooLarge bool
+}
+
+// Accepted is the 202 answer.
+type Accepted struct {
+	Accepted int      `json:"accepted"`
+	IDs      []string `json:"ids"`
+}
+
+func (g *Gateway) handle(c echo.Context) error {
+	status, err := g.serve(c)
+	g.requests.WithLabelValues(fmt.Sprint(status)).Inc()
+	return err
+}
+
+func (g *Gateway) serve(c echo.Context) (int, error) {
+	if !g.authorized(c.Request().Header.Get(echo.HeaderAuthorization)) {
+		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+				Message: fmt.Sprintf("request body exceeds %d bytes", MaxBody)}
+		}
+		return http.StatusBadRequest, httpserver.BadRequest("", "could not read the request body")
+	}
+	raws, batch, apiErr := splitBody(body)
+	if apiErr != nil {
+		return apiErr.Status, apiErr
+	}
+	events, invalid := g.decodeAll(raws)
+	if len(invalid) > 0 {
+		g.events.WithLabelValues("invalid").Add(float64(len(raws)))
+		apiErr := invalidError(invalid, len(raws), batch)
+		return apiErr.Status, apiErr
+	}
+
+	recs := make([]*kgo.Record, len(events))
+	ids := make([]string, len(events))
+	for i := range events {
+		value, err := event.Marshal(&events[i])
+		if err != nil {
+			return http.StatusInternalServerError, fmt.Errorf("encode event %d: %w", i, err)
+		}
+		recs[i] = &kgo.Record{
+			Topic: g.cfg.Topic,
+			Key:   []byte(events[i].WorkspaceID),
+			Value: value,
+			Headers: []kgo.RecordHeader{
+				{Key: topics.HeaderEvent, Value: []byte(events[i].Event)},
+				{Key: topics.HeaderSchemaVersion, Value: []byte(event.SchemaVersion)},
+			},
+		}
+		ids[i] = events[i].ID
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), publishWait)
+	defer cancel()
+	if err := g.pub.Publish(ctx, recs); err != nil {
+		g.events.WithLabelValues("failed").Add(float64(len(recs)))
+		g.log.Error("publish failed", "events", len(recs), "err", err)
+		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "events were not acknowledged by Kafka; retry the request (event ids make retries safe)"}
+	}
+	g.events.WithLabelValues("accepted").Add(float64(len(recs)))
+	return http.StatusAccepted, c.JSON(http.StatusAccepted, Accepted{Accepted: len(recs), IDs: ids})
+}
+
+func (g *Gateway) authorized(header string) bool {
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || token == "" {
+		return false
+	}
+	found := 0
+	for _, t := range g.cfg.Tokens {
+		found |= subtle.ConstantTimeCompare([]byte(t), []byte(token))
+	}
+	return found == 1
+}
+
+// splitBody returns the raw events of a request: the body itself, or the
+// elements of {"batch": [...]}.
+func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
+	trimmed := strings.TrimSpace(string(body))
+	if trimmed == "" || trimmed[0] != '{' {
+		return nil, false, httpserver.BadRequest("", `the body must be one event object or {"batch": [events]}`)
+	}
+	var probe struct {
+		Batch *[]json.RawMessage `json:"batch"`
+	}
+	if _, err := json.Parse(body, &probe, json.DontMatchCaseInsensitiveStructFields); err != nil || probe.Batch == nil {
+		// Not a batch (or not JSON): treat it as one event and let the event
+		// decoder report what is wrong with it.
+		return []json.RawMessage{body}, false, nil
+	}
+	var strict struct {
+		Batch []json.RawMessage `json:"batch"`
+	}
+	if _, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields); err != nil {
+		return nil, true, httpserver.BadRequest("batch", `a batch body holds only "batch": an array of event objects`)
+	}
+	switch n := len(strict.Batch); {
+	case n == 0:
+		return nil, true, httpserver.BadRequest("batch", "the batch is empty")
+	case n > MaxBatch:
+		return nil, true, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "batch",
+			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, n)}
+	}
+	return strict.Batch, true, nil
+}
+
+func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEvent) {
+	now := g.now().UTC()
+	events := make([]event.Event, len(raws))
+	var invalid []InvalidEvent
+	for i, raw := range raws {
+		if len(raw) > MaxEvent {
+			invalid = append(invalid, InvalidEvent{Index: i, tooLarge: true,
+				Message: fmt.Sprintf("event is %d bytes; at most %d bytes per event", len(raw), MaxEvent)})
+			continue
+		}
+		e, err := event.Decode(raw)
+		if err == nil {
+			err = g.cfg.Policy.Validate(&e)
+		}
+		if err != nil {
+			invalid = append(invalid, invalidEntry(i, err))
+			continue
+		}
+		if e.ID == "" {
+			e.ID = event.NewID()
+		}
+		e.ReceivedAt = now
+		events[i] = e
+	}
+	return events, invalid
+}
+
+func invalidEntry(i int, err error) InvalidEvent {
+	var ve *event.ValidationError
+	if errors.As(err, &ve) && len(ve.Fields) > 0 {
+		return InvalidEvent{Index: i, Field: ve.Fields[0].Field, Message: ve.Fields[0].Message, Errors: ve.Fields}
+	}
+	return InvalidEvent{Index: i, Message: err.Error()}
+}
+
+// invalidError is 413 when any event is over the size limit, else 400.
+func invalidError(invalid []InvalidEvent, total int, batch bool) *httpserver.Error {
+	status, code := http.StatusBadRequest, "invalid_event"
+	for _, inv := range invalid {
+		if inv.tooLarge {
+			status, code = http.StatusRequestEntityTooLarge, "too_large"
+			break
+		}
+	}
+	first := invalid[0]
+	field := first.Field
+	msg := first.Message
+	if batch {
+		field = fmt.Sprintf("batch[%d].%s", first.Index, first.Field)
+		msg = fmt.Sprintf("%d of %d events are invalid; nothing was published. First: %s", len(invalid), total, first.Message)
+	}
+	return &httpserver.Error{Status: status, Code: code, Field: strings.TrimSuffix(field, "."),
+		Message: msg, Details: invalid}
+}
+
+// KafkaPublisher publishes with a franz-go client configured for
+// acks=all and idempotence (franz-go's defaults, set explicitly here).
+type KafkaPublisher struct{ cl *kgo.Client }
+
+// ProducerOptions are the options the gateway's Kafka client adds to the
+// shared broker options.
+func ProducerOptions() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.RecordDeliveryTimeout(publishWait),
+		kgo.ProducerBatchMaxBytes(1 << 20),
+	}
+}
+
+// NewKafkaPublisher wraps cl.
+func NewKafkaPublisher(cl *kgo.Client) *KafkaPublisher { return &KafkaPublisher{cl: cl} }
+
+// Publish produces recs and waits for every acknowledgement.
+func (p *KafkaPublisher) Publish(ctx context.Context, recs []*kgo.Record) error {
+	return p.cl.ProduceSync(ctx, recs...).FirstErr()
+}

@@ -1,0 +1,135 @@
+// Package auth authenticates read-API requests with bearer JWTs and
+// authorizes them per workspace. Tokens carry sub (required), name, email,
+// exp (required) and workspaces, an object mapping workspace id to role
+// ({"ws_1": "owner", "ws_2": "member"}). Only the owner role may read a
+// workspace's trail.
+//
+// Verification is pluggable: NewHMAC verifies HS256 with a shared secret;
+// other key sources (RS256 or EdDSA keys from a JWKS file) plug in as a
+// jwt.Keyfunc with their algorithms through NewVerifier.
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+)
+
+// RoleOwner is the only role that may read the audit trail.
+const RoleOwner = "owner"
+
+// Claims are the claims the API reads.
+type Claims struct {
+	jwt.RegisteredClaims
+	Name       string            `json:"name,omitempty"`
+	Email      string            `json:"email,omitempty"`
+	Workspaces map[string]string `json:"workspaces,omitempty"`
+}
+
+// Verifier checks token signatures and claims. It is safe for concurrent use.
+type Verifier struct {
+	keyFunc jwt.Keyfunc
+	parser  *jwt.Parser
+}
+
+// NewVerifier verifies tokens signed with one of methods, with keys from keyFunc.
+func NewVerifier(keyFunc jwt.Keyfunc, methods ...string) *Verifier {
+	return &Verifier{keyFunc: keyFunc, parser: jwt.NewParser(
+		jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))}
+}
+
+// NewHMAC verifies HS256 tokens signed with secret.
+func NewHMAC(secret []byte) *Verifier {
+	return NewVerifier(func(*jwt.Token) (any, error) { return secret, nil }, jwt.SigningMethodHS256.Alg())
+}
+
+// ErrUnauthenticated is returned for missing, malformed, badly signed or
+// expired tokens.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Verify parses and checks a token.
+func (v *Verifier) Verify(token string) (*Claims, error) {
+	var c Claims
+	if _, err := v.parser.ParseWithClaims(token, &c, v.keyFunc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	}
+	if c.Subject == "" {
+		return nil, fmt.Errorf("%w: token has no sub claim", ErrUnauthenticated)
+	}
+	return &c, nil
+}
+
+const claimsKey = "audittrail.claims"
+
+// Middleware authenticates every request it wraps: 401 unless a valid
+// bearer token is present.
+func (v *Verifier) Middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok || strings.TrimSpace(token) == "" {
+				return unauthorized("missing bearer token: send Authorization: Bearer <JWT>")
+			}
+			claims, err := v.Verify(strings.TrimSpace(token))
+			if err != nil {
+				return unauthorized("invalid token: " + strings.TrimPrefix(err.Error(), ErrUnauthenticated.Error()+": "))
+			}
+			c.Set(claimsKey, claims)
+			return next(c)
+		}
+	}
+}
+
+// FromContext returns the claims Middleware stored, or nil.
+func FromContext(c echo.Context) *Claims {
+	claims, _ := c.Get(claimsKey).(*Claims)
+	return claims
+}
+
+// RequireOwner allows the request only when the token names the workspace in
+// path parameter param with the owner role: 404 when the workspace is not in
+// the token (its existence is not revealed), 403 for any other role.
+func RequireOwner(param string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			claims := FromContext(c)
+			if claims == nil {
+				return unauthorized("missing bearer token")
+			}
+			role, ok := claims.Workspaces[c.Param(param)]
+			switch {
+			case !ok:
+				return &httpserver.Error{Status: http.StatusNotFound, Code: "workspace_not_found",
+					Message: "no such workspace for this token", Field: "workspace_id"}
+			case role != RoleOwner:
+				return &httpserver.Error{Status: http.StatusForbidden, Code: "forbidden",
+					Message: "only workspace owners can view the audit trail", Field: "workspace_id"}
+			}
+			return next(c)
+		}
+	}
+}
+
+func unauthorized(msg string) error {
+	return &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
+}
+
+// Mint signs an HS256 token; used by the token command and tests.
+func Mint(secret []byte, sub, name, email string, workspaces map[string]string, ttl time.Duration, now time.Time) (string, error) {
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   sub,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+		Name: name, Email: email, Workspaces: workspaces,
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}

@@ -1,0 +1,69 @@
+// Command api runs the read API (and the page it serves) on ClickHouse.
+// Configuration comes from AUDITTRAIL_* variables (see the README).
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/query-api/api"
+	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+var _ = config.Known("AUDITTRAIL_API_ADDR", "AUDITTRAIL_JWT_SECRET", "AUDITTRAIL_RETENTION_DAYS")
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "api")
+	if err := run(log); err != nil {
+		log.Error("api stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	env := config.FromOS()
+	chc := chconn.FromEnv(env)
+	addr := env.String("AUDITTRAIL_API_ADDR", "127.0.0.1:8080")
+	secret := env.String("AUDITTRAIL_JWT_SECRET", "")
+	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
+	var errs []error
+	if len(secret) < 32 {
+		errs = append(errs, errors.New("AUDITTRAIL_JWT_SECRET must be set to at least 32 characters (HS256 secret for read-API tokens)"))
+	}
+	if days < 1 || days > 3650 {
+		errs = append(errs, errors.New("AUDITTRAIL_RETENTION_DAYS: want 1-3650"))
+	}
+	if err := errors.Join(append(errs, env.Err(), config.CheckUnknown(), chc.Validate())...); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	conn, err := chconn.Open(ctx, chc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: days}); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping})
+	api.New(store.New(conn, chc.Database, days, time.Now), auth.NewHMAC([]byte(secret))).Register(e)
+	log.Info("read api listening", "addr", addr)
+	return httpserver.Serve(ctx, e, addr, nil)
+}

@@ -1,0 +1,154 @@
+package event
+
+import (
+	"bytes"
+	stdjson "encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// wire is the JSON shape accepted on input. Timestamps stay strings so that a
+// bad one is reported against its field rather than as a decoding failure.
+type wire struct {
+	ID          string            `json:"id"`
+	WorkspaceID string            `json:"workspace_id"`
+	Event       string            `json:"event"`
+	Category    string            `json:"category"`
+	Timestamp   string            `json:"timestamp"`
+	ReceivedAt  string            `json:"received_at"`
+	Actor       Actor             `json:"actor"`
+	Resource    Resource          `json:"resource"`
+	Changes     map[string]Change `json:"changes"`
+	Context     Context           `json:"context"`
+	Properties  json.RawMessage   `json:"properties"`
+}
+
+const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
+
+// Decode parses one JSON event. It checks the shape (JSON syntax, known
+// fields, value types, timestamp format) and returns a *ValidationError
+// naming the offending field; it does not check the catalogue or required
+// fields: call Policy.Validate for that.
+func Decode(data []byte) (Event, error) {
+	var w wire
+	rest, err := json.Parse(data, &w, parseFlags)
+	if err != nil {
+		return Event{}, decodeError(data, err)
+	}
+	if len(strings.TrimSpace(string(rest))) != 0 {
+		return Event{}, single("", "unexpected data after the event object")
+	}
+	return fromWire(&w)
+}
+
+func fromWire(w *wire) (Event, error) {
+	e := Event{
+		ID:          w.ID,
+		WorkspaceID: w.WorkspaceID,
+		Event:       w.Event,
+		Category:    w.Category,
+		Actor:       w.Actor,
+		Resource:    w.Resource,
+		Changes:     w.Changes,
+		Context:     w.Context,
+		Properties:  w.Properties,
+	}
+	var errs ValidationError
+	if w.Timestamp != "" {
+		ts, err := ParseTime(w.Timestamp)
+		if err != nil {
+			errs.add("timestamp", err.Error())
+		}
+		e.Timestamp = ts
+	}
+	if w.ReceivedAt != "" {
+		ts, err := ParseTime(w.ReceivedAt)
+		if err != nil {
+			errs.add("received_at", err.Error())
+		}
+		e.ReceivedAt = ts
+	}
+	if len(e.Properties) > 0 && string(e.Properties) == "null" {
+		e.Properties = nil
+	}
+	if len(e.Properties) > 0 && e.Properties[0] != '{' {
+		errs.add("properties", "must be a JSON object")
+	}
+	if len(errs.Fields) > 0 {
+		return e, &errs
+	}
+	return e, nil
+}
+
+// ParseTime parses an RFC 3339 timestamp with an optional fraction of a
+// second and returns it in UTC.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z, got %q", truncate(s, 64))
+	}
+	return t.UTC(), nil
+}
+
+// Encode appends the JSON encoding of e to dst: compact, with the keys of
+// changes sorted, so equal events encode to equal bytes.
+func Encode(dst []byte, e *Event) ([]byte, error) {
+	return json.Append(dst, e, json.SortMapKeys)
+}
+
+// Marshal returns the JSON encoding of e, as Encode.
+func Marshal(e *Event) ([]byte, error) {
+	return Encode(nil, e)
+}
+
+// decodeError turns a decoder error into a field-level error. The fast
+// decoder does not say which field had the wrong type, so on this (rare) path
+// the standard library decodes once more to find it.
+func decodeError(data []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return single("", "invalid JSON: "+strings.TrimPrefix(se.Error(), "json: "))
+	}
+	dec := stdjson.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var w wire
+	stdErr := dec.Decode(&w)
+	var ute *stdjson.UnmarshalTypeError
+	if errors.As(stdErr, &ute) {
+		field := ute.Field
+		return single(field, fmt.Sprintf("must be %s, got JSON %s", describeType(ute.Type.String()), ute.Value))
+	}
+	msg := err.Error()
+	if stdErr != nil {
+		msg = stdErr.Error()
+	}
+	if i := strings.Index(msg, "unknown field \""); i >= 0 {
+		name := strings.TrimSuffix(msg[i+len("unknown field \""):], "\"")
+		return single(name, "unknown field")
+	}
+	return single("", "invalid JSON: "+strings.TrimPrefix(msg, "json: "))
+}
+
+func describeType(goType string) string {
+	switch {
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "map["):
+		return "an object"
+	case strings.HasPrefix(goType, "event."), goType == "json.RawMessage":
+		return "an object"
+	default:
+		return "a " + goType
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

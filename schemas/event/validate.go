@@ -1,0 +1,211 @@
+package event
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/audittrail/audittrail/schemas/catalogue"
+)
+
+// FieldError is one problem with one field of an event. Field is a dotted
+// path such as "actor.id"; it is empty when the problem is the whole body.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in one event.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, 0, len(e.Fields))
+	for _, f := range e.Fields {
+		if f.Field == "" {
+			parts = append(parts, f.Message)
+			continue
+		}
+		parts = append(parts, f.Field+": "+f.Message)
+	}
+	return "invalid event: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, msg string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: msg})
+}
+
+func single(field, msg string) *ValidationError {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: msg}}}
+}
+
+// Limits on field sizes. The ingest gateway separately caps a whole event at
+// 32 KiB.
+const (
+	MaxIDLen       = 128
+	MaxNameLen     = 256
+	MaxEmailLen    = 320
+	MaxTextLen     = 1024
+	MaxChanges     = 200
+	MaxChangeKey   = 128
+	MinYear        = 2000
+	MaxFutureSkew  = 24 * time.Hour
+	maxEventLength = 100
+)
+
+var (
+	idPattern           = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]*$`)
+	resourceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+// Policy decides which events are acceptable beyond the contract's shape:
+// whether names outside the catalogue ("custom events") are allowed, for the
+// whole deployment or for listed workspaces. The zero Policy accepts only
+// catalogue events. A Policy is safe for concurrent use once built.
+type Policy struct {
+	// AllowCustomEvents accepts custom event names for every workspace.
+	AllowCustomEvents bool
+	// CustomEventWorkspaces accepts custom event names for these workspaces.
+	CustomEventWorkspaces map[string]bool
+	// Now returns the current time; nil means time.Now. Timestamps more than
+	// MaxFutureSkew ahead of it are rejected.
+	Now func() time.Time
+}
+
+// Validate checks e against the contract and the catalogue and fills the
+// derived fields: Category always, and Resource.Type when the producer left
+// it empty. It returns a *ValidationError listing every problem, or nil.
+// It does not assign ID or ReceivedAt; the ingest path does.
+func (p Policy) Validate(e *Event) error {
+	var errs ValidationError
+	checkID(&errs, "id", e.ID, false)
+	checkID(&errs, "workspace_id", e.WorkspaceID, true)
+	p.checkName(&errs, e)
+	p.checkTimestamp(&errs, e.Timestamp)
+
+	switch e.Actor.Type {
+	case ActorUser, ActorAccessToken, ActorSystem:
+	case "":
+		errs.add("actor.type", `is required: one of "user", "access_token", "system"`)
+	default:
+		errs.add("actor.type", fmt.Sprintf(`must be one of "user", "access_token", "system", got %q`, truncate(e.Actor.Type, 64)))
+	}
+	checkText(&errs, "actor.id", e.Actor.ID, MaxNameLen, true)
+	checkText(&errs, "actor.name", e.Actor.Name, MaxNameLen, false)
+	checkText(&errs, "actor.email", e.Actor.Email, MaxEmailLen, false)
+	if e.Actor.Email != "" && !strings.Contains(e.Actor.Email, "@") {
+		errs.add("actor.email", "must be an email address")
+	}
+
+	if e.Resource.Type != "" && (len(e.Resource.Type) > 64 || !resourceTypePattern.MatchString(e.Resource.Type)) {
+		errs.add("resource.type", "must be snake_case letters, digits and underscores (at most 64), e.g. \"warehouse\"")
+	}
+	checkText(&errs, "resource.id", e.Resource.ID, MaxNameLen, false)
+	checkText(&errs, "resource.name", e.Resource.Name, MaxNameLen, false)
+
+	if len(e.Changes) > MaxChanges {
+		errs.add("changes", fmt.Sprintf("at most %d changed fields", MaxChanges))
+	}
+	for k := range e.Changes {
+		if k == "" || len(k) > MaxChangeKey || !utf8.ValidString(k) {
+			errs.add("changes", fmt.Sprintf("field names must be 1-%d characters of valid UTF-8", MaxChangeKey))
+			break
+		}
+	}
+
+	if e.Context.IP != "" {
+		if _, err := netip.ParseAddr(e.Context.IP); err != nil {
+			errs.add("context.ip", "must be an IPv4 or IPv6 address")
+		}
+	}
+	checkText(&errs, "context.user_agent", e.Context.UserAgent, MaxTextLen, false)
+	checkText(&errs, "context.request_id", e.Context.RequestID, MaxNameLen, false)
+	if len(e.Properties) > 0 && e.Properties[0] != '{' {
+		errs.add("properties", "must be a JSON object")
+	}
+
+	if len(errs.Fields) > 0 {
+		return &errs
+	}
+	return nil
+}
+
+func (p Policy) checkName(errs *ValidationError, e *Event) {
+	if e.Event == "" {
+		errs.add("event", "is required: an event name from the catalogue, e.g. \"Source Created\"")
+		return
+	}
+	if entry, ok := catalogue.Lookup(e.Event); ok {
+		if e.Category != "" && e.Category != entry.Category {
+			errs.add("category", fmt.Sprintf("is derived from the event name: %q belongs to %q, not %q", e.Event, entry.Category, truncate(e.Category, 64)))
+			return
+		}
+		e.Category = entry.Category
+		if e.Resource.Type == "" {
+			e.Resource.Type = entry.ResourceType
+		}
+		return
+	}
+	if !p.AllowCustomEvents && !p.CustomEventWorkspaces[e.WorkspaceID] {
+		errs.add("event", fmt.Sprintf("unknown event name %q: not in the catalogue (GET /v1/catalogue lists the names) and custom events are not enabled for this workspace", truncate(e.Event, maxEventLength)))
+		return
+	}
+	if !catalogue.ValidCustomName(e.Event) {
+		errs.add("event", "custom event names use the catalogue's style: 2-6 capitalised words such as \"Report Schedule Modified\"")
+		return
+	}
+	if e.Category != "" && e.Category != catalogue.CustomCategory {
+		errs.add("category", fmt.Sprintf("custom events belong to %q", catalogue.CustomCategory))
+		return
+	}
+	e.Category = catalogue.CustomCategory
+}
+
+func (p Policy) checkTimestamp(errs *ValidationError, ts time.Time) {
+	if ts.IsZero() {
+		errs.add("timestamp", "is required: an RFC 3339 timestamp such as 2026-11-25T10:00:00Z")
+		return
+	}
+	if ts.Year() < MinYear {
+		errs.add("timestamp", fmt.Sprintf("must not be before the year %d", MinYear))
+		return
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	if ts.After(now().Add(MaxFutureSkew)) {
+		errs.add("timestamp", fmt.Sprintf("must not be more than %s in the future", MaxFutureSkew))
+	}
+}
+
+func checkID(errs *ValidationError, field, v string, required bool) {
+	if v == "" {
+		if required {
+			errs.add(field, "is required")
+		}
+		return
+	}
+	if len(v) > MaxIDLen || !idPattern.MatchString(v) {
+		errs.add(field, fmt.Sprintf("must be 1-%d characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit", MaxIDLen))
+	}
+}
+
+func checkText(errs *ValidationError, field, v string, max int, required bool) {
+	switch {
+	case v == "" && required:
+		errs.add(field, "is required")
+	case len(v) > max:
+		errs.add(field, fmt.Sprintf("must be at most %d bytes", max))
+	case !utf8.ValidString(v):
+		errs.add(field, "must be valid UTF-8")
+	case strings.ContainsFunc(v, isControl):
+		errs.add(field, "must not contain control characters")
+	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -1,0 +1,216 @@
+// Package migrations holds the versioned ClickHouse schema of the audit trail
+// and applies it. Migrations are idempotent: each statement can run again
+// without harm, applied versions are recorded in schema_migrations, and two
+// services starting at once may both run them.
+//
+// The DDL adapts to the server: ClickHouse before 19.6 (such as Debian's
+// 18.16) has no TTL clause, so there retention is enforced only by dropping
+// day partitions (package retention in consumers) and by the read path's
+// time filter; on newer servers the table also carries a TTL.
+package migrations
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Table is the name of the audit events table.
+const Table = "audit_events"
+
+// Conn is what migrations need of a ClickHouse connection.
+type Conn interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+// Version is a ClickHouse server version.
+type Version struct{ Major, Minor int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// AtLeast reports whether v is major.minor or newer.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Major > major || (v.Major == major && v.Minor >= minor)
+}
+
+// SupportsTTL reports whether the server knows the table TTL clause (19.6+).
+func (v Version) SupportsTTL() bool { return v.AtLeast(19, 6) }
+
+var versionPattern = regexp.MustCompile(`^(\d+)\.(\d+)`)
+
+// ParseVersion parses the output of SELECT version(), e.g. "18.16.1" or
+// "24.8.4.13".
+func ParseVersion(s string) (Version, error) {
+	m := versionPattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return Version{}, fmt.Errorf("unrecognised ClickHouse version %q", s)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	return Version{Major: major, Minor: minor}, nil
+}
+
+// ServerVersion asks the server for its version.
+func ServerVersion(ctx context.Context, conn Conn) (Version, error) {
+	var s string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s); err != nil {
+		return Version{}, fmt.Errorf("query server version: %w", err)
+	}
+	return ParseVersion(s)
+}
+
+// Options shape the DDL.
+type Options struct {
+	// Database holds every table; it is created when missing.
+	Database string
+	// RetentionDays is the retention window, used for the TTL clause.
+	RetentionDays int
+}
+
+// Migration is one versioned step. Statements returns the idempotent DDL for
+// a server version.
+type Migration struct {
+	Version    uint32
+	Name       string
+	Statements func(o Options, v Version) []string
+}
+
+// All returns every migration in order.
+func All() []Migration {
+	return []Migration{
+		{Version: 1, Name: "create audit_events", Statements: createEvents},
+	}
+}
+
+// createEvents creates the events table.
+//
+// Layout: one row per event version; the sorting key (workspace_id,
+// timestamp_ns, id) serves the reads users make (one workspace, newest first,
+// a time range) and makes replays of the same event collapse: a
+// ReplacingMergeTree keeps one row per key after merges, and the read path
+// hides not-yet-merged copies with LIMIT 1 BY. Day partitions make retention
+// a cheap partition drop. timestamp is second precision (DateTime64 does not
+// exist on 18.16); timestamp_ns keeps the exact time for ordering.
+func createEvents(o Options, v Version) []string {
+	ttl := ""
+	if v.SupportsTTL() {
+		ttl = fmt.Sprintf("\nTTL timestamp + toIntervalDay(%d)", o.RetentionDays)
+	}
+	return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
+    workspace_id String,
+    timestamp DateTime('UTC'),
+    timestamp_ns Int64,
+    id String,
+    event String,
+    category String,
+    actor_type String,
+    actor_id String,
+    actor_name String,
+    actor_email String,
+    resource_type String,
+    resource_id String,
+    resource_name String,
+    changes String,
+    context_ip String,
+    context_user_agent String,
+    context_request_id String,
+    properties String,
+    received_at DateTime('UTC'),
+    received_at_ns Int64,
+    inserted_at DateTime('UTC') DEFAULT now()
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMMDD(timestamp)
+ORDER BY (workspace_id, timestamp_ns, id)%s
+SETTINGS index_granularity = 8192`, o.Database, Table, ttl)}
+}
+
+// Applied is what Apply did.
+type Applied struct {
+	Server   Version
+	Versions []uint32 // versions applied by this call
+}
+
+// Apply creates the database and runs every migration not yet recorded, in
+// order, then brings the TTL in line with RetentionDays on servers that
+// support it. It is safe to call at every service start.
+func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
+	if o.RetentionDays < 1 {
+		return Applied{}, fmt.Errorf("retention days must be at least 1, got %d", o.RetentionDays)
+	}
+	v, err := ServerVersion(ctx, conn)
+	if err != nil {
+		return Applied{}, err
+	}
+	res := Applied{Server: v}
+	stmts := []string{
+		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", o.Database),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations (
+    version UInt32,
+    name String,
+    applied_at DateTime('UTC') DEFAULT now()
+) ENGINE = MergeTree() ORDER BY version`, o.Database),
+	}
+	for _, s := range stmts {
+		if err := conn.Exec(ctx, s); err != nil {
+			return res, fmt.Errorf("prepare migrations: %w", err)
+		}
+	}
+	done, err := appliedVersions(ctx, conn, o.Database)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range All() {
+		if done[m.Version] {
+			continue
+		}
+		for _, s := range m.Statements(o, v) {
+			if err := conn.Exec(ctx, s); err != nil {
+				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		}
+		if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name) VALUES (?, ?)", o.Database), m.Version, m.Name); err != nil {
+			return res, fmt.Errorf("record migration %d: %w", m.Version, err)
+		}
+		res.Versions = append(res.Versions, m.Version)
+	}
+	if v.SupportsTTL() {
+		q := fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL timestamp + toIntervalDay(%d)", o.Database, Table, o.RetentionDays)
+		if err := conn.Exec(ctx, q); err != nil {
+			return res, fmt.Errorf("set retention TTL: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func appliedVersions(ctx context.Context, conn Conn, db string) (map[uint32]bool, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.schema_migrations", db))
+	if err != nil {
+		return nil, fmt.Errorf("read applied migrations: %w", err)
+	}
+	defer rows.Close()
+	done := map[uint32]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read applied migrations: %w", err)
+		}
+		done[v] = true
+	}
+	return done, rows.Err()
+}
+
+// InsertColumns are the columns a writer names in its INSERT, in the order
+// of the values it appends (18.16 needs them named for batch inserts).
+var InsertColumns = []string{
+	"workspace_id", "timestamp", "timestamp_ns", "id", "event", "category",
+	"actor_type", "actor_id", "actor_name", "actor_email",
+	"resource_type", "resource_id", "resource_name", "changes",
+	"context_ip", "context_user_agent", "context_request_id", "properties",
+	"received_at", "received_at_ns",
+}

@@ -1,0 +1,32 @@
+// Package topics names the Kafka topics and record headers that producers and
+// consumers agree on. Records on the events topic are keyed by workspace id
+// and carry one JSON-encoded audit event (see package event) as their value.
+package topics
+
+const (
+	// Events is the topic every accepted audit event is published to.
+	Events = "audit-events"
+	// DeadLetters receives records the writer cannot store (undecodable or
+	// failing validation), with the Header* reason headers below.
+	DeadLetters = "audit-events-dlq"
+
+	// DefaultPartitions is the partition count scripts create Events with.
+	DefaultPartitions = 6
+)
+
+// Record headers.
+const (
+	// HeaderEvent carries the event name, so consumers can route without
+	// decoding the value.
+	HeaderEvent = "event"
+	// HeaderSchemaVersion carries the contract version of the value.
+	HeaderSchemaVersion = "schema_version"
+
+	// HeaderDLQReason says why a record was dead-lettered.
+	HeaderDLQReason = "dlq_reason"
+	// HeaderDLQTopic, HeaderDLQPartition and HeaderDLQOffset locate the
+	// original record.
+	HeaderDLQTopic     = "dlq_source_topic"
+	HeaderDLQPartition = "dlq_source_partition"
+	HeaderDLQOffset    = "dlq_source_offset"
+)
