@@ -27,13 +27,13 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 
 // Insert writes rows in one batch; nothing is written when it fails before
 // Send, and a failed Send is retried by the writer with the same rows.
-func (s *ClickHouseSink) Insert(ctx context.Context, rows []Row) error {
+func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
 	batch, err := s.conn.PrepareBatch(ctx, s.query)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
 	for i := range rows {
-		if err := batch.Append(rows[i].values()...); err != nil {
+		if err := batch.Append(rows[i].Values()...); err != nil {
 			_ = batch.Abort()
 			return fmt.Errorf("append row %d: %w", i, err)
 		}

@@ -26,11 +26,9 @@ import (
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
-
-var _ = config.Known("AUDITTRAIL_WRITER_GROUP", "AUDITTRAIL_WRITER_BATCH_SIZE",
-	"AUDITTRAIL_WRITER_BATCH_AGE", "AUDITTRAIL_RETENTION_DAYS", "AUDITTRAIL_WRITER_DLQ_TOPIC")
 
 // Config tunes the writer.
 type Config struct {
@@ -100,7 +98,7 @@ func (c Config) Validate() error {
 // Sink stores rows. Insert must be all-or-nothing from the writer's point
 // of view: on error the writer retries the same rows.
 type Sink interface {
-	Insert(ctx context.Context, rows []Row) error
+	Insert(ctx context.Context, rows []migrations.Row) error
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -114,7 +112,7 @@ type Writer struct {
 	m    *metrics
 
 	mu      sync.Mutex
-	rows    []Row
+	rows    []migrations.Row
 	pending []*kgo.Record // every record the buffered rows came from, incl. skipped ones
 	oldest  time.Time
 	policy  event.Policy
@@ -138,7 +136,10 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
-		kgo.DisableAutoCommit(),
+		// Offsets are marked once ClickHouse acknowledged their rows; marks
+		// are committed in the background, on revoke and at shutdown.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onLost),
@@ -161,57 +162,97 @@ func (w *Writer) Client() *kgo.Client { return w.cl }
 // commits, leaves the group and returns. It returns nil after a clean
 // shutdown; an error only when the final flush could not complete within
 // the shutdown timeout (those records are replayed on the next start).
+//
+// A poller goroutine hands each poll's records to Run and waits until they
+// are buffered (and, when the buffer is full, inserted) before it allows a
+// rebalance and polls again: a full buffer pauses fetching, and partitions
+// never move while their records are half-processed. Run itself also
+// flushes by age while the poller waits for records.
 func (w *Writer) Run(ctx context.Context) error {
 	defer w.cl.Close()
-	for {
-		pollCtx, cancel := context.WithTimeout(ctx, w.pollWait())
-		fetches := w.cl.PollRecords(pollCtx, w.cfg.BatchSize)
-		cancel()
-		if ctx.Err() != nil {
-			w.cl.AllowRebalance()
-			break
-		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
+	polled := make(chan kgo.Fetches)
+	processed := make(chan struct{})
+	pollerDone := make(chan struct{})
+	go func() {
+		defer close(pollerDone)
+		for {
+			fetches := w.cl.PollRecords(ctx, w.cfg.BatchSize)
+			select {
+			case polled <- fetches:
+				<-processed
+				w.cl.AllowRebalance()
+			case <-ctx.Done():
+				w.cl.AllowRebalance()
+				return
 			}
-		})
-		w.mu.Lock()
-		fetches.EachRecord(w.add)
-		var err error
-		if len(w.pending) > 0 && (len(w.rows) >= w.cfg.BatchSize || w.now().Sub(w.oldest) >= w.cfg.BatchAge) {
-			err = w.flushLocked(ctx)
 		}
-		w.mu.Unlock()
-		w.cl.AllowRebalance()
-		if err != nil && ctx.Err() == nil {
-			return err
+	}()
+
+	timer := time.NewTimer(w.cfg.BatchAge)
+	defer timer.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case fetches := <-polled:
+			fetches.EachError(func(t string, p int32, err error) {
+				if !errors.Is(err, context.Canceled) {
+					w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
+				}
+			})
+			w.mu.Lock()
+			fetches.EachRecord(w.add)
+			if len(w.rows) >= w.cfg.BatchSize {
+				runErr = w.flushLocked(ctx)
+			}
+			w.mu.Unlock()
+			processed <- struct{}{}
+		case <-timer.C:
+			w.mu.Lock()
+			if len(w.pending) > 0 && w.now().Sub(w.oldest) >= w.cfg.BatchAge {
+				runErr = w.flushLocked(ctx)
+			}
+			w.mu.Unlock()
 		}
+		if runErr != nil && ctx.Err() == nil {
+			return runErr
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(w.untilDue())
 	}
-	// Shutdown: stop input (done), flush, commit, close.
+	<-pollerDone
+
+	// Shutdown: input stopped; flush, commit, close.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
 	defer cancel()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.flushLocked(sctx); err != nil {
+	err := w.flushLocked(sctx)
+	w.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("final flush: %w", err)
+	}
+	if err := w.cl.CommitMarkedOffsets(sctx); err != nil {
+		return fmt.Errorf("final commit: %w", err)
 	}
 	return nil
 }
 
-// pollWait is how long one poll may wait: until the oldest buffered row is
-// due, or BatchAge when nothing is buffered.
-func (w *Writer) pollWait() time.Duration {
+// untilDue is how long until the oldest buffered row is due, or BatchAge
+// when nothing is buffered.
+func (w *Writer) untilDue() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.pending) == 0 {
 		return w.cfg.BatchAge
 	}
-	d := w.cfg.BatchAge - w.now().Sub(w.oldest)
-	if d < time.Millisecond {
-		d = time.Millisecond
-	}
-	return d
+	return max(w.cfg.BatchAge-w.now().Sub(w.oldest), time.Millisecond)
 }
 
 // add turns one record into a row, a dead letter or a skip. Called with mu held.
@@ -237,24 +278,24 @@ const (
 	reasonExpired     = "expired"
 )
 
-func (w *Writer) toRow(r *kgo.Record) (Row, string, error) {
+func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
 	e, err := event.Decode(r.Value)
 	if err != nil {
-		return Row{}, reasonUndecodable, err
+		return migrations.Row{}, reasonUndecodable, err
 	}
 	if err := w.policy.Validate(&e); err != nil {
-		return Row{}, reasonInvalid, err
+		return migrations.Row{}, reasonInvalid, err
 	}
 	if e.ID == "" || e.ReceivedAt.IsZero() {
-		return Row{}, reasonInvalid, errors.New("id and received_at are set by the ingest path and must not be empty")
+		return migrations.Row{}, reasonInvalid, errors.New("id and received_at are set by the ingest path and must not be empty")
 	}
 	if string(r.Key) != e.WorkspaceID {
-		return Row{}, reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
+		return migrations.Row{}, reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
 	}
 	if e.Timestamp.Before(w.now().Add(-time.Duration(w.cfg.RetentionDays) * 24 * time.Hour)) {
-		return Row{}, reasonExpired, nil
+		return migrations.Row{}, reasonExpired, nil
 	}
-	return RowOf(&e), "", nil
+	return migrations.RowOf(&e), "", nil
 }
 
 // deadLetter publishes r to the dead-letter topic and waits for the ack: a
@@ -287,8 +328,8 @@ func (w *Writer) deadLetter(r *kgo.Record, reason string, cause error) {
 }
 
 // flushLocked inserts the buffered rows, retrying with capped exponential
-// backoff until ClickHouse acknowledges or ctx ends, then commits the
-// offsets of every buffered record. Called with mu held.
+// backoff until ClickHouse acknowledges or ctx ends, then marks every
+// buffered record for commit. Called with mu held.
 func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return nil
@@ -302,6 +343,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 				w.m.insertLatency.Observe(time.Since(start).Seconds())
 				w.m.batchSize.Observe(float64(len(w.rows)))
 				w.m.inserted.Add(float64(len(w.rows)))
+				w.log.Debug("inserted", "rows", len(w.rows), "records", len(w.pending), "took", time.Since(start))
 				break
 			}
 			w.m.insertErrors.Inc()
@@ -314,24 +356,26 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 			backoff = min(backoff*2, w.cfg.RetryMax)
 		}
 	}
-	if err := w.cl.CommitRecords(ctx, w.pending...); err != nil {
-		// The rows are stored; a failed commit only means a replay later,
-		// which the table collapses.
-		w.log.Warn("offset commit failed; records will be replayed", "err", err)
-		w.m.commitErrors.Inc()
-	}
+	w.cl.MarkCommitRecords(w.pending...)
 	w.rows = w.rows[:0]
 	w.pending = w.pending[:0]
 	return nil
 }
 
 // onRevoked flushes and commits before partitions move to another member.
-func (w *Writer) onRevoked(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
+func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.flushLocked(ctx); err != nil {
+	err := w.flushLocked(ctx)
+	if err != nil {
 		w.log.Warn("flush on revoke failed; records will be replayed", "err", err)
 		w.dropLocked()
+	}
+	w.mu.Unlock()
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		// The rows are stored; a failed commit only means a replay later,
+		// which the table collapses.
+		w.m.commitErrors.Inc()
+		w.log.Warn("commit on revoke failed; records will be replayed", "err", err)
 	}
 }
 

@@ -15,9 +15,6 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 )
 
-var _ = config.Known("AUDITTRAIL_CLICKHOUSE_ADDR", "AUDITTRAIL_CLICKHOUSE_DATABASE",
-	"AUDITTRAIL_CLICKHOUSE_USER", "AUDITTRAIL_CLICKHOUSE_PASSWORD")
-
 // Config locates the ClickHouse server and database.
 type Config struct {
 	Addr     string // host:port of the native protocol

@@ -139,15 +139,43 @@ func CheckUnknown() error {
 	return nil
 }
 
-// known lists every variable any component reads; the README's
-// configuration table documents each.
-var known = map[string]bool{}
-
-// Known registers variable names as read by some component. Components call
-// it from package-level var initialisers next to their Config.
-func Known(names ...string) bool {
-	for _, n := range names {
-		known[n] = true
-	}
-	return true
+// Variable documents one configuration variable.
+type Variable struct {
+	Name, Default, Description string
 }
+
+// Variables lists every variable any component reads, with its default;
+// the README's configuration table follows it. A variable set in the
+// environment but missing here is reported by CheckUnknown as a likely typo.
+var Variables = []Variable{
+	{"AUDITTRAIL_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated"},
+	{"AUDITTRAIL_KAFKA_TOPIC", "audit-events", "topic the events are published to and consumed from"},
+	{"AUDITTRAIL_KAFKA_PARTITIONS", "6", "partition count used when a topic is created"},
+	{"AUDITTRAIL_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol host:port"},
+	{"AUDITTRAIL_CLICKHOUSE_DATABASE", "audittrail", "ClickHouse database (created when missing)"},
+	{"AUDITTRAIL_CLICKHOUSE_USER", "default", "ClickHouse user"},
+	{"AUDITTRAIL_CLICKHOUSE_PASSWORD", "", "ClickHouse password"},
+	{"AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081", "ingest gateway listen address"},
+	{"AUDITTRAIL_INGEST_TOKENS", "", "accepted ingest tokens, comma-separated, each at least 16 characters (required by the gateway)"},
+	{"AUDITTRAIL_ALLOW_CUSTOM_EVENTS", "false", "accept event names outside the catalogue from every workspace"},
+	{"AUDITTRAIL_CUSTOM_EVENT_WORKSPACES", "", "workspaces allowed to send event names outside the catalogue, comma-separated"},
+	{"AUDITTRAIL_API_ADDR", "127.0.0.1:8080", "read API (and page) listen address"},
+	{"AUDITTRAIL_JWT_SECRET", "", "HS256 secret for read-API tokens, at least 32 characters (required by the API)"},
+	{"AUDITTRAIL_RETENTION_DAYS", "90", "retention window in days"},
+	{"AUDITTRAIL_RETENTION_INTERVAL", "1h", "how often the writer drops expired day partitions"},
+	{"AUDITTRAIL_WRITER_ADDR", "127.0.0.1:8082", "writer health and metrics listen address"},
+	{"AUDITTRAIL_WRITER_GROUP", "audittrail-writer", "writer consumer group id"},
+	{"AUDITTRAIL_WRITER_DLQ_TOPIC", "audit-events-dlq", "dead-letter topic for records the writer cannot store"},
+	{"AUDITTRAIL_WRITER_BATCH_SIZE", "20000", "rows per ClickHouse insert at most"},
+	{"AUDITTRAIL_WRITER_BATCH_AGE", "250ms", "longest a row waits before its batch is inserted"},
+	{"AUDITTRAIL_INTEGRATION", "", "set to 1 by scripts/test to run the integration tests against real servers"},
+	{"AUDITTRAIL_HOME", ".local", "where scripts keep server binaries, data, logs and pid files"},
+}
+
+var known = func() map[string]bool {
+	m := make(map[string]bool, len(Variables))
+	for _, v := range Variables {
+		m[v.Name] = true
+	}
+	return m
+}()

@@ -16,8 +16,6 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 )
 
-var _ = config.Known("AUDITTRAIL_KAFKA_BROKERS", "AUDITTRAIL_KAFKA_TOPIC", "AUDITTRAIL_KAFKA_PARTITIONS")
-
 // Config locates the brokers and the events topic.
 type Config struct {
 	Brokers []string

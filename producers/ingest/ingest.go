@@ -32,9 +32,6 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-var _ = config.Known("AUDITTRAIL_INGEST_ADDR", "AUDITTRAIL_INGEST_TOKENS",
-	"AUDITTRAIL_ALLOW_CUSTOM_EVENTS", "AUDITTRAIL_CUSTOM_EVENT_WORKSPACES")
-
 // Limits of one request.
 const (
 	MaxBatch    = 1000

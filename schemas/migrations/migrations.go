@@ -27,6 +27,7 @@ type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
 	QueryRow(ctx context.Context, query string, args ...any) driver.Row
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
 // Version is a ClickHouse server version.
@@ -174,7 +175,7 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 			}
 		}
-		if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name) VALUES (?, ?)", o.Database), m.Version, m.Name); err != nil {
+		if err := record(ctx, conn, o.Database, m); err != nil {
 			return res, fmt.Errorf("record migration %d: %w", m.Version, err)
 		}
 		res.Versions = append(res.Versions, m.Version)
@@ -186,6 +187,20 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		}
 	}
 	return res, nil
+}
+
+// record inserts the migration's row. 18.16 hangs on INSERT ... VALUES sent
+// through Exec, so the row goes as a (one-row) native batch.
+func record(ctx context.Context, conn Conn, db string, m Migration) error {
+	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name)", db))
+	if err != nil {
+		return err
+	}
+	if err := batch.Append(m.Version, m.Name); err != nil {
+		_ = batch.Abort()
+		return err
+	}
+	return batch.Send()
 }
 
 func appliedVersions(ctx context.Context, conn Conn, db string) (map[uint32]bool, error) {

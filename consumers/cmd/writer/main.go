@@ -27,8 +27,6 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-var _ = config.Known("AUDITTRAIL_WRITER_ADDR", "AUDITTRAIL_RETENTION_INTERVAL")
-
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "writer")
 	if err := run(log); err != nil {

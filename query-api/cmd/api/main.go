@@ -23,8 +23,6 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-var _ = config.Known("AUDITTRAIL_API_ADDR", "AUDITTRAIL_JWT_SECRET", "AUDITTRAIL_RETENTION_DAYS")
-
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "api")
 	if err := run(log); err != nil {

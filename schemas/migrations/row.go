@@ -1,4 +1,4 @@
-package writer
+package migrations
 
 import (
 	"time"
@@ -9,7 +9,7 @@ import (
 )
 
 // Row is one event flattened into the columns of the events table, in the
-// order of migrations.InsertColumns.
+// order of InsertColumns.
 type Row struct {
 	WorkspaceID      string
 	Timestamp        time.Time
@@ -55,8 +55,8 @@ func RowOf(e *event.Event) Row {
 	}
 }
 
-// values returns the row's values in column order.
-func (r *Row) values() []any {
+// Values returns the row's values in InsertColumns order.
+func (r *Row) Values() []any {
 	return []any{
 		r.WorkspaceID, r.Timestamp, r.TimestampNs, r.ID, r.Event, r.Category,
 		r.ActorType, r.ActorID, r.ActorName, r.ActorEmail,
