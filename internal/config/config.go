@@ -170,6 +170,11 @@ var Variables = []Variable{
 	{"AUDITTRAIL_WRITER_BATCH_AGE", "250ms", "longest a row waits before its batch is inserted"},
 	{"AUDITTRAIL_INTEGRATION", "", "set to 1 by scripts/test to run the integration tests against real servers"},
 	{"AUDITTRAIL_HOME", ".local", "where scripts keep server binaries, data, logs and pid files"},
+	{"AUDITTRAIL_KAFKA_HEAP", "-Xms256m -Xmx1g", "JVM heap flags of the local Kafka broker (scripts)"},
+	{"AUDITTRAIL_KAFKA_TIMEOUT", "90", "seconds scripts wait for the local broker"},
+	{"AUDITTRAIL_CH_TIMEOUT", "60", "seconds scripts wait for the local ClickHouse"},
+	{"AUDITTRAIL_LOADGEN_TOKEN", "", "ingest token the load generator sends (default of its -token flag)"},
+	{"AUDITTRAIL_TEST_LOG", "", "set to 1 to print component logs from integration tests"},
 }
 
 var known = func() map[string]bool {

@@ -1,0 +1,301 @@
+// Command loadgen sends realistic audit traffic (see package loadgen) to the
+// ingest gateway over HTTP, or straight to Kafka, at a fixed rate or as fast
+// as possible, for a count or a duration. It shows live progress on stderr
+// and prints the achieved rate and acknowledgement-latency percentiles at
+// the end.
+//
+//	loadgen -count 5000 -url http://127.0.0.1:8081 -token $TOKEN
+//	loadgen -target kafka -duration 30s -rate 5000
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/producers/loadgen"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+type options struct {
+	target      string
+	url, token  string
+	brokers     string
+	topic       string
+	count       int
+	duration    time.Duration
+	rate        int
+	batch       int
+	concurrency int
+	workspaces  int
+	demo        string
+	zipf        float64
+	spread      time.Duration
+	seed        uint64
+	quiet       bool
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&o.target, "target", "http", "where to send: http (the ingest gateway) or kafka")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8081", "ingest gateway base URL (target http)")
+	fs.StringVar(&o.token, "token", os.Getenv("AUDITTRAIL_LOADGEN_TOKEN"), "ingest token (target http); default $AUDITTRAIL_LOADGEN_TOKEN")
+	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers (target kafka)")
+	fs.StringVar(&o.topic, "topic", topics.Events, "Kafka topic (target kafka)")
+	fs.IntVar(&o.count, "count", 0, "events to send (0: until -duration)")
+	fs.DurationVar(&o.duration, "duration", 0, "how long to send (0: until -count)")
+	fs.IntVar(&o.rate, "rate", 0, "events per second (0: as fast as possible)")
+	fs.IntVar(&o.batch, "batch", 100, "events per request (target http), 1-1000")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "concurrent senders")
+	fs.IntVar(&o.workspaces, "workspaces", 200, "number of workspaces")
+	fs.StringVar(&o.demo, "demo-workspace", "", "name of the busiest workspace (default ws_0000)")
+	fs.Float64Var(&o.zipf, "zipf", 1.2, "skew of events across workspaces (> 1)")
+	fs.DurationVar(&o.spread, "spread", 0, "spread timestamps back over this window (e.g. 72h)")
+	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed")
+	fs.BoolVar(&o.quiet, "quiet", false, "no live progress")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.target != "http" && o.target != "kafka":
+		return o, fmt.Errorf("flag -target: want http or kafka, got %q", o.target)
+	case o.count < 0:
+		return o, errors.New("flag -count must not be negative")
+	case o.duration < 0:
+		return o, errors.New("flag -duration must not be negative")
+	case o.count == 0 && o.duration == 0:
+		return o, errors.New("flag -count or -duration is required")
+	case o.rate < 0:
+		return o, errors.New("flag -rate must not be negative")
+	case o.batch < 1 || o.batch > 1000:
+		return o, errors.New("flag -batch must be 1-1000")
+	case o.concurrency < 1 || o.concurrency > 256:
+		return o, errors.New("flag -concurrency must be 1-256")
+	case o.workspaces < 1:
+		return o, errors.New("flag -workspaces must be at least 1")
+	case o.zipf <= 1:
+		return o, errors.New("flag -zipf must be greater than 1")
+	case o.target == "http" && o.token == "":
+		return o, errors.New("flag -token (or $AUDITTRAIL_LOADGEN_TOKEN) is required for -target http")
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parse(os.Args[1:])
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+		}
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// sender delivers one batch and returns once it is acknowledged.
+type sender func(ctx context.Context, events []event.Event) error
+
+func run(ctx context.Context, o options) error {
+	var send sender
+	switch o.target {
+	case "http":
+		send = httpSender(o)
+	case "kafka":
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.DefaultProduceTopic(o.topic),
+			kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+		if err != nil {
+			return fmt.Errorf("kafka client: %w", err)
+		}
+		defer cl.Close()
+		send = kafkaSender(cl)
+	}
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	batch := o.batch
+	if o.target == "kafka" {
+		batch = 1
+	}
+
+	var (
+		sent, failed atomic.Int64
+		issued       atomic.Int64
+		mu           sync.Mutex
+		lat          []time.Duration
+	)
+	start := time.Now()
+	// Pacing: each sender claims the next slot of the global schedule.
+	interval := time.Duration(0)
+	if o.rate > 0 {
+		interval = time.Second * time.Duration(batch) / time.Duration(o.rate)
+	}
+	var slot atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for w := range o.concurrency {
+		wg.Go(func() {
+			g, _ := loadgen.New(loadgen.Config{Workspaces: o.workspaces, DemoWorkspace: o.demo, ZipfS: o.zipf,
+				Spread: o.spread, Seed: o.seed + uint64(w)*7919}, time.Now)
+			events := make([]event.Event, 0, batch)
+			for ctx.Err() == nil {
+				n := batch
+				if o.count > 0 {
+					left := int64(o.count) - issued.Add(int64(batch)) + int64(batch)
+					if left <= 0 {
+						return
+					}
+					n = int(min(int64(batch), left))
+				}
+				if interval > 0 {
+					due := start.Add(time.Duration(slot.Add(1)-1) * interval)
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(d):
+						}
+					}
+				}
+				events = events[:0]
+				for range n {
+					events = append(events, g.Next())
+				}
+				t0 := time.Now()
+				if err := send(ctx, events); err != nil {
+					if ctx.Err() == nil {
+						failed.Add(int64(n))
+						firstErr.CompareAndSwap(nil, err)
+						select { // do not spin on a down gateway
+						case <-ctx.Done():
+						case <-time.After(100 * time.Millisecond):
+						}
+					}
+					continue
+				}
+				d := time.Since(t0)
+				sent.Add(int64(n))
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		})
+	}
+	done := make(chan struct{})
+	if !o.quiet {
+		go progress(done, start, &sent, &failed)
+	}
+	wg.Wait()
+	close(done)
+	elapsed := time.Since(start)
+
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	fmt.Printf("sent %d events (%d failed) in %s: %.0f events/s\n", sent.Load(), failed.Load(), elapsed.Round(time.Millisecond), float64(sent.Load())/elapsed.Seconds())
+	unit := "request"
+	if o.target == "kafka" {
+		unit = "event"
+	}
+	fmt.Printf("ack latency per %s: p50 %s  p90 %s  p99 %s  max %s\n", unit, pct(0.50), pct(0.90), pct(0.99), pct(1))
+	if err, _ := firstErr.Load().(error); err != nil {
+		return fmt.Errorf("%d events not acknowledged; first error: %w", failed.Load(), err)
+	}
+	return nil
+}
+
+func progress(done <-chan struct{}, start time.Time, sent, failed *atomic.Int64) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprint(os.Stderr, "\r\033[K")
+			return
+		case <-t.C:
+			s := sent.Load()
+			fmt.Fprintf(os.Stderr, "\r\033[K%6.1fs  sent %d  failed %d  %.0f events/s", time.Since(start).Seconds(), s, failed.Load(), float64(s)/time.Since(start).Seconds())
+		}
+	}
+}
+
+func httpSender(o options) sender {
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}
+	url := strings.TrimSuffix(o.url, "/") + "/v1/events"
+	return func(ctx context.Context, events []event.Event) error {
+		var buf bytes.Buffer
+		buf.WriteString(`{"batch":[`)
+		for i := range events {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			b, err := event.Encode(buf.AvailableBuffer(), &events[i])
+			if err != nil {
+				return err
+			}
+			buf.Write(b)
+		}
+		buf.WriteString(`]}`)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &buf)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+o.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode != http.StatusAccepted {
+			return fmt.Errorf("gateway answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		return nil
+	}
+}
+
+func kafkaSender(cl *kgo.Client) sender {
+	return func(ctx context.Context, events []event.Event) error {
+		recs := make([]*kgo.Record, len(events))
+		for i := range events {
+			e := &events[i]
+			e.ReceivedAt = time.Now().UTC()
+			v, err := event.Marshal(e)
+			if err != nil {
+				return err
+			}
+			recs[i] = &kgo.Record{Key: []byte(e.WorkspaceID), Value: v, Headers: []kgo.RecordHeader{
+				{Key: topics.HeaderEvent, Value: []byte(e.Event)},
+				{Key: topics.HeaderSchemaVersion, Value: []byte(event.SchemaVersion)},
+			}}
+		}
+		return cl.ProduceSync(ctx, recs...).FirstErr()
+	}
+}

@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+#
+# scripts/lib/app.sh - build and run the product's own processes (ingest
+# gateway, writer, read API) in the background on this machine, next to the
+# servers of scripts/lib/services.sh. Source it after services.sh.
+#
+#   app_build     go build the commands into $AUDITTRAIL_HOME/bin
+#   app_secrets   create (once) and load $AUDITTRAIL_HOME/secrets.env:
+#                 AUDITTRAIL_INGEST_TOKENS and AUDITTRAIL_JWT_SECRET
+#   app_start     (re)start ingest, writer and api; wait until ready
+#   app_stop      stop them by pid
+#
+# Logs: $AUDITTRAIL_HOME/log/<name>.log; pids: $AUDITTRAIL_HOME/run/<name>.pid
+
+APP_NAMES=(writer ingest api)
+declare -A APP_PKG=([ingest]=producers/cmd/ingest [writer]=consumers/cmd/writer [api]=query-api/cmd/api
+	[loadgen]=producers/cmd/loadgen [token]=query-api/cmd/token)
+
+# app_addr NAME: the host:port NAME listens on (same defaults as the binaries).
+app_addr() {
+	case $1 in
+	ingest) echo "${AUDITTRAIL_INGEST_ADDR:-127.0.0.1:8081}" ;;
+	writer) echo "${AUDITTRAIL_WRITER_ADDR:-127.0.0.1:8082}" ;;
+	api) echo "${AUDITTRAIL_API_ADDR:-127.0.0.1:8080}" ;;
+	esac
+}
+
+_app_log() { printf '[app] %s\n' "$*" >&2; }
+
+app_build() {
+	local root home name
+	root=$(at_root) || return 1
+	home=$(_svc_home) || return 1
+	mkdir -p "$home/bin"
+	command -v go >/dev/null || { _app_log "ERROR: go is not on PATH"; return 1; }
+	_app_log "building ${!APP_PKG[*]}"
+	for name in "${!APP_PKG[@]}"; do
+		(cd "$root" && go build -o "$home/bin/$name" "./${APP_PKG[$name]}") || return 1
+	done
+}
+
+app_secrets() {
+	local home f
+	home=$(_svc_home) || return 1
+	f="$home/secrets.env"
+	if [[ ! -s $f ]]; then
+		umask 077
+		{
+			printf 'AUDITTRAIL_INGEST_TOKENS=ingest_%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+			printf 'AUDITTRAIL_JWT_SECRET=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+		} >"$f"
+		_app_log "created $f"
+	fi
+	set -a
+	# shellcheck disable=SC1090
+	. "$f"
+	set +a
+}
+
+_app_pid() {
+	local f pid
+	f="$(_svc_home)/run/$1.pid"
+	[[ -s $f ]] || return 1
+	pid=$(<"$f")
+	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$(_svc_home)/bin/$1"* ]] || return 1
+	echo "$pid"
+}
+
+app_stop() {
+	local name pid
+	for name in api ingest writer; do
+		if pid=$(_app_pid "$name"); then
+			_app_log "stopping $name (pid $pid)"
+			_svc_stop_pid "$name" "$pid" || return 1
+		fi
+		rm -f "$(_svc_home)/run/$name.pid"
+	done
+}
+
+app_start() {
+	local home name deadline
+	home=$(_svc_home) || return 1
+	mkdir -p "$home/run" "$home/log"
+	app_stop || return 1
+	for name in "${APP_NAMES[@]}"; do
+		_app_log "starting $name (log $home/log/$name.log)"
+		nohup setsid bash -c "$SVC_DAEMON_WRAPPER" "$home/run/$name.pid" "$home/bin/$name" \
+			>"$home/log/$name.log" 2>&1 </dev/null &
+	done
+	deadline=$(($(date +%s) + 60))
+	for name in "${APP_NAMES[@]}"; do
+		until curl -fsS "http://$(app_addr "$name")/readyz" >/dev/null 2>&1; do
+			if (($(date +%s) > deadline)) || ! _app_pid "$name" >/dev/null; then
+				_app_log "ERROR: $name did not become ready; last log lines:"
+				tail -n 20 "$home/log/$name.log" >&2
+				return 1
+			fi
+			sleep 0.2
+		done
+		_app_log "$name ready on $(app_addr "$name")"
+	done
+}
