@@ -20,6 +20,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/api"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/web"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -62,6 +63,7 @@ func run(log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping})
 	api.New(store.New(conn, chc.Database, days, time.Now), auth.NewHMAC([]byte(secret))).Register(e)
+	web.Register(e)
 	log.Info("read api listening", "addr", addr)
 	return httpserver.Serve(ctx, e, addr, nil)
 }
