@@ -107,7 +107,7 @@ func TestAuditTrailPage(t *testing.T) {
 
 	require.True(t, t.Run("sign in with a pasted token", func(t *testing.T) {
 		b := b0.For(t)
-		b.Do(chromedp.Navigate(s.api+"/"), chromedp.WaitVisible(chromedp.ID("token-input")))
+		b.Do(chromedp.EmulateViewport(1366, 900), chromedp.Navigate(s.api+"/"), chromedp.WaitVisible(chromedp.ID("token-input")))
 		b.Screenshot(shots, "desktop-signin")
 		b.Do(chromedp.SetValue(chromedp.ID("token-input"), token),
 			chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),

@@ -9,7 +9,7 @@ import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone,
 } from './format.js';
-import { RANGES, apiParams, bounds, emptyState, rangeLabel, readState, toQuery } from './state.js';
+import { DAY, RANGES, apiParams, bounds, emptyState, rangeLabel, readState, toQuery } from './state.js';
 
 const TOKEN_KEY = 'audittrail.token';
 const PAGE_SIZE = 50;
@@ -493,10 +493,11 @@ let lastChart = null;
 
 async function loadChart(seq) {
   const b = app.bounds;
-  const interval = chart.chooseInterval(b.start, b.end);
-  const buckets = chart.grid(b.start, b.end, interval);
   let note = '';
+  let interval = chart.chooseInterval(b.start, b.end);
+  let buckets;
   if (app.features.timeline) {
+    buckets = chart.grid(b.start, b.end, interval);
     const params = apiParams(app.state, app.bounds);
     params.set('interval', interval);
     params.set('tz', timeZone);
@@ -522,9 +523,18 @@ async function loadChart(seq) {
       data = page.data || [];
       more = Boolean(page.next_cursor);
     }
+    let start = b.start;
+    if (!b.since && data.length) {
+      // No start was chosen: begin where the events begin (at least a day).
+      const oldest = new Date(data[data.length - 1].timestamp).getTime();
+      const fit = new Date(Math.min(oldest, b.end.getTime() - DAY));
+      if (fit > start) start = fit;
+    }
+    interval = chart.chooseInterval(start, b.end);
+    buckets = chart.grid(start, b.end, interval);
     for (const e of data) chart.add(buckets, e.timestamp);
     if (more && data.length) {
-      note = `Counts of the latest ${data.length.toLocaleString()} events (since ${formatShort(data[data.length - 1].timestamp)})`;
+      note = `Latest ${data.length.toLocaleString()} events, since ${formatShort(data[data.length - 1].timestamp)}`;
     }
   }
   const total = buckets.reduce((n, x) => n + x.count, 0);

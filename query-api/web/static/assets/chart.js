@@ -6,7 +6,7 @@ import { h, plural } from './format.js';
 import { DAY, HOUR } from './state.js';
 
 export function chooseInterval(start, end) {
-  return end - start <= 2 * DAY ? 'hour' : 'day';
+  return end - start <= 3 * DAY ? 'hour' : 'day';
 }
 
 function floorTo(t, interval) {
