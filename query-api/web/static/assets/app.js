@@ -272,26 +272,34 @@ function renderEventOptions() {
   const extra = [...new Set([...(counts ? counts.keys() : []), ...selected])].filter((n) => !known.has(n)).sort();
   if (extra.length) groups.set('Custom', extra);
   const find = $('f-events-search').value.trim().toLowerCase();
+  const option = (name) => {
+    const n = counts ? counts.get(name) || 0 : null;
+    return h('label', { class: `option${n === 0 ? ' zero' : ''}` },
+      h('input', {
+        type: 'checkbox', value: name, checked: selected.has(name),
+        onchange: (e) => {
+          const set = new Set(app.pendingEvents || app.state.events);
+          if (e.target.checked) set.add(name); else set.delete(name);
+          app.pendingEvents = [...set];
+        },
+      }),
+      h('span', { class: 'option-name', text: name }),
+      n === null ? null : h('span', { class: 'count', text: n.toLocaleString() }));
+  };
   const nodes = [];
+  // With counts and no search, the names that occur come first, most frequent first.
+  const top = counts && !find
+    ? [...counts.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([name]) => name)
+    : [];
+  if (top.length) {
+    nodes.push(h('fieldset', { class: 'menu-group' }, h('legend', { text: 'In the current view' }), top.map(option)));
+  }
+  const shown = new Set(top);
   for (const cat of [...groups.keys()].sort()) {
-    const names = groups.get(cat).filter((n) => !find || n.toLowerCase().includes(find) || cat.toLowerCase().includes(find));
+    const names = groups.get(cat).filter((n) => !shown.has(n) &&
+      (!find || n.toLowerCase().includes(find) || cat.toLowerCase().includes(find)));
     if (!names.length) continue;
-    nodes.push(h('fieldset', { class: 'menu-group' },
-      h('legend', { text: cat }),
-      names.map((name) => {
-        const n = counts ? counts.get(name) || 0 : null;
-        return h('label', { class: `option${n === 0 ? ' zero' : ''}` },
-          h('input', {
-            type: 'checkbox', value: name, checked: selected.has(name),
-            onchange: (e) => {
-              const set = new Set(app.pendingEvents || app.state.events);
-              if (e.target.checked) set.add(name); else set.delete(name);
-              app.pendingEvents = [...set];
-            },
-          }),
-          h('span', { class: 'option-name', text: name }),
-          n === null ? null : h('span', { class: 'count', text: n.toLocaleString() }));
-      })));
+    nodes.push(h('fieldset', { class: 'menu-group' }, h('legend', { text: cat }), names.map(option)));
   }
   if (!nodes.length) nodes.push(h('p', { class: 'muted small menu-empty', text: 'No event name matches.' }));
   $('f-events-list').replaceChildren(...nodes);
@@ -380,7 +388,10 @@ function row(ev) {
 
 function updateFooter() {
   const n = app.events.length;
-  $('count').textContent = n ? `Showing ${plural(n, 'event', 'events')}${app.next ? '' : ' · that is all'}` : '';
+  $('count').textContent = n
+    ? `Showing ${plural(n, 'event', 'events')}${app.next ? '' : ' · that is all'}`
+    : app.loading ? 'Loading events…' : '';
+  $('events').closest('.table-card').setAttribute('aria-busy', String(app.loading));
   $('load-more').hidden = !app.next;
   $('load-more').disabled = app.loading;
   $('load-more').textContent = app.loading ? 'Loading…' : 'Load more';
@@ -497,20 +508,39 @@ async function loadChart(seq) {
   let interval = chart.chooseInterval(b.start, b.end);
   let buckets;
   if (app.features.timeline) {
-    buckets = chart.grid(b.start, b.end, interval);
-    const params = apiParams(app.state, app.bounds);
-    params.set('interval', interval);
-    params.set('tz', timeZone);
-    try {
+    const fetchCounts = async (since, iv) => {
+      const params = apiParams(app.state, { ...b, since });
+      params.set('interval', iv);
+      params.set('tz', timeZone);
       const t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
+      return ((t && t.buckets) || []).filter((x) => x.count > 0);
+    };
+    let counts;
+    try {
+      counts = await fetchCounts(b.since, interval);
       if (seq !== app.seq) return;
-      for (const x of (t && t.buckets) || []) chart.add(buckets, x.start, x.count);
+      if (!b.since && counts.length) {
+        // No start was chosen: begin where the events begin (at least a day).
+        const oldest = Math.min(...counts.map((x) => new Date(x.start).getTime()));
+        const start = new Date(Math.min(oldest, b.end.getTime() - DAY));
+        if (start > b.start) {
+          const iv = chart.chooseInterval(start, b.end);
+          if (iv !== interval) {
+            counts = await fetchCounts(start, iv);
+            if (seq !== app.seq) return;
+          }
+          interval = iv;
+          buckets = chart.grid(start, b.end, interval);
+        }
+      }
     } catch (err) {
       if (seq !== app.seq) return;
       if (!(err instanceof APIError && err.status === 404)) throw err;
       app.features.timeline = false;
       return loadChart(seq);
     }
+    buckets = buckets || chart.grid(b.start, b.end, interval);
+    for (const x of counts) chart.add(buckets, x.start, x.count);
   } else {
     // Count from the newest events of the view (up to CHART_SAMPLE).
     let data = app.events;
