@@ -177,6 +177,16 @@ func Eval[T any](b *Browser, expr string) T {
 	return v
 }
 
+// Check evaluates a JavaScript condition and reports whether it holds; an
+// error or exception counts as false. It never fails the test, so it is
+// safe inside require.Eventually.
+func (b *Browser) Check(expr string) bool {
+	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { try { return Boolean(`+expr+`); } catch (e) { return false; } })()`))
+	return err == nil && v
+}
+
 // Download runs trigger and returns the content and suggested name of the
 // file the page downloads because of it.
 func (b *Browser) Download(trigger chromedp.Action[chromedp.Void]) (name string, content []byte) {

@@ -235,7 +235,7 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	rows := `document.querySelectorAll('#rows tr').length`
 	waitJS := func(expr, msg string) {
 		t.Helper()
-		require.Eventually(t, func() bool { return browsertest.Eval[bool](b, expr) }, 20*time.Second, 50*time.Millisecond, msg)
+		require.Eventually(t, func() bool { return b.Check(expr) }, 20*time.Second, 50*time.Millisecond, msg)
 	}
 	const shots = "page-contracts"
 
@@ -251,6 +251,19 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	require.Contains(t, []string{"hour", "day"}, tq.Get("interval"))
 	require.NotEmpty(t, tq.Get("tz"))
 	require.Equal(t, 12, browsertest.Eval[int](b, `[...document.querySelectorAll('#chart .bar')].reduce((n, g) => n + Number(g.dataset.count), 0)`))
+
+	// Keyboard: Enter on an event name opens it, Esc closes and gives the
+	// focus back; Enter on a timeline bar narrows the time range.
+	b.Do(chromedp.Focus(chromedp.CSS(`#rows tr:nth-child(2) .open-event`)), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
+	require.Equal(t, "c-01", browsertest.Eval[string](b, `new URLSearchParams(location.search).get('id')`))
+	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`))
+	b.Do(chromedp.Focus(chromedp.CSS(`#chart .bar[role=button]`)), chromedp.KeyEvent(kb.Enter))
+	waitJS(`location.search.includes('since=') && location.search.includes('until=') && `+rows+` === Number(document.querySelector('#chart .bar.selected').dataset.count)`,
+		"the bar's hour or day is the new range")
+	b.Do(chromedp.NavigateBack())
+	waitJS(`!location.search.includes('since=') && `+rows+` === 12`, "back returns to the previous view")
 
 	// The Events dropdown shows the facet counts.
 	b.Do(chromedp.Click(chromedp.ID("f-events-toggle")), chromedp.WaitVisible(chromedp.ID("f-events-search")))

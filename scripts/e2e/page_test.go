@@ -101,7 +101,7 @@ func TestAuditTrailPage(t *testing.T) {
 	rows := `document.querySelectorAll('#rows tr').length`
 	waitJS := func(t *testing.T, b *browsertest.Browser, expr, msg string) {
 		t.Helper()
-		require.Eventually(t, func() bool { return browsertest.Eval[bool](b, expr) }, 20*time.Second, 50*time.Millisecond, msg)
+		require.Eventually(t, func() bool { return b.Check(expr) }, 20*time.Second, 50*time.Millisecond, msg)
 	}
 	search := func(b *browsertest.Browser) string { return browsertest.Eval[string](b, `location.search`) }
 

@@ -6,7 +6,7 @@ import { h, plural } from './format.js';
 import { DAY, HOUR } from './state.js';
 
 export function chooseInterval(start, end) {
-  return end - start <= 3 * DAY ? 'hour' : 'day';
+  return end - start <= 4 * DAY ? 'hour' : 'day';
 }
 
 function floorTo(t, interval) {
@@ -57,11 +57,16 @@ const fullHourFmt = new Intl.DateTimeFormat(undefined, {
 });
 const fullDayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric' });
 
+// niceMax is the top of the y axis: a round even number >= n, so that the
+// middle gridline is a whole number too.
 function niceMax(n) {
   if (n <= 4) return 4;
   const p = 10 ** Math.floor(Math.log10(n));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= n) return m * p;
-  return 10 * p;
+  for (const m of [1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10]) {
+    const v = Math.round(m * p);
+    if (v >= n && v % 2 === 0) return v;
+  }
+  return 20 * p;
 }
 
 // render draws buckets into el. onSelect(bucket) is called when a bar is
@@ -76,6 +81,7 @@ export function render(el, buckets, { interval, onSelect, selected } = {}) {
   const n = Math.max(1, buckets.length);
   const slot = pw / n;
   const gap = Math.min(3, slot * 0.25);
+  const barW = Math.max(1, Math.min(40, slot - gap));
   const y = (v) => m.top + ph - (v / max) * ph;
 
   const svg = h('svg:svg', {
@@ -92,10 +98,12 @@ export function render(el, buckets, { interval, onSelect, selected } = {}) {
       h('svg:text', { x: m.left - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end', text: Number.isInteger(v) ? v : v.toFixed(1) }),
     );
   }
-  const stride = Math.max(1, Math.ceil((interval === 'hour' ? 52 : 48) / slot));
+  // Label every k-th hour (midnight shows the date) or every stride-th day.
+  const hourStep = [1, 2, 3, 4, 6, 12, 24].find((k) => k * slot >= 58) || 24;
+  const stride = Math.max(1, Math.ceil(48 / slot));
   buckets.forEach((b, i) => {
     const x = m.left + i * slot;
-    if (i % stride === 0) {
+    if (interval === 'hour' ? b.start.getHours() % hourStep === 0 : i % stride === 0) {
       const label = interval === 'hour' && b.start.getHours() !== 0 ? hourFmt.format(b.start) : dayFmt.format(b.start);
       svg.append(h('svg:text', { x: x + slot / 2, y: height - 6, class: 'tick', 'text-anchor': 'middle', text: label }));
     }
@@ -113,7 +121,7 @@ export function render(el, buckets, { interval, onSelect, selected } = {}) {
     },
     h('svg:title', { text: label }),
     h('svg:rect', { class: 'hit', x, y: m.top, width: slot, height: ph }),
-    h('svg:rect', { class: 'fill', x: x + gap / 2, y: m.top + ph - barH, width: Math.max(1, slot - gap), height: barH, rx: Math.min(2, slot / 4) }));
+    h('svg:rect', { class: 'fill', x: x + (slot - barW) / 2, y: m.top + ph - barH, width: barW, height: barH, rx: Math.min(2, slot / 4) }));
     if (b.count && onSelect) {
       g.addEventListener('click', () => onSelect(b));
       g.addEventListener('keydown', (e) => {
