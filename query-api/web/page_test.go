@@ -227,6 +227,10 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	e := echo.New()
 	web.Register(e)
 	api.register(e)
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"paths": map[string]any{"/v1/workspaces/{workspace_id}/audit-events": map[string]any{
+			"get": map[string]any{"parameters": []any{map[string]any{"name": "q", "in": "query"}}}}}})
+	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 
@@ -275,6 +279,12 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	waitJS(rows+` === 4`, "filtered")
 	require.Equal(t, []string{"Warehouses Disabled"}, api.lastQuery("list")["event"])
 	require.Empty(t, api.lastQuery("facets")["event"], "the facets leave out the event filter, to count the other names too")
+
+	// Search goes to the API as q and into the URL.
+	b.Do(chromedp.SendKeys(chromedp.ID("f-q"), "alice\n"))
+	waitJS(`new URLSearchParams(location.search).get('q') === 'alice'`, "search in the URL")
+	require.Eventually(t, func() bool { return api.lastQuery("list").Get("q") == "alice" }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, []string{"Warehouses Disabled"}, api.lastQuery("list")["event"], "search combines with the other filters")
 
 	// Export CSV asks for exactly the filtered view and saves the answer.
 	name, content := b.Download(chromedp.Click(chromedp.ID("export")))

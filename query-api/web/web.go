@@ -11,12 +11,15 @@
 // The page and its assets are sent with a Content-Security-Policy that
 // allows only this origin and no inline script or style, and with
 // X-Content-Type-Options: nosniff. The features document lets the page hide
-// what the server cannot do (facets, CSV export, timeline, forwarding)
-// instead of probing endpoints that answer 404.
+// what the server cannot do (search, facets, CSV export, timeline,
+// forwarding) instead of probing endpoints that answer 404.
 package web
 
 import (
+	"bytes"
+	"context"
 	"embed"
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
@@ -36,6 +39,9 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // Features says which optional endpoints the server registered. The page
 // reads it once at start.
 type Features struct {
+	// Search: the server's OpenAPI document (/openapi.json) lists a q query
+	// parameter.
+	Search         bool `json:"search"`
 	Facets         bool `json:"facets"`
 	CSV            bool `json:"csv"`
 	Timeline       bool `json:"timeline"`
@@ -103,9 +109,81 @@ func Register(e *echo.Echo) {
 	var once sync.Once
 	var features Features
 	e.GET("/page/features.json", func(c echo.Context) error {
-		once.Do(func() { features = FeaturesOf(e.Routes()) })
+		once.Do(func() {
+			features = FeaturesOf(e.Routes())
+			features.Search = documentsSearch(e)
+		})
 		return c.JSON(http.StatusOK, features)
 	}, secure)
+}
+
+// documentsSearch reports whether e serves an OpenAPI document at
+// /openapi.json that declares a query parameter named q.
+func documentsSearch(e *echo.Echo) bool {
+	found := false
+	for _, r := range e.Routes() {
+		found = found || (r.Method == http.MethodGet && r.Path == "/openapi.json")
+	}
+	if !found {
+		return false
+	}
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "/openapi.json", nil)
+	if err != nil {
+		return false
+	}
+	var w recorder
+	e.ServeHTTP(&w, req)
+	var doc any
+	if w.status != http.StatusOK || json.Unmarshal(w.body.Bytes(), &doc) != nil {
+		return false
+	}
+	return hasQueryParam(doc, "q")
+}
+
+func hasQueryParam(v any, name string) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if v["name"] == name && v["in"] == "query" {
+			return true
+		}
+		for _, x := range v {
+			if hasQueryParam(x, name) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if hasQueryParam(x, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// recorder keeps a response in memory.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header {
+	if r.header == nil {
+		r.header = http.Header{}
+	}
+	return r.header
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
 }
 
 // secure adds the page's security headers.

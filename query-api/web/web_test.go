@@ -83,6 +83,27 @@ func TestFeaturesReflectTheRegisteredRoutes(t *testing.T) {
 	require.Equal(t, web.Features{Facets: true, CSV: true, Timeline: true, Forwarding: true, ForwardingTest: true}, f)
 }
 
+func TestSearchIsOnWhenTheOpenAPIDocumentDeclaresQ(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`{"paths": {"/v1/workspaces/{workspace_id}/audit-events": {"get": {"parameters": [{"name": "q", "in": "query"}]}}}}`:     true,
+		`{"components": {"parameters": {"Q": {"name": "q", "in": "query", "schema": {"type": "string"}}}}}`:                      true,
+		`{"paths": {"/v1/workspaces/{workspace_id}/audit-events": {"get": {"parameters": [{"name": "event", "in": "query"}]}}}}`: false,
+		`not json`: false,
+	} {
+		e := echo.New()
+		web.Register(e)
+		e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", []byte(doc)) })
+		var f web.Features
+		require.NoError(t, json.Unmarshal(get(t, e, "/page/features.json").Body.Bytes(), &f))
+		require.Equal(t, want, f.Search, doc)
+	}
+	e := echo.New()
+	web.Register(e)
+	var f web.Features
+	require.NoError(t, json.Unmarshal(get(t, e, "/page/features.json").Body.Bytes(), &f))
+	require.False(t, f.Search, "no OpenAPI document")
+}
+
 // The page must work under its own Content-Security-Policy: no inline
 // script, style or event handler attributes anywhere in the markup.
 func TestMarkupHasNoInlineScriptOrStyle(t *testing.T) {

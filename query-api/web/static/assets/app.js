@@ -162,7 +162,7 @@ function fillStaticFilters() {
     h('option', { value: '', text: 'Any type' }),
     ...types.map((t) => h('option', { value: t, text: humanize(t) })),
   );
-  $('f-q').closest('.field').hidden = app.searchUnsupported;
+  $('f-q').closest('.field').hidden = app.searchUnsupported || !app.features.search;
 }
 
 function toLocalInput(iso) {
@@ -202,7 +202,7 @@ function syncForm() {
 
 function readForm() {
   const s = { ...app.state, events: [...app.state.events], id: '' };
-  s.q = app.searchUnsupported ? '' : $('f-q').value.trim();
+  s.q = $('f-q').closest('.field').hidden ? '' : $('f-q').value.trim();
   s.actor_type = $('f-actor-type').value;
   s.actor_id = $('f-actor-id').value.trim();
   s.resource_type = $('f-resource-type').value;
@@ -402,6 +402,12 @@ function updateFooter() {
 async function loadView({ push = false } = {}) {
   const seq = ++app.seq;
   closeEventsMenu(false);
+  let warning = '';
+  if (app.state.q && (app.searchUnsupported || !app.features.search)) {
+    // A shared link with a search, on a server without search.
+    app.state = { ...app.state, q: '' };
+    warning = 'Search is not available on this server yet; showing the view without it.';
+  }
   const s = app.state;
   writeURL(push);
   syncForm();
@@ -443,6 +449,7 @@ async function loadView({ push = false } = {}) {
   if (seq !== app.seq) return;
   show('trail');
   app.loading = false;
+  if (warning) banner($('status'), warning, 'warn');
   appendPage(page);
   fillActorSuggestions();
   if (s.id) openDetail(s.id);
