@@ -912,7 +912,7 @@ async function refreshForwardingBadge() {
 
 function startSession() {
   show('trail');
-  $('tz-note').textContent = `Times in ${timeZone}; hover a time for the exact UTC.`;
+  $('tz-note').textContent = `Times in ${timeZone}; hover a time for the exact UTC timestamp.`;
   guard(loadView)();
   guard(refreshForwardingBadge)();
 }
