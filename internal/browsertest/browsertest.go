@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -91,6 +92,11 @@ func New(t testing.TB, width, height int) *Browser {
 	})
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, bound to ctx
 		t.Fatalf("start chromium: %v", err)
+	}
+	// A headless tab never has the window's focus; emulate it so that
+	// :focus-visible and keyboard focus behave as for a person.
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatalf("emulate focus: %v", err)
 	}
 	messages := chromedp.Console(ctx)
 	go func() {

@@ -256,21 +256,28 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	require.NotEmpty(t, tq.Get("tz"))
 	require.Equal(t, 12, browsertest.Eval[int](b, `[...document.querySelectorAll('#chart .bar')].reduce((n, g) => n + Number(g.dataset.count), 0)`))
 
-	// Keyboard: Enter on an event name opens it, Esc closes and gives the
+	// Keyboard: Tab moves between rows with a visible focus ring, Enter on an event name opens it, Esc closes and gives the
 	// focus back; Enter on a timeline bar narrows the time range.
-	b.Do(chromedp.Focus(chromedp.CSS(`#rows tr:nth-child(2) .open-event`)), chromedp.KeyEvent(kb.Enter),
+	b.Do(chromedp.Focus(chromedp.CSS(`#rows tr:nth-child(1) .open-event`)), chromedp.KeyEvent(kb.Tab))
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`), "Tab moves row to row")
+	require.True(t, browsertest.Eval[bool](b, `(() => { const e = document.activeElement;
+		return e.matches(':focus-visible') && getComputedStyle(e).outlineStyle === 'solid'; })()`), "a visible focus ring")
+	b.Do(chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
 	require.Equal(t, "c-01", browsertest.Eval[string](b, `new URLSearchParams(location.search).get('id')`))
 	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
 	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`))
-	b.Do(chromedp.Focus(chromedp.CSS(`#chart .bar[role=button]`)), chromedp.KeyEvent(kb.Enter))
+	b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#chart .bar[role=button]').focus()`))
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#chart .bar[role=button]')`), "focus on a bar")
+	b.Do(chromedp.KeyEvent(kb.Enter))
 	waitJS(`location.search.includes('since=') && location.search.includes('until=') && `+rows+` === Number(document.querySelector('#chart .bar.selected').dataset.count)`,
 		"the bar's hour or day is the new range")
 	b.Do(chromedp.NavigateBack())
 	waitJS(`!location.search.includes('since=') && `+rows+` === 12`, "back returns to the previous view")
 
 	// The Events dropdown shows the facet counts.
-	b.Do(chromedp.Click(chromedp.ID("f-events-toggle")), chromedp.WaitVisible(chromedp.ID("f-events-search")))
+	b.Do(chromedp.Click(chromedp.ID("f-events-toggle")))
+	waitJS(`!document.getElementById('f-events-menu').hidden`, "the Events dropdown opens")
 	waitJS(`(() => { const i = document.querySelector('#f-events-list input[value="Warehouses Disabled"]');
 		const c = i && i.closest('label').querySelector('.count'); return c && c.textContent === '4'; })()`, "facet count shown")
 	require.Equal(t, "0", browsertest.Eval[string](b, `document.querySelector('#f-events-list input[value="Source Deleted"]').closest('label').querySelector('.count').textContent`))
@@ -299,7 +306,8 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 
 	// Forwarding: the masked key is shown, not sent back; saving without a
 	// new key keeps it; the test event reports the target's answer.
-	b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitEnabled(chromedp.ID("fwd-url")))
+	b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitVisible(chromedp.ID("fwd-url")))
+	waitJS(`!document.getElementById('fwd-fields').disabled`, "settings loaded")
 	require.Equal(t, "https://api.example.com", browsertest.Eval[string](b, `document.getElementById('fwd-url').value`))
 	require.Equal(t, "", browsertest.Eval[string](b, `document.getElementById('fwd-key').value`))
 	require.Contains(t, browsertest.Eval[string](b, `document.getElementById('fwd-key-hint').textContent`), "••••••3xyz")

@@ -271,7 +271,8 @@ func TestAuditTrailPage(t *testing.T) {
 		srv := httptest.NewServer(target)
 		t.Cleanup(srv.Close)
 		const key = "wk_e2e_secret_write_key_123"
-		b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitEnabled(chromedp.ID("fwd-url")))
+		b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitVisible(chromedp.ID("fwd-url")))
+	waitJS(t, b, `!document.getElementById('fwd-fields').disabled`, "settings loaded")
 		wasOn := browsertest.Eval[bool](b, `document.getElementById('fwd-enabled').checked`)
 		require.False(t, wasOn, "off by default")
 		b.Do(chromedp.Click(chromedp.CSS(`label.switch`)),

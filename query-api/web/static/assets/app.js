@@ -619,7 +619,7 @@ function filterButton(label, patch) {
   return h('button', {
     type: 'button', class: 'btn btn-small',
     onclick: () => {
-      $('detail').close();
+      closeDetail();
       apply({ ...app.state, events: [...app.state.events], id: '', ...patch });
     },
     text: label,
@@ -705,6 +705,15 @@ async function openDetail(id) {
       }));
     }
   }
+}
+
+// closeDetail closes the panel and updates the URL at once (the dialog's
+// close event comes a task later, after a quick next action could have
+// recorded the old URL in the history).
+function closeDetail() {
+  const dlg = $('detail');
+  if (dlg.open) dlg.close();
+  onDetailClosed();
 }
 
 function onDetailClosed() {
@@ -988,10 +997,14 @@ function bind() {
     }, { rootMargin: '200px' }).observe($('sentinel'));
   }
 
-  $('detail-close').addEventListener('click', () => $('detail').close());
+  $('detail-close').addEventListener('click', closeDetail);
+  $('detail').addEventListener('cancel', (e) => { // Esc
+    e.preventDefault();
+    closeDetail();
+  });
   $('detail').addEventListener('close', onDetailClosed);
   $('detail').addEventListener('click', (e) => {
-    if (e.target === $('detail')) $('detail').close(); // the backdrop
+    if (e.target === $('detail')) closeDetail(); // the backdrop
   });
 
   $('export').addEventListener('click', guard(exportCSV));
@@ -1014,7 +1027,10 @@ function bind() {
   window.addEventListener('popstate', () => {
     if (!app.client) return;
     const s = readState(location.search);
-    if ($('detail').open && !s.id) $('detail').close();
+    if ($('detail').open && !s.id) {
+      app.lastFocus = null;
+      $('detail').close();
+    }
     app.state = { ...s, ws: s.ws || app.state.ws };
     if ($('workspace').value !== app.state.ws) $('workspace').value = app.state.ws;
     guard(loadView)();
@@ -1027,6 +1043,9 @@ function bind() {
 }
 
 async function boot() {
+  // Views are rebuilt from the URL on back/forward; the browser restoring an
+  // old scroll position over a new view only confuses.
+  if ('scrollRestoration' in history) history.scrollRestoration = 'manual';
   bind();
   const [features, catalogue] = await Promise.all([
     publicJSON('/page/features.json').catch(() => ({})),
