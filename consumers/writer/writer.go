@@ -51,6 +51,10 @@ type Config struct {
 	// SessionTimeout is how long the group waits for a member that stopped
 	// heartbeating (a crashed instance) before moving its partitions.
 	SessionTimeout time.Duration
+	// InstanceID, when set, makes this instance a static group member: a
+	// restarted instance with the same id gets its partitions back at once
+	// instead of after SessionTimeout. Each instance needs its own id.
+	InstanceID string
 }
 
 // Defaults returns the default configuration.
@@ -73,6 +77,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.BatchAge = e.Duration("AUDITTRAIL_WRITER_BATCH_AGE", c.BatchAge)
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
 	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
+	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
 	return c
 }
 
@@ -157,6 +162,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

@@ -169,6 +169,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_WRITER_BATCH_SIZE", "20000", "rows per ClickHouse insert at most"},
 	{"AUDITTRAIL_WRITER_BATCH_AGE", "250ms", "longest a row waits before its batch is inserted"},
 	{"AUDITTRAIL_WRITER_SESSION_TIMEOUT", "10s", "how long before a crashed writer's partitions move to another instance"},
+	{"AUDITTRAIL_WRITER_INSTANCE_ID", "", "static group membership id of this writer instance (unique per instance): a restarted instance gets its partitions back at once"},
 	{"AUDITTRAIL_INTEGRATION", "", "set to 1 by scripts/test to run the integration tests against real servers"},
 	{"AUDITTRAIL_HOME", ".local", "where scripts keep server binaries, data, logs and pid files"},
 	{"AUDITTRAIL_KAFKA_HEAP", "-Xms256m -Xmx1g", "JVM heap flags of the local Kafka broker (scripts)"},
