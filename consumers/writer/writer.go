@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -62,7 +63,7 @@ func Defaults() Config {
 	return Config{
 		Group: "audittrail-writer", Topic: topics.Events, DeadLetterTopic: topics.DeadLetters,
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
-		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second, ShutdownTimeout: 20 * time.Second,
+		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
 	}
 }
@@ -124,11 +125,25 @@ type Writer struct {
 	now  func() time.Time
 	m    *metrics
 
-	mu      sync.Mutex
-	rows    []migrations.Row
-	pending []*kgo.Record // every record the buffered rows came from, incl. skipped ones
-	oldest  time.Time
-	policy  event.Policy
+	// inserts carries full batches to the inserter goroutine (one queued
+	// while one inserts), so decoding the next batch overlaps the insert.
+	inserts chan *batch
+
+	mu       sync.Mutex
+	rows     []migrations.Row
+	pending  []*kgo.Record // every record the buffered rows came from, incl. skipped ones
+	oldest   time.Time
+	inflight []*batch // handed to the inserter, oldest first
+	policy   event.Policy
+}
+
+// batch is a set of rows on its way to ClickHouse with the records they
+// came from (including skipped and dead-lettered ones). The inserter marks
+// the records for commit once the rows are stored, in batch order.
+type batch struct {
+	rows []migrations.Row
+	recs []*kgo.Record
+	done chan error // receives the outcome once
 }
 
 // New builds a writer and its Kafka client. kafkaOpts carry the brokers
@@ -187,7 +202,27 @@ func (w *Writer) Client() *kgo.Client { return w.cl }
 // never move while their records are half-processed. Run itself also
 // flushes by age while the poller waits for records.
 func (w *Writer) Run(ctx context.Context) error {
+	// Inserts outlive ctx until the shutdown deadline, so the final flush
+	// can finish what is in flight.
+	insertCtx, cancelInserts := context.WithCancel(context.WithoutCancel(ctx))
+	w.inserts = make(chan *batch, 1)
+	inserterDone := make(chan struct{})
+	go func() {
+		defer close(inserterDone)
+		for {
+			select {
+			case b := <-w.inserts:
+				b.done <- w.insert(insertCtx, b)
+			case <-insertCtx.Done():
+				return
+			}
+		}
+	}()
+	// Deferred in this order: the client closes first (leaving the group,
+	// with nothing left to flush), then the inserter stops.
+	defer func() { cancelInserts(); <-inserterDone }()
 	defer w.cl.Close()
+
 	polled := make(chan kgo.Fetches)
 	processed := make(chan struct{})
 	pollerDone := make(chan struct{})
@@ -221,13 +256,15 @@ loop:
 				}
 			})
 			fetches.EachPartition(w.observeLag)
+			recs := fetches.Records()
+			conv := w.convert(recs) // outside the lock: decoding is the costly part
 			w.mu.Lock()
 			var addErr error
-			fetches.EachRecord(func(r *kgo.Record) {
-				if addErr == nil {
-					addErr = w.add(ctx, r)
+			for i, r := range recs {
+				if addErr = w.add(ctx, r, conv[i]); addErr != nil {
+					break
 				}
-			})
+			}
 			if addErr != nil {
 				// Shutting down before a dead letter was parked: keep
 				// nothing, commit nothing; the records are replayed.
@@ -262,11 +299,17 @@ loop:
 	}
 	<-pollerDone
 
-	// Shutdown: input stopped; flush, commit, close.
+	// Shutdown: input stopped; flush, wait for the inserts, commit, close.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
 	defer cancel()
 	w.mu.Lock()
 	err := w.flushLocked(sctx)
+	if err == nil {
+		err = w.waitLocked(sctx)
+	}
+	if err != nil {
+		w.dropLocked()
+	}
 	w.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("final flush: %w", err)
@@ -299,17 +342,16 @@ func (w *Writer) untilDue() time.Duration {
 
 // add turns one record into a row, a dead letter or a skip. It fails only
 // when ctx ends before a dead letter is parked. Called with mu held.
-func (w *Writer) add(ctx context.Context, r *kgo.Record) error {
-	row, reason, err := w.toRow(r)
+func (w *Writer) add(ctx context.Context, r *kgo.Record, c converted) error {
 	switch {
-	case err != nil:
-		if err := w.deadLetter(ctx, r, reason, err); err != nil {
+	case c.err != nil:
+		if err := w.deadLetter(ctx, r, c.reason, c.err); err != nil {
 			return err
 		}
-	case reason == reasonExpired:
+	case c.reason == reasonExpired:
 		w.m.expired.Inc()
 	default:
-		w.rows = append(w.rows, row)
+		w.rows = append(w.rows, c.row)
 	}
 	if len(w.pending) == 0 {
 		w.oldest = w.now()
@@ -323,6 +365,35 @@ const (
 	reasonInvalid     = "invalid"
 	reasonExpired     = "expired"
 )
+
+// converted is the outcome of toRow for one record.
+type converted struct {
+	row    migrations.Row
+	reason string
+	err    error
+}
+
+// convert runs toRow over recs, spreading large polls over every core.
+func (w *Writer) convert(recs []*kgo.Record) []converted {
+	out := make([]converted, len(recs))
+	one := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i].row, out[i].reason, out[i].err = w.toRow(recs[i])
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(recs) < 512 || workers == 1 {
+		one(0, len(recs))
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for lo := 0; lo < len(recs); lo += chunk {
+		wg.Go(func() { one(lo, min(lo+chunk, len(recs))) })
+	}
+	wg.Wait()
+	return out
+}
 
 func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
 	e, err := event.Decode(r.Value)
@@ -379,45 +450,97 @@ func (w *Writer) deadLetter(ctx context.Context, r *kgo.Record, reason string, c
 	}
 }
 
-// flushLocked inserts the buffered rows, retrying with capped exponential
-// backoff until ClickHouse acknowledges or ctx ends, then marks every
-// buffered record for commit. Called with mu held.
+// flushLocked hands the buffered rows to the inserter and starts a new
+// buffer. It blocks while the inserter already has a batch queued (so at
+// most two batches are in flight: fetching pauses meanwhile) and reports
+// the first failed insert. Called with mu held.
 func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
-		return nil
+		return w.reapLocked()
 	}
-	if len(w.rows) > 0 {
+	b := &batch{rows: w.rows, recs: w.pending, done: make(chan error, 1)}
+	select {
+	case w.inserts <- b:
+	case <-ctx.Done():
+		return fmt.Errorf("queue insert of %d rows: %w", len(b.rows), ctx.Err())
+	}
+	w.inflight = append(w.inflight, b)
+	w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
+	w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
+	return w.reapLocked()
+}
+
+// reapLocked forgets the batches the inserter finished, oldest first, and
+// returns the first failure. Called with mu held.
+func (w *Writer) reapLocked() error {
+	for len(w.inflight) > 0 {
+		select {
+		case err := <-w.inflight[0].done:
+			w.inflight = w.inflight[1:]
+			if err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// waitLocked waits until every batch handed to the inserter is stored and
+// marked. Called with mu held.
+func (w *Writer) waitLocked(ctx context.Context) error {
+	for len(w.inflight) > 0 {
+		select {
+		case err := <-w.inflight[0].done:
+			w.inflight = w.inflight[1:]
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wait for inserts: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// insert stores one batch, retrying with capped exponential backoff until
+// ClickHouse acknowledges or ctx ends, then marks its records for commit.
+// Only the inserter goroutine calls it, so marks advance in batch order.
+func (w *Writer) insert(ctx context.Context, b *batch) error {
+	if len(b.rows) > 0 {
 		backoff := w.cfg.RetryMin
 		for attempt := 1; ; attempt++ {
 			start := time.Now()
-			err := w.sink.Insert(ctx, w.rows)
+			err := w.sink.Insert(ctx, b.rows)
 			if err == nil {
 				w.m.insertLatency.Observe(time.Since(start).Seconds())
-				w.m.batchSize.Observe(float64(len(w.rows)))
-				w.m.inserted.Add(float64(len(w.rows)))
-				w.log.Debug("inserted", "rows", len(w.rows), "records", len(w.pending), "took", time.Since(start))
+				w.m.batchSize.Observe(float64(len(b.rows)))
+				w.m.inserted.Add(float64(len(b.rows)))
 				break
 			}
 			w.m.insertErrors.Inc()
-			w.log.Warn("insert failed; will retry", "rows", len(w.rows), "attempt", attempt, "backoff", backoff, "err", err)
+			w.log.Warn("insert failed; will retry", "rows", len(b.rows), "attempt", attempt, "backoff", backoff, "err", err)
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("insert %d rows: %w (last error: %v)", len(w.rows), ctx.Err(), err)
+				return fmt.Errorf("insert %d rows: %w (last error: %v)", len(b.rows), ctx.Err(), err)
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, w.cfg.RetryMax)
 		}
 	}
-	w.cl.MarkCommitRecords(w.pending...)
-	w.rows = w.rows[:0]
-	w.pending = w.pending[:0]
+	w.cl.MarkCommitRecords(b.recs...)
 	return nil
 }
 
-// onRevoked flushes and commits before partitions move to another member.
+// onRevoked flushes, waits for the inserts and commits before partitions
+// move to another member.
 func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 	w.mu.Lock()
 	err := w.flushLocked(ctx)
+	if err == nil {
+		err = w.waitLocked(ctx)
+	}
 	if err != nil {
 		w.log.Warn("flush on revoke failed; records will be replayed", "err", err)
 		w.dropLocked()
@@ -439,9 +562,13 @@ func (w *Writer) onLost(context.Context, *kgo.Client, map[string][]int32) {
 	w.dropLocked()
 }
 
+// dropLocked forgets the buffer and the batches in flight (those still
+// mark their records if their insert succeeds, which is correct: marks
+// only follow stored rows).
 func (w *Writer) dropLocked() {
 	w.rows = w.rows[:0]
 	w.pending = w.pending[:0]
+	w.inflight = nil
 }
 
 func truncate(s string, n int) string {

@@ -216,6 +216,21 @@ func TestSchemaAgreesWithGoValidation(t *testing.T) {
 	}
 }
 
+func TestHandWrittenMatchersAgreeWithPatterns(t *testing.T) {
+	for _, v := range []string{"", "a", "A9", "ws_1", "evt-1:2.3", "_x", "-x", ".x", "a b", "a/b", "é", "a\x00", "x_", "ab__c", "Ab", "a1_b"} {
+		require.Equal(t, idPattern.MatchString(v), validID(v), "id %q", v)
+		require.Equal(t, resourceTypePattern.MatchString(v), validResourceType(v), "resource type %q", v)
+	}
+}
+
+func FuzzHandWrittenMatchers(f *testing.F) {
+	f.Add("ws_1")
+	f.Fuzz(func(t *testing.T, v string) {
+		require.Equal(t, idPattern.MatchString(v), validID(v))
+		require.Equal(t, resourceTypePattern.MatchString(v), validResourceType(v))
+	})
+}
+
 func TestNewIDIsUniqueAndValid(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
