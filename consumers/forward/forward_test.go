@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,4 +277,49 @@ func TestBackoffIsCappedWithJitterAndHonoursRetryAfter(t *testing.T) {
 	tg = &target{kind: TargetSource}
 	d, _ := f.settle(tg, &DeliveryError{Status: 429, Retryable: true, RetryAfter: 3 * time.Second})
 	require.Equal(t, 3*time.Second, d)
+}
+
+func TestReplayRedeliversDeadLetters(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	var mu sync.Mutex
+	broken := true
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if broken && key != "alert" {
+			http.Error(w, "write key unknown", http.StatusForbidden)
+			return false
+		}
+		return true
+	}
+	s.enable(t, "ws_1", sk.srv.URL, false)
+	s.enable(t, "ws_2", sk.srv.URL, false)
+	_, stop := s.run(t, s.config(), Deps{})
+	s.produce(t, mkEvent("ws_1", 0, "Source Created", ""), mkEvent("ws_2", 0, "Source Created", ""), mkEvent("ws_1", 1, "Source Created", ""))
+	require.Len(t, s.dlqRecords(t, 3), 3)
+	stop()
+
+	mu.Lock()
+	broken = false
+	mu.Unlock()
+	ctx := context.Background()
+	cfg := s.config()
+	var out strings.Builder
+	st, err := Replay(ctx, cfg, Deps{KafkaOpts: s.opts}, ReplayOptions{DryRun: true, Out: &out})
+	require.NoError(t, err)
+	require.Equal(t, 3, st.Listed)
+	require.Contains(t, out.String(), "ws_1-evt-00000")
+	require.Zero(t, sk.count("key-ws_1"), "a dry run sends nothing")
+
+	st, err = Replay(ctx, cfg, Deps{KafkaOpts: s.opts}, ReplayOptions{Workspace: "ws_1"})
+	require.NoError(t, err)
+	require.Equal(t, ReplayStats{Delivered: 2, Requeued: 1}, st)
+	require.Equal(t, []string{"ws_1-evt-00000", "ws_1-evt-00001"}, sk.ids("key-ws_1"))
+	require.Zero(t, sk.count("key-ws_2"))
+
+	st, err = Replay(ctx, cfg, Deps{KafkaOpts: s.opts}, ReplayOptions{})
+	require.NoError(t, err)
+	require.Equal(t, ReplayStats{Delivered: 1}, st, "the requeued dead letter of ws_2 is replayed next time; done ones are not")
+	require.Equal(t, []string{"ws_2-evt-00000"}, sk.ids("key-ws_2"))
 }

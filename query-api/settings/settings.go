@@ -42,6 +42,9 @@ import (
 type Store interface {
 	Get(key string) ([]byte, bool)
 	Put(ctx context.Context, key string, value []byte) error
+	// Ready is closed once the stored settings are loaded; until then
+	// every request is answered 503.
+	Ready() <-chan struct{}
 }
 
 // Emitter records audit events (an emitter.Emitter in production).
@@ -70,7 +73,7 @@ func Register(e *echo.Echo, o Options) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{o: o}
-	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id")}
+	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
 		kind := k
 		path := "/v1/workspaces/:workspace_id/" + kind
@@ -80,6 +83,18 @@ func Register(e *echo.Echo, o Options) {
 }
 
 type handler struct{ o Options }
+
+func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		select {
+		case <-h.o.Store.Ready():
+			return next(c)
+		default:
+			return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+				Message: "settings are still loading; retry in a few seconds"}
+		}
+	}
+}
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)
 

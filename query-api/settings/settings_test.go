@@ -45,6 +45,10 @@ func (m *memStore) Put(_ context.Context, k string, v []byte) error {
 	return nil
 }
 
+var loaded = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (m *memStore) Ready() <-chan struct{} { return loaded }
+
 type recorder struct {
 	mu     sync.Mutex
 	events []event.Event
