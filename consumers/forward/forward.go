@@ -206,6 +206,7 @@ drain:
 	dcancel()
 	workers.Wait()
 	f.stopTimers()
+	f.sender.client.CloseIdleConnections()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	f.viol.flush(sctx)

@@ -258,3 +258,17 @@ func TestFailuresAreServiceUnavailableAndChangeNothing(t *testing.T) {
 	require.Equal(t, 503, code)
 	require.Empty(t, f.store.data, "a change is never stored without its audit event")
 }
+
+type loadingStore struct{ memStore }
+
+func (*loadingStore) Ready() <-chan struct{} { return make(chan struct{}) }
+
+func TestUnavailableUntilSettingsAreLoaded(t *testing.T) {
+	e := httpserver.New(httpserver.Options{Name: "api"})
+	Register(e, Options{Store: &loadingStore{memStore{data: map[string][]byte{}}}, Emitter: &recorder{}, Verifier: auth.NewHMAC(secret)})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	f := &fixture{srv: srv}
+	code, body := f.do(t, "GET", "/v1/workspaces/ws_1/forwarding", token(t, map[string]string{"ws_1": "owner"}), "")
+	require.Equal(t, 503, code, "never answer defaults for settings not loaded yet: %v", body)
+}
