@@ -455,6 +455,11 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 	t.mu.Lock()
 	head := t.items[:min(len(t.items), f.cfg.BatchEvents)]
 	head = append([]*item(nil), head...)
+	if len(head) == 0 {
+		t.busy = false
+		t.mu.Unlock()
+		return
+	}
 	t.mu.Unlock()
 
 	var retryIn time.Duration

@@ -323,3 +323,39 @@ func TestReplayRedeliversDeadLetters(t *testing.T) {
 	require.Equal(t, ReplayStats{Delivered: 1}, st, "the requeued dead letter of ws_2 is replayed next time; done ones are not")
 	require.Equal(t, []string{"ws_2-evt-00000"}, sk.ids("key-ws_2"))
 }
+
+func TestSettingsChangesApplyWhileRunning(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		http.Error(w, "down", http.StatusBadGateway)
+		return false
+	}
+	s.enable(t, "ws_1", sk.srv.URL, false)
+	f, _ := s.run(t, s.config(), Deps{})
+	s.produce(t, mkEvent("ws_1", 0, "Source Created", ""), mkEvent("ws_1", 1, "Source Created", ""))
+	eventually(t, func() bool {
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		return sk.requests["key-ws_1"] >= 3
+	}, "retrying a failing target")
+	require.Empty(t, s.committed(t), "nothing committed while undelivered")
+
+	// The owner turns forwarding off: the queued events are dropped and the
+	// partition moves on.
+	s.put(t, "ws_1", trackingplan.KindForwarding, trackingplan.Forwarding{Enabled: false})
+	eventually(t, func() bool { return s.committed(t)[0] == 2 }, "queue dropped after forwarding was turned off")
+
+	// Turned on again with a working target: new events flow at once.
+	sk.mu.Lock()
+	sk.behave = nil
+	sk.mu.Unlock()
+	s.enable(t, "ws_1", sk.srv.URL, false)
+	eventually(t, func() bool {
+		ws := f.Workspaces().Get("ws_1")
+		return ws != nil && ws.Forwarding.Enabled
+	}, "settings applied")
+	s.produce(t, mkEvent("ws_1", 2, "Source Created", ""))
+	eventually(t, func() bool { return len(sk.ids("key-ws_1")) == 1 }, "delivered after re-enabling")
+	require.Equal(t, []string{"ws_1-evt-00002"}, sk.ids("key-ws_1"))
+}

@@ -209,8 +209,9 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests["alert"]++
 		n := s.requests["alert"]
+		behave := s.behave
 		s.mu.Unlock()
-		if s.behave != nil && !s.behave(w, r, "alert", n) {
+		if behave != nil && !behave(w, r, "alert", n) {
 			return
 		}
 		s.mu.Lock()
@@ -244,8 +245,9 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests[key]++
 	n := s.requests[key]
+	behave := s.behave
 	s.mu.Unlock()
-	if s.behave != nil && !s.behave(w, r, key, n) {
+	if behave != nil && !behave(w, r, key, n) {
 		return
 	}
 	s.mu.Lock()
