@@ -3,7 +3,9 @@ package forward
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -95,13 +97,23 @@ func TestFailingAndSlowTargetsLoseNothingAndDoNotStallOthers(t *testing.T) {
 	eventually(t, func() bool { return s.committed(t)[0] == int64(len(evs)) }, "committed to the end once all delivered")
 }
 
-// A new instance of the same group resumes where the previous one stopped:
-// every event is delivered at least once and each workspace's first
-// deliveries stay in order.
+// A new instance of the same group resumes where the previous one stopped,
+// including events the previous one had read but could not deliver before
+// it shut down: every event is delivered at least once and each
+// workspace's first deliveries stay in order.
 func TestRestartResumesWithoutLoss(t *testing.T) {
 	stacktest.Require(t)
 	s := newStack(t, true, 3)
 	sk := newSink(t)
+	var stalled atomic.Bool
+	stalled.Store(true)
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		if key == "key-ws_a" && stalled.Load() {
+			<-r.Context().Done()
+			return false
+		}
+		return true
+	}
 	names := []string{"ws_a", "ws_b", "ws_c", "ws_d", "ws_e", "ws_f"}
 	for _, ws := range names {
 		s.enable(t, ws, sk.srv.URL, false)
@@ -122,11 +134,15 @@ func TestRestartResumesWithoutLoss(t *testing.T) {
 		}
 		return n
 	}
-	_, stopA := s.run(t, s.config(), Deps{})
+	cfg := s.config()
+	cfg.ShutdownTimeout = 50 * time.Millisecond
+	_, stopA := s.run(t, cfg, Deps{})
 	s.produce(t, batch(0, 100)...)
-	eventually(t, func() bool { return total() >= 100 }, "first instance delivering")
+	eventually(t, func() bool { return total() == 100*(len(names)-1) }, "first instance delivered all but the stalled workspace")
 	stopA()
+	require.Zero(t, sk.count("key-ws_a"), "the first instance stopped with ws_a undelivered")
 
+	stalled.Store(false)
 	_, _ = s.run(t, s.config(), Deps{})
 	s.produce(t, batch(100, 200)...)
 	eventually(t, func() bool { return total() == 200*len(names) }, "second instance delivered the rest")
