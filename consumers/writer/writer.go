@@ -48,6 +48,13 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// ShutdownTimeout bounds the final flush and commit.
 	ShutdownTimeout time.Duration
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a crashed instance) before moving its partitions.
+	SessionTimeout time.Duration
+	// InstanceID, when set, makes this instance a static group member: a
+	// restarted instance with the same id gets its partitions back at once
+	// instead of after SessionTimeout. Each instance needs its own id.
+	InstanceID string
 }
 
 // Defaults returns the default configuration.
@@ -56,6 +63,7 @@ func Defaults() Config {
 		Group: "audittrail-writer", Topic: topics.Events, DeadLetterTopic: topics.DeadLetters,
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second, ShutdownTimeout: 20 * time.Second,
+		SessionTimeout: 10 * time.Second,
 	}
 }
 
@@ -68,6 +76,8 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.BatchSize = e.Int("AUDITTRAIL_WRITER_BATCH_SIZE", c.BatchSize)
 	c.BatchAge = e.Duration("AUDITTRAIL_WRITER_BATCH_AGE", c.BatchAge)
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
+	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
+	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
 	return c
 }
 
@@ -88,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionDays < 1 || c.RetentionDays > 3650 {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_RETENTION_DAYS=%d: want 1-3650", c.RetentionDays))
+	}
+	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_SESSION_TIMEOUT=%s: want 6s-5m (the broker's group session bounds)", c.SessionTimeout))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("retry backoff %s-%s: want 0 < min <= max", c.RetryMin, c.RetryMax))
@@ -144,9 +157,14 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onLost),
 		kgo.FetchMaxWait(cfg.BatchAge),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.SessionTimeout/10),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -202,8 +220,23 @@ loop:
 					w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
 				}
 			})
+			fetches.EachPartition(w.observeLag)
 			w.mu.Lock()
-			fetches.EachRecord(w.add)
+			var addErr error
+			fetches.EachRecord(func(r *kgo.Record) {
+				if addErr == nil {
+					addErr = w.add(ctx, r)
+				}
+			})
+			if addErr != nil {
+				// Shutting down before a dead letter was parked: keep
+				// nothing, commit nothing; the records are replayed.
+				w.dropLocked()
+				w.mu.Unlock()
+				processed <- struct{}{}
+				<-pollerDone
+				return addErr
+			}
 			if len(w.rows) >= w.cfg.BatchSize {
 				runErr = w.flushLocked(ctx)
 			}
@@ -244,6 +277,15 @@ loop:
 	return nil
 }
 
+// observeLag records a partition's lag after a fetch: its high watermark
+// minus the next offset to consume.
+func (w *Writer) observeLag(p kgo.FetchTopicPartition) {
+	if n := len(p.Records); n > 0 {
+		lag := p.HighWatermark - p.Records[n-1].Offset - 1
+		w.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+	}
+}
+
 // untilDue is how long until the oldest buffered row is due, or BatchAge
 // when nothing is buffered.
 func (w *Writer) untilDue() time.Duration {
@@ -255,21 +297,25 @@ func (w *Writer) untilDue() time.Duration {
 	return max(w.cfg.BatchAge-w.now().Sub(w.oldest), time.Millisecond)
 }
 
-// add turns one record into a row, a dead letter or a skip. Called with mu held.
-func (w *Writer) add(r *kgo.Record) {
-	if len(w.pending) == 0 {
-		w.oldest = w.now()
-	}
-	w.pending = append(w.pending, r)
+// add turns one record into a row, a dead letter or a skip. It fails only
+// when ctx ends before a dead letter is parked. Called with mu held.
+func (w *Writer) add(ctx context.Context, r *kgo.Record) error {
 	row, reason, err := w.toRow(r)
 	switch {
 	case err != nil:
-		w.deadLetter(r, reason, err)
+		if err := w.deadLetter(ctx, r, reason, err); err != nil {
+			return err
+		}
 	case reason == reasonExpired:
 		w.m.expired.Inc()
 	default:
 		w.rows = append(w.rows, row)
 	}
+	if len(w.pending) == 0 {
+		w.oldest = w.now()
+	}
+	w.pending = append(w.pending, r)
+	return nil
 }
 
 const (
@@ -298,9 +344,10 @@ func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
 	return migrations.RowOf(&e), "", nil
 }
 
-// deadLetter publishes r to the dead-letter topic and waits for the ack: a
-// poison record's offset is committed only once it is safely parked.
-func (w *Writer) deadLetter(r *kgo.Record, reason string, cause error) {
+// deadLetter publishes r to the dead-letter topic and waits for the ack,
+// retrying until it succeeds or ctx ends: a poison record's offset is
+// committed only once it is safely parked.
+func (w *Writer) deadLetter(ctx context.Context, r *kgo.Record, reason string, cause error) error {
 	msg := cause.Error()
 	dl := &kgo.Record{
 		Topic: w.cfg.DeadLetterTopic,
@@ -315,14 +362,19 @@ func (w *Writer) deadLetter(r *kgo.Record, reason string, cause error) {
 	}
 	backoff := w.cfg.RetryMin
 	for {
-		err := w.cl.ProduceSync(context.Background(), dl).FirstErr()
+		rec := *dl // a record may be produced only once at a time
+		err := w.cl.ProduceSync(ctx, &rec).FirstErr()
 		if err == nil {
 			w.m.deadLetters.WithLabelValues(reason).Inc()
 			w.log.Warn("record dead-lettered", "reason", reason, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", msg)
-			return
+			return nil
 		}
 		w.log.Error("dead-letter publish failed; retrying", "err", err, "backoff", backoff)
-		time.Sleep(backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dead-letter %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, ctx.Err())
+		case <-time.After(backoff):
+		}
 		backoff = min(backoff*2, w.cfg.RetryMax)
 	}
 }

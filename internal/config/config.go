@@ -168,6 +168,8 @@ var Variables = []Variable{
 	{"AUDITTRAIL_WRITER_DLQ_TOPIC", "audit-events-dlq", "dead-letter topic for records the writer cannot store"},
 	{"AUDITTRAIL_WRITER_BATCH_SIZE", "20000", "rows per ClickHouse insert at most"},
 	{"AUDITTRAIL_WRITER_BATCH_AGE", "250ms", "longest a row waits before its batch is inserted"},
+	{"AUDITTRAIL_WRITER_SESSION_TIMEOUT", "10s", "how long before a crashed writer's partitions move to another instance"},
+	{"AUDITTRAIL_WRITER_INSTANCE_ID", "", "static group membership id of this writer instance (unique per instance): a restarted instance gets its partitions back at once"},
 	{"AUDITTRAIL_SETTINGS_TOPIC", "audit-settings", "compacted topic holding workspaces' forwarding settings (API and forwarder)"},
 	{"AUDITTRAIL_FORWARDER_ADDR", "127.0.0.1:8083", "forwarder health and metrics listen address"},
 	{"AUDITTRAIL_FORWARDER_GROUP", "audittrail-forwarder", "forwarder consumer group id"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 )
@@ -34,6 +35,11 @@ const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStr
 // naming the offending field; it does not check the catalogue or required
 // fields: call Policy.Validate for that.
 func Decode(data []byte) (Event, error) {
+	if !utf8.Valid(data) {
+		// The JSON decoder would silently replace invalid bytes; an audit
+		// record must not be altered without notice.
+		return Event{}, single("", "the event is not valid UTF-8")
+	}
 	var w wire
 	rest, err := json.Parse(data, &w, parseFlags)
 	if err != nil {

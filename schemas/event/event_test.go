@@ -76,6 +76,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"properties array", `{"properties": [1]}`, "properties", "JSON object"},
 		{"changes not object", `{"changes": [1]}`, "changes", "must be an object"},
 		{"change unknown key", `{"changes": {"a": {"before": 1}}}`, "before", "unknown field"},
+		{"invalid utf-8", "{\"actor\": {\"name\": \"a\xffb\"}}", "", "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

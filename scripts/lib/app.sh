@@ -84,6 +84,8 @@ app_start() {
 	home=$(_svc_home) || return 1
 	mkdir -p "$home/run" "$home/log"
 	app_stop || return 1
+	# A static member id lets a restarted writer take its partitions back at once.
+	export AUDITTRAIL_WRITER_INSTANCE_ID=${AUDITTRAIL_WRITER_INSTANCE_ID:-writer-1}
 	for name in "${APP_NAMES[@]}"; do
 		_app_log "starting $name (log $home/log/$name.log)"
 		nohup setsid bash -c "$SVC_DAEMON_WRAPPER" "$home/run/$name.pid" "$home/bin/$name" \
