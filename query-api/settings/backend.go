@@ -2,7 +2,6 @@ package settings
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -23,15 +22,11 @@ type Backend struct {
 	wg      sync.WaitGroup
 }
 
-// Start creates the settings topic when missing, starts loading the
-// settings table in the background and opens the emitter. Close it when done.
+// Start opens the emitter and, in the background, creates the settings
+// topic when missing and loads the settings table. Kafka being unreachable
+// does not stop the read API: the settings routes answer 503 until the
+// table is loaded. Close it when done.
 func Start(ctx context.Context, brokerOpts []kgo.Opt, eventsTopic, settingsTopic string, log *slog.Logger) (*Backend, error) {
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := kvtopic.Ensure(tctx, brokerOpts, settingsTopic)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("settings topic: %w", err)
-	}
 	table, err := kvtopic.New(brokerOpts, settingsTopic, nil)
 	if err != nil {
 		return nil, err
@@ -43,6 +38,21 @@ func Start(ctx context.Context, brokerOpts []kgo.Opt, eventsTopic, settingsTopic
 	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
 	b := &Backend{Table: table, Emitter: em, cancel: rcancel}
 	b.wg.Go(func() {
+		for {
+			tctx, cancel := context.WithTimeout(rctx, 30*time.Second)
+			err := kvtopic.Ensure(tctx, brokerOpts, settingsTopic)
+			cancel()
+			if err == nil {
+				break
+			}
+			log.Warn("settings topic not ready; settings routes answer 503 until it is", "topic", settingsTopic, "err", err)
+			select {
+			case <-rctx.Done():
+				_ = table.Run(rctx) // returns at once; closes the table's client
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
 		if err := table.Run(rctx); err != nil {
 			log.Error("settings table stopped", "err", err)
 		}
