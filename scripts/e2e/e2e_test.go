@@ -131,6 +131,7 @@ func TestEventsTravelTheWholePath(t *testing.T) {
 		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
+		"AUDITTRAIL_SETTINGS_TOPIC=e2e-settings-" + sfx,
 	}
 	t.Cleanup(func() {
 		conn, _ := stacktest.ClickHouseConn(t)
