@@ -82,7 +82,8 @@ func BenchmarkWriterFromKafka(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); _ = w.Run(ctx) }()
-		for {
+		tick := time.NewTicker(10 * time.Millisecond)
+		for range tick.C {
 			var c uint64
 			if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+"."+migrations.Table).Scan(&c); err != nil {
 				b.Fatal(err)
@@ -90,8 +91,8 @@ func BenchmarkWriterFromKafka(b *testing.B) {
 			if c >= n {
 				break
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
+		tick.Stop()
 		cancel()
 		<-done
 	}

@@ -1,4 +1,4 @@
-// Command deadletters lists and replays the writer's dead letters.
+// Package main is the deadletters command; it lists and replays the writer's dead letters.
 //
 //	deadletters list   [-reason substr] [-limit n]
 //	deadletters replay (-all | -at partition:offset[,partition:offset...]) [-reason substr] [-dry-run]

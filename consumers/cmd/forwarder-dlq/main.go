@@ -1,4 +1,4 @@
-// Command forwarder-dlq lists or replays the forwarding dead letters:
+// Package main is the forwarder-dlq command; it lists or replays the forwarding dead letters:
 // events a workspace's source or alert webhook rejected, that exhausted
 // their retries, or that were too large. Replayed events go through the
 // workspace's current settings; those that fail again are appended to the

@@ -1,4 +1,4 @@
-// Command forwarder runs the audit forwarding consumer group: it delivers
+// Package main is the forwarder command; it runs the audit forwarding consumer group: it delivers
 // the audit events of workspaces with forwarding enabled to their
 // event-streams sources and posts their chat alerts. Configuration comes
 // from AUDITTRAIL_* variables (see the README).

@@ -1,4 +1,4 @@
-// Command migrate applies the ClickHouse schema migrations (the writer and
+// Package main is the migrate command; it applies the ClickHouse schema migrations (the writer and
 // the API also apply them at start) and prints what it did:
 //
 //	migrate            apply pending migrations

@@ -1,4 +1,4 @@
-// Command writer runs the ClickHouse writer consumer group and the
+// Package main is the writer command; it runs the ClickHouse writer consumer group and the
 // retention job. It applies the schema migrations at start. Configuration
 // comes from AUDITTRAIL_* variables (see the README).
 package main

@@ -1,4 +1,4 @@
-// Command api runs the read API (and the page it serves) on ClickHouse.
+// Package main is the api command; it runs the read API (and the page it serves) on ClickHouse.
 // Configuration comes from AUDITTRAIL_* variables (see the README).
 package main
 

@@ -1,4 +1,4 @@
-// Command bench runs the headline ingest benchmarks on the real Kafka and
+// Package main is the bench command; it runs the headline ingest benchmarks on the real Kafka and
 // ClickHouse servers and writes the results as JSON, a Markdown table and an
 // SVG chart. Every figure is reported with a baseline measured in the same
 // run, so ratios compare across machines:

@@ -1,4 +1,4 @@
-// Command drill runs the fault drills: under steady load through the real
+// Package main is the drill command; it runs the fault drills: under steady load through the real
 // ingest gateway and writer binaries, on the real Kafka and ClickHouse
 // servers, it injects one fault per scenario and then checks, by counting,
 // that the set of event ids stored (read the way the API reads) equals the
