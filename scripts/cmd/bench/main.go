@@ -174,6 +174,7 @@ func run(ctx context.Context, o options) (*Report, error) {
 	if err := e.conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s.raw AS %s.%s", e.db, e.db, migrations.Table)); err != nil {
 		return nil, err
 	}
+	quiesce(ctx, e.conn)
 	logf("clickhouse-client insert of %d rows (JSONEachRow)", o.rows)
 	rawRate, err := clientInsert(ctx, e.db+".raw", flat, o.rows)
 	if err != nil {
@@ -197,6 +198,7 @@ func run(ctx context.Context, o options) (*Report, error) {
 	}
 
 	// The product: the writer storing the events already on Kafka.
+	quiesce(ctx, e.conn)
 	logf("writer: Kafka -> ClickHouse")
 	writerRate, err := writerIngest(ctx, e, tEvents, o.rows)
 	if err != nil {
@@ -208,6 +210,7 @@ func run(ctx context.Context, o options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	quiesce(ctx, e.conn)
 	logf("ClickHouse Kafka engine + materialized view")
 	engineRate, err := kafkaEngine(ctx, e, tFlat, events, flat, o.rows)
 	if err != nil {
@@ -370,6 +373,19 @@ func consumeAll(ctx context.Context, topic string, n int) (float64, error) {
 	}
 	rate := float64(n) / time.Since(start).Seconds()
 	return rate, cl.CommitUncommittedOffsets(ctx)
+}
+
+// quiesce waits (up to 30 s) until ClickHouse runs no merges, so one
+// measurement does not pay for the background work of the previous one.
+func quiesce(ctx context.Context, conn driver.Conn) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&n); err != nil || n == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func count(ctx context.Context, conn driver.Conn, table string) (uint64, error) {
