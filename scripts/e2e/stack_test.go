@@ -20,6 +20,8 @@ import (
 
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/stacktest"
 )
@@ -128,9 +130,11 @@ func startStack(t *testing.T) stack {
 	sfx := stacktest.Suffix()
 	ingestAddr, apiAddr, writerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	db := "e2e_" + sfx
+	topicNames := []string{"e2e-events-" + sfx, "e2e-dlq-" + sfx, "e2e-settings-" + sfx}
 	env := []string{
-		"AUDITTRAIL_KAFKA_TOPIC=e2e-events-" + sfx,
-		"AUDITTRAIL_WRITER_DLQ_TOPIC=e2e-dlq-" + sfx,
+		"AUDITTRAIL_KAFKA_TOPIC=" + topicNames[0],
+		"AUDITTRAIL_WRITER_DLQ_TOPIC=" + topicNames[1],
+		"AUDITTRAIL_SETTINGS_TOPIC=" + topicNames[2],
 		"AUDITTRAIL_WRITER_GROUP=e2e-writer-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
 		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
@@ -144,6 +148,13 @@ func startStack(t *testing.T) stack {
 		if conn != nil {
 			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
 			conn.Close()
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(stacktest.Brokers()...))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topicNames...)
+			cl.Close()
 		}
 	})
 	start(t, "ingest", bins["ingest"], env)

@@ -1,4 +1,4 @@
-// Command loadgen sends realistic audit traffic (see package loadgen) to the
+// Package main is the loadgen command; it sends realistic audit traffic (see package loadgen) to the
 // ingest gateway over HTTP, or straight to Kafka, at a fixed rate or as fast
 // as possible, for a count or a duration. It shows live progress on stderr
 // and prints the achieved rate and acknowledgement-latency percentiles at

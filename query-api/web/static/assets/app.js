@@ -793,6 +793,7 @@ function fwdUnavailable() {
   app.forwarding = null;
   setBadge();
   $('fwd-unavailable').hidden = false;
+  $('fwd-test-hint').hidden = true;
   $('fwd-fields').disabled = true;
   $('fwd-save').disabled = true;
   $('fwd-test').disabled = true;
@@ -805,7 +806,7 @@ function fillForwarding(f) {
   $('fwd-fields').disabled = false;
   $('fwd-save').disabled = false;
   $('fwd-test').disabled = !app.features.forwarding_test;
-  $('fwd-test').title = app.features.forwarding_test ? '' : 'Sending a test event is not available on this server yet.';
+  $('fwd-test-hint').hidden = Boolean(app.features.forwarding_test);
   $('fwd-enabled').checked = Boolean(app.forwarding.enabled);
   $('fwd-url').value = t.url || '';
   $('fwd-key').value = '';
@@ -884,7 +885,7 @@ async function sendTest() {
     if (handleAuthError(err)) return;
     if (err instanceof APIError && err.status === 404) {
       app.features.forwarding_test = false;
-      fwdMessage('Sending a test event is not available on this server yet.', true);
+      $('fwd-test-hint').hidden = false;
     } else {
       fwdMessage(errorText(err), true);
     }
