@@ -303,7 +303,7 @@ function renderEventOptions() {
   }
   if (!nodes.length) nodes.push(h('p', { class: 'muted small menu-empty', text: 'No event name matches.' }));
   $('f-events-list').replaceChildren(...nodes);
-  $('f-events-source').textContent = counts ? 'Counts for the current filters' : '';
+  $('f-events-source').textContent = counts ? 'Counts with the other filters' : '';
 }
 
 function openEventsMenu() {
