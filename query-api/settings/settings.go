@@ -4,6 +4,7 @@
 //	GET|PUT /v1/workspaces/{workspace_id}/tracking-plan
 //	GET|PUT /v1/workspaces/{workspace_id}/destination-filters
 //	GET|PUT /v1/workspaces/{workspace_id}/alerts
+//	POST    /v1/workspaces/{workspace_id}/forwarding/test  (one track call to the saved target now)
 //
 // Access is the read API's: a valid bearer token naming the workspace with
 // the owner role (401 without a valid token, 404 when the workspace is not
@@ -59,6 +60,8 @@ type Options struct {
 	Verifier *auth.Verifier
 	Log      *slog.Logger
 	Now      func() time.Time
+	// HTTPClient sends test events (nil: a client with a 10 s timeout).
+	HTTPClient *http.Client
 }
 
 // MaxBody bounds a settings request body.
@@ -80,6 +83,7 @@ func Register(e *echo.Echo, o Options) {
 		e.GET(path, func(c echo.Context) error { return h.get(c, kind) }, mw...)
 		e.PUT(path, func(c echo.Context) error { return h.put(c, kind) }, mw...)
 	}
+	e.POST("/v1/workspaces/:workspace_id/forwarding/test", h.sendTest, mw...)
 }
 
 type handler struct{ o Options }
