@@ -125,6 +125,14 @@ func single(q url.Values, name string, maxLen int) (string, error) {
 	return vs[0], nil
 }
 
+// ParseList validates the list endpoint's query parameters as the endpoint
+// does and returns the store filter, cursor and page size it would use (for
+// tools that run the same reads, such as the benchmark).
+func ParseList(workspaceID string, q url.Values) (store.Filter, *store.Cursor, int, error) {
+	f, after, limit, err := parseList(workspaceID, q)
+	return f.Filter, after, limit, err
+}
+
 // parseList validates the list endpoint's query parameters.
 func parseList(workspaceID string, q url.Values) (Filters, *store.Cursor, int, error) {
 	f, err := parseFilter(workspaceID, q, pageParams...)

@@ -14,10 +14,11 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// TestExportWalksTheWindowNewestFirst exports events spread over many days
+// TestExportAndPagesWalkTheWindowNewestFirst exports and pages through
+// events spread over many days
 // with chunks of a few rows, so chunk edges, empty days, copies, other
 // workspaces and the window's edge are all crossed.
-func TestExportWalksTheWindowNewestFirst(t *testing.T) {
+func TestExportAndPagesWalkTheWindowNewestFirst(t *testing.T) {
 	conn, cfg := stacktest.ClickHouse(t, 90)
 	now := time.Now().UTC()
 	var evs []event.Event
@@ -51,6 +52,26 @@ func TestExportWalksTheWindowNewestFirst(t *testing.T) {
 			return nil
 		}))
 		require.Equal(t, want, got, "chunk rows %d", chunk)
+	}
+
+	// Pages probe the newest day first, then further back: walking them
+	// crosses every probe edge.
+	for _, limit := range []int{1, 4, 50} {
+		s := New(conn, cfg.Database, 90, time.Now)
+		var got []string
+		var after *Cursor
+		for {
+			p, err := s.List(context.Background(), Filter{WorkspaceID: "ws"}, after, limit)
+			require.NoError(t, err)
+			for _, e := range p.Events {
+				got = append(got, e.ID)
+			}
+			if p.Next == nil {
+				break
+			}
+			after = p.Next
+		}
+		require.Equal(t, want, got, "limit %d", limit)
 	}
 
 	// Filters apply; fn's error stops the export and comes back.

@@ -257,9 +257,9 @@ type key struct {
 // List returns up to limit events matching f, newest first (timestamp, then
 // id, descending), after the cursor when one is given.
 //
-// It runs two queries: the first finds the page's keys reading only the key
-// and filter columns (a top-N sort, copies collapsed here), the second reads
-// the full rows of those keys only.
+// It works in two steps: the first finds the page's keys reading only the
+// key and filter columns (a top-N sort, newest day first, copies collapsed
+// here), the second reads the full rows of those keys only.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (Page, error) {
 	sp, ok := s.span(f)
 	if !ok {
@@ -281,14 +281,50 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 	return p, nil
 }
 
+// probeAges are the ages, back from the newest end of a page's span, at
+// which pageKeys splits it: a busy workspace fills its first page from the
+// newest day alone, so ClickHouse reads one day instead of the window.
+var probeAges = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * time.Hour}
+
 // pageKeys returns the keys of the first n distinct events matching f in
-// sp after the cursor, newest first. Copies of an event are rare, so it asks
-// for n rows and asks again for more only when copies made it fall short.
+// sp after the cursor, newest first. It looks at the newest day first, then
+// further back (probeAges) until it has n keys or reached sp.lo.
 func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
-	var q query
 	if after != nil {
 		sp.hi = min(sp.hi, after.TimestampNs+1)
 	}
+	// The newest end: the cursor, the until bound, or now (events may be
+	// up to a day ahead of the clock, so the first probe is open-ended).
+	end := min(sp.hi, s.now().UnixNano())
+	var keys []key
+	for i := 0; i <= len(probeAges) && len(keys) < n; i++ {
+		probe := sp
+		if i > 0 {
+			probe.hi = end - int64(probeAges[i-1])
+		}
+		if i < len(probeAges) {
+			probe.lo = max(sp.lo, end-int64(probeAges[i]))
+		}
+		if probe.hi <= probe.lo {
+			continue
+		}
+		found, err := s.probeKeys(ctx, f, probe, after, n-len(keys))
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, found...)
+		if probe.lo == sp.lo {
+			break
+		}
+	}
+	return keys, nil
+}
+
+// probeKeys returns the keys of the first n distinct events matching f in
+// sp after the cursor, newest first. Copies of an event are rare, so it asks
+// for n rows, and asks again for more only when copies made it fall short.
+func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+	var q query
 	q.bounds(f.WorkspaceID, sp)
 	if after != nil {
 		q.pre("(timestamp_ns < ? OR (timestamp_ns = ? AND id < ?))", after.TimestampNs, after.TimestampNs, after.ID)
