@@ -14,10 +14,10 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// TestExportAndPagesWalkTheWindowNewestFirst exports and pages through
-// events spread over many days
-// with chunks of a few rows, so chunk edges, empty days, copies, other
-// workspaces and the window's edge are all crossed.
+// TestExportAndPagesWalkTheWindowNewestFirst exports (in chunks of a few
+// rows) and pages through events spread over many days, so chunk and probe
+// edges, empty days, copies, other workspaces and the window's edge are all
+// crossed.
 func TestExportAndPagesWalkTheWindowNewestFirst(t *testing.T) {
 	conn, cfg := stacktest.ClickHouse(t, 90)
 	now := time.Now().UTC()
