@@ -124,6 +124,12 @@ func run(o options) error {
 		_ = apiProc.Wait()
 	}()
 
+	var parts uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table = ? AND active",
+		o.database, migrations.Table).Scan(&parts); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d active parts; ClickHouse %s\n", table, parts, serverVersion(ctx, conn))
 	big, median := "ws_0", fmt.Sprintf("ws_%d", o.workspaces/2)
 	sizes := map[string]uint64{}
 	for _, ws := range []string{big, median} {
@@ -186,6 +192,14 @@ func run(o options) error {
 		return errors.New("a target was missed (see above)")
 	}
 	return nil
+}
+
+func serverVersion(ctx context.Context, conn driver.Conn) string {
+	v, err := migrations.ServerVersion(ctx, conn)
+	if err != nil {
+		return "?"
+	}
+	return v.String()
 }
 
 func okText(ok bool) string {
