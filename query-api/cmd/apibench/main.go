@@ -3,7 +3,7 @@
 // generated events (1,000 workspaces, skewed: the largest holds about a
 // tenth of all events), and the CSV export's rate and the API's memory.
 //
-//	apibench -api-bin .local/bin/api [-events 2000000] [-full] [-requests 200] [-drop]
+//	apibench -api-bin .local/bin/api [-events 2000000] [-full] [-requests 200] [-only REGEXP] [-no-export] [-drop]
 //
 // It loads the events with INSERT ... SELECT FROM system.numbers (one
 // statement per day of the window, so parts need no merging), unless the
@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +55,8 @@ const exportTopic = "bench-api-exports"
 type options struct {
 	events, workspaces, requests int
 	database, apiBin, client     string
-	drop                         bool
+	drop, noExport               bool
+	only                         *regexp.Regexp
 }
 
 func main() {
@@ -68,7 +70,14 @@ func main() {
 	flag.StringVar(&o.apiBin, "api-bin", "", "the API binary to start (go build ./query-api/cmd/api)")
 	flag.StringVar(&o.client, "client", "clickhouse-client", "clickhouse-client command")
 	flag.BoolVar(&o.drop, "drop", false, "drop the database at the end")
+	flag.BoolVar(&o.noExport, "no-export", false, "skip the CSV export")
+	only := flag.String("only", "", "time only the first-page shapes whose \"workspace filter\" matches this regular expression")
 	flag.Parse()
+	var err error
+	if o.only, err = regexp.Compile(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "apibench: -only:", err)
+		os.Exit(2)
+	}
 	if full {
 		o.events = 20_000_000
 	}
@@ -150,6 +159,9 @@ func run(o options) error {
 	failed := false
 	for _, ws := range []string{big, median} {
 		for _, sh := range shapes {
+			if !o.only.MatchString(ws + " " + sh.name) {
+				continue
+			}
 			r, err := measure(ctx, o, conn, chc, base, tok, ws, sh)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", ws, sh.name, err)
@@ -161,6 +173,12 @@ func run(o options) error {
 		}
 	}
 
+	if o.noExport {
+		if failed {
+			return errors.New("a target was missed (see above)")
+		}
+		return nil
+	}
 	// Events keep leaving the window while the benchmark runs: count what
 	// the export may hold just before and just after it.
 	windowCount := func() (uint64, error) {
@@ -411,7 +429,7 @@ func measure(ctx context.Context, o options, conn driver.Conn, chc chconn.Config
 		return result{}, err
 	}
 	// Rounds alternate between the two ways, so both see the same machine.
-	const rounds, warm = 10, 3
+	const rounds, warm = 40, 2
 	per := max(o.requests/rounds, 1)
 	var sqlMs, apiMs []float64
 	for range rounds {
