@@ -1,33 +1,41 @@
-// Package api is the read API: owner-only, filtered, paginated reads of a
-// workspace's audit trail and the event catalogue, served with echo.
+// Package api is the read API: owner-only, filtered, searchable, paginated
+// reads of a workspace's audit trail, facet counts, a streamed CSV export
+// that is itself recorded in the trail, the event catalogue and the OpenAPI
+// document, served with echo.
 //
-// Routes:
+// Routes (schemas/openapi describes each):
 //
+//	GET /openapi.json
 //	GET /v1/catalogue
 //	GET /v1/workspaces/{workspace_id}/audit-events
+//	GET /v1/workspaces/{workspace_id}/audit-events.csv
+//	GET /v1/workspaces/{workspace_id}/audit-events/facets
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}
 //
-// Every parameter is validated; a bad one is a 400 whose error names the
-// field. Reads never return events older than the retention window.
+// Every parameter is validated; a bad or unknown one is a 400 whose error
+// names the field. Reads never return events older than the retention
+// window.
 package api
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/catalogue"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/openapi"
 )
 
 // Page size limits.
@@ -40,24 +48,77 @@ const (
 type EventReader interface {
 	List(ctx context.Context, f store.Filter, after *store.Cursor, limit int) (store.Page, error)
 	Get(ctx context.Context, workspaceID, id string) (event.Event, error)
+	Facets(ctx context.Context, f store.Filter) (store.Facets, error)
+	// Export calls fn for each matching event, newest first, as they are
+	// read; fn must not keep the row.
+	Export(ctx context.Context, f store.Filter, fn func(r *migrations.Row) error) error
 }
 
-// API serves the read endpoints.
+// Recorder records events in the audit trail (producers/emitter.Emitter):
+// Emit returns once the event is durably accepted.
+type Recorder interface {
+	Emit(ctx context.Context, e event.Event) error
+}
+
+// Options configure an API.
+type Options struct {
+	Events   EventReader
+	Verifier *auth.Verifier
+	// Recorder records each CSV export; required.
+	Recorder Recorder
+	// RecordTimeout bounds recording an export (default 10 s).
+	RecordTimeout time.Duration
+	Log           *slog.Logger          // nil: discard
+	Reg           prometheus.Registerer // nil: metrics are not registered
+	Now           func() time.Time      // nil: time.Now
+}
+
+// API serves the read endpoints. It is safe for concurrent use.
 type API struct {
-	events   EventReader
-	verifier *auth.Verifier
+	o       Options
+	exports *prometheus.CounterVec
+	rows    prometheus.Counter
 }
 
-// New returns the API over events, authenticating with verifier.
-func New(events EventReader, verifier *auth.Verifier) *API {
-	return &API{events: events, verifier: verifier}
+// New returns the API.
+func New(o Options) *API {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RecordTimeout <= 0 {
+		o.RecordTimeout = 10 * time.Second
+	}
+	a := &API{
+		o: o,
+		exports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_api_exports_total",
+			Help: "CSV exports by result: ok, not_recorded (refused: recording failed), failed (stopped while streaming).",
+		}, []string{"result"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_api_export_rows_total",
+			Help: "Rows written by CSV exports.",
+		}),
+	}
+	if o.Reg != nil {
+		o.Reg.MustRegister(a.exports, a.rows)
+	}
+	return a
 }
 
 // Register mounts the routes on e.
 func (a *API) Register(e *echo.Echo) {
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openapi.Document())
+	})
 	e.GET("/v1/catalogue", a.catalogue)
-	ws := e.Group("/v1/workspaces/:workspace_id", a.verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"))
+	ws := e.Group("/v1/workspaces/:workspace_id", a.o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"))
 	ws.GET("/audit-events", a.list)
+	ws.GET("/audit-events.csv", a.exportCSV)
+	// A static segment wins over :id, so no event id can be "facets".
+	ws.GET("/audit-events/facets", a.facets)
 	ws.GET("/audit-events/:id", a.get)
 }
 
@@ -83,7 +144,7 @@ func (a *API) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.events.List(c.Request().Context(), f, after, limit)
+	page, err := a.o.Events.List(c.Request().Context(), f.Filter, after, limit)
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
@@ -99,11 +160,14 @@ func (a *API) list(c echo.Context) error {
 }
 
 func (a *API) get(c echo.Context) error {
+	if err := noParams(c); err != nil {
+		return err
+	}
 	id := c.Param("id")
 	if !idPattern.MatchString(id) {
 		return httpserver.BadRequest("id", "must be 1-128 letters, digits, '.', '_', ':' or '-'")
 	}
-	e, err := a.events.Get(c.Request().Context(), c.Param("workspace_id"), id)
+	e, err := a.o.Events.Get(c.Request().Context(), c.Param("workspace_id"), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: "id", Message: "no event with this id in the retention window"}
 	}
@@ -113,100 +177,29 @@ func (a *API) get(c echo.Context) error {
 	return c.JSON(http.StatusOK, e)
 }
 
+func (a *API) facets(c echo.Context) error {
+	f, err := parseFilter(c.Param("workspace_id"), c.QueryParams())
+	if err != nil {
+		return err
+	}
+	facets, err := a.o.Events.Facets(c.Request().Context(), f.Filter)
+	if err != nil {
+		return fmt.Errorf("facets: %w", err)
+	}
+	return c.JSON(http.StatusOK, facets)
+}
+
 func (a *API) catalogue(c echo.Context) error {
+	if err := noParams(c); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, map[string]any{"events": catalogue.All(), "categories": catalogue.Categories()})
 }
 
-var listParams = map[string]bool{
-	"event": true, "category": true, "actor_type": true, "actor_id": true,
-	"resource_type": true, "resource_id": true, "since": true, "until": true,
-	"limit": true, "cursor": true,
-}
-
-// parseList validates the list endpoint's query parameters.
-func parseList(workspaceID string, q url.Values) (store.Filter, *store.Cursor, int, error) {
-	f := store.Filter{WorkspaceID: workspaceID}
-	for k := range q {
-		if !listParams[k] {
-			return f, nil, 0, httpserver.BadRequest(k, "unknown query parameter")
-		}
+// noParams rejects any query parameter.
+func noParams(c echo.Context) error {
+	for k := range c.QueryParams() {
+		return httpserver.BadRequest(k, "unknown query parameter")
 	}
-	single := func(name string) (string, error) {
-		vs := q[name]
-		if len(vs) > 1 {
-			return "", httpserver.BadRequest(name, "may be given once")
-		}
-		if len(vs) == 0 {
-			return "", nil
-		}
-		if len(vs[0]) > event.MaxNameLen {
-			return "", httpserver.BadRequest(name, fmt.Sprintf("at most %d bytes", event.MaxNameLen))
-		}
-		return vs[0], nil
-	}
-	if len(q["event"]) > 100 {
-		return f, nil, 0, httpserver.BadRequest("event", "at most 100 event names")
-	}
-	for _, name := range q["event"] {
-		if len(name) == 0 || len(name) > 100 {
-			return f, nil, 0, httpserver.BadRequest("event", "event names are 1-100 characters")
-		}
-		f.Events = append(f.Events, name)
-	}
-	var err error
-	for _, p := range []struct {
-		name string
-		dst  *string
-	}{{"category", &f.Category}, {"actor_type", &f.ActorType}, {"actor_id", &f.ActorID},
-		{"resource_type", &f.ResourceType}, {"resource_id", &f.ResourceID}} {
-		if *p.dst, err = single(p.name); err != nil {
-			return f, nil, 0, err
-		}
-	}
-	switch f.ActorType {
-	case "", event.ActorUser, event.ActorAccessToken, event.ActorSystem:
-	default:
-		return f, nil, 0, httpserver.BadRequest("actor_type", `must be "user", "access_token" or "system"`)
-	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		s, err := single(p.name)
-		if err != nil {
-			return f, nil, 0, err
-		}
-		if s == "" {
-			continue
-		}
-		t, perr := event.ParseTime(s)
-		if perr != nil {
-			return f, nil, 0, httpserver.BadRequest(p.name, perr.Error())
-		}
-		*p.dst = t
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return f, nil, 0, httpserver.BadRequest("until", "must be after since")
-	}
-	limit := DefaultLimit
-	if s, err := single("limit"); err != nil {
-		return f, nil, 0, err
-	} else if s != "" {
-		n, perr := strconv.Atoi(s)
-		if perr != nil || n < 1 || n > MaxLimit {
-			return f, nil, 0, httpserver.BadRequest("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit))
-		}
-		limit = n
-	}
-	var after *store.Cursor
-	if s, err := single("cursor"); err != nil {
-		return f, nil, 0, err
-	} else if s != "" {
-		cur, cerr := store.DecodeCursor(s)
-		if cerr != nil {
-			return f, nil, 0, httpserver.BadRequest("cursor", cerr.Error())
-		}
-		after = &cur
-	}
-	return f, after, limit, nil
+	return nil
 }

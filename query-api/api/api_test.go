@@ -6,8 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
@@ -16,6 +20,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 var secret = []byte("test-secret-test-secret-test-secret!")
@@ -25,6 +30,11 @@ type fakeReader struct {
 	after  *store.Cursor
 	limit  int
 	page   store.Page
+	facets store.Facets
+	// rows are what Export yields; exportErr is returned after them.
+	rows      []migrations.Row
+	exportErr error
+	exported  bool
 }
 
 func (f *fakeReader) List(_ context.Context, fl store.Filter, after *store.Cursor, limit int) (store.Page, error) {
@@ -39,9 +49,50 @@ func (f *fakeReader) Get(_ context.Context, ws, id string) (event.Event, error) 
 	return event.Event{}, store.ErrNotFound
 }
 
+func (f *fakeReader) Facets(_ context.Context, fl store.Filter) (store.Facets, error) {
+	f.filter = fl
+	return f.facets, nil
+}
+
+func (f *fakeReader) Export(_ context.Context, fl store.Filter, fn func(r *migrations.Row) error) error {
+	f.filter, f.exported = fl, true
+	for i := range f.rows {
+		r := f.rows[i]
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return f.exportErr
+}
+
+// fakeRecorder records emitted events, or fails with err.
+type fakeRecorder struct {
+	mu     sync.Mutex
+	events []event.Event
+	err    error
+}
+
+func (r *fakeRecorder) Emit(_ context.Context, e event.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	// What the emitter checks before publishing.
+	if err := (event.Policy{}).Validate(&e); err != nil {
+		return err
+	}
+	r.events = append(r.events, e)
+	return nil
+}
+
 func newServer(t *testing.T, r EventReader) *httptest.Server {
+	return newServerWith(t, r, &fakeRecorder{})
+}
+
+func newServerWith(t *testing.T, r EventReader, rec Recorder) *httptest.Server {
 	e := httpserver.New(httpserver.Options{Name: "api"})
-	New(r, auth.NewHMAC(secret)).Register(e)
+	New(Options{Events: r, Verifier: auth.NewHMAC(secret), Recorder: rec, Reg: prometheus.NewRegistry()}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv
@@ -93,6 +144,14 @@ func TestAuthorization(t *testing.T) {
 		{"member single event", "/v1/workspaces/ws_2/audit-events/evt_1", owner, 403},
 		{"owner single event", "/v1/workspaces/ws_1/audit-events/evt_1", owner, 200},
 		{"missing event", "/v1/workspaces/ws_1/audit-events/evt_2", owner, 404},
+		{"owner facets", "/v1/workspaces/ws_1/audit-events/facets", owner, 200},
+		{"member facets", "/v1/workspaces/ws_2/audit-events/facets", owner, 403},
+		{"absent workspace facets", "/v1/workspaces/ws_3/audit-events/facets", owner, 404},
+		{"facets without token", "/v1/workspaces/ws_1/audit-events/facets", "", 401},
+		{"member export", "/v1/workspaces/ws_2/audit-events.csv", owner, 403},
+		{"absent workspace export", "/v1/workspaces/ws_3/audit-events.csv", owner, 404},
+		{"export without token", "/v1/workspaces/ws_1/audit-events.csv", "", 401},
+		{"export expired", "/v1/workspaces/ws_1/audit-events.csv", expired, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +219,12 @@ func TestBadParametersNameTheField(t *testing.T) {
 		{"actor_type=robot", "actor_type"},
 		{"colour=red", "colour"},
 		{"event=", "event"},
+		{"q=foo:bar", "q"},
+		{"q=%22unterminated", "q"},
+		{"q=created:tomorrow", "q"},
+		{"q=actor_type:robot", "q"},
+		{"q=a&q=b", "q"},
+		{"actor_id=" + strings.Repeat("x", 257), "actor_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -197,12 +262,14 @@ func FuzzListParams(f *testing.F) {
 	f.Add("cursor=eyJ0IjoxLCJpIjoiYSJ9")
 	f.Add("since=2026-11-01T00:00:00Z&until=2026-11-01T00:00:00Z")
 	f.Add("%zz")
+	f.Add("q=event%3A%22Source+Created%22+actor%3Aalice+created%3A%3E2026-11-01&since=2026-10-01T00:00:00Z")
+	f.Add("q=created%3A2026-11-01..2026-11-05+-bot&until=2026-11-03T00:00:00Z")
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := url.ParseQuery(raw)
 		if err != nil {
 			return
 		}
-		_, _, limit, err := parseList("ws_1", q)
+		f, _, limit, err := parseList("ws_1", q)
 		if err != nil {
 			var apiErr *httpserver.Error
 			require.ErrorAs(t, err, &apiErr)
@@ -211,5 +278,9 @@ func FuzzListParams(f *testing.F) {
 		}
 		require.GreaterOrEqual(t, limit, 1)
 		require.LessOrEqual(t, limit, MaxLimit)
+		require.Equal(t, "ws_1", f.WorkspaceID)
+		if !f.Since.IsZero() && !f.Until.IsZero() && q.Get("q") == "" {
+			require.True(t, f.Until.After(f.Since))
+		}
 	})
 }

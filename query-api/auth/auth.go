@@ -4,9 +4,10 @@
 // ({"ws_1": "owner", "ws_2": "member"}). Only the owner role may read a
 // workspace's trail.
 //
-// Verification is pluggable: NewHMAC verifies HS256 with a shared secret;
-// other key sources (RS256 or EdDSA keys from a JWKS file) plug in as a
-// jwt.Keyfunc with their algorithms through NewVerifier.
+// Verification is pluggable: NewVerifier takes any jwt.Keyfunc with the
+// algorithms it accepts. NewHMAC verifies HS256 with a shared secret;
+// Keys combines that secret with RS256 and EdDSA public keys from a JWKS
+// document (RFC 7517), looked up by the token's kid.
 package auth
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
@@ -50,6 +52,10 @@ func NewHMAC(secret []byte) *Verifier {
 	return NewVerifier(func(*jwt.Token) (any, error) { return secret, nil }, jwt.SigningMethodHS256.Alg())
 }
 
+// MaxSubjectLen is the longest sub claim accepted (the contract's limit for
+// an actor id).
+const MaxSubjectLen = 256
+
 // ErrUnauthenticated is returned for missing, malformed, badly signed or
 // expired tokens.
 var ErrUnauthenticated = errors.New("unauthenticated")
@@ -60,8 +66,12 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keyFunc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
-	if c.Subject == "" {
+	switch {
+	case c.Subject == "":
 		return nil, fmt.Errorf("%w: token has no sub claim", ErrUnauthenticated)
+	case len(c.Subject) > MaxSubjectLen || strings.ContainsFunc(c.Subject, unicode.IsControl):
+		// The subject is recorded as the actor of the reads it makes.
+		return nil, fmt.Errorf("%w: sub claim must be at most %d bytes without control characters", ErrUnauthenticated, MaxSubjectLen)
 	}
 	return &c, nil
 }

@@ -2,7 +2,15 @@
 // is scoped to one workspace and to the retention window, whatever the
 // caller asks, and every value reaches ClickHouse as a bound parameter.
 // Copies of one event not yet merged by the ReplacingMergeTree are hidden
-// with LIMIT 1 BY, so a replayed event is never returned twice.
+// (LIMIT 1 BY, or collapsing equal keys), so a replayed event is never
+// returned or counted twice.
+//
+// The queries are shaped for ClickHouse 18.16, which cannot read a sorting
+// key in order: the workspace and time bounds go in PREWHERE, a page is
+// found reading only the key columns (and the filtered ones) with a top-N
+// sort, and only that page's full rows are read afterwards; an export reads
+// the window in chunks of days, newest first, so neither side ever sorts or
+// holds more than one chunk.
 package store
 
 import (
@@ -10,12 +18,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/encoding/json"
 
+	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -31,6 +42,9 @@ type Store struct {
 	table  string
 	window time.Duration
 	now    func() time.Time
+	// exportChunkRows is the number of rows an export asks ClickHouse to
+	// sort at once, at most (a chunk is at least one day).
+	exportChunkRows uint64
 }
 
 // New returns a store over database.audit_events that never returns events
@@ -40,7 +54,7 @@ func New(conn Conn, database string, retentionDays int, now func() time.Time) *S
 		now = time.Now
 	}
 	return &Store{conn: conn, table: database + "." + migrations.Table,
-		window: time.Duration(retentionDays) * 24 * time.Hour, now: now}
+		window: time.Duration(retentionDays) * 24 * time.Hour, now: now, exportChunkRows: 200_000}
 }
 
 // Filter selects events of one workspace. Empty fields do not filter.
@@ -53,6 +67,9 @@ type Filter struct {
 	ResourceType string
 	ResourceID   string
 	Since, Until time.Time // inclusive, exclusive; zero = open
+	// Search holds the clauses of a parsed search (the q parameter); its
+	// created: range is merged into Since and Until by the caller.
+	Search []search.Clause
 }
 
 // Cursor is a position in the newest-first order: the (timestamp, id) of
@@ -91,133 +108,375 @@ type Page struct {
 	Next *Cursor
 }
 
+// selectColumns are read in the order of scanRow.
 const selectColumns = `workspace_id, timestamp_ns, id, event, category,
     actor_type, actor_id, actor_name, actor_email,
     resource_type, resource_id, resource_name, changes,
     context_ip, context_user_agent, context_request_id, properties, received_at_ns`
 
-// where builds the WHERE clause and its arguments for f, always including
-// the workspace and the retention window.
-func (s *Store) where(f Filter) (string, []any) {
-	cutoff := s.now().Add(-s.window)
-	if f.Since.After(cutoff) {
-		cutoff = f.Since
+// span is a range of timestamps [lo, hi) in nanoseconds.
+type span struct{ lo, hi int64 }
+
+// span returns the part of [f.Since, f.Until) inside the retention window;
+// ok is false when it is empty.
+func (s *Store) span(f Filter) (span, bool) {
+	now := s.now()
+	lo := now.Add(-s.window)
+	if f.Since.After(lo) {
+		lo = f.Since
 	}
-	// timestamp (seconds) prunes day partitions; timestamp_ns is exact.
-	conds := []string{"workspace_id = ?", "timestamp >= toDateTime(?)", "timestamp_ns >= ?"}
-	args := []any{f.WorkspaceID, cutoff.Unix(), cutoff.UnixNano()}
+	sp := span{lo: unixNano(lo), hi: math.MaxInt64}
 	if !f.Until.IsZero() {
-		conds = append(conds, "timestamp <= toDateTime(?)", "timestamp_ns < ?")
-		args = append(args, f.Until.Unix(), f.Until.UnixNano())
+		sp.hi = unixNano(f.Until)
 	}
-	if len(f.Events) > 0 {
-		conds = append(conds, "event IN ("+placeholders(len(f.Events))+")")
-		for _, e := range f.Events {
-			args = append(args, e)
+	return sp, sp.hi > sp.lo
+}
+
+// unixNano is t.UnixNano clamped to what int64 nanoseconds hold.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// query is a SELECT under construction: PREWHERE holds the workspace and
+// time bounds (read first, and used for partition and index pruning), WHERE
+// the other filters.
+type query struct {
+	prewhere, where []string
+	preArgs, args   []any
+}
+
+func (q *query) pre(cond string, args ...any) {
+	q.prewhere = append(q.prewhere, cond)
+	q.preArgs = append(q.preArgs, args...)
+}
+
+func (q *query) and(cond string, args ...any) {
+	q.where = append(q.where, cond)
+	q.args = append(q.args, args...)
+}
+
+// clauses returns "PREWHERE ... [WHERE ...]" and the arguments in order.
+func (q *query) clauses() (string, []any) {
+	s := "PREWHERE " + strings.Join(q.prewhere, " AND ")
+	if len(q.where) > 0 {
+		s += "\nWHERE " + strings.Join(q.where, " AND ")
+	}
+	return s, append(slices.Clip(q.preArgs), q.args...)
+}
+
+// bounds adds the workspace and [sp.lo, sp.hi): timestamp (seconds) prunes
+// day partitions, timestamp_ns is exact and narrows the primary key range.
+func (q *query) bounds(workspaceID string, sp span) {
+	q.pre("workspace_id = ?", workspaceID)
+	q.pre("timestamp >= toDateTime(?)", max(sp.lo/1e9, 0))
+	q.pre("timestamp_ns >= ?", sp.lo)
+	if sp.hi != math.MaxInt64 {
+		q.pre("timestamp_ns < ?", sp.hi)
+		if sec := sp.hi / 1e9; sec <= math.MaxUint32 { // DateTime is 32-bit
+			q.pre("timestamp <= toDateTime(?)", max(sec, 0))
 		}
+	}
+}
+
+// filters adds every filter of f but the workspace and time.
+func (q *query) filters(f Filter) {
+	if len(f.Events) > 0 {
+		q.and("event IN ("+placeholders(len(f.Events))+")", anys(f.Events)...)
 	}
 	for _, eq := range []struct{ col, v string }{
 		{"category", f.Category}, {"actor_type", f.ActorType}, {"actor_id", f.ActorID},
 		{"resource_type", f.ResourceType}, {"resource_id", f.ResourceID},
 	} {
 		if eq.v != "" {
-			conds = append(conds, eq.col+" = ?")
-			args = append(args, eq.v)
+			q.and(eq.col+" = ?", eq.v)
 		}
 	}
-	return strings.Join(conds, " AND "), args
+	for _, c := range f.Search {
+		q.search(c)
+	}
+}
+
+// searchColumns are the columns each search field looks at.
+var searchColumns = map[search.Field][]string{
+	search.Text:         {"event", "actor_id", "actor_name", "actor_email", "resource_id", "resource_name"},
+	search.Actor:        {"actor_id", "actor_name", "actor_email"},
+	search.Resource:     {"resource_id", "resource_name"},
+	search.Event:        {"event"},
+	search.Category:     {"category"},
+	search.ActorType:    {"actor_type"},
+	search.ResourceType: {"resource_type"},
+}
+
+// search adds one search clause. Text is matched without case by
+// positionCaseInsensitiveUTF8, which has no wildcards (so % _ \ and quotes
+// in a value are literal); exact fields compare lowerUTF8 of both sides.
+func (q *query) search(c search.Clause) {
+	var ors []string
+	var args []any
+	for _, v := range c.Values {
+		for _, col := range searchColumns[c.Field] {
+			if c.Field.Exact() {
+				ors = append(ors, "lowerUTF8("+col+") = lowerUTF8(?)")
+			} else {
+				ors = append(ors, "positionCaseInsensitiveUTF8("+col+", ?) > 0")
+			}
+			args = append(args, v)
+		}
+	}
+	cond := "(" + strings.Join(ors, " OR ") + ")"
+	if c.Negate {
+		cond = "NOT " + cond
+	}
+	q.and(cond, args...)
 }
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
+func anys[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+// key identifies one event (and its unmerged copies).
+type key struct {
+	ns int64
+	id string
+}
+
 // List returns up to limit events matching f, newest first (timestamp, then
 // id, descending), after the cursor when one is given.
+//
+// It works in two steps: the first finds the page's keys reading only the
+// key and filter columns (a top-N sort, newest day first, copies collapsed
+// here), the second reads the full rows of those keys only.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (Page, error) {
-	where, args := s.where(f)
-	if after != nil {
-		where += " AND (timestamp_ns < ? OR (timestamp_ns = ? AND id < ?))"
-		args = append(args, after.TimestampNs, after.TimestampNs, after.ID)
+	sp, ok := s.span(f)
+	if !ok {
+		return Page{}, nil
 	}
-	q := fmt.Sprintf(`SELECT %s FROM %s WHERE %s
-ORDER BY timestamp_ns DESC, id DESC
-LIMIT 1 BY timestamp_ns, id
-LIMIT %d`, selectColumns, s.table, where, limit+1)
-	events, err := s.query(ctx, q, args...)
+	keys, err := s.pageKeys(ctx, f, sp, after, limit+1)
 	if err != nil {
 		return Page{}, err
 	}
 	var p Page
-	if len(events) > limit {
-		events = events[:limit]
-		last := events[limit-1]
-		p.Next = &Cursor{TimestampNs: last.Timestamp.UnixNano(), ID: last.ID}
+	if len(keys) > limit {
+		keys = keys[:limit]
+		last := keys[limit-1]
+		p.Next = &Cursor{TimestampNs: last.ns, ID: last.id}
 	}
-	p.Events = events
+	if p.Events, err = s.rows(ctx, f.WorkspaceID, keys); err != nil {
+		return Page{}, err
+	}
 	return p, nil
+}
+
+// probeAges are the ages, back from the newest end of a page's span, at
+// which pageKeys splits it: a busy workspace fills its first page from the
+// newest day alone, so ClickHouse reads one day instead of the window.
+var probeAges = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * time.Hour}
+
+// pageKeys returns the keys of the first n distinct events matching f in
+// sp after the cursor, newest first. It looks at the newest day first, then
+// further back (probeAges) until it has n keys or reached sp.lo.
+func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+	if after != nil {
+		sp.hi = min(sp.hi, after.TimestampNs+1)
+	}
+	// The newest end: the cursor, the until bound, or now (events may be
+	// up to a day ahead of the clock, so the first probe is open-ended).
+	end := min(sp.hi, s.now().UnixNano())
+	var keys []key
+	for i := 0; i <= len(probeAges) && len(keys) < n; i++ {
+		probe := sp
+		if i > 0 {
+			probe.hi = end - int64(probeAges[i-1])
+		}
+		if i < len(probeAges) {
+			probe.lo = max(sp.lo, end-int64(probeAges[i]))
+		}
+		if probe.hi <= probe.lo {
+			continue
+		}
+		found, err := s.probeKeys(ctx, f, probe, after, n-len(keys))
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, found...)
+		if probe.lo == sp.lo {
+			break
+		}
+	}
+	return keys, nil
+}
+
+// probeKeys returns the keys of the first n distinct events matching f in
+// sp after the cursor, newest first. Copies of an event are rare, so it asks
+// for n rows, and asks again for more only when copies made it fall short.
+func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+	var q query
+	q.bounds(f.WorkspaceID, sp)
+	if after != nil {
+		q.pre("(timestamp_ns < ? OR (timestamp_ns = ? AND id < ?))", after.TimestampNs, after.TimestampNs, after.ID)
+	}
+	q.filters(f)
+	cond, args := q.clauses()
+	for want := n; ; want *= 4 {
+		sql := fmt.Sprintf("SELECT timestamp_ns, id FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", s.table, cond, want)
+		rows, err := s.conn.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, fmt.Errorf("query page keys: %w", err)
+		}
+		keys := make([]key, 0, n)
+		raw := 0
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.ns, &k.id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan page key: %w", err)
+			}
+			raw++
+			if len(keys) > 0 && keys[len(keys)-1] == k {
+				continue // an unmerged copy
+			}
+			if len(keys) < n {
+				keys = append(keys, k)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read page keys: %w", err)
+		}
+		if len(keys) == n || raw < want {
+			return keys, nil
+		}
+	}
+}
+
+// rows reads the full rows of keys (one workspace) and returns them in the
+// order of keys.
+func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]event.Event, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var q query
+	// keys are newest first.
+	q.bounds(workspaceID, span{lo: keys[len(keys)-1].ns, hi: keys[0].ns + 1})
+	ids := make([]any, len(keys))
+	for i, k := range keys {
+		ids[i] = k.id
+	}
+	q.and("id IN ("+placeholders(len(ids))+")", ids...)
+	cond, args := q.clauses()
+	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, s.table, cond)
+	byKey := make(map[key]event.Event, len(keys))
+	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
+		k := key{r.TimestampNs, r.ID}
+		if _, ok := byKey[k]; ok {
+			return nil
+		}
+		e, err := toEvent(r)
+		if err != nil {
+			return err
+		}
+		byKey[k] = e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]event.Event, 0, len(keys))
+	for _, k := range keys {
+		// An id may repeat with another timestamp in the range; only the
+		// page's keys are kept.
+		if e, ok := byKey[k]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // Get returns one event by id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, workspaceID, id string) (event.Event, error) {
-	where, args := s.where(Filter{WorkspaceID: workspaceID})
-	q := fmt.Sprintf(`SELECT %s FROM %s WHERE %s AND id = ?
-ORDER BY timestamp_ns DESC LIMIT 1`, selectColumns, s.table, where)
-	events, err := s.query(ctx, q, append(args, id)...)
+	sp, _ := s.span(Filter{})
+	var q query
+	q.bounds(workspaceID, sp)
+	q.and("id = ?", id)
+	cond, args := q.clauses()
+	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, s.table, cond)
+	var found *event.Event
+	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
+		e, err := toEvent(r)
+		found = &e
+		return err
+	})
 	if err != nil {
 		return event.Event{}, err
 	}
-	if len(events) == 0 {
+	if found == nil {
 		return event.Event{}, ErrNotFound
 	}
-	return events[0], nil
+	return *found, nil
 }
 
 // ErrNotFound means no such event in the window.
 var ErrNotFound = errors.New("event not found")
 
-func (s *Store) query(ctx context.Context, q string, args ...any) ([]event.Event, error) {
-	rows, err := s.conn.Query(ctx, q, args...)
+// each runs sql and calls fn for each row (in selectColumns order), reusing
+// one Row. fn must not keep r.
+func (s *Store) each(ctx context.Context, sql string, args []any, fn func(r *migrations.Row) error) error {
+	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query events: %w", err)
+		return fmt.Errorf("query events: %w", err)
 	}
 	defer rows.Close()
-	var out []event.Event
+	var r migrations.Row
 	for rows.Next() {
-		e, err := scan(rows)
-		if err != nil {
-			return nil, err
+		if err := rows.Scan(&r.WorkspaceID, &r.TimestampNs, &r.ID, &r.Event, &r.Category,
+			&r.ActorType, &r.ActorID, &r.ActorName, &r.ActorEmail,
+			&r.ResourceType, &r.ResourceID, &r.ResourceName, &r.Changes,
+			&r.ContextIP, &r.ContextUserAgent, &r.ContextRequestID, &r.Properties, &r.ReceivedAtNs); err != nil {
+			return fmt.Errorf("scan event: %w", err)
 		}
-		out = append(out, e)
+		r.Timestamp = time.Unix(0, r.TimestampNs).UTC()
+		r.ReceivedAt = time.Unix(0, r.ReceivedAtNs).UTC()
+		if err := fn(&r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return fmt.Errorf("read events: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
-// scan reads one row in selectColumns order.
-func scan(rows driver.Rows) (event.Event, error) {
-	var (
-		e              event.Event
-		tsNs, recvNs   int64
-		changes, props string
-	)
-	if err := rows.Scan(&e.WorkspaceID, &tsNs, &e.ID, &e.Event, &e.Category,
-		&e.Actor.Type, &e.Actor.ID, &e.Actor.Name, &e.Actor.Email,
-		&e.Resource.Type, &e.Resource.ID, &e.Resource.Name, &changes,
-		&e.Context.IP, &e.Context.UserAgent, &e.Context.RequestID, &props, &recvNs); err != nil {
-		return e, fmt.Errorf("scan event: %w", err)
+// toEvent turns a stored row back into the contract's event.
+func toEvent(r *migrations.Row) (event.Event, error) {
+	e := event.Event{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, Event: r.Event, Category: r.Category,
+		Timestamp: r.Timestamp, ReceivedAt: r.ReceivedAt,
+		Actor:    event.Actor{Type: r.ActorType, ID: r.ActorID, Name: r.ActorName, Email: r.ActorEmail},
+		Resource: event.Resource{Type: r.ResourceType, ID: r.ResourceID, Name: r.ResourceName},
+		Context:  event.Context{IP: r.ContextIP, UserAgent: r.ContextUserAgent, RequestID: r.ContextRequestID},
 	}
-	e.Timestamp = time.Unix(0, tsNs).UTC()
-	e.ReceivedAt = time.Unix(0, recvNs).UTC()
-	if changes != "" && changes != "{}" {
-		if err := json.Unmarshal([]byte(changes), &e.Changes); err != nil {
+	if r.Changes != "" && r.Changes != "{}" {
+		if err := json.Unmarshal([]byte(r.Changes), &e.Changes); err != nil {
 			return e, fmt.Errorf("decode changes of %s: %w", e.ID, err)
 		}
 	}
-	if props != "" && props != "{}" {
-		e.Properties = json.RawMessage(props)
+	if r.Properties != "" && r.Properties != "{}" {
+		e.Properties = json.RawMessage(r.Properties)
 	}
 	return e, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/event"
 )
@@ -128,4 +129,123 @@ func TestRetentionWindowEdge(t *testing.T) {
 	require.Len(t, p.Events, 1)
 	_, err = s.Get(context.Background(), "ws", "outside")
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestSearch(t *testing.T) {
+	conn, cfg := stacktest.ClickHouse(t, 90)
+	now := time.Now().UTC().Add(-time.Hour)
+	a := mkEvent("ws", "a", "Source Created", now)
+	a.Actor = event.Actor{Type: "user", ID: "usr_alice", Name: "Alice Ängström", Email: "alice@example.com"}
+	a.Resource = event.Resource{Type: "source", ID: "src_1", Name: "Web 100% live"}
+	b := mkEvent("ws", "b", "Warehouses Disabled", now.Add(time.Second))
+	b.Category = "Warehouses"
+	b.Actor = event.Actor{Type: "access_token", ID: "tok_ci", Name: "CI token"}
+	b.Resource = event.Resource{Type: "warehouse", ID: "wh_1", Name: "Snowflake_prod"}
+	c := mkEvent("ws", "c", "Source Deleted", now.Add(2*time.Second))
+	c.Actor = event.Actor{Type: "user", ID: "usr_bob", Name: `Bob "the builder" O'Neil`, Email: "bob@example.com"}
+	c.Resource = event.Resource{Type: "source", ID: "wh_10", Name: "Web1 00"}
+	old := mkEvent("ws", "old", "Source Created", now.Add(-72*time.Hour))
+	old.Actor = event.Actor{Type: "user", ID: "usr_olga", Name: "Olga", Email: "olga@example.com"}
+	stacktest.InsertEvents(t, conn, cfg.Database, a, b, c, old)
+	s := store.New(conn, cfg.Database, 90, time.Now)
+
+	ids := func(q string) []string {
+		t.Helper()
+		sq, err := search.Parse(q)
+		require.NoError(t, err, q)
+		f := store.Filter{WorkspaceID: "ws", Search: sq.Clauses, Since: sq.Since, Until: sq.Until}
+		p, err := s.List(context.Background(), f, nil, 100)
+		require.NoError(t, err)
+		out := []string{}
+		for _, e := range p.Events {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		q    string
+		want []string
+	}{
+		{"", []string{"c", "b", "a", "old"}},
+		{"alice", []string{"a"}},
+		{"ALICE", []string{"a"}},
+		{"ängström", []string{"a"}}, // case-insensitive beyond ASCII
+		{"example.com", []string{"c", "a", "old"}},
+		{"source", []string{"c", "a", "old"}},      // event name
+		{`"Source Created"`, []string{"a", "old"}}, // phrase
+		{"snowflake_prod", []string{"b"}},          // resource name
+		{"wh_1", []string{"c", "b"}},               // resource ids contain it
+		{"100%", []string{"a"}},                    // % is literal
+		{"%", []string{"a"}},                       // not a wildcard
+		{"b_prod", []string{}},                     // _ is literal, not any character
+		{"eb1_00", []string{}},                     // would match "Web1 00" if _ were a wildcard
+		{`"\"the builder\""`, []string{"c"}},       // quotes are literal
+		{"o'neil", []string{"c"}},                  // so is an apostrophe
+		{`"' OR 1=1 --"`, []string{}},              // bound, not SQL
+		{`event:"source created"`, []string{"a", "old"}},
+		{`event:"Source Created" event:"Source Deleted"`, []string{"c", "a", "old"}},
+		{`event:Source`, []string{}}, // event: is the whole name
+		{"actor:alice", []string{"a"}},
+		{"actor:bob@example", []string{"c"}},
+		{"actor:tok_ci", []string{"b"}},
+		{"resource:wh_1", []string{"c", "b"}},
+		{"resource:snowflake", []string{"b"}},
+		{"category:warehouses", []string{"b"}},
+		{"actor_type:access_token", []string{"b"}},
+		{"actor_type:USER", []string{"c", "a", "old"}},
+		{"resource_type:warehouse", []string{"b"}},
+		{"-event:\"Source Created\"", []string{"c", "b"}},
+		{"-alice -bob", []string{"b", "old"}},
+		{"actor_type:user source", []string{"c", "a", "old"}},
+		{"created:>" + now.Add(-time.Hour).Format(time.RFC3339), []string{"c", "b", "a"}},
+		{"created:<" + now.Add(time.Second).Format(time.RFC3339Nano), []string{"a", "old"}},
+		{"created:" + now.Add(-72*time.Hour).Format(time.DateOnly), []string{"old"}},
+		{"created:" + now.Add(-96*time.Hour).Format(time.DateOnly) + ".." + now.Add(-48*time.Hour).Format(time.DateOnly), []string{"old"}},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, ids(tt.q), "q=%s", tt.q)
+	}
+}
+
+func TestFacetsCountEachEventOnce(t *testing.T) {
+	conn, cfg := stacktest.ClickHouse(t, 90)
+	now := time.Now().UTC().Add(-time.Hour)
+	var evs []event.Event
+	for i := range 5 {
+		e := mkEvent("ws", fmt.Sprintf("a%d", i), "Source Created", now.Add(time.Duration(i)*time.Second))
+		e.Actor = event.Actor{Type: "user", ID: "usr_alice", Name: "Alice"}
+		if i == 4 {
+			e.Actor.Name = "Alice Renamed" // the newest name wins
+		}
+		evs = append(evs, e)
+	}
+	for i := range 3 {
+		e := mkEvent("ws", fmt.Sprintf("b%d", i), "Warehouses Disabled", now.Add(time.Duration(i)*time.Second))
+		e.Category = "Warehouses"
+		e.Actor = event.Actor{Type: "access_token", ID: "tok_1", Name: "CI"}
+		evs = append(evs, e)
+	}
+	outside := mkEvent("ws", "outside", "Source Created", time.Now().Add(-91*24*time.Hour))
+	other := mkEvent("ws_other", "x", "Source Created", now)
+	stacktest.InsertEvents(t, conn, cfg.Database, append(evs, outside, other)...)
+	stacktest.InsertEvents(t, conn, cfg.Database, evs...) // unmerged copies
+	s := store.New(conn, cfg.Database, 90, time.Now)
+
+	got, err := s.Facets(context.Background(), store.Filter{WorkspaceID: "ws"})
+	require.NoError(t, err)
+	require.Equal(t, store.Facets{
+		Events: []store.EventCount{{Name: "Source Created", Count: 5}, {Name: "Warehouses Disabled", Count: 3}},
+		Actors: []store.ActorCount{{Type: "user", ID: "usr_alice", Name: "Alice Renamed", Count: 5}, {Type: "access_token", ID: "tok_1", Name: "CI", Count: 3}},
+	}, got)
+
+	got, err = s.Facets(context.Background(), store.Filter{WorkspaceID: "ws", ActorType: "access_token"})
+	require.NoError(t, err)
+	require.Equal(t, []store.EventCount{{Name: "Warehouses Disabled", Count: 3}}, got.Events)
+	require.Len(t, got.Actors, 1)
+
+	sq, err := search.Parse("nobody-matches-this")
+	require.NoError(t, err)
+	got, err = s.Facets(context.Background(), store.Filter{WorkspaceID: "ws", Search: sq.Clauses})
+	require.NoError(t, err)
+	require.Equal(t, store.Facets{Events: []store.EventCount{}, Actors: []store.ActorCount{}}, got)
 }

@@ -84,6 +84,16 @@ func TestEventsTravelTheWholePath(t *testing.T) {
 	require.Equal(t, map[string]any{"enabled": map[string]any{"old": true, "new": false}}, one["changes"])
 	require.Equal(t, "warehouse", one["resource"].(map[string]any)["type"])
 
+	// A CSV export is recorded in the trail itself: through Kafka and the
+	// writer, its "Audit Trail Exported" event shows in the workspace.
+	status, body = do(t, http.MethodGet, api+"/v1/workspaces/ws_e2e/audit-events.csv?q=actor%3Aalice", tok, "")
+	require.Equal(t, http.StatusOK, status, string(body))
+	require.Equal(t, 61, strings.Count(string(body), "\n"), "a header and 60 rows")
+	require.Eventually(t, func() bool {
+		status, body := do(t, http.MethodGet, api+"/v1/workspaces/ws_e2e/audit-events?event=Audit+Trail+Exported", tok, "")
+		return status == http.StatusOK && strings.Contains(string(body), `"id":"usr_owner"`) && strings.Contains(string(body), `"q":"actor:alice"`)
+	}, 60*time.Second, 250*time.Millisecond, "the export is recorded in the trail")
+
 	status, _ = do(t, http.MethodGet, api+"/v1/workspaces/ws_other/audit-events", tok, "")
 	require.Equal(t, http.StatusForbidden, status, "a member does not see the trail")
 	status, _ = do(t, http.MethodGet, api+"/v1/workspaces/ws_e2e/audit-events", "", "")

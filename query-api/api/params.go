@@ -1,0 +1,163 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/query-api/search"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/event"
+)
+
+// filterParams are the query parameters every audit-events endpoint takes.
+var filterParams = []string{"event", "category", "actor_type", "actor_id", "resource_type", "resource_id", "since", "until", "q"}
+
+// pageParams are the list endpoint's parameters beyond the filters.
+var pageParams = []string{"limit", "cursor"}
+
+// Filters is a validated set of filter parameters: the store's filter and
+// what the caller sent, for the record of an export.
+type Filters struct {
+	store.Filter
+	// Used holds the filter parameters as given, without empty ones.
+	Used map[string]any
+}
+
+// parseFilter validates the filter parameters of q, rejecting any
+// parameter outside filterParams and extra.
+func parseFilter(workspaceID string, q url.Values, extra ...string) (Filters, error) {
+	f := Filters{Filter: store.Filter{WorkspaceID: workspaceID}, Used: map[string]any{}}
+	for k := range q {
+		if !slices.Contains(filterParams, k) && !slices.Contains(extra, k) {
+			return f, httpserver.BadRequest(k, "unknown query parameter")
+		}
+	}
+	if len(q["event"]) > 100 {
+		return f, httpserver.BadRequest("event", "at most 100 event names")
+	}
+	for _, name := range q["event"] {
+		if len(name) == 0 || len(name) > 100 {
+			return f, httpserver.BadRequest("event", "event names are 1-100 characters")
+		}
+		f.Events = append(f.Events, name)
+	}
+	if len(f.Events) > 0 {
+		f.Used["event"] = f.Events
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"category", &f.Category}, {"actor_type", &f.ActorType}, {"actor_id", &f.ActorID},
+		{"resource_type", &f.ResourceType}, {"resource_id", &f.ResourceID}} {
+		s, err := single(q, p.name, event.MaxNameLen)
+		if err != nil {
+			return f, err
+		}
+		*p.dst = s
+	}
+	switch f.ActorType {
+	case "", event.ActorUser, event.ActorAccessToken, event.ActorSystem:
+	default:
+		return f, httpserver.BadRequest("actor_type", `must be "user", "access_token" or "system"`)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		s, err := single(q, p.name, 64)
+		if err != nil || s == "" {
+			if err != nil {
+				return f, err
+			}
+			continue
+		}
+		t, perr := event.ParseTime(s)
+		if perr != nil {
+			return f, httpserver.BadRequest(p.name, perr.Error())
+		}
+		*p.dst = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, httpserver.BadRequest("until", "must be after since")
+	}
+	for _, name := range []string{"category", "actor_type", "actor_id", "resource_type", "resource_id", "since", "until"} {
+		if v := q.Get(name); v != "" {
+			f.Used[name] = v
+		}
+	}
+	s, err := single(q, "q", search.MaxLen)
+	if err != nil {
+		return f, err
+	}
+	sq, err := search.Parse(s)
+	if err != nil {
+		return f, httpserver.BadRequest("q", "invalid search: "+err.Error())
+	}
+	if !sq.IsZero() {
+		f.Used["q"] = s
+	}
+	f.Search = sq.Clauses
+	// created: narrows since and until.
+	if !sq.Since.IsZero() && sq.Since.After(f.Since) {
+		f.Since = sq.Since
+	}
+	if !sq.Until.IsZero() && (f.Until.IsZero() || sq.Until.Before(f.Until)) {
+		f.Until = sq.Until
+	}
+	return f, nil
+}
+
+// single returns the one value of parameter name ("" when absent).
+func single(q url.Values, name string, maxLen int) (string, error) {
+	vs := q[name]
+	switch {
+	case len(vs) > 1:
+		return "", httpserver.BadRequest(name, "may be given once")
+	case len(vs) == 0:
+		return "", nil
+	case len(vs[0]) > maxLen:
+		return "", httpserver.BadRequest(name, fmt.Sprintf("at most %d bytes", maxLen))
+	}
+	return vs[0], nil
+}
+
+// ParseList validates the list endpoint's query parameters as the endpoint
+// does and returns the store filter, cursor and page size it would use (for
+// tools that run the same reads, such as the benchmark).
+func ParseList(workspaceID string, q url.Values) (store.Filter, *store.Cursor, int, error) {
+	f, after, limit, err := parseList(workspaceID, q)
+	return f.Filter, after, limit, err
+}
+
+// parseList validates the list endpoint's query parameters.
+func parseList(workspaceID string, q url.Values) (Filters, *store.Cursor, int, error) {
+	f, err := parseFilter(workspaceID, q, pageParams...)
+	if err != nil {
+		return f, nil, 0, err
+	}
+	limit := DefaultLimit
+	if s, err := single(q, "limit", 16); err != nil {
+		return f, nil, 0, err
+	} else if s != "" {
+		n, perr := strconv.Atoi(s)
+		if perr != nil || n < 1 || n > MaxLimit {
+			return f, nil, 0, httpserver.BadRequest("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit))
+		}
+		limit = n
+	}
+	var after *store.Cursor
+	if s, err := single(q, "cursor", 512); err != nil {
+		return f, nil, 0, err
+	} else if s != "" {
+		cur, cerr := store.DecodeCursor(s)
+		if cerr != nil {
+			return f, nil, 0, httpserver.BadRequest("cursor", cerr.Error())
+		}
+		after = &cur
+	}
+	return f, after, limit, nil
+}

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// exportBlockRows is the block size an export asks of ClickHouse: the
+// driver holds a few blocks at a time, so this bounds the API's memory.
+const exportBlockRows = 4096
+
+// Export calls fn for every event matching f in the retention window,
+// newest first (timestamp, then id, descending), each once, as ClickHouse
+// sends them: nothing is collected, so memory does not grow with the size
+// of the export. It reads the window in chunks of whole days, newest first,
+// each holding about exportChunkRows rows at most (one day at least), so
+// ClickHouse sorts one chunk at a time.
+//
+// The Row passed to fn is reused: fn must not keep it. An error from fn
+// stops the export and is returned; cancelling ctx stops it with ctx's
+// error.
+func (s *Store) Export(ctx context.Context, f Filter, fn func(r *migrations.Row) error) error {
+	sp, ok := s.span(f)
+	if !ok {
+		return nil
+	}
+	chunks, err := s.exportChunks(ctx, f.WorkspaceID, sp)
+	if err != nil {
+		return err
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_block_size": exportBlockRows}))
+	for _, c := range chunks {
+		var q query
+		q.bounds(f.WorkspaceID, c)
+		q.filters(f)
+		cond, args := q.clauses()
+		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT 1 BY timestamp_ns, id", selectColumns, s.table, cond)
+		if err := s.each(ctx, sql, args, fn); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return nil
+}
+
+// exportChunks splits sp into spans of whole UTC days (clipped to sp),
+// newest first, each with exportChunkRows stored rows at most (or one day),
+// from a count of the workspace's rows per day, which reads two narrow
+// columns.
+func (s *Store) exportChunks(ctx context.Context, workspaceID string, sp span) ([]span, error) {
+	var q query
+	q.bounds(workspaceID, sp)
+	cond, args := q.clauses()
+	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\n%s\nGROUP BY day ORDER BY day DESC", s.table, cond)
+	var chunks []span
+	var rows uint64
+	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
+		var day time.Time
+		var n uint64
+		if err := scan(&day, &n); err != nil {
+			return err
+		}
+		lo := max(day.UnixNano(), sp.lo)
+		hi := min(day.Add(24*time.Hour).UnixNano(), sp.hi)
+		last := len(chunks) - 1
+		// Grow the current chunk (over empty days too) while it stays small.
+		if last >= 0 && rows+n <= s.exportChunkRows {
+			chunks[last].lo = lo
+			rows += n
+			return nil
+		}
+		chunks = append(chunks, span{lo: lo, hi: hi})
+		rows = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan export: %w", err)
+	}
+	return chunks, nil
+}

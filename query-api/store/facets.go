@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// MaxFacets bounds each list of Facets (the most frequent first).
+const MaxFacets = 1000
+
+// EventCount is how many events of one name matched.
+type EventCount struct {
+	Name  string `json:"name"`
+	Count uint64 `json:"count"`
+}
+
+// ActorCount is how many events one actor made; Name is the actor's name on
+// its newest matching event.
+type ActorCount struct {
+	Type  string `json:"type"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Count uint64 `json:"count"`
+}
+
+// Facets are the event names and actors of the events matching a filter,
+// each with its count, most frequent first (ties by name or id), at most
+// MaxFacets of each.
+type Facets struct {
+	Events []EventCount `json:"events"`
+	Actors []ActorCount `json:"actors"`
+}
+
+// Facets counts the events matching f (in the retention window) by name and
+// by actor, counting each event once however many unmerged copies it has.
+func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
+	out := Facets{Events: []EventCount{}, Actors: []ActorCount{}}
+	sp, ok := s.span(f)
+	if !ok {
+		return out, nil
+	}
+	var q query
+	q.bounds(f.WorkspaceID, sp)
+	q.filters(f)
+	cond, args := q.clauses()
+
+	sql := fmt.Sprintf(`SELECT event, count() AS n FROM (
+    SELECT event FROM %s
+    %s
+    LIMIT 1 BY timestamp_ns, id
+) GROUP BY event ORDER BY n DESC, event LIMIT %d`, s.table, cond, MaxFacets)
+	if err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
+		var c EventCount
+		if err := scan(&c.Name, &c.Count); err != nil {
+			return err
+		}
+		out.Events = append(out.Events, c)
+		return nil
+	}); err != nil {
+		return Facets{}, fmt.Errorf("event facets: %w", err)
+	}
+
+	sql = fmt.Sprintf(`SELECT actor_type, actor_id, argMax(actor_name, timestamp_ns), count() AS n FROM (
+    SELECT actor_type, actor_id, actor_name, timestamp_ns FROM %s
+    %s
+    LIMIT 1 BY timestamp_ns, id
+) GROUP BY actor_type, actor_id ORDER BY n DESC, actor_type, actor_id LIMIT %d`, s.table, cond, MaxFacets)
+	if err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
+		var c ActorCount
+		if err := scan(&c.Type, &c.ID, &c.Name, &c.Count); err != nil {
+			return err
+		}
+		out.Actors = append(out.Actors, c)
+		return nil
+	}); err != nil {
+		return Facets{}, fmt.Errorf("actor facets: %w", err)
+	}
+	return out, nil
+}
+
+// scanAll runs sql and calls fn with a scanner for each row.
+func (s *Store) scanAll(ctx context.Context, sql string, args []any, fn func(scan func(...any) error) error) error {
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
