@@ -28,6 +28,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
@@ -312,9 +313,12 @@ func invalidError(invalid []InvalidEvent, total int, batch bool) *httpserver.Err
 type KafkaPublisher struct{ cl *kgo.Client }
 
 // ProducerOptions are the options the gateway's Kafka client adds to the
-// shared broker options.
+// shared broker options: the emitter's murmur2 key partitioner (so the
+// gateway and the library put a workspace on the same partition), acks=all,
+// idempotence (franz-go's default), compression and a short linger.
 func ProducerOptions() []kgo.Opt {
 	return []kgo.Opt{
+		kgo.RecordPartitioner(emitter.Partitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(5 * time.Millisecond),
