@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -277,7 +278,40 @@ func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEve
 		e.ReceivedAt = now
 		events[i] = e
 	}
-	return events, invalid
+	return events, append(invalid, conflictingIDs(events, invalid)...)
+}
+
+// conflictingIDs reports events of one batch that reuse another event's id
+// in the same workspace with a different timestamp. Storage keeps one event
+// per (workspace, timestamp, id), so such a pair would become two visible
+// events; the same event repeated (same timestamp) collapses and passes.
+func conflictingIDs(events []event.Event, invalid []InvalidEvent) []InvalidEvent {
+	if len(events) < 2 {
+		return nil
+	}
+	skip := make(map[int]bool, len(invalid))
+	for _, inv := range invalid {
+		skip[inv.Index] = true
+	}
+	type key struct{ ws, id string }
+	first := make(map[key]int, len(events))
+	var out []InvalidEvent
+	for i := range events {
+		if skip[i] {
+			continue
+		}
+		k := key{events[i].WorkspaceID, events[i].ID}
+		j, seen := first[k]
+		if !seen {
+			first[k] = i
+			continue
+		}
+		if !events[j].Timestamp.Equal(events[i].Timestamp) {
+			out = append(out, InvalidEvent{Index: i, Field: "id", Message: fmt.Sprintf(
+				"id %q is used by batch[%d] in the same workspace with a different timestamp; an id names one event", events[i].ID, j)})
+		}
+	}
+	return out
 }
 
 func invalidEntry(i int, err error) InvalidEvent {
@@ -297,6 +331,7 @@ func invalidError(invalid []InvalidEvent, total int, batch bool) *httpserver.Err
 			break
 		}
 	}
+	slices.SortFunc(invalid, func(a, b InvalidEvent) int { return a.Index - b.Index })
 	first := invalid[0]
 	field := first.Field
 	msg := first.Message

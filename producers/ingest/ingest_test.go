@@ -135,6 +135,31 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	require.Equal(t, "workspace_id", details[1].(map[string]any)["field"])
 }
 
+func TestBatchReusingAnIDWithADifferentTimestampIsRejected(t *testing.T) {
+	pub := &fakePublisher{}
+	srv := newServer(t, pub)
+	later := strings.Replace(ev("ws_1", "Source Created", `, "id": "evt-1"`), "11:00:00Z", "11:00:05Z", 1)
+	body := fmt.Sprintf(`{"batch": [%s, %s, %s]}`,
+		ev("ws_1", "Source Created", `, "id": "evt-1"`),
+		ev("ws_2", "Source Created", `, "id": "evt-1"`), // another workspace: a different event
+		later)
+	status, out := post(t, srv, "Bearer "+token, body)
+	require.Equal(t, http.StatusBadRequest, status, out)
+	require.Empty(t, pub.recs)
+	errObj := out["error"].(map[string]any)
+	require.Equal(t, "batch[2].id", errObj["field"])
+	details := errObj["details"].([]any)
+	require.Len(t, details, 1)
+	require.Equal(t, float64(2), details[0].(map[string]any)["index"])
+
+	// The same event twice (a retry inside one batch) is accepted: it
+	// collapses into one stored event.
+	body = fmt.Sprintf(`{"batch": [%s, %s]}`,
+		ev("ws_1", "Source Created", `, "id": "evt-1"`), ev("ws_1", "Source Created", `, "id": "evt-1"`))
+	status, out = post(t, srv, "Bearer "+token, body)
+	require.Equal(t, http.StatusAccepted, status, out)
+}
+
 func TestRejections(t *testing.T) {
 	pub := &fakePublisher{}
 	srv := newServer(t, pub)
