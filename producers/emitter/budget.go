@@ -8,10 +8,14 @@ import (
 
 // budget bounds the events and bytes an Emitter holds between accepting an
 // event and firing its callback. Waiters are served in arrival order, so a
-// large event is not starved by a stream of small ones. Only events that
-// passed validation ever take from the budget.
+// large event is not starved by a stream of small ones, and only once an
+// eighth of the budget is free again: a producer blocked on a full buffer
+// then runs for a while without blocking, instead of waking for every
+// single acknowledgement. Only events that passed validation ever take from
+// the budget.
 type budget struct {
-	maxEvents, maxBytes int64
+	maxEvents, maxBytes       int64
+	resumeEvents, resumeBytes int64 // waiters are served at or below these
 
 	mu      sync.Mutex
 	events  int64
@@ -28,11 +32,20 @@ type waiter struct {
 }
 
 func newBudget(maxEvents, maxBytes int64) *budget {
-	return &budget{maxEvents: maxEvents, maxBytes: maxBytes}
+	return &budget{maxEvents: maxEvents, maxBytes: maxBytes,
+		resumeEvents: maxEvents - max(1, maxEvents/8), resumeBytes: maxBytes - maxBytes/8}
 }
 
 func (b *budget) fits(bytes int64) bool {
 	return b.events+1 <= b.maxEvents && b.bytes+bytes <= b.maxBytes
+}
+
+// resumes reports whether a waiter of the given size may be served: it fits,
+// and the budget has drained to its resume mark (a waiter larger than the
+// bytes mark waits for an empty budget).
+func (b *budget) resumes(bytes int64) bool {
+	return b.fits(bytes) && (b.events <= b.resumeEvents || b.events == 0) &&
+		b.bytes+bytes <= max(b.resumeBytes, bytes)
 }
 
 func (b *budget) take(bytes int64) {
@@ -99,7 +112,7 @@ func (b *budget) release(bytes int64) {
 func (b *budget) notify() {
 	for e := b.waiters.Front(); e != nil; e = b.waiters.Front() {
 		w := e.Value.(*waiter)
-		if !b.fits(w.bytes) {
+		if !b.resumes(w.bytes) {
 			break
 		}
 		b.take(w.bytes)

@@ -136,6 +136,7 @@ type Emitter struct {
 	budget *budget
 
 	closed    atomic.Bool
+	sizeHint  atomic.Int64 // initial capacity of an encoding buffer
 	delivered atomic.Int64
 	failed    atomic.Int64
 }
@@ -156,8 +157,10 @@ func New(cfg Config, brokerOpts []kgo.Opt, now func() time.Time) (*Emitter, erro
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &Emitter{cfg: cfg, cl: cl, now: now,
-		budget: newBudget(int64(cfg.MaxBufferedEvents), int64(cfg.MaxBufferedBytes))}, nil
+	em := &Emitter{cfg: cfg, cl: cl, now: now,
+		budget: newBudget(int64(cfg.MaxBufferedEvents), int64(cfg.MaxBufferedBytes))}
+	em.sizeHint.Store(1024)
+	return em, nil
 }
 
 // Record validates ev, fills id (when empty), category and received_at,
@@ -171,9 +174,13 @@ func (e *Emitter) Record(ev *event.Event) (*kgo.Record, error) {
 		ev.ID = event.NewID()
 	}
 	ev.ReceivedAt = e.now().UTC()
-	value, err := event.Marshal(ev)
+	// Size the buffer from recent events so encoding rarely grows it.
+	value, err := event.Encode(make([]byte, 0, e.sizeHint.Load()), ev)
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	if hint := int64(len(value)) + 64; hint > e.sizeHint.Load() || hint < e.sizeHint.Load()/2 {
+		e.sizeHint.Store(min(hint, 64<<10))
 	}
 	return &kgo.Record{
 		Topic: e.cfg.Topic,
