@@ -7,12 +7,12 @@ import (
 )
 
 // budget bounds the events and bytes an Emitter holds between accepting an
-// event and firing its callback. Waiters are served in arrival order, so a
-// large event is not starved by a stream of small ones, and only once an
-// eighth of the budget is free again: a producer blocked on a full buffer
-// then runs for a while without blocking, instead of waking for every
-// single acknowledgement. Only events that passed validation ever take from
-// the budget.
+// event and firing its callback. Once it is full, every caller waits until
+// an eighth of it is free again (its resume mark); waiters are then served
+// in arrival order, so a large event is not starved by a stream of small
+// ones, and a producer blocked on a full buffer runs for a while without
+// blocking instead of waking for every single acknowledgement. Only events
+// that passed validation ever take from the budget.
 type budget struct {
 	maxEvents, maxBytes       int64
 	resumeEvents, resumeBytes int64 // waiters are served at or below these
@@ -22,6 +22,7 @@ type budget struct {
 	bytes   int64
 	peak    int64 // highest events ever held
 	waiters list.List
+	full    bool // set when a caller had to wait; cleared at the resume mark
 	closed  error
 	idle    chan struct{} // closed when events == 0 and there are no waiters; nil otherwise
 }
@@ -40,14 +41,6 @@ func (b *budget) fits(bytes int64) bool {
 	return b.events+1 <= b.maxEvents && b.bytes+bytes <= b.maxBytes
 }
 
-// resumes reports whether a waiter of the given size may be served: it fits,
-// and the budget has drained to its resume mark (a waiter larger than the
-// bytes mark waits for an empty budget).
-func (b *budget) resumes(bytes int64) bool {
-	return b.fits(bytes) && (b.events <= b.resumeEvents || b.events == 0) &&
-		b.bytes+bytes <= max(b.resumeBytes, bytes)
-}
-
 func (b *budget) take(bytes int64) {
 	b.events++
 	b.bytes += bytes
@@ -63,7 +56,7 @@ func (b *budget) acquire(ctx context.Context, bytes int64) error {
 		b.mu.Unlock()
 		return b.closed
 	}
-	if b.waiters.Len() == 0 && b.fits(bytes) {
+	if !b.full && b.fits(bytes) {
 		b.take(bytes)
 		b.mu.Unlock()
 		return nil
@@ -72,6 +65,7 @@ func (b *budget) acquire(ctx context.Context, bytes int64) error {
 		b.mu.Unlock()
 		return err
 	}
+	b.full = true
 	w := &waiter{bytes: bytes, ready: make(chan error, 1)}
 	elem := b.waiters.PushBack(w)
 	b.mu.Unlock()
@@ -107,12 +101,16 @@ func (b *budget) release(bytes int64) {
 	b.mu.Unlock()
 }
 
-// notify serves waiters in order while they fit and signals idleness. The
-// caller holds mu.
+// notify clears full at the resume mark, then serves waiters in order while
+// they fit, and signals idleness. The caller holds mu.
 func (b *budget) notify() {
-	for e := b.waiters.Front(); e != nil; e = b.waiters.Front() {
+	if b.full && b.events <= b.resumeEvents && b.bytes <= b.resumeBytes {
+		b.full = false
+	}
+	for e := b.waiters.Front(); e != nil && !b.full; e = b.waiters.Front() {
 		w := e.Value.(*waiter)
-		if !b.resumes(w.bytes) {
+		if !b.fits(w.bytes) {
+			b.full = true
 			break
 		}
 		b.take(w.bytes)
