@@ -50,6 +50,12 @@ type Config struct {
 	Topic  string
 	// Policy decides which event names are accepted.
 	Policy event.Policy
+	// MaxConcurrent bounds the requests being read, validated and published
+	// at once (default 64), and so the gateway's memory: at most
+	// MaxConcurrent x 4 MiB of bodies. A request that finds no slot within
+	// AdmitWait (default 5 s) is answered 503 "busy" with Retry-After.
+	MaxConcurrent int
+	AdmitWait     time.Duration
 }
 
 // FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
@@ -103,6 +109,8 @@ type Gateway struct {
 	pub Publisher
 	now func() time.Time
 	log *slog.Logger
+	// slots holds one token per request in progress (MaxConcurrent).
+	slots chan struct{}
 
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
@@ -117,7 +125,13 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		now = time.Now
 	}
 	cfg.Policy.Now = now
-	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log,
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 64
+	}
+	if cfg.AdmitWait <= 0 {
+		cfg.AdmitWait = 5 * time.Second
+	}
+	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log, slots: make(chan struct{}, cfg.MaxConcurrent),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, failed)."}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -161,6 +175,12 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
 	}
+	if !g.admit(c.Request().Context()) {
+		c.Response().Header().Set("Retry-After", "1")
+		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "busy",
+			Message: "the gateway is at its limit of concurrent requests; retry shortly (event ids make retries safe)"}
+	}
+	defer func() { <-g.slots }()
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -209,6 +229,25 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	}
 	g.events.WithLabelValues("accepted").Add(float64(len(recs)))
 	return http.StatusAccepted, c.JSON(http.StatusAccepted, Accepted{Accepted: len(recs), IDs: ids})
+}
+
+// admit takes a request slot, waiting at most AdmitWait.
+func (g *Gateway) admit(ctx context.Context) bool {
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(g.cfg.AdmitWait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (g *Gateway) authorized(header string) bool {

@@ -215,6 +215,59 @@ func TestBrokerFailureIsReportedNotDropped(t *testing.T) {
 	require.Len(t, pub.recs, 1)
 }
 
+// blockingPublisher holds every Publish until release is closed.
+type blockingPublisher struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	active  int
+	peak    int
+}
+
+func (p *blockingPublisher) Publish(ctx context.Context, _ []*kgo.Record) error {
+	p.mu.Lock()
+	p.active++
+	p.peak = max(p.peak, p.active)
+	p.mu.Unlock()
+	p.entered <- struct{}{}
+	<-p.release
+	p.mu.Lock()
+	p.active--
+	p.mu.Unlock()
+	return nil
+}
+
+func TestConcurrentRequestsAreBounded(t *testing.T) {
+	pub := &blockingPublisher{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	gw, err := New(Config{Addr: "x", Tokens: []string{token}, Topic: "audit", MaxConcurrent: 2, AdmitWait: 20 * time.Millisecond},
+		pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), func() time.Time { return now })
+	require.NoError(t, err)
+	e := httpserver.New(httpserver.Options{Name: "ingest"})
+	gw.Register(e)
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() {
+			status, _ := post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", ""))
+			statuses <- status
+		}()
+	}
+	<-pub.entered
+	<-pub.entered
+	status, out := post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", ""))
+	require.Equal(t, http.StatusServiceUnavailable, status, out)
+	require.Equal(t, "busy", out["error"].(map[string]any)["code"])
+
+	close(pub.release)
+	require.Equal(t, http.StatusAccepted, <-statuses)
+	require.Equal(t, http.StatusAccepted, <-statuses)
+	require.Equal(t, 2, pub.peak)
+	status, _ = post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", ""))
+	require.Equal(t, http.StatusAccepted, status, "slots are returned")
+}
+
 // FuzzIngestBody checks that no body makes the gateway answer 5xx or
 // publish anything it did not validate.
 func FuzzIngestBody(f *testing.F) {
