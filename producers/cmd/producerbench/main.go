@@ -147,8 +147,12 @@ func sampleEvents(n int) ([]event.Event, []*kgo.Record, int, error) {
 // it produces copies of those ready records (a record is never produced
 // twice).
 func plainRound(ctx context.Context, brokers []string, topic string, events []event.Event, recs []*kgo.Record) (time.Duration, error) {
-	cfg := emitter.Config{Topic: topic}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, emitter.ProducerOptions(cfg)...)...)
+	// The emitter's client settings, with the client's buffer bounded like
+	// the emitter's (the emitter lets its client buffer twice its own bound
+	// and enforces the bound itself).
+	opts := append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, emitter.ProducerOptions(emitter.Config{Topic: topic})...)
+	opts = append(opts, kgo.MaxBufferedRecords(emitter.DefaultMaxBufferedEvents))
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return 0, err
 	}
