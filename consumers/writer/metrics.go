@@ -10,6 +10,7 @@ type metrics struct {
 	deadLetters   *prometheus.CounterVec
 	batchSize     prometheus.Histogram
 	insertLatency prometheus.Histogram
+	lag           *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,9 +31,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		insertLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "audittrail_writer_insert_seconds", Help: "Latency of successful inserts.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "audittrail_writer_consumer_lag", Help: "Records behind the high watermark per partition, at the last fetch."},
+			[]string{"topic", "partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency)
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency, m.lag)
 	}
 	return m
 }

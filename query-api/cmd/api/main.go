@@ -1,4 +1,4 @@
-// Command api runs the read API (and the page it serves) on ClickHouse.
+// Package main is the api command; it runs the read API (and the page it serves) on ClickHouse.
 // Configuration comes from AUDITTRAIL_* variables (see the README).
 package main
 
@@ -17,10 +17,14 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/query-api/api"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/settings"
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/web"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/topics"
 )
 
 func main() {
@@ -37,6 +41,8 @@ func run(log *slog.Logger) error {
 	addr := env.String("AUDITTRAIL_API_ADDR", "127.0.0.1:8080")
 	secret := env.String("AUDITTRAIL_JWT_SECRET", "")
 	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	settingsTopic := env.String("AUDITTRAIL_SETTINGS_TOPIC", topics.Settings)
 	var errs []error
 	if len(secret) < 32 {
 		errs = append(errs, errors.New("AUDITTRAIL_JWT_SECRET must be set to at least 32 characters (HS256 secret for read-API tokens)"))
@@ -44,7 +50,7 @@ func run(log *slog.Logger) error {
 	if days < 1 || days > 3650 {
 		errs = append(errs, errors.New("AUDITTRAIL_RETENTION_DAYS: want 1-3650"))
 	}
-	if err := errors.Join(append(errs, env.Err(), config.CheckUnknown(), chc.Validate())...); err != nil {
+	if err := errors.Join(append(errs, env.Err(), config.CheckUnknown(), chc.Validate(), kc.Validate())...); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,6 +68,13 @@ func run(log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping})
 	api.New(store.New(conn, chc.Database, days, time.Now), auth.NewHMAC([]byte(secret))).Register(e)
+	sb, err := settings.Start(ctx, kc.Options(), kc.Topic, settingsTopic, log)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	settings.Register(e, sb.Options(auth.NewHMAC([]byte(secret)), log))
+	web.Register(e)
 	log.Info("read api listening", "addr", addr)
 	return httpserver.Serve(ctx, e, addr, nil)
 }
