@@ -11,6 +11,7 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	insertLatency prometheus.Histogram
 	lag           *prometheus.GaugeVec
+	assigned      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,9 +35,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "audittrail_writer_consumer_lag", Help: "Records behind the high watermark per partition, at the last fetch."},
 			[]string{"topic", "partition"}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency, m.lag)
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

@@ -169,6 +169,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(w.onAssigned),
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onLost),
 		kgo.FetchMaxWait(cfg.BatchAge),
@@ -533,9 +534,19 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 	return nil
 }
 
+// onAssigned counts the partitions this instance owns.
+func (w *Writer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	for _, ps := range assigned {
+		w.m.assigned.Add(float64(len(ps)))
+	}
+}
+
 // onRevoked flushes, waits for the inserts and commits before partitions
 // move to another member.
-func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	for _, ps := range revoked {
+		w.m.assigned.Sub(float64(len(ps)))
+	}
 	w.mu.Lock()
 	err := w.flushLocked(ctx)
 	if err == nil {
@@ -556,7 +567,10 @@ func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, _ map[string][]i
 
 // onLost drops the buffer: the partitions belong to someone else now, and
 // committing for them could rewind their progress.
-func (w *Writer) onLost(context.Context, *kgo.Client, map[string][]int32) {
+func (w *Writer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, ps := range lost {
+		w.m.assigned.Sub(float64(len(ps)))
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dropLocked()

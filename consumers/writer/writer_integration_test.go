@@ -306,12 +306,18 @@ func TestTwoWritersShareThePartitionsAndOneTakesOver(t *testing.T) {
 	stopB := h.start()
 	regB := h.reg
 
+	gauge := func(reg *prometheus.Registry, name string) float64 {
+		h.reg = reg
+		return h.metric(name)
+	}
+	require.Eventually(t, func() bool {
+		a, b := gauge(regA, "audittrail_writer_assigned_partitions"), gauge(regB, "audittrail_writer_assigned_partitions")
+		return a > 0 && b > 0 && a+b == 4
+	}, 60*time.Second, 50*time.Millisecond, "the two instances share the 4 partitions")
+
 	first, want := manyRecords(t, h.topic, 0, 3000, now)
 	h.send(first...)
-	inserted := func(reg *prometheus.Registry) float64 {
-		h.reg = reg
-		return h.metric("audittrail_writer_rows_inserted_total")
-	}
+	inserted := func(reg *prometheus.Registry) float64 { return gauge(reg, "audittrail_writer_rows_inserted_total") }
 	require.Eventually(t, func() bool { return inserted(regA) > 0 && inserted(regB) > 0 }, 60*time.Second, 50*time.Millisecond,
 		"both instances take part")
 
