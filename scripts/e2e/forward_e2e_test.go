@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/auth"
@@ -45,20 +42,7 @@ func TestForwardingThroughTheBinaries(t *testing.T) {
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 	}
-	t.Cleanup(func() {
-		conn, _ := stacktest.ClickHouseConn(t)
-		if conn != nil {
-			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-			conn.Close()
-		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(stacktest.Brokers()...))
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topicNames...)
-			cl.Close()
-		}
-	})
+	dropAtCleanup(t, db, topicNames...)
 
 	var mu sync.Mutex
 	var calls []map[string]any

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,28 +21,8 @@ import (
 // servers must still answer afterwards.
 func TestHostileInputsGet4xxNever5xx(t *testing.T) {
 	stacktest.Require(t)
-	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api")
-	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	db := "e2e_hostile_" + sfx
-	env := []string{
-		"AUDITTRAIL_KAFKA_TOPIC=e2e-hostile-" + sfx, "AUDITTRAIL_WRITER_DLQ_TOPIC=e2e-hostile-dlq-" + sfx,
-		"AUDITTRAIL_WRITER_GROUP=e2e-hostile-" + sfx, "AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr, "AUDITTRAIL_API_ADDR=" + apiAddr, "AUDITTRAIL_WRITER_ADDR=" + writerAddr,
-		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, "AUDITTRAIL_JWT_SECRET=" + jwtSecret,
-	}
-	t.Cleanup(func() {
-		if conn, _ := stacktest.ClickHouseConn(t); conn != nil {
-			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-			conn.Close()
-		}
-	})
-	start(t, "ingest", bins["ingest"], env)
-	start(t, "writer", bins["writer"], env)
-	start(t, "api", bins["api"], env)
-	ingest, api := "http://"+ingestAddr, "http://"+apiAddr
-	waitReady(t, ingest)
-	waitReady(t, api)
+	st := startStack(t)
+	ingest, api := st.ingest, st.api
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_1", "", "", map[string]string{"ws_1": "owner"}, time.Hour, time.Now())
 	require.NoError(t, err)
 

@@ -143,6 +143,19 @@ func startStack(t *testing.T) stack {
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 	}
+	dropAtCleanup(t, db, topicNames...)
+	start(t, "ingest", bins["ingest"], env)
+	start(t, "writer", bins["writer"], env)
+	start(t, "api", bins["api"], env)
+	s := stack{ingest: "http://" + ingestAddr, api: "http://" + apiAddr}
+	waitReady(t, s.ingest)
+	waitReady(t, "http://"+writerAddr)
+	waitReady(t, s.api)
+	return s
+}
+
+// dropAtCleanup removes a test's database and topics when it ends.
+func dropAtCleanup(t *testing.T, db string, topics ...string) {
 	t.Cleanup(func() {
 		conn, _ := stacktest.ClickHouseConn(t)
 		if conn != nil {
@@ -153,18 +166,10 @@ func startStack(t *testing.T) stack {
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topicNames...)
+			_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
 			cl.Close()
 		}
 	})
-	start(t, "ingest", bins["ingest"], env)
-	start(t, "writer", bins["writer"], env)
-	start(t, "api", bins["api"], env)
-	s := stack{ingest: "http://" + ingestAddr, api: "http://" + apiAddr}
-	waitReady(t, s.ingest)
-	waitReady(t, "http://"+writerAddr)
-	waitReady(t, s.api)
-	return s
 }
 
 func mustField(t *testing.T, body []byte, key string) json.RawMessage {
