@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -27,19 +28,70 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 
 // Insert writes rows in one batch; nothing is written when it fails before
 // Send, and a failed Send is retried by the writer with the same rows.
+// Values go column by column (one slice per column), which avoids the
+// driver's per-row, per-value conversion.
 func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
 	batch, err := s.conn.PrepareBatch(ctx, s.query)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	for i := range rows {
-		if err := batch.Append(rows[i].Values()...); err != nil {
+	n := len(rows)
+	str := func(f func(*migrations.Row) string) []string {
+		out := make([]string, n)
+		for i := range rows {
+			out[i] = f(&rows[i])
+		}
+		return out
+	}
+	i64 := func(f func(*migrations.Row) int64) []int64 {
+		out := make([]int64, n)
+		for i := range rows {
+			out[i] = f(&rows[i])
+		}
+		return out
+	}
+	ts := func(f func(*migrations.Row) time.Time) []time.Time {
+		out := make([]time.Time, n)
+		for i := range rows {
+			out[i] = f(&rows[i])
+		}
+		return out
+	}
+	// In migrations.InsertColumns order.
+	cols := []any{
+		str(func(r *migrations.Row) string { return r.WorkspaceID }),
+		ts(func(r *migrations.Row) time.Time { return r.Timestamp }),
+		i64(func(r *migrations.Row) int64 { return r.TimestampNs }),
+		str(func(r *migrations.Row) string { return r.ID }),
+		str(func(r *migrations.Row) string { return r.Event }),
+		str(func(r *migrations.Row) string { return r.Category }),
+		str(func(r *migrations.Row) string { return r.ActorType }),
+		str(func(r *migrations.Row) string { return r.ActorID }),
+		str(func(r *migrations.Row) string { return r.ActorName }),
+		str(func(r *migrations.Row) string { return r.ActorEmail }),
+		str(func(r *migrations.Row) string { return r.ResourceType }),
+		str(func(r *migrations.Row) string { return r.ResourceID }),
+		str(func(r *migrations.Row) string { return r.ResourceName }),
+		str(func(r *migrations.Row) string { return r.Changes }),
+		str(func(r *migrations.Row) string { return r.ContextIP }),
+		str(func(r *migrations.Row) string { return r.ContextUserAgent }),
+		str(func(r *migrations.Row) string { return r.ContextRequestID }),
+		str(func(r *migrations.Row) string { return r.Properties }),
+		ts(func(r *migrations.Row) time.Time { return r.ReceivedAt }),
+		i64(func(r *migrations.Row) int64 { return r.ReceivedAtNs }),
+	}
+	if len(cols) != len(migrations.InsertColumns) {
+		_ = batch.Abort()
+		return fmt.Errorf("insert: %d column slices for %d columns", len(cols), len(migrations.InsertColumns))
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
 			_ = batch.Abort()
-			return fmt.Errorf("append row %d: %w", i, err)
+			return fmt.Errorf("append column %s: %w", migrations.InsertColumns[i], err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows: %w", len(rows), err)
+		return fmt.Errorf("insert %d rows: %w", n, err)
 	}
 	return nil
 }

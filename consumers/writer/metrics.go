@@ -10,6 +10,8 @@ type metrics struct {
 	deadLetters   *prometheus.CounterVec
 	batchSize     prometheus.Histogram
 	insertLatency prometheus.Histogram
+	lag           *prometheus.GaugeVec
+	assigned      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,9 +32,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		insertLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "audittrail_writer_insert_seconds", Help: "Latency of successful inserts.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "audittrail_writer_consumer_lag", Help: "Records behind the high watermark per partition, at the last fetch."},
+			[]string{"topic", "partition"}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency)
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

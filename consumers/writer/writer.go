@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -48,6 +49,13 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// ShutdownTimeout bounds the final flush and commit.
 	ShutdownTimeout time.Duration
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a crashed instance) before moving its partitions.
+	SessionTimeout time.Duration
+	// InstanceID, when set, makes this instance a static group member: a
+	// restarted instance with the same id gets its partitions back at once
+	// instead of after SessionTimeout. Each instance needs its own id.
+	InstanceID string
 }
 
 // Defaults returns the default configuration.
@@ -55,7 +63,8 @@ func Defaults() Config {
 	return Config{
 		Group: "audittrail-writer", Topic: topics.Events, DeadLetterTopic: topics.DeadLetters,
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
-		RetryMin: 100 * time.Millisecond, RetryMax: 10 * time.Second, ShutdownTimeout: 20 * time.Second,
+		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
+		SessionTimeout: 10 * time.Second,
 	}
 }
 
@@ -68,6 +77,8 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.BatchSize = e.Int("AUDITTRAIL_WRITER_BATCH_SIZE", c.BatchSize)
 	c.BatchAge = e.Duration("AUDITTRAIL_WRITER_BATCH_AGE", c.BatchAge)
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
+	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
+	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
 	return c
 }
 
@@ -88,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionDays < 1 || c.RetentionDays > 3650 {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_RETENTION_DAYS=%d: want 1-3650", c.RetentionDays))
+	}
+	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_SESSION_TIMEOUT=%s: want 6s-5m (the broker's group session bounds)", c.SessionTimeout))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("retry backoff %s-%s: want 0 < min <= max", c.RetryMin, c.RetryMax))
@@ -111,11 +125,25 @@ type Writer struct {
 	now  func() time.Time
 	m    *metrics
 
-	mu      sync.Mutex
-	rows    []migrations.Row
-	pending []*kgo.Record // every record the buffered rows came from, incl. skipped ones
-	oldest  time.Time
-	policy  event.Policy
+	// inserts carries full batches to the inserter goroutine (one queued
+	// while one inserts), so decoding the next batch overlaps the insert.
+	inserts chan *batch
+
+	mu       sync.Mutex
+	rows     []migrations.Row
+	pending  []*kgo.Record // every record the buffered rows came from, incl. skipped ones
+	oldest   time.Time
+	inflight []*batch // handed to the inserter, oldest first
+	policy   event.Policy
+}
+
+// batch is a set of rows on its way to ClickHouse with the records they
+// came from (including skipped and dead-lettered ones). The inserter marks
+// the records for commit once the rows are stored, in batch order.
+type batch struct {
+	rows []migrations.Row
+	recs []*kgo.Record
+	done chan error // receives the outcome once
 }
 
 // New builds a writer and its Kafka client. kafkaOpts carry the brokers
@@ -141,12 +169,18 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(w.onAssigned),
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onLost),
 		kgo.FetchMaxWait(cfg.BatchAge),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.SessionTimeout/10),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -169,7 +203,27 @@ func (w *Writer) Client() *kgo.Client { return w.cl }
 // never move while their records are half-processed. Run itself also
 // flushes by age while the poller waits for records.
 func (w *Writer) Run(ctx context.Context) error {
+	// Inserts outlive ctx until the shutdown deadline, so the final flush
+	// can finish what is in flight.
+	insertCtx, cancelInserts := context.WithCancel(context.WithoutCancel(ctx))
+	w.inserts = make(chan *batch, 1)
+	inserterDone := make(chan struct{})
+	go func() {
+		defer close(inserterDone)
+		for {
+			select {
+			case b := <-w.inserts:
+				b.done <- w.insert(insertCtx, b)
+			case <-insertCtx.Done():
+				return
+			}
+		}
+	}()
+	// Deferred in this order: the client closes first (leaving the group,
+	// with nothing left to flush), then the inserter stops.
+	defer func() { cancelInserts(); <-inserterDone }()
 	defer w.cl.Close()
+
 	polled := make(chan kgo.Fetches)
 	processed := make(chan struct{})
 	pollerDone := make(chan struct{})
@@ -202,8 +256,25 @@ loop:
 					w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
 				}
 			})
+			fetches.EachPartition(w.observeLag)
+			recs := fetches.Records()
+			conv := w.convert(recs) // outside the lock: decoding is the costly part
 			w.mu.Lock()
-			fetches.EachRecord(w.add)
+			var addErr error
+			for i, r := range recs {
+				if addErr = w.add(ctx, r, conv[i]); addErr != nil {
+					break
+				}
+			}
+			if addErr != nil {
+				// Shutting down before a dead letter was parked: keep
+				// nothing, commit nothing; the records are replayed.
+				w.dropLocked()
+				w.mu.Unlock()
+				processed <- struct{}{}
+				<-pollerDone
+				return addErr
+			}
 			if len(w.rows) >= w.cfg.BatchSize {
 				runErr = w.flushLocked(ctx)
 			}
@@ -229,11 +300,17 @@ loop:
 	}
 	<-pollerDone
 
-	// Shutdown: input stopped; flush, commit, close.
+	// Shutdown: input stopped; flush, wait for the inserts, commit, close.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
 	defer cancel()
 	w.mu.Lock()
 	err := w.flushLocked(sctx)
+	if err == nil {
+		err = w.waitLocked(sctx)
+	}
+	if err != nil {
+		w.dropLocked()
+	}
 	w.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("final flush: %w", err)
@@ -242,6 +319,15 @@ loop:
 		return fmt.Errorf("final commit: %w", err)
 	}
 	return nil
+}
+
+// observeLag records a partition's lag after a fetch: its high watermark
+// minus the next offset to consume.
+func (w *Writer) observeLag(p kgo.FetchTopicPartition) {
+	if n := len(p.Records); n > 0 {
+		lag := p.HighWatermark - p.Records[n-1].Offset - 1
+		w.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+	}
 }
 
 // untilDue is how long until the oldest buffered row is due, or BatchAge
@@ -255,21 +341,24 @@ func (w *Writer) untilDue() time.Duration {
 	return max(w.cfg.BatchAge-w.now().Sub(w.oldest), time.Millisecond)
 }
 
-// add turns one record into a row, a dead letter or a skip. Called with mu held.
-func (w *Writer) add(r *kgo.Record) {
+// add turns one record into a row, a dead letter or a skip. It fails only
+// when ctx ends before a dead letter is parked. Called with mu held.
+func (w *Writer) add(ctx context.Context, r *kgo.Record, c converted) error {
+	switch {
+	case c.err != nil:
+		if err := w.deadLetter(ctx, r, c.reason, c.err); err != nil {
+			return err
+		}
+	case c.reason == reasonExpired:
+		w.m.expired.Inc()
+	default:
+		w.rows = append(w.rows, c.row)
+	}
 	if len(w.pending) == 0 {
 		w.oldest = w.now()
 	}
 	w.pending = append(w.pending, r)
-	row, reason, err := w.toRow(r)
-	switch {
-	case err != nil:
-		w.deadLetter(r, reason, err)
-	case reason == reasonExpired:
-		w.m.expired.Inc()
-	default:
-		w.rows = append(w.rows, row)
-	}
+	return nil
 }
 
 const (
@@ -277,6 +366,35 @@ const (
 	reasonInvalid     = "invalid"
 	reasonExpired     = "expired"
 )
+
+// converted is the outcome of toRow for one record.
+type converted struct {
+	row    migrations.Row
+	reason string
+	err    error
+}
+
+// convert runs toRow over recs, spreading large polls over every core.
+func (w *Writer) convert(recs []*kgo.Record) []converted {
+	out := make([]converted, len(recs))
+	one := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i].row, out[i].reason, out[i].err = w.toRow(recs[i])
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(recs) < 512 || workers == 1 {
+		one(0, len(recs))
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for lo := 0; lo < len(recs); lo += chunk {
+		wg.Go(func() { one(lo, min(lo+chunk, len(recs))) })
+	}
+	wg.Wait()
+	return out
+}
 
 func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
 	e, err := event.Decode(r.Value)
@@ -298,9 +416,10 @@ func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
 	return migrations.RowOf(&e), "", nil
 }
 
-// deadLetter publishes r to the dead-letter topic and waits for the ack: a
-// poison record's offset is committed only once it is safely parked.
-func (w *Writer) deadLetter(r *kgo.Record, reason string, cause error) {
+// deadLetter publishes r to the dead-letter topic and waits for the ack,
+// retrying until it succeeds or ctx ends: a poison record's offset is
+// committed only once it is safely parked.
+func (w *Writer) deadLetter(ctx context.Context, r *kgo.Record, reason string, cause error) error {
 	msg := cause.Error()
 	dl := &kgo.Record{
 		Topic: w.cfg.DeadLetterTopic,
@@ -315,57 +434,124 @@ func (w *Writer) deadLetter(r *kgo.Record, reason string, cause error) {
 	}
 	backoff := w.cfg.RetryMin
 	for {
-		err := w.cl.ProduceSync(context.Background(), dl).FirstErr()
+		rec := *dl // a record may be produced only once at a time
+		err := w.cl.ProduceSync(ctx, &rec).FirstErr()
 		if err == nil {
 			w.m.deadLetters.WithLabelValues(reason).Inc()
 			w.log.Warn("record dead-lettered", "reason", reason, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", msg)
-			return
+			return nil
 		}
 		w.log.Error("dead-letter publish failed; retrying", "err", err, "backoff", backoff)
-		time.Sleep(backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dead-letter %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, ctx.Err())
+		case <-time.After(backoff):
+		}
 		backoff = min(backoff*2, w.cfg.RetryMax)
 	}
 }
 
-// flushLocked inserts the buffered rows, retrying with capped exponential
-// backoff until ClickHouse acknowledges or ctx ends, then marks every
-// buffered record for commit. Called with mu held.
+// flushLocked hands the buffered rows to the inserter and starts a new
+// buffer. It blocks while the inserter already has a batch queued (so at
+// most two batches are in flight: fetching pauses meanwhile) and reports
+// the first failed insert. Called with mu held.
 func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
-		return nil
+		return w.reapLocked()
 	}
-	if len(w.rows) > 0 {
+	b := &batch{rows: w.rows, recs: w.pending, done: make(chan error, 1)}
+	select {
+	case w.inserts <- b:
+	case <-ctx.Done():
+		return fmt.Errorf("queue insert of %d rows: %w", len(b.rows), ctx.Err())
+	}
+	w.inflight = append(w.inflight, b)
+	w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
+	w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
+	return w.reapLocked()
+}
+
+// reapLocked forgets the batches the inserter finished, oldest first, and
+// returns the first failure. Called with mu held.
+func (w *Writer) reapLocked() error {
+	for len(w.inflight) > 0 {
+		select {
+		case err := <-w.inflight[0].done:
+			w.inflight = w.inflight[1:]
+			if err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// waitLocked waits until every batch handed to the inserter is stored and
+// marked. Called with mu held.
+func (w *Writer) waitLocked(ctx context.Context) error {
+	for len(w.inflight) > 0 {
+		select {
+		case err := <-w.inflight[0].done:
+			w.inflight = w.inflight[1:]
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wait for inserts: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// insert stores one batch, retrying with capped exponential backoff until
+// ClickHouse acknowledges or ctx ends, then marks its records for commit.
+// Only the inserter goroutine calls it, so marks advance in batch order.
+func (w *Writer) insert(ctx context.Context, b *batch) error {
+	if len(b.rows) > 0 {
 		backoff := w.cfg.RetryMin
 		for attempt := 1; ; attempt++ {
 			start := time.Now()
-			err := w.sink.Insert(ctx, w.rows)
+			err := w.sink.Insert(ctx, b.rows)
 			if err == nil {
 				w.m.insertLatency.Observe(time.Since(start).Seconds())
-				w.m.batchSize.Observe(float64(len(w.rows)))
-				w.m.inserted.Add(float64(len(w.rows)))
-				w.log.Debug("inserted", "rows", len(w.rows), "records", len(w.pending), "took", time.Since(start))
+				w.m.batchSize.Observe(float64(len(b.rows)))
+				w.m.inserted.Add(float64(len(b.rows)))
 				break
 			}
 			w.m.insertErrors.Inc()
-			w.log.Warn("insert failed; will retry", "rows", len(w.rows), "attempt", attempt, "backoff", backoff, "err", err)
+			w.log.Warn("insert failed; will retry", "rows", len(b.rows), "attempt", attempt, "backoff", backoff, "err", err)
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("insert %d rows: %w (last error: %v)", len(w.rows), ctx.Err(), err)
+				return fmt.Errorf("insert %d rows: %w (last error: %v)", len(b.rows), ctx.Err(), err)
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, w.cfg.RetryMax)
 		}
 	}
-	w.cl.MarkCommitRecords(w.pending...)
-	w.rows = w.rows[:0]
-	w.pending = w.pending[:0]
+	w.cl.MarkCommitRecords(b.recs...)
 	return nil
 }
 
-// onRevoked flushes and commits before partitions move to another member.
-func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+// onAssigned counts the partitions this instance owns.
+func (w *Writer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	for _, ps := range assigned {
+		w.m.assigned.Add(float64(len(ps)))
+	}
+}
+
+// onRevoked flushes, waits for the inserts and commits before partitions
+// move to another member.
+func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	for _, ps := range revoked {
+		w.m.assigned.Sub(float64(len(ps)))
+	}
 	w.mu.Lock()
 	err := w.flushLocked(ctx)
+	if err == nil {
+		err = w.waitLocked(ctx)
+	}
 	if err != nil {
 		w.log.Warn("flush on revoke failed; records will be replayed", "err", err)
 		w.dropLocked()
@@ -381,15 +567,22 @@ func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, _ map[string][]i
 
 // onLost drops the buffer: the partitions belong to someone else now, and
 // committing for them could rewind their progress.
-func (w *Writer) onLost(context.Context, *kgo.Client, map[string][]int32) {
+func (w *Writer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, ps := range lost {
+		w.m.assigned.Sub(float64(len(ps)))
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dropLocked()
 }
 
+// dropLocked forgets the buffer and the batches in flight (those still
+// mark their records if their insert succeeds, which is correct: marks
+// only follow stored rows).
 func (w *Writer) dropLocked() {
 	w.rows = w.rows[:0]
 	w.pending = w.pending[:0]
+	w.inflight = nil
 }
 
 func truncate(s string, n int) string {

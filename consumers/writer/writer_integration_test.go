@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/writer"
+	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -48,8 +49,19 @@ func kafkaOpts() []kgo.Opt {
 	return opts
 }
 
+// futureRecord is an event whose timestamp a producer set too far ahead
+// (it bypassed the gateway's check, e.g. a direct Kafka producer).
+func futureRecord(t testing.TB, topic, ws, id string, ts time.Time) *kgo.Record {
+	e := event.Event{ID: id, WorkspaceID: ws, Event: "Source Modified", Category: "Sources", Timestamp: ts,
+		ReceivedAt: time.Now().UTC(), Actor: event.Actor{Type: "user", ID: "usr_1"}}
+	b, err := event.Marshal(&e)
+	require.NoError(t, err)
+	return &kgo.Record{Topic: topic, Key: []byte(ws), Value: b}
+}
+
 type harness struct {
 	t       *testing.T
+	reg     *prometheus.Registry
 	topic   string
 	dlq     string
 	cfg     writer.Config
@@ -75,7 +87,8 @@ func newHarness(t *testing.T, sink func(db string) writer.Sink, db string) *harn
 
 // start runs a writer until the returned stop function is called.
 func (h *harness) start() (stop func() error) {
-	w, err := writer.New(h.cfg, h.opts, h.sink, quietLog(), prometheus.NewRegistry(), nil)
+	h.reg = prometheus.NewRegistry()
+	w, err := writer.New(h.cfg, h.opts, h.sink, quietLog(), h.reg, nil)
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -106,6 +119,29 @@ func (h *harness) deadLetters(n int) []*kgo.Record {
 	defer cancel2()
 	cl.PollFetches(short).EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	return out
+}
+
+// metric sums the samples of a metric family in the last started writer.
+func (h *harness) metric(name string) float64 {
+	mfs, err := h.reg.Gather()
+	require.NoError(h.t, err)
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				total += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				total += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				total += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return total
 }
 
 func header(r *kgo.Record, key string) string {
@@ -139,6 +175,8 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 		{Topic: h.topic, Key: []byte("ws_0"), Value: []byte("not json")},
 		{Topic: h.topic, Key: []byte("ws_0"), Value: []byte(`{"workspace_id": "ws_0", "event": "Nope"}`)},
 		{Topic: h.topic, Key: []byte("ws_other"), Value: validRecord(t, h.topic, "ws_0", "evt_wrong_key", now).Value},
+		// Beyond the 24 h clock-skew allowance: parked, not stored.
+		futureRecord(t, h.topic, "ws_0", "evt_future", now.Add(49*time.Hour)),
 	}
 	expired := validRecord(t, h.topic, "ws_0", "evt_expired", now.Add(-91*24*time.Hour))
 	recs = append(recs, poison...)
@@ -148,6 +186,15 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 	h.send(recs...)
 	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) >= len(want) },
 		60*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_dead_letters_total") == float64(len(poison)) },
+		30*time.Second, 50*time.Millisecond)
+	require.Equal(t, 1.0, h.metric("audittrail_writer_expired_events_total"))
+	require.Eventually(t, func() bool {
+		return h.metric("audittrail_writer_rows_inserted_total") == float64(len(recs)-len(poison)-1)
+	}, 30*time.Second, 50*time.Millisecond, "replayed rows are inserted too (and collapsed on read)")
+	require.Positive(t, h.metric("audittrail_writer_batch_rows"))
+	require.Positive(t, h.metric("audittrail_writer_insert_seconds"))
+	require.Zero(t, h.metric("audittrail_writer_consumer_lag"), "caught up")
 	require.NoError(t, stop())
 
 	got := stacktest.VisibleIDs(t, conn, ch.Database)
@@ -169,6 +216,11 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 		reasons[header(r, topics.HeaderDLQReason)[:9]] = true
 	}
 	require.True(t, reasons["undecodab"] && reasons["invalid: "], "reasons: %v", reasons)
+	for _, r := range dl {
+		if string(r.Value) == string(poison[3].Value) {
+			require.Contains(t, header(r, topics.HeaderDLQReason), "timestamp: must not be more than 24h0m0s in the future")
+		}
+	}
 
 	// A second writer in the same group starts after the committed offsets:
 	// it stores nothing new and the set is unchanged.
@@ -219,4 +271,101 @@ func TestWriterRetriesFailedInsertsWithoutLoss(t *testing.T) {
 	flaky.mu.Lock()
 	defer flaky.mu.Unlock()
 	require.Greater(t, flaky.calls, 5, "failed inserts were retried")
+}
+
+func manyRecords(t testing.TB, topic string, from, n int, now time.Time) ([]*kgo.Record, map[string]bool) {
+	var recs []*kgo.Record
+	want := map[string]bool{}
+	for i := from; i < from+n; i++ {
+		ws := fmt.Sprintf("ws_%d", i%13)
+		id := fmt.Sprintf("evt_%06d", i)
+		want[ws+"/"+id] = true
+		recs = append(recs, validRecord(t, topic, ws, id, now.Add(-time.Duration(i)*time.Millisecond)))
+	}
+	return recs, want
+}
+
+func requireExactly(t *testing.T, got map[string]int, want map[string]bool) {
+	t.Helper()
+	for id, n := range got {
+		require.True(t, want[id], "unexpected stored id %s", id)
+		require.Equal(t, 1, n, "visible duplicate of %s", id)
+	}
+	require.Len(t, got, len(want), "every accepted event stored exactly once")
+}
+
+// TestTwoWritersShareThePartitionsAndOneTakesOver runs two instances in one
+// group, stops one mid-stream, and checks the other takes its partitions
+// over with nothing lost and nothing doubled.
+func TestTwoWritersShareThePartitionsAndOneTakesOver(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	h := newHarness(t, func(db string) writer.Sink { return writer.NewClickHouseSink(conn, db) }, ch.Database)
+	now := time.Now().UTC()
+	stopA := h.start()
+	regA := h.reg
+	stopB := h.start()
+	regB := h.reg
+
+	gauge := func(reg *prometheus.Registry, name string) float64 {
+		h.reg = reg
+		return h.metric(name)
+	}
+	require.Eventually(t, func() bool {
+		a, b := gauge(regA, "audittrail_writer_assigned_partitions"), gauge(regB, "audittrail_writer_assigned_partitions")
+		return a > 0 && b > 0 && a+b == 4
+	}, 60*time.Second, 50*time.Millisecond, "the two instances share the 4 partitions")
+
+	first, want := manyRecords(t, h.topic, 0, 3000, now)
+	h.send(first...)
+	inserted := func(reg *prometheus.Registry) float64 { return gauge(reg, "audittrail_writer_rows_inserted_total") }
+	require.Eventually(t, func() bool { return inserted(regA) > 0 && inserted(regB) > 0 }, 60*time.Second, 50*time.Millisecond,
+		"both instances take part")
+
+	require.NoError(t, stopA())
+	second, more := manyRecords(t, h.topic, 3000, 3000, now)
+	h.send(second...)
+	for id := range more {
+		want[id] = true
+	}
+	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) >= len(want) },
+		60*time.Second, 100*time.Millisecond)
+	require.NoError(t, stopB())
+	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
+}
+
+// TestClickHouseOutageLosesNothing cuts the writer's connection to the real
+// server (through a proxy) while events arrive, then restores it.
+func TestClickHouseOutageLosesNothing(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	proxy := stacktest.NewProxy(t, ch.Addr)
+	viaProxy := ch
+	viaProxy.Addr = proxy.Addr()
+	viaProxy.DialTimeout = time.Second
+	viaProxy.ReadTimeout = 5 * time.Second
+	pconn, err := chconn.Open(context.Background(), viaProxy)
+	require.NoError(t, err)
+	defer pconn.Close()
+	h := newHarness(t, func(db string) writer.Sink { return writer.NewClickHouseSink(pconn, db) }, ch.Database)
+	now := time.Now().UTC()
+	stop := h.start()
+
+	first, want := manyRecords(t, h.topic, 0, 500, now)
+	h.send(first...)
+	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == 500 }, 60*time.Second, 50*time.Millisecond)
+
+	proxy.SetDown(true)
+	second, more := manyRecords(t, h.topic, 500, 1500, now)
+	h.send(second...)
+	for id := range more {
+		want[id] = true
+	}
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_insert_errors_total") >= 2 }, 60*time.Second, 50*time.Millisecond,
+		"inserts fail and are retried while ClickHouse is unreachable")
+	require.Len(t, stacktest.VisibleIDs(t, conn, ch.Database), 500)
+
+	proxy.SetDown(false)
+	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) >= len(want) }, 90*time.Second, 100*time.Millisecond,
+		"the writer resumes by itself")
+	require.NoError(t, stop())
+	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -31,4 +32,14 @@ func TestEnvParsesAndCollectsErrors(t *testing.T) {
 func TestUnknownNamesTypos(t *testing.T) {
 	got := Unknown([]string{"AUDITTRAIL_KAFKA_BROKERS=1", "AUDITTRAIL_KAFAK_BROKERS=x", "PATH=/bin"})
 	require.Equal(t, []string{"AUDITTRAIL_KAFAK_BROKERS"}, got)
+}
+
+// TestREADMEDocumentsEveryVariable keeps the README's configuration in step
+// with the variables the components read.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, v := range Variables {
+		require.Contains(t, string(readme), "`"+v.Name+"`", "README documents %s", v.Name)
+	}
 }

@@ -78,8 +78,9 @@ func ClickHouse(t testing.TB, retentionDays int) (driver.Conn, chconn.Config) {
 	t.Helper()
 	Require(t)
 	cfg := ClickHouseConfig(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// No deadline here: the driver may close a pooled connection when the
+	// context of its last query is cancelled after the query returned.
+	ctx := context.Background()
 	conn, err := chconn.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("clickhouse: %v (is it running? scripts/services up)", err)
@@ -137,8 +138,7 @@ func Topics(t testing.TB, partitions int, prefixes ...string) []string {
 // table, as the writer would.
 func InsertEvents(t testing.TB, conn driver.Conn, database string, events ...event.Event) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := context.Background() // see migrations.record: no cancellation for batches
 	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")))
 	if err != nil {
 		t.Fatalf("prepare insert: %v", err)

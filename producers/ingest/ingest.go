@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
@@ -48,6 +50,12 @@ type Config struct {
 	Topic  string
 	// Policy decides which event names are accepted.
 	Policy event.Policy
+	// MaxConcurrent bounds the requests being read, validated and published
+	// at once (default 64), and so the gateway's memory: at most
+	// MaxConcurrent x 4 MiB of bodies. A request that finds no slot within
+	// AdmitWait (default 5 s) is answered 503 "busy" with Retry-After.
+	MaxConcurrent int
+	AdmitWait     time.Duration
 }
 
 // FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
@@ -101,6 +109,8 @@ type Gateway struct {
 	pub Publisher
 	now func() time.Time
 	log *slog.Logger
+	// slots holds one token per request in progress (MaxConcurrent).
+	slots chan struct{}
 
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
@@ -115,7 +125,13 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		now = time.Now
 	}
 	cfg.Policy.Now = now
-	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log,
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 64
+	}
+	if cfg.AdmitWait <= 0 {
+		cfg.AdmitWait = 5 * time.Second
+	}
+	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log, slots: make(chan struct{}, cfg.MaxConcurrent),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, failed)."}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -159,6 +175,12 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
 	}
+	if !g.admit(c.Request().Context()) {
+		c.Response().Header().Set("Retry-After", "1")
+		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "busy",
+			Message: "the gateway is at its limit of concurrent requests; retry shortly (event ids make retries safe)"}
+	}
+	defer func() { <-g.slots }()
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -207,6 +229,25 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	}
 	g.events.WithLabelValues("accepted").Add(float64(len(recs)))
 	return http.StatusAccepted, c.JSON(http.StatusAccepted, Accepted{Accepted: len(recs), IDs: ids})
+}
+
+// admit takes a request slot, waiting at most AdmitWait.
+func (g *Gateway) admit(ctx context.Context) bool {
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(g.cfg.AdmitWait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (g *Gateway) authorized(header string) bool {
@@ -276,7 +317,40 @@ func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEve
 		e.ReceivedAt = now
 		events[i] = e
 	}
-	return events, invalid
+	return events, append(invalid, conflictingIDs(events, invalid)...)
+}
+
+// conflictingIDs reports events of one batch that reuse another event's id
+// in the same workspace with a different timestamp. Storage keeps one event
+// per (workspace, timestamp, id), so such a pair would become two visible
+// events; the same event repeated (same timestamp) collapses and passes.
+func conflictingIDs(events []event.Event, invalid []InvalidEvent) []InvalidEvent {
+	if len(events) < 2 {
+		return nil
+	}
+	skip := make(map[int]bool, len(invalid))
+	for _, inv := range invalid {
+		skip[inv.Index] = true
+	}
+	type key struct{ ws, id string }
+	first := make(map[key]int, len(events))
+	var out []InvalidEvent
+	for i := range events {
+		if skip[i] {
+			continue
+		}
+		k := key{events[i].WorkspaceID, events[i].ID}
+		j, seen := first[k]
+		if !seen {
+			first[k] = i
+			continue
+		}
+		if !events[j].Timestamp.Equal(events[i].Timestamp) {
+			out = append(out, InvalidEvent{Index: i, Field: "id", Message: fmt.Sprintf(
+				"id %q is used by batch[%d] in the same workspace with a different timestamp; an id names one event", events[i].ID, j)})
+		}
+	}
+	return out
 }
 
 func invalidEntry(i int, err error) InvalidEvent {
@@ -296,6 +370,7 @@ func invalidError(invalid []InvalidEvent, total int, batch bool) *httpserver.Err
 			break
 		}
 	}
+	slices.SortFunc(invalid, func(a, b InvalidEvent) int { return a.Index - b.Index })
 	first := invalid[0]
 	field := first.Field
 	msg := first.Message
@@ -312,9 +387,12 @@ func invalidError(invalid []InvalidEvent, total int, batch bool) *httpserver.Err
 type KafkaPublisher struct{ cl *kgo.Client }
 
 // ProducerOptions are the options the gateway's Kafka client adds to the
-// shared broker options.
+// shared broker options: the emitter's murmur2 key partitioner (so the
+// gateway and the library put a workspace on the same partition), acks=all,
+// idempotence (franz-go's default), compression and a short linger.
 func ProducerOptions() []kgo.Opt {
 	return []kgo.Opt{
+		kgo.RecordPartitioner(emitter.Partitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(5 * time.Millisecond),

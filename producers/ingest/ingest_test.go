@@ -135,6 +135,31 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	require.Equal(t, "workspace_id", details[1].(map[string]any)["field"])
 }
 
+func TestBatchReusingAnIDWithADifferentTimestampIsRejected(t *testing.T) {
+	pub := &fakePublisher{}
+	srv := newServer(t, pub)
+	later := strings.Replace(ev("ws_1", "Source Created", `, "id": "evt-1"`), "11:00:00Z", "11:00:05Z", 1)
+	body := fmt.Sprintf(`{"batch": [%s, %s, %s]}`,
+		ev("ws_1", "Source Created", `, "id": "evt-1"`),
+		ev("ws_2", "Source Created", `, "id": "evt-1"`), // another workspace: a different event
+		later)
+	status, out := post(t, srv, "Bearer "+token, body)
+	require.Equal(t, http.StatusBadRequest, status, out)
+	require.Empty(t, pub.recs)
+	errObj := out["error"].(map[string]any)
+	require.Equal(t, "batch[2].id", errObj["field"])
+	details := errObj["details"].([]any)
+	require.Len(t, details, 1)
+	require.Equal(t, float64(2), details[0].(map[string]any)["index"])
+
+	// The same event twice (a retry inside one batch) is accepted: it
+	// collapses into one stored event.
+	body = fmt.Sprintf(`{"batch": [%s, %s]}`,
+		ev("ws_1", "Source Created", `, "id": "evt-1"`), ev("ws_1", "Source Created", `, "id": "evt-1"`))
+	status, out = post(t, srv, "Bearer "+token, body)
+	require.Equal(t, http.StatusAccepted, status, out)
+}
+
 func TestRejections(t *testing.T) {
 	pub := &fakePublisher{}
 	srv := newServer(t, pub)
@@ -188,6 +213,59 @@ func TestBrokerFailureIsReportedNotDropped(t *testing.T) {
 	status, out = post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", `, "id": "evt-retry"`))
 	require.Equal(t, http.StatusAccepted, status, out)
 	require.Len(t, pub.recs, 1)
+}
+
+// blockingPublisher holds every Publish until release is closed.
+type blockingPublisher struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	active  int
+	peak    int
+}
+
+func (p *blockingPublisher) Publish(ctx context.Context, _ []*kgo.Record) error {
+	p.mu.Lock()
+	p.active++
+	p.peak = max(p.peak, p.active)
+	p.mu.Unlock()
+	p.entered <- struct{}{}
+	<-p.release
+	p.mu.Lock()
+	p.active--
+	p.mu.Unlock()
+	return nil
+}
+
+func TestConcurrentRequestsAreBounded(t *testing.T) {
+	pub := &blockingPublisher{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	gw, err := New(Config{Addr: "x", Tokens: []string{token}, Topic: "audit", MaxConcurrent: 2, AdmitWait: 20 * time.Millisecond},
+		pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), func() time.Time { return now })
+	require.NoError(t, err)
+	e := httpserver.New(httpserver.Options{Name: "ingest"})
+	gw.Register(e)
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() {
+			status, _ := post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", ""))
+			statuses <- status
+		}()
+	}
+	<-pub.entered
+	<-pub.entered
+	status, out := post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", ""))
+	require.Equal(t, http.StatusServiceUnavailable, status, out)
+	require.Equal(t, "busy", out["error"].(map[string]any)["code"])
+
+	close(pub.release)
+	require.Equal(t, http.StatusAccepted, <-statuses)
+	require.Equal(t, http.StatusAccepted, <-statuses)
+	require.Equal(t, 2, pub.peak)
+	status, _ = post(t, srv, "Bearer "+token, ev("ws_1", "Source Created", ""))
+	require.Equal(t, http.StatusAccepted, status, "slots are returned")
 }
 
 // FuzzIngestBody checks that no body makes the gateway answer 5xx or

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 )
@@ -27,13 +28,21 @@ type wire struct {
 	Properties  json.RawMessage   `json:"properties"`
 }
 
-const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields
+const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields | json.DontCopyString | json.DontCopyRawMessage
 
 // Decode parses one JSON event. It checks the shape (JSON syntax, known
-// fields, value types, timestamp format) and returns a *ValidationError
-// naming the offending field; it does not check the catalogue or required
-// fields: call Policy.Validate for that.
+// fields, value types, timestamp format, UTF-8) and returns a
+// *ValidationError naming the offending field; it does not check the
+// catalogue or required fields: call Policy.Validate for that.
+//
+// To avoid copying, strings and raw JSON in the returned event may share
+// memory with data: do not modify data while the event is in use.
 func Decode(data []byte) (Event, error) {
+	if !utf8.Valid(data) {
+		// The JSON decoder would silently replace invalid bytes; an audit
+		// record must not be altered without notice.
+		return Event{}, single("", "the event is not valid UTF-8")
+	}
 	var w wire
 	rest, err := json.Parse(data, &w, parseFlags)
 	if err != nil {

@@ -76,6 +76,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"properties array", `{"properties": [1]}`, "properties", "JSON object"},
 		{"changes not object", `{"changes": [1]}`, "changes", "must be an object"},
 		{"change unknown key", `{"changes": {"a": {"before": 1}}}`, "before", "unknown field"},
+		{"invalid utf-8", "{\"actor\": {\"name\": \"a\xffb\"}}", "", "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,6 +214,21 @@ func TestSchemaAgreesWithGoValidation(t *testing.T) {
 		}
 		require.Error(t, decErr, "Go validation rejects it too: %s", bad)
 	}
+}
+
+func TestHandWrittenMatchersAgreeWithPatterns(t *testing.T) {
+	for _, v := range []string{"", "a", "A9", "ws_1", "evt-1:2.3", "_x", "-x", ".x", "a b", "a/b", "é", "a\x00", "x_", "ab__c", "Ab", "a1_b"} {
+		require.Equal(t, idPattern.MatchString(v), validID(v), "id %q", v)
+		require.Equal(t, resourceTypePattern.MatchString(v), validResourceType(v), "resource type %q", v)
+	}
+}
+
+func FuzzHandWrittenMatchers(f *testing.F) {
+	f.Add("ws_1")
+	f.Fuzz(func(t *testing.T, v string) {
+		require.Equal(t, idPattern.MatchString(v), validID(v))
+		require.Equal(t, resourceTypePattern.MatchString(v), validResourceType(v))
+	})
 }
 
 func TestNewIDIsUniqueAndValid(t *testing.T) {

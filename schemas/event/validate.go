@@ -101,7 +101,7 @@ func (p Policy) Validate(e *Event) error {
 		errs.add("actor.email", "must be an email address")
 	}
 
-	if e.Resource.Type != "" && (len(e.Resource.Type) > 64 || !resourceTypePattern.MatchString(e.Resource.Type)) {
+	if e.Resource.Type != "" && (len(e.Resource.Type) > 64 || !validResourceType(e.Resource.Type)) {
 		errs.add("resource.type", "must be snake_case letters, digits and underscores (at most 64), e.g. \"warehouse\"")
 	}
 	checkText(&errs, "resource.id", e.Resource.ID, MaxNameLen, false)
@@ -190,9 +190,33 @@ func checkID(errs *ValidationError, field, v string, required bool) {
 		}
 		return
 	}
-	if len(v) > MaxIDLen || !idPattern.MatchString(v) {
+	if len(v) > MaxIDLen || !validID(v) {
 		errs.add(field, fmt.Sprintf("must be 1-%d characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit", MaxIDLen))
 	}
+}
+
+// validResourceType matches ^[a-z][a-z0-9_]*$ (resourceTypePattern).
+func validResourceType(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !((c >= 'a' && c <= 'z') || (i > 0 && ((c >= '0' && c <= '9') || c == '_'))) {
+			return false
+		}
+	}
+	return len(v) > 0
+}
+
+// validID matches ^[A-Za-z0-9][A-Za-z0-9._:-]*$ (idPattern) without the
+// regexp machinery: ids are checked for every event on every hop.
+func validID(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		alnum := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != ':' && c != '-')) {
+			return false
+		}
+	}
+	return len(v) > 0
 }
 
 func checkText(errs *ValidationError, field, v string, max int, required bool) {

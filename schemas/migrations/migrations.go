@@ -191,7 +191,12 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 
 // record inserts the migration's row. 18.16 hangs on INSERT ... VALUES sent
 // through Exec, so the row goes as a (one-row) native batch.
+//
+// The batch runs without ctx's cancellation: clickhouse-go closes a batch's
+// connection when its context ends, even after Send returned and the
+// connection went back to the pool, which breaks the next query.
 func record(ctx context.Context, conn Conn, db string, m Migration) error {
+	ctx = context.WithoutCancel(ctx)
 	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name)", db))
 	if err != nil {
 		return err

@@ -30,3 +30,22 @@ const (
 	HeaderDLQPartition = "dlq_source_partition"
 	HeaderDLQOffset    = "dlq_source_offset"
 )
+
+// Forwarding topics.
+const (
+	// Settings is the compacted topic holding each workspace's forwarding
+	// settings, one record per workspace and kind (see package trackingplan
+	// for the key and value format). The latest record of a key wins.
+	Settings = "audit-settings"
+	// ForwardDeadLetters receives audit events the forwarder could not
+	// deliver (target rejected them, retries exhausted, too large), with the
+	// Header* reason headers and HeaderForwardTarget.
+	ForwardDeadLetters = "audit-forward-dlq"
+
+	// HeaderForwardTarget names the target kind a forwarding dead letter was
+	// meant for: "source" (the event-streams source) or "alert" (the chat
+	// webhook).
+	HeaderForwardTarget = "forward_target"
+	// HeaderDLQAttempts carries how many delivery attempts were made.
+	HeaderDLQAttempts = "dlq_attempts"
+)

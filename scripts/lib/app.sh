@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # scripts/lib/app.sh - build and run the product's own processes (ingest
-# gateway, writer, read API) in the background on this machine, next to the
+# gateway, writer, read API, forwarder) in the background on this machine, next to the
 # servers of scripts/lib/services.sh. Source it after services.sh.
 #
 #   app_build     go build the commands into $AUDITTRAIL_HOME/bin
@@ -12,9 +12,10 @@
 #
 # Logs: $AUDITTRAIL_HOME/log/<name>.log; pids: $AUDITTRAIL_HOME/run/<name>.pid
 
-APP_NAMES=(writer ingest api)
+APP_NAMES=(writer ingest api forwarder)
 declare -A APP_PKG=([ingest]=producers/cmd/ingest [writer]=consumers/cmd/writer [api]=query-api/cmd/api
-	[loadgen]=producers/cmd/loadgen [token]=query-api/cmd/token)
+	[loadgen]=producers/cmd/loadgen [token]=query-api/cmd/token
+	[forwarder]=consumers/cmd/forwarder [forwarder-dlq]=consumers/cmd/forwarder-dlq)
 
 # app_addr NAME: the host:port NAME listens on (same defaults as the binaries).
 app_addr() {
@@ -22,6 +23,7 @@ app_addr() {
 	ingest) echo "${AUDITTRAIL_INGEST_ADDR:-127.0.0.1:8081}" ;;
 	writer) echo "${AUDITTRAIL_WRITER_ADDR:-127.0.0.1:8082}" ;;
 	api) echo "${AUDITTRAIL_API_ADDR:-127.0.0.1:8080}" ;;
+	forwarder) echo "${AUDITTRAIL_FORWARDER_ADDR:-127.0.0.1:8083}" ;;
 	esac
 }
 
@@ -68,7 +70,7 @@ _app_pid() {
 
 app_stop() {
 	local name pid
-	for name in api ingest writer; do
+	for name in forwarder api ingest writer; do
 		if pid=$(_app_pid "$name"); then
 			_app_log "stopping $name (pid $pid)"
 			_svc_stop_pid "$name" "$pid" || return 1
@@ -82,6 +84,8 @@ app_start() {
 	home=$(_svc_home) || return 1
 	mkdir -p "$home/run" "$home/log"
 	app_stop || return 1
+	# A static member id lets a restarted writer take its partitions back at once.
+	export AUDITTRAIL_WRITER_INSTANCE_ID=${AUDITTRAIL_WRITER_INSTANCE_ID:-writer-1}
 	for name in "${APP_NAMES[@]}"; do
 		_app_log "starting $name (log $home/log/$name.log)"
 		nohup setsid bash -c "$SVC_DAEMON_WRAPPER" "$home/run/$name.pid" "$home/bin/$name" \

@@ -1,4 +1,4 @@
-// Command writer runs the ClickHouse writer consumer group and the
+// Package main is the writer command; it runs the ClickHouse writer consumer group and the
 // retention job. It applies the schema migrations at start. Configuration
 // comes from AUDITTRAIL_* variables (see the README).
 package main
@@ -84,7 +84,13 @@ func run(log *slog.Logger) error {
 		return w.Client().Ping(ctx)
 	}})
 	srvErr := make(chan error, 1)
-	wg.Go(func() { srvErr <- httpserver.Serve(ctx, e, addr, nil) })
+	wg.Go(func() {
+		err := httpserver.Serve(ctx, e, addr, nil)
+		if err != nil {
+			stop() // without health and metrics the writer is not operable
+		}
+		srvErr <- err
+	})
 
 	log.Info("writer consuming", "topic", wc.Topic, "group", wc.Group, "addr", addr)
 	runErr := w.Run(ctx)

@@ -1,4 +1,4 @@
-// Command ingest runs the HTTP ingest gateway: POST /v1/events publishes
+// Package main is the ingest command; it runs the HTTP ingest gateway: POST /v1/events publishes
 // audit events to Kafka. Configuration comes from AUDITTRAIL_* variables
 // (see the README).
 package main

@@ -1,10 +1,12 @@
-// Command loadgen sends realistic audit traffic (see package loadgen) to the
-// ingest gateway over HTTP, or straight to Kafka, at a fixed rate or as fast
-// as possible, for a count or a duration. It shows live progress on stderr
-// and prints the achieved rate and acknowledgement-latency percentiles at
-// the end.
+// Package main is the loadgen command; it sends realistic audit traffic
+// (see package loadgen) to the ingest gateway over HTTP, through the emitter
+// library (asynchronous emits with callbacks), or straight to Kafka with a
+// plain client, at a fixed rate or as fast as possible, for a count or a
+// duration. It shows live progress on stderr and prints the achieved rate
+// and acknowledgement-latency percentiles at the end.
 //
 //	loadgen -count 5000 -url http://127.0.0.1:8081 -token $TOKEN
+//	loadgen -target emitter -duration 30s -rate 5000
 //	loadgen -target kafka -duration 30s -rate 5000
 package main
 
@@ -27,6 +29,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -48,16 +51,18 @@ type options struct {
 	spread      time.Duration
 	seed        uint64
 	quiet       bool
+	maxBuffered int
 }
 
 func parse(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&o.target, "target", "http", "where to send: http (the ingest gateway) or kafka")
+	fs.StringVar(&o.target, "target", "http", "where to send: http (the ingest gateway), emitter (the Go library) or kafka (a plain client)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8081", "ingest gateway base URL (target http)")
 	fs.StringVar(&o.token, "token", os.Getenv("AUDITTRAIL_LOADGEN_TOKEN"), "ingest token (target http); default $AUDITTRAIL_LOADGEN_TOKEN")
-	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers (target kafka)")
-	fs.StringVar(&o.topic, "topic", topics.Events, "Kafka topic (target kafka)")
+	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers (targets emitter and kafka)")
+	fs.StringVar(&o.topic, "topic", topics.Events, "Kafka topic (targets emitter and kafka)")
+	fs.IntVar(&o.maxBuffered, "max-buffered", emitter.DefaultMaxBufferedEvents, "events the emitter buffers before it blocks (target emitter)")
 	fs.IntVar(&o.count, "count", 0, "events to send (0: until -duration)")
 	fs.DurationVar(&o.duration, "duration", 0, "how long to send (0: until -count)")
 	fs.IntVar(&o.rate, "rate", 0, "events per second (0: as fast as possible)")
@@ -73,8 +78,10 @@ func parse(args []string) (options, error) {
 		return o, err
 	}
 	switch {
-	case o.target != "http" && o.target != "kafka":
-		return o, fmt.Errorf("flag -target: want http or kafka, got %q", o.target)
+	case o.target != "http" && o.target != "kafka" && o.target != "emitter":
+		return o, fmt.Errorf("flag -target: want http, emitter or kafka, got %q", o.target)
+	case o.maxBuffered < 1:
+		return o, errors.New("flag -max-buffered must be at least 1")
 	case o.count < 0:
 		return o, errors.New("flag -count must not be negative")
 	case o.duration < 0:
@@ -113,16 +120,29 @@ func main() {
 	}
 }
 
-// sender delivers one batch and returns once it is acknowledged.
-type sender func(ctx context.Context, events []event.Event) error
+// sender delivers one batch and calls done once with the outcome of every
+// event in it: before returning (http, kafka) or from the emitter's
+// delivery callbacks, once per event (emitter).
+type sender func(ctx context.Context, events []event.Event, done func(n int, err error))
 
 func run(ctx context.Context, o options) error {
 	var send sender
+	var em *emitter.Emitter
 	switch o.target {
 	case "http":
 		send = httpSender(o)
+	case "emitter":
+		var err error
+		em, err = emitter.New(emitter.Config{Topic: o.topic, MaxBufferedEvents: o.maxBuffered},
+			[]kgo.Opt{kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ClientID("audittrail-loadgen")}, nil)
+		if err != nil {
+			return err
+		}
+		defer em.Close()
+		send = emitterSender(em)
 	case "kafka":
 		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.DefaultProduceTopic(o.topic),
+			kgo.RecordPartitioner(emitter.Partitioner()),
 			kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
 		if err != nil {
 			return fmt.Errorf("kafka client: %w", err)
@@ -130,13 +150,14 @@ func run(ctx context.Context, o options) error {
 		defer cl.Close()
 		send = kafkaSender(cl)
 	}
+	sendCtx := ctx
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
 	batch := o.batch
-	if o.target == "kafka" {
+	if o.target != "http" {
 		batch = 1
 	}
 
@@ -184,22 +205,26 @@ func run(ctx context.Context, o options) error {
 					events = append(events, g.Next())
 				}
 				t0 := time.Now()
-				if err := send(ctx, events); err != nil {
-					if ctx.Err() == nil {
+				var sendErr error
+				send(sendCtx, events, func(n int, err error) {
+					if err != nil {
 						failed.Add(int64(n))
 						firstErr.CompareAndSwap(nil, err)
-						select { // do not spin on a down gateway
-						case <-ctx.Done():
-						case <-time.After(100 * time.Millisecond):
-						}
+						sendErr = err
+						return
 					}
-					continue
+					d := time.Since(t0)
+					sent.Add(int64(n))
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				})
+				if o.target != "emitter" && sendErr != nil {
+					select { // do not spin on a down gateway
+					case <-ctx.Done():
+					case <-time.After(100 * time.Millisecond):
+					}
 				}
-				d := time.Since(t0)
-				sent.Add(int64(n))
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
 			}
 		})
 	}
@@ -208,6 +233,15 @@ func run(ctx context.Context, o options) error {
 		go progress(done, start, &sent, &failed)
 	}
 	wg.Wait()
+	if em != nil {
+		// Every event handed to the emitter is reported before the figures.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err := em.Flush(fctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("emitter: %w", err)
+		}
+	}
 	close(done)
 	elapsed := time.Since(start)
 
@@ -220,10 +254,14 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("sent %d events (%d failed) in %s: %.0f events/s\n", sent.Load(), failed.Load(), elapsed.Round(time.Millisecond), float64(sent.Load())/elapsed.Seconds())
 	unit := "request"
-	if o.target == "kafka" {
+	if o.target != "http" {
 		unit = "event"
 	}
 	fmt.Printf("ack latency per %s: p50 %s  p90 %s  p99 %s  max %s\n", unit, pct(0.50), pct(0.90), pct(0.99), pct(1))
+	if em != nil {
+		st := em.Stats()
+		fmt.Printf("emitter: delivered %d, failed %d, at most %d events buffered (bound %d)\n", st.Delivered, st.Failed, st.PeakBuffered, o.maxBuffered)
+	}
 	if err, _ := firstErr.Load().(error); err != nil {
 		return fmt.Errorf("%d events not acknowledged; first error: %w", failed.Load(), err)
 	}
@@ -248,7 +286,7 @@ func progress(done <-chan struct{}, start time.Time, sent, failed *atomic.Int64)
 func httpSender(o options) sender {
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}
 	url := strings.TrimSuffix(o.url, "/") + "/v1/events"
-	return func(ctx context.Context, events []event.Event) error {
+	post := func(ctx context.Context, events []event.Event) error {
 		var buf bytes.Buffer
 		buf.WriteString(`{"batch":[`)
 		for i := range events {
@@ -279,10 +317,23 @@ func httpSender(o options) sender {
 		}
 		return nil
 	}
+	return func(ctx context.Context, events []event.Event, done func(int, error)) {
+		done(len(events), post(ctx, events))
+	}
+}
+
+// emitterSender hands each event to the emitter, which reports its
+// acknowledgement (or failure) to done from its delivery goroutine.
+func emitterSender(em *emitter.Emitter) sender {
+	return func(ctx context.Context, events []event.Event, done func(int, error)) {
+		for _, e := range events {
+			em.EmitAsync(ctx, e, func(_ event.Event, err error) { done(1, err) })
+		}
+	}
 }
 
 func kafkaSender(cl *kgo.Client) sender {
-	return func(ctx context.Context, events []event.Event) error {
+	produce := func(ctx context.Context, events []event.Event) error {
 		recs := make([]*kgo.Record, len(events))
 		for i := range events {
 			e := &events[i]
@@ -297,5 +348,8 @@ func kafkaSender(cl *kgo.Client) sender {
 			}}
 		}
 		return cl.ProduceSync(ctx, recs...).FirstErr()
+	}
+	return func(ctx context.Context, events []event.Event, done func(int, error)) {
+		done(len(events), produce(ctx, events))
 	}
 }

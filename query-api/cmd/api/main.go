@@ -1,5 +1,6 @@
-// Command api runs the read API (and the page it serves) on ClickHouse, and
-// records each CSV export in the trail through Kafka.
+// Package main is the api command; it runs the read API, the settings API and
+// the Audit Trail page on ClickHouse, and records each CSV export and each
+// settings change in the trail through Kafka.
 // Configuration comes from AUDITTRAIL_* variables (see the README).
 package main
 
@@ -22,7 +23,9 @@ import (
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/query-api/api"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/settings"
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/web"
 	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
@@ -44,6 +47,7 @@ func run(log *slog.Logger) error {
 	secret := env.String("AUDITTRAIL_JWT_SECRET", "")
 	jwksFile := env.String("AUDITTRAIL_JWKS_FILE", "")
 	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
+	settingsTopic := env.String("AUDITTRAIL_SETTINGS_TOPIC", topics.Settings)
 	var errs []error
 	if secret != "" && len(secret) < 32 {
 		errs = append(errs, errors.New("AUDITTRAIL_JWT_SECRET must be at least 32 characters (HS256 secret for read-API tokens)"))
@@ -95,6 +99,13 @@ func run(log *slog.Logger) error {
 		Log:      log,
 		Reg:      reg,
 	}).Register(e)
+	sb, err := settings.Start(ctx, kc.Options(), kc.Topic, settingsTopic, log)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	settings.Register(e, sb.Options(verifier, log))
+	web.Register(e)
 	log.Info("read api listening", "addr", addr, "algorithms", keys.Algorithms(), "export_topic", kc.Topic)
 	return httpserver.Serve(ctx, e, addr, nil)
 }

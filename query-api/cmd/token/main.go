@@ -1,4 +1,4 @@
-// Command token mints a read-API token (HS256, signed with
+// Package main is the token command; it mints a read-API token (HS256, signed with
 // AUDITTRAIL_JWT_SECRET) for operators and scripts:
 //
 //	token -sub alice -email alice@example.com -workspace ws_demo=owner -ttl 24h

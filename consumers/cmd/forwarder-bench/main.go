@@ -1,0 +1,305 @@
+// Package main is the forwarder-bench command; it measures the forwarder against the Kafka broker
+// of AUDITTRAIL_KAFKA_BROKERS and a local HTTP sink, with every workspace
+// using a tracking plan of 20 events and 5 active destination filters. It
+// creates its own topics and group and deletes them at the end, and prints:
+//
+//   - throughput: events/s forwarded when a backlog is drained;
+//   - latency: p50/p99/max read-to-delivered at a steady produce rate.
+//
+// Run it through scripts/bench-forwarder.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/consumers/forward"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/schemas/catalogue"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/topics"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "forwarder-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	backlog := flag.Int("events", 300_000, "events in the backlog drained for the throughput figure")
+	rate := flag.Int("rate", 5000, "events/s produced for the latency figure")
+	dur := flag.Duration("duration", 20*time.Second, "how long to produce at -rate")
+	workspaces := flag.Int("workspaces", 50, "workspaces with forwarding enabled")
+	partitions := flag.Int("partitions", 6, "partitions of the events topic")
+	flag.Parse()
+	env := config.FromOS()
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	if err := errors.Join(env.Err(), kc.Validate()); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	sfx := fmt.Sprintf("%d", time.Now().UnixNano())
+	evTopic, setTopic, dlq, group := "bench-events-"+sfx, "bench-settings-"+sfx, "bench-fdlq-"+sfx, "bench-forwarder-"+sfx
+	admin, err := kgo.NewClient(kc.Options()...)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := kafkaconn.EnsureTopics(ctx, admin, *partitions, nil, evTopic, dlq); err != nil {
+		return err
+	}
+	if err := kvtopic.Ensure(ctx, kc.Options(), setTopic); err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = kadm.NewClient(admin).DeleteTopics(c, evTopic, setTopic, dlq)
+		_, _ = kadm.NewClient(admin).DeleteGroup(c, group)
+	}()
+
+	var received atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Batch []json.RawMessage `json:"batch"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &b); err != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		received.Add(int64(len(b.Batch)))
+	}))
+	defer sink.Close()
+
+	names := planEvents()
+	if err := writeSettings(ctx, kc.Options(), setTopic, *workspaces, sink.URL, names); err != nil {
+		return err
+	}
+	prod, err := kgo.NewClient(append(kc.Options(), kgo.DefaultProduceTopic(evTopic), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(200_000))...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+
+	fmt.Printf("forwarder benchmark: %d workspaces, tracking plan of %d events, 5 filters, %d partitions, sink %s\n",
+		*workspaces, len(names), *partitions, sink.URL)
+	fmt.Printf("producing a backlog of %d events...\n", *backlog)
+	if err := produce(ctx, prod, evTopic, 0, *backlog, *workspaces, names); err != nil {
+		return err
+	}
+
+	cfg := forward.Defaults()
+	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = group, evTopic, setTopic, dlq
+	var latMu sync.Mutex
+	var lats []time.Duration
+	measuring := atomic.Bool{}
+	f, err := forward.New(cfg, forward.Deps{KafkaOpts: kc.Options(), Log: slog.New(slog.DiscardHandler),
+		OnDelivered: func(d time.Duration) {
+			if measuring.Load() {
+				latMu.Lock()
+				lats = append(lats, d)
+				latMu.Unlock()
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- f.Run(fctx) }()
+
+	// Throughput: drain the backlog. Filters drop a known share, so the
+	// expected delivered count is computed the same way.
+	want := int64(expectedDelivered(*backlog, *workspaces, names))
+	for received.Load() < want {
+		if ctx.Err() != nil {
+			fcancel()
+			return ctx.Err()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	el := time.Since(start)
+	fmt.Printf("throughput: %d of %d events forwarded (rest filtered) in %s: %.0f events/s forwarded, %.0f events/s read\n",
+		want, *backlog, el.Round(time.Millisecond), float64(want)/el.Seconds(), float64(*backlog)/el.Seconds())
+
+	// Latency at a steady rate.
+	measuring.Store(true)
+	fmt.Printf("producing %d events/s for %s...\n", *rate, *dur)
+	tick := time.NewTicker(10 * time.Millisecond)
+	per := *rate / 100
+	end := time.Now().Add(*dur)
+	n := *backlog
+	for time.Now().Before(end) && ctx.Err() == nil {
+		<-tick.C
+		if err := produce(ctx, prod, evTopic, n, n+per, *workspaces, names); err != nil {
+			return err
+		}
+		n += per
+	}
+	tick.Stop()
+	want = int64(expectedDelivered(n, *workspaces, names))
+	for received.Load() < want && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	measuring.Store(false)
+	fcancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	latMu.Lock()
+	slices.Sort(lats)
+	q := func(p float64) time.Duration {
+		if len(lats) == 0 {
+			return 0
+		}
+		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
+	}
+	fmt.Printf("latency at %d events/s (%d delivered): p50 %s, p99 %s, max %s (read to delivery acknowledged)\n",
+		*rate, len(lats), q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
+	latMu.Unlock()
+	return nil
+}
+
+// planEvents are the 20 planned events.
+func planEvents() []string {
+	var out []string
+	for _, e := range catalogue.All() {
+		if !catalogue.IsFailure(e.Name) {
+			out = append(out, e.Name)
+		}
+		if len(out) == 20 {
+			break
+		}
+	}
+	return out
+}
+
+func writeSettings(ctx context.Context, opts []kgo.Opt, topic string, workspaces int, url string, names []string) error {
+	table, err := kvtopic.New(opts, topic, nil)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = table.Run(tctx) }()
+	if err := table.WaitReady(ctx); err != nil {
+		return err
+	}
+	plan := trackingplan.Plan{Events: map[string]trackingplan.PlanEvent{}, UnplannedEvents: "block", UnplannedProperties: "omit"}
+	for _, n := range names {
+		plan.Events[n] = trackingplan.PlanEvent{Properties: json.RawMessage(`{"type": "object",
+			"properties": {"kind": {"type": "string"}, "count": {"type": "integer", "minimum": 0}, "region": {"type": "string"}, "debug": {}},
+			"required": ["kind"]}`)}
+	}
+	filters := trackingplan.Filters{Filters: []trackingplan.Filter{
+		{Name: "no tokens", Enabled: true, If: "actor.type == 'access_token'", Action: "drop"},
+		{Name: "no debug", Enabled: true, If: "has(properties.debug)", Action: "drop_properties", Properties: []string{"debug"}},
+		{Name: "eu only region", Enabled: true, If: "has(properties.region) && properties.region.startsWith('eu')", Action: "allow_properties", Properties: []string{"kind", "region"}},
+		{Name: "big counts", Enabled: true, If: "has(properties.count) && properties.count > 1000000", Action: "drop"},
+		{Name: "half of ids", Enabled: true, If: "resource.id.endsWith('7')", Action: "sample", Percent: "50"},
+	}}
+	for i := range workspaces {
+		ws := fmt.Sprintf("ws_bench_%03d", i)
+		for kind, v := range map[string]any{
+			trackingplan.KindForwarding: trackingplan.Forwarding{Enabled: true, Target: trackingplan.Target{URL: url, WriteKey: "bench-" + ws}},
+			trackingplan.KindPlan:       plan,
+			trackingplan.KindFilters:    filters,
+		} {
+			raw, _ := json.Marshal(v)
+			rec, _ := json.Marshal(trackingplan.Record{WorkspaceID: ws, Kind: kind, UpdatedAt: time.Now(), Settings: raw})
+			if err := table.Put(ctx, trackingplan.Key(ws, kind), rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func benchEvent(i, workspaces int, names []string) event.Event {
+	ws := fmt.Sprintf("ws_bench_%03d", i%workspaces)
+	name := names[i%len(names)]
+	entry, _ := catalogue.Lookup(name)
+	e := event.Event{
+		ID: fmt.Sprintf("bench-%09d", i), WorkspaceID: ws, Event: name, Category: entry.Category,
+		Timestamp: time.Now().UTC(), ReceivedAt: time.Now().UTC(),
+		Actor:    event.Actor{Type: "user", ID: fmt.Sprintf("usr_%d", i%97), Name: "Bench User", Email: "bench@example.com"},
+		Resource: event.Resource{Type: entry.ResourceType, ID: fmt.Sprintf("res_%d", i%10), Name: "Resource"},
+		Changes:  map[string]event.Change{"enabled": {Old: json.RawMessage("true"), New: json.RawMessage("false")}},
+		Context:  event.Context{IP: "203.0.113.9", UserAgent: "bench/1"},
+		Properties: json.RawMessage(fmt.Sprintf(`{"kind": "k%d", "count": %d, "region": "%s", "debug": {"trace": "abc"}, "extra": "unplanned"}`,
+			i%5, i%1000, []string{"eu-west-1", "us-east-1"}[i%2])),
+	}
+	if i%50 == 0 {
+		e.Actor.Type = "access_token"
+	}
+	return e
+}
+
+// expectedDelivered counts the events of [0, n) the filters let through.
+func expectedDelivered(n, workspaces int, names []string) int {
+	c := 0
+	for i := range n {
+		if i%50 == 0 {
+			continue
+		}
+		if i%10 == 7 && !trackingplan.Sampled(fmt.Sprintf("bench-%09d", i), 5000) {
+			continue
+		}
+		c++
+	}
+	return c
+}
+
+func produce(ctx context.Context, cl *kgo.Client, topic string, from, to, workspaces int, names []string) error {
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for i := from; i < to; i++ {
+		e := benchEvent(i, workspaces, names)
+		v, err := event.Marshal(&e)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(e.WorkspaceID), Value: v,
+			Headers: []kgo.RecordHeader{{Key: topics.HeaderEvent, Value: []byte(e.Event)}}},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+				wg.Done()
+			})
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return err
+	}
+	return nil
+}

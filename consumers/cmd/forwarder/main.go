@@ -1,0 +1,84 @@
+// Package main is the forwarder command; it runs the audit forwarding consumer group: it delivers
+// the audit events of workspaces with forwarding enabled to their
+// event-streams sources and posts their chat alerts. Configuration comes
+// from AUDITTRAIL_* variables (see the README).
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/audittrail/audittrail/consumers/forward"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/producers/emitter"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "forwarder")
+	if err := run(log); err != nil {
+		log.Error("forwarder stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	env := config.FromOS()
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	fc := forward.FromEnv(env, kc.Topic)
+	addr := env.String("AUDITTRAIL_FORWARDER_ADDR", "127.0.0.1:8083")
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), fc.Validate()); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	kc.ClientID = "audittrail-forwarder"
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := kvtopic.Ensure(tctx, kc.Options(), fc.SettingsTopic)
+	cancel()
+	if err != nil {
+		return err
+	}
+	em, err := emitter.New(emitter.Config{Topic: kc.Topic}, kc.Options(), time.Now)
+	if err != nil {
+		return err
+	}
+	defer em.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f, err := forward.New(fc, forward.Deps{KafkaOpts: kc.Options(), Emitter: em, Log: log, Reg: reg, Now: time.Now})
+	if err != nil {
+		return err
+	}
+	tctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	err = kafkaconn.EnsureTopics(tctx, f.Client(), kc.Partitions, nil, kc.Topic, fc.DeadLetterTopic)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	e := httpserver.New(httpserver.Options{Name: "forwarder", Log: log, Reg: reg, Ready: f.Client().Ping})
+	var wg sync.WaitGroup
+	srvErr := make(chan error, 1)
+	wg.Go(func() { srvErr <- httpserver.Serve(ctx, e, addr, nil) })
+
+	log.Info("forwarder consuming", "topic", fc.Topic, "group", fc.Group, "settings", fc.SettingsTopic, "addr", addr)
+	runErr := f.Run(ctx)
+	stop()
+	wg.Wait()
+	return errors.Join(runErr, <-srvErr)
+}

@@ -1,0 +1,69 @@
+// Package main is the migrate command; it applies the ClickHouse schema migrations (the writer and
+// the API also apply them at start) and prints what it did:
+//
+//	migrate            apply pending migrations
+//	migrate -print     print the DDL for the connected server without running it
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "migrate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	printOnly := fs.Bool("print", false, "print the DDL for the connected server instead of applying it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env := config.FromOS()
+	chc := chconn.FromEnv(env)
+	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
+	if days < 1 || days > 3650 {
+		return errors.New("AUDITTRAIL_RETENTION_DAYS: want 1-3650")
+	}
+	if err := errors.Join(env.Err(), config.CheckUnknown(), chc.Validate()); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := chconn.Open(ctx, chc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	o := migrations.Options{Database: chc.Database, RetentionDays: days}
+	if *printOnly {
+		v, err := migrations.ServerVersion(ctx, conn)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("-- ClickHouse %s (TTL clause: %v)\n", v, v.SupportsTTL())
+		for _, m := range migrations.All() {
+			fmt.Printf("-- migration %d: %s\n%s;\n", m.Version, m.Name, strings.Join(m.Statements(o, v), ";\n"))
+		}
+		return nil
+	}
+	res, err := migrations.Apply(ctx, conn, o)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ClickHouse %s, database %s: applied %v (TTL clause: %v)\n", res.Server, chc.Database, res.Versions, res.Server.SupportsTTL())
+	return nil
+}

@@ -1,0 +1,148 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/trackingplan"
+)
+
+var errTooLarge = errors.New("event larger than 32 KB once encoded")
+
+// DeliveryError is a failed delivery attempt.
+type DeliveryError struct {
+	// Status is the HTTP status (0 for a transport error or timeout).
+	Status int
+	// Retryable: timeouts, transport errors, 429 and 5xx.
+	Retryable bool
+	// RetryAfter is the server's Retry-After (429/503), 0 when absent.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *DeliveryError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("HTTP %d: %v", e.Status, e.Err)
+	}
+	return e.Err.Error()
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// Reason is the dead-letter reason of a final failure.
+func (e *DeliveryError) Reason() string {
+	if e.Retryable {
+		return "retries_exhausted"
+	}
+	return "rejected"
+}
+
+// Sender posts to targets over HTTP. Safe for concurrent use.
+type Sender struct {
+	client *http.Client
+	now    func() time.Time
+}
+
+// NewSender returns a sender whose requests time out after timeout.
+func NewSender(timeout time.Duration, maxConnsPerHost int, now func() time.Time) *Sender {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = maxConnsPerHost
+	return &Sender{client: &http.Client{Timeout: timeout, Transport: tr}, now: now}
+}
+
+// SendBatch posts encoded track calls as one batch to {url}/v1/batch with
+// HTTP Basic auth (write key as user name, empty password). The caller
+// keeps the body under MaxRequestBytes.
+func (s *Sender) SendBatch(ctx context.Context, t trackingplan.Target, calls [][]byte) error {
+	var body bytes.Buffer
+	body.Grow(64 + len(calls)*512)
+	body.WriteString(`{"batch":[`)
+	for i, c := range calls {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(c)
+	}
+	body.WriteString(`],"sentAt":"`)
+	body.WriteString(s.now().UTC().Format(time.RFC3339Nano))
+	body.WriteString(`"}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(t.URL, "/")+"/v1/batch", &body)
+	if err != nil {
+		return &DeliveryError{Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.SetBasicAuth(t.WriteKey, "")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "audittrail-forwarder/1")
+	return s.do(req)
+}
+
+// SendAlert posts {"text": text} to a chat incoming webhook.
+func (s *Sender) SendAlert(ctx context.Context, url, text string) error {
+	b, err := json.Marshal(map[string]string{"text": text})
+	if err != nil {
+		return &DeliveryError{Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return &DeliveryError{Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return s.do(req)
+}
+
+func (s *Sender) do(req *http.Request) error {
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return Classify(0, nil, err, s.now())
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	return Classify(resp.StatusCode, resp.Header, errors.New(strings.TrimSpace(string(msg))), s.now())
+}
+
+// Classify is the one place that decides what is retried: transport errors
+// and timeouts, 408, 429 and 5xx are retryable (429 and 503 honour
+// Retry-After, in seconds or as an HTTP date); other statuses are final.
+func Classify(status int, h http.Header, err error, now time.Time) *DeliveryError {
+	if status == 0 {
+		return &DeliveryError{Retryable: true, Err: err}
+	}
+	e := &DeliveryError{Status: status, Err: err}
+	switch {
+	case status == http.StatusTooManyRequests, status == http.StatusRequestTimeout, status >= 500:
+		e.Retryable = true
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		e.RetryAfter = retryAfter(h.Get("Retry-After"), now)
+	}
+	return e
+}
+
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

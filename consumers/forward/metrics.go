@@ -1,0 +1,46 @@
+package forward
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	read        prometheus.Counter
+	forwarded   prometheus.Counter
+	alerts      prometheus.Counter
+	dropped     *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	attempts    *prometheus.CounterVec
+	latency     prometheus.Histogram
+	violations  prometheus.Counter
+	filterErrs  prometheus.Counter
+	inFlight    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		read: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_records_read_total",
+			Help: "Records read from the events topic."}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_events_forwarded_total",
+			Help: "Events delivered to workspaces' sources."}),
+		alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_alerts_sent_total",
+			Help: "Alert messages delivered to chat webhooks."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_events_dropped_total",
+			Help: "Events not forwarded by design, by reason (not_final_failure, unplanned_event, violation, filter, disabled, undecodable)."}, []string{"reason"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_dead_letters_total",
+			Help: "Events dead-lettered, by target and reason."}, []string{"target", "reason"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_delivery_attempts_total",
+			Help: "HTTP delivery attempts by target and result (ok, retry, rejected)."}, []string{"target", "result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "audittrail_forwarder_delivery_seconds",
+			Help:    "Time from reading an event to its delivery acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		violations: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_violations_total",
+			Help: "Events that violated their workspace's tracking plan."}),
+		filterErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_filter_errors_total",
+			Help: "Filter conditions that failed to evaluate (treated as not matching)."}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_in_flight",
+			Help: "Records read and not yet delivered, dropped or dead-lettered."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight)
+	}
+	return m
+}

@@ -1,0 +1,231 @@
+package forward
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/catalogue"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
+)
+
+// Limits of the HTTP tracking API.
+const (
+	MaxEventBytes   = 32 << 10
+	MaxRequestBytes = 500 << 10
+)
+
+// Drop reasons (metric label values).
+const (
+	dropNotFinal  = "not_final_failure"
+	dropUnplanned = "unplanned_event"
+	dropViolation = "violation"
+	dropFilter    = "filter"
+	dropDisabled  = "disabled"
+)
+
+// TrackCall is one event of a batch request of the HTTP tracking API.
+type TrackCall struct {
+	Type       string         `json:"type"`
+	Event      string         `json:"event"`
+	UserID     string         `json:"userId"`
+	MessageID  string         `json:"messageId"`
+	Timestamp  string         `json:"timestamp"`
+	Properties map[string]any `json:"properties"`
+	Context    map[string]any `json:"context"`
+}
+
+// Outcome of running one event through a workspace's pipeline.
+type Outcome struct {
+	// Call is the encoded track call; nil when the event is dropped.
+	Call []byte
+	// Dropped says why the event is not sent ("" when it is).
+	Dropped string
+	// Filter names the filter that dropped it.
+	Filter string
+	// Violations of the tracking plan (also when the event is sent).
+	Violations []string
+	// FilterErrors counts filter conditions that failed to evaluate.
+	FilterErrors int
+}
+
+// Process runs ev through the workspace's hard-failure rule, tracking plan
+// and destination filters, and encodes the track call. The error is
+// non-nil only for an event whose encoding exceeds MaxEventBytes.
+func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
+	var out Outcome
+	props, err := decodeProps(ev.Properties)
+	if err != nil {
+		props = map[string]any{}
+	}
+	if ws.Forwarding.HardFailuresOnly && !FinalFailure(ev.Event, props) {
+		out.Dropped = dropNotFinal
+		return out, nil
+	}
+	v := ws.Plan.Check(ev.Event, props)
+	out.Violations = v.Violations
+	if v.Drop {
+		out.Dropped = dropViolation
+		if v.Unplanned {
+			out.Dropped = dropUnplanned
+		}
+		return out, nil
+	}
+	f := ws.Filters.Apply(&trackingplan.Input{
+		ID: ev.ID, Event: ev.Event, Category: ev.Category,
+		Actor:      map[string]string{"type": ev.Actor.Type, "id": ev.Actor.ID, "name": ev.Actor.Name, "email": ev.Actor.Email},
+		Resource:   map[string]string{"type": ev.Resource.Type, "id": ev.Resource.ID, "name": ev.Resource.Name},
+		Context:    map[string]string{"ip": ev.Context.IP, "user_agent": ev.Context.UserAgent, "request_id": ev.Context.RequestID},
+		Properties: props,
+	})
+	out.FilterErrors = f.EvalErrors
+	if f.Drop != "" {
+		out.Dropped, out.Filter = dropFilter, f.Drop
+		return out, nil
+	}
+	call, err := json.Marshal(trackCall(ev, props))
+	if err != nil {
+		return out, fmt.Errorf("encode track call: %w", err)
+	}
+	if len(call) > MaxEventBytes {
+		return out, fmt.Errorf("%w: %d bytes", errTooLarge, len(call))
+	}
+	out.Call = call
+	return out, nil
+}
+
+func decodeProps(raw json.RawMessage) (map[string]any, error) {
+	m := map[string]any{}
+	if len(raw) == 0 {
+		return m, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+// FinalFailure reports whether an event passes the hard-failures-only rule:
+// events that are not failures always pass; a failure passes when it is the
+// last attempt (attempt >= max_attempts) or does not say.
+func FinalFailure(name string, props map[string]any) bool {
+	if !catalogue.IsFailure(name) {
+		return true
+	}
+	attempt, ok1 := number(props["attempt"])
+	maxAttempts, ok2 := number(props["max_attempts"])
+	if !ok1 || !ok2 {
+		return true
+	}
+	return attempt >= maxAttempts
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
+
+// trackCall maps an audit event to a track call. The event's own
+// properties come first; the audit fields (workspace_id, category, actor_*,
+// resource_*, changes) are set over them.
+func trackCall(ev *event.Event, props map[string]any) TrackCall {
+	p := make(map[string]any, len(props)+12)
+	for k, v := range props {
+		p[k] = v
+	}
+	p["workspace_id"] = ev.WorkspaceID
+	p["category"] = ev.Category
+	p["actor_type"] = ev.Actor.Type
+	p["actor_id"] = ev.Actor.ID
+	setIf(p, "actor_name", ev.Actor.Name)
+	setIf(p, "actor_email", ev.Actor.Email)
+	setIf(p, "resource_type", ev.Resource.Type)
+	setIf(p, "resource_id", ev.Resource.ID)
+	setIf(p, "resource_name", ev.Resource.Name)
+	if len(ev.Changes) > 0 {
+		p["changes"] = ev.Changes
+	}
+	ctx := map[string]any{"library": map[string]string{"name": "audittrail-forwarder", "version": "1"}}
+	setIf(ctx, "ip", ev.Context.IP)
+	setIf(ctx, "userAgent", ev.Context.UserAgent)
+	setIf(ctx, "request_id", ev.Context.RequestID)
+	return TrackCall{
+		Type: "track", Event: ev.Event, UserID: ev.Actor.ID, MessageID: ev.ID,
+		Timestamp: ev.Timestamp.UTC().Format(time.RFC3339Nano), Properties: p, Context: ctx,
+	}
+}
+
+func setIf(m map[string]any, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+// AlertText is the chat message for an alerting event: who, what, which
+// resource, when, and the first changes.
+func AlertText(ev *event.Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s* in workspace %s\n", ev.Event, ev.WorkspaceID)
+	who := ev.Actor.Name
+	if who == "" {
+		who = ev.Actor.ID
+	}
+	if ev.Actor.Email != "" {
+		who += " <" + ev.Actor.Email + ">"
+	}
+	fmt.Fprintf(&b, "By: %s (%s %s)\n", who, strings.ReplaceAll(ev.Actor.Type, "_", " "), ev.Actor.ID)
+	if ev.Resource.ID != "" || ev.Resource.Name != "" {
+		res := strings.ReplaceAll(ev.Resource.Type, "_", " ")
+		if ev.Resource.Name != "" {
+			res += fmt.Sprintf(" %q", ev.Resource.Name)
+		}
+		if ev.Resource.ID != "" {
+			res += " (" + ev.Resource.ID + ")"
+		}
+		fmt.Fprintf(&b, "Resource: %s\n", strings.TrimSpace(res))
+	}
+	fmt.Fprintf(&b, "When: %s", ev.Timestamp.UTC().Format("2006-01-02 15:04:05 UTC"))
+	if len(ev.Changes) > 0 {
+		keys := make([]string, 0, len(ev.Changes))
+		for k := range ev.Changes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString("\nChanges:")
+		for i, k := range keys {
+			if i == 5 {
+				fmt.Fprintf(&b, "\n- and %d more", len(keys)-5)
+				break
+			}
+			c := ev.Changes[k]
+			fmt.Fprintf(&b, "\n- %s: %s → %s", k, short(c.Old), short(c.New))
+		}
+	}
+	return b.String()
+}
+
+func short(v json.RawMessage) string {
+	if len(v) == 0 {
+		return "(none)"
+	}
+	s := string(v)
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}

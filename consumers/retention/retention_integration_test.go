@@ -1,0 +1,71 @@
+package retention_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/consumers/retention"
+	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/schemas/event"
+)
+
+func ev(id string, ts time.Time) event.Event {
+	return event.Event{ID: id, WorkspaceID: "ws", Event: "Source Created", Category: "Sources", Timestamp: ts, ReceivedAt: ts,
+		Actor: event.Actor{Type: "user", ID: "u"}}
+}
+
+func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+	cutoff := now.Add(-90 * 24 * time.Hour) // 2026-08-27T15:00Z
+	events := []event.Event{
+		ev("old_day", time.Date(2026, 8, 20, 12, 0, 0, 0, time.UTC)),
+		ev("day_before_cutoff", time.Date(2026, 8, 26, 23, 59, 59, 0, time.UTC)),
+		ev("cutoff_day_early", time.Date(2026, 8, 27, 1, 0, 0, 0, time.UTC)), // expired, but its day is not whole
+		ev("inside", cutoff.Add(time.Hour)),
+		ev("recent", now.Add(-time.Hour)),
+	}
+	stacktest.InsertEvents(t, conn, ch.Database, events...)
+
+	enf := retention.New(conn, ch.Database, 90, func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.Equal(t, "20260827", enf.Cutoff())
+	dropped, err := enf.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"20260820", "20260826"}, dropped)
+
+	ids := stacktest.VisibleIDs(t, conn, ch.Database)
+	require.Equal(t, map[string]int{"ws/cutoff_day_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
+		"whole expired days are gone; the partly expired day waits (the API hides its expired rows)")
+
+	again, err := enf.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, again, "idempotent")
+
+	// A day later the cutoff day is whole and goes too.
+	enf = retention.New(conn, ch.Database, 90, func() time.Time { return now.Add(24 * time.Hour) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dropped, err = enf.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []string{"20260827"}, dropped)
+	require.Equal(t, map[string]int{"ws/recent": 1}, stacktest.VisibleIDs(t, conn, ch.Database))
+}
+
+func TestRunDropsOnASchedule(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 1)
+	now := time.Now().UTC()
+	stacktest.InsertEvents(t, conn, ch.Database, ev("two_days_old", now.Add(-72*time.Hour)), ev("fresh", now))
+	enf := retention.New(conn, ch.Database, 1, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); enf.Run(ctx, 50*time.Millisecond) }()
+	require.Eventually(t, func() bool {
+		return fmt.Sprint(stacktest.VisibleIDs(t, conn, ch.Database)) == "map[ws/fresh:1]"
+	}, 30*time.Second, 50*time.Millisecond)
+	cancel()
+	<-done
+}

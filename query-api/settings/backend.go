@@ -1,0 +1,73 @@
+package settings
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/producers/emitter"
+	"github.com/audittrail/audittrail/query-api/auth"
+)
+
+// Backend is the production Store and Emitter: the settings table on the
+// compacted settings topic and an emitter publishing to the events topic.
+type Backend struct {
+	Table   *kvtopic.Table
+	Emitter *emitter.Emitter
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Start opens the emitter and, in the background, creates the settings
+// topic when missing and loads the settings table. Kafka being unreachable
+// does not stop the read API: the settings routes answer 503 until the
+// table is loaded. Close it when done.
+func Start(ctx context.Context, brokerOpts []kgo.Opt, eventsTopic, settingsTopic string, log *slog.Logger) (*Backend, error) {
+	table, err := kvtopic.New(brokerOpts, settingsTopic, nil)
+	if err != nil {
+		return nil, err
+	}
+	em, err := emitter.New(emitter.Config{Topic: eventsTopic}, brokerOpts, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
+	b := &Backend{Table: table, Emitter: em, cancel: rcancel}
+	b.wg.Go(func() {
+		for {
+			tctx, cancel := context.WithTimeout(rctx, 30*time.Second)
+			err := kvtopic.Ensure(tctx, brokerOpts, settingsTopic)
+			cancel()
+			if err == nil {
+				break
+			}
+			log.Warn("settings topic not ready; settings routes answer 503 until it is", "topic", settingsTopic, "err", err)
+			select {
+			case <-rctx.Done():
+				_ = table.Run(rctx) // returns at once; closes the table's client
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+		if err := table.Run(rctx); err != nil {
+			log.Error("settings table stopped", "err", err)
+		}
+	})
+	return b, nil
+}
+
+// Options returns the Register options over this backend.
+func (b *Backend) Options(v *auth.Verifier, log *slog.Logger) Options {
+	return Options{Store: b.Table, Emitter: b.Emitter, Verifier: v, Log: log, Now: time.Now}
+}
+
+// Close stops the table and flushes and closes the emitter.
+func (b *Backend) Close() {
+	b.cancel()
+	b.wg.Wait()
+	b.Emitter.Close()
+}

@@ -1,0 +1,490 @@
+// Package settings serves a workspace's audit forwarding settings:
+//
+//	GET|PUT /v1/workspaces/{workspace_id}/forwarding
+//	GET|PUT /v1/workspaces/{workspace_id}/tracking-plan
+//	GET|PUT /v1/workspaces/{workspace_id}/destination-filters
+//	GET|PUT /v1/workspaces/{workspace_id}/alerts
+//	POST    /v1/workspaces/{workspace_id}/forwarding/test  (one track call to the saved target now)
+//
+// Access is the read API's: a valid bearer token naming the workspace with
+// the owner role (401 without a valid token, 404 when the workspace is not
+// in the token, 403 for other roles). Bodies are validated and compiled
+// (package trackingplan) before anything is stored; bad input is a 400
+// naming the field. Every change is first recorded in the audit trail
+// ("Audit Forwarding Enabled", "Tracking Plan Modified", ...) with the
+// values before and after (write keys and webhook URLs masked), then stored
+// in the settings table, from which every forwarder instance picks it up.
+package settings
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
+)
+
+// Store holds the settings records (a kvtopic.Table in production).
+type Store interface {
+	Get(key string) ([]byte, bool)
+	Put(ctx context.Context, key string, value []byte) error
+	// Ready is closed once the stored settings are loaded; until then
+	// every request is answered 503.
+	Ready() <-chan struct{}
+}
+
+// Emitter records audit events (an emitter.Emitter in production).
+type Emitter interface {
+	Emit(ctx context.Context, ev event.Event) error
+}
+
+// Options configure Register.
+type Options struct {
+	Store    Store
+	Emitter  Emitter
+	Verifier *auth.Verifier
+	Log      *slog.Logger
+	Now      func() time.Time
+	// HTTPClient sends test events (nil: a client with a 10 s timeout).
+	HTTPClient *http.Client
+}
+
+// MaxBody bounds a settings request body.
+const MaxBody = 2 << 20
+
+// Register mounts the settings routes on e.
+func Register(e *echo.Echo, o Options) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{o: o}
+	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
+	for _, k := range trackingplan.Kinds {
+		kind := k
+		path := "/v1/workspaces/:workspace_id/" + kind
+		e.GET(path, func(c echo.Context) error { return h.get(c, kind) }, mw...)
+		e.PUT(path, func(c echo.Context) error { return h.put(c, kind) }, mw...)
+	}
+	e.POST("/v1/workspaces/:workspace_id/forwarding/test", h.sendTest, mw...)
+}
+
+type handler struct{ o Options }
+
+func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		select {
+		case <-h.o.Store.Ready():
+			return next(c)
+		default:
+			return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+				Message: "settings are still loading; retry in a few seconds"}
+		}
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)
+
+func validWorkspace(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !idPattern.MatchString(c.Param("workspace_id")) {
+			return httpserver.BadRequest("workspace_id", "must be 1-128 letters, digits, '.', '_', ':' or '-'")
+		}
+		return next(c)
+	}
+}
+
+// Load returns the stored settings of one kind for a workspace, decoded
+// into v (left as is when nothing is stored). It reports whether a value
+// was stored.
+func Load(s Store, ws, kind string, v any) (bool, error) {
+	raw, ok := s.Get(trackingplan.Key(ws, kind))
+	if !ok {
+		return false, nil
+	}
+	var rec trackingplan.Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return false, fmt.Errorf("decode settings record %s/%s: %w", ws, kind, err)
+	}
+	if err := json.Unmarshal(rec.Settings, v); err != nil {
+		return false, fmt.Errorf("decode %s settings of %s: %w", kind, ws, err)
+	}
+	return true, nil
+}
+
+// current returns the stored value of kind with its defaults.
+func (h *handler) current(ws, kind string) (any, error) {
+	var v any
+	switch kind {
+	case trackingplan.KindForwarding:
+		v = &trackingplan.Forwarding{}
+	case trackingplan.KindPlan:
+		v = &trackingplan.Plan{}
+	case trackingplan.KindFilters:
+		v = &trackingplan.Filters{}
+	case trackingplan.KindAlerts:
+		v = &trackingplan.Alerts{}
+	}
+	if _, err := Load(h.o.Store, ws, kind, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (h *handler) get(c echo.Context, kind string) error {
+	v, err := h.current(c.Param("workspace_id"), kind)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, display(v))
+}
+
+// display returns what a GET shows: defaults filled, secrets masked.
+func display(v any) any {
+	switch x := v.(type) {
+	case *trackingplan.Forwarding:
+		return x.Masked()
+	case *trackingplan.Plan:
+		p := *x
+		if p.Events == nil {
+			p.Events = map[string]trackingplan.PlanEvent{}
+		}
+		p.UnplannedEvents = orDefault(p.UnplannedEvents, trackingplan.Allow)
+		p.UnplannedProperties = orDefault(p.UnplannedProperties, trackingplan.Allow)
+		p.OnViolation = orDefault(p.OnViolation, trackingplan.Allow)
+		return p
+	case *trackingplan.Filters:
+		f := *x
+		if f.Filters == nil {
+			f.Filters = []trackingplan.Filter{}
+		}
+		return f
+	case *trackingplan.Alerts:
+		a := *x
+		a.WebhookURL = MaskURL(a.WebhookURL)
+		if a.Events == nil {
+			a.Events = []string{}
+		}
+		return a
+	}
+	return v
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// MaskURL keeps a webhook URL's scheme and host and hides its path, which
+// for chat incoming webhooks is the secret.
+func MaskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || s == "" {
+		return ""
+	}
+	if u.Path == "" || u.Path == "/" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + "://" + u.Host + "/" + trackingplan.MaskKey(u.Path)
+}
+
+func (h *handler) put(c echo.Context, kind string) error {
+	ws := c.Param("workspace_id")
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBody+1))
+	if err != nil {
+		return httpserver.BadRequest("", "could not read the body: "+err.Error())
+	}
+	if len(body) > MaxBody {
+		return &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("body larger than %d bytes", MaxBody)}
+	}
+	old, err := h.current(ws, kind)
+	if err != nil {
+		return err
+	}
+	next, err := parse(kind, body, old)
+	if err != nil {
+		var fe *trackingplan.FieldError
+		if errors.As(err, &fe) {
+			return &httpserver.Error{Status: http.StatusBadRequest, Code: "invalid_settings", Field: fe.Field, Message: fe.Message}
+		}
+		return err
+	}
+	name, changes := describe(kind, old, next)
+	if len(changes) == 0 {
+		return c.JSON(http.StatusOK, display(next))
+	}
+	claims := auth.FromContext(c)
+	ev := event.Event{
+		WorkspaceID: ws,
+		Event:       name,
+		Timestamp:   h.o.Now().UTC(),
+		Actor:       event.Actor{Type: event.ActorUser, ID: claims.Subject, Name: claims.Name, Email: claims.Email},
+		Resource:    event.Resource{ID: ws, Name: resourceNames[kind]},
+		Changes:     changes,
+		Context: event.Context{IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 512),
+			RequestID: truncate(c.Request().Header.Get(echo.HeaderXRequestID), 128)},
+	}
+	shrink(&ev)
+	// The change is recorded before it takes effect: a setting never
+	// changes without its audit event.
+	if err := h.o.Emitter.Emit(c.Request().Context(), ev); err != nil {
+		h.o.Log.Error("record settings change", "workspace_id", ws, "kind", kind, "err", err)
+		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "could not record the change in the audit trail; nothing was changed, retry"}
+	}
+	settingsJSON, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("encode settings: %w", err)
+	}
+	rec, err := json.Marshal(trackingplan.Record{WorkspaceID: ws, Kind: kind, UpdatedAt: h.o.Now().UTC(),
+		UpdatedBy: claims.Subject, Settings: settingsJSON})
+	if err != nil {
+		return fmt.Errorf("encode settings record: %w", err)
+	}
+	if err := h.o.Store.Put(c.Request().Context(), trackingplan.Key(ws, kind), rec); err != nil {
+		h.o.Log.Error("store settings", "workspace_id", ws, "kind", kind, "err", err)
+		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "could not store the settings; retry"}
+	}
+	return c.JSON(http.StatusOK, display(next))
+}
+
+var resourceNames = map[string]string{
+	trackingplan.KindForwarding: "Audit forwarding",
+	trackingplan.KindPlan:       "Audit forwarding tracking plan",
+	trackingplan.KindFilters:    "Audit forwarding destination filters",
+	trackingplan.KindAlerts:     "Audit alert webhook",
+}
+
+// parse decodes and validates a PUT body. For forwarding, an omitted write
+// key or the masked one shown by GET keeps the stored key; for alerts, the
+// masked webhook URL keeps the stored URL.
+func parse(kind string, body []byte, old any) (any, error) {
+	switch kind {
+	case trackingplan.KindForwarding:
+		var f trackingplan.Forwarding
+		if err := trackingplan.Decode(body, &f); err != nil {
+			return nil, err
+		}
+		prev := old.(*trackingplan.Forwarding)
+		if f.Target.WriteKey == "" || (f.Target.WriteKey == trackingplan.MaskKey(prev.Target.WriteKey) && prev.Target.WriteKey != "") {
+			f.Target.WriteKey = prev.Target.WriteKey
+		}
+		return &f, f.Validate()
+	case trackingplan.KindPlan:
+		var p trackingplan.Plan
+		if err := trackingplan.Decode(body, &p); err != nil {
+			return nil, err
+		}
+		if _, err := p.Compile(); err != nil {
+			return nil, err
+		}
+		p.UnplannedEvents = orDefault(p.UnplannedEvents, trackingplan.Allow)
+		p.UnplannedProperties = orDefault(p.UnplannedProperties, trackingplan.Allow)
+		p.OnViolation = orDefault(p.OnViolation, trackingplan.Allow)
+		for n, pe := range p.Events {
+			var buf bytes.Buffer
+			if len(pe.Properties) > 0 && json.Compact(&buf, pe.Properties) == nil {
+				pe.Properties = buf.Bytes()
+				p.Events[n] = pe
+			}
+		}
+		return &p, nil
+	case trackingplan.KindFilters:
+		var f trackingplan.Filters
+		if err := trackingplan.Decode(body, &f); err != nil {
+			return nil, err
+		}
+		if _, err := f.Compile(); err != nil {
+			return nil, err
+		}
+		return &f, nil
+	case trackingplan.KindAlerts:
+		var a trackingplan.Alerts
+		if err := trackingplan.Decode(body, &a); err != nil {
+			return nil, err
+		}
+		prev := old.(*trackingplan.Alerts)
+		if prev.WebhookURL != "" && (a.WebhookURL == "" || a.WebhookURL == MaskURL(prev.WebhookURL)) {
+			a.WebhookURL = prev.WebhookURL
+		}
+		return &a, a.Validate()
+	}
+	return nil, fmt.Errorf("unknown settings kind %q", kind)
+}
+
+func raw(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func change(changes map[string]event.Change, field string, old, new any) {
+	o, n := raw(old), raw(new)
+	if !bytes.Equal(o, n) {
+		changes[field] = event.Change{Old: o, New: n}
+	}
+}
+
+// describe returns the audit event name and the changed fields between old
+// and next (secrets masked).
+func describe(kind string, old, next any) (string, map[string]event.Change) {
+	ch := map[string]event.Change{}
+	switch kind {
+	case trackingplan.KindForwarding:
+		o, n := old.(*trackingplan.Forwarding), next.(*trackingplan.Forwarding)
+		change(ch, "enabled", o.Enabled, n.Enabled)
+		change(ch, "target.url", o.Target.URL, n.Target.URL)
+		if o.Target.WriteKey != n.Target.WriteKey {
+			ch["target.write_key"] = event.Change{Old: raw(trackingplan.MaskKey(o.Target.WriteKey)), New: raw(trackingplan.MaskKey(n.Target.WriteKey))}
+		}
+		change(ch, "hard_failures_only", o.HardFailuresOnly, n.HardFailuresOnly)
+		switch {
+		case !o.Enabled && n.Enabled:
+			return "Audit Forwarding Enabled", ch
+		case o.Enabled && !n.Enabled:
+			return "Audit Forwarding Disabled", ch
+		}
+		return "Audit Forwarding Modified", ch
+	case trackingplan.KindPlan:
+		o, n := display(old).(trackingplan.Plan), next.(*trackingplan.Plan)
+		change(ch, "unplanned_events", o.UnplannedEvents, n.UnplannedEvents)
+		change(ch, "unplanned_properties", o.UnplannedProperties, n.UnplannedProperties)
+		change(ch, "on_violation", o.OnViolation, n.OnViolation)
+		for _, name := range unionKeys(o.Events, n.Events) {
+			var ov, nv any
+			if e, ok := o.Events[name]; ok {
+				ov = e.Properties
+			}
+			if e, ok := n.Events[name]; ok {
+				nv = e.Properties
+			}
+			change(ch, "events."+name, ov, nv)
+		}
+		return "Tracking Plan Modified", ch
+	case trackingplan.KindFilters:
+		o, n := old.(*trackingplan.Filters), next.(*trackingplan.Filters)
+		om, nm := map[string]trackingplan.Filter{}, map[string]trackingplan.Filter{}
+		for _, f := range o.Filters {
+			om[f.Name] = f
+		}
+		for _, f := range n.Filters {
+			nm[f.Name] = f
+		}
+		for _, name := range unionKeys(om, nm) {
+			var ov, nv any
+			if f, ok := om[name]; ok {
+				ov = f
+			}
+			if f, ok := nm[name]; ok {
+				nv = f
+			}
+			change(ch, "filters."+name, ov, nv)
+		}
+		if len(ch) == 0 {
+			change(ch, "order", names(o.Filters), names(n.Filters))
+		}
+		return "Destination Filters Modified", ch
+	case trackingplan.KindAlerts:
+		o, n := old.(*trackingplan.Alerts), next.(*trackingplan.Alerts)
+		change(ch, "enabled", o.Enabled, n.Enabled)
+		if o.WebhookURL != n.WebhookURL {
+			ch["webhook_url"] = event.Change{Old: raw(MaskURL(o.WebhookURL)), New: raw(MaskURL(n.WebhookURL))}
+		}
+		change(ch, "events", nonNilStrings(o.Events), nonNilStrings(n.Events))
+		return "Alert Webhook Modified", ch
+	}
+	return "", nil
+}
+
+func names(fs []trackingplan.Filter) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func unionKeys[V any](a, b map[string]V) []string {
+	var out []string
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// maxChangesBytes keeps the audit event well under the 32 KiB event limit.
+const maxChangesBytes = 24 << 10
+
+// shrink replaces large before/after values (whole schemas or filters) with
+// a note, largest first, until the changes fit.
+func shrink(ev *event.Event) {
+	size := func() int { return len(raw(ev.Changes)) }
+	if size() <= maxChangesBytes {
+		return
+	}
+	keys := make([]string, 0, len(ev.Changes))
+	for k := range ev.Changes {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return len(raw(ev.Changes[b])) - len(raw(ev.Changes[a]))
+	})
+	note := func(v json.RawMessage) json.RawMessage {
+		if len(v) == 0 || string(v) == "null" {
+			return v
+		}
+		return raw(fmt.Sprintf("(%d bytes, too large to record)", len(v)))
+	}
+	for _, k := range keys {
+		c := ev.Changes[k]
+		ev.Changes[k] = event.Change{Old: note(c.Old), New: note(c.New)}
+		if size() <= maxChangesBytes {
+			return
+		}
+	}
+	for _, k := range keys[:len(keys)/2] {
+		delete(ev.Changes, k)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

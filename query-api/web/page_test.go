@@ -1,0 +1,340 @@
+package web_test
+
+import (
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/labstack/echo/v4"
+	"github.com/segmentio/encoding/json"
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/internal/browsertest"
+	"github.com/audittrail/audittrail/query-api/web"
+	"github.com/audittrail/audittrail/schemas/catalogue"
+)
+
+// contractAPI answers the endpoints the page uses exactly as their
+// contracts say (list, event, catalogue, facets, CSV, timeline, forwarding
+// settings and test event), from memory, and records what the page sent.
+type contractAPI struct {
+	events []map[string]any // newest first
+
+	mu         sync.Mutex
+	queries    map[string][]url.Values // path suffix -> query of each request
+	forwarding map[string]any
+	puts       []map[string]any
+	tests      int
+}
+
+func newContractAPI(now time.Time) *contractAPI {
+	c := &contractAPI{queries: map[string][]url.Values{}, forwarding: map[string]any{
+		"enabled": false, "target": map[string]any{"url": "https://api.example.com", "write_key": "••••••3xyz"}, "hard_failures_only": false,
+	}}
+	names := []string{"Source Created", "Warehouses Disabled", "Audience Run Failed"}
+	for i := range 12 {
+		ev := map[string]any{
+			"id": fmt.Sprintf("c-%02d", i), "workspace_id": "ws_1", "event": names[i%3],
+			"timestamp": now.Add(-time.Duration(i) * time.Hour).Format(time.RFC3339Nano),
+			"actor":     map[string]any{"type": "user", "id": "usr_1", "name": "Alice", "email": "alice@example.com"},
+			"resource":  map[string]any{"type": "source", "id": fmt.Sprintf("src_%d", i), "name": "Web"},
+			"changes":   map[string]any{"enabled": map[string]any{"old": true, "new": false}},
+		}
+		c.events = append(c.events, ev)
+	}
+	return c
+}
+
+func (c *contractAPI) record(suffix string, q url.Values) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queries[suffix] = append(c.queries[suffix], q)
+}
+
+func (c *contractAPI) lastQuery(suffix string) url.Values {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	qs := c.queries[suffix]
+	if len(qs) == 0 {
+		return nil
+	}
+	return qs[len(qs)-1]
+}
+
+func (c *contractAPI) matching(q url.Values) []map[string]any {
+	var out []map[string]any
+	for _, e := range c.events {
+		if evs := q["event"]; len(evs) > 0 && !slices.Contains(evs, e["event"].(string)) {
+			continue
+		}
+		ts, _ := time.Parse(time.RFC3339Nano, e["timestamp"].(string))
+		if s := q.Get("since"); s != "" {
+			if since, _ := time.Parse(time.RFC3339Nano, s); ts.Before(since) {
+				continue
+			}
+		}
+		if s := q.Get("until"); s != "" {
+			if until, _ := time.Parse(time.RFC3339Nano, s); !ts.Before(until) {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func envelope(c echo.Context, status int, code, msg string) error {
+	return c.JSON(status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}
+
+func (c *contractAPI) register(e *echo.Echo) {
+	e.GET("/v1/catalogue", func(ctx echo.Context) error {
+		return ctx.JSON(http.StatusOK, map[string]any{"events": catalogue.All(), "categories": catalogue.Categories()})
+	})
+	ws := e.Group("/v1/workspaces/:workspace_id", func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(ctx echo.Context) error {
+			if !strings.HasPrefix(ctx.Request().Header.Get("Authorization"), "Bearer ") {
+				return envelope(ctx, http.StatusUnauthorized, "unauthorized", "missing bearer token")
+			}
+			if ctx.Param("workspace_id") != "ws_1" {
+				return envelope(ctx, http.StatusForbidden, "forbidden", "only workspace owners can view the audit trail")
+			}
+			return next(ctx)
+		}
+	})
+	ws.GET("/audit-events", func(ctx echo.Context) error {
+		q := ctx.QueryParams()
+		c.record("list", q)
+		all := c.matching(q)
+		off, _ := strconv.Atoi(q.Get("cursor"))
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		end := min(len(all), off+limit)
+		var next *string
+		if end < len(all) {
+			s := strconv.Itoa(end)
+			next = &s
+		}
+		return ctx.JSON(http.StatusOK, map[string]any{"data": all[off:end], "next_cursor": next})
+	})
+	ws.GET("/audit-events/facets", func(ctx echo.Context) error {
+		q := ctx.QueryParams()
+		c.record("facets", q)
+		counts := map[string]int{}
+		for _, e := range c.matching(q) {
+			counts[e["event"].(string)]++
+		}
+		var evs []map[string]any
+		for n, k := range counts {
+			evs = append(evs, map[string]any{"name": n, "count": k})
+		}
+		return ctx.JSON(http.StatusOK, map[string]any{"events": evs,
+			"actors": []map[string]any{{"type": "user", "id": "usr_1", "name": "Alice", "count": len(c.events)}}})
+	})
+	ws.GET("/audit-events/timeline", func(ctx echo.Context) error {
+		q := ctx.QueryParams()
+		c.record("timeline", q)
+		step := time.Hour
+		if q.Get("interval") == "day" {
+			step = 24 * time.Hour
+		}
+		counts := map[time.Time]int{}
+		for _, e := range c.matching(q) {
+			ts, _ := time.Parse(time.RFC3339Nano, e["timestamp"].(string))
+			counts[ts.Truncate(step)]++
+		}
+		var buckets []map[string]any
+		for t, n := range counts {
+			buckets = append(buckets, map[string]any{"start": t.Format(time.RFC3339), "count": n})
+		}
+		return ctx.JSON(http.StatusOK, map[string]any{"interval": q.Get("interval"), "buckets": buckets})
+	})
+	ws.GET("/audit-events.csv", func(ctx echo.Context) error {
+		q := ctx.QueryParams()
+		c.record("csv", q)
+		ctx.Response().Header().Set("Content-Disposition", `attachment; filename="audit-trail-ws_1.csv"`)
+		ctx.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
+		ctx.Response().WriteHeader(http.StatusOK)
+		w := csv.NewWriter(ctx.Response())
+		_ = w.Write([]string{"id", "timestamp", "event"})
+		for _, e := range c.matching(q) {
+			_ = w.Write([]string{e["id"].(string), e["timestamp"].(string), e["event"].(string)})
+		}
+		w.Flush()
+		return w.Error()
+	})
+	ws.GET("/audit-events/:id", func(ctx echo.Context) error {
+		for _, e := range c.events {
+			if e["id"] == ctx.Param("id") {
+				return ctx.JSON(http.StatusOK, e)
+			}
+		}
+		return envelope(ctx, http.StatusNotFound, "not_found", "no event with this id in the retention window")
+	})
+	ws.GET("/forwarding", func(ctx echo.Context) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return ctx.JSON(http.StatusOK, c.forwarding)
+	})
+	ws.PUT("/forwarding", func(ctx echo.Context) error {
+		var body map[string]any
+		if err := json.NewDecoder(ctx.Request().Body).Decode(&body); err != nil {
+			return envelope(ctx, http.StatusBadRequest, "invalid_body", err.Error())
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.puts = append(c.puts, body)
+		target := body["target"].(map[string]any)
+		saved := map[string]any{"url": target["url"], "write_key": c.forwarding["target"].(map[string]any)["write_key"]}
+		if k, ok := target["write_key"].(string); ok {
+			saved["write_key"] = "••••••" + k[len(k)-4:]
+		}
+		c.forwarding = map[string]any{"enabled": body["enabled"], "target": saved, "hard_failures_only": body["hard_failures_only"]}
+		return ctx.JSON(http.StatusOK, c.forwarding)
+	})
+	ws.POST("/forwarding/test", func(ctx echo.Context) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.tests++
+		return ctx.JSON(http.StatusOK, map[string]any{"ok": true, "status": 200, "message": "delivered"})
+	})
+}
+
+// fakeToken is a JWT-shaped token; the page reads its claims for display
+// only, and the contract API checks nothing but its presence.
+func fakeToken(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("signature"))
+}
+
+// TestPageAgainstTheEndpointContracts drives the page in headless Chromium
+// against an API that answers the optional endpoints (facets, CSV export,
+// timeline, forwarding settings and test event) as their contracts say,
+// and checks what the page shows and what it sends.
+func TestPageAgainstTheEndpointContracts(t *testing.T) {
+	browsertest.Require(t)
+	api := newContractAPI(time.Now().UTC())
+	e := echo.New()
+	web.Register(e)
+	api.register(e)
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"paths": map[string]any{"/v1/workspaces/{workspace_id}/audit-events": map[string]any{
+			"get": map[string]any{"parameters": []any{map[string]any{"name": "q", "in": "query"}}}}}})
+	})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	b := browsertest.New(t, 1366, 900)
+	token := fakeToken(fmt.Sprintf(`{"sub":"usr_1","email":"alice@example.com","exp":%d,"workspaces":{"ws_1":"owner"}}`, time.Now().Add(time.Hour).Unix()))
+	rows := `document.querySelectorAll('#rows tr').length`
+	waitJS := func(expr, msg string) {
+		t.Helper()
+		require.Eventually(t, func() bool { return b.Check(expr) }, 20*time.Second, 50*time.Millisecond, msg)
+	}
+	const shots = "page-contracts"
+
+	b.Do(chromedp.EmulateViewport(1366, 900), chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("token-input")),
+		chromedp.SetValue(chromedp.ID("token-input"), token),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#rows tr`)))
+	waitJS(rows+` === 12`, "all events listed")
+
+	// The timeline comes from the timeline endpoint with the view's filters.
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`#chart .bar[role=button]`)))
+	tq := api.lastQuery("timeline")
+	require.Contains(t, []string{"hour", "day"}, tq.Get("interval"))
+	require.NotEmpty(t, tq.Get("tz"))
+	require.Equal(t, 12, browsertest.Eval[int](b, `[...document.querySelectorAll('#chart .bar')].reduce((n, g) => n + Number(g.dataset.count), 0)`))
+
+	// Keyboard: Tab moves between rows with a visible focus ring, Enter on an event name opens it, Esc closes and gives the
+	// focus back; Enter on a timeline bar narrows the time range.
+	b.Do(chromedp.Focus(chromedp.CSS(`#rows tr:nth-child(1) .open-event`)), chromedp.KeyEvent(kb.Tab))
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`), "Tab moves row to row")
+	require.True(t, browsertest.Eval[bool](b, `(() => { const e = document.activeElement;
+		return e.matches(':focus-visible') && getComputedStyle(e).outlineStyle === 'solid'; })()`), "a visible focus ring")
+	b.Do(chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
+	require.Equal(t, "c-01", browsertest.Eval[string](b, `new URLSearchParams(location.search).get('id')`))
+	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`))
+	b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#chart .bar[role=button]').focus()`))
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#chart .bar[role=button]')`), "focus on a bar")
+	b.Do(chromedp.KeyEvent(kb.Enter))
+	waitJS(`location.search.includes('since=') && location.search.includes('until=') && `+rows+` === Number(document.querySelector('#chart .bar.selected').dataset.count)`,
+		"the bar's hour or day is the new range")
+	b.Do(chromedp.NavigateBack())
+	waitJS(`!location.search.includes('since=') && `+rows+` === 12`, "back returns to the previous view")
+
+	// The Events dropdown shows the facet counts.
+	b.Do(chromedp.Click(chromedp.ID("f-events-toggle")))
+	waitJS(`!document.getElementById('f-events-menu').hidden`, "the Events dropdown opens")
+	waitJS(`(() => { const i = document.querySelector('#f-events-list input[value="Warehouses Disabled"]');
+		const c = i && i.closest('label').querySelector('.count'); return c && c.textContent === '4'; })()`, "facet count shown")
+	require.Equal(t, "0", browsertest.Eval[string](b, `document.querySelector('#f-events-list input[value="Source Deleted"]').closest('label').querySelector('.count').textContent`))
+	b.Screenshot(shots, "desktop-events-menu")
+	b.Do(chromedp.Click(chromedp.CSS(`#f-events-list input[value="Warehouses Disabled"]`)), chromedp.Click(chromedp.ID("f-events-done")))
+	waitJS(rows+` === 4`, "filtered")
+	require.Equal(t, []string{"Warehouses Disabled"}, api.lastQuery("list")["event"])
+	require.Empty(t, api.lastQuery("facets")["event"], "the facets leave out the event filter, to count the other names too")
+
+	// Search goes to the API as q and into the URL.
+	b.Do(chromedp.SendKeys(chromedp.ID("f-q"), "alice\n"))
+	waitJS(`new URLSearchParams(location.search).get('q') === 'alice'`, "search in the URL")
+	require.Eventually(t, func() bool { return api.lastQuery("list").Get("q") == "alice" }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, []string{"Warehouses Disabled"}, api.lastQuery("list")["event"], "search combines with the other filters")
+
+	// Export CSV asks for exactly the filtered view and saves the answer.
+	name, content := b.Download(chromedp.Click(chromedp.ID("export")))
+	require.Equal(t, "audit-trail-ws_1.csv", name)
+	records, err := csv.NewReader(strings.NewReader(string(content))).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, records, 5)
+	list, exported := api.lastQuery("list"), api.lastQuery("csv")
+	list.Del("limit")
+	list.Del("cursor")
+	require.Equal(t, list, exported, "the export has the table's filters")
+
+	// Forwarding: the masked key is shown, not sent back; saving without a
+	// new key keeps it; the test event reports the target's answer.
+	b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitVisible(chromedp.ID("fwd-url")))
+	waitJS(`!document.getElementById('fwd-fields').disabled`, "settings loaded")
+	require.Equal(t, "https://api.example.com", browsertest.Eval[string](b, `document.getElementById('fwd-url').value`))
+	require.Equal(t, "", browsertest.Eval[string](b, `document.getElementById('fwd-key').value`))
+	require.Contains(t, browsertest.Eval[string](b, `document.getElementById('fwd-key-hint').textContent`), "••••••3xyz")
+	b.Do(chromedp.Click(chromedp.CSS(`label.switch`)), chromedp.Click(chromedp.CSS(`label.check`)), chromedp.Click(chromedp.ID("fwd-save")))
+	waitJS(`document.getElementById('fwd-message').textContent === 'Saved. Forwarding is on.'`, "saved")
+	api.mu.Lock()
+	put := api.puts[len(api.puts)-1]
+	api.mu.Unlock()
+	require.Equal(t, map[string]any{"enabled": true, "hard_failures_only": true, "target": map[string]any{"url": "https://api.example.com"}}, put,
+		"an empty write key field keeps the stored key")
+	require.Equal(t, "On", browsertest.Eval[string](b, `document.getElementById('forwarding-badge').textContent`))
+
+	b.Do(chromedp.SetValue(chromedp.ID("fwd-key"), "wk_new_key_9876"), chromedp.Click(chromedp.ID("fwd-save")))
+	waitJS(`document.getElementById('fwd-key-hint').textContent.includes('••••••9876')`, "new key masked")
+	api.mu.Lock()
+	require.Equal(t, "wk_new_key_9876", api.puts[len(api.puts)-1]["target"].(map[string]any)["write_key"])
+	api.mu.Unlock()
+
+	b.Do(chromedp.Click(chromedp.ID("fwd-test")))
+	waitJS(`document.getElementById('fwd-message').textContent === 'Test event sent (the target answered HTTP 200).'`, "test event sent")
+	b.Screenshot(shots, "desktop-forwarding")
+	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.Screenshot(shots, "phone-forwarding")
+	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("forwarding")), chromedp.EmulateViewport(1366, 900))
+	api.mu.Lock()
+	require.Equal(t, 1, api.tests)
+	api.mu.Unlock()
+
+	b.RequireNoConsoleErrors()
+}

@@ -1,0 +1,1071 @@
+// The Audit Trail page: sign-in with a pasted token, the filtered table of
+// events, the timeline, the event detail panel, CSV export and the
+// forwarding settings. Every request goes to the read API with the token;
+// the API decides what the token may see.
+
+import { APIError, Client, publicJSON } from './api.js';
+import * as chart from './chart.js';
+import {
+  actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime,
+  formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone,
+} from './format.js';
+import { DAY, RANGES, apiParams, bounds, emptyState, rangeLabel, readState, toQuery } from './state.js';
+
+const TOKEN_KEY = 'audittrail.token';
+const PAGE_SIZE = 50;
+const CHART_SAMPLE = 1000;
+
+const $ = (id) => document.getElementById(id);
+
+const app = {
+  token: '',
+  claims: null,
+  client: null,
+  features: {},
+  catalogue: [],
+  state: readState(location.search),
+  bounds: null,
+  events: [],
+  next: null,
+  loading: false,
+  seq: 0,
+  facets: null,
+  pendingEvents: null,
+  searchUnsupported: false,
+  forwarding: null,
+  lastFocus: null,
+};
+
+// ---------------------------------------------------------------- helpers
+
+function base() {
+  return `/v1/workspaces/${encodeURIComponent(app.state.ws)}`;
+}
+
+function show(section) {
+  $('boot').hidden = true;
+  for (const id of ['signin', 'denied', 'trail']) $(id).hidden = id !== section;
+  $('session').hidden = section === 'signin';
+  $('open-forwarding').hidden = section !== 'trail';
+}
+
+function banner(el, text, kind = 'info') {
+  el.hidden = !text;
+  el.textContent = text || '';
+  el.dataset.kind = kind;
+}
+
+function errorText(err) {
+  if (err instanceof APIError) {
+    return err.field && err.status === 400 ? `${capitalize(err.message)} (${err.field}).` : capitalize(err.message);
+  }
+  return 'Something went wrong. Try again.';
+}
+
+// guard runs an async handler and reports its failure on the page instead
+// of leaving an unhandled rejection.
+function guard(fn) {
+  return (...args) => {
+    Promise.resolve()
+      .then(() => fn(...args))
+      .catch((err) => {
+        if (err && err.name === 'AbortError') return;
+        if (!handleAuthError(err)) banner($('status'), errorText(err), 'error');
+      });
+  };
+}
+
+function writeURL(push) {
+  const url = `${location.pathname}${toQuery(app.state)}`;
+  if (url === `${location.pathname}${location.search}`) return;
+  if (push) history.pushState(null, '', url);
+  else history.replaceState(null, '', url);
+}
+
+// --------------------------------------------------------------- sign-in
+
+function signIn(raw) {
+  const token = String(raw || '').trim().replace(/^Bearer\s+/i, '');
+  if (!token) return 'Paste a token to sign in.';
+  let claims;
+  try {
+    claims = decodeToken(token);
+  } catch {
+    return 'This does not look like a token. Paste the whole token: three parts separated by dots.';
+  }
+  if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
+    return `This token expired on ${formatLocal(new Date(claims.exp * 1000))}. Ask for a new one.`;
+  }
+  const workspaces = claims.workspaces && typeof claims.workspaces === 'object' ? claims.workspaces : {};
+  const ids = Object.keys(workspaces).sort();
+  if (!ids.length) return 'This token gives access to no workspace.';
+  app.token = token;
+  app.claims = claims;
+  app.client = new Client(token);
+  sessionStorage.setItem(TOKEN_KEY, token);
+  if (!ids.includes(app.state.ws)) {
+    app.state.ws = ids.find((w) => workspaces[w] === 'owner') || ids[0];
+  }
+  $('workspace').replaceChildren(...ids.map((w) => h('option', {
+    value: w, selected: w === app.state.ws, text: `${w} · ${workspaces[w]}`,
+  })));
+  $('who').textContent = claims.email || claims.name || claims.sub || '';
+  $('who').title = [claims.name, claims.email, claims.sub].filter(Boolean).join(' · ');
+  return '';
+}
+
+function signOut(message = '') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  app.token = '';
+  app.claims = null;
+  app.client = null;
+  app.seq++;
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
+  show('signin');
+  $('token-input').value = '';
+  banner($('signin-error'), message, 'error');
+  $('token-input').focus();
+}
+
+// handleAuthError shows what a 401, 403 or unknown workspace means.
+// It returns true when it handled err.
+function handleAuthError(err) {
+  if (!(err instanceof APIError)) return false;
+  if (err.status === 401) {
+    signOut(`Your token was not accepted: ${err.message}. Paste a new one.`);
+    return true;
+  }
+  if (err.status === 403 || (err.status === 404 && err.code === 'workspace_not_found')) {
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
+    const role = app.claims && app.claims.workspaces ? app.claims.workspaces[app.state.ws] : '';
+    if (err.status === 403) {
+      $('denied-title').textContent = capitalize(err.message || 'only workspace owners can view the audit trail');
+      $('denied-detail').textContent = role
+        ? `Your role in ${app.state.ws} is “${role}”. Ask an owner of the workspace for access, or choose another workspace.`
+        : 'Ask an owner of the workspace for access.';
+    } else {
+      $('denied-title').textContent = 'This workspace is not available to your token';
+      $('denied-detail').textContent = `Your token does not give access to ${app.state.ws}. Choose another workspace.`;
+    }
+    show('denied');
+    return true;
+  }
+  return false;
+}
+
+// ------------------------------------------------------------ the filters
+
+function fillStaticFilters() {
+  $('f-range').replaceChildren(...RANGES.map((r) => h('option', { value: r.value, text: r.label })));
+  const types = [...new Set(app.catalogue.map((e) => e.resource_type).filter(Boolean))].sort();
+  $('f-resource-type').replaceChildren(
+    h('option', { value: '', text: 'Any type' }),
+    ...types.map((t) => h('option', { value: t, text: humanize(t) })),
+  );
+  $('f-q').closest('.field').hidden = app.searchUnsupported || !app.features.search;
+}
+
+function toLocalInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const off = d.getTimezoneOffset() * 60e3;
+  return new Date(d.getTime() - off).toISOString().slice(0, 19);
+}
+
+function fromLocalInput(v) {
+  if (!v) return '';
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+function syncForm() {
+  const s = app.state;
+  $('f-q').value = s.q;
+  $('f-actor-type').value = s.actor_type;
+  $('f-actor-id').value = s.actor_id;
+  if (s.resource_type && ![...$('f-resource-type').options].some((o) => o.value === s.resource_type)) {
+    $('f-resource-type').append(h('option', { value: s.resource_type, text: humanize(s.resource_type) }));
+  }
+  $('f-resource-type').value = s.resource_type;
+  $('f-resource-id').value = s.resource_id;
+  $('f-range').value = s.range;
+  const custom = s.range === 'custom';
+  $('f-custom').hidden = !custom;
+  $('f-custom-until').hidden = !custom;
+  $('f-since').value = toLocalInput(s.since);
+  $('f-until').value = toLocalInput(s.until);
+  const n = s.events.length;
+  $('f-events-toggle').textContent = n === 0 ? 'All events' : n === 1 ? s.events[0] : `${n} events`;
+  $('f-events-toggle').classList.toggle('active', n > 0);
+}
+
+function readForm() {
+  const s = { ...app.state, events: [...app.state.events], id: '' };
+  s.q = $('f-q').closest('.field').hidden ? '' : $('f-q').value.trim();
+  s.actor_type = $('f-actor-type').value;
+  s.actor_id = $('f-actor-id').value.trim();
+  s.resource_type = $('f-resource-type').value;
+  s.resource_id = $('f-resource-id').value.trim();
+  s.range = $('f-range').value;
+  if (s.range === 'custom') {
+    s.since = fromLocalInput($('f-since').value);
+    s.until = fromLocalInput($('f-until').value);
+    if (!s.since && !s.until) {
+      // Start a custom range from what was shown.
+      const b = app.bounds || bounds(app.state);
+      s.since = b.start.toISOString();
+    }
+  } else {
+    s.since = '';
+    s.until = '';
+  }
+  return s;
+}
+
+// apply switches to state s (a new history entry when it differs).
+function apply(s) {
+  if (toQuery(s) === toQuery(app.state) && app.bounds) return;
+  app.state = s;
+  guard(loadView)({ push: true });
+}
+
+function renderChips() {
+  const s = app.state;
+  const chips = [];
+  const chip = (label, remove) => chips.push(h('span', { class: 'chip' },
+    h('span', { text: label }),
+    h('button', {
+      type: 'button', class: 'chip-x', 'aria-label': `Remove filter ${label}`, text: '×',
+      onclick: () => { const n = { ...app.state, events: [...app.state.events], id: '' }; remove(n); apply(n); },
+    })));
+  for (const e of s.events) chip(`Event: ${e}`, (n) => { n.events = n.events.filter((x) => x !== e); });
+  if (s.q) chip(`Search: ${s.q}`, (n) => { n.q = ''; });
+  if (s.actor_type) chip(`Actor type: ${actorKinds[s.actor_type] || s.actor_type}`, (n) => { n.actor_type = ''; });
+  if (s.actor_id) chip(`Actor: ${s.actor_id}`, (n) => { n.actor_id = ''; });
+  if (s.resource_type) chip(`Resource type: ${humanize(s.resource_type)}`, (n) => { n.resource_type = ''; });
+  if (s.resource_id) chip(`Resource: ${s.resource_id}`, (n) => { n.resource_id = ''; });
+  if (s.range === 'custom') {
+    const from = s.since ? formatShort(s.since) : 'the start';
+    const to = s.until ? formatShort(s.until) : 'now';
+    chip(`Time: ${from} – ${to}`, (n) => { n.range = ''; n.since = ''; n.until = ''; });
+  } else if (s.range) {
+    chip(`Time: ${rangeLabel(s.range)}`, (n) => { n.range = ''; });
+  }
+  $('chips').replaceChildren(...chips);
+  $('chips').hidden = chips.length === 0;
+}
+
+// The Events dropdown: every catalogue name grouped by product area, plus
+// names seen in the facets (custom events), with counts when the facets
+// endpoint is there.
+function renderEventOptions() {
+  const selected = new Set(app.pendingEvents || app.state.events);
+  const counts = app.facets ? new Map(app.facets.events.map((e) => [e.name, e.count])) : null;
+  const groups = new Map();
+  const known = new Set();
+  for (const e of app.catalogue) {
+    if (!groups.has(e.category)) groups.set(e.category, []);
+    groups.get(e.category).push(e.name);
+    known.add(e.name);
+  }
+  const extra = [...new Set([...(counts ? counts.keys() : []), ...selected])].filter((n) => !known.has(n)).sort();
+  if (extra.length) groups.set('Custom', extra);
+  const find = $('f-events-search').value.trim().toLowerCase();
+  const option = (name) => {
+    const n = counts ? counts.get(name) || 0 : null;
+    return h('label', { class: `option${n === 0 ? ' zero' : ''}` },
+      h('input', {
+        type: 'checkbox', value: name, checked: selected.has(name),
+        onchange: (e) => {
+          const set = new Set(app.pendingEvents || app.state.events);
+          if (e.target.checked) set.add(name); else set.delete(name);
+          app.pendingEvents = [...set];
+        },
+      }),
+      h('span', { class: 'option-name', text: name }),
+      n === null ? null : h('span', { class: 'count', text: n.toLocaleString() }));
+  };
+  const nodes = [];
+  // With counts and no search, the names that occur come first, most frequent first.
+  const top = counts && !find
+    ? [...counts.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([name]) => name)
+    : [];
+  if (top.length) {
+    nodes.push(h('fieldset', { class: 'menu-group' }, h('legend', { text: 'In the current view' }), top.map(option)));
+  }
+  const shown = new Set(top);
+  for (const cat of [...groups.keys()].sort()) {
+    const names = groups.get(cat).filter((n) => !shown.has(n) &&
+      (!find || n.toLowerCase().includes(find) || cat.toLowerCase().includes(find)));
+    if (!names.length) continue;
+    nodes.push(h('fieldset', { class: 'menu-group' }, h('legend', { text: cat }), names.map(option)));
+  }
+  if (!nodes.length) nodes.push(h('p', { class: 'muted small menu-empty', text: 'No event name matches.' }));
+  $('f-events-list').replaceChildren(...nodes);
+  $('f-events-source').textContent = counts ? 'Counts with the other filters' : '';
+}
+
+function openEventsMenu() {
+  app.pendingEvents = [...app.state.events];
+  $('f-events-search').value = '';
+  renderEventOptions();
+  $('f-events-menu').hidden = false;
+  $('f-events-toggle').setAttribute('aria-expanded', 'true');
+  $('f-events-search').focus();
+}
+
+function closeEventsMenu(commit) {
+  if ($('f-events-menu').hidden) return;
+  $('f-events-menu').hidden = true;
+  $('f-events-toggle').setAttribute('aria-expanded', 'false');
+  const pending = app.pendingEvents;
+  app.pendingEvents = null;
+  if (commit && pending) {
+    const s = { ...app.state, events: pending, id: '' };
+    apply(s);
+  }
+}
+
+function fillActorSuggestions() {
+  const actors = new Map();
+  if (app.facets) {
+    for (const a of app.facets.actors) actors.set(a.id, a);
+  } else {
+    for (const e of app.events) if (e.actor && !actors.has(e.actor.id)) actors.set(e.actor.id, e.actor);
+  }
+  $('f-actors').replaceChildren(...[...actors.values()].slice(0, 200).map((a) => h('option', {
+    value: a.id,
+    label: [a.name, actorKinds[a.type] || a.type, a.count !== undefined ? plural(a.count, 'event', 'events') : ''].filter(Boolean).join(' · '),
+  })));
+  const resources = new Map();
+  for (const e of app.events) if (e.resource && !resources.has(e.resource.id)) resources.set(e.resource.id, e.resource);
+  $('f-resources').replaceChildren(...[...resources.values()].slice(0, 200).map((r) => h('option', {
+    value: r.id, label: [r.name, humanize(r.type)].filter(Boolean).join(' · '),
+  })));
+}
+
+// ----------------------------------------------------------- the table
+
+function actorCell(a) {
+  if (!a) return h('td', { class: 'c-actor', 'data-label': 'Actor', text: '—' });
+  const kind = actorKinds[a.type] || humanize(a.type);
+  return h('td', { class: 'c-actor', 'data-label': 'Actor' },
+    h('div', { class: 'primary' },
+      h('span', { class: `kind kind-${a.type}`, text: a.type === 'user' ? 'User' : a.type === 'access_token' ? 'Token' : kind }),
+      h('span', { class: 'ellipsis', text: a.name || a.id })),
+    h('div', { class: 'secondary ellipsis', text: a.email || a.id, title: [a.email, a.id].filter(Boolean).join(' · ') }));
+}
+
+function row(ev) {
+  const summary = summarizeChanges(ev.changes);
+  const r = ev.resource || {};
+  const tr = h('tr', { dataset: { id: ev.id } },
+    h('td', { class: 'c-time', 'data-label': 'Time' },
+      h('time', { datetime: ev.timestamp, title: formatUTC(ev.timestamp) },
+        h('span', { class: 'time-of-day', text: formatTime(ev.timestamp) }),
+        h('span', { class: 'date', text: formatDate(ev.timestamp) }))),
+    h('td', { class: 'c-event', 'data-label': 'Event' },
+      h('button', {
+        type: 'button', class: 'link open-event', text: ev.event,
+        'aria-label': `${ev.event}, ${formatLocal(ev.timestamp)}: show details`,
+        onclick: () => openDetail(ev.id),
+      }),
+      h('div', { class: 'secondary', text: ev.category || '' })),
+    actorCell(ev.actor),
+    h('td', { class: 'c-resource', 'data-label': 'Resource' },
+      h('div', { class: 'primary ellipsis', text: r.name || r.id || '—' }),
+      h('div', { class: 'secondary ellipsis', text: [humanize(r.type), r.id].filter(Boolean).join(' · ') })),
+    h('td', { class: 'c-change', 'data-label': 'Change' },
+      h('div', { class: 'summary', title: summary || null, text: summary || '—' })));
+  tr.addEventListener('click', (e) => {
+    if (e.target.closest('button, a, input, select')) return;
+    if (window.getSelection && String(window.getSelection())) return;
+    openDetail(ev.id);
+  });
+  return tr;
+}
+
+function updateFooter() {
+  const n = app.events.length;
+  $('count').textContent = n
+    ? `Showing ${plural(n, 'event', 'events')}${app.next ? '' : ' · that is all'}`
+    : app.loading ? 'Loading events…' : '';
+  $('events').closest('.table-card').setAttribute('aria-busy', String(app.loading));
+  $('load-more').hidden = !app.next;
+  $('load-more').disabled = app.loading;
+  $('load-more').textContent = app.loading ? 'Loading…' : 'Load more';
+  $('empty').hidden = n > 0 || app.loading;
+  $('events').hidden = n === 0;
+}
+
+async function loadView({ push = false } = {}) {
+  const seq = ++app.seq;
+  closeEventsMenu(false);
+  let warning = '';
+  if (app.state.q && (app.searchUnsupported || !app.features.search)) {
+    // A shared link with a search, on a server without search.
+    app.state = { ...app.state, q: '' };
+    warning = 'Search is not available on this server yet; showing the view without it.';
+  }
+  const s = app.state;
+  writeURL(push);
+  syncForm();
+  renderChips();
+  app.bounds = bounds(s);
+  app.events = [];
+  app.next = null;
+  app.facets = null;
+  app.loading = true;
+  $('rows').replaceChildren();
+  banner($('status'), '');
+  banner($('export-status'), '');
+  $('trail-sub').textContent = `Changes made in ${s.ws}, kept for 90 days.`;
+  updateFooter();
+  const params = apiParams(s, app.bounds);
+  params.set('limit', String(PAGE_SIZE));
+  let page;
+  try {
+    page = await app.client.json(`${base()}/audit-events?${params}`);
+  } catch (err) {
+    if (seq !== app.seq) return;
+    app.loading = false;
+    if (handleAuthError(err)) return;
+    if (err instanceof APIError && err.status === 400 && err.field === 'q' && s.q) {
+      // The server has no search yet: show the rest of the view without it.
+      app.searchUnsupported = true;
+      fillStaticFilters();
+      app.state = { ...s, q: '' };
+      await loadView({ push: false });
+      banner($('status'), 'Search is not available on this server yet; showing the view without it.', 'warn');
+      return;
+    }
+    show('trail');
+    updateFooter();
+    $('empty').hidden = true;
+    banner($('status'), errorText(err), 'error');
+    return;
+  }
+  if (seq !== app.seq) return;
+  show('trail');
+  app.loading = false;
+  if (warning) banner($('status'), warning, 'warn');
+  appendPage(page);
+  fillActorSuggestions();
+  if (s.id) openDetail(s.id);
+  await Promise.all([loadChart(seq), loadFacets(seq)]);
+}
+
+function appendPage(page) {
+  const data = (page && page.data) || [];
+  app.events.push(...data);
+  app.next = page && page.next_cursor ? page.next_cursor : null;
+  $('rows').append(...data.map(row));
+  updateFooter();
+}
+
+async function loadMore() {
+  if (!app.next || app.loading) return;
+  const seq = app.seq;
+  app.loading = true;
+  updateFooter();
+  const params = apiParams(app.state, app.bounds);
+  params.set('limit', String(PAGE_SIZE));
+  params.set('cursor', app.next);
+  try {
+    const page = await app.client.json(`${base()}/audit-events?${params}`);
+    if (seq !== app.seq) return;
+    app.loading = false;
+    appendPage(page);
+    fillActorSuggestions();
+  } catch (err) {
+    if (seq !== app.seq) return;
+    app.loading = false;
+    updateFooter();
+    throw err;
+  }
+}
+
+async function loadFacets(seq) {
+  if (!app.features.facets) return;
+  const params = apiParams(app.state, app.bounds, ['event', 'actor_type', 'actor_id']);
+  try {
+    const f = await app.client.json(`${base()}/audit-events/facets?${params}`);
+    if (seq !== app.seq) return;
+    app.facets = { events: (f && f.events) || [], actors: (f && f.actors) || [] };
+  } catch (err) {
+    if (seq !== app.seq) return;
+    if (err instanceof APIError && err.status === 404) {
+      app.features.facets = false; // not on this server: the catalogue serves
+      return;
+    }
+    throw err;
+  }
+  fillActorSuggestions();
+  if (!$('f-events-menu').hidden) renderEventOptions();
+}
+
+// ----------------------------------------------------------- the chart
+
+let lastChart = null;
+
+async function loadChart(seq) {
+  const b = app.bounds;
+  let note = '';
+  let interval = chart.chooseInterval(b.start, b.end);
+  let buckets;
+  if (app.features.timeline) {
+    const fetchCounts = async (since, iv) => {
+      const params = apiParams(app.state, { ...b, since });
+      params.set('interval', iv);
+      params.set('tz', timeZone);
+      const t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
+      return ((t && t.buckets) || []).filter((x) => x.count > 0);
+    };
+    let counts;
+    try {
+      counts = await fetchCounts(b.since, interval);
+      if (seq !== app.seq) return;
+      if (!b.since && counts.length) {
+        // No start was chosen: begin where the events begin (at least a day).
+        const oldest = Math.min(...counts.map((x) => new Date(x.start).getTime()));
+        const start = new Date(Math.min(oldest, b.end.getTime() - DAY));
+        if (start > b.start) {
+          const iv = chart.chooseInterval(start, b.end);
+          if (iv !== interval) {
+            counts = await fetchCounts(start, iv);
+            if (seq !== app.seq) return;
+          }
+          interval = iv;
+          buckets = chart.grid(start, b.end, interval);
+        }
+      }
+    } catch (err) {
+      if (seq !== app.seq) return;
+      if (!(err instanceof APIError && err.status === 404)) throw err;
+      app.features.timeline = false;
+      return loadChart(seq);
+    }
+    buckets = buckets || chart.grid(b.start, b.end, interval);
+    for (const x of counts) chart.add(buckets, x.start, x.count);
+  } else {
+    // Count from the newest events of the view (up to CHART_SAMPLE).
+    let data = app.events;
+    let more = Boolean(app.next);
+    if (more) {
+      const params = apiParams(app.state, app.bounds);
+      params.set('limit', String(CHART_SAMPLE));
+      const page = await app.client.json(`${base()}/audit-events?${params}`);
+      if (seq !== app.seq) return;
+      data = page.data || [];
+      more = Boolean(page.next_cursor);
+    }
+    let start = b.start;
+    if (!b.since && data.length) {
+      // No start was chosen: begin where the events begin (at least a day).
+      const oldest = new Date(data[data.length - 1].timestamp).getTime();
+      const fit = new Date(Math.min(oldest, b.end.getTime() - DAY));
+      if (fit > start) start = fit;
+    }
+    interval = chart.chooseInterval(start, b.end);
+    buckets = chart.grid(start, b.end, interval);
+    for (const e of data) chart.add(buckets, e.timestamp);
+    if (more && data.length) {
+      note = `Latest ${data.length.toLocaleString()} events, since ${formatShort(data[data.length - 1].timestamp)}`;
+    }
+  }
+  const total = buckets.reduce((n, x) => n + x.count, 0);
+  $('chart-note').textContent = note || `${plural(total, 'event', 'events')} · per ${interval} · ${timeZone}`;
+  lastChart = { buckets, interval };
+  drawChart();
+}
+
+function drawChart() {
+  if (!lastChart) return;
+  const s = app.state;
+  chart.render($('chart'), lastChart.buckets, {
+    interval: lastChart.interval,
+    selected: s.range === 'custom' && s.since && s.until ? { start: new Date(s.since), end: new Date(s.until) } : null,
+    onSelect: (b) => apply({ ...app.state, events: [...app.state.events], id: '', range: 'custom', since: b.start.toISOString(), until: b.end.toISOString() }),
+  });
+}
+
+// ------------------------------------------------------- event details
+
+function dl(pairs) {
+  const rows = pairs.filter(([, v]) => v !== undefined && v !== null && v !== '');
+  if (!rows.length) return null;
+  return h('dl', { class: 'fields' }, rows.map(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]));
+}
+
+function section(title, ...content) {
+  const body = content.flat().filter(Boolean);
+  if (!body.length) return null;
+  return h('section', { class: 'detail-section' }, h('h3', { text: title }), body);
+}
+
+function diffTable(changes) {
+  const rows = flattenChanges(changes);
+  if (!rows.length) return null;
+  return h('table', { class: 'diff' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Field' }), h('th', { scope: 'col', text: 'Before' }), h('th', { scope: 'col', text: 'After' }))),
+    h('tbody', {}, rows.map((c) => h('tr', {},
+      h('th', { scope: 'row', text: c.path }),
+      h('td', { class: c.hasOld ? 'before' : 'unset' }, c.hasOld ? h('pre', { text: formatBlock(c.old) }) : 'not set'),
+      h('td', { class: c.hasNew ? 'after' : 'unset' }, c.hasNew ? h('pre', { text: formatBlock(c.new) }) : 'removed')))));
+}
+
+function filterButton(label, patch) {
+  return h('button', {
+    type: 'button', class: 'btn btn-small',
+    onclick: () => {
+      closeDetail();
+      apply({ ...app.state, events: [...app.state.events], id: '', ...patch });
+    },
+    text: label,
+  });
+}
+
+const knownTop = new Set(['id', 'workspace_id', 'event', 'category', 'timestamp', 'received_at', 'actor', 'resource', 'changes', 'context', 'properties']);
+
+function renderDetail(ev) {
+  $('detail-title').textContent = ev.event || 'Event';
+  $('detail-category').textContent = ev.category || '';
+  const a = ev.actor || {};
+  const r = ev.resource || {};
+  const c = ev.context || {};
+  const code = (v) => h('code', { text: v });
+  const when = (v) => v ? [h('span', { text: formatLocal(v) }), h('span', { class: 'muted small block', text: formatUTC(v) })] : null;
+  const extra = Object.keys(ev).filter((k) => !knownTop.has(k)).sort();
+  const propsRows = ev.properties && typeof ev.properties === 'object'
+    ? Object.keys(ev.properties).sort().map((k) => [k, h('pre', { class: 'inline', text: formatBlock(ev.properties[k]) })])
+    : [];
+  $('detail-body').replaceChildren(...[
+    section('Changes', diffTable(ev.changes) || h('p', { class: 'muted', text: 'This event records no field changes.' })),
+    section('Event', dl([
+      ['Time', when(ev.timestamp)],
+      ['Received', when(ev.received_at)],
+      ['Event', ev.event],
+      ['Category', ev.category],
+      ['Event id', code(ev.id)],
+      ['Workspace', code(ev.workspace_id)],
+    ])),
+    section('Actor', dl([
+      ['Type', actorKinds[a.type] || a.type],
+      ['Name', a.name],
+      ['Email', a.email],
+      ['Id', a.id ? code(a.id) : null],
+    ]), a.id ? h('div', { class: 'detail-actions' }, filterButton('Show events by this actor', { actor_type: a.type || '', actor_id: a.id })) : null),
+    section('Resource', dl([
+      ['Type', r.type ? humanize(r.type) : null],
+      ['Name', r.name],
+      ['Id', r.id ? code(r.id) : null],
+    ]), r.id ? h('div', { class: 'detail-actions' }, filterButton('Show events on this resource', { resource_type: r.type || '', resource_id: r.id })) : null),
+    section('Context', dl([
+      ['IP address', c.ip ? code(c.ip) : null],
+      ['User agent', c.user_agent],
+      ['Request id', c.request_id ? code(c.request_id) : null],
+      ...Object.keys(c).filter((k) => !['ip', 'user_agent', 'request_id'].includes(k)).sort().map((k) => [k, formatValue(c[k])]),
+    ])),
+    section('Properties', dl(propsRows)),
+    section('Other fields', dl(extra.map((k) => [k, h('pre', { class: 'inline', text: formatBlock(ev[k]) })]))),
+    h('details', { class: 'raw' }, h('summary', { text: 'Raw JSON' }), h('pre', { text: JSON.stringify(ev, null, 2) })),
+  ].filter(Boolean));
+}
+
+async function openDetail(id) {
+  const dlg = $('detail');
+  if (!dlg.open) app.lastFocus = document.activeElement;
+  const known = app.events.find((e) => e.id === id);
+  if (known) renderDetail(known);
+  else {
+    $('detail-title').textContent = 'Loading…';
+    $('detail-category').textContent = '';
+    $('detail-body').replaceChildren();
+  }
+  if (!dlg.open) dlg.showModal();
+  $('detail-close').focus();
+  if (app.state.id !== id) {
+    app.state = { ...app.state, id };
+    writeURL(false);
+  }
+  try {
+    const ev = await app.client.json(`${base()}/audit-events/${encodeURIComponent(id)}`);
+    if (dlg.open && app.state.id === id) renderDetail(ev);
+  } catch (err) {
+    if (handleAuthError(err)) return;
+    if (!dlg.open || app.state.id !== id) return;
+    if (!known) {
+      $('detail-title').textContent = 'Event not found';
+      $('detail-body').replaceChildren(h('p', {
+        class: 'muted',
+        text: err instanceof APIError && err.status === 404
+          ? 'No event with this id in the retention window.'
+          : errorText(err),
+      }));
+    }
+  }
+}
+
+// closeDetail closes the panel and updates the URL at once (the dialog's
+// close event comes a task later, after a quick next action could have
+// recorded the old URL in the history).
+function closeDetail() {
+  const dlg = $('detail');
+  if (dlg.open) dlg.close();
+  onDetailClosed();
+}
+
+function onDetailClosed() {
+  if (app.state.id) {
+    app.state = { ...app.state, id: '' };
+    writeURL(false);
+  }
+  if (app.lastFocus && document.contains(app.lastFocus)) app.lastFocus.focus();
+  app.lastFocus = null;
+}
+
+// -------------------------------------------------------------- export
+
+function filenameOf(resp) {
+  const cd = resp.headers.get('Content-Disposition') || '';
+  const star = /filename\*\s*=\s*(?:UTF-8'')?([^;]+)/i.exec(cd);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1].trim().replace(/^"|"$/g, ''));
+    } catch {
+      // fall through to the plain filename
+    }
+  }
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(cd);
+  if (plain) return plain[1].trim();
+  return `audit-trail-${app.state.ws}.csv`;
+}
+
+async function exportCSV() {
+  const btn = $('export');
+  if (!app.features.csv) {
+    banner($('export-status'), 'CSV export is not available on this server yet.', 'warn');
+    return;
+  }
+  btn.disabled = true;
+  btn.textContent = 'Exporting…';
+  banner($('export-status'), '');
+  try {
+    const params = apiParams(app.state, app.bounds);
+    const resp = await app.client.fetch(`${base()}/audit-events.csv?${params}`);
+    const blob = await resp.blob();
+    const name = filenameOf(resp);
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60e3);
+    banner($('export-status'), `Downloaded ${name}.`, 'ok');
+  } catch (err) {
+    if (handleAuthError(err)) return;
+    if (err instanceof APIError && err.status === 404) {
+      app.features.csv = false;
+      banner($('export-status'), 'CSV export is not available on this server yet.', 'warn');
+    } else {
+      banner($('export-status'), `Export failed: ${errorText(err)}`, 'error');
+    }
+  } finally {
+    btn.disabled = false;
+    btn.textContent = 'Export CSV';
+  }
+}
+
+// ---------------------------------------------------------- forwarding
+
+function setBadge() {
+  const badge = $('forwarding-badge');
+  const f = app.forwarding;
+  badge.hidden = !f;
+  if (f) {
+    badge.textContent = f.enabled ? 'On' : 'Off';
+    badge.dataset.on = String(Boolean(f.enabled));
+  }
+}
+
+function fwdUnavailable() {
+  app.forwarding = null;
+  setBadge();
+  $('fwd-unavailable').hidden = false;
+  $('fwd-test-hint').hidden = true;
+  $('fwd-fields').disabled = true;
+  $('fwd-save').disabled = true;
+  $('fwd-test').disabled = true;
+}
+
+function fillForwarding(f) {
+  app.forwarding = f || { enabled: false, target: {}, hard_failures_only: false };
+  const t = app.forwarding.target || {};
+  $('fwd-unavailable').hidden = true;
+  $('fwd-fields').disabled = false;
+  $('fwd-save').disabled = false;
+  $('fwd-test').disabled = !app.features.forwarding_test;
+  $('fwd-test-hint').hidden = Boolean(app.features.forwarding_test);
+  $('fwd-enabled').checked = Boolean(app.forwarding.enabled);
+  $('fwd-url').value = t.url || '';
+  $('fwd-key').value = '';
+  $('fwd-key').placeholder = t.write_key ? t.write_key : 'Not set';
+  $('fwd-key-hint').textContent = t.write_key
+    ? `A write key is set (${t.write_key}). Leave this empty to keep it.`
+    : 'The write key of the target source.';
+  $('fwd-hard').checked = Boolean(app.forwarding.hard_failures_only);
+  setBadge();
+}
+
+async function loadForwarding() {
+  if (!app.features.forwarding) {
+    fwdUnavailable();
+    return;
+  }
+  try {
+    fillForwarding(await app.client.json(`${base()}/forwarding`));
+  } catch (err) {
+    if (err instanceof APIError && err.status === 404) {
+      fwdUnavailable();
+      return;
+    }
+    throw err;
+  }
+}
+
+function fwdMessage(text, error) {
+  banner($('fwd-error'), error ? text : '', 'error');
+  banner($('fwd-message'), error ? '' : text, 'ok');
+}
+
+async function saveForwarding() {
+  fwdMessage('');
+  const body = {
+    enabled: $('fwd-enabled').checked,
+    target: { url: $('fwd-url').value.trim() },
+    hard_failures_only: $('fwd-hard').checked,
+  };
+  const key = $('fwd-key').value;
+  if (key) body.target.write_key = key;
+  $('fwd-save').disabled = true;
+  try {
+    const saved = await app.client.json(`${base()}/forwarding`, { method: 'PUT', body });
+    if (saved && typeof saved === 'object' && 'enabled' in saved) fillForwarding(saved);
+    else await loadForwarding();
+    fwdMessage(app.forwarding && app.forwarding.enabled ? 'Saved. Forwarding is on.' : 'Saved. Forwarding is off.');
+  } catch (err) {
+    if (handleAuthError(err)) return;
+    if (err instanceof APIError && err.status === 404) {
+      fwdUnavailable();
+      return;
+    }
+    fwdMessage(errorText(err), true);
+    if (err instanceof APIError && err.field) {
+      const el = { 'target.url': 'fwd-url', url: 'fwd-url', 'target.write_key': 'fwd-key', write_key: 'fwd-key' }[err.field];
+      if (el) $(el).focus();
+    }
+  } finally {
+    $('fwd-save').disabled = !app.forwarding;
+  }
+}
+
+async function sendTest() {
+  fwdMessage('');
+  $('fwd-test').disabled = true;
+  $('fwd-test').textContent = 'Sending…';
+  try {
+    const r = await app.client.json(`${base()}/forwarding/test`, { method: 'POST', body: {} });
+    if (r && r.ok === false) {
+      fwdMessage(`The target did not accept the test event${r.status ? ` (HTTP ${r.status})` : ''}${r.message ? `: ${r.message}` : '.'}`, true);
+    } else {
+      fwdMessage(`Test event sent${r && r.status ? ` (the target answered HTTP ${r.status})` : ''}.`);
+    }
+  } catch (err) {
+    if (handleAuthError(err)) return;
+    if (err instanceof APIError && err.status === 404) {
+      app.features.forwarding_test = false;
+      $('fwd-test-hint').hidden = false;
+    } else {
+      fwdMessage(errorText(err), true);
+    }
+  } finally {
+    $('fwd-test').textContent = 'Send a test event';
+    $('fwd-test').disabled = !app.features.forwarding_test || !app.forwarding;
+  }
+}
+
+async function openForwarding() {
+  fwdMessage('');
+  const dlg = $('forwarding');
+  $('fwd-account').value = app.state.ws;
+  app.lastFocus = document.activeElement;
+  dlg.showModal();
+  await loadForwarding();
+  if (!$('fwd-fields').disabled) $('fwd-enabled').focus();
+  else $('fwd-close').focus();
+}
+
+async function refreshForwardingBadge() {
+  app.forwarding = null;
+  setBadge();
+  if (!app.features.forwarding) return;
+  try {
+    app.forwarding = await app.client.json(`${base()}/forwarding`);
+  } catch {
+    app.forwarding = null; // the panel explains when opened
+  }
+  setBadge();
+}
+
+// -------------------------------------------------------------- wiring
+
+function startSession() {
+  show('trail');
+  $('tz-note').textContent = `Times in ${timeZone}; hover a time for the exact UTC timestamp.`;
+  guard(loadView)();
+  guard(refreshForwardingBadge)();
+}
+
+function bind() {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const msg = signIn($('token-input').value);
+    banner($('signin-error'), msg, 'error');
+    if (!msg) {
+      $('token-input').value = '';
+      startSession();
+    }
+  });
+  $('sign-out').addEventListener('click', () => signOut(''));
+  $('workspace').addEventListener('change', () => {
+    app.state = { ...app.state, ws: $('workspace').value, id: '' };
+    guard(loadView)({ push: true });
+    guard(refreshForwardingBadge)();
+  });
+
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    apply(readForm());
+  });
+  for (const id of ['f-actor-type', 'f-resource-type']) $(id).addEventListener('change', () => apply(readForm()));
+  for (const id of ['f-q', 'f-actor-id', 'f-resource-id', 'f-since', 'f-until']) $(id).addEventListener('change', () => apply(readForm()));
+  $('f-range').addEventListener('change', () => {
+    if ($('f-range').value === 'custom') {
+      $('f-custom').hidden = false;
+      $('f-custom-until').hidden = false;
+      const b = app.bounds || bounds(app.state);
+      if (!$('f-since').value) $('f-since').value = toLocalInput(b.start.toISOString());
+      $('f-since').focus();
+      return;
+    }
+    apply(readForm());
+  });
+  $('f-reset').addEventListener('click', () => apply(emptyState(app.state.ws)));
+
+  $('f-events-toggle').addEventListener('click', () => {
+    if ($('f-events-menu').hidden) openEventsMenu();
+    else closeEventsMenu(true);
+  });
+  $('f-events-search').addEventListener('input', renderEventOptions);
+  $('f-events-search').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') e.preventDefault();
+  });
+  $('f-events-clear').addEventListener('click', () => {
+    app.pendingEvents = [];
+    renderEventOptions();
+  });
+  $('f-events-done').addEventListener('click', () => {
+    closeEventsMenu(true);
+    $('f-events-toggle').focus();
+  });
+  $('f-events-menu').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      closeEventsMenu(false);
+      $('f-events-toggle').focus();
+    }
+  });
+  document.addEventListener('click', (e) => {
+    if (!$('f-events-menu').hidden && !e.target.closest('.field-events')) closeEventsMenu(true);
+  });
+
+  $('load-more').addEventListener('click', guard(loadMore));
+  if ('IntersectionObserver' in window) {
+    new IntersectionObserver((entries) => {
+      const scrolled = (document.scrollingElement || document.documentElement).scrollTop > 0;
+      if (entries.some((x) => x.isIntersecting) && scrolled && app.next && !app.loading) guard(loadMore)();
+    }, { rootMargin: '200px' }).observe($('sentinel'));
+  }
+
+  $('detail-close').addEventListener('click', closeDetail);
+  $('detail').addEventListener('cancel', (e) => { // Esc
+    e.preventDefault();
+    closeDetail();
+  });
+  $('detail').addEventListener('close', onDetailClosed);
+  $('detail').addEventListener('click', (e) => {
+    if (e.target === $('detail')) closeDetail(); // the backdrop
+  });
+
+  $('export').addEventListener('click', guard(exportCSV));
+
+  $('open-forwarding').addEventListener('click', guard(openForwarding));
+  $('fwd-close').addEventListener('click', () => $('forwarding').close());
+  $('forwarding').addEventListener('click', (e) => {
+    if (e.target === $('forwarding')) $('forwarding').close();
+  });
+  $('forwarding').addEventListener('close', () => {
+    if (app.lastFocus && document.contains(app.lastFocus)) app.lastFocus.focus();
+    app.lastFocus = null;
+  });
+  $('fwd-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guard(saveForwarding)();
+  });
+  $('fwd-test').addEventListener('click', guard(sendTest));
+
+  window.addEventListener('popstate', () => {
+    if (!app.client) return;
+    const s = readState(location.search);
+    if ($('detail').open && !s.id) {
+      app.lastFocus = null;
+      $('detail').close();
+    }
+    app.state = { ...s, ws: s.ws || app.state.ws };
+    if ($('workspace').value !== app.state.ws) $('workspace').value = app.state.ws;
+    guard(loadView)();
+  });
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(drawChart, 120);
+  });
+}
+
+async function boot() {
+  // Views are rebuilt from the URL on back/forward; the browser restoring an
+  // old scroll position over a new view only confuses.
+  if ('scrollRestoration' in history) history.scrollRestoration = 'manual';
+  bind();
+  const [features, catalogue] = await Promise.all([
+    publicJSON('/page/features.json').catch(() => ({})),
+    publicJSON('/v1/catalogue').then((c) => (c && c.events) || []).catch(() => []),
+  ]);
+  app.features = features || {};
+  app.catalogue = catalogue;
+  fillStaticFilters();
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) {
+    const msg = signIn(token);
+    if (!msg) {
+      startSession();
+      return;
+    }
+    signOut(msg);
+    return;
+  }
+  signOut('');
+}
+
+guard(boot)();

@@ -1,0 +1,317 @@
+package trackingplan
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+)
+
+// Filter actions.
+const (
+	ActionDrop            = "drop"
+	ActionSample          = "sample"
+	ActionDropProperties  = "drop_properties"
+	ActionAllowProperties = "allow_properties"
+)
+
+// Limits of a filter list.
+const (
+	MaxFilters       = 50
+	MaxExprLen       = 4096
+	MaxFilterProps   = 200
+	filterCostBudget = 100_000
+)
+
+// Filters are a workspace's destination filters, applied in order.
+type Filters struct {
+	Filters []Filter `json:"filters"`
+}
+
+// Filter applies Action to events for which the CEL condition If is true.
+// The condition sees the variables event (string), category (string),
+// actor, resource, context (maps of strings) and properties (the event's
+// properties, a map). An empty condition matches every event.
+type Filter struct {
+	Name    string `json:"name"`
+	Enabled bool   `json:"enabled"`
+	If      string `json:"if"`
+	// Action is one of drop, sample (keep Percent % of matching events,
+	// chosen deterministically by event id), drop_properties (remove
+	// Properties) and allow_properties (keep only Properties).
+	Action  string      `json:"action"`
+	Percent json.Number `json:"percent,omitempty"`
+	// Properties are top-level property names, or dotted paths into
+	// nested objects ("address.city").
+	Properties []string `json:"properties,omitempty"`
+}
+
+// CompiledFilters apply a filter list. Nil applies nothing. Safe for
+// concurrent use.
+type CompiledFilters struct {
+	filters []compiledFilter
+}
+
+type compiledFilter struct {
+	name      string
+	action    string
+	perMyriad uint64 // sample: kept per 10,000
+	props     [][]string
+	prg       cel.Program // nil: always true
+}
+
+var celEnv = func() *cel.Env {
+	env, err := cel.NewEnv(
+		cel.Variable("event", cel.StringType),
+		cel.Variable("category", cel.StringType),
+		cel.Variable("actor", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("resource", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("context", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("properties", cel.MapType(cel.StringType, cel.DynType)),
+	)
+	if err != nil {
+		panic(fmt.Sprintf("cel environment: %v", err))
+	}
+	return env
+}()
+
+// CompileExpr compiles one filter condition; the error is the compiler's
+// message. The condition must evaluate to a bool.
+func CompileExpr(expr string) (cel.Program, error) {
+	if len(expr) > MaxExprLen {
+		return nil, fmt.Errorf("longer than %d characters", MaxExprLen)
+	}
+	ast, iss := celEnv.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("must evaluate to a bool, not %s", ast.OutputType())
+	}
+	prg, err := celEnv.Program(ast, cel.CostLimit(filterCostBudget), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, fmt.Errorf("%v", err)
+	}
+	return prg, nil
+}
+
+// Compile validates f and compiles every condition. Errors are *FieldError
+// naming the field (e.g. "filters[1].if"); for conditions the message is the
+// CEL compiler's.
+func (f Filters) Compile() (*CompiledFilters, error) {
+	if len(f.Filters) > MaxFilters {
+		return nil, fieldErr("filters", "at most %d filters", MaxFilters)
+	}
+	cf := &CompiledFilters{}
+	names := map[string]bool{}
+	for i, fl := range f.Filters {
+		at := func(s string) string { return fmt.Sprintf("filters[%d].%s", i, s) }
+		if strings.TrimSpace(fl.Name) == "" || len(fl.Name) > 200 {
+			return nil, fieldErr(at("name"), "a name of 1-200 characters")
+		}
+		if names[fl.Name] {
+			return nil, fieldErr(at("name"), "%q used twice", fl.Name)
+		}
+		names[fl.Name] = true
+		c := compiledFilter{name: fl.Name, action: fl.Action}
+		switch fl.Action {
+		case ActionDrop:
+		case ActionSample:
+			if fl.Percent == "" {
+				return nil, fieldErr(at("percent"), "required for sample: 0-100")
+			}
+			p, err := fl.Percent.Float64()
+			if err != nil || p < 0 || p > 100 {
+				return nil, fieldErr(at("percent"), "%s: want a number from 0 to 100", fl.Percent)
+			}
+			c.perMyriad = uint64(p*100 + 0.5)
+		case ActionDropProperties, ActionAllowProperties:
+			if len(fl.Properties) == 0 {
+				return nil, fieldErr(at("properties"), "list at least one property for %s", fl.Action)
+			}
+			if len(fl.Properties) > MaxFilterProps {
+				return nil, fieldErr(at("properties"), "at most %d properties", MaxFilterProps)
+			}
+			for j, p := range fl.Properties {
+				parts := strings.Split(p, ".")
+				for _, part := range parts {
+					if part == "" {
+						return nil, fieldErr(fmt.Sprintf("filters[%d].properties[%d]", i, j), "%q: empty path segment", p)
+					}
+				}
+				c.props = append(c.props, parts)
+			}
+		default:
+			return nil, fieldErr(at("action"), "%q: want drop, sample, drop_properties or allow_properties", fl.Action)
+		}
+		if fl.Action != ActionSample && fl.Percent != "" {
+			return nil, fieldErr(at("percent"), "only for the sample action")
+		}
+		if strings.TrimSpace(fl.If) != "" {
+			prg, err := CompileExpr(fl.If)
+			if err != nil {
+				return nil, fieldErr(at("if"), "%s", err)
+			}
+			c.prg = prg
+		}
+		if fl.Enabled {
+			cf.filters = append(cf.filters, c)
+		}
+	}
+	return cf, nil
+}
+
+// Input is what filter conditions see of one event.
+type Input struct {
+	ID       string
+	Event    string
+	Category string
+	Actor    map[string]string
+	Resource map[string]string
+	Context  map[string]string
+	// Properties is modified in place by property actions.
+	Properties map[string]any
+}
+
+// Outcome is the result of applying filters to one event.
+type Outcome struct {
+	// Drop names the filter that dropped the event ("" when kept).
+	Drop string
+	// EvalErrors counts conditions that failed to evaluate (treated as
+	// not matching), e.g. a missing key without has().
+	EvalErrors int
+}
+
+// Apply runs the enabled filters in order on in. A property action edits
+// in.Properties (which must then be non-nil to have effect).
+func (cf *CompiledFilters) Apply(in *Input) Outcome {
+	var out Outcome
+	if cf == nil || len(cf.filters) == 0 {
+		return out
+	}
+	var vars map[string]any
+	for i := range cf.filters {
+		f := &cf.filters[i]
+		if f.prg != nil {
+			if vars == nil {
+				vars = map[string]any{
+					"event": in.Event, "category": in.Category,
+					"actor": nonNil(in.Actor), "resource": nonNil(in.Resource), "context": nonNil(in.Context),
+					"properties": celValue(in.Properties),
+				}
+			}
+			res, _, err := f.prg.Eval(vars)
+			if err != nil {
+				out.EvalErrors++
+				continue
+			}
+			if b, ok := res.Value().(bool); !ok || !b {
+				continue
+			}
+		}
+		switch f.action {
+		case ActionDrop:
+			out.Drop = f.name
+			return out
+		case ActionSample:
+			if !Sampled(in.ID, f.perMyriad) {
+				out.Drop = f.name
+				return out
+			}
+		case ActionDropProperties:
+			for _, p := range f.props {
+				deletePath(in.Properties, p)
+			}
+			vars = nil
+		case ActionAllowProperties:
+			keep := map[string]any{}
+			for _, p := range f.props {
+				copyPath(keep, in.Properties, p)
+			}
+			for k := range in.Properties {
+				delete(in.Properties, k)
+			}
+			for k, v := range keep {
+				in.Properties[k] = v
+			}
+			vars = nil
+		}
+	}
+	return out
+}
+
+// Sampled reports whether the event with this id is kept by a sample of
+// perMyriad per 10,000: the same id always gives the same answer.
+func Sampled(id string, perMyriad uint64) bool {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()%10000 < perMyriad
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// celValue converts json.Number values (the decoder keeps numbers exact)
+// into int64 or float64, which CEL understands. The input is not modified.
+func celValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = celValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = celValue(e)
+		}
+		return out
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case nil:
+		if v == nil {
+			return map[string]any{}
+		}
+	}
+	return v
+}
+
+func deletePath(m map[string]any, path []string) {
+	for len(path) > 1 {
+		next, ok := m[path[0]].(map[string]any)
+		if !ok {
+			return
+		}
+		m, path = next, path[1:]
+	}
+	delete(m, path[0])
+}
+
+func copyPath(dst, src map[string]any, path []string) {
+	for len(path) > 1 {
+		next, ok := src[path[0]].(map[string]any)
+		if !ok {
+			return
+		}
+		d, ok := dst[path[0]].(map[string]any)
+		if !ok {
+			d = map[string]any{}
+			dst[path[0]] = d
+		}
+		dst, src, path = d, next, path[1:]
+	}
+	if v, ok := src[path[0]]; ok {
+		dst[path[0]] = v
+	}
+}

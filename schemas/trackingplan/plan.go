@@ -1,0 +1,258 @@
+package trackingplan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+var printer = message.NewPrinter(language.English)
+
+// Plan values.
+const (
+	Allow = "allow"
+	Block = "block"
+	Omit  = "omit"
+)
+
+// MaxPlanEvents bounds the number of events a plan may list.
+const MaxPlanEvents = 2000
+
+// Plan is a tracking plan: the expected events with a JSON Schema for their
+// properties, and what to do with events and properties that are not
+// planned and with events that violate their schema.
+type Plan struct {
+	Events map[string]PlanEvent `json:"events"`
+	// UnplannedEvents: "allow" (default) or "block".
+	UnplannedEvents string `json:"unplanned_events"`
+	// UnplannedProperties: "allow" (default) or "omit" (properties not
+	// declared in the event's schema "properties" are removed).
+	UnplannedProperties string `json:"unplanned_properties"`
+	// OnViolation: "allow" (default: forward and record the violation) or
+	// "block" (drop the event and record the violation).
+	OnViolation string `json:"on_violation"`
+}
+
+// PlanEvent is one planned event.
+type PlanEvent struct {
+	// Properties is a JSON Schema for the event's properties object.
+	Properties json.RawMessage `json:"properties"`
+}
+
+// CompiledPlan checks events against a plan. The zero value (and nil)
+// allows everything. It is safe for concurrent use.
+type CompiledPlan struct {
+	events              map[string]*plannedEvent
+	blockUnplanned      bool
+	omitUnplannedProps  bool
+	blockViolations     bool
+	unplannedEventsMode string
+}
+
+type plannedEvent struct {
+	schema  *jsonschema.Schema
+	planned map[string]bool // top-level keys of the schema's "properties"
+}
+
+// Compile validates p and compiles every schema once. Errors are
+// *FieldError naming the field, e.g. "events.Source Created.properties".
+func (p Plan) Compile() (*CompiledPlan, error) {
+	cp := &CompiledPlan{events: make(map[string]*plannedEvent, len(p.Events))}
+	var err error
+	if cp.blockUnplanned, err = choice("unplanned_events", p.UnplannedEvents, Allow, Block); err != nil {
+		return nil, err
+	}
+	if cp.omitUnplannedProps, err = choice("unplanned_properties", p.UnplannedProperties, Allow, Omit); err != nil {
+		return nil, err
+	}
+	if cp.blockViolations, err = choice("on_violation", p.OnViolation, Allow, Block); err != nil {
+		return nil, err
+	}
+	if len(p.Events) > MaxPlanEvents {
+		return nil, fieldErr("events", "at most %d events", MaxPlanEvents)
+	}
+	names := make([]string, 0, len(p.Events))
+	for n := range p.Events {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		field := "events." + name + ".properties"
+		if strings.TrimSpace(name) == "" || len(name) > 200 {
+			return nil, fieldErr("events", "event names must be 1-200 characters")
+		}
+		pe, err := compileEvent(field, p.Events[name].Properties)
+		if err != nil {
+			return nil, err
+		}
+		cp.events[name] = pe
+	}
+	return cp, nil
+}
+
+// choice returns whether v is the second (non-default) option; empty means
+// the first.
+func choice(field, v, def, other string) (bool, error) {
+	switch v {
+	case "", def:
+		return false, nil
+	case other:
+		return true, nil
+	}
+	return false, fieldErr(field, "%q: want %q or %q", v, def, other)
+}
+
+// noLoader refuses every external reference: plans are self-contained.
+type noLoader struct{}
+
+func (noLoader) Load(u string) (any, error) {
+	return nil, fmt.Errorf("external references are not allowed (%s)", u)
+}
+
+func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		// No schema: any properties are valid, none is declared.
+		return &plannedEvent{planned: map[string]bool{}}, nil
+	}
+	if len(raw) > 256<<10 {
+		return nil, fieldErr(field, "schema larger than 256 KiB")
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fieldErr(field, "not JSON: %v", err)
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		if _, isBool := doc.(bool); !isBool {
+			return nil, fieldErr(field, "a JSON Schema must be an object or a boolean")
+		}
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noLoader{})
+	const loc = "plan.json"
+	if err := c.AddResource(loc, doc); err != nil {
+		return nil, fieldErr(field, "%s", firstLine(err.Error()))
+	}
+	sch, err := c.Compile(loc)
+	if err != nil {
+		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
+	}
+	pe := &plannedEvent{schema: sch, planned: map[string]bool{}}
+	if props, ok := obj["properties"].(map[string]any); ok {
+		for k := range props {
+			pe.planned[k] = true
+		}
+	}
+	return pe, nil
+}
+
+func schemaError(err error) string {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "file:///", "")
+	lines := strings.Split(msg, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	out := strings.Join(lines, "; ")
+	if len(out) > 600 {
+		out = out[:600] + "..."
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// Verdict is the outcome of checking one event against a plan.
+type Verdict struct {
+	// Drop: the event is blocked (unplanned, or violating with
+	// on_violation "block").
+	Drop bool
+	// Unplanned: the event is not in the plan.
+	Unplanned bool
+	// Violations describe how the properties fail the event's schema
+	// (empty when they conform).
+	Violations []string
+	// Omitted lists the properties removed as unplanned (sorted).
+	Omitted []string
+}
+
+// Check checks an event's name and properties (a decoded JSON object; nil
+// for none). When unplanned properties are omitted, props is modified in
+// place. A nil plan allows everything.
+func (cp *CompiledPlan) Check(name string, props map[string]any) Verdict {
+	if cp == nil {
+		return Verdict{}
+	}
+	pe, ok := cp.events[name]
+	if !ok {
+		return Verdict{Drop: cp.blockUnplanned, Unplanned: true}
+	}
+	var v Verdict
+	if pe.schema != nil {
+		var doc any = props
+		if props == nil {
+			doc = map[string]any{}
+		}
+		if err := pe.schema.Validate(doc); err != nil {
+			v.Violations = violations(err)
+			if cp.blockViolations {
+				v.Drop = true
+				return v
+			}
+		}
+	}
+	if cp.omitUnplannedProps {
+		for k := range props {
+			if !pe.planned[k] {
+				v.Omitted = append(v.Omitted, k)
+				delete(props, k)
+			}
+		}
+		sort.Strings(v.Omitted)
+	}
+	return v
+}
+
+// Planned reports whether the plan lists name.
+func (cp *CompiledPlan) Planned(name string) bool {
+	if cp == nil {
+		return false
+	}
+	_, ok := cp.events[name]
+	return ok
+}
+
+func violations(err error) []string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []string{err.Error()}
+	}
+	var out []string
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			loc := "/" + strings.Join(e.InstanceLocation, "/")
+			out = append(out, loc+": "+e.ErrorKind.LocalizedString(printer))
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	if len(out) > 20 {
+		out = out[:20]
+	}
+	return out
+}

@@ -1,0 +1,246 @@
+// Package trackingplan is the contract of a workspace's audit forwarding
+// settings: the forwarding target, the tracking plan (JSON Schema per event,
+// handling of unplanned events and properties, violations), the destination
+// filters (CEL conditions with actions) and the alert webhook. It parses and
+// validates each kind with errors naming the offending field, compiles plans
+// and filters once into values that are safe for concurrent use, and defines
+// the record format of the compacted settings topic.
+package trackingplan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Kinds of settings; each is stored under its own key.
+const (
+	KindForwarding = "forwarding"
+	KindPlan       = "tracking-plan"
+	KindFilters    = "destination-filters"
+	KindAlerts     = "alerts"
+)
+
+// Kinds lists every settings kind.
+var Kinds = []string{KindForwarding, KindPlan, KindFilters, KindAlerts}
+
+// FieldError is a settings value that is not acceptable, naming the field
+// (a dotted path such as "filters[2].if" or "events.Source Created.properties").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Forwarding is the forwarding target of a workspace. Off by default.
+type Forwarding struct {
+	Enabled bool   `json:"enabled"`
+	Target  Target `json:"target"`
+	// HardFailuresOnly drops "... Run Failed" and "... Sync Failed" events
+	// that are not the final attempt (attempt < max_attempts).
+	HardFailuresOnly bool `json:"hard_failures_only"`
+}
+
+// Target is an event-streams source speaking the HTTP tracking API.
+type Target struct {
+	URL      string `json:"url"`
+	WriteKey string `json:"write_key"`
+}
+
+// Masked returns f with the write key reduced to its last 4 characters
+// (fewer for short keys), for display and for the audit trail.
+func (f Forwarding) Masked() Forwarding {
+	f.Target.WriteKey = MaskKey(f.Target.WriteKey)
+	return f
+}
+
+// MaskKey hides all but the last 4 characters of a secret; keys of 8
+// characters or fewer are hidden entirely.
+func MaskKey(k string) string {
+	if k == "" {
+		return ""
+	}
+	if len(k) <= 8 {
+		return "****"
+	}
+	return "****" + k[len(k)-4:]
+}
+
+// Validate checks f.
+func (f Forwarding) Validate() error {
+	if f.Target.URL != "" || f.Enabled {
+		if err := ValidateURL(f.Target.URL); err != nil {
+			return fieldErr("target.url", "%s", err)
+		}
+	}
+	if f.Enabled && strings.TrimSpace(f.Target.WriteKey) == "" {
+		return fieldErr("target.write_key", "required when forwarding is enabled")
+	}
+	if len(f.Target.WriteKey) > 512 {
+		return fieldErr("target.write_key", "longer than 512 characters")
+	}
+	return nil
+}
+
+// ValidateURL accepts absolute http and https URLs with a host.
+func ValidateURL(s string) error {
+	if s == "" {
+		return errors.New("required: an http or https URL")
+	}
+	if len(s) > 2048 {
+		return errors.New("longer than 2048 characters")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme %q: want http or https", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return errors.New("has no host")
+	}
+	if u.User != nil {
+		return errors.New("must not carry credentials (use write_key)")
+	}
+	return nil
+}
+
+// Alerts is the chat incoming-webhook target: every event whose name is in
+// Events is posted as {"text": "..."} to WebhookURL.
+type Alerts struct {
+	Enabled    bool     `json:"enabled"`
+	WebhookURL string   `json:"webhook_url"`
+	Events     []string `json:"events"`
+}
+
+// MaxAlertEvents bounds the alert event list.
+const MaxAlertEvents = 500
+
+// Validate checks a.
+func (a Alerts) Validate() error {
+	if a.WebhookURL != "" || a.Enabled {
+		if err := ValidateURL(a.WebhookURL); err != nil {
+			return fieldErr("webhook_url", "%s", err)
+		}
+	}
+	if a.Enabled && len(a.Events) == 0 {
+		return fieldErr("events", "list at least one event name when alerts are enabled")
+	}
+	if len(a.Events) > MaxAlertEvents {
+		return fieldErr("events", "at most %d names", MaxAlertEvents)
+	}
+	seen := map[string]bool{}
+	for i, n := range a.Events {
+		if strings.TrimSpace(n) == "" || len(n) > 200 {
+			return fieldErr(fmt.Sprintf("events[%d]", i), "an event name of 1-200 characters")
+		}
+		if seen[n] {
+			return fieldErr(fmt.Sprintf("events[%d]", i), "%q listed twice", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// Triggers reports whether an event named name triggers the alert.
+func (a Alerts) Triggers(name string) bool {
+	if !a.Enabled {
+		return false
+	}
+	for _, n := range a.Events {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Decode parses a settings document strictly (unknown fields are errors)
+// into v, returning a *FieldError naming the field on failure.
+func Decode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fieldErr("", "unexpected data after the settings object")
+	}
+	return nil
+}
+
+func decodeError(err error) *FieldError {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return fieldErr("", "malformed JSON at byte %d: %v", se.Offset, se)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return fieldErr(strings.Trim(f, `"`), "unknown field")
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fieldErr("", "empty or truncated JSON body")
+	}
+	return fieldErr("", "%s", strings.TrimPrefix(msg, "json: "))
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "bool":
+		return "a boolean"
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "int", "int64", "float64":
+		return "a number"
+	}
+	return k
+}
+
+// Record is the value of a settings-topic record; the record key is
+// Key(WorkspaceID, Kind). Settings holds the JSON of the kind's type
+// (Forwarding, Plan, Filters, Alerts), write key included: the settings
+// topic must be readable only by the API and the forwarder.
+type Record struct {
+	WorkspaceID string          `json:"workspace_id"`
+	Kind        string          `json:"kind"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	UpdatedBy   string          `json:"updated_by,omitempty"`
+	Settings    json.RawMessage `json:"settings"`
+}
+
+// Key is the settings-topic record key of a workspace's settings kind.
+func Key(workspaceID, kind string) string { return workspaceID + "/" + kind }
+
+// SplitKey is the inverse of Key.
+func SplitKey(key string) (workspaceID, kind string, ok bool) {
+	i := strings.LastIndexByte(key, '/')
+	if i <= 0 || i == len(key)-1 {
+		return "", "", false
+	}
+	return key[:i], key[i+1:], true
+}

@@ -1,0 +1,548 @@
+// Package main is the drill command; it runs the fault drills: under steady load through the real
+// ingest gateway and writer binaries, on the real Kafka and ClickHouse
+// servers, it injects one fault per scenario and then checks, by counting,
+// that the set of event ids stored (read the way the API reads) equals the
+// set the gateway accepted, that nothing is visible twice, and that the
+// dead-letter topic holds exactly the poison. It prints a table and exits 1
+// when any scenario lost or doubled an event.
+//
+// Scenarios: kill-writer (SIGKILL mid-batch, restart), clickhouse-down
+// (stop the server, start it again), kafka-restart (restart the broker),
+// poison (1% undecodable or invalid records), duplicates (every batch sent
+// twice with the same ids). The server scenarios stop and start the shared
+// local servers through scripts/lib/services.sh: run the drill alone.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/producers/loadgen"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+const ingestToken = "drill-ingest-token-0123456789abcdef"
+
+var allScenarios = []string{"kill-writer", "poison", "duplicates", "clickhouse-down", "kafka-restart"}
+
+type options struct {
+	scenarios []string
+	rate      int           // events/s of steady load
+	load      time.Duration // how long load runs
+	faultAt   time.Duration // when the fault starts
+	downFor   time.Duration // how long a server stays down
+	settle    time.Duration // longest wait for the writer to catch up
+	root      string
+}
+
+func main() {
+	o, err := parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		os.Exit(2)
+	}
+	results, err := run(context.Background(), o)
+	printTable(os.Stdout, results)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "drill:", err)
+		os.Exit(1)
+	}
+	for _, r := range results {
+		if !r.ok() {
+			fmt.Fprintln(os.Stderr, "drill: FAILED:", r.Scenario)
+			os.Exit(1)
+		}
+	}
+	fmt.Println("drill: all scenarios passed")
+}
+
+func parse(args []string) (options, error) {
+	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "shorter load and outages (CI)")
+	only := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
+	rate := fs.Int("rate", 1000, "events per second of steady load")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	o := options{rate: *rate, load: 30 * time.Second, faultAt: 8 * time.Second, downFor: 30 * time.Second, settle: 3 * time.Minute}
+	if *quick {
+		o.load, o.faultAt, o.downFor, o.settle = 15*time.Second, 4*time.Second, 10*time.Second, 2*time.Minute
+	}
+	if o.rate < 10 || o.rate > 50000 {
+		return o, errors.New("flag -rate must be 10-50000")
+	}
+	for _, s := range strings.Split(*only, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(allScenarios, s) {
+			return o, fmt.Errorf("flag -scenarios: unknown scenario %q (known: %s)", s, strings.Join(allScenarios, ", "))
+		}
+		o.scenarios = append(o.scenarios, s)
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return o, err
+	}
+	for ; ; root = filepath.Dir(root) {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		if root == filepath.Dir(root) {
+			return o, errors.New("run the drill inside the repository")
+		}
+	}
+	o.root = root
+	return o, nil
+}
+
+// result is one row of the table.
+type result struct {
+	Scenario   string        `json:"scenario"`
+	Accepted   int           `json:"accepted"`
+	Stored     int           `json:"stored"`
+	Duplicates int           `json:"duplicates_visible"`
+	Lost       int           `json:"lost"`
+	Unexpected int           `json:"unexpected"`
+	Poison     int           `json:"poison_sent"`
+	DeadLetter int           `json:"dead_letters"`
+	Recovery   time.Duration `json:"recovery_ns"`
+	Err        string        `json:"error,omitempty"`
+}
+
+func (r result) ok() bool {
+	return r.Err == "" && r.Lost == 0 && r.Duplicates == 0 && r.Unexpected == 0 && r.Poison == r.DeadLetter && r.Accepted > 0
+}
+
+func printTable(w io.Writer, rs []result) {
+	fmt.Fprintln(w, "| scenario | accepted | stored | duplicates visible | lost | dead letters / poison | recovery time | result |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		verdict := "ok"
+		if !r.ok() {
+			verdict = "FAILED " + r.Err
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d / %d | %s | %s |\n", r.Scenario, r.Accepted, r.Stored, r.Duplicates,
+			r.Lost, r.DeadLetter, r.Poison, r.Recovery.Round(100*time.Millisecond), verdict)
+	}
+}
+
+func run(ctx context.Context, o options) ([]result, error) {
+	bins, err := build(o.root)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(filepath.Dir(bins["writer"]))
+	var out []result
+	for _, s := range o.scenarios {
+		fmt.Fprintf(os.Stderr, "drill: %s ...\n", s)
+		r := runScenario(ctx, o, bins, s)
+		fmt.Fprintf(os.Stderr, "drill: %s: accepted %d stored %d lost %d duplicates %d recovery %s %s\n",
+			s, r.Accepted, r.Stored, r.Lost, r.Duplicates, r.Recovery.Round(100*time.Millisecond), r.Err)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func build(root string) (map[string]string, error) {
+	dir, err := os.MkdirTemp("", "audittrail-drill-")
+	if err != nil {
+		return nil, err
+	}
+	bins := map[string]string{}
+	for name, pkg := range map[string]string{"writer": "./consumers/cmd/writer", "ingest": "./producers/cmd/ingest"} {
+		bin := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir, cmd.Stderr = root, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("build %s: %w", pkg, err)
+		}
+		bins[name] = bin
+	}
+	return bins, nil
+}
+
+// env is one scenario's isolated slice of the servers.
+type env struct {
+	o                      options
+	sfx                    string
+	topic, dlq, group, db  string
+	ingestAddr, writerAddr string
+	vars                   []string
+	procs                  map[string]*exec.Cmd
+	logs                   map[string]*bytes.Buffer
+	bins                   map[string]string
+	accepted               map[string]bool
+	mu                     sync.Mutex
+	poison                 int
+	chConn                 driver.Conn
+	producer               *kgo.Client
+	sendTwice              bool
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func runScenario(ctx context.Context, o options, bins map[string]string, scenario string) (res result) {
+	res.Scenario = scenario
+	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
+	e := &env{o: o, sfx: sfx, topic: "drill-events-" + sfx, dlq: "drill-dlq-" + sfx, group: "drill-writer-" + sfx,
+		db: "drill_" + sfx, ingestAddr: freeAddr(), writerAddr: freeAddr(), bins: bins,
+		procs: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{}, accepted: map[string]bool{},
+		sendTwice: scenario == "duplicates"}
+	e.vars = []string{
+		"AUDITTRAIL_KAFKA_TOPIC=" + e.topic, "AUDITTRAIL_WRITER_DLQ_TOPIC=" + e.dlq,
+		"AUDITTRAIL_WRITER_GROUP=" + e.group, "AUDITTRAIL_CLICKHOUSE_DATABASE=" + e.db,
+		"AUDITTRAIL_INGEST_ADDR=" + e.ingestAddr, "AUDITTRAIL_WRITER_ADDR=" + e.writerAddr,
+		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, "AUDITTRAIL_KAFKA_PARTITIONS=4",
+		"AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-1",
+	}
+	defer e.cleanup()
+	fail := func(err error) result {
+		res.Err = err.Error()
+		for name, b := range e.logs {
+			fmt.Fprintf(os.Stderr, "--- %s log (last 2000 bytes) ---\n%s\n", name, tail(b.Bytes(), 2000))
+		}
+		return res
+	}
+	var err error
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	e.chConn, err = chconn.Open(cctx, chconn.Config{Addr: "127.0.0.1:9000", Database: e.db, Username: "default",
+		DialTimeout: 2 * time.Second, ReadTimeout: time.Minute, MaxOpenConns: 4})
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	e.producer, err = kgo.NewClient(kgo.SeedBrokers("127.0.0.1:9092"), kgo.DefaultProduceTopic(e.topic))
+	if err != nil {
+		return fail(err)
+	}
+	for _, name := range []string{"writer", "ingest"} {
+		if err := e.start(name); err != nil {
+			return fail(err)
+		}
+	}
+
+	loadCtx, stopLoad := context.WithTimeout(ctx, o.load)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	wg.Go(func() { e.steadyLoad(loadCtx, scenario == "poison") })
+
+	var faultCleared time.Time
+	select {
+	case <-time.After(o.faultAt):
+	case <-loadCtx.Done():
+	}
+	if err := e.inject(ctx, scenario); err != nil {
+		stopLoad()
+		wg.Wait()
+		return fail(fmt.Errorf("inject %s: %w", scenario, err))
+	}
+	faultCleared = time.Now()
+	// Recovery: how long after the fault until every event accepted before
+	// it was cleared is stored.
+	e.mu.Lock()
+	before := maps(e.accepted)
+	e.mu.Unlock()
+	recovered := make(chan time.Duration, 1)
+	go func() {
+		deadline := time.Now().Add(o.settle)
+		for time.Now().Before(deadline) {
+			if got, err := e.visible(ctx); err == nil && covers(got, before) {
+				recovered <- time.Since(faultCleared)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		recovered <- -1
+	}()
+	wg.Wait()
+
+	// Wait until every accepted event is stored (or settle runs out).
+	e.mu.Lock()
+	want := maps(e.accepted)
+	poison := e.poison
+	e.mu.Unlock()
+	deadline := time.Now().Add(o.settle)
+	var got map[string]int
+	for {
+		got, err = e.visible(ctx)
+		if err == nil && len(got) >= len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	res.Recovery = <-recovered
+	if err != nil {
+		return fail(err)
+	}
+	res.Accepted, res.Stored, res.Poison = len(want), len(got), poison
+	for id, n := range got {
+		if !want[id] {
+			res.Unexpected++
+		}
+		if n > 1 {
+			res.Duplicates++
+		}
+	}
+	for id := range want {
+		if got[id] == 0 {
+			res.Lost++
+		}
+	}
+	res.DeadLetter, err = e.deadLetters(ctx, poison)
+	if err != nil {
+		return fail(err)
+	}
+	if !res.ok() {
+		return fail(errors.New("mismatch"))
+	}
+	return res
+}
+
+func covers(got map[string]int, want map[string]bool) bool {
+	for id := range want {
+		if got[id] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func maps(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (e *env) start(name string) error {
+	var logs bytes.Buffer
+	cmd := exec.Command(e.bins[name])
+	cmd.Env = append(os.Environ(), e.vars...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.procs[name], e.logs[name] = cmd, &logs
+	addr := e.ingestAddr
+	if name == "writer" {
+		addr = e.writerAddr
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready in 60s", name)
+}
+
+func (e *env) stop(name string, sig syscall.Signal) {
+	cmd := e.procs[name]
+	if cmd == nil || cmd.ProcessState != nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (e *env) cleanup() {
+	e.stop("ingest", syscall.SIGTERM)
+	e.stop("writer", syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if e.chConn != nil {
+		_ = e.chConn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.db)
+		e.chConn.Close()
+	}
+	if e.producer != nil {
+		_, _ = kadm.NewClient(e.producer).DeleteTopics(ctx, e.topic, e.dlq)
+		e.producer.Close()
+	}
+}
+
+// steadyLoad posts batches of 50 realistic events at o.rate through the
+// gateway and records the ids of every 202. With poison, 1% of the load is
+// published straight to Kafka as poison records.
+func (e *env) steadyLoad(ctx context.Context, poison bool) {
+	g, _ := loadgen.New(loadgen.Config{Workspaces: 50, ZipfS: 1.2, Seed: uint64(time.Now().UnixNano())}, time.Now)
+	const batch = 50
+	interval := time.Second * batch / time.Duration(e.o.rate)
+	client := &http.Client{Timeout: 10 * time.Second}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		events := make([]event.Event, batch)
+		for i := range events {
+			events[i] = g.Next()
+		}
+		body, _ := json.Marshal(map[string]any{"batch": events})
+		sends := 1
+		if e.sendTwice {
+			sends = 2
+		}
+		for range sends {
+			ids, err := post(ctx, client, "http://"+e.ingestAddr+"/v1/events", body)
+			if err != nil {
+				continue // not accepted: the producer would retry; not counted
+			}
+			e.mu.Lock()
+			for i, id := range ids { // ids come back in batch order
+				e.accepted[events[i].WorkspaceID+"/"+id] = true
+			}
+			e.mu.Unlock()
+		}
+		if poison && n%2 == 0 {
+			// one poison record per 100 events
+			recs := []*kgo.Record{{Key: []byte("ws_poison"), Value: []byte(fmt.Sprintf(`{"broken": %d`, n))}}
+			if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err == nil {
+				e.mu.Lock()
+				e.poison++
+				e.mu.Unlock()
+			}
+		}
+	}
+}
+
+func post(ctx context.Context, client *http.Client, url string, body []byte) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+ingestToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	var out struct {
+		IDs []string `json:"ids"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	return out.IDs, nil
+}
+
+func (e *env) services(fn string) error {
+	cmd := exec.Command("bash", "-c", ". scripts/lib/services.sh && "+fn)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = e.o.root, os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+func (e *env) inject(ctx context.Context, scenario string) error {
+	switch scenario {
+	case "kill-writer":
+		e.stop("writer", syscall.SIGKILL)
+		return e.start("writer")
+	case "clickhouse-down":
+		if err := e.services("clickhouse_stop"); err != nil {
+			return err
+		}
+		time.Sleep(e.o.downFor)
+		return e.services("clickhouse_start")
+	case "kafka-restart":
+		if err := e.services("kafka_stop"); err != nil {
+			return err
+		}
+		return e.services("kafka_start")
+	}
+	return nil // poison and duplicates are in the load itself
+}
+
+// visible reads the stored ids as the API does.
+func (e *env) visible(ctx context.Context) (map[string]int, error) {
+	rows, err := e.chConn.Query(ctx, fmt.Sprintf(`SELECT workspace_id, id, count() FROM (
+    SELECT workspace_id, id FROM %s.%s LIMIT 1 BY workspace_id, timestamp_ns, id
+) GROUP BY workspace_id, id`, e.db, migrations.Table))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var ws, id string
+		var n uint64
+		if err := rows.Scan(&ws, &id, &n); err != nil {
+			return nil, err
+		}
+		out[ws+"/"+id] = int(n)
+	}
+	return out, rows.Err()
+}
+
+// deadLetters counts the records in the dead-letter topic.
+func (e *env) deadLetters(ctx context.Context, want int) (int, error) {
+	adm := kadm.NewClient(e.producer)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, e.dlq)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		ends.Each(func(o kadm.ListedOffset) { n += int(o.Offset) })
+		if n >= want || time.Now().After(deadline) {
+			return n, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
