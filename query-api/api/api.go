@@ -21,9 +21,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -146,7 +149,7 @@ func (a *API) list(c echo.Context) error {
 	}
 	page, err := a.o.Events.List(c.Request().Context(), f.Filter, after, limit)
 	if err != nil {
-		return fmt.Errorf("list events: %w", err)
+		return a.storeError("list events", err)
 	}
 	resp := ListResponse{Data: page.Events}
 	if resp.Data == nil {
@@ -172,7 +175,7 @@ func (a *API) get(c echo.Context) error {
 		return &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: "id", Message: "no event with this id in the retention window"}
 	}
 	if err != nil {
-		return fmt.Errorf("get event: %w", err)
+		return a.storeError("get event", err)
 	}
 	return c.JSON(http.StatusOK, e)
 }
@@ -184,7 +187,7 @@ func (a *API) facets(c echo.Context) error {
 	}
 	facets, err := a.o.Events.Facets(c.Request().Context(), f.Filter)
 	if err != nil {
-		return fmt.Errorf("facets: %w", err)
+		return a.storeError("facets", err)
 	}
 	return c.JSON(http.StatusOK, facets)
 }
@@ -202,4 +205,26 @@ func noParams(c echo.Context) error {
 		return httpserver.BadRequest(k, "unknown query parameter")
 	}
 	return nil
+}
+
+// storeError is the one place that decides how a failed read answers: 503
+// ("retry") when the store could not be reached or dropped the connection
+// (a restart, a network fault), logged here as the answer does not carry
+// it; 500 otherwise, logged by the error handler.
+func (a *API) storeError(doing string, err error) error {
+	err = fmt.Errorf("%s: %w", doing, err)
+	if !unreachable(err) {
+		return err
+	}
+	a.o.Log.Warn("event store unreachable", "err", err)
+	return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+		Message: "the event store is unreachable; retry"}
+}
+
+// unreachable reports whether err is a failure to reach the store or a
+// connection it dropped.
+func unreachable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }

@@ -121,7 +121,7 @@ func (a *API) exportCSV(c echo.Context) error {
 		// Nothing left yet: answer with an error instead of a file.
 		h.Del(echo.HeaderContentDisposition)
 		h.Del("X-Audit-Event-Id")
-		return fmt.Errorf("export events: %w", err)
+		return a.storeError("export events", err)
 	}
 	// Part of the file is out: cut the connection, so the client sees a
 	// broken transfer rather than a complete-looking, truncated file.

@@ -1,13 +1,17 @@
 package api
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,5 +226,40 @@ func TestCell(t *testing.T) {
 		"": "", "a": "a", "=1": "'=1", "+1": "'+1", "-1": "'-1", "@a": "'@a", "\t": "'\t", "\r": "'\r", " =1": " =1", "'=1": "'=1",
 	} {
 		require.Equal(t, want, cell(in), "%q", in)
+	}
+}
+
+// failingReader fails every read with err.
+type failingReader struct {
+	fakeReader
+	err error
+}
+
+func (f *failingReader) List(context.Context, store.Filter, *store.Cursor, int) (store.Page, error) {
+	return store.Page{}, f.err
+}
+
+func (f *failingReader) Facets(context.Context, store.Filter) (store.Facets, error) {
+	return store.Facets{}, f.err
+}
+
+func TestStoreFailuresAnswer503WhenUnreachable(t *testing.T) {
+	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
+	for _, tt := range []struct {
+		err    error
+		status int
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, 503},
+		{fmt.Errorf("query processing: failed to read first block packet: %w", syscall.ECONNRESET), 503},
+		{io.ErrUnexpectedEOF, 503},
+		{errors.New("code: 60, message: table does not exist"), 500},
+	} {
+		r := &failingReader{err: tt.err}
+		r.exportErr = tt.err
+		srv := newServer(t, r)
+		for _, path := range []string{"/audit-events", "/audit-events/facets", "/audit-events.csv"} {
+			status, body := get(t, srv, "/v1/workspaces/ws_1"+path, tok)
+			require.Equal(t, tt.status, status, "%s %v: %v", path, tt.err, body)
+		}
 	}
 }

@@ -433,17 +433,31 @@ func measure(ctx context.Context, o options, conn driver.Conn, chc chconn.Config
 	per := max(o.requests/rounds, 1)
 	var sqlMs, apiMs []float64
 	for range rounds {
-		ms, err := timeSQL(o, chc, rec.sqls, per, warm)
+		ms, err := retry(func() ([]float64, error) { return timeSQL(o, chc, rec.sqls, per, warm) })
 		if err != nil {
 			return result{}, err
 		}
 		sqlMs = append(sqlMs, ms...)
-		if ms, err = timeAPI(base, tok, ws, sh, per, warm); err != nil {
+		if ms, err = retry(func() ([]float64, error) { return timeAPI(base, tok, ws, sh, per, warm) }); err != nil {
 			return result{}, err
 		}
 		apiMs = append(apiMs, ms...)
 	}
 	return result{api: pct(apiMs), sql: pct(sqlMs)}, nil
+}
+
+// retry runs a round again (up to 3 times, a second apart) when it failed,
+// as when ClickHouse restarts under a fault drill on a shared machine; the
+// failed round's times are dropped and the retry is reported.
+func retry(round func() ([]float64, error)) ([]float64, error) {
+	for i := 0; ; i++ {
+		ms, err := round()
+		if err == nil || i == 3 {
+			return ms, err
+		}
+		fmt.Fprintf(os.Stderr, "round failed, retrying: %v\n", err)
+		time.Sleep(time.Second)
+	}
 }
 
 // timeSQL runs sqls n+warm times in one clickhouse-client session and
