@@ -47,6 +47,7 @@ const ingestToken = "drill-ingest-token-0123456789abcdef"
 var allScenarios = []string{"kill-writer", "poison", "duplicates", "clickhouse-down", "kafka-restart"}
 
 type options struct {
+	list      bool // print the scenarios and exit
 	scenarios []string
 	rate      int           // events/s of steady load
 	load      time.Duration // how long load runs
@@ -61,6 +62,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill:", err)
 		os.Exit(2)
+	}
+	if o.list {
+		fmt.Println(strings.Join(allScenarios, "\n"))
+		return
 	}
 	results, err := run(context.Background(), o)
 	printTable(os.Stdout, results)
@@ -82,8 +87,12 @@ func parse(args []string) (options, error) {
 	quick := fs.Bool("quick", false, "shorter load and outages (CI)")
 	only := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
 	rate := fs.Int("rate", 1000, "events per second of steady load")
+	list := fs.Bool("list", false, "print the scenarios, one a line, and exit")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
+	}
+	if *list {
+		return options{list: true}, nil
 	}
 	o := options{rate: *rate, load: 30 * time.Second, faultAt: 8 * time.Second, downFor: 30 * time.Second, settle: 3 * time.Minute}
 	if *quick {
