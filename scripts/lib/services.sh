@@ -204,6 +204,21 @@ _svc_stop_pid() {
 # _svc_locked LOCKFILE CMD...: runs CMD in a subshell holding an exclusive
 # lock, so concurrent `scripts/services up` calls do not race. The lock is fd 9;
 # daemons are started with 9>&- so they do not inherit it.
+# _svc_stop_server NAME DIR PIDFN: stop our server NAME (pid from PIDFN) and
+# remove DIR/NAME.pid; a server that is not running is not an error.
+_svc_stop_server() {
+	local name=$1 dir=$2 pidfn=$3 pid
+	if ! pid=$("$pidfn"); then
+		rm -f "$dir/$name.pid"
+		_svc_log "$name not running"
+		return 0
+	fi
+	_svc_log "stopping $name (pid $pid)"
+	_svc_stop_pid "$name" "$pid" || return 1
+	rm -f "$dir/$name.pid"
+	_svc_log "$name stopped"
+}
+
 _svc_locked() {
 	local lock=$1
 	shift
@@ -515,17 +530,9 @@ kafka_start() {
 }
 
 _kafka_stop_locked() {
-	local kdir pid
+	local kdir
 	kdir=$(_kafka_dir) || return 1
-	if ! pid=$(_kafka_pid); then
-		rm -f "$kdir/kafka.pid"
-		_svc_log "kafka not running"
-		return 0
-	fi
-	_svc_log "stopping kafka (pid $pid)"
-	_svc_stop_pid kafka "$pid" || return 1
-	rm -f "$kdir/kafka.pid"
-	_svc_log "kafka stopped"
+	_svc_stop_server kafka "$kdir" _kafka_pid
 }
 
 # kafka_stop: SIGTERM (30 s grace, then SIGKILL) and remove the pid file.
@@ -719,17 +726,9 @@ clickhouse_start() {
 }
 
 _ch_stop_locked() {
-	local cdir pid
+	local cdir
 	cdir=$(_ch_dir) || return 1
-	if ! pid=$(_ch_pid); then
-		rm -f "$cdir/clickhouse.pid"
-		_svc_log "clickhouse not running"
-		return 0
-	fi
-	_svc_log "stopping clickhouse (pid $pid)"
-	_svc_stop_pid clickhouse "$pid" || return 1
-	rm -f "$cdir/clickhouse.pid"
-	_svc_log "clickhouse stopped"
+	_svc_stop_server clickhouse "$cdir" _ch_pid
 }
 
 # clickhouse_stop: SIGTERM (30 s grace, then SIGKILL) and remove the pid file.
