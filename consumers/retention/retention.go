@@ -4,6 +4,9 @@
 // support also expire rows by the table's TTL. Rows in the one partially
 // expired day stay on disk until the next day, and the read path never
 // returns them (it filters by the window itself).
+//
+// On a cluster (see OnCluster) it lists the partitions of every shard and
+// drops them from the replicated storage tables ON CLUSTER.
 package retention
 
 import (
@@ -29,6 +32,7 @@ type Conn interface {
 type Enforcer struct {
 	conn     Conn
 	database string
+	schema   migrations.Options
 	days     int
 	now      func() time.Time
 	log      *slog.Logger
@@ -39,7 +43,18 @@ func New(conn Conn, database string, days int, now func() time.Time, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Enforcer{conn: conn, database: database, days: days, now: now, log: log}
+	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log}
+}
+
+// OnCluster makes e work on the schema migrations created on cluster (the
+// name in remote_servers; empty means a single server): partitions are
+// listed on one replica of every shard through the cluster table function
+// and dropped with ALTER TABLE ... ON CLUSTER ... DROP PARTITION on the
+// replicated storage table (audit_events_local). It returns e and must be
+// called before e is used.
+func (e *Enforcer) OnCluster(cluster string) *Enforcer {
+	e.schema.Cluster = cluster
+	return e
 }
 
 var dayPartition = regexp.MustCompile(`^\d{8}$`)
@@ -53,9 +68,14 @@ func (e *Enforcer) Cutoff() string {
 // RunOnce drops every day partition entirely outside the window and returns
 // the ids it dropped.
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
+	table := e.schema.StorageTable(migrations.Table)
+	parts := "system.parts"
+	if e.schema.Cluster != "" {
+		parts = fmt.Sprintf("cluster('%s', system.parts)", e.schema.Cluster)
+	}
 	rows, err := e.conn.Query(ctx,
-		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = ? AND active",
-		e.database, migrations.Table)
+		"SELECT DISTINCT partition_id FROM "+parts+" WHERE database = ? AND table = ? AND active",
+		e.database, table)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
@@ -78,7 +98,7 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 		if !dayPartition.MatchString(id) || id >= cutoff {
 			continue
 		}
-		q := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", e.database, migrations.Table, id)
+		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", e.database, table, e.schema.OnCluster(), id)
 		if err := e.conn.Exec(ctx, q); err != nil {
 			return dropped, fmt.Errorf("drop partition %s: %w", id, err)
 		}

@@ -27,6 +27,12 @@ type Config struct {
 	ReadTimeout time.Duration
 	// MaxOpenConns bounds the connection pool.
 	MaxOpenConns int
+	// Cluster names the ClickHouse cluster (remote_servers) the schema lives
+	// on; empty for a single server. With a cluster, inserts into the
+	// Distributed tables return only once every shard stored its rows
+	// (insert_distributed_sync), so a writer commits nothing that is not
+	// durable on the shards.
+	Cluster string
 }
 
 // Defaults returns the configuration for a server on loopback.
@@ -37,13 +43,15 @@ func Defaults() Config {
 	}
 }
 
-// FromEnv reads AUDITTRAIL_CLICKHOUSE_ADDR, _DATABASE, _USER, _PASSWORD.
+// FromEnv reads AUDITTRAIL_CLICKHOUSE_ADDR, _DATABASE, _USER, _PASSWORD and
+// _CLUSTER.
 func FromEnv(e *config.Env) Config {
 	c := Defaults()
 	c.Addr = e.String("AUDITTRAIL_CLICKHOUSE_ADDR", c.Addr)
 	c.Database = e.String("AUDITTRAIL_CLICKHOUSE_DATABASE", c.Database)
 	c.Username = e.String("AUDITTRAIL_CLICKHOUSE_USER", c.Username)
 	c.Password = e.String("AUDITTRAIL_CLICKHOUSE_PASSWORD", c.Password)
+	c.Cluster = e.String("AUDITTRAIL_CLICKHOUSE_CLUSTER", c.Cluster)
 	return c
 }
 
@@ -55,6 +63,9 @@ func (c Config) Validate() error {
 	}
 	if !validIdent(c.Database) {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_DATABASE=%q: use letters, digits and underscores", c.Database))
+	}
+	if c.Cluster != "" && !validIdent(c.Cluster) {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_CLUSTER=%q: use the cluster's name from remote_servers (letters, digits and underscores)", c.Cluster))
 	}
 	return errors.Join(errs...)
 }
@@ -78,6 +89,10 @@ func Open(ctx context.Context, c Config) (driver.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	var settings clickhouse.Settings
+	if c.Cluster != "" {
+		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:         []string{c.Addr},
 		Protocol:     clickhouse.Native,
@@ -87,6 +102,7 @@ func Open(ctx context.Context, c Config) (driver.Conn, error) {
 		MaxOpenConns: c.MaxOpenConns,
 		MaxIdleConns: c.MaxOpenConns,
 		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Settings:     settings,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", c.Addr, err)

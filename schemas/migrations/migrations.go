@@ -7,6 +7,12 @@
 // 18.16) has no TTL clause, so there retention is enforced only by dropping
 // day partitions (package retention in consumers) and by the read path's
 // time filter; on newer servers the table also carries a TTL.
+//
+// With Options.Cluster set, the same migrations build the cluster variant:
+// every table is created ON CLUSTER as a replicated, deduplicating
+// <name>_local table on each node, with a Distributed table under the plain
+// name in front of it, sharded by workspace (see createTable). Writers and
+// readers use the plain name either way.
 package migrations
 
 import (
@@ -72,6 +78,15 @@ type Options struct {
 	Database string
 	// RetentionDays is the retention window, used for the TTL clause.
 	RetentionDays int
+	// Cluster names a cluster of the servers' remote_servers configuration.
+	// When set, the schema is created ON CLUSTER: replicated local tables
+	// (which need ZooKeeper or ClickHouse Keeper and the macros {shard} and
+	// {replica} on every node) behind Distributed tables. Empty means a
+	// single server.
+	Cluster string
+	// Reapply runs every migration's statements again, recorded or not
+	// (they are idempotent), and re-sets the TTL.
+	Reapply bool
 }
 
 // Migration is one versioned step. Statements returns the idempotent DDL for
@@ -103,7 +118,7 @@ func createEvents(o Options, v Version) []string {
 	if v.SupportsTTL() {
 		ttl = fmt.Sprintf("\nTTL timestamp + toIntervalDay(%d)", o.RetentionDays)
 	}
-	return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
+	return o.createTable(Table, `(
     workspace_id String,
     timestamp DateTime('UTC'),
     timestamp_ns Int64,
@@ -125,10 +140,9 @@ func createEvents(o Options, v Version) []string {
     received_at DateTime('UTC'),
     received_at_ns Int64,
     inserted_at DateTime('UTC') DEFAULT now()
-) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMMDD(timestamp)
-ORDER BY (workspace_id, timestamp_ns, id)%s
-SETTINGS index_granularity = 8192`, o.Database, Table, ttl)}
+)`, "ReplacingMergeTree()", `PARTITION BY toYYYYMMDD(timestamp)
+ORDER BY (workspace_id, timestamp_ns, id)`+ttl+`
+SETTINGS index_granularity = 8192`)
 }
 
 // Applied is what Apply did.
@@ -137,25 +151,48 @@ type Applied struct {
 	Versions []uint32 // versions applied by this call
 }
 
+// Prepare returns the statements that create the database and the
+// schema_migrations bookkeeping table. On a cluster every node holds a
+// replica of schema_migrations, so a migration recorded through one node
+// counts everywhere.
+func Prepare(o Options) []string {
+	return []string{
+		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, o.OnCluster()),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations%s (
+    version UInt32,
+    name String,
+    applied_at DateTime('UTC') DEFAULT now()
+) ENGINE = %s ORDER BY version`, o.Database, o.OnCluster(), o.everyNode("MergeTree()", "schema_migrations")),
+	}
+}
+
 // Apply creates the database and runs every migration not yet recorded, in
 // order, then brings the TTL in line with RetentionDays on servers that
 // support it. It is safe to call at every service start.
+//
+// On a cluster, DDL runs ON CLUSTER and waits for every node (up to the
+// server's distributed_ddl_task_timeout, 180 s by default), so Apply issues
+// none when nothing is pending: a service start does not depend on every
+// node being up. Options.Reapply runs everything again, which creates the
+// tables on nodes added to the cluster since.
 func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
-	if o.RetentionDays < 1 {
-		return Applied{}, fmt.Errorf("retention days must be at least 1, got %d", o.RetentionDays)
+	if err := o.validate(); err != nil {
+		return Applied{}, err
 	}
 	v, err := ServerVersion(ctx, conn)
 	if err != nil {
 		return Applied{}, err
 	}
 	res := Applied{Server: v}
-	stmts := []string{
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", o.Database),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations (
-    version UInt32,
-    name String,
-    applied_at DateTime('UTC') DEFAULT now()
-) ENGINE = MergeTree() ORDER BY version`, o.Database),
+	stmts := Prepare(o)
+	if o.Cluster != "" && !o.Reapply {
+		ok, err := tableExists(ctx, conn, o.Database, "schema_migrations")
+		if err != nil {
+			return res, fmt.Errorf("prepare migrations: %w", err)
+		}
+		if ok {
+			stmts = nil
+		}
 	}
 	for _, s := range stmts {
 		if err := conn.Exec(ctx, s); err != nil {
@@ -167,7 +204,7 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		return res, err
 	}
 	for _, m := range All() {
-		if done[m.Version] {
+		if done[m.Version] && !o.Reapply {
 			continue
 		}
 		for _, s := range m.Statements(o, v) {
@@ -175,18 +212,49 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 			}
 		}
+		if done[m.Version] {
+			continue
+		}
 		if err := record(ctx, conn, o.Database, m); err != nil {
 			return res, fmt.Errorf("record migration %d: %w", m.Version, err)
 		}
 		res.Versions = append(res.Versions, m.Version)
 	}
 	if v.SupportsTTL() {
-		q := fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL timestamp + toIntervalDay(%d)", o.Database, Table, o.RetentionDays)
-		if err := conn.Exec(ctx, q); err != nil {
-			return res, fmt.Errorf("set retention TTL: %w", err)
+		ttl := fmt.Sprintf("TTL timestamp + toIntervalDay(%d)", o.RetentionDays)
+		set := false
+		if o.Cluster != "" && !o.Reapply {
+			if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(Table), ttl); err != nil {
+				return res, fmt.Errorf("set retention TTL: %w", err)
+			}
+		}
+		if !set {
+			q := fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY %s", o.Database, o.StorageTable(Table), o.OnCluster(), ttl)
+			if err := conn.Exec(ctx, q); err != nil {
+				return res, fmt.Errorf("set retention TTL: %w", err)
+			}
 		}
 	}
 	return res, nil
+}
+
+// tableExists reports whether this server has db.table.
+func tableExists(ctx context.Context, conn Conn, db, table string) (bool, error) {
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// tableHas reports whether db.table's engine definition on this server
+// contains clause (as the server prints it).
+func tableHas(ctx context.Context, conn Conn, db, table, clause string) (bool, error) {
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ? AND position(engine_full, ?) > 0", db, table, clause).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
 }
 
 // record inserts the migration's row. 18.16 hangs on INSERT ... VALUES sent

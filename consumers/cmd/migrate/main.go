@@ -1,8 +1,13 @@
 // Package main is the migrate command; it applies the ClickHouse schema migrations (the writer and
 // the API also apply them at start) and prints what it did:
 //
-//	migrate            apply pending migrations
-//	migrate -print     print the DDL for the connected server without running it
+//	migrate                 apply pending migrations
+//	migrate -print          print the DDL for the connected server without running it
+//	migrate -cluster audit  create the cluster variant ON CLUSTER audit (default:
+//	                        AUDITTRAIL_CLICKHOUSE_CLUSTER): replicated tables behind
+//	                        Distributed ones, sharded by workspace
+//	migrate -reapply        run every migration again (idempotent); on a cluster
+//	                        this creates the tables on nodes added since
 package main
 
 import (
@@ -29,11 +34,16 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	printOnly := fs.Bool("print", false, "print the DDL for the connected server instead of applying it")
+	cluster := fs.String("cluster", "", "ClickHouse cluster (remote_servers name) to create the schema on (default AUDITTRAIL_CLICKHOUSE_CLUSTER; empty: single server)")
+	reapply := fs.Bool("reapply", false, "run every migration again, also those recorded (creates the tables on nodes added to a cluster)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	env := config.FromOS()
 	chc := chconn.FromEnv(env)
+	if *cluster != "" {
+		chc.Cluster = *cluster
+	}
 	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
 	if days < 1 || days > 3650 {
 		return errors.New("AUDITTRAIL_RETENTION_DAYS: want 1-3650")
@@ -48,13 +58,14 @@ func run(args []string) error {
 		return err
 	}
 	defer conn.Close()
-	o := migrations.Options{Database: chc.Database, RetentionDays: days}
+	o := migrations.Options{Database: chc.Database, RetentionDays: days, Cluster: chc.Cluster, Reapply: *reapply}
 	if *printOnly {
 		v, err := migrations.ServerVersion(ctx, conn)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("-- ClickHouse %s (TTL clause: %v)\n", v, v.SupportsTTL())
+		fmt.Printf("-- ClickHouse %s (TTL clause: %v, cluster: %q)\n", v, v.SupportsTTL(), o.Cluster)
+		fmt.Printf("%s;\n", strings.Join(migrations.Prepare(o), ";\n"))
 		for _, m := range migrations.All() {
 			fmt.Printf("-- migration %d: %s\n%s;\n", m.Version, m.Name, strings.Join(m.Statements(o, v), ";\n"))
 		}
@@ -64,6 +75,6 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ClickHouse %s, database %s: applied %v (TTL clause: %v)\n", res.Server, chc.Database, res.Versions, res.Server.SupportsTTL())
+	fmt.Printf("ClickHouse %s, database %s, cluster %q: applied %v (TTL clause: %v)\n", res.Server, chc.Database, chc.Cluster, res.Versions, res.Server.SupportsTTL())
 	return nil
 }

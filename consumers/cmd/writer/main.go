@@ -53,7 +53,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	applied, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: wc.RetentionDays})
+	applied, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: wc.RetentionDays, Cluster: chc.Cluster})
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func run(log *slog.Logger) error {
 	}
 
 	var wg sync.WaitGroup
-	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log)
+	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster)
 	wg.Go(func() { enf.Run(ctx, every) })
 
 	e := httpserver.New(httpserver.Options{Name: "writer", Log: log, Reg: reg, Ready: func(ctx context.Context) error {

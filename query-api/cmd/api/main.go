@@ -79,7 +79,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: days}); err != nil {
+	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: days, Cluster: chc.Cluster}); err != nil {
 		return err
 	}
 	// Exports are recorded through the emitter; reads work without Kafka.
