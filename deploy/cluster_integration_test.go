@@ -1,0 +1,280 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/consumers/retention"
+	"github.com/audittrail/audittrail/consumers/writer"
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// The local cluster of scripts/ch-cluster: cluster "audit", shard 01 on
+// node1, shard 02 on node2, one replica each.
+const (
+	clusterName = "audit"
+	node1       = "127.0.0.1:29001"
+	node2       = "127.0.0.1:29002"
+)
+
+// home is $AUDITTRAIL_HOME as the scripts resolve it (relative to the
+// repository root; .local by default).
+func home(root string) string {
+	h := os.Getenv("AUDITTRAIL_HOME")
+	if h == "" {
+		h = ".local"
+	}
+	if !filepath.IsAbs(h) {
+		h = filepath.Join(root, h)
+	}
+	return h
+}
+
+// clusterUp starts the local cluster for the test and stops it at cleanup.
+// An exclusive lock keeps concurrent test runs from stopping each other's
+// cluster.
+func clusterUp(t *testing.T) {
+	t.Helper()
+	root := repoRoot(t)
+	dir := filepath.Join(home(root), "ch-cluster")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	lock, err := os.OpenFile(filepath.Join(dir, "test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
+	t.Cleanup(func() { _ = lock.Close() }) // closing releases the lock, after the cluster is down
+
+	script := func(arg string, timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "ch-cluster"), arg)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("scripts/ch-cluster %s: %w\n%s", arg, err, out)
+		}
+		if os.Getenv("AUDITTRAIL_TEST_LOG") == "1" {
+			t.Logf("scripts/ch-cluster %s:\n%s", arg, out)
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		if err := script("down", time.Minute); err != nil {
+			t.Error(err)
+		}
+	})
+	require.NoError(t, script("up", 3*time.Minute))
+}
+
+func openNode(t *testing.T, addr, db string) driver.Conn {
+	t.Helper()
+	c := chconn.Defaults()
+	c.Addr, c.Database, c.Cluster = addr, db, clusterName
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := chconn.Open(ctx, c)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func count(t *testing.T, conn driver.Conn, q string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	require.NoError(t, conn.QueryRow(context.Background(), q, args...).Scan(&n), q)
+	return n
+}
+
+// workspacesOn lists the workspaces whose rows node's storage table holds.
+func workspacesOn(t *testing.T, conn driver.Conn, db string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), fmt.Sprintf("SELECT DISTINCT workspace_id FROM %s.audit_events_local ORDER BY workspace_id", db))
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ws string
+		require.NoError(t, rows.Scan(&ws))
+		out = append(out, ws)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func row(ws string, ts time.Time, id string) migrations.Row {
+	return migrations.Row{
+		WorkspaceID: ws, Timestamp: ts.Truncate(time.Second), TimestampNs: ts.UnixNano(), ID: id,
+		Event: "Source Created", Category: "Sources", ActorType: "user", ActorID: "usr_1", ActorName: "Alice",
+		ResourceType: "source", ResourceID: "src_" + id, ResourceName: "Source " + id,
+		Changes: "{}", Properties: "{}", ReceivedAt: ts.Truncate(time.Second), ReceivedAtNs: ts.UnixNano(),
+	}
+}
+
+// TestClickHouseCluster applies the schema ON CLUSTER with the migrate
+// command on a real two-shard cluster (ClickHouse with ZooKeeper, started by
+// scripts/ch-cluster), then writes through the writer's sink and reads
+// through the read API's store, and runs retention, as the services do with
+// AUDITTRAIL_CLICKHOUSE_CLUSTER set.
+func TestClickHouseCluster(t *testing.T) {
+	stacktest.Require(t)
+	start := time.Now()
+	clusterUp(t)
+	t.Logf("cluster up in %s", time.Since(start).Round(time.Millisecond))
+	ctx := context.Background()
+	db := "cluster_" + stacktest.Suffix()
+	a, b := openNode(t, node1, db), openNode(t, node2, db)
+	t.Cleanup(func() {
+		if err := a.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+clusterName); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+
+	// 1. The migrate command with -cluster, on node1.
+	bin := filepath.Join(t.TempDir(), "migrate")
+	build := exec.Command("go", "build", "-o", bin, "./consumers/cmd/migrate")
+	build.Dir = repoRoot(t)
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	migrate := func(args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "AUDITTRAIL_CLICKHOUSE_ADDR="+node1, "AUDITTRAIL_CLICKHOUSE_DATABASE="+db)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "migrate %v: %s", args, out)
+		return string(out)
+	}
+	require.Contains(t, migrate("-cluster", clusterName, "-print"), "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+clusterName)
+	require.Contains(t, migrate("-cluster", clusterName), `cluster "audit": applied [1]`)
+	require.Contains(t, migrate("-cluster", clusterName), `cluster "audit": applied []`)
+
+	// Both nodes have both tables; schema_migrations replicated to node2.
+	for _, conn := range []driver.Conn{a, b} {
+		engines := map[string]string{}
+		rows, err := conn.Query(ctx, "SELECT name, engine FROM system.tables WHERE database = ?", db)
+		require.NoError(t, err)
+		for rows.Next() {
+			var name, engine string
+			require.NoError(t, rows.Scan(&name, &engine))
+			engines[name] = engine
+		}
+		rows.Close()
+		require.Equal(t, map[string]string{
+			"audit_events":       "Distributed",
+			"audit_events_local": "ReplicatedReplacingMergeTree",
+			"schema_migrations":  "ReplicatedMergeTree",
+		}, engines)
+	}
+	require.Eventually(t, func() bool {
+		return count(t, b, "SELECT count() FROM "+db+".schema_migrations WHERE version = 1") > 0
+	}, 30*time.Second, 100*time.Millisecond, "the migration record replicates to node2")
+	// A service starting against node2 finds nothing to do; -reapply reruns
+	// every statement ON CLUSTER without harm.
+	res, err := migrations.Apply(ctx, b, migrations.Options{Database: db, RetentionDays: 90, Cluster: clusterName})
+	require.NoError(t, err)
+	require.Empty(t, res.Versions)
+	res, err = migrations.Apply(ctx, b, migrations.Options{Database: db, RetentionDays: 90, Cluster: clusterName, Reapply: true})
+	require.NoError(t, err)
+	require.Empty(t, res.Versions)
+
+	// 2. The writer's sink inserts into the Distributed table; each batch is
+	// on the shards when Insert returns (insert_distributed_sync), and every
+	// workspace lands on one shard.
+	now := time.Now().UTC()
+	var batch []migrations.Row
+	const workspaces, perDay, days = 24, 5, 3
+	for w := range workspaces {
+		for d := range days {
+			for i := range perDay {
+				batch = append(batch, row(fmt.Sprintf("ws_%02d", w), now.Add(-time.Duration(d)*24*time.Hour-time.Duration(i)*time.Minute), fmt.Sprintf("evt_%02d_%d_%d", w, d, i)))
+			}
+		}
+	}
+	sink := writer.NewClickHouseSink(a, db)
+	require.NoError(t, sink.Insert(ctx, batch))
+	stored := count(t, a, "SELECT count() FROM "+db+".audit_events_local") + count(t, b, "SELECT count() FROM "+db+".audit_events_local")
+	require.Equal(t, uint64(len(batch)), stored, "rows are on the shards when the insert returns")
+	require.NoError(t, sink.Insert(ctx, batch), "a replayed batch") // replay after a crash
+	onA, onB := workspacesOn(t, a, db), workspacesOn(t, b, db)
+	require.NotEmpty(t, onA, "shard 01 holds workspaces")
+	require.NotEmpty(t, onB, "shard 02 holds workspaces")
+	all := append(append([]string{}, onA...), onB...)
+	sort.Strings(all)
+	require.Len(t, all, workspaces, "each workspace on exactly one shard: %v / %v", onA, onB)
+	for i := 1; i < len(all); i++ {
+		require.NotEqual(t, all[i-1], all[i], "workspace %s on both shards", all[i])
+	}
+
+	// 3. The read API's store on the Distributed table, from either node:
+	// each event once, despite the replay.
+	for _, conn := range []driver.Conn{a, b} {
+		st := store.New(conn, db, 90, time.Now)
+		for _, ws := range []string{onA[0], onB[0]} {
+			page, err := st.List(ctx, store.Filter{WorkspaceID: ws}, nil, 1000)
+			require.NoError(t, err)
+			require.Len(t, page.Events, perDay*days, ws)
+			ids := map[string]bool{}
+			for _, e := range page.Events {
+				require.Equal(t, ws, e.WorkspaceID)
+				require.False(t, ids[e.ID], "event %s shown twice", e.ID)
+				ids[e.ID] = true
+			}
+			ev, err := st.Get(ctx, ws, page.Events[0].ID)
+			require.NoError(t, err)
+			require.Equal(t, page.Events[0].ID, ev.ID)
+			f, err := st.Facets(ctx, store.Filter{WorkspaceID: ws})
+			require.NoError(t, err)
+			require.Equal(t, []store.EventCount{{Name: "Source Created", Count: perDay * days}}, f.Events)
+			n := 0
+			require.NoError(t, st.Export(ctx, store.Filter{WorkspaceID: ws}, func(*migrations.Row) error { n++; return nil }))
+			require.Equal(t, perDay*days, n, "export of %s", ws)
+		}
+	}
+
+	// 4. Retention drops expired day partitions on both shards.
+	old := []migrations.Row{
+		row(onA[0], now.Add(-100*24*time.Hour), "evt_old_a"),
+		row(onB[0], now.Add(-120*24*time.Hour), "evt_old_b"),
+	}
+	require.NoError(t, sink.Insert(ctx, old))
+	enf := retention.New(a, db, 90, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil))).OnCluster(clusterName)
+	dropped, err := enf.RunOnce(ctx)
+	require.NoError(t, err)
+	sort.Strings(dropped)
+	require.Equal(t, []string{old[1].Timestamp.Format("20060102"), old[0].Timestamp.Format("20060102")}, dropped)
+	for _, conn := range []driver.Conn{a, b} {
+		require.Zero(t, count(t, conn, "SELECT count() FROM "+db+".audit_events_local WHERE id LIKE 'evt_old_%'"))
+	}
+	require.Equal(t, uint64(workspaces), count(t, a, "SELECT uniqExact(workspace_id) FROM "+db+".audit_events"), "only expired days dropped")
+	dropped, err = enf.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Empty(t, dropped)
+	t.Logf("cluster test took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// repoRoot is the repository root (the parent of deploy/).
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	root := filepath.Dir(wd)
+	_, err = os.Stat(filepath.Join(root, "go.mod"))
+	require.NoError(t, err, "run the tests from deploy/")
+	if !strings.HasSuffix(wd, "deploy") {
+		t.Fatalf("unexpected working directory %s", wd)
+	}
+	return root
+}
