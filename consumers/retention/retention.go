@@ -50,12 +50,27 @@ func (e *Enforcer) Cutoff() string {
 	return e.now().UTC().Add(-time.Duration(e.days) * 24 * time.Hour).Format("20060102")
 }
 
-// RunOnce drops every day partition entirely outside the window and returns
-// the ids it dropped.
+// RunOnce drops every day partition entirely outside the window, from the
+// events table and the id registry alike, and returns the ids it dropped
+// from the events table.
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
+	var dropped []string
+	for _, table := range migrations.Tables {
+		d, err := e.dropExpired(ctx, table)
+		if table == migrations.Table {
+			dropped = d
+		}
+		if err != nil {
+			return dropped, fmt.Errorf("%s: %w", table, err)
+		}
+	}
+	return dropped, nil
+}
+
+func (e *Enforcer) dropExpired(ctx context.Context, table string) ([]string, error) {
 	rows, err := e.conn.Query(ctx,
 		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = ? AND active",
-		e.database, migrations.Table)
+		e.database, table)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
@@ -78,7 +93,7 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 		if !dayPartition.MatchString(id) || id >= cutoff {
 			continue
 		}
-		q := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", e.database, migrations.Table, id)
+		q := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", e.database, table, id)
 		if err := e.conn.Exec(ctx, q); err != nil {
 			return dropped, fmt.Errorf("drop partition %s: %w", id, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/audittrail/audittrail/consumers/retention"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 func ev(id string, ts time.Time) event.Event {
@@ -32,6 +33,20 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 		ev("recent", now.Add(-time.Hour)),
 	}
 	stacktest.InsertEvents(t, conn, ch.Database, events...)
+	registered := func() []string {
+		rows, err := conn.Query(context.Background(), "SELECT id FROM "+ch.Database+"."+migrations.IDsTable+" ORDER BY id")
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			out = append(out, id)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	require.Len(t, registered(), len(events))
 
 	enf := retention.New(conn, ch.Database, 90, func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Equal(t, "20260827", enf.Cutoff())
@@ -42,6 +57,7 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 	ids := stacktest.VisibleIDs(t, conn, ch.Database)
 	require.Equal(t, map[string]int{"ws/cutoff_day_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
 		"whole expired days are gone; the partly expired day waits (the API hides its expired rows)")
+	require.Equal(t, []string{"cutoff_day_early", "inside", "recent"}, registered(), "the id registry keeps the same days")
 
 	again, err := enf.RunOnce(context.Background())
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ type metrics struct {
 	insertErrors  prometheus.Counter
 	commitErrors  prometheus.Counter
 	expired       prometheus.Counter
+	duplicates    *prometheus.CounterVec
 	deadLetters   *prometheus.CounterVec
 	batchSize     prometheus.Histogram
 	insertLatency prometheus.Histogram
@@ -24,6 +25,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_commit_errors_total", Help: "Failed offset commits (records are replayed)."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_expired_events_total", Help: "Events already outside the retention window on arrival, not stored."}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_writer_duplicate_ids_total",
+			Help: "Events not stored because their id already was: kind=replayed (same timestamp) or conflict (another timestamp; the first stays)."},
+			[]string{"kind"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_writer_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -39,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.duplicates, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

@@ -109,10 +109,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Sink stores rows. Insert must be all-or-nothing from the writer's point
-// of view: on error the writer retries the same rows.
+// Sink stores rows. On error the writer retries the same rows, so Insert
+// must be idempotent; it stores each (workspace_id, id) once and reports
+// what it left out.
 type Sink interface {
-	Insert(ctx context.Context, rows []migrations.Row) error
+	Insert(ctx context.Context, rows []migrations.Row) (Stored, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -513,11 +514,16 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 		backoff := w.cfg.RetryMin
 		for attempt := 1; ; attempt++ {
 			start := time.Now()
-			err := w.sink.Insert(ctx, b.rows)
+			st, err := w.sink.Insert(ctx, b.rows)
 			if err == nil {
 				w.m.insertLatency.Observe(time.Since(start).Seconds())
 				w.m.batchSize.Observe(float64(len(b.rows)))
-				w.m.inserted.Add(float64(len(b.rows)))
+				w.m.inserted.Add(float64(st.Inserted))
+				w.m.duplicates.WithLabelValues("replayed").Add(float64(st.Replayed))
+				w.m.duplicates.WithLabelValues("conflict").Add(float64(st.Conflicts))
+				if st.Conflicts > 0 {
+					w.log.Info("events not stored: id already stored with another timestamp", "events", st.Conflicts)
+				}
 				break
 			}
 			w.m.insertErrors.Inc()

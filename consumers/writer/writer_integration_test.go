@@ -171,6 +171,10 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 	for _, r := range recs[100:400] {
 		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
 	}
+	// The same ids sent again with another timestamp: the first stays.
+	for i := 500; i < 550; i++ {
+		recs = append(recs, validRecord(t, h.topic, fmt.Sprintf("ws_%d", i%7), fmt.Sprintf("evt_%05d", i), now.Add(time.Minute)))
+	}
 	poison := []*kgo.Record{
 		{Topic: h.topic, Key: []byte("ws_0"), Value: []byte("not json")},
 		{Topic: h.topic, Key: []byte("ws_0"), Value: []byte(`{"workspace_id": "ws_0", "event": "Nope"}`)},
@@ -190,8 +194,9 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 		30*time.Second, 50*time.Millisecond)
 	require.Equal(t, 1.0, h.metric("audittrail_writer_expired_events_total"))
 	require.Eventually(t, func() bool {
-		return h.metric("audittrail_writer_rows_inserted_total") == float64(len(recs)-len(poison)-1)
-	}, 30*time.Second, 50*time.Millisecond, "replayed rows are inserted too (and collapsed on read)")
+		return h.metric("audittrail_writer_rows_inserted_total") == float64(len(want))
+	}, 30*time.Second, 50*time.Millisecond, "each id is written once")
+	require.Equal(t, 350.0, h.metric("audittrail_writer_duplicate_ids_total"), "300 replays and 50 conflicts left out")
 	require.Positive(t, h.metric("audittrail_writer_batch_rows"))
 	require.Positive(t, h.metric("audittrail_writer_insert_seconds"))
 	require.Zero(t, h.metric("audittrail_writer_consumer_lag"), "caught up")
@@ -203,6 +208,10 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 		require.Equal(t, 1, n, "visible duplicate of %s", id)
 	}
 	require.Len(t, got, len(want), "every accepted event stored")
+	var moved uint64
+	require.NoError(t, conn.QueryRow(context.Background(), fmt.Sprintf(
+		"SELECT count() FROM %s.%s WHERE timestamp_ns >= %d", ch.Database, migrations.Table, now.Add(time.Minute).UnixNano())).Scan(&moved))
+	require.Zero(t, moved, "an id sent again with a later timestamp keeps its first timestamp")
 
 	dl := h.deadLetters(len(poison))
 	require.Len(t, dl, len(poison), "the dead-letter topic holds exactly the poison")
@@ -240,13 +249,13 @@ type flakySink struct {
 	calls int
 }
 
-func (s *flakySink) Insert(ctx context.Context, rows []migrations.Row) error {
+func (s *flakySink) Insert(ctx context.Context, rows []migrations.Row) (writer.Stored, error) {
 	s.mu.Lock()
 	s.calls++
 	fail := s.calls <= s.fails
 	s.mu.Unlock()
 	if fail {
-		return fmt.Errorf("clickhouse unavailable (simulated)")
+		return writer.Stored{}, fmt.Errorf("clickhouse unavailable (simulated)")
 	}
 	return s.next.Insert(ctx, rows)
 }

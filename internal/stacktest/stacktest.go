@@ -135,22 +135,34 @@ func Topics(t testing.TB, partitions int, prefixes ...string) []string {
 }
 
 // InsertEvents writes events straight into the test database's events
-// table, as the writer would.
+// table and id registry, as the writer would (without its id check).
 func InsertEvents(t testing.TB, conn driver.Conn, database string, events ...event.Event) {
 	t.Helper()
-	ctx := context.Background() // see migrations.record: no cancellation for batches
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")))
-	if err != nil {
-		t.Fatalf("prepare insert: %v", err)
-	}
+	rows := make([]migrations.Row, len(events))
 	for i := range events {
-		row := migrations.RowOf(&events[i])
-		if err := batch.Append(row.Values()...); err != nil {
-			t.Fatalf("append: %v", err)
+		rows[i] = migrations.RowOf(&events[i])
+	}
+	insertRows(t, conn, database, migrations.Table, migrations.InsertColumns, rows, func(r *migrations.Row) []any { return r.Values() })
+	insertRows(t, conn, database, migrations.IDsTable, migrations.IDColumns, rows, func(r *migrations.Row) []any {
+		return []any{r.WorkspaceID, r.ID, r.Timestamp, r.TimestampNs}
+	})
+}
+
+func insertRows(t testing.TB, conn driver.Conn, database, table string, cols []string, rows []migrations.Row, values func(*migrations.Row) []any) {
+	t.Helper()
+	ctx := context.Background() // see migrations.record: no cancellation for batches
+	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", database, table, strings.Join(cols, ", ")))
+	if err != nil {
+		t.Fatalf("prepare insert into %s: %v", table, err)
+	}
+	for i := range rows {
+		if err := batch.Append(values(&rows[i])...); err != nil {
+			_ = batch.Abort()
+			t.Fatalf("append to %s: %v", table, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		t.Fatalf("insert: %v", err)
+		t.Fatalf("insert into %s: %v", table, err)
 	}
 }
 

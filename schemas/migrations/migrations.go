@@ -22,6 +22,15 @@ import (
 // Table is the name of the audit events table.
 const Table = "audit_events"
 
+// IDsTable is the id registry: one row per stored (workspace_id, id) with
+// the timestamp it was stored with. The writer consults it so that an id
+// sent again with a different timestamp never becomes a second event.
+const IDsTable = "audit_event_ids"
+
+// Tables are the tables holding event data, all partitioned by event day and
+// subject to retention.
+var Tables = []string{Table, IDsTable}
+
 // Conn is what migrations need of a ClickHouse connection.
 type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
@@ -86,6 +95,7 @@ type Migration struct {
 func All() []Migration {
 	return []Migration{
 		{Version: 1, Name: "create audit_events", Statements: createEvents},
+		{Version: 2, Name: "create audit_event_ids", Statements: createEventIDs},
 	}
 }
 
@@ -130,6 +140,35 @@ PARTITION BY toYYYYMMDD(timestamp)
 ORDER BY (workspace_id, timestamp_ns, id)%s
 SETTINGS index_granularity = 8192`, o.Database, Table, ttl)}
 }
+
+// createEventIDs creates the id registry and fills it from the events
+// already stored (a no-op on a new database; on a large one it reads the id
+// columns once). Sorted by (workspace_id, id), a lookup of a batch's ids
+// reads only the index for ids never seen. Day partitions by event time,
+// like the events table, so retention drops both alike.
+func createEventIDs(o Options, v Version) []string {
+	ttl := ""
+	if v.SupportsTTL() {
+		ttl = fmt.Sprintf("\nTTL timestamp + toIntervalDay(%d)", o.RetentionDays)
+	}
+	return []string{
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
+    workspace_id String,
+    id String,
+    timestamp DateTime('UTC'),
+    timestamp_ns Int64
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMMDD(timestamp)
+ORDER BY (workspace_id, id)%s
+SETTINGS index_granularity = 1024`, o.Database, IDsTable, ttl),
+		fmt.Sprintf(`INSERT INTO %s.%s (%s) SELECT %[3]s FROM %[1]s.%[4]s`,
+			o.Database, IDsTable, strings.Join(IDColumns, ", "), Table),
+	}
+}
+
+// IDColumns are the id registry's columns, in the order a writer appends
+// them.
+var IDColumns = []string{"workspace_id", "id", "timestamp", "timestamp_ns"}
 
 // Applied is what Apply did.
 type Applied struct {
@@ -181,9 +220,11 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		res.Versions = append(res.Versions, m.Version)
 	}
 	if v.SupportsTTL() {
-		q := fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL timestamp + toIntervalDay(%d)", o.Database, Table, o.RetentionDays)
-		if err := conn.Exec(ctx, q); err != nil {
-			return res, fmt.Errorf("set retention TTL: %w", err)
+		for _, t := range Tables {
+			q := fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL timestamp + toIntervalDay(%d)", o.Database, t, o.RetentionDays)
+			if err := conn.Exec(ctx, q); err != nil {
+				return res, fmt.Errorf("set retention TTL on %s: %w", t, err)
+			}
 		}
 	}
 	return res, nil

@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -78,4 +80,57 @@ func TestApplyIsIdempotentOnTheRealServer(t *testing.T) {
 	var n uint64
 	require.NoError(t, c2.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", fresh.Database, migrations.Table).Scan(&n))
 	require.Equal(t, uint64(1), n)
+}
+
+func TestIDRegistryIsFilledFromStoredEvents(t *testing.T) {
+	stacktest.Require(t)
+	conn, cfg := stacktest.ClickHouseConn(t)
+	defer conn.Close()
+	ctx := context.Background()
+	defer func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database) }()
+	o := migrations.Options{Database: cfg.Database, RetentionDays: 90}
+	v, err := migrations.ServerVersion(ctx, conn)
+	require.NoError(t, err)
+
+	// A database from before the registry: migration 1 only, events stored.
+	require.NoError(t, conn.Exec(ctx, "CREATE DATABASE "+cfg.Database))
+	for _, s := range migrations.All()[0].Statements(o, v) {
+		require.NoError(t, conn.Exec(ctx, s))
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var events []event.Event
+	for i := range 3 {
+		events = append(events, event.Event{
+			ID: fmt.Sprintf("ev_%d", i), WorkspaceID: "ws_a", Event: "Source Created", Category: "Sources",
+			Timestamp: now.Add(-time.Duration(i) * time.Hour), ReceivedAt: now,
+			Actor: event.Actor{Type: event.ActorUser, ID: "usr_1"},
+		})
+	}
+	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")))
+	require.NoError(t, err)
+	for i := range events {
+		row := migrations.RowOf(&events[i])
+		require.NoError(t, batch.Append(row.Values()...))
+	}
+	require.NoError(t, batch.Send())
+
+	res, err := migrations.Apply(ctx, conn, o)
+	require.NoError(t, err)
+	require.Contains(t, res.Versions, uint32(2))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT workspace_id, id, timestamp_ns FROM %s.%s ORDER BY id", cfg.Database, migrations.IDsTable))
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var ws, id string
+		var ns int64
+		require.NoError(t, rows.Scan(&ws, &id, &ns))
+		got = append(got, fmt.Sprintf("%s/%s@%d", ws, id, ns))
+	}
+	require.NoError(t, rows.Err())
+	var want []string
+	for _, e := range events {
+		want = append(want, fmt.Sprintf("%s/%s@%d", e.WorkspaceID, e.ID, e.Timestamp.UnixNano()))
+	}
+	require.Equal(t, want, got)
 }
