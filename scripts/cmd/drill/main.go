@@ -406,17 +406,23 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	recovered := make(chan time.Duration, 1)
 	go func() {
 		deadline := time.Now().Add(o.settle)
+		poll := 200 * time.Millisecond // a ClickHouse query
+		if e.sink != nil {
+			poll = 100 * time.Millisecond
+		}
 		for time.Now().Before(deadline) {
+			var done bool
 			if e.sink != nil {
-				if e.sink.covers(before) {
-					recovered <- time.Since(faultCleared)
-					return
-				}
-			} else if got, err := e.visible(ctx); err == nil && covers(got, before) {
+				done = e.sink.covers(before)
+			} else {
+				got, err := e.visible(ctx)
+				done = err == nil && covers(got, before)
+			}
+			if done {
 				recovered <- time.Since(faultCleared)
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(poll)
 		}
 		recovered <- -1
 	}()
