@@ -50,24 +50,23 @@ func (e *Enforcer) Cutoff() string {
 	return e.now().UTC().Add(-time.Duration(e.days) * 24 * time.Hour).Format("20060102")
 }
 
-// RunOnce drops every day partition entirely outside the window, from the
-// events table and the id registry alike, and returns the ids it dropped
-// from the events table.
+// RunOnce drops every day partition entirely outside the window and returns
+// the ids it dropped from the events table. The id registry's day
+// partitions go after migrations.IDsRetentionDays.
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
-	var dropped []string
-	for _, table := range migrations.Tables {
-		d, err := e.dropExpired(ctx, table)
-		if table == migrations.Table {
-			dropped = d
-		}
-		if err != nil {
-			return dropped, fmt.Errorf("%s: %w", table, err)
-		}
+	dropped, err := e.dropExpired(ctx, migrations.Table, e.Cutoff())
+	if err != nil {
+		return dropped, fmt.Errorf("%s: %w", migrations.Table, err)
+	}
+	idsCutoff := e.now().UTC().Add(-migrations.IDsRetentionDays * 24 * time.Hour).Format("20060102")
+	if _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
+		return dropped, fmt.Errorf("%s: %w", migrations.IDsTable, err)
 	}
 	return dropped, nil
 }
 
-func (e *Enforcer) dropExpired(ctx context.Context, table string) ([]string, error) {
+// dropExpired drops the table's day partitions before cutoff (YYYYMMDD).
+func (e *Enforcer) dropExpired(ctx context.Context, table, cutoff string) ([]string, error) {
 	rows, err := e.conn.Query(ctx,
 		"SELECT DISTINCT partition_id FROM system.parts WHERE database = ? AND table = ? AND active",
 		e.database, table)
@@ -87,7 +86,6 @@ func (e *Enforcer) dropExpired(ctx context.Context, table string) ([]string, err
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
-	cutoff := e.Cutoff()
 	var dropped []string
 	for _, id := range ids {
 		if !dayPartition.MatchString(id) || id >= cutoff {

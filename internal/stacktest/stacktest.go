@@ -135,34 +135,26 @@ func Topics(t testing.TB, partitions int, prefixes ...string) []string {
 }
 
 // InsertEvents writes events straight into the test database's events
-// table and id registry, as the writer would (without its id check).
+// table, as the writer would.
 func InsertEvents(t testing.TB, conn driver.Conn, database string, events ...event.Event) {
 	t.Helper()
 	rows := make([]migrations.Row, len(events))
 	for i := range events {
 		rows[i] = migrations.RowOf(&events[i])
 	}
-	insertRows(t, conn, database, migrations.Table, migrations.InsertColumns, rows, func(r *migrations.Row) []any { return r.Values() })
-	insertRows(t, conn, database, migrations.IDsTable, migrations.IDColumns, rows, func(r *migrations.Row) []any {
-		return []any{r.WorkspaceID, r.ID, r.Timestamp, r.TimestampNs}
-	})
-}
-
-func insertRows(t testing.TB, conn driver.Conn, database, table string, cols []string, rows []migrations.Row, values func(*migrations.Row) []any) {
-	t.Helper()
 	ctx := context.Background() // see migrations.record: no cancellation for batches
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", database, table, strings.Join(cols, ", ")))
+	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")))
 	if err != nil {
-		t.Fatalf("prepare insert into %s: %v", table, err)
+		t.Fatalf("prepare insert: %v", err)
 	}
 	for i := range rows {
-		if err := batch.Append(values(&rows[i])...); err != nil {
+		if err := batch.Append(rows[i].Values()...); err != nil {
 			_ = batch.Abort()
-			t.Fatalf("append to %s: %v", table, err)
+			t.Fatalf("append: %v", err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		t.Fatalf("insert into %s: %v", table, err)
+		t.Fatalf("insert: %v", err)
 	}
 }
 

@@ -22,14 +22,16 @@ import (
 // Table is the name of the audit events table.
 const Table = "audit_events"
 
-// IDsTable is the id registry: one row per stored (workspace_id, id) with
-// the timestamp it was stored with. The writer consults it so that an id
-// sent again with a different timestamp never becomes a second event.
+// IDsTable is the id registry: the (workspace_id, id) of every stored
+// event with the Kafka partition it came from and when it was stored. A
+// writer that takes over a partition reads the partition's recent ids from
+// it to rebuild its idempotency window (see consumers/writer). Ordered by
+// (topic, partition, stored_at), that read is one index range.
 const IDsTable = "audit_event_ids"
 
-// Tables are the tables holding event data, all partitioned by event day and
-// subject to retention.
-var Tables = []string{Table, IDsTable}
+// IDsRetentionDays is how long the id registry keeps its rows: whole days
+// past it are dropped, which bounds the idempotency window (at most 24 h).
+const IDsRetentionDays = 2
 
 // Conn is what migrations need of a ClickHouse connection.
 type Conn interface {
@@ -141,34 +143,28 @@ ORDER BY (workspace_id, timestamp_ns, id)%s
 SETTINGS index_granularity = 8192`, o.Database, Table, ttl)}
 }
 
-// createEventIDs creates the id registry and fills it from the events
-// already stored (a no-op on a new database; on a large one it reads the id
-// columns once). Sorted by (workspace_id, id), a lookup of a batch's ids
-// reads only the index for ids never seen. Day partitions by event time,
-// like the events table, so retention drops both alike.
+// createEventIDs creates the id registry. Day partitions by stored_at make
+// its retention (IDsRetentionDays) a partition drop.
 func createEventIDs(o Options, v Version) []string {
 	ttl := ""
 	if v.SupportsTTL() {
-		ttl = fmt.Sprintf("\nTTL timestamp + toIntervalDay(%d)", o.RetentionDays)
+		ttl = fmt.Sprintf("\nTTL stored_at + toIntervalDay(%d)", IDsRetentionDays)
 	}
-	return []string{
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
+	return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s (
+    topic String,
+    partition UInt32,
+    stored_at DateTime('UTC'),
     workspace_id String,
     id String,
-    timestamp DateTime('UTC'),
     timestamp_ns Int64
-) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMMDD(timestamp)
-ORDER BY (workspace_id, id)%s
-SETTINGS index_granularity = 1024`, o.Database, IDsTable, ttl),
-		fmt.Sprintf(`INSERT INTO %s.%s (%s) SELECT %[3]s FROM %[1]s.%[4]s`,
-			o.Database, IDsTable, strings.Join(IDColumns, ", "), Table),
-	}
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(stored_at)
+ORDER BY (topic, partition, stored_at)%s`, o.Database, IDsTable, ttl)}
 }
 
 // IDColumns are the id registry's columns, in the order a writer appends
 // them.
-var IDColumns = []string{"workspace_id", "id", "timestamp", "timestamp_ns"}
+var IDColumns = []string{"topic", "partition", "stored_at", "workspace_id", "id", "timestamp_ns"}
 
 // Applied is what Apply did.
 type Applied struct {
@@ -220,11 +216,9 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		res.Versions = append(res.Versions, m.Version)
 	}
 	if v.SupportsTTL() {
-		for _, t := range Tables {
-			q := fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL timestamp + toIntervalDay(%d)", o.Database, t, o.RetentionDays)
-			if err := conn.Exec(ctx, q); err != nil {
-				return res, fmt.Errorf("set retention TTL on %s: %w", t, err)
-			}
+		q := fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL timestamp + toIntervalDay(%d)", o.Database, Table, o.RetentionDays)
+		if err := conn.Exec(ctx, q); err != nil {
+			return res, fmt.Errorf("set retention TTL: %w", err)
 		}
 	}
 	return res, nil

@@ -2,7 +2,6 @@ package migrations_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/stacktest"
-	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -38,6 +36,14 @@ func TestDDLAdaptsToTheServer(t *testing.T) {
 	current := strings.Join(m.Statements(o, migrations.Version{24, 8}), "\n")
 	require.NotContains(t, old, "TTL")
 	require.Contains(t, current, "TTL timestamp + toIntervalDay(90)")
+	ids := migrations.All()[1]
+	require.NotContains(t, strings.Join(ids.Statements(o, migrations.Version{18, 16}), "\n"), "TTL")
+	idsDDL := strings.Join(ids.Statements(o, migrations.Version{24, 8}), "\n")
+	require.Contains(t, idsDDL, "TTL stored_at + toIntervalDay(2)")
+	require.Contains(t, idsDDL, "ORDER BY (topic, partition, stored_at)")
+	for _, col := range migrations.IDColumns {
+		require.Contains(t, idsDDL, "\n    "+col+" ", "registry column %s is created", col)
+	}
 	for _, ddl := range []string{old, current} {
 		require.Contains(t, ddl, "ReplacingMergeTree")
 		require.Contains(t, ddl, "PARTITION BY toYYYYMMDD(timestamp)")
@@ -80,57 +86,4 @@ func TestApplyIsIdempotentOnTheRealServer(t *testing.T) {
 	var n uint64
 	require.NoError(t, c2.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", fresh.Database, migrations.Table).Scan(&n))
 	require.Equal(t, uint64(1), n)
-}
-
-func TestIDRegistryIsFilledFromStoredEvents(t *testing.T) {
-	stacktest.Require(t)
-	conn, cfg := stacktest.ClickHouseConn(t)
-	defer conn.Close()
-	ctx := context.Background()
-	defer func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database) }()
-	o := migrations.Options{Database: cfg.Database, RetentionDays: 90}
-	v, err := migrations.ServerVersion(ctx, conn)
-	require.NoError(t, err)
-
-	// A database from before the registry: migration 1 only, events stored.
-	require.NoError(t, conn.Exec(ctx, "CREATE DATABASE "+cfg.Database))
-	for _, s := range migrations.All()[0].Statements(o, v) {
-		require.NoError(t, conn.Exec(ctx, s))
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	var events []event.Event
-	for i := range 3 {
-		events = append(events, event.Event{
-			ID: fmt.Sprintf("ev_%d", i), WorkspaceID: "ws_a", Event: "Source Created", Category: "Sources",
-			Timestamp: now.Add(-time.Duration(i) * time.Hour), ReceivedAt: now,
-			Actor: event.Actor{Type: event.ActorUser, ID: "usr_1"},
-		})
-	}
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")))
-	require.NoError(t, err)
-	for i := range events {
-		row := migrations.RowOf(&events[i])
-		require.NoError(t, batch.Append(row.Values()...))
-	}
-	require.NoError(t, batch.Send())
-
-	res, err := migrations.Apply(ctx, conn, o)
-	require.NoError(t, err)
-	require.Contains(t, res.Versions, uint32(2))
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT workspace_id, id, timestamp_ns FROM %s.%s ORDER BY id", cfg.Database, migrations.IDsTable))
-	require.NoError(t, err)
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var ws, id string
-		var ns int64
-		require.NoError(t, rows.Scan(&ws, &id, &ns))
-		got = append(got, fmt.Sprintf("%s/%s@%d", ws, id, ns))
-	}
-	require.NoError(t, rows.Err())
-	var want []string
-	for _, e := range events {
-		want = append(want, fmt.Sprintf("%s/%s@%d", e.WorkspaceID, e.ID, e.Timestamp.UnixNano()))
-	}
-	require.Equal(t, want, got)
 }
