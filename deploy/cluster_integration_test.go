@@ -158,7 +158,7 @@ func TestClickHouseCluster(t *testing.T) {
 		return string(out)
 	}
 	require.Contains(t, migrate("-cluster", clusterName, "-print"), "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+clusterName)
-	require.Contains(t, migrate("-cluster", clusterName), `cluster "audit": applied [1]`)
+	require.Contains(t, migrate("-cluster", clusterName), `cluster "audit": applied [1 2]`)
 	require.Contains(t, migrate("-cluster", clusterName), `cluster "audit": applied []`)
 
 	// Both nodes have both tables; schema_migrations replicated to node2.
@@ -173,14 +173,16 @@ func TestClickHouseCluster(t *testing.T) {
 		}
 		rows.Close()
 		require.Equal(t, map[string]string{
-			"audit_events":       "Distributed",
-			"audit_events_local": "ReplicatedReplacingMergeTree",
-			"schema_migrations":  "ReplicatedMergeTree",
+			"audit_events":          "Distributed",
+			"audit_events_local":    "ReplicatedReplacingMergeTree",
+			"audit_event_ids":       "Distributed",
+			"audit_event_ids_local": "ReplicatedMergeTree",
+			"schema_migrations":     "ReplicatedMergeTree",
 		}, engines)
 	}
 	require.Eventually(t, func() bool {
-		return count(t, b, "SELECT count() FROM "+db+".schema_migrations WHERE version = 1") > 0
-	}, 30*time.Second, 100*time.Millisecond, "the migration record replicates to node2")
+		return count(t, b, "SELECT count() FROM "+db+".schema_migrations WHERE version = 2") > 0
+	}, 30*time.Second, 100*time.Millisecond, "the migration records replicate to node2")
 	// A service starting against node2 finds nothing to do; -reapply reruns
 	// every statement ON CLUSTER without harm.
 	res, err := migrations.Apply(ctx, b, migrations.Options{Database: db, RetentionDays: 90, Cluster: clusterName})
@@ -244,7 +246,31 @@ func TestClickHouseCluster(t *testing.T) {
 		}
 	}
 
-	// 4. Retention drops expired day partitions on both shards.
+	// The writer's id registry: registered through node1 (Distributed, on
+	// the workspaces' shards), read back per Kafka partition through node2
+	// from every shard.
+	var ids []writer.StoredID
+	for i, r := range batch {
+		ids = append(ids, writer.StoredID{Topic: "audit-events", Partition: int32(i % 2), StoredAt: now.Truncate(time.Second),
+			WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
+	}
+	oldIDs := []writer.StoredID{
+		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-5 * 24 * time.Hour), WorkspaceID: onA[0], ID: "evt_old_id_a"},
+		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-6 * 24 * time.Hour), WorkspaceID: onB[0], ID: "evt_old_id_b"},
+	}
+	require.NoError(t, sink.Register(ctx, append(ids, oldIDs...)))
+	recent, err := writer.NewClickHouseSink(b, db).Recent(ctx, "audit-events", 0, now.Add(-time.Hour))
+	require.NoError(t, err)
+	require.Len(t, recent, len(batch)/2, "partition 0's ids from both shards")
+	idShards := map[string]bool{}
+	for _, r := range recent {
+		require.Equal(t, int32(0), r.Partition)
+		idShards[r.WorkspaceID] = true
+	}
+	require.Len(t, idShards, workspaces)
+
+	// 4. Retention drops expired day partitions on both shards, of the
+	// events and of the id registry.
 	old := []migrations.Row{
 		row(onA[0], now.Add(-100*24*time.Hour), "evt_old_a"),
 		row(onB[0], now.Add(-120*24*time.Hour), "evt_old_b"),
@@ -259,6 +285,10 @@ func TestClickHouseCluster(t *testing.T) {
 		require.Zero(t, count(t, conn, "SELECT count() FROM "+db+".audit_events_local WHERE id LIKE 'evt_old_%'"))
 	}
 	require.Equal(t, uint64(workspaces), count(t, a, "SELECT uniqExact(workspace_id) FROM "+db+".audit_events"), "only expired days dropped")
+	for _, conn := range []driver.Conn{a, b} {
+		require.Zero(t, count(t, conn, "SELECT count() FROM "+db+".audit_event_ids_local WHERE id LIKE 'evt_old_id_%'"), "expired registry days dropped")
+	}
+	require.Equal(t, uint64(len(ids)), count(t, b, "SELECT count() FROM "+db+".audit_event_ids"), "the registry keeps its recent days")
 	dropped, err = enf.RunOnce(ctx)
 	require.NoError(t, err)
 	require.Empty(t, dropped)

@@ -87,7 +87,13 @@ type Forwarder struct {
 	targets map[string]*target
 
 	sched scheduler
+
+	recent *recentIDs // ids forwarded lately: a resent id is not delivered again
 }
+
+// recentWindow is how many event ids per generation the forwarder
+// remembers to suppress resends (two generations: up to twice this).
+const recentWindow = 100_000
 
 // New builds a forwarder, its Kafka client and its settings table.
 func New(cfg Config, d Deps) (*Forwarder, error) {
@@ -107,6 +113,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		parts:   map[int32]*partition{},
 		targets: map[string]*target{},
+		recent:  newRecentIDs(recentWindow),
 	}
 	f.viol = newViolations(d.Emitter, d.Log, d.Now)
 	f.sched.init()
@@ -251,6 +258,8 @@ type item struct {
 	readAt time.Time
 	call   []byte // encoded track call once processed
 	done   bool   // processed and ready to send
+	resent bool   // an alert's event id was already alerted (decided once)
+	seen   bool   // resent is decided
 }
 
 // add dispatches one record: it takes an in-flight slot (waiting when all
@@ -635,6 +644,10 @@ func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 		f.m.dropped.WithLabelValues("undecodable").Inc()
 		return
 	}
+	if !f.recent.first(TargetSource, ws.ID, ev.ID) {
+		f.m.dropped.WithLabelValues("duplicate_id").Inc()
+		return
+	}
 	out, err := Process(ws, &ev)
 	if out.FilterErrors > 0 {
 		f.m.filterErrs.Add(float64(out.FilterErrors))
@@ -661,7 +674,13 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	var text string
 	if !skip {
 		ev, err := event.Decode(it.rec.Value)
-		if err != nil {
+		if !it.seen && err == nil {
+			it.seen, it.resent = true, !f.recent.first(TargetAlert, ws.ID, ev.ID)
+			if it.resent {
+				f.m.dropped.WithLabelValues("duplicate_id").Inc()
+			}
+		}
+		if err != nil || it.resent {
 			skip = true
 		} else {
 			props, _ := decodeProps(ev.Properties)

@@ -359,3 +359,41 @@ func TestSettingsChangesApplyWhileRunning(t *testing.T) {
 	eventually(t, func() bool { return len(sk.ids("key-ws_1")) == 1 }, "delivered after re-enabling")
 	require.Equal(t, []string{"ws_1-evt-00002"}, sk.ids("key-ws_1"))
 }
+
+func TestAResentIDIsForwardedAndAlertedOnce(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	s.enable(t, "ws_1", sk.srv.URL, false)
+	s.put(t, "ws_1", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
+		Events: []string{"Warehouses Disabled"}})
+	_, _ = s.run(t, s.config(), Deps{})
+
+	first := mkEvent("ws_1", 1, "Warehouses Disabled", "")
+	resent := first
+	resent.Timestamp = first.Timestamp.Add(time.Minute) // rebuilt before the retry
+	other := mkEvent("ws_2", 1, "Warehouses Disabled", "")
+	other.ID = first.ID // the same id in another workspace is another event
+	s.enable(t, "ws_2", sk.srv.URL, false)
+	s.produce(t, first, mkEvent("ws_1", 2, "Source Created", ""), resent, first, other)
+
+	eventually(t, func() bool { return s.committed(t)[0] == 5 }, "processed")
+	require.Equal(t, []string{"ws_1-evt-00001", "ws_1-evt-00002"}, sk.ids("key-ws_1"), "each id forwarded once")
+	require.Equal(t, "2026-11-25T10:00:00.001Z", sk.calls("key-ws_1")[0].Timestamp, "the first version")
+	require.Equal(t, []string{"ws_1-evt-00001"}, sk.ids("key-ws_2"))
+	sk.mu.Lock()
+	alerts := len(sk.alerts)
+	sk.mu.Unlock()
+	require.Equal(t, 1, alerts, "alerted once")
+}
+
+func TestRecentIDsForgetsTheOlderGeneration(t *testing.T) {
+	r := newRecentIDs(2)
+	require.True(t, r.first("source", "ws", "a"))
+	require.False(t, r.first("source", "ws", "a"))
+	require.True(t, r.first("alert", "ws", "a"), "per target kind")
+	require.True(t, r.first("source", "ws2", "a"), "per workspace")
+	require.False(t, r.first("source", "ws", "a"), "still in the older generation")
+	require.True(t, r.first("source", "ws", "b"))
+	require.True(t, r.first("source", "ws", "c"))
+	require.True(t, r.first("source", "ws", "a"), "forgotten after two generations")
+}

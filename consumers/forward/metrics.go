@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_alerts_sent_total",
 			Help: "Alert messages delivered to chat webhooks."}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_events_dropped_total",
-			Help: "Events not forwarded by design, by reason (not_final_failure, unplanned_event, violation, filter, disabled, undecodable)."}, []string{"reason"}),
+			Help: "Events not forwarded by design, by reason (not_final_failure, unplanned_event, violation, filter, disabled, undecodable, duplicate_id)."}, []string{"reason"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_dead_letters_total",
 			Help: "Events dead-lettered, by target and reason."}, []string{"target", "reason"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_delivery_attempts_total",

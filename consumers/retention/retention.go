@@ -66,9 +66,24 @@ func (e *Enforcer) Cutoff() string {
 }
 
 // RunOnce drops every day partition entirely outside the window and returns
-// the ids it dropped.
+// the ids it dropped from the events table. The id registry's day
+// partitions go after migrations.IDsRetentionDays.
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
-	table := e.schema.StorageTable(migrations.Table)
+	dropped, err := e.dropExpired(ctx, migrations.Table, e.Cutoff())
+	if err != nil {
+		return dropped, fmt.Errorf("%s: %w", migrations.Table, err)
+	}
+	idsCutoff := e.now().UTC().Add(-migrations.IDsRetentionDays * 24 * time.Hour).Format("20060102")
+	if _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
+		return dropped, fmt.Errorf("%s: %w", migrations.IDsTable, err)
+	}
+	return dropped, nil
+}
+
+// dropExpired drops the table's day partitions before cutoff (YYYYMMDD); on
+// a cluster, those of its storage table on every shard.
+func (e *Enforcer) dropExpired(ctx context.Context, name, cutoff string) ([]string, error) {
+	table := e.schema.StorageTable(name)
 	parts := "system.parts"
 	if e.schema.Cluster != "" {
 		parts = fmt.Sprintf("cluster('%s', system.parts)", e.schema.Cluster)
@@ -92,7 +107,6 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
-	cutoff := e.Cutoff()
 	var dropped []string
 	for _, id := range ids {
 		if !dayPartition.MatchString(id) || id >= cutoff {

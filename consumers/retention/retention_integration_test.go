@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/audittrail/audittrail/consumers/retention"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 func ev(id string, ts time.Time) event.Event {
@@ -32,6 +34,27 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 		ev("recent", now.Add(-time.Hour)),
 	}
 	stacktest.InsertEvents(t, conn, ch.Database, events...)
+	// Id registry rows stored on the days around the registry's cutoff
+	// (two days: 2026-11-23).
+	reg, err := conn.PrepareBatch(context.Background(), fmt.Sprintf("INSERT INTO %s.%s (%s)", ch.Database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")))
+	require.NoError(t, err)
+	for _, at := range []time.Time{now.Add(-72 * time.Hour), now.Add(-49 * time.Hour), now.Add(-time.Hour)} {
+		require.NoError(t, reg.Append("t", uint32(0), at, "ws", at.Format("20060102"), int64(0)))
+	}
+	require.NoError(t, reg.Send())
+	registered := func() []string {
+		rows, err := conn.Query(context.Background(), "SELECT id FROM "+ch.Database+"."+migrations.IDsTable+" ORDER BY id")
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			out = append(out, id)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
 
 	enf := retention.New(conn, ch.Database, 90, func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Equal(t, "20260827", enf.Cutoff())
@@ -42,6 +65,7 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 	ids := stacktest.VisibleIDs(t, conn, ch.Database)
 	require.Equal(t, map[string]int{"ws/cutoff_day_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
 		"whole expired days are gone; the partly expired day waits (the API hides its expired rows)")
+	require.Equal(t, []string{"20261123", "20261125"}, registered(), "the id registry keeps two days")
 
 	again, err := enf.RunOnce(context.Background())
 	require.NoError(t, err)

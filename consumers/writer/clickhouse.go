@@ -11,27 +11,85 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// ClickHouseSink inserts rows into the events table with one native batch
-// per call. It is safe for concurrent use.
+// ClickHouseSink stores rows in the events table and keeps the id registry
+// the writer rebuilds its idempotency window from. It is safe for
+// concurrent use.
 type ClickHouseSink struct {
-	conn  driver.Conn
-	query string
+	conn              driver.Conn
+	insert, insertIDs string
+	recent            string
 }
 
-// NewClickHouseSink returns a sink writing to database.audit_events.
+// NewClickHouseSink returns a sink writing to database.audit_events and
+// database.audit_event_ids.
 func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 	return &ClickHouseSink{
-		conn:  conn,
-		query: fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")),
+		conn:      conn,
+		insert:    fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")),
+		insertIDs: fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")),
+		recent: fmt.Sprintf("SELECT workspace_id, id, timestamp_ns, stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at",
+			database, migrations.IDsTable),
 	}
 }
 
 // Insert writes rows in one batch; nothing is written when it fails before
 // Send, and a failed Send is retried by the writer with the same rows.
-// Values go column by column (one slice per column), which avoids the
-// driver's per-row, per-value conversion.
 func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
-	batch, err := s.conn.PrepareBatch(ctx, s.query)
+	return s.insertEvents(ctx, rows)
+}
+
+// Register records stored events' ids in the registry.
+func (s *ClickHouseSink) Register(ctx context.Context, ids []StoredID) error {
+	batch, err := s.conn.PrepareBatch(ctx, s.insertIDs)
+	if err != nil {
+		return fmt.Errorf("prepare id insert: %w", err)
+	}
+	n := len(ids)
+	topic, part, at := make([]string, n), make([]uint32, n), make([]time.Time, n)
+	ws, id, ts := make([]string, n), make([]string, n), make([]int64, n)
+	for i := range ids {
+		topic[i], part[i], at[i] = ids[i].Topic, uint32(ids[i].Partition), ids[i].StoredAt
+		ws[i], id[i], ts[i] = ids[i].WorkspaceID, ids[i].ID, ids[i].TimestampNs
+	}
+	for i, c := range []any{topic, part, at, ws, id, ts} { // migrations.IDColumns order
+		if err := batch.Column(i).Append(c); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("append id column %s: %w", migrations.IDColumns[i], err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("register %d ids: %w", n, err)
+	}
+	return nil
+}
+
+// Recent returns the ids stored from one partition since a time, oldest
+// first.
+func (s *ClickHouseSink) Recent(ctx context.Context, topic string, partition int32, since time.Time) ([]StoredID, error) {
+	rows, err := s.conn.Query(ctx, s.recent, topic, uint32(partition), since.UTC().Truncate(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("read recent ids: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredID
+	for rows.Next() {
+		r := StoredID{Topic: topic, Partition: partition}
+		if err := rows.Scan(&r.WorkspaceID, &r.ID, &r.TimestampNs, &r.StoredAt); err != nil {
+			return nil, fmt.Errorf("read recent ids: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read recent ids: %w", err)
+	}
+	return out, nil
+}
+
+// insertEvents writes rows in one batch; nothing is written when it fails
+// before Send. Values go column by column (one slice per column), which
+// avoids the driver's per-row, per-value conversion.
+func (s *ClickHouseSink) insertEvents(ctx context.Context, rows []migrations.Row) error {
+	batch, err := s.conn.PrepareBatch(ctx, s.insert)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}

@@ -7,6 +7,8 @@ type metrics struct {
 	insertErrors  prometheus.Counter
 	commitErrors  prometheus.Counter
 	expired       prometheus.Counter
+	duplicates    *prometheus.CounterVec
+	windowIDs     prometheus.Gauge
 	deadLetters   *prometheus.CounterVec
 	batchSize     prometheus.Histogram
 	insertLatency prometheus.Histogram
@@ -24,6 +26,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_commit_errors_total", Help: "Failed offset commits (records are replayed)."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_expired_events_total", Help: "Events already outside the retention window on arrival, not stored."}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_writer_duplicate_ids_total",
+			Help: "Events not stored because their id was stored within the idempotency window: kind=replayed (same timestamp) or conflict (another timestamp; the first stays)."},
+			[]string{"kind"}),
+		windowIDs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_writer_idempotency_window_ids", Help: "Ids in the idempotency window."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_writer_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -39,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.duplicates, m.windowIDs, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

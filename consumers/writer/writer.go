@@ -56,6 +56,13 @@ type Config struct {
 	// restarted instance with the same id gets its partitions back at once
 	// instead of after SessionTimeout. Each instance needs its own id.
 	InstanceID string
+	// DedupeWindow and DedupeMaxIDs bound the idempotency window: an event
+	// whose (workspace_id, id) was stored within DedupeWindow, and is among
+	// the last DedupeMaxIDs ids stored, is not stored again, whatever its
+	// timestamp. Zero DedupeWindow turns the window off (replays with the
+	// same timestamp still collapse in the table).
+	DedupeWindow time.Duration
+	DedupeMaxIDs int
 }
 
 // Defaults returns the default configuration.
@@ -65,6 +72,7 @@ func Defaults() Config {
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
+		DedupeWindow:   time.Hour, DedupeMaxIDs: 1_000_000,
 	}
 }
 
@@ -79,6 +87,8 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
 	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
 	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
+	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", c.DedupeWindow)
+	c.DedupeMaxIDs = e.Int("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
 	return c
 }
 
@@ -103,16 +113,27 @@ func (c Config) Validate() error {
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_SESSION_TIMEOUT=%s: want 6s-5m (the broker's group session bounds)", c.SessionTimeout))
 	}
+	if c.DedupeWindow < 0 || c.DedupeWindow > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_WINDOW=%s: want 0-24h (the id registry keeps %d days)", c.DedupeWindow, migrations.IDsRetentionDays))
+	}
+	if c.DedupeMaxIDs < 1 || c.DedupeMaxIDs > 100_000_000 {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS=%d: want 1-100000000", c.DedupeMaxIDs))
+	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("retry backoff %s-%s: want 0 < min <= max", c.RetryMin, c.RetryMax))
 	}
 	return errors.Join(errs...)
 }
 
-// Sink stores rows. Insert must be all-or-nothing from the writer's point
-// of view: on error the writer retries the same rows.
+// Sink stores rows and the id registry. On error the writer retries the
+// same call.
 type Sink interface {
+	// Insert stores rows; all or nothing from the writer's point of view.
 	Insert(ctx context.Context, rows []migrations.Row) error
+	// Register records stored events' ids; Recent returns those stored
+	// from one partition since a time, oldest first.
+	Register(ctx context.Context, ids []StoredID) error
+	Recent(ctx context.Context, topic string, partition int32, since time.Time) ([]StoredID, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -131,18 +152,22 @@ type Writer struct {
 
 	mu       sync.Mutex
 	rows     []migrations.Row
+	parts    []int32       // the partition of each buffered row
 	pending  []*kgo.Record // every record the buffered rows came from, incl. skipped ones
 	oldest   time.Time
 	inflight []*batch // handed to the inserter, oldest first
 	policy   event.Policy
+
+	ids *idWindow // nil when the idempotency window is off
 }
 
 // batch is a set of rows on its way to ClickHouse with the records they
 // came from (including skipped and dead-lettered ones). The inserter marks
 // the records for commit once the rows are stored, in batch order.
 type batch struct {
-	rows []migrations.Row
-	recs []*kgo.Record
+	rows  []migrations.Row
+	parts []int32 // partition of each row
+	recs  []*kgo.Record
 	done chan error // receives the outcome once
 }
 
@@ -159,6 +184,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		// The gateway decides which names are acceptable; the writer stores
 		// whatever passed it, custom names included.
 		policy: event.Policy{AllowCustomEvents: true, Now: now},
+	}
+	if cfg.DedupeWindow > 0 {
+		w.ids = newIDWindow(cfg.DedupeWindow, cfg.DedupeMaxIDs)
 	}
 	opts := append([]kgo.Opt{}, kafkaOpts...)
 	opts = append(opts,
@@ -353,6 +381,7 @@ func (w *Writer) add(ctx context.Context, r *kgo.Record, c converted) error {
 		w.m.expired.Inc()
 	default:
 		w.rows = append(w.rows, c.row)
+		w.parts = append(w.parts, r.Partition)
 	}
 	if len(w.pending) == 0 {
 		w.oldest = w.now()
@@ -459,7 +488,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
 	}
-	b := &batch{rows: w.rows, recs: w.pending, done: make(chan error, 1)}
+	b := &batch{rows: w.rows, parts: w.parts, recs: w.pending, done: make(chan error, 1)}
 	select {
 	case w.inserts <- b:
 	case <-ctx.Done():
@@ -467,6 +496,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	}
 	w.inflight = append(w.inflight, b)
 	w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
+	w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
 	w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
 	return w.reapLocked()
 }
@@ -507,37 +537,119 @@ func (w *Writer) waitLocked(ctx context.Context) error {
 
 // insert stores one batch, retrying with capped exponential backoff until
 // ClickHouse acknowledges or ctx ends, then marks its records for commit.
-// Only the inserter goroutine calls it, so marks advance in batch order.
+// Rows whose id is in the idempotency window (or earlier in the batch) are
+// left out; the stored ones are registered and join the window. Only the
+// inserter goroutine calls it, so marks advance in batch order and a
+// partition's ids are checked in the order they were stored.
 func (w *Writer) insert(ctx context.Context, b *batch) error {
-	if len(b.rows) > 0 {
-		backoff := w.cfg.RetryMin
-		for attempt := 1; ; attempt++ {
-			start := time.Now()
-			err := w.sink.Insert(ctx, b.rows)
-			if err == nil {
-				w.m.insertLatency.Observe(time.Since(start).Seconds())
-				w.m.batchSize.Observe(float64(len(b.rows)))
-				w.m.inserted.Add(float64(len(b.rows)))
-				break
+	rows, ids := w.fresh(b)
+	if len(rows) > 0 {
+		start := time.Now()
+		if err := w.retry(ctx, "insert", len(rows), func() error { return w.sink.Insert(ctx, rows) }); err != nil {
+			return err
+		}
+		w.m.insertLatency.Observe(time.Since(start).Seconds())
+		w.m.batchSize.Observe(float64(len(rows)))
+		w.m.inserted.Add(float64(len(rows)))
+		if w.ids != nil {
+			now := w.now()
+			for i := range ids {
+				ids[i].StoredAt = now
 			}
-			w.m.insertErrors.Inc()
-			w.log.Warn("insert failed; will retry", "rows", len(b.rows), "attempt", attempt, "backoff", backoff, "err", err)
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("insert %d rows: %w (last error: %v)", len(b.rows), ctx.Err(), err)
-			case <-time.After(backoff):
+			if err := w.retry(ctx, "register ids", len(ids), func() error { return w.sink.Register(ctx, ids) }); err != nil {
+				return err
 			}
-			backoff = min(backoff*2, w.cfg.RetryMax)
+			w.ids.add(now, ids)
+			w.m.windowIDs.Set(float64(w.ids.size()))
 		}
 	}
 	w.cl.MarkCommitRecords(b.recs...)
 	return nil
 }
 
-// onAssigned counts the partitions this instance owns.
-func (w *Writer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	for _, ps := range assigned {
+// fresh returns the batch's rows that are not in the idempotency window
+// nor repeated within the batch, with their ids.
+func (w *Writer) fresh(b *batch) ([]migrations.Row, []StoredID) {
+	if w.ids == nil {
+		return b.rows, nil
+	}
+	rows := make([]migrations.Row, 0, len(b.rows))
+	ids := make([]StoredID, 0, len(b.rows))
+	inBatch := make(map[string]int64, len(b.rows))
+	var replayed, conflicts int
+	for i := range b.rows {
+		r := &b.rows[i]
+		k := idKey(r.WorkspaceID, r.ID)
+		ts, seen := inBatch[k]
+		if !seen {
+			ts, seen = w.ids.lookup(k)
+		}
+		switch {
+		case !seen:
+			inBatch[k] = r.TimestampNs
+			rows = append(rows, *r)
+			ids = append(ids, StoredID{Topic: w.cfg.Topic, Partition: b.parts[i], WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
+		case ts == r.TimestampNs:
+			replayed++
+		default:
+			conflicts++
+		}
+	}
+	w.m.duplicates.WithLabelValues("replayed").Add(float64(replayed))
+	w.m.duplicates.WithLabelValues("conflict").Add(float64(conflicts))
+	if conflicts > 0 {
+		w.log.Info("events not stored: id already stored with another timestamp", "events", conflicts)
+	}
+	return rows, ids
+}
+
+// retry runs op until it succeeds or ctx ends, with capped exponential
+// backoff.
+func (w *Writer) retry(ctx context.Context, what string, n int, op func() error) error {
+	backoff := w.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		w.m.insertErrors.Inc()
+		w.log.Warn(what+" failed; will retry", "rows", n, "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s %d rows: %w (last error: %v)", what, n, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, w.cfg.RetryMax)
+	}
+}
+
+// onAssigned counts the partitions this instance owns and loads the ids
+// recently stored from them into the idempotency window, before any of
+// their records is read (a previous owner registered every id it stored
+// before its offsets were committed).
+func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	for topic, ps := range assigned {
 		w.m.assigned.Add(float64(len(ps)))
+		if w.ids == nil {
+			continue
+		}
+		for _, p := range ps {
+			now := w.now()
+			var ids []StoredID
+			err := w.retry(ctx, "load recent ids", 0, func() error {
+				var err error
+				ids, err = w.sink.Recent(ctx, topic, p, now.Add(-w.cfg.DedupeWindow))
+				return err
+			})
+			if err != nil {
+				w.log.Warn("idempotency window not loaded", "partition", p, "err", err)
+				continue
+			}
+			w.ids.add(now, ids)
+		}
+	}
+	if w.ids != nil {
+		w.m.windowIDs.Set(float64(w.ids.size()))
 	}
 }
 
@@ -581,6 +693,7 @@ func (w *Writer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 // only follow stored rows).
 func (w *Writer) dropLocked() {
 	w.rows = w.rows[:0]
+	w.parts = w.parts[:0]
 	w.pending = w.pending[:0]
 	w.inflight = nil
 }

@@ -171,6 +171,10 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 	for _, r := range recs[100:400] {
 		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
 	}
+	// The same ids sent again with another timestamp: the first stays.
+	for i := 500; i < 550; i++ {
+		recs = append(recs, validRecord(t, h.topic, fmt.Sprintf("ws_%d", i%7), fmt.Sprintf("evt_%05d", i), now.Add(time.Minute)))
+	}
 	poison := []*kgo.Record{
 		{Topic: h.topic, Key: []byte("ws_0"), Value: []byte("not json")},
 		{Topic: h.topic, Key: []byte("ws_0"), Value: []byte(`{"workspace_id": "ws_0", "event": "Nope"}`)},
@@ -190,8 +194,9 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 		30*time.Second, 50*time.Millisecond)
 	require.Equal(t, 1.0, h.metric("audittrail_writer_expired_events_total"))
 	require.Eventually(t, func() bool {
-		return h.metric("audittrail_writer_rows_inserted_total") == float64(len(recs)-len(poison)-1)
-	}, 30*time.Second, 50*time.Millisecond, "replayed rows are inserted too (and collapsed on read)")
+		return h.metric("audittrail_writer_rows_inserted_total") == float64(len(want))
+	}, 30*time.Second, 50*time.Millisecond, "each id is written once")
+	require.Equal(t, 350.0, h.metric("audittrail_writer_duplicate_ids_total"), "300 replays and 50 conflicts left out")
 	require.Positive(t, h.metric("audittrail_writer_batch_rows"))
 	require.Positive(t, h.metric("audittrail_writer_insert_seconds"))
 	require.Zero(t, h.metric("audittrail_writer_consumer_lag"), "caught up")
@@ -203,6 +208,10 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 		require.Equal(t, 1, n, "visible duplicate of %s", id)
 	}
 	require.Len(t, got, len(want), "every accepted event stored")
+	var moved uint64
+	require.NoError(t, conn.QueryRow(context.Background(), fmt.Sprintf(
+		"SELECT count() FROM %s.%s WHERE timestamp_ns >= %d", ch.Database, migrations.Table, now.Add(time.Minute).UnixNano())).Scan(&moved))
+	require.Zero(t, moved, "an id sent again with a later timestamp keeps its first timestamp")
 
 	dl := h.deadLetters(len(poison))
 	require.Len(t, dl, len(poison), "the dead-letter topic holds exactly the poison")
@@ -234,9 +243,9 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 
 // flakySink fails the first n inserts, as a ClickHouse outage would.
 type flakySink struct {
+	writer.Sink
 	mu    sync.Mutex
 	fails int
-	next  writer.Sink
 	calls int
 }
 
@@ -248,14 +257,14 @@ func (s *flakySink) Insert(ctx context.Context, rows []migrations.Row) error {
 	if fail {
 		return fmt.Errorf("clickhouse unavailable (simulated)")
 	}
-	return s.next.Insert(ctx, rows)
+	return s.Sink.Insert(ctx, rows)
 }
 
 func TestWriterRetriesFailedInsertsWithoutLoss(t *testing.T) {
 	conn, ch := stacktest.ClickHouse(t, 90)
 	flaky := &flakySink{fails: 5}
 	h := newHarness(t, func(db string) writer.Sink {
-		flaky.next = writer.NewClickHouseSink(conn, db)
+		flaky.Sink = writer.NewClickHouseSink(conn, db)
 		return flaky
 	}, ch.Database)
 	stop := h.start()
@@ -331,6 +340,49 @@ func TestTwoWritersShareThePartitionsAndOneTakesOver(t *testing.T) {
 		60*time.Second, 100*time.Millisecond)
 	require.NoError(t, stopB())
 	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
+}
+
+// TestIdempotencyWindowOutlivesTheWriter stores events with one writer,
+// then resends their ids with other timestamps to a new instance: the new
+// instance loads the ids its partitions stored from the registry and
+// leaves the resends out.
+func TestIdempotencyWindowOutlivesTheWriter(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	h := newHarness(t, func(db string) writer.Sink { return writer.NewClickHouseSink(conn, db) }, ch.Database)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []*kgo.Record
+	want := map[string]bool{}
+	for i := range 200 {
+		ws, id := fmt.Sprintf("ws_%d", i%9), fmt.Sprintf("evt_%04d", i)
+		recs = append(recs, validRecord(t, h.topic, ws, id, now.Add(-time.Duration(i)*time.Second)))
+		want[ws+"/"+id] = true
+	}
+	stop := h.start()
+	h.send(recs...)
+	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == len(want) },
+		60*time.Second, 100*time.Millisecond)
+	require.NoError(t, stop())
+
+	stop = h.start() // a new instance: its window starts from the registry
+	var again []*kgo.Record
+	for i := range 100 {
+		again = append(again, validRecord(t, h.topic, fmt.Sprintf("ws_%d", i%9), fmt.Sprintf("evt_%04d", i), now.Add(time.Hour)))
+	}
+	again = append(again, validRecord(t, h.topic, "ws_0", "evt_new", now))
+	want["ws_0/evt_new"] = true
+	h.send(again...)
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_rows_inserted_total") == 1 },
+		60*time.Second, 50*time.Millisecond, "only the new event is stored")
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_duplicate_ids_total") == 100 },
+		30*time.Second, 50*time.Millisecond, "the resends are left out")
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_idempotency_window_ids") == 201 },
+		30*time.Second, 50*time.Millisecond, "the window holds every stored id")
+	require.NoError(t, stop())
+	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
+	var later uint64
+	require.NoError(t, conn.QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.%s WHERE timestamp_ns >= %d",
+		ch.Database, migrations.Table, now.Add(time.Hour).UnixNano())).Scan(&later))
+	require.Zero(t, later, "the first versions stay")
 }
 
 // TestClickHouseOutageLosesNothing cuts the writer's connection to the real

@@ -138,14 +138,18 @@ func Topics(t testing.TB, partitions int, prefixes ...string) []string {
 // table, as the writer would.
 func InsertEvents(t testing.TB, conn driver.Conn, database string, events ...event.Event) {
 	t.Helper()
+	rows := make([]migrations.Row, len(events))
+	for i := range events {
+		rows[i] = migrations.RowOf(&events[i])
+	}
 	ctx := context.Background() // see migrations.record: no cancellation for batches
 	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")))
 	if err != nil {
 		t.Fatalf("prepare insert: %v", err)
 	}
-	for i := range events {
-		row := migrations.RowOf(&events[i])
-		if err := batch.Append(row.Values()...); err != nil {
+	for i := range rows {
+		if err := batch.Append(rows[i].Values()...); err != nil {
+			_ = batch.Abort()
 			t.Fatalf("append: %v", err)
 		}
 	}

@@ -28,6 +28,17 @@ import (
 // Table is the name of the audit events table.
 const Table = "audit_events"
 
+// IDsTable is the id registry: the (workspace_id, id) of every stored
+// event with the Kafka partition it came from and when it was stored. A
+// writer that takes over a partition reads the partition's recent ids from
+// it to rebuild its idempotency window (see consumers/writer). Ordered by
+// (topic, partition, stored_at), that read is one index range.
+const IDsTable = "audit_event_ids"
+
+// IDsRetentionDays is how long the id registry keeps its rows: whole days
+// past it are dropped, which bounds the idempotency window (at most 24 h).
+const IDsRetentionDays = 2
+
 // Conn is what migrations need of a ClickHouse connection.
 type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
@@ -101,6 +112,7 @@ type Migration struct {
 func All() []Migration {
 	return []Migration{
 		{Version: 1, Name: "create audit_events", Statements: createEvents},
+		{Version: 2, Name: "create audit_event_ids", Statements: createEventIDs},
 	}
 }
 
@@ -144,6 +156,28 @@ func createEvents(o Options, v Version) []string {
 ORDER BY (workspace_id, timestamp_ns, id)`+ttl+`
 SETTINGS index_granularity = 8192`)
 }
+
+// createEventIDs creates the id registry. Day partitions by stored_at make
+// its retention (IDsRetentionDays) a partition drop.
+func createEventIDs(o Options, v Version) []string {
+	ttl := ""
+	if v.SupportsTTL() {
+		ttl = fmt.Sprintf("\nTTL stored_at + toIntervalDay(%d)", IDsRetentionDays)
+	}
+	return o.createTable(IDsTable, `(
+    topic String,
+    partition UInt32,
+    stored_at DateTime('UTC'),
+    workspace_id String,
+    id String,
+    timestamp_ns Int64
+)`, "MergeTree()", `PARTITION BY toYYYYMMDD(stored_at)
+ORDER BY (topic, partition, stored_at)`+ttl)
+}
+
+// IDColumns are the id registry's columns, in the order a writer appends
+// them.
+var IDColumns = []string{"topic", "partition", "stored_at", "workspace_id", "id", "timestamp_ns"}
 
 // Applied is what Apply did.
 type Applied struct {

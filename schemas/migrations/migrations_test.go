@@ -36,6 +36,14 @@ func TestDDLAdaptsToTheServer(t *testing.T) {
 	current := strings.Join(m.Statements(o, migrations.Version{24, 8}), "\n")
 	require.NotContains(t, old, "TTL")
 	require.Contains(t, current, "TTL timestamp + toIntervalDay(90)")
+	ids := migrations.All()[1]
+	require.NotContains(t, strings.Join(ids.Statements(o, migrations.Version{18, 16}), "\n"), "TTL")
+	idsDDL := strings.Join(ids.Statements(o, migrations.Version{24, 8}), "\n")
+	require.Contains(t, idsDDL, "TTL stored_at + toIntervalDay(2)")
+	require.Contains(t, idsDDL, "ORDER BY (topic, partition, stored_at)")
+	for _, col := range migrations.IDColumns {
+		require.Contains(t, idsDDL, "\n    "+col+" ", "registry column %s is created", col)
+	}
 	for _, ddl := range []string{old, current} {
 		require.Contains(t, ddl, "ReplacingMergeTree")
 		require.Contains(t, ddl, "PARTITION BY toYYYYMMDD(timestamp)")

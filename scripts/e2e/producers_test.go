@@ -86,25 +86,46 @@ func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 	// commits only after ClickHouse stored them), so late copies count too.
 	adm, cl := admin(t)
 	defer cl.Close()
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		lag, err := adm.Lag(ctx, "e2e-dup-writer-"+sfx)
-		if err != nil {
-			return false
-		}
-		l, ok := lag["e2e-dup-writer-"+sfx]
-		if !ok || l.FetchErr != nil || l.DescribeErr != nil {
-			return false
-		}
-		var end, behind int64
-		for _, ps := range l.Lag[topic] {
-			end += ps.End.Offset
-			behind += ps.Lag
-		}
-		return end == 50*2+50*2+3 && behind == 0
-	}, 60*time.Second, 250*time.Millisecond, "the writer stores every record")
+	committed := func(records int64) {
+		require.Eventually(t, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			lag, err := adm.Lag(ctx, "e2e-dup-writer-"+sfx)
+			if err != nil {
+				return false
+			}
+			l, ok := lag["e2e-dup-writer-"+sfx]
+			if !ok || l.FetchErr != nil || l.DescribeErr != nil {
+				return false
+			}
+			var end, behind int64
+			for _, ps := range l.Lag[topic] {
+				end += ps.End.Offset
+				behind += ps.Lag
+			}
+			return end == records && behind == 0
+		}, 60*time.Second, 250*time.Millisecond, "the writer stores every record")
+	}
+	committed(50*2 + 50*2 + 3)
 	require.Equal(t, want, stacktest.VisibleIDs(t, conn, db), "each id is one visible event")
+
+	// Later, the same ids again with other timestamps (a producer that
+	// rebuilt its events before retrying): still one event each, the first.
+	var again []string
+	for i := range 10 {
+		again = append(again, fmt.Sprintf(`{"id": "http-%02d", "workspace_id": "ws_dup", "event": "Source Created",
+			"timestamp": %q, "actor": {"type": "access_token", "id": "tok_1"}}`, i, ts.Add(30*time.Minute).Format(time.RFC3339Nano)))
+	}
+	status, out = do(t, http.MethodPost, "http://"+ingestAddr+"/v1/events", ingestToken, `{"batch": [`+strings.Join(again, ",")+`]}`)
+	require.Equal(t, http.StatusAccepted, status, string(out))
+	require.NoError(t, em.Emit(ctx, event.Event{ID: "lib-00", WorkspaceID: "ws_dup", Event: "Destination Modified",
+		Timestamp: ts.Add(30 * time.Minute), Actor: event.Actor{Type: "user", ID: "usr_1"}}))
+	committed(50*2 + 50*2 + 3 + 11)
+	require.Equal(t, want, stacktest.VisibleIDs(t, conn, db), "an id sent again with another timestamp is not a second event")
+	var later uint64
+	require.NoError(t, conn.QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.audit_events WHERE timestamp_ns >= %d",
+		db, ts.Add(30*time.Minute).UnixNano())).Scan(&later))
+	require.Zero(t, later, "the first version stays")
 }
 
 func admin(t *testing.T) (*kadm.Client, *kgo.Client) {

@@ -11,6 +11,17 @@
 // poison (1% undecodable or invalid records), duplicates (every batch sent
 // twice with the same ids). The server scenarios stop and start the shared
 // local servers through scripts/lib/services.sh: run the drill alone.
+//
+// The sink scenarios also run the forwarder binary, with forwarding turned
+// on for every workspace of the load (a settings record per workspace, as
+// the settings API writes it) to an in-process target that answers 500
+// (sink-500), 429 with Retry-After (sink-429), holds requests past the
+// forwarder's timeout (sink-hang), or is slow for the busiest workspace
+// only (sink-slow-workspace) for a window during the load. They also check
+// that the target acknowledged every forwardable accepted event at least
+// once, that the forwarder dead-lettered nothing, that a 429's Retry-After
+// was waited out, and that while one workspace was slow the other
+// workspaces of its partition kept their delivery latency low.
 package main
 
 import (
@@ -36,15 +47,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/forward"
 	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 const ingestToken = "drill-ingest-token-0123456789abcdef"
 
-var allScenarios = []string{"kill-writer", "poison", "duplicates", "clickhouse-down", "kafka-restart"}
+var allScenarios = []string{"kill-writer", "poison", "duplicates",
+	"sink-500", "sink-429", "sink-hang", "sink-slow-workspace", "clickhouse-down", "kafka-restart"}
+
+// sinkFaults maps the sink scenarios to the fault their target injects.
+var sinkFaults = map[string]string{
+	"sink-500": fault500, "sink-429": fault429, "sink-hang": faultHang, "sink-slow-workspace": faultSlow,
+}
+
+// loadWorkspaces is how many workspaces the load spreads over (Zipf).
+const loadWorkspaces = 50
 
 type options struct {
 	list      bool // print the scenarios and exit
@@ -53,6 +77,7 @@ type options struct {
 	load      time.Duration // how long load runs
 	faultAt   time.Duration // when the fault starts
 	downFor   time.Duration // how long a server stays down
+	sinkFor   time.Duration // how long a sink fault lasts
 	settle    time.Duration // longest wait for the writer to catch up
 	root      string
 }
@@ -94,9 +119,10 @@ func parse(args []string) (options, error) {
 	if *list {
 		return options{list: true}, nil
 	}
-	o := options{rate: *rate, load: 30 * time.Second, faultAt: 8 * time.Second, downFor: 30 * time.Second, settle: 3 * time.Minute}
+	o := options{rate: *rate, load: 30 * time.Second, faultAt: 8 * time.Second, downFor: 30 * time.Second,
+		sinkFor: 15 * time.Second, settle: 3 * time.Minute}
 	if *quick {
-		o.load, o.faultAt, o.downFor, o.settle = 15*time.Second, 4*time.Second, 10*time.Second, 2*time.Minute
+		o.load, o.faultAt, o.downFor, o.sinkFor, o.settle = 15*time.Second, 4*time.Second, 10*time.Second, 5*time.Second, 2*time.Minute
 	}
 	if o.rate < 10 || o.rate > 50000 {
 		return o, errors.New("flag -rate must be 10-50000")
@@ -124,7 +150,9 @@ func parse(args []string) (options, error) {
 	return o, nil
 }
 
-// result is one row of the table.
+// result is one row of the table. Recovery is from the end of the fault
+// until every event accepted before it is stored (sink scenarios:
+// acknowledged by the target, when forwardable).
 type result struct {
 	Scenario   string        `json:"scenario"`
 	Accepted   int           `json:"accepted"`
@@ -135,28 +163,67 @@ type result struct {
 	Poison     int           `json:"poison_sent"`
 	DeadLetter int           `json:"dead_letters"`
 	Recovery   time.Duration `json:"recovery_ns"`
+	Forwarding *forwarding   `json:"forwarding,omitempty"` // sink scenarios only
 	Err        string        `json:"error,omitempty"`
 }
 
+// forwarding is what the target of a sink scenario received.
+type forwarding struct {
+	// Forwardable counts the accepted events the forwarder must deliver
+	// (all of them: no tracking plan or filters are configured, and
+	// forward.Process decides it per event).
+	Forwardable int `json:"forwardable"`
+	// Unique and Deliveries count the events the target acknowledged,
+	// once each and in all (a redelivery is at-least-once, not an error).
+	Unique     int `json:"forwarded"`
+	Deliveries int `json:"deliveries"`
+	// Missing counts forwardable events the target never acknowledged;
+	// Unexpected, acknowledged ids that were never posted.
+	Missing    int `json:"not_forwarded"`
+	Unexpected int `json:"unexpected"`
+	// DeadLetters counts the forwarder's dead letters (the faults are
+	// shorter than its retries, so none are expected).
+	DeadLetters int `json:"dead_letters"`
+	// Fault says what the target did during the fault.
+	Fault string `json:"fault"`
+}
+
 func (r result) ok() bool {
+	if f := r.Forwarding; f != nil && (f.Missing != 0 || f.Unexpected != 0 || f.DeadLetters != 0 || f.Forwardable == 0) {
+		return false
+	}
 	return r.Err == "" && r.Lost == 0 && r.Duplicates == 0 && r.Unexpected == 0 && r.Poison == r.DeadLetter && r.Accepted > 0
 }
 
 func printTable(w io.Writer, rs []result) {
-	fmt.Fprintln(w, "| scenario | accepted | stored | duplicates visible | lost | dead letters / poison | recovery time | result |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | accepted | stored | duplicates visible | lost | dead letters / poison | forwardable | forwarded | redelivered | not forwarded | recovery time | sink during the fault | result |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		verdict := "ok"
 		if !r.ok() {
 			verdict = "FAILED " + r.Err
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d / %d | %s | %s |\n", r.Scenario, r.Accepted, r.Stored, r.Duplicates,
-			r.Lost, r.DeadLetter, r.Poison, r.Recovery.Round(100*time.Millisecond), verdict)
+		fwd, fault := "- | - | - | -", "-"
+		if f := r.Forwarding; f != nil {
+			fwd = fmt.Sprintf("%d | %d | %d | %d", f.Forwardable, f.Unique, f.Deliveries-f.Unique, f.Missing)
+			fault = f.Fault
+			if f.DeadLetters > 0 || f.Unexpected > 0 {
+				fault += fmt.Sprintf("; forwarder dead letters %d, unexpected ids %d", f.DeadLetters, f.Unexpected)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d / %d | %s | %s | %s | %s |\n", r.Scenario, r.Accepted, r.Stored, r.Duplicates,
+			r.Lost, r.DeadLetter, r.Poison, fwd, r.Recovery.Round(100*time.Millisecond), fault, verdict)
 	}
 }
 
 func run(ctx context.Context, o options) ([]result, error) {
-	bins, err := build(o.root)
+	pkgs := map[string]string{"writer": "./consumers/cmd/writer", "ingest": "./producers/cmd/ingest"}
+	for _, s := range o.scenarios {
+		if sinkFaults[s] != "" {
+			pkgs["forwarder"] = "./consumers/cmd/forwarder"
+		}
+	}
+	bins, err := build(o.root, pkgs)
 	if err != nil {
 		return nil, err
 	}
@@ -165,20 +232,25 @@ func run(ctx context.Context, o options) ([]result, error) {
 	for _, s := range o.scenarios {
 		fmt.Fprintf(os.Stderr, "drill: %s ...\n", s)
 		r := runScenario(ctx, o, bins, s)
-		fmt.Fprintf(os.Stderr, "drill: %s: accepted %d stored %d lost %d duplicates %d recovery %s %s\n",
-			s, r.Accepted, r.Stored, r.Lost, r.Duplicates, r.Recovery.Round(100*time.Millisecond), r.Err)
+		fwd := ""
+		if f := r.Forwarding; f != nil {
+			fwd = fmt.Sprintf(" forwardable %d forwarded %d redelivered %d not forwarded %d (%s)",
+				f.Forwardable, f.Unique, f.Deliveries-f.Unique, f.Missing, f.Fault)
+		}
+		fmt.Fprintf(os.Stderr, "drill: %s: accepted %d stored %d lost %d duplicates %d%s recovery %s %s\n",
+			s, r.Accepted, r.Stored, r.Lost, r.Duplicates, fwd, r.Recovery.Round(100*time.Millisecond), r.Err)
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-func build(root string) (map[string]string, error) {
+func build(root string, pkgs map[string]string) (map[string]string, error) {
 	dir, err := os.MkdirTemp("", "audittrail-drill-")
 	if err != nil {
 		return nil, err
 	}
 	bins := map[string]string{}
-	for name, pkg := range map[string]string{"writer": "./consumers/cmd/writer", "ingest": "./producers/cmd/ingest"} {
+	for name, pkg := range pkgs {
 		bin := filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", bin, pkg)
 		cmd.Dir, cmd.Stderr = root, os.Stderr
@@ -192,22 +264,32 @@ func build(root string) (map[string]string, error) {
 
 // env is one scenario's isolated slice of the servers.
 type env struct {
-	o                      options
-	sfx                    string
-	topic, dlq, group, db  string
-	ingestAddr, writerAddr string
-	vars                   []string
-	procs                  map[string]*exec.Cmd
-	logs                   map[string]*bytes.Buffer
-	bins                   map[string]string
-	accepted               map[string]bool // ids the gateway answered 202 for
-	sent                   map[string]bool // every id posted, answered or not
-	mu                     sync.Mutex
-	poison                 int
-	chConn                 driver.Conn
-	producer               *kgo.Client
-	sendTwice              bool
+	o                     options
+	sfx                   string
+	topic, dlq, group, db string
+	addrs                 map[string]string // process name -> health address
+	vars                  []string
+	procs                 map[string]*exec.Cmd
+	logs                  map[string]*bytes.Buffer
+	bins                  map[string]string
+	accepted              map[string]bool // ids the gateway answered 202 for
+	sent                  map[string]bool // every id posted, answered or not
+	mu                    sync.Mutex
+	poison                int
+	chConn                driver.Conn
+	producer              *kgo.Client
+	sendTwice             bool
+
+	// Sink scenarios only.
+	sink                       *sink
+	settings, fwdDLQ, fwdGroup string
+	workspaces                 map[string]*forward.Workspace // the settings the forwarder has
+	forwardable                map[string]bool               // accepted ids the forwarder must deliver
+	postedAt                   map[string]time.Time          // when each id was first posted
 }
+
+// drillPartitions is the partition count of the scenario's events topic.
+const drillPartitions = 4
 
 func freeAddr() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -218,19 +300,35 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
+// loadConfig is the load's traffic: loadWorkspaces workspaces, named
+// ws_0000 (the busiest) to ws_0049.
+func loadConfig(seed uint64) loadgen.Config {
+	return loadgen.Config{Workspaces: loadWorkspaces, ZipfS: 1.2, Seed: seed}
+}
+
 func runScenario(ctx context.Context, o options, bins map[string]string, scenario string) (res result) {
 	res.Scenario = scenario
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	e := &env{o: o, sfx: sfx, topic: "drill-events-" + sfx, dlq: "drill-dlq-" + sfx, group: "drill-writer-" + sfx,
-		db: "drill_" + sfx, ingestAddr: freeAddr(), writerAddr: freeAddr(), bins: bins,
+		db: "drill_" + sfx, addrs: map[string]string{"ingest": freeAddr(), "writer": freeAddr()}, bins: bins,
 		procs: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{}, accepted: map[string]bool{}, sent: map[string]bool{},
 		sendTwice: scenario == "duplicates"}
 	e.vars = []string{
 		"AUDITTRAIL_KAFKA_TOPIC=" + e.topic, "AUDITTRAIL_WRITER_DLQ_TOPIC=" + e.dlq,
 		"AUDITTRAIL_WRITER_GROUP=" + e.group, "AUDITTRAIL_CLICKHOUSE_DATABASE=" + e.db,
-		"AUDITTRAIL_INGEST_ADDR=" + e.ingestAddr, "AUDITTRAIL_WRITER_ADDR=" + e.writerAddr,
-		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, "AUDITTRAIL_KAFKA_PARTITIONS=4",
+		"AUDITTRAIL_INGEST_ADDR=" + e.addrs["ingest"], "AUDITTRAIL_WRITER_ADDR=" + e.addrs["writer"],
+		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, fmt.Sprintf("AUDITTRAIL_KAFKA_PARTITIONS=%d", drillPartitions),
 		"AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-1",
+	}
+	fault := sinkFaults[scenario]
+	if fault != "" {
+		e.settings, e.fwdDLQ, e.fwdGroup = "drill-settings-"+sfx, "drill-fdlq-"+sfx, "drill-forwarder-"+sfx
+		e.addrs["forwarder"] = freeAddr()
+		e.forwardable, e.postedAt = map[string]bool{}, map[string]time.Time{}
+		e.vars = append(e.vars,
+			"AUDITTRAIL_SETTINGS_TOPIC="+e.settings, "AUDITTRAIL_FORWARDER_DLQ_TOPIC="+e.fwdDLQ,
+			"AUDITTRAIL_FORWARDER_GROUP="+e.fwdGroup, "AUDITTRAIL_FORWARDER_ADDR="+e.addrs["forwarder"],
+			"AUDITTRAIL_FORWARDER_REQUEST_TIMEOUT="+sinkTimeout.String())
 	}
 	defer e.cleanup()
 	fail := func(err error) result {
@@ -252,7 +350,20 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	if err != nil {
 		return fail(err)
 	}
-	for _, name := range []string{"writer", "ingest"} {
+	procs := []string{"writer", "ingest"}
+	if fault != "" {
+		if e.sink, err = newSink(fault, slowWorkspace()); err != nil {
+			return fail(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = e.configureForwarding(cctx)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("configure forwarding: %w", err))
+		}
+		procs = append(procs, "forwarder")
+	}
+	for _, name := range procs {
 		if err := e.start(name); err != nil {
 			return fail(err)
 		}
@@ -263,39 +374,65 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	var wg sync.WaitGroup
 	wg.Go(func() { e.steadyLoad(loadCtx, scenario == "poison") })
 
-	var faultCleared time.Time
 	select {
 	case <-time.After(o.faultAt):
 	case <-loadCtx.Done():
 	}
+	// A sink fault must meet a forwarder that is delivering: wait for the
+	// first acknowledged event (the forwarder joins its group meanwhile).
+	for e.sink != nil && !e.sink.delivering() && loadCtx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if e.sink != nil && !e.sink.delivering() {
+		wg.Wait()
+		return fail(errors.New("the forwarder delivered nothing while the load ran"))
+	}
+	faultStart := time.Now()
 	if err := e.inject(ctx, scenario); err != nil {
 		stopLoad()
 		wg.Wait()
 		return fail(fmt.Errorf("inject %s: %w", scenario, err))
 	}
-	faultCleared = time.Now()
+	faultCleared := time.Now()
 	// Recovery: how long after the fault until every event accepted before
-	// it was cleared is stored.
+	// it was cleared is stored (sink scenarios: acknowledged by the sink,
+	// when forwardable).
 	e.mu.Lock()
 	before := maps(e.accepted)
+	if e.sink != nil {
+		before = maps(e.forwardable)
+	}
 	e.mu.Unlock()
 	recovered := make(chan time.Duration, 1)
 	go func() {
 		deadline := time.Now().Add(o.settle)
+		poll := 200 * time.Millisecond // a ClickHouse query
+		if e.sink != nil {
+			poll = 100 * time.Millisecond
+		}
 		for time.Now().Before(deadline) {
-			if got, err := e.visible(ctx); err == nil && covers(got, before) {
+			var done bool
+			if e.sink != nil {
+				done = e.sink.covers(before)
+			} else {
+				got, err := e.visible(ctx)
+				done = err == nil && covers(got, before)
+			}
+			if done {
 				recovered <- time.Since(faultCleared)
 				return
 			}
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(poll)
 		}
 		recovered <- -1
 	}()
 	wg.Wait()
 
-	// Wait until every accepted event is stored (or settle runs out).
+	// Wait until every accepted event is stored, and every forwardable
+	// one acknowledged by the sink (or settle runs out).
 	e.mu.Lock()
 	want := maps(e.accepted)
+	forwardable := maps(e.forwardable)
 	poison := e.poison
 	e.mu.Unlock()
 	deadline := time.Now().Add(o.settle)
@@ -309,6 +446,9 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	for e.sink != nil && !e.sink.covers(forwardable) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
 	}
 	res.Recovery = <-recovered
 	if err != nil {
@@ -334,14 +474,156 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 			res.Lost++
 		}
 	}
-	res.DeadLetter, err = e.deadLetters(ctx, poison)
+	res.DeadLetter, err = e.deadLetters(ctx, e.dlq, poison)
 	if err != nil {
 		return fail(err)
+	}
+	if e.sink != nil {
+		res.Forwarding, err = e.forwarded(ctx, sent, forwardable, faultStart, faultCleared)
+		if err != nil {
+			return fail(err)
+		}
 	}
 	if !res.ok() {
 		return fail(errors.New("mismatch"))
 	}
 	return res
+}
+
+// slowWorkspace is the workspace the sink-slow-workspace target is slow
+// for: the busiest of the load, whose slow requests are nearly always in
+// flight, so that the other workspaces of its partition would wait behind
+// them if deliveries were serialized per partition.
+func slowWorkspace() string {
+	g, _ := loadgen.New(loadConfig(1), time.Now)
+	return g.Workspace(0)
+}
+
+// configureForwarding turns forwarding on for every workspace of the load,
+// to the sink, with no tracking plan and no filters: it writes the settings
+// records that PUT /v1/workspaces/{ws}/forwarding writes, to the scenario's
+// settings topic, before the forwarder starts (a forwarder loads every
+// setting before it reads an event).
+func (e *env) configureForwarding(ctx context.Context) error {
+	if err := kvtopic.Ensure(ctx, []kgo.Opt{kgo.SeedBrokers("127.0.0.1:9092")}, e.settings); err != nil {
+		return err
+	}
+	g, err := loadgen.New(loadConfig(1), time.Now)
+	if err != nil {
+		return err
+	}
+	e.workspaces = map[string]*forward.Workspace{}
+	var recs []*kgo.Record
+	now := time.Now().UTC()
+	for i := range loadWorkspaces {
+		ws := g.Workspace(i)
+		f := trackingplan.Forwarding{Enabled: true, Target: trackingplan.Target{URL: e.sink.url, WriteKey: writeKeyPrefix + ws}}
+		if err := f.Validate(); err != nil {
+			return err
+		}
+		settings, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		rec, err := json.Marshal(trackingplan.Record{WorkspaceID: ws, Kind: trackingplan.KindForwarding,
+			UpdatedAt: now, UpdatedBy: "drill", Settings: settings})
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: e.settings, Key: []byte(trackingplan.Key(ws, trackingplan.KindForwarding)), Value: rec})
+		e.workspaces[ws] = &forward.Workspace{ID: ws, Forwarding: f}
+	}
+	return e.producer.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// isForwardable runs ev through its workspace's pipeline the way the
+// forwarder does: an event it would drop or dead-letter does not count.
+func (e *env) isForwardable(ev *event.Event) bool {
+	ws := e.workspaces[ev.WorkspaceID]
+	if ws == nil || !ws.Forwarding.Enabled {
+		return false
+	}
+	out, err := forward.Process(ws, ev)
+	return err == nil && out.Dropped == ""
+}
+
+// forwarded compares what the sink acknowledged with the forwardable
+// accepted events, counts the forwarder's dead letters and runs the
+// fault's own checks.
+func (e *env) forwarded(ctx context.Context, sent, want map[string]bool, faultStart, faultCleared time.Time) (*forwarding, error) {
+	got, firstAt := e.sink.snapshot()
+	f := &forwarding{Forwardable: len(want), Unique: len(got), Fault: e.sink.describe()}
+	for id, n := range got {
+		f.Deliveries += n
+		if !sent[id] {
+			f.Unexpected++
+		}
+	}
+	for id := range want {
+		if got[id] == 0 {
+			f.Missing++
+		}
+	}
+	var err error
+	if f.DeadLetters, err = e.deadLetters(ctx, e.fwdDLQ, 0); err != nil {
+		return f, err
+	}
+	if err := e.sink.check(); err != nil {
+		return f, err
+	}
+	if e.sink.kind == faultSlow {
+		e.mu.Lock()
+		posted := make(map[string]time.Time, len(e.postedAt))
+		for k, v := range e.postedAt {
+			posted[k] = v
+		}
+		e.mu.Unlock()
+		desc, err := e.headOfLine(posted, firstAt, faultStart, faultCleared)
+		f.Fault += "; " + desc
+		if err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// headOfLine checks the forwarder's promise that a slow target holds only
+// its own workspace's queue: for the events posted while the slow
+// workspace's requests took sinkSlowDelay, the other workspaces of its
+// partition must have been acknowledged with a p99 latency (post to
+// acknowledged) under half that delay.
+func (e *env) headOfLine(posted, firstAt map[string]time.Time, from, to time.Time) (string, error) {
+	slow := e.sink.slowWS
+	part := emitter.Partitioner().ForTopic(e.topic)
+	partition := func(ws string) int { return part.Partition(&kgo.Record{Key: []byte(ws)}, drillPartitions) }
+	slowPart := partition(slow)
+	var slowLat, sameLat, otherLat []time.Duration
+	for id, t := range posted {
+		at, ok := firstAt[id]
+		if !ok || t.Before(from) || !t.Before(to) {
+			continue
+		}
+		ws, _, _ := strings.Cut(id, "/")
+		d := max(at.Sub(t), 0)
+		switch {
+		case ws == slow:
+			slowLat = append(slowLat, d)
+		case partition(ws) == slowPart:
+			sameLat = append(sameLat, d)
+		default:
+			otherLat = append(otherLat, d)
+		}
+	}
+	p99 := func(ds []time.Duration) time.Duration { return percentile(ds, 99) }
+	desc := fmt.Sprintf("p99 post to acknowledged during it: %s %s, other workspaces of its partition %s (%d events), other partitions %s",
+		slow, ms(p99(slowLat)), ms(p99(sameLat)), len(sameLat), ms(p99(otherLat)))
+	if len(sameLat) == 0 {
+		return desc, fmt.Errorf("no event of another workspace on %s's partition was posted during the fault", slow)
+	}
+	if p99(sameLat) >= sinkSlowDelay/2 {
+		return desc, fmt.Errorf("head-of-line blocking: the other workspaces of %s's partition waited (p99 %s)", slow, ms(p99(sameLat)))
+	}
+	return desc, nil
 }
 
 func covers(got map[string]int, want map[string]bool) bool {
@@ -377,10 +659,7 @@ func (e *env) start(name string) error {
 		return err
 	}
 	e.procs[name], e.logs[name] = cmd, &logs
-	addr := e.ingestAddr
-	if name == "writer" {
-		addr = e.writerAddr
-	}
+	addr := e.addrs[name]
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/readyz")
@@ -414,6 +693,10 @@ func (e *env) stop(name string, sig syscall.Signal) {
 func (e *env) cleanup() {
 	e.stop("ingest", syscall.SIGTERM)
 	e.stop("writer", syscall.SIGTERM)
+	e.stop("forwarder", syscall.SIGTERM)
+	if e.sink != nil {
+		e.sink.close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if e.chConn != nil {
@@ -421,7 +704,12 @@ func (e *env) cleanup() {
 		e.chConn.Close()
 	}
 	if e.producer != nil {
-		_, _ = kadm.NewClient(e.producer).DeleteTopics(ctx, e.topic, e.dlq)
+		adm := kadm.NewClient(e.producer)
+		_, _ = adm.DeleteTopics(ctx, e.topic, e.dlq)
+		if e.sink != nil {
+			_, _ = adm.DeleteTopics(ctx, e.settings, e.fwdDLQ)
+			_, _ = adm.DeleteGroup(ctx, e.fwdGroup)
+		}
 		e.producer.Close()
 	}
 }
@@ -430,7 +718,7 @@ func (e *env) cleanup() {
 // gateway and records the ids of every 202. With poison, 1% of the load is
 // published straight to Kafka as poison records.
 func (e *env) steadyLoad(ctx context.Context, poison bool) {
-	g, _ := loadgen.New(loadgen.Config{Workspaces: 50, ZipfS: 1.2, Seed: uint64(time.Now().UnixNano())}, time.Now)
+	g, _ := loadgen.New(loadConfig(uint64(time.Now().UnixNano())), time.Now)
 	const batch = 50
 	interval := time.Second * batch / time.Duration(e.o.rate)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -451,9 +739,14 @@ func (e *env) steadyLoad(ctx context.Context, poison bool) {
 		if e.sendTwice {
 			sends = 2
 		}
+		postedAt := time.Now()
 		e.mu.Lock()
 		for i := range events {
-			e.sent[events[i].WorkspaceID+"/"+events[i].ID] = true
+			k := events[i].WorkspaceID + "/" + events[i].ID
+			e.sent[k] = true
+			if e.postedAt != nil {
+				e.postedAt[k] = postedAt
+			}
 		}
 		e.mu.Unlock()
 		for range sends {
@@ -463,7 +756,7 @@ func (e *env) steadyLoad(ctx context.Context, poison bool) {
 			var ids []string
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
-				if ids, err = post(context.WithoutCancel(ctx), client, "http://"+e.ingestAddr+"/v1/events", body); err == nil {
+				if ids, err = post(context.WithoutCancel(ctx), client, "http://"+e.addrs["ingest"]+"/v1/events", body); err == nil {
 					break
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -471,9 +764,20 @@ func (e *env) steadyLoad(ctx context.Context, poison bool) {
 			if err != nil {
 				continue // never confirmed: counted as sent, not as accepted
 			}
+			var forwardable []bool
+			if e.sink != nil {
+				forwardable = make([]bool, len(ids))
+				for i := range ids {
+					forwardable[i] = e.isForwardable(&events[i])
+				}
+			}
 			e.mu.Lock()
 			for i, id := range ids { // ids come back in batch order
-				e.accepted[events[i].WorkspaceID+"/"+id] = true
+				k := events[i].WorkspaceID + "/" + id
+				e.accepted[k] = true
+				if forwardable != nil && forwardable[i] {
+					e.forwardable[k] = true
+				}
 			}
 			e.mu.Unlock()
 		}
@@ -536,6 +840,11 @@ func (e *env) inject(ctx context.Context, scenario string) error {
 		}
 		return e.services("kafka_start")
 	}
+	if e.sink != nil {
+		e.sink.setFault(true)
+		time.Sleep(e.o.sinkFor)
+		e.sink.setFault(false)
+	}
 	return nil // poison and duplicates are in the load itself
 }
 
@@ -560,12 +869,13 @@ func (e *env) visible(ctx context.Context) (map[string]int, error) {
 	return out, rows.Err()
 }
 
-// deadLetters counts the records in the dead-letter topic.
-func (e *env) deadLetters(ctx context.Context, want int) (int, error) {
+// deadLetters counts the records in a dead-letter topic, waiting up to
+// 30 s for want of them.
+func (e *env) deadLetters(ctx context.Context, topic string, want int) (int, error) {
 	adm := kadm.NewClient(e.producer)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ends, err := adm.ListEndOffsets(ctx, e.dlq)
+		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {
 			return 0, err
 		}

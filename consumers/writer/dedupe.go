@@ -1,0 +1,80 @@
+package writer
+
+import (
+	"sync"
+	"time"
+)
+
+// StoredID is one stored event's id in the registry.
+type StoredID struct {
+	Topic       string
+	Partition   int32
+	StoredAt    time.Time
+	WorkspaceID string
+	ID          string
+	TimestampNs int64
+}
+
+// idWindow is the writer's idempotency window: the ids it (or the previous
+// owner of its partitions) stored within the last window, at most max of
+// them, oldest forgotten first. An event whose (workspace_id, id) is in the
+// window is not stored again. Safe for concurrent use.
+type idWindow struct {
+	mu     sync.Mutex
+	window time.Duration
+	max    int
+	ts     map[string]int64 // key -> timestamp_ns it was stored with
+	order  []windowEntry    // oldest first; order[head:] is live
+	head   int
+}
+
+type windowEntry struct {
+	key string
+	at  time.Time
+}
+
+func newIDWindow(window time.Duration, max int) *idWindow {
+	return &idWindow{window: window, max: max, ts: map[string]int64{}}
+}
+
+func idKey(ws, id string) string { return ws + "\x00" + id }
+
+// lookup returns the timestamp the id was stored with, if it is in the
+// window.
+func (w *idWindow) lookup(key string) (int64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ts, ok := w.ts[key]
+	return ts, ok
+}
+
+// add remembers stored ids and forgets those past the window or the bound.
+func (w *idWindow) add(now time.Time, ids []StoredID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range ids {
+		k := idKey(ids[i].WorkspaceID, ids[i].ID)
+		if _, ok := w.ts[k]; ok {
+			continue
+		}
+		w.ts[k] = ids[i].TimestampNs
+		w.order = append(w.order, windowEntry{key: k, at: ids[i].StoredAt})
+	}
+	cutoff := now.Add(-w.window)
+	for w.head < len(w.order) && (len(w.order)-w.head > w.max || w.order[w.head].at.Before(cutoff)) {
+		delete(w.ts, w.order[w.head].key)
+		w.order[w.head] = windowEntry{}
+		w.head++
+	}
+	if w.head > 1024 && w.head > len(w.order)/2 { // reclaim the forgotten prefix
+		w.order = append(w.order[:0:0], w.order[w.head:]...)
+		w.head = 0
+	}
+}
+
+// size is how many ids the window holds.
+func (w *idWindow) size() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.ts)
+}
