@@ -168,7 +168,7 @@ type batch struct {
 	rows  []migrations.Row
 	parts []int32 // partition of each row
 	recs  []*kgo.Record
-	done chan error // receives the outcome once
+	done  chan error // receives the outcome once
 }
 
 // New builds a writer and its Kafka client. kafkaOpts carry the brokers
