@@ -218,10 +218,17 @@ cluster_start() {
 }
 
 _cl_stop_locked() {
-	local n pid rc=0
-	local -a nodes jobs=()
+	local n pid others=0 up lonely_since='' deadline
+	local -a nodes
+	local -A stopping=()
 	mapfile -t nodes < <(_cl_nodes "$@") || return 1
 	((${#nodes[@]})) || return 1
+	for n in "${CLUSTER_NODES[@]}"; do
+		[[ " ${nodes[*]} " == *" $n "* ]] && continue
+		_cl_pid "$n" >/dev/null 2>&1 && others=$((others + 1))
+	done
+	# SIGTERM to all at once: each node's broker asks the controller quorum
+	# to approve its controlled shutdown while the quorum is still there.
 	for n in "${nodes[@]}"; do
 		if ! pid=$(_cl_pid "$n" 2>/dev/null); then
 			rm -f "$(_cl_dir)/node$n/kafka.pid"
@@ -229,21 +236,41 @@ _cl_stop_locked() {
 			continue
 		fi
 		_cl_log "stopping node $n (pid $pid)"
-		_svc_stop_pid "node $n" "$pid" &
-		jobs+=($!)
+		kill -TERM "$pid" 2>/dev/null || true
+		stopping[$n]=$pid
 	done
-	for pid in "${jobs[@]}"; do
-		wait "$pid" || rc=1
+	deadline=$(($(_svc_now) + 30))
+	while ((${#stopping[@]})); do
+		for n in "${!stopping[@]}"; do
+			if ! _svc_alive "${stopping[$n]}"; then
+				unset "stopping[$n]"
+				rm -f "$(_cl_dir)/node$n/kafka.pid"
+			fi
+		done
+		((${#stopping[@]})) || break
+		# A node left without a majority of the three voters cannot get its
+		# shutdown approved and would wait for minutes: after 5 s, kill it.
+		up=$((others + ${#stopping[@]}))
+		if ((up < 2)); then
+			lonely_since=${lonely_since:-$(_svc_now)}
+		fi
+		if { [[ -n $lonely_since ]] && (($(_svc_now) - lonely_since >= 5)); } || (($(_svc_now) >= deadline)); then
+			for n in "${!stopping[@]}"; do
+				_cl_log "node $n (pid ${stopping[$n]}) cannot finish its controlled shutdown (no controller quorum left), sending SIGKILL"
+				kill -KILL "${stopping[$n]}" 2>/dev/null || true
+			done
+			lonely_since=
+			deadline=$(($(_svc_now) + 10))
+		fi
+		sleep 0.3
 	done
-	for n in "${nodes[@]}"; do
-		_cl_pid "$n" >/dev/null 2>&1 || rm -f "$(_cl_dir)/node$n/kafka.pid"
-	done
-	((rc == 0)) && _cl_log "nodes ${nodes[*]} stopped"
-	return "$rc"
+	_cl_log "nodes ${nodes[*]} stopped"
 }
 
-# cluster_stop [N...]: SIGTERM to each node at once (30 s grace, then
-# SIGKILL); data is kept. A node that is not running is not an error.
+# cluster_stop [N...]: SIGTERM to each node at once; data is kept. A node
+# that is not running is not an error. A node that can no longer reach a
+# majority of the controllers (the others stopped first) is SIGKILLed after
+# 5 s, any node after 30 s.
 cluster_stop() {
 	local d
 	d=$(_cl_dir) || return 1

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -119,4 +121,86 @@ func missing[V any](want map[string]V, got map[string]int) int {
 		}
 	}
 	return n
+}
+
+// storeWatch notes when each event first became visible in ClickHouse,
+// polling once a second, so the drill can tell how long accepted events
+// waited to be stored while a writer and a broker were down.
+type storeWatch struct {
+	mu    sync.Mutex
+	first map[string]time.Time // "ws/id" -> first seen stored
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+func watchStore(ctx context.Context, conn driver.Conn, db string) *storeWatch {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &storeWatch{first: map[string]time.Time{}, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			w.poll(ctx, conn, db)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *storeWatch) poll(ctx context.Context, conn driver.Conn, db string) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT workspace_id, id FROM %s.%s", db, migrations.Table))
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for rows.Next() {
+		var ws, id string
+		if rows.Scan(&ws, &id) != nil {
+			return
+		}
+		k := key(ws, id)
+		if _, ok := w.first[k]; !ok {
+			w.first[k] = now
+		}
+	}
+}
+
+// close stops the polling.
+func (w *storeWatch) close() {
+	w.stop()
+	<-w.done
+}
+
+// delays returns the p50, p99 and max of first-seen-stored minus accepted,
+// over the accepted events that were seen stored.
+func (w *storeWatch) delays(accepted map[string]time.Time) (p50, p99, maxD time.Duration) {
+	w.mu.Lock()
+	ds := make([]time.Duration, 0, len(accepted))
+	for k, at := range accepted {
+		if seen, ok := w.first[k]; ok {
+			ds = append(ds, max(0, seen.Sub(at)))
+		}
+	}
+	w.mu.Unlock()
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1]
+}
+
+// uniqueRows counts the distinct events stored.
+func uniqueRows(ctx context.Context, conn driver.Conn, db string) (int, error) {
+	var n uint64
+	err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM (SELECT workspace_id, timestamp_ns, id FROM %s.%s GROUP BY workspace_id, timestamp_ns, id)",
+		db, migrations.Table)).Scan(&n)
+	return int(n), err
 }

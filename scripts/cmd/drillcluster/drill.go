@@ -44,6 +44,8 @@ type drill struct {
 	ingest     *proc
 	token      string
 	enabled    map[string]bool // workspaces with forwarding on
+	watch      *storeWatch
+	victimRows int // rows the killed writer had inserted before the kill
 }
 
 func logf(format string, args ...any) {
@@ -320,6 +322,7 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 
 	loadCtx, stopLoad := context.WithTimeout(ctx, d.o.load)
 	defer stopLoad()
+	d.watch = watchStore(ctx, d.ch, d.db)
 	loadStart := time.Now()
 	loadDone := make(chan struct{})
 	go func() { d.load.run(loadCtx, d.o.rate); close(loadDone) }()
@@ -350,6 +353,8 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 	rep.KilledBroker = fmt.Sprintf("node %d (%s)", node, strings.Join(roles, ", "))
 	rep.KilledWriter = victim.name
 	logf("SIGKILL broker node %d (%s) and %s", node, strings.Join(roles, ", "), victim.name)
+	vr, _ := victim.metric(ctx, "audittrail_writer_rows_inserted_total")
+	d.victimRows = int(vr)
 	killAt := time.Now()
 	if err := d.cl.kill(node); err != nil {
 		return err
@@ -476,6 +481,9 @@ func (d *drill) check(ctx context.Context, rep *report) error {
 		logf("not everything accepted is stored after %s; counting anyway", d.o.settle)
 	}
 	rep.StoreSettled = time.Since(loadEnd)
+	d.watch.poll(ctx, d.ch, d.db)
+	d.watch.close()
+	rep.StoreP50, rep.StoreP99, rep.StoreMax = d.watch.delays(accepted)
 	forwardable := map[string]bool{}
 	for k := range accepted {
 		ws, id, _ := strings.Cut(k, "/")
@@ -515,9 +523,6 @@ func (d *drill) check(ctx context.Context, rep *report) error {
 			rep.Unexpected += n
 		}
 	}
-	if raw, err := rawRows(ctx, d.ch, d.db); err == nil {
-		rep.CopiesHidden = int(raw) - len(view.ids)
-	}
 
 	got := d.sink.counts()
 	rep.Forwardable = len(forwardable)
@@ -543,6 +548,16 @@ func (d *drill) check(ctx context.Context, rep *report) error {
 		rows[i] = int(v)
 	}
 	rep.RowsPerWriter = fmt.Sprint(rows)
+	inserted := d.victimRows
+	for _, n := range rows {
+		inserted += n
+	}
+	if unique, err := uniqueRows(ctx, d.ch, d.db); err == nil {
+		rep.RowsReplayed = inserted - unique
+		if raw, err := rawRows(ctx, d.ch, d.db); err == nil {
+			rep.CopiesHidden = int(raw) - unique
+		}
+	}
 	if g, err := describeGroup(ctx, d.adm, d.writerGroup); err == nil {
 		rep.WriterGroupAfter = g.String()
 	}
@@ -554,6 +569,9 @@ func (d *drill) check(ctx context.Context, rep *report) error {
 
 // cleanup stops the processes and removes the run's database and topics.
 func (d *drill) cleanup() {
+	if d.watch != nil {
+		d.watch.close()
+	}
 	var wg sync.WaitGroup
 	for _, p := range append(append([]*proc{d.ingest, d.api}, d.forwarders...), d.writers...) {
 		if p != nil {

@@ -20,26 +20,28 @@ type report struct {
 	ClusterReady time.Duration
 
 	Accepted, Unconfirmed, Stored, Lost, Duplicates, Unexpected int
-	CopiesHidden                                                int // rows stored more than once, collapsed by reads
+	CopiesHidden                                                int // copies of rows not merged yet, hidden by reads
+	RowsReplayed                                                int // rows inserted more than once (replays after the kill)
 	SettingsEvents, SettingsWant                                int
 	APIPages                                                    int
 
 	Forwardable, ForwardedUnique, ForwardDeliveries, ForwardMissing, ForwardStray int
 
-	KilledBroker, KilledWriter string
-	LeaderFailover             time.Duration // kill -> every partition led by a live node
-	BrokerDown                 time.Duration // kill -> node ready again
-	BrokerRestart              time.Duration // restart command -> node ready
-	ISRRestored                time.Duration // restart -> every partition's ISR complete
-	WriterFailover             time.Duration // kill -> survivors own every partition
-	WriterDown                 time.Duration // kill -> restart
-	WriterRejoin               time.Duration // restart -> partitions shared evenly again
-	Rebalanced                 bool
-	CaughtUp                   time.Duration // broker and writer back -> everything accepted before is stored
-	StoreSettled               time.Duration // load end -> everything accepted is stored
-	IngestGap                  time.Duration // longest time without a 202, kill to cleared
-	LatP50, LatP99, LatMax     time.Duration
-	AcceptedRate               float64
+	KilledBroker, KilledWriter   string
+	LeaderFailover               time.Duration // kill -> every partition led by a live node
+	BrokerDown                   time.Duration // kill -> node ready again
+	BrokerRestart                time.Duration // restart command -> node ready
+	ISRRestored                  time.Duration // restart -> every partition's ISR complete
+	WriterFailover               time.Duration // kill -> survivors own every partition
+	WriterDown                   time.Duration // kill -> restart
+	WriterRejoin                 time.Duration // restart -> partitions shared evenly again
+	Rebalanced                   bool
+	CaughtUp                     time.Duration // broker and writer back -> everything accepted before is stored
+	StoreSettled                 time.Duration // load end -> everything accepted is stored
+	IngestGap                    time.Duration // longest time without a 202, kill to cleared
+	StoreP50, StoreP99, StoreMax time.Duration // 202 -> first seen stored (1 s polls)
+	LatP50, LatP99, LatMax       time.Duration
+	AcceptedRate                 float64
 
 	WritersBefore, WritersDuring, WritersAfter             string
 	RowsPerWriter                                          string
@@ -105,7 +107,7 @@ func (r *report) print(w io.Writer) {
 	row("lost (accepted, not shown)", fmt.Sprint(r.Lost))
 	row("duplicates visible", fmt.Sprint(r.Duplicates))
 	row("shown but never sent", fmt.Sprint(r.Unexpected))
-	row("copies stored, hidden by reads", fmt.Sprint(r.CopiesHidden))
+	row("rows inserted again after the kill (replays) / copies not merged yet, hidden by reads", fmt.Sprintf("%d / %d", r.RowsReplayed, r.CopiesHidden))
 	row("forwarded: unique / deliveries / forwardable", fmt.Sprintf("%d / %d / %d", r.ForwardedUnique, r.ForwardDeliveries, r.Forwardable))
 	row("forwardable never delivered / delivered without forwarding on", fmt.Sprintf("%d / %d", r.ForwardMissing, r.ForwardStray))
 	row("broker killed", r.KilledBroker)
@@ -121,6 +123,7 @@ func (r *report) print(w io.Writer) {
 	row("rebalance observed", yes(r.Rebalanced))
 	row("recovery: both back -> everything accepted before is stored", sec(r.CaughtUp))
 	row("load end -> all accepted stored", sec(r.StoreSettled))
+	row("202 -> stored, p50 / p99 / max (1 s polls)", fmt.Sprintf("%s / %s / %s", sec(r.StoreP50), sec(r.StoreP99), sec(r.StoreMax)))
 	row("longest gateway gap without a 202 (during the faults)", sec(r.IngestGap))
 	row("gateway latency p50 / p99 / max", fmt.Sprintf("%s / %s / %s", ms(r.LatP50), ms(r.LatP99), ms(r.LatMax)))
 	row("throughput accepted (whole load, faults included)", fmt.Sprintf("%.0f events/s", r.AcceptedRate))
