@@ -506,6 +506,9 @@ func (d *drill) check(ctx context.Context, rep *report) error {
 	}
 	rep.APIPages = view.pages
 	rep.Accepted, rep.Unconfirmed = len(accepted), len(sent)-len(accepted)
+	d.load.mu.Lock()
+	rep.Retried = d.load.failures
+	d.load.mu.Unlock()
 	rep.AcceptedRate = float64(len(accepted)) / rep.LoadRan.Seconds()
 	for k, n := range view.ids {
 		if sent[k] {

@@ -19,11 +19,11 @@ type report struct {
 
 	ClusterReady time.Duration
 
-	Accepted, Unconfirmed, Stored, Lost, Duplicates, Unexpected int
-	CopiesHidden                                                int // copies of rows not merged yet, hidden by reads
-	RowsReplayed                                                int // rows inserted more than once (replays after the kill)
-	SettingsEvents, SettingsWant                                int
-	APIPages                                                    int
+	Accepted, Unconfirmed, Retried, Stored, Lost, Duplicates, Unexpected int
+	CopiesHidden                                                         int // copies of rows not merged yet, hidden by reads
+	RowsReplayed                                                         int // rows inserted more than once (replays after the kill)
+	SettingsEvents, SettingsWant                                         int
+	APIPages                                                             int
 
 	Forwardable, ForwardedUnique, ForwardDeliveries, ForwardMissing, ForwardStray int
 
@@ -103,6 +103,7 @@ func (r *report) print(w io.Writer) {
 	row("steady load", fmt.Sprintf("%d events/s in batches of %d for %s", r.Rate, loadBatch, r.Load))
 	row("events accepted (202)", fmt.Sprint(r.Accepted))
 	row("posted, never confirmed (may be stored)", fmt.Sprint(r.Unconfirmed))
+	row("requests answered without a 202, then retried with the same ids", fmt.Sprint(r.Retried))
 	row("stored, shown by the API", fmt.Sprintf("%d (%d pages)", r.Stored, r.APIPages))
 	row("lost (accepted, not shown)", fmt.Sprint(r.Lost))
 	row("duplicates visible", fmt.Sprint(r.Duplicates))
