@@ -56,6 +56,24 @@ func (c cluster) running() []string {
 	return out
 }
 
+// stopStarted stops the nodes that were not running before (as returned by
+// running), and leaves the others running.
+func (c cluster) stopStarted(before []string) {
+	var ours []string
+	for _, n := range []string{"1", "2", "3"} {
+		if !slices.Contains(before, n) {
+			ours = append(ours, n)
+		}
+	}
+	if len(ours) == 0 {
+		logf("leaving the cluster running (it was running before)")
+		return
+	}
+	if err := c.stop(ours...); err != nil {
+		logf("stop cluster: %v", err)
+	}
+}
+
 // createTopic creates topic with the given partitions and replication
 // factor 3, and checks that every partition has three replicas.
 func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) error {

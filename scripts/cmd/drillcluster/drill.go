@@ -95,7 +95,7 @@ func runDrill(ctx context.Context, o options) (rep *report, err error) {
 	})
 	startErr := d.cl.start()
 	wg.Wait()
-	defer d.stopCluster(before)
+	defer d.cl.stopStarted(before)
 	if err := errors.Join(startErr, buildErr); err != nil {
 		return rep, err
 	}
@@ -113,23 +113,6 @@ func runDrill(ctx context.Context, o options) (rep *report, err error) {
 		return rep, err
 	}
 	return rep, d.check(ctx, rep)
-}
-
-// stopCluster stops the nodes this run started.
-func (d *drill) stopCluster(before []string) {
-	var ours []string
-	for _, n := range []string{"1", "2", "3"} {
-		if !slices.Contains(before, n) {
-			ours = append(ours, n)
-		}
-	}
-	if len(ours) == 0 {
-		logf("leaving the cluster running (it was running before the drill)")
-		return
-	}
-	if err := d.cl.stop(ours...); err != nil {
-		logf("stop cluster: %v", err)
-	}
 }
 
 // setUp creates the topics, starts the sink and every process, and waits
@@ -329,6 +312,8 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 
 	select {
 	case <-time.After(d.o.faultAt):
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-loadDone:
 		return errors.New("load ended before the fault")
 	}
@@ -394,11 +379,14 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 			return err == nil && st.Led == st.Partitions
 		})
 		if err != nil {
-			brokerErr = errors.New("partitions of the killed broker got no new leader within 60s")
+			brokerErr = fmt.Errorf("partitions of the killed broker got no new leader: %w", err)
 			return
 		}
 		rep.LeaderFailover = leaders.Sub(killAt)
-		time.Sleep(time.Until(killAt.Add(d.o.brokerDown)))
+		if err := sleepUntil(ctx, killAt.Add(d.o.brokerDown)); err != nil {
+			brokerErr = err
+			return
+		}
 		restart := time.Now()
 		if err := d.cl.start(fmt.Sprint(node)); err != nil {
 			brokerErr = err
@@ -412,7 +400,7 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 			return err == nil && st.FullISR == st.Partitions
 		})
 		if err != nil {
-			brokerErr = errors.New("the restarted broker did not rejoin every ISR within 120s")
+			brokerErr = fmt.Errorf("the restarted broker did not rejoin every ISR: %w", err)
 			return
 		}
 		rep.ISRRestored = isr.Sub(restart)
@@ -424,7 +412,7 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 			return a[0] > per && a[2] > per && survivors(a) == d.o.partitions
 		})
 		if err != nil {
-			writerErr = fmt.Errorf("the surviving writers did not take over within 90s: %v", d.assigned(ctx))
+			writerErr = fmt.Errorf("the surviving writers did not take over (assigned %v): %w", d.assigned(ctx), err)
 			return
 		}
 		rep.WriterFailover = took.Sub(killAt)
@@ -432,7 +420,10 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 		if g, err := describeGroup(ctx, d.adm, d.writerGroup); err == nil {
 			rep.WriterGroupDuring = g.String()
 		}
-		time.Sleep(time.Until(killAt.Add(d.o.writerDown)))
+		if err := sleepUntil(ctx, killAt.Add(d.o.writerDown)); err != nil {
+			writerErr = err
+			return
+		}
 		restart := time.Now()
 		rep.WriterDown = restart.Sub(killAt)
 		if err := victim.start(); err != nil {
@@ -445,7 +436,7 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 			return a[0] == per && a[1] == per && a[2] == per
 		})
 		if err != nil {
-			writerErr = fmt.Errorf("the restarted writer did not get its share back within 90s: %v", d.assigned(ctx))
+			writerErr = fmt.Errorf("the restarted writer did not get its share back (assigned %v): %w", d.assigned(ctx), err)
 			return
 		}
 		rep.WriterRejoin = back.Sub(restart)
@@ -610,6 +601,16 @@ func (d *drill) printLogs() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "--- %s (last 1500 bytes of %s) ---\n%s\n", p.name, p.logPath, tailFile(p.logPath, 1500))
+	}
+}
+
+// sleepUntil waits until t or until ctx ends.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	select {
+	case <-time.After(time.Until(t)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -31,7 +31,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -58,13 +60,19 @@ type options struct {
 	root           string
 }
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run runs the drill or the measurements and returns the exit code.
+func run() int {
 	o, err := parse(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill-cluster:", err)
-		os.Exit(2)
+		return 2
 	}
-	ctx := context.Background()
+	// Ctrl-C or SIGTERM end the run early; the processes, topics, database
+	// and the nodes it started are still cleaned up.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if o.measure {
 		rep, err := measure(ctx, o)
 		if rep != nil {
@@ -72,26 +80,27 @@ func main() {
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "drill-cluster:", err)
-			os.Exit(1)
+			return 1
 		}
-		return
+		return 0
 	}
 	rep, err := runDrill(ctx, o)
 	rep.print(os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "drill-cluster:", err)
-		os.Exit(1)
+		return 1
 	}
 	if !rep.ok() {
 		fmt.Fprintln(os.Stderr, "drill-cluster: FAILED:", rep.verdict())
-		os.Exit(1)
+		return 1
 	}
 	fmt.Println("drill-cluster: passed")
+	return 0
 }
 
 func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("drill-cluster", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "short run (about two minutes with the cluster start; scripts/test)")
+	quick := fs.Bool("quick", false, "short run: 40 s of load, about 80 s with the cluster start (scripts/test)")
 	meas := fs.Bool("measure", false, "measure throughput per partition and per writer instance instead of drilling")
 	rate := fs.Int("rate", 0, "events per second of steady load (default 1000, 2000 without -quick)")
 	events := fs.Int("events", 500000, "-measure: events per measurement")

@@ -98,8 +98,7 @@ func measure(ctx context.Context, o options) (m *measurement, err error) {
 	wg.Go(func() { buildErr = build(o.root, dir, "./consumers/cmd/writer") })
 	startErr := cl.start()
 	wg.Wait()
-	d := &drill{cl: cl}
-	defer d.stopCluster(before)
+	defer cl.stopStarted(before)
 	if err := errors.Join(startErr, buildErr); err != nil {
 		return nil, err
 	}
@@ -428,6 +427,8 @@ func writerRate(ctx context.Context, conn driver.Conn, bin, logDir, topic, db st
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("writers stored %d of %d in 10 minutes", c, want)
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			return 0, err
+		}
 	}
 }
