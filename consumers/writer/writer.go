@@ -63,6 +63,10 @@ type Config struct {
 	// same timestamp still collapse in the table).
 	DedupeWindow time.Duration
 	DedupeMaxIDs int
+	// InsertStreams splits each batch into this many inserts that run at
+	// once on separate connections, so ClickHouse stores one batch on
+	// several cores.
+	InsertStreams int
 }
 
 // Defaults returns the default configuration.
@@ -72,7 +76,7 @@ func Defaults() Config {
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
-		DedupeWindow:   time.Hour, DedupeMaxIDs: 1_000_000,
+		DedupeWindow:   time.Hour, DedupeMaxIDs: 1_000_000, InsertStreams: 1,
 	}
 }
 
@@ -89,6 +93,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
 	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", c.DedupeWindow)
 	c.DedupeMaxIDs = e.Int("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
+	c.InsertStreams = e.Int("AUDITTRAIL_WRITER_INSERT_STREAMS", c.InsertStreams)
 	return c
 }
 
@@ -118,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupeMaxIDs < 1 || c.DedupeMaxIDs > 100_000_000 {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS=%d: want 1-100000000", c.DedupeMaxIDs))
+	}
+	if c.InsertStreams < 1 || c.InsertStreams > 16 {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_INSERT_STREAMS=%d: want 1-16", c.InsertStreams))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("retry backoff %s-%s: want 0 < min <= max", c.RetryMin, c.RetryMax))
@@ -545,7 +553,7 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 	rows, ids := w.fresh(b)
 	if len(rows) > 0 {
 		start := time.Now()
-		if err := w.retry(ctx, "insert", len(rows), func() error { return w.sink.Insert(ctx, rows) }); err != nil {
+		if err := w.store(ctx, rows); err != nil {
 			return err
 		}
 		w.m.insertLatency.Observe(time.Since(start).Seconds())
@@ -565,6 +573,24 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 	}
 	w.cl.MarkCommitRecords(b.recs...)
 	return nil
+}
+
+// store inserts rows, split into up to InsertStreams parts inserted at
+// once (parts of at least 2,000 rows), each retried until stored.
+func (w *Writer) store(ctx context.Context, rows []migrations.Row) error {
+	n := min(w.cfg.InsertStreams, max(len(rows)/2000, 1))
+	if n == 1 {
+		return w.retry(ctx, "insert", len(rows), func() error { return w.sink.Insert(ctx, rows) })
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	size := (len(rows) + n - 1) / n
+	for i := range n {
+		part := rows[i*size : min((i+1)*size, len(rows))]
+		wg.Go(func() { errs[i] = w.retry(ctx, "insert", len(part), func() error { return w.sink.Insert(ctx, part) }) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // fresh returns the batch's rows that are not in the idempotency window

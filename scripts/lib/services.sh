@@ -59,11 +59,14 @@ exec "$@"'
 _svc_log() { printf '[services] %s\n' "$*" >&2; }
 _svc_err() { printf '[services] ERROR: %s\n' "$*" >&2; return 1; }
 
+# The repository root, resolved once when this file is sourced (a relative
+# BASH_SOURCE would no longer resolve after a later cd).
+SVC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+
 # at_root prints the repository root (absolute, symlinks resolved).
 at_root() {
-	local here
-	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P) || return 1
-	printf '%s\n' "$here"
+	[[ -n $SVC_ROOT ]] || return 1
+	printf '%s\n' "$SVC_ROOT"
 }
 
 # _svc_home prints the absolute data folder, creating it.

@@ -39,6 +39,7 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/writer"
 	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
@@ -395,8 +396,14 @@ func count(ctx context.Context, conn driver.Conn, table string) (uint64, error) 
 }
 
 func startWriter(ctx context.Context, e *env, topic, group string, batchAge time.Duration) (func(), error) {
-	cfg := writer.Defaults()
-	cfg.Topic, cfg.DeadLetterTopic, cfg.Group = topic, topic+"-dlq", group
+	// The writer's defaults, or what AUDITTRAIL_WRITER_* set (to compare
+	// settings).
+	env := config.FromOS()
+	cfg := writer.FromEnv(env, topic)
+	if err := env.Err(); err != nil {
+		return nil, err
+	}
+	cfg.DeadLetterTopic, cfg.Group = topic+"-dlq", group
 	cfg.BatchAge = batchAge
 	w, err := writer.New(cfg, []kgo.Opt{kgo.SeedBrokers(brokers...)}, writer.NewClickHouseSink(e.conn, e.db),
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), nil)
