@@ -54,7 +54,7 @@ func run(log *slog.Logger) error {
 	}
 	defer cl.Close()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = kafkaconn.EnsureTopics(tctx, cl, kc.Partitions, nil, kc.Topic, topics.DeadLetters)
+	err = kafkaconn.EnsureTopics(tctx, cl, kc.Partitions, nil, kc.Topic) // the writer creates its dead-letter topic
 	cancel()
 	if err != nil {
 		return err

@@ -53,8 +53,8 @@ import (
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
-	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 const ingestToken = "drill-ingest-token-0123456789abcdef"
@@ -134,20 +134,9 @@ func parse(args []string) (options, error) {
 		}
 		o.scenarios = append(o.scenarios, s)
 	}
-	root, err := os.Getwd()
-	if err != nil {
-		return o, err
-	}
-	for ; ; root = filepath.Dir(root) {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		if root == filepath.Dir(root) {
-			return o, errors.New("run the drill inside the repository")
-		}
-	}
+	root, err := drillkit.Root()
 	o.root = root
-	return o, nil
+	return o, err
 }
 
 // result is one row of the table. Recovery is from the end of the fault
@@ -756,7 +745,7 @@ func (e *env) steadyLoad(ctx context.Context, poison bool) {
 			var ids []string
 			var err error
 			for attempt := 0; attempt < 3; attempt++ {
-				if ids, err = post(context.WithoutCancel(ctx), client, "http://"+e.addrs["ingest"]+"/v1/events", body); err == nil {
+				if ids, err = drillkit.Post(context.WithoutCancel(ctx), client, "http://"+e.addrs["ingest"]+"/v1/events", ingestToken, body); err == nil {
 					break
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -793,30 +782,6 @@ func (e *env) steadyLoad(ctx context.Context, poison bool) {
 	}
 }
 
-func post(ctx context.Context, client *http.Client, url string, body []byte) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+ingestToken)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	var out struct {
-		IDs []string `json:"ids"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, err
-	}
-	return out.IDs, nil
-}
-
 func (e *env) services(fn string) error {
 	cmd := exec.Command("bash", "-c", ". scripts/lib/services.sh && "+fn)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = e.o.root, os.Stderr, os.Stderr
@@ -850,23 +815,7 @@ func (e *env) inject(ctx context.Context, scenario string) error {
 
 // visible reads the stored ids as the API does.
 func (e *env) visible(ctx context.Context) (map[string]int, error) {
-	rows, err := e.chConn.Query(ctx, fmt.Sprintf(`SELECT workspace_id, id, count() FROM (
-    SELECT workspace_id, id FROM %s.%s LIMIT 1 BY workspace_id, timestamp_ns, id
-) GROUP BY workspace_id, id`, e.db, migrations.Table))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var ws, id string
-		var n uint64
-		if err := rows.Scan(&ws, &id, &n); err != nil {
-			return nil, err
-		}
-		out[ws+"/"+id] = int(n)
-	}
-	return out, rows.Err()
+	return drillkit.Visible(ctx, e.chConn, e.db)
 }
 
 // deadLetters counts the records in a dead-letter topic, waiting up to

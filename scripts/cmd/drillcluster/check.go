@@ -85,26 +85,6 @@ func readAPI(ctx context.Context, base, token string, workspaces []string, loadE
 
 // stored reads the stored ids the way the API reads them (copies collapsed
 // with LIMIT 1 BY); cheap enough to poll while the drill runs.
-func stored(ctx context.Context, conn driver.Conn, db string) (map[string]int, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT workspace_id, id, count() FROM (
-    SELECT workspace_id, id FROM %s.%s LIMIT 1 BY workspace_id, timestamp_ns, id
-) GROUP BY workspace_id, id`, db, migrations.Table))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var ws, id string
-		var n uint64
-		if err := rows.Scan(&ws, &id, &n); err != nil {
-			return nil, err
-		}
-		out[key(ws, id)] = int(n)
-	}
-	return out, rows.Err()
-}
-
 // rawRows counts the rows in the table, copies included.
 func rawRows(ctx context.Context, conn driver.Conn, db string) (uint64, error) {
 	var n uint64

@@ -21,6 +21,7 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 // drill is one run: its topics, groups, database and processes.
@@ -364,7 +365,7 @@ func (d *drill) exercise(ctx context.Context, rep *report) error {
 		cleared := time.Now()
 		acc, _ := d.load.snapshot()
 		at, err := waitFor(rctx, d.o.settle, func() bool {
-			got, err := stored(rctx, d.ch, d.db)
+			got, err := drillkit.Visible(rctx, d.ch, d.db)
 			return err == nil && missing(acc, got) == 0
 		})
 		if err != nil {
@@ -465,7 +466,7 @@ func (d *drill) check(ctx context.Context, rep *report) error {
 	accepted, sent := d.load.snapshot()
 	loadEnd := time.Now()
 	_, err := waitFor(ctx, d.o.settle, func() bool {
-		got, err := stored(ctx, d.ch, d.db)
+		got, err := drillkit.Visible(ctx, d.ch, d.db)
 		return err == nil && missing(accepted, got) == 0
 	})
 	if err != nil {

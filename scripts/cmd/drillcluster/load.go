@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 const (
@@ -105,27 +103,7 @@ func (l *load) post(ctx context.Context, events []event.Event) bool {
 }
 
 func (l *load) postOnce(ctx context.Context, body []byte) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url+"/v1/events", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+ingestToken)
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	var out struct {
-		IDs []string `json:"ids"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, err
-	}
-	return out.IDs, nil
+	return drillkit.Post(ctx, l.client, l.url+"/v1/events", ingestToken, body)
 }
 
 // run posts rate events/s until ctx ends, then waits for the requests in

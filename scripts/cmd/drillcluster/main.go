@@ -30,9 +30,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -127,18 +127,7 @@ func parse(args []string) (options, error) {
 	if o.rounds < 1 || o.rounds > 20 {
 		return o, errors.New("flag -rounds must be 1-20")
 	}
-	root, err := os.Getwd()
-	if err != nil {
-		return o, err
-	}
-	for ; ; root = filepath.Dir(root) {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		if root == filepath.Dir(root) {
-			return o, errors.New("run the drill inside the repository")
-		}
-	}
+	root, err := drillkit.Root()
 	o.root = root
-	return o, nil
+	return o, err
 }
