@@ -153,25 +153,9 @@ _cl_launch() {
 # _cl_wait N PID DEADLINE: waits until node N's broker port is open and its
 # log says "Kafka Server started".
 _cl_wait() {
-	local n=$1 pid=$2 deadline=$3 d port
-	d=$(_cl_dir)/node$n || return 1
-	port=$(cluster_broker_port "$n")
-	while :; do
-		if ! _svc_alive "$pid"; then
-			_svc_tail "$d/kafka.log"
-			_cl_err "node $n (pid $pid) exited during startup, see $d/kafka.log"
-			return 1
-		fi
-		if _svc_port_open "$port" && grep -q 'Kafka Server started' "$d/kafka.log" 2>/dev/null; then
-			return 0
-		fi
-		if (($(_svc_now) >= deadline)); then
-			_svc_tail "$d/kafka.log"
-			_cl_err "node $n (pid $pid) not ready on $SVC_HOST:$port by the deadline, see $d/kafka.log"
-			return 1
-		fi
-		sleep 0.3
-	done
+	local d
+	d=$(_cl_dir)/node$1 || return 1
+	_kafka_wait_node "$2" "$d/kafka.log" "$(cluster_broker_port "$1")" "$3" "node $1"
 }
 
 _cl_start_locked() {

@@ -426,23 +426,28 @@ _kafka_pid() {
 # _kafka_wait PID LOG TIMEOUT: waits until the broker port accepts connections
 # and the log says "Kafka Server started" (the log is rotated at each start).
 _kafka_wait() {
-	local pid=$1 log=$2 timeout=$3 deadline
-	deadline=$(($(_svc_now) + timeout))
+	_kafka_wait_node "$1" "$2" "$SVC_KAFKA_PORT" $(($(_svc_now) + $3)) kafka
+}
+
+# _kafka_wait_node PID LOG PORT DEADLINE NAME: the same for any broker
+# process (scripts/lib/cluster.sh uses it for its nodes).
+_kafka_wait_node() {
+	local pid=$1 log=$2 port=$3 deadline=$4 name=$5
 	while :; do
 		if ! _svc_alive "$pid"; then
 			_svc_tail "$log"
-			_svc_err "kafka (pid $pid) exited during startup, see $log"
+			_svc_err "$name (pid $pid) exited during startup, see $log"
 			return 1
 		fi
-		if _svc_port_open "$SVC_KAFKA_PORT" && grep -q 'Kafka Server started' "$log" 2>/dev/null; then
+		if _svc_port_open "$port" && grep -q 'Kafka Server started' "$log" 2>/dev/null; then
 			return 0
 		fi
 		if (($(_svc_now) >= deadline)); then
 			_svc_tail "$log"
-			_svc_err "kafka (pid $pid) not ready on $SVC_HOST:$SVC_KAFKA_PORT after ${timeout}s, see $log"
+			_svc_err "$name (pid $pid) not ready on $SVC_HOST:$port by the deadline, see $log"
 			return 1
 		fi
-		sleep 0.5
+		sleep 0.3
 	done
 }
 

@@ -45,6 +45,7 @@ import (
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 var brokers = []string{"127.0.0.1:9092"}
@@ -193,7 +194,7 @@ func run(ctx context.Context, o options) (*Report, error) {
 		return nil, err
 	}
 	logf("plain franz-go consume of %d records", o.rows)
-	consRate, err := consumeAll(ctx, tEvents, o.rows)
+	consRate, err := drillkit.ConsumeRate(ctx, brokers, tEvents, o.rows, "bench-plain-"+tEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -352,28 +353,6 @@ func cmpOr(a, b error) error {
 		return a
 	}
 	return b
-}
-
-func consumeAll(ctx context.Context, topic string, n int) (float64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumerGroup("bench-plain-"+topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	got := 0
-	for got < n {
-		f := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("consumed %d of %d: %w", got, n, ctx.Err())
-		}
-		got += f.NumRecords()
-	}
-	rate := float64(n) / time.Since(start).Seconds()
-	return rate, cl.CommitUncommittedOffsets(ctx)
 }
 
 // quiesce waits (up to 30 s) until ClickHouse runs no merges, so one

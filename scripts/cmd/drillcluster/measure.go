@@ -24,6 +24,7 @@ import (
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 // figure is one measured throughput: the median over the rounds, with
@@ -190,7 +191,7 @@ func measureRound(ctx context.Context, m *measurement, adm *kadm.Client, conn dr
 				m.KafkaSize = float64(b) / 3 / float64(len(values))
 			}
 		}
-		rate, err = consumeAll(ctx, topic, len(events))
+		rate, err = drillkit.ConsumeRate(ctx, brokers, topic, len(events), "")
 		if err != nil {
 			return err
 		}
@@ -331,29 +332,6 @@ func produceAll(ctx context.Context, topic string, events []event.Event, values 
 		return 0, first
 	}
 	return float64(len(values)) / time.Since(start).Seconds(), nil
-}
-
-// consumeAll reads n records from the start of topic without a group and
-// returns records/s.
-func consumeAll(ctx context.Context, topic string, n int) (float64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	got := 0
-	for got < n {
-		f := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("consumed %d of %d: %w", got, n, ctx.Err())
-		}
-		got += f.NumRecords()
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // writerRate runs n writer processes (one group, database db) over topic

@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -84,4 +86,35 @@ func Visible(ctx context.Context, conn driver.Conn, database string) (map[string
 		out[ws+"/"+id] = int(n)
 	}
 	return out, rows.Err()
+}
+
+// ConsumeRate reads n records from the start of topic with a plain
+// franz-go consumer and returns records/s: the baseline a writer is
+// compared with. A non-empty group consumes as that group and commits.
+func ConsumeRate(ctx context.Context, brokers []string, topic string, n int, group string) (float64, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+	if group != "" {
+		opts = append(opts, kgo.ConsumerGroup(group))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	got := 0
+	for got < n {
+		f := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("consumed %d of %d: %w", got, n, ctx.Err())
+		}
+		got += f.NumRecords()
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	if group == "" {
+		return rate, nil
+	}
+	return rate, cl.CommitUncommittedOffsets(ctx)
 }
