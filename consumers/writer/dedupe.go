@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -19,29 +20,50 @@ type StoredID struct {
 // owner of its partitions) stored within the last window, at most max of
 // them, oldest forgotten first. An event whose (workspace_id, id) is in the
 // window is not stored again. Safe for concurrent use.
+//
+// Keys are 128-bit hashes of workspace and id, so the window holds no
+// pointers and costs the garbage collector nothing to scan however large it
+// grows (two different ids share a key with probability about n²/2¹²⁹).
 type idWindow struct {
 	mu     sync.Mutex
 	window time.Duration
 	max    int
-	ts     map[string]int64 // key -> timestamp_ns it was stored with
+	ts     map[idHash]int64 // key -> timestamp_ns it was stored with
 	order  []windowEntry    // oldest first; order[head:] is live
 	head   int
 }
 
+type idHash [2]uint64
+
 type windowEntry struct {
-	key string
-	at  time.Time
+	key idHash
+	at  int64 // stored_at, unix nanoseconds
 }
+
+// Seeds of the key hash; fixed for the process, which is all the window
+// needs (it is rebuilt from the registry, not saved).
+var seedA, seedB = maphash.MakeSeed(), maphash.MakeSeed()
 
 func newIDWindow(window time.Duration, max int) *idWindow {
-	return &idWindow{window: window, max: max, ts: map[string]int64{}}
+	return &idWindow{window: window, max: max, ts: map[idHash]int64{}}
 }
 
-func idKey(ws, id string) string { return ws + "\x00" + id }
+// idKey is the window key of an event id in a workspace.
+func idKey(ws, id string) idHash {
+	var h1, h2 maphash.Hash
+	h1.SetSeed(seedA)
+	h2.SetSeed(seedB)
+	for _, h := range []*maphash.Hash{&h1, &h2} {
+		_, _ = h.WriteString(ws)
+		_ = h.WriteByte(0)
+		_, _ = h.WriteString(id)
+	}
+	return idHash{h1.Sum64(), h2.Sum64()}
+}
 
 // lookup returns the timestamp the id was stored with, if it is in the
 // window.
-func (w *idWindow) lookup(key string) (int64, bool) {
+func (w *idWindow) lookup(key idHash) (int64, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ts, ok := w.ts[key]
@@ -58,12 +80,11 @@ func (w *idWindow) add(now time.Time, ids []StoredID) {
 			continue
 		}
 		w.ts[k] = ids[i].TimestampNs
-		w.order = append(w.order, windowEntry{key: k, at: ids[i].StoredAt})
+		w.order = append(w.order, windowEntry{key: k, at: ids[i].StoredAt.UnixNano()})
 	}
-	cutoff := now.Add(-w.window)
-	for w.head < len(w.order) && (len(w.order)-w.head > w.max || w.order[w.head].at.Before(cutoff)) {
+	cutoff := now.Add(-w.window).UnixNano()
+	for w.head < len(w.order) && (len(w.order)-w.head > w.max || w.order[w.head].at < cutoff) {
 		delete(w.ts, w.order[w.head].key)
-		w.order[w.head] = windowEntry{}
 		w.head++
 	}
 	if w.head > 1024 && w.head > len(w.order)/2 { // reclaim the forgotten prefix

@@ -156,7 +156,11 @@ type Writer struct {
 
 	// inserts carries full batches to the inserter goroutine (one queued
 	// while one inserts), so decoding the next batch overlaps the insert.
-	inserts chan *batch
+	// registers carries stored batches, in order, to the registrar, which
+	// records their ids in the registry and then marks their records, so
+	// the next insert does not wait for the registry.
+	inserts   chan *batch
+	registers chan *batch
 
 	mu       sync.Mutex
 	rows     []migrations.Row
@@ -174,7 +178,8 @@ type Writer struct {
 // the records for commit once the rows are stored, in batch order.
 type batch struct {
 	rows  []migrations.Row
-	parts []int32 // partition of each row
+	parts []int32    // partition of each row
+	ids   []StoredID // the stored rows' ids, set by insert
 	recs  []*kgo.Record
 	done  chan error // receives the outcome once
 }
@@ -243,21 +248,39 @@ func (w *Writer) Run(ctx context.Context) error {
 	// can finish what is in flight.
 	insertCtx, cancelInserts := context.WithCancel(context.WithoutCancel(ctx))
 	w.inserts = make(chan *batch, 1)
-	inserterDone := make(chan struct{})
-	go func() {
-		defer close(inserterDone)
+	w.registers = make(chan *batch, 1)
+	var stages sync.WaitGroup
+	stages.Go(func() {
 		for {
 			select {
 			case b := <-w.inserts:
-				b.done <- w.insert(insertCtx, b)
+				if err := w.insert(insertCtx, b); err != nil {
+					b.done <- err
+					continue
+				}
+				select {
+				case w.registers <- b:
+				case <-insertCtx.Done():
+					b.done <- fmt.Errorf("register %d ids: %w", len(b.ids), insertCtx.Err())
+				}
 			case <-insertCtx.Done():
 				return
 			}
 		}
-	}()
+	})
+	stages.Go(func() {
+		for {
+			select {
+			case b := <-w.registers:
+				b.done <- w.register(insertCtx, b)
+			case <-insertCtx.Done():
+				return
+			}
+		}
+	})
 	// Deferred in this order: the client closes first (leaving the group,
-	// with nothing left to flush), then the inserter stops.
-	defer func() { cancelInserts(); <-inserterDone }()
+	// with nothing left to flush), then the inserter and registrar stop.
+	defer func() { cancelInserts(); stages.Wait() }()
 	defer w.cl.Close()
 
 	polled := make(chan kgo.Fetches)
@@ -544,31 +567,44 @@ func (w *Writer) waitLocked(ctx context.Context) error {
 }
 
 // insert stores one batch, retrying with capped exponential backoff until
-// ClickHouse acknowledges or ctx ends, then marks its records for commit.
-// Rows whose id is in the idempotency window (or earlier in the batch) are
-// left out; the stored ones are registered and join the window. Only the
-// inserter goroutine calls it, so marks advance in batch order and a
+// ClickHouse acknowledges or ctx ends. Rows whose id is in the idempotency
+// window (or earlier in the batch) are left out; the stored ones join the
+// window at once (so the next batch is checked against them) and wait in
+// b.ids for register. Only the inserter goroutine calls it, so a
 // partition's ids are checked in the order they were stored.
 func (w *Writer) insert(ctx context.Context, b *batch) error {
 	rows, ids := w.fresh(b)
-	if len(rows) > 0 {
-		start := time.Now()
-		if err := w.store(ctx, rows); err != nil {
-			return err
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := w.store(ctx, rows); err != nil {
+		return err
+	}
+	w.m.insertLatency.Observe(time.Since(start).Seconds())
+	w.m.batchSize.Observe(float64(len(rows)))
+	w.m.inserted.Add(float64(len(rows)))
+	if w.ids != nil {
+		now := w.now()
+		for i := range ids {
+			ids[i].StoredAt = now
 		}
-		w.m.insertLatency.Observe(time.Since(start).Seconds())
-		w.m.batchSize.Observe(float64(len(rows)))
-		w.m.inserted.Add(float64(len(rows)))
-		if w.ids != nil {
-			now := w.now()
-			for i := range ids {
-				ids[i].StoredAt = now
-			}
-			if err := w.retry(ctx, "register ids", len(ids), func() error { return w.sink.Register(ctx, ids) }); err != nil {
-				return err
-			}
-			w.ids.add(now, ids)
-			w.m.windowIDs.Set(float64(w.ids.size()))
+		w.ids.add(now, ids)
+		w.m.windowIDs.Set(float64(w.ids.size()))
+		b.ids = ids
+	}
+	return nil
+}
+
+// register records a stored batch's ids in the registry, retrying until
+// it succeeds or ctx ends, then marks the batch's records for commit: a
+// committed offset always has its ids registered, so the next owner of the
+// partition loads them. Only the registrar goroutine calls it, in batch
+// order, so marks advance in order.
+func (w *Writer) register(ctx context.Context, b *batch) error {
+	if len(b.ids) > 0 {
+		if err := w.retry(ctx, "register ids", len(b.ids), func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
+			return err
 		}
 	}
 	w.cl.MarkCommitRecords(b.recs...)
@@ -601,7 +637,7 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []StoredID) {
 	}
 	rows := make([]migrations.Row, 0, len(b.rows))
 	ids := make([]StoredID, 0, len(b.rows))
-	inBatch := make(map[string]int64, len(b.rows))
+	inBatch := make(map[idHash]int64, len(b.rows))
 	var replayed, conflicts int
 	for i := range b.rows {
 		r := &b.rows[i]

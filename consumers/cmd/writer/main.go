@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,12 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "writer")
+	if os.Getenv("GOGC") == "" {
+		// Decoding leaves much short-lived garbage: collecting less often
+		// stores about 9% more events/s (BenchmarkWriterFromKafka) for a
+		// larger heap. GOGC and GOMEMLIMIT still override.
+		debug.SetGCPercent(300)
+	}
 	if err := run(log); err != nil {
 		log.Error("writer stopped", "err", err)
 		os.Exit(1)

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -107,6 +108,9 @@ func main() {
 		}
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(300) // as consumers/cmd/writer runs
 	}
 	o.rows, o.rates, o.latDur = 1_000_000, []int{1000, 5000, 10000}, 30*time.Second
 	if o.quick {
