@@ -32,12 +32,6 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 	}
 }
 
-// Insert writes rows in one batch; nothing is written when it fails before
-// Send, and a failed Send is retried by the writer with the same rows.
-func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
-	return s.insertEvents(ctx, rows)
-}
-
 // Register records stored events' ids in the registry.
 func (s *ClickHouseSink) Register(ctx context.Context, ids []StoredID) error {
 	batch, err := s.conn.PrepareBatch(ctx, s.insertIDs)
@@ -85,10 +79,10 @@ func (s *ClickHouseSink) Recent(ctx context.Context, topic string, partition int
 	return out, nil
 }
 
-// insertEvents writes rows in one batch; nothing is written when it fails
-// before Send. Values go column by column (one slice per column), which
+// Insert writes rows in one batch; nothing is written when it fails before
+// Send, and a failed Send is retried by the writer with the same rows. Values go column by column (one slice per column), which
 // avoids the driver's per-row, per-value conversion.
-func (s *ClickHouseSink) insertEvents(ctx context.Context, rows []migrations.Row) error {
+func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
 	batch, err := s.conn.PrepareBatch(ctx, s.insert)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)

@@ -421,3 +421,31 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	require.NoError(t, stop())
 	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
 }
+
+// TestInsertStreamsSplitABatch stores one batch as two concurrent inserts,
+// each failing once, and checks every event is stored exactly once.
+func TestInsertStreamsSplitABatch(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	flaky := &flakySink{fails: 2}
+	h := newHarness(t, func(db string) writer.Sink {
+		flaky.Sink = writer.NewClickHouseSink(conn, db)
+		return flaky
+	}, ch.Database)
+	h.cfg.BatchSize, h.cfg.BatchAge, h.cfg.InsertStreams = 5000, 2*time.Second, 2
+	now := time.Now().UTC()
+	var recs []*kgo.Record
+	want := map[string]bool{}
+	for i := range 5000 {
+		recs = append(recs, validRecord(t, h.topic, "ws_s", fmt.Sprintf("evt_%d", i), now))
+		want["ws_s/"+fmt.Sprintf("evt_%d", i)] = true
+	}
+	h.send(recs...) // on the topic before the writer starts: one full batch
+	stop := h.start()
+	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == len(want) },
+		60*time.Second, 100*time.Millisecond)
+	require.NoError(t, stop())
+	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
+	flaky.mu.Lock()
+	defer flaky.mu.Unlock()
+	require.Equal(t, 4, flaky.calls, "two parts, each failed once and retried")
+}
