@@ -5,12 +5,20 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/consumers/writer"
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/producers/ingest"
+	"github.com/audittrail/audittrail/schemas/topics"
 )
 
 // TestHTTPServerServesProbes checks the endpoints the manifests probe on the
@@ -42,4 +50,24 @@ func settingsTopicConfigs() map[string]string {
 		out[k] = *v
 	}
 	return out
+}
+
+// TestComponentDefaultsMatchTheConfigurationTable checks that, with nothing
+// set, the components use the defaults internal/config documents (and the
+// README's configuration table shows).
+func TestComponentDefaultsMatchTheConfigurationTable(t *testing.T) {
+	def := map[string]string{}
+	for _, v := range config.Variables {
+		def[v.Name] = v.Default
+	}
+	empty := func() *config.Env { return config.FromMap(map[string]string{}) }
+
+	kc := kafkaconn.FromEnv(empty(), topics.Events, 6)
+	require.Equal(t, def["AUDITTRAIL_KAFKA_BROKERS"], strings.Join(kc.Brokers, ","))
+	require.Equal(t, def["AUDITTRAIL_CLICKHOUSE_ADDR"], chconn.FromEnv(empty()).Addr)
+	ic := ingest.FromEnv(empty(), topics.Events)
+	require.Equal(t, def["AUDITTRAIL_INGEST_ADDR"], ic.Addr)
+	require.Empty(t, ic.Tokens, "no ingest token is accepted unless configured")
+	require.ErrorContains(t, ic.Validate(), "AUDITTRAIL_INGEST_TOKENS", "the gateway refuses to start without ingest tokens")
+	require.Equal(t, def["AUDITTRAIL_RETENTION_DAYS"], strconv.Itoa(writer.FromEnv(empty(), topics.Events).RetentionDays))
 }

@@ -1,3 +1,6 @@
+// Package retention_test checks retention on the real ClickHouse server
+// (integration tests, run when AUDITTRAIL_INTEGRATION=1): only whole days
+// past the window are dropped, on schedule.
 package retention_test
 
 import (

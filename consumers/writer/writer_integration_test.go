@@ -1,3 +1,8 @@
+// Package writer_test tests the writer from outside against the real Kafka
+// broker and ClickHouse server (integration tests, run when
+// AUDITTRAIL_INTEGRATION=1): every event stored once, poison parked, failed
+// inserts retried, partitions shared and taken over, outages survived. It
+// also benchmarks the ClickHouse sink and the whole writer.
 package writer_test
 
 import (

@@ -43,3 +43,24 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		require.Contains(t, string(readme), "`"+v.Name+"`", "README documents %s", v.Name)
 	}
 }
+
+// TestOperatorContract pins the names and defaults operators and scripts
+// rely on; changing one breaks deployments, so it must be deliberate.
+func TestOperatorContract(t *testing.T) {
+	want := map[string]string{
+		"AUDITTRAIL_KAFKA_BROKERS":   "127.0.0.1:9092",
+		"AUDITTRAIL_CLICKHOUSE_ADDR": "127.0.0.1:9000",
+		"AUDITTRAIL_INGEST_ADDR":     "127.0.0.1:8081",
+		"AUDITTRAIL_API_ADDR":        "127.0.0.1:8080",
+		"AUDITTRAIL_INGEST_TOKENS":   "",
+		"AUDITTRAIL_JWT_SECRET":      "",
+		"AUDITTRAIL_RETENTION_DAYS":  "90",
+	}
+	got := map[string]string{}
+	for _, v := range Variables {
+		if _, ok := want[v.Name]; ok {
+			got[v.Name] = v.Default
+		}
+	}
+	require.Equal(t, want, got)
+}

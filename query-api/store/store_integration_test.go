@@ -1,3 +1,7 @@
+// Package store_test tests the ClickHouse reads on the real server
+// (integration tests, run when AUDITTRAIL_INTEGRATION=1): exact newest-first
+// pagination, combined filters, the retention window's edge, search and
+// facets.
 package store_test
 
 import (

@@ -1,3 +1,7 @@
+// Package web_test tests the Audit Trail page from outside: how it is
+// served (security headers, assets), that its scripts and markup agree with
+// each other and with the API's routes and OpenAPI document, and that the
+// page's calls match the endpoints' contracts.
 package web_test
 
 import (

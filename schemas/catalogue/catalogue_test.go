@@ -1,3 +1,7 @@
+// Package catalogue_test tests the event catalogue from outside: every
+// documented name spelled exactly with its product area, the product's own
+// events, categories, exact lookup and the custom-name style, with examples,
+// a fuzz target and a lookup benchmark.
 package catalogue_test
 
 import (

@@ -1,3 +1,8 @@
+// Package migrations_test tests the ClickHouse migrations: version
+// detection, DDL that adapts to the server (TTL on 19.6+, none on 18.16),
+// the cluster variant, and, against the real server (integration tests, run
+// when AUDITTRAIL_INTEGRATION=1), that applying them again or from two
+// services at once is harmless.
 package migrations_test
 
 import (
