@@ -38,6 +38,9 @@ type contractAPI struct {
 	tests      int
 }
 
+// customEvent is an event name that is not in the catalogue.
+const customEvent = "Custom Report Shared"
+
 func newContractAPI(now time.Time) *contractAPI {
 	c := &contractAPI{queries: map[string][]url.Values{}, forwarding: map[string]any{
 		"enabled": false, "target": map[string]any{"url": "https://api.example.com", "write_key": "••••••3xyz"}, "hard_failures_only": false,
@@ -53,6 +56,13 @@ func newContractAPI(now time.Time) *contractAPI {
 		}
 		c.events = append(c.events, ev)
 	}
+	// The oldest event has a name outside the catalogue (a custom event).
+	c.events = append(c.events, map[string]any{
+		"id": "c-12", "workspace_id": "ws_1", "event": customEvent,
+		"timestamp": now.Add(-12 * time.Hour).Format(time.RFC3339Nano),
+		"actor":     map[string]any{"type": "user", "id": "usr_1", "name": "Alice", "email": "alice@example.com"},
+		"resource":  map[string]any{"type": "source", "id": "src_12", "name": "Web"},
+	})
 	return c
 }
 
@@ -247,14 +257,14 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("token-input"), token),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#rows tr`)))
-	waitJS(rows+` === 12`, "all events listed")
+	waitJS(rows+` === 13`, "all events listed")
 
 	// The timeline comes from the timeline endpoint with the view's filters.
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`#chart .bar[role=button]`)))
 	tq := api.lastQuery("timeline")
 	require.Contains(t, []string{"hour", "day"}, tq.Get("interval"))
 	require.NotEmpty(t, tq.Get("tz"))
-	require.Equal(t, 12, browsertest.Eval[int](b, `[...document.querySelectorAll('#chart .bar')].reduce((n, g) => n + Number(g.dataset.count), 0)`))
+	require.Equal(t, 13, browsertest.Eval[int](b, `[...document.querySelectorAll('#chart .bar')].reduce((n, g) => n + Number(g.dataset.count), 0)`))
 
 	// Keyboard: Tab moves between rows with a visible focus ring, Enter on an event name opens it, Esc closes and gives the
 	// focus back; Enter on a timeline bar narrows the time range.
@@ -273,7 +283,7 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	waitJS(`location.search.includes('since=') && location.search.includes('until=') && `+rows+` === Number(document.querySelector('#chart .bar.selected').dataset.count)`,
 		"the bar's hour or day is the new range")
 	b.Do(chromedp.NavigateBack())
-	waitJS(`!location.search.includes('since=') && `+rows+` === 12`, "back returns to the previous view")
+	waitJS(`!location.search.includes('since=') && `+rows+` === 13`, "back returns to the previous view")
 
 	// The Events dropdown shows the facet counts.
 	b.Do(chromedp.Click(chromedp.ID("f-events-toggle")))
@@ -281,6 +291,13 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	waitJS(`(() => { const i = document.querySelector('#f-events-list input[value="Warehouses Disabled"]');
 		const c = i && i.closest('label').querySelector('.count'); return c && c.textContent === '4'; })()`, "facet count shown")
 	require.Equal(t, "0", browsertest.Eval[string](b, `document.querySelector('#f-events-list input[value="Source Deleted"]').closest('label').querySelector('.count').textContent`))
+	// Every catalogue name and every name in the facets, each once.
+	names := []string{customEvent}
+	for _, e := range catalogue.All() {
+		names = append(names, e.Name)
+	}
+	require.ElementsMatch(t, names, browsertest.Eval[[]string](b, `[...document.querySelectorAll('#f-events-list input')].map(i => i.value)`))
+	require.Equal(t, "1", browsertest.Eval[string](b, fmt.Sprintf(`document.querySelector('#f-events-list input[value=%q]').closest('label').querySelector('.count').textContent`, customEvent)))
 	b.Screenshot(shots, "desktop-events-menu")
 	b.Do(chromedp.Click(chromedp.CSS(`#f-events-list input[value="Warehouses Disabled"]`)), chromedp.Click(chromedp.ID("f-events-done")))
 	waitJS(rows+` === 4`, "filtered")

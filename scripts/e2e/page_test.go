@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/segmentio/encoding/json"
@@ -18,6 +19,7 @@ import (
 	"github.com/audittrail/audittrail/internal/browsertest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/catalogue"
 )
 
 // pageEvents posts 60 events to workspace ws_page, one every 30 s back from
@@ -77,7 +79,8 @@ func TestAuditTrailPage(t *testing.T) {
 	stacktest.Require(t)
 	browsertest.Require(t)
 	s := startStack(t)
-	pageEvents(t, s.ingest, time.Now().UTC())
+	now := time.Now().UTC()
+	pageEvents(t, s.ingest, now)
 
 	token, err := auth.Mint([]byte(jwtSecret), "usr_owner", "Olivia Owner", "olivia@example.com",
 		map[string]string{"ws_page": "owner", "ws_member": "member"}, time.Hour, time.Now())
@@ -97,6 +100,11 @@ func TestAuditTrailPage(t *testing.T) {
 
 	b0 := browsertest.New(t, 1366, 900)
 	b0.AllowNetworkError("/v1/workspaces/ws_member/") // the 403 the non-owner step provokes
+	// The viewer is in India (UTC+05:30, no daylight saving time), so that
+	// local times and the exact UTC times differ.
+	viewerZone := time.FixedZone("IST", 5*3600+1800)
+	_, err = chromedp.Call(b0.Ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Kolkata"})
+	require.NoError(t, err)
 	const shots = "page"
 	rows := `document.querySelectorAll('#rows tr').length`
 	waitJS := func(t *testing.T, b *browsertest.Browser, expr, msg string) {
@@ -126,6 +134,7 @@ func TestAuditTrailPage(t *testing.T) {
 		}
 		first := browsertest.Eval[map[string]string](b, `(() => { const r = document.querySelector('#rows tr');
 			return {event: r.querySelector('.open-event').textContent, actor: r.querySelector('.c-actor').textContent,
+			        local: r.querySelector('.time-of-day').textContent,
 			        resource: r.querySelector('.c-resource').textContent, change: r.querySelector('.c-change').textContent,
 			        utc: r.querySelector('time').title, datetime: r.querySelector('time').getAttribute('datetime')}; })()`)
 		require.Equal(t, "Source Created", first["event"])
@@ -135,6 +144,10 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Equal(t, "name: set to Web 0", first["change"])
 		require.Regexp(t, `^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+ UTC$`, first["utc"], "exact UTC on hover")
 		require.Contains(t, first["utc"], strings.Replace(strings.TrimSuffix(first["datetime"], "Z"), "T", " ", 1))
+		ts, err := time.Parse(time.RFC3339Nano, first["datetime"])
+		require.NoError(t, err)
+		require.Equal(t, ts.In(viewerZone).Format("03:04:05 PM"), first["local"], "the time in the viewer's time zone")
+		require.Regexp(t, `Times in Asia/(Kolkata|Calcutta);`, browsertest.Eval[string](b, `document.getElementById('tz-note').textContent`))
 		token := browsertest.Eval[string](b, `document.querySelector('#rows tr:nth-child(2) .c-actor').textContent`)
 		require.Contains(t, token, "Token")
 		require.Contains(t, token, "CI deploy")
@@ -258,8 +271,62 @@ func TestAuditTrailPage(t *testing.T) {
 		waitJS(t, b, `(() => { const l = document.querySelector('#f-events-list input[value="Warehouses Disabled"]');
 			return l && l.closest('label').querySelector('.count') && l.closest('label').querySelector('.count').textContent === '20'; })()`,
 			"Warehouses Disabled shows its count")
+		var names []string
+		for _, e := range catalogue.All() {
+			names = append(names, e.Name)
+		}
+		require.ElementsMatch(t, names, browsertest.Eval[[]string](b, `[...document.querySelectorAll('#f-events-list input')].map(i => i.value)`),
+			"every catalogue name, each once")
 		b.Screenshot(shots, "desktop-events-menu")
 		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("f-events-menu")))
+	})
+
+	t.Run("filter by actor, resource and time range, each in the URL", func(t *testing.T) {
+		b := b0.For(t)
+		param := func(name string) string {
+			return browsertest.Eval[string](b, fmt.Sprintf(`new URLSearchParams(location.search).get(%q) || ''`, name))
+		}
+		apply := chromedp.Click(chromedp.CSS(`#filters button[type=submit]`))
+		b.Do(chromedp.Click(chromedp.ID("f-reset")))
+		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "all events again")
+
+		b.Do(chromedp.SetValue(chromedp.ID("f-actor-type"), "user"), chromedp.SetValue(chromedp.ID("f-actor-id"), "usr_bob"), apply)
+		waitJS(t, b, rows+` === 20 && [...document.querySelectorAll('#rows .c-actor')].every(c => c.textContent.includes('bob@example.com'))`,
+			"only Bob's events")
+		require.Equal(t, "user", param("actor_type"))
+		require.Equal(t, "usr_bob", param("actor_id"))
+
+		b.Do(chromedp.SetValue(chromedp.ID("f-resource-id"), "wh_002"), apply)
+		waitJS(t, b, rows+` === 1 && document.querySelector('#rows tr').dataset.id === 'pg-002'`, "the one event on wh_002")
+		require.Equal(t, "wh_002", param("resource_id"))
+		require.Equal(t, "usr_bob", param("actor_id"), "other filters stay")
+		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label="Remove filter Resource: wh_002"]`)))
+		waitJS(t, b, `!location.search.includes('resource_id=') && `+rows+` === 20`, "resource filter removed")
+
+		b.Do(chromedp.SetValue(chromedp.ID("f-range"), "1h"), apply)
+		waitJS(t, b, `new URLSearchParams(location.search).get('range') === '1h'`, "a preset range in the URL")
+		waitJS(t, b, rows+` === 20`, "all of Bob's events are within the last hour")
+
+		// A custom range from 9 min 45 s before the events were posted:
+		// pg-000 to pg-019, of which Bob's are pg-002, pg-005, ..., pg-017.
+		since := now.Add(-9*time.Minute - 45*time.Second)
+		b.Do(chromedp.SetValue(chromedp.ID("f-range"), "custom"),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const d = new Date(%q);
+				document.getElementById('f-since').value = new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19); })()`,
+				since.Format(time.RFC3339))),
+			apply)
+		waitJS(t, b, `location.search.includes('since=') && `+rows+` === 6`, "Bob's events since the chosen time")
+		got, err := time.Parse(time.RFC3339Nano, param("since"))
+		require.NoError(t, err)
+		require.True(t, got.Equal(since.Truncate(time.Second)), "since=%s, want %s", got, since)
+		require.Equal(t, "pg-017", browsertest.Eval[string](b, `document.querySelector('#rows tr:last-child').dataset.id`))
+
+		b.Do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#rows tr`)))
+		waitJS(t, b, rows+` === 6`, "the shared URL shows the same view")
+		require.Equal(t, "usr_bob", browsertest.Eval[string](b, `document.getElementById('f-actor-id').value`))
+		require.Equal(t, "custom", browsertest.Eval[string](b, `document.getElementById('f-range').value`))
+		b.Do(chromedp.Click(chromedp.ID("f-reset")))
+		waitJS(t, b, `location.search === '?ws=ws_page'`, "filters reset")
 	})
 
 	t.Run("forwarding settings: turn on with a target, send a test event, turn off", func(t *testing.T) {
@@ -340,6 +407,9 @@ func TestAuditTrailPage(t *testing.T) {
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.documentElement.scrollWidth`), 390, "no sideways scrolling")
 		require.Equal(t, "none", browsertest.Eval[string](b, `getComputedStyle(document.querySelector('#events thead')).display`), "rows become cards")
 		b.Screenshot(shots, "phone-trail")
+		b.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector('.table-card').getBoundingClientRect().top + scrollY - 100)`))
+		require.LessOrEqual(t, browsertest.Eval[int](b, `document.querySelector('#rows tr').getBoundingClientRect().right`), 390, "a row card fits")
+		b.Screenshot(shots, "phone-rows")
 		b.Do(chromedp.Click(chromedp.CSS(`#rows tr:first-child .open-event`)), chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.getElementById('detail').getBoundingClientRect().width`), 390)
 		b.Screenshot(shots, "phone-detail")
