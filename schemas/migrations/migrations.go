@@ -128,7 +128,7 @@ func All() []Migration {
 func createEvents(o Options, v Version) []string {
 	ttl := ""
 	if v.SupportsTTL() {
-		ttl = fmt.Sprintf("\nTTL timestamp + toIntervalDay(%d)", o.RetentionDays)
+		ttl = "\n" + retentionTTL(o.RetentionDays)
 	}
 	return o.createTable(Table, `(
     workspace_id String,
@@ -255,21 +255,37 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		res.Versions = append(res.Versions, m.Version)
 	}
 	if v.SupportsTTL() {
-		ttl := fmt.Sprintf("TTL timestamp + toIntervalDay(%d)", o.RetentionDays)
+		ttl := retentionTTL(o.RetentionDays)
 		set := false
-		if o.Cluster != "" && !o.Reapply {
+		if !o.Reapply {
 			if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(Table), ttl); err != nil {
 				return res, fmt.Errorf("set retention TTL: %w", err)
 			}
 		}
-		if !set {
-			q := fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY %s", o.Database, o.StorageTable(Table), o.OnCluster(), ttl)
+		if q := ttlChange(o, set); q != "" {
 			if err := conn.Exec(ctx, q); err != nil {
 				return res, fmt.Errorf("set retention TTL: %w", err)
 			}
 		}
 	}
 	return res, nil
+}
+
+// retentionTTL is the events table's TTL clause for a retention window, as
+// the server prints it in system.tables.engine_full.
+func retentionTTL(days int) string {
+	return fmt.Sprintf("TTL timestamp + toIntervalDay(%d)", days)
+}
+
+// ttlChange is the ALTER that brings the events table's TTL in line with
+// o.RetentionDays, or "" when the table already has that TTL: on current
+// servers MODIFY TTL rewrites every part, so a service start must not
+// issue it for nothing.
+func ttlChange(o Options, alreadySet bool) string {
+	if alreadySet {
+		return ""
+	}
+	return fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY %s", o.Database, o.StorageTable(Table), o.OnCluster(), retentionTTL(o.RetentionDays))
 }
 
 // tableExists reports whether this server has db.table.
