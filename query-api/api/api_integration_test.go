@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -87,7 +89,8 @@ func TestCSVAndFacetsOverClickHouse(t *testing.T) {
 	require.Equal(t, "inside", records[len(names)+2][0])
 	require.Contains(t, string(body), `"Smith, Alice"`)
 	require.Contains(t, string(body), `"Alice ""Al"" Smith"`)
-	require.Contains(t, string(body), "\"two\nlines\"")
+	require.Contains(t, string(body), "\"two\r\nlines\"", "RFC 4180: line breaks are CRLF")
+	require.NotRegexp(t, `[^\r]\n`, string(body), "every line break is CRLF")
 	require.Len(t, rec.events, 1)
 
 	// The list sees the same window.
@@ -214,4 +217,69 @@ func TestNoInputIsAServerError(t *testing.T) {
 		require.NoError(t, err)
 		require.Less(t, resp.StatusCode, 500, "id %q: %s", v, body)
 	}
+}
+
+// TestAuthorizationOverClickHouse serves a real ClickHouse holding events of
+// two workspaces: tokens that are missing, malformed, badly signed, expired
+// or lack exp get 401, a member 403, a workspace absent from the token 404,
+// and none of those answers carries an event; an owner of one workspace
+// cannot reach another's event by id.
+func TestAuthorizationOverClickHouse(t *testing.T) {
+	stacktest.Require(t)
+	a := stored("evt_secret_a", "Alice", time.Now().Add(-time.Minute))
+	b := stored("evt_secret_b", "Bob", time.Now().Add(-time.Minute))
+	b.WorkspaceID = "ws_2"
+	rec := &fakeRecorder{}
+	srv := stackServer(t, rec, a, b)
+
+	mint := func(ws map[string]string, ttl time.Duration, key []byte) string {
+		tok, err := auth.Mint(key, "usr_1", "Alice", "alice@example.com", ws, ttl, time.Now())
+		require.NoError(t, err)
+		return tok
+	}
+	noExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256,
+		jwt.MapClaims{"sub": "usr_1", "workspaces": map[string]string{"ws_1": "owner"}}).SignedString(secret)
+	require.NoError(t, err)
+	owner := mint(map[string]string{"ws_1": "owner"}, time.Hour, secret)
+	tokens := []struct {
+		name, tok string
+		status    int
+	}{
+		{"missing", "", 401},
+		{"malformed", "eyJhbGciOiJIUzI1NiJ9.e30", 401},
+		{"badly signed", mint(map[string]string{"ws_1": "owner"}, time.Hour, []byte("not-the-secret-not-the-secret-1234")), 401},
+		{"expired", mint(map[string]string{"ws_1": "owner"}, -time.Hour, secret), 401},
+		{"no exp", noExp, 401},
+		{"member", mint(map[string]string{"ws_1": "member", "ws_2": "owner"}, time.Hour, secret), 403},
+		{"admin", mint(map[string]string{"ws_1": "admin"}, time.Hour, secret), 403},
+		{"absent", mint(map[string]string{"ws_2": "owner"}, time.Hour, secret), 404},
+		{"no workspaces", mint(nil, time.Hour, secret), 404},
+	}
+	for _, path := range []string{"/audit-events", "/audit-events/evt_secret_a", "/audit-events/facets", "/audit-events.csv"} {
+		for _, tt := range tokens {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/workspaces/ws_1"+path, nil)
+			require.NoError(t, err)
+			if tt.tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, tt.status, resp.StatusCode, "%s %s: %s", tt.name, path, body)
+			require.NotContains(t, string(body), "evt_secret_a", "%s %s", tt.name, path)
+			require.NotContains(t, string(body), "Source Created", "%s %s", tt.name, path)
+			require.Empty(t, resp.Header.Get("Content-Disposition"), "%s %s", tt.name, path)
+		}
+	}
+	require.Empty(t, rec.events, "a refused export is not recorded (nothing was exported)")
+
+	// The owner reads ws_1, and not ws_2's event through ws_1's path.
+	status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events", owner)
+	require.Equal(t, 200, status, body)
+	require.Len(t, body["data"], 1)
+	status, body = get(t, srv, "/v1/workspaces/ws_1/audit-events/evt_secret_b", owner)
+	require.Equal(t, 404, status, body)
+	require.Nil(t, body["data"])
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/segmentio/encoding/json"
@@ -128,6 +129,16 @@ func TestAuthorization(t *testing.T) {
 	require.NoError(t, err)
 	noSub, err := auth.Mint(secret, "", "", "", map[string]string{"ws_1": "owner"}, time.Hour, time.Now())
 	require.NoError(t, err)
+	signed := func(method jwt.SigningMethod, claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(method, claims).SignedString(secret)
+		require.NoError(t, err)
+		return s
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	ownsWS1 := map[string]string{"ws_1": "owner"}
+	noExp := signed(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "usr_1", "workspaces": ownsWS1})
+	workspacesNotObject := signed(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "usr_1", "exp": exp, "workspaces": []string{"ws_1"}})
+	hs384 := signed(jwt.SigningMethodHS384, jwt.MapClaims{"sub": "usr_1", "exp": exp, "workspaces": ownsWS1})
 
 	tests := []struct {
 		name, path, tok string
@@ -139,6 +150,9 @@ func TestAuthorization(t *testing.T) {
 		{"wrong signature", "/v1/workspaces/ws_1/audit-events", otherSecret, 401},
 		{"expired", "/v1/workspaces/ws_1/audit-events", expired, 401},
 		{"no sub", "/v1/workspaces/ws_1/audit-events", noSub, 401},
+		{"no exp", "/v1/workspaces/ws_1/audit-events", noExp, 401},
+		{"workspaces not an object", "/v1/workspaces/ws_1/audit-events", workspacesNotObject, 401},
+		{"HS384", "/v1/workspaces/ws_1/audit-events", hs384, 401},
 		{"member", "/v1/workspaces/ws_2/audit-events", owner, 403},
 		{"absent workspace", "/v1/workspaces/ws_3/audit-events", owner, 404},
 		{"member single event", "/v1/workspaces/ws_2/audit-events/evt_1", owner, 403},
@@ -165,6 +179,20 @@ func TestAuthorization(t *testing.T) {
 	}
 	_, body := get(t, srv, "/v1/workspaces/ws_2/audit-events", owner)
 	require.Equal(t, "only workspace owners can view the audit trail", body["error"].(map[string]any)["message"])
+
+	// The scheme is case-insensitive; anything but Bearer is refused.
+	for header, status := range map[string]int{
+		"bearer " + owner: 200, "BEARER " + owner: 200, "Bearer " + owner: 200,
+		"Basic " + owner: 401, "Bearer" + owner: 401, "Bearer ": 401, owner: 401,
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/workspaces/ws_1/audit-events", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", header)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, status, resp.StatusCode, "%.20s", header)
+	}
 }
 
 func TestListParsesFilters(t *testing.T) {

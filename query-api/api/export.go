@@ -67,6 +67,8 @@ func (a *API) exportCSV(c echo.Context) error {
 	h.Set("X-Audit-Event-Id", rec.ID)
 
 	w := csv.NewWriter(resp)
+	// RFC 4180: records, and line breaks inside quoted values, end in CRLF.
+	w.UseCRLF = true
 	_ = w.Write(CSVColumns)
 	cells := make([]string, len(CSVColumns))
 	var tsBuf, recvBuf []byte

@@ -81,3 +81,62 @@ func TestServesOpenAPI(t *testing.T) {
 	require.Equal(t, 200, status)
 	require.Equal(t, "3.0.3", body["openapi"])
 }
+
+// TestQueryParametersMatchOpenAPI fails when the query parameters an
+// endpoint accepts and those the OpenAPI document lists for it disagree, or
+// the documented page size bounds are not the ones enforced.
+func TestQueryParametersMatchOpenAPI(t *testing.T) {
+	type param struct {
+		Ref    string `json:"$ref"`
+		Name   string `json:"name"`
+		In     string `json:"in"`
+		Schema struct {
+			Default *int `json:"default"`
+			Maximum *int `json:"maximum"`
+		} `json:"schema"`
+	}
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Parameters map[string]param `json:"parameters"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(openapi.Document(), &doc))
+	resolve := func(p param) param {
+		if p.Ref == "" {
+			return p
+		}
+		r, ok := doc.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
+		require.True(t, ok, "unresolved %s", p.Ref)
+		return r
+	}
+	const ws = "/v1/workspaces/{workspace_id}"
+	for path, accepted := range map[string][]string{
+		ws + "/audit-events":        append(append([]string{}, filterParams...), pageParams...),
+		ws + "/audit-events.csv":    filterParams,
+		ws + "/audit-events/facets": filterParams,
+		ws + "/audit-events/{id}":   nil,
+		"/v1/catalogue":             nil,
+	} {
+		raw, ok := doc.Paths[path]["get"]
+		require.True(t, ok, "GET %s is not documented", path)
+		var op, item struct {
+			Parameters []param `json:"parameters"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &op))
+		if raw, ok := doc.Paths[path]["parameters"]; ok {
+			require.NoError(t, json.Unmarshal(raw, &item.Parameters))
+		}
+		var documented []string
+		for _, p := range append(item.Parameters, op.Parameters...) {
+			if p = resolve(p); p.In == "query" {
+				documented = append(documented, p.Name)
+				if p.Name == "limit" {
+					require.Equal(t, DefaultLimit, *p.Schema.Default, "documented default limit")
+					require.Equal(t, MaxLimit, *p.Schema.Maximum, "documented maximum limit")
+				}
+			}
+		}
+		require.ElementsMatch(t, accepted, documented, "GET %s: accepted query parameters (left) and the document (right) disagree", path)
+	}
+}

@@ -83,8 +83,9 @@ const claimsKey = "audittrail.claims"
 func (v *Verifier) Middleware() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok || strings.TrimSpace(token) == "" {
+			// The scheme is case-insensitive (RFC 7235).
+			scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 				return unauthorized("missing bearer token: send Authorization: Bearer <JWT>")
 			}
 			claims, err := v.Verify(strings.TrimSpace(token))

@@ -57,10 +57,12 @@ func TestListPaginatesExactlyNewestFirst(t *testing.T) {
 		if p.Next == nil {
 			break
 		}
-		// New events arriving while paging land before the cursor and do
-		// not disturb the walk.
+		// New events arriving while paging do not disturb the walk: one
+		// newer than the cursor is not returned (its place was walked), one
+		// older (ingested late) is returned once, in its place.
 		if pages == 1 {
-			stacktest.InsertEvents(t, conn, cfg.Database, mkEvent("ws_a", "late", "Source Created", now))
+			stacktest.InsertEvents(t, conn, cfg.Database, mkEvent("ws_a", "late", "Source Created", now),
+				mkEvent("ws_a", "evt_000_delayed", "Source Created", base.Add(-time.Second)))
 		}
 		next, err := store.DecodeCursor(p.Next.Encode())
 		require.NoError(t, err)
@@ -70,6 +72,7 @@ func TestListPaginatesExactlyNewestFirst(t *testing.T) {
 	for i := 56; i >= 0; i-- {
 		want = append(want, fmt.Sprintf("evt_%03d", i))
 	}
+	want = append(want, "evt_000_delayed")
 	require.Equal(t, want, got, "each event exactly once, newest first")
 
 	one, err := s.Get(ctx, "ws_a", "evt_005")
