@@ -88,7 +88,7 @@ type Forwarder struct {
 
 	sched scheduler
 
-	recent *recentIDs // ids forwarded lately: a resent id is not delivered again
+	recent *recentIDs // ids delivered lately: a resent id is not delivered again
 }
 
 // recentWindow is how many event ids per generation the forwarder
@@ -256,10 +256,9 @@ type item struct {
 	e      *entry
 	rec    *kgo.Record
 	readAt time.Time
+	id     string // the event id once processed
 	call   []byte // encoded track call once processed
 	done   bool   // processed and ready to send
-	resent bool   // an alert's event id was already alerted (decided once)
-	seen   bool   // resent is decided
 }
 
 // add dispatches one record: it takes an in-flight slot (waiting when all
@@ -548,6 +547,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 		n     int
 	)
 	var finished []*item
+	inBatch := map[string]bool{}
 	for _, it := range head {
 		if it.e.p.revoked.Load() {
 			finished = append(finished, it)
@@ -557,6 +557,12 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 		if !it.done {
 			f.process(ctx, ws, it)
 		}
+		if it.call != nil && (inBatch[it.id] || f.recent.seen(TargetSource, ws.ID, it.id)) {
+			// The same id again (a resend) in this batch, or delivered
+			// since this item was processed.
+			it.call = nil
+			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
+		}
 		if it.call == nil {
 			finished = append(finished, it)
 			n++
@@ -565,6 +571,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 		if len(send) > 0 && size+len(it.call)+1 > MaxRequestBytes {
 			break
 		}
+		inBatch[it.id] = true
 		size += len(it.call) + 1
 		calls = append(calls, it.call)
 		send = append(send, it)
@@ -591,6 +598,9 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 			}
 		}
 		f.m.forwarded.Add(float64(len(send)))
+		for _, it := range send {
+			f.recent.add(TargetSource, ws.ID, it.id)
+		}
 		for _, it := range append(finished, send...) {
 			f.finish(it.e)
 		}
@@ -602,16 +612,21 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 	retryIn, reason := f.settle(t, err)
 	if retryIn > 0 {
 		f.log.Debug("delivery failed; will retry", "workspace_id", t.ws, "events", len(send), "attempt", t.attempts, "in", retryIn, "err", err)
-		// Items finished by configuration leave the queue now; the batch
-		// stays at its head.
+		// Items finished here (dropped by configuration, or of a revoked
+		// partition) leave the queue now; the batch stays at its head. Any
+		// other item, also one revoked meanwhile, stays until a later serve
+		// finishes it: an item leaves the queue only when it is finished.
 		if len(finished) > 0 {
+			gone := make(map[*item]bool, len(finished))
+			for _, it := range finished {
+				gone[it] = true
+			}
 			t.mu.Lock()
 			keep := make([]*item, 0, len(t.items))
 			for _, it := range t.items {
-				if it.done && it.call == nil || it.e.p.revoked.Load() {
-					continue
+				if !gone[it] {
+					keep = append(keep, it)
 				}
-				keep = append(keep, it)
 			}
 			t.items = keep
 			t.mu.Unlock()
@@ -627,6 +642,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 	t.take(n)
 	for _, it := range send {
 		f.deadLetter(ctx, TargetSource, it, reason, attempts)
+		f.recent.add(TargetSource, ws.ID, it.id)
 	}
 	for _, it := range append(finished, send...) {
 		f.finish(it.e)
@@ -644,8 +660,9 @@ func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 		f.m.dropped.WithLabelValues("undecodable").Inc()
 		return
 	}
-	if !f.recent.first(TargetSource, ws.ID, ev.ID) {
-		f.m.dropped.WithLabelValues("duplicate_id").Inc()
+	it.id = ev.ID
+	if f.recent.seen(TargetSource, ws.ID, ev.ID) {
+		f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 		return
 	}
 	out, err := Process(ws, &ev)
@@ -658,6 +675,7 @@ func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 	}
 	if err != nil {
 		f.deadLetter(ctx, TargetSource, it, "too_large: "+err.Error(), 0)
+		f.recent.add(TargetSource, ws.ID, ev.ID)
 		return
 	}
 	if out.Dropped != "" {
@@ -672,17 +690,18 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	name := header(it.rec, topics.HeaderEvent)
 	skip := it.e.p.revoked.Load() || ws == nil || !ws.Alerts.Triggers(name)
 	var text string
+	var ev event.Event
 	if !skip {
-		ev, err := event.Decode(it.rec.Value)
-		if !it.seen && err == nil {
-			it.seen, it.resent = true, !f.recent.first(TargetAlert, ws.ID, ev.ID)
-			if it.resent {
-				f.m.dropped.WithLabelValues("duplicate_id").Inc()
-			}
-		}
-		if err != nil || it.resent {
+		var err error
+		ev, err = event.Decode(it.rec.Value)
+		switch {
+		case err != nil:
 			skip = true
-		} else {
+		case f.recent.seen(TargetAlert, ws.ID, ev.ID):
+			// Already alerted (a resend of the event).
+			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
+			skip = true
+		default:
 			props, _ := decodeProps(ev.Properties)
 			if ws.Forwarding.HardFailuresOnly && !FinalFailure(ev.Event, props) {
 				skip = true
@@ -700,6 +719,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	if err == nil {
 		f.m.attempts.WithLabelValues(t.kind, "ok").Inc()
 		f.m.alerts.Inc()
+		f.recent.add(TargetAlert, ws.ID, ev.ID)
 		t.attempts = 0
 		t.take(1)
 		f.finish(it.e)
@@ -716,6 +736,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	t.attempts = 0
 	t.take(1)
 	f.deadLetter(ctx, TargetAlert, it, reason, attempts)
+	f.recent.add(TargetAlert, ws.ID, ev.ID)
 	f.finish(it.e)
 	return 0
 }

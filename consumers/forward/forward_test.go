@@ -232,6 +232,99 @@ func TestRejectedAndOversizedEventsAreDeadLettered(t *testing.T) {
 	require.Equal(t, 1, sk.requests["key-ws_bad"], "a 4xx is not retried")
 }
 
+// Events queued behind a busy request go out in batches that stay within
+// the tracking API's limits (500,000 bytes per request): nothing is
+// rejected, nothing lost, order kept, and fewer requests than events.
+func TestBatchesStayUnderTheRequestLimit(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	release := make(chan struct{})
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		if n == 1 {
+			<-release
+		}
+		return true
+	}
+	s.enable(t, "ws_1", sk.srv.URL, false)
+	f, _ := s.run(t, s.config(), Deps{})
+	const total = 60
+	var evs []event.Event
+	for i := range total {
+		// About 20,400 bytes per call: 25 of them exceed 500,000 bytes.
+		evs = append(evs, mkEvent("ws_1", i, "Source Created", `{"blob": "`+stringOf('x', 19_900)+`"}`))
+	}
+	s.produce(t, evs...)
+	eventually(t, func() bool { return len(f.slots) == total }, "all read while the first request is in flight")
+	close(release)
+
+	eventually(t, func() bool { return s.committed(t)[0] == total }, "all finished")
+	require.Equal(t, expectIDs("ws_1", 0, total), sk.ids("key-ws_1"), "all delivered, in order")
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	require.Less(t, len(sk.sizes["key-ws_1"]), total/10, "batched: %v", sk.sizes["key-ws_1"])
+	for _, n := range sk.sizes["key-ws_1"] {
+		require.LessOrEqual(t, n, 500_000)
+	}
+}
+
+// A 429's Retry-After is waited for although the backoff is far shorter;
+// a target that keeps failing is dead-lettered after MaxAttempts attempts
+// (retries_exhausted); an alert webhook's 404 dead-letters the alert.
+func TestRetryAfterExhaustedRetriesAndRejectedAlerts(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	var mu sync.Mutex
+	at := map[string][]time.Time{}
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		mu.Lock()
+		at[key] = append(at[key], time.Now())
+		mu.Unlock()
+		switch {
+		case key == "key-ws_429" && n == 1:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return false
+		case key == "key-ws_500":
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return false
+		case key == "alert":
+			http.Error(w, "no such hook", http.StatusNotFound)
+			return false
+		}
+		return true
+	}
+	s.enable(t, "ws_429", sk.srv.URL, false)
+	s.enable(t, "ws_500", sk.srv.URL, false)
+	s.put(t, "ws_hook", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
+		Events: []string{"Warehouses Disabled"}})
+	cfg := s.config()
+	cfg.MaxAttempts = 3
+	_, _ = s.run(t, cfg, Deps{})
+	s.produce(t, mkEvent("ws_429", 0, "Source Created", ""), mkEvent("ws_500", 0, "Source Created", ""),
+		mkEvent("ws_hook", 0, "Warehouses Disabled", ""))
+
+	dl := s.dlqRecords(t, 2)
+	require.Len(t, dl, 2)
+	byTarget := map[string]*kgo.Record{}
+	for _, r := range dl {
+		byTarget[header(r, topics.HeaderForwardTarget)] = r
+	}
+	require.Equal(t, "ws_500", string(byTarget[TargetSource].Key))
+	require.Contains(t, header(byTarget[TargetSource], topics.HeaderDLQReason), "retries_exhausted: HTTP 500")
+	require.Equal(t, "3", header(byTarget[TargetSource], topics.HeaderDLQAttempts))
+	require.Equal(t, "ws_hook", string(byTarget[TargetAlert].Key))
+	require.Contains(t, header(byTarget[TargetAlert], topics.HeaderDLQReason), "rejected: HTTP 404")
+
+	eventually(t, func() bool { return s.committed(t)[0] == 3 }, "delivered or dead-lettered: all committed")
+	require.Equal(t, []string{"ws_429-evt-00000"}, sk.ids("key-ws_429"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, at["key-ws_500"], 3, "MaxAttempts attempts")
+	require.Len(t, at["alert"], 1, "a 404 is not retried")
+	require.Len(t, at["key-ws_429"], 2)
+	require.GreaterOrEqual(t, at["key-ws_429"][1].Sub(at["key-ws_429"][0]), 900*time.Millisecond, "Retry-After: 1 honoured")
+}
+
 func stringOf(c byte, n int) string {
 	b := make([]byte, n)
 	for i := range b {
@@ -378,6 +471,7 @@ func TestAResentIDIsForwardedAndAlertedOnce(t *testing.T) {
 
 	eventually(t, func() bool { return s.committed(t)[0] == 5 }, "processed")
 	require.Equal(t, []string{"ws_1-evt-00001", "ws_1-evt-00002"}, sk.ids("key-ws_1"), "each id forwarded once")
+	require.Equal(t, 2, sk.count("key-ws_1"), "no call sent twice, also within one batch")
 	require.Equal(t, "2026-11-25T10:00:00.001Z", sk.calls("key-ws_1")[0].Timestamp, "the first version")
 	require.Equal(t, []string{"ws_1-evt-00001"}, sk.ids("key-ws_2"))
 	sk.mu.Lock()
@@ -388,12 +482,16 @@ func TestAResentIDIsForwardedAndAlertedOnce(t *testing.T) {
 
 func TestRecentIDsForgetsTheOlderGeneration(t *testing.T) {
 	r := newRecentIDs(2)
-	require.True(t, r.first("source", "ws", "a"))
-	require.False(t, r.first("source", "ws", "a"))
-	require.True(t, r.first("alert", "ws", "a"), "per target kind")
-	require.True(t, r.first("source", "ws2", "a"), "per workspace")
-	require.False(t, r.first("source", "ws", "a"), "still in the older generation")
-	require.True(t, r.first("source", "ws", "b"))
-	require.True(t, r.first("source", "ws", "c"))
-	require.True(t, r.first("source", "ws", "a"), "forgotten after two generations")
+	require.False(t, r.seen("source", "ws", "a"))
+	r.add("source", "ws", "a")
+	require.True(t, r.seen("source", "ws", "a"))
+	require.False(t, r.seen("alert", "ws", "a"), "per target kind")
+	require.False(t, r.seen("source", "ws2", "a"), "per workspace")
+	r.add("source", "ws", "b")
+	r.add("source", "ws", "c")
+	require.True(t, r.seen("source", "ws", "a"), "still in the older generation")
+	r.add("source", "ws", "d")
+	r.add("source", "ws", "e")
+	require.False(t, r.seen("source", "ws", "a"), "forgotten after two generations")
+	require.True(t, r.seen("source", "ws", "d"))
 }

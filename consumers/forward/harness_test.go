@@ -187,8 +187,10 @@ type sink struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	got map[string][]TrackCall // by write key
-	// requests counts requests per write key (accepted or not).
+	// requests counts well-formed requests per write key (accepted or
+	// not); sizes holds the body size of every request.
 	requests map[string]int
+	sizes    map[string][]int
 	alerts   []string
 	// behave decides the answer to the n-th request (from 1) of a write
 	// key; nil accepts.
@@ -196,7 +198,7 @@ type sink struct {
 }
 
 func newSink(t *testing.T) *sink {
-	s := &sink{got: map[string][]TrackCall{}, requests: map[string]int{}}
+	s := &sink{got: map[string][]TrackCall{}, requests: map[string]int{}, sizes: map[string][]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -228,9 +230,27 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if len(body) > MaxRequestBytes {
+	s.mu.Lock()
+	s.sizes[key] = append(s.sizes[key], len(body))
+	s.mu.Unlock()
+	// The limits of the HTTP tracking API as its official libraries count
+	// them: 500,000 bytes per request, 32,000 per call.
+	if len(body) > 500_000 {
 		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 		return
+	}
+	var raw struct {
+		Batch []json.RawMessage `json:"batch"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	for _, c := range raw.Batch {
+		if len(c) > 32_000 {
+			http.Error(w, "call too large", http.StatusBadRequest)
+			return
+		}
 	}
 	var b struct {
 		Batch  []TrackCall `json:"batch"`

@@ -13,10 +13,12 @@ import (
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
-// Limits of the HTTP tracking API.
+// Limits of the HTTP tracking API, 32 KB per call and 500 KB per request,
+// counted in decimal units as the API's own client libraries do: a source
+// may refuse anything larger.
 const (
-	MaxEventBytes   = 32 << 10
-	MaxRequestBytes = 500 << 10
+	MaxEventBytes   = 32_000
+	MaxRequestBytes = 500_000
 )
 
 // Drop reasons (metric label values).
@@ -26,6 +28,7 @@ const (
 	dropViolation = "violation"
 	dropFilter    = "filter"
 	dropDisabled  = "disabled"
+	dropDuplicate = "duplicate_id"
 )
 
 // TrackCall is one event of a batch request of the HTTP tracking API.

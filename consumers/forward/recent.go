@@ -2,12 +2,15 @@ package forward
 
 import "sync"
 
-// recentIDs remembers the events forwarded lately, per target kind and
-// workspace, so that an event id sent again (a producer retry, or a resend
-// with another timestamp) is not delivered twice while it is remembered.
-// Memory is bounded: two generations of at most size keys; when the newer
-// one fills up, the older one is forgotten. It is a best effort on top of
-// the stable messageId (a restarted forwarder remembers nothing).
+// recentIDs remembers the events delivered (or dead-lettered) lately, per
+// target kind and workspace, so that an event id sent again (a producer
+// retry, or a resend with another timestamp) is not delivered twice while
+// it is remembered. An id is remembered only once its event is finished
+// for good: an event read but not delivered (its partition was revoked, or
+// the instance is stopping) is delivered when it is read again. Memory is
+// bounded: two generations of at most size keys; when the newer one fills
+// up, the older one is forgotten. It is a best effort on top of the stable
+// messageId (a restarted forwarder remembers nothing).
 type recentIDs struct {
 	mu        sync.Mutex
 	size      int
@@ -18,20 +21,30 @@ func newRecentIDs(size int) *recentIDs {
 	return &recentIDs{size: size, cur: make(map[string]struct{}, size)}
 }
 
-// first records kind/ws/id and reports whether it was not seen before.
-func (r *recentIDs) first(kind, ws, id string) bool {
-	k := kind + "\x00" + ws + "\x00" + id
+func recentKey(kind, ws, id string) string { return kind + "\x00" + ws + "\x00" + id }
+
+// seen reports whether kind/ws/id is remembered.
+func (r *recentIDs) seen(kind, ws, id string) bool {
+	k := recentKey(kind, ws, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.cur[k]; ok {
-		return false
+		return true
 	}
-	if _, ok := r.prev[k]; ok {
-		return false
+	_, ok := r.prev[k]
+	return ok
+}
+
+// add remembers kind/ws/id.
+func (r *recentIDs) add(kind, ws, id string) {
+	k := recentKey(kind, ws, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cur[k]; ok {
+		return
 	}
 	if len(r.cur) >= r.size {
 		r.prev, r.cur = r.cur, make(map[string]struct{}, r.size)
 	}
 	r.cur[k] = struct{}{}
-	return true
 }
