@@ -29,6 +29,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -276,8 +277,12 @@ var resourceNames = map[string]string{
 }
 
 // parse decodes and validates a PUT body. For forwarding, an omitted write
-// key or the masked one shown by GET keeps the stored key; for alerts, the
-// masked webhook URL keeps the stored URL.
+// key or the masked one shown by GET keeps the stored key, but only for the
+// URL it was saved with: a stored key is never sent to another URL (which
+// would hand it to whoever runs that URL), so a new URL needs the key again
+// (400 on target.write_key while forwarding is enabled; otherwise the
+// stored key is dropped). For alerts, the masked webhook URL keeps the
+// stored URL.
 func parse(kind string, body []byte, old any) (any, error) {
 	switch kind {
 	case trackingplan.KindForwarding:
@@ -287,7 +292,15 @@ func parse(kind string, body []byte, old any) (any, error) {
 		}
 		prev := old.(*trackingplan.Forwarding)
 		if f.Target.WriteKey == "" || (f.Target.WriteKey == trackingplan.MaskKey(prev.Target.WriteKey) && prev.Target.WriteKey != "") {
-			f.Target.WriteKey = prev.Target.WriteKey
+			switch {
+			case sameTarget(f.Target.URL, prev.Target.URL):
+				f.Target.WriteKey = prev.Target.WriteKey
+			case prev.Target.WriteKey != "" && f.Enabled:
+				return nil, &trackingplan.FieldError{Field: "target.write_key",
+					Message: "enter the write key again for the new target URL: a saved key is only sent to the URL it was saved with"}
+			default:
+				f.Target.WriteKey = ""
+			}
 		}
 		return &f, f.Validate()
 	case trackingplan.KindPlan:
@@ -330,6 +343,12 @@ func parse(kind string, body []byte, old any) (any, error) {
 		return &a, a.Validate()
 	}
 	return nil, fmt.Errorf("unknown settings kind %q", kind)
+}
+
+// sameTarget reports whether two target URLs are the same target (the
+// forwarder ignores trailing slashes).
+func sameTarget(a, b string) bool {
+	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
 }
 
 func raw(v any) json.RawMessage {

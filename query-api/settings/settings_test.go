@@ -167,6 +167,52 @@ func TestForwardingIsOffByDefaultAndNeverShowsTheKey(t *testing.T) {
 	require.Equal(t, "Audit Forwarding Modified", f.rec.events[2].Event)
 }
 
+// A saved write key is only ever sent to the URL it was saved with: an
+// owner who points the target elsewhere must enter the key again, so the
+// key cannot be obtained by redirecting it to a server of one's own.
+func TestANewTargetURLNeedsTheWriteKeyAgain(t *testing.T) {
+	f := newFixture(t)
+	code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/forwarding", f.owner,
+		`{"enabled": true, "target": {"url": "https://api.example.com", "write_key": "wk_secret_abcd"}}`)
+	require.Equal(t, 200, code, body)
+	stored := func() trackingplan.Forwarding {
+		var s trackingplan.Forwarding
+		_, err := Load(f.store, "ws_1", trackingplan.KindForwarding, &s)
+		require.NoError(t, err)
+		return s
+	}
+
+	for _, key := range []string{``, `, "write_key": "****abcd"`} {
+		code, body = f.do(t, "PUT", "/v1/workspaces/ws_1/forwarding", f.owner,
+			`{"enabled": true, "target": {"url": "https://elsewhere.example.net"`+key+`}}`)
+		require.Equal(t, 400, code, body)
+		require.Equal(t, "target.write_key", errField(body))
+		require.Equal(t, "https://api.example.com", stored().Target.URL, "nothing changed")
+	}
+	require.Len(t, f.rec.events, 1, "a refused change is not recorded")
+
+	// A trailing slash is the same target; the key is kept.
+	code, _ = f.do(t, "PUT", "/v1/workspaces/ws_1/forwarding", f.owner,
+		`{"enabled": true, "target": {"url": "https://api.example.com/"}}`)
+	require.Equal(t, 200, code)
+	require.Equal(t, "wk_secret_abcd", stored().Target.WriteKey)
+
+	// With the key entered again, the new URL is accepted.
+	code, _ = f.do(t, "PUT", "/v1/workspaces/ws_1/forwarding", f.owner,
+		`{"enabled": true, "target": {"url": "https://elsewhere.example.net", "write_key": "wk_other_9876"}}`)
+	require.Equal(t, 200, code)
+	require.Equal(t, "wk_other_9876", stored().Target.WriteKey)
+
+	// Disabled, a new URL without a key drops the stored key.
+	code, body = f.do(t, "PUT", "/v1/workspaces/ws_1/forwarding", f.owner,
+		`{"enabled": false, "target": {"url": "https://third.example.org"}}`)
+	require.Equal(t, 200, code, body)
+	require.Empty(t, stored().Target.WriteKey)
+	last := f.rec.events[len(f.rec.events)-1]
+	require.JSONEq(t, `"****9876"`, string(last.Changes["target.write_key"].Old))
+	require.JSONEq(t, `""`, string(last.Changes["target.write_key"].New))
+}
+
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
