@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -69,5 +70,8 @@ func TestComponentDefaultsMatchTheConfigurationTable(t *testing.T) {
 	require.Equal(t, def["AUDITTRAIL_INGEST_ADDR"], ic.Addr)
 	require.Empty(t, ic.Tokens, "no ingest token is accepted unless configured")
 	require.ErrorContains(t, ic.Validate(), "AUDITTRAIL_INGEST_TOKENS", "the gateway refuses to start without ingest tokens")
-	require.Equal(t, def["AUDITTRAIL_RETENTION_DAYS"], strconv.Itoa(writer.FromEnv(empty(), topics.Events).RetentionDays))
+	wc := writer.FromEnv(empty(), topics.Events)
+	require.Equal(t, def["AUDITTRAIL_RETENTION_DAYS"], strconv.Itoa(wc.RetentionDays))
+	require.Equal(t, def["AUDITTRAIL_WRITER_DEDUPE_WINDOW"], fmt.Sprintf("%.0fh", wc.DedupeWindow.Hours()))
+	require.Equal(t, def["AUDITTRAIL_WRITER_DEDUPE_MAX_IDS"], strconv.Itoa(wc.DedupeMaxIDs))
 }

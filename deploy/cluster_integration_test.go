@@ -255,11 +255,11 @@ func TestClickHouseCluster(t *testing.T) {
 			WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
 	}
 	oldIDs := []writer.StoredID{
-		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-5 * 24 * time.Hour), WorkspaceID: onA[0], ID: "evt_old_id_a"},
-		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-6 * 24 * time.Hour), WorkspaceID: onB[0], ID: "evt_old_id_b"},
+		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-95 * 24 * time.Hour), WorkspaceID: onA[0], ID: "evt_old_id_a"},
+		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-96 * 24 * time.Hour), WorkspaceID: onB[0], ID: "evt_old_id_b"},
 	}
 	require.NoError(t, sink.Register(ctx, append(ids, oldIDs...)))
-	recent, err := writer.NewClickHouseSink(b, db).Recent(ctx, "audit-events", 0, now.Add(-time.Hour))
+	recent, err := writer.NewClickHouseSink(b, db).Recent(ctx, "audit-events", 0, now.Add(-time.Hour), 0)
 	require.NoError(t, err)
 	require.Len(t, recent, len(batch)/2, "partition 0's ids from both shards")
 	idShards := map[string]bool{}

@@ -67,13 +67,13 @@ func (e *Enforcer) Cutoff() string {
 
 // RunOnce drops every day partition entirely outside the window and returns
 // the ids it dropped from the events table. The id registry's day
-// partitions go after migrations.IDsRetentionDays.
+// partitions go a day later (migrations.IDsRetentionDays).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 	dropped, err := e.dropExpired(ctx, migrations.Table, e.Cutoff())
 	if err != nil {
 		return dropped, fmt.Errorf("%s: %w", migrations.Table, err)
 	}
-	idsCutoff := e.now().UTC().Add(-migrations.IDsRetentionDays * 24 * time.Hour).Format("20060102")
+	idsCutoff := e.now().UTC().Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
 	if _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
 		return dropped, fmt.Errorf("%s: %w", migrations.IDsTable, err)
 	}

@@ -38,10 +38,10 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 	}
 	stacktest.InsertEvents(t, conn, ch.Database, events...)
 	// Id registry rows stored on the days around the registry's cutoff
-	// (two days: 2026-11-23).
+	// (the window and a day: 91 days, 2026-08-26).
 	reg, err := conn.PrepareBatch(context.Background(), fmt.Sprintf("INSERT INTO %s.%s (%s)", ch.Database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")))
 	require.NoError(t, err)
-	for _, at := range []time.Time{now.Add(-72 * time.Hour), now.Add(-49 * time.Hour), now.Add(-time.Hour)} {
+	for _, at := range []time.Time{now.Add(-93 * 24 * time.Hour), now.Add(-92 * 24 * time.Hour), now.Add(-91*24*time.Hour + time.Hour), now.Add(-3 * 24 * time.Hour), now.Add(-time.Hour)} {
 		require.NoError(t, reg.Append("t", uint32(0), at, "ws", at.Format("20060102"), int64(0)))
 	}
 	require.NoError(t, reg.Send())
@@ -68,7 +68,7 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 	ids := stacktest.VisibleIDs(t, conn, ch.Database)
 	require.Equal(t, map[string]int{"ws/cutoff_day_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
 		"whole expired days are gone; the partly expired day waits (the API hides its expired rows)")
-	require.Equal(t, []string{"20261123", "20261125"}, registered(), "the id registry keeps two days")
+	require.Equal(t, []string{"20260826", "20261122", "20261125"}, registered(), "the id registry keeps the window and a day, in whole days")
 
 	again, err := enf.RunOnce(context.Background())
 	require.NoError(t, err)

@@ -2,6 +2,8 @@ package writer
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,7 +19,7 @@ import (
 type ClickHouseSink struct {
 	conn              driver.Conn
 	insert, insertIDs string
-	recent            string
+	recent, recentAt  string
 }
 
 // NewClickHouseSink returns a sink writing to database.audit_events and
@@ -28,6 +30,10 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 		insert:    fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.Table, strings.Join(migrations.InsertColumns, ", ")),
 		insertIDs: fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")),
 		recent: fmt.Sprintf("SELECT workspace_id, id, timestamp_ns, stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at",
+			database, migrations.IDsTable),
+		// The stored_at of the max-th newest id: one column of one index
+		// range, so finding where the newest max ids start reads no ids.
+		recentAt: fmt.Sprintf("SELECT stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at DESC LIMIT 1 OFFSET ?",
 			database, migrations.IDsTable),
 	}
 }
@@ -58,9 +64,21 @@ func (s *ClickHouseSink) Register(ctx context.Context, ids []StoredID) error {
 }
 
 // Recent returns the ids stored from one partition since a time, oldest
-// first.
-func (s *ClickHouseSink) Recent(ctx context.Context, topic string, partition int32, since time.Time) ([]StoredID, error) {
-	rows, err := s.conn.Query(ctx, s.recent, topic, uint32(partition), since.UTC().Truncate(time.Second))
+// first: the newest max of them, and any others stored in the same second
+// as the oldest of those.
+func (s *ClickHouseSink) Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]StoredID, error) {
+	since = since.UTC().Truncate(time.Second)
+	if max > 0 {
+		var at time.Time
+		err := s.conn.QueryRow(ctx, s.recentAt, topic, uint32(partition), since, uint64(max-1)).Scan(&at)
+		switch {
+		case err == nil:
+			since = at
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("find the newest %d ids: %w", max, err)
+		}
+	}
+	rows, err := s.conn.Query(ctx, s.recent, topic, uint32(partition), since)
 	if err != nil {
 		return nil, fmt.Errorf("read recent ids: %w", err)
 	}

@@ -71,7 +71,10 @@ func (w *idWindow) lookup(key idHash) (int64, bool) {
 }
 
 // add remembers stored ids and forgets those past the window or the bound.
-func (w *idWindow) add(now time.Time, ids []StoredID) {
+// It returns how many ids it forgot because of the bound while they were
+// still inside the window: from then on the window reaches back less far
+// than configured (see reach).
+func (w *idWindow) add(now time.Time, ids []StoredID) (evicted int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range ids {
@@ -84,6 +87,9 @@ func (w *idWindow) add(now time.Time, ids []StoredID) {
 	}
 	cutoff := now.Add(-w.window).UnixNano()
 	for w.head < len(w.order) && (len(w.order)-w.head > w.max || w.order[w.head].at < cutoff) {
+		if w.order[w.head].at >= cutoff {
+			evicted++
+		}
 		delete(w.ts, w.order[w.head].key)
 		w.head++
 	}
@@ -91,6 +97,19 @@ func (w *idWindow) add(now time.Time, ids []StoredID) {
 		w.order = append(w.order[:0:0], w.order[w.head:]...)
 		w.head = 0
 	}
+	return evicted
+}
+
+// reach is how far back the window remembers: the age of the oldest id it
+// holds, or the configured window when it holds none. Less than the
+// configured window once the bound has forgotten ids early.
+func (w *idWindow) reach(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.head == len(w.order) || len(w.order)-w.head < w.max {
+		return w.window
+	}
+	return min(now.Sub(time.Unix(0, w.order[w.head].at)), w.window)
 }
 
 // size is how many ids the window holds.

@@ -59,7 +59,9 @@ type Config struct {
 	// DedupeWindow and DedupeMaxIDs bound the idempotency window: an event
 	// whose (workspace_id, id) was stored within DedupeWindow, and is among
 	// the last DedupeMaxIDs ids stored, is not stored again, whatever its
-	// timestamp. Zero DedupeWindow turns the window off (replays with the
+	// timestamp. By default the window spans the whole retention window and
+	// a day (as long as the id registry keeps ids), so only DedupeMaxIDs
+	// bounds it. Zero DedupeWindow turns the window off (replays with the
 	// same timestamp still collapse in the table).
 	DedupeWindow time.Duration
 	DedupeMaxIDs int
@@ -76,7 +78,7 @@ func Defaults() Config {
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
-		DedupeWindow:   time.Hour, DedupeMaxIDs: 1_000_000, InsertStreams: 1,
+		DedupeWindow:   registrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 1,
 	}
 }
 
@@ -91,10 +93,16 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
 	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
 	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
-	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", c.DedupeWindow)
+	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", registrySpan(c.RetentionDays))
 	c.DedupeMaxIDs = e.Int("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
 	c.InsertStreams = e.Int("AUDITTRAIL_WRITER_INSERT_STREAMS", c.InsertStreams)
 	return c
+}
+
+// registrySpan is how long the id registry keeps ids for a retention
+// window of days: the longest idempotency window it can rebuild.
+func registrySpan(days int) time.Duration {
+	return time.Duration(migrations.IDsRetentionDays(days)) * 24 * time.Hour
 }
 
 // Validate reports configuration that cannot work.
@@ -118,8 +126,9 @@ func (c Config) Validate() error {
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_SESSION_TIMEOUT=%s: want 6s-5m (the broker's group session bounds)", c.SessionTimeout))
 	}
-	if c.DedupeWindow < 0 || c.DedupeWindow > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_WINDOW=%s: want 0-24h (the id registry keeps %d days)", c.DedupeWindow, migrations.IDsRetentionDays))
+	if span := registrySpan(c.RetentionDays); c.DedupeWindow < 0 || c.DedupeWindow > span {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_WINDOW=%s: want 0-%s (the id registry keeps ids for the retention window and a day, %d days)",
+			c.DedupeWindow, span, migrations.IDsRetentionDays(c.RetentionDays)))
 	}
 	if c.DedupeMaxIDs < 1 || c.DedupeMaxIDs > 100_000_000 {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS=%d: want 1-100000000", c.DedupeMaxIDs))
@@ -139,9 +148,10 @@ type Sink interface {
 	// Insert stores rows; all or nothing from the writer's point of view.
 	Insert(ctx context.Context, rows []migrations.Row) error
 	// Register records stored events' ids; Recent returns those stored
-	// from one partition since a time, oldest first.
+	// from one partition since a time, oldest first: the newest max of
+	// them (or a few more, stored in the same second).
 	Register(ctx context.Context, ids []StoredID) error
-	Recent(ctx context.Context, topic string, partition int32, since time.Time) ([]StoredID, error)
+	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]StoredID, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -589,8 +599,8 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 		for i := range ids {
 			ids[i].StoredAt = now
 		}
-		w.ids.add(now, ids)
-		w.m.windowIDs.Set(float64(w.ids.size()))
+		w.m.windowEvicted.Add(float64(w.ids.add(now, ids)))
+		w.observeWindow(now)
 		b.ids = ids
 	}
 	return nil
@@ -700,19 +710,25 @@ func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 			var ids []StoredID
 			err := w.retry(ctx, "load recent ids", 0, func() error {
 				var err error
-				ids, err = w.sink.Recent(ctx, topic, p, now.Add(-w.cfg.DedupeWindow))
+				ids, err = w.sink.Recent(ctx, topic, p, now.Add(-w.cfg.DedupeWindow), w.cfg.DedupeMaxIDs)
 				return err
 			})
 			if err != nil {
 				w.log.Warn("idempotency window not loaded", "partition", p, "err", err)
 				continue
 			}
-			w.ids.add(now, ids)
+			w.m.windowEvicted.Add(float64(w.ids.add(now, ids)))
 		}
 	}
 	if w.ids != nil {
-		w.m.windowIDs.Set(float64(w.ids.size()))
+		w.observeWindow(w.now())
 	}
+}
+
+// observeWindow updates the idempotency window's gauges.
+func (w *Writer) observeWindow(now time.Time) {
+	w.m.windowIDs.Set(float64(w.ids.size()))
+	w.m.windowReach.Set(w.ids.reach(now).Seconds())
 }
 
 // onRevoked flushes, waits for the inserts and commits before partitions

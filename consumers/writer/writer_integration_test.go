@@ -454,3 +454,78 @@ func TestInsertStreamsSplitABatch(t *testing.T) {
 	defer flaky.mu.Unlock()
 	require.Equal(t, 4, flaky.calls, "two parts, each failed once and retried")
 }
+
+// TestAResendWeeksLaterIsLeftOut: the idempotency window spans the
+// retention window by default, so an id stored 60 days ago (registered
+// then) is not stored again when it comes back with another timestamp; a
+// window bounded by DedupeMaxIDs loads only the newest ids and says how far
+// back it reaches.
+func TestAResendWeeksLaterIsLeftOut(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	sink := writer.NewClickHouseSink(conn, ch.Database)
+	h := newHarness(t, func(string) writer.Sink { return sink }, ch.Database)
+	require.Equal(t, 91*24*time.Hour, h.cfg.DedupeWindow, "the default window is the retention window and a day")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	stored := now.Add(-60 * 24 * time.Hour)
+
+	// Sixty days ago: 100 events stored from partition 0, one a second.
+	var rows []migrations.Row
+	var ids []writer.StoredID
+	for i := range 100 {
+		ts := stored.Add(time.Duration(i) * time.Second)
+		e := event.Event{ID: fmt.Sprintf("evt_old_%03d", i), WorkspaceID: "ws_old", Event: "Source Created", Category: "Sources",
+			Timestamp: ts, ReceivedAt: ts, Actor: event.Actor{Type: "user", ID: "u"}}
+		rows = append(rows, migrations.RowOf(&e))
+		ids = append(ids, writer.StoredID{Topic: h.topic, Partition: 0, StoredAt: ts, WorkspaceID: e.WorkspaceID, ID: e.ID, TimestampNs: ts.UnixNano()})
+	}
+	require.NoError(t, sink.Insert(ctx, rows))
+	require.NoError(t, sink.Register(ctx, ids))
+	want := map[string]bool{}
+	for _, r := range rows {
+		want[r.WorkspaceID+"/"+r.ID] = true
+	}
+
+	// Today every one of them is resent with a new timestamp, next to one
+	// new event, all on partition 0.
+	var again []*kgo.Record
+	for _, r := range rows {
+		rec := validRecord(t, h.topic, r.WorkspaceID, r.ID, now)
+		rec.Partition = 0
+		again = append(again, rec)
+	}
+	fresh := validRecord(t, h.topic, "ws_old", "evt_new", now)
+	fresh.Partition = 0
+	again = append(again, fresh)
+	want["ws_old/evt_new"] = true
+	pin, err := kgo.NewClient(kgo.SeedBrokers(stacktest.Brokers()...), kgo.DefaultProduceTopic(h.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer pin.Close()
+	h.produce = pin
+
+	stop := h.start()
+	h.send(again...)
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_rows_inserted_total") == 1 },
+		60*time.Second, 50*time.Millisecond, "only the new event is stored")
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_duplicate_ids_total") == 100 },
+		30*time.Second, 50*time.Millisecond, "the resends sixty days later are left out")
+	require.Equal(t, (91 * 24 * time.Hour).Seconds(), h.metric("audittrail_writer_idempotency_window_reach_seconds"))
+	require.NoError(t, stop())
+	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
+
+	// A window bounded to 40 ids loads the newest 40 of the partition and
+	// reports that it reaches back less than configured.
+	h.cfg.DedupeMaxIDs = 40
+	stop = h.start() // the same group: nothing is replayed
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_idempotency_window_ids") == 40 },
+		60*time.Second, 50*time.Millisecond, "the newest 40 ids are loaded")
+	reach := h.metric("audittrail_writer_idempotency_window_reach_seconds")
+	require.Less(t, reach, (61 * 24 * time.Hour).Seconds())
+	require.Greater(t, reach, (59 * 24 * time.Hour).Seconds())
+	require.NoError(t, stop())
+	recent, err := sink.Recent(ctx, h.topic, 0, now.Add(-91*24*time.Hour), 40)
+	require.NoError(t, err)
+	require.Len(t, recent, 40)
+	require.Equal(t, "evt_new", recent[len(recent)-1].ID, "newest last")
+	require.Equal(t, "evt_old_061", recent[0].ID)
+}

@@ -35,9 +35,12 @@ const Table = "audit_events"
 // (topic, partition, stored_at), that read is one index range.
 const IDsTable = "audit_event_ids"
 
-// IDsRetentionDays is how long the id registry keeps its rows: whole days
-// past it are dropped, which bounds the idempotency window (at most 24 h).
-const IDsRetentionDays = 2
+// IDsRetentionDays is how long the id registry keeps its rows for a
+// retention window of retentionDays: one day longer than the events, since
+// an event may carry a timestamp up to a day ahead of when it was stored and
+// stays visible until that timestamp leaves the window. Whole days past it
+// are dropped. It bounds the writer's idempotency window.
+func IDsRetentionDays(retentionDays int) int { return retentionDays + 1 }
 
 // Conn is what migrations need of a ClickHouse connection.
 type Conn interface {
@@ -162,7 +165,7 @@ SETTINGS index_granularity = 8192`)
 func createEventIDs(o Options, v Version) []string {
 	ttl := ""
 	if v.SupportsTTL() {
-		ttl = fmt.Sprintf("\nTTL stored_at + toIntervalDay(%d)", IDsRetentionDays)
+		ttl = "\n" + registryTTL(o.RetentionDays)
 	}
 	return o.createTable(IDsTable, `(
     topic String,
@@ -255,16 +258,20 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		res.Versions = append(res.Versions, m.Version)
 	}
 	if v.SupportsTTL() {
-		ttl := retentionTTL(o.RetentionDays)
-		set := false
-		if !o.Reapply {
-			if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(Table), ttl); err != nil {
-				return res, fmt.Errorf("set retention TTL: %w", err)
+		for _, t := range []struct{ table, ttl string }{
+			{Table, retentionTTL(o.RetentionDays)},
+			{IDsTable, registryTTL(o.RetentionDays)},
+		} {
+			set := false
+			if !o.Reapply {
+				if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl); err != nil {
+					return res, fmt.Errorf("set retention TTL of %s: %w", t.table, err)
+				}
 			}
-		}
-		if q := ttlChange(o, set); q != "" {
-			if err := conn.Exec(ctx, q); err != nil {
-				return res, fmt.Errorf("set retention TTL: %w", err)
+			if q := ttlChange(o, t.table, t.ttl, set); q != "" {
+				if err := conn.Exec(ctx, q); err != nil {
+					return res, fmt.Errorf("set retention TTL of %s: %w", t.table, err)
+				}
 			}
 		}
 	}
@@ -277,15 +284,19 @@ func retentionTTL(days int) string {
 	return fmt.Sprintf("TTL timestamp + toIntervalDay(%d)", days)
 }
 
-// ttlChange is the ALTER that brings the events table's TTL in line with
-// o.RetentionDays, or "" when the table already has that TTL: on current
-// servers MODIFY TTL rewrites every part, so a service start must not
-// issue it for nothing.
-func ttlChange(o Options, alreadySet bool) string {
+// registryTTL is the id registry's TTL clause for a retention window.
+func registryTTL(days int) string {
+	return fmt.Sprintf("TTL stored_at + toIntervalDay(%d)", IDsRetentionDays(days))
+}
+
+// ttlChange is the ALTER that sets a table's TTL clause, or "" when the
+// table already has it: on current servers MODIFY TTL rewrites every part,
+// so a service start must not issue it for nothing.
+func ttlChange(o Options, table, ttl string, alreadySet bool) string {
 	if alreadySet {
 		return ""
 	}
-	return fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY %s", o.Database, o.StorageTable(Table), o.OnCluster(), retentionTTL(o.RetentionDays))
+	return fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY %s", o.Database, o.StorageTable(table), o.OnCluster(), ttl)
 }
 
 // tableExists reports whether this server has db.table.

@@ -44,7 +44,7 @@ func TestDDLAdaptsToTheServer(t *testing.T) {
 	ids := migrations.All()[1]
 	require.NotContains(t, strings.Join(ids.Statements(o, migrations.Version{18, 16}), "\n"), "TTL")
 	idsDDL := strings.Join(ids.Statements(o, migrations.Version{24, 8}), "\n")
-	require.Contains(t, idsDDL, "TTL stored_at + toIntervalDay(2)")
+	require.Contains(t, idsDDL, "TTL stored_at + toIntervalDay(91)")
 	require.Contains(t, idsDDL, "ORDER BY (topic, partition, stored_at)")
 	for _, col := range migrations.IDColumns {
 		require.Contains(t, idsDDL, "\n    "+col+" ", "registry column %s is created", col)

@@ -1,6 +1,7 @@
 package migrations
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -8,21 +9,22 @@ import (
 
 func TestTTLIsChangedOnlyWhenItDiffers(t *testing.T) {
 	o := Options{Database: "audittrail", RetentionDays: 30}
-	require.Empty(t, ttlChange(o, true), "a table that already has the TTL is not altered (MODIFY TTL rewrites every part)")
-	require.Equal(t, "ALTER TABLE audittrail.audit_events MODIFY TTL timestamp + toIntervalDay(30)", ttlChange(o, false))
+	require.Empty(t, ttlChange(o, Table, retentionTTL(30), true), "a table that already has the TTL is not altered (MODIFY TTL rewrites every part)")
+	require.Equal(t, "ALTER TABLE audittrail.audit_events MODIFY TTL timestamp + toIntervalDay(30)", ttlChange(o, Table, retentionTTL(30), false))
+	require.Equal(t, "ALTER TABLE audittrail.audit_event_ids MODIFY TTL stored_at + toIntervalDay(31)", ttlChange(o, IDsTable, registryTTL(30), false))
+	// The clauses looked for in engine_full are the ones the DDL creates.
+	require.Contains(t, ddlOf(t, 0, o), retentionTTL(30))
+	require.Contains(t, ddlOf(t, 1, o), registryTTL(30))
 	o.Cluster = "prod"
-	require.Contains(t, ttlChange(o, false), " ON CLUSTER prod MODIFY TTL timestamp + toIntervalDay(30)")
-	// The clause looked for in engine_full is the one the DDL creates.
-	require.Contains(t, eventsDDLFor(t, o), retentionTTL(30))
+	require.Contains(t, ttlChange(o, Table, retentionTTL(30), false), " ON CLUSTER prod MODIFY TTL timestamp + toIntervalDay(30)")
 }
 
-func eventsDDLFor(t *testing.T, o Options) string {
+func TestTheRegistryOutlivesTheEventsByADay(t *testing.T) {
+	require.Equal(t, 91, IDsRetentionDays(90))
+	require.Equal(t, "TTL stored_at + toIntervalDay(91)", registryTTL(90))
+}
+
+func ddlOf(t *testing.T, migration int, o Options) string {
 	t.Helper()
-	for _, s := range All()[0].Statements(o, Version{24, 8}) {
-		if len(s) > 0 {
-			return s
-		}
-	}
-	t.Fatal("no DDL for the events table")
-	return ""
+	return strings.Join(All()[migration].Statements(o, Version{24, 8}), "\n")
 }
