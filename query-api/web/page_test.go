@@ -29,7 +29,7 @@ import (
 // contracts say (list, event, catalogue, facets, CSV, timeline, forwarding
 // settings and test event), from memory, and records what the page sent.
 type contractAPI struct {
-	events []map[string]any // newest first
+	events map[string][]map[string]any // by workspace, newest first
 
 	mu         sync.Mutex
 	queries    map[string][]url.Values // path suffix -> query of each request
@@ -41,8 +41,12 @@ type contractAPI struct {
 // customEvent is an event name that is not in the catalogue.
 const customEvent = "Custom Report Shared"
 
+// burstEvents is how many events workspace ws_burst has, all within eight
+// minutes three days ago: more than a page of the table.
+const burstEvents = 120
+
 func newContractAPI(now time.Time) *contractAPI {
-	c := &contractAPI{queries: map[string][]url.Values{}, forwarding: map[string]any{
+	c := &contractAPI{events: map[string][]map[string]any{}, queries: map[string][]url.Values{}, forwarding: map[string]any{
 		"enabled": false, "target": map[string]any{"url": "https://api.example.com", "write_key": "••••••3xyz"}, "hard_failures_only": false,
 	}}
 	names := []string{"Source Created", "Warehouses Disabled", "Audience Run Failed"}
@@ -54,10 +58,19 @@ func newContractAPI(now time.Time) *contractAPI {
 			"resource":  map[string]any{"type": "source", "id": fmt.Sprintf("src_%d", i), "name": "Web"},
 			"changes":   map[string]any{"enabled": map[string]any{"old": true, "new": false}},
 		}
-		c.events = append(c.events, ev)
+		c.events["ws_1"] = append(c.events["ws_1"], ev)
+	}
+	burst := now.Add(-72 * time.Hour)
+	for i := range burstEvents {
+		c.events["ws_burst"] = append(c.events["ws_burst"], map[string]any{
+			"id": fmt.Sprintf("b-%03d", i), "workspace_id": "ws_burst", "event": names[i%3],
+			"timestamp": burst.Add(-time.Duration(i) * 4 * time.Second).Format(time.RFC3339Nano),
+			"actor":     map[string]any{"type": "user", "id": "usr_1", "name": "Alice", "email": "alice@example.com"},
+			"resource":  map[string]any{"type": "source", "id": fmt.Sprintf("src_%d", i), "name": "Web"},
+		})
 	}
 	// The oldest event has a name outside the catalogue (a custom event).
-	c.events = append(c.events, map[string]any{
+	c.events["ws_1"] = append(c.events["ws_1"], map[string]any{
 		"id": "c-12", "workspace_id": "ws_1", "event": customEvent,
 		"timestamp": now.Add(-12 * time.Hour).Format(time.RFC3339Nano),
 		"actor":     map[string]any{"type": "user", "id": "usr_1", "name": "Alice", "email": "alice@example.com"},
@@ -82,9 +95,9 @@ func (c *contractAPI) lastQuery(suffix string) url.Values {
 	return qs[len(qs)-1]
 }
 
-func (c *contractAPI) matching(q url.Values) []map[string]any {
+func (c *contractAPI) matching(ws string, q url.Values) []map[string]any {
 	var out []map[string]any
-	for _, e := range c.events {
+	for _, e := range c.events[ws] {
 		if evs := q["event"]; len(evs) > 0 && !slices.Contains(evs, e["event"].(string)) {
 			continue
 		}
@@ -117,7 +130,7 @@ func (c *contractAPI) register(e *echo.Echo) {
 			if !strings.HasPrefix(ctx.Request().Header.Get("Authorization"), "Bearer ") {
 				return envelope(ctx, http.StatusUnauthorized, "unauthorized", "missing bearer token")
 			}
-			if ctx.Param("workspace_id") != "ws_1" {
+			if _, ok := c.events[ctx.Param("workspace_id")]; !ok {
 				return envelope(ctx, http.StatusForbidden, "forbidden", "only workspace owners can view the audit trail")
 			}
 			return next(ctx)
@@ -126,7 +139,7 @@ func (c *contractAPI) register(e *echo.Echo) {
 	ws.GET("/audit-events", func(ctx echo.Context) error {
 		q := ctx.QueryParams()
 		c.record("list", q)
-		all := c.matching(q)
+		all := c.matching(ctx.Param("workspace_id"), q)
 		off, _ := strconv.Atoi(q.Get("cursor"))
 		limit, _ := strconv.Atoi(q.Get("limit"))
 		end := min(len(all), off+limit)
@@ -141,7 +154,7 @@ func (c *contractAPI) register(e *echo.Echo) {
 		q := ctx.QueryParams()
 		c.record("facets", q)
 		counts := map[string]int{}
-		for _, e := range c.matching(q) {
+		for _, e := range c.matching(ctx.Param("workspace_id"), q) {
 			counts[e["event"].(string)]++
 		}
 		var evs []map[string]any
@@ -149,7 +162,7 @@ func (c *contractAPI) register(e *echo.Echo) {
 			evs = append(evs, map[string]any{"name": n, "count": k})
 		}
 		return ctx.JSON(http.StatusOK, map[string]any{"events": evs,
-			"actors": []map[string]any{{"type": "user", "id": "usr_1", "name": "Alice", "count": len(c.events)}}})
+			"actors": []map[string]any{{"type": "user", "id": "usr_1", "name": "Alice", "count": len(c.events[ctx.Param("workspace_id")])}}})
 	})
 	ws.GET("/audit-events/timeline", func(ctx echo.Context) error {
 		q := ctx.QueryParams()
@@ -159,7 +172,7 @@ func (c *contractAPI) register(e *echo.Echo) {
 			step = 24 * time.Hour
 		}
 		counts := map[time.Time]int{}
-		for _, e := range c.matching(q) {
+		for _, e := range c.matching(ctx.Param("workspace_id"), q) {
 			ts, _ := time.Parse(time.RFC3339Nano, e["timestamp"].(string))
 			counts[ts.Truncate(step)]++
 		}
@@ -177,14 +190,14 @@ func (c *contractAPI) register(e *echo.Echo) {
 		ctx.Response().WriteHeader(http.StatusOK)
 		w := csv.NewWriter(ctx.Response())
 		_ = w.Write([]string{"id", "timestamp", "event"})
-		for _, e := range c.matching(q) {
+		for _, e := range c.matching(ctx.Param("workspace_id"), q) {
 			_ = w.Write([]string{e["id"].(string), e["timestamp"].(string), e["event"].(string)})
 		}
 		w.Flush()
 		return w.Error()
 	})
 	ws.GET("/audit-events/:id", func(ctx echo.Context) error {
-		for _, e := range c.events {
+		for _, e := range c.events[ctx.Param("workspace_id")] {
 			if e["id"] == ctx.Param("id") {
 				return ctx.JSON(http.StatusOK, e)
 			}
@@ -245,7 +258,7 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	b := browsertest.New(t, 1366, 900)
-	token := fakeToken(fmt.Sprintf(`{"sub":"usr_1","email":"alice@example.com","exp":%d,"workspaces":{"ws_1":"owner"}}`, time.Now().Add(time.Hour).Unix()))
+	token := fakeToken(fmt.Sprintf(`{"sub":"usr_1","email":"alice@example.com","exp":%d,"workspaces":{"ws_1":"owner","ws_burst":"owner"}}`, time.Now().Add(time.Hour).Unix()))
 	rows := `document.querySelectorAll('#rows tr').length`
 	waitJS := func(expr, msg string) {
 		t.Helper()
@@ -264,7 +277,12 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	tq := api.lastQuery("timeline")
 	require.Contains(t, []string{"hour", "day"}, tq.Get("interval"))
 	require.NotEmpty(t, tq.Get("tz"))
-	require.Equal(t, 13, browsertest.Eval[int](b, `[...document.querySelectorAll('#chart .bar')].reduce((n, g) => n + Number(g.dataset.count), 0)`))
+	// Without a chosen range the chart spans the events (12 hours), per hour.
+	c := browsertest.ChartOf(b)
+	require.Equal(t, 13, c.Total)
+	require.Equal(t, "hour", c.Interval)
+	require.True(t, c.Spread(), "the bars spread over the chart: %+v", c)
+	require.LessOrEqual(t, c.Bars, 14, "no empty day before or after the events: %+v", c)
 
 	// Keyboard: Tab moves between rows with a visible focus ring, Enter on an event name opens it, Esc closes and gives the
 	// focus back; Enter on a timeline bar narrows the time range.
@@ -279,9 +297,16 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`))
 	b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#chart .bar[role=button]').focus()`))
 	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#chart .bar[role=button]')`), "focus on a bar")
+	hour := browsertest.Eval[map[string]string](b, `({...document.activeElement.dataset})`)
 	b.Do(chromedp.KeyEvent(kb.Enter))
-	waitJS(`location.search.includes('since=') && location.search.includes('until=') && `+rows+` === Number(document.querySelector('#chart .bar.selected').dataset.count)`,
-		"the bar's hour or day is the new range")
+	waitJS(`location.search.includes('since=') && location.search.includes('until=') && document.querySelector('#chart svg').dataset.interval === 'minute'`,
+		"the bar's hour is the new range, and the chart shows it per minute")
+	waitJS(rows+` === `+hour["count"], "the rows of the chosen hour")
+	c = browsertest.ChartOf(b)
+	require.Equal(t, hour["start"], c.Start, "the chart follows the chosen range")
+	require.Equal(t, hour["end"], c.End, "the chart follows the chosen range")
+	require.Equal(t, 60, c.Bars)
+	require.Equal(t, hour["count"], strconv.Itoa(c.Total))
 	b.Do(chromedp.NavigateBack())
 	waitJS(`!location.search.includes('since=') && `+rows+` === 13`, "back returns to the previous view")
 
@@ -352,6 +377,53 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	api.mu.Lock()
 	require.Equal(t, 1, api.tests)
 	api.mu.Unlock()
+
+	// Events packed into eight minutes, three days ago: the chart spans
+	// them per minute (counted from the events, as the timeline endpoint
+	// counts per hour at the finest), not a day with the bars at one edge.
+	b.Do(chromedp.Navigate(srv.URL+"/?ws=ws_burst"), chromedp.WaitVisible(chromedp.CSS(`#rows tr`)))
+	waitJS(`document.querySelector('#chart svg') && document.querySelector('#chart svg').dataset.interval === 'minute'`, "a per-minute chart")
+	c = browsertest.ChartOf(b)
+	require.Equal(t, burstEvents, c.Total, "every event counted, beyond the first page")
+	require.True(t, c.Spread(), "the bars spread over the chart: %+v", c)
+	require.LessOrEqual(t, c.Bars, 12, "the chart spans the events: %+v", c)
+	api.mu.Lock()
+	timelineQueries := slices.Clone(api.queries["timeline"])
+	api.mu.Unlock()
+	for _, q := range timelineQueries {
+		require.Contains(t, []string{"hour", "day"}, q.Get("interval"), "the endpoint is asked for hours or days only")
+	}
+	require.Contains(t, browsertest.Eval[string](b, `document.getElementById('chart-note').textContent`), "per minute")
+	b.Screenshot(shots, "desktop-burst")
+
+	// Phone width: the filters fold away behind a button that counts the
+	// active ones, so that the first event shows without scrolling.
+	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(srv.URL+"/?ws=ws_1&event=Warehouses+Disabled&q=alice"),
+		chromedp.WaitVisible(chromedp.CSS(`#rows tr`)), chromedp.WaitVisible(chromedp.CSS(`#chart svg`)))
+	waitJS(rows+` === 4`, "the filtered view")
+	require.True(t, browsertest.Eval[bool](b, `document.getElementById('filters').hidden`), "the filters are folded away")
+	toggle := browsertest.Eval[map[string]string](b, `(() => { const t = document.getElementById('filters-toggle');
+		return {tag: t.tagName, expanded: t.getAttribute('aria-expanded'), controls: t.getAttribute('aria-controls'), text: t.textContent.replace(/\s+/g, ' ').trim()}; })()`)
+	require.Equal(t, map[string]string{"tag": "BUTTON", "expanded": "false", "controls": "filters", "text": "Filters 2 active"}, toggle)
+	require.True(t, browsertest.Eval[bool](b, browsertest.InFirstScreen(`#rows tr`)), "the first event card is on the first screen")
+	require.True(t, browsertest.Eval[bool](b, browsertest.TextFits(`#workspace-value`)), "the workspace picker shows its whole text")
+	require.Equal(t, "ws_1 · owner", browsertest.Eval[string](b, `document.getElementById('workspace-value').textContent`))
+	note := browsertest.Eval[string](b, `document.getElementById('tz-note').textContent`)
+	require.Contains(t, note, "Tap an event for its exact UTC time")
+	require.NotContains(t, note, "hover", "no hover on a touch screen")
+	b.Screenshot(shots, "phone-trail")
+	b.Do(chromedp.Focus(chromedp.ID("filters-toggle")), chromedp.KeyEvent(kb.Enter))
+	waitJS(`!document.getElementById('filters').hidden && document.getElementById('filters-toggle').getAttribute('aria-expanded') === 'true'`,
+		"Enter on the button opens the filters")
+	require.Equal(t, "Warehouses Disabled", browsertest.Eval[string](b, `document.getElementById('f-events-toggle').textContent`))
+	b.Screenshot(shots, "phone-filters")
+	b.Do(chromedp.KeyEvent(kb.Enter))
+	waitJS(`document.getElementById('filters').hidden`, "and closes them again")
+	b.Do(chromedp.EmulateViewport(1366, 900))
+	waitJS(`!document.getElementById('filters').hidden && document.getElementById('filters-toggle').getAttribute('aria-expanded') === 'true'`,
+		"open on a desktop screen")
+	require.Contains(t, browsertest.Eval[string](b, `document.getElementById('tz-note').textContent`), "hover a time")
 
 	b.RequireNoConsoleErrors()
 }

@@ -147,13 +147,24 @@ func TestAuditTrailPage(t *testing.T) {
 		ts, err := time.Parse(time.RFC3339Nano, first["datetime"])
 		require.NoError(t, err)
 		require.Equal(t, ts.In(viewerZone).Format("03:04:05 PM"), first["local"], "the time in the viewer's time zone")
-		require.Regexp(t, `Times in Asia/(Kolkata|Calcutta);`, browsertest.Eval[string](b, `document.getElementById('tz-note').textContent`))
+		// The zone as the browser names it (Chromium says Asia/Calcutta), after its offset.
+		require.Regexp(t, `^Times in UTC\+05:30 \(Asia/(Kolkata|Calcutta)\); hover a time or open an event for the exact UTC time\.$`,
+			browsertest.Eval[string](b, `document.getElementById('tz-note').textContent`))
 		token := browsertest.Eval[string](b, `document.querySelector('#rows tr:nth-child(2) .c-actor').textContent`)
 		require.Contains(t, token, "Token")
 		require.Contains(t, token, "CI deploy")
 		require.Contains(t, browsertest.Eval[string](b, `document.querySelector('#rows tr:nth-child(2) .c-change').textContent`),
 			"enabled: false → true; settings.batch: 10 → 1")
 		b.Do(chromedp.WaitVisible(chromedp.CSS(`#chart svg .bar[role=button]`)))
+		// The events span 30 minutes: the chart spans them per minute (the
+		// server has no timeline endpoint, the page counts), instead of a
+		// day with two bars at its right edge.
+		waitJS(t, b, `document.querySelector('#chart svg').dataset.interval === 'minute'`, "a per-minute chart")
+		c := browsertest.ChartOf(b)
+		require.Equal(t, 60, c.Total, "every event counted, beyond the first page")
+		require.True(t, c.Spread(), "the bars spread over the chart: %+v", c)
+		require.LessOrEqual(t, c.Bars, 32, "the chart spans the events: %+v", c)
+		require.Contains(t, browsertest.Eval[string](b, `document.getElementById('chart-note').textContent`), "60 events · per minute · UTC+05:30")
 		b.Screenshot(shots, "desktop-trail")
 
 		b.Do(chromedp.Click(chromedp.ID("load-more")))
@@ -406,12 +417,34 @@ func TestAuditTrailPage(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#chart svg`)))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.documentElement.scrollWidth`), 390, "no sideways scrolling")
 		require.Equal(t, "none", browsertest.Eval[string](b, `getComputedStyle(document.querySelector('#events thead')).display`), "rows become cards")
+		// The filters are folded away behind a button, so that the first
+		// event shows without scrolling.
+		require.True(t, browsertest.Eval[bool](b, browsertest.InFirstScreen(`#rows tr`)), "the first event card is on the first screen")
+		require.False(t, browsertest.Eval[bool](b, `document.getElementById('filters').checkVisibility()`), "the filters are folded away")
+		require.Equal(t, "false", browsertest.Eval[string](b, `document.getElementById('filters-toggle').getAttribute('aria-expanded')`))
+		// The workspace picker shows its whole text.
+		require.True(t, browsertest.Eval[bool](b, browsertest.TextFits(`#workspace-value`)), "the workspace is not cut off")
+		require.Equal(t, "ws_page · owner", browsertest.Eval[string](b, `document.getElementById('workspace-value').textContent`))
+		require.LessOrEqual(t, browsertest.Eval[float64](b, `document.querySelector('.ws-picker').getBoundingClientRect().right`), 390.0)
+		// No hover on a phone: the note says where the exact time is.
+		note := browsertest.Eval[string](b, `document.getElementById('tz-note').textContent`)
+		require.Contains(t, note, "UTC+05:30")
+		require.Contains(t, note, "Tap an event for its exact UTC time")
+		require.NotContains(t, note, "hover")
 		b.Screenshot(shots, "phone-trail")
+		b.Do(chromedp.Click(chromedp.ID("filters-toggle")), chromedp.WaitVisible(chromedp.ID("f-range")))
+		require.Equal(t, "true", browsertest.Eval[string](b, `document.getElementById('filters-toggle').getAttribute('aria-expanded')`))
+		b.Screenshot(shots, "phone-filters")
+		b.Do(chromedp.Click(chromedp.ID("filters-toggle")), chromedp.WaitNotVisible(chromedp.ID("f-range")))
 		b.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector('.table-card').getBoundingClientRect().top + scrollY - 100)`))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.querySelector('#rows tr').getBoundingClientRect().right`), 390, "a row card fits")
 		b.Screenshot(shots, "phone-rows")
-		b.Do(chromedp.Click(chromedp.CSS(`#rows tr:first-child .open-event`)), chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
+		utc := browsertest.Eval[string](b, `document.querySelector('#rows tr:first-child time').title`)
+		require.Regexp(t, `^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+ UTC$`, utc)
+		b.Do(chromedp.Click(chromedp.CSS(`#rows tr:first-child .c-time`)), chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.getElementById('detail').getBoundingClientRect().width`), 390)
+		require.Contains(t, browsertest.Eval[string](b, `document.getElementById('detail-body').innerText`), utc,
+			"tapping an event shows its exact UTC time, without hover")
 		b.Screenshot(shots, "phone-detail")
 		b.Do(chromedp.Click(chromedp.ID("detail-close")), chromedp.WaitNotVisible(chromedp.ID("detail")),
 			chromedp.EmulateViewport(1366, 900))

@@ -7,15 +7,21 @@ import { APIError, Client, publicJSON } from './api.js';
 import * as chart from './chart.js';
 import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime,
-  formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone,
+  formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
 } from './format.js';
-import { DAY, RANGES, apiParams, bounds, emptyState, rangeLabel, readState, toQuery } from './state.js';
+import { HOUR, RANGES, apiParams, bounds, emptyState, rangeLabel, readState, toQuery } from './state.js';
 
 const TOKEN_KEY = 'audittrail.token';
 const PAGE_SIZE = 50;
 const CHART_SAMPLE = 1000;
+const MIN_CHART_SPAN = 10 * 60e3;
 
 const $ = (id) => document.getElementById(id);
+
+// Phone-width screens start with the filters folded away; touch and
+// phone-width screens are told to tap an event for its exact time.
+const narrowScreen = matchMedia('(max-width: 760px)');
+const touchScreen = matchMedia('(pointer: coarse), (max-width: 760px)');
 
 const app = {
   token: '',
@@ -109,9 +115,21 @@ function signIn(raw) {
   $('workspace').replaceChildren(...ids.map((w) => h('option', {
     value: w, selected: w === app.state.ws, text: `${w} · ${workspaces[w]}`,
   })));
+  showWorkspace();
   $('who').textContent = claims.email || claims.name || claims.sub || '';
   $('who').title = [claims.name, claims.email, claims.sub].filter(Boolean).join(' · ');
   return '';
+}
+
+// showWorkspace shows the chosen workspace over the picker: cut with an
+// ellipsis when narrow, the whole text in its title.
+function showWorkspace() {
+  const sel = $('workspace');
+  const opt = sel.options[sel.selectedIndex];
+  const text = opt ? opt.textContent : '';
+  $('workspace-value').textContent = text;
+  $('workspace-value').title = text;
+  sel.title = text;
 }
 
 function signOut(message = '') {
@@ -254,6 +272,15 @@ function renderChips() {
   }
   $('chips').replaceChildren(...chips);
   $('chips').hidden = chips.length === 0;
+  $('filters-count').hidden = chips.length === 0;
+  $('filters-count').replaceChildren(String(chips.length), h('span', { class: 'visually-hidden', text: ' active' }));
+}
+
+// setFiltersOpen shows or folds away the filter form.
+function setFiltersOpen(open) {
+  if (!open) closeEventsMenu(false);
+  $('filters').hidden = !open;
+  $('filters-toggle').setAttribute('aria-expanded', String(open));
 }
 
 // The Events dropdown: every catalogue name grouped by product area, plus
@@ -509,83 +536,117 @@ async function loadFacets(seq) {
 
 let lastChart = null;
 
-async function loadChart(seq) {
+// chartSpan is the chart's [start, end): the chosen time range, and where
+// the counted events begin and end (oldest and newest in ms, null when
+// there are none) for the ends that are not chosen. A span that follows
+// the events is at least MIN_CHART_SPAN.
+function chartSpan(oldest, newest) {
   const b = app.bounds;
-  let note = '';
-  let interval = chart.chooseInterval(b.start, b.end);
-  let buckets;
+  const chosen = Boolean(app.state.range); // a preset or custom range: it ends at its end, or now
+  let start = b.since ? b.start : oldest === null ? b.start : new Date(oldest);
+  let end = chosen ? b.end : newest === null ? b.end : new Date(newest);
+  if (!b.since && end - start < MIN_CHART_SPAN) {
+    if (chosen) start = new Date(end.getTime() - MIN_CHART_SPAN);
+    else {
+      const mid = (start.getTime() + end.getTime()) / 2;
+      start = new Date(mid - MIN_CHART_SPAN / 2);
+      end = new Date(mid + MIN_CHART_SPAN / 2);
+    }
+  }
+  return { start, end };
+}
+
+const STALE = Symbol('stale');
+
+// chartFromEvents counts the newest events of the view (up to
+// CHART_SAMPLE) into buckets. With complete, it answers null when the view
+// has more events than that.
+async function chartFromEvents(seq, complete) {
+  let data = app.events;
+  let more = Boolean(app.next);
+  if (more) {
+    const params = apiParams(app.state, app.bounds);
+    params.set('limit', String(CHART_SAMPLE));
+    const page = await app.client.json(`${base()}/audit-events?${params}`);
+    if (seq !== app.seq) return STALE;
+    data = (page && page.data) || [];
+    more = Boolean(page && page.next_cursor);
+  }
+  if (more && complete) return null;
+  const times = data.map((e) => new Date(e.timestamp).getTime()).filter(Number.isFinite);
+  const span = chartSpan(times.length ? Math.min(...times) : null, times.length ? Math.max(...times) + 1 : null);
+  const interval = chart.chooseInterval(span.start, span.end);
+  const buckets = chart.grid(span.start, span.end, interval);
+  for (const t of times) chart.add(buckets, t);
+  const note = more && data.length
+    ? `Latest ${data.length.toLocaleString()} events, since ${formatShort(data[data.length - 1].timestamp)}`
+    : '';
+  return { buckets, interval, note };
+}
+
+// chartFromTimeline counts with the timeline endpoint (per hour or day).
+// Spans short enough for finer bars are counted from the events when the
+// view has at most CHART_SAMPLE of them.
+async function chartFromTimeline(seq) {
+  const b = app.bounds;
+  const fetchCounts = async (interval) => {
+    const params = apiParams(app.state, b);
+    params.set('interval', interval);
+    params.set('tz', timeZone);
+    const t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
+    return ((t && t.buckets) || []).filter((x) => x.count > 0);
+  };
+  let counts = null;
+  let span;
+  if (b.since) {
+    span = chartSpan(null, null);
+  } else {
+    // No start chosen: the hourly counts tell where the events are.
+    counts = await fetchCounts('hour');
+    if (seq !== app.seq) return STALE;
+    const starts = counts.map((x) => new Date(x.start).getTime()).filter(Number.isFinite);
+    span = chartSpan(starts.length ? Math.min(...starts) : null, starts.length ? Math.max(...starts) + HOUR : null);
+  }
+  let interval = chart.chooseInterval(span.start, span.end);
+  if (chart.finerThanHour(interval)) {
+    const fine = await chartFromEvents(seq, true);
+    if (fine) return fine;
+    interval = 'hour';
+  }
+  if (!counts || interval !== 'hour') {
+    counts = await fetchCounts(interval);
+    if (seq !== app.seq) return STALE;
+  }
+  const buckets = chart.grid(span.start, span.end, interval);
+  for (const x of counts) chart.add(buckets, x.start, x.count);
+  return { buckets, interval, note: '' };
+}
+
+async function loadChart(seq) {
+  let result = null;
   if (app.features.timeline) {
-    const fetchCounts = async (since, iv) => {
-      const params = apiParams(app.state, { ...b, since });
-      params.set('interval', iv);
-      params.set('tz', timeZone);
-      const t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
-      return ((t && t.buckets) || []).filter((x) => x.count > 0);
-    };
-    let counts;
     try {
-      counts = await fetchCounts(b.since, interval);
-      if (seq !== app.seq) return;
-      if (!b.since && counts.length) {
-        // No start was chosen: begin where the events begin (at least a day).
-        const oldest = Math.min(...counts.map((x) => new Date(x.start).getTime()));
-        const start = new Date(Math.min(oldest, b.end.getTime() - DAY));
-        if (start > b.start) {
-          const iv = chart.chooseInterval(start, b.end);
-          if (iv !== interval) {
-            counts = await fetchCounts(start, iv);
-            if (seq !== app.seq) return;
-          }
-          interval = iv;
-          buckets = chart.grid(start, b.end, interval);
-        }
-      }
+      result = await chartFromTimeline(seq);
     } catch (err) {
       if (seq !== app.seq) return;
       if (!(err instanceof APIError && err.status === 404)) throw err;
       app.features.timeline = false;
-      return loadChart(seq);
-    }
-    buckets = buckets || chart.grid(b.start, b.end, interval);
-    for (const x of counts) chart.add(buckets, x.start, x.count);
-  } else {
-    // Count from the newest events of the view (up to CHART_SAMPLE).
-    let data = app.events;
-    let more = Boolean(app.next);
-    if (more) {
-      const params = apiParams(app.state, app.bounds);
-      params.set('limit', String(CHART_SAMPLE));
-      const page = await app.client.json(`${base()}/audit-events?${params}`);
-      if (seq !== app.seq) return;
-      data = page.data || [];
-      more = Boolean(page.next_cursor);
-    }
-    let start = b.start;
-    if (!b.since && data.length) {
-      // No start was chosen: begin where the events begin (at least a day).
-      const oldest = new Date(data[data.length - 1].timestamp).getTime();
-      const fit = new Date(Math.min(oldest, b.end.getTime() - DAY));
-      if (fit > start) start = fit;
-    }
-    interval = chart.chooseInterval(start, b.end);
-    buckets = chart.grid(start, b.end, interval);
-    for (const e of data) chart.add(buckets, e.timestamp);
-    if (more && data.length) {
-      note = `Latest ${data.length.toLocaleString()} events, since ${formatShort(data[data.length - 1].timestamp)}`;
     }
   }
+  if (!result) result = await chartFromEvents(seq, false);
+  if (result === STALE || seq !== app.seq) return;
+  const { buckets, interval, note } = result;
   const total = buckets.reduce((n, x) => n + x.count, 0);
-  $('chart-note').textContent = note || `${plural(total, 'event', 'events')} · per ${interval} · ${timeZone}`;
+  $('chart-note').textContent = note ||
+    `${plural(total, 'event', 'events')} · per ${chart.INTERVALS[interval].name} · ${utcOffset()}`;
   lastChart = { buckets, interval };
   drawChart();
 }
 
 function drawChart() {
   if (!lastChart) return;
-  const s = app.state;
   chart.render($('chart'), lastChart.buckets, {
     interval: lastChart.interval,
-    selected: s.range === 'custom' && s.since && s.until ? { start: new Date(s.since), end: new Date(s.until) } : null,
     onSelect: (b) => apply({ ...app.state, events: [...app.state.events], id: '', range: 'custom', since: b.start.toISOString(), until: b.end.toISOString() }),
   });
 }
@@ -920,9 +981,20 @@ async function refreshForwardingBadge() {
 
 // -------------------------------------------------------------- wiring
 
+// renderTimeNote says which time zone the table shows and how to see an
+// event's exact UTC time: hovering a time needs a mouse, opening the event
+// works everywhere.
+function renderTimeNote() {
+  const zone = `Times in ${zoneLabel()}`;
+  $('tz-note').textContent = touchScreen.matches
+    ? `${zone}. Tap an event for its exact UTC time.`
+    : `${zone}; hover a time or open an event for the exact UTC time.`;
+  $('tz-note').title = zoneName();
+}
+
 function startSession() {
   show('trail');
-  $('tz-note').textContent = `Times in ${timeZone}; hover a time for the exact UTC timestamp.`;
+  renderTimeNote();
   guard(loadView)();
   guard(refreshForwardingBadge)();
 }
@@ -939,11 +1011,16 @@ function bind() {
   });
   $('sign-out').addEventListener('click', () => signOut(''));
   $('workspace').addEventListener('change', () => {
+    showWorkspace();
     app.state = { ...app.state, ws: $('workspace').value, id: '' };
     guard(loadView)({ push: true });
     guard(refreshForwardingBadge)();
   });
 
+  setFiltersOpen(!narrowScreen.matches);
+  narrowScreen.addEventListener('change', () => setFiltersOpen(!narrowScreen.matches));
+  touchScreen.addEventListener('change', renderTimeNote);
+  $('filters-toggle').addEventListener('click', () => setFiltersOpen($('filters').hidden));
   $('filters').addEventListener('submit', (e) => {
     e.preventDefault();
     apply(readForm());
@@ -1033,7 +1110,10 @@ function bind() {
       $('detail').close();
     }
     app.state = { ...s, ws: s.ws || app.state.ws };
-    if ($('workspace').value !== app.state.ws) $('workspace').value = app.state.ws;
+    if ($('workspace').value !== app.state.ws) {
+      $('workspace').value = app.state.ws;
+      showWorkspace();
+    }
     guard(loadView)();
   });
   let resizeTimer = 0;

@@ -1,17 +1,41 @@
-// The timeline: event counts per hour or per day over the selected range,
-// drawn as SVG. Bars are buttons: clicking one (or Enter/Space on it)
-// narrows the time range to that hour or day.
+// The timeline: event counts per minute, 5 minutes, hour or day, drawn as
+// SVG. Bars are buttons: clicking one (or Enter/Space on it) narrows the
+// time range to that bar's minutes, hour or day.
 
 import { h, plural } from './format.js';
 import { DAY, HOUR } from './state.js';
 
+const MINUTE = 60e3;
+
+// INTERVALS are the bucket sizes, finest first. The timeline endpoint
+// counts per hour or day only; finer buckets are counted on the page.
+export const INTERVALS = {
+  minute: { ms: MINUTE, name: 'minute', these: 'this minute' },
+  '5min': { ms: 5 * MINUTE, name: '5 minutes', these: 'these 5 minutes' },
+  hour: { ms: HOUR, name: 'hour', these: 'this hour' },
+  day: { ms: DAY, name: 'day', these: 'this day' },
+};
+
+// finerThanHour reports whether interval can only be counted on the page.
+export function finerThanHour(interval) {
+  return INTERVALS[interval].ms < HOUR;
+}
+
+// chooseInterval picks the bucket size for [start, end): at most about a
+// hundred bars.
 export function chooseInterval(start, end) {
-  return end - start <= 4 * DAY ? 'hour' : 'day';
+  const span = end - start;
+  if (span <= 90 * MINUTE) return 'minute';
+  if (span <= 6 * HOUR) return '5min';
+  if (span <= 4 * DAY) return 'hour';
+  return 'day';
 }
 
 function floorTo(t, interval) {
   const d = new Date(t);
-  d.setMinutes(0, 0, 0);
+  d.setSeconds(0, 0);
+  if (interval === '5min') d.setMinutes(d.getMinutes() - (d.getMinutes() % 5));
+  if (interval === 'hour' || interval === 'day') d.setMinutes(0);
   if (interval === 'day') d.setHours(0);
   return d;
 }
@@ -19,7 +43,7 @@ function floorTo(t, interval) {
 function next(d, interval) {
   const n = new Date(d);
   if (interval === 'day') n.setDate(n.getDate() + 1);
-  else n.setTime(n.getTime() + HOUR);
+  else n.setTime(n.getTime() + INTERVALS[interval].ms);
   return n;
 }
 
@@ -69,9 +93,23 @@ function niceMax(n) {
   return 20 * p;
 }
 
+// Tick labels: every k-th minute of the day, with k a multiple of the
+// interval, chosen so that labels are at least 58 px apart.
+const LABEL_MINUTES = {
+  minute: [1, 2, 5, 10, 15, 30, 60],
+  '5min': [5, 10, 15, 30, 60, 120],
+  hour: [60, 120, 180, 240, 360, 720, 1440],
+};
+
+function describe(b, interval) {
+  if (interval === 'day') return fullDayFmt.format(b.start);
+  if (interval === '5min') return `${fullHourFmt.format(b.start)} – ${hourFmt.format(b.end)}`;
+  return fullHourFmt.format(b.start);
+}
+
 // render draws buckets into el. onSelect(bucket) is called when a bar is
-// chosen; selected (optional {start, end}) highlights the matching bar.
-export function render(el, buckets, { interval, onSelect, selected } = {}) {
+// chosen.
+export function render(el, buckets, { interval, onSelect } = {}) {
   const width = Math.max(280, Math.floor(el.clientWidth || 800));
   const height = width < 560 ? 130 : 160;
   const m = { top: 10, right: 8, bottom: 24, left: 36 };
@@ -83,6 +121,7 @@ export function render(el, buckets, { interval, onSelect, selected } = {}) {
   const gap = Math.min(3, slot * 0.25);
   const barW = Math.max(1, Math.min(40, slot - gap));
   const y = (v) => m.top + ph - (v / max) * ph;
+  const { name, these } = INTERVALS[interval];
 
   const svg = h('svg:svg', {
     viewBox: `0 0 ${width} ${height}`,
@@ -90,7 +129,8 @@ export function render(el, buckets, { interval, onSelect, selected } = {}) {
     height,
     class: 'timeline',
     role: 'group',
-    'aria-label': `Events per ${interval}. Choose a bar to show only that ${interval}.`,
+    'aria-label': `Events per ${name}. Choose a bar to show only ${these}.`,
+    dataset: { interval },
   });
   for (const v of [0, max / 2, max]) {
     svg.append(
@@ -98,26 +138,29 @@ export function render(el, buckets, { interval, onSelect, selected } = {}) {
       h('svg:text', { x: m.left - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end', text: Number.isInteger(v) ? v : v.toFixed(1) }),
     );
   }
-  // Label every k-th hour (midnight shows the date) or every stride-th day.
-  const hourStep = [1, 2, 3, 4, 6, 12, 24].find((k) => k * slot >= 58) || 24;
+  // Label every k-th minute (midnight shows the date) or every stride-th day.
+  const perBucket = INTERVALS[interval].ms / 60e3;
+  const every = interval === 'day' ? 0 : LABEL_MINUTES[interval].find((k) => (k / perBucket) * slot >= 58) || 1440;
   const stride = Math.max(1, Math.ceil(48 / slot));
   buckets.forEach((b, i) => {
     const x = m.left + i * slot;
-    if (interval === 'hour' ? b.start.getHours() % hourStep === 0 : i % stride === 0) {
-      const label = interval === 'hour' && b.start.getHours() !== 0 ? hourFmt.format(b.start) : dayFmt.format(b.start);
-      svg.append(h('svg:text', { x: x + slot / 2, y: height - 6, class: 'tick', 'text-anchor': 'middle', text: label }));
+    const minuteOfDay = b.start.getHours() * 60 + b.start.getMinutes();
+    if (interval === 'day' ? i % stride === 0 : minuteOfDay % every === 0) {
+      const label = interval !== 'day' && minuteOfDay !== 0 ? hourFmt.format(b.start) : dayFmt.format(b.start);
+      // A label under the last bars ends at the chart's right edge.
+      const atEdge = x + slot / 2 > width - m.right - 30;
+      svg.append(h('svg:text', {
+        x: atEdge ? width - m.right : x + slot / 2, y: height - 6, class: 'tick', 'text-anchor': atEdge ? 'end' : 'middle', text: label,
+      }));
     }
-    const when = interval === 'hour' ? fullHourFmt.format(b.start) : fullDayFmt.format(b.start);
-    const label = `${when}: ${plural(b.count, 'event', 'events')}`;
-    const isSelected = selected && selected.start && selected.end &&
-      selected.start.getTime() === b.start.getTime() && selected.end.getTime() === b.end.getTime();
+    const label = `${describe(b, interval)}: ${plural(b.count, 'event', 'events')}`;
     const barH = b.count ? Math.max(2, m.top + ph - y(b.count)) : 0;
     const g = h('svg:g', {
-      class: `bar${b.count ? '' : ' empty'}${isSelected ? ' selected' : ''}`,
+      class: `bar${b.count ? '' : ' empty'}`,
       role: b.count ? 'button' : null,
       tabindex: b.count ? 0 : null,
-      'aria-label': b.count ? `${label}. Show only this ${interval}.` : null,
-      dataset: { start: b.start.toISOString(), count: String(b.count) },
+      'aria-label': b.count ? `${label}. Show only ${these}.` : null,
+      dataset: { start: b.start.toISOString(), end: b.end.toISOString(), count: String(b.count) },
     },
     h('svg:title', { text: label }),
     h('svg:rect', { class: 'hit', x, y: m.top, width: slot, height: ph }),

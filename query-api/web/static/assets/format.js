@@ -37,6 +37,35 @@ export function decodeToken(token) {
 
 export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
 
+// utcOffset is the viewer's offset from UTC at t, e.g. "UTC+05:30", or
+// "UTC" when there is none. Browsers may report a zone by an old name
+// (Asia/Calcutta for Asia/Kolkata); the offset reads the same everywhere.
+export function utcOffset(t = new Date()) {
+  const m = -t.getTimezoneOffset();
+  if (m === 0) return 'UTC';
+  const a = Math.abs(m);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `UTC${m < 0 ? '-' : '+'}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+// zoneLabel names the viewer's time zone for people: its UTC offset now
+// and the zone as the browser reports it, e.g. "UTC+05:30 (Asia/Calcutta)".
+export function zoneLabel(t = new Date()) {
+  const offset = utcOffset(t);
+  return timeZone === offset || timeZone === 'local time' ? offset : `${offset} (${timeZone})`;
+}
+
+// zoneName is the zone's long name in the viewer's language (e.g. "India
+// Standard Time"), or "" when the browser has none.
+export function zoneName(t = new Date()) {
+  try {
+    const part = new Intl.DateTimeFormat(undefined, { timeZoneName: 'long' }).formatToParts(t).find((p) => p.type === 'timeZoneName');
+    return part ? part.value : '';
+  } catch {
+    return '';
+  }
+}
+
 const localFmt = new Intl.DateTimeFormat(undefined, {
   year: 'numeric', month: 'short', day: 'numeric',
   hour: '2-digit', minute: '2-digit', second: '2-digit',
