@@ -873,7 +873,7 @@ function fillForwarding(f) {
   $('fwd-key').value = '';
   $('fwd-key').placeholder = t.write_key ? t.write_key : 'Not set';
   $('fwd-key-hint').textContent = t.write_key
-    ? `A write key is set (${t.write_key}). Leave this empty to keep it.`
+    ? `A write key is set (${t.write_key}). Leave this empty to keep it; a new target URL needs the key again.`
     : 'The write key of the target source.';
   $('fwd-hard').checked = Boolean(app.forwarding.hard_failures_only);
   setBadge();
