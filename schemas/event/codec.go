@@ -43,15 +43,28 @@ func Decode(data []byte) (Event, error) {
 		// record must not be altered without notice.
 		return Event{}, single("", "the event is not valid UTF-8")
 	}
+	if w, ok := fastDecode(data); ok {
+		return fromWire(&w)
+	}
+	w, err := parseWire(data)
+	if err != nil {
+		return Event{}, err
+	}
+	return fromWire(&w)
+}
+
+// parseWire is the general decoder: any input, with an error naming the
+// offending field.
+func parseWire(data []byte) (wire, error) {
 	var w wire
 	rest, err := json.Parse(data, &w, parseFlags)
 	if err != nil {
-		return Event{}, decodeError(data, err)
+		return wire{}, decodeError(data, err)
 	}
 	if len(strings.TrimSpace(string(rest))) != 0 {
-		return Event{}, single("", "unexpected data after the event object")
+		return wire{}, single("", "unexpected data after the event object")
 	}
-	return fromWire(&w)
+	return w, nil
 }
 
 func fromWire(w *wire) (Event, error) {

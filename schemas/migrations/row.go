@@ -3,8 +3,6 @@ package migrations
 import (
 	"time"
 
-	"github.com/segmentio/encoding/json"
-
 	"github.com/audittrail/audittrail/schemas/event"
 )
 
@@ -37,7 +35,7 @@ type Row struct {
 func RowOf(e *event.Event) Row {
 	changes := "{}"
 	if len(e.Changes) > 0 {
-		if b, err := json.Append(nil, e.Changes, json.SortMapKeys); err == nil {
+		if b, err := event.AppendChanges(nil, e.Changes); err == nil {
 			changes = string(b)
 		}
 	}

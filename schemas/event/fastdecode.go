@@ -1,0 +1,461 @@
+package event
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+	"unsafe"
+
+	"github.com/segmentio/encoding/json"
+)
+
+// fastDecode decodes the common shape of an event - the one Encode
+// produces: known fields once each, strings without escape sequences,
+// changes as {"field": {"old": ..., "new": ...}}, properties an object - in
+// one pass without reflection. It returns ok=false for anything else
+// (escapes, nulls, repeated or unknown keys, other types, invalid JSON),
+// and the caller decodes with the general decoder, which decides and
+// explains. Where it returns ok=true, the result equals the general
+// decoder's (FuzzFastDecodeMatchesDecode). data must be valid UTF-8.
+//
+// Strings and raw JSON share memory with data, as with Decode.
+func fastDecode(data []byte) (w wire, ok bool) {
+	s := scanner{b: data}
+	if !s.ws() || !s.byte('{') {
+		return w, false
+	}
+	var seen uint16
+	if !s.ws() {
+		return w, false
+	}
+	if s.peek('}') {
+		s.i++
+	} else {
+		for {
+			key, ok := s.key()
+			if !ok {
+				return w, false
+			}
+			bit, ok := topField(key)
+			if !ok || seen&bit != 0 {
+				return w, false
+			}
+			seen |= bit
+			switch bit {
+			case fID:
+				w.ID, ok = s.str()
+			case fWorkspaceID:
+				w.WorkspaceID, ok = s.str()
+			case fEvent:
+				w.Event, ok = s.str()
+			case fCategory:
+				w.Category, ok = s.str()
+			case fTimestamp:
+				w.Timestamp, ok = s.str()
+			case fReceivedAt:
+				w.ReceivedAt, ok = s.str()
+			case fActor:
+				ok = s.object(func(k string) bool {
+					switch k {
+					case "type":
+						return s.once(&w.Actor.Type)
+					case "id":
+						return s.once(&w.Actor.ID)
+					case "name":
+						return s.once(&w.Actor.Name)
+					case "email":
+						return s.once(&w.Actor.Email)
+					}
+					return false
+				})
+			case fResource:
+				ok = s.object(func(k string) bool {
+					switch k {
+					case "type":
+						return s.once(&w.Resource.Type)
+					case "id":
+						return s.once(&w.Resource.ID)
+					case "name":
+						return s.once(&w.Resource.Name)
+					}
+					return false
+				})
+			case fContext:
+				ok = s.object(func(k string) bool {
+					switch k {
+					case "ip":
+						return s.once(&w.Context.IP)
+					case "user_agent":
+						return s.once(&w.Context.UserAgent)
+					case "request_id":
+						return s.once(&w.Context.RequestID)
+					}
+					return false
+				})
+			case fChanges:
+				w.Changes = map[string]Change{}
+				ok = s.object(func(k string) bool {
+					if _, dup := w.Changes[k]; dup {
+						return false
+					}
+					var c Change
+					if !s.object(func(ck string) bool {
+						var dst *json.RawMessage
+						switch {
+						case ck == "old" && c.Old == nil:
+							dst = &c.Old
+						case ck == "new" && c.New == nil:
+							dst = &c.New
+						default:
+							return false
+						}
+						raw, ok := s.raw()
+						*dst = raw
+						return ok
+					}) {
+						return false
+					}
+					w.Changes[k] = c
+					return true
+				})
+			case fProperties:
+				if !s.peek('{') {
+					return w, false
+				}
+				w.Properties, ok = s.raw()
+			}
+			if !ok || !s.ws() {
+				return w, false
+			}
+			if s.peek(',') {
+				s.i++
+				if !s.ws() {
+					return w, false
+				}
+				continue
+			}
+			if !s.byte('}') {
+				return w, false
+			}
+			break
+		}
+	}
+	s.ws()
+	return w, s.i == len(s.b)
+}
+
+const (
+	fID uint16 = 1 << iota
+	fWorkspaceID
+	fEvent
+	fCategory
+	fTimestamp
+	fReceivedAt
+	fActor
+	fResource
+	fChanges
+	fContext
+	fProperties
+)
+
+func topField(k string) (uint16, bool) {
+	switch k {
+	case "id":
+		return fID, true
+	case "workspace_id":
+		return fWorkspaceID, true
+	case "event":
+		return fEvent, true
+	case "category":
+		return fCategory, true
+	case "timestamp":
+		return fTimestamp, true
+	case "received_at":
+		return fReceivedAt, true
+	case "actor":
+		return fActor, true
+	case "resource":
+		return fResource, true
+	case "changes":
+		return fChanges, true
+	case "context":
+		return fContext, true
+	case "properties":
+		return fProperties, true
+	}
+	return 0, false
+}
+
+// scanner reads JSON from b at i. Its methods return false for anything
+// the fast path does not take.
+type scanner struct {
+	b []byte
+	i int
+}
+
+// ws skips whitespace and reports whether input remains.
+func (s *scanner) ws() bool {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func (s *scanner) peek(c byte) bool { return s.i < len(s.b) && s.b[s.i] == c }
+
+func (s *scanner) byte(c byte) bool {
+	if s.peek(c) {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escape sequences or control characters,
+// sharing memory with the input.
+func (s *scanner) str() (string, bool) {
+	if !s.byte('"') {
+		return "", false
+	}
+	end := bytes.IndexByte(s.b[s.i:], '"')
+	if end < 0 {
+		return "", false
+	}
+	v := s.b[s.i : s.i+end]
+	if !plainString(v) {
+		return "", false
+	}
+	s.i += end + 1
+	if len(v) == 0 {
+		return "", true
+	}
+	return unsafe.String(&v[0], len(v)), true
+}
+
+// plainString reports whether v has no backslash and no control character
+// (below 0x20), eight bytes at a time.
+func plainString(v []byte) bool {
+	const ones, highs, space, slash = 0x0101010101010101, 0x8080808080808080, 0x20 * 0x0101010101010101, 0x5c * 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		lt := (x - space) & ^x & highs // some byte < 0x20
+		y := x ^ slash                 // a backslash becomes zero
+		eq := (y - ones) & ^y & highs  // some byte zero
+		if lt|eq != 0 {
+			return false
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// key reads an object key and the colon after it.
+func (s *scanner) key() (string, bool) {
+	k, ok := s.str()
+	if !ok || !s.ws() || !s.byte(':') || !s.ws() {
+		return "", false
+	}
+	return k, true
+}
+
+// object reads an object, calling field for each key with the scanner at
+// its value (after which field must have read the value).
+func (s *scanner) object(field func(key string) bool) bool {
+	if !s.byte('{') || !s.ws() {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	for {
+		k, ok := s.key()
+		if !ok || !field(k) || !s.ws() {
+			return false
+		}
+		if s.byte('}') {
+			return true
+		}
+		if !s.byte(',') || !s.ws() {
+			return false
+		}
+	}
+}
+
+// once reads a non-empty string into *dst, which must still be empty: a
+// repeated key (or an empty value, which could hide one) is not taken.
+func (s *scanner) once(dst *string) bool {
+	if *dst != "" {
+		return false
+	}
+	v, ok := s.str()
+	if !ok || v == "" {
+		return false
+	}
+	*dst = v
+	return true
+}
+
+// raw reads one JSON value of any type and returns its bytes.
+func (s *scanner) raw() (json.RawMessage, bool) {
+	start := s.i
+	if !s.skip(0) {
+		return nil, false
+	}
+	return json.RawMessage(s.b[start:s.i]), true
+}
+
+// maxDepth is how deeply nested a raw value the fast path reads.
+const maxDepth = 32
+
+// skip reads one JSON value strictly (RFC 8259 grammar).
+func (s *scanner) skip(depth int) bool {
+	if depth > maxDepth || s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == '{':
+		return s.object(func(string) bool { return s.skip(depth + 1) })
+	case c == '[':
+		s.i++
+		if !s.ws() {
+			return false
+		}
+		if s.byte(']') {
+			return true
+		}
+		for {
+			if !s.skip(depth+1) || !s.ws() {
+				return false
+			}
+			if s.byte(']') {
+				return true
+			}
+			if !s.byte(',') || !s.ws() {
+				return false
+			}
+		}
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	}
+	return false
+}
+
+func (s *scanner) literal(l string) bool {
+	if len(s.b)-s.i < len(l) || string(s.b[s.i:s.i+len(l)]) != l {
+		return false
+	}
+	s.i += len(l)
+	return true
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() bool {
+	s.byte('-')
+	switch {
+	case s.byte('0'):
+	case s.i < len(s.b) && s.b[s.i] >= '1' && s.b[s.i] <= '9':
+		s.digits()
+	default:
+		return false
+	}
+	if s.byte('.') && !s.digits() {
+		return false
+	}
+	if s.peek('e') || s.peek('E') {
+		s.i++
+		if !s.byte('+') {
+			s.byte('-')
+		}
+		if !s.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// digits reads [0-9]+ and reports whether there was one.
+func (s *scanner) digits() bool {
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i > start
+}
+
+// AppendChanges appends the JSON of changes as Encode writes it (keys
+// sorted, compact), or "{}" when there are none.
+func AppendChanges(dst []byte, changes map[string]Change) ([]byte, error) {
+	if len(changes) == 0 {
+		return append(dst, "{}"...), nil
+	}
+	keys := make([]string, 0, len(changes))
+	for k, c := range changes {
+		if !plainKey(k) || !plainRaw(c.Old) || !plainRaw(c.New) {
+			return json.Append(dst, changes, json.SortMapKeys)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, k...)
+		dst = append(dst, `":{`...)
+		c := changes[k]
+		if len(c.Old) > 0 {
+			dst = append(dst, `"old":`...)
+			dst = append(dst, c.Old...)
+		}
+		if len(c.New) > 0 {
+			if len(c.Old) > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"new":`...)
+			dst = append(dst, c.New...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), nil
+}
+
+// plainKey reports whether k encodes as itself between quotes.
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainRaw reports whether a raw value is written as it is: absent, or one
+// valid JSON value without surrounding space.
+func plainRaw(v json.RawMessage) bool {
+	if len(v) == 0 {
+		return true
+	}
+	s := scanner{b: v}
+	return s.skip(0) && s.i == len(v)
+}

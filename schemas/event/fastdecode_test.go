@@ -1,0 +1,160 @@
+package event
+
+import (
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/encoding/json"
+	"github.com/stretchr/testify/require"
+)
+
+// fastCases are inputs around the fast path's edges; each must decode as
+// the general decoder decodes it, whichever path takes it.
+var fastCases = []struct {
+	name string
+	in   string
+	fast bool // the fast path takes it
+}{
+	{"good event", goodEvent, true},
+	{"compact", `{"id":"e","workspace_id":"w","event":"Source Created","timestamp":"2026-11-25T10:00:00Z","actor":{"type":"user","id":"u"},"changes":{"b":{"new":[1,2.5e-3,{"x":null}]},"a":{"old":"x","new":"y"}},"properties":{"n":-0.5,"t":true,"f":false,"s":"ü"}}`, true},
+	{"empty object", `{}`, true},
+	{"empty changes", `{"changes":{}}`, true},
+	{"empty change", `{"changes":{"a":{}}}`, true},
+	{"empty properties", `{"properties":{}}`, true},
+	{"escape in a string", `{"id":"e\"1"}`, false},
+	{"escape in a raw value", `{"changes":{"a":{"old":"\u00e9"}}}`, false},
+	{"null field", `{"id":null}`, false},
+	{"null changes", `{"changes":null}`, false},
+	{"null properties", `{"properties":null}`, false},
+	{"null old", `{"changes":{"a":{"old":null}}}`, true},
+	{"properties not an object", `{"properties":[1]}`, false},
+	{"unknown field", `{"idx":"e"}`, false},
+	{"unknown change field", `{"changes":{"a":{"older":1}}}`, false},
+	{"unknown actor field", `{"actor":{"kind":"user"}}`, false},
+	{"case differs", `{"ID":"e"}`, false},
+	{"repeated field", `{"id":"a","id":"b"}`, false},
+	{"repeated actor field", `{"actor":{"id":"a","id":"b"}}`, false},
+	{"repeated change", `{"changes":{"a":{"old":1},"a":{"new":2}}}`, false},
+	{"repeated old", `{"changes":{"a":{"old":1,"old":2}}}`, false},
+	{"empty string", `{"actor":{"name":""}}`, false},
+	{"number for a string", `{"id":1}`, false},
+	{"trailing data", `{"id":"e"} x`, false},
+	{"trailing space", "{\"id\":\"e\"} \n", true},
+	{"bad number", `{"changes":{"a":{"old":01}}}`, false},
+	{"bad number 2", `{"changes":{"a":{"old":1.}}}`, false},
+	{"bad number 3", `{"changes":{"a":{"old":-}}}`, false},
+	{"bad literal", `{"changes":{"a":{"old":tru}}}`, false},
+	{"unclosed", `{"id":"e"`, false},
+	{"control character", "{\"id\":\"a\tb\"}", false},
+	{"deep raw value", `{"properties":{"a":` + deep(40) + `}}`, false},
+	{"spaces everywhere", " { \"changes\" : { \"a\" : { \"old\" : [ 1 , 2 ] , \"new\" : { } } } , \"id\" : \"e\" } ", true},
+	{"bad timestamp", `{"timestamp":"yesterday"}`, true},
+}
+
+func deep(n int) string {
+	s := "1"
+	for range n {
+		s = "[" + s + "]"
+	}
+	return s
+}
+
+func TestFastDecodeMatchesDecode(t *testing.T) {
+	for _, tc := range fastCases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ok := fastDecode([]byte(tc.in))
+			require.Equal(t, tc.fast, ok, "fast path taken")
+			requireSameDecoding(t, []byte(tc.in))
+		})
+	}
+}
+
+// requireSameDecoding checks that where the fast path takes data, the
+// general decoder accepts it and finds the same event.
+func requireSameDecoding(t *testing.T, data []byte) {
+	t.Helper()
+	if !utf8.Valid(data) {
+		return
+	}
+	fw, ok := fastDecode(data)
+	if !ok {
+		return
+	}
+	sw, err := parseWire(data)
+	require.NoError(t, err, "the fast path took what the general decoder refuses: %q", data)
+	require.Equal(t, sw, fw, "%q", data)
+	fe, ferr := fromWire(&fw)
+	se, serr := fromWire(&sw)
+	require.Equal(t, serr, ferr)
+	require.Equal(t, se, fe)
+}
+
+func FuzzFastDecodeMatchesDecode(f *testing.F) {
+	for _, tc := range fastCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		requireSameDecoding(t, data)
+		if e, err := Decode(data); err == nil {
+			// AppendChanges writes what the general encoder writes.
+			got, err := AppendChanges(nil, e.Changes)
+			require.NoError(t, err)
+			want := []byte("{}")
+			if len(e.Changes) > 0 {
+				want, err = json.Append(nil, e.Changes, json.SortMapKeys)
+				require.NoError(t, err)
+			}
+			require.Equal(t, string(want), string(got))
+		}
+	})
+}
+
+func TestAppendChangesWritesWhatTheEncoderWrites(t *testing.T) {
+	for _, changes := range []map[string]Change{
+		nil,
+		{"b": {New: json.RawMessage(`2`)}, "a": {Old: json.RawMessage(`"x"`), New: json.RawMessage(`{"k":[1,true]}`)}},
+		{"é": {Old: json.RawMessage(`1`)}},               // not plain: general encoder
+		{"a\"b": {Old: json.RawMessage(`1`)}},            // not plain: general encoder
+		{"a": {Old: json.RawMessage(` 1`)}},              // space: general encoder
+		{"settings": {Old: json.RawMessage(`{"x": 1}`)}}, // inner spaces are kept by both
+		{"empty": {}},
+	} {
+		got, err := AppendChanges(nil, changes)
+		require.NoError(t, err)
+		want := []byte("{}")
+		if len(changes) > 0 {
+			want, err = json.Append(nil, changes, json.SortMapKeys)
+			require.NoError(t, err)
+		}
+		require.Equal(t, string(want), string(got))
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	e, err := Decode([]byte(goodEvent))
+	require.NoError(b, err)
+	e.ReceivedAt = time.Now()
+	data, err := Marshal(&e)
+	require.NoError(b, err)
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := Decode(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("general", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			w, err := parseWire(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := fromWire(&w); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
