@@ -225,9 +225,13 @@ func TestHandWrittenMatchersAgreeWithPatterns(t *testing.T) {
 
 func FuzzHandWrittenMatchers(f *testing.F) {
 	f.Add("ws_1")
+	f.Add("a\x7fé\tb")
 	f.Fuzz(func(t *testing.T, v string) {
 		require.Equal(t, idPattern.MatchString(v), validID(v))
 		require.Equal(t, resourceTypePattern.MatchString(v), validResourceType(v))
+		if utf8.ValidString(v) {
+			require.Equal(t, strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }), hasControl(v))
+		}
 	})
 }
 

@@ -227,9 +227,19 @@ func checkText(errs *ValidationError, field, v string, max int, required bool) {
 		errs.add(field, fmt.Sprintf("must be at most %d bytes", max))
 	case !utf8.ValidString(v):
 		errs.add(field, "must be valid UTF-8")
-	case strings.ContainsFunc(v, isControl):
+	case hasControl(v):
 		errs.add(field, "must not contain control characters")
 	}
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// hasControl reports whether s holds a control character (below U+0020, or
+// U+007F). Those are single bytes that never occur inside a multi-byte UTF-8
+// sequence, so a byte scan finds exactly them, without decoding runes.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
