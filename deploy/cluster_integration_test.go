@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/consumers/retention"
 	"github.com/audittrail/audittrail/consumers/writer"
 	"github.com/audittrail/audittrail/internal/chconn"
@@ -249,12 +250,12 @@ func TestClickHouseCluster(t *testing.T) {
 	// The writer's id registry: registered through node1 (Distributed, on
 	// the workspaces' shards), read back per Kafka partition through node2
 	// from every shard.
-	var ids []writer.StoredID
+	var ids []idwindow.StoredID
 	for i, r := range batch {
-		ids = append(ids, writer.StoredID{Topic: "audit-events", Partition: int32(i % 2), StoredAt: now.Truncate(time.Second),
+		ids = append(ids, idwindow.StoredID{Topic: "audit-events", Partition: int32(i % 2), StoredAt: now.Truncate(time.Second),
 			WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
 	}
-	oldIDs := []writer.StoredID{
+	oldIDs := []idwindow.StoredID{
 		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-95 * 24 * time.Hour), WorkspaceID: onA[0], ID: "evt_old_id_a"},
 		{Topic: "audit-events", Partition: 0, StoredAt: now.Add(-96 * 24 * time.Hour), WorkspaceID: onB[0], ID: "evt_old_id_b"},
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -78,7 +79,7 @@ func Defaults() Config {
 		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
-		DedupeWindow:   registrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 1,
+		DedupeWindow:   idwindow.RegistrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 1,
 	}
 }
 
@@ -93,16 +94,10 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
 	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
 	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
-	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", registrySpan(c.RetentionDays))
+	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", idwindow.RegistrySpan(c.RetentionDays))
 	c.DedupeMaxIDs = e.Int("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
 	c.InsertStreams = e.Int("AUDITTRAIL_WRITER_INSERT_STREAMS", c.InsertStreams)
 	return c
-}
-
-// registrySpan is how long the id registry keeps ids for a retention
-// window of days: the longest idempotency window it can rebuild.
-func registrySpan(days int) time.Duration {
-	return time.Duration(migrations.IDsRetentionDays(days)) * 24 * time.Hour
 }
 
 // Validate reports configuration that cannot work.
@@ -126,7 +121,7 @@ func (c Config) Validate() error {
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_SESSION_TIMEOUT=%s: want 6s-5m (the broker's group session bounds)", c.SessionTimeout))
 	}
-	if span := registrySpan(c.RetentionDays); c.DedupeWindow < 0 || c.DedupeWindow > span {
+	if span := idwindow.RegistrySpan(c.RetentionDays); c.DedupeWindow < 0 || c.DedupeWindow > span {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_WINDOW=%s: want 0-%s (the id registry keeps ids for the retention window and a day, %d days)",
 			c.DedupeWindow, span, migrations.IDsRetentionDays(c.RetentionDays)))
 	}
@@ -150,8 +145,8 @@ type Sink interface {
 	// Register records stored events' ids; Recent returns those stored
 	// from one partition since a time, oldest first: the newest max of
 	// them (or a few more, stored in the same second).
-	Register(ctx context.Context, ids []StoredID) error
-	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]StoredID, error)
+	Register(ctx context.Context, ids []idwindow.StoredID) error
+	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -180,7 +175,7 @@ type Writer struct {
 	inflight []*batch // handed to the inserter, oldest first
 	policy   event.Policy
 
-	ids *idWindow // nil when the idempotency window is off
+	ids *idwindow.Window // nil when the idempotency window is off
 }
 
 // batch is a set of rows on its way to ClickHouse with the records they
@@ -188,8 +183,8 @@ type Writer struct {
 // the records for commit once the rows are stored, in batch order.
 type batch struct {
 	rows  []migrations.Row
-	parts []int32    // partition of each row
-	ids   []StoredID // the stored rows' ids, set by insert
+	parts []int32             // partition of each row
+	ids   []idwindow.StoredID // the stored rows' ids, set by insert
 	recs  []*kgo.Record
 	done  chan error // receives the outcome once
 }
@@ -209,7 +204,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		policy: event.Policy{AllowCustomEvents: true, Now: now},
 	}
 	if cfg.DedupeWindow > 0 {
-		w.ids = newIDWindow(cfg.DedupeWindow, cfg.DedupeMaxIDs)
+		w.ids = idwindow.New(cfg.DedupeWindow, cfg.DedupeMaxIDs)
 	}
 	opts := append([]kgo.Opt{}, kafkaOpts...)
 	opts = append(opts,
@@ -599,7 +594,7 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 		for i := range ids {
 			ids[i].StoredAt = now
 		}
-		w.m.windowEvicted.Add(float64(w.ids.add(now, ids)))
+		w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
 		w.observeWindow(now)
 		b.ids = ids
 	}
@@ -641,26 +636,26 @@ func (w *Writer) store(ctx context.Context, rows []migrations.Row) error {
 
 // fresh returns the batch's rows that are not in the idempotency window
 // nor repeated within the batch, with their ids.
-func (w *Writer) fresh(b *batch) ([]migrations.Row, []StoredID) {
+func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	if w.ids == nil {
 		return b.rows, nil
 	}
 	rows := make([]migrations.Row, 0, len(b.rows))
-	ids := make([]StoredID, 0, len(b.rows))
-	inBatch := make(map[idHash]int64, len(b.rows))
+	ids := make([]idwindow.StoredID, 0, len(b.rows))
+	inBatch := make(map[idwindow.Key]int64, len(b.rows))
 	var replayed, conflicts int
 	for i := range b.rows {
 		r := &b.rows[i]
-		k := idKey(r.WorkspaceID, r.ID)
+		k := idwindow.KeyOf(r.WorkspaceID, r.ID)
 		ts, seen := inBatch[k]
 		if !seen {
-			ts, seen = w.ids.lookup(k)
+			ts, seen = w.ids.Lookup(k)
 		}
 		switch {
 		case !seen:
 			inBatch[k] = r.TimestampNs
 			rows = append(rows, *r)
-			ids = append(ids, StoredID{Topic: w.cfg.Topic, Partition: b.parts[i], WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
+			ids = append(ids, idwindow.StoredID{Topic: w.cfg.Topic, Partition: b.parts[i], WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
 		case ts == r.TimestampNs:
 			replayed++
 		default:
@@ -707,7 +702,7 @@ func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		}
 		for _, p := range ps {
 			now := w.now()
-			var ids []StoredID
+			var ids []idwindow.StoredID
 			err := w.retry(ctx, "load recent ids", 0, func() error {
 				var err error
 				ids, err = w.sink.Recent(ctx, topic, p, now.Add(-w.cfg.DedupeWindow), w.cfg.DedupeMaxIDs)
@@ -717,7 +712,7 @@ func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 				w.log.Warn("idempotency window not loaded", "partition", p, "err", err)
 				continue
 			}
-			w.m.windowEvicted.Add(float64(w.ids.add(now, ids)))
+			w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
 		}
 	}
 	if w.ids != nil {
@@ -727,8 +722,8 @@ func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 
 // observeWindow updates the idempotency window's gauges.
 func (w *Writer) observeWindow(now time.Time) {
-	w.m.windowIDs.Set(float64(w.ids.size()))
-	w.m.windowReach.Set(w.ids.reach(now).Seconds())
+	w.m.windowIDs.Set(float64(w.ids.Size()))
+	w.m.windowReach.Set(w.ids.Reach(now).Seconds())
 }
 
 // onRevoked flushes, waits for the inserts and commits before partitions

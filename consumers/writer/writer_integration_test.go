@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/consumers/writer"
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/stacktest"
@@ -471,13 +472,13 @@ func TestAResendWeeksLaterIsLeftOut(t *testing.T) {
 
 	// Sixty days ago: 100 events stored from partition 0, one a second.
 	var rows []migrations.Row
-	var ids []writer.StoredID
+	var ids []idwindow.StoredID
 	for i := range 100 {
 		ts := stored.Add(time.Duration(i) * time.Second)
 		e := event.Event{ID: fmt.Sprintf("evt_old_%03d", i), WorkspaceID: "ws_old", Event: "Source Created", Category: "Sources",
 			Timestamp: ts, ReceivedAt: ts, Actor: event.Actor{Type: "user", ID: "u"}}
 		rows = append(rows, migrations.RowOf(&e))
-		ids = append(ids, writer.StoredID{Topic: h.topic, Partition: 0, StoredAt: ts, WorkspaceID: e.WorkspaceID, ID: e.ID, TimestampNs: ts.UnixNano()})
+		ids = append(ids, idwindow.StoredID{Topic: h.topic, Partition: 0, StoredAt: ts, WorkspaceID: e.WorkspaceID, ID: e.ID, TimestampNs: ts.UnixNano()})
 	}
 	require.NoError(t, sink.Insert(ctx, rows))
 	require.NoError(t, sink.Register(ctx, ids))

@@ -1,0 +1,138 @@
+// Package idwindow is the idempotency window the consumers share: a
+// bounded memory of event ids, (workspace_id, id) -> the timestamp_ns of
+// the version first stored, and the id registry in ClickHouse
+// (audit_event_ids) it is rebuilt from when a consumer is assigned a
+// partition. The writer decides with it what to store; the forwarder reads
+// the writer's registry with it so that it forwards the same first version
+// the API shows.
+package idwindow
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// StoredID is one stored event's id in the registry.
+type StoredID struct {
+	Topic       string
+	Partition   int32
+	StoredAt    time.Time
+	WorkspaceID string
+	ID          string
+	TimestampNs int64
+}
+
+// RegistrySpan is how long the id registry keeps ids for a retention
+// window of retentionDays (the retention window and a day): the longest
+// window it can rebuild.
+func RegistrySpan(retentionDays int) time.Duration {
+	return time.Duration(migrations.IDsRetentionDays(retentionDays)) * 24 * time.Hour
+}
+
+// Window holds the ids stored within the last window, at most max of them,
+// oldest forgotten first, each with the timestamp it was first stored
+// with. Safe for concurrent use.
+//
+// Keys are 128-bit hashes of workspace and id, so the window holds no
+// pointers and costs the garbage collector nothing to scan however large it
+// grows (two different ids share a key with probability about n²/2¹²⁹).
+type Window struct {
+	mu     sync.Mutex
+	window time.Duration
+	max    int
+	ts     map[Key]int64 // key -> timestamp_ns it was first stored with
+	order  []entry       // oldest first; order[head:] is live
+	head   int
+}
+
+// Key identifies an event id in a workspace (see KeyOf).
+type Key [2]uint64
+
+type entry struct {
+	key Key
+	at  int64 // stored_at, unix nanoseconds
+}
+
+// Seeds of the key hash; fixed for the process, which is all the window
+// needs (it is rebuilt from the registry, not saved).
+var seedA, seedB = maphash.MakeSeed(), maphash.MakeSeed()
+
+// New returns an empty window remembering ids for window, at most max.
+func New(window time.Duration, max int) *Window {
+	return &Window{window: window, max: max, ts: map[Key]int64{}}
+}
+
+// KeyOf is the window key of an event id in a workspace.
+func KeyOf(ws, id string) Key {
+	var h1, h2 maphash.Hash
+	h1.SetSeed(seedA)
+	h2.SetSeed(seedB)
+	for _, h := range []*maphash.Hash{&h1, &h2} {
+		_, _ = h.WriteString(ws)
+		_ = h.WriteByte(0)
+		_, _ = h.WriteString(id)
+	}
+	return Key{h1.Sum64(), h2.Sum64()}
+}
+
+// Lookup returns the timestamp the id was first stored with, if it is in
+// the window.
+func (w *Window) Lookup(key Key) (int64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ts, ok := w.ts[key]
+	return ts, ok
+}
+
+// Add remembers stored ids (an id already in the window keeps its first
+// timestamp) and forgets those past the window or the bound. It returns
+// how many ids it forgot because of the bound while they were still inside
+// the window: from then on the window reaches back less far than
+// configured (see Reach).
+func (w *Window) Add(now time.Time, ids []StoredID) (evicted int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range ids {
+		k := KeyOf(ids[i].WorkspaceID, ids[i].ID)
+		if _, ok := w.ts[k]; ok {
+			continue
+		}
+		w.ts[k] = ids[i].TimestampNs
+		w.order = append(w.order, entry{key: k, at: ids[i].StoredAt.UnixNano()})
+	}
+	cutoff := now.Add(-w.window).UnixNano()
+	for w.head < len(w.order) && (len(w.order)-w.head > w.max || w.order[w.head].at < cutoff) {
+		if w.order[w.head].at >= cutoff {
+			evicted++
+		}
+		delete(w.ts, w.order[w.head].key)
+		w.head++
+	}
+	if w.head > 1024 && w.head > len(w.order)/2 { // reclaim the forgotten prefix
+		w.order = append(w.order[:0:0], w.order[w.head:]...)
+		w.head = 0
+	}
+	return evicted
+}
+
+// Reach is how far back the window remembers: the age of the oldest id it
+// holds, or the configured window when it holds none. Less than the
+// configured window once the bound has forgotten ids early.
+func (w *Window) Reach(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.head == len(w.order) || len(w.order)-w.head < w.max {
+		return w.window
+	}
+	return min(now.Sub(time.Unix(0, w.order[w.head].at)), w.window)
+}
+
+// Size is how many ids the window holds.
+func (w *Window) Size() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.ts)
+}

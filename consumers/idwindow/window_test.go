@@ -1,0 +1,39 @@
+package idwindow
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestWindowForgetsByAgeAndBound(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	w := New(time.Hour, 3)
+	id := func(ws, id string, ts int64, at time.Time) StoredID {
+		return StoredID{WorkspaceID: ws, ID: id, TimestampNs: ts, StoredAt: at}
+	}
+	w.Add(t0, []StoredID{id("ws", "a", 1, t0), id("ws", "b", 2, t0.Add(time.Minute))})
+	ts, ok := w.Lookup(KeyOf("ws", "a"))
+	require.True(t, ok)
+	require.Equal(t, int64(1), ts)
+	_, ok = w.Lookup(KeyOf("other", "a"))
+	require.False(t, ok, "ids are per workspace")
+
+	w.Add(t0.Add(2*time.Minute), []StoredID{id("ws", "a", 9, t0.Add(2*time.Minute))})
+	ts, _ = w.Lookup(KeyOf("ws", "a"))
+	require.Equal(t, int64(1), ts, "the first stored version is kept")
+
+	w.Add(t0.Add(3*time.Minute), []StoredID{id("ws", "c", 3, t0.Add(3*time.Minute)), id("ws", "d", 4, t0.Add(3*time.Minute))})
+	require.Equal(t, 3, w.Size(), "bounded: the oldest goes first")
+	_, ok = w.Lookup(KeyOf("ws", "a"))
+	require.False(t, ok)
+	require.Equal(t, 2*time.Minute, w.Reach(t0.Add(3*time.Minute)), "the bound forgot ids early")
+
+	w.Add(t0.Add(time.Hour+2*time.Minute), nil)
+	_, ok = w.Lookup(KeyOf("ws", "b"))
+	require.False(t, ok, "past the window")
+	_, ok = w.Lookup(KeyOf("ws", "c"))
+	require.True(t, ok)
+	require.Equal(t, time.Hour, w.Reach(t0.Add(time.Hour+2*time.Minute)), "under the bound: the whole window")
+}
