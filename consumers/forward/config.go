@@ -36,6 +36,19 @@ type Config struct {
 	ViolationInterval time.Duration
 	// ShutdownTimeout bounds the drain of in-flight deliveries at shutdown.
 	ShutdownTimeout time.Duration
+	// RetentionDays is the retention window of the events: the forwarder
+	// remembers the first version of every id for the retention window and
+	// a day, as the writer does (idwindow.RegistrySpan).
+	RetentionDays int
+	// DedupeMaxIDs bounds the ids remembered (loaded from the writer's id
+	// registry when partitions are assigned, and those the forwarder
+	// finished since), oldest forgotten first.
+	DedupeMaxIDs int
+	// RegistryTimeout bounds loading the registered ids of the partitions
+	// of one assignment; reading waits for it. What is not loaded in time
+	// is not remembered (a warning and
+	// audittrail_forwarder_registry_load_errors_total say so).
+	RegistryTimeout time.Duration
 }
 
 // Defaults returns the default configuration.
@@ -49,10 +62,12 @@ func Defaults() Config {
 		MaxAttempts:       10,
 		ViolationInterval: time.Minute,
 		ShutdownTimeout:   20 * time.Second,
+		RetentionDays:     90, DedupeMaxIDs: 1_000_000, RegistryTimeout: 15 * time.Second,
 	}
 }
 
-// FromEnv reads the AUDITTRAIL_FORWARDER_* variables.
+// FromEnv reads the AUDITTRAIL_FORWARDER_* variables and
+// AUDITTRAIL_RETENTION_DAYS.
 func FromEnv(e *config.Env, topic string) Config {
 	c := Defaults()
 	c.Topic = topic
@@ -65,6 +80,8 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.MaxAttempts = e.Int("AUDITTRAIL_FORWARDER_MAX_ATTEMPTS", c.MaxAttempts)
 	c.RetryMax = e.Duration("AUDITTRAIL_FORWARDER_RETRY_MAX", c.RetryMax)
 	c.ViolationInterval = e.Duration("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL", c.ViolationInterval)
+	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
+	c.DedupeMaxIDs = e.Int("AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
 	return c
 }
 
@@ -98,6 +115,15 @@ func (c Config) Validate() error {
 	}
 	if c.ViolationInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL=%s: want >= 10ms", c.ViolationInterval))
+	}
+	if c.RetentionDays < 1 || c.RetentionDays > 3650 {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_RETENTION_DAYS=%d: want 1-3650", c.RetentionDays))
+	}
+	if c.DedupeMaxIDs < 1 || c.DedupeMaxIDs > 100_000_000 {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS=%d: want 1-100000000", c.DedupeMaxIDs))
+	}
+	if c.RegistryTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("registry timeout %s: want > 0", c.RegistryTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -18,6 +18,14 @@
 // capped exponential backoff and jitter; other 4xx, events over 32 KB and
 // exhausted retries go to the forwarding dead-letter topic with reason
 // headers, from which the replay command re-delivers them.
+//
+// An event id is an idempotency key: the forwarder delivers the version of
+// an id the API shows, the first one stored. When it is assigned a
+// partition it loads the ids the writer registered for it (audit_event_ids,
+// for the retention window and a day) with their timestamps; events it
+// finishes later join them. An event whose id is known with another
+// timestamp is a resend and is not delivered; one with the same timestamp
+// is that first version (or a replay of it) and is.
 package forward
 
 import (
@@ -34,6 +42,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -44,10 +53,21 @@ type Emitter interface {
 	Emit(ctx context.Context, ev event.Event) error
 }
 
+// Registry reads the writer's id registry (an *idwindow.Registry in
+// production).
+type Registry interface {
+	// Recent returns the ids stored from one partition since a time, at
+	// least the newest max of them, oldest first.
+	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
+}
+
 // Deps are the forwarder's collaborators.
 type Deps struct {
 	// KafkaOpts carry the brokers (kafkaconn.Config.Options).
 	KafkaOpts []kgo.Opt
+	// Registry, when set, is loaded from when partitions are assigned, so
+	// that resends of ids stored before (by the writer) are not delivered.
+	Registry Registry
 	// Emitter records "Violations Detected" events; nil disables that.
 	Emitter Emitter
 	Log     *slog.Logger
@@ -89,6 +109,9 @@ type Forwarder struct {
 	sched scheduler
 
 	recent *recentIDs // ids delivered lately: a resent id is not delivered again
+	// firsts maps ids, loaded from the registry or finished here, to the
+	// timestamp of their first version: another version is not delivered.
+	firsts *idwindow.Window
 }
 
 // recentWindow is how many event ids per generation the forwarder
@@ -114,6 +137,10 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		parts:   map[int32]*partition{},
 		targets: map[string]*target{},
 		recent:  newRecentIDs(recentWindow),
+		firsts:  idwindow.New(idwindow.RegistrySpan(cfg.RetentionDays), cfg.DedupeMaxIDs),
+	}
+	if d.Reg != nil {
+		registerWindow(d.Reg, f.firsts, d.Now)
 	}
 	f.viol = newViolations(d.Emitter, d.Log, d.Now)
 	f.sched.init()
@@ -129,6 +156,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(f.onAssigned),
 		kgo.OnPartitionsRevoked(f.onRevoked),
 		kgo.OnPartitionsLost(f.onLost),
 		kgo.FetchMaxWait(100*time.Millisecond),
@@ -257,6 +285,7 @@ type item struct {
 	rec    *kgo.Record
 	readAt time.Time
 	id     string // the event id once processed
+	ts     int64  // the event's timestamp_ns once processed
 	call   []byte // encoded track call once processed
 	done   bool   // processed and ready to send
 }
@@ -329,6 +358,82 @@ func (f *Forwarder) finish(e *entry) {
 	p.mu.Unlock()
 	<-f.slots
 	f.m.inFlight.Dec()
+}
+
+// onAssigned loads the ids the writer registered for the assigned
+// partitions within the window into firsts, before any of their records is
+// read. The newest ids of each partition are loaded, an equal share of
+// DedupeMaxIDs per partition. Loading is bounded by RegistryTimeout; a
+// partition whose ids could not be loaded (ClickHouse down) is forwarded
+// with what is remembered, with a warning and a count of the failure.
+func (f *Forwarder) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	ps := assigned[f.cfg.Topic]
+	if f.deps.Registry == nil || len(ps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.RegistryTimeout)
+	defer cancel()
+	share := max(f.cfg.DedupeMaxIDs/len(ps), 1)
+	loaded := 0
+	for _, p := range ps {
+		now := f.now()
+		ids, err := f.loadRegistered(ctx, p, now.Add(-idwindow.RegistrySpan(f.cfg.RetentionDays)), share)
+		if err != nil {
+			f.m.registryErrors.Inc()
+			f.log.Warn("registered ids not loaded; resends of ids stored before may be forwarded", "partition", p, "err", err)
+			continue
+		}
+		f.firsts.Add(now, ids)
+		loaded += len(ids)
+	}
+	f.log.Info("registered ids loaded", "partitions", len(ps), "ids", loaded, "remembered", f.firsts.Size())
+}
+
+// loadRegistered reads one partition's registered ids, retrying with
+// backoff until it succeeds or ctx ends.
+func (f *Forwarder) loadRegistered(ctx context.Context, p int32, since time.Time, max int) ([]idwindow.StoredID, error) {
+	backoff := f.cfg.RetryMin
+	for {
+		ids, err := f.deps.Registry.Recent(ctx, f.cfg.Topic, p, since, max)
+		if err == nil {
+			return ids, nil
+		}
+		f.log.Debug("loading registered ids failed; will retry", "partition", p, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("load registered ids: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, f.cfg.RetryMax)
+	}
+}
+
+// resent reports whether an event of workspace ws is a resend not to
+// deliver to a target kind: its id was delivered or dead-lettered to that
+// kind lately (whatever the timestamp), or its id's first version, loaded
+// from the registry or finished here, has another timestamp (the first
+// version stays, as in the API). An id known with the same timestamp is
+// that first version or a replay of it: delivered (the messageId is
+// stable).
+func (f *Forwarder) resent(kind, ws, id string, ts int64) bool {
+	if f.recent.seen(kind, ws, id) {
+		return true
+	}
+	first, ok := f.firsts.Lookup(idwindow.KeyOf(ws, id))
+	return ok && first != ts
+}
+
+// remember records events finished for good (delivered, dead-lettered or
+// dropped by the workspace's rules) as the first versions of their ids.
+func (f *Forwarder) remember(ws string, its ...*item) {
+	now := f.now()
+	ids := make([]idwindow.StoredID, 0, len(its))
+	for _, it := range its {
+		if it.id != "" {
+			ids = append(ids, idwindow.StoredID{WorkspaceID: ws, ID: it.id, TimestampNs: it.ts, StoredAt: now})
+		}
+	}
+	f.firsts.Add(now, ids)
 }
 
 // onRevoked stops marking the revoked partitions (their queued deliveries
@@ -557,9 +662,9 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 		if !it.done {
 			f.process(ctx, ws, it)
 		}
-		if it.call != nil && (inBatch[it.id] || f.recent.seen(TargetSource, ws.ID, it.id)) {
+		if it.call != nil && (inBatch[it.id] || f.resent(TargetSource, ws.ID, it.id, it.ts)) {
 			// The same id again (a resend) in this batch, or delivered
-			// since this item was processed.
+			// since this item was processed (or another version of it).
 			it.call = nil
 			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 		}
@@ -601,6 +706,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 		for _, it := range send {
 			f.recent.add(TargetSource, ws.ID, it.id)
 		}
+		f.remember(ws.ID, send...)
 		for _, it := range append(finished, send...) {
 			f.finish(it.e)
 		}
@@ -644,6 +750,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 		f.deadLetter(ctx, TargetSource, it, reason, attempts)
 		f.recent.add(TargetSource, ws.ID, it.id)
 	}
+	f.remember(ws.ID, send...)
 	for _, it := range append(finished, send...) {
 		f.finish(it.e)
 	}
@@ -660,8 +767,8 @@ func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 		f.m.dropped.WithLabelValues("undecodable").Inc()
 		return
 	}
-	it.id = ev.ID
-	if f.recent.seen(TargetSource, ws.ID, ev.ID) {
+	it.id, it.ts = ev.ID, ev.Timestamp.UnixNano()
+	if f.resent(TargetSource, ws.ID, it.id, it.ts) {
 		f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 		return
 	}
@@ -676,10 +783,14 @@ func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 	if err != nil {
 		f.deadLetter(ctx, TargetSource, it, "too_large: "+err.Error(), 0)
 		f.recent.add(TargetSource, ws.ID, ev.ID)
+		f.remember(ws.ID, it)
 		return
 	}
 	if out.Dropped != "" {
+		// Dropped by the workspace's rules: this version is the one the
+		// API shows, so another version of the id is not delivered either.
 		f.m.dropped.WithLabelValues(out.Dropped).Inc()
+		f.remember(ws.ID, it)
 		return
 	}
 	it.call = out.Call
@@ -697,8 +808,9 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 		switch {
 		case err != nil:
 			skip = true
-		case f.recent.seen(TargetAlert, ws.ID, ev.ID):
-			// Already alerted (a resend of the event).
+		case f.resent(TargetAlert, ws.ID, ev.ID, ev.Timestamp.UnixNano()):
+			// Already alerted, or another version of an id already
+			// stored or finished (a resend of the event).
 			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 			skip = true
 		default:
@@ -720,6 +832,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 		f.m.attempts.WithLabelValues(t.kind, "ok").Inc()
 		f.m.alerts.Inc()
 		f.recent.add(TargetAlert, ws.ID, ev.ID)
+		f.remember(ws.ID, &item{id: ev.ID, ts: ev.Timestamp.UnixNano()})
 		t.attempts = 0
 		t.take(1)
 		f.finish(it.e)
@@ -737,6 +850,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	t.take(1)
 	f.deadLetter(ctx, TargetAlert, it, reason, attempts)
 	f.recent.add(TargetAlert, ws.ID, ev.ID)
+	f.remember(ws.ID, &item{id: ev.ID, ts: ev.Timestamp.UnixNano()})
 	f.finish(it.e)
 	return 0
 }

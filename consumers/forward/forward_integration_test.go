@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 )
@@ -149,4 +151,20 @@ func TestRestartResumesWithoutLoss(t *testing.T) {
 	for _, ws := range names {
 		require.Equal(t, expectIDs(ws, 0, 200), sk.ids("key-"+ws), ws)
 	}
+}
+
+// Ids the writer registered in ClickHouse 60 days ago are known to a fresh
+// forwarder (a new group, nothing remembered): resends of them with new
+// timestamps are neither forwarded nor alerted, the registered versions
+// and new events are.
+func TestRegisteredIDsAreNotForwardedAgainByAFreshForwarder(t *testing.T) {
+	stacktest.Require(t)
+	conn, ch := stacktest.ClickHouse(t, 90)
+	s := newStack(t, true, 1)
+	reg := idwindow.NewRegistry(conn, ch.Database)
+	checkRegisteredResends(t, s, reg, func(ids []idwindow.StoredID) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, reg.Register(ctx, ids))
+	})
 }

@@ -1,6 +1,12 @@
 package forward
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/audittrail/audittrail/consumers/idwindow"
+)
 
 type metrics struct {
 	read        prometheus.Counter
@@ -13,6 +19,9 @@ type metrics struct {
 	violations  prometheus.Counter
 	filterErrs  prometheus.Counter
 	inFlight    prometheus.Gauge
+	// registryErrors counts partitions whose registered ids could not be
+	// loaded at assignment.
+	registryErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,9 +47,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Filter conditions that failed to evaluate (treated as not matching)."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_in_flight",
 			Help: "Records read and not yet delivered, dropped or dead-lettered."}),
+		registryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_registry_load_errors_total",
+			Help: "Assigned partitions whose ids registered by the writer could not be loaded from ClickHouse (resends of those ids may be forwarded)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight)
+		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight, m.registryErrors)
 	}
 	return m
+}
+
+// registerWindow exports how many first versions of ids the forwarder
+// remembers and how far back they reach, read at each scrape.
+func registerWindow(reg prometheus.Registerer, w *idwindow.Window, now func() time.Time) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "audittrail_forwarder_idempotency_window_ids",
+			Help: "Event ids whose first version the forwarder remembers (from the writer's id registry and finished since)."},
+			func() float64 { return float64(w.Size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "audittrail_forwarder_idempotency_window_reach_seconds",
+			Help: "How far back the forwarder remembers ids: the retention window and a day, or less once AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS forgot ids early."},
+			func() float64 { return w.Reach(now()).Seconds() }),
+	)
 }

@@ -10,7 +10,9 @@ import "sync"
 // the instance is stopping) is delivered when it is read again. Memory is
 // bounded: two generations of at most size keys; when the newer one fills
 // up, the older one is forgotten. It is a best effort on top of the stable
-// messageId (a restarted forwarder remembers nothing).
+// messageId (a restarted forwarder remembers nothing); resends with another
+// timestamp are also caught beyond it, by the first versions the forwarder
+// remembers (Forwarder.firsts, loaded from the writer's id registry).
 type recentIDs struct {
 	mu        sync.Mutex
 	size      int

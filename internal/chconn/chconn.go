@@ -86,6 +86,21 @@ func validIdent(s string) bool {
 // Open connects to the server (without selecting the database, which may not
 // exist yet) and pings it.
 func Open(ctx context.Context, c Config) (driver.Conn, error) {
+	conn, err := Dial(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", c.Addr, err)
+	}
+	return conn, nil
+}
+
+// Dial returns a connection pool without connecting: each query connects
+// when it needs to, so a server that is down fails queries, not Dial. For
+// components that must keep working without ClickHouse.
+func Dial(c Config) (driver.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -106,10 +121,6 @@ func Open(ctx context.Context, c Config) (driver.Conn, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", c.Addr, err)
-	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("ping clickhouse %s: %w", c.Addr, err)
 	}
 	return conn, nil
 }

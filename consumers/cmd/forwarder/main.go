@@ -1,7 +1,9 @@
 // Package main is the forwarder command; it runs the audit forwarding consumer group: it delivers
 // the audit events of workspaces with forwarding enabled to their
-// event-streams sources and posts their chat alerts. Configuration comes
-// from AUDITTRAIL_* variables (see the README).
+// event-streams sources and posts their chat alerts. It reads the writer's
+// id registry in ClickHouse so that resends of stored ids are not
+// forwarded, but keeps forwarding while ClickHouse is down. Configuration
+// comes from AUDITTRAIL_* variables (see the README).
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/audittrail/audittrail/consumers/forward"
+	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
@@ -37,9 +41,10 @@ func main() {
 func run(log *slog.Logger) error {
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	chc := chconn.FromEnv(env)
 	fc := forward.FromEnv(env, kc.Topic)
 	addr := env.String("AUDITTRAIL_FORWARDER_ADDR", "127.0.0.1:8083")
-	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), fc.Validate()); err != nil {
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), fc.Validate()); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,9 +63,19 @@ func run(log *slog.Logger) error {
 	}
 	defer em.Close()
 
+	// Only the id registry is read from ClickHouse: the pool connects when
+	// partitions are assigned, and neither starting nor readiness waits
+	// for it (forwarding goes on while ClickHouse is down).
+	chc.MaxOpenConns = 2
+	conn, err := chconn.Dial(chc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f, err := forward.New(fc, forward.Deps{KafkaOpts: kc.Options(), Emitter: em, Log: log, Reg: reg, Now: time.Now})
+	f, err := forward.New(fc, forward.Deps{KafkaOpts: kc.Options(), Registry: idwindow.NewRegistry(conn, chc.Database), Emitter: em, Log: log, Reg: reg, Now: time.Now})
 	if err != nil {
 		return err
 	}
@@ -71,12 +86,13 @@ func run(log *slog.Logger) error {
 		return err
 	}
 
+	// Ready when Kafka is: ClickHouse being down does not stop forwarding.
 	e := httpserver.New(httpserver.Options{Name: "forwarder", Log: log, Reg: reg, Ready: f.Client().Ping})
 	var wg sync.WaitGroup
 	srvErr := make(chan error, 1)
 	wg.Go(func() { srvErr <- httpserver.Serve(ctx, e, addr, nil) })
 
-	log.Info("forwarder consuming", "topic", fc.Topic, "group", fc.Group, "settings", fc.SettingsTopic, "addr", addr)
+	log.Info("forwarder consuming", "topic", fc.Topic, "group", fc.Group, "settings", fc.SettingsTopic, "addr", addr, "clickhouse", chc.Addr)
 	runErr := f.Run(ctx)
 	stop()
 	wg.Wait()
