@@ -134,9 +134,15 @@ func Topics(t testing.TB, partitions int, prefixes ...string) []string {
 	return names
 }
 
+// Batcher is what InsertEvents needs of a connection: a driver.Conn, or
+// the in-process current ClickHouse of internal/chdbtest.
+type Batcher interface {
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+}
+
 // InsertEvents writes events straight into the test database's events
 // table, as the writer would.
-func InsertEvents(t testing.TB, conn driver.Conn, database string, events ...event.Event) {
+func InsertEvents(t testing.TB, conn Batcher, database string, events ...event.Event) {
 	t.Helper()
 	rows := make([]migrations.Row, len(events))
 	for i := range events {

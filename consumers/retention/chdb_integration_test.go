@@ -1,0 +1,73 @@
+package retention_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/consumers/retention"
+	"github.com/audittrail/audittrail/internal/chdbtest"
+	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// TestDropsExpiredDaysOnCurrentClickHouse runs the enforcer on current
+// ClickHouse (26.9, in process through chdb), on the schema the migrations
+// create there: it lists the day partitions in system.parts and drops the
+// expired ones with the statements it builds.
+func TestDropsExpiredDaysOnCurrentClickHouse(t *testing.T) {
+	srv := chdbtest.Start(t)
+	ctx := context.Background()
+	const db, days = "audittrail", 30
+	_, err := migrations.Apply(ctx, srv, migrations.Options{Database: db, RetentionDays: days})
+	require.NoError(t, err)
+	// The tables' TTL would remove the expired rows at a merge of the
+	// server's choosing; with merges stopped only the enforcer removes them.
+	for _, table := range []string{migrations.Table, migrations.IDsTable} {
+		require.NoError(t, srv.Exec(ctx, "SYSTEM STOP MERGES "+db+"."+table))
+	}
+
+	now := time.Now().UTC()
+	old := now.Add(-40 * 24 * time.Hour)
+	stacktest.InsertEvents(t, srv, db, ev("old", old), ev("recent", now.Add(-time.Hour)))
+	reg, err := srv.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", db, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")))
+	require.NoError(t, err)
+	for _, at := range []time.Time{old, now.Add(-time.Hour)} {
+		require.NoError(t, reg.Append("t", uint32(0), at, "ws", "id_"+at.Format("20060102"), at.UnixNano()))
+	}
+	require.NoError(t, reg.Send())
+
+	enf := retention.New(srv, db, days, func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dropped, err := enf.RunOnce(ctx)
+	require.NoError(t, err)
+	oldDay := old.Format("20060102")
+	require.Equal(t, []string{oldDay}, dropped)
+	ran := srv.Statements()
+	for _, table := range []string{migrations.Table, migrations.IDsTable} {
+		require.Contains(t, ran, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", db, table, oldDay))
+	}
+
+	ids := func(table string) []string {
+		rows, err := srv.Query(ctx, "SELECT id FROM "+db+"."+table+" ORDER BY id")
+		require.NoError(t, err)
+		var out []string
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			out = append(out, id)
+		}
+		return out
+	}
+	require.Equal(t, []string{"recent"}, ids(migrations.Table))
+	require.Equal(t, []string{"id_" + now.Add(-time.Hour).Format("20060102")}, ids(migrations.IDsTable))
+
+	again, err := enf.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Empty(t, again, "idempotent")
+}
