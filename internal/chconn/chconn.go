@@ -27,6 +27,10 @@ type Config struct {
 	ReadTimeout time.Duration
 	// MaxOpenConns bounds the connection pool.
 	MaxOpenConns int
+	// Compression is the native protocol's block compression: "lz4" (the
+	// default), "zstd" (smaller, more CPU) or "none" (client and server on
+	// one host, where compressing only costs CPU on both sides).
+	Compression string
 	// Cluster names the ClickHouse cluster (remote_servers) the schema lives
 	// on; empty for a single server. With a cluster, inserts into the
 	// Distributed tables return only once every shard stored its rows
@@ -38,19 +42,20 @@ type Config struct {
 // Defaults returns the configuration for a server on loopback.
 func Defaults() Config {
 	return Config{
-		Addr: "127.0.0.1:9000", Database: "audittrail", Username: "default",
+		Addr: "127.0.0.1:9000", Database: "audittrail", Username: "default", Compression: "lz4",
 		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Minute, MaxOpenConns: 16,
 	}
 }
 
-// FromEnv reads AUDITTRAIL_CLICKHOUSE_ADDR, _DATABASE, _USER, _PASSWORD and
-// _CLUSTER.
+// FromEnv reads AUDITTRAIL_CLICKHOUSE_ADDR, _DATABASE, _USER, _PASSWORD,
+// _COMPRESSION and _CLUSTER.
 func FromEnv(e *config.Env) Config {
 	c := Defaults()
 	c.Addr = e.String("AUDITTRAIL_CLICKHOUSE_ADDR", c.Addr)
 	c.Database = e.String("AUDITTRAIL_CLICKHOUSE_DATABASE", c.Database)
 	c.Username = e.String("AUDITTRAIL_CLICKHOUSE_USER", c.Username)
 	c.Password = e.String("AUDITTRAIL_CLICKHOUSE_PASSWORD", c.Password)
+	c.Compression = e.String("AUDITTRAIL_CLICKHOUSE_COMPRESSION", c.Compression)
 	c.Cluster = e.String("AUDITTRAIL_CLICKHOUSE_CLUSTER", c.Cluster)
 	return c
 }
@@ -64,10 +69,22 @@ func (c Config) Validate() error {
 	if !validIdent(c.Database) {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_DATABASE=%q: use letters, digits and underscores", c.Database))
 	}
+	if _, ok := compressions[c.Compression]; !ok {
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_COMPRESSION=%q: want lz4, zstd or none", c.Compression))
+	}
 	if c.Cluster != "" && !validIdent(c.Cluster) {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_CLUSTER=%q: use the cluster's name from remote_servers (letters, digits and underscores)", c.Cluster))
 	}
 	return errors.Join(errs...)
+}
+
+// compressions maps AUDITTRAIL_CLICKHOUSE_COMPRESSION to the driver's
+// option; "" is the zero Config's (lz4).
+var compressions = map[string]*clickhouse.Compression{
+	"":     {Method: clickhouse.CompressionLZ4},
+	"lz4":  {Method: clickhouse.CompressionLZ4},
+	"zstd": {Method: clickhouse.CompressionZSTD},
+	"none": nil,
 }
 
 func validIdent(s string) bool {
@@ -116,7 +133,7 @@ func Dial(c Config) (driver.Conn, error) {
 		ReadTimeout:  c.ReadTimeout,
 		MaxOpenConns: c.MaxOpenConns,
 		MaxIdleConns: c.MaxOpenConns,
-		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Compression:  compressions[c.Compression],
 		Settings:     settings,
 	})
 	if err != nil {

@@ -142,7 +142,9 @@ func run(ctx context.Context, o options) (*Report, error) {
 	e := &env{sfx: fmt.Sprintf("%x", time.Now().UnixNano())}
 	e.db = "bench_" + e.sfx
 	var err error
+	// AUDITTRAIL_CLICKHOUSE_COMPRESSION applies, as in the writer.
 	e.conn, err = chconn.Open(ctx, chconn.Config{Addr: "127.0.0.1:9000", Database: e.db, Username: "default",
+		Compression: os.Getenv("AUDITTRAIL_CLICKHOUSE_COMPRESSION"),
 		DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Minute, MaxOpenConns: 8})
 	if err != nil {
 		return nil, err
