@@ -76,7 +76,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Group: "audittrail-writer", Topic: topics.Events, DeadLetterTopic: topics.DeadLetters,
-		BatchSize: 20000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
+		BatchSize: 100_000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
 		DedupeWindow:   idwindow.RegistrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 1,

@@ -169,7 +169,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_WRITER_ADDR", "127.0.0.1:8082", "writer health and metrics listen address"},
 	{"AUDITTRAIL_WRITER_GROUP", "audittrail-writer", "writer consumer group id"},
 	{"AUDITTRAIL_WRITER_DLQ_TOPIC", "audit-events-dlq", "dead-letter topic for records the writer cannot store"},
-	{"AUDITTRAIL_WRITER_BATCH_SIZE", "20000", "rows per ClickHouse insert at most"},
+	{"AUDITTRAIL_WRITER_BATCH_SIZE", "100000", "rows per ClickHouse insert at most (fewer, larger inserts leave ClickHouse fewer parts to merge)"},
 	{"AUDITTRAIL_WRITER_BATCH_AGE", "250ms", "longest a row waits before its batch is inserted"},
 	{"AUDITTRAIL_WRITER_SESSION_TIMEOUT", "10s", "how long before a crashed writer's partitions move to another instance"},
 	{"AUDITTRAIL_WRITER_INSTANCE_ID", "", "static group membership id of this writer instance (unique per instance): a restarted instance gets its partitions back at once"},
