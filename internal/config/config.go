@@ -194,6 +194,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_CH_TIMEOUT", "60", "seconds scripts wait for the local ClickHouse"},
 	{"AUDITTRAIL_LOADGEN_TOKEN", "", "ingest token the load generator sends (default of its -token flag)"},
 	{"AUDITTRAIL_TEST_LOG", "", "set to 1 to print component logs from integration tests"},
+	{"AUDITTRAIL_CHDB_PYTHON", "", "the Python with chdb-core that the current-ClickHouse tests run (scripts/test sets it)"},
 }
 
 var known = func() map[string]bool {
