@@ -25,13 +25,11 @@ func TestDropsExpiredDaysOnCurrentClickHouse(t *testing.T) {
 	srv := chdbtest.Start(t)
 	ctx := context.Background()
 	const db, days = "audittrail", 30
-	_, err := migrations.Apply(ctx, srv, migrations.Options{Database: db, RetentionDays: days})
-	require.NoError(t, err)
 	// The tables' TTL would remove the expired rows at a merge of the
 	// server's choosing; with merges stopped only the enforcer removes them.
-	for _, table := range []string{migrations.Table, migrations.IDsTable} {
-		require.NoError(t, srv.Exec(ctx, "SYSTEM STOP MERGES "+db+"."+table))
-	}
+	_, err := migrations.Apply(ctx, srv, migrations.Options{Database: db, RetentionDays: days})
+	require.NoError(t, err)
+	srv.StopMerges(t, db, migrations.Table, migrations.IDsTable)
 
 	now := time.Now().UTC()
 	old := now.Add(-40 * 24 * time.Hour)

@@ -464,3 +464,15 @@ func (b *lockedBuffer) tail() string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// StopMerges stops merges on the named tables of db, so that rows stay on
+// disk as inserted (an unmerged copy, a row a TTL would remove) until the
+// code under test removes them.
+func (s *Server) StopMerges(t testing.TB, db string, tables ...string) {
+	t.Helper()
+	for _, table := range tables {
+		if err := s.Exec(context.Background(), "SYSTEM STOP MERGES "+db+"."+table); err != nil {
+			t.Fatalf("stop merges on %s.%s: %v", db, table, err)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func TestReadsOnCurrentClickHouse(t *testing.T) {
 	const db, days = "audittrail", 30
 	_, err := migrations.Apply(ctx, srv, migrations.Options{Database: db, RetentionDays: days})
 	require.NoError(t, err)
-	require.NoError(t, srv.Exec(ctx, "SYSTEM STOP MERGES "+db+"."+migrations.Table))
+	srv.StopMerges(t, db, migrations.Table)
 
 	now := time.Now().UTC()
 	ev := func(ws, id, name string, age time.Duration) event.Event {
