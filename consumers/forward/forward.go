@@ -140,7 +140,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		firsts:  idwindow.New(idwindow.RegistrySpan(cfg.RetentionDays), cfg.DedupeMaxIDs),
 	}
 	if d.Reg != nil {
-		registerWindow(d.Reg, f.firsts, d.Now)
+		d.Reg.MustRegister(f.firsts.Gauges("audittrail_forwarder", "AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", f.now)...)
 	}
 	f.viol = newViolations(d.Emitter, d.Log, d.Now)
 	f.sched.init()

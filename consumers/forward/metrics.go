@@ -1,11 +1,7 @@
 package forward
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/audittrail/audittrail/consumers/idwindow"
 )
 
 type metrics struct {
@@ -54,17 +50,4 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight, m.registryErrors)
 	}
 	return m
-}
-
-// registerWindow exports how many first versions of ids the forwarder
-// remembers and how far back they reach, read at each scrape.
-func registerWindow(reg prometheus.Registerer, w *idwindow.Window, now func() time.Time) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "audittrail_forwarder_idempotency_window_ids",
-			Help: "Event ids whose first version the forwarder remembers (from the writer's id registry and finished since)."},
-			func() float64 { return float64(w.Size()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "audittrail_forwarder_idempotency_window_reach_seconds",
-			Help: "How far back the forwarder remembers ids: the retention window and a day, or less once AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS forgot ids early."},
-			func() float64 { return w.Reach(now()).Seconds() }),
-	)
 }

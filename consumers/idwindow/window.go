@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -135,4 +137,19 @@ func (w *Window) Size() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.ts)
+}
+
+// Gauges returns two gauges read at each scrape:
+// <prefix>_idempotency_window_ids (how many ids w holds) and
+// <prefix>_idempotency_window_reach_seconds (Reach). maxVar names the
+// setting that bounds w, for the help text.
+func (w *Window) Gauges(prefix, maxVar string, now func() time.Time) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: prefix + "_idempotency_window_ids",
+			Help: "Event ids in the idempotency window (each with the timestamp of its first stored version)."},
+			func() float64 { return float64(w.Size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: prefix + "_idempotency_window_reach_seconds",
+			Help: "How far back the idempotency window remembers ids: its configured span, or less once " + maxVar + " forgot ids early."},
+			func() float64 { return w.Reach(now()).Seconds() }),
+	}
 }

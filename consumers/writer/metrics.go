@@ -8,8 +8,6 @@ type metrics struct {
 	commitErrors  prometheus.Counter
 	expired       prometheus.Counter
 	duplicates    *prometheus.CounterVec
-	windowIDs     prometheus.Gauge
-	windowReach   prometheus.Gauge
 	windowEvicted prometheus.Counter
 	deadLetters   *prometheus.CounterVec
 	batchSize     prometheus.Histogram
@@ -32,11 +30,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_duplicate_ids_total",
 			Help: "Events not stored because their id was stored within the idempotency window: kind=replayed (same timestamp) or conflict (another timestamp; the first stays)."},
 			[]string{"kind"}),
-		windowIDs: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "audittrail_writer_idempotency_window_ids", Help: "Ids in the idempotency window."}),
-		windowReach: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "audittrail_writer_idempotency_window_reach_seconds",
-			Help: "How far back the idempotency window remembers ids: the configured window, or less once AUDITTRAIL_WRITER_DEDUPE_MAX_IDS forgot ids early."}),
 		windowEvicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_idempotency_window_evicted_total",
 			Help: "Ids forgotten before the end of the idempotency window because of AUDITTRAIL_WRITER_DEDUPE_MAX_IDS."}),
@@ -55,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.duplicates, m.windowIDs, m.windowReach, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
+		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

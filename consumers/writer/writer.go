@@ -205,6 +205,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 	}
 	if cfg.DedupeWindow > 0 {
 		w.ids = idwindow.New(cfg.DedupeWindow, cfg.DedupeMaxIDs)
+		if reg != nil {
+			reg.MustRegister(w.ids.Gauges("audittrail_writer", "AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", now)...)
+		}
 	}
 	opts := append([]kgo.Opt{}, kafkaOpts...)
 	opts = append(opts,
@@ -595,7 +598,6 @@ func (w *Writer) insert(ctx context.Context, b *batch) error {
 			ids[i].StoredAt = now
 		}
 		w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
-		w.observeWindow(now)
 		b.ids = ids
 	}
 	return nil
@@ -715,15 +717,6 @@ func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 			w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
 		}
 	}
-	if w.ids != nil {
-		w.observeWindow(w.now())
-	}
-}
-
-// observeWindow updates the idempotency window's gauges.
-func (w *Writer) observeWindow(now time.Time) {
-	w.m.windowIDs.Set(float64(w.ids.Size()))
-	w.m.windowReach.Set(w.ids.Reach(now).Seconds())
 }
 
 // onRevoked flushes, waits for the inserts and commits before partitions
