@@ -37,3 +37,15 @@ func TestWindowForgetsByAgeAndBound(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, time.Hour, w.Reach(t0.Add(time.Hour+2*time.Minute)), "under the bound: the whole window")
 }
+
+func TestAddCountsOnlyIDsTheBoundForgotEarly(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	w := New(time.Hour, 2)
+	at := func(id string, d time.Duration) StoredID {
+		return StoredID{WorkspaceID: "ws", ID: id, TimestampNs: 1, StoredAt: t0.Add(d)}
+	}
+	require.Zero(t, w.Add(t0, []StoredID{at("a", 0), at("b", time.Minute)}))
+	require.Equal(t, 1, w.Add(t0.Add(2*time.Minute), []StoredID{at("c", 2*time.Minute)}), "a was inside the window")
+	require.Zero(t, w.Add(t0.Add(2*time.Hour), nil), "b and c aged out: not counted")
+	require.Zero(t, w.Size())
+}
