@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -36,27 +37,26 @@ func NewRegistry(conn driver.Conn, database string) *Registry {
 	}
 }
 
-// Register records stored events' ids.
+// Register records stored events' ids (one INSERT, see
+// chconn.InsertBlocks; a retried one may register an id twice, which the
+// window's loading ignores).
 func (r *Registry) Register(ctx context.Context, ids []StoredID) error {
-	batch, err := r.conn.PrepareBatch(ctx, r.insert)
-	if err != nil {
-		return fmt.Errorf("prepare id insert: %w", err)
-	}
-	n := len(ids)
-	topic, part, at := make([]string, n), make([]uint32, n), make([]time.Time, n)
-	ws, id, ts := make([]string, n), make([]string, n), make([]int64, n)
-	for i := range ids {
-		topic[i], part[i], at[i] = ids[i].Topic, uint32(ids[i].Partition), ids[i].StoredAt
-		ws[i], id[i], ts[i] = ids[i].WorkspaceID, ids[i].ID, ids[i].TimestampNs
-	}
-	for i, c := range []any{topic, part, at, ws, id, ts} { // migrations.IDColumns order
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("append id column %s: %w", migrations.IDColumns[i], err)
+	var (
+		topic, ws, id []string
+		part          []uint32
+		at            []time.Time
+		ts            []int64
+	)
+	err := chconn.InsertBlocks(ctx, r.conn, r.insert, len(ids), func(b driver.Batch, lo, hi int) error {
+		topic, part, at, ws, id, ts = topic[:0], part[:0], at[:0], ws[:0], id[:0], ts[:0]
+		for _, s := range ids[lo:hi] {
+			topic, part, at = append(topic, s.Topic), append(part, uint32(s.Partition)), append(at, s.StoredAt)
+			ws, id, ts = append(ws, s.WorkspaceID), append(id, s.ID), append(ts, s.TimestampNs)
 		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("register %d ids: %w", n, err)
+		return chconn.AppendColumns(b, migrations.IDColumns, topic, part, at, ws, id, ts)
+	})
+	if err != nil {
+		return fmt.Errorf("register ids: %w", err)
 	}
 	return nil
 }

@@ -69,15 +69,13 @@ func New(window time.Duration, max int) *Window {
 
 // KeyOf is the window key of an event id in a workspace.
 func KeyOf(ws, id string) Key {
-	var h1, h2 maphash.Hash
-	h1.SetSeed(seedA)
-	h2.SetSeed(seedB)
-	for _, h := range []*maphash.Hash{&h1, &h2} {
-		_, _ = h.WriteString(ws)
-		_ = h.WriteByte(0)
-		_, _ = h.WriteString(id)
+	var buf [256]byte
+	b := buf[:0]
+	if n := len(ws) + 1 + len(id); n > len(buf) {
+		b = make([]byte, 0, n)
 	}
-	return Key{h1.Sum64(), h2.Sum64()}
+	b = append(append(append(b, ws...), 0), id...)
+	return Key{maphash.Bytes(seedA, b), maphash.Bytes(seedB, b)}
 }
 
 // Lookup returns the timestamp the id was first stored with, if it is in
@@ -98,13 +96,57 @@ func (w *Window) Add(now time.Time, ids []StoredID) (evicted int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range ids {
-		k := KeyOf(ids[i].WorkspaceID, ids[i].ID)
-		if _, ok := w.ts[k]; ok {
-			continue
-		}
-		w.ts[k] = ids[i].TimestampNs
-		w.order = append(w.order, entry{key: k, at: ids[i].StoredAt.UnixNano()})
+		w.addLocked(KeyOf(ids[i].WorkspaceID, ids[i].ID), ids[i].TimestampNs, ids[i].StoredAt.UnixNano())
 	}
+	return w.forgetLocked(now)
+}
+
+// Claim is one id offered to Window.Claim.
+type Claim struct {
+	Key         Key
+	TimestampNs int64
+	// Set by Claim: New when the id was not in the window (it is now);
+	// otherwise First is the timestamp it was first stored with.
+	New   bool
+	First int64
+}
+
+// Claim checks a batch of ids against the window and remembers the new
+// ones at once, stored at now, under one lock: an id repeated within the
+// batch is new only the first time. Claiming before the rows are stored
+// is for a caller that stores them or stops trying only when it stops for
+// good (the writer retries an insert until it succeeds or shuts down). It
+// returns what Add returns.
+func (w *Window) Claim(now time.Time, claims []Claim) (evicted int) {
+	at := now.UnixNano()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range claims {
+		c := &claims[i]
+		first, seen := w.ts[c.Key]
+		c.New, c.First = !seen, first
+		if !seen {
+			w.ts[c.Key] = c.TimestampNs
+			w.order = append(w.order, entry{key: c.Key, at: at})
+		}
+	}
+	return w.forgetLocked(now)
+}
+
+// addLocked remembers one id unless the window has it. Called with mu
+// held.
+func (w *Window) addLocked(k Key, ts, at int64) {
+	if _, ok := w.ts[k]; ok {
+		return
+	}
+	w.ts[k] = ts
+	w.order = append(w.order, entry{key: k, at: at})
+}
+
+// forgetLocked forgets the ids past the window or the bound and returns
+// how many were forgotten because of the bound while still inside the
+// window. Called with mu held.
+func (w *Window) forgetLocked(now time.Time) (evicted int) {
 	cutoff := now.Add(-w.window).UnixNano()
 	for w.head < len(w.order) && (len(w.order)-w.head > w.max || w.order[w.head].at < cutoff) {
 		if w.order[w.head].at >= cutoff {

@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -31,71 +32,46 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 	}
 }
 
-// Insert writes rows in one batch; nothing is written when it fails before
-// Send, and a failed Send is retried by the writer with the same rows. Values go column by column (one slice per column), which
-// avoids the driver's per-row, per-value conversion.
+// Insert writes rows in one INSERT (see chconn.InsertBlocks) and returns
+// once ClickHouse acknowledged all of them. A failed insert may have stored
+// some blocks; the writer retries it with the same rows, and the table's
+// ReplacingMergeTree key (workspace_id, timestamp_ns, id) keeps the copies
+// invisible to readers. Values go column by column (one slice per column),
+// which avoids the driver's per-row, per-value conversion.
 func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
-	batch, err := s.conn.PrepareBatch(ctx, s.insert)
-	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+	var cols blockColumns
+	return chconn.InsertBlocks(ctx, s.conn, s.insert, len(rows), func(b driver.Batch, lo, hi int) error {
+		return cols.appendTo(b, rows[lo:hi])
+	})
+}
+
+// blockColumns holds one block's values column by column; its slices are
+// reused from block to block.
+type blockColumns struct {
+	str [16][]string
+	ts  [2][]time.Time
+	i64 [2][]int64
+}
+
+// appendTo appends rows to batch, one column slice per column.
+func (c *blockColumns) appendTo(batch driver.Batch, rows []migrations.Row) error {
+	for i := range c.str {
+		c.str[i] = c.str[i][:0]
 	}
-	n := len(rows)
-	str := func(f func(*migrations.Row) string) []string {
-		out := make([]string, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
+	for i := range c.ts {
+		c.ts[i], c.i64[i] = c.ts[i][:0], c.i64[i][:0]
 	}
-	i64 := func(f func(*migrations.Row) int64) []int64 {
-		out := make([]int64, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
-	}
-	ts := func(f func(*migrations.Row) time.Time) []time.Time {
-		out := make([]time.Time, n)
-		for i := range rows {
-			out[i] = f(&rows[i])
-		}
-		return out
-	}
-	// In migrations.InsertColumns order.
-	cols := []any{
-		str(func(r *migrations.Row) string { return r.WorkspaceID }),
-		ts(func(r *migrations.Row) time.Time { return r.Timestamp }),
-		i64(func(r *migrations.Row) int64 { return r.TimestampNs }),
-		str(func(r *migrations.Row) string { return r.ID }),
-		str(func(r *migrations.Row) string { return r.Event }),
-		str(func(r *migrations.Row) string { return r.Category }),
-		str(func(r *migrations.Row) string { return r.ActorType }),
-		str(func(r *migrations.Row) string { return r.ActorID }),
-		str(func(r *migrations.Row) string { return r.ActorName }),
-		str(func(r *migrations.Row) string { return r.ActorEmail }),
-		str(func(r *migrations.Row) string { return r.ResourceType }),
-		str(func(r *migrations.Row) string { return r.ResourceID }),
-		str(func(r *migrations.Row) string { return r.ResourceName }),
-		str(func(r *migrations.Row) string { return r.Changes }),
-		str(func(r *migrations.Row) string { return r.ContextIP }),
-		str(func(r *migrations.Row) string { return r.ContextUserAgent }),
-		str(func(r *migrations.Row) string { return r.ContextRequestID }),
-		str(func(r *migrations.Row) string { return r.Properties }),
-		ts(func(r *migrations.Row) time.Time { return r.ReceivedAt }),
-		i64(func(r *migrations.Row) int64 { return r.ReceivedAtNs }),
-	}
-	if len(cols) != len(migrations.InsertColumns) {
-		_ = batch.Abort()
-		return fmt.Errorf("insert: %d column slices for %d columns", len(cols), len(migrations.InsertColumns))
-	}
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("append column %s: %w", migrations.InsertColumns[i], err)
+	for i := range rows {
+		r := &rows[i]
+		c.ts[0], c.ts[1] = append(c.ts[0], r.Timestamp), append(c.ts[1], r.ReceivedAt)
+		c.i64[0], c.i64[1] = append(c.i64[0], r.TimestampNs), append(c.i64[1], r.ReceivedAtNs)
+		for j, v := range [16]string{r.WorkspaceID, r.ID, r.Event, r.Category, r.ActorType, r.ActorID, r.ActorName,
+			r.ActorEmail, r.ResourceType, r.ResourceID, r.ResourceName, r.Changes, r.ContextIP, r.ContextUserAgent,
+			r.ContextRequestID, r.Properties} {
+			c.str[j] = append(c.str[j], v)
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows: %w", n, err)
-	}
-	return nil
+	return chconn.AppendColumns(batch, migrations.InsertColumns, // in that order
+		c.str[0], c.ts[0], c.i64[0], c.str[1], c.str[2], c.str[3], c.str[4], c.str[5], c.str[6], c.str[7],
+		c.str[8], c.str[9], c.str[10], c.str[11], c.str[12], c.str[13], c.str[14], c.str[15], c.ts[1], c.i64[1])
 }

@@ -66,9 +66,9 @@ type Config struct {
 	// same timestamp still collapse in the table).
 	DedupeWindow time.Duration
 	DedupeMaxIDs int
-	// InsertStreams splits each batch into this many inserts that run at
-	// once on separate connections, so ClickHouse stores one batch on
-	// several cores.
+	// InsertStreams is how many batches are inserted at once, each on its
+	// own connection: ClickHouse writes one batch's parts while the next
+	// batch streams in. Offsets are still marked in batch order.
 	InsertStreams int
 }
 
@@ -79,7 +79,7 @@ func Defaults() Config {
 		BatchSize: 100_000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: 10 * time.Second,
-		DedupeWindow:   idwindow.RegistrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 1,
+		DedupeWindow:   idwindow.RegistrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 2,
 	}
 }
 
@@ -160,17 +160,19 @@ type Writer struct {
 	m    *metrics
 
 	// inserts carries full batches to the inserter goroutine (one queued
-	// while one inserts), so decoding the next batch overlaps the insert.
-	// registers carries stored batches, in order, to the registrar, which
-	// records their ids in the registry and then marks their records, so
-	// the next insert does not wait for the registry.
+	// while InsertStreams insert), so decoding the next batch overlaps the
+	// inserts. registers carries the batches being stored, in order, to the
+	// registrar, which waits for each insert, records the batch's ids in
+	// the registry and then marks its records, so the next insert does not
+	// wait for the registry.
 	inserts   chan *batch
 	registers chan *batch
 
 	mu       sync.Mutex
 	rows     []migrations.Row
-	parts    []int32       // the partition of each buffered row
-	pending  []*kgo.Record // every record the buffered rows came from, incl. skipped ones
+	parts    []int32        // the partition of each buffered row
+	keys     []idwindow.Key // the window key of each buffered row
+	pending  []*kgo.Record  // every record the buffered rows came from, incl. skipped ones
 	oldest   time.Time
 	inflight []*batch // handed to the inserter, oldest first
 	policy   event.Policy
@@ -182,11 +184,13 @@ type Writer struct {
 // came from (including skipped and dead-lettered ones). The inserter marks
 // the records for commit once the rows are stored, in batch order.
 type batch struct {
-	rows  []migrations.Row
-	parts []int32             // partition of each row
-	ids   []idwindow.StoredID // the stored rows' ids, set by insert
-	recs  []*kgo.Record
-	done  chan error // receives the outcome once
+	rows   []migrations.Row
+	parts  []int32             // partition of each row
+	keys   []idwindow.Key      // window key of each row
+	ids    []idwindow.StoredID // the stored rows' ids, set by insert
+	recs   []*kgo.Record
+	stored chan error // receives the insert's outcome once
+	done   chan error // receives the outcome once
 }
 
 // New builds a writer and its Kafka client. kafkaOpts carry the brokers
@@ -256,20 +260,30 @@ func (w *Writer) Run(ctx context.Context) error {
 	// can finish what is in flight.
 	insertCtx, cancelInserts := context.WithCancel(context.WithoutCancel(ctx))
 	w.inserts = make(chan *batch, 1)
-	w.registers = make(chan *batch, 1)
+	// Up to InsertStreams batches are stored at once; the registrar takes
+	// them in batch order, so offsets are still marked in order.
+	w.registers = make(chan *batch, w.cfg.InsertStreams)
+	slots := make(chan struct{}, w.cfg.InsertStreams)
 	var stages sync.WaitGroup
 	stages.Go(func() {
 		for {
 			select {
 			case b := <-w.inserts:
-				if err := w.insert(insertCtx, b); err != nil {
-					b.done <- err
-					continue
+				rows, ids := w.fresh(b) // in batch order, before the next batch
+				b.stored = make(chan error, 1)
+				select {
+				case slots <- struct{}{}:
+					stages.Go(func() {
+						defer func() { <-slots }()
+						b.stored <- w.insert(insertCtx, b, rows, ids)
+					})
+				case <-insertCtx.Done():
+					b.stored <- fmt.Errorf("insert %d rows: %w", len(rows), insertCtx.Err())
 				}
 				select {
 				case w.registers <- b:
 				case <-insertCtx.Done():
-					b.done <- fmt.Errorf("register %d ids: %w", len(b.ids), insertCtx.Err())
+					b.done <- fmt.Errorf("register %d ids: %w", len(ids), insertCtx.Err())
 				}
 			case <-insertCtx.Done():
 				return
@@ -280,7 +294,16 @@ func (w *Writer) Run(ctx context.Context) error {
 		for {
 			select {
 			case b := <-w.registers:
-				b.done <- w.register(insertCtx, b)
+				var err error
+				select {
+				case err = <-b.stored:
+				case <-insertCtx.Done():
+					err = fmt.Errorf("insert %d rows: %w", len(b.rows), insertCtx.Err())
+				}
+				if err == nil {
+					err = w.register(insertCtx, b)
+				}
+				b.done <- err
 			case <-insertCtx.Done():
 				return
 			}
@@ -312,6 +335,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	timer := time.NewTimer(w.cfg.BatchAge)
 	defer timer.Stop()
 	var runErr error
+	var conv []converted // reused from poll to poll
 loop:
 	for {
 		select {
@@ -325,12 +349,15 @@ loop:
 			})
 			fetches.EachPartition(w.observeLag)
 			recs := fetches.Records()
-			conv := w.convert(recs) // outside the lock: decoding is the costly part
+			conv = w.convert(conv, recs) // outside the lock: decoding is the costly part
 			w.mu.Lock()
 			var addErr error
 			for i, r := range recs {
-				if addErr = w.add(ctx, r, conv[i]); addErr != nil {
+				if addErr = w.add(ctx, r, &conv[i]); addErr != nil {
 					break
+				}
+				if len(w.rows) >= w.cfg.BatchSize && runErr == nil {
+					runErr = w.flushLocked(ctx) // batches hold BatchSize rows at most
 				}
 			}
 			if addErr != nil {
@@ -341,9 +368,6 @@ loop:
 				processed <- struct{}{}
 				<-pollerDone
 				return addErr
-			}
-			if len(w.rows) >= w.cfg.BatchSize {
-				runErr = w.flushLocked(ctx)
 			}
 			w.mu.Unlock()
 			processed <- struct{}{}
@@ -410,7 +434,7 @@ func (w *Writer) untilDue() time.Duration {
 
 // add turns one record into a row, a dead letter or a skip. It fails only
 // when ctx ends before a dead letter is parked. Called with mu held.
-func (w *Writer) add(ctx context.Context, r *kgo.Record, c converted) error {
+func (w *Writer) add(ctx context.Context, r *kgo.Record, c *converted) error {
 	switch {
 	case c.err != nil:
 		if err := w.deadLetter(ctx, r, c.reason, c.err); err != nil {
@@ -421,6 +445,7 @@ func (w *Writer) add(ctx context.Context, r *kgo.Record, c converted) error {
 	default:
 		w.rows = append(w.rows, c.row)
 		w.parts = append(w.parts, r.Partition)
+		w.keys = append(w.keys, c.key)
 	}
 	if len(w.pending) == 0 {
 		w.oldest = w.now()
@@ -438,16 +463,26 @@ const (
 // converted is the outcome of toRow for one record.
 type converted struct {
 	row    migrations.Row
+	key    idwindow.Key // set when the writer has an idempotency window
 	reason string
 	err    error
 }
 
-// convert runs toRow over recs, spreading large polls over every core.
-func (w *Writer) convert(recs []*kgo.Record) []converted {
-	out := make([]converted, len(recs))
+// convert runs toRow over recs, spreading large polls over every core. It
+// returns the outcomes in out, grown when needed.
+func (w *Writer) convert(out []converted, recs []*kgo.Record) []converted {
+	if cap(out) < len(recs) {
+		out = make([]converted, len(recs))
+	}
+	out = out[:len(recs)]
 	one := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			out[i].row, out[i].reason, out[i].err = w.toRow(recs[i])
+			c := &out[i]
+			c.row, c.reason, c.err = w.toRow(recs[i])
+			c.key = idwindow.Key{}
+			if c.err == nil && c.reason == "" && w.ids != nil {
+				c.key = idwindow.KeyOf(c.row.WorkspaceID, c.row.ID)
+			}
 		}
 	}
 	workers := runtime.GOMAXPROCS(0)
@@ -527,7 +562,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
 	}
-	b := &batch{rows: w.rows, parts: w.parts, recs: w.pending, done: make(chan error, 1)}
+	b := &batch{rows: w.rows, parts: w.parts, keys: w.keys, recs: w.pending, done: make(chan error, 1)}
 	select {
 	case w.inserts <- b:
 	case <-ctx.Done():
@@ -536,6 +571,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	w.inflight = append(w.inflight, b)
 	w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
 	w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
+	w.keys = make([]idwindow.Key, 0, min(len(b.rows), w.cfg.BatchSize))
 	w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
 	return w.reapLocked()
 }
@@ -574,32 +610,25 @@ func (w *Writer) waitLocked(ctx context.Context) error {
 	return nil
 }
 
-// insert stores one batch, retrying with capped exponential backoff until
-// ClickHouse acknowledges or ctx ends. Rows whose id is in the idempotency
-// window (or earlier in the batch) are left out; the stored ones join the
-// window at once (so the next batch is checked against them) and wait in
-// b.ids for register. Only the inserter goroutine calls it, so a
-// partition's ids are checked in the order they were stored.
-func (w *Writer) insert(ctx context.Context, b *batch) error {
-	rows, ids := w.fresh(b)
+// insert stores a batch's fresh rows (see fresh), retrying with capped
+// exponential backoff until ClickHouse acknowledges or ctx ends, and keeps
+// their ids in b.ids, stamped with the time they were stored, for register.
+func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, ids []idwindow.StoredID) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	start := time.Now()
-	if err := w.store(ctx, rows); err != nil {
+	if err := w.retry(ctx, "insert", len(rows), func() error { return w.sink.Insert(ctx, rows) }); err != nil {
 		return err
 	}
 	w.m.insertLatency.Observe(time.Since(start).Seconds())
 	w.m.batchSize.Observe(float64(len(rows)))
 	w.m.inserted.Add(float64(len(rows)))
-	if w.ids != nil {
-		now := w.now()
-		for i := range ids {
-			ids[i].StoredAt = now
-		}
-		w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
-		b.ids = ids
+	now := w.now()
+	for i := range ids {
+		ids[i].StoredAt = now
 	}
+	b.ids = ids
 	return nil
 }
 
@@ -618,47 +647,32 @@ func (w *Writer) register(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// store inserts rows, split into up to InsertStreams parts inserted at
-// once (parts of at least 2,000 rows), each retried until stored.
-func (w *Writer) store(ctx context.Context, rows []migrations.Row) error {
-	n := min(w.cfg.InsertStreams, max(len(rows)/2000, 1))
-	if n == 1 {
-		return w.retry(ctx, "insert", len(rows), func() error { return w.sink.Insert(ctx, rows) })
-	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	size := (len(rows) + n - 1) / n
-	for i := range n {
-		part := rows[i*size : min((i+1)*size, len(rows))]
-		wg.Go(func() { errs[i] = w.retry(ctx, "insert", len(part), func() error { return w.sink.Insert(ctx, part) }) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // fresh returns the batch's rows that are not in the idempotency window
-// nor repeated within the batch, with their ids.
+// nor repeated within the batch, with their ids, and claims them in the
+// window at once (so the next batch is checked against them while this one
+// is being stored). It keeps the rows in b.rows, in place.
 func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	if w.ids == nil {
 		return b.rows, nil
 	}
-	rows := make([]migrations.Row, 0, len(b.rows))
-	ids := make([]idwindow.StoredID, 0, len(b.rows))
-	inBatch := make(map[idwindow.Key]int64, len(b.rows))
-	var replayed, conflicts int
+	claims := make([]idwindow.Claim, len(b.rows))
 	for i := range b.rows {
-		r := &b.rows[i]
-		k := idwindow.KeyOf(r.WorkspaceID, r.ID)
-		ts, seen := inBatch[k]
-		if !seen {
-			ts, seen = w.ids.Lookup(k)
-		}
-		switch {
-		case !seen:
-			inBatch[k] = r.TimestampNs
-			rows = append(rows, *r)
+		claims[i] = idwindow.Claim{Key: b.keys[i], TimestampNs: b.rows[i].TimestampNs}
+	}
+	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), claims)))
+	rows := b.rows[:0]
+	ids := make([]idwindow.StoredID, 0, len(b.rows))
+	var replayed, conflicts int
+	for i := range claims {
+		switch c := &claims[i]; {
+		case c.New:
+			r := &b.rows[i]
 			ids = append(ids, idwindow.StoredID{Topic: w.cfg.Topic, Partition: b.parts[i], WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
-		case ts == r.TimestampNs:
+			if len(rows) != i {
+				b.rows[len(rows)] = *r
+			}
+			rows = rows[:len(rows)+1]
+		case c.First == c.TimestampNs:
 			replayed++
 		default:
 			conflicts++
@@ -760,6 +774,7 @@ func (w *Writer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 func (w *Writer) dropLocked() {
 	w.rows = w.rows[:0]
 	w.parts = w.parts[:0]
+	w.keys = w.keys[:0]
 	w.pending = w.pending[:0]
 	w.inflight = nil
 }

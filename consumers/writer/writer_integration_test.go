@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
@@ -428,32 +429,71 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
 }
 
-// TestInsertStreamsSplitABatch stores one batch as two concurrent inserts,
-// each failing once, and checks every event is stored exactly once.
-func TestInsertStreamsSplitABatch(t *testing.T) {
+// gatedSink holds the first insert until release is closed; the others
+// go through at once.
+type gatedSink struct {
+	writer.Sink
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (s *gatedSink) Insert(ctx context.Context, rows []migrations.Row) error {
+	s.mu.Lock()
+	s.calls++
+	first := s.calls == 1
+	s.mu.Unlock()
+	if first {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Sink.Insert(ctx, rows)
+}
+
+// TestConcurrentInsertsCommitInBatchOrder: with two inserts in flight, the
+// second batch is stored while the first one waits, but no offset is
+// committed past the first batch until it is stored too; then every event
+// is stored exactly once and the group's offset reaches the end.
+func TestConcurrentInsertsCommitInBatchOrder(t *testing.T) {
 	conn, ch := stacktest.ClickHouse(t, 90)
-	flaky := &flakySink{fails: 2}
+	gated := &gatedSink{release: make(chan struct{})}
 	h := newHarness(t, func(db string) writer.Sink {
-		flaky.Sink = writer.NewClickHouseSink(conn, db)
-		return flaky
+		gated.Sink = writer.NewClickHouseSink(conn, db)
+		return gated
 	}, ch.Database)
-	h.cfg.BatchSize, h.cfg.BatchAge, h.cfg.InsertStreams = 5000, 2*time.Second, 2
+	h.cfg.BatchSize, h.cfg.BatchAge, h.cfg.InsertStreams = 1000, 5*time.Second, 2
 	now := time.Now().UTC()
 	var recs []*kgo.Record
 	want := map[string]bool{}
-	for i := range 5000 {
-		recs = append(recs, validRecord(t, h.topic, "ws_s", fmt.Sprintf("evt_%d", i), now))
-		want["ws_s/"+fmt.Sprintf("evt_%d", i)] = true
+	for i := range 3000 { // one workspace: one partition, three full batches
+		id := fmt.Sprintf("evt_%d", i)
+		recs = append(recs, validRecord(t, h.topic, "ws_s", id, now))
+		want["ws_s/"+id] = true
 	}
-	h.send(recs...) // on the topic before the writer starts: one full batch
+	h.send(recs...) // on the topic before the writer starts
+	committed := func() int64 {
+		adm := kadm.NewClient(h.produce)
+		offs, err := adm.FetchOffsets(context.Background(), h.cfg.Group)
+		require.NoError(t, err)
+		o, _ := offs.Lookup(h.topic, recs[0].Partition)
+		return o.At
+	}
 	stop := h.start()
+	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == 2000 },
+		60*time.Second, 50*time.Millisecond, "the second and third batches are stored while the first waits")
+	time.Sleep(2 * time.Second) // two auto-commit intervals
+	require.LessOrEqual(t, committed(), recs[0].Offset, "nothing is committed past the first batch while it is not stored")
+
+	close(gated.release)
 	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == len(want) },
-		60*time.Second, 100*time.Millisecond)
+		60*time.Second, 50*time.Millisecond)
 	require.NoError(t, stop())
 	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
-	flaky.mu.Lock()
-	defer flaky.mu.Unlock()
-	require.Equal(t, 4, flaky.calls, "two parts, each failed once and retried")
+	require.Equal(t, recs[len(recs)-1].Offset+1, committed())
+	require.Equal(t, float64(3000), h.metric("audittrail_writer_rows_inserted_total"))
 }
 
 // TestAResendWeeksLaterIsLeftOut: the idempotency window spans the

@@ -174,7 +174,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_WRITER_SESSION_TIMEOUT", "10s", "how long before a crashed writer's partitions move to another instance"},
 	{"AUDITTRAIL_WRITER_INSTANCE_ID", "", "static group membership id of this writer instance (unique per instance): a restarted instance gets its partitions back at once"},
 	{"AUDITTRAIL_WRITER_DEDUPE_WINDOW", "2184h", "idempotency window (0 up to the retention window and a day, the default; 0 turns it off): an event id stored within it is not stored again, whatever its timestamp"},
-	{"AUDITTRAIL_WRITER_INSERT_STREAMS", "1", "inserts each batch runs at once (1-16): a batch is split so ClickHouse stores it on several cores"},
+	{"AUDITTRAIL_WRITER_INSERT_STREAMS", "2", "batches inserted at once (1-16), each on its own connection: ClickHouse writes one batch while the next streams in; offsets are still committed in batch order"},
 	{"AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", "1000000", "most ids the idempotency window holds per writer instance (oldest forgotten first; about 150 bytes each)"},
 	{"AUDITTRAIL_SETTINGS_TOPIC", "audit-settings", "compacted topic holding workspaces' forwarding settings (API and forwarder)"},
 	{"AUDITTRAIL_FORWARDER_ADDR", "127.0.0.1:8083", "forwarder health and metrics listen address"},
