@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -27,9 +30,10 @@ type Config struct {
 	ReadTimeout time.Duration
 	// MaxOpenConns bounds the connection pool.
 	MaxOpenConns int
-	// Compression is the native protocol's block compression: "lz4" (the
-	// default), "zstd" (smaller, more CPU) or "none" (client and server on
-	// one host, where compressing only costs CPU on both sides).
+	// Compression is the native protocol's block compression: "auto" (the
+	// default: none when Addr is a loopback address, where compressing
+	// only costs CPU on both sides, lz4 otherwise), "lz4", "zstd"
+	// (smaller, more CPU) or "none".
 	Compression string
 	// Cluster names the ClickHouse cluster (remote_servers) the schema lives
 	// on; empty for a single server. With a cluster, inserts into the
@@ -42,7 +46,7 @@ type Config struct {
 // Defaults returns the configuration for a server on loopback.
 func Defaults() Config {
 	return Config{
-		Addr: "127.0.0.1:9000", Database: "audittrail", Username: "default", Compression: "lz4",
+		Addr: "127.0.0.1:9000", Database: "audittrail", Username: "default", Compression: "auto",
 		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Minute, MaxOpenConns: 16,
 	}
 }
@@ -69,8 +73,8 @@ func (c Config) Validate() error {
 	if !validIdent(c.Database) {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_DATABASE=%q: use letters, digits and underscores", c.Database))
 	}
-	if _, ok := compressions[c.Compression]; !ok {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_COMPRESSION=%q: want lz4, zstd or none", c.Compression))
+	if _, ok := compressions[c.Compression]; !ok && c.Compression != "auto" && c.Compression != "" { // "" is the zero Config's auto
+		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_COMPRESSION=%q: want auto, lz4, zstd or none", c.Compression))
 	}
 	if c.Cluster != "" && !validIdent(c.Cluster) {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_CLUSTER=%q: use the cluster's name from remote_servers (letters, digits and underscores)", c.Cluster))
@@ -78,10 +82,24 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// compressions maps AUDITTRAIL_CLICKHOUSE_COMPRESSION to the driver's
-// option; "" is the zero Config's (lz4).
+// CompressionMethod is the compression the connection uses: Compression,
+// with "auto" (and the zero Config's "") resolved for Addr.
+func (c Config) CompressionMethod() string {
+	if c.Compression != "auto" && c.Compression != "" {
+		return c.Compression
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		host = c.Addr
+	}
+	if ip, err := netip.ParseAddr(host); (err == nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return "none"
+	}
+	return "lz4"
+}
+
+// compressions maps a compression method to the driver's option.
 var compressions = map[string]*clickhouse.Compression{
-	"":     {Method: clickhouse.CompressionLZ4},
 	"lz4":  {Method: clickhouse.CompressionLZ4},
 	"zstd": {Method: clickhouse.CompressionZSTD},
 	"none": nil,
@@ -133,7 +151,7 @@ func Dial(c Config) (driver.Conn, error) {
 		ReadTimeout:  c.ReadTimeout,
 		MaxOpenConns: c.MaxOpenConns,
 		MaxIdleConns: c.MaxOpenConns,
-		Compression:  compressions[c.Compression],
+		Compression:  compressions[c.CompressionMethod()],
 		Settings:     settings,
 	})
 	if err != nil {

@@ -20,9 +20,24 @@ func TestCompressionIsValidated(t *testing.T) {
 		require.Equal(t, v, c.Compression)
 		require.NoError(t, c.Validate())
 	}
-	require.Equal(t, "lz4", chconn.FromEnv(config.FromMap(map[string]string{})).Compression)
+	require.Equal(t, "auto", chconn.FromEnv(config.FromMap(map[string]string{})).Compression)
 	c := chconn.FromEnv(config.FromMap(map[string]string{"AUDITTRAIL_CLICKHOUSE_COMPRESSION": "gzip"}))
 	require.ErrorContains(t, c.Validate(), "AUDITTRAIL_CLICKHOUSE_COMPRESSION")
+}
+
+// TestAutoCompressionIsOffOnLoopbackOnly: "auto" sends blocks uncompressed
+// to a server on the same host and lz4-compressed to any other.
+func TestAutoCompressionIsOffOnLoopbackOnly(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:9000": "none", "127.0.1.1:9000": "none", "[::1]:9000": "none", "localhost:9000": "none", "LOCALHOST:9440": "none",
+		"10.0.0.7:9000": "lz4", "clickhouse.internal:9000": "lz4", "[2001:db8::1]:9000": "lz4", "clickhouse": "lz4",
+	} {
+		c := chconn.Defaults()
+		c.Addr = addr
+		require.Equal(t, want, c.CompressionMethod(), addr)
+		c.Compression = "zstd"
+		require.Equal(t, "zstd", c.CompressionMethod(), "an explicit choice is kept for %s", addr)
+	}
 }
 
 // TestEveryCompressionTalksToTheServer runs a query that returns a block
@@ -31,7 +46,7 @@ func TestEveryCompressionTalksToTheServer(t *testing.T) {
 	if os.Getenv("AUDITTRAIL_INTEGRATION") == "" {
 		t.Skip("set AUDITTRAIL_INTEGRATION=1 to run against the real ClickHouse")
 	}
-	for _, v := range []string{"lz4", "zstd", "none"} {
+	for _, v := range []string{"auto", "lz4", "zstd", "none"} {
 		t.Run(v, func(t *testing.T) {
 			c := chconn.Defaults()
 			c.Compression = v

@@ -155,7 +155,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_CLICKHOUSE_DATABASE", "audittrail", "ClickHouse database (created when missing)"},
 	{"AUDITTRAIL_CLICKHOUSE_USER", "default", "ClickHouse user"},
 	{"AUDITTRAIL_CLICKHOUSE_PASSWORD", "", "ClickHouse password"},
-	{"AUDITTRAIL_CLICKHOUSE_COMPRESSION", "lz4", "native protocol block compression: lz4, zstd or none (none when ClickHouse runs on the same host)"},
+	{"AUDITTRAIL_CLICKHOUSE_COMPRESSION", "auto", "native protocol block compression: auto (none for a loopback address, lz4 otherwise), lz4, zstd or none"},
 	{"AUDITTRAIL_CLICKHOUSE_CLUSTER", "", "ClickHouse cluster (remote_servers name) the schema is created on: replicated tables behind Distributed ones; empty for a single server"},
 	{"AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081", "ingest gateway listen address"},
 	{"AUDITTRAIL_INGEST_TOKENS", "", "accepted ingest tokens, comma-separated, each at least 16 characters (required by the gateway)"},
