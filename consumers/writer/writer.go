@@ -167,6 +167,7 @@ type Writer struct {
 	// wait for the registry.
 	inserts   chan *batch
 	registers chan *batch
+	spare     chan batch // emptied buffers of finished batches (see recycle)
 
 	mu       sync.Mutex
 	rows     []migrations.Row
@@ -263,6 +264,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	// Up to InsertStreams batches are stored at once; the registrar takes
 	// them in batch order, so offsets are still marked in order.
 	w.registers = make(chan *batch, w.cfg.InsertStreams)
+	w.spare = make(chan batch, w.cfg.InsertStreams+2)
 	slots := make(chan struct{}, w.cfg.InsertStreams)
 	var stages sync.WaitGroup
 	stages.Go(func() {
@@ -302,6 +304,9 @@ func (w *Writer) Run(ctx context.Context) error {
 				}
 				if err == nil {
 					err = w.register(insertCtx, b)
+				}
+				if err == nil {
+					w.recycle(b)
 				}
 				b.done <- err
 			case <-insertCtx.Done():
@@ -569,11 +574,28 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 		return fmt.Errorf("queue insert of %d rows: %w", len(b.rows), ctx.Err())
 	}
 	w.inflight = append(w.inflight, b)
-	w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
-	w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
-	w.keys = make([]idwindow.Key, 0, min(len(b.rows), w.cfg.BatchSize))
-	w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
+	select {
+	case sp := <-w.spare:
+		w.rows, w.parts, w.keys, w.pending = sp.rows, sp.parts, sp.keys, sp.recs
+	default:
+		w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
+		w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
+		w.keys = make([]idwindow.Key, 0, min(len(b.rows), w.cfg.BatchSize))
+		w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
+	}
 	return w.reapLocked()
+}
+
+// recycle hands a finished batch's buffers, emptied, to the next batches:
+// a busy writer then builds batches in the same memory instead of
+// allocating (and growing) new buffers for each.
+func (w *Writer) recycle(b *batch) {
+	clear(b.rows[:cap(b.rows)]) // fresh kept the rows it stores at the front
+	clear(b.recs)
+	select {
+	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], recs: b.recs[:0]}:
+	default:
+	}
 }
 
 // reapLocked forgets the batches the inserter finished, oldest first, and
