@@ -561,8 +561,8 @@ func (w *Writer) deadLetter(ctx context.Context, r *kgo.Record, reason string, c
 
 // flushLocked hands the buffered rows to the inserter and starts a new
 // buffer. It blocks while the inserter already has a batch queued (so at
-// most two batches are in flight: fetching pauses meanwhile) and reports
-// the first failed insert. Called with mu held.
+// most InsertStreams+2 batches are in flight: fetching pauses meanwhile)
+// and reports the first failed insert. Called with mu held.
 func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
