@@ -239,13 +239,25 @@ func run(ctx context.Context, o options) (*Report, error) {
 	// process holds none of them, and their heap would otherwise cost this
 	// one garbage collection and memory the writer does not have to pay.
 	events, contract, flat = nil, nil, nil
-	runtime.GC()
-	debug.FreeOSMemory()
-	quiesce(ctx, e.conn)
-	logf("writer: Kafka -> ClickHouse")
-	writerRate, err := writerIngest(ctx, e, tEvents, o.rows)
-	if err != nil {
-		return nil, err
+	// Like the baseline, the best of three runs, each a new consumer group
+	// storing every event into emptied tables (the id registry too, or the
+	// next run would find every id already stored).
+	var writerRate float64
+	for run := 1; run <= 3; run++ {
+		for _, t := range []string{migrations.Table, migrations.IDsTable} {
+			if err := e.conn.Exec(ctx, "TRUNCATE TABLE "+e.db+"."+t); err != nil {
+				return nil, err
+			}
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		quiesce(ctx, e.conn)
+		rate, err := writerIngest(ctx, e, tEvents, o.rows, fmt.Sprintf("bench-writer-%s-%d", e.sfx, run))
+		if err != nil {
+			return nil, err
+		}
+		logf("writer: Kafka -> ClickHouse, run %d of 3: %.0f events/s", run, rate)
+		writerRate = max(writerRate, rate)
 	}
 
 	rep.Figures = append(rep.Figures,
@@ -253,7 +265,7 @@ func run(ctx context.Context, o options) (*Report, error) {
 		Figure{Name: "franz-go produce (plain)", Value: prodRate, Unit: "records/s"},
 		Figure{Name: "franz-go consume (plain)", Value: consRate, Unit: "records/s"},
 		Figure{Name: "ClickHouse Kafka engine + MV", Value: engineRate, Unit: "rows/s"},
-		Figure{Name: "audittrail writer: Kafka -> ClickHouse", Value: writerRate, Unit: "events/s",
+		Figure{Name: "audittrail writer: Kafka -> ClickHouse (best of 3)", Value: writerRate, Unit: "events/s",
 			Baseline: "clickhouse-client insert", Ratio: writerRate / rawRate, Target: ">= 0.80"},
 		Figure{Name: "audittrail writer vs Kafka engine", Value: writerRate, Unit: "events/s",
 			Baseline: "ClickHouse Kafka engine + MV", Ratio: writerRate / engineRate, Target: ">= 1.00"},
@@ -440,10 +452,10 @@ func startWriter(ctx context.Context, e *env, topic, group string, batchAge time
 	return func() { cancel(); <-done }, nil
 }
 
-func writerIngest(ctx context.Context, e *env, topic string, n int) (float64, error) {
+func writerIngest(ctx context.Context, e *env, topic string, n int, group string) (float64, error) {
 	table := e.db + "." + migrations.Table
 	start := time.Now()
-	stop, err := startWriter(ctx, e, topic, "bench-writer-"+e.sfx, 250*time.Millisecond)
+	stop, err := startWriter(ctx, e, topic, group, 250*time.Millisecond)
 	if err != nil {
 		return 0, err
 	}
