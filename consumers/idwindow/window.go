@@ -96,7 +96,9 @@ func (w *Window) Add(now time.Time, ids []StoredID) (evicted int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range ids {
-		w.addLocked(KeyOf(ids[i].WorkspaceID, ids[i].ID), ids[i].TimestampNs, ids[i].StoredAt.UnixNano())
+		if k := KeyOf(ids[i].WorkspaceID, ids[i].ID); !w.hasLocked(k) {
+			w.rememberLocked(k, ids[i].TimestampNs, ids[i].StoredAt.UnixNano())
+		}
 	}
 	return w.forgetLocked(now)
 }
@@ -126,19 +128,21 @@ func (w *Window) Claim(now time.Time, claims []Claim) (evicted int) {
 		first, seen := w.ts[c.Key]
 		c.New, c.First = !seen, first
 		if !seen {
-			w.ts[c.Key] = c.TimestampNs
-			w.order = append(w.order, entry{key: c.Key, at: at})
+			w.rememberLocked(c.Key, c.TimestampNs, at)
 		}
 	}
 	return w.forgetLocked(now)
 }
 
-// addLocked remembers one id unless the window has it. Called with mu
-// held.
-func (w *Window) addLocked(k Key, ts, at int64) {
-	if _, ok := w.ts[k]; ok {
-		return
-	}
+// hasLocked reports whether the window holds k. Called with mu held.
+func (w *Window) hasLocked(k Key) bool {
+	_, ok := w.ts[k]
+	return ok
+}
+
+// rememberLocked adds an id the window does not hold, first stored with
+// timestamp ts at unix nanoseconds at. Called with mu held.
+func (w *Window) rememberLocked(k Key, ts, at int64) {
 	w.ts[k] = ts
 	w.order = append(w.order, entry{key: k, at: at})
 }

@@ -73,7 +73,7 @@ func (c Config) Validate() error {
 	if !validIdent(c.Database) {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_DATABASE=%q: use letters, digits and underscores", c.Database))
 	}
-	if _, ok := compressions[c.Compression]; !ok && c.Compression != "auto" && c.Compression != "" { // "" is the zero Config's auto
+	if _, ok := compressions[c.CompressionMethod()]; !ok {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_COMPRESSION=%q: want auto, lz4, zstd or none", c.Compression))
 	}
 	if c.Cluster != "" && !validIdent(c.Cluster) {
