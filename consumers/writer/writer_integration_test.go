@@ -11,12 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -436,11 +438,13 @@ type gatedSink struct {
 	release chan struct{}
 	mu      sync.Mutex
 	calls   int
+	sizes   []int // rows per insert, in the order they were called
 }
 
 func (s *gatedSink) Insert(ctx context.Context, rows []migrations.Row) error {
 	s.mu.Lock()
 	s.calls++
+	s.sizes = append(s.sizes, len(rows))
 	first := s.calls == 1
 	s.mu.Unlock()
 	if first {
@@ -473,7 +477,6 @@ func TestConcurrentInsertsCommitInBatchOrder(t *testing.T) {
 		recs = append(recs, validRecord(t, h.topic, "ws_s", id, now))
 		want["ws_s/"+id] = true
 	}
-	h.send(recs...) // on the topic before the writer starts
 	committed := func() int64 {
 		adm := kadm.NewClient(h.produce)
 		offs, err := adm.FetchOffsets(context.Background(), h.cfg.Group)
@@ -481,11 +484,20 @@ func TestConcurrentInsertsCommitInBatchOrder(t *testing.T) {
 		o, _ := offs.Lookup(h.topic, recs[0].Partition)
 		return o.At
 	}
+	// 500 events are buffered first, so the next poll (up to BatchSize
+	// records) brings the buffer past BatchSize: the batch is cut there.
+	h.send(recs[:500]...)
 	stop := h.start()
+	require.Eventually(t, func() bool {
+		mfs, err := h.reg.Gather()
+		require.NoError(t, err)
+		return slices.ContainsFunc(mfs, func(mf *dto.MetricFamily) bool { return mf.GetName() == "audittrail_writer_consumer_lag" })
+	}, 30*time.Second, 20*time.Millisecond, "the writer fetched the first events")
+	h.send(recs[500:]...)
 	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == 2000 },
 		60*time.Second, 50*time.Millisecond, "the second and third batches are stored while the first waits")
-	time.Sleep(2 * time.Second) // two auto-commit intervals
-	require.LessOrEqual(t, committed(), recs[0].Offset, "nothing is committed past the first batch while it is not stored")
+	require.Never(t, func() bool { return committed() > recs[0].Offset }, 2*time.Second, 100*time.Millisecond,
+		"nothing is committed past the first batch while it is not stored (marks are committed every second)")
 
 	close(gated.release)
 	require.Eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) == len(want) },
@@ -494,6 +506,9 @@ func TestConcurrentInsertsCommitInBatchOrder(t *testing.T) {
 	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
 	require.Equal(t, recs[len(recs)-1].Offset+1, committed())
 	require.Equal(t, float64(3000), h.metric("audittrail_writer_rows_inserted_total"))
+	gated.mu.Lock()
+	defer gated.mu.Unlock()
+	require.Equal(t, []int{1000, 1000, 1000}, gated.sizes, "a batch is cut at BatchSize rows, even inside a larger poll")
 }
 
 // TestAResendWeeksLaterIsLeftOut: the idempotency window spans the
