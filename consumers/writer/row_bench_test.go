@@ -24,11 +24,12 @@ func BenchmarkToRow(b *testing.B) {
 		v, _ := event.Marshal(&e)
 		recs[i] = &kgo.Record{Key: []byte(e.WorkspaceID), Value: v}
 	}
-	w := &Writer{cfg: Defaults(), now: time.Now, policy: event.Policy{AllowCustomEvents: true}}
+	now := time.Now()
+	policy := event.Policy{AllowCustomEvents: true, Now: func() time.Time { return now }}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, _, err := w.toRow(recs[i%len(recs)]); err != nil {
+		if _, _, err := toRow(recs[i%len(recs)], &policy, now, 90); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -480,10 +480,15 @@ func (w *Writer) convert(out []converted, recs []*kgo.Record) []converted {
 		out = make([]converted, len(recs))
 	}
 	out = out[:len(recs)]
+	// One clock reading for the whole poll: the retention and future-skew
+	// checks do not need a fresher one per record.
+	now := w.now()
+	policy := w.policy
+	policy.Now = func() time.Time { return now }
 	one := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c := &out[i]
-			c.row, c.reason, c.err = w.toRow(recs[i])
+			c.row, c.reason, c.err = toRow(recs[i], &policy, now, w.cfg.RetentionDays)
 			c.key = idwindow.Key{}
 			if c.err == nil && c.reason == "" && w.ids != nil {
 				c.key = idwindow.KeyOf(c.row.WorkspaceID, c.row.ID)
@@ -504,12 +509,14 @@ func (w *Writer) convert(out []converted, recs []*kgo.Record) []converted {
 	return out
 }
 
-func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
-	e, err := event.Decode(r.Value)
+// toRow decodes, validates and flattens one record, at now; events older
+// than retentionDays are reported expired.
+func toRow(r *kgo.Record, policy *event.Policy, now time.Time, retentionDays int) (migrations.Row, string, error) {
+	e, changes, err := event.DecodeStored(r.Value)
 	if err != nil {
 		return migrations.Row{}, reasonUndecodable, err
 	}
-	if err := w.policy.Validate(&e); err != nil {
+	if err := policy.Validate(&e); err != nil {
 		return migrations.Row{}, reasonInvalid, err
 	}
 	if e.ID == "" || e.ReceivedAt.IsZero() {
@@ -518,10 +525,10 @@ func (w *Writer) toRow(r *kgo.Record) (migrations.Row, string, error) {
 	if string(r.Key) != e.WorkspaceID {
 		return migrations.Row{}, reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
 	}
-	if e.Timestamp.Before(w.now().Add(-time.Duration(w.cfg.RetentionDays) * 24 * time.Hour)) {
+	if e.Timestamp.Before(now.Add(-time.Duration(retentionDays) * 24 * time.Hour)) {
 		return migrations.Row{}, reasonExpired, nil
 	}
-	return migrations.RowOf(&e), "", nil
+	return migrations.RowWithChanges(&e, changes), "", nil
 }
 
 // deadLetter publishes r to the dead-letter topic and waits for the ack,

@@ -585,3 +585,47 @@ func TestAResendWeeksLaterIsLeftOut(t *testing.T) {
 	require.Equal(t, "evt_new", recent[len(recent)-1].ID, "newest last")
 	require.Equal(t, "evt_old_061", recent[0].ID)
 }
+
+// TestWriterStoresChangesAndPropertiesAsEncoded checks the stored changes
+// and properties: kept as they are when written as the ingest gateway
+// writes them, and written so (keys sorted, no space around them, old
+// before new; each old and new value as it was sent) when a direct
+// producer wrote them otherwise.
+func TestWriterStoresChangesAndPropertiesAsEncoded(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	h := newHarness(t, func(db string) writer.Sink { return writer.NewClickHouseSink(conn, db) }, ch.Database)
+	ts := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339Nano)
+	record := func(id, rest string) *kgo.Record {
+		return &kgo.Record{Topic: h.topic, Key: []byte("ws_1"), Value: []byte(fmt.Sprintf(
+			`{"id":%q,"workspace_id":"ws_1","event":"Source Modified","timestamp":%q,"received_at":%q,"actor":{"type":"user","id":"usr_1"}%s}`,
+			id, ts, ts, rest))}
+	}
+	gateway := validRecord(t, h.topic, "ws_1", "as_encoded", time.Now().UTC().Add(-time.Hour))
+	h.send(gateway,
+		record("compact", `,"changes":{"a":{"old":1,"new":[1, 2]},"b":{"new":"x"},"c":{}},"properties":{"k": [true]}`),
+		record("spaced", `, "changes": {"b": {"new": "x"}, "a": {"new": 2, "old": {"k": 1}}}, "properties": {"k":"v"}`),
+		record("escaped", `,"changes":{"na\u006de":{"old":"\u00e9"}}`),
+		record("none", ``),
+	)
+	stop := h.start()
+	defer func() { require.NoError(t, stop()) }()
+	got := map[string][2]string{}
+	require.Eventually(t, func() bool {
+		rows, err := conn.Query(context.Background(), "SELECT id, changes, properties FROM "+ch.Database+"."+migrations.Table)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var id, changes, props string
+			require.NoError(t, rows.Scan(&id, &changes, &props))
+			got[id] = [2]string{changes, props}
+		}
+		return len(got) == 5
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, map[string][2]string{
+		"as_encoded": {`{"name":{"old":"a","new":"b"}}`, `{}`},
+		"compact":    {`{"a":{"old":1,"new":[1, 2]},"b":{"new":"x"},"c":{}}`, `{"k": [true]}`},
+		"spaced":     {`{"a":{"old":{"k": 1},"new":2},"b":{"new":"x"}}`, `{"k":"v"}`},
+		"escaped":    {`{"name":{"old":"\u00e9"}}`, `{}`},
+		"none":       {`{}`, `{}`},
+	}, got)
+}

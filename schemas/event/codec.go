@@ -26,6 +26,9 @@ type wire struct {
 	Changes     map[string]Change `json:"changes"`
 	Context     Context           `json:"context"`
 	Properties  json.RawMessage   `json:"properties"`
+	// ChangesJSON holds the changes instead of Changes when the fast path
+	// was asked to keep them compact (see DecodeStored).
+	ChangesJSON json.RawMessage `json:"-"`
 }
 
 const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields | json.DontCopyString | json.DontCopyRawMessage
@@ -38,19 +41,36 @@ const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStr
 // To avoid copying, strings and raw JSON in the returned event may share
 // memory with data: do not modify data while the event is in use.
 func Decode(data []byte) (Event, error) {
+	e, _, err := decode(data, false)
+	return e, err
+}
+
+// DecodeStored decodes data as Decode does, for storage: when the changes
+// are already written as AppendChanges writes them (as Encode does, and so
+// every event the ingest gateway publishes), it returns them as that JSON,
+// sharing memory with data, and leaves e.Changes nil, which saves building
+// the map and encoding it again. Such changes are within what
+// Policy.Validate accepts. Other changes are decoded into e.Changes, and
+// changes is nil.
+func DecodeStored(data []byte) (e Event, changes json.RawMessage, err error) {
+	return decode(data, true)
+}
+
+func decode(data []byte, compact bool) (Event, json.RawMessage, error) {
 	if !utf8.Valid(data) {
 		// The JSON decoder would silently replace invalid bytes; an audit
 		// record must not be altered without notice.
-		return Event{}, single("", "the event is not valid UTF-8")
+		return Event{}, nil, single("", "the event is not valid UTF-8")
 	}
-	if w, ok := fastDecode(data); ok {
-		return fromWire(&w)
+	w, ok := fastDecode(data, compact)
+	if !ok {
+		var err error
+		if w, err = parseWire(data); err != nil {
+			return Event{}, nil, err
+		}
 	}
-	w, err := parseWire(data)
-	if err != nil {
-		return Event{}, err
-	}
-	return fromWire(&w)
+	e, err := fromWire(&w)
+	return e, w.ChangesJSON, err
 }
 
 // parseWire is the general decoder: any input, with an error naming the
@@ -101,7 +121,7 @@ func fromWire(w *wire) (Event, error) {
 		errs.add("properties", "must be a JSON object")
 	}
 	if len(errs.Fields) > 0 {
-		return e, &errs
+		return e, errs.escape()
 	}
 	return e, nil
 }

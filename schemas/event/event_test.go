@@ -232,7 +232,18 @@ func FuzzHandWrittenMatchers(f *testing.F) {
 		if utf8.ValidString(v) {
 			require.Equal(t, strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }), hasControl(v))
 		}
+		require.Equal(t, !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r >= 0x7f }), printableASCII(v), "%q", v)
 	})
+}
+
+func TestPrintableASCII(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": true, "ws_1": true, " ~": true, "Mozilla/5.0 (Windows NT 10.0; Win64; x64)": true,
+		"abcdefg\x7f": false, "abcdefgh\x1f": false, "é": false, "abcdefghé": false, "\xff\xffabcdefgh": false,
+		"abcdefgh\x00ijklmnop": false, "abcdefgh\x80": false,
+	} {
+		require.Equal(t, want, printableASCII(v), "%q", v)
+	}
 }
 
 func TestNewIDIsUniqueAndValid(t *testing.T) {

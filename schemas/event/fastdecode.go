@@ -1,8 +1,8 @@
 package event
 
 import (
-	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -19,7 +19,11 @@ import (
 // decoder's (FuzzFastDecodeMatchesDecode). data must be valid UTF-8.
 //
 // Strings and raw JSON share memory with data, as with Decode.
-func fastDecode(data []byte) (w wire, ok bool) {
+//
+// With compact set, changes already in the form AppendChanges writes are
+// kept as their JSON in w.ChangesJSON instead of a map (see
+// compactChanges); other changes are read into the map as without it.
+func fastDecode(data []byte, compact bool) (w wire, ok bool) {
 	s := scanner{b: data}
 	if !s.ws() || !s.byte('{') {
 		return w, false
@@ -93,6 +97,13 @@ func fastDecode(data []byte) (w wire, ok bool) {
 					return false
 				})
 			case fChanges:
+				if compact {
+					start := s.i
+					if w.ChangesJSON, ok = s.compactChanges(); ok {
+						break
+					}
+					s.i = start
+				}
 				w.Changes = map[string]Change{}
 				ok = s.object(func(k string) bool {
 					if _, dup := w.Changes[k]; dup {
@@ -217,46 +228,52 @@ func (s *scanner) byte(c byte) bool {
 }
 
 // str reads a string without escape sequences or control characters,
-// sharing memory with the input.
+// sharing memory with the input. It looks for the closing quote, a
+// backslash and a control character in one pass, eight bytes at a time.
 func (s *scanner) str() (string, bool) {
 	if !s.byte('"') {
 		return "", false
 	}
-	end := bytes.IndexByte(s.b[s.i:], '"')
-	if end < 0 {
+	b := s.b[s.i:]
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if m := specials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '\\' || c == '"' {
+			break
+		}
+	}
+	if i == len(b) || b[i] != '"' {
 		return "", false
 	}
-	v := s.b[s.i : s.i+end]
-	if !plainString(v) {
-		return "", false
-	}
-	s.i += end + 1
-	if len(v) == 0 {
+	s.i += i + 1
+	if i == 0 {
 		return "", true
 	}
-	return unsafe.String(&v[0], len(v)), true
+	return unsafe.String(&b[0], i), true
 }
 
-// plainString reports whether v has no backslash and no control character
-// (below 0x20), eight bytes at a time.
-func plainString(v []byte) bool {
-	const ones, highs, space, slash = 0x0101010101010101, 0x8080808080808080, 0x20 * 0x0101010101010101, 0x5c * 0x0101010101010101
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		x := binary.LittleEndian.Uint64(v[i:])
-		lt := (x - space) & ^x & highs // some byte < 0x20
-		y := x ^ slash                 // a backslash becomes zero
-		eq := (y - ones) & ^y & highs  // some byte zero
-		if lt|eq != 0 {
-			return false
-		}
-	}
-	for ; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c == '\\' {
-			return false
-		}
-	}
-	return true
+// SWAR constants: a byte's value in every byte.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x80 * ones
+	space = 0x20 * ones
+	slash = '\\' * ones
+	quote = '"' * ones
+)
+
+// specials marks, in the high bit of each byte of x, the bytes that are a
+// control character (below 0x20), a backslash or a quote. Bits above the
+// lowest mark may be wrong (a borrow), so only the lowest one counts and
+// zero means none.
+func specials(x uint64) uint64 {
+	lt := (x - space) & ^x & highs
+	y, z := x^slash, x^quote // matching bytes become zero
+	return lt | (y-ones)&^y&highs | (z-ones)&^z&highs
 }
 
 // key reads an object key and the colon after it.
@@ -399,6 +416,49 @@ func (s *scanner) digits() bool {
 		s.i++
 	}
 	return s.i > start
+}
+
+// compactChanges reads a changes object that is exactly what AppendChanges
+// writes for the map it decodes to, and that Policy.Validate accepts: at
+// most MaxChanges keys, each 1-MaxChangeKey bytes of printable ASCII
+// without quote or backslash, in strictly ascending byte order; each value
+// an object holding "old", "new", both in that order, or neither; no space
+// outside the old and new values. It returns the object's bytes, sharing
+// memory with the input, or false for anything else, with the scanner
+// anywhere.
+func (s *scanner) compactChanges() (json.RawMessage, bool) {
+	start := s.i
+	if !s.byte('{') {
+		return nil, false
+	}
+	if s.byte('}') {
+		return s.b[start:s.i], true
+	}
+	var prev string
+	for n := 1; ; n++ {
+		k, ok := s.str()
+		if !ok || k == "" || len(k) > MaxChangeKey || n > MaxChanges || (n > 1 && k <= prev) || !plainKey(k) ||
+			!s.byte(':') || !s.byte('{') {
+			return nil, false
+		}
+		prev = k
+		if s.literal(`"old":`) {
+			if !s.skip(0) || (s.byte(',') && !(s.literal(`"new":`) && s.skip(0))) {
+				return nil, false
+			}
+		} else if s.literal(`"new":`) && !s.skip(0) {
+			return nil, false
+		}
+		if !s.byte('}') {
+			return nil, false
+		}
+		if s.byte('}') {
+			return s.b[start:s.i], true
+		}
+		if !s.byte(',') {
+			return nil, false
+		}
+	}
 }
 
 // AppendChanges appends the JSON of changes as Encode writes it (keys

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -50,6 +52,92 @@ var fastCases = []struct {
 	{"deep raw value", `{"properties":{"a":` + deep(40) + `}}`, false},
 	{"spaces everywhere", " { \"changes\" : { \"a\" : { \"old\" : [ 1 , 2 ] , \"new\" : { } } } , \"id\" : \"e\" } ", true},
 	{"bad timestamp", `{"timestamp":"yesterday"}`, true},
+	{"quote after eight bytes", `{"id":"abcdefgh","event":"abcdefghijklmnop"}`, true},
+	{"escape after eight bytes", `{"id":"abcdefghij\\n"}`, false},
+	{"control after eight bytes", "{\"id\":\"abcdefghij\x01\"}", false},
+	{"unclosed long string", `{"id":"abcdefghijklmnop`, false},
+}
+
+// storedCases are changes around the edges of DecodeStored's compact
+// form; compact says it keeps them as they are.
+var storedCases = []struct {
+	name    string
+	changes string
+	compact bool
+}{
+	{"none", ``, false},
+	{"empty", `{}`, true},
+	{"one", `{"name":{"new":"iOS"}}`, true},
+	{"old and new", `{"a":{"old":1,"new":[1, 2]},"b":{"old":null},"c":{}}`, true},
+	{"inner space kept", `{"a":{"old":{"x": 1}}}`, true},
+	{"unsorted", `{"b":{"new":1},"a":{"new":2}}`, false},
+	{"repeated", `{"a":{"new":1},"a":{"new":2}}`, false},
+	{"new before old", `{"a":{"new":1,"old":2}}`, false},
+	{"space", `{"a": {"new":1}}`, false},
+	{"space in change", `{"a":{"new": 1}}`, false},
+	{"space after value", `{"a":{"new":1 }}`, false},
+	{"non-ASCII key", `{"é":{"new":1}}`, false},
+	{"DEL in key", "{\"a\x7f\":{\"new\":1}}", false},
+	{"empty key", `{"":{"new":1}}`, false},
+	{"key too long", `{"` + strings.Repeat("k", MaxChangeKey+1) + `":{"new":1}}`, false},
+	{"longest key", `{"` + strings.Repeat("k", MaxChangeKey) + `":{"new":1}}`, true},
+	{"too many", manyChanges(MaxChanges + 1), false},
+	{"most", manyChanges(MaxChanges), true},
+	{"unknown field", `{"a":{"older":1}}`, false},
+	{"old twice", `{"a":{"old":1,"old":2}}`, false},
+	{"trailing comma", `{"a":{"old":1,}}`, false},
+}
+
+func manyChanges(n int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%04d":{"new":%d}`, i, i)
+	}
+	return b.String() + "}"
+}
+
+func TestDecodeStoredKeepsChangesAsAppendChangesWrites(t *testing.T) {
+	for _, tc := range storedCases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := `{"id":"e","workspace_id":"w","event":"Source Created","timestamp":"2026-11-25T10:00:00Z","actor":{"type":"user","id":"u"}`
+			if tc.changes != "" {
+				data += `,"changes":` + tc.changes
+			}
+			data += "}"
+			_, changes, err := DecodeStored([]byte(data))
+			require.Equal(t, tc.compact, changes != nil, "compact: %s", changes)
+			if tc.compact {
+				require.NoError(t, err)
+				require.Equal(t, tc.changes, string(changes))
+			}
+			requireSameStored(t, []byte(data))
+		})
+	}
+}
+
+// requireSameStored checks that DecodeStored finds what Decode finds, with
+// compact changes equal to AppendChanges of Decode's, and that validation
+// says the same of both.
+func requireSameStored(t *testing.T, data []byte) {
+	t.Helper()
+	want, wantErr := Decode(data)
+	got, changes, err := DecodeStored(data)
+	require.Equal(t, wantErr, err)
+	if changes == nil {
+		require.Equal(t, want, got)
+		return
+	}
+	require.Nil(t, got.Changes)
+	wantChanges, aerr := AppendChanges(nil, want.Changes)
+	require.NoError(t, aerr)
+	require.Equal(t, string(wantChanges), string(changes), "%q", data)
+	got.Changes = want.Changes
+	require.Equal(t, want, got)
+	require.Equal(t, policy().Validate(&want), policy().Validate(&got), "%q", data)
 }
 
 func deep(n int) string {
@@ -63,7 +151,7 @@ func deep(n int) string {
 func TestFastDecodeMatchesDecode(t *testing.T) {
 	for _, tc := range fastCases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ok := fastDecode([]byte(tc.in))
+			_, ok := fastDecode([]byte(tc.in), false)
 			require.Equal(t, tc.fast, ok, "fast path taken")
 			requireSameDecoding(t, []byte(tc.in))
 		})
@@ -77,7 +165,7 @@ func requireSameDecoding(t *testing.T, data []byte) {
 	if !utf8.Valid(data) {
 		return
 	}
-	fw, ok := fastDecode(data)
+	fw, ok := fastDecode(data, false)
 	if !ok {
 		return
 	}
@@ -94,8 +182,12 @@ func FuzzFastDecodeMatchesDecode(f *testing.F) {
 	for _, tc := range fastCases {
 		f.Add([]byte(tc.in))
 	}
+	for _, tc := range storedCases {
+		f.Add([]byte(`{"changes":` + tc.changes + `}`))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		requireSameDecoding(t, data)
+		requireSameStored(t, data)
 		if e, err := Decode(data); err == nil {
 			// AppendChanges writes what the general encoder writes.
 			got, err := AppendChanges(nil, e.Changes)

@@ -35,6 +35,14 @@ func (e *ValidationError) Error() string {
 	return "invalid event: " + strings.Join(parts, "; ")
 }
 
+// escape returns a copy of e on the heap: the functions that collect
+// errors keep theirs on the stack, so an event without problems allocates
+// nothing for them.
+func (e *ValidationError) escape() *ValidationError {
+	out := *e
+	return &out
+}
+
 func (e *ValidationError) add(field, msg string) {
 	e.Fields = append(e.Fields, FieldError{Field: field, Message: msg})
 }
@@ -129,7 +137,7 @@ func (p Policy) Validate(e *Event) error {
 	}
 
 	if len(errs.Fields) > 0 {
-		return &errs
+		return errs.escape()
 	}
 	return nil
 }
@@ -225,11 +233,34 @@ func checkText(errs *ValidationError, field, v string, max int, required bool) {
 		errs.add(field, "is required")
 	case len(v) > max:
 		errs.add(field, fmt.Sprintf("must be at most %d bytes", max))
+	case printableASCII(v):
 	case !utf8.ValidString(v):
 		errs.add(field, "must be valid UTF-8")
 	case hasControl(v):
 		errs.add(field, "must not contain control characters")
 	}
+}
+
+// printableASCII reports whether s is only bytes 0x20-0x7e, eight at a
+// time: text that is valid UTF-8 without control characters, the common
+// case, checked in one pass.
+func printableASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte is outside 0x20-0x7e when it is below 0x20, or when
+		// adding 1 to it sets its high bit (0x7f and above).
+		if ((x-space)&^x|x|(x+ones))&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // hasControl reports whether s holds a control character (below U+0020, or

@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/audittrail/audittrail/schemas/event"
 )
@@ -33,22 +34,32 @@ type Row struct {
 
 // RowOf flattens a validated event.
 func RowOf(e *event.Event) Row {
-	changes := "{}"
-	if len(e.Changes) > 0 {
+	return RowWithChanges(e, nil)
+}
+
+// RowWithChanges flattens a validated event whose changes are given as
+// their JSON, as event.DecodeStored returns them; nil changes are taken
+// from e.Changes. Strings share memory with changes and e.Properties.
+func RowWithChanges(e *event.Event, changes []byte) Row {
+	changesText := "{}"
+	switch {
+	case len(changes) > 0:
+		changesText = unsafe.String(&changes[0], len(changes))
+	case len(e.Changes) > 0:
 		if b, err := event.AppendChanges(nil, e.Changes); err == nil {
-			changes = string(b)
+			changesText = unsafe.String(&b[0], len(b))
 		}
 	}
 	props := "{}"
 	if len(e.Properties) > 0 {
-		props = string(e.Properties)
+		props = unsafe.String(&e.Properties[0], len(e.Properties))
 	}
 	return Row{
 		WorkspaceID: e.WorkspaceID, Timestamp: e.Timestamp.Truncate(time.Second), TimestampNs: e.Timestamp.UnixNano(),
 		ID: e.ID, Event: e.Event, Category: e.Category,
 		ActorType: e.Actor.Type, ActorID: e.Actor.ID, ActorName: e.Actor.Name, ActorEmail: e.Actor.Email,
 		ResourceType: e.Resource.Type, ResourceID: e.Resource.ID, ResourceName: e.Resource.Name,
-		Changes: changes, ContextIP: e.Context.IP, ContextUserAgent: e.Context.UserAgent, ContextRequestID: e.Context.RequestID,
+		Changes: changesText, ContextIP: e.Context.IP, ContextUserAgent: e.Context.UserAgent, ContextRequestID: e.Context.RequestID,
 		Properties: props, ReceivedAt: e.ReceivedAt.Truncate(time.Second), ReceivedAtNs: e.ReceivedAt.UnixNano(),
 	}
 }
