@@ -78,7 +78,7 @@ func TestProductionTopicConfigsOnTheBroker(t *testing.T) {
 	specs := scriptTopics(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stacktest.Brokers()...))
 	require.NoError(t, err)
-	defer cl.Close()
+	t.Cleanup(cl.Close) // after the topics' deletion below (cleanups run last first)
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

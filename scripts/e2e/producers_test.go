@@ -44,6 +44,13 @@ func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
 		conn.Close()
 	})
+	adm, cl := admin(t)
+	t.Cleanup(func() { // after the processes stopped (cleanups run last first)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteTopics(ctx, topic, "e2e-dup-dlq-"+sfx)
+		cl.Close()
+	})
 	start(t, "ingest", bins["ingest"], env)
 	start(t, "writer", bins["writer"], env)
 	waitReady(t, "http://"+ingestAddr)
@@ -84,8 +91,6 @@ func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 
 	// Wait until the writer has committed every record of the topic (it
 	// commits only after ClickHouse stored them), so late copies count too.
-	adm, cl := admin(t)
-	defer cl.Close()
 	committed := func(records int64) {
 		require.Eventually(t, func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
