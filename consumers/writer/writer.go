@@ -167,7 +167,8 @@ type Writer struct {
 	// wait for the registry.
 	inserts   chan *batch
 	registers chan *batch
-	spare     chan batch // emptied buffers of finished batches (see recycle)
+	spare     chan batch       // emptied buffers of finished batches (see recycle)
+	claims    []idwindow.Claim // fresh's buffer (only the inserter goroutine calls fresh)
 
 	mu       sync.Mutex
 	rows     []migrations.Row
@@ -175,7 +176,8 @@ type Writer struct {
 	keys     []idwindow.Key // the window key of each buffered row
 	pending  []*kgo.Record  // every record the buffered rows came from, incl. skipped ones
 	oldest   time.Time
-	inflight []*batch // handed to the inserter, oldest first
+	inflight []*batch            // handed to the inserter, oldest first
+	idBuf    []idwindow.StoredID // the next batch's buffer for its ids
 	policy   event.Policy
 
 	ids *idwindow.Window // nil when the idempotency window is off
@@ -188,7 +190,7 @@ type batch struct {
 	rows   []migrations.Row
 	parts  []int32             // partition of each row
 	keys   []idwindow.Key      // window key of each row
-	ids    []idwindow.StoredID // the stored rows' ids, set by insert
+	ids    []idwindow.StoredID // the stored rows' ids, set by insert (before: a buffer for them)
 	recs   []*kgo.Record
 	stored chan error // receives the insert's outcome once
 	done   chan error // receives the outcome once
@@ -574,7 +576,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
 	}
-	b := &batch{rows: w.rows, parts: w.parts, keys: w.keys, recs: w.pending, done: make(chan error, 1)}
+	b := &batch{rows: w.rows, parts: w.parts, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
 	select {
 	case w.inserts <- b:
 	case <-ctx.Done():
@@ -583,8 +585,9 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	w.inflight = append(w.inflight, b)
 	select {
 	case sp := <-w.spare:
-		w.rows, w.parts, w.keys, w.pending = sp.rows, sp.parts, sp.keys, sp.recs
+		w.rows, w.parts, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.keys, sp.recs, sp.ids
 	default:
+		w.idBuf = nil
 		w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
 		w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
 		w.keys = make([]idwindow.Key, 0, min(len(b.rows), w.cfg.BatchSize))
@@ -599,8 +602,9 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 func (w *Writer) recycle(b *batch) {
 	clear(b.rows[:cap(b.rows)]) // fresh kept the rows it stores at the front
 	clear(b.recs)
+	clear(b.ids)
 	select {
-	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], recs: b.recs[:0]}:
+	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], ids: b.ids[:0], recs: b.recs[:0]}:
 	default:
 	}
 }
@@ -684,13 +688,17 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	if w.ids == nil {
 		return b.rows, nil
 	}
-	claims := make([]idwindow.Claim, len(b.rows))
+	claims := w.claims[:0]
 	for i := range b.rows {
-		claims[i] = idwindow.Claim{Key: b.keys[i], TimestampNs: b.rows[i].TimestampNs}
+		claims = append(claims, idwindow.Claim{Key: b.keys[i], TimestampNs: b.rows[i].TimestampNs})
 	}
+	w.claims = claims
 	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), claims)))
 	rows := b.rows[:0]
-	ids := make([]idwindow.StoredID, 0, len(b.rows))
+	ids := b.ids[:0] // a finished batch's buffer, or nil
+	if cap(ids) < len(b.rows) {
+		ids = make([]idwindow.StoredID, 0, len(b.rows))
+	}
 	var replayed, conflicts int
 	for i := range claims {
 		switch c := &claims[i]; {
