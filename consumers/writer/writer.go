@@ -602,7 +602,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 func (w *Writer) recycle(b *batch) {
 	clear(b.rows[:cap(b.rows)]) // fresh kept the rows it stores at the front
 	clear(b.recs)
-	clear(b.ids)
+	clear(b.ids[:cap(b.ids)]) // as rows: a batch may store fewer ids than its buffer held before
 	select {
 	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], ids: b.ids[:0], recs: b.recs[:0]}:
 	default:
