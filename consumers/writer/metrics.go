@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	inserted      prometheus.Counter
 	insertErrors  prometheus.Counter
+	registryErrs  prometheus.Counter
 	commitErrors  prometheus.Counter
 	expired       prometheus.Counter
 	duplicates    *prometheus.CounterVec
@@ -21,7 +22,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inserted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_rows_inserted_total", Help: "Rows ClickHouse acknowledged."}),
 		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "audittrail_writer_insert_errors_total", Help: "Failed insert attempts (each is retried)."}),
+			Name: "audittrail_writer_insert_errors_total", Help: "Failed insert attempts of events (each is retried)."}),
+		registryErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_id_registry_errors_total",
+			Help: "Failed writes and reads of the id registry (each is retried; a partition's offsets wait for its ids)."}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_commit_errors_total", Help: "Failed offset commits (records are replayed)."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
@@ -48,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
+		reg.MustRegister(m.inserted, m.insertErrors, m.registryErrs, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

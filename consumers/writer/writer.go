@@ -651,7 +651,7 @@ func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, id
 		return nil
 	}
 	start := time.Now()
-	if err := w.retry(ctx, "insert", len(rows), func() error { return w.sink.Insert(ctx, rows) }); err != nil {
+	if err := w.retry(ctx, "insert", len(rows), w.m.insertErrors, func() error { return w.sink.Insert(ctx, rows) }); err != nil {
 		return err
 	}
 	w.m.insertLatency.Observe(time.Since(start).Seconds())
@@ -672,7 +672,7 @@ func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, id
 // order, so marks advance in order.
 func (w *Writer) register(ctx context.Context, b *batch) error {
 	if len(b.ids) > 0 {
-		if err := w.retry(ctx, "register ids", len(b.ids), func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
+		if err := w.retry(ctx, "register ids", len(b.ids), w.m.registryErrs, func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
 			return err
 		}
 	}
@@ -724,15 +724,15 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 }
 
 // retry runs op until it succeeds or ctx ends, with capped exponential
-// backoff.
-func (w *Writer) retry(ctx context.Context, what string, n int, op func() error) error {
+// backoff, counting each failure in failures.
+func (w *Writer) retry(ctx context.Context, what string, n int, failures prometheus.Counter, op func() error) error {
 	backoff := w.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
 		err := op()
 		if err == nil {
 			return nil
 		}
-		w.m.insertErrors.Inc()
+		failures.Inc()
 		w.log.Warn(what+" failed; will retry", "rows", n, "attempt", attempt, "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
@@ -756,7 +756,7 @@ func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		for _, p := range ps {
 			now := w.now()
 			var ids []idwindow.StoredID
-			err := w.retry(ctx, "load recent ids", 0, func() error {
+			err := w.retry(ctx, "load recent ids", 0, w.m.registryErrs, func() error {
 				var err error
 				ids, err = w.sink.Recent(ctx, topic, p, now.Add(-w.cfg.DedupeWindow), w.cfg.DedupeMaxIDs)
 				return err

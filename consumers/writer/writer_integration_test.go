@@ -629,3 +629,47 @@ func TestWriterStoresChangesAndPropertiesAsEncoded(t *testing.T) {
 		"none":       {`{}`, `{}`},
 	}, got)
 }
+
+// flakyRegistry fails the first n id registry writes.
+type flakyRegistry struct {
+	writer.Sink
+	mu    sync.Mutex
+	fails int
+	calls int
+}
+
+func (s *flakyRegistry) Register(ctx context.Context, ids []idwindow.StoredID) error {
+	s.mu.Lock()
+	s.calls++
+	fail := s.calls <= s.fails
+	s.mu.Unlock()
+	if fail {
+		return fmt.Errorf("id registry unavailable (simulated)")
+	}
+	return s.Sink.Register(ctx, ids)
+}
+
+// TestRegistryFailuresAreRetriedAndCountedApart checks that failed id
+// registry writes are retried until they succeed, count in their own
+// metric (not as failed inserts), and lose nothing.
+func TestRegistryFailuresAreRetriedAndCountedApart(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	flaky := &flakyRegistry{fails: 3}
+	h := newHarness(t, func(db string) writer.Sink {
+		flaky.Sink = writer.NewClickHouseSink(conn, db)
+		return flaky
+	}, ch.Database)
+	stop := h.start()
+	recs, want := manyRecords(t, h.topic, 0, 500, time.Now().UTC())
+	h.send(recs...)
+	require.Eventually(t, func() bool { return h.metric("audittrail_writer_id_registry_errors_total") >= 3 },
+		30*time.Second, 50*time.Millisecond, "registry failures counted")
+	require.Eventually(t, func() bool {
+		var n uint64
+		err := conn.QueryRow(context.Background(), "SELECT count() FROM "+ch.Database+"."+migrations.IDsTable).Scan(&n)
+		return err == nil && n == 500
+	}, 30*time.Second, 50*time.Millisecond, "every stored id registered after the retries")
+	require.NoError(t, stop())
+	requireExactly(t, stacktest.VisibleIDs(t, conn, ch.Database), want)
+	require.Zero(t, h.metric("audittrail_writer_insert_errors_total"), "registry failures are not insert failures")
+}
