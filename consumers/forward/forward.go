@@ -814,10 +814,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 			skip = true
 		default:
-			props, _ := decodeProps(ev.Properties)
-			if ws.Forwarding.HardFailuresOnly && !FinalFailure(ev.Event, props) {
-				skip = true
-			}
+			skip = skipsSoftFailure(ws, &ev)
 			text = AlertText(&ev)
 		}
 	}

@@ -495,3 +495,39 @@ func TestRecentIDsForgetsTheOlderGeneration(t *testing.T) {
 	require.False(t, r.seen("source", "ws", "a"), "forgotten after two generations")
 	require.True(t, r.seen("source", "ws", "d"))
 }
+
+// TestReplayAppliesTheCurrentAlertSettings replays alert dead letters after
+// the settings changed: an event no longer on the alert list, or a failure
+// that hard_failures_only now leaves out, is dropped as the live
+// forwarder would drop it; the others are alerted.
+func TestReplayAppliesTheCurrentAlertSettings(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	s.enable(t, "ws_1", sk.srv.URL, true)
+	s.put(t, "ws_1", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
+		Events: []string{"Warehouses Disabled", "Audience Run Failed"}})
+	dead := []event.Event{
+		mkEvent("ws_1", 1, "Warehouses Disabled", ""),                                  // on the list: alerted
+		mkEvent("ws_1", 2, "Source Created", ""),                                       // no longer on the list
+		mkEvent("ws_1", 3, "Audience Run Failed", `{"attempt": 1, "max_attempts": 3}`), // will be retried
+		mkEvent("ws_1", 4, "Audience Run Failed", `{"attempt": 3, "max_attempts": 3}`), // the last attempt: alerted
+	}
+	cl, err := kgo.NewClient(s.opts...)
+	require.NoError(t, err)
+	defer cl.Close()
+	for i := range dead {
+		v, err := event.Marshal(&dead[i])
+		require.NoError(t, err)
+		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: s.dlq, Key: []byte("ws_1"), Value: v,
+			Headers: []kgo.RecordHeader{{Key: topics.HeaderForwardTarget, Value: []byte(TargetAlert)},
+				{Key: topics.HeaderDLQReason, Value: []byte("retries_exhausted: 500")}}}).FirstErr())
+	}
+	st, err := Replay(context.Background(), s.config(), Deps{KafkaOpts: s.opts}, ReplayOptions{})
+	require.NoError(t, err)
+	require.Equal(t, ReplayStats{Delivered: 2, Dropped: 2}, st)
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	require.Len(t, sk.alerts, 2)
+	require.Contains(t, sk.alerts[0]+sk.alerts[1], "Warehouses Disabled")
+	require.Contains(t, sk.alerts[0]+sk.alerts[1], "Audience Run Failed")
+}

@@ -117,6 +117,16 @@ func decodeProps(raw json.RawMessage) (map[string]any, error) {
 	return m, nil
 }
 
+// skipsSoftFailure reports whether the workspace's hard-failures-only
+// setting leaves ev out: a failure that will be retried.
+func skipsSoftFailure(ws *Workspace, ev *event.Event) bool {
+	if !ws.Forwarding.HardFailuresOnly {
+		return false
+	}
+	props, _ := decodeProps(ev.Properties)
+	return !FinalFailure(ev.Event, props)
+}
+
 // FinalFailure reports whether an event passes the hard-failures-only rule:
 // events that are not failures always pass; a failure passes when it is the
 // last attempt (attempt >= max_attempts) or does not say.

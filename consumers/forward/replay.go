@@ -159,6 +159,12 @@ func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, 
 			st.Requeued++
 			return requeue(ctx, cl, cfg, r, "replay: alerts are off for the workspace")
 		}
+		if !ws.Alerts.Triggers(ev.Event) || skipsSoftFailure(ws, &ev) {
+			// The current settings would not alert on it: no longer on the
+			// alert list, or a failure that hard_failures_only leaves out.
+			st.Dropped++
+			return nil
+		}
 		text := AlertText(&ev)
 		send = func() error { return sender.SendAlert(ctx, ws.Alerts.WebhookURL, text) }
 	default:
