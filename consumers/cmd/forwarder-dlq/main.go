@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,36 +28,50 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "forwarder-dlq")
-	if err := run(log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, log)
+	if err != nil {
 		log.Error("replay stopped", "err", err)
-		os.Exit(1)
 	}
+	os.Exit(code)
 }
 
-func run(log *slog.Logger) error {
-	list := flag.Bool("list", false, "list the dead letters (workspace, event id, event, target, reason) without replaying")
-	ws := flag.String("workspace", "", "replay only this workspace (others are kept in the dead-letter topic)")
-	group := flag.String("group", "", "consumer group remembering replay progress (default: <forwarder group>-replay)")
-	flag.Parse()
+// run lists or replays; it returns the exit code (2 for usage and
+// configuration errors). Dead letters are listed on out, the summary on
+// summary.
+func run(ctx context.Context, args []string, out, summary io.Writer, log *slog.Logger) (int, error) {
+	fs := flag.NewFlagSet("forwarder-dlq", flag.ContinueOnError)
+	fs.SetOutput(summary)
+	list := fs.Bool("list", false, "list the dead letters (workspace, event id, event, target, reason) without replaying")
+	ws := fs.String("workspace", "", "replay only this workspace (others are kept in the dead-letter topic)")
+	group := fs.String("group", "", "consumer group remembering replay progress (default: <forwarder group>-replay)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("unexpected argument %q (flags: -list, -workspace, -group)", fs.Arg(0))
+	}
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	fc := forward.FromEnv(env, kc.Topic)
 	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), fc.Validate()); err != nil {
-		return err
+		return 2, err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	kc.ClientID = "audittrail-forwarder-dlq"
 	if *list && *group == "" {
 		// Listing must not move the replay group: use a throwaway one.
 		*group = fmt.Sprintf("audittrail-forwarder-dlq-list-%d", time.Now().UnixNano())
 	}
 	st, err := forward.Replay(ctx, fc, forward.Deps{KafkaOpts: kc.Options(), Log: log, Now: time.Now},
-		forward.ReplayOptions{Group: *group, Workspace: *ws, DryRun: *list, Out: os.Stdout})
+		forward.ReplayOptions{Group: *group, Workspace: *ws, DryRun: *list, Out: out})
 	if err != nil {
-		return err
+		return 1, err
 	}
-	fmt.Fprintf(os.Stderr, "listed %d, delivered %d, dropped by current settings %d, kept in the dead-letter topic %d\n",
+	fmt.Fprintf(summary, "listed %d, delivered %d, dropped by current settings %d, kept in the dead-letter topic %d\n",
 		st.Listed, st.Delivered, st.Dropped, st.Requeued)
-	return nil
+	return 0, nil
 }
