@@ -171,8 +171,7 @@ func TestHardFailuresOnlyAndAlerts(t *testing.T) {
 	s := newStack(t, false, 1)
 	sk := newSink(t)
 	s.enable(t, "ws_1", sk.srv.URL, true)
-	s.put(t, "ws_1", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
-		Events: []string{"Warehouses Disabled", "Audience Run Failed"}})
+	s.alertOn(t, "ws_1", sk, "Warehouses Disabled", "Audience Run Failed")
 	_, _ = s.run(t, s.config(), Deps{})
 
 	var evs []event.Event
@@ -295,8 +294,7 @@ func TestRetryAfterExhaustedRetriesAndRejectedAlerts(t *testing.T) {
 	}
 	s.enable(t, "ws_429", sk.srv.URL, false)
 	s.enable(t, "ws_500", sk.srv.URL, false)
-	s.put(t, "ws_hook", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
-		Events: []string{"Warehouses Disabled"}})
+	s.alertOn(t, "ws_hook", sk, "Warehouses Disabled")
 	cfg := s.config()
 	cfg.MaxAttempts = 3
 	_, _ = s.run(t, cfg, Deps{})
@@ -457,8 +455,7 @@ func TestAResentIDIsForwardedAndAlertedOnce(t *testing.T) {
 	s := newStack(t, false, 1)
 	sk := newSink(t)
 	s.enable(t, "ws_1", sk.srv.URL, false)
-	s.put(t, "ws_1", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
-		Events: []string{"Warehouses Disabled"}})
+	s.alertOn(t, "ws_1", sk, "Warehouses Disabled")
 	_, _ = s.run(t, s.config(), Deps{})
 
 	first := mkEvent("ws_1", 1, "Warehouses Disabled", "")
@@ -504,8 +501,7 @@ func TestReplayAppliesTheCurrentAlertSettings(t *testing.T) {
 	s := newStack(t, false, 1)
 	sk := newSink(t)
 	s.enable(t, "ws_1", sk.srv.URL, true)
-	s.put(t, "ws_1", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
-		Events: []string{"Warehouses Disabled", "Audience Run Failed"}})
+	s.alertOn(t, "ws_1", sk, "Warehouses Disabled", "Audience Run Failed")
 	dead := []event.Event{
 		mkEvent("ws_1", 1, "Warehouses Disabled", ""),                                  // on the list: alerted
 		mkEvent("ws_1", 2, "Source Created", ""),                                       // no longer on the list

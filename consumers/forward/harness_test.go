@@ -110,6 +110,12 @@ func (s *stack) enable(t *testing.T, ws, url string, hardOnly bool) {
 		Target: trackingplan.Target{URL: url, WriteKey: "key-" + ws}, HardFailuresOnly: hardOnly})
 }
 
+// alertOn turns alerts on for a workspace's events, posted to the sink.
+func (s *stack) alertOn(t *testing.T, ws string, sk *sink, events ...string) {
+	t.Helper()
+	s.put(t, ws, trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert", Events: events})
+}
+
 var base = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 func mkEvent(ws string, i int, name string, props string) event.Event {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/schemas/event"
-	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 func TestResentDecidesByFirstVersionAndRecentDeliveries(t *testing.T) {
@@ -90,8 +89,7 @@ func checkRegisteredResends(t *testing.T, s *stack, reg Registry, register func(
 	t.Helper()
 	sk := newSink(t)
 	s.enable(t, "ws_1", sk.srv.URL, false)
-	s.put(t, "ws_1", trackingplan.KindAlerts, trackingplan.Alerts{Enabled: true, WebhookURL: sk.srv.URL + "/alert",
-		Events: []string{"Warehouses Disabled"}})
+	s.alertOn(t, "ws_1", sk, "Warehouses Disabled")
 
 	const n = 10
 	now := time.Now().UTC()

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -250,32 +251,51 @@ func TestWriterStoresEveryEventOnceAndParksPoison(t *testing.T) {
 	require.NoError(t, stop())
 }
 
-// flakySink fails the first n inserts, as a ClickHouse outage would.
+// flakySink fails the first fails inserts and the first registerFails id
+// registry writes, as a ClickHouse outage would.
 type flakySink struct {
 	writer.Sink
-	mu    sync.Mutex
-	fails int
-	calls int
+	mu                   sync.Mutex
+	fails, registerFails int
+	calls, registerCalls int
+}
+
+// failNext counts a call and reports whether it is one of the first fails.
+func (s *flakySink) failNext(calls *int, fails int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*calls++
+	return *calls <= fails
 }
 
 func (s *flakySink) Insert(ctx context.Context, rows []migrations.Row) error {
-	s.mu.Lock()
-	s.calls++
-	fail := s.calls <= s.fails
-	s.mu.Unlock()
-	if fail {
+	if s.failNext(&s.calls, s.fails) {
 		return fmt.Errorf("clickhouse unavailable (simulated)")
 	}
 	return s.Sink.Insert(ctx, rows)
 }
 
-func TestWriterRetriesFailedInsertsWithoutLoss(t *testing.T) {
+func (s *flakySink) Register(ctx context.Context, ids []idwindow.StoredID) error {
+	if s.failNext(&s.registerCalls, s.registerFails) {
+		return fmt.Errorf("id registry unavailable (simulated)")
+	}
+	return s.Sink.Register(ctx, ids)
+}
+
+// flakyHarness is a harness whose writer stores through flaky, in front
+// of the real ClickHouse.
+func flakyHarness(t *testing.T, flaky *flakySink) (*harness, driver.Conn, chconn.Config) {
 	conn, ch := stacktest.ClickHouse(t, 90)
-	flaky := &flakySink{fails: 5}
 	h := newHarness(t, func(db string) writer.Sink {
 		flaky.Sink = writer.NewClickHouseSink(conn, db)
 		return flaky
 	}, ch.Database)
+	return h, conn, ch
+}
+
+func TestWriterRetriesFailedInsertsWithoutLoss(t *testing.T) {
+	flaky := &flakySink{fails: 5}
+	h, conn, ch := flakyHarness(t, flaky)
 	stop := h.start()
 	now := time.Now().UTC()
 	var recs []*kgo.Record
@@ -630,35 +650,12 @@ func TestWriterStoresChangesAndPropertiesAsEncoded(t *testing.T) {
 	}, got)
 }
 
-// flakyRegistry fails the first n id registry writes.
-type flakyRegistry struct {
-	writer.Sink
-	mu    sync.Mutex
-	fails int
-	calls int
-}
-
-func (s *flakyRegistry) Register(ctx context.Context, ids []idwindow.StoredID) error {
-	s.mu.Lock()
-	s.calls++
-	fail := s.calls <= s.fails
-	s.mu.Unlock()
-	if fail {
-		return fmt.Errorf("id registry unavailable (simulated)")
-	}
-	return s.Sink.Register(ctx, ids)
-}
-
 // TestRegistryFailuresAreRetriedAndCountedApart checks that failed id
 // registry writes are retried until they succeed, count in their own
 // metric (not as failed inserts), and lose nothing.
 func TestRegistryFailuresAreRetriedAndCountedApart(t *testing.T) {
-	conn, ch := stacktest.ClickHouse(t, 90)
-	flaky := &flakyRegistry{fails: 3}
-	h := newHarness(t, func(db string) writer.Sink {
-		flaky.Sink = writer.NewClickHouseSink(conn, db)
-		return flaky
-	}, ch.Database)
+	flaky := &flakySink{registerFails: 3}
+	h, conn, ch := flakyHarness(t, flaky)
 	stop := h.start()
 	recs, want := manyRecords(t, h.topic, 0, 500, time.Now().UTC())
 	h.send(recs...)
