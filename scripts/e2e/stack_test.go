@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 const (
@@ -32,10 +32,10 @@ const (
 )
 
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Helper()
+	addr := drillkit.FreeAddr()
+	require.NotEqual(t, "127.0.0.1:0", addr, "no free port")
+	return addr
 }
 
 // build compiles the named commands once per test binary run.

@@ -31,7 +31,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -280,15 +279,6 @@ type env struct {
 // drillPartitions is the partition count of the scenario's events topic.
 const drillPartitions = 4
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // loadConfig is the load's traffic: loadWorkspaces workspaces, named
 // ws_0000 (the busiest) to ws_0049.
 func loadConfig(seed uint64) loadgen.Config {
@@ -299,7 +289,7 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	res.Scenario = scenario
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	e := &env{o: o, sfx: sfx, topic: "drill-events-" + sfx, dlq: "drill-dlq-" + sfx, group: "drill-writer-" + sfx,
-		db: "drill_" + sfx, addrs: map[string]string{"ingest": freeAddr(), "writer": freeAddr()}, bins: bins,
+		db: "drill_" + sfx, addrs: map[string]string{"ingest": drillkit.FreeAddr(), "writer": drillkit.FreeAddr()}, bins: bins,
 		procs: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{}, accepted: map[string]bool{}, sent: map[string]bool{},
 		sendTwice: scenario == "duplicates"}
 	e.vars = []string{
@@ -312,7 +302,7 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	fault := sinkFaults[scenario]
 	if fault != "" {
 		e.settings, e.fwdDLQ, e.fwdGroup = "drill-settings-"+sfx, "drill-fdlq-"+sfx, "drill-forwarder-"+sfx
-		e.addrs["forwarder"] = freeAddr()
+		e.addrs["forwarder"] = drillkit.FreeAddr()
 		e.forwardable, e.postedAt = map[string]bool{}, map[string]time.Time{}
 		e.vars = append(e.vars,
 			"AUDITTRAIL_SETTINGS_TOPIC="+e.settings, "AUDITTRAIL_FORWARDER_DLQ_TOPIC="+e.fwdDLQ,

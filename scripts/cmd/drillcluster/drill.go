@@ -162,18 +162,18 @@ func (d *drill) setUp(ctx context.Context, binDir string) error {
 	}
 	with := func(extra ...string) []string { return append(slices.Clone(common), extra...) }
 	for i := 1; i <= writers; i++ {
-		addr := freeAddr()
+		addr := drillkit.FreeAddr()
 		d.writers = append(d.writers, newProc(fmt.Sprintf("writer-%d", i), filepath.Join(binDir, "writer"), addr, d.logDir,
 			with("AUDITTRAIL_WRITER_ADDR="+addr, fmt.Sprintf("AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-%d", i))))
 	}
 	for i := 1; i <= forwarders; i++ {
-		addr := freeAddr()
+		addr := drillkit.FreeAddr()
 		d.forwarders = append(d.forwarders, newProc(fmt.Sprintf("forwarder-%d", i), filepath.Join(binDir, "forwarder"), addr,
 			d.logDir, with("AUDITTRAIL_FORWARDER_ADDR="+addr)))
 	}
-	addr := freeAddr()
+	addr := drillkit.FreeAddr()
 	d.api = newProc("api", filepath.Join(binDir, "api"), addr, d.logDir, with("AUDITTRAIL_API_ADDR="+addr))
-	addr = freeAddr()
+	addr = drillkit.FreeAddr()
 	d.ingest = newProc("ingest", filepath.Join(binDir, "ingest"), addr, d.logDir, with("AUDITTRAIL_INGEST_ADDR="+addr))
 
 	// The first writer creates the database and applies the schema; the

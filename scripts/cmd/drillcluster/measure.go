@@ -347,7 +347,7 @@ func writerRate(ctx context.Context, conn driver.Conn, bin, logDir, topic, db st
 		wg.Wait()
 	}()
 	for i := 1; i <= n; i++ {
-		addr := freeAddr()
+		addr := drillkit.FreeAddr()
 		p := newProc(fmt.Sprintf("%s-writer-%d", db, i), bin, addr, logDir, []string{
 			"AUDITTRAIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 			"AUDITTRAIL_KAFKA_TOPIC=" + topic,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,15 +25,6 @@ func build(root, dir string, pkgs ...string) error {
 		return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), err)
 	}
 	return nil
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // proc is one product process the drill runs: a binary with its own
