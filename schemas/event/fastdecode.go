@@ -437,7 +437,8 @@ func (s *scanner) compactChanges() (json.RawMessage, bool) {
 	var prev string
 	for n := 1; ; n++ {
 		k, ok := s.str()
-		if !ok || k == "" || len(k) > MaxChangeKey || n > MaxChanges || (n > 1 && k <= prev) || !plainKey(k) ||
+		// k <= prev: keys strictly ascending (prev starts empty, k is not).
+		if !ok || k == "" || len(k) > MaxChangeKey || n > MaxChanges || k <= prev || !plainKey(k) ||
 			!s.byte(':') || !s.byte('{') {
 			return nil, false
 		}
