@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -63,6 +62,11 @@ type Options struct {
 	Now      func() time.Time
 	// HTTPClient sends test events (nil: a client with a 10 s timeout).
 	HTTPClient *http.Client
+	// Events decides which event names plans, filters and alerts may
+	// name: catalogue names, and custom names where it allows custom
+	// events (AUDITTRAIL_ALLOW_CUSTOM_EVENTS,
+	// AUDITTRAIL_CUSTOM_EVENT_WORKSPACES), as at ingest.
+	Events event.Policy
 }
 
 // MaxBody bounds a settings request body.
@@ -210,18 +214,15 @@ func MaskURL(s string) string {
 
 func (h *handler) put(c echo.Context, kind string) error {
 	ws := c.Param("workspace_id")
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBody+1))
+	body, err := httpserver.ReadBody(c, MaxBody)
 	if err != nil {
-		return httpserver.BadRequest("", "could not read the body: "+err.Error())
-	}
-	if len(body) > MaxBody {
-		return &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("body larger than %d bytes", MaxBody)}
+		return err
 	}
 	old, err := h.current(ws, kind)
 	if err != nil {
 		return err
 	}
-	next, err := parse(kind, body, old)
+	next, err := parse(kind, body, old, func(name string) error { return h.o.Events.CheckName(ws, name) })
 	if err != nil {
 		var fe *trackingplan.FieldError
 		if errors.As(err, &fe) {
@@ -276,14 +277,20 @@ var resourceNames = map[string]string{
 	trackingplan.KindAlerts:     "Audit alert webhook",
 }
 
-// parse decodes and validates a PUT body. For forwarding, an omitted write
-// key or the masked one shown by GET keeps the stored key, but only for the
-// URL it was saved with: a stored key is never sent to another URL (which
-// would hand it to whoever runs that URL), so a new URL needs the key again
-// (400 on target.write_key while forwarding is enabled; otherwise the
-// stored key is dropped). For alerts, the masked webhook URL keeps the
-// stored URL.
-func parse(kind string, body []byte, old any) (any, error) {
+// parse decodes and validates a PUT body: a JSON object (anything else,
+// null included, is a 400 and changes nothing) meeting the rules for new
+// settings (trackingplan's ValidateNew), with event names checked by names.
+// For forwarding, an omitted write key or the masked one shown by GET keeps
+// the stored key, but only for the URL it was saved with: a stored key is
+// never sent to another URL (which would hand it to whoever runs that URL),
+// so a new URL needs the key again (400 on target.write_key while
+// forwarding is enabled; otherwise the stored key is dropped). For alerts,
+// an omitted webhook_url or the masked one shown by GET keeps the stored
+// URL, and "" or null removes it.
+func parse(kind string, body []byte, old any, names trackingplan.EventNames) (any, error) {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, &trackingplan.FieldError{Message: "the body must be a JSON object with the settings; send {} to reset them to their defaults"}
+	}
 	switch kind {
 	case trackingplan.KindForwarding:
 		var f trackingplan.Forwarding
@@ -302,10 +309,13 @@ func parse(kind string, body []byte, old any) (any, error) {
 				f.Target.WriteKey = ""
 			}
 		}
-		return &f, f.Validate()
+		return &f, f.ValidateNew()
 	case trackingplan.KindPlan:
 		var p trackingplan.Plan
 		if err := trackingplan.Decode(body, &p); err != nil {
+			return nil, err
+		}
+		if err := p.ValidateNew(names); err != nil {
 			return nil, err
 		}
 		if _, err := p.Compile(); err != nil {
@@ -330,19 +340,30 @@ func parse(kind string, body []byte, old any) (any, error) {
 		if _, err := f.Compile(); err != nil {
 			return nil, err
 		}
-		return &f, nil
+		return &f, f.ValidateNew(names)
 	case trackingplan.KindAlerts:
 		var a trackingplan.Alerts
 		if err := trackingplan.Decode(body, &a); err != nil {
 			return nil, err
 		}
 		prev := old.(*trackingplan.Alerts)
-		if prev.WebhookURL != "" && (a.WebhookURL == "" || a.WebhookURL == MaskURL(prev.WebhookURL)) {
+		if prev.WebhookURL != "" && (a.WebhookURL == MaskURL(prev.WebhookURL) || a.WebhookURL == "" && !hasField(body, "webhook_url")) {
 			a.WebhookURL = prev.WebhookURL
 		}
-		return &a, a.Validate()
+		return &a, a.ValidateNew(names)
 	}
 	return nil, fmt.Errorf("unknown settings kind %q", kind)
+}
+
+// hasField reports whether the JSON object body names field at its top
+// level.
+func hasField(body []byte, field string) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return false
+	}
+	_, ok := top[field]
+	return ok
 }
 
 // sameTarget reports whether two target URLs are the same target (the

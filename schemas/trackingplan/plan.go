@@ -109,12 +109,20 @@ func choice(field, v, def, other string) (bool, error) {
 	return false, fieldErr(field, "%q: want %q or %q", v, def, other)
 }
 
+// schemaBase is the name under which a plan's schema is compiled. It is
+// absolute so that references never resolve against the server's working
+// directory, and it is removed from every error message.
+const (
+	schemaBase = "https://plan.audittrail.invalid/"
+	schemaLoc  = schemaBase + "schema.json"
+)
+
 // noLoader refuses every external reference: plans are self-contained.
 type noLoader struct{}
 
-func (noLoader) Load(u string) (any, error) {
-	return nil, fmt.Errorf("external references are not allowed (%s)", u)
-}
+func (noLoader) Load(string) (any, error) { return nil, errExternalRef }
+
+var errExternalRef = errors.New("external references are not allowed")
 
 func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
@@ -126,7 +134,7 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return nil, fieldErr(field, "not JSON: %v", err)
+		return nil, fieldErr(field, "not JSON")
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
@@ -137,11 +145,10 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noLoader{})
-	const loc = "plan.json"
-	if err := c.AddResource(loc, doc); err != nil {
-		return nil, fieldErr(field, "%s", firstLine(err.Error()))
+	if err := c.AddResource(schemaLoc, doc); err != nil {
+		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
 	}
-	sch, err := c.Compile(loc)
+	sch, err := c.Compile(schemaLoc)
 	if err != nil {
 		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
 	}
@@ -154,18 +161,42 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	return pe, nil
 }
 
+// schemaError describes why a schema does not compile in the owner's
+// terms: locations inside the schema, the reference that cannot be
+// followed; never the compiler's names for things or its Go types.
 func schemaError(err error) string {
-	msg := err.Error()
-	msg = strings.ReplaceAll(msg, "file:///", "")
-	lines := strings.Split(msg, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
+	var sve *jsonschema.SchemaValidationError
+	var ve *jsonschema.ValidationError
+	var lue *jsonschema.LoadURLError
+	var pnf *jsonschema.JSONPointerNotFoundError
+	var anf *jsonschema.AnchorNotFoundError
+	var rxe *jsonschema.InvalidRegexError
+	var msg string
+	switch {
+	case errors.As(err, &sve) && errors.As(sve.Err, &ve):
+		msg = strings.Join(violations(ve), "; ")
+	case errors.As(err, &lue):
+		msg = fmt.Sprintf("reference %q: only references inside the schema (\"#/$defs/...\") are allowed", refName(lue.URL))
+	case errors.As(err, &pnf):
+		msg = fmt.Sprintf("reference %q points to nothing in the schema", refName(pnf.URL))
+	case errors.As(err, &anf):
+		msg = fmt.Sprintf("reference %q points to nothing in the schema", refName(anf.URL))
+	case errors.As(err, &rxe):
+		msg = fmt.Sprintf("%s: %q is not a valid regular expression", refName(rxe.URL), rxe.Regex)
+	default:
+		msg = refName(firstLine(err.Error()))
 	}
-	out := strings.Join(lines, "; ")
-	if len(out) > 600 {
-		out = out[:600] + "..."
+	if len(msg) > 600 {
+		msg = msg[:600] + "..."
 	}
-	return out
+	return msg
+}
+
+// refName shows a URL the compiler resolved against schemaLoc as the owner
+// wrote it: "#/nope" rather than the compiler's absolute form.
+func refName(s string) string {
+	s = strings.ReplaceAll(s, schemaLoc, "")
+	return strings.ReplaceAll(s, schemaBase, "")
 }
 
 func firstLine(s string) string {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -191,6 +192,9 @@ func decodeError(err error) *FieldError {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
+		if te.Type == reflect.TypeFor[json.Number]() {
+			return fieldErr(te.Field, "must be a number, not %s", te.Value)
+		}
 		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &se):
 		return fieldErr("", "malformed JSON at byte %d: %v", se.Offset, se)
@@ -202,7 +206,11 @@ func decodeError(err error) *FieldError {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fieldErr("", "empty or truncated JSON body")
 	}
-	return fieldErr("", "%s", strings.TrimPrefix(msg, "json: "))
+	if strings.Contains(msg, "into Number") {
+		return fieldErr("", "a number field holds something that is not a number")
+	}
+	// Other decoder messages name Go types: say what is wrong in JSON terms.
+	return fieldErr("", "not a valid settings document")
 }
 
 func jsonKind(k string) string {

@@ -1,0 +1,46 @@
+package httpserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// drainLimit bounds how much of an oversized body ReadBody reads and
+// discards before it answers 413.
+const drainLimit = 32 << 20
+
+// ReadBody reads the request body, at most limit bytes. A larger body is a
+// 413 *Error: before answering, ReadBody reads and discards the rest of the
+// body (up to 32 MiB more), so that a client that sends its whole body
+// before it reads the answer reads the 413 instead of a connection reset
+// (closing a socket with unread data resets it). A body larger still gets
+// the 413 with the connection closed. A body that cannot be read (the
+// client went away, a read timeout) is a 400 with a fixed message. The
+// server's read timeouts bound the time this takes.
+func ReadBody(c echo.Context, limit int64) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > limit {
+		return nil, tooLarge(c, limit, r.Body)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, BadRequest("", "could not read the request body")
+	}
+	if int64(len(body)) > limit {
+		return nil, tooLarge(c, limit, r.Body)
+	}
+	return body, nil
+}
+
+func tooLarge(c echo.Context, limit int64, body io.Reader) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+	if n >= drainLimit || (err != nil && !errors.Is(err, io.EOF)) {
+		c.Response().Header().Set(echo.HeaderConnection, "close")
+	}
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+		Message: fmt.Sprintf("request body larger than %d bytes", limit)}
+}
