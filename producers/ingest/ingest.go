@@ -65,13 +65,7 @@ func FromEnv(e *config.Env, topic string) Config {
 		Addr:   e.String("AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081"),
 		Tokens: e.List("AUDITTRAIL_INGEST_TOKENS", ""),
 		Topic:  topic,
-	}
-	c.Policy.AllowCustomEvents = e.Bool("AUDITTRAIL_ALLOW_CUSTOM_EVENTS", false)
-	if ws := e.List("AUDITTRAIL_CUSTOM_EVENT_WORKSPACES", ""); len(ws) > 0 {
-		c.Policy.CustomEventWorkspaces = map[string]bool{}
-		for _, w := range ws {
-			c.Policy.CustomEventWorkspaces[w] = true
-		}
+		Policy: config.EventPolicy(e),
 	}
 	return c
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
@@ -268,4 +269,47 @@ func TestOversizedBodiesGet413NeverAReset(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	require.Equal(t, before, f.snapshot())
+}
+
+// Custom event names follow the deployment's policy, as at ingest: allowed
+// for the whole deployment or for listed workspaces, in the catalogue's
+// style.
+func TestCustomEventNamesFollowTheDeploymentPolicy(t *testing.T) {
+	bodies := map[string]string{
+		"tracking-plan":       `{"events": {"Report Schedule Modified": {}}}`,
+		"destination-filters": `{"filters": [{"name": "x", "enabled": true, "if": "event == 'Report Schedule Modified'", "action": "drop"}]}`,
+		"alerts":              `{"enabled": false, "events": ["Report Schedule Modified"]}`,
+	}
+	badStyle := map[string]string{
+		"tracking-plan":       `{"events": {"report schedule modified": {}}}`,
+		"destination-filters": `{"filters": [{"name": "x", "enabled": true, "if": "event in ['report_modified']", "action": "drop"}]}`,
+		"alerts":              `{"enabled": false, "events": ["REPORT!"]}`,
+	}
+	for _, c := range []struct {
+		name   string
+		policy event.Policy
+		ok     map[string]bool // workspace: custom names accepted
+	}{
+		{"catalogue only", event.Policy{}, map[string]bool{"ws_1": false, "ws_3": false}},
+		{"listed workspace", event.Policy{CustomEventWorkspaces: map[string]bool{"ws_3": true}}, map[string]bool{"ws_1": false, "ws_3": true}},
+		{"whole deployment", event.Policy{AllowCustomEvents: true}, map[string]bool{"ws_1": true, "ws_3": true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, func(o *Options) { o.Events = c.policy })
+			tok := token(t, map[string]string{"ws_1": "owner", "ws_3": "owner"})
+			for ws, allowed := range c.ok {
+				for kind, body := range bodies {
+					code, out := f.do(t, "PUT", "/v1/workspaces/"+ws+"/"+kind, tok, body)
+					if allowed {
+						require.Equal(t, 200, code, "%s %s: %v", ws, kind, out)
+					} else {
+						require.Equal(t, 400, code, "%s %s: %v", ws, kind, out)
+						require.Contains(t, out["error"].(map[string]any)["message"], "custom events are not enabled")
+					}
+					code, out = f.do(t, "PUT", "/v1/workspaces/"+ws+"/"+kind, tok, badStyle[kind])
+					require.Equal(t, 400, code, "%s %s: %v", ws, kind, out)
+				}
+			}
+		})
+	}
 }

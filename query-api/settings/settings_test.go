@@ -75,11 +75,17 @@ type fixture struct {
 	owner string
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture serves the settings routes over a memory store; opts adjust
+// the options.
+func newFixture(t *testing.T, opts ...func(*Options)) *fixture {
 	f := &fixture{store: &memStore{data: map[string][]byte{}}, rec: &recorder{}}
 	e := httpserver.New(httpserver.Options{Name: "api"})
-	Register(e, Options{Store: f.store, Emitter: f.rec, Verifier: auth.NewHMAC(secret),
-		Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }})
+	o := Options{Store: f.store, Emitter: f.rec, Verifier: auth.NewHMAC(secret),
+		Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	Register(e, o)
 	f.srv = httptest.NewServer(e)
 	t.Cleanup(f.srv.Close)
 	f.owner = token(t, map[string]string{"ws_1": "owner", "ws_2": "member"})

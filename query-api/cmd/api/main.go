@@ -104,7 +104,9 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer sb.Close()
-	settings.Register(e, sb.Options(verifier, log))
+	so := sb.Options(verifier, log)
+	so.Events = config.EventPolicy(env)
+	settings.Register(e, so)
 	web.Register(e)
 	log.Info("read api listening", "addr", addr, "algorithms", keys.Algorithms(), "export_topic", kc.Topic)
 	return httpserver.Serve(ctx, e, addr, nil)
