@@ -305,5 +305,9 @@ func FuzzSettingsPut(f *testing.F) {
 		kind := trackingplan.Kinds[int(k)%len(trackingplan.Kinds)]
 		code := h.check(t, http.MethodPut, "/v1/workspaces/ws_1/"+kind, "ws_1", kind, h.owner, string(body), nil)
 		require.Contains(t, []int{200, 400, 413}, code)
+		if code == http.StatusOK {
+			code, out := h.serve(t, http.MethodGet, "/v1/workspaces/ws_1/"+kind, h.owner, "", nil)
+			require.Equal(t, http.StatusOK, code, "what was saved can be shown: %s", out)
+		}
 	})
 }

@@ -145,8 +145,14 @@ func comparedEventNames(expr string) []string {
 		s, ok := e.AsLiteral().Value().(string)
 		return s, ok
 	}
+	root := celast.NavigateAST(parsed.NativeRep())
+	for _, c := range celast.MatchDescendants(root, celast.KindMatcher(celast.ComprehensionKind)) {
+		if cx := c.AsComprehension(); cx.IterVar() == "event" || cx.IterVar2() == "event" {
+			return nil // "event" is rebound inside: not the event's name
+		}
+	}
 	var out []string
-	calls := celast.MatchDescendants(celast.NavigateAST(parsed.NativeRep()), celast.KindMatcher(celast.CallKind))
+	calls := celast.MatchDescendants(root, celast.KindMatcher(celast.CallKind))
 	for _, c := range calls {
 		call := c.AsCall()
 		args := call.Args()

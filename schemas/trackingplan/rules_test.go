@@ -29,6 +29,7 @@ func TestComparedEventNames(t *testing.T) {
 		{`category == 'X' && resource.name == 'Y'`, nil},
 		{`event.startsWith('X')`, nil},
 		{`event ==`, nil},
+		{`['a'].exists(event, event == 'x')`, nil},
 		{``, nil},
 	} {
 		require.ElementsMatch(t, c.want, comparedEventNames(c.expr), c.expr)
