@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,8 +36,10 @@ func ReadBody(c echo.Context, limit int64) ([]byte, error) {
 }
 
 func tooLarge(c echo.Context, limit int64, body io.Reader) error {
-	n, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit))
-	if n >= drainLimit || (err != nil && !errors.Is(err, io.EOF)) {
+	if c.Request().ContentLength > limit+drainLimit {
+		// Too large to read to its end: answer at once and close.
+		c.Response().Header().Set(echo.HeaderConnection, "close")
+	} else if n, err := io.Copy(io.Discard, io.LimitReader(body, drainLimit)); n >= drainLimit || err != nil {
 		c.Response().Header().Set(echo.HeaderConnection, "close")
 	}
 	return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
