@@ -58,6 +58,9 @@ func (p Plan) ValidateNew(names EventNames) error {
 	}
 	sort.Strings(list)
 	for _, n := range list {
+		if strings.TrimSpace(n) == "" || len(n) > 200 {
+			continue // Compile reports it
+		}
 		if err := checkName(names, n); err != nil {
 			return fieldErr("events."+printable(n), "%s", err)
 		}
