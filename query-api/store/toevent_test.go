@@ -16,7 +16,7 @@ import (
 func TestEveryRowBecomesAServableEvent(t *testing.T) {
 	deep := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
 	for _, tc := range []struct {
-		name, changes, props string
+		name, changes, props   string
 		wantChanges, wantProps string // JSON; "" = absent
 	}{
 		{"plain", `{"a":{"old":1,"new":2}}`, `{"k":"v"}`, `{"a":{"old":1,"new":2}}`, `{"k":"v"}`},
