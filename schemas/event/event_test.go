@@ -198,7 +198,24 @@ func TestSchemaAgreesWithGoValidation(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, validate(string(out)), "what the API returns matches the schema")
 
+	for _, good := range []string{
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u", "name": "a\tb\nc\r"}, "resource": {"name": "x\ny"}, "changes": {"a\tb": {"new": 1}}, "context": {"user_agent": "u\ta"}, "properties": {"k\n": "v"}}`,
+	} {
+		require.NoError(t, validate(good), good)
+		ev, err := Decode([]byte(good))
+		require.NoError(t, err)
+		require.NoError(t, policy().Validate(&ev), good)
+	}
+
 	for _, bad := range []string{
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u\tv"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u", "email": "a\n@example.com"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u", "name": "\u001b[2J"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "resource": {"name": "\u0085"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "context": {"request_id": "r\r"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "changes": {"\u0000": {"new": 1}}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "properties": {"\u0007": 1}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "properties": ` + manyKeys(1001) + `}`,
 		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z"}`,
 		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "nope", "actor": {"type": "user", "id": "u"}}`,
 		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "robot", "id": "u"}}`,
