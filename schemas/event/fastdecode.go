@@ -237,33 +237,27 @@ func (s *scanner) byte(c byte) bool {
 // str reads a string without escape sequences or control characters (C0,
 // DEL or C1) in valid UTF-8, sharing memory with the input. It looks for
 // the closing quote, a backslash, a control character and a non-ASCII byte
-// in one pass, eight bytes at a time; a non-ASCII byte is decoded there.
+// in one pass, eight bytes at a time; from a non-ASCII byte on, textEnd
+// reads the rest.
 func (s *scanner) str() (string, bool) {
 	if !s.byte('"') {
 		return "", false
 	}
 	b := s.b[s.i:]
 	i := 0
-	for {
-		for ; i+8 <= len(b); i += 8 {
-			if m := specials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) / 8
-				break
-			}
-		}
-		for ; i < len(b); i++ {
-			if c := b[i]; c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
-				break
-			}
-		}
-		if i == len(b) || b[i] < 0x80 {
+	for ; i+8 <= len(b); i += 8 {
+		if m := specials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
 			break
 		}
-		r, size := utf8.DecodeRune(b[i:])
-		if r <= 0x9f || (r == utf8.RuneError && size == 1) {
-			return "", false
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
+			break
 		}
-		i += size
+	}
+	if i < len(b) && b[i] >= 0x80 {
+		i = textEnd(b, i)
 	}
 	if i == len(b) || b[i] != '"' {
 		return "", false
@@ -275,6 +269,27 @@ func (s *scanner) str() (string, bool) {
 	return unsafe.String(&b[0], i), true
 }
 
+// textEnd reads on from b[i] to the first byte that ends the fast path's
+// string (a quote, backslash or control character) and returns its index,
+// or the index of a C1 control or invalid UTF-8, which is not a quote.
+func textEnd(b []byte, i int) int {
+	for i < len(b) {
+		switch c := b[i]; {
+		case c < 0x20 || c == '\\' || c == '"' || c == 0x7f:
+			return i
+		case c < 0x80:
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r <= 0x9f || (r == utf8.RuneError && size == 1) {
+				return i
+			}
+			i += size
+		}
+	}
+	return i
+}
+
 // SWAR constants: a byte's value in every byte.
 const (
 	ones  = 0x0101010101010101
@@ -282,7 +297,6 @@ const (
 	space = 0x20 * ones
 	slash = '\\' * ones
 	quote = '"' * ones
-	del   = 0x7f * ones
 )
 
 // specials marks, in the high bit of each byte of x, the bytes that are a
@@ -290,9 +304,11 @@ const (
 // Bits above the lowest mark may be wrong (a borrow), so only the lowest
 // one counts and zero means none.
 func specials(x uint64) uint64 {
-	lt := (x - space) & ^x & highs
-	y, z, d := x^slash, x^quote, x^del // matching bytes become zero
-	return lt | x&highs | (y-ones)&^y&highs | (z-ones)&^z&highs | (d-ones)&^d&highs
+	y, z := x^slash, x^quote // matching bytes become zero
+	// (x&^highs)+ones sets the high bit of bytes whose low seven bits are
+	// all ones (DEL, 0xff), without a carry into the next byte; x itself
+	// has it in bytes 0x80 and above.
+	return ((x-space)&^x | x | (x&^highs + ones) | (y-ones)&^y | (z-ones)&^z) & highs
 }
 
 // key reads an object key and the colon after it.

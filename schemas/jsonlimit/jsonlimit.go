@@ -307,9 +307,11 @@ const (
 // byte of a multi-byte sequence (0x80 and above). Only the lowest mark is
 // exact (a borrow may set higher ones); zero means none.
 func specials(x uint64) uint64 {
-	lt := (x - 0x20*ones) & ^x & highs
-	q, bs, del := x^('"'*ones), x^('\\'*ones), x^(0x7f*ones)
-	return lt | x&highs | (q-ones)&^q&highs | (bs-ones)&^bs&highs | (del-ones)&^del&highs
+	q, bs := x^('"'*ones), x^('\\'*ones) // matching bytes become zero
+	// (x&^highs)+ones sets the high bit of bytes whose low seven bits are
+	// all ones (DEL, 0xff) without a carry into the next byte; x itself
+	// has it in bytes 0x80 and above.
+	return ((x-0x20*ones)&^x | x | (x&^highs + ones) | (q-ones)&^q | (bs-ones)&^bs) & highs
 }
 
 // str reads a string at s.i (at its opening quote) and returns its raw
