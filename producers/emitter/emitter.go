@@ -163,8 +163,9 @@ func New(cfg Config, brokerOpts []kgo.Opt, now func() time.Time) (*Emitter, erro
 	return em, nil
 }
 
-// Record validates ev, fills id (when empty), category and received_at,
-// and returns the Kafka record for it: keyed by workspace id, with the
+// Record validates ev (Policy.Validate, and event.CheckJSON on its
+// encoding), fills id (when empty), category and received_at, and returns
+// the Kafka record for it: keyed by workspace id, with the
 // event and schema_version headers. Each call returns a new record.
 func (e *Emitter) Record(ev *event.Event) (*kgo.Record, error) {
 	if err := e.cfg.Policy.Validate(ev); err != nil {
@@ -178,6 +179,12 @@ func (e *Emitter) Record(ev *event.Event) (*kgo.Record, error) {
 	value, err := event.Encode(make([]byte, 0, e.sizeHint.Load()), ev)
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	// The bounds of the contract's JSON (depth, keys, duplicate keys and
+	// control characters in properties and changes), as the gateway and
+	// the writer check them.
+	if err := event.CheckJSON(value); err != nil {
+		return nil, err
 	}
 	if hint := int64(len(value)) + 64; hint > e.sizeHint.Load() || hint < e.sizeHint.Load()/2 {
 		e.sizeHint.Store(min(hint, 64<<10))

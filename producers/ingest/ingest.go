@@ -11,8 +11,10 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -277,6 +279,9 @@ func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
 	if _, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields); err != nil {
 		return nil, true, httpserver.BadRequest("batch", `a batch body holds only "batch": an array of event objects`)
 	}
+	if repeatedBatchKey(body) {
+		return nil, true, httpserver.BadRequest("batch", `duplicate key: a batch body holds "batch" once`)
+	}
 	switch n := len(strict.Batch); {
 	case n == 0:
 		return nil, true, httpserver.BadRequest("batch", "the batch is empty")
@@ -285,6 +290,27 @@ func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
 			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, n)}
 	}
 	return strict.Batch, true, nil
+}
+
+// repeatedBatchKey reports whether a batch body that the strict decoder
+// took (so its only key is "batch") holds "batch" more than once: the
+// decoder keeps the last, and a second "batch" must not hide the first.
+// Each event is checked for repeated keys on its own (event.Decode).
+func repeatedBatchKey(body []byte) bool {
+	dec := stdjson.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // '{'
+		return false
+	}
+	for n := 0; dec.More(); n++ {
+		if n == 1 {
+			return true
+		}
+		var skip stdjson.RawMessage
+		if _, err := dec.Token(); err != nil || dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return false
 }
 
 func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEvent) {

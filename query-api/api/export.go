@@ -132,16 +132,52 @@ func (a *API) exportCSV(c echo.Context) error {
 }
 
 // cell neutralises a value a spreadsheet would run as a formula (starting
-// with = + - @, a tab or a carriage return) by prefixing a single quote.
+// with = + - @, a tab or a line break) by prefixing a single quote, and
+// keeps text readable and safe whatever was stored (see readable).
 func cell(s string) string {
 	if s == "" {
 		return s
 	}
+	s = readable(s)
 	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
+	case '=', '+', '-', '@', '\t', '\r', '\n':
 		return "'" + s
 	}
 	return s
+}
+
+// readable returns s with invalid UTF-8 and control characters other than
+// tab and line breaks (C0, DEL, C1: rows written before the event
+// contract refused them, or by another tool) replaced by U+FFFD, and each
+// carriage return not followed by a line feed turned into a line feed:
+// encoding/csv in CRLF mode would drop it and join the lines. Text without
+// such characters is returned as it is.
+func readable(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n') || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i, r := range s {
+		switch {
+		case r == '\r' && !strings.HasPrefix(s[i+1:], "\n"):
+			b.WriteByte('\n')
+		case r == '\t' || r == '\n' || r == '\r':
+			b.WriteRune(r)
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteRune(r) // invalid UTF-8 is RuneError already
+		}
+	}
+	return b.String()
 }
 
 // jsonCell is a JSON object column as a cell: empty for an empty object.

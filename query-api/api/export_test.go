@@ -54,6 +54,7 @@ func TestExportCSV(t *testing.T) {
 	tricky := []string{
 		"Smith, Alice", `Alice "Al" Smith`, "line one\nline two\r\nthree", "Zoë Ümlaut 日本語 🚀",
 		"=HYPERLINK(\"http://evil\")", "+1+2", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "plain",
+		"a\rb", "tab\tinside", "NUL\x00ESC\x1b[2J",
 	}
 	r := &fakeReader{}
 	for i, name := range tricky {
@@ -86,9 +87,12 @@ func TestExportCSV(t *testing.T) {
 	want := map[string]string{
 		"=HYPERLINK(\"http://evil\")": "'=HYPERLINK(\"http://evil\")", "+1+2": "'+1+2", "-2+3": "'-2+3",
 		"@SUM(A1)": "'@SUM(A1)", "\tTAB": "'\tTAB",
-		// In CRLF mode encoding/csv drops a lone CR (the event contract
-		// allows no control characters in stored text).
-		"\rCR": "'CR",
+		// In CRLF mode encoding/csv would drop a lone CR: it becomes a
+		// line break (read back as \n).
+		"\rCR": "'\nCR", "a\rb": "a\nb",
+		"tab\tinside": "tab\tinside",
+		// Control characters stored before the contract refused them.
+		"NUL\x00ESC\x1b[2J": "NUL\uFFFDESC\uFFFD[2J",
 	}
 	for i, name := range tricky {
 		got := records[i+1]
@@ -231,7 +235,14 @@ func TestSearchSyntaxErrorSaysWhatIsWrong(t *testing.T) {
 
 func TestCell(t *testing.T) {
 	for in, want := range map[string]string{
-		"": "", "a": "a", "=1": "'=1", "+1": "'+1", "-1": "'-1", "@a": "'@a", "\t": "'\t", "\r": "'\r", " =1": " =1", "'=1": "'=1",
+		"": "", "a": "a", "=1": "'=1", "+1": "'+1", "-1": "'-1", "@a": "'@a", "\t": "'\t", " =1": " =1", "'=1": "'=1",
+		// Line breaks are kept (a lone CR, which encoding/csv would drop,
+		// becomes a line feed); a leading one is neutralised too.
+		"\r": "'\n", "\n=1": "'\n=1", "\r\n=1": "'\r\n=1", "a\rb": "a\nb", "a\r\nb": "a\r\nb", "a\tb\nc": "a\tb\nc",
+		// Other control characters and invalid UTF-8 (rows stored before
+		// the contract refused them) become U+FFFD.
+		"a\x00b": "a\uFFFDb", "\x1b[31mred": "\uFFFD[31mred", "a\x7f": "a\uFFFD", "a\u0085b": "a\uFFFDb", "a\xffb": "a\uFFFDb",
+		"Zoë \u00a0日本": "Zoë \u00a0日本",
 	} {
 		require.Equal(t, want, cell(in), "%q", in)
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/jsonlimit"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -386,11 +387,7 @@ func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]eve
 		if _, ok := byKey[k]; ok {
 			return nil
 		}
-		e, err := toEvent(r)
-		if err != nil {
-			return err
-		}
-		byKey[k] = e
+		byKey[k] = toEvent(r)
 		return nil
 	})
 	if err != nil {
@@ -417,9 +414,9 @@ func (s *Store) Get(ctx context.Context, workspaceID, id string) (event.Event, e
 	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, s.table, cond)
 	var found *event.Event
 	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
-		e, err := toEvent(r)
+		e := toEvent(r)
 		found = &e
-		return err
+		return nil
 	})
 	if err != nil {
 		return event.Event{}, err
@@ -461,8 +458,14 @@ func (s *Store) each(ctx context.Context, sql string, args []any, fn func(r *mig
 	return nil
 }
 
-// toEvent turns a stored row back into the contract's event.
-func toEvent(r *migrations.Row) (event.Event, error) {
+// toEvent turns a stored row back into the contract's event. Every row
+// is served, whatever wrote it (rows stored before the contract's bounds,
+// or by another tool): changes and properties that are not JSON within the
+// bounds of jsonlimit are passed through as a JSON string holding the
+// stored text (invalid UTF-8 replaced by U+FFFD), and changes that are not
+// an object of {"old", "new"} objects are returned under the empty field
+// name, which no valid event uses: {"": {"new": <the stored changes>}}.
+func toEvent(r *migrations.Row) event.Event {
 	e := event.Event{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, Event: r.Event, Category: r.Category,
 		Timestamp: r.Timestamp, ReceivedAt: r.ReceivedAt,
@@ -471,12 +474,33 @@ func toEvent(r *migrations.Row) (event.Event, error) {
 		Context:  event.Context{IP: r.ContextIP, UserAgent: r.ContextUserAgent, RequestID: r.ContextRequestID},
 	}
 	if r.Changes != "" && r.Changes != "{}" {
-		if err := json.Unmarshal([]byte(r.Changes), &e.Changes); err != nil {
-			return e, fmt.Errorf("decode changes of %s: %w", e.ID, err)
-		}
+		e.Changes = storedChanges(r.Changes)
 	}
 	if r.Properties != "" && r.Properties != "{}" {
-		e.Properties = json.RawMessage(r.Properties)
+		e.Properties = storedJSON(r.Properties, 1)
 	}
-	return e, nil
+	return e
+}
+
+// storedChanges reads the changes column: an object of {"old", "new"}
+// objects within the bounds, or else the stored text under "".
+func storedChanges(s string) map[string]event.Change {
+	var changes map[string]event.Change
+	if jsonlimit.Valid([]byte(s), 1) {
+		if _, err := json.Parse([]byte(s), &changes, json.DisallowUnknownFields); err == nil && changes != nil {
+			return changes
+		}
+	}
+	return map[string]event.Change{"": {New: storedJSON(s, 1)}}
+}
+
+// storedJSON returns s as raw JSON when it is JSON within the bounds of
+// jsonlimit at depth (the containers around it), else as a JSON string of
+// its text.
+func storedJSON(s string, depth int) json.RawMessage {
+	if jsonlimit.Valid([]byte(s), depth) {
+		return json.RawMessage(s)
+	}
+	b, _ := json.Marshal(strings.ToValidUTF8(s, "\uFFFD"))
+	return b
 }

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
+
+	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
 
 // wire is the JSON shape accepted on input. Timestamps stay strings so that a
@@ -34,9 +36,11 @@ type wire struct {
 const parseFlags = json.DisallowUnknownFields | json.DontMatchCaseInsensitiveStructFields | json.DontCopyString | json.DontCopyRawMessage
 
 // Decode parses one JSON event. It checks the shape (JSON syntax, known
-// fields, value types, timestamp format, UTF-8) and returns a
-// *ValidationError naming the offending field; it does not check the
-// catalogue or required fields: call Policy.Validate for that.
+// fields, value types, timestamp format, UTF-8) and the bounds of the JSON
+// (see CheckJSON: depth, keys per object, duplicate keys, control
+// characters) and returns a *ValidationError naming the offending field;
+// it does not check the catalogue, required fields or the rules of each
+// field: call Policy.Validate for that.
 //
 // To avoid copying, strings and raw JSON in the returned event may share
 // memory with data: do not modify data while the event is in use.
@@ -57,20 +61,56 @@ func DecodeStored(data []byte) (e Event, changes json.RawMessage, err error) {
 }
 
 func decode(data []byte, compact bool) (Event, json.RawMessage, error) {
-	if !utf8.Valid(data) {
-		// The JSON decoder would silently replace invalid bytes; an audit
-		// record must not be altered without notice.
-		return Event{}, nil, single("", "the event is not valid UTF-8")
-	}
+	// The fast path checks UTF-8 and the bounds as it goes.
 	w, ok := fastDecode(data, compact)
 	if !ok {
+		if !utf8.Valid(data) {
+			// The JSON decoder would silently replace invalid bytes; an
+			// audit record must not be altered without notice.
+			return Event{}, nil, single("", "the event is not valid UTF-8")
+		}
+		limitErr := CheckJSON(data)
+		if limitErr != nil && !syntaxError(limitErr) {
+			return Event{}, nil, limitErr
+		}
 		var err error
 		if w, err = parseWire(data); err != nil {
 			return Event{}, nil, err
 		}
+		if limitErr != nil {
+			return Event{}, nil, limitErr
+		}
 	}
 	e, err := fromWire(&w)
 	return e, w.ChangesJSON, err
+}
+
+// CheckJSON checks the JSON of one event against the bounds every event
+// obeys (package jsonlimit): objects and arrays nested at most
+// jsonlimit.MaxDepth deep counting the event itself, at most
+// jsonlimit.MaxKeys keys in one object, no key twice in one object, and no
+// control character in any string or key other than tab, line feed and
+// carriage return. It returns nil or a *ValidationError naming the field,
+// e.g. "properties.items[2].name". Decode checks this; producers that
+// encode events themselves (the emitter) check their encoding with it.
+func CheckJSON(data []byte) error {
+	err := jsonlimit.Check(data)
+	if err == nil {
+		return nil
+	}
+	var le *jsonlimit.Error
+	if !errors.As(err, &le) {
+		return single("", err.Error())
+	}
+	if le.Kind == jsonlimit.Syntax {
+		return &ValidationError{Fields: []FieldError{{Field: le.Path, Message: "invalid JSON: " + le.Message}}, syntax: true}
+	}
+	return single(le.Path, le.Message)
+}
+
+func syntaxError(err error) bool {
+	var ve *ValidationError
+	return errors.As(err, &ve) && ve.syntax
 }
 
 // parseWire is the general decoder: any input, with an error naming the

@@ -113,7 +113,7 @@ func TestValidateErrorsNameTheField(t *testing.T) {
 		{"actor id missing", func(e *Event) { e.Actor.ID = "" }, "actor.id"},
 		{"actor name too long", func(e *Event) { e.Actor.Name = long }, "actor.name"},
 		{"actor name invalid utf8", func(e *Event) { e.Actor.Name = "a\xffb" }, "actor.name"},
-		{"actor name control", func(e *Event) { e.Actor.Name = "a\nb" }, "actor.name"},
+		{"actor name control", func(e *Event) { e.Actor.Name = "a\x1bb" }, "actor.name"},
 		{"actor email", func(e *Event) { e.Actor.Email = "alice" }, "actor.email"},
 		{"resource type", func(e *Event) { e.Resource.Type = "Ware House" }, "resource.type"},
 		{"context ip", func(e *Event) { e.Context.IP = "999.1.1.1" }, "context.ip"},
@@ -198,7 +198,24 @@ func TestSchemaAgreesWithGoValidation(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, validate(string(out)), "what the API returns matches the schema")
 
+	for _, good := range []string{
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u", "name": "a\tb\nc\r"}, "resource": {"name": "x\ny"}, "changes": {"a\tb": {"new": 1}}, "context": {"user_agent": "u\ta"}, "properties": {"k\n": "v"}}`,
+	} {
+		require.NoError(t, validate(good), good)
+		ev, err := Decode([]byte(good))
+		require.NoError(t, err)
+		require.NoError(t, policy().Validate(&ev), good)
+	}
+
 	for _, bad := range []string{
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u\tv"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u", "email": "a\n@example.com"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u", "name": "\u001b[2J"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "resource": {"name": "\u0085"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "context": {"request_id": "r\r"}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "changes": {"\u0000": {"new": 1}}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "properties": {"\u0007": 1}}`,
+		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "user", "id": "u"}, "properties": ` + manyKeys(1001) + `}`,
 		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z"}`,
 		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "nope", "actor": {"type": "user", "id": "u"}}`,
 		`{"workspace_id": "ws_1", "event": "Source Created", "timestamp": "2026-11-25T10:00:00Z", "actor": {"type": "robot", "id": "u"}}`,
@@ -226,11 +243,14 @@ func TestHandWrittenMatchersAgreeWithPatterns(t *testing.T) {
 func FuzzHandWrittenMatchers(f *testing.F) {
 	f.Add("ws_1")
 	f.Add("a\x7fé\tb")
+	f.Add("a\u0085\u00a0\r\n")
 	f.Fuzz(func(t *testing.T, v string) {
 		require.Equal(t, idPattern.MatchString(v), validID(v))
 		require.Equal(t, resourceTypePattern.MatchString(v), validResourceType(v))
 		if utf8.ValidString(v) {
-			require.Equal(t, strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }), hasControl(v))
+			c0 := func(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+			require.Equal(t, strings.ContainsFunc(v, c0), hasControl(v, identifier), "%q", v)
+			require.Equal(t, strings.ContainsFunc(v, func(r rune) bool { return c0(r) && r != '\t' && r != '\n' && r != '\r' }), hasControl(v, freeText), "%q", v)
 		}
 		require.Equal(t, !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r >= 0x7f }), printableASCII(v), "%q", v)
 	})

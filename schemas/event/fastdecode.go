@@ -4,19 +4,24 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/segmentio/encoding/json"
+
+	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
 
 // fastDecode decodes the common shape of an event - the one Encode
 // produces: known fields once each, strings without escape sequences,
 // changes as {"field": {"old": ..., "new": ...}}, properties an object - in
-// one pass without reflection. It returns ok=false for anything else
-// (escapes, nulls, repeated or unknown keys, other types, invalid JSON),
+// one pass without reflection, checking the bounds of jsonlimit on the way.
+// It returns ok=false for anything else (escapes outside changes and
+// properties, nulls, repeated or unknown keys, other types, invalid JSON,
+// broken bounds),
 // and the caller decodes with the general decoder, which decides and
 // explains. Where it returns ok=true, the result equals the general
-// decoder's (FuzzFastDecodeMatchesDecode). data must be valid UTF-8.
+// decoder's (FuzzFastDecodeMatchesDecode).
 //
 // Strings and raw JSON share memory with data, as with Decode.
 //
@@ -106,7 +111,9 @@ func fastDecode(data []byte, compact bool) (w wire, ok bool) {
 				}
 				w.Changes = map[string]Change{}
 				ok = s.object(func(k string) bool {
-					if _, dup := w.Changes[k]; dup {
+					// More changes than Validate takes are left to the
+					// general decoder, which also counts the keys.
+					if _, dup := w.Changes[k]; dup || len(w.Changes) >= MaxChanges {
 						return false
 					}
 					var c Change
@@ -120,7 +127,7 @@ func fastDecode(data []byte, compact bool) (w wire, ok bool) {
 						default:
 							return false
 						}
-						raw, ok := s.raw()
+						raw, ok := s.raw(depthChange)
 						*dst = raw
 						return ok
 					}) {
@@ -133,7 +140,7 @@ func fastDecode(data []byte, compact bool) (w wire, ok bool) {
 				if !s.peek('{') {
 					return w, false
 				}
-				w.Properties, ok = s.raw()
+				w.Properties, ok = s.raw(1)
 			}
 			if !ok || !s.ws() {
 				return w, false
@@ -227,9 +234,11 @@ func (s *scanner) byte(c byte) bool {
 	return false
 }
 
-// str reads a string without escape sequences or control characters,
-// sharing memory with the input. It looks for the closing quote, a
-// backslash and a control character in one pass, eight bytes at a time.
+// str reads a string without escape sequences or control characters (C0,
+// DEL or C1) in valid UTF-8, sharing memory with the input. It looks for
+// the closing quote, a backslash, a control character and a non-ASCII byte
+// in one pass, eight bytes at a time; from a non-ASCII byte on, textEnd
+// reads the rest.
 func (s *scanner) str() (string, bool) {
 	if !s.byte('"') {
 		return "", false
@@ -243,9 +252,12 @@ func (s *scanner) str() (string, bool) {
 		}
 	}
 	for ; i < len(b); i++ {
-		if c := b[i]; c < 0x20 || c == '\\' || c == '"' {
+		if c := b[i]; c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
 			break
 		}
+	}
+	if i < len(b) && b[i] >= 0x80 {
+		i = textEnd(b, i)
 	}
 	if i == len(b) || b[i] != '"' {
 		return "", false
@@ -255,6 +267,27 @@ func (s *scanner) str() (string, bool) {
 		return "", true
 	}
 	return unsafe.String(&b[0], i), true
+}
+
+// textEnd reads on from b[i] to the first byte that ends the fast path's
+// string (a quote, backslash or control character) and returns its index,
+// or the index of a C1 control or invalid UTF-8, which is not a quote.
+func textEnd(b []byte, i int) int {
+	for i < len(b) {
+		switch c := b[i]; {
+		case c < 0x20 || c == '\\' || c == '"' || c == 0x7f:
+			return i
+		case c < 0x80:
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r <= 0x9f || (r == utf8.RuneError && size == 1) {
+				return i
+			}
+			i += size
+		}
+	}
+	return i
 }
 
 // SWAR constants: a byte's value in every byte.
@@ -267,13 +300,15 @@ const (
 )
 
 // specials marks, in the high bit of each byte of x, the bytes that are a
-// control character (below 0x20), a backslash or a quote. Bits above the
-// lowest mark may be wrong (a borrow), so only the lowest one counts and
-// zero means none.
+// control character (below 0x20 or DEL), a backslash, a quote or not ASCII.
+// Bits above the lowest mark may be wrong (a borrow), so only the lowest
+// one counts and zero means none.
 func specials(x uint64) uint64 {
-	lt := (x - space) & ^x & highs
 	y, z := x^slash, x^quote // matching bytes become zero
-	return lt | (y-ones)&^y&highs | (z-ones)&^z&highs
+	// (x&^highs)+ones sets the high bit of bytes whose low seven bits are
+	// all ones (DEL, 0xff), without a carry into the next byte; x itself
+	// has it in bytes 0x80 and above.
+	return ((x-space)&^x | x | (x&^highs + ones) | (y-ones)&^y | (z-ones)&^z) & highs
 }
 
 // key reads an object key and the colon after it.
@@ -322,58 +357,29 @@ func (s *scanner) once(dst *string) bool {
 	return true
 }
 
-// raw reads one JSON value of any type and returns its bytes.
-func (s *scanner) raw() (json.RawMessage, bool) {
+// Depth of the old and new values of a change: inside the event, changes
+// and the change.
+const depthChange = 3
+
+// raw reads one JSON value of any type, nested inside depth objects, and
+// returns its bytes. The value must obey the bounds of jsonlimit; the
+// general decoder explains what breaks them.
+func (s *scanner) raw(depth int) (json.RawMessage, bool) {
 	start := s.i
-	if !s.skip(0) {
+	if !s.value(depth) {
 		return nil, false
 	}
 	return json.RawMessage(s.b[start:s.i]), true
 }
 
-// maxDepth is how deeply nested a raw value the fast path reads.
-const maxDepth = 32
-
-// skip reads one JSON value strictly (RFC 8259 grammar).
-func (s *scanner) skip(depth int) bool {
-	if depth > maxDepth || s.i >= len(s.b) {
+// value reads one JSON value as raw does.
+func (s *scanner) value(depth int) bool {
+	n, err := jsonlimit.Value(s.b[s.i:], depth)
+	if err != nil {
 		return false
 	}
-	switch c := s.b[s.i]; {
-	case c == '"':
-		_, ok := s.str()
-		return ok
-	case c == '{':
-		return s.object(func(string) bool { return s.skip(depth + 1) })
-	case c == '[':
-		s.i++
-		if !s.ws() {
-			return false
-		}
-		if s.byte(']') {
-			return true
-		}
-		for {
-			if !s.skip(depth+1) || !s.ws() {
-				return false
-			}
-			if s.byte(']') {
-				return true
-			}
-			if !s.byte(',') || !s.ws() {
-				return false
-			}
-		}
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
-	}
-	return false
+	s.i += n
+	return true
 }
 
 func (s *scanner) literal(l string) bool {
@@ -382,40 +388,6 @@ func (s *scanner) literal(l string) bool {
 	}
 	s.i += len(l)
 	return true
-}
-
-// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) number() bool {
-	s.byte('-')
-	switch {
-	case s.byte('0'):
-	case s.i < len(s.b) && s.b[s.i] >= '1' && s.b[s.i] <= '9':
-		s.digits()
-	default:
-		return false
-	}
-	if s.byte('.') && !s.digits() {
-		return false
-	}
-	if s.peek('e') || s.peek('E') {
-		s.i++
-		if !s.byte('+') {
-			s.byte('-')
-		}
-		if !s.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// digits reads [0-9]+ and reports whether there was one.
-func (s *scanner) digits() bool {
-	start := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	return s.i > start
 }
 
 // compactChanges reads a changes object that is exactly what AppendChanges
@@ -444,10 +416,10 @@ func (s *scanner) compactChanges() (json.RawMessage, bool) {
 		}
 		prev = k
 		if s.literal(`"old":`) {
-			if !s.skip(0) || (s.byte(',') && !(s.literal(`"new":`) && s.skip(0))) {
+			if !s.value(depthChange) || (s.byte(',') && !(s.literal(`"new":`) && s.value(depthChange))) {
 				return nil, false
 			}
-		} else if s.literal(`"new":`) && !s.skip(0) {
+		} else if s.literal(`"new":`) && !s.value(depthChange) {
 			return nil, false
 		}
 		if !s.byte('}') {
@@ -517,6 +489,6 @@ func plainRaw(v json.RawMessage) bool {
 	if len(v) == 0 {
 		return true
 	}
-	s := scanner{b: v}
-	return s.skip(0) && s.i == len(v)
+	n, err := jsonlimit.Value(v, depthChange)
+	return err == nil && n == len(v)
 }

@@ -25,7 +25,7 @@ var fastCases = []struct {
 	{"empty change", `{"changes":{"a":{}}}`, true},
 	{"empty properties", `{"properties":{}}`, true},
 	{"escape in a string", `{"id":"e\"1"}`, false},
-	{"escape in a raw value", `{"changes":{"a":{"old":"\u00e9"}}}`, false},
+	{"escape in a raw value", `{"changes":{"a":{"old":"\u00e9"}}}`, true},
 	{"null field", `{"id":null}`, false},
 	{"null changes", `{"changes":null}`, false},
 	{"null properties", `{"properties":null}`, false},
@@ -56,6 +56,22 @@ var fastCases = []struct {
 	{"escape after eight bytes", `{"id":"abcdefghij\\n"}`, false},
 	{"control after eight bytes", "{\"id\":\"abcdefghij\x01\"}", false},
 	{"unclosed long string", `{"id":"abcdefghijklmnop`, false},
+}
+
+// boundsCases are inputs around the bounds of jsonlimit, for the fuzzer.
+var boundsCases = []string{
+	`{"properties":` + strings.Repeat(`{"a":`, 30) + `1` + strings.Repeat(`}`, 30) + `}`,
+	`{"properties":` + strings.Repeat(`{"a":`, 31) + `1` + strings.Repeat(`}`, 31) + `}`,
+	`{"changes":{"a":{"new":` + deep(29) + `}}}`,
+	`{"changes":{"a":{"new":` + deep(30) + `}}}`,
+	`{"properties":{"a":1,"a":2}}`,
+	`{"properties":{"a":1,"\u0061":2}}`,
+	`{"id":"e","id":"e"}`,
+	`{"changes":{"a":{"new":{"k":"\u0000"}}}}`,
+	"{\"actor\":{\"name\":\"a\\tb\\u0085\x7f\"}}",
+	"{\"resource\":{\"name\":\"\u0085\"}}",
+	"{\"properties\":{\"\u0090\":1}}",
+	"{\"id\":\"\xff\"}",
 }
 
 // storedCases are changes around the edges of DecodeStored's compact
@@ -162,13 +178,12 @@ func TestFastDecodeMatchesDecode(t *testing.T) {
 // general decoder accepts it and finds the same event.
 func requireSameDecoding(t *testing.T, data []byte) {
 	t.Helper()
-	if !utf8.Valid(data) {
-		return
-	}
 	fw, ok := fastDecode(data, false)
 	if !ok {
 		return
 	}
+	require.True(t, utf8.Valid(data), "the fast path took invalid UTF-8: %q", data)
+	require.NoError(t, CheckJSON(data), "the fast path took what breaks the bounds: %q", data)
 	sw, err := parseWire(data)
 	require.NoError(t, err, "the fast path took what the general decoder refuses: %q", data)
 	require.Equal(t, sw, fw, "%q", data)
@@ -185,10 +200,14 @@ func FuzzFastDecodeMatchesDecode(f *testing.F) {
 	for _, tc := range storedCases {
 		f.Add([]byte(`{"changes":` + tc.changes + `}`))
 	}
+	for _, tc := range boundsCases {
+		f.Add([]byte(tc))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		requireSameDecoding(t, data)
 		requireSameStored(t, data)
 		if e, err := Decode(data); err == nil {
+			require.NoError(t, CheckJSON(data), "Decode took what breaks the bounds: %q", data)
 			// AppendChanges writes what the general encoder writes.
 			got, err := AppendChanges(nil, e.Changes)
 			require.NoError(t, err)

@@ -21,6 +21,9 @@ type FieldError struct {
 // ValidationError lists every problem found in one event.
 type ValidationError struct {
 	Fields []FieldError
+	// syntax marks an error of CheckJSON that is about JSON syntax, which
+	// the decoder explains better.
+	syntax bool
 }
 
 func (e *ValidationError) Error() string {
@@ -102,9 +105,9 @@ func (p Policy) Validate(e *Event) error {
 	default:
 		errs.add("actor.type", fmt.Sprintf(`must be one of "user", "access_token", "system", got %q`, truncate(e.Actor.Type, 64)))
 	}
-	checkText(&errs, "actor.id", e.Actor.ID, MaxNameLen, true)
-	checkText(&errs, "actor.name", e.Actor.Name, MaxNameLen, false)
-	checkText(&errs, "actor.email", e.Actor.Email, MaxEmailLen, false)
+	checkText(&errs, "actor.id", e.Actor.ID, MaxNameLen, true, identifier)
+	checkText(&errs, "actor.name", e.Actor.Name, MaxNameLen, false, freeText)
+	checkText(&errs, "actor.email", e.Actor.Email, MaxEmailLen, false, identifier)
 	if e.Actor.Email != "" && !strings.Contains(e.Actor.Email, "@") {
 		errs.add("actor.email", "must be an email address")
 	}
@@ -112,15 +115,15 @@ func (p Policy) Validate(e *Event) error {
 	if e.Resource.Type != "" && (len(e.Resource.Type) > 64 || !validResourceType(e.Resource.Type)) {
 		errs.add("resource.type", "must be snake_case letters, digits and underscores (at most 64), e.g. \"warehouse\"")
 	}
-	checkText(&errs, "resource.id", e.Resource.ID, MaxNameLen, false)
-	checkText(&errs, "resource.name", e.Resource.Name, MaxNameLen, false)
+	checkText(&errs, "resource.id", e.Resource.ID, MaxNameLen, false, identifier)
+	checkText(&errs, "resource.name", e.Resource.Name, MaxNameLen, false, freeText)
 
 	if len(e.Changes) > MaxChanges {
 		errs.add("changes", fmt.Sprintf("at most %d changed fields", MaxChanges))
 	}
 	for k := range e.Changes {
-		if k == "" || len(k) > MaxChangeKey || !utf8.ValidString(k) {
-			errs.add("changes", fmt.Sprintf("field names must be 1-%d characters of valid UTF-8", MaxChangeKey))
+		if k == "" || len(k) > MaxChangeKey || !utf8.ValidString(k) || hasControl(k, freeText) {
+			errs.add("changes", fmt.Sprintf("field names must be 1-%d characters of valid UTF-8 without control characters other than tab, line feed and carriage return", MaxChangeKey))
 			break
 		}
 	}
@@ -130,8 +133,8 @@ func (p Policy) Validate(e *Event) error {
 			errs.add("context.ip", "must be an IPv4 or IPv6 address")
 		}
 	}
-	checkText(&errs, "context.user_agent", e.Context.UserAgent, MaxTextLen, false)
-	checkText(&errs, "context.request_id", e.Context.RequestID, MaxNameLen, false)
+	checkText(&errs, "context.user_agent", e.Context.UserAgent, MaxTextLen, false, freeText)
+	checkText(&errs, "context.request_id", e.Context.RequestID, MaxNameLen, false, identifier)
 	if len(e.Properties) > 0 && e.Properties[0] != '{' {
 		errs.add("properties", "must be a JSON object")
 	}
@@ -227,7 +230,18 @@ func validID(v string) bool {
 	return len(v) > 0
 }
 
-func checkText(errs *ValidationError, field, v string, max int, required bool) {
+// Classes of text fields, by the control characters they accept.
+type textClass bool
+
+const (
+	// freeText (names, the user agent, keys and strings inside changes
+	// and properties) accepts tab, line feed and carriage return.
+	freeText textClass = true
+	// identifier (ids, emails, request ids) accepts no control character.
+	identifier textClass = false
+)
+
+func checkText(errs *ValidationError, field, v string, max int, required bool, class textClass) {
 	switch {
 	case v == "" && required:
 		errs.add(field, "is required")
@@ -236,7 +250,9 @@ func checkText(errs *ValidationError, field, v string, max int, required bool) {
 	case printableASCII(v):
 	case !utf8.ValidString(v):
 		errs.add(field, "must be valid UTF-8")
-	case hasControl(v):
+	case hasControl(v, class) && class == freeText:
+		errs.add(field, "must not contain control characters other than tab, line feed and carriage return")
+	case hasControl(v, class):
 		errs.add(field, "must not contain control characters")
 	}
 }
@@ -263,12 +279,21 @@ func printableASCII(s string) bool {
 	return true
 }
 
-// hasControl reports whether s holds a control character (below U+0020, or
-// U+007F). Those are single bytes that never occur inside a multi-byte UTF-8
-// sequence, so a byte scan finds exactly them, without decoding runes.
-func hasControl(s string) bool {
+// hasControl reports whether valid UTF-8 s holds a control character its
+// class refuses: C0 (below U+0020; free text accepts tab, line feed and
+// carriage return), DEL (U+007F) or C1 (U+0080-U+009F). C0 and DEL are
+// single bytes that never occur inside a multi-byte sequence; C1 are the
+// two-byte sequences 0xC2 0x80-0x9F.
+func hasControl(s string, class textClass) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
+		switch c := s[i]; {
+		case c == '\t' || c == '\n' || c == '\r':
+			if class != freeText {
+				return true
+			}
+		case c < 0x20 || c == 0x7f:
+			return true
+		case c == 0xc2 && i+1 < len(s) && s[i+1] <= 0x9f:
 			return true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+
+	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
 
 // Filter actions.
@@ -136,6 +138,9 @@ func (f Filters) Compile() (*CompiledFilters, error) {
 			}
 			for j, p := range fl.Properties {
 				parts := strings.Split(p, ".")
+				if len(parts) > jsonlimit.MaxDepth {
+					return nil, fieldErr(fmt.Sprintf("filters[%d].properties[%d]", i, j), "a path of at most %d segments", jsonlimit.MaxDepth)
+				}
 				for _, part := range parts {
 					if part == "" {
 						return nil, fieldErr(fmt.Sprintf("filters[%d].properties[%d]", i, j), "%q: empty path segment", p)

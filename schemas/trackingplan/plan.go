@@ -132,6 +132,11 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	if len(raw) > 256<<10 {
 		return nil, fieldErr(field, "schema larger than 256 KiB")
 	}
+	// Before compiling: a schema nested hundreds of levels deep takes
+	// seconds to compile.
+	if err := checkLimits(field, raw); err != nil {
+		return nil, err
+	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fieldErr(field, "not JSON")

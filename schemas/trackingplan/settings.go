@@ -17,6 +17,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
 
 // Kinds of settings; each is stored under its own key.
@@ -173,8 +175,15 @@ func (a Alerts) Triggers(name string) bool {
 }
 
 // Decode parses a settings document strictly (unknown fields are errors)
-// into v, returning a *FieldError naming the field on failure.
+// into v, returning a *FieldError naming the field on failure. The
+// document obeys the bounds of every contract document (package
+// jsonlimit): no key twice in one object, at most jsonlimit.MaxDepth levels
+// of objects and arrays, at most jsonlimit.MaxKeys keys in one object, no
+// control character but tab, line feed and carriage return.
 func Decode(data []byte, v any) error {
+	if err := checkLimits("", data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
@@ -185,6 +194,24 @@ func Decode(data []byte, v any) error {
 		return fieldErr("", "unexpected data after the settings object")
 	}
 	return nil
+}
+
+// checkLimits checks data, found at field, against the bounds of
+// jsonlimit. Syntax errors are left to the decoder, which reports them.
+func checkLimits(field string, data []byte) error {
+	err := jsonlimit.Check(data)
+	var le *jsonlimit.Error
+	if err == nil || !errors.As(err, &le) || le.Kind == jsonlimit.Syntax {
+		return nil
+	}
+	switch {
+	case le.Path == "":
+	case field == "" || le.Path[0] == '[':
+		field += le.Path
+	default:
+		field += "." + le.Path
+	}
+	return fieldErr(field, "%s", le.Message)
 }
 
 func decodeError(err error) *FieldError {

@@ -698,9 +698,11 @@ function renderDetail(ev) {
   const code = (v) => h('code', { text: v });
   const when = (v) => v ? [h('span', { text: formatLocal(v) }), h('span', { class: 'muted small block', text: formatUTC(v) })] : null;
   const extra = Object.keys(ev).filter((k) => !knownTop.has(k)).sort();
+  // Properties are an object; a stored value that is not readable JSON
+  // comes as a string of its text and is shown as such.
   const propsRows = ev.properties && typeof ev.properties === 'object'
     ? Object.keys(ev.properties).sort().map((k) => [k, h('pre', { class: 'inline', text: formatBlock(ev.properties[k]) })])
-    : [];
+    : typeof ev.properties === 'string' ? [['Stored text', h('pre', { class: 'inline', text: ev.properties })]] : [];
   $('detail-body').replaceChildren(...[
     section('Changes', diffTable(ev.changes) || h('p', { class: 'muted', text: 'This event records no field changes.' })),
     section('Event', dl([
