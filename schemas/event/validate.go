@@ -161,12 +161,8 @@ func (p Policy) checkName(errs *ValidationError, e *Event) {
 		}
 		return
 	}
-	if !p.AllowCustomEvents && !p.CustomEventWorkspaces[e.WorkspaceID] {
-		errs.add("event", fmt.Sprintf("unknown event name %q: not in the catalogue (GET /v1/catalogue lists the names) and custom events are not enabled for this workspace", truncate(e.Event, maxEventLength)))
-		return
-	}
-	if !catalogue.ValidCustomName(e.Event) {
-		errs.add("event", "custom event names use the catalogue's style: 2-6 capitalised words such as \"Report Schedule Modified\"")
+	if err := p.CheckName(e.WorkspaceID, e.Event); err != nil {
+		errs.add("event", err.Error())
 		return
 	}
 	if e.Category != "" && e.Category != catalogue.CustomCategory {
