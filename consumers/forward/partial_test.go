@@ -84,7 +84,9 @@ func TestRejectedBatchIsSplitToIsolateTheRefusedEvents(t *testing.T) {
 					wantOK = append(wantOK, e.ID)
 				}
 			}
-			s.produce(t, evs...)
+			s.produce(t, evs[0])
+			eventually(t, func() bool { return sk.requestsOf("key-ws_1") == 1 }, "the first request is held")
+			s.produce(t, evs[1:]...)
 			eventually(t, func() bool { return len(f.slots) == len(evs) }, "all read while the first request is held")
 			close(release)
 

@@ -81,7 +81,9 @@ func TestSlowCompileHoldsOnlyItsWorkspace(t *testing.T) {
 		}
 		return compileSettings(id, kind, raw)
 	}
-	plan := func(ws, p string) { w.Apply(trackingplan.Key(ws, trackingplan.KindPlan), record(t, ws, trackingplan.KindPlan, p)) }
+	plan := func(ws, p string) {
+		w.Apply(trackingplan.Key(ws, trackingplan.KindPlan), record(t, ws, trackingplan.KindPlan, p))
+	}
 	plan("ws_a", `{"events": {"A": {}}, "unplanned_events": "block"}`)
 	require.NoError(t, w.WaitIdle(context.Background()))
 	old := w.Get("ws_a").Plan
