@@ -83,7 +83,6 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.MaxInFlight = e.Int("AUDITTRAIL_FORWARDER_MAX_IN_FLIGHT", c.MaxInFlight)
 	c.RequestTimeout = e.Duration("AUDITTRAIL_FORWARDER_REQUEST_TIMEOUT", c.RequestTimeout)
 	c.MaxAttempts = e.Int("AUDITTRAIL_FORWARDER_MAX_ATTEMPTS", c.MaxAttempts)
-	c.MaxSplitRequests = e.Int("AUDITTRAIL_FORWARDER_MAX_SPLIT_REQUESTS", c.MaxSplitRequests)
 	c.RetryMax = e.Duration("AUDITTRAIL_FORWARDER_RETRY_MAX", c.RetryMax)
 	c.ViolationInterval = e.Duration("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL", c.ViolationInterval)
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
@@ -117,7 +116,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_MAX_ATTEMPTS=%d: want 1-100", c.MaxAttempts))
 	}
 	if c.MaxSplitRequests < 0 || c.MaxSplitRequests > 10_000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_MAX_SPLIT_REQUESTS=%d: want 0-10000", c.MaxSplitRequests))
+		errs = append(errs, fmt.Errorf("max split requests %d: want 0-10000", c.MaxSplitRequests))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.RetryAfterMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_RETRY_MAX=%s: want >= %s", c.RetryMax, c.RetryMin))
