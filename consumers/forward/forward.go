@@ -212,7 +212,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	bg.Go(func() { f.viol.run(dctx, f.cfg.ViolationInterval) })
 
 	for ctx.Err() == nil {
-		fetches := f.cl.PollRecords(ctx, 5000)
+		fetches := f.cl.PollRecords(ctx, f.pollRecords())
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				f.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
@@ -259,6 +259,7 @@ type partition struct {
 	mu      sync.Mutex
 	entries []*entry
 	revoked atomic.Bool
+	holds   int // targets whose full queue paused this partition's fetching
 }
 
 // entry is one record: pending counts its deliveries not yet finished
@@ -454,14 +455,23 @@ func (f *Forwarder) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 
 func (f *Forwarder) forget(m map[string][]int32) {
 	f.pmu.Lock()
-	defer f.pmu.Unlock()
+	var held []int32
 	for _, id := range m[f.cfg.Topic] {
 		if p := f.parts[id]; p != nil {
 			p.mu.Lock()
 			p.revoked.Store(true)
+			if p.holds > 0 {
+				held = append(held, id)
+			}
 			p.mu.Unlock()
 			delete(f.parts, id)
 		}
+	}
+	f.pmu.Unlock()
+	if len(held) > 0 {
+		// Paused fetching persists in the client: a partition assigned
+		// here again later must be read.
+		f.cl.ResumeFetchPartitions(map[string][]int32{f.cfg.Topic: held})
 	}
 }
 
@@ -482,6 +492,8 @@ type target struct {
 	split       // isolating the events a target rejected (source targets)
 	paused bool // the target refused the request whatever its content
 	pauses int  // refused attempts since the pause began
+	// holding is the partition whose fetching t's full queue paused.
+	holding *partition
 }
 
 func (f *Forwarder) enqueue(kind, ws string, it *item) {
@@ -500,7 +512,14 @@ func (f *Forwarder) enqueue(kind, ws string, it *item) {
 	t.items = append(t.items, it)
 	schedule := !t.busy
 	t.busy = true
+	hold := t.holding == nil && len(t.items) >= f.queueCap()
+	if hold {
+		t.holding = it.e.p
+	}
 	t.mu.Unlock()
+	if hold {
+		f.hold(t, it.e.p)
+	}
 	if schedule {
 		f.sched.push(t)
 	}
@@ -596,6 +615,7 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 	case TargetAlert:
 		retryIn = f.serveAlert(ctx, t, head[0])
 	}
+	f.releaseIfDrained(t)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {

@@ -23,6 +23,9 @@ type metrics struct {
 	// to isolate rejected events.
 	paused        prometheus.Gauge
 	splitRequests prometheus.Counter
+	// heldPartitions counts partitions whose fetching is paused because
+	// a target's queue is full.
+	heldPartitions prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,9 +57,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Workspaces whose delivery is paused because their target refuses the write key (401, 403) or address (404, 410); their events are kept."}),
 		splitRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_split_requests_total",
 			Help: "Requests made to isolate the events of batches a target rejected."}),
+		heldPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_held_partitions",
+			Help: "Partitions whose reading is paused because one workspace's queue is full (its target paused, failing or slow)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.paused, m.splitRequests)
+		reg.MustRegister(m.paused, m.splitRequests, m.heldPartitions)
 		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight, m.registryErrors)
 	}
 	return m

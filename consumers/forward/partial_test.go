@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -169,4 +171,56 @@ func gauge(t *testing.T, g prometheus.Gauge) float64 {
 	var m dto.Metric
 	require.NoError(t, g.Write(&m))
 	return m.GetGauge().GetValue()
+}
+
+// A paused workspace holds only its own partition: once its queue is full,
+// reading of its partition pauses, the in-flight slots stay free for the
+// other partitions, whose workspaces are all delivered; when the pause
+// ends the partition is read again to the end.
+func TestPausedWorkspaceHoldsOnlyItsPartition(t *testing.T) {
+	s := newStack(t, false, 2)
+	sk := newSink(t)
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		if key == "key-ws_bad" {
+			http.Error(w, "bad key", http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	s.enable(t, "ws_bad", sk.srv.URL, false)
+	s.enable(t, "ws_ok", sk.srv.URL, false)
+	cfg := s.config()
+	cfg.MaxInFlight = 80 // a queue of 10 pauses its partition
+	cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+	reg := prometheus.NewRegistry()
+	f, _ := s.run(t, cfg, Deps{Reg: reg})
+
+	prod, err := kgo.NewClient(append(append([]kgo.Opt{}, s.opts...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	require.NoError(t, err)
+	defer prod.Close()
+	send := func(ws string, part int32, from, to int) {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			e := mkEvent(ws, i, "Source Created", "")
+			v, err := event.Marshal(&e)
+			require.NoError(t, err)
+			recs = append(recs, &kgo.Record{Topic: s.events, Partition: part, Key: []byte(ws), Value: v,
+				Headers: []kgo.RecordHeader{{Key: topics.HeaderEvent, Value: []byte(e.Event)}}})
+		}
+		require.NoError(t, prod.ProduceSync(context.Background(), recs...).FirstErr())
+	}
+	send("ws_bad", 0, 0, 200)
+	eventually(t, func() bool { return sk.requestsOf("key-ws_bad") == 1 && gauge(t, f.m.heldPartitions) == 1 }, "paused, its partition held")
+	send("ws_ok", 1, 0, 200)
+	eventually(t, func() bool { return len(sk.ids("key-ws_ok")) == 200 }, "the other partition flows")
+	require.LessOrEqual(t, len(f.slots), 20, "the held partition keeps at most its queue and one poll in flight")
+	eventually(t, func() bool { return s.committed(t)[1] == 200 }, "the other partition committed")
+	require.Zero(t, s.committed(t)[0], "nothing of the held partition committed")
+
+	s.put(t, "ws_bad", trackingplan.KindForwarding, trackingplan.Forwarding{Enabled: true,
+		Target: trackingplan.Target{URL: sk.srv.URL, WriteKey: "key-ws_fixed"}})
+	eventually(t, func() bool { return len(sk.ids("key-ws_fixed")) == 200 }, "resumed and read to the end")
+	require.Equal(t, expectIDs("ws_bad", 0, 200), sk.ids("key-ws_fixed"))
+	eventually(t, func() bool { return s.committed(t)[0] == 200 }, "committed")
+	require.Zero(t, gauge(t, f.m.heldPartitions))
 }
