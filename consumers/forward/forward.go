@@ -15,9 +15,15 @@
 // record not yet delivered, dropped by configuration or dead-lettered
 // (a low watermark), so a crash or restart replays, never skips. Timeouts,
 // transport errors, 429 (honouring Retry-After) and 5xx are retried with
-// capped exponential backoff and jitter; other 4xx, events over 32 KB and
-// exhausted retries go to the forwarding dead-letter topic with reason
-// headers, from which the replay command re-delivers them.
+// capped exponential backoff and jitter. A batch refused with another 4xx
+// is split to isolate the refused events (source.go); those, events over
+// 32 KB and exhausted retries go to the forwarding dead-letter topic with
+// reason headers, from which the replay command re-delivers them. A target
+// refusing the write key (401, 403) or address (404, 410) pauses its
+// workspace's delivery, with an alert, and dead-letters nothing. A
+// workspace whose queue is full pauses reading of its partition only
+// (backpressure.go). Tracking plans and filters are compiled off the
+// delivery path, per workspace (Workspaces).
 //
 // An event id is an idempotency key: the forwarder delivers the version of
 // an id the API shows, the first one stored. When it is assigned a
