@@ -31,6 +31,10 @@ type Config struct {
 	// dead-lettered. RetryAfterMax caps an honoured Retry-After.
 	RetryMin, RetryMax, RetryAfterMax time.Duration
 	MaxAttempts                       int
+	// MaxSplitRequests bounds the requests made to isolate the events of
+	// a batch the target rejected (by halving it); what is not isolated
+	// then is dead-lettered together.
+	MaxSplitRequests int
 	// ViolationInterval is how often tracking-plan violations are
 	// recorded as one "Violations Detected" event per workspace.
 	ViolationInterval time.Duration
@@ -60,6 +64,7 @@ func Defaults() Config {
 		RequestTimeout: 10 * time.Second,
 		RetryMin:       200 * time.Millisecond, RetryMax: 30 * time.Second, RetryAfterMax: 5 * time.Minute,
 		MaxAttempts:       10,
+		MaxSplitRequests:  64,
 		ViolationInterval: time.Minute,
 		ShutdownTimeout:   20 * time.Second,
 		RetentionDays:     90, DedupeMaxIDs: 1_000_000, RegistryTimeout: 15 * time.Second,
@@ -109,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_MAX_ATTEMPTS=%d: want 1-100", c.MaxAttempts))
+	}
+	if c.MaxSplitRequests < 0 || c.MaxSplitRequests > 10_000 {
+		errs = append(errs, fmt.Errorf("max split requests %d: want 0-10000", c.MaxSplitRequests))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.RetryAfterMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_RETRY_MAX=%s: want >= %s", c.RetryMax, c.RetryMin))

@@ -37,6 +37,20 @@ func (e *DeliveryError) Error() string {
 
 func (e *DeliveryError) Unwrap() error { return e.Err }
 
+// TargetRefused reports a final answer that does not depend on the events
+// sent: the target refuses the credentials (401, 403) or has no such
+// source (404, 410). A source target's delivery pauses on it instead of
+// splitting the batch or dead-lettering the events; any other final 4xx
+// is taken as a refusal of the content, and the batch is split to isolate
+// the refused events.
+func (e *DeliveryError) TargetRefused() bool {
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+		return true
+	}
+	return false
+}
+
 // Reason is the dead-letter reason of a final failure.
 func (e *DeliveryError) Reason() string {
 	if e.Retryable {
@@ -115,7 +129,9 @@ func (s *Sender) do(req *http.Request) error {
 
 // Classify is the one place that decides what is retried: transport errors
 // and timeouts, 408, 429 and 5xx are retryable (429 and 503 honour
-// Retry-After, in seconds or as an HTTP date); other statuses are final.
+// Retry-After, in seconds or as an HTTP date); other statuses are final,
+// and DeliveryError.TargetRefused tells a refused target from refused
+// content.
 func Classify(status int, h http.Header, err error, now time.Time) *DeliveryError {
 	if status == 0 {
 		return &DeliveryError{Retryable: true, Err: err}

@@ -15,9 +15,15 @@
 // record not yet delivered, dropped by configuration or dead-lettered
 // (a low watermark), so a crash or restart replays, never skips. Timeouts,
 // transport errors, 429 (honouring Retry-After) and 5xx are retried with
-// capped exponential backoff and jitter; other 4xx, events over 32 KB and
-// exhausted retries go to the forwarding dead-letter topic with reason
-// headers, from which the replay command re-delivers them.
+// capped exponential backoff and jitter. A batch refused with another 4xx
+// is split to isolate the refused events (source.go); those, events over
+// 32 KB and exhausted retries go to the forwarding dead-letter topic with
+// reason headers, from which the replay command re-delivers them. A target
+// refusing the write key (401, 403) or address (404, 410) pauses its
+// workspace's delivery, with an alert, and dead-letters nothing. A
+// workspace whose queue is full pauses reading of its partition only
+// (backpressure.go). Tracking plans and filters are compiled off the
+// delivery path, per workspace (Workspaces).
 //
 // An event id is an idempotency key: the forwarder delivers the version of
 // an id the API shows, the first one stored. When it is assigned a
@@ -142,6 +148,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 	if d.Reg != nil {
 		d.Reg.MustRegister(f.firsts.Gauges("audittrail_forwarder", "AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", f.now)...)
 	}
+	f.ws.onChange = f.settingsChanged
 	f.viol = newViolations(d.Emitter, d.Log, d.Now)
 	f.sched.init()
 	table, err := kvtopic.New(d.KafkaOpts, cfg.SettingsTopic, f.ws.Apply)
@@ -186,6 +193,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	defer f.cl.Close()
 	tctx, tcancel := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
+	defer f.ws.Close()
 	defer bg.Wait()
 	defer tcancel()
 	bg.Go(func() {
@@ -210,7 +218,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	bg.Go(func() { f.viol.run(dctx, f.cfg.ViolationInterval) })
 
 	for ctx.Err() == nil {
-		fetches := f.cl.PollRecords(ctx, 5000)
+		fetches := f.cl.PollRecords(ctx, f.pollRecords())
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				f.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
@@ -257,6 +265,7 @@ type partition struct {
 	mu      sync.Mutex
 	entries []*entry
 	revoked atomic.Bool
+	holds   int // targets whose full queue paused this partition's fetching
 }
 
 // entry is one record: pending counts its deliveries not yet finished
@@ -452,14 +461,23 @@ func (f *Forwarder) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 
 func (f *Forwarder) forget(m map[string][]int32) {
 	f.pmu.Lock()
-	defer f.pmu.Unlock()
+	var held []int32
 	for _, id := range m[f.cfg.Topic] {
 		if p := f.parts[id]; p != nil {
 			p.mu.Lock()
 			p.revoked.Store(true)
+			if p.holds > 0 {
+				held = append(held, id)
+			}
 			p.mu.Unlock()
 			delete(f.parts, id)
 		}
+	}
+	f.pmu.Unlock()
+	if len(held) > 0 {
+		// Paused fetching persists in the client: a partition assigned
+		// here again later must be read.
+		f.cl.ResumeFetchPartitions(map[string][]int32{f.cfg.Topic: held})
 	}
 }
 
@@ -473,6 +491,15 @@ type target struct {
 	busy     bool // scheduled, being served or waiting for a retry
 	attempts int  // failed attempts of the head batch
 	timer    *time.Timer
+	// wakeable: waiting for a retry that a settings change of the
+	// workspace starts at once (delivery paused, settings compiling).
+	wakeable bool
+
+	split       // isolating the events a target rejected (source targets)
+	paused bool // the target refused the request whatever its content
+	pauses int  // refused attempts since the pause began
+	// holding is the partition whose fetching t's full queue paused.
+	holding *partition
 }
 
 func (f *Forwarder) enqueue(kind, ws string, it *item) {
@@ -491,7 +518,14 @@ func (f *Forwarder) enqueue(kind, ws string, it *item) {
 	t.items = append(t.items, it)
 	schedule := !t.busy
 	t.busy = true
+	hold := t.holding == nil && len(t.items) >= f.queueCap()
+	if hold {
+		t.holding = it.e.p
+	}
 	t.mu.Unlock()
+	if hold {
+		f.hold(t, it.e.p)
+	}
 	if schedule {
 		f.sched.push(t)
 	}
@@ -566,13 +600,18 @@ func (f *Forwarder) work(ctx context.Context) {
 // attempt failed and may be retried, or not at all when t is empty.
 func (f *Forwarder) serve(ctx context.Context, t *target) {
 	t.mu.Lock()
-	head := t.items[:min(len(t.items), f.cfg.BatchEvents)]
+	n := min(len(t.items), f.cfg.BatchEvents)
+	if len(t.segs) > 0 {
+		n = min(n, t.segs[0])
+	}
+	head := t.items[:n]
 	head = append([]*item(nil), head...)
 	if len(head) == 0 {
 		t.busy = false
 		t.mu.Unlock()
 		return
 	}
+	t.wakeable = false
 	t.mu.Unlock()
 
 	var retryIn time.Duration
@@ -582,6 +621,7 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 	case TargetAlert:
 		retryIn = f.serveAlert(ctx, t, head[0])
 	}
+	f.releaseIfDrained(t)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -631,130 +671,6 @@ func (f *Forwarder) settle(t *target, err error) (time.Duration, string) {
 	}
 	// Jitter: between half and the whole backoff.
 	return d/2 + rand.N(d/2+1), ""
-}
-
-func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) time.Duration {
-	ws := f.ws.Get(t.ws)
-	if ws == nil || !ws.Forwarding.Enabled {
-		// Turned off while queued: nothing to deliver.
-		t.take(len(head))
-		for _, it := range head {
-			f.m.dropped.WithLabelValues(dropDisabled).Inc()
-			f.finish(it.e)
-		}
-		t.attempts = 0
-		return 0
-	}
-	var (
-		calls [][]byte
-		send  []*item
-		size  = 64
-		n     int
-	)
-	var finished []*item
-	inBatch := map[string]bool{}
-	for _, it := range head {
-		if it.e.p.revoked.Load() {
-			finished = append(finished, it)
-			n++
-			continue
-		}
-		if !it.done {
-			f.process(ctx, ws, it)
-		}
-		if it.call != nil && (inBatch[it.id] || f.resent(TargetSource, ws.ID, it.id, it.ts)) {
-			// The same id again (a resend) in this batch, or delivered
-			// since this item was processed (or another version of it).
-			it.call = nil
-			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
-		}
-		if it.call == nil {
-			finished = append(finished, it)
-			n++
-			continue
-		}
-		if len(send) > 0 && size+len(it.call)+1 > MaxRequestBytes {
-			break
-		}
-		inBatch[it.id] = true
-		size += len(it.call) + 1
-		calls = append(calls, it.call)
-		send = append(send, it)
-		n++
-	}
-	if len(send) == 0 {
-		t.take(n)
-		for _, it := range finished {
-			f.finish(it.e)
-		}
-		return 0
-	}
-	err := f.sender.SendBatch(ctx, ws.Forwarding.Target, calls)
-	if err == nil {
-		f.m.attempts.WithLabelValues(t.kind, "ok").Inc()
-		t.attempts = 0
-		t.take(n)
-		now := f.now()
-		for _, it := range send {
-			d := now.Sub(it.readAt)
-			f.m.latency.Observe(d.Seconds())
-			if f.deps.OnDelivered != nil {
-				f.deps.OnDelivered(d)
-			}
-		}
-		f.m.forwarded.Add(float64(len(send)))
-		for _, it := range send {
-			f.recent.add(TargetSource, ws.ID, it.id)
-		}
-		f.remember(ws.ID, send...)
-		for _, it := range append(finished, send...) {
-			f.finish(it.e)
-		}
-		return 0
-	}
-	if ctx.Err() != nil {
-		return 0
-	}
-	retryIn, reason := f.settle(t, err)
-	if retryIn > 0 {
-		f.log.Debug("delivery failed; will retry", "workspace_id", t.ws, "events", len(send), "attempt", t.attempts, "in", retryIn, "err", err)
-		// Items finished here (dropped by configuration, or of a revoked
-		// partition) leave the queue now; the batch stays at its head. Any
-		// other item, also one revoked meanwhile, stays until a later serve
-		// finishes it: an item leaves the queue only when it is finished.
-		if len(finished) > 0 {
-			gone := make(map[*item]bool, len(finished))
-			for _, it := range finished {
-				gone[it] = true
-			}
-			t.mu.Lock()
-			keep := make([]*item, 0, len(t.items))
-			for _, it := range t.items {
-				if !gone[it] {
-					keep = append(keep, it)
-				}
-			}
-			t.items = keep
-			t.mu.Unlock()
-			for _, it := range finished {
-				f.finish(it.e)
-			}
-		}
-		return retryIn
-	}
-	attempts := t.attempts
-	t.attempts = 0
-	f.log.Warn("delivery failed; dead-lettering", "workspace_id", t.ws, "events", len(send), "attempts", attempts, "err", err)
-	t.take(n)
-	for _, it := range send {
-		f.deadLetter(ctx, TargetSource, it, reason, attempts)
-		f.recent.add(TargetSource, ws.ID, it.id)
-	}
-	f.remember(ws.ID, send...)
-	for _, it := range append(finished, send...) {
-		f.finish(it.e)
-	}
-	return 0
 }
 
 // process runs one item through the workspace's pipeline, leaving it.call

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/stacktest"
@@ -167,4 +171,95 @@ func TestRegisteredIDsAreNotForwardedAgainByAFreshForwarder(t *testing.T) {
 		defer cancel()
 		require.NoError(t, reg.Register(ctx, ids))
 	})
+}
+
+// Over the real broker, a listing shows only the dead letters the replay
+// group has not replayed yet; -all shows every letter with its status. A
+// 400 for a batch dead-letters only the refused event, and a 401 pauses
+// the workspace without dead letters.
+func TestListingShowsOutstandingDeadLettersOnly(t *testing.T) {
+	stacktest.Require(t)
+	s := newStack(t, true, 2)
+	t.Cleanup(func() {
+		cl, err := kgo.NewClient(s.opts...)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, _ = kadm.NewClient(cl).DeleteGroup(ctx, s.group+"-replay")
+			cl.Close()
+		}
+	})
+	sk := newSink(t)
+	var refusing atomic.Bool
+	refusing.Store(true)
+	sk.reject = func(calls []TrackCall) int {
+		for _, c := range calls {
+			if _, bad := c.Properties["bad"]; bad && refusing.Load() {
+				return http.StatusBadRequest
+			}
+		}
+		return 0
+	}
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		if key == "key-ws_401" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	for _, ws := range []string{"ws_1", "ws_2", "ws_401"} {
+		s.enable(t, ws, sk.srv.URL, false)
+	}
+	_, stop := s.run(t, s.config(), Deps{})
+	var evs []event.Event
+	for i := range 6 {
+		props := ""
+		if i == 2 || i == 4 {
+			props = `{"bad": true}`
+		}
+		evs = append(evs, mkEvent("ws_1", i, "Source Created", props), mkEvent("ws_2", i, "Source Created", props))
+	}
+	evs = append(evs, mkEvent("ws_401", 0, "Source Created", ""))
+	s.produce(t, evs...)
+	dead := s.dlqRecords(t, 4)
+	require.Len(t, dead, 4, "only the refused events are dead-lettered, none of ws_401")
+	eventually(t, func() bool { return len(sk.ids("key-ws_1")) == 4 && len(sk.ids("key-ws_2")) == 4 }, "the rest delivered")
+	stop()
+
+	list := func(o ReplayOptions) []string {
+		var out strings.Builder
+		o.DryRun, o.Out = true, &out
+		st, err := Replay(context.Background(), s.config(), Deps{KafkaOpts: s.opts}, o)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if out.Len() == 0 {
+			lines = nil
+		}
+		require.Equal(t, len(lines), st.Listed)
+		sort.Strings(lines)
+		return lines
+	}
+	require.Len(t, list(ReplayOptions{}), 4, "nothing replayed yet: all outstanding")
+	require.Len(t, list(ReplayOptions{Workspace: "ws_2"}), 2)
+
+	refusing.Store(false)
+	st, err := Replay(context.Background(), s.config(), Deps{KafkaOpts: s.opts}, ReplayOptions{Workspace: "ws_1"})
+	require.NoError(t, err)
+	require.Equal(t, ReplayStats{Delivered: 2, Requeued: 2}, st)
+
+	// ws_1's letters are replayed and hidden; ws_2's were appended again
+	// (kept for their workspace) and are outstanding once each.
+	out := list(ReplayOptions{})
+	require.Len(t, out, 2, "%q", out)
+	for _, l := range out {
+		require.True(t, strings.HasPrefix(l, "ws_2\t"), l)
+	}
+	all := list(ReplayOptions{All: true})
+	require.Len(t, all, 6, "%q", all)
+	status := map[string]int{}
+	for _, l := range all {
+		f := strings.Split(l, "\t")
+		status[f[0]+" "+f[len(f)-1]]++
+	}
+	require.Equal(t, map[string]int{"ws_1 replayed": 2, "ws_2 replayed": 2, "ws_2 outstanding": 2}, status)
 }

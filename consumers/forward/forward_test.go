@@ -203,7 +203,7 @@ func TestRejectedAndOversizedEventsAreDeadLettered(t *testing.T) {
 	sk := newSink(t)
 	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
 		if key == "key-ws_bad" {
-			http.Error(w, "invalid write key", http.StatusUnauthorized)
+			http.Error(w, "invalid event", http.StatusBadRequest)
 			return false
 		}
 		return true
@@ -224,11 +224,11 @@ func TestRejectedAndOversizedEventsAreDeadLettered(t *testing.T) {
 		require.Equal(t, TargetSource, header(r, topics.HeaderForwardTarget))
 		require.Equal(t, s.events, header(r, topics.HeaderDLQTopic))
 	}
-	require.Contains(t, reasons["ws_bad-evt-00000"], "rejected: HTTP 401")
+	require.Contains(t, reasons["ws_bad-evt-00000"], "rejected: HTTP 400")
 	require.Contains(t, reasons["ws_ok-evt-00001"], "too_large")
 	eventually(t, func() bool { return s.committed(t)[0] == 4 }, "dead letters count as done")
 	require.Equal(t, []string{"ws_ok-evt-00000", "ws_ok-evt-00002"}, sk.ids("key-ws_ok"))
-	require.Equal(t, 1, sk.requests["key-ws_bad"], "a 4xx is not retried")
+	require.Equal(t, 1, sk.requestsOf("key-ws_bad"), "a 400 for one event is not retried")
 }
 
 // Events queued behind a busy request go out in batches that stay within
@@ -379,7 +379,7 @@ func TestReplayRedeliversDeadLetters(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		if broken && key != "alert" {
-			http.Error(w, "write key unknown", http.StatusForbidden)
+			http.Error(w, "invalid event", http.StatusBadRequest)
 			return false
 		}
 		return true

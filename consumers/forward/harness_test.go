@@ -151,12 +151,25 @@ func (s *stack) produce(t *testing.T, evs ...event.Event) {
 // run starts a forwarder and returns a stop function that waits for it.
 func (s *stack) run(t *testing.T, cfg Config, d Deps) (*Forwarder, func()) {
 	t.Helper()
+	f := s.build(t, cfg, d)
+	return f, s.start(t, f)
+}
+
+// build creates a forwarder on the stack without running it.
+func (s *stack) build(t *testing.T, cfg Config, d Deps) *Forwarder {
+	t.Helper()
 	d.KafkaOpts = s.opts
 	if d.Log == nil && os.Getenv("AUDITTRAIL_TEST_LOG") == "1" {
 		d.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f, err := New(cfg, d)
 	require.NoError(t, err)
+	return f
+}
+
+// start runs f and returns a stop function that waits for it.
+func (s *stack) start(t *testing.T, f *Forwarder) func() {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -168,7 +181,7 @@ func (s *stack) run(t *testing.T, cfg Config, d Deps) (*Forwarder, func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return f, stop
+	return stop
 }
 
 // dlqRecords reads everything on the dead-letter topic.
@@ -201,6 +214,9 @@ type sink struct {
 	// behave decides the answer to the n-th request (from 1) of a write
 	// key; nil accepts.
 	behave func(w http.ResponseWriter, r *http.Request, key string, n int) bool
+	// reject, when set, is asked after behave accepted a request: a
+	// non-zero status refuses the whole request with it.
+	reject func(calls []TrackCall) int
 }
 
 func newSink(t *testing.T) *sink {
@@ -276,6 +292,12 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	if behave != nil && !behave(w, r, key, n) {
 		return
 	}
+	if s.reject != nil {
+		if status := s.reject(b.Batch); status != 0 {
+			http.Error(w, "refused", status)
+			return
+		}
+	}
 	s.mu.Lock()
 	s.got[key] = append(s.got[key], b.Batch...)
 	s.mu.Unlock()
@@ -286,6 +308,20 @@ func (s *sink) calls(key string) []TrackCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]TrackCall(nil), s.got[key]...)
+}
+
+// alertTexts returns the alert messages received.
+func (s *sink) alertTexts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.alerts...)
+}
+
+// requestsOf returns how many requests a write key made.
+func (s *sink) requestsOf(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[key]
 }
 
 func (s *sink) count(key string) int {

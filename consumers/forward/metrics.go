@@ -18,6 +18,14 @@ type metrics struct {
 	// registryErrors counts partitions whose registered ids could not be
 	// loaded at assignment.
 	registryErrors prometheus.Counter
+	// paused counts source targets whose delivery is paused (the target
+	// refuses the write key or address); splitRequests the requests made
+	// to isolate rejected events.
+	paused        prometheus.Gauge
+	splitRequests prometheus.Counter
+	// heldPartitions counts partitions whose fetching is paused because
+	// a target's queue is full.
+	heldPartitions prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_dead_letters_total",
 			Help: "Events dead-lettered, by target and reason."}, []string{"target", "reason"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "audittrail_forwarder_delivery_attempts_total",
-			Help: "HTTP delivery attempts by target and result (ok, retry, rejected)."}, []string{"target", "result"}),
+			Help: "HTTP delivery attempts by target and result (ok, retry, rejected, refused)."}, []string{"target", "result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "audittrail_forwarder_delivery_seconds",
 			Help:    "Time from reading an event to its delivery acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
@@ -45,8 +53,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records read and not yet delivered, dropped or dead-lettered."}),
 		registryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_registry_load_errors_total",
 			Help: "Assigned partitions whose ids registered by the writer could not be loaded from ClickHouse (resends of those ids may be forwarded)."}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_paused_targets",
+			Help: "Workspaces whose delivery is paused because their target refuses the write key (401, 403) or address (404, 410); their events are kept."}),
+		splitRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_split_requests_total",
+			Help: "Requests made to isolate the events of batches a target rejected."}),
+		heldPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_held_partitions",
+			Help: "Partitions whose reading is paused because one workspace's queue is full (its target paused, failing or slow)."}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.paused, m.splitRequests, m.heldPartitions)
 		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight, m.registryErrors)
 	}
 	return m

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,6 +143,8 @@ func FinalFailure(name string, props map[string]any) bool {
 	return attempt >= maxAttempts
 }
 
+// number reads a count given as a JSON number or as a string holding one
+// ("3"): producers send both. Anything else is not a number.
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case json.Number:
@@ -149,17 +152,48 @@ func number(v any) (float64, bool) {
 		return f, err == nil
 	case float64:
 		return n, true
+	case string:
+		s := strings.TrimSpace(n)
+		if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+			return 0, false
+		}
+		var f float64
+		if err := json.Unmarshal([]byte(s), &f); err != nil {
+			return 0, false
+		}
+		return f, true
 	}
 	return 0, false
 }
 
-// trackCall maps an audit event to a track call. The event's own
-// properties come first; the audit fields (workspace_id, category, actor_*,
-// resource_*, changes) are set over them.
+// auditFields are the track call properties that carry the audit event's
+// own fields. They always hold the audit values (absent when the audit
+// field is empty): an event property of the same name never poses as one.
+// Such properties are forwarded under overriddenProperties instead.
+var auditFields = []string{"workspace_id", "category", "actor_type", "actor_id", "actor_name", "actor_email",
+	"resource_type", "resource_id", "resource_name", "changes", overriddenProperties}
+
+// overriddenProperties holds the event properties whose names are audit
+// fields, by name.
+const overriddenProperties = "overridden_properties"
+
+// trackCall maps an audit event to a track call: the event's properties,
+// then the audit fields (workspace_id, category, actor_*, resource_*,
+// changes), which win over properties of the same names.
 func trackCall(ev *event.Event, props map[string]any) TrackCall {
 	p := make(map[string]any, len(props)+12)
 	for k, v := range props {
 		p[k] = v
+	}
+	var overridden map[string]any
+	for _, k := range auditFields {
+		if v, ok := p[k]; ok {
+			if overridden == nil {
+				overridden = map[string]any{}
+			}
+			overridden[k] = v
+			delete(p, k)
+		}
 	}
 	p["workspace_id"] = ev.WorkspaceID
 	p["category"] = ev.Category
@@ -172,6 +206,9 @@ func trackCall(ev *event.Event, props map[string]any) TrackCall {
 	setIf(p, "resource_name", ev.Resource.Name)
 	if len(ev.Changes) > 0 {
 		p["changes"] = ev.Changes
+	}
+	if overridden != nil {
+		p[overriddenProperties] = overridden
 	}
 	ctx := map[string]any{"library": map[string]string{"name": "audittrail-forwarder", "version": "1"}}
 	setIf(ctx, "ip", ev.Context.IP)
@@ -190,7 +227,9 @@ func setIf(m map[string]any, k, v string) {
 }
 
 // AlertText is the chat message for an alerting event: who, what, which
-// resource, when, and the first changes.
+// resource, when, for a failure event the attempt ("Attempt: 3 of 5",
+// counts given as numbers or numeric strings) and its error text, and the
+// first changes.
 func AlertText(ev *event.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%s* in workspace %s\n", ev.Event, ev.WorkspaceID)
@@ -213,6 +252,9 @@ func AlertText(ev *event.Event) string {
 		fmt.Fprintf(&b, "Resource: %s\n", strings.TrimSpace(res))
 	}
 	fmt.Fprintf(&b, "When: %s", ev.Timestamp.UTC().Format("2006-01-02 15:04:05 UTC"))
+	if catalogue.IsFailure(ev.Event) {
+		writeFailure(&b, ev)
+	}
 	if len(ev.Changes) > 0 {
 		keys := make([]string, 0, len(ev.Changes))
 		for k := range ev.Changes {
@@ -231,6 +273,31 @@ func AlertText(ev *event.Event) string {
 	}
 	return b.String()
 }
+
+// writeFailure adds a failure event's attempt and error lines.
+func writeFailure(b *strings.Builder, ev *event.Event) {
+	props, err := decodeProps(ev.Properties)
+	if err != nil {
+		return
+	}
+	attempt, ok1 := number(props["attempt"])
+	maxAttempts, ok2 := number(props["max_attempts"])
+	switch {
+	case ok1 && ok2:
+		fmt.Fprintf(b, "\nAttempt: %s of %s", count(attempt), count(maxAttempts))
+	case ok1:
+		fmt.Fprintf(b, "\nAttempt: %s", count(attempt))
+	}
+	if msg, ok := props["error"].(string); ok && strings.TrimSpace(msg) != "" {
+		msg = strings.TrimSpace(msg)
+		if r := []rune(msg); len(r) > 300 {
+			msg = string(r[:297]) + "..."
+		}
+		fmt.Fprintf(b, "\nError: %s", msg)
+	}
+}
+
+func count(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func short(v json.RawMessage) string {
 	if len(v) == 0 {

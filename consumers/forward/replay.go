@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/kvtopic"
@@ -25,8 +26,15 @@ type ReplayOptions struct {
 	// Workspace, when set, replays only that workspace's dead letters;
 	// the others are appended to the dead-letter topic again unchanged.
 	Workspace string
-	// DryRun lists the dead letters without delivering or committing.
+	// DryRun lists the dead letters without delivering or committing:
+	// those not replayed yet by Group (at or past its committed offsets),
+	// of Workspace when set. Replayed letters (below the committed
+	// offsets) were delivered, dropped by the settings or appended again
+	// as new letters.
 	DryRun bool
+	// All lists the replayed letters too, each line ending with a status
+	// column, "outstanding" or "replayed" (DryRun only).
+	All bool
 	// Out receives one line per dead letter.
 	Out io.Writer
 }
@@ -54,7 +62,11 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if o.DryRun {
+		return list(ctx, cfg, d, o)
+	}
 	ws := NewWorkspaces(d.Log)
+	defer ws.Close()
 	table, err := kvtopic.New(d.KafkaOpts, cfg.SettingsTopic, ws.Apply)
 	if err != nil {
 		return st, err
@@ -64,6 +76,9 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 	go func() { defer close(tdone); _ = table.Run(tctx) }()
 	defer func() { tcancel(); <-tdone }()
 	if err := table.WaitReady(ctx); err != nil {
+		return st, err
+	}
+	if err := ws.WaitIdle(ctx); err != nil {
 		return st, err
 	}
 
@@ -121,7 +136,7 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 				delete(remaining, r.Partition)
 			}
 		})
-		if !o.DryRun && len(done) > 0 {
+		if len(done) > 0 {
 			if err := cl.CommitRecords(ctx, done...); err != nil {
 				return st, fmt.Errorf("commit replay progress: %w", err)
 			}
@@ -139,10 +154,6 @@ func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, 
 	reason := header(r, topics.HeaderDLQReason)
 	ev, decErr := event.Decode(r.Value)
 	fmt.Fprintf(o.Out, "%s\t%s\t%s\t%s\t%s\n", wsID, ev.ID, ev.Event, kind, reason)
-	if o.DryRun {
-		st.Listed++
-		return nil
-	}
 	if o.Workspace != "" && wsID != o.Workspace {
 		st.Requeued++
 		return requeue(ctx, cl, cfg, r, reason)
@@ -229,4 +240,100 @@ func requeue(ctx context.Context, cl *kgo.Client, cfg Config, r *kgo.Record, rea
 		return fmt.Errorf("requeue dead letter: %w", err)
 	}
 	return nil
+}
+
+// list writes the dead letters not yet replayed by o.Group (all of them
+// with o.All, marked) without joining or moving any group.
+func list(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats, error) {
+	var st ReplayStats
+	opts := append([]kgo.Opt{}, d.KafkaOpts...)
+	cl, err := kgo.NewClient(append(opts, kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return st, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, cfg.DeadLetterTopic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return st, fmt.Errorf("list start offsets of %s: %w", cfg.DeadLetterTopic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, cfg.DeadLetterTopic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return st, fmt.Errorf("list end offsets of %s: %w", cfg.DeadLetterTopic, err)
+	}
+	committed, err := adm.FetchOffsets(ctx, o.Group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // never replayed: every letter is outstanding
+	}
+	if err != nil {
+		return st, fmt.Errorf("fetch the offsets of group %s: %w", o.Group, err)
+	}
+	replayed := map[int32]int64{} // letters below are replayed
+	committed.Each(func(c kadm.OffsetResponse) {
+		if c.Topic == cfg.DeadLetterTopic && c.Err == nil && c.At > 0 {
+			replayed[c.Partition] = c.At
+		}
+	})
+	remaining := map[int32]int64{}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(l kadm.ListedOffset) {
+		begin := int64(0)
+		if s, ok := starts.Lookup(cfg.DeadLetterTopic, l.Partition); ok {
+			begin = s.Offset
+		}
+		if !o.All {
+			begin = max(begin, replayed[l.Partition])
+		}
+		if begin < l.Offset {
+			remaining[l.Partition] = l.Offset
+			from[l.Partition] = kgo.NewOffset().At(begin)
+		}
+	})
+	if len(from) == 0 {
+		return st, nil
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.DeadLetterTopic: from})
+	for len(remaining) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+		if err := fetches.Err0(); err != nil {
+			return st, fmt.Errorf("read %s: %w", cfg.DeadLetterTopic, err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, ok := remaining[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if o.Workspace != "" && string(r.Key) != o.Workspace {
+				return
+			}
+			ev, _ := event.Decode(r.Value)
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Key, ev.ID, ev.Event,
+				header(r, topics.HeaderForwardTarget), header(r, topics.HeaderDLQReason))
+			if o.All {
+				status := "outstanding"
+				if r.Offset < replayed[r.Partition] {
+					status = "replayed"
+				}
+				line += "\t" + status
+			}
+			fmt.Fprintln(o.Out, line)
+			st.Listed++
+		})
+	}
+	return st, nil
 }

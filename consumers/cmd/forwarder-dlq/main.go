@@ -2,10 +2,13 @@
 // events a workspace's source or alert webhook rejected, that exhausted
 // their retries, or that were too large. Replayed events go through the
 // workspace's current settings; those that fail again are appended to the
-// dead-letter topic again. Configuration comes from AUDITTRAIL_* variables
-// (see the README).
+// dead-letter topic again. -list shows the letters still outstanding (not
+// yet replayed by the replay group); -list -all shows every letter still in
+// the topic with a last column "outstanding" or "replayed". Listing moves
+// no group. Configuration comes from AUDITTRAIL_* variables (see the
+// README).
 //
-//	forwarder-dlq [-list] [-workspace ws_1] [-group audittrail-forwarder-replay]
+//	forwarder-dlq [-list [-all]] [-workspace ws_1] [-group audittrail-forwarder-replay]
 package main
 
 import (
@@ -43,8 +46,9 @@ func main() {
 func run(ctx context.Context, args []string, out, summary io.Writer, log *slog.Logger) (int, error) {
 	fs := flag.NewFlagSet("forwarder-dlq", flag.ContinueOnError)
 	fs.SetOutput(summary)
-	list := fs.Bool("list", false, "list the dead letters (workspace, event id, event, target, reason) without replaying")
-	ws := fs.String("workspace", "", "replay only this workspace (others are kept in the dead-letter topic)")
+	list := fs.Bool("list", false, "list the dead letters not replayed yet (workspace, event id, event, target, reason) without replaying")
+	all := fs.Bool("all", false, "with -list: list the replayed dead letters too, with a status column (outstanding, replayed)")
+	ws := fs.String("workspace", "", "replay (or list) only this workspace (others are kept in the dead-letter topic)")
 	group := fs.String("group", "", "consumer group remembering replay progress (default: <forwarder group>-replay)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,7 +57,10 @@ func run(ctx context.Context, args []string, out, summary io.Writer, log *slog.L
 		return 2, err
 	}
 	if fs.NArg() > 0 {
-		return 2, fmt.Errorf("unexpected argument %q (flags: -list, -workspace, -group)", fs.Arg(0))
+		return 2, fmt.Errorf("unexpected argument %q (flags: -list, -all, -workspace, -group)", fs.Arg(0))
+	}
+	if *all && !*list {
+		return 2, errors.New("-all lists: use it with -list")
 	}
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
@@ -62,12 +69,8 @@ func run(ctx context.Context, args []string, out, summary io.Writer, log *slog.L
 		return 2, err
 	}
 	kc.ClientID = "audittrail-forwarder-dlq"
-	if *list && *group == "" {
-		// Listing must not move the replay group: use a throwaway one.
-		*group = fmt.Sprintf("audittrail-forwarder-dlq-list-%d", time.Now().UnixNano())
-	}
 	st, err := forward.Replay(ctx, fc, forward.Deps{KafkaOpts: kc.Options(), Log: log, Now: time.Now},
-		forward.ReplayOptions{Group: *group, Workspace: *ws, DryRun: *list, Out: out})
+		forward.ReplayOptions{Group: *group, Workspace: *ws, DryRun: *list, All: *all, Out: out})
 	if err != nil {
 		return 1, err
 	}

@@ -26,6 +26,7 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		"-workspace":   "-workspace",
 		"-list replay": `unexpected argument "replay"`,
 		"-list=maybe":  "-list",
+		"-all":         "-all lists: use it with -list",
 	} {
 		var summary bytes.Buffer
 		code, err := run(context.Background(), strings.Fields(args), io.Discard, &summary, quiet)
