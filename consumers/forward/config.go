@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	// is not remembered (a warning and
 	// audittrail_forwarder_registry_load_errors_total say so).
 	RegistryTimeout time.Duration
+	// Egress is the outbound policy of deliveries and alerts
+	// (AUDITTRAIL_FORWARD_ALLOWED_TARGETS).
+	Egress egress.Config
 }
 
 // Defaults returns the default configuration.
@@ -66,8 +70,8 @@ func Defaults() Config {
 	}
 }
 
-// FromEnv reads the AUDITTRAIL_FORWARDER_* variables and
-// AUDITTRAIL_RETENTION_DAYS.
+// FromEnv reads the AUDITTRAIL_FORWARDER_* variables,
+// AUDITTRAIL_RETENTION_DAYS and AUDITTRAIL_FORWARD_ALLOWED_TARGETS.
 func FromEnv(e *config.Env, topic string) Config {
 	c := Defaults()
 	c.Topic = topic
@@ -82,6 +86,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.ViolationInterval = e.Duration("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL", c.ViolationInterval)
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
 	c.DedupeMaxIDs = e.Int("AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
+	c.Egress = egress.FromEnv(e)
 	return c
 }
 
@@ -124,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.RegistryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("registry timeout %s: want > 0", c.RegistryTimeout))
+	}
+	if err := c.Egress.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
