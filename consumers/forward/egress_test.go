@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,8 +10,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/egress"
+	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
@@ -112,4 +115,28 @@ func TestClassifyRefusedIsFinal(t *testing.T) {
 	require.False(t, e.Retryable)
 	require.Equal(t, "rejected", e.Reason())
 	require.Equal(t, "refused by policy", e.Error())
+}
+
+// A dead letter replayed to a target the policy refuses stays in the
+// dead-letter topic with that reason; nothing reaches the target.
+func TestReplayToARefusedTargetKeepsTheLetter(t *testing.T) {
+	s := newStack(t, false, 1)
+	port, accepted := countingListener(t)
+	s.enable(t, "ws_1", "http://[::ffff:127.0.0.1]:"+port, false)
+	ev := mkEvent("ws_1", 1, "Source Created", "")
+	v, err := event.Marshal(&ev)
+	require.NoError(t, err)
+	cl, err := kgo.NewClient(s.opts...)
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: s.dlq, Key: []byte("ws_1"), Value: v,
+		Headers: []kgo.RecordHeader{{Key: topics.HeaderForwardTarget, Value: []byte(TargetSource)},
+			{Key: topics.HeaderDLQReason, Value: []byte("retries_exhausted: 500")}}}).FirstErr())
+	st, err := Replay(context.Background(), s.config(), Deps{KafkaOpts: s.opts}, ReplayOptions{})
+	require.NoError(t, err)
+	require.Equal(t, ReplayStats{Requeued: 1}, st)
+	dl := s.dlqRecords(t, 2)
+	require.Len(t, dl, 2)
+	require.Equal(t, "replay failed: refused by policy", header(dl[1], topics.HeaderDLQReason))
+	require.Zero(t, accepted.Load())
 }
