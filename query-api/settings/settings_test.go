@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -75,10 +76,12 @@ type fixture struct {
 	owner string
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture serves the settings routes; allowed is the outbound
+// allow-list (exact ip:port of the test's local targets).
+func newFixture(t *testing.T, allowed ...string) *fixture {
 	f := &fixture{store: &memStore{data: map[string][]byte{}}, rec: &recorder{}}
 	e := httpserver.New(httpserver.Options{Name: "api"})
-	Register(e, Options{Store: f.store, Emitter: f.rec, Verifier: auth.NewHMAC(secret),
+	Register(e, Options{Store: f.store, Emitter: f.rec, Verifier: auth.NewHMAC(secret), Egress: egress.Config{AllowedTargets: allowed},
 		Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }})
 	f.srv = httptest.NewServer(e)
 	t.Cleanup(f.srv.Close)
