@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// is not remembered (a warning and
 	// audittrail_forwarder_registry_load_errors_total say so).
 	RegistryTimeout time.Duration
+	// Egress is the outbound policy of deliveries and alerts
+	// (AUDITTRAIL_FORWARD_ALLOWED_TARGETS).
+	Egress egress.Config
 }
 
 // Defaults returns the default configuration.
@@ -71,8 +75,8 @@ func Defaults() Config {
 	}
 }
 
-// FromEnv reads the AUDITTRAIL_FORWARDER_* variables and
-// AUDITTRAIL_RETENTION_DAYS.
+// FromEnv reads the AUDITTRAIL_FORWARDER_* variables,
+// AUDITTRAIL_RETENTION_DAYS and AUDITTRAIL_FORWARD_ALLOWED_TARGETS.
 func FromEnv(e *config.Env, topic string) Config {
 	c := Defaults()
 	c.Topic = topic
@@ -87,6 +91,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.ViolationInterval = e.Duration("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL", c.ViolationInterval)
 	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
 	c.DedupeMaxIDs = e.Int("AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
+	c.Egress = egress.FromEnv(e)
 	return c
 }
 
@@ -132,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.RegistryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("registry timeout %s: want > 0", c.RegistryTimeout))
+	}
+	if err := c.Egress.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

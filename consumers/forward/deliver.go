@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
@@ -65,12 +67,12 @@ type Sender struct {
 	now    func() time.Time
 }
 
-// NewSender returns a sender whose requests time out after timeout.
-func NewSender(timeout time.Duration, maxConnsPerHost int, now func() time.Time) *Sender {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 1024
-	tr.MaxIdleConnsPerHost = maxConnsPerHost
-	return &Sender{client: &http.Client{Timeout: timeout, Transport: tr}, now: now}
+// NewSender returns a sender whose requests time out after timeout and
+// reach only what policy allows (egress: public addresses and the
+// operator's allow-list; redirects are not followed).
+func NewSender(timeout time.Duration, maxConnsPerHost int, policy *egress.Policy, now func() time.Time) *Sender {
+	cl := policy.Client(egress.ClientOptions{Timeout: timeout, MaxIdleConns: 1024, MaxIdleConnsPerHost: maxConnsPerHost})
+	return &Sender{client: cl, now: now}
 }
 
 // SendBatch posts encoded track calls as one batch to {url}/v1/batch with
@@ -89,7 +91,11 @@ func (s *Sender) SendBatch(ctx context.Context, t trackingplan.Target, calls [][
 	body.WriteString(`],"sentAt":"`)
 	body.WriteString(s.now().UTC().Format(time.RFC3339Nano))
 	body.WriteString(`"}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(t.URL, "/")+"/v1/batch", &body)
+	u, err := t.BatchURL()
+	if err != nil {
+		return &DeliveryError{Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &body)
 	if err != nil {
 		return &DeliveryError{Err: fmt.Errorf("build request: %w", err)}
 	}
@@ -116,6 +122,11 @@ func (s *Sender) SendAlert(ctx context.Context, url, text string) error {
 func (s *Sender) do(req *http.Request) error {
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// The URL (a webhook's path is its secret) stays out of the error.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return Classify(0, nil, err, s.now())
 	}
 	defer resp.Body.Close()
@@ -124,15 +135,25 @@ func (s *Sender) do(req *http.Request) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	return Classify(resp.StatusCode, resp.Header, errors.New(strings.TrimSpace(string(msg))), s.now())
+	text := strings.TrimSpace(string(msg))
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		text = "redirect not followed"
+	}
+	return Classify(resp.StatusCode, resp.Header, errors.New(text), s.now())
 }
 
 // Classify is the one place that decides what is retried: transport errors
 // and timeouts, 408, 429 and 5xx are retryable (429 and 503 honour
-// Retry-After, in seconds or as an HTTP date); other statuses are final,
-// and DeliveryError.TargetRefused tells a refused target from refused
-// content.
+// Retry-After, in seconds or as an HTTP date); other statuses (3xx
+// included: redirects are not followed) and a target the outbound policy
+// refuses (egress.ErrRefused) are final, and DeliveryError.TargetRefused
+// tells a refused target from refused content.
 func Classify(status int, h http.Header, err error, now time.Time) *DeliveryError {
+	if errors.Is(err, egress.ErrRefused) {
+		// The outbound policy refuses the target's address: final, and
+		// nothing more than that is said.
+		return &DeliveryError{Err: egress.ErrRefused}
+	}
 	if status == 0 {
 		return &DeliveryError{Retryable: true, Err: err}
 	}

@@ -138,7 +138,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 	f := &Forwarder{
 		cfg: cfg, deps: d, log: d.Log, now: d.Now, m: newMetrics(d.Reg),
 		ws:      NewWorkspaces(d.Log),
-		sender:  NewSender(cfg.RequestTimeout, cfg.Workers, d.Now),
+		sender:  NewSender(cfg.RequestTimeout, cfg.Workers, cfg.Egress.Policy(), d.Now),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 		parts:   map[int32]*partition{},
 		targets: map[string]*target{},

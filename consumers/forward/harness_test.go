@@ -92,6 +92,7 @@ func (s *stack) config() Config {
 	c.MaxAttempts = 100
 	c.ViolationInterval = 50 * time.Millisecond
 	c.ShutdownTimeout = 5 * time.Second
+	c.Egress.AllowedTargets = sinkAddrs()
 	return c
 }
 
@@ -223,7 +224,28 @@ func newSink(t *testing.T) *sink {
 	s := &sink{got: map[string][]TrackCall{}, requests: map[string]int{}, sizes: map[string][]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
+	allowSink(s.srv.Listener.Addr().String())
 	return s
+}
+
+// sinks are the ip:port of every sink started by this test binary: the
+// forwarder's allow-list (stack.config), which otherwise refuses loopback
+// addresses.
+var sinks struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func allowSink(addr string) {
+	sinks.mu.Lock()
+	defer sinks.mu.Unlock()
+	sinks.addrs = append(sinks.addrs, addr)
+}
+
+func sinkAddrs() []string {
+	sinks.mu.Lock()
+	defer sinks.mu.Unlock()
+	return append([]string(nil), sinks.addrs...)
 }
 
 func (s *sink) serve(w http.ResponseWriter, r *http.Request) {

@@ -113,7 +113,7 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 			}
 		})
 	}
-	sender := NewSender(cfg.RequestTimeout, 4, d.Now)
+	sender := NewSender(cfg.RequestTimeout, 4, cfg.Egress.Policy(), d.Now)
 	for len(remaining) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {

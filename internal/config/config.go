@@ -186,6 +186,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_FORWARDER_MAX_ATTEMPTS", "10", "delivery attempts before an event is dead-lettered"},
 	{"AUDITTRAIL_FORWARDER_RETRY_MAX", "30s", "longest backoff between delivery attempts"},
 	{"AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL", "1m", "how often tracking-plan violations are recorded per workspace"},
+	{"AUDITTRAIL_FORWARD_ALLOWED_TARGETS", "", "non-public addresses forwarding targets, alert webhooks and test calls may reach (API and forwarder), comma-separated: exact ip:port entries (127.0.0.1:18555) and CIDRs; loopback, private, link-local and other non-public addresses are refused otherwise"},
 	{"AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", "1000000", "most event ids whose first version a forwarder instance remembers (loaded from the writer's id registry in ClickHouse for the retention window and a day, plus those it finished since; oldest forgotten first; about 150 bytes each): another version of a remembered id is not forwarded"},
 	{"AUDITTRAIL_INTEGRATION", "", "set to 1 by scripts/test to run the integration tests against real servers"},
 	{"AUDITTRAIL_HOME", ".local", "where scripts keep server binaries, data, logs and pid files"},

@@ -33,6 +33,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -60,8 +61,10 @@ type Options struct {
 	Verifier *auth.Verifier
 	Log      *slog.Logger
 	Now      func() time.Time
-	// HTTPClient sends test events (nil: a client with a 10 s timeout).
-	HTTPClient *http.Client
+	// Egress is the outbound policy (AUDITTRAIL_FORWARD_ALLOWED_TARGETS):
+	// target and webhook URLs with a literal host it refuses are a 400 at
+	// PUT, and test events go through its client.
+	Egress egress.Config
 	// Events decides which event names plans, filters and alerts may
 	// name: catalogue names, and custom names where it allows custom
 	// events (AUDITTRAIL_ALLOW_CUSTOM_EVENTS,
@@ -80,7 +83,8 @@ func Register(e *echo.Echo, o Options) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{o: o}
+	h := &handler{o: o, policy: o.Egress.Policy()}
+	h.client = h.policy.Client(egress.ClientOptions{Timeout: testTimeout})
 	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
 		kind := k
@@ -91,7 +95,11 @@ func Register(e *echo.Echo, o Options) {
 	e.POST("/v1/workspaces/:workspace_id/forwarding/test", h.sendTest, mw...)
 }
 
-type handler struct{ o Options }
+type handler struct {
+	o      Options
+	policy *egress.Policy
+	client *http.Client // test events
+}
 
 func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -223,6 +231,9 @@ func (h *handler) put(c echo.Context, kind string) error {
 		return err
 	}
 	next, err := parse(kind, body, old, func(name string) error { return h.o.Events.CheckName(ws, name) })
+	if err == nil {
+		err = h.checkTargets(next)
+	}
 	if err != nil {
 		var fe *trackingplan.FieldError
 		if errors.As(err, &fe) {

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -76,7 +77,7 @@ type fixture struct {
 }
 
 // newFixture serves the settings routes over a memory store; opts adjust
-// the options.
+// the options (allow sets the outbound allow-list).
 func newFixture(t *testing.T, opts ...func(*Options)) *fixture {
 	f := &fixture{store: &memStore{data: map[string][]byte{}}, rec: &recorder{}}
 	e := httpserver.New(httpserver.Options{Name: "api"})
@@ -323,4 +324,10 @@ func TestUnavailableUntilSettingsAreLoaded(t *testing.T) {
 	f := &fixture{srv: srv}
 	code, body := f.do(t, "GET", "/v1/workspaces/ws_1/forwarding", token(t, map[string]string{"ws_1": "owner"}), "")
 	require.Equal(t, 503, code, "never answer defaults for settings not loaded yet: %v", body)
+}
+
+// allow sets the outbound allow-list (exact ip:port of a test's local
+// targets).
+func allow(addrs ...string) func(*Options) {
+	return func(o *Options) { o.Egress = egress.Config{AllowedTargets: addrs} }
 }

@@ -3,15 +3,19 @@ package settings
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -27,15 +31,19 @@ const testTimeout = 10 * time.Second
 
 // TestResult is the answer of POST .../forwarding/test.
 type TestResult struct {
-	OK      bool   `json:"ok"`
-	Status  int    `json:"status"` // the target's HTTP status, 0 when it did not answer
+	OK     bool `json:"ok"`
+	Status int  `json:"status"` // the target's HTTP status, 0 when it did not answer
+	// Message is fixed text: the status answered, or one of the Reason*
+	// constants. The target's response body is never shown.
 	Message string `json:"message"`
 }
 
 // sendTest posts one track call to the saved forwarding target right away,
 // the way the forwarder does (POST {url}/v1/batch, Basic auth with the write
-// key), and reports what the target answered. It works whether forwarding
-// is on or off, so an owner can check a target before enabling it.
+// key), through the egress client, and reports the status the target
+// answered or a fixed reason (ReasonTimeout, ...). It works whether
+// forwarding is on or off, so an owner can check a target before enabling
+// it.
 func (h *handler) sendTest(c echo.Context) error {
 	ws := c.Param("workspace_id")
 	v, err := h.current(ws, trackingplan.KindForwarding)
@@ -61,31 +69,65 @@ func (h *handler) sendTest(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), testTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(f.Target.URL, "/")+"/v1/batch", bytes.NewReader(body))
+	target, err := f.Target.BatchURL()
 	if err != nil {
-		return &httpserver.Error{Status: http.StatusConflict, Code: "bad_target", Field: "target.url", Message: "the saved target URL cannot be used: " + err.Error()}
+		return &httpserver.Error{Status: http.StatusConflict, Code: "bad_target", Field: "target.url", Message: "the saved target URL cannot be used"}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return &httpserver.Error{Status: http.StatusConflict, Code: "bad_target", Field: "target.url", Message: "the saved target URL cannot be used"}
 	}
 	req.SetBasicAuth(f.Target.WriteKey, "")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "audittrail-forwarder/1")
-	resp, err := h.client().Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
-		return c.JSON(http.StatusOK, TestResult{Message: "the target did not answer: " + truncate(err.Error(), 300)})
+		return c.JSON(http.StatusOK, TestResult{Message: failureReason(ctx, err)})
 	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	// The body is read (a little, so that the connection can be reused)
+	// but never shown: the call must not become a way to read what an
+	// address answers.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
 	res := TestResult{OK: resp.StatusCode >= 200 && resp.StatusCode < 300, Status: resp.StatusCode}
-	if res.OK {
+	switch {
+	case res.OK:
 		res.Message = fmt.Sprintf("the target accepted the test event (HTTP %d)", resp.StatusCode)
-	} else {
-		res.Message = fmt.Sprintf("the target answered HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(snippet)))
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		res.Message = ReasonRedirect
+	default:
+		res.Message = fmt.Sprintf("the target answered HTTP %d", resp.StatusCode)
 	}
 	return c.JSON(http.StatusOK, res)
 }
 
-func (h *handler) client() *http.Client {
-	if h.o.HTTPClient != nil {
-		return h.o.HTTPClient
+// The reasons a test call reports when the target gave no acceptable
+// answer; nothing else (no error text, no response body) is shown.
+const (
+	ReasonTimeout     = "timeout"
+	ReasonRefused     = "refused by policy"
+	ReasonUnreachable = "unreachable"
+	ReasonTLS         = "TLS error"
+	ReasonRedirect    = "redirect not followed"
+)
+
+// failureReason maps a failed call to one of the fixed reasons.
+func failureReason(ctx context.Context, err error) string {
+	var ne net.Error
+	var certErr *tls.CertificateVerificationError
+	var hostErr x509.HostnameError
+	var authErr x509.UnknownAuthorityError
+	var invalidErr x509.CertificateInvalidError
+	var recErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	switch {
+	case errors.Is(err, egress.ErrRefused):
+		return ReasonRefused
+	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout
+	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &authErr),
+		errors.As(err, &invalidErr), errors.As(err, &recErr), errors.As(err, &alertErr):
+		return ReasonTLS
 	}
-	return &http.Client{Timeout: testTimeout}
+	return ReasonUnreachable
 }

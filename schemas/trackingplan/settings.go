@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,7 +101,11 @@ func (f Forwarding) Validate() error {
 	return nil
 }
 
-// ValidateURL accepts absolute http and https URLs with a host.
+// ValidateURL accepts absolute http and https URLs with a host, an
+// optional port of 1-65535 and an optional query string. A fragment,
+// credentials, and spaces or control characters anywhere are refused.
+// Whether the host may be called is not decided here (the API and the
+// forwarder check it against the outbound policy).
 func ValidateURL(s string) error {
 	if s == "" {
 		return errors.New("required: an http or https URL")
@@ -108,12 +113,20 @@ func ValidateURL(s string) error {
 	if len(s) > 2048 {
 		return errors.New("longer than 2048 characters")
 	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			return errors.New("must not contain spaces or control characters (percent-encode them)")
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
+		return errors.New("not a URL")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("scheme %q: want http or https", u.Scheme)
+	}
+	if u.Opaque != "" {
+		return errors.New("not an absolute URL (want scheme://host/path)")
 	}
 	if u.Hostname() == "" {
 		return errors.New("has no host")
@@ -121,7 +134,26 @@ func ValidateURL(s string) error {
 	if u.User != nil {
 		return errors.New("must not carry credentials (use write_key)")
 	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return errors.New("must not have a fragment (#...)")
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: want 1-65535", p)
+		}
+	}
 	return nil
+}
+
+// BatchURL is where the target's track calls are posted: the target URL
+// with "v1/batch" appended to its path (a trailing slash or none), its
+// query string kept.
+func (t Target) BatchURL() (string, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return "", errors.New("target URL: not a URL")
+	}
+	return u.JoinPath("v1", "batch").String(), nil
 }
 
 // Alerts is the chat incoming-webhook target: every event whose name is in

@@ -66,6 +66,8 @@ func TestForwardingThroughTheBinaries(t *testing.T) {
 		calls = append(calls, b.Batch...)
 	}))
 	defer sinkSrv.Close()
+	// The sink is a loopback address: allowed by its exact ip:port.
+	env = append(env, "AUDITTRAIL_FORWARD_ALLOWED_TARGETS="+sinkSrv.Listener.Addr().String())
 
 	start(t, "ingest", bins["ingest"], env)
 	start(t, "writer", bins["writer"], env)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/csv"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,7 +79,10 @@ func (s *sink) received() []string {
 func TestAuditTrailPage(t *testing.T) {
 	stacktest.Require(t)
 	browsertest.Require(t)
-	s := startStack(t)
+	// The forwarding target of the settings steps is a local server on
+	// this address, which the API allows exactly.
+	targetAddr := freeAddr(t)
+	s := startStack(t, targetAddr)
 	now := time.Now().UTC()
 	pageEvents(t, s.ingest, now)
 
@@ -346,7 +350,11 @@ func TestAuditTrailPage(t *testing.T) {
 		}
 		b := b0.For(t)
 		target := &sink{}
-		srv := httptest.NewServer(target)
+		srv := httptest.NewUnstartedServer(target)
+		ln, err := net.Listen("tcp", targetAddr)
+		require.NoError(t, err)
+		srv.Listener = ln
+		srv.Start()
 		t.Cleanup(srv.Close)
 		const key = "wk_e2e_secret_write_key_123"
 		b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitVisible(chromedp.ID("fwd-url")))

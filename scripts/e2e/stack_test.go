@@ -123,8 +123,9 @@ type stack struct {
 }
 
 // startStack builds and starts the three binaries; everything stops and the
-// database is dropped when the test ends.
-func startStack(t *testing.T) stack {
+// database is dropped when the test ends. allowed are the exact ip:port of
+// local targets the API may accept and call (forwarding test calls).
+func startStack(t *testing.T, allowed ...string) stack {
 	t.Helper()
 	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api")
 	sfx := stacktest.Suffix()
@@ -142,6 +143,7 @@ func startStack(t *testing.T) stack {
 		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
+		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.Join(allowed, ","),
 	}
 	dropAtCleanup(t, db, topicNames...)
 	start(t, "ingest", bins["ingest"], env)

@@ -116,6 +116,8 @@ func run() error {
 
 	cfg := forward.Defaults()
 	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = group, evTopic, setTopic, dlq
+	// The local sink is a loopback address: allowed by its exact ip:port.
+	cfg.Egress.AllowedTargets = []string{sink.Listener.Addr().String()}
 	var latMu sync.Mutex
 	var lats []time.Duration
 	measuring := atomic.Bool{}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/egress"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/producers/emitter"
@@ -48,6 +49,7 @@ func run(log *slog.Logger) error {
 	jwksFile := env.String("AUDITTRAIL_JWKS_FILE", "")
 	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
 	settingsTopic := env.String("AUDITTRAIL_SETTINGS_TOPIC", topics.Settings)
+	egc := egress.FromEnv(env)
 	var errs []error
 	if secret != "" && len(secret) < 32 {
 		errs = append(errs, errors.New("AUDITTRAIL_JWT_SECRET must be at least 32 characters (HS256 secret for read-API tokens)"))
@@ -64,7 +66,7 @@ func run(log *slog.Logger) error {
 			errs = append(errs, errors.New("AUDITTRAIL_JWKS_FILE: "+err.Error()))
 		}
 	}
-	if err := errors.Join(append(errs, env.Err(), config.CheckUnknown(), chc.Validate(), kc.Validate())...); err != nil {
+	if err := errors.Join(append(errs, env.Err(), config.CheckUnknown(), chc.Validate(), kc.Validate(), egc.Validate())...); err != nil {
 		return err
 	}
 	verifier, err := keys.Verifier()
@@ -106,6 +108,7 @@ func run(log *slog.Logger) error {
 	defer sb.Close()
 	so := sb.Options(verifier, log)
 	so.Events = config.EventPolicy(env)
+	so.Egress = egc
 	settings.Register(e, so)
 	web.Register(e)
 	log.Info("read api listening", "addr", addr, "algorithms", keys.Algorithms(), "export_topic", kc.Topic)

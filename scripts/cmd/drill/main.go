@@ -334,6 +334,9 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 		if e.sink, err = newSink(fault, slowWorkspace()); err != nil {
 			return fail(err)
 		}
+		// The sink is a loopback address: the forwarder reaches it only
+		// through its exact ip:port on the allow-list.
+		e.vars = append(e.vars, "AUDITTRAIL_FORWARD_ALLOWED_TARGETS="+strings.TrimPrefix(e.sink.url, "http://"))
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = e.configureForwarding(cctx)
 		cancel()

@@ -159,6 +159,9 @@ func (d *drill) setUp(ctx context.Context, binDir string) error {
 		"AUDITTRAIL_FORWARDER_GROUP=" + d.fwdGroup,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
+		// The sink is a loopback address: the API accepts it and the
+		// forwarders reach it only through its exact ip:port.
+		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.TrimPrefix(d.sink.url, "http://"),
 	}
 	with := func(extra ...string) []string { return append(slices.Clone(common), extra...) }
 	for i := 1; i <= writers; i++ {
