@@ -6,7 +6,8 @@
 #
 #   app_build     go build the commands into $AUDITTRAIL_HOME/bin
 #   app_secrets   create (once) and load $AUDITTRAIL_HOME/secrets.env:
-#                 AUDITTRAIL_INGEST_TOKENS and AUDITTRAIL_JWT_SECRET
+#                 AUDITTRAIL_INGEST_TOKENS and AUDITTRAIL_JWT_SECRET; a value
+#                 the operator exported wins over the file's
 #   app_start     (re)start ingest, writer and api; wait until ready
 #   app_stop      stop them by pid
 #
@@ -53,10 +54,15 @@ app_secrets() {
 		} >"$f"
 		_app_log "created $f"
 	fi
+	# Values the operator exported win over the generated file.
+	local tokens=${AUDITTRAIL_INGEST_TOKENS-} secret=${AUDITTRAIL_JWT_SECRET-}
 	set -a
 	# shellcheck disable=SC1090
 	. "$f"
 	set +a
+	[[ -n $tokens ]] && export AUDITTRAIL_INGEST_TOKENS=$tokens
+	[[ -n $secret ]] && export AUDITTRAIL_JWT_SECRET=$secret
+	return 0
 }
 
 _app_pid() {

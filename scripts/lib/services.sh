@@ -43,13 +43,16 @@ SVC_KAFKA_CLUSTER_ID=YXVkaXR0cmFpbC1sb2NhbA
 # daemon pid since it execs; right even when setsid had to fork) in $0, closes
 # every inherited descriptor above stderr (so a caller's pipes - e.g. a CI
 # runner capturing output - are never held open by the daemon), then execs
-# "$@".
+# "$@". The loop carries no redirection of its own: an `exec` inside a
+# redirected compound command makes that redirection permanent in bash, which
+# once left every daemon's stderr (its JSON log) on /dev/null. Descriptors
+# listed by the glob but already gone (the listing's own) are skipped.
 # shellcheck disable=SC2016 # expanded by the inner bash
 SVC_DAEMON_WRAPPER='echo $$ >"$0" || exit 1
 for fd in /proc/$$/fd/*; do
 	fd=${fd##*/}
-	if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-"; fi
-done 2>/dev/null
+	if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)) && [[ -e /proc/$$/fd/$fd ]]; then eval "exec $fd>&-"; fi
+done
 exec "$@"'
 
 # ---------------------------------------------------------------------------
