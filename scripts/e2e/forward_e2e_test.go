@@ -22,27 +22,6 @@ import (
 // source (as track calls) and chat webhook through the forwarder binary.
 func TestForwardingThroughTheBinaries(t *testing.T) {
 	stacktest.Require(t)
-	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api", "consumers/cmd/forwarder")
-	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr, fwdAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	db := "e2e_" + sfx
-	topicNames := []string{"e2e-fevents-" + sfx, "e2e-fdlq-" + sfx, "e2e-fsettings-" + sfx, "e2e-forward-dlq-" + sfx}
-	env := []string{
-		"AUDITTRAIL_KAFKA_TOPIC=" + topicNames[0],
-		"AUDITTRAIL_WRITER_DLQ_TOPIC=" + topicNames[1],
-		"AUDITTRAIL_SETTINGS_TOPIC=" + topicNames[2],
-		"AUDITTRAIL_FORWARDER_DLQ_TOPIC=" + topicNames[3],
-		"AUDITTRAIL_WRITER_GROUP=e2e-fwriter-" + sfx,
-		"AUDITTRAIL_FORWARDER_GROUP=e2e-forwarder-" + sfx,
-		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
-		"AUDITTRAIL_API_ADDR=" + apiAddr,
-		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
-		"AUDITTRAIL_FORWARDER_ADDR=" + fwdAddr,
-		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
-		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
-	}
-	dropAtCleanup(t, db, topicNames...)
 
 	var mu sync.Mutex
 	var calls []map[string]any
@@ -67,17 +46,8 @@ func TestForwardingThroughTheBinaries(t *testing.T) {
 	}))
 	defer sinkSrv.Close()
 	// The sink is a loopback address: allowed by its exact ip:port.
-	env = append(env, "AUDITTRAIL_FORWARD_ALLOWED_TARGETS="+sinkSrv.Listener.Addr().String())
-
-	start(t, "ingest", bins["ingest"], env)
-	start(t, "writer", bins["writer"], env)
-	start(t, "api", bins["api"], env)
-	start(t, "forwarder", bins["forwarder"], env)
-	ingest, api := "http://"+ingestAddr, "http://"+apiAddr
-	waitReady(t, ingest)
-	waitReady(t, "http://"+writerAddr)
-	waitReady(t, api)
-	waitReady(t, "http://"+fwdAddr)
+	fs := startForwardStack(t, sinkSrv.Listener.Addr().String())
+	ingest, api := fs.ingest, fs.api
 
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_owner", "Owner", "owner@example.com",
 		map[string]string{"ws_fwd": "owner"}, time.Hour, time.Now())

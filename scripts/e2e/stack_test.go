@@ -156,6 +156,49 @@ func startStack(t *testing.T, allowed ...string) stack {
 	return s
 }
 
+// forwardStack is a stack with the forwarder running beside it.
+type forwardStack struct {
+	stack
+	forwarder string // base URL of the forwarder's health and metrics
+}
+
+// startForwardStack builds and starts the gateway, the writer, the API and
+// the forwarder with their own topics, groups and database; allowed are the
+// exact ip:port of local targets the API and the forwarder may call.
+func startForwardStack(t *testing.T, allowed ...string) forwardStack {
+	t.Helper()
+	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api", "consumers/cmd/forwarder")
+	sfx := stacktest.Suffix()
+	ingestAddr, apiAddr, writerAddr, fwdAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	db := "e2e_" + sfx
+	topicNames := []string{"e2e-fevents-" + sfx, "e2e-fdlq-" + sfx, "e2e-fsettings-" + sfx, "e2e-forward-dlq-" + sfx}
+	env := []string{
+		"AUDITTRAIL_KAFKA_TOPIC=" + topicNames[0],
+		"AUDITTRAIL_WRITER_DLQ_TOPIC=" + topicNames[1],
+		"AUDITTRAIL_SETTINGS_TOPIC=" + topicNames[2],
+		"AUDITTRAIL_FORWARDER_DLQ_TOPIC=" + topicNames[3],
+		"AUDITTRAIL_WRITER_GROUP=e2e-fwriter-" + sfx,
+		"AUDITTRAIL_FORWARDER_GROUP=e2e-forwarder-" + sfx,
+		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
+		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
+		"AUDITTRAIL_API_ADDR=" + apiAddr,
+		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
+		"AUDITTRAIL_FORWARDER_ADDR=" + fwdAddr,
+		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
+		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
+		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.Join(allowed, ","),
+	}
+	dropAtCleanup(t, db, topicNames...)
+	for _, name := range []string{"ingest", "writer", "api", "forwarder"} {
+		start(t, name, bins[name], env)
+	}
+	fs := forwardStack{stack: stack{ingest: "http://" + ingestAddr, api: "http://" + apiAddr}, forwarder: "http://" + fwdAddr}
+	for _, base := range []string{fs.ingest, "http://" + writerAddr, fs.api, fs.forwarder} {
+		waitReady(t, base)
+	}
+	return fs
+}
+
 // dropAtCleanup removes a test's database and topics when it ends.
 func dropAtCleanup(t *testing.T, db string, topics ...string) {
 	t.Cleanup(func() {
