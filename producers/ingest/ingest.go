@@ -195,17 +195,22 @@ func (g *Gateway) handle(c echo.Context) error {
 
 func (g *Gateway) serve(c echo.Context) (int, error) {
 	// Everything checked before a slot is taken: a request that will be
-	// refused never holds one.
+	// refused never holds one. A refusal leaves the body unread, so the
+	// connection is closed after it (instead of the server reading the rest
+	// of a body that may never come).
 	if !g.authorized(c.Request().Header.Get(echo.HeaderAuthorization)) {
+		c.Response().Header().Set(echo.HeaderConnection, "close")
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
 	}
 	if !isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
+		c.Response().Header().Set(echo.HeaderConnection, "close")
 		return http.StatusUnsupportedMediaType, &httpserver.Error{Status: http.StatusUnsupportedMediaType,
 			Code: "unsupported_media_type", Field: "Content-Type", Message: "send the events as Content-Type: application/json"}
 	}
 	if !g.admit(c.Request().Context()) {
 		c.Response().Header().Set("Retry-After", "1")
+		c.Response().Header().Set(echo.HeaderConnection, "close")
 		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "busy",
 			Message: "the gateway is at its limit of concurrent requests; retry shortly (event ids make retries safe)"}
 	}
