@@ -77,17 +77,41 @@ func (l Limits) apply(srv *http.Server) {
 	srv.MaxHeaderBytes = l.MaxHeaderBytes
 }
 
-// ExtendWriteDeadline gives the answer of c another WriteTimeout from now
-// to be written. A handler that streams a long answer calls it as it makes
-// progress, so a client that keeps reading gets the whole answer however
-// long it is, and one that stops reading is cut after WriteTimeout. Writers
-// that cannot set deadlines (test recorders) are left as they are.
-func ExtendWriteDeadline(c echo.Context) error {
-	d := c.Echo().Server.WriteTimeout
+// Stream keeps the write deadline of a long answer ahead of it: a
+// handler that streams (the CSV export) calls Progress as it writes, and
+// each call at least a quarter of WriteTimeout after the last one gives the
+// answer another WriteTimeout. A client that keeps reading gets the whole
+// answer however long it is; one that stops reading, or a source that stops
+// producing, is cut after WriteTimeout. Not safe for concurrent use.
+type Stream struct {
+	c     echo.Context
+	every time.Duration
+	last  time.Time
+}
+
+// NewStream returns a Stream for c's answer and extends its deadline now.
+func NewStream(c echo.Context) (*Stream, error) {
+	s := &Stream{c: c, every: c.Echo().Server.WriteTimeout / 4}
+	return s, s.extend()
+}
+
+// Progress extends the write deadline when a quarter of WriteTimeout has
+// passed since the last extension. Writers that cannot set deadlines (test
+// recorders) are left as they are.
+func (s *Stream) Progress() error {
+	if s.every <= 0 || time.Since(s.last) < s.every {
+		return nil
+	}
+	return s.extend()
+}
+
+func (s *Stream) extend() error {
+	d := s.c.Echo().Server.WriteTimeout
 	if d <= 0 {
 		return nil
 	}
-	err := http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(d))
+	s.last = time.Now()
+	err := http.NewResponseController(s.c.Response()).SetWriteDeadline(s.last.Add(d))
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("extend write deadline: %w", err)
 	}

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,6 +19,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -164,4 +170,54 @@ func TestExportRecordsThePeerUnlessBehindATrustedProxy(t *testing.T) {
 			require.Equal(t, tt.want, rec.events[0].Context.IP)
 		})
 	}
+}
+
+// slowExport yields rows for a while, longer than the server's write
+// timeout, as a store streaming a large window does.
+type slowExport struct {
+	fakeReader
+	rows     int
+	interval time.Duration
+}
+
+func (s *slowExport) Export(ctx context.Context, _ store.Filter, fn func(r *migrations.Row) error) error {
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	for i := range s.rows {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		r := row(fmt.Sprintf("evt_%d", i), "Alice")
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestExportOutlivesTheWriteTimeout(t *testing.T) {
+	const writeTimeout = 300 * time.Millisecond
+	e := httpserver.New(httpserver.Options{Name: "api", Limits: httpserver.Limits{WriteTimeout: writeTimeout}})
+	r := &slowExport{rows: 60, interval: 20 * time.Millisecond} // 1.2 s, four write timeouts
+	New(Options{Events: r, Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- httpserver.Serve(ctx, e, "127.0.0.1:0", func(a net.Addr) { addrc <- a.String() }) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	addr := <-addrc
+
+	start := time.Now()
+	resp, body, err := fetch(t, "http://"+addr+"/v1/workspaces/ws_1/audit-events.csv", token(t, map[string]string{"ws_1": "owner"}, time.Hour))
+	require.NoError(t, err, "the transfer is complete")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Greater(t, time.Since(start), 3*writeTimeout)
+	records, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, records, 1+r.rows, "header and every row")
 }

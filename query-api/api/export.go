@@ -72,22 +72,15 @@ func (a *API) exportCSV(c echo.Context) error {
 	var tsBuf, recvBuf []byte
 	rows := 0
 	lastFlush := time.Now()
-	// The server's write timeout would cut a long export: each second of
-	// progress gives the answer another write timeout, so only a client
-	// that stops reading (or a store that stops answering) is cut.
-	var extended time.Time
-	keepWriting := func() error {
-		if time.Since(extended) < time.Second {
-			return nil
-		}
-		extended = time.Now()
-		return httpserver.ExtendWriteDeadline(c)
-	}
-	if err := keepWriting(); err != nil {
+	// The server's write timeout would cut a long export: progress keeps
+	// the deadline ahead, so only a client that stops reading (or a store
+	// that stops answering) is cut.
+	stream, err := httpserver.NewStream(c)
+	if err != nil {
 		return err
 	}
 	err = a.o.Events.Export(c.Request().Context(), f.Filter, func(r *migrations.Row) error {
-		if err := keepWriting(); err != nil {
+		if err := stream.Progress(); err != nil {
 			return err
 		}
 		tsBuf = r.Timestamp.AppendFormat(tsBuf[:0], time.RFC3339Nano)
@@ -124,9 +117,8 @@ func (a *API) exportCSV(c echo.Context) error {
 		return nil
 	})
 	a.rows.Add(float64(rows))
-	extended = time.Time{}
-	if kerr := keepWriting(); err == nil {
-		err = kerr
+	if _, serr := httpserver.NewStream(c); err == nil {
+		err = serr // the end of the file, or the error answer, gets a full write timeout
 	}
 	if err == nil {
 		w.Flush()
