@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +287,21 @@ func TestStreamKeepsALongAnswerGoing(t *testing.T) {
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.False(t, strings.HasSuffix(string(b), "end\n"), "without extension the write timeout cuts the answer")
+}
+
+// FuzzCheckQuery checks that a query string is refused exactly when Go
+// cannot parse it, so nothing the handlers read was silently dropped.
+func FuzzCheckQuery(f *testing.F) {
+	for _, s := range []string{"", "a=1&b=2", "limit=%zz", "a=1;b=2", "q=%3B", "&&", "=x", "a%zz=1", "a=%", "a=%2", "é=ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		_, perr := url.ParseQuery(raw)
+		err := CheckQuery(raw)
+		require.Equal(t, perr == nil, err == nil, "ParseQuery: %v, CheckQuery: %v", perr, err)
+		if err != nil {
+			require.NotEmpty(t, err.Field)
+			require.Equal(t, http.StatusBadRequest, err.Status)
+		}
+	})
 }
