@@ -195,22 +195,20 @@ func (g *Gateway) handle(c echo.Context) error {
 
 func (g *Gateway) serve(c echo.Context) (int, error) {
 	// Everything checked before a slot is taken: a request that will be
-	// refused never holds one. A refusal leaves the body unread, so the
-	// connection is closed after it (instead of the server reading the rest
-	// of a body that may never come).
+	// refused never holds one.
 	if !g.authorized(c.Request().Header.Get(echo.HeaderAuthorization)) {
-		c.Response().Header().Set(echo.HeaderConnection, "close")
+		refuse(c)
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
 	}
 	if !isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
-		c.Response().Header().Set(echo.HeaderConnection, "close")
+		refuse(c)
 		return http.StatusUnsupportedMediaType, &httpserver.Error{Status: http.StatusUnsupportedMediaType,
 			Code: "unsupported_media_type", Field: "Content-Type", Message: "send the events as Content-Type: application/json"}
 	}
 	if !g.admit(c.Request().Context()) {
 		c.Response().Header().Set("Retry-After", "1")
-		c.Response().Header().Set(echo.HeaderConnection, "close")
+		refuse(c)
 		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "busy",
 			Message: "the gateway is at its limit of concurrent requests; retry shortly (event ids make retries safe)"}
 	}
@@ -277,12 +275,19 @@ func (g *Gateway) readBody(c echo.Context) ([]byte, int, error) {
 		return nil, http.StatusRequestEntityTooLarge, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
 			Message: fmt.Sprintf("request body exceeds %d bytes", MaxBody)}
 	case errors.As(err, &netErr) && netErr.Timeout():
-		// The connection cannot be reused: part of the body is unread.
-		c.Response().Header().Set(echo.HeaderConnection, "close")
+		refuse(c)
 		return nil, http.StatusRequestTimeout, &httpserver.Error{Status: http.StatusRequestTimeout, Code: "timeout",
 			Message: fmt.Sprintf("the request body did not arrive within %s", g.cfg.BodyTimeout)}
 	}
 	return nil, http.StatusBadRequest, httpserver.BadRequest("", "could not read the request body")
+}
+
+// refuse closes c's connection after the answer without reading the rest
+// of the body (which may never come): the server would otherwise read on
+// until its read timeout before closing.
+func refuse(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderConnection, "close")
+	_ = httpserver.SetReadDeadline(c, 0)
 }
 
 // isJSON reports whether a Content-Type is application/json (parameters
