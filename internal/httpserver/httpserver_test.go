@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/audittrail/audittrail/internal/config"
 )
@@ -198,6 +199,8 @@ func closedWithin(t *testing.T, conn net.Conn, d time.Duration) bool {
 }
 
 func TestServerDropsSlowClients(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) }) // runs after the server and connections are closed
 	l := Limits{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond,
 		WriteTimeout: 2 * time.Second, IdleTimeout: 300 * time.Millisecond, MaxHeaderBytes: 4 << 10}
 	e := New(Options{Name: "t", Limits: l})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 )
@@ -128,6 +129,8 @@ func closedByServer(conn net.Conn, within time.Duration) (status int, closed boo
 
 func TestThousandStalledBodiesDoNotStarveTheGateway(t *testing.T) {
 	const stalled = 1000
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) }) // runs after the server and sockets are closed
 	raiseOpenFiles(t, 2*stalled+64)
 	cfg := Config{MaxConcurrent: 16, AdmitWait: 300 * time.Millisecond, BodyTimeout: time.Second}
 	l := httpserver.Limits{ReadHeaderTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 5 * time.Second,
