@@ -280,6 +280,7 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, urls["ingest"]+"/v1/events", strings.NewReader(`{"batch": [`+strings.Join(batch, ",")+`]}`))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+testIngestToken)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)

@@ -162,6 +162,7 @@ var Variables = []Variable{
 	{"AUDITTRAIL_ALLOW_CUSTOM_EVENTS", "false", "accept event names outside the catalogue from every workspace (at ingest, and in tracking plans, filters and alerts)"},
 	{"AUDITTRAIL_CUSTOM_EVENT_WORKSPACES", "", "workspaces allowed to send (and name in their settings) event names outside the catalogue, comma-separated"},
 	{"AUDITTRAIL_API_ADDR", "127.0.0.1:8080", "read API (and page) listen address"},
+	{"AUDITTRAIL_TRUSTED_PROXIES", "", "CIDRs or addresses of reverse proxies, comma-separated, whose X-Forwarded-For / X-Real-IP the API and the gateway believe; empty: the socket's peer address is the client"},
 	{"AUDITTRAIL_JWT_SECRET", "", "HS256 secret for read-API tokens, at least 32 characters (the API needs it or AUDITTRAIL_JWKS_FILE)"},
 	{"AUDITTRAIL_JWKS_FILE", "", "JWKS file (RFC 7517) of RS256/EdDSA public keys for read-API tokens, looked up by kid; read at start"},
 	{"AUDITTRAIL_RETENTION_DAYS", "90", "retention window in days"},

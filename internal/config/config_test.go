@@ -55,6 +55,8 @@ func TestOperatorContract(t *testing.T) {
 		"AUDITTRAIL_INGEST_TOKENS":   "",
 		"AUDITTRAIL_JWT_SECRET":      "",
 		"AUDITTRAIL_RETENTION_DAYS":  "90",
+		// No proxy is trusted unless the operator names it.
+		"AUDITTRAIL_TRUSTED_PROXIES": "",
 	}
 	got := map[string]string{}
 	for _, v := range Variables {

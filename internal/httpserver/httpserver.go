@@ -1,8 +1,12 @@
 // Package httpserver is the HTTP bootstrap shared by the ingest gateway and
 // the read API: an echo instance with panic recovery, request logs with
 // latency, request metrics, /healthz, /readyz and /metrics, one error
-// handler that maps every error to the JSON envelope
-// {"error": {"code", "message", "field"}}, and graceful shutdown.
+// handler that maps every error (router 404s and 405s included) to the JSON
+// envelope {"error": {"code", "message", "field"}}, Cache-Control: no-store
+// and X-Content-Type-Options: nosniff on every response, a 400 for a
+// malformed query string, the client address taken from forwarded headers
+// only behind trusted proxies, server timeouts and header limits (Limits),
+// and graceful shutdown.
 package httpserver
 
 import (
@@ -12,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +59,13 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Ready reports whether dependencies are reachable (for /readyz).
 	Ready func(ctx context.Context) error
+	// TrustedProxies are the peers whose X-Forwarded-For and X-Real-IP
+	// headers are believed (AUDITTRAIL_TRUSTED_PROXIES); empty: none, and
+	// c.RealIP() is always the socket's peer address.
+	TrustedProxies []netip.Prefix
+	// Limits are the server's timeouts and header limit; zero fields take
+	// DefaultLimits' values.
+	Limits Limits
 }
 
 // New returns an echo instance with the shared middleware and endpoints.
@@ -62,8 +74,12 @@ func New(o Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(o.Log)
+	e.IPExtractor = IPExtractor(o.TrustedProxies)
+	o.Limits.apply(e.Server)
+	e.Pre(securityHeaders)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
 	e.Use(observe(o))
+	e.Use(validQuery)
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -73,7 +89,11 @@ func New(o Options) *echo.Echo {
 			ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 			defer cancel()
 			if err := o.Ready(ctx); err != nil {
-				return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: err.Error()}
+				// The cause names hosts and driver errors: logged, not answered.
+				if o.Log != nil {
+					o.Log.Warn("not ready", "err", err)
+				}
+				return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "a dependency is unreachable"}
 			}
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
@@ -173,19 +193,28 @@ func codeFor(status int) string {
 	return "bad_request"
 }
 
-// Serve listens on addr and serves e until ctx ends, then shuts down
-// gracefully within 10 s. ready, when not nil, receives the bound address
-// (useful with port 0 in tests).
+// securityHeaders marks every response, errors included, as not to be
+// cached or content-sniffed; a handler may replace Cache-Control (the page's
+// static files do).
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set(echo.HeaderCacheControl, "no-store")
+		h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+		return next(c)
+	}
+}
+
+// Serve listens on addr and serves e (from New, with its Limits) until ctx
+// ends, then shuts down gracefully within 10 s. ready, when not nil,
+// receives the bound address (useful with port 0 in tests).
 func Serve(ctx context.Context, e *echo.Echo, addr string, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	srv := e.Server
+	srv.Handler = e
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -58,7 +60,18 @@ type Config struct {
 	// AdmitWait (default 5 s) is answered 503 "busy" with Retry-After.
 	MaxConcurrent int
 	AdmitWait     time.Duration
+	// BodyTimeout bounds reading the body once a slot is taken (default
+	// 10 s): a client that stalls its body loses the slot after it, with
+	// 408. The server's read timeout bounds the whole request as well.
+	BodyTimeout time.Duration
 }
+
+// Defaults of Config's limits.
+const (
+	DefaultMaxConcurrent = 64
+	DefaultAdmitWait     = 5 * time.Second
+	DefaultBodyTimeout   = 10 * time.Second
+)
 
 // FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
 // AUDITTRAIL_ALLOW_CUSTOM_EVENTS and AUDITTRAIL_CUSTOM_EVENT_WORKSPACES.
@@ -110,6 +123,7 @@ type Gateway struct {
 
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
+	busy     prometheus.GaugeFunc
 }
 
 // New returns a gateway publishing through pub.
@@ -122,10 +136,13 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 	}
 	cfg.Policy.Now = now
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = 64
+		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if cfg.AdmitWait <= 0 {
-		cfg.AdmitWait = 5 * time.Second
+		cfg.AdmitWait = DefaultAdmitWait
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log, slots: make(chan struct{}, cfg.MaxConcurrent),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -133,11 +150,17 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_ingest_requests_total", Help: "Ingest requests by status code."}, []string{"code"}),
 	}
+	g.busy = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "audittrail_ingest_slots_in_use", Help: "Requests holding one of the MaxConcurrent slots."},
+		func() float64 { return float64(g.SlotsInUse()) })
 	if reg != nil {
-		reg.MustRegister(g.events, g.requests)
+		reg.MustRegister(g.events, g.requests, g.busy)
 	}
 	return g, nil
 }
+
+// SlotsInUse is the number of requests being read, validated or published.
+func (g *Gateway) SlotsInUse() int { return len(g.slots) }
 
 // Register mounts POST /v1/events on e.
 func (g *Gateway) Register(e *echo.Echo) {
@@ -167,24 +190,28 @@ func (g *Gateway) handle(c echo.Context) error {
 }
 
 func (g *Gateway) serve(c echo.Context) (int, error) {
+	// Everything checked before a slot is taken: a request that will be
+	// refused never holds one.
 	if !g.authorized(c.Request().Header.Get(echo.HeaderAuthorization)) {
+		refuse(c)
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
 	}
+	if !isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
+		refuse(c)
+		return http.StatusUnsupportedMediaType, &httpserver.Error{Status: http.StatusUnsupportedMediaType,
+			Code: "unsupported_media_type", Field: "Content-Type", Message: "send the events as Content-Type: application/json"}
+	}
 	if !g.admit(c.Request().Context()) {
 		c.Response().Header().Set("Retry-After", "1")
+		refuse(c)
 		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "busy",
 			Message: "the gateway is at its limit of concurrent requests; retry shortly (event ids make retries safe)"}
 	}
 	defer func() { <-g.slots }()
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBody))
+	body, status, err := g.readBody(c)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return http.StatusRequestEntityTooLarge, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-				Message: fmt.Sprintf("request body exceeds %d bytes", MaxBody)}
-		}
-		return http.StatusBadRequest, httpserver.BadRequest("", "could not read the request body")
+		return status, err
 	}
 	raws, batch, apiErr := splitBody(body)
 	if apiErr != nil {
@@ -227,6 +254,45 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	return http.StatusAccepted, c.JSON(http.StatusAccepted, Accepted{Accepted: len(recs), IDs: ids})
 }
 
+// readBody reads the body within BodyTimeout and MaxBody; on failure it
+// returns the answer's status and error.
+func (g *Gateway) readBody(c echo.Context) ([]byte, int, error) {
+	if err := httpserver.SetReadDeadline(c, g.cfg.BodyTimeout); err != nil {
+		return nil, http.StatusInternalServerError, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBody))
+	if err == nil {
+		return body, 0, nil
+	}
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+			Message: fmt.Sprintf("request body exceeds %d bytes", MaxBody)}
+	case errors.As(err, &netErr) && netErr.Timeout():
+		refuse(c)
+		return nil, http.StatusRequestTimeout, &httpserver.Error{Status: http.StatusRequestTimeout, Code: "timeout",
+			Message: fmt.Sprintf("the request body did not arrive within %s", g.cfg.BodyTimeout)}
+	}
+	return nil, http.StatusBadRequest, httpserver.BadRequest("", "could not read the request body")
+}
+
+// refuse closes c's connection after the answer without reading the rest
+// of the body (which may never come): the server would otherwise read on
+// until its read timeout before closing.
+func refuse(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderConnection, "close")
+	_ = httpserver.SetReadDeadline(c, 0)
+}
+
+// isJSON reports whether a Content-Type is application/json (parameters
+// such as charset allowed).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == echo.MIMEApplicationJSON
+}
+
 // admit takes a request slot, waiting at most AdmitWait.
 func (g *Gateway) admit(ctx context.Context) bool {
 	select {
@@ -246,9 +312,12 @@ func (g *Gateway) admit(ctx context.Context) bool {
 	}
 }
 
+// authorized checks Authorization: Bearer <token>; the scheme is
+// case-insensitive (RFC 7235), as on the read API.
 func (g *Gateway) authorized(header string) bool {
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || token == "" {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return false
 	}
 	found := 0

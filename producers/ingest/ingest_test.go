@@ -59,6 +59,7 @@ func post(t *testing.T, srv *httptest.Server, auth, body string) (int, map[strin
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/events", strings.NewReader(body))
 	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
@@ -285,6 +286,7 @@ func FuzzIngestBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
 		require.Less(t, rec.Code, 500, rec.Body.String())
@@ -299,4 +301,47 @@ func FuzzIngestBody(f *testing.F) {
 			pub.recs = nil
 		}
 	})
+}
+
+func TestContentTypeAndBearerScheme(t *testing.T) {
+	srv := newServer(t, &fakePublisher{})
+	tests := []struct {
+		name, contentType, auth string
+		status                  int
+	}{
+		{"json", "application/json", "Bearer " + token, http.StatusAccepted},
+		{"json with charset", "application/json; charset=utf-8", "Bearer " + token, http.StatusAccepted},
+		{"json in capitals", "Application/JSON", "Bearer " + token, http.StatusAccepted},
+		{"lower-case scheme", "application/json", "bearer " + token, http.StatusAccepted},
+		{"upper-case scheme", "application/json", "BEARER " + token, http.StatusAccepted},
+		{"no content type", "", "Bearer " + token, http.StatusUnsupportedMediaType},
+		{"text", "text/plain", "Bearer " + token, http.StatusUnsupportedMediaType},
+		{"form", "application/x-www-form-urlencoded", "Bearer " + token, http.StatusUnsupportedMediaType},
+		{"json suffix type", "application/problem+json", "Bearer " + token, http.StatusUnsupportedMediaType},
+		{"malformed", "application/json; charset", "Bearer " + token, http.StatusUnsupportedMediaType},
+		{"basic scheme", "application/json", "Basic " + token, http.StatusUnauthorized},
+		{"no space", "application/json", "Bearer" + token, http.StatusUnauthorized},
+		{"unauthenticated wrong type", "text/plain", "Bearer nope", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/events", strings.NewReader(ev("ws_1", "Source Created", "")))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", tt.auth)
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var out map[string]map[string]any
+			b, _ := io.ReadAll(resp.Body)
+			require.Equal(t, tt.status, resp.StatusCode, string(b))
+			if tt.status == http.StatusUnsupportedMediaType {
+				require.NoError(t, json.Unmarshal(b, &out), string(b))
+				require.Equal(t, "unsupported_media_type", out["error"]["code"])
+				require.Equal(t, "Content-Type", out["error"]["field"])
+			}
+		})
+	}
 }

@@ -117,12 +117,16 @@ func (a *API) Register(e *echo.Echo) {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openapi.Document())
 	})
 	e.GET("/v1/catalogue", a.catalogue)
-	ws := e.Group("/v1/workspaces/:workspace_id", a.o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"))
-	ws.GET("/audit-events", a.list)
-	ws.GET("/audit-events.csv", a.exportCSV)
+	// Middleware per route, not on an echo Group: a group's middleware
+	// comes with a catch-all route that turns a wrong method into a 404,
+	// where the router answers 405 with Allow.
+	mw := []echo.MiddlewareFunc{a.o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id")}
+	const ws = "/v1/workspaces/:workspace_id"
+	e.GET(ws+"/audit-events", a.list, mw...)
+	e.GET(ws+"/audit-events.csv", a.exportCSV, mw...)
 	// A static segment wins over :id, so no event id can be "facets".
-	ws.GET("/audit-events/facets", a.facets)
-	ws.GET("/audit-events/:id", a.get)
+	e.GET(ws+"/audit-events/facets", a.facets, mw...)
+	e.GET(ws+"/audit-events/:id", a.get, mw...)
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)

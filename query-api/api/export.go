@@ -62,8 +62,6 @@ func (a *API) exportCSV(c echo.Context) error {
 	h := resp.Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s"`, filename))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Audit-Event-Id", rec.ID)
 
 	w := csv.NewWriter(resp)
@@ -74,7 +72,17 @@ func (a *API) exportCSV(c echo.Context) error {
 	var tsBuf, recvBuf []byte
 	rows := 0
 	lastFlush := time.Now()
+	// The server's write timeout would cut a long export: progress keeps
+	// the deadline ahead, so only a client that stops reading (or a store
+	// that stops answering) is cut.
+	stream, err := httpserver.NewStream(c)
+	if err != nil {
+		return err
+	}
 	err = a.o.Events.Export(c.Request().Context(), f.Filter, func(r *migrations.Row) error {
+		if err := stream.Progress(); err != nil {
+			return err
+		}
 		tsBuf = r.Timestamp.AppendFormat(tsBuf[:0], time.RFC3339Nano)
 		recvBuf = r.ReceivedAt.AppendFormat(recvBuf[:0], time.RFC3339Nano)
 		cells[0] = cell(r.ID)
@@ -109,6 +117,9 @@ func (a *API) exportCSV(c echo.Context) error {
 		return nil
 	})
 	a.rows.Add(float64(rows))
+	if _, serr := httpserver.NewStream(c); err == nil {
+		err = serr // the end of the file, or the error answer, gets a full write timeout
+	}
 	if err == nil {
 		w.Flush()
 		err = w.Error()

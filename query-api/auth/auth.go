@@ -11,6 +11,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
+	"github.com/segmentio/encoding/json"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 )
@@ -41,10 +43,22 @@ type Verifier struct {
 	parser  *jwt.Parser
 }
 
-// NewVerifier verifies tokens signed with one of methods, with keys from keyFunc.
+// Leeway is the clock skew allowed when checking exp, nbf and iat.
+const Leeway = 30 * time.Second
+
+// NewVerifier verifies tokens signed with one of methods, with keys from
+// keyFunc. A token must carry exp; exp, nbf and iat must be JSON numbers
+// (NumericDate); nbf and iat may not be in the future beyond Leeway; a
+// token with a crit header is refused (no extension is understood).
 func NewVerifier(keyFunc jwt.Keyfunc, methods ...string) *Verifier {
-	return &Verifier{keyFunc: keyFunc, parser: jwt.NewParser(
-		jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))}
+	noCrit := func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCritical
+		}
+		return keyFunc(t)
+	}
+	return &Verifier{keyFunc: noCrit, parser: jwt.NewParser(
+		jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(Leeway))}
 }
 
 // NewHMAC verifies HS256 tokens signed with secret.
@@ -60,11 +74,21 @@ const MaxSubjectLen = 256
 // expired tokens.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// Verify parses and checks a token.
+var (
+	errCritical       = errors.New("crit header")
+	errNotNumericDate = errors.New("time claim not a number")
+)
+
+// Verify parses and checks a token. Its errors wrap ErrUnauthenticated and
+// say what is wrong in a fixed sentence (never the parser's text, which can
+// name Go types).
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	var c Claims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keyFunc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
+	}
+	if err := numericDates(token); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, reason(err))
 	}
 	switch {
 	case c.Subject == "":
@@ -74,6 +98,59 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: sub claim must be at most %d bytes without control characters", ErrUnauthenticated, MaxSubjectLen)
 	}
 	return &c, nil
+}
+
+// reason is the answer's sentence for a failed verification.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, errCritical):
+		return "the token has a crit header, which this API does not support"
+	case errors.Is(err, errNotNumericDate):
+		return "exp, nbf and iat must be numbers of seconds since 1970 (NumericDate)"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "the token has no exp claim"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "the token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "the token is not valid yet (nbf is in the future)"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "the token is issued in the future (iat)"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "the signature does not verify, or the algorithm or key id is not accepted"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "the token is malformed or a claim has the wrong type"
+	}
+	return "the token's claims are invalid"
+}
+
+// numericDates checks that exp, nbf and iat, when present, are JSON
+// numbers: golang-jwt also reads a numeric string ("exp": "1700000000").
+func numericDates(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return jwt.ErrTokenMalformed
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return jwt.ErrTokenMalformed
+	}
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(payload, &dates); err != nil {
+		return jwt.ErrTokenMalformed
+	}
+	for _, d := range []json.RawMessage{dates.Exp, dates.Nbf, dates.Iat} {
+		if len(d) == 0 {
+			continue
+		}
+		if b := d[0]; b != '-' && (b < '0' || b > '9') {
+			return errNotNumericDate
+		}
+	}
+	return nil
 }
 
 const claimsKey = "audittrail.claims"

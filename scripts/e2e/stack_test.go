@@ -108,6 +108,9 @@ func do(t *testing.T, method, url, auth, body string) (int, []byte) {
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

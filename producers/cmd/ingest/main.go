@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,7 +36,8 @@ func run(log *slog.Logger) error {
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	cfg := ingest.FromEnv(env, kc.Topic)
-	if err := env.Err(); err != nil {
+	proxies, perr := httpserver.TrustedProxiesFromEnv(env)
+	if err := errors.Join(env.Err(), perr); err != nil {
 		return err
 	}
 	if err := config.CheckUnknown(); err != nil {
@@ -66,7 +68,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	e := httpserver.New(httpserver.Options{Name: "ingest", Log: log, Reg: reg, Ready: cl.Ping})
+	e := httpserver.New(httpserver.Options{Name: "ingest", Log: log, Reg: reg, Ready: cl.Ping, TrustedProxies: proxies})
 	gw.Register(e)
 	log.Info("ingest gateway listening", "addr", cfg.Addr, "topic", kc.Topic)
 	return httpserver.Serve(ctx, e, cfg.Addr, nil)

@@ -50,7 +50,8 @@ func run(log *slog.Logger) error {
 	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
 	settingsTopic := env.String("AUDITTRAIL_SETTINGS_TOPIC", topics.Settings)
 	egc := egress.FromEnv(env)
-	var errs []error
+	proxies, perr := httpserver.TrustedProxiesFromEnv(env)
+	errs := []error{perr}
 	if secret != "" && len(secret) < 32 {
 		errs = append(errs, errors.New("AUDITTRAIL_JWT_SECRET must be at least 32 characters (HS256 secret for read-API tokens)"))
 	}
@@ -93,7 +94,7 @@ func run(log *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping})
+	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping, TrustedProxies: proxies})
 	api.New(api.Options{
 		Events:   store.New(conn, chc.Database, days, time.Now),
 		Verifier: verifier,

@@ -49,6 +49,7 @@ func Post(ctx context.Context, client *http.Client, url, token string, body []by
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
