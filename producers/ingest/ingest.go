@@ -17,10 +17,8 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -255,27 +253,22 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 }
 
 // readBody reads the body within BodyTimeout and MaxBody; on failure it
-// returns the answer's status and error.
+// returns the answer's status and error (413 after the rest of an
+// oversized body is read, so the client reads the answer, not a reset; 408
+// when the body stalls).
 func (g *Gateway) readBody(c echo.Context) ([]byte, int, error) {
 	if err := httpserver.SetReadDeadline(c, g.cfg.BodyTimeout); err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBody))
-	if err == nil {
-		return body, 0, nil
+	body, err := httpserver.ReadBody(c, MaxBody)
+	if err != nil {
+		var apiErr *httpserver.Error
+		if errors.As(err, &apiErr) {
+			return nil, apiErr.Status, apiErr
+		}
+		return nil, http.StatusBadRequest, err
 	}
-	var tooBig *http.MaxBytesError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, http.StatusRequestEntityTooLarge, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-			Message: fmt.Sprintf("request body exceeds %d bytes", MaxBody)}
-	case errors.As(err, &netErr) && netErr.Timeout():
-		refuse(c)
-		return nil, http.StatusRequestTimeout, &httpserver.Error{Status: http.StatusRequestTimeout, Code: "timeout",
-			Message: fmt.Sprintf("the request body did not arrive within %s", g.cfg.BodyTimeout)}
-	}
-	return nil, http.StatusBadRequest, httpserver.BadRequest("", "could not read the request body")
+	return body, 0, nil
 }
 
 // refuse closes c's connection after the answer without reading the rest

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/httpserver/httpservertest"
 )
 
 // stallBound is how long after a burst of stalled requests every slot they
@@ -194,4 +195,24 @@ func TestRefusedRequestsTakeNoSlot(t *testing.T) {
 			require.Less(t, time.Since(start), cfg.AdmitWait, "a valid request finds a slot at once")
 		})
 	}
+}
+
+// A body over MaxBody is answered 413 with the envelope, never with a
+// reset, also for a client that writes its whole body before it reads the
+// answer; nothing is published.
+func TestOversizedBodyGets413NeverAReset(t *testing.T) {
+	gw, addr := serveGateway(t, Config{}, httpserver.DefaultLimits())
+	for _, size := range []int{MaxBody + 1, 3 * MaxBody, MaxBody + 24<<20} {
+		resp, err := httpservertest.SendWhole(t, addr, http.MethodPost, "/v1/events", token, []byte(`{"batch": [], "x": "`), size)
+		require.NoError(t, err, "size %d: the client reads an answer, not a reset", size)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "size %d: %s", size, b)
+		require.Contains(t, string(b), `"too_large"`)
+	}
+	pub := gw.pub.(*fakePublisher)
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	require.Empty(t, pub.recs)
 }

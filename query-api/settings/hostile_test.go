@@ -1,11 +1,7 @@
 package settings
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -15,6 +11,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/internal/httpserver/httpservertest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
@@ -221,33 +218,15 @@ func TestSchemaErrorsShowNoPathsOrGoTypes(t *testing.T) {
 	requireCleanMessage(t, mustJSON(out))
 }
 
-// rawPut sends an oversized PUT over a plain TCP connection, writing the
-// whole body before reading, as simple clients do, and returns the
-// response it reads back.
-func rawPut(t *testing.T, addr, path, tok string, size int) (*http.Response, error) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	head := fmt.Sprintf("PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, tok, size)
-	body := append([]byte(`{"filters": [], "x": "`), bytes.Repeat([]byte("a"), size)...)[:size]
-	done := make(chan error, 1)
-	go func() {
-		_, err := conn.Write(append([]byte(head), body...))
-		done <- err
-	}()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, <-done, "the server reads the whole body before it closes")
-	return resp, err
-}
-
+// A body over the limit is answered 413, never with a reset, also for a
+// client that writes its whole body before it reads the answer.
 func TestOversizedBodiesGet413NeverAReset(t *testing.T) {
 	f := newFixture(t)
 	f.seed(t)
 	before := f.snapshot()
 	addr := strings.TrimPrefix(f.srv.URL, "http://")
 	for _, size := range []int{MaxBody + 1, 3 * MaxBody, MaxBody + 24<<20} {
-		resp, err := rawPut(t, addr, "/v1/workspaces/ws_1/destination-filters", f.owner, size)
+		resp, err := httpservertest.SendWhole(t, addr, http.MethodPut, "/v1/workspaces/ws_1/destination-filters", f.owner, []byte(`{"filters": [], "x": "`), size)
 		require.NoError(t, err, "size %d: the client reads an answer, not a reset", size)
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
