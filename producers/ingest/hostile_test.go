@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/httpserver/httpservertest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
@@ -55,24 +56,7 @@ func (g *hostileGateway) post(tb testing.TB, header http.Header, body string) in
 	g.pub.recs = nil
 	g.pub.mu.Unlock()
 	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	rr := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		g.e.ServeHTTP(rr, req)
-	}()
-	timer := time.NewTimer(stallLimit)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		tb.Fatalf("no answer within %s (body %d bytes)", stallLimit, len(body))
-	}
+	rr := httpservertest.ServeWithin(tb, g.e, req, token, header, stallLimit)
 	require.Less(tb, rr.Code, 500, "%.300q: %s", body, rr.Body.String())
 	g.pub.mu.Lock()
 	recs := g.pub.recs

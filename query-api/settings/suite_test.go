@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/httpserver/httpservertest"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
@@ -101,26 +102,7 @@ func (h *harness) serve(tb testing.TB, method, target, tok, body string, header 
 	} else {
 		req.URL.Path, req.URL.RawPath = target, target
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	rr := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.e.ServeHTTP(rr, req)
-	}()
-	timer := time.NewTimer(stallLimit)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		tb.Fatalf("%s %s: no answer within %s (body %d bytes)", method, target, stallLimit, len(body))
-	}
+	rr := httpservertest.ServeWithin(tb, h.e, req, tok, header, stallLimit)
 	return rr.Code, rr.Body.Bytes()
 }
 

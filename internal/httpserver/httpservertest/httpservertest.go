@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -33,4 +35,32 @@ func SendWhole(t *testing.T, addr, method, path, token string, body []byte, size
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, <-done, "the server reads the whole body before it closes")
 	return resp, err
+}
+
+// ServeWithin serves req with h in process, with Content-Type
+// application/json, the bearer token tok (when not empty) and header added,
+// and fails tb when h does not answer within limit (a stall).
+func ServeWithin(tb testing.TB, h http.Handler, req *http.Request, tok string, header http.Header, limit time.Duration) *httptest.ResponseRecorder {
+	tb.Helper()
+	req.Header.Set("Content-Type", "application/json")
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rr := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rr, req)
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		tb.Fatalf("%s %s: no answer within %s", req.Method, req.RequestURI, limit)
+	}
+	return rr
 }
