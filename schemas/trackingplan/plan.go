@@ -158,6 +158,9 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	if err != nil {
 		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
 	}
+	if err := checkSchemaWork(sch); err != nil {
+		return nil, fieldErr(field, "%v", err)
+	}
 	pe := &plannedEvent{schema: sch, planned: map[string]bool{}}
 	if props, ok := obj["properties"].(map[string]any); ok {
 		for k := range props {

@@ -31,20 +31,29 @@ var errRegexExpands = errors.New("regular expression too large once compiled")
 // checkRegex compiles pattern as Go's regexp package does and refuses it
 // when it does not compile or when its program outgrows its length.
 func checkRegex(pattern string) error {
-	re, err := syntax.Parse(pattern, syntax.Perl)
+	n, err := regexInsts(pattern)
 	if err != nil {
 		return err
 	}
-	prog, err := syntax.Compile(re.Simplify())
-	if err != nil {
-		return err
-	}
-	if n, most := len(prog.Inst), regexGrowth*len(pattern)+regexSlack; n > most {
+	if most := regexGrowth*len(pattern) + regexSlack; n > most {
 		return fmt.Errorf("%w (%d instructions, at most %d for a pattern of %d characters): "+
 			"counted repetition such as {1,255} or (.*){100} multiplies it; bound lengths with size() or maxLength instead",
 			errRegexExpands, n, most, len(pattern))
 	}
 	return nil
+}
+
+// regexInsts is the number of instructions pattern compiles to.
+func regexInsts(pattern string) (int, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0, err
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0, err
+	}
+	return len(prog.Inst), nil
 }
 
 // checkMatches refuses a condition whose matches() pattern is not a string
