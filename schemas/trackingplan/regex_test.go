@@ -21,6 +21,7 @@ func TestRegexesThatExpandAreRefused(t *testing.T) {
 		{`matches(properties.s, '(.*){1000}b')`, "regular expression"},
 		{`resource.name.matches('a{1000}')`, "regular expression"},
 		{`event.matches('x') && properties.s.matches('(a{30}){30}')`, "regular expression"},
+		{`['a', event].exists(x, x.matches('(.*){1000}b'))`, "regular expression"},
 		{`properties.s.matches(properties.re)`, "string literal"},
 		{`properties.s.matches(event + '.*')`, "string literal"},
 		{`event.matches('^Source (Created|Deleted)$')`, ""},
