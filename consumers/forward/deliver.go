@@ -113,7 +113,8 @@ func (s *Sender) SendAlert(ctx context.Context, url, text string) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		return &DeliveryError{Err: fmt.Errorf("build request: %w", err)}
+		// The parser's error quotes the URL, whose path is the secret.
+		return &DeliveryError{Err: errors.New("webhook URL: not a usable URL")}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return s.do(req)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -139,4 +140,25 @@ func TestReplayToARefusedTargetKeepsTheLetter(t *testing.T) {
 	require.Len(t, dl, 2)
 	require.Equal(t, "replay failed: refused by policy", header(dl[1], topics.HeaderDLQReason))
 	require.Zero(t, accepted.Load())
+}
+
+// A stored webhook URL that no longer parses (saved before the URL rules)
+// fails without its path, the webhook's secret, in the error that becomes
+// the dead-letter reason.
+func TestUnusableWebhookURLStaysOutOfTheError(t *testing.T) {
+	s := NewSender(time.Second, 1, egress.Config{}.Policy(), func() time.Time { return base })
+	for _, u := range []string{
+		"https://hooks.example.com/services/T0/B0/hook\x7fsecret",
+		"https://hooks.example.com/services/T0/B0/hook secret%zz",
+		"://hooks.example.com/hook-secret",
+	} {
+		t.Run(u, func(t *testing.T) {
+			err := s.SendAlert(context.Background(), u, "x")
+			var de *DeliveryError
+			require.ErrorAs(t, err, &de)
+			require.False(t, de.Retryable)
+			require.NotContains(t, err.Error(), "secret")
+			require.NotContains(t, err.Error(), "hooks.example.com")
+		})
+	}
 }

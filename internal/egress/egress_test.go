@@ -72,6 +72,15 @@ func TestCheckURLRefusesLiteralHostsInEverySpelling(t *testing.T) {
 		"http://localhost/", "http://LOCALHOST:8123/", "http://localhost./", "http://api.localhost/",
 		"http://a.b.localhost./", "http://localhost.localdomain/", "http://ip6-localhost/",
 		"http://1.2.3.256/", "http://999999999999/", "http://1.2.3.4.5/", "http://foo.0x7f/",
+		// Non-ASCII hosts that net/http maps to ASCII (IDNA) before dialing:
+		// fullwidth digits and letters, ideographic and fullwidth dots,
+		// circled letters, percent-encoded fullwidth digits, zero-width
+		// characters that the mapping drops.
+		"http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "http://127\u30020\u30020\u30021/",
+		"http://127\uff0e0\uff0e0\uff0e1:8123/", "http://169\uff61254\uff61169\uff61254/",
+		"http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/", "http://\u24db\u24de\u24d2\u24d0\u24db\u24d7\u24de\u24e2\u24e3/",
+		"http://localhost%E3%80%82/", "http://%EF%BC%91%EF%BC%92%EF%BC%97.0.0.1/", "http://127.0.0.1\u200b/",
+		"http://\uff10\uff58\uff17\uff46.1/", "http://api.\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",
 	}
 	p := Config{}.Policy()
 	for _, u := range refused {
@@ -82,7 +91,8 @@ func TestCheckURLRefusesLiteralHostsInEverySpelling(t *testing.T) {
 		})
 	}
 	ok := []string{"https://api.example.com/v1?x=1", "http://8.8.8.8/", "http://134744072/", // 8.8.8.8
-		"https://[2606:4700::1111]/", "http://example.com./", "http://10.example.com/", "http://localhost.example.com/"}
+		"https://[2606:4700::1111]/", "http://example.com./", "http://10.example.com/", "http://localhost.example.com/",
+		"https://b\u00fccher.example/", "https://xn--bcher-kva.example/"}
 	for _, u := range ok {
 		t.Run(u, func(t *testing.T) { require.NoError(t, p.CheckURL(u)) })
 	}

@@ -7,13 +7,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // CheckURL checks the host of an http(s) URL as written, before it is
 // saved: a literal address that the policy refuses, in any spelling
 // (IPv4 as inet_aton reads it: 2130706433, 0177.0.0.1, 0x7f.0.0.1, 127.1;
-// a trailing dot; bracketed IPv6 with or without a zone) and names of the
-// local host (localhost, *.localhost) are refused with an error wrapping
+// a trailing dot; bracketed IPv6 with or without a zone; non-ASCII
+// spellings that IDNA maps to these, as net/http does before dialing) and
+// names of the local host (localhost, *.localhost) are refused with an error wrapping
 // ErrRefused that says why. Other names pass: the dialer checks what they
 // resolve to at connect time. An allow-listed exact ip:port (the URL's
 // port, or 80/443 by scheme) passes. A URL that does not parse is an
@@ -23,7 +27,10 @@ func (p *Policy) CheckURL(raw string) error {
 	if err != nil {
 		return errors.New("not a URL")
 	}
-	host := u.Hostname()
+	host, err := dialedHost(u.Hostname())
+	if err != nil {
+		return &RefusedError{Reason: fmt.Sprintf("host %q: %v", u.Hostname(), err)}
+	}
 	port := u.Port()
 	if port == "" {
 		port = "80"
@@ -57,6 +64,25 @@ func (p *Policy) CheckURL(raw string) error {
 		return &RefusedError{Reason: fmt.Sprintf("host %q is %s, %s", host, shown, why)}
 	}
 	return nil
+}
+
+// dialedHost returns host as net/http dials it: a host with non-ASCII
+// characters is mapped to ASCII with the IDNA lookup profile, which turns
+// fullwidth digits and letters into ASCII ones, ideographic and fullwidth
+// full stops into dots and drops zero-width characters (so
+// "１２７。０。０。１" is dialed as 127.0.0.1). A non-ASCII host that does
+// not map is an error.
+func dialedHost(host string) (string, error) {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(host)
+			if err != nil {
+				return "", errors.New("not a valid internationalized host name")
+			}
+			return a, nil
+		}
+	}
+	return host, nil
 }
 
 // ParseHost reads a URL host (without brackets or port) the way resolvers

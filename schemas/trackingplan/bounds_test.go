@@ -39,6 +39,12 @@ func TestDecodeRefusesDocumentsBreakingTheBounds(t *testing.T) {
 		{"url twice", `{"target":{"url":"https://a.example","url":"https://b.example"}}`, func() any { return &Forwarding{} }, "target.url", "duplicate key"},
 		{"filter key twice", `{"filters":[{"name":"a","name":"b","action":"drop"}]}`, func() any { return &Filters{} }, "filters[0].name", "duplicate key"},
 		{"plan event twice", `{"events":{"Source Created":{},"Source Created":{}}}`, func() any { return &Plan{} }, "events.Source Created", "duplicate key"},
+		// Keys match field names exactly: another case is an unknown field,
+		// never a second value for the same field.
+		{"enabled in another case", `{"enabled":false,"ENABLED":true}`, func() any { return &Forwarding{} }, "ENABLED", "unknown field"},
+		{"url in another case", `{"target":{"url":"https://a.example","URL":"https://b.example"}}`, func() any { return &Forwarding{} }, "URL", "unknown field"},
+		{"webhook in another case", `{"enabled":true,"webhook_url":"https://a.example","events":["x"],"Webhook_URL":"https://b.example"}`, func() any { return &Alerts{} }, "Webhook_URL", "unknown field"},
+		{"only another case", `{"Filters":[]}`, func() any { return &Filters{} }, "Filters", "unknown field"},
 		{"schema keyword twice", planDoc(`{"type":"object","type":"string"}`), func() any { return &Plan{} }, "events.Source Created.properties.type", "duplicate key"},
 		{"deep schema", planDoc(deepSchema(20)), func() any { return &Plan{} }, "events.Source Created.properties" + strings.Repeat(".properties.a", 14) + ".properties", "nested more than 32 levels"},
 		{"1,500-level schema", planDoc(deepSchema(1500)), func() any { return &Plan{} }, "events.Source Created.properties" + strings.Repeat(".properties.a", 14) + ".properties", "nested more than 32 levels"},

@@ -92,6 +92,9 @@ func CompileExpr(expr string) (cel.Program, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, fmt.Errorf("must evaluate to a bool, not %s", ast.OutputType())
 	}
+	if err := checkMatches(ast); err != nil {
+		return nil, err
+	}
 	prg, err := celEnv.Program(ast, cel.CostLimit(filterCostBudget), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return nil, fmt.Errorf("%v", err)

@@ -150,12 +150,16 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noLoader{})
+	c.UseRegexpEngine(schemaRegexp)
 	if err := c.AddResource(schemaLoc, doc); err != nil {
 		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
 	}
 	sch, err := c.Compile(schemaLoc)
 	if err != nil {
 		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
+	}
+	if err := checkSchemaWork(sch); err != nil {
+		return nil, fieldErr(field, "%v", err)
 	}
 	pe := &plannedEvent{schema: sch, planned: map[string]bool{}}
 	if props, ok := obj["properties"].(map[string]any); ok {
@@ -188,6 +192,9 @@ func schemaError(err error) string {
 		msg = fmt.Sprintf("reference %q points to nothing in the schema", refName(anf.URL))
 	case errors.As(err, &rxe):
 		msg = fmt.Sprintf("%s: %q is not a valid regular expression", refName(rxe.URL), rxe.Regex)
+		if errors.Is(rxe.Err, errRegexExpands) {
+			msg = fmt.Sprintf("%s: %q: %v", refName(rxe.URL), rxe.Regex, rxe.Err)
+		}
 	default:
 		msg = refName(firstLine(err.Error()))
 	}

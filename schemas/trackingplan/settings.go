@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	sjson "github.com/segmentio/encoding/json"
+
 	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
 
@@ -206,7 +208,8 @@ func (a Alerts) Triggers(name string) bool {
 	return false
 }
 
-// Decode parses a settings document strictly (unknown fields are errors)
+// Decode parses a settings document strictly (unknown fields, and keys
+// that match a field's name only in another case, are errors)
 // into v, returning a *FieldError naming the field on failure. The
 // document obeys the bounds of every contract document (package
 // jsonlimit): no key twice in one object, at most jsonlimit.MaxDepth levels
@@ -216,17 +219,23 @@ func Decode(data []byte, v any) error {
 	if err := checkLimits("", data); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fieldErr("", "empty or truncated JSON body")
+	}
+	rest, err := sjson.Parse(data, v, decodeFlags)
+	if err != nil {
 		return decodeError(err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if len(bytes.TrimSpace(rest)) != 0 {
 		return fieldErr("", "unexpected data after the settings object")
 	}
 	return nil
 }
+
+// decodeFlags make keys match field names exactly: encoding/json would
+// also take "ENABLED" or "Target" for a field, so one document could give
+// a field two values, the last one winning, past the duplicate-key rule.
+const decodeFlags = sjson.DisallowUnknownFields | sjson.UseNumber | sjson.DontMatchCaseInsensitiveStructFields
 
 // checkLimits checks data, found at field, against the bounds of
 // jsonlimit. Syntax errors are left to the decoder, which reports them.
