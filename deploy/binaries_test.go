@@ -69,7 +69,10 @@ func TestComponentDefaultsMatchTheConfigurationTable(t *testing.T) {
 	ic := ingest.FromEnv(empty(), topics.Events)
 	require.Equal(t, def["AUDITTRAIL_INGEST_ADDR"], ic.Addr)
 	require.Empty(t, ic.Tokens, "no ingest token is accepted unless configured")
-	require.ErrorContains(t, ic.Validate(), "AUDITTRAIL_INGEST_TOKENS", "the gateway refuses to start without ingest tokens")
+	require.Equal(t, def["AUDITTRAIL_CREDENTIALS_TOPIC"], ic.CredentialsTopic)
+	require.NoError(t, ic.Validate(), "the gateway starts with producer credentials alone")
+	ic.CredentialsTopic = ""
+	require.ErrorContains(t, ic.Validate(), "AUDITTRAIL_INGEST_TOKENS", "the gateway refuses to start with neither credentials nor tokens")
 	wc := writer.FromEnv(empty(), topics.Events)
 	require.Equal(t, def["AUDITTRAIL_RETENTION_DAYS"], strconv.Itoa(wc.RetentionDays))
 	require.Equal(t, def["AUDITTRAIL_WRITER_DEDUPE_WINDOW"], fmt.Sprintf("%.0fh", wc.DedupeWindow.Hours()))

@@ -793,6 +793,7 @@ func TestKafkaProductionTopics(t *testing.T) {
 		"AUDITTRAIL_WRITER_DLQ_TOPIC":    "delete",
 		"AUDITTRAIL_FORWARDER_DLQ_TOPIC": "delete",
 		"AUDITTRAIL_SETTINGS_TOPIC":      "compact",
+		"AUDITTRAIL_CREDENTIALS_TOPIC":   "compact",
 	}
 	require.Len(t, specs, len(names))
 	for v, policy := range names {
@@ -820,6 +821,11 @@ func TestKafkaProductionTopics(t *testing.T) {
 	require.Equal(t, 1, settings.partitions, "the settings topic has one partition, like internal/kvtopic creates it")
 	for k, v := range settingsTopicConfigs() {
 		require.Equal(t, v, settings.configs[k], "settings topic %s as internal/kvtopic sets it", k)
+	}
+	creds := specs[defaultOf(t, "AUDITTRAIL_CREDENTIALS_TOPIC")]
+	require.Equal(t, 1, creds.partitions, "the credentials topic has one partition, like internal/kvtopic creates it")
+	for k, v := range settingsTopicConfigs() {
+		require.Equal(t, v, creds.configs[k], "credentials topic %s as internal/kvtopic sets it", k)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package ingest is the HTTP ingest gateway: services in any language POST
-// audit events to /v1/events with an ingest token, and the gateway
+// audit events to /v1/events with a producer credential (or a legacy
+// ingest token), and the gateway
 // validates them against the contract and catalogue, sets id (when absent),
 // category and received_at, publishes them to Kafka keyed by workspace id,
 // and answers 202 only after Kafka acknowledged every event (acks=all,
@@ -7,13 +8,14 @@
 //
 // A request is one event or {"batch": [...]} of up to MaxBatch events. A
 // batch is all-or-nothing: if any event is invalid the answer is 400 with
-// one entry per invalid event and nothing is published.
+// one entry per invalid event and nothing is published; if any event is
+// outside the credential's scopes the answer is 403 and nothing is
+// published.
 package ingest
 
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -47,9 +49,16 @@ const (
 // Config configures the gateway.
 type Config struct {
 	Addr string
-	// Tokens are the accepted ingest tokens (Authorization: Bearer <token>).
+	// Tokens are the legacy ingest tokens (Authorization: Bearer <token>):
+	// each is a credential with all scopes, its id derived from the token
+	// (credential.LegacyID).
 	Tokens []string
-	Topic  string
+	// CredentialsTopic is the compacted topic of producer credentials
+	// (AUDITTRAIL_CREDENTIALS_TOPIC); Credentials is the copy of it the
+	// gateway looks credentials up in (nil: legacy tokens only).
+	CredentialsTopic string
+	Credentials      Credentials
+	Topic            string
 	// Policy decides which event names are accepted.
 	Policy event.Policy
 	// MaxConcurrent bounds the requests being read, validated and published
@@ -72,13 +81,15 @@ const (
 )
 
 // FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
-// AUDITTRAIL_ALLOW_CUSTOM_EVENTS and AUDITTRAIL_CUSTOM_EVENT_WORKSPACES.
+// AUDITTRAIL_CREDENTIALS_TOPIC, AUDITTRAIL_ALLOW_CUSTOM_EVENTS and
+// AUDITTRAIL_CUSTOM_EVENT_WORKSPACES.
 func FromEnv(e *config.Env, topic string) Config {
 	c := Config{
-		Addr:   e.String("AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081"),
-		Tokens: e.List("AUDITTRAIL_INGEST_TOKENS", ""),
-		Topic:  topic,
-		Policy: config.EventPolicy(e),
+		Addr:             e.String("AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081"),
+		Tokens:           e.List("AUDITTRAIL_INGEST_TOKENS", ""),
+		CredentialsTopic: config.CredentialsTopic(e),
+		Topic:            topic,
+		Policy:           config.EventPolicy(e),
 	}
 	return c
 }
@@ -89,8 +100,8 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("AUDITTRAIL_INGEST_ADDR is empty: set host:port to listen on"))
 	}
-	if len(c.Tokens) == 0 {
-		errs = append(errs, errors.New("AUDITTRAIL_INGEST_TOKENS is empty: set at least one ingest token (comma-separated)"))
+	if len(c.Tokens) == 0 && c.CredentialsTopic == "" {
+		errs = append(errs, errors.New("AUDITTRAIL_CREDENTIALS_TOPIC and AUDITTRAIL_INGEST_TOKENS are both empty: set the credentials topic (producer credentials) or legacy ingest tokens"))
 	}
 	for _, t := range c.Tokens {
 		if len(t) < 16 {
@@ -117,7 +128,8 @@ type Gateway struct {
 	now func() time.Time
 	log *slog.Logger
 	// slots holds one token per request in progress (MaxConcurrent).
-	slots chan struct{}
+	slots  chan struct{}
+	legacy []legacyToken
 
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
@@ -142,9 +154,9 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout
 	}
-	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log, slots: make(chan struct{}, cfg.MaxConcurrent),
+	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log, slots: make(chan struct{}, cfg.MaxConcurrent), legacy: newLegacyTokens(cfg.Tokens),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, failed)."}, []string{"result"}),
+			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, forbidden, failed)."}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_ingest_requests_total", Help: "Ingest requests by status code."}, []string{"code"}),
 	}
@@ -153,6 +165,14 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		func() float64 { return float64(g.SlotsInUse()) })
 	if reg != nil {
 		reg.MustRegister(g.events, g.requests, g.busy)
+	}
+	if len(g.legacy) > 0 {
+		ids := make([]string, len(g.legacy))
+		for i, t := range g.legacy {
+			ids[i] = t.id
+		}
+		log.Warn("AUDITTRAIL_INGEST_TOKENS is deprecated: each token may write every event into every workspace; "+
+			"create scoped producer credentials (producers/cmd/credentials) and remove the tokens", "credential_ids", ids)
 	}
 	return g, nil
 }
@@ -190,11 +210,14 @@ func (g *Gateway) handle(c echo.Context) error {
 func (g *Gateway) serve(c echo.Context) (int, error) {
 	// Everything checked before a slot is taken: a request that will be
 	// refused never holds one.
-	if !g.authorized(c.Request().Header.Get(echo.HeaderAuthorization)) {
+	principal, ok := g.authenticate(c.Request().Header.Get(echo.HeaderAuthorization), g.now())
+	if !ok {
 		refuse(c)
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
+			Message: "missing, unknown, revoked or expired credential: send Authorization: Bearer <credential id>.<secret>"}
 	}
+	// credentialID names the sender of every event of the request.
+	credentialID := principal.CredentialID
 	if !isJSON(c.Request().Header.Get(echo.HeaderContentType)) {
 		refuse(c)
 		return http.StatusUnsupportedMediaType, &httpserver.Error{Status: http.StatusUnsupportedMediaType,
@@ -221,6 +244,10 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 		apiErr := invalidError(invalid, len(raws), batch)
 		return apiErr.Status, apiErr
 	}
+	if apiErr := outOfScope(principal, events, batch); apiErr != nil {
+		g.events.WithLabelValues("forbidden").Add(float64(len(raws)))
+		return apiErr.Status, apiErr
+	}
 
 	recs := make([]*kgo.Record, len(events))
 	ids := make([]string, len(events))
@@ -244,7 +271,7 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	defer cancel()
 	if err := g.pub.Publish(ctx, recs); err != nil {
 		g.events.WithLabelValues("failed").Add(float64(len(recs)))
-		g.log.Error("publish failed", "events", len(recs), "err", err)
+		g.log.Error("publish failed", "events", len(recs), "credential_id", credentialID, "err", err)
 		return http.StatusServiceUnavailable, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 			Message: "events were not acknowledged by Kafka; retry the request (event ids make retries safe)"}
 	}
@@ -303,21 +330,6 @@ func (g *Gateway) admit(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// authorized checks Authorization: Bearer <token>; the scheme is
-// case-insensitive (RFC 7235), as on the read API.
-func (g *Gateway) authorized(header string) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return false
-	}
-	found := 0
-	for _, t := range g.cfg.Tokens {
-		found |= subtle.ConstantTimeCompare([]byte(t), []byte(token))
-	}
-	return found == 1
 }
 
 // splitBody returns the raw events of a request: the body itself, or the

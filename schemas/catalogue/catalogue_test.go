@@ -103,6 +103,9 @@ var productEvents = []string{
 	"Audit Forwarding Modified",
 	"Audit Trail Exported",
 	"Alert Webhook Modified",
+	"Producer Credential Created",
+	"Producer Credential Rotated",
+	"Producer Credential Revoked",
 }
 
 var wantCategories = []string{

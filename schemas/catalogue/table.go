@@ -149,4 +149,7 @@ var table = []Entry{
 	{"Audit Forwarding Modified", CategoryAuditTrail, "audit_forwarding", "The audit forwarding settings were changed."},
 	{"Audit Trail Exported", CategoryAuditTrail, "audit_trail", "A view of the audit trail was exported as CSV."},
 	{"Alert Webhook Modified", CategoryAuditTrail, "alert_webhook", "The audit alert webhook settings were changed."},
+	{"Producer Credential Created", CategoryAuditTrail, "producer_credential", "An ingest credential for a producer was created, with its scopes."},
+	{"Producer Credential Rotated", CategoryAuditTrail, "producer_credential", "A producer credential was given a new secret; the previous one stays valid for a grace period."},
+	{"Producer Credential Revoked", CategoryAuditTrail, "producer_credential", "A producer credential was revoked: its secrets are no longer accepted."},
 }

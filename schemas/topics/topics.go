@@ -49,3 +49,8 @@ const (
 	// HeaderDLQAttempts carries how many delivery attempts were made.
 	HeaderDLQAttempts = "dlq_attempts"
 )
+
+// Credentials is the compacted topic holding producer credentials, one
+// record per credential id (see package credential for the value format).
+// The ingest gateway reads it; the credentials admin command writes it.
+const Credentials = "audit-credentials"

@@ -9,7 +9,8 @@
 #
 # Each `topic` line: name, partitions, then topic configs. The names are the
 # defaults of schemas/topics (AUDITTRAIL_KAFKA_TOPIC, AUDITTRAIL_WRITER_DLQ_TOPIC,
-# AUDITTRAIL_FORWARDER_DLQ_TOPIC, AUDITTRAIL_SETTINGS_TOPIC); deploy/deploy_test.go
+# AUDITTRAIL_FORWARDER_DLQ_TOPIC, AUDITTRAIL_SETTINGS_TOPIC,
+# AUDITTRAIL_CREDENTIALS_TOPIC); deploy/deploy_test.go
 # checks them, and the partition count against the manifests'
 # AUDITTRAIL_KAFKA_PARTITIONS.
 set -euo pipefail
@@ -57,5 +58,12 @@ topic audit-forward-dlq 6 \
 # latest value of each key stays (internal/kvtopic creates it the same way:
 # one partition, compact, 60 s minimum compaction lag).
 topic audit-settings 1 \
+	cleanup.policy=compact min.compaction.lag.ms=60000 min.insync.replicas=2 \
+	unclean.leader.election.enable=false
+
+# Producer credentials (scopes and secret hashes), one record per credential
+# id, read from the beginning by every ingest gateway and written by the
+# credentials command: compacted like the settings topic.
+topic audit-credentials 1 \
 	cleanup.policy=compact min.compaction.lag.ms=60000 min.insync.replicas=2 \
 	unclean.leader.election.enable=false

@@ -20,6 +20,7 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/producers/ingest"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
@@ -61,6 +62,12 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	creds, err := openCredentials(ctx, kc, cfg.CredentialsTopic, log)
+	if err != nil {
+		return err
+	}
+	defer creds.Close()
+	cfg.Credentials = creds.Store
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -68,8 +75,19 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	e := httpserver.New(httpserver.Options{Name: "ingest", Log: log, Reg: reg, Ready: cl.Ping, TrustedProxies: proxies})
+	e := httpserver.New(httpserver.Options{Name: "ingest", Log: log, Reg: reg, Ready: func(ctx context.Context) error { return errors.Join(creds.Ready(ctx), cl.Ping(ctx)) }, TrustedProxies: proxies})
 	gw.Register(e)
 	log.Info("ingest gateway listening", "addr", cfg.Addr, "topic", kc.Topic)
 	return httpserver.Serve(ctx, e, cfg.Addr, nil)
+}
+
+// openCredentials creates the credentials topic when missing and starts
+// reading it; the gateway is not ready until it is loaded.
+func openCredentials(ctx context.Context, kc kafkaconn.Config, topic string, log *slog.Logger) (*ingest.CredentialTable, error) {
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kvtopic.Ensure(tctx, kc.Options(), topic); err != nil {
+		return nil, fmt.Errorf("credentials topic %s: %w", topic, err)
+	}
+	return ingest.OpenCredentials(kc.Options(), topic, log)
 }
