@@ -190,7 +190,8 @@ func (g *Gateway) handle(c echo.Context) error {
 func (g *Gateway) serve(c echo.Context) (int, error) {
 	// Everything checked before a slot is taken: a request that will be
 	// refused never holds one.
-	if !g.authorized(c.Request().Header.Get(echo.HeaderAuthorization)) {
+	credentialID, ok := g.authorized(c.Request().Header.Get(echo.HeaderAuthorization))
+	if !ok {
 		refuse(c)
 		return http.StatusUnauthorized, &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 			Message: "missing or unknown ingest token: send Authorization: Bearer <token>"}
@@ -215,7 +216,7 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	if apiErr != nil {
 		return apiErr.Status, apiErr
 	}
-	events, invalid := g.decodeAll(raws)
+	events, invalid := g.decodeAll(raws, credentialID)
 	if len(invalid) > 0 {
 		g.events.WithLabelValues("invalid").Add(float64(len(raws)))
 		apiErr := invalidError(invalid, len(raws), batch)
@@ -306,18 +307,23 @@ func (g *Gateway) admit(ctx context.Context) bool {
 }
 
 // authorized checks Authorization: Bearer <token>; the scheme is
-// case-insensitive (RFC 7235), as on the read API.
-func (g *Gateway) authorized(header string) bool {
+// case-insensitive (RFC 7235), as on the read API. It returns the id of the
+// credential the request authenticated with, which becomes every accepted
+// event's sender.credential_id (see legacyCredentialID).
+func (g *Gateway) authorized(header string) (credentialID string, ok bool) {
 	scheme, token, ok := strings.Cut(header, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return false
+		return "", false
 	}
 	found := 0
 	for _, t := range g.cfg.Tokens {
 		found |= subtle.ConstantTimeCompare([]byte(t), []byte(token))
 	}
-	return found == 1
+	if found != 1 {
+		return "", false
+	}
+	return legacyCredentialID(token), true
 }
 
 // splitBody returns the raw events of a request: the body itself, or the
@@ -375,7 +381,9 @@ func repeatedBatchKey(body []byte) bool {
 	return false
 }
 
-func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEvent) {
+// decodeAll decodes and validates every event of a request and stamps
+// each accepted one with the request's credential (see stampSender).
+func (g *Gateway) decodeAll(raws []json.RawMessage, credentialID string) ([]event.Event, []InvalidEvent) {
 	now := g.now().UTC()
 	events := make([]event.Event, len(raws))
 	var invalid []InvalidEvent
@@ -386,6 +394,9 @@ func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEve
 			continue
 		}
 		e, err := event.Decode(raw)
+		if err == nil {
+			err = stampSender(&e, credentialID)
+		}
 		if err == nil {
 			err = g.cfg.Policy.Validate(&e)
 		}
