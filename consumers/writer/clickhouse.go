@@ -48,7 +48,7 @@ func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) erro
 // blockColumns holds one block's values column by column; its slices are
 // reused from block to block.
 type blockColumns struct {
-	str [16][]string
+	str [18][]string
 	ts  [2][]time.Time
 	i64 [2][]int64
 }
@@ -65,13 +65,13 @@ func (c *blockColumns) appendTo(batch driver.Batch, rows []migrations.Row) error
 		r := &rows[i]
 		c.ts[0], c.ts[1] = append(c.ts[0], r.Timestamp), append(c.ts[1], r.ReceivedAt)
 		c.i64[0], c.i64[1] = append(c.i64[0], r.TimestampNs), append(c.i64[1], r.ReceivedAtNs)
-		for j, v := range [16]string{r.WorkspaceID, r.ID, r.Event, r.Category, r.ActorType, r.ActorID, r.ActorName,
+		for j, v := range [18]string{r.WorkspaceID, r.ID, r.Event, r.Category, r.ActorType, r.ActorID, r.ActorName,
 			r.ActorEmail, r.ResourceType, r.ResourceID, r.ResourceName, r.Changes, r.ContextIP, r.ContextUserAgent,
-			r.ContextRequestID, r.Properties} {
+			r.ContextRequestID, r.Properties, r.SenderCredentialID, r.SenderProducer} {
 			c.str[j] = append(c.str[j], v)
 		}
 	}
 	return chconn.AppendColumns(batch, migrations.InsertColumns, // in that order
 		c.str[0], c.ts[0], c.i64[0], c.str[1], c.str[2], c.str[3], c.str[4], c.str[5], c.str[6], c.str[7],
-		c.str[8], c.str[9], c.str[10], c.str[11], c.str[12], c.str[13], c.str[14], c.str[15], c.ts[1], c.i64[1])
+		c.str[8], c.str[9], c.str[10], c.str[11], c.str[12], c.str[13], c.str[14], c.str[15], c.ts[1], c.i64[1], c.str[16], c.str[17])
 }

@@ -21,8 +21,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -62,11 +65,52 @@ type Config struct {
 	// Linger is how long a partition's batch waits for more events before
 	// it is sent (default 5 ms; negative: no linger).
 	Linger time.Duration
+	// Producer names the service that emits, recorded as sender.producer
+	// on every event (replacing whatever the caller put in ev.Sender), so
+	// the trail shows which service sent each event. Default: the base
+	// name of the running executable (DefaultProducer). At most
+	// event.MaxIDLen bytes of UTF-8 without control characters. The
+	// emitter records no sender.credential_id: it writes to Kafka
+	// directly, where the broker's ACLs, not an ingest credential,
+	// authenticate it (docs/security-sender.md).
+	Producer string
+}
+
+// DefaultProducer is the default Config.Producer: the base name of the
+// running executable, or "emitter" when that is not known or not a valid
+// name.
+func DefaultProducer() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "emitter"
+	}
+	name := filepath.Base(exe)
+	if validProducer(name) != nil {
+		return "emitter"
+	}
+	return name
+}
+
+// validProducer checks a producer name as the contract checks
+// sender.producer.
+func validProducer(name string) error {
+	if name == "" || len(name) > event.MaxIDLen || !utf8.ValidString(name) {
+		return fmt.Errorf("Producer=%q: must be 1-%d bytes of UTF-8", name, event.MaxIDLen)
+	}
+	for _, r := range name {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return fmt.Errorf("Producer=%q: must not contain control characters", name)
+		}
+	}
+	return nil
 }
 
 func (c Config) withDefaults() Config {
 	if c.Topic == "" {
 		c.Topic = topics.Events
+	}
+	if c.Producer == "" {
+		c.Producer = DefaultProducer()
 	}
 	if c.DeliveryTimeout <= 0 {
 		c.DeliveryTimeout = DefaultDeliveryTimeout
@@ -95,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if c.Linger > time.Second {
 		errs = append(errs, fmt.Errorf("Linger=%s: at most 1s, or events wait too long", c.Linger))
+	}
+	if err := validProducer(c.Producer); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -163,11 +210,13 @@ func New(cfg Config, brokerOpts []kgo.Opt, now func() time.Time) (*Emitter, erro
 	return em, nil
 }
 
-// Record validates ev (Policy.Validate, and event.CheckJSON on its
-// encoding), fills id (when empty), category and received_at, and returns
+// Record sets ev.Sender to the configured producer (no credential id),
+// validates ev (Policy.Validate, and event.CheckJSON on its encoding),
+// fills id (when empty), category and received_at, and returns
 // the Kafka record for it: keyed by workspace id, with the
 // event and schema_version headers. Each call returns a new record.
 func (e *Emitter) Record(ev *event.Event) (*kgo.Record, error) {
+	ev.Sender = event.Sender{Producer: e.cfg.Producer}
 	if err := e.cfg.Policy.Validate(ev); err != nil {
 		return nil, err
 	}

@@ -238,7 +238,7 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	if apiErr != nil {
 		return apiErr.Status, apiErr
 	}
-	events, invalid := g.decodeAll(raws)
+	events, invalid := g.decodeAll(raws, credentialID)
 	if len(invalid) > 0 {
 		g.events.WithLabelValues("invalid").Add(float64(len(raws)))
 		apiErr := invalidError(invalid, len(raws), batch)
@@ -387,7 +387,9 @@ func repeatedBatchKey(body []byte) bool {
 	return false
 }
 
-func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEvent) {
+// decodeAll decodes and validates every event of a request and stamps
+// each accepted one with the request's credential (see stampSender).
+func (g *Gateway) decodeAll(raws []json.RawMessage, credentialID string) ([]event.Event, []InvalidEvent) {
 	now := g.now().UTC()
 	events := make([]event.Event, len(raws))
 	var invalid []InvalidEvent
@@ -398,6 +400,9 @@ func (g *Gateway) decodeAll(raws []json.RawMessage) ([]event.Event, []InvalidEve
 			continue
 		}
 		e, err := event.Decode(raw)
+		if err == nil {
+			err = stampSender(&e, credentialID)
+		}
 		if err == nil {
 			err = g.cfg.Policy.Validate(&e)
 		}

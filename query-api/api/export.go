@@ -25,6 +25,7 @@ var CSVColumns = []string{
 	"actor_type", "actor_id", "actor_name", "actor_email",
 	"resource_type", "resource_id", "resource_name",
 	"ip", "changes", "user_agent", "request_id", "properties", "received_at",
+	"sender_credential_id", "sender_producer",
 }
 
 // ExportEvent is the event name each CSV export is recorded under.
@@ -102,6 +103,8 @@ func (a *API) exportCSV(c echo.Context) error {
 		cells[14] = cell(r.ContextRequestID)
 		cells[15] = cell(jsonCell(r.Properties))
 		cells[16] = string(recvBuf)
+		cells[17] = cell(r.SenderCredentialID)
+		cells[18] = cell(r.SenderProducer)
 		if err := w.Write(cells); err != nil {
 			return err
 		}

@@ -113,7 +113,8 @@ type Page struct {
 const selectColumns = `workspace_id, timestamp_ns, id, event, category,
     actor_type, actor_id, actor_name, actor_email,
     resource_type, resource_id, resource_name, changes,
-    context_ip, context_user_agent, context_request_id, properties, received_at_ns`
+    context_ip, context_user_agent, context_request_id, properties, received_at_ns,
+    sender_credential_id, sender_producer`
 
 // span is a range of timestamps [lo, hi) in nanoseconds.
 type span struct{ lo, hi int64 }
@@ -443,7 +444,8 @@ func (s *Store) each(ctx context.Context, sql string, args []any, fn func(r *mig
 		if err := rows.Scan(&r.WorkspaceID, &r.TimestampNs, &r.ID, &r.Event, &r.Category,
 			&r.ActorType, &r.ActorID, &r.ActorName, &r.ActorEmail,
 			&r.ResourceType, &r.ResourceID, &r.ResourceName, &r.Changes,
-			&r.ContextIP, &r.ContextUserAgent, &r.ContextRequestID, &r.Properties, &r.ReceivedAtNs); err != nil {
+			&r.ContextIP, &r.ContextUserAgent, &r.ContextRequestID, &r.Properties, &r.ReceivedAtNs,
+			&r.SenderCredentialID, &r.SenderProducer); err != nil {
 			return fmt.Errorf("scan event: %w", err)
 		}
 		r.Timestamp = time.Unix(0, r.TimestampNs).UTC()
@@ -472,6 +474,7 @@ func toEvent(r *migrations.Row) event.Event {
 		Actor:    event.Actor{Type: r.ActorType, ID: r.ActorID, Name: r.ActorName, Email: r.ActorEmail},
 		Resource: event.Resource{Type: r.ResourceType, ID: r.ResourceID, Name: r.ResourceName},
 		Context:  event.Context{IP: r.ContextIP, UserAgent: r.ContextUserAgent, RequestID: r.ContextRequestID},
+		Sender:   event.Sender{CredentialID: r.SenderCredentialID, Producer: r.SenderProducer},
 	}
 	if r.Changes != "" && r.Changes != "{}" {
 		e.Changes = storedChanges(r.Changes)

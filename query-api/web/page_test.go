@@ -57,6 +57,7 @@ func newContractAPI(now time.Time) *contractAPI {
 			"actor":     map[string]any{"type": "user", "id": "usr_1", "name": "Alice", "email": "alice@example.com"},
 			"resource":  map[string]any{"type": "source", "id": fmt.Sprintf("src_%d", i), "name": "Web"},
 			"changes":   map[string]any{"enabled": map[string]any{"old": true, "new": false}},
+			"sender":    map[string]any{"credential_id": "legacy-0123456789ab", "producer": "billing"},
 		}
 		c.events["ws_1"] = append(c.events["ws_1"], ev)
 	}
@@ -293,6 +294,10 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	b.Do(chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
 	require.Equal(t, "c-01", browsertest.Eval[string](b, `new URLSearchParams(location.search).get('id')`))
+	// The drawer shows who sent the event.
+	require.Equal(t, "Producer billing Credential legacy-0123456789ab", browsertest.Eval[string](b, `(() => {
+		const s = [...document.querySelectorAll('#detail .detail-section')].find((x) => x.querySelector('h3').textContent === 'Sent by');
+		return s ? [...s.querySelectorAll('dt, dd')].map((x) => x.textContent).join(' ') : 'no Sent by section'; })()`))
 	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
 	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.querySelector('#rows tr:nth-child(2) .open-event')`))
 	b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#chart .bar[role=button]').focus()`))

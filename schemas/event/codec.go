@@ -27,6 +27,7 @@ type wire struct {
 	Resource    Resource          `json:"resource"`
 	Changes     map[string]Change `json:"changes"`
 	Context     Context           `json:"context"`
+	Sender      Sender            `json:"sender"`
 	Properties  json.RawMessage   `json:"properties"`
 	// ChangesJSON holds the changes instead of Changes when the fast path
 	// was asked to keep them compact (see DecodeStored).
@@ -137,6 +138,7 @@ func fromWire(w *wire) (Event, error) {
 		Resource:    w.Resource,
 		Changes:     w.Changes,
 		Context:     w.Context,
+		Sender:      w.Sender,
 		Properties:  w.Properties,
 	}
 	var errs ValidationError

@@ -5,7 +5,8 @@
 //
 // An event travels as JSON from the producer through Kafka to ClickHouse and
 // out of the read API in the same shape; only the ingest path sets ID (when
-// absent), Category and ReceivedAt.
+// absent), Category, ReceivedAt and Sender.CredentialID, and the emitter
+// sets Sender.Producer.
 package event
 
 import (
@@ -46,6 +47,9 @@ type Event struct {
 	Resource   Resource          `json:"resource"`
 	Changes    map[string]Change `json:"changes,omitempty"`
 	Context    Context           `json:"context"`
+	// Sender is who put the event on the trail: set by the ingest gateway
+	// and the emitter, not by the code that describes the change.
+	Sender Sender `json:"sender"`
 	// Properties is a free-form JSON object (nil when absent).
 	Properties json.RawMessage `json:"properties,omitempty"`
 }
@@ -78,6 +82,19 @@ type Context struct {
 	IP        string `json:"ip,omitempty"`
 	UserAgent string `json:"user_agent,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+}
+
+// Sender is who sent an event to the trail (as opposed to Actor, who made
+// the change). CredentialID is the ingest credential the gateway
+// authenticated the request with; producers cannot set it (the gateway
+// refuses a request that carries it). Producer is the sending service's
+// name: the emitter's configured Config.Producer, or what a producer sent
+// the gateway, which is a self-declared label, not proof. An event the
+// emitter wrote to Kafka directly has no CredentialID: Kafka's ACLs
+// authenticated it.
+type Sender struct {
+	CredentialID string `json:"credential_id,omitempty"`
+	Producer     string `json:"producer,omitempty"`
 }
 
 // NewID returns a fresh event ID: a version 7 UUID, so IDs assigned by the

@@ -101,6 +101,16 @@ func fastDecode(data []byte, compact bool) (w wire, ok bool) {
 					}
 					return false
 				})
+			case fSender:
+				ok = s.object(func(k string) bool {
+					switch k {
+					case "credential_id":
+						return s.once(&w.Sender.CredentialID)
+					case "producer":
+						return s.once(&w.Sender.Producer)
+					}
+					return false
+				})
 			case fChanges:
 				if compact {
 					start := s.i
@@ -173,6 +183,7 @@ const (
 	fResource
 	fChanges
 	fContext
+	fSender
 	fProperties
 )
 
@@ -198,6 +209,8 @@ func topField(k string) (uint16, bool) {
 		return fChanges, true
 	case "context":
 		return fContext, true
+	case "sender":
+		return fSender, true
 	case "properties":
 		return fProperties, true
 	}

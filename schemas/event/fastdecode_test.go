@@ -56,6 +56,15 @@ var fastCases = []struct {
 	{"escape after eight bytes", `{"id":"abcdefghij\\n"}`, false},
 	{"control after eight bytes", "{\"id\":\"abcdefghij\x01\"}", false},
 	{"unclosed long string", `{"id":"abcdefghijklmnop`, false},
+	{"sender", `{"id":"e","sender":{"credential_id":"legacy-0123456789ab","producer":"billing"}}`, true},
+	{"sender producer only", `{"sender":{"producer":"billing"}}`, true},
+	{"empty sender", `{"sender":{}}`, true},
+	{"null sender", `{"sender":null}`, false},
+	{"empty credential id", `{"sender":{"credential_id":""}}`, false},
+	{"repeated sender field", `{"sender":{"producer":"a","producer":"b"}}`, false},
+	{"unknown sender field", `{"sender":{"name":"a"}}`, false},
+	{"sender not an object", `{"sender":"billing"}`, false},
+	{"repeated sender", `{"sender":{},"sender":{"producer":"b"}}`, false},
 }
 
 // boundsCases are inputs around the bounds of jsonlimit, for the fuzzer.

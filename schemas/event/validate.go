@@ -135,6 +135,10 @@ func (p Policy) Validate(e *Event) error {
 	}
 	checkText(&errs, "context.user_agent", e.Context.UserAgent, MaxTextLen, false, freeText)
 	checkText(&errs, "context.request_id", e.Context.RequestID, MaxNameLen, false, identifier)
+	if e.Sender != (Sender{}) {
+		checkText(&errs, "sender.credential_id", e.Sender.CredentialID, MaxIDLen, false, identifier)
+		checkText(&errs, "sender.producer", e.Sender.Producer, MaxIDLen, false, identifier)
+	}
 	if len(e.Properties) > 0 && e.Properties[0] != '{' {
 		errs.add("properties", "must be a JSON object")
 	}

@@ -27,11 +27,13 @@ func TestMigrationsOnCurrentClickHouse(t *testing.T) {
 	res, err := Apply(ctx, srv, o)
 	require.NoError(t, err)
 	require.Equal(t, current, res.Server, "chdb %s", srv.Version)
-	require.Equal(t, []uint32{1, 2}, res.Versions)
+	require.Equal(t, []uint32{1, 2, 3}, res.Versions)
 	ran := srv.Statements()
 	want := Prepare(o)
 	for _, m := range All() {
-		want = append(want, m.Statements(o, current)...)
+		if len(m.Adds) == 0 { // the CREATEs already carry added columns
+			want = append(want, m.Statements(o, current)...)
+		}
 	}
 	for _, s := range want {
 		require.Contains(t, ran, s, "ran as generated for %s", current)
@@ -92,4 +94,57 @@ func engineFull(t *testing.T, srv *chdbtest.Server, db, table string) string {
 	require.NoError(t, srv.QueryRow(context.Background(),
 		"SELECT engine_full FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&s))
 	return s
+}
+
+// TestSenderColumnsOnAnExistingTableOnCurrentClickHouse upgrades a schema
+// made before migration 3 (events table without the sender columns, a row
+// in it) on current ClickHouse: Apply adds the columns with IF NOT EXISTS,
+// the old row reads '', and later starts, reapplied or not, issue no ALTER.
+func TestSenderColumnsOnAnExistingTableOnCurrentClickHouse(t *testing.T) {
+	srv := chdbtest.Start(t)
+	ctx := context.Background()
+	o := Options{Database: "audittrail", RetentionDays: 30}
+	for _, s := range append(Prepare(o), withoutSenderColumns(createEvents(o, current))...) {
+		require.NoError(t, srv.Exec(ctx, s))
+	}
+	for _, m := range All()[1:2] {
+		for _, s := range m.Statements(o, current) {
+			require.NoError(t, srv.Exec(ctx, s))
+		}
+	}
+	for _, m := range All()[:2] {
+		require.NoError(t, record(ctx, srv, o.Database, m))
+	}
+	require.NoError(t, srv.Exec(ctx, "INSERT INTO audittrail.audit_events (workspace_id, id, timestamp, timestamp_ns) VALUES ('ws_1', 'old', now(), 1)"))
+	has, err := columnExists(ctx, srv, o.Database, Table, "sender_producer")
+	require.NoError(t, err)
+	require.False(t, has)
+
+	n := len(srv.Statements())
+	res, err := Apply(ctx, srv, o)
+	require.NoError(t, err)
+	require.Equal(t, []uint32{3}, res.Versions)
+	ran := srv.Statements()[n:]
+	for _, s := range All()[2].Statements(o, current) {
+		require.Contains(t, ran, s)
+	}
+	require.NoError(t, srv.Exec(ctx, "INSERT INTO audittrail.audit_events (workspace_id, id, timestamp, timestamp_ns, sender_credential_id, sender_producer) VALUES ('ws_1', 'new', now(), 2, 'legacy-0123456789ab', 'billing')"))
+	rows, err := srv.Query(ctx, "SELECT id, sender_credential_id, sender_producer FROM audittrail.audit_events ORDER BY id")
+	require.NoError(t, err)
+	var got [][3]string
+	for rows.Next() {
+		var r [3]string
+		require.NoError(t, rows.Scan(&r[0], &r[1], &r[2]))
+		got = append(got, r)
+	}
+	require.Equal(t, [][3]string{{"new", "legacy-0123456789ab", "billing"}, {"old", "", ""}}, got)
+
+	for _, reapply := range []bool{false, true} {
+		o.Reapply = reapply
+		n = len(srv.Statements())
+		res, err = Apply(ctx, srv, o)
+		require.NoError(t, err)
+		require.Empty(t, res.Versions)
+		require.NotContains(t, strings.Join(srv.Statements()[n:], "\n"), "ADD COLUMN", "reapply=%v", reapply)
+	}
 }

@@ -63,6 +63,11 @@ func (v Version) AtLeast(major, minor int) bool {
 // SupportsTTL reports whether the server knows the table TTL clause (19.6+).
 func (v Version) SupportsTTL() bool { return v.AtLeast(19, 6) }
 
+// SupportsAddColumnIfNotExists reports whether the server takes ALTER TABLE
+// ... ADD COLUMN IF NOT EXISTS: 18.16 does not; every server from 20.1 on
+// does (the exact release between is not pinned down here).
+func (v Version) SupportsAddColumnIfNotExists() bool { return v.AtLeast(20, 1) }
+
 var versionPattern = regexp.MustCompile(`^(\d+)\.(\d+)`)
 
 // ParseVersion parses the output of SELECT version(), e.g. "18.16.1" or
@@ -109,6 +114,26 @@ type Migration struct {
 	Version    uint32
 	Name       string
 	Statements func(o Options, v Version) []string
+	// Adds, when set, are the columns this migration adds to existing
+	// tables (its Statements are their ALTERs, one per column and table).
+	// Apply issues an ALTER only for a column the table lacks: 18.16 has
+	// no ADD COLUMN IF NOT EXISTS, and a table created by a later CREATE
+	// already has the column.
+	Adds []AddedColumn
+}
+
+// AddedColumn is a column a migration adds to Table of an existing schema.
+// New schemas get it from the CREATE statement, which carries every column.
+type AddedColumn struct {
+	Table string
+	// Column is the definition, e.g. "sender_producer String DEFAULT ''".
+	Column string
+}
+
+// Name returns the column's name.
+func (c AddedColumn) Name() string {
+	name, _, _ := strings.Cut(c.Column, " ")
+	return name
 }
 
 // All returns every migration in order.
@@ -116,7 +141,78 @@ func All() []Migration {
 	return []Migration{
 		{Version: 1, Name: "create audit_events", Statements: createEvents},
 		{Version: 2, Name: "create audit_event_ids", Statements: createEventIDs},
+		{Version: 3, Name: "add sender columns", Adds: senderColumns, Statements: func(o Options, v Version) []string {
+			return addColumns(o, v, senderColumns)
+		}},
 	}
+}
+
+// senderColumns record who sent each event (event.Sender): the ingest
+// credential the gateway authenticated and the producer's name. Events
+// stored before them read as ”.
+var senderColumns = []AddedColumn{
+	{Table, "sender_credential_id String DEFAULT ''"},
+	{Table, "sender_producer String DEFAULT ''"},
+}
+
+// addColumns renders the ALTERs that add columns to existing tables: on a
+// cluster to the storage table and to the Distributed table in front of
+// it, both ON CLUSTER. Servers that know ADD COLUMN IF NOT EXISTS (not
+// 18.16) get it, so an ALTER ON CLUSTER passes nodes that have the column.
+func addColumns(o Options, v Version, adds []AddedColumn) []string {
+	var out []string
+	for _, a := range adds {
+		for _, table := range o.alteredTables(a.Table) {
+			out = append(out, addColumn(o, v, table, a))
+		}
+	}
+	return out
+}
+
+func addColumn(o Options, v Version, table string, a AddedColumn) string {
+	ifNotExists := ""
+	if v.SupportsAddColumnIfNotExists() {
+		ifNotExists = "IF NOT EXISTS "
+	}
+	return fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s%s", o.Database, table, o.OnCluster(), ifNotExists, a.Column)
+}
+
+// alteredTables are the tables an ALTER of name's columns goes to: name,
+// and on a cluster also its storage table.
+func (o Options) alteredTables(name string) []string {
+	if o.Cluster == "" {
+		return []string{name}
+	}
+	return []string{o.StorageTable(name), name}
+}
+
+// applyAdds runs the ALTERs of m.Adds for the columns this server's
+// tables lack.
+func applyAdds(ctx context.Context, conn Conn, o Options, v Version, m Migration) error {
+	for _, a := range m.Adds {
+		for _, table := range o.alteredTables(a.Table) {
+			has, err := columnExists(ctx, conn, o.Database, table, a.Name())
+			if err != nil {
+				return err
+			}
+			if has {
+				continue
+			}
+			if err := conn.Exec(ctx, addColumn(o, v, table, a)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// columnExists reports whether db.table on this server has the column.
+func columnExists(ctx context.Context, conn Conn, db, table, column string) (bool, error) {
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", db, table, column).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up column %s.%s: %w", table, column, err)
+	}
+	return n > 0, nil
 }
 
 // createEvents creates the events table.
@@ -154,7 +250,9 @@ func createEvents(o Options, v Version) []string {
     properties String,
     received_at DateTime('UTC'),
     received_at_ns Int64,
-    inserted_at DateTime('UTC') DEFAULT now()
+    inserted_at DateTime('UTC') DEFAULT now(),
+    sender_credential_id String DEFAULT '',
+    sender_producer String DEFAULT ''
 )`, "ReplacingMergeTree()", `PARTITION BY toYYYYMMDD(timestamp)
 ORDER BY (workspace_id, timestamp_ns, id)`+ttl+`
 SETTINGS index_granularity = 8192`)
@@ -244,9 +342,15 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		if done[m.Version] && !o.Reapply {
 			continue
 		}
-		for _, s := range m.Statements(o, v) {
-			if err := conn.Exec(ctx, s); err != nil {
+		if len(m.Adds) > 0 {
+			if err := applyAdds(ctx, conn, o, v, m); err != nil {
 				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		} else {
+			for _, s := range m.Statements(o, v) {
+				if err := conn.Exec(ctx, s); err != nil {
+					return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+				}
 			}
 		}
 		if done[m.Version] {
@@ -361,5 +465,5 @@ var InsertColumns = []string{
 	"actor_type", "actor_id", "actor_name", "actor_email",
 	"resource_type", "resource_id", "resource_name", "changes",
 	"context_ip", "context_user_agent", "context_request_id", "properties",
-	"received_at", "received_at_ns",
+	"received_at", "received_at_ns", "sender_credential_id", "sender_producer",
 }

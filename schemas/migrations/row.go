@@ -10,26 +10,28 @@ import (
 // Row is one event flattened into the columns of the events table, in the
 // order of InsertColumns.
 type Row struct {
-	WorkspaceID      string
-	Timestamp        time.Time
-	TimestampNs      int64
-	ID               string
-	Event            string
-	Category         string
-	ActorType        string
-	ActorID          string
-	ActorName        string
-	ActorEmail       string
-	ResourceType     string
-	ResourceID       string
-	ResourceName     string
-	Changes          string
-	ContextIP        string
-	ContextUserAgent string
-	ContextRequestID string
-	Properties       string
-	ReceivedAt       time.Time
-	ReceivedAtNs     int64
+	WorkspaceID        string
+	Timestamp          time.Time
+	TimestampNs        int64
+	ID                 string
+	Event              string
+	Category           string
+	ActorType          string
+	ActorID            string
+	ActorName          string
+	ActorEmail         string
+	ResourceType       string
+	ResourceID         string
+	ResourceName       string
+	Changes            string
+	ContextIP          string
+	ContextUserAgent   string
+	ContextRequestID   string
+	Properties         string
+	ReceivedAt         time.Time
+	ReceivedAtNs       int64
+	SenderCredentialID string
+	SenderProducer     string
 }
 
 // RowOf flattens a validated event.
@@ -61,6 +63,7 @@ func RowWithChanges(e *event.Event, changes []byte) Row {
 		ResourceType: e.Resource.Type, ResourceID: e.Resource.ID, ResourceName: e.Resource.Name,
 		Changes: changesText, ContextIP: e.Context.IP, ContextUserAgent: e.Context.UserAgent, ContextRequestID: e.Context.RequestID,
 		Properties: props, ReceivedAt: e.ReceivedAt.Truncate(time.Second), ReceivedAtNs: e.ReceivedAt.UnixNano(),
+		SenderCredentialID: e.Sender.CredentialID, SenderProducer: e.Sender.Producer,
 	}
 }
 
@@ -71,6 +74,6 @@ func (r *Row) Values() []any {
 		r.ActorType, r.ActorID, r.ActorName, r.ActorEmail,
 		r.ResourceType, r.ResourceID, r.ResourceName, r.Changes,
 		r.ContextIP, r.ContextUserAgent, r.ContextRequestID, r.Properties,
-		r.ReceivedAt, r.ReceivedAtNs,
+		r.ReceivedAt, r.ReceivedAtNs, r.SenderCredentialID, r.SenderProducer,
 	}
 }

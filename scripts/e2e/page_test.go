@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -44,7 +46,7 @@ func pageEvents(t *testing.T, ingest string, now time.Time) {
 				"resource": {"id": "wh_%03d", "name": "Snowflake prod"}, "changes": {"enabled": {"old": true, "new": false}}`, i)
 		}
 		batch = append(batch, fmt.Sprintf(`{"id": "pg-%03d", "workspace_id": "ws_page", "timestamp": %q, %s,
-			"context": {"ip": "203.0.113.%d", "user_agent": "e2e", "request_id": "req-%d"}}`, i, ts, body, i+1, i))
+			"context": {"ip": "203.0.113.%d", "user_agent": "e2e", "request_id": "req-%d"}, "sender": {"producer": "e2e-page"}}`, i, ts, body, i+1, i))
 	}
 	status, resp := do(t, http.MethodPost, ingest+"/v1/events", ingestToken, `{"batch": [`+strings.Join(batch, ",")+`]}`)
 	require.Equal(t, http.StatusAccepted, status, string(resp))
@@ -203,7 +205,10 @@ func TestAuditTrailPage(t *testing.T) {
 		b.Do(chromedp.Click(chromedp.CSS(`#rows tr[data-id="pg-003"] .open-event`)),
 			chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
 		detail := browsertest.Eval[string](b, `document.getElementById('detail-body').textContent`)
-		for _, want := range []string{"pg-003", "ws_page", "Alice Martin", "alice@example.com", "usr_alice", "src_003", "Web 3", "203.0.113.4", "req-3", "UTC"} {
+		// Sent by: the producer's declared name and the gateway's credential id of the ingest token.
+		sum := sha256.Sum256([]byte(ingestToken))
+		for _, want := range []string{"pg-003", "ws_page", "Alice Martin", "alice@example.com", "usr_alice", "src_003", "Web 3", "203.0.113.4", "req-3", "UTC",
+			"Sent by", "e2e-page", "legacy-" + hex.EncodeToString(sum[:6])} {
 			require.Contains(t, detail, want)
 		}
 		diff := browsertest.Eval[[]string](b, `[...document.querySelectorAll('#detail .diff tbody td, #detail .diff tbody th')].map(c => c.textContent)`)

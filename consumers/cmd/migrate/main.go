@@ -67,7 +67,11 @@ func run(args []string) error {
 		fmt.Printf("-- ClickHouse %s (TTL clause: %v, cluster: %q)\n", v, v.SupportsTTL(), o.Cluster)
 		fmt.Printf("%s;\n", strings.Join(migrations.Prepare(o), ";\n"))
 		for _, m := range migrations.All() {
-			fmt.Printf("-- migration %d: %s\n%s;\n", m.Version, m.Name, strings.Join(m.Statements(o, v), ";\n"))
+			note := ""
+			if len(m.Adds) > 0 {
+				note = " (each ALTER runs only where the table lacks the column; the CREATEs above already have it)"
+			}
+			fmt.Printf("-- migration %d: %s%s\n%s;\n", m.Version, m.Name, note, strings.Join(m.Statements(o, v), ";\n"))
 		}
 		return nil
 	}

@@ -309,7 +309,7 @@ SELECT concat('ws_', toString(w)), toDateTime(intDiv(ts, 1000000000)), ts, conca
     '{"enabled":{"new":false,"old":true},"name":{"new":"after","old":"before"}}',
     IPv4NumToString(rand(3)), 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
     concat('req_', toString(n)), '{"plan":"business","source":"bench"}',
-    toDateTime(intDiv(ts, 1000000000)), ts
+    toDateTime(intDiv(ts, 1000000000)), ts, concat('legacy-', lower(hex(sipHash64(n %% 3)))), 'loadgen'
 FROM (
     SELECT number + %[6]d AS n,
         toUInt32(floor(pow(rand(1) / 4294967296.0, 3) * %[7]d)) AS w,

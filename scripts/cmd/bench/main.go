@@ -573,7 +573,7 @@ func kafkaEngine(ctx context.Context, e *env, topic string, events []event.Event
     actor_type String, actor_id String, actor_name String, actor_email String,
     resource_type String, resource_id String, resource_name String, changes String,
     context_ip String, context_user_agent String, context_request_id String, properties String,
-    received_at DateTime('UTC'), received_at_ns Int64
+    received_at DateTime('UTC'), received_at_ns Int64, sender_credential_id String, sender_producer String
 ) ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s', kafka_group_name = 'bench-engine-%s',
   kafka_format = 'JSONEachRow', kafka_num_consumers = 2`, e.db, brokers[0], topic, e.sfx),
 		fmt.Sprintf("CREATE MATERIALIZED VIEW %s.engine_mv TO %s.engine_target AS SELECT %s, now() AS inserted_at FROM %s.engine_queue", e.db, e.db, cols, e.db),

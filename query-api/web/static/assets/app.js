@@ -687,7 +687,7 @@ function filterButton(label, patch) {
   });
 }
 
-const knownTop = new Set(['id', 'workspace_id', 'event', 'category', 'timestamp', 'received_at', 'actor', 'resource', 'changes', 'context', 'properties']);
+const knownTop = new Set(['id', 'workspace_id', 'event', 'category', 'timestamp', 'received_at', 'actor', 'resource', 'changes', 'context', 'sender', 'properties']);
 
 function renderDetail(ev) {
   $('detail-title').textContent = ev.event || 'Event';
@@ -695,6 +695,7 @@ function renderDetail(ev) {
   const a = ev.actor || {};
   const r = ev.resource || {};
   const c = ev.context || {};
+  const sender = ev.sender || {};
   const code = (v) => h('code', { text: v });
   const when = (v) => v ? [h('span', { text: formatLocal(v) }), h('span', { class: 'muted small block', text: formatUTC(v) })] : null;
   const extra = Object.keys(ev).filter((k) => !knownTop.has(k)).sort();
@@ -729,6 +730,14 @@ function renderDetail(ev) {
       ['User agent', c.user_agent],
       ['Request id', c.request_id ? code(c.request_id) : null],
       ...Object.keys(c).filter((k) => !['ip', 'user_agent', 'request_id'].includes(k)).sort().map((k) => [k, formatValue(c[k])]),
+    ])),
+    // Who put the event on the trail: the producer's name (self-declared
+    // at the gateway, configured in the emitter) and the gateway's
+    // credential, which is the proof. Empty for events stored before.
+    section('Sent by', dl([
+      ['Producer', sender.producer],
+      ['Credential', sender.credential_id ? code(sender.credential_id) : null],
+      ...Object.keys(sender).filter((k) => !['producer', 'credential_id'].includes(k)).sort().map((k) => [k, formatValue(sender[k])]),
     ])),
     section('Properties', dl(propsRows)),
     section('Other fields', dl(extra.map((k) => [k, h('pre', { class: 'inline', text: formatBlock(ev[k]) })]))),
