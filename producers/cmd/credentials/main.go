@@ -151,7 +151,7 @@ func execute(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err := kvtopic.Ensure(ctx, opts, o.credentialsTopic); err != nil {
 		return fmt.Errorf("credentials topic %s: %w", o.credentialsTopic, err)
 	}
-	em, err := emitter.New(emitter.Config{Topic: o.kafka.Topic}, opts, time.Now)
+	em, err := emitter.New(emitter.Config{Topic: o.kafka.Topic, Producer: "credentials"}, opts, time.Now)
 	if err != nil {
 		return err
 	}
