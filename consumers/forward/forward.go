@@ -496,6 +496,9 @@ type target struct {
 	// wakeable: waiting for a retry that a settings change of the
 	// workspace starts at once (delivery paused, settings compiling).
 	wakeable bool
+	// changes counts the workspace's settings changes (settingsChanged),
+	// so that one made during an attempt is not missed.
+	changes uint64
 
 	split       // isolating the events a target rejected (source targets)
 	paused bool // the target refused the request whatever its content
@@ -612,6 +615,7 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 		return
 	}
 	t.wakeable = false
+	changes := t.changes
 	t.mu.Unlock()
 
 	var retryIn time.Duration
@@ -625,6 +629,11 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
+	case retryIn > 0 && ctx.Err() == nil && t.wakeable && t.changes != changes:
+		// The settings changed during the attempt, before its retry
+		// could be woken: retry at once with them.
+		t.wakeable, t.pauses = false, 0
+		f.sched.push(t)
 	case retryIn > 0 && ctx.Err() == nil:
 		t.timer = time.AfterFunc(retryIn, func() { f.sched.push(t) })
 	case len(t.items) > 0 && ctx.Err() == nil:
