@@ -193,7 +193,10 @@ func TestSettingsChangeDuringARefusedRequestResumesAtOnce(t *testing.T) {
 	f.ws.onChange = func(id string) {
 		onChange(id)
 		if ws := f.ws.Get(id); id == "ws_bad" && ws.Forwarding.Target.WriteKey == "key-ws_fixed" {
-			changed <- struct{}{}
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
 		}
 	}
 	s.start(t, f)
