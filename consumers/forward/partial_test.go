@@ -134,8 +134,7 @@ func TestRefusedTargetPausesTheWorkspaceAndAlerts(t *testing.T) {
 			s.alertOn(t, "ws_bad", sk, "Warehouses Disabled")
 			s.enable(t, "ws_ok", sk.srv.URL, false)
 			cfg := s.config()
-			// Backoffs of an hour: only the settings change resumes it.
-			cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+			hourBackoffs(&cfg) // only the settings change resumes it
 			reg := prometheus.NewRegistry()
 			f, _ := s.run(t, cfg, Deps{Reg: reg})
 
@@ -184,9 +183,7 @@ func TestSettingsChangeDuringARefusedRequestResumesAtOnce(t *testing.T) {
 	}
 	s.enable(t, "ws_bad", sk.srv.URL, false)
 	cfg := s.config()
-	// Backoffs of an hour: only the settings change resumes it.
-	cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
-	cfg.RequestTimeout = time.Minute // the request waits for the change
+	hourBackoffs(&cfg) // only the settings change resumes it
 	f := s.build(t, cfg, Deps{})
 	changed := make(chan struct{}, 1)
 	onChange := f.ws.onChange
@@ -217,6 +214,16 @@ func TestSettingsChangeDuringARefusedRequestResumesAtOnce(t *testing.T) {
 	eventually(t, func() bool { return s.committed(t)[0] == 2 }, "committed")
 }
 
+// hourBackoffs makes every retry wait an hour, so that only a settings
+// change resumes a paused target, and gives requests a minute: the sink
+// answers at once, but on a loaded machine a request can outlast the
+// stack's 300 ms, and its retry, of any workspace, would then wait the hour
+// and fail the test on a timeout it does not test.
+func hourBackoffs(cfg *Config) {
+	cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+	cfg.RequestTimeout = time.Minute
+}
+
 func gauge(t *testing.T, g prometheus.Gauge) float64 {
 	var m dto.Metric
 	require.NoError(t, g.Write(&m))
@@ -241,7 +248,7 @@ func TestPausedWorkspaceHoldsOnlyItsPartition(t *testing.T) {
 	s.enable(t, "ws_ok", sk.srv.URL, false)
 	cfg := s.config()
 	cfg.MaxInFlight = 80 // a queue of 10 pauses its partition
-	cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+	hourBackoffs(&cfg)
 	reg := prometheus.NewRegistry()
 	f, _ := s.run(t, cfg, Deps{Reg: reg})
 
