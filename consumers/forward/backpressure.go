@@ -11,6 +11,19 @@ package forward
 // that the other partitions keep flowing. Records of the partition the
 // client fetched but did not return yet are fetched again when it resumes;
 // its commit could not pass the queue's first record anyway.
+//
+// Holding and releasing race: the reading loop holds a partition while a
+// worker releases it, and a revocation may come at any time. Each changes
+// the partition's count of holders (or marks it revoked) and then calls
+// syncFetch, which brings the client's pause in line with the count as it
+// is when the call's turn comes: a pause can never land after the resume
+// that should have undone it, nor the reverse.
+
+// fetchPauser pauses and resumes fetching of partitions (a *kgo.Client).
+type fetchPauser interface {
+	PauseFetchPartitions(map[string][]int32) map[string][]int32
+	ResumeFetchPartitions(map[string][]int32)
+}
 
 // queueCap is the queue length of one target that pauses its partition.
 func (f *Forwarder) queueCap() int { return max(f.cfg.MaxInFlight/8, 1) }
@@ -18,21 +31,22 @@ func (f *Forwarder) queueCap() int { return max(f.cfg.MaxInFlight/8, 1) }
 // pollRecords bounds the records one poll returns.
 func (f *Forwarder) pollRecords() int { return max(min(5000, f.cfg.MaxInFlight/8), 1) }
 
-// hold pauses fetching of p for t (first holder only).
-func (f *Forwarder) hold(t *target, p *partition) {
+// holdIfFull makes t hold p, the partition of its newest item, once its
+// queue is full (t holds at most one partition), and reports whether it
+// did: the caller then calls syncFetch. The caller holds t.mu.
+func (f *Forwarder) holdIfFull(t *target, p *partition) bool {
+	if t.holding != nil || len(t.items) < f.queueCap() {
+		return false
+	}
+	t.holding = p
 	p.mu.Lock()
 	p.holds++
-	first := p.holds == 1 && !p.revoked.Load()
 	p.mu.Unlock()
-	if first {
-		f.cl.PauseFetchPartitions(map[string][]int32{f.cfg.Topic: {p.id}})
-		f.m.heldPartitions.Inc()
-		f.log.Info("a workspace's queue is full; reading of its partition paused", "workspace_id", t.ws, "partition", p.id, "queued", f.queueCap())
-	}
+	return true
 }
 
-// releaseIfDrained resumes fetching of the partition t holds once t's
-// queue is down to half the cap (last holder only).
+// releaseIfDrained releases the partition t holds once t's queue is down
+// to half the cap.
 func (f *Forwarder) releaseIfDrained(t *target) {
 	t.mu.Lock()
 	p := t.holding
@@ -41,16 +55,40 @@ func (f *Forwarder) releaseIfDrained(t *target) {
 		return
 	}
 	t.holding = nil
-	t.mu.Unlock()
 	p.mu.Lock()
 	p.holds--
-	last := p.holds == 0
 	p.mu.Unlock()
-	if last {
-		f.m.heldPartitions.Dec()
-		if !p.revoked.Load() {
-			f.cl.ResumeFetchPartitions(map[string][]int32{f.cfg.Topic: {p.id}})
-			f.log.Info("reading of the partition resumed", "workspace_id", t.ws, "partition", p.id)
-		}
+	t.mu.Unlock()
+	f.syncFetch(p)
+}
+
+// syncFetch pauses fetching of p while it has holders and is assigned,
+// and resumes it otherwise. Calls are serialized per partition and each
+// reads the holders when its turn comes, so the last call, made after the
+// last change, leaves the client as that change wants; a caller returns
+// only once the client was asked, so the reading loop that made a queue
+// full does not poll the held partition again.
+func (f *Forwarder) syncFetch(p *partition) {
+	p.fetchTurn <- struct{}{}
+	defer func() { <-p.fetchTurn }()
+	p.mu.Lock()
+	want := p.holds > 0 && !p.revoked.Load()
+	changed := want != p.fetchPaused
+	p.fetchPaused = want
+	p.mu.Unlock()
+	if !changed {
+		return
 	}
+	tp := map[string][]int32{f.cfg.Topic: {p.id}}
+	if want {
+		f.pauser.PauseFetchPartitions(tp)
+		f.m.heldPartitions.Inc()
+		f.log.Info("reading of the partition paused", "partition", p.id)
+		return
+	}
+	// Paused fetching persists in the client, also for a revoked
+	// partition: one assigned here again later must be read.
+	f.pauser.ResumeFetchPartitions(tp)
+	f.m.heldPartitions.Dec()
+	f.log.Info("reading of the partition resumed", "partition", p.id)
 }

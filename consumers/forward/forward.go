@@ -96,6 +96,7 @@ type Forwarder struct {
 	cfg    Config
 	deps   Deps
 	cl     *kgo.Client
+	pauser fetchPauser // cl; pauses fetching of held partitions
 	table  *kvtopic.Table
 	ws     *Workspaces
 	sender *Sender
@@ -174,7 +175,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	f.cl = cl
+	f.cl, f.pauser = cl, cl
 	return f, nil
 }
 
@@ -265,7 +266,12 @@ type partition struct {
 	mu      sync.Mutex
 	entries []*entry
 	revoked atomic.Bool
-	holds   int // targets whose full queue paused this partition's fetching
+	holds   int // targets whose full queue holds this partition
+	// fetchPaused is what syncFetch last asked of the client; fetchTurn
+	// (capacity one) is taken while it asks (backpressure.go): a channel,
+	// so that waiting for the turn is durably blocking under synctest.
+	fetchPaused bool
+	fetchTurn   chan struct{}
 }
 
 // entry is one record: pending counts its deliveries not yet finished
@@ -282,7 +288,7 @@ func (f *Forwarder) partition(id int32) *partition {
 	defer f.pmu.Unlock()
 	p := f.parts[id]
 	if p == nil {
-		p = &partition{id: id}
+		p = &partition{id: id, fetchTurn: make(chan struct{}, 1)}
 		f.parts[id] = p
 	}
 	return p
@@ -461,23 +467,19 @@ func (f *Forwarder) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 
 func (f *Forwarder) forget(m map[string][]int32) {
 	f.pmu.Lock()
-	var held []int32
+	var gone []*partition
 	for _, id := range m[f.cfg.Topic] {
 		if p := f.parts[id]; p != nil {
-			p.mu.Lock()
+			p.mu.Lock() // no mark of p after this
 			p.revoked.Store(true)
-			if p.holds > 0 {
-				held = append(held, id)
-			}
 			p.mu.Unlock()
+			gone = append(gone, p)
 			delete(f.parts, id)
 		}
 	}
 	f.pmu.Unlock()
-	if len(held) > 0 {
-		// Paused fetching persists in the client: a partition assigned
-		// here again later must be read.
-		f.cl.ResumeFetchPartitions(map[string][]int32{f.cfg.Topic: held})
+	for _, p := range gone {
+		f.syncFetch(p)
 	}
 }
 
@@ -494,6 +496,9 @@ type target struct {
 	// wakeable: waiting for a retry that a settings change of the
 	// workspace starts at once (delivery paused, settings compiling).
 	wakeable bool
+	// changes counts the workspace's settings changes (settingsChanged),
+	// so that one made during an attempt is not missed.
+	changes uint64
 
 	split       // isolating the events a target rejected (source targets)
 	paused bool // the target refused the request whatever its content
@@ -518,13 +523,11 @@ func (f *Forwarder) enqueue(kind, ws string, it *item) {
 	t.items = append(t.items, it)
 	schedule := !t.busy
 	t.busy = true
-	hold := t.holding == nil && len(t.items) >= f.queueCap()
-	if hold {
-		t.holding = it.e.p
-	}
+	held := f.holdIfFull(t, it.e.p)
 	t.mu.Unlock()
-	if hold {
-		f.hold(t, it.e.p)
+	if held {
+		f.log.Info("a workspace's queue is full; it holds its partition", "workspace_id", ws, "partition", it.e.p.id, "queued", f.queueCap())
+		f.syncFetch(it.e.p)
 	}
 	if schedule {
 		f.sched.push(t)
@@ -612,6 +615,7 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 		return
 	}
 	t.wakeable = false
+	changes := t.changes
 	t.mu.Unlock()
 
 	var retryIn time.Duration
@@ -625,6 +629,11 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
+	case retryIn > 0 && ctx.Err() == nil && t.wakeable && t.changes != changes:
+		// The settings changed during the attempt, before its retry
+		// could be woken: retry at once with them.
+		t.wakeable, t.pauses = false, 0
+		f.sched.push(t)
 	case retryIn > 0 && ctx.Err() == nil:
 		t.timer = time.AfterFunc(retryIn, func() { f.sched.push(t) })
 	case len(t.items) > 0 && ctx.Err() == nil:

@@ -134,8 +134,7 @@ func TestRefusedTargetPausesTheWorkspaceAndAlerts(t *testing.T) {
 			s.alertOn(t, "ws_bad", sk, "Warehouses Disabled")
 			s.enable(t, "ws_ok", sk.srv.URL, false)
 			cfg := s.config()
-			// Backoffs of an hour: only the settings change resumes it.
-			cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+			hourBackoffs(&cfg) // only the settings change resumes it
 			reg := prometheus.NewRegistry()
 			f, _ := s.run(t, cfg, Deps{Reg: reg})
 
@@ -167,6 +166,64 @@ func TestRefusedTargetPausesTheWorkspaceAndAlerts(t *testing.T) {
 	}
 }
 
+// A settings change that arrives while a request the target refuses is in
+// flight is not lost: the workspace pauses, and the retry with the new
+// settings starts at once, not after the backoff.
+func TestSettingsChangeDuringARefusedRequestResumesAtOnce(t *testing.T) {
+	s := newStack(t, false, 1)
+	sk := newSink(t)
+	answer := make(chan struct{})
+	sk.behave = func(w http.ResponseWriter, r *http.Request, key string, n int) bool {
+		if key == "key-ws_bad" {
+			<-answer
+			http.Error(w, "bad key", http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	s.enable(t, "ws_bad", sk.srv.URL, false)
+	cfg := s.config()
+	hourBackoffs(&cfg) // only the settings change resumes it
+	f := s.build(t, cfg, Deps{})
+	changed := make(chan struct{}, 1)
+	onChange := f.ws.onChange
+	f.ws.onChange = func(id string) {
+		onChange(id)
+		if ws := f.ws.Get(id); id == "ws_bad" && ws.Forwarding.Target.WriteKey == "key-ws_fixed" {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	s.start(t, f)
+
+	s.produce(t, mkEvent("ws_bad", 0, "Source Created", ""), mkEvent("ws_bad", 1, "Source Created", ""))
+	eventually(t, func() bool { return sk.requestsOf("key-ws_bad") == 1 }, "the first request in flight")
+	s.put(t, "ws_bad", trackingplan.KindForwarding, trackingplan.Forwarding{Enabled: true,
+		Target: trackingplan.Target{URL: sk.srv.URL, WriteKey: "key-ws_fixed"}})
+	select {
+	case <-changed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the settings change was not applied")
+	}
+	close(answer) // refused with the old key, after the change
+
+	eventually(t, func() bool { return len(sk.ids("key-ws_fixed")) == 2 }, "retried at once with the new settings")
+	require.Equal(t, expectIDs("ws_bad", 0, 2), sk.ids("key-ws_fixed"))
+	eventually(t, func() bool { return s.committed(t)[0] == 2 }, "committed")
+}
+
+// hourBackoffs makes every retry wait an hour, so that only a settings
+// change resumes a paused target, and gives requests a minute: the sink
+// answers at once, but on a loaded machine a request can outlast the
+// stack's 300 ms, and its retry, of any workspace, would then wait the hour
+// and fail the test on a timeout it does not test.
+func hourBackoffs(cfg *Config) {
+	cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+	cfg.RequestTimeout = time.Minute
+}
+
 func gauge(t *testing.T, g prometheus.Gauge) float64 {
 	var m dto.Metric
 	require.NoError(t, g.Write(&m))
@@ -191,7 +248,7 @@ func TestPausedWorkspaceHoldsOnlyItsPartition(t *testing.T) {
 	s.enable(t, "ws_ok", sk.srv.URL, false)
 	cfg := s.config()
 	cfg.MaxInFlight = 80 // a queue of 10 pauses its partition
-	cfg.RetryMin, cfg.RetryMax, cfg.RetryAfterMax = time.Hour, time.Hour, time.Hour
+	hourBackoffs(&cfg)
 	reg := prometheus.NewRegistry()
 	f, _ := s.run(t, cfg, Deps{Reg: reg})
 

@@ -309,7 +309,9 @@ func (f *Forwarder) alertPaused(ctx context.Context, ws *Workspace, status int) 
 }
 
 // settingsChanged retries at once a target of the workspace that waits for
-// a retry a settings change may help (paused, or settings compiling).
+// a retry a settings change may help (paused, or settings compiling). An
+// attempt under way counts the change and, when it fails so, retries at
+// once instead of waiting (serve).
 func (f *Forwarder) settingsChanged(id string) {
 	f.tmu.Lock()
 	t := f.targets[TargetSource+"\x00"+id]
@@ -318,6 +320,7 @@ func (f *Forwarder) settingsChanged(id string) {
 		return
 	}
 	t.mu.Lock()
+	t.changes++
 	wake := t.wakeable && t.timer != nil && t.timer.Stop()
 	if wake {
 		t.wakeable = false
