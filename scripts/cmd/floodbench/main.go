@@ -188,13 +188,28 @@ func run(ctx context.Context, o options) (*Report, error) {
 	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Neighbours: o.neighbours, Rate: o.rate,
 		FloodRate: o.rate * o.factor, Duration: o.duration.String(), BatchAge: cfg.BatchAge.String(),
 		Target: "flood p99 <= 2 x calm p99"}
+	tries := 0 // runs started, each with its own workspaces
 	for p := range o.pairs {
 		modes := []bool{false, true}
 		if p%2 == 1 {
 			modes = []bool{true, false}
 		}
 		for _, flood := range modes {
-			r, err := b.measure(ctx, len(rep.Runs), flood)
+			var r Run
+			var err error
+			// A run the servers interrupted (a restart elsewhere) is run
+			// again: its figures would measure the restart.
+			for attempt := 0; ; attempt++ {
+				r, err = b.measure(ctx, tries, flood)
+				tries++
+				if !errors.Is(err, errInterrupted) || attempt == 2 {
+					break
+				}
+				logf("%v; running it again", err)
+				if _, err := b.waitStored(ctx, map[string]int{"warmup": 1}, 2*time.Minute); err != nil {
+					return nil, err
+				}
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -316,6 +331,9 @@ func (b *bench) measure(ctx context.Context, n int, flood bool) (Run, error) {
 	return r, nil
 }
 
+// errInterrupted: ClickHouse did not answer for a while during a run.
+var errInterrupted = errors.New("run interrupted: ClickHouse did not answer")
+
 type sample struct {
 	at     time.Time
 	counts []int // per neighbour
@@ -330,10 +348,29 @@ func (b *bench) poll(ctx context.Context, names []string, want map[string]int, d
 		index[ws] = i
 	}
 	var samples []sample
+	var interrupted error
 	for {
 		got, err := b.counts(ctx, want)
 		if err != nil {
-			return nil, err
+			interrupted = errors.Join(interrupted, err)
+			if time.Now().After(deadline) {
+				return nil, err
+			}
+			time.Sleep(time.Second)
+			continue
+		}
+		if interrupted != nil {
+			// Carry on until every event is stored, so the next run
+			// starts without a backlog, then report the interruption.
+			done := true
+			for ws, n := range want {
+				done = done && got[ws] >= n
+			}
+			if done || time.Now().After(deadline) {
+				return nil, fmt.Errorf("%w: %v", errInterrupted, interrupted)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
 		}
 		s := sample{at: time.Now(), counts: make([]int, len(names))}
 		for ws, c := range got {
@@ -361,7 +398,11 @@ func (b *bench) waitStored(ctx context.Context, want map[string]int, within time
 	for {
 		got, err := b.counts(ctx, want)
 		if err != nil {
-			return nil, err
+			if time.Now().After(deadline) {
+				return nil, err
+			}
+			time.Sleep(time.Second)
+			continue
 		}
 		done := true
 		for ws, n := range want {
