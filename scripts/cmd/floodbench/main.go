@@ -309,20 +309,10 @@ func (b *bench) measure(ctx context.Context, n int, flood bool) (Run, error) {
 	if sendErr != nil {
 		return Run{}, sendErr
 	}
-	var lats []float64
-	for i, ws := range names {
-		j := 0
-		for k, ack := range acks[ws] {
-			for j < len(samples) && samples[j].counts[i] < k+1 {
-				j++
-			}
-			if j == len(samples) {
-				return Run{}, fmt.Errorf("%s: %d of %d events queryable", ws, k, len(acks[ws]))
-			}
-			lats = append(lats, max(0, samples[j].at.Sub(ack).Seconds()*1000))
-		}
+	lats, err := latencies(names, acks, samples)
+	if err != nil {
+		return Run{}, err
 	}
-	slices.Sort(lats)
 	pct := func(p float64) float64 { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
 	r := Run{Mode: mode, Events: len(lats), Flood: floodN, P50ms: pct(0.5), P99ms: pct(0.99), Maxms: lats[len(lats)-1]}
 	if flood && floodTook > 0 {
@@ -333,6 +323,30 @@ func (b *bench) measure(ctx context.Context, n int, flood bool) (Run, error) {
 
 // errInterrupted: ClickHouse did not answer for a while during a run.
 var errInterrupted = errors.New("run interrupted: ClickHouse did not answer")
+
+// latencies are the neighbours' ack -> queryable times in ms, sorted: for
+// the k-th acknowledged event of a workspace, the first sample counting k
+// of its rows.
+func latencies(names []string, acks map[string][]time.Time, samples []sample) ([]float64, error) {
+	var lats []float64
+	for i, ws := range names {
+		j := 0
+		for k, ack := range acks[ws] {
+			for j < len(samples) && samples[j].counts[i] < k+1 {
+				j++
+			}
+			if j == len(samples) {
+				return nil, fmt.Errorf("%s: %d of %d events queryable", ws, k, len(acks[ws]))
+			}
+			lats = append(lats, max(0, samples[j].at.Sub(ack).Seconds()*1000))
+		}
+	}
+	if len(lats) == 0 {
+		return nil, errors.New("no neighbour event was acknowledged")
+	}
+	slices.Sort(lats)
+	return lats, nil
+}
 
 type sample struct {
 	at     time.Time
