@@ -300,6 +300,10 @@ func TestRateLimitConfig(t *testing.T) {
 			}
 		})
 	}
+	// Every variable is declared, so setting it does not stop the gateway
+	// as a likely typo.
+	require.Empty(t, config.Unknown([]string{"AUDITTRAIL_INGEST_WORKSPACE_RATE=1", "AUDITTRAIL_INGEST_WORKSPACE_BURST=1",
+		"AUDITTRAIL_INGEST_CREDENTIAL_RATE=1", "AUDITTRAIL_INGEST_CREDENTIAL_BURST=1", "AUDITTRAIL_INGEST_RATE_MAX_KEYS=1"}))
 	e := config.FromMap(map[string]string{"AUDITTRAIL_INGEST_WORKSPACE_RATE": "fast"})
 	FromEnv(e, "audit")
 	require.ErrorContains(t, e.Err(), `AUDITTRAIL_INGEST_WORKSPACE_RATE="fast": want an integer`)
