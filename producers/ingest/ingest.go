@@ -10,7 +10,8 @@
 // batch is all-or-nothing: if any event is invalid the answer is 400 with
 // one entry per invalid event and nothing is published; if any event is
 // outside the credential's scopes the answer is 403 and nothing is
-// published.
+// published; if the events exceed a workspace's or the credential's rate
+// limit the answer is 429 with Retry-After and nothing is published.
 package ingest
 
 import (
@@ -71,6 +72,9 @@ type Config struct {
 	// 10 s): a client that stalls its body loses the slot after it, with
 	// 408. The server's read timeout bounds the whole request as well.
 	BodyTimeout time.Duration
+	// Limits are the per-workspace and per-credential rate limits (zero:
+	// none); a request over one is answered 429 and publishes nothing.
+	Limits RateLimits
 }
 
 // Defaults of Config's limits.
@@ -81,8 +85,10 @@ const (
 )
 
 // FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
-// AUDITTRAIL_CREDENTIALS_TOPIC, AUDITTRAIL_ALLOW_CUSTOM_EVENTS and
-// AUDITTRAIL_CUSTOM_EVENT_WORKSPACES.
+// AUDITTRAIL_CREDENTIALS_TOPIC, AUDITTRAIL_ALLOW_CUSTOM_EVENTS,
+// AUDITTRAIL_CUSTOM_EVENT_WORKSPACES and the rate limits
+// (AUDITTRAIL_INGEST_WORKSPACE_RATE, _WORKSPACE_BURST, _CREDENTIAL_RATE,
+// _CREDENTIAL_BURST, _RATE_MAX_KEYS).
 func FromEnv(e *config.Env, topic string) Config {
 	c := Config{
 		Addr:             e.String("AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081"),
@@ -90,6 +96,13 @@ func FromEnv(e *config.Env, topic string) Config {
 		CredentialsTopic: config.CredentialsTopic(e),
 		Topic:            topic,
 		Policy:           config.EventPolicy(e),
+		Limits: RateLimits{
+			WorkspaceRate:   e.Int("AUDITTRAIL_INGEST_WORKSPACE_RATE", DefaultWorkspaceRate),
+			WorkspaceBurst:  e.Int("AUDITTRAIL_INGEST_WORKSPACE_BURST", DefaultWorkspaceBurst),
+			CredentialRate:  e.Int("AUDITTRAIL_INGEST_CREDENTIAL_RATE", DefaultCredentialRate),
+			CredentialBurst: e.Int("AUDITTRAIL_INGEST_CREDENTIAL_BURST", DefaultCredentialBurst),
+			MaxKeys:         e.Int("AUDITTRAIL_INGEST_RATE_MAX_KEYS", DefaultRateMaxKeys),
+		},
 	}
 	return c
 }
@@ -112,6 +125,9 @@ func (c Config) Validate() error {
 	if c.Topic == "" {
 		errs = append(errs, errors.New("topic is empty"))
 	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -128,12 +144,14 @@ type Gateway struct {
 	now func() time.Time
 	log *slog.Logger
 	// slots holds one token per request in progress (MaxConcurrent).
-	slots  chan struct{}
-	legacy []legacyToken
+	slots   chan struct{}
+	legacy  []legacyToken
+	limiter *Limiter
 
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	busy     prometheus.GaugeFunc
+	limited  *prometheus.CounterVec
 }
 
 // New returns a gateway publishing through pub.
@@ -155,16 +173,19 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	g := &Gateway{cfg: cfg, pub: pub, now: now, log: log, slots: make(chan struct{}, cfg.MaxConcurrent), legacy: newLegacyTokens(cfg.Tokens),
+		limiter: NewLimiter(cfg.Limits),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, forbidden, failed)."}, []string{"result"}),
+			Name: "audittrail_ingest_events_total", Help: "Events received, by result (accepted, invalid, forbidden, rate_limited, failed)."}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_ingest_requests_total", Help: "Ingest requests by status code."}, []string{"code"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_ingest_rate_limited_total", Help: "Requests refused 429 by a rate limit, by the limit that refused (workspace, credential)."}, []string{"limit"}),
 	}
 	g.busy = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "audittrail_ingest_slots_in_use", Help: "Requests holding one of the MaxConcurrent slots."},
 		func() float64 { return float64(g.SlotsInUse()) })
 	if reg != nil {
-		reg.MustRegister(g.events, g.requests, g.busy)
+		reg.MustRegister(g.events, g.requests, g.busy, g.limited)
 	}
 	if len(g.legacy) > 0 {
 		ids := make([]string, len(g.legacy))
@@ -246,6 +267,10 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	}
 	if apiErr := outOfScope(principal, events, batch); apiErr != nil {
 		g.events.WithLabelValues("forbidden").Add(float64(len(raws)))
+		return apiErr.Status, apiErr
+	}
+	if apiErr := g.overLimit(c, credentialID, events, batch); apiErr != nil {
+		g.events.WithLabelValues("rate_limited").Add(float64(len(raws)))
 		return apiErr.Status, apiErr
 	}
 

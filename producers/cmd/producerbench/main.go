@@ -309,6 +309,10 @@ func gateway(ctx context.Context, o options, topic string) error {
 		"AUDITTRAIL_KAFKA_PARTITIONS="+strconv.Itoa(o.partitions),
 		"AUDITTRAIL_INGEST_ADDR="+addr,
 		"AUDITTRAIL_INGEST_TOKENS="+benchToken,
+		// The bench measures the gateway's throughput, not its fair share:
+		// its busiest workspace alone is over the default workspace limit.
+		"AUDITTRAIL_INGEST_WORKSPACE_RATE=0",
+		"AUDITTRAIL_INGEST_CREDENTIAL_RATE=0",
 	)
 	logs, err := os.CreateTemp("", "producerbench-ingest-*.log")
 	if err != nil {
