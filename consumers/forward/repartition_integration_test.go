@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/consumers/writer"
@@ -35,19 +38,25 @@ func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
 	s := newStack(t, true, before)
 	// Clients notice the new partitions within this age (franz-go's
 	// default is 5 minutes); the consumers read them from their start.
-	fast := []kgo.Opt{kgo.MetadataMaxAge(300 * time.Millisecond), kgo.MetadataMinAge(50 * time.Millisecond)}
+	// crossBalancer gives one instance partition 0 and the other 1, then
+	// 0 and 3 and 1 and 2: every moved workspace moves to the other
+	// instance, which has to learn its ids from the registry.
+	fast := []kgo.Opt{kgo.MetadataMaxAge(300 * time.Millisecond), kgo.MetadataMinAge(50 * time.Millisecond),
+		kgo.Balancers(crossBalancer{})}
 	s.opts = append(s.opts, fast...)
 	conn, ch := stacktest.ClickHouse(t, 90)
 	sk := newSink(t)
 
 	var wss, moved []string
+	want := map[[2]int32]int{{0, 2}: 3, {1, 3}: 2, {0, 0}: 2, {1, 1}: 1} // old -> new partition: how many workspaces
 	for i := 0; len(wss) < 8; i++ {
 		ws := fmt.Sprintf("ws_rp%d", i)
-		m := idwindow.PartitionOf(ws, before) != idwindow.PartitionOf(ws, after)
-		if m && len(moved) >= 5 || !m && len(wss)-len(moved) >= 3 {
+		k := [2]int32{idwindow.PartitionOf(ws, before), idwindow.PartitionOf(ws, after)}
+		if want[k] == 0 {
 			continue
 		}
-		if m {
+		want[k]--
+		if k[0] != k[1] {
 			moved = append(moved, ws)
 		}
 		wss = append(wss, ws)
@@ -64,6 +73,10 @@ func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
 		runWriter(t, wcfg, s.opts, writer.NewClickHouseSink(conn, ch.Database))
 	}
 	fcfg := s.config()
+	// The default timeout: a request timed out on a loaded machine is
+	// retried and reaches the sink twice, which is not what this test is
+	// about.
+	fcfg.RequestTimeout = Defaults().RequestTimeout
 	for range 2 {
 		_, _ = s.run(t, fcfg, Deps{Registry: idwindow.NewRegistry(conn, ch.Database), Reg: prometheus.NewRegistry()})
 	}
@@ -105,11 +118,11 @@ func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	total := len(wss) * next
 
-	want := map[string]bool{}
+	produced := map[string]bool{}
 	for k := range p.first {
-		want[k] = true
+		produced[k] = true
 	}
-	require.Len(t, want, total)
+	require.Len(t, produced, total)
 	eventually(t, func() bool { return len(stacktest.VisibleIDs(t, conn, ch.Database)) >= total }, "every event stored")
 	eventually(t, func() bool {
 		n := 0
@@ -123,7 +136,7 @@ func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
 	visible := stacktest.VisibleIDs(t, conn, ch.Database)
 	require.Len(t, visible, total, "nothing lost, nothing extra")
 	for k, n := range visible {
-		require.True(t, want[k], "stored %s was produced", k)
+		require.True(t, produced[k], "stored %s was produced", k)
 		require.Equal(t, 1, n, "%s visible once", k)
 	}
 	requireFirstTimestamps(t, conn, ch.Database, p.first)
@@ -275,4 +288,44 @@ func requireFirstTimestamps(t *testing.T, conn driver.Conn, db string, first map
 		require.True(t, first[ws+"/"+id].Equal(time.Unix(0, ns)), "%s/%s stored with its first timestamp", ws, id)
 	}
 	require.NoError(t, rows.Err())
+}
+
+// crossBalancer is an eager balancer for two members (sorted by member
+// id): partition k goes to member (k + k/2) % 2, so that with 2 partitions
+// member 0 has 0 and member 1 has 1, and with 4 member 0 has 0 and 3 and
+// member 1 has 1 and 2. No partition changes owner when partitions are
+// added, and every workspace that moves changes owner.
+type crossBalancer struct{}
+
+func (crossBalancer) ProtocolName() string { return "audittrail-test-cross" }
+func (crossBalancer) IsCooperative() bool  { return false }
+func (crossBalancer) JoinGroupMetadata(interests []string, _ map[string][]int32, generation int32) []byte {
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Version = 0
+	meta.Topics = interests
+	return meta.AppendTo(nil)
+}
+
+func (crossBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	return kgo.ParseConsumerSyncAssignment(assignment)
+}
+
+func (c crossBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
+	b, err := kgo.NewConsumerBalancer(c, members)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, b.MemberTopics(), nil
+}
+
+func (crossBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
+	members := append([]kmsg.JoinGroupResponseMember(nil), b.Members()...)
+	slices.SortFunc(members, func(x, y kmsg.JoinGroupResponseMember) int { return strings.Compare(x.MemberID, y.MemberID) })
+	plan := b.NewPlan()
+	for topic, n := range topics {
+		for k := range n {
+			plan.AddPartition(&members[int(k+k/2)%len(members)], topic, k)
+		}
+	}
+	return plan
 }
