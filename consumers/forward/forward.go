@@ -65,6 +65,10 @@ type Registry interface {
 	// Recent returns the ids stored from one partition since a time, at
 	// least the newest max of them, oldest first.
 	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
+	// Moved returns the ids stored from other partitions by workspaces the
+	// producers now key to one of assigned (moved there by a
+	// partition-count increase), at most max per old partition.
+	Moved(ctx context.Context, topic string, partitions int, assigned []int32, since time.Time, max int) ([]idwindow.StoredID, error)
 }
 
 // Deps are the forwarder's collaborators.
@@ -377,11 +381,13 @@ func (f *Forwarder) finish(e *entry) {
 
 // onAssigned loads the ids the writer registered for the assigned
 // partitions within the window into firsts, before any of their records is
-// read. The newest ids of each partition are loaded, an equal share of
-// DedupeMaxIDs per partition. Loading is bounded by RegistryTimeout; a
-// partition whose ids could not be loaded (ClickHouse down) is forwarded
-// with what is remembered, with a warning and a count of the failure.
-func (f *Forwarder) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// read, and those it registered from other partitions for workspaces now
+// keyed to the assigned ones (moved by a partition-count increase). The
+// newest ids of each partition are loaded, an equal share of DedupeMaxIDs
+// per partition. Loading is bounded by RegistryTimeout; a partition whose
+// ids could not be loaded (ClickHouse down) is forwarded with what is
+// remembered, with a warning and a count of the failure.
+func (f *Forwarder) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	ps := assigned[f.cfg.Topic]
 	if f.deps.Registry == nil || len(ps) == 0 {
 		return
@@ -389,10 +395,13 @@ func (f *Forwarder) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.RegistryTimeout)
 	defer cancel()
 	share := max(f.cfg.DedupeMaxIDs/len(ps), 1)
+	since := func() time.Time { return f.now().Add(-idwindow.RegistrySpan(f.cfg.RetentionDays)) }
 	loaded := 0
 	for _, p := range ps {
 		now := f.now()
-		ids, err := f.loadRegistered(ctx, p, now.Add(-idwindow.RegistrySpan(f.cfg.RetentionDays)), share)
+		ids, err := f.loadRegistered(ctx, p, func() ([]idwindow.StoredID, error) {
+			return f.deps.Registry.Recent(ctx, f.cfg.Topic, p, since(), share)
+		})
 		if err != nil {
 			f.m.registryErrors.Inc()
 			f.log.Warn("registered ids not loaded; resends of ids stored before may be forwarded", "partition", p, "err", err)
@@ -401,15 +410,30 @@ func (f *Forwarder) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[
 		f.firsts.Add(now, ids)
 		loaded += len(ids)
 	}
-	f.log.Info("registered ids loaded", "partitions", len(ps), "ids", loaded, "remembered", f.firsts.Size())
+	now := f.now()
+	ids, err := f.loadRegistered(ctx, -1, func() ([]idwindow.StoredID, error) {
+		n, err := idwindow.PartitionCount(ctx, cl, f.cfg.Topic)
+		if err != nil {
+			return nil, err
+		}
+		return f.deps.Registry.Moved(ctx, f.cfg.Topic, n, ps, since(), share)
+	})
+	if err != nil {
+		f.m.registryErrors.Inc()
+		f.log.Warn("moved workspaces' registered ids not loaded; resends of ids they stored on other partitions may be forwarded", "err", err)
+	} else {
+		f.firsts.Add(now, ids)
+		loaded += len(ids)
+	}
+	f.log.Info("registered ids loaded", "partitions", len(ps), "ids", loaded, "moved", len(ids), "remembered", f.firsts.Size())
 }
 
-// loadRegistered reads one partition's registered ids, retrying with
-// backoff until it succeeds or ctx ends.
-func (f *Forwarder) loadRegistered(ctx context.Context, p int32, since time.Time, max int) ([]idwindow.StoredID, error) {
+// loadRegistered reads registered ids (of partition p, or -1: of moved
+// workspaces), retrying with backoff until it succeeds or ctx ends.
+func (f *Forwarder) loadRegistered(ctx context.Context, p int32, read func() ([]idwindow.StoredID, error)) ([]idwindow.StoredID, error) {
 	backoff := f.cfg.RetryMin
 	for {
-		ids, err := f.deps.Registry.Recent(ctx, f.cfg.Topic, p, since, max)
+		ids, err := read()
 		if err == nil {
 			return ids, nil
 		}

@@ -15,8 +15,9 @@ type metrics struct {
 	violations  prometheus.Counter
 	filterErrs  prometheus.Counter
 	inFlight    prometheus.Gauge
-	// registryErrors counts partitions whose registered ids could not be
-	// loaded at assignment.
+	// registryErrors counts registry loads that failed at assignment: one
+	// per partition, and one for the workspaces moved to the assigned
+	// partitions.
 	registryErrors prometheus.Counter
 	// paused counts source targets whose delivery is paused (the target
 	// refuses the write key or address); splitRequests the requests made
@@ -52,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_in_flight",
 			Help: "Records read and not yet delivered, dropped or dead-lettered."}),
 		registryErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_registry_load_errors_total",
-			Help: "Assigned partitions whose ids registered by the writer could not be loaded from ClickHouse (resends of those ids may be forwarded)."}),
+			Help: "Loads of ids registered by the writer that failed at assignment, one per assigned partition and one for the workspaces moved to them by a partition-count increase (resends of those ids may be forwarded)."}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_paused_targets",
 			Help: "Workspaces whose delivery is paused because their target refuses the write key (401, 403) or address (404, 410); their events are kept."}),
 		splitRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "audittrail_forwarder_split_requests_total",

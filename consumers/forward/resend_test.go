@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,23 @@ func (r *fakeRegistry) Recent(_ context.Context, topic string, p int32, since ti
 	var out []idwindow.StoredID
 	for _, s := range r.ids {
 		if s.Topic == topic && s.Partition == p && !s.StoredAt.Before(since) {
+			out = append(out, s)
+		}
+	}
+	return out[max(len(out)-limit, 0):], nil
+}
+
+func (r *fakeRegistry) Moved(_ context.Context, topic string, partitions int, assigned []int32, since time.Time, limit int) ([]idwindow.StoredID, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if r.err != nil {
+		return nil, r.err
+	}
+	var out []idwindow.StoredID
+	for _, s := range r.ids {
+		if now := idwindow.PartitionOf(s.WorkspaceID, partitions); s.Topic == topic && s.Partition != now &&
+			slices.Contains(assigned, now) && !s.StoredAt.Before(since) {
 			out = append(out, s)
 		}
 	}
@@ -160,7 +178,8 @@ func TestForwardingGoesOnWhenTheRegistryFails(t *testing.T) {
 	_, _ = s.run(t, cfg, Deps{Registry: reg, Reg: promReg})
 	s.produce(t, mkEvent("ws_1", 0, "Source Created", ""), mkEvent("ws_1", 1, "Source Created", ""))
 	eventually(t, func() bool { return len(sk.ids("key-ws_1")) == 2 }, "delivered without the registry")
-	require.Equal(t, float64(1), counter(t, promReg, "audittrail_forwarder_registry_load_errors_total"), "the partition whose ids could not be loaded is counted")
+	require.Equal(t, float64(2), counter(t, promReg, "audittrail_forwarder_registry_load_errors_total"),
+		"the partition whose ids could not be loaded is counted, and the moved workspaces' ids")
 	reg.mu.Lock()
 	require.Greater(t, reg.calls, 1, "loading is retried until the timeout")
 	reg.mu.Unlock()

@@ -21,6 +21,7 @@ type Registry struct {
 	conn             driver.Conn
 	insert           string
 	recent, recentAt string
+	homes, movedIDs  string // see Moved
 }
 
 // NewRegistry returns the registry in database.audit_event_ids.
@@ -33,6 +34,10 @@ func NewRegistry(conn driver.Conn, database string) *Registry {
 		// The stored_at of the max-th newest id: one column of one index
 		// range, so finding where the newest max ids start reads no ids.
 		recentAt: fmt.Sprintf("SELECT stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at DESC LIMIT 1 OFFSET ?",
+			database, migrations.IDsTable),
+		homes: fmt.Sprintf("SELECT workspace_id, partition FROM %s.%s WHERE topic = ? AND stored_at >= ? GROUP BY workspace_id, partition",
+			database, migrations.IDsTable),
+		movedIDs: fmt.Sprintf("SELECT workspace_id, id, timestamp_ns, stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? AND has(?, workspace_id) ORDER BY stored_at DESC LIMIT ?",
 			database, migrations.IDsTable),
 	}
 }

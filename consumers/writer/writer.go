@@ -147,6 +147,9 @@ type Sink interface {
 	// them (or a few more, stored in the same second).
 	Register(ctx context.Context, ids []idwindow.StoredID) error
 	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
+	// Moved returns the ids stored from other partitions by workspaces the
+	// producers now key to one of assigned (see idwindow.Registry.Moved).
+	Moved(ctx context.Context, topic string, partitions int, assigned []int32, since time.Time, max int) ([]idwindow.StoredID, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -743,31 +746,48 @@ func (w *Writer) retry(ctx context.Context, what string, n int, failures prometh
 	}
 }
 
-// onAssigned counts the partitions this instance owns and loads the ids
-// recently stored from them into the idempotency window, before any of
-// their records is read (a previous owner registered every id it stored
-// before its offsets were committed).
-func (w *Writer) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// onAssigned counts the partitions this instance owns and loads into the
+// idempotency window the ids recently stored from them, and those stored
+// from other partitions by workspaces now keyed to them (moved there by a
+// partition-count increase), before any of their records is read (a
+// previous owner registered every id it stored before its offsets were
+// committed).
+func (w *Writer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	for topic, ps := range assigned {
 		w.m.assigned.Add(float64(len(ps)))
 		if w.ids == nil {
 			continue
 		}
 		for _, p := range ps {
-			now := w.now()
-			var ids []idwindow.StoredID
-			err := w.retry(ctx, "load recent ids", 0, w.m.registryErrs, func() error {
-				var err error
-				ids, err = w.sink.Recent(ctx, topic, p, now.Add(-w.cfg.DedupeWindow), w.cfg.DedupeMaxIDs)
-				return err
+			w.load(ctx, "load recent ids", p, func(since time.Time) ([]idwindow.StoredID, error) {
+				return w.sink.Recent(ctx, topic, p, since, w.cfg.DedupeMaxIDs)
 			})
-			if err != nil {
-				w.log.Warn("idempotency window not loaded", "partition", p, "err", err)
-				continue
-			}
-			w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
 		}
+		w.load(ctx, "load moved workspaces' ids", -1, func(since time.Time) ([]idwindow.StoredID, error) {
+			n, err := idwindow.PartitionCount(ctx, cl, topic)
+			if err != nil {
+				return nil, err
+			}
+			return w.sink.Moved(ctx, topic, n, ps, since, w.cfg.DedupeMaxIDs)
+		})
 	}
+}
+
+// load adds the ids read stored since the window's start to the window,
+// retrying read until it succeeds or ctx ends (partition -1: several).
+func (w *Writer) load(ctx context.Context, what string, partition int32, read func(since time.Time) ([]idwindow.StoredID, error)) {
+	now := w.now()
+	var ids []idwindow.StoredID
+	err := w.retry(ctx, what, 0, w.m.registryErrs, func() error {
+		var err error
+		ids, err = read(now.Add(-w.cfg.DedupeWindow))
+		return err
+	})
+	if err != nil {
+		w.log.Warn("idempotency window not loaded", "what", what, "partition", partition, "err", err)
+		return
+	}
+	w.m.windowEvicted.Add(float64(w.ids.Add(now, ids)))
 }
 
 // onRevoked flushes, waits for the inserts and commits before partitions
