@@ -316,9 +316,11 @@ func (cf *CompiledFilters) Apply(in *Input) Outcome {
 	return out
 }
 
-// newCostTracker returns the cost tracker of one event's conditions.
+// newCostTracker returns the cost tracker of one event's conditions. Past
+// its limit it panics with cost.LimitExceededError, which Eval returns as
+// an evaluation error.
 func newCostTracker() *cost.Tracker {
-	t, err := interpreter.NewCostTracker(nil)
+	t, err := cost.NewTracker(nil)
 	if err != nil {
 		panic(fmt.Sprintf("cel cost tracker: %v", err))
 	}
