@@ -111,6 +111,9 @@ func (s *Sender) SendAlert(ctx context.Context, url, text string) error {
 	if err != nil {
 		return &DeliveryError{Err: err}
 	}
+	if _, err := trackingplan.Callable(url); err != nil {
+		return &DeliveryError{Err: errors.New("webhook URL: not a usable URL")}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		// The parser's error quotes the URL, whose path is the secret.
@@ -131,16 +134,25 @@ func (s *Sender) do(req *http.Request) error {
 		return Classify(0, nil, err, s.now())
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	// The body is read (so that the connection can be reused) but never
+	// kept: what a target answers must not reach dead-letter reasons, logs
+	// or alerts, which operators' tools read.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	text := strings.TrimSpace(string(msg))
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		text = "redirect not followed"
+	return Classify(resp.StatusCode, resp.Header, errors.New(statusText(resp.StatusCode)), s.now())
+}
+
+// statusText is the fixed text of an answer's status, never its body.
+func statusText(status int) string {
+	switch {
+	case status >= 300 && status < 400:
+		return "redirect not followed"
+	case http.StatusText(status) != "":
+		return http.StatusText(status)
 	}
-	return Classify(resp.StatusCode, resp.Header, errors.New(text), s.now())
+	return "status not known"
 }
 
 // Classify is the one place that decides what is retried: transport errors

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -97,6 +98,13 @@ func TestRefusedSettingsChangeNothing(t *testing.T) {
 		{"alerts", `{"enabled": true, "webhook_url": "https://hooks.example.com/x", "events": ["Source Created", "Nope Happened"]}`, "events[1]"},
 		{"alerts", `{"enabled": false, "events": ["nope"]}`, "events[0]"},
 	}
+	// Conditions each within their own cost limit whose estimated costs add
+	// up to more than the filter set's: the filter that crosses it is named.
+	var costly []string
+	for i := range 50 {
+		costly = append(costly, fmt.Sprintf(`{"name": "f%d", "enabled": true, "action": "drop", "if": "[1,2,3,4,5,6,7,8,9,10].all(x,[1,2,3,4,5,6,7,8,9,10].all(y,[1,2,3,4,5,6,7,8,9,10].all(z,[1,2,3,4,5,6,7,8,9,10].all(w,x+y+z+w>0))))"}`, i))
+	}
+	cases = append(cases, tc{"destination-filters", `{"filters": [` + strings.Join(costly, ",") + `]}`, "filters[3].if"})
 	for _, c := range ctrl {
 		cases = append(cases,
 			tc{"forwarding", `{"enabled": true, "target": {"url": "https://api.example.com", "write_key": "wk_` + c + `_secret"}}`, "target.write_key"},

@@ -70,6 +70,10 @@ type Options struct {
 	// events (AUDITTRAIL_ALLOW_CUSTOM_EVENTS,
 	// AUDITTRAIL_CUSTOM_EVENT_WORKSPACES), as at ingest.
 	Events event.Policy
+	// MaxTestCalls bounds the test calls (POST .../forwarding/test) in
+	// progress across all workspaces (default DefaultMaxTestCalls); a
+	// workspace has at most one at a time. Others are answered 429.
+	MaxTestCalls int
 }
 
 // MaxBody bounds a settings request body.
@@ -83,7 +87,10 @@ func Register(e *echo.Echo, o Options) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{o: o, policy: o.Egress.Policy()}
+	if o.MaxTestCalls <= 0 {
+		o.MaxTestCalls = DefaultMaxTestCalls
+	}
+	h := &handler{o: o, policy: o.Egress.Policy(), tests: newTestCalls(o.MaxTestCalls)}
 	h.client = h.policy.Client(egress.ClientOptions{Timeout: testTimeout})
 	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
@@ -99,6 +106,7 @@ type handler struct {
 	o      Options
 	policy *egress.Policy
 	client *http.Client // test events
+	tests  *testCalls
 }
 
 func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {

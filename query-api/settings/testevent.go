@@ -43,7 +43,9 @@ type TestResult struct {
 // key), through the egress client, and reports the status the target
 // answered or a fixed reason (ReasonTimeout, ...). It works whether
 // forwarding is on or off, so an owner can check a target before enabling
-// it.
+// it. A workspace has one test call at a time, and at most
+// Options.MaxTestCalls run in all; others are answered 429 "busy" with
+// Retry-After.
 func (h *handler) sendTest(c echo.Context) error {
 	ws := c.Param("workspace_id")
 	v, err := h.current(ws, trackingplan.KindForwarding)
@@ -67,6 +69,10 @@ func (h *handler) sendTest(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode test event: %w", err)
 	}
+	if err := h.tests.acquire(ws); err != nil {
+		return busy(c, err)
+	}
+	defer h.tests.release(ws)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), testTimeout)
 	defer cancel()
 	target, err := f.Target.BatchURL()

@@ -7,6 +7,10 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/checker"
+	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
@@ -25,6 +29,16 @@ const (
 	MaxExprLen       = 4096
 	MaxFilterProps   = 200
 	filterCostBudget = 100_000
+	// MaxFilterSetCost bounds the cost of one event's pass through a
+	// workspace's filters: at save time the sum of the enabled conditions'
+	// estimated costs (each counted at most filterCostBudget), and at run
+	// time the actual cost of all conditions evaluated for one event.
+	// 100,000 units take 10-20 ms, so an event spends at most about 60 ms
+	// in conditions (50 conditions at their own limit took 0.5-1 s).
+	MaxFilterSetCost = 300_000
+	// maxValueSize bounds the size of any list, map or string a condition
+	// sees: an event is at most 32 KiB.
+	maxValueSize = 32 << 10
 )
 
 // Filters are a workspace's destination filters, applied in order.
@@ -95,11 +109,40 @@ func CompileExpr(expr string) (cel.Program, error) {
 	if err := checkMatches(ast); err != nil {
 		return nil, err
 	}
+	// The per-event tracker set by Apply replaces the tracker this limit
+	// configures; the option keeps cost tracking on for every program.
 	prg, err := celEnv.Program(ast, cel.CostLimit(filterCostBudget), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return nil, fmt.Errorf("%v", err)
 	}
 	return prg, nil
+}
+
+// estimatedCost is the worst-case cost of one condition over an event of
+// at most 32 KiB, counted at most filterCostBudget (the runtime limit of one
+// condition).
+func estimatedCost(expr string) (uint64, error) {
+	a, iss := celEnv.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return 0, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
+	}
+	est, err := celEnv.EstimateCost(a, eventSizes{})
+	if err != nil {
+		return 0, fmt.Errorf("%v", err)
+	}
+	return min(est.Max, filterCostBudget), nil
+}
+
+// eventSizes tells the cost estimator that no value of an event is larger
+// than the event.
+type eventSizes struct{}
+
+func (eventSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	return &checker.SizeEstimate{Min: 0, Max: maxValueSize}
+}
+
+func (eventSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // Compile validates f and compiles every condition. Errors are *FieldError
@@ -188,21 +231,41 @@ type Outcome struct {
 	// Drop names the filter that dropped the event ("" when kept).
 	Drop string
 	// EvalErrors counts conditions that failed to evaluate (treated as
-	// not matching), e.g. a missing key without has().
+	// not matching), e.g. a missing key without has(), including those that
+	// ran out of the event's cost budget and those not evaluated because
+	// the budget was spent.
 	EvalErrors int
+	// OverBudget is set when the event's conditions used up
+	// MaxFilterSetCost: the condition that crossed it and every later one
+	// were treated as not matching.
+	OverBudget bool
 }
 
 // Apply runs the enabled filters in order on in. A property action edits
 // in.Properties (which must then be non-nil to have effect).
+//
+// The conditions evaluated for one event share a cost budget of
+// MaxFilterSetCost (each condition also stops at filterCostBudget). A
+// condition that crosses it fails like any evaluation error: it is counted
+// in EvalErrors and does not match; the later conditions are not evaluated
+// and count as errors too, and their filters do not apply.
 func (cf *CompiledFilters) Apply(in *Input) Outcome {
 	var out Outcome
 	if cf == nil || len(cf.filters) == 0 {
 		return out
 	}
 	var vars map[string]any
+	var costs *cost.Tracker
 	for i := range cf.filters {
 		f := &cf.filters[i]
 		if f.prg != nil {
+			if out.OverBudget {
+				out.EvalErrors++
+				continue
+			}
+			if costs == nil {
+				costs = newCostTracker()
+			}
 			if vars == nil {
 				vars = map[string]any{
 					"event": in.Event, "category": in.Category,
@@ -210,9 +273,12 @@ func (cf *CompiledFilters) Apply(in *Input) Outcome {
 					"properties": celValue(in.Properties),
 				}
 			}
-			res, _, err := f.prg.Eval(vars)
+			res, err := evalWithin(f.prg, vars, costs)
 			if err != nil {
 				out.EvalErrors++
+				if costs.ActualCost() > MaxFilterSetCost {
+					out.OverBudget = true
+				}
 				continue
 			}
 			if b, ok := res.Value().(bool); !ok || !b {
@@ -248,6 +314,33 @@ func (cf *CompiledFilters) Apply(in *Input) Outcome {
 		}
 	}
 	return out
+}
+
+// newCostTracker returns the cost tracker of one event's conditions. Past
+// its limit it panics with cost.LimitExceededError, which Eval returns as
+// an evaluation error.
+func newCostTracker() *cost.Tracker {
+	t, err := cost.NewTracker(nil)
+	if err != nil {
+		panic(fmt.Sprintf("cel cost tracker: %v", err))
+	}
+	return t
+}
+
+// evalWithin evaluates prg with costs as its cost tracker, limited to the
+// smaller of the condition's own limit and what is left of the event's
+// budget; the cost spent adds to costs.
+func evalWithin(prg cel.Program, vars map[string]any, costs *cost.Tracker) (res ref.Val, err error) {
+	limit := min(costs.ActualCost()+filterCostBudget, MaxFilterSetCost)
+	costs.Limit = &limit
+	frame, err := interpreter.NewExecutionFrame(vars)
+	if err != nil {
+		return nil, err
+	}
+	defer frame.Close()
+	frame.SetCostTracker(costs)
+	res, _, err = prg.Eval(frame)
+	return res, err
 }
 
 // Sampled reports whether the event with this id is kept by a sample of

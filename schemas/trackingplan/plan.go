@@ -232,7 +232,8 @@ type Verdict struct {
 
 // Check checks an event's name and properties (a decoded JSON object; nil
 // for none). When unplanned properties are omitted, props is modified in
-// place. A nil plan allows everything.
+// place. A nil plan allows everything. Properties whose check would exceed
+// MaxCheckWork are not validated: they violate the plan (errTooCostly).
 func (cp *CompiledPlan) Check(name string, props map[string]any) Verdict {
 	if cp == nil {
 		return Verdict{}
@@ -247,12 +248,14 @@ func (cp *CompiledPlan) Check(name string, props map[string]any) Verdict {
 		if props == nil {
 			doc = map[string]any{}
 		}
-		if err := pe.schema.Validate(doc); err != nil {
+		if checkWork(pe.schema, doc, MaxCheckWork) > MaxCheckWork {
+			v.Violations = []string{errTooCostly}
+		} else if err := pe.schema.Validate(doc); err != nil {
 			v.Violations = violations(err)
-			if cp.blockViolations {
-				v.Drop = true
-				return v
-			}
+		}
+		if len(v.Violations) > 0 && cp.blockViolations {
+			v.Drop = true
+			return v
 		}
 	}
 	if cp.omitUnplannedProps {

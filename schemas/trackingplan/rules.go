@@ -74,6 +74,7 @@ func (p Plan) ValidateNew(names EventNames) error {
 // every event name the condition compares event with (event == 'X',
 // 'X' != event, event in ['X', 'Y']) is accepted by names.
 func (f Filters) ValidateNew(names EventNames) error {
+	var total uint64
 	for i, fl := range f.Filters {
 		at := func(s string) string { return fmt.Sprintf("filters[%d].%s", i, s) }
 		if hasControl(fl.Name) {
@@ -89,6 +90,16 @@ func (f Filters) ValidateNew(names EventNames) error {
 			if err := checkName(names, n); err != nil {
 				return fieldErr(at("if"), "%s", err)
 			}
+		}
+		if !fl.Enabled {
+			continue
+		}
+		c, err := estimatedCost(fl.If)
+		if err != nil {
+			return fieldErr(at("if"), "%s", err)
+		}
+		if total += c; total > MaxFilterSetCost {
+			return fieldErr(at("if"), "the enabled conditions' estimated cost per event reaches %d with this one, over the limit of %d for all filters (a condition counts at most %d); make conditions cheaper (bound list sizes with size()) or use fewer", total, MaxFilterSetCost, filterCostBudget)
 		}
 	}
 	return nil

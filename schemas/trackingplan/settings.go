@@ -150,12 +150,41 @@ func ValidateURL(s string) error {
 // BatchURL is where the target's track calls are posted: the target URL
 // with "v1/batch" appended to its path (a trailing slash or none), its
 // query string kept.
+// A URL that can never be called (not a URL, not http(s), no host, a port
+// outside 1-65535) is ErrInvalidTargetURL, which does not quote the URL.
 func (t Target) BatchURL() (string, error) {
-	u, err := url.Parse(t.URL)
+	u, err := Callable(t.URL)
 	if err != nil {
-		return "", errors.New("target URL: not a URL")
+		return "", ErrInvalidTargetURL
 	}
 	return u.JoinPath("v1", "batch").String(), nil
+}
+
+// ErrInvalidTargetURL is a stored target URL that can never be called.
+var ErrInvalidTargetURL = errors.New("invalid target URL")
+
+// Callable parses a stored URL the platform calls and refuses one that no
+// call could ever reach: not a URL, a scheme other than http and https,
+// no host, or a port outside 1-65535. It is narrower than ValidateURL,
+// which applies when a URL is saved; stored URLs that pass this keep
+// working. The error does not quote the URL (a webhook's path is its
+// secret).
+func Callable(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("not an http or https URL")
+	case u.Hostname() == "":
+		return nil, errors.New("no host")
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("invalid port")
+		}
+	}
+	return u, nil
 }
 
 // Alerts is the chat incoming-webhook target: every event whose name is in
