@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -46,9 +45,7 @@ func TestSchemasThatMultiplyTheWorkAreRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := Plan{Events: map[string]PlanEvent{"Source Created": {Properties: json.RawMessage(tc.schema)}}}
-			start := time.Now()
 			_, err := p.Compile()
-			require.Less(t, time.Since(start), 5*time.Second, "decided quickly")
 			if tc.msg == "" {
 				require.NoError(t, err)
 				return
