@@ -69,5 +69,5 @@ func TestAcceptedRegexesStayCheapOnLargeProperties(t *testing.T) {
 		"properties": map[string]any{"s": strings.Repeat("a", 30000)}}
 	start := time.Now()
 	_, _, _ = prg.Eval(vars)
-	require.Less(t, time.Since(start), 200*time.Millisecond)
+	require.Less(t, time.Since(start), time.Second, "a refused pattern such as (.*){1000}b took 1.5 s")
 }
