@@ -294,7 +294,7 @@ func decodeError(err error) *FieldError {
 		}
 		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &se):
-		return fieldErr("", "malformed JSON at byte %d: %v", se.Offset, se)
+		return fieldErr("", "malformed JSON at byte %d", se.Offset)
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
