@@ -76,3 +76,21 @@ func TestRepeatedBatchKeyIsRefused(t *testing.T) {
 	require.Equal(t, "batch", out["error"].(map[string]any)["field"], out)
 	require.Empty(t, pub.recs)
 }
+
+// Data after the body's object is a 400 and nothing is published: the
+// body is one event or one batch, never a batch followed by more.
+func TestTrailingDataIsRefused(t *testing.T) {
+	pub := &fakePublisher{}
+	srv := newServer(t, pub)
+	one := ev("ws_1", "Source Created", "")
+	for _, body := range []string{
+		`{"batch": [` + one + `]}00`,
+		`{"batch": [` + one + `]} {"batch": [` + one + `]}`,
+		one + `00`,
+		one + ` ` + one,
+	} {
+		status, out := post(t, srv, "Bearer "+token, body)
+		require.Equal(t, http.StatusBadRequest, status, "%s: %v", body, out)
+	}
+	require.Empty(t, pub.recs)
+}

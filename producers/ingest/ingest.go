@@ -375,8 +375,12 @@ func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
 	var strict struct {
 		Batch []json.RawMessage `json:"batch"`
 	}
-	if _, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields); err != nil {
+	rest, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields)
+	if err != nil {
 		return nil, true, httpserver.BadRequest("batch", `a batch body holds only "batch": an array of event objects`)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, true, httpserver.BadRequest("", "unexpected data after the batch object")
 	}
 	if repeatedBatchKey(body) {
 		return nil, true, httpserver.BadRequest("batch", `duplicate key: a batch body holds "batch" once`)
