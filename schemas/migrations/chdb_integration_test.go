@@ -99,7 +99,7 @@ func engineFull(t *testing.T, srv *chdbtest.Server, db, table string) string {
 // TestSenderColumnsOnAnExistingTableOnCurrentClickHouse upgrades a schema
 // made before migration 3 (events table without the sender columns, a row
 // in it) on current ClickHouse: Apply adds the columns with IF NOT EXISTS,
-// the old row reads '', and later starts, reapplied or not, issue no ALTER.
+// the old row reads ”, and later starts, reapplied or not, issue no ALTER.
 func TestSenderColumnsOnAnExistingTableOnCurrentClickHouse(t *testing.T) {
 	srv := chdbtest.Start(t)
 	ctx := context.Background()

@@ -17,7 +17,7 @@ import (
 // TestSenderColumnsOnAnExistingTableOnTheRealServer upgrades a schema made
 // before migration 3 on the real server (18.16, which has no ADD COLUMN IF
 // NOT EXISTS): Apply adds the sender columns once, rows stored before read
-// '', new rows store the sender, and later starts - reapplied or not - find
+// ”, new rows store the sender, and later starts - reapplied or not - find
 // the columns and issue no ALTER that would fail.
 func TestSenderColumnsOnAnExistingTableOnTheRealServer(t *testing.T) {
 	stacktest.Require(t)
