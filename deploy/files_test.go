@@ -347,7 +347,7 @@ type component struct {
 }
 
 var components = []component{
-	{"audittrail-ingest", "Deployment", "ingest", "AUDITTRAIL_INGEST_ADDR", []string{"producers/cmd/ingest/main.go", "producers/ingest/ingest.go"}, true},
+	{"audittrail-ingest", "Deployment", "ingest", "AUDITTRAIL_INGEST_ADDR", []string{"producers/cmd/ingest/main.go", "producers/ingest/config.go"}, true},
 	{"audittrail-writer", "StatefulSet", "writer", "AUDITTRAIL_WRITER_ADDR", []string{"consumers/cmd/writer/main.go"}, false},
 	{"audittrail-forwarder", "Deployment", "forwarder", "AUDITTRAIL_FORWARDER_ADDR", []string{"consumers/cmd/forwarder/main.go"}, false},
 	{"audittrail-api", "Deployment", "api", "AUDITTRAIL_API_ADDR", []string{"query-api/cmd/api/main.go"}, true},
