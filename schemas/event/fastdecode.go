@@ -259,7 +259,7 @@ func (s *scanner) str() (string, bool) {
 	b := s.b[s.i:]
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		if m := specials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+		if m := jsonlimit.Specials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			i += bits.TrailingZeros64(m) / 8
 			break
 		}
@@ -303,26 +303,13 @@ func textEnd(b []byte, i int) int {
 	return i
 }
 
-// SWAR constants: a byte's value in every byte.
+// SWAR constants: a byte's value in every byte (validate.go's printable
+// ASCII check).
 const (
 	ones  = 0x0101010101010101
 	highs = 0x80 * ones
 	space = 0x20 * ones
-	slash = '\\' * ones
-	quote = '"' * ones
 )
-
-// specials marks, in the high bit of each byte of x, the bytes that are a
-// control character (below 0x20 or DEL), a backslash, a quote or not ASCII.
-// Bits above the lowest mark may be wrong (a borrow), so only the lowest
-// one counts and zero means none.
-func specials(x uint64) uint64 {
-	y, z := x^slash, x^quote // matching bytes become zero
-	// (x&^highs)+ones sets the high bit of bytes whose low seven bits are
-	// all ones (DEL, 0xff), without a carry into the next byte; x itself
-	// has it in bytes 0x80 and above.
-	return ((x-space)&^x | x | (x&^highs + ones) | (y-ones)&^y | (z-ones)&^z) & highs
-}
 
 // key reads an object key and the colon after it.
 func (s *scanner) key() (string, bool) {
