@@ -2,6 +2,9 @@ package config
 
 import (
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,13 +37,21 @@ func TestUnknownNamesTypos(t *testing.T) {
 	require.Equal(t, []string{"AUDITTRAIL_KAFAK_BROKERS"}, got)
 }
 
-// TestREADMEDocumentsEveryVariable keeps the README's configuration in step
-// with the variables the components read.
+// TestREADMEDocumentsEveryVariable keeps the configuration tables of the
+// manual (README.md and docs/*.md, which moved out of the README) in step
+// with the variables the components read: each is a table row's first cell.
 func TestREADMEDocumentsEveryVariable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	files, err := filepath.Glob("../../docs/*.md")
 	require.NoError(t, err)
+	var manual strings.Builder
+	for _, f := range append([]string{"../../README.md"}, files...) {
+		text, err := os.ReadFile(f)
+		require.NoError(t, err)
+		manual.Write(text)
+	}
 	for _, v := range Variables {
-		require.Contains(t, string(readme), "`"+v.Name+"`", "README documents %s", v.Name)
+		row := regexp.MustCompile("(?m)^\\| (`[A-Z0-9_]+` / )?`" + v.Name + "`( / `[A-Z0-9_]+`)? \\|")
+		require.True(t, row.MatchString(manual.String()), "the manual documents %s in a configuration table (README.md or docs/*.md)", v.Name)
 	}
 }
 
