@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/audittrail/audittrail/schemas/event"
 )
 
 // Delivery to a workspace's source (the event-streams target).
@@ -143,6 +145,45 @@ func (f *Forwarder) batch(ctx context.Context, t *target, ws *Workspace, head []
 		b.n++
 	}
 	return b
+}
+
+// process runs one item through the workspace's pipeline, leaving it.call
+// nil when the event is dropped or dead-lettered.
+func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
+	it.done = true
+	ev, err := event.Decode(it.rec.Value)
+	if err != nil {
+		// Poison is the writer's to dead-letter; nothing to forward.
+		f.m.dropped.WithLabelValues("undecodable").Inc()
+		return
+	}
+	it.id, it.ts = ev.ID, ev.Timestamp.UnixNano()
+	if f.resent(TargetSource, ws.ID, it.id, it.ts) {
+		f.m.dropped.WithLabelValues(dropDuplicate).Inc()
+		return
+	}
+	out, err := Process(ws, &ev)
+	if out.FilterErrors > 0 {
+		f.m.filterErrs.Add(float64(out.FilterErrors))
+	}
+	if len(out.Violations) > 0 {
+		f.m.violations.Inc()
+		f.viol.add(ws.ID, ev.Event, ev.ID, out.Violations)
+	}
+	if err != nil {
+		f.deadLetter(ctx, TargetSource, it, "too_large: "+err.Error(), 0)
+		f.recent.add(TargetSource, ws.ID, ev.ID)
+		f.remember(ws.ID, it)
+		return
+	}
+	if out.Dropped != "" {
+		// Dropped by the workspace's rules: this version is the one the
+		// API shows, so another version of the id is not delivered either.
+		f.m.dropped.WithLabelValues(out.Dropped).Inc()
+		f.remember(ws.ID, it)
+		return
+	}
+	it.call = out.Call
 }
 
 // delivered finishes a batch the target accepted.
