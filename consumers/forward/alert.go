@@ -11,6 +11,9 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
+// serveAlert makes one attempt to post the alert of the head item of t's
+// queue. It returns the wait before a retry, or 0 once the item is finished
+// (posted, skipped or dead-lettered).
 func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Duration {
 	ws := f.ws.Get(t.ws)
 	name := header(it.rec, topics.HeaderEvent)
@@ -29,6 +32,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 			skip = true
 		default:
+			it.id, it.ts = ev.ID, ev.Timestamp.UnixNano()
 			skip = skipsSoftFailure(ws, &ev)
 			text = AlertText(&ev)
 		}
@@ -36,18 +40,16 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	if skip {
 		t.take(1)
 		t.attempts = 0
-		f.finish(it.e)
+		f.finishItems(t, nil, []*item{it})
 		return 0
 	}
 	err := f.sender.SendAlert(ctx, ws.Alerts.WebhookURL, text)
 	if err == nil {
 		f.m.attempts.WithLabelValues(t.kind, "ok").Inc()
 		f.m.alerts.Inc()
-		f.recent.add(TargetAlert, ws.ID, ev.ID)
-		f.remember(ws.ID, &item{id: ev.ID, ts: ev.Timestamp.UnixNano()})
 		t.attempts = 0
 		t.take(1)
-		f.finish(it.e)
+		f.finishItems(t, []*item{it}, nil)
 		return 0
 	}
 	if ctx.Err() != nil {
@@ -61,8 +63,6 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	t.attempts = 0
 	t.take(1)
 	f.deadLetter(ctx, TargetAlert, it, reason, attempts)
-	f.recent.add(TargetAlert, ws.ID, ev.ID)
-	f.remember(ws.ID, &item{id: ev.ID, ts: ev.Timestamp.UnixNano()})
-	f.finish(it.e)
+	f.finishItems(t, []*item{it}, nil)
 	return 0
 }

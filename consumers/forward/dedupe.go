@@ -10,12 +10,62 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/audittrail/audittrail/consumers/idwindow"
 )
 
 // recentWindow is how many event ids per generation the forwarder
 // remembers to suppress resends (two generations: up to twice this).
 const recentWindow = 100_000
+
+// loadFirsts loads the ids the writer registered for the assigned
+// partitions ps within the window into firsts, before any of their records
+// is read, and those it registered from other partitions for workspaces now
+// keyed to the assigned ones (moved by a partition-count increase). The
+// newest ids of each partition are loaded, an equal share of DedupeMaxIDs
+// per partition. Loading is bounded by RegistryTimeout; a partition whose
+// ids could not be loaded (ClickHouse down) is forwarded with what is
+// remembered, with a warning and a count of the failure.
+func (f *Forwarder) loadFirsts(ctx context.Context, cl *kgo.Client, ps []int32) {
+	if f.deps.Registry == nil || len(ps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.RegistryTimeout)
+	defer cancel()
+	share := max(f.cfg.DedupeMaxIDs/len(ps), 1)
+	since := func() time.Time { return f.now().Add(-idwindow.RegistrySpan(f.cfg.RetentionDays)) }
+	loaded := 0
+	for _, p := range ps {
+		now := f.now()
+		ids, err := f.loadRegistered(ctx, p, func() ([]idwindow.StoredID, error) {
+			return f.deps.Registry.Recent(ctx, f.cfg.Topic, p, since(), share)
+		})
+		if err != nil {
+			f.m.registryErrors.Inc()
+			f.log.Warn("registered ids not loaded; resends of ids stored before may be forwarded", "partition", p, "err", err)
+			continue
+		}
+		f.firsts.Add(now, ids)
+		loaded += len(ids)
+	}
+	now := f.now()
+	ids, err := f.loadRegistered(ctx, -1, func() ([]idwindow.StoredID, error) {
+		n, err := idwindow.PartitionCount(ctx, cl, f.cfg.Topic)
+		if err != nil {
+			return nil, err
+		}
+		return f.deps.Registry.Moved(ctx, f.cfg.Topic, n, ps, since(), share)
+	})
+	if err != nil {
+		f.m.registryErrors.Inc()
+		f.log.Warn("moved workspaces' registered ids not loaded; resends of ids they stored on other partitions may be forwarded", "err", err)
+	} else {
+		f.firsts.Add(now, ids)
+		loaded += len(ids)
+	}
+	f.log.Info("registered ids loaded", "partitions", len(ps), "ids", loaded, "moved", len(ids), "remembered", f.firsts.Size())
+}
 
 // loadRegistered reads registered ids (of partition p, or -1: of moved
 // workspaces), retrying with backoff until it succeeds or ctx ends.

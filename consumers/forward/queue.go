@@ -186,7 +186,8 @@ func (f *Forwarder) serve(ctx context.Context, t *target) {
 	}
 }
 
-// take removes the first n items of t's queue.
+// take removes the first n items of t's queue (and of its split's head
+// segment, if any).
 func (t *target) take(n int) {
 	t.mu.Lock()
 	clear(t.items[:n])
@@ -195,6 +196,7 @@ func (t *target) take(n int) {
 		t.items = nil
 	}
 	t.mu.Unlock()
+	t.consumed(n)
 }
 
 // settle decides what a failed attempt means for the head batch: a retry
@@ -217,10 +219,15 @@ func (f *Forwarder) settle(t *target, err error) (time.Duration, string) {
 	if de.RetryAfter > 0 {
 		return min(de.RetryAfter, f.cfg.RetryAfterMax), ""
 	}
-	d := f.cfg.RetryMin << min(t.attempts-1, 30)
+	return f.backoff(t.attempts), ""
+}
+
+// backoff is the wait before retry n (from 1): RetryMin doubled n-1 times,
+// at most RetryMax, with jitter (between half and the whole of it).
+func (f *Forwarder) backoff(n int) time.Duration {
+	d := f.cfg.RetryMin << min(n-1, 30)
 	if d <= 0 || d > f.cfg.RetryMax {
 		d = f.cfg.RetryMax
 	}
-	// Jitter: between half and the whole backoff.
-	return d/2 + rand.N(d/2+1), ""
+	return d/2 + rand.N(d/2+1)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/audittrail/audittrail/schemas/event"
@@ -70,10 +69,8 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 	if ws == nil || !ws.Forwarding.Enabled {
 		// Turned off while queued: nothing to deliver.
 		t.take(len(head))
-		for _, it := range head {
-			f.m.dropped.WithLabelValues(dropDisabled).Inc()
-			f.finish(it.e)
-		}
+		f.m.dropped.WithLabelValues(dropDisabled).Add(float64(len(head)))
+		f.finishItems(t, nil, head)
 		t.attempts, t.split = 0, split{}
 		f.resume(t, "forwarding turned off")
 		return 0
@@ -87,10 +84,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 	b := f.batch(ctx, t, ws, head)
 	if len(b.send) == 0 {
 		t.take(b.n)
-		t.consumed(b.n)
-		for _, it := range b.finished {
-			f.finish(it.e)
-		}
+		f.finishItems(t, nil, b.finished)
 		return 0
 	}
 	splitting := len(t.segs) > 0
@@ -192,7 +186,6 @@ func (f *Forwarder) delivered(t *target, ws *Workspace, b batch) {
 	t.attempts = 0
 	f.resume(t, "target accepted a batch")
 	t.take(b.n)
-	t.consumed(b.n)
 	now := f.now()
 	for _, it := range b.send {
 		d := now.Sub(it.readAt)
@@ -202,13 +195,7 @@ func (f *Forwarder) delivered(t *target, ws *Workspace, b batch) {
 		}
 	}
 	f.m.forwarded.Add(float64(len(b.send)))
-	for _, it := range b.send {
-		f.recent.add(TargetSource, ws.ID, it.id)
-	}
-	f.remember(ws.ID, b.send...)
-	for _, it := range append(b.finished, b.send...) {
-		f.finish(it.e)
-	}
+	f.finishItems(t, b.send, b.finished)
 }
 
 // sourceFailed decides what a failed request means: a pause (refused
@@ -250,15 +237,10 @@ func (f *Forwarder) sourceFailed(ctx context.Context, t *target, ws *Workspace, 
 	t.attempts = 0
 	f.log.Warn("delivery failed; dead-lettering", "workspace_id", t.ws, "events", len(b.send), "attempts", attempts, "err", err)
 	t.take(b.n)
-	t.consumed(b.n)
 	for _, it := range b.send {
 		f.deadLetter(ctx, TargetSource, it, reason, attempts)
-		f.recent.add(TargetSource, ws.ID, it.id)
 	}
-	f.remember(ws.ID, b.send...)
-	for _, it := range append(b.finished, b.send...) {
-		f.finish(it.e)
-	}
+	f.finishItems(t, b.send, b.finished)
 	return 0
 }
 
@@ -280,9 +262,7 @@ func (f *Forwarder) dropFinished(t *target, finished []*item) {
 	}
 	t.items = keep
 	t.mu.Unlock()
-	for _, it := range finished {
-		f.finish(it.e)
-	}
+	f.finishItems(t, nil, finished)
 }
 
 // pause keeps the workspace's events while its target refuses them
@@ -300,11 +280,7 @@ func (f *Forwarder) pause(ctx context.Context, t *target, ws *Workspace, de *Del
 		f.alertPaused(ctx, ws, de.Status)
 	}
 	f.wakeable(t)
-	d := f.cfg.RetryMin << min(t.pauses-1, 30)
-	if d <= 0 || d > f.cfg.RetryMax {
-		d = f.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return f.backoff(t.pauses)
 }
 
 // resume ends t's pause, if any.

@@ -76,3 +76,22 @@ func (f *Forwarder) finish(e *entry) {
 	<-f.slots
 	f.m.inFlight.Dec()
 }
+
+// finishItems ends the deliveries of items that left t's queue for good.
+// The ids of the sent ones (delivered or dead-lettered to t's kind) are
+// remembered first, so that a resend of them is not delivered; the rest
+// (dropped, skipped, of revoked partitions) only finish.
+func (f *Forwarder) finishItems(t *target, sent, rest []*item) {
+	for _, it := range sent {
+		f.recent.add(t.kind, t.ws, it.id)
+	}
+	if len(sent) > 0 {
+		f.remember(t.ws, sent...)
+	}
+	for _, it := range rest {
+		f.finish(it.e)
+	}
+	for _, it := range sent {
+		f.finish(it.e)
+	}
+}
