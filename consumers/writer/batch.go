@@ -90,6 +90,22 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	return w.reapLocked()
 }
 
+// drain flushes the buffer and waits until every batch is stored and
+// marked; when that fails it drops the buffer and the batches in flight
+// (their records are replayed).
+func (w *Writer) drain(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.flushLocked(ctx)
+	if err == nil {
+		err = w.waitLocked(ctx)
+	}
+	if err != nil {
+		w.dropLocked()
+	}
+	return err
+}
+
 // recycle hands a finished batch's buffers, emptied, to the next batches:
 // a busy writer then builds batches in the same memory instead of
 // allocating (and growing) new buffers for each.

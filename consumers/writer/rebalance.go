@@ -63,16 +63,9 @@ func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	for _, ps := range revoked {
 		w.m.assigned.Sub(float64(len(ps)))
 	}
-	w.mu.Lock()
-	err := w.flushLocked(ctx)
-	if err == nil {
-		err = w.waitLocked(ctx)
-	}
-	if err != nil {
+	if err := w.drain(ctx); err != nil {
 		w.log.Warn("flush on revoke failed; records will be replayed", "err", err)
-		w.dropLocked()
 	}
-	w.mu.Unlock()
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		// The rows are stored; a failed commit only means a replay later,
 		// which the table collapses.

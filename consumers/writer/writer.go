@@ -14,10 +14,8 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -139,7 +137,8 @@ func (w *Writer) Client() *kgo.Client { return w.cl }
 // are buffered (and, when the buffer is full, inserted) before it allows a
 // rebalance and polls again: a full buffer pauses fetching, and partitions
 // never move while their records are half-processed. Run itself also
-// flushes by age while the poller waits for records.
+// flushes by age while the poller waits for records. The stages are in
+// pipeline.go.
 func (w *Writer) Run(ctx context.Context) error {
 	// Inserts outlive ctx until the shutdown deadline, so the final flush
 	// can finish what is in flight.
@@ -149,163 +148,29 @@ func (w *Writer) Run(ctx context.Context) error {
 	// them in batch order, so offsets are still marked in order.
 	w.registers = make(chan *batch, w.cfg.InsertStreams)
 	w.spare = make(chan batch, w.cfg.InsertStreams+2)
-	slots := make(chan struct{}, w.cfg.InsertStreams)
 	var stages sync.WaitGroup
-	stages.Go(func() {
-		for {
-			select {
-			case b := <-w.inserts:
-				rows, ids := w.fresh(b) // in batch order, before the next batch
-				b.stored = make(chan error, 1)
-				select {
-				case slots <- struct{}{}:
-					stages.Go(func() {
-						defer func() { <-slots }()
-						b.stored <- w.insert(insertCtx, b, rows, ids)
-					})
-				case <-insertCtx.Done():
-					b.stored <- fmt.Errorf("insert %d rows: %w", len(rows), insertCtx.Err())
-				}
-				select {
-				case w.registers <- b:
-				case <-insertCtx.Done():
-					b.done <- fmt.Errorf("register %d ids: %w", len(ids), insertCtx.Err())
-				}
-			case <-insertCtx.Done():
-				return
-			}
-		}
-	})
-	stages.Go(func() {
-		for {
-			select {
-			case b := <-w.registers:
-				var err error
-				select {
-				case err = <-b.stored:
-				case <-insertCtx.Done():
-					err = fmt.Errorf("insert %d rows: %w", len(b.rows), insertCtx.Err())
-				}
-				if err == nil {
-					err = w.register(insertCtx, b)
-				}
-				if err == nil {
-					w.recycle(b)
-				}
-				b.done <- err
-			case <-insertCtx.Done():
-				return
-			}
-		}
-	})
+	stages.Go(func() { w.insertLoop(insertCtx, &stages) })
+	stages.Go(func() { w.registerLoop(insertCtx) })
 	// Deferred in this order: the client closes first (leaving the group,
 	// with nothing left to flush), then the inserter and registrar stop.
 	defer func() { cancelInserts(); stages.Wait() }()
 	defer w.cl.Close()
 
-	polled := make(chan kgo.Fetches)
-	processed := make(chan struct{})
-	pollerDone := make(chan struct{})
-	go func() {
-		defer close(pollerDone)
-		for {
-			fetches := w.cl.PollRecords(ctx, w.cfg.BatchSize)
-			select {
-			case polled <- fetches:
-				<-processed
-				w.cl.AllowRebalance()
-			case <-ctx.Done():
-				w.cl.AllowRebalance()
-				return
-			}
-		}
-	}()
-
-	timer := time.NewTimer(w.cfg.BatchAge)
-	defer timer.Stop()
-	var runErr error
-	var conv []converted // reused from poll to poll
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case fetches := <-polled:
-			fetches.EachError(func(t string, p int32, err error) {
-				if !errors.Is(err, context.Canceled) {
-					w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
-				}
-			})
-			fetches.EachPartition(w.observeLag)
-			recs := fetches.Records()
-			conv = w.convert(conv, recs) // outside the lock: decoding is the costly part
-			w.mu.Lock()
-			var addErr error
-			for i, r := range recs {
-				if addErr = w.add(ctx, r, &conv[i]); addErr != nil {
-					break
-				}
-				if len(w.rows) >= w.cfg.BatchSize && runErr == nil {
-					runErr = w.flushLocked(ctx) // batches hold BatchSize rows at most
-				}
-			}
-			if addErr != nil {
-				// Shutting down before a dead letter was parked: keep
-				// nothing, commit nothing; the records are replayed.
-				w.dropLocked()
-				w.mu.Unlock()
-				processed <- struct{}{}
-				<-pollerDone
-				return addErr
-			}
-			w.mu.Unlock()
-			processed <- struct{}{}
-		case <-timer.C:
-			w.mu.Lock()
-			if len(w.pending) > 0 && w.now().Sub(w.oldest) >= w.cfg.BatchAge {
-				runErr = w.flushLocked(ctx)
-			}
-			w.mu.Unlock()
-		}
-		if runErr != nil && ctx.Err() == nil {
-			return runErr
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(w.untilDue())
+	h := handoff{polled: make(chan kgo.Fetches), processed: make(chan struct{}), done: make(chan struct{})}
+	go w.poll(ctx, h)
+	if err := w.consume(ctx, h); err != nil {
+		return err
 	}
-	<-pollerDone
+	<-h.done
 
 	// Shutdown: input stopped; flush, wait for the inserts, commit, close.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.ShutdownTimeout)
 	defer cancel()
-	w.mu.Lock()
-	err := w.flushLocked(sctx)
-	if err == nil {
-		err = w.waitLocked(sctx)
-	}
-	if err != nil {
-		w.dropLocked()
-	}
-	w.mu.Unlock()
-	if err != nil {
+	if err := w.drain(sctx); err != nil {
 		return fmt.Errorf("final flush: %w", err)
 	}
 	if err := w.cl.CommitMarkedOffsets(sctx); err != nil {
 		return fmt.Errorf("final commit: %w", err)
 	}
 	return nil
-}
-
-// observeLag records a partition's lag after a fetch: its high watermark
-// minus the next offset to consume.
-func (w *Writer) observeLag(p kgo.FetchTopicPartition) {
-	if n := len(p.Records); n > 0 {
-		lag := p.HighWatermark - p.Records[n-1].Offset - 1
-		w.m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
-	}
 }
