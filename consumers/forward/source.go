@@ -1,14 +1,5 @@
 package forward
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"time"
-
-	"github.com/audittrail/audittrail/schemas/event"
-)
-
 // Delivery to a workspace's source (the event-streams target).
 //
 // A request the target refuses for its content (400 and the other final
@@ -20,6 +11,15 @@ import (
 // content (a wrong write key or address) is never split: the workspace's
 // delivery pauses, keeping its events, and resumes when the target
 // accepts them or the workspace's settings change.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/event"
+)
 
 // split is a target's progress isolating the events its source rejected:
 // segs are the sizes (in queue items from the head) of the parts still to
