@@ -227,6 +227,21 @@ func (w *Writer) buffered() int {
 	return len(w.pending)
 }
 
+// receive waits for a value on ch.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	var v T
+	require.Eventually(t, func() bool {
+		select {
+		case v = <-ch:
+			return true
+		default:
+			return false
+		}
+	}, 30*time.Second, 10*time.Millisecond, what)
+	return v
+}
+
 // autocommits counts the client's autocommit rounds: its debug log says
 // "autocommitting" or "skipping autocommit ..." on each.
 type autocommits struct{ n atomic.Int64 }
@@ -315,15 +330,7 @@ func TestRevokedPartitionIsFlushedAndCommitted(t *testing.T) {
 	require.NoError(t, err)
 	defer other.Close()
 
-	var f found
-	require.Eventually(t, func() bool {
-		select {
-		case f = <-got:
-			return true
-		default:
-			return false
-		}
-	}, 30*time.Second, 10*time.Millisecond, "the other member is assigned a partition")
+	f := receive(t, got, "the other member is assigned a partition")
 	require.True(t, f.stored, "partition %d's buffered rows were stored before it moved", f.p)
 	require.NotEmpty(t, f.committed, "partition %d's offset was committed before it moved", f.p)
 	require.Equal(t, int64(len(ids[f.p])), f.committed[len(f.committed)-1])
@@ -363,15 +370,7 @@ func TestLostPartitionIsDroppedNotCommitted(t *testing.T) {
 		return resp, nil, true
 	})
 
-	var r rejoin
-	require.Eventually(t, func() bool {
-		select {
-		case r = <-rejoined:
-			return true
-		default:
-			return false
-		}
-	}, 30*time.Second, 10*time.Millisecond, "the writer rejoins after losing its session")
+	r := receive(t, rejoined, "the writer rejoins after losing its session")
 	require.Zero(t, r.buffered, "the lost partition's buffer was dropped")
 	require.Zero(t, r.inserts, "nothing was stored")
 	require.Empty(t, r.commits, "nothing was committed")
