@@ -1,5 +1,7 @@
 package writer
 
+// The writer's Prometheus metrics.
+
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
