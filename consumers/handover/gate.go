@@ -180,6 +180,10 @@ func (g *Gate) Pass(ctx context.Context, recs []*kgo.Record) (Result, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var res Result
+	if len(g.older) == 0 && len(g.held) == 0 {
+		res.Ready = recs // no increase to hand over
+		return res, nil
+	}
 	for _, r := range recs {
 		g.admit(r, &res)
 	}

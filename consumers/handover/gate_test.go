@@ -269,13 +269,13 @@ func TestRevokeDropsHeldRecords(t *testing.T) {
 // recreated topic no longer has.
 func TestOlderCounts(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
-	counts := []handover.Count{{2, t0}, {4, t0.Add(time.Hour)}, {8, t0.Add(2 * time.Hour)}}
+	counts := []idwindow.Count{{Partitions: 2, NoticedAt: t0}, {Partitions: 4, NoticedAt: t0.Add(time.Hour)}, {Partitions: 8, NoticedAt: t0.Add(2 * time.Hour)}}
 	require.Equal(t, []int{2, 4}, handover.Older(counts, 8, t0.Add(3*time.Hour), handover.Window))
 	require.Equal(t, []int{4}, handover.Older(counts, 8, t0.Add(time.Hour+handover.Window+time.Minute), handover.Window))
 	require.Empty(t, handover.Older(counts, 8, t0.Add(2*time.Hour+handover.Window+time.Minute), handover.Window))
 	require.Empty(t, handover.Older(counts[:1], 2, t0, handover.Window))
 	// Recreated with 4 after 8 (History reads each count once, at its
 	// latest time): 8 is not an earlier count of 4.
-	recreated := []handover.Count{counts[0], counts[2], {Partitions: 4, NoticedAt: t0.Add(3 * time.Hour)}}
+	recreated := []idwindow.Count{counts[0], counts[2], {Partitions: 4, NoticedAt: t0.Add(3 * time.Hour)}}
 	require.Equal(t, []int{2}, handover.Older(recreated, 4, t0.Add(4*time.Hour), handover.Window))
 }

@@ -1,13 +1,13 @@
-package handover
+package idwindow
 
 // The partition counts the consumers have seen, kept in ClickHouse
 // (migrations.PartitionCountsTable) so that every writer and forwarder,
-// whenever it starts, knows which counts the topic had before.
+// whenever it starts, knows which counts the topic had before (see
+// consumers/handover).
 
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -93,22 +93,4 @@ func (h *History) read(ctx context.Context, topic string) ([]Count, error) {
 		return nil, fmt.Errorf("read partition counts: %w", err)
 	}
 	return out, nil
-}
-
-// Older returns the earlier counts (of counts, oldest first, the last
-// being current) that were replaced within window before now: the counts
-// under which a workspace's records may still sit on another partition
-// than current keys it to. A count replaced longer ago than window is
-// settled: producers refresh their metadata within minutes, and the
-// consumers' lag is far shorter than window. A count at or above current
-// (a topic recreated with fewer partitions) is skipped.
-func Older(counts []Count, current int, now time.Time, window time.Duration) []int {
-	var out []int
-	for i := 0; i+1 < len(counts); i++ {
-		c := counts[i]
-		if c.Partitions < current && now.Sub(counts[i+1].NoticedAt) <= window && !slices.Contains(out, c.Partitions) {
-			out = append(out, c.Partitions)
-		}
-	}
-	return out
 }
