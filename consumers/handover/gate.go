@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
@@ -100,6 +101,8 @@ type Gate struct {
 	cleared   map[int32]map[string]bool // per assigned partition
 	held      map[int32]*hold
 	lastCheck time.Time
+	holds     int // started
+	timeouts  int // ended by MaxHold
 }
 
 // hold is one held partition.
@@ -166,11 +169,37 @@ func (g *Gate) Holding() bool {
 func (g *Gate) Held() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.heldLocked()
+}
+
+func (g *Gate) heldLocked() int {
 	n := 0
 	for _, h := range g.held {
 		n += len(h.recs)
 	}
 	return n
+}
+
+// Collectors returns the gate's metrics, named prefix_handover_*.
+func (g *Gate) Collectors(prefix string) []prometheus.Collector {
+	read := func(f func() int) func() float64 {
+		return func() float64 {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return float64(f())
+		}
+	}
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: prefix + "_handover_holds_total",
+			Help: "Partitions held after a partition-count increase until a moved workspace's old partition was processed."},
+			read(func() int { return g.holds })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: prefix + "_handover_timeouts_total",
+			Help: "Holds ended by their time limit before the old partition was processed (see docs/partitioning.md)."},
+			read(func() int { return g.timeouts })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: prefix + "_handover_held_records",
+			Help: "Records held now."},
+			read(g.heldLocked)),
+	}
 }
 
 // Pass takes a poll's records (recs may be empty) and returns what to do
@@ -205,6 +234,7 @@ func (g *Gate) Pass(ctx context.Context, recs []*kgo.Record) (Result, error) {
 		}
 		g.release(p, h, &res)
 		if timedOut {
+			g.timeouts++
 			res.TimedOut = append(res.TimedOut, p)
 		}
 	}
@@ -243,6 +273,7 @@ func (g *Gate) admit(r *kgo.Record, res *Result) {
 	case h == nil:
 		h = &hold{since: g.now(), waits: map[int32]int64{}, pending: map[int32]bool{}, moved: map[string][]int32{}}
 		g.held[p] = h
+		g.holds++
 		res.Pause = append(res.Pause, p)
 	}
 	h.recs = append(h.recs, r)

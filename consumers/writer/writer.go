@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -42,8 +43,13 @@ type Sink interface {
 	Register(ctx context.Context, ids []idwindow.StoredID) error
 	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
 	// Moved returns the ids stored from other partitions by workspaces the
-	// producers now key to one of assigned (see idwindow.Registry.Moved).
+	// producers now key to one of assigned (see idwindow.Registry.Moved);
+	// MovedFrom those stored from one partition by some workspaces.
 	Moved(ctx context.Context, topic string, partitions int, assigned []int32, since time.Time, max int) ([]idwindow.StoredID, error)
+	MovedFrom(ctx context.Context, topic string, partition int32, workspaces []string, since time.Time, max int) ([]idwindow.StoredID, error)
+	// PartitionCounts records the topic's partition count and returns the
+	// counts recorded, oldest first (see idwindow.History).
+	PartitionCounts(ctx context.Context, topic string, partitions int, now time.Time) ([]idwindow.Count, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -78,6 +84,9 @@ type Writer struct {
 	policy   event.Policy
 
 	ids *idwindow.Window // nil when the idempotency window is off
+	// gate holds moved workspaces' records after a partition-count
+	// increase until their old partition is stored (nil with ids).
+	gate *handover.Gate
 }
 
 // batch is a set of rows on its way to ClickHouse with the records they
@@ -139,6 +148,12 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	w.cl = cl
+	if w.ids != nil {
+		w.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group}}, handover.NewKafkaOffsets(cl), now)
+		if reg != nil {
+			reg.MustRegister(w.gate.Collectors("audittrail_writer")...)
+		}
+	}
 	return w, nil
 }
 
@@ -218,15 +233,15 @@ func (w *Writer) Run(ctx context.Context) error {
 	defer func() { cancelInserts(); stages.Wait() }()
 	defer w.cl.Close()
 
-	polled := make(chan kgo.Fetches)
+	polled := make(chan polledRecords)
 	processed := make(chan struct{})
 	pollerDone := make(chan struct{})
 	go func() {
 		defer close(pollerDone)
 		for {
-			fetches := w.cl.PollRecords(ctx, w.cfg.BatchSize)
+			fetches, recs := w.poll(ctx)
 			select {
-			case polled <- fetches:
+			case polled <- polledRecords{fetches, recs}:
 				<-processed
 				w.cl.AllowRebalance()
 			case <-ctx.Done():
@@ -245,14 +260,14 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case fetches := <-polled:
-			fetches.EachError(func(t string, p int32, err error) {
-				if !errors.Is(err, context.Canceled) {
+		case got := <-polled:
+			got.fetches.EachError(func(t string, p int32, err error) {
+				if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 					w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
 				}
 			})
-			fetches.EachPartition(w.observeLag)
-			recs := fetches.Records()
+			got.fetches.EachPartition(w.observeLag)
+			recs := got.recs
 			conv = w.convert(conv, recs) // outside the lock: decoding is the costly part
 			w.mu.Lock()
 			var addErr error
@@ -314,6 +329,59 @@ loop:
 		return fmt.Errorf("final commit: %w", err)
 	}
 	return nil
+}
+
+// polledRecords is one poll: its fetches and the records to process now.
+type polledRecords struct {
+	fetches kgo.Fetches
+	recs    []*kgo.Record
+}
+
+// poll polls and passes the records through the gate: the records it
+// holds are kept back, the ones it releases come along. While it holds a
+// partition, a poll waits at most holdPoll, so that a release does not
+// wait for new records.
+func (w *Writer) poll(ctx context.Context) (kgo.Fetches, []*kgo.Record) {
+	if w.gate == nil {
+		fetches := w.cl.PollRecords(ctx, w.cfg.BatchSize)
+		return fetches, fetches.Records()
+	}
+	pctx := ctx
+	if w.gate.Holding() {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, holdPoll)
+		defer cancel()
+	}
+	fetches := w.cl.PollRecords(pctx, w.cfg.BatchSize)
+	res, err := w.gate.Pass(ctx, fetches.Records())
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("handover: offsets not read; holding", "err", err)
+	}
+	w.applyGate(ctx, res)
+	return fetches, res.Ready
+}
+
+// holdPoll bounds a poll while the gate holds a partition.
+const holdPoll = 100 * time.Millisecond
+
+// applyGate pauses and resumes what the gate decided and loads the
+// released workspaces' ids before their records are processed.
+func (w *Writer) applyGate(ctx context.Context, res handover.Result) {
+	if len(res.Pause) > 0 {
+		w.cl.PauseFetchPartitions(map[string][]int32{w.cfg.Topic: res.Pause})
+	}
+	for _, l := range res.Loads {
+		w.load(ctx, "load moved workspaces' ids", l.Partition, func(since time.Time) ([]idwindow.StoredID, error) {
+			return w.sink.MovedFrom(ctx, w.cfg.Topic, l.Partition, l.Workspaces, since, w.cfg.DedupeMaxIDs)
+		})
+	}
+	if len(res.TimedOut) > 0 {
+		w.log.Warn("handover: partitions went on before their moved workspaces' old partitions were stored",
+			"partitions", res.TimedOut, "max_hold", handover.DefaultMaxHold)
+	}
+	if len(res.Resume) > 0 {
+		w.cl.ResumeFetchPartitions(map[string][]int32{w.cfg.Topic: res.Resume})
+	}
 }
 
 // observeLag records a partition's lag after a fetch: its high watermark
@@ -657,13 +725,21 @@ func (w *Writer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 				return w.sink.Recent(ctx, topic, p, since, w.cfg.DedupeMaxIDs)
 			})
 		}
+		var counts []idwindow.Count
+		now := w.now()
 		w.load(ctx, "load moved workspaces' ids", -1, func(since time.Time) ([]idwindow.StoredID, error) {
 			n, err := idwindow.PartitionCount(ctx, cl, topic)
 			if err != nil {
 				return nil, err
 			}
+			if counts, err = w.sink.PartitionCounts(ctx, topic, n, now); err != nil {
+				return nil, err
+			}
 			return w.sink.Moved(ctx, topic, n, ps, since, w.cfg.DedupeMaxIDs)
 		})
+		if n := len(counts); n > 0 {
+			w.gate.Assign(ps, counts[n-1].Partitions, handover.Older(counts, counts[n-1].Partitions, now, handover.Window))
+		}
 	}
 }
 
@@ -687,9 +763,7 @@ func (w *Writer) load(ctx context.Context, what string, partition int32, read fu
 // onRevoked flushes, waits for the inserts and commits before partitions
 // move to another member.
 func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	for _, ps := range revoked {
-		w.m.assigned.Sub(float64(len(ps)))
-	}
+	w.forgetHeld(cl, revoked)
 	w.mu.Lock()
 	err := w.flushLocked(ctx)
 	if err == nil {
@@ -710,13 +784,26 @@ func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 
 // onLost drops the buffer: the partitions belong to someone else now, and
 // committing for them could rewind their progress.
-func (w *Writer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	for _, ps := range lost {
-		w.m.assigned.Sub(float64(len(ps)))
-	}
+func (w *Writer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	w.forgetHeld(cl, lost)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dropLocked()
+}
+
+// forgetHeld counts partitions leaving and drops the records the gate
+// holds of them (unprocessed, so not committed), resuming their fetching
+// so that a later assignment does not start paused.
+func (w *Writer) forgetHeld(cl *kgo.Client, gone map[string][]int32) {
+	for topic, ps := range gone {
+		w.m.assigned.Sub(float64(len(ps)))
+		if w.gate == nil {
+			continue
+		}
+		if resume := w.gate.Revoke(ps); len(resume) > 0 {
+			cl.ResumeFetchPartitions(map[string][]int32{topic: resume})
+		}
+	}
 }
 
 // dropLocked forgets the buffer and the batches in flight (those still
