@@ -253,12 +253,12 @@ func (g *Gate) admit(r *kgo.Record, res *Result) {
 		cleared = map[string]bool{}
 		g.cleared[p] = cleared
 	}
-	ws := string(r.Key)
 	h := g.held[p]
-	if h == nil && cleared[ws] {
+	if h == nil && cleared[string(r.Key)] { // no copy of the key made here
 		res.Ready = append(res.Ready, r)
 		return
 	}
+	ws := string(r.Key)
 	var olds []int32
 	if !cleared[ws] && (h == nil || h.moved[ws] == nil) {
 		olds = g.oldHomes(ws, p)
