@@ -14,6 +14,10 @@ import (
 type Config struct {
 	// Group is the forwarder's consumer group id (distinct from the writer's).
 	Group string
+	// WriterGroup is the writer's group (AUDITTRAIL_WRITER_GROUP): after a
+	// partition-count increase, a moved workspace's records wait until
+	// both groups are past its old partition (consumers/handover).
+	WriterGroup string
 	// Topic is the events topic; SettingsTopic the compacted settings
 	// table; DeadLetterTopic receives undeliverable events.
 	Topic, SettingsTopic, DeadLetterTopic string
@@ -62,7 +66,7 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Group: "audittrail-forwarder", Topic: topics.Events, SettingsTopic: topics.Settings,
+		Group: "audittrail-forwarder", WriterGroup: "audittrail-writer", Topic: topics.Events, SettingsTopic: topics.Settings,
 		DeadLetterTopic: topics.ForwardDeadLetters,
 		Workers:         64, MaxInFlight: 100_000, BatchEvents: 500,
 		RequestTimeout: 10 * time.Second,
@@ -81,6 +85,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c := Defaults()
 	c.Topic = topic
 	c.Group = e.String("AUDITTRAIL_FORWARDER_GROUP", c.Group)
+	c.WriterGroup = e.String("AUDITTRAIL_WRITER_GROUP", c.WriterGroup)
 	c.SettingsTopic = e.String("AUDITTRAIL_SETTINGS_TOPIC", c.SettingsTopic)
 	c.DeadLetterTopic = e.String("AUDITTRAIL_FORWARDER_DLQ_TOPIC", c.DeadLetterTopic)
 	c.Workers = e.Int("AUDITTRAIL_FORWARDER_WORKERS", c.Workers)

@@ -65,6 +65,7 @@ func (f *Forwarder) loadFirsts(ctx context.Context, cl *kgo.Client, ps []int32) 
 		loaded += len(ids)
 	}
 	f.log.Info("registered ids loaded", "partitions", len(ps), "ids", loaded, "moved", len(ids), "remembered", f.firsts.Size())
+	f.assignGate(ctx, cl, ps)
 }
 
 // loadRegistered reads registered ids (of partition p, or -1: of moved

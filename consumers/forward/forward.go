@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -64,8 +65,13 @@ type Registry interface {
 	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
 	// Moved returns the ids stored from other partitions by workspaces the
 	// producers now key to one of assigned (moved there by a
-	// partition-count increase), at most max per old partition.
+	// partition-count increase), at most max per old partition; MovedFrom
+	// those stored from one partition by some workspaces.
 	Moved(ctx context.Context, topic string, partitions int, assigned []int32, since time.Time, max int) ([]idwindow.StoredID, error)
+	MovedFrom(ctx context.Context, topic string, partition int32, workspaces []string, since time.Time, max int) ([]idwindow.StoredID, error)
+	// PartitionCounts records the topic's partition count and returns the
+	// counts recorded, oldest first (see idwindow.History).
+	PartitionCounts(ctx context.Context, topic string, partitions int, now time.Time) ([]idwindow.Count, error)
 }
 
 // Deps are the forwarder's collaborators.
@@ -120,6 +126,10 @@ type Forwarder struct {
 	// firsts maps ids, loaded from the registry or finished here, to the
 	// timestamp of their first version: another version is not delivered.
 	firsts *idwindow.Window
+	// gate holds moved workspaces' records after a partition-count
+	// increase until their old partition is forwarded and stored (nil
+	// without a Registry).
+	gate *handover.Gate
 }
 
 // New builds a forwarder, its Kafka client and its settings table.
@@ -173,6 +183,12 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	f.cl, f.pauser = cl, cl
+	if d.Registry != nil {
+		f.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group, cfg.WriterGroup}}, handover.NewKafkaOffsets(cl), f.now)
+		if d.Reg != nil {
+			d.Reg.MustRegister(f.gate.Collectors("audittrail_forwarder")...)
+		}
+	}
 	return f, nil
 }
 
@@ -216,15 +232,17 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	bg.Go(func() { f.viol.run(dctx, f.cfg.ViolationInterval) })
 
 	for ctx.Err() == nil {
-		fetches := f.cl.PollRecords(ctx, f.pollRecords())
+		fetches, recs := f.poll(ctx)
 		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				f.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
 			}
 		})
-		iter := fetches.RecordIter()
-		for !iter.Done() && ctx.Err() == nil {
-			f.add(ctx, iter.Next())
+		for _, r := range recs {
+			if ctx.Err() != nil {
+				break
+			}
+			f.add(ctx, r)
 		}
 		f.cl.AllowRebalance()
 	}

@@ -31,6 +31,9 @@ func (f *Forwarder) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 }
 
 func (f *Forwarder) forget(m map[string][]int32) {
+	if f.gate != nil {
+		f.gate.Revoke(m[f.cfg.Topic]) // revoked partitions resume in syncFetch
+	}
 	f.pmu.Lock()
 	var gone []*partition
 	for _, id := range m[f.cfg.Topic] {

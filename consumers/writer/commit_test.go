@@ -72,6 +72,15 @@ func (s *fakeSink) Moved(context.Context, string, int, []int32, time.Time, int) 
 	return nil, nil
 }
 
+func (s *fakeSink) MovedFrom(context.Context, string, int32, []string, time.Time, int) ([]idwindow.StoredID, error) {
+	return nil, nil
+}
+
+// PartitionCounts knows only the current count: nothing is handed over.
+func (s *fakeSink) PartitionCounts(_ context.Context, _ string, n int, now time.Time) ([]idwindow.Count, error) {
+	return []idwindow.Count{{Partitions: n, NoticedAt: now}}, nil
+}
+
 // storedAll reports whether every one of ids is stored.
 func (s *fakeSink) storedAll(ids []string) bool {
 	s.mu.Lock()

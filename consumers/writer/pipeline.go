@@ -20,7 +20,7 @@ import (
 // over polled, and the poller waits on processed before it allows a
 // rebalance and polls again.
 type handoff struct {
-	polled    chan kgo.Fetches
+	polled    chan polledRecords
 	processed chan struct{}
 	done      chan struct{} // closed when the poller returned
 }
@@ -31,9 +31,9 @@ type handoff struct {
 func (w *Writer) poll(ctx context.Context, h handoff) {
 	defer close(h.done)
 	for {
-		fetches := w.cl.PollRecords(ctx, w.cfg.BatchSize)
+		fetches, recs := w.pollPassed(ctx)
 		select {
-		case h.polled <- fetches:
+		case h.polled <- polledRecords{fetches, recs}:
 			<-h.processed
 			w.cl.AllowRebalance()
 		case <-ctx.Done():
@@ -56,9 +56,9 @@ func (w *Writer) consume(ctx context.Context, h handoff) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case fetches := <-h.polled:
+		case got := <-h.polled:
 			var err error
-			conv, err = w.buffer(ctx, fetches, conv, &runErr)
+			conv, err = w.buffer(ctx, got, conv, &runErr)
 			h.processed <- struct{}{}
 			if err != nil {
 				<-h.done
@@ -89,14 +89,14 @@ func (w *Writer) consume(ctx context.Context, h handoff) error {
 // until a flush failed (*flushErr). It fails only when ctx ends before a
 // dead letter is parked: then it keeps nothing and commits nothing, and
 // the records are replayed.
-func (w *Writer) buffer(ctx context.Context, fetches kgo.Fetches, conv []converted, flushErr *error) ([]converted, error) {
-	fetches.EachError(func(t string, p int32, err error) {
-		if !errors.Is(err, context.Canceled) {
+func (w *Writer) buffer(ctx context.Context, got polledRecords, conv []converted, flushErr *error) ([]converted, error) {
+	got.fetches.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
 		}
 	})
-	fetches.EachPartition(w.observeLag)
-	recs := fetches.Records()
+	got.fetches.EachPartition(w.observeLag)
+	recs := got.recs
 	conv = w.convert(conv, recs) // outside the lock: decoding is the costly part
 	w.mu.Lock()
 	defer w.mu.Unlock()

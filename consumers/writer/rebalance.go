@@ -1,8 +1,9 @@
 package writer
 
 // Partition assignment changes: the idempotency window is loaded for
-// assigned partitions; on revoke the buffer is flushed and committed, on
-// loss it is dropped without committing.
+// assigned partitions and the handover gate told the earlier partition
+// counts; on revoke the buffer is flushed and committed, on loss it is
+// dropped without committing, and in both cases held records are dropped.
 
 import (
 	"context"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
 )
 
@@ -30,13 +32,22 @@ func (w *Writer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 				return w.sink.Recent(ctx, topic, p, since, w.cfg.DedupeMaxIDs)
 			})
 		}
+		var counts []idwindow.Count
+		now := w.now()
 		w.load(ctx, "load moved workspaces' ids", -1, func(since time.Time) ([]idwindow.StoredID, error) {
 			n, err := idwindow.PartitionCount(ctx, cl, topic)
 			if err != nil {
 				return nil, err
 			}
+			if counts, err = w.sink.PartitionCounts(ctx, topic, n, now); err != nil {
+				return nil, err
+			}
 			return w.sink.Moved(ctx, topic, n, ps, since, w.cfg.DedupeMaxIDs)
 		})
+		if n := len(counts); n > 0 {
+			current := counts[n-1].Partitions
+			w.gate.Assign(ps, current, handover.Older(counts, current, now, handover.Window))
+		}
 	}
 }
 
@@ -60,9 +71,7 @@ func (w *Writer) load(ctx context.Context, what string, partition int32, read fu
 // onRevoked flushes, waits for the inserts and commits before partitions
 // move to another member.
 func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	for _, ps := range revoked {
-		w.m.assigned.Sub(float64(len(ps)))
-	}
+	w.forgetHeld(cl, revoked)
 	if err := w.drain(ctx); err != nil {
 		w.log.Warn("flush on revoke failed; records will be replayed", "err", err)
 	}
@@ -76,13 +85,26 @@ func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 
 // onLost drops the buffer: the partitions belong to someone else now, and
 // committing for them could rewind their progress.
-func (w *Writer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	for _, ps := range lost {
-		w.m.assigned.Sub(float64(len(ps)))
-	}
+func (w *Writer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	w.forgetHeld(cl, lost)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dropLocked()
+}
+
+// forgetHeld counts partitions leaving and drops the records the gate
+// holds of them (unprocessed, so not committed), resuming their fetching
+// so that a later assignment does not start paused.
+func (w *Writer) forgetHeld(cl *kgo.Client, gone map[string][]int32) {
+	for topic, ps := range gone {
+		w.m.assigned.Sub(float64(len(ps)))
+		if w.gate == nil {
+			continue
+		}
+		if resume := w.gate.Revoke(ps); len(resume) > 0 {
+			cl.ResumeFetchPartitions(map[string][]int32{topic: resume})
+		}
+	}
 }
 
 // dropLocked forgets the buffer and the batches in flight (those still

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -38,8 +39,13 @@ type Sink interface {
 	Register(ctx context.Context, ids []idwindow.StoredID) error
 	Recent(ctx context.Context, topic string, partition int32, since time.Time, max int) ([]idwindow.StoredID, error)
 	// Moved returns the ids stored from other partitions by workspaces the
-	// producers now key to one of assigned (see idwindow.Registry.Moved).
+	// producers now key to one of assigned (see idwindow.Registry.Moved);
+	// MovedFrom those stored from one partition by some workspaces.
 	Moved(ctx context.Context, topic string, partitions int, assigned []int32, since time.Time, max int) ([]idwindow.StoredID, error)
+	MovedFrom(ctx context.Context, topic string, partition int32, workspaces []string, since time.Time, max int) ([]idwindow.StoredID, error)
+	// PartitionCounts records the topic's partition count and returns the
+	// counts recorded, oldest first (see idwindow.History).
+	PartitionCounts(ctx context.Context, topic string, partitions int, now time.Time) ([]idwindow.Count, error)
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -74,6 +80,9 @@ type Writer struct {
 	policy   event.Policy
 
 	ids *idwindow.Window // nil when the idempotency window is off
+	// gate holds moved workspaces' records after a partition-count
+	// increase until their old partition is stored (nil without ids).
+	gate *handover.Gate
 }
 
 // New builds a writer and its Kafka client. kafkaOpts carry the brokers
@@ -122,6 +131,12 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	w.cl = cl
+	if w.ids != nil {
+		w.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group}}, handover.NewKafkaOffsets(cl), now)
+		if reg != nil {
+			reg.MustRegister(w.gate.Collectors("audittrail_writer")...)
+		}
+	}
 	return w, nil
 }
 
@@ -156,7 +171,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	defer func() { cancelInserts(); stages.Wait() }()
 	defer w.cl.Close()
 
-	h := handoff{polled: make(chan kgo.Fetches), processed: make(chan struct{}), done: make(chan struct{})}
+	h := handoff{polled: make(chan polledRecords), processed: make(chan struct{}), done: make(chan struct{})}
 	go w.poll(ctx, h)
 	if err := w.consume(ctx, h); err != nil {
 		return err
