@@ -5,8 +5,8 @@
 // dead-letter topic again. -list shows the letters still outstanding (not
 // yet replayed by the replay group); -list -all shows every letter still in
 // the topic with a last column "outstanding" or "replayed". Listing moves
-// no group. Configuration comes from AUDITTRAIL_* variables (see the
-// README).
+// no group. Configuration comes from AUDITTRAIL_* variables (see
+// docs/configuration.md).
 //
 //	forwarder-dlq [-list [-all]] [-workspace ws_1] [-group audittrail-forwarder-replay]
 package main

@@ -3,7 +3,7 @@
 // event-streams sources and posts their chat alerts. It reads the writer's
 // id registry in ClickHouse so that resends of stored ids are not
 // forwarded, but keeps forwarding while ClickHouse is down. Configuration
-// comes from AUDITTRAIL_* variables (see the README).
+// comes from AUDITTRAIL_* variables (see docs/configuration.md).
 package main
 
 import (
@@ -43,8 +43,8 @@ func run(log *slog.Logger) error {
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	chc := chconn.FromEnv(env)
 	fc := forward.FromEnv(env, kc.Topic)
-	addr := env.String("AUDITTRAIL_FORWARDER_ADDR", "127.0.0.1:8083")
-	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), fc.Validate()); err != nil {
+	addr := config.ForwarderAddr.Get(env)
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), fc.Validate(), config.ForwarderAddr.Check(addr)); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

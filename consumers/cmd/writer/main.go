@@ -1,6 +1,6 @@
 // Package main is the writer command; it runs the ClickHouse writer consumer group and the
 // retention job. It applies the schema migrations at start. Configuration
-// comes from AUDITTRAIL_* variables (see the README).
+// comes from AUDITTRAIL_* variables (see docs/configuration.md).
 package main
 
 import (
@@ -47,9 +47,10 @@ func run(log *slog.Logger) error {
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	chc := chconn.FromEnv(env)
 	wc := writer.FromEnv(env, kc.Topic)
-	addr := env.String("AUDITTRAIL_WRITER_ADDR", "127.0.0.1:8082")
-	every := env.Duration("AUDITTRAIL_RETENTION_INTERVAL", time.Hour)
-	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), wc.Validate()); err != nil {
+	addr := config.WriterAddr.Get(env)
+	every := config.RetentionInterval.Get(env)
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), wc.Validate(),
+		config.WriterAddr.Check(addr), config.RetentionInterval.Check(every)); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
