@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // Prefix is the prefix of every environment variable the product reads.
@@ -73,46 +71,20 @@ func split(v string) []string {
 	return out
 }
 
-// integer returns the variable as an integer.
-func (e *Env) integer(name string, def int) int {
+// parse returns the variable parsed by p, or def when unset or empty. A
+// value p refuses is recorded with what is accepted (want), and def
+// returned.
+func parse[T any](e *Env, name string, def T, p func(string) (T, error), want string) T {
 	v, ok := e.get(name)
 	if !ok {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	x, err := p(v)
 	if err != nil {
-		e.fail(name, v, "an integer")
+		e.fail(name, v, want)
 		return def
 	}
-	return n
-}
-
-// boolean returns the variable as a boolean (true/false/1/0).
-func (e *Env) boolean(name string, def bool) bool {
-	v, ok := e.get(name)
-	if !ok {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.fail(name, v, "true or false")
-		return def
-	}
-	return b
-}
-
-// duration returns the variable as a Go duration such as "500ms" or "5s".
-func (e *Env) duration(name string, def time.Duration) time.Duration {
-	v, ok := e.get(name)
-	if !ok {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		e.fail(name, v, `a duration such as "500ms" or "5s"`)
-		return def
-	}
-	return d
+	return x
 }
 
 // Err reports every value that failed to parse.

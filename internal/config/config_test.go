@@ -31,6 +31,13 @@ func TestEnvParsesAndCollectsErrors(t *testing.T) {
 	require.ErrorContains(t, err, `BAD_I="twelve": want an integer`)
 	require.ErrorContains(t, err, `BAD_B="yes please": want true or false`)
 	require.ErrorContains(t, err, `BAD_D="5 seconds": want a duration such as "500ms" or "5s"`)
+
+	// A declared variable's parse error says what it accepts.
+	e = FromMap(map[string]string{RetentionDays.Name: "ninety", WriterBatchAge.Name: "soon"})
+	RetentionDays.Get(e)
+	WriterBatchAge.Get(e)
+	require.EqualError(t, e.Err(), `AUDITTRAIL_RETENTION_DAYS="ninety": want an integer, 1-3650`+"\n"+
+		`AUDITTRAIL_WRITER_BATCH_AGE="soon": want a duration such as "500ms" or "5s", 1ms-1m`)
 }
 
 // TestChecksNameTheVariableAndWhatItAccepts: every validation message

@@ -93,10 +93,7 @@ type List struct {
 }
 
 // Get returns the variable's items, or those of Default when unset.
-func (v List) Get(e *Env) []string { return split(v.GetOr(e, v.Default)) }
-
-// GetOr returns the variable's value unsplit, or def when unset or empty.
-func (v List) GetOr(e *Env, def string) string { return e.str(v.Name, def) }
+func (v List) Get(e *Env) []string { return split(e.str(v.Name, v.Default)) }
 
 // Check returns an error naming the variable when a required list is empty.
 func (v List) Check(items []string) error {
@@ -120,7 +117,12 @@ type Int struct {
 }
 
 // Get returns the variable's value, or Default when unset.
-func (v Int) Get(e *Env) int { return e.integer(v.Name, v.Default) }
+func (v Int) Get(e *Env) int { return v.GetOr(e, v.Default) }
+
+// GetOr returns the variable's value, or def when unset.
+func (v Int) GetOr(e *Env, def int) int {
+	return parse(e, v.Name, def, strconv.Atoi, "an integer, "+v.accepts())
+}
 
 // Check returns an error naming the variable and its bounds when n is
 // outside them.
@@ -147,7 +149,7 @@ type Bool struct {
 }
 
 // Get returns the variable's value, or Default when unset.
-func (v Bool) Get(e *Env) bool { return e.boolean(v.Name, v.Default) }
+func (v Bool) Get(e *Env) bool { return parse(e, v.Name, v.Default, strconv.ParseBool, v.accepts()) }
 
 func (v Bool) accepts() string     { return "true or false" }
 func (v Bool) defaultText() string { return strconv.FormatBool(v.Default) }
@@ -167,7 +169,9 @@ type Duration struct {
 func (v Duration) Get(e *Env) time.Duration { return v.GetOr(e, v.Default) }
 
 // GetOr returns the variable's value, or def when unset.
-func (v Duration) GetOr(e *Env, def time.Duration) time.Duration { return e.duration(v.Name, def) }
+func (v Duration) GetOr(e *Env, def time.Duration) time.Duration {
+	return parse(e, v.Name, def, time.ParseDuration, `a duration such as "500ms" or "5s", `+v.accepts())
+}
 
 // Check returns an error naming the variable and its bounds when d is
 // outside them.

@@ -31,12 +31,10 @@ type Config struct {
 // config.KafkaPartitions; defaultTopic and defaultPartitions replace their
 // declared defaults (a benchmark's own topic).
 func FromEnv(e *config.Env, defaultTopic string, defaultPartitions int) Config {
-	partitions := config.KafkaPartitions
-	partitions.Default = defaultPartitions
 	return Config{
 		Brokers:    config.KafkaBrokers.Get(e),
 		Topic:      config.KafkaTopic.GetOr(e, defaultTopic),
-		Partitions: partitions.Get(e),
+		Partitions: config.KafkaPartitions.GetOr(e, defaultPartitions),
 		ClientID:   "audittrail",
 	}
 }
