@@ -7,17 +7,14 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/query-api/api"
 	"github.com/audittrail/audittrail/query-api/settings"
@@ -26,15 +23,9 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "api")
-	if err := run(log); err != nil {
-		log.Error("api stopped", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("api", run) }
 
-func run(log *slog.Logger) error {
+func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error {
 	c, err := configFromEnv(config.FromOS())
 	if err != nil {
 		return err
@@ -44,8 +35,6 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	conn, err := chconn.Open(ctx, chc)
 	if err != nil {
@@ -62,8 +51,6 @@ func run(log *slog.Logger) error {
 	}
 	defer rec.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping, TrustedProxies: c.Proxies})
 	api.New(api.Options{
 		Events:   store.New(conn, chc.Database, days, time.Now),
