@@ -1,5 +1,7 @@
-// Package browsertest drives headless Chromium (Debian's chromium package,
-// installed by scripts/test) for the page's browser tests with chromedp.
+// Package browsertest drives headless Chromium for the page's browser tests.
+//
+// It uses chromedp and Debian's chromium package, which scripts/test
+// installs.
 //
 // New starts one browser per test with a fresh profile, records every
 // console error, uncaught exception and browser log error of the page, and

@@ -1,6 +1,8 @@
-// Package chconn opens ClickHouse connections (native protocol) from the
-// shared AUDITTRAIL_CLICKHOUSE_* configuration. Every component that talks
-// to ClickHouse opens its connection here, so options live in one place.
+// Package chconn opens ClickHouse connections from the
+// AUDITTRAIL_CLICKHOUSE_* configuration.
+//
+// Connections use the native protocol. Every component that talks to
+// ClickHouse opens its connection here, so options live in one place.
 package chconn
 
 import (

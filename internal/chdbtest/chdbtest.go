@@ -1,8 +1,10 @@
-// Package chdbtest runs the SQL this module generates on current
-// ClickHouse, in process, through chdb (the chdb-core Python package,
-// ClickHouse 26.9 embedded in a Python module). It complements the
-// integration tests on the real server, Debian's ClickHouse 18.16: current
-// servers cannot be installed here, and the product must run on both.
+// Package chdbtest runs the module's SQL on a current ClickHouse, in
+// process, through chdb.
+//
+// chdb is the chdb-core Python package, ClickHouse 26.9 embedded in a Python
+// module. It complements the integration tests on the real server, Debian's
+// ClickHouse 18.16: current servers cannot be installed here, and the
+// product must run on both.
 //
 // Start launches one Python process (runner.py) holding one chdb session
 // for a test. Server has the Exec, Query, QueryRow and PrepareBatch methods

@@ -1,6 +1,7 @@
-// Package egress is the one outbound HTTP client for user-supplied URLs (a
-// workspace's forwarding target and alert webhook, and the API's test
-// call). It keeps a workspace owner from turning the product against the
+// Package egress is the one outbound HTTP client for user-supplied URLs.
+//
+// Those are a workspace's forwarding target and alert webhook, and the API's
+// test call. It keeps a workspace owner from turning the product against the
 // platform (server-side request forgery):
 //
 //   - The dialer checks the address it is about to connect to, after name

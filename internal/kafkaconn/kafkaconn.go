@@ -1,6 +1,8 @@
-// Package kafkaconn turns the shared AUDITTRAIL_KAFKA_* configuration into
-// franz-go client options and creates the product's topics. Every component
-// builds its client from Options, so broker settings live in one place.
+// Package kafkaconn turns the AUDITTRAIL_KAFKA_* configuration into franz-go
+// client options.
+//
+// It also creates the product's topics. Every component builds its client
+// from Options, so broker settings live in one place.
 package kafkaconn
 
 import (

@@ -1,7 +1,8 @@
-// Package stacktest gives integration tests their own slice of the real
-// servers that scripts/test starts: a fresh ClickHouse database with the
-// schema applied, and fresh Kafka topics, each removed when the test ends.
-// Tests never share tables or topics.
+// Package stacktest gives each integration test its own database and topics.
+//
+// They live on the real servers that scripts/test starts: a fresh ClickHouse
+// database with the schema applied, and fresh Kafka topics, each removed
+// when the test ends. Tests never share tables or topics.
 //
 // Integration tests run when AUDITTRAIL_INTEGRATION=1 (scripts/test sets it);
 // otherwise they are skipped with a message saying how to run them. When it

@@ -1,7 +1,9 @@
-// Package main is the forwarder-bench command; it measures the forwarder against the Kafka broker
-// of AUDITTRAIL_KAFKA_BROKERS and a local HTTP sink, with every workspace
-// using a tracking plan of 20 events and 5 active destination filters. It
-// creates its own topics and group and deletes them at the end, and prints:
+// Package main is the forwarder-bench command, which measures the forwarder.
+//
+// It runs against the Kafka broker of AUDITTRAIL_KAFKA_BROKERS and a local
+// HTTP sink, with every workspace using a tracking plan of 20 events and 5
+// active destination filters. It creates its own topics and group and
+// deletes them at the end, and prints:
 //
 //   - throughput: events/s forwarded when a backlog is drained;
 //   - latency: p50/p99/max read-to-delivered at a steady produce rate.

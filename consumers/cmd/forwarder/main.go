@@ -1,7 +1,9 @@
-// Package main is the forwarder command; it runs the audit forwarding consumer group: it delivers
-// the audit events of workspaces with forwarding enabled to their
-// event-streams sources and posts their chat alerts. It reads the writer's
-// id registry in ClickHouse so that resends of stored ids are not
+// Package main is the forwarder command, which runs the audit forwarding
+// consumer group.
+//
+// It delivers the audit events of workspaces with forwarding enabled to
+// their event-streams sources and posts their chat alerts. It reads the
+// writer's id registry in ClickHouse so that resends of stored ids are not
 // forwarded, but keeps forwarding while ClickHouse is down. Configuration
 // comes from AUDITTRAIL_* variables (see docs/configuration.md).
 package main

@@ -1,5 +1,7 @@
-// Package main is the migrate command; it applies the ClickHouse schema migrations (the writer and
-// the API also apply them at start) and prints what it did:
+// Package main is the migrate command, which applies the ClickHouse schema
+// migrations.
+//
+// The writer and the API also apply them at start. It prints what it did:
 //
 //	migrate                 apply pending migrations
 //	migrate -print          print the DDL for the connected server without running it

@@ -1,6 +1,9 @@
-// Package main is the writer command; it runs the ClickHouse writer consumer group and the
-// retention job. It applies the schema migrations at start. Configuration
-// comes from AUDITTRAIL_* variables (see docs/configuration.md).
+// Package main is the writer command, which runs the ClickHouse writer and
+// the retention job.
+//
+// It runs the writer consumer group and applies the schema migrations at
+// start. Configuration comes from AUDITTRAIL_* variables (see
+// docs/configuration.md).
 package main
 
 import (

@@ -1,7 +1,10 @@
-// Package main is the credentials command: operators with Kafka access
-// create, list, rotate and revoke producer credentials on the credentials
-// topic (AUDITTRAIL_CREDENTIALS_TOPIC). Every change is also an audit event
-// in the platform trail. Secrets are printed once, by create and rotate.
+// Package main is the credentials command, which manages producer
+// credentials.
+//
+// Operators with Kafka access create, list, rotate and revoke producer
+// credentials on the credentials topic (AUDITTRAIL_CREDENTIALS_TOPIC). Every
+// change is also an audit event in the platform trail. Secrets are printed
+// once, by create and rotate.
 //
 //	credentials create -operator alice -name warehouse -workspaces 'ws_eu_*' -categories Warehouses
 //	credentials list

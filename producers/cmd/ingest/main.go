@@ -1,6 +1,7 @@
-// Package main is the ingest command; it runs the HTTP ingest gateway: POST /v1/events publishes
-// audit events to Kafka. Configuration comes from AUDITTRAIL_* variables
-// (see docs/configuration.md).
+// Package main is the ingest command, which runs the HTTP ingest gateway.
+//
+// POST /v1/events publishes audit events to Kafka. Configuration comes from
+// AUDITTRAIL_* variables (see docs/configuration.md).
 package main
 
 import (

@@ -1,9 +1,11 @@
-// Package main is the loadgen command; it sends realistic audit traffic
-// (see package loadgen) to the ingest gateway over HTTP, through the emitter
-// library (asynchronous emits with callbacks), or straight to Kafka with a
-// plain client, at a fixed rate or as fast as possible, for a count or a
-// duration. It shows live progress on stderr and prints the achieved rate
-// and acknowledgement-latency percentiles at the end.
+// Package main is the loadgen command, which sends realistic audit traffic.
+//
+// It sends the traffic (see package loadgen) to the ingest gateway over
+// HTTP, through the emitter library (asynchronous emits with callbacks), or
+// straight to Kafka with a plain client, at a fixed rate or as fast as
+// possible, for a count or a duration. It shows live progress on stderr and
+// prints the achieved rate and acknowledgement-latency percentiles at the
+// end.
 //
 //	loadgen -count 5000 -url http://127.0.0.1:8081 -token $TOKEN
 //	loadgen -target emitter -duration 30s -rate 5000

@@ -1,5 +1,7 @@
-// Package main is the producerbench command; it measures the producers on
-// the real broker and prints a table (scripts/bench-producers runs it):
+// Package main is the producerbench command, which measures the producers on
+// the real broker.
+//
+// It prints a table (scripts/bench-producers runs it):
 //
 //  1. Emitter throughput against plain franz-go producing the same records
 //     to the same topic, side by side in one run, alternating rounds. Both

@@ -1,7 +1,9 @@
-// Package main is the api command; it runs the read API, the settings API and
-// the Audit Trail page on ClickHouse, and records each CSV export and each
-// settings change in the trail through Kafka.
-// Configuration comes from AUDITTRAIL_* variables (see docs/configuration.md).
+// Package main is the api command, which runs the read API, the settings API
+// and the page.
+//
+// It reads the trail from ClickHouse and records each CSV export and each
+// settings change in the trail through Kafka. Configuration comes from
+// AUDITTRAIL_* variables (see docs/configuration.md).
 package main
 
 import (

@@ -1,8 +1,10 @@
-// Package main is the apibench command: it measures the read API against
-// the same SQL run with clickhouse-client, side by side, on a dedicated
-// ClickHouse database of generated events (1,000 workspaces, skewed: the
-// largest holds about a tenth of all events), and the CSV export's rate and
-// the API's memory.
+// Package main is the apibench command, which measures the read API against
+// the same SQL.
+//
+// It runs the API and the same SQL with clickhouse-client side by side, on a
+// dedicated ClickHouse database of generated events (1,000 workspaces,
+// skewed: the largest holds about a tenth of all events), and measures the
+// CSV export's rate and the API's memory.
 //
 //	apibench -api-bin .local/bin/api [-events 2000000] [-full] [-requests 200] [-only REGEXP] [-no-export] [-drop]
 //

@@ -1,5 +1,7 @@
-// Package main is the token command; it mints a read-API token (HS256, signed with
-// AUDITTRAIL_JWT_SECRET) for operators and scripts:
+// Package main is the token command, which mints a read-API token.
+//
+// The token is HS256, signed with AUDITTRAIL_JWT_SECRET, for operators and
+// scripts:
 //
 //	token -sub alice -email alice@example.com -workspace ws_demo=owner -ttl 24h
 package main

@@ -1,6 +1,9 @@
-// Package main is the floodbench command; it measures how much one
-// flooding workspace holds back the other workspaces of its partition in
-// the writer, on the real Kafka and ClickHouse servers.
+// Package main is the floodbench command, which measures the cost of a
+// flooding workspace.
+//
+// It measures how much one flooding workspace holds back the other
+// workspaces of its partition in the writer, on the real Kafka and
+// ClickHouse servers.
 //
 // N neighbour workspaces send at a steady rate each, through the emitter,
 // to a one-partition topic (so every workspace shares the partition) while
