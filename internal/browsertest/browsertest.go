@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -56,8 +57,8 @@ func (b *Browser) For(t testing.TB) *Browser {
 // are enabled but the browser is missing.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Getenv("AUDITTRAIL_INTEGRATION") != "1" {
-		t.Skip("browser test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with chromium installed)")
+	if !config.Integration.Get(config.FromOS()) {
+		t.Skip("browser test: run scripts/test (or set " + config.Integration.Name + "=1 with chromium installed)")
 	}
 	if _, err := os.Stat(ExecPath); err != nil {
 		t.Fatalf("%s is missing: install it with scripts/test (apt-get install -y chromium): %v", ExecPath, err)

@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,19 +23,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 // Enabled reports whether integration tests should run.
-func Enabled() bool { return os.Getenv("AUDITTRAIL_INTEGRATION") == "1" }
+// (config.Integration is set).
+func Enabled() bool { return config.Integration.Get(config.FromOS()) }
 
 // Require skips t unless integration tests are enabled.
 func Require(t testing.TB) {
 	t.Helper()
 	if !Enabled() {
-		t.Skip("integration test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with Kafka and ClickHouse up)")
+		t.Skip("integration test: run scripts/test (or set " + config.Integration.Name + "=1 with Kafka and ClickHouse up)")
 	}
 }
 
@@ -51,9 +52,7 @@ func Suffix() string {
 // with a fresh database name (not yet created).
 func ClickHouseConfig(t testing.TB) chconn.Config {
 	c := chconn.Defaults()
-	if a := os.Getenv("AUDITTRAIL_CLICKHOUSE_ADDR"); a != "" {
-		c.Addr = a
-	}
+	c.Addr = config.ClickHouseAddr.Get(config.FromOS())
 	c.Database = "test_" + Suffix()
 	return c
 }
@@ -100,10 +99,7 @@ func ClickHouse(t testing.TB, retentionDays int) (driver.Conn, chconn.Config) {
 
 // Brokers returns the Kafka bootstrap addresses from the environment.
 func Brokers() []string {
-	if b := os.Getenv("AUDITTRAIL_KAFKA_BROKERS"); b != "" {
-		return strings.Split(b, ",")
-	}
-	return []string{"127.0.0.1:9092"}
+	return config.KafkaBrokers.Get(config.FromOS())
 }
 
 // Topics creates fresh topics with the given partition count, named

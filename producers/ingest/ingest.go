@@ -33,6 +33,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -107,7 +108,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		for i, t := range g.legacy {
 			ids[i] = t.id
 		}
-		log.Warn("AUDITTRAIL_INGEST_TOKENS is deprecated: each token may write every event into every workspace; "+
+		log.Warn(config.IngestTokens.Name+" is deprecated: each token may write every event into every workspace; "+
 			"create scoped producer credentials (producers/cmd/credentials) and remove the tokens", "credential_ids", ids)
 	}
 	return g, nil
