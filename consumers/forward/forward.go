@@ -47,6 +47,7 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -154,7 +155,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		firsts:  idwindow.New(idwindow.RegistrySpan(cfg.RetentionDays), cfg.DedupeMaxIDs),
 	}
 	if d.Reg != nil {
-		d.Reg.MustRegister(f.firsts.Gauges("audittrail_forwarder", "AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", f.now)...)
+		d.Reg.MustRegister(f.firsts.Gauges("audittrail_forwarder", config.ForwarderDedupeMaxIDs.Name, f.now)...)
 	}
 	f.ws.onChange = f.settingsChanged
 	f.viol = newViolations(d.Emitter, d.Log, d.Now)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -102,7 +103,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 	if cfg.DedupeWindow > 0 {
 		w.ids = idwindow.New(cfg.DedupeWindow, cfg.DedupeMaxIDs)
 		if reg != nil {
-			reg.MustRegister(w.ids.Gauges("audittrail_writer", "AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", now)...)
+			reg.MustRegister(w.ids.Gauges("audittrail_writer", config.WriterDedupeMaxIDs.Name, now)...)
 		}
 	}
 	opts := append([]kgo.Opt{}, kafkaOpts...)

@@ -50,9 +50,6 @@ func declaredFamily(prefix string) bool {
 // chconn.FromEnv). The test fails when one is gone, so the list only
 // shrinks.
 var pendingLiterals = map[string][]string{
-	"consumers/writer/writer.go":     {"AUDITTRAIL_WRITER_DEDUPE_MAX_IDS"},
-	"consumers/writer/metrics.go":    {"AUDITTRAIL_WRITER_DEDUPE_MAX_IDS"},
-	"consumers/forward/forward.go":   {"AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS"},
 	"scripts/cmd/bench/main.go":      {"AUDITTRAIL_CLICKHOUSE_COMPRESSION"},
 	"scripts/cmd/floodbench/main.go": {"AUDITTRAIL_CLICKHOUSE_COMPRESSION"},
 }
