@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,13 +14,6 @@ import (
 // mdLink matches [text](target) and ![alt](target); the target ends at the
 // first space or closing parenthesis.
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
-
-// pending are documents another branch adds: a link to one resolves once
-// it exists (then its anchors are checked too); until then it may be absent.
-// Remove an entry once the document is on main.
-var pending = map[string]string{
-	"docs/configuration.md": "generated from internal/config on the configuration branch",
-}
 
 // TestDocumentLinksResolve checks every relative link in README.md,
 // docs/*.md and deploy/*.md: the file exists inside the repository, and an
@@ -95,9 +87,6 @@ func checkLink(root, file, target string) error {
 			return fmt.Errorf("%s points outside the repository", target)
 		}
 		if _, err := os.Stat(dest); err != nil {
-			if _, ok := pending[filepath.ToSlash(r)]; ok && errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
 			return fmt.Errorf("%s: %w", target, err)
 		}
 	}
