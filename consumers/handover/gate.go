@@ -103,8 +103,8 @@ type Gate struct {
 	gaveUp    map[int32]bool // old partitions a hold timed out on, until the next Assign
 	lastCheck time.Time
 	lastErr   time.Time // when Pass last returned an error
-	holds     int // started
-	timeouts  int // ended by MaxHold
+	holds     int       // started
+	timeouts  int       // ended by MaxHold
 }
 
 // hold is one held partition.
