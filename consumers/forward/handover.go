@@ -7,7 +7,6 @@ package forward
 
 import (
 	"context"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -15,24 +14,13 @@ import (
 	"github.com/audittrail/audittrail/consumers/idwindow"
 )
 
-// holdPoll bounds a poll while the gate holds a partition, so that a
-// release does not wait for new records.
-const holdPoll = 100 * time.Millisecond
-
 // poll polls and passes the records through the gate.
 func (f *Forwarder) poll(ctx context.Context) (kgo.Fetches, []*kgo.Record) {
 	if f.gate == nil {
 		fetches := f.cl.PollRecords(ctx, f.pollRecords())
 		return fetches, fetches.Records()
 	}
-	pctx := ctx
-	if f.gate.Holding() {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, holdPoll)
-		defer cancel()
-	}
-	fetches := f.cl.PollRecords(pctx, f.pollRecords())
-	res, err := f.gate.Pass(ctx, fetches.Records())
+	fetches, res, err := f.gate.Poll(ctx, f.cl, f.pollRecords())
 	if err != nil && ctx.Err() == nil {
 		f.log.Warn("handover: offsets not read; holding", "err", err)
 	}

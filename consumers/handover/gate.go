@@ -208,6 +208,26 @@ func (g *Gate) Collectors(prefix string) []prometheus.Collector {
 	}
 }
 
+// HoldPoll bounds a poll while the gate holds a partition, so that a
+// release does not wait for new records.
+const HoldPoll = 100 * time.Millisecond
+
+// Poll polls cl for at most max records (waiting at most HoldPoll while a
+// partition is held) and passes them through the gate (see Pass). The
+// fetches' errors are the caller's to report; a poll cut short by
+// HoldPoll shows as context.DeadlineExceeded.
+func (g *Gate) Poll(ctx context.Context, cl *kgo.Client, max int) (kgo.Fetches, Result, error) {
+	pctx := ctx
+	if g.Holding() {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, HoldPoll)
+		defer cancel()
+	}
+	fetches := cl.PollRecords(pctx, max)
+	res, err := g.Pass(ctx, fetches.Records())
+	return fetches, res, err
+}
+
 // offsetsTimeout bounds one read of offsets: Pass runs while a rebalance
 // waits, and a metrics scrape waits for the gate's lock.
 const offsetsTimeout = 5 * time.Second
