@@ -129,111 +129,32 @@ func main() {
 type sender func(ctx context.Context, events []event.Event, done func(n int, err error))
 
 func run(ctx context.Context, o options) error {
-	var send sender
-	var em *emitter.Emitter
-	switch o.target {
-	case "http":
-		send = httpSender(o)
-	case "emitter":
-		var err error
-		em, err = emitter.New(emitter.Config{Topic: o.topic, MaxBufferedEvents: o.maxBuffered},
-			[]kgo.Opt{kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ClientID("audittrail-loadgen")}, nil)
-		if err != nil {
-			return err
-		}
-		defer em.Close()
-		send = emitterSender(em)
-	case "kafka":
-		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.DefaultProduceTopic(o.topic),
-			kgo.RecordPartitioner(emitter.Partitioner()),
-			kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
-		if err != nil {
-			return fmt.Errorf("kafka client: %w", err)
-		}
-		defer cl.Close()
-		send = kafkaSender(cl)
+	send, em, closeSender, err := newSender(o)
+	if err != nil {
+		return err
 	}
+	defer closeSender()
 	sendCtx := ctx
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-	batch := o.batch
+	l := &load{o: o, send: send, batch: o.batch, start: time.Now()}
 	if o.target != "http" {
-		batch = 1
+		l.batch = 1
 	}
-
-	var (
-		sent, failed atomic.Int64
-		issued       atomic.Int64
-		mu           sync.Mutex
-		lat          []time.Duration
-	)
-	start := time.Now()
 	// Pacing: each sender claims the next slot of the global schedule.
-	interval := time.Duration(0)
 	if o.rate > 0 {
-		interval = time.Second * time.Duration(batch) / time.Duration(o.rate)
+		l.interval = time.Second * time.Duration(l.batch) / time.Duration(o.rate)
 	}
-	var slot atomic.Int64
 	var wg sync.WaitGroup
-	var firstErr atomic.Value
 	for w := range o.concurrency {
-		wg.Go(func() {
-			g, _ := loadgen.New(loadgen.Config{Workspaces: o.workspaces, DemoWorkspace: o.demo, ZipfS: o.zipf,
-				Spread: o.spread, Seed: o.seed + uint64(w)*7919}, time.Now)
-			events := make([]event.Event, 0, batch)
-			for ctx.Err() == nil {
-				n := batch
-				if o.count > 0 {
-					left := int64(o.count) - issued.Add(int64(batch)) + int64(batch)
-					if left <= 0 {
-						return
-					}
-					n = int(min(int64(batch), left))
-				}
-				if interval > 0 {
-					due := start.Add(time.Duration(slot.Add(1)-1) * interval)
-					if d := time.Until(due); d > 0 {
-						select {
-						case <-ctx.Done():
-							return
-						case <-time.After(d):
-						}
-					}
-				}
-				events = events[:0]
-				for range n {
-					events = append(events, g.Next())
-				}
-				t0 := time.Now()
-				var sendErr error
-				send(sendCtx, events, func(n int, err error) {
-					if err != nil {
-						failed.Add(int64(n))
-						firstErr.CompareAndSwap(nil, err)
-						sendErr = err
-						return
-					}
-					d := time.Since(t0)
-					sent.Add(int64(n))
-					mu.Lock()
-					lat = append(lat, d)
-					mu.Unlock()
-				})
-				if o.target != "emitter" && sendErr != nil {
-					select { // do not spin on a down gateway
-					case <-ctx.Done():
-					case <-time.After(100 * time.Millisecond):
-					}
-				}
-			}
-		})
+		wg.Go(func() { l.sender(ctx, sendCtx, w) })
 	}
 	done := make(chan struct{})
 	if !o.quiet {
-		go progress(done, start, &sent, &failed)
+		go progress(done, l.start, &l.sent, &l.failed)
 	}
 	wg.Wait()
 	if em != nil {
@@ -246,8 +167,120 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	close(done)
-	elapsed := time.Since(start)
+	return l.report(time.Since(l.start), em)
+}
 
+// newSender builds the sender of o.target and what closes it; em is set
+// for the emitter target.
+func newSender(o options) (send sender, em *emitter.Emitter, closeFn func(), err error) {
+	switch o.target {
+	case "emitter":
+		em, err = emitter.New(emitter.Config{Topic: o.topic, MaxBufferedEvents: o.maxBuffered},
+			[]kgo.Opt{kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.ClientID("audittrail-loadgen")}, nil)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return emitterSender(em), em, em.Close, nil
+	case "kafka":
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(o.brokers, ",")...), kgo.DefaultProduceTopic(o.topic),
+			kgo.RecordPartitioner(emitter.Partitioner()),
+			kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("kafka client: %w", err)
+		}
+		return kafkaSender(cl), nil, cl.Close, nil
+	default: // "http"
+		return httpSender(o), nil, func() {}, nil
+	}
+}
+
+// load is one run: its pacing and what the senders counted.
+type load struct {
+	o        options
+	send     sender
+	batch    int
+	start    time.Time
+	interval time.Duration // between two sends of the global schedule; 0: unpaced
+
+	slot, issued, sent, failed atomic.Int64
+
+	mu       sync.Mutex
+	lat      []time.Duration
+	firstErr error // errors of different types: not an atomic.Value
+}
+
+// sender is one of o.concurrency senders: it sends batches of generated
+// events until ctx ends or o.count events were issued.
+func (l *load) sender(ctx, sendCtx context.Context, w int) {
+	o := l.o
+	g, _ := loadgen.New(loadgen.Config{Workspaces: o.workspaces, DemoWorkspace: o.demo, ZipfS: o.zipf,
+		Spread: o.spread, Seed: o.seed + uint64(w)*7919}, time.Now)
+	events := make([]event.Event, 0, l.batch)
+	for ctx.Err() == nil {
+		n := l.batch
+		if o.count > 0 {
+			left := int64(o.count) - l.issued.Add(int64(l.batch)) + int64(l.batch)
+			if left <= 0 {
+				return
+			}
+			n = int(min(int64(l.batch), left))
+		}
+		if !l.waitSlot(ctx) {
+			return
+		}
+		events = events[:0]
+		for range n {
+			events = append(events, g.Next())
+		}
+		t0 := time.Now()
+		var sendErr error
+		l.send(sendCtx, events, func(n int, err error) {
+			if err != nil {
+				l.failed.Add(int64(n))
+				l.mu.Lock()
+				if l.firstErr == nil {
+					l.firstErr = err
+				}
+				l.mu.Unlock()
+				sendErr = err
+				return
+			}
+			d := time.Since(t0)
+			l.sent.Add(int64(n))
+			l.mu.Lock()
+			l.lat = append(l.lat, d)
+			l.mu.Unlock()
+		})
+		if o.target != "emitter" && sendErr != nil {
+			select { // do not spin on a down gateway
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// waitSlot waits for the sender's next slot of the schedule; false when
+// ctx ended first.
+func (l *load) waitSlot(ctx context.Context) bool {
+	if l.interval <= 0 {
+		return true
+	}
+	due := l.start.Add(time.Duration(l.slot.Add(1)-1) * l.interval)
+	if d := time.Until(due); d > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+		}
+	}
+	return true
+}
+
+// report prints the run's figures; it fails when an event was not
+// acknowledged.
+func (l *load) report(elapsed time.Duration, em *emitter.Emitter) error {
+	lat := l.lat
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
 		if len(lat) == 0 {
@@ -255,18 +288,18 @@ func run(ctx context.Context, o options) error {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	fmt.Printf("sent %d events (%d failed) in %s: %.0f events/s\n", sent.Load(), failed.Load(), elapsed.Round(time.Millisecond), float64(sent.Load())/elapsed.Seconds())
+	fmt.Printf("sent %d events (%d failed) in %s: %.0f events/s\n", l.sent.Load(), l.failed.Load(), elapsed.Round(time.Millisecond), float64(l.sent.Load())/elapsed.Seconds())
 	unit := "request"
-	if o.target != "http" {
+	if l.o.target != "http" {
 		unit = "event"
 	}
 	fmt.Printf("ack latency per %s: p50 %s  p90 %s  p99 %s  max %s\n", unit, pct(0.50), pct(0.90), pct(0.99), pct(1))
 	if em != nil {
 		st := em.Stats()
-		fmt.Printf("emitter: delivered %d, failed %d, at most %d events buffered (bound %d)\n", st.Delivered, st.Failed, st.PeakBuffered, o.maxBuffered)
+		fmt.Printf("emitter: delivered %d, failed %d, at most %d events buffered (bound %d)\n", st.Delivered, st.Failed, st.PeakBuffered, l.o.maxBuffered)
 	}
-	if err, _ := firstErr.Load().(error); err != nil {
-		return fmt.Errorf("%d events not acknowledged; first error: %w", failed.Load(), err)
+	if l.firstErr != nil {
+		return fmt.Errorf("%d events not acknowledged; first error: %w", l.failed.Load(), l.firstErr)
 	}
 	return nil
 }
