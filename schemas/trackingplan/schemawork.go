@@ -46,54 +46,44 @@ func (w *workCounter) of(s *jsonschema.Schema) (int, error) {
 	}
 	w.open[s] = true
 	defer delete(w.open, s)
-	total := 1
-	add := func(n int) {
+	subs, own := children(s)
+	total := min(1+own, MaxSchemaWork+1)
+	for _, c := range subs {
+		n, err := w.of(c)
+		if err != nil {
+			return 0, err
+		}
 		total = min(total+n, MaxSchemaWork+1)
 	}
-	var err error
-	sub := func(c *jsonschema.Schema) {
-		if err != nil {
-			return
-		}
-		var n int
-		n, err = w.of(c)
-		add(n)
+	w.memo[s] = total
+	return total, nil
+}
+
+// children returns a schema's subschemas (some may be nil) and the work
+// of its own patterns and enum.
+func children(s *jsonschema.Schema) (subs []*jsonschema.Schema, own int) {
+	subs = append(subs, s.Ref, s.Not, s.If, s.Then, s.Else, s.PropertyNames, s.UnevaluatedProperties,
+		s.Contains, s.Items2020, s.UnevaluatedItems, s.ContentSchema)
+	for _, l := range [][]*jsonschema.Schema{s.AllOf, s.AnyOf, s.OneOf, s.PrefixItems} {
+		subs = append(subs, l...)
+	}
+	for _, c := range s.Properties {
+		subs = append(subs, c)
+	}
+	for re, c := range s.PatternProperties {
+		own += regexWork(re)
+		subs = append(subs, c)
+	}
+	for _, c := range s.DependentSchemas {
+		subs = append(subs, c)
 	}
 	anySub := func(v any) {
 		switch x := v.(type) {
 		case *jsonschema.Schema:
-			sub(x)
+			subs = append(subs, x)
 		case []*jsonschema.Schema:
-			for _, c := range x {
-				sub(c)
-			}
+			subs = append(subs, x...)
 		}
-	}
-	sub(s.Ref)
-	sub(s.Not)
-	sub(s.If)
-	sub(s.Then)
-	sub(s.Else)
-	sub(s.PropertyNames)
-	sub(s.UnevaluatedProperties)
-	sub(s.Contains)
-	sub(s.Items2020)
-	sub(s.UnevaluatedItems)
-	sub(s.ContentSchema)
-	for _, l := range [][]*jsonschema.Schema{s.AllOf, s.AnyOf, s.OneOf, s.PrefixItems} {
-		for _, c := range l {
-			sub(c)
-		}
-	}
-	for _, c := range s.Properties {
-		sub(c)
-	}
-	for re, c := range s.PatternProperties {
-		add(regexWork(re))
-		sub(c)
-	}
-	for _, c := range s.DependentSchemas {
-		sub(c)
 	}
 	for _, d := range s.Dependencies {
 		anySub(d)
@@ -102,16 +92,12 @@ func (w *workCounter) of(s *jsonschema.Schema) (int, error) {
 	anySub(s.Items)
 	anySub(s.AdditionalItems)
 	if s.Pattern != nil {
-		add(regexWork(s.Pattern))
+		own += regexWork(s.Pattern)
 	}
 	if s.Enum != nil {
-		add(len(s.Enum.Values))
+		own += len(s.Enum.Values)
 	}
-	if err != nil {
-		return 0, err
-	}
-	w.memo[s] = total
-	return total, nil
+	return subs, own
 }
 
 // regexWork is a compiled pattern's instruction count.
