@@ -2,6 +2,7 @@ package chdbtest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,35 +64,8 @@ func scanValue(v any, chType string, dest any, tz *time.Location) error {
 	default:
 		return fmt.Errorf("chdbtest cannot scan %s (value %v of %T): add it to scanValue", chType, v, v)
 	}
-	var done bool
-	var err error
-	switch t {
-	case "Int8":
-		done, err = setInt[int8](dest, num, 8)
-	case "Int16":
-		done, err = setInt[int16](dest, num, 16)
-	case "Int32":
-		done, err = setInt[int32](dest, num, 32)
-	case "Int64":
-		done, err = setInt[int64](dest, num, 64)
-	case "UInt8":
-		if p, ok := dest.(*bool); ok { // the driver scans UInt8 into bool too
-			*p = num != "0"
-			return nil
-		}
-		done, err = setUint[uint8](dest, num, 8)
-	case "UInt16":
-		done, err = setUint[uint16](dest, num, 16)
-	case "UInt32":
-		done, err = setUint[uint32](dest, num, 32)
-	case "UInt64":
-		done, err = setUint[uint64](dest, num, 64)
-	case "Float64":
-		if p, ok := dest.(*float64); ok {
-			done = true
-			*p, err = strconv.ParseFloat(num, 64)
-		}
-	default:
+	done, err := scanNumber(t, num, dest)
+	if errors.Is(err, errUnknownType) {
 		return fmt.Errorf("chdbtest cannot scan %s: add it to scanValue", chType)
 	}
 	if err != nil {
@@ -101,6 +75,42 @@ func scanValue(v any, chType string, dest any, tz *time.Location) error {
 		return mismatch()
 	}
 	return nil
+}
+
+var errUnknownType = errors.New("unknown type")
+
+// scanNumber sets dest from a number of ClickHouse type t; done is false
+// when dest is of another type than the driver scans t into.
+func scanNumber(t, num string, dest any) (done bool, err error) {
+	switch t {
+	case "Int8":
+		return setInt[int8](dest, num, 8)
+	case "Int16":
+		return setInt[int16](dest, num, 16)
+	case "Int32":
+		return setInt[int32](dest, num, 32)
+	case "Int64":
+		return setInt[int64](dest, num, 64)
+	case "UInt8":
+		if p, ok := dest.(*bool); ok { // the driver scans UInt8 into bool too
+			*p = num != "0"
+			return true, nil
+		}
+		return setUint[uint8](dest, num, 8)
+	case "UInt16":
+		return setUint[uint16](dest, num, 16)
+	case "UInt32":
+		return setUint[uint32](dest, num, 32)
+	case "UInt64":
+		return setUint[uint64](dest, num, 64)
+	case "Float64":
+		if p, ok := dest.(*float64); ok {
+			*p, err = strconv.ParseFloat(num, 64)
+			return true, err
+		}
+		return false, nil
+	}
+	return false, errUnknownType
 }
 
 func setInt[T int8 | int16 | int32 | int64](dest any, s string, bits int) (bool, error) {
