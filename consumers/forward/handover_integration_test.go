@@ -3,8 +3,6 @@ package forward
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,12 +53,7 @@ func TestAResendStraddlingAPartitionIncreaseIsStoredAndForwardedOnce(t *testing.
 	s.enable(t, moved, sk.srv.URL, false)
 	s.enable(t, busy, sk.srv.URL, false)
 
-	wcfg := writer.Defaults()
-	wcfg.Topic, wcfg.DeadLetterTopic = s.events, s.dlq
-	wcfg.Group = "writer-straddle-" + stacktest.Suffix()
-	wcfg.BatchSize, wcfg.BatchAge = 500, 50*time.Millisecond
-	wcfg.RetryMin, wcfg.RetryMax = 20*time.Millisecond, 200*time.Millisecond
-	t.Cleanup(func() { deleteGroup(s, wcfg.Group) })
+	wcfg := writerConfig(t, s, "writer-straddle-", 500)
 	fcfg := s.config()
 	fcfg.RequestTimeout = Defaults().RequestTimeout
 	fcfg.WriterGroup = wcfg.Group
@@ -169,17 +162,4 @@ func TestAResendStraddlingAPartitionIncreaseIsStoredAndForwardedOnce(t *testing.
 	require.NoError(t, conn.QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.%s WHERE topic = ?",
 		ch.Database, migrations.PartitionCountsTable), s.events).Scan(&n))
 	require.GreaterOrEqual(t, n, uint64(2), "both counts recorded")
-}
-
-// startWriter runs a writer and returns a stop function that waits for it.
-func startWriter(t *testing.T, cfg writer.Config, opts []kgo.Opt, sink writer.Sink) func() {
-	w, err := writer.New(cfg, opts, sink, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); require.NoError(t, <-done) }) }
-	t.Cleanup(stop)
-	return stop
 }

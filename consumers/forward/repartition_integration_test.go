@@ -63,14 +63,9 @@ func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
 		s.enable(t, ws, sk.srv.URL, false)
 	}
 
-	wcfg := writer.Defaults()
-	wcfg.Topic, wcfg.DeadLetterTopic = s.events, s.dlq
-	wcfg.Group = "writer-repart-" + stacktest.Suffix()
-	wcfg.BatchSize, wcfg.BatchAge = 200, 50*time.Millisecond
-	wcfg.RetryMin, wcfg.RetryMax = 20*time.Millisecond, 200*time.Millisecond
-	t.Cleanup(func() { deleteGroup(s, wcfg.Group) })
+	wcfg := writerConfig(t, s, "writer-repart-", 200)
 	for range 2 {
-		runWriter(t, wcfg, s.opts, writer.NewClickHouseSink(conn, ch.Database))
+		startWriter(t, wcfg, s.opts, writer.NewClickHouseSink(conn, ch.Database))
 	}
 	fcfg := s.config()
 	// The default timeout: a request timed out on a loaded machine is
@@ -249,13 +244,29 @@ func (p *repartProducer) switched(moved []string, partitions int) bool {
 	return true
 }
 
-func runWriter(t *testing.T, cfg writer.Config, opts []kgo.Opt, sink writer.Sink) {
+// writerConfig is a writer on the stack's topics with a group of its own
+// (named prefix and a suffix, deleted at cleanup) and small, quick batches.
+func writerConfig(t *testing.T, s *stack, prefix string, batch int) writer.Config {
+	c := writer.Defaults()
+	c.Topic, c.DeadLetterTopic = s.events, s.dlq
+	c.Group = prefix + stacktest.Suffix()
+	c.BatchSize, c.BatchAge = batch, 50*time.Millisecond
+	c.RetryMin, c.RetryMax = 20*time.Millisecond, 200*time.Millisecond
+	t.Cleanup(func() { deleteGroup(s, c.Group) })
+	return c
+}
+
+// startWriter runs a writer and returns a stop function that waits for it.
+func startWriter(t *testing.T, cfg writer.Config, opts []kgo.Opt, sink writer.Sink) func() {
 	w, err := writer.New(cfg, opts, sink, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); require.NoError(t, <-done) }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 func deleteGroup(s *stack, group string) {
