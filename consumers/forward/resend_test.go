@@ -60,39 +60,25 @@ func (r *fakeRegistry) Register(_ context.Context, ids []idwindow.StoredID) erro
 }
 
 func (r *fakeRegistry) Recent(_ context.Context, topic string, p int32, since time.Time, limit int) ([]idwindow.StoredID, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.err != nil {
-		return nil, r.err
-	}
-	var out []idwindow.StoredID
-	for _, s := range r.ids {
-		if s.Topic == topic && s.Partition == p && !s.StoredAt.Before(since) {
-			out = append(out, s)
-		}
-	}
-	return out[max(len(out)-limit, 0):], nil
+	return r.find(since, limit, func(s idwindow.StoredID) bool { return s.Topic == topic && s.Partition == p })
 }
 
 func (r *fakeRegistry) Moved(_ context.Context, topic string, partitions int, assigned []int32, since time.Time, limit int) ([]idwindow.StoredID, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.err != nil {
-		return nil, r.err
-	}
-	var out []idwindow.StoredID
-	for _, s := range r.ids {
-		if now := idwindow.PartitionOf(s.WorkspaceID, partitions); s.Topic == topic && s.Partition != now &&
-			slices.Contains(assigned, now) && !s.StoredAt.Before(since) {
-			out = append(out, s)
-		}
-	}
-	return out[max(len(out)-limit, 0):], nil
+	return r.find(since, limit, func(s idwindow.StoredID) bool {
+		now := idwindow.PartitionOf(s.WorkspaceID, partitions)
+		return s.Topic == topic && s.Partition != now && slices.Contains(assigned, now)
+	})
 }
 
 func (r *fakeRegistry) MovedFrom(_ context.Context, topic string, part int32, wss []string, since time.Time, limit int) ([]idwindow.StoredID, error) {
+	return r.find(since, limit, func(s idwindow.StoredID) bool {
+		return s.Topic == topic && s.Partition == part && slices.Contains(wss, s.WorkspaceID)
+	})
+}
+
+// find returns the newest limit ids stored since a time that match, oldest
+// first, counting the call; r.err fails it.
+func (r *fakeRegistry) find(since time.Time, limit int, match func(idwindow.StoredID) bool) ([]idwindow.StoredID, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -101,7 +87,7 @@ func (r *fakeRegistry) MovedFrom(_ context.Context, topic string, part int32, ws
 	}
 	var out []idwindow.StoredID
 	for _, s := range r.ids {
-		if s.Topic == topic && s.Partition == part && slices.Contains(wss, s.WorkspaceID) && !s.StoredAt.Before(since) {
+		if match(s) && !s.StoredAt.Before(since) {
 			out = append(out, s)
 		}
 	}
