@@ -193,12 +193,8 @@ func TestOnlyRecordsOfWorkspacesMovedHereAreHeld(t *testing.T) {
 // A second moved workspace reaching a held partition later moves the end
 // the hold waits for to the old partition's end at that time.
 func TestALaterWorkspaceWaitsForTheNewerEnd(t *testing.T) {
-	a := workspace(t, 2, 1, 4, 3)
-	b := otherWorkspace(t, a, 2, 1, 4, 3)
-	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {1: 0}}}
-	c := &clock{t: time.Unix(0, 0)}
-	g := newGate(off, c, "writer")
-	g.Assign([]int32{3}, 4, []int{2})
+	f := doubled(t, 0)
+	a, b, off, c, g := f.a, f.b, f.off, f.c, f.g
 	ctx := context.Background()
 	_, err := g.Pass(ctx, []*kgo.Record{rec(a, 3, 0)})
 	require.NoError(t, err)
@@ -277,12 +273,8 @@ func TestOlderCounts(t *testing.T) {
 // workspace's hold on the same partition, waits behind it: a partition's
 // records go on in offset order, so no commit passes a held record.
 func TestClearedRecordsStayBehindAHold(t *testing.T) {
-	a := workspace(t, 2, 1, 4, 3)
-	b := otherWorkspace(t, a, 2, 1, 4, 3)
-	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {1: 5}}}
-	c := &clock{t: time.Unix(0, 0)}
-	g := newGate(off, c, "writer")
-	g.Assign([]int32{3}, 4, []int{2})
+	f := doubled(t, 5)
+	a, b, off, c, g := f.a, f.b, f.off, f.c, f.g
 	ctx := context.Background()
 	a1 := rec(a, 3, 0)
 	res, err := g.Pass(ctx, []*kgo.Record{a1})
@@ -305,12 +297,8 @@ func TestClearedRecordsStayBehindAHold(t *testing.T) {
 // until the next assignment: one stuck partition does not stall the new
 // one again for every moved workspace.
 func TestATimedOutOldPartitionIsNotWaitedOnAgain(t *testing.T) {
-	a := workspace(t, 2, 1, 4, 3)
-	b := otherWorkspace(t, a, 2, 1, 4, 3)
-	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {}}}
-	c := &clock{t: time.Unix(0, 0)}
-	g := newGate(off, c, "writer")
-	g.Assign([]int32{3}, 4, []int{2})
+	f := doubled(t, -1)
+	a, b, c, g := f.a, f.b, f.c, f.g
 	ctx := context.Background()
 	_, err := g.Pass(ctx, []*kgo.Record{rec(a, 3, 0)})
 	require.NoError(t, err)
@@ -356,4 +344,29 @@ func otherWorkspace(t *testing.T, not string, before, old, after, now int) strin
 	}
 	t.Fatalf("no second workspace moves from %d/%d to %d/%d", old, before, now, after)
 	return ""
+}
+
+// fixture is a gate of the writer group after the topic grew from 2 to 4
+// partitions, assigned partition 3, with two workspaces a and b moved
+// there from partition 1, whose end is 5.
+type fixture struct {
+	a, b string
+	off  *offsets
+	c    *clock
+	g    *handover.Gate
+}
+
+// doubled returns the fixture with the group's commit on partition 1 at
+// committed (none when negative).
+func doubled(t *testing.T, committed int64) fixture {
+	t.Helper()
+	a := workspace(t, 2, 1, 4, 3)
+	f := fixture{a: a, b: otherWorkspace(t, a, 2, 1, 4, 3), c: &clock{t: time.Unix(0, 0)},
+		off: &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {}}}}
+	if committed >= 0 {
+		f.off.committed["writer"][1] = committed
+	}
+	f.g = newGate(f.off, f.c, "writer")
+	f.g.Assign([]int32{3}, 4, []int{2})
+	return f
 }
