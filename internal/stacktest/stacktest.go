@@ -72,6 +72,23 @@ func ClickHouseConn(t testing.TB) (driver.Conn, chconn.Config) {
 	return conn, cfg
 }
 
+// UnmigratedClickHouse returns a connection (skipping t unless integration
+// tests are enabled) and a database name nothing has created yet; the
+// database is dropped and the connection closed at cleanup.
+func UnmigratedClickHouse(t testing.TB) (driver.Conn, chconn.Config) {
+	t.Helper()
+	Require(t)
+	conn, cfg := ClickHouseConn(t)
+	if conn == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+		_ = conn.Close()
+	})
+	return conn, cfg
+}
+
 // ClickHouse returns a connection and a fresh database holding the migrated
 // schema with the given retention; the database is dropped at cleanup.
 func ClickHouse(t testing.TB, retentionDays int) (driver.Conn, chconn.Config) {

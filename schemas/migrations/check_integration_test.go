@@ -17,11 +17,7 @@ import (
 // not exist yet, the last one when only it is missing) and passes once
 // they are applied, on ClickHouse 18.16 and on current ClickHouse.
 func TestCheckNamesMissingMigrations(t *testing.T) {
-	stacktest.Require(t)
-	conn, cfg := stacktest.ClickHouseConn(t)
-	require.NotNil(t, conn)
-	defer conn.Close()
-	defer func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database) }()
+	conn, cfg := stacktest.UnmigratedClickHouse(t)
 	testCheck(t, conn, cfg.Database)
 }
 

@@ -20,12 +20,8 @@ import (
 // ”, new rows store the sender, and later starts - reapplied or not - find
 // the columns and issue no ALTER that would fail.
 func TestSenderColumnsOnAnExistingTableOnTheRealServer(t *testing.T) {
-	stacktest.Require(t)
-	conn, cfg := stacktest.ClickHouseConn(t)
-	require.NotNil(t, conn)
+	conn, cfg := stacktest.UnmigratedClickHouse(t)
 	ctx := context.Background()
-	defer conn.Close()
-	defer func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database) }()
 	o := migrations.Options{Database: cfg.Database, RetentionDays: 30}
 	v, err := migrations.ServerVersion(ctx, conn)
 	require.NoError(t, err)

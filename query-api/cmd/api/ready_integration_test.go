@@ -14,11 +14,7 @@ import (
 // The API does not migrate: it reports not ready, naming the missing
 // migrations, until the migrate job or the writer has applied them.
 func TestNotReadyUntilTheSchemaIsCurrent(t *testing.T) {
-	stacktest.Require(t)
-	conn, cfg := stacktest.ClickHouseConn(t)
-	require.NotNil(t, conn)
-	defer conn.Close()
-	defer func() { _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database) }()
+	conn, cfg := stacktest.UnmigratedClickHouse(t)
 	ready := schemaReady(conn, cfg.Database)
 	ctx := context.Background()
 
