@@ -165,6 +165,14 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		return nil, err
 	}
 	f.table = table
+	// The gate exists before the client, whose group callbacks use it.
+	offsets := &handover.KafkaOffsets{}
+	if d.Registry != nil {
+		f.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group, cfg.WriterGroup}}, offsets, f.now)
+		if d.Reg != nil {
+			d.Reg.MustRegister(f.gate.Collectors("audittrail_forwarder")...)
+		}
+	}
 	opts := append([]kgo.Opt{}, d.KafkaOpts...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group),
@@ -184,12 +192,7 @@ func New(cfg Config, d Deps) (*Forwarder, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	f.cl, f.pauser = cl, cl
-	if d.Registry != nil {
-		f.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group, cfg.WriterGroup}}, handover.NewKafkaOffsets(cl), f.now)
-		if d.Reg != nil {
-			d.Reg.MustRegister(f.gate.Collectors("audittrail_forwarder")...)
-		}
-	}
+	offsets.Bind(cl)
 	return f, nil
 }
 

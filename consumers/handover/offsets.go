@@ -4,22 +4,38 @@ package handover
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// KafkaOffsets reads offsets through a consumer's client.
-type KafkaOffsets struct{ adm *kadm.Client }
+// KafkaOffsets reads offsets through a consumer's client. It is made
+// before the client (whose group callbacks may use the gate as soon as it
+// exists) and bound to it after; reads before Bind fail.
+type KafkaOffsets struct{ adm atomic.Pointer[kadm.Client] }
 
-// NewKafkaOffsets returns Offsets read through cl (which stays the caller's
-// to close).
-func NewKafkaOffsets(cl *kgo.Client) *KafkaOffsets { return &KafkaOffsets{adm: kadm.NewClient(cl)} }
+// Bind makes k read through cl (which stays the caller's to close).
+func (k *KafkaOffsets) Bind(cl *kgo.Client) { k.adm.Store(kadm.NewClient(cl)) }
+
+var errUnbound = errors.New("offsets: no Kafka client bound yet")
+
+func (k *KafkaOffsets) client() (*kadm.Client, error) {
+	if a := k.adm.Load(); a != nil {
+		return a, nil
+	}
+	return nil, errUnbound
+}
 
 // Ends implements Offsets.
 func (k *KafkaOffsets) Ends(ctx context.Context, topic string, parts []int32) (map[int32]int64, error) {
-	listed, err := k.adm.ListEndOffsets(ctx, topic)
+	adm, err := k.client()
+	if err != nil {
+		return nil, err
+	}
+	listed, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = listed.Error()
 	}
@@ -37,7 +53,11 @@ func (k *KafkaOffsets) Ends(ctx context.Context, topic string, parts []int32) (m
 
 // Committed implements Offsets.
 func (k *KafkaOffsets) Committed(ctx context.Context, group, topic string, parts []int32) (map[int32]int64, error) {
-	resp, err := k.adm.FetchOffsetsForTopics(ctx, group, topic)
+	adm, err := k.client()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := adm.FetchOffsetsForTopics(ctx, group, topic)
 	if err == nil {
 		err = resp.Error()
 	}

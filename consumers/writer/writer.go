@@ -106,6 +106,14 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 			reg.MustRegister(w.ids.Gauges("audittrail_writer", config.WriterDedupeMaxIDs.Name, now)...)
 		}
 	}
+	// The gate exists before the client, whose group callbacks use it.
+	offsets := &handover.KafkaOffsets{}
+	if w.ids != nil {
+		w.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group}}, offsets, now)
+		if reg != nil {
+			reg.MustRegister(w.gate.Collectors("audittrail_writer")...)
+		}
+	}
 	opts := append([]kgo.Opt{}, kafkaOpts...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group),
@@ -132,12 +140,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	w.cl = cl
-	if w.ids != nil {
-		w.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group}}, handover.NewKafkaOffsets(cl), now)
-		if reg != nil {
-			reg.MustRegister(w.gate.Collectors("audittrail_writer")...)
-		}
-	}
+	offsets.Bind(cl)
 	return w, nil
 }
 
