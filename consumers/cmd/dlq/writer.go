@@ -1,11 +1,9 @@
-// Package main is the deadletters command; it lists and replays the writer's dead letters.
-//
-//	deadletters list   [-reason substr] [-limit n]
-//	deadletters replay (-all | -at partition:offset[,partition:offset...]) [-reason substr] [-dry-run]
-//
-// Brokers and topics come from AUDITTRAIL_KAFKA_BROKERS, AUDITTRAIL_KAFKA_TOPIC
-// (where replays go) and AUDITTRAIL_WRITER_DLQ_TOPIC, or the flags.
 package main
+
+// dlq writer: the writer's dead letters, listed and republished to the
+// events topic. Brokers and topics come from AUDITTRAIL_KAFKA_BROKERS,
+// AUDITTRAIL_KAFKA_TOPIC (where replays go) and AUDITTRAIL_WRITER_DLQ_TOPIC,
+// or the flags.
 
 import (
 	"context"
@@ -13,11 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -28,16 +23,6 @@ import (
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	code, err := run(ctx, os.Args[1:], os.Stdout)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "deadletters:", err)
-	}
-	os.Exit(code)
-}
 
 type position struct {
 	partition int32
@@ -58,18 +43,17 @@ func parseAt(s string) (map[position]bool, error) {
 	return out, nil
 }
 
-// run executes one subcommand; it returns the exit code (2 for usage errors).
-func run(ctx context.Context, args []string, out io.Writer) (int, error) {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
-		return 2, errors.New("usage: deadletters list|replay [flags] (deadletters list -h for flags)")
-	}
+// runWriter lists or replays (cmd) the writer's dead letters; it returns
+// the exit code (2 for usage errors).
+func runWriter(ctx context.Context, cmd string, args []string, out, summary io.Writer) (int, error) {
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	dlq := config.WriterDLQTopic.Get(env)
 	if err := env.Err(); err != nil {
 		return 2, err
 	}
-	fs := flag.NewFlagSet("deadletters "+args[0], flag.ContinueOnError)
+	fs := flag.NewFlagSet("dlq writer "+cmd, flag.ContinueOnError)
+	fs.SetOutput(summary)
 	brokers := fs.String("brokers", strings.Join(kc.Brokers, ","), "Kafka brokers")
 	fs.StringVar(&dlq, "topic", dlq, "dead-letter topic")
 	to := fs.String("to", kc.Topic, "topic replays are published to")
@@ -78,8 +62,14 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	all := fs.Bool("all", false, "replay every letter (matching -reason)")
 	at := fs.String("at", "", "replay these letters: partition:offset[,...] of the dead-letter topic")
 	dry := fs.Bool("dry-run", false, "show what would be replayed")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2, nil
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("unexpected argument %q (dlq writer %s -h lists the flags)", fs.Arg(0), cmd)
 	}
 	if *limit < 0 {
 		return 2, errors.New("flag -limit must not be negative")
@@ -88,7 +78,7 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 		return 2, errors.New("flag -brokers is empty")
 	}
 	var pick map[position]bool
-	if args[0] == "replay" {
+	if cmd == "replay" {
 		switch {
 		case *all == (*at != ""):
 			return 2, errors.New("replay needs exactly one of -all or -at")
@@ -102,20 +92,20 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 			return 2, errors.New("flag -to must differ from the dead-letter topic")
 		}
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ClientID("audittrail-deadletters")}
+	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ClientID("audittrail-dlq-writer")}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 
 	var letters []deadletter.Letter
 	listed := 0
-	err := deadletter.Read(ctx, opts, dlq, func(l deadletter.Letter) bool {
+	err := deadletter.Read(ctx, opts, dlq, nil, func(l deadletter.Letter) bool {
 		if *reason != "" && !strings.Contains(l.Reason, *reason) {
 			return true
 		}
 		if pick != nil && !pick[position{l.Partition, l.Offset}] {
 			return true
 		}
-		if args[0] == "list" {
+		if cmd == "list" {
 			fmt.Fprintf(out, "%d:%d\t%s\tfrom %s/%d/%d\tkey=%q\t%s\n", l.Partition, l.Offset, l.Reason,
 				l.SourceTopic, l.SourcePartition, l.SourceOffset, l.Key, preview(l.Value))
 			listed++
@@ -127,7 +117,7 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	if args[0] == "list" {
+	if cmd == "list" {
 		return 0, nil
 	}
 	if *dry {
