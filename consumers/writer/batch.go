@@ -237,7 +237,7 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 // retry runs op until it succeeds or ctx ends, with capped exponential
 // backoff, counting each failure in failures.
 func (w *Writer) retry(ctx context.Context, what string, n int, failures prometheus.Counter, op func() error) error {
-	err := w.backoff().Retry(ctx, op, func(attempt int, err error, wait time.Duration) {
+	err := w.retries().Retry(ctx, op, func(attempt int, err error, wait time.Duration) {
 		failures.Inc()
 		w.log.Warn(what+" failed; will retry", "rows", n, "attempt", attempt, "backoff", wait, "err", err)
 	})
@@ -247,7 +247,8 @@ func (w *Writer) retry(ctx context.Context, what string, n int, failures prometh
 	return nil
 }
 
-// backoff is the backoff between the writer's retries.
-func (w *Writer) backoff() backoff.Policy {
+// retries is the backoff between the writer's retries: RetryMin doubled
+// after each failure, at most RetryMax.
+func (w *Writer) retries() backoff.Policy {
 	return backoff.Policy{Min: w.cfg.RetryMin, Max: w.cfg.RetryMax}
 }

@@ -17,7 +17,7 @@ import (
 // committed only once it is safely parked.
 func (w *Writer) deadLetter(ctx context.Context, r *kgo.Record, reason string, cause error) error {
 	msg := cause.Error()
-	p := deadletter.NewParker(w.cl, w.cfg.DeadLetterTopic, w.backoff(), w.log)
+	p := deadletter.NewParker(w.cl, w.cfg.DeadLetterTopic, w.retries(), w.log)
 	if err := p.Park(ctx, r, reason+": "+msg); err != nil {
 		return err
 	}

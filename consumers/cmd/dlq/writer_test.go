@@ -76,6 +76,18 @@ func TestListAndReplay(t *testing.T) {
 	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 2)
 
 	out.Reset()
+	_, err = writer(ctx, &out, "list", "-limit", "1")
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 1)
+
+	out.Reset()
+	code, err = writer(ctx, &out, "replay", "-all", "-reason", "undecodable", "-dry-run")
+	require.NoError(t, err)
+	require.Zero(t, code)
+	require.Equal(t, 2, strings.Count(out.String(), "would replay "), out.String())
+	require.Contains(t, out.String(), "(undecodable: z) to "+events)
+
+	out.Reset()
 	code, err = writer(ctx, &out, "replay", "-at", "1:0")
 	require.NoError(t, err)
 	require.Equal(t, 0, code)
