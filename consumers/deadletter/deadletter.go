@@ -2,7 +2,8 @@
 // them (Parker builds the dlq_* headers and publishes with retries), reads
 // them back by offset (Read, without joining a consumer group) and replays
 // them (Replay republishes the writer's letters; Requeue appends a letter
-// again with a new reason when a replay fails).
+// again with a new reason when a replay fails; Group remembers how far a
+// replay got, without joining the group).
 //
 // A dead letter keeps the original key, value and headers and adds the
 // reason and the source topic, partition and offset (see package topics).
@@ -43,11 +44,12 @@ type Letter struct {
 	SourceOffset    int64
 	Key, Value      []byte
 	Headers         []kgo.RecordHeader // the other headers: the original ones and the forwarder's
+	Record          *kgo.Record        // the dead letter as read
 }
 
 // FromRecord reads a dead-letter record.
 func FromRecord(r *kgo.Record) Letter {
-	l := Letter{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
+	l := Letter{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Record: r}
 	for _, h := range r.Headers {
 		v := string(h.Value)
 		switch h.Key {

@@ -12,8 +12,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/deadletter"
@@ -26,7 +24,8 @@ import (
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
 	// Group is the consumer group that remembers how far the dead-letter
-	// topic was replayed.
+	// topic was replayed. Its offsets are read and committed directly:
+	// neither Replay nor a listing joins it.
 	Group string
 	// Workspace, when set, replays only that workspace's dead letters;
 	// the others are appended to the dead-letter topic again unchanged.
@@ -54,8 +53,10 @@ type ReplayStats struct {
 // filters) and sent to the current target with retries. A dead letter that
 // fails again, or whose workspace has forwarding turned off, is appended to
 // the dead-letter topic again with the new reason, so nothing is lost and
-// the replay group always advances. It returns when it reached the end
-// offsets seen at start or ctx ends.
+// the replay group always advances, one commit per letter. It reads the
+// dead-letter topic by offset, from the group's committed offsets, and
+// joins no group. It returns when it reached the end offsets seen at start
+// or ctx ends.
 func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
 	if o.Group == "" {
@@ -76,53 +77,30 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 	}
 	defer stop()
 
-	opts := append([]kgo.Opt{}, d.KafkaOpts...)
-	opts = append(opts, kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(cfg.DeadLetterTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.RequiredAcks(kgo.AllISRAcks()))
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, d.KafkaOpts...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return st, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	remaining, err := toReplay(ctx, kadm.NewClient(cl), cfg.DeadLetterTopic, o.Group)
+	group := deadletter.NewGroup(cl, o.Group, cfg.DeadLetterTopic)
+	replayed, err := group.Replayed(ctx)
 	if err != nil {
 		return st, err
 	}
 	sender := NewSender(cfg.RequestTimeout, 4, cfg.Egress.Policy(), d.Now)
 	parker := deadletter.NewParker(cl, cfg.DeadLetterTopic, deliveryBackoff(cfg), d.Log)
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return st, ctx.Err()
+	var stepErr error
+	err = deadletter.Read(ctx, d.KafkaOpts, cfg.DeadLetterTopic, replayed, func(l deadletter.Letter) bool {
+		stepErr = replayOne(ctx, cfg, parker, sender, ws, o, l.Record, &st)
+		if stepErr == nil {
+			stepErr = group.Done(ctx, l)
 		}
-		var done []*kgo.Record
-		var stepErr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if !ok || stepErr != nil {
-				return
-			}
-			if r.Offset < end {
-				stepErr = replayOne(ctx, cfg, parker, sender, ws, o, r, &st)
-				if stepErr == nil {
-					done = append(done, r)
-				}
-			}
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-		})
-		if len(done) > 0 {
-			if err := cl.CommitRecords(ctx, done...); err != nil {
-				return st, fmt.Errorf("commit replay progress: %w", err)
-			}
-		}
-		if stepErr != nil {
-			return st, stepErr
-		}
+		return stepErr == nil
+	})
+	if stepErr != nil {
+		return st, stepErr
 	}
-	return st, nil
+	return st, err
 }
 
 // replaySettings reads the workspaces' current settings from the settings
@@ -147,30 +125,6 @@ func replaySettings(ctx context.Context, cfg Config, d Deps) (ws *Workspaces, st
 		return nil, nil, err
 	}
 	return ws, stop, nil
-}
-
-// toReplay returns the end offset, seen now, of each partition of the
-// dead-letter topic that holds letters the group has not replayed yet.
-func toReplay(ctx context.Context, adm *kadm.Client, topic, group string) (map[int32]int64, error) {
-	remaining, err := deadletter.EndOffsets(ctx, adm, topic)
-	if err != nil {
-		return nil, err
-	}
-	for p, end := range remaining {
-		if end <= 0 {
-			delete(remaining, p)
-		}
-	}
-	// Partitions already replayed up to their end need no reading.
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err == nil {
-		committed.Each(func(c kadm.OffsetResponse) {
-			if c.Topic == topic && c.At >= remaining[c.Partition] {
-				delete(remaining, c.Partition)
-			}
-		})
-	}
-	return remaining, nil
 }
 
 // replayOne re-delivers one dead letter with the workspace's current
@@ -254,7 +208,12 @@ func replayOne(ctx context.Context, cfg Config, parker *deadletter.Parker, sende
 // with o.All, marked) without joining or moving any group.
 func list(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
-	replayed, err := replayedUpTo(ctx, d.KafkaOpts, cfg.DeadLetterTopic, o.Group)
+	cl, err := kgo.NewClient(d.KafkaOpts...)
+	if err != nil {
+		return st, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	replayed, err := deadletter.NewGroup(cl, o.Group, cfg.DeadLetterTopic).Replayed(ctx)
 	if err != nil {
 		return st, err
 	}
@@ -270,33 +229,6 @@ func list(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats
 		return true
 	})
 	return st, err
-}
-
-// replayedUpTo returns, per partition of the dead-letter topic, the offset
-// below which group replayed the letters (its committed offsets).
-func replayedUpTo(ctx context.Context, kafkaOpts []kgo.Opt, topic, group string) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kafkaOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
-	if err == nil {
-		err = committed.Error()
-	}
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		err = nil // never replayed: every letter is outstanding
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch the offsets of group %s: %w", group, err)
-	}
-	replayed := map[int32]int64{}
-	committed.Each(func(c kadm.OffsetResponse) {
-		if c.Topic == topic && c.Err == nil && c.At > 0 {
-			replayed[c.Partition] = c.At
-		}
-	})
-	return replayed, nil
 }
 
 // listLine is the listing's line for dead letter l: workspace, event id,
