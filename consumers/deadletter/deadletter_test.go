@@ -92,3 +92,25 @@ func TestReadStopsWhenToldAndReadsNothingFromAnEmptyTopic(t *testing.T) {
 	require.NoError(t, Read(context.Background(), opts, "dlq", nil, func(Letter) bool { n++; return n < 2 }))
 	require.Equal(t, 2, n)
 }
+
+func TestGroupRemembersTheReplayWithoutJoining(t *testing.T) {
+	opts, cl := cluster(t)
+	ctx := context.Background()
+	for i := range 3 {
+		require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: "dlq", Partition: 1, Value: []byte{byte('a' + i)}}).FirstErr())
+	}
+	g := NewGroup(cl, "replay", "dlq")
+	replayed, err := g.Replayed(ctx)
+	require.NoError(t, err)
+	require.Empty(t, replayed, "a group that never committed replayed nothing")
+
+	letters := readAll(t, opts, replayed)
+	require.Len(t, letters, 3)
+	require.NoError(t, g.Done(ctx, letters[1]))
+	replayed, err = g.Replayed(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[int32]int64{1: 2}, replayed)
+	rest := readAll(t, opts, replayed)
+	require.Len(t, rest, 1)
+	require.Equal(t, "c", string(rest[0].Value))
+}
