@@ -11,8 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/audittrail/audittrail/internal/backoff"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/backoff"
 )
 
 // item is one delivery of one record to one target.
