@@ -6,10 +6,11 @@
 //	dlq forwarder list     [-all] [-workspace ws_1] [-group audittrail-forwarder-replay]
 //	dlq forwarder replay   [-workspace ws_1] [-group audittrail-forwarder-replay]
 //
-// Every subcommand also takes the flags of its area (dlq writer list -h,
-// dlq forwarder list -h). Listing reads the dead-letter topic by offset and
-// joins or moves no consumer group. Configuration comes from AUDITTRAIL_*
-// variables (see docs/configuration.md).
+// The writer's subcommands also take -brokers, -topic and -to over the
+// configuration; -h lists a subcommand's flags. Both areas read the
+// dead-letter topic by offset and join no consumer group; listing moves
+// nothing. Configuration comes from AUDITTRAIL_* variables (see
+// docs/configuration.md).
 package main
 
 import (
