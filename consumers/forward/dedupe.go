@@ -72,20 +72,17 @@ func (f *Forwarder) loadFirsts(ctx context.Context, cl *kgo.Client, ps []int32) 
 // loadRegistered reads registered ids (of partition p, or -1: of moved
 // workspaces), retrying with backoff until it succeeds or ctx ends.
 func (f *Forwarder) loadRegistered(ctx context.Context, p int32, read func() ([]idwindow.StoredID, error)) ([]idwindow.StoredID, error) {
-	backoff := f.cfg.RetryMin
-	for {
-		ids, err := read()
-		if err == nil {
-			return ids, nil
-		}
-		f.log.Debug("loading registered ids failed; will retry", "partition", p, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("load registered ids: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, f.cfg.RetryMax)
+	var ids []idwindow.StoredID
+	err := f.retries().Retry(ctx, func() (err error) {
+		ids, err = read()
+		return err
+	}, func(_ int, err error, wait time.Duration) {
+		f.log.Debug("loading registered ids failed; will retry", "partition", p, "backoff", wait, "err", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load registered ids: %w", err)
 	}
+	return ids, nil
 }
 
 // resent reports whether an event of workspace ws is a resend not to

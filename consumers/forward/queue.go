@@ -8,11 +8,12 @@ package forward
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/internal/backoff"
 )
 
 // item is one delivery of one record to one target.
@@ -222,12 +223,21 @@ func (f *Forwarder) settle(t *target, err error) (time.Duration, string) {
 	return f.backoff(t.attempts), ""
 }
 
-// backoff is the wait before retry n (from 1): RetryMin doubled n-1 times,
-// at most RetryMax, with jitter (between half and the whole of it).
+// backoff is the wait before delivery retry n (from 1): RetryMin doubled
+// n-1 times, at most RetryMax, with jitter (between half and the whole of
+// it).
 func (f *Forwarder) backoff(n int) time.Duration {
-	d := f.cfg.RetryMin << min(n-1, 30)
-	if d <= 0 || d > f.cfg.RetryMax {
-		d = f.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return deliveryBackoff(f.cfg).Wait(n)
+}
+
+// deliveryBackoff is the backoff between delivery attempts, jittered so
+// that targets failing together are not retried together.
+func deliveryBackoff(cfg Config) backoff.Policy {
+	return backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax, Jitter: true}
+}
+
+// retries is the backoff of the forwarder's own retries (registry reads,
+// dead letters): RetryMin doubled after each failure, at most RetryMax.
+func (f *Forwarder) retries() backoff.Policy {
+	return backoff.Policy{Min: f.cfg.RetryMin, Max: f.cfg.RetryMax}
 }

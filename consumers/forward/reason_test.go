@@ -16,7 +16,7 @@ import (
 
 // hostileBody is what a hostile target answers: text meant for the
 // operators' terminals and tools that read dead letters.
-const hostileBody = "\x1b[2J\x1b[31mALL CLEAR\x1b[0m\nforwarder-dlq -replay -all\r\n=HYPERLINK(\"http://evil.example\")"
+const hostileBody = "\x1b[2J\x1b[31mALL CLEAR\x1b[0m\ndlq forwarder replay -all\r\n=HYPERLINK(\"http://evil.example\")"
 
 // A target's answer never reaches a dead-letter reason: the reason names
 // the status and Go's fixed text for it, for the forwarder's own dead

@@ -1,22 +1,21 @@
 package forward
 
-// Replay of the forwarding dead letters (the forwarder-dlq command): each
+// Replay of the forwarding dead letters (the dlq forwarder command): each
 // letter is re-delivered with its workspace's current settings or appended
-// to the dead-letter topic again; a dry run only lists them.
+// to the dead-letter topic again (package deadletter); a dry run only
+// lists them.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/deadletter"
+	"github.com/audittrail/audittrail/internal/backoff"
 	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -25,7 +24,8 @@ import (
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
 	// Group is the consumer group that remembers how far the dead-letter
-	// topic was replayed.
+	// topic was replayed. Its offsets are read and committed directly:
+	// neither Replay nor a listing joins it.
 	Group string
 	// Workspace, when set, replays only that workspace's dead letters;
 	// the others are appended to the dead-letter topic again unchanged.
@@ -53,8 +53,10 @@ type ReplayStats struct {
 // filters) and sent to the current target with retries. A dead letter that
 // fails again, or whose workspace has forwarding turned off, is appended to
 // the dead-letter topic again with the new reason, so nothing is lost and
-// the replay group always advances. It returns when it reached the end
-// offsets seen at start or ctx ends.
+// the replay group always advances, one commit per letter. It reads the
+// dead-letter topic by offset, from the group's committed offsets, and
+// joins no group. It returns when it reached the end offsets seen at start
+// or ctx ends.
 func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
 	if o.Group == "" {
@@ -75,52 +77,30 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 	}
 	defer stop()
 
-	opts := append([]kgo.Opt{}, d.KafkaOpts...)
-	opts = append(opts, kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(cfg.DeadLetterTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.RequiredAcks(kgo.AllISRAcks()))
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, d.KafkaOpts...), kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return st, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	remaining, err := toReplay(ctx, kadm.NewClient(cl), cfg.DeadLetterTopic, o.Group)
+	group := deadletter.NewGroup(cl, o.Group, cfg.DeadLetterTopic)
+	replayed, err := group.Replayed(ctx)
 	if err != nil {
 		return st, err
 	}
 	sender := NewSender(cfg.RequestTimeout, 4, cfg.Egress.Policy(), d.Now)
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return st, ctx.Err()
+	parker := deadletter.NewParker(cl, cfg.DeadLetterTopic, deliveryBackoff(cfg), d.Log)
+	var stepErr error
+	err = deadletter.Read(ctx, d.KafkaOpts, cfg.DeadLetterTopic, replayed, func(l deadletter.Letter) bool {
+		stepErr = replayOne(ctx, cfg, parker, sender, ws, o, l.Record, &st)
+		if stepErr == nil {
+			stepErr = group.Done(ctx, l)
 		}
-		var done []*kgo.Record
-		var stepErr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if !ok || stepErr != nil {
-				return
-			}
-			if r.Offset < end {
-				stepErr = replayOne(ctx, cfg, cl, sender, ws, o, r, &st)
-				if stepErr == nil {
-					done = append(done, r)
-				}
-			}
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-		})
-		if len(done) > 0 {
-			if err := cl.CommitRecords(ctx, done...); err != nil {
-				return st, fmt.Errorf("commit replay progress: %w", err)
-			}
-		}
-		if stepErr != nil {
-			return st, stepErr
-		}
+		return stepErr == nil
+	})
+	if stepErr != nil {
+		return st, stepErr
 	}
-	return st, nil
+	return st, err
 }
 
 // replaySettings reads the workspaces' current settings from the settings
@@ -147,51 +127,10 @@ func replaySettings(ctx context.Context, cfg Config, d Deps) (ws *Workspaces, st
 	return ws, stop, nil
 }
 
-// toReplay returns the end offset, seen now, of each partition of the
-// dead-letter topic that holds letters the group has not replayed yet.
-func toReplay(ctx context.Context, adm *kadm.Client, topic, group string) (map[int32]int64, error) {
-	ends, err := listOffsets(ctx, adm, "end", topic)
-	if err != nil {
-		return nil, err
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(l kadm.ListedOffset) {
-		if l.Offset > 0 {
-			remaining[l.Partition] = l.Offset
-		}
-	})
-	// Partitions already replayed up to their end need no reading.
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err == nil {
-		committed.Each(func(c kadm.OffsetResponse) {
-			if c.Topic == topic && c.At >= remaining[c.Partition] {
-				delete(remaining, c.Partition)
-			}
-		})
-	}
-	return remaining, nil
-}
-
-// listOffsets lists the "start" or "end" offsets of topic's partitions.
-func listOffsets(ctx context.Context, adm *kadm.Client, which, topic string) (kadm.ListedOffsets, error) {
-	list := adm.ListEndOffsets
-	if which == "start" {
-		list = adm.ListStartOffsets
-	}
-	offs, err := list(ctx, topic)
-	if err == nil {
-		err = offs.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list %s offsets of %s: %w", which, topic, err)
-	}
-	return offs, nil
-}
-
 // replayOne re-delivers one dead letter with the workspace's current
 // settings, or appends it to the dead-letter topic again (requeue) when it
 // cannot; a letter the settings now drop is only counted.
-func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, wss *Workspaces, o ReplayOptions, r *kgo.Record, st *ReplayStats) error {
+func replayOne(ctx context.Context, cfg Config, parker *deadletter.Parker, sender *Sender, wss *Workspaces, o ReplayOptions, r *kgo.Record, st *ReplayStats) error {
 	wsID := string(r.Key)
 	kind := header(r, topics.HeaderForwardTarget)
 	reason := header(r, topics.HeaderDLQReason)
@@ -199,11 +138,11 @@ func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, 
 	fmt.Fprintf(o.Out, "%s\t%s\t%s\t%s\t%s\n", wsID, ev.ID, ev.Event, kind, reason)
 	if o.Workspace != "" && wsID != o.Workspace {
 		st.Requeued++
-		return requeue(ctx, cl, cfg, r, reason)
+		return parker.Requeue(ctx, r, reason)
 	}
 	if decErr != nil {
 		st.Requeued++
-		return requeue(ctx, cl, cfg, r, "undecodable: "+decErr.Error())
+		return parker.Requeue(ctx, r, "undecodable: "+decErr.Error())
 	}
 	ws := wss.Get(wsID)
 	var send func() error
@@ -211,7 +150,7 @@ func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, 
 	case TargetAlert:
 		if ws == nil || !ws.Alerts.Enabled {
 			st.Requeued++
-			return requeue(ctx, cl, cfg, r, "replay: alerts are off for the workspace")
+			return parker.Requeue(ctx, r, "replay: alerts are off for the workspace")
 		}
 		if !ws.Alerts.Triggers(ev.Event) || skipsSoftFailure(ws, &ev) {
 			// The current settings would not alert on it: no longer on the
@@ -224,12 +163,12 @@ func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, 
 	default:
 		if ws == nil || !ws.Forwarding.Enabled {
 			st.Requeued++
-			return requeue(ctx, cl, cfg, r, "replay: forwarding is off for the workspace")
+			return parker.Requeue(ctx, r, "replay: forwarding is off for the workspace")
 		}
 		out, err := Process(ws, &ev)
 		if err != nil {
 			st.Requeued++
-			return requeue(ctx, cl, cfg, r, "too_large: "+err.Error())
+			return parker.Requeue(ctx, r, "too_large: "+err.Error())
 		}
 		if out.Dropped != "" {
 			st.Dropped++
@@ -237,51 +176,31 @@ func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, 
 		}
 		send = func() error { return sender.SendBatch(ctx, ws.Forwarding.Target, [][]byte{out.Call}) }
 	}
-	backoff := cfg.RetryMin
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	var final error // the failure that ends the retries
+	err := deliveryBackoff(cfg).Retry(ctx, func() error {
+		attempt++
 		err := send()
-		if err == nil {
-			st.Delivered++
-			return nil
-		}
 		var de *DeliveryError
-		if !errors.As(err, &de) || !de.Retryable || attempt >= cfg.MaxAttempts {
-			st.Requeued++
-			return requeue(ctx, cl, cfg, r, "replay failed: "+err.Error())
+		switch {
+		case err == nil:
+			return nil
+		case !errors.As(err, &de) || !de.Retryable || attempt >= cfg.MaxAttempts:
+			final = err
+			return backoff.Stop(err)
+		case de.RetryAfter > 0:
+			return backoff.After(min(de.RetryAfter, cfg.RetryAfterMax), err)
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		if de.RetryAfter > 0 {
-			wait = min(de.RetryAfter, cfg.RetryAfterMax)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		backoff = min(backoff*2, cfg.RetryMax)
+		return err
+	}, nil)
+	switch {
+	case final != nil:
+		st.Requeued++
+		return parker.Requeue(ctx, r, "replay failed: "+final.Error())
+	case err != nil:
+		return err
 	}
-}
-
-// requeue appends a copy of r to the dead-letter topic with a new reason.
-func requeue(ctx context.Context, cl *kgo.Client, cfg Config, r *kgo.Record, reason string) error {
-	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+1)
-	replays := 0
-	for _, h := range r.Headers {
-		switch h.Key {
-		case topics.HeaderDLQReason:
-			continue
-		case "dlq_replays":
-			replays, _ = strconv.Atoi(string(h.Value))
-			continue
-		}
-		hs = append(hs, h)
-	}
-	hs = append(hs, kgo.RecordHeader{Key: topics.HeaderDLQReason, Value: []byte(truncate(reason, 1024))},
-		kgo.RecordHeader{Key: "dlq_replays", Value: []byte(strconv.Itoa(replays + 1))})
-	cp := &kgo.Record{Topic: cfg.DeadLetterTopic, Key: r.Key, Value: r.Value, Headers: hs}
-	if err := cl.ProduceSync(ctx, cp).FirstErr(); err != nil {
-		return fmt.Errorf("requeue dead letter: %w", err)
-	}
+	st.Delivered++
 	return nil
 }
 
@@ -289,98 +208,37 @@ func requeue(ctx context.Context, cl *kgo.Client, cfg Config, r *kgo.Record, rea
 // with o.All, marked) without joining or moving any group.
 func list(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
-	opts := append([]kgo.Opt{}, d.KafkaOpts...)
-	cl, err := kgo.NewClient(append(opts, kgo.FetchMaxWait(200*time.Millisecond))...)
+	cl, err := kgo.NewClient(d.KafkaOpts...)
 	if err != nil {
 		return st, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	replayed, remaining, from, err := toList(ctx, kadm.NewClient(cl), cfg.DeadLetterTopic, o)
-	if err != nil || len(from) == 0 {
+	replayed, err := deadletter.NewGroup(cl, o.Group, cfg.DeadLetterTopic).Replayed(ctx)
+	if err != nil {
 		return st, err
 	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.DeadLetterTopic: from})
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return st, ctx.Err()
-		}
-		if err := fetches.Err0(); err != nil {
-			return st, fmt.Errorf("read %s: %w", cfg.DeadLetterTopic, err)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			if o.Workspace != "" && string(r.Key) != o.Workspace {
-				return
-			}
-			fmt.Fprintln(o.Out, listLine(r, o.All, replayed))
+	from := replayed
+	if o.All {
+		from = nil
+	}
+	err = deadletter.Read(ctx, d.KafkaOpts, cfg.DeadLetterTopic, from, func(l deadletter.Letter) bool {
+		if o.Workspace == "" || string(l.Key) == o.Workspace {
+			fmt.Fprintln(o.Out, listLine(l, o.All, replayed))
 			st.Listed++
-		})
-	}
-	return st, nil
+		}
+		return true
+	})
+	return st, err
 }
 
-// toList returns what list reads of the dead-letter topic: per partition,
-// the offset it starts from and the end offset seen now (only for those
-// with letters to list), and the offset below which letters are replayed.
-func toList(ctx context.Context, adm *kadm.Client, topic string, o ReplayOptions) (replayed, remaining map[int32]int64, from map[int32]kgo.Offset, err error) {
-	starts, err := listOffsets(ctx, adm, "start", topic)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ends, err := listOffsets(ctx, adm, "end", topic)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	committed, err := adm.FetchOffsets(ctx, o.Group)
-	if err == nil {
-		err = committed.Error()
-	}
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		err = nil // never replayed: every letter is outstanding
-	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("fetch the offsets of group %s: %w", o.Group, err)
-	}
-	replayed = map[int32]int64{} // letters below are replayed
-	committed.Each(func(c kadm.OffsetResponse) {
-		if c.Topic == topic && c.Err == nil && c.At > 0 {
-			replayed[c.Partition] = c.At
-		}
-	})
-	remaining = map[int32]int64{}
-	from = map[int32]kgo.Offset{}
-	ends.Each(func(l kadm.ListedOffset) {
-		begin := int64(0)
-		if s, ok := starts.Lookup(topic, l.Partition); ok {
-			begin = s.Offset
-		}
-		if !o.All {
-			begin = max(begin, replayed[l.Partition])
-		}
-		if begin < l.Offset {
-			remaining[l.Partition] = l.Offset
-			from[l.Partition] = kgo.NewOffset().At(begin)
-		}
-	})
-	return replayed, remaining, from, nil
-}
-
-// listLine is the listing's line for dead letter r: workspace, event id,
+// listLine is the listing's line for dead letter l: workspace, event id,
 // event name, target kind and reason, and with all its status.
-func listLine(r *kgo.Record, all bool, replayed map[int32]int64) string {
-	ev, _ := event.Decode(r.Value)
-	line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Key, ev.ID, ev.Event,
-		header(r, topics.HeaderForwardTarget), header(r, topics.HeaderDLQReason))
+func listLine(l deadletter.Letter, all bool, replayed map[int32]int64) string {
+	ev, _ := event.Decode(l.Value)
+	line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", l.Key, ev.ID, ev.Event, l.Header(topics.HeaderForwardTarget), l.Reason)
 	if all {
 		status := "outstanding"
-		if r.Offset < replayed[r.Partition] {
+		if l.Offset < replayed[l.Partition] {
 			status = "replayed"
 		}
 		line += "\t" + status

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/internal/backoff"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -236,19 +237,18 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 // retry runs op until it succeeds or ctx ends, with capped exponential
 // backoff, counting each failure in failures.
 func (w *Writer) retry(ctx context.Context, what string, n int, failures prometheus.Counter, op func() error) error {
-	backoff := w.cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			return nil
-		}
+	err := w.retries().Retry(ctx, op, func(attempt int, err error, wait time.Duration) {
 		failures.Inc()
-		w.log.Warn(what+" failed; will retry", "rows", n, "attempt", attempt, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s %d rows: %w (last error: %v)", what, n, ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, w.cfg.RetryMax)
+		w.log.Warn(what+" failed; will retry", "rows", n, "attempt", attempt, "backoff", wait, "err", err)
+	})
+	if err != nil {
+		return fmt.Errorf("%s %d rows: %w", what, n, err)
 	}
+	return nil
+}
+
+// retries is the backoff between the writer's retries: RetryMin doubled
+// after each failure, at most RetryMax.
+func (w *Writer) retries() backoff.Policy {
+	return backoff.Policy{Min: w.cfg.RetryMin, Max: w.cfg.RetryMax}
 }

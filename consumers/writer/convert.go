@@ -88,3 +88,11 @@ func toRow(r *kgo.Record, policy *event.Policy, now time.Time, retentionDays int
 	}
 	return migrations.RowWithChanges(&e, changes), "", nil
 }
+
+// truncate cuts s to n bytes, marking the cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

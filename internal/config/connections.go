@@ -25,7 +25,7 @@ var (
 	KafkaPartitions = declare(Int{Var: Var{Name: "AUDITTRAIL_KAFKA_PARTITIONS", Readers: allServices,
 		Doc: "partition count used when a topic is created"},
 		Default: topics.DefaultPartitions, Min: 1, Max: 10_000})
-	SettingsTopic = declare(String{Var: Var{Name: "AUDITTRAIL_SETTINGS_TOPIC", Readers: "api, forwarder, forwarder-dlq",
+	SettingsTopic = declare(String{Var: Var{Name: "AUDITTRAIL_SETTINGS_TOPIC", Readers: "api, forwarder, dlq",
 		Doc: "compacted topic holding workspaces' forwarding settings", Accepts: "a topic name"},
 		Default: topics.Settings})
 	CredentialsTopic = declare(String{Var: Var{Name: "AUDITTRAIL_CREDENTIALS_TOPIC", Readers: "ingest, credentials",
@@ -75,7 +75,7 @@ var (
 	TrustedProxies = declare(List{Var: Var{Name: "AUDITTRAIL_TRUSTED_PROXIES", Readers: "api, ingest",
 		Doc:     "reverse proxies whose X-Forwarded-For / X-Real-IP the API and the gateway believe; empty: the socket's peer address is the client",
 		Accepts: "CIDRs such as 10.0.0.0/8 or IP addresses, comma-separated"}})
-	ForwardAllowedTargets = declare(List{Var: Var{Name: "AUDITTRAIL_FORWARD_ALLOWED_TARGETS", Readers: "api, forwarder, forwarder-dlq",
+	ForwardAllowedTargets = declare(List{Var: Var{Name: "AUDITTRAIL_FORWARD_ALLOWED_TARGETS", Readers: "api, forwarder, dlq",
 		Doc:     "non-public addresses forwarding targets, alert webhooks and test calls may reach; loopback, private, link-local and other non-public addresses are refused otherwise",
 		Accepts: "exact ip:port entries such as 127.0.0.1:18555 or [fd00::1]:443, and CIDRs such as 10.1.2.0/24, comma-separated"}})
 )

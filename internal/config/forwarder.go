@@ -8,7 +8,7 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-const forwarderReaders = "forwarder, forwarder-dlq"
+const forwarderReaders = "forwarder, dlq"
 
 var (
 	ForwarderAddr = declare(String{Var: Var{Name: "AUDITTRAIL_FORWARDER_ADDR", Readers: "forwarder",

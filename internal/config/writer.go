@@ -17,7 +17,7 @@ var (
 	WriterGroup = declare(String{Var: Var{Name: "AUDITTRAIL_WRITER_GROUP", Readers: "writer, forwarder",
 		Doc: "writer consumer group id (the forwarder waits for its commits when handing over a workspace moved by a partition-count increase)", Accepts: "a consumer group id"},
 		Default: "audittrail-writer", Required: true})
-	WriterDLQTopic = declare(String{Var: Var{Name: "AUDITTRAIL_WRITER_DLQ_TOPIC", Readers: "writer, deadletters",
+	WriterDLQTopic = declare(String{Var: Var{Name: "AUDITTRAIL_WRITER_DLQ_TOPIC", Readers: "writer, dlq",
 		Doc: "dead-letter topic for records the writer cannot store", Accepts: "a topic name"},
 		Default: topics.DeadLetters})
 	WriterBatchSize = declare(Int{Var: Var{Name: "AUDITTRAIL_WRITER_BATCH_SIZE", Readers: writerReaders,

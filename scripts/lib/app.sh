@@ -16,7 +16,7 @@
 APP_NAMES=(writer ingest api forwarder)
 declare -A APP_PKG=([ingest]=producers/cmd/ingest [writer]=consumers/cmd/writer [api]=query-api/cmd/api
 	[loadgen]=producers/cmd/loadgen [token]=query-api/cmd/token
-	[forwarder]=consumers/cmd/forwarder [forwarder-dlq]=consumers/cmd/forwarder-dlq)
+	[forwarder]=consumers/cmd/forwarder [dlq]=consumers/cmd/dlq)
 
 # app_addr NAME: the host:port NAME listens on (same defaults as the binaries).
 app_addr() {

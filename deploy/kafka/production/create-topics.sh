@@ -48,7 +48,7 @@ topic audit-events-dlq 6 \
 	unclean.leader.election.enable=false
 
 # Events a workspace's target rejected or never accepted; replayed with
-# forwarder-dlq. Kept 90 days like the writer's dead letters.
+# dlq forwarder replay. Kept 90 days like the writer's dead letters.
 topic audit-forward-dlq 6 \
 	cleanup.policy=delete retention.ms=7776000000 min.insync.replicas=2 \
 	unclean.leader.election.enable=false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +17,24 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-func TestUsageErrorsNameTheFlag(t *testing.T) {
+// writer runs dlq writer with args.
+func writer(ctx context.Context, out io.Writer, args ...string) (int, error) {
+	return run(ctx, append([]string{"writer"}, args...), out, io.Discard, quiet)
+}
+
+func TestWriterUsageErrorsNameTheFlag(t *testing.T) {
 	for _, args := range [][]string{
 		nil, {"purge"}, {"replay"}, {"replay", "-all", "-at", "0:1"}, {"replay", "-at", "zero"},
-		{"list", "-limit", "-1"}, {"list", "-brokers", ""},
+		{"list", "-limit", "-1"}, {"list", "-brokers", ""}, {"list", "-nope"}, {"list", "extra"},
 	} {
-		code, err := run(context.Background(), args, &bytes.Buffer{})
+		code, err := writer(context.Background(), &bytes.Buffer{}, args...)
 		require.Equal(t, 2, code, "%v", args)
-		if err != nil {
-			require.Regexp(t, `usage|flag -|replay needs`, err.Error())
-		}
+		require.Error(t, err, "%v", args)
+		require.Regexp(t, `usage: dlq writer\|forwarder list\|replay|flag -|-nope|unexpected argument "extra"|replay needs`, err.Error(), "%v", args)
 	}
+	code, err := writer(context.Background(), io.Discard, "list", "-h")
+	require.NoError(t, err)
+	require.Zero(t, code, "-h prints the flags and succeeds")
 }
 
 func TestListAndReplay(t *testing.T) {
@@ -55,7 +63,7 @@ func TestListAndReplay(t *testing.T) {
 	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
 
 	var out bytes.Buffer
-	code, err := run(ctx, []string{"list"}, &out)
+	code, err := writer(ctx, &out, "list")
 	require.NoError(t, err)
 	require.Equal(t, 0, code)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -63,12 +71,24 @@ func TestListAndReplay(t *testing.T) {
 	require.Contains(t, out.String(), "from "+events+"/1/41")
 
 	out.Reset()
-	_, err = run(ctx, []string{"list", "-reason", "undecodable"}, &out)
+	_, err = writer(ctx, &out, "list", "-reason", "undecodable")
 	require.NoError(t, err)
 	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 2)
 
 	out.Reset()
-	code, err = run(ctx, []string{"replay", "-at", "1:0"}, &out)
+	_, err = writer(ctx, &out, "list", "-limit", "1")
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 1)
+
+	out.Reset()
+	code, err = writer(ctx, &out, "replay", "-all", "-reason", "undecodable", "-dry-run")
+	require.NoError(t, err)
+	require.Zero(t, code)
+	require.Equal(t, 2, strings.Count(out.String(), "would replay "), out.String())
+	require.Contains(t, out.String(), "(undecodable: z) to "+events)
+
+	out.Reset()
+	code, err = writer(ctx, &out, "replay", "-at", "1:0")
 	require.NoError(t, err)
 	require.Equal(t, 0, code)
 	require.Contains(t, out.String(), "replayed 1 letters")

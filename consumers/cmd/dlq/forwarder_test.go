@@ -20,27 +20,47 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func TestUsageErrorsNameTheFlag(t *testing.T) {
+// forwarder runs dlq forwarder with args.
+func forwarder(ctx context.Context, out, summary io.Writer, args ...string) (int, error) {
+	return run(ctx, append([]string{"forwarder"}, args...), out, summary, quiet)
+}
+
+func TestForwarderUsageErrorsNameTheFlag(t *testing.T) {
 	for args, want := range map[string]string{
-		"-nope":        "-nope",
-		"-workspace":   "-workspace",
-		"-list replay": `unexpected argument "replay"`,
-		"-list=maybe":  "-list",
-		"-all":         "-all lists: use it with -list",
+		"":                     "usage: dlq writer|forwarder list|replay",
+		"purge":                "usage: dlq writer|forwarder list|replay",
+		"-list":                "usage: dlq writer|forwarder list|replay",
+		"list -nope":           "-nope",
+		"list -workspace":      "-workspace",
+		"list replay":          `unexpected argument "replay"`,
+		"list -all=maybe":      "-all",
+		"replay -all":          "-all lists: use it with dlq forwarder list",
+		"replay -workspace":    "-workspace",
+		"replay -group a ws_1": `unexpected argument "ws_1"`,
 	} {
 		var summary bytes.Buffer
-		code, err := run(context.Background(), strings.Fields(args), io.Discard, &summary, quiet)
+		code, err := forwarder(context.Background(), io.Discard, &summary, strings.Fields(args)...)
 		require.Equal(t, 2, code, args)
 		require.ErrorContains(t, err, want, args)
 	}
-	code, err := run(context.Background(), []string{"-h"}, io.Discard, io.Discard, quiet)
-	require.NoError(t, err)
-	require.Zero(t, code, "-h prints the flags and succeeds")
+	for _, cmd := range []string{"list", "replay"} {
+		code, err := forwarder(context.Background(), io.Discard, io.Discard, cmd, "-h")
+		require.NoError(t, err)
+		require.Zero(t, code, "-h prints the flags and succeeds")
+	}
+}
+
+func TestUnknownAreaIsAUsageError(t *testing.T) {
+	for _, args := range [][]string{nil, {"list"}, {"events", "list"}, {"writers", "replay"}} {
+		code, err := run(context.Background(), args, io.Discard, io.Discard, quiet)
+		require.Equal(t, 2, code, "%v", args)
+		require.EqualError(t, err, usage, "%v", args)
+	}
 }
 
 func TestBadConfigurationIsAUsageError(t *testing.T) {
 	t.Setenv("AUDITTRAIL_FORWARDER_WORKRES", "8") // misspelt
-	code, err := run(context.Background(), []string{"-list"}, io.Discard, io.Discard, quiet)
+	code, err := forwarder(context.Background(), io.Discard, io.Discard, "list")
 	require.Equal(t, 2, code)
 	require.ErrorContains(t, err, "AUDITTRAIL_FORWARDER_WORKRES")
 }
@@ -71,7 +91,7 @@ func TestListsAndReplays(t *testing.T) {
 			{Key: topics.HeaderDLQReason, Value: []byte("rejected: 403")}}}).FirstErr())
 
 	var out, summary bytes.Buffer
-	code, err := run(ctx, []string{"-list"}, &out, &summary, quiet)
+	code, err := forwarder(ctx, &out, &summary, "list")
 	require.NoError(t, err)
 	require.Zero(t, code)
 	require.Equal(t, "ws_1\tevt_1\tSource Created\tsource\trejected: 403\n", out.String())
@@ -79,7 +99,7 @@ func TestListsAndReplays(t *testing.T) {
 
 	out.Reset()
 	summary.Reset()
-	code, err = run(ctx, []string{"-workspace", "ws_1"}, &out, &summary, quiet)
+	code, err = forwarder(ctx, &out, &summary, "replay", "-workspace", "ws_1")
 	require.NoError(t, err)
 	require.Zero(t, code)
 	require.Contains(t, summary.String(), "kept in the dead-letter topic 1", "forwarding is off for ws_1")
@@ -88,7 +108,7 @@ func TestListsAndReplays(t *testing.T) {
 	// with the new reason: a second replay finds only that copy.
 	out.Reset()
 	summary.Reset()
-	_, err = run(ctx, []string{"-list", "-group", "audittrail-forwarder-replay"}, &out, &summary, quiet)
+	_, err = forwarder(ctx, &out, &summary, "list", "-group", "audittrail-forwarder-replay")
 	require.NoError(t, err)
 	require.Equal(t, "ws_1\tevt_1\tSource Created\tsource\treplay: forwarding is off for the workspace\n", out.String())
 }
