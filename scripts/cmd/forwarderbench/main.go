@@ -1,7 +1,8 @@
-// Package main is the forwarder-bench command; it measures the forwarder against the Kafka broker
-// of AUDITTRAIL_KAFKA_BROKERS and a local HTTP sink, with every workspace
-// using a tracking plan of 20 events and 5 active destination filters. It
-// creates its own topics and group and deletes them at the end, and prints:
+// Package main is the forwarderbench command; it measures the forwarder
+// against the Kafka broker of AUDITTRAIL_KAFKA_BROKERS and a local HTTP
+// sink, with every workspace using a tracking plan of 20 events and 5
+// active destination filters. It creates its own topics and group and
+// deletes them at the end, and prints:
 //
 //   - throughput: events/s forwarded when a backlog is drained;
 //   - latency: p50/p99/max read-to-delivered at a steady produce rate.
@@ -42,7 +43,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "forwarder-bench:", err)
+		fmt.Fprintln(os.Stderr, "forwarderbench:", err)
 		os.Exit(1)
 	}
 }

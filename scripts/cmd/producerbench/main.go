@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
@@ -58,8 +59,15 @@ type options struct {
 func main() {
 	var o options
 	var brokers string
+	// The brokers the services use (AUDITTRAIL_KAFKA_BROKERS) unless -brokers says otherwise.
+	env := config.FromOS()
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	if err := env.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "producerbench:", err)
+		os.Exit(2)
+	}
 	fs := flag.NewFlagSet("producerbench", flag.ContinueOnError)
-	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka brokers")
+	fs.StringVar(&brokers, "brokers", strings.Join(kc.Brokers, ","), "Kafka brokers (default: AUDITTRAIL_KAFKA_BROKERS)")
 	fs.IntVar(&o.partitions, "partitions", topics.DefaultPartitions, "partitions of the benchmark topics")
 	fs.IntVar(&o.events, "events", 100000, "events per throughput round")
 	fs.IntVar(&o.rounds, "rounds", 5, "throughput rounds per producer")
