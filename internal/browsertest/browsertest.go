@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -54,7 +55,7 @@ func (b *Browser) For(t testing.TB) *Browser {
 // are enabled but the browser is missing.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Getenv("AUDITTRAIL_INTEGRATION") != "1" {
+	if !proctest.Enabled() {
 		t.Skip("browser test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with chromium installed)")
 	}
 	if _, err := os.Stat(ExecPath); err != nil {

@@ -39,6 +39,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/audittrail/audittrail/internal/proctest"
 )
 
 // EnvPython names the Python interpreter that has chdb-core installed;
@@ -97,7 +98,7 @@ func repoRoot() (string, error) {
 // they are but chdb is not installed. It returns the Python to run.
 func Require(t testing.TB) string {
 	t.Helper()
-	if os.Getenv("AUDITTRAIL_INTEGRATION") != "1" {
+	if !proctest.Enabled() {
 		t.Skip("current-ClickHouse (chdb) compatibility test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with chdb installed by chdb_install from scripts/lib/chdb.sh)")
 	}
 	py, err := Python()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -20,7 +21,7 @@ import (
 // ”, new rows store the sender, and later starts - reapplied or not - find
 // the columns and issue no ALTER that would fail.
 func TestSenderColumnsOnAnExistingTableOnTheRealServer(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	conn, cfg := stacktest.ClickHouseConn(t)
 	require.NotNil(t, conn)
 	ctx := context.Background()

@@ -44,6 +44,7 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/api"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/query-api/store"
@@ -342,12 +343,7 @@ func quote(s string) string {
 }
 
 func startAPI(o options, chc chconn.Config, kc kafkaconn.Config, secret string) (*exec.Cmd, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := proctest.FreeAddr()
 	cmd := exec.Command(o.apiBin)
 	cmd.Env = append(os.Environ(),
 		"AUDITTRAIL_API_ADDR="+addr, "AUDITTRAIL_CLICKHOUSE_DATABASE="+o.database, "AUDITTRAIL_CLICKHOUSE_ADDR="+chc.Addr,
@@ -361,21 +357,12 @@ func startAPI(o options, chc chconn.Config, kc kafkaconn.Config, secret string) 
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start %s: %w", o.apiBin, err)
 	}
-	base := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				fmt.Printf("API pid %d on %s (log %s)\n", cmd.Process.Pid, addr, logf.Name())
-				return cmd, base, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			return nil, "", fmt.Errorf("the API did not get ready; see %s", logf.Name())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := proctest.WaitReady(context.Background(), addr, 60*time.Second, nil); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, "", fmt.Errorf("the API did not get ready (%w); see %s", err, logf.Name())
 	}
+	fmt.Printf("API pid %d on %s (log %s)\n", cmd.Process.Pid, addr, logf.Name())
+	return cmd, "http://" + addr, nil
 }
 
 type percentiles struct{ p50, p99 float64 }

@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +48,7 @@ import (
 	"github.com/audittrail/audittrail/consumers/forward"
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -205,17 +205,19 @@ func printTable(w io.Writer, rs []result) {
 }
 
 func run(ctx context.Context, o options) ([]result, error) {
-	pkgs := map[string]string{"writer": "./consumers/cmd/writer", "ingest": "./producers/cmd/ingest"}
-	for _, s := range o.scenarios {
-		if sinkFaults[s] != "" {
-			pkgs["forwarder"] = "./consumers/cmd/forwarder"
-		}
+	pkgs := []string{"consumers/cmd/writer", "producers/cmd/ingest"}
+	if slices.ContainsFunc(o.scenarios, func(s string) bool { return sinkFaults[s] != "" }) {
+		pkgs = append(pkgs, "consumers/cmd/forwarder")
 	}
-	bins, err := build(o.root, pkgs)
+	dir, err := os.MkdirTemp("", "audittrail-drill-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(filepath.Dir(bins["writer"]))
+	defer os.RemoveAll(dir)
+	bins, err := proctest.Build(dir, pkgs...)
+	if err != nil {
+		return nil, err
+	}
 	var out []result
 	for _, s := range o.scenarios {
 		fmt.Fprintf(os.Stderr, "drill: %s ...\n", s)
@@ -230,24 +232,6 @@ func run(ctx context.Context, o options) ([]result, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-func build(root string, pkgs map[string]string) (map[string]string, error) {
-	dir, err := os.MkdirTemp("", "audittrail-drill-")
-	if err != nil {
-		return nil, err
-	}
-	bins := map[string]string{}
-	for name, pkg := range pkgs {
-		bin := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir, cmd.Stderr = root, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("build %s: %w", pkg, err)
-		}
-		bins[name] = bin
-	}
-	return bins, nil
 }
 
 // env is one scenario's isolated slice of the servers.
@@ -289,7 +273,7 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	res.Scenario = scenario
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	e := &env{o: o, sfx: sfx, topic: "drill-events-" + sfx, dlq: "drill-dlq-" + sfx, group: "drill-writer-" + sfx,
-		db: "drill_" + sfx, addrs: map[string]string{"ingest": drillkit.FreeAddr(), "writer": drillkit.FreeAddr()}, bins: bins,
+		db: "drill_" + sfx, addrs: map[string]string{"ingest": proctest.FreeAddr(), "writer": proctest.FreeAddr()}, bins: bins,
 		procs: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{}, accepted: map[string]bool{}, sent: map[string]bool{},
 		sendTwice: scenario == "duplicates"}
 	e.vars = []string{
@@ -302,7 +286,7 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	fault := sinkFaults[scenario]
 	if fault != "" {
 		e.settings, e.fwdDLQ, e.fwdGroup = "drill-settings-"+sfx, "drill-fdlq-"+sfx, "drill-forwarder-"+sfx
-		e.addrs["forwarder"] = drillkit.FreeAddr()
+		e.addrs["forwarder"] = proctest.FreeAddr()
 		e.forwardable, e.postedAt = map[string]bool{}, map[string]time.Time{}
 		e.vars = append(e.vars,
 			"AUDITTRAIL_SETTINGS_TOPIC="+e.settings, "AUDITTRAIL_FORWARDER_DLQ_TOPIC="+e.fwdDLQ,
@@ -641,19 +625,10 @@ func (e *env) start(name string) error {
 		return err
 	}
 	e.procs[name], e.logs[name] = cmd, &logs
-	addr := e.addrs[name]
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := proctest.WaitReady(context.Background(), e.addrs[name], 60*time.Second, nil); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	return fmt.Errorf("%s not ready in 60s", name)
+	return nil
 }
 
 func (e *env) stop(name string, sig syscall.Signal) {

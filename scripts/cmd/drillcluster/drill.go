@@ -20,6 +20,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
@@ -91,8 +92,8 @@ func runDrill(ctx context.Context, o options) (rep *report, err error) {
 	var buildErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		buildErr = build(o.root, binDir, "./consumers/cmd/writer", "./consumers/cmd/forwarder",
-			"./query-api/cmd/api", "./producers/cmd/ingest")
+		_, buildErr = proctest.Build(binDir, "consumers/cmd/writer", "consumers/cmd/forwarder",
+			"query-api/cmd/api", "producers/cmd/ingest")
 	})
 	startErr := d.cl.start()
 	wg.Wait()
@@ -165,18 +166,18 @@ func (d *drill) setUp(ctx context.Context, binDir string) error {
 	}
 	with := func(extra ...string) []string { return append(slices.Clone(common), extra...) }
 	for i := 1; i <= writers; i++ {
-		addr := drillkit.FreeAddr()
+		addr := proctest.FreeAddr()
 		d.writers = append(d.writers, newProc(fmt.Sprintf("writer-%d", i), filepath.Join(binDir, "writer"), addr, d.logDir,
 			with("AUDITTRAIL_WRITER_ADDR="+addr, fmt.Sprintf("AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-%d", i))))
 	}
 	for i := 1; i <= forwarders; i++ {
-		addr := drillkit.FreeAddr()
+		addr := proctest.FreeAddr()
 		d.forwarders = append(d.forwarders, newProc(fmt.Sprintf("forwarder-%d", i), filepath.Join(binDir, "forwarder"), addr,
 			d.logDir, with("AUDITTRAIL_FORWARDER_ADDR="+addr)))
 	}
-	addr := drillkit.FreeAddr()
+	addr := proctest.FreeAddr()
 	d.api = newProc("api", filepath.Join(binDir, "api"), addr, d.logDir, with("AUDITTRAIL_API_ADDR="+addr))
-	addr = drillkit.FreeAddr()
+	addr = proctest.FreeAddr()
 	d.ingest = newProc("ingest", filepath.Join(binDir, "ingest"), addr, d.logDir, with("AUDITTRAIL_INGEST_ADDR="+addr))
 
 	// The first writer creates the database and applies the schema; the
