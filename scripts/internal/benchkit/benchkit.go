@@ -1,14 +1,12 @@
 // Package benchkit holds what the benchmarks under scripts/cmd share: their
 // own slice of the Kafka and ClickHouse servers that the services'
-// configuration names (AUDITTRAIL_KAFKA_*, AUDITTRAIL_CLICKHOUSE_*), a
-// writer running in the benchmark's process, clickhouse-client's
-// connection flags and writing the results.
+// configuration names (drillkit.ServersFromEnv), a writer running in the
+// benchmark's process and writing the results.
 package benchkit
 
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,41 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/chconn"
-	"github.com/audittrail/audittrail/internal/config"
-	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/schemas/migrations"
-	"github.com/audittrail/audittrail/schemas/topics"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
-
-// Servers are the Kafka brokers and the ClickHouse server, configured as
-// the services configure them.
-type Servers struct {
-	Kafka      kafkaconn.Config
-	ClickHouse chconn.Config
-}
-
-// ServersFromEnv reads the servers' configuration from the environment
-// with the services' defaults (loopback).
-func ServersFromEnv() (Servers, error) {
-	env := config.FromOS()
-	s := Servers{Kafka: kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions), ClickHouse: chconn.FromEnv(env)}
-	return s, errors.Join(env.Err(), s.Kafka.Validate())
-}
-
-// ClientArgs are clickhouse-client's flags for the ClickHouse server.
-func (s Servers) ClientArgs() []string {
-	host, port, _ := net.SplitHostPort(s.ClickHouse.Addr)
-	args := []string{"--host", host, "--port", port, "--user", s.ClickHouse.Username}
-	if s.ClickHouse.Password != "" {
-		args = append(args, "--password", s.ClickHouse.Password)
-	}
-	return args
-}
 
 // Bench is a benchmark's own database, holding the schema, and a Kafka
 // client on the servers. Close drops the database.
 type Bench struct {
-	Servers
+	drillkit.Servers
 	DB     string      // the database, created by Open
 	Conn   driver.Conn // to the ClickHouse server
 	Client *kgo.Client // to the brokers
@@ -66,7 +37,7 @@ type Bench struct {
 // configured servers. The connection has conns connections whose queries
 // may take readTimeout.
 func Open(ctx context.Context, db string, conns int, readTimeout time.Duration) (*Bench, error) {
-	s, err := ServersFromEnv()
+	s, err := drillkit.ServersFromEnv()
 	if err != nil {
 		return nil, err
 	}
