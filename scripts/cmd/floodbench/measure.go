@@ -148,11 +148,7 @@ func (b *bench) poll(ctx context.Context, names []string, want map[string]int, d
 		if interrupted != nil {
 			// Carry on until every event is stored, so the next run
 			// starts without a backlog, then report the interruption.
-			done := true
-			for ws, n := range want {
-				done = done && got[ws] >= n
-			}
-			if done || time.Now().After(deadline) {
+			if allStored(got, want) || time.Now().After(deadline) {
 				return nil, fmt.Errorf("%w: %v", errInterrupted, interrupted)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -165,11 +161,7 @@ func (b *bench) poll(ctx context.Context, names []string, want map[string]int, d
 			}
 		}
 		samples = append(samples, s)
-		done := true
-		for ws, n := range want {
-			done = done && got[ws] >= n
-		}
-		if done {
+		if allStored(got, want) {
 			return samples, nil
 		}
 		if time.Now().After(deadline) {
@@ -190,11 +182,7 @@ func (b *bench) waitStored(ctx context.Context, want map[string]int, within time
 			time.Sleep(time.Second)
 			continue
 		}
-		done := true
-		for ws, n := range want {
-			done = done && got[ws] >= n
-		}
-		if done {
+		if allStored(got, want) {
 			return got, nil
 		}
 		if time.Now().After(deadline) {
@@ -202,6 +190,16 @@ func (b *bench) waitStored(ctx context.Context, want map[string]int, within time
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// allStored reports whether every workspace of want holds its rows.
+func allStored(got, want map[string]int) bool {
+	for ws, n := range want {
+		if got[ws] < n {
+			return false
+		}
+	}
+	return true
 }
 
 // counts is the rows of each workspace of want (the table's order starts
