@@ -1,5 +1,8 @@
 package main
 
+// The -measure mode: produce, consume and writer throughput on the
+// cluster, the capacity figures.
+
 import (
 	"context"
 	"errors"

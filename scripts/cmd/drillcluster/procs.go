@@ -1,5 +1,8 @@
 package main
 
+// The product's processes the drill runs: start, readiness, signals,
+// metrics and logs.
+
 import (
 	"context"
 	"fmt"
