@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
