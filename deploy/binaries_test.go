@@ -54,8 +54,8 @@ func settingsTopicConfigs() map[string]string {
 }
 
 // TestComponentDefaultsMatchTheConfigurationTable checks that, with nothing
-// set, the components use the defaults internal/config documents (and the
-// README's configuration table shows).
+// set, the components use the defaults internal/config declares (and
+// docs/configuration.md shows).
 func TestComponentDefaultsMatchTheConfigurationTable(t *testing.T) {
 	def := map[string]string{}
 	for _, v := range config.Variables {

@@ -175,11 +175,12 @@ func TestClickHouseCluster(t *testing.T) {
 		}
 		rows.Close()
 		require.Equal(t, map[string]string{
-			"audit_events":          "Distributed",
-			"audit_events_local":    "ReplicatedReplacingMergeTree",
-			"audit_event_ids":       "Distributed",
-			"audit_event_ids_local": "ReplicatedMergeTree",
-			"schema_migrations":     "ReplicatedMergeTree",
+			"audit_events":           "Distributed",
+			"audit_events_local":     "ReplicatedReplacingMergeTree",
+			"audit_event_ids":        "Distributed",
+			"audit_event_ids_local":  "ReplicatedMergeTree",
+			"schema_migrations":      "ReplicatedMergeTree",
+			"audit_partition_counts": "ReplicatedReplacingMergeTree",
 		}, engines)
 	}
 	require.Eventually(t, func() bool {

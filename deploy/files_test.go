@@ -340,17 +340,19 @@ func TestKubernetesEnvironmentUsesKnownVariables(t *testing.T) {
 // component ties a manifest to the binary it runs.
 type component struct {
 	workload, kind, binary, addrVar string
+	// addrDecl is addrVar's declaration in internal/config.
+	addrDecl string
 	// sources are the files (repository-relative) where the binary reads
-	// addrVar and starts its HTTP server; the first is its main.go.
+	// addrDecl and starts its HTTP server; the first is its main.go.
 	sources []string
 	hpa     bool
 }
 
 var components = []component{
-	{"audittrail-ingest", "Deployment", "ingest", "AUDITTRAIL_INGEST_ADDR", []string{"producers/cmd/ingest/main.go", "producers/ingest/config.go"}, true},
-	{"audittrail-writer", "StatefulSet", "writer", "AUDITTRAIL_WRITER_ADDR", []string{"consumers/cmd/writer/main.go"}, false},
-	{"audittrail-forwarder", "Deployment", "forwarder", "AUDITTRAIL_FORWARDER_ADDR", []string{"consumers/cmd/forwarder/main.go"}, false},
-	{"audittrail-api", "Deployment", "api", "AUDITTRAIL_API_ADDR", []string{"query-api/cmd/api/main.go"}, true},
+	{"audittrail-ingest", "Deployment", "ingest", "AUDITTRAIL_INGEST_ADDR", "config.IngestAddr", []string{"producers/cmd/ingest/main.go", "producers/ingest/config.go"}, true},
+	{"audittrail-writer", "StatefulSet", "writer", "AUDITTRAIL_WRITER_ADDR", "config.WriterAddr", []string{"consumers/cmd/writer/main.go"}, false},
+	{"audittrail-forwarder", "Deployment", "forwarder", "AUDITTRAIL_FORWARDER_ADDR", "config.ForwarderAddr", []string{"consumers/cmd/forwarder/main.go"}, false},
+	{"audittrail-api", "Deployment", "api", "AUDITTRAIL_API_ADDR", "config.APIAddr", []string{"query-api/cmd/api/main.go", "query-api/cmd/api/config.go"}, true},
 }
 
 // envValue returns the value a container gives name, from its own env or
@@ -405,8 +407,12 @@ func TestKubernetesProbesMatchTheBinaries(t *testing.T) {
 			c := w.Template.Spec.Containers[0]
 			require.Equal(t, []string{binaryDir + comp.binary}, c.Command)
 
-			// The binary reads addrVar and serves /healthz and /readyz on it
-			// (httpserver.New registers both; see TestHTTPServerServesProbes).
+			// The binary reads addrVar (through its declaration) and serves
+			// /healthz and /readyz on it (httpserver.New registers both; see
+			// TestHTTPServerServesProbes).
+			v, ok := config.Lookup(comp.addrVar)
+			require.True(t, ok, "%s is declared", comp.addrVar)
+			require.Contains(t, strings.Split(v.Readers, ", "), comp.binary, "%s is documented as read by %s", comp.addrVar, comp.binary)
 			main, err := os.ReadFile(filepath.Join(root, comp.sources[0]))
 			require.NoError(t, err)
 			require.Contains(t, string(main), "httpserver.New(", "%s starts the shared HTTP server", comp.sources[0])
@@ -415,9 +421,9 @@ func TestKubernetesProbesMatchTheBinaries(t *testing.T) {
 			for _, src := range comp.sources {
 				b, err := os.ReadFile(filepath.Join(root, src))
 				require.NoError(t, err)
-				reads = reads || bytes.Contains(b, []byte(`"`+comp.addrVar+`"`))
+				reads = reads || bytes.Contains(b, []byte(comp.addrDecl+".Get("))
 			}
-			require.True(t, reads, "%s reads %s", comp.binary, comp.addrVar)
+			require.True(t, reads, "%s reads %s (%s)", comp.binary, comp.addrVar, comp.addrDecl)
 
 			addr, ok := envValue(c, cm, comp.addrVar)
 			require.True(t, ok, "%s sets %s", comp.workload, comp.addrVar)

@@ -14,6 +14,10 @@ import (
 type Config struct {
 	// Group is the forwarder's consumer group id (distinct from the writer's).
 	Group string
+	// WriterGroup is the writer's group (AUDITTRAIL_WRITER_GROUP): after a
+	// partition-count increase, a moved workspace's records wait until
+	// both groups are past its old partition (consumers/handover).
+	WriterGroup string
 	// Topic is the events topic; SettingsTopic the compacted settings
 	// table; DeadLetterTopic receives undeliverable events.
 	Topic, SettingsTopic, DeadLetterTopic string
@@ -59,87 +63,75 @@ type Config struct {
 	Egress egress.Config
 }
 
-// Defaults returns the default configuration.
+// Defaults returns the default configuration: the declared defaults of
+// the config.Forwarder* variables, config.SettingsTopic and
+// config.RetentionDays. RetryMin is config.ForwarderRetryMax's minimum.
 func Defaults() Config {
 	return Config{
-		Group: "audittrail-forwarder", Topic: topics.Events, SettingsTopic: topics.Settings,
-		DeadLetterTopic: topics.ForwardDeadLetters,
-		Workers:         64, MaxInFlight: 100_000, BatchEvents: 500,
-		RequestTimeout: 10 * time.Second,
-		RetryMin:       200 * time.Millisecond, RetryMax: 30 * time.Second, RetryAfterMax: 5 * time.Minute,
-		MaxAttempts:       10,
+		Group: config.ForwarderGroup.Default, WriterGroup: config.WriterGroup.Default, Topic: topics.Events, SettingsTopic: config.SettingsTopic.Default,
+		DeadLetterTopic: config.ForwarderDLQTopic.Default,
+		Workers:         config.ForwarderWorkers.Default, MaxInFlight: config.ForwarderMaxInFlight.Default, BatchEvents: 500,
+		RequestTimeout: config.ForwarderRequestTimeout.Default,
+		RetryMin:       config.ForwarderRetryMax.Min, RetryMax: config.ForwarderRetryMax.Default, RetryAfterMax: 5 * time.Minute,
+		MaxAttempts:       config.ForwarderMaxAttempts.Default,
 		MaxSplitRequests:  64,
-		ViolationInterval: time.Minute,
+		ViolationInterval: config.ForwarderViolationInterval.Default,
 		ShutdownTimeout:   20 * time.Second,
-		RetentionDays:     90, DedupeMaxIDs: 1_000_000, RegistryTimeout: 15 * time.Second,
+		RetentionDays:     config.RetentionDays.Default, DedupeMaxIDs: config.ForwarderDedupeMaxIDs.Default,
+		RegistryTimeout: 15 * time.Second,
 	}
 }
 
-// FromEnv reads the AUDITTRAIL_FORWARDER_* variables,
-// AUDITTRAIL_RETENTION_DAYS and AUDITTRAIL_FORWARD_ALLOWED_TARGETS.
+// FromEnv reads the config.Forwarder* variables, config.SettingsTopic,
+// config.RetentionDays and config.ForwardAllowedTargets.
 func FromEnv(e *config.Env, topic string) Config {
 	c := Defaults()
 	c.Topic = topic
-	c.Group = e.String("AUDITTRAIL_FORWARDER_GROUP", c.Group)
-	c.SettingsTopic = e.String("AUDITTRAIL_SETTINGS_TOPIC", c.SettingsTopic)
-	c.DeadLetterTopic = e.String("AUDITTRAIL_FORWARDER_DLQ_TOPIC", c.DeadLetterTopic)
-	c.Workers = e.Int("AUDITTRAIL_FORWARDER_WORKERS", c.Workers)
-	c.MaxInFlight = e.Int("AUDITTRAIL_FORWARDER_MAX_IN_FLIGHT", c.MaxInFlight)
-	c.RequestTimeout = e.Duration("AUDITTRAIL_FORWARDER_REQUEST_TIMEOUT", c.RequestTimeout)
-	c.MaxAttempts = e.Int("AUDITTRAIL_FORWARDER_MAX_ATTEMPTS", c.MaxAttempts)
-	c.RetryMax = e.Duration("AUDITTRAIL_FORWARDER_RETRY_MAX", c.RetryMax)
-	c.ViolationInterval = e.Duration("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL", c.ViolationInterval)
-	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
-	c.DedupeMaxIDs = e.Int("AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
+	c.Group = config.ForwarderGroup.Get(e)
+	c.WriterGroup = config.WriterGroup.Get(e)
+	c.SettingsTopic = config.SettingsTopic.Get(e)
+	c.DeadLetterTopic = config.ForwarderDLQTopic.Get(e)
+	c.Workers = config.ForwarderWorkers.Get(e)
+	c.MaxInFlight = config.ForwarderMaxInFlight.Get(e)
+	c.RequestTimeout = config.ForwarderRequestTimeout.Get(e)
+	c.MaxAttempts = config.ForwarderMaxAttempts.Get(e)
+	c.RetryMax = config.ForwarderRetryMax.Get(e)
+	c.ViolationInterval = config.ForwarderViolationInterval.Get(e)
+	c.RetentionDays = config.RetentionDays.Get(e)
+	c.DedupeMaxIDs = config.ForwarderDedupeMaxIDs.Get(e)
 	c.Egress = egress.FromEnv(e)
 	return c
 }
 
-// Validate reports configuration that cannot work.
+// Validate reports configuration that cannot work; each message about a
+// variable names it and what it accepts.
 func (c Config) Validate() error {
-	var errs []error
-	if c.Group == "" {
-		errs = append(errs, errors.New("AUDITTRAIL_FORWARDER_GROUP is empty"))
+	errs := []error{
+		config.ForwarderGroup.Check(c.Group),
+		config.ForwarderWorkers.Check(c.Workers),
+		config.ForwarderMaxInFlight.Check(c.MaxInFlight),
+		config.ForwarderRequestTimeout.Check(c.RequestTimeout),
+		config.ForwarderMaxAttempts.Check(c.MaxAttempts),
+		config.ForwarderViolationInterval.Check(c.ViolationInterval),
+		config.RetentionDays.Check(c.RetentionDays),
+		config.ForwarderDedupeMaxIDs.Check(c.DedupeMaxIDs),
+		c.Egress.Validate(),
 	}
 	if c.Topic == "" || c.SettingsTopic == "" || c.DeadLetterTopic == "" ||
 		c.Topic == c.SettingsTopic || c.Topic == c.DeadLetterTopic || c.SettingsTopic == c.DeadLetterTopic {
 		errs = append(errs, fmt.Errorf("topics %q, %q and %q: all required and distinct", c.Topic, c.SettingsTopic, c.DeadLetterTopic))
 	}
-	if c.Workers < 1 || c.Workers > 10_000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_WORKERS=%d: want 1-10000", c.Workers))
-	}
-	if c.MaxInFlight < 1 || c.MaxInFlight > 10_000_000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_MAX_IN_FLIGHT=%d: want 1-10000000", c.MaxInFlight))
-	}
 	if c.BatchEvents < 1 || c.BatchEvents > 10_000 {
 		errs = append(errs, fmt.Errorf("batch events %d: want 1-10000", c.BatchEvents))
-	}
-	if c.RequestTimeout < 10*time.Millisecond || c.RequestTimeout > 10*time.Minute {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_REQUEST_TIMEOUT=%s: want 10ms-10m", c.RequestTimeout))
-	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_MAX_ATTEMPTS=%d: want 1-100", c.MaxAttempts))
 	}
 	if c.MaxSplitRequests < 0 || c.MaxSplitRequests > 10_000 {
 		errs = append(errs, fmt.Errorf("max split requests %d: want 0-10000", c.MaxSplitRequests))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.RetryAfterMax < c.RetryMin {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_RETRY_MAX=%s: want >= %s", c.RetryMax, c.RetryMin))
-	}
-	if c.ViolationInterval < 10*time.Millisecond {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_VIOLATION_INTERVAL=%s: want >= 10ms", c.ViolationInterval))
-	}
-	if c.RetentionDays < 1 || c.RetentionDays > 3650 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_RETENTION_DAYS=%d: want 1-3650", c.RetentionDays))
-	}
-	if c.DedupeMaxIDs < 1 || c.DedupeMaxIDs > 100_000_000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_FORWARDER_DEDUPE_MAX_IDS=%d: want 1-100000000", c.DedupeMaxIDs))
+		errs = append(errs, config.ForwarderRetryMax.Errorf(c.RetryMax, "at least "+config.FormatDuration(c.RetryMin)+" ("+config.ForwarderRetryMax.Note+")"))
 	}
 	if c.RegistryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("registry timeout %s: want > 0", c.RegistryTimeout))
-	}
-	if err := c.Egress.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

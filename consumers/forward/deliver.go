@@ -1,5 +1,9 @@
 package forward
 
+// HTTP delivery: the Sender posts batches of track calls and alerts to the
+// workspaces' URLs through the egress guard, and each failure is
+// classified as a DeliveryError (retryable, refused or final).
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,7 @@
 package forward
 
+// The forwarder's Prometheus metrics.
+
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )

@@ -1,5 +1,9 @@
 package forward
 
+// The per-event pipeline of a workspace: the hard-failure rule, tracking
+// plan and destination filters turn an audit event into a track call
+// (Process) or say why it is dropped; and the text of an alert (AlertText).
+
 import (
 	"bytes"
 	"encoding/json"

@@ -1,5 +1,7 @@
 package forward
 
+// Memory of the event ids delivered lately, per target kind and workspace.
+
 import "sync"
 
 // recentIDs remembers the events delivered (or dead-lettered) lately, per

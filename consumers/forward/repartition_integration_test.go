@@ -78,6 +78,7 @@ func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
 	// retried and reaches the sink twice, which is not what this test is
 	// about.
 	fcfg.RequestTimeout = Defaults().RequestTimeout
+	fcfg.WriterGroup = wcfg.Group
 	for range 2 {
 		_, _ = s.run(t, fcfg, Deps{Registry: idwindow.NewRegistry(conn, ch.Database), Reg: prometheus.NewRegistry()})
 	}

@@ -1,5 +1,9 @@
 package forward
 
+// Replay of the forwarding dead letters (the forwarder-dlq command): each
+// letter is re-delivered with its workspace's current settings or appended
+// to the dead-letter topic again; a dry run only lists them.
+
 import (
 	"context"
 	"errors"
@@ -65,22 +69,11 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 	if o.DryRun {
 		return list(ctx, cfg, d, o)
 	}
-	ws := NewWorkspaces(d.Log)
-	defer ws.Close()
-	table, err := kvtopic.New(d.KafkaOpts, cfg.SettingsTopic, ws.Apply)
+	ws, stop, err := replaySettings(ctx, cfg, d)
 	if err != nil {
 		return st, err
 	}
-	tctx, tcancel := context.WithCancel(ctx)
-	tdone := make(chan struct{})
-	go func() { defer close(tdone); _ = table.Run(tctx) }()
-	defer func() { tcancel(); <-tdone }()
-	if err := table.WaitReady(ctx); err != nil {
-		return st, err
-	}
-	if err := ws.WaitIdle(ctx); err != nil {
-		return st, err
-	}
+	defer stop()
 
 	opts := append([]kgo.Opt{}, d.KafkaOpts...)
 	opts = append(opts, kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(cfg.DeadLetterTopic),
@@ -91,27 +84,9 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 		return st, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, cfg.DeadLetterTopic)
-	if err == nil {
-		err = ends.Error()
-	}
+	remaining, err := toReplay(ctx, kadm.NewClient(cl), cfg.DeadLetterTopic, o.Group)
 	if err != nil {
-		return st, fmt.Errorf("list end offsets of %s: %w", cfg.DeadLetterTopic, err)
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(l kadm.ListedOffset) {
-		if l.Offset > 0 {
-			remaining[l.Partition] = l.Offset
-		}
-	})
-	// Partitions already replayed up to their end need no reading.
-	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, o.Group)
-	if err == nil {
-		committed.Each(func(c kadm.OffsetResponse) {
-			if c.Topic == cfg.DeadLetterTopic && c.At >= remaining[c.Partition] {
-				delete(remaining, c.Partition)
-			}
-		})
+		return st, err
 	}
 	sender := NewSender(cfg.RequestTimeout, 4, cfg.Egress.Policy(), d.Now)
 	for len(remaining) > 0 {
@@ -148,6 +123,74 @@ func Replay(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplaySta
 	return st, nil
 }
 
+// replaySettings reads the workspaces' current settings from the settings
+// topic and keeps them current until stop is called.
+func replaySettings(ctx context.Context, cfg Config, d Deps) (ws *Workspaces, stop func(), err error) {
+	ws = NewWorkspaces(d.Log)
+	table, err := kvtopic.New(d.KafkaOpts, cfg.SettingsTopic, ws.Apply)
+	if err != nil {
+		ws.Close()
+		return nil, nil, err
+	}
+	tctx, tcancel := context.WithCancel(ctx)
+	tdone := make(chan struct{})
+	go func() { defer close(tdone); _ = table.Run(tctx) }()
+	stop = func() { tcancel(); <-tdone; ws.Close() }
+	if err := table.WaitReady(ctx); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if err := ws.WaitIdle(ctx); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return ws, stop, nil
+}
+
+// toReplay returns the end offset, seen now, of each partition of the
+// dead-letter topic that holds letters the group has not replayed yet.
+func toReplay(ctx context.Context, adm *kadm.Client, topic, group string) (map[int32]int64, error) {
+	ends, err := listOffsets(ctx, adm, "end", topic)
+	if err != nil {
+		return nil, err
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(l kadm.ListedOffset) {
+		if l.Offset > 0 {
+			remaining[l.Partition] = l.Offset
+		}
+	})
+	// Partitions already replayed up to their end need no reading.
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		committed.Each(func(c kadm.OffsetResponse) {
+			if c.Topic == topic && c.At >= remaining[c.Partition] {
+				delete(remaining, c.Partition)
+			}
+		})
+	}
+	return remaining, nil
+}
+
+// listOffsets lists the "start" or "end" offsets of topic's partitions.
+func listOffsets(ctx context.Context, adm *kadm.Client, which, topic string) (kadm.ListedOffsets, error) {
+	list := adm.ListEndOffsets
+	if which == "start" {
+		list = adm.ListStartOffsets
+	}
+	offs, err := list(ctx, topic)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s offsets of %s: %w", which, topic, err)
+	}
+	return offs, nil
+}
+
+// replayOne re-delivers one dead letter with the workspace's current
+// settings, or appends it to the dead-letter topic again (requeue) when it
+// cannot; a letter the settings now drop is only counted.
 func replayOne(ctx context.Context, cfg Config, cl *kgo.Client, sender *Sender, wss *Workspaces, o ReplayOptions, r *kgo.Record, st *ReplayStats) error {
 	wsID := string(r.Key)
 	kind := header(r, topics.HeaderForwardTarget)
@@ -252,54 +295,9 @@ func list(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats
 		return st, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, cfg.DeadLetterTopic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return st, fmt.Errorf("list start offsets of %s: %w", cfg.DeadLetterTopic, err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, cfg.DeadLetterTopic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return st, fmt.Errorf("list end offsets of %s: %w", cfg.DeadLetterTopic, err)
-	}
-	committed, err := adm.FetchOffsets(ctx, o.Group)
-	if err == nil {
-		err = committed.Error()
-	}
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		err = nil // never replayed: every letter is outstanding
-	}
-	if err != nil {
-		return st, fmt.Errorf("fetch the offsets of group %s: %w", o.Group, err)
-	}
-	replayed := map[int32]int64{} // letters below are replayed
-	committed.Each(func(c kadm.OffsetResponse) {
-		if c.Topic == cfg.DeadLetterTopic && c.Err == nil && c.At > 0 {
-			replayed[c.Partition] = c.At
-		}
-	})
-	remaining := map[int32]int64{}
-	from := map[int32]kgo.Offset{}
-	ends.Each(func(l kadm.ListedOffset) {
-		begin := int64(0)
-		if s, ok := starts.Lookup(cfg.DeadLetterTopic, l.Partition); ok {
-			begin = s.Offset
-		}
-		if !o.All {
-			begin = max(begin, replayed[l.Partition])
-		}
-		if begin < l.Offset {
-			remaining[l.Partition] = l.Offset
-			from[l.Partition] = kgo.NewOffset().At(begin)
-		}
-	})
-	if len(from) == 0 {
-		return st, nil
+	replayed, remaining, from, err := toList(ctx, kadm.NewClient(cl), cfg.DeadLetterTopic, o)
+	if err != nil || len(from) == 0 {
+		return st, err
 	}
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{cfg.DeadLetterTopic: from})
 	for len(remaining) > 0 {
@@ -321,19 +319,71 @@ func list(ctx context.Context, cfg Config, d Deps, o ReplayOptions) (ReplayStats
 			if o.Workspace != "" && string(r.Key) != o.Workspace {
 				return
 			}
-			ev, _ := event.Decode(r.Value)
-			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Key, ev.ID, ev.Event,
-				header(r, topics.HeaderForwardTarget), header(r, topics.HeaderDLQReason))
-			if o.All {
-				status := "outstanding"
-				if r.Offset < replayed[r.Partition] {
-					status = "replayed"
-				}
-				line += "\t" + status
-			}
-			fmt.Fprintln(o.Out, line)
+			fmt.Fprintln(o.Out, listLine(r, o.All, replayed))
 			st.Listed++
 		})
 	}
 	return st, nil
+}
+
+// toList returns what list reads of the dead-letter topic: per partition,
+// the offset it starts from and the end offset seen now (only for those
+// with letters to list), and the offset below which letters are replayed.
+func toList(ctx context.Context, adm *kadm.Client, topic string, o ReplayOptions) (replayed, remaining map[int32]int64, from map[int32]kgo.Offset, err error) {
+	starts, err := listOffsets(ctx, adm, "start", topic)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ends, err := listOffsets(ctx, adm, "end", topic)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	committed, err := adm.FetchOffsets(ctx, o.Group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // never replayed: every letter is outstanding
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("fetch the offsets of group %s: %w", o.Group, err)
+	}
+	replayed = map[int32]int64{} // letters below are replayed
+	committed.Each(func(c kadm.OffsetResponse) {
+		if c.Topic == topic && c.Err == nil && c.At > 0 {
+			replayed[c.Partition] = c.At
+		}
+	})
+	remaining = map[int32]int64{}
+	from = map[int32]kgo.Offset{}
+	ends.Each(func(l kadm.ListedOffset) {
+		begin := int64(0)
+		if s, ok := starts.Lookup(topic, l.Partition); ok {
+			begin = s.Offset
+		}
+		if !o.All {
+			begin = max(begin, replayed[l.Partition])
+		}
+		if begin < l.Offset {
+			remaining[l.Partition] = l.Offset
+			from[l.Partition] = kgo.NewOffset().At(begin)
+		}
+	})
+	return replayed, remaining, from, nil
+}
+
+// listLine is the listing's line for dead letter r: workspace, event id,
+// event name, target kind and reason, and with all its status.
+func listLine(r *kgo.Record, all bool, replayed map[int32]int64) string {
+	ev, _ := event.Decode(r.Value)
+	line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.Key, ev.ID, ev.Event,
+		header(r, topics.HeaderForwardTarget), header(r, topics.HeaderDLQReason))
+	if all {
+		status := "outstanding"
+		if r.Offset < replayed[r.Partition] {
+			status = "replayed"
+		}
+		line += "\t" + status
+	}
+	return line
 }

@@ -92,6 +92,32 @@ func (r *fakeRegistry) Moved(_ context.Context, topic string, partitions int, as
 	return out[max(len(out)-limit, 0):], nil
 }
 
+func (r *fakeRegistry) MovedFrom(_ context.Context, topic string, part int32, wss []string, since time.Time, limit int) ([]idwindow.StoredID, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if r.err != nil {
+		return nil, r.err
+	}
+	var out []idwindow.StoredID
+	for _, s := range r.ids {
+		if s.Topic == topic && s.Partition == part && slices.Contains(wss, s.WorkspaceID) && !s.StoredAt.Before(since) {
+			out = append(out, s)
+		}
+	}
+	return out[max(len(out)-limit, 0):], nil
+}
+
+// PartitionCounts knows only the current count: nothing is handed over.
+func (r *fakeRegistry) PartitionCounts(_ context.Context, _ string, partitions int, now time.Time) ([]idwindow.Count, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return nil, r.err
+	}
+	return []idwindow.Count{{Partitions: partitions, NoticedAt: now}}, nil
+}
+
 func TestRegisteredIDsDecideWhatIsForwarded(t *testing.T) {
 	s := newStack(t, false, 1)
 	reg := &fakeRegistry{}
@@ -178,8 +204,8 @@ func TestForwardingGoesOnWhenTheRegistryFails(t *testing.T) {
 	_, _ = s.run(t, cfg, Deps{Registry: reg, Reg: promReg})
 	s.produce(t, mkEvent("ws_1", 0, "Source Created", ""), mkEvent("ws_1", 1, "Source Created", ""))
 	eventually(t, func() bool { return len(sk.ids("key-ws_1")) == 2 }, "delivered without the registry")
-	require.Equal(t, float64(2), counter(t, promReg, "audittrail_forwarder_registry_load_errors_total"),
-		"the partition whose ids could not be loaded is counted, and the moved workspaces' ids")
+	require.Equal(t, float64(3), counter(t, promReg, "audittrail_forwarder_registry_load_errors_total"),
+		"the partition whose ids could not be loaded is counted, the moved workspaces' ids, and the partition counts")
 	reg.mu.Lock()
 	require.Greater(t, reg.calls, 1, "loading is retried until the timeout")
 	reg.mu.Unlock()

@@ -1,13 +1,5 @@
 package forward
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"math/rand/v2"
-	"time"
-)
-
 // Delivery to a workspace's source (the event-streams target).
 //
 // A request the target refuses for its content (400 and the other final
@@ -19,6 +11,15 @@ import (
 // content (a wrong write key or address) is never split: the workspace's
 // delivery pauses, keeping its events, and resumes when the target
 // accepts them or the workspace's settings change.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/event"
+)
 
 // split is a target's progress isolating the events its source rejected:
 // segs are the sizes (in queue items from the head) of the parts still to
@@ -68,10 +69,8 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 	if ws == nil || !ws.Forwarding.Enabled {
 		// Turned off while queued: nothing to deliver.
 		t.take(len(head))
-		for _, it := range head {
-			f.m.dropped.WithLabelValues(dropDisabled).Inc()
-			f.finish(it.e)
-		}
+		f.m.dropped.WithLabelValues(dropDisabled).Add(float64(len(head)))
+		f.finishItems(t, nil, head)
 		t.attempts, t.split = 0, split{}
 		f.resume(t, "forwarding turned off")
 		return 0
@@ -85,10 +84,7 @@ func (f *Forwarder) serveSource(ctx context.Context, t *target, head []*item) ti
 	b := f.batch(ctx, t, ws, head)
 	if len(b.send) == 0 {
 		t.take(b.n)
-		t.consumed(b.n)
-		for _, it := range b.finished {
-			f.finish(it.e)
-		}
+		f.finishItems(t, nil, b.finished)
 		return 0
 	}
 	splitting := len(t.segs) > 0
@@ -145,13 +141,51 @@ func (f *Forwarder) batch(ctx context.Context, t *target, ws *Workspace, head []
 	return b
 }
 
+// process runs one item through the workspace's pipeline, leaving it.call
+// nil when the event is dropped or dead-lettered.
+func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
+	it.done = true
+	ev, err := event.Decode(it.rec.Value)
+	if err != nil {
+		// Poison is the writer's to dead-letter; nothing to forward.
+		f.m.dropped.WithLabelValues("undecodable").Inc()
+		return
+	}
+	it.id, it.ts = ev.ID, ev.Timestamp.UnixNano()
+	if f.resent(TargetSource, ws.ID, it.id, it.ts) {
+		f.m.dropped.WithLabelValues(dropDuplicate).Inc()
+		return
+	}
+	out, err := Process(ws, &ev)
+	if out.FilterErrors > 0 {
+		f.m.filterErrs.Add(float64(out.FilterErrors))
+	}
+	if len(out.Violations) > 0 {
+		f.m.violations.Inc()
+		f.viol.add(ws.ID, ev.Event, ev.ID, out.Violations)
+	}
+	if err != nil {
+		f.deadLetter(ctx, TargetSource, it, "too_large: "+err.Error(), 0)
+		f.recent.add(TargetSource, ws.ID, ev.ID)
+		f.remember(ws.ID, it)
+		return
+	}
+	if out.Dropped != "" {
+		// Dropped by the workspace's rules: this version is the one the
+		// API shows, so another version of the id is not delivered either.
+		f.m.dropped.WithLabelValues(out.Dropped).Inc()
+		f.remember(ws.ID, it)
+		return
+	}
+	it.call = out.Call
+}
+
 // delivered finishes a batch the target accepted.
 func (f *Forwarder) delivered(t *target, ws *Workspace, b batch) {
 	f.m.attempts.WithLabelValues(t.kind, "ok").Inc()
 	t.attempts = 0
 	f.resume(t, "target accepted a batch")
 	t.take(b.n)
-	t.consumed(b.n)
 	now := f.now()
 	for _, it := range b.send {
 		d := now.Sub(it.readAt)
@@ -161,13 +195,7 @@ func (f *Forwarder) delivered(t *target, ws *Workspace, b batch) {
 		}
 	}
 	f.m.forwarded.Add(float64(len(b.send)))
-	for _, it := range b.send {
-		f.recent.add(TargetSource, ws.ID, it.id)
-	}
-	f.remember(ws.ID, b.send...)
-	for _, it := range append(b.finished, b.send...) {
-		f.finish(it.e)
-	}
+	f.finishItems(t, b.send, b.finished)
 }
 
 // sourceFailed decides what a failed request means: a pause (refused
@@ -209,15 +237,10 @@ func (f *Forwarder) sourceFailed(ctx context.Context, t *target, ws *Workspace, 
 	t.attempts = 0
 	f.log.Warn("delivery failed; dead-lettering", "workspace_id", t.ws, "events", len(b.send), "attempts", attempts, "err", err)
 	t.take(b.n)
-	t.consumed(b.n)
 	for _, it := range b.send {
 		f.deadLetter(ctx, TargetSource, it, reason, attempts)
-		f.recent.add(TargetSource, ws.ID, it.id)
 	}
-	f.remember(ws.ID, b.send...)
-	for _, it := range append(b.finished, b.send...) {
-		f.finish(it.e)
-	}
+	f.finishItems(t, b.send, b.finished)
 	return 0
 }
 
@@ -239,9 +262,7 @@ func (f *Forwarder) dropFinished(t *target, finished []*item) {
 	}
 	t.items = keep
 	t.mu.Unlock()
-	for _, it := range finished {
-		f.finish(it.e)
-	}
+	f.finishItems(t, nil, finished)
 }
 
 // pause keeps the workspace's events while its target refuses them
@@ -259,11 +280,7 @@ func (f *Forwarder) pause(ctx context.Context, t *target, ws *Workspace, de *Del
 		f.alertPaused(ctx, ws, de.Status)
 	}
 	f.wakeable(t)
-	d := f.cfg.RetryMin << min(t.pauses-1, 30)
-	if d <= 0 || d > f.cfg.RetryMax {
-		d = f.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return f.backoff(t.pauses)
 }
 
 // resume ends t's pause, if any.

@@ -1,5 +1,8 @@
 package forward
 
+// Tracking-plan violations, aggregated per workspace and recorded as
+// "Violations Detected" audit events.
+
 import (
 	"context"
 	"encoding/json"

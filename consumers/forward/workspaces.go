@@ -1,5 +1,8 @@
 package forward
 
+// Workspace settings: snapshots built from the settings topic, with their
+// tracking plans and filters compiled off the delivery path.
+
 import (
 	"context"
 	"encoding/json"

@@ -79,7 +79,7 @@ func (r *Registry) Moved(ctx context.Context, topic string, partitions int, assi
 	}
 	var out []StoredID
 	for part, wss := range moved {
-		ids, err := r.movedFrom(ctx, topic, part, wss, since, max)
+		ids, err := r.MovedFrom(ctx, topic, int32(part), wss, since, max)
 		if err != nil {
 			return nil, err
 		}
@@ -88,21 +88,22 @@ func (r *Registry) Moved(ctx context.Context, topic string, partitions int, assi
 	return out, nil
 }
 
-// movedFrom reads the newest max ids (all when max is 0) that workspaces
-// wss stored from one partition since a time, oldest first.
-func (r *Registry) movedFrom(ctx context.Context, topic string, part uint32, wss []string, since time.Time, max int) ([]StoredID, error) {
+// MovedFrom returns the newest max ids (all when max is 0) that workspaces
+// wss stored from partition part of topic since a time, oldest first.
+// Cancelling ctx aborts the query and returns its error.
+func (r *Registry) MovedFrom(ctx context.Context, topic string, part int32, wss []string, since time.Time, max int) ([]StoredID, error) {
 	limit := uint64(max)
 	if max <= 0 {
 		limit = 1 << 62
 	}
-	rows, err := r.conn.Query(ctx, r.movedIDs, topic, part, since, wss, limit)
+	rows, err := r.conn.Query(ctx, r.movedIDs, topic, uint32(part), since.UTC().Truncate(time.Second), wss, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read moved workspaces' ids: %w", err)
 	}
 	defer rows.Close()
 	var out []StoredID
 	for rows.Next() {
-		s := StoredID{Topic: topic, Partition: int32(part)}
+		s := StoredID{Topic: topic, Partition: part}
 		if err := rows.Scan(&s.WorkspaceID, &s.ID, &s.TimestampNs, &s.StoredAt); err != nil {
 			return nil, fmt.Errorf("read moved workspaces' ids: %w", err)
 		}
@@ -113,4 +114,10 @@ func (r *Registry) movedFrom(ctx context.Context, topic string, part uint32, wss
 	}
 	slices.Reverse(out)
 	return out, nil
+}
+
+// PartitionCounts records that topic has partitions partitions now and
+// returns its recorded counts, oldest first (see History.Observe).
+func (r *Registry) PartitionCounts(ctx context.Context, topic string, partitions int, now time.Time) ([]Count, error) {
+	return r.counts.Observe(ctx, topic, partitions, now)
 }

@@ -22,12 +22,14 @@ type Registry struct {
 	insert           string
 	recent, recentAt string
 	homes, movedIDs  string // see Moved
+	counts           *History
 }
 
 // NewRegistry returns the registry in database.audit_event_ids.
 func NewRegistry(conn driver.Conn, database string) *Registry {
 	return &Registry{
 		conn:   conn,
+		counts: NewHistory(conn, database),
 		insert: fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")),
 		recent: fmt.Sprintf("SELECT workspace_id, id, timestamp_ns, stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at",
 			database, migrations.IDsTable),

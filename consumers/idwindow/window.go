@@ -1,10 +1,12 @@
-// Package idwindow is the idempotency window the consumers share: a
-// bounded memory of event ids, (workspace_id, id) -> the timestamp_ns of
-// the version first stored, and the id registry in ClickHouse
-// (audit_event_ids) it is rebuilt from when a consumer is assigned a
-// partition. The writer decides with it what to store; the forwarder reads
-// the writer's registry with it so that it forwards the same first version
-// the API shows.
+// Package idwindow is the idempotency window the writer and the forwarder
+// share.
+//
+// It is a bounded memory of event ids, (workspace_id, id) -> the
+// timestamp_ns of the version first stored, and the id registry in
+// ClickHouse (audit_event_ids) it is rebuilt from when a consumer is
+// assigned a partition. The writer decides with it what to store; the
+// forwarder reads the writer's registry with it so that it forwards the same
+// first version the API shows.
 package idwindow
 
 import (

@@ -1,7 +1,8 @@
-// Package retention enforces the retention window on ClickHouse by dropping
-// whole day partitions of the events table once every event in them is
-// older than the window. It works on every server version; servers with TTL
-// support also expire rows by the table's TTL. Rows in the one partially
+// Package retention enforces the retention window on ClickHouse.
+//
+// It drops whole day partitions of the events table once every event in them
+// is older than the window. It works on every server version; servers with
+// TTL support also expire rows by the table's TTL. Rows in the one partially
 // expired day stay on disk until the next day, and the read path never
 // returns them (it filters by the window itself).
 //

@@ -1,5 +1,8 @@
 package writer
 
+// The ClickHouse Sink: rows go to the events table in native inserts, ids
+// to the registry the idempotency window is loaded from.
+
 import (
 	"context"
 	"fmt"

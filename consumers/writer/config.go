@@ -54,64 +54,56 @@ type Config struct {
 	InsertStreams int
 }
 
-// Defaults returns the default configuration.
+// Defaults returns the default configuration: the declared defaults of
+// the config.Writer* variables and config.RetentionDays.
 func Defaults() Config {
 	return Config{
-		Group: "audittrail-writer", Topic: topics.Events, DeadLetterTopic: topics.DeadLetters,
-		BatchSize: 100_000, BatchAge: 250 * time.Millisecond, RetentionDays: 90,
-		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
-		SessionTimeout: 10 * time.Second,
-		DedupeWindow:   idwindow.RegistrySpan(90), DedupeMaxIDs: 1_000_000, InsertStreams: 2,
+		Group: config.WriterGroup.Default, Topic: topics.Events, DeadLetterTopic: config.WriterDLQTopic.Default,
+		BatchSize: config.WriterBatchSize.Default, BatchAge: config.WriterBatchAge.Default,
+		RetentionDays: config.RetentionDays.Default,
+		RetryMin:      100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
+		SessionTimeout: config.WriterSessionTimeout.Default,
+		DedupeWindow:   config.WriterDedupeWindow.Default, DedupeMaxIDs: config.WriterDedupeMaxIDs.Default,
+		InsertStreams: config.WriterInsertStreams.Default,
 	}
 }
 
-// FromEnv reads the AUDITTRAIL_WRITER_* variables and AUDITTRAIL_RETENTION_DAYS.
+// FromEnv reads the config.Writer* variables and config.RetentionDays.
+// The idempotency window defaults to the retention window read and a day.
 func FromEnv(e *config.Env, topic string) Config {
 	c := Defaults()
 	c.Topic = topic
-	c.Group = e.String("AUDITTRAIL_WRITER_GROUP", c.Group)
-	c.DeadLetterTopic = e.String("AUDITTRAIL_WRITER_DLQ_TOPIC", c.DeadLetterTopic)
-	c.BatchSize = e.Int("AUDITTRAIL_WRITER_BATCH_SIZE", c.BatchSize)
-	c.BatchAge = e.Duration("AUDITTRAIL_WRITER_BATCH_AGE", c.BatchAge)
-	c.RetentionDays = e.Int("AUDITTRAIL_RETENTION_DAYS", c.RetentionDays)
-	c.SessionTimeout = e.Duration("AUDITTRAIL_WRITER_SESSION_TIMEOUT", c.SessionTimeout)
-	c.InstanceID = e.String("AUDITTRAIL_WRITER_INSTANCE_ID", "")
-	c.DedupeWindow = e.Duration("AUDITTRAIL_WRITER_DEDUPE_WINDOW", idwindow.RegistrySpan(c.RetentionDays))
-	c.DedupeMaxIDs = e.Int("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", c.DedupeMaxIDs)
-	c.InsertStreams = e.Int("AUDITTRAIL_WRITER_INSERT_STREAMS", c.InsertStreams)
+	c.Group = config.WriterGroup.Get(e)
+	c.DeadLetterTopic = config.WriterDLQTopic.Get(e)
+	c.BatchSize = config.WriterBatchSize.Get(e)
+	c.BatchAge = config.WriterBatchAge.Get(e)
+	c.RetentionDays = config.RetentionDays.Get(e)
+	c.SessionTimeout = config.WriterSessionTimeout.Get(e)
+	c.InstanceID = config.WriterInstanceID.Get(e)
+	c.DedupeWindow = config.WriterDedupeWindow.GetOr(e, idwindow.RegistrySpan(c.RetentionDays))
+	c.DedupeMaxIDs = config.WriterDedupeMaxIDs.Get(e)
+	c.InsertStreams = config.WriterInsertStreams.Get(e)
 	return c
 }
 
-// Validate reports configuration that cannot work.
+// Validate reports configuration that cannot work; each message names the
+// variable and what it accepts.
 func (c Config) Validate() error {
-	var errs []error
-	if c.Group == "" {
-		errs = append(errs, errors.New("AUDITTRAIL_WRITER_GROUP is empty"))
+	errs := []error{
+		config.WriterGroup.Check(c.Group),
+		config.WriterBatchSize.Check(c.BatchSize),
+		config.WriterBatchAge.Check(c.BatchAge),
+		config.RetentionDays.Check(c.RetentionDays),
+		config.WriterSessionTimeout.Check(c.SessionTimeout),
+		config.WriterDedupeMaxIDs.Check(c.DedupeMaxIDs),
+		config.WriterInsertStreams.Check(c.InsertStreams),
 	}
 	if c.Topic == "" || c.DeadLetterTopic == "" || c.Topic == c.DeadLetterTopic {
 		errs = append(errs, fmt.Errorf("topics %q and %q: both required and distinct", c.Topic, c.DeadLetterTopic))
 	}
-	if c.BatchSize < 1 || c.BatchSize > 1_000_000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_BATCH_SIZE=%d: want 1-1000000", c.BatchSize))
-	}
-	if c.BatchAge < time.Millisecond || c.BatchAge > time.Minute {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_BATCH_AGE=%s: want 1ms-1m", c.BatchAge))
-	}
-	if c.RetentionDays < 1 || c.RetentionDays > 3650 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_RETENTION_DAYS=%d: want 1-3650", c.RetentionDays))
-	}
-	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_SESSION_TIMEOUT=%s: want 6s-5m (the broker's group session bounds)", c.SessionTimeout))
-	}
 	if span := idwindow.RegistrySpan(c.RetentionDays); c.DedupeWindow < 0 || c.DedupeWindow > span {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_WINDOW=%s: want 0-%s (the id registry keeps ids for the retention window and a day, %d days)",
-			c.DedupeWindow, span, migrations.IDsRetentionDays(c.RetentionDays)))
-	}
-	if c.DedupeMaxIDs < 1 || c.DedupeMaxIDs > 100_000_000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_DEDUPE_MAX_IDS=%d: want 1-100000000", c.DedupeMaxIDs))
-	}
-	if c.InsertStreams < 1 || c.InsertStreams > 16 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_WRITER_INSERT_STREAMS=%d: want 1-16", c.InsertStreams))
+		errs = append(errs, config.WriterDedupeWindow.Errorf(c.DedupeWindow, fmt.Sprintf("0-%s (the id registry keeps ids for the retention window and a day, %d days)",
+			config.FormatDuration(span), migrations.IDsRetentionDays(c.RetentionDays))))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("retry backoff %s-%s: want 0 < min <= max", c.RetryMin, c.RetryMax))

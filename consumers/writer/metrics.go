@@ -1,6 +1,12 @@
 package writer
 
-import "github.com/prometheus/client_golang/prometheus"
+// The writer's Prometheus metrics.
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/audittrail/audittrail/internal/config"
+)
 
 type metrics struct {
 	inserted      prometheus.Counter
@@ -36,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"kind"}),
 		windowEvicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_idempotency_window_evicted_total",
-			Help: "Ids forgotten before the end of the idempotency window because of AUDITTRAIL_WRITER_DEDUPE_MAX_IDS."}),
+			Help: "Ids forgotten before the end of the idempotency window because of " + config.WriterDedupeMaxIDs.Name + "."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_writer_dead_letters_total", Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -1,5 +1,7 @@
-// Package browsertest drives headless Chromium (Debian's chromium package,
-// installed by scripts/test) for the page's browser tests with chromedp.
+// Package browsertest drives headless Chromium for the page's browser tests.
+//
+// It uses chromedp and Debian's chromium package, which scripts/test
+// installs.
 //
 // New starts one browser per test with a fresh profile, records every
 // console error, uncaught exception and browser log error of the page, and
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
@@ -56,7 +59,7 @@ func (b *Browser) For(t testing.TB) *Browser {
 func Require(t testing.TB) {
 	t.Helper()
 	if !proctest.Enabled() {
-		t.Skip("browser test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with chromium installed)")
+		t.Skip("browser test: run scripts/test (or set " + config.Integration.Name + "=1 with chromium installed)")
 	}
 	if _, err := os.Stat(ExecPath); err != nil {
 		t.Fatalf("%s is missing: install it with scripts/test (apt-get install -y chromium): %v", ExecPath, err)

@@ -1,6 +1,8 @@
-// Package chconn opens ClickHouse connections (native protocol) from the
-// shared AUDITTRAIL_CLICKHOUSE_* configuration. Every component that talks
-// to ClickHouse opens its connection here, so options live in one place.
+// Package chconn opens ClickHouse connections from the
+// AUDITTRAIL_CLICKHOUSE_* configuration.
+//
+// Connections use the native protocol. Every component that talks to
+// ClickHouse opens its connection here, so options live in one place.
 package chconn
 
 import (
@@ -43,41 +45,40 @@ type Config struct {
 	Cluster string
 }
 
-// Defaults returns the configuration for a server on loopback.
+// Defaults returns the configuration for a server on loopback: the
+// declared defaults of the config.ClickHouse* variables.
 func Defaults() Config {
 	return Config{
-		Addr: "127.0.0.1:9000", Database: "audittrail", Username: "default", Compression: "auto",
+		Addr: config.ClickHouseAddr.Default, Database: config.ClickHouseDatabase.Default,
+		Username: config.ClickHouseUser.Default, Compression: config.ClickHouseCompression.Default,
 		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Minute, MaxOpenConns: 16,
 	}
 }
 
-// FromEnv reads AUDITTRAIL_CLICKHOUSE_ADDR, _DATABASE, _USER, _PASSWORD,
-// _COMPRESSION and _CLUSTER.
+// FromEnv reads the config.ClickHouse* variables (address, database, user,
+// password, compression and cluster).
 func FromEnv(e *config.Env) Config {
 	c := Defaults()
-	c.Addr = e.String("AUDITTRAIL_CLICKHOUSE_ADDR", c.Addr)
-	c.Database = e.String("AUDITTRAIL_CLICKHOUSE_DATABASE", c.Database)
-	c.Username = e.String("AUDITTRAIL_CLICKHOUSE_USER", c.Username)
-	c.Password = e.String("AUDITTRAIL_CLICKHOUSE_PASSWORD", c.Password)
-	c.Compression = e.String("AUDITTRAIL_CLICKHOUSE_COMPRESSION", c.Compression)
-	c.Cluster = e.String("AUDITTRAIL_CLICKHOUSE_CLUSTER", c.Cluster)
+	c.Addr = config.ClickHouseAddr.Get(e)
+	c.Database = config.ClickHouseDatabase.Get(e)
+	c.Username = config.ClickHouseUser.Get(e)
+	c.Password = config.ClickHousePassword.Get(e)
+	c.Compression = config.ClickHouseCompression.Get(e)
+	c.Cluster = config.ClickHouseCluster.Get(e)
 	return c
 }
 
 // Validate reports configuration that cannot work.
 func (c Config) Validate() error {
-	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("AUDITTRAIL_CLICKHOUSE_ADDR is empty: set host:port of the native protocol, e.g. 127.0.0.1:9000"))
-	}
+	errs := []error{config.ClickHouseAddr.Check(c.Addr)}
 	if !validIdent(c.Database) {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_DATABASE=%q: use letters, digits and underscores", c.Database))
+		errs = append(errs, config.ClickHouseDatabase.Invalid(c.Database))
 	}
-	if _, ok := compressions[c.CompressionMethod()]; !ok {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_COMPRESSION=%q: want auto, lz4, zstd or none", c.Compression))
+	if c.Compression != "" {
+		errs = append(errs, config.ClickHouseCompression.Check(c.Compression))
 	}
 	if c.Cluster != "" && !validIdent(c.Cluster) {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_CLICKHOUSE_CLUSTER=%q: use the cluster's name from remote_servers (letters, digits and underscores)", c.Cluster))
+		errs = append(errs, config.ClickHouseCluster.Invalid(c.Cluster))
 	}
 	return errors.Join(errs...)
 }

@@ -1,8 +1,10 @@
-// Package chdbtest runs the SQL this module generates on current
-// ClickHouse, in process, through chdb (the chdb-core Python package,
-// ClickHouse 26.9 embedded in a Python module). It complements the
-// integration tests on the real server, Debian's ClickHouse 18.16: current
-// servers cannot be installed here, and the product must run on both.
+// Package chdbtest runs the module's SQL on a current ClickHouse, in
+// process, through chdb.
+//
+// chdb is the chdb-core Python package, ClickHouse 26.9 embedded in a Python
+// module. It complements the integration tests on the real server, Debian's
+// ClickHouse 18.16: current servers cannot be installed here, and the
+// product must run on both.
 //
 // Start launches one Python process (runner.py) holding one chdb session
 // for a test. Server has the Exec, Query, QueryRow and PrepareBatch methods
@@ -39,33 +41,33 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
 )
 
-// EnvPython names the Python interpreter that has chdb-core installed;
-// chdb_install (scripts/lib/chdb.sh) exports it. When it is unset, the
-// interpreter of the virtualenv chdb_install creates is used:
-// $AUDITTRAIL_HOME/chdb/bin/python, by default <repo>/.local/chdb.
-const EnvPython = "AUDITTRAIL_CHDB_PYTHON"
-
-const installHint = "install it with scripts/test, or from the repository root: " +
+var installHint = "install it with scripts/test, or from the repository root: " +
 	"bash -c '. scripts/lib/services.sh && . scripts/lib/chdb.sh && chdb_install' " +
-	"(a virtualenv in .local/chdb with chdb-core; or set " + EnvPython + " to a Python that has chdb-core 26.9)"
+	"(a virtualenv in .local/chdb with chdb-core; or set " + config.CHDBPython.Name + " to a Python that has chdb-core 26.9)"
 
 //go:embed runner.py
 var runner string
 
-// Python returns the Python interpreter with chdb-core (see EnvPython).
+// Python returns the Python interpreter with chdb-core: config.CHDBPython,
+// which chdb_install (scripts/lib/chdb.sh) exports, or else the
+// interpreter of the virtualenv chdb_install creates,
+// $AUDITTRAIL_HOME/chdb/bin/python (config.Home; by default
+// <repo>/.local/chdb).
 func Python() (string, error) {
-	py := os.Getenv(EnvPython)
+	env := config.FromOS()
+	py := config.CHDBPython.Get(env)
 	if py == "" {
-		home := os.Getenv("AUDITTRAIL_HOME")
+		home := config.Home.GetOr(env, "")
 		if home == "" {
 			root, err := repoRoot()
 			if err != nil {
 				return "", err
 			}
-			home = filepath.Join(root, ".local")
+			home = filepath.Join(root, config.Home.Default)
 		}
 		py = filepath.Join(home, "chdb", "bin", "python")
 	}
@@ -99,7 +101,7 @@ func repoRoot() (string, error) {
 func Require(t testing.TB) string {
 	t.Helper()
 	if !proctest.Enabled() {
-		t.Skip("current-ClickHouse (chdb) compatibility test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with chdb installed by chdb_install from scripts/lib/chdb.sh)")
+		t.Skip("current-ClickHouse (chdb) compatibility test: run scripts/test (or set " + config.Integration.Name + "=1 with chdb installed by chdb_install from scripts/lib/chdb.sh)")
 	}
 	py, err := Python()
 	if err != nil {

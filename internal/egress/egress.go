@@ -1,6 +1,7 @@
-// Package egress is the one outbound HTTP client for user-supplied URLs (a
-// workspace's forwarding target and alert webhook, and the API's test
-// call). It keeps a workspace owner from turning the product against the
+// Package egress is the one outbound HTTP client for user-supplied URLs.
+//
+// Those are a workspace's forwarding target and alert webhook, and the API's
+// test call. It keeps a workspace owner from turning the product against the
 // platform (server-side request forgery):
 //
 //   - The dialer checks the address it is about to connect to, after name
@@ -36,9 +37,6 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 )
 
-// EnvAllowedTargets names the allow-list variable.
-const EnvAllowedTargets = "AUDITTRAIL_FORWARD_ALLOWED_TARGETS"
-
 // ErrRefused is returned (wrapped) for a connection or URL the policy
 // refuses. Its text, "refused by policy", is what callers may show.
 var ErrRefused = errors.New("refused by policy")
@@ -65,10 +63,10 @@ type Config struct {
 // Defaults returns the default configuration: nothing non-public allowed.
 func Defaults() Config { return Config{} }
 
-// FromEnv reads AUDITTRAIL_FORWARD_ALLOWED_TARGETS (comma-separated).
+// FromEnv reads config.ForwardAllowedTargets (comma-separated).
 func FromEnv(e *config.Env) Config {
 	c := Defaults()
-	c.AllowedTargets = e.List(EnvAllowedTargets, "")
+	c.AllowedTargets = config.ForwardAllowedTargets.Get(e)
 	return c
 }
 
@@ -78,7 +76,7 @@ func (c Config) Validate() error {
 	var errs []error
 	for _, s := range c.AllowedTargets {
 		if _, _, err := parseEntry(s); err != nil {
-			errs = append(errs, fmt.Errorf("%s entry %q: %v; want an exact ip:port such as 127.0.0.1:18555 or [fd00::1]:443, or a CIDR such as 10.1.2.0/24", EnvAllowedTargets, s, err))
+			errs = append(errs, fmt.Errorf("%s entry %q: %v; want %s", config.ForwardAllowedTargets.Name, s, err, config.ForwardAllowedTargets.Accepts))
 		}
 	}
 	return errors.Join(errs...)

@@ -117,13 +117,13 @@ func TestConfigFromEnvAndValidate(t *testing.T) {
 	require.Empty(t, c.AllowedTargets, "nothing non-public is allowed by default")
 	require.NoError(t, c.Validate())
 
-	c = FromEnv(config.FromMap(map[string]string{EnvAllowedTargets: " 127.0.0.1:18555, 10.0.0.0/8 ,[::1]:9000"}))
+	c = FromEnv(config.FromMap(map[string]string{config.ForwardAllowedTargets.Name: " 127.0.0.1:18555, 10.0.0.0/8 ,[::1]:9000"}))
 	require.Equal(t, []string{"127.0.0.1:18555", "10.0.0.0/8", "[::1]:9000"}, c.AllowedTargets)
 	require.NoError(t, c.Validate())
 
 	for _, bad := range []string{"127.0.0.1", "localhost:80", "10.0.0.0/33", "127.0.0.1:0", "[fe80::1%eth0]:80", "http://127.0.0.1:1"} {
 		err := Config{AllowedTargets: []string{bad}}.Validate()
-		require.ErrorContains(t, err, EnvAllowedTargets, bad)
+		require.ErrorContains(t, err, config.ForwardAllowedTargets.Name, bad)
 		require.ErrorContains(t, err, bad)
 	}
 }

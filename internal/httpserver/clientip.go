@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,14 +12,11 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 )
 
-// TrustedProxiesVar names the proxies whose forwarded headers are believed.
-const TrustedProxiesVar = "AUDITTRAIL_TRUSTED_PROXIES"
-
-// TrustedProxiesFromEnv reads AUDITTRAIL_TRUSTED_PROXIES: comma-separated
-// CIDRs (10.0.0.0/8, fd00::/8) or single addresses; empty (the default)
-// trusts no proxy.
+// TrustedProxiesFromEnv reads config.TrustedProxies: comma-separated CIDRs
+// (10.0.0.0/8, fd00::/8) or single addresses; empty (the default) trusts
+// no proxy.
 func TrustedProxiesFromEnv(e *config.Env) ([]netip.Prefix, error) {
-	return ParseTrustedProxies(e.List(TrustedProxiesVar, ""))
+	return ParseTrustedProxies(config.TrustedProxies.Get(e))
 }
 
 // ParseTrustedProxies parses CIDRs or single addresses (a /32 or /128).
@@ -36,7 +32,7 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("%s: %q is not a CIDR such as 10.0.0.0/8 or an IP address", TrustedProxiesVar, s))
+		errs = append(errs, config.TrustedProxies.Errorf(s, "a CIDR such as 10.0.0.0/8 or an IP address"))
 	}
 	return out, errors.Join(errs...)
 }

@@ -1,5 +1,7 @@
 // Package httpserver is the HTTP bootstrap shared by the ingest gateway and
-// the read API: an echo instance with panic recovery, request logs with
+// the read API.
+//
+// It provides an echo instance with panic recovery, request logs with
 // latency, request metrics, /healthz, /readyz and /metrics, one error
 // handler that maps every error (router 404s and 405s included) to the JSON
 // envelope {"error": {"code", "message", "field"}}, Cache-Control: no-store

@@ -74,7 +74,7 @@ func TestClientAddressFollowsTrustedProxiesOnly(t *testing.T) {
 }
 
 func TestTrustedProxiesFromEnv(t *testing.T) {
-	got, err := TrustedProxiesFromEnv(config.FromMap(map[string]string{TrustedProxiesVar: "10.0.0.0/8, 192.0.2.7 ,::ffff:198.51.100.0/120, 2001:db8::1"}))
+	got, err := TrustedProxiesFromEnv(config.FromMap(map[string]string{config.TrustedProxies.Name: "10.0.0.0/8, 192.0.2.7 ,::ffff:198.51.100.0/120, 2001:db8::1"}))
 	require.NoError(t, err)
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
 		netip.MustParsePrefix("::ffff:198.51.100.0/120"), netip.MustParsePrefix("2001:db8::1/128")}, got)
@@ -85,7 +85,7 @@ func TestTrustedProxiesFromEnv(t *testing.T) {
 
 	for _, bad := range []string{"10.0.0.0/33", "proxy.internal", "10.0.0.1:80", "fe80::1%eth0"} {
 		_, err := ParseTrustedProxies([]string{bad})
-		require.ErrorContains(t, err, TrustedProxiesVar, bad)
+		require.ErrorContains(t, err, config.TrustedProxies.Name, bad)
 		require.ErrorContains(t, err, bad)
 	}
 }

@@ -1,6 +1,8 @@
-// Package kafkaconn turns the shared AUDITTRAIL_KAFKA_* configuration into
-// franz-go client options and creates the product's topics. Every component
-// builds its client from Options, so broker settings live in one place.
+// Package kafkaconn turns the AUDITTRAIL_KAFKA_* configuration into franz-go
+// client options.
+//
+// It also creates the product's topics. Every component builds its client
+// from Options, so broker settings live in one place.
 package kafkaconn
 
 import (
@@ -27,28 +29,23 @@ type Config struct {
 	ClientID string
 }
 
-// FromEnv reads AUDITTRAIL_KAFKA_BROKERS (comma-separated),
-// AUDITTRAIL_KAFKA_TOPIC and AUDITTRAIL_KAFKA_PARTITIONS.
+// FromEnv reads config.KafkaBrokers, config.KafkaTopic and
+// config.KafkaPartitions; defaultTopic and defaultPartitions replace their
+// declared defaults (a benchmark's own topic).
 func FromEnv(e *config.Env, defaultTopic string, defaultPartitions int) Config {
 	return Config{
-		Brokers:    e.List("AUDITTRAIL_KAFKA_BROKERS", "127.0.0.1:9092"),
-		Topic:      e.String("AUDITTRAIL_KAFKA_TOPIC", defaultTopic),
-		Partitions: e.Int("AUDITTRAIL_KAFKA_PARTITIONS", defaultPartitions),
+		Brokers:    config.KafkaBrokers.Get(e),
+		Topic:      config.KafkaTopic.GetOr(e, defaultTopic),
+		Partitions: config.KafkaPartitions.GetOr(e, defaultPartitions),
 		ClientID:   "audittrail",
 	}
 }
 
 // Validate reports configuration that cannot work.
 func (c Config) Validate() error {
-	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("AUDITTRAIL_KAFKA_BROKERS is empty: set host:port[,host:port...]"))
-	}
+	errs := []error{config.KafkaBrokers.Check(c.Brokers), config.KafkaPartitions.Check(c.Partitions)}
 	if c.Topic == "" || strings.ContainsAny(c.Topic, " /\\") {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_KAFKA_TOPIC=%q is not a valid topic name", c.Topic))
-	}
-	if c.Partitions < 1 || c.Partitions > 10000 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_KAFKA_PARTITIONS=%d: want 1-10000", c.Partitions))
+		errs = append(errs, config.KafkaTopic.Invalid(c.Topic))
 	}
 	return errors.Join(errs...)
 }

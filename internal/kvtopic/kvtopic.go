@@ -1,10 +1,11 @@
-// Package kvtopic keeps a key-value table in a compacted Kafka topic: every
-// process that opens the table reads the topic from the beginning, is ready
-// once it reached the end offsets it saw at start, and then tails the topic,
-// so a value put by any process reaches every other within the fetch wait
-// (about a second). The latest record of a key wins; an empty value deletes
-// the key. Used for per-workspace settings that must survive restarts
-// without another database.
+// Package kvtopic keeps a key-value table in a compacted Kafka topic.
+//
+// Every process that opens the table reads the topic from the beginning, is
+// ready once it reached the end offsets it saw at start, and then tails the
+// topic, so a value put by any process reaches every other within the fetch
+// wait (about a second). The latest record of a key wins; an empty value
+// deletes the key. Used for per-workspace settings that must survive
+// restarts without another database.
 package kvtopic
 
 import (

@@ -1,12 +1,14 @@
-// Package proctest is what tests, drills and benchmarks need to run the
-// product's binaries as processes: the switch that turns integration tests
-// on, building the binaries, a free listen address for each, waiting until
-// one is ready and reading its metrics. It imports nothing of this module,
-// so any test can use it.
+// Package proctest runs the product's binaries as processes for tests,
+// drills and benchmarks.
 //
-// Integration tests run when AUDITTRAIL_INTEGRATION=1 (scripts/test sets
-// it); otherwise they are skipped with a message saying how to run them.
-// Only Enabled reads the variable.
+// It holds the switch that turns integration tests on, builds the binaries,
+// hands out a free listen address for each, waits until one is ready and
+// reads its metrics. It imports only internal/config of this module, so any
+// test can use it.
+//
+// Integration tests run when AUDITTRAIL_INTEGRATION=1 (config.Integration;
+// scripts/test sets it); otherwise Require skips them with a message saying
+// how to run them. Enabled is the one place that reads the switch.
 package proctest
 
 import (
@@ -15,7 +17,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path"
 	"strconv"
@@ -23,16 +24,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/audittrail/audittrail/internal/config"
 )
 
 // Enabled reports whether integration tests should run.
-func Enabled() bool { return os.Getenv("AUDITTRAIL_INTEGRATION") == "1" }
+func Enabled() bool { return config.Integration.Get(config.FromOS()) }
 
 // Require skips t unless integration tests are enabled.
 func Require(t testing.TB) {
 	t.Helper()
 	if !Enabled() {
-		t.Skip("integration test: run scripts/test (or set AUDITTRAIL_INTEGRATION=1 with Kafka and ClickHouse up)")
+		t.Skip("integration test: run scripts/test (or set " + config.Integration.Name + "=1 with Kafka and ClickHouse up)")
 	}
 }
 

@@ -1,7 +1,8 @@
-// Package stacktest gives integration tests their own slice of the real
-// servers that scripts/test starts: a fresh ClickHouse database with the
-// schema applied, and fresh Kafka topics, each removed when the test ends.
-// Tests never share tables or topics.
+// Package stacktest gives each integration test its own database and topics.
+//
+// They live on the real servers that scripts/test starts: a fresh ClickHouse
+// database with the schema applied, and fresh Kafka topics, each removed
+// when the test ends. Tests never share tables or topics.
 //
 // Integration tests run when AUDITTRAIL_INTEGRATION=1 (proctest.Require);
 // when it is set, an unreachable server fails the test rather than
@@ -13,7 +14,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -40,9 +41,7 @@ func Suffix() string {
 // with a fresh database name (not yet created).
 func ClickHouseConfig(t testing.TB) chconn.Config {
 	c := chconn.Defaults()
-	if a := os.Getenv("AUDITTRAIL_CLICKHOUSE_ADDR"); a != "" {
-		c.Addr = a
-	}
+	c.Addr = config.ClickHouseAddr.Get(config.FromOS())
 	c.Database = "test_" + Suffix()
 	return c
 }
@@ -89,10 +88,7 @@ func ClickHouse(t testing.TB, retentionDays int) (driver.Conn, chconn.Config) {
 
 // Brokers returns the Kafka bootstrap addresses from the environment.
 func Brokers() []string {
-	if b := os.Getenv("AUDITTRAIL_KAFKA_BROKERS"); b != "" {
-		return strings.Split(b, ",")
-	}
-	return []string{"127.0.0.1:9092"}
+	return config.KafkaBrokers.Get(config.FromOS())
 }
 
 // Topics creates fresh topics with the given partition count, named

@@ -152,8 +152,17 @@ func (c Config) Validate() error {
 // workspace id.
 func Partitioner() kgo.Partitioner { return kgo.StickyKeyPartitioner(nil) }
 
+// MetadataMaxAge is how soon a producer (the emitter, the gateway) notices
+// that partitions were added to the topic, and so starts putting moved
+// workspaces on their new partition (franz-go's default is 5 minutes). The
+// shorter this is, the shorter the time during which one producer sends a
+// workspace to its old partition while another sends it to its new one
+// (docs/partitioning.md); a metadata request per client every 30 seconds
+// costs the brokers nothing that matters.
+const MetadataMaxAge = 30 * time.Second
+
 // ProducerOptions are the franz-go options an Emitter adds to the broker
-// options it is given: the murmur2 key partitioner, acks from all in-sync
+// options it is given: the murmur2 key partitioner, MetadataMaxAge, acks from all in-sync
 // replicas, idempotence (franz-go's default), compression, linger, the
 // delivery timeout, and buffer limits above the emitter's own (which are
 // the ones that apply; see Config).
@@ -162,6 +171,7 @@ func ProducerOptions(cfg Config) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(Partitioner()),
+		kgo.MetadataMaxAge(MetadataMaxAge),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(cfg.Linger),

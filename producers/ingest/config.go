@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/audittrail/audittrail/internal/config"
@@ -45,41 +46,39 @@ const (
 	DefaultBodyTimeout   = 10 * time.Second
 )
 
-// FromEnv reads AUDITTRAIL_INGEST_ADDR, AUDITTRAIL_INGEST_TOKENS,
-// AUDITTRAIL_CREDENTIALS_TOPIC, AUDITTRAIL_ALLOW_CUSTOM_EVENTS,
-// AUDITTRAIL_CUSTOM_EVENT_WORKSPACES and the rate limits
-// (AUDITTRAIL_INGEST_WORKSPACE_RATE, _WORKSPACE_BURST, _CREDENTIAL_RATE,
-// _CREDENTIAL_BURST, _RATE_MAX_KEYS).
+// FromEnv reads config.IngestAddr, config.IngestTokens,
+// config.CredentialsTopic, the event policy (config.EventPolicy) and the
+// rate limits (config.IngestWorkspaceRate, ...Burst, config.IngestCredentialRate,
+// ...Burst, config.IngestRateMaxKeys).
 func FromEnv(e *config.Env, topic string) Config {
-	c := Config{
-		Addr:             e.String("AUDITTRAIL_INGEST_ADDR", "127.0.0.1:8081"),
-		Tokens:           e.List("AUDITTRAIL_INGEST_TOKENS", ""),
-		CredentialsTopic: config.CredentialsTopic(e),
+	return Config{
+		Addr:             config.IngestAddr.Get(e),
+		Tokens:           config.IngestTokens.Get(e),
+		CredentialsTopic: config.CredentialsTopic.Get(e),
 		Topic:            topic,
 		Policy:           config.EventPolicy(e),
 		Limits: RateLimits{
-			WorkspaceRate:   e.Int("AUDITTRAIL_INGEST_WORKSPACE_RATE", DefaultWorkspaceRate),
-			WorkspaceBurst:  e.Int("AUDITTRAIL_INGEST_WORKSPACE_BURST", DefaultWorkspaceBurst),
-			CredentialRate:  e.Int("AUDITTRAIL_INGEST_CREDENTIAL_RATE", DefaultCredentialRate),
-			CredentialBurst: e.Int("AUDITTRAIL_INGEST_CREDENTIAL_BURST", DefaultCredentialBurst),
-			MaxKeys:         e.Int("AUDITTRAIL_INGEST_RATE_MAX_KEYS", DefaultRateMaxKeys),
+			WorkspaceRate:   config.IngestWorkspaceRate.Get(e),
+			WorkspaceBurst:  config.IngestWorkspaceBurst.Get(e),
+			CredentialRate:  config.IngestCredentialRate.Get(e),
+			CredentialBurst: config.IngestCredentialBurst.Get(e),
+			MaxKeys:         config.IngestRateMaxKeys.Get(e),
 		},
 	}
-	return c
 }
 
-// Validate reports configuration that cannot work.
+// Validate reports configuration that cannot work; each message about a
+// variable names it and what it accepts.
 func (c Config) Validate() error {
-	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("AUDITTRAIL_INGEST_ADDR is empty: set host:port to listen on"))
-	}
+	errs := []error{config.IngestAddr.Check(c.Addr)}
 	if len(c.Tokens) == 0 && c.CredentialsTopic == "" {
-		errs = append(errs, errors.New("AUDITTRAIL_CREDENTIALS_TOPIC and AUDITTRAIL_INGEST_TOKENS are both empty: set the credentials topic (producer credentials) or legacy ingest tokens"))
+		errs = append(errs, fmt.Errorf("%s and %s are both empty: set the credentials topic (producer credentials) or legacy ingest tokens",
+			config.CredentialsTopic.Name, config.IngestTokens.Name))
 	}
 	for _, t := range c.Tokens {
 		if len(t) < 16 {
-			errs = append(errs, errors.New("AUDITTRAIL_INGEST_TOKENS: every token must be at least 16 characters"))
+			// The value is a secret: the message does not repeat it.
+			errs = append(errs, config.IngestTokens.Refused())
 			break
 		}
 	}

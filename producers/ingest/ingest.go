@@ -1,10 +1,11 @@
-// Package ingest is the HTTP ingest gateway: services in any language POST
-// audit events to /v1/events with a producer credential (or a legacy
-// ingest token), and the gateway
-// validates them against the contract and catalogue, sets id (when absent),
-// category and received_at, publishes them to Kafka keyed by workspace id,
-// and answers 202 only after Kafka acknowledged every event (acks=all,
-// idempotent producer).
+// Package ingest is the HTTP ingest gateway (POST /v1/events).
+//
+// Services in any language POST audit events to /v1/events with a producer
+// credential (or a legacy ingest token). The gateway validates them against
+// the contract and catalogue, sets id (when absent), category and
+// received_at, publishes them to Kafka keyed by workspace id, and answers
+// 202 only after Kafka acknowledged every event (acks=all, idempotent
+// producer).
 //
 // A request is one event or {"batch": [...]} of up to MaxBatch events. A
 // batch is all-or-nothing: if any event is invalid the answer is 400 with
@@ -32,6 +33,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -106,7 +108,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer,
 		for i, t := range g.legacy {
 			ids[i] = t.id
 		}
-		log.Warn("AUDITTRAIL_INGEST_TOKENS is deprecated: each token may write every event into every workspace; "+
+		log.Warn(config.IngestTokens.Name+" is deprecated: each token may write every event into every workspace; "+
 			"create scoped producer credentials (producers/cmd/credentials) and remove the tokens", "credential_ids", ids)
 	}
 	return g, nil

@@ -15,11 +15,13 @@ type KafkaPublisher struct{ cl *kgo.Client }
 
 // ProducerOptions are the options the gateway's Kafka client adds to the
 // shared broker options: the emitter's murmur2 key partitioner (so the
-// gateway and the library put a workspace on the same partition), acks=all,
+// gateway and the library put a workspace on the same partition) and its
+// MetadataMaxAge, acks=all,
 // idempotence (franz-go's default), compression and a short linger.
 func ProducerOptions() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RecordPartitioner(emitter.Partitioner()),
+		kgo.MetadataMaxAge(emitter.MetadataMaxAge),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(5 * time.Millisecond),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/schemas/event"
 )
@@ -20,7 +21,8 @@ import (
 // per second for each workspace and each credential. A request takes one
 // token per event from the bucket of every workspace it writes and from its
 // credential's bucket, all or nothing. A zero rate turns that limit off
-// (the zero value: no limits); FromEnv sets the defaults below.
+// (the zero value: no limits); FromEnv sets the declared defaults
+// (config.IngestWorkspaceRate and the others).
 type RateLimits struct {
 	// WorkspaceRate is the events per second one workspace may send
 	// (across credentials) once its burst is spent; WorkspaceBurst the
@@ -32,39 +34,26 @@ type RateLimits struct {
 	CredentialRate  int
 	CredentialBurst int
 	// MaxKeys bounds the buckets each limit keeps (default
-	// DefaultRateMaxKeys): a bucket idle long enough to refill is dropped
+	// config.IngestRateMaxKeys.Default): a bucket idle long enough to refill is dropped
 	// (a fresh one behaves the same), and past MaxKeys the least recently
 	// used is dropped, so invented workspace ids cannot grow memory.
 	MaxKeys int
 }
 
-// Defaults of RateLimits as FromEnv reads them: generous, so that only a
-// producer far beyond ordinary audit volume meets them.
-const (
-	DefaultWorkspaceRate   = 1000
-	DefaultWorkspaceBurst  = 5000
-	DefaultCredentialRate  = 10000
-	DefaultCredentialBurst = 20000
-	DefaultRateMaxKeys     = 100000
-)
-
-// Validate reports limits that cannot work.
+// Validate reports limits that cannot work; each message names the
+// variable and what it accepts. A burst below a full batch (MaxBatch, the
+// bursts' declared minimum) would let no batch of that size ever pass.
 func (l RateLimits) Validate() error {
-	var errs []error
-	check := func(name string, rate, burst int) {
-		switch {
-		case rate < 0:
-			errs = append(errs, fmt.Errorf("AUDITTRAIL_INGEST_%s_RATE=%d: want events per second >= 0 (0 turns the limit off)", name, rate))
-		case rate > 0 && burst < MaxBatch:
-			errs = append(errs, fmt.Errorf("AUDITTRAIL_INGEST_%s_BURST=%d: want at least %d (a full batch), or no batch of that size could ever pass", name, burst, MaxBatch))
+	check := func(rate config.Int, burst config.Int, r, b int) error {
+		if err := rate.Check(r); err != nil || r == 0 {
+			return err
 		}
+		return burst.Check(b)
 	}
-	check("WORKSPACE", l.WorkspaceRate, l.WorkspaceBurst)
-	check("CREDENTIAL", l.CredentialRate, l.CredentialBurst)
-	if l.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("AUDITTRAIL_INGEST_RATE_MAX_KEYS=%d: want a count >= 0 (0: the default %d)", l.MaxKeys, DefaultRateMaxKeys))
-	}
-	return errors.Join(errs...)
+	return errors.Join(
+		check(config.IngestWorkspaceRate, config.IngestWorkspaceBurst, l.WorkspaceRate, l.WorkspaceBurst),
+		check(config.IngestCredentialRate, config.IngestCredentialBurst, l.CredentialRate, l.CredentialBurst),
+		config.IngestRateMaxKeys.Check(l.MaxKeys))
 }
 
 // bucket is one token bucket: tokens at last, refilled at the limit's rate
@@ -155,7 +144,7 @@ type Limiter struct {
 // NewLimiter returns the limiter of l (l valid).
 func NewLimiter(l RateLimits) *Limiter {
 	if l.MaxKeys <= 0 {
-		l.MaxKeys = DefaultRateMaxKeys
+		l.MaxKeys = config.IngestRateMaxKeys.Default
 	}
 	lim := &Limiter{}
 	if l.WorkspaceRate > 0 {

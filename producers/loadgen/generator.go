@@ -1,8 +1,9 @@
-// Package loadgen generates realistic audit traffic: many workspaces with a
-// skewed (Zipf) share of the events, the catalogue's event mix weighted
-// towards everyday changes, actors that are users and access tokens, and
-// changes with before and after values. The load generator command and the
-// benchmarks use it.
+// Package loadgen generates realistic audit traffic.
+//
+// The traffic has many workspaces with a skewed (Zipf) share of the events,
+// the catalogue's event mix weighted towards everyday changes, actors that
+// are users and access tokens, and changes with before and after values. The
+// load generator command and the benchmarks use it.
 package loadgen
 
 import (

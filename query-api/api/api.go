@@ -1,7 +1,9 @@
-// Package api is the read API: owner-only, filtered, searchable, paginated
-// reads of a workspace's audit trail, facet counts, a streamed CSV export
-// that is itself recorded in the trail, the event catalogue and the OpenAPI
-// document, served with echo.
+// Package api is the read API, served with echo.
+//
+// It serves owner-only, filtered, searchable, paginated reads of a
+// workspace's audit trail, facet counts, a streamed CSV export that is
+// itself recorded in the trail, the event catalogue and the OpenAPI
+// document.
 //
 // Routes (schemas/openapi describes each):
 //

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/segmentio/encoding/json"
 )
@@ -163,7 +164,7 @@ func (k *Keys) Keyfunc(t *jwt.Token) (any, error) {
 func (k *Keys) Verifier() (*Verifier, error) {
 	algs := k.Algorithms()
 	if len(algs) == 0 {
-		return nil, errors.New("no verification key: set AUDITTRAIL_JWT_SECRET or AUDITTRAIL_JWKS_FILE")
+		return nil, fmt.Errorf("no verification key: set %s or %s", config.JWTSecret.Name, config.JWKSFile.Name)
 	}
 	return NewVerifier(k.Keyfunc, algs...), nil
 }

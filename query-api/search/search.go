@@ -1,6 +1,7 @@
-// Package search parses the read API's search syntax, the q parameter of
-// the audit-event endpoints: free text plus qualifiers in the style of
-// audit-log searches.
+// Package search parses the read API's search syntax, the q parameter.
+//
+// The q parameter of the audit-event endpoints takes free text plus
+// qualifiers in the style of audit-log searches.
 //
 //	alice "Snowflake prod" event:"Source Created" actor:alice resource:wh_1
 //	category:Warehouses actor_type:access_token resource_type:warehouse

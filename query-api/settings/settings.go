@@ -1,4 +1,6 @@
-// Package settings serves a workspace's audit forwarding settings:
+// Package settings serves a workspace's audit forwarding settings.
+//
+// Routes:
 //
 //	GET|PUT /v1/workspaces/{workspace_id}/forwarding
 //	GET|PUT /v1/workspaces/{workspace_id}/tracking-plan

@@ -1,6 +1,8 @@
-// Package web serves the Audit Trail page: plain HTML, CSS and JavaScript
-// modules embedded in the binary, talking to the read API from the browser
-// with the token the owner pastes in.
+// Package web serves the Audit Trail page.
+//
+// The page is plain HTML, CSS and JavaScript modules embedded in the binary,
+// talking to the read API from the browser with the token the owner pastes
+// in.
 //
 // Routes (mounted by Register):
 //

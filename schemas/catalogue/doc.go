@@ -1,6 +1,8 @@
-// Package catalogue is the audit trail's event catalogue: the fixed list of
-// event names the platform records, each with the product area (category)
-// it belongs to and the type of resource it is about.
+// Package catalogue is the audit trail's event catalogue.
+//
+// It is the fixed list of event names the platform records, each with the
+// product area (category) it belongs to and the type of resource it is
+// about.
 //
 // Event names are exact. Case and spacing matter: "Source Connected to
 // Tracking Plan" and "Source Connected To Space" are both catalogue names,

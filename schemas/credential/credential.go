@@ -1,8 +1,9 @@
-// Package credential is the contract of producer credentials: who may write
-// which events into which workspaces through the ingest gateway. A
-// credential is a record on the compacted credentials topic (key: its id,
-// value: the JSON of Record); the gateway reads the topic, the credentials
-// admin command writes it.
+// Package credential is the contract of producer credentials.
+//
+// A credential says who may write which events into which workspaces through
+// the ingest gateway. It is a record on the compacted credentials topic
+// (key: its id, value: the JSON of Record); the gateway reads the topic, the
+// credentials admin command writes it.
 //
 // A producer sends the bearer token "<id>.<secret>". The id locates the
 // record, so the gateway hashes the secret once and compares it in constant

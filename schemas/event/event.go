@@ -1,4 +1,6 @@
-// Package event is the audit event contract: the Go types, the JSON codec
+// Package event is the audit event contract.
+//
+// It holds the Go types, the JSON codec
 // (github.com/segmentio/encoding/json), validation against the event
 // catalogue with field-level errors, and the published JSON Schema document
 // (event.schema.json, served by Schema).

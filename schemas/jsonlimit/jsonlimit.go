@@ -1,7 +1,9 @@
-// Package jsonlimit checks JSON from outside against the bounds every
-// document of the contract obeys, in one pass: strict RFC 8259 syntax, at
-// most MaxDepth nested objects and arrays, at most MaxKeys keys in one
-// object, no key twice in one object, and no control character in any
+// Package jsonlimit checks JSON from outside against the contract's bounds,
+// in one pass.
+//
+// The bounds every document of the contract obeys are: strict RFC 8259
+// syntax, at most MaxDepth nested objects and arrays, at most MaxKeys keys
+// in one object, no key twice in one object, and no control character in any
 // string or key other than tab, line feed and carriage return (NUL, the
 // other C0 controls U+0000-U+001F, DEL and the C1 controls U+0080-U+009F are
 // refused, raw or escaped), and valid UTF-8.

@@ -68,17 +68,24 @@ func TestClusterDDL(t *testing.T) {
 		}
 		local := map[string]string{}   // table -> statement
 		frontal := map[string]string{} // Distributed table -> statement
+		everyNode := map[string]string{}
 		for _, s := range stmts {
 			m := createdTable.FindStringSubmatch(s)
 			require.NotNil(t, m, "every statement creates a table: %s", s)
 			require.Equal(t, "audittrail", m[1])
 			require.Equal(t, "audit", m[4], "ON CLUSTER audit: %s", s)
-			if strings.HasSuffix(m[2], LocalSuffix) {
+			switch {
+			case m[2] == PartitionCountsTable:
+				everyNode[m[2]] = s
+			case strings.HasSuffix(m[2], LocalSuffix):
 				local[strings.TrimSuffix(m[2], LocalSuffix)] = s
-			} else {
+			default:
 				frontal[m[2]] = s
 			}
 		}
+		// The partition counts are a few rows every node holds whole.
+		require.Contains(t, everyNode[PartitionCountsTable],
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/audittrail/"+PartitionCountsTable+"', '{replica}') ORDER BY (topic, partitions)")
 		require.NotEmpty(t, local)
 		require.Equal(t, len(local), len(frontal), "one Distributed table per storage table")
 		for name, s := range local {

@@ -144,6 +144,7 @@ func All() []Migration {
 		{Version: 3, Name: "add sender columns", Adds: senderColumns, Statements: func(o Options, v Version) []string {
 			return addColumns(o, v, senderColumns)
 		}},
+		{Version: 4, Name: "create audit_partition_counts", Statements: createPartitionCounts},
 	}
 }
 
@@ -274,6 +275,23 @@ func createEventIDs(o Options, v Version) []string {
     timestamp_ns Int64
 )`, "MergeTree()", `PARTITION BY toYYYYMMDD(stored_at)
 ORDER BY (topic, partition, stored_at)`+ttl)
+}
+
+// PartitionCountsTable records the partition counts of the events topic the
+// consumers have seen, each with when it was first noticed: after an
+// increase, a workspace's records may sit on the partition the old count
+// keyed it to (see consumers/handover). A few rows per topic.
+const PartitionCountsTable = "audit_partition_counts"
+
+// createPartitionCounts creates PartitionCountsTable. It is tiny and read
+// whole, so on a cluster every node holds a replica of it (no shards).
+func createPartitionCounts(o Options, _ Version) []string {
+	return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s%s (
+    topic String,
+    partitions UInt32,
+    noticed_at DateTime('UTC')
+) ENGINE = %s ORDER BY (topic, partitions)`, o.Database, PartitionCountsTable, o.OnCluster(),
+		o.everyNode("ReplacingMergeTree()", PartitionCountsTable))}
 }
 
 // IDColumns are the id registry's columns, in the order a writer appends

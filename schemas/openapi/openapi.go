@@ -1,6 +1,8 @@
-// Package openapi holds the OpenAPI 3 document of the read API
-// (openapi.json), embedded so the API serves it at /openapi.json. A test in
-// query-api/api fails when the API's routes and this document disagree.
+// Package openapi embeds the OpenAPI 3 document of the read API
+// (openapi.json).
+//
+// The API serves it at /openapi.json. A test in query-api/api fails when the
+// API's routes and this document disagree.
 package openapi
 
 import (

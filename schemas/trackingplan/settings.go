@@ -1,10 +1,12 @@
 // Package trackingplan is the contract of a workspace's audit forwarding
-// settings: the forwarding target, the tracking plan (JSON Schema per event,
-// handling of unplanned events and properties, violations), the destination
-// filters (CEL conditions with actions) and the alert webhook. It parses and
-// validates each kind with errors naming the offending field, compiles plans
-// and filters once into values that are safe for concurrent use, and defines
-// the record format of the compacted settings topic.
+// settings.
+//
+// The settings are the forwarding target, the tracking plan (JSON Schema per
+// event, handling of unplanned events and properties, violations), the
+// destination filters (CEL conditions with actions) and the alert webhook.
+// It parses and validates each kind with errors naming the offending field,
+// compiles plans and filters once into values that are safe for concurrent
+// use, and defines the record format of the compacted settings topic.
 package trackingplan
 
 import (

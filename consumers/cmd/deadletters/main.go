@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	}
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
-	dlq := env.String("AUDITTRAIL_WRITER_DLQ_TOPIC", topics.DeadLetters)
+	dlq := config.WriterDLQTopic.Get(env)
 	if err := env.Err(); err != nil {
 		return 2, err
 	}

@@ -1,12 +1,14 @@
-// Package main is the forwarder-dlq command; it lists or replays the forwarding dead letters:
-// events a workspace's source or alert webhook rejected, that exhausted
-// their retries, or that were too large. Replayed events go through the
-// workspace's current settings; those that fail again are appended to the
-// dead-letter topic again. -list shows the letters still outstanding (not
-// yet replayed by the replay group); -list -all shows every letter still in
-// the topic with a last column "outstanding" or "replayed". Listing moves
-// no group. Configuration comes from AUDITTRAIL_* variables (see the
-// README).
+// Package main is the forwarder-dlq command, which lists or replays the
+// forwarding dead letters.
+//
+// Dead letters are events a workspace's source or alert webhook rejected,
+// that exhausted their retries, or that were too large. Replayed events go
+// through the workspace's current settings; those that fail again are
+// appended to the dead-letter topic again. -list shows the letters still
+// outstanding (not yet replayed by the replay group); -list -all shows every
+// letter still in the topic with a last column "outstanding" or "replayed".
+// Listing moves no group. Configuration comes from AUDITTRAIL_* variables
+// (see docs/configuration.md).
 //
 //	forwarder-dlq [-list [-all]] [-workspace ws_1] [-group audittrail-forwarder-replay]
 package main

@@ -1,23 +1,21 @@
-// Package main is the forwarder command; it runs the audit forwarding consumer group: it delivers
-// the audit events of workspaces with forwarding enabled to their
-// event-streams sources and posts their chat alerts. It reads the writer's
-// id registry in ClickHouse so that resends of stored ids are not
+// Package main is the forwarder command, which runs the audit forwarding
+// consumer group.
+//
+// It delivers the audit events of workspaces with forwarding enabled to
+// their event-streams sources and posts their chat alerts. It reads the
+// writer's id registry in ClickHouse so that resends of stored ids are not
 // forwarded, but keeps forwarding while ClickHouse is down. Configuration
-// comes from AUDITTRAIL_* variables (see the README).
+// comes from AUDITTRAIL_* variables (see docs/configuration.md).
 package main
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/audittrail/audittrail/consumers/forward"
 	"github.com/audittrail/audittrail/consumers/idwindow"
@@ -26,28 +24,23 @@ import (
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "forwarder")
-	if err := run(log); err != nil {
-		log.Error("forwarder stopped", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("forwarder", run) }
 
-func run(log *slog.Logger) error {
+func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error {
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	chc := chconn.FromEnv(env)
 	fc := forward.FromEnv(env, kc.Topic)
-	addr := env.String("AUDITTRAIL_FORWARDER_ADDR", "127.0.0.1:8083")
-	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), fc.Validate()); err != nil {
+	addr := config.ForwarderAddr.Get(env)
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), fc.Validate(), config.ForwarderAddr.Check(addr)); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 
 	kc.ClientID = "audittrail-forwarder"
@@ -73,8 +66,6 @@ func run(log *slog.Logger) error {
 	}
 	defer conn.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f, err := forward.New(fc, forward.Deps{KafkaOpts: kc.Options(), Registry: idwindow.NewRegistry(conn, chc.Database), Emitter: em, Log: log, Reg: reg, Now: time.Now})
 	if err != nil {
 		return err

@@ -1,5 +1,7 @@
-// Package main is the migrate command; it applies the ClickHouse schema migrations (the writer and
-// the API also apply them at start) and prints what it did:
+// Package main is the migrate command, which applies the ClickHouse schema
+// migrations.
+//
+// The writer and the API also apply them at start. It prints what it did:
 //
 //	migrate                 apply pending migrations
 //	migrate -print          print the DDL for the connected server without running it
@@ -34,7 +36,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	printOnly := fs.Bool("print", false, "print the DDL for the connected server instead of applying it")
-	cluster := fs.String("cluster", "", "ClickHouse cluster (remote_servers name) to create the schema on (default AUDITTRAIL_CLICKHOUSE_CLUSTER; empty: single server)")
+	cluster := fs.String("cluster", "", "ClickHouse cluster (remote_servers name) to create the schema on (default "+config.ClickHouseCluster.Name+"; empty: single server)")
 	reapply := fs.Bool("reapply", false, "run every migration again, also those recorded (creates the tables on nodes added to a cluster)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,11 +46,8 @@ func run(args []string) error {
 	if *cluster != "" {
 		chc.Cluster = *cluster
 	}
-	days := env.Int("AUDITTRAIL_RETENTION_DAYS", 90)
-	if days < 1 || days > 3650 {
-		return errors.New("AUDITTRAIL_RETENTION_DAYS: want 1-3650")
-	}
-	if err := errors.Join(env.Err(), config.CheckUnknown(), chc.Validate()); err != nil {
+	days := config.RetentionDays.Get(env)
+	if err := errors.Join(env.Err(), config.CheckUnknown(), chc.Validate(), config.RetentionDays.Check(days)); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -1,6 +1,9 @@
-// Package main is the writer command; it runs the ClickHouse writer consumer group and the
-// retention job. It applies the schema migrations at start. Configuration
-// comes from AUDITTRAIL_* variables (see the README).
+// Package main is the writer command, which runs the ClickHouse writer and
+// the retention job.
+//
+// It runs the writer consumer group and applies the schema migrations at
+// start. Configuration comes from AUDITTRAIL_* variables (see
+// docs/configuration.md).
 package main
 
 import (
@@ -9,14 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/audittrail/audittrail/consumers/retention"
 	"github.com/audittrail/audittrail/consumers/writer"
@@ -24,35 +24,33 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "writer")
 	if os.Getenv("GOGC") == "" {
 		// Decoding leaves much short-lived garbage: collecting less often
 		// stores about 9% more events/s (BenchmarkWriterFromKafka) for a
 		// larger heap. GOGC and GOMEMLIMIT still override.
 		debug.SetGCPercent(300)
 	}
-	if err := run(log); err != nil {
-		log.Error("writer stopped", "err", err)
-		os.Exit(1)
-	}
+	service.Main("writer", run)
 }
 
-func run(log *slog.Logger) error {
+func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error {
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	chc := chconn.FromEnv(env)
 	wc := writer.FromEnv(env, kc.Topic)
-	addr := env.String("AUDITTRAIL_WRITER_ADDR", "127.0.0.1:8082")
-	every := env.Duration("AUDITTRAIL_RETENTION_INTERVAL", time.Hour)
-	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), wc.Validate()); err != nil {
+	addr := config.WriterAddr.Get(env)
+	every := config.RetentionInterval.Get(env)
+	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), wc.Validate(),
+		config.WriterAddr.Check(addr), config.RetentionInterval.Check(every)); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 
 	conn, err := chconn.Open(ctx, chc)
@@ -66,8 +64,6 @@ func run(log *slog.Logger) error {
 	}
 	log.Info("schema ready", "clickhouse", applied.Server.String(), "ttl", applied.Server.SupportsTTL(), "applied", applied.Versions)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	kc.ClientID = "audittrail-writer"
 	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database), log, reg, time.Now)
 	if err != nil {

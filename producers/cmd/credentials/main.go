@@ -1,7 +1,10 @@
-// Package main is the credentials command: operators with Kafka access
-// create, list, rotate and revoke producer credentials on the credentials
-// topic (AUDITTRAIL_CREDENTIALS_TOPIC). Every change is also an audit event
-// in the platform trail. Secrets are printed once, by create and rotate.
+// Package main is the credentials command, which manages producer
+// credentials.
+//
+// Operators with Kafka access create, list, rotate and revoke producer
+// credentials on the credentials topic (AUDITTRAIL_CREDENTIALS_TOPIC). Every
+// change is also an audit event in the platform trail. Secrets are printed
+// once, by create and rotate.
 //
 //	credentials create -operator alice -name warehouse -workspaces 'ws_eu_*' -categories Warehouses
 //	credentials list
@@ -65,7 +68,7 @@ type options struct {
 
 // parse reads the command and its flags; defaults come from env.
 func parse(args []string, env *config.Env) (options, error) {
-	o := options{kafka: kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions), credentialsTopic: config.CredentialsTopic(env)}
+	o := options{kafka: kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions), credentialsTopic: config.CredentialsTopic.Get(env)}
 	if err := env.Err(); err != nil {
 		return o, usagef("%v", err)
 	}
@@ -75,9 +78,9 @@ func parse(args []string, env *config.Env) (options, error) {
 	o.command = args[0]
 	fs := flag.NewFlagSet(o.command, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	brokers := fs.String("brokers", strings.Join(o.kafka.Brokers, ","), "Kafka bootstrap brokers (AUDITTRAIL_KAFKA_BROKERS)")
-	fs.StringVar(&o.credentialsTopic, "topic", o.credentialsTopic, "credentials topic (AUDITTRAIL_CREDENTIALS_TOPIC)")
-	fs.StringVar(&o.kafka.Topic, "events-topic", o.kafka.Topic, "events topic the platform trail is published to (AUDITTRAIL_KAFKA_TOPIC)")
+	brokers := fs.String("brokers", strings.Join(o.kafka.Brokers, ","), "Kafka bootstrap brokers ("+config.KafkaBrokers.Name+")")
+	fs.StringVar(&o.credentialsTopic, "topic", o.credentialsTopic, "credentials topic ("+config.CredentialsTopic.Name+")")
+	fs.StringVar(&o.kafka.Topic, "events-topic", o.kafka.Topic, "events topic the platform trail is published to ("+config.KafkaTopic.Name+")")
 	var workspaces, categories string
 	switch o.command {
 	case "create":

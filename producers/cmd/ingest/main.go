@@ -1,6 +1,7 @@
-// Package main is the ingest command; it runs the HTTP ingest gateway: POST /v1/events publishes
-// audit events to Kafka. Configuration comes from AUDITTRAIL_* variables
-// (see the README).
+// Package main is the ingest command, which runs the HTTP ingest gateway.
+//
+// POST /v1/events publishes audit events to Kafka. Configuration comes from
+// AUDITTRAIL_* variables (see docs/configuration.md).
 package main
 
 import (
@@ -8,32 +9,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/producers/ingest"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "ingest")
-	if err := run(log); err != nil {
-		log.Error("ingest stopped", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("ingest", run) }
 
-func run(log *slog.Logger) error {
+func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error {
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	cfg := ingest.FromEnv(env, kc.Topic)
@@ -47,8 +39,6 @@ func run(log *slog.Logger) error {
 	if err := kc.Validate(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	kc.ClientID = "audittrail-ingest"
 	cl, err := kgo.NewClient(append(kc.Options(), ingest.ProducerOptions()...)...)
@@ -69,8 +59,6 @@ func run(log *slog.Logger) error {
 	defer creds.Close()
 	cfg.Credentials = creds.Store
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw, err := ingest.New(cfg, ingest.NewKafkaPublisher(cl), log, reg, time.Now)
 	if err != nil {
 		return err

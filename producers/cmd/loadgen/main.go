@@ -1,9 +1,11 @@
-// Package main is the loadgen command; it sends realistic audit traffic
-// (see package loadgen) to the ingest gateway over HTTP, through the emitter
-// library (asynchronous emits with callbacks), or straight to Kafka with a
-// plain client, at a fixed rate or as fast as possible, for a count or a
-// duration. It shows live progress on stderr and prints the achieved rate
-// and acknowledgement-latency percentiles at the end.
+// Package main is the loadgen command, which sends realistic audit traffic.
+//
+// It sends the traffic (see package loadgen) to the ingest gateway over
+// HTTP, through the emitter library (asynchronous emits with callbacks), or
+// straight to Kafka with a plain client, at a fixed rate or as fast as
+// possible, for a count or a duration. It shows live progress on stderr and
+// prints the achieved rate and acknowledgement-latency percentiles at the
+// end.
 //
 //	loadgen -count 5000 -url http://127.0.0.1:8081 -token $TOKEN
 //	loadgen -target emitter -duration 30s -rate 5000
@@ -29,6 +31,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -59,7 +62,7 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&o.target, "target", "http", "where to send: http (the ingest gateway), emitter (the Go library) or kafka (a plain client)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8081", "ingest gateway base URL (target http)")
-	fs.StringVar(&o.token, "token", os.Getenv("AUDITTRAIL_LOADGEN_TOKEN"), "ingest token (target http); default $AUDITTRAIL_LOADGEN_TOKEN")
+	fs.StringVar(&o.token, "token", config.LoadgenToken.Get(config.FromOS()), "ingest token (target http); default $"+config.LoadgenToken.Name)
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka brokers (targets emitter and kafka)")
 	fs.StringVar(&o.topic, "topic", topics.Events, "Kafka topic (targets emitter and kafka)")
 	fs.IntVar(&o.maxBuffered, "max-buffered", emitter.DefaultMaxBufferedEvents, "events the emitter buffers before it blocks (target emitter)")
@@ -99,7 +102,7 @@ func parse(args []string) (options, error) {
 	case o.zipf <= 1:
 		return o, errors.New("flag -zipf must be greater than 1")
 	case o.target == "http" && o.token == "":
-		return o, errors.New("flag -token (or $AUDITTRAIL_LOADGEN_TOKEN) is required for -target http")
+		return o, errors.New("flag -token (or $" + config.LoadgenToken.Name + ") is required for -target http")
 	}
 	return o, nil
 }

@@ -1,5 +1,7 @@
-// Package main is the token command; it mints a read-API token (HS256, signed with
-// AUDITTRAIL_JWT_SECRET) for operators and scripts:
+// Package main is the token command, which mints a read-API token.
+//
+// The token is HS256, signed with AUDITTRAIL_JWT_SECRET, for operators and
+// scripts:
 //
 //	token -sub alice -email alice@example.com -workspace ws_demo=owner -ttl 24h
 package main
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
 
@@ -38,7 +41,7 @@ func main() {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
-	secret := os.Getenv("AUDITTRAIL_JWT_SECRET")
+	secret := config.JWTSecret.Get(config.FromOS())
 	switch {
 	case *sub == "":
 		fail("flag -sub is required")
@@ -47,7 +50,7 @@ func main() {
 	case *ttl <= 0 || *ttl > 366*24*time.Hour:
 		fail("flag -ttl must be between 1s and 8784h")
 	case len(secret) < 32:
-		fail("AUDITTRAIL_JWT_SECRET must be set to at least 32 characters")
+		fail(config.JWTSecret.Refused().Error())
 	}
 	tok, err := auth.Mint([]byte(secret), *sub, *name, *email, ws, *ttl, time.Now())
 	if err != nil {

@@ -1,9 +1,11 @@
-// Package main is the apibench command: it measures the read API against
-// the same SQL run with clickhouse-client, side by side, on a dedicated
-// database of generated events (1,000 workspaces, skewed: the largest
-// holds about a tenth of all events), and the CSV export's rate and the
-// API's memory. It uses the servers the services' configuration names
-// (AUDITTRAIL_CLICKHOUSE_*, AUDITTRAIL_KAFKA_BROKERS).
+// Package main is the apibench command, which measures the read API against
+// the same SQL.
+//
+// It runs the API and the same SQL with clickhouse-client side by side, on a
+// dedicated database of generated events (1,000 workspaces, skewed: the
+// largest holds about a tenth of all events), and measures the CSV export's
+// rate and the API's memory. It uses the servers the services'
+// configuration names (AUDITTRAIL_CLICKHOUSE_*, AUDITTRAIL_KAFKA_BROKERS).
 //
 //	apibench -api-bin .local/bin/api [-events 2000000] [-full] [-requests 200] [-only REGEXP] [-no-export] [-drop]
 //

@@ -1,9 +1,11 @@
-// Package main is the bench command; it runs the headline ingest
-// benchmarks on the real Kafka and ClickHouse servers (those the services'
-// configuration names: AUDITTRAIL_KAFKA_BROKERS, AUDITTRAIL_CLICKHOUSE_*)
-// and writes the results as JSON, a Markdown table and an SVG chart. Every
-// figure is reported with a baseline measured in the same run, so ratios
-// compare across machines:
+// Package main is the bench command, which runs the headline ingest
+// benchmarks.
+//
+// It runs them on the real Kafka and ClickHouse servers (those the
+// services' configuration names: AUDITTRAIL_KAFKA_BROKERS,
+// AUDITTRAIL_CLICKHOUSE_*) and writes the results as JSON, a Markdown table
+// and an SVG chart. Every figure is reported with a baseline measured in the
+// same run, so ratios compare across machines:
 //
 //   - writer: events already on Kafka -> stored in ClickHouse, against
 //     clickhouse-client inserting the same rows (JSONEachRow), plain franz-go

@@ -1,12 +1,13 @@
-// Package main is the drill command; it runs the fault drills: under
-// steady load through the real ingest gateway and writer binaries, on the
-// real Kafka and ClickHouse servers (those the services' configuration
-// names: AUDITTRAIL_KAFKA_BROKERS, AUDITTRAIL_CLICKHOUSE_*), it injects
-// one fault per scenario and then checks, by counting, that the set of
-// event ids stored (read the way the API reads) equals the set the gateway
-// accepted, that nothing is visible twice, and that the dead-letter topic
-// holds exactly the poison. It prints a table and exits 1
-// when any scenario lost or doubled an event.
+// Package main is the drill command, which runs the fault drills.
+//
+// Under steady load through the real ingest gateway and writer binaries, on
+// the real Kafka and ClickHouse servers (those the services' configuration
+// names: AUDITTRAIL_KAFKA_BROKERS, AUDITTRAIL_CLICKHOUSE_*), it injects one
+// fault per scenario and then checks, by counting, that the set of event ids
+// stored (read the way the API reads) equals the set the gateway accepted,
+// that nothing is visible twice, and that the dead-letter topic holds
+// exactly the poison. It prints a table and exits 1 when any scenario lost
+// or doubled an event.
 //
 // Scenarios: kill-writer (SIGKILL mid-batch, restart), clickhouse-down
 // (stop the server, start it again), kafka-restart (restart the broker),

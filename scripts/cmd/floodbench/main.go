@@ -1,6 +1,9 @@
-// Package main is the floodbench command; it measures how much one
-// flooding workspace holds back the other workspaces of its partition in
-// the writer, on the real Kafka and ClickHouse servers.
+// Package main is the floodbench command, which measures the cost of a
+// flooding workspace.
+//
+// It measures how much one flooding workspace holds back the other
+// workspaces of its partition in the writer, on the real Kafka and
+// ClickHouse servers.
 //
 // It uses the servers the services' configuration names
 // (AUDITTRAIL_KAFKA_BROKERS, AUDITTRAIL_CLICKHOUSE_*). N neighbour

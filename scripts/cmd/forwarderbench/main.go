@@ -1,6 +1,7 @@
-// Package main is the forwarderbench command; it measures the forwarder
-// against the Kafka broker of AUDITTRAIL_KAFKA_BROKERS and a local HTTP
-// sink, with every workspace using a tracking plan of 20 events and 5
+// Package main is the forwarderbench command, which measures the forwarder.
+//
+// It runs against the Kafka broker of AUDITTRAIL_KAFKA_BROKERS and a local
+// HTTP sink, with every workspace using a tracking plan of 20 events and 5
 // active destination filters. It creates its own topics and group and
 // deletes them at the end, and prints:
 //

@@ -1,5 +1,7 @@
-// Package main is the producerbench command; it measures the producers on
-// the real broker and prints a table (scripts/bench-producers runs it):
+// Package main is the producerbench command, which measures the producers on
+// the real broker.
+//
+// It prints a table (scripts/bench-producers runs it):
 //
 //  1. Emitter throughput against plain franz-go producing the same records
 //     to the same topic, side by side in one run, alternating rounds. Both
@@ -57,7 +59,8 @@ type options struct {
 func main() {
 	var o options
 	var brokers string
-	// The brokers the services use (AUDITTRAIL_KAFKA_BROKERS) unless -brokers says otherwise.
+	// The brokers the services use (config.KafkaBrokers) unless -brokers
+	// says otherwise.
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	if err := env.Err(); err != nil {
@@ -65,7 +68,7 @@ func main() {
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("producerbench", flag.ContinueOnError)
-	fs.StringVar(&brokers, "brokers", strings.Join(kc.Brokers, ","), "Kafka brokers (default: AUDITTRAIL_KAFKA_BROKERS)")
+	fs.StringVar(&brokers, "brokers", strings.Join(kc.Brokers, ","), "Kafka brokers (default: "+config.KafkaBrokers.Name+")")
 	fs.IntVar(&o.partitions, "partitions", topics.DefaultPartitions, "partitions of the benchmark topics")
 	fs.IntVar(&o.events, "events", 100000, "events per throughput round")
 	fs.IntVar(&o.rounds, "rounds", 5, "throughput rounds per producer")

@@ -1,7 +1,8 @@
-// Package benchkit holds what the benchmarks under scripts/cmd share: their
-// own slice of the Kafka and ClickHouse servers that the services'
-// configuration names (drillkit.ServersFromEnv), a writer running in the
-// benchmark's process and writing the results.
+// Package benchkit holds what the benchmarks under scripts/cmd share.
+//
+// That is their own slice of the Kafka and ClickHouse servers that the
+// services' configuration names (drillkit.ServersFromEnv), a writer running
+// in the benchmark's process, and writing the results.
 package benchkit
 
 import (

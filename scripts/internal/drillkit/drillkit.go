@@ -1,8 +1,9 @@
-// Package drillkit holds what the fault drills (scripts/cmd/drill,
-// scripts/cmd/drillcluster) and the benchmarks share: finding the
-// repository, the servers the services' configuration names (servers.go),
-// posting a batch to the gateway, and reading the stored ids the way the
-// API reads them.
+// Package drillkit holds what the fault drills and the benchmarks share.
+//
+// The drills (scripts/cmd/drill, scripts/cmd/drillcluster) and the
+// benchmarks share finding the repository, the servers the services'
+// configuration names (servers.go), posting a batch to the gateway, and
+// reading the stored ids the way the API reads them.
 package drillkit
 
 import (

@@ -1,0 +1,254 @@
+package writer
+
+// Batches: rows are buffered until a batch is full or due, then handed to
+// the inserter; a batch's records are marked for commit only once its rows
+// are stored and its ids registered, in batch order.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// batch is a set of rows on its way to ClickHouse with the records they
+// came from (including skipped and dead-lettered ones). The inserter marks
+// the records for commit once the rows are stored, in batch order.
+type batch struct {
+	rows   []migrations.Row
+	parts  []int32             // partition of each row
+	keys   []idwindow.Key      // window key of each row
+	ids    []idwindow.StoredID // the stored rows' ids, set by insert (before: a buffer for them)
+	recs   []*kgo.Record
+	stored chan error // receives the insert's outcome once
+	done   chan error // receives the outcome once
+}
+
+// add turns one record into a row, a dead letter or a skip. It fails only
+// when ctx ends before a dead letter is parked. Called with mu held.
+func (w *Writer) add(ctx context.Context, r *kgo.Record, c *converted) error {
+	switch {
+	case c.err != nil:
+		if err := w.deadLetter(ctx, r, c.reason, c.err); err != nil {
+			return err
+		}
+	case c.reason == reasonExpired:
+		w.m.expired.Inc()
+	default:
+		w.rows = append(w.rows, c.row)
+		w.parts = append(w.parts, r.Partition)
+		w.keys = append(w.keys, c.key)
+	}
+	if len(w.pending) == 0 {
+		w.oldest = w.now()
+	}
+	w.pending = append(w.pending, r)
+	return nil
+}
+
+// untilDue is how long until the oldest buffered row is due, or BatchAge
+// when nothing is buffered.
+func (w *Writer) untilDue() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		return w.cfg.BatchAge
+	}
+	return max(w.cfg.BatchAge-w.now().Sub(w.oldest), time.Millisecond)
+}
+
+// flushLocked hands the buffered rows to the inserter and starts a new
+// buffer. It blocks while the inserter already has a batch queued (so at
+// most InsertStreams+2 batches are in flight: fetching pauses meanwhile)
+// and reports the first failed insert. Called with mu held.
+func (w *Writer) flushLocked(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return w.reapLocked()
+	}
+	b := &batch{rows: w.rows, parts: w.parts, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
+	select {
+	case w.inserts <- b:
+	case <-ctx.Done():
+		return fmt.Errorf("queue insert of %d rows: %w", len(b.rows), ctx.Err())
+	}
+	w.inflight = append(w.inflight, b)
+	select {
+	case sp := <-w.spare:
+		w.rows, w.parts, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.keys, sp.recs, sp.ids
+	default:
+		w.idBuf = nil
+		w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
+		w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
+		w.keys = make([]idwindow.Key, 0, min(len(b.rows), w.cfg.BatchSize))
+		w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
+	}
+	return w.reapLocked()
+}
+
+// drain flushes the buffer and waits until every batch is stored and
+// marked; when that fails it drops the buffer and the batches in flight
+// (their records are replayed).
+func (w *Writer) drain(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.flushLocked(ctx)
+	if err == nil {
+		err = w.waitLocked(ctx)
+	}
+	if err != nil {
+		w.dropLocked()
+	}
+	return err
+}
+
+// recycle hands a finished batch's buffers, emptied, to the next batches:
+// a busy writer then builds batches in the same memory instead of
+// allocating (and growing) new buffers for each.
+func (w *Writer) recycle(b *batch) {
+	clear(b.rows[:cap(b.rows)]) // fresh kept the rows it stores at the front
+	clear(b.recs)
+	clear(b.ids[:cap(b.ids)]) // as rows: a batch may store fewer ids than its buffer held before
+	select {
+	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], ids: b.ids[:0], recs: b.recs[:0]}:
+	default:
+	}
+}
+
+// reapLocked forgets the batches the inserter finished, oldest first, and
+// returns the first failure. Called with mu held.
+func (w *Writer) reapLocked() error {
+	for len(w.inflight) > 0 {
+		select {
+		case err := <-w.inflight[0].done:
+			w.inflight = w.inflight[1:]
+			if err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// waitLocked waits until every batch handed to the inserter is stored and
+// marked. Called with mu held.
+func (w *Writer) waitLocked(ctx context.Context) error {
+	for len(w.inflight) > 0 {
+		select {
+		case err := <-w.inflight[0].done:
+			w.inflight = w.inflight[1:]
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wait for inserts: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// insert stores a batch's fresh rows (see fresh), retrying with capped
+// exponential backoff until ClickHouse acknowledges or ctx ends, and keeps
+// their ids in b.ids, stamped with the time they were stored, for register.
+func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, ids []idwindow.StoredID) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := w.retry(ctx, "insert", len(rows), w.m.insertErrors, func() error { return w.sink.Insert(ctx, rows) }); err != nil {
+		return err
+	}
+	w.m.insertLatency.Observe(time.Since(start).Seconds())
+	w.m.batchSize.Observe(float64(len(rows)))
+	w.m.inserted.Add(float64(len(rows)))
+	now := w.now()
+	for i := range ids {
+		ids[i].StoredAt = now
+	}
+	b.ids = ids
+	return nil
+}
+
+// register records a stored batch's ids in the registry, retrying until
+// it succeeds or ctx ends, then marks the batch's records for commit: a
+// committed offset always has its ids registered, so the next owner of the
+// partition loads them. Only the registrar goroutine calls it, in batch
+// order, so marks advance in order.
+func (w *Writer) register(ctx context.Context, b *batch) error {
+	if len(b.ids) > 0 {
+		if err := w.retry(ctx, "register ids", len(b.ids), w.m.registryErrs, func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
+			return err
+		}
+	}
+	w.cl.MarkCommitRecords(b.recs...)
+	return nil
+}
+
+// fresh returns the batch's rows that are not in the idempotency window
+// nor repeated within the batch, with their ids, and claims them in the
+// window at once (so the next batch is checked against them while this one
+// is being stored). It keeps the rows in b.rows, in place.
+func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
+	if w.ids == nil {
+		return b.rows, nil
+	}
+	claims := w.claims[:0]
+	for i := range b.rows {
+		claims = append(claims, idwindow.Claim{Key: b.keys[i], TimestampNs: b.rows[i].TimestampNs})
+	}
+	w.claims = claims
+	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), claims)))
+	rows := b.rows[:0]
+	ids := b.ids[:0] // a finished batch's buffer, or nil
+	if cap(ids) < len(b.rows) {
+		ids = make([]idwindow.StoredID, 0, len(b.rows))
+	}
+	var replayed, conflicts int
+	for i := range claims {
+		switch c := &claims[i]; {
+		case c.New:
+			r := &b.rows[i]
+			ids = append(ids, idwindow.StoredID{Topic: w.cfg.Topic, Partition: b.parts[i], WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
+			if len(rows) != i {
+				b.rows[len(rows)] = *r
+			}
+			rows = rows[:len(rows)+1]
+		case c.First == c.TimestampNs:
+			replayed++
+		default:
+			conflicts++
+		}
+	}
+	w.m.duplicates.WithLabelValues("replayed").Add(float64(replayed))
+	w.m.duplicates.WithLabelValues("conflict").Add(float64(conflicts))
+	if conflicts > 0 {
+		w.log.Info("events not stored: id already stored with another timestamp", "events", conflicts)
+	}
+	return rows, ids
+}
+
+// retry runs op until it succeeds or ctx ends, with capped exponential
+// backoff, counting each failure in failures.
+func (w *Writer) retry(ctx context.Context, what string, n int, failures prometheus.Counter, op func() error) error {
+	backoff := w.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		failures.Inc()
+		w.log.Warn(what+" failed; will retry", "rows", n, "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s %d rows: %w (last error: %v)", what, n, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, w.cfg.RetryMax)
+	}
+}

@@ -1,0 +1,15 @@
+package config
+
+// The read API's variables (query-api/cmd/api, query-api/cmd/token).
+
+var (
+	APIAddr = declare(String{Var: Var{Name: "AUDITTRAIL_API_ADDR", Readers: "api",
+		Doc: "read API (and page) listen address", Accepts: "host:port to listen on"},
+		Default: "127.0.0.1:8080", Required: true})
+	JWTSecret = declare(String{Var: Var{Name: "AUDITTRAIL_JWT_SECRET", Readers: "api, token",
+		Doc:     "HS256 secret for read-API tokens (the API needs it or AUDITTRAIL_JWKS_FILE)",
+		Accepts: "at least 32 characters"}})
+	JWKSFile = declare(String{Var: Var{Name: "AUDITTRAIL_JWKS_FILE", Readers: "api",
+		Doc:     "JWKS file (RFC 7517) of RS256/EdDSA public keys for read-API tokens, looked up by kid; read at start",
+		Accepts: "a readable JWKS file path"}})
+)
