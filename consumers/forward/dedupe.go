@@ -31,6 +31,7 @@ func (f *Forwarder) loadFirsts(ctx context.Context, cl *kgo.Client, ps []int32) 
 	if f.deps.Registry == nil || len(ps) == 0 {
 		return
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.RegistryTimeout)
 	defer cancel()
 	share := max(f.cfg.DedupeMaxIDs/len(ps), 1)
@@ -65,7 +66,7 @@ func (f *Forwarder) loadFirsts(ctx context.Context, cl *kgo.Client, ps []int32) 
 		loaded += len(ids)
 	}
 	f.log.Info("registered ids loaded", "partitions", len(ps), "ids", loaded, "moved", len(ids), "remembered", f.firsts.Size())
-	f.assignGate(ctx, cl, ps)
+	f.assignGate(parent, cl, ps) // with a time limit of its own
 }
 
 // loadRegistered reads registered ids (of partition p, or -1: of moved

@@ -7,7 +7,6 @@ package forward
 
 import (
 	"context"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -15,24 +14,13 @@ import (
 	"github.com/audittrail/audittrail/consumers/idwindow"
 )
 
-// holdPoll bounds a poll while the gate holds a partition, so that a
-// release does not wait for new records.
-const holdPoll = 100 * time.Millisecond
-
 // poll polls and passes the records through the gate.
 func (f *Forwarder) poll(ctx context.Context) (kgo.Fetches, []*kgo.Record) {
 	if f.gate == nil {
 		fetches := f.cl.PollRecords(ctx, f.pollRecords())
 		return fetches, fetches.Records()
 	}
-	pctx := ctx
-	if f.gate.Holding() {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, holdPoll)
-		defer cancel()
-	}
-	fetches := f.cl.PollRecords(pctx, f.pollRecords())
-	res, err := f.gate.Pass(ctx, fetches.Records())
+	fetches, res, err := f.gate.Poll(ctx, f.cl, f.pollRecords())
 	if err != nil && ctx.Err() == nil {
 		f.log.Warn("handover: offsets not read; holding", "err", err)
 	}
@@ -70,6 +58,13 @@ func (f *Forwarder) applyGate(ctx context.Context, res handover.Result) {
 				continue
 			}
 			f.firsts.Add(now, ids)
+			// Both groups are past these ids on their old partition: the
+			// forwarder finished them there, so an identical resend is not
+			// delivered again either.
+			for _, id := range ids {
+				f.recent.add(TargetSource, id.WorkspaceID, id.ID)
+				f.recent.add(TargetAlert, id.WorkspaceID, id.ID)
+			}
 		}
 	}
 	if len(res.TimedOut) > 0 {
@@ -79,27 +74,33 @@ func (f *Forwarder) applyGate(ctx context.Context, res handover.Result) {
 	hold(res.Resume, -1)
 }
 
-// assignGate gives the gate the topic's earlier partition counts for the
-// assigned partitions ps (none when they cannot be read: nothing is held).
+// assignGate gives the gate the topic's partition count and its earlier
+// counts for the assigned partitions ps, trying for up to RegistryTimeout.
+// When they cannot be read, the gate keeps the counts it knew (none on a
+// first assignment: then nothing is handed over, with a warning).
 func (f *Forwarder) assignGate(ctx context.Context, cl *kgo.Client, ps []int32) {
 	if f.gate == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.RegistryTimeout)
+	defer cancel()
 	now := f.now()
-	var counts []idwindow.Count
+	var (
+		counts  []idwindow.Count
+		current int
+	)
 	_, err := f.loadRegistered(ctx, -1, func() ([]idwindow.StoredID, error) {
 		n, err := idwindow.PartitionCount(ctx, cl, f.cfg.Topic)
 		if err == nil {
 			counts, err = f.deps.Registry.PartitionCounts(ctx, f.cfg.Topic, n, now)
+			current = n
 		}
 		return nil, err
 	})
-	if err != nil || len(counts) == 0 {
+	if err != nil {
 		f.m.registryErrors.Inc()
-		f.log.Warn("partition counts not read; a partition-count increase is not handed over", "err", err)
-		f.gate.Assign(ps, 0, nil)
-		return
+		f.log.Warn("partition counts not read; the handover goes on with the counts known before", "err", err)
+		current = 0
 	}
-	current := counts[len(counts)-1].Partitions
 	f.gate.Assign(ps, current, handover.Older(counts, current, now, handover.Window))
 }

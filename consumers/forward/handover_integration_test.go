@@ -22,13 +22,15 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
-// A resend that straddles a partition-count increase: a workspace's first
-// events, one of them later resent with another timestamp, sit unread on
+// Resends that straddle a partition-count increase: a workspace's first
+// events, one of them later resent with another timestamp and one resent
+// identical, sit unread on
 // its old partition behind a backlog, while the resend and its newer
 // events arrive on its new partition, owned by the other writer and the
 // other forwarder. The new partition waits for the old one (consumers/
 // handover): the first version of the resent event is the one stored and
-// the one forwarded, once, and the workspace's events are forwarded in
+// the one forwarded, once, the identical resend is not forwarded again,
+// and the workspace's events are forwarded in
 // the order they were produced.
 func TestAResendStraddlingAPartitionIncreaseIsStoredAndForwardedOnce(t *testing.T) {
 	proctest.Require(t)
@@ -124,11 +126,11 @@ func TestAResendStraddlingAPartitionIncreaseIsStoredAndForwardedOnce(t *testing.
 	require.NoError(t, err)
 	require.NoError(t, resp[s.events].Err)
 
-	// On its new partition: a resend of event 5 with another timestamp,
-	// then its next events.
+	// On its new partition: a resend of event 5 with another timestamp, an
+	// identical resend of event 3, then its next events.
 	resend := mkEvent(moved, 5, "Source Created", `{"i": 5}`)
 	resend.Timestamp = resend.Timestamp.Add(time.Hour)
-	evs = []event.Event{resend}
+	evs = []event.Event{resend, mkEvent(moved, 3, "Source Created", `{"i": 3}`)}
 	for i := 10; i < 20; i++ {
 		evs = append(evs, mkEvent(moved, i, "Source Created", fmt.Sprintf(`{"i": %d}`, i)))
 	}
@@ -152,7 +154,7 @@ func TestAResendStraddlingAPartitionIncreaseIsStoredAndForwardedOnce(t *testing.
 	}
 	requireFirstTimestamps(t, conn, ch.Database, first)
 	calls := sk.calls("key-" + moved)
-	require.Len(t, calls, 20, "the resend is not forwarded")
+	require.Len(t, calls, 20, "neither resend is forwarded")
 	for _, c := range calls {
 		ts, err := time.Parse(time.RFC3339Nano, c.Timestamp)
 		require.NoError(t, err)

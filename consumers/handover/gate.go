@@ -100,9 +100,11 @@ type Gate struct {
 	older     []int
 	cleared   map[int32]map[string]bool // per assigned partition
 	held      map[int32]*hold
+	gaveUp    map[int32]bool // old partitions a hold timed out on, until the next Assign
 	lastCheck time.Time
-	holds     int // started
-	timeouts  int // ended by MaxHold
+	lastErr   time.Time // when Pass last returned an error
+	holds     int       // started
+	timeouts  int       // ended by MaxHold
 }
 
 // hold is one held partition.
@@ -126,15 +128,19 @@ func New(cfg Config, off Offsets, now func() time.Time) *Gate {
 	if cfg.CheckEvery <= 0 {
 		cfg.CheckEvery = 200 * time.Millisecond
 	}
-	return &Gate{cfg: cfg, off: off, now: now, cleared: map[int32]map[string]bool{}, held: map[int32]*hold{}}
+	return &Gate{cfg: cfg, off: off, now: now, cleared: map[int32]map[string]bool{}, held: map[int32]*hold{}, gaveUp: map[int32]bool{}}
 }
 
 // Assign starts an assignment of parts, the topic now having current
-// partitions and the earlier counts older (see Older).
+// partitions and the earlier counts older (see Older). A current of 0
+// (the counts could not be read) keeps the counts known before.
 func (g *Gate) Assign(parts []int32, current int, older []int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.current, g.older = current, slices.Clone(older)
+	if current > 0 {
+		g.current, g.older = current, slices.Clone(older)
+	}
+	clear(g.gaveUp)
 	for _, p := range parts {
 		g.cleared[p] = map[string]bool{}
 	}
@@ -202,10 +208,52 @@ func (g *Gate) Collectors(prefix string) []prometheus.Collector {
 	}
 }
 
+// HoldPoll bounds a poll while the gate holds a partition, so that a
+// release does not wait for new records.
+const HoldPoll = 100 * time.Millisecond
+
+// Poll polls cl for at most max records (waiting at most HoldPoll while a
+// partition is held) and passes them through the gate (see Pass). The
+// fetches' errors are the caller's to report; a poll cut short by
+// HoldPoll shows as context.DeadlineExceeded.
+func (g *Gate) Poll(ctx context.Context, cl *kgo.Client, max int) (kgo.Fetches, Result, error) {
+	pctx := ctx
+	if g.Holding() {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, HoldPoll)
+		defer cancel()
+	}
+	fetches := cl.PollRecords(pctx, max)
+	res, err := g.Pass(ctx, fetches.Records())
+	return fetches, res, err
+}
+
+// offsetsTimeout bounds one read of offsets: Pass runs while a rebalance
+// waits, and a metrics scrape waits for the gate's lock.
+const offsetsTimeout = 5 * time.Second
+
+// errorEvery is how often at most Pass returns an error while reads fail.
+const errorEvery = 10 * time.Second
+
 // Pass takes a poll's records (recs may be empty) and returns what to do
 // with them and with the records held before. Errors reading offsets keep
-// the holds; the next Pass tries again. Cancelling ctx aborts the reads.
+// the holds; the next Pass tries again, and an error is returned at most
+// every errorEvery. Cancelling ctx aborts the reads.
 func (g *Gate) Pass(ctx context.Context, recs []*kgo.Record) (Result, error) {
+	res, err := g.pass(ctx, recs)
+	if err != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if now := g.now(); now.Sub(g.lastErr) >= errorEvery {
+			g.lastErr = now
+			return res, err
+		}
+		return res, nil
+	}
+	return res, nil
+}
+
+func (g *Gate) pass(ctx context.Context, recs []*kgo.Record) (Result, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var res Result
@@ -236,6 +284,9 @@ func (g *Gate) Pass(ctx context.Context, recs []*kgo.Record) (Result, error) {
 		if timedOut {
 			g.timeouts++
 			res.TimedOut = append(res.TimedOut, p)
+			for q := range h.waits {
+				g.gaveUp[q] = true // no new hold waits on q until the next assignment
+			}
 		}
 	}
 	res.Pause, res.Resume = netted(res.Pause, res.Resume)
@@ -294,7 +345,7 @@ func (g *Gate) oldHomes(ws string, p int32) []int32 {
 	}
 	var out []int32
 	for _, n := range g.older {
-		if q := idwindow.PartitionOf(ws, n); q != p && !slices.Contains(out, q) {
+		if q := idwindow.PartitionOf(ws, n); q != p && !g.gaveUp[q] && !slices.Contains(out, q) {
 			out = append(out, q)
 		}
 	}
@@ -314,6 +365,8 @@ func (g *Gate) capture(ctx context.Context) error {
 	if len(need) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, offsetsTimeout)
+	defer cancel()
 	ends, err := g.off.Ends(ctx, g.cfg.Topic, need)
 	if err != nil {
 		return err
@@ -344,6 +397,8 @@ func (g *Gate) committed(ctx context.Context) ([]map[int32]int64, error) {
 	if len(parts) == 0 {
 		return out, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, offsetsTimeout)
+	defer cancel()
 	for i, group := range g.cfg.Groups {
 		c, err := g.off.Committed(ctx, group, g.cfg.Topic, parts)
 		if err != nil {

@@ -194,14 +194,7 @@ func TestOnlyRecordsOfWorkspacesMovedHereAreHeld(t *testing.T) {
 // the hold waits for to the old partition's end at that time.
 func TestALaterWorkspaceWaitsForTheNewerEnd(t *testing.T) {
 	a := workspace(t, 2, 1, 4, 3)
-	var b string
-	for i := range 100_000 {
-		ws := fmt.Sprintf("wb_%d", i)
-		if idwindow.PartitionOf(ws, 2) == 1 && idwindow.PartitionOf(ws, 4) == 3 {
-			b = ws
-			break
-		}
-	}
+	b := otherWorkspace(t, a, 2, 1, 4, 3)
 	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {1: 0}}}
 	c := &clock{t: time.Unix(0, 0)}
 	g := newGate(off, c, "writer")
@@ -278,4 +271,89 @@ func TestOlderCounts(t *testing.T) {
 	// latest time): 8 is not an earlier count of 4.
 	recreated := []idwindow.Count{counts[0], counts[2], {Partitions: 4, NoticedAt: t0.Add(3 * time.Hour)}}
 	require.Equal(t, []int{2}, handover.Older(recreated, 4, t0.Add(4*time.Hour), handover.Window))
+}
+
+// A record of a workspace cleared before, arriving behind another
+// workspace's hold on the same partition, waits behind it: a partition's
+// records go on in offset order, so no commit passes a held record.
+func TestClearedRecordsStayBehindAHold(t *testing.T) {
+	a := workspace(t, 2, 1, 4, 3)
+	b := otherWorkspace(t, a, 2, 1, 4, 3)
+	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {1: 5}}}
+	c := &clock{t: time.Unix(0, 0)}
+	g := newGate(off, c, "writer")
+	g.Assign([]int32{3}, 4, []int{2})
+	ctx := context.Background()
+	a1 := rec(a, 3, 0)
+	res, err := g.Pass(ctx, []*kgo.Record{a1})
+	require.NoError(t, err)
+	require.Equal(t, []*kgo.Record{a1}, res.Ready, "a's old partition is caught up")
+
+	off.ends[1] = 9
+	b1, a2 := rec(b, 3, 1), rec(a, 3, 2)
+	res, err = g.Pass(ctx, []*kgo.Record{b1, a2})
+	require.NoError(t, err)
+	require.Empty(t, res.Ready, "a is cleared, but its record is behind b's")
+	off.committed["writer"][1] = 9
+	c.t = c.t.Add(2 * time.Second)
+	res, err = g.Pass(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, []*kgo.Record{b1, a2}, res.Ready)
+}
+
+// After a hold on an old partition timed out, no new hold waits on it
+// until the next assignment: one stuck partition does not stall the new
+// one again for every moved workspace.
+func TestATimedOutOldPartitionIsNotWaitedOnAgain(t *testing.T) {
+	a := workspace(t, 2, 1, 4, 3)
+	b := otherWorkspace(t, a, 2, 1, 4, 3)
+	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {}}}
+	c := &clock{t: time.Unix(0, 0)}
+	g := newGate(off, c, "writer")
+	g.Assign([]int32{3}, 4, []int{2})
+	ctx := context.Background()
+	_, err := g.Pass(ctx, []*kgo.Record{rec(a, 3, 0)})
+	require.NoError(t, err)
+	c.t = c.t.Add(2 * time.Minute)
+	res, err := g.Pass(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, []int32{3}, res.TimedOut)
+
+	b1 := rec(b, 3, 1)
+	res, err = g.Pass(ctx, []*kgo.Record{b1})
+	require.NoError(t, err)
+	require.Equal(t, []*kgo.Record{b1}, res.Ready, "partition 1 timed out: not waited on again")
+	require.Empty(t, res.Pause)
+
+	g.Assign([]int32{3}, 4, []int{2})
+	res, err = g.Pass(ctx, []*kgo.Record{rec(b, 3, 2)})
+	require.NoError(t, err)
+	require.Empty(t, res.Ready, "a new assignment waits again")
+}
+
+// Counts that could not be read (current 0) keep the counts known: a
+// failed read does not switch the handover off.
+func TestAFailedCountReadKeepsTheCounts(t *testing.T) {
+	moved := workspace(t, 2, 1, 4, 3)
+	off := &offsets{ends: map[int32]int64{1: 5}, committed: map[string]map[int32]int64{"writer": {}}}
+	g := newGate(off, &clock{t: time.Unix(0, 0)}, "writer")
+	g.Assign([]int32{3}, 4, []int{2})
+	g.Assign([]int32{0}, 0, nil)
+	res, err := g.Pass(context.Background(), []*kgo.Record{rec(moved, 3, 0)})
+	require.NoError(t, err)
+	require.Empty(t, res.Ready)
+	require.Equal(t, []int32{3}, res.Pause)
+}
+
+// otherWorkspace is a workspace other than not that moves like it.
+func otherWorkspace(t *testing.T, not string, before, old, after, now int) string {
+	t.Helper()
+	for i := range 100_000 {
+		ws := fmt.Sprintf("wo_%d", i)
+		if ws != not && idwindow.PartitionOf(ws, before) == int32(old) && idwindow.PartitionOf(ws, after) == int32(now) {
+			return ws
+		}
+	}
+	t.Fatalf("no second workspace moves from %d/%d to %d/%d", old, before, now, after)
+	return ""
 }

@@ -9,13 +9,13 @@ import (
 	"github.com/audittrail/audittrail/consumers/idwindow"
 )
 
-// Older returns the earlier counts (of counts, oldest first, the last
-// being current) that were replaced within window before now: the counts
-// under which a workspace's records may still sit on another partition
-// than current keys it to. A count replaced longer ago than window is
-// settled: producers refresh their metadata within minutes, and the
-// consumers' lag is far shorter than window. A count at or above current
-// (a topic recreated with fewer partitions) is skipped.
+// Older returns the counts below current (of counts, smallest and oldest
+// first, as idwindow.History records them) that were replaced within
+// window before now: the counts under which a workspace's records may
+// still sit on another partition than current keys it to. A count
+// replaced longer ago than window is taken as settled: producers refresh
+// their metadata within 30 seconds, and the consumers are normally far less
+// than window behind (see docs/partitioning.md for when they are not).
 func Older(counts []idwindow.Count, current int, now time.Time, window time.Duration) []int {
 	var out []int
 	for i := 0; i+1 < len(counts); i++ {

@@ -15,8 +15,8 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// Count is one partition count of a topic and when a consumer last noticed
-// the topic change to it.
+// Count is one partition count of a topic and when a consumer first
+// noticed the topic change to it.
 type Count struct {
 	Partitions int
 	NoticedAt  time.Time
@@ -40,22 +40,24 @@ func NewHistory(conn Conn, database string) *History {
 	return &History{
 		conn:   conn,
 		insert: fmt.Sprintf("INSERT INTO %s.%s (topic, partitions, noticed_at)", database, migrations.PartitionCountsTable),
-		counts: fmt.Sprintf("SELECT partitions, max(noticed_at) AS at FROM %s.%s WHERE topic = ? GROUP BY partitions ORDER BY at, partitions",
+		counts: fmt.Sprintf("SELECT partitions, min(noticed_at) FROM %s.%s WHERE topic = ? GROUP BY partitions ORDER BY partitions",
 			database, migrations.PartitionCountsTable),
 	}
 }
 
-// Observe records that topic has partitions partitions now (unless the
-// newest recorded count is already that) and returns every recorded count,
-// oldest first. Two consumers noticing the same count at once both record
-// it, which changes nothing that matters. Cancelling ctx aborts the
-// queries and returns their error.
+// Observe records that topic has partitions partitions now, when that is
+// more than any recorded count, and returns every recorded count, smallest
+// (and oldest) first. Partition counts only grow, so a smaller count is a
+// stale answer of a broker and is not recorded. Two consumers noticing the
+// same count at once both record it, which changes nothing that matters
+// (reads take its first time). Cancelling ctx aborts the queries and
+// returns their error.
 func (h *History) Observe(ctx context.Context, topic string, partitions int, now time.Time) ([]Count, error) {
 	counts, err := h.read(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	if n := len(counts); n > 0 && counts[n-1].Partitions == partitions {
+	if n := len(counts); n > 0 && counts[n-1].Partitions >= partitions {
 		return counts, nil
 	}
 	b, err := h.conn.PrepareBatch(ctx, h.insert)

@@ -20,10 +20,6 @@ type polledRecords struct {
 	recs    []*kgo.Record
 }
 
-// holdPoll bounds a poll while the gate holds a partition, so that a
-// release does not wait for new records.
-const holdPoll = 100 * time.Millisecond
-
 // pollPassed polls and passes the records through the gate: the records it
 // holds are kept back, the ones it releases come along.
 func (w *Writer) pollPassed(ctx context.Context) (kgo.Fetches, []*kgo.Record) {
@@ -31,14 +27,7 @@ func (w *Writer) pollPassed(ctx context.Context) (kgo.Fetches, []*kgo.Record) {
 		fetches := w.cl.PollRecords(ctx, w.cfg.BatchSize)
 		return fetches, fetches.Records()
 	}
-	pctx := ctx
-	if w.gate.Holding() {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, holdPoll)
-		defer cancel()
-	}
-	fetches := w.cl.PollRecords(pctx, w.cfg.BatchSize)
-	res, err := w.gate.Pass(ctx, fetches.Records())
+	fetches, res, err := w.gate.Poll(ctx, w.cl, w.cfg.BatchSize)
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("handover: offsets not read; holding", "err", err)
 	}

@@ -32,7 +32,10 @@ func (w *Writer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 				return w.sink.Recent(ctx, topic, p, since, w.cfg.DedupeMaxIDs)
 			})
 		}
-		var counts []idwindow.Count
+		var (
+			counts  []idwindow.Count
+			current int
+		)
 		now := w.now()
 		w.load(ctx, "load moved workspaces' ids", -1, func(since time.Time) ([]idwindow.StoredID, error) {
 			n, err := idwindow.PartitionCount(ctx, cl, topic)
@@ -42,12 +45,12 @@ func (w *Writer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 			if counts, err = w.sink.PartitionCounts(ctx, topic, n, now); err != nil {
 				return nil, err
 			}
+			current = n
 			return w.sink.Moved(ctx, topic, n, ps, since, w.cfg.DedupeMaxIDs)
 		})
-		if n := len(counts); n > 0 {
-			current := counts[n-1].Partitions
-			w.gate.Assign(ps, current, handover.Older(counts, current, now, handover.Window))
-		}
+		// Loading retries until it succeeds or the client closes (then
+		// current is 0 and the gate keeps what it knew).
+		w.gate.Assign(ps, current, handover.Older(counts, current, now, handover.Window))
 	}
 }
 

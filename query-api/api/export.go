@@ -48,15 +48,9 @@ func (a *API) exportCSV(c echo.Context) error {
 	}
 	now := a.o.Now().UTC()
 	filename := fmt.Sprintf("audit-trail-%s-%s.csv", strings.ReplaceAll(ws, ":", "_"), now.Format(time.DateOnly))
-	rec := exportRecord(c, auth.FromContext(c), ws, f, filename, now)
-	rctx, cancel := context.WithTimeout(c.Request().Context(), a.o.RecordTimeout)
-	err = a.o.Recorder.Emit(rctx, rec)
-	cancel()
+	rec, err := a.recordExport(c, ws, f, filename, now)
 	if err != nil {
-		a.exports.WithLabelValues("not_recorded").Inc()
-		a.o.Log.Error("export refused: recording it failed", "workspace_id", ws, "actor_id", rec.Actor.ID, "err", err)
-		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "export_not_recorded",
-			Message: "the export could not be recorded in the audit trail, so nothing was exported; retry later"}
+		return err
 	}
 
 	resp := c.Response()
@@ -69,56 +63,7 @@ func (a *API) exportCSV(c echo.Context) error {
 	// RFC 4180: records, and line breaks inside quoted values, end in CRLF.
 	w.UseCRLF = true
 	_ = w.Write(CSVColumns)
-	cells := make([]string, len(CSVColumns))
-	var tsBuf, recvBuf []byte
-	rows := 0
-	lastFlush := time.Now()
-	// The server's write timeout would cut a long export: progress keeps
-	// the deadline ahead, so only a client that stops reading (or a store
-	// that stops answering) is cut.
-	stream, err := httpserver.NewStream(c)
-	if err != nil {
-		return err
-	}
-	err = a.o.Events.Export(c.Request().Context(), f.Filter, func(r *migrations.Row) error {
-		if err := stream.Progress(); err != nil {
-			return err
-		}
-		tsBuf = r.Timestamp.AppendFormat(tsBuf[:0], time.RFC3339Nano)
-		recvBuf = r.ReceivedAt.AppendFormat(recvBuf[:0], time.RFC3339Nano)
-		cells[0] = cell(r.ID)
-		cells[1] = string(tsBuf)
-		cells[2] = cell(r.Event)
-		cells[3] = cell(r.Category)
-		cells[4] = cell(r.ActorType)
-		cells[5] = cell(r.ActorID)
-		cells[6] = cell(r.ActorName)
-		cells[7] = cell(r.ActorEmail)
-		cells[8] = cell(r.ResourceType)
-		cells[9] = cell(r.ResourceID)
-		cells[10] = cell(r.ResourceName)
-		cells[11] = cell(r.ContextIP)
-		cells[12] = cell(jsonCell(r.Changes))
-		cells[13] = cell(r.ContextUserAgent)
-		cells[14] = cell(r.ContextRequestID)
-		cells[15] = cell(jsonCell(r.Properties))
-		cells[16] = string(recvBuf)
-		cells[17] = cell(r.SenderCredentialID)
-		cells[18] = cell(r.SenderProducer)
-		if err := w.Write(cells); err != nil {
-			return err
-		}
-		rows++
-		if rows%flushRows == 0 || time.Since(lastFlush) >= flushEvery {
-			w.Flush()
-			if err := w.Error(); err != nil {
-				return err
-			}
-			resp.Flush()
-			lastFlush = time.Now()
-		}
-		return nil
-	})
+	rows, err := a.streamRows(c, f, w)
 	a.rows.Add(float64(rows))
 	if _, serr := httpserver.NewStream(c); err == nil {
 		err = serr // the end of the file, or the error answer, gets a full write timeout
@@ -143,6 +88,84 @@ func (a *API) exportCSV(c echo.Context) error {
 	// broken transfer rather than a complete-looking, truncated file.
 	a.o.Log.Error("export stopped while streaming", "workspace_id", ws, "rows", rows, "err", err)
 	panic(http.ErrAbortHandler)
+}
+
+// recordExport records the export in the trail before anything is
+// exported; when that fails the answer is a 503 and nothing is exported.
+func (a *API) recordExport(c echo.Context, ws string, f Filters, filename string, now time.Time) (event.Event, error) {
+	rec := exportRecord(c, auth.FromContext(c), ws, f, filename, now)
+	rctx, cancel := context.WithTimeout(c.Request().Context(), a.o.RecordTimeout)
+	err := a.o.Recorder.Emit(rctx, rec)
+	cancel()
+	if err != nil {
+		a.exports.WithLabelValues("not_recorded").Inc()
+		a.o.Log.Error("export refused: recording it failed", "workspace_id", ws, "actor_id", rec.Actor.ID, "err", err)
+		return rec, &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "export_not_recorded",
+			Message: "the export could not be recorded in the audit trail, so nothing was exported; retry later"}
+	}
+	return rec, nil
+}
+
+// streamRows writes the matching rows to w, flushing every flushRows rows
+// or flushEvery, and returns how many it wrote. The server's write timeout
+// would cut a long export: progress keeps the deadline ahead, so only a
+// client that stops reading (or a store that stops answering) is cut.
+func (a *API) streamRows(c echo.Context, f Filters, w *csv.Writer) (int, error) {
+	stream, err := httpserver.NewStream(c)
+	if err != nil {
+		return 0, err
+	}
+	resp := c.Response()
+	cells := make([]string, len(CSVColumns))
+	var tsBuf, recvBuf []byte
+	rows := 0
+	lastFlush := time.Now()
+	err = a.o.Events.Export(c.Request().Context(), f.Filter, func(r *migrations.Row) error {
+		if err := stream.Progress(); err != nil {
+			return err
+		}
+		tsBuf = r.Timestamp.AppendFormat(tsBuf[:0], time.RFC3339Nano)
+		recvBuf = r.ReceivedAt.AppendFormat(recvBuf[:0], time.RFC3339Nano)
+		rowCells(cells, r, tsBuf, recvBuf)
+		if err := w.Write(cells); err != nil {
+			return err
+		}
+		rows++
+		if rows%flushRows == 0 || time.Since(lastFlush) >= flushEvery {
+			w.Flush()
+			if err := w.Error(); err != nil {
+				return err
+			}
+			resp.Flush()
+			lastFlush = time.Now()
+		}
+		return nil
+	})
+	return rows, err
+}
+
+// rowCells fills cells (in CSVColumns order) from a row, with its times
+// already formatted.
+func rowCells(cells []string, r *migrations.Row, ts, received []byte) {
+	cells[0] = cell(r.ID)
+	cells[1] = string(ts)
+	cells[2] = cell(r.Event)
+	cells[3] = cell(r.Category)
+	cells[4] = cell(r.ActorType)
+	cells[5] = cell(r.ActorID)
+	cells[6] = cell(r.ActorName)
+	cells[7] = cell(r.ActorEmail)
+	cells[8] = cell(r.ResourceType)
+	cells[9] = cell(r.ResourceID)
+	cells[10] = cell(r.ResourceName)
+	cells[11] = cell(r.ContextIP)
+	cells[12] = cell(jsonCell(r.Changes))
+	cells[13] = cell(r.ContextUserAgent)
+	cells[14] = cell(r.ContextRequestID)
+	cells[15] = cell(jsonCell(r.Properties))
+	cells[16] = string(received)
+	cells[17] = cell(r.SenderCredentialID)
+	cells[18] = cell(r.SenderProducer)
 }
 
 // cell neutralises a value a spreadsheet would run as a formula (starting

@@ -89,26 +89,31 @@ func parseFilter(workspaceID string, q url.Values, extra ...string) (Filters, er
 			f.Used[name] = v
 		}
 	}
+	return f, parseSearch(q, &f)
+}
+
+// parseSearch adds the q parameter's search clauses to f; its created:
+// clause narrows since and until.
+func parseSearch(q url.Values, f *Filters) error {
 	s, err := single(q, "q", search.MaxLen)
 	if err != nil {
-		return f, err
+		return err
 	}
 	sq, err := search.Parse(s)
 	if err != nil {
-		return f, httpserver.BadRequest("q", "invalid search: "+err.Error())
+		return httpserver.BadRequest("q", "invalid search: "+err.Error())
 	}
 	if !sq.IsZero() {
 		f.Used["q"] = s
 	}
 	f.Search = sq.Clauses
-	// created: narrows since and until.
 	if !sq.Since.IsZero() && sq.Since.After(f.Since) {
 		f.Since = sq.Since
 	}
 	if !sq.Until.IsZero() && (f.Until.IsZero() || sq.Until.Before(f.Until)) {
 		f.Until = sq.Until
 	}
-	return f, nil
+	return nil
 }
 
 // single returns the one value of parameter name ("" when absent).

@@ -9,29 +9,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/kvtopic"
-	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
 
 // Backend is the production Store and Emitter: the settings table on the
-// compacted settings topic and an emitter publishing to the events topic.
+// compacted settings topic and the API's emitter.
 type Backend struct {
 	Table   *kvtopic.Table
-	Emitter *emitter.Emitter
+	Emitter Emitter
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
-// Start opens the emitter and, in the background, creates the settings
-// topic when missing and loads the settings table. Kafka being unreachable
-// does not stop the read API: the settings routes answer 503 until the
-// table is loaded. Close it when done.
-func Start(ctx context.Context, brokerOpts []kgo.Opt, eventsTopic, settingsTopic string, log *slog.Logger) (*Backend, error) {
+// Start, in the background, creates the settings topic when missing and
+// loads the settings table; settings changes are recorded through em (the
+// caller's to close). Kafka being unreachable does not stop the read API:
+// the settings routes answer 503 until the table is loaded. Close it when
+// done.
+func Start(ctx context.Context, brokerOpts []kgo.Opt, settingsTopic string, em Emitter, log *slog.Logger) (*Backend, error) {
 	table, err := kvtopic.New(brokerOpts, settingsTopic, nil)
-	if err != nil {
-		return nil, err
-	}
-	em, err := emitter.New(emitter.Config{Topic: eventsTopic}, brokerOpts, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -65,9 +61,8 @@ func (b *Backend) Options(v *auth.Verifier, log *slog.Logger) Options {
 	return Options{Store: b.Table, Emitter: b.Emitter, Verifier: v, Log: log, Now: time.Now}
 }
 
-// Close stops the table and flushes and closes the emitter.
+// Close stops the table.
 func (b *Backend) Close() {
 	b.cancel()
 	b.wg.Wait()
-	b.Emitter.Close()
 }

@@ -9,7 +9,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,17 +46,15 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		return err
 	}
 	defer conn.Close()
-	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: days, Cluster: chc.Cluster}); err != nil {
-		return err
-	}
-	// Exports are recorded through the emitter; reads work without Kafka.
+	// Exports and settings changes are recorded through one emitter; reads
+	// work without Kafka.
 	rec, err := emitter.New(emitter.Config{Topic: kc.Topic}, kc.Options(), time.Now)
 	if err != nil {
 		return err
 	}
 	defer rec.Close()
 
-	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: conn.Ping, TrustedProxies: c.Proxies})
+	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
 		Events:   store.New(conn, chc.Database, days, time.Now),
 		Verifier: verifier,
@@ -61,7 +62,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		Log:      log,
 		Reg:      reg,
 	}).Register(e)
-	sb, err := settings.Start(ctx, kc.Options(), kc.Topic, c.SettingsTopic, log)
+	sb, err := settings.Start(ctx, kc.Options(), c.SettingsTopic, rec, log)
 	if err != nil {
 		return err
 	}
@@ -73,4 +74,25 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	web.Register(e)
 	log.Info("read api listening", "addr", c.Addr, "algorithms", c.Keys.Algorithms(), "export_topic", kc.Topic)
 	return httpserver.Serve(ctx, e, c.Addr, nil)
+}
+
+// schemaReady is the API's readiness: ClickHouse answers and holds every
+// migration. The API reads the schema but leaves changing it to the
+// migrate job and the writer, so until they have run it reports not ready
+// (with the missing versions) rather than failing reads.
+func schemaReady(conn driver.Conn, database string) func(context.Context) error {
+	var current atomic.Bool
+	return func(ctx context.Context) error {
+		if err := conn.Ping(ctx); err != nil {
+			return err
+		}
+		if current.Load() {
+			return nil
+		}
+		if err := migrations.Check(ctx, conn, database); err != nil {
+			return err
+		}
+		current.Store(true)
+		return nil
+	}
 }
