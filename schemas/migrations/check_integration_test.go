@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/chdbtest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -17,7 +18,7 @@ import (
 // not exist yet, the last one when only it is missing) and passes once
 // they are applied, on ClickHouse 18.16 and on current ClickHouse.
 func TestCheckNamesMissingMigrations(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	conn, cfg := stacktest.ClickHouseConn(t)
 	require.NotNil(t, conn)
 	defer conn.Close()

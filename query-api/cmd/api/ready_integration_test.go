@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -14,7 +15,7 @@ import (
 // The API does not migrate: it reports not ready, naming the missing
 // migrations, until the migrate job or the writer has applied them.
 func TestNotReadyUntilTheSchemaIsCurrent(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	conn, cfg := stacktest.ClickHouseConn(t)
 	require.NotNil(t, conn)
 	defer conn.Close()
