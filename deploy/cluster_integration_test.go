@@ -21,6 +21,7 @@ import (
 	"github.com/audittrail/audittrail/consumers/retention"
 	"github.com/audittrail/audittrail/consumers/writer"
 	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -132,7 +133,7 @@ func row(ws string, ts time.Time, id string) migrations.Row {
 // through the read API's store, and runs retention, as the services do with
 // AUDITTRAIL_CLICKHOUSE_CLUSTER set.
 func TestClickHouseCluster(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	start := time.Now()
 	clusterUp(t)
 	t.Logf("cluster up in %s", time.Since(start).Round(time.Millisecond))
@@ -146,11 +147,9 @@ func TestClickHouseCluster(t *testing.T) {
 	})
 
 	// 1. The migrate command with -cluster, on node1.
-	bin := filepath.Join(t.TempDir(), "migrate")
-	build := exec.Command("go", "build", "-o", bin, "./consumers/cmd/migrate")
-	build.Dir = repoRoot(t)
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bins, err := proctest.Build(t.TempDir(), "consumers/cmd/migrate")
+	require.NoError(t, err)
+	bin := bins["migrate"]
 	migrate := func(args ...string) string {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "AUDITTRAIL_CLICKHOUSE_ADDR="+node1, "AUDITTRAIL_CLICKHOUSE_DATABASE="+db)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 )
 
@@ -74,7 +75,7 @@ func TestCreateTopicsScript(t *testing.T) {
 // alone) on the real broker, which rejects unknown configs and bad values,
 // and reads the configs back.
 func TestProductionTopicConfigsOnTheBroker(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	specs := scriptTopics(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stacktest.Brokers()...))
 	require.NoError(t, err)
@@ -126,7 +127,7 @@ func TestProductionTopicConfigsOnTheBroker(t *testing.T) {
 // (KRaft roles, quorum voters including the node itself, listeners) as a
 // broker's start would, without starting one.
 func TestProductionBrokersFormat(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	jars := filepath.Join(home(repoRoot(t)), "kafka", "jars")
 	_, err := os.Stat(jars)
 	require.NoError(t, err, "Kafka jars (scripts/services up installs them)")

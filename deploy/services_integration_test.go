@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
@@ -84,14 +83,6 @@ func manifestEnv(t *testing.T, cm map[string]string, name string, c container, s
 		out = append(out, k+"="+v)
 	}
 	return out
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // proc is a running binary.
@@ -174,17 +165,14 @@ func get(url, token string) (int, []byte, error) {
 // table on both shards of the local cluster; every probe the manifests use
 // must answer 200.
 func TestManifestServicesOnTheCluster(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	clusterUp(t)
 	objs := manifests(t)
 	cm := find(t, objs, "ConfigMap", configMapName).Data
 	require.Equal(t, clusterName, cm["AUDITTRAIL_CLICKHOUSE_CLUSTER"], "the manifests' cluster is the local one's")
 
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+"/", "./producers/cmd/ingest", "./consumers/cmd/writer", "./consumers/cmd/forwarder", "./query-api/cmd/api")
-	build.Dir = repoRoot(t)
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bins, err := proctest.Build(t.TempDir(), "producers/cmd/ingest", "consumers/cmd/writer", "consumers/cmd/forwarder", "query-api/cmd/api")
+	require.NoError(t, err)
 
 	sfx := stacktest.Suffix()
 	db := "deploy_" + sfx
@@ -235,12 +223,12 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 		kinds[comp.binary] = comp.kind
 		w := workload(t, find(t, objs, comp.kind, comp.workload))
 		c := w.Template.Spec.Containers[0]
-		addr := freeAddr(t)
+		addr := proctest.FreeAddr()
 		overrides := map[string]string{comp.addrVar: addr, "AUDITTRAIL_CLICKHOUSE_ADDR": chAddr[comp.binary]}
 		for k, v := range base {
 			overrides[k] = v
 		}
-		procs[comp.binary] = run(t, comp.binary, filepath.Join(dir, comp.binary), manifestEnv(t, cm, comp.workload, c, secrets, overrides))
+		procs[comp.binary] = run(t, comp.binary, bins[comp.binary], manifestEnv(t, cm, comp.workload, c, secrets, overrides))
 		urls[comp.binary] = "http://" + addr
 	}
 	for name, u := range urls {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 )
@@ -24,7 +25,7 @@ import (
 // nothing, keep each workspace's order, and the committed offset must stay
 // below the stalled workspace's first undelivered event.
 func TestFailingAndSlowTargetsLoseNothingAndDoNotStallOthers(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	s := newStack(t, true, 1)
 	sk := newSink(t)
 	release := make(chan struct{})
@@ -108,7 +109,7 @@ func TestFailingAndSlowTargetsLoseNothingAndDoNotStallOthers(t *testing.T) {
 // it shut down: every event is delivered at least once and each
 // workspace's first deliveries stay in order.
 func TestRestartResumesWithoutLoss(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	s := newStack(t, true, 3)
 	sk := newSink(t)
 	var stalled atomic.Bool
@@ -162,7 +163,7 @@ func TestRestartResumesWithoutLoss(t *testing.T) {
 // timestamps are neither forwarded nor alerted, the registered versions
 // and new events are.
 func TestRegisteredIDsAreNotForwardedAgainByAFreshForwarder(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	conn, ch := stacktest.ClickHouse(t, 90)
 	s := newStack(t, true, 1)
 	reg := idwindow.NewRegistry(conn, ch.Database)
@@ -178,7 +179,7 @@ func TestRegisteredIDsAreNotForwardedAgainByAFreshForwarder(t *testing.T) {
 // 400 for a batch dead-letters only the refused event, and a 401 pauses
 // the workspace without dead letters.
 func TestListingShowsOutstandingDeadLettersOnly(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	s := newStack(t, true, 2)
 	t.Cleanup(func() {
 		cl, err := kgo.NewClient(s.opts...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/consumers/writer"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -30,7 +31,7 @@ import (
 // and the workspace's events are forwarded in
 // the order they were produced.
 func TestAResendStraddlingAPartitionIncreaseIsStoredAndForwardedOnce(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	const before, after, backlog = 2, 4, 20_000
 	s := newStack(t, true, before)
 	s.opts = append(s.opts, kgo.MetadataMaxAge(300*time.Millisecond), kgo.MetadataMinAge(50*time.Millisecond),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/consumers/writer"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -33,7 +34,7 @@ import (
 // each produced id exactly once with its first timestamp, and the sink
 // received each id exactly once.
 func TestPartitionIncreaseDuringIngestLosesAndDuplicatesNothing(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	const before, after = 2, 4
 	s := newStack(t, true, before)
 	// Clients notice the new partitions within this age (franz-go's

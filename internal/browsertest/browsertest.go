@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -57,7 +58,7 @@ func (b *Browser) For(t testing.TB) *Browser {
 // are enabled but the browser is missing.
 func Require(t testing.TB) {
 	t.Helper()
-	if !config.Integration.Get(config.FromOS()) {
+	if !proctest.Enabled() {
 		t.Skip("browser test: run scripts/test (or set " + config.Integration.Name + "=1 with chromium installed)")
 	}
 	if _, err := os.Stat(ExecPath); err != nil {

@@ -3,7 +3,6 @@ package chconn_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/proctest"
 )
 
 func TestCompressionIsValidated(t *testing.T) {
@@ -43,9 +43,7 @@ func TestAutoCompressionIsOffOnLoopbackOnly(t *testing.T) {
 // TestEveryCompressionTalksToTheServer runs a query that returns a block
 // over each compression setting against the real server.
 func TestEveryCompressionTalksToTheServer(t *testing.T) {
-	if os.Getenv("AUDITTRAIL_INTEGRATION") == "" {
-		t.Skip("set AUDITTRAIL_INTEGRATION=1 to run against the real ClickHouse")
-	}
+	proctest.Require(t)
 	for _, v := range []string{"auto", "lz4", "zstd", "none"} {
 		t.Run(v, func(t *testing.T) {
 			c := chconn.Defaults()

@@ -42,6 +42,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/proctest"
 )
 
 var installHint = "install it with scripts/test, or from the repository root: " +
@@ -99,7 +100,7 @@ func repoRoot() (string, error) {
 // they are but chdb is not installed. It returns the Python to run.
 func Require(t testing.TB) string {
 	t.Helper()
-	if !config.Integration.Get(config.FromOS()) {
+	if !proctest.Enabled() {
 		t.Skip("current-ClickHouse (chdb) compatibility test: run scripts/test (or set " + config.Integration.Name + "=1 with chdb installed by chdb_install from scripts/lib/chdb.sh)")
 	}
 	py, err := Python()

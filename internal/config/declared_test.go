@@ -49,10 +49,7 @@ func declaredFamily(prefix string) bool {
 // owns, each to become a use of the declaration (config.X.Name, X.Get,
 // chconn.FromEnv). The test fails when one is gone, so the list only
 // shrinks.
-var pendingLiterals = map[string][]string{
-	"scripts/cmd/bench/main.go":      {"AUDITTRAIL_CLICKHOUSE_COMPRESSION"},
-	"scripts/cmd/floodbench/main.go": {"AUDITTRAIL_CLICKHOUSE_COMPRESSION"},
-}
+var pendingLiterals = map[string][]string{}
 
 // TestNoSecondDeclaration: outside internal/config, Go code names a
 // variable only through its declaration. The one kind of literal allowed is

@@ -4,9 +4,9 @@
 // database with the schema applied, and fresh Kafka topics, each removed
 // when the test ends. Tests never share tables or topics.
 //
-// Integration tests run when AUDITTRAIL_INTEGRATION=1 (scripts/test sets it);
-// otherwise they are skipped with a message saying how to run them. When it
-// is set, an unreachable server fails the test rather than skipping it.
+// Integration tests run when AUDITTRAIL_INTEGRATION=1 (proctest.Require);
+// when it is set, an unreachable server fails the test rather than
+// skipping it.
 package stacktest
 
 import (
@@ -25,21 +25,10 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
-
-// Enabled reports whether integration tests should run.
-// (config.Integration is set).
-func Enabled() bool { return config.Integration.Get(config.FromOS()) }
-
-// Require skips t unless integration tests are enabled.
-func Require(t testing.TB) {
-	t.Helper()
-	if !Enabled() {
-		t.Skip("integration test: run scripts/test (or set " + config.Integration.Name + "=1 with Kafka and ClickHouse up)")
-	}
-}
 
 // Suffix returns a random suffix for names of test resources.
 func Suffix() string {
@@ -77,7 +66,7 @@ func ClickHouseConn(t testing.TB) (driver.Conn, chconn.Config) {
 // database is dropped and the connection closed at cleanup.
 func UnmigratedClickHouse(t testing.TB) (driver.Conn, chconn.Config) {
 	t.Helper()
-	Require(t)
+	proctest.Require(t)
 	conn, cfg := ClickHouseConn(t)
 	if conn == nil {
 		t.FailNow()
@@ -93,7 +82,7 @@ func UnmigratedClickHouse(t testing.TB) (driver.Conn, chconn.Config) {
 // schema with the given retention; the database is dropped at cleanup.
 func ClickHouse(t testing.TB, retentionDays int) (driver.Conn, chconn.Config) {
 	t.Helper()
-	Require(t)
+	proctest.Require(t)
 	cfg := ClickHouseConfig(t)
 	// No deadline here: the driver may close a pooled connection when the
 	// context of its last query is cancelled after the query returned.
@@ -123,7 +112,7 @@ func Brokers() []string {
 // prefix-<suffix> for each prefix, and deletes them at cleanup.
 func Topics(t testing.TB, partitions int, prefixes ...string) []string {
 	t.Helper()
-	Require(t)
+	proctest.Require(t)
 	sfx := Suffix()
 	names := make([]string, len(prefixes))
 	for i, p := range prefixes {

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
 )
@@ -76,10 +77,8 @@ func consume(t *testing.T, n int, topic string, addrs ...string) []*kgo.Record {
 // unusedAddr is a local address nothing listens on (a broker that is down).
 func unusedAddr(t *testing.T) (string, int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := net.ResolveTCPAddr("tcp", proctest.FreeAddr())
 	require.NoError(t, err)
-	addr := ln.Addr().(*net.TCPAddr)
-	require.NoError(t, ln.Close())
 	return addr.String(), addr.Port
 }
 

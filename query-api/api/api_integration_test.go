@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/query-api/auth"
@@ -50,7 +51,7 @@ func stored(id, name string, ts time.Time) event.Event {
 // ClickHouse, values that CSV must quote or neutralise, and checks the
 // retention edge, facets and search on the same data.
 func TestCSVAndFacetsOverClickHouse(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	now := time.Now().UTC()
 	names := []string{"Smith, Alice", `Alice "Al" Smith`, "two\nlines", "Zoë 日本語 🚀", "=cmd|' /C calc'!A0", "@SUM(1)", "+1", "-1", "plain"}
 	var evs []event.Event
@@ -144,7 +145,7 @@ func TestCSVAndFacetsOverClickHouse(t *testing.T) {
 // TestExportIsRecordedInKafka records an export with the real emitter on a
 // test topic and reads the record back.
 func TestExportIsRecordedInKafka(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	topic := stacktest.Topics(t, 1, "api-exports")[0]
 	em, err := emitter.New(emitter.Config{Topic: topic}, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, time.Now)
 	require.NoError(t, err)
@@ -183,7 +184,7 @@ func TestExportIsRecordedInKafka(t *testing.T) {
 // TestNoInputIsAServerError sends hostile values in every parameter to a
 // real ClickHouse: each answer is a 200 or a 400, never a 5xx.
 func TestNoInputIsAServerError(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	srv := stackServer(t, &fakeRecorder{}, stored("evt_a", "Alice", time.Now().Add(-time.Minute)))
 	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
 	values := []string{
@@ -225,7 +226,7 @@ func TestNoInputIsAServerError(t *testing.T) {
 // and none of those answers carries an event; an owner of one workspace
 // cannot reach another's event by id.
 func TestAuthorizationOverClickHouse(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	a := stored("evt_secret_a", "Alice", time.Now().Add(-time.Minute))
 	b := stored("evt_secret_b", "Bob", time.Now().Add(-time.Minute))
 	b.WorkspaceID = "ws_2"

@@ -10,7 +10,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/schemas/event"
 )
 
@@ -19,7 +19,7 @@ import (
 // list and the single event carry sender, and the CSV export ends with
 // the sender columns.
 func TestSenderIsServedOverClickHouse(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	now := time.Now().UTC()
 	viaGateway := stored("evt_gw", "Alice", now.Add(-time.Minute))
 	viaGateway.Sender = event.Sender{CredentialID: "legacy-0123456789ab", Producer: "billing"}

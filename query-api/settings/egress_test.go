@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/egress"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
@@ -134,10 +135,7 @@ func TestTestCallReportsOnlyAStatusOrAFixedReason(t *testing.T) {
 	})
 	tlsSrv := newCounting(t, true, func(w http.ResponseWriter, r *http.Request) {})
 	refused := newCounting(t, false, func(w http.ResponseWriter, r *http.Request) {})
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closedAddr := closed.Addr().String()
-	require.NoError(t, closed.Close())
+	closedAddr := proctest.FreeAddr()
 	_, refusedPort, _ := net.SplitHostPort(refused.addr())
 
 	f := newFixture(t, allow(answer.addr(), second.addr(), redirect.addr(), tlsSrv.addr(), closedAddr))

@@ -10,12 +10,12 @@ import (
 	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
 
 func TestEventsTravelTheWholePath(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	s := startStack(t)
 	ingest, api := s.ingest, s.api
 

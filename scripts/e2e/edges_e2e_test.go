@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
-	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/producers/ingest"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
@@ -27,7 +27,7 @@ import (
 // and malformed query strings get their 4xx in the JSON envelope, and every
 // answer is no-store and nosniff.
 func TestHTTPEdgesOfTheBinaries(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	st := startStack(t)
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_edge", "", "", map[string]string{"ws_edge": "owner"}, time.Hour, time.Now())
 	require.NoError(t, err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
 
@@ -21,7 +21,7 @@ import (
 // itself in the trail, and events posted to the gateway reach the owner's
 // source (as track calls) and chat webhook through the forwarder binary.
 func TestForwardingThroughTheBinaries(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 
 	var mu sync.Mutex
 	var calls []map[string]any

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
 
@@ -20,7 +20,7 @@ import (
 // be a 4xx (or a 2xx where the input is merely odd), never a 5xx, and both
 // servers must still answer afterwards.
 func TestHostileInputsGet4xxNever5xx(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	st := startStack(t)
 	ingest, api := st.ingest, st.api
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_1", "", "", map[string]string{"ws_1": "owner"}, time.Hour, time.Now())

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/browsertest"
-	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/catalogue"
 )
@@ -79,11 +79,11 @@ func (s *sink) received() []string {
 // width. Steps that need an endpoint the server does not have yet (it
 // answers 404) are skipped with a message; every other step must pass.
 func TestAuditTrailPage(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	browsertest.Require(t)
 	// The forwarding target of the settings steps is a local server on
 	// this address, which the API allows exactly.
-	targetAddr := freeAddr(t)
+	targetAddr := proctest.FreeAddr()
 	s := startStack(t, targetAddr)
 	now := time.Now().UTC()
 	pageEvents(t, s.ingest, now)

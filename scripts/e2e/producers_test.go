@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -23,11 +24,11 @@ import (
 // event), and checks that ClickHouse, read as the API reads it, shows each
 // id once.
 func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer")
 	sfx := stacktest.Suffix()
 	topic := "e2e-dup-" + sfx
-	ingestAddr, writerAddr := freeAddr(t), freeAddr(t)
+	ingestAddr, writerAddr := proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_dup_" + sfx
 	env := []string{
 		"AUDITTRAIL_KAFKA_TOPIC=" + topic,

@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
@@ -39,10 +40,10 @@ func scriptEnv(t *testing.T, env []string, snippet string) string {
 // bearer token, an ingest token, a write key or a webhook path, even when a
 // delivery to that webhook fails.
 func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
-	stacktest.Require(t)
+	proctest.Require(t)
 	home := t.TempDir()
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr, fwdAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-sevents-" + sfx, "e2e-sdlq-" + sfx, "e2e-ssettings-" + sfx, "e2e-sforward-dlq-" + sfx}
 	dropAtCleanup(t, db, topicNames...)
@@ -62,10 +63,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	defer sinkSrv.Close()
 	// The alert webhook points at a port nobody listens on, so every alert
 	// delivery fails and the forwarder has reason to log about it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadHook := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	deadHook := proctest.FreeAddr()
 
 	env := []string{
 		"AUDITTRAIL_HOME=" + home,
@@ -129,7 +127,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	// The failed alert deliveries end in the forwarder's dead letters; its
 	// metrics say when, so the logs are read only after that.
 	require.Eventually(t, func() bool {
-		return metricAbove(t, "http://"+fwdAddr+"/metrics", "audittrail_forwarder_dead_letters_total")
+		return metricAbove(fwdAddr, "audittrail_forwarder_dead_letters_total")
 	}, 60*time.Second, 100*time.Millisecond, "failed alert dead-lettered")
 	stop()
 
@@ -156,23 +154,9 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	}
 }
 
-// metricAbove reports whether some sample of the named counter is above 0.
-func metricAbove(t *testing.T, url, name string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) == 2 && f[1] != "0" {
-			return true
-		}
-	}
-	return false
+// metricAbove reports whether the named counter, summed over its samples,
+// is above 0 at base.
+func metricAbove(base, name string) bool {
+	v, _, err := proctest.Metric(context.Background(), strings.TrimPrefix(base, "http://"), name)
+	return err == nil && v > 0
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,8 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
-	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 const (
@@ -31,25 +30,12 @@ const (
 	jwtSecret   = "e2e-jwt-secret-0123456789abcdef0123456789"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr := drillkit.FreeAddr()
-	require.NotEqual(t, "127.0.0.1:0", addr, "no free port")
-	return addr
-}
-
-// build compiles the named commands once per test binary run.
+// build compiles the named commands (paths in the module) for one test.
 func build(t *testing.T, pkgs ...string) map[string]string {
-	dir := t.TempDir()
-	out := map[string]string{}
-	for _, p := range pkgs {
-		bin := filepath.Join(dir, filepath.Base(p))
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/audittrail/audittrail/"+p)
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Run(), "build %s", p)
-		out[filepath.Base(p)] = bin
-	}
-	return out
+	t.Helper()
+	bins, err := proctest.Build(t.TempDir(), pkgs...)
+	require.NoError(t, err)
+	return bins
 }
 
 // service is a running product binary whose logs go to the test log on failure.
@@ -92,14 +78,8 @@ func (s *service) stop(t *testing.T) {
 }
 
 func waitReady(t *testing.T, base string) {
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 100*time.Millisecond, "%s not ready", base)
+	t.Helper()
+	require.NoError(t, proctest.WaitReady(context.Background(), strings.TrimPrefix(base, "http://"), 60*time.Second, nil))
 }
 
 func do(t *testing.T, method, url, auth, body string) (int, []byte) {
@@ -132,7 +112,7 @@ func startStack(t *testing.T, allowed ...string) stack {
 	t.Helper()
 	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api")
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	ingestAddr, apiAddr, writerAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-events-" + sfx, "e2e-dlq-" + sfx, "e2e-settings-" + sfx}
 	env := []string{
@@ -172,7 +152,7 @@ func startForwardStack(t *testing.T, allowed ...string) forwardStack {
 	t.Helper()
 	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api", "consumers/cmd/forwarder")
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr, fwdAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-fevents-" + sfx, "e2e-fdlq-" + sfx, "e2e-fsettings-" + sfx, "e2e-forward-dlq-" + sfx}
 	env := []string{

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 )
@@ -36,17 +32,13 @@ type process struct {
 }
 
 func newProcess(t *testing.T, extraEnv ...string) *process {
-	stacktest.Require(t)
-	bin := filepath.Join(t.TempDir(), "writer")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	proctest.Require(t)
+	bins, err := proctest.Build(t.TempDir(), "consumers/cmd/writer")
+	require.NoError(t, err)
+	bin := bins["writer"]
 	names := stacktest.Topics(t, 4, "events", "dlq")
 	_, ch := stacktest.ClickHouse(t, 90)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := proctest.FreeAddr()
 	p := &process{t: t, bin: bin, addr: addr, env: append([]string{
 		"AUDITTRAIL_KAFKA_BROKERS=" + strings.Join(stacktest.Brokers(), ","),
 		"AUDITTRAIL_KAFKA_TOPIC=" + names[0],
@@ -83,36 +75,17 @@ func (p *process) start() {
 	p.cmd.Env = append(os.Environ(), p.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	require.NoError(p.t, p.cmd.Start())
-	require.Eventually(p.t, func() bool {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 50*time.Millisecond, "writer ready")
+	require.NoError(p.t, proctest.WaitReady(context.Background(), p.addr, 60*time.Second, nil), "writer ready")
 }
 
-// metric sums a metric's samples from /metrics.
+// metric sums a metric's samples from /metrics (-1 when the writer does
+// not answer).
 func (p *process) metric(name string) float64 {
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+	v, _, err := proctest.Metric(context.Background(), p.addr, name)
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
-			continue
-		}
-		f := strings.Fields(line)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		total += v
-	}
-	return total
+	return v
 }
 
 func (p *process) producer() *kgo.Client {
@@ -199,19 +172,8 @@ func TestSIGTERMFlushesCommitsAndExits(t *testing.T) {
 // lagSeen reports whether the writer has fetched from every partition that
 // holds records (it exports a lag sample per fetched partition).
 func lagSeen(p *process) bool {
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	n := 0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "audittrail_writer_consumer_lag{") {
-			n++
-		}
-	}
-	return n == 4
+	_, n, err := proctest.Metric(context.Background(), p.addr, "audittrail_writer_consumer_lag")
+	return err == nil && n == 4
 }
 
 // TestSIGKILLMidStreamLosesNothing kills the writer with SIGKILL while

@@ -1,5 +1,8 @@
 package main
 
+// The CPU a measurement costs: this process, its children, the ClickHouse
+// server and the Kafka broker.
+
 import (
 	"fmt"
 	"os"

@@ -1,5 +1,8 @@
 package main
 
+// The sink scenarios' in-process target: the fault it injects, what it
+// acknowledged and when, and its own checks of the forwarder.
+
 import (
 	"context"
 	"errors"

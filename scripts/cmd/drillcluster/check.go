@@ -1,5 +1,8 @@
 package main
 
+// Checking what arrived against what was accepted: what the read API
+// shows, what ClickHouse stores and replayed, what the sink received.
+
 import (
 	"context"
 	"fmt"
@@ -15,6 +18,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 // apiView is what the running read API shows: every event of the given
@@ -183,4 +187,123 @@ func uniqueRows(ctx context.Context, conn driver.Conn, db string) (int, error) {
 	err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM (SELECT workspace_id, timestamp_ns, id FROM %s.%s GROUP BY workspace_id, timestamp_ns, id)",
 		db, migrations.Table)).Scan(&n)
 	return int(n), err
+}
+
+// check waits until everything accepted is stored and forwarded, then
+// compares what the API shows and the sink received with what was accepted.
+func (d *drill) check(ctx context.Context, rep *report) error {
+	accepted, sent := d.load.snapshot()
+	loadEnd := time.Now()
+	_, err := waitFor(ctx, d.o.settle, func() bool {
+		got, err := drillkit.Visible(ctx, d.ch, d.db)
+		return err == nil && missing(accepted, got) == 0
+	})
+	if err != nil {
+		logf("not everything accepted is stored after %s; counting anyway", d.o.settle)
+	}
+	rep.StoreSettled = time.Since(loadEnd)
+	d.watch.poll(ctx, d.ch, d.db)
+	d.watch.close()
+	rep.StoreP50, rep.StoreP99, rep.StoreMax = d.watch.delays(accepted)
+	forwardable := map[string]bool{}
+	for k := range accepted {
+		ws, id, _ := strings.Cut(k, "/")
+		if d.enabled[ws] {
+			forwardable[id] = true
+		}
+	}
+	_, err = waitFor(ctx, d.o.settle, func() bool { return missing(forwardable, d.sink.counts()) == 0 })
+	if err != nil {
+		logf("not everything forwardable reached the sink after %s; counting anyway", d.o.settle)
+	}
+	if err := d.countStored(ctx, rep, accepted, sent); err != nil {
+		return err
+	}
+	d.countForwarded(rep, sent, forwardable)
+	d.countRows(ctx, rep)
+	return nil
+}
+
+// countStored compares what the API shows with what was accepted and sent.
+func (d *drill) countStored(ctx context.Context, rep *report, accepted map[string]time.Time, sent map[string]bool) error {
+	workspaces := make([]string, 0, loadWorkspaces)
+	for i := range loadWorkspaces {
+		workspaces = append(workspaces, d.load.gen.Workspace(i))
+	}
+	view, err := readAPI(ctx, "http://"+d.api.addr, d.token, workspaces, func(ws, id string) bool { return sent[key(ws, id)] })
+	if err != nil {
+		return err
+	}
+	rep.APIPages = view.pages
+	rep.Accepted, rep.Unconfirmed = len(accepted), len(sent)-len(accepted)
+	d.load.mu.Lock()
+	rep.Retried = d.load.failures
+	d.load.mu.Unlock()
+	rep.AcceptedRate = float64(len(accepted)) / rep.LoadRan.Seconds()
+	for k, n := range view.ids {
+		if sent[k] {
+			rep.Stored++
+		}
+		if n > 1 {
+			rep.Duplicates++
+		}
+	}
+	rep.Lost = missing(accepted, view.ids)
+	rep.SettingsEvents = view.byName["Audit Forwarding Enabled"]
+	rep.SettingsWant = len(d.enabled)
+	for name, n := range view.byName {
+		if name != "Audit Forwarding Enabled" {
+			rep.Unexpected += n
+		}
+	}
+	return nil
+}
+
+// countForwarded compares what the sink received with what was sent
+// and is forwardable.
+func (d *drill) countForwarded(rep *report, sent, forwardable map[string]bool) {
+	got := d.sink.counts()
+	rep.Forwardable = len(forwardable)
+	for k := range sent {
+		ws, id, _ := strings.Cut(k, "/")
+		n := got[id]
+		if n == 0 {
+			continue
+		}
+		if d.enabled[ws] {
+			rep.ForwardedUnique++
+			rep.ForwardDeliveries += n
+		} else {
+			rep.ForwardStray++
+		}
+	}
+	rep.ForwardMissing = missing(forwardable, got)
+}
+
+// countRows records the rows each writer inserted, how many of them were
+// replays, how many copies the reads hide, and the groups afterwards.
+func (d *drill) countRows(ctx context.Context, rep *report) {
+	rep.WritersAfter = fmt.Sprint(d.assigned(ctx))
+	rows := make([]int, len(d.writers))
+	for i, w := range d.writers {
+		v, _ := w.metric(ctx, "audittrail_writer_rows_inserted_total")
+		rows[i] = int(v)
+	}
+	rep.RowsPerWriter = fmt.Sprint(rows)
+	inserted := d.victimRows
+	for _, n := range rows {
+		inserted += n
+	}
+	if unique, err := uniqueRows(ctx, d.ch, d.db); err == nil {
+		rep.RowsReplayed = inserted - unique
+		if raw, err := rawRows(ctx, d.ch, d.db); err == nil {
+			rep.CopiesHidden = int(raw) - unique
+		}
+	}
+	if g, err := describeGroup(ctx, d.adm, d.writerGroup); err == nil {
+		rep.WriterGroupAfter = g.String()
+	}
+	if g, err := describeGroup(ctx, d.adm, d.fwdGroup); err == nil {
+		rep.ForwarderGroupAfter = g.String()
+	}
 }

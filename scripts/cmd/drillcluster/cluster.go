@@ -1,5 +1,8 @@
 package main
 
+// The local three-node Kafka cluster (scripts/lib/cluster.sh) and what the
+// drill reads of it: topics' leaders and ISRs, the quorum leader, groups.
+
 import (
 	"context"
 	"errors"

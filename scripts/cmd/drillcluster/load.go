@@ -1,5 +1,8 @@
 package main
 
+// The load through the gateway, its acknowledgements and latencies, and
+// the forwarding sink that counts deliveries.
+
 import (
 	"context"
 	"net"

@@ -30,11 +30,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 const (

@@ -1,5 +1,8 @@
 package main
 
+// The -measure mode: produce, consume and writer throughput on the
+// cluster, the capacity figures.
+
 import (
 	"context"
 	"errors"
@@ -20,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -96,7 +100,7 @@ func measure(ctx context.Context, o options) (m *measurement, err error) {
 	defer os.RemoveAll(dir)
 	var buildErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { buildErr = build(o.root, dir, "./consumers/cmd/writer") })
+	wg.Go(func() { _, buildErr = proctest.Build(dir, "consumers/cmd/writer") })
 	startErr := cl.start()
 	wg.Wait()
 	defer cl.stopStarted(before)
@@ -347,7 +351,7 @@ func writerRate(ctx context.Context, conn driver.Conn, bin, logDir, topic, db st
 		wg.Wait()
 	}()
 	for i := 1; i <= n; i++ {
-		addr := drillkit.FreeAddr()
+		addr := proctest.FreeAddr()
 		p := newProc(fmt.Sprintf("%s-writer-%d", db, i), bin, addr, logDir, []string{
 			"AUDITTRAIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 			"AUDITTRAIL_KAFKA_TOPIC=" + topic,

@@ -1,31 +1,21 @@
 package main
 
+// The product's processes the drill runs: start, readiness, signals,
+// metrics and logs.
+
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
-)
 
-// build compiles the product's commands into dir.
-func build(root, dir string, pkgs ...string) error {
-	args := append([]string{"build", "-o", dir + "/"}, pkgs...)
-	cmd := exec.Command("go", args...)
-	cmd.Dir, cmd.Stderr = root, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), err)
-	}
-	return nil
-}
+	"github.com/audittrail/audittrail/internal/proctest"
+)
 
 // proc is one product process the drill runs: a binary with its own
 // environment, health address and log file. Start may be called again
@@ -68,33 +58,15 @@ func (p *proc) start() error {
 	return nil
 }
 
-// waitReady polls /readyz until it answers 200.
+// waitReady waits until the process answers 200 on /readyz.
 func (p *proc) waitReady(ctx context.Context, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		p.mu.Lock()
-		done := p.done
-		p.mu.Unlock()
-		select {
-		case <-done:
-			return fmt.Errorf("%s exited during start, see %s", p.name, p.logPath)
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/readyz", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready within %s, see %s", p.name, within, p.logPath)
-		case <-time.After(100 * time.Millisecond):
-		}
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if err := proctest.WaitReady(ctx, p.addr, within, done); err != nil {
+		return fmt.Errorf("%s: %w; see %s", p.name, err, p.logPath)
 	}
+	return nil
 }
 
 // signal sends sig and waits until the process ended (SIGKILL after 30 s).
@@ -120,27 +92,13 @@ func (p *proc) signal(sig syscall.Signal) {
 }
 
 // metric reads one unlabelled gauge or counter from the process's
-// /metrics; ok is false when the process does not answer.
+// /metrics; ok is false when the process does not answer within a second
+// or does not have the metric.
 func (p *proc) metric(ctx context.Context, name string) (float64, bool) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f, err == nil
-		}
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return 0, false
+	v, n, err := proctest.Metric(ctx, p.addr, name)
+	return v, n > 0 && err == nil
 }
 
 // tailFile returns the last n bytes of a file.

@@ -1,5 +1,7 @@
 package main
 
+// The drill's report: its figures, the verdict and the printed table.
+
 import (
 	"fmt"
 	"io"

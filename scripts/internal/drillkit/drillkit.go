@@ -1,8 +1,9 @@
 // Package drillkit holds what the fault drills and the benchmarks share.
 //
 // The drills (scripts/cmd/drill, scripts/cmd/drillcluster) and the
-// benchmarks share finding the repository, posting a batch to the gateway,
-// and reading the stored ids the way the API reads them.
+// benchmarks share finding the repository, the servers the services'
+// configuration names (servers.go), posting a batch to the gateway, and
+// reading the stored ids the way the API reads them.
 package drillkit
 
 import (
@@ -11,11 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -121,32 +120,4 @@ func ConsumeRate(ctx context.Context, brokers []string, topic string, n int, gro
 		return rate, nil
 	}
 	return rate, cl.CommitUncommittedOffsets(ctx)
-}
-
-var (
-	handedMu sync.Mutex
-	handed   = map[int]bool{}
-)
-
-// FreeAddr returns a loopback address with a port nobody listens on now
-// and that FreeAddr has not returned before in this process. The port is
-// free only until someone binds it: a process started with an earlier
-// address may not have bound it yet, and the kernel may offer the same
-// port again, so ports are never handed out twice.
-func FreeAddr() string {
-	handedMu.Lock()
-	defer handedMu.Unlock()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			break
-		}
-		addr := ln.Addr().(*net.TCPAddr)
-		_ = ln.Close()
-		if !handed[addr.Port] {
-			handed[addr.Port] = true
-			return addr.String()
-		}
-	}
-	return "127.0.0.1:0"
 }

@@ -18,11 +18,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,7 +35,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -60,8 +59,16 @@ type options struct {
 func main() {
 	var o options
 	var brokers string
+	// The brokers the services use (config.KafkaBrokers) unless -brokers
+	// says otherwise.
+	env := config.FromOS()
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	if err := env.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "producerbench:", err)
+		os.Exit(2)
+	}
 	fs := flag.NewFlagSet("producerbench", flag.ContinueOnError)
-	fs.StringVar(&brokers, "brokers", "127.0.0.1:9092", "Kafka brokers")
+	fs.StringVar(&brokers, "brokers", strings.Join(kc.Brokers, ","), "Kafka brokers (default: "+config.KafkaBrokers.Name+")")
 	fs.IntVar(&o.partitions, "partitions", topics.DefaultPartitions, "partitions of the benchmark topics")
 	fs.IntVar(&o.events, "events", 100000, "events per throughput round")
 	fs.IntVar(&o.rounds, "rounds", 5, "throughput rounds per producer")
@@ -284,20 +291,8 @@ func median(xs []float64) float64 {
 
 const benchToken = "producerbench-ingest-token-0123456789"
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func gateway(ctx context.Context, o options, topic string) error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
+	addr := proctest.FreeAddr()
 	gw := exec.Command(o.ingestBin)
 	var env []string
 	for _, kv := range os.Environ() {
@@ -326,8 +321,8 @@ func gateway(ctx context.Context, o options, topic string) error {
 	if err := gw.Start(); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- gw.Wait() }()
+	exited := make(chan struct{})
+	go func() { _ = gw.Wait(); close(exited) }()
 	defer func() {
 		_ = gw.Process.Signal(syscall.SIGTERM)
 		select {
@@ -338,9 +333,9 @@ func gateway(ctx context.Context, o options, topic string) error {
 		}
 	}()
 	base := "http://" + addr
-	if err := waitReady(ctx, base, exited); err != nil {
+	if err := proctest.WaitReady(ctx, addr, 60*time.Second, exited); err != nil {
 		b, _ := os.ReadFile(logs.Name())
-		return fmt.Errorf("%w\n%s", err, b)
+		return fmt.Errorf("gateway: %w\n%s", err, b)
 	}
 
 	fmt.Printf("2. Ingest gateway (its own process, topic %s), load from the loadgen process\n", topic)
@@ -367,30 +362,6 @@ func gateway(ctx context.Context, o options, topic string) error {
 	}
 	fmt.Println("   (latency per request, from sending it to the 202 after Kafka's acks=all)")
 	return nil
-}
-
-func waitReady(ctx context.Context, base string, exited <-chan error) error {
-	deadline := time.After(60 * time.Second)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("gateway exited: %v", err)
-		case <-deadline:
-			return errors.New("gateway not ready within 60s")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 type loadResult struct {

@@ -1,4 +1,4 @@
-// Package main is the forwarder-bench command, which measures the forwarder.
+// Package main is the forwarderbench command, which measures the forwarder.
 //
 // It runs against the Kafka broker of AUDITTRAIL_KAFKA_BROKERS and a local
 // HTTP sink, with every workspace using a tracking plan of 20 events and 5
@@ -44,7 +44,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "forwarder-bench:", err)
+		fmt.Fprintln(os.Stderr, "forwarderbench:", err)
 		os.Exit(1)
 	}
 }
@@ -64,73 +64,18 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	sfx := fmt.Sprintf("%d", time.Now().UnixNano())
-	evTopic, setTopic, dlq, group := "bench-events-"+sfx, "bench-settings-"+sfx, "bench-fdlq-"+sfx, "bench-forwarder-"+sfx
-	admin, err := kgo.NewClient(kc.Options()...)
+	b, err := newBench(ctx, kc, *partitions, *workspaces)
 	if err != nil {
 		return err
 	}
-	defer admin.Close()
-	if err := kafkaconn.EnsureTopics(ctx, admin, *partitions, nil, evTopic, dlq); err != nil {
-		return err
-	}
-	if err := kvtopic.Ensure(ctx, kc.Options(), setTopic); err != nil {
-		return err
-	}
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = kadm.NewClient(admin).DeleteTopics(c, evTopic, setTopic, dlq)
-		_, _ = kadm.NewClient(admin).DeleteGroup(c, group)
-	}()
-
-	var received atomic.Int64
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b struct {
-			Batch []json.RawMessage `json:"batch"`
-		}
-		body, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(body, &b); err != nil {
-			http.Error(w, "bad json", http.StatusBadRequest)
-			return
-		}
-		received.Add(int64(len(b.Batch)))
-	}))
-	defer sink.Close()
-
-	names := planEvents()
-	if err := writeSettings(ctx, kc.Options(), setTopic, *workspaces, sink.URL, names); err != nil {
-		return err
-	}
-	prod, err := kgo.NewClient(append(kc.Options(), kgo.DefaultProduceTopic(evTopic), kgo.ProducerLinger(5*time.Millisecond),
-		kgo.MaxBufferedRecords(200_000))...)
-	if err != nil {
-		return err
-	}
-	defer prod.Close()
-
+	defer b.close()
 	fmt.Printf("forwarder benchmark: %d workspaces, tracking plan of %d events, 5 filters, %d partitions, sink %s\n",
-		*workspaces, len(names), *partitions, sink.URL)
+		*workspaces, len(b.names), *partitions, b.sink.URL)
 	fmt.Printf("producing a backlog of %d events...\n", *backlog)
-	if err := produce(ctx, prod, evTopic, 0, *backlog, *workspaces, names); err != nil {
+	if err := b.produce(ctx, 0, *backlog); err != nil {
 		return err
 	}
-
-	cfg := forward.Defaults()
-	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = group, evTopic, setTopic, dlq
-	// The local sink is a loopback address: allowed by its exact ip:port.
-	cfg.Egress.AllowedTargets = []string{sink.Listener.Addr().String()}
-	var latMu sync.Mutex
-	var lats []time.Duration
-	measuring := atomic.Bool{}
-	f, err := forward.New(cfg, forward.Deps{KafkaOpts: kc.Options(), Log: slog.New(slog.DiscardHandler),
-		OnDelivered: func(d time.Duration) {
-			if measuring.Load() {
-				latMu.Lock()
-				lats = append(lats, d)
-				latMu.Unlock()
-			}
-		}})
+	f, err := b.forwarder()
 	if err != nil {
 		return err
 	}
@@ -139,57 +84,169 @@ func run() error {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- f.Run(fctx) }()
+	if err := b.throughput(ctx, *backlog, start); err != nil {
+		fcancel()
+		return err
+	}
+	if err := b.latency(ctx, *rate, *dur, *backlog); err != nil {
+		return err
+	}
+	fcancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	b.printLatency(*rate)
+	return nil
+}
 
-	// Throughput: drain the backlog. Filters drop a known share, so the
-	// expected delivered count is computed the same way.
-	want := int64(expectedDelivered(*backlog, *workspaces, names))
-	for received.Load() < want {
+// bench is the benchmark's own topics and group, its sink and producer,
+// and the latencies the forwarder reports.
+type bench struct {
+	kc                            kafkaconn.Config
+	evTopic, setTopic, dlq, group string
+	workspaces                    int
+	names                         []string // the planned events
+	admin, prod                   *kgo.Client
+	sink                          *httptest.Server
+	received                      atomic.Int64 // events the sink received
+
+	measuring atomic.Bool
+	latMu     sync.Mutex
+	lats      []time.Duration
+}
+
+// newBench creates the topics, starts the sink and writes every
+// workspace's settings.
+func newBench(ctx context.Context, kc kafkaconn.Config, partitions, workspaces int) (_ *bench, err error) {
+	sfx := fmt.Sprintf("%d", time.Now().UnixNano())
+	b := &bench{kc: kc, evTopic: "bench-events-" + sfx, setTopic: "bench-settings-" + sfx, dlq: "bench-fdlq-" + sfx,
+		group: "bench-forwarder-" + sfx, workspaces: workspaces, names: planEvents()}
+	if b.admin, err = kgo.NewClient(kc.Options()...); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if err := kafkaconn.EnsureTopics(ctx, b.admin, partitions, nil, b.evTopic, b.dlq); err != nil {
+		return nil, err
+	}
+	if err := kvtopic.Ensure(ctx, kc.Options(), b.setTopic); err != nil {
+		return nil, err
+	}
+	b.sink = httptest.NewServer(http.HandlerFunc(b.receive))
+	if err := writeSettings(ctx, kc.Options(), b.setTopic, workspaces, b.sink.URL, b.names); err != nil {
+		return nil, err
+	}
+	b.prod, err = kgo.NewClient(append(kc.Options(), kgo.DefaultProduceTopic(b.evTopic), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(200_000))...)
+	return b, err
+}
+
+// receive is the sink: it counts the events of each batch.
+func (b *bench) receive(w http.ResponseWriter, r *http.Request) {
+	var batch struct {
+		Batch []json.RawMessage `json:"batch"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &batch); err != nil {
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	b.received.Add(int64(len(batch.Batch)))
+}
+
+func (b *bench) close() {
+	if b.prod != nil {
+		b.prod.Close()
+	}
+	if b.sink != nil {
+		b.sink.Close()
+	}
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(b.admin).DeleteTopics(c, b.evTopic, b.setTopic, b.dlq)
+	_, _ = kadm.NewClient(b.admin).DeleteGroup(c, b.group)
+	b.admin.Close()
+}
+
+// forwarder is a forwarder of the benchmark's topics and group that
+// reports each delivery's latency while measuring.
+func (b *bench) forwarder() (*forward.Forwarder, error) {
+	cfg := forward.Defaults()
+	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = b.group, b.evTopic, b.setTopic, b.dlq
+	// The local sink is a loopback address: allowed by its exact ip:port.
+	cfg.Egress.AllowedTargets = []string{b.sink.Listener.Addr().String()}
+	return forward.New(cfg, forward.Deps{KafkaOpts: b.kc.Options(), Log: slog.New(slog.DiscardHandler),
+		OnDelivered: func(d time.Duration) {
+			if b.measuring.Load() {
+				b.latMu.Lock()
+				b.lats = append(b.lats, d)
+				b.latMu.Unlock()
+			}
+		}})
+}
+
+// throughput waits until the backlog is drained and prints the rate.
+// Filters drop a known share, so the expected delivered count is computed
+// the same way.
+func (b *bench) throughput(ctx context.Context, backlog int, start time.Time) error {
+	want := int64(expectedDelivered(backlog, b.workspaces, b.names))
+	for b.received.Load() < want {
 		if ctx.Err() != nil {
-			fcancel()
 			return ctx.Err()
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	el := time.Since(start)
 	fmt.Printf("throughput: %d of %d events forwarded (rest filtered) in %s: %.0f events/s forwarded, %.0f events/s read\n",
-		want, *backlog, el.Round(time.Millisecond), float64(want)/el.Seconds(), float64(*backlog)/el.Seconds())
+		want, backlog, el.Round(time.Millisecond), float64(want)/el.Seconds(), float64(backlog)/el.Seconds())
+	return nil
+}
 
-	// Latency at a steady rate.
-	measuring.Store(true)
-	fmt.Printf("producing %d events/s for %s...\n", *rate, *dur)
+// latency produces rate events/s for d after the backlog's events, and
+// waits until they are delivered, recording each delivery's latency.
+func (b *bench) latency(ctx context.Context, rate int, d time.Duration, backlog int) error {
+	b.measuring.Store(true)
+	defer b.measuring.Store(false)
+	fmt.Printf("producing %d events/s for %s...\n", rate, d)
 	tick := time.NewTicker(10 * time.Millisecond)
-	per := *rate / 100
-	end := time.Now().Add(*dur)
-	n := *backlog
+	per := rate / 100
+	end := time.Now().Add(d)
+	n := backlog
 	for time.Now().Before(end) && ctx.Err() == nil {
 		<-tick.C
-		if err := produce(ctx, prod, evTopic, n, n+per, *workspaces, names); err != nil {
+		if err := b.produce(ctx, n, n+per); err != nil {
 			return err
 		}
 		n += per
 	}
 	tick.Stop()
-	want = int64(expectedDelivered(n, *workspaces, names))
-	for received.Load() < want && ctx.Err() == nil {
+	want := int64(expectedDelivered(n, b.workspaces, b.names))
+	for b.received.Load() < want && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	measuring.Store(false)
-	fcancel()
-	if err := <-done; err != nil {
-		return err
-	}
-	latMu.Lock()
-	slices.Sort(lats)
+	return nil
+}
+
+func (b *bench) printLatency(rate int) {
+	b.latMu.Lock()
+	defer b.latMu.Unlock()
+	slices.Sort(b.lats)
 	q := func(p float64) time.Duration {
-		if len(lats) == 0 {
+		if len(b.lats) == 0 {
 			return 0
 		}
-		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
+		return b.lats[min(len(b.lats)-1, int(p*float64(len(b.lats))))]
 	}
 	fmt.Printf("latency at %d events/s (%d delivered): p50 %s, p99 %s, max %s (read to delivery acknowledged)\n",
-		*rate, len(lats), q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
-	latMu.Unlock()
-	return nil
+		rate, len(b.lats), q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
+}
+
+// produce produces the benchmark's events [from, to).
+func (b *bench) produce(ctx context.Context, from, to int) error {
+	return produce(ctx, b.prod, b.evTopic, from, to, b.workspaces, b.names)
 }
 
 // planEvents are the 20 planned events.

@@ -1,0 +1,38 @@
+package main
+
+// The API under test, started as its own process on a free port.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/audittrail/audittrail/internal/proctest"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
+)
+
+func startAPI(o options, srv drillkit.Servers, secret string) (*exec.Cmd, string, error) {
+	addr := proctest.FreeAddr()
+	cmd := exec.Command(o.apiBin)
+	cmd.Env = append(os.Environ(),
+		"AUDITTRAIL_API_ADDR="+addr, "AUDITTRAIL_CLICKHOUSE_DATABASE="+o.database, "AUDITTRAIL_CLICKHOUSE_ADDR="+srv.ClickHouse.Addr,
+		"AUDITTRAIL_JWT_SECRET="+secret, "AUDITTRAIL_KAFKA_TOPIC="+exportTopic,
+		"AUDITTRAIL_KAFKA_BROKERS="+strings.Join(srv.Kafka.Brokers, ","))
+	logf, err := os.CreateTemp("", "apibench-api-*.log")
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start %s: %w", o.apiBin, err)
+	}
+	if err := proctest.WaitReady(context.Background(), addr, 60*time.Second, nil); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, "", fmt.Errorf("the API did not get ready (%w); see %s", err, logf.Name())
+	}
+	fmt.Printf("API pid %d on %s (log %s)\n", cmd.Process.Pid, addr, logf.Name())
+	return cmd, "http://" + addr, nil
+}

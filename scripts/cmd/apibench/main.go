@@ -1,0 +1,68 @@
+// Package main is the apibench command, which measures the read API against
+// the same SQL.
+//
+// It runs the API and the same SQL with clickhouse-client side by side, on a
+// dedicated database of generated events (1,000 workspaces, skewed: the
+// largest holds about a tenth of all events), and measures the CSV export's
+// rate and the API's memory. It uses the servers the services'
+// configuration names (AUDITTRAIL_CLICKHOUSE_*, AUDITTRAIL_KAFKA_BROKERS).
+//
+//	apibench -api-bin .local/bin/api [-events 2000000] [-full] [-requests 200] [-only REGEXP] [-no-export] [-drop]
+//
+// It loads the events with INSERT ... SELECT FROM system.numbers (one
+// statement per day of the window, so parts need no merging), unless the
+// database already holds exactly that many; starts the API binary on a free
+// port; then for each query shape and workspace times the first page
+// through the API (HTTP, keep-alive) and the very statements the store runs
+// for that page through clickhouse-client --time (its own measure, without
+// process start-up), and finally streams the largest workspace's CSV export
+// while sampling the API's resident memory. scripts/bench-api runs it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+)
+
+const exportTopic = "bench-api-exports"
+
+type options struct {
+	events, workspaces, requests int
+	database, apiBin, client     string
+	drop, noExport               bool
+	only                         *regexp.Regexp
+}
+
+func main() {
+	var o options
+	full := false
+	flag.IntVar(&o.events, "events", 2_000_000, "events to load")
+	flag.BoolVar(&full, "full", false, "load 20,000,000 events (the issue's figure)")
+	flag.IntVar(&o.workspaces, "workspaces", 1000, "workspaces")
+	flag.IntVar(&o.requests, "requests", 200, "timed requests per query shape and workspace, each way")
+	flag.StringVar(&o.database, "database", "bench_api", "ClickHouse database for the generated events (reused when it holds the same count)")
+	flag.StringVar(&o.apiBin, "api-bin", "", "the API binary to start (go build ./query-api/cmd/api)")
+	flag.StringVar(&o.client, "client", "clickhouse-client", "clickhouse-client command")
+	flag.BoolVar(&o.drop, "drop", false, "drop the database at the end")
+	flag.BoolVar(&o.noExport, "no-export", false, "skip the CSV export")
+	only := flag.String("only", "", "time only the first-page shapes whose \"workspace filter\" matches this regular expression")
+	flag.Parse()
+	var err error
+	if o.only, err = regexp.Compile(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "apibench: -only:", err)
+		os.Exit(2)
+	}
+	if full {
+		o.events = 20_000_000
+	}
+	if o.apiBin == "" || o.events < o.workspaces || o.requests < 10 {
+		fmt.Fprintln(os.Stderr, "apibench: -api-bin is required; -events must be at least -workspaces; -requests at least 10")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "apibench:", err)
+		os.Exit(1)
+	}
+}
