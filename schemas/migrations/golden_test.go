@@ -48,10 +48,7 @@ func TestDDLIsUnchanged(t *testing.T) {
 	}
 	b.WriteString("=== inserts\n")
 	for _, s := range []string{
-		fmt.Sprintf("INSERT INTO audittrail.%s (%s)", Table, strings.Join(InsertColumns, ", ")),
-		fmt.Sprintf("INSERT INTO audittrail.%s (%s)", IDsTable, strings.Join(IDColumns, ", ")),
-		fmt.Sprintf("INSERT INTO audittrail.%s (topic, partitions, noticed_at)", PartitionCountsTable),
-		"INSERT INTO audittrail.schema_migrations (version, name)",
+		Events.Insert("audittrail"), EventIDs.Insert("audittrail"), PartitionCounts.Insert("audittrail"), schemaMigrations.Insert("audittrail"),
 	} {
 		fmt.Fprintf(&b, "%s;\n", s)
 	}

@@ -1,0 +1,247 @@
+package migrations
+
+// Table declarations: one TableDef per table, from which its CREATE
+// column list, its INSERT and the column blocks writers send derive.
+
+import (
+	"fmt"
+	"strings"
+)
+
+// TableDef declares one table: its name and its columns in the order of
+// its CREATE statement, each with the field of the row type R that holds
+// it. It is read-only after the package is initialised and safe for
+// concurrent use.
+type TableDef[R any] struct {
+	Name     string
+	columns  []Column[R]
+	inserted []string // the names of the columns with a field, in order
+}
+
+// Column is one column of a table whose rows are R.
+type Column[R any] struct {
+	Name string
+	// Type is the ClickHouse type, e.g. "String" or "DateTime('UTC')".
+	Type string
+	// Default is the DEFAULT expression, "" for none.
+	Default string
+	// of reads the column's value from a row; nil for a column writers
+	// leave to its default.
+	of field[R]
+}
+
+// field reads one column's value from rows of type R.
+type field[R any] interface {
+	// builder returns an empty column of a block.
+	builder() builder[R]
+	// value returns a row's value.
+	value(r *R) any
+	// pointer returns where a row holds the value, for Scan; nil when the
+	// row holds it in another type than the column's.
+	pointer(r *R) any
+}
+
+// builder collects one column's values of a block.
+type builder[R any] interface {
+	// fill replaces the column's values with rows' and returns them as a
+	// slice of the column's Go type ([]string, []int64, ...).
+	fill(rows []R) any
+}
+
+// newTable declares a table; the columns' names must be unique.
+func newTable[R any](name string, columns ...Column[R]) *TableDef[R] {
+	t := &TableDef[R]{Name: name, columns: columns}
+	seen := map[string]bool{}
+	for _, c := range columns {
+		if seen[c.Name] {
+			panic(fmt.Sprintf("migrations: table %s declares column %s twice", name, c.Name))
+		}
+		seen[c.Name] = true
+		if c.of != nil {
+			t.inserted = append(t.inserted, c.Name)
+		}
+	}
+	return t
+}
+
+// column declares a column held in the row's field of the column's Go
+// type V (string for String, int64 for Int64, time.Time for DateTime...).
+func column[R, V any](name, typ string, f func(r *R) *V) Column[R] {
+	return Column[R]{Name: name, Type: typ, of: inField[R, V](f)}
+}
+
+// converted declares a column whose value is computed from the row, such
+// as a UInt32 from an int32 field; it is written but cannot be scanned into
+// the row.
+func converted[R, V any](name, typ string, f func(r *R) V) Column[R] {
+	return Column[R]{Name: name, Type: typ, of: computed[R, V](f)}
+}
+
+// defaulted is a column writers leave to its default.
+func defaulted[R any](name, typ, def string) Column[R] {
+	return Column[R]{Name: name, Type: typ, Default: def}
+}
+
+// withDefault returns c with a DEFAULT expression, for rows stored before
+// the column existed.
+func (c Column[R]) withDefault(def string) Column[R] {
+	c.Default = def
+	return c
+}
+
+// Definition is the column as the CREATE statement declares it, e.g.
+// "sender_producer String DEFAULT ”".
+func (c Column[R]) Definition() string {
+	if c.Default == "" {
+		return c.Name + " " + c.Type
+	}
+	return c.Name + " " + c.Type + " DEFAULT " + c.Default
+}
+
+// InsertColumns are the columns a writer names in its INSERT, in the
+// order of the values it appends: every column but those left to their
+// default (18.16 needs them named for batch inserts).
+func (t *TableDef[R]) InsertColumns() []string { return t.inserted }
+
+// Insert is the INSERT statement of database's table for a native batch
+// of InsertColumns.
+func (t *TableDef[R]) Insert(database string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (%s)", database, t.Name, strings.Join(t.inserted, ", "))
+}
+
+// Values returns a row's values in InsertColumns order, for one
+// batch.Append per row (tests and tools; writers use a Block).
+func (t *TableDef[R]) Values(r *R) []any {
+	out := make([]any, 0, len(t.inserted))
+	for _, c := range t.columns {
+		if c.of != nil {
+			out = append(out, c.of.value(r))
+		}
+	}
+	return out
+}
+
+// Pointers returns where r holds the named columns, in that order, for
+// rows.Scan. It panics on a column the table lacks or r cannot hold.
+func (t *TableDef[R]) Pointers(r *R, names []string) []any {
+	out := make([]any, len(names))
+	for i, name := range names {
+		c := t.lookup(name)
+		if c.of == nil || c.of.pointer(r) == nil {
+			panic(fmt.Sprintf("migrations: %s.%s cannot be scanned into the row", t.Name, name))
+		}
+		out[i] = c.of.pointer(r)
+	}
+	return out
+}
+
+// lookup returns the named column; it panics when the table lacks it.
+func (t *TableDef[R]) lookup(name string) Column[R] {
+	for _, c := range t.columns {
+		if c.Name == name {
+			return c
+		}
+	}
+	panic(fmt.Sprintf("migrations: table %s has no column %s", t.Name, name))
+}
+
+// added returns the named columns as a migration that adds them to t.
+func (t *TableDef[R]) added(names ...string) []AddedColumn {
+	out := make([]AddedColumn, len(names))
+	for i, name := range names {
+		out[i] = AddedColumn{Table: t.Name, Column: t.lookup(name).Definition()}
+	}
+	return out
+}
+
+// definition is the parenthesised column list of t's CREATE statement.
+func (t *TableDef[R]) definition() string {
+	var b strings.Builder
+	b.WriteString("(\n")
+	for i, c := range t.columns {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString("    ")
+		b.WriteString(c.Definition())
+	}
+	b.WriteString("\n)")
+	return b.String()
+}
+
+// Block turns rows into the column slices of one insert block, in
+// InsertColumns order, so that the driver takes each column at once
+// instead of converting row by row, value by value. Its slices are reused
+// from block to block; it is not safe for concurrent use.
+type Block[R any] struct {
+	builders []builder[R]
+	cols     []any
+}
+
+// NewBlock returns an empty block of t's InsertColumns.
+func (t *TableDef[R]) NewBlock() *Block[R] {
+	b := &Block[R]{cols: make([]any, 0, len(t.inserted))}
+	for _, c := range t.columns {
+		if c.of != nil {
+			b.builders = append(b.builders, c.of.builder())
+		}
+	}
+	return b
+}
+
+// Columns returns rows' values, one slice per InsertColumns entry ([]string,
+// []int64, []time.Time...), for batch.Column(i).Append. They are valid
+// until the next call.
+func (b *Block[R]) Columns(rows []R) []any {
+	b.cols = b.cols[:0]
+	for _, c := range b.builders {
+		b.cols = append(b.cols, c.fill(rows))
+	}
+	return b.cols
+}
+
+// inField is a column held in a row's field of the column's Go type.
+type inField[R, V any] func(r *R) *V
+
+func (f inField[R, V]) value(r *R) any   { return *f(r) }
+func (f inField[R, V]) pointer(r *R) any { return f(r) }
+func (f inField[R, V]) builder() builder[R] {
+	return &fieldValues[R, V]{of: f}
+}
+
+type fieldValues[R, V any] struct {
+	of   inField[R, V]
+	vals []V
+}
+
+func (c *fieldValues[R, V]) fill(rows []R) any {
+	vals := c.vals[:0]
+	for i := range rows {
+		vals = append(vals, *c.of(&rows[i]))
+	}
+	c.vals = vals
+	return vals
+}
+
+// computed is a column whose value a function computes from the row.
+type computed[R, V any] func(r *R) V
+
+func (f computed[R, V]) value(r *R) any { return f(r) }
+func (computed[R, V]) pointer(*R) any   { return nil }
+func (f computed[R, V]) builder() builder[R] {
+	return &computedValues[R, V]{of: f}
+}
+
+type computedValues[R, V any] struct {
+	of   computed[R, V]
+	vals []V
+}
+
+func (c *computedValues[R, V]) fill(rows []R) any {
+	vals := c.vals[:0]
+	for i := range rows {
+		vals = append(vals, c.of(&rows[i]))
+	}
+	c.vals = vals
+	return vals
+}
