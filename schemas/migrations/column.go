@@ -14,12 +14,12 @@ import (
 // concurrent use.
 type TableDef[R any] struct {
 	Name     string
-	columns  []Column[R]
+	columns  []columnDef[R]
 	inserted []string // the names of the columns with a field, in order
 }
 
-// Column is one column of a table whose rows are R.
-type Column[R any] struct {
+// columnDef declares one column of a table whose rows are R.
+type columnDef[R any] struct {
 	Name string
 	// Type is the ClickHouse type, e.g. "String" or "DateTime('UTC')".
 	Type string
@@ -43,13 +43,17 @@ type field[R any] interface {
 
 // builder collects one column's values of a block.
 type builder[R any] interface {
-	// fill replaces the column's values with rows' and returns them as a
-	// slice of the column's Go type ([]string, []int64, ...).
-	fill(rows []R) any
+	// reset empties the column.
+	reset()
+	// add appends rows' values.
+	add(rows []R)
+	// values returns the column's values as a slice of its Go type
+	// ([]string, []int64, ...).
+	values() any
 }
 
 // newTable declares a table; the columns' names must be unique.
-func newTable[R any](name string, columns ...Column[R]) *TableDef[R] {
+func newTable[R any](name string, columns ...columnDef[R]) *TableDef[R] {
 	t := &TableDef[R]{Name: name, columns: columns}
 	seen := map[string]bool{}
 	for _, c := range columns {
@@ -66,32 +70,32 @@ func newTable[R any](name string, columns ...Column[R]) *TableDef[R] {
 
 // column declares a column held in the row's field of the column's Go
 // type V (string for String, int64 for Int64, time.Time for DateTime...).
-func column[R, V any](name, typ string, f func(r *R) *V) Column[R] {
-	return Column[R]{Name: name, Type: typ, of: inField[R, V](f)}
+func column[R, V any](name, typ string, f func(r *R) *V) columnDef[R] {
+	return columnDef[R]{Name: name, Type: typ, of: inField[R, V](f)}
 }
 
 // converted declares a column whose value is computed from the row, such
 // as a UInt32 from an int32 field; it is written but cannot be scanned into
 // the row.
-func converted[R, V any](name, typ string, f func(r *R) V) Column[R] {
-	return Column[R]{Name: name, Type: typ, of: computed[R, V](f)}
+func converted[R, V any](name, typ string, f func(r *R) V) columnDef[R] {
+	return columnDef[R]{Name: name, Type: typ, of: computed[R, V](f)}
 }
 
 // defaulted is a column writers leave to its default.
-func defaulted[R any](name, typ, def string) Column[R] {
-	return Column[R]{Name: name, Type: typ, Default: def}
+func defaulted[R any](name, typ, def string) columnDef[R] {
+	return columnDef[R]{Name: name, Type: typ, Default: def}
 }
 
 // withDefault returns c with a DEFAULT expression, for rows stored before
 // the column existed.
-func (c Column[R]) withDefault(def string) Column[R] {
+func (c columnDef[R]) withDefault(def string) columnDef[R] {
 	c.Default = def
 	return c
 }
 
-// Definition is the column as the CREATE statement declares it, e.g.
-// "sender_producer String DEFAULT ”".
-func (c Column[R]) Definition() string {
+// definition is the column as the CREATE statement declares it: name,
+// type and DEFAULT expression, if any.
+func (c columnDef[R]) definition() string {
 	if c.Default == "" {
 		return c.Name + " " + c.Type
 	}
@@ -136,7 +140,7 @@ func (t *TableDef[R]) Pointers(r *R, names []string) []any {
 }
 
 // lookup returns the named column; it panics when the table lacks it.
-func (t *TableDef[R]) lookup(name string) Column[R] {
+func (t *TableDef[R]) lookup(name string) columnDef[R] {
 	for _, c := range t.columns {
 		if c.Name == name {
 			return c
@@ -149,7 +153,7 @@ func (t *TableDef[R]) lookup(name string) Column[R] {
 func (t *TableDef[R]) added(names ...string) []AddedColumn {
 	out := make([]AddedColumn, len(names))
 	for i, name := range names {
-		out[i] = AddedColumn{Table: t.Name, Column: t.lookup(name).Definition()}
+		out[i] = AddedColumn{Table: t.Name, Column: t.lookup(name).definition()}
 	}
 	return out
 }
@@ -163,7 +167,7 @@ func (t *TableDef[R]) definition() string {
 			b.WriteString(",\n")
 		}
 		b.WriteString("    ")
-		b.WriteString(c.Definition())
+		b.WriteString(c.definition())
 	}
 	b.WriteString("\n)")
 	return b.String()
@@ -193,12 +197,28 @@ func (t *TableDef[R]) NewBlock() *Block[R] {
 // []int64, []time.Time...), for batch.Column(i).Append. They are valid
 // until the next call.
 func (b *Block[R]) Columns(rows []R) []any {
+	for _, c := range b.builders {
+		c.reset()
+	}
+	// Column by column, a tile of rows at a time: the rows of a tile stay
+	// in the CPU's cache while each column reads them (whole blocks do not:
+	// filling column by column over all rows was 3 times slower).
+	for lo := 0; lo < len(rows); lo += tileRows {
+		tile := rows[lo:min(lo+tileRows, len(rows))]
+		for _, c := range b.builders {
+			c.add(tile)
+		}
+	}
 	b.cols = b.cols[:0]
 	for _, c := range b.builders {
-		b.cols = append(b.cols, c.fill(rows))
+		b.cols = append(b.cols, c.values())
 	}
 	return b.cols
 }
+
+// tileRows is how many rows Block.Columns reads column by column at once:
+// about 100 KiB of events rows.
+const tileRows = 256
 
 // inField is a column held in a row's field of the column's Go type.
 type inField[R, V any] func(r *R) *V
@@ -207,20 +227,6 @@ func (f inField[R, V]) value(r *R) any   { return *f(r) }
 func (f inField[R, V]) pointer(r *R) any { return f(r) }
 func (f inField[R, V]) builder() builder[R] {
 	return &fieldValues[R, V]{of: f}
-}
-
-type fieldValues[R, V any] struct {
-	of   inField[R, V]
-	vals []V
-}
-
-func (c *fieldValues[R, V]) fill(rows []R) any {
-	vals := c.vals[:0]
-	for i := range rows {
-		vals = append(vals, *c.of(&rows[i]))
-	}
-	c.vals = vals
-	return vals
 }
 
 // computed is a column whose value a function computes from the row.
@@ -232,16 +238,37 @@ func (f computed[R, V]) builder() builder[R] {
 	return &computedValues[R, V]{of: f}
 }
 
-type computedValues[R, V any] struct {
-	of   computed[R, V]
-	vals []V
+// slice holds a block's values of one column.
+type slice[V any] []V
+
+func (s *slice[V]) reset()      { *s = (*s)[:0] }
+func (s *slice[V]) values() any { return []V(*s) } // the driver takes []V, not slice[V]
+
+// fieldValues and computedValues fill a block's column; they are two
+// because reading a field through a func(*R) V wrapping its pointer made
+// building the events' blocks 80% slower.
+type fieldValues[R, V any] struct {
+	slice[V]
+	of inField[R, V]
 }
 
-func (c *computedValues[R, V]) fill(rows []R) any {
-	vals := c.vals[:0]
+func (c *fieldValues[R, V]) add(rows []R) {
+	s := c.slice
 	for i := range rows {
-		vals = append(vals, c.of(&rows[i]))
+		s = append(s, *c.of(&rows[i]))
 	}
-	c.vals = vals
-	return vals
+	c.slice = s
+}
+
+type computedValues[R, V any] struct {
+	slice[V]
+	of computed[R, V]
+}
+
+func (c *computedValues[R, V]) add(rows []R) {
+	s := c.slice
+	for i := range rows {
+		s = append(s, c.of(&rows[i]))
+	}
+	c.slice = s
 }

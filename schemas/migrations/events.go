@@ -14,7 +14,7 @@ import (
 const Table = "audit_events"
 
 // Events declares the events table. Rows stored before migration 3 read
-// the sender columns as ”.
+// the sender columns as empty strings.
 var Events = newTable(Table,
 	column("workspace_id", "String", func(r *Row) *string { return &r.WorkspaceID }),
 	column("timestamp", "DateTime('UTC')", func(r *Row) *time.Time { return &r.Timestamp }),
