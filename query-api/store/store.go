@@ -108,9 +108,9 @@ type Page struct {
 	Next *Cursor
 }
 
-// readColumns are the events table's columns a read returns, in the order
-// each scans them: every column a writer stores but the second-precision
-// timestamp and received_at, which each rebuilds exactly from the _ns ones.
+// readColumns are the events table's columns the store reads into a Row
+// (see each): every column a writer stores but the second-precision
+// timestamp and received_at, which are rebuilt exactly from the _ns ones.
 var readColumns = slices.DeleteFunc(slices.Clone(migrations.Events.InsertColumns()), func(c string) bool {
 	return c == "timestamp" || c == "received_at"
 })

@@ -6,6 +6,7 @@ package migrations
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // TableDef declares one table: its name and its columns in the order of
@@ -69,9 +70,17 @@ func newTable[R any](name string, columns ...columnDef[R]) *TableDef[R] {
 }
 
 // column declares a column held in the row's field of the column's Go
-// type V (string for String, int64 for Int64, time.Time for DateTime...).
+// type V (string for String, int64 for Int64, time.Time for DateTime...)
+// that f returns. Blocks read the field at its offset in the row, which
+// column takes from f once; it panics when f returns anything but a field
+// of the row.
 func column[R, V any](name, typ string, f func(r *R) *V) columnDef[R] {
-	return columnDef[R]{Name: name, Type: typ, of: inField[R, V](f)}
+	var r R
+	off := uintptr(unsafe.Pointer(f(&r))) - uintptr(unsafe.Pointer(&r))
+	if off+unsafe.Sizeof(*new(V)) > unsafe.Sizeof(r) {
+		panic(fmt.Sprintf("migrations: column %s: the function must return a field of the row", name))
+	}
+	return columnDef[R]{Name: name, Type: typ, of: inField[R, V]{ptr: f, off: off}}
 }
 
 // converted declares a column whose value is computed from the row, such
@@ -220,13 +229,17 @@ func (b *Block[R]) Columns(rows []R) []any {
 // about 100 KiB of events rows.
 const tileRows = 256
 
-// inField is a column held in a row's field of the column's Go type.
-type inField[R, V any] func(r *R) *V
+// inField is a column held in a row's field of the column's Go type, at
+// offset off in the row (ptr(r) is r's field).
+type inField[R, V any] struct {
+	ptr func(r *R) *V
+	off uintptr
+}
 
-func (f inField[R, V]) value(r *R) any   { return *f(r) }
-func (f inField[R, V]) pointer(r *R) any { return f(r) }
+func (f inField[R, V]) value(r *R) any   { return *f.ptr(r) }
+func (f inField[R, V]) pointer(r *R) any { return f.ptr(r) }
 func (f inField[R, V]) builder() builder[R] {
-	return &fieldValues[R, V]{of: f}
+	return &fieldValues[R, V]{off: f.off}
 }
 
 // computed is a column whose value a function computes from the row.
@@ -244,22 +257,24 @@ type slice[V any] []V
 func (s *slice[V]) reset()      { *s = (*s)[:0] }
 func (s *slice[V]) values() any { return []V(*s) } // the driver takes []V, not slice[V]
 
-// fieldValues and computedValues fill a block's column; they are two
-// because reading a field through a func(*R) V wrapping its pointer made
-// building the events' blocks 80% slower.
+// fieldValues fills a block's column from the rows' field at offset off:
+// a load the compiler inlines, where calling a func(*R) *V per value made
+// building the events' blocks 40% slower than the hand-written code it
+// replaces.
 type fieldValues[R, V any] struct {
 	slice[V]
-	of inField[R, V]
+	off uintptr
 }
 
 func (c *fieldValues[R, V]) add(rows []R) {
 	s := c.slice
 	for i := range rows {
-		s = append(s, *c.of(&rows[i]))
+		s = append(s, *(*V)(unsafe.Add(unsafe.Pointer(&rows[i]), c.off)))
 	}
 	c.slice = s
 }
 
+// computedValues fills a block's column by calling the function per row.
 type computedValues[R, V any] struct {
 	slice[V]
 	of computed[R, V]

@@ -107,8 +107,10 @@ func TestPointers(t *testing.T) {
 	require.Panics(t, func() { EventIDs.Pointers(&s, []string{"partition"}) }, "UInt32 is not the field's int32")
 }
 
-func TestATableDeclaresAColumnOnce(t *testing.T) {
-	require.Panics(t, func() { newTable[Row]("t", defaulted[Row]("a", "String", ""), defaulted[Row]("a", "String", "")) })
+func TestDeclarationMistakesPanic(t *testing.T) {
+	require.Panics(t, func() { newTable[Row]("t", defaulted[Row]("a", "String", ""), defaulted[Row]("a", "String", "")) }, "a column twice")
+	outside := new(string)
+	require.Panics(t, func() { column("a", "String", func(*Row) *string { return outside }) }, "not a field of the row")
 }
 
 // BenchmarkEventsBlock measures turning 20,000 rows into the column slices
