@@ -22,9 +22,9 @@
 // writers send (Block) and the scan targets of readers derive from it.
 // The declarations live here, not in a package of their own, because the
 // migrations render them: a version's CREATE statement is its table's
-// declaration (and must never change, see testdata/ddl.golden), an added
-// column is one of its columns, and every reader and writer of a table
-// already imports this package for its name.
+// declaration (testdata/ddl.golden pins the text), an added column is one
+// of its columns, and every reader and writer of a table already imports
+// this package for its name.
 package migrations
 
 import (
