@@ -1,7 +1,7 @@
 package idwindow
 
 // The partition counts the consumers have seen, kept in ClickHouse
-// (migrations.PartitionCountsTable) so that every writer and forwarder,
+// (migrations.PartitionCounts) so that every writer and forwarder,
 // whenever it starts, knows which counts the topic had before (see
 // consumers/handover).
 
@@ -39,7 +39,7 @@ type History struct {
 func NewHistory(conn Conn, database string) *History {
 	return &History{
 		conn:   conn,
-		insert: fmt.Sprintf("INSERT INTO %s.%s (topic, partitions, noticed_at)", database, migrations.PartitionCountsTable),
+		insert: migrations.PartitionCounts.Insert(database),
 		counts: fmt.Sprintf("SELECT partitions, min(noticed_at) FROM %s.%s WHERE topic = ? GROUP BY partitions ORDER BY partitions",
 			database, migrations.PartitionCountsTable),
 	}
@@ -64,7 +64,8 @@ func (h *History) Observe(ctx context.Context, topic string, partitions int, now
 	if err != nil {
 		return nil, fmt.Errorf("record partition count: %w", err)
 	}
-	if err := b.Append(topic, uint32(partitions), now.UTC().Truncate(time.Second)); err != nil {
+	row := migrations.PartitionCount{Topic: topic, Partitions: uint32(partitions), NoticedAt: now.UTC().Truncate(time.Second)}
+	if err := b.Append(migrations.PartitionCounts.Values(&row)...); err != nil {
 		_ = b.Abort()
 		return nil, fmt.Errorf("record partition count: %w", err)
 	}

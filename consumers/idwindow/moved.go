@@ -100,16 +100,8 @@ func (r *Registry) MovedFrom(ctx context.Context, topic string, part int32, wss 
 	if err != nil {
 		return nil, fmt.Errorf("read moved workspaces' ids: %w", err)
 	}
-	defer rows.Close()
-	var out []StoredID
-	for rows.Next() {
-		s := StoredID{Topic: topic, Partition: part}
-		if err := rows.Scan(&s.WorkspaceID, &s.ID, &s.TimestampNs, &s.StoredAt); err != nil {
-			return nil, fmt.Errorf("read moved workspaces' ids: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanIDs(rows, topic, part)
+	if err != nil {
 		return nil, fmt.Errorf("read moved workspaces' ids: %w", err)
 	}
 	slices.Reverse(out)

@@ -27,20 +27,21 @@ type Registry struct {
 
 // NewRegistry returns the registry in database.audit_event_ids.
 func NewRegistry(conn driver.Conn, database string) *Registry {
+	read := strings.Join(readColumns, ", ")
 	return &Registry{
 		conn:   conn,
 		counts: NewHistory(conn, database),
-		insert: fmt.Sprintf("INSERT INTO %s.%s (%s)", database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")),
-		recent: fmt.Sprintf("SELECT workspace_id, id, timestamp_ns, stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at",
-			database, migrations.IDsTable),
+		insert: migrations.EventIDs.Insert(database),
+		recent: fmt.Sprintf("SELECT %s FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at",
+			read, database, migrations.IDsTable),
 		// The stored_at of the max-th newest id: one column of one index
 		// range, so finding where the newest max ids start reads no ids.
 		recentAt: fmt.Sprintf("SELECT stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? ORDER BY stored_at DESC LIMIT 1 OFFSET ?",
 			database, migrations.IDsTable),
 		homes: fmt.Sprintf("SELECT workspace_id, partition FROM %s.%s WHERE topic = ? AND stored_at >= ? GROUP BY workspace_id, partition",
 			database, migrations.IDsTable),
-		movedIDs: fmt.Sprintf("SELECT workspace_id, id, timestamp_ns, stored_at FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? AND has(?, workspace_id) ORDER BY stored_at DESC LIMIT ?",
-			database, migrations.IDsTable),
+		movedIDs: fmt.Sprintf("SELECT %s FROM %s.%s WHERE topic = ? AND partition = ? AND stored_at >= ? AND has(?, workspace_id) ORDER BY stored_at DESC LIMIT ?",
+			read, database, migrations.IDsTable),
 	}
 }
 
@@ -48,19 +49,9 @@ func NewRegistry(conn driver.Conn, database string) *Registry {
 // chconn.InsertBlocks; a retried one may register an id twice, which the
 // window's loading ignores).
 func (r *Registry) Register(ctx context.Context, ids []StoredID) error {
-	var (
-		topic, ws, id []string
-		part          []uint32
-		at            []time.Time
-		ts            []int64
-	)
+	block := migrations.EventIDs.NewBlock()
 	err := chconn.InsertBlocks(ctx, r.conn, r.insert, len(ids), func(b driver.Batch, lo, hi int) error {
-		topic, part, at, ws, id, ts = topic[:0], part[:0], at[:0], ws[:0], id[:0], ts[:0]
-		for _, s := range ids[lo:hi] {
-			topic, part, at = append(topic, s.Topic), append(part, uint32(s.Partition)), append(at, s.StoredAt)
-			ws, id, ts = append(ws, s.WorkspaceID), append(id, s.ID), append(ts, s.TimestampNs)
-		}
-		return chconn.AppendColumns(b, migrations.IDColumns, topic, part, at, ws, id, ts)
+		return chconn.AppendColumns(b, migrations.EventIDs.InsertColumns(), block.Columns(ids[lo:hi])...)
 	})
 	if err != nil {
 		return fmt.Errorf("register ids: %w", err)
@@ -88,17 +79,29 @@ func (r *Registry) Recent(ctx context.Context, topic string, partition int32, si
 	if err != nil {
 		return nil, fmt.Errorf("read recent ids: %w", err)
 	}
-	defer rows.Close()
-	var out []StoredID
-	for rows.Next() {
-		s := StoredID{Topic: topic, Partition: partition}
-		if err := rows.Scan(&s.WorkspaceID, &s.ID, &s.TimestampNs, &s.StoredAt); err != nil {
-			return nil, fmt.Errorf("read recent ids: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanIDs(rows, topic, partition)
+	if err != nil {
 		return nil, fmt.Errorf("read recent ids: %w", err)
 	}
 	return out, nil
+}
+
+// readColumns are the registry's columns a read returns, scanned by
+// scanIDs; the query's topic and partition fill the others.
+var readColumns = []string{"workspace_id", "id", "timestamp_ns", "stored_at"}
+
+// scanIDs reads the rows of a query for readColumns from topic's
+// partition part, and closes them.
+func scanIDs(rows driver.Rows, topic string, part int32) ([]StoredID, error) {
+	defer rows.Close()
+	var out []StoredID
+	s := StoredID{Topic: topic, Partition: part}
+	dest := migrations.EventIDs.Pointers(&s, readColumns)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }

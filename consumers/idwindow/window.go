@@ -19,15 +19,9 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// StoredID is one stored event's id in the registry.
-type StoredID struct {
-	Topic       string
-	Partition   int32
-	StoredAt    time.Time
-	WorkspaceID string
-	ID          string
-	TimestampNs int64
-}
+// StoredID is one stored event's id: a row of the registry, declared with
+// its table (migrations.EventIDs).
+type StoredID = migrations.StoredID
 
 // RegistrySpan is how long the id registry keeps ids for a retention
 // window of retentionDays (the retention window and a day): the longest

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,10 +33,10 @@ func TestDropsExpiredDaysOnCurrentClickHouse(t *testing.T) {
 	now := time.Now().UTC()
 	old := now.Add(-40 * 24 * time.Hour)
 	stacktest.InsertEvents(t, srv, db, ev("old", old), ev("recent", now.Add(-time.Hour)))
-	reg, err := srv.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", db, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")))
+	reg, err := srv.PrepareBatch(ctx, migrations.EventIDs.Insert(db))
 	require.NoError(t, err)
 	for _, at := range []time.Time{old, now.Add(-time.Hour)} {
-		require.NoError(t, reg.Append("t", uint32(0), at, "ws", "id_"+at.Format("20060102"), at.UnixNano()))
+		require.NoError(t, reg.Append(migrations.EventIDs.Values(&migrations.StoredID{Topic: "t", StoredAt: at, WorkspaceID: "ws", ID: "id_" + at.Format("20060102"), TimestampNs: at.UnixNano()})...))
 	}
 	require.NoError(t, reg.Send())
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,10 +38,10 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 	stacktest.InsertEvents(t, conn, ch.Database, events...)
 	// Id registry rows stored on the days around the registry's cutoff
 	// (the window and a day: 91 days, 2026-08-26).
-	reg, err := conn.PrepareBatch(context.Background(), fmt.Sprintf("INSERT INTO %s.%s (%s)", ch.Database, migrations.IDsTable, strings.Join(migrations.IDColumns, ", ")))
+	reg, err := conn.PrepareBatch(context.Background(), migrations.EventIDs.Insert(ch.Database))
 	require.NoError(t, err)
 	for _, at := range []time.Time{now.Add(-93 * 24 * time.Hour), now.Add(-92 * 24 * time.Hour), now.Add(-91*24*time.Hour + time.Hour), now.Add(-3 * 24 * time.Hour), now.Add(-time.Hour)} {
-		require.NoError(t, reg.Append("t", uint32(0), at, "ws", at.Format("20060102"), int64(0)))
+		require.NoError(t, reg.Append(migrations.EventIDs.Values(&migrations.StoredID{Topic: "t", StoredAt: at, WorkspaceID: "ws", ID: at.Format("20060102")})...))
 	}
 	require.NoError(t, reg.Send())
 	registered := func() []string {

@@ -108,12 +108,15 @@ type Page struct {
 	Next *Cursor
 }
 
-// selectColumns are read in the order of scanRow.
-const selectColumns = `workspace_id, timestamp_ns, id, event, category,
-    actor_type, actor_id, actor_name, actor_email,
-    resource_type, resource_id, resource_name, changes,
-    context_ip, context_user_agent, context_request_id, properties, received_at_ns,
-    sender_credential_id, sender_producer`
+// readColumns are the events table's columns the store reads into a Row
+// (see each): every column a writer stores but the second-precision
+// timestamp and received_at, which are rebuilt exactly from the _ns ones.
+var readColumns = slices.DeleteFunc(slices.Clone(migrations.Events.InsertColumns()), func(c string) bool {
+	return c == "timestamp" || c == "received_at"
+})
+
+// selectColumns is readColumns as a SELECT list.
+var selectColumns = strings.Join(readColumns, ", ")
 
 // span is a range of timestamps [lo, hi) in nanoseconds.
 type span struct{ lo, hi int64 }
@@ -430,8 +433,8 @@ func (s *Store) Get(ctx context.Context, workspaceID, id string) (event.Event, e
 // ErrNotFound means no such event in the window.
 var ErrNotFound = errors.New("event not found")
 
-// each runs sql and calls fn for each row (in selectColumns order), reusing
-// one Row. fn must not keep r.
+// each runs sql, which selects selectColumns, and calls fn for each row,
+// reusing one Row. fn must not keep r.
 func (s *Store) each(ctx context.Context, sql string, args []any, fn func(r *migrations.Row) error) error {
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -439,12 +442,9 @@ func (s *Store) each(ctx context.Context, sql string, args []any, fn func(r *mig
 	}
 	defer rows.Close()
 	var r migrations.Row
+	dest := migrations.Events.Pointers(&r, readColumns)
 	for rows.Next() {
-		if err := rows.Scan(&r.WorkspaceID, &r.TimestampNs, &r.ID, &r.Event, &r.Category,
-			&r.ActorType, &r.ActorID, &r.ActorName, &r.ActorEmail,
-			&r.ResourceType, &r.ResourceID, &r.ResourceName, &r.Changes,
-			&r.ContextIP, &r.ContextUserAgent, &r.ContextRequestID, &r.Properties, &r.ReceivedAtNs,
-			&r.SenderCredentialID, &r.SenderProducer); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("scan event: %w", err)
 		}
 		r.Timestamp = time.Unix(0, r.TimestampNs).UTC()

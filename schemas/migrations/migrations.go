@@ -13,6 +13,18 @@
 // <name>_local table on each node, with a Distributed table under the plain
 // name in front of it, sharded by workspace (see createTable). Writers and
 // readers use the plain name either way.
+//
+// Each table is declared once, in a file of its own: events.go (Events,
+// Row), registry.go (EventIDs, StoredID), counts.go (PartitionCounts,
+// PartitionCount); schema_migrations in this file. A declaration (TableDef)
+// lists the columns with their type, default and the row field holding
+// each; the CREATE column lists, the INSERT statements, the column blocks
+// writers send (Block) and the scan targets of readers derive from it.
+// The declarations live here, not in a package of their own, because the
+// migrations render them: a version's CREATE statement is its table's
+// declaration (testdata/ddl.golden pins the text), an added column is one
+// of its columns, and every reader and writer of a table already imports
+// this package for its name.
 package migrations
 
 import (
@@ -24,23 +36,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
-
-// Table is the name of the audit events table.
-const Table = "audit_events"
-
-// IDsTable is the id registry: the (workspace_id, id) of every stored
-// event with the Kafka partition it came from and when it was stored. A
-// writer that takes over a partition reads the partition's recent ids from
-// it to rebuild its idempotency window (see consumers/writer). Ordered by
-// (topic, partition, stored_at), that read is one index range.
-const IDsTable = "audit_event_ids"
-
-// IDsRetentionDays is how long the id registry keeps its rows for a
-// retention window of retentionDays: one day longer than the events, since
-// an event may carry a timestamp up to a day ahead of when it was stored and
-// stays visible until that timestamp leaves the window. Whole days past it
-// are dropped. It bounds the writer's idempotency window.
-func IDsRetentionDays(retentionDays int) int { return retentionDays + 1 }
 
 // Conn is what migrations need of a ClickHouse connection.
 type Conn interface {
@@ -148,14 +143,6 @@ func All() []Migration {
 	}
 }
 
-// senderColumns record who sent each event (event.Sender): the ingest
-// credential the gateway authenticated and the producer's name. Events
-// stored before them read as ”.
-var senderColumns = []AddedColumn{
-	{Table, "sender_credential_id String DEFAULT ''"},
-	{Table, "sender_producer String DEFAULT ''"},
-}
-
 // addColumns renders the ALTERs that add columns to existing tables: on a
 // cluster to the storage table and to the Distributed table in front of
 // it, both ON CLUSTER. Servers that know ADD COLUMN IF NOT EXISTS (not
@@ -216,87 +203,14 @@ func columnExists(ctx context.Context, conn Conn, db, table, column string) (boo
 	return n > 0, nil
 }
 
-// createEvents creates the events table.
-//
-// Layout: one row per event version; the sorting key (workspace_id,
-// timestamp_ns, id) serves the reads users make (one workspace, newest first,
-// a time range) and makes replays of the same event collapse: a
-// ReplacingMergeTree keeps one row per key after merges, and the read path
-// hides not-yet-merged copies with LIMIT 1 BY. Day partitions make retention
-// a cheap partition drop. timestamp is second precision (DateTime64 does not
-// exist on 18.16); timestamp_ns keeps the exact time for ordering.
-func createEvents(o Options, v Version) []string {
-	ttl := ""
-	if v.SupportsTTL() {
-		ttl = "\n" + retentionTTL(o.RetentionDays)
-	}
-	return o.createTable(Table, `(
-    workspace_id String,
-    timestamp DateTime('UTC'),
-    timestamp_ns Int64,
-    id String,
-    event String,
-    category String,
-    actor_type String,
-    actor_id String,
-    actor_name String,
-    actor_email String,
-    resource_type String,
-    resource_id String,
-    resource_name String,
-    changes String,
-    context_ip String,
-    context_user_agent String,
-    context_request_id String,
-    properties String,
-    received_at DateTime('UTC'),
-    received_at_ns Int64,
-    inserted_at DateTime('UTC') DEFAULT now(),
-    sender_credential_id String DEFAULT '',
-    sender_producer String DEFAULT ''
-)`, "ReplacingMergeTree()", `PARTITION BY toYYYYMMDD(timestamp)
-ORDER BY (workspace_id, timestamp_ns, id)`+ttl+`
-SETTINGS index_granularity = 8192`)
-}
-
-// createEventIDs creates the id registry. Day partitions by stored_at make
-// its retention (IDsRetentionDays) a partition drop.
-func createEventIDs(o Options, v Version) []string {
-	ttl := ""
-	if v.SupportsTTL() {
-		ttl = "\n" + registryTTL(o.RetentionDays)
-	}
-	return o.createTable(IDsTable, `(
-    topic String,
-    partition UInt32,
-    stored_at DateTime('UTC'),
-    workspace_id String,
-    id String,
-    timestamp_ns Int64
-)`, "MergeTree()", `PARTITION BY toYYYYMMDD(stored_at)
-ORDER BY (topic, partition, stored_at)`+ttl)
-}
-
-// PartitionCountsTable records the partition counts of the events topic the
-// consumers have seen, each with when it was first noticed: after an
-// increase, a workspace's records may sit on the partition the old count
-// keyed it to (see consumers/handover). A few rows per topic.
-const PartitionCountsTable = "audit_partition_counts"
-
-// createPartitionCounts creates PartitionCountsTable. It is tiny and read
-// whole, so on a cluster every node holds a replica of it (no shards).
-func createPartitionCounts(o Options, _ Version) []string {
-	return []string{fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s%s (
-    topic String,
-    partitions UInt32,
-    noticed_at DateTime('UTC')
-) ENGINE = %s ORDER BY (topic, partitions)`, o.Database, PartitionCountsTable, o.OnCluster(),
-		o.everyNode("ReplacingMergeTree()", PartitionCountsTable))}
-}
-
-// IDColumns are the id registry's columns, in the order a writer appends
-// them.
-var IDColumns = []string{"topic", "partition", "stored_at", "workspace_id", "id", "timestamp_ns"}
+// schemaMigrations declares the bookkeeping table of the versions
+// applied: one row per migration (more when two services record it at
+// once).
+var schemaMigrations = newTable("schema_migrations",
+	column("version", "UInt32", func(m *Migration) *uint32 { return &m.Version }),
+	column("name", "String", func(m *Migration) *string { return &m.Name }),
+	defaulted[Migration]("applied_at", "DateTime('UTC')", "now()"),
+)
 
 // Applied is what Apply did.
 type Applied struct {
@@ -311,11 +225,8 @@ type Applied struct {
 func Prepare(o Options) []string {
 	return []string{
 		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, o.OnCluster()),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations%s (
-    version UInt32,
-    name String,
-    applied_at DateTime('UTC') DEFAULT now()
-) ENGINE = %s ORDER BY version`, o.Database, o.OnCluster(), o.everyNode("MergeTree()", "schema_migrations")),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.%s%s %s ENGINE = %s ORDER BY version`, o.Database, schemaMigrations.Name, o.OnCluster(),
+			schemaMigrations.definition(), o.everyNode("MergeTree()", schemaMigrations.Name)),
 	}
 }
 
@@ -339,7 +250,7 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 	res := Applied{Server: v}
 	stmts := Prepare(o)
 	if o.Cluster != "" && !o.Reapply {
-		ok, err := tableExists(ctx, conn, o.Database, "schema_migrations")
+		ok, err := tableExists(ctx, conn, o.Database, schemaMigrations.Name)
 		if err != nil {
 			return res, fmt.Errorf("prepare migrations: %w", err)
 		}
@@ -400,17 +311,6 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 	return res, nil
 }
 
-// retentionTTL is the events table's TTL clause for a retention window, as
-// the server prints it in system.tables.engine_full.
-func retentionTTL(days int) string {
-	return fmt.Sprintf("TTL timestamp + toIntervalDay(%d)", days)
-}
-
-// registryTTL is the id registry's TTL clause for a retention window.
-func registryTTL(days int) string {
-	return fmt.Sprintf("TTL stored_at + toIntervalDay(%d)", IDsRetentionDays(days))
-}
-
 // ttlChange is the ALTER that sets a table's TTL clause, or "" when the
 // table already has it: on current servers MODIFY TTL rewrites every part,
 // so a service start must not issue it for nothing.
@@ -448,11 +348,11 @@ func tableHas(ctx context.Context, conn Conn, db, table, clause string) (bool, e
 // connection went back to the pool, which breaks the next query.
 func record(ctx context.Context, conn Conn, db string, m Migration) error {
 	ctx = context.WithoutCancel(ctx)
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name)", db))
+	batch, err := conn.PrepareBatch(ctx, schemaMigrations.Insert(db))
 	if err != nil {
 		return err
 	}
-	if err := batch.Append(m.Version, m.Name); err != nil {
+	if err := batch.Append(schemaMigrations.Values(&m)...); err != nil {
 		_ = batch.Abort()
 		return err
 	}
@@ -460,7 +360,7 @@ func record(ctx context.Context, conn Conn, db string, m Migration) error {
 }
 
 func appliedVersions(ctx context.Context, conn Conn, db string) (map[uint32]bool, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.schema_migrations", db))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.%s", db, schemaMigrations.Name))
 	if err != nil {
 		return nil, fmt.Errorf("read applied migrations: %w", err)
 	}
@@ -474,14 +374,4 @@ func appliedVersions(ctx context.Context, conn Conn, db string) (map[uint32]bool
 		done[v] = true
 	}
 	return done, rows.Err()
-}
-
-// InsertColumns are the columns a writer names in its INSERT, in the order
-// of the values it appends (18.16 needs them named for batch inserts).
-var InsertColumns = []string{
-	"workspace_id", "timestamp", "timestamp_ns", "id", "event", "category",
-	"actor_type", "actor_id", "actor_name", "actor_email",
-	"resource_type", "resource_id", "resource_name", "changes",
-	"context_ip", "context_user_agent", "context_request_id", "properties",
-	"received_at", "received_at_ns", "sender_credential_id", "sender_producer",
 }

@@ -46,7 +46,7 @@ func TestDDLAdaptsToTheServer(t *testing.T) {
 	idsDDL := strings.Join(ids.Statements(o, migrations.Version{24, 8}), "\n")
 	require.Contains(t, idsDDL, "TTL stored_at + toIntervalDay(91)")
 	require.Contains(t, idsDDL, "ORDER BY (topic, partition, stored_at)")
-	for _, col := range migrations.IDColumns {
+	for _, col := range migrations.EventIDs.InsertColumns() {
 		require.Contains(t, idsDDL, "\n    "+col+" ", "registry column %s is created", col)
 	}
 	for _, ddl := range []string{old, current} {
