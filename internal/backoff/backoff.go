@@ -4,7 +4,8 @@
 //
 // It is the one retry helper of the module: the writer's inserts, registry
 // reads and dead letters, the forwarder's deliveries, registry reads and
-// dead letters, and dead-letter replays all retry through it.
+// dead letters, dead-letter replays, the settings table's start and the
+// read API's wait for the settings topic all retry through it.
 package backoff
 
 import (

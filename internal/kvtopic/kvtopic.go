@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/backoff"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
 )
 
@@ -104,26 +105,27 @@ func (t *Table) Run(ctx context.Context) error {
 }
 
 func (t *Table) endOffsets(ctx context.Context) (map[int32]int64, error) {
-	for {
+	var ends map[int32]int64
+	err := backoff.Policy{Min: time.Second, Max: time.Second}.Retry(ctx, func() error {
 		res, err := kadm.NewClient(t.cl).ListEndOffsets(ctx, t.topic)
 		if err == nil {
 			err = res.Error()
 		}
-		if err == nil {
-			ends := map[int32]int64{}
-			res.Each(func(o kadm.ListedOffset) {
-				if o.Offset > 0 {
-					ends[o.Partition] = o.Offset
-				}
-			})
-			return ends, nil
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("list end offsets of %s: %w", t.topic, err)
-		case <-time.After(time.Second):
-		}
+		ends = map[int32]int64{}
+		res.Each(func(o kadm.ListedOffset) {
+			if o.Offset > 0 {
+				ends[o.Partition] = o.Offset
+			}
+		})
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", t.topic, err)
 	}
+	return ends, nil
 }
 
 func (t *Table) apply(key string, value []byte) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/internal/backoff"
 	"github.com/audittrail/audittrail/internal/kvtopic"
 	"github.com/audittrail/audittrail/query-api/auth"
 )
@@ -34,20 +35,16 @@ func Start(ctx context.Context, brokerOpts []kgo.Opt, settingsTopic string, em E
 	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
 	b := &Backend{Table: table, Emitter: em, cancel: rcancel}
 	b.wg.Go(func() {
-		for {
+		err := backoff.Policy{Min: 2 * time.Second, Max: 2 * time.Second}.Retry(rctx, func() error {
 			tctx, cancel := context.WithTimeout(rctx, 30*time.Second)
-			err := kvtopic.Ensure(tctx, brokerOpts, settingsTopic)
-			cancel()
-			if err == nil {
-				break
-			}
+			defer cancel()
+			return kvtopic.Ensure(tctx, brokerOpts, settingsTopic)
+		}, func(_ int, err error, _ time.Duration) {
 			log.Warn("settings topic not ready; settings routes answer 503 until it is", "topic", settingsTopic, "err", err)
-			select {
-			case <-rctx.Done():
-				_ = table.Run(rctx) // returns at once; closes the table's client
-				return
-			case <-time.After(2 * time.Second):
-			}
+		})
+		if err != nil { // rctx ended
+			_ = table.Run(rctx) // returns at once; closes the table's client
+			return
 		}
 		if err := table.Run(rctx); err != nil {
 			log.Error("settings table stopped", "err", err)
