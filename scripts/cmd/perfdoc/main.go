@@ -1,4 +1,5 @@
-// Command perfdoc writes the latest figures into docs/performance.md.
+// Package main is the perfdoc command, which writes the latest figures
+// into docs/performance.md.
 //
 // It reads the newest result of each benchmark in scripts/bench-results/
 // (the pipeline bench's results.json and results.md, the flood bench's

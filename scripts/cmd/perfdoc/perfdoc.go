@@ -1,5 +1,7 @@
 package main
 
+// Reading the newest results and rendering the generated section.
+
 import (
 	"encoding/json"
 	"errors"
