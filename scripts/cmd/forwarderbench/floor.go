@@ -1,0 +1,202 @@
+package main
+
+// The floor of the forwarder's design, measured next to it: plain franz-go
+// consuming plus HTTP POSTs of the same batches to the same sink.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/audittrail/audittrail/consumers/forward"
+)
+
+// seqHeader carries each benchmark record's sequence number, by which the
+// floor finds the track call made of it before its clock started.
+const seqHeader = "bench-seq"
+
+// trackCalls runs the backlog's events through the forwarder's own
+// per-event pipeline (forward.Process with the workspaces compiled from the
+// benchmark's settings records): calls[i] is the track call the forwarder
+// sends for event i, nil when its filters drop it.
+func (b *bench) trackCalls(ctx context.Context, backlog int) ([][]byte, error) {
+	ws := forward.NewWorkspaces(slog.New(slog.DiscardHandler))
+	defer ws.Close()
+	for _, s := range b.settings {
+		ws.Apply(s.key, s.value)
+	}
+	if err := ws.WaitIdle(ctx); err != nil {
+		return nil, err
+	}
+	calls := make([][]byte, backlog)
+	for i := range calls {
+		e := benchEvent(i, b.workspaces, b.names)
+		w := ws.Get(e.WorkspaceID)
+		if w == nil || !w.Ready() {
+			return nil, fmt.Errorf("workspace %s not compiled", e.WorkspaceID)
+		}
+		out, err := forward.Process(w, &e)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		calls[i] = out.Call
+	}
+	return calls, nil
+}
+
+// floorBatch is one request of the floor: up to BatchEvents track calls of
+// one workspace.
+type floorBatch struct {
+	workspace string
+	calls     [][]byte
+}
+
+// floorRound drains the backlog with the floor and returns the time from
+// its start until the sink received want events. A plain franz-go group
+// consumer (a new group, from the start, the forwarder's fetch wait) reads
+// the records; each record's precomputed call is queued per workspace, and
+// a workspace's queue is sent as one request when it holds cfg.BatchEvents
+// calls and after every poll. cfg.Workers goroutines POST the requests,
+// built as the forwarder builds them ({"batch":[...],"sentAt":...} to
+// {target}/v1/batch with the write key), to the same sink.
+func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want int64) (time.Duration, error) {
+	cfg := forward.Defaults()
+	base := b.received.Load()
+	start := time.Now()
+	cl, err := kgo.NewClient(append(b.kc.Options(),
+		kgo.ConsumerGroup(b.newGroup("floor", round)),
+		kgo.ConsumeTopics(b.evTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+
+	pctx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	failed := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case failed <- err:
+		default:
+		}
+	}
+	jobs := make(chan floorBatch, cfg.Workers)
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: cfg.RequestTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers}}
+	for range cfg.Workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if err := b.post(pctx, client, j); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer close(jobs)
+		if err := b.floorPoll(pctx, cl, calls, cfg.BatchEvents, jobs); err != nil {
+			fail(err)
+		}
+	})
+	el, err := b.waitReceived(pctx, base+want, start, failed)
+	stopPolling()
+	wg.Wait()
+	return el, err
+}
+
+// floorPoll reads until ctx ends, turning records into batches on jobs.
+func (b *bench) floorPoll(ctx context.Context, cl *kgo.Client, calls [][]byte, batchEvents int, jobs chan<- floorBatch) error {
+	pending := map[string][][]byte{}
+	send := func(ws string) bool {
+		select {
+		case jobs <- floorBatch{workspace: ws, calls: pending[ws]}:
+			delete(pending, ws)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fs.Err0(); err != nil {
+			return err
+		}
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			call := recordCall(r, calls)
+			if call == nil {
+				continue
+			}
+			ws := string(r.Key)
+			pending[ws] = append(pending[ws], call)
+			if len(pending[ws]) == batchEvents && !send(ws) {
+				return nil
+			}
+		}
+		for ws := range pending {
+			if !send(ws) {
+				return nil
+			}
+		}
+	}
+}
+
+// recordCall is the precomputed track call of r (nil: dropped or unknown).
+func recordCall(r *kgo.Record, calls [][]byte) []byte {
+	for _, h := range r.Headers {
+		if h.Key == seqHeader {
+			if i, err := strconv.Atoi(string(h.Value)); err == nil && i >= 0 && i < len(calls) {
+				return calls[i]
+			}
+		}
+	}
+	return nil
+}
+
+// post sends one floor batch as forward.Sender.SendBatch builds it.
+func (b *bench) post(ctx context.Context, client *http.Client, j floorBatch) error {
+	var body bytes.Buffer
+	body.WriteString(`{"batch":[`)
+	for i, c := range j.calls {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(c)
+	}
+	body.WriteString(`],"sentAt":"`)
+	body.WriteString(time.Now().UTC().Format(time.RFC3339Nano))
+	body.WriteString(`"}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.sink.URL+"/v1/batch", &body)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth("bench-"+j.workspace, "")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "forwarderbench-floor/1")
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the round is over
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("floor: sink answered %d", resp.StatusCode)
+	}
+	return nil
+}
