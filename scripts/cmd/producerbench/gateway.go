@@ -97,46 +97,13 @@ func gateway(ctx context.Context, o options, topic string, events []event.Event,
 		return err
 	}
 	l := newLoad("http://"+addr, benchToken)
-	per := o.gwDuration / time.Duration(len(o.senders)+2)
+	per := o.gwDuration / time.Duration(o.sweeps*len(o.senders)+2)
 	// Warm-up (connections, the gateway's heap and the producer's
 	// batches), not reported.
 	l.closedLoop(ctx, b100, 100, o.senders[0], min(per, 2*time.Second))
-
-	fmt.Printf("2. Ingest gateway (its own process, topic %s), closed-loop sweep: N senders in this process, each POSTing\n", topic)
-	fmt.Printf("   batches of 100 of the section 1 events (encoded beforehand) back to back, %s per row\n", per.Round(10*time.Millisecond))
-	fmt.Printf("   %8s %10s %10s %10s %8s %14s %10s\n", "senders", "events/s", "p50", "p99", "failed", "gw CPU µs/ev", "gw/emitter")
-	type row struct {
-		senders int
-		res     *loadResult
-		cpuUs   float64
+	if err := sweep(ctx, o, addr, l, b100, per, em); err != nil {
+		return err
 	}
-	var rows []row
-	for _, n := range o.senders {
-		res, cpuUs, err := measure(ctx, addr, func() *loadResult { return l.closedLoop(ctx, b100, 100, n, per) })
-		if err != nil {
-			return fmt.Errorf("%d senders: %w", n, err)
-		}
-		rows = append(rows, row{n, res, cpuUs})
-		fmt.Printf("   %8d %10.0f %10s %10s %8d %14.1f %10.2f\n", n, res.rate(), res.pct(0.5), res.pct(0.99), res.failed, cpuUs, cpuUs/em.cpuUs)
-	}
-	// The plateau: the fewest senders within 5% of the best rate.
-	best := 0.0
-	for _, r := range rows {
-		best = max(best, r.res.rate())
-	}
-	for _, r := range rows {
-		if r.res.rate() >= 0.95*best {
-			fmt.Printf("   plateau: %.0f events/s at %d senders (first row within 5%% of the best, %.0f), p99 %s;\n",
-				r.res.rate(), r.senders, best, r.res.pct(0.99))
-			fmt.Printf("   gateway CPU %.1f µs/event there = %.2f x the emitter's (goal <= 2.0)\n", r.cpuUs, r.cpuUs/em.cpuUs)
-			break
-		}
-	}
-	fmt.Printf("   baseline, same run: emitter %.0f events/s, %.1f µs process CPU/event (section 1 medians, same events)\n", em.rate, em.cpuUs)
-	fmt.Println("   (latency per request, from sending it to the 202 after Kafka's acks=all; gateway CPU: its")
-	fmt.Println("   process_cpu_seconds_total before and after the row, per event acknowledged)")
-	fmt.Println()
-
 	fmt.Println("3. Ingest gateway, open-loop: requests sent on a fixed schedule whatever the gateway does")
 	fmt.Printf("   %-32s %10s %10s %10s %10s %8s %14s\n", "load", "achieved/s", "p50", "p99", "max", "failed", "gw CPU µs/ev")
 	for _, r := range []struct {
@@ -154,6 +121,59 @@ func gateway(ctx context.Context, o options, topic string, events []event.Event,
 		fmt.Printf("   %-32s %10.0f %10s %10s %10s %8d %14.1f\n", r.label, res.rate(), res.pct(0.5), res.pct(0.99), res.pct(1), res.failed, cpuUs)
 	}
 	fmt.Println("   (latency per request, from its scheduled send time to the 202)")
+	return nil
+}
+
+// sweepRow is one row of the sweep: the medians of its sweeps.
+type sweepRow struct {
+	senders               int
+	rate, p50, p99, cpuUs []float64
+	failed                int64
+}
+
+// sweep runs the closed-loop rows o.sweeps times, interleaved (every
+// sweep goes through all the rows), and prints each row's medians, the
+// plateau and the gateway's CPU per event over the emitter's.
+func sweep(ctx context.Context, o options, addr string, l *gwLoad, b100 [][]byte, per time.Duration, em emitterBaseline) error {
+	fmt.Println("2. Ingest gateway (its own process), closed-loop sweep: N senders in this process, each POSTing batches")
+	fmt.Printf("   of 100 of the section 1 events (encoded beforehand) back to back, %s per row, medians of %d interleaved sweeps\n",
+		per.Round(10*time.Millisecond), o.sweeps)
+	fmt.Printf("   %8s %10s %10s %10s %8s %14s %10s\n", "senders", "events/s", "p50", "p99", "failed", "gw CPU µs/ev", "gw/emitter")
+	rows := make([]sweepRow, len(o.senders))
+	for range o.sweeps {
+		for i, n := range o.senders {
+			res, cpuUs, err := measure(ctx, addr, func() *loadResult { return l.closedLoop(ctx, b100, 100, n, per) })
+			if err != nil {
+				return fmt.Errorf("%d senders: %w", n, err)
+			}
+			r := &rows[i]
+			r.senders, r.failed = n, r.failed+res.failed
+			r.rate, r.cpuUs = append(r.rate, res.rate()), append(r.cpuUs, cpuUs)
+			r.p50, r.p99 = append(r.p50, res.pct(0.5).Seconds()), append(r.p99, res.pct(0.99).Seconds())
+		}
+	}
+	secs := func(xs []float64) time.Duration {
+		return roundLatency(time.Duration(median(xs) * float64(time.Second)))
+	}
+	best := 0.0
+	for _, r := range rows {
+		best = max(best, median(r.rate))
+		fmt.Printf("   %8d %10.0f %10s %10s %8d %14.1f %10.2f\n", r.senders, median(r.rate), secs(r.p50), secs(r.p99), r.failed,
+			median(r.cpuUs), median(r.cpuUs)/em.cpuUs)
+	}
+	// The plateau: the fewest senders within 5% of the best rate.
+	for _, r := range rows {
+		if median(r.rate) >= 0.95*best {
+			fmt.Printf("   plateau: %.0f events/s at %d senders (the first row within 5%% of the best, %.0f), p99 %s;\n",
+				median(r.rate), r.senders, best, secs(r.p99))
+			fmt.Printf("   gateway CPU %.1f µs/event there = %.2f x the emitter's (goal <= 2.0)\n", median(r.cpuUs), median(r.cpuUs)/em.cpuUs)
+			break
+		}
+	}
+	fmt.Printf("   baseline, same run: emitter %.0f events/s, %.1f µs process CPU/event (section 1 medians, same events)\n", em.rate, em.cpuUs)
+	fmt.Println("   (latency per request, from sending it to the 202 after Kafka's acks=all; gateway CPU: its")
+	fmt.Println("   process_cpu_seconds_total before and after the row, per event acknowledged)")
+	fmt.Println()
 	return nil
 }
 

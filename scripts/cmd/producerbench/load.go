@@ -91,7 +91,11 @@ func (r *loadResult) pct(p float64) time.Duration {
 		return 0
 	}
 	slices.Sort(r.lats)
-	d := r.lats[min(len(r.lats)-1, int(p*float64(len(r.lats))))]
+	return roundLatency(r.lats[min(len(r.lats)-1, int(p*float64(len(r.lats))))])
+}
+
+// roundLatency rounds d for printing: to 10 µs, or to 1 ms from 1 s.
+func roundLatency(d time.Duration) time.Duration {
 	if d >= time.Second {
 		return d.Round(time.Millisecond)
 	}
@@ -147,7 +151,9 @@ func (l *gwLoad) openLoop(ctx context.Context, bodies [][]byte, batch, rate int,
 		})
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
+	// The schedule's length at least: the last request is due just
+	// before it ends.
+	res.elapsed = max(time.Since(start), d)
 	return res
 }
 

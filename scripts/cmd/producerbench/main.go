@@ -55,6 +55,7 @@ type options struct {
 	ingestBin   string
 	gwDuration  time.Duration
 	senders     []int
+	sweeps      int
 	skipGateway bool
 }
 
@@ -75,7 +76,8 @@ func main() {
 	fs.IntVar(&o.events, "events", 100000, "events per throughput round")
 	fs.IntVar(&o.rounds, "rounds", 5, "throughput rounds per producer")
 	fs.StringVar(&o.ingestBin, "ingest", "", "path of the ingest gateway binary (required unless -skip-gateway)")
-	fs.DurationVar(&o.gwDuration, "gateway-duration", 70*time.Second, "length of all the gateway measurements, shared equally by the sweep's rows and the 2 open-loop rows")
+	fs.DurationVar(&o.gwDuration, "gateway-duration", 70*time.Second, "length of all the gateway measurements, shared equally by the sweeps' rows and the 2 open-loop rows")
+	fs.IntVar(&o.sweeps, "sweeps", 1, "times the gateway sweep runs, interleaved (rows show medians)")
 	senders := fs.String("senders", "8,16,32,64,128", "closed-loop senders of each row of the gateway sweep")
 	fs.BoolVar(&o.skipGateway, "skip-gateway", false, "measure only the emitter")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -89,6 +91,10 @@ func main() {
 			os.Exit(2)
 		}
 		o.senders = append(o.senders, n)
+	}
+	if o.sweeps < 1 {
+		fmt.Fprintln(os.Stderr, "producerbench: -sweeps must be at least 1")
+		os.Exit(2)
 	}
 	if !o.skipGateway && o.ingestBin == "" {
 		fmt.Fprintln(os.Stderr, "producerbench: -ingest is required (or -skip-gateway)")
