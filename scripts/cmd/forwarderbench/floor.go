@@ -4,12 +4,9 @@ package main
 // consuming plus HTTP POSTs of the same batches to the same sink.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/forward"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 // seqHeader carries each benchmark record's sequence number, by which the
@@ -64,16 +62,17 @@ type floorBatch struct {
 // consumer (a new group, from the start, the forwarder's fetch wait) reads
 // the records; each record's precomputed call is queued per workspace, and
 // a workspace's queue is sent as one request when it holds cfg.BatchEvents
-// calls and after every poll. cfg.Workers goroutines POST the requests,
-// built as the forwarder builds them ({"batch":[...],"sentAt":...} to
-// {target}/v1/batch with the write key), to the same sink.
+// calls and after every poll. cfg.Workers goroutines POST the requests
+// through the forwarder's own sender (forward.Sender: its body, client,
+// egress guard and write key) to the same sink.
 func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want int64) (time.Duration, error) {
-	cfg := forward.Defaults()
+	cfg := b.config(b.newGroup("floor", round))
+	sender := forward.NewSender(cfg.RequestTimeout, cfg.Workers, cfg.Egress.Policy(), time.Now)
 	base := b.received.Load()
 	start := time.Now()
 	cl, err := kgo.NewClient(append(b.kc.Options(),
-		kgo.ConsumerGroup(b.newGroup("floor", round)),
-		kgo.ConsumeTopics(b.evTopic),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
@@ -92,11 +91,11 @@ func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want 
 	}
 	jobs := make(chan floorBatch, cfg.Workers)
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: cfg.RequestTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers}}
 	for range cfg.Workers {
 		wg.Go(func() {
 			for j := range jobs {
-				if err := b.post(pctx, client, j); err != nil {
+				t := trackingplan.Target{URL: b.sink.URL, WriteKey: "bench-" + j.workspace}
+				if err := sender.SendBatch(pctx, t, j.calls); err != nil && pctx.Err() == nil {
 					fail(err)
 				}
 			}
@@ -162,41 +161,6 @@ func recordCall(r *kgo.Record, calls [][]byte) []byte {
 				return calls[i]
 			}
 		}
-	}
-	return nil
-}
-
-// post sends one floor batch as forward.Sender.SendBatch builds it.
-func (b *bench) post(ctx context.Context, client *http.Client, j floorBatch) error {
-	var body bytes.Buffer
-	body.WriteString(`{"batch":[`)
-	for i, c := range j.calls {
-		if i > 0 {
-			body.WriteByte(',')
-		}
-		body.Write(c)
-	}
-	body.WriteString(`],"sentAt":"`)
-	body.WriteString(time.Now().UTC().Format(time.RFC3339Nano))
-	body.WriteString(`"}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.sink.URL+"/v1/batch", &body)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth("bench-"+j.workspace, "")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "forwarderbench-floor/1")
-	resp, err := client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // the round is over
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("floor: sink answered %d", resp.StatusCode)
 	}
 	return nil
 }

@@ -183,14 +183,20 @@ func (b *bench) newGroup(side string, round int) string {
 	return g
 }
 
-// forwarder is a forwarder of the benchmark's topics and the given group
-// that reports each delivery's latency while measuring.
-func (b *bench) forwarder(group string) (*forward.Forwarder, error) {
+// config is the forwarder's configuration: the defaults with the
+// benchmark's topics and the given group.
+func (b *bench) config(group string) forward.Config {
 	cfg := forward.Defaults()
 	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = group, b.evTopic, b.setTopic, b.dlq
 	// The local sink is a loopback address: allowed by its exact ip:port.
 	cfg.Egress.AllowedTargets = []string{b.sink.Listener.Addr().String()}
-	return forward.New(cfg, forward.Deps{KafkaOpts: b.kc.Options(), Log: slog.New(slog.DiscardHandler),
+	return cfg
+}
+
+// forwarder is a forwarder of the benchmark's topics and the given group
+// that reports each delivery's latency while measuring.
+func (b *bench) forwarder(group string) (*forward.Forwarder, error) {
+	return forward.New(b.config(group), forward.Deps{KafkaOpts: b.kc.Options(), Log: slog.New(slog.DiscardHandler),
 		OnDelivered: func(d time.Duration) {
 			if b.measuring.Load() {
 				b.latMu.Lock()
@@ -237,7 +243,7 @@ func (b *bench) throughput(ctx context.Context, rounds, backlog int, calls [][]b
 		"median", median(floors), median(fwds), median(ratios))
 	fmt.Println("  events forwarded per second, from the side's start (group join included) until the sink has every passing event;")
 	fmt.Println("  floor: plain franz-go group consumer + POST of the same track calls (computed by forward.Process before the clock),")
-	fmt.Printf("  batched per workspace (up to %d per request, flushed after each poll) from %d goroutines to the same sink\n",
+	fmt.Printf("  batched per workspace (up to %d per request, flushed after each poll), sent by forward.Sender from %d goroutines\n",
 		forward.Defaults().BatchEvents, forward.Defaults().Workers)
 	return stop, nil
 }

@@ -6,10 +6,8 @@ package main
 // time, so a slow gateway cannot slow the load down).
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
 // maxOpen bounds the requests in flight of an open-loop load; a request
@@ -158,20 +157,6 @@ func (l *gwLoad) openLoop(ctx context.Context, bodies [][]byte, batch, rate int,
 }
 
 func (l *gwLoad) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+l.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("gateway answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	return nil
+	_, err := drillkit.Post(ctx, l.client, l.url, l.token, body)
+	return err
 }
