@@ -57,15 +57,15 @@ type floorBatch struct {
 	calls     [][]byte
 }
 
-// floorRound drains the backlog with the floor and returns the time from
-// its start until the sink received want events. A plain franz-go group
+// floorRound drains the backlog with the floor and returns its drain
+// (until the sink received want events). A plain franz-go group
 // consumer (a new group, from the start, the forwarder's fetch wait) reads
 // the records; each record's precomputed call is queued per workspace, and
 // a workspace's queue is sent as one request when it holds cfg.BatchEvents
 // calls and after every poll. cfg.Workers goroutines POST the requests
 // through the forwarder's own sender (forward.Sender: its body, client,
 // egress guard and write key) to the same sink.
-func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want int64) (time.Duration, error) {
+func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want int64) (drain, error) {
 	cfg := b.config(b.newGroup("floor", round))
 	sender := forward.NewSender(cfg.RequestTimeout, cfg.Workers, cfg.Egress.Policy(), time.Now)
 	base := b.received.Load()
@@ -76,7 +76,7 @@ func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want 
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
-		return 0, err
+		return drain{}, err
 	}
 	defer cl.Close()
 
@@ -107,7 +107,7 @@ func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want 
 			fail(err)
 		}
 	})
-	el, err := b.waitReceived(pctx, base+want, start, failed)
+	el, err := b.waitReceived(pctx, base, base+want, start, failed)
 	stopPolling()
 	wg.Wait()
 	return el, err
