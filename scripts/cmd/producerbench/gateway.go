@@ -136,8 +136,12 @@ type sweepRow struct {
 // plateau and the gateway's CPU per event over the emitter's.
 func sweep(ctx context.Context, o options, addr string, l *gwLoad, b100 [][]byte, per time.Duration, em emitterBaseline) error {
 	fmt.Println("2. Ingest gateway (its own process), closed-loop sweep: N senders in this process, each POSTing batches")
-	fmt.Printf("   of 100 of the section 1 events (encoded beforehand) back to back, %s per row, medians of %d interleaved sweeps\n",
-		per.Round(10*time.Millisecond), o.sweeps)
+	repeats := "one sweep"
+	if o.sweeps > 1 {
+		repeats = fmt.Sprintf("medians of %d interleaved sweeps", o.sweeps)
+	}
+	fmt.Printf("   of 100 of the section 1 events (encoded beforehand) back to back, %s per row, %s\n",
+		per.Round(10*time.Millisecond), repeats)
 	fmt.Printf("   %8s %10s %10s %10s %8s %14s %10s\n", "senders", "events/s", "p50", "p99", "failed", "gw CPU µs/ev", "gw/emitter")
 	rows := make([]sweepRow, len(o.senders))
 	for range o.sweeps {
