@@ -5,7 +5,12 @@
 // active destination filters. It creates its own topics and group and
 // deletes them at the end, and prints:
 //
-//   - throughput: events/s forwarded when a backlog is drained;
+//   - throughput: events/s forwarded when a backlog is drained, next to the
+//     floor of the design in the same run: plain franz-go consuming plus
+//     HTTP POSTs of the same batches of the same track calls to the same
+//     sink (floor.go). The two drain the backlog in alternating rounds,
+//     each with a new group from the start; medians and the median ratio
+//     are printed;
 //   - latency: p50/p99/max read-to-delivered at a steady produce rate.
 //
 // Run it through scripts/bench-forwarder.
@@ -24,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,11 +57,15 @@ func main() {
 
 func run() error {
 	backlog := flag.Int("events", 300_000, "events in the backlog drained for the throughput figure")
+	rounds := flag.Int("rounds", 5, "interleaved rounds of the throughput figure (the floor, then the forwarder)")
 	rate := flag.Int("rate", 5000, "events/s produced for the latency figure")
 	dur := flag.Duration("duration", 20*time.Second, "how long to produce at -rate")
 	workspaces := flag.Int("workspaces", 50, "workspaces with forwarding enabled")
 	partitions := flag.Int("partitions", 6, "partitions of the events topic")
 	flag.Parse()
+	if *rounds < 1 || *backlog < 1 {
+		return errors.New("-rounds and -events must be at least 1")
+	}
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	if err := errors.Join(env.Err(), kc.Validate()); err != nil {
@@ -75,24 +85,16 @@ func run() error {
 	if err := b.produce(ctx, 0, *backlog); err != nil {
 		return err
 	}
-	f, err := b.forwarder()
+	calls, err := b.trackCalls(ctx, *backlog)
 	if err != nil {
 		return err
 	}
-	fctx, fcancel := context.WithCancel(ctx)
-	defer fcancel()
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- f.Run(fctx) }()
-	if err := b.throughput(ctx, *backlog, start); err != nil {
-		fcancel()
+	stopForwarder, err := b.throughput(ctx, *rounds, *backlog, calls)
+	if err != nil {
 		return err
 	}
-	if err := b.latency(ctx, *rate, *dur, *backlog); err != nil {
-		return err
-	}
-	fcancel()
-	if err := <-done; err != nil {
+	err = b.latency(ctx, *rate, *dur, *backlog)
+	if err := errors.Join(err, stopForwarder()); err != nil {
 		return err
 	}
 	b.printLatency(*rate)
@@ -107,8 +109,10 @@ type bench struct {
 	workspaces                    int
 	names                         []string // the planned events
 	admin, prod                   *kgo.Client
+	settings                      []setting
+	groups                        []string // every group of the run, deleted at the end
 	sink                          *httptest.Server
-	received                      atomic.Int64 // events the sink received
+	received                      atomic.Int64 // events the sink received, over the whole run
 
 	measuring atomic.Bool
 	latMu     sync.Mutex
@@ -120,7 +124,7 @@ type bench struct {
 func newBench(ctx context.Context, kc kafkaconn.Config, partitions, workspaces int) (_ *bench, err error) {
 	sfx := fmt.Sprintf("%d", time.Now().UnixNano())
 	b := &bench{kc: kc, evTopic: "bench-events-" + sfx, setTopic: "bench-settings-" + sfx, dlq: "bench-fdlq-" + sfx,
-		group: "bench-forwarder-" + sfx, workspaces: workspaces, names: planEvents()}
+		group: "bench-forwarder-" + sfx + "-", workspaces: workspaces, names: planEvents()}
 	if b.admin, err = kgo.NewClient(kc.Options()...); err != nil {
 		return nil, err
 	}
@@ -136,7 +140,8 @@ func newBench(ctx context.Context, kc kafkaconn.Config, partitions, workspaces i
 		return nil, err
 	}
 	b.sink = httptest.NewServer(http.HandlerFunc(b.receive))
-	if err := writeSettings(ctx, kc.Options(), b.setTopic, workspaces, b.sink.URL, b.names); err != nil {
+	b.settings = settings(workspaces, b.sink.URL, b.names)
+	if err := writeSettings(ctx, kc.Options(), b.setTopic, b.settings); err != nil {
 		return nil, err
 	}
 	b.prod, err = kgo.NewClient(append(kc.Options(), kgo.DefaultProduceTopic(b.evTopic), kgo.ProducerLinger(5*time.Millisecond),
@@ -167,18 +172,31 @@ func (b *bench) close() {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = kadm.NewClient(b.admin).DeleteTopics(c, b.evTopic, b.setTopic, b.dlq)
-	_, _ = kadm.NewClient(b.admin).DeleteGroup(c, b.group)
+	_, _ = kadm.NewClient(b.admin).DeleteGroups(c, b.groups...)
 	b.admin.Close()
 }
 
-// forwarder is a forwarder of the benchmark's topics and group that
-// reports each delivery's latency while measuring.
-func (b *bench) forwarder() (*forward.Forwarder, error) {
+// newGroup names a new consumer group of the run.
+func (b *bench) newGroup(side string, round int) string {
+	g := b.group + side + "-" + strconv.Itoa(round)
+	b.groups = append(b.groups, g)
+	return g
+}
+
+// config is the forwarder's configuration: the defaults with the
+// benchmark's topics and the given group.
+func (b *bench) config(group string) forward.Config {
 	cfg := forward.Defaults()
-	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = b.group, b.evTopic, b.setTopic, b.dlq
+	cfg.Group, cfg.Topic, cfg.SettingsTopic, cfg.DeadLetterTopic = group, b.evTopic, b.setTopic, b.dlq
 	// The local sink is a loopback address: allowed by its exact ip:port.
 	cfg.Egress.AllowedTargets = []string{b.sink.Listener.Addr().String()}
-	return forward.New(cfg, forward.Deps{KafkaOpts: b.kc.Options(), Log: slog.New(slog.DiscardHandler),
+	return cfg
+}
+
+// forwarder is a forwarder of the benchmark's topics and the given group
+// that reports each delivery's latency while measuring.
+func (b *bench) forwarder(group string) (*forward.Forwarder, error) {
+	return forward.New(b.config(group), forward.Deps{KafkaOpts: b.kc.Options(), Log: slog.New(slog.DiscardHandler),
 		OnDelivered: func(d time.Duration) {
 			if b.measuring.Load() {
 				b.latMu.Lock()
@@ -188,28 +206,12 @@ func (b *bench) forwarder() (*forward.Forwarder, error) {
 		}})
 }
 
-// throughput waits until the backlog is drained and prints the rate.
-// Filters drop a known share, so the expected delivered count is computed
-// the same way.
-func (b *bench) throughput(ctx context.Context, backlog int, start time.Time) error {
-	want := int64(expectedDelivered(backlog, b.workspaces, b.names))
-	for b.received.Load() < want {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	el := time.Since(start)
-	fmt.Printf("throughput: %d of %d events forwarded (rest filtered) in %s: %.0f events/s forwarded, %.0f events/s read\n",
-		want, backlog, el.Round(time.Millisecond), float64(want)/el.Seconds(), float64(backlog)/el.Seconds())
-	return nil
-}
-
 // latency produces rate events/s for d after the backlog's events, and
 // waits until they are delivered, recording each delivery's latency.
 func (b *bench) latency(ctx context.Context, rate int, d time.Duration, backlog int) error {
 	b.measuring.Store(true)
 	defer b.measuring.Store(false)
+	base := b.received.Load() - int64(expectedDelivered(backlog, b.workspaces, b.names))
 	fmt.Printf("producing %d events/s for %s...\n", rate, d)
 	tick := time.NewTicker(10 * time.Millisecond)
 	per := rate / 100
@@ -223,7 +225,7 @@ func (b *bench) latency(ctx context.Context, rate int, d time.Duration, backlog 
 		n += per
 	}
 	tick.Stop()
-	want := int64(expectedDelivered(n, b.workspaces, b.names))
+	want := base + int64(expectedDelivered(n, b.workspaces, b.names))
 	for b.received.Load() < want && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -263,17 +265,15 @@ func planEvents() []string {
 	return out
 }
 
-func writeSettings(ctx context.Context, opts []kgo.Opt, topic string, workspaces int, url string, names []string) error {
-	table, err := kvtopic.New(opts, topic, nil)
-	if err != nil {
-		return err
-	}
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = table.Run(tctx) }()
-	if err := table.WaitReady(ctx); err != nil {
-		return err
-	}
+// setting is one record of the settings table.
+type setting struct {
+	key   string
+	value []byte
+}
+
+// settings are the records of every workspace: forwarding to url, the
+// tracking plan of names and the 5 filters.
+func settings(workspaces int, url string, names []string) []setting {
 	plan := trackingplan.Plan{Events: map[string]trackingplan.PlanEvent{}, UnplannedEvents: "block", UnplannedProperties: "omit"}
 	for _, n := range names {
 		plan.Events[n] = trackingplan.PlanEvent{Properties: json.RawMessage(`{"type": "object",
@@ -287,6 +287,7 @@ func writeSettings(ctx context.Context, opts []kgo.Opt, topic string, workspaces
 		{Name: "big counts", Enabled: true, If: "has(properties.count) && properties.count > 1000000", Action: "drop"},
 		{Name: "half of ids", Enabled: true, If: "resource.id.endsWith('7')", Action: "sample", Percent: "50"},
 	}}
+	var out []setting
 	for i := range workspaces {
 		ws := fmt.Sprintf("ws_bench_%03d", i)
 		for kind, v := range map[string]any{
@@ -296,9 +297,26 @@ func writeSettings(ctx context.Context, opts []kgo.Opt, topic string, workspaces
 		} {
 			raw, _ := json.Marshal(v)
 			rec, _ := json.Marshal(trackingplan.Record{WorkspaceID: ws, Kind: kind, UpdatedAt: time.Now(), Settings: raw})
-			if err := table.Put(ctx, trackingplan.Key(ws, kind), rec); err != nil {
-				return err
-			}
+			out = append(out, setting{trackingplan.Key(ws, kind), rec})
+		}
+	}
+	return out
+}
+
+func writeSettings(ctx context.Context, opts []kgo.Opt, topic string, records []setting) error {
+	table, err := kvtopic.New(opts, topic, nil)
+	if err != nil {
+		return err
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = table.Run(tctx) }()
+	if err := table.WaitReady(ctx); err != nil {
+		return err
+	}
+	for _, r := range records {
+		if err := table.Put(ctx, r.key, r.value); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -350,7 +368,7 @@ func produce(ctx context.Context, cl *kgo.Client, topic string, from, to, worksp
 		}
 		wg.Add(1)
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(e.WorkspaceID), Value: v,
-			Headers: []kgo.RecordHeader{{Key: topics.HeaderEvent, Value: []byte(e.Event)}}},
+			Headers: []kgo.RecordHeader{{Key: topics.HeaderEvent, Value: []byte(e.Event)}, {Key: seqHeader, Value: strconv.AppendInt(nil, int64(i), 10)}}},
 			func(_ *kgo.Record, err error) {
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)

@@ -7,23 +7,27 @@
 //     to the same topic, side by side in one run, alternating rounds. Both
 //     use acks=all, idempotence, zstd, a 5 ms linger and the murmur2 key
 //     partitioner; the emitter also validates and encodes every event.
+//     The emitter's process CPU per event (getrusage of this process
+//     around each emitter round, nothing else running in it) is the
+//     baseline of the gateway's.
 //  2. The ingest gateway, started here as its own process on a free port
-//     with its own topic, loaded by the loadgen binary from a second
-//     process: events/s at batch size 100, and latency at a fixed
-//     5,000 events/s.
+//     with its own topic, loaded from this process with the same events
+//     encoded as request bodies beforehand (gateway.go, load.go): a sweep
+//     of closed-loop senders (8 to 128) whose plateau is its capacity,
+//     with each row's p99 and the gateway's process CPU per event
+//     (process_cpu_seconds_total from its /metrics) over the emitter's.
+//  3. The gateway under open-loop load at 5,000 events/s (batches of 100
+//     and of 1): latency from each request's scheduled send time.
 //
 // The topics it creates are deleted at the end.
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -37,7 +41,6 @@ import (
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
-	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -50,9 +53,9 @@ type options struct {
 	events      int
 	rounds      int
 	ingestBin   string
-	loadgenBin  string
 	gwDuration  time.Duration
-	concurrency int
+	senders     []int
+	sweeps      int
 	skipGateway bool
 }
 
@@ -73,16 +76,28 @@ func main() {
 	fs.IntVar(&o.events, "events", 100000, "events per throughput round")
 	fs.IntVar(&o.rounds, "rounds", 5, "throughput rounds per producer")
 	fs.StringVar(&o.ingestBin, "ingest", "", "path of the ingest gateway binary (required unless -skip-gateway)")
-	fs.StringVar(&o.loadgenBin, "loadgen", "", "path of the loadgen binary (required unless -skip-gateway)")
-	fs.DurationVar(&o.gwDuration, "gateway-duration", 15*time.Second, "length of each gateway measurement")
-	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent loadgen senders for the events/s measurement")
+	fs.DurationVar(&o.gwDuration, "gateway-duration", 70*time.Second, "length of all the gateway measurements, shared equally by the sweeps' rows and the 2 open-loop rows")
+	fs.IntVar(&o.sweeps, "sweeps", 1, "times the gateway sweep runs, interleaved (rows show medians)")
+	senders := fs.String("senders", "8,16,32,64,128", "closed-loop senders of each row of the gateway sweep")
 	fs.BoolVar(&o.skipGateway, "skip-gateway", false, "measure only the emitter")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	o.brokers = strings.Split(brokers, ",")
-	if !o.skipGateway && (o.ingestBin == "" || o.loadgenBin == "") {
-		fmt.Fprintln(os.Stderr, "producerbench: -ingest and -loadgen are required (or -skip-gateway)")
+	for _, f := range strings.Split(*senders, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > maxOpen {
+			fmt.Fprintf(os.Stderr, "producerbench: -senders: %q is not a number of senders (1-%d)\n", f, maxOpen)
+			os.Exit(2)
+		}
+		o.senders = append(o.senders, n)
+	}
+	if o.sweeps < 1 {
+		fmt.Fprintln(os.Stderr, "producerbench: -sweeps must be at least 1")
+		os.Exit(2)
+	}
+	if !o.skipGateway && o.ingestBin == "" {
+		fmt.Fprintln(os.Stderr, "producerbench: -ingest is required (or -skip-gateway)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,13 +128,14 @@ func run(ctx context.Context, o options) error {
 
 	fmt.Printf("producerbench %s, %d CPUs, broker %s, %d partitions\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), strings.Join(o.brokers, ","), o.partitions)
-	if err := throughput(ctx, o, throughputTopic); err != nil {
+	events, em, err := throughput(ctx, o, throughputTopic)
+	if err != nil {
 		return err
 	}
 	if o.skipGateway {
 		return nil
 	}
-	return gateway(ctx, o, gatewayTopic)
+	return gateway(ctx, o, gatewayTopic, events, em)
 }
 
 // ---------------------------------------------------------------------------
@@ -215,18 +231,20 @@ func plainRound(ctx context.Context, brokers []string, topic string, events []ev
 }
 
 // emitterRound emits the events asynchronously and waits for every
-// callback.
-func emitterRound(ctx context.Context, brokers []string, topic string, events []event.Event) (time.Duration, error) {
+// callback. It returns the time taken and this process's CPU time over it.
+func emitterRound(ctx context.Context, brokers []string, topic string, events []event.Event) (d, cpu time.Duration, err error) {
 	em, err := emitter.New(emitter.Config{Topic: topic}, []kgo.Opt{kgo.SeedBrokers(brokers...)}, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer em.Close()
 	if err := em.Ping(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var failed atomic.Int64
 	var first atomic.Value
+	runtime.GC() // the previous round's garbage is not the emitter's
+	cpu0 := selfCPU()
 	start := time.Now()
 	for _, e := range events {
 		em.EmitAsync(ctx, e, func(_ event.Event, err error) {
@@ -237,167 +255,64 @@ func emitterRound(ctx context.Context, brokers []string, topic string, events []
 		})
 	}
 	if err := em.Flush(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	d := time.Since(start)
+	d, cpu = time.Since(start), selfCPU()-cpu0
 	if failed.Load() > 0 {
-		return 0, fmt.Errorf("emitter: %d events failed: %v", failed.Load(), first.Load())
+		return 0, 0, fmt.Errorf("emitter: %d events failed: %v", failed.Load(), first.Load())
 	}
-	return d, nil
+	return d, cpu, nil
 }
 
-func throughput(ctx context.Context, o options, topic string) error {
+// selfCPU is the user and system time of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// throughput prints section 1 and returns its events and the emitter's
+// medians, the gateway's baseline.
+func throughput(ctx context.Context, o options, topic string) ([]event.Event, emitterBaseline, error) {
 	events, recs, avg, err := sampleEvents(o.events)
 	if err != nil {
-		return err
+		return nil, emitterBaseline{}, err
 	}
 	fmt.Printf("1. Emitter vs plain franz-go: %d loadgen events per round (avg %d bytes JSON), one topic, rounds alternate\n", o.events, avg)
-	fmt.Printf("   %-6s %14s %14s %8s %16s\n", "round", "franz-go ev/s", "emitter ev/s", "ratio", "pre-encoded ev/s")
-	var plainRates, emitterRates, rawRates, ratios []float64
+	fmt.Printf("   %-6s %14s %14s %8s %16s %16s\n", "round", "franz-go ev/s", "emitter ev/s", "ratio", "pre-encoded ev/s", "emitter CPU µs/ev")
+	var plainRates, emitterRates, rawRates, ratios, cpus []float64
 	for round := 1; round <= o.rounds; round++ {
 		pd, err := plainRound(ctx, o.brokers, topic, events, nil)
 		if err != nil {
-			return err
+			return nil, emitterBaseline{}, err
 		}
-		ed, err := emitterRound(ctx, o.brokers, topic, events)
+		ed, ecpu, err := emitterRound(ctx, o.brokers, topic, events)
 		if err != nil {
-			return err
+			return nil, emitterBaseline{}, err
 		}
 		rd, err := plainRound(ctx, o.brokers, topic, nil, recs)
 		if err != nil {
-			return err
+			return nil, emitterBaseline{}, err
 		}
 		p, e, r := float64(o.events)/pd.Seconds(), float64(o.events)/ed.Seconds(), float64(o.events)/rd.Seconds()
-		plainRates, emitterRates, rawRates = append(plainRates, p), append(emitterRates, e), append(rawRates, r)
+		c := float64(ecpu.Microseconds()) / float64(o.events)
+		plainRates, emitterRates, rawRates, cpus = append(plainRates, p), append(emitterRates, e), append(rawRates, r), append(cpus, c)
 		ratios = append(ratios, e/p)
-		fmt.Printf("   %-6d %14.0f %14.0f %7.0f%% %16.0f\n", round, p, e, 100*e/p, r)
+		fmt.Printf("   %-6d %14.0f %14.0f %7.0f%% %16.0f %16.1f\n", round, p, e, 100*e/p, r, c)
 	}
-	fmt.Printf("   %-6s %14.0f %14.0f %7.0f%% %16.0f   (ratio: median of the rounds' ratios; target >= 80%%)\n",
-		"median", median(plainRates), median(emitterRates), 100*median(ratios), median(rawRates))
+	fmt.Printf("   %-6s %14.0f %14.0f %7.0f%% %16.0f %16.1f   (ratio: median of the rounds' ratios; target >= 80%%)\n",
+		"median", median(plainRates), median(emitterRates), 100*median(ratios), median(rawRates), median(cpus))
 	fmt.Println("   franz-go: encode each event + Produce; emitter: EmitAsync (validate + encode + bounded buffer + callback);")
 	fmt.Println("   pre-encoded: Produce of records encoded before the clock starts. All: acks=all, idempotent, zstd, linger 5ms.")
+	fmt.Println("   emitter CPU: this process's user+system time over the emitter's round (getrusage), per event.")
 	fmt.Println()
-	return nil
+	return events, emitterBaseline{rate: median(emitterRates), cpuUs: median(cpus)}, nil
 }
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// ---------------------------------------------------------------------------
-// gateway
-
-const benchToken = "producerbench-ingest-token-0123456789"
-
-func gateway(ctx context.Context, o options, topic string) error {
-	addr := proctest.FreeAddr()
-	gw := exec.Command(o.ingestBin)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AUDITTRAIL_") {
-			env = append(env, kv)
-		}
-	}
-	gw.Env = append(env,
-		"AUDITTRAIL_KAFKA_BROKERS="+strings.Join(o.brokers, ","),
-		"AUDITTRAIL_KAFKA_TOPIC="+topic,
-		"AUDITTRAIL_KAFKA_PARTITIONS="+strconv.Itoa(o.partitions),
-		"AUDITTRAIL_INGEST_ADDR="+addr,
-		"AUDITTRAIL_INGEST_TOKENS="+benchToken,
-		// The bench measures the gateway's throughput, not its fair share:
-		// its busiest workspace alone is over the default workspace limit.
-		"AUDITTRAIL_INGEST_WORKSPACE_RATE=0",
-		"AUDITTRAIL_INGEST_CREDENTIAL_RATE=0",
-	)
-	logs, err := os.CreateTemp("", "producerbench-ingest-*.log")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(logs.Name())
-	defer logs.Close()
-	gw.Stdout, gw.Stderr = logs, logs
-	if err := gw.Start(); err != nil {
-		return fmt.Errorf("start gateway: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = gw.Wait(); close(exited) }()
-	defer func() {
-		_ = gw.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = gw.Process.Kill()
-			<-exited
-		}
-	}()
-	base := "http://" + addr
-	if err := proctest.WaitReady(ctx, addr, 60*time.Second, exited); err != nil {
-		b, _ := os.ReadFile(logs.Name())
-		return fmt.Errorf("gateway: %w\n%s", err, b)
-	}
-
-	fmt.Printf("2. Ingest gateway (its own process, topic %s), load from the loadgen process\n", topic)
-	fmt.Printf("   %-44s %10s %10s %10s %10s\n", "load", "events/s", "p50", "p99", "failed")
-	runs := []struct {
-		label string
-		args  []string
-	}{
-		{fmt.Sprintf("batch 100, as fast as possible, %d senders", o.concurrency),
-			[]string{"-batch", "100", "-concurrency", strconv.Itoa(o.concurrency)}},
-		{"batch 100, fixed 5,000 events/s",
-			[]string{"-batch", "100", "-rate", "5000", "-concurrency", "16"}},
-		{"batch 1, fixed 5,000 events/s",
-			[]string{"-batch", "1", "-rate", "5000", "-concurrency", "128"}},
-	}
-	for _, r := range runs {
-		args := append([]string{"-target", "http", "-url", base, "-token", benchToken, "-quiet",
-			"-workspaces", "1000", "-duration", o.gwDuration.String()}, r.args...)
-		res, err := loadgenRun(ctx, o.loadgenBin, args)
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.label, err)
-		}
-		fmt.Printf("   %-44s %10.0f %10s %10s %10d\n", r.label, res.rate, res.p50, res.p99, res.failed)
-	}
-	fmt.Println("   (latency per request, from sending it to the 202 after Kafka's acks=all)")
-	return nil
-}
-
-type loadResult struct {
-	rate     float64
-	failed   int64
-	p50, p99 string
-}
-
-var (
-	sentLine = regexp.MustCompile(`^sent (\d+) events \((\d+) failed\) in \S+: (\d+) events/s`)
-	latLine  = regexp.MustCompile(`^ack latency per \w+: p50 (\S+)\s+p90 (\S+)\s+p99 (\S+)`)
-)
-
-func loadgenRun(ctx context.Context, bin string, args []string) (loadResult, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	var res loadResult
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	found := 0
-	for sc.Scan() {
-		if m := sentLine.FindStringSubmatch(sc.Text()); m != nil {
-			res.failed, _ = strconv.ParseInt(m[2], 10, 64)
-			res.rate, _ = strconv.ParseFloat(m[3], 64)
-			found++
-		}
-		if m := latLine.FindStringSubmatch(sc.Text()); m != nil {
-			res.p50, res.p99 = m[1], m[3]
-			found++
-		}
-	}
-	if err != nil {
-		return res, fmt.Errorf("loadgen %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	if found != 2 {
-		return res, fmt.Errorf("unexpected loadgen output:\n%s", out)
-	}
-	return res, nil
 }

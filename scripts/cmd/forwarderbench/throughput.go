@@ -1,0 +1,142 @@
+package main
+
+// The throughput figure: the forwarder and its floor drain the same
+// backlog in alternating rounds.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/audittrail/audittrail/consumers/forward"
+)
+
+// throughput drains the backlog rounds times with each side, alternating
+// (the floor, then the forwarder), each from the start with a group of its
+// own, and prints every round's rates, their medians and the median of the
+// rounds' ratios. The last round's forwarder keeps running (its group has
+// read the backlog); stop stops it and returns its error.
+func (b *bench) throughput(ctx context.Context, rounds, backlog int, calls [][]byte) (stop func() error, err error) {
+	want := int64(expectedDelivered(backlog, b.workspaces, b.names))
+	if n := int64(countCalls(calls)); n != want {
+		return nil, fmt.Errorf("forward.Process passes %d of %d events, the filters' arithmetic %d", n, backlog, want)
+	}
+	fmt.Printf("throughput: a backlog of %d events (%d pass the filters), drained %d times by each side, alternating\n", backlog, want, rounds)
+	fmt.Printf("  %-6s %16s %16s %8s %26s\n", "round", "floor ev/s", "forwarder ev/s", "ratio", "ratio after 1st delivery")
+	var floors, fwds, ratios, steady []float64
+	for r := 1; r <= rounds; r++ {
+		fl, err := b.floorRound(ctx, r, calls, want)
+		if err != nil {
+			return nil, fmt.Errorf("floor round %d: %w", r, err)
+		}
+		fw, stopF, err := b.forwarderRound(ctx, r, want)
+		if err != nil {
+			return nil, fmt.Errorf("forwarder round %d: %w", r, err)
+		}
+		if r < rounds {
+			if err := stopF(); err != nil {
+				return nil, err
+			}
+		} else {
+			stop = stopF
+		}
+		floor, fwd := float64(want)/fl.total.Seconds(), float64(want)/fw.total.Seconds()
+		floors, fwds, ratios = append(floors, floor), append(fwds, fwd), append(ratios, fwd/floor)
+		steady = append(steady, fw.steady/fl.steady)
+		fmt.Printf("  %-6d %16.0f %16.0f %8.2f %26.2f\n", r, floor, fwd, fwd/floor, fw.steady/fl.steady)
+	}
+	fmt.Printf("  %-6s %16.0f %16.0f %8.2f %26.2f   (ratios: medians of the rounds' ratios; goal >= 0.70)\n",
+		"median", median(floors), median(fwds), median(ratios), median(steady))
+	fmt.Println("  events forwarded per second, from the side's start (group join included) until the sink has every passing event;")
+	fmt.Println("  ratio after 1st delivery: the same without start-up, from the sink's first event of the side to its last;")
+	fmt.Println("  floor: plain franz-go group consumer + POST of the same track calls (computed by forward.Process before the clock),")
+	fmt.Printf("  batched per workspace (up to %d per request, flushed after each poll), sent by forward.Sender from %d goroutines\n",
+		forward.Defaults().BatchEvents, forward.Defaults().Workers)
+	return stop, nil
+}
+
+// forwarderRound starts a forwarder with a new group and returns its
+// drain (until the sink received want more events) and what stops it.
+func (b *bench) forwarderRound(ctx context.Context, round int, want int64) (drain, func() error, error) {
+	f, err := b.forwarder(b.newGroup("fwd", round))
+	if err != nil {
+		return drain{}, nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	stopped := make(chan error, 1)
+	base := b.received.Load()
+	start := time.Now()
+	go func() {
+		err := f.Run(fctx)
+		stopped <- err
+		if err == nil {
+			err = errors.New("forwarder stopped")
+		}
+		ran <- err
+	}()
+	stop := func() error { cancel(); return <-stopped }
+	el, err := b.waitReceived(ctx, base, base+want, start, ran)
+	if err != nil {
+		_ = stop()
+		return drain{}, nil, err
+	}
+	return el, stop, nil
+}
+
+// drain is how long a side took to deliver the backlog's passing events.
+type drain struct {
+	total time.Duration // from the side's start
+	// steady is the rate from the first delivery the sink saw to the
+	// last: the side's start-up (group join, settings) left out.
+	steady float64
+}
+
+// waitReceived waits until the sink received target events in all (base
+// before this side started) and returns the drain since start; it returns
+// early with what failed says or when ctx ends.
+func (b *bench) waitReceived(ctx context.Context, base, target int64, start time.Time, failed <-chan error) (drain, error) {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	var first time.Time
+	var atFirst int64
+	for {
+		n := b.received.Load()
+		if first.IsZero() && n > base {
+			first, atFirst = time.Now(), n
+		}
+		if n >= target {
+			break
+		}
+		select {
+		case err := <-failed:
+			return drain{}, err
+		case <-ctx.Done():
+			return drain{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	d := drain{total: time.Since(start)}
+	if span := time.Since(first); span > 0 {
+		d.steady = float64(target-atFirst) / span.Seconds()
+	}
+	return d, nil
+}
+
+func countCalls(calls [][]byte) int {
+	n := 0
+	for _, c := range calls {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
