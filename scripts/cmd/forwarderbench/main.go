@@ -62,6 +62,7 @@ func run() error {
 	dur := flag.Duration("duration", 20*time.Second, "how long to produce at -rate")
 	workspaces := flag.Int("workspaces", 50, "workspaces with forwarding enabled")
 	partitions := flag.Int("partitions", 6, "partitions of the events topic")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the last round's forwarder drain (the whole process: forwarder, sink, producer idle) to this file")
 	flag.Parse()
 	if *rounds < 1 || *backlog < 1 {
 		return errors.New("-rounds and -events must be at least 1")
@@ -78,6 +79,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	b.cpuProfile = *cpuProfile
 	defer b.close()
 	fmt.Printf("forwarder benchmark: %d workspaces, tracking plan of %d events, 5 filters, %d partitions, sink %s\n",
 		*workspaces, len(b.names), *partitions, b.sink.URL)
@@ -113,6 +115,8 @@ type bench struct {
 	groups                        []string // every group of the run, deleted at the end
 	sink                          *httptest.Server
 	received                      atomic.Int64 // events the sink received, over the whole run
+
+	cpuProfile string // see -cpuprofile
 
 	measuring atomic.Bool
 	latMu     sync.Mutex

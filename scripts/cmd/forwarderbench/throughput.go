@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -31,7 +33,12 @@ func (b *bench) throughput(ctx context.Context, rounds, backlog int, calls [][]b
 		if err != nil {
 			return nil, fmt.Errorf("floor round %d: %w", r, err)
 		}
+		profiled, err := b.profile(r == rounds)
+		if err != nil {
+			return nil, err
+		}
 		fw, stopF, err := b.forwarderRound(ctx, r, want)
+		profiled()
 		if err != nil {
 			return nil, fmt.Errorf("forwarder round %d: %w", r, err)
 		}
@@ -55,6 +62,23 @@ func (b *bench) throughput(ctx context.Context, rounds, backlog int, calls [][]b
 	fmt.Printf("  batched per workspace (up to %d per request, flushed after each poll), sent by forward.Sender from %d goroutines\n",
 		forward.Defaults().BatchEvents, forward.Defaults().Workers)
 	return stop, nil
+}
+
+// profile starts the CPU profile of -cpuprofile when on is true and
+// returns what stops it.
+func (b *bench) profile(on bool) (stop func(), err error) {
+	if !on || b.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(b.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // forwarderRound starts a forwarder with a new group and returns its
