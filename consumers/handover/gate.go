@@ -27,6 +27,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,8 +104,9 @@ type Gate struct {
 	gaveUp    map[int32]bool // old partitions a hold timed out on, until the next Assign
 	lastCheck time.Time
 	lastErr   time.Time // when Pass last returned an error
-	holds     int       // started
-	timeouts  int       // ended by MaxHold
+	// Counted for the metrics, which read them without the lock (Pass
+	// holds it while it reads offsets).
+	holds, timeouts, heldRecords atomic.Int64
 }
 
 // hold is one held partition.
@@ -154,8 +156,9 @@ func (g *Gate) Revoke(parts []int32) (resume []int32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range parts {
-		if g.held[p] != nil {
+		if h := g.held[p]; h != nil {
 			resume = append(resume, p)
+			g.heldRecords.Add(-int64(len(h.recs)))
 		}
 		delete(g.held, p)
 		delete(g.cleared, p)
@@ -172,39 +175,21 @@ func (g *Gate) Holding() bool {
 }
 
 // Held returns how many records are held.
-func (g *Gate) Held() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.heldLocked()
-}
-
-func (g *Gate) heldLocked() int {
-	n := 0
-	for _, h := range g.held {
-		n += len(h.recs)
-	}
-	return n
-}
+func (g *Gate) Held() int { return int(g.heldRecords.Load()) }
 
 // Collectors returns the gate's metrics, named prefix_handover_*.
 func (g *Gate) Collectors(prefix string) []prometheus.Collector {
-	read := func(f func() int) func() float64 {
-		return func() float64 {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			return float64(f())
-		}
-	}
+	read := func(n *atomic.Int64) func() float64 { return func() float64 { return float64(n.Load()) } }
 	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: prefix + "_handover_holds_total",
 			Help: "Partitions held after a partition-count increase until a moved workspace's old partition was processed."},
-			read(func() int { return g.holds })),
+			read(&g.holds)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: prefix + "_handover_timeouts_total",
 			Help: "Holds ended by their time limit before the old partition was processed (see docs/partitioning.md)."},
-			read(func() int { return g.timeouts })),
+			read(&g.timeouts)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: prefix + "_handover_held_records",
 			Help: "Records held now."},
-			read(g.heldLocked)),
+			read(&g.heldRecords)),
 	}
 }
 
@@ -282,7 +267,7 @@ func (g *Gate) pass(ctx context.Context, recs []*kgo.Record) (Result, error) {
 		}
 		g.release(p, h, &res)
 		if timedOut {
-			g.timeouts++
+			g.timeouts.Add(1)
 			res.TimedOut = append(res.TimedOut, p)
 			for q := range h.waits {
 				g.gaveUp[q] = true // no new hold waits on q until the next assignment
@@ -324,10 +309,11 @@ func (g *Gate) admit(r *kgo.Record, res *Result) {
 	case h == nil:
 		h = &hold{since: g.now(), waits: map[int32]int64{}, pending: map[int32]bool{}, moved: map[string][]int32{}}
 		g.held[p] = h
-		g.holds++
+		g.holds.Add(1)
 		res.Pause = append(res.Pause, p)
 	}
 	h.recs = append(h.recs, r)
+	g.heldRecords.Add(1)
 	if len(olds) > 0 {
 		h.moved[ws] = olds
 		for _, q := range olds {
@@ -432,6 +418,7 @@ func (h *hold) passed(committed []map[int32]int64, groups int) bool {
 // moved workspaces' ids.
 func (g *Gate) release(p int32, h *hold, res *Result) {
 	delete(g.held, p)
+	g.heldRecords.Add(-int64(len(h.recs)))
 	res.Ready = append(res.Ready, h.recs...)
 	res.Resume = append(res.Resume, p)
 	cleared := g.cleared[p]

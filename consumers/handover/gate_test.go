@@ -117,6 +117,7 @@ func TestAMovedWorkspaceWaitsForItsOldPartition(t *testing.T) {
 	require.Equal(t, []int32{3}, res.Resume)
 	require.Equal(t, []handover.Load{{Partition: 1, Workspaces: []string{moved}}}, res.Loads)
 	require.False(t, g.Holding())
+	require.Zero(t, g.Held())
 
 	// Cleared for the rest of the assignment.
 	r4 := rec(moved, 3, 2)
