@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/audittrail/audittrail/consumers/writer"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/producers/loadgen"
@@ -247,22 +248,8 @@ func (r *firstReads) run(ctx context.Context, e *env, db, table string, done fun
 
 // newParts lists the active parts of table not in read.
 func newParts(ctx context.Context, e *env, db, table string, read map[string]bool) ([]string, error) {
-	rows, err := e.Conn.Query(ctx, "SELECT name FROM system.parts WHERE active AND database = ? AND table = ?", db, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var fresh []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		if !read[name] {
-			fresh = append(fresh, name)
-		}
-	}
-	return fresh, rows.Err()
+	names, err := queryStrings(ctx, e.Conn, "SELECT name FROM system.parts WHERE active AND database = ? AND table = ?", db, table)
+	return slices.DeleteFunc(names, func(n string) bool { return read[n] }), err
 }
 
 // partIDs reads the ids stored in the named parts of table (part names
@@ -272,18 +259,23 @@ func (e *env) partIDs(ctx context.Context, table string, parts []string) ([]stri
 	for i, p := range parts {
 		quoted[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p) + "'"
 	}
-	rows, err := e.Conn.Query(ctx, "SELECT id FROM "+table+" WHERE _part IN ("+strings.Join(quoted, ", ")+")")
+	return queryStrings(ctx, e.Conn, "SELECT id FROM "+table+" WHERE _part IN ("+strings.Join(quoted, ", ")+")")
+}
+
+// queryStrings runs a query returning one String column.
+func queryStrings(ctx context.Context, conn driver.Conn, query string, args ...any) ([]string, error) {
+	rows, err := conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }

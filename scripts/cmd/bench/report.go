@@ -136,11 +136,11 @@ func markdown(r *Report) string {
 			f.Name, num(f.Value), f.Unit, best, strings.Join(runs, ", "), f.Baseline, ratio, bestRatio, f.Target)
 	}
 	if len(r.EngineGrid) > 0 {
-		fmt.Fprintf(&b, "\nKafka engine grid (one run each, earliest offset; stream_flush_interval_ms = %s, server-wide in 18.16):", r.Settings["stream_flush_interval_ms"])
+		fmt.Fprintf(&b, "\n| Kafka engine grid, one run each from the earliest offset (stream_flush_interval_ms = %s, server-wide in 18.16) | kafka_num_consumers | kafka_max_block_size | rate |\n|---|---|---|---|\n",
+			r.Settings["stream_flush_interval_ms"])
 		for _, t := range r.EngineGrid {
-			fmt.Fprintf(&b, " %s: %s rows/s;", t.engineSettings, num(t.Rate))
+			fmt.Fprintf(&b, "| %s | %d | %d | %s rows/s |\n", mark(t.engineSettings.String() == r.Settings["engine"]), t.Consumers, t.MaxBlockSize, num(t.Rate))
 		}
-		fmt.Fprintln(&b)
 	}
 	fmt.Fprintf(&b, "\nSettings: writer %s; compression %s.\n", r.Settings["writer"], r.Settings["compression"])
 	if len(r.Latency) > 0 {
@@ -153,6 +153,14 @@ func markdown(r *Report) string {
 		}
 	}
 	return b.String()
+}
+
+// mark names the grid point the rounds ran with.
+func mark(chosen bool) string {
+	if chosen {
+		return "fastest, used in the rounds"
+	}
+	return ""
 }
 
 // num prints rates as whole numbers and small values with two decimals.
