@@ -178,7 +178,7 @@ func untilStored(ctx context.Context, e *env, table string, n int, assigned func
 // writerIngest runs a writer in a new group until it stored n events,
 // timed by untilStored.
 func writerIngest(ctx context.Context, e *env, topic string, n int, group string) (float64, error) {
-	w, err := e.StartWriter(ctx, e.Conn, e.DB, topic, group, 250*time.Millisecond)
+	w, err := e.StartWriter(ctx, e.Conn, e.DB, topic, group, writerBatchAge)
 	if err != nil {
 		return 0, err
 	}
