@@ -151,7 +151,7 @@ func stored(ctx context.Context, conn driver.Conn, db, table string) (uint64, er
 func untilStored(ctx context.Context, e *env, table string, n int, assigned func() bool) (float64, error) {
 	start := time.Now()
 	deadline := start.Add(10 * time.Minute)
-	var assignedAt time.Time
+	var assignedAt, firstAt time.Time
 	for {
 		if assignedAt.IsZero() && assigned() {
 			assignedAt = time.Now()
@@ -160,12 +160,16 @@ func untilStored(ctx context.Context, e *env, table string, n int, assigned func
 		if err != nil {
 			return 0, err
 		}
+		if firstAt.IsZero() && c > 0 {
+			firstAt = time.Now()
+		}
 		if int(c) >= n {
 			if assignedAt.IsZero() {
 				return 0, errors.New("stored the rows without the group reporting an assignment")
 			}
-			logf("  partitions assigned %s after start; %.0f rows/s including the start",
-				assignedAt.Sub(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+			logf("  partitions assigned %s after start, first rows stored %s after that; %.0f rows/s including the start",
+				assignedAt.Sub(start).Round(time.Millisecond), firstAt.Sub(assignedAt).Round(time.Millisecond),
+				float64(n)/time.Since(start).Seconds())
 			return float64(n) / time.Since(assignedAt).Seconds(), nil
 		}
 		if time.Now().After(deadline) {
