@@ -13,7 +13,9 @@ package main
 // partition of the engine's new group before creating the table. Its flush
 // interval is the server-wide stream_flush_interval_ms of the default
 // profile, read at server start: not a table setting in 18.16, so not part
-// of the grid (the bench records its value).
+// of the grid (the bench records its value). Nor is min_insert_block_size_rows,
+// up to which the engine's insert squashes blocks, also server-wide:
+// changing either needs a server restart.
 
 import (
 	"context"
