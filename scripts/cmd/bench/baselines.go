@@ -2,7 +2,7 @@ package main
 
 // The baselines the writer is compared with, measured in the same run:
 // clickhouse-client inserting the same rows, plain franz-go producing the
-// same records, and ClickHouse's own Kafka table engine consuming them.
+// same records (ClickHouse's own Kafka table engine is in engine.go).
 
 import (
 	"bufio"
@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +68,21 @@ func writeRows(dir string, flat [][]byte) (string, error) {
 	return f.Name(), nil
 }
 
+// clientCompression are the clickhouse-client flags that compress its
+// blocks as the writer's connection does (method is
+// chconn.Config.CompressionMethod): the client compresses with LZ4 unless
+// told otherwise.
+func clientCompression(method string) []string {
+	switch method {
+	case "none":
+		return []string{"--compression", "0"}
+	case "lz4":
+		return nil
+	default:
+		return []string{"--network_compression_method", method}
+	}
+}
+
 // clientInsert runs clickhouse-client reading the rows from a file, as an
 // operator loading them would.
 func clientInsert(ctx context.Context, e *env, table, rowsFile string, n int) (float64, error) {
@@ -77,8 +91,8 @@ func clientInsert(ctx context.Context, e *env, table, rowsFile string, n int) (f
 		return 0, err
 	}
 	defer in.Close()
-	cmd := exec.CommandContext(ctx, "clickhouse-client", append(e.ClientArgs(),
-		"--query", "INSERT INTO "+table+" FORMAT JSONEachRow")...)
+	args := append(e.ClientArgs(), clientCompression(e.ClickHouse.CompressionMethod())...)
+	cmd := exec.CommandContext(ctx, "clickhouse-client", append(args, "--query", "INSERT INTO "+table+" FORMAT JSONEachRow")...)
 	cmd.Stdin = in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -124,50 +138,4 @@ func produceAll(ctx context.Context, e *env, topic string, events []event.Event,
 		return 0, first
 	}
 	return float64(len(recs)) / time.Since(start).Seconds(), nil
-}
-
-func kafkaEngine(ctx context.Context, e *env, topic string, events []event.Event, flat [][]byte, n int) (float64, error) {
-	cols := strings.Join(migrations.InsertColumns, ", ")
-	stmts := []string{
-		fmt.Sprintf("CREATE TABLE %s.engine_target AS %s.%s", e.DB, e.DB, migrations.Table),
-		fmt.Sprintf(`CREATE TABLE %s.engine_queue (
-    workspace_id String, timestamp DateTime('UTC'), timestamp_ns Int64, id String, event String, category String,
-    actor_type String, actor_id String, actor_name String, actor_email String,
-    resource_type String, resource_id String, resource_name String, changes String,
-    context_ip String, context_user_agent String, context_request_id String, properties String,
-    received_at DateTime('UTC'), received_at_ns Int64, sender_credential_id String, sender_producer String
-) ENGINE = Kafka SETTINGS kafka_broker_list = '%s', kafka_topic_list = '%s', kafka_group_name = 'bench-engine-%s',
-  kafka_format = 'JSONEachRow', kafka_num_consumers = 2`, e.DB, strings.Join(e.Kafka.Brokers, ","), topic, e.sfx),
-		fmt.Sprintf("CREATE MATERIALIZED VIEW %s.engine_mv TO %s.engine_target AS SELECT %s, now() AS inserted_at FROM %s.engine_queue", e.DB, e.DB, cols, e.DB),
-	}
-	for _, s := range stmts {
-		if err := e.Conn.Exec(ctx, s); err != nil {
-			return 0, fmt.Errorf("kafka engine setup: %w", err)
-		}
-	}
-	defer func() {
-		_ = e.Conn.Exec(context.Background(), fmt.Sprintf("DROP TABLE IF EXISTS %s.engine_mv", e.DB))
-		_ = e.Conn.Exec(context.Background(), fmt.Sprintf("DROP TABLE IF EXISTS %s.engine_queue", e.DB))
-	}()
-	// The engine's new group starts at the latest offset: give it time to
-	// join before producing.
-	time.Sleep(5 * time.Second)
-	start := time.Now()
-	if _, err := produceAll(ctx, e, topic, events, flat); err != nil {
-		return 0, err
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		c, err := stored(ctx, e.Conn, e.DB, "engine_target")
-		if err != nil {
-			return 0, err
-		}
-		if int(c) >= n {
-			return float64(n) / time.Since(start).Seconds(), nil
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("kafka engine stored %d of %d in 3 minutes (see the ClickHouse error log)", c, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

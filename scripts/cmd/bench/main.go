@@ -8,13 +8,17 @@
 // same run, so ratios compare across machines:
 //
 //   - writer: events already on Kafka -> stored in ClickHouse, against
-//     clickhouse-client inserting the same rows (JSONEachRow), plain franz-go
-//     producing and consuming the same records, and ClickHouse's own Kafka
-//     table engine with a materialized view consuming the same events;
-//   - end-to-end latency from the producer's acknowledgement to queryable,
-//     at fixed rates.
+//     clickhouse-client inserting the same rows (JSONEachRow) and
+//     ClickHouse's own Kafka table engine with a materialized view reading
+//     the same events from the earliest offset (best settings of a stated
+//     grid), in interleaved rounds from emptied tables: medians of the
+//     rounds and of the paired ratios, the best run beside them; plain
+//     franz-go producing and consuming the same records;
+//   - end-to-end latency per event, from its producer acknowledgement (and
+//     from its scheduled send time) to the first read that returns it,
+//     under open-loop load at fixed offered rates.
 //
-// Usage: bench [-quick] [-out dir]
+// Usage: bench [-quick] [-rounds n] [-writer-only] [-out dir]
 package main
 
 import (
@@ -31,6 +35,7 @@ type options struct {
 	quick   bool
 	writer  bool // only the writer against clickhouse-client
 	rows    int
+	rounds  int // interleaved rounds of the throughput comparison
 	rates   []int
 	latDur  time.Duration
 	outDir  string
@@ -43,8 +48,13 @@ func main() {
 	fs.BoolVar(&o.quick, "quick", false, "smaller runs (under 5 minutes)")
 	fs.BoolVar(&o.writer, "writer-only", false, "only the writer against clickhouse-client (no plain consume, Kafka engine or latency runs)")
 	fs.StringVar(&o.outDir, "out", "scripts/bench-results", "folder for results.json, results.md and chart.svg")
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of the throughput comparison (each side runs once per round)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if o.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: flag -rounds: want at least 1")
 		os.Exit(2)
 	}
 	if *cpuProfile != "" {
@@ -59,9 +69,9 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(300) // as consumers/cmd/writer runs
 	}
-	o.rows, o.rates, o.latDur = 1_000_000, []int{1000, 5000, 10000}, 30*time.Second
+	o.rows, o.rates, o.latDur = 1_000_000, []int{1000, 5000, 10000, 20000}, 30*time.Second
 	if o.quick {
-		o.rows, o.rates, o.latDur = 200_000, []int{1000, 5000}, 10*time.Second
+		o.rows, o.rates, o.latDur = 200_000, []int{1000, 10000, 20000}, 10*time.Second
 	}
 	rep, err := run(context.Background(), o)
 	if err == nil && !o.writer { // a partial run leaves the results of the last full one

@@ -1,8 +1,9 @@
 package main
 
-// Measuring a rate fairly: each side of a ratio from empty tables and an
-// idle server, best of three runs taking turns; the writer's rate from its
-// partitions' assignment to the last row stored.
+// Measuring rates fairly: every side of a comparison runs the same number
+// of times, the sides taking turns, each run from emptied tables and
+// settled merges; a consumer's rate runs from its partitions' assignment to
+// the last row stored, whichever consumer it is.
 
 import (
 	"context"
@@ -18,66 +19,104 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// measurement is one side of a comparison: a rate measured from empty
-// tables (in the bench database).
-type measurement struct {
-	what    string
-	rows    int
-	tables  []string
-	measure func(run int) (float64, error)
+// side is one side of a comparison: a rate measured from empty tables (in
+// the bench database).
+type side struct {
+	name     string // short, in results.json's runs: "client", "writer", "engine"
+	what     string // for the log
+	settings string // what it ran with, kept with every run
+	rows     int
+	tables   []string // emptied before every run
+	measure  func(run int) (float64, error)
 }
 
-// outcome is what bestOf3 found for one measurement.
+// outcome is every run of one side, in order.
 type outcome struct {
-	best  float64   // the highest rate
-	rates []float64 // each run's rate, in order
-	cpu   float64   // the lowest CPU seconds per million rows of a run
+	rates []float64 // rows per second
+	cpu   []float64 // CPU seconds per million rows (see cpuUse)
 }
 
-// bestOf3 runs each measurement three times, taking turns (the first, the
-// second, ..., then the first again). Taking turns spreads a slow spell of
-// the shared machine over both sides of a ratio instead of one. Before each
-// run it empties the measurement's tables, collects this process's garbage
-// and waits for ClickHouse's merges, so a run does not pay for the
-// previous one.
-func bestOf3(ctx context.Context, e *env, ms ...measurement) ([]outcome, error) {
-	out := make([]outcome, len(ms))
-	for run := 1; run <= 3; run++ {
-		for i, m := range ms {
-			for _, t := range m.tables {
-				if err := e.Conn.Exec(ctx, "TRUNCATE TABLE "+e.DB+"."+t); err != nil {
-					return nil, err
-				}
-			}
-			runtime.GC()
-			debug.FreeOSMemory()
-			quiesce(ctx, e.Conn)
-			before := cpuNow()
-			rate, err := m.measure(run)
+func (o outcome) median() float64    { return median(o.rates) }
+func (o outcome) best() float64      { return slices.Max(o.rates) }
+func (o outcome) medianCPU() float64 { return median(o.cpu) }
+
+// Run is one measured run, as results.json keeps it.
+type Run struct {
+	Round         int     `json:"round"`
+	Side          string  `json:"side"`
+	Rate          float64 `json:"rate"`
+	CPUPerMillion float64 `json:"cpu_s_per_million"`
+	Settings      string  `json:"settings"`
+}
+
+// interleave runs each side rounds times, taking turns: round r starts
+// with side r mod len(sides), so no side always follows the same one, and
+// a slow spell of the shared machine falls on every side instead of one.
+// Before each run it empties the side's tables, collects this process's
+// garbage and waits for ClickHouse's merges to settle, so no run pays for
+// the previous one.
+func interleave(ctx context.Context, e *env, rounds int, sides ...side) ([]outcome, []Run, error) {
+	out := make([]outcome, len(sides))
+	var runs []Run
+	for round := 1; round <= rounds; round++ {
+		for k := range sides {
+			i := (round - 1 + k) % len(sides)
+			s := sides[i]
+			rate, cpu, err := e.measureOnce(ctx, s, round)
 			if err != nil {
-				return nil, err
+				return nil, nil, fmt.Errorf("%s, run %d: %w", s.what, round, err)
 			}
-			used := cpuNow().since(before)
-			logf("%s, run %d of 3: %.0f/s; %s", m.what, run, rate, used.String(m.rows))
-			o := &out[i]
-			o.best, o.rates = max(o.best, rate), append(o.rates, rate)
-			if c := used.perMillion(m.rows); o.cpu == 0 || c < o.cpu {
-				o.cpu = c
-			}
+			logf("%s, run %d of %d: %.0f/s", s.what, round, rounds, rate)
+			out[i].rates, out[i].cpu = append(out[i].rates, rate), append(out[i].cpu, cpu)
+			runs = append(runs, Run{Round: round, Side: s.name, Rate: rate, CPUPerMillion: cpu, Settings: s.settings})
 		}
 	}
-	return out, nil
+	return out, runs, nil
 }
 
-// medianRatio is the median over runs of a's rate over b's in the same
-// round.
+// measureOnce prepares and runs one measurement of s, returning its rate
+// and the CPU seconds per million rows it cost.
+func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, float64, error) {
+	for _, t := range s.tables {
+		if err := e.Conn.Exec(ctx, "TRUNCATE TABLE "+e.DB+"."+t); err != nil {
+			return 0, 0, err
+		}
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	quiesce(ctx, e.Conn)
+	before := cpuNow()
+	rate, err := s.measure(run)
+	if err != nil {
+		return 0, 0, err
+	}
+	used := cpuNow().since(before)
+	logf("  %s", used.String(s.rows))
+	return rate, used.perMillion(s.rows), nil
+}
+
+// median of v (the mean of the middle two for an even count).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianRatio is the median over rounds of a's rate over b's in the same
+// round: the ratio of paired runs.
 func medianRatio(a, b outcome) float64 {
-	r := make([]float64, len(a.rates))
+	r := make([]float64, min(len(a.rates), len(b.rates)))
 	for i := range r {
 		r[i] = a.rates[i] / b.rates[i]
 	}
-	slices.Sort(r)
-	return r[len(r)/2]
+	return median(r)
 }
 
 // quiesce waits (up to 30 s) until ClickHouse runs no merges, so one
@@ -103,43 +142,50 @@ func stored(ctx context.Context, conn driver.Conn, db, table string) (uint64, er
 	return n, err
 }
 
-func count(ctx context.Context, conn driver.Conn, table string) (uint64, error) {
-	var n uint64
-	err := conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n)
-	return n, err
+// untilStored is the rate of a consumer storing n rows into table: from
+// the first poll (every 10 ms) at which assigned reports that its group
+// gave it partitions (so the group join, seconds that any consumer pays
+// once, is not counted) to the first poll at which the table holds n rows,
+// so every batch's whole work is. The writer and the Kafka engine are
+// timed by this one function.
+func untilStored(ctx context.Context, e *env, table string, n int, assigned func() bool) (float64, error) {
+	start := time.Now()
+	deadline := start.Add(10 * time.Minute)
+	var assignedAt, firstAt time.Time
+	for {
+		if assignedAt.IsZero() && assigned() {
+			assignedAt = time.Now()
+		}
+		c, err := stored(ctx, e.Conn, e.DB, table)
+		if err != nil {
+			return 0, err
+		}
+		if firstAt.IsZero() && c > 0 {
+			firstAt = time.Now()
+		}
+		if int(c) >= n {
+			if assignedAt.IsZero() {
+				return 0, errors.New("stored the rows without the group reporting an assignment")
+			}
+			logf("  partitions assigned %s after start, first rows stored %s after that; %.0f rows/s including the start",
+				assignedAt.Sub(start).Round(time.Millisecond), firstAt.Sub(assignedAt).Round(time.Millisecond),
+				float64(n)/time.Since(start).Seconds())
+			return float64(n) / time.Since(assignedAt).Seconds(), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("stored %d of %d rows into %s in 10 minutes", c, n, table)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
-// writerIngest runs a writer in a new group until it stored n events and
-// returns its sustained rate: from the moment the group assigned it the
-// partitions (so the group join, seconds that any consumer pays once, is
-// not counted) to the last row stored, so every batch's whole work is.
+// writerIngest runs a writer in a new group until it stored n events,
+// timed by untilStored.
 func writerIngest(ctx context.Context, e *env, topic string, n int, group string) (float64, error) {
-	start := time.Now()
-	w, err := e.StartWriter(ctx, e.Conn, e.DB, topic, group, 250*time.Millisecond)
+	w, err := e.StartWriter(ctx, e.Conn, e.DB, topic, group, writerBatchAge)
 	if err != nil {
 		return 0, err
 	}
 	defer w.Stop()
-	deadline := time.Now().Add(10 * time.Minute)
-	var assignedAt time.Time
-	for {
-		if assignedAt.IsZero() && w.Gauge("audittrail_writer_assigned_partitions") > 0 {
-			assignedAt = time.Now()
-		}
-		c, err := stored(ctx, e.Conn, e.DB, migrations.Table)
-		if err != nil {
-			return 0, err
-		}
-		if int(c) >= n {
-			if assignedAt.IsZero() {
-				return 0, errors.New("writer stored the events without reporting its partitions")
-			}
-			logf("writer: partitions assigned %s after start; %.0f events/s including the start", assignedAt.Sub(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
-			return float64(n) / time.Since(assignedAt).Seconds(), nil
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("writer stored %d of %d in 10 minutes", c, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return untilStored(ctx, e, migrations.Table, n, func() bool { return w.Gauge("audittrail_writer_assigned_partitions") > 0 })
 }

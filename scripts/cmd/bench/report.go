@@ -14,35 +14,81 @@ import (
 	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
-// Figure is one measured number.
+// Figure is one measured number: the median of its runs, the best run
+// beside it, and its ratio to the baseline measured in the same rounds.
 type Figure struct {
-	Name     string  `json:"name"`
-	Value    float64 `json:"value"`
-	Unit     string  `json:"unit"`
-	Baseline string  `json:"baseline,omitempty"`
-	Ratio    float64 `json:"ratio,omitempty"` // Value / baseline value
-	Target   string  `json:"target,omitempty"`
+	Name      string    `json:"name"`
+	Value     float64   `json:"value"` // the median of Runs, or the one run
+	Unit      string    `json:"unit"`
+	Best      float64   `json:"best,omitempty"` // the fastest run (rates only)
+	Runs      []float64 `json:"runs,omitempty"` // every run, in order
+	Baseline  string    `json:"baseline,omitempty"`
+	Ratio     float64   `json:"ratio,omitempty"`      // median over rounds of value / baseline in the same round
+	BestRatio float64   `json:"best_ratio,omitempty"` // best / the baseline's best
+	Target    string    `json:"target,omitempty"`
 }
 
 // Report is what the command writes.
 type Report struct {
-	Date    string   `json:"date"`
-	Machine string   `json:"machine"`
-	Servers string   `json:"servers"`
-	Mode    string   `json:"mode"`
-	Rows    int      `json:"rows"`
-	Figures []Figure `json:"figures"`
-	Latency []LatRow `json:"latency"`
-	Took    string   `json:"took"`
+	Date    string `json:"date"`
+	Machine string `json:"machine"`
+	Servers string `json:"servers"`
+	Mode    string `json:"mode"`
+	Rows    int    `json:"rows"`
+	Rounds  int    `json:"rounds"`
+	// Settings are what the sides ran with.
+	Settings   map[string]string `json:"settings"`
+	Figures    []Figure          `json:"figures"`
+	Runs       []Run             `json:"runs"`        // every throughput run, in the order run
+	EngineGrid []EngineTrial     `json:"engine_grid"` // the Kafka engine's tuning runs
+	Latency    []LatRow          `json:"latency"`
+	Took       string            `json:"took"`
 }
 
-// LatRow is the end-to-end latency at one rate.
-type LatRow struct {
-	Rate     int     `json:"rate"`
-	Achieved float64 `json:"achieved_rate"`
-	P50ms    float64 `json:"p50_ms"`
-	P99ms    float64 `json:"p99_ms"`
-	Maxms    float64 `json:"max_ms"`
+// rateFigure is the median, best and runs of o.
+func rateFigure(name, unit string, o outcome) Figure {
+	return Figure{Name: name, Value: o.median(), Unit: unit, Best: o.best(), Runs: o.rates}
+}
+
+// against is f with the baseline base measured in the same rounds.
+func (f Figure) against(baseName string, o, base outcome, target string) Figure {
+	f.Baseline, f.Ratio, f.Target = baseName, medianRatio(o, base), target
+	if f.Best != 0 {
+		f.BestRatio = o.best() / base.best()
+	}
+	return f
+}
+
+// cpuFigure is the median of o's CPU seconds per million rows.
+func cpuFigure(name string, o outcome) Figure {
+	return Figure{Name: name, Value: o.medianCPU(), Unit: "CPU s", Runs: o.cpu}
+}
+
+// figures are the writer's figures against its baselines (out holds the
+// client's outcome, the writer's and, unless -writer-only, the Kafka
+// engine's).
+func figures(b baseline, out []outcome) []Figure {
+	client, wr := out[0], out[1]
+	cpu := func(o outcome) outcome { return outcome{rates: o.cpu} }
+	f := []Figure{
+		rateFigure("clickhouse-client insert (JSONEachRow)", "rows/s", client),
+		{Name: "franz-go produce (plain, one run)", Value: b.produce, Unit: "records/s"},
+		rateFigure("audittrail writer: Kafka -> ClickHouse", "events/s", wr).against("clickhouse-client insert", wr, client, ">= 0.90"),
+		cpuFigure("CPU per million rows: clickhouse-client, the server and the broker", client),
+		cpuFigure("CPU per million events: writer, the server and the broker", wr).against("clickhouse-client", cpu(wr), cpu(client), "<= 1.5"),
+	}
+	if len(out) < 3 {
+		return f
+	}
+	engine := out[2]
+	return append(f,
+		rateFigure("ClickHouse Kafka engine + MV (best grid settings)", "rows/s", engine),
+		rateFigure("audittrail writer vs Kafka engine", "events/s", wr).against("Kafka engine + MV", wr, engine, ">= 1.00"),
+		cpuFigure("CPU per million rows: Kafka engine, the server and the broker", engine),
+		Figure{Name: "franz-go consume (plain, one run)", Value: b.consume, Unit: "records/s"},
+		Figure{Name: "audittrail writer vs plain franz-go consume", Value: wr.median(), Unit: "events/s",
+			Baseline: "franz-go consume (plain)", Ratio: wr.median() / b.consume, BestRatio: wr.best() / b.consume},
+	)
 }
 
 func machine() string {
@@ -66,27 +112,62 @@ func machine() string {
 
 func markdown(r *Report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Benchmarks (%s mode, %d events), %s, on %s; %s; took %s.\n\n", r.Mode, r.Rows, r.Date, r.Machine, r.Servers, r.Took)
-	fmt.Fprintln(&b, "| measurement | value | baseline (same run) | ratio | target |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|")
+	fmt.Fprintf(&b, "Benchmarks (%s mode, %d events, %d interleaved rounds), %s, on %s; %s; took %s.\n\n",
+		r.Mode, r.Rows, r.Rounds, r.Date, r.Machine, r.Servers, r.Took)
+	fmt.Fprintln(&b, "| measurement | median | best | runs | baseline (same rounds) | ratio, median of pairs | best / best | target |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
 	for _, f := range r.Figures {
-		ratio := ""
+		ratio, bestRatio, best := "", "", ""
 		if f.Baseline != "" {
 			ratio = fmt.Sprintf("%.2f", f.Ratio)
 		}
-		value := fmt.Sprintf("%.0f", f.Value)
-		if f.Value < 100 {
-			value = fmt.Sprintf("%.2f", f.Value)
+		if f.BestRatio != 0 {
+			bestRatio = fmt.Sprintf("%.2f", f.BestRatio)
 		}
-		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s |\n", f.Name, value, f.Unit, f.Baseline, ratio, f.Target)
+		if f.Best != 0 {
+			best = num(f.Best)
+		}
+		runs := make([]string, len(f.Runs))
+		for i, v := range f.Runs {
+			runs[i] = num(v)
+		}
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s | %s |\n",
+			f.Name, num(f.Value), f.Unit, best, strings.Join(runs, ", "), f.Baseline, ratio, bestRatio, f.Target)
 	}
-	fmt.Fprintln(&b)
-	fmt.Fprintln(&b, "| end-to-end (producer ack -> queryable) | achieved rate | p50 | p99 | max |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|")
-	for _, l := range r.Latency {
-		fmt.Fprintf(&b, "| %d events/s | %.0f/s | %.0f ms | %.0f ms | %.0f ms |\n", l.Rate, l.Achieved, l.P50ms, l.P99ms, l.Maxms)
+	if len(r.EngineGrid) > 0 {
+		fmt.Fprintf(&b, "\n| Kafka engine grid, one run each from the earliest offset (stream_flush_interval_ms = %s, server-wide in 18.16) | kafka_num_consumers | kafka_max_block_size | rate |\n|---|---|---|---|\n",
+			r.Settings["stream_flush_interval_ms"])
+		for _, t := range r.EngineGrid {
+			fmt.Fprintf(&b, "| %s | %d | %d | %s rows/s |\n", mark(t.engineSettings.String() == r.Settings["engine"]), t.Consumers, t.MaxBlockSize, num(t.Rate))
+		}
+	}
+	fmt.Fprintf(&b, "\nSettings: writer %s; compression %s.\n", r.Settings["writer"], r.Settings["compression"])
+	if len(r.Latency) > 0 {
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "| end-to-end, open loop | offered | achieved | events | ack -> first read p50 | p99 | max | scheduled -> first read p50 | p99 | max | writer batch age |")
+		fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, l := range r.Latency {
+			fmt.Fprintf(&b, "| %d events/s | %d/s | %.0f/s | %d | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %s |\n",
+				l.Rate, l.Rate, l.Achieved, l.Events, l.P50ms, l.P99ms, l.Maxms, l.SchedP50ms, l.SchedP99ms, l.SchedMaxms, l.BatchAge)
+		}
 	}
 	return b.String()
+}
+
+// mark names the grid point the rounds ran with.
+func mark(chosen bool) string {
+	if chosen {
+		return "fastest, used in the rounds"
+	}
+	return ""
+}
+
+// num prints rates as whole numbers and small values with two decimals.
+func num(v float64) string {
+	if v < 100 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func write(dir string, r *Report) error {

@@ -15,6 +15,12 @@ import (
 	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
+// partitions is the partition count of every topic of the run.
+const partitions = 6
+
+// writerBatchAge is the writer's batch age in the throughput runs.
+const writerBatchAge = 250 * time.Millisecond
+
 // env is the run's own database and topics on the configured servers.
 type env struct {
 	*benchkit.Bench
@@ -33,11 +39,11 @@ func openEnv(ctx context.Context) (*env, error) {
 	return &env{Bench: b, sfx: sfx}, nil
 }
 
-// topic creates the run's topic for name (6 partitions).
+// topic creates the run's topic for name.
 func (e *env) topic(ctx context.Context, name string) (string, error) {
 	t := "bench-" + name + "-" + e.sfx
 	e.topics = append(e.topics, t)
-	return t, kafkaconn.EnsureTopics(ctx, e.Client, 6, nil, t)
+	return t, kafkaconn.EnsureTopics(ctx, e.Client, partitions, nil, t)
 }
 
 func (e *env) close() {
@@ -51,8 +57,9 @@ func run(ctx context.Context, o options) (*Report, error) {
 		return nil, err
 	}
 	defer e.close()
-	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Rows: o.rows,
-		Servers: fmt.Sprintf("Kafka 4.1.1 (KRaft, 1 node), ClickHouse %s", e.ServerVersion)}
+	rep := &Report{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Rows: o.rows, Rounds: o.rounds,
+		Servers:  fmt.Sprintf("Kafka 4.1.1 (KRaft, 1 node, %d partitions per topic), ClickHouse %s", partitions, e.ServerVersion),
+		Settings: map[string]string{}}
 	rep.Mode = "full"
 	if o.quick {
 		rep.Mode = "quick"
@@ -62,23 +69,20 @@ func run(ctx context.Context, o options) (*Report, error) {
 		return nil, err
 	}
 	defer os.Remove(base.rowsFile)
-	rates, err := e.writerAgainstClient(ctx, o, base)
-	if err != nil {
+	if err := e.compare(ctx, o, base, rep); err != nil {
 		return nil, err
 	}
-	rep.Figures = writerFigures(base, rates)
 	if o.writer {
 		rep.Mode += ", writer only"
 		rep.Took = time.Since(o.started).Round(time.Second).String()
 		return rep, nil
 	}
-	rep.Figures = append(rep.Figures, baselineFigures(base, rates[1].best)...)
 	for _, rate := range o.rates {
 		t, err := e.topic(ctx, fmt.Sprintf("lat%d", rate))
 		if err != nil {
 			return nil, err
 		}
-		logf("end-to-end latency at %d events/s for %s", rate, o.latDur)
+		logf("end-to-end latency at %d events/s offered for %s", rate, o.latDur)
 		row, err := latency(ctx, e, t, rate, o.latDur)
 		if err != nil {
 			return nil, err
@@ -92,13 +96,14 @@ func run(ctx context.Context, o options) (*Report, error) {
 // baseline is what the writer is compared with.
 type baseline struct {
 	rowsFile string // the rows as JSONEachRow, for clickhouse-client
-	events   string // the topic holding the events
+	events   string // the topic holding the events (contract JSON)
+	flat     string // the topic holding the same events as flat rows, for the Kafka engine; "" with -writer-only
 	produce  float64
 	consume  float64 // 0 with -writer-only
-	engine   float64 // 0 with -writer-only
 }
 
-// baselines generates the events and measures the baselines. The
+// baselines generates the events, puts them on Kafka (both encodings,
+// before anything consumes them) and measures plain franz-go. The
 // generated events are dropped when it returns: the writer then runs in
 // this process, and a writer process holds none of them; their heap would
 // otherwise cost this one garbage collection and memory the writer does
@@ -107,7 +112,7 @@ func (e *env) baselines(ctx context.Context, o options) (b baseline, err error) 
 	logf("generating %d events", o.rows)
 	events, contract, flat := generate(o.rows)
 
-	// Baseline 1: clickhouse-client inserting the rows.
+	// clickhouse-client inserts the rows from a file into a table like ours.
 	if err := e.Conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s.raw AS %s.%s", e.DB, e.DB, migrations.Table)); err != nil {
 		return b, err
 	}
@@ -120,7 +125,7 @@ func (e *env) baselines(ctx context.Context, o options) (b baseline, err error) 
 		}
 	}()
 
-	// Baseline 2: plain franz-go produce and consume of the same records.
+	// Plain franz-go produce and consume of the same records.
 	if b.events, err = e.topic(ctx, "events"); err != nil {
 		return b, err
 	}
@@ -135,59 +140,72 @@ func (e *env) baselines(ctx context.Context, o options) (b baseline, err error) 
 	if b.consume, err = drillkit.ConsumeRate(ctx, e.Kafka.Brokers, b.events, o.rows, "bench-plain-"+b.events); err != nil {
 		return b, err
 	}
-	// Baseline 3: ClickHouse's Kafka engine + materialized view.
-	tFlat, err := e.topic(ctx, "flat")
-	if err != nil {
+	// The Kafka engine's input: 18.16's engine cannot parse the nested
+	// contract JSON, so it reads the same events as flat rows.
+	if b.flat, err = e.topic(ctx, "flat"); err != nil {
 		return b, err
 	}
-	quiesce(ctx, e.Conn)
-	logf("ClickHouse Kafka engine + materialized view")
-	b.engine, err = kafkaEngine(ctx, e, tFlat, events, flat, o.rows)
-	return b, err
+	logf("producing %d flat rows for the Kafka engine", o.rows)
+	if _, err = produceAll(ctx, e, b.flat, events, flat); err != nil {
+		return b, err
+	}
+	return b, e.createEngineTarget(ctx)
 }
 
-// writerAgainstClient measures the product, the writer storing the events
-// already on Kafka, side by side with clickhouse-client loading the same
-// rows.
-func (e *env) writerAgainstClient(ctx context.Context, o options, b baseline) ([]outcome, error) {
-	return bestOf3(ctx, e,
-		measurement{what: fmt.Sprintf("clickhouse-client insert of %d rows (JSONEachRow)", o.rows), rows: o.rows, tables: []string{"raw"},
-			measure: func(int) (float64, error) { return clientInsert(ctx, e, e.DB+".raw", b.rowsFile, o.rows) }},
+// compare measures the product, the writer storing the events already on
+// Kafka, against clickhouse-client loading the same rows and (unless
+// -writer-only) the Kafka engine with the best settings of its grid, in
+// interleaved rounds.
+func (e *env) compare(ctx context.Context, o options, b baseline, rep *Report) error {
+	wcfg, err := benchkit.WriterConfig(b.events, "", writerBatchAge)
+	if err != nil {
+		return err
+	}
+	compression := e.ClickHouse.CompressionMethod()
+	rep.Settings["compression"] = fmt.Sprintf("%s on the writer's and clickhouse-client's connections (the Kafka engine inserts inside the server)", compression)
+	rep.Settings["writer"] = fmt.Sprintf("batch size %d, batch age %s, %d insert streams, dedupe window %s (%d ids)",
+		wcfg.BatchSize, wcfg.BatchAge, wcfg.InsertStreams, wcfg.DedupeWindow, wcfg.DedupeMaxIDs)
+	sides := []side{
+		{name: "client", what: fmt.Sprintf("clickhouse-client insert of %d rows (JSONEachRow)", o.rows), rows: o.rows, tables: []string{"raw"},
+			settings: "compression " + compression,
+			measure:  func(int) (float64, error) { return clientInsert(ctx, e, e.DB+".raw", b.rowsFile, o.rows) }},
 		// Each run is a new consumer group storing every event into
 		// emptied tables (the id registry too, or the next run would find
 		// every id already stored).
-		measurement{what: "writer: Kafka -> ClickHouse", rows: o.rows, tables: []string{migrations.Table, migrations.IDsTable},
+		{name: "writer", what: "writer: Kafka -> ClickHouse", rows: o.rows, tables: []string{migrations.Table, migrations.IDsTable},
+			settings: rep.Settings["writer"] + ", compression " + compression,
 			measure: func(run int) (float64, error) {
 				return writerIngest(ctx, e, b.events, o.rows, fmt.Sprintf("bench-writer-%s-%d", e.sfx, run))
+			}},
+	}
+	if !o.writer {
+		rep.Settings["stream_flush_interval_ms"] = e.serverSetting(ctx, "stream_flush_interval_ms")
+		trials, best, err := e.tuneEngine(ctx, o, b.flat)
+		if err != nil {
+			return err
+		}
+		rep.EngineGrid, rep.Settings["engine"] = trials, best.String()
+		sides = append(sides, side{name: "engine", what: "Kafka engine + MV, " + best.String(), rows: o.rows, tables: []string{engineTarget},
+			settings: best.String(),
+			measure: func(run int) (float64, error) {
+				return e.engineIngest(ctx, b.flat, partitions, o.rows, best, fmt.Sprint(run))
 			}})
+	}
+	out, runs, err := interleave(ctx, e, o.rounds, sides...)
+	if err != nil {
+		return err
+	}
+	rep.Runs = runs
+	rep.Figures = figures(b, out)
+	return nil
 }
 
-// writerFigures are the writer's figures against clickhouse-client (rates
-// holds the client's outcome, then the writer's).
-func writerFigures(b baseline, rates []outcome) []Figure {
-	rawRate, writerRate := rates[0].best, rates[1].best
-	return []Figure{
-		{Name: "clickhouse-client insert (JSONEachRow, best of 3)", Value: rawRate, Unit: "rows/s"},
-		{Name: "franz-go produce (plain)", Value: b.produce, Unit: "records/s"},
-		{Name: "audittrail writer: Kafka -> ClickHouse (best of 3)", Value: writerRate, Unit: "events/s",
-			Baseline: "clickhouse-client insert", Ratio: writerRate / rawRate, Target: ">= 0.80"},
-		{Name: "audittrail writer: each run over the clickhouse-client run before it (median of 3)", Value: medianRatio(rates[1], rates[0]),
-			Unit: "ratio"},
-		{Name: "CPU per million rows: clickhouse-client and the server (least of 3)", Value: rates[0].cpu, Unit: "CPU s"},
-		{Name: "CPU per million events: writer, the server and the broker (least of 3)", Value: rates[1].cpu, Unit: "CPU s",
-			Baseline: "clickhouse-client", Ratio: rates[1].cpu / rates[0].cpu},
+// serverSetting is the value of a setting of the server's default profile
+// ("unknown" when it cannot be read).
+func (e *env) serverSetting(ctx context.Context, name string) string {
+	var v string
+	if err := e.Conn.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = ?", name).Scan(&v); err != nil {
+		return "unknown"
 	}
-}
-
-// baselineFigures are the writer's figures against plain franz-go and the
-// Kafka engine.
-func baselineFigures(b baseline, writerRate float64) []Figure {
-	return []Figure{
-		{Name: "franz-go consume (plain)", Value: b.consume, Unit: "records/s"},
-		{Name: "ClickHouse Kafka engine + MV", Value: b.engine, Unit: "rows/s"},
-		{Name: "audittrail writer vs Kafka engine", Value: writerRate, Unit: "events/s",
-			Baseline: "ClickHouse Kafka engine + MV", Ratio: writerRate / b.engine, Target: ">= 1.00"},
-		{Name: "audittrail writer vs plain franz-go consume", Value: writerRate, Unit: "events/s",
-			Baseline: "franz-go consume (plain)", Ratio: writerRate / b.consume},
-	}
+	return v
 }

@@ -31,14 +31,9 @@ type Writer struct {
 // dead-lettering to topic-dlq and storing into db over conn. A batchAge
 // other than 0 replaces the configured one.
 func (b *Bench) StartWriter(ctx context.Context, conn driver.Conn, db, topic, group string, batchAge time.Duration) (*Writer, error) {
-	env := config.FromOS()
-	cfg := writer.FromEnv(env, topic)
-	if err := env.Err(); err != nil {
+	cfg, err := WriterConfig(topic, group, batchAge)
+	if err != nil {
 		return nil, err
-	}
-	cfg.DeadLetterTopic, cfg.Group = topic+"-dlq", group
-	if batchAge != 0 {
-		cfg.BatchAge = batchAge
 	}
 	reg := prometheus.NewRegistry()
 	w, err := writer.New(cfg, b.Kafka.Options(), writer.NewClickHouseSink(conn, db),
@@ -50,6 +45,20 @@ func (b *Bench) StartWriter(ctx context.Context, conn driver.Conn, db, topic, gr
 	run := &Writer{Config: cfg, Metrics: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { run.done <- w.Run(wctx) }()
 	return run, nil
+}
+
+// WriterConfig is the configuration StartWriter runs a writer with.
+func WriterConfig(topic, group string, batchAge time.Duration) (writer.Config, error) {
+	env := config.FromOS()
+	cfg := writer.FromEnv(env, topic)
+	if err := env.Err(); err != nil {
+		return writer.Config{}, err
+	}
+	cfg.DeadLetterTopic, cfg.Group = topic+"-dlq", group
+	if batchAge != 0 {
+		cfg.BatchAge = batchAge
+	}
+	return cfg, nil
 }
 
 // Stop stops the writer and waits until it returned.
