@@ -5,13 +5,13 @@ package forward
 // (Process) or say why it is dropped; and the text of an alert (AlertText).
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/segmentio/encoding/json"
 
 	"github.com/audittrail/audittrail/schemas/catalogue"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -111,9 +111,7 @@ func decodeProps(raw json.RawMessage) (map[string]any, error) {
 	if len(raw) == 0 {
 		return m, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
+	if _, err := json.Parse(raw, &m, json.UseNumber); err != nil {
 		return nil, err
 	}
 	if m == nil {
