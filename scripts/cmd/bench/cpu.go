@@ -80,6 +80,16 @@ func (u cpuUse) perMillion(n int) float64 {
 	return (u.self + u.children + u.clickhouse + u.kafka).Seconds() * 1e6 / float64(n)
 }
 
+// procPerMillion is the CPU seconds of this process and its children (the
+// writer runs in it; clickhouse-client is a child) per million of n rows.
+func (u cpuUse) procPerMillion(n int) float64 {
+	return (u.self + u.children).Seconds() * 1e6 / float64(n)
+}
+
+// serverPerMillion is the ClickHouse server's CPU seconds per million of n
+// rows.
+func (u cpuUse) serverPerMillion(n int) float64 { return u.clickhouse.Seconds() * 1e6 / float64(n) }
+
 // String describes the CPU time spent on n rows.
 func (u cpuUse) String(n int) string {
 	per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(n) }

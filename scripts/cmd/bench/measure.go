@@ -34,6 +34,9 @@ type side struct {
 type outcome struct {
 	rates []float64 // rows per second
 	cpu   []float64 // CPU seconds per million rows (see cpuUse)
+	// proc and server split cpu: the bench process with its children
+	// (the writer, or clickhouse-client) and the ClickHouse server.
+	proc, server []float64
 }
 
 func (o outcome) median() float64    { return median(o.rates) }
@@ -46,6 +49,10 @@ type Run struct {
 	Side          string  `json:"side"`
 	Rate          float64 `json:"rate"`
 	CPUPerMillion float64 `json:"cpu_s_per_million"`
+	// ProcessCPUPerMillion is the bench process's with its children (the
+	// writer, or clickhouse-client); ServerCPUPerMillion ClickHouse's.
+	ProcessCPUPerMillion float64 `json:"process_cpu_s_per_million"`
+	ServerCPUPerMillion  float64 `json:"server_cpu_s_per_million"`
 	Settings      string  `json:"settings"`
 }
 
@@ -62,24 +69,28 @@ func interleave(ctx context.Context, e *env, rounds int, sides ...side) ([]outco
 		for k := range sides {
 			i := (round - 1 + k) % len(sides)
 			s := sides[i]
-			rate, cpu, err := e.measureOnce(ctx, s, round)
+			rate, used, err := e.measureOnce(ctx, s, round)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s, run %d: %w", s.what, round, err)
 			}
 			logf("%s, run %d of %d: %.0f/s", s.what, round, rounds, rate)
-			out[i].rates, out[i].cpu = append(out[i].rates, rate), append(out[i].cpu, cpu)
-			runs = append(runs, Run{Round: round, Side: s.name, Rate: rate, CPUPerMillion: cpu, Settings: s.settings})
+			cpu, proc, server := used.perMillion(s.rows), used.procPerMillion(s.rows), used.serverPerMillion(s.rows)
+			o := &out[i]
+			o.rates, o.cpu = append(o.rates, rate), append(o.cpu, cpu)
+			o.proc, o.server = append(o.proc, proc), append(o.server, server)
+			runs = append(runs, Run{Round: round, Side: s.name, Rate: rate, CPUPerMillion: cpu,
+				ProcessCPUPerMillion: proc, ServerCPUPerMillion: server, Settings: s.settings})
 		}
 	}
 	return out, runs, nil
 }
 
 // measureOnce prepares and runs one measurement of s, returning its rate
-// and the CPU seconds per million rows it cost.
-func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, float64, error) {
+// and the CPU time it cost.
+func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, cpuUse, error) {
 	for _, t := range s.tables {
 		if err := e.Conn.Exec(ctx, "TRUNCATE TABLE "+e.DB+"."+t); err != nil {
-			return 0, 0, err
+			return 0, cpuUse{}, err
 		}
 	}
 	runtime.GC()
@@ -88,11 +99,11 @@ func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, float6
 	before := cpuNow()
 	rate, err := s.measure(run)
 	if err != nil {
-		return 0, 0, err
+		return 0, cpuUse{}, err
 	}
 	used := cpuNow().since(before)
 	logf("  %s", used.String(s.rows))
-	return rate, used.perMillion(s.rows), nil
+	return rate, used, nil
 }
 
 // median of v (the mean of the middle two for an even count).

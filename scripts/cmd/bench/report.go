@@ -64,6 +64,12 @@ func cpuFigure(name string, o outcome) Figure {
 	return Figure{Name: name, Value: o.medianCPU(), Unit: "CPU s", Runs: o.cpu}
 }
 
+// splitCPUFigure is the median of one part of the CPU seconds per million
+// rows (see outcome.proc and outcome.server).
+func splitCPUFigure(name string, v []float64) Figure {
+	return Figure{Name: name, Value: median(v), Unit: "CPU s", Runs: v}
+}
+
 // figures are the writer's figures against its baselines (out holds the
 // client's outcome, the writer's and, unless -writer-only, the Kafka
 // engine's).
@@ -75,7 +81,11 @@ func figures(b baseline, out []outcome) []Figure {
 		{Name: "franz-go produce (plain, one run)", Value: b.produce, Unit: "records/s"},
 		rateFigure("audittrail writer: Kafka -> ClickHouse", "events/s", wr).against("clickhouse-client insert", wr, client, ">= 0.90"),
 		cpuFigure("CPU per million rows: clickhouse-client, the server and the broker", client),
-		cpuFigure("CPU per million events: writer, the server and the broker", wr).against("clickhouse-client", cpu(wr), cpu(client), "<= 1.5"),
+		cpuFigure("CPU per million events: writer, the server and the broker", wr).against("clickhouse-client", cpu(wr), cpu(client), ""),
+		splitCPUFigure("process CPU per million: the writer (bench process)", wr.proc).
+			against("clickhouse-client (bench process and its child)", outcome{rates: wr.proc}, outcome{rates: client.proc}, "<= 1.5"),
+		splitCPUFigure("ClickHouse server CPU per million: writer run", wr.server).
+			against("clickhouse-client run", outcome{rates: wr.server}, outcome{rates: client.server}, "<= 1.1"),
 	}
 	if len(out) < 3 {
 		return f

@@ -21,3 +21,24 @@ func TestMarkdownShowsMediansBestRunsGridAndLatency(t *testing.T) {
 	require.Contains(t, md, "| fastest, used in the rounds | 2 | 65536 | 600 rows/s |")
 	require.Contains(t, md, "| 20000 events/s | 20000/s | 19990/s | 200000 | 200 ms | 400 ms | 500 ms | 210 ms | 420 ms | 520 ms | 250ms |")
 }
+
+// The writer's CPU is compared with clickhouse-client's part by part, as
+// the goals are stated: the process (writer against the client
+// process) and the ClickHouse server, each a median of the rounds' ratios.
+func TestFiguresSplitCPUIntoProcessAndServer(t *testing.T) {
+	client := outcome{rates: []float64{100, 100, 100}, cpu: []float64{5, 5, 5}, proc: []float64{2, 2, 2}, server: []float64{3, 3, 3}}
+	wr := outcome{rates: []float64{80, 90, 85}, cpu: []float64{9, 10, 11}, proc: []float64{5, 6, 7}, server: []float64{4, 3, 5}}
+	f := figures(baseline{}, []outcome{client, wr})
+	byName := map[string]Figure{}
+	for _, x := range f {
+		byName[x.Name] = x
+	}
+	p := byName["process CPU per million: the writer (bench process)"]
+	require.Equal(t, 6.0, p.Value)
+	require.InDelta(t, 3.0, p.Ratio, 1e-9, "median of 5/2, 6/2, 7/2")
+	require.Equal(t, "<= 1.5", p.Target)
+	s := byName["ClickHouse server CPU per million: writer run"]
+	require.Equal(t, 4.0, s.Value)
+	require.InDelta(t, 4.0/3, s.Ratio, 1e-9, "median of 4/3, 3/3, 5/3")
+	require.Equal(t, "<= 1.1", s.Target)
+}
