@@ -53,7 +53,7 @@ type Run struct {
 	// writer, or clickhouse-client); ServerCPUPerMillion ClickHouse's.
 	ProcessCPUPerMillion float64 `json:"process_cpu_s_per_million"`
 	ServerCPUPerMillion  float64 `json:"server_cpu_s_per_million"`
-	Settings      string  `json:"settings"`
+	Settings             string  `json:"settings"`
 }
 
 // interleave runs each side rounds times, taking turns: round r starts
