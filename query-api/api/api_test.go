@@ -253,6 +253,11 @@ func TestBadParametersNameTheField(t *testing.T) {
 		{"q=actor_type:robot", "q"},
 		{"q=a&q=b", "q"},
 		{"actor_id=" + strings.Repeat("x", 257), "actor_id"},
+		{"actor_id=usr%1E1", "actor_id"},
+		{"event=a%1Fb", "event"},
+		{"resource_type=%C2%85", "resource_type"},
+		{"category=%FF", "category"},
+		{"q=%7F", "q"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

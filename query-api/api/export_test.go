@@ -282,3 +282,20 @@ func TestStoreFailuresAnswer503WhenUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// A filter value with a control character is refused with a 400 naming
+// the parameter before anything is recorded or read (it used to reach the
+// recorder, which refused the export's record: a 503).
+func TestExportRefusesControlCharactersInFilters(t *testing.T) {
+	r := &fakeReader{rows: []migrations.Row{row("evt_a", "x")}}
+	rec := &fakeRecorder{}
+	srv := newServerWith(t, r, rec)
+	for _, q := range []string{"actor_id=usr%1E1", "event=a%1Fb", "resource_id=%C2%9B", "q=a%00"} {
+		resp, body, err := fetch(t, srv.URL+"/v1/workspaces/ws_1/audit-events.csv?"+q, token(t, map[string]string{"ws_1": "owner"}, time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, q)
+		require.Contains(t, string(body), `"field":"`+strings.SplitN(q, "=", 2)[0]+`"`, q)
+	}
+	require.Empty(t, rec.events, "nothing is recorded")
+	require.False(t, r.exported, "nothing is read")
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/search"
@@ -31,9 +32,14 @@ type Filters struct {
 // parameter outside filterParams and extra.
 func parseFilter(workspaceID string, q url.Values, extra ...string) (Filters, error) {
 	f := Filters{Filter: store.Filter{WorkspaceID: workspaceID}, Used: map[string]any{}}
-	for k := range q {
+	for k, vs := range q {
 		if !slices.Contains(filterParams, k) && !slices.Contains(extra, k) {
 			return f, httpserver.BadRequest(k, "unknown query parameter")
+		}
+		for _, v := range vs {
+			if msg := badText(v); msg != "" {
+				return f, httpserver.BadRequest(k, msg)
+			}
 		}
 	}
 	if len(q["event"]) > 100 {
@@ -114,6 +120,22 @@ func parseSearch(q url.Values, f *Filters) error {
 		f.Until = sq.Until
 	}
 	return nil
+}
+
+// badText says what is wrong with a parameter's value, or "" when it is
+// valid UTF-8 without control characters other than tab, line feed and
+// carriage return (no C0 control, DEL or C1 control): the text every
+// stored field and the record of an export accept.
+func badText(v string) string {
+	if !utf8.ValidString(v) {
+		return "must be valid UTF-8"
+	}
+	for _, r := range v {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+			return "must not contain control characters other than tab, line feed and carriage return"
+		}
+	}
+	return ""
 }
 
 // single returns the one value of parameter name ("" when absent).
