@@ -11,6 +11,14 @@ var (
 		Doc: "set to 1 to print component logs from integration tests"}})
 	CHDBPython = declare(String{Var: Var{Name: "AUDITTRAIL_CHDB_PYTHON", Readers: "tests",
 		Doc: "the Python with chdb-core that the current-ClickHouse tests run (scripts/test sets it; default: $AUDITTRAIL_HOME/chdb/bin/python)", Accepts: "a path"}})
+	Schemathesis = declare(String{Var: Var{Name: "AUDITTRAIL_SCHEMATHESIS", Readers: "tests",
+		Doc: "the schemathesis command the API contract test runs (scripts/test sets it; default: $AUDITTRAIL_HOME/schemathesis/bin/schemathesis)", Accepts: "a path"}})
+	ContractSeed = declare(Int{Var: Var{Name: "AUDITTRAIL_CONTRACT_SEED", Readers: "tests",
+		Doc: "the seed of the API contract test's generated requests (Schemathesis); set another to explore"},
+		Default: 20261207, Min: 0, NoMax: true})
+	ContractExamples = declare(Int{Var: Var{Name: "AUDITTRAIL_CONTRACT_EXAMPLES", Readers: "tests",
+		Doc: "how many requests the API contract test generates per operation and phase (Schemathesis --max-examples)"},
+		Default: 40, Min: 1, Max: 10000})
 	Home = declare(String{Var: Var{Name: "AUDITTRAIL_HOME", Readers: "scripts, tests",
 		Doc: "where scripts keep server binaries, data, logs and pid files (relative to the repository)", Accepts: "a path"},
 		Default: ".local"})

@@ -14,8 +14,11 @@ import (
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/query-api/settings"
+	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/web"
+	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/openapi"
 )
 
@@ -139,4 +142,29 @@ func TestQueryParametersMatchOpenAPI(t *testing.T) {
 		}
 		require.ElementsMatch(t, accepted, documented, "GET %s: accepted query parameters (left) and the document (right) disagree", path)
 	}
+}
+
+// TestDocumentedBoundsAreTheServers holds the document's bounds of the
+// query parameters to the ones the server enforces.
+func TestDocumentedBoundsAreTheServers(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Parameters map[string]struct {
+				Schema map[string]any `json:"schema"`
+			} `json:"parameters"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(openapi.Document(), &doc))
+	params := doc.Components.Parameters
+	cursor := params["cursor"].Schema["anyOf"].([]any)[0].(map[string]any) // or empty
+	require.Equal(t, store.CursorPattern, cursor["pattern"])
+	require.EqualValues(t, 148, cursor["maxLength"])
+	require.EqualValues(t, search.MaxLen, params["q"].Schema["maxLength"])
+	require.EqualValues(t, MaxLimit, params["limit"].Schema["maximum"])
+	for _, name := range []string{"category", "actor_id", "resource_type", "resource_id"} {
+		require.EqualValues(t, event.MaxNameLen, params[name].Schema["maxLength"], name)
+	}
+	// The longest cursor: the largest timestamp and a 128-character id.
+	longest := store.Cursor{TimestampNs: store.MaxCursorNs, ID: "e" + strings.Repeat("1", 127)}.Encode()
+	require.Len(t, longest, 148)
 }

@@ -46,7 +46,7 @@ func parseFilter(workspaceID string, q url.Values, extra ...string) (Filters, er
 		return f, httpserver.BadRequest("event", "at most 100 event names")
 	}
 	for _, name := range q["event"] {
-		if len(name) == 0 || len(name) > 100 {
+		if name == "" || utf8.RuneCountInString(name) > 100 {
 			return f, httpserver.BadRequest("event", "event names are 1-100 characters")
 		}
 		f.Events = append(f.Events, name)
@@ -87,9 +87,8 @@ func parseFilter(workspaceID string, q url.Values, extra ...string) (Filters, er
 		}
 		*p.dst = t
 	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return f, httpserver.BadRequest("until", "must be after since")
-	}
+	// An until at or before since is an empty window: it matches no event
+	// (as created: ranges that do not meet), rather than an error.
 	for _, name := range []string{"category", "actor_type", "actor_id", "resource_type", "resource_id", "since", "until"} {
 		if v := q.Get(name); v != "" {
 			f.Used[name] = v
@@ -138,7 +137,8 @@ func badText(v string) string {
 	return ""
 }
 
-// single returns the one value of parameter name ("" when absent).
+// single returns the one value of parameter name ("" when absent), of at
+// most maxLen characters (as OpenAPI's maxLength counts).
 func single(q url.Values, name string, maxLen int) (string, error) {
 	vs := q[name]
 	switch {
@@ -146,8 +146,8 @@ func single(q url.Values, name string, maxLen int) (string, error) {
 		return "", httpserver.BadRequest(name, "may be given once")
 	case len(vs) == 0:
 		return "", nil
-	case len(vs[0]) > maxLen:
-		return "", httpserver.BadRequest(name, fmt.Sprintf("at most %d bytes", maxLen))
+	case utf8.RuneCountInString(vs[0]) > maxLen:
+		return "", httpserver.BadRequest(name, fmt.Sprintf("at most %d characters", maxLen))
 	}
 	return vs[0], nil
 }
@@ -177,7 +177,7 @@ func parseList(workspaceID string, q url.Values) (Filters, *store.Cursor, int, e
 		limit = n
 	}
 	var after *store.Cursor
-	if s, err := single(q, "cursor", 512); err != nil {
+	if s, err := single(q, "cursor", 148); err != nil {
 		return f, nil, 0, err
 	} else if s != "" {
 		cur, cerr := store.DecodeCursor(s)

@@ -41,9 +41,8 @@ import (
 
 // Limits on a search.
 const (
-	MaxLen      = 1024 // bytes of q
-	MaxTerms    = 32
-	MaxValueLen = 256 // bytes of one value
+	MaxLen   = 1024 // characters of q
+	MaxTerms = 32
 	// MinYear and MaxYear bound the dates of created: (nanosecond
 	// timestamps cover 1678-2262).
 	MinYear = 1970
@@ -116,11 +115,11 @@ func errAt(pos int, format string, args ...any) *SyntaxError {
 // Query. Errors are *SyntaxError.
 func Parse(s string) (Query, error) {
 	var q Query
-	if len(s) > MaxLen {
-		return q, errAt(MaxLen, "search is longer than %d bytes", MaxLen)
-	}
 	if !utf8.ValidString(s) {
 		return q, errAt(strings.IndexRune(s, utf8.RuneError), "search is not valid UTF-8")
+	}
+	if utf8.RuneCountInString(s) > MaxLen {
+		return q, errAt(MaxLen, "search is longer than %d characters", MaxLen)
 	}
 	if i := strings.IndexFunc(s, isControl); i >= 0 {
 		return q, errAt(i, "search contains a control character")
@@ -183,7 +182,9 @@ func Parse(s string) (Query, error) {
 	return q, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }
+// isControl reports a control character a search may not hold: C0 other
+// than tab, DEL and C1.
+func isControl(r rune) bool { return (r < 0x20 && r != '\t') || (r >= 0x7f && r <= 0x9f) }
 
 type parser struct {
 	s string
@@ -292,9 +293,6 @@ func (p *parser) term() (string, value, error) {
 func checkValue(s string, pos int) (value, error) {
 	if strings.TrimSpace(s) == "" {
 		return value{}, errAt(pos, "empty quoted phrase")
-	}
-	if len(s) > MaxValueLen {
-		return value{}, errAt(pos, "a value is longer than %d bytes", MaxValueLen)
 	}
 	return value{s: s, pos: pos}, nil
 }

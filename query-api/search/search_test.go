@@ -20,6 +20,9 @@ func TestParse(t *testing.T) {
 		{"", Query{}},
 		{"   ", Query{}},
 		{"alice", Query{Clauses: []Clause{{Field: Text, Values: []string{"alice"}}}}},
+		// A value is bounded by the whole search only: 1,024 characters,
+		// however many bytes they take.
+		{strings.Repeat("é", 1024), Query{Clauses: []Clause{{Field: Text, Values: []string{strings.Repeat("é", 1024)}}}}},
 		{`alice "Snowflake prod"`, Query{Clauses: []Clause{
 			{Field: Text, Values: []string{"alice"}}, {Field: Text, Values: []string{"Snowflake prod"}}}}},
 		{`event:"Source Created" actor:alice resource:wh_1 category:Warehouses actor_type:access_token resource_type:warehouse`,
@@ -91,8 +94,9 @@ func TestParseErrors(t *testing.T) {
 		{"a\x00b", "control character"},
 		{"a\xffb", "not valid UTF-8"},
 		{strings.Repeat("a ", 33), "more than 32 search terms"},
-		{strings.Repeat("a", 257), "longer than 256 bytes"},
-		{strings.Repeat("a ", 600), "longer than 1024 bytes"},
+		{"a\u0085b", "control character"},
+		{strings.Repeat("a ", 600), "longer than 1024 characters"},
+		{strings.Repeat("é", 1025), "longer than 1024 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -141,7 +145,7 @@ func FuzzParse(f *testing.F) {
 			for _, v := range c.Values {
 				require.NotEmpty(t, strings.TrimSpace(v))
 				require.True(t, utf8.ValidString(v))
-				require.LessOrEqual(t, len(v), MaxValueLen)
+				require.LessOrEqual(t, utf8.RuneCountInString(v), MaxLen)
 			}
 		}
 		if !q.Since.IsZero() && !q.Until.IsZero() {

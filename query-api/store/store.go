@@ -15,16 +15,16 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/segmentio/encoding/json"
 
 	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -79,26 +79,39 @@ type Cursor struct {
 	ID          string `json:"i"`
 }
 
-// Encode returns the cursor as an opaque string.
+// Encode returns the cursor as a string: the timestamp in nanoseconds, a
+// dot and the id, e.g. "1796040000000000000.evt_1". Clients pass it back
+// unchanged; DecodeCursor accepts exactly the strings of CursorPattern.
 func (c Cursor) Encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return strconv.FormatInt(c.TimestampNs, 10) + "." + c.ID
 }
+
+// CursorPattern is the regular expression (in the syntax of both Go and
+// the OpenAPI document) that every valid cursor matches and that every
+// string DecodeCursor accepts matches: a positive timestamp of at most
+// MaxCursorNs, a dot, and an event id.
+const CursorPattern = `^(?:[1-9][0-9]{0,17}|[1-8][0-9]{18}|9[01][0-9]{17}|92[01][0-9]{16}|922[0-2][0-9]{15})\.[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`
+
+// MaxCursorNs is the largest timestamp a cursor holds: below the largest
+// int64 (2262-04-11), where no event's timestamp can be.
+const MaxCursorNs = 9222999999999999999
+
+var cursorRE = regexp.MustCompile(CursorPattern)
 
 // ErrBadCursor is returned by DecodeCursor for strings Encode did not make.
 var ErrBadCursor = errors.New("invalid cursor: pass next_cursor from a previous page unchanged")
 
 // DecodeCursor parses a cursor made by Encode.
 func DecodeCursor(s string) (Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(s) > 512 {
+	if !cursorRE.MatchString(s) {
 		return Cursor{}, ErrBadCursor
 	}
-	var c Cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || c.TimestampNs <= 0 {
+	ns, id, _ := strings.Cut(s, ".")
+	t, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
 		return Cursor{}, ErrBadCursor
 	}
-	return c, nil
+	return Cursor{TimestampNs: t, ID: id}, nil
 }
 
 // Page is one page of events, newest first.

@@ -66,7 +66,7 @@ type Forwarding struct {
 
 // Target is an event-streams source speaking the HTTP tracking API.
 type Target struct {
-	URL      string `json:"url"`
+	URL      string `json:"url,omitempty"` // omitted when none is set
 	WriteKey string `json:"write_key"`
 }
 

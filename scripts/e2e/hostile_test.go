@@ -51,7 +51,7 @@ func TestHostileInputsGet4xxNever5xx(t *testing.T) {
 		require.Less(t, status, 500, "%s: %s", c.name, body)
 	}
 
-	bogusCursor := url.QueryEscape("eyJ0Ijo5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTksImkiOiJ4In0")
+	bogusCursor := url.QueryEscape("99999999999999999999999999.x") // past int64 nanoseconds
 	apiCases := []string{
 		"limit=-1", "limit=0", "limit=99999999999999999999", "limit=1e3", "limit=%00",
 		"cursor=" + bogusCursor, "cursor=!!!", "cursor=" + strings.Repeat("A", 5000),

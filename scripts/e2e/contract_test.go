@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/proctest"
+	"github.com/audittrail/audittrail/query-api/auth"
+)
+
+// contractWS is the workspace every generated request reads and writes.
+const contractWS = "ws_contract"
+
+// schemathesis returns the Schemathesis command scripts/test installs
+// (config.Schemathesis, else $AUDITTRAIL_HOME/schemathesis/bin/schemathesis),
+// failing t when it is missing.
+func schemathesis(t *testing.T) string {
+	t.Helper()
+	env := config.FromOS()
+	bin := config.Schemathesis.Get(env)
+	if bin == "" {
+		home := config.Home.GetOr(env, config.Home.Default)
+		if !filepath.IsAbs(home) {
+			home = filepath.Join("..", "..", home) // relative to the repository; tests run in scripts/e2e
+		}
+		bin = filepath.Join(home, "schemathesis", "bin", "schemathesis")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("Schemathesis is not installed (%v): run scripts/test, or schemathesis_install from scripts/lib/schemathesis.sh, or set %s", err, config.Schemathesis.Name)
+	}
+	return bin
+}
+
+// TestTheAPIKeepsItsContract runs Schemathesis with every check against the
+// API: requests generated from /openapi.json for every read operation and
+// for the settings that make no outbound request (tracking plan,
+// destination filters), each response checked against the document. Any
+// finding fails the test with Schemathesis's report.
+func TestTheAPIKeepsItsContract(t *testing.T) {
+	proctest.Require(t)
+	bin := schemathesis(t)
+	// A fixed seed, so a finding reproduces; about a minute in all. By
+	// hand: AUDITTRAIL_CONTRACT_SEED=<new> AUDITTRAIL_CONTRACT_EXAMPLES=200.
+	env := config.FromOS()
+	seed, examples := config.ContractSeed.Get(env), config.ContractExamples.Get(env)
+	require.NoError(t, env.Err())
+	require.NoError(t, config.ContractExamples.Check(examples))
+	s := startStack(t)
+	now := time.Now().UTC()
+	var batch []string
+	for i := range 30 {
+		batch = append(batch, fmt.Sprintf(`{"id": "contract-%03d", "workspace_id": %q, "event": "Source Created",
+			"timestamp": %q, "actor": {"type": "user", "id": "usr_%d", "name": "Ada", "email": "ada@example.com"},
+			"resource": {"id": "src_%d", "name": "Web"}, "changes": {"enabled": {"old": false, "new": true}}}`,
+			i, contractWS, now.Add(-time.Duration(i)*time.Minute).Format(time.RFC3339Nano), i%3, i))
+	}
+	status, body := do(t, http.MethodPost, s.ingest+"/v1/events", ingestToken, `{"batch": [`+strings.Join(batch, ",")+`]}`)
+	require.Equal(t, http.StatusAccepted, status, string(body))
+	tok, err := auth.Mint([]byte(jwtSecret), "usr_owner", "Owner", "owner@example.com",
+		map[string]string{contractWS: "owner"}, time.Hour, time.Now())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		status, body := do(t, http.MethodGet, s.api+"/v1/workspaces/"+contractWS+"/audit-events/contract-000", tok, "")
+		return status == http.StatusOK && len(body) > 0
+	}, 60*time.Second, 250*time.Millisecond, "the seeded events are readable")
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "schemathesis.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte(contractConfig(tok)), 0o600))
+	args := []string{"--config-file", cfg, "run", s.api + "/openapi.json",
+		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "2",
+		"--include-method", "GET",
+		"--no-color"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	hooks, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks) // contract_hooks.py: the document's formats
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s %s\n%s", bin, strings.Join(args, " "), out)
+	require.NoError(t, err, "Schemathesis reported findings (see its report above)")
+}
+
+// contractConfig is the Schemathesis configuration: the owner's token on
+// every request and the seeded workspace in every path.
+func contractConfig(token string) string {
+	return fmt.Sprintf(`hooks = "contract_hooks"
+headers = { Authorization = "Bearer %s" }
+
+[parameters]
+"path.workspace_id" = %q
+`, token, contractWS)
+}
