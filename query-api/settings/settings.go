@@ -305,10 +305,14 @@ var resourceNames = map[string]string{
 // so a new URL needs the key again (400 on target.write_key while
 // forwarding is enabled; otherwise the stored key is dropped). For alerts,
 // an omitted webhook_url or the masked one shown by GET keeps the stored
-// URL, and "" or null removes it.
+// URL, and "" or null removes it. A null anywhere else is refused
+// (nullField).
 func parse(kind string, body []byte, old any, names trackingplan.EventNames) (any, error) {
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, &trackingplan.FieldError{Message: "the body must be a JSON object with the settings; send {} to reset them to their defaults"}
+	}
+	if f := nullField(kind, body); f != "" {
+		return nil, &trackingplan.FieldError{Field: f, Message: "must not be null; leave the field out for its default"}
 	}
 	switch kind {
 	case trackingplan.KindForwarding:

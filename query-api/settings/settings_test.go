@@ -240,6 +240,13 @@ func TestBadSettingsAre400NamingTheField(t *testing.T) {
 		{"destination-filters", `{"filters": [{"name": "x", "action": "sample", "percent": -1}]}`, "filters[0].percent"},
 		{"alerts", `{"enabled": true, "webhook_url": "https://hooks.example.com/T/B/x"}`, "events"},
 		{"alerts", `{"enabled": true, "webhook_url": "hooks", "events": ["Source Created"]}`, "webhook_url"},
+		// A null would read as the default and reset the field unseen.
+		{"tracking-plan", `{"on_violation": null}`, "on_violation"},
+		{"tracking-plan", `{"events": null}`, "events"},
+		{"destination-filters", `{"filters": null}`, "filters"},
+		{"destination-filters", `{"filters": [{"name": "x", "enabled": true, "if": "true", "action": "sample", "percent": null}]}`, "filters[0].percent"},
+		{"forwarding", `{"target": {"url": null}}`, "target.url"},
+		{"alerts", `{"events": [null]}`, "events[0]"},
 	}
 	for _, c := range cases {
 		code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/"+c.path, f.owner, c.body)
