@@ -250,6 +250,21 @@ func TestAuditTrailPage(t *testing.T) {
 		waitJS(t, b, `new URLSearchParams(location.search).get('q') === 'Alice' && `+rows+` === 20`, "Alice's 20 Source Created events")
 		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label^="Remove filter Search"]`)))
 		waitJS(t, b, `!location.search.includes('q=')`, "search removed")
+
+		// A mistyped qualifier: the server's message under the box; the
+		// box and the search in the URL stay, and a corrected search
+		// clears the message. The 400 is the answer this step expects.
+		b.AllowNetworkError("q=created%3A%3Eyesterday")
+		b.Do(chromedp.SendKeys(chromedp.ID("f-q"), "created:>yesterday\n"))
+		waitJS(t, b, `new URLSearchParams(location.search).get('q') === 'created:>yesterday' && `+
+			`!document.getElementById('f-q-error').hidden && document.getElementById('f-q-error').textContent.includes('created:')`,
+			"the server's message under the search box")
+		waitJS(t, b, `!document.getElementById('f-q').closest('.field').hidden && document.getElementById('f-q').value === 'created:>yesterday' && `+
+			`document.getElementById('f-q').getAttribute('aria-invalid') === 'true'`, "the search box stays, marked invalid")
+		b.Do(chromedp.Evaluate[chromedp.Void](`document.getElementById('f-q').value = ''`), chromedp.SendKeys(chromedp.ID("f-q"), "Alice\n"))
+		waitJS(t, b, `document.getElementById('f-q-error').hidden && `+rows+` === 20`, "a corrected search clears the message")
+		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label^="Remove filter Search"]`)))
+		waitJS(t, b, `!location.search.includes('q=')`, "search removed again")
 	})
 
 	t.Run("export CSV downloads exactly the filtered view", func(t *testing.T) {

@@ -426,6 +426,15 @@ function updateFooter() {
   $('events').hidden = n === 0;
 }
 
+// searchError shows the server's message about the search under the box,
+// or clears it ('').
+function searchError(message) {
+  $('f-q-error').textContent = message;
+  $('f-q-error').hidden = !message;
+  if (message) $('f-q').setAttribute('aria-invalid', 'true');
+  else $('f-q').removeAttribute('aria-invalid');
+}
+
 async function loadView({ push = false } = {}) {
   const seq = ++app.seq;
   closeEventsMenu(false);
@@ -458,6 +467,15 @@ async function loadView({ push = false } = {}) {
     if (seq !== app.seq) return;
     app.loading = false;
     if (handleAuthError(err)) return;
+    if (err instanceof APIError && err.status === 400 && err.field === 'q' && s.q && err.message !== 'unknown query parameter') {
+      // A mistyped search: the server's message under the box; the box
+      // and the search in the URL stay, to be corrected.
+      show('trail');
+      updateFooter();
+      $('empty').hidden = true;
+      searchError(err.message);
+      return;
+    }
     if (err instanceof APIError && err.status === 400 && err.field === 'q' && s.q) {
       // The server has no search yet: show the rest of the view without it.
       app.searchUnsupported = true;
@@ -476,6 +494,7 @@ async function loadView({ push = false } = {}) {
   if (seq !== app.seq) return;
   show('trail');
   app.loading = false;
+  searchError('');
   if (warning) banner($('status'), warning, 'warn');
   appendPage(page);
   fillActorSuggestions();
