@@ -89,7 +89,7 @@ func TestAuditTrailPage(t *testing.T) {
 	pageEvents(t, s.ingest, now)
 
 	token, err := auth.Mint([]byte(jwtSecret), "usr_owner", "Olivia Owner", "olivia@example.com",
-		map[string]string{"ws_page": "owner", "ws_member": "member"}, time.Hour, time.Now())
+		map[string]string{"ws_page": "owner", "ws_member": "member", "ws_quiet": "owner"}, time.Hour, time.Now())
 	require.NoError(t, err)
 	wsURL := s.api + "/v1/workspaces/ws_page"
 	require.Eventually(t, func() bool {
@@ -362,6 +362,31 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Equal(t, "custom", browsertest.Eval[string](b, `document.getElementById('f-range').value`))
 		b.Do(chromedp.Click(chromedp.ID("f-reset")))
 		waitJS(t, b, `location.search === '?ws=ws_page'`, "filters reset")
+	})
+
+	t.Run("an empty view says why and offers to clear filters; another workspace starts unfiltered", func(t *testing.T) {
+		b := b0.For(t)
+		apply := chromedp.Click(chromedp.CSS(`#filters button[type=submit]`))
+		pick := func(ws string) []chromedp.Action[chromedp.Void] {
+			return []chromedp.Action[chromedp.Void]{chromedp.SetValue(chromedp.ID("workspace"), ws),
+				chromedp.Evaluate[chromedp.Void](`document.getElementById('workspace').dispatchEvent(new Event('change'))`)}
+		}
+		empty := `!document.getElementById('empty').hidden && document.getElementById('empty-text').textContent === `
+		b.Do(chromedp.Click(chromedp.ID("f-reset")))
+		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "all events")
+		b.Do(chromedp.SetValue(chromedp.ID("f-resource-id"), "no_such_resource"), apply)
+		waitJS(t, b, empty+`'No events match these filters.' && !document.getElementById('empty-clear').hidden`, "no match, with Clear filters")
+		b.Do(chromedp.Click(chromedp.ID("empty-clear")))
+		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "Clear filters shows every event")
+
+		// Filters belong to the workspace: another one starts unfiltered.
+		b.Do(chromedp.SetValue(chromedp.ID("f-resource-id"), "wh_002"), apply)
+		waitJS(t, b, rows+` === 1`, "the one event on wh_002")
+		b.Do(pick("ws_quiet")...)
+		waitJS(t, b, `location.search === '?ws=ws_quiet' && `+empty+`'No events yet in this workspace.' && document.getElementById('empty-clear').hidden`,
+			"a workspace without events says so, with no filter carried over")
+		b.Do(pick("ws_page")...)
+		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "back to every event of ws_page")
 	})
 
 	t.Run("forwarding settings: turn on with a target, send a test event, turn off", func(t *testing.T) {

@@ -9,7 +9,7 @@ import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
 } from './format.js';
-import { HOUR, RANGES, apiParams, bounds, emptyState, rangeLabel, readState, toQuery } from './state.js';
+import { HOUR, RANGES, apiParams, bounds, emptyState, filtersActive, rangeLabel, readState, toQuery } from './state.js';
 
 const TOKEN_KEY = 'audittrail.token';
 const PAGE_SIZE = 50;
@@ -424,6 +424,10 @@ function updateFooter() {
   $('load-more').textContent = app.loading ? 'Loading…' : 'Load more';
   $('empty').hidden = n > 0 || app.loading;
   $('events').hidden = n === 0;
+  // An empty view: a filter may hide events, or the workspace has none.
+  const filtered = filtersActive(app.state);
+  $('empty-text').textContent = filtered ? 'No events match these filters.' : 'No events yet in this workspace.';
+  $('empty-clear').hidden = !filtered;
 }
 
 // searchError shows the server's message about the search under the box,
@@ -1042,7 +1046,7 @@ function bind() {
   $('sign-out').addEventListener('click', () => signOut(''));
   $('workspace').addEventListener('change', () => {
     showWorkspace();
-    app.state = { ...app.state, ws: $('workspace').value, id: '' };
+    app.state = emptyState($('workspace').value); // filters belong to the workspace left
     guard(loadView)({ push: true });
     guard(refreshForwardingBadge)();
   });
@@ -1069,6 +1073,7 @@ function bind() {
     apply(readForm());
   });
   $('f-reset').addEventListener('click', () => apply(emptyState(app.state.ws)));
+  $('empty-clear').addEventListener('click', () => apply(emptyState(app.state.ws)));
 
   $('f-events-toggle').addEventListener('click', () => {
     if ($('f-events-menu').hidden) openEventsMenu();

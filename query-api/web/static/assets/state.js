@@ -23,6 +23,12 @@ export function emptyState(ws = '') {
   return s;
 }
 
+// filtersActive reports whether s narrows the workspace's trail: events,
+// any single-valued filter, or a time range other than the whole window.
+export function filtersActive(s) {
+  return s.events.length > 0 || FIELDS.some((f) => s[f]) || s.range !== '';
+}
+
 function validTime(s) {
   return s && !Number.isNaN(new Date(s).getTime());
 }
