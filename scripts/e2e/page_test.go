@@ -239,6 +239,22 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Contains(t, q, "event=Source+Created", "other filters stay")
 		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label^="Remove filter Time"]`)))
 		waitJS(t, b, `!location.search.includes('since=') && `+rows+` === 20`, "time filter removed")
+
+		// The keyboard: the bars are one stop in the Tab order (the newest),
+		// the arrow keys move between them and Enter chooses one.
+		if len(bars) < 2 {
+			t.Fatalf("the keyboard steps need two bars with events: %+v", bars)
+		}
+		stops := `[...document.querySelectorAll('#chart [tabindex="0"]')]`
+		waitJS(t, b, stops+`.length === 1 && `+stops+`[0].dataset.start === `+fmt.Sprintf("%q", last["start"]), "one Tab stop: the newest bar")
+		b.Do(chromedp.Focus(chromedp.CSS(`#chart [tabindex="0"]`)), chromedp.KeyEvent(kb.ArrowLeft))
+		prev := bars[len(bars)-2]
+		waitJS(t, b, fmt.Sprintf(`document.activeElement.dataset.start === %q && %s.length === 1 && %s[0] === document.activeElement`, prev["start"], stops, stops),
+			"ArrowLeft moves the one stop to the bar before")
+		b.Do(chromedp.KeyEvent(kb.Enter))
+		waitJS(t, b, fmt.Sprintf(`location.search.includes('since=') && %s === %s`, rows, prev["count"]), "Enter chooses that bar")
+		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label^="Remove filter Time"]`)))
+		waitJS(t, b, `!location.search.includes('since=') && `+rows+` === 20`, "time filter removed again")
 	})
 
 	t.Run("search", func(t *testing.T) {

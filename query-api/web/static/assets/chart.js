@@ -1,5 +1,6 @@
 // The timeline: event counts per minute, 5 minutes, hour or day, drawn as
-// SVG. Bars are buttons: clicking one (or Enter/Space on it) narrows the
+// SVG. Bars are buttons, one stop in the Tab order with the arrow keys
+// moving between them: clicking one (or Enter/Space on it) narrows the
 // time range to that bar's minutes, hour or day.
 
 import { h, plural } from './format.js';
@@ -142,6 +143,7 @@ export function render(el, buckets, { interval, onSelect } = {}) {
   const perBucket = INTERVALS[interval].ms / 60e3;
   const every = interval === 'day' ? 0 : LABEL_MINUTES[interval].find((k) => (k / perBucket) * slot >= 58) || 1440;
   const stride = Math.max(1, Math.ceil(48 / slot));
+  const bars = []; // the bars with events, oldest first
   buckets.forEach((b, i) => {
     const x = m.left + i * slot;
     const minuteOfDay = b.start.getHours() * 60 + b.start.getMinutes();
@@ -158,7 +160,7 @@ export function render(el, buckets, { interval, onSelect } = {}) {
     const g = h('svg:g', {
       class: `bar${b.count ? '' : ' empty'}`,
       role: b.count ? 'button' : null,
-      tabindex: b.count ? 0 : null,
+      tabindex: b.count ? -1 : null, // one stop in the Tab order: see rove
       'aria-label': b.count ? `${label}. Show only ${these}.` : null,
       dataset: { start: b.start.toISOString(), end: b.end.toISOString(), count: String(b.count) },
     },
@@ -174,7 +176,24 @@ export function render(el, buckets, { interval, onSelect } = {}) {
         }
       });
     }
+    if (b.count) bars.push(g);
     svg.append(g);
   });
+  rove(bars);
   el.replaceChildren(svg);
+}
+
+// rove makes the bars one stop in the Tab order (the newest bar), moved
+// between with the arrow keys, Home and End (a roving tabindex).
+function rove(bars) {
+  if (!bars.length) return;
+  bars[bars.length - 1].setAttribute('tabindex', '0');
+  bars.forEach((g, i) => g.addEventListener('keydown', (e) => {
+    const to = { ArrowLeft: i - 1, ArrowRight: i + 1, ArrowDown: i - 1, ArrowUp: i + 1, Home: 0, End: bars.length - 1 }[e.key];
+    if (to === undefined || to < 0 || to >= bars.length) return;
+    e.preventDefault();
+    g.setAttribute('tabindex', '-1');
+    bars[to].setAttribute('tabindex', '0');
+    bars[to].focus();
+  }));
 }
