@@ -508,9 +508,11 @@ func TestAuditTrailPage(t *testing.T) {
 		b.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector('.table-card').getBoundingClientRect().top + scrollY - 100)`))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.querySelector('#rows tr').getBoundingClientRect().right`), 390, "a row card fits")
 		b.Screenshot(shots, "phone-rows")
-		utc := browsertest.Eval[string](b, `document.querySelector('#rows tr:first-child time').title`)
+		// The newest of the posted events (the trail also holds the exports
+		// earlier steps recorded, which change nothing).
+		utc := browsertest.Eval[string](b, `document.querySelector('#rows tr[data-id^="pg-"] time').title`)
 		require.Regexp(t, `^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+ UTC$`, utc)
-		b.Do(chromedp.Click(chromedp.CSS(`#rows tr:first-child .c-time`)), chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
+		b.Do(chromedp.Click(chromedp.CSS(`#rows tr[data-id^="pg-"] .c-time`)), chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.getElementById('detail').getBoundingClientRect().width`), 390)
 		require.Contains(t, browsertest.Eval[string](b, `document.getElementById('detail-body').innerText`), utc,
 			"tapping an event shows its exact UTC time, without hover")
@@ -533,6 +535,15 @@ func TestAuditTrailPage(t *testing.T) {
 		b := b0.For(t)
 		b.Do(chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("signin")))
 		require.True(t, browsertest.Eval[bool](b, `sessionStorage.getItem('audittrail.token') === null`))
+
+		// An expired token is refused at sign-in with the time it expired,
+		// in the viewer's zone and naming it.
+		expired, err := auth.Mint([]byte(jwtSecret), "usr_owner", "Olivia Owner", "olivia@example.com",
+			map[string]string{"ws_page": "owner"}, time.Hour, time.Now().Add(-2*time.Hour))
+		require.NoError(t, err)
+		b.Do(chromedp.SetValue(chromedp.ID("token-input"), expired), chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)))
+		waitJS(t, b, `!document.getElementById('signin-error').hidden && /expired on .*GMT\+5:30/.test(document.getElementById('signin-error').textContent)`,
+			"the expiry names the viewer's zone (Asia/Kolkata)")
 	})
 
 	b0.RequireNoConsoleErrors()

@@ -6,7 +6,7 @@
 import { APIError, Client, publicJSON } from './api.js';
 import * as chart from './chart.js';
 import {
-  actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime,
+  actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime, formatZoned,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
 } from './format.js';
 import { HOUR, RANGES, apiParams, bounds, emptyState, filtersActive, rangeLabel, readState, toQuery } from './state.js';
@@ -100,7 +100,7 @@ function signIn(raw) {
     return 'This does not look like a token. Paste the whole token: three parts separated by dots.';
   }
   if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
-    return `This token expired on ${formatLocal(new Date(claims.exp * 1000))}. Ask for a new one.`;
+    return `This token expired on ${formatZoned(new Date(claims.exp * 1000))}. Ask for a new one.`;
   }
   const workspaces = claims.workspaces && typeof claims.workspaces === 'object' ? claims.workspaces : {};
   const ids = Object.keys(workspaces).sort();

@@ -94,6 +94,17 @@ export function formatLocal(t) {
   return Number.isNaN(d.getTime()) ? String(t) : localFmt.format(d);
 }
 
+const zonedFmt = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+});
+
+// formatZoned shows a time in the viewer's time zone, naming the zone: for
+// a time read on its own, such as when a token expired.
+export function formatZoned(t) {
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? String(t) : zonedFmt.format(d);
+}
+
 export function formatShort(t) {
   const d = t instanceof Date ? t : new Date(t);
   return Number.isNaN(d.getTime()) ? String(t) : shortFmt.format(d);
