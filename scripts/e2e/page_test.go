@@ -504,7 +504,9 @@ func TestAuditTrailPage(t *testing.T) {
 		b.Do(chromedp.Click(chromedp.ID("filters-toggle")), chromedp.WaitVisible(chromedp.ID("f-range")))
 		require.Equal(t, "true", browsertest.Eval[string](b, `document.getElementById('filters-toggle').getAttribute('aria-expanded')`))
 		b.Screenshot(shots, "phone-filters")
-		b.Do(chromedp.Click(chromedp.ID("filters-toggle")), chromedp.WaitNotVisible(chromedp.ID("f-range")))
+		// Apply closes the panel on a phone, where it covers the events.
+		b.Do(chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)), chromedp.WaitNotVisible(chromedp.ID("f-range")))
+		require.Equal(t, "false", browsertest.Eval[string](b, `document.getElementById('filters-toggle').getAttribute('aria-expanded')`))
 		b.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector('.table-card').getBoundingClientRect().top + scrollY - 100)`))
 		require.LessOrEqual(t, browsertest.Eval[int](b, `document.querySelector('#rows tr').getBoundingClientRect().right`), 390, "a row card fits")
 		b.Screenshot(shots, "phone-rows")
@@ -517,6 +519,12 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Contains(t, browsertest.Eval[string](b, `document.getElementById('detail-body').innerText`), utc,
 			"tapping an event shows its exact UTC time, without hover")
 		b.Screenshot(shots, "phone-detail")
+		// A dotted field name wraps between its parts, not inside a word.
+		b.Do(chromedp.Click(chromedp.ID("detail-close")), chromedp.WaitNotVisible(chromedp.ID("detail")),
+			chromedp.Click(chromedp.CSS(`#rows tr[data-id="pg-001"] .c-time`)), chromedp.WaitVisible(chromedp.CSS(`#detail .diff`)))
+		field := `[...document.querySelectorAll('#detail .diff tbody th')].find(th => th.textContent === 'settings.batch')`
+		require.True(t, browsertest.Eval[bool](b, field+`.innerHTML === 'settings.<wbr>batch'`), "a break opportunity after the dot")
+		require.Equal(t, "break-word", browsertest.Eval[string](b, `getComputedStyle(`+field+`).overflowWrap`), "no break inside a word unless one part alone is too long")
 		b.Do(chromedp.Click(chromedp.ID("detail-close")), chromedp.WaitNotVisible(chromedp.ID("detail")),
 			chromedp.EmulateViewport(1366, 900))
 	})

@@ -688,13 +688,23 @@ function section(title, ...content) {
   return h('section', { class: 'detail-section' }, h('h3', { text: title }), body);
 }
 
+// breakable returns a field path as text with a line-break opportunity
+// after each separator (. _ - / [), so a long name wraps between its parts
+// rather than inside a word.
+function breakable(path) {
+  const out = [];
+  for (const part of path.split(/(?<=[._\-/[])/)) out.push(part, h('wbr'));
+  out.pop();
+  return out;
+}
+
 function diffTable(changes) {
   const rows = flattenChanges(changes);
   if (!rows.length) return null;
   return h('table', { class: 'diff' },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Field' }), h('th', { scope: 'col', text: 'Before' }), h('th', { scope: 'col', text: 'After' }))),
     h('tbody', {}, rows.map((c) => h('tr', {},
-      h('th', { scope: 'row', text: c.path }),
+      h('th', { scope: 'row' }, breakable(c.path)),
       h('td', { class: c.hasOld ? 'before' : 'unset' }, c.hasOld ? h('pre', { text: formatBlock(c.old) }) : 'not set'),
       h('td', { class: c.hasNew ? 'after' : 'unset' }, c.hasNew ? h('pre', { text: formatBlock(c.new) }) : 'removed')))));
 }
@@ -1058,6 +1068,11 @@ function bind() {
   $('filters').addEventListener('submit', (e) => {
     e.preventDefault();
     apply(readForm());
+    // On a phone the panel covers the events: Apply closes it.
+    if (narrowScreen.matches) {
+      setFiltersOpen(false);
+      $('filters-toggle').focus();
+    }
   });
   for (const id of ['f-actor-type', 'f-resource-type']) $(id).addEventListener('change', () => apply(readForm()));
   for (const id of ['f-q', 'f-actor-id', 'f-resource-id', 'f-since', 'f-until']) $(id).addEventListener('change', () => apply(readForm()));
