@@ -57,6 +57,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
+	// The dead-letter reasons from the start, so that an increase counts
+	// the first dead letter of each.
+	for _, reason := range []string{reasonUndecodable, reasonInvalid} {
+		m.deadLetters.WithLabelValues(reason)
+	}
 	if reg != nil {
 		reg.MustRegister(m.inserted, m.insertErrors, m.registryErrs, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
