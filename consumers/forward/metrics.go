@@ -93,3 +93,13 @@ func (m *metrics) observeLag(p kgo.FetchTopicPartition) {
 		m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
 	}
 }
+
+// forgetLag removes the lag of partitions that left this member: their new
+// owner reports it.
+func (m *metrics) forgetLag(gone map[string][]int32) {
+	for topic, ps := range gone {
+		for _, p := range ps {
+			m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
+}

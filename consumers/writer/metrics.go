@@ -3,6 +3,8 @@ package writer
 // The writer's Prometheus metrics.
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/audittrail/audittrail/internal/config"
@@ -66,4 +68,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.inserted, m.insertErrors, m.registryErrs, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
+}
+
+// forgetLag removes the lag of partitions that left this member: their new
+// owner reports it.
+func (m *metrics) forgetLag(gone map[string][]int32) {
+	for topic, ps := range gone {
+		for _, p := range ps {
+			m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
 }
