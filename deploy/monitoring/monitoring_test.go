@@ -152,9 +152,9 @@ func TestPrometheusRuleHoldsTheRuleFile(t *testing.T) {
 
 // grafanaDashboard is the part of Grafana's dashboard model the tests read.
 type grafanaDashboard struct {
-	UID        string           `json:"uid"`
-	Title      string           `json:"title"`
-	Panels     []grafanaPanel   `json:"panels"`
+	UID        string         `json:"uid"`
+	Title      string         `json:"title"`
+	Panels     []grafanaPanel `json:"panels"`
 	Templating struct {
 		List []struct {
 			Name  string `json:"name"`
