@@ -247,3 +247,30 @@ func TestDashboardIsGeneratedAndImportable(t *testing.T) {
 		}
 	}
 }
+
+var podName = regexp.MustCompile(`(?m)^        app\.kubernetes\.io/name: (audittrail-[a-z]+)$`)
+
+// TestManifestsMatchTheScrapeJobs checks that the Kubernetes pods carry the
+// names AuditTrailServiceDown selects as jobs, and the scrape annotations.
+func TestManifestsMatchTheScrapeJobs(t *testing.T) {
+	var down string
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "AuditTrailServiceDown" {
+				down = r.Expr
+			}
+		}
+	}
+	jobs := regexp.MustCompile(`job=~"(.*?)"`).FindStringSubmatch(down)
+	require.Len(t, jobs, 2, down)
+	selected := regexp.MustCompile(`^` + jobs[1] + `$`)
+	for _, svc := range []string{"writer", "forwarder", "ingest", "api"} {
+		b, err := os.ReadFile(filepath.Join("..", "kubernetes", svc+".yaml"))
+		require.NoError(t, err)
+		m := podName.FindStringSubmatch(string(b))
+		require.Len(t, m, 2, "%s.yaml: the pod template's app.kubernetes.io/name", svc)
+		require.Equal(t, "audittrail-"+svc, m[1])
+		require.True(t, selected.MatchString(m[1]), "%s is not a job AuditTrailServiceDown selects", m[1])
+		require.Contains(t, string(b), `prometheus.io/scrape: "true"`, svc)
+	}
+}
