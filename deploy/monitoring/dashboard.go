@@ -69,7 +69,10 @@ func Dashboard() ([]byte, error) {
 
 func timeseriesPanel(p panel) *timeseries.PanelBuilder {
 	tp := timeseries.NewPanelBuilder().Title(p.title).Description(p.description).Unit(p.unit).
-		Datasource(datasource).Height(8).Span(8)
+		Datasource(datasource).Height(8).Span(8).
+		Legend(common.NewVizLegendOptionsBuilder().ShowLegend(true).
+			DisplayMode(common.LegendDisplayModeList).Placement(common.LegendPlacementBottom)).
+		Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending))
 	for i, q := range p.queries {
 		tp = tp.WithTarget(prometheus.NewDataqueryBuilder().Datasource(datasource).
 			RefId(string(rune('A' + i))).Expr(q.expr).LegendFormat(q.legend))

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -165,6 +169,10 @@ type grafanaDashboard struct {
 }
 
 type grafanaPanel struct {
+	Options *struct {
+		Legend  struct{ ShowLegend bool } `json:"legend"`
+		Tooltip struct{ Mode string }     `json:"tooltip"`
+	} `json:"options"`
 	ID         int    `json:"id"`
 	Type       string `json:"type"`
 	Title      string `json:"title"`
@@ -215,6 +223,16 @@ func TestDashboardIsGeneratedAndImportable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(got), "regenerate with -update")
 
+	// Grafana's own model (the SDK's types, generated from Grafana's
+	// schema) reads it strictly and finds it valid.
+	var model dashboard.Dashboard
+	err = model.UnmarshalJSONStrict(got)
+	if be, ok := err.(cog.BuildErrors); ok && len(be) == 0 {
+		err = nil // the SDK returns its error list typed, even when empty
+	}
+	require.NoError(t, err, "the dashboard in Grafana's schema")
+	require.NoError(t, model.Validate())
+
 	var d grafanaDashboard
 	require.NoError(t, json.Unmarshal(got, &d))
 	require.Equal(t, DashboardUID, d.UID)
@@ -238,6 +256,9 @@ func TestDashboardIsGeneratedAndImportable(t *testing.T) {
 		require.NotNil(t, p.Datasource, p.Title)
 		require.Equal(t, "${datasource}", p.Datasource.UID, p.Title)
 		require.NotNil(t, p.GridPos, p.Title)
+		require.NotNil(t, p.Options, p.Title)
+		require.True(t, p.Options.Legend.ShowLegend, "%s: the legend names the series", p.Title)
+		require.Equal(t, "multi", p.Options.Tooltip.Mode, p.Title)
 		require.NotEmpty(t, p.Targets, p.Title)
 		for _, tg := range p.Targets {
 			for _, m := range variableRef.FindAllStringSubmatch(tg.Expr, -1) {
