@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/audittrail/audittrail/internal/config"
 )
 
 type metrics struct {
@@ -25,7 +27,7 @@ func newMetrics(days int) *metrics {
 			Name: "audittrail_writer_retention_last_success_timestamp_seconds",
 			Help: "When the retention job last completed (Unix seconds; 0 before its first success)."}),
 		window: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "audittrail_writer_retention_window_seconds", Help: "The retention window (AUDITTRAIL_RETENTION_DAYS)."}),
+			Name: "audittrail_writer_retention_window_seconds", Help: "The retention window (" + config.RetentionDays.Name + ")."}),
 		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_writer_oldest_partition_timestamp_seconds",
 			Help: "Start of the oldest day partition of the events table after the last successful retention run (Unix seconds; the run's time when the table is empty)."}),
