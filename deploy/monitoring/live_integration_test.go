@@ -25,6 +25,7 @@ import (
 // true while ClickHouse is unreachable and false after.
 func TestOnALiveStack(t *testing.T) {
 	proctest.Require(t)
+	t.Parallel()
 	promtool(t) // fail early when missing
 	s := startStack(t)
 	s.exercise(t)
@@ -129,7 +130,7 @@ const (
 	promInterval  = 30 * time.Second
 	healthyScrape = 5
 	outageScrapes = 16
-	afterScrapes  = 18
+	afterScrapes  = 20
 	windowScrapes = int(5 * time.Minute / promInterval)
 )
 

@@ -91,6 +91,7 @@ func TestEveryAlertIsTestedFiringAndQuiet(t *testing.T) {
 // production for: durations, on failing and healthy series), after
 // promtool's own check of the rule file.
 func TestPromtoolRuleTests(t *testing.T) {
+	t.Parallel() // beside the live stack's test, which mostly waits
 	runPromtool(t, "check", "rules", rulesFile)
 	files, err := filepath.Glob("tests/*.test.yml")
 	require.NoError(t, err)
