@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/model"
-
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"

@@ -11,9 +11,7 @@ import (
 	"testing"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
-
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
-
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
