@@ -18,9 +18,11 @@ import (
 func (f *Forwarder) poll(ctx context.Context) (kgo.Fetches, []*kgo.Record) {
 	if f.gate == nil {
 		fetches := f.cl.PollRecords(ctx, f.pollRecords())
+		fetches.EachPartition(f.m.observeLag)
 		return fetches, fetches.Records()
 	}
 	fetches, res, err := f.gate.Poll(ctx, f.cl, f.pollRecords())
+	fetches.EachPartition(f.m.observeLag)
 	if err != nil && ctx.Err() == nil {
 		f.log.Warn("handover: offsets not read; holding", "err", err)
 	}

@@ -3,7 +3,10 @@ package forward
 // The forwarder's Prometheus metrics.
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type metrics struct {
@@ -29,6 +32,9 @@ type metrics struct {
 	// heldPartitions counts partitions whose fetching is paused because
 	// a target's queue is full.
 	heldPartitions prometheus.Gauge
+	// lag is each partition's records behind its high watermark at the
+	// last fetch that returned records (observeLag).
+	lag *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,10 +68,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests made to isolate the events of batches a target rejected."}),
 		heldPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "audittrail_forwarder_held_partitions",
 			Help: "Partitions whose reading is paused because one workspace's queue is full (its target paused, failing or slow)."}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "audittrail_forwarder_consumer_lag",
+			Help: "Records behind the high watermark per partition, at the last fetch."}, []string{"topic", "partition"}),
+	}
+	// Every target and result from the start, so that rates and increases
+	// count the first attempt of each kind.
+	for _, target := range []string{TargetSource, TargetAlert} {
+		for _, result := range []string{"ok", "retry", "rejected", "refused"} {
+			m.attempts.WithLabelValues(target, result)
+		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.paused, m.splitRequests, m.heldPartitions)
+		reg.MustRegister(m.paused, m.splitRequests, m.heldPartitions, m.lag)
 		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight, m.registryErrors)
 	}
 	return m
+}
+
+// observeLag records a partition's lag after a fetch: its high watermark
+// minus the next offset to consume.
+func (m *metrics) observeLag(p kgo.FetchTopicPartition) {
+	if n := len(p.Records); n > 0 {
+		lag := p.HighWatermark - p.Records[n-1].Offset - 1
+		m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+	}
+}
+
+// forgetLag removes the lag of partitions that left this member: their new
+// owner reports it.
+func (m *metrics) forgetLag(gone map[string][]int32) {
+	for topic, ps := range gone {
+		for _, p := range ps {
+			m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
 }

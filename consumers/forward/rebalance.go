@@ -31,6 +31,7 @@ func (f *Forwarder) onLost(_ context.Context, _ *kgo.Client, lost map[string][]i
 }
 
 func (f *Forwarder) forget(m map[string][]int32) {
+	f.m.forgetLag(m)
 	if f.gate != nil {
 		f.gate.Revoke(m[f.cfg.Topic]) // revoked partitions resume in syncFetch
 	}

@@ -37,6 +37,7 @@ type Enforcer struct {
 	days     int
 	now      func() time.Time
 	log      *slog.Logger
+	m        *metrics
 }
 
 // New returns an enforcer for database.audit_events with a window of days.
@@ -44,7 +45,7 @@ func New(conn Conn, database string, days int, now func() time.Time, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log}
+	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log, m: newMetrics(days)}
 }
 
 // OnCluster makes e work on the schema migrations created on cluster (the
@@ -68,22 +69,30 @@ func (e *Enforcer) Cutoff() string {
 
 // RunOnce drops every day partition entirely outside the window and returns
 // the ids it dropped from the events table. The id registry's day
-// partitions go a day later (migrations.IDsRetentionDays).
+// partitions go a day later (migrations.IDsRetentionDays). Each run is
+// counted in the job's metrics (Collectors).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
-	dropped, err := e.dropExpired(ctx, migrations.Table, e.Cutoff())
+	dropped, oldest, err := e.runOnce(ctx)
+	e.m.observe(e.now(), oldest, err)
+	return dropped, err
+}
+
+func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string, err error) {
+	dropped, oldest, err = e.dropExpired(ctx, migrations.Table, e.Cutoff())
 	if err != nil {
-		return dropped, fmt.Errorf("%s: %w", migrations.Table, err)
+		return dropped, "", fmt.Errorf("%s: %w", migrations.Table, err)
 	}
 	idsCutoff := e.now().UTC().Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
-	if _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
-		return dropped, fmt.Errorf("%s: %w", migrations.IDsTable, err)
+	if _, _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
+		return dropped, "", fmt.Errorf("%s: %w", migrations.IDsTable, err)
 	}
-	return dropped, nil
+	return dropped, oldest, nil
 }
 
 // dropExpired drops the table's day partitions before cutoff (YYYYMMDD); on
-// a cluster, those of its storage table on every shard.
-func (e *Enforcer) dropExpired(ctx context.Context, name, cutoff string) ([]string, error) {
+// a cluster, those of its storage table on every shard. It returns the
+// dropped ids and the oldest day partition it kept (empty when none).
+func (e *Enforcer) dropExpired(ctx context.Context, name, cutoff string) (dropped []string, oldest string, err error) {
 	table := e.schema.StorageTable(name)
 	parts := "system.parts"
 	if e.schema.Cluster != "" {
@@ -93,33 +102,38 @@ func (e *Enforcer) dropExpired(ctx context.Context, name, cutoff string) ([]stri
 		"SELECT DISTINCT partition_id FROM "+parts+" WHERE database = ? AND table = ? AND active",
 		e.database, table)
 	if err != nil {
-		return nil, fmt.Errorf("list partitions: %w", err)
+		return nil, "", fmt.Errorf("list partitions: %w", err)
 	}
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("list partitions: %w", err)
+			return nil, "", fmt.Errorf("list partitions: %w", err)
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list partitions: %w", err)
+		return nil, "", fmt.Errorf("list partitions: %w", err)
 	}
-	var dropped []string
 	for _, id := range ids {
-		if !dayPartition.MatchString(id) || id >= cutoff {
+		if !dayPartition.MatchString(id) {
+			continue
+		}
+		if id >= cutoff {
+			if oldest == "" || id < oldest {
+				oldest = id
+			}
 			continue
 		}
 		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", e.database, table, e.schema.OnCluster(), id)
 		if err := e.conn.Exec(ctx, q); err != nil {
-			return dropped, fmt.Errorf("drop partition %s: %w", id, err)
+			return dropped, "", fmt.Errorf("drop partition %s: %w", id, err)
 		}
 		dropped = append(dropped, id)
 	}
-	return dropped, nil
+	return dropped, oldest, nil
 }
 
 // Run calls RunOnce now and then every interval until ctx ends. Failures are

@@ -3,6 +3,8 @@ package writer
 // The writer's Prometheus metrics.
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/audittrail/audittrail/internal/config"
@@ -57,8 +59,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_writer_assigned_partitions", Help: "Partitions this instance owns in its group."}),
 	}
+	// The dead-letter reasons from the start, so that an increase counts
+	// the first dead letter of each.
+	for _, reason := range []string{reasonUndecodable, reasonInvalid} {
+		m.deadLetters.WithLabelValues(reason)
+	}
 	if reg != nil {
 		reg.MustRegister(m.inserted, m.insertErrors, m.registryErrs, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
+}
+
+// forgetLag removes the lag of partitions that left this member: their new
+// owner reports it.
+func (m *metrics) forgetLag(gone map[string][]int32) {
+	for topic, ps := range gone {
+		for _, p := range ps {
+			m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
 }

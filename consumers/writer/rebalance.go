@@ -99,6 +99,7 @@ func (w *Writer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int
 // holds of them (unprocessed, so not committed), resuming their fetching
 // so that a later assignment does not start paused.
 func (w *Writer) forgetHeld(cl *kgo.Client, gone map[string][]int32) {
+	w.m.forgetLag(gone)
 	for topic, ps := range gone {
 		w.m.assigned.Sub(float64(len(ps)))
 		if w.gate == nil {

@@ -78,6 +78,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 
 	var wg sync.WaitGroup
 	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster)
+	reg.MustRegister(enf.Collectors()...)
 	wg.Go(func() { enf.Run(ctx, every) })
 
 	e := httpserver.New(httpserver.Options{Name: "writer", Log: log, Reg: reg, Ready: func(ctx context.Context) error {
