@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/segmentio/encoding/json"
@@ -403,6 +404,27 @@ func TestAuditTrailPage(t *testing.T) {
 			"a workspace without events says so, with no filter carried over")
 		b.Do(pick("ws_page")...)
 		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "back to every event of ws_page")
+	})
+
+	t.Run("a view that cannot load clears the chart and offers Retry", func(t *testing.T) {
+		b := b0.For(t)
+		apply := chromedp.Click(chromedp.CSS(`#filters button[type=submit]`))
+		b.AllowNetworkError("resource_id=retry_probe") // the requests this step blocks
+		block := func(patterns ...*network.BlockPattern) {
+			_, err := chromedp.Call(b.Ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: patterns})
+			require.NoError(t, err)
+		}
+		b.Do(chromedp.Click(chromedp.ID("f-reset")))
+		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50 && document.querySelector('#chart svg') !== null`, "all events and their chart")
+		block(&network.BlockPattern{URLPattern: "*://*:*/v1/workspaces/ws_page/audit-events*", Block: true})
+		b.Do(chromedp.SetValue(chromedp.ID("f-resource-id"), "retry_probe"), apply)
+		waitJS(t, b, `!document.getElementById('status').hidden && document.getElementById('retry') !== null && `+
+			`document.getElementById('chart').children.length === 0 && `+rows+` === 0`, "the failure is shown with Retry, and the old chart is gone")
+		block()
+		b.Do(chromedp.Click(chromedp.ID("retry")))
+		waitJS(t, b, `document.getElementById('status').hidden && !document.getElementById('empty').hidden`, "Retry loads the view")
+		b.Do(chromedp.Click(chromedp.ID("f-reset")))
+		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "all events again")
 	})
 
 	t.Run("forwarding settings: turn on with a target, send a test event, turn off", func(t *testing.T) {

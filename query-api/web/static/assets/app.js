@@ -439,6 +439,22 @@ function searchError(message) {
   else $('f-q').removeAttribute('aria-invalid');
 }
 
+// viewFailed reports a view that could not be loaded: the chart of the
+// previous view is cleared (it no longer matches), and a failure that may
+// pass (the network, a 5xx) offers Retry.
+function viewFailed(err) {
+  lastChart = null;
+  $('chart').replaceChildren();
+  $('chart-note').textContent = '';
+  banner($('status'), errorText(err), 'error');
+  if (!(err instanceof APIError) || err.status === 0 || err.status >= 500) { // 0: the network
+    $('status').append(' ', h('button', {
+      type: 'button', class: 'btn btn-small', id: 'retry', text: 'Retry',
+      onclick: () => guard(loadView)({ push: false }),
+    }));
+  }
+}
+
 async function loadView({ push = false } = {}) {
   const seq = ++app.seq;
   closeEventsMenu(false);
@@ -492,7 +508,7 @@ async function loadView({ push = false } = {}) {
     show('trail');
     updateFooter();
     $('empty').hidden = true;
-    banner($('status'), errorText(err), 'error');
+    viewFailed(err);
     return;
   }
   if (seq !== app.seq) return;
