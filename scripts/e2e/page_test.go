@@ -180,6 +180,16 @@ func TestAuditTrailPage(t *testing.T) {
 		require.False(t, browsertest.Eval[bool](b, `!document.getElementById('load-more').hidden`), "no more pages")
 	})
 
+	t.Run("the column headers stay under the top bar while the rows scroll", func(t *testing.T) {
+		b := b0.For(t)
+		b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#rows tr:nth-child(30)').scrollIntoView()`))
+		waitJS(t, b, `(() => { const th = document.querySelector('.events thead th').getBoundingClientRect();
+			const bar = document.querySelector('.topbar').getBoundingClientRect();
+			const card = document.querySelector('.table-card').getBoundingClientRect();
+			return card.top < bar.bottom && Math.abs(th.top - bar.bottom) <= 1; })()`, "the headers stick under the top bar")
+		b.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	})
+
 	t.Run("filter by an event, reflected in the URL and kept on reload", func(t *testing.T) {
 		b := b0.For(t)
 		b.Do(chromedp.Click(chromedp.ID("f-events-toggle")),

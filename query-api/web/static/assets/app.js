@@ -1077,6 +1077,10 @@ function bind() {
     guard(refreshForwardingBadge)();
   });
 
+  // The column headers stick under the top bar, whose height can change.
+  new ResizeObserver(([entry]) => {
+    document.documentElement.style.setProperty('--topbar-height', `${Math.round(entry.target.getBoundingClientRect().height)}px`);
+  }).observe(document.querySelector('.topbar'));
   setFiltersOpen(!narrowScreen.matches);
   narrowScreen.addEventListener('change', () => setFiltersOpen(!narrowScreen.matches));
   touchScreen.addEventListener('change', renderTimeNote);
