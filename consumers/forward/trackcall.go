@@ -41,30 +41,18 @@ func isAuditField(k string) bool {
 	return false
 }
 
-// field is one member of an object being encoded: a property's value
-// (val), an audit field's text (str, isStr), or (kind) the audit changes
-// or the object of overridden properties.
+// field is one member of an object being encoded.
 type field struct {
-	key   string
-	val   any
-	str   string
-	kind  fieldKind
-	isStr bool
+	key string
+	val any
 }
-
-type fieldKind uint8
-
-const (
-	fieldValue fieldKind = iota
-	fieldChanges
-	fieldOverridden
-)
 
 // encoder is the scratch space of one encoding, pooled.
 type encoder struct {
 	buf        []byte
-	props      []field
-	overridden []field
+	props      []field // the event's own properties
+	overridden []field // those named like audit fields
+	changes    []string
 }
 
 var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 4096)} }}
@@ -87,7 +75,7 @@ func encodeTrackCall(ev *event.Event, props map[string]any) ([]byte, error) {
 func (e *encoder) release() {
 	clear(e.props)
 	clear(e.overridden)
-	e.props, e.overridden = e.props[:0], e.overridden[:0]
+	e.props, e.overridden, e.changes = e.props[:0], e.overridden[:0], e.changes[:0]
 	if cap(e.buf) > 64<<10 {
 		e.buf = make([]byte, 0, 4096)
 	}
@@ -105,8 +93,7 @@ func (e *encoder) appendTrackCall(b []byte, ev *event.Event, props map[string]an
 	var ts [64]byte
 	b = json.AppendEscape(b, string(ev.Timestamp.UTC().AppendFormat(ts[:0], time.RFC3339Nano)), json.EscapeHTML)
 	b = append(b, `,"properties":`...)
-	e.collect(ev, props)
-	b, err := appendFields(b, e.props, e.overridden, ev)
+	b, err := e.appendProperties(b, ev, props)
 	if err != nil {
 		return b, err
 	}
@@ -115,67 +102,155 @@ func (e *encoder) appendTrackCall(b []byte, ev *event.Event, props map[string]an
 	return append(b, '}'), nil
 }
 
-// collect gathers the track call's properties, sorted by name: the event's
-// own (those named like audit fields in overridden), then the audit fields.
-func (e *encoder) collect(ev *event.Event, props map[string]any) {
+// appendProperties appends the track call's properties, sorted by name:
+// the event's own properties merged with the audit fields, which are
+// written in their sorted order (auditOrder).
+func (e *encoder) appendProperties(b []byte, ev *event.Event, props map[string]any) ([]byte, error) {
 	for k, v := range props {
 		if isAuditField(k) {
-			e.overridden = append(e.overridden, field{key: k, val: v})
-			continue
+			e.overridden = append(e.overridden, field{k, v})
+		} else {
+			e.props = append(e.props, field{k, v})
 		}
-		e.props = append(e.props, field{key: k, val: v})
-	}
-	text := func(k, v string, always bool) {
-		if always || v != "" {
-			e.props = append(e.props, field{key: k, str: v, isStr: true})
-		}
-	}
-	text("workspace_id", ev.WorkspaceID, true)
-	text("category", ev.Category, true)
-	text("actor_type", ev.Actor.Type, true)
-	text("actor_id", ev.Actor.ID, true)
-	text("actor_name", ev.Actor.Name, false)
-	text("actor_email", ev.Actor.Email, false)
-	text("resource_type", ev.Resource.Type, false)
-	text("resource_id", ev.Resource.ID, false)
-	text("resource_name", ev.Resource.Name, false)
-	if len(ev.Changes) > 0 {
-		e.props = append(e.props, field{key: "changes", kind: fieldChanges})
-	}
-	if len(e.overridden) > 0 {
-		e.props = append(e.props, field{key: overriddenProperties, kind: fieldOverridden})
-		sortFields(e.overridden)
 	}
 	sortFields(e.props)
+	sortFields(e.overridden)
+	b = append(b, '{')
+	n, i := 0, 0
+	var err error
+	for _, a := range auditOrder {
+		v, present := e.audit(ev, a)
+		if !present {
+			continue
+		}
+		for ; i < len(e.props) && e.props[i].key < a; i++ {
+			if b, err = appendField(b, n, e.props[i]); err != nil {
+				return b, err
+			}
+			n++
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = json.AppendEscape(b, a, json.EscapeHTML)
+		b = append(b, ':')
+		switch a {
+		case "changes":
+			b, err = e.appendChanges(b, ev.Changes)
+		case overriddenProperties:
+			b, err = appendObject(b, e.overridden)
+		default:
+			b = json.AppendEscape(b, v, json.EscapeHTML)
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	for ; i < len(e.props); i++ {
+		if b, err = appendField(b, n, e.props[i]); err != nil {
+			return b, err
+		}
+		n++
+	}
+	return append(b, '}'), nil
+}
+
+// auditOrder is auditFields sorted.
+var auditOrder = func() []string {
+	s := slices.Clone(auditFields)
+	slices.Sort(s)
+	return s
+}()
+
+// audit returns the text of the audit field a and whether the track call
+// holds it: workspace_id, category, actor_type and actor_id always; the
+// other names and ids when not empty; changes when there are any;
+// overridden_properties when a property was moved there.
+func (e *encoder) audit(ev *event.Event, a string) (string, bool) {
+	switch a {
+	case "workspace_id":
+		return ev.WorkspaceID, true
+	case "category":
+		return ev.Category, true
+	case "actor_type":
+		return ev.Actor.Type, true
+	case "actor_id":
+		return ev.Actor.ID, true
+	case "actor_name":
+		return ev.Actor.Name, ev.Actor.Name != ""
+	case "actor_email":
+		return ev.Actor.Email, ev.Actor.Email != ""
+	case "resource_type":
+		return ev.Resource.Type, ev.Resource.Type != ""
+	case "resource_id":
+		return ev.Resource.ID, ev.Resource.ID != ""
+	case "resource_name":
+		return ev.Resource.Name, ev.Resource.Name != ""
+	case "changes":
+		return "", len(ev.Changes) > 0
+	case overriddenProperties:
+		return "", len(e.overridden) > 0
+	}
+	return "", false
+}
+
+// appendChanges appends the audit changes, keys sorted, each
+// {"old", "new"} without the empty sides.
+func (e *encoder) appendChanges(b []byte, changes map[string]event.Change) ([]byte, error) {
+	for k := range changes {
+		e.changes = append(e.changes, k)
+	}
+	slices.Sort(e.changes)
+	b = append(b, '{')
+	var err error
+	for i, k := range e.changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = json.AppendEscape(b, k, json.EscapeHTML)
+		b = append(b, ":{"...)
+		c := changes[k]
+		if len(c.Old) > 0 {
+			b = append(b, `"old":`...)
+			if b, err = json.Append(b, c.Old, encodeFlags); err != nil {
+				return b, err
+			}
+		}
+		if len(c.New) > 0 {
+			if len(c.Old) > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `"new":`...)
+			if b, err = json.Append(b, c.New, encodeFlags); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
 }
 
 func sortFields(fs []field) {
 	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.key, b.key) })
 }
 
-// appendFields appends fs (sorted, names unique) as a JSON object; the
-// member of kind fieldOverridden holds the object of overridden.
-func appendFields(b []byte, fs, overridden []field, ev *event.Event) ([]byte, error) {
+// appendField appends f as the member n (from 0) of an object.
+func appendField(b []byte, n int, f field) ([]byte, error) {
+	if n > 0 {
+		b = append(b, ',')
+	}
+	b = json.AppendEscape(b, f.key, json.EscapeHTML)
+	b = append(b, ':')
+	return appendValue(b, f.val)
+}
+
+// appendObject appends fs (sorted, names unique) as a JSON object.
+func appendObject(b []byte, fs []field) ([]byte, error) {
 	b = append(b, '{')
 	var err error
-	for i := range fs {
-		f := &fs[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = json.AppendEscape(b, f.key, json.EscapeHTML)
-		b = append(b, ':')
-		switch {
-		case f.isStr:
-			b = json.AppendEscape(b, f.str, json.EscapeHTML)
-		case f.kind == fieldChanges:
-			b, err = json.Append(b, ev.Changes, encodeFlags)
-		case f.kind == fieldOverridden:
-			b, err = appendFields(b, overridden, nil, ev)
-		default:
-			b, err = appendValue(b, f.val)
-		}
-		if err != nil {
+	for i, f := range fs {
+		if b, err = appendField(b, i, f); err != nil {
 			return b, err
 		}
 	}
