@@ -18,7 +18,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -276,60 +275,88 @@ func (g *Gateway) admit(ctx context.Context) bool {
 // splitBody returns the raw events of a request: the body itself, or the
 // elements of {"batch": [...]}.
 func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
-	trimmed := strings.TrimSpace(string(body))
-	if trimmed == "" || trimmed[0] != '{' {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, false, httpserver.BadRequest("", `the body must be one event object or {"batch": [events]}`)
 	}
-	var probe struct {
-		Batch *[]json.RawMessage `json:"batch"`
-	}
-	if _, err := json.Parse(body, &probe, json.DontMatchCaseInsensitiveStructFields); err != nil || probe.Batch == nil {
-		// Not a batch (or not JSON): treat it as one event and let the event
-		// decoder report what is wrong with it.
-		return []json.RawMessage{body}, false, nil
-	}
+	// A body the strict decoder takes holds "batch" and nothing else; one
+	// it refuses is a batch body with more in it if the lenient decoder
+	// finds a "batch" array, and else one event.
 	var strict struct {
-		Batch []json.RawMessage `json:"batch"`
+		Batch *[]json.RawMessage `json:"batch"`
 	}
 	rest, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields)
 	if err != nil {
+		var probe struct {
+			Batch *[]json.RawMessage `json:"batch"`
+		}
+		if _, err := json.Parse(body, &probe, json.DontMatchCaseInsensitiveStructFields); err != nil || probe.Batch == nil {
+			// Not a batch (or not JSON): treat it as one event and let the
+			// event decoder report what is wrong with it.
+			return []json.RawMessage{body}, false, nil
+		}
 		return nil, true, httpserver.BadRequest("batch", `a batch body holds only "batch": an array of event objects`)
+	}
+	if strict.Batch == nil {
+		return []json.RawMessage{body}, false, nil
 	}
 	if len(bytes.TrimSpace(rest)) != 0 {
 		return nil, true, httpserver.BadRequest("", "unexpected data after the batch object")
 	}
-	if repeatedBatchKey(body) {
+	if members(body) > 1 {
 		return nil, true, httpserver.BadRequest("batch", `duplicate key: a batch body holds "batch" once`)
 	}
-	switch n := len(strict.Batch); {
+	switch n := len(*strict.Batch); {
 	case n == 0:
 		return nil, true, httpserver.BadRequest("batch", "the batch is empty")
 	case n > MaxBatch:
 		return nil, true, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "batch",
 			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, n)}
 	}
-	return strict.Batch, true, nil
+	return *strict.Batch, true, nil
 }
 
-// repeatedBatchKey reports whether a batch body that the strict decoder
-// took (so its only key is "batch") holds "batch" more than once: the
-// decoder keeps the last, and a second "batch" must not hide the first.
+// members counts the members of the object a batch body holds, which the
+// strict decoder took (so it is valid JSON, and its only key is "batch"):
+// the decoder keeps the last "batch", and a second one must not hide the
+// first. It counts the colons outside strings at the object's own level.
 // Each event is checked for repeated keys on its own (event.Decode).
-func repeatedBatchKey(body []byte) bool {
-	dec := stdjson.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // '{'
-		return false
-	}
-	for n := 0; dec.More(); n++ {
-		if n == 1 {
-			return true
+func members(body []byte) int {
+	n, depth := 0, 0
+	for i := bytes.IndexByte(body, '{') + 1; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			i = stringEnd(body, i+1)
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return n
+			}
+			depth--
+		case ':':
+			if depth == 0 {
+				n++
+			}
 		}
-		var skip stdjson.RawMessage
-		if _, err := dec.Token(); err != nil || dec.Decode(&skip) != nil {
-			return false
-		}
 	}
-	return false
+	return n
+}
+
+// stringEnd returns the index of the quote closing the JSON string whose
+// text starts at body[i].
+func stringEnd(body []byte, i int) int {
+	for {
+		j := bytes.IndexAny(body[i:], `"\`)
+		if j < 0 {
+			return len(body)
+		}
+		i += j
+		if body[i] == '"' {
+			return i
+		}
+		i += 2 // an escape: the backslash and the byte it escapes
+	}
 }
 
 // decodeAll decodes and validates every event of a request and stamps
