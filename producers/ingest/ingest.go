@@ -346,17 +346,15 @@ func members(body []byte) int {
 // stringEnd returns the index of the quote closing the JSON string whose
 // text starts at body[i].
 func stringEnd(body []byte, i int) int {
-	for {
-		j := bytes.IndexAny(body[i:], `"\`)
-		if j < 0 {
-			return len(body)
-		}
-		i += j
-		if body[i] == '"' {
+	for ; i < len(body); i++ {
+		switch body[i] {
+		case '"':
 			return i
+		case '\\':
+			i++ // the escaped byte
 		}
-		i += 2 // an escape: the backslash and the byte it escapes
 	}
+	return i
 }
 
 // decodeAll decodes and validates every event of a request and stamps
