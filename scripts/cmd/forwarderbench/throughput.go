@@ -26,7 +26,7 @@ func (b *bench) throughput(ctx context.Context, rounds, backlog int, calls [][]b
 		return nil, fmt.Errorf("forward.Process passes %d of %d events, the filters' arithmetic %d", n, backlog, want)
 	}
 	fmt.Printf("throughput: a backlog of %d events (%d pass the filters), drained %d times by each side, alternating\n", backlog, want, rounds)
-	fmt.Printf("  %-6s %16s %16s %8s %26s\n", "round", "floor ev/s", "forwarder ev/s", "ratio", "ratio after 1st delivery")
+	fmt.Printf("  %-6s %16s %16s %8s %26s %22s\n", "round", "floor ev/s", "forwarder ev/s", "ratio", "ratio after 1st delivery", "ev/request (floor/fwd)")
 	var floors, fwds, ratios, steady []float64
 	for r := 1; r <= rounds; r++ {
 		fl, err := b.floorRound(ctx, r, calls, want)
@@ -52,7 +52,8 @@ func (b *bench) throughput(ctx context.Context, rounds, backlog int, calls [][]b
 		floor, fwd := float64(want)/fl.total.Seconds(), float64(want)/fw.total.Seconds()
 		floors, fwds, ratios = append(floors, floor), append(fwds, fwd), append(ratios, fwd/floor)
 		steady = append(steady, fw.steady/fl.steady)
-		fmt.Printf("  %-6d %16.0f %16.0f %8.2f %26.2f\n", r, floor, fwd, fwd/floor, fw.steady/fl.steady)
+		fmt.Printf("  %-6d %16.0f %16.0f %8.2f %26.2f %22s\n", r, floor, fwd, fwd/floor, fw.steady/fl.steady,
+			fmt.Sprintf("%.0f / %.0f", fl.perRequest, fw.perRequest))
 	}
 	fmt.Printf("  %-6s %16.0f %16.0f %8.2f %26.2f   (ratios: medians of the rounds' ratios; goal >= 0.70)\n",
 		"median", median(floors), median(fwds), median(ratios), median(steady))
@@ -91,7 +92,7 @@ func (b *bench) forwarderRound(ctx context.Context, round int, want int64) (drai
 	fctx, cancel := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	stopped := make(chan error, 1)
-	base := b.received.Load()
+	base, reqBase := b.received.Load(), b.requests.Load()
 	start := time.Now()
 	go func() {
 		err := f.Run(fctx)
@@ -102,7 +103,7 @@ func (b *bench) forwarderRound(ctx context.Context, round int, want int64) (drai
 		ran <- err
 	}()
 	stop := func() error { cancel(); return <-stopped }
-	el, err := b.waitReceived(ctx, base, base+want, start, ran)
+	el, err := b.waitReceived(ctx, base, reqBase, base+want, start, ran)
 	if err != nil {
 		_ = stop()
 		return drain{}, nil, err
@@ -113,15 +114,19 @@ func (b *bench) forwarderRound(ctx context.Context, round int, want int64) (drai
 // drain is how long a side took to deliver the backlog's passing events.
 type drain struct {
 	total time.Duration // from the side's start
+	// perRequest is the mean number of events per request the sink took
+	// (the side's requests: none of the other side's are in flight).
+	perRequest float64
 	// steady is the rate from the first delivery the sink saw to the
 	// last: the side's start-up (group join, settings) left out.
 	steady float64
 }
 
 // waitReceived waits until the sink received target events in all (base
-// before this side started) and returns the drain since start; it returns
-// early with what failed says or when ctx ends.
-func (b *bench) waitReceived(ctx context.Context, base, target int64, start time.Time, failed <-chan error) (drain, error) {
+// events and reqBase requests before this side started) and returns the
+// drain since start; it returns early with what failed says or when ctx
+// ends.
+func (b *bench) waitReceived(ctx context.Context, base, reqBase, target int64, start time.Time, failed <-chan error) (drain, error) {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	var first time.Time
@@ -143,6 +148,9 @@ func (b *bench) waitReceived(ctx context.Context, base, target int64, start time
 		}
 	}
 	d := drain{total: time.Since(start)}
+	if reqs := b.requests.Load() - reqBase; reqs > 0 {
+		d.perRequest = float64(b.received.Load()-base) / float64(reqs)
+	}
 	if span := time.Since(first); span > 0 {
 		d.steady = float64(target-atFirst) / span.Seconds()
 	}
