@@ -73,8 +73,9 @@ func encodeTrackCall(ev *event.Event, props map[string]any) ([]byte, error) {
 }
 
 func (e *encoder) release() {
-	clear(e.props)
+	clear(e.props) // no reference to an event outlives its encoding
 	clear(e.overridden)
+	clear(e.changes)
 	e.props, e.overridden, e.changes = e.props[:0], e.overridden[:0], e.changes[:0]
 	if cap(e.buf) > 64<<10 {
 		e.buf = make([]byte, 0, 4096)
