@@ -65,6 +65,11 @@ type Outcome struct {
 // non-nil only for an event whose encoding exceeds MaxEventBytes.
 func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
 	var out Outcome
+	if ws.Plan.Blocks(ev.Event) && (!ws.Forwarding.HardFailuresOnly || !catalogue.IsFailure(ev.Event)) {
+		// Unplanned and blocked: its properties are never read.
+		out.Dropped = dropUnplanned
+		return out, nil
+	}
 	props, err := decodeProps(ev.Properties)
 	if err != nil {
 		props = map[string]any{}

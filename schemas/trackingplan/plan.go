@@ -273,6 +273,13 @@ func (cp *CompiledPlan) Check(name string, props map[string]any) Verdict {
 	return v
 }
 
+// Blocks reports whether Check drops every event named name, whatever its
+// properties: the plan does not list it and blocks unplanned events. A
+// nil plan blocks nothing.
+func (cp *CompiledPlan) Blocks(name string) bool {
+	return cp != nil && cp.blockUnplanned && !cp.Planned(name)
+}
+
 // Planned reports whether the plan lists name.
 func (cp *CompiledPlan) Planned(name string) bool {
 	if cp == nil {
