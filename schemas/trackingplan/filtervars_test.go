@@ -61,17 +61,3 @@ func TestUsesNamesTheVariablesConditionsReadFromEvents(t *testing.T) {
 	a, r, x := cf.Uses()
 	require.Equal(t, []bool{false, true, true}, []bool{a, r, x})
 }
-
-func TestBlocksOnlyUnplannedEventsOfABlockingPlan(t *testing.T) {
-	var nilPlan *CompiledPlan
-	require.False(t, nilPlan.Blocks("X"))
-	planned := map[string]PlanEvent{"A": {}}
-	allow, err := Plan{Events: planned}.Compile()
-	require.NoError(t, err)
-	require.False(t, allow.Blocks("X"), "unplanned events allowed")
-	block, err := Plan{Events: planned, UnplannedEvents: Block}.Compile()
-	require.NoError(t, err)
-	require.False(t, block.Blocks("A"))
-	require.True(t, block.Blocks("X"))
-	require.True(t, block.Check("X", nil).Drop, "Check agrees")
-}
