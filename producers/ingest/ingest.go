@@ -189,23 +189,9 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 		return apiErr.Status, apiErr
 	}
 
-	recs := make([]*kgo.Record, len(events))
-	ids := make([]string, len(events))
-	for i := range events {
-		value, err := event.Marshal(&events[i])
-		if err != nil {
-			return http.StatusInternalServerError, fmt.Errorf("encode event %d: %w", i, err)
-		}
-		recs[i] = &kgo.Record{
-			Topic: g.cfg.Topic,
-			Key:   []byte(events[i].WorkspaceID),
-			Value: value,
-			Headers: []kgo.RecordHeader{
-				{Key: topics.HeaderEvent, Value: []byte(events[i].Event)},
-				{Key: topics.HeaderSchemaVersion, Value: []byte(event.SchemaVersion)},
-			},
-		}
-		ids[i] = events[i].ID
+	recs, ids, err := g.records(events)
+	if err != nil {
+		return http.StatusInternalServerError, err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), publishWait)
 	defer cancel()
@@ -217,6 +203,32 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	}
 	g.events.WithLabelValues("accepted").Add(float64(len(recs)))
 	return http.StatusAccepted, c.JSON(http.StatusAccepted, Accepted{Accepted: len(recs), IDs: ids})
+}
+
+// schemaVersion is the value of every record's schema version header
+// (shared: records are only read).
+var schemaVersion = []byte(event.SchemaVersion)
+
+// records encodes the request's events as records, allocated together,
+// and returns them with the events' ids.
+func (g *Gateway) records(events []event.Event) ([]*kgo.Record, []string, error) {
+	recs := make([]*kgo.Record, len(events))
+	ids := make([]string, len(events))
+	all := make([]kgo.Record, len(events))
+	headers := make([]kgo.RecordHeader, 2*len(events))
+	for i := range events {
+		value, err := event.Marshal(&events[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode event %d: %w", i, err)
+		}
+		h := headers[2*i : 2*i+2 : 2*i+2]
+		h[0] = kgo.RecordHeader{Key: topics.HeaderEvent, Value: []byte(events[i].Event)}
+		h[1] = kgo.RecordHeader{Key: topics.HeaderSchemaVersion, Value: schemaVersion}
+		all[i] = kgo.Record{Topic: g.cfg.Topic, Key: []byte(events[i].WorkspaceID), Value: value, Headers: h}
+		recs[i] = &all[i]
+		ids[i] = events[i].ID
+	}
+	return recs, ids, nil
 }
 
 // readBody reads the body within BodyTimeout and MaxBody; on failure it
