@@ -19,8 +19,8 @@ func TestProcessDropReasonsKeepTheirOrder(t *testing.T) {
 	require.NoError(t, err)
 	tests := []struct {
 		name, event, props string
-		hardOnly            bool
-		want                string
+		hardOnly           bool
+		want               string
 	}{
 		{"unplanned", "Source Deleted", `{"kind": 1}`, false, dropUnplanned},
 		{"unplanned, properties not an object", "Source Deleted", `[1, 2]`, false, dropUnplanned},
