@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/segmentio/encoding/json"
 
@@ -87,7 +88,9 @@ func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
 		}
 		return out, nil
 	}
-	f := ws.Filters.Apply(filterInput(ws.Filters, ev, props))
+	in := filterInput(ws.Filters, ev, props)
+	f := ws.Filters.Apply(&in.Input)
+	in.release()
 	out.FilterErrors = f.EvalErrors
 	if f.Drop != "" {
 		out.Dropped, out.Filter = dropFilter, f.Drop
@@ -104,21 +107,49 @@ func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
 	return out, nil
 }
 
+// input is what a workspace's filters see of one event, with maps of the
+// event's fields that are reused: Apply reads them and keeps nothing.
+type input struct {
+	trackingplan.Input
+	actor, resource, context map[string]string
+}
+
+var inputs = sync.Pool{New: func() any {
+	return &input{actor: make(map[string]string, 4), resource: make(map[string]string, 3), context: make(map[string]string, 3)}
+}}
+
 // filterInput is what ws's filters see of ev: the actor, resource and
-// context maps only when a condition refers to them.
-func filterInput(cf *trackingplan.CompiledFilters, ev *event.Event, props map[string]any) *trackingplan.Input {
-	in := &trackingplan.Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props}
+// context maps only when a condition refers to them. The caller releases
+// it once the filters ran.
+func filterInput(cf *trackingplan.CompiledFilters, ev *event.Event, props map[string]any) *input {
+	in := inputs.Get().(*input)
+	in.Input = trackingplan.Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props}
 	actor, resource, context := cf.Uses()
 	if actor {
-		in.Actor = map[string]string{"type": ev.Actor.Type, "id": ev.Actor.ID, "name": ev.Actor.Name, "email": ev.Actor.Email}
+		m := in.actor
+		m["type"], m["id"], m["name"], m["email"] = ev.Actor.Type, ev.Actor.ID, ev.Actor.Name, ev.Actor.Email
+		in.Actor = m
 	}
 	if resource {
-		in.Resource = map[string]string{"type": ev.Resource.Type, "id": ev.Resource.ID, "name": ev.Resource.Name}
+		m := in.resource
+		m["type"], m["id"], m["name"] = ev.Resource.Type, ev.Resource.ID, ev.Resource.Name
+		in.Resource = m
 	}
 	if context {
-		in.Context = map[string]string{"ip": ev.Context.IP, "user_agent": ev.Context.UserAgent, "request_id": ev.Context.RequestID}
+		m := in.context
+		m["ip"], m["user_agent"], m["request_id"] = ev.Context.IP, ev.Context.UserAgent, ev.Context.RequestID
+		in.Context = m
 	}
 	return in
+}
+
+// release returns in to the pool, holding no reference to its event.
+func (in *input) release() {
+	in.Input = trackingplan.Input{}
+	clear(in.actor)
+	clear(in.resource)
+	clear(in.context)
+	inputs.Put(in)
 }
 
 func decodeProps(raw json.RawMessage) (map[string]any, error) {
