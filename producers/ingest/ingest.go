@@ -297,7 +297,10 @@ func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
 	var strict struct {
 		Batch *[]json.RawMessage `json:"batch"`
 	}
-	rest, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields)
+	// The events are read from the body itself (DontCopyRawMessage): it
+	// lives as long as the request, and what outlives the request is copied
+	// (records, rate-limit keys).
+	rest, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields|json.DontCopyRawMessage)
 	if err != nil {
 		var probe struct {
 			Batch *[]json.RawMessage `json:"batch"`
