@@ -491,6 +491,11 @@ func TestRecentIDsForgetsTheOlderGeneration(t *testing.T) {
 	r.add("source", "ws", "e")
 	require.False(t, r.seen("source", "ws", "a"), "forgotten after two generations")
 	require.True(t, r.seen("source", "ws", "d"))
+
+	long := strings.Repeat("x", 300) // a key longer than seen's buffer
+	r.add("source", "ws", long)
+	require.True(t, r.seen("source", "ws", long))
+	require.False(t, r.seen("source", "ws", long[1:]))
 }
 
 // TestReplayAppliesTheCurrentAlertSettings replays alert dead letters after

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/segmentio/encoding/json"
 
@@ -66,6 +66,11 @@ type Outcome struct {
 // non-nil only for an event whose encoding exceeds MaxEventBytes.
 func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
 	var out Outcome
+	if ws.Plan.Blocks(ev.Event) && (!ws.Forwarding.HardFailuresOnly || !catalogue.IsFailure(ev.Event)) {
+		// Unplanned and blocked: its properties are never read.
+		out.Dropped = dropUnplanned
+		return out, nil
+	}
 	props, err := decodeProps(ev.Properties)
 	if err != nil {
 		props = map[string]any{}
@@ -83,27 +88,68 @@ func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
 		}
 		return out, nil
 	}
-	f := ws.Filters.Apply(&trackingplan.Input{
-		ID: ev.ID, Event: ev.Event, Category: ev.Category,
-		Actor:      map[string]string{"type": ev.Actor.Type, "id": ev.Actor.ID, "name": ev.Actor.Name, "email": ev.Actor.Email},
-		Resource:   map[string]string{"type": ev.Resource.Type, "id": ev.Resource.ID, "name": ev.Resource.Name},
-		Context:    map[string]string{"ip": ev.Context.IP, "user_agent": ev.Context.UserAgent, "request_id": ev.Context.RequestID},
-		Properties: props,
-	})
+	in := filterInput(ws.Filters, ev, props)
+	f := ws.Filters.Apply(&in.Input)
+	in.release()
 	out.FilterErrors = f.EvalErrors
 	if f.Drop != "" {
 		out.Dropped, out.Filter = dropFilter, f.Drop
 		return out, nil
 	}
-	call, err := json.Marshal(trackCall(ev, props))
+	call, err := encodeTrackCall(ev, props)
 	if err != nil {
-		return out, fmt.Errorf("encode track call: %w", err)
+		return out, err
 	}
 	if len(call) > MaxEventBytes {
 		return out, fmt.Errorf("%w: %d bytes", errTooLarge, len(call))
 	}
 	out.Call = call
 	return out, nil
+}
+
+// input is what a workspace's filters see of one event, with maps of the
+// event's fields that are reused: Apply reads them and keeps nothing.
+type input struct {
+	trackingplan.Input
+	actor, resource, context map[string]string
+}
+
+var inputs = sync.Pool{New: func() any {
+	return &input{actor: make(map[string]string, 4), resource: make(map[string]string, 3), context: make(map[string]string, 3)}
+}}
+
+// filterInput is what ws's filters see of ev: the actor, resource and
+// context maps only when a condition refers to them. The caller releases
+// it once the filters ran.
+func filterInput(cf *trackingplan.CompiledFilters, ev *event.Event, props map[string]any) *input {
+	in := inputs.Get().(*input)
+	in.Input = trackingplan.Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props}
+	actor, resource, context := cf.Uses()
+	if actor {
+		m := in.actor
+		m["type"], m["id"], m["name"], m["email"] = ev.Actor.Type, ev.Actor.ID, ev.Actor.Name, ev.Actor.Email
+		in.Actor = m
+	}
+	if resource {
+		m := in.resource
+		m["type"], m["id"], m["name"] = ev.Resource.Type, ev.Resource.ID, ev.Resource.Name
+		in.Resource = m
+	}
+	if context {
+		m := in.context
+		m["ip"], m["user_agent"], m["request_id"] = ev.Context.IP, ev.Context.UserAgent, ev.Context.RequestID
+		in.Context = m
+	}
+	return in
+}
+
+// release returns in to the pool, holding no reference to its event.
+func (in *input) release() {
+	in.Input = trackingplan.Input{}
+	clear(in.actor)
+	clear(in.resource)
+	clear(in.context)
+	inputs.Put(in)
 }
 
 func decodeProps(raw json.RawMessage) (map[string]any, error) {
@@ -166,66 +212,6 @@ func number(v any) (float64, bool) {
 		return f, true
 	}
 	return 0, false
-}
-
-// auditFields are the track call properties that carry the audit event's
-// own fields. They always hold the audit values (absent when the audit
-// field is empty): an event property of the same name never poses as one.
-// Such properties are forwarded under overriddenProperties instead.
-var auditFields = []string{"workspace_id", "category", "actor_type", "actor_id", "actor_name", "actor_email",
-	"resource_type", "resource_id", "resource_name", "changes", overriddenProperties}
-
-// overriddenProperties holds the event properties whose names are audit
-// fields, by name.
-const overriddenProperties = "overridden_properties"
-
-// trackCall maps an audit event to a track call: the event's properties,
-// then the audit fields (workspace_id, category, actor_*, resource_*,
-// changes), which win over properties of the same names.
-func trackCall(ev *event.Event, props map[string]any) TrackCall {
-	p := make(map[string]any, len(props)+12)
-	for k, v := range props {
-		p[k] = v
-	}
-	var overridden map[string]any
-	for _, k := range auditFields {
-		if v, ok := p[k]; ok {
-			if overridden == nil {
-				overridden = map[string]any{}
-			}
-			overridden[k] = v
-			delete(p, k)
-		}
-	}
-	p["workspace_id"] = ev.WorkspaceID
-	p["category"] = ev.Category
-	p["actor_type"] = ev.Actor.Type
-	p["actor_id"] = ev.Actor.ID
-	setIf(p, "actor_name", ev.Actor.Name)
-	setIf(p, "actor_email", ev.Actor.Email)
-	setIf(p, "resource_type", ev.Resource.Type)
-	setIf(p, "resource_id", ev.Resource.ID)
-	setIf(p, "resource_name", ev.Resource.Name)
-	if len(ev.Changes) > 0 {
-		p["changes"] = ev.Changes
-	}
-	if overridden != nil {
-		p[overriddenProperties] = overridden
-	}
-	ctx := map[string]any{"library": map[string]string{"name": "audittrail-forwarder", "version": "1"}}
-	setIf(ctx, "ip", ev.Context.IP)
-	setIf(ctx, "userAgent", ev.Context.UserAgent)
-	setIf(ctx, "request_id", ev.Context.RequestID)
-	return TrackCall{
-		Type: "track", Event: ev.Event, UserID: ev.Actor.ID, MessageID: ev.ID,
-		Timestamp: ev.Timestamp.UTC().Format(time.RFC3339Nano), Properties: p, Context: ctx,
-	}
-}
-
-func setIf(m map[string]any, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
 }
 
 // AlertText is the chat message for an alerting event: who, what, which

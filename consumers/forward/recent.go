@@ -29,13 +29,16 @@ func recentKey(kind, ws, id string) string { return kind + "\x00" + ws + "\x00" 
 
 // seen reports whether kind/ws/id is remembered.
 func (r *recentIDs) seen(kind, ws, id string) bool {
-	k := recentKey(kind, ws, id)
+	// The key is built in a buffer of its own (on the stack when short):
+	// looking a map up by string(bytes) does not copy them.
+	var buf [128]byte
+	k := append(append(append(append(append(buf[:0], kind...), 0), ws...), 0), id...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.cur[k]; ok {
+	if _, ok := r.cur[string(k)]; ok {
 		return true
 	}
-	_, ok := r.prev[k]
+	_, ok := r.prev[string(k)]
 	return ok
 }
 

@@ -115,12 +115,15 @@ func (f *Forwarder) batch(ctx context.Context, t *target, ws *Workspace, head []
 			b.n++
 			continue
 		}
-		if !it.done {
+		fresh := !it.done
+		if fresh {
+			// process checked resent just now.
 			f.process(ctx, ws, it)
 		}
-		if it.call != nil && (inBatch[it.id] || f.resent(TargetSource, ws.ID, it.id, it.ts)) {
+		if it.call != nil && (inBatch[it.id] || (!fresh && f.resent(TargetSource, ws.ID, it.id, it.ts))) {
 			// The same id again (a resend) in this batch, or delivered
-			// since this item was processed (or another version of it).
+			// since this item was processed in an earlier attempt (or
+			// another version of it).
 			it.call = nil
 			f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 		}

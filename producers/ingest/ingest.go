@@ -18,7 +18,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -190,23 +189,9 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 		return apiErr.Status, apiErr
 	}
 
-	recs := make([]*kgo.Record, len(events))
-	ids := make([]string, len(events))
-	for i := range events {
-		value, err := event.Marshal(&events[i])
-		if err != nil {
-			return http.StatusInternalServerError, fmt.Errorf("encode event %d: %w", i, err)
-		}
-		recs[i] = &kgo.Record{
-			Topic: g.cfg.Topic,
-			Key:   []byte(events[i].WorkspaceID),
-			Value: value,
-			Headers: []kgo.RecordHeader{
-				{Key: topics.HeaderEvent, Value: []byte(events[i].Event)},
-				{Key: topics.HeaderSchemaVersion, Value: []byte(event.SchemaVersion)},
-			},
-		}
-		ids[i] = events[i].ID
+	recs, ids, err := g.records(events)
+	if err != nil {
+		return http.StatusInternalServerError, err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), publishWait)
 	defer cancel()
@@ -218,6 +203,32 @@ func (g *Gateway) serve(c echo.Context) (int, error) {
 	}
 	g.events.WithLabelValues("accepted").Add(float64(len(recs)))
 	return http.StatusAccepted, c.JSON(http.StatusAccepted, Accepted{Accepted: len(recs), IDs: ids})
+}
+
+// schemaVersion is the value of every record's schema version header
+// (shared: records are only read).
+var schemaVersion = []byte(event.SchemaVersion)
+
+// records encodes the request's events as records, allocated together,
+// and returns them with the events' ids.
+func (g *Gateway) records(events []event.Event) ([]*kgo.Record, []string, error) {
+	recs := make([]*kgo.Record, len(events))
+	ids := make([]string, len(events))
+	all := make([]kgo.Record, len(events))
+	headers := make([]kgo.RecordHeader, 2*len(events))
+	for i := range events {
+		value, err := event.Marshal(&events[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode event %d: %w", i, err)
+		}
+		h := headers[2*i : 2*i+2 : 2*i+2]
+		h[0] = kgo.RecordHeader{Key: topics.HeaderEvent, Value: []byte(events[i].Event)}
+		h[1] = kgo.RecordHeader{Key: topics.HeaderSchemaVersion, Value: schemaVersion}
+		all[i] = kgo.Record{Topic: g.cfg.Topic, Key: []byte(events[i].WorkspaceID), Value: value, Headers: h}
+		recs[i] = &all[i]
+		ids[i] = events[i].ID
+	}
+	return recs, ids, nil
 }
 
 // readBody reads the body within BodyTimeout and MaxBody; on failure it
@@ -276,60 +287,89 @@ func (g *Gateway) admit(ctx context.Context) bool {
 // splitBody returns the raw events of a request: the body itself, or the
 // elements of {"batch": [...]}.
 func splitBody(body []byte) ([]json.RawMessage, bool, *httpserver.Error) {
-	trimmed := strings.TrimSpace(string(body))
-	if trimmed == "" || trimmed[0] != '{' {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, false, httpserver.BadRequest("", `the body must be one event object or {"batch": [events]}`)
 	}
-	var probe struct {
+	// A body the strict decoder takes holds "batch" and nothing else; one
+	// it refuses is a batch body with more in it if the lenient decoder
+	// finds a "batch" array, and else one event.
+	var strict struct {
 		Batch *[]json.RawMessage `json:"batch"`
 	}
-	if _, err := json.Parse(body, &probe, json.DontMatchCaseInsensitiveStructFields); err != nil || probe.Batch == nil {
-		// Not a batch (or not JSON): treat it as one event and let the event
-		// decoder report what is wrong with it.
-		return []json.RawMessage{body}, false, nil
-	}
-	var strict struct {
-		Batch []json.RawMessage `json:"batch"`
-	}
-	rest, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields)
+	// The events are read from the body itself (DontCopyRawMessage): it
+	// lives as long as the request, and what outlives the request is copied
+	// (records, rate-limit keys).
+	rest, err := json.Parse(body, &strict, json.DisallowUnknownFields|json.DontMatchCaseInsensitiveStructFields|json.DontCopyRawMessage)
 	if err != nil {
+		var probe struct {
+			Batch *[]json.RawMessage `json:"batch"`
+		}
+		if _, err := json.Parse(body, &probe, json.DontMatchCaseInsensitiveStructFields); err != nil || probe.Batch == nil {
+			// Not a batch (or not JSON): treat it as one event and let the
+			// event decoder report what is wrong with it.
+			return []json.RawMessage{body}, false, nil
+		}
 		return nil, true, httpserver.BadRequest("batch", `a batch body holds only "batch": an array of event objects`)
+	}
+	if strict.Batch == nil {
+		return []json.RawMessage{body}, false, nil
 	}
 	if len(bytes.TrimSpace(rest)) != 0 {
 		return nil, true, httpserver.BadRequest("", "unexpected data after the batch object")
 	}
-	if repeatedBatchKey(body) {
+	if members(body) > 1 {
 		return nil, true, httpserver.BadRequest("batch", `duplicate key: a batch body holds "batch" once`)
 	}
-	switch n := len(strict.Batch); {
+	switch n := len(*strict.Batch); {
 	case n == 0:
 		return nil, true, httpserver.BadRequest("batch", "the batch is empty")
 	case n > MaxBatch:
 		return nil, true, &httpserver.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "batch",
 			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, n)}
 	}
-	return strict.Batch, true, nil
+	return *strict.Batch, true, nil
 }
 
-// repeatedBatchKey reports whether a batch body that the strict decoder
-// took (so its only key is "batch") holds "batch" more than once: the
-// decoder keeps the last, and a second "batch" must not hide the first.
+// members counts the members of the object a batch body holds, which the
+// strict decoder took (so it is valid JSON, and its only key is "batch"):
+// the decoder keeps the last "batch", and a second one must not hide the
+// first. It counts the colons outside strings at the object's own level.
 // Each event is checked for repeated keys on its own (event.Decode).
-func repeatedBatchKey(body []byte) bool {
-	dec := stdjson.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // '{'
-		return false
-	}
-	for n := 0; dec.More(); n++ {
-		if n == 1 {
-			return true
+func members(body []byte) int {
+	n, depth := 0, 0
+	for i := bytes.IndexByte(body, '{') + 1; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			i = stringEnd(body, i+1)
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return n
+			}
+			depth--
+		case ':':
+			if depth == 0 {
+				n++
+			}
 		}
-		var skip stdjson.RawMessage
-		if _, err := dec.Token(); err != nil || dec.Decode(&skip) != nil {
-			return false
+	}
+	return n
+}
+
+// stringEnd returns the index of the quote closing the JSON string whose
+// text starts at body[i].
+func stringEnd(body []byte, i int) int {
+	for ; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			return i
+		case '\\':
+			i++ // the escaped byte
 		}
 	}
-	return false
+	return i
 }
 
 // decodeAll decodes and validates every event of a request and stamps

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +108,8 @@ func (b *buckets) take(key string, n int, now time.Time) {
 	tokens := b.level(key, now) - float64(n)
 	bk, ok := b.byKey[key]
 	if !ok {
+		// A copy: the key may be part of a request's body.
+		key = strings.Clone(key)
 		bk = &bucket{key: key}
 		bk.elem = b.lru.PushFront(bk)
 		b.byKey[key] = bk

@@ -83,7 +83,9 @@ func (c *workCount) object(s *jsonschema.Schema, obj map[string]any) {
 			c.apply(sub, val)
 		}
 		c.anySchema(s.AdditionalProperties, val)
-		c.apply(s.PropertyNames, k)
+		if s.PropertyNames != nil {
+			c.apply(s.PropertyNames, k)
+		}
 		c.apply(s.UnevaluatedProperties, val)
 	}
 }
@@ -119,4 +121,34 @@ func (c *workCount) anySchema(v any, val any) {
 	if s, ok := v.(*jsonschema.Schema); ok {
 		c.apply(s, val)
 	}
+}
+
+// repeats reports whether s reaches a keyword that applies its subschema
+// to every member or element of a value (items, additionalProperties,
+// patternProperties, propertyNames, contains, unevaluated*, uniqueItems
+// and the like). Without one, checking any value applies each subschema at
+// most once per way it is reached, so its work is at most the schema's
+// (schemaWork, at most MaxSchemaWork): checkWork need not run.
+func repeats(s *jsonschema.Schema) bool {
+	seen := map[*jsonschema.Schema]bool{}
+	var walk func(s *jsonschema.Schema) bool
+	walk = func(s *jsonschema.Schema) bool {
+		if s == nil || seen[s] {
+			return false
+		}
+		seen[s] = true
+		if s.Items != nil || s.Items2020 != nil || s.AdditionalItems != nil || s.Contains != nil ||
+			s.UnevaluatedItems != nil || s.UniqueItems || s.AdditionalProperties != nil ||
+			len(s.PatternProperties) > 0 || s.PropertyNames != nil || s.UnevaluatedProperties != nil {
+			return true
+		}
+		subs, _ := children(s)
+		for _, c := range subs {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(s)
 }

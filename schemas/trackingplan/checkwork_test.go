@@ -84,3 +84,52 @@ func BenchmarkArrayFanOut(b *testing.B) {
 		})
 	}
 }
+
+// TestSchemasWithoutRepeatsNeedNoCount: Check skips counting for a schema
+// without a keyword that applies a subschema per member or element: no
+// value makes its work exceed the schema's own, which compiling bounds.
+func TestSchemasWithoutRepeatsNeedNoCount(t *testing.T) {
+	bounded := []string{
+		`{"type": "object", "properties": {"kind": {"type": "string", "pattern": "^[a-z]+$"}, "count": {"type": "integer", "minimum": 0},
+			"nested": {"properties": {"a": {"$ref": "#/$defs/n"}, "b": {"allOf": [{"$ref": "#/$defs/n"}, {"not": {"const": 3}}]}}}},
+			"required": ["kind"], "$defs": {"n": {"anyOf": [{"type": "number"}, {"enum": [1, 2, "x"]}]}}}`,
+		`{"if": {"properties": {"a": {"const": 1}}}, "then": {"required": ["b"]}, "else": {"properties": {"b": {"oneOf": [{"type": "string"}, {"type": "null"}]}}},
+			"dependentSchemas": {"a": {"properties": {"c": {"maxLength": 3}}}}, "properties": {"t": {"prefixItems": [{"type": "string"}, {"type": "number"}]}}}`,
+		`{"$schema": "http://json-schema.org/draft-07/schema#", "properties": {"a": {"dependencies": {"x": {"required": ["y"]}}}}}`,
+	}
+	docs := []any{
+		map[string]any{},
+		map[string]any{"kind": "abc", "count": json.Number("3"), "nested": map[string]any{"a": json.Number("1"), "b": "x", "c": []any{1, 2}}},
+		map[string]any{"a": json.Number("1"), "b": "s", "c": "long", "t": []any{"x", json.Number("2"), "extra", "more"},
+			"nested": map[string]any{"a": map[string]any{"a": map[string]any{}}, "b": []any{map[string]any{"a": 1}}}},
+		map[string]any{"a": map[string]any{"x": 1, "y": 2, "z": []any{1, 2, 3}}, "kind": strings.Repeat("a", 1000)},
+	}
+	for i, s := range bounded {
+		cp, err := Plan{Events: map[string]PlanEvent{"E": {Properties: json.RawMessage(s)}}}.Compile()
+		require.NoError(t, err, i)
+		pe := cp.events["E"]
+		require.True(t, pe.bounded, "schema %d has no repeating keyword", i)
+		work, err := schemaWork(pe.schema)
+		require.NoError(t, err)
+		for j, d := range docs {
+			require.LessOrEqual(t, checkWork(pe.schema, d, MaxCheckWork), work, "schema %d, doc %d", i, j)
+		}
+	}
+	repeating := []string{
+		`{"properties": {"a": {"items": {"type": "string"}}}}`,
+		`{"properties": {"a": {"$ref": "#/$defs/x"}}, "$defs": {"x": {"additionalProperties": {"type": "string"}}}}`,
+		`{"patternProperties": {"^a": {}}}`,
+		`{"propertyNames": {"maxLength": 3}}`,
+		`{"unevaluatedProperties": false}`,
+		`{"properties": {"a": {"contains": {"const": 1}}}}`,
+		`{"properties": {"a": {"uniqueItems": true}}}`,
+		`{"properties": {"a": {"unevaluatedItems": false}}}`,
+		`{"$schema": "http://json-schema.org/draft-07/schema#", "properties": {"a": {"items": [{}], "additionalItems": {"type": "string"}}}}`,
+		`{"not": {"anyOf": [{"properties": {"a": {"items": {}}}}]}}`,
+	}
+	for i, s := range repeating {
+		cp, err := Plan{Events: map[string]PlanEvent{"E": {Properties: json.RawMessage(s)}}}.Compile()
+		require.NoError(t, err, i)
+		require.False(t, cp.events["E"].bounded, "schema %d repeats a subschema", i)
+	}
+}

@@ -68,6 +68,7 @@ type Filter struct {
 // concurrent use.
 type CompiledFilters struct {
 	filters []compiledFilter
+	uses    uses // the variables any enabled condition refers to
 }
 
 type compiledFilter struct {
@@ -76,6 +77,7 @@ type compiledFilter struct {
 	perMyriad uint64 // sample: kept per 10,000
 	props     [][]string
 	prg       cel.Program // nil: always true
+	uses      uses        // the variables the condition refers to
 }
 
 var celEnv = func() *cel.Env {
@@ -96,26 +98,32 @@ var celEnv = func() *cel.Env {
 // CompileExpr compiles one filter condition; the error is the compiler's
 // message. The condition must evaluate to a bool.
 func CompileExpr(expr string) (cel.Program, error) {
+	prg, _, err := compileExpr(expr)
+	return prg, err
+}
+
+// compileExpr compiles a condition and says which variables it refers to.
+func compileExpr(expr string) (cel.Program, uses, error) {
 	if len(expr) > MaxExprLen {
-		return nil, fmt.Errorf("longer than %d characters", MaxExprLen)
+		return nil, 0, fmt.Errorf("longer than %d characters", MaxExprLen)
 	}
 	ast, iss := celEnv.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
+		return nil, 0, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
 	}
 	if ast.OutputType() != cel.BoolType {
-		return nil, fmt.Errorf("must evaluate to a bool, not %s", ast.OutputType())
+		return nil, 0, fmt.Errorf("must evaluate to a bool, not %s", ast.OutputType())
 	}
 	if err := checkMatches(ast); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The per-event tracker set by Apply replaces the tracker this limit
 	// configures; the option keeps cost tracking on for every program.
 	prg, err := celEnv.Program(ast, cel.CostLimit(filterCostBudget), cel.InterruptCheckFrequency(100))
 	if err != nil {
-		return nil, fmt.Errorf("%v", err)
+		return nil, 0, fmt.Errorf("%v", err)
 	}
-	return prg, nil
+	return prg, usesOf(ast), nil
 }
 
 // estimatedCost is the worst-case cost of one condition over an event of
@@ -201,14 +209,15 @@ func (f Filters) Compile() (*CompiledFilters, error) {
 			return nil, fieldErr(at("percent"), "only for the sample action")
 		}
 		if strings.TrimSpace(fl.If) != "" {
-			prg, err := CompileExpr(fl.If)
+			prg, u, err := compileExpr(fl.If)
 			if err != nil {
 				return nil, fieldErr(at("if"), "%s", err)
 			}
-			c.prg = prg
+			c.prg, c.uses = prg, u
 		}
 		if fl.Enabled {
 			cf.filters = append(cf.filters, c)
+			cf.uses |= c.uses
 		}
 	}
 	return cf, nil
@@ -254,7 +263,7 @@ func (cf *CompiledFilters) Apply(in *Input) Outcome {
 	if cf == nil || len(cf.filters) == 0 {
 		return out
 	}
-	var vars map[string]any
+	var vars *activation
 	var costs *cost.Tracker
 	for i := range cf.filters {
 		f := &cf.filters[i]
@@ -265,13 +274,7 @@ func (cf *CompiledFilters) Apply(in *Input) Outcome {
 			}
 			if costs == nil {
 				costs = newCostTracker()
-			}
-			if vars == nil {
-				vars = map[string]any{
-					"event": in.Event, "category": in.Category,
-					"actor": nonNil(in.Actor), "resource": nonNil(in.Resource), "context": nonNil(in.Context),
-					"properties": celValue(in.Properties),
-				}
+				vars = &activation{in: in}
 			}
 			res, err := evalWithin(f.prg, vars, costs)
 			if err != nil {
@@ -285,35 +288,54 @@ func (cf *CompiledFilters) Apply(in *Input) Outcome {
 				continue
 			}
 		}
-		switch f.action {
-		case ActionDrop:
+		if f.apply(in, vars) {
 			out.Drop = f.name
 			return out
-		case ActionSample:
-			if !Sampled(in.ID, f.perMyriad) {
-				out.Drop = f.name
-				return out
-			}
-		case ActionDropProperties:
-			for _, p := range f.props {
-				deletePath(in.Properties, p)
-			}
-			vars = nil
-		case ActionAllowProperties:
-			keep := map[string]any{}
-			for _, p := range f.props {
-				copyPath(keep, in.Properties, p)
-			}
-			for k := range in.Properties {
-				delete(in.Properties, k)
-			}
-			for k, v := range keep {
-				in.Properties[k] = v
-			}
-			vars = nil
 		}
 	}
 	return out
+}
+
+// apply runs f's action on the event in (whose condition matched) and
+// reports whether it drops the event. A property action edits
+// in.Properties and, when the conditions have seen it, their view of it.
+func (f *compiledFilter) apply(in *Input, vars *activation) (drop bool) {
+	switch f.action {
+	case ActionDrop:
+		return true
+	case ActionSample:
+		return !Sampled(in.ID, f.perMyriad)
+	case ActionDropProperties:
+		for _, p := range f.props {
+			deletePath(in.Properties, p)
+		}
+		if vars != nil && vars.props != nil {
+			for _, p := range f.props {
+				deletePath(vars.props, p)
+			}
+		}
+	case ActionAllowProperties:
+		keep := allowed(in.Properties, f.props)
+		for k := range in.Properties {
+			delete(in.Properties, k)
+		}
+		for k, v := range keep {
+			in.Properties[k] = v
+		}
+		if vars != nil && vars.props != nil {
+			vars.props = allowed(vars.props, f.props)
+		}
+	}
+	return false
+}
+
+// allowed returns the members of m at the given paths.
+func allowed(m map[string]any, paths [][]string) map[string]any {
+	keep := map[string]any{}
+	for _, p := range paths {
+		copyPath(keep, m, p)
+	}
+	return keep
 }
 
 // newCostTracker returns the cost tracker of one event's conditions. Past
@@ -330,7 +352,7 @@ func newCostTracker() *cost.Tracker {
 // evalWithin evaluates prg with costs as its cost tracker, limited to the
 // smaller of the condition's own limit and what is left of the event's
 // budget; the cost spent adds to costs.
-func evalWithin(prg cel.Program, vars map[string]any, costs *cost.Tracker) (res ref.Val, err error) {
+func evalWithin(prg cel.Program, vars *activation, costs *cost.Tracker) (res ref.Val, err error) {
 	limit := min(costs.ActualCost()+filterCostBudget, MaxFilterSetCost)
 	costs.Limit = &limit
 	frame, err := interpreter.NewExecutionFrame(vars)

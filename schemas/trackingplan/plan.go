@@ -59,6 +59,12 @@ type CompiledPlan struct {
 type plannedEvent struct {
 	schema  *jsonschema.Schema
 	planned map[string]bool // top-level keys of the schema's "properties"
+	// bounded: no value can make checking the schema exceed MaxCheckWork
+	// (see repeats), so Check does not count.
+	bounded bool
+	// quick: the schema in a form that tells most conforming values
+	// without the validator (nil: the validator checks every value).
+	quick *quickSchema
 }
 
 // Compile validates p and compiles every schema once. Errors are
@@ -161,7 +167,7 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	if err := checkSchemaWork(sch); err != nil {
 		return nil, fieldErr(field, "%v", err)
 	}
-	pe := &plannedEvent{schema: sch, planned: map[string]bool{}}
+	pe := &plannedEvent{schema: sch, planned: map[string]bool{}, bounded: MaxSchemaWork <= MaxCheckWork && !repeats(sch), quick: quickOf(doc)}
 	if props, ok := obj["properties"].(map[string]any); ok {
 		for k := range props {
 			pe.planned[k] = true
@@ -248,11 +254,7 @@ func (cp *CompiledPlan) Check(name string, props map[string]any) Verdict {
 		if props == nil {
 			doc = map[string]any{}
 		}
-		if checkWork(pe.schema, doc, MaxCheckWork) > MaxCheckWork {
-			v.Violations = []string{errTooCostly}
-		} else if err := pe.schema.Validate(doc); err != nil {
-			v.Violations = violations(err)
-		}
+		v.Violations = pe.violations(doc)
 		if len(v.Violations) > 0 && cp.blockViolations {
 			v.Drop = true
 			return v
@@ -268,6 +270,29 @@ func (cp *CompiledPlan) Check(name string, props map[string]any) Verdict {
 		sort.Strings(v.Omitted)
 	}
 	return v
+}
+
+// Blocks reports whether Check drops every event named name, whatever its
+// properties: the plan does not list it and blocks unplanned events. A
+// nil plan blocks nothing.
+func (cp *CompiledPlan) Blocks(name string) bool {
+	return cp != nil && cp.blockUnplanned && !cp.Planned(name)
+}
+
+// violations checks doc against pe's schema: a value the quick form
+// knows to conform has none, one too costly to check has errTooCostly,
+// and the validator checks the others.
+func (pe *plannedEvent) violations(doc any) []string {
+	switch {
+	case pe.bounded && pe.quick != nil && pe.quick.valid(doc):
+		return nil
+	case !pe.bounded && checkWork(pe.schema, doc, MaxCheckWork) > MaxCheckWork:
+		return []string{errTooCostly}
+	}
+	if err := pe.schema.Validate(doc); err != nil {
+		return violations(err)
+	}
+	return nil
 }
 
 // Planned reports whether the plan lists name.

@@ -219,3 +219,17 @@ func FuzzFilterExpression(f *testing.F) {
 		require.Empty(t, out.Drop, "a drop_properties filter never drops")
 	})
 }
+
+func TestBlocksOnlyUnplannedEventsOfABlockingPlan(t *testing.T) {
+	var nilPlan *CompiledPlan
+	require.False(t, nilPlan.Blocks("X"))
+	planned := map[string]PlanEvent{"A": {}}
+	allow, err := Plan{Events: planned}.Compile()
+	require.NoError(t, err)
+	require.False(t, allow.Blocks("X"), "unplanned events allowed")
+	block, err := Plan{Events: planned, UnplannedEvents: Block}.Compile()
+	require.NoError(t, err)
+	require.False(t, block.Blocks("A"))
+	require.True(t, block.Blocks("X"))
+	require.True(t, block.Check("X", nil).Drop, "Check agrees")
+}

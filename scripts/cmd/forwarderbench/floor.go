@@ -68,7 +68,7 @@ type floorBatch struct {
 func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want int64) (drain, error) {
 	cfg := b.config(b.newGroup("floor", round))
 	sender := forward.NewSender(cfg.RequestTimeout, cfg.Workers, cfg.Egress.Policy(), time.Now)
-	base := b.received.Load()
+	at := b.mark()
 	start := time.Now()
 	cl, err := kgo.NewClient(append(b.kc.Options(),
 		kgo.ConsumerGroup(cfg.Group),
@@ -107,7 +107,7 @@ func (b *bench) floorRound(ctx context.Context, round int, calls [][]byte, want 
 			fail(err)
 		}
 	})
-	el, err := b.waitReceived(pctx, base, base+want, start, failed)
+	el, err := b.waitReceived(pctx, at, want, start, failed)
 	stopPolling()
 	wg.Wait()
 	return el, err

@@ -115,6 +115,7 @@ type bench struct {
 	groups                        []string // every group of the run, deleted at the end
 	sink                          *httptest.Server
 	received                      atomic.Int64 // events the sink received, over the whole run
+	requests                      atomic.Int64 // requests the sink took, over the whole run
 
 	cpuProfile string // see -cpuprofile
 
@@ -164,6 +165,7 @@ func (b *bench) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.received.Add(int64(len(batch.Batch)))
+	b.requests.Add(1)
 }
 
 func (b *bench) close() {
