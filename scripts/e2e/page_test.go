@@ -497,6 +497,19 @@ func TestAuditTrailPage(t *testing.T) {
 		b.Do(chromedp.Click(chromedp.CSS(`label.switch`)), chromedp.Click(chromedp.ID("fwd-save")))
 		waitJS(t, b, `document.getElementById('fwd-message').textContent.includes('Forwarding is off')`, "saved and off")
 		require.Equal(t, "Off", browsertest.Eval[string](b, `document.getElementById('forwarding-badge').textContent`))
+
+		// Unsaved edits: closing the drawer asks first.
+		b.Do(chromedp.SetValue(chromedp.ID("fwd-url"), "https://edited.example.com"), chromedp.KeyEvent(kb.Escape))
+		waitJS(t, b, `!document.getElementById('fwd-discard').hidden && document.getElementById('forwarding').open`, "Esc with unsaved edits asks first")
+		b.Do(chromedp.Click(chromedp.ID("fwd-discard-no")))
+		waitJS(t, b, `document.getElementById('fwd-discard').hidden && document.getElementById('forwarding').open && `+
+			`document.getElementById('fwd-url').value === 'https://edited.example.com'`, "Keep editing keeps the edit")
+		b.Do(chromedp.Click(chromedp.ID("fwd-close")))
+		waitJS(t, b, `!document.getElementById('fwd-discard').hidden`, "the close button asks too")
+		b.Do(chromedp.Click(chromedp.ID("fwd-discard-yes")), chromedp.WaitNotVisible(chromedp.ID("forwarding")))
+		b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitVisible(chromedp.ID("fwd-url")))
+		waitJS(t, b, fmt.Sprintf(`!document.getElementById('fwd-fields').disabled && document.getElementById('fwd-url').value === %q`, srv.URL),
+			"reopened: the saved URL, not the discarded edit")
 		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("forwarding")))
 	})
 

@@ -922,6 +922,7 @@ function fwdUnavailable() {
 
 function fillForwarding(f) {
   app.forwarding = f || { enabled: false, target: {}, hard_failures_only: false };
+  $('fwd-discard').hidden = true;
   const t = app.forwarding.target || {};
   $('fwd-unavailable').hidden = true;
   $('fwd-fields').disabled = false;
@@ -1014,6 +1015,26 @@ async function sendTest() {
     $('fwd-test').textContent = 'Send a test event';
     $('fwd-test').disabled = !app.features.forwarding_test || !app.forwarding;
   }
+}
+
+// fwdDirty reports whether the forwarding form differs from the settings
+// it was filled with.
+function fwdDirty() {
+  if ($('fwd-fields').disabled || !app.forwarding) return false;
+  const f = app.forwarding;
+  return $('fwd-enabled').checked !== Boolean(f.enabled) || $('fwd-url').value.trim() !== ((f.target || {}).url || '') ||
+    $('fwd-key').value !== '' || $('fwd-hard').checked !== Boolean(f.hard_failures_only);
+}
+
+// closeForwarding closes the drawer, asking first when it holds unsaved
+// changes.
+function closeForwarding() {
+  if (fwdDirty()) {
+    $('fwd-discard').hidden = false;
+    $('fwd-discard-no').focus();
+    return;
+  }
+  $('forwarding').close();
 }
 
 async function openForwarding() {
@@ -1158,9 +1179,21 @@ function bind() {
   $('export').addEventListener('click', guard(exportCSV));
 
   $('open-forwarding').addEventListener('click', guard(openForwarding));
-  $('fwd-close').addEventListener('click', () => $('forwarding').close());
+  $('fwd-close').addEventListener('click', closeForwarding);
   $('forwarding').addEventListener('click', (e) => {
-    if (e.target === $('forwarding')) $('forwarding').close();
+    if (e.target === $('forwarding')) closeForwarding(); // the backdrop
+  });
+  $('forwarding').addEventListener('cancel', (e) => { // Esc
+    e.preventDefault();
+    closeForwarding();
+  });
+  $('fwd-discard-yes').addEventListener('click', () => {
+    $('fwd-discard').hidden = true;
+    $('forwarding').close();
+  });
+  $('fwd-discard-no').addEventListener('click', () => {
+    $('fwd-discard').hidden = true;
+    $('fwd-url').focus();
   });
   $('forwarding').addEventListener('close', () => {
     if (app.lastFocus && document.contains(app.lastFocus)) app.lastFocus.focus();
