@@ -382,6 +382,13 @@ func TestAuditTrailPage(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, got.Equal(since.Truncate(time.Second)), "since=%s, want %s", got, since)
 		require.Equal(t, "pg-017", browsertest.Eval[string](b, `document.querySelector('#rows tr:last-child').dataset.id`))
+		// At 1440 px, From and To are alike: wide enough for a date and a
+		// time, neither squeezed nor stretched.
+		b.Do(chromedp.EmulateViewport(1440, 900))
+		widths := browsertest.Eval[[]float64](b, `['f-since', 'f-until'].map(id => document.getElementById(id).getBoundingClientRect().width)`)
+		require.GreaterOrEqual(t, widths[0], 190.0, "From: %v", widths)
+		require.InDelta(t, widths[0], widths[1], 2, "From and To: %v", widths)
+		b.Do(chromedp.EmulateViewport(1366, 900))
 
 		b.Do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#rows tr`)))
 		waitJS(t, b, rows+` === 6`, "the shared URL shows the same view")
