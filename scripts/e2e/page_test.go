@@ -225,6 +225,14 @@ func TestAuditTrailPage(t *testing.T) {
 		diff := browsertest.Eval[[]string](b, `[...document.querySelectorAll('#detail .diff tbody td, #detail .diff tbody th')].map(c => c.textContent)`)
 		require.Equal(t, []string{"name", "not set", "Web 3"}, diff)
 		require.Contains(t, search(b), "id=pg-003", "the open event is in the URL")
+		// Copy the id and a link to the event (the clipboard is stubbed to
+		// record what the page writes to it).
+		b.Do(chromedp.Evaluate[chromedp.Void](`window.copied = []; navigator.clipboard.writeText = async (v) => { window.copied.push(v); }`),
+			chromedp.Click(chromedp.ID("copy-id")), chromedp.Click(chromedp.ID("copy-link")))
+		waitJS(t, b, `window.copied.length === 2 && document.getElementById('copy-id').textContent === 'Copied'`, "both copied, and the button says so")
+		copied := browsertest.Eval[[]string](b, `window.copied`)
+		require.Equal(t, "pg-003", copied[0])
+		require.True(t, strings.HasPrefix(copied[1], s.api+"/?") && strings.Contains(copied[1], "id=pg-003") && strings.Contains(copied[1], "ws=ws_page"), copied[1])
 		b.Screenshot(shots, "desktop-detail")
 		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
 		require.NotContains(t, search(b), "id=")

@@ -402,7 +402,7 @@ function row(ev) {
     actorCell(ev.actor),
     h('td', { class: 'c-resource', 'data-label': 'Resource' },
       h('div', { class: 'primary ellipsis', text: r.name || r.id || '—' }),
-      h('div', { class: 'secondary ellipsis', text: [humanize(r.type), r.id].filter(Boolean).join(' · ') })),
+      h('div', { class: 'secondary ellipsis', text: [humanize(r.type), r.id].filter(Boolean).join(' · '), title: [humanize(r.type), r.id].filter(Boolean).join(' · ') })),
     h('td', { class: 'c-change', 'data-label': 'Change' },
       h('div', { class: 'summary', title: summary || null, text: summary || '—' })));
   tr.addEventListener('click', (e) => {
@@ -725,6 +725,25 @@ function diffTable(changes) {
       h('td', { class: c.hasNew ? 'after' : 'unset' }, c.hasNew ? h('pre', { text: formatBlock(c.new) }) : 'removed')))));
 }
 
+// copyButton copies value to the clipboard and says so on the button for a
+// moment.
+function copyButton(label, value, id) {
+  return h('button', {
+    type: 'button', class: 'btn btn-small', id,
+    onclick: async (e) => {
+      const b = e.currentTarget;
+      try {
+        await navigator.clipboard.writeText(value);
+        b.textContent = 'Copied';
+      } catch {
+        b.textContent = 'Could not copy: select the text instead';
+      }
+      setTimeout(() => { b.textContent = label; }, 2000);
+    },
+    text: label,
+  });
+}
+
 function filterButton(label, patch) {
   return h('button', {
     type: 'button', class: 'btn btn-small',
@@ -762,7 +781,9 @@ function renderDetail(ev) {
       ['Category', ev.category],
       ['Event id', code(ev.id)],
       ['Workspace', code(ev.workspace_id)],
-    ])),
+    ]), h('div', { class: 'detail-actions' },
+      copyButton('Copy event id', ev.id, 'copy-id'),
+      copyButton('Copy link to this event', `${location.origin}${location.pathname}${toQuery({ ...app.state, id: ev.id })}`, 'copy-link'))),
     section('Actor', dl([
       ['Type', actorKinds[a.type] || a.type],
       ['Name', a.name],
