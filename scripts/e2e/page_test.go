@@ -180,6 +180,29 @@ func TestAuditTrailPage(t *testing.T) {
 		require.False(t, browsertest.Eval[bool](b, `!document.getElementById('load-more').hidden`), "no more pages")
 	})
 
+	t.Run("times: how long ago, and a switch to UTC that is remembered", func(t *testing.T) {
+		b := b0.For(t)
+		first := `document.querySelector('#rows tr[data-id="pg-000"] time')`
+		require.Regexp(t, `^(just now|\d+ min ago)$`, browsertest.Eval[string](b, first+`.querySelector('.ago').textContent`))
+		clock := func() time.Time {
+			got, err := time.Parse("03:04:05 PM", browsertest.Eval[string](b, first+`.querySelector('.time-of-day').textContent`))
+			require.NoError(t, err)
+			return got
+		}
+		local := clock()
+		b.Do(chromedp.Click(chromedp.ID("zone-utc")))
+		waitJS(t, b, `/^Times in UTC[;.]/.test(document.getElementById('tz-note').textContent)`, "the note says UTC")
+		utc := clock()
+		// The viewer is at UTC+05:30.
+		require.Equal(t, 330*time.Minute, (local.Sub(utc)+24*time.Hour)%(24*time.Hour), "local %s, UTC %s", local, utc)
+		b.Do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#rows tr`)))
+		waitJS(t, b, `document.getElementById('zone-utc').checked && /^Times in UTC[;.]/.test(document.getElementById('tz-note').textContent)`, "remembered after a reload")
+		require.Equal(t, utc, clock())
+		b.Do(chromedp.Click(chromedp.ID("zone-utc")))
+		waitJS(t, b, `document.getElementById('tz-note').textContent.startsWith('Times in UTC+05:30')`, "back to local times")
+		require.Equal(t, local, clock())
+	})
+
 	t.Run("the column headers stay under the top bar while the rows scroll", func(t *testing.T) {
 		b := b0.For(t)
 		b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#rows tr:nth-child(30)').scrollIntoView()`))

@@ -6,12 +6,13 @@
 import { APIError, Client, publicJSON } from './api.js';
 import * as chart from './chart.js';
 import {
-  actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatDate, formatLocal, formatShort, formatTime, formatZoned,
+  actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatAgo, formatDate, formatLocal, formatShort, formatTime, formatZoned,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
 } from './format.js';
 import { HOUR, RANGES, apiParams, bounds, emptyState, filtersActive, rangeLabel, readState, toQuery } from './state.js';
 
 const TOKEN_KEY = 'audittrail.token';
+const ZONE_KEY = 'audittrail.zone'; // 'utc' or 'local': how the table shows times
 const PAGE_SIZE = 50;
 const CHART_SAMPLE = 1000;
 const MIN_CHART_SPAN = 10 * 60e3;
@@ -23,7 +24,16 @@ const $ = (id) => document.getElementById(id);
 const narrowScreen = matchMedia('(max-width: 760px)');
 const touchScreen = matchMedia('(pointer: coarse), (max-width: 760px)');
 
+function readZone() {
+  try {
+    return localStorage.getItem(ZONE_KEY) === 'utc' ? 'utc' : 'local';
+  } catch {
+    return 'local';
+  }
+}
+
 const app = {
+  zone: readZone(),
   token: '',
   claims: null,
   client: null,
@@ -390,8 +400,9 @@ function row(ev) {
   const tr = h('tr', { dataset: { id: ev.id } },
     h('td', { class: 'c-time', 'data-label': 'Time' },
       h('time', { datetime: ev.timestamp, title: formatUTC(ev.timestamp) },
-        h('span', { class: 'time-of-day', text: formatTime(ev.timestamp) }),
-        h('span', { class: 'date', text: formatDate(ev.timestamp) }))),
+        h('span', { class: 'time-of-day', text: formatTime(ev.timestamp, app.zone) }),
+        h('span', { class: 'date', text: formatDate(ev.timestamp, app.zone) }),
+        h('span', { class: 'ago', text: formatAgo(ev.timestamp) }))),
     h('td', { class: 'c-event', 'data-label': 'Event' },
       h('button', {
         type: 'button', class: 'link open-event', text: ev.event,
@@ -1087,11 +1098,28 @@ async function refreshForwardingBadge() {
 // event's exact UTC time: hovering a time needs a mouse, opening the event
 // works everywhere.
 function renderTimeNote() {
-  const zone = `Times in ${zoneLabel()}`;
+  $('zone-utc').checked = app.zone === 'utc';
+  const zone = app.zone === 'utc' ? 'Times in UTC' : `Times in ${zoneLabel()}`;
   $('tz-note').textContent = touchScreen.matches
     ? `${zone}. Tap an event for its exact UTC time.`
     : `${zone}; hover a time or open an event for the exact UTC time.`;
   $('tz-note').title = zoneName();
+}
+
+// setZone shows the table's times in the viewer's zone ('local') or in
+// UTC, and remembers the choice.
+function setZone(zone) {
+  app.zone = zone;
+  try { localStorage.setItem(ZONE_KEY, zone); } catch { /* private mode: for this page only */ }
+  renderTimeNote();
+  $('rows').replaceChildren(...app.events.map(row));
+}
+
+// refreshAgo brings the "… ago" of every row up to date.
+function refreshAgo() {
+  for (const el of document.querySelectorAll('#rows time')) {
+    el.querySelector('.ago').textContent = formatAgo(el.getAttribute('datetime'));
+  }
 }
 
 function startSession() {
@@ -1123,6 +1151,8 @@ function bind() {
   new ResizeObserver(([entry]) => {
     document.documentElement.style.setProperty('--topbar-height', `${Math.round(entry.target.getBoundingClientRect().height)}px`);
   }).observe(document.querySelector('.topbar'));
+  $('zone-utc').addEventListener('change', () => setZone($('zone-utc').checked ? 'utc' : 'local'));
+  setInterval(refreshAgo, 60e3);
   setFiltersOpen(!narrowScreen.matches);
   narrowScreen.addEventListener('change', () => setFiltersOpen(!narrowScreen.matches));
   touchScreen.addEventListener('change', renderTimeNote);

@@ -74,18 +74,39 @@ const shortFmt = new Intl.DateTimeFormat(undefined, {
   month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
 });
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-const dateFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric' });
+const timeOpts = { hour: '2-digit', minute: '2-digit', second: '2-digit' };
+const dateOpts = { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric' };
+const fmts = {
+  local: { time: new Intl.DateTimeFormat(undefined, timeOpts), date: new Intl.DateTimeFormat(undefined, dateOpts) },
+  utc: {
+    time: new Intl.DateTimeFormat(undefined, { ...timeOpts, timeZone: 'UTC' }),
+    date: new Intl.DateTimeFormat(undefined, { ...dateOpts, timeZone: 'UTC' }),
+  },
+};
 
-// formatTime and formatDate split a local time into its two table lines.
-export function formatTime(t) {
+// formatTime and formatDate split a time into its two table lines, in the
+// viewer's zone or (zone 'utc') in UTC.
+export function formatTime(t, zone = 'local') {
   const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? String(t) : timeFmt.format(d);
+  return Number.isNaN(d.getTime()) ? String(t) : fmts[zone].time.format(d);
 }
 
-export function formatDate(t) {
+export function formatDate(t, zone = 'local') {
   const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? '' : dateFmt.format(d);
+  return Number.isNaN(d.getTime()) ? '' : fmts[zone].date.format(d);
+}
+
+// formatAgo says how long before now t was: "just now", "5 min ago",
+// "3 h ago", "2 days ago"; '' for a time in the future or not a time.
+export function formatAgo(t, now = Date.now()) {
+  const ms = now - new Date(t).getTime();
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  const min = Math.floor(ms / 60e3);
+  if (min < 1) return 'just now';
+  if (min < 60) return `${min} min ago`;
+  const hours = Math.floor(min / 60);
+  if (hours < 48) return `${hours} h ago`;
+  return `${Math.floor(hours / 24)} days ago`;
 }
 
 // formatLocal shows a time in the viewer's time zone.
