@@ -450,6 +450,24 @@ func TestAuditTrailPage(t *testing.T) {
 		b.Do(pick("ws_quiet")...)
 		waitJS(t, b, `location.search === '?ws=ws_quiet' && `+empty+`'No events yet in this workspace.' && document.getElementById('empty-clear').hidden`,
 			"a workspace without events says so, with no filter carried over")
+
+		// Events arriving later are offered, not pushed into the view: the
+		// page looks every 30 s and when it becomes visible again.
+		var quiet []string
+		for i := range 2 {
+			quiet = append(quiet, fmt.Sprintf(`{"id": "quiet-%d", "workspace_id": "ws_quiet", "event": "Source Created",
+				"timestamp": %q, "actor": {"type": "user", "id": "usr_q"}, "resource": {"id": "src_q%d"}}`, i, time.Now().UTC().Format(time.RFC3339Nano), i))
+		}
+		status, resp := do(t, http.MethodPost, s.ingest+"/v1/events", ingestToken, `{"batch": [`+strings.Join(quiet, ",")+`]}`)
+		require.Equal(t, http.StatusAccepted, status, string(resp))
+		require.Eventually(t, func() bool {
+			b.Do(chromedp.Evaluate[chromedp.Void](`document.dispatchEvent(new Event('visibilitychange'))`))
+			return b.Check(`!document.getElementById('new-events').hidden && document.getElementById('new-events').textContent === '2 new events: show'`)
+		}, 30*time.Second, 500*time.Millisecond, "2 new events offered")
+		require.True(t, b.Check(rows+` === 0`), "the view is unchanged until asked")
+		b.Do(chromedp.Click(chromedp.ID("new-events")))
+		waitJS(t, b, rows+` === 2 && document.getElementById('new-events').hidden`, "shown on request")
+
 		b.Do(pick("ws_page")...)
 		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "back to every event of ws_page")
 	})

@@ -16,6 +16,7 @@ const ZONE_KEY = 'audittrail.zone'; // 'utc' or 'local': how the table shows tim
 const PAGE_SIZE = 50;
 const CHART_SAMPLE = 1000;
 const MIN_CHART_SPAN = 10 * 60e3;
+const NEW_EVENTS_EVERY = 30e3; // how often the page looks for new events
 
 const $ = (id) => document.getElementById(id);
 
@@ -487,6 +488,7 @@ async function loadView({ push = false } = {}) {
   $('rows').replaceChildren();
   banner($('status'), '');
   banner($('export-status'), '');
+  $('new-events').hidden = true;
   $('trail-sub').textContent = `Changes made in ${s.ws}, kept for 90 days.`;
   updateFooter();
   const params = apiParams(s, app.bounds);
@@ -1115,6 +1117,25 @@ function setZone(zone) {
   $('rows').replaceChildren(...app.events.map(row));
 }
 
+// checkNew looks for events newer than the view's newest one, with the
+// view's filters, and offers them ("3 new events"). It runs every
+// NEW_EVENTS_EVERY and when the page becomes visible again; not for a
+// custom time range, which does not move with the clock.
+async function checkNew() {
+  if (!app.client || app.loading || $('trail').hidden || document.hidden || app.state.range === 'custom') return;
+  const seq = app.seq;
+  const params = apiParams(app.state, bounds(app.state));
+  params.set('limit', '100');
+  if (app.events.length) params.set('since', app.events[0].timestamp);
+  const page = await app.client.json(`${base()}/audit-events?${params}`);
+  if (seq !== app.seq) return;
+  const known = new Set(app.events.slice(0, 200).map((e) => e.id));
+  const fresh = ((page && page.data) || []).filter((e) => !known.has(e.id)).length;
+  const more = Boolean(page && page.next_cursor);
+  $('new-events').hidden = fresh === 0;
+  $('new-events').textContent = fresh ? `${more ? '100+' : fresh} new ${fresh === 1 && !more ? 'event' : 'events'}: show` : '';
+}
+
 // refreshAgo brings the "… ago" of every row up to date.
 function refreshAgo() {
   for (const el of document.querySelectorAll('#rows time')) {
@@ -1153,6 +1174,9 @@ function bind() {
   }).observe(document.querySelector('.topbar'));
   $('zone-utc').addEventListener('change', () => setZone($('zone-utc').checked ? 'utc' : 'local'));
   setInterval(refreshAgo, 60e3);
+  setInterval(guard(checkNew), NEW_EVENTS_EVERY);
+  document.addEventListener('visibilitychange', guard(checkNew));
+  $('new-events').addEventListener('click', () => guard(loadView)({ push: false }));
   setFiltersOpen(!narrowScreen.matches);
   narrowScreen.addEventListener('change', () => setFiltersOpen(!narrowScreen.matches));
   touchScreen.addEventListener('change', renderTimeNote);
