@@ -383,11 +383,15 @@ func TestAuditTrailPage(t *testing.T) {
 		b.Do(chromedp.Click(chromedp.ID("f-reset")))
 		waitJS(t, b, `location.search === '?ws=ws_page' && `+rows+` === 50`, "all events again")
 
-		b.Do(chromedp.SetValue(chromedp.ID("f-actor-type"), "user"), chromedp.SetValue(chromedp.ID("f-actor-id"), "usr_bob"), apply)
+		// An actor is found by email or name as well as by id; the chip names them.
+		b.Do(chromedp.SetValue(chromedp.ID("f-actor-type"), "user"), chromedp.SetValue(chromedp.ID("f-actor-id"), "Bob@Example.com"), apply)
 		waitJS(t, b, rows+` === 20 && [...document.querySelectorAll('#rows .c-actor')].every(c => c.textContent.includes('bob@example.com'))`,
 			"only Bob's events")
 		require.Equal(t, "user", param("actor_type"))
 		require.Equal(t, "usr_bob", param("actor_id"))
+		require.True(t, b.Check(`[...document.querySelectorAll('#chips .chip')].some(c => c.textContent.includes('Actor: Bob Chen (usr_bob)'))`), "the chip names the actor")
+		require.True(t, b.Check(`[...document.querySelectorAll('#f-actors option')].some(o => o.value === 'usr_bob' && o.label.includes('bob@example.com'))`),
+			"the suggestions carry the email")
 
 		b.Do(chromedp.SetValue(chromedp.ID("f-resource-id"), "wh_002"), apply)
 		waitJS(t, b, rows+` === 1 && document.querySelector('#rows tr').dataset.id === 'pg-002'`, "the one event on wh_002")

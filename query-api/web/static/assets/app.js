@@ -233,7 +233,7 @@ function readForm() {
   const s = { ...app.state, events: [...app.state.events], id: '' };
   s.q = $('f-q').closest('.field').hidden ? '' : $('f-q').value.trim();
   s.actor_type = $('f-actor-type').value;
-  s.actor_id = $('f-actor-id').value.trim();
+  s.actor_id = resolveActor($('f-actor-id').value.trim());
   s.resource_type = $('f-resource-type').value;
   s.resource_id = $('f-resource-id').value.trim();
   s.range = $('f-range').value;
@@ -271,7 +271,10 @@ function renderChips() {
   for (const e of s.events) chip(`Event: ${e}`, (n) => { n.events = n.events.filter((x) => x !== e); });
   if (s.q) chip(`Search: ${s.q}`, (n) => { n.q = ''; });
   if (s.actor_type) chip(`Actor type: ${actorKinds[s.actor_type] || s.actor_type}`, (n) => { n.actor_type = ''; });
-  if (s.actor_id) chip(`Actor: ${s.actor_id}`, (n) => { n.actor_id = ''; });
+  if (s.actor_id) {
+    const name = actorName(s.actor_id);
+    chip(`Actor: ${name ? `${name} (${s.actor_id})` : s.actor_id}`, (n) => { n.actor_id = ''; });
+  }
   if (s.resource_type) chip(`Resource type: ${humanize(s.resource_type)}`, (n) => { n.resource_type = ''; });
   if (s.resource_id) chip(`Resource: ${s.resource_id}`, (n) => { n.resource_id = ''; });
   if (s.range === 'custom') {
@@ -365,16 +368,56 @@ function closeEventsMenu(commit) {
   }
 }
 
-function fillActorSuggestions() {
-  const actors = new Map();
-  if (app.facets) {
-    for (const a of app.facets.actors) actors.set(a.id, a);
-  } else {
-    for (const e of app.events) if (e.actor && !actors.has(e.actor.id)) actors.set(e.actor.id, e.actor);
+// seenActors remembers every actor seen in this workspace (name, email,
+// type), so that a name or email typed later is found even while a view
+// loads; switching workspace forgets them.
+const seenActors = { ws: '', byID: new Map() };
+
+function remember(a) {
+  if (!a || !a.id) return;
+  if (seenActors.ws !== app.state.ws) {
+    seenActors.ws = app.state.ws;
+    seenActors.byID.clear();
   }
+  const known = seenActors.byID.get(a.id) || {};
+  seenActors.byID.set(a.id, { type: a.type || known.type, id: a.id, name: a.name || known.name, email: a.email || known.email });
+}
+
+// knownActors are the actors to suggest: the view's facets (with counts)
+// or else its loaded events, with what was seen of them before, by id.
+function knownActors() {
+  for (const e of app.events) remember(e.actor);
+  for (const a of (app.facets && app.facets.actors) || []) remember(a);
+  const actors = new Map();
+  const view = app.facets ? app.facets.actors : app.events.map((e) => e.actor).filter((a) => a && a.id);
+  for (const a of view) if (!actors.has(a.id)) actors.set(a.id, { ...seenActors.byID.get(a.id), count: a.count });
+  return actors;
+}
+
+// resolveActor turns what was typed in the actor field into an actor id:
+// an id as it is, or the name or email of exactly one known actor.
+function resolveActor(text) {
+  knownActors(); // remembers the view's actors
+  const actors = seenActors.ws === app.state.ws ? seenActors.byID : new Map();
+  if (!text || actors.has(text)) return text;
+  const t = text.toLowerCase();
+  const hits = [...actors.values()].filter((a) => (a.name || '').toLowerCase() === t || (a.email || '').toLowerCase() === t);
+  return hits.length === 1 ? hits[0].id : text;
+}
+
+// actorName is the name (or email) of a known actor, for chips.
+function actorName(id) {
+  knownActors();
+  const a = seenActors.ws === app.state.ws ? seenActors.byID.get(id) : null;
+  return a ? a.name || a.email || '' : '';
+}
+
+function fillActorSuggestions() {
+  const actors = knownActors();
+  // The label carries the name and email: typing either finds the actor.
   $('f-actors').replaceChildren(...[...actors.values()].slice(0, 200).map((a) => h('option', {
     value: a.id,
-    label: [a.name, actorKinds[a.type] || a.type, a.count !== undefined ? plural(a.count, 'event', 'events') : ''].filter(Boolean).join(' · '),
+    label: [a.name, a.email, actorKinds[a.type] || a.type, a.count !== undefined ? plural(a.count, 'event', 'events') : ''].filter(Boolean).join(' · '),
   })));
   const resources = new Map();
   for (const e of app.events) if (e.resource && !resources.has(e.resource.id)) resources.set(e.resource.id, e.resource);
