@@ -19,6 +19,8 @@ var (
 	ContractExamples = declare(Int{Var: Var{Name: "AUDITTRAIL_CONTRACT_EXAMPLES", Readers: "tests",
 		Doc: "how many requests the API contract test generates per operation and phase (Schemathesis --max-examples)"},
 		Default: 40, Min: 1, Max: 10000})
+	Axe = declare(String{Var: Var{Name: "AUDITTRAIL_AXE", Readers: "tests",
+		Doc: "axe-core's axe.min.js, which the page's browser tests inject for their accessibility checks (scripts/test sets it; default: $AUDITTRAIL_HOME/axe/node_modules/axe-core/axe.min.js)", Accepts: "a path"}})
 	Home = declare(String{Var: Var{Name: "AUDITTRAIL_HOME", Readers: "scripts, tests",
 		Doc: "where scripts keep server binaries, data, logs and pid files (relative to the repository)", Accepts: "a path"},
 		Default: ".local"})

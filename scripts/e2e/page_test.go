@@ -130,6 +130,7 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Equal(t, token, browsertest.Eval[string](b, `sessionStorage.getItem('audittrail.token')`))
 		require.Equal(t, "ws_page", browsertest.Eval[string](b, `document.getElementById('workspace').value`))
 		require.Contains(t, search(b), "ws=ws_page")
+		b.RequireAccessible("the list")
 	}))
 
 	t.Run("table lists events newest first and loads more on click", func(t *testing.T) {
@@ -257,6 +258,7 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Equal(t, "pg-003", copied[0])
 		require.True(t, strings.HasPrefix(copied[1], s.api+"/?") && strings.Contains(copied[1], "id=pg-003") && strings.Contains(copied[1], "ws=ws_page"), copied[1])
 		b.Screenshot(shots, "desktop-detail")
+		b.RequireAccessible("the event panel")
 		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
 		require.NotContains(t, search(b), "id=")
 		require.True(t, browsertest.Eval[bool](b, `document.activeElement.classList.contains('open-event')`), "focus returns to the row")
@@ -534,6 +536,7 @@ func TestAuditTrailPage(t *testing.T) {
 		require.NotEqual(t, key, f.Target.WriteKey, "the write key is returned masked")
 		require.Equal(t, "On", browsertest.Eval[string](b, `document.getElementById('forwarding-badge').textContent`))
 		b.Screenshot(shots, "desktop-forwarding")
+		b.RequireAccessible("the forwarding settings")
 
 		t.Run("send a test event", func(t *testing.T) {
 			b := b0.For(t)
@@ -606,6 +609,7 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Contains(t, note, "Tap an event for its exact UTC time")
 		require.NotContains(t, note, "hover")
 		b.Screenshot(shots, "phone-trail")
+		b.RequireAccessible("the list at phone width")
 		b.Do(chromedp.Click(chromedp.ID("filters-toggle")), chromedp.WaitVisible(chromedp.ID("f-range")))
 		require.Equal(t, "true", browsertest.Eval[string](b, `document.getElementById('filters-toggle').getAttribute('aria-expanded')`))
 		b.Screenshot(shots, "phone-filters")
