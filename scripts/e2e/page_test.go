@@ -204,6 +204,14 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Equal(t, local, clock())
 	})
 
+	t.Run("day separators: the first row of a day carries the date", func(t *testing.T) {
+		b := b0.For(t)
+		days := `new Set([...document.querySelectorAll('#rows time')].map(t => new Date(t.getAttribute('datetime')).toDateString())).size`
+		shown := `[...document.querySelectorAll('#rows time .date')].filter(d => d.offsetParent !== null).length`
+		waitJS(t, b, rows+` === 50 && `+shown+` === `+days+` && document.querySelector('#rows tr').classList.contains('day-start')`,
+			"one date per day, on the day's first row")
+	})
+
 	t.Run("the column headers stay under the top bar while the rows scroll", func(t *testing.T) {
 		b := b0.For(t)
 		b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#rows tr:nth-child(30)').scrollIntoView()`))

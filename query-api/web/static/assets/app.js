@@ -438,10 +438,14 @@ function actorCell(a) {
     h('div', { class: 'secondary ellipsis', text: a.email || a.id, title: [a.email, a.id].filter(Boolean).join(' · ') }));
 }
 
-function row(ev) {
+// row renders the i-th loaded event. The first row of a day carries the
+// date (a day separator); later rows of that day show only their time.
+function row(ev, i) {
   const summary = summarizeChanges(ev.changes);
   const r = ev.resource || {};
-  const tr = h('tr', { dataset: { id: ev.id } },
+  const prev = i > 0 ? app.events[i - 1] : null;
+  const sameDay = prev && formatDate(prev.timestamp, app.zone) === formatDate(ev.timestamp, app.zone);
+  const tr = h('tr', { dataset: { id: ev.id }, class: sameDay ? 'same-day' : 'day-start' },
     h('td', { class: 'c-time', 'data-label': 'Time' },
       h('time', { datetime: ev.timestamp, title: formatUTC(ev.timestamp) },
         h('span', { class: 'time-of-day', text: formatTime(ev.timestamp, app.zone) }),
@@ -580,9 +584,10 @@ async function loadView({ push = false } = {}) {
 
 function appendPage(page) {
   const data = (page && page.data) || [];
+  const before = app.events.length;
   app.events.push(...data);
   app.next = page && page.next_cursor ? page.next_cursor : null;
-  $('rows').append(...data.map(row));
+  $('rows').append(...data.map((ev, i) => row(ev, before + i)));
   updateFooter();
 }
 
@@ -1157,7 +1162,7 @@ function setZone(zone) {
   app.zone = zone;
   try { localStorage.setItem(ZONE_KEY, zone); } catch { /* private mode: for this page only */ }
   renderTimeNote();
-  $('rows').replaceChildren(...app.events.map(row));
+  $('rows').replaceChildren(...app.events.map((ev, i) => row(ev, i)));
 }
 
 // checkNew looks for events newer than the view's newest one, with the
