@@ -60,10 +60,12 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 		leaves = append(leaves, migrations.Leaf{WorkspaceID: "ws", Index: uint64(254 + i), TimestampNs: k.TimestampNs, ID: k.ID, Hash: h('l'), SealedAt: now.Truncate(time.Second)})
 	}
 	require.NoError(t, store.Append(ctx, hashes, leaves))
-	require.NoError(t, store.SaveCheckpoint(ctx, migrations.Checkpoint{WorkspaceID: "ws", Size: 257, Root: h('r'), Note: "n", KeyName: "k", SignedAt: now.Truncate(time.Second)}))
+	require.NoError(t, store.SaveCheckpoints(ctx, []migrations.Checkpoint{{WorkspaceID: "ws", Size: 257, Root: h('r'), Note: "n", KeyName: "k", SignedAt: now.Truncate(time.Second)}}))
 
-	st, err := store.Load(ctx, "ws", now.Add(-time.Hour).UnixNano(), 10, 100)
+	states, err := store.Load(ctx, []string{"ws", "ws_empty"}, now.Add(-time.Hour).UnixNano(), 10, 100)
 	require.NoError(t, err)
+	require.Equal(t, sealer.State{SeenFrom: now.Add(-time.Hour).UnixNano(), Edge: map[int64]tlog.Hash{}}, states["ws_empty"])
+	st := states["ws"]
 	require.EqualValues(t, 257, st.Size)
 	require.Len(t, st.Edge, 2, "256 and 1")
 	require.Equal(t, []sealer.Key{keys[2]}, st.Seen)

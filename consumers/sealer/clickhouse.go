@@ -152,10 +152,10 @@ func (s *ClickHouseStore) Append(ctx context.Context, hashes []migrations.Stored
 	return nil
 }
 
-// SaveCheckpoint stores a signed checkpoint.
-func (s *ClickHouseStore) SaveCheckpoint(ctx context.Context, cp migrations.Checkpoint) error {
-	if err := insert(context.WithoutCancel(ctx), s.conn, migrations.Checkpoints.Insert(s.db), []migrations.Checkpoint{cp}, migrations.Checkpoints.Values); err != nil {
-		return fmt.Errorf("insert checkpoint: %w", err)
+// SaveCheckpoints implements Store, in one insert.
+func (s *ClickHouseStore) SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error {
+	if err := insert(context.WithoutCancel(ctx), s.conn, migrations.Checkpoints.Insert(s.db), cps, migrations.Checkpoints.Values); err != nil {
+		return fmt.Errorf("insert checkpoints: %w", err)
 	}
 	return nil
 }

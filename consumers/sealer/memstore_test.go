@@ -50,7 +50,19 @@ func (m *memStore) Rows(_ context.Context, keys []Key) (map[Key]migrations.Row, 
 	return out, nil
 }
 
-func (m *memStore) Load(_ context.Context, ws string, seenFrom int64, maxSeen, recent int) (State, error) {
+func (m *memStore) Load(_ context.Context, wss []string, seenFrom int64, maxSeen, recent int) (map[string]State, error) {
+	out := map[string]State{}
+	for _, ws := range wss {
+		st, err := m.load(ws, seenFrom, maxSeen, recent)
+		if err != nil {
+			return nil, err
+		}
+		out[ws] = st
+	}
+	return out, nil
+}
+
+func (m *memStore) load(ws string, seenFrom int64, maxSeen, recent int) (State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	count := int64(0)
@@ -129,10 +141,10 @@ func (m *memStore) Append(_ context.Context, hashes []migrations.StoredHash, lea
 	return nil
 }
 
-func (m *memStore) SaveCheckpoint(_ context.Context, cp migrations.Checkpoint) error {
+func (m *memStore) SaveCheckpoints(_ context.Context, cps []migrations.Checkpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.checkpoints = append(m.checkpoints, cp)
+	m.checkpoints = append(m.checkpoints, cps...)
 	return nil
 }
 

@@ -20,18 +20,19 @@ type Store interface {
 	// Rows returns the stored rows of keys (unmerged copies collapsed);
 	// a key that is not stored is absent.
 	Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error)
-	// Load returns a workspace's log as stored, with the keys of its
+	// Load returns workspaces' logs as stored, each with the keys of its
 	// leaves whose event timestamp is at least seenFrom (at most maxSeen;
 	// State.SeenFrom says from where they are complete), and the orphans
-	// among its last recent leaf indexes.
-	Load(ctx context.Context, ws string, seenFrom int64, maxSeen, recent int) (State, error)
+	// among its last recent leaf indexes. A workspace without a log has
+	// the zero State (SeenFrom set).
+	Load(ctx context.Context, wss []string, seenFrom int64, maxSeen, recent int) (map[string]State, error)
 	// HasLeaves returns which of a workspace's keys have a leaf.
 	HasLeaves(ctx context.Context, ws string, keys []Key) (map[Key]bool, error)
 	// Append stores the stored hashes, then the leaves. When it fails,
 	// any part of them may be stored.
 	Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error
-	// SaveCheckpoint stores a signed checkpoint.
-	SaveCheckpoint(ctx context.Context, cp migrations.Checkpoint) error
+	// SaveCheckpoints stores signed checkpoints.
+	SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error
 }
 
 // sequencer assigns leaf indexes. It is owned by one goroutine.
@@ -130,17 +131,21 @@ func (s *sequencer) seal(ctx context.Context, keys []Key) (Sealed, error) {
 // set of known keys decides, and the older ones looked up in ClickHouse.
 // It loads the workspaces seen for the first time.
 func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+	for _, k := range keys {
+		if _, ok := rows[k]; ok {
+			touched[k.WorkspaceID] = true
+		}
+	}
+	if err := s.load(ctx, touched); err != nil {
+		return nil, err
+	}
 	fresh := map[Key]bool{}
 	older := map[string][]Key{}
 	for _, k := range keys {
 		if _, ok := rows[k]; !ok {
 			continue
 		}
-		touched[k.WorkspaceID] = true
-		t, err := s.tree(ctx, k.WorkspaceID)
-		if err != nil {
-			return nil, err
-		}
+		t := s.trees[k.WorkspaceID]
 		if _, ok := t.seen[leafKey{k.TimestampNs, k.ID}]; ok {
 			continue
 		}
@@ -164,21 +169,29 @@ func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migratio
 	return fresh, nil
 }
 
-// tree returns a workspace's log, loading it when this sealer has not yet.
-func (s *sequencer) tree(ctx context.Context, ws string) (*tree, error) {
-	if t := s.trees[ws]; t != nil {
-		return t, nil
+// load loads the logs of the workspaces this sealer has not loaded yet.
+func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
+	var missing []string
+	for ws := range wss {
+		if s.trees[ws] == nil {
+			missing = append(missing, ws)
+		}
 	}
-	st, err := s.store.Load(ctx, ws, s.now().Add(-s.lookback).UnixNano(), s.maxSeen, s.recent)
+	if len(missing) == 0 {
+		return nil
+	}
+	states, err := s.store.Load(ctx, missing, s.now().Add(-s.lookback).UnixNano(), s.maxSeen, s.recent)
 	if err != nil {
-		return nil, fmt.Errorf("load the log of %s: %w", ws, err)
+		return fmt.Errorf("load logs: %w", err)
 	}
-	t := newTree(ws, st)
-	if _, err := tlog.TreeHash(t.size, t); err != nil {
-		return nil, fmt.Errorf("load the log of %s: %w", ws, err)
+	for _, ws := range missing {
+		t := newTree(ws, states[ws])
+		if _, err := tlog.TreeHash(t.size, t); err != nil {
+			return fmt.Errorf("load the log of %s: %w", ws, err)
+		}
+		s.trees[ws] = t
 	}
-	s.trees[ws] = t
-	return t, nil
+	return nil
 }
 
 // forget drops the workspaces' logs from memory (their partition moved).
