@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -31,18 +33,39 @@ const lookupChunk = 1000
 type ClickHouseStore struct {
 	conn Conn
 	db   string
+	// literal makes Rows name the keys in the query text, lookupChunk at
+	// a time, instead of sending them as an external table.
+	literal bool
 }
 
-// NewClickHouseStore returns the store of database's tables.
+// NewClickHouseStore returns the store of database's tables. Rows sends
+// the keys it looks up as an external table (temporary data sent with the
+// query): 18.16 parses a long IN list slowly (10,000 tuples: 3 s), while
+// 20,000 keys as external data are matched in under a second.
 func NewClickHouseStore(conn Conn, database string) *ClickHouseStore {
 	return &ClickHouseStore{conn: conn, db: database}
 }
 
+// WithLiteralKeys returns s naming the keys in the query text instead,
+// for connections that cannot send external data (internal/chdbtest).
+func (s *ClickHouseStore) WithLiteralKeys() *ClickHouseStore {
+	c := *s
+	c.literal = true
+	return &c
+}
+
 func (s *ClickHouseStore) table(name string) string { return s.db + "." + name }
 
-// Rows implements Store, lookupChunk keys per query.
+// Rows implements Store: one query with the keys as external data, or
+// lookupChunk keys per query named in its text (WithLiteralKeys).
 func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error) {
 	out := make(map[Key]migrations.Row, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if !s.literal {
+		return out, s.rows(ctx, keys, out)
+	}
 	for lo := 0; lo < len(keys); lo += lookupChunk {
 		if err := s.rows(ctx, keys[lo:min(lo+lookupChunk, len(keys))], out); err != nil {
 			return nil, err
@@ -51,13 +74,33 @@ func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrati
 	return out, nil
 }
 
+// keysTable is the external table Rows sends its keys in.
+const keysTable = "sealer_keys"
+
 func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migrations.Row) error {
-	tuples, args := keyTuples(keys, true)
 	first, last := timeRange(keys)
+	args := []any{first, last}
+	set := keysTable
+	if s.literal {
+		var tuples string
+		tuples, args = keyTuples(keys, true)
+		args, set = append([]any{first, last}, args...), "("+tuples+")"
+	} else {
+		tbl, err := ext.NewTable(keysTable, ext.Column("workspace_id", "String"), ext.Column("timestamp_ns", "Int64"), ext.Column("id", "String"))
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tbl.Append(k.WorkspaceID, k.TimestampNs, k.ID); err != nil {
+				return err
+			}
+		}
+		ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
+	}
 	q := fmt.Sprintf(`SELECT %s FROM %s
-WHERE timestamp >= ? AND timestamp <= ? AND (workspace_id, timestamp_ns, id) IN (%s)
-LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), tuples)
-	rows, err := s.conn.Query(ctx, q, append([]any{first, last}, args...)...)
+WHERE timestamp >= ? AND timestamp <= ? AND (workspace_id, timestamp_ns, id) IN %s
+LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), set)
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -115,7 +115,7 @@ func (e *env) startSealer(ctx context.Context, db, topic, checkpoints, writerGro
 	cfg.SigningKey, cfg.VerifierKeys, cfg.CheckpointInterval = skey, []string{vkey}, interval
 	reg := prometheus.NewRegistry()
 	s, err := sealer.New(cfg, e.Kafka.Options(), sealer.NewClickHouseStore(e.Conn, db), nil,
-		slog.New(slog.NewTextHandler(io.Discard, nil)), reg, time.Now)
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), reg, time.Now)
 	if err != nil {
 		return nil, err
 	}
