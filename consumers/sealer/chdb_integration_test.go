@@ -73,9 +73,13 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	require.Equal(t, []sealer.Key{keys[2]}, st.Seen)
 	require.Len(t, st.Orphans, 1, "indexes 157..253 (of the last 100) have no leaf row; all have the same hash here")
 	require.EqualValues(t, 257, st.Signed)
-	has, err := store.HasLeaves(ctx, "ws", []sealer.Key{keys[0], {WorkspaceID: "ws", TimestampNs: 5, ID: "none"}})
+	other := sealer.Key{WorkspaceID: "ws", TimestampNs: 5, ID: keys[1].ID} // another version of a sealed id
+	has, err := store.HasLeaves(ctx, "ws", []sealer.Key{keys[0], other, {WorkspaceID: "ws", TimestampNs: 5, ID: "none"}})
 	require.NoError(t, err)
-	require.Equal(t, map[sealer.Key]bool{keys[0]: true}, has)
+	require.Equal(t, map[sealer.Key]bool{keys[0]: true, other: true}, has)
+	sizes, err := store.Sizes(ctx, map[string]int64{"ws": 257, "ws_empty": 0, "ws_gone": 3})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"ws": 257, "ws_empty": 0, "ws_gone": -1}, sizes)
 
 	// Retention: the old events' leaves (254, 255) go; the first live leaf
 	// is 256, so tile 0 (leaves 0..255) is reduced to its own hash.

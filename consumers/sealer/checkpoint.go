@@ -48,12 +48,32 @@ func ParseCheckpoint(text string) (origin string, size int64, root tlog.Hash, er
 // insert and then publishes them.
 func (s *Sealer) checkpoints(ctx context.Context) {
 	now := s.now()
+	near := map[string]int64{}
+	for _, t := range s.seq.trees {
+		if t.size > t.signed && now.Sub(t.signedAt) >= s.cfg.CheckpointInterval {
+			near[t.ws] = t.size
+		}
+	}
+	if len(near) == 0 {
+		return
+	}
+	// The fence again: sign only a log stored as this sealer holds it.
+	stored, err := s.store.Sizes(ctx, near)
+	if err != nil {
+		s.m.errors.WithLabelValues("checkpoint").Inc()
+		s.log.Warn("checkpoints not signed: the logs' sizes not read; retried at the next round", "err", err)
+		return
+	}
 	var (
 		due []*tree
 		cps []migrations.Checkpoint
 	)
-	for _, t := range s.seq.trees {
-		if t.size <= t.signed || now.Sub(t.signedAt) < s.cfg.CheckpointInterval {
+	for ws, n := range near {
+		t := s.seq.trees[ws]
+		if stored[ws] != n {
+			s.m.errors.WithLabelValues("fenced").Inc()
+			s.log.Warn("checkpoint not signed: the stored log is not the one in memory; it is loaded again", "workspace", ws, "stored", stored[ws], "memory", n)
+			delete(s.seq.trees, ws)
 			continue
 		}
 		cp, err := s.sign(t, now)

@@ -57,7 +57,10 @@ func (s *ClickHouseStore) WithLiteralKeys() *ClickHouseStore {
 func (s *ClickHouseStore) table(name string) string { return s.db + "." + name }
 
 // Rows implements Store: one query with the keys as external data, or
-// lookupChunk keys per query named in its text (WithLiteralKeys).
+// lookupChunk keys per query named in its text (WithLiteralKeys). Of
+// unmerged copies of a key it takes the last inserted (as the table's
+// merges keep), the latest received_at among copies inserted in the same
+// second.
 func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error) {
 	out := make(map[Key]migrations.Row, len(keys))
 	if len(keys) == 0 {
@@ -99,6 +102,7 @@ func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migr
 	}
 	q := fmt.Sprintf(`SELECT %s FROM %s
 WHERE timestamp >= ? AND timestamp <= ? AND (workspace_id, timestamp_ns, id) IN %s
+ORDER BY inserted_at DESC, received_at_ns DESC
 LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), set)
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
@@ -146,38 +150,74 @@ func timeRange(keys []Key) (time.Time, time.Time) {
 	return time.Unix(0, lo).UTC().Truncate(time.Second), time.Unix(0, hi).UTC().Truncate(time.Second)
 }
 
-// HasLeaves implements Store. The leaves' day partitions are those of the
-// keys' timestamps, so the lookup reads only the workspace's leaves of
-// those days.
+// HasLeaves implements Store. It reads the ids of the workspace's leaves
+// (no index serves a lookup by id): it runs only for keys older than what
+// the sealer holds in memory (backdated events, late resends).
 func (s *ClickHouseStore) HasLeaves(ctx context.Context, ws string, keys []Key) (map[Key]bool, error) {
 	out := map[Key]bool{}
 	for lo := 0; lo < len(keys); lo += lookupChunk {
 		chunk := keys[lo:min(lo+lookupChunk, len(keys))]
-		tuples, args := keyTuples(chunk, false)
-		ts := make([]string, len(chunk))
-		for i, k := range chunk {
-			ts[i] = fmt.Sprint(k.TimestampNs)
+		args := []any{ws}
+		for _, k := range chunk {
+			args = append(args, k.ID)
 		}
-		q := fmt.Sprintf(`SELECT DISTINCT timestamp_ns, id FROM %s
-WHERE workspace_id = ? AND timestamp_ns IN (%s) AND (timestamp_ns, id) IN (%s)`, s.table(migrations.LeavesTable), strings.Join(ts, ", "), tuples)
-		rows, err := s.conn.Query(ctx, q, append([]any{ws}, args...)...)
+		found := map[string]bool{}
+		err := s.each(ctx, "leaves by id", "SELECT DISTINCT id FROM "+s.table(migrations.LeavesTable)+
+			" WHERE workspace_id = ? AND id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args,
+			func(scan func(...any) error) error {
+				var id string
+				if err := scan(&id); err != nil {
+					return err
+				}
+				found[id] = true
+				return nil
+			})
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			k := Key{WorkspaceID: ws}
-			if err := rows.Scan(&k.TimestampNs, &k.ID); err != nil {
-				rows.Close()
-				return nil, err
+		for _, k := range chunk {
+			if found[k.ID] {
+				out[k] = true
 			}
-			out[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// Sizes implements Store: per workspace, the highest stored hash index at
+// or above the last one of the size given, one index range each.
+func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error) {
+	out := make(map[string]int64, len(near))
+	var conds []string
+	var args []any
+	for ws, n := range near {
+		out[ws] = 0
+		if n > 0 {
+			out[ws] = -1 // unless the stored hashes reach n
+		}
+		conds = append(conds, "(workspace_id = ? AND hash_index >= ?)")
+		args = append(args, ws, uint64(max(tlog.StoredHashCount(n)-1, 0)))
+	}
+	if len(conds) == 0 {
+		return out, nil
+	}
+	err := s.each(ctx, "the logs' sizes", "SELECT workspace_id, max(hash_index) FROM "+s.table(migrations.HashesTable)+
+		" WHERE "+strings.Join(conds, " OR ")+" GROUP BY workspace_id", args, func(scan func(...any) error) error {
+		var (
+			ws  string
+			top uint64
+		)
+		if err := scan(&ws, &top); err != nil {
+			return err
+		}
+		size, err := SizeOf(int64(top) + 1)
+		if err != nil {
+			size = -1
+		}
+		out[ws] = size
+		return nil
+	})
+	return out, err
 }
 
 // Append implements Store: the stored hashes in one insert, then the
