@@ -134,7 +134,9 @@ func (m *memStore) Sizes(_ context.Context, near map[string]int64) (map[string]i
 	return out, nil
 }
 
-func (m *memStore) ReadHashes(_ context.Context, ws string) tlog.HashReaderFunc { return m.hashReader(ws) }
+func (m *memStore) ReadHashes(_ context.Context, ws string) tlog.HashReaderFunc {
+	return m.hashReader(ws)
+}
 
 func (m *memStore) Append(_ context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error {
 	m.mu.Lock()

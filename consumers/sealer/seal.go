@@ -154,7 +154,7 @@ func (s *sequencer) assign(items []Item, rows map[Key]migrations.Row, fresh map[
 			out.Repeats++
 			continue
 		}
-		delete(fresh, k) // a key repeated in the batch gets one leaf
+		delete(fresh, k)                                         // a key repeated in the batch gets one leaf
 		if _, dup := s.trees[k.WorkspaceID].seenIDs[k.ID]; dup { // its id got one earlier in the batch
 			out.Repeats++
 			continue
