@@ -37,7 +37,7 @@ import (
 )
 
 func main() {
-	generate := flag.String("generate-key", "", "print a new Ed25519 note key pair named `NAME` as AUDITTRAIL_SIGNING_KEY and AUDITTRAIL_VERIFIER_KEYS lines, and exit")
+	generate := flag.String("generate-key", "", "print a new Ed25519 note key pair named `NAME` as "+config.SigningKey.Name+" and "+config.VerifierKeys.Name+" lines, and exit")
 	flag.Parse()
 	if *generate != "" {
 		skey, vkey, err := note.GenerateKey(rand.Reader, *generate)

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
@@ -41,7 +42,7 @@ func main() {
 	rounds := flag.Int("rounds", 2, "throughput runs each way (off and on, interleaved)")
 	rate := flag.Int("rate", 5000, "offered events per second for the inclusion latency")
 	duration := flag.Duration("duration", 3*time.Minute, "how long the rate is offered")
-	interval := flag.Duration("interval", time.Minute, "AUDITTRAIL_CHECKPOINT_INTERVAL of the sealer in the inclusion run")
+	interval := flag.Duration("interval", config.CheckpointInterval.Default, config.CheckpointInterval.Name+" of the sealer in the inclusion run")
 	out := flag.String("out", "scripts/bench-results", "results directory")
 	flag.Parse()
 	if *quick {
