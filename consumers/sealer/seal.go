@@ -33,8 +33,8 @@ type Store interface {
 	// Append stores the stored hashes, then the leaves. When it fails,
 	// any part of them may be stored.
 	Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error
-	// Sizes returns each workspace's stored log size, read near the size
-	// given (the fence: -1 when the stored hashes do not reach it).
+	// Sizes returns, for each workspace, the size given when its stored
+	// log has that size, else -1 (the fence).
 	Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error)
 	// ReadHashes reads a workspace's stored hashes.
 	ReadHashes(ctx context.Context, ws string) tlog.HashReaderFunc
