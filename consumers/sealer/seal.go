@@ -117,6 +117,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	sizes := map[string]int64{}
 	for ws := range touched {
 		sizes[ws] = s.trees[ws].size
+		s.trees[ws].used = s.now()
 	}
 	hashes, err := s.assign(items, rows, fresh, &out)
 	if err != nil {
@@ -280,6 +281,21 @@ func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
 		s.trees[ws] = t
 	}
 	return nil
+}
+
+// evictIdle drops the logs no batch touched for idle and whose every leaf
+// is in a signed checkpoint (a log with unsigned leaves stays until it is
+// signed): they are loaded again when their workspace sends again. It
+// bounds the memory of many workspaces that sent once.
+func (s *sequencer) evictIdle(idle time.Duration) int {
+	n := 0
+	for ws, t := range s.trees {
+		if t.size == t.signed && s.now().Sub(t.used) >= idle {
+			delete(s.trees, ws)
+			n++
+		}
+	}
+	return n
 }
 
 // forget drops the workspaces' logs from memory (their partition moved).

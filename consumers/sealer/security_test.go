@@ -189,3 +189,24 @@ func TestAFailedAppendDropsTheLogsItTouched(t *testing.T) {
 	require.Error(t, err)
 	require.Nil(t, s.trees["ws_1"], "dropped, to be loaded again")
 }
+
+// TestIdleSignedLogsLeaveMemory: a log no batch touched for the idle time
+// is dropped from memory once every leaf is signed, and loaded again (and
+// checked) when its workspace sends again.
+func TestIdleSignedLogsLeaveMemory(t *testing.T) {
+	st := newMemStore()
+	now := t0
+	s := newSequencer(st, func() time.Time { return now })
+	_, err := s.seal(context.Background(), items(st.store(row("ws_1", t0, "e1")), st.store(row("ws_2", t0, "e1"))))
+	require.NoError(t, err)
+	s.trees["ws_1"].signed = 1 // ws_2's leaf is not signed yet
+	now = now.Add(9 * time.Minute)
+	require.Zero(t, s.evictIdle(10*time.Minute))
+	now = now.Add(time.Minute)
+	require.Equal(t, 1, s.evictIdle(10*time.Minute))
+	require.Nil(t, s.trees["ws_1"])
+	require.NotNil(t, s.trees["ws_2"], "kept until signed")
+	out, err := s.seal(context.Background(), items(st.store(row("ws_1", now, "e2"))))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, out.Leaves[0].Index)
+}
