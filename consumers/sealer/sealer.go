@@ -175,6 +175,7 @@ func (s *Sealer) round(ctx context.Context) {
 	for _, r := range res.Ready {
 		s.pending[r.Partition] = append(s.pending[r.Partition], r)
 	}
+	s.m.waiting.Set(float64(s.waiting()))
 	s.sealReady(ctx)
 	s.checkpoints(ctx)
 	if now := s.now(); now.Sub(s.swept) >= idleLogs/4 {
