@@ -272,7 +272,7 @@ func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
 			return fmt.Errorf("load the log of %s: %w", ws, err)
 		}
 		if s.anchor != nil {
-			signed, err := s.anchor.check(ctx, s.store, ws, st)
+			signed, err := s.anchor.check(ctx, s.store, ws, st, t)
 			if err != nil {
 				return err
 			}

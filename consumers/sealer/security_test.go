@@ -149,6 +149,13 @@ func TestASealerRefusesToExtendARewrittenLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 1)
 	require.EqualValues(t, 1, b.trees["ws_1"].signed)
+	// Reloaded with a leaf past its checkpoint: the root at the signed size
+	// comes from the stored hashes.
+	c := newSequencer(st, now)
+	c.anchor = anc
+	out, err = c.seal(ctx, items(st.store(row("ws_1", t0.Add(2*time.Second), "e2"))))
+	require.NoError(t, err)
+	require.Len(t, out.Leaves, 1)
 }
 
 // TestAStoredRowThatDiffersFromItsRecordIsNotSealed: a row changed in
