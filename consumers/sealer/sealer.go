@@ -210,17 +210,20 @@ func (s *Sealer) applyGate(res handover.Result) {
 
 // decode returns a record's item: its event's key and the row the writer
 // stores from it; false for a record the writer cannot have stored
-// (undecodable, invalid, or keyed to another workspace than its event's).
+// (undecodable, or keyed to another workspace than its event's).
 func (s *Sealer) decode(r *kgo.Record) (Item, bool) {
 	e, changes, err := event.DecodeStored(r.Value)
 	if err != nil || e.ID == "" || string(r.Key) != e.WorkspaceID {
 		return Item{}, false
 	}
+	key := Key{WorkspaceID: e.WorkspaceID, TimestampNs: e.Timestamp.UnixNano(), ID: e.ID}
 	// As the writer validates (which fills the catalogue's category and
-	// resource type) before it stores.
+	// resource type) before it stores. An event this sealer's validation
+	// refuses (a catalogue older than the writer's) is still sealed if it
+	// is stored, without the comparison.
 	if err := (event.Policy{AllowCustomEvents: true, Now: s.now}).Validate(&e); err != nil {
-		return Item{}, false
+		return Item{Key: key}, true
 	}
 	row := migrations.RowWithChanges(&e, changes)
-	return Item{Key: Key{WorkspaceID: row.WorkspaceID, TimestampNs: row.TimestampNs, ID: row.ID}, Record: &row}, true
+	return Item{Key: key, Record: &row}, true
 }
