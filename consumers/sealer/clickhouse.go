@@ -77,8 +77,12 @@ func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrati
 	return out, nil
 }
 
-// keysTable is the external table Rows sends its keys in.
-const keysTable = "sealer_keys"
+// keysTable and probesTable are the external tables Rows and Sizes send
+// their keys in.
+const (
+	keysTable   = "sealer_keys"
+	probesTable = "sealer_probes"
+)
 
 func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migrations.Row) error {
 	first, last := timeRange(keys)
@@ -201,19 +205,9 @@ func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map
 		probes = append(probes, probe{ws, tlog.StoredHashCount(n)})
 	}
 	found := map[probe]bool{}
-	for lo := 0; lo < len(probes); lo += lookupChunk {
-		chunk := probes[lo:min(lo+lookupChunk, len(probes))]
-		var b strings.Builder
-		args := make([]any, 0, 2*len(chunk))
-		for i, p := range chunk {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?)")
-			args = append(args, p.ws, uint64(p.x))
-		}
-		err := s.each(ctx, "the logs' sizes", "SELECT DISTINCT workspace_id, hash_index FROM "+s.table(migrations.HashesTable)+
-			" WHERE (workspace_id, hash_index) IN ("+b.String()+")", args, func(scan func(...any) error) error {
+	read := func(ctx context.Context, set string, args []any) error {
+		return s.each(ctx, "the logs' sizes", "SELECT DISTINCT workspace_id, hash_index FROM "+s.table(migrations.HashesTable)+
+			" WHERE (workspace_id, hash_index) IN "+set, args, func(scan func(...any) error) error {
 			var (
 				p probe
 				x uint64
@@ -225,7 +219,34 @@ func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map
 			found[p] = true
 			return nil
 		})
+	}
+	if !s.literal && len(probes) > 0 {
+		tbl, err := ext.NewTable(probesTable, ext.Column("workspace_id", "String"), ext.Column("hash_index", "UInt64"))
 		if err != nil {
+			return nil, err
+		}
+		for _, p := range probes {
+			if err := tbl.Append(p.ws, uint64(p.x)); err != nil {
+				return nil, err
+			}
+		}
+		if err := read(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), probesTable, nil); err != nil {
+			return nil, err
+		}
+		probes = nil
+	}
+	for lo := 0; lo < len(probes); lo += lookupChunk {
+		chunk := probes[lo:min(lo+lookupChunk, len(probes))]
+		var b strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		for i, p := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?)")
+			args = append(args, p.ws, uint64(p.x))
+		}
+		if err := read(ctx, "("+b.String()+")", args); err != nil {
 			return nil, err
 		}
 	}

@@ -282,6 +282,12 @@ func TestEveryStoredEventHasOneLeafUnderAVerifiedCheckpoint(t *testing.T) {
 	require.Equal(t, before+2, len(s.leaves("ws_a")), "two-ws_a-0 and two-backdated, nothing else")
 	s.checkLog("ws_a", visible)
 
+	// The fence's size reads, with external data on 18.16.
+	n := int64(len(s.leaves("ws_b")))
+	sizes, err := sealer.NewClickHouseStore(s.conn, s.db).Sizes(context.Background(), map[string]int64{"ws_b": n, "ws_c": n - 1, "ws_none": 0})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"ws_b": n, "ws_c": -1, "ws_none": 0}, sizes)
+
 	// The checkpoints are published, the latest per workspace last.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stacktest.Brokers()...), kgo.ConsumeTopics(s.cps), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
