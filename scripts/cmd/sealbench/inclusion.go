@@ -212,8 +212,13 @@ func (w *witness) covering(ws string, index int64) (time.Time, bool) {
 
 func pct(v []float64, p float64) float64 { return v[min(len(v)-1, int(p*float64(len(v))))] }
 
+// median is the middle value of v, the mean of the two middle ones for
+// an even count.
 func median(v []float64) float64 {
 	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
