@@ -1,0 +1,308 @@
+package sealer
+
+// Sealing a batch: the stored rows of the batch's records are read back,
+// and each stored event without a leaf becomes the next leaf of its
+// workspace's log, in the records' order.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// Store is what the sealer needs of ClickHouse (ClickHouseStore).
+type Store interface {
+	// Rows returns the stored rows of keys (unmerged copies collapsed);
+	// a key that is not stored is absent.
+	Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error)
+	// Load returns workspaces' logs as stored, each with the keys of its
+	// leaves whose event timestamp is at least seenFrom (at most maxSeen;
+	// State.SeenFrom says from where they are complete), and the orphans
+	// among its last recent leaf indexes. A workspace without a log has
+	// the zero State (SeenFrom set).
+	Load(ctx context.Context, wss []string, seenFrom int64, maxSeen, recent int) (map[string]State, error)
+	// HasLeaves returns which of a workspace's keys have an id with a
+	// leaf (whatever that leaf's timestamp).
+	HasLeaves(ctx context.Context, ws string, keys []Key) (map[Key]bool, error)
+	// Append stores the stored hashes, then the leaves. When it fails,
+	// any part of them may be stored.
+	Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error
+	// Sizes returns, for each workspace, the size given when its stored
+	// log has that size, else -1 (the fence).
+	Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error)
+	// ReadHashes reads a workspace's stored hashes.
+	ReadHashes(ctx context.Context, ws string) tlog.HashReaderFunc
+	// SaveCheckpoints stores signed checkpoints.
+	SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error
+}
+
+// sequencer assigns leaf indexes. It is owned by one goroutine.
+type sequencer struct {
+	store Store
+	now   func() time.Time
+	trees map[string]*tree
+	// maxSeen bounds each workspace's set of known leaf keys; lookback is
+	// how far back in event time a takeover loads them; recent is how many
+	// of the last leaf indexes are searched for orphans.
+	maxSeen  int
+	lookback time.Duration
+	recent   int
+	// anchor, when set, checks each loaded log against its latest signed
+	// checkpoint.
+	anchor *anchor
+}
+
+// Sealed is what one seal call appended.
+type Sealed struct {
+	Leaves []migrations.Leaf
+	Hashes int
+	// Skipped counts records whose event is not stored (dead-lettered,
+	// skipped by the writer, or a resend with another timestamp), Repeats
+	// stored events that already had a leaf.
+	Skipped, Repeats int
+	// Reclaimed counts leaves that took back the index a crash left with
+	// stored hashes but no leaf row.
+	Reclaimed int
+	// Mismatches are stored events that differ from the record they were
+	// read for (other than in received_at): they get no leaf.
+	Mismatches []Key
+}
+
+// Item is a record to seal: the key of its event and, when known, the
+// row the writer would have stored from the record (compared with the
+// stored row before it is sealed).
+type Item struct {
+	Key    Key
+	Record *migrations.Row
+}
+
+// ErrFenced reports that a workspace's stored log is not the one this
+// sealer holds in memory: another sealer appended to it (two owners after
+// a partition move) or it was changed. Nothing is stored; the workspace is
+// loaded again.
+var ErrFenced = errors.New("the stored log is not the one this sealer holds")
+
+// seal gives every stored event among items (in partition order) that has
+// no leaf yet the next index of its workspace's log, and stores the new
+// stored hashes, then the leaves. On error nothing it decided is kept in
+// memory: the workspaces it touched are loaded again from ClickHouse on
+// the next call, which replays the same items.
+func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err error) {
+	keys := make([]Key, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	rows, err := s.store.Rows(ctx, keys)
+	if err != nil {
+		return out, fmt.Errorf("read stored rows: %w", err)
+	}
+	touched := map[string]bool{}
+	defer func() {
+		if err != nil {
+			for ws := range touched {
+				delete(s.trees, ws)
+			}
+		}
+	}()
+	fresh, err := s.fresh(ctx, keys, rows, touched)
+	if err != nil {
+		return out, err
+	}
+	sizes := map[string]int64{}
+	for ws := range touched {
+		sizes[ws] = s.trees[ws].size
+		s.trees[ws].used = s.now()
+	}
+	hashes, err := s.assign(items, rows, fresh, &out)
+	if err != nil {
+		return out, err
+	}
+	out.Hashes = len(hashes)
+	if len(out.Leaves) == 0 {
+		return out, nil
+	}
+	if err = s.fence(ctx, sizes); err != nil {
+		return out, err
+	}
+	if err = s.store.Append(ctx, hashes, out.Leaves); err != nil {
+		return out, fmt.Errorf("store the log: %w", err)
+	}
+	for _, l := range out.Leaves {
+		s.trees[l.WorkspaceID].remember(leafKey{l.TimestampNs, l.ID}, s.maxSeen)
+	}
+	return out, nil
+}
+
+// assign decides the leaves of the fresh stored events in items' order and
+// returns the stored hashes they add.
+func (s *sequencer) assign(items []Item, rows map[Key]migrations.Row, fresh map[Key]bool, out *Sealed) ([]migrations.StoredHash, error) {
+	var hashes []migrations.StoredHash
+	at := s.now().UTC().Truncate(time.Second)
+	for _, it := range items {
+		k := it.Key
+		row, ok := rows[k]
+		switch {
+		case !ok:
+			out.Skipped++
+			continue
+		case !fresh[k]:
+			out.Repeats++
+			continue
+		}
+		delete(fresh, k)                                         // a key repeated in the batch gets one leaf
+		if _, dup := s.trees[k.WorkspaceID].seenIDs[k.ID]; dup { // its id got one earlier in the batch
+			out.Repeats++
+			continue
+		}
+		h := leaf.Hash(&row)
+		if it.Record != nil && !sameEvent(it.Record, &row, h) {
+			out.Mismatches = append(out.Mismatches, k)
+			continue
+		}
+		t := s.trees[k.WorkspaceID]
+		index, ok := t.orphans[h]
+		if ok {
+			delete(t.orphans, h)
+			out.Reclaimed++
+		} else {
+			index = t.size
+			added, err := t.appendLeaf(h)
+			if err != nil {
+				return nil, fmt.Errorf("append to the log of %s: %w", k.WorkspaceID, err)
+			}
+			hashes = append(hashes, added...)
+		}
+		t.seenIDs[k.ID] = struct{}{}
+		out.Leaves = append(out.Leaves, migrations.Leaf{WorkspaceID: k.WorkspaceID, Index: uint64(index),
+			TimestampNs: k.TimestampNs, ID: k.ID, Hash: string(h[:]), SealedAt: at})
+	}
+	return hashes, nil
+}
+
+// sameEvent reports whether the stored row is the event of the record
+// (received_at aside: an identical resend may have been the copy stored).
+func sameEvent(record, stored *migrations.Row, storedHash tlog.Hash) bool {
+	r := *record
+	r.ReceivedAt, r.ReceivedAtNs = stored.ReceivedAt, stored.ReceivedAtNs
+	return leaf.Hash(&r) == storedHash
+}
+
+// fence checks that each workspace's stored log still has the size this
+// sealer held before the batch (sizes).
+func (s *sequencer) fence(ctx context.Context, sizes map[string]int64) error {
+	stored, err := s.store.Sizes(ctx, sizes)
+	if err != nil {
+		return fmt.Errorf("read the logs' sizes: %w", err)
+	}
+	for ws, n := range sizes {
+		if stored[ws] != n {
+			return fmt.Errorf("%w: %s has %d leaves stored, %d in memory", ErrFenced, ws, stored[ws], n)
+		}
+	}
+	return nil
+}
+
+// fresh returns which stored keys have no leaf yet: those the workspace's
+// set of known keys decides, and the older ones looked up in ClickHouse.
+// It loads the workspaces seen for the first time.
+func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+	for _, k := range keys {
+		if _, ok := rows[k]; ok {
+			touched[k.WorkspaceID] = true
+		}
+	}
+	if err := s.load(ctx, touched); err != nil {
+		return nil, err
+	}
+	fresh := map[Key]bool{}
+	older := map[string][]Key{}
+	for _, k := range keys {
+		if _, ok := rows[k]; !ok {
+			continue
+		}
+		t := s.trees[k.WorkspaceID]
+		if _, ok := t.seenIDs[k.ID]; ok {
+			continue
+		}
+		if k.TimestampNs >= t.seenFrom {
+			fresh[k] = true
+			continue
+		}
+		older[k.WorkspaceID] = append(older[k.WorkspaceID], k)
+	}
+	for ws, ks := range older {
+		has, err := s.store.HasLeaves(ctx, ws, ks)
+		if err != nil {
+			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
+		}
+		for _, k := range ks {
+			if !has[k] {
+				fresh[k] = true
+			}
+		}
+	}
+	return fresh, nil
+}
+
+// load loads the logs of the workspaces this sealer has not loaded yet.
+func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
+	var missing []string
+	for ws := range wss {
+		if s.trees[ws] == nil {
+			missing = append(missing, ws)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	states, err := s.store.Load(ctx, missing, s.now().Add(-s.lookback).UnixNano(), s.maxSeen, s.recent)
+	if err != nil {
+		return fmt.Errorf("load logs: %w", err)
+	}
+	for _, ws := range missing {
+		st := states[ws]
+		t := newTree(ws, st)
+		if _, err := tlog.TreeHash(t.size, t); err != nil {
+			return fmt.Errorf("load the log of %s: %w", ws, err)
+		}
+		if s.anchor != nil {
+			signed, err := s.anchor.check(ctx, s.store, ws, st, t)
+			if err != nil {
+				return err
+			}
+			t.signed = max(t.signed, signed)
+		}
+		s.trees[ws] = t
+	}
+	return nil
+}
+
+// evictIdle drops the logs no batch touched for idle and whose every leaf
+// is in a signed checkpoint (a log with unsigned leaves stays until it is
+// signed): they are loaded again when their workspace sends again. It
+// bounds the memory of many workspaces that sent once.
+func (s *sequencer) evictIdle(idle time.Duration) int {
+	n := 0
+	for ws, t := range s.trees {
+		if t.size == t.signed && s.now().Sub(t.used) >= idle {
+			delete(s.trees, ws)
+			n++
+		}
+	}
+	return n
+}
+
+// forget drops the workspaces' logs from memory (their partition moved).
+func (s *sequencer) forget(keep func(ws string) bool) {
+	for ws := range s.trees {
+		if !keep(ws) {
+			delete(s.trees, ws)
+		}
+	}
+}
