@@ -13,6 +13,10 @@
 //	GET /v1/workspaces/{workspace_id}/audit-events.csv
 //	GET /v1/workspaces/{workspace_id}/audit-events/facets
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}
+//	GET /v1/workspaces/{workspace_id}/audit-events/{id}/proof
+//	GET /v1/workspaces/{workspace_id}/log/checkpoint
+//	GET /v1/workspaces/{workspace_id}/log/consistency
+//	GET /v1/log/keys
 //
 // Every parameter is validated; a bad or unknown one is a 400 whose error
 // names the field. Reads never return events older than the retention
@@ -67,7 +71,15 @@ type Recorder interface {
 
 // Options configure an API.
 type Options struct {
-	Events   EventReader
+	Events EventReader
+	// Log reads the integrity log, for the proof endpoints and manifests.
+	Integrity LogReader
+	// VerifierKeys are the note verifier keys served at /v1/log/keys
+	// (checkpoints and manifests verify with one of them).
+	VerifierKeys []string
+	// Origin is the log origin prefix (the origin line of a workspace's
+	// checkpoints is Origin/<workspace_id>).
+	Origin   string
 	Verifier *auth.Verifier
 	// Recorder records each CSV export; required.
 	Recorder Recorder
@@ -129,6 +141,7 @@ func (a *API) Register(e *echo.Echo) {
 	// A static segment wins over :id, so no event id can be "facets".
 	e.GET(ws+"/audit-events/facets", a.facets, mw...)
 	e.GET(ws+"/audit-events/:id", a.get, mw...)
+	a.registerLog(e, mw)
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)

@@ -1,0 +1,172 @@
+// Package logtest builds integrity logs in memory for tests: leaves,
+// stored hashes (tlog numbering) and checkpoints signed with a fresh
+// Ed25519 note key. A Log serves them as the API's log reader does, and
+// can write them into the log tables of a ClickHouse database.
+package logtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/query-api/store"
+)
+
+// Key is a note signing key and its verifier key.
+type Key struct {
+	Signer   note.Signer
+	Verifier string
+}
+
+// NewKey returns a fresh Ed25519 note key named name.
+func NewKey(name string) (Key, error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return Key{}, err
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{Signer: s, Verifier: vkey}, nil
+}
+
+// Log is one workspace's log. It is safe for concurrent use.
+type Log struct {
+	WorkspaceID string
+	Origin      string // the origin prefix; lines are Origin/WorkspaceID
+	mu          sync.Mutex
+	leaves      []store.Leaf
+	hashes      []tlog.Hash
+	checkpoints []store.Checkpoint
+}
+
+// New returns an empty log of a workspace.
+func New(origin, workspaceID string) *Log {
+	return &Log{WorkspaceID: workspaceID, Origin: origin}
+}
+
+// Append adds a leaf for the event (timestampNs, id) with leaf hash h and
+// returns its index.
+func (l *Log) Append(timestampNs int64, id string, h tlog.Hash) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := int64(len(l.leaves))
+	hs, err := tlog.StoredHashesForRecordHash(n, h, l.reader())
+	if err != nil {
+		panic(err) // the hashes are in memory
+	}
+	l.hashes = append(l.hashes, hs...)
+	l.leaves = append(l.leaves, store.Leaf{WorkspaceID: l.WorkspaceID, Index: n, TimestampNs: timestampNs, ID: id, Hash: h})
+	return n
+}
+
+// Size is the number of leaves.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.leaves))
+}
+
+// Leaves returns a copy of the leaves.
+func (l *Log) Leaves() []store.Leaf {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]store.Leaf(nil), l.leaves...)
+}
+
+// StoredHashes returns a copy of the stored hashes, by tlog index.
+func (l *Log) StoredHashes() []tlog.Hash {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]tlog.Hash(nil), l.hashes...)
+}
+
+func (l *Log) reader() tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			if x < 0 || x >= int64(len(l.hashes)) {
+				return nil, fmt.Errorf("%w: %d", store.ErrHashMissing, x)
+			}
+			out[i] = l.hashes[x]
+		}
+		return out, nil
+	})
+}
+
+// Body returns the C2SP tlog-checkpoint text of a tree.
+func Body(origin string, size int64, root tlog.Hash) string {
+	return fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root[:]))
+}
+
+// Sign signs a checkpoint of the current size with k and keeps it.
+func (l *Log) Sign(k Key, at time.Time) (store.Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	size := int64(len(l.leaves))
+	root, err := tlog.TreeHash(size, l.reader())
+	if err != nil {
+		return store.Checkpoint{}, err
+	}
+	msg, err := note.Sign(&note.Note{Text: Body(l.Origin+"/"+l.WorkspaceID, size, root)}, k.Signer)
+	if err != nil {
+		return store.Checkpoint{}, err
+	}
+	cp := store.Checkpoint{WorkspaceID: l.WorkspaceID, Size: size, Root: root, Note: string(msg),
+		KeyName: k.Signer.Name(), SignedAt: at.UTC().Truncate(time.Second)}
+	l.checkpoints = append(l.checkpoints, cp)
+	return cp, nil
+}
+
+// LatestCheckpoint implements the API's log reader.
+func (l *Log) LatestCheckpoint(_ context.Context, ws string) (store.Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ws != l.WorkspaceID || len(l.checkpoints) == 0 {
+		return store.Checkpoint{}, store.ErrNoCheckpoint
+	}
+	return l.checkpoints[len(l.checkpoints)-1], nil
+}
+
+// CheckpointAt implements the API's log reader.
+func (l *Log) CheckpointAt(_ context.Context, ws string, size int64) (store.Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, cp := range l.checkpoints {
+		if ws == l.WorkspaceID && cp.Size == size {
+			return cp, nil
+		}
+	}
+	return store.Checkpoint{}, store.ErrNoCheckpoint
+}
+
+// LeafByID implements the API's log reader.
+func (l *Log) LeafByID(_ context.Context, ws, id string) (store.Leaf, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, lf := range l.leaves {
+		if ws == l.WorkspaceID && lf.ID == id {
+			return lf, nil
+		}
+	}
+	return store.Leaf{}, store.ErrNoLeaf
+}
+
+// HashReader implements the API's log reader.
+func (l *Log) HashReader(_ context.Context, ws string) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if ws != l.WorkspaceID {
+			return nil, store.ErrHashMissing
+		}
+		return l.reader().ReadHashes(indexes)
+	})
+}
