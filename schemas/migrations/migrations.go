@@ -16,7 +16,8 @@
 //
 // Each table is declared once, in a file of its own: events.go (Events,
 // Row), registry.go (EventIDs, StoredID), counts.go (PartitionCounts,
-// PartitionCount); schema_migrations in this file. A declaration (TableDef)
+// PartitionCount), log.go (Leaves, Hashes, Checkpoints: the integrity
+// log); schema_migrations in this file. A declaration (TableDef)
 // lists the columns with their type, default and the row field holding
 // each; the CREATE column lists, the INSERT statements, the column blocks
 // writers send (Block) and the scan targets of readers derive from it.
@@ -140,6 +141,9 @@ func All() []Migration {
 			return addColumns(o, v, senderColumns)
 		}},
 		{Version: 4, Name: "create audit_partition_counts", Statements: createPartitionCounts},
+		// Version 5 ("events layout") is the events table's one change for
+		// reads at scale; it is added with that work.
+		{Version: 6, Name: "integrity log", Statements: createLog},
 	}
 }
 
