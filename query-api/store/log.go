@@ -10,14 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/audittrail/audittrail/schemas/migrations"
 	"golang.org/x/mod/sumdb/tlog"
-)
-
-// Log table names (migration 6).
-const (
-	LeavesTable      = "audit_log_leaves"
-	HashesTable      = "audit_log_hashes"
-	CheckpointsTable = "audit_log_checkpoints"
 )
 
 // Leaf is one leaf of a workspace's log: its index and hash, and the key
@@ -92,7 +86,7 @@ func (l *Log) checkpoints(ctx context.Context, where string, args ...any) ([]Che
 	// LIMIT 1 BY collapses unmerged copies; ORDER/LIMIT in where apply after.
 	sql := fmt.Sprintf("SELECT workspace_id, size, root, note, key_name, signed_at FROM (\n"+
 		"SELECT workspace_id, size, root, note, key_name, signed_at FROM %s.%s WHERE workspace_id = ?\nLIMIT 1 BY workspace_id, size)\nWHERE %s",
-		l.db, CheckpointsTable, where)
+		l.db, migrations.CheckpointsTable, where)
 	var out []Checkpoint
 	err := scanRows(ctx, l.conn, sql, append([]any{args[0]}, args...), func(scan func(...any) error) error {
 		var c Checkpoint
@@ -130,7 +124,7 @@ func (l *Log) readHashes(ctx context.Context, workspaceID string, indexes []int6
 		args = append(args, uint64(i))
 	}
 	sql := fmt.Sprintf("SELECT hash_index, any(hash) FROM %s.%s\nWHERE workspace_id = ? AND hash_index IN (%s)\nGROUP BY hash_index",
-		l.db, HashesTable, placeholders(len(indexes)))
+		l.db, migrations.HashesTable, placeholders(len(indexes)))
 	found := make(map[int64]tlog.Hash, len(indexes))
 	err := scanRows(ctx, l.conn, sql, args, func(scan func(...any) error) error {
 		var i uint64
@@ -191,7 +185,7 @@ func (l *Log) Leaves(ctx context.Context, workspaceID string, from, to int64, fn
 
 func (l *Log) leaves(ctx context.Context, workspaceID, cond string, args []any, fn func(Leaf) error) error {
 	sql := fmt.Sprintf("SELECT workspace_id, leaf_index, timestamp_ns, id, leaf_hash FROM %s.%s\n"+
-		"PREWHERE workspace_id = ? WHERE %s\nLIMIT 1 BY workspace_id, leaf_index", l.db, LeavesTable, cond)
+		"PREWHERE workspace_id = ? WHERE %s\nLIMIT 1 BY workspace_id, leaf_index", l.db, migrations.LeavesTable, cond)
 	err := scanRows(ctx, l.conn, sql, append([]any{workspaceID}, args...), func(scan func(...any) error) error {
 		var lf Leaf
 		var index uint64

@@ -43,6 +43,7 @@ type Log struct {
 	Origin      string // the origin prefix; lines are Origin/WorkspaceID
 	mu          sync.Mutex
 	leaves      []store.Leaf
+	size        int64
 	hashes      []tlog.Hash
 	checkpoints []store.Checkpoint
 }
@@ -57,25 +58,26 @@ func New(origin, workspaceID string) *Log {
 func (l *Log) Append(timestampNs int64, id string, h tlog.Hash) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := int64(len(l.leaves))
+	n := l.size
 	hs, err := tlog.StoredHashesForRecordHash(n, h, l.reader())
 	if err != nil {
 		panic(err) // the hashes are in memory
 	}
 	l.hashes = append(l.hashes, hs...)
 	l.leaves = append(l.leaves, store.Leaf{WorkspaceID: l.WorkspaceID, Index: n, TimestampNs: timestampNs, ID: id, Hash: h})
+	l.size++
 	return n
 }
 
-// Size is the number of leaves.
+// Size is the tree size (leaves appended, dropped ones included).
 func (l *Log) Size() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return int64(len(l.leaves))
+	return l.size
 }
 
-// Leaves returns a copy of the leaves.
-func (l *Log) Leaves() []store.Leaf {
+// AllLeaves returns a copy of the leaves.
+func (l *Log) AllLeaves() []store.Leaf {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]store.Leaf(nil), l.leaves...)
@@ -110,7 +112,7 @@ func Body(origin string, size int64, root tlog.Hash) string {
 func (l *Log) Sign(k Key, at time.Time) (store.Checkpoint, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	size := int64(len(l.leaves))
+	size := l.size
 	root, err := tlog.TreeHash(size, l.reader())
 	if err != nil {
 		return store.Checkpoint{}, err
@@ -169,4 +171,39 @@ func (l *Log) HashReader(_ context.Context, ws string) tlog.HashReader {
 		}
 		return l.reader().ReadHashes(indexes)
 	})
+}
+
+// Leaves calls fn for each leaf with an index in [from, to).
+func (l *Log) Leaves(_ context.Context, ws string, from, to int64, fn func(store.Leaf) error) error {
+	for _, lf := range l.AllLeaves() {
+		if ws == l.WorkspaceID && lf.Index >= from && lf.Index < to {
+			if err := fn(lf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ProveTree returns a consistency proof from size from to size to.
+func (l *Log) ProveTree(ctx context.Context, ws string, from, to int64) (tlog.TreeProof, error) {
+	return tlog.ProveTree(to, from, l.HashReader(ctx, ws))
+}
+
+// Drop removes the leaves of the given indexes (as retention does), keeping
+// the stored hashes.
+func (l *Log) Drop(indexes ...int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	drop := map[int64]bool{}
+	for _, i := range indexes {
+		drop[i] = true
+	}
+	kept := l.leaves[:0]
+	for _, lf := range l.leaves {
+		if !drop[lf.Index] {
+			kept = append(kept, lf)
+		}
+	}
+	l.leaves = kept
 }

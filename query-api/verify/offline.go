@@ -1,0 +1,189 @@
+package verify
+
+// Offline: an export (NDJSON rows and its closing signed manifest)
+// against the verifier keys alone.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/segmentio/encoding/json"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/manifest"
+)
+
+// Report is what a check found: Problems (each a one-line verdict; none
+// means the check passed) and Notes (facts that are not problems, such as
+// leaves expired by retention).
+type Report struct {
+	Problems []string
+	Notes    []string
+	// Checked counts the rows (or leaves) checked.
+	Checked int
+}
+
+func (r *Report) problem(format string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+func (r *Report) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// MaxLine bounds one NDJSON line of an export (an event is at most 32 KiB
+// of JSON; its escaped form stays well under this).
+const MaxLine = 1 << 20
+
+// Offline checks an export read from r: every row is in the log,
+// unchanged, under the manifest's validly signed checkpoint; every row of
+// the manifest is in the export; and, for a range, nothing in it is
+// missing. It returns an error only when r cannot be read.
+func Offline(r io.Reader, known note.Verifiers, origin string) (Report, error) {
+	var rep Report
+	lines, closing, err := readExport(r, &rep)
+	if err != nil {
+		return rep, err
+	}
+	if closing == "" {
+		rep.problem("the export has no manifest line: it was cut short or is not a self-proving export")
+		return rep, nil
+	}
+	m, err := manifest.Open([]byte(closing), known)
+	if err != nil {
+		rep.problem("manifest refused: %v", err)
+		return rep, nil
+	}
+	cp, err := OpenCheckpoint([]byte(m.Checkpoint), known, origin)
+	if err != nil {
+		rep.problem("manifest's checkpoint refused: %v", err)
+		return rep, nil
+	}
+	if cp.WorkspaceID != m.WorkspaceID {
+		rep.problem("manifest of workspace %s carries a checkpoint of workspace %s", m.WorkspaceID, cp.WorkspaceID)
+		return rep, nil
+	}
+	checkRows(&rep, m, cp, lines)
+	return rep, nil
+}
+
+// readExport reads the NDJSON lines of an export and its closing line.
+func readExport(r io.Reader, rep *Report) ([]manifest.Line, string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), MaxLine)
+	var lines []manifest.Line
+	closing := ""
+	for n := 1; sc.Scan(); n++ {
+		if closing != "" {
+			rep.problem("line %d: rows after the manifest line", n)
+			break
+		}
+		var c manifest.Closing
+		if err := json.Unmarshal(sc.Bytes(), &c); err == nil && c.Manifest != "" {
+			closing = c.Manifest
+			continue
+		}
+		var l manifest.Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.ID == "" {
+			rep.problem("line %d: not an exported event", n)
+			continue
+		}
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, "", fmt.Errorf("read export: %w", err)
+	}
+	return lines, closing, nil
+}
+
+type rowKey struct {
+	ns int64
+	id string
+}
+
+// checkRows checks each exported line against the manifest and its
+// checkpoint, and the manifest's claims against the lines.
+func checkRows(rep *Report, m *manifest.Manifest, cp Checkpoint, lines []manifest.Line) {
+	refs := make(map[rowKey]int64, len(m.Rows))
+	for _, ref := range m.Rows {
+		refs[rowKey{ref.TimestampNs, ref.ID}] = ref.LeafIndex
+	}
+	hashes := m.Reader()
+	seen := map[int64]bool{}
+	for _, l := range lines {
+		rep.Checked++
+		index, ok := refs[rowKey{l.TimestampNs, l.ID}]
+		switch {
+		case l.WorkspaceID != m.WorkspaceID:
+			rep.problem("row %s: of workspace %s, not the manifest's %s", l.ID, l.WorkspaceID, m.WorkspaceID)
+			continue
+		case !ok:
+			rep.problem("row %s: not in the manifest (added to the export, or altered in its id or timestamp)", l.ID)
+			continue
+		case seen[index]:
+			rep.problem("row %s (leaf %d): exported twice", l.ID, index)
+			continue
+		}
+		seen[index] = true
+		row := l.Row()
+		if err := proveIn(hashes, cp, index, leaf.Hash(&row)); err != nil {
+			rep.problem("row %s (leaf %d): altered, or not in the log under checkpoint %d: %v", l.ID, index, cp.Size, err)
+		}
+	}
+	for _, ref := range m.Rows {
+		if !seen[ref.LeafIndex] {
+			rep.problem("row %s (leaf %d): in the manifest but missing from the export", ref.ID, ref.LeafIndex)
+		}
+	}
+	for _, i := range m.Missing {
+		rep.problem("leaf %d: its event is missing from the store (reported by the exporting server)", i)
+	}
+	if m.Range != nil {
+		checkRange(rep, m, cp, seen)
+	}
+}
+
+// proveIn rebuilds the inclusion proof of leaf index from hashes and
+// checks it against the checkpoint's signed root.
+func proveIn(hashes tlog.HashReader, cp Checkpoint, index int64, h tlog.Hash) error {
+	if index >= cp.Size {
+		return fmt.Errorf("leaf index beyond the tree size")
+	}
+	p, err := tlog.ProveRecord(cp.Size, index, hashes)
+	if err != nil {
+		return err
+	}
+	return tlog.CheckRecord(p, cp.Size, cp.Root, index, h)
+}
+
+// checkRange checks a completeness claim: every index of the range is an
+// exported row, or expired (a note), or missing (already a problem).
+func checkRange(rep *Report, m *manifest.Manifest, cp Checkpoint, seen map[int64]bool) {
+	rg := *m.Range
+	if rg.From < 0 || rg.To < rg.From || rg.To > cp.Size {
+		rep.problem("manifest range [%d, %d) is not inside checkpoint %d", rg.From, rg.To, cp.Size)
+		return
+	}
+	accounted := map[int64]bool{}
+	for _, i := range append(append([]int64(nil), m.Expired...), m.Missing...) {
+		accounted[i] = true
+	}
+	absent := 0
+	for i := rg.From; i < rg.To; i++ {
+		if !seen[i] && !accounted[i] {
+			absent++
+			if absent <= 100 {
+				rep.problem("leaf %d: missing from an export claimed complete for [%d, %d)", i, rg.From, rg.To)
+			}
+		}
+	}
+	if absent > 100 {
+		rep.problem("%d more leaves missing from the range", absent-100)
+	}
+	if len(m.Expired) > 0 {
+		rep.note("%d leaves expired by retention", len(m.Expired))
+	}
+}

@@ -1,0 +1,291 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/store/logtest"
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/manifest"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+const origin = "audittrail.test"
+
+var base = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+func testRow(i int) migrations.Row {
+	ts := base.Add(time.Duration(i) * time.Minute)
+	return migrations.Row{WorkspaceID: "ws_1", Timestamp: ts, TimestampNs: ts.UnixNano(), ID: fmt.Sprintf("evt_%03d", i),
+		Event: "Source Created", Category: "sources", ActorType: "user", ActorID: "usr_1", Changes: "{}",
+		Properties: `{"n":` + fmt.Sprint(i) + `}`, ReceivedAt: ts, ReceivedAtNs: ts.UnixNano()}
+}
+
+// fixture is a log of n rows, its rows in the store and its key.
+type fixture struct {
+	log  *logtest.Log
+	rows []migrations.Row
+	key  logtest.Key
+	vs   note.Verifiers
+}
+
+func newFixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	k, err := logtest.NewKey(origin)
+	require.NoError(t, err)
+	vs, err := Verifiers([]string{k.Verifier})
+	require.NoError(t, err)
+	f := &fixture{log: logtest.New(origin, "ws_1"), key: k, vs: vs}
+	for i := range n {
+		r := testRow(i)
+		f.rows = append(f.rows, r)
+		f.log.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
+	}
+	_, err = f.log.Sign(k, base)
+	require.NoError(t, err)
+	return f
+}
+
+// source serves a fixture's log and rows as ClickHouse would.
+type source struct {
+	logSource
+	rows []migrations.Row
+}
+
+type logSource interface {
+	LatestCheckpoint(ctx context.Context, workspaceID string) (store.Checkpoint, error)
+	Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(store.Leaf) error) error
+	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
+}
+
+func (s source) Rows(_ context.Context, _ string, fn func(r *migrations.Row) error) error {
+	for i := range s.rows {
+		if err := fn(&s.rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fixture) online(t *testing.T, rows []migrations.Row, trusted *Checkpoint, cut int64) Report {
+	t.Helper()
+	rep, err := Online(context.Background(), source{f.log, rows}, OnlineOptions{WorkspaceID: "ws_1", Known: f.vs, Origin: origin,
+		Trusted: trusted, RetentionCut: cut, UnsealedBefore: base.Add(time.Hour * 1000).UnixNano()})
+	require.NoError(t, err)
+	return rep
+}
+
+func TestOnlineNamesEachTamperedRow(t *testing.T) {
+	f := newFixture(t, 300)
+	rep := f.online(t, f.rows, nil, 0)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 300, rep.Checked)
+
+	rows := append([]migrations.Row(nil), f.rows...)
+	rows[10].ActorID = "usr_evil"          // altered
+	rows = append(rows[:20], rows[21:]...) // evt_020 removed
+	forged := testRow(999)                 // inserted without a leaf
+	rows = append(rows, forged)
+	rep = f.online(t, rows, nil, 0)
+	require.Len(t, rep.Problems, 4, rep.Problems)
+	joined := strings.Join(rep.Problems, "\n")
+	require.Contains(t, joined, "row evt_010 (leaf 10): altered")
+	require.Contains(t, joined, "row evt_020 (leaf 20): removed")
+	require.Contains(t, joined, "row evt_999 (timestamp")
+	require.Contains(t, joined, "present without a leaf")
+	require.Contains(t, joined, "does not match checkpoint 300") // the altered row changes the root
+}
+
+func TestOnlineExpiredLeavesAreNotMissing(t *testing.T) {
+	f := newFixture(t, 600)
+	// The first 2 tiles' events and a backdated one expired: their leaves
+	// are gone, their stored hashes kept.
+	var dropped []int64
+	for i := range 512 {
+		dropped = append(dropped, int64(i))
+	}
+	dropped = append(dropped, 590)
+	f.log.Drop(dropped...)
+	live := append(append([]migrations.Row(nil), f.rows[512:590]...), f.rows[591:]...)
+	rep := f.online(t, live, nil, 0)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, []string{"513 leaves expired by retention"}, rep.Notes)
+	// A leaf of a live event without its row is removed, not expired.
+	rep = f.online(t, live[1:], nil, 0)
+	require.Equal(t, []string{"row evt_512 (leaf 512): removed: the leaf is live but the store no longer holds its event"}, rep.Problems)
+	// ... unless its event is past the retention cut.
+	rep = f.online(t, live[1:], nil, f.rows[513].TimestampNs)
+	require.Empty(t, rep.Problems)
+}
+
+func TestOnlineStrongAttackerNeedsOutsideCheckpoint(t *testing.T) {
+	f := newFixture(t, 40)
+	trusted, err := OpenCheckpoint([]byte(must(f.log.LatestCheckpoint(context.Background(), "ws_1")).Note), f.vs, origin)
+	require.NoError(t, err)
+	// The attacker rewrites row 7 and rebuilds leaves and stored hashes:
+	// ClickHouse is self-consistent, and its checkpoint row keeps the old
+	// signed note (the attacker has no key).
+	rows := append([]migrations.Row(nil), f.rows...)
+	rows[7].ActorID = "usr_evil"
+	forged := logtest.New(origin, "ws_1")
+	for i := range rows {
+		forged.Append(rows[i].TimestampNs, rows[i].ID, leaf.Hash(&rows[i]))
+	}
+	rep, err := Online(context.Background(), source{&checkpointOf{forged, f.log}, rows}, OnlineOptions{WorkspaceID: "ws_1",
+		Known: f.vs, Origin: origin, Trusted: &trusted})
+	require.NoError(t, err)
+	require.Len(t, rep.Problems, 1, rep.Problems)
+	require.Contains(t, rep.Problems[0], "does not match checkpoint 40")
+}
+
+// checkpointOf serves log's leaves and hashes with cps' checkpoints.
+type checkpointOf struct {
+	*logtest.Log
+	cps *logtest.Log
+}
+
+func (c *checkpointOf) LatestCheckpoint(ctx context.Context, ws string) (store.Checkpoint, error) {
+	return c.cps.LatestCheckpoint(ctx, ws)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestOpenCheckpointRefusesOtherKeys(t *testing.T) {
+	f := newFixture(t, 3)
+	other, err := logtest.NewKey(origin)
+	require.NoError(t, err)
+	cp, err := f.log.Sign(other, base)
+	require.NoError(t, err)
+	_, err = OpenCheckpoint([]byte(cp.Note), f.vs, origin)
+	require.ErrorContains(t, err, "unknown key")
+	good := must(f.log.CheckpointAt(context.Background(), "ws_1", 3))
+	_, err = OpenCheckpoint([]byte(good.Note), f.vs, "another.origin")
+	require.ErrorIs(t, err, ErrBadCheckpoint)
+	opened, err := OpenCheckpoint([]byte(good.Note), f.vs, origin)
+	require.NoError(t, err)
+	require.Equal(t, Checkpoint{Origin: origin, WorkspaceID: "ws_1", Size: 3, Root: good.Root, Note: good.Note, KeyName: origin}, opened)
+}
+
+func TestMonitorReportsRollbackAndFork(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 7)
+	open := func(l *logtest.Log) Checkpoint {
+		cp, err := l.Sign(f.key, base)
+		require.NoError(t, err)
+		return must(OpenCheckpoint([]byte(cp.Note), f.vs, origin))
+	}
+	at7 := open(f.log)
+	for i := 7; i < 20; i++ {
+		r := testRow(i)
+		f.log.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
+	}
+	at20 := open(f.log)
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := must(LoadState(path))
+	require.Empty(t, s.Observe(ctx, at7, f.log))
+	require.Empty(t, s.Observe(ctx, at20, f.log))
+	require.NoError(t, s.Save(path))
+	s = must(LoadState(path))
+	require.Equal(t, int64(20), s.Workspaces["ws_1"].Size)
+
+	require.Contains(t, s.Observe(ctx, at7, f.log)[0], "rollback: checkpoint of size 7 is smaller than size 20")
+	// A fork: another history of the same size, and a larger one that
+	// does not extend the history seen.
+	other := logtest.New(origin, "ws_1")
+	for i := range 25 {
+		other.Append(int64(i), fmt.Sprint(i), tlog.RecordHash([]byte(fmt.Sprint("x", i))))
+		if i == 19 {
+			require.Contains(t, s.Observe(ctx, open(other), other)[0], "fork: checkpoint of size 20 has root")
+		}
+	}
+	require.Contains(t, s.Observe(ctx, open(other), other)[0], "fork: checkpoint of size 25 is not consistent with size 20")
+	require.Equal(t, at20.Root, s.Workspaces["ws_1"].Root, "a refused checkpoint leaves the state")
+}
+
+// export writes rows as a self-proving export with a manifest built the
+// way the API builds it.
+func (f *fixture) export(t *testing.T, rows []migrations.Row, refs []manifest.RowRef, rg *manifest.Range, expired []int64) []byte {
+	t.Helper()
+	cp := must(f.log.LatestCheckpoint(context.Background(), "ws_1"))
+	m := manifest.Manifest{WorkspaceID: "ws_1", CreatedAt: base, Query: map[string]any{}, Checkpoint: cp.Note, Rows: refs, Range: rg, Expired: expired}
+	var indexes []int64
+	for _, r := range refs {
+		indexes = append(indexes, r.LeafIndex)
+	}
+	need := must(manifest.NeededHashes(cp.Size, indexes))
+	hs := must(f.log.HashReader(context.Background(), "ws_1").ReadHashes(need))
+	for i, x := range need {
+		m.Hashes = append(m.Hashes, manifest.StoredHash{Index: x, Hash: hs[i]})
+	}
+	var buf bytes.Buffer
+	for i := range rows {
+		b := must(json.Marshal(manifest.LineOf(&rows[i])))
+		buf.Write(append(b, '\n'))
+	}
+	signed := must(m.Sign(f.key.Signer))
+	b := must(json.Marshal(manifest.Closing{Manifest: string(signed)}))
+	buf.Write(append(b, '\n'))
+	return buf.Bytes()
+}
+
+func refsOf(rows []migrations.Row, first int64) []manifest.RowRef {
+	var out []manifest.RowRef
+	for i, r := range rows {
+		out = append(out, manifest.RowRef{ID: r.ID, TimestampNs: r.TimestampNs, LeafIndex: first + int64(i)})
+	}
+	return out
+}
+
+func TestOfflineChecksExportAndRange(t *testing.T) {
+	f := newFixture(t, 300)
+	check := func(b []byte) Report {
+		rep, err := Offline(bytes.NewReader(b), f.vs, origin)
+		require.NoError(t, err)
+		return rep
+	}
+	rows := f.rows[100:160]
+	rg := &manifest.Range{From: 100, To: 165}
+	good := f.export(t, rows, refsOf(rows, 100), rg, []int64{160, 161, 162, 163, 164})
+	rep := check(good)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 60, rep.Checked)
+	require.Equal(t, []string{"5 leaves expired by retention"}, rep.Notes)
+
+	// An altered row, a dropped row, a forged row and an incomplete range.
+	altered := append([]migrations.Row(nil), rows...)
+	altered[3].ActorID = "usr_evil"
+	rep = check(f.export(t, altered, refsOf(rows, 100), rg, nil))
+	joined := strings.Join(rep.Problems, "\n")
+	require.Contains(t, joined, "row evt_103 (leaf 103): altered")
+	require.Contains(t, joined, "leaf 160: missing from an export claimed complete")
+
+	lines := bytes.SplitAfter(good, []byte("\n"))
+	cut := bytes.Join(append(append([][]byte{}, lines[:5]...), lines[6:]...), nil)
+	require.Equal(t, []string{"row evt_105 (leaf 105): in the manifest but missing from the export",
+		"leaf 105: missing from an export claimed complete for [100, 165)"}, check(cut).Problems)
+	forged := must(json.Marshal(manifest.LineOf(&[]migrations.Row{testRow(999)}[0])))
+	withForged := append(append(append([]byte{}, forged...), '\n'), good...)
+	require.Equal(t, []string{"row evt_999: not in the manifest (added to the export, or altered in its id or timestamp)"}, check(withForged).Problems)
+	require.Contains(t, check(bytes.Join(lines[:len(lines)-2], nil)).Problems[0], "no manifest line")
+
+	// A manifest signed by another key is refused.
+	other := *f
+	other.key = must(logtest.NewKey(origin))
+	require.Contains(t, check(other.export(t, rows, refsOf(rows, 100), nil, nil)).Problems[0], "manifest refused")
+}
