@@ -54,3 +54,9 @@ const (
 // record per credential id (see package credential for the value format).
 // The ingest gateway reads it; the credentials admin command writes it.
 const Credentials = "audit-credentials"
+
+// Checkpoints is the compacted topic the sealer publishes each workspace's
+// latest signed checkpoint on (key: the workspace id; value: the signed
+// note text, see docs/integrity.md), so that witnesses outside ClickHouse
+// can follow every workspace's log.
+const Checkpoints = "audit-checkpoints"

@@ -1,0 +1,40 @@
+package config
+
+// The sealer's variables (consumers/sealer, consumers/cmd/sealer) and the
+// integrity log's keys.
+
+import (
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+const sealerReaders = "sealer"
+
+var (
+	SealerAddr = declare(String{Var: Var{Name: "AUDITTRAIL_SEALER_ADDR", Readers: sealerReaders,
+		Doc: "sealer health and metrics listen address", Accepts: "host:port to listen on"},
+		Default: "127.0.0.1:8084", Required: true})
+	SealerGroup = declare(String{Var: Var{Name: "AUDITTRAIL_SEALER_GROUP", Readers: sealerReaders,
+		Doc: "sealer consumer group id (distinct from the writer's and the forwarder's)", Accepts: "a consumer group id"},
+		Default: "audittrail-sealer", Required: true})
+	SealerBatchSize = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_BATCH_SIZE", Readers: sealerReaders,
+		Doc: "records sealed at most per round (one read-back of stored rows, one insert of hashes, one of leaves)"},
+		Default: 20_000, Min: 1, Max: 1_000_000})
+	SigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_SIGNING_KEY", Readers: sealerReaders,
+		Doc:     "Ed25519 note signer key the sealer signs checkpoints with (scripts/up generates one into .local/secrets.env; sealer -generate-key prints a pair)",
+		Accepts: "a note signer key, PRIVATE+KEY+<name>+<hash>+<key> (golang.org/x/mod/sumdb/note)"}})
+	VerifierKeys = declare(List{Var: Var{Name: "AUDITTRAIL_VERIFIER_KEYS", Readers: "sealer, api, verify",
+		Doc:     "note verifier keys checkpoints are checked with, comma-separated: the signing key's, and after a rotation the old ones too",
+		Accepts: "note verifier keys, <name>+<hash>+<key>"}})
+	LogOrigin = declare(String{Var: Var{Name: "AUDITTRAIL_LOG_ORIGIN", Readers: "sealer, api, verify",
+		Doc:     "the deployment's name in checkpoints' origin lines, <origin>/<workspace_id>",
+		Accepts: "a host-like name without spaces or slashes"},
+		Default: "audittrail.local", Required: true})
+	CheckpointInterval = declare(Duration{Var: Var{Name: "AUDITTRAIL_CHECKPOINT_INTERVAL", Readers: sealerReaders,
+		Doc: "least time between two signed checkpoints of a workspace (one is signed only when its log grew)"},
+		Default: time.Minute, Min: 100 * time.Millisecond, Max: 24 * time.Hour})
+	CheckpointsTopic = declare(String{Var: Var{Name: "AUDITTRAIL_CHECKPOINTS_TOPIC", Readers: "sealer, api, verify",
+		Doc: "compacted topic the signed checkpoints are published on (key: workspace id)", Accepts: "a topic name"},
+		Default: topics.Checkpoints})
+)
