@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/segmentio/encoding/json"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -112,4 +113,17 @@ func (s *State) Trusted(workspaceID string) (*Checkpoint, bool) {
 		return nil, false
 	}
 	return &Checkpoint{WorkspaceID: workspaceID, Size: seen.Size, Root: seen.Root, Note: seen.Note, KeyName: "monitor state"}, true
+}
+
+// ObservePublished checks one published checkpoint note: its signature
+// and workspace, then (Observe) its consistency with the one seen before.
+func (s *State) ObservePublished(ctx context.Context, p Published, known note.Verifiers, origin string, prover Prover) []string {
+	cp, err := OpenCheckpoint(p.Note, known, origin)
+	if err != nil {
+		return []string{fmt.Sprintf("workspace %s: %v", p.WorkspaceID, err)}
+	}
+	if cp.WorkspaceID != p.WorkspaceID {
+		return []string{fmt.Sprintf("workspace %s: published a checkpoint of workspace %s", p.WorkspaceID, cp.WorkspaceID)}
+	}
+	return s.Observe(ctx, cp, prover)
 }

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/verify"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+// result is what a mode found.
+type result struct {
+	verify.Report
+	summary string
+}
+
+// print writes one line per problem and note, then a verdict, and
+// returns the exit status.
+func (r result) print(w io.Writer) int {
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, "PROBLEM:", p)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(w, "FAILED: %d problems (%s)\n", len(r.Problems), r.summary)
+		return 1
+	}
+	fmt.Fprintf(w, "OK: %s\n", r.summary)
+	return 0
+}
+
+// common are the flags and settings every mode shares.
+type common struct {
+	env    *config.Env
+	keys   *string
+	origin string
+}
+
+func newFlags(mode string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("verify "+mode, flag.ContinueOnError)
+	env := config.FromOS()
+	c := &common{env: env, origin: config.LogOrigin.Get(env)}
+	c.keys = fs.String("keys", strings.Join(config.VerifierKeys.Get(env), ","), "verifier keys, comma-separated (default AUDITTRAIL_VERIFIER_KEYS)")
+	return fs, c
+}
+
+func (c *common) verifiers() (note.Verifiers, error) {
+	vs, err := verify.Verifiers(strings.Split(*c.keys, ","))
+	if err != nil {
+		return nil, fmt.Errorf("flag -keys: %w", err)
+	}
+	return vs, nil
+}
+
+func offline(args []string) (result, error) {
+	fs, c := newFlags("offline")
+	path := fs.String("export", "", "the export file (NDJSON with its manifest line); - for stdin")
+	if err := fs.Parse(args); err != nil {
+		return result{}, err
+	}
+	if *path == "" {
+		return result{}, errors.New("flag -export: name the export file")
+	}
+	vs, err := c.verifiers()
+	if err != nil {
+		return result{}, err
+	}
+	in := os.Stdin
+	if *path != "-" {
+		if in, err = os.Open(*path); err != nil {
+			return result{}, fmt.Errorf("flag -export: %w", err)
+		}
+		defer in.Close()
+	}
+	rep, err := verify.Offline(in, vs, c.origin)
+	return result{Report: rep, summary: fmt.Sprintf("%d rows of %s checked", rep.Checked, *path)}, err
+}
+
+func online(ctx context.Context, args []string) (result, error) {
+	fs, c := newFlags("online")
+	ws := fs.String("workspace", "", "the workspace whose log to walk")
+	trusted := fs.String("trusted", "", "check against a checkpoint held outside ClickHouse: topic (the checkpoints topic) or state (-state)")
+	statePath := fs.String("state", "", "a monitor's state file (with -trusted state)")
+	grace := fs.Duration("grace", 10*time.Minute, "rows received within this time may not be sealed yet")
+	if err := fs.Parse(args); err != nil {
+		return result{}, err
+	}
+	if *ws == "" {
+		return result{}, errors.New("flag -workspace: name the workspace")
+	}
+	vs, err := c.verifiers()
+	if err != nil {
+		return result{}, err
+	}
+	o := verify.OnlineOptions{WorkspaceID: *ws, Known: vs, Origin: c.origin}
+	if o.Trusted, err = trustedCheckpoint(ctx, c, *trusted, *statePath, *ws, vs); err != nil {
+		return result{}, err
+	}
+	src, closeConn, err := storeSource(ctx, c.env)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeConn()
+	now := time.Now()
+	days := config.RetentionDays.Get(c.env)
+	o.RetentionCut = now.Add(-time.Duration(days) * 24 * time.Hour).UnixNano()
+	o.UnsealedBefore = now.Add(-*grace).UnixNano()
+	rep, err := verify.Online(ctx, src, o)
+	against := "ClickHouse's latest checkpoint"
+	if o.Trusted != nil {
+		against = fmt.Sprintf("checkpoint %d from the %s", o.Trusted.Size, *trusted)
+	}
+	return result{Report: rep, summary: fmt.Sprintf("%d rows of workspace %s checked against %s", rep.Checked, *ws, against)}, err
+}
+
+// trustedCheckpoint returns the checkpoint held outside ClickHouse that
+// -trusted names, nil for none.
+func trustedCheckpoint(ctx context.Context, c *common, from, statePath, ws string, vs note.Verifiers) (*verify.Checkpoint, error) {
+	switch from {
+	case "":
+		return nil, nil
+	case "state":
+		s, err := verify.LoadState(statePath)
+		if err != nil {
+			return nil, fmt.Errorf("flag -state: %w", err)
+		}
+		seen, ok := s.Workspaces[ws]
+		if !ok {
+			return nil, fmt.Errorf("flag -state: no checkpoint of workspace %s in %s", ws, statePath)
+		}
+		cp, err := verify.OpenCheckpoint([]byte(seen.Note), vs, c.origin)
+		return &cp, err
+	case "topic":
+		recs, err := topicRecords(ctx, c.env)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(recs) - 1; i >= 0; i-- {
+			if recs[i].WorkspaceID == ws {
+				cp, err := verify.OpenCheckpoint(recs[i].Note, vs, c.origin)
+				return &cp, err
+			}
+		}
+		return nil, fmt.Errorf("flag -trusted: no checkpoint of workspace %s on the checkpoints topic", ws)
+	}
+	return nil, fmt.Errorf("flag -trusted: %q is neither topic nor state", from)
+}
+
+func topicRecords(ctx context.Context, env *config.Env) ([]verify.Published, error) {
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	if err := kc.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return verify.TopicCheckpoints(ctx, kc.Options(), config.CheckpointsTopic.Get(env))
+}
+
+// storeSource opens ClickHouse.
+func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, func(), error) {
+	chc := chconn.FromEnv(env)
+	if err := chc.Validate(); err != nil {
+		return verify.StoreSource{}, nil, err
+	}
+	conn, err := chconn.Open(ctx, chc)
+	if err != nil {
+		return verify.StoreSource{}, nil, err
+	}
+	days := config.RetentionDays.Get(env)
+	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: store.New(conn, chc.Database, days, time.Now)},
+		func() { conn.Close() }, nil
+}

@@ -1,0 +1,127 @@
+package verify
+
+// Where checks read from: ClickHouse (the store), the read API, and the
+// checkpoints topic.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/internal/kvtopic"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// StoreSource reads a workspace's log and rows from ClickHouse.
+type StoreSource struct {
+	*store.Log
+	Events *store.Store
+}
+
+// Rows calls fn for every stored event of the workspace in the retention
+// window, each once.
+func (s StoreSource) Rows(ctx context.Context, workspaceID string, fn func(r *migrations.Row) error) error {
+	return s.Events.Export(ctx, store.Filter{WorkspaceID: workspaceID}, fn)
+}
+
+// ProveTree proves consistency from ClickHouse's stored hashes.
+func (s StoreSource) ProveTree(ctx context.Context, workspaceID string, from, to int64) (tlog.TreeProof, error) {
+	return tlog.ProveTree(to, from, s.HashReader(ctx, workspaceID))
+}
+
+// API reads checkpoints and consistency proofs from the read API.
+type API struct {
+	BaseURL string
+	Token   string
+	Client  *http.Client
+}
+
+// Checkpoint returns the workspace's latest signed checkpoint note.
+func (a API) Checkpoint(ctx context.Context, workspaceID string) ([]byte, error) {
+	var resp struct {
+		Note string `json:"note"`
+	}
+	if err := a.get(ctx, "/v1/workspaces/"+url.PathEscape(workspaceID)+"/log/checkpoint", &resp); err != nil {
+		return nil, err
+	}
+	return []byte(resp.Note), nil
+}
+
+// ProveTree asks the API for a consistency proof.
+func (a API) ProveTree(ctx context.Context, workspaceID string, from, to int64) (tlog.TreeProof, error) {
+	var resp struct {
+		Proof []tlog.Hash `json:"proof"`
+	}
+	path := fmt.Sprintf("/v1/workspaces/%s/log/consistency?from=%s&to=%s", url.PathEscape(workspaceID),
+		strconv.FormatInt(from, 10), strconv.FormatInt(to, 10))
+	if err := a.get(ctx, path, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Proof, nil
+}
+
+func (a API) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.BaseURL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	c := a.Client
+	if c == nil {
+		c = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// Published is one record of the checkpoints topic.
+type Published struct {
+	WorkspaceID string
+	Note        []byte
+}
+
+// TopicCheckpoints reads the checkpoints topic from its start to its end
+// offsets at the time of the call and returns its records in order.
+func TopicCheckpoints(ctx context.Context, brokerOpts []kgo.Opt, topic string) ([]Published, error) {
+	var out []Published
+	t, err := kvtopic.New(brokerOpts, topic, func(key string, value []byte) {
+		if value != nil {
+			out = append(out, Published{WorkspaceID: key, Note: append([]byte(nil), value...)})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- t.Run(ctx) }()
+	err = t.WaitReady(ctx)
+	cancel()
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", topic, err)
+	}
+	return out, nil
+}
