@@ -1,0 +1,134 @@
+package sealer
+
+// The sealer's configuration: its settings, their defaults, the variables
+// that set them and their bounds.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+// Config tunes the sealer.
+type Config struct {
+	// Group is the sealer's consumer group; WriterGroup the writer's, whose
+	// committed offsets a record waits for before it is sealed.
+	Group, WriterGroup string
+	// Topic is the events topic; CheckpointsTopic receives the signed
+	// checkpoints (compacted, key = workspace id).
+	Topic, CheckpointsTopic string
+	// BatchSize is the most records sealed in one round.
+	BatchSize int
+	// MaxPending is the most records of a partition read and waiting for
+	// the writer's commits before its fetching pauses (4 BatchSize when 0).
+	MaxPending int
+	// CheckpointInterval is the least time between two checkpoints of a
+	// workspace; one is signed only when the log grew.
+	CheckpointInterval time.Duration
+	// Origin names the deployment in checkpoints: <Origin>/<workspace>.
+	Origin string
+	// SigningKey is the note signer key checkpoints are signed with;
+	// VerifierKeys, when set, must include its verifier key.
+	SigningKey   string
+	VerifierKeys []string
+	// SessionTimeout is how long the group waits for a crashed member.
+	SessionTimeout time.Duration
+	// Lookback is how far back in event time a takeover loads a
+	// workspace's leaf keys (older ones are looked up in ClickHouse);
+	// MaxSeen bounds them per workspace.
+	Lookback time.Duration
+	MaxSeen  int
+	// CheckEvery is how often at most the writer's committed offsets are
+	// read while records wait for them.
+	CheckEvery time.Duration
+}
+
+// Defaults returns the defaults of the config.Sealer* variables and of the
+// integrity log's (without a signing key).
+func Defaults() Config {
+	return Config{
+		Group: config.SealerGroup.Default, WriterGroup: config.WriterGroup.Default,
+		Topic: topics.Events, CheckpointsTopic: config.CheckpointsTopic.Default,
+		BatchSize: config.SealerBatchSize.Default, CheckpointInterval: config.CheckpointInterval.Default,
+		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
+		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
+	}
+}
+
+// FromEnv reads the sealer's variables over Defaults; topic is the events
+// topic.
+func FromEnv(e *config.Env, topic string) Config {
+	c := Defaults()
+	c.Topic = topic
+	c.Group = config.SealerGroup.Get(e)
+	c.WriterGroup = config.WriterGroup.Get(e)
+	c.CheckpointsTopic = config.CheckpointsTopic.Get(e)
+	c.BatchSize = config.SealerBatchSize.Get(e)
+	c.CheckpointInterval = config.CheckpointInterval.Get(e)
+	c.Origin = config.LogOrigin.Get(e)
+	c.SigningKey = config.SigningKey.Get(e)
+	c.VerifierKeys = config.VerifierKeys.Get(e)
+	return c
+}
+
+// Validate reports settings that cannot work, naming their variables.
+func (c Config) Validate() error {
+	errs := []error{
+		config.SealerGroup.Check(c.Group), config.WriterGroup.Check(c.WriterGroup),
+		config.CheckpointsTopic.Check(c.CheckpointsTopic), config.SealerBatchSize.Check(c.BatchSize),
+		config.CheckpointInterval.Check(c.CheckpointInterval), config.LogOrigin.Check(c.Origin),
+	}
+	if c.Group == c.WriterGroup {
+		errs = append(errs, fmt.Errorf("%s and %s are both %q: the sealer needs its own group", config.SealerGroup.Name, config.WriterGroup.Name, c.Group))
+	}
+	if c.Origin == "" || strings.ContainsAny(c.Origin, " /\n\t") {
+		errs = append(errs, config.LogOrigin.Invalid(c.Origin))
+	}
+	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 {
+		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery and SessionTimeout must be positive"))
+	}
+	_, err := c.signer()
+	return errors.Join(append(errs, err)...)
+}
+
+// signer returns the checkpoints' signer, checking that the verifier keys
+// (when set) include its own.
+func (c Config) signer() (note.Signer, error) {
+	if c.SigningKey == "" {
+		return nil, fmt.Errorf("%s is empty: the sealer signs checkpoints with it (scripts/up generates one; sealer -generate-key prints a pair)", config.SigningKey.Name)
+	}
+	s, err := note.NewSigner(c.SigningKey)
+	if err != nil {
+		return nil, config.SigningKey.Refused()
+	}
+	if len(c.VerifierKeys) == 0 {
+		return s, nil
+	}
+	var names []string
+	for _, vk := range c.VerifierKeys {
+		v, err := note.NewVerifier(vk)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a note verifier key (%v)", config.VerifierKeys.Name, vk, err)
+		}
+		if v.Name() == s.Name() && v.KeyHash() == s.KeyHash() {
+			return s, nil
+		}
+		names = append(names, v.Name())
+	}
+	slices.Sort(names)
+	return nil, fmt.Errorf("%s (%v) lacks the verifier key of %s (key %s): add it, or checkpoints will not verify", config.VerifierKeys.Name, names, config.SigningKey.Name, s.Name())
+}
+
+func (c Config) maxPending() int {
+	if c.MaxPending > 0 {
+		return c.MaxPending
+	}
+	return 4 * c.BatchSize
+}

@@ -1,0 +1,154 @@
+package sealer
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// memStore is a Store in memory, with the same rules as ClickHouseStore;
+// failAppend, when set, decides per call whether Append stops after the
+// hashes (a crash between the two inserts) or before anything.
+type memStore struct {
+	mu     sync.Mutex
+	rows   map[Key]migrations.Row
+	hashes map[string]map[int64]migrations.StoredHash
+	leaves map[string]map[uint64]migrations.Leaf
+	// failAppend returns "before", "between" or "" (no failure).
+	failAppend  func() string
+	appends     int
+	checkpoints []migrations.Checkpoint
+}
+
+var errCrash = errors.New("crash")
+
+func newMemStore() *memStore {
+	return &memStore{rows: map[Key]migrations.Row{}, hashes: map[string]map[int64]migrations.StoredHash{}, leaves: map[string]map[uint64]migrations.Leaf{}}
+}
+
+func (m *memStore) store(r migrations.Row) Key {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := Key{r.WorkspaceID, r.TimestampNs, r.ID}
+	m.rows[k] = r
+	return k
+}
+
+func (m *memStore) Rows(_ context.Context, keys []Key) (map[Key]migrations.Row, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[Key]migrations.Row{}
+	for _, k := range keys {
+		if r, ok := m.rows[k]; ok {
+			out[k] = r
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Load(_ context.Context, ws string, seenFrom int64, maxSeen, recent int) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	count := int64(0)
+	for x := range m.hashes[ws] {
+		count = max(count, x+1)
+	}
+	size, err := SizeOf(count)
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Size: size, Edge: map[int64]tlog.Hash{}, SeenFrom: seenFrom}
+	for _, x := range edgeIndexes(size) {
+		h := m.hashes[ws][x]
+		st.Edge[x] = tlog.Hash([]byte(h.Hash))
+	}
+	levelZero := map[int64]tlog.Hash{}
+	for x, h := range m.hashes[ws] {
+		if h.Level == 0 {
+			levelZero[x] = tlog.Hash([]byte(h.Hash))
+		}
+	}
+	withLeaf := map[int64]bool{}
+	for i, l := range m.leaves[ws] {
+		withLeaf[int64(i)] = true
+		if l.TimestampNs >= seenFrom && len(st.Seen) < maxSeen {
+			st.Seen = append(st.Seen, Key{ws, l.TimestampNs, l.ID})
+		}
+	}
+	st.Orphans = Orphans(size-int64(recent), size, levelZero, withLeaf)
+	return st, nil
+}
+
+func (m *memStore) HasLeaves(_ context.Context, ws string, keys []Key) (map[Key]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[Key]bool{}
+	for _, l := range m.leaves[ws] {
+		out[Key{ws, l.TimestampNs, l.ID}] = true
+	}
+	return out, nil
+}
+
+func (m *memStore) Append(_ context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.appends++
+	fail := ""
+	if m.failAppend != nil {
+		fail = m.failAppend()
+	}
+	if fail == "before" {
+		return errCrash
+	}
+	for _, h := range hashes {
+		if m.hashes[h.WorkspaceID] == nil {
+			m.hashes[h.WorkspaceID] = map[int64]migrations.StoredHash{}
+		}
+		m.hashes[h.WorkspaceID][int64(h.Index)] = h
+	}
+	if fail == "between" {
+		// Part of the leaves made it: a crash in the middle of the insert.
+		leaves = leaves[:len(leaves)/3]
+	}
+	for _, l := range leaves {
+		if m.leaves[l.WorkspaceID] == nil {
+			m.leaves[l.WorkspaceID] = map[uint64]migrations.Leaf{}
+		}
+		if old, ok := m.leaves[l.WorkspaceID][l.Index]; ok && (old.ID != l.ID || old.Hash != l.Hash) {
+			panic("leaf index assigned twice")
+		}
+		m.leaves[l.WorkspaceID][l.Index] = l
+	}
+	if fail == "between" {
+		return errCrash
+	}
+	return nil
+}
+
+func (m *memStore) SaveCheckpoint(_ context.Context, cp migrations.Checkpoint) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.checkpoints = append(m.checkpoints, cp)
+	return nil
+}
+
+// hashReader reads a workspace's stored hashes.
+func (m *memStore) hashReader(ws string) tlog.HashReaderFunc {
+	return func(indexes []int64) ([]tlog.Hash, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			h, ok := m.hashes[ws][x]
+			if !ok {
+				return nil, errors.New("missing stored hash")
+			}
+			out[i] = tlog.Hash([]byte(h.Hash))
+		}
+		return out, nil
+	}
+}

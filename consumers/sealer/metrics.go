@@ -1,0 +1,38 @@
+package sealer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	leaves, reclaimed, checkpoints prometheus.Counter
+	records                        *prometheus.CounterVec
+	errors                         *prometheus.CounterVec
+	waiting                        prometheus.Gauge
+	sealSeconds                    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		leaves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_sealer_leaves_total", Help: "Leaves appended to the workspaces' logs."}),
+		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_sealer_leaves_reclaimed_total", Help: "Leaf rows stored again at the index a crash left with stored hashes but no leaf row."}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_sealer_records_total",
+			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event already had one), not_stored (the writer did not store it), undecodable."},
+			[]string{"outcome"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, publish, commit."},
+			[]string{"step"}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_sealer_records_waiting", Help: "Records read and not yet sealed (most wait for the writer group's commits)."}),
+		sealSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "audittrail_sealer_seal_seconds", Help: "Time to seal one round of records.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.records, m.errors, m.waiting, m.sealSeconds)
+	}
+	return m
+}

@@ -1,0 +1,138 @@
+package sealer
+
+// Which records are ready: those the writer group committed, that is,
+// stored (or dead-lettered, or skipped) by the writer.
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// retryAfter is how long a failed round waits before the next attempt.
+const retryAfter = time.Second
+
+// sealReady seals, up to BatchSize, the pending records below the writer
+// group's committed offsets, and marks their offsets for commit.
+func (s *Sealer) sealReady(ctx context.Context) {
+	now := s.now()
+	if now.Before(s.retryAt) || s.waiting() == 0 {
+		return
+	}
+	if now.Sub(s.checked) >= s.cfg.CheckEvery {
+		s.readWriterOffsets(ctx)
+		s.checked = now
+	}
+	ready := s.ready()
+	if len(ready) == 0 {
+		return
+	}
+	var keys []Key
+	for _, r := range ready {
+		k, ok := decode(r)
+		if !ok {
+			s.m.records.WithLabelValues("undecodable").Inc()
+			continue
+		}
+		s.wsPart[k.WorkspaceID] = r.Partition
+		keys = append(keys, k)
+	}
+	start := time.Now()
+	out, err := s.seq.seal(ctx, keys)
+	if err != nil {
+		s.m.errors.WithLabelValues("seal").Inc()
+		s.log.Warn("seal failed; the records are sealed again", "records", len(ready), "err", err)
+		s.retryAt = now.Add(retryAfter)
+		return
+	}
+	s.m.sealSeconds.Observe(time.Since(start).Seconds())
+	s.m.leaves.Add(float64(len(out.Leaves)))
+	s.m.reclaimed.Add(float64(out.Reclaimed))
+	s.m.records.WithLabelValues("leaf").Add(float64(len(out.Leaves)))
+	s.m.records.WithLabelValues("repeat").Add(float64(out.Repeats))
+	s.m.records.WithLabelValues("not_stored").Add(float64(out.Skipped))
+	last := map[int32]*kgo.Record{}
+	for _, r := range ready {
+		last[r.Partition] = r
+	}
+	for p, r := range last {
+		s.pending[p] = s.pending[p][slices.Index(s.pending[p], r)+1:]
+		s.cl.MarkCommitRecords(r)
+	}
+	s.m.waiting.Set(float64(s.waiting()))
+}
+
+// ready returns the leading pending records of each partition below the
+// writer's committed offset, BatchSize at most in all.
+func (s *Sealer) ready() []*kgo.Record {
+	var out []*kgo.Record
+	for _, p := range slices.Sorted(maps.Keys(s.pending)) {
+		at, ok := s.writerAt[p]
+		if !ok {
+			continue
+		}
+		for _, r := range s.pending[p] {
+			if r.Offset >= at || len(out) >= s.cfg.BatchSize {
+				break
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// readWriterOffsets reads the writer group's committed offsets of the
+// partitions with pending records. A failed read keeps the last ones.
+func (s *Sealer) readWriterOffsets(ctx context.Context) {
+	var parts []int32
+	for p, recs := range s.pending {
+		if len(recs) > 0 {
+			parts = append(parts, p)
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := s.off.Committed(octx, s.cfg.WriterGroup, s.cfg.Topic, parts)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.m.errors.WithLabelValues("offsets").Inc()
+			s.log.Warn("the writer group's offsets not read; sealing waits", "group", s.cfg.WriterGroup, "err", err)
+		}
+		return
+	}
+	maps.Copy(s.writerAt, got)
+}
+
+func (s *Sealer) waiting() int {
+	n := 0
+	for _, recs := range s.pending {
+		n += len(recs)
+	}
+	return n
+}
+
+// syncPause pauses the fetching of partitions with MaxPending records
+// waiting and resumes those back under it (the gate's own pauses aside:
+// it resumes those itself).
+func (s *Sealer) syncPause() {
+	var pause, resume []int32
+	for p, recs := range s.pending {
+		full := len(recs) >= s.cfg.maxPending()
+		if full && !s.paused[p] {
+			pause = append(pause, p)
+			s.paused[p] = true
+		} else if !full && s.paused[p] {
+			resume = append(resume, p)
+			delete(s.paused, p)
+		}
+	}
+	if len(pause) > 0 {
+		s.cl.PauseFetchPartitions(map[string][]int32{s.cfg.Topic: pause})
+	}
+	if len(resume) > 0 {
+		s.cl.ResumeFetchPartitions(map[string][]int32{s.cfg.Topic: resume})
+	}
+}

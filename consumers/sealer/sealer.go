@@ -1,0 +1,193 @@
+// Package sealer builds each workspace's integrity log: a Merkle tree
+// (RFC 6962, golang.org/x/mod/sumdb/tlog) with one leaf per stored event,
+// and signed checkpoints of it (see docs/integrity.md).
+//
+// The Sealer is its own consumer group on the events topic. It seals a
+// record only once the writer group committed past it, reads the stored
+// row back from ClickHouse by its key (workspace_id, timestamp_ns, id) and
+// appends a leaf (schemas/leaf) for each stored event that has none yet,
+// in partition order: one sealer owns a workspace's log at a time, as one
+// consumer owns its partition. Records the writer did not store
+// (dead-lettered, expired, a resend with another timestamp) get no leaf,
+// and a resend of a sealed event gets no second one. The stored hashes are
+// inserted before the leaves; a crash between the two is repaired on
+// replay (see sequencer.seal), so every index is assigned once, without
+// gaps. Offsets are committed after both inserts.
+package sealer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/audittrail/audittrail/consumers/handover"
+	"github.com/audittrail/audittrail/consumers/idwindow"
+	"github.com/audittrail/audittrail/schemas/event"
+)
+
+// Counts records and reads the events topic's partition counts
+// (idwindow.History), for the handover after a partition increase.
+type Counts interface {
+	Observe(ctx context.Context, topic string, partitions int, now time.Time) ([]idwindow.Count, error)
+}
+
+// pollWait bounds one poll, so that checkpoints fall due and records
+// waiting for the writer are rechecked while nothing arrives.
+const pollWait = 250 * time.Millisecond
+
+// Sealer consumes the events topic and appends to the workspaces' logs.
+// Create it with New, run it with Run.
+type Sealer struct {
+	cfg    Config
+	cl     *kgo.Client
+	store  Store
+	counts Counts
+	log    *slog.Logger
+	now    func() time.Time
+	m      *metrics
+	signer note.Signer
+	gate   *handover.Gate
+	off    *handover.KafkaOffsets
+
+	// mu guards what the group callbacks change: the loop holds it from a
+	// poll's end to AllowRebalance.
+	mu       sync.Mutex
+	seq      *sequencer
+	pending  map[int32][]*kgo.Record // read, not yet sealed, in offset order
+	paused   map[int32]bool
+	wsPart   map[string]int32 // the partition each loaded log's records come from
+	writerAt map[int32]int64  // the writer group's committed offsets, as last read
+	checked  time.Time
+	retryAt  time.Time // after a failed round, the next one waits until then
+}
+
+// New builds a sealer and its Kafka client (kafkaOpts carry the brokers).
+// counts may be nil: then nothing is handed over after a partition
+// increase.
+func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.Logger, reg prometheus.Registerer, now func() time.Time) (*Sealer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	signer, _ := cfg.signer()
+	s := &Sealer{cfg: cfg, store: store, counts: counts, log: log, now: now, m: newMetrics(reg), signer: signer,
+		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
+		wsPart: map[string]int32{}, writerAt: map[int32]int64{},
+		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
+			recent: 4 * cfg.BatchSize}}
+	// A moved workspace waits until its old partition is stored by the
+	// writer and sealed by the sealers.
+	s.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group, cfg.WriterGroup}}, s.off, now)
+	if reg != nil {
+		reg.MustRegister(s.gate.Collectors("audittrail_sealer")...)
+	}
+	opts := append(slices.Clone(kafkaOpts),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onLost),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.SessionTimeout/10),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	s.cl = cl
+	s.off.Bind(cl)
+	return s, nil
+}
+
+// Client returns the sealer's Kafka client (readiness checks, topics).
+func (s *Sealer) Client() *kgo.Client { return s.cl }
+
+// Run consumes until ctx is cancelled, then commits the offsets of what it
+// sealed, leaves the group and returns. Records read but not sealed are
+// read again by the next owner.
+func (s *Sealer) Run(ctx context.Context) error {
+	defer s.cl.Close()
+	for ctx.Err() == nil {
+		s.round(ctx)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.cl.CommitMarkedOffsets(sctx); err != nil {
+		return fmt.Errorf("final commit: %w", err)
+	}
+	if err := s.cl.Flush(sctx); err != nil {
+		return fmt.Errorf("publish checkpoints: %w", err)
+	}
+	return nil
+}
+
+// round polls once, seals what the writer has committed, signs the
+// checkpoints that are due and lets a waiting rebalance proceed.
+func (s *Sealer) round(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, pollWait)
+	fetches := s.cl.PollRecords(pctx, s.cfg.BatchSize)
+	cancel()
+	fetches.EachError(func(topic string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			s.log.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+		}
+	})
+	res, err := s.gate.Pass(ctx, fetches.Records())
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("handover: offsets not read; holding", "err", err)
+	}
+	s.mu.Lock()
+	s.applyGate(res)
+	for _, r := range res.Ready {
+		s.pending[r.Partition] = append(s.pending[r.Partition], r)
+	}
+	s.sealReady(ctx)
+	s.checkpoints(ctx)
+	s.syncPause()
+	s.mu.Unlock()
+	s.cl.AllowRebalance()
+}
+
+// applyGate pauses and resumes what the gate decided; a released moved
+// workspace's log is loaded again from ClickHouse, where its old
+// partition's sealer left it.
+func (s *Sealer) applyGate(res handover.Result) {
+	if len(res.Pause) > 0 {
+		s.cl.PauseFetchPartitions(map[string][]int32{s.cfg.Topic: res.Pause})
+	}
+	for _, l := range res.Loads {
+		for _, ws := range l.Workspaces {
+			delete(s.seq.trees, ws)
+		}
+	}
+	if len(res.TimedOut) > 0 {
+		s.log.Warn("handover: partitions went on before their moved workspaces' old partitions were sealed",
+			"partitions", res.TimedOut, "max_hold", handover.DefaultMaxHold)
+	}
+	if len(res.Resume) > 0 {
+		s.cl.ResumeFetchPartitions(map[string][]int32{s.cfg.Topic: res.Resume})
+	}
+}
+
+// decode returns a record's key, false for a record the writer cannot
+// have stored (undecodable, or keyed to another workspace than its
+// event's).
+func decode(r *kgo.Record) (Key, bool) {
+	e, _, err := event.DecodeStored(r.Value)
+	if err != nil || e.ID == "" || string(r.Key) != e.WorkspaceID {
+		return Key{}, false
+	}
+	return Key{WorkspaceID: e.WorkspaceID, TimestampNs: e.Timestamp.UnixNano(), ID: e.ID}, true
+}
