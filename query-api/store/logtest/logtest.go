@@ -15,7 +15,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 // Key is a note signing key and its verifier key.
@@ -206,4 +208,55 @@ func (l *Log) Drop(indexes ...int64) {
 		}
 	}
 	l.leaves = kept
+}
+
+// Batcher is what Insert needs of a ClickHouse connection.
+type Batcher interface {
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+}
+
+// Insert writes the log's leaves, stored hashes and checkpoints into the
+// log tables of database (migration 6), as the sealer would.
+func (l *Log) Insert(ctx context.Context, conn Batcher, database string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var hashes []migrations.StoredHash
+	for i, h := range l.hashes {
+		level, _ := tlog.SplitStoredHashIndex(int64(i))
+		hashes = append(hashes, migrations.StoredHash{WorkspaceID: l.WorkspaceID, Index: uint64(i), Hash: string(h[:]), Level: uint8(level)})
+	}
+	var leaves []migrations.Leaf
+	for _, lf := range l.leaves {
+		leaves = append(leaves, migrations.Leaf{WorkspaceID: l.WorkspaceID, Index: uint64(lf.Index), TimestampNs: lf.TimestampNs,
+			ID: lf.ID, Hash: string(lf.Hash[:]), SealedAt: time.Unix(0, lf.TimestampNs).UTC().Truncate(time.Second)})
+	}
+	var cps []migrations.Checkpoint
+	for _, cp := range l.checkpoints {
+		cps = append(cps, migrations.Checkpoint{WorkspaceID: l.WorkspaceID, Size: uint64(cp.Size), Root: string(cp.Root[:]),
+			Note: cp.Note, KeyName: cp.KeyName, SignedAt: cp.SignedAt})
+	}
+	if err := insert(ctx, conn, migrations.Hashes.Insert(database), hashes, migrations.Hashes.Values); err != nil {
+		return err
+	}
+	if err := insert(ctx, conn, migrations.Leaves.Insert(database), leaves, migrations.Leaves.Values); err != nil {
+		return err
+	}
+	return insert(ctx, conn, migrations.Checkpoints.Insert(database), cps, migrations.Checkpoints.Values)
+}
+
+func insert[R any](ctx context.Context, conn Batcher, query string, rows []R, values func(*R) []any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("prepare %s: %w", query, err)
+	}
+	for i := range rows {
+		if err := b.Append(values(&rows[i])...); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("append: %w", err)
+		}
+	}
+	return b.Send()
 }
