@@ -11,6 +11,7 @@
 //	GET /v1/catalogue
 //	GET /v1/workspaces/{workspace_id}/audit-events
 //	GET /v1/workspaces/{workspace_id}/audit-events.csv
+//	GET /v1/workspaces/{workspace_id}/audit-events.ndjson
 //	GET /v1/workspaces/{workspace_id}/audit-events/facets
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}/proof
@@ -37,6 +38,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
@@ -61,6 +63,11 @@ type EventReader interface {
 	// Export calls fn for each matching event, newest first, as they are
 	// read; fn must not keep the row.
 	Export(ctx context.Context, f store.Filter, fn func(r *migrations.Row) error) error
+	// Count counts the matching events (each once).
+	Count(ctx context.Context, f store.Filter) (uint64, error)
+	// RowsByKeys calls fn for the stored row of each key in the window;
+	// fn must not keep the row.
+	RowsByKeys(ctx context.Context, workspaceID string, keys []store.Key, fn func(r *migrations.Row) error) error
 }
 
 // Recorder records events in the audit trail (producers/emitter.Emitter):
@@ -79,8 +86,13 @@ type Options struct {
 	VerifierKeys []string
 	// Origin is the log origin prefix (the origin line of a workspace's
 	// checkpoints is Origin/<workspace_id>).
-	Origin   string
-	Verifier *auth.Verifier
+	Origin string
+	// Signer signs export manifests (the checkpoint key); nil turns
+	// self-proving exports off (503).
+	Signer note.Signer
+	// Retention is the retention window: a leaf of an older event expired.
+	Retention time.Duration
+	Verifier  *auth.Verifier
 	// Recorder records each CSV export; required.
 	Recorder Recorder
 	// RecordTimeout bounds recording an export (default 10 s).
@@ -138,6 +150,7 @@ func (a *API) Register(e *echo.Echo) {
 	const ws = "/v1/workspaces/:workspace_id"
 	e.GET(ws+"/audit-events", a.list, mw...)
 	e.GET(ws+"/audit-events.csv", a.exportCSV, mw...)
+	e.GET(ws+"/audit-events.ndjson", a.exportNDJSON, mw...)
 	// A static segment wins over :id, so no event id can be "facets".
 	e.GET(ws+"/audit-events/facets", a.facets, mw...)
 	e.GET(ws+"/audit-events/:id", a.get, mw...)

@@ -30,6 +30,10 @@ type LogReader interface {
 	LeafByID(ctx context.Context, workspaceID, id string) (store.Leaf, error)
 	// HashReader reads the workspace's stored hashes with ctx.
 	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
+	// LeafIndexes returns the leaf indexes (below size) of stored events.
+	LeafIndexes(ctx context.Context, workspaceID string, keys []store.Key, size int64) (map[store.Key]int64, error)
+	// Leaves calls fn for each leaf with an index in [from, to), in order.
+	Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(store.Leaf) error) error
 }
 
 // CheckpointResponse is a signed checkpoint.

@@ -217,3 +217,38 @@ func scanRows(ctx context.Context, conn Conn, sql string, args []any, fn func(sc
 	}
 	return rows.Err()
 }
+
+// Key names a stored event of a workspace.
+type Key struct {
+	TimestampNs int64
+	ID          string
+}
+
+// LeafIndexes returns the leaf index of each of the workspace's events
+// named by keys that is a leaf of a tree of the given size; events without
+// such a leaf are absent from the map.
+func (l *Log) LeafIndexes(ctx context.Context, workspaceID string, keys []Key, size int64) (map[Key]int64, error) {
+	out := make(map[Key]int64, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	lo, hi := keys[0].TimestampNs, keys[0].TimestampNs
+	ids := make([]any, 0, len(keys))
+	for _, k := range keys {
+		lo, hi = min(lo, k.TimestampNs), max(hi, k.TimestampNs)
+		ids = append(ids, k.ID)
+	}
+	want := make(map[Key]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	cond := fmt.Sprintf("timestamp_ns >= ? AND timestamp_ns <= ? AND leaf_index < ? AND id IN (%s)", placeholders(len(ids)))
+	args := append([]any{lo, hi, uint64(size)}, ids...)
+	err := l.leaves(ctx, workspaceID, cond, args, func(lf Leaf) error {
+		if k := (Key{lf.TimestampNs, lf.ID}); want[k] {
+			out[k] = lf.Index
+		}
+		return nil
+	})
+	return out, err
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // apiConfig is the read API's configuration, read from the variables
@@ -29,6 +30,11 @@ type apiConfig struct {
 	// Keys verify read-API tokens: the HS256 secret and the JWKS file's
 	// keys.
 	Keys *auth.Keys
+	// LogKeys are the integrity log's verifier keys, LogOrigin its origin
+	// prefix; Signer signs export manifests (nil without a signing key).
+	LogKeys   []string
+	LogOrigin string
+	Signer    note.Signer
 }
 
 // configFromEnv reads the configuration and reports every value that fails
@@ -61,6 +67,27 @@ func configFromEnv(env *config.Env) (apiConfig, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", config.JWKSFile.Name, err))
 		}
 	}
+	c.LogKeys, c.LogOrigin = config.VerifierKeys.Get(env), config.LogOrigin.Get(env)
+	errs = append(errs, logKeys(&c, config.SigningKey.Get(env)))
 	errs = append(errs, env.Err(), config.CheckUnknown(), c.ClickHouse.Validate(), c.Kafka.Validate(), c.Egress.Validate())
 	return c, errors.Join(errs...)
+}
+
+// logKeys checks the verifier keys and makes the manifest signer of the
+// signing key, when one is set.
+func logKeys(c *apiConfig, signingKey string) error {
+	for _, k := range c.LogKeys {
+		if _, err := note.NewVerifier(k); err != nil {
+			return fmt.Errorf("%s: %q is not a note verifier key (%v)", config.VerifierKeys.Name, k, err)
+		}
+	}
+	if signingKey == "" {
+		return nil
+	}
+	s, err := note.NewSigner(signingKey)
+	if err != nil {
+		return config.SigningKey.Refused()
+	}
+	c.Signer = s
+	return nil
 }

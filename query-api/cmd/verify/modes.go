@@ -54,7 +54,7 @@ func newFlags(mode string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet("verify "+mode, flag.ContinueOnError)
 	env := config.FromOS()
 	c := &common{env: env, origin: config.LogOrigin.Get(env)}
-	c.keys = fs.String("keys", strings.Join(config.VerifierKeys.Get(env), ","), "verifier keys, comma-separated (default AUDITTRAIL_VERIFIER_KEYS)")
+	c.keys = fs.String("keys", strings.Join(config.VerifierKeys.Get(env), ","), "verifier keys, comma-separated (default "+config.VerifierKeys.Name+")")
 	return fs, c
 }
 

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/query-api/verify"
 )
 
 func monitor(ctx context.Context, args []string) (result, error) {
 	fs, c := newFlags("monitor")
 	statePath := fs.String("state", "", "the state file: the last checkpoint seen per workspace (created when missing)")
-	fromTopic := fs.Bool("topic", false, "read the checkpoints from the checkpoints topic (AUDITTRAIL_CHECKPOINTS_TOPIC)")
+	fromTopic := fs.Bool("topic", false, "read the checkpoints from the checkpoints topic ("+config.CheckpointsTopic.Name+")")
 	apiURL := fs.String("api", "", "read checkpoints (with -workspace) and consistency proofs from this read API, e.g. http://127.0.0.1:8080")
 	token := fs.String("token", "", "the read API's bearer token (an owner of each workspace)")
 	workspaces := fs.String("workspace", "", "workspaces to read from the API, comma-separated")

@@ -260,3 +260,18 @@ func insert[R any](ctx context.Context, conn Batcher, query string, rows []R, va
 	}
 	return b.Send()
 }
+
+// LeafIndexes implements the API's log reader.
+func (l *Log) LeafIndexes(_ context.Context, ws string, keys []store.Key, size int64) (map[store.Key]int64, error) {
+	want := map[store.Key]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	out := map[store.Key]int64{}
+	for _, lf := range l.AllLeaves() {
+		if k := (store.Key{TimestampNs: lf.TimestampNs, ID: lf.ID}); ws == l.WorkspaceID && want[k] && lf.Index < size {
+			out[k] = lf.Index
+		}
+	}
+	return out, nil
+}
