@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -84,7 +85,7 @@ func (l *Log) Checkpoints(ctx context.Context, workspaceID string) ([]Checkpoint
 
 func (l *Log) checkpoints(ctx context.Context, where string, args ...any) ([]Checkpoint, error) {
 	// LIMIT 1 BY collapses unmerged copies; ORDER/LIMIT in where apply after.
-	sql := fmt.Sprintf("SELECT workspace_id, size, root, note, key_name, signed_at FROM (\n"+
+	sql := fmt.Sprintf("SELECT workspace_id, size, hex(root), note, key_name, signed_at FROM (\n"+
 		"SELECT workspace_id, size, root, note, key_name, signed_at FROM %s.%s WHERE workspace_id = ?\nLIMIT 1 BY workspace_id, size)\nWHERE %s",
 		l.db, migrations.CheckpointsTable, where)
 	var out []Checkpoint
@@ -96,7 +97,10 @@ func (l *Log) checkpoints(ctx context.Context, where string, args ...any) ([]Che
 			return err
 		}
 		c.Size = int64(size)
-		copy(c.Root[:], root)
+		var err error
+		if c.Root, err = unhex(root); err != nil {
+			return err
+		}
 		out = append(out, c)
 		return nil
 	})
@@ -123,7 +127,7 @@ func (l *Log) readHashes(ctx context.Context, workspaceID string, indexes []int6
 	for _, i := range indexes {
 		args = append(args, uint64(i))
 	}
-	sql := fmt.Sprintf("SELECT hash_index, any(hash) FROM %s.%s\nWHERE workspace_id = ? AND hash_index IN (%s)\nGROUP BY hash_index",
+	sql := fmt.Sprintf("SELECT hash_index, hex(any(hash)) FROM %s.%s\nWHERE workspace_id = ? AND hash_index IN (%s)\nGROUP BY hash_index",
 		l.db, migrations.HashesTable, placeholders(len(indexes)))
 	found := make(map[int64]tlog.Hash, len(indexes))
 	err := scanRows(ctx, l.conn, sql, args, func(scan func(...any) error) error {
@@ -132,8 +136,10 @@ func (l *Log) readHashes(ctx context.Context, workspaceID string, indexes []int6
 		if err := scan(&i, &h); err != nil {
 			return err
 		}
-		var hash tlog.Hash
-		copy(hash[:], h)
+		hash, err := unhex(h)
+		if err != nil {
+			return err
+		}
 		found[int64(i)] = hash
 		return nil
 	})
@@ -164,7 +170,7 @@ func (l *Log) LeafAt(ctx context.Context, workspaceID string, index int64) (Leaf
 
 func (l *Log) oneLeaf(ctx context.Context, cond, workspaceID string, v any) (Leaf, error) {
 	var found []Leaf
-	err := l.leaves(ctx, workspaceID, cond+"\nORDER BY leaf_index LIMIT 1", []any{v}, func(lf Leaf) error {
+	err := l.leaves(ctx, workspaceID, cond+"\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index\nLIMIT 1", []any{v}, func(lf Leaf) error {
 		found = append(found, lf)
 		return nil
 	})
@@ -180,12 +186,14 @@ func (l *Log) oneLeaf(ctx context.Context, cond, workspaceID string, v any) (Lea
 // Leaves calls fn for each stored leaf with an index in [from, to), in
 // index order, each once.
 func (l *Log) Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(Leaf) error) error {
-	return l.leaves(ctx, workspaceID, "leaf_index >= ? AND leaf_index < ?\nORDER BY leaf_index", []any{uint64(from), uint64(to)}, fn)
+	return l.leaves(ctx, workspaceID, "leaf_index >= ? AND leaf_index < ?\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index", []any{uint64(from), uint64(to)}, fn)
 }
 
+// leaves reads leaves: cond is the WHERE condition followed by its
+// ORDER BY and LIMIT BY clauses.
 func (l *Log) leaves(ctx context.Context, workspaceID, cond string, args []any, fn func(Leaf) error) error {
-	sql := fmt.Sprintf("SELECT workspace_id, leaf_index, timestamp_ns, id, leaf_hash FROM %s.%s\n"+
-		"PREWHERE workspace_id = ? WHERE %s\nLIMIT 1 BY workspace_id, leaf_index", l.db, migrations.LeavesTable, cond)
+	sql := fmt.Sprintf("SELECT workspace_id, leaf_index, timestamp_ns, id, hex(leaf_hash) FROM %s.%s\n"+
+		"PREWHERE workspace_id = ? WHERE %s", l.db, migrations.LeavesTable, cond)
 	err := scanRows(ctx, l.conn, sql, append([]any{workspaceID}, args...), func(scan func(...any) error) error {
 		var lf Leaf
 		var index uint64
@@ -194,7 +202,10 @@ func (l *Log) leaves(ctx context.Context, workspaceID, cond string, args []any, 
 			return err
 		}
 		lf.Index = int64(index)
-		copy(lf.Hash[:], h)
+		var err error
+		if lf.Hash, err = unhex(h); err != nil {
+			return err
+		}
 		return fn(lf)
 	})
 	if err != nil {
@@ -242,7 +253,7 @@ func (l *Log) LeafIndexes(ctx context.Context, workspaceID string, keys []Key, s
 	for _, k := range keys {
 		want[k] = true
 	}
-	cond := fmt.Sprintf("timestamp_ns >= ? AND timestamp_ns <= ? AND leaf_index < ? AND id IN (%s)", placeholders(len(ids)))
+	cond := fmt.Sprintf("timestamp_ns >= ? AND timestamp_ns <= ? AND leaf_index < ? AND id IN (%s)\nLIMIT 1 BY workspace_id, leaf_index", placeholders(len(ids)))
 	args := append([]any{lo, hi, uint64(size)}, ids...)
 	err := l.leaves(ctx, workspaceID, cond, args, func(lf Leaf) error {
 		if k := (Key{lf.TimestampNs, lf.ID}); want[k] {
@@ -251,4 +262,15 @@ func (l *Log) LeafIndexes(ctx context.Context, workspaceID string, keys []Key, s
 		return nil
 	})
 	return out, err
+}
+
+// unhex decodes a hash read as hex() (the queries read hashes as hex, so
+// that they travel as text).
+func unhex(s string) (tlog.Hash, error) {
+	var h tlog.Hash
+	if len(s) != 2*tlog.HashSize {
+		return h, fmt.Errorf("stored hash %q: not %d bytes", s, tlog.HashSize)
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return h, err
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -274,4 +275,51 @@ func (l *Log) LeafIndexes(_ context.Context, ws string, keys []store.Key, size i
 		}
 	}
 	return out, nil
+}
+
+// Execer runs one statement.
+type Execer interface {
+	Exec(ctx context.Context, query string, args ...any) error
+}
+
+// InsertHex writes the log tables as Insert does, in statements whose
+// hashes are unhex() literals (for connections that pass only text, such
+// as the in-process current ClickHouse of internal/chdbtest).
+func (l *Log) InsertHex(ctx context.Context, conn Execer, database string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var hashes, leaves, cps []string
+	for i, h := range l.hashes {
+		level, _ := tlog.SplitStoredHashIndex(int64(i))
+		hashes = append(hashes, fmt.Sprintf("(%s, %d, unhex('%x'), %d)", quote(l.WorkspaceID), i, h[:], level))
+	}
+	for _, lf := range l.leaves {
+		leaves = append(leaves, fmt.Sprintf("(%s, %d, %d, %s, unhex('%x'), toDateTime(%d, 'UTC'))", quote(l.WorkspaceID), lf.Index,
+			lf.TimestampNs, quote(lf.ID), lf.Hash[:], lf.TimestampNs/1e9))
+	}
+	for _, cp := range l.checkpoints {
+		cps = append(cps, fmt.Sprintf("(%s, %d, unhex('%x'), unhex('%x'), %s, toDateTime(%d, 'UTC'))", quote(l.WorkspaceID), cp.Size,
+			cp.Root[:], cp.Note, quote(cp.KeyName), cp.SignedAt.Unix()))
+	}
+	for _, ins := range []struct {
+		table string
+		cols  []string
+		rows  []string
+	}{{migrations.HashesTable, migrations.Hashes.InsertColumns(), hashes}, {migrations.LeavesTable, migrations.Leaves.InsertColumns(), leaves},
+		{migrations.CheckpointsTable, migrations.Checkpoints.InsertColumns(), cps}} {
+		if len(ins.rows) == 0 {
+			continue
+		}
+		sql := fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES %s", database, ins.table, strings.Join(ins.cols, ", "), strings.Join(ins.rows, ", "))
+		if err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("insert %s: %w", ins.table, err)
+		}
+	}
+	return nil
+}
+
+// quote is a ClickHouse string literal of s (test names: letters, digits
+// and punctuation).
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
