@@ -101,7 +101,9 @@ type Published struct {
 }
 
 // TopicCheckpoints reads the checkpoints topic from its start to its end
-// offsets at the time of the call and returns its records in order.
+// offsets at the time of the call and returns the latest checkpoint of
+// each workspace (the compacted topic's value), in the order they were
+// published.
 func TopicCheckpoints(ctx context.Context, brokerOpts []kgo.Opt, topic string) ([]Published, error) {
 	var out []Published
 	t, err := kvtopic.New(brokerOpts, topic, func(key string, value []byte) {
@@ -123,5 +125,15 @@ func TopicCheckpoints(ctx context.Context, brokerOpts []kgo.Opt, topic string) (
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", topic, err)
 	}
-	return out, nil
+	last := map[string]int{}
+	for i, p := range out {
+		last[p.WorkspaceID] = i
+	}
+	latest := out[:0]
+	for i, p := range out {
+		if last[p.WorkspaceID] == i {
+			latest = append(latest, p)
+		}
+	}
+	return latest, nil
 }

@@ -43,7 +43,7 @@ import (
 const ingestToken = "drill-ingest-token-0123456789abcdef"
 
 var allScenarios = []string{"kill-writer", "poison", "duplicates",
-	"sink-500", "sink-429", "sink-hang", "sink-slow-workspace", "clickhouse-down", "kafka-restart"}
+	"sink-500", "sink-429", "sink-hang", "sink-slow-workspace", "clickhouse-down", "kafka-restart", tamperScenario}
 
 // sinkFaults maps the sink scenarios to the fault their target injects.
 var sinkFaults = map[string]string{
