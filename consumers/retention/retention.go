@@ -6,6 +6,10 @@
 // expired day stay on disk until the next day, and the read path never
 // returns them (it filters by the window itself).
 //
+// The integrity log's leaf rows are partitioned like the events, by the
+// event's day, and go with them; the stored hashes of tiles whose events
+// all expired are then reduced to the tiles' own hashes (ReduceLog).
+//
 // On a cluster (see OnCluster) it lists the partitions of every shard and
 // drops them from the replicated storage tables ON CLUSTER.
 package retention
@@ -15,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -37,6 +42,9 @@ type Enforcer struct {
 	days     int
 	now      func() time.Time
 	log      *slog.Logger
+	// reduced is set once ReduceLog ran in this process; later runs reduce
+	// only after leaves were dropped.
+	reduced atomic.Bool
 }
 
 // New returns an enforcer for database.audit_events with a window of days.
@@ -68,7 +76,9 @@ func (e *Enforcer) Cutoff() string {
 
 // RunOnce drops every day partition entirely outside the window and returns
 // the ids it dropped from the events table. The id registry's day
-// partitions go a day later (migrations.IDsRetentionDays).
+// partitions go a day later (migrations.IDsRetentionDays); the integrity
+// log's leaves go with the events, and then its expired tiles are reduced
+// (ReduceLog).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 	dropped, err := e.dropExpired(ctx, migrations.Table, e.Cutoff())
 	if err != nil {
@@ -77,6 +87,20 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 	idsCutoff := e.now().UTC().Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
 	if _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
 		return dropped, fmt.Errorf("%s: %w", migrations.IDsTable, err)
+	}
+	leaves, err := e.dropExpired(ctx, migrations.LeavesTable, e.Cutoff())
+	if err != nil {
+		return dropped, fmt.Errorf("%s: %w", migrations.LeavesTable, err)
+	}
+	if len(leaves) > 0 || !e.reduced.Load() {
+		reduced, err := e.ReduceLog(ctx)
+		if err != nil {
+			return dropped, err
+		}
+		e.reduced.Store(true)
+		if len(reduced) > 0 {
+			e.log.Info("retention reduced expired tiles of the integrity log", "workspaces", len(reduced))
+		}
 	}
 	return dropped, nil
 }

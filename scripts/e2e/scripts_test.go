@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -44,8 +45,9 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	home := t.TempDir()
 	sfx := stacktest.Suffix()
 	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
+	sealerAddr := proctest.FreeAddr()
 	db := "e2e_" + sfx
-	topicNames := []string{"e2e-sevents-" + sfx, "e2e-sdlq-" + sfx, "e2e-ssettings-" + sfx, "e2e-sforward-dlq-" + sfx}
+	topicNames := []string{"e2e-sevents-" + sfx, "e2e-sdlq-" + sfx, "e2e-ssettings-" + sfx, "e2e-sforward-dlq-" + sfx, "e2e-scheckpoints-" + sfx}
 	dropAtCleanup(t, db, topicNames...)
 
 	const (
@@ -79,6 +81,9 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 		"AUDITTRAIL_API_ADDR=" + apiAddr,
 		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
 		"AUDITTRAIL_FORWARDER_ADDR=" + fwdAddr,
+		"AUDITTRAIL_SEALER_ADDR=" + sealerAddr,
+		"AUDITTRAIL_SEALER_GROUP=e2e-ssealer-" + sfx,
+		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[4],
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.TrimPrefix(sinkSrv.URL, "http://") + "," + deadHook,
 		"AUDITTRAIL_FORWARDER_MAX_ATTEMPTS=2",
 		"AUDITTRAIL_FORWARDER_RETRY_MAX=200ms",
@@ -100,6 +105,8 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(generated), exportedIngest)
 	require.NotContains(t, string(generated), exportedSecret)
+	signingKey := regexp.MustCompile(`(?m)^AUDITTRAIL_SIGNING_KEY=(PRIVATE\+KEY\+\S+)$`).FindStringSubmatch(string(generated))
+	require.Len(t, signingKey, 2, "the checkpoints' signing key is generated beside the other secrets")
 
 	ingest, api := "http://"+ingestAddr, "http://"+apiAddr
 	tok, err := auth.Mint([]byte(exportedSecret), "usr_owner", "Owner", "owner@example.com",
@@ -134,8 +141,9 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	secrets := map[string]string{
 		"bearer token": tok, "ingest token": exportedIngest, "jwt secret": exportedSecret,
 		"write key": writeKey, "webhook path": hookPath, "webhook path tail": "hooksecret9f8e7d6c5b4a",
+		"signing key": signingKey[1],
 	}
-	for _, name := range []string{"writer", "ingest", "api", "forwarder"} {
+	for _, name := range []string{"writer", "ingest", "api", "forwarder", "sealer"} {
 		f, err := os.Open(filepath.Join(home, "log", name+".log"))
 		require.NoError(t, err)
 		lines := 0

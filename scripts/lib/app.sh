@@ -1,22 +1,25 @@
 # shellcheck shell=bash
 #
 # scripts/lib/app.sh - build and run the product's own processes (ingest
-# gateway, writer, read API, forwarder) in the background on this machine, next to the
+# gateway, writer, read API, forwarder, sealer) in the background on this machine, next to the
 # servers of scripts/lib/services.sh. Source it after services.sh.
 #
 #   app_build     go build the commands into $AUDITTRAIL_HOME/bin
 #   app_secrets   create (once) and load $AUDITTRAIL_HOME/secrets.env:
-#                 AUDITTRAIL_INGEST_TOKENS and AUDITTRAIL_JWT_SECRET; a value
-#                 the operator exported wins over the file's
-#   app_start     (re)start ingest, writer and api; wait until ready
+#                 AUDITTRAIL_INGEST_TOKENS, AUDITTRAIL_JWT_SECRET and the
+#                 checkpoints' key pair AUDITTRAIL_SIGNING_KEY and
+#                 AUDITTRAIL_VERIFIER_KEYS (added to an older file; needs
+#                 app_build first); a value the operator exported wins over
+#                 the file's
+#   app_start     (re)start writer, ingest, api, forwarder and sealer; wait until ready
 #   app_stop      stop them by pid
 #
 # Logs: $AUDITTRAIL_HOME/log/<name>.log; pids: $AUDITTRAIL_HOME/run/<name>.pid
 
-APP_NAMES=(writer ingest api forwarder)
+APP_NAMES=(writer ingest api forwarder sealer)
 declare -A APP_PKG=([ingest]=producers/cmd/ingest [writer]=consumers/cmd/writer [api]=query-api/cmd/api
 	[loadgen]=producers/cmd/loadgen [token]=query-api/cmd/token
-	[forwarder]=consumers/cmd/forwarder [dlq]=consumers/cmd/dlq)
+	[forwarder]=consumers/cmd/forwarder [dlq]=consumers/cmd/dlq [sealer]=consumers/cmd/sealer)
 
 # app_addr NAME: the host:port NAME listens on (same defaults as the binaries).
 app_addr() {
@@ -25,6 +28,7 @@ app_addr() {
 	writer) echo "${AUDITTRAIL_WRITER_ADDR:-127.0.0.1:8082}" ;;
 	api) echo "${AUDITTRAIL_API_ADDR:-127.0.0.1:8080}" ;;
 	forwarder) echo "${AUDITTRAIL_FORWARDER_ADDR:-127.0.0.1:8083}" ;;
+	sealer) echo "${AUDITTRAIL_SEALER_ADDR:-127.0.0.1:8084}" ;;
 	esac
 }
 
@@ -54,14 +58,23 @@ app_secrets() {
 		} >"$f"
 		_app_log "created $f"
 	fi
+	if ! grep -q '^AUDITTRAIL_SIGNING_KEY=' "$f"; then
+		# The checkpoints' Ed25519 key pair (sealer -generate-key).
+		[[ -x $home/bin/sealer ]] || { _app_log "ERROR: $home/bin/sealer missing: run app_build first"; return 1; }
+		(umask 077 && "$home/bin/sealer" -generate-key "${AUDITTRAIL_LOG_ORIGIN:-audittrail.local}" >>"$f") || return 1
+		_app_log "added the checkpoint signing key to $f"
+	fi
 	# Values the operator exported win over the generated file.
 	local tokens=${AUDITTRAIL_INGEST_TOKENS-} secret=${AUDITTRAIL_JWT_SECRET-}
+	local skey=${AUDITTRAIL_SIGNING_KEY-} vkeys=${AUDITTRAIL_VERIFIER_KEYS-}
 	set -a
 	# shellcheck disable=SC1090
 	. "$f"
 	set +a
 	[[ -n $tokens ]] && export AUDITTRAIL_INGEST_TOKENS=$tokens
 	[[ -n $secret ]] && export AUDITTRAIL_JWT_SECRET=$secret
+	[[ -n $skey ]] && export AUDITTRAIL_SIGNING_KEY=$skey
+	[[ -n $vkeys ]] && export AUDITTRAIL_VERIFIER_KEYS=$vkeys
 	return 0
 }
 
@@ -76,7 +89,7 @@ _app_pid() {
 
 app_stop() {
 	local name pid
-	for name in forwarder api ingest writer; do
+	for name in sealer forwarder api ingest writer; do
 		if pid=$(_app_pid "$name"); then
 			_app_log "stopping $name (pid $pid)"
 			_svc_stop_pid "$name" "$pid" || return 1
