@@ -25,6 +25,12 @@
 // once, that the forwarder dead-lettered nothing, that a 429's Retry-After
 // was waited out, and that while one workspace was slow the other
 // workspaces of its partition kept their delivery latency low.
+//
+// The tamper scenario (which stops no server) also runs the sealer: once
+// the load is sealed in a signed checkpoint, it deletes a row, changes a
+// row's actor, inserts a forged row, rewrites a row with its leaf and
+// stored hashes, and publishes checkpoints signed by another key, smaller
+// and forked, and checks that the verify binary names each.
 package main
 
 import (
