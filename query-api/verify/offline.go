@@ -91,6 +91,10 @@ func readExport(r io.Reader, rep *Report) ([]manifest.Line, string, error) {
 			rep.problem("line %d: not an exported event", n)
 			continue
 		}
+		if len(lines) == manifest.MaxRows {
+			rep.problem("line %d: more rows than an export holds (%d)", n, manifest.MaxRows)
+			return nil, "", nil
+		}
 		lines = append(lines, l)
 	}
 	if err := sc.Err(); err != nil {
@@ -163,8 +167,8 @@ func proveIn(hashes tlog.HashReader, cp Checkpoint, index int64, h tlog.Hash) er
 // exported row, or expired (a note), or missing (already a problem).
 func checkRange(rep *Report, m *manifest.Manifest, cp Checkpoint, seen map[int64]bool) {
 	rg := *m.Range
-	if rg.From < 0 || rg.To < rg.From || rg.To > cp.Size {
-		rep.problem("manifest range [%d, %d) is not inside checkpoint %d", rg.From, rg.To, cp.Size)
+	if rg.From < 0 || rg.To < rg.From || rg.To > cp.Size || rg.To-rg.From > manifest.MaxRows {
+		rep.problem("manifest range [%d, %d) is not inside checkpoint %d, or longer than %d leaves", rg.From, rg.To, cp.Size, manifest.MaxRows)
 		return
 	}
 	accounted := map[int64]bool{}
