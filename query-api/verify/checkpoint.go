@@ -28,6 +28,8 @@ type Checkpoint struct {
 	// Note is the signed note text; KeyName the key that signed it.
 	Note    string
 	KeyName string
+	// Label says where the checkpoint came from, for messages.
+	Label string `json:"-"`
 }
 
 // Verifiers returns the note verifiers of keys (verifier key strings).

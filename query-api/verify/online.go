@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -36,27 +37,36 @@ type OnlineOptions struct {
 	Origin      string
 	// Trusted is a checkpoint held outside ClickHouse (the checkpoints
 	// topic, a monitor's state); nil checks against ClickHouse's latest.
+	// When ClickHouse's latest is larger, both are checked.
 	Trusted *Checkpoint
-	// RetentionCut: a leaf whose event is older (ns) expired by retention.
-	RetentionCut int64
-	// UnsealedBefore: a stored row without a leaf received before this
-	// time (ns) is a problem; later ones may still be sealed.
-	UnsealedBefore int64
+	// AssumeRetention counts a leaf whose event row is gone as expired by
+	// retention when its leaf row is gone too or names an event older
+	// than RetentionCut (ns). Neither is authenticated (an attacker who
+	// deletes a row and its leaf row, or rewrites the leaf's timestamp,
+	// passes), so by default every such leaf is a problem.
+	AssumeRetention bool
+	RetentionCut    int64
+	// UnsealedAfter: a stored row without a leaf received after this time
+	// (ns) may not be sealed yet (a note); one received earlier, or after
+	// ReceivedBy (in the future), is a problem.
+	UnsealedAfter, ReceivedBy int64
 }
 
 // Online walks a workspace's log: it recomputes every leaf from the
-// stored rows, names each row altered, removed other than by retention,
-// or present without a leaf, and recomputes the tree from the rows (and
-// the stored hashes of expired leaves) to compare it with the
-// checkpoint's signed root. Errors are failures to read.
+// stored rows, names each row altered, each leaf whose event the store no
+// longer holds, and each row present without a leaf, and recomputes the
+// tree from the rows (and the stored hashes of leaves without rows) to
+// compare it with the signed roots of the checkpoints. Errors are
+// failures to read.
 func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 	var rep Report
-	cp, ok, err := onlineCheckpoint(ctx, src, o, &rep)
-	if err != nil || !ok {
+	cps, err := onlineCheckpoints(ctx, src, o, &rep)
+	if err != nil || len(cps) == 0 {
 		return rep, err
 	}
-	w := &walk{ws: o.WorkspaceID, size: cp.Size, level0: map[int64]tlog.Hash{}, byKey: map[rowKey]store.Leaf{}}
-	err = src.Leaves(ctx, o.WorkspaceID, 0, cp.Size, func(lf store.Leaf) error {
+	size := cps[len(cps)-1].Size
+	w := &walk{ws: o.WorkspaceID, level0: map[int64]tlog.Hash{}, byKey: map[rowKey]store.Leaf{}}
+	err = src.Leaves(ctx, o.WorkspaceID, 0, math.MaxInt64, func(lf store.Leaf) error {
 		w.byKey[rowKey{lf.TimestampNs, lf.ID}] = lf
 		return nil
 	})
@@ -64,99 +74,151 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 		return rep, err
 	}
 	withRow := map[int64]bool{}
-	unsealed := 0
+	var unsealed, later int
 	err = src.Rows(ctx, o.WorkspaceID, func(r *migrations.Row) error {
 		lf, ok := w.byKey[rowKey{r.TimestampNs, r.ID}]
-		if !ok {
-			if r.ReceivedAtNs < o.UnsealedBefore {
-				rep.problem("row %s (timestamp %s): present without a leaf (inserted outside the pipeline?)", r.ID, time.Unix(0, r.TimestampNs).UTC().Format(time.RFC3339Nano))
-			} else {
-				unsealed++
+		switch {
+		case !ok && r.ReceivedAtNs > o.UnsealedAfter && r.ReceivedAtNs <= o.ReceivedBy:
+			unsealed++
+		case !ok:
+			rep.problem("row %s (timestamp %s, received %s): present without a leaf (inserted outside the pipeline?)", r.ID,
+				time.Unix(0, r.TimestampNs).UTC().Format(time.RFC3339Nano), time.Unix(0, r.ReceivedAtNs).UTC().Format(time.RFC3339Nano))
+		case lf.Index >= size:
+			later++
+		default:
+			rep.Checked++
+			withRow[lf.Index] = true
+			h := leaf.Hash(r)
+			if h != lf.Hash {
+				rep.problem("row %s (leaf %d): altered: the stored row does not hash to its leaf", r.ID, lf.Index)
 			}
-			return nil
+			w.level0[lf.Index] = h
 		}
-		rep.Checked++
-		withRow[lf.Index] = true
-		h := leaf.Hash(r)
-		if h != lf.Hash {
-			rep.problem("row %s (leaf %d): altered: the stored row does not hash to its leaf", r.ID, lf.Index)
-		}
-		w.level0[lf.Index] = h
 		return nil
 	})
 	if err != nil {
 		return rep, err
 	}
-	expired := 0
-	for _, lf := range w.byKey {
-		if withRow[lf.Index] {
-			continue
-		}
-		w.level0[lf.Index] = lf.Hash
-		if lf.TimestampNs < o.RetentionCut {
-			expired++
-		} else {
-			rep.problem("row %s (leaf %d): removed: the leaf is live but the store no longer holds its event", lf.ID, lf.Index)
-		}
-	}
-	expired += int(cp.Size) - len(w.byKey)
-	if expired > 0 {
-		rep.note("%d leaves expired by retention", expired)
-	}
+	w.reportGone(&rep, o, size, withRow)
 	if unsealed > 0 {
 		rep.note("%d recent rows not sealed yet", unsealed)
 	}
-	if err := w.checkRoot(src.HashReader(ctx, o.WorkspaceID), cp, &rep); err != nil {
-		return rep, err
+	if later > 0 {
+		rep.note("%d rows sealed after checkpoint %d, not checked", later, size)
+	}
+	hr := src.HashReader(ctx, o.WorkspaceID)
+	for _, cp := range cps {
+		w.checkRoot(hr, cp, &rep)
 	}
 	return rep, nil
 }
 
-// onlineCheckpoint opens ClickHouse's latest checkpoint and picks the one
-// to check against: the trusted one when given. ok is false when there is
-// nothing to check against (a problem is reported).
-func onlineCheckpoint(ctx context.Context, src Source, o OnlineOptions, rep *Report) (Checkpoint, bool, error) {
-	stored, err := src.LatestCheckpoint(ctx, o.WorkspaceID)
-	var latest *Checkpoint
-	switch {
-	case errors.Is(err, store.ErrNoCheckpoint):
-	case err != nil:
-		return Checkpoint{}, false, err
-	default:
-		cp, oerr := OpenCheckpoint([]byte(stored.Note), o.Known, o.Origin)
-		switch {
-		case oerr != nil:
-			rep.problem("stored checkpoint of size %d: %v", stored.Size, oerr)
-		case cp.WorkspaceID != o.WorkspaceID || cp.Size != stored.Size || cp.Root != stored.Root:
-			rep.problem("stored checkpoint of size %d: its columns differ from its signed note (rewritten)", stored.Size)
-		default:
-			latest = &cp
+// reportGone reports the leaves below size whose event the store no
+// longer holds: problems (their expiry is not provable from authenticated
+// data), or expired when AssumeRetention says so.
+func (w *walk) reportGone(rep *Report, o OnlineOptions, size int64, withRow map[int64]bool) {
+	hasLeaf := make(map[int64]bool, len(w.byKey))
+	var gone []string
+	expired := 0
+	for _, lf := range w.byKey {
+		if lf.Index >= size {
+			continue
 		}
+		hasLeaf[lf.Index] = true
+		if withRow[lf.Index] {
+			continue
+		}
+		w.level0[lf.Index] = lf.Hash
+		if o.AssumeRetention && lf.TimestampNs < o.RetentionCut {
+			expired++
+			continue
+		}
+		gone = append(gone, fmt.Sprintf("row %s (leaf %d): missing: the store no longer holds its event (removed, or expired by retention: not provable)", lf.ID, lf.Index))
+	}
+	noLeafRow := 0
+	for i := int64(0); i < size; i++ {
+		if !hasLeaf[i] {
+			noLeafRow++
+		}
+	}
+	if o.AssumeRetention {
+		expired += noLeafRow
+	} else if noLeafRow > 0 {
+		gone = append(gone, fmt.Sprintf("%d leaves: missing with their leaf rows (removed, or expired by retention: not provable)", noLeafRow))
+	}
+	slices.Sort(gone)
+	for i, g := range gone {
+		if i == 100 {
+			rep.problem("%d more leaves missing", len(gone)-100)
+			break
+		}
+		rep.problem("%s", g)
+	}
+	if expired > 0 {
+		rep.note("%d leaves expired by retention (assumed: -assume-retention; not authenticated)", expired)
+	}
+}
+
+// onlineCheckpoints opens ClickHouse's latest checkpoint and returns the
+// checkpoints to check, smallest first: the trusted one (when given) and
+// ClickHouse's latest when it is valid and not smaller. None means there
+// is nothing to check against (a problem is reported).
+func onlineCheckpoints(ctx context.Context, src Source, o OnlineOptions, rep *Report) ([]Checkpoint, error) {
+	latest, err := storedLatest(ctx, src, o, rep)
+	if err != nil {
+		return nil, err
 	}
 	if o.Trusted == nil {
 		if latest == nil {
 			rep.problem("workspace %s: no valid checkpoint to check against", o.WorkspaceID)
-			return Checkpoint{}, false, nil
+			return nil, nil
 		}
-		return *latest, true, nil
+		return []Checkpoint{*latest}, nil
 	}
 	t := *o.Trusted
 	if t.WorkspaceID != o.WorkspaceID {
-		return Checkpoint{}, false, fmt.Errorf("the trusted checkpoint is of workspace %s", t.WorkspaceID)
+		return nil, fmt.Errorf("the trusted checkpoint is of workspace %s", t.WorkspaceID)
 	}
-	if latest != nil && latest.Size == t.Size && latest.Root != t.Root {
+	switch {
+	case latest == nil:
+	case latest.Size == t.Size && latest.Root != t.Root:
 		rep.problem("fork: ClickHouse's checkpoint of size %d has another root than the one held outside", t.Size)
-	}
-	if latest != nil && latest.Size < t.Size {
+	case latest.Size < t.Size:
 		rep.problem("rollback: ClickHouse's latest checkpoint (size %d) is smaller than the one held outside (size %d)", latest.Size, t.Size)
+	case latest.Size > t.Size:
+		// Both roots are recomputed from the same leaves: the trusted one
+		// matching proves the later one extends it.
+		return []Checkpoint{t, *latest}, nil
 	}
-	return t, true, nil
+	return []Checkpoint{t}, nil
+}
+
+// storedLatest returns ClickHouse's latest checkpoint when its signature,
+// workspace and columns check, nil otherwise (a problem is reported).
+func storedLatest(ctx context.Context, src Source, o OnlineOptions, rep *Report) (*Checkpoint, error) {
+	stored, err := src.LatestCheckpoint(ctx, o.WorkspaceID)
+	if errors.Is(err, store.ErrNoCheckpoint) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp, err := OpenCheckpoint([]byte(stored.Note), o.Known, o.Origin)
+	switch {
+	case err != nil:
+		rep.problem("stored checkpoint of size %d: %v", stored.Size, err)
+	case cp.WorkspaceID != o.WorkspaceID || cp.Size != stored.Size || cp.Root != stored.Root:
+		rep.problem("stored checkpoint of size %d: its columns differ from its signed note (rewritten)", stored.Size)
+	default:
+		cp.Label = "ClickHouse's latest"
+		return &cp, nil
+	}
+	return nil, nil
 }
 
 // walk recomputes a tree from its leaves' hashes.
 type walk struct {
 	ws     string
-	size   int64
 	byKey  map[rowKey]store.Leaf
 	level0 map[int64]tlog.Hash // known leaf hashes, recomputed where a row exists
 	known  []int64             // sorted indexes of level0
@@ -166,24 +228,27 @@ type walk struct {
 
 // checkRoot recomputes the root of the checkpoint's tree and compares it
 // with the signed root.
-func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) error {
+func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) {
 	if cp.Size == 0 {
-		return nil
+		return
 	}
 	w.known = make([]int64, 0, len(w.level0))
 	for i := range w.level0 {
 		w.known = append(w.known, i)
 	}
 	slices.Sort(w.known)
-	w.stored = map[int64]tlog.Hash{}
+	if w.stored == nil {
+		w.stored = map[int64]tlog.Hash{}
+	}
+	w.need = nil
 	w.node(0, cp.Size) // dry run: collect the stored hashes needed
 	for len(w.need) > 0 {
 		chunk := w.need[:min(len(w.need), 5000)]
 		w.need = w.need[len(chunk):]
 		hs, err := hr.ReadHashes(chunk)
 		if err != nil {
-			rep.problem("stored hashes of expired leaves are missing: %v", err)
-			return nil
+			rep.problem("checkpoint %d: stored hashes of leaves without rows are missing: %v", cp.Size, err)
+			return
 		}
 		for k, i := range chunk {
 			w.stored[i] = hs[k]
@@ -191,10 +256,9 @@ func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) error {
 	}
 	root := w.node(0, cp.Size)
 	if root != cp.Root {
-		rep.problem("the log of workspace %s does not match checkpoint %d signed by %s: the tree recomputed from the stored rows has root %s, the checkpoint %s (rows and stored hashes rewritten)",
-			w.ws, cp.Size, cp.KeyName, root, cp.Root)
+		rep.problem("the log of workspace %s does not match checkpoint %d (%s, signed by %s): the tree recomputed from the stored rows has root %s, the checkpoint %s (rows and stored hashes rewritten)",
+			w.ws, cp.Size, cp.Label, cp.KeyName, root, cp.Root)
 	}
-	return nil
 }
 
 // node returns the RFC 6962 hash of leaves [lo, hi): from the known leaf

@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/internal/kvtopic"
@@ -101,9 +102,8 @@ type Published struct {
 }
 
 // TopicCheckpoints reads the checkpoints topic from its start to its end
-// offsets at the time of the call and returns the latest checkpoint of
-// each workspace (the compacted topic's value), in the order they were
-// published.
+// offsets at the time of the call and returns its records in order (a
+// compacted topic may still hold several of a workspace).
 func TopicCheckpoints(ctx context.Context, brokerOpts []kgo.Opt, topic string) ([]Published, error) {
 	var out []Published
 	t, err := kvtopic.New(brokerOpts, topic, func(key string, value []byte) {
@@ -125,15 +125,40 @@ func TopicCheckpoints(ctx context.Context, brokerOpts []kgo.Opt, topic string) (
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", topic, err)
 	}
+	return out, nil
+}
+
+// LatestPerWorkspace keeps the last record of each workspace (the
+// compacted topic's value), in the order they were published.
+func LatestPerWorkspace(recs []Published) []Published {
 	last := map[string]int{}
-	for i, p := range out {
+	for i, p := range recs {
 		last[p.WorkspaceID] = i
 	}
-	latest := out[:0]
-	for i, p := range out {
+	var out []Published
+	for i, p := range recs {
 		if last[p.WorkspaceID] == i {
-			latest = append(latest, p)
+			out = append(out, p)
 		}
 	}
-	return latest, nil
+	return out
+}
+
+// LargestValid returns the largest checkpoint of a workspace among recs
+// that a known key signed; records of other keys, other workspaces or
+// smaller sizes are passed over.
+func LargestValid(recs []Published, workspaceID string, known note.Verifiers, origin string) (Checkpoint, bool) {
+	var best Checkpoint
+	found := false
+	for _, p := range recs {
+		if p.WorkspaceID != workspaceID {
+			continue
+		}
+		cp, err := OpenCheckpoint(p.Note, known, origin)
+		if err != nil || cp.WorkspaceID != workspaceID || (found && cp.Size <= best.Size) {
+			continue
+		}
+		best, found = cp, true
+	}
+	return best, found
 }

@@ -127,7 +127,8 @@ func checkLogReads(t *testing.T, c conn, db string, textOnly bool) {
 
 	vs, err := verify.Verifiers([]string{key.Verifier})
 	require.NoError(t, err)
-	rep, err := verify.Online(ctx, verify.StoreSource{Log: l, Events: events}, verify.OnlineOptions{WorkspaceID: "ws_t", Known: vs, Origin: origin})
+	rep, err := verify.Online(ctx, verify.StoreSource{Log: l, Events: events}, verify.OnlineOptions{WorkspaceID: "ws_t", Known: vs, Origin: origin,
+		ReceivedBy: now.Add(time.Minute).UnixNano()})
 	require.NoError(t, err)
 	require.Empty(t, rep.Problems)
 	require.Equal(t, 300, rep.Checked)

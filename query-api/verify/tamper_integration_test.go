@@ -66,7 +66,7 @@ func TestTamperDrill(t *testing.T) {
 	src := verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: store.New(conn, chc.Database, 90, time.Now)}
 	online := func(trusted *verify.Checkpoint) verify.Report {
 		rep, err := verify.Online(ctx, src, verify.OnlineOptions{WorkspaceID: "ws_t", Known: vs, Origin: origin, Trusted: trusted,
-			RetentionCut: now.Add(-90 * 24 * time.Hour).UnixNano(), UnsealedBefore: now.Add(-10 * time.Minute).UnixNano()})
+			UnsealedAfter: now.Add(-10 * time.Minute).UnixNano(), ReceivedBy: now.Add(time.Minute).UnixNano()})
 		require.NoError(t, err)
 		return rep
 	}
@@ -90,7 +90,7 @@ func TestTamperDrill(t *testing.T) {
 	require.NoError(t, tamper.InsertForged(ctx, drillRow(99, now)))
 	rep = online(nil)
 	problems := strings.Join(rep.Problems, "\n")
-	require.Contains(t, problems, "row evt_005 (leaf 5): removed")
+	require.Contains(t, problems, "row evt_005 (leaf 5): missing")
 	require.Contains(t, problems, "row evt_010 (leaf 10): altered")
 	require.Contains(t, problems, "row evt_099 (timestamp")
 	require.Contains(t, problems, "present without a leaf")

@@ -80,8 +80,19 @@ func (s source) Rows(_ context.Context, _ string, fn func(r *migrations.Row) err
 
 func (f *fixture) online(t *testing.T, rows []migrations.Row, trusted *Checkpoint, cut int64) Report {
 	t.Helper()
-	rep, err := Online(context.Background(), source{f.log, rows}, OnlineOptions{WorkspaceID: "ws_1", Known: f.vs, Origin: origin,
-		Trusted: trusted, RetentionCut: cut, UnsealedBefore: base.Add(time.Hour * 1000).UnixNano()})
+	return f.onlineWith(t, rows, OnlineOptions{Trusted: trusted, RetentionCut: cut})
+}
+
+// onlineWith runs Online with the fixture's workspace and keys; rows
+// received up to base+1000h are "now" (a row without a leaf is a problem
+// unless received after UnsealedAfter).
+func (f *fixture) onlineWith(t *testing.T, rows []migrations.Row, o OnlineOptions) Report {
+	t.Helper()
+	o.WorkspaceID, o.Known, o.Origin = "ws_1", f.vs, origin
+	if o.ReceivedBy == 0 {
+		o.UnsealedAfter, o.ReceivedBy = base.Add(1000*time.Hour).UnixNano(), base.Add(1001*time.Hour).UnixNano()
+	}
+	rep, err := Online(context.Background(), source{f.log, rows}, o)
 	require.NoError(t, err)
 	return rep
 }
@@ -101,16 +112,16 @@ func TestOnlineNamesEachTamperedRow(t *testing.T) {
 	require.Len(t, rep.Problems, 4, rep.Problems)
 	joined := strings.Join(rep.Problems, "\n")
 	require.Contains(t, joined, "row evt_010 (leaf 10): altered")
-	require.Contains(t, joined, "row evt_020 (leaf 20): removed")
+	require.Contains(t, joined, "row evt_020 (leaf 20): missing: the store no longer holds its event (removed, or expired by retention: not provable)")
 	require.Contains(t, joined, "row evt_999 (timestamp")
 	require.Contains(t, joined, "present without a leaf")
 	require.Contains(t, joined, "does not match checkpoint 300") // the altered row changes the root
 }
 
-func TestOnlineExpiredLeavesAreNotMissing(t *testing.T) {
+func TestOnlineLeavesWithoutRowsAreProblemsUnlessAssumed(t *testing.T) {
 	f := newFixture(t, 600)
-	// The first 2 tiles' events and a backdated one expired: their leaves
-	// are gone, their stored hashes kept.
+	// The first 2 tiles' events and a backdated one are gone with their
+	// leaf rows (as retention drops them); the stored hashes are kept.
 	var dropped []int64
 	for i := range 512 {
 		dropped = append(dropped, int64(i))
@@ -118,15 +129,88 @@ func TestOnlineExpiredLeavesAreNotMissing(t *testing.T) {
 	dropped = append(dropped, 590)
 	f.log.Drop(dropped...)
 	live := append(append([]migrations.Row(nil), f.rows[512:590]...), f.rows[591:]...)
+	// Nothing authenticated says they expired: by default each is a problem.
 	rep := f.online(t, live, nil, 0)
+	require.Equal(t, []string{"513 leaves: missing with their leaf rows (removed, or expired by retention: not provable)"}, rep.Problems)
+	// With -assume-retention, leaves without leaf rows count as expired.
+	assume := OnlineOptions{AssumeRetention: true}
+	rep = f.onlineWith(t, live, assume)
 	require.Empty(t, rep.Problems)
-	require.Equal(t, []string{"513 leaves expired by retention"}, rep.Notes)
-	// A leaf of a live event without its row is removed, not expired.
-	rep = f.online(t, live[1:], nil, 0)
-	require.Equal(t, []string{"row evt_512 (leaf 512): removed: the leaf is live but the store no longer holds its event"}, rep.Problems)
-	// ... unless its event is past the retention cut.
-	rep = f.online(t, live[1:], nil, f.rows[513].TimestampNs)
+	require.Equal(t, []string{"513 leaves expired by retention (assumed: -assume-retention; not authenticated)"}, rep.Notes)
+	// A leaf row of a live event without its row is missing...
+	rep = f.onlineWith(t, live[1:], assume)
+	require.Equal(t, []string{"row evt_512 (leaf 512): missing: the store no longer holds its event (removed, or expired by retention: not provable)"}, rep.Problems)
+	// ... unless, assumed, its event is past the retention cut.
+	assume.RetentionCut = f.rows[513].TimestampNs
+	rep = f.onlineWith(t, live[1:], assume)
 	require.Empty(t, rep.Problems)
+}
+
+// A live row deleted with its leaf row is not taken for an expiry, even
+// against a checkpoint held outside ClickHouse whose root still matches.
+func TestOnlineDeletionIsNotHiddenAsExpiry(t *testing.T) {
+	f := newFixture(t, 300)
+	trusted := must(OpenCheckpoint([]byte(must(f.log.LatestCheckpoint(context.Background(), "ws_1")).Note), f.vs, origin))
+	rows := append(append([]migrations.Row(nil), f.rows[:50]...), f.rows[51:]...)
+	f.log.Drop(50)
+	rep := f.online(t, rows, &trusted, 0)
+	require.Equal(t, []string{"1 leaves: missing with their leaf rows (removed, or expired by retention: not provable)"}, rep.Problems)
+}
+
+// A row without a leaf received in the future is not "not sealed yet".
+func TestOnlineFutureReceivedRowsAreProblems(t *testing.T) {
+	f := newFixture(t, 300)
+	trusted := must(OpenCheckpoint([]byte(must(f.log.LatestCheckpoint(context.Background(), "ws_1")).Note), f.vs, origin))
+	rows := append([]migrations.Row(nil), f.rows...)
+	future := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	rows[10].ActorID, rows[10].ReceivedAtNs = "usr_evil", future
+	f.log.Drop(10)
+	forged := testRow(999)
+	forged.ReceivedAtNs = future
+	rows = append(rows, forged)
+	rep := f.online(t, rows, &trusted, 0)
+	joined := strings.Join(rep.Problems, "\n")
+	require.Contains(t, joined, "row evt_010 (timestamp")
+	require.Contains(t, joined, "row evt_999 (timestamp")
+	require.Contains(t, joined, "present without a leaf")
+	require.Contains(t, joined, "1 leaves: missing with their leaf rows")
+	// Received within the grace period, it is a note.
+	recent := testRow(998)
+	recent.ReceivedAtNs = base.Add(1000*time.Hour + time.Minute).UnixNano()
+	rep = f.online(t, append(append([]migrations.Row(nil), f.rows[:10]...), append(f.rows[11:], recent)...), &trusted, 0)
+	require.Equal(t, []string{"1 recent rows not sealed yet"}, rep.Notes)
+}
+
+// A trusted checkpoint older than ClickHouse's latest: the rows sealed
+// since are checked against the latest, which must extend the trusted one.
+func TestOnlineOlderTrustedCheckpoint(t *testing.T) {
+	f := newFixture(t, 300)
+	trusted := must(OpenCheckpoint([]byte(must(f.log.LatestCheckpoint(context.Background(), "ws_1")).Note), f.vs, origin))
+	rows := append([]migrations.Row(nil), f.rows...)
+	for i := 300; i < 310; i++ {
+		r := testRow(i)
+		rows = append(rows, r)
+		f.log.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
+	}
+	_, err := f.log.Sign(f.key, base)
+	require.NoError(t, err)
+	rep := f.online(t, rows, &trusted, 0)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 310, rep.Checked)
+	// A later checkpoint over a rewritten history does not extend the
+	// trusted one.
+	rows[5].ActorID = "usr_evil"
+	forged := logtest.New(origin, "ws_1")
+	for i := range rows {
+		forged.Append(rows[i].TimestampNs, rows[i].ID, leaf.Hash(&rows[i]))
+	}
+	_, err = forged.Sign(f.key, base)
+	require.NoError(t, err)
+	rep, err = Online(context.Background(), source{forged, rows}, OnlineOptions{WorkspaceID: "ws_1", Known: f.vs, Origin: origin,
+		Trusted: &trusted, ReceivedBy: base.Add(1001 * time.Hour).UnixNano(), UnsealedAfter: base.Add(1000 * time.Hour).UnixNano()})
+	require.NoError(t, err)
+	require.Len(t, rep.Problems, 1, rep.Problems)
+	require.Contains(t, rep.Problems[0], "does not match checkpoint 300")
 }
 
 func TestOnlineStrongAttackerNeedsOutsideCheckpoint(t *testing.T) {
@@ -143,7 +227,7 @@ func TestOnlineStrongAttackerNeedsOutsideCheckpoint(t *testing.T) {
 		forged.Append(rows[i].TimestampNs, rows[i].ID, leaf.Hash(&rows[i]))
 	}
 	rep, err := Online(context.Background(), source{&checkpointOf{forged, f.log}, rows}, OnlineOptions{WorkspaceID: "ws_1",
-		Known: f.vs, Origin: origin, Trusted: &trusted})
+		Known: f.vs, Origin: origin, Trusted: &trusted, ReceivedBy: base.Add(1001 * time.Hour).UnixNano()})
 	require.NoError(t, err)
 	require.Len(t, rep.Problems, 1, rep.Problems)
 	require.Contains(t, rep.Problems[0], "does not match checkpoint 40")

@@ -20,6 +20,10 @@ import (
 	"github.com/audittrail/audittrail/schemas/topics"
 )
 
+// clockSkew is how far in the future a row may have been received (the
+// servers' clocks differ); a row received later than that is a problem.
+const clockSkew = time.Minute
+
 // result is what a mode found.
 type result struct {
 	verify.Report
@@ -96,6 +100,7 @@ func online(ctx context.Context, args []string) (result, error) {
 	trusted := fs.String("trusted", "", "check against a checkpoint held outside ClickHouse: topic (the checkpoints topic) or state (-state)")
 	statePath := fs.String("state", "", "a monitor's state file (with -trusted state)")
 	grace := fs.Duration("grace", 10*time.Minute, "rows received within this time may not be sealed yet")
+	assume := fs.Bool("assume-retention", false, "count a leaf whose row is gone as expired when its leaf row is gone or older than the retention window (not authenticated: a deleted row and leaf row pass)")
 	if err := fs.Parse(args); err != nil {
 		return result{}, err
 	}
@@ -117,8 +122,8 @@ func online(ctx context.Context, args []string) (result, error) {
 	defer closeConn()
 	now := time.Now()
 	days := config.RetentionDays.Get(c.env)
-	o.RetentionCut = now.Add(-time.Duration(days) * 24 * time.Hour).UnixNano()
-	o.UnsealedBefore = now.Add(-*grace).UnixNano()
+	o.AssumeRetention, o.RetentionCut = *assume, now.Add(-time.Duration(days)*24*time.Hour).UnixNano()
+	o.UnsealedAfter, o.ReceivedBy = now.Add(-*grace).UnixNano(), now.Add(clockSkew).UnixNano()
 	rep, err := verify.Online(ctx, src, o)
 	against := "ClickHouse's latest checkpoint"
 	if o.Trusted != nil {
@@ -143,19 +148,19 @@ func trustedCheckpoint(ctx context.Context, c *common, from, statePath, ws strin
 			return nil, fmt.Errorf("flag -state: no checkpoint of workspace %s in %s", ws, statePath)
 		}
 		cp, err := verify.OpenCheckpoint([]byte(seen.Note), vs, c.origin)
+		cp.Label = "held outside ClickHouse: the monitor's state"
 		return &cp, err
 	case "topic":
 		recs, err := topicRecords(ctx, c.env)
 		if err != nil {
 			return nil, err
 		}
-		for i := len(recs) - 1; i >= 0; i-- {
-			if recs[i].WorkspaceID == ws {
-				cp, err := verify.OpenCheckpoint(recs[i].Note, vs, c.origin)
-				return &cp, err
-			}
+		cp, ok := verify.LargestValid(recs, ws, vs, c.origin)
+		if !ok {
+			return nil, fmt.Errorf("flag -trusted: no validly signed checkpoint of workspace %s on the checkpoints topic", ws)
 		}
-		return nil, fmt.Errorf("flag -trusted: no checkpoint of workspace %s on the checkpoints topic", ws)
+		cp.Label = "held outside ClickHouse: the checkpoints topic"
+		return &cp, nil
 	}
 	return nil, fmt.Errorf("flag -trusted: %q is neither topic nor state", from)
 }

@@ -64,7 +64,8 @@ func monitor(ctx context.Context, args []string) (result, error) {
 // monitorNotes returns the checkpoints to check, in order.
 func monitorNotes(ctx context.Context, c *common, fromTopic bool, api verify.API, workspaces string) ([]verify.Published, error) {
 	if fromTopic {
-		return topicRecords(ctx, c.env)
+		recs, err := topicRecords(ctx, c.env)
+		return verify.LatestPerWorkspace(recs), err
 	}
 	var out []verify.Published
 	for _, ws := range strings.Split(workspaces, ",") {

@@ -235,7 +235,7 @@ func (t *tamperEnv) weakAttacker(ctx context.Context, ws, deleted, altered strin
 	if err != nil {
 		return err
 	}
-	return expect(out, "row "+deleted+" (leaf", "): removed", "row "+altered+" (leaf", "): altered",
+	return expect(out, "row "+deleted+" (leaf", "): missing", "row "+altered+" (leaf", "): altered",
 		"row "+forged.ID+" (timestamp", "present without a leaf")
 }
 
