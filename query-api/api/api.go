@@ -89,10 +89,8 @@ type Options struct {
 	Origin string
 	// Signer signs export manifests (the checkpoint key); nil turns
 	// self-proving exports off (503).
-	Signer note.Signer
-	// Retention is the retention window: a leaf of an older event expired.
-	Retention time.Duration
-	Verifier  *auth.Verifier
+	Signer   note.Signer
+	Verifier *auth.Verifier
 	// Recorder records each CSV export; required.
 	Recorder Recorder
 	// RecordTimeout bounds recording an export (default 10 s).

@@ -178,10 +178,13 @@ func (x *provenExport) writeFiltered(ctx context.Context, f Filters) error {
 			return err
 		}
 		for i := range batch {
-			if n, ok := idx[keys[i]]; ok {
-				if err := x.row(&batch[i], n); err != nil {
-					return err
-				}
+			n, ok := idx[keys[i]]
+			if !ok {
+				x.m.Unsealed++
+				continue
+			}
+			if err := x.row(&batch[i], n); err != nil {
+				return err
 			}
 		}
 		batch = batch[:0]
@@ -201,8 +204,8 @@ func (x *provenExport) writeFiltered(ctx context.Context, f Filters) error {
 }
 
 // writeRange writes the rows of the leaves [from, to) in log order;
-// leaves without a row are listed as expired (older than the retention
-// window, or their leaf row dropped with them) or missing.
+// leaves whose event the store does not hold (or whose leaf row is gone)
+// are listed as absent, without a claim that they expired.
 func (x *provenExport) writeRange(ctx context.Context, rg manifest.Range) error {
 	var leaves []store.Leaf
 	err := x.a.o.Integrity.Leaves(ctx, x.ws, rg.From, rg.To, func(l store.Leaf) error {
@@ -212,7 +215,6 @@ func (x *provenExport) writeRange(ctx context.Context, rg manifest.Range) error 
 	if err != nil {
 		return err
 	}
-	cut := x.a.o.Now().Add(-x.a.o.Retention).UnixNano()
 	next := rg.From
 	for start := 0; start < len(leaves); start += lookupRows {
 		chunk := leaves[start:min(start+lookupRows, len(leaves))]
@@ -229,24 +231,20 @@ func (x *provenExport) writeRange(ctx context.Context, rg manifest.Range) error 
 		}
 		for i, l := range chunk {
 			for ; next < l.Index; next++ {
-				x.m.Expired = append(x.m.Expired, next)
+				x.m.Absent = append(x.m.Absent, next)
 			}
 			next = l.Index + 1
-			r, ok := rows[keys[i]]
-			switch {
-			case ok:
+			if r, ok := rows[keys[i]]; ok {
 				if err := x.row(&r, l.Index); err != nil {
 					return err
 				}
-			case l.TimestampNs < cut:
-				x.m.Expired = append(x.m.Expired, l.Index)
-			default:
-				x.m.Missing = append(x.m.Missing, l.Index)
+			} else {
+				x.m.Absent = append(x.m.Absent, l.Index)
 			}
 		}
 	}
 	for ; next < rg.To; next++ {
-		x.m.Expired = append(x.m.Expired, next)
+		x.m.Absent = append(x.m.Absent, next)
 	}
 	return nil
 }

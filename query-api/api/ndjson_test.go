@@ -22,7 +22,7 @@ import (
 )
 
 // provenFixture: 300 stored events, the first 290 sealed in a checkpoint
-// of size 290; leaves 0-9 expired (their rows are gone).
+// of size 290; the rows of leaves 0-9 are gone (expired, or removed).
 func provenFixture(t *testing.T) (*httptest.Server, logtest.Key, *fakeReader) {
 	t.Helper()
 	k, err := logtest.NewKey("audittrail.test")
@@ -50,7 +50,7 @@ func provenFixture(t *testing.T) (*httptest.Server, logtest.Key, *fakeReader) {
 	l.Drop(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 	e := httpserver.New(httpserver.Options{Name: "api"})
 	New(Options{Events: r, Integrity: l, VerifierKeys: []string{k.Verifier}, Origin: "audittrail.test", Signer: k.Signer,
-		Retention: 90 * 24 * time.Hour, Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
+		Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv, k, r
@@ -83,13 +83,20 @@ func TestSelfProvingExportVerifies(t *testing.T) {
 	rep := check(body)
 	require.Empty(t, rep.Problems)
 	require.Equal(t, 280, rep.Checked, "the 10 rows not sealed in the checkpoint are left out")
+	require.Equal(t, []string{"10 rows matching the query were not leaves of checkpoint 290 and are not in the export (sealed after it, or never: verify online names rows without a leaf)"}, rep.Notes)
 
-	status, body = download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?from_index=0&to_index=50")
+	status, body = download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?from_index=10&to_index=50")
 	require.Equal(t, 200, status, string(body))
 	rep = check(body)
 	require.Empty(t, rep.Problems)
 	require.Equal(t, 40, rep.Checked)
-	require.Equal(t, []string{"10 leaves expired by retention"}, rep.Notes)
+	// Leaves whose rows are gone are listed as absent, and each is a
+	// problem: their expiry is not provable.
+	status, gaps := download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?from_index=0&to_index=50")
+	require.Equal(t, 200, status, string(gaps))
+	rep = check(gaps)
+	require.Len(t, rep.Problems, 10)
+	require.Contains(t, rep.Problems[0], "leaf 0: not in the export: its event is absent from the store")
 
 	// Tampering with the file is caught.
 	altered := bytes.Replace(body, []byte(`"actor_id":"usr_1"`), []byte(`"actor_id":"usr_2"`), 1)

@@ -51,7 +51,7 @@ func TestSelfProvingExportOverClickHouse(t *testing.T) {
 
 	e := httpserver.New(httpserver.Options{Name: "api"})
 	New(Options{Events: store.New(conn, cfg.Database, 90, time.Now), Integrity: store.NewLog(conn, cfg.Database),
-		VerifierKeys: []string{key.Verifier}, Origin: "audittrail.local", Signer: key.Signer, Retention: 90 * 24 * time.Hour,
+		VerifierKeys: []string{key.Verifier}, Origin: "audittrail.local", Signer: key.Signer,
 		Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

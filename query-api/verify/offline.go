@@ -142,8 +142,8 @@ func checkRows(rep *Report, m *manifest.Manifest, cp Checkpoint, lines []manifes
 			rep.problem("row %s (leaf %d): in the manifest but missing from the export", ref.ID, ref.LeafIndex)
 		}
 	}
-	for _, i := range m.Missing {
-		rep.problem("leaf %d: its event is missing from the store (reported by the exporting server)", i)
+	if m.Unsealed > 0 {
+		rep.note("%d rows matching the query were not leaves of checkpoint %d and are not in the export (sealed after it, or never: verify online names rows without a leaf)", m.Unsealed, cp.Size)
 	}
 	if m.Range != nil {
 		checkRange(rep, m, cp, seen)
@@ -164,30 +164,34 @@ func proveIn(hashes tlog.HashReader, cp Checkpoint, index int64, h tlog.Hash) er
 }
 
 // checkRange checks a completeness claim: every index of the range is an
-// exported row, or expired (a note), or missing (already a problem).
+// exported row. One the manifest lists as absent is still a problem: that
+// its event expired is not provable.
 func checkRange(rep *Report, m *manifest.Manifest, cp Checkpoint, seen map[int64]bool) {
 	rg := *m.Range
 	if rg.From < 0 || rg.To < rg.From || rg.To > cp.Size || rg.To-rg.From > manifest.MaxRows {
 		rep.problem("manifest range [%d, %d) is not inside checkpoint %d, or longer than %d leaves", rg.From, rg.To, cp.Size, manifest.MaxRows)
 		return
 	}
-	accounted := map[int64]bool{}
-	for _, i := range append(append([]int64(nil), m.Expired...), m.Missing...) {
-		accounted[i] = true
+	absent := map[int64]bool{}
+	for _, i := range m.Absent {
+		absent[i] = true
 	}
-	absent := 0
+	var gaps, listed int
 	for i := rg.From; i < rg.To; i++ {
-		if !seen[i] && !accounted[i] {
-			absent++
-			if absent <= 100 {
+		if seen[i] {
+			continue
+		}
+		gaps++
+		if listed < 100 {
+			listed++
+			if absent[i] {
+				rep.problem("leaf %d: not in the export: its event is absent from the store (removed, or expired by retention: not provable)", i)
+			} else {
 				rep.problem("leaf %d: missing from an export claimed complete for [%d, %d)", i, rg.From, rg.To)
 			}
 		}
 	}
-	if absent > 100 {
-		rep.problem("%d more leaves missing from the range", absent-100)
-	}
-	if len(m.Expired) > 0 {
-		rep.note("%d leaves expired by retention", len(m.Expired))
+	if gaps > listed {
+		rep.problem("%d more leaves of [%d, %d) not in the export", gaps-listed, rg.From, rg.To)
 	}
 }

@@ -304,10 +304,10 @@ func TestMonitorReportsRollbackAndFork(t *testing.T) {
 
 // export writes rows as a self-proving export with a manifest built the
 // way the API builds it.
-func (f *fixture) export(t *testing.T, rows []migrations.Row, refs []manifest.RowRef, rg *manifest.Range, expired []int64) []byte {
+func (f *fixture) export(t *testing.T, rows []migrations.Row, refs []manifest.RowRef, rg *manifest.Range, absent []int64) []byte {
 	t.Helper()
 	cp := must(f.log.LatestCheckpoint(context.Background(), "ws_1"))
-	m := manifest.Manifest{WorkspaceID: "ws_1", CreatedAt: base, Query: map[string]any{}, Checkpoint: cp.Note, Rows: refs, Range: rg, Expired: expired}
+	m := manifest.Manifest{WorkspaceID: "ws_1", CreatedAt: base, Query: map[string]any{}, Checkpoint: cp.Note, Rows: refs, Range: rg, Absent: absent}
 	var indexes []int64
 	for _, r := range refs {
 		indexes = append(indexes, r.LeafIndex)
@@ -345,11 +345,19 @@ func TestOfflineChecksExportAndRange(t *testing.T) {
 	}
 	rows := f.rows[100:160]
 	rg := &manifest.Range{From: 100, To: 165}
-	good := f.export(t, rows, refsOf(rows, 100), rg, []int64{160, 161, 162, 163, 164})
+	good := f.export(t, rows, refsOf(rows, 100), &manifest.Range{From: 100, To: 160}, nil)
 	rep := check(good)
 	require.Empty(t, rep.Problems)
 	require.Equal(t, 60, rep.Checked)
-	require.Equal(t, []string{"5 leaves expired by retention"}, rep.Notes)
+	// Leaves the server lists as absent (their events expired, it may
+	// say) are problems: nothing signed proves they expired.
+	rep = check(f.export(t, rows, refsOf(rows, 100), rg, []int64{160, 161, 162, 163, 164}))
+	require.Len(t, rep.Problems, 5)
+	require.Equal(t, "leaf 160: not in the export: its event is absent from the store (removed, or expired by retention: not provable)", rep.Problems[0])
+	rows2 := append(append([]migrations.Row(nil), f.rows[100:120]...), f.rows[125:165]...)
+	refs := append(refsOf(f.rows[100:120], 100), refsOf(f.rows[125:165], 125)...)
+	rep = check(f.export(t, rows2, refs, rg, []int64{120, 121, 122, 123, 124}))
+	require.Len(t, rep.Problems, 5, "live leaves listed as absent")
 
 	// An altered row, a dropped row, a forged row and an incomplete range.
 	altered := append([]migrations.Row(nil), rows...)
@@ -362,7 +370,7 @@ func TestOfflineChecksExportAndRange(t *testing.T) {
 	lines := bytes.SplitAfter(good, []byte("\n"))
 	cut := bytes.Join(append(append([][]byte{}, lines[:5]...), lines[6:]...), nil)
 	require.Equal(t, []string{"row evt_105 (leaf 105): in the manifest but missing from the export",
-		"leaf 105: missing from an export claimed complete for [100, 165)"}, check(cut).Problems)
+		"leaf 105: missing from an export claimed complete for [100, 160)"}, check(cut).Problems)
 	forged := must(json.Marshal(manifest.LineOf(&[]migrations.Row{testRow(999)}[0])))
 	withForged := append(append(append([]byte{}, forged...), '\n'), good...)
 	require.Equal(t, []string{"row evt_999: not in the manifest (added to the export, or altered in its id or timestamp)"}, check(withForged).Problems)

@@ -10,7 +10,8 @@
 // verifier needs to rebuild every row's inclusion proof in that checkpoint
 // (tlog.ProveRecord over Hashes). An export of a leaf-index range claims
 // completeness: every index of the range is an exported row or is listed
-// as expired by retention.
+// as absent (its event removed or expired; the manifest does not claim
+// which).
 package manifest
 
 import (
@@ -114,15 +115,16 @@ type Manifest struct {
 	// Checkpoint is the signed checkpoint note every row is proven in.
 	Checkpoint string `json:"checkpoint"`
 	// Range, when set, claims completeness: every leaf index in it is in
-	// Rows or in Expired.
+	// Rows or in Absent.
 	Range *Range   `json:"range,omitempty"`
 	Rows  []RowRef `json:"rows"`
-	// Expired are the leaf indexes of Range whose events retention
-	// removed; Missing those whose leaf is live but whose event the store
-	// no longer holds (the exporting server reports them; each is a
-	// problem).
-	Expired []int64 `json:"expired,omitempty"`
-	Missing []int64 `json:"missing,omitempty"`
+	// Absent are the leaf indexes of Range whose event the store no longer
+	// holds: removed, or expired by retention. The manifest does not say
+	// which (nothing authenticated does), so a verifier reports each.
+	Absent []int64 `json:"absent,omitempty"`
+	// Unsealed counts the rows matching a query that are not leaves of
+	// Checkpoint (sealed after it, or never) and so are not exported.
+	Unsealed int `json:"unsealed,omitempty"`
 	// Hashes are the stored hashes from which every row's inclusion proof
 	// in Checkpoint is rebuilt.
 	Hashes []StoredHash `json:"hashes"`

@@ -61,7 +61,6 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		VerifierKeys: c.LogKeys,
 		Origin:       c.LogOrigin,
 		Signer:       c.Signer,
-		Retention:    time.Duration(days) * 24 * time.Hour,
 		Verifier:     verifier,
 		Recorder:     rec,
 		Log:          log,
