@@ -21,8 +21,8 @@ var (
 	SealerBatchSize = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_BATCH_SIZE", Readers: sealerReaders,
 		Doc: "records sealed at most per round (one read-back of stored rows, one insert of hashes, one of leaves)"},
 		Default: 20_000, Min: 1, Max: 1_000_000})
-	SigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_SIGNING_KEY", Readers: "sealer, api",
-		Doc:     "Ed25519 note signer key the sealer signs checkpoints with, and the API export manifests (scripts/up generates one into .local/secrets.env; sealer -generate-key prints a pair)",
+	SigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_SIGNING_KEY", Readers: sealerReaders,
+		Doc:     "Ed25519 note signer key the sealer signs checkpoints with (scripts/up generates one into .local/secrets.env; sealer -generate-key prints a pair)",
 		Accepts: "a note signer key, PRIVATE+KEY+<name>+<hash>+<key> (golang.org/x/mod/sumdb/note)"}})
 	VerifierKeys = declare(List{Var: Var{Name: "AUDITTRAIL_VERIFIER_KEYS", Readers: "sealer, api, verify",
 		Doc:     "note verifier keys checkpoints are checked with, comma-separated: the signing key's, and after a rotation the old ones too",

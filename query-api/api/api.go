@@ -87,10 +87,12 @@ type Options struct {
 	// Origin is the log origin prefix (the origin line of a workspace's
 	// checkpoints is Origin/<workspace_id>).
 	Origin string
-	// Signer signs export manifests (the checkpoint key); nil turns
-	// self-proving exports off (503).
-	Signer   note.Signer
-	Verifier *auth.Verifier
+	// ManifestKeys are the verifier keys of export manifests, also served
+	// at /v1/log/keys; Signer signs them (never with the checkpoints' key);
+	// nil turns self-proving exports off (503).
+	ManifestKeys []string
+	Signer       note.Signer
+	Verifier     *auth.Verifier
 	// Recorder records each CSV export; required.
 	Recorder Recorder
 	// RecordTimeout bounds recording an export (default 10 s).

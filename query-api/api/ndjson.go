@@ -46,7 +46,7 @@ func (a *API) exportNDJSON(c echo.Context) error {
 	}
 	if a.o.Signer == nil {
 		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "manifests_unavailable",
-			Message: "this API has no signing key, so it cannot sign export manifests; use the CSV export"}
+			Message: "this API has no manifest signing key, so it cannot sign export manifests; use the CSV export"}
 	}
 	ctx := c.Request().Context()
 	latest, err := a.latest(ctx, ws)

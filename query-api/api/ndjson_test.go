@@ -23,9 +23,11 @@ import (
 
 // provenFixture: 300 stored events, the first 290 sealed in a checkpoint
 // of size 290; the rows of leaves 0-9 are gone (expired, or removed).
-func provenFixture(t *testing.T) (*httptest.Server, logtest.Key, *fakeReader) {
+func provenFixture(t *testing.T) (*httptest.Server, logtest.Key, logtest.Key) {
 	t.Helper()
 	k, err := logtest.NewKey("audittrail.test")
+	require.NoError(t, err)
+	mk, err := logtest.NewKey("manifests.test")
 	require.NoError(t, err)
 	l := logtest.New("audittrail.test", "ws_1")
 	r := &fakeReader{}
@@ -49,11 +51,11 @@ func provenFixture(t *testing.T) (*httptest.Server, logtest.Key, *fakeReader) {
 	require.NoError(t, err)
 	l.Drop(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 	e := httpserver.New(httpserver.Options{Name: "api"})
-	New(Options{Events: r, Integrity: l, VerifierKeys: []string{k.Verifier}, Origin: "audittrail.test", Signer: k.Signer,
+	New(Options{Events: r, Integrity: l, VerifierKeys: []string{k.Verifier}, Origin: "audittrail.test", Signer: mk.Signer, ManifestKeys: []string{mk.Verifier},
 		Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return srv, k, r
+	return srv, k, mk
 }
 
 func download(t *testing.T, srv *httptest.Server, path string) (int, []byte) {
@@ -70,11 +72,13 @@ func download(t *testing.T, srv *httptest.Server, path string) (int, []byte) {
 }
 
 func TestSelfProvingExportVerifies(t *testing.T) {
-	srv, k, _ := provenFixture(t)
+	srv, k, mk := provenFixture(t)
 	vs, err := verify.Verifiers([]string{k.Verifier})
 	require.NoError(t, err)
+	mvs, err := verify.Verifiers([]string{mk.Verifier})
+	require.NoError(t, err)
 	check := func(b []byte) verify.Report {
-		rep, err := verify.Offline(bytes.NewReader(b), vs, "audittrail.test")
+		rep, err := verify.Offline(bytes.NewReader(b), vs, mvs, "audittrail.test")
 		require.NoError(t, err)
 		return rep
 	}

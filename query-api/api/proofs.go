@@ -69,10 +69,13 @@ type ConsistencyResponse struct {
 	Proof    []tlog.Hash `json:"proof"`
 }
 
-// KeysResponse lists the note verifier keys of checkpoints and manifests.
+// KeysResponse lists the note verifier keys of checkpoints and, apart,
+// of export manifests: a verifier accepts each key for its kind of note
+// only.
 type KeysResponse struct {
-	Keys   []string `json:"keys"`
-	Origin string   `json:"origin"`
+	Keys         []string `json:"keys"`
+	ManifestKeys []string `json:"manifest_keys"`
+	Origin       string   `json:"origin"`
 }
 
 func (a *API) registerLog(e *echo.Echo, mw []echo.MiddlewareFunc) {
@@ -87,11 +90,14 @@ func (a *API) keys(c echo.Context) error {
 	if err := noParams(c); err != nil {
 		return err
 	}
-	keys := a.o.VerifierKeys
-	if keys == nil {
-		keys = []string{}
+	resp := KeysResponse{Keys: a.o.VerifierKeys, ManifestKeys: a.o.ManifestKeys, Origin: a.o.Origin}
+	if resp.Keys == nil {
+		resp.Keys = []string{}
 	}
-	return c.JSON(http.StatusOK, KeysResponse{Keys: keys, Origin: a.o.Origin})
+	if resp.ManifestKeys == nil {
+		resp.ManifestKeys = []string{}
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 func (a *API) checkpoint(c echo.Context) error {

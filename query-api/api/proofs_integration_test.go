@@ -35,6 +35,8 @@ func TestSelfProvingExportOverClickHouse(t *testing.T) {
 	ctx := context.Background()
 	key, err := logtest.NewKey("audittrail.local")
 	require.NoError(t, err)
+	mkey, err := logtest.NewKey("manifests.local")
+	require.NoError(t, err)
 	lg := logtest.New("audittrail.local", "ws_1")
 	now := time.Now()
 	var evs []event.Event
@@ -51,19 +53,21 @@ func TestSelfProvingExportOverClickHouse(t *testing.T) {
 
 	e := httpserver.New(httpserver.Options{Name: "api"})
 	New(Options{Events: store.New(conn, cfg.Database, 90, time.Now), Integrity: store.NewLog(conn, cfg.Database),
-		VerifierKeys: []string{key.Verifier}, Origin: "audittrail.local", Signer: key.Signer,
+		VerifierKeys: []string{key.Verifier}, Origin: "audittrail.local", Signer: mkey.Signer, ManifestKeys: []string{mkey.Verifier},
 		Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
 	vs, err := verify.Verifiers([]string{key.Verifier})
 	require.NoError(t, err)
+	mvs, err := verify.Verifiers([]string{mkey.Verifier})
+	require.NoError(t, err)
 
 	for query, rows := range map[string]int{"": 1500, "q=" + url.QueryEscape(`actor:"User 3"`): 214, "from_index=200&to_index=1300": 1100} {
 		resp, body, err := fetch(t, srv.URL+"/v1/workspaces/ws_1/audit-events.ndjson?"+query, tok)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-		rep, err := verify.Offline(bytes.NewReader(body), vs, "audittrail.local")
+		rep, err := verify.Offline(bytes.NewReader(body), vs, mvs, "audittrail.local")
 		require.NoError(t, err)
 		require.Empty(t, rep.Problems, query)
 		require.Equal(t, rows, rep.Checked, query)

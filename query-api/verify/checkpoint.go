@@ -48,6 +48,23 @@ func Verifiers(keys []string) (note.Verifiers, error) {
 	return note.VerifierList(vs...), nil
 }
 
+// SeparateKeys returns an error when a key is in both lists: a
+// checkpoint key must never verify a manifest, nor the other way round.
+func SeparateKeys(checkpointKeys, manifestKeys []string) error {
+	ids := map[string]bool{}
+	for _, k := range checkpointKeys {
+		if v, err := note.NewVerifier(strings.TrimSpace(k)); err == nil {
+			ids[fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())] = true
+		}
+	}
+	for _, k := range manifestKeys {
+		if v, err := note.NewVerifier(strings.TrimSpace(k)); err == nil && ids[fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())] {
+			return fmt.Errorf("key %s+%08x is both a checkpoint and a manifest key: each key verifies one kind of note", v.Name(), v.KeyHash())
+		}
+	}
+	return nil
+}
+
 // ErrBadCheckpoint means a note's text is not a tlog checkpoint.
 var ErrBadCheckpoint = errors.New("not a tlog checkpoint")
 

@@ -21,6 +21,14 @@ func FuzzOffline(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	mk, err := logtest.NewKey("manifests.test")
+	if err != nil {
+		f.Fatal(err)
+	}
+	mvs, err := Verifiers([]string{mk.Verifier})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add([]byte(`{"id":"a","workspace_id":"w"}` + "\n" + `{"manifest":"x\n\n— k AAAA\n"}` + "\n"))
 	f.Add([]byte(`{"manifest":"audittrail-export-manifest/v1\n{\"rows\":[{\"leaf_index\":-1}],\"range\":{\"from\":5,\"to\":1}}\n"}`))
 	f.Add([]byte("\n\n{}\n[1,2]\nnull\n"))
@@ -37,7 +45,7 @@ func FuzzOffline(f *testing.F) {
 		{WorkspaceID: "w", Checkpoint: cp.Note, Rows: []manifest.RowRef{{ID: "a", TimestampNs: 1, LeafIndex: -1}, {ID: "b", LeafIndex: 1 << 62}}},
 		{WorkspaceID: "w", Checkpoint: "w\n1\n", Rows: []manifest.RowRef{{ID: "a"}}},
 	} {
-		signed, err := m.Sign(k.Signer)
+		signed, err := m.Sign(mk.Signer)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -45,7 +53,7 @@ func FuzzOffline(f *testing.F) {
 		f.Add(append([]byte(`{"id":"a","workspace_id":"w","timestamp_ns":1}`+"\n"), closing...))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = Offline(bytes.NewReader(b), vs, origin)
+		_, _ = Offline(bytes.NewReader(b), vs, mvs, origin)
 		_, _ = OpenCheckpoint(b, vs, "")
 	})
 }

@@ -39,10 +39,12 @@ func (r *Report) note(format string, args ...any) {
 const MaxLine = 1 << 20
 
 // Offline checks an export read from r: every row is in the log,
-// unchanged, under the manifest's validly signed checkpoint; every row of
-// the manifest is in the export; and, for a range, nothing in it is
-// missing. It returns an error only when r cannot be read.
-func Offline(r io.Reader, known note.Verifiers, origin string) (Report, error) {
+// unchanged, under the manifest's checkpoint; every row of the manifest is
+// in the export; and, for a range, nothing in it is missing. The manifest
+// must be signed by a manifest key, its checkpoint by a checkpoint key:
+// neither kind of key is accepted for the other's notes. It returns an
+// error only when r cannot be read.
+func Offline(r io.Reader, checkpointKeys, manifestKeys note.Verifiers, origin string) (Report, error) {
 	var rep Report
 	lines, closing, err := readExport(r, &rep)
 	if err != nil {
@@ -52,12 +54,12 @@ func Offline(r io.Reader, known note.Verifiers, origin string) (Report, error) {
 		rep.problem("the export has no manifest line: it was cut short or is not a self-proving export")
 		return rep, nil
 	}
-	m, err := manifest.Open([]byte(closing), known)
+	m, err := manifest.Open([]byte(closing), manifestKeys)
 	if err != nil {
 		rep.problem("manifest refused: %v", err)
 		return rep, nil
 	}
-	cp, err := OpenCheckpoint([]byte(m.Checkpoint), known, origin)
+	cp, err := OpenCheckpoint([]byte(m.Checkpoint), checkpointKeys, origin)
 	if err != nil {
 		rep.problem("manifest's checkpoint refused: %v", err)
 		return rep, nil

@@ -38,6 +38,9 @@ type fixture struct {
 	rows []migrations.Row
 	key  logtest.Key
 	vs   note.Verifiers
+	// mkey signs manifests; mvs verifies them.
+	mkey logtest.Key
+	mvs  note.Verifiers
 }
 
 func newFixture(t *testing.T, n int) *fixture {
@@ -46,7 +49,11 @@ func newFixture(t *testing.T, n int) *fixture {
 	require.NoError(t, err)
 	vs, err := Verifiers([]string{k.Verifier})
 	require.NoError(t, err)
-	f := &fixture{log: logtest.New(origin, "ws_1"), key: k, vs: vs}
+	mk, err := logtest.NewKey("manifests.test")
+	require.NoError(t, err)
+	mvs, err := Verifiers([]string{mk.Verifier})
+	require.NoError(t, err)
+	f := &fixture{log: logtest.New(origin, "ws_1"), key: k, vs: vs, mkey: mk, mvs: mvs}
 	for i := range n {
 		r := testRow(i)
 		f.rows = append(f.rows, r)
@@ -322,7 +329,7 @@ func (f *fixture) export(t *testing.T, rows []migrations.Row, refs []manifest.Ro
 		b := must(json.Marshal(manifest.LineOf(&rows[i])))
 		buf.Write(append(b, '\n'))
 	}
-	signed := must(m.Sign(f.key.Signer))
+	signed := must(m.Sign(f.mkey.Signer))
 	b := must(json.Marshal(manifest.Closing{Manifest: string(signed)}))
 	buf.Write(append(b, '\n'))
 	return buf.Bytes()
@@ -339,7 +346,7 @@ func refsOf(rows []migrations.Row, first int64) []manifest.RowRef {
 func TestOfflineChecksExportAndRange(t *testing.T) {
 	f := newFixture(t, 300)
 	check := func(b []byte) Report {
-		rep, err := Offline(bytes.NewReader(b), f.vs, origin)
+		rep, err := Offline(bytes.NewReader(b), f.vs, f.mvs, origin)
 		require.NoError(t, err)
 		return rep
 	}
@@ -376,8 +383,16 @@ func TestOfflineChecksExportAndRange(t *testing.T) {
 	require.Equal(t, []string{"row evt_999: not in the manifest (added to the export, or altered in its id or timestamp)"}, check(withForged).Problems)
 	require.Contains(t, check(bytes.Join(lines[:len(lines)-2], nil)).Problems[0], "no manifest line")
 
-	// A manifest signed by another key is refused.
+	// A manifest signed by another key is refused, and so is one signed
+	// by the checkpoint key: each key verifies its own kind of note.
 	other := *f
-	other.key = must(logtest.NewKey(origin))
+	other.mkey = must(logtest.NewKey(origin))
 	require.Contains(t, check(other.export(t, rows, refsOf(rows, 100), nil, nil)).Problems[0], "manifest refused")
+	other.mkey = f.key
+	require.Contains(t, check(other.export(t, rows, refsOf(rows, 100), nil, nil)).Problems[0], "manifest refused")
+	rep, err := Offline(bytes.NewReader(good), f.vs, f.vs, origin)
+	require.NoError(t, err)
+	require.Contains(t, rep.Problems[0], "manifest refused")
+	require.Error(t, SeparateKeys([]string{f.key.Verifier}, []string{f.mkey.Verifier, f.key.Verifier}))
+	require.NoError(t, SeparateKeys([]string{f.key.Verifier}, []string{f.mkey.Verifier}))
 }

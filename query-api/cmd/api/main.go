@@ -59,6 +59,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		Events:       store.New(conn, chc.Database, days, time.Now),
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
+		ManifestKeys: c.ManifestKeys,
 		Origin:       c.LogOrigin,
 		Signer:       c.Signer,
 		Verifier:     verifier,

@@ -73,6 +73,7 @@ func (c *common) verifiers() (note.Verifiers, error) {
 func offline(args []string) (result, error) {
 	fs, c := newFlags("offline")
 	path := fs.String("export", "", "the export file (NDJSON with its manifest line); - for stdin")
+	mkeys := fs.String("manifest-keys", strings.Join(config.ManifestVerifierKeys.Get(c.env), ","), "manifest verifier keys, comma-separated (default "+config.ManifestVerifierKeys.Name+")")
 	if err := fs.Parse(args); err != nil {
 		return result{}, err
 	}
@@ -83,6 +84,13 @@ func offline(args []string) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	mvs, err := verify.Verifiers(strings.Split(*mkeys, ","))
+	if err != nil {
+		return result{}, fmt.Errorf("flag -manifest-keys: %w", err)
+	}
+	if err := verify.SeparateKeys(strings.Split(*c.keys, ","), strings.Split(*mkeys, ",")); err != nil {
+		return result{}, fmt.Errorf("flag -manifest-keys: %w", err)
+	}
 	in := os.Stdin
 	if *path != "-" {
 		if in, err = os.Open(*path); err != nil {
@@ -90,7 +98,7 @@ func offline(args []string) (result, error) {
 		}
 		defer in.Close()
 	}
-	rep, err := verify.Offline(in, vs, c.origin)
+	rep, err := verify.Offline(in, vs, mvs, c.origin)
 	return result{Report: rep, summary: fmt.Sprintf("%d rows of %s checked", rep.Checked, *path)}, err
 }
 
