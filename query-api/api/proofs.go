@@ -18,6 +18,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/verify"
 )
 
 // LogReader is what the API needs of the integrity log.
@@ -122,11 +123,21 @@ func (a *API) checkpoint(c echo.Context) error {
 			return a.storeError("read checkpoint", err)
 		}
 	}
-	return c.JSON(http.StatusOK, checkpointResponse(cp))
+	resp, err := checkpointResponse(cp)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
-func checkpointResponse(cp store.Checkpoint) CheckpointResponse {
-	return CheckpointResponse{Size: cp.Size, RootHash: cp.Root, Note: cp.Note, KeyName: cp.KeyName, SignedAt: cp.SignedAt.UTC()}
+// checkpointResponse answers with the size and root of the signed note,
+// never of the table's columns (which nothing authenticates).
+func checkpointResponse(cp store.Checkpoint) (CheckpointResponse, error) {
+	parsed, err := verify.ParseCheckpoint(cp.Note)
+	if err != nil || parsed.WorkspaceID != cp.WorkspaceID {
+		return CheckpointResponse{}, fmt.Errorf("stored checkpoint of size %d of workspace %s: its note is not a checkpoint of it: %v", cp.Size, cp.WorkspaceID, err)
+	}
+	return CheckpointResponse{Size: parsed.Size, RootHash: parsed.Root, Note: cp.Note, KeyName: cp.KeyName, SignedAt: cp.SignedAt.UTC()}, nil
 }
 
 // latest returns the workspace's latest checkpoint, answering 404

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/store/logtest"
 )
 
@@ -34,7 +36,7 @@ func proofLog(t *testing.T) (*logtest.Log, logtest.Key) {
 	return l, k
 }
 
-func newLogServer(t *testing.T, l *logtest.Log, k logtest.Key) *httptest.Server {
+func newLogServer(t *testing.T, l LogReader, k logtest.Key) *httptest.Server {
 	e := httpserver.New(httpserver.Options{Name: "api"})
 	New(Options{Events: &fakeReader{}, Integrity: l, VerifierKeys: []string{k.Verifier}, Origin: "audittrail.test",
 		Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
@@ -140,4 +142,29 @@ func TestProofsRejectBadInput(t *testing.T) {
 	}
 	status, _ := get(t, srv, "/v1/workspaces/ws_1/log/checkpoint", "")
 	require.Equal(t, 401, status)
+}
+
+// The checkpoint route answers with the signed note's root, not the
+// table's root column.
+func TestCheckpointRootComesFromTheNote(t *testing.T) {
+	l, k := proofLog(t)
+	srv := newLogServer(t, &rewrittenRoot{l}, k)
+	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
+	status, body := get(t, srv, "/v1/workspaces/ws_1/log/checkpoint", tok)
+	require.Equal(t, 200, status, body)
+	cp := decode[CheckpointResponse](t, body)
+	v, err := note.NewVerifier(k.Verifier)
+	require.NoError(t, err)
+	n, err := note.Open([]byte(cp.Note), note.VerifierList(v))
+	require.NoError(t, err)
+	require.Equal(t, logtest.Body("audittrail.test/ws_1", 300, cp.RootHash), n.Text)
+}
+
+// rewrittenRoot serves a log whose checkpoints' root column was rewritten.
+type rewrittenRoot struct{ *logtest.Log }
+
+func (r *rewrittenRoot) LatestCheckpoint(ctx context.Context, ws string) (store.Checkpoint, error) {
+	cp, err := r.Log.LatestCheckpoint(ctx, ws)
+	cp.Root = tlog.RecordHash([]byte("forged"))
+	return cp, err
 }

@@ -81,7 +81,22 @@ func OpenCheckpoint(msg []byte, known note.Verifiers, origin string) (Checkpoint
 		}
 		return Checkpoint{}, fmt.Errorf("checkpoint signature: %w", err)
 	}
-	lines := strings.SplitN(n.Text, "\n", 4)
+	cp, err := ParseCheckpoint(n.Text)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	cp.Note, cp.KeyName = string(msg), n.Sigs[0].Name
+	if origin != "" && cp.Origin != origin {
+		return Checkpoint{}, fmt.Errorf("%w: origin %q, expected %q", ErrBadCheckpoint, cp.Origin, origin)
+	}
+	return cp, nil
+}
+
+// ParseCheckpoint parses a checkpoint's text (or a whole note: the text
+// ends at the first blank line) without checking any signature: origin
+// line, tree size, base64 root hash, optional extension lines.
+func ParseCheckpoint(text string) (Checkpoint, error) {
+	lines := strings.SplitN(text, "\n", 4)
 	if len(lines) < 4 {
 		return Checkpoint{}, ErrBadCheckpoint
 	}
@@ -89,10 +104,8 @@ func OpenCheckpoint(msg []byte, known note.Verifiers, origin string) (Checkpoint
 	if cut <= 0 || cut == len(lines[0])-1 {
 		return Checkpoint{}, fmt.Errorf("%w: origin line %q is not <origin>/<workspace>", ErrBadCheckpoint, lines[0])
 	}
-	cp := Checkpoint{Origin: lines[0][:cut], WorkspaceID: lines[0][cut+1:], Note: string(msg), KeyName: n.Sigs[0].Name}
-	if origin != "" && cp.Origin != origin {
-		return Checkpoint{}, fmt.Errorf("%w: origin %q, expected %q", ErrBadCheckpoint, cp.Origin, origin)
-	}
+	cp := Checkpoint{Origin: lines[0][:cut], WorkspaceID: lines[0][cut+1:]}
+	var err error
 	if cp.Size, err = strconv.ParseInt(lines[1], 10, 64); err != nil || cp.Size < 0 || lines[1] != strconv.FormatInt(cp.Size, 10) {
 		return Checkpoint{}, fmt.Errorf("%w: size %q", ErrBadCheckpoint, lines[1])
 	}
