@@ -25,8 +25,8 @@ type Source interface {
 	LatestCheckpoint(ctx context.Context, workspaceID string) (store.Checkpoint, error)
 	Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(store.Leaf) error) error
 	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
-	// Rows calls fn for every stored event of the workspace inside the
-	// retention window, each once.
+	// Rows calls fn for every stored row of the workspace inside the
+	// retention window, unmerged copies of an event included.
 	Rows(ctx context.Context, workspaceID string, fn func(r *migrations.Row) error) error
 }
 
@@ -73,10 +73,20 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	w.reportDuplicateIDs(&rep)
 	withRow := map[int64]bool{}
+	seen := map[rowKey]bool{}
 	var unsealed, later int
 	err = src.Rows(ctx, o.WorkspaceID, func(r *migrations.Row) error {
-		lf, ok := w.byKey[rowKey{r.TimestampNs, r.ID}]
+		key := rowKey{r.TimestampNs, r.ID}
+		lf, ok := w.byKey[key]
+		if seen[key] { // another copy of a row already seen
+			if ok && lf.Index < size && leaf.Hash(r) != lf.Hash {
+				rep.problem("row %s (leaf %d): altered: an unmerged copy of the row does not hash to its leaf", r.ID, lf.Index)
+			}
+			return nil
+		}
+		seen[key] = true
 		switch {
 		case !ok && r.ReceivedAtNs > o.UnsealedAfter && r.ReceivedAtNs <= o.ReceivedBy:
 			unsealed++
@@ -111,6 +121,26 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 		w.checkRoot(hr, cp, &rep)
 	}
 	return rep, nil
+}
+
+// reportDuplicateIDs reports an event id that names more than one leaf:
+// each event is one leaf.
+func (w *walk) reportDuplicateIDs(rep *Report) {
+	byID := map[string][]int64{}
+	for _, lf := range w.byKey {
+		byID[lf.ID] = append(byID[lf.ID], lf.Index)
+	}
+	var dups []string
+	for id, idx := range byID {
+		if len(idx) > 1 {
+			slices.Sort(idx)
+			dups = append(dups, fmt.Sprintf("event id %s has %d leaves %v: an event is one leaf (a resend stored and sealed again?)", id, len(idx), idx))
+		}
+	}
+	slices.Sort(dups)
+	for _, d := range dups {
+		rep.problem("%s", d)
+	}
 }
 
 // reportGone reports the leaves below size whose event the store no

@@ -28,10 +28,10 @@ type StoreSource struct {
 	Events *store.Store
 }
 
-// Rows calls fn for every stored event of the workspace in the retention
-// window, each once.
+// Rows calls fn for every stored row of the workspace in the retention
+// window: every unmerged copy of an event, since the API may serve any.
 func (s StoreSource) Rows(ctx context.Context, workspaceID string, fn func(r *migrations.Row) error) error {
-	return s.Events.Export(ctx, store.Filter{WorkspaceID: workspaceID}, fn)
+	return s.Events.ExportCopies(ctx, store.Filter{WorkspaceID: workspaceID}, fn)
 }
 
 // ProveTree proves consistency from ClickHouse's stored hashes.

@@ -396,3 +396,24 @@ func TestOfflineChecksExportAndRange(t *testing.T) {
 	require.Error(t, SeparateKeys([]string{f.key.Verifier}, []string{f.mkey.Verifier, f.key.Verifier}))
 	require.NoError(t, SeparateKeys([]string{f.key.Verifier}, []string{f.mkey.Verifier}))
 }
+
+// An unmerged copy of a row that differs from its leaf is named, and so
+// is an id that two leaves name.
+func TestOnlineChecksEveryCopyAndEveryID(t *testing.T) {
+	f := newFixture(t, 20)
+	copyOf := f.rows[4]
+	copyOf.ReceivedAtNs++ // a resend with the same timestamp, stored again
+	rows := append(append([]migrations.Row(nil), f.rows...), copyOf, f.rows[6])
+	rep := f.online(t, rows, nil, 0)
+	require.Equal(t, 20, rep.Checked)
+	require.Len(t, rep.Problems, 1, rep.Problems)
+	require.Contains(t, rep.Problems[0], "row evt_004 (leaf 4): altered: an unmerged copy")
+
+	resend := testRow(3)
+	resend.TimestampNs++ // a resend with another timestamp, sealed again
+	f.log.Append(resend.TimestampNs, resend.ID, leaf.Hash(&resend))
+	_, err := f.log.Sign(f.key, base)
+	require.NoError(t, err)
+	rep = f.online(t, append(append([]migrations.Row(nil), f.rows...), resend), nil, 0)
+	require.Equal(t, []string{"event id evt_003 has 2 leaves [3 20]: an event is one leaf (a resend stored and sealed again?)"}, rep.Problems)
+}
