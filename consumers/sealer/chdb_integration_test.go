@@ -22,8 +22,10 @@ import (
 // TestTheLogsQueriesOnCurrentClickHouse runs the sealer store's reads and
 // writes and the retention's reduction of the log on current ClickHouse
 // (26.9, in process through chdb). chdbtest sends SQL text, so the stored
-// "hashes" here are printable 32-byte strings: the queries are what is
-// tested; the hashing is on 18.16 (sealer_integration_test.go).
+// "hashes" here are printable 32-byte strings, and Rows names its keys in
+// the query text instead of sending them as external data: the queries are
+// what is tested; the hashing and the external data are on 18.16
+// (sealer_integration_test.go).
 func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	srv := chdbtest.Start(t)
 	ctx := context.Background()
@@ -41,7 +43,7 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 		keys = append(keys, sealer.Key{WorkspaceID: "ws", TimestampNs: at.UnixNano(), ID: e.ID})
 	}
 	stacktest.InsertEvents(t, srv, db, evs...)
-	store := sealer.NewClickHouseStore(srv, db)
+	store := sealer.NewClickHouseStore(srv, db).WithLiteralKeys() // chdbtest sends no external data
 	rows, err := store.Rows(ctx, append(keys, sealer.Key{WorkspaceID: "ws", TimestampNs: 1, ID: "none"}))
 	require.NoError(t, err)
 	require.Len(t, rows, 3)
@@ -60,18 +62,24 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 		leaves = append(leaves, migrations.Leaf{WorkspaceID: "ws", Index: uint64(254 + i), TimestampNs: k.TimestampNs, ID: k.ID, Hash: h('l'), SealedAt: now.Truncate(time.Second)})
 	}
 	require.NoError(t, store.Append(ctx, hashes, leaves))
-	require.NoError(t, store.SaveCheckpoint(ctx, migrations.Checkpoint{WorkspaceID: "ws", Size: 257, Root: h('r'), Note: "n", KeyName: "k", SignedAt: now.Truncate(time.Second)}))
+	require.NoError(t, store.SaveCheckpoints(ctx, []migrations.Checkpoint{{WorkspaceID: "ws", Size: 257, Root: h('r'), Note: "n", KeyName: "k", SignedAt: now.Truncate(time.Second)}}))
 
-	st, err := store.Load(ctx, "ws", now.Add(-time.Hour).UnixNano(), 10, 100)
+	states, err := store.Load(ctx, []string{"ws", "ws_empty"}, now.Add(-time.Hour).UnixNano(), 10, 100)
 	require.NoError(t, err)
+	require.Equal(t, sealer.State{SeenFrom: now.Add(-time.Hour).UnixNano(), Edge: map[int64]tlog.Hash{}}, states["ws_empty"])
+	st := states["ws"]
 	require.EqualValues(t, 257, st.Size)
 	require.Len(t, st.Edge, 2, "256 and 1")
 	require.Equal(t, []sealer.Key{keys[2]}, st.Seen)
 	require.Len(t, st.Orphans, 1, "indexes 157..253 (of the last 100) have no leaf row; all have the same hash here")
 	require.EqualValues(t, 257, st.Signed)
-	has, err := store.HasLeaves(ctx, "ws", []sealer.Key{keys[0], {WorkspaceID: "ws", TimestampNs: 5, ID: "none"}})
+	other := sealer.Key{WorkspaceID: "ws", TimestampNs: 5, ID: keys[1].ID} // another version of a sealed id
+	has, err := store.HasLeaves(ctx, "ws", []sealer.Key{keys[0], other, {WorkspaceID: "ws", TimestampNs: 5, ID: "none"}})
 	require.NoError(t, err)
-	require.Equal(t, map[sealer.Key]bool{keys[0]: true}, has)
+	require.Equal(t, map[sealer.Key]bool{keys[0]: true, other: true}, has)
+	sizes, err := store.Sizes(ctx, map[string]int64{"ws": 257, "ws_empty": 0, "ws_gone": 3})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"ws": 257, "ws_empty": 0, "ws_gone": -1}, sizes)
 
 	// Retention: the old events' leaves (254, 255) go; the first live leaf
 	// is 256, so tile 0 (leaves 0..255) is reduced to its own hash.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -31,18 +33,42 @@ const lookupChunk = 1000
 type ClickHouseStore struct {
 	conn Conn
 	db   string
+	// literal makes Rows name the keys in the query text, lookupChunk at
+	// a time, instead of sending them as an external table.
+	literal bool
 }
 
-// NewClickHouseStore returns the store of database's tables.
+// NewClickHouseStore returns the store of database's tables. Rows sends
+// the keys it looks up as an external table (temporary data sent with the
+// query): 18.16 parses a long IN list slowly (10,000 tuples: 3 s), while
+// 20,000 keys as external data are matched in under a second.
 func NewClickHouseStore(conn Conn, database string) *ClickHouseStore {
 	return &ClickHouseStore{conn: conn, db: database}
 }
 
+// WithLiteralKeys returns s naming the keys in the query text instead,
+// for connections that cannot send external data (internal/chdbtest).
+func (s *ClickHouseStore) WithLiteralKeys() *ClickHouseStore {
+	c := *s
+	c.literal = true
+	return &c
+}
+
 func (s *ClickHouseStore) table(name string) string { return s.db + "." + name }
 
-// Rows implements Store, lookupChunk keys per query.
+// Rows implements Store: one query with the keys as external data, or
+// lookupChunk keys per query named in its text (WithLiteralKeys). Of
+// unmerged copies of a key it takes the last inserted (as the table's
+// merges keep), the latest received_at among copies inserted in the same
+// second.
 func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error) {
 	out := make(map[Key]migrations.Row, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if !s.literal {
+		return out, s.rows(ctx, keys, out)
+	}
 	for lo := 0; lo < len(keys); lo += lookupChunk {
 		if err := s.rows(ctx, keys[lo:min(lo+lookupChunk, len(keys))], out); err != nil {
 			return nil, err
@@ -51,13 +77,34 @@ func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrati
 	return out, nil
 }
 
+// keysTable is the external table Rows sends its keys in.
+const keysTable = "sealer_keys"
+
 func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migrations.Row) error {
-	tuples, args := keyTuples(keys, true)
 	first, last := timeRange(keys)
+	args := []any{first, last}
+	set := keysTable
+	if s.literal {
+		var tuples string
+		tuples, args = keyTuples(keys, true)
+		args, set = append([]any{first, last}, args...), "("+tuples+")"
+	} else {
+		tbl, err := ext.NewTable(keysTable, ext.Column("workspace_id", "String"), ext.Column("timestamp_ns", "Int64"), ext.Column("id", "String"))
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tbl.Append(k.WorkspaceID, k.TimestampNs, k.ID); err != nil {
+				return err
+			}
+		}
+		ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
+	}
 	q := fmt.Sprintf(`SELECT %s FROM %s
-WHERE timestamp >= ? AND timestamp <= ? AND (workspace_id, timestamp_ns, id) IN (%s)
-LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), tuples)
-	rows, err := s.conn.Query(ctx, q, append([]any{first, last}, args...)...)
+WHERE timestamp >= ? AND timestamp <= ? AND (workspace_id, timestamp_ns, id) IN %s
+ORDER BY inserted_at DESC, received_at_ns DESC
+LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), set)
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -103,38 +150,74 @@ func timeRange(keys []Key) (time.Time, time.Time) {
 	return time.Unix(0, lo).UTC().Truncate(time.Second), time.Unix(0, hi).UTC().Truncate(time.Second)
 }
 
-// HasLeaves implements Store. The leaves' day partitions are those of the
-// keys' timestamps, so the lookup reads only the workspace's leaves of
-// those days.
+// HasLeaves implements Store. It reads the ids of the workspace's leaves
+// (no index serves a lookup by id): it runs only for keys older than what
+// the sealer holds in memory (backdated events, late resends).
 func (s *ClickHouseStore) HasLeaves(ctx context.Context, ws string, keys []Key) (map[Key]bool, error) {
 	out := map[Key]bool{}
 	for lo := 0; lo < len(keys); lo += lookupChunk {
 		chunk := keys[lo:min(lo+lookupChunk, len(keys))]
-		tuples, args := keyTuples(chunk, false)
-		ts := make([]string, len(chunk))
-		for i, k := range chunk {
-			ts[i] = fmt.Sprint(k.TimestampNs)
+		args := []any{ws}
+		for _, k := range chunk {
+			args = append(args, k.ID)
 		}
-		q := fmt.Sprintf(`SELECT DISTINCT timestamp_ns, id FROM %s
-WHERE workspace_id = ? AND timestamp_ns IN (%s) AND (timestamp_ns, id) IN (%s)`, s.table(migrations.LeavesTable), strings.Join(ts, ", "), tuples)
-		rows, err := s.conn.Query(ctx, q, append([]any{ws}, args...)...)
+		found := map[string]bool{}
+		err := s.each(ctx, "leaves by id", "SELECT DISTINCT id FROM "+s.table(migrations.LeavesTable)+
+			" WHERE workspace_id = ? AND id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args,
+			func(scan func(...any) error) error {
+				var id string
+				if err := scan(&id); err != nil {
+					return err
+				}
+				found[id] = true
+				return nil
+			})
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			k := Key{WorkspaceID: ws}
-			if err := rows.Scan(&k.TimestampNs, &k.ID); err != nil {
-				rows.Close()
-				return nil, err
+		for _, k := range chunk {
+			if found[k.ID] {
+				out[k] = true
 			}
-			out[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// Sizes implements Store: per workspace, the highest stored hash index at
+// or above the last one of the size given, one index range each.
+func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error) {
+	out := make(map[string]int64, len(near))
+	var conds []string
+	var args []any
+	for ws, n := range near {
+		out[ws] = 0
+		if n > 0 {
+			out[ws] = -1 // unless the stored hashes reach n
+		}
+		conds = append(conds, "(workspace_id = ? AND hash_index >= ?)")
+		args = append(args, ws, uint64(max(tlog.StoredHashCount(n)-1, 0)))
+	}
+	if len(conds) == 0 {
+		return out, nil
+	}
+	err := s.each(ctx, "the logs' sizes", "SELECT workspace_id, max(hash_index) FROM "+s.table(migrations.HashesTable)+
+		" WHERE "+strings.Join(conds, " OR ")+" GROUP BY workspace_id", args, func(scan func(...any) error) error {
+		var (
+			ws  string
+			top uint64
+		)
+		if err := scan(&ws, &top); err != nil {
+			return err
+		}
+		size, err := SizeOf(int64(top) + 1)
+		if err != nil {
+			size = -1
+		}
+		out[ws] = size
+		return nil
+	})
+	return out, err
 }
 
 // Append implements Store: the stored hashes in one insert, then the
@@ -152,10 +235,10 @@ func (s *ClickHouseStore) Append(ctx context.Context, hashes []migrations.Stored
 	return nil
 }
 
-// SaveCheckpoint stores a signed checkpoint.
-func (s *ClickHouseStore) SaveCheckpoint(ctx context.Context, cp migrations.Checkpoint) error {
-	if err := insert(context.WithoutCancel(ctx), s.conn, migrations.Checkpoints.Insert(s.db), []migrations.Checkpoint{cp}, migrations.Checkpoints.Values); err != nil {
-		return fmt.Errorf("insert checkpoint: %w", err)
+// SaveCheckpoints implements Store, in one insert.
+func (s *ClickHouseStore) SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error {
+	if err := insert(context.WithoutCancel(ctx), s.conn, migrations.Checkpoints.Insert(s.db), cps, migrations.Checkpoints.Values); err != nil {
+		return fmt.Errorf("insert checkpoints: %w", err)
 	}
 	return nil
 }

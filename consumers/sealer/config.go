@@ -35,7 +35,8 @@ type Config struct {
 	// Origin names the deployment in checkpoints: <Origin>/<workspace>.
 	Origin string
 	// SigningKey is the note signer key checkpoints are signed with;
-	// VerifierKeys, when set, must include its verifier key.
+	// VerifierKeys must include its verifier key (and, after a rotation,
+	// the old keys): loaded logs are checked against checkpoints with them.
 	SigningKey   string
 	VerifierKeys []string
 	// SessionTimeout is how long the group waits for a crashed member.
@@ -109,7 +110,7 @@ func (c Config) signer() (note.Signer, error) {
 		return nil, config.SigningKey.Refused()
 	}
 	if len(c.VerifierKeys) == 0 {
-		return s, nil
+		return nil, fmt.Errorf("%s is empty: the sealer checks the logs it loads against their signed checkpoints with them (include the verifier key of %s)", config.VerifierKeys.Name, config.SigningKey.Name)
 	}
 	var names []string
 	for _, vk := range c.VerifierKeys {
@@ -131,4 +132,16 @@ func (c Config) maxPending() int {
 		return c.MaxPending
 	}
 	return 4 * c.BatchSize
+}
+
+// verifiers returns the note verifiers of VerifierKeys (Validate checked
+// them).
+func (c Config) verifiers() note.Verifiers {
+	var vs []note.Verifier
+	for _, vk := range c.VerifierKeys {
+		if v, err := note.NewVerifier(vk); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	return note.VerifierList(vs...)
 }

@@ -1,132 +1,231 @@
 package sealer
 
-// Loading a workspace's log at takeover.
+// Loading workspaces' logs at takeover: a few queries per 1,000
+// workspaces, whatever their number.
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// Load implements Store. The size comes from the stored hashes, which are
-// inserted before the leaves and never deleted at the right edge (see
-// docs/integrity.md).
-func (s *ClickHouseStore) Load(ctx context.Context, ws string, seenFrom int64, maxSeen, recent int) (State, error) {
-	st := State{SeenFrom: seenFrom}
-	var (
-		n   uint64
-		top uint64
-	)
-	if err := s.conn.QueryRow(ctx, "SELECT count(), max(hash_index) FROM "+s.table(migrations.HashesTable)+" WHERE workspace_id = ?", ws).Scan(&n, &top); err != nil {
-		return st, fmt.Errorf("read the log's size: %w", err)
-	}
-	if n > 0 {
-		var err error
-		if st.Size, err = SizeOf(int64(top) + 1); err != nil {
-			return st, err
+// Load implements Store, lookupChunk workspaces at a time. The size comes
+// from the stored hashes, which are inserted before the leaves and never
+// deleted at the right edge (see docs/integrity.md).
+func (s *ClickHouseStore) Load(ctx context.Context, wss []string, seenFrom int64, maxSeen, recent int) (map[string]State, error) {
+	out := make(map[string]State, len(wss))
+	for lo := 0; lo < len(wss); lo += lookupChunk {
+		chunk := wss[lo:min(lo+lookupChunk, len(wss))]
+		st := make(map[string]*State, len(chunk))
+		for _, ws := range chunk {
+			st[ws] = &State{SeenFrom: seenFrom}
+		}
+		for _, step := range []func(context.Context, map[string]*State, []string, int, int) error{
+			s.loadSizes, s.loadEdges, s.loadSeen, s.loadOrphans, s.loadCheckpoints,
+		} {
+			if err := step(ctx, st, chunk, maxSeen, recent); err != nil {
+				return nil, err
+			}
+		}
+		for ws, v := range st {
+			out[ws] = *v
 		}
 	}
-	if err := s.loadEdge(ctx, ws, &st); err != nil {
-		return st, err
-	}
-	if err := s.loadSeen(ctx, ws, maxSeen, &st); err != nil {
-		return st, err
-	}
-	if err := s.loadOrphans(ctx, ws, max(st.Size-int64(recent), 0), &st); err != nil {
-		return st, err
-	}
-	var signed uint64
-	err := s.conn.QueryRow(ctx, "SELECT size, signed_at, note FROM "+s.table(migrations.CheckpointsTable)+
-		" WHERE workspace_id = ? ORDER BY size DESC, signed_at DESC LIMIT 1", ws).Scan(&signed, &st.SignedAt, &st.Note)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return st, fmt.Errorf("read the latest checkpoint: %w", err)
-	}
-	st.Signed = int64(signed)
-	return st, nil
+	return out, nil
 }
 
-func (s *ClickHouseStore) loadEdge(ctx context.Context, ws string, st *State) error {
-	idx := edgeIndexes(st.Size)
-	st.Edge = map[int64]tlog.Hash{}
-	if len(idx) == 0 {
+// in renders the placeholders of an IN list of the workspaces.
+func in(wss []string) (string, []any) {
+	args := make([]any, len(wss))
+	for i, ws := range wss {
+		args[i] = ws
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", len(wss)), ", "), args
+}
+
+// each runs a query and scans each row with scan.
+func (s *ClickHouseStore) each(ctx context.Context, what, query string, args []any, scan func(scan func(...any) error) error) error {
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows.Scan); err != nil {
+			return fmt.Errorf("read %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return nil
+}
+
+func (s *ClickHouseStore) loadSizes(ctx context.Context, st map[string]*State, wss []string, _, _ int) error {
+	list, args := in(wss)
+	return s.each(ctx, "the logs' sizes", "SELECT workspace_id, max(hash_index) FROM "+s.table(migrations.HashesTable)+
+		" WHERE workspace_id IN ("+list+") GROUP BY workspace_id", args, func(scan func(...any) error) error {
+		var (
+			ws  string
+			top uint64
+		)
+		if err := scan(&ws, &top); err != nil {
+			return err
+		}
+		size, err := SizeOf(int64(top) + 1)
+		if err != nil {
+			return fmt.Errorf("log of %s: %w", ws, err)
+		}
+		st[ws].Size = size
+		return nil
+	})
+}
+
+func (s *ClickHouseStore) loadEdges(ctx context.Context, st map[string]*State, wss []string, _, _ int) error {
+	var conds []string
+	var args []any
+	for _, ws := range wss {
+		st[ws].Edge = map[int64]tlog.Hash{}
+		if idx := edgeIndexes(st[ws].Size); len(idx) > 0 {
+			conds = append(conds, "(workspace_id = ? AND hash_index IN ("+joinInts(idx)+"))")
+			args = append(args, ws)
+		}
+	}
+	if len(conds) == 0 {
 		return nil
 	}
-	got, err := s.hashes(ctx, ws, "hash_index IN ("+joinInts(idx)+")")
-	if err != nil {
-		return fmt.Errorf("read the log's right edge: %w", err)
-	}
-	for _, x := range idx {
-		h, ok := got[x]
-		if !ok {
-			return fmt.Errorf("read the log's right edge: stored hash %d of size %d is missing", x, st.Size)
+	err := s.each(ctx, "the logs' right edges", "SELECT workspace_id, hash_index, any(hash) FROM "+s.table(migrations.HashesTable)+
+		" WHERE "+strings.Join(conds, " OR ")+" GROUP BY workspace_id, hash_index", args, func(scan func(...any) error) error {
+		var (
+			ws string
+			x  uint64
+			h  string
+		)
+		if err := scan(&ws, &x, &h); err != nil {
+			return err
 		}
-		st.Edge[x] = h
+		if len(h) != tlog.HashSize {
+			return fmt.Errorf("stored hash %d of %s has %d bytes", x, ws, len(h))
+		}
+		st[ws].Edge[int64(x)] = tlog.Hash([]byte(h))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ws := range wss {
+		if got, want := len(st[ws].Edge), len(edgeIndexes(st[ws].Size)); got != want {
+			return fmt.Errorf("log of %s: %d of the %d stored hashes of its right edge (size %d) are missing", ws, want-got, want, st[ws].Size)
+		}
 	}
 	return nil
 }
 
 // loadSeen reads the keys of the leaves with an event timestamp of at
-// least st.SeenFrom, the latest maxSeen of them; when there are more, it
-// raises SeenFrom past the oldest timestamp it could not read in full.
-func (s *ClickHouseStore) loadSeen(ctx context.Context, ws string, maxSeen int, st *State) error {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT timestamp_ns, id FROM "+s.table(migrations.LeavesTable)+
-		" WHERE workspace_id = ? AND timestamp_ns >= ? ORDER BY timestamp_ns DESC LIMIT ?", ws, st.SeenFrom, maxSeen+1)
+// least SeenFrom, the latest maxSeen of each workspace; of a workspace
+// with more, it raises SeenFrom past the oldest timestamp it could not
+// read in full.
+func (s *ClickHouseStore) loadSeen(ctx context.Context, st map[string]*State, wss []string, maxSeen, _ int) error {
+	list, args := in(wss)
+	seen := map[string][]Key{}
+	err := s.each(ctx, "the logs' recent leaves", "SELECT workspace_id, timestamp_ns, id FROM (SELECT DISTINCT workspace_id, timestamp_ns, id FROM "+
+		s.table(migrations.LeavesTable)+" WHERE workspace_id IN ("+list+") AND timestamp_ns >= ?) ORDER BY workspace_id, timestamp_ns DESC LIMIT ? BY workspace_id",
+		append(args, st[wss[0]].SeenFrom, maxSeen+1), func(scan func(...any) error) error {
+			var k Key
+			if err := scan(&k.WorkspaceID, &k.TimestampNs, &k.ID); err != nil {
+				return err
+			}
+			seen[k.WorkspaceID] = append(seen[k.WorkspaceID], k)
+			return nil
+		})
 	if err != nil {
-		return fmt.Errorf("read the log's recent leaves: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		k := Key{WorkspaceID: ws}
-		if err := rows.Scan(&k.TimestampNs, &k.ID); err != nil {
-			return fmt.Errorf("read the log's recent leaves: %w", err)
+	for ws, ks := range seen {
+		if len(ks) > maxSeen {
+			oldest := ks[len(ks)-1].TimestampNs
+			st[ws].SeenFrom = oldest + 1
+			for len(ks) > 0 && ks[len(ks)-1].TimestampNs == oldest {
+				ks = ks[:len(ks)-1]
+			}
 		}
-		st.Seen = append(st.Seen, k)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the log's recent leaves: %w", err)
-	}
-	if len(st.Seen) > maxSeen {
-		oldest := st.Seen[len(st.Seen)-1].TimestampNs
-		st.SeenFrom = oldest + 1
-		for len(st.Seen) > 0 && st.Seen[len(st.Seen)-1].TimestampNs == oldest {
-			st.Seen = st.Seen[:len(st.Seen)-1]
-		}
+		st[ws].Seen = ks
 	}
 	return nil
 }
 
-// loadOrphans finds the indexes from `from` on with stored hashes but no
-// leaf row.
-func (s *ClickHouseStore) loadOrphans(ctx context.Context, ws string, from int64, st *State) error {
-	if from >= st.Size {
+// loadOrphans finds, among each workspace's last recent leaf indexes,
+// those with stored hashes but no leaf row.
+func (s *ClickHouseStore) loadOrphans(ctx context.Context, st map[string]*State, wss []string, _, recent int) error {
+	var hconds, lconds []string
+	var hargs, largs []any
+	levelZero, withLeaf := map[string]map[int64]tlog.Hash{}, map[string]map[int64]bool{}
+	for _, ws := range wss {
+		if st[ws].Size == 0 {
+			continue
+		}
+		from := max(st[ws].Size-int64(recent), 0)
+		hconds, hargs = append(hconds, "(workspace_id = ? AND hash_index >= ?)"), append(hargs, ws, uint64(tlog.StoredHashIndex(0, from)))
+		lconds, largs = append(lconds, "(workspace_id = ? AND leaf_index >= ?)"), append(largs, ws, uint64(from))
+		levelZero[ws], withLeaf[ws] = map[int64]tlog.Hash{}, map[int64]bool{}
+	}
+	if len(hconds) == 0 {
 		return nil
 	}
-	levelZero, err := s.hashes(ctx, ws, "hash_index >= ? AND level = 0", tlog.StoredHashIndex(0, from))
-	if err != nil {
-		return fmt.Errorf("read the log's last leaf hashes: %w", err)
-	}
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT leaf_index FROM "+s.table(migrations.LeavesTable)+
-		" WHERE workspace_id = ? AND leaf_index >= ?", ws, uint64(from))
-	if err != nil {
-		return fmt.Errorf("read the log's last leaves: %w", err)
-	}
-	defer rows.Close()
-	withLeaf := map[int64]bool{}
-	for rows.Next() {
-		var i uint64
-		if err := rows.Scan(&i); err != nil {
-			return fmt.Errorf("read the log's last leaves: %w", err)
+	err := s.each(ctx, "the logs' last leaf hashes", "SELECT workspace_id, hash_index, any(hash) FROM "+s.table(migrations.HashesTable)+
+		" WHERE level = 0 AND ("+strings.Join(hconds, " OR ")+") GROUP BY workspace_id, hash_index", hargs, func(scan func(...any) error) error {
+		var (
+			ws string
+			x  uint64
+			h  string
+		)
+		if err := scan(&ws, &x, &h); err != nil {
+			return err
 		}
-		withLeaf[int64(i)] = true
+		levelZero[ws][int64(x)] = tlog.Hash([]byte(h))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the log's last leaves: %w", err)
+	err = s.each(ctx, "the logs' last leaves", "SELECT DISTINCT workspace_id, leaf_index FROM "+s.table(migrations.LeavesTable)+
+		" WHERE "+strings.Join(lconds, " OR "), largs, func(scan func(...any) error) error {
+		var (
+			ws string
+			i  uint64
+		)
+		if err := scan(&ws, &i); err != nil {
+			return err
+		}
+		withLeaf[ws][int64(i)] = true
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	st.Orphans = Orphans(from, st.Size, levelZero, withLeaf)
+	for ws, lz := range levelZero {
+		st[ws].Orphans = Orphans(max(st[ws].Size-int64(recent), 0), st[ws].Size, lz, withLeaf[ws])
+	}
 	return nil
+}
+
+func (s *ClickHouseStore) loadCheckpoints(ctx context.Context, st map[string]*State, wss []string, _, _ int) error {
+	list, args := in(wss)
+	return s.each(ctx, "the latest checkpoints", "SELECT workspace_id, max(size), argMax(signed_at, size), argMax(note, size) FROM "+
+		s.table(migrations.CheckpointsTable)+" WHERE workspace_id IN ("+list+") GROUP BY workspace_id", args, func(scan func(...any) error) error {
+		var (
+			ws   string
+			size uint64
+			v    State
+		)
+		if err := scan(&ws, &size, &v.SignedAt, &v.Note); err != nil {
+			return err
+		}
+		st[ws].Signed, st[ws].SignedAt, st[ws].Note = int64(size), v.SignedAt, v.Note
+		return nil
+	})
 }

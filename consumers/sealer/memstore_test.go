@@ -50,7 +50,19 @@ func (m *memStore) Rows(_ context.Context, keys []Key) (map[Key]migrations.Row, 
 	return out, nil
 }
 
-func (m *memStore) Load(_ context.Context, ws string, seenFrom int64, maxSeen, recent int) (State, error) {
+func (m *memStore) Load(_ context.Context, wss []string, seenFrom int64, maxSeen, recent int) (map[string]State, error) {
+	out := map[string]State{}
+	for _, ws := range wss {
+		st, err := m.load(ws, seenFrom, maxSeen, recent)
+		if err != nil {
+			return nil, err
+		}
+		out[ws] = st
+	}
+	return out, nil
+}
+
+func (m *memStore) load(ws string, seenFrom int64, maxSeen, recent int) (State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	count := int64(0)
@@ -80,17 +92,50 @@ func (m *memStore) Load(_ context.Context, ws string, seenFrom int64, maxSeen, r
 		}
 	}
 	st.Orphans = Orphans(size-int64(recent), size, levelZero, withLeaf)
+	for _, cp := range m.checkpoints {
+		if cp.WorkspaceID == ws && int64(cp.Size) >= st.Signed {
+			st.Signed, st.SignedAt, st.Note = int64(cp.Size), cp.SignedAt, cp.Note
+		}
+	}
 	return st, nil
 }
 
 func (m *memStore) HasLeaves(_ context.Context, ws string, keys []Key) (map[Key]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[Key]bool{}
+	ids := map[string]bool{}
 	for _, l := range m.leaves[ws] {
-		out[Key{ws, l.TimestampNs, l.ID}] = true
+		ids[l.ID] = true
+	}
+	out := map[Key]bool{}
+	for _, k := range keys {
+		if ids[k.ID] {
+			out[k] = true
+		}
 	}
 	return out, nil
+}
+
+func (m *memStore) Sizes(_ context.Context, near map[string]int64) (map[string]int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int64{}
+	for ws := range near {
+		count := int64(0)
+		for x := range m.hashes[ws] {
+			count = max(count, x+1)
+		}
+		n, err := SizeOf(count)
+		if err != nil {
+			n = -1
+		}
+		out[ws] = n
+	}
+	return out, nil
+}
+
+func (m *memStore) ReadHashes(_ context.Context, ws string) tlog.HashReaderFunc {
+	return m.hashReader(ws)
 }
 
 func (m *memStore) Append(_ context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error {
@@ -129,10 +174,10 @@ func (m *memStore) Append(_ context.Context, hashes []migrations.StoredHash, lea
 	return nil
 }
 
-func (m *memStore) SaveCheckpoint(_ context.Context, cp migrations.Checkpoint) error {
+func (m *memStore) SaveCheckpoints(_ context.Context, cps []migrations.Checkpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.checkpoints = append(m.checkpoints, cp)
+	m.checkpoints = append(m.checkpoints, cps...)
 	return nil
 }
 

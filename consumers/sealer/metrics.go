@@ -20,10 +20,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_records_total",
-			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event already had one), not_stored (the writer did not store it), undecodable."},
+			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event's id already had one), not_stored (the writer did not store it), undecodable, mismatch (the stored row differs from the record: not sealed, an alert)."},
 			[]string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, publish, commit."},
+			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, publish, commit, fenced (a stored log changed under this sealer), tampered (a stored log does not extend its signed checkpoint: alert)."},
 			[]string{"step"}),
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_sealer_records_waiting", Help: "Records read and not yet sealed (most wait for the writer group's commits)."}),

@@ -5,6 +5,7 @@ package sealer
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -30,21 +31,37 @@ func (s *Sealer) sealReady(ctx context.Context) {
 	if len(ready) == 0 {
 		return
 	}
-	var keys []Key
+	var items []Item
 	for _, r := range ready {
-		k, ok := decode(r)
+		it, ok := s.decode(r)
 		if !ok {
 			s.m.records.WithLabelValues("undecodable").Inc()
 			continue
 		}
-		s.wsPart[k.WorkspaceID] = r.Partition
-		keys = append(keys, k)
+		ws := it.Key.WorkspaceID
+		if p, ok := s.wsPart[ws]; ok && p != r.Partition {
+			// The workspace's records come from another partition than
+			// the ones its log in memory was built from (a partition
+			// move): another sealer may have appended since.
+			delete(s.seq.trees, ws)
+		}
+		s.wsPart[ws] = r.Partition
+		items = append(items, it)
 	}
 	start := time.Now()
-	out, err := s.seq.seal(ctx, keys)
+	out, err := s.seq.seal(ctx, items)
 	if err != nil {
-		s.m.errors.WithLabelValues("seal").Inc()
-		s.log.Warn("seal failed; the records are sealed again", "records", len(ready), "err", err)
+		switch {
+		case errors.Is(err, ErrTampered):
+			s.m.errors.WithLabelValues("tampered").Inc()
+			s.log.Error("a stored log does not extend its signed checkpoint: not appending to it or signing it; its partition waits", "err", err)
+		case errors.Is(err, ErrFenced):
+			s.m.errors.WithLabelValues("fenced").Inc()
+			s.log.Warn("a stored log changed under this sealer (another owner?); loading it again", "err", err)
+		default:
+			s.m.errors.WithLabelValues("seal").Inc()
+			s.log.Warn("seal failed; the records are sealed again", "records", len(ready), "err", err)
+		}
 		s.retryAt = now.Add(retryAfter)
 		return
 	}
@@ -54,6 +71,11 @@ func (s *Sealer) sealReady(ctx context.Context) {
 	s.m.records.WithLabelValues("leaf").Add(float64(len(out.Leaves)))
 	s.m.records.WithLabelValues("repeat").Add(float64(out.Repeats))
 	s.m.records.WithLabelValues("not_stored").Add(float64(out.Skipped))
+	s.m.records.WithLabelValues("mismatch").Add(float64(len(out.Mismatches)))
+	for _, k := range out.Mismatches {
+		s.log.Error("the stored event differs from the record it was stored from: not sealed (was the row changed in ClickHouse?)",
+			"workspace", k.WorkspaceID, "id", k.ID, "timestamp_ns", k.TimestampNs)
+	}
 	last := map[int32]*kgo.Record{}
 	for _, r := range ready {
 		last[r.Partition] = r

@@ -6,6 +6,7 @@ package sealer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,18 +21,25 @@ type Store interface {
 	// Rows returns the stored rows of keys (unmerged copies collapsed);
 	// a key that is not stored is absent.
 	Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error)
-	// Load returns a workspace's log as stored, with the keys of its
+	// Load returns workspaces' logs as stored, each with the keys of its
 	// leaves whose event timestamp is at least seenFrom (at most maxSeen;
 	// State.SeenFrom says from where they are complete), and the orphans
-	// among its last recent leaf indexes.
-	Load(ctx context.Context, ws string, seenFrom int64, maxSeen, recent int) (State, error)
-	// HasLeaves returns which of a workspace's keys have a leaf.
+	// among its last recent leaf indexes. A workspace without a log has
+	// the zero State (SeenFrom set).
+	Load(ctx context.Context, wss []string, seenFrom int64, maxSeen, recent int) (map[string]State, error)
+	// HasLeaves returns which of a workspace's keys have an id with a
+	// leaf (whatever that leaf's timestamp).
 	HasLeaves(ctx context.Context, ws string, keys []Key) (map[Key]bool, error)
 	// Append stores the stored hashes, then the leaves. When it fails,
 	// any part of them may be stored.
 	Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error
-	// SaveCheckpoint stores a signed checkpoint.
-	SaveCheckpoint(ctx context.Context, cp migrations.Checkpoint) error
+	// Sizes returns each workspace's stored log size, read near the size
+	// given (the fence: -1 when the stored hashes do not reach it).
+	Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error)
+	// ReadHashes reads a workspace's stored hashes.
+	ReadHashes(ctx context.Context, ws string) tlog.HashReaderFunc
+	// SaveCheckpoints stores signed checkpoints.
+	SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error
 }
 
 // sequencer assigns leaf indexes. It is owned by one goroutine.
@@ -45,6 +53,9 @@ type sequencer struct {
 	maxSeen  int
 	lookback time.Duration
 	recent   int
+	// anchor, when set, checks each loaded log against its latest signed
+	// checkpoint.
+	anchor *anchor
 }
 
 // Sealed is what one seal call appended.
@@ -58,15 +69,35 @@ type Sealed struct {
 	// Reclaimed counts leaves that took back the index a crash left with
 	// stored hashes but no leaf row.
 	Reclaimed int
+	// Mismatches are stored events that differ from the record they were
+	// read for (other than in received_at): they get no leaf.
+	Mismatches []Key
 }
 
-// seal gives every stored event among keys (in partition order) that has
+// Item is a record to seal: the key of its event and, when known, the
+// row the writer would have stored from the record (compared with the
+// stored row before it is sealed).
+type Item struct {
+	Key    Key
+	Record *migrations.Row
+}
+
+// ErrFenced reports that a workspace's stored log is not the one this
+// sealer holds in memory: another sealer appended to it (two owners after
+// a partition move) or it was changed. Nothing is stored; the workspace is
+// loaded again.
+var ErrFenced = errors.New("the stored log is not the one this sealer holds")
+
+// seal gives every stored event among items (in partition order) that has
 // no leaf yet the next index of its workspace's log, and stores the new
 // stored hashes, then the leaves. On error nothing it decided is kept in
 // memory: the workspaces it touched are loaded again from ClickHouse on
-// the next call, which replays the same keys.
-func (s *sequencer) seal(ctx context.Context, keys []Key) (Sealed, error) {
-	var out Sealed
+// the next call, which replays the same items.
+func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err error) {
+	keys := make([]Key, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
 	rows, err := s.store.Rows(ctx, keys)
 	if err != nil {
 		return out, fmt.Errorf("read stored rows: %w", err)
@@ -83,39 +114,20 @@ func (s *sequencer) seal(ctx context.Context, keys []Key) (Sealed, error) {
 	if err != nil {
 		return out, err
 	}
-	var hashes []migrations.StoredHash
-	at := s.now().UTC().Truncate(time.Second)
-	for _, k := range keys {
-		row, ok := rows[k]
-		if !ok {
-			out.Skipped++
-			continue
-		}
-		if !fresh[k] {
-			out.Repeats++
-			continue
-		}
-		delete(fresh, k) // a key repeated in the batch gets one leaf
-		t := s.trees[k.WorkspaceID]
-		h := leaf.Hash(&row)
-		index, ok := t.orphans[h]
-		if ok {
-			delete(t.orphans, h)
-			out.Reclaimed++
-		} else {
-			index = t.size
-			added, err := t.appendLeaf(h)
-			if err != nil {
-				return out, fmt.Errorf("append to the log of %s: %w", k.WorkspaceID, err)
-			}
-			hashes = append(hashes, added...)
-		}
-		out.Leaves = append(out.Leaves, migrations.Leaf{WorkspaceID: k.WorkspaceID, Index: uint64(index),
-			TimestampNs: k.TimestampNs, ID: k.ID, Hash: string(h[:]), SealedAt: at})
+	sizes := map[string]int64{}
+	for ws := range touched {
+		sizes[ws] = s.trees[ws].size
+	}
+	hashes, err := s.assign(items, rows, fresh, &out)
+	if err != nil {
+		return out, err
 	}
 	out.Hashes = len(hashes)
 	if len(out.Leaves) == 0 {
 		return out, nil
+	}
+	if err = s.fence(ctx, sizes); err != nil {
+		return out, err
 	}
 	if err = s.store.Append(ctx, hashes, out.Leaves); err != nil {
 		return out, fmt.Errorf("store the log: %w", err)
@@ -126,22 +138,95 @@ func (s *sequencer) seal(ctx context.Context, keys []Key) (Sealed, error) {
 	return out, nil
 }
 
+// assign decides the leaves of the fresh stored events in items' order and
+// returns the stored hashes they add.
+func (s *sequencer) assign(items []Item, rows map[Key]migrations.Row, fresh map[Key]bool, out *Sealed) ([]migrations.StoredHash, error) {
+	var hashes []migrations.StoredHash
+	at := s.now().UTC().Truncate(time.Second)
+	for _, it := range items {
+		k := it.Key
+		row, ok := rows[k]
+		switch {
+		case !ok:
+			out.Skipped++
+			continue
+		case !fresh[k]:
+			out.Repeats++
+			continue
+		}
+		delete(fresh, k)                                         // a key repeated in the batch gets one leaf
+		if _, dup := s.trees[k.WorkspaceID].seenIDs[k.ID]; dup { // its id got one earlier in the batch
+			out.Repeats++
+			continue
+		}
+		h := leaf.Hash(&row)
+		if it.Record != nil && !sameEvent(it.Record, &row, h) {
+			out.Mismatches = append(out.Mismatches, k)
+			continue
+		}
+		t := s.trees[k.WorkspaceID]
+		index, ok := t.orphans[h]
+		if ok {
+			delete(t.orphans, h)
+			out.Reclaimed++
+		} else {
+			index = t.size
+			added, err := t.appendLeaf(h)
+			if err != nil {
+				return nil, fmt.Errorf("append to the log of %s: %w", k.WorkspaceID, err)
+			}
+			hashes = append(hashes, added...)
+		}
+		t.seenIDs[k.ID] = struct{}{}
+		out.Leaves = append(out.Leaves, migrations.Leaf{WorkspaceID: k.WorkspaceID, Index: uint64(index),
+			TimestampNs: k.TimestampNs, ID: k.ID, Hash: string(h[:]), SealedAt: at})
+	}
+	return hashes, nil
+}
+
+// sameEvent reports whether the stored row is the event of the record
+// (received_at aside: an identical resend may have been the copy stored).
+func sameEvent(record, stored *migrations.Row, storedHash tlog.Hash) bool {
+	r := *record
+	r.ReceivedAt, r.ReceivedAtNs = stored.ReceivedAt, stored.ReceivedAtNs
+	return leaf.Hash(&r) == storedHash
+}
+
+// fence checks that each workspace's stored log still has the size this
+// sealer held before the batch (sizes).
+func (s *sequencer) fence(ctx context.Context, sizes map[string]int64) error {
+	stored, err := s.store.Sizes(ctx, sizes)
+	if err != nil {
+		return fmt.Errorf("read the logs' sizes: %w", err)
+	}
+	for ws, n := range sizes {
+		if stored[ws] != n {
+			return fmt.Errorf("%w: %s has %d leaves stored, %d in memory", ErrFenced, ws, stored[ws], n)
+		}
+	}
+	return nil
+}
+
 // fresh returns which stored keys have no leaf yet: those the workspace's
 // set of known keys decides, and the older ones looked up in ClickHouse.
 // It loads the workspaces seen for the first time.
 func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+	for _, k := range keys {
+		if _, ok := rows[k]; ok {
+			touched[k.WorkspaceID] = true
+		}
+	}
+	if err := s.load(ctx, touched); err != nil {
+		return nil, err
+	}
 	fresh := map[Key]bool{}
 	older := map[string][]Key{}
 	for _, k := range keys {
 		if _, ok := rows[k]; !ok {
 			continue
 		}
-		touched[k.WorkspaceID] = true
-		t, err := s.tree(ctx, k.WorkspaceID)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := t.seen[leafKey{k.TimestampNs, k.ID}]; ok {
+		t := s.trees[k.WorkspaceID]
+		if _, ok := t.seenIDs[k.ID]; ok {
 			continue
 		}
 		if k.TimestampNs >= t.seenFrom {
@@ -164,21 +249,37 @@ func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migratio
 	return fresh, nil
 }
 
-// tree returns a workspace's log, loading it when this sealer has not yet.
-func (s *sequencer) tree(ctx context.Context, ws string) (*tree, error) {
-	if t := s.trees[ws]; t != nil {
-		return t, nil
+// load loads the logs of the workspaces this sealer has not loaded yet.
+func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
+	var missing []string
+	for ws := range wss {
+		if s.trees[ws] == nil {
+			missing = append(missing, ws)
+		}
 	}
-	st, err := s.store.Load(ctx, ws, s.now().Add(-s.lookback).UnixNano(), s.maxSeen, s.recent)
+	if len(missing) == 0 {
+		return nil
+	}
+	states, err := s.store.Load(ctx, missing, s.now().Add(-s.lookback).UnixNano(), s.maxSeen, s.recent)
 	if err != nil {
-		return nil, fmt.Errorf("load the log of %s: %w", ws, err)
+		return fmt.Errorf("load logs: %w", err)
 	}
-	t := newTree(ws, st)
-	if _, err := tlog.TreeHash(t.size, t); err != nil {
-		return nil, fmt.Errorf("load the log of %s: %w", ws, err)
+	for _, ws := range missing {
+		st := states[ws]
+		t := newTree(ws, st)
+		if _, err := tlog.TreeHash(t.size, t); err != nil {
+			return fmt.Errorf("load the log of %s: %w", ws, err)
+		}
+		if s.anchor != nil {
+			signed, err := s.anchor.check(ctx, s.store, ws, st)
+			if err != nil {
+				return err
+			}
+			t.signed = max(t.signed, signed)
+		}
+		s.trees[ws] = t
 	}
-	s.trees[ws] = t
-	return t, nil
+	return nil
 }
 
 // forget drops the workspaces' logs from memory (their partition moved).

@@ -20,6 +20,15 @@ func newSequencer(st Store, now func() time.Time) *sequencer {
 	return &sequencer{store: st, now: now, trees: map[string]*tree{}, maxSeen: 1000, lookback: time.Hour, recent: 1000}
 }
 
+// items are keys without their records' rows.
+func items(keys ...Key) []Item {
+	out := make([]Item, len(keys))
+	for i, k := range keys {
+		out[i] = Item{Key: k}
+	}
+	return out
+}
+
 func row(ws string, at time.Time, id string) migrations.Row {
 	return migrations.Row{WorkspaceID: ws, Timestamp: at.Truncate(time.Second), TimestampNs: at.UnixNano(), ID: id,
 		Event: "Source Created", Changes: "{}", Properties: "{}", ReceivedAt: at, ReceivedAtNs: at.UnixNano()}
@@ -114,7 +123,7 @@ func TestSealGivesEachStoredEventOneLeafInOrder(t *testing.T) {
 	s := newSequencer(st, func() time.Time { return t0 })
 	var repeats, skipped int
 	for _, b := range batches {
-		out, err := s.seal(context.Background(), b)
+		out, err := s.seal(context.Background(), items(b...))
 		require.NoError(t, err)
 		repeats += out.Repeats
 		skipped += out.Skipped
@@ -151,7 +160,7 @@ func TestSealAfterCrashesAssignsTheSameIndexes(t *testing.T) {
 		s.recent = 200
 		for _, b := range batches {
 			for {
-				out, err := s.seal(context.Background(), b)
+				out, err := s.seal(context.Background(), items(b...))
 				if err == nil {
 					reclaimed += out.Reclaimed
 					break
@@ -180,18 +189,18 @@ func TestAnOldResendGetsNoSecondLeaf(t *testing.T) {
 		keys = append(keys, st.store(row("ws_1", t0.Add(time.Duration(i)*time.Second), fmt.Sprint("e", i))))
 	}
 	for _, k := range keys {
-		_, err := s.seal(context.Background(), []Key{k})
+		_, err := s.seal(context.Background(), items(k))
 		require.NoError(t, err)
 	}
 	require.Less(t, len(s.trees["ws_1"].seen), 20, "keys were forgotten")
-	out, err := s.seal(context.Background(), keys[:3])
+	out, err := s.seal(context.Background(), items(keys[:3]...))
 	require.NoError(t, err)
 	require.Equal(t, 3, out.Repeats)
 	require.Empty(t, out.Leaves)
 
 	now = t0.Add(90 * 24 * time.Hour) // a new sealer months later
 	s = newSequencer(st, func() time.Time { return now })
-	out, err = s.seal(context.Background(), keys[5:7])
+	out, err = s.seal(context.Background(), items(keys[5:7]...))
 	require.NoError(t, err)
 	require.Equal(t, 2, out.Repeats)
 	require.Len(t, st.leaves["ws_1"], 20)

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/audittrail/audittrail/consumers/handover"
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 // Counts records and reads the events topic's partition counts
@@ -38,6 +40,10 @@ import (
 type Counts interface {
 	Observe(ctx context.Context, topic string, partitions int, now time.Time) ([]idwindow.Count, error)
 }
+
+// neverRelease is the handover's MaxHold: a hold ends only when the old
+// partition is sealed.
+const neverRelease = time.Duration(math.MaxInt64)
 
 // pollWait bounds one poll, so that checkpoints fall due and records
 // waiting for the writer are rechecked while nothing arrives.
@@ -81,10 +87,12 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
 		wsPart: map[string]int32{}, writerAt: map[int32]int64{},
 		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
-			recent: 4 * cfg.BatchSize}}
+			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}}}
 	// A moved workspace waits until its old partition is stored by the
-	// writer and sealed by the sealers.
-	s.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group, cfg.WriterGroup}}, s.off, now)
+	// writer and sealed by the sealers, however long: two sealers
+	// appending to one log would fork it (the append fence would stop
+	// one, but only after the fact).
+	s.gate = handover.New(handover.Config{Topic: cfg.Topic, Groups: []string{cfg.Group, cfg.WriterGroup}, MaxHold: neverRelease}, s.off, now)
 	if reg != nil {
 		reg.MustRegister(s.gate.Collectors("audittrail_sealer")...)
 	}
@@ -109,6 +117,15 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 	s.cl = cl
 	s.off.Bind(cl)
 	return s, nil
+}
+
+// WithPublished makes the sealer also check each log it loads against the
+// latest checkpoint published for it on the checkpoints topic (get, e.g.
+// a kvtopic.Table's Get), which an attacker of ClickHouse cannot rewrite.
+// Call it before Run.
+func (s *Sealer) WithPublished(get func(ws string) ([]byte, bool)) *Sealer {
+	s.seq.anchor.published = get
+	return s
 }
 
 // Client returns the sealer's Kafka client (readiness checks, topics).
@@ -181,13 +198,19 @@ func (s *Sealer) applyGate(res handover.Result) {
 	}
 }
 
-// decode returns a record's key, false for a record the writer cannot
-// have stored (undecodable, or keyed to another workspace than its
-// event's).
-func decode(r *kgo.Record) (Key, bool) {
-	e, _, err := event.DecodeStored(r.Value)
+// decode returns a record's item: its event's key and the row the writer
+// stores from it; false for a record the writer cannot have stored
+// (undecodable, invalid, or keyed to another workspace than its event's).
+func (s *Sealer) decode(r *kgo.Record) (Item, bool) {
+	e, changes, err := event.DecodeStored(r.Value)
 	if err != nil || e.ID == "" || string(r.Key) != e.WorkspaceID {
-		return Key{}, false
+		return Item{}, false
 	}
-	return Key{WorkspaceID: e.WorkspaceID, TimestampNs: e.Timestamp.UnixNano(), ID: e.ID}, true
+	// As the writer validates (which fills the catalogue's category and
+	// resource type) before it stores.
+	if err := (event.Policy{AllowCustomEvents: true, Now: s.now}).Validate(&e); err != nil {
+		return Item{}, false
+	}
+	row := migrations.RowWithChanges(&e, changes)
+	return Item{Key: Key{WorkspaceID: row.WorkspaceID, TimestampNs: row.TimestampNs, ID: row.ID}, Record: &row}, true
 }

@@ -41,6 +41,9 @@ type tree struct {
 	// up in ClickHouse.
 	seen     map[leafKey]struct{}
 	seenFrom int64
+	// seenIDs are the ids of seen: an id with a leaf gets no second one,
+	// whatever the timestamp of the stored row.
+	seenIDs map[string]struct{}
 	// orphans are leaf indexes whose stored hashes are stored but whose
 	// leaf row is not (a crash between the two inserts), by leaf hash: the
 	// replayed event with that hash takes its index back.
@@ -72,7 +75,7 @@ type State struct {
 }
 
 func newTree(ws string, st State) *tree {
-	t := &tree{ws: ws, size: st.Size, edge: st.Edge, seen: make(map[leafKey]struct{}, len(st.Seen)),
+	t := &tree{ws: ws, size: st.Size, edge: st.Edge, seen: make(map[leafKey]struct{}, len(st.Seen)), seenIDs: make(map[string]struct{}, len(st.Seen)),
 		seenFrom: st.SeenFrom, orphans: st.Orphans, signed: st.Signed, signedAt: st.SignedAt}
 	if t.edge == nil {
 		t.edge = map[int64]tlog.Hash{}
@@ -82,6 +85,7 @@ func newTree(ws string, st State) *tree {
 	}
 	for _, k := range st.Seen {
 		t.seen[leafKey{k.TimestampNs, k.ID}] = struct{}{}
+		t.seenIDs[k.ID] = struct{}{}
 	}
 	return t
 }
@@ -154,6 +158,7 @@ func (t *tree) root() (tlog.Hash, error) { return tlog.TreeHash(t.size, t) }
 // raised past it.
 func (t *tree) remember(k leafKey, limit int) {
 	t.seen[k] = struct{}{}
+	t.seenIDs[k.id] = struct{}{}
 	if len(t.seen) <= limit {
 		return
 	}
@@ -169,6 +174,7 @@ func (t *tree) remember(k leafKey, limit int) {
 	for k := range t.seen {
 		if k.ts < cut {
 			delete(t.seen, k)
+			delete(t.seenIDs, k.id)
 		}
 	}
 	t.seenFrom = max(t.seenFrom, cut)

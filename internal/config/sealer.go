@@ -25,7 +25,7 @@ var (
 		Doc:     "Ed25519 note signer key the sealer signs checkpoints with (scripts/up generates one into .local/secrets.env; sealer -generate-key prints a pair)",
 		Accepts: "a note signer key, PRIVATE+KEY+<name>+<hash>+<key> (golang.org/x/mod/sumdb/note)"}})
 	VerifierKeys = declare(List{Var: Var{Name: "AUDITTRAIL_VERIFIER_KEYS", Readers: "sealer, api, verify",
-		Doc:     "note verifier keys checkpoints are checked with, comma-separated: the signing key's, and after a rotation the old ones too",
+		Doc:     "note verifier keys checkpoints are checked with, comma-separated: the signing key's (the sealer requires it), and after a rotation the old ones too",
 		Accepts: "note verifier keys, <name>+<hash>+<key>"}})
 	LogOrigin = declare(String{Var: Var{Name: "AUDITTRAIL_LOG_ORIGIN", Readers: "sealer, api, verify",
 		Doc:     "the deployment's name in checkpoints' origin lines, <origin>/<workspace_id>",

@@ -37,7 +37,7 @@ import (
 )
 
 func main() {
-	generate := flag.String("generate-key", "", "print a new Ed25519 note key pair named `NAME` as AUDITTRAIL_SIGNING_KEY and AUDITTRAIL_VERIFIER_KEYS lines, and exit")
+	generate := flag.String("generate-key", "", "print a new Ed25519 note key pair named `NAME` as "+config.SigningKey.Name+" and "+config.VerifierKeys.Name+" lines, and exit")
 	flag.Parse()
 	if *generate != "" {
 		skey, vkey, err := note.GenerateKey(rand.Reader, *generate)
@@ -80,12 +80,32 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	if err != nil {
 		return err
 	}
-	s, err := sealer.New(sc, kc.Options(), sealer.NewClickHouseStore(conn, chc.Database), idwindow.NewHistory(conn, chc.Database), log, reg, time.Now)
+	// The checkpoints published so far, which the logs the sealer loads
+	// are checked against (ClickHouse's copy could be rewritten).
+	published, err := kvtopic.New(kc.Options(), sc.CheckpointsTopic, nil)
 	if err != nil {
 		return err
 	}
-
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := published.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("checkpoints topic not read", "err", err)
+			stop()
+		}
+	})
+	if err := published.WaitReady(ctx); err != nil {
+		stop()
+		wg.Wait()
+		return fmt.Errorf("read the checkpoints topic %s: %w", sc.CheckpointsTopic, err)
+	}
+	s, err := sealer.New(sc, kc.Options(), sealer.NewClickHouseStore(conn, chc.Database), idwindow.NewHistory(conn, chc.Database), log, reg, time.Now)
+	if err != nil {
+		stop()
+		wg.Wait()
+		return err
+	}
+	s.WithPublished(published.Get)
+
 	e := httpserver.New(httpserver.Options{Name: "sealer", Log: log, Reg: reg, Ready: func(ctx context.Context) error {
 		if err := conn.Ping(ctx); err != nil {
 			return fmt.Errorf("clickhouse: %w", err)
