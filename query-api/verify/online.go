@@ -25,6 +25,8 @@ type Source interface {
 	LatestCheckpoint(ctx context.Context, workspaceID string) (store.Checkpoint, error)
 	Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(store.Leaf) error) error
 	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
+	// LeafIndexes returns the leaf indexes (below size) of stored events.
+	LeafIndexes(ctx context.Context, workspaceID string, keys []store.Key, size int64) (map[store.Key]int64, error)
 	// Rows calls fn for every stored row of the workspace inside the
 	// retention window, unmerged copies of an event included.
 	Rows(ctx context.Context, workspaceID string, fn func(r *migrations.Row) error) error
@@ -50,6 +52,11 @@ type OnlineOptions struct {
 	// (ns) may not be sealed yet (a note); one received earlier, or after
 	// ReceivedBy (in the future), is a problem.
 	UnsealedAfter, ReceivedBy int64
+	// CaughtUp, when set, reports whether the sealer has sealed every
+	// record on Kafka (its group's lag is 0). Asked after the rows are
+	// read: when it has, a row still without a leaf never came through
+	// Kafka, whatever its received_at says.
+	CaughtUp func(ctx context.Context) (bool, error)
 }
 
 // Online walks a workspace's log: it recomputes every leaf from the
@@ -76,7 +83,8 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 	w.reportDuplicateIDs(&rep)
 	withRow := map[int64]bool{}
 	seen := map[rowKey]bool{}
-	var unsealed, later int
+	var later int
+	var recent []migrations.Row
 	err = src.Rows(ctx, o.WorkspaceID, func(r *migrations.Row) error {
 		key := rowKey{r.TimestampNs, r.ID}
 		lf, ok := w.byKey[key]
@@ -89,10 +97,9 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 		seen[key] = true
 		switch {
 		case !ok && r.ReceivedAtNs > o.UnsealedAfter && r.ReceivedAtNs <= o.ReceivedBy:
-			unsealed++
+			recent = append(recent, *r)
 		case !ok:
-			rep.problem("row %s (timestamp %s, received %s): present without a leaf (inserted outside the pipeline?)", r.ID,
-				time.Unix(0, r.TimestampNs).UTC().Format(time.RFC3339Nano), time.Unix(0, r.ReceivedAtNs).UTC().Format(time.RFC3339Nano))
+			unleafed(&rep, r, "")
 		case lf.Index >= size:
 			later++
 		default:
@@ -110,8 +117,8 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 		return rep, err
 	}
 	w.reportGone(&rep, o, size, withRow)
-	if unsealed > 0 {
-		rep.note("%d recent rows not sealed yet", unsealed)
+	if err := checkRecent(ctx, src, o, recent, &rep); err != nil {
+		return rep, err
 	}
 	if later > 0 {
 		rep.note("%d rows sealed after checkpoint %d, not checked", later, size)
@@ -121,6 +128,50 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 		w.checkRoot(hr, cp, &rep)
 	}
 	return rep, nil
+}
+
+// unleafed reports a stored row that no leaf names.
+func unleafed(rep *Report, r *migrations.Row, why string) {
+	rep.problem("row %s (timestamp %s, received %s): present without a leaf (inserted outside the pipeline?)%s", r.ID,
+		time.Unix(0, r.TimestampNs).UTC().Format(time.RFC3339Nano), time.Unix(0, r.ReceivedAtNs).UTC().Format(time.RFC3339Nano), why)
+}
+
+// checkRecent decides about the recently received rows without a leaf:
+// when the sealer has caught up with Kafka since they were read, each
+// must have a leaf by now; otherwise (or when Kafka cannot tell) they may
+// not be sealed yet (a note).
+func checkRecent(ctx context.Context, src Source, o OnlineOptions, recent []migrations.Row, rep *Report) error {
+	if len(recent) == 0 {
+		return nil
+	}
+	caughtUp := false
+	if o.CaughtUp != nil {
+		var err error
+		if caughtUp, err = o.CaughtUp(ctx); err != nil {
+			rep.note("the sealer's lag could not be read: %v", err)
+		}
+	}
+	if !caughtUp {
+		rep.note("%d recent rows not sealed yet (the sealer's lag was not checked, or not 0)", len(recent))
+		return nil
+	}
+	keys := make([]store.Key, len(recent))
+	for i, r := range recent {
+		keys[i] = store.Key{TimestampNs: r.TimestampNs, ID: r.ID}
+	}
+	sealed, err := src.LeafIndexes(ctx, o.WorkspaceID, keys, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	for i := range recent {
+		if _, ok := sealed[keys[i]]; !ok {
+			unleafed(rep, &recent[i], " (the sealer had sealed everything on Kafka)")
+		}
+	}
+	if n := len(sealed); n > 0 {
+		rep.note("%d recent rows sealed while the check ran, not checked", n)
+	}
+	return nil
 }
 
 // reportDuplicateIDs reports an event id that names more than one leaf:

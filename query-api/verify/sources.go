@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -161,4 +162,38 @@ func LargestValid(recs []Published, workspaceID string, known note.Verifiers, or
 		best, found = cp, true
 	}
 	return best, found
+}
+
+// SealerCaughtUp reports whether the sealer's consumer group has
+// committed every record of the events topic: each partition holding
+// records has a committed offset at its end offset.
+func SealerCaughtUp(ctx context.Context, brokerOpts []kgo.Opt, group, topic string) (bool, error) {
+	cl, err := kgo.NewClient(brokerOpts...)
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return false, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if err != nil {
+		return false, fmt.Errorf("offsets of group %s: %w", group, err)
+	}
+	caughtUp := true
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, o.Partition)
+		if o.Offset > 0 && (!ok || c.At < o.Offset) {
+			caughtUp = false
+		}
+	})
+	return caughtUp, nil
 }

@@ -71,6 +71,7 @@ type source struct {
 }
 
 type logSource interface {
+	LeafIndexes(ctx context.Context, workspaceID string, keys []store.Key, size int64) (map[store.Key]int64, error)
 	LatestCheckpoint(ctx context.Context, workspaceID string) (store.Checkpoint, error)
 	Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(store.Leaf) error) error
 	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
@@ -181,11 +182,18 @@ func TestOnlineFutureReceivedRowsAreProblems(t *testing.T) {
 	require.Contains(t, joined, "row evt_999 (timestamp")
 	require.Contains(t, joined, "present without a leaf")
 	require.Contains(t, joined, "1 leaves: missing with their leaf rows")
-	// Received within the grace period, it is a note.
+	// Received within the grace period, it is a note...
 	recent := testRow(998)
 	recent.ReceivedAtNs = base.Add(1000*time.Hour + time.Minute).UnixNano()
-	rep = f.online(t, append(append([]migrations.Row(nil), f.rows[:10]...), append(f.rows[11:], recent)...), &trusted, 0)
-	require.Equal(t, []string{"1 recent rows not sealed yet"}, rep.Notes)
+	withRecent := append(append([]migrations.Row(nil), f.rows[:10]...), append(f.rows[11:], recent)...)
+	rep = f.online(t, withRecent, &trusted, 0)
+	require.Equal(t, []string{"1 recent rows not sealed yet (the sealer's lag was not checked, or not 0)"}, rep.Notes)
+	// ... unless the sealer has caught up with Kafka since the rows were
+	// read: then it never came through Kafka.
+	caughtUp := func(context.Context) (bool, error) { return true, nil }
+	rep = f.onlineWith(t, withRecent, OnlineOptions{Trusted: &trusted, CaughtUp: caughtUp})
+	require.Contains(t, strings.Join(rep.Problems, "\n"), "row evt_998 (timestamp")
+	require.Contains(t, strings.Join(rep.Problems, "\n"), "(the sealer had sealed everything on Kafka)")
 }
 
 // A trusted checkpoint older than ClickHouse's latest: the rows sealed

@@ -132,6 +132,7 @@ func online(ctx context.Context, args []string) (result, error) {
 	days := config.RetentionDays.Get(c.env)
 	o.AssumeRetention, o.RetentionCut = *assume, now.Add(-time.Duration(days)*24*time.Hour).UnixNano()
 	o.UnsealedAfter, o.ReceivedBy = now.Add(-*grace).UnixNano(), now.Add(clockSkew).UnixNano()
+	o.CaughtUp = sealerCaughtUp(c.env)
 	rep, err := verify.Online(ctx, src, o)
 	against := "ClickHouse's latest checkpoint"
 	if o.Trusted != nil {
@@ -181,6 +182,22 @@ func topicRecords(ctx context.Context, env *config.Env) ([]verify.Published, err
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	return verify.TopicCheckpoints(ctx, kc.Options(), config.CheckpointsTopic.Get(env))
+}
+
+// sealerCaughtUp asks Kafka whether the sealer group has sealed every
+// record of the events topic (AUDITTRAIL_SEALER_GROUP,
+// AUDITTRAIL_KAFKA_TOPIC).
+func sealerCaughtUp(env *config.Env) func(context.Context) (bool, error) {
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	group := config.SealerGroup.Get(env)
+	return func(ctx context.Context) (bool, error) {
+		if err := kc.Validate(); err != nil {
+			return false, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return verify.SealerCaughtUp(ctx, kc.Options(), group, kc.Topic)
+	}
 }
 
 // storeSource opens ClickHouse.
