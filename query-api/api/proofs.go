@@ -27,8 +27,9 @@ type LogReader interface {
 	LatestCheckpoint(ctx context.Context, workspaceID string) (store.Checkpoint, error)
 	// CheckpointAt returns the checkpoint of a size or store.ErrNoCheckpoint.
 	CheckpointAt(ctx context.Context, workspaceID string, size int64) (store.Checkpoint, error)
-	// LeafByID returns an event's leaf or store.ErrNoLeaf.
-	LeafByID(ctx context.Context, workspaceID, id string) (store.Leaf, error)
+	// LeafByKey returns the leaf of an event (timestamp, id) or
+	// store.ErrNoLeaf.
+	LeafByKey(ctx context.Context, workspaceID string, k store.Key) (store.Leaf, error)
 	// HashReader reads the workspace's stored hashes with ctx.
 	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
 	// LeafIndexes returns the leaf indexes (below size) of stored events.
@@ -171,10 +172,20 @@ func (a *API) inclusion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	lf, err := a.o.Integrity.LeafByID(ctx, ws, id)
+	// The event's timestamp first (the events table's key), so the leaf
+	// lookup reads one day partition, not the workspace's whole log.
+	ev, err := a.o.Events.Get(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: "id",
+			Message: "no event with this id in the retention window"}
+	}
+	if err != nil {
+		return a.storeError("get event", err)
+	}
+	lf, err := a.o.Integrity.LeafByKey(ctx, ws, store.Key{TimestampNs: ev.Timestamp.UnixNano(), ID: id})
 	if errors.Is(err, store.ErrNoLeaf) {
 		return &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: "id",
-			Message: "no leaf for this event id: not sealed yet, removed by retention, or never stored"}
+			Message: "no leaf for this event yet: it is sealed within the checkpoint interval (or was stored outside the pipeline)"}
 	}
 	if err != nil {
 		return a.storeError("read leaf", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/auth"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/store/logtest"
+	"github.com/audittrail/audittrail/schemas/event"
 )
 
 // proofLog is a log of 300 leaves (more than one tile) with checkpoints
@@ -36,9 +37,20 @@ func proofLog(t *testing.T) (*logtest.Log, logtest.Key) {
 	return l, k
 }
 
+// logEvents serves the events of proofLog: evt_<i> at timestamp i+1.
+type logEvents struct{ *fakeReader }
+
+func (logEvents) Get(_ context.Context, ws, id string) (event.Event, error) {
+	var i int64
+	if _, err := fmt.Sscanf(id, "evt_%d", &i); err != nil || ws != "ws_1" {
+		return event.Event{}, store.ErrNotFound
+	}
+	return event.Event{ID: id, WorkspaceID: ws, Timestamp: time.Unix(0, i+1)}, nil
+}
+
 func newLogServer(t *testing.T, l LogReader, k logtest.Key) *httptest.Server {
 	e := httpserver.New(httpserver.Options{Name: "api"})
-	New(Options{Events: &fakeReader{}, Integrity: l, VerifierKeys: []string{k.Verifier}, Origin: "audittrail.test",
+	New(Options{Events: logEvents{&fakeReader{}}, Integrity: l, VerifierKeys: []string{k.Verifier}, Origin: "audittrail.test",
 		Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}, Reg: prometheus.NewRegistry()}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -162,6 +162,24 @@ func (l *Log) LeafByID(ctx context.Context, workspaceID, id string) (Leaf, error
 	return l.oneLeaf(ctx, "id = ?", workspaceID, id)
 }
 
+// LeafByKey returns the leaf of the workspace's event (timestamp, id), or
+// ErrNoLeaf; the timestamp prunes the leaves' day partitions.
+func (l *Log) LeafByKey(ctx context.Context, workspaceID string, k Key) (Leaf, error) {
+	var found []Leaf
+	err := l.leaves(ctx, workspaceID, "timestamp_ns = ? AND id = ?\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index\nLIMIT 1",
+		[]any{k.TimestampNs, k.ID}, func(lf Leaf) error {
+			found = append(found, lf)
+			return nil
+		})
+	if err != nil {
+		return Leaf{}, err
+	}
+	if len(found) == 0 {
+		return Leaf{}, ErrNoLeaf
+	}
+	return found[0], nil
+}
+
 // LeafAt returns the workspace's leaf of the given index, or ErrNoLeaf
 // (never sealed, or removed by retention).
 func (l *Log) LeafAt(ctx context.Context, workspaceID string, index int64) (Leaf, error) {

@@ -164,6 +164,18 @@ func (l *Log) LeafByID(_ context.Context, ws, id string) (store.Leaf, error) {
 	return store.Leaf{}, store.ErrNoLeaf
 }
 
+// LeafByKey implements the API's log reader.
+func (l *Log) LeafByKey(_ context.Context, ws string, k store.Key) (store.Leaf, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, lf := range l.leaves {
+		if ws == l.WorkspaceID && lf.ID == k.ID && lf.TimestampNs == k.TimestampNs {
+			return lf, nil
+		}
+	}
+	return store.Leaf{}, store.ErrNoLeaf
+}
+
 // HashReader implements the API's log reader.
 func (l *Log) HashReader(_ context.Context, ws string) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
