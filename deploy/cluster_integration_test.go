@@ -181,6 +181,13 @@ func TestClickHouseCluster(t *testing.T) {
 			"audit_event_ids_local":  "ReplicatedMergeTree",
 			"schema_migrations":      "ReplicatedMergeTree",
 			"audit_partition_counts": "ReplicatedReplacingMergeTree",
+			// The integrity log (migration 6), sharded by workspace.
+			"audit_log_leaves":            "Distributed",
+			"audit_log_leaves_local":      "ReplicatedReplacingMergeTree",
+			"audit_log_hashes":            "Distributed",
+			"audit_log_hashes_local":      "ReplicatedReplacingMergeTree",
+			"audit_log_checkpoints":       "Distributed",
+			"audit_log_checkpoints_local": "ReplicatedReplacingMergeTree",
 		}, engines)
 	}
 	require.Eventually(t, func() bool {

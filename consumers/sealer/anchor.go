@@ -36,8 +36,9 @@ type signedCheckpoint struct {
 // check verifies the latest checkpoint of the workspace, from ClickHouse
 // and from the checkpoints topic (the larger one counts), and that the
 // stored hashes give its root at its size, so the stored log of st.Size
-// leaves extends it. It returns the checkpoint's size (0 when none).
-func (a *anchor) check(ctx context.Context, store Store, ws string, st State) (int64, error) {
+// leaves extends it (loaded reads the right edge loaded with st). It
+// returns the checkpoint's size (0 when none).
+func (a *anchor) check(ctx context.Context, store Store, ws string, st State, loaded tlog.HashReader) (int64, error) {
 	var texts [][]byte
 	if st.Note != "" {
 		texts = append(texts, []byte(st.Note))
@@ -63,7 +64,13 @@ func (a *anchor) check(ctx context.Context, store Store, ws string, st State) (i
 	if best.size > st.Size {
 		return 0, fmt.Errorf("%w: %s has %d leaves stored, its checkpoint %d", ErrTampered, ws, st.Size, best.size)
 	}
-	root, err := tlog.TreeHash(best.size, store.ReadHashes(ctx, ws))
+	// At the loaded size (every leaf signed, the usual case) the right
+	// edge just loaded gives the root; below it, the stored hashes do.
+	var r tlog.HashReader = store.ReadHashes(ctx, ws)
+	if best.size == st.Size {
+		r = loaded
+	}
+	root, err := tlog.TreeHash(best.size, r)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: the stored hashes of checkpoint %d: %v", ErrTampered, ws, best.size, err)
 	}

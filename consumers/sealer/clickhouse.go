@@ -184,40 +184,59 @@ func (s *ClickHouseStore) HasLeaves(ctx context.Context, ws string, keys []Key) 
 	return out, nil
 }
 
-// Sizes implements Store: per workspace, the highest stored hash index at
-// or above the last one of the size given, one index range each.
+// Sizes implements Store with point reads: a workspace's stored log has
+// size n when its last stored hash (index StoredHashCount(n)-1) is there
+// and the first one of leaf n (index StoredHashCount(n)) is not; else its
+// size is reported as -1.
 func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error) {
-	out := make(map[string]int64, len(near))
-	var conds []string
-	var args []any
+	type probe struct {
+		ws string
+		x  int64
+	}
+	var probes []probe
 	for ws, n := range near {
-		out[ws] = 0
 		if n > 0 {
-			out[ws] = -1 // unless the stored hashes reach n
+			probes = append(probes, probe{ws, tlog.StoredHashCount(n) - 1})
 		}
-		conds = append(conds, "(workspace_id = ? AND hash_index >= ?)")
-		args = append(args, ws, uint64(max(tlog.StoredHashCount(n)-1, 0)))
+		probes = append(probes, probe{ws, tlog.StoredHashCount(n)})
 	}
-	if len(conds) == 0 {
-		return out, nil
-	}
-	err := s.each(ctx, "the logs' sizes", "SELECT workspace_id, max(hash_index) FROM "+s.table(migrations.HashesTable)+
-		" WHERE "+strings.Join(conds, " OR ")+" GROUP BY workspace_id", args, func(scan func(...any) error) error {
-		var (
-			ws  string
-			top uint64
-		)
-		if err := scan(&ws, &top); err != nil {
-			return err
+	found := map[probe]bool{}
+	for lo := 0; lo < len(probes); lo += lookupChunk {
+		chunk := probes[lo:min(lo+lookupChunk, len(probes))]
+		var b strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		for i, p := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?)")
+			args = append(args, p.ws, uint64(p.x))
 		}
-		size, err := SizeOf(int64(top) + 1)
+		err := s.each(ctx, "the logs' sizes", "SELECT DISTINCT workspace_id, hash_index FROM "+s.table(migrations.HashesTable)+
+			" WHERE (workspace_id, hash_index) IN ("+b.String()+")", args, func(scan func(...any) error) error {
+			var (
+				p probe
+				x uint64
+			)
+			if err := scan(&p.ws, &x); err != nil {
+				return err
+			}
+			p.x = int64(x)
+			found[p] = true
+			return nil
+		})
 		if err != nil {
-			size = -1
+			return nil, err
 		}
-		out[ws] = size
-		return nil
-	})
-	return out, err
+	}
+	out := make(map[string]int64, len(near))
+	for ws, n := range near {
+		out[ws] = n
+		if (n > 0 && !found[probe{ws, tlog.StoredHashCount(n) - 1}]) || found[probe{ws, tlog.StoredHashCount(n)}] {
+			out[ws] = -1
+		}
+	}
+	return out, nil
 }
 
 // Append implements Store: the stored hashes in one insert, then the

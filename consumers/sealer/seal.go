@@ -33,8 +33,8 @@ type Store interface {
 	// Append stores the stored hashes, then the leaves. When it fails,
 	// any part of them may be stored.
 	Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error
-	// Sizes returns each workspace's stored log size, read near the size
-	// given (the fence: -1 when the stored hashes do not reach it).
+	// Sizes returns, for each workspace, the size given when its stored
+	// log has that size, else -1 (the fence).
 	Sizes(ctx context.Context, near map[string]int64) (map[string]int64, error)
 	// ReadHashes reads a workspace's stored hashes.
 	ReadHashes(ctx context.Context, ws string) tlog.HashReaderFunc
@@ -117,6 +117,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	sizes := map[string]int64{}
 	for ws := range touched {
 		sizes[ws] = s.trees[ws].size
+		s.trees[ws].used = s.now()
 	}
 	hashes, err := s.assign(items, rows, fresh, &out)
 	if err != nil {
@@ -271,7 +272,7 @@ func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
 			return fmt.Errorf("load the log of %s: %w", ws, err)
 		}
 		if s.anchor != nil {
-			signed, err := s.anchor.check(ctx, s.store, ws, st)
+			signed, err := s.anchor.check(ctx, s.store, ws, st, t)
 			if err != nil {
 				return err
 			}
@@ -280,6 +281,21 @@ func (s *sequencer) load(ctx context.Context, wss map[string]bool) error {
 		s.trees[ws] = t
 	}
 	return nil
+}
+
+// evictIdle drops the logs no batch touched for idle and whose every leaf
+// is in a signed checkpoint (a log with unsigned leaves stays until it is
+// signed): they are loaded again when their workspace sends again. It
+// bounds the memory of many workspaces that sent once.
+func (s *sequencer) evictIdle(idle time.Duration) int {
+	n := 0
+	for ws, t := range s.trees {
+		if t.size == t.signed && s.now().Sub(t.used) >= idle {
+			delete(s.trees, ws)
+			n++
+		}
+	}
+	return n
 }
 
 // forget drops the workspaces' logs from memory (their partition moved).

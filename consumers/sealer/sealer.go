@@ -45,6 +45,10 @@ type Counts interface {
 // partition is sealed.
 const neverRelease = time.Duration(math.MaxInt64)
 
+// idleLogs is how long a fully signed log no record touched stays in
+// memory.
+const idleLogs = 10 * time.Minute
+
 // pollWait bounds one poll, so that checkpoints fall due and records
 // waiting for the writer are rechecked while nothing arrives.
 const pollWait = 250 * time.Millisecond
@@ -73,6 +77,7 @@ type Sealer struct {
 	writerAt map[int32]int64  // the writer group's committed offsets, as last read
 	checked  time.Time
 	retryAt  time.Time // after a failed round, the next one waits until then
+	swept    time.Time // when idle logs were last evicted
 }
 
 // New builds a sealer and its Kafka client (kafkaOpts carry the brokers).
@@ -170,8 +175,13 @@ func (s *Sealer) round(ctx context.Context) {
 	for _, r := range res.Ready {
 		s.pending[r.Partition] = append(s.pending[r.Partition], r)
 	}
+	s.m.waiting.Set(float64(s.waiting()))
 	s.sealReady(ctx)
 	s.checkpoints(ctx)
+	if now := s.now(); now.Sub(s.swept) >= idleLogs/4 {
+		s.seq.evictIdle(idleLogs)
+		s.swept = now
+	}
 	s.syncPause()
 	s.mu.Unlock()
 	s.cl.AllowRebalance()

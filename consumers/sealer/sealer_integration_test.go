@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
@@ -75,6 +76,10 @@ func (s *stack) writer() (stop func()) {
 }
 
 func (s *stack) sealer(store sealer.Store) (stop func()) {
+	return s.sealerWith(store, nil)
+}
+
+func (s *stack) sealerWith(store sealer.Store, reg prometheus.Registerer) (stop func()) {
 	cfg := sealer.Defaults()
 	cfg.Topic, cfg.CheckpointsTopic, cfg.Group, cfg.WriterGroup = s.events, s.cps, s.group, s.writerGroup
 	cfg.SigningKey, cfg.VerifierKeys = s.skey, []string{s.vkey}
@@ -84,7 +89,7 @@ func (s *stack) sealer(store sealer.Store) (stop func()) {
 	if store == nil {
 		store = sealer.NewClickHouseStore(s.conn, s.db)
 	}
-	sl, err := sealer.New(cfg, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, store, nil, quietLog(), nil, time.Now)
+	sl, err := sealer.New(cfg, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, store, nil, quietLog(), reg, time.Now)
 	require.NoError(s.t, err)
 	return run(s.t, sl.Run)
 }
@@ -333,4 +338,28 @@ func TestASealerKilledBetweenItsInsertsIsReplacedWithoutGapOrDoubleIndex(t *test
 	for _, ws := range workspaces {
 		s.checkLog(ws, visible)
 	}
+}
+
+// TestNothingIsSealedBeforeTheWriterCommitted: with the writer stopped,
+// the sealer reads the records and holds them; it seals them once the
+// writer group stored and committed them.
+func TestNothingIsSealedBeforeTheWriterCommitted(t *testing.T) {
+	s := newStack(t)
+	reg := prometheus.NewRegistry()
+	defer s.sealerWith(nil, reg)()
+	s.traffic([]string{"ws_a"}, 50, "one")
+	require.Eventually(t, func() bool {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "audittrail_sealer_records_waiting" {
+				return mf.GetMetric()[0].GetGauge().GetValue() >= 50
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "the sealer read the records")
+	require.Empty(t, s.leaves("ws_a"), "nothing sealed: the writer stored nothing yet")
+	defer s.writer()()
+	visible := s.sealed([]string{"ws_a"}, 60*time.Second)
+	s.checkLog("ws_a", visible)
 }

@@ -149,6 +149,13 @@ func TestASealerRefusesToExtendARewrittenLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 1)
 	require.EqualValues(t, 1, b.trees["ws_1"].signed)
+	// Reloaded with a leaf past its checkpoint: the root at the signed size
+	// comes from the stored hashes.
+	c := newSequencer(st, now)
+	c.anchor = anc
+	out, err = c.seal(ctx, items(st.store(row("ws_1", t0.Add(2*time.Second), "e2"))))
+	require.NoError(t, err)
+	require.Len(t, out.Leaves, 1)
 }
 
 // TestAStoredRowThatDiffersFromItsRecordIsNotSealed: a row changed in
@@ -188,4 +195,25 @@ func TestAFailedAppendDropsTheLogsItTouched(t *testing.T) {
 	_, err = s.seal(context.Background(), items(st.store(row("ws_1", t0.Add(time.Second), "e2"))))
 	require.Error(t, err)
 	require.Nil(t, s.trees["ws_1"], "dropped, to be loaded again")
+}
+
+// TestIdleSignedLogsLeaveMemory: a log no batch touched for the idle time
+// is dropped from memory once every leaf is signed, and loaded again (and
+// checked) when its workspace sends again.
+func TestIdleSignedLogsLeaveMemory(t *testing.T) {
+	st := newMemStore()
+	now := t0
+	s := newSequencer(st, func() time.Time { return now })
+	_, err := s.seal(context.Background(), items(st.store(row("ws_1", t0, "e1")), st.store(row("ws_2", t0, "e1"))))
+	require.NoError(t, err)
+	s.trees["ws_1"].signed = 1 // ws_2's leaf is not signed yet
+	now = now.Add(9 * time.Minute)
+	require.Zero(t, s.evictIdle(10*time.Minute))
+	now = now.Add(time.Minute)
+	require.Equal(t, 1, s.evictIdle(10*time.Minute))
+	require.Nil(t, s.trees["ws_1"])
+	require.NotNil(t, s.trees["ws_2"], "kept until signed")
+	out, err := s.seal(context.Background(), items(st.store(row("ws_1", now, "e2"))))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, out.Leaves[0].Index)
 }

@@ -51,6 +51,8 @@ type tree struct {
 	// signed is the size of the last signed checkpoint, signedAt when.
 	signed   int64
 	signedAt time.Time
+	// used is when a batch last touched the log.
+	used time.Time
 }
 
 // State is a workspace's log as stored: what a sealer taking it over

@@ -75,7 +75,7 @@ func (e *env) inclusion(ctx context.Context, rate int, d, interval time.Duration
 	if err != nil {
 		return row, err
 	}
-	leaves, err := e.leafIndexes(ctx, db, len(acks), d+interval+time.Minute)
+	leaves, err := e.leafIndexes(ctx, db, len(acks), d+interval+5*time.Minute)
 	if err != nil {
 		return row, err
 	}
