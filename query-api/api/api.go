@@ -11,8 +11,13 @@
 //	GET /v1/catalogue
 //	GET /v1/workspaces/{workspace_id}/audit-events
 //	GET /v1/workspaces/{workspace_id}/audit-events.csv
+//	GET /v1/workspaces/{workspace_id}/audit-events.ndjson
 //	GET /v1/workspaces/{workspace_id}/audit-events/facets
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}
+//	GET /v1/workspaces/{workspace_id}/audit-events/{id}/proof
+//	GET /v1/workspaces/{workspace_id}/log/checkpoint
+//	GET /v1/workspaces/{workspace_id}/log/consistency
+//	GET /v1/log/keys
 //
 // Every parameter is validated; a bad or unknown one is a 400 whose error
 // names the field. Reads never return events older than the retention
@@ -33,6 +38,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
@@ -57,6 +63,11 @@ type EventReader interface {
 	// Export calls fn for each matching event, newest first, as they are
 	// read; fn must not keep the row.
 	Export(ctx context.Context, f store.Filter, fn func(r *migrations.Row) error) error
+	// Count counts the matching events (each once).
+	Count(ctx context.Context, f store.Filter) (uint64, error)
+	// RowsByKeys calls fn for the stored row of each key in the window;
+	// fn must not keep the row.
+	RowsByKeys(ctx context.Context, workspaceID string, keys []store.Key, fn func(r *migrations.Row) error) error
 }
 
 // Recorder records events in the audit trail (producers/emitter.Emitter):
@@ -67,8 +78,21 @@ type Recorder interface {
 
 // Options configure an API.
 type Options struct {
-	Events   EventReader
-	Verifier *auth.Verifier
+	Events EventReader
+	// Log reads the integrity log, for the proof endpoints and manifests.
+	Integrity LogReader
+	// VerifierKeys are the note verifier keys served at /v1/log/keys
+	// (checkpoints and manifests verify with one of them).
+	VerifierKeys []string
+	// Origin is the log origin prefix (the origin line of a workspace's
+	// checkpoints is Origin/<workspace_id>).
+	Origin string
+	// ManifestKeys are the verifier keys of export manifests, also served
+	// at /v1/log/keys; Signer signs them (never with the checkpoints' key);
+	// nil turns self-proving exports off (503).
+	ManifestKeys []string
+	Signer       note.Signer
+	Verifier     *auth.Verifier
 	// Recorder records each CSV export; required.
 	Recorder Recorder
 	// RecordTimeout bounds recording an export (default 10 s).
@@ -126,9 +150,11 @@ func (a *API) Register(e *echo.Echo) {
 	const ws = "/v1/workspaces/:workspace_id"
 	e.GET(ws+"/audit-events", a.list, mw...)
 	e.GET(ws+"/audit-events.csv", a.exportCSV, mw...)
+	e.GET(ws+"/audit-events.ndjson", a.exportNDJSON, mw...)
 	// A static segment wins over :id, so no event id can be "facets".
 	e.GET(ws+"/audit-events/facets", a.facets, mw...)
 	e.GET(ws+"/audit-events/:id", a.get, mw...)
+	a.registerLog(e, mw)
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)

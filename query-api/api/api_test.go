@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,25 @@ func (f *fakeReader) Get(_ context.Context, ws, id string) (event.Event, error) 
 func (f *fakeReader) Facets(_ context.Context, fl store.Filter) (store.Facets, error) {
 	f.filter = fl
 	return f.facets, nil
+}
+
+// Count counts the rows Export yields.
+func (f *fakeReader) Count(_ context.Context, fl store.Filter) (uint64, error) {
+	f.filter = fl
+	return uint64(len(f.rows)), nil
+}
+
+// RowsByKeys yields the rows of the keys.
+func (f *fakeReader) RowsByKeys(_ context.Context, ws string, keys []store.Key, fn func(r *migrations.Row) error) error {
+	for i := range f.rows {
+		r := f.rows[i]
+		if r.WorkspaceID == ws && slices.Contains(keys, store.Key{TimestampNs: r.TimestampNs, ID: r.ID}) {
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (f *fakeReader) Export(_ context.Context, fl store.Filter, fn func(r *migrations.Row) error) error {

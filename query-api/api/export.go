@@ -229,7 +229,11 @@ func jsonCell(s string) string {
 // (the token's subject, as a user), which workspace, from where, and the
 // filters used.
 func exportRecord(c echo.Context, claims *auth.Claims, ws string, f Filters, filename string, now time.Time) event.Event {
-	props, _ := json.Marshal(map[string]any{"format": "csv", "filename": filename, "filters": f.Used})
+	format := "csv"
+	if strings.HasSuffix(filename, ".ndjson") {
+		format = "ndjson"
+	}
+	props, _ := json.Marshal(map[string]any{"format": format, "filename": filename, "filters": f.Used})
 	e := event.Event{
 		ID:          event.NewID(),
 		WorkspaceID: ws,

@@ -25,6 +25,17 @@ const exportBlockRows = 4096
 // stops the export and is returned; cancelling ctx stops it with ctx's
 // error.
 func (s *Store) Export(ctx context.Context, f Filter, fn func(r *migrations.Row) error) error {
+	return s.export(ctx, f, "\nLIMIT 1 BY timestamp_ns, id", fn)
+}
+
+// ExportCopies is Export without collapsing unmerged copies: every stored
+// copy of an event is passed to fn (for verify, which checks each).
+func (s *Store) ExportCopies(ctx context.Context, f Filter, fn func(r *migrations.Row) error) error {
+	return s.export(ctx, f, "", fn)
+}
+
+// export reads the window in chunks; limitBy ends each chunk's query.
+func (s *Store) export(ctx context.Context, f Filter, limitBy string, fn func(r *migrations.Row) error) error {
 	sp, ok := s.span(f)
 	if !ok {
 		return nil
@@ -39,7 +50,7 @@ func (s *Store) Export(ctx context.Context, f Filter, fn func(r *migrations.Row)
 		q.bounds(f.WorkspaceID, c)
 		q.filters(f)
 		cond, args := q.clauses()
-		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT 1 BY timestamp_ns, id", selectColumns, s.table, cond)
+		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC%s", selectColumns, s.table, cond, limitBy)
 		if err := s.each(ctx, sql, args, fn); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}

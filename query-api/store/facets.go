@@ -80,15 +80,5 @@ func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
 
 // scanAll runs sql and calls fn with a scanner for each row.
 func (s *Store) scanAll(ctx context.Context, sql string, args []any, fn func(scan func(...any) error) error) error {
-	rows, err := s.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return scanRows(ctx, s.conn, sql, args, fn)
 }

@@ -107,6 +107,9 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	require.NotContains(t, string(generated), exportedSecret)
 	signingKey := regexp.MustCompile(`(?m)^AUDITTRAIL_SIGNING_KEY=(PRIVATE\+KEY\+\S+)$`).FindStringSubmatch(string(generated))
 	require.Len(t, signingKey, 2, "the checkpoints' signing key is generated beside the other secrets")
+	manifestKey := regexp.MustCompile(`(?m)^AUDITTRAIL_MANIFEST_SIGNING_KEY=(PRIVATE\+KEY\+manifests\.\S+)$`).FindStringSubmatch(string(generated))
+	require.Len(t, manifestKey, 2, "the manifests' own signing key is generated too")
+	require.NotEqual(t, signingKey[1], manifestKey[1])
 
 	ingest, api := "http://"+ingestAddr, "http://"+apiAddr
 	tok, err := auth.Mint([]byte(exportedSecret), "usr_owner", "Owner", "owner@example.com",
@@ -141,7 +144,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	secrets := map[string]string{
 		"bearer token": tok, "ingest token": exportedIngest, "jwt secret": exportedSecret,
 		"write key": writeKey, "webhook path": hookPath, "webhook path tail": "hooksecret9f8e7d6c5b4a",
-		"signing key": signingKey[1],
+		"signing key": signingKey[1], "manifest key": manifestKey[1],
 	}
 	for _, name := range []string{"writer", "ingest", "api", "forwarder", "sealer"} {
 		f, err := os.Open(filepath.Join(home, "log", name+".log"))

@@ -8,9 +8,11 @@
 #   app_secrets   create (once) and load $AUDITTRAIL_HOME/secrets.env:
 #                 AUDITTRAIL_INGEST_TOKENS, AUDITTRAIL_JWT_SECRET and the
 #                 checkpoints' key pair AUDITTRAIL_SIGNING_KEY and
-#                 AUDITTRAIL_VERIFIER_KEYS (added to an older file; needs
-#                 app_build first); a value the operator exported wins over
-#                 the file's
+#                 AUDITTRAIL_VERIFIER_KEYS, and the export manifests' own
+#                 pair AUDITTRAIL_MANIFEST_SIGNING_KEY and
+#                 AUDITTRAIL_MANIFEST_VERIFIER_KEYS (added to an older file;
+#                 needs app_build first); a value the operator exported
+#                 wins over the file's
 #   app_start     (re)start writer, ingest, api, forwarder and sealer; wait until ready
 #   app_stop      stop them by pid
 #
@@ -64,9 +66,19 @@ app_secrets() {
 		(umask 077 && "$home/bin/sealer" -generate-key "${AUDITTRAIL_LOG_ORIGIN:-audittrail.local}" >>"$f") || return 1
 		_app_log "added the checkpoint signing key to $f"
 	fi
+	if ! grep -q '^AUDITTRAIL_MANIFEST_SIGNING_KEY=' "$f"; then
+		# The export manifests' own key pair: the API signs with it and never
+		# holds the checkpoints' key.
+		[[ -x $home/bin/sealer ]] || { _app_log "ERROR: $home/bin/sealer missing: run app_build first"; return 1; }
+		(umask 077 && "$home/bin/sealer" -generate-key "manifests.${AUDITTRAIL_LOG_ORIGIN:-audittrail.local}" |
+			sed -e 's/^AUDITTRAIL_SIGNING_KEY=/AUDITTRAIL_MANIFEST_SIGNING_KEY=/' \
+				-e 's/^AUDITTRAIL_VERIFIER_KEYS=/AUDITTRAIL_MANIFEST_VERIFIER_KEYS=/' >>"$f") || return 1
+		_app_log "added the manifest signing key to $f"
+	fi
 	# Values the operator exported win over the generated file.
 	local tokens=${AUDITTRAIL_INGEST_TOKENS-} secret=${AUDITTRAIL_JWT_SECRET-}
 	local skey=${AUDITTRAIL_SIGNING_KEY-} vkeys=${AUDITTRAIL_VERIFIER_KEYS-}
+	local mskey=${AUDITTRAIL_MANIFEST_SIGNING_KEY-} mvkeys=${AUDITTRAIL_MANIFEST_VERIFIER_KEYS-}
 	set -a
 	# shellcheck disable=SC1090
 	. "$f"
@@ -75,6 +87,8 @@ app_secrets() {
 	[[ -n $secret ]] && export AUDITTRAIL_JWT_SECRET=$secret
 	[[ -n $skey ]] && export AUDITTRAIL_SIGNING_KEY=$skey
 	[[ -n $vkeys ]] && export AUDITTRAIL_VERIFIER_KEYS=$vkeys
+	[[ -n $mskey ]] && export AUDITTRAIL_MANIFEST_SIGNING_KEY=$mskey
+	[[ -n $mvkeys ]] && export AUDITTRAIL_MANIFEST_VERIFIER_KEYS=$mvkeys
 	return 0
 }
 

@@ -56,11 +56,16 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
-		Events:   store.New(conn, chc.Database, days, time.Now),
-		Verifier: verifier,
-		Recorder: rec,
-		Log:      log,
-		Reg:      reg,
+		Events:       store.New(conn, chc.Database, days, time.Now),
+		Integrity:    store.NewLog(conn, chc.Database),
+		VerifierKeys: c.LogKeys,
+		ManifestKeys: c.ManifestKeys,
+		Origin:       c.LogOrigin,
+		Signer:       c.Signer,
+		Verifier:     verifier,
+		Recorder:     rec,
+		Log:          log,
+		Reg:          reg,
 	}).Register(e)
 	sb, err := settings.Start(ctx, kc.Options(), c.SettingsTopic, rec, log)
 	if err != nil {

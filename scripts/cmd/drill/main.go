@@ -25,6 +25,12 @@
 // once, that the forwarder dead-lettered nothing, that a 429's Retry-After
 // was waited out, and that while one workspace was slow the other
 // workspaces of its partition kept their delivery latency low.
+//
+// The tamper scenario (which stops no server) also runs the sealer: once
+// the load is sealed in a signed checkpoint, it deletes a row, changes a
+// row's actor, inserts a forged row, rewrites a row with its leaf and
+// stored hashes, and publishes checkpoints signed by another key, smaller
+// and forked, and checks that the verify binary names each.
 package main
 
 import (
@@ -43,7 +49,7 @@ import (
 const ingestToken = "drill-ingest-token-0123456789abcdef"
 
 var allScenarios = []string{"kill-writer", "poison", "duplicates",
-	"sink-500", "sink-429", "sink-hang", "sink-slow-workspace", "clickhouse-down", "kafka-restart"}
+	"sink-500", "sink-429", "sink-hang", "sink-slow-workspace", "clickhouse-down", "kafka-restart", tamperScenario}
 
 // sinkFaults maps the sink scenarios to the fault their target injects.
 var sinkFaults = map[string]string{

@@ -30,6 +30,9 @@ func run(ctx context.Context, o options) ([]result, error) {
 	if slices.ContainsFunc(o.scenarios, func(s string) bool { return sinkFaults[s] != "" }) {
 		pkgs = append(pkgs, "consumers/cmd/forwarder")
 	}
+	if slices.Contains(o.scenarios, tamperScenario) {
+		pkgs = append(pkgs, "consumers/cmd/sealer", "query-api/cmd/verify")
+	}
 	dir, err := os.MkdirTemp("", "audittrail-drill-")
 	if err != nil {
 		return nil, err
@@ -92,6 +95,9 @@ func loadConfig(seed uint64) loadgen.Config {
 }
 
 func runScenario(ctx context.Context, o options, bins map[string]string, scenario string) (res result) {
+	if scenario == tamperScenario {
+		return runTamper(ctx, o, bins)
+	}
 	res.Scenario = scenario
 	e := newEnv(o, bins, scenario)
 	defer e.cleanup()

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/audittrail/audittrail/internal/chconn"
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/verify"
+	"github.com/audittrail/audittrail/schemas/topics"
+)
+
+// clockSkew is how far in the future a row may have been received (the
+// servers' clocks differ); a row received later than that is a problem.
+const clockSkew = time.Minute
+
+// result is what a mode found.
+type result struct {
+	verify.Report
+	summary string
+}
+
+// print writes one line per problem and note, then a verdict, and
+// returns the exit status.
+func (r result) print(w io.Writer) int {
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, "PROBLEM:", p)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(w, "FAILED: %d problems (%s)\n", len(r.Problems), r.summary)
+		return 1
+	}
+	fmt.Fprintf(w, "OK: %s\n", r.summary)
+	return 0
+}
+
+// common are the flags and settings every mode shares.
+type common struct {
+	env    *config.Env
+	keys   *string
+	origin string
+}
+
+func newFlags(mode string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("verify "+mode, flag.ContinueOnError)
+	env := config.FromOS()
+	c := &common{env: env, origin: config.LogOrigin.Get(env)}
+	c.keys = fs.String("keys", strings.Join(config.VerifierKeys.Get(env), ","), "verifier keys, comma-separated (default "+config.VerifierKeys.Name+")")
+	return fs, c
+}
+
+func (c *common) verifiers() (note.Verifiers, error) {
+	vs, err := verify.Verifiers(strings.Split(*c.keys, ","))
+	if err != nil {
+		return nil, fmt.Errorf("flag -keys: %w", err)
+	}
+	return vs, nil
+}
+
+func offline(args []string) (result, error) {
+	fs, c := newFlags("offline")
+	path := fs.String("export", "", "the export file (NDJSON with its manifest line); - for stdin")
+	mkeys := fs.String("manifest-keys", strings.Join(config.ManifestVerifierKeys.Get(c.env), ","), "manifest verifier keys, comma-separated (default "+config.ManifestVerifierKeys.Name+")")
+	if err := fs.Parse(args); err != nil {
+		return result{}, err
+	}
+	if *path == "" {
+		return result{}, errors.New("flag -export: name the export file")
+	}
+	vs, err := c.verifiers()
+	if err != nil {
+		return result{}, err
+	}
+	mvs, err := verify.Verifiers(strings.Split(*mkeys, ","))
+	if err != nil {
+		return result{}, fmt.Errorf("flag -manifest-keys: %w", err)
+	}
+	if err := verify.SeparateKeys(strings.Split(*c.keys, ","), strings.Split(*mkeys, ",")); err != nil {
+		return result{}, fmt.Errorf("flag -manifest-keys: %w", err)
+	}
+	in := os.Stdin
+	if *path != "-" {
+		if in, err = os.Open(*path); err != nil {
+			return result{}, fmt.Errorf("flag -export: %w", err)
+		}
+		defer in.Close()
+	}
+	rep, err := verify.Offline(in, vs, mvs, c.origin)
+	return result{Report: rep, summary: fmt.Sprintf("%d rows of %s checked", rep.Checked, *path)}, err
+}
+
+func online(ctx context.Context, args []string) (result, error) {
+	fs, c := newFlags("online")
+	ws := fs.String("workspace", "", "the workspace whose log to walk")
+	trusted := fs.String("trusted", "", "check against a checkpoint held outside ClickHouse: topic (the checkpoints topic) or state (-state)")
+	statePath := fs.String("state", "", "a monitor's state file (with -trusted state)")
+	grace := fs.Duration("grace", 10*time.Minute, "rows received within this time may not be sealed yet")
+	assume := fs.Bool("assume-retention", false, "count a leaf whose row is gone as expired when its leaf row is gone or older than the retention window (not authenticated: a deleted row and leaf row pass)")
+	if err := fs.Parse(args); err != nil {
+		return result{}, err
+	}
+	if *ws == "" {
+		return result{}, errors.New("flag -workspace: name the workspace")
+	}
+	vs, err := c.verifiers()
+	if err != nil {
+		return result{}, err
+	}
+	o := verify.OnlineOptions{WorkspaceID: *ws, Known: vs, Origin: c.origin}
+	if o.Trusted, err = trustedCheckpoint(ctx, c, *trusted, *statePath, *ws, vs); err != nil {
+		return result{}, err
+	}
+	src, closeConn, err := storeSource(ctx, c.env)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeConn()
+	now := time.Now()
+	days := config.RetentionDays.Get(c.env)
+	o.AssumeRetention, o.RetentionCut = *assume, now.Add(-time.Duration(days)*24*time.Hour).UnixNano()
+	o.UnsealedAfter, o.ReceivedBy = now.Add(-*grace).UnixNano(), now.Add(clockSkew).UnixNano()
+	o.CaughtUp = sealerCaughtUp(c.env)
+	rep, err := verify.Online(ctx, src, o)
+	against := "ClickHouse's latest checkpoint"
+	if o.Trusted != nil {
+		against = fmt.Sprintf("checkpoint %d from the %s", o.Trusted.Size, *trusted)
+	}
+	return result{Report: rep, summary: fmt.Sprintf("%d rows of workspace %s checked against %s", rep.Checked, *ws, against)}, err
+}
+
+// trustedCheckpoint returns the checkpoint held outside ClickHouse that
+// -trusted names, nil for none.
+func trustedCheckpoint(ctx context.Context, c *common, from, statePath, ws string, vs note.Verifiers) (*verify.Checkpoint, error) {
+	switch from {
+	case "":
+		return nil, nil
+	case "state":
+		s, err := verify.LoadState(statePath)
+		if err != nil {
+			return nil, fmt.Errorf("flag -state: %w", err)
+		}
+		seen, ok := s.Workspaces[ws]
+		if !ok {
+			return nil, fmt.Errorf("flag -state: no checkpoint of workspace %s in %s", ws, statePath)
+		}
+		cp, err := verify.OpenCheckpoint([]byte(seen.Note), vs, c.origin)
+		cp.Label = "held outside ClickHouse: the monitor's state"
+		return &cp, err
+	case "topic":
+		recs, err := topicRecords(ctx, c.env)
+		if err != nil {
+			return nil, err
+		}
+		cp, ok := verify.LargestValid(recs, ws, vs, c.origin)
+		if !ok {
+			return nil, fmt.Errorf("flag -trusted: no validly signed checkpoint of workspace %s on the checkpoints topic", ws)
+		}
+		cp.Label = "held outside ClickHouse: the checkpoints topic"
+		return &cp, nil
+	}
+	return nil, fmt.Errorf("flag -trusted: %q is neither topic nor state", from)
+}
+
+func topicRecords(ctx context.Context, env *config.Env) ([]verify.Published, error) {
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	if err := kc.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return verify.TopicCheckpoints(ctx, kc.Options(), config.CheckpointsTopic.Get(env))
+}
+
+// sealerCaughtUp asks Kafka whether the sealer group has sealed every
+// record of the events topic (AUDITTRAIL_SEALER_GROUP,
+// AUDITTRAIL_KAFKA_TOPIC).
+func sealerCaughtUp(env *config.Env) func(context.Context) (bool, error) {
+	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
+	group := config.SealerGroup.Get(env)
+	return func(ctx context.Context) (bool, error) {
+		if err := kc.Validate(); err != nil {
+			return false, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return verify.SealerCaughtUp(ctx, kc.Options(), group, kc.Topic)
+	}
+}
+
+// storeSource opens ClickHouse.
+func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, func(), error) {
+	chc := chconn.FromEnv(env)
+	if err := chc.Validate(); err != nil {
+		return verify.StoreSource{}, nil, err
+	}
+	conn, err := chconn.Open(ctx, chc)
+	if err != nil {
+		return verify.StoreSource{}, nil, err
+	}
+	days := config.RetentionDays.Get(env)
+	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: store.New(conn, chc.Database, days, time.Now)},
+		func() { conn.Close() }, nil
+}
