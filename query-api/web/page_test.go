@@ -358,7 +358,7 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	require.Equal(t, "https://api.example.com", browsertest.Eval[string](b, `document.getElementById('fwd-url').value`))
 	require.Equal(t, "", browsertest.Eval[string](b, `document.getElementById('fwd-key').value`))
 	require.Contains(t, browsertest.Eval[string](b, `document.getElementById('fwd-key-hint').textContent`), "••••••3xyz")
-	b.Do(chromedp.Click(chromedp.CSS(`label.switch`)), chromedp.Click(chromedp.CSS(`label.check`)), chromedp.Click(chromedp.ID("fwd-save")))
+	b.Do(chromedp.Click(chromedp.CSS(`label.switch`)), chromedp.Click(chromedp.CSS(`label.check[for="fwd-hard"]`)), chromedp.Click(chromedp.ID("fwd-save")))
 	waitJS(`document.getElementById('fwd-message').textContent === 'Saved. Forwarding is on.'`, "saved")
 	api.mu.Lock()
 	put := api.puts[len(api.puts)-1]
