@@ -30,13 +30,7 @@ chdb_install() {
 	py="$venv/bin/python"
 	if ! _chdb_ok "$py"; then
 		printf '[chdb] installing chdb-core %s (ClickHouse 26.9 in process) into %s\n' "$CHDB_VERSION" "$venv" >&2
-		if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
-			_svc_apt_install python3-venv >/dev/null 2>&1 &&
-				python3 -m venv --clear "$venv" >/dev/null 2>&1 || {
-				printf '[chdb] ERROR: python3 cannot create a virtualenv in %s; run: apt-get install -y python3-venv\n' "$venv" >&2
-				return 1
-			}
-		fi
+		_svc_venv chdb "$venv" || return 1
 		"$py" -m pip install -q --disable-pip-version-check --no-deps "chdb-core==$CHDB_VERSION" >&2 || {
 			printf '[chdb] ERROR: could not install chdb-core %s; run: %s -m pip install --no-deps chdb-core==%s\n' "$CHDB_VERSION" "$py" "$CHDB_VERSION" >&2
 			return 1

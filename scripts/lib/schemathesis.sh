@@ -29,13 +29,7 @@ schemathesis_install() {
 	bin="$venv/bin/schemathesis"
 	if ! _schemathesis_ok "$bin"; then
 		printf '[schemathesis] installing schemathesis %s into %s\n' "$SCHEMATHESIS_VERSION" "$venv" >&2
-		if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
-			_svc_apt_install python3-venv >/dev/null 2>&1 &&
-				python3 -m venv --clear "$venv" >/dev/null 2>&1 || {
-				printf '[schemathesis] ERROR: python3 cannot create a virtualenv in %s; run: apt-get install -y python3-venv\n' "$venv" >&2
-				return 1
-			}
-		fi
+		_svc_venv schemathesis "$venv" || return 1
 		"$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2 || {
 			printf '[schemathesis] ERROR: pip could not install schemathesis %s\n' "$SCHEMATHESIS_VERSION" >&2
 			return 1

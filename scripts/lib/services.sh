@@ -280,6 +280,15 @@ _svc_apt_candidate() {
 	[[ $out == *"Candidate: "[!\(]* ]]
 }
 
+# _svc_venv TAG DIR: a fresh Python virtualenv in DIR (python3-venv is
+# installed when python3 cannot make one); TAG prefixes the error.
+_svc_venv() {
+	python3 -m venv --clear "$2" >/dev/null 2>&1 && return 0
+	_svc_apt_install python3-venv >/dev/null 2>&1 && python3 -m venv --clear "$2" >/dev/null 2>&1 && return 0
+	printf '[%s] ERROR: python3 cannot create a virtualenv in %s; run: apt-get install -y python3-venv\n' "$1" "$2" >&2
+	return 1
+}
+
 # _svc_apt_install PKG...: apt-get install, running apt-get update only when a
 # package has no install candidate. Service autostart in maintainer scripts is
 # blocked with a temporary policy-rc.d (we run our own servers).
