@@ -118,7 +118,7 @@ func (e *env) engineIngest(ctx context.Context, topic string, partitions, n int,
 		g := gs[group]
 		return len(g.AssignedPartitions()) > 0
 	}
-	return untilStored(ctx, e, engineTarget, n, assigned)
+	return untilStored(n, storedIn(ctx, e, engineTarget), assigned)
 }
 
 // tuneEngine runs every grid point once, each from an emptied table and

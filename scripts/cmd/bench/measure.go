@@ -9,14 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 // side is one side of a comparison: a rate measured from empty tables (in
@@ -145,21 +145,37 @@ func quiesce(ctx context.Context, conn driver.Conn) {
 
 // stored is how many rows the table's parts hold: what count() returns
 // for a table without repeated rows, read from the parts' metadata.
-// ClickHouse 18.16 answers count() by reading a column, and polling that
-// every 10 ms would cost the server CPU in the middle of the measurement.
+// ClickHouse 18.16 answers count() by reading a column. Even this query
+// costs the server about 2 ms of CPU (measured on the 2-core machine), so
+// it is not polled while the writer runs: see untilStored.
 func stored(ctx context.Context, conn driver.Conn, db, table string) (uint64, error) {
 	var n uint64
 	err := conn.QueryRow(ctx, "SELECT toUInt64(sum(rows)) FROM system.parts WHERE active AND database = ? AND table = ?", db, table).Scan(&n)
 	return n, err
 }
 
-// untilStored is the rate of a consumer storing n rows into table: from
-// the first poll (every 10 ms) at which assigned reports that its group
-// gave it partitions (so the group join, seconds that any consumer pays
-// once, is not counted) to the first poll at which the table holds n rows,
-// so every batch's whole work is. The writer and the Kafka engine are
-// timed by this one function.
-func untilStored(ctx context.Context, e *env, table string, n int, assigned func() bool) (float64, error) {
+// storedIn is a counter of the rows stored into the bench's table.
+func storedIn(ctx context.Context, e *env, table string) func() (uint64, error) {
+	return func() (uint64, error) { return stored(ctx, e.Conn, e.DB, table) }
+}
+
+// pollEvery is the wait between two polls of untilStored, elapsed after
+// its start: 10 ms, or 0.5% of elapsed when that is longer (at most
+// 100 ms), so a rate is off by 0.5% at most while a long run does not pay
+// a query to the server every 10 ms.
+func pollEvery(elapsed time.Duration) time.Duration {
+	return min(max(10*time.Millisecond, elapsed/200), 100*time.Millisecond)
+}
+
+// untilStored is the rate of a consumer storing n rows: from the first
+// poll (see pollEvery) at which assigned reports that its group gave it
+// partitions (so the group join, seconds that any consumer pays once, is
+// not counted) to the first poll at which count reports n rows stored, so
+// every batch's whole work is. The writer and the Kafka engine are timed
+// by this one function: the writer's count is its counter of rows
+// ClickHouse acknowledged (read in this process, at no cost to the
+// server), the engine's the rows of its target table's parts (stored).
+func untilStored(n int, count func() (uint64, error), assigned func() bool) (float64, error) {
 	start := time.Now()
 	deadline := start.Add(10 * time.Minute)
 	var assignedAt, firstAt time.Time
@@ -167,7 +183,7 @@ func untilStored(ctx context.Context, e *env, table string, n int, assigned func
 		if assignedAt.IsZero() && assigned() {
 			assignedAt = time.Now()
 		}
-		c, err := stored(ctx, e.Conn, e.DB, table)
+		c, err := count()
 		if err != nil {
 			return 0, err
 		}
@@ -184,19 +200,55 @@ func untilStored(ctx context.Context, e *env, table string, n int, assigned func
 			return float64(n) / time.Since(assignedAt).Seconds(), nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("stored %d of %d rows into %s in 10 minutes", c, n, table)
+			return 0, fmt.Errorf("stored %d of %d rows in 10 minutes", c, n)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollEvery(time.Since(start)))
 	}
 }
 
 // writerIngest runs a writer in a new group until it stored n events,
-// timed by untilStored.
-func writerIngest(ctx context.Context, e *env, topic string, n int, group string) (float64, error) {
+// timed by untilStored. With profile set, the process's CPU profile of the
+// run is written there.
+func writerIngest(ctx context.Context, e *env, topic string, n int, group, profile string) (float64, error) {
+	stop, err := profileRun(profile)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
 	w, err := e.StartWriter(ctx, e.Conn, e.DB, topic, group, writerBatchAge)
 	if err != nil {
 		return 0, err
 	}
 	defer w.Stop()
-	return untilStored(ctx, e, migrations.Table, n, func() bool { return w.Gauge("audittrail_writer_assigned_partitions") > 0 })
+	inserted := func() (uint64, error) { return uint64(w.Value("audittrail_writer_rows_inserted_total")), nil }
+	return untilStored(n, inserted, func() bool { return w.Value("audittrail_writer_assigned_partitions") > 0 })
+}
+
+// profileRun starts a CPU profile into file (nothing when file is "") and
+// returns what stops it; it also writes the heap profile to file.heap0 at
+// the start and file.heap at the end, whose difference (`go tool pprof
+// -sample_index=alloc_space -diff_base file.heap0 file.heap`) is what the
+// run allocated. `go tool pprof` merges the rounds' CPU profiles. A
+// profiled run's CPU figures include the profiler's work.
+func profileRun(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	heap := func(name string) {
+		runtime.GC() // the profile counts allocations up to the last collection
+		if f, err := os.Create(name); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
+	heap(file + ".heap0")
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close(); heap(file + ".heap") }, nil
 }

@@ -175,7 +175,11 @@ func (e *env) compare(ctx context.Context, o options, b baseline, rep *Report) e
 		{name: "writer", what: "writer: Kafka -> ClickHouse", rows: o.rows, tables: []string{migrations.Table, migrations.IDsTable},
 			settings: rep.Settings["writer"] + ", compression " + compression,
 			measure: func(run int) (float64, error) {
-				return writerIngest(ctx, e, b.events, o.rows, fmt.Sprintf("bench-writer-%s-%d", e.sfx, run))
+				profile := ""
+				if o.cpuProfile != "" {
+					profile = fmt.Sprintf("%s.%d", o.cpuProfile, run)
+				}
+				return writerIngest(ctx, e, b.events, o.rows, fmt.Sprintf("bench-writer-%s-%d", e.sfx, run), profile)
 			}},
 	}
 	if !o.writer {
