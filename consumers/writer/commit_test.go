@@ -435,3 +435,18 @@ func TestPoisonIsParkedAndItsOffsetMovesOn(t *testing.T) {
 	require.Equal(t, "0", headers[topics.HeaderDLQPartition])
 	require.Equal(t, "3", headers[topics.HeaderDLQOffset])
 }
+
+// TestLastOfEachPartitionMarksEveryRecord: the records marked for a batch
+// are the last of each partition, wherever its runs of records lie.
+func TestLastOfEachPartitionMarksEveryRecord(t *testing.T) {
+	rec := func(topic string, p int32, off int64) *kgo.Record {
+		return &kgo.Record{Topic: topic, Partition: p, Offset: off}
+	}
+	recs := []*kgo.Record{rec("t", 0, 5), rec("t", 0, 6), rec("t", 1, 3), rec("u", 1, 9), rec("t", 0, 7), rec("t", 2, 1), rec("t", 1, 4)}
+	var got []string
+	for _, r := range lastOfEachPartition(recs) {
+		got = append(got, fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+	}
+	require.Equal(t, []string{"t/0@7", "t/1@4", "u/1@9", "t/2@1"}, got)
+	require.Empty(t, lastOfEachPartition(nil))
+}

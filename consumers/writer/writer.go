@@ -100,6 +100,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		// whatever passed it, custom names included.
 		policy: event.Policy{AllowCustomEvents: true, Now: now},
 	}
+	w.newBuffers()
 	if cfg.DedupeWindow > 0 {
 		w.ids = idwindow.New(cfg.DedupeWindow, cfg.DedupeMaxIDs)
 		if reg != nil {
