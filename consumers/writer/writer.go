@@ -69,6 +69,7 @@ type Writer struct {
 	registers chan *batch
 	spare     chan batch       // emptied buffers of finished batches (see recycle)
 	claims    []idwindow.Claim // fresh's buffer (only the inserter goroutine calls fresh)
+	next      []int            // fresh's buffer of where each partition's next id goes
 
 	mu       sync.Mutex
 	rows     []migrations.Row
