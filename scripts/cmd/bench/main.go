@@ -53,7 +53,7 @@ func main() {
 	o := options{started: time.Now()}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.BoolVar(&o.quick, "quick", false, "smaller runs (under 5 minutes)")
-	fs.BoolVar(&o.writer, "writer-only", false, "only the writer against clickhouse-client (no plain consume, Kafka engine or latency runs)")
+	fs.BoolVar(&o.writer, "writer-only", false, "only the writer against clickhouse-client (no plain consume, Kafka engine or latency runs); writes its results like a full run, so give it -out to keep those of the last full run")
 	fs.StringVar(&o.outDir, "out", "scripts/bench-results", "folder for results.json, results.md and chart.svg")
 	fs.IntVar(&o.rounds, "rounds", minRounds, "interleaved rounds of the throughput comparison (each side runs once per round; at least 7 unless -quick or -writer-only)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each writer run (the whole process while the writer stores the events) to FILE.<round>")
