@@ -14,8 +14,10 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -27,7 +29,11 @@ type side struct {
 	settings string // what it ran with, kept with every run
 	rows     int
 	tables   []string // emptied before every run
-	measure  func(run int) (float64, error)
+	// own are the tables the side's own INSERT queries write (none for
+	// the Kafka engine, which inserts inside the server): their CPU in
+	// system.query_log is the side's query CPU (see queryCPU).
+	own     []string
+	measure func(run int) (float64, error)
 }
 
 // outcome is every run of one side, in order.
@@ -37,6 +43,9 @@ type outcome struct {
 	// proc and server split cpu: the bench process with its children
 	// (the writer, or clickhouse-client) and the ClickHouse server.
 	proc, server []float64
+	// query is the server CPU of the side's own INSERT queries per
+	// million rows (0 for the Kafka engine, or when not measured).
+	query []float64
 }
 
 func (o outcome) median() float64    { return median(o.rates) }
@@ -53,7 +62,11 @@ type Run struct {
 	// writer, or clickhouse-client); ServerCPUPerMillion ClickHouse's.
 	ProcessCPUPerMillion float64 `json:"process_cpu_s_per_million"`
 	ServerCPUPerMillion  float64 `json:"server_cpu_s_per_million"`
-	Settings             string  `json:"settings"`
+	// QueryCPUPerMillion is the ClickHouse CPU of the side's own INSERT
+	// queries (system.query_log), unaffected by anything else the server
+	// does: merges, other clients.
+	QueryCPUPerMillion float64 `json:"server_query_cpu_s_per_million,omitempty"`
+	Settings           string  `json:"settings"`
 }
 
 // interleave runs each side rounds times, taking turns: round r starts
@@ -69,7 +82,7 @@ func interleave(ctx context.Context, e *env, rounds int, sides ...side) ([]outco
 		for k := range sides {
 			i := (round - 1 + k) % len(sides)
 			s := sides[i]
-			rate, used, err := e.measureOnce(ctx, s, round)
+			rate, used, query, err := e.measureOnce(ctx, s, round)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s, run %d: %w", s.what, round, err)
 			}
@@ -78,32 +91,70 @@ func interleave(ctx context.Context, e *env, rounds int, sides ...side) ([]outco
 			o := &out[i]
 			o.rates, o.cpu = append(o.rates, rate), append(o.cpu, cpu)
 			o.proc, o.server = append(o.proc, proc), append(o.server, server)
+			q := query.Seconds() * 1e6 / float64(s.rows)
+			o.query = append(o.query, q)
 			runs = append(runs, Run{Round: round, Side: s.name, Rate: rate, CPUPerMillion: cpu,
-				ProcessCPUPerMillion: proc, ServerCPUPerMillion: server, Settings: s.settings})
+				ProcessCPUPerMillion: proc, ServerCPUPerMillion: server, QueryCPUPerMillion: q, Settings: s.settings})
 		}
 	}
 	return out, runs, nil
 }
 
-// measureOnce prepares and runs one measurement of s, returning its rate
-// and the CPU time it cost.
-func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, cpuUse, error) {
+// measureOnce prepares and runs one measurement of s, returning its rate,
+// the CPU time it cost and the server CPU of its own queries.
+func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, cpuUse, time.Duration, error) {
 	for _, t := range s.tables {
 		if err := e.Conn.Exec(ctx, "TRUNCATE TABLE "+e.DB+"."+t); err != nil {
-			return 0, cpuUse{}, err
+			return 0, cpuUse{}, 0, err
 		}
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	quiesce(ctx, e.Conn)
+	q0 := e.queryCPU(ctx, s.own)
 	before := cpuNow()
 	rate, err := s.measure(run)
 	if err != nil {
-		return 0, cpuUse{}, err
+		return 0, cpuUse{}, 0, err
 	}
 	used := cpuNow().since(before)
-	logf("  %s", used.String(s.rows))
-	return rate, used, nil
+	query := e.queryCPU(ctx, s.own) - q0
+	logf("  %s; its own INSERT queries %.2f CPU s per million rows in the server", used.String(s.rows), query.Seconds()*1e6/float64(s.rows))
+	return rate, used, query, nil
+}
+
+// queryCPU is the ClickHouse CPU (user and system time of the query
+// threads) of every finished INSERT into the bench database's tables so
+// far, from system.query_log, after flushing the server's logs; 0 for no
+// tables or when it cannot be read. Each side inserts into tables of its
+// own and runs alone, so the difference over a run is the run's. The
+// sides' inserts are logged through log_queries (see logQueries).
+func (e *env) queryCPU(ctx context.Context, tables []string) time.Duration {
+	if len(tables) == 0 {
+		return 0
+	}
+	if err := e.Conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		return 0
+	}
+	var like []string
+	var into []any
+	for _, t := range tables {
+		like, into = append(like, "query LIKE ?"), append(into, "INSERT INTO "+e.DB+"."+t+" %")
+	}
+	var us uint64
+	err := e.Conn.QueryRow(ctx, `SELECT toUInt64(sum(arraySum(arrayFilter((v, n) -> n IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'),
+		ProfileEvents.Values, ProfileEvents.Names))))
+		FROM system.query_log WHERE type = 2 AND event_date >= yesterday() AND (`+strings.Join(like, " OR ")+`)`, into...).Scan(&us)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// logQueries is ctx with log_queries on for the ClickHouse queries made
+// with it, so that system.query_log has their CPU (see queryCPU).
+func logQueries(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1}))
 }
 
 // median of v (the mean of the middle two for an even count).
@@ -215,7 +266,7 @@ func writerIngest(ctx context.Context, e *env, topic string, n int, group, profi
 		return 0, err
 	}
 	defer stop()
-	w, err := e.StartWriter(ctx, e.Conn, e.DB, topic, group, writerBatchAge)
+	w, err := e.StartWriter(logQueries(ctx), e.Conn, e.DB, topic, group, writerBatchAge)
 	if err != nil {
 		return 0, err
 	}
