@@ -7,6 +7,7 @@ package writer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 // the records for commit once the rows are stored, in batch order.
 type batch struct {
 	rows   []migrations.Row
+	filled int                 // len(rows) when it was flushed (fresh shortens rows)
 	parts  []int32             // partition of each row
 	keys   []idwindow.Key      // window key of each row
 	ids    []idwindow.StoredID // the stored rows' ids, set by insert (before: a buffer for them)
@@ -30,26 +32,53 @@ type batch struct {
 	done   chan error // receives the outcome once
 }
 
-// add turns one record into a row, a dead letter or a skip. It fails only
-// when ctx ends before a dead letter is parked. Called with mu held.
-func (w *Writer) add(ctx context.Context, r *kgo.Record, c *converted) error {
-	switch {
-	case c.err != nil:
-		if err := w.deadLetter(ctx, r, c.reason, c.err); err != nil {
-			return err
+// add turns a poll's records into rows, dead letters and skips, flushing
+// whenever the buffer holds BatchSize rows (batches hold BatchSize rows at
+// most) until a flush failed (*flushErr). The records are converted
+// straight into the buffer's free rows, as many at a time as it has room
+// for, so a row is not copied from a conversion buffer into the batch. It
+// fails only when ctx ends before a dead letter is parked. Called with mu
+// held.
+func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, flushErr *error) ([]converted, error) {
+	for len(recs) > 0 {
+		n := len(w.rows)
+		seg := recs
+		if room := w.cfg.BatchSize - n; room > 0 && room < len(recs) { // no room only after a failed flush
+			seg = recs[:room]
 		}
-	case c.reason == reasonExpired:
-		w.m.expired.Inc()
-	default:
-		w.rows = append(w.rows, c.row)
-		w.parts = append(w.parts, r.Partition)
-		w.keys = append(w.keys, c.key)
+		full := slices.Grow(w.rows, len(seg))[:n+len(seg)]
+		conv = w.convert(conv, full[n:], seg)
+		k := n
+		for i, r := range seg {
+			switch c := &conv[i]; {
+			case c.err != nil:
+				if err := w.deadLetter(ctx, r, c.reason, c.err); err != nil {
+					w.rows = full[:k]
+					return conv, err
+				}
+			case c.reason == reasonExpired:
+				w.m.expired.Inc()
+			default:
+				if k != n+i {
+					full[k] = full[n+i]
+				}
+				k++
+				w.parts = append(w.parts, r.Partition)
+				w.keys = append(w.keys, c.key)
+			}
+			if len(w.pending) == 0 {
+				w.oldest = w.now()
+			}
+			w.pending = append(w.pending, r)
+		}
+		clear(full[k:]) // rows of records that made none: no pointers into their records
+		w.rows = full[:k]
+		if len(w.rows) >= w.cfg.BatchSize && *flushErr == nil {
+			*flushErr = w.flushLocked(ctx)
+		}
+		recs = recs[len(seg):]
 	}
-	if len(w.pending) == 0 {
-		w.oldest = w.now()
-	}
-	w.pending = append(w.pending, r)
-	return nil
+	return conv, nil
 }
 
 // untilDue is how long until the oldest buffered row is due, or BatchAge
@@ -71,7 +100,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
 	}
-	b := &batch{rows: w.rows, parts: w.parts, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
+	b := &batch{rows: w.rows, filled: len(w.rows), parts: w.parts, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
 	select {
 	case w.inserts <- b:
 	case <-ctx.Done():
@@ -82,13 +111,24 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	case sp := <-w.spare:
 		w.rows, w.parts, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.keys, sp.recs, sp.ids
 	default:
-		w.idBuf = nil
-		w.rows = make([]migrations.Row, 0, min(len(b.rows), w.cfg.BatchSize))
-		w.parts = make([]int32, 0, min(len(b.rows), w.cfg.BatchSize))
-		w.keys = make([]idwindow.Key, 0, min(len(b.rows), w.cfg.BatchSize))
-		w.pending = make([]*kgo.Record, 0, min(len(b.recs), w.cfg.BatchSize))
+		w.newBuffers()
 	}
 	return w.reapLocked()
+}
+
+// newBuffers gives the writer empty buffers for the next batch, of
+// BatchSize rows: growing them by appending copied every row about twice
+// per batch (a tenth of a freshly started writer's CPU), and memory the
+// batch does not fill is never touched. Finished batches' buffers are
+// reused (recycle), so a busy writer allocates at most InsertStreams+2 of
+// them. Called with mu held, or before Run starts.
+func (w *Writer) newBuffers() {
+	n := w.cfg.BatchSize
+	w.idBuf = nil
+	w.rows = make([]migrations.Row, 0, n)
+	w.parts = make([]int32, 0, n)
+	w.keys = make([]idwindow.Key, 0, n)
+	w.pending = make([]*kgo.Record, 0, n)
 }
 
 // drain flushes the buffer and waits until every batch is stored and
@@ -111,9 +151,11 @@ func (w *Writer) drain(ctx context.Context) error {
 // a busy writer then builds batches in the same memory instead of
 // allocating (and growing) new buffers for each.
 func (w *Writer) recycle(b *batch) {
-	clear(b.rows[:cap(b.rows)]) // fresh kept the rows it stores at the front
+	// Only what the batch filled: fresh kept the rows it stores at the
+	// front of its b.filled rows, and stored ids for at most as many.
+	clear(b.rows[:b.filled])
 	clear(b.recs)
-	clear(b.ids[:cap(b.ids)]) // as rows: a batch may store fewer ids than its buffer held before
+	clear(b.ids[:min(b.filled, cap(b.ids))])
 	select {
 	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], ids: b.ids[:0], recs: b.recs[:0]}:
 	default:
@@ -187,8 +229,29 @@ func (w *Writer) register(ctx context.Context, b *batch) error {
 			return err
 		}
 	}
-	w.cl.MarkCommitRecords(b.recs...)
+	w.cl.MarkCommitRecords(lastOfEachPartition(b.recs)...)
 	return nil
+}
+
+// lastOfEachPartition returns the last of recs (in order per partition,
+// as polled) of each partition: marking those marks every record of recs.
+// MarkCommitRecords sorts the records it is given, which for every record
+// of a batch cost the writer 2% of its CPU.
+func lastOfEachPartition(recs []*kgo.Record) []*kgo.Record {
+	var last []*kgo.Record
+	for i, r := range recs {
+		if i+1 < len(recs) && recs[i+1].Partition == r.Partition && recs[i+1].Topic == r.Topic {
+			continue // not the end of a run of one partition's records
+		}
+		j := slices.IndexFunc(last, func(l *kgo.Record) bool { return l.Partition == r.Partition && l.Topic == r.Topic })
+		switch {
+		case j < 0:
+			last = append(last, r)
+		case r.Offset > last[j].Offset:
+			last[j] = r
+		}
+	}
+	return last
 }
 
 // fresh returns the batch's rows that are not in the idempotency window
@@ -205,17 +268,20 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	}
 	w.claims = claims
 	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), claims)))
-	rows := b.rows[:0]
+	next, n := w.byPartition(b.parts, claims)
 	ids := b.ids[:0] // a finished batch's buffer, or nil
-	if cap(ids) < len(b.rows) {
+	if cap(ids) < n {
 		ids = make([]idwindow.StoredID, 0, len(b.rows))
 	}
+	ids = ids[:n]
+	rows := b.rows[:0]
 	var replayed, conflicts int
 	for i := range claims {
 		switch c := &claims[i]; {
 		case c.New:
-			r := &b.rows[i]
-			ids = append(ids, idwindow.StoredID{Topic: w.cfg.Topic, Partition: b.parts[i], WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs})
+			r, p := &b.rows[i], b.parts[i]
+			ids[next[p]] = idwindow.StoredID{Topic: w.cfg.Topic, Partition: p, WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs}
+			next[p]++
 			if len(rows) != i {
 				b.rows[len(rows)] = *r
 			}
@@ -232,6 +298,34 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 		w.log.Info("events not stored: id already stored with another timestamp", "events", conflicts)
 	}
 	return rows, ids
+}
+
+// byPartition returns, for each partition of parts, where its first new
+// id goes in the batch's ids, and how many new ids there are
+// (claims[i].New; parts[i] is its partition):
+// fresh writes the ids grouped by partition, in batch order within each.
+// The registry is sorted by (topic, partition, stored_at), and all of a
+// batch's ids have one topic and one stored_at, so ClickHouse stores such
+// a block without reordering it: the registry's insert costs the server
+// about a third less CPU than with the ids in batch order (0.28 against
+// 0.42 CPU s per million ids, from system.query_log, 3 runs each).
+func (w *Writer) byPartition(parts []int32, claims []idwindow.Claim) ([]int, int) {
+	next := w.next[:0]
+	for i := range claims {
+		if claims[i].New {
+			p := int(parts[i])
+			if p >= len(next) {
+				next = append(next, make([]int, p+1-len(next))...)
+			}
+			next[p]++
+		}
+	}
+	at := 0
+	for p, n := range next {
+		next[p], at = at, at+n
+	}
+	w.next = next
+	return next, at
 }
 
 // retry runs op until it succeeds or ctx ends, with capped exponential

@@ -435,3 +435,61 @@ func TestPoisonIsParkedAndItsOffsetMovesOn(t *testing.T) {
 	require.Equal(t, "0", headers[topics.HeaderDLQPartition])
 	require.Equal(t, "3", headers[topics.HeaderDLQOffset])
 }
+
+// TestLastOfEachPartitionMarksEveryRecord: the records marked for a batch
+// are the last of each partition, wherever its runs of records lie.
+func TestLastOfEachPartitionMarksEveryRecord(t *testing.T) {
+	rec := func(topic string, p int32, off int64) *kgo.Record {
+		return &kgo.Record{Topic: topic, Partition: p, Offset: off}
+	}
+	recs := []*kgo.Record{rec("t", 0, 5), rec("t", 0, 6), rec("t", 1, 3), rec("u", 1, 9), rec("t", 0, 7), rec("t", 2, 1), rec("t", 1, 4)}
+	var got []string
+	for _, r := range lastOfEachPartition(recs) {
+		got = append(got, fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset))
+	}
+	require.Equal(t, []string{"t/0@7", "t/1@4", "u/1@9", "t/2@1"}, got)
+	require.Empty(t, lastOfEachPartition(nil))
+}
+
+// TestFreshGroupsTheRegistryIDsByPartition: fresh keeps the new rows in
+// batch order and gives their ids grouped by partition (the registry's
+// order), in batch order within each; ids already stored are dropped from
+// both, and a recycled, longer ids buffer leaves nothing stale behind.
+func TestFreshGroupsTheRegistryIDsByPartition(t *testing.T) {
+	cfg := Defaults()
+	cfg.Topic = "events"
+	w := &Writer{cfg: cfg, m: newMetrics(nil), log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
+		ids: idwindow.New(time.Hour, 100)}
+	batchOf := func(ids []string, parts []int32, buf []idwindow.StoredID) *batch {
+		b := &batch{parts: parts, ids: buf}
+		for i, id := range ids {
+			b.rows = append(b.rows, migrations.Row{WorkspaceID: "ws", ID: id, TimestampNs: int64(i + 1)})
+			b.keys = append(b.keys, idwindow.KeyOf("ws", id))
+		}
+		b.filled = len(b.rows)
+		return b
+	}
+	ids := func(s []idwindow.StoredID) (out []string) {
+		for _, id := range s {
+			out = append(out, fmt.Sprintf("%s@%d", id.ID, id.Partition))
+		}
+		return out
+	}
+	rowIDs := func(rows []migrations.Row) (out []string) {
+		for _, r := range rows {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	rows, stored := w.fresh(batchOf([]string{"a", "b", "c", "d", "e"}, []int32{2, 0, 2, 5, 0}, nil))
+	require.Equal(t, []string{"a", "b", "c", "d", "e"}, rowIDs(rows))
+	require.Equal(t, []string{"b@0", "e@0", "a@2", "c@2", "d@5"}, ids(stored))
+
+	// "c" and "e" are stored already; the buffer of the previous batch is reused.
+	b := batchOf([]string{"f", "c", "g", "e", "h"}, []int32{1, 2, 0, 0, 1}, stored[:0])
+	b.rows[1].TimestampNs, b.rows[3].TimestampNs = 3, 5 // replays of the same versions
+	rows, stored = w.fresh(b)
+	require.Equal(t, []string{"f", "g", "h"}, rowIDs(rows))
+	require.Equal(t, []string{"g@0", "f@1", "h@1"}, ids(stored))
+	require.Len(t, stored, 3)
+}

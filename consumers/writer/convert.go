@@ -23,17 +23,19 @@ const (
 	reasonExpired     = "expired"
 )
 
-// converted is the outcome of toRow for one record.
+// converted is the outcome of toRow for one record, whose row convert
+// writes in place.
 type converted struct {
-	row    migrations.Row
 	key    idwindow.Key // set when the writer has an idempotency window
 	reason string
 	err    error
 }
 
-// convert runs toRow over recs, spreading large polls over every core. It
-// returns the outcomes in out, grown when needed.
-func (w *Writer) convert(out []converted, recs []*kgo.Record) []converted {
+// convert runs toRow over recs, writing record i's row to rows[i] (rows
+// holds len(recs) rows; what a record that makes no row leaves there is
+// undefined) and spreading large polls over every core. It returns the
+// outcomes in out, grown when needed.
+func (w *Writer) convert(out []converted, rows []migrations.Row, recs []*kgo.Record) []converted {
 	if cap(out) < len(recs) {
 		out = make([]converted, len(recs))
 	}
@@ -45,11 +47,11 @@ func (w *Writer) convert(out []converted, recs []*kgo.Record) []converted {
 	policy.Now = func() time.Time { return now }
 	one := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			c := &out[i]
-			c.row, c.reason, c.err = toRow(recs[i], &policy, now, w.cfg.RetentionDays)
+			c, row := &out[i], &rows[i]
+			c.reason, c.err = toRow(row, recs[i], &policy, now, w.cfg.RetentionDays)
 			c.key = idwindow.Key{}
 			if c.err == nil && c.reason == "" && w.ids != nil {
-				c.key = idwindow.KeyOf(c.row.WorkspaceID, c.row.ID)
+				c.key = idwindow.KeyOf(row.WorkspaceID, row.ID)
 			}
 		}
 	}
@@ -67,26 +69,28 @@ func (w *Writer) convert(out []converted, recs []*kgo.Record) []converted {
 	return out
 }
 
-// toRow decodes, validates and flattens one record, at now; events older
-// than retentionDays are reported expired.
-func toRow(r *kgo.Record, policy *event.Policy, now time.Time, retentionDays int) (migrations.Row, string, error) {
+// toRow decodes, validates and flattens one record into *row, at now;
+// events older than retentionDays are reported expired. *row is written
+// only for a record that makes a row (reason "").
+func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, now time.Time, retentionDays int) (string, error) {
 	e, changes, err := event.DecodeStored(r.Value)
 	if err != nil {
-		return migrations.Row{}, reasonUndecodable, err
+		return reasonUndecodable, err
 	}
 	if err := policy.Validate(&e); err != nil {
-		return migrations.Row{}, reasonInvalid, err
+		return reasonInvalid, err
 	}
 	if e.ID == "" || e.ReceivedAt.IsZero() {
-		return migrations.Row{}, reasonInvalid, errors.New("id and received_at are set by the ingest path and must not be empty")
+		return reasonInvalid, errors.New("id and received_at are set by the ingest path and must not be empty")
 	}
 	if string(r.Key) != e.WorkspaceID {
-		return migrations.Row{}, reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
+		return reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
 	}
 	if e.Timestamp.Before(now.Add(-time.Duration(retentionDays) * 24 * time.Hour)) {
-		return migrations.Row{}, reasonExpired, nil
+		return reasonExpired, nil
 	}
-	return migrations.RowWithChanges(&e, changes), "", nil
+	*row = migrations.RowWithChanges(&e, changes)
+	return "", nil
 }
 
 // truncate cuts s to n bytes, marking the cut with "...".

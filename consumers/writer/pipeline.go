@@ -96,20 +96,13 @@ func (w *Writer) buffer(ctx context.Context, got polledRecords, conv []converted
 		}
 	})
 	got.fetches.EachPartition(w.observeLag)
-	recs := got.recs
-	conv = w.convert(conv, recs) // outside the lock: decoding is the costly part
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, r := range recs {
-		if err := w.add(ctx, r, &conv[i]); err != nil {
-			w.dropLocked()
-			return conv, err
-		}
-		if len(w.rows) >= w.cfg.BatchSize && *flushErr == nil {
-			*flushErr = w.flushLocked(ctx)
-		}
+	conv, err := w.add(ctx, got.recs, conv, flushErr)
+	if err != nil {
+		w.dropLocked()
 	}
-	return conv, nil
+	return conv, err
 }
 
 // insertLoop is the inserter stage: it takes the flushed batches in order,

@@ -69,6 +69,7 @@ type Writer struct {
 	registers chan *batch
 	spare     chan batch       // emptied buffers of finished batches (see recycle)
 	claims    []idwindow.Claim // fresh's buffer (only the inserter goroutine calls fresh)
+	next      []int            // fresh's buffer of where each partition's next id goes
 
 	mu       sync.Mutex
 	rows     []migrations.Row
@@ -100,6 +101,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		// whatever passed it, custom names included.
 		policy: event.Policy{AllowCustomEvents: true, Now: now},
 	}
+	w.newBuffers()
 	if cfg.DedupeWindow > 0 {
 		w.ids = idwindow.New(cfg.DedupeWindow, cfg.DedupeMaxIDs)
 		if reg != nil {

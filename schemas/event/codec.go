@@ -171,11 +171,71 @@ func fromWire(w *wire) (Event, error) {
 // ParseTime parses an RFC 3339 timestamp with an optional fraction of a
 // second and returns it in UTC.
 func ParseTime(s string) (time.Time, error) {
+	if t, ok := parseUTC(s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z, got %q", truncate(s, 64))
 	}
 	return t.UTC(), nil
+}
+
+// parseUTC parses the form Encode writes and most producers send,
+// "2006-01-02T15:04:05Z" with up to nine digits of a fraction of a second
+// before the Z, without time.Parse's general layout machinery: every event
+// carries two timestamps, parsed on every hop (about 5% of the writer's
+// own work per event). It returns ok=false for anything else, valid or
+// not, which ParseTime leaves to time.Parse; where it returns ok=true the
+// result equals time.Parse's, in UTC (FuzzParseTimeMatchesTimeParse).
+func parseUTC(s string) (time.Time, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(v string) int {
+		n := 0
+		for i := 0; i < len(v); i++ {
+			c := v[i] - '0'
+			if c > 9 {
+				return -1
+			}
+			n = n*10 + int(c)
+		}
+		return n
+	}
+	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	ns := 0
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		if ns = num(frac[1:]); ns < 0 {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			ns *= 10
+		}
+	}
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, ns, time.UTC), true
+}
+
+// daysIn is the number of days of month (1-12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // Encode appends the JSON encoding of e to dst: compact, with the keys of

@@ -317,3 +317,43 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// FuzzParseTimeMatchesTimeParse holds ParseTime's fast path to
+// time.Parse: the same time in UTC, or an error from both.
+func FuzzParseTimeMatchesTimeParse(f *testing.F) {
+	for _, s := range []string{
+		"2026-11-25T10:00:00Z", "2026-11-25T10:00:00.123Z", "2026-11-25T10:00:00.123456789Z", "2026-11-25T10:00:00.1234567891Z",
+		"2024-02-29T23:59:59.5Z", "2023-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-12-31T24:00:00Z", "2026-12-31T23:60:00Z",
+		"2026-12-31T23:59:60Z", "0000-01-01T00:00:00Z", "2026-11-25T10:00:00+02:00", "2026-11-25t10:00:00z", "2026-11-25T10:00:00.Z",
+		"2026-11-25T10:00:00,5Z", "+026-11-25T10:00:00Z", "2026-1-25T10:00:00Z", "2026-11-25T10:00:00", "", "2026-11-25 10:00:00Z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseTime(s)
+		want, wantErr := time.Parse(time.RFC3339Nano, s)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("ParseTime(%q): error %v, time.Parse: %v", s, err, wantErr)
+		}
+		if err == nil && got != want.UTC() {
+			t.Fatalf("ParseTime(%q) = %v, time.Parse: %v", s, got, want.UTC())
+		}
+	})
+}
+
+func TestParseTimeFastPath(t *testing.T) {
+	for s, want := range map[string]time.Time{
+		"2026-11-25T10:00:00Z":           time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		"2026-11-25T10:00:00.5Z":         time.Date(2026, 11, 25, 10, 0, 0, 500_000_000, time.UTC),
+		"2026-11-25T10:00:00.123456789Z": time.Date(2026, 11, 25, 10, 0, 0, 123_456_789, time.UTC),
+		"2024-02-29T23:59:59.000001Z":    time.Date(2024, 2, 29, 23, 59, 59, 1000, time.UTC),
+	} {
+		got, ok := parseUTC(s)
+		require.True(t, ok, s)
+		require.Equal(t, want, got, s)
+	}
+	for _, s := range []string{"2023-02-29T00:00:00Z", "2026-11-25T10:00:00+00:00", "2026-11-25T10:00:00.1234567891Z", "2026-11-25T10:00:60Z"} {
+		_, ok := parseUTC(s)
+		require.False(t, ok, s)
+	}
+}

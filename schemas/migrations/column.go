@@ -116,6 +116,17 @@ func (c columnDef[R]) definition() string {
 // default (18.16 needs them named for batch inserts).
 func (t *TableDef[R]) InsertColumns() []string { return t.inserted }
 
+// InsertTypes are the ClickHouse types of InsertColumns, in that order.
+func (t *TableDef[R]) InsertTypes() []string {
+	var out []string
+	for _, c := range t.columns {
+		if c.of != nil {
+			out = append(out, c.Type)
+		}
+	}
+	return out
+}
+
 // Insert is the INSERT statement of database's table for a native batch
 // of InsertColumns.
 func (t *TableDef[R]) Insert(database string) string {

@@ -92,6 +92,7 @@ func clientInsert(ctx context.Context, e *env, table, rowsFile string, n int) (f
 	}
 	defer in.Close()
 	args := append(e.ClientArgs(), clientCompression(e.ClickHouse.CompressionMethod())...)
+	args = append(args, "--log_queries", "1") // its CPU in system.query_log, as the writer's (see queryCPU)
 	cmd := exec.CommandContext(ctx, "clickhouse-client", append(args, "--query", "INSERT INTO "+table+" FORMAT JSONEachRow")...)
 	cmd.Stdin = in
 	var stderr bytes.Buffer

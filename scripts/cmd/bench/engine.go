@@ -118,7 +118,7 @@ func (e *env) engineIngest(ctx context.Context, topic string, partitions, n int,
 		g := gs[group]
 		return len(g.AssignedPartitions()) > 0
 	}
-	return untilStored(ctx, e, engineTarget, n, assigned)
+	return untilStored(n, storedIn(ctx, e, engineTarget), assigned)
 }
 
 // tuneEngine runs every grid point once, each from an emptied table and
@@ -127,7 +127,7 @@ func (e *env) tuneEngine(ctx context.Context, o options, topic string) ([]Engine
 	var trials []EngineTrial
 	var best EngineTrial
 	for i, s := range engineGrid(o.quick, partitions) {
-		rate, _, err := e.measureOnce(ctx, side{what: "Kafka engine, " + s.String(), rows: o.rows, tables: []string{engineTarget},
+		rate, _, _, err := e.measureOnce(ctx, side{what: "Kafka engine, " + s.String(), rows: o.rows, tables: []string{engineTarget},
 			measure: func(int) (float64, error) {
 				return e.engineIngest(ctx, topic, partitions, o.rows, s, fmt.Sprintf("grid%d", i))
 			}}, 0)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -39,4 +41,44 @@ func TestClientCompressionFollowsTheWriters(t *testing.T) {
 	require.Equal(t, []string{"--compression", "0"}, clientCompression("none"))
 	require.Empty(t, clientCompression("lz4"))
 	require.Equal(t, []string{"--network_compression_method", "zstd"}, clientCompression("zstd"))
+}
+
+// TestUntilStoredTimesFromAssignmentToTheLastRow: the rate runs from the
+// first poll that saw the assignment to the first that counted every row,
+// polled every 10 ms at first and never slower than every 100 ms.
+func TestUntilStoredTimesFromAssignmentToTheLastRow(t *testing.T) {
+	require.Equal(t, 10*time.Millisecond, pollEvery(0))
+	require.Equal(t, 10*time.Millisecond, pollEvery(time.Second))
+	require.Equal(t, 25*time.Millisecond, pollEvery(5*time.Second))
+	require.Equal(t, 100*time.Millisecond, pollEvery(time.Hour))
+
+	start := time.Now()
+	var assignedAt time.Time
+	assigned := func() bool {
+		if time.Since(start) < 300*time.Millisecond {
+			return false
+		}
+		if assignedAt.IsZero() {
+			assignedAt = time.Now()
+		}
+		return true
+	}
+	count := func() (uint64, error) {
+		if assignedAt.IsZero() {
+			return 0, nil
+		}
+		return uint64(min(time.Since(assignedAt), 100*time.Millisecond) / time.Millisecond * 10), nil // 1,000 rows at 100 ms
+	}
+	rate, err := untilStored(1000, count, assigned)
+	require.NoError(t, err)
+	// 1,000 rows 100 ms (and a poll or a busy machine's delay) after the
+	// assignment: the 300 ms before it are not counted.
+	require.LessOrEqual(t, rate, 1000/0.1)
+	require.Greater(t, rate, 1000/0.3)
+
+	_, err = untilStored(1, func() (uint64, error) { return 1, nil }, func() bool { return false })
+	require.ErrorContains(t, err, "without the group reporting an assignment")
+	boom := errors.New("boom")
+	_, err = untilStored(1, func() (uint64, error) { return 0, boom }, func() bool { return true })
+	require.ErrorIs(t, err, boom)
 }

@@ -86,6 +86,8 @@ func figures(b baseline, out []outcome) []Figure {
 			against("clickhouse-client (bench process and its child)", outcome{rates: wr.proc}, outcome{rates: client.proc}, "<= 1.5"),
 		splitCPUFigure("ClickHouse server CPU per million: writer run", wr.server).
 			against("clickhouse-client run", outcome{rates: wr.server}, outcome{rates: client.server}, "<= 1.1"),
+		splitCPUFigure("ClickHouse CPU of the writer's own INSERTs per million (system.query_log)", wr.query).
+			against("clickhouse-client's INSERT", outcome{rates: wr.query}, outcome{rates: client.query}, ""),
 	}
 	if len(out) < 3 {
 		return f

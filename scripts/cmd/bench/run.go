@@ -166,16 +166,21 @@ func (e *env) compare(ctx context.Context, o options, b baseline, rep *Report) e
 	rep.Settings["writer"] = fmt.Sprintf("batch size %d, batch age %s, %d insert streams, dedupe window %s (%d ids)",
 		wcfg.BatchSize, wcfg.BatchAge, wcfg.InsertStreams, wcfg.DedupeWindow, wcfg.DedupeMaxIDs)
 	sides := []side{
-		{name: "client", what: fmt.Sprintf("clickhouse-client insert of %d rows (JSONEachRow)", o.rows), rows: o.rows, tables: []string{"raw"},
+		{name: "client", what: fmt.Sprintf("clickhouse-client insert of %d rows (JSONEachRow)", o.rows), rows: o.rows, tables: []string{"raw"}, own: []string{"raw"},
 			settings: "compression " + compression,
 			measure:  func(int) (float64, error) { return clientInsert(ctx, e, e.DB+".raw", b.rowsFile, o.rows) }},
 		// Each run is a new consumer group storing every event into
 		// emptied tables (the id registry too, or the next run would find
 		// every id already stored).
 		{name: "writer", what: "writer: Kafka -> ClickHouse", rows: o.rows, tables: []string{migrations.Table, migrations.IDsTable},
+			own:      []string{migrations.Table, migrations.IDsTable},
 			settings: rep.Settings["writer"] + ", compression " + compression,
 			measure: func(run int) (float64, error) {
-				return writerIngest(ctx, e, b.events, o.rows, fmt.Sprintf("bench-writer-%s-%d", e.sfx, run))
+				profile := ""
+				if o.cpuProfile != "" {
+					profile = fmt.Sprintf("%s.%d", o.cpuProfile, run)
+				}
+				return writerIngest(ctx, e, b.events, o.rows, fmt.Sprintf("bench-writer-%s-%d", e.sfx, run), profile)
 			}},
 	}
 	if !o.writer {

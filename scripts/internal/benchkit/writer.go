@@ -68,11 +68,19 @@ func (w *Writer) Stop() {
 }
 
 // Gauge is the value of a gauge without labels (0 when absent).
-func (w *Writer) Gauge(name string) float64 {
+func (w *Writer) Gauge(name string) float64 { return w.Value(name) }
+
+// Value is the value of a gauge or counter without labels (0 when
+// absent).
+func (w *Writer) Value(name string) float64 {
 	mfs, _ := w.Metrics.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
 	return 0
