@@ -115,6 +115,11 @@ type Migration struct {
 	// no ADD COLUMN IF NOT EXISTS, and a table created by a later CREATE
 	// already has the column.
 	Adds []AddedColumn
+	// Run, when set, applies the migration in place of running its
+	// Statements one by one: for a migration whose steps depend on what
+	// the server holds (migration 5 renames a table only once). Its
+	// Statements then list every step it may take, for review.
+	Run func(ctx context.Context, conn Conn, o Options, v Version) error
 }
 
 // AddedColumn is a column a migration adds to Table of an existing schema.
@@ -140,6 +145,7 @@ func All() []Migration {
 			return addColumns(o, v, senderColumns)
 		}},
 		{Version: 4, Name: "create audit_partition_counts", Statements: createPartitionCounts},
+		{Version: 5, Name: "events layout", Statements: layoutStatements, Run: moveToLayout},
 	}
 }
 
@@ -271,7 +277,11 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		if done[m.Version] && !o.Reapply {
 			continue
 		}
-		if len(m.Adds) > 0 {
+		if m.Run != nil {
+			if err := m.Run(ctx, conn, o, v); err != nil {
+				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		} else if len(m.Adds) > 0 {
 			if err := applyAdds(ctx, conn, o, v, m); err != nil {
 				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 			}
@@ -291,10 +301,7 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		res.Versions = append(res.Versions, m.Version)
 	}
 	if v.SupportsTTL() {
-		for _, t := range []struct{ table, ttl string }{
-			{Table, retentionTTL(o.RetentionDays)},
-			{IDsTable, registryTTL(o.RetentionDays)},
-		} {
+		for _, t := range ttlTables(o.RetentionDays) {
 			set := false
 			if !o.Reapply {
 				if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl); err != nil {
@@ -309,6 +316,16 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		}
 	}
 	return res, nil
+}
+
+// ttlTables are the tables with a TTL clause and the clause each has for
+// a retention window of days.
+func ttlTables(days int) []struct{ table, ttl string } {
+	out := []struct{ table, ttl string }{{Table, retentionTTL(days)}, {IDsTable, registryTTL(days)}}
+	for _, l := range Lookups {
+		out = append(out, struct{ table, ttl string }{l.Table, retentionTTL(days)})
+	}
+	return out
 }
 
 // ttlChange is the ALTER that sets a table's TTL clause, or "" when the

@@ -1,0 +1,298 @@
+package migrations
+
+// Migration 5, "events layout": the events table in weekly partitions and
+// the lookup tables beside it that filtered pages read first.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The events table's names during and around migration 5.
+const (
+	// LegacyTable is the events table of the layout before migration 5
+	// (day partitions) while its rows are moved into Table by MoveLegacy;
+	// it is dropped when empty. Readers read it too while it exists.
+	LegacyTable = "audit_events_v4"
+	// nextTable is the new events table between its creation and the
+	// rename that makes it Table.
+	nextTable = "audit_events_v5"
+)
+
+// WeekPartition is the partition expression of the events table and the
+// lookup tables from migration 5 on: a partition holds a week (Monday to
+// Sunday, UTC), its id the Monday as YYYYMMDD. A 90-day window spans 14
+// partitions instead of 91, so a page that must look at the whole window
+// opens a seventh of the parts; retention stays exact on the read side
+// (the window filter) and drops a week once all of it left the window.
+const WeekPartition = "toMonday(timestamp)"
+
+// Lookup is a narrow table kept by a materialized view from every insert
+// into the events table: one row per stored row, holding the workspace,
+// one filter column, and the event's key, ordered by (workspace_id,
+// Column, timestamp_ns, id). A page filtered by that column reads its keys
+// here (a few granules per part, whatever the size of the workspace), then
+// fetches the page's rows by key.
+type Lookup struct {
+	Table  string // e.g. audit_events_by_event
+	Column string // the events table's column it is ordered by
+}
+
+// View is the materialized view that fills l.
+func (l Lookup) View() string { return l.Table + "_mv" }
+
+// Lookups are the lookup tables, in the order a reader prefers them when a
+// filter could use several (the most selective column first).
+var Lookups = []Lookup{
+	{Table: "audit_events_by_resource", Column: "resource_id"},
+	{Table: "audit_events_by_actor", Column: "actor_id"},
+	{Table: "audit_events_by_event", Column: "event"},
+}
+
+// lookupColumns are a lookup table's columns in the order of its CREATE
+// and of the view's SELECT.
+func (l Lookup) columns() []string {
+	return []string{"workspace_id", l.Column, "timestamp", "timestamp_ns", "id"}
+}
+
+func (l Lookup) definition() string {
+	return fmt.Sprintf("(workspace_id String, %s String, timestamp DateTime('UTC'), timestamp_ns Int64, id String)", l.Column)
+}
+
+// layoutStatements are every statement moveToLayout may run, in order.
+func layoutStatements(o Options, v Version) []string {
+	out := append(createNext(o, v), createLookups(o, v)...)
+	out = append(out, swapStatement(o))
+	out = append(out, createViews(o)...)
+	return append(out, backfillLookups(o)...)
+}
+
+// createNext creates the new events table as nextTable (renamed into
+// place by moveToLayout). On a cluster it is the storage table only: the
+// Distributed audit_events in front keeps its name and routes to whichever
+// table is called audit_events_local.
+func createNext(o Options, v Version) []string {
+	next := o.createTable(nextTable, Events.definition(), "ReplacingMergeTree()", eventsClauses(o, v))
+	if o.Cluster != "" {
+		next = next[:1]
+	}
+	return next
+}
+
+// createLookups creates the lookup tables.
+func createLookups(o Options, v Version) []string {
+	var out []string
+	for _, l := range Lookups {
+		out = append(out, o.createTable(l.Table, l.definition(), "ReplacingMergeTree()", lookupClauses(o, v, l))...)
+	}
+	return out
+}
+
+// eventsClauses are the events table's clauses from migration 5 on.
+func eventsClauses(o Options, v Version) string {
+	ttl := ""
+	if v.SupportsTTL() {
+		ttl = "\n" + retentionTTL(o.RetentionDays)
+	}
+	return "PARTITION BY " + WeekPartition + `
+ORDER BY (workspace_id, timestamp_ns, id)` + ttl + `
+SETTINGS index_granularity = 8192`
+}
+
+func lookupClauses(o Options, v Version, l Lookup) string {
+	ttl := ""
+	if v.SupportsTTL() {
+		ttl = "\n" + retentionTTL(o.RetentionDays)
+	}
+	return fmt.Sprintf("PARTITION BY %s\nORDER BY (workspace_id, %s, timestamp_ns, id)%s\nSETTINGS index_granularity = 8192", WeekPartition, l.Column, ttl)
+}
+
+// createViews are the views that fill the lookup tables from the events
+// table, on a cluster from each node's storage table into its own.
+//
+// They are created after the rename that puts the new events table in
+// place: 18.16 binds a view to its source by name, current servers by the
+// table's identity, so a view created before the rename would follow the
+// new table on one and the old on the other.
+func createViews(o Options) []string {
+	var out []string
+	for _, l := range Lookups {
+		cols := strings.Join(l.columns(), ", ")
+		out = append(out, fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s%s TO %s.%s AS SELECT %s FROM %s.%s",
+			o.Database, l.View(), o.OnCluster(), o.Database, o.StorageTable(l.Table), cols, o.Database, o.StorageTable(Table)))
+	}
+	return out
+}
+
+// moveToLayout runs migration 5 on a server. It is idempotent and resumes
+// where a previous run stopped, and ingest goes on throughout (writers
+// insert into audit_events, whichever table holds that name):
+//
+//  1. create the new events table as nextTable and the lookup tables;
+//  2. unless audit_events already has the new layout, swap the names in
+//     one RENAME: the old table becomes LegacyTable, the new one
+//     audit_events; an insert under way finishes in the old table first;
+//  3. create the views that fill the lookup tables;
+//  4. fill the lookup tables from the rows the new table got before its
+//     views existed (copies that this makes collapse like any replay).
+//
+// The old rows are moved by MoveLegacy afterwards (the retention enforcer
+// calls it), a partition at a time, while readers read both tables.
+func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
+	weekly, err := hasLayout(ctx, conn, o)
+	if err != nil {
+		return err
+	}
+	create := createLookups(o, v)
+	if !weekly {
+		create = append(createNext(o, v), create...)
+	}
+	for _, s := range create {
+		if err := conn.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	if !weekly {
+		if err := swap(ctx, conn, o); err != nil {
+			return err
+		}
+	}
+	for _, s := range createViews(o) {
+		if err := conn.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	if o.Reapply {
+		return nil
+	}
+	for _, s := range backfillLookups(o) {
+		if err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("fill the lookup tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// swap renames the new events table into place. When another service
+// applying the migration at the same time swapped first, the rename fails
+// and the table this one created is dropped (it is empty: nobody writes to
+// that name).
+func swap(ctx context.Context, conn Conn, o Options) error {
+	err := conn.Exec(ctx, swapStatement(o))
+	if err == nil {
+		return nil
+	}
+	if weekly, werr := hasLayout(ctx, conn, o); werr != nil || !weekly {
+		return fmt.Errorf("swap the events tables: %w", err)
+	}
+	q := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(nextTable), o.OnCluster())
+	if err := conn.Exec(ctx, q); err != nil {
+		return fmt.Errorf("drop the unused %s: %w", nextTable, err)
+	}
+	return nil
+}
+
+// swapStatement renames the old events table away and the new one into
+// its place in one statement, so an insert finds one or the other.
+func swapStatement(o Options) string {
+	return fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
+		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(nextTable), o.OnCluster())
+}
+
+// backfillLookups fill the lookup tables from the events table (the rows
+// stored before the views existed). On a cluster each shard's rows go
+// through the Distributed lookup tables, which route them back to it.
+func backfillLookups(o Options) []string {
+	var out []string
+	for _, l := range Lookups {
+		cols := strings.Join(l.columns(), ", ")
+		out = append(out, fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s", o.Database, l.Table, cols, cols, o.Database, Table))
+	}
+	return out
+}
+
+// hasLayout reports whether the events table (the storage table on a
+// cluster) already has migration 5's week partitions.
+func hasLayout(ctx context.Context, conn Conn, o Options) (bool, error) {
+	return tableHas(ctx, conn, o.Database, o.StorageTable(Table), "PARTITION BY "+WeekPartition)
+}
+
+// Partitions returns the partition ids of database.table's active parts;
+// on a cluster (o.Cluster) of its storage table on every shard.
+func Partitions(ctx context.Context, conn Conn, o Options, table string) ([]string, error) {
+	parts := "system.parts"
+	if o.Cluster != "" {
+		parts = fmt.Sprintf("cluster('%s', system.parts)", o.Cluster)
+	}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT partition_id FROM "+parts+" WHERE database = ? AND table = ? AND active ORDER BY partition_id DESC",
+		o.Database, o.StorageTable(table))
+	if err != nil {
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// MoveLegacy moves the rows of LegacyTable into the events table, a day
+// partition at a time, newest first, and drops LegacyTable once it is
+// empty. A day entirely before cutoff (YYYYMMDD, the oldest day still in
+// the retention window) is dropped without copying. Each day is copied by
+// INSERT ... SELECT into audit_events, which fills the lookup tables
+// through their views, then dropped from LegacyTable; a run stopped
+// between the two copies that day again on the next run, and the copies
+// collapse like any replay (readers hide them, merges remove them). It
+// returns the days moved. It does nothing when LegacyTable does not exist.
+func MoveLegacy(ctx context.Context, conn Conn, o Options, cutoff string) ([]string, error) {
+	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
+	if err != nil || !exists {
+		return nil, err
+	}
+	days, err := Partitions(ctx, conn, o, LegacyTable)
+	if err != nil {
+		return nil, err
+	}
+	cols := strings.Join(InsertColumns, ", ")
+	from := o.Database + "." + LegacyTable
+	if o.Cluster != "" {
+		from = fmt.Sprintf("cluster('%s', %s, %s)", o.Cluster, o.Database, o.StorageTable(LegacyTable))
+	}
+	var moved []string
+	for _, day := range days {
+		if day >= cutoff {
+			q := fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s WHERE toYYYYMMDD(timestamp) = %s", o.Database, Table, cols, cols, from, day)
+			if err := conn.Exec(ctx, q); err != nil {
+				return moved, fmt.Errorf("copy day %s of %s: %w", day, LegacyTable, err)
+			}
+		}
+		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", o.Database, o.StorageTable(LegacyTable), o.OnCluster(), day)
+		if err := conn.Exec(ctx, q); err != nil {
+			return moved, fmt.Errorf("drop day %s of %s: %w", day, LegacyTable, err)
+		}
+		moved = append(moved, day)
+	}
+	q := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(LegacyTable), o.OnCluster())
+	if err := conn.Exec(ctx, q); err != nil {
+		return moved, fmt.Errorf("drop %s: %w", LegacyTable, err)
+	}
+	return moved, nil
+}
+
+// WeekEnd returns the first day after the week partition id (YYYYMMDD of
+// a Monday), as YYYYMMDD: the partition is entirely before it.
+func WeekEnd(id string) (string, error) {
+	t, err := time.Parse("20060102", id)
+	if err != nil {
+		return "", fmt.Errorf("week partition %q: %w", id, err)
+	}
+	return t.AddDate(0, 0, 7).Format("20060102"), nil
+}
