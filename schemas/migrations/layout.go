@@ -64,9 +64,8 @@ func (l Lookup) definition() string {
 // layoutStatements are every statement moveToLayout may run, in order.
 func layoutStatements(o Options, v Version) []string {
 	out := append(createNext(o, v), createLookups(o, v)...)
-	out = append(out, swapStatement(o))
 	out = append(out, createViews(o)...)
-	return append(out, backfillLookups(o)...)
+	return append(out, swapStatements(o, v.AtLeast(20, 10))...)
 }
 
 // createNext creates the new events table as nextTable (renamed into
@@ -112,10 +111,13 @@ func lookupClauses(o Options, v Version, l Lookup) string {
 // createViews are the views that fill the lookup tables from the events
 // table, on a cluster from each node's storage table into its own.
 //
-// They are created after the rename that puts the new events table in
-// place: 18.16 binds a view to its source by name, current servers by the
-// table's identity, so a view created before the rename would follow the
-// new table on one and the old on the other.
+// A view follows its source by name, on 18.16 and on current servers
+// alike (after EXCHANGE TABLES it fills from whichever table is called
+// audit_events; after a RENAME of its source it fills from nothing), so
+// the views are created on audit_events before the swap: they fill from
+// the old table until the swap (those rows are copied in later, and the
+// copies in the lookup tables collapse like any replay), then from the
+// new one, with no insert in between that misses them.
 func createViews(o Options) []string {
 	var out []string
 	for _, l := range Lookups {
@@ -131,15 +133,18 @@ func createViews(o Options) []string {
 // insert into audit_events, whichever table holds that name):
 //
 //  1. create the new events table as nextTable and the lookup tables;
-//  2. unless audit_events already has the new layout, swap the names in
-//     one RENAME: the old table becomes LegacyTable, the new one
-//     audit_events; an insert under way finishes in the old table first;
-//  3. create the views that fill the lookup tables;
-//  4. fill the lookup tables from the rows the new table got before its
-//     views existed (copies that this makes collapse like any replay).
+//  2. create the views that fill the lookup tables from audit_events;
+//  3. unless audit_events already has the new layout, swap the names: the
+//     old table becomes LegacyTable, the new one audit_events; an insert
+//     under way finishes in the old table first.
 //
 // The old rows are moved by MoveLegacy afterwards (the retention enforcer
-// calls it), a partition at a time, while readers read both tables.
+// calls it), a day at a time, while readers read both tables; the copies
+// go through audit_events, so the views fill the lookup tables with them.
+//
+// On 18.16 an insert that meets the creation of a view may fail (the
+// server registers the view before it exists); it writes nothing, and the
+// writer retries it as any failed insert.
 func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
 	weekly, err := hasLayout(ctx, conn, o)
 	if err != nil {
@@ -149,42 +154,43 @@ func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
 	if !weekly {
 		create = append(createNext(o, v), create...)
 	}
-	for _, s := range create {
+	for _, s := range append(create, createViews(o)...) {
 		if err := conn.Exec(ctx, s); err != nil {
 			return err
 		}
 	}
-	if !weekly {
-		if err := swap(ctx, conn, o); err != nil {
-			return err
-		}
-	}
-	for _, s := range createViews(o) {
-		if err := conn.Exec(ctx, s); err != nil {
-			return err
-		}
-	}
-	if o.Reapply {
+	if weekly {
 		return nil
 	}
-	for _, s := range backfillLookups(o) {
-		if err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("fill the lookup tables: %w", err)
-		}
-	}
-	return nil
+	return swap(ctx, conn, o, v)
 }
 
-// swap renames the new events table into place. When another service
-// applying the migration at the same time swapped first, the rename fails
-// and the table this one created is dropped (it is empty: nobody writes to
-// that name).
-func swap(ctx context.Context, conn Conn, o Options) error {
-	err := conn.Exec(ctx, swapStatement(o))
+// swap puts the new events table in place. When another service applying
+// the migration at the same time swapped first, the swap fails and the
+// table this one created is dropped (it is empty: nobody writes to that
+// name).
+func swap(ctx context.Context, conn Conn, o Options, v Version) error {
+	exchange, err := canExchange(ctx, conn, o, v)
+	if err != nil {
+		return err
+	}
+	if exchange {
+		// Before exchanging, the table under the new name must be the new
+		// one: after another service's exchange it is the old one.
+		next, err := tableHas(ctx, conn, o.Database, o.StorageTable(nextTable), "PARTITION BY "+WeekPartition)
+		if err != nil || !next {
+			return fmt.Errorf("swap the events tables: %s has not the new layout (%v)", nextTable, err)
+		}
+	}
+	for _, q := range swapStatements(o, exchange) {
+		if err = conn.Exec(ctx, q); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		return nil
 	}
-	if weekly, werr := hasLayout(ctx, conn, o); werr != nil || !weekly {
+	if weekly, werr := hasLayout(ctx, conn, o); werr != nil || !weekly || exchange {
 		return fmt.Errorf("swap the events tables: %w", err)
 	}
 	q := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(nextTable), o.OnCluster())
@@ -194,23 +200,34 @@ func swap(ctx context.Context, conn Conn, o Options) error {
 	return nil
 }
 
-// swapStatement renames the old events table away and the new one into
-// its place in one statement, so an insert finds one or the other.
-func swapStatement(o Options) string {
-	return fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
-		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(nextTable), o.OnCluster())
+// canExchange reports whether the database swaps names with EXCHANGE
+// TABLES: an Atomic database (the default from 20.10 on), where renaming
+// two tables in one RENAME is not atomic. On 18.16 one RENAME of two
+// tables is.
+func canExchange(ctx context.Context, conn Conn, o Options, v Version) (bool, error) {
+	if !v.AtLeast(20, 10) {
+		return false, nil
+	}
+	var engine string
+	if err := conn.QueryRow(ctx, "SELECT engine FROM system.databases WHERE name = ?", o.Database).Scan(&engine); err != nil {
+		return false, fmt.Errorf("look up the engine of database %s: %w", o.Database, err)
+	}
+	return engine == "Atomic", nil
 }
 
-// backfillLookups fill the lookup tables from the events table (the rows
-// stored before the views existed). On a cluster each shard's rows go
-// through the Distributed lookup tables, which route them back to it.
-func backfillLookups(o Options) []string {
-	var out []string
-	for _, l := range Lookups {
-		cols := strings.Join(l.columns(), ", ")
-		out = append(out, fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s", o.Database, l.Table, cols, cols, o.Database, Table))
+// swapStatements put the new events table in place of the old so that an
+// insert finds one or the other, never neither: one RENAME of both tables
+// (18.16 runs it under a global lock), or on an Atomic database EXCHANGE
+// TABLES, after which the old table is renamed away from nextTable.
+func swapStatements(o Options, exchange bool) []string {
+	if exchange {
+		return []string{
+			fmt.Sprintf("EXCHANGE TABLES %[1]s.%[2]s AND %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(Table), o.StorageTable(nextTable), o.OnCluster()),
+			fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(nextTable), o.StorageTable(LegacyTable), o.OnCluster()),
+		}
 	}
-	return out
+	return []string{fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
+		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(nextTable), o.OnCluster())}
 }
 
 // hasLayout reports whether the events table (the storage table on a
