@@ -1,10 +1,15 @@
 // Package retention enforces the retention window on ClickHouse.
 //
-// It drops whole day partitions of the events table once every event in them
-// is older than the window. It works on every server version; servers with
-// TTL support also expire rows by the table's TTL. Rows in the one partially
-// expired day stay on disk until the next day, and the read path never
-// returns them (it filters by the window itself).
+// It drops whole week partitions of the events table and of its lookup
+// tables (migration 5, the events layout) once every event in them is
+// older than the window, and day partitions of the id registry. It works
+// on every server version; servers with TTL support also expire rows by the
+// tables' TTL. Rows in the one partially expired week stay on disk until
+// the week has left the window, and the read path never returns them (it
+// filters by the window itself).
+//
+// While an old-layout events table is being moved into the new one
+// (migrations.MoveLegacy), each run moves what is left of it.
 //
 // On a cluster (see OnCluster) it lists the partitions of every shard and
 // drops them from the replicated storage tables ON CLUSTER.
@@ -25,6 +30,7 @@ import (
 // Conn is what the enforcer needs of a ClickHouse connection.
 type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
 }
 
@@ -60,57 +66,70 @@ func (e *Enforcer) OnCluster(cluster string) *Enforcer {
 
 var dayPartition = regexp.MustCompile(`^\d{8}$`)
 
-// Cutoff returns the oldest partition id (YYYYMMDD, UTC) that may still hold
-// events inside the window; partitions before it are dropped.
+// Cutoff returns the oldest day (YYYYMMDD, UTC) that may still hold events
+// inside the window: day partitions before it are dropped, and week
+// partitions that end before it.
 func (e *Enforcer) Cutoff() string {
 	return e.now().UTC().Add(-time.Duration(e.days) * 24 * time.Hour).Format("20060102")
 }
 
-// RunOnce drops every day partition entirely outside the window and returns
-// the ids it dropped from the events table. The id registry's day
-// partitions go a day later (migrations.IDsRetentionDays).
+// RunOnce drops every partition entirely outside the window and returns
+// the ids it dropped from the events table. The lookup tables' weeks go
+// with the events table's; the id registry's day partitions go a day later
+// (migrations.IDsRetentionDays). Then it moves what is left of an
+// old-layout events table (migrations.MoveLegacy).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
-	dropped, err := e.dropExpired(ctx, migrations.Table, e.Cutoff())
+	cutoff := e.Cutoff()
+	dropped, err := e.dropExpired(ctx, migrations.Table, weekBefore(cutoff))
 	if err != nil {
 		return dropped, fmt.Errorf("%s: %w", migrations.Table, err)
 	}
+	for _, l := range migrations.Lookups {
+		if _, err := e.dropExpired(ctx, l.Table, weekBefore(cutoff)); err != nil {
+			return dropped, fmt.Errorf("%s: %w", l.Table, err)
+		}
+	}
 	idsCutoff := e.now().UTC().Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
-	if _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
+	if _, err := e.dropExpired(ctx, migrations.IDsTable, dayBefore(idsCutoff)); err != nil {
 		return dropped, fmt.Errorf("%s: %w", migrations.IDsTable, err)
+	}
+	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, cutoff)
+	if err != nil {
+		return dropped, err
+	}
+	if len(moved) > 0 {
+		e.log.Info("moved days of the old events table into the events layout", "days", moved)
 	}
 	return dropped, nil
 }
 
-// dropExpired drops the table's day partitions before cutoff (YYYYMMDD); on
-// a cluster, those of its storage table on every shard.
-func (e *Enforcer) dropExpired(ctx context.Context, name, cutoff string) ([]string, error) {
-	table := e.schema.StorageTable(name)
-	parts := "system.parts"
-	if e.schema.Cluster != "" {
-		parts = fmt.Sprintf("cluster('%s', system.parts)", e.schema.Cluster)
+// dayBefore says whether a day partition (YYYYMMDD) is entirely before
+// cutoff.
+func dayBefore(cutoff string) func(id string) bool {
+	return func(id string) bool { return id < cutoff }
+}
+
+// weekBefore says whether a week partition (the YYYYMMDD of its Monday)
+// is entirely before cutoff: its last day is.
+func weekBefore(cutoff string) func(id string) bool {
+	return func(id string) bool {
+		end, err := migrations.WeekEnd(id)
+		return err == nil && end <= cutoff
 	}
-	rows, err := e.conn.Query(ctx,
-		"SELECT DISTINCT partition_id FROM "+parts+" WHERE database = ? AND table = ? AND active",
-		e.database, table)
+}
+
+// dropExpired drops the table's partitions that expired says are entirely
+// before the window; on a cluster, those of its storage table on every
+// shard.
+func (e *Enforcer) dropExpired(ctx context.Context, name string, expired func(id string) bool) ([]string, error) {
+	ids, err := migrations.Partitions(ctx, e.conn, e.schema, name)
 	if err != nil {
-		return nil, fmt.Errorf("list partitions: %w", err)
+		return nil, err
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list partitions: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list partitions: %w", err)
-	}
+	table := e.schema.StorageTable(name)
 	var dropped []string
 	for _, id := range ids {
-		if !dayPartition.MatchString(id) || id >= cutoff {
+		if !dayPartition.MatchString(id) || !expired(id) {
 			continue
 		}
 		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", e.database, table, e.schema.OnCluster(), id)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // The events table's names during and around migration 5.
@@ -236,9 +238,16 @@ func hasLayout(ctx context.Context, conn Conn, o Options) (bool, error) {
 	return tableHas(ctx, conn, o.Database, o.StorageTable(Table), "PARTITION BY "+WeekPartition)
 }
 
+// MoveConn is what MoveLegacy and Partitions need of a connection.
+type MoveConn interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
 // Partitions returns the partition ids of database.table's active parts;
 // on a cluster (o.Cluster) of its storage table on every shard.
-func Partitions(ctx context.Context, conn Conn, o Options, table string) ([]string, error) {
+func Partitions(ctx context.Context, conn MoveConn, o Options, table string) ([]string, error) {
 	parts := "system.parts"
 	if o.Cluster != "" {
 		parts = fmt.Sprintf("cluster('%s', system.parts)", o.Cluster)
@@ -269,7 +278,7 @@ func Partitions(ctx context.Context, conn Conn, o Options, table string) ([]stri
 // between the two copies that day again on the next run, and the copies
 // collapse like any replay (readers hide them, merges remove them). It
 // returns the days moved. It does nothing when LegacyTable does not exist.
-func MoveLegacy(ctx context.Context, conn Conn, o Options, cutoff string) ([]string, error) {
+func MoveLegacy(ctx context.Context, conn MoveConn, o Options, cutoff string) ([]string, error) {
 	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
 	if err != nil || !exists {
 		return nil, err

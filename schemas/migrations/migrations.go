@@ -339,7 +339,7 @@ func ttlChange(o Options, table, ttl string, alreadySet bool) string {
 }
 
 // tableExists reports whether this server has db.table.
-func tableExists(ctx context.Context, conn Conn, db, table string) (bool, error) {
+func tableExists(ctx context.Context, conn MoveConn, db, table string) (bool, error) {
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&n); err != nil {
 		return false, err
