@@ -29,7 +29,11 @@ func (s *Store) Export(ctx context.Context, f Filter, fn func(r *migrations.Row)
 	if !ok {
 		return nil
 	}
-	chunks, err := s.exportChunks(ctx, f.WorkspaceID, sp)
+	events, _, err := s.source(ctx)
+	if err != nil {
+		return err
+	}
+	chunks, err := s.exportChunks(ctx, events, f.WorkspaceID, sp)
 	if err != nil {
 		return err
 	}
@@ -39,7 +43,7 @@ func (s *Store) Export(ctx context.Context, f Filter, fn func(r *migrations.Row)
 		q.bounds(f.WorkspaceID, c)
 		q.filters(f)
 		cond, args := q.clauses()
-		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT 1 BY timestamp_ns, id", selectColumns, s.table, cond)
+		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT 1 BY timestamp_ns, id", selectColumns, events, cond)
 		if err := s.each(ctx, sql, args, fn); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
@@ -51,11 +55,11 @@ func (s *Store) Export(ctx context.Context, f Filter, fn func(r *migrations.Row)
 // newest first, each with exportChunkRows stored rows at most (or one day),
 // from a count of the workspace's rows per day, which reads two narrow
 // columns.
-func (s *Store) exportChunks(ctx context.Context, workspaceID string, sp span) ([]span, error) {
+func (s *Store) exportChunks(ctx context.Context, events, workspaceID string, sp span) ([]span, error) {
 	var q query
 	q.bounds(workspaceID, sp)
 	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\n%s\nGROUP BY day ORDER BY day DESC", s.table, cond)
+	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\n%s\nGROUP BY day ORDER BY day DESC", events, cond)
 	var chunks []span
 	var rows uint64
 	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {

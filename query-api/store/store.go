@@ -21,6 +21,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -38,8 +39,11 @@ type Conn interface {
 
 // Store reads events. It is safe for concurrent use.
 type Store struct {
-	conn   Conn
-	table  string
+	conn     Conn
+	database string
+	table    string
+	// moved is set once the old-layout events table is gone (see source).
+	moved  atomic.Bool
 	window time.Duration
 	now    func() time.Time
 	// exportChunkRows is the number of rows an export asks ClickHouse to
@@ -53,7 +57,7 @@ func New(conn Conn, database string, retentionDays int, now func() time.Time) *S
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{conn: conn, table: database + "." + migrations.Table,
+	return &Store{conn: conn, database: database, table: database + "." + migrations.Table,
 		window: time.Duration(retentionDays) * 24 * time.Hour, now: now, exportChunkRows: 200_000}
 }
 
@@ -263,13 +267,23 @@ type key struct {
 //
 // It works in two steps: the first finds the page's keys reading only the
 // key and filter columns (a top-N sort, newest day first, copies collapsed
-// here), the second reads the full rows of those keys only.
+// here) of the events table, or of a lookup table when the filter is one
+// of event, actor_id or resource_id (lookupFor); the second reads the full
+// rows of those keys only, by key.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (Page, error) {
 	sp, ok := s.span(f)
 	if !ok {
 		return Page{}, nil
 	}
-	keys, err := s.pageKeys(ctx, f, sp, after, limit+1)
+	events, lookups, err := s.source(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	keysFrom := events
+	if lookup, ok := s.lookupFor(f); ok && lookups {
+		keysFrom = lookup
+	}
+	keys, err := s.pageKeys(ctx, keysFrom, f, sp, after, limit+1)
 	if err != nil {
 		return Page{}, err
 	}
@@ -279,7 +293,7 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 		last := keys[limit-1]
 		p.Next = &Cursor{TimestampNs: last.ns, ID: last.id}
 	}
-	if p.Events, err = s.rows(ctx, f.WorkspaceID, keys); err != nil {
+	if p.Events, err = s.rows(ctx, events, f.WorkspaceID, keys); err != nil {
 		return Page{}, err
 	}
 	return p, nil
@@ -293,7 +307,7 @@ var probeAges = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * ti
 // pageKeys returns the keys of the first n distinct events matching f in
 // sp after the cursor, newest first. It looks at the newest day first, then
 // further back (probeAges) until it has n keys or reached sp.lo.
-func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+func (s *Store) pageKeys(ctx context.Context, table string, f Filter, sp span, after *Cursor, n int) ([]key, error) {
 	if after != nil {
 		sp.hi = min(sp.hi, after.TimestampNs+1)
 	}
@@ -312,7 +326,7 @@ func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, 
 		if probe.hi <= probe.lo {
 			continue
 		}
-		found, err := s.probeKeys(ctx, f, probe, after, n-len(keys))
+		found, err := s.probeKeys(ctx, table, f, probe, after, n-len(keys))
 		if err != nil {
 			return nil, err
 		}
@@ -325,9 +339,10 @@ func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, 
 }
 
 // probeKeys returns the keys of the first n distinct events matching f in
-// sp after the cursor, newest first. Copies of an event are rare, so it asks
+// sp after the cursor, newest first, from table (the events table or a
+// lookup table). Copies of an event are rare, so it asks
 // for n rows, and asks again for more only when copies made it fall short.
-func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+func (s *Store) probeKeys(ctx context.Context, table string, f Filter, sp span, after *Cursor, n int) ([]key, error) {
 	var q query
 	q.bounds(f.WorkspaceID, sp)
 	if after != nil {
@@ -336,7 +351,7 @@ func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor,
 	q.filters(f)
 	cond, args := q.clauses()
 	for want := n; ; want *= 4 {
-		sql := fmt.Sprintf("SELECT timestamp_ns, id FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", s.table, cond, want)
+		sql := fmt.Sprintf("SELECT timestamp_ns, id FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", table, cond, want)
 		rows, err := s.conn.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, fmt.Errorf("query page keys: %w", err)
@@ -368,9 +383,10 @@ func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor,
 	}
 }
 
-// rows reads the full rows of keys (one workspace) and returns them in the
-// order of keys.
-func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]event.Event, error) {
+// rows reads the full rows of keys (one workspace) from table and returns
+// them in the order of keys. The keys' timestamps go to PREWHERE, so only
+// the granules holding them are read, however far apart they are.
+func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key) ([]event.Event, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -378,12 +394,14 @@ func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]eve
 	// keys are newest first.
 	q.bounds(workspaceID, span{lo: keys[len(keys)-1].ns, hi: keys[0].ns + 1})
 	ids := make([]any, len(keys))
+	times := make([]any, len(keys))
 	for i, k := range keys {
-		ids[i] = k.id
+		ids[i], times[i] = k.id, k.ns
 	}
+	q.pre("timestamp_ns IN ("+placeholders(len(times))+")", times...)
 	q.and("id IN ("+placeholders(len(ids))+")", ids...)
 	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, s.table, cond)
+	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, table, cond)
 	byKey := make(map[key]event.Event, len(keys))
 	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
 		k := key{r.TimestampNs, r.ID}
@@ -410,13 +428,17 @@ func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]eve
 // Get returns one event by id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, workspaceID, id string) (event.Event, error) {
 	sp, _ := s.span(Filter{})
+	events, _, err := s.source(ctx)
+	if err != nil {
+		return event.Event{}, err
+	}
 	var q query
 	q.bounds(workspaceID, sp)
 	q.and("id = ?", id)
 	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, s.table, cond)
+	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, events, cond)
 	var found *event.Event
-	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
+	err = s.each(ctx, sql, args, func(r *migrations.Row) error {
 		e := toEvent(r)
 		found = &e
 		return nil

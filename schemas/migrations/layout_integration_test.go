@@ -15,6 +15,7 @@ import (
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/migrations/migrationstest"
 )
 
 // TestLayoutMoveUnderIngestOnTheRealServer moves a schema made before
@@ -37,9 +38,7 @@ func TestLayoutMoveUnderIngestOnCurrentClickHouse(t *testing.T) {
 func testMoveUnderIngest(t *testing.T, conn migrations.Conn, db string) {
 	ctx := context.Background()
 	o := migrations.Options{Database: db, RetentionDays: 30}
-	v, err := migrations.ServerVersion(ctx, conn)
-	require.NoError(t, err)
-	oldLayout(t, conn, o, v)
+	migrationstest.BeforeLayout(t, conn, o)
 
 	// Old rows: 40 over the last 20 days, one past the window, a copy of
 	// one (not merged yet, or merged: either way one event).
@@ -125,26 +124,6 @@ func testMoveUnderIngest(t *testing.T, conn migrations.Conn, db string) {
 	require.NoError(t, err)
 	require.Empty(t, moved)
 	require.Equal(t, want, visible(t, conn, db, migrations.Table))
-}
-
-// oldLayout creates the schema as migrations 1 to 4 made it.
-func oldLayout(t *testing.T, conn migrations.Conn, o migrations.Options, v migrations.Version) {
-	ctx := context.Background()
-	stmts := migrations.Prepare(o)
-	for _, m := range migrations.All()[:4] {
-		if len(m.Adds) == 0 { // the CREATE of migration 1 has the sender columns
-			stmts = append(stmts, m.Statements(o, v)...)
-		}
-	}
-	for _, s := range stmts {
-		require.NoError(t, conn.Exec(ctx, s))
-	}
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name)", o.Database))
-	require.NoError(t, err)
-	for _, m := range migrations.All()[:4] {
-		require.NoError(t, batch.Append(m.Version, m.Name))
-	}
-	require.NoError(t, batch.Send())
 }
 
 func layoutEvent(id string, ts time.Time) event.Event {
