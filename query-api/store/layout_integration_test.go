@@ -58,7 +58,7 @@ func (r *recording) ran() string {
 func testReadsAcrossTheMove(t *testing.T, conn migrations.Conn, db string) {
 	ctx := context.Background()
 	o := migrations.Options{Database: db, RetentionDays: 90}
-	migrationstest.BeforeLayout(t, conn, o)
+	require.NoError(t, migrationstest.BeforeLayout(ctx, conn, o))
 	now := time.Now().UTC()
 	ev := func(id, name, actor, resource string, age time.Duration) event.Event {
 		e := mkEvent("ws", id, name, now.Add(-age))

@@ -38,7 +38,7 @@ func TestLayoutMoveUnderIngestOnCurrentClickHouse(t *testing.T) {
 func testMoveUnderIngest(t *testing.T, conn migrations.Conn, db string) {
 	ctx := context.Background()
 	o := migrations.Options{Database: db, RetentionDays: 30}
-	migrationstest.BeforeLayout(t, conn, o)
+	require.NoError(t, migrationstest.BeforeLayout(ctx, conn, o))
 
 	// Old rows: 40 over the last 20 days, one past the window, a copy of
 	// one (not merged yet, or merged: either way one event).

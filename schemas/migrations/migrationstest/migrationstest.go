@@ -1,11 +1,10 @@
 // Package migrationstest builds schemas as earlier versions of the
-// migrations left them, for tests of the upgrades.
+// migrations left them, for tests and benchmarks of the upgrades.
 package migrationstest
 
 import (
 	"context"
 	"fmt"
-	"testing"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -14,12 +13,10 @@ import (
 // events layout (migration 5): the events table in day partitions, no
 // lookup tables. Migrations 1 to 4 are recorded, so migrations.Apply runs
 // migration 5 only.
-func BeforeLayout(t testing.TB, conn migrations.Conn, o migrations.Options) {
-	t.Helper()
-	ctx := context.Background()
+func BeforeLayout(ctx context.Context, conn migrations.Conn, o migrations.Options) error {
 	v, err := migrations.ServerVersion(ctx, conn)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	stmts := migrations.Prepare(o)
 	old := migrations.All()[:4]
@@ -30,19 +27,21 @@ func BeforeLayout(t testing.TB, conn migrations.Conn, o migrations.Options) {
 	}
 	for _, s := range stmts {
 		if err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("old schema: %v", err)
+			return fmt.Errorf("old schema: %w", err)
 		}
 	}
 	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name)", o.Database))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, m := range old {
 		if err := batch.Append(m.Version, m.Name); err != nil {
-			t.Fatal(err)
+			_ = batch.Abort()
+			return err
 		}
 	}
 	if err := batch.Send(); err != nil {
-		t.Fatalf("record the old migrations: %v", err)
+		return fmt.Errorf("record the old migrations: %w", err)
 	}
+	return nil
 }
