@@ -67,7 +67,8 @@ func (l Lookup) definition() string {
 func layoutStatements(o Options, v Version) []string {
 	out := append(createNext(o, v), createLookups(o, v)...)
 	out = append(out, createViews(o)...)
-	return append(out, swapStatements(o, v.AtLeast(20, 10))...)
+	out = append(out, swapStatements(o, v.AtLeast(20, 10))...)
+	return append(out, createAnalystView(o))
 }
 
 // createNext creates the new events table as nextTable (renamed into
@@ -138,7 +139,8 @@ func createViews(o Options) []string {
 //  2. create the views that fill the lookup tables from audit_events;
 //  3. unless audit_events already has the new layout, swap the names: the
 //     old table becomes LegacyTable, the new one audit_events; an insert
-//     under way finishes in the old table first.
+//     under way finishes in the old table first;
+//  4. create the analysts' view (AnalystView).
 //
 // The old rows are moved by MoveLegacy afterwards (the retention enforcer
 // calls it), a day at a time, while readers read both tables; the copies
@@ -161,10 +163,12 @@ func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
 			return err
 		}
 	}
-	if weekly {
-		return nil
+	if !weekly {
+		if err := swap(ctx, conn, o, v); err != nil {
+			return err
+		}
 	}
-	return swap(ctx, conn, o, v)
+	return ensureAnalystView(ctx, conn, o)
 }
 
 // swap puts the new events table in place. When another service applying

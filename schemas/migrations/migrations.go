@@ -31,6 +31,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -299,6 +300,12 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 			return res, fmt.Errorf("record migration %d: %w", m.Version, err)
 		}
 		res.Versions = append(res.Versions, m.Version)
+	}
+	if done[5] || slices.Contains(res.Versions, 5) {
+		// The analysts' view follows the retention window, as the TTL does.
+		if err := ensureAnalystView(ctx, conn, o); err != nil {
+			return res, err
+		}
 	}
 	if v.SupportsTTL() {
 		for _, t := range ttlTables(o.RetentionDays) {
