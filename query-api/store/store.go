@@ -384,8 +384,11 @@ func (s *Store) probeKeys(ctx context.Context, table string, f Filter, sp span, 
 }
 
 // rows reads the full rows of keys (one workspace) from table and returns
-// them in the order of keys. The keys' timestamps go to PREWHERE, so only
-// the granules holding them are read, however far apart they are.
+// them in the order of keys. The keys' seconds go to PREWHERE as
+// timestamp IN (...), which 18.16 prunes parts with (their min and max
+// timestamp), so only the parts holding the keys are read, however far
+// apart the keys are; a condition on timestamp_ns prunes nothing there when
+// a workspace's rows fill less than a granule of each part.
 func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key) ([]event.Event, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -394,11 +397,14 @@ func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key)
 	// keys are newest first.
 	q.bounds(workspaceID, span{lo: keys[len(keys)-1].ns, hi: keys[0].ns + 1})
 	ids := make([]any, len(keys))
-	times := make([]any, len(keys))
+	var secs []any // the keys' seconds, newest first, each once
 	for i, k := range keys {
-		ids[i], times[i] = k.id, k.ns
+		ids[i] = k.id
+		if sec := max(k.ns/1e9, 0); len(secs) == 0 || secs[len(secs)-1] != sec {
+			secs = append(secs, sec)
+		}
 	}
-	q.pre("timestamp_ns IN ("+placeholders(len(times))+")", times...)
+	q.pre("timestamp IN ("+strings.TrimSuffix(strings.Repeat("toDateTime(?), ", len(secs)), ", ")+")", secs...)
 	q.and("id IN ("+placeholders(len(ids))+")", ids...)
 	cond, args := q.clauses()
 	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, table, cond)
