@@ -101,6 +101,9 @@ func compareLayouts(ctx context.Context, o options, srv drillkit.Servers, conn d
 	if err := printCosts(ctx, conn, o.database); err != nil {
 		return err
 	}
+	if err := insertCost(ctx, conn, o, srv); err != nil {
+		return err
+	}
 	cur, err := timeLayout(o, o.apiBin, srv, secret, tok, b)
 	if err != nil {
 		return fmt.Errorf("events layout: %w", err)
@@ -125,44 +128,6 @@ func moveLayout(ctx context.Context, conn driver.Conn, o options) error {
 	secs := time.Since(t0).Seconds()
 	fmt.Printf("\nmoved to the events layout: swap %.2f s, %d days copied in %.1f s in all (%.0f events/s)\n",
 		swapped.Seconds(), len(moved), secs, float64(o.events)/secs)
-	return nil
-}
-
-// printCosts prints each table's rows and bytes per stored event.
-func printCosts(ctx context.Context, conn driver.Conn, db string) error {
-	rows, err := conn.Query(ctx, `SELECT table, count(), sum(rows), sum(bytes_on_disk), sum(data_uncompressed_bytes) FROM system.parts
-WHERE database = ? AND active AND table NOT IN ('schema_migrations') GROUP BY table ORDER BY table`, db)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	type cost struct {
-		table                 string
-		parts, n, disk, plain uint64
-	}
-	var costs []cost
-	var events uint64
-	for rows.Next() {
-		var c cost
-		if err := rows.Scan(&c.table, &c.parts, &c.n, &c.disk, &c.plain); err != nil {
-			return err
-		}
-		if c.table == migrations.Table {
-			events = c.n
-		}
-		costs = append(costs, c)
-	}
-	if err := rows.Err(); err != nil || events == 0 {
-		return err
-	}
-	fmt.Printf("%-28s %6s %12s %14s %16s\n", "table", "parts", "rows/event", "bytes/event", "raw bytes/event")
-	var disk float64
-	for _, c := range costs {
-		disk += float64(c.disk)
-		fmt.Printf("%-28s %6d %12.2f %14.1f %16.1f\n", c.table, c.parts, float64(c.n)/float64(events),
-			float64(c.disk)/float64(events), float64(c.plain)/float64(events))
-	}
-	fmt.Printf("%-28s %6s %12s %14.1f\n", "all", "", "", disk/float64(events))
 	return nil
 }
 

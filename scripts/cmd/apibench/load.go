@@ -57,6 +57,18 @@ func load(ctx context.Context, conn driver.Conn, srv drillkit.Servers, o options
 	if err := create(); err != nil {
 		return err
 	}
+	start := time.Now()
+	if err := generate(o, srv, table); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("loaded %d events into %s in %.1f s (%.0f rows/s)\n", o.events, table, secs, float64(o.events)/secs)
+	return nil
+}
+
+// generate inserts o.events events into table, a day of the window per
+// statement.
+func generate(o options, srv drillkit.Servers, table string) error {
 	var names, cats, types []string
 	for i, name := range eventNames {
 		e, ok := catalogue.Lookup(name)
@@ -72,7 +84,6 @@ func load(ctx context.Context, conn driver.Conn, srv drillkit.Servers, o options
 		}
 	}
 	arr := func(v []string) string { return "[" + strings.Join(v, ",") + "]" }
-	start := time.Now()
 	now := time.Now().Add(-time.Minute).UnixNano()
 	const day = int64(24 * time.Hour)
 	perDay := o.events / 90
@@ -107,8 +118,6 @@ FROM (
 			return fmt.Errorf("load day %d: %v: %s", d, err, out)
 		}
 	}
-	secs := time.Since(start).Seconds()
-	fmt.Printf("loaded %d events into %s in %.1f s (%.0f rows/s)\n", o.events, table, secs, float64(o.events)/secs)
 	return nil
 }
 
