@@ -60,7 +60,7 @@ func TestDropsExpiredDaysOnCurrentClickHouse(t *testing.T) {
 	dropped, err := enf.RunOnce(ctx)
 	require.NoError(t, err)
 	oldDay := old.Format("20060102")
-	oldWeek := old.AddDate(0, 0, -(int(old.Weekday())+6)%7).Format("20060102") // its Monday
+	oldWeek := weekID(old.AddDate(0, 0, -(int(old.Weekday())+6)%7).Format("2006-01-02")) // its Monday's day number
 	require.Equal(t, []string{oldWeek}, dropped)
 	ran := srv.Statements()
 	require.Contains(t, ran, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", db, migrations.IDsTable, oldDay))
@@ -71,6 +71,20 @@ func TestDropsExpiredDaysOnCurrentClickHouse(t *testing.T) {
 
 	require.Equal(t, []string{"recent"}, ids(migrations.Table))
 	require.Equal(t, []string{"id_" + now.Add(-time.Hour).Format("20060102")}, ids(migrations.IDsTable))
+
+	// No partition of the events or lookup tables has an 8-digit id, which
+	// the enforcer of releases before migration 5 (still running on a
+	// writer during a rolling deploy or after a rollback) would drop when
+	// before its cutoff day: it would take whole weeks inside the window.
+	stacktest.InsertEvents(t, srv, db, ev("edge", now.Add(-days*24*time.Hour+2*time.Hour)))
+	for _, table := range append(tables[:1:1], tables[2:]...) {
+		ids, err := migrations.Partitions(ctx, srv, migrations.Options{Database: db}, table)
+		require.NoError(t, err)
+		require.NotEmpty(t, ids)
+		for _, id := range ids {
+			require.NotRegexp(t, `^\d{8}$`, id, "%s partition %s", table, id)
+		}
+	}
 
 	again, err := enf.RunOnce(ctx)
 	require.NoError(t, err)

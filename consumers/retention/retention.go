@@ -106,11 +106,11 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 // dayBefore says whether a day partition (YYYYMMDD) is entirely before
 // cutoff.
 func dayBefore(cutoff string) func(id string) bool {
-	return func(id string) bool { return id < cutoff }
+	return func(id string) bool { return dayPartition.MatchString(id) && id < cutoff }
 }
 
-// weekBefore says whether a week partition (the YYYYMMDD of its Monday)
-// is entirely before cutoff: its last day is.
+// weekBefore says whether a week partition (migrations.WeekPartition: the
+// day number of its Monday) is entirely before cutoff: its last day is.
 func weekBefore(cutoff string) func(id string) bool {
 	return func(id string) bool {
 		end, err := migrations.WeekEnd(id)
@@ -129,7 +129,7 @@ func (e *Enforcer) dropExpired(ctx context.Context, name string, expired func(id
 	table := e.schema.StorageTable(name)
 	var dropped []string
 	for _, id := range ids {
-		if !dayPartition.MatchString(id) || !expired(id) {
+		if !expired(id) {
 			continue
 		}
 		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", e.database, table, e.schema.OnCluster(), id)

@@ -52,7 +52,7 @@ func TestDropsWholeWeeksPastTheWindowOnly(t *testing.T) {
 	require.Equal(t, "20260827", enf.Cutoff())
 	dropped, err := enf.RunOnce(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, []string{"20260817"}, dropped)
+	require.Equal(t, []string{weekID("2026-08-17")}, dropped)
 
 	ids := stacktest.VisibleIDs(t, conn, ch.Database)
 	require.Equal(t, map[string]int{"ws/cutoff_week_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
@@ -70,7 +70,7 @@ func TestDropsWholeWeeksPastTheWindowOnly(t *testing.T) {
 	enf = retention.New(conn, ch.Database, 90, func() time.Time { return now.Add(7 * 24 * time.Hour) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dropped, err = enf.RunOnce(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, []string{"20260824"}, dropped)
+	require.Equal(t, []string{weekID("2026-08-24")}, dropped)
 	require.Equal(t, map[string]int{"ws/recent": 1}, stacktest.VisibleIDs(t, conn, ch.Database))
 }
 
@@ -102,4 +102,14 @@ func column(t *testing.T, conn driver.Conn, db, table, name string) []string {
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// weekID is the partition id of the week starting on monday (YYYY-MM-DD):
+// its day number (migrations.WeekPartition).
+func weekID(monday string) string {
+	t, err := time.Parse("2006-01-02", monday)
+	if err != nil || t.Weekday() != time.Monday {
+		panic("weekID: want a Monday, got " + monday)
+	}
+	return fmt.Sprint(t.Unix() / 86400)
 }

@@ -6,6 +6,8 @@ package migrations
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,11 +27,18 @@ const (
 
 // WeekPartition is the partition expression of the events table and the
 // lookup tables from migration 5 on: a partition holds a week (Monday to
-// Sunday, UTC), its id the Monday as YYYYMMDD. A 90-day window spans 14
-// partitions instead of 91, so a page that must look at the whole window
-// opens a seventh of the parts; retention stays exact on the read side
-// (the window filter) and drops a week once all of it left the window.
-const WeekPartition = "toMonday(timestamp)"
+// Sunday, UTC). A 90-day window spans 14 partitions instead of 91, so a
+// page that must look at the whole window opens a seventh of the parts;
+// retention stays exact on the read side (the window filter) and drops a
+// week once all of it left the window.
+//
+// The partition id is the Monday's day number since 1970-01-01 (5 digits
+// until the year 2243), not its YYYYMMDD: the retention enforcer of
+// releases before migration 5 drops every 8-digit partition id before its
+// cutoff day, which for a week named by its Monday would drop days still
+// inside the window. It leaves these ids alone (rolling deploys, a
+// rollback).
+const WeekPartition = "toUInt32(toMonday(timestamp))"
 
 // Lookup is a narrow table kept by a materialized view from every insert
 // into the events table: one row per stored row, holding the workspace,
@@ -317,12 +326,15 @@ func MoveLegacy(ctx context.Context, conn MoveConn, o Options, cutoff string) ([
 	return moved, nil
 }
 
-// WeekEnd returns the first day after the week partition id (YYYYMMDD of
-// a Monday), as YYYYMMDD: the partition is entirely before it.
+// WeekEnd returns the first day after the week partition id (the
+// Monday's day number, see WeekPartition), as YYYYMMDD: the partition is
+// entirely before it. Any other id is an error.
 func WeekEnd(id string) (string, error) {
-	t, err := time.Parse("20060102", id)
-	if err != nil {
-		return "", fmt.Errorf("week partition %q: %w", id, err)
+	if !weekID.MatchString(id) {
+		return "", fmt.Errorf("week partition id %q: want the day number of a Monday", id)
 	}
-	return t.AddDate(0, 0, 7).Format("20060102"), nil
+	days, _ := strconv.Atoi(id)
+	return time.Unix(int64(days)*86400, 0).UTC().AddDate(0, 0, 7).Format("20060102"), nil
 }
+
+var weekID = regexp.MustCompile(`^[0-9]{1,6}$`)
