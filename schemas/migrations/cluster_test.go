@@ -73,7 +73,7 @@ func TestClusterDDL(t *testing.T) {
 		stmts = append(stmts, createLookups(o, v)...)
 		next := createNext(o, v)
 		require.Len(t, next, 1)
-		require.Contains(t, next[0], "CREATE TABLE IF NOT EXISTS audittrail.audit_events_v5_local ON CLUSTER audit (")
+		require.Contains(t, next[0], "CREATE TABLE audittrail.audit_events_v5_local ON CLUSTER audit (")
 		require.Contains(t, next[0], "PARTITION BY toUInt32(toMonday(timestamp))\nORDER BY (workspace_id, timestamp_ns, id)")
 		require.Equal(t, []string{"RENAME TABLE audittrail.audit_events_local TO audittrail.audit_events_v4_local, audittrail.audit_events_v5_local TO audittrail.audit_events_local ON CLUSTER audit"}, swapStatements(o, false))
 		for _, view := range createViews(o) {

@@ -4,14 +4,8 @@ package migrations
 // the lookup tables beside it that filtered pages read first.
 
 import (
-	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
-	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // The events table's names during and around migration 5.
@@ -84,11 +78,15 @@ func layoutStatements(o Options, v Version) []string {
 // place by moveToLayout). On a cluster it is the storage table only: the
 // Distributed audit_events in front keeps its name and routes to whichever
 // table is called audit_events_local.
+//
+// It has no IF NOT EXISTS: the service that creates it is the one that
+// swaps it in (see swap).
 func createNext(o Options, v Version) []string {
 	next := o.createTable(nextTable, Events.definition(), "ReplacingMergeTree()", eventsClauses(o, v))
 	if o.Cluster != "" {
 		next = next[:1]
 	}
+	next[0] = strings.Replace(next[0], "CREATE TABLE IF NOT EXISTS ", "CREATE TABLE ", 1)
 	return next
 }
 
@@ -139,202 +137,3 @@ func createViews(o Options) []string {
 	}
 	return out
 }
-
-// moveToLayout runs migration 5 on a server. It is idempotent and resumes
-// where a previous run stopped, and ingest goes on throughout (writers
-// insert into audit_events, whichever table holds that name):
-//
-//  1. create the new events table as nextTable and the lookup tables;
-//  2. create the views that fill the lookup tables from audit_events;
-//  3. unless audit_events already has the new layout, swap the names: the
-//     old table becomes LegacyTable, the new one audit_events; an insert
-//     under way finishes in the old table first;
-//  4. create the analysts' view (AnalystView).
-//
-// The old rows are moved by MoveLegacy afterwards (the retention enforcer
-// calls it), a day at a time, while readers read both tables; the copies
-// go through audit_events, so the views fill the lookup tables with them.
-//
-// On 18.16 an insert that meets the creation of a view may fail (the
-// server registers the view before it exists); it writes nothing, and the
-// writer retries it as any failed insert.
-func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
-	weekly, err := hasLayout(ctx, conn, o)
-	if err != nil {
-		return err
-	}
-	create := createLookups(o, v)
-	if !weekly {
-		create = append(createNext(o, v), create...)
-	}
-	for _, s := range append(create, createViews(o)...) {
-		if err := conn.Exec(ctx, s); err != nil {
-			return err
-		}
-	}
-	if !weekly {
-		if err := swap(ctx, conn, o, v); err != nil {
-			return err
-		}
-	}
-	return ensureAnalystView(ctx, conn, o)
-}
-
-// swap puts the new events table in place. When another service applying
-// the migration at the same time swapped first, the swap fails and the
-// table this one created is dropped (it is empty: nobody writes to that
-// name).
-func swap(ctx context.Context, conn Conn, o Options, v Version) error {
-	exchange, err := canExchange(ctx, conn, o, v)
-	if err != nil {
-		return err
-	}
-	if exchange {
-		// Before exchanging, the table under the new name must be the new
-		// one: after another service's exchange it is the old one.
-		next, err := tableHas(ctx, conn, o.Database, o.StorageTable(nextTable), "PARTITION BY "+WeekPartition)
-		if err != nil || !next {
-			return fmt.Errorf("swap the events tables: %s has not the new layout (%v)", nextTable, err)
-		}
-	}
-	for _, q := range swapStatements(o, exchange) {
-		if err = conn.Exec(ctx, q); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		return nil
-	}
-	if weekly, werr := hasLayout(ctx, conn, o); werr != nil || !weekly || exchange {
-		return fmt.Errorf("swap the events tables: %w", err)
-	}
-	q := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(nextTable), o.OnCluster())
-	if err := conn.Exec(ctx, q); err != nil {
-		return fmt.Errorf("drop the unused %s: %w", nextTable, err)
-	}
-	return nil
-}
-
-// canExchange reports whether the database swaps names with EXCHANGE
-// TABLES: an Atomic database (the default from 20.10 on), where renaming
-// two tables in one RENAME is not atomic. On 18.16 one RENAME of two
-// tables is.
-func canExchange(ctx context.Context, conn Conn, o Options, v Version) (bool, error) {
-	if !v.AtLeast(20, 10) {
-		return false, nil
-	}
-	var engine string
-	if err := conn.QueryRow(ctx, "SELECT engine FROM system.databases WHERE name = ?", o.Database).Scan(&engine); err != nil {
-		return false, fmt.Errorf("look up the engine of database %s: %w", o.Database, err)
-	}
-	return engine == "Atomic", nil
-}
-
-// swapStatements put the new events table in place of the old so that an
-// insert finds one or the other, never neither: one RENAME of both tables
-// (18.16 runs it under a global lock), or on an Atomic database EXCHANGE
-// TABLES, after which the old table is renamed away from nextTable.
-func swapStatements(o Options, exchange bool) []string {
-	if exchange {
-		return []string{
-			fmt.Sprintf("EXCHANGE TABLES %[1]s.%[2]s AND %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(Table), o.StorageTable(nextTable), o.OnCluster()),
-			fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(nextTable), o.StorageTable(LegacyTable), o.OnCluster()),
-		}
-	}
-	return []string{fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
-		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(nextTable), o.OnCluster())}
-}
-
-// hasLayout reports whether the events table (the storage table on a
-// cluster) already has migration 5's week partitions.
-func hasLayout(ctx context.Context, conn Conn, o Options) (bool, error) {
-	return tableHas(ctx, conn, o.Database, o.StorageTable(Table), "PARTITION BY "+WeekPartition)
-}
-
-// MoveConn is what MoveLegacy and Partitions need of a connection.
-type MoveConn interface {
-	Exec(ctx context.Context, query string, args ...any) error
-	QueryRow(ctx context.Context, query string, args ...any) driver.Row
-	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
-}
-
-// Partitions returns the partition ids of database.table's active parts;
-// on a cluster (o.Cluster) of its storage table on every shard.
-func Partitions(ctx context.Context, conn MoveConn, o Options, table string) ([]string, error) {
-	parts := "system.parts"
-	if o.Cluster != "" {
-		parts = fmt.Sprintf("cluster('%s', system.parts)", o.Cluster)
-	}
-	rows, err := conn.Query(ctx, "SELECT DISTINCT partition_id FROM "+parts+" WHERE database = ? AND table = ? AND active ORDER BY partition_id DESC",
-		o.Database, o.StorageTable(table))
-	if err != nil {
-		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list partitions of %s: %w", table, err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
-
-// MoveLegacy moves the rows of LegacyTable into the events table, a day
-// partition at a time, newest first, and drops LegacyTable once it is
-// empty. A day entirely before cutoff (YYYYMMDD, the oldest day still in
-// the retention window) is dropped without copying. Each day is copied by
-// INSERT ... SELECT into audit_events, which fills the lookup tables
-// through their views, then dropped from LegacyTable; a run stopped
-// between the two copies that day again on the next run, and the copies
-// collapse like any replay (readers hide them, merges remove them). It
-// returns the days moved. It does nothing when LegacyTable does not exist.
-func MoveLegacy(ctx context.Context, conn MoveConn, o Options, cutoff string) ([]string, error) {
-	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
-	if err != nil || !exists {
-		return nil, err
-	}
-	days, err := Partitions(ctx, conn, o, LegacyTable)
-	if err != nil {
-		return nil, err
-	}
-	cols := strings.Join(InsertColumns, ", ")
-	from := o.Database + "." + LegacyTable
-	if o.Cluster != "" {
-		from = fmt.Sprintf("cluster('%s', %s, %s)", o.Cluster, o.Database, o.StorageTable(LegacyTable))
-	}
-	var moved []string
-	for _, day := range days {
-		if day >= cutoff {
-			q := fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s WHERE toYYYYMMDD(timestamp) = %s", o.Database, Table, cols, cols, from, day)
-			if err := conn.Exec(ctx, q); err != nil {
-				return moved, fmt.Errorf("copy day %s of %s: %w", day, LegacyTable, err)
-			}
-		}
-		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", o.Database, o.StorageTable(LegacyTable), o.OnCluster(), day)
-		if err := conn.Exec(ctx, q); err != nil {
-			return moved, fmt.Errorf("drop day %s of %s: %w", day, LegacyTable, err)
-		}
-		moved = append(moved, day)
-	}
-	q := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(LegacyTable), o.OnCluster())
-	if err := conn.Exec(ctx, q); err != nil {
-		return moved, fmt.Errorf("drop %s: %w", LegacyTable, err)
-	}
-	return moved, nil
-}
-
-// WeekEnd returns the first day after the week partition id (the
-// Monday's day number, see WeekPartition), as YYYYMMDD: the partition is
-// entirely before it. Any other id is an error.
-func WeekEnd(id string) (string, error) {
-	if !weekID.MatchString(id) {
-		return "", fmt.Errorf("week partition id %q: want the day number of a Monday", id)
-	}
-	days, _ := strconv.Atoi(id)
-	return time.Unix(int64(days)*86400, 0).UTC().AddDate(0, 0, 7).Format("20060102"), nil
-}
-
-var weekID = regexp.MustCompile(`^[0-9]{1,6}$`)
