@@ -11,35 +11,54 @@ import (
 )
 
 // source returns the table expression a read of whole events uses, and
-// whether the lookup tables hold every event. While an old-layout events
-// table exists (migrations.LegacyTable, being moved into the events table
-// a day at a time) reads go to both through merge(), where a day being
-// copied shows once (copies collapse as any replay), and filtered pages do
-// not use the lookup tables, which hold only what was moved. Once the old
-// table is gone it never comes back, so the store stops asking.
+// whether the lookup tables hold every event.
+//
+// Until migration 5 is recorded and its old events table is gone, reads go
+// through merge() to audit_events and to the tables the old rows may sit
+// in meanwhile: migrations.LegacyTable (being moved a day at a time) and
+// audit_events_v5 (the old table between EXCHANGE and RENAME on current
+// servers; before the swap, the new empty table). A day being copied shows
+// once (copies collapse as any replay). Filtered pages then do not use the
+// lookup tables, which hold only what was moved. Once migration 5 is
+// recorded and both are gone, they never come back, so the store stops
+// asking.
 func (s *Store) source(ctx context.Context) (string, bool, error) {
 	if s.moved.Load() {
 		return s.table, true, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", s.database, migrations.LegacyTable)
+	var others, layout uint64
+	err := s.queryRow(ctx, []any{&others}, "SELECT count() FROM system.tables WHERE database = ? AND name IN (?, ?)",
+		s.database, migrations.LegacyTable, migrations.NextTable)
+	if err == nil && others == 0 {
+		err = s.queryRow(ctx, []any{&layout}, fmt.Sprintf("SELECT count() FROM %s.schema_migrations WHERE version = 5", s.database))
+	}
 	if err != nil {
-		return "", false, fmt.Errorf("look up %s: %w", migrations.LegacyTable, err)
+		return "", false, fmt.Errorf("look up the events layout: %w", err)
 	}
-	defer rows.Close()
-	var n uint64
-	for rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return "", false, fmt.Errorf("look up %s: %w", migrations.LegacyTable, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return "", false, fmt.Errorf("look up %s: %w", migrations.LegacyTable, err)
-	}
-	if n == 0 {
+	if others == 0 && layout > 0 {
 		s.moved.Store(true)
 		return s.table, true, nil
 	}
-	return fmt.Sprintf("merge('%s', '^(%s|%s)$')", s.database, migrations.Table, migrations.LegacyTable), false, nil
+	return fmt.Sprintf("merge('%s', '^(%s|%s|%s)$')", s.database, migrations.Table, migrations.LegacyTable, migrations.NextTable), false, nil
+}
+
+// queryRow runs a query that returns one row and scans it into dest.
+func (s *Store) queryRow(ctx context.Context, dest []any, sql string, args ...any) error {
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("no row from %q", sql)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Err()
 }
 
 // lookupFor returns the lookup table that finds the keys of a page of f

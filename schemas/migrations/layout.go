@@ -14,9 +14,11 @@ const (
 	// (day partitions) while its rows are moved into Table by MoveLegacy;
 	// it is dropped when empty. Readers read it too while it exists.
 	LegacyTable = "audit_events_v4"
-	// nextTable is the new events table between its creation and the
-	// rename that makes it Table.
-	nextTable = "audit_events_v5"
+	// NextTable is the new events table between its creation and the
+	// swap that makes it Table (and, on current servers, the old one
+	// between EXCHANGE and the RENAME to LegacyTable). Readers read it
+	// too while migration 5 is under way.
+	NextTable = "audit_events_v5"
 )
 
 // WeekPartition is the partition expression of the events table and the
@@ -74,7 +76,7 @@ func layoutStatements(o Options, v Version) []string {
 	return append(out, createAnalystView(o))
 }
 
-// createNext creates the new events table as nextTable (renamed into
+// createNext creates the new events table as NextTable (renamed into
 // place by moveToLayout). On a cluster it is the storage table only: the
 // Distributed audit_events in front keeps its name and routes to whichever
 // table is called audit_events_local.
@@ -82,7 +84,7 @@ func layoutStatements(o Options, v Version) []string {
 // It has no IF NOT EXISTS: the service that creates it is the one that
 // swaps it in (see swap).
 func createNext(o Options, v Version) []string {
-	next := o.createTable(nextTable, Events.definition(), "ReplacingMergeTree()", eventsClauses(o, v))
+	next := o.createTable(NextTable, Events.definition(), "ReplacingMergeTree()", eventsClauses(o, v))
 	if o.Cluster != "" {
 		next = next[:1]
 	}

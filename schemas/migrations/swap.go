@@ -17,7 +17,7 @@ import (
 //  1. create the lookup tables and the views that fill them from
 //     audit_events;
 //  2. unless audit_events already has the new layout: create the new
-//     events table as nextTable (only one service at a time gets to: see
+//     events table as NextTable (only one service at a time gets to: see
 //     swap), then swap the names: the old table becomes LegacyTable, the
 //     new one audit_events; an insert under way finishes in the old table
 //     first (18.16) or may still commit into it (see MoveLegacy);
@@ -60,7 +60,7 @@ const (
 	staleNext = 10 * time.Minute
 )
 
-// swap creates the new events table under nextTable and swaps it in. The
+// swap creates the new events table under NextTable and swaps it in. The
 // CREATE has no IF NOT EXISTS: the service that creates the table is the
 // one that swaps, so two services applying the migration at once never
 // both swap (the second would swap the live table out). When the table
@@ -85,7 +85,7 @@ func swap(ctx context.Context, conn Conn, o Options, v Version) error {
 			return err // another service swapped
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("swap the events tables: %s exists and %s still has the old layout after %s: another service is moving the layout; retry later", nextTable, Table, swapWait)
+			return fmt.Errorf("swap the events tables: %s exists and %s still has the old layout after %s: another service is moving the layout; retry later", NextTable, Table, swapWait)
 		}
 		select {
 		case <-ctx.Done():
@@ -108,7 +108,7 @@ func swap(ctx context.Context, conn Conn, o Options, v Version) error {
 	return nil
 }
 
-// createNextExclusive creates nextTable and reports whether this call
+// createNextExclusive creates NextTable and reports whether this call
 // created it; false when it exists (another service's, fresh). A leftover
 // older than staleNext, empty and with the new layout is dropped and
 // created again.
@@ -116,20 +116,20 @@ func createNextExclusive(ctx context.Context, conn Conn, o Options, v Version) (
 	var n, rows uint64
 	var age int64
 	err := conn.QueryRow(ctx, `SELECT count(), max(toInt64(now()) - toInt64(metadata_modification_time)) FROM system.tables WHERE database = ? AND name = ?`,
-		o.Database, o.StorageTable(nextTable)).Scan(&n, &age)
+		o.Database, o.StorageTable(NextTable)).Scan(&n, &age)
 	if err != nil {
-		return false, fmt.Errorf("look up %s: %w", nextTable, err)
+		return false, fmt.Errorf("look up %s: %w", NextTable, err)
 	}
 	if n > 0 {
-		weekly, err := tableHas(ctx, conn, o.Database, o.StorageTable(nextTable), "PARTITION BY "+WeekPartition)
+		weekly, err := tableHas(ctx, conn, o.Database, o.StorageTable(NextTable), "PARTITION BY "+WeekPartition)
 		if err != nil || !weekly || time.Duration(age)*time.Second < staleNext {
 			return false, err
 		}
-		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(nextTable))).Scan(&rows); err != nil || rows > 0 {
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows); err != nil || rows > 0 {
 			return false, err
 		}
-		if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s%s", o.Database, o.StorageTable(nextTable), o.OnCluster())); err != nil {
-			return false, fmt.Errorf("drop the stale %s: %w", nextTable, err)
+		if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s%s", o.Database, o.StorageTable(NextTable), o.OnCluster())); err != nil {
+			return false, fmt.Errorf("drop the stale %s: %w", NextTable, err)
 		}
 	}
 	for _, s := range createNext(o, v) {
@@ -137,39 +137,39 @@ func createNextExclusive(ctx context.Context, conn Conn, o Options, v Version) (
 			if strings.Contains(err.Error(), "already exists") {
 				return false, nil
 			}
-			return false, fmt.Errorf("create %s: %w", nextTable, err)
+			return false, fmt.Errorf("create %s: %w", NextTable, err)
 		}
 	}
 	return true, nil
 }
 
 // finishSwap completes what a stopped run left once audit_events has the
-// new layout: the old table still under nextTable (stopped between
+// new layout: the old table still under NextTable (stopped between
 // EXCHANGE and RENAME) is renamed to LegacyTable, and an empty new-layout
-// table under nextTable (created by a service that found the swap done
+// table under NextTable (created by a service that found the swap done
 // before its own) is dropped.
 func finishSwap(ctx context.Context, conn Conn, o Options) error {
-	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(nextTable))
+	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(NextTable))
 	if err != nil || !exists {
 		return err
 	}
-	weekly, err := tableHas(ctx, conn, o.Database, o.StorageTable(nextTable), "PARTITION BY "+WeekPartition)
+	weekly, err := tableHas(ctx, conn, o.Database, o.StorageTable(NextTable), "PARTITION BY "+WeekPartition)
 	if err != nil {
 		return err
 	}
 	if !weekly {
-		q := fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(nextTable), o.StorageTable(LegacyTable), o.OnCluster())
+		q := fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster())
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("rename the old events table to %s: %w", LegacyTable, err)
 		}
 		return nil
 	}
 	var rows uint64
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(nextTable))).Scan(&rows); err != nil || rows > 0 {
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows); err != nil || rows > 0 {
 		return err
 	}
-	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(nextTable), o.OnCluster())); err != nil {
-		return fmt.Errorf("drop the unused %s: %w", nextTable, err)
+	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(NextTable), o.OnCluster())); err != nil {
+		return fmt.Errorf("drop the unused %s: %w", NextTable, err)
 	}
 	return nil
 }
@@ -192,16 +192,16 @@ func canExchange(ctx context.Context, conn Conn, o Options, v Version) (bool, er
 // swapStatements put the new events table in place of the old so that an
 // insert finds one or the other, never neither: one RENAME of both tables
 // (18.16 runs it under a global lock), or on an Atomic database EXCHANGE
-// TABLES, after which the old table is renamed away from nextTable.
+// TABLES, after which the old table is renamed away from NextTable.
 func swapStatements(o Options, exchange bool) []string {
 	if exchange {
 		return []string{
-			fmt.Sprintf("EXCHANGE TABLES %[1]s.%[2]s AND %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(Table), o.StorageTable(nextTable), o.OnCluster()),
-			fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(nextTable), o.StorageTable(LegacyTable), o.OnCluster()),
+			fmt.Sprintf("EXCHANGE TABLES %[1]s.%[2]s AND %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(Table), o.StorageTable(NextTable), o.OnCluster()),
+			fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster()),
 		}
 	}
 	return []string{fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
-		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(nextTable), o.OnCluster())}
+		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(NextTable), o.OnCluster())}
 }
 
 // hasLayout reports whether the events table (the storage table on a
