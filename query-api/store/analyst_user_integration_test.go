@@ -119,6 +119,7 @@ func TestAnalystUserOnTheRealServer(t *testing.T) {
 	for name, want := range map[string]string{
 		"readonly": "1", "max_execution_time": "60", "max_memory_usage": "2000000000",
 		"max_result_rows": "1000000", "max_result_bytes": "1000000000", "result_overflow_mode": "throw", "max_rows_to_read": "2000000000",
+		"max_concurrent_queries_for_user": "4", "max_memory_usage_for_user": "4000000000",
 	} {
 		var got string
 		require.NoError(t, analyst.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = ?", name).Scan(&got))
