@@ -308,21 +308,31 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		}
 	}
 	if v.SupportsTTL() {
-		for _, t := range ttlTables(o.RetentionDays) {
-			set := false
-			if !o.Reapply {
-				if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl); err != nil {
-					return res, fmt.Errorf("set retention TTL of %s: %w", t.table, err)
-				}
-			}
-			if q := ttlChange(o, t.table, t.ttl, set); q != "" {
-				if err := conn.Exec(ctx, q); err != nil {
-					return res, fmt.Errorf("set retention TTL of %s: %w", t.table, err)
-				}
-			}
+		if err := applyTTL(ctx, conn, o); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// applyTTL sets each table's TTL clause for o.RetentionDays where the
+// table lacks it (every one with Reapply).
+func applyTTL(ctx context.Context, conn Conn, o Options) error {
+	var err error
+	for _, t := range ttlTables(o.RetentionDays) {
+		set := false
+		if !o.Reapply {
+			if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl); err != nil {
+				return fmt.Errorf("set retention TTL of %s: %w", t.table, err)
+			}
+		}
+		if q := ttlChange(o, t.table, t.ttl, set); q != "" {
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("set retention TTL of %s: %w", t.table, err)
+			}
+		}
+	}
+	return nil
 }
 
 // ttlTables are the tables with a TTL clause and the clause each has for
