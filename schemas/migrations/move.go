@@ -85,9 +85,14 @@ func MoveLegacy(ctx context.Context, conn MoveConn, o Options, cutoff string) ([
 	if left > 0 {
 		return moved, nil // late rows: the next run moves them
 	}
-	q := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(LegacyTable), o.OnCluster())
-	if err := conn.Exec(ctx, q); err != nil {
-		return moved, fmt.Errorf("drop %s: %w", LegacyTable, err)
+	drops := []string{fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(LegacyTable), o.OnCluster())}
+	if o.Cluster != "" { // and the Distributed table in front (legacyFront)
+		drops = append([]string{fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, LegacyTable, o.OnCluster())}, drops...)
+	}
+	for _, q := range drops {
+		if err := conn.Exec(ctx, q); err != nil {
+			return moved, fmt.Errorf("drop %s: %w", LegacyTable, err)
+		}
 	}
 	return moved, nil
 }

@@ -159,8 +159,10 @@ func finishSwap(ctx context.Context, conn Conn, o Options) error {
 	}
 	if !weekly {
 		q := fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster())
-		if err := conn.Exec(ctx, q); err != nil {
-			return fmt.Errorf("rename the old events table to %s: %w", LegacyTable, err)
+		for _, q := range append([]string{q}, legacyFront(o)...) {
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("rename the old events table to %s: %w", LegacyTable, err)
+			}
 		}
 		return nil
 	}
@@ -195,13 +197,24 @@ func canExchange(ctx context.Context, conn Conn, o Options, v Version) (bool, er
 // TABLES, after which the old table is renamed away from NextTable.
 func swapStatements(o Options, exchange bool) []string {
 	if exchange {
-		return []string{
+		return append([]string{
 			fmt.Sprintf("EXCHANGE TABLES %[1]s.%[2]s AND %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(Table), o.StorageTable(NextTable), o.OnCluster()),
 			fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster()),
-		}
+		}, legacyFront(o)...)
 	}
-	return []string{fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
-		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(NextTable), o.OnCluster())}
+	return append([]string{fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
+		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(NextTable), o.OnCluster())}, legacyFront(o)...)
+}
+
+// legacyFront is, on a cluster, the Distributed table LegacyTable in
+// front of every node's old storage table, through which readers read the
+// days not moved yet; nothing on a single server.
+func legacyFront(o Options) []string {
+	if o.Cluster == "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s%[3]s AS %[1]s.%[4]s ENGINE = Distributed('%[5]s', '%[1]s', '%[4]s', %[6]s)",
+		o.Database, LegacyTable, o.OnCluster(), o.StorageTable(LegacyTable), o.Cluster, ShardKey)}
 }
 
 // hasLayout reports whether the events table (the storage table on a
