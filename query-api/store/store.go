@@ -279,11 +279,11 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 	if err != nil {
 		return Page{}, err
 	}
-	keysFrom := events
+	keysFrom, ages := events, probeAges
 	if lookup, ok := s.lookupFor(f); ok && lookups {
-		keysFrom = lookup
+		keysFrom, ages = lookup, lookupProbeAges
 	}
-	keys, err := s.pageKeys(ctx, keysFrom, f, sp, after, limit+1)
+	keys, err := s.pageKeys(ctx, keysFrom, ages, f, sp, after, limit+1)
 	if err != nil {
 		return Page{}, err
 	}
@@ -304,10 +304,15 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 // newest day alone, so ClickHouse reads one day instead of the window.
 var probeAges = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * time.Hour}
 
+// lookupProbeAges are probeAges for a lookup table, where a span costs
+// about the rows matching in it: the newest day (enough for a common
+// value), then the rest of the span at once.
+var lookupProbeAges = []time.Duration{24 * time.Hour}
+
 // pageKeys returns the keys of the first n distinct events matching f in
 // sp after the cursor, newest first. It looks at the newest day first, then
-// further back (probeAges) until it has n keys or reached sp.lo.
-func (s *Store) pageKeys(ctx context.Context, table string, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+// further back (ages, see probeAges) until it has n keys or reached sp.lo.
+func (s *Store) pageKeys(ctx context.Context, table string, ages []time.Duration, f Filter, sp span, after *Cursor, n int) ([]key, error) {
 	if after != nil {
 		sp.hi = min(sp.hi, after.TimestampNs+1)
 	}
@@ -315,13 +320,13 @@ func (s *Store) pageKeys(ctx context.Context, table string, f Filter, sp span, a
 	// up to a day ahead of the clock, so the first probe is open-ended).
 	end := min(sp.hi, s.now().UnixNano())
 	var keys []key
-	for i := 0; i <= len(probeAges) && len(keys) < n; i++ {
+	for i := 0; i <= len(ages) && len(keys) < n; i++ {
 		probe := sp
 		if i > 0 {
-			probe.hi = end - int64(probeAges[i-1])
+			probe.hi = end - int64(ages[i-1])
 		}
-		if i < len(probeAges) {
-			probe.lo = max(sp.lo, end-int64(probeAges[i]))
+		if i < len(ages) {
+			probe.lo = max(sp.lo, end-int64(ages[i]))
 		}
 		if probe.hi <= probe.lo {
 			continue
