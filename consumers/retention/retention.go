@@ -1,14 +1,19 @@
 // Package retention enforces the retention window on ClickHouse.
 //
-// It drops whole day partitions of the events table once every event in them
-// is older than the window. It works on every server version; servers with
-// TTL support also expire rows by the table's TTL. Rows in the one partially
-// expired day stay on disk until the next day, and the read path never
-// returns them (it filters by the window itself).
+// It drops whole week partitions of the events table and of its lookup
+// tables (migration 5, the events layout) once every event in them is
+// older than the window, and day partitions of the id registry. It works
+// on every server version; servers with TTL support also expire rows by the
+// tables' TTL. Rows in the one partially expired week stay on disk until
+// the week has left the window, and the read path never returns them (it
+// filters by the window itself).
 //
-// The integrity log's leaf rows are partitioned like the events, by the
-// event's day, and go with them; the stored hashes of tiles whose events
-// all expired are then reduced to the tiles' own hashes (ReduceLog).
+// While an old-layout events table is being moved into the new one
+// (migrations.MoveLegacy), each run moves what is left of it.
+//
+// The integrity log's leaf rows are partitioned by the event's day and go
+// with the events; the stored hashes of tiles whose events all expired are
+// then reduced to the tiles' own hashes (ReduceLog).
 //
 // On a cluster (see OnCluster) it lists the partitions of every shard and
 // drops them from the replicated storage tables ON CLUSTER.
@@ -30,6 +35,7 @@ import (
 // Conn is what the enforcer needs of a ClickHouse connection.
 type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
 }
 
@@ -69,17 +75,20 @@ func (e *Enforcer) OnCluster(cluster string) *Enforcer {
 
 var dayPartition = regexp.MustCompile(`^\d{8}$`)
 
-// Cutoff returns the oldest partition id (YYYYMMDD, UTC) that may still hold
-// events inside the window; partitions before it are dropped.
+// Cutoff returns the oldest day (YYYYMMDD, UTC) that may still hold events
+// inside the window: day partitions before it are dropped, and week
+// partitions that end before it.
 func (e *Enforcer) Cutoff() string {
 	return e.now().UTC().Add(-time.Duration(e.days) * 24 * time.Hour).Format("20060102")
 }
 
-// RunOnce drops every day partition entirely outside the window and returns
-// the ids it dropped from the events table. The id registry's day
-// partitions go a day later (migrations.IDsRetentionDays); the integrity
-// log's leaves go with the events, and then its expired tiles are reduced
-// (ReduceLog). Each run is counted in the job's metrics (Collectors).
+// RunOnce drops every partition entirely outside the window and returns
+// the ids it dropped from the events table. The lookup tables' weeks go
+// with the events table's; the id registry's day partitions go a day later
+// (migrations.IDsRetentionDays); the integrity log's leaves go with their
+// events' days, and then its expired tiles are reduced (ReduceLog). Then it
+// moves what is left of an old-layout events table (migrations.MoveLegacy).
+// Each run is counted in the job's metrics (Collectors).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 	dropped, oldest, err := e.runOnce(ctx)
 	e.m.observe(e.now(), oldest, err)
@@ -87,76 +96,112 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 }
 
 func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string, err error) {
-	dropped, oldest, err = e.dropExpired(ctx, migrations.Table, e.Cutoff())
+	cutoff := e.Cutoff()
+	dropped, kept, err := e.dropExpired(ctx, migrations.Table, weekBefore(cutoff))
 	if err != nil {
 		return dropped, "", fmt.Errorf("%s: %w", migrations.Table, err)
 	}
+	oldest = oldestDay(kept)
+	for _, l := range migrations.Lookups {
+		if _, _, err := e.dropExpired(ctx, l.Table, weekBefore(cutoff)); err != nil {
+			return dropped, "", fmt.Errorf("%s: %w", l.Table, err)
+		}
+	}
 	idsCutoff := e.now().UTC().Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
-	if _, _, err := e.dropExpired(ctx, migrations.IDsTable, idsCutoff); err != nil {
+	if _, _, err := e.dropExpired(ctx, migrations.IDsTable, dayBefore(idsCutoff)); err != nil {
 		return dropped, "", fmt.Errorf("%s: %w", migrations.IDsTable, err)
 	}
-	leaves, _, err := e.dropExpired(ctx, migrations.LeavesTable, e.Cutoff())
-	if err != nil {
-		return dropped, "", fmt.Errorf("%s: %w", migrations.LeavesTable, err)
+	if err := e.retainLog(ctx, cutoff); err != nil {
+		return dropped, "", err
 	}
-	if len(leaves) > 0 || !e.reduced.Load() {
-		reduced, err := e.ReduceLog(ctx)
-		if err != nil {
-			return dropped, "", err
-		}
-		e.reduced.Store(true)
-		if len(reduced) > 0 {
-			e.log.Info("retention reduced expired tiles of the integrity log", "workspaces", len(reduced))
-		}
+	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, cutoff)
+	if err != nil {
+		return dropped, "", err
+	}
+	if len(moved) > 0 {
+		e.log.Info("moved days of the old events table into the events layout", "days", moved)
 	}
 	return dropped, oldest, nil
 }
 
-// dropExpired drops the table's day partitions before cutoff (YYYYMMDD); on
-// a cluster, those of its storage table on every shard. It returns the
-// dropped ids and the oldest day partition it kept (empty when none).
-func (e *Enforcer) dropExpired(ctx context.Context, name, cutoff string) (dropped []string, oldest string, err error) {
-	table := e.schema.StorageTable(name)
-	parts := "system.parts"
-	if e.schema.Cluster != "" {
-		parts = fmt.Sprintf("cluster('%s', system.parts)", e.schema.Cluster)
-	}
-	rows, err := e.conn.Query(ctx,
-		"SELECT DISTINCT partition_id FROM "+parts+" WHERE database = ? AND table = ? AND active",
-		e.database, table)
+// retainLog drops the integrity log's leaf rows of expired days and then
+// reduces its expired tiles (on the first run, and after leaves went).
+func (e *Enforcer) retainLog(ctx context.Context, cutoff string) error {
+	leaves, _, err := e.dropExpired(ctx, migrations.LeavesTable, dayBefore(cutoff))
 	if err != nil {
-		return nil, "", fmt.Errorf("list partitions: %w", err)
+		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, "", fmt.Errorf("list partitions: %w", err)
-		}
-		ids = append(ids, id)
+	if len(leaves) == 0 && e.reduced.Load() {
+		return nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list partitions: %w", err)
+	reduced, err := e.ReduceLog(ctx)
+	if err != nil {
+		return err
 	}
-	for _, id := range ids {
+	e.reduced.Store(true)
+	if len(reduced) > 0 {
+		e.log.Info("retention reduced expired tiles of the integrity log", "workspaces", len(reduced))
+	}
+	return nil
+}
+
+// oldestDay is the first day (YYYYMMDD) of the oldest of the events
+// table's partitions kept (day or week partitions), "" when none.
+func oldestDay(kept []string) string {
+	oldest := ""
+	for _, id := range kept {
+		day := id
 		if !dayPartition.MatchString(id) {
-			continue
-		}
-		if id >= cutoff {
-			if oldest == "" || id < oldest {
-				oldest = id
+			end, err := migrations.WeekEnd(id)
+			if err != nil {
+				continue
 			}
+			t, _ := time.Parse("20060102", end)
+			day = t.AddDate(0, 0, -7).Format("20060102")
+		}
+		if oldest == "" || day < oldest {
+			oldest = day
+		}
+	}
+	return oldest
+}
+
+// dayBefore says whether a day partition (YYYYMMDD) is entirely before
+// cutoff.
+func dayBefore(cutoff string) func(id string) bool {
+	return func(id string) bool { return dayPartition.MatchString(id) && id < cutoff }
+}
+
+// weekBefore says whether a week partition (migrations.WeekPartition: the
+// day number of its Monday) is entirely before cutoff: its last day is.
+func weekBefore(cutoff string) func(id string) bool {
+	return func(id string) bool {
+		end, err := migrations.WeekEnd(id)
+		return err == nil && end <= cutoff
+	}
+}
+
+// dropExpired drops the table's partitions that expired says are entirely
+// before the window; on a cluster, those of its storage table on every
+// shard. It returns the ids it dropped and those it kept.
+func (e *Enforcer) dropExpired(ctx context.Context, name string, expired func(id string) bool) (dropped, kept []string, err error) {
+	ids, err := migrations.Partitions(ctx, e.conn, e.schema, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	table := e.schema.StorageTable(name)
+	for _, id := range ids {
+		if !expired(id) {
+			kept = append(kept, id)
 			continue
 		}
 		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", e.database, table, e.schema.OnCluster(), id)
 		if err := e.conn.Exec(ctx, q); err != nil {
-			return dropped, "", fmt.Errorf("drop partition %s: %w", id, err)
+			return dropped, kept, fmt.Errorf("drop partition %s: %w", id, err)
 		}
 		dropped = append(dropped, id)
 	}
-	return dropped, oldest, nil
+	return dropped, kept, nil
 }
 
 // Run calls RunOnce now and then every interval until ctx ends. Failures are

@@ -1,6 +1,7 @@
 // Package retention_test checks retention on the real ClickHouse server
-// (integration tests, run when AUDITTRAIL_INTEGRATION=1): only whole days
-// past the window are dropped, on schedule.
+// (integration tests, run when AUDITTRAIL_INTEGRATION=1): only whole weeks
+// (events and lookup tables) and days (id registry) past the window are
+// dropped, on schedule.
 package retention_test
 
 import (
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/consumers/retention"
@@ -24,14 +26,14 @@ func ev(id string, ts time.Time) event.Event {
 		Actor: event.Actor{Type: "user", ID: "u"}}
 }
 
-func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
+func TestDropsWholeWeeksPastTheWindowOnly(t *testing.T) {
 	conn, ch := stacktest.ClickHouse(t, 90)
 	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
-	cutoff := now.Add(-90 * 24 * time.Hour) // 2026-08-27T15:00Z
+	cutoff := now.Add(-90 * 24 * time.Hour) // 2026-08-27T15:00Z, in the week of Monday 2026-08-24
 	events := []event.Event{
-		ev("old_day", time.Date(2026, 8, 20, 12, 0, 0, 0, time.UTC)),
-		ev("day_before_cutoff", time.Date(2026, 8, 26, 23, 59, 59, 0, time.UTC)),
-		ev("cutoff_day_early", time.Date(2026, 8, 27, 1, 0, 0, 0, time.UTC)), // expired, but its day is not whole
+		ev("old_week", time.Date(2026, 8, 20, 12, 0, 0, 0, time.UTC)),
+		ev("week_before_cutoff", time.Date(2026, 8, 23, 23, 59, 59, 0, time.UTC)),
+		ev("cutoff_week_early", time.Date(2026, 8, 24, 1, 0, 0, 0, time.UTC)), // expired, but its week is not whole
 		ev("inside", cutoff.Add(time.Hour)),
 		ev("recent", now.Add(-time.Hour)),
 	}
@@ -44,47 +46,38 @@ func TestDropsWholeDaysPastTheWindowOnly(t *testing.T) {
 		require.NoError(t, reg.Append(migrations.EventIDs.Values(&migrations.StoredID{Topic: "t", StoredAt: at, WorkspaceID: "ws", ID: at.Format("20060102")})...))
 	}
 	require.NoError(t, reg.Send())
-	registered := func() []string {
-		rows, err := conn.Query(context.Background(), "SELECT id FROM "+ch.Database+"."+migrations.IDsTable+" ORDER BY id")
-		require.NoError(t, err)
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var id string
-			require.NoError(t, rows.Scan(&id))
-			out = append(out, id)
-		}
-		require.NoError(t, rows.Err())
-		return out
-	}
+	registered := func() []string { return column(t, conn, ch.Database, migrations.IDsTable, "id") }
 
 	enf := retention.New(conn, ch.Database, 90, func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Equal(t, "20260827", enf.Cutoff())
 	dropped, err := enf.RunOnce(context.Background())
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"20260820", "20260826"}, dropped)
+	require.Equal(t, []string{weekID("2026-08-17")}, dropped)
 
 	ids := stacktest.VisibleIDs(t, conn, ch.Database)
-	require.Equal(t, map[string]int{"ws/cutoff_day_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
-		"whole expired days are gone; the partly expired day waits (the API hides its expired rows)")
+	require.Equal(t, map[string]int{"ws/cutoff_week_early": 1, "ws/inside": 1, "ws/recent": 1}, ids,
+		"whole expired weeks are gone; the partly expired week waits (the API hides its expired rows)")
+	for _, l := range migrations.Lookups {
+		require.Equal(t, []string{"cutoff_week_early", "inside", "recent"}, column(t, conn, ch.Database, l.Table, "id"), "%s drops the same weeks", l.Table)
+	}
 	require.Equal(t, []string{"20260826", "20261122", "20261125"}, registered(), "the id registry keeps the window and a day, in whole days")
 
 	again, err := enf.RunOnce(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, again, "idempotent")
 
-	// A day later the cutoff day is whole and goes too.
-	enf = retention.New(conn, ch.Database, 90, func() time.Time { return now.Add(24 * time.Hour) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// A week later the cutoff's week is whole and goes too.
+	enf = retention.New(conn, ch.Database, 90, func() time.Time { return now.Add(7 * 24 * time.Hour) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dropped, err = enf.RunOnce(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, []string{"20260827"}, dropped)
+	require.Equal(t, []string{weekID("2026-08-24")}, dropped)
 	require.Equal(t, map[string]int{"ws/recent": 1}, stacktest.VisibleIDs(t, conn, ch.Database))
 }
 
 func TestRunDropsOnASchedule(t *testing.T) {
 	conn, ch := stacktest.ClickHouse(t, 1)
 	now := time.Now().UTC()
-	stacktest.InsertEvents(t, conn, ch.Database, ev("two_days_old", now.Add(-72*time.Hour)), ev("fresh", now))
+	stacktest.InsertEvents(t, conn, ch.Database, ev("ten_days_old", now.Add(-10*24*time.Hour)), ev("fresh", now)) // its week is whole past the window
 	enf := retention.New(conn, ch.Database, 1, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -94,4 +87,29 @@ func TestRunDropsOnASchedule(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond)
 	cancel()
 	<-done
+}
+
+// column returns a column of db.table, sorted, each value once.
+func column(t *testing.T, conn driver.Conn, db, table, name string) []string {
+	rows, err := conn.Query(context.Background(), fmt.Sprintf("SELECT DISTINCT %s FROM %s.%s ORDER BY %s", name, db, table, name))
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		require.NoError(t, rows.Scan(&v))
+		out = append(out, v)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// weekID is the partition id of the week starting on monday (YYYY-MM-DD):
+// its day number (migrations.WeekPartition).
+func weekID(monday string) string {
+	t, err := time.Parse("2006-01-02", monday)
+	if err != nil || t.Weekday() != time.Monday {
+		panic("weekID: want a Monday, got " + monday)
+	}
+	return fmt.Sprint(t.Unix() / 86400)
 }

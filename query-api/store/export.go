@@ -40,7 +40,11 @@ func (s *Store) export(ctx context.Context, f Filter, limitBy string, fn func(r 
 	if !ok {
 		return nil
 	}
-	chunks, err := s.exportChunks(ctx, f.WorkspaceID, sp)
+	events, _, err := s.source(ctx)
+	if err != nil {
+		return err
+	}
+	chunks, err := s.exportChunks(ctx, events, f.WorkspaceID, sp)
 	if err != nil {
 		return err
 	}
@@ -50,7 +54,7 @@ func (s *Store) export(ctx context.Context, f Filter, limitBy string, fn func(r 
 		q.bounds(f.WorkspaceID, c)
 		q.filters(f)
 		cond, args := q.clauses()
-		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC%s", selectColumns, s.table, cond, limitBy)
+		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC%s", selectColumns, events, cond, limitBy)
 		if err := s.each(ctx, sql, args, fn); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
@@ -62,11 +66,11 @@ func (s *Store) export(ctx context.Context, f Filter, limitBy string, fn func(r 
 // newest first, each with exportChunkRows stored rows at most (or one day),
 // from a count of the workspace's rows per day, which reads two narrow
 // columns.
-func (s *Store) exportChunks(ctx context.Context, workspaceID string, sp span) ([]span, error) {
+func (s *Store) exportChunks(ctx context.Context, events, workspaceID string, sp span) ([]span, error) {
 	var q query
 	q.bounds(workspaceID, sp)
 	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\n%s\nGROUP BY day ORDER BY day DESC", s.table, cond)
+	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\n%s\nGROUP BY day ORDER BY day DESC", events, cond)
 	var chunks []span
 	var rows uint64
 	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {

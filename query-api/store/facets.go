@@ -39,6 +39,10 @@ func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
 	if !ok {
 		return out, nil
 	}
+	events, _, err := s.source(ctx)
+	if err != nil {
+		return Facets{}, err
+	}
 	var q query
 	q.bounds(f.WorkspaceID, sp)
 	q.filters(f)
@@ -48,7 +52,7 @@ func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
     SELECT event FROM %s
     %s
     LIMIT 1 BY timestamp_ns, id
-) GROUP BY event ORDER BY n DESC, event LIMIT %d`, s.table, cond, MaxFacets)
+) GROUP BY event ORDER BY n DESC, event LIMIT %d`, events, cond, MaxFacets)
 	if err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
 		var c EventCount
 		if err := scan(&c.Name, &c.Count); err != nil {
@@ -64,7 +68,7 @@ func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
     SELECT actor_type, actor_id, actor_name, timestamp_ns FROM %s
     %s
     LIMIT 1 BY timestamp_ns, id
-) GROUP BY actor_type, actor_id ORDER BY n DESC, actor_type, actor_id LIMIT %d`, s.table, cond, MaxFacets)
+) GROUP BY actor_type, actor_id ORDER BY n DESC, actor_type, actor_id LIMIT %d`, events, cond, MaxFacets)
 	if err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
 		var c ActorCount
 		if err := scan(&c.Type, &c.ID, &c.Name, &c.Count); err != nil {

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -38,8 +39,11 @@ type Conn interface {
 
 // Store reads events. It is safe for concurrent use.
 type Store struct {
-	conn   Conn
-	table  string
+	conn     Conn
+	database string
+	table    string
+	// moved is set once the old-layout events table is gone (see source).
+	moved  atomic.Bool
 	window time.Duration
 	now    func() time.Time
 	// exportChunkRows is the number of rows an export asks ClickHouse to
@@ -53,7 +57,7 @@ func New(conn Conn, database string, retentionDays int, now func() time.Time) *S
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{conn: conn, table: database + "." + migrations.Table,
+	return &Store{conn: conn, database: database, table: database + "." + migrations.Table,
 		window: time.Duration(retentionDays) * 24 * time.Hour, now: now, exportChunkRows: 200_000}
 }
 
@@ -276,13 +280,23 @@ type key struct {
 //
 // It works in two steps: the first finds the page's keys reading only the
 // key and filter columns (a top-N sort, newest day first, copies collapsed
-// here), the second reads the full rows of those keys only.
+// here) of the events table, or of a lookup table when the filter is one
+// of event, actor_id or resource_id (lookupFor); the second reads the full
+// rows of those keys only, by key.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (Page, error) {
 	sp, ok := s.span(f)
 	if !ok {
 		return Page{}, nil
 	}
-	keys, err := s.pageKeys(ctx, f, sp, after, limit+1)
+	events, lookups, err := s.source(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	keysFrom, ages := events, probeAges
+	if lookup, ok := s.lookupFor(f); ok && lookups {
+		keysFrom, ages = lookup, lookupProbeAges
+	}
+	keys, err := s.pageKeys(ctx, keysFrom, ages, f, sp, after, limit+1)
 	if err != nil {
 		return Page{}, err
 	}
@@ -292,7 +306,7 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 		last := keys[limit-1]
 		p.Next = &Cursor{TimestampNs: last.ns, ID: last.id}
 	}
-	if p.Events, err = s.rows(ctx, f.WorkspaceID, keys); err != nil {
+	if p.Events, err = s.rows(ctx, events, f.WorkspaceID, keys); err != nil {
 		return Page{}, err
 	}
 	return p, nil
@@ -303,10 +317,15 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 // newest day alone, so ClickHouse reads one day instead of the window.
 var probeAges = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * time.Hour}
 
+// lookupProbeAges are probeAges for a lookup table, where a span costs
+// about the rows matching in it: the newest day (enough for a common
+// value), then the rest of the span at once.
+var lookupProbeAges = []time.Duration{24 * time.Hour}
+
 // pageKeys returns the keys of the first n distinct events matching f in
 // sp after the cursor, newest first. It looks at the newest day first, then
-// further back (probeAges) until it has n keys or reached sp.lo.
-func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+// further back (ages, see probeAges) until it has n keys or reached sp.lo.
+func (s *Store) pageKeys(ctx context.Context, table string, ages []time.Duration, f Filter, sp span, after *Cursor, n int) ([]key, error) {
 	if after != nil {
 		sp.hi = min(sp.hi, after.TimestampNs+1)
 	}
@@ -314,18 +333,18 @@ func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, 
 	// up to a day ahead of the clock, so the first probe is open-ended).
 	end := min(sp.hi, s.now().UnixNano())
 	var keys []key
-	for i := 0; i <= len(probeAges) && len(keys) < n; i++ {
+	for i := 0; i <= len(ages) && len(keys) < n; i++ {
 		probe := sp
 		if i > 0 {
-			probe.hi = end - int64(probeAges[i-1])
+			probe.hi = end - int64(ages[i-1])
 		}
-		if i < len(probeAges) {
-			probe.lo = max(sp.lo, end-int64(probeAges[i]))
+		if i < len(ages) {
+			probe.lo = max(sp.lo, end-int64(ages[i]))
 		}
 		if probe.hi <= probe.lo {
 			continue
 		}
-		found, err := s.probeKeys(ctx, f, probe, after, n-len(keys))
+		found, err := s.probeKeys(ctx, table, f, probe, after, n-len(keys))
 		if err != nil {
 			return nil, err
 		}
@@ -338,9 +357,10 @@ func (s *Store) pageKeys(ctx context.Context, f Filter, sp span, after *Cursor, 
 }
 
 // probeKeys returns the keys of the first n distinct events matching f in
-// sp after the cursor, newest first. Copies of an event are rare, so it asks
+// sp after the cursor, newest first, from table (the events table or a
+// lookup table). Copies of an event are rare, so it asks
 // for n rows, and asks again for more only when copies made it fall short.
-func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+func (s *Store) probeKeys(ctx context.Context, table string, f Filter, sp span, after *Cursor, n int) ([]key, error) {
 	var q query
 	q.bounds(f.WorkspaceID, sp)
 	if after != nil {
@@ -349,7 +369,7 @@ func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor,
 	q.filters(f)
 	cond, args := q.clauses()
 	for want := n; ; want *= 4 {
-		sql := fmt.Sprintf("SELECT timestamp_ns, id FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", s.table, cond, want)
+		sql := fmt.Sprintf("SELECT timestamp_ns, id FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", table, cond, want)
 		rows, err := s.conn.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, fmt.Errorf("query page keys: %w", err)
@@ -381,9 +401,13 @@ func (s *Store) probeKeys(ctx context.Context, f Filter, sp span, after *Cursor,
 	}
 }
 
-// rows reads the full rows of keys (one workspace) and returns them in the
-// order of keys.
-func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]event.Event, error) {
+// rows reads the full rows of keys (one workspace) from table and returns
+// them in the order of keys. The keys' seconds go to PREWHERE as
+// timestamp IN (...), which 18.16 prunes parts with (their min and max
+// timestamp), so only the parts holding the keys are read, however far
+// apart the keys are; a condition on timestamp_ns prunes nothing there when
+// a workspace's rows fill less than a granule of each part.
+func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key) ([]event.Event, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -391,12 +415,17 @@ func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]eve
 	// keys are newest first.
 	q.bounds(workspaceID, span{lo: keys[len(keys)-1].ns, hi: keys[0].ns + 1})
 	ids := make([]any, len(keys))
+	var secs []any // the keys' seconds, newest first, each once
 	for i, k := range keys {
 		ids[i] = k.id
+		if sec := max(k.ns/1e9, 0); len(secs) == 0 || secs[len(secs)-1] != sec {
+			secs = append(secs, sec)
+		}
 	}
+	q.pre("timestamp IN ("+strings.TrimSuffix(strings.Repeat("toDateTime(?), ", len(secs)), ", ")+")", secs...)
 	q.and("id IN ("+placeholders(len(ids))+")", ids...)
 	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, s.table, cond)
+	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, table, cond)
 	byKey := make(map[key]event.Event, len(keys))
 	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
 		k := key{r.TimestampNs, r.ID}
@@ -423,13 +452,17 @@ func (s *Store) rows(ctx context.Context, workspaceID string, keys []key) ([]eve
 // Get returns one event by id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, workspaceID, id string) (event.Event, error) {
 	sp, _ := s.span(Filter{})
+	events, _, err := s.source(ctx)
+	if err != nil {
+		return event.Event{}, err
+	}
 	var q query
 	q.bounds(workspaceID, sp)
 	q.and("id = ?", id)
 	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, s.table, cond)
+	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, events, cond)
 	var found *event.Event
-	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
+	err = s.each(ctx, sql, args, func(r *migrations.Row) error {
 		e := toEvent(r)
 		found = &e
 		return nil

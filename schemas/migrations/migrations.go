@@ -32,6 +32,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,6 +117,11 @@ type Migration struct {
 	// no ADD COLUMN IF NOT EXISTS, and a table created by a later CREATE
 	// already has the column.
 	Adds []AddedColumn
+	// Run, when set, applies the migration in place of running its
+	// Statements one by one: for a migration whose steps depend on what
+	// the server holds (migration 5 renames a table only once). Its
+	// Statements then list every step it may take, for review.
+	Run func(ctx context.Context, conn Conn, o Options, v Version) error
 }
 
 // AddedColumn is a column a migration adds to Table of an existing schema.
@@ -141,8 +147,7 @@ func All() []Migration {
 			return addColumns(o, v, senderColumns)
 		}},
 		{Version: 4, Name: "create audit_partition_counts", Statements: createPartitionCounts},
-		// Version 5 ("events layout") is the events table's one change for
-		// reads at scale; it is added with that work.
+		{Version: 5, Name: "events layout", Statements: layoutStatements, Run: moveToLayout},
 		{Version: 6, Name: "integrity log", Statements: createLog},
 	}
 }
@@ -275,7 +280,11 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		if done[m.Version] && !o.Reapply {
 			continue
 		}
-		if len(m.Adds) > 0 {
+		if m.Run != nil {
+			if err := m.Run(ctx, conn, o, v); err != nil {
+				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		} else if len(m.Adds) > 0 {
 			if err := applyAdds(ctx, conn, o, v, m); err != nil {
 				return res, fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 			}
@@ -294,25 +303,48 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		}
 		res.Versions = append(res.Versions, m.Version)
 	}
+	if done[5] || slices.Contains(res.Versions, 5) {
+		// The analysts' view follows the retention window, as the TTL does.
+		if err := ensureAnalystView(ctx, conn, o); err != nil {
+			return res, err
+		}
+	}
 	if v.SupportsTTL() {
-		for _, t := range []struct{ table, ttl string }{
-			{Table, retentionTTL(o.RetentionDays)},
-			{IDsTable, registryTTL(o.RetentionDays)},
-		} {
-			set := false
-			if !o.Reapply {
-				if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl); err != nil {
-					return res, fmt.Errorf("set retention TTL of %s: %w", t.table, err)
-				}
-			}
-			if q := ttlChange(o, t.table, t.ttl, set); q != "" {
-				if err := conn.Exec(ctx, q); err != nil {
-					return res, fmt.Errorf("set retention TTL of %s: %w", t.table, err)
-				}
-			}
+		if err := applyTTL(ctx, conn, o); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// applyTTL sets each table's TTL clause for o.RetentionDays where the
+// table lacks it (every one with Reapply).
+func applyTTL(ctx context.Context, conn Conn, o Options) error {
+	var err error
+	for _, t := range ttlTables(o.RetentionDays) {
+		set := false
+		if !o.Reapply {
+			if set, err = tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl); err != nil {
+				return fmt.Errorf("set retention TTL of %s: %w", t.table, err)
+			}
+		}
+		if q := ttlChange(o, t.table, t.ttl, set); q != "" {
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("set retention TTL of %s: %w", t.table, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ttlTables are the tables with a TTL clause and the clause each has for
+// a retention window of days.
+func ttlTables(days int) []struct{ table, ttl string } {
+	out := []struct{ table, ttl string }{{Table, retentionTTL(days)}, {IDsTable, registryTTL(days)}}
+	for _, l := range Lookups {
+		out = append(out, struct{ table, ttl string }{l.Table, retentionTTL(days)})
+	}
+	return out
 }
 
 // ttlChange is the ALTER that sets a table's TTL clause, or "" when the
@@ -326,7 +358,7 @@ func ttlChange(o Options, table, ttl string, alreadySet bool) string {
 }
 
 // tableExists reports whether this server has db.table.
-func tableExists(ctx context.Context, conn Conn, db, table string) (bool, error) {
+func tableExists(ctx context.Context, conn MoveConn, db, table string) (bool, error) {
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&n); err != nil {
 		return false, err

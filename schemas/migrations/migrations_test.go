@@ -92,3 +92,13 @@ func TestApplyIsIdempotentOnTheRealServer(t *testing.T) {
 	require.NoError(t, c2.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", fresh.Database, migrations.Table).Scan(&n))
 	require.Equal(t, uint64(1), n)
 }
+
+func TestWeekEnd(t *testing.T) {
+	end, err := migrations.WeekEnd("20787") // Monday 2026-11-30
+	require.NoError(t, err)
+	require.Equal(t, "20261207", end)
+	for _, bad := range []string{"20261130", "", "x", "-1"} {
+		_, err := migrations.WeekEnd(bad)
+		require.Error(t, err, bad)
+	}
+}

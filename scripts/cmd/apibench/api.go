@@ -14,9 +14,9 @@ import (
 	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
-func startAPI(o options, srv drillkit.Servers, secret string) (*exec.Cmd, string, error) {
+func startAPI(o options, bin string, srv drillkit.Servers, secret string) (*exec.Cmd, string, error) {
 	addr := proctest.FreeAddr()
-	cmd := exec.Command(o.apiBin)
+	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"AUDITTRAIL_API_ADDR="+addr, "AUDITTRAIL_CLICKHOUSE_DATABASE="+o.database, "AUDITTRAIL_CLICKHOUSE_ADDR="+srv.ClickHouse.Addr,
 		"AUDITTRAIL_JWT_SECRET="+secret, "AUDITTRAIL_KAFKA_TOPIC="+exportTopic,
@@ -27,7 +27,7 @@ func startAPI(o options, srv drillkit.Servers, secret string) (*exec.Cmd, string
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start %s: %w", o.apiBin, err)
+		return nil, "", fmt.Errorf("start %s: %w", bin, err)
 	}
 	if err := proctest.WaitReady(context.Background(), addr, 60*time.Second, nil); err != nil {
 		_ = cmd.Process.Kill()

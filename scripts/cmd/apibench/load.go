@@ -14,6 +14,7 @@ import (
 
 	"github.com/audittrail/audittrail/schemas/catalogue"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/migrations/migrationstest"
 	"github.com/audittrail/audittrail/scripts/internal/drillkit"
 )
 
@@ -26,26 +27,48 @@ var eventNames = []string{
 }
 
 // load fills the database with o.events events unless it holds exactly
-// that many already.
+// that many already (in the old layout, before migration 5, with
+// o.layouts). The generated rows go into audit_events either way.
 func load(ctx context.Context, conn driver.Conn, srv drillkit.Servers, o options) error {
 	table := o.database + "." + migrations.Table
-	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: o.database, RetentionDays: 90}); err != nil {
+	schema := migrations.Options{Database: o.database, RetentionDays: 90}
+	create := func() error {
+		if o.layouts {
+			return migrationstest.BeforeLayout(ctx, conn, schema)
+		}
+		_, err := migrations.Apply(ctx, conn, schema)
 		return err
 	}
 	var have uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&have); err != nil {
-		return err
-	}
-	if have == uint64(o.events) {
+	err := conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&have)
+	if err == nil && have == uint64(o.events) && !o.layouts {
+		if _, err := migrations.Apply(ctx, conn, schema); err != nil {
+			return err
+		}
+		if _, err := migrations.MoveLegacy(ctx, conn, schema, "19700101"); err != nil {
+			return err
+		}
 		fmt.Printf("reusing %d events in %s\n", have, table)
 		return nil
 	}
 	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+o.database); err != nil {
 		return err
 	}
-	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: o.database, RetentionDays: 90}); err != nil {
+	if err := create(); err != nil {
 		return err
 	}
+	start := time.Now()
+	if err := generate(o, srv, table); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("loaded %d events into %s in %.1f s (%.0f rows/s)\n", o.events, table, secs, float64(o.events)/secs)
+	return nil
+}
+
+// generate inserts o.events events into table, a day of the window per
+// statement.
+func generate(o options, srv drillkit.Servers, table string) error {
 	var names, cats, types []string
 	for i, name := range eventNames {
 		e, ok := catalogue.Lookup(name)
@@ -61,7 +84,6 @@ func load(ctx context.Context, conn driver.Conn, srv drillkit.Servers, o options
 		}
 	}
 	arr := func(v []string) string { return "[" + strings.Join(v, ",") + "]" }
-	start := time.Now()
 	now := time.Now().Add(-time.Minute).UnixNano()
 	const day = int64(24 * time.Hour)
 	perDay := o.events / 90
@@ -96,8 +118,6 @@ FROM (
 			return fmt.Errorf("load day %d: %v: %s", d, err, out)
 		}
 	}
-	secs := time.Since(start).Seconds()
-	fmt.Printf("loaded %d events into %s in %.1f s (%.0f rows/s)\n", o.events, table, secs, float64(o.events)/secs)
 	return nil
 }
 

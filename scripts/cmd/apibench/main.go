@@ -7,7 +7,8 @@
 // rate and the API's memory. It uses the servers the services'
 // configuration names (AUDITTRAIL_CLICKHOUSE_*, AUDITTRAIL_KAFKA_BROKERS).
 //
-//	apibench -api-bin .local/bin/api [-events 2000000] [-full] [-requests 200] [-only REGEXP] [-no-export] [-drop]
+//	apibench -api-bin .local/bin/api [-events 2000000] [-full | -huge] [-requests 200] [-only REGEXP] [-no-export] [-drop]
+//	apibench -api-bin .local/bin/api -layouts -old-api-bin .local/bin/api-v4 [-full | -huge] [-requests 40] [-only REGEXP]
 //
 // It loads the events with INSERT ... SELECT FROM system.numbers (one
 // statement per day of the window, so parts need no merging), unless the
@@ -17,6 +18,14 @@
 // for that page through clickhouse-client --time (its own measure, without
 // process start-up), and finally streams the largest workspace's CSV export
 // while sampling the API's resident memory. scripts/bench-api runs it.
+//
+// With -layouts it compares the events layouts (migration 5) in one run
+// instead: it loads the events in the old layout (day partitions, no
+// lookup tables), times every shape of issue 19 through the old API
+// (-old-api-bin, built from before migration 5), moves the database to the
+// new layout as a deployment would (migrations.Apply, then MoveLegacy),
+// prints what each table costs per event, and times the same shapes
+// through the new API (see layouts.go).
 package main
 
 import (
@@ -31,7 +40,8 @@ const exportTopic = "bench-api-exports"
 type options struct {
 	events, workspaces, requests int
 	database, apiBin, client     string
-	drop, noExport               bool
+	drop, noExport, layouts      bool
+	oldAPIBin                    string
 	only                         *regexp.Regexp
 }
 
@@ -40,6 +50,9 @@ func main() {
 	full := false
 	flag.IntVar(&o.events, "events", 2_000_000, "events to load")
 	flag.BoolVar(&full, "full", false, "load 20,000,000 events (the issue's figure)")
+	huge := flag.Bool("huge", false, "load 200,000,000 events (issue 19's large figure; about 20 GB of disk while it runs)")
+	flag.BoolVar(&o.layouts, "layouts", false, "compare the old events layout with migration 5's (needs -old-api-bin)")
+	flag.StringVar(&o.oldAPIBin, "old-api-bin", "", "with -layouts: the API binary built from before migration 5")
 	flag.IntVar(&o.workspaces, "workspaces", 1000, "workspaces")
 	flag.IntVar(&o.requests, "requests", 200, "timed requests per query shape and workspace, each way")
 	flag.StringVar(&o.database, "database", "bench_api", "ClickHouse database for the generated events (reused when it holds the same count)")
@@ -57,8 +70,11 @@ func main() {
 	if full {
 		o.events = 20_000_000
 	}
-	if o.apiBin == "" || o.events < o.workspaces || o.requests < 10 {
-		fmt.Fprintln(os.Stderr, "apibench: -api-bin is required; -events must be at least -workspaces; -requests at least 10")
+	if *huge {
+		o.events = 200_000_000
+	}
+	if o.apiBin == "" || o.events < o.workspaces || o.requests < 10 || (o.layouts && o.oldAPIBin == "") {
+		fmt.Fprintln(os.Stderr, "apibench: -api-bin is required (and -old-api-bin with -layouts); -events must be at least -workspaces; -requests at least 10")
 		os.Exit(2)
 	}
 	if err := run(o); err != nil {

@@ -54,7 +54,10 @@ func run(o options) error {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	jwtSecret := hex.EncodeToString(secret)
-	apiProc, base, err := startAPI(o, srv, jwtSecret)
+	if o.layouts {
+		return compareLayouts(ctx, o, srv, conn, jwtSecret)
+	}
+	apiProc, base, err := startAPI(o, o.apiBin, srv, jwtSecret)
 	if err != nil {
 		return err
 	}

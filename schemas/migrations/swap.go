@@ -1,0 +1,224 @@
+package migrations
+
+// Putting migration 5's events table in place of the old one while
+// writers go on inserting.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// moveToLayout runs migration 5 on a server. It is idempotent and resumes
+// where a previous run stopped, and ingest goes on throughout (writers
+// insert into audit_events, whichever table holds that name):
+//
+//  1. create the lookup tables and the views that fill them from
+//     audit_events;
+//  2. unless audit_events already has the new layout: create the new
+//     events table as NextTable (only one service at a time gets to: see
+//     swap), then swap the names: the old table becomes LegacyTable, the
+//     new one audit_events; an insert under way finishes in the old table
+//     first (18.16) or may still commit into it (see MoveLegacy);
+//  3. finish a swap a stopped run left half done (finishSwap);
+//  4. create the analysts' view (AnalystView).
+//
+// The old rows are moved by MoveLegacy afterwards (the retention enforcer
+// calls it), a day at a time, while readers read both tables; the copies
+// go through audit_events, so the views fill the lookup tables with them.
+//
+// On 18.16 an insert that meets the creation of a view may fail (the
+// server registers the view before it exists); it writes nothing, and the
+// writer retries it as any failed insert.
+func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
+	for _, s := range append(createLookups(o, v), createViews(o)...) {
+		if err := conn.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	weekly, err := hasLayout(ctx, conn, o)
+	if err != nil {
+		return err
+	}
+	if !weekly {
+		if err := swap(ctx, conn, o, v); err != nil {
+			return err
+		}
+	}
+	if err := finishSwap(ctx, conn, o); err != nil {
+		return err
+	}
+	return ensureAnalystView(ctx, conn, o)
+}
+
+// swapWait bounds how long swap waits for another service's swap, and
+// staleNext is the age from which a new events table nobody swapped in is
+// taken for the leftover of a stopped run.
+const (
+	swapWait  = 2 * time.Minute
+	staleNext = 10 * time.Minute
+)
+
+// swap creates the new events table under NextTable and swaps it in. The
+// CREATE has no IF NOT EXISTS: the service that creates the table is the
+// one that swaps, so two services applying the migration at once never
+// both swap (the second would swap the live table out). When the table
+// exists, another service is swapping: swap waits (up to swapWait) until
+// audit_events has the new layout, or takes the table over when it is
+// older than staleNext and empty (a stopped run's leftover). Right before
+// the swap it checks the layout again.
+func swap(ctx context.Context, conn Conn, o Options, v Version) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(swapWait)
+	for {
+		created, err := createNextExclusive(ctx, conn, o, v)
+		if err != nil {
+			return err
+		}
+		if created {
+			break
+		}
+		weekly, err := hasLayout(ctx, conn, o)
+		if err != nil || weekly {
+			return err // another service swapped
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("swap the events tables: %s exists and %s still has the old layout after %s: another service is moving the layout; retry later", NextTable, Table, swapWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	exchange, err := canExchange(ctx, conn, o, v)
+	if err != nil {
+		return err
+	}
+	if weekly, err := hasLayout(ctx, conn, o); err != nil || weekly {
+		return err
+	}
+	for _, q := range swapStatements(o, exchange) {
+		if err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("swap the events tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// createNextExclusive creates NextTable and reports whether this call
+// created it; false when it exists (another service's, fresh). A leftover
+// older than staleNext, empty and with the new layout is dropped and
+// created again.
+func createNextExclusive(ctx context.Context, conn Conn, o Options, v Version) (bool, error) {
+	var n, rows uint64
+	var age int64
+	err := conn.QueryRow(ctx, `SELECT count(), max(toInt64(now()) - toInt64(metadata_modification_time)) FROM system.tables WHERE database = ? AND name = ?`,
+		o.Database, o.StorageTable(NextTable)).Scan(&n, &age)
+	if err != nil {
+		return false, fmt.Errorf("look up %s: %w", NextTable, err)
+	}
+	if n > 0 {
+		weekly, err := tableHas(ctx, conn, o.Database, o.StorageTable(NextTable), "PARTITION BY "+WeekPartition)
+		if err != nil || !weekly || time.Duration(age)*time.Second < staleNext {
+			return false, err
+		}
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows); err != nil || rows > 0 {
+			return false, err
+		}
+		if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s%s", o.Database, o.StorageTable(NextTable), o.OnCluster())); err != nil {
+			return false, fmt.Errorf("drop the stale %s: %w", NextTable, err)
+		}
+	}
+	for _, s := range createNext(o, v) {
+		if err := conn.Exec(ctx, s); err != nil {
+			if strings.Contains(err.Error(), "already exists") {
+				return false, nil
+			}
+			return false, fmt.Errorf("create %s: %w", NextTable, err)
+		}
+	}
+	return true, nil
+}
+
+// finishSwap completes what a stopped run left once audit_events has the
+// new layout: the old table still under NextTable (stopped between
+// EXCHANGE and RENAME) is renamed to LegacyTable, and an empty new-layout
+// table under NextTable (created by a service that found the swap done
+// before its own) is dropped.
+func finishSwap(ctx context.Context, conn Conn, o Options) error {
+	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(NextTable))
+	if err != nil || !exists {
+		return err
+	}
+	weekly, err := tableHas(ctx, conn, o.Database, o.StorageTable(NextTable), "PARTITION BY "+WeekPartition)
+	if err != nil {
+		return err
+	}
+	if !weekly {
+		q := fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster())
+		for _, q := range append([]string{q}, legacyFront(o)...) {
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("rename the old events table to %s: %w", LegacyTable, err)
+			}
+		}
+		return nil
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows); err != nil || rows > 0 {
+		return err
+	}
+	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(NextTable), o.OnCluster())); err != nil {
+		return fmt.Errorf("drop the unused %s: %w", NextTable, err)
+	}
+	return nil
+}
+
+// canExchange reports whether the database swaps names with EXCHANGE
+// TABLES: an Atomic database (the default from 20.10 on), where renaming
+// two tables in one RENAME is not atomic. On 18.16 one RENAME of two
+// tables is.
+func canExchange(ctx context.Context, conn Conn, o Options, v Version) (bool, error) {
+	if !v.AtLeast(20, 10) {
+		return false, nil
+	}
+	var engine string
+	if err := conn.QueryRow(ctx, "SELECT engine FROM system.databases WHERE name = ?", o.Database).Scan(&engine); err != nil {
+		return false, fmt.Errorf("look up the engine of database %s: %w", o.Database, err)
+	}
+	return engine == "Atomic", nil
+}
+
+// swapStatements put the new events table in place of the old so that an
+// insert finds one or the other, never neither: one RENAME of both tables
+// (18.16 runs it under a global lock), or on an Atomic database EXCHANGE
+// TABLES, after which the old table is renamed away from NextTable.
+func swapStatements(o Options, exchange bool) []string {
+	if exchange {
+		return append([]string{
+			fmt.Sprintf("EXCHANGE TABLES %[1]s.%[2]s AND %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(Table), o.StorageTable(NextTable), o.OnCluster()),
+			fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster()),
+		}, legacyFront(o)...)
+	}
+	return append([]string{fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[2]s%[5]s", o.Database,
+		o.StorageTable(Table), o.StorageTable(LegacyTable), o.StorageTable(NextTable), o.OnCluster())}, legacyFront(o)...)
+}
+
+// legacyFront is, on a cluster, the Distributed table LegacyTable in
+// front of every node's old storage table, through which readers read the
+// days not moved yet; nothing on a single server.
+func legacyFront(o Options) []string {
+	if o.Cluster == "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s%[3]s AS %[1]s.%[4]s ENGINE = Distributed('%[5]s', '%[1]s', '%[4]s', %[6]s)",
+		o.Database, LegacyTable, o.OnCluster(), o.StorageTable(LegacyTable), o.Cluster, ShardKey)}
+}
+
+// hasLayout reports whether the events table (the storage table on a
+// cluster) already has migration 5's week partitions.
+func hasLayout(ctx context.Context, conn Conn, o Options) (bool, error) {
+	return tableHas(ctx, conn, o.Database, o.StorageTable(Table), "PARTITION BY "+WeekPartition)
+}
