@@ -49,7 +49,27 @@ func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
 	if err := finishSwap(ctx, conn, o); err != nil {
 		return err
 	}
+	if err := dropEmptyLegacy(ctx, conn, o); err != nil {
+		return err
+	}
 	return ensureAnalystView(ctx, conn, o)
+}
+
+// dropEmptyLegacy drops LegacyTable at once when it holds no row (a new
+// deployment, whose old table was created empty by migration 1), so that
+// readers use the lookup tables from the start. A table with rows is left
+// to MoveLegacy, which copies them outside of service starts.
+func dropEmptyLegacy(ctx context.Context, conn Conn, o Options) error {
+	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
+	if err != nil || !exists {
+		return err
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+legacySource(o)).Scan(&rows); err != nil || rows > 0 {
+		return err
+	}
+	_, err = MoveLegacy(ctx, conn, o, "00000000") // no day to copy: drops the table, if still empty
+	return err
 }
 
 // swapWait bounds how long swap waits for another service's swap, and
