@@ -368,12 +368,20 @@ func tableExists(ctx context.Context, conn MoveConn, db, table string) (bool, er
 
 // tableHas reports whether db.table's engine definition on this server
 // contains clause (as the server prints it).
+//
+// On 18.16 reading system.tables fails with "doesn't exist" when a table
+// of the database is renamed or dropped meanwhile (as when two services
+// apply migration 5 at once); the query is asked again then.
 func tableHas(ctx context.Context, conn Conn, db, table, clause string) (bool, error) {
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ? AND position(engine_full, ?) > 0", db, table, clause).Scan(&n); err != nil {
-		return false, err
+	var err error
+	for range 5 {
+		err = conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ? AND position(engine_full, ?) > 0", db, table, clause).Scan(&n)
+		if err == nil || !strings.Contains(err.Error(), "doesn't exist") {
+			break
+		}
 	}
-	return n > 0, nil
+	return n > 0, err
 }
 
 // record inserts the migration's row. 18.16 hangs on INSERT ... VALUES sent

@@ -91,6 +91,8 @@ func TestApplyIsIdempotentOnTheRealServer(t *testing.T) {
 	var n uint64
 	require.NoError(t, c2.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", fresh.Database, migrations.Table).Scan(&n))
 	require.Equal(t, uint64(1), n)
+	require.NoError(t, c2.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name IN (?, ?)", fresh.Database, migrations.LegacyTable, migrations.NextTable).Scan(&n))
+	require.Zero(t, n, "a new deployment keeps no old or spare events table")
 }
 
 func TestWeekEnd(t *testing.T) {

@@ -80,6 +80,9 @@ func MoveLegacy(ctx context.Context, conn MoveConn, o Options, cutoff string) ([
 	}
 	var left uint64
 	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s", legacySource(o))).Scan(&left); err != nil {
+		if gone, _ := legacyGone(ctx, conn, o); gone {
+			return moved, nil // another service finished the move
+		}
 		return moved, fmt.Errorf("count the rows left in %s: %w", LegacyTable, err)
 	}
 	if left > 0 {
@@ -145,6 +148,12 @@ func newestBlock(ctx context.Context, conn MoveConn, o Options, day string) (int
 		return 0, fmt.Errorf("look up the parts of day %s of %s: %w", day, LegacyTable, err)
 	}
 	return n, nil
+}
+
+// legacyGone reports whether LegacyTable no longer exists.
+func legacyGone(ctx context.Context, conn MoveConn, o Options) (bool, error) {
+	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
+	return err == nil && !exists, err
 }
 
 // legacySource is LegacyTable as a table expression: on a cluster every

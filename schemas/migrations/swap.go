@@ -34,22 +34,48 @@ import (
 func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
 	for _, s := range append(createLookups(o, v), createViews(o)...) {
 		if err := conn.Exec(ctx, s); err != nil {
-			return err
+			return fmt.Errorf("create the lookup tables: %w", err)
 		}
 	}
 	weekly, err := hasLayout(ctx, conn, o)
 	if err != nil {
-		return err
+		return fmt.Errorf("look up the events layout: %w", err)
 	}
 	if !weekly {
 		if err := swap(ctx, conn, o, v); err != nil {
-			return err
+			return fmt.Errorf("swap: %w", err)
 		}
 	}
 	if err := finishSwap(ctx, conn, o); err != nil {
-		return err
+		return fmt.Errorf("finish the swap: %w", err)
+	}
+	if err := dropEmptyLegacy(ctx, conn, o); err != nil {
+		return fmt.Errorf("drop the empty %s: %w", LegacyTable, err)
 	}
 	return ensureAnalystView(ctx, conn, o)
+}
+
+// dropEmptyLegacy drops LegacyTable at once when it holds no row (a new
+// deployment, whose old table was created empty by migration 1), so that
+// readers use the lookup tables from the start. A table with rows is left
+// to MoveLegacy, which copies them outside of service starts.
+func dropEmptyLegacy(ctx context.Context, conn Conn, o Options) error {
+	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
+	if err != nil || !exists {
+		return err
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+legacySource(o)).Scan(&rows); err != nil {
+		if gone, _ := legacyGone(ctx, conn, o); gone {
+			return nil // another service dropped it
+		}
+		return err
+	}
+	if rows > 0 {
+		return nil
+	}
+	_, err = MoveLegacy(ctx, conn, o, "00000000") // no day to copy: drops the table, if still empty
+	return err
 }
 
 // swapWait bounds how long swap waits for another service's swap, and
@@ -115,8 +141,14 @@ func swap(ctx context.Context, conn Conn, o Options, v Version) error {
 func createNextExclusive(ctx context.Context, conn Conn, o Options, v Version) (bool, error) {
 	var n, rows uint64
 	var age int64
-	err := conn.QueryRow(ctx, `SELECT count(), max(toInt64(now()) - toInt64(metadata_modification_time)) FROM system.tables WHERE database = ? AND name = ?`,
-		o.Database, o.StorageTable(NextTable)).Scan(&n, &age)
+	var err error
+	for range 5 { // see tableHas: system.tables races with DDL on 18.16
+		err = conn.QueryRow(ctx, `SELECT count(), max(toInt64(now()) - toInt64(metadata_modification_time)) FROM system.tables WHERE database = ? AND name = ?`,
+			o.Database, o.StorageTable(NextTable)).Scan(&n, &age)
+		if err == nil || !strings.Contains(err.Error(), "doesn't exist") {
+			break
+		}
+	}
 	if err != nil {
 		return false, fmt.Errorf("look up %s: %w", NextTable, err)
 	}
@@ -125,7 +157,7 @@ func createNextExclusive(ctx context.Context, conn Conn, o Options, v Version) (
 		if err != nil || !weekly || time.Duration(age)*time.Second < staleNext {
 			return false, err
 		}
-		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows); err != nil || rows > 0 {
+		if rows, err = nextRows(ctx, conn, o); err != nil || rows > 0 {
 			return false, err
 		}
 		if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s%s", o.Database, o.StorageTable(NextTable), o.OnCluster())); err != nil {
@@ -161,19 +193,36 @@ func finishSwap(ctx context.Context, conn Conn, o Options) error {
 		q := fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s%[4]s", o.Database, o.StorageTable(NextTable), o.StorageTable(LegacyTable), o.OnCluster())
 		for _, q := range append([]string{q}, legacyFront(o)...) {
 			if err := conn.Exec(ctx, q); err != nil {
+				if exists, xerr := tableExists(ctx, conn, o.Database, o.StorageTable(NextTable)); xerr == nil && !exists {
+					return nil // another service renamed it
+				}
 				return fmt.Errorf("rename the old events table to %s: %w", LegacyTable, err)
 			}
 		}
 		return nil
 	}
-	var rows uint64
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows); err != nil || rows > 0 {
+	if rows, err := nextRows(ctx, conn, o); err != nil || rows > 0 {
 		return err
 	}
 	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, o.StorageTable(NextTable), o.OnCluster())); err != nil {
 		return fmt.Errorf("drop the unused %s: %w", NextTable, err)
 	}
 	return nil
+}
+
+// nextRows counts the rows of NextTable; a table gone meanwhile (another
+// service swapped or dropped it) counts as holding rows, so it is left
+// alone.
+func nextRows(ctx context.Context, conn Conn, o Options) (uint64, error) {
+	var rows uint64
+	err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", o.Database, o.StorageTable(NextTable))).Scan(&rows)
+	if err != nil {
+		if exists, xerr := tableExists(ctx, conn, o.Database, o.StorageTable(NextTable)); xerr == nil && !exists {
+			return 1, nil
+		}
+		return 0, fmt.Errorf("count the rows of %s: %w", NextTable, err)
+	}
+	return rows, nil
 }
 
 // canExchange reports whether the database swaps names with EXCHANGE
