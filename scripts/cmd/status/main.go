@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -205,8 +204,8 @@ func deadLetters(topic string, starts, ends kadm.ListedOffsets) string {
 	return fmt.Sprintf("%d in %d partitions", n, len(ids))
 }
 
-// printOldest prints the oldest event still stored, from the oldest day
-// partition of the events table.
+// printOldest prints the oldest event still stored, from the oldest
+// partition of the events table (a week, or a day before migration 5).
 func printOldest(ctx context.Context, w io.Writer, s settings, now time.Time) bool {
 	fmt.Fprintf(w, "\nstorage (%s %s.%s)\n", s.clickhouse.Addr, s.clickhouse.Database, migrations.Table)
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -232,22 +231,24 @@ func oldestEvent(ctx context.Context, c chconn.Config) (time.Time, error) {
 		return time.Time{}, err
 	}
 	defer conn.Close()
-	var day string
-	row := conn.QueryRow(ctx, "SELECT min(partition_id) FROM system.parts WHERE database = ? AND table = ? AND active",
+	// The oldest partition: a week (its Monday's day number, the events
+	// layout of migration 5) or, before that migration, a day (YYYYMMDD).
+	var first uint64
+	row := conn.QueryRow(ctx, "SELECT min(toUInt64(partition_id)) FROM system.parts WHERE database = ? AND table = ? AND active",
 		c.Database, migrations.Table)
-	if err := row.Scan(&day); err != nil {
+	if err := row.Scan(&first); err != nil {
 		return time.Time{}, fmt.Errorf("list partitions: %w", err)
 	}
-	if day == "" {
+	if first == 0 {
 		return time.Time{}, nil
 	}
-	yyyymmdd, err := strconv.ParseUint(day, 10, 32)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("partition %q is not a day: %w", day, err)
+	where := "toUInt32(toMonday(timestamp)) = ?"
+	if first >= 10000000 {
+		where = "toYYYYMMDD(timestamp) = ?"
 	}
 	var oldest time.Time
-	q := fmt.Sprintf("SELECT min(timestamp) FROM %s.%s WHERE toYYYYMMDD(timestamp) = ?", c.Database, migrations.Table)
-	if err := conn.QueryRow(ctx, q, uint32(yyyymmdd)).Scan(&oldest); err != nil {
+	q := fmt.Sprintf("SELECT min(timestamp) FROM %s.%s WHERE %s", c.Database, migrations.Table, where)
+	if err := conn.QueryRow(ctx, q, uint32(first)).Scan(&oldest); err != nil {
 		return time.Time{}, fmt.Errorf("oldest event: %w", err)
 	}
 	return oldest, nil
