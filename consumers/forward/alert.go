@@ -47,6 +47,7 @@ func (f *Forwarder) serveAlert(ctx context.Context, t *target, it *item) time.Du
 	if err == nil {
 		f.m.attempts.WithLabelValues(t.kind, "ok").Inc()
 		f.m.alerts.Inc()
+		f.m.ws.deliveredTo(t.ws, t.kind, []time.Duration{0})
 		t.attempts = 0
 		t.take(1)
 		f.finishItems(t, []*item{it}, nil)

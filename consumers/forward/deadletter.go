@@ -33,4 +33,5 @@ func (f *Forwarder) deadLetter(ctx context.Context, kind string, it *item, reaso
 	}
 	label, _, _ := strings.Cut(reason, ":")
 	f.m.deadLetters.WithLabelValues(kind, label).Inc()
+	f.m.ws.failedFor(string(it.rec.Key), kind, "dead_letter") // records are keyed by workspace
 }

@@ -35,6 +35,8 @@ type metrics struct {
 	// lag is each partition's records behind its high watermark at the
 	// last fetch that returned records (observeLag).
 	lag *prometheus.GaugeVec
+	// ws are the delivery metrics per workspace (bounded).
+	ws *wsMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,6 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.attempts.WithLabelValues(target, result)
 		}
 	}
+	m.ws = newWSMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.paused, m.splitRequests, m.heldPartitions, m.lag)
 		reg.MustRegister(m.read, m.forwarded, m.alerts, m.dropped, m.deadLetters, m.attempts, m.latency, m.violations, m.filterErrs, m.inFlight, m.registryErrors)

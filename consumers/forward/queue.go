@@ -211,9 +211,11 @@ func (f *Forwarder) settle(t *target, err error) (time.Duration, string) {
 	t.attempts++
 	if !de.Retryable {
 		f.m.attempts.WithLabelValues(t.kind, "rejected").Inc()
+		f.m.ws.failedFor(t.ws, t.kind, "rejected")
 		return 0, de.Reason() + ": " + de.Error()
 	}
 	f.m.attempts.WithLabelValues(t.kind, "retry").Inc()
+	f.m.ws.failedFor(t.ws, t.kind, "retry")
 	if t.attempts >= f.cfg.MaxAttempts {
 		return 0, de.Reason() + ": " + de.Error()
 	}

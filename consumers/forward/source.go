@@ -190,13 +190,16 @@ func (f *Forwarder) delivered(t *target, ws *Workspace, b batch) {
 	f.resume(t, "target accepted a batch")
 	t.take(b.n)
 	now := f.now()
-	for _, it := range b.send {
+	took := make([]time.Duration, len(b.send))
+	for i, it := range b.send {
 		d := now.Sub(it.readAt)
+		took[i] = d
 		f.m.latency.Observe(d.Seconds())
 		if f.deps.OnDelivered != nil {
 			f.deps.OnDelivered(d)
 		}
 	}
+	f.m.ws.deliveredTo(t.ws, t.kind, took)
 	f.m.forwarded.Add(float64(len(b.send)))
 	f.finishItems(t, b.send, b.finished)
 }
@@ -217,6 +220,7 @@ func (f *Forwarder) sourceFailed(ctx context.Context, t *target, ws *Workspace, 
 		// Items finished here leave the queue: the sent ones are then
 		// exactly its first len(b.send) items, which the halves cover.
 		f.m.attempts.WithLabelValues(t.kind, "rejected").Inc()
+		f.m.ws.failedFor(t.ws, t.kind, "rejected")
 		f.dropFinished(t, b.finished)
 		t.halve(len(b.send))
 		t.attempts = 0
@@ -274,6 +278,7 @@ func (f *Forwarder) dropFinished(t *target, finished []*item) {
 // a pause is logged, counted and posted to the workspace's alert webhook.
 func (f *Forwarder) pause(ctx context.Context, t *target, ws *Workspace, de *DeliveryError) time.Duration {
 	f.m.attempts.WithLabelValues(t.kind, "refused").Inc()
+	f.m.ws.failedFor(t.ws, t.kind, "refused")
 	t.pauses++
 	if !t.paused {
 		t.paused = true

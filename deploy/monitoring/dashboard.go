@@ -143,6 +143,12 @@ func rows() []row {
 					{"sum(audittrail_forwarder_in_flight)", "in flight"}}},
 			{"Events not forwarded, by reason", "ops", "Dropped by design: plan, filters, forwarding off, duplicates.",
 				[]query{{"topk(10, sum by (reason) (rate(audittrail_forwarder_events_dropped_total[$__rate_interval])))", "{{reason}}"}}},
+			{"Forwarded per workspace (top 10)", "ops", "Events delivered to each workspace's source; the first 100 workspaces with an outcome have their own series, the rest are \"other\".",
+				[]query{{`topk(10, sum by (workspace) (rate(audittrail_forwarder_workspace_events_delivered_total{target="source"}[$__rate_interval])))`, "{{workspace}}"}}},
+			{"Delivery latency per workspace (p95, slowest 10)", "s", "From reading an event to its delivery, per workspace.",
+				[]query{{"topk(10, histogram_quantile(0.95, sum by (workspace, le) (rate(audittrail_forwarder_workspace_delivery_seconds_bucket[$__rate_interval]))))", "{{workspace}}"}}},
+			{"Delivery failures per workspace (top 10)", "ops", "Retries, rejections, refusals and dead letters per workspace; a workspace failing for 15 minutes with nothing delivered is alerted on.",
+				[]query{{"topk(10, sum by (workspace, result) (rate(audittrail_forwarder_workspace_delivery_failures_total[$__rate_interval])))", "{{workspace}} {{result}}"}}},
 		}},
 		{"Read API", []panel{
 			{"API latency by route (p99)", "s", "Read API request latency by route.",
