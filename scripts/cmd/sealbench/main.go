@@ -1,4 +1,5 @@
-// Command sealbench measures what the integrity log costs the pipeline
+// Package main is the sealbench command, which measures what the
+// integrity log costs the pipeline
 // (docs/integrity.md): the writer's throughput with the sealer running
 // beside it against the same run without it, and the time from each
 // event's producer acknowledgement to its inclusion in a signed checkpoint
