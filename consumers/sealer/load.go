@@ -65,6 +65,28 @@ func (s *ClickHouseStore) each(ctx context.Context, what, query string, args []a
 	return nil
 }
 
+// eachHash calls fn with each stored hash (unmerged copies collapsed) of
+// the hashes table's rows matching where; a stored hash that is not
+// tlog.HashSize bytes is an error.
+func (s *ClickHouseStore) eachHash(ctx context.Context, what, where string, args []any, fn func(ws string, index int64, h tlog.Hash)) error {
+	return s.each(ctx, what, "SELECT workspace_id, hash_index, any(hash) FROM "+s.table(migrations.HashesTable)+
+		" WHERE "+where+" GROUP BY workspace_id, hash_index", args, func(scan func(...any) error) error {
+		var (
+			ws string
+			x  uint64
+			h  string
+		)
+		if err := scan(&ws, &x, &h); err != nil {
+			return err
+		}
+		if len(h) != tlog.HashSize {
+			return fmt.Errorf("stored hash %d of %s has %d bytes", x, ws, len(h))
+		}
+		fn(ws, int64(x), tlog.Hash([]byte(h)))
+		return nil
+	})
+}
+
 func (s *ClickHouseStore) loadSizes(ctx context.Context, st map[string]*State, wss []string, _, _ int) error {
 	list, args := in(wss)
 	return s.each(ctx, "the logs' sizes", "SELECT workspace_id, max(hash_index) FROM "+s.table(migrations.HashesTable)+
@@ -98,21 +120,8 @@ func (s *ClickHouseStore) loadEdges(ctx context.Context, st map[string]*State, w
 	if len(conds) == 0 {
 		return nil
 	}
-	err := s.each(ctx, "the logs' right edges", "SELECT workspace_id, hash_index, any(hash) FROM "+s.table(migrations.HashesTable)+
-		" WHERE "+strings.Join(conds, " OR ")+" GROUP BY workspace_id, hash_index", args, func(scan func(...any) error) error {
-		var (
-			ws string
-			x  uint64
-			h  string
-		)
-		if err := scan(&ws, &x, &h); err != nil {
-			return err
-		}
-		if len(h) != tlog.HashSize {
-			return fmt.Errorf("stored hash %d of %s has %d bytes", x, ws, len(h))
-		}
-		st[ws].Edge[int64(x)] = tlog.Hash([]byte(h))
-		return nil
+	err := s.eachHash(ctx, "the logs' right edges", strings.Join(conds, " OR "), args, func(ws string, x int64, h tlog.Hash) {
+		st[ws].Edge[x] = h
 	})
 	if err != nil {
 		return err
@@ -176,18 +185,8 @@ func (s *ClickHouseStore) loadOrphans(ctx context.Context, st map[string]*State,
 	if len(hconds) == 0 {
 		return nil
 	}
-	err := s.each(ctx, "the logs' last leaf hashes", "SELECT workspace_id, hash_index, any(hash) FROM "+s.table(migrations.HashesTable)+
-		" WHERE level = 0 AND ("+strings.Join(hconds, " OR ")+") GROUP BY workspace_id, hash_index", hargs, func(scan func(...any) error) error {
-		var (
-			ws string
-			x  uint64
-			h  string
-		)
-		if err := scan(&ws, &x, &h); err != nil {
-			return err
-		}
-		levelZero[ws][int64(x)] = tlog.Hash([]byte(h))
-		return nil
+	err := s.eachHash(ctx, "the logs' last leaf hashes", "level = 0 AND ("+strings.Join(hconds, " OR ")+")", hargs, func(ws string, x int64, h tlog.Hash) {
+		levelZero[ws][x] = h
 	})
 	if err != nil {
 		return err
