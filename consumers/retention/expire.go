@@ -2,9 +2,9 @@ package retention
 
 // Deletes under per-workspace retention: rows that a workspace's policy
 // expires before the deployment's window drops their partition (a shorter
-// window), and rows of the long-term tables past their workspace's window
-// (or past the day a restored row was kept until), are deleted with ALTER
-// TABLE ... DELETE mutations, which 18.16 and current servers both apply
+// window, or the week partly past the window), and rows of the long-term
+// tables past their workspace's window (or past the day a restored row
+// was kept until), are deleted with ALTER TABLE ... DELETE mutations, which 18.16 and current servers both apply
 // in the background by rewriting the parts holding such rows. A delete is
 // issued only where a count finds rows to delete, never for a workspace
 // under a legal hold, and not while an earlier delete on the table is
@@ -30,22 +30,23 @@ type expiry struct {
 // expireWorkspaces deletes what the policies expire before the partition
 // drops would. It returns the tables it issued deletes on.
 func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, error) {
-	failed, err := e.archiveExpiring(ctx, r.shortExpiries(nil), r.keptExpiries(nil))
+	failed, err := e.archiveExpiring(ctx, r.liveExpiries(nil), r.keptExpiries(nil))
 	if err != nil {
 		return nil, err
 	}
-	short, kept, leavesKept := r.shortExpiries(failed), r.keptExpiries(failed), r.keptLeafExpiries(failed)
+	live, kept, leavesKept := r.liveExpiries(failed), r.keptExpiries(failed), r.keptLeafExpiries(failed)
+	short := slices.DeleteFunc(slices.Clone(live), func(x expiry) bool { return x.ws == "" })
 	var deleted []string
 	tables := []struct {
 		name string
 		xs   []expiry
-	}{{migrations.Table, short}, {migrations.IDsTable, short}, {migrations.LeavesTable, short},
+	}{{migrations.Table, live}, {migrations.IDsTable, short}, {migrations.LeavesTable, live},
 		{migrations.KeptTable, kept}, {migrations.KeptLeavesTable, leavesKept}}
 	for _, l := range migrations.Lookups {
 		tables = append(tables, struct {
 			name string
 			xs   []expiry
-		}{l.Table, short})
+		}{l.Table, live})
 	}
 	for _, t := range tables {
 		did, err := e.deleteExpired(ctx, t.name, t.xs)
@@ -59,20 +60,28 @@ func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, erro
 	return deleted, nil
 }
 
-// shortExpiries are the conditions of the rows of workspaces with a
-// window shorter than the deployment's (and no hold) past their window,
-// but those of the workspaces in exclude. They hold on every table with
-// workspace_id and timestamp_ns.
-func (r *run) shortExpiries(exclude map[string]bool) []expiry {
+// liveExpiries are the conditions of the expired rows of the events
+// table's side (events, lookup tables, leaves), but those of the
+// workspaces in exclude: a workspace with a window no longer than the
+// deployment's (and no hold) past its window. For the deployment's window
+// these are the rows of the one week partly past it, which the partition
+// drops leave until the whole week has expired: deleting them keeps the
+// promise that expired rows are gone within a day. Workspaces kept longer
+// have none here (their rows are copied before their week is dropped).
+// They hold on every table with workspace_id and timestamp_ns; the id
+// registry takes the shorter windows' only (its day partitions follow
+// the deployment's window).
+func (r *run) liveExpiries(exclude map[string]bool) []expiry {
 	var out []expiry
 	for _, ws := range sortedKeys(r.policies) {
 		p := r.policies[ws]
-		if p.Hold || p.Days >= r.defaultDays || exclude[ws] {
+		if p.Hold || p.Days > r.defaultDays || exclude[ws] {
 			continue
 		}
-		out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, p.Cutoff(r.now).UnixNano()}})
+		out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
 	}
-	return out
+	others, args := r.others(exclude)
+	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.deleteBefore(r.defaultDays))})
 }
 
 // keptExpiries are the conditions of the long-term table's rows past
@@ -86,11 +95,11 @@ func (r *run) keptExpiries(exclude map[string]bool) []expiry {
 	var out []expiry
 	for _, ws := range sortedKeys(r.policies) {
 		if p := r.policies[ws]; !p.Hold && !exclude[ws] {
-			out = append(out, expiry{ws: ws, cond: "(workspace_id = ?" + due, args: []any{ws, p.Cutoff(r.now).UnixNano(), today}})
+			out = append(out, expiry{ws: ws, cond: "(workspace_id = ?" + due, args: []any{ws, r.deleteBefore(p.Days), today}})
 		}
 	}
 	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + due, args: append(args, r.defaultCutoff(), today)})
+	return append(out, expiry{cond: "(" + others + due, args: append(args, r.deleteBefore(r.defaultDays), today)})
 }
 
 // keptLeafExpiries are the conditions of the long-term leaves past their
@@ -100,16 +109,19 @@ func (r *run) keptLeafExpiries(exclude map[string]bool) []expiry {
 	var out []expiry
 	for _, ws := range sortedKeys(r.policies) {
 		if p := r.policies[ws]; !p.Hold && !exclude[ws] {
-			out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, p.Cutoff(r.now).UnixNano()}})
+			out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
 		}
 	}
 	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.defaultCutoff())})
+	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.deleteBefore(r.defaultDays))})
 }
 
-// defaultCutoff is the deployment's window's cutoff, in ns.
-func (r *run) defaultCutoff() int64 {
-	return r.now.Add(-time.Duration(r.defaultDays) * 24 * time.Hour).UnixNano()
+// deleteBefore is the time (ns) before which a window of days deletes
+// rows: the start (UTC) of the day of its cutoff. Rows between it and the
+// cutoff are hidden by the readers and deleted the next day, so each
+// table sees at most one delete a day per window, not one a run.
+func (r *run) deleteBefore(days int) int64 {
+	return r.now.Add(-time.Duration(days) * 24 * time.Hour).Truncate(24 * time.Hour).UnixNano()
 }
 
 // others is the condition of the workspaces without a policy, but those
