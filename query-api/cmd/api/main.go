@@ -19,6 +19,7 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/query-api/api"
@@ -29,6 +30,11 @@ import (
 )
 
 func main() { service.Main("api", run) }
+
+// policyMaxAge is how long the API serves its copy of the retention
+// policies before reading them again: a change by the operator is served
+// within it, without a restart.
+const policyMaxAge = 10 * time.Second
 
 func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error {
 	c, err := configFromEnv(config.FromOS())
@@ -56,7 +62,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
-		Events:       store.New(conn, chc.Database, days, time.Now),
+		Events:       store.New(conn, chc.Database, days, time.Now).WithPolicies(retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now)),
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
 		ManifestKeys: c.ManifestKeys,
