@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/consumers/retention"
@@ -145,7 +147,14 @@ func TestBytesKeptPerExpiredEvent(t *testing.T) {
 	const n = 100 * 256
 	old := time.Now().UTC().Add(-100 * 24 * time.Hour)
 	logOf(t, conn, ch.Database, events(t, "ws_m", n, func(i int) time.Time { return old.Add(time.Duration(i) * time.Second) }))
-	for _, table := range []string{migrations.Table, migrations.LeavesTable, migrations.HashesTable} {
+	skey, _, err := note.GenerateKey(rand.Reader, "audittrail.example.com")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	noted, err := sealer.NoteTiles(context.Background(), sealer.NewClickHouseStore(conn, ch.Database), signer, "audittrail.example.com", "ws_m", n, 0)
+	require.NoError(t, err)
+	require.Equal(t, n/256, noted)
+	for _, table := range []string{migrations.Table, migrations.LeavesTable, migrations.HashesTable, migrations.TileTimesTable, migrations.TileNewestTable} {
 		require.NoError(t, conn.Exec(context.Background(), "OPTIMIZE TABLE "+ch.Database+"."+table+" FINAL"))
 	}
 	bytes := func(table string) float64 {
@@ -155,13 +164,18 @@ func TestBytesKeptPerExpiredEvent(t *testing.T) {
 		return float64(b)
 	}
 	eventsBytes, leavesBytes, hashesBytes := bytes(migrations.Table), bytes(migrations.LeavesTable), bytes(migrations.HashesTable)
+	timesBytes, newestBytes := bytes(migrations.TileTimesTable), bytes(migrations.TileNewestTable)
 
 	e := retention.New(conn, ch.Database, 90, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	_, err := e.RunOnce(context.Background())
+	_, err = e.RunOnce(context.Background())
 	require.NoError(t, err)
 	waitForMutations(t, conn, ch.Database)
-	kept := bytes(migrations.HashesTable) + bytes(migrations.LeavesTable)
-	t.Logf("per event: events %.1f B, leaf row %.1f B, stored hashes %.1f B; per expired event kept: interim %.1f B (%.1f%% of the event), after its tile expired %.2f B (%.2f%%)",
-		eventsBytes/n, leavesBytes/n, hashesBytes/n, hashesBytes/n, 100*hashesBytes/eventsBytes, kept/n, 100*kept/eventsBytes)
+	// Once the tiles expired: their own hashes and their newest notes (the
+	// times notes went with their weeks). In the interim (leaf rows gone,
+	// tiles not reduced): the stored hashes and both notes.
+	kept := bytes(migrations.HashesTable) + bytes(migrations.LeavesTable) + bytes(migrations.TileTimesTable) + bytes(migrations.TileNewestTable)
+	interim := hashesBytes + timesBytes + newestBytes
+	t.Logf("per event: events %.1f B, leaf row %.1f B, stored hashes %.1f B, tile notes %.2f B (times) + %.2f B (newest); per expired event kept: interim %.1f B (%.1f%% of the event), after its tile expired %.2f B (%.2f%%)",
+		eventsBytes/n, leavesBytes/n, hashesBytes/n, timesBytes/n, newestBytes/n, interim/n, 100*interim/eventsBytes, kept/n, 100*kept/eventsBytes)
 	require.Less(t, kept/eventsBytes, 0.01, "at most 1%% of the expired events' stored bytes")
 }

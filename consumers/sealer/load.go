@@ -25,7 +25,7 @@ func (s *ClickHouseStore) Load(ctx context.Context, wss []string, seenFrom int64
 			st[ws] = &State{SeenFrom: seenFrom}
 		}
 		for _, step := range []func(context.Context, map[string]*State, []string, int, int) error{
-			s.loadSizes, s.loadEdges, s.loadSeen, s.loadOrphans, s.loadCheckpoints,
+			s.loadSizes, s.loadEdges, s.loadSeen, s.loadOrphans, s.loadCheckpoints, s.loadNoted,
 		} {
 			if err := step(ctx, st, chunk, maxSeen, recent); err != nil {
 				return nil, err
