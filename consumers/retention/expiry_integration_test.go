@@ -31,13 +31,7 @@ func TestVerifyProvesExpiryAfterRetention(t *testing.T) {
 	ctx := context.Background()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	now := time.Now().UTC()
-	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
-	a := events(t, "ws_a", 1000, func(i int) time.Time {
-		if i < 600 && i != 300 {
-			return old.Add(time.Duration(i) * time.Second)
-		}
-		return recent.Add(time.Duration(i) * time.Second)
-	})
+	a, _ := outOfOrder(t)
 	root := logOf(t, conn, ch.Database, a)
 
 	skey, vkey, err := note.GenerateKey(rand.Reader, "audittrail.test")

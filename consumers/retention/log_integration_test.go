@@ -70,6 +70,21 @@ func events(t *testing.T, ws string, n int, at func(i int) time.Time) []event.Ev
 	return out
 }
 
+// outOfOrder returns ws_a's 1,000 events in arrival order, whose expiry is
+// not a prefix: events 0-599 are 100 days old (expired in a 90-day window)
+// but for 300, which arrived backdated among them and is an hour old, as
+// are 600-999. It also returns when the old ones start.
+func outOfOrder(t *testing.T) ([]event.Event, time.Time) {
+	now := time.Now().UTC()
+	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
+	return events(t, "ws_a", 1000, func(i int) time.Time {
+		if i < 600 && i != 300 {
+			return old.Add(time.Duration(i) * time.Second)
+		}
+		return recent.Add(time.Duration(i) * time.Second)
+	}), old
+}
+
 // waitForMutations waits until the database's mutations are done.
 func waitForMutations(t *testing.T, conn driver.Conn, db string) {
 	require.Eventually(t, func() bool {
@@ -86,14 +101,7 @@ func waitForMutations(t *testing.T, conn driver.Conn, db string) {
 // proofs still verify, and a second run deletes nothing more.
 func TestExpiredTilesKeepOnlyTheirHashes(t *testing.T) {
 	conn, ch := stacktest.ClickHouse(t, 90)
-	now := time.Now().UTC()
-	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
-	a := events(t, "ws_a", 1000, func(i int) time.Time {
-		if i < 600 && i != 300 {
-			return old.Add(time.Duration(i) * time.Second)
-		}
-		return recent.Add(time.Duration(i) * time.Second)
-	})
+	a, old := outOfOrder(t)
 	b := events(t, "ws_b", 300, func(i int) time.Time { return old.Add(time.Duration(i) * time.Second) })
 	roots := map[string]tlog.Hash{"ws_a": logOf(t, conn, ch.Database, a), "ws_b": logOf(t, conn, ch.Database, b)}
 	sizes := map[string]int64{"ws_a": 1000, "ws_b": 300}

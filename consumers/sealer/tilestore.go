@@ -19,16 +19,7 @@ import (
 // before notes existed) are not noted.
 func (s *ClickHouseStore) loadNoted(ctx context.Context, st map[string]*State, wss []string, _, _ int) error {
 	noted := map[string]int64{}
-	list, args := in(wss)
-	err := s.each(ctx, "the noted tiles", "SELECT workspace_id, max(tile) FROM "+s.table(migrations.TileNewestTable)+
-		" WHERE workspace_id IN ("+list+") GROUP BY workspace_id", args, func(scan func(...any) error) error {
-		var (
-			ws  string
-			top uint64
-		)
-		if err := scan(&ws, &top); err != nil {
-			return err
-		}
+	err := s.eachMax(ctx, "the noted tiles", migrations.TileNewestTable, "tile", wss, func(ws string, top uint64) error {
 		noted[ws] = int64(top) + 1
 		return nil
 	})
