@@ -182,6 +182,13 @@ func (e *Enforcer) retainLog(ctx context.Context, r *run, expired func(week stri
 	if err = errors.Join(err, derr); err != nil {
 		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)
 	}
+	// A tile's times note goes with the week of its newest event: every
+	// event of the tile expired, and its newest note proves it. Not a week
+	// held back (its archive failed). The notes of workspaces kept longer
+	// go at the same time (docs/retention.md, known gaps).
+	if _, _, err := e.dropExpired(ctx, migrations.TileTimesTable, expired); err != nil {
+		return fmt.Errorf("%s: %w", migrations.TileTimesTable, err)
+	}
 	deletesLeaves := slices.Contains(deleted, migrations.LeavesTable) || slices.Contains(deleted, migrations.KeptLeavesTable)
 	if len(leaves) == 0 && !deletesLeaves && e.reduced.Load() && !e.reducePending.Load() {
 		return nil

@@ -154,6 +154,7 @@ func All() []Migration {
 		{Version: 5, Name: "events layout", Statements: layoutStatements, Run: moveToLayout},
 		{Version: 6, Name: "integrity log", Statements: createLog},
 		{Version: 7, Name: "retention policies", Statements: createRetention},
+		{Version: 8, Name: "tile notes", Statements: createTileNotes},
 	}
 }
 
