@@ -25,6 +25,8 @@ type run struct {
 	now         time.Time
 	defaultDays int
 	policies    map[string]retentionpolicy.Policy
+	// mark identifies the policies read (see unchanged).
+	mark policyMark
 }
 
 // policy returns ws's policy in this run.

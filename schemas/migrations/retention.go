@@ -5,6 +5,7 @@ package migrations
 // policy outlives the deployment's window (docs/retention.md).
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -109,4 +110,33 @@ func KeptValues(r *Row, restored bool, keptUntil time.Time) []any {
 		keptUntil = time.Unix(0, 0).UTC()
 	}
 	return append(r.Values(), flag, keptUntil.UTC())
+}
+
+// AssertBackstopTTL sets the events and lookup tables' TTL back to the
+// MaxRetentionDays backstop where it differs, on servers with TTL (a
+// no-op on others). A binary from before migration 7 sets them to its
+// window at every start, which on current servers would delete a
+// longer-kept workspace's rows at the next merge: the retention job calls
+// this at every run, as Apply does at every start (docs/retention.md,
+// upgrading).
+func AssertBackstopTTL(ctx context.Context, conn MoveConn, o Options) error {
+	v, err := ServerVersion(ctx, conn)
+	if err != nil || !v.SupportsTTL() {
+		return err
+	}
+	for _, t := range ttlTables(MaxRetentionDays) {
+		if t.table == IDsTable {
+			continue
+		}
+		set, err := tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl)
+		if err != nil {
+			return fmt.Errorf("check the TTL of %s: %w", t.table, err)
+		}
+		if q := ttlChange(o, t.table, t.ttl, set); q != "" {
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("restore the TTL backstop of %s: %w", t.table, err)
+			}
+		}
+	}
+	return nil
 }
