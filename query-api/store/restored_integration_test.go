@@ -18,6 +18,7 @@ import (
 type restoredConn interface {
 	stacktest.Batcher
 	store.Conn
+	Exec(ctx context.Context, query string, args ...any) error
 }
 
 func TestRestoredEventsOnClickHouse18(t *testing.T) {
@@ -91,6 +92,25 @@ func checkRestored(t *testing.T, conn restoredConn, db string) {
 		return nil
 	}))
 	require.Equal(t, ids, exported)
+
+	// Restoring an archived day that holds an event its policy kept
+	// never shortens it: merges keep the copy kept longest.
+	batch, err = conn.PrepareBatch(ctx, migrations.KeptInsert(db))
+	require.NoError(t, err)
+	row := migrations.RowOf(&both)
+	require.NoError(t, batch.Append(migrations.KeptValues(&row, true, now.AddDate(0, 0, 1))...))
+	require.NoError(t, batch.Send())
+	require.NoError(t, conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+migrations.KeptTable+" FINAL"))
+	var restoredFlags []uint8
+	rows, err := conn.Query(ctx, "SELECT restored FROM "+db+"."+migrations.KeptTable+" WHERE id = 'both'")
+	require.NoError(t, err)
+	for rows.Next() {
+		var r uint8
+		require.NoError(t, rows.Scan(&r))
+		restoredFlags = append(restoredFlags, r)
+	}
+	require.NoError(t, rows.Close())
+	require.Equal(t, []uint8{0}, restoredFlags, "the policy-kept copy outlives the restored one")
 
 	clock = until // kept until that day: expired from its first instant
 	p, err = s.List(ctx, f, nil, 50)

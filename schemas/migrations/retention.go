@@ -70,8 +70,15 @@ var KeptColumns = []string{"restored", "kept_until"}
 // workspace's policy).
 func keptDefinition() string {
 	d := Events.definition()
-	return d[:len(d)-2] + ",\n    restored UInt8 DEFAULT 0,\n    kept_until Date DEFAULT toDate(0)\n)"
+	return d[:len(d)-2] + ",\n    restored UInt8 DEFAULT 0,\n    kept_until Date DEFAULT toDate(0),\n    " + keptRank + "\n)"
 }
+
+// keptRank is KeptTable's version column: of the copies of an event (one
+// kept by its policy, one restored from an archive), merges keep the one
+// kept longest: a row that follows its policy outranks every restored
+// row, and of restored rows the later kept_until wins. A restore thus
+// never shortens what a policy keeps.
+const keptRank = "keep_rank UInt32 MATERIALIZED if(restored = 1, toUInt32(kept_until), 4294967295)"
 
 // KeptPartition is KeptTable's partition key: a month of the events'
 // time, so a long-kept workspace's rows sit in few parts.
@@ -83,7 +90,7 @@ const KeptPartition = "toYYYYMM(timestamp)"
 func createRetention(o Options, _ Version) []string {
 	out := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s %s ENGINE = %s ORDER BY workspace_id",
 		o.Database, RetentionTable, o.OnCluster(), Policies.definition(), o.everyNode("ReplacingMergeTree(version)", RetentionTable))}
-	out = append(out, o.createTable(KeptTable, keptDefinition(), "ReplacingMergeTree()",
+	out = append(out, o.createTable(KeptTable, keptDefinition(), "ReplacingMergeTree(keep_rank)",
 		"PARTITION BY "+KeptPartition+"\nORDER BY (workspace_id, timestamp_ns, id)\nSETTINGS index_granularity = 8192")...)
 	out = append(out, o.createTable(KeptLeavesTable, Leaves.definition(), "ReplacingMergeTree()",
 		"ORDER BY (workspace_id, leaf_index)")...)
