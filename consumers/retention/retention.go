@@ -142,7 +142,7 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 	if err := e.retainLog(ctx, r, expired, deleted); err != nil {
 		return dropped, "", err
 	}
-	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, cutoff)
+	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, r.legacyCutoff(cutoff))
 	if err != nil {
 		return dropped, "", err
 	}
