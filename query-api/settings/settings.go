@@ -7,6 +7,9 @@
 //	GET|PUT /v1/workspaces/{workspace_id}/destination-filters
 //	GET|PUT /v1/workspaces/{workspace_id}/alerts
 //	POST    /v1/workspaces/{workspace_id}/forwarding/test  (one track call to the saved target now)
+//	POST    /v1/workspaces/{workspace_id}/destination-filters/validate  (would a condition be accepted?)
+//	POST    /v1/workspaces/{workspace_id}/tracking-plan/validate  (would a planned event's schema be accepted?)
+//	POST    /v1/workspaces/{workspace_id}/forwarding/preview  (saved or draft settings over the newest events)
 //
 // Access is the read API's: a valid bearer token naming the workspace with
 // the owner role (401 without a valid token, 404 when the workspace is not
@@ -74,6 +77,13 @@ type Options struct {
 	// progress across all workspaces (default DefaultMaxTestCalls); a
 	// workspace has at most one at a time. Others are answered 429.
 	MaxTestCalls int
+	// Recent reads the workspace's newest events for previews; nil: no
+	// preview route.
+	Recent EventLister
+	// MaxPreviews bounds the previews (POST .../forwarding/preview) in
+	// progress across all workspaces (default DefaultMaxPreviews); a
+	// workspace has at most one at a time. Others are answered 429.
+	MaxPreviews int
 }
 
 // MaxBody bounds a settings request body.
@@ -90,7 +100,11 @@ func Register(e *echo.Echo, o Options) {
 	if o.MaxTestCalls <= 0 {
 		o.MaxTestCalls = DefaultMaxTestCalls
 	}
-	h := &handler{o: o, policy: o.Egress.Policy(), tests: newTestCalls(o.MaxTestCalls)}
+	if o.MaxPreviews <= 0 {
+		o.MaxPreviews = DefaultMaxPreviews
+	}
+	h := &handler{o: o, policy: o.Egress.Policy(), tests: newTestCalls(o.MaxTestCalls, "test call", testTimeout),
+		previews: newTestCalls(o.MaxPreviews, "preview", previewReadTimeout+previewEvalTimeout)}
 	h.client = h.policy.Client(egress.ClientOptions{Timeout: testTimeout})
 	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
@@ -100,13 +114,19 @@ func Register(e *echo.Echo, o Options) {
 		e.PUT(path, func(c echo.Context) error { return h.put(c, kind) }, mw...)
 	}
 	e.POST("/v1/workspaces/:workspace_id/forwarding/test", h.sendTest, mw...)
+	e.POST("/v1/workspaces/:workspace_id/destination-filters/validate", h.validateCondition, mw...)
+	e.POST("/v1/workspaces/:workspace_id/tracking-plan/validate", h.validateSchema, mw...)
+	if o.Recent != nil {
+		e.POST("/v1/workspaces/:workspace_id/forwarding/preview", h.preview, mw...)
+	}
 }
 
 type handler struct {
-	o      Options
-	policy *egress.Policy
-	client *http.Client // test events
-	tests  *testCalls
+	o        Options
+	policy   *egress.Policy
+	client   *http.Client // test events
+	tests    *testCalls
+	previews *testCalls
 }
 
 func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {

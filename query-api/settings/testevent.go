@@ -70,7 +70,7 @@ func (h *handler) sendTest(c echo.Context) error {
 		return fmt.Errorf("encode test event: %w", err)
 	}
 	if err := h.tests.acquire(ws); err != nil {
-		return busy(c, err)
+		return h.tests.refuse(c, err)
 	}
 	defer h.tests.release(ws)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), testTimeout)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,17 +14,20 @@ import (
 // DefaultMaxTestCalls is the default of Options.MaxTestCalls.
 const DefaultMaxTestCalls = 8
 
-// testCalls limits the test calls in progress: one per workspace at a
-// time, and at most limit in all, so that slow targets cannot hold many API
-// requests open for testTimeout each. Safe for concurrent use.
+// testCalls limits the calls of one kind in progress (test calls,
+// previews): one per workspace at a time, and at most limit in all, so
+// that slow targets or costly settings cannot hold many API requests open.
+// Safe for concurrent use.
 type testCalls struct {
 	mu    sync.Mutex
 	busy  map[string]bool
 	limit int
+	what  string        // "test call", "preview"
+	retry time.Duration // the longest a call takes: Retry-After
 }
 
-func newTestCalls(limit int) *testCalls {
-	return &testCalls{busy: map[string]bool{}, limit: limit}
+func newTestCalls(limit int, what string, retry time.Duration) *testCalls {
+	return &testCalls{busy: map[string]bool{}, limit: limit, what: what, retry: retry}
 }
 
 // acquire takes the workspace's slot, or answers why it cannot: a
@@ -34,10 +38,10 @@ func (l *testCalls) acquire(ws string) error {
 	switch {
 	case l.busy[ws]:
 		return &httpserver.Error{Status: http.StatusTooManyRequests, Code: "busy",
-			Message: "a test call for this workspace is in progress; retry when it has finished"}
+			Message: "a " + l.what + " for this workspace is in progress; retry when it has finished"}
 	case len(l.busy) >= l.limit:
 		return &httpserver.Error{Status: http.StatusTooManyRequests, Code: "busy",
-			Message: "too many test calls are in progress; retry shortly"}
+			Message: "too many " + l.what + "s are in progress; retry shortly"}
 	}
 	l.busy[ws] = true
 	return nil
@@ -49,9 +53,9 @@ func (l *testCalls) release(ws string) {
 	delete(l.busy, ws)
 }
 
-// busy answers a refused test call: 429 with Retry-After set to the
-// longest a call in progress can take.
-func busy(c echo.Context, err error) error {
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(testTimeout.Seconds())))
+// refuse answers a refused call: 429 with Retry-After set to the longest
+// a call in progress can take.
+func (l *testCalls) refuse(c echo.Context, err error) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(l.retry.Seconds())))
 	return err
 }
