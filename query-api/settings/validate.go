@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,10 +18,10 @@ import (
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
-// maxConditionBody bounds a validate request: a condition is at most
-// trackingplan.MaxExprLen characters; a schema is a plan's, which a PUT
-// bounds by MaxBody.
-const maxConditionBody = 16 << 10
+// maxConditionBody bounds a condition's validate request: a condition of
+// trackingplan.MaxExprLen characters, each written as a JSON escape of up
+// to 12 bytes, fits.
+const maxConditionBody = 64 << 10
 
 // Validation is the answer of a validate route: whether the piece would be
 // accepted by a PUT, and if not, why (Field names the place inside the
@@ -55,7 +56,7 @@ func (h *handler) validateCondition(c echo.Context) error {
 	if req.If == nil {
 		return httpserver.BadRequest("if", "required: the condition to check")
 	}
-	if len(*req.If) > trackingplan.MaxExprLen {
+	if utf8.RuneCountInString(*req.If) > trackingplan.MaxExprLen {
 		return httpserver.BadRequest("if", "longer than 4096 characters")
 	}
 	f := trackingplan.Filters{Filters: []trackingplan.Filter{{Name: "condition", Enabled: true, If: *req.If, Action: trackingplan.ActionDrop}}}
@@ -84,12 +85,19 @@ func (h *handler) validateSchema(c echo.Context) error {
 	}
 	var req schemaRequest
 	if err := decodeObject(body, &req); err != nil {
+		// The schema is the answer's subject: a schema breaking the
+		// bounds of a settings document (depth, keys, control
+		// characters) is not valid, like any other schema a PUT refuses.
+		var he *httpserver.Error
+		if errors.As(err, &he) && (he.Field == "properties" || strings.HasPrefix(he.Field, "properties.") || strings.HasPrefix(he.Field, "properties[")) {
+			return c.JSON(http.StatusOK, Validation{Field: he.Field, Message: he.Message})
+		}
 		return err
 	}
 	if strings.TrimSpace(req.Event) == "" {
 		return httpserver.BadRequest("event", "required: the planned event's name")
 	}
-	if len(req.Event) > 200 {
+	if utf8.RuneCountInString(req.Event) > 200 {
 		return httpserver.BadRequest("event", "longer than 200 characters")
 	}
 	p := trackingplan.Plan{Events: map[string]trackingplan.PlanEvent{req.Event: {Properties: req.Properties}}}

@@ -1,11 +1,15 @@
 package settings
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/schemas/openapi"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 func TestValidateConditionAnswersAsAPutWould(t *testing.T) {
@@ -51,7 +55,7 @@ func TestValidateConditionAnswersAsAPutWould(t *testing.T) {
 			require.Equal(t, tt.field, errField(body), body)
 		})
 	}
-	code, _ := f.do(t, "POST", "/v1/workspaces/ws_1/destination-filters/validate", f.owner, `{"if": "`+strings.Repeat("a", 20_000)+`"}`)
+	code, _ := f.do(t, "POST", "/v1/workspaces/ws_1/destination-filters/validate", f.owner, `{"if": "`+strings.Repeat("a", 70_000)+`"}`)
 	require.Equal(t, http.StatusRequestEntityTooLarge, code)
 	code, _ = f.do(t, "POST", "/v1/workspaces/ws_2/destination-filters/validate", f.owner, `{"if": "true"}`)
 	require.Equal(t, http.StatusForbidden, code, "members may not")
@@ -97,4 +101,58 @@ func TestValidateSchemaAnswersAsAPutWould(t *testing.T) {
 			require.Equal(t, tt.field, errField(body), body)
 		})
 	}
+}
+
+func TestValidateBoundsCountCharacters(t *testing.T) {
+	f := newFixture(t)
+	// 4,096 characters of three bytes each: the request is not refused;
+	// the condition (over 4,096 bytes) is answered as not valid.
+	long := `"` + strings.Repeat("é", 4094) + `"`
+	code, body := f.do(t, "POST", "/v1/workspaces/ws_1/destination-filters/validate", f.owner, `{"if": `+jsonString(long)+`}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, false, body["valid"])
+	// Every character written as a JSON escape still fits the body bound.
+	code, body = f.do(t, "POST", "/v1/workspaces/ws_1/destination-filters/validate", f.owner,
+		`{"if": "`+strings.Repeat(`\ud83d\ude00`, 4096)+`"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	// A schema breaking a document bound is a schema that is not valid.
+	code, body = f.do(t, "POST", "/v1/workspaces/ws_1/tracking-plan/validate", f.owner,
+		`{"event": "Source Created", "properties": {"a\u0001": {}}}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, false, body["valid"])
+	require.Contains(t, body["field"], "properties")
+	code, body = f.do(t, "POST", "/v1/workspaces/ws_1/tracking-plan/validate", f.owner, `{"event": "Source\u0001Created"}`)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Equal(t, "event", errField(body))
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestDocumentedPreviewAndValidateBoundsAreTheServers holds the bounds in
+// schemas/openapi/openapi.json to the server's constants.
+func TestDocumentedPreviewAndValidateBoundsAreTheServers(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(openapi.Document(), &doc))
+	body := func(path string) map[string]map[string]any {
+		var op struct {
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						Properties map[string]map[string]any `json:"properties"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+		}
+		require.NoError(t, json.Unmarshal(doc.Paths["/v1/workspaces/{workspace_id}/"+path]["post"], &op), path)
+		return op.RequestBody.Content["application/json"].Schema.Properties
+	}
+	require.EqualValues(t, trackingplan.MaxExprLen, body("destination-filters/validate")["if"]["maxLength"])
+	require.EqualValues(t, 200, body("tracking-plan/validate")["event"]["maxLength"])
+	require.EqualValues(t, MaxPreviewEvents, body("forwarding/preview")["limit"]["maximum"])
+	require.EqualValues(t, MaxPreviewEvents, body("forwarding/preview")["limit"]["default"])
 }
