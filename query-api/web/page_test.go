@@ -374,7 +374,7 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	api.mu.Unlock()
 
 	b.Do(chromedp.Click(chromedp.ID("fwd-test")))
-	waitJS(`document.getElementById('fwd-message').textContent === 'Test event sent (the target answered HTTP 200).'`, "test event sent")
+	waitJS(`document.getElementById('fwd-outcome').textContent === 'Delivered: the target accepted the test event (HTTP 200).'`, "test event sent")
 	b.Screenshot(shots, "desktop-forwarding")
 	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.Screenshot(shots, "phone-forwarding")

@@ -49,6 +49,14 @@ type Features struct {
 	Timeline       bool `json:"timeline"`
 	Forwarding     bool `json:"forwarding"`
 	ForwardingTest bool `json:"forwarding_test"`
+	// The settings editors: each kind's GET, the checks while typing and
+	// the preview.
+	TrackingPlan       bool `json:"tracking_plan"`
+	DestinationFilters bool `json:"destination_filters"`
+	Alerts             bool `json:"alerts"`
+	ConditionCheck     bool `json:"condition_check"`
+	SchemaCheck        bool `json:"schema_check"`
+	Preview            bool `json:"preview"`
 }
 
 // optional maps each feature to the method and route suffix that provides it.
@@ -61,6 +69,12 @@ var optional = []struct {
 	{http.MethodGet, "/audit-events/timeline", func(f *Features) { f.Timeline = true }},
 	{http.MethodGet, "/forwarding", func(f *Features) { f.Forwarding = true }},
 	{http.MethodPost, "/forwarding/test", func(f *Features) { f.ForwardingTest = true }},
+	{http.MethodGet, "/tracking-plan", func(f *Features) { f.TrackingPlan = true }},
+	{http.MethodGet, "/destination-filters", func(f *Features) { f.DestinationFilters = true }},
+	{http.MethodGet, "/alerts", func(f *Features) { f.Alerts = true }},
+	{http.MethodPost, "/destination-filters/validate", func(f *Features) { f.ConditionCheck = true }},
+	{http.MethodPost, "/tracking-plan/validate", func(f *Features) { f.SchemaCheck = true }},
+	{http.MethodPost, "/forwarding/preview", func(f *Features) { f.Preview = true }},
 }
 
 // FeaturesOf reports which optional endpoints routes include.

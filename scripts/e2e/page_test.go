@@ -555,12 +555,13 @@ func TestAuditTrailPage(t *testing.T) {
 				t.Skip("POST /v1/workspaces/{ws}/forwarding/test answers 404: sending a test event is not on this server yet")
 			}
 			b.Do(chromedp.Click(chromedp.ID("fwd-test")))
-			waitJS(t, b, `document.getElementById('fwd-message').textContent.startsWith('Test event sent')
+			waitJS(t, b, `document.getElementById('fwd-outcome').textContent !== ''
 				|| document.getElementById('fwd-error').textContent !== '' || !document.getElementById('fwd-test-hint').hidden`, "test event answered")
 			if browsertest.Eval[bool](b, `!document.getElementById('fwd-test-hint').hidden`) {
 				t.Skip("POST /v1/workspaces/{ws}/forwarding/test answers 404: not on this server yet")
 			}
 			require.Empty(t, browsertest.Eval[string](b, `document.getElementById('fwd-error').textContent`))
+			require.Equal(t, "Delivered: the target accepted the test event (HTTP 200).", browsertest.Eval[string](b, `document.getElementById('fwd-outcome').textContent`))
 			require.Eventually(t, func() bool { return len(target.received()) > 0 }, 20*time.Second, 50*time.Millisecond, "the target got the test event")
 			require.Equal(t, key, target.received()[0], "sent with the write key")
 		})

@@ -5,6 +5,8 @@
 
 import { APIError, Client, publicJSON } from './api.js';
 import * as chart from './chart.js';
+import { initEditors } from './editors.js';
+import { renderTarget, testOutcome } from './outcome.js';
 import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatAgo, formatDate, formatLocal, formatShort, formatTime, formatZoned,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
@@ -64,6 +66,8 @@ function show(section) {
   for (const id of ['signin', 'denied', 'trail']) $(id).hidden = id !== section;
   $('session').hidden = section === 'signin';
   $('open-forwarding').hidden = section !== 'trail';
+  const f = app.features;
+  $('open-editors').hidden = section !== 'trail' || !(f.tracking_plan || f.destination_filters || f.alerts);
 }
 
 function banner(el, text, kind = 'info') {
@@ -1019,6 +1023,7 @@ function fillForwarding(f) {
     ? `A write key is set (${t.write_key}). Leave this empty to keep it; a new target URL needs the key again.`
     : 'The write key of the target source.';
   $('fwd-hard').checked = Boolean(app.forwarding.hard_failures_only);
+  renderTarget($('fwd-target'), $('fwd-target-fields'), app.forwarding);
   setBadge();
 }
 
@@ -1076,15 +1081,12 @@ async function saveForwarding() {
 
 async function sendTest() {
   fwdMessage('');
+  banner($('fwd-outcome'), '');
   $('fwd-test').disabled = true;
   $('fwd-test').textContent = 'Sending…';
   try {
-    const r = await app.client.json(`${base()}/forwarding/test`, { method: 'POST', body: {} });
-    if (r && r.ok === false) {
-      fwdMessage(`The target did not accept the test event${r.status ? ` (HTTP ${r.status})` : ''}${r.message ? `: ${r.message}` : '.'}`, true);
-    } else {
-      fwdMessage(`Test event sent${r && r.status ? ` (the target answered HTTP ${r.status})` : ''}.`);
-    }
+    const r = testOutcome(await app.client.json(`${base()}/forwarding/test`, { method: 'POST', body: {} }));
+    banner($('fwd-outcome'), r.text, r.ok ? 'ok' : 'error');
   } catch (err) {
     if (handleAuthError(err)) return;
     if (err instanceof APIError && err.status === 404) {
@@ -1327,6 +1329,7 @@ function bind() {
     guard(saveForwarding)();
   });
   $('fwd-test').addEventListener('click', guard(sendTest));
+  initEditors({ client: () => app.client, base, features: () => app.features, catalogue: () => app.catalogue, onAuth: handleAuthError, guard });
 
   window.addEventListener('popstate', () => {
     if (!app.client) return;

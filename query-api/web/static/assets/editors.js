@@ -1,0 +1,186 @@
+// The "Rules" drawer: the tracking plan, destination filters and alert
+// webhook editors in three tabs, with one Save for the tab shown and a
+// question before closing over unsaved changes. app.js only wires it:
+// initEditors(ctx) with the page's client, workspace and features.
+
+import { APIError } from './api.js';
+import { alertsEditor } from './alerts-editor.js';
+import { filtersEditor } from './filters-editor.js';
+import { planEditor } from './plan-editor.js';
+
+const $ = (id) => document.getElementById(id);
+
+const TABS = [
+  ['plan', 'tracking_plan'],
+  ['filters', 'destination_filters'],
+  ['alerts', 'alerts'],
+];
+
+function capitalize(s) {
+  return s ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+// initEditors binds the drawer. ctx: client() (the API client), base()
+// (the workspace's API path), features(), catalogue() (the event
+// catalogue), onAuth(err) (true when an authentication failure was
+// handled), guard(fn) (reports a failed handler on the page).
+export function initEditors(page) {
+  const dlg = $('editors');
+  const message = $('ed-message');
+  let current = 'plan';
+  let lastFocus = null;
+  let pending = null; // what to do once the owner chose to discard
+
+  const say = (text, kind) => {
+    message.textContent = text || '';
+    message.dataset.kind = kind || '';
+  };
+  const ctx = {
+    ...page,
+    fail(err, focus) {
+      const field = err && err.field;
+      const text = err instanceof APIError ? capitalize(err.message) : (err && err.message) || 'Something went wrong. Try again.';
+      say(field ? `${text} (${field})` : text, 'error');
+      if (field && focus) focus(field);
+    },
+  };
+  const editors = {
+    plan: planEditor($('ed-plan'), ctx),
+    filters: filtersEditor($('ed-filters'), ctx),
+    alerts: alertsEditor($('ed-alerts'), ctx),
+  };
+  const available = {};
+
+  function select(name, focusTab) {
+    current = name;
+    for (const [t] of TABS) {
+      const tab = $(`ed-tab-${t}`);
+      const on = t === name;
+      tab.setAttribute('aria-selected', String(on));
+      tab.tabIndex = on ? 0 : -1;
+      $(`ed-${t}`).hidden = !on;
+      if (on && focusTab) tab.focus();
+    }
+    $('ed-save').disabled = !available[name];
+    say('');
+  }
+
+  async function load() {
+    const f = page.features();
+    await Promise.all(TABS.map(async ([t, feature]) => {
+      const ed = editors[t];
+      available[t] = Boolean(f[feature]);
+      if (!available[t]) {
+        unavailable(t);
+        return;
+      }
+      try {
+        ed.fill(await page.client().json(`${page.base()}/${ed.kind}`));
+      } catch (err) {
+        if (err instanceof APIError && err.status === 404) {
+          available[t] = false;
+          unavailable(t);
+          return;
+        }
+        throw err;
+      }
+    }));
+  }
+
+  function unavailable(t) {
+    const p = document.createElement('p');
+    p.className = 'banner';
+    p.textContent = 'This setting is not available on this server yet.';
+    $(`ed-${t}`).replaceChildren(p);
+  }
+
+  async function save() {
+    const ed = editors[current];
+    say('');
+    let body;
+    try {
+      body = ed.read();
+    } catch (err) {
+      ctx.fail(err, ed.focus);
+      return;
+    }
+    $('ed-save').disabled = true;
+    try {
+      ed.fill(await page.client().json(`${page.base()}/${ed.kind}`, { method: 'PUT', body }));
+      say('Saved. The change is recorded in the audit trail.', 'ok');
+    } catch (err) {
+      if (page.onAuth(err)) return;
+      ctx.fail(err, ed.focus);
+    } finally {
+      $('ed-save').disabled = !available[current];
+    }
+  }
+
+  function dirty() {
+    return TABS.some(([t]) => available[t] && editors[t].dirty());
+  }
+
+  function close() {
+    if (dirty()) {
+      pending = () => dlg.close();
+      $('ed-discard').hidden = false;
+      $('ed-discard-no').focus();
+      return;
+    }
+    dlg.close();
+  }
+
+  async function open() {
+    lastFocus = document.activeElement;
+    say('');
+    $('ed-discard').hidden = true;
+    // Fresh panels for this workspace: an earlier one may say unavailable.
+    editors.plan = planEditor($('ed-plan'), ctx);
+    editors.filters = filtersEditor($('ed-filters'), ctx);
+    editors.alerts = alertsEditor($('ed-alerts'), ctx);
+    select('plan');
+    dlg.showModal();
+    $('ed-tab-plan').focus();
+    await load();
+    select(current);
+  }
+
+  $('open-editors').addEventListener('click', page.guard(open));
+  $('ed-close').addEventListener('click', close);
+  $('ed-save').addEventListener('click', page.guard(save));
+  dlg.addEventListener('cancel', (e) => { // Esc
+    e.preventDefault();
+    close();
+  });
+  dlg.addEventListener('click', (e) => {
+    if (e.target === dlg) close(); // the backdrop
+  });
+  dlg.addEventListener('close', () => {
+    if (lastFocus && document.contains(lastFocus)) lastFocus.focus();
+    lastFocus = null;
+  });
+  for (const form of dlg.querySelectorAll('form')) form.addEventListener('submit', (e) => e.preventDefault());
+  $('ed-discard-yes').addEventListener('click', () => {
+    $('ed-discard').hidden = true;
+    const p = pending;
+    pending = null;
+    if (p) p();
+  });
+  $('ed-discard-no').addEventListener('click', () => {
+    $('ed-discard').hidden = true;
+    pending = null;
+    $(`ed-tab-${current}`).focus();
+  });
+  const tabs = TABS.map(([t]) => t);
+  for (const t of tabs) {
+    const tab = $(`ed-tab-${t}`);
+    tab.addEventListener('click', () => select(t));
+    tab.addEventListener('keydown', (e) => {
+      const i = tabs.indexOf(t);
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      select(tabs[(to + tabs.length) % tabs.length], true);
+    });
+  }
+}
