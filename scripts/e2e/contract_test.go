@@ -53,7 +53,10 @@ func schemathesis(t *testing.T) string {
 func TestTheAPIKeepsItsContract(t *testing.T) {
 	proctest.Require(t)
 	bin := schemathesis(t)
-	// A fixed seed, so a finding reproduces; about a minute in all. By
+	// A fixed seed, so a finding reproduces; about a minute and a half in
+	// all. One worker: with two, Hypothesis (6.x on Python 3.11) fails with
+	// "AST constructor recursion depth mismatch" runtime errors from its
+	// lambda cache, which are no finding but fail the run. By
 	// hand: AUDITTRAIL_CONTRACT_SEED=<new> AUDITTRAIL_CONTRACT_EXAMPLES=200.
 	env := config.FromOS()
 	seed, examples := config.ContractSeed.Get(env), config.ContractExamples.Get(env)
@@ -88,7 +91,7 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	cfg := filepath.Join(dir, "schemathesis.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte(contractConfig(tok)), 0o600))
 	args := []string{"--config-file", cfg, "run", s.api + "/openapi.json",
-		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "2",
+		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "1",
 		"--include-name-regex", contractOperations,
 		"--no-color"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
