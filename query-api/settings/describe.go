@@ -37,6 +37,7 @@ func describe(kind string, old, next any) (string, map[string]event.Change) {
 	case trackingplan.KindForwarding:
 		o, n := old.(*trackingplan.Forwarding), next.(*trackingplan.Forwarding)
 		change(ch, "enabled", o.Enabled, n.Enabled)
+		change(ch, "target.name", o.Target.Name, n.Target.Name)
 		change(ch, "target.url", o.Target.URL, n.Target.URL)
 		if o.Target.WriteKey != n.Target.WriteKey {
 			ch["target.write_key"] = event.Change{Old: raw(trackingplan.MaskKey(o.Target.WriteKey)), New: raw(trackingplan.MaskKey(n.Target.WriteKey))}

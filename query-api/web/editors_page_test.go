@@ -291,7 +291,12 @@ func TestSettingsEditors(t *testing.T) {
 	// The forwarding drawer's target card: URL, whether a key is set, and
 	// the test event's outcome in words.
 	b.Do(chromedp.Click(chromedp.ID("open-forwarding")), chromedp.WaitVisible(chromedp.ID("fwd-target")))
-	require.Equal(t, "URLhttps://api.example.comWrite keySet (••••••3xyz)ForwardingOff", text("fwd-target-fields"))
+	require.Equal(t, "NameNo nameURLhttps://api.example.comWrite keySet (••••••3xyz)ForwardingOff", text("fwd-target-fields"))
+	b.Do(chromedp.SendKeys(chromedp.ID("fwd-name"), "Warehouse source"), chromedp.Click(chromedp.ID("fwd-save")))
+	waitJS(`document.getElementById('fwd-target-fields').textContent.startsWith('NameWarehouse source')`, "the name is saved and shown")
+	api.mu.Lock()
+	require.Equal(t, map[string]any{"url": "https://api.example.com", "name": "Warehouse source"}, api.puts[len(api.puts)-1]["target"], "the key is kept")
+	api.mu.Unlock()
 	b.Do(chromedp.Click(chromedp.ID("fwd-test")))
 	waitJS(`document.getElementById('fwd-outcome').textContent === 'Delivered: the target accepted the test event (HTTP 200).'`, "outcome in words")
 	b.RequireAccessible("the forwarding target (desktop)")

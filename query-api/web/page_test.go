@@ -220,6 +220,9 @@ func (c *contractAPI) register(e *echo.Echo) {
 		c.puts = append(c.puts, body)
 		target := body["target"].(map[string]any)
 		saved := map[string]any{"url": target["url"], "write_key": c.forwarding["target"].(map[string]any)["write_key"]}
+		if n, _ := target["name"].(string); n != "" {
+			saved["name"] = n
+		}
 		if k, ok := target["write_key"].(string); ok {
 			saved["write_key"] = "••••••" + k[len(k)-4:]
 		}

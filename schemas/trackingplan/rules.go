@@ -29,6 +29,9 @@ func (f Forwarding) ValidateNew() error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
+	if hasControl(f.Target.Name) {
+		return fieldErr("target.name", "must not contain control characters")
+	}
 	if hasControl(f.Target.WriteKey) {
 		return fieldErr("target.write_key", "must not contain control characters (tab, newline, NUL, ESC, DEL and the like): paste the key exactly as issued")
 	}

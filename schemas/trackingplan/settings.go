@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	sjson "github.com/segmentio/encoding/json"
 
@@ -66,9 +67,15 @@ type Forwarding struct {
 
 // Target is an event-streams source speaking the HTTP tracking API.
 type Target struct {
+	// Name is the owner's name for the target ("Warehouse source"),
+	// optional; settings saved before it have none.
+	Name     string `json:"name,omitempty"`
 	URL      string `json:"url,omitempty"` // omitted when none is set
 	WriteKey string `json:"write_key"`
 }
+
+// MaxTargetName bounds a target's name, in characters.
+const MaxTargetName = 100
 
 // Masked returns f with the write key reduced to its last 4 characters
 // (fewer for short keys), for display and for the audit trail.
@@ -98,6 +105,9 @@ func (f Forwarding) Validate() error {
 	}
 	if f.Enabled && strings.TrimSpace(f.Target.WriteKey) == "" {
 		return fieldErr("target.write_key", "required when forwarding is enabled")
+	}
+	if utf8.RuneCountInString(f.Target.Name) > MaxTargetName {
+		return fieldErr("target.name", "longer than %d characters", MaxTargetName)
 	}
 	if len(f.Target.WriteKey) > 512 {
 		return fieldErr("target.write_key", "longer than 512 characters")

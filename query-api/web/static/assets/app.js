@@ -1017,6 +1017,7 @@ function fillForwarding(f) {
   $('fwd-test-hint').hidden = Boolean(app.features.forwarding_test);
   $('fwd-enabled').checked = Boolean(app.forwarding.enabled);
   $('fwd-url').value = t.url || '';
+  $('fwd-name').value = t.name || '';
   $('fwd-key').value = '';
   $('fwd-key').placeholder = t.write_key ? t.write_key : 'Not set';
   $('fwd-key-hint').textContent = t.write_key
@@ -1057,6 +1058,8 @@ async function saveForwarding() {
   };
   const key = $('fwd-key').value;
   if (key) body.target.write_key = key;
+  const name = $('fwd-name').value.trim();
+  if (name) body.target.name = name; // omitted: no name
   $('fwd-save').disabled = true;
   try {
     const saved = await app.client.json(`${base()}/forwarding`, { method: 'PUT', body });
@@ -1071,7 +1074,7 @@ async function saveForwarding() {
     }
     fwdMessage(errorText(err), true);
     if (err instanceof APIError && err.field) {
-      const el = { 'target.url': 'fwd-url', url: 'fwd-url', 'target.write_key': 'fwd-key', write_key: 'fwd-key' }[err.field];
+      const el = { 'target.url': 'fwd-url', url: 'fwd-url', 'target.write_key': 'fwd-key', write_key: 'fwd-key', 'target.name': 'fwd-name' }[err.field];
       if (el) $(el).focus();
     }
   } finally {
@@ -1107,6 +1110,7 @@ function fwdDirty() {
   if ($('fwd-fields').disabled || !app.forwarding) return false;
   const f = app.forwarding;
   return $('fwd-enabled').checked !== Boolean(f.enabled) || $('fwd-url').value.trim() !== ((f.target || {}).url || '') ||
+    $('fwd-name').value.trim() !== ((f.target || {}).name || '') ||
     $('fwd-key').value !== '' || $('fwd-hard').checked !== Boolean(f.hard_failures_only);
 }
 

@@ -1,5 +1,5 @@
-// The forwarding drawer's target picker: the saved target as a card (URL,
-// whether a write key is set) and the outcome of "Send a test event" in
+// The forwarding drawer's target picker: the saved target as a card (name,
+// URL, whether a write key is set) and the outcome of "Send a test event" in
 // words.
 
 import { h } from './format.js';
@@ -53,6 +53,7 @@ export function renderTarget(card, list, f) {
   card.hidden = !t.url;
   if (!t.url) return;
   list.replaceChildren(
+    h('dt', { text: 'Name' }), h('dd', { text: t.name || 'No name' }),
     h('dt', { text: 'URL' }), h('dd', {}, h('code', { text: t.url })),
     h('dt', { text: 'Write key' }), h('dd', { text: t.write_key ? `Set (${t.write_key})` : 'Not set: a test event needs one' }),
     h('dt', { text: 'Forwarding' }), h('dd', { text: f.enabled ? 'On' : 'Off' }),
