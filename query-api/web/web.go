@@ -49,6 +49,11 @@ type Features struct {
 	Timeline       bool `json:"timeline"`
 	Forwarding     bool `json:"forwarding"`
 	ForwardingTest bool `json:"forwarding_test"`
+	// Proofs: an event's inclusion proof in its workspace's signed log
+	// (the event panel's integrity section).
+	Proofs bool `json:"proofs"`
+	// NDJSON: the export with a signed manifest ("Export with proof").
+	NDJSON bool `json:"ndjson"`
 	// The settings editors: each kind's GET, the checks while typing and
 	// the preview.
 	TrackingPlan       bool `json:"tracking_plan"`
@@ -69,6 +74,8 @@ var optional = []struct {
 	{http.MethodGet, "/audit-events/timeline", func(f *Features) { f.Timeline = true }},
 	{http.MethodGet, "/forwarding", func(f *Features) { f.Forwarding = true }},
 	{http.MethodPost, "/forwarding/test", func(f *Features) { f.ForwardingTest = true }},
+	{http.MethodGet, "/audit-events/:id/proof", func(f *Features) { f.Proofs = true }},
+	{http.MethodGet, "/audit-events.ndjson", func(f *Features) { f.NDJSON = true }},
 	{http.MethodGet, "/tracking-plan", func(f *Features) { f.TrackingPlan = true }},
 	{http.MethodGet, "/destination-filters", func(f *Features) { f.DestinationFilters = true }},
 	{http.MethodGet, "/alerts", func(f *Features) { f.Alerts = true }},
