@@ -103,8 +103,8 @@ func Register(e *echo.Echo, o Options) {
 	if o.MaxPreviews <= 0 {
 		o.MaxPreviews = DefaultMaxPreviews
 	}
-	h := &handler{o: o, policy: o.Egress.Policy(), tests: newTestCalls(o.MaxTestCalls, "test call", testTimeout),
-		previews: newTestCalls(o.MaxPreviews, "preview", previewReadTimeout+previewEvalTimeout)}
+	h := &handler{o: o, policy: o.Egress.Policy(), tests: newCallSlots(o.MaxTestCalls, "test call", testTimeout),
+		previews: newCallSlots(o.MaxPreviews, "preview", previewReadTimeout+previewEvalTimeout)}
 	h.client = h.policy.Client(egress.ClientOptions{Timeout: testTimeout})
 	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
@@ -125,8 +125,8 @@ type handler struct {
 	o        Options
 	policy   *egress.Policy
 	client   *http.Client // test events
-	tests    *testCalls
-	previews *testCalls
+	tests    *callSlots
+	previews *callSlots
 }
 
 func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {

@@ -14,11 +14,11 @@ import (
 // DefaultMaxTestCalls is the default of Options.MaxTestCalls.
 const DefaultMaxTestCalls = 8
 
-// testCalls limits the calls of one kind in progress (test calls,
+// callSlots limits the calls of one kind in progress (test calls,
 // previews): one per workspace at a time, and at most limit in all, so
 // that slow targets or costly settings cannot hold many API requests open.
 // Safe for concurrent use.
-type testCalls struct {
+type callSlots struct {
 	mu    sync.Mutex
 	busy  map[string]bool
 	limit int
@@ -26,13 +26,13 @@ type testCalls struct {
 	retry time.Duration // the longest a call takes: Retry-After
 }
 
-func newTestCalls(limit int, what string, retry time.Duration) *testCalls {
-	return &testCalls{busy: map[string]bool{}, limit: limit, what: what, retry: retry}
+func newCallSlots(limit int, what string, retry time.Duration) *callSlots {
+	return &callSlots{busy: map[string]bool{}, limit: limit, what: what, retry: retry}
 }
 
 // acquire takes the workspace's slot, or answers why it cannot: a
 // *httpserver.Error 429 "busy" (the caller must set Retry-After).
-func (l *testCalls) acquire(ws string) error {
+func (l *callSlots) acquire(ws string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -47,7 +47,7 @@ func (l *testCalls) acquire(ws string) error {
 	return nil
 }
 
-func (l *testCalls) release(ws string) {
+func (l *callSlots) release(ws string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.busy, ws)
@@ -55,7 +55,7 @@ func (l *testCalls) release(ws string) {
 
 // refuse answers a refused call: 429 with Retry-After set to the longest
 // a call in progress can take.
-func (l *testCalls) refuse(c echo.Context, err error) error {
+func (l *callSlots) refuse(c echo.Context, err error) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(l.retry.Seconds())))
 	return err
 }
