@@ -155,6 +155,13 @@ func (s *settingsAPI) register(e *echo.Echo) {
 		}
 		s.mu.Lock()
 		s.seen["preview"]++
+		// Omitted drafts are the saved settings.
+		if req.Filters == nil {
+			req.Filters, _ = json.Marshal(s.saved[trackingplan.KindFilters])
+		}
+		if req.Plan == nil {
+			req.Plan, _ = json.Marshal(s.saved[trackingplan.KindPlan])
+		}
 		s.mu.Unlock()
 		var p trackingplan.Pipeline
 		if req.Filters != nil {
@@ -352,8 +359,9 @@ func TestSettingsEditors(t *testing.T) {
 	b.RequireAccessible("the filters editor (desktop)")
 	b.Do(chromedp.Click(chromedp.ID("flt-preview")))
 	waitJS(`document.getElementById('flt-preview-result').textContent.startsWith('Of the last 13 events, these settings would drop 8 and forward 5.')`, "preview counts")
-	require.Contains(t, text("flt-preview-result"), "4 events dropped by the filter “Half of sources”")
+	require.Contains(t, text("flt-preview-result"), "4 events blocked for violating the tracking plan", "the saved plan applies first")
 	require.Contains(t, text("flt-preview-result"), "4 events dropped by the filter “No failures”")
+	require.NotContains(t, text("flt-preview-result"), "Half of sources", "the blocked events never reach it")
 	b.Screenshot(shots, "desktop-filters")
 	b.Do(chromedp.Click(chromedp.ID("ed-save")))
 	waitJS(`document.getElementById('ed-message').textContent.startsWith('Saved.')`, "filters saved")
@@ -361,6 +369,22 @@ func TestSettingsEditors(t *testing.T) {
 		map[string]any{"name": "Half of sources", "enabled": true, "if": "event == 'Source Created'", "action": "sample", "percent": float64(0)},
 		map[string]any{"name": "No failures", "enabled": true, "if": "event == 'Audience Run Failed'", "action": "drop"},
 	}}, settings.lastPut(trackingplan.KindFilters))
+
+	// A preview uses the drafts of every tab with unsaved changes: with the
+	// plan's violations let through (not saved), the sample filter drops
+	// the Source Created events; a plan schema that is not JSON is shown on
+	// its tab, with the focus on it.
+	b.Do(chromedp.Click(chromedp.ID("ed-tab-plan")), chromedp.SetValue(chromedp.ID("plan-on_violation"), "allow"),
+		chromedp.Click(chromedp.ID("ed-tab-filters")), chromedp.Click(chromedp.ID("flt-preview")))
+	waitJS(`document.getElementById('flt-preview-result').textContent.includes('4 events dropped by the filter “Half of sources”')`, "the plan's draft applies")
+	require.Contains(t, text("flt-preview-result"), "4 events violate the tracking plan", "violations are still counted")
+	b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#ed-plan .rule textarea').value += ' oops'`),
+		chromedp.Click(chromedp.ID("flt-preview")))
+	waitJS(`!document.getElementById('ed-plan').hidden && document.activeElement === document.querySelector('#ed-plan .rule textarea')`, "the plan's field, focused")
+	require.Contains(t, text("ed-message"), "Not valid JSON")
+	require.Contains(t, text("ed-message"), "(tracking_plan.events.Source Created.properties)")
+	b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#ed-plan .rule textarea').value = document.querySelector('#ed-plan .rule textarea').value.replace(' oops', '')`),
+		chromedp.SetValue(chromedp.ID("plan-on_violation"), "block"), chromedp.Click(chromedp.ID("ed-tab-filters")))
 
 	// A refused save names the field and puts the focus on it.
 	b.AllowNetworkError("/destination-filters")

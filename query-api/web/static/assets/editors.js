@@ -44,6 +44,33 @@ export function initEditors(page) {
       if (field && focus) focus(field);
     },
   };
+  // drafts is the body of a preview: the settings of every editor with
+  // unsaved changes, read as typed (a local error names its field with
+  // the body's prefix).
+  ctx.drafts = () => {
+    const body = {};
+    for (const [t, key] of TABS) {
+      if (t === 'alerts' || !available[t] || !editors[t].dirty()) continue;
+      try {
+        body[key] = editors[t].read();
+      } catch (err) {
+        throw { field: `${key}.${err.field}`, message: err.message };
+      }
+    }
+    return body;
+  };
+  // focusField shows the tab a preview's refused field belongs to and
+  // focuses the field.
+  ctx.focusField = (field) => {
+    const f = String(field || '');
+    for (const [t, key] of TABS) {
+      if (f === key || f.startsWith(`${key}.`)) {
+        select(t, false, true);
+        return editors[t].focus(f.slice(key.length + 1));
+      }
+    }
+    return false;
+  };
   const editors = {
     plan: planEditor($('ed-plan'), ctx),
     filters: filtersEditor($('ed-filters'), ctx),
@@ -51,7 +78,9 @@ export function initEditors(page) {
   };
   const available = {};
 
-  function select(name, focusTab) {
+  // select shows tab name; keep leaves the message as it is (a refusal
+  // that moved the owner to its tab).
+  function select(name, focusTab, keep) {
     current = name;
     for (const [t] of TABS) {
       const tab = $(`ed-tab-${t}`);
@@ -62,7 +91,7 @@ export function initEditors(page) {
       if (on && focusTab) tab.focus();
     }
     $('ed-save').disabled = !available[name];
-    say('');
+    if (!keep) say('');
   }
 
   async function load() {

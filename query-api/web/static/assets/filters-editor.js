@@ -1,10 +1,10 @@
 // The destination filters editor: add, edit, reorder, enable and remove
 // filters; each condition is checked by the server as it is typed, and the
-// preview says what the filters being edited would drop.
+// preview says what the settings being edited would drop.
 
 import { h } from './format.js';
 import { liveCheck } from './checks.js';
-import { renderPreview } from './preview.js';
+import { previewControl } from './preview.js';
 
 const ACTIONS = [
   ['drop', 'Drop the event'],
@@ -20,11 +20,10 @@ export function filtersEditor(form, ctx) {
   const list = h('ol', { class: 'rules', 'aria-label': 'Filters, applied in order' });
   const empty = h('p', { class: 'muted', text: 'No filters: every event is forwarded as it is.' });
   const add = h('button', { type: 'button', class: 'btn', id: 'flt-add', text: 'Add a filter' });
-  const previewBtn = h('button', { type: 'button', class: 'btn', id: 'flt-preview', text: 'Preview on recent events' });
-  const previewOut = h('div', { class: 'preview', id: 'flt-preview-result', role: 'status', hidden: true });
+  const preview = previewControl(ctx, 'flt');
   form.replaceChildren(
     h('p', { class: 'muted', text: 'Filters run in order on every forwarded event, after the tracking plan. A condition is a CEL expression over event, category, actor, resource, context and properties, e.g. event == \'Source Created\' && properties.kind == \'web\'.' }),
-    list, empty, h('div', { class: 'row-actions' }, add, previewBtn), previewOut,
+    list, empty, h('div', { class: 'row-actions' }, add, preview.btn), preview.out,
   );
   let saved = '';
   const items = () => [...list.children];
@@ -125,21 +124,6 @@ export function filtersEditor(form, ctx) {
     syncAll();
     li.fields.name.focus();
   });
-  previewBtn.hidden = !ctx.features().preview;
-  previewBtn.addEventListener('click', ctx.guard(async () => {
-    previewBtn.disabled = true;
-    previewBtn.textContent = 'Previewing…';
-    try {
-      const p = await ctx.client().json(`${ctx.base()}/forwarding/preview`, { method: 'POST', body: { destination_filters: read() } });
-      renderPreview(previewOut, p);
-    } catch (err) {
-      if (!ctx.onAuth(err)) ctx.fail(err, focus);
-    } finally {
-      previewBtn.disabled = false;
-      previewBtn.textContent = 'Preview on recent events';
-    }
-  }));
-
   function read() {
     return { filters: items().map((li) => li.read()) };
   }
@@ -158,7 +142,7 @@ export function filtersEditor(form, ctx) {
     kind: 'destination-filters',
     fill(v) {
       list.replaceChildren(...((v && v.filters) || []).map(card));
-      previewOut.hidden = true;
+      preview.out.hidden = true;
       syncAll();
       saved = JSON.stringify(read());
     },

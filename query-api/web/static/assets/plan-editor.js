@@ -4,7 +4,7 @@
 
 import { h } from './format.js';
 import { liveCheck, parseJSON } from './checks.js';
-import { renderPreview } from './preview.js';
+import { previewControl } from './preview.js';
 
 const MODES = [
   ['unplanned_events', 'Events not in the plan', [['allow', 'Forward them'], ['block', 'Block them']]],
@@ -27,15 +27,14 @@ export function planEditor(form, ctx) {
   const newName = h('input', { type: 'text', id: 'plan-new', list: 'plan-names', autocomplete: 'off', maxlength: 200, placeholder: 'Source Created', 'aria-describedby': 'plan-new-status' });
   const newStatus = h('p', { class: 'check-status', id: 'plan-new-status', 'aria-live': 'polite', hidden: true });
   const add = h('button', { type: 'button', class: 'btn', id: 'plan-add', text: 'Add to the plan' });
-  const previewBtn = h('button', { type: 'button', class: 'btn', id: 'plan-preview', text: 'Preview on recent events' });
-  const previewOut = h('div', { class: 'preview', id: 'plan-preview-result', role: 'status', hidden: true });
+  const preview = previewControl(ctx, 'plan');
   form.replaceChildren(
     h('p', { class: 'muted', text: 'The tracking plan runs on every forwarded event before the filters. Violations are reported in the trail as “Violations Detected” events.' }),
     h('div', { class: 'mode-grid' }, modes),
     h('h3', { text: 'Planned events' }), list, empty,
     h('div', { class: 'field' }, h('label', { for: newName.id, text: 'Event to plan' }),
       h('div', { class: 'joined-actions' }, newName, add), names, newStatus),
-    h('div', { class: 'row-actions' }, previewBtn), previewOut,
+    h('div', { class: 'row-actions' }, preview.btn), preview.out,
   );
   let saved = '';
   const items = () => [...list.children];
@@ -102,25 +101,6 @@ export function planEditor(form, ctx) {
       add.click();
     }
   });
-  previewBtn.hidden = !ctx.features().preview;
-  previewBtn.addEventListener('click', ctx.guard(async () => {
-    let body;
-    try {
-      body = { tracking_plan: read() };
-    } catch (err) {
-      ctx.fail(err, focus);
-      return;
-    }
-    previewBtn.disabled = true;
-    try {
-      renderPreview(previewOut, await ctx.client().json(`${ctx.base()}/forwarding/preview`, { method: 'POST', body }));
-    } catch (err) {
-      if (!ctx.onAuth(err)) ctx.fail(err, focus);
-    } finally {
-      previewBtn.disabled = false;
-    }
-  }));
-
   // snapshot is the form as typed, for the unsaved-changes check.
   const snapshot = () => JSON.stringify([MODES.map(([k]) => selects[k].value), items().map((li) => [li.eventName, li.area.value])]);
 
@@ -158,7 +138,7 @@ export function planEditor(form, ctx) {
       for (const [k] of MODES) selects[k].value = p[k] || 'allow';
       const events = Object.keys(p.events || {}).sort();
       list.replaceChildren(...events.map((n) => card(n, (p.events[n] || {}).properties)));
-      previewOut.hidden = true;
+      preview.out.hidden = true;
       showNew('');
       sync();
       saved = snapshot();

@@ -1,6 +1,7 @@
 // The preview of forwarding settings: what the saved settings, or the
 // drafts being edited, would do to the workspace's newest events, as the
 // server's forwarding pipeline decides it (POST .../forwarding/preview).
+// previewControl is the button and its result, shared by the editors.
 
 import { h } from './format.js';
 
@@ -48,4 +49,37 @@ export function renderPreview(el, p) {
     examples.length ? h('details', { class: 'preview-examples' }, h('summary', { text: 'Example events' }), h('ul', {}, examples)) : null,
   );
   el.hidden = false;
+}
+
+const LABEL = 'Preview on recent events';
+
+// previewControl returns the Preview button and its result area, with ids
+// <id>-preview and <id>-preview-result. A click sends the drafts of every
+// editor with unsaved changes (ctx.drafts(); the others are the saved
+// settings) and shows the answer; a refusal names its field, which
+// ctx.focusField focuses.
+export function previewControl(ctx, id) {
+  const btn = h('button', { type: 'button', class: 'btn', id: `${id}-preview`, text: LABEL });
+  const out = h('div', { class: 'preview', id: `${id}-preview-result`, role: 'status', hidden: true });
+  btn.hidden = !ctx.features().preview;
+  btn.addEventListener('click', ctx.guard(async () => {
+    let body;
+    try {
+      body = ctx.drafts();
+    } catch (err) {
+      ctx.fail(err, ctx.focusField);
+      return;
+    }
+    btn.disabled = true;
+    btn.textContent = 'Previewing…';
+    try {
+      renderPreview(out, await ctx.client().json(`${ctx.base()}/forwarding/preview`, { method: 'POST', body }));
+    } catch (err) {
+      if (!ctx.onAuth(err)) ctx.fail(err, ctx.focusField);
+    } finally {
+      btn.disabled = false;
+      btn.textContent = LABEL;
+    }
+  }));
+  return { btn, out };
 }
