@@ -413,6 +413,8 @@ func TestSettingsEditors(t *testing.T) {
 	require.Equal(t, map[string]any{"enabled": true, "events": []any{"Warehouses Disabled"}}, settings.lastPut(trackingplan.KindAlerts),
 		"no webhook_url: the saved one is kept")
 	require.Equal(t, "1 event chosen.", text("alert-count"))
+	require.Equal(t, "Warehouses Disabled", browsertest.Eval[string](b, `document.querySelector('#alert-events input').value`),
+		"once saved, the chosen events come first")
 	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("editors")))
 	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.getElementById('open-editors')`), "focus back on the Rules button")
 

@@ -27,8 +27,9 @@ export function alertsEditor(form, ctx) {
   const checks = () => [...box.querySelectorAll('input[type=checkbox]')];
 
   function render(selected) {
-    const names = ctx.catalogue().map((e) => e.name);
-    for (const n of selected) if (!names.includes(n)) names.push(n); // custom names
+    // The chosen events first (custom names among them), then the rest of
+    // the catalogue.
+    const names = [...selected, ...ctx.catalogue().map((e) => e.name).filter((n) => !selected.includes(n))];
     box.replaceChildren(...names.map((n, i) => {
       const cb = h('input', { type: 'checkbox', id: `alert-ev-${i}`, value: n });
       cb.checked = selected.includes(n);
