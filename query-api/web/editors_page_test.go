@@ -32,6 +32,8 @@ type settingsAPI struct {
 	saved map[string]map[string]any // by kind
 	puts  map[string][]map[string]any
 	seen  map[string]int // requests by route suffix
+	// failAlerts makes GET .../alerts answer 500.
+	failAlerts bool
 }
 
 func newSettingsAPI(t *testing.T, c *contractAPI) *settingsAPI {
@@ -80,6 +82,9 @@ func (s *settingsAPI) register(e *echo.Echo) {
 		ws.GET("/"+kind, func(c echo.Context) error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
+			if s.failAlerts && kind == trackingplan.KindAlerts {
+				return envelope(c, http.StatusInternalServerError, "internal", "internal error")
+			}
 			return c.JSON(http.StatusOK, s.saved[kind])
 		})
 		ws.PUT("/"+kind, func(c echo.Context) error {
@@ -417,6 +422,20 @@ func TestSettingsEditors(t *testing.T) {
 		"once saved, the chosen events come first")
 	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("editors")))
 	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.getElementById('open-editors')`), "focus back on the Rules button")
+
+	// A setting that cannot be loaded says so on its tab, and closing
+	// does not ask about changes nobody made.
+	settings.mu.Lock()
+	settings.failAlerts = true
+	settings.mu.Unlock()
+	b.AllowNetworkError("/alerts")
+	b.Do(chromedp.Click(chromedp.ID("open-editors")), chromedp.Click(chromedp.ID("ed-tab-alerts")))
+	waitJS(`document.getElementById('ed-alerts').textContent.startsWith('This setting could not be loaded')`, "the failure is said")
+	require.True(t, browsertest.Eval[bool](b, `document.getElementById('ed-save').disabled`), "nothing to save")
+	b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("editors")))
+	settings.mu.Lock()
+	settings.failAlerts = false
+	settings.mu.Unlock()
 
 	// Phone: every editor fits the width and passes axe-core.
 	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))

@@ -1192,7 +1192,7 @@ function bind() {
   $('export-proven').addEventListener('click', guard(exportNDJSON));
 
   forwarding = initForwarding({ client: () => app.client, base, workspace: () => app.state.ws, features: () => app.features, onAuth: handleAuthError, errorText, banner, guard });
-  initEditors({ client: () => app.client, base, features: () => app.features, catalogue: () => app.catalogue, onAuth: handleAuthError, guard });
+  initEditors({ client: () => app.client, base, features: () => app.features, catalogue: () => app.catalogue, onAuth: handleAuthError, errorText, guard });
 
   window.addEventListener('popstate', () => {
     if (!app.client) return;

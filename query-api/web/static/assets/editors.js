@@ -20,10 +20,11 @@ function capitalize(s) {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
 }
 
-// initEditors binds the drawer. ctx: client() (the API client), base()
+// initEditors binds the drawer. page: client() (the API client), base()
 // (the workspace's API path), features(), catalogue() (the event
 // catalogue), onAuth(err) (true when an authentication failure was
-// handled), guard(fn) (reports a failed handler on the page).
+// handled), errorText(err), guard(fn) (reports a failed handler on the
+// page).
 export function initEditors(page) {
   const dlg = $('editors');
   const message = $('ed-message');
@@ -106,20 +107,21 @@ export function initEditors(page) {
       try {
         ed.fill(await page.client().json(`${page.base()}/${ed.kind}`));
       } catch (err) {
-        if (err instanceof APIError && err.status === 404) {
-          available[t] = false;
-          unavailable(t);
-          return;
-        }
-        throw err;
+        available[t] = false;
+        if (page.onAuth(err)) return; // signed out or denied: the drawer is closed
+        if (err instanceof APIError && err.status === 404) unavailable(t);
+        else unavailable(t, `This setting could not be loaded: ${ctx.errorText(err)} Close the drawer and open it again to retry.`);
       }
     }));
   }
 
-  function unavailable(t) {
+  // unavailable replaces tab t's editor with a note: the server does not
+  // have the setting, or it could not be loaded.
+  function unavailable(t, text) {
     const p = document.createElement('p');
     p.className = 'banner';
-    p.textContent = 'This setting is not available on this server yet.';
+    p.dataset.kind = text ? 'error' : 'info';
+    p.textContent = text || 'This setting is not available on this server yet.';
     $(`ed-${t}`).replaceChildren(p);
   }
 
