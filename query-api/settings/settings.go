@@ -341,15 +341,22 @@ func parse(kind string, body []byte, old any, names trackingplan.EventNames) (an
 			return nil, err
 		}
 		prev := old.(*trackingplan.Forwarding)
-		if f.Target.WriteKey == "" || (f.Target.WriteKey == trackingplan.MaskKey(prev.Target.WriteKey) && prev.Target.WriteKey != "") {
+		if f.Target.WriteKey == "" || masked(prev, f.Target.WriteKey) {
+			k, ok := storedKey(prev, f.Target.URL)
 			switch {
-			case sameTarget(f.Target.URL, prev.Target.URL):
-				f.Target.WriteKey = prev.Target.WriteKey
+			case ok:
+				f.Target.WriteKey = k
 			case prev.Target.WriteKey != "" && f.Enabled:
 				return nil, &trackingplan.FieldError{Field: "target.write_key",
 					Message: "enter the write key again for the new target URL: a saved key is only sent to the URL it was saved with"}
 			default:
 				f.Target.WriteKey = ""
+			}
+		}
+		for i := range f.SavedTargets {
+			t := &f.SavedTargets[i]
+			if t.WriteKey == "" || masked(prev, t.WriteKey) {
+				t.WriteKey, _ = storedKey(prev, t.URL) // none: a saved target without a key
 			}
 		}
 		return &f, f.ValidateNew()
@@ -407,6 +414,36 @@ func hasField(body []byte, field string) bool {
 	}
 	_, ok := top[field]
 	return ok
+}
+
+// storedKey returns the write key stored with url: the current target's or
+// a saved target's. A stored key is only ever used again for the URL it
+// was saved with, so moving a target between the current slot and the
+// saved ones keeps its key, and a new URL needs its key.
+func storedKey(prev *trackingplan.Forwarding, url string) (string, bool) {
+	if prev.Target.WriteKey != "" && sameTarget(url, prev.Target.URL) {
+		return prev.Target.WriteKey, true
+	}
+	for _, t := range prev.SavedTargets {
+		if t.WriteKey != "" && sameTarget(url, t.URL) {
+			return t.WriteKey, true
+		}
+	}
+	return "", false
+}
+
+// masked reports whether k is the masked form GET shows of a stored key
+// (sent back by a client that does not know the key): it means "keep".
+func masked(prev *trackingplan.Forwarding, k string) bool {
+	if prev.Target.WriteKey != "" && k == trackingplan.MaskKey(prev.Target.WriteKey) {
+		return true
+	}
+	for _, t := range prev.SavedTargets {
+		if t.WriteKey != "" && k == trackingplan.MaskKey(t.WriteKey) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameTarget reports whether two target URLs are the same target (the

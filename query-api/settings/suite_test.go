@@ -336,6 +336,7 @@ func FuzzSettingsPut(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"filters": [{"name": "a", "enabled": true, "if": "event == 'Nope'", "action": "sample", "percent": 5}]}`))
 	f.Add(uint8(3), []byte(`{"enabled": false, "webhook_url": "", "events": ["Source Created"]}`))
 	f.Add(uint8(0), []byte(`{"enabled": true, "target": {"url": "https://api.example.com", "write_key": "****abcd"}}`))
+	f.Add(uint8(0), []byte(`{"enabled": true, "target": {"name": "B", "url": "https://b.example.com"}, "saved_targets": [{"name": "A", "url": "https://api.example.com", "write_key": "****abcd"}]}`))
 	h := newHarness(f)
 	f.Fuzz(func(t *testing.T, k uint8, body []byte) {
 		kind := trackingplan.Kinds[int(k)%len(trackingplan.Kinds)]
