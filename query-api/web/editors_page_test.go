@@ -309,6 +309,46 @@ func TestSettingsEditors(t *testing.T) {
 	api.mu.Lock()
 	require.Equal(t, map[string]any{"url": "https://api.example.com", "name": "Warehouse source"}, api.puts[len(api.puts)-1]["target"], "the key is kept")
 	api.mu.Unlock()
+
+	// Saved targets: add one, test it, switch to it, remove the old one.
+	api.mu.Lock()
+	putsBefore := len(api.puts)
+	api.mu.Unlock()
+	b.Do(chromedp.Click(chromedp.CSS(`#fwd-add summary`)), chromedp.WaitVisible(chromedp.ID("fwd-add-name")),
+		chromedp.SendKeys(chromedp.ID("fwd-add-name"), "Staging"),
+		chromedp.SendKeys(chromedp.ID("fwd-add-url"), "https://staging.example.com"),
+		chromedp.SendKeys(chromedp.ID("fwd-add-key"), "wk_staging_5678\n"))
+	waitJS(`document.querySelectorAll('#fwd-saved li').length === 1`, "added (Enter in the form adds, it does not save the drawer)")
+	require.Equal(t, "StagingURLhttps://staging.example.comWrite keySet (••••••5678)", browsertest.Eval[string](b,
+		`[...document.querySelector('#fwd-saved li').children].slice(0, 2).map(x => x.textContent).join('')`))
+	api.mu.Lock()
+	put := api.puts[len(api.puts)-1]
+	require.Len(t, api.puts, putsBefore+1, "one PUT: Enter in the add form does not also save the drawer's form")
+	api.mu.Unlock()
+	require.Equal(t, map[string]any{"enabled": false, "hard_failures_only": false,
+		"target":        map[string]any{"name": "Warehouse source", "url": "https://api.example.com"},
+		"saved_targets": []any{map[string]any{"name": "Staging", "url": "https://staging.example.com", "write_key": "wk_staging_5678"}}}, put,
+		"the new key once, no other key")
+	b.RequireAccessible("the saved targets (desktop)")
+	b.Do(chromedp.Click(chromedp.CSS(`#fwd-saved li button[aria-label="Send test event to “Staging”"]`)))
+	waitJS(`document.querySelector('#fwd-saved li .test-outcome').textContent.startsWith('Delivered:')`, "the saved target's outcome in words")
+	api.mu.Lock()
+	require.Equal(t, "Staging", api.testTargets[len(api.testTargets)-1])
+	api.mu.Unlock()
+	b.Do(chromedp.Click(chromedp.CSS(`#fwd-saved li button[aria-label="Use this target: “Staging”"]`)))
+	waitJS(`document.getElementById('fwd-target-fields').textContent.startsWith('NameStagingURLhttps://staging.example.comWrite keySet (••••••5678)')`, "switched")
+	require.True(t, browsertest.Eval[bool](b, `document.activeElement === document.getElementById('fwd-target-title')`), "focus on the current target")
+	require.Equal(t, "Warehouse source", browsertest.Eval[string](b, `document.querySelector('#fwd-saved li .rule-title').textContent`))
+	require.Contains(t, browsertest.Eval[string](b, `document.querySelector('#fwd-saved li').textContent`), "Set (••••••3xyz)", "the old target keeps its key")
+	api.mu.Lock()
+	put = api.puts[len(api.puts)-1]
+	api.mu.Unlock()
+	require.Equal(t, map[string]any{"name": "Staging", "url": "https://staging.example.com"}, put["target"], "no key sent")
+	require.Equal(t, []any{map[string]any{"name": "Warehouse source", "url": "https://api.example.com"}}, put["saved_targets"], "no key sent")
+	require.Equal(t, "https://staging.example.com", browsertest.Eval[string](b, `document.getElementById('fwd-url').value`), "the form shows the new target")
+	b.Screenshot(shots, "desktop-targets")
+	b.Do(chromedp.Click(chromedp.CSS(`#fwd-saved li button[aria-label="Remove “Warehouse source”"]`)))
+	waitJS(`document.querySelectorAll('#fwd-saved li').length === 0 && !document.getElementById('fwd-saved-empty').hidden`, "removed")
 	b.Do(chromedp.Click(chromedp.ID("fwd-test")))
 	waitJS(`document.getElementById('fwd-outcome').textContent === 'Delivered: the target accepted the test event (HTTP 200).'`, "outcome in words")
 	b.RequireAccessible("the forwarding target (desktop)")

@@ -22,7 +22,7 @@ export function alertsEditor(form, ctx) {
     h('div', { class: 'field' }, h('label', { for: find.id, text: 'Find an event' }), find),
     count, box,
   );
-  let saved = '';
+  let saved = null; // the form as filled; null until then (nothing to lose)
   let savedURL = '';
   const checks = () => [...box.querySelectorAll('input[type=checkbox]')];
 
@@ -81,7 +81,7 @@ export function alertsEditor(form, ctx) {
       saved = JSON.stringify(read());
     },
     read,
-    dirty: () => JSON.stringify(read()) !== saved,
+    dirty: () => saved !== null && JSON.stringify(read()) !== saved,
     focus(field) {
       const f = String(field || '');
       if (f === 'webhook_url') url.focus();

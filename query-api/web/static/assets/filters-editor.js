@@ -25,7 +25,7 @@ export function filtersEditor(form, ctx) {
     h('p', { class: 'muted', text: 'Filters run in order on every forwarded event, after the tracking plan. A condition is a CEL expression over event, category, actor, resource, context and properties, e.g. event == \'Source Created\' && properties.kind == \'web\'.' }),
     list, empty, h('div', { class: 'row-actions' }, add, preview.btn), preview.out,
   );
-  let saved = '';
+  let saved = null; // the form as filled; null until then (nothing to lose)
   const items = () => [...list.children];
 
   function card(f) {
@@ -147,7 +147,7 @@ export function filtersEditor(form, ctx) {
       saved = JSON.stringify(read());
     },
     read,
-    dirty: () => JSON.stringify(read()) !== saved,
+    dirty: () => saved !== null && JSON.stringify(read()) !== saved,
     focus,
   };
 }

@@ -5,6 +5,7 @@
 
 import { APIError } from './api.js';
 import { renderTarget, testOutcome } from './outcome.js';
+import { initTargets, settingsBody } from './targets.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,6 +17,13 @@ const $ = (id) => document.getElementById(id);
 // workspace).
 export function initForwarding(ctx) {
   const state = { forwarding: null, lastFocus: null };
+  const targets = initTargets(ctx, {
+    current: () => state.forwarding || {},
+    dirty: () => fwdDirty(),
+    async put(body) {
+      fillForwarding(await ctx.client().json(`${ctx.base()}/forwarding`, { method: 'PUT', body }));
+    },
+  });
 
   function setBadge() {
     const badge = $('forwarding-badge');
@@ -35,6 +43,7 @@ export function initForwarding(ctx) {
     $('fwd-fields').disabled = true;
     $('fwd-save').disabled = true;
     $('fwd-test').disabled = true;
+    targets.render(null);
   }
 
   function fillForwarding(f) {
@@ -56,6 +65,7 @@ export function initForwarding(ctx) {
       : 'The write key of the target source.';
     $('fwd-hard').checked = Boolean(state.forwarding.hard_failures_only);
     renderTarget($('fwd-target'), $('fwd-target-fields'), state.forwarding);
+    targets.render(state.forwarding);
     setBadge();
   }
 
@@ -82,11 +92,11 @@ export function initForwarding(ctx) {
 
   async function saveForwarding() {
     fwdMessage('');
-    const body = {
+    const body = settingsBody(state.forwarding || {}, {
       enabled: $('fwd-enabled').checked,
       target: { url: $('fwd-url').value.trim() },
       hard_failures_only: $('fwd-hard').checked,
-    };
+    }); // the saved targets stay as they are
     const key = $('fwd-key').value;
     if (key) body.target.write_key = key;
     const name = $('fwd-name').value.trim();
@@ -148,7 +158,7 @@ export function initForwarding(ctx) {
   // closeForwarding closes the drawer, asking first when it holds unsaved
   // changes.
   function closeForwarding() {
-    if (fwdDirty()) {
+    if (fwdDirty() || targets.pending()) {
       $('fwd-discard').hidden = false;
       $('fwd-discard-no').focus();
       return;
@@ -202,6 +212,9 @@ export function initForwarding(ctx) {
   });
   $('fwd-form').addEventListener('submit', (e) => {
     e.preventDefault();
+    // Enter in the add-a-target form adds a target (targets.js); it does
+    // not save the current target's form.
+    if ($('fwd-add').contains(document.activeElement)) return;
     ctx.guard(saveForwarding)();
   });
   $('fwd-test').addEventListener('click', ctx.guard(sendTest));

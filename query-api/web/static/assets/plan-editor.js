@@ -36,7 +36,7 @@ export function planEditor(form, ctx) {
       h('div', { class: 'joined-actions' }, newName, add), names, newStatus),
     h('div', { class: 'row-actions' }, preview.btn), preview.out,
   );
-  let saved = '';
+  let saved = null; // the form as filled; null until then (nothing to lose)
   const items = () => [...list.children];
 
   function card(name, schema) {
@@ -144,7 +144,7 @@ export function planEditor(form, ctx) {
       saved = snapshot();
     },
     read,
-    dirty: () => snapshot() !== saved,
+    dirty: () => saved !== null && snapshot() !== saved,
     focus,
   };
 }
