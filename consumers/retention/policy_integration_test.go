@@ -47,14 +47,16 @@ type drillServer struct {
 	conn      drillConn
 	db        string
 	insertLog func(ctx context.Context, lg *logtest.Log) error
-	// pageSize is the List page size the drill reads with (chdb answers a
-	// query in tens of milliseconds: fewer, larger pages there).
+	// pageSize is the List page size the drill reads with, and every is
+	// the days between two of a workspace's events (chdb answers a query
+	// in tens of milliseconds: fewer events, in larger pages, there).
 	pageSize int
+	every    int
 }
 
 func onClickHouse18(t *testing.T) drillServer {
 	conn, ch := stacktest.ClickHouse(t, 90)
-	return drillServer{conn: conn, db: ch.Database, pageSize: 97, insertLog: func(ctx context.Context, lg *logtest.Log) error {
+	return drillServer{conn: conn, db: ch.Database, pageSize: 97, every: 1, insertLog: func(ctx context.Context, lg *logtest.Log) error {
 		return lg.Insert(ctx, conn, ch.Database)
 	}}
 }
@@ -67,7 +69,7 @@ func onCurrentClickHouse(t *testing.T) drillServer {
 	// The drill's log is inserted at once: 500 days of leaves, a partition
 	// each (the sealer inserts recent leaves, a few days at a time).
 	require.NoError(t, srv.Exec(context.Background(), "SET max_partitions_per_insert_block = 1000"))
-	return drillServer{conn: srv, db: db, pageSize: 251, insertLog: func(ctx context.Context, lg *logtest.Log) error {
+	return drillServer{conn: srv, db: db, pageSize: 251, every: 5, insertLog: func(ctx context.Context, lg *logtest.Log) error {
 		return lg.InsertHex(ctx, srv, db)
 	}}
 }
@@ -133,9 +135,9 @@ func maps(m map[string]bool) map[string]bool {
 	return out
 }
 
-// newDrill stores the workspaces' events over 500 days (one a day, plus
-// one an hour inside and one an hour outside each window), their sealed
-// and signed logs, and the policies.
+// newDrill stores the workspaces' events over 500 days (one every
+// srv.every days, plus one an hour inside and one an hour outside each
+// window), their sealed and signed logs, and the policies.
 func newDrill(t *testing.T, srv drillServer) *drill {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -157,7 +159,7 @@ func newDrill(t *testing.T, srv drillServer) *drill {
 	}
 	for wi, w := range d.workspaces {
 		var times []time.Time
-		for i := range 500 {
+		for i := 0; i < 500; i += srv.every {
 			times = append(times, now.Add(-time.Duration(i)*24*time.Hour-time.Duration(wi+1)*time.Hour))
 		}
 		for _, days := range []int{30, 90, 400} {
@@ -289,7 +291,9 @@ func retentionDrill(t *testing.T, srv drillServer) {
 	require.Empty(t, d.archivedOf("ws_hold"), "nothing of a held workspace is archived: nothing expires")
 	require.Equal(t, full["ws_hold"], d.hashes("ws_hold"), "a held workspace's log keeps every stored hash")
 	require.Equal(t, full["ws_400"], d.hashes("ws_400"), "ws_400's first tile is live")
-	require.Less(t, d.hashes("ws_30"), full["ws_30"], "ws_30's expired tiles are reduced to their own hashes")
+	if len(d.workspace("ws_30").events) > 300 { // its expired prefix holds a whole tile
+		require.Less(t, d.hashes("ws_30"), full["ws_30"], "ws_30's expired tiles are reduced to their own hashes")
+	}
 	stored400 := d.stored("ws_400")
 	require.NotEmpty(t, stored400[migrations.KeptTable], "ws_400's events past the deployment's window moved to the long-term table")
 	require.NotEmpty(t, stored400[migrations.KeptLeavesTable], "with their leaves")
