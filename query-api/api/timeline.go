@@ -1,0 +1,90 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/query-api/store"
+)
+
+// MaxBuckets bounds the buckets a timeline may span: minutes over about
+// ten weeks, 5 minutes over about a year, hours and days over any window
+// (only buckets with events are answered).
+const MaxBuckets = 100000
+
+// maxSpan is the span a timeline without since is taken to cover (the
+// longest retention), for MaxBuckets.
+const maxSpan = 3650 * 24 * time.Hour
+
+// zoneName is what a tz parameter may hold: an IANA zone name.
+var zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$`)
+
+// TimelineResponse is the body of GET .../audit-events/timeline.
+type TimelineResponse struct {
+	Interval store.Interval `json:"interval"`
+	Buckets  []store.Bucket `json:"buckets"`
+}
+
+// timeline counts the matching events per interval (minute, 5m, hour or
+// day; hour by default) in the zone tz (an IANA name; UTC by default),
+// computed in ClickHouse.
+func (a *API) timeline(c echo.Context) error {
+	q := c.QueryParams()
+	f, err := parseFilter(c.Param("workspace_id"), q, "interval", "tz")
+	if err != nil {
+		return err
+	}
+	iv, zone, err := parseTimeline(q.Get("interval"), q.Get("tz"), len(q["interval"]), len(q["tz"]))
+	if err != nil {
+		return err
+	}
+	span := maxSpan
+	if !f.Since.IsZero() {
+		end := time.Now()
+		if !f.Until.IsZero() {
+			end = f.Until
+		}
+		span = end.Sub(f.Since)
+	}
+	if span/iv.Duration() > MaxBuckets {
+		return httpserver.BadRequest("interval", fmt.Sprintf("too fine for the time range: at most %d buckets; choose a coarser interval or a later since", MaxBuckets))
+	}
+	buckets, err := a.o.Events.Histogram(c.Request().Context(), f.Filter, iv, zone)
+	if err != nil {
+		return a.storeError("timeline", err)
+	}
+	return c.JSON(http.StatusOK, TimelineResponse{Interval: iv, Buckets: buckets})
+}
+
+func parseTimeline(interval, tz string, nInterval, nTZ int) (store.Interval, *time.Location, error) {
+	if nInterval > 1 {
+		return "", nil, httpserver.BadRequest("interval", "may be given once")
+	}
+	if nTZ > 1 {
+		return "", nil, httpserver.BadRequest("tz", "may be given once")
+	}
+	iv := store.Interval(interval)
+	switch iv {
+	case "":
+		iv = store.Hour
+	case store.Minute, store.FiveMinutes, store.Hour, store.Day:
+	default:
+		return "", nil, httpserver.BadRequest("interval", `must be "minute", "5m", "hour" or "day"`)
+	}
+	if tz == "" {
+		return iv, time.UTC, nil
+	}
+	if len(tz) > 64 || !zoneName.MatchString(tz) || tz == "Local" {
+		return "", nil, httpserver.BadRequest("tz", "must be an IANA time zone name such as Europe/Paris")
+	}
+	zone, err := time.LoadLocation(tz)
+	if err != nil || zone.String() != tz {
+		return "", nil, httpserver.BadRequest("tz", "not a known time zone name (IANA, such as Europe/Paris)")
+	}
+	return iv, zone, nil
+}

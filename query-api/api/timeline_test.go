@@ -1,0 +1,57 @@
+package api
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/query-api/store"
+)
+
+func TestTimelineCountsPerInterval(t *testing.T) {
+	start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	r := &fakeReader{buckets: []store.Bucket{{Start: start, Count: 3}, {Start: start.Add(time.Hour), Count: 1}}}
+	srv := newServer(t, r)
+	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
+	status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?interval=hour&tz=Asia/Kolkata&event=Source+Created&q=actor:alice", tok)
+	require.Equal(t, 200, status, body)
+	require.Equal(t, "hour", body["interval"])
+	require.Equal(t, []any{
+		map[string]any{"start": "2026-11-01T10:00:00Z", "count": float64(3)},
+		map[string]any{"start": "2026-11-01T11:00:00Z", "count": float64(1)},
+	}, body["buckets"])
+	require.Equal(t, store.Hour, r.interval)
+	require.Equal(t, "Asia/Kolkata", r.zone.String())
+	require.Equal(t, []string{"Source Created"}, r.filter.Events, "the view's filters")
+	require.NotEmpty(t, r.filter.Search, "and its search")
+
+	status, _ = get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline", tok)
+	require.Equal(t, 200, status)
+	require.Equal(t, store.Hour, r.interval, "hour by default")
+	require.Equal(t, time.UTC, r.zone, "UTC by default")
+}
+
+func TestTimelineRefusesBadParameters(t *testing.T) {
+	srv := newServer(t, &fakeReader{})
+	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
+	since := time.Now().Add(-80 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	for _, tt := range []struct{ query, field string }{
+		{"interval=week", "interval"},
+		{"interval=hour&interval=day", "interval"},
+		{"tz=Mars/Olympus", "tz"},
+		{"tz=Local", "tz"},
+		{"tz=Europe/Paris'%20OR%201", "tz"},
+		{"tz=" + string(make([]byte, 0)) + "a%2F%2Fb", "tz"},
+		{"interval=minute", "interval"},                // minutes over the whole window: too many
+		{"interval=minute&since=" + since, "interval"}, // 43,200 minutes
+		{"interval=5m&since=" + since + "&colour=1", "colour"},
+	} {
+		status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?"+tt.query, tok)
+		require.Equal(t, 400, status, "%s: %v", tt.query, body)
+		require.Equal(t, tt.field, body["error"].(map[string]any)["field"], tt.query)
+	}
+	recent := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
+	status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?interval=minute&since="+recent, tok)
+	require.Equal(t, 200, status, body)
+}
