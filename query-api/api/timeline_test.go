@@ -1,12 +1,14 @@
 package api
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/zones"
 )
 
 func TestTimelineCountsPerInterval(t *testing.T) {
@@ -42,6 +44,12 @@ func TestTimelineRefusesBadParameters(t *testing.T) {
 		{"tz=Mars/Olympus", "tz"},
 		{"tz=Local", "tz"},
 		{"tz=Europe/Paris'%20OR%201", "tz"},
+		{"tz=utc", "tz"},
+		{"tz=europe/paris", "tz"},
+		{"tz=Europe/Paris/", "tz"},
+		{"tz=Europe/Paris&tz=UTC", "tz"},
+		{"tz=Etc/GMT%2B15", "tz"},
+		{"tz=..%2F..%2Fetc%2Fpasswd", "tz"},
 		{"tz=" + string(make([]byte, 0)) + "a%2F%2Fb", "tz"},
 		{"interval=minute", "interval"},                // minutes over the whole window: too many
 		{"interval=minute&since=" + since, "interval"}, // 43,200 minutes
@@ -54,4 +62,17 @@ func TestTimelineRefusesBadParameters(t *testing.T) {
 	recent := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
 	status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?interval=minute&since="+recent, tok)
 	require.Equal(t, 200, status, body)
+}
+
+// TestTimelineAcceptsEveryListedZone: each name of zones.Names (the
+// document's TimeZone enum) is accepted and reaches the store as itself.
+func TestTimelineAcceptsEveryListedZone(t *testing.T) {
+	r := &fakeReader{}
+	srv := newServer(t, r)
+	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
+	for _, name := range zones.Names() {
+		status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?interval=day&tz="+url.QueryEscape(name), tok)
+		require.Equal(t, 200, status, "%s: %v", name, body)
+		require.Equal(t, name, r.zone.String())
+	}
 }

@@ -3,15 +3,16 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // Interval is the width of a histogram's buckets.
 type Interval string
 
-// Intervals of Histogram. Hour and day buckets start at the zone's whole
-// hours and midnights; minutes and 5 minutes are the same in every zone
-// (offsets are whole quarter hours).
+// Intervals of Histogram. Every bucket starts at a whole minute, 5
+// minutes, hour or midnight of the zone's clock.
 const (
 	Minute      Interval = "minute"
 	FiveMinutes Interval = "5m"
@@ -35,23 +36,6 @@ func (iv Interval) Duration() time.Duration {
 	return 0
 }
 
-// bucketExpr is the ClickHouse expression of a row's bucket start; zone is
-// an IANA name checked by the caller (it is quoted as a literal, as the
-// functions need a constant).
-func (iv Interval) bucketExpr(zone string) (string, error) {
-	switch iv {
-	case Minute:
-		return "toStartOfMinute(timestamp)", nil
-	case FiveMinutes:
-		return "toStartOfFiveMinute(timestamp)", nil
-	case Hour:
-		return fmt.Sprintf("toStartOfHour(timestamp, '%s')", zone), nil
-	case Day:
-		return fmt.Sprintf("toStartOfDay(timestamp, '%s')", zone), nil
-	}
-	return "", fmt.Errorf("unknown interval %q", iv)
-}
-
 // Bucket is one bar of a histogram: how many events lie in [Start, the
 // next bucket's start).
 type Bucket struct {
@@ -59,41 +43,97 @@ type Bucket struct {
 	Count uint64    `json:"count"`
 }
 
+// maxZoneChanges bounds the offset changes a histogram's expression
+// spells out (a zone changes offset about twice a year).
+const maxZoneChanges = 1000
+
 // Histogram counts the events matching f (in the retention window) per
-// interval, in zone (an IANA name; hour and day buckets follow it), each
-// event once however many unmerged copies it has. Empty buckets are left
-// out; the buckets come oldest first.
+// interval of zone's clock, each event once however many unmerged copies
+// it has: the counts are those of the events List pages through. Empty
+// buckets are left out; the buckets come oldest first.
+//
+// ClickHouse is never given the zone's name (its own zone database may
+// differ from the API's): the zone's UTC offsets over the span, as Go
+// knows them, are spelled out in the query, and each event's bucket is
+// the whole interval of its local time. Minute, 5-minute and hour buckets
+// start at that whole interval in UTC (so the hour repeated when clocks go
+// back is two buckets); a day bucket starts at the zone's midnight of that
+// local date (or its first instant, where midnight is skipped).
 func (s *Store) Histogram(ctx context.Context, f Filter, iv Interval, zone *time.Location) ([]Bucket, error) {
 	out := []Bucket{}
+	width := int64(iv.Duration() / time.Second)
+	if width == 0 {
+		return nil, fmt.Errorf("unknown interval %q", iv)
+	}
 	sp, ok := s.span(f)
 	if !ok {
 		return out, nil
 	}
-	expr, err := iv.bucketExpr(zone.String())
+	events, merged, err := s.source(ctx)
 	if err != nil {
 		return nil, err
+	}
+	table := events
+	if lookup, ok := s.lookupFor(f); ok && merged {
+		table = lookup
+	}
+	off, err := offsetExpr(zone, sp, s.now())
+	if err != nil {
+		return nil, err
+	}
+	// key is the bucket's start (Unix seconds), or the local day's number.
+	off = "(" + off + ")"
+	local := "intDiv(timestamp_ns, 1000000000) + " + off
+	key := fmt.Sprintf("intDiv(%s, %d) * %d - %s", local, width, width, off)
+	if iv == Day {
+		key = fmt.Sprintf("intDiv(%s, 86400)", local)
 	}
 	var q query
 	q.bounds(f.WorkspaceID, sp)
 	q.filters(f)
-	cond, args := q.clauses()
-	sql := fmt.Sprintf(`SELECT toUnixTimestamp(b) AS start, count() FROM (
-    SELECT %s AS b FROM %s
-    %s
-    LIMIT 1 BY timestamp_ns, id
-) GROUP BY b ORDER BY b`, expr, s.table, cond)
-	err = s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
-		var start uint32
-		var b Bucket
-		if err := scan(&start, &b.Count); err != nil {
-			return err
-		}
-		b.Start = time.Unix(int64(start), 0).UTC()
-		out = append(out, b)
-		return nil
-	})
+	counts, err := s.distinctCounts(ctx, table, merged, key, q)
 	if err != nil {
 		return nil, fmt.Errorf("histogram: %w", err)
 	}
+	for _, c := range counts {
+		start := time.Unix(c.key, 0).UTC()
+		if iv == Day {
+			d := time.Unix(c.key*86400, 0).UTC()
+			start = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, zone).UTC()
+		}
+		out = append(out, Bucket{Start: start, Count: c.n})
+	}
 	return out, nil
+}
+
+// offsetExpr is a ClickHouse expression of zone's UTC offset, in seconds,
+// at the second intDiv(timestamp_ns, 1e9), right over sp (and up to a week
+// past now, when sp is open-ended; later events take the last offset).
+func offsetExpr(zone *time.Location, sp span, now time.Time) (string, error) {
+	lo := time.Unix(0, sp.lo)
+	hi := now.Add(7 * 24 * time.Hour)
+	if sp.hi < hi.UnixNano() {
+		hi = time.Unix(0, sp.hi)
+	}
+	_, first := lo.In(zone).Zone()
+	var arms []string
+	prev := first
+	for t := lo.In(zone); ; {
+		_, end := t.ZoneBounds()
+		if end.IsZero() || !end.Before(hi) {
+			break
+		}
+		if _, o := end.Zone(); o != prev {
+			arms = append(arms, fmt.Sprintf("intDiv(timestamp_ns, 1000000000) < %d, %d", end.Unix(), prev))
+			prev = o
+		}
+		if len(arms) > maxZoneChanges {
+			return "", fmt.Errorf("time zone %s changes offset more than %d times in the span", zone, maxZoneChanges)
+		}
+		t = end
+	}
+	if len(arms) == 0 {
+		return strconv.Itoa(first), nil
+	}
+	return fmt.Sprintf("multiIf(%s, %d)", strings.Join(arms, ", "), prev), nil
 }
