@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,31 +32,41 @@ type TimelineResponse struct {
 // day; hour by default) of the zone tz's clock (a name of zones.Names; UTC
 // by default), computed in ClickHouse.
 func (a *API) timeline(c echo.Context) error {
-	q := c.QueryParams()
-	f, err := parseFilter(c.Param("workspace_id"), q, "interval", "tz")
+	f, iv, zone, err := ParseTimeline(c.Param("workspace_id"), c.QueryParams(), a.o.Now())
 	if err != nil {
 		return err
+	}
+	buckets, err := a.o.Events.Histogram(c.Request().Context(), f, iv, zone)
+	if err != nil {
+		return a.storeError("timeline", err)
+	}
+	return c.JSON(http.StatusOK, TimelineResponse{Interval: iv, Buckets: buckets})
+}
+
+// ParseTimeline validates the timeline endpoint's query parameters as the
+// endpoint does at now and returns the store filter, interval and zone it
+// would use (for tools that run the same reads, such as the benchmark).
+func ParseTimeline(workspaceID string, q url.Values, now time.Time) (store.Filter, store.Interval, *time.Location, error) {
+	f, err := parseFilter(workspaceID, q, "interval", "tz")
+	if err != nil {
+		return store.Filter{}, "", nil, err
 	}
 	iv, zone, err := parseTimeline(q.Get("interval"), q.Get("tz"), len(q["interval"]), len(q["tz"]))
 	if err != nil {
-		return err
+		return store.Filter{}, "", nil, err
 	}
 	span := maxSpan
 	if !f.Since.IsZero() {
-		end := a.o.Now()
+		end := now
 		if !f.Until.IsZero() {
 			end = f.Until
 		}
 		span = end.Sub(f.Since)
 	}
 	if span/iv.Duration() > MaxBuckets {
-		return httpserver.BadRequest("interval", fmt.Sprintf("too fine for the time range: at most %d buckets; choose a coarser interval or a later since", MaxBuckets))
+		return store.Filter{}, "", nil, httpserver.BadRequest("interval", fmt.Sprintf("too fine for the time range: at most %d buckets; choose a coarser interval or a later since", MaxBuckets))
 	}
-	buckets, err := a.o.Events.Histogram(c.Request().Context(), f.Filter, iv, zone)
-	if err != nil {
-		return a.storeError("timeline", err)
-	}
-	return c.JSON(http.StatusOK, TimelineResponse{Interval: iv, Buckets: buckets})
+	return f.Filter, iv, zone, nil
 }
 
 func parseTimeline(interval, tz string, nInterval, nTZ int) (store.Interval, *time.Location, error) {

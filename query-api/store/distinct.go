@@ -1,9 +1,10 @@
 package store
 
-// Counting distinct events per key cheaply: rows of merged parts need no
-// de-duplication.
+// Counting distinct events per key cheaply: rows of merged parts that no
+// other part's time range reaches need no de-duplication.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -16,117 +17,185 @@ type keyCount struct {
 	n   uint64
 }
 
-// settledRetries is how many times distinctCounts asks again when a part
-// it counted without de-duplication was merged away meanwhile.
+// settledRetries is how many times distinctCounts asks again when the
+// parts changed under a count; then it de-duplicates every row.
 const settledRetries = 3
+
+// maxSettledRanges bounds the time ranges a count spells out (the longest
+// are kept; the rest are de-duplicated).
+const maxSettledRanges = 64
 
 // distinctCounts counts the distinct events (timestamp_ns, id) of table
 // matching q per value of the Int64 expression key, ordered by key.
 //
-// Copies of an event sit in parts not yet merged (a ReplacingMergeTree
-// collapses them when it merges), in the same partition, as their
-// timestamps are equal. A settled partition, one active part made by a
-// merge (level above 0), holds no copies, so its rows are counted as they
-// are; the other rows are de-duplicated (LIMIT 1 BY), which costs a hash
-// set of their keys. When direct (table is one MergeTree table, not the
-// merge() of the old layout), the settled parts are read from system.parts
-// before the count and again after it: a settled part that is no longer
-// active afterwards was merged with new rows meanwhile, and the count is
-// taken again (then, after settledRetries, de-duplicated in full). A copy
-// that lands in a settled partition during the count is in a new part the
-// count did not read as settled, and the check sees the partition unsettled.
+// Copies of an event are rows of equal timestamp in parts a
+// ReplacingMergeTree has not merged together (a merge collapses them). So
+// the rows of a part made by a merge (level above 0) whose seconds no
+// other active part's time range reaches (settled ranges) have no copies
+// and are counted as they are; the other rows are de-duplicated
+// (uniqExact of the key, a hash set). When direct (table is one MergeTree
+// table, not the merge() of the old layout), the parts are read from
+// system.parts before the count and again after it: when a part that
+// owned a settled range is gone, or another part reaches into the range,
+// the parts changed meanwhile and the count is taken again.
 func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, key string, q query) ([]keyCount, error) {
 	for range settledRetries {
 		if !direct {
 			break
 		}
-		parts, err := s.settledParts(ctx, table)
+		before, err := s.activeParts(ctx, table)
 		if err != nil {
 			return nil, err
 		}
-		if len(parts) == 0 {
+		owned := settledRanges(before)
+		if len(owned) == 0 {
 			break
 		}
-		counts, err := s.countKeys(ctx, table, key, q, parts)
+		counts, err := s.countKeys(ctx, table, key, q, coalesce(owned))
 		if err != nil {
 			return nil, err
 		}
-		after, err := s.settledParts(ctx, table)
+		after, err := s.activeParts(ctx, table)
 		if err != nil {
 			return nil, err
 		}
-		if settledStill(parts, after) {
+		if stillSettled(owned, after) {
 			return counts, nil
 		}
 	}
 	return s.countKeys(ctx, table, key, q, nil)
 }
 
-// settledStill reports whether every part of before is in after.
-func settledStill(before, after []string) bool {
-	in := make(map[string]bool, len(after))
-	for _, p := range after {
-		in[p] = true
-	}
-	for _, p := range before {
-		if !in[p] {
-			return false
-		}
-	}
-	return true
+// part is an active part: its partition, level and time range (seconds,
+// inclusive).
+type part struct {
+	name, partition string
+	level           uint32
+	lo, hi          int64
 }
 
-// settledParts returns the active parts of table (database.name) that are
-// the only active part of their partition and were made by a merge.
-func (s *Store) settledParts(ctx context.Context, table string) ([]string, error) {
+// secRange is a range of seconds [lo, hi], owned by a part.
+type secRange struct {
+	lo, hi int64
+	owner  string
+}
+
+// activeParts returns the active parts of table (database.name).
+func (s *Store) activeParts(ctx context.Context, table string) ([]part, error) {
 	db, name, ok := strings.Cut(table, ".")
 	if !ok {
 		return nil, fmt.Errorf("table %q has no database", table)
 	}
-	const sql = `SELECT any(name) FROM system.parts
-WHERE database = ? AND table = ? AND active
-GROUP BY partition_id HAVING count() = 1 AND max(level) > 0`
-	var parts []string
+	const sql = `SELECT name, partition_id, level, toInt64(min_time), toInt64(max_time) FROM system.parts
+WHERE database = ? AND table = ? AND active`
+	var parts []part
 	err := s.scanAll(ctx, sql, []any{db, name}, func(scan func(...any) error) error {
-		var p string
-		if err := scan(&p); err != nil {
+		var p part
+		if err := scan(&p.name, &p.partition, &p.level, &p.lo, &p.hi); err != nil {
 			return err
 		}
 		parts = append(parts, p)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("settled parts of %s: %w", table, err)
+		return nil, fmt.Errorf("parts of %s: %w", table, err)
 	}
 	return parts, nil
 }
 
+// settledRanges returns, for each part made by a merge, the ranges of its
+// seconds that no other part of its partition reaches. Parts without a
+// time range (min and max 0: a table not partitioned by time) settle
+// nothing.
+func settledRanges(parts []part) []secRange {
+	var out []secRange
+	for _, p := range parts {
+		if p.level == 0 || p.hi < p.lo || (p.lo == 0 && p.hi == 0) {
+			continue
+		}
+		var others []secRange
+		for _, o := range parts {
+			if o.name != p.name && o.partition == p.partition && o.hi >= p.lo && o.lo <= p.hi {
+				others = append(others, secRange{lo: o.lo, hi: o.hi})
+			}
+		}
+		slices.SortFunc(others, func(a, b secRange) int { return cmp.Compare(a.lo, b.lo) })
+		next := p.lo // the first second not yet known to be reached
+		for _, o := range others {
+			if o.lo > next {
+				out = append(out, secRange{lo: next, hi: o.lo - 1, owner: p.name})
+			}
+			next = max(next, o.hi+1)
+		}
+		if next <= p.hi {
+			out = append(out, secRange{lo: next, hi: p.hi, owner: p.name})
+		}
+	}
+	return out
+}
+
+// stillSettled reports whether each range of owned is still settled, by the
+// same part, among parts.
+func stillSettled(owned []secRange, parts []part) bool {
+	now := settledRanges(parts)
+	for _, r := range owned {
+		if !slices.ContainsFunc(now, func(n secRange) bool { return n.owner == r.owner && n.lo <= r.lo && r.hi <= n.hi }) {
+			return false
+		}
+	}
+	return true
+}
+
+// coalesce returns the ranges sorted, adjacent ones joined, at most
+// maxSettledRanges of them (the longest).
+func coalesce(rs []secRange) []secRange {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b secRange) int { return cmp.Compare(a.lo, b.lo) })
+	var out []secRange
+	for _, r := range rs {
+		if n := len(out); n > 0 && out[n-1].hi+1 >= r.lo {
+			out[n-1].hi = max(out[n-1].hi, r.hi)
+			continue
+		}
+		out = append(out, secRange{lo: r.lo, hi: r.hi})
+	}
+	if len(out) > maxSettledRanges {
+		slices.SortFunc(out, func(a, b secRange) int { return cmp.Compare(b.hi-b.lo, a.hi-a.lo) })
+		out = out[:maxSettledRanges]
+	}
+	return out
+}
+
 // countKeys counts the distinct events of table matching q per key: the
-// rows of the settled parts as they are, the others de-duplicated.
-func (s *Store) countKeys(ctx context.Context, table, key string, q query, settled []string) ([]keyCount, error) {
+// rows within the settled ranges as they are, the others de-duplicated.
+func (s *Store) countKeys(ctx context.Context, table, key string, q query, settled []secRange) ([]keyCount, error) {
 	cond, args := q.clauses()
-	// branch selects the keys of the rows matching q and extra (a further
-	// condition, or none).
-	branch := func(extra string, dedup bool) string {
+	// branch counts the rows matching q and extra (a further condition,
+	// or none) per key.
+	branch := func(extra, count string) string {
 		c := cond
 		if extra != "" && len(q.where) > 0 {
 			c += " AND " + extra
 		} else if extra != "" {
 			c += "\nWHERE " + extra
 		}
-		if !dedup {
-			return fmt.Sprintf("SELECT %s AS k FROM %s\n%s", key, table, c)
-		}
-		return fmt.Sprintf("SELECT k FROM (SELECT %s AS k, timestamp_ns, id FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id)", key, table, c)
+		return fmt.Sprintf("SELECT %s AS k, %s AS n FROM %s\n%s\nGROUP BY k", key, count, table, c)
 	}
-	sql := branch("", true)
+	const distinct = "uniqExact(timestamp_ns, id)"
+	sql := branch("", distinct)
 	if len(settled) > 0 {
-		in := "_part IN (" + placeholders(len(settled)) + ")"
-		sql = branch(in, false) + "\nUNION ALL\n" + branch("NOT "+in, true)
-		set := anys(settled)
-		args = slices.Concat(args, set, args, set)
+		ors := make([]string, len(settled))
+		var in []any
+		for i, r := range settled {
+			ors[i] = "(timestamp >= toDateTime(?) AND timestamp <= toDateTime(?))"
+			in = append(in, r.lo, r.hi)
+		}
+		within := "(" + strings.Join(ors, " OR ") + ")"
+		sql = fmt.Sprintf("SELECT k, sum(n) FROM (\n%s\nUNION ALL\n%s\n) GROUP BY k",
+			branch(within, "count()"), branch("NOT "+within, distinct))
+		args = slices.Concat(args, in, args, in)
 	}
-	sql = "SELECT k, count() FROM (\n" + sql + "\n) GROUP BY k ORDER BY k"
+	sql += "\nORDER BY k"
 	var out []keyCount
 	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
 		var c keyCount

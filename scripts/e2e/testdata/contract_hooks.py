@@ -2,7 +2,7 @@
 Schemathesis in the API contract test (scripts/e2e/contract_test.go).
 
 A format names a language no JSON Schema keyword can state: the search
-syntax of q, and the names of the IANA time zone database. Schemathesis draws valid
+syntax of q. Schemathesis draws valid
 values from these strategies; its negative cases break the other
 keywords (type, maxLength, pattern), which the server refuses.
 """
@@ -54,11 +54,4 @@ _term = st.one_of(
 )
 search = st.lists(_term, max_size=6).map(" ".join)
 
-# Zones of the IANA database (both the API and ClickHouse know them).
-time_zone = st.sampled_from(
-    ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide",
-     "Pacific/Chatham", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "Africa/Abidjan"]
-)
-
 schemathesis.openapi.format("audittrail-search", search)
-schemathesis.openapi.format("audittrail-time-zone", time_zone)
