@@ -47,6 +47,9 @@ func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, k
 		if err != nil {
 			return nil, err
 		}
+		if err := s.verifyParts(ctx, table, before); err != nil {
+			return nil, err
+		}
 		owned := settledRanges(before)
 		if len(owned) == 0 {
 			break
@@ -66,12 +69,25 @@ func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, k
 	return s.countKeys(ctx, table, key, q, nil)
 }
 
-// part is an active part: its partition, level and time range (seconds,
-// inclusive).
+// part is an active part: its partition, level, time range (seconds,
+// inclusive), rows and modification time; distinct is whether it is known
+// to hold each key once (made by a merge, or checked).
 type part struct {
 	name, partition string
 	level           uint32
 	lo, hi          int64
+	rows            uint64
+	modified        int64
+	distinct        bool
+}
+
+// partID names one part's content: parts are immutable, and a name is
+// not reused by the table (a table dropped and made again might, so the
+// rows and modification time are part of it).
+type partID struct {
+	table, name string
+	rows        uint64
+	modified    int64
 }
 
 // secRange is a range of seconds [lo, hi], owned by a part.
@@ -86,14 +102,16 @@ func (s *Store) activeParts(ctx context.Context, table string) ([]part, error) {
 	if !ok {
 		return nil, fmt.Errorf("table %q has no database", table)
 	}
-	const sql = `SELECT name, partition_id, level, toInt64(min_time), toInt64(max_time) FROM system.parts
-WHERE database = ? AND table = ? AND active`
+	const sql = `SELECT name, partition_id, level, toInt64(min_time), toInt64(max_time), rows, toInt64(modification_time)
+FROM system.parts WHERE database = ? AND table = ? AND active`
 	var parts []part
 	err := s.scanAll(ctx, sql, []any{db, name}, func(scan func(...any) error) error {
 		var p part
-		if err := scan(&p.name, &p.partition, &p.level, &p.lo, &p.hi); err != nil {
+		if err := scan(&p.name, &p.partition, &p.level, &p.lo, &p.hi, &p.rows, &p.modified); err != nil {
 			return err
 		}
+		_, known := s.distinctParts.Load(partID{table, p.name, p.rows, p.modified})
+		p.distinct = p.level > 0 || known
 		parts = append(parts, p)
 		return nil
 	})
@@ -103,14 +121,14 @@ WHERE database = ? AND table = ? AND active`
 	return parts, nil
 }
 
-// settledRanges returns, for each part made by a merge, the ranges of its
-// seconds that no other part of its partition reaches. Parts without a
+// settledRanges returns, for each part known to hold each key once, the
+// ranges of its seconds that no other part of its partition reaches. Parts without a
 // time range (min and max 0: a table not partitioned by time) settle
 // nothing.
 func settledRanges(parts []part) []secRange {
 	var out []secRange
 	for _, p := range parts {
-		if p.level == 0 || p.hi < p.lo || (p.lo == 0 && p.hi == 0) {
+		if !p.distinct || p.hi < p.lo || (p.lo == 0 && p.hi == 0) {
 			continue
 		}
 		var others []secRange
@@ -132,6 +150,46 @@ func settledRanges(parts []part) []secRange {
 		}
 	}
 	return out
+}
+
+// maxVerifyRows and maxVerifyParts bound the checks of one count: parts
+// not made by a merge are checked for copies (once: parts are immutable)
+// when they have at most maxVerifyRows rows, at most maxVerifyParts of them,
+// and only those that would settle a range.
+const (
+	maxVerifyRows  = 2_000_000
+	maxVerifyParts = 4
+)
+
+// verifyParts checks parts not made by a merge that would settle a range
+// if they held each key once (no other part of their partition reaches
+// some of their seconds), marks those that do, and remembers them.
+func (s *Store) verifyParts(ctx context.Context, table string, parts []part) error {
+	candidates := make([]part, len(parts))
+	for i, p := range parts {
+		candidates[i] = p
+		candidates[i].distinct = true
+	}
+	verified := 0
+	for _, r := range settledRanges(candidates) {
+		i := slices.IndexFunc(parts, func(p part) bool { return p.name == r.owner })
+		p := &parts[i]
+		if p.distinct || p.rows > maxVerifyRows || verified == maxVerifyParts {
+			continue
+		}
+		verified++
+		var rows, keys uint64
+		err := s.queryRow(ctx, []any{&rows, &keys}, "SELECT count(), uniqExact(timestamp_ns, id) FROM "+table+" WHERE _part = ?", p.name)
+		if err != nil {
+			return fmt.Errorf("check part %s of %s: %w", p.name, table, err)
+		}
+		// A part merged away meanwhile reads as empty: not marked.
+		if rows == p.rows && keys == rows {
+			p.distinct = true
+			s.distinctParts.Store(partID{table, p.name, p.rows, p.modified}, true)
+		}
+	}
+	return nil
 }
 
 // stillSettled reports whether each range of owned is still settled, by the

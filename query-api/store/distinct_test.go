@@ -8,7 +8,7 @@ import (
 
 func TestSettledRanges(t *testing.T) {
 	merged := func(name, partition string, lo, hi int64) part {
-		return part{name: name, partition: partition, level: 1, lo: lo, hi: hi}
+		return part{name: name, partition: partition, level: 1, distinct: true, lo: lo, hi: hi}
 	}
 	fresh := func(name, partition string, lo, hi int64) part {
 		return part{name: name, partition: partition, lo: lo, hi: hi}
@@ -20,6 +20,7 @@ func TestSettledRanges(t *testing.T) {
 	}{
 		{"a lone merged part", []part{merged("a", "w1", 100, 200)}, []secRange{{100, 200, "a"}}},
 		{"a fresh part settles nothing", []part{fresh("a", "w1", 100, 200)}, nil},
+		{"a fresh part checked to hold each key once", []part{{name: "a", partition: "w1", distinct: true, lo: 100, hi: 200}}, []secRange{{100, 200, "a"}}},
 		{"neighbours sharing a second", []part{merged("a", "w1", 100, 200), fresh("b", "w1", 200, 300)}, []secRange{{100, 199, "a"}}},
 		{"a copy inside", []part{merged("a", "w1", 100, 200), fresh("c", "w1", 150, 150)}, []secRange{{100, 149, "a"}, {151, 200, "a"}}},
 		{"overlapping others", []part{merged("a", "w1", 100, 200), fresh("b", "w1", 90, 120), fresh("c", "w1", 110, 130), fresh("d", "w1", 190, 250)},
@@ -34,12 +35,12 @@ func TestSettledRanges(t *testing.T) {
 }
 
 func TestStillSettled(t *testing.T) {
-	a := part{name: "a", partition: "w1", level: 1, lo: 100, hi: 200}
+	a := part{name: "a", partition: "w1", level: 1, distinct: true, lo: 100, hi: 200}
 	owned := settledRanges([]part{a})
 	require.True(t, stillSettled(owned, []part{a}))
 	require.True(t, stillSettled(owned, []part{a, {name: "n", partition: "w1", lo: 201, hi: 300}}), "a part beside it")
 	require.False(t, stillSettled(owned, []part{a, {name: "n", partition: "w1", lo: 150, hi: 150}}), "a copy arrived inside")
-	require.False(t, stillSettled(owned, []part{{name: "a2", partition: "w1", level: 2, lo: 100, hi: 200}}), "merged with a part that arrived meanwhile")
+	require.False(t, stillSettled(owned, []part{{name: "a2", partition: "w1", level: 2, distinct: true, lo: 100, hi: 200}}), "merged with a part that arrived meanwhile")
 	require.False(t, stillSettled(owned, nil), "dropped")
 }
 

@@ -151,17 +151,25 @@ func lookupTables() []string {
 // TestHistogramCountsEachEventOnce: buckets per minute, 5 minutes, hour
 // and day in a zone with a half-hour offset and one whose clocks go back,
 // each event once, with the view's filters, on ClickHouse 18.16: first
-// with every part unmerged (all de-duplicated), then with the partitions
-// merged and a copy of one event sent again (the merged partition counted
-// as it is, the other de-duplicated).
+// with every part unmerged (those checked to hold each event once counted
+// as they are, one with a copy inside de-duplicated), then with the
+// partitions merged and a copy of one event sent again.
 func TestHistogramCountsEachEventOnce(t *testing.T) {
 	conn, cfg := stacktest.ClickHouse(t, 90)
 	all := histogramEvents()
 	stacktest.InsertEvents(t, conn, cfg.Database, all...)
 	stacktest.InsertEvents(t, conn, cfg.Database, all[3], all[8]) // unmerged copies
+	// One insert holding an event twice: a part with a copy inside, in a
+	// week of its own.
+	dup := mkEvent("ws_dup", "d", "Source Created", time.Date(2026, 11, 18, 10, 0, 0, 0, time.UTC))
+	stacktest.InsertEvents(t, conn, cfg.Database, dup, dup)
 	rec := &recorder{Conn: conn}
-	checkHistogram(t, store.New(rec, cfg.Database, 90, func() time.Time { return histogramNow }))
-	require.False(t, rec.countedSettled(), "no partition was merged yet")
+	s := store.New(rec, cfg.Database, 90, func() time.Time { return histogramNow })
+	checkHistogram(t, s)
+	require.True(t, rec.countedSettled(), "unmerged parts checked to hold each event once are counted as they are")
+	got, err := s.Histogram(context.Background(), store.Filter{WorkspaceID: "ws_dup"}, store.Day, time.UTC)
+	require.NoError(t, err)
+	require.Equal(t, []store.Bucket{{Start: time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC), Count: 1}}, got, "the part with a copy inside is de-duplicated")
 
 	settle(t, conn, cfg.Database)
 	stacktest.InsertEvents(t, conn, cfg.Database, all[3]) // a copy in the week of 9 November

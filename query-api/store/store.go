@@ -20,6 +20,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,9 @@ type Store struct {
 	table    string
 	// moved is set once the old-layout events table is gone (see source).
 	moved  atomic.Bool
+	// distinctParts are the parts (partID) not made by a merge that were
+	// checked to hold each key once (see verifyParts).
+	distinctParts sync.Map
 	window time.Duration
 	now    func() time.Time
 	// exportChunkRows is the number of rows an export asks ClickHouse to

@@ -297,6 +297,9 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Contains(t, q, "event=Source+Created", "other filters stay")
 		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label^="Remove filter Time"]`)))
 		waitJS(t, b, `!location.search.includes('since=') && `+rows+` === 20`, "time filter removed")
+		// The chart of the whole view again (the chosen bar's own chart has
+		// one bar, at the same start).
+		waitJS(t, b, fmt.Sprintf(`document.querySelectorAll('#chart .bar[role=button]').length === %d`, len(bars)), "the view's chart is back")
 
 		// The keyboard: the bars are one stop in the Tab order (the newest),
 		// the arrow keys move between them and Enter chooses one.
