@@ -42,12 +42,12 @@ type Store struct {
 	database string
 	table    string
 	// moved is set once the old-layout events table is gone (see source).
-	moved  atomic.Bool
+	moved atomic.Bool
 	// distinctParts are the parts (partID) not made by a merge that were
 	// checked to hold each key once (see verifyParts).
 	distinctParts sync.Map
-	window time.Duration
-	now    func() time.Time
+	window        time.Duration
+	now           func() time.Time
 	// exportChunkRows is the number of rows an export asks ClickHouse to
 	// sort at once, at most (a chunk is at least one day).
 	exportChunkRows uint64
