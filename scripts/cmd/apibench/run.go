@@ -93,9 +93,11 @@ func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	if err != nil {
 		return err
 	}
-	failed, err := b.firstPages(ctx, tok, sizes)
-	if err != nil {
-		return err
+	failed := false
+	if !b.o.noFirstPages {
+		if failed, err = b.firstPages(ctx, tok, sizes); err != nil {
+			return err
+		}
 	}
 	if !b.o.noTimeline {
 		missed, err := b.timelines(ctx, tok, sizes)
