@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,16 +12,20 @@ import (
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/zones"
+	"github.com/audittrail/audittrail/schemas/event"
 )
 
-// MaxBuckets bounds the buckets a timeline may span: minutes over about
-// ten weeks, 5 minutes over about a year, hours and days over any window
-// (only buckets with events are answered).
+// MaxBuckets bounds the buckets a timeline may span: a finer interval is
+// widened (minute, 5m, hour, day) until the span holds at most this many;
+// a day always does.
 const MaxBuckets = 100000
 
-// maxSpan is the span a timeline without since is taken to cover (the
-// longest retention), for MaxBuckets.
+// maxSpan is the longest retention: no event older than this before now is
+// answered (and none lies more than event.MaxFutureSkew after now).
 const maxSpan = 3650 * 24 * time.Hour
+
+// widths are the intervals from the finest.
+var widths = []store.Interval{store.Minute, store.FiveMinutes, store.Hour, store.Day}
 
 // TimelineResponse is the body of GET .../audit-events/timeline.
 type TimelineResponse struct {
@@ -29,8 +34,9 @@ type TimelineResponse struct {
 }
 
 // timeline counts the matching events per interval (minute, 5m, hour or
-// day; hour by default) of the zone tz's clock (a name of zones.Names; UTC
-// by default), computed in ClickHouse.
+// day; hour by default; widened when the span would hold more than
+// MaxBuckets) of the zone tz's clock (a name of zones.Names; UTC by
+// default), computed in ClickHouse. The answer names the interval used.
 func (a *API) timeline(c echo.Context) error {
 	f, iv, zone, err := ParseTimeline(c.Param("workspace_id"), c.QueryParams(), a.o.Now())
 	if err != nil {
@@ -55,18 +61,29 @@ func ParseTimeline(workspaceID string, q url.Values, now time.Time) (store.Filte
 	if err != nil {
 		return store.Filter{}, "", nil, err
 	}
-	span := maxSpan
-	if !f.Since.IsZero() {
-		end := now
-		if !f.Until.IsZero() {
-			end = f.Until
+	return f.Filter, widen(iv, f.Since, f.Until, now), zone, nil
+}
+
+// widen returns iv, or the finest wider interval, such that [since, until)
+// holds at most MaxBuckets buckets, its ends taken within [now - maxSpan,
+// now + event.MaxFutureSkew] (open ends are those bounds): without since,
+// hours are answered as hours.
+func widen(iv store.Interval, since, until, now time.Time) store.Interval {
+	lo, hi := now.Add(-maxSpan), now.Add(event.MaxFutureSkew)
+	if since.After(lo) {
+		lo = since
+	}
+	if !until.IsZero() && until.Before(hi) {
+		hi = until
+	}
+	span := hi.Sub(lo)
+	for _, w := range widths[slices.Index(widths, iv):] {
+		iv = w
+		if span/w.Duration() <= MaxBuckets {
+			break
 		}
-		span = end.Sub(f.Since)
 	}
-	if span/iv.Duration() > MaxBuckets {
-		return store.Filter{}, "", nil, httpserver.BadRequest("interval", fmt.Sprintf("too fine for the time range: at most %d buckets; choose a coarser interval or a later since", MaxBuckets))
-	}
-	return f.Filter, iv, zone, nil
+	return iv
 }
 
 func parseTimeline(interval, tz string, nInterval, nTZ int) (store.Interval, *time.Location, error) {

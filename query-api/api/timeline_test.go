@@ -51,17 +51,41 @@ func TestTimelineRefusesBadParameters(t *testing.T) {
 		{"tz=Etc/GMT%2B15", "tz"},
 		{"tz=..%2F..%2Fetc%2Fpasswd", "tz"},
 		{"tz=" + string(make([]byte, 0)) + "a%2F%2Fb", "tz"},
-		{"interval=minute", "interval"},                // minutes over the whole window: too many
-		{"interval=minute&since=" + since, "interval"}, // 43,200 minutes
 		{"interval=5m&since=" + since + "&colour=1", "colour"},
 	} {
 		status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?"+tt.query, tok)
 		require.Equal(t, 400, status, "%s: %v", tt.query, body)
 		require.Equal(t, tt.field, body["error"].(map[string]any)["field"], tt.query)
 	}
-	recent := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
-	status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?interval=minute&since="+recent, tok)
-	require.Equal(t, 200, status, body)
+}
+
+// TestTimelineWidensTooFineIntervals: an interval that would make more
+// than MaxBuckets buckets over the span is widened, and the answer says so.
+func TestTimelineWidensTooFineIntervals(t *testing.T) {
+	r := &fakeReader{}
+	srv := newServer(t, r)
+	tok := token(t, map[string]string{"ws_1": "owner"}, time.Hour)
+	ago := func(d time.Duration) string { return time.Now().Add(-d).UTC().Format(time.RFC3339) }
+	day := 24 * time.Hour
+	for _, tt := range []struct {
+		query string
+		want  store.Interval
+	}{
+		{"interval=minute&since=" + ago(2*time.Hour), store.Minute},
+		{"interval=minute&since=" + ago(60*day), store.Minute}, // 86,400 minutes and a day ahead
+		{"interval=minute&since=" + ago(80*day), store.FiveMinutes},
+		{"interval=minute", store.Hour}, // the longest retention: 87,624 hours with the day ahead
+		{"interval=5m", store.Hour},
+		{"", store.Hour},
+		{"interval=hour&since=1970-01-01T00:00:00Z&until=9999-12-31T00:00:00Z", store.Hour},
+		{"interval=minute&since=" + ago(80*day) + "&until=" + ago(79*day), store.Minute},
+		{"interval=day", store.Day},
+	} {
+		status, body := get(t, srv, "/v1/workspaces/ws_1/audit-events/timeline?"+tt.query, tok)
+		require.Equal(t, 200, status, "%s: %v", tt.query, body)
+		require.Equal(t, string(tt.want), body["interval"], tt.query)
+		require.Equal(t, tt.want, r.interval, tt.query)
+	}
 }
 
 // TestTimelineAcceptsEveryListedZone: each name of zones.Names (the
