@@ -118,6 +118,18 @@ FROM system.parts WHERE database = ? AND table = ? AND active`
 	if err != nil {
 		return nil, fmt.Errorf("parts of %s: %w", table, err)
 	}
+	// Forget the checked parts of table that are gone (merged or dropped),
+	// so the memory stays bounded by the active parts.
+	active := make(map[partID]bool, len(parts))
+	for _, p := range parts {
+		active[partID{table, p.name, p.rows, p.modified}] = true
+	}
+	s.distinctParts.Range(func(k, _ any) bool {
+		if id := k.(partID); id.table == table && !active[id] {
+			s.distinctParts.Delete(id)
+		}
+		return true
+	})
 	return parts, nil
 }
 
