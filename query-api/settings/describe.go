@@ -2,10 +2,13 @@ package settings
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
@@ -62,7 +65,7 @@ func describe(kind string, old, next any) (string, map[string]event.Change) {
 			if e, ok := n.Events[name]; ok {
 				nv = e.Properties
 			}
-			change(ch, "events."+name, ov, nv)
+			change(ch, changeKey("events.", name), ov, nv)
 		}
 		return "Tracking Plan Modified", ch
 	case trackingplan.KindFilters:
@@ -82,7 +85,7 @@ func describe(kind string, old, next any) (string, map[string]event.Change) {
 			if f, ok := nm[name]; ok {
 				nv = f
 			}
-			change(ch, "filters."+name, ov, nv)
+			change(ch, changeKey("filters.", name), ov, nv)
 		}
 		if len(ch) == 0 {
 			change(ch, "order", names(o.Filters), names(n.Filters))
@@ -127,6 +130,22 @@ func unionKeys[V any](a, b map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// changeKey is prefix+name as the name of a changed field, at most
+// event.MaxChangeKey bytes: a longer one keeps the start of name and a hash
+// of the whole, so two long names stay two fields.
+func changeKey(prefix, name string) string {
+	if len(prefix)+len(name) <= event.MaxChangeKey {
+		return prefix + name
+	}
+	sum := sha256.Sum256([]byte(name))
+	tail := "…" + hex.EncodeToString(sum[:4])
+	cut := name[:event.MaxChangeKey-len(prefix)-len(tail)]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return prefix + cut + tail
 }
 
 // maxChangesBytes keeps the audit event well under the 32 KiB event limit.

@@ -45,9 +45,12 @@ func schemathesis(t *testing.T) string {
 
 // TestTheAPIKeepsItsContract runs Schemathesis with every check against the
 // API: requests generated from /openapi.json for every read operation and
-// for the settings that make no outbound request (tracking plan,
-// destination filters), each response checked against the document. Any
-// finding fails the test with Schemathesis's report.
+// for the destination filters (PUT included: its conditions from the
+// format audittrail-condition), each response checked against the
+// document. Any finding fails the test with Schemathesis's report. Not yet
+// generated: the tracking plan's PUT (its JSON Schema subset is not stated
+// in the document), and the operations that send requests to user-supplied
+// URLs.
 func TestTheAPIKeepsItsContract(t *testing.T) {
 	proctest.Require(t)
 	bin := schemathesis(t)
@@ -87,7 +90,11 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(contractConfig(tok)), 0o600))
 	args := []string{"--config-file", cfg, "run", s.api + "/openapi.json",
 		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "2",
-		"--include-method", "GET",
+		// Every operation but those that send requests to user-supplied
+		// URLs (forwarding, its test, alerts), and the tracking plan, whose
+		// JSON Schema subset the document does not state yet.
+		"--exclude-operation-id", "putForwarding", "--exclude-operation-id", "sendForwardingTest",
+		"--exclude-operation-id", "putAlerts", "--exclude-operation-id", "putTrackingPlan",
 		"--no-color"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
