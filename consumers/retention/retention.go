@@ -124,12 +124,18 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 	return dropped, oldest, nil
 }
 
-// retainLog drops the integrity log's leaf rows of expired days and then
-// reduces its expired tiles (on the first run, and after leaves went).
+// retainLog drops the integrity log's leaf rows of expired days and the
+// times notes of tiles whose events all expired, and then reduces its
+// expired tiles (on the first run, and after leaves went).
 func (e *Enforcer) retainLog(ctx context.Context, cutoff string) error {
 	leaves, _, err := e.dropExpired(ctx, migrations.LeavesTable, dayBefore(cutoff))
 	if err != nil {
 		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)
+	}
+	// A tile's times note goes with the week of its newest event: every
+	// event of the tile expired, and its newest note proves it.
+	if _, _, err := e.dropExpired(ctx, migrations.TileTimesTable, weekBefore(cutoff)); err != nil {
+		return fmt.Errorf("%s: %w", migrations.TileTimesTable, err)
 	}
 	if len(leaves) == 0 && e.reduced.Load() {
 		return nil

@@ -149,6 +149,7 @@ func All() []Migration {
 		{Version: 4, Name: "create audit_partition_counts", Statements: createPartitionCounts},
 		{Version: 5, Name: "events layout", Statements: layoutStatements, Run: moveToLayout},
 		{Version: 6, Name: "integrity log", Statements: createLog},
+		{Version: 8, Name: "tile notes", Statements: createTileNotes},
 	}
 }
 
