@@ -256,9 +256,11 @@ func (s *Store) countKeys(ctx context.Context, table, key string, q query, settl
 	if len(settled) > 0 {
 		ors := make([]string, len(settled))
 		var in []any
+		// On timestamp_ns, the sorting key's second column: the primary
+		// key index skips the granules outside each branch's ranges.
 		for i, r := range settled {
-			ors[i] = "(timestamp >= toDateTime(?) AND timestamp <= toDateTime(?))"
-			in = append(in, r.lo, r.hi)
+			ors[i] = "(timestamp_ns >= ? AND timestamp_ns < ?)"
+			in = append(in, r.lo*1e9, (r.hi+1)*1e9)
 		}
 		within := "(" + strings.Join(ors, " OR ") + ")"
 		sql = fmt.Sprintf("SELECT k, sum(n) FROM (\n%s\nUNION ALL\n%s\n) GROUP BY k",
