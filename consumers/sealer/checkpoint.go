@@ -76,12 +76,6 @@ func (s *Sealer) checkpoints(ctx context.Context) {
 			delete(s.seq.trees, ws)
 			continue
 		}
-		n, err := noteTiles(ctx, s.store, s.signer, s.cfg.Origin, t)
-		s.m.tiles.Add(float64(n))
-		if err != nil {
-			s.m.errors.WithLabelValues("tile").Inc()
-			s.log.Warn("tile notes not stored; retried at the next round", "workspace", t.ws, "noted", t.noted, "err", err)
-		}
 		cp, err := s.sign(t, now)
 		if err != nil {
 			s.m.errors.WithLabelValues("checkpoint").Inc()

@@ -33,6 +33,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_sealer_seal_seconds", Help: "Time to seal one round of records.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 	}
+	// Every outcome and step is exported from the start (as 0), so alerts
+	// and dashboards see the series before the first one happens.
+	for _, o := range []string{"leaf", "repeat", "not_stored", "undecodable", "mismatch"} {
+		m.records.WithLabelValues(o)
+	}
+	for _, s := range []string{"seal", "offsets", "checkpoint", "tile", "publish", "commit", "fenced", "tampered"} {
+		m.errors.WithLabelValues(s)
+	}
 	if reg != nil {
 		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.sealSeconds)
 	}

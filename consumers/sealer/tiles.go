@@ -20,17 +20,41 @@ import (
 	"github.com/audittrail/audittrail/schemas/tilenote"
 )
 
-// maxTilesPerRound bounds the tiles of one log noted in one checkpoint
-// round.
-const maxTilesPerRound = 64
+// maxTilesPerRound bounds the tiles of one log noted by one call, so that
+// one log catching up does not hold a round for long (the next round goes
+// on).
+const maxTilesPerRound = 256
+
+// maxTimes bounds the event times a log holds in memory for tiles not
+// noted yet (while storing notes fails): past it, times are not kept and
+// are read back, authenticated, when the tile is noted.
+const maxTimes = 1 << 20
+
+// noteTiles notes the complete tiles of every log held that has some not
+// noted yet, right after they were sealed (not at checkpoint time, so a
+// busy log never piles up times in memory). A failure is counted and
+// retried at the next round.
+func (s *Sealer) noteTiles(ctx context.Context) {
+	for _, t := range s.seq.trees {
+		if t.size>>tilenote.Height <= t.noted {
+			continue
+		}
+		n, err := noteTiles(ctx, s.store, s.signer, s.cfg.Origin, t)
+		s.m.tiles.Add(float64(n))
+		if err != nil {
+			s.m.errors.WithLabelValues("tile").Inc()
+			s.log.Warn("tile notes not stored; retried at the next round", "workspace", t.ws, "noted", t.noted, "err", err)
+		}
+	}
+}
 
 // storedLeaf is the stored hash index of leaf i.
 func storedLeaf(i int64) int64 { return tlog.StoredHashIndex(0, i) }
 
 // noteTime remembers the event time of leaf index until its tile is
-// noted. A time before 1970 is unknown (0).
+// noted (at most maxTimes of them). A time before 1970 is unknown (0).
 func (t *tree) noteTime(index, timestampNs int64) {
-	if index >= t.noted<<tilenote.Height {
+	if index >= t.noted<<tilenote.Height && len(t.times) < maxTimes {
 		t.times[index] = max(timestampNs/1e9, 0)
 	}
 }

@@ -58,8 +58,7 @@ func (w *walk) loadExpiry(ctx context.Context, src Source, o OnlineOptions, size
 		}
 		for _, text := range texts {
 			if tm, ok := w.openTimes(text, o, k); ok {
-				x.times[k] = tm
-				break
+				x.addTimes(k, tm)
 			}
 		}
 	}
@@ -69,12 +68,44 @@ func (w *walk) loadExpiry(ctx context.Context, src Source, o OnlineOptions, size
 		}
 		for _, n := range stored {
 			if w.openNewest(n, o, k) {
-				x.newest[k] = n.Newest
-				break
+				x.addNewest(k, n.Newest)
 			}
 		}
 	}
 	return x, nil
+}
+
+// addTimes takes a valid times note of tile k. Several valid notes of one
+// tile (signed again after a takeover) complete each other: a time one
+// leaves unknown (0) another may know; two that give a leaf different
+// times make it unknown (the sealer never signs two, so neither is taken).
+func (x *expiry) addTimes(k int64, tm tilenote.Times) {
+	have, ok := x.times[k]
+	if !ok {
+		x.times[k] = tm
+		return
+	}
+	for i, t := range tm.Times {
+		switch {
+		case have.Times[i] == 0:
+			have.Times[i] = t
+		case t != 0 && t != have.Times[i]:
+			have.Times[i] = -1 // conflicting signed times: unknown
+		}
+	}
+	x.times[k] = have
+}
+
+// addNewest takes the newest time of a valid newest note of tile k, as
+// addTimes does its times.
+func (x *expiry) addNewest(k, newest int64) {
+	have, ok := x.newest[k]
+	switch {
+	case !ok || have == 0:
+		x.newest[k] = newest
+	case newest != 0 && newest != have:
+		x.newest[k] = -1
+	}
 }
 
 // openBody verifies a signed note with the checkpoint keys and returns

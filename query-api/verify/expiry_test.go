@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/store/logtest"
 	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/tilenote"
 )
 
 // expiredFixture is a log of 600 events, one a minute, with the tile
@@ -102,4 +104,45 @@ func otherWorkspace(t *testing.T, f *fixture) store.TileNotes {
 	}
 	require.NoError(t, l.NoteTiles(f.key))
 	return must(l.TileNotes(context.Background(), "ws_2"))
+}
+
+// TestOnlineExpiryFromSeveralNotesOfATile: a tile noted twice (after a
+// takeover the sealer could not authenticate a time the first time, or
+// the other way round) is proven by what the notes know together; a note
+// that gives a leaf another time than the other makes that leaf unproven,
+// and a newest of 0 does not hide a known one.
+func TestOnlineExpiryFromSeveralNotesOfATile(t *testing.T) {
+	f, live, o := expiredFixture(t)
+	notes := must(f.log.TileNotes(context.Background(), "ws_1"))
+	msg, err := note.Open([]byte(notes.Times[0][0]), f.vs)
+	require.NoError(t, err)
+	tm := must(tilenote.ParseTimes(msg.Text))
+	sign := func(tm tilenote.Times) string {
+		b, err := note.Sign(&note.Note{Text: tm.Text()}, f.key.Signer)
+		require.NoError(t, err)
+		return string(b)
+	}
+	unknown := tm
+	unknown.Times[5] = 0
+	// The unknown note first: the other completes it; the newest note of
+	// the unknown one (0) does not hide the known one.
+	zero := tilenote.Newest{Tile: tm.Tile}
+	zeroSig, err := note.Sign(&note.Note{Text: zero.Text()}, f.key.Signer)
+	require.NoError(t, err)
+	notes.Times[0] = []string{sign(unknown), notes.Times[0][0]}
+	notes.Newest[0] = append([]store.NewestNote{{Newest: 0, Signature: tilenote.Signature(zeroSig, zero.Text())}}, notes.Newest[0]...)
+	f.log.SetTileNotes(notes)
+	rep := f.onlineWith(t, live, o)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, []string{"300 leaves expired by retention (their event times, signed in the sealer's tile notes, are older than the window)"}, rep.Notes)
+
+	// Two signed times for leaf 5, and no newest to fall back on: leaf 5
+	// is not proven.
+	other := tm
+	other.Times[5]--
+	notes.Times[0] = []string{notes.Times[0][1], sign(other)}
+	delete(notes.Newest, 0)
+	f.log.SetTileNotes(notes)
+	rep = f.onlineWith(t, live, o)
+	require.Equal(t, []string{"1 leaves: missing with their leaf rows (removed, or expired by retention: not provable)"}, rep.Problems)
 }

@@ -54,9 +54,10 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	}
 	defer rec.Close()
 
+	events := store.New(conn, chc.Database, days, time.Now)
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
-		Events:       store.New(conn, chc.Database, days, time.Now),
+		Events:       events,
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
 		ManifestKeys: c.ManifestKeys,
@@ -75,6 +76,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	so := sb.Options(verifier, log)
 	so.Events = c.Events
 	so.Egress = c.Egress
+	so.Recent = events // previews read the newest events
 	settings.Register(e, so)
 	web.Register(e)
 	log.Info("read api listening", "addr", c.Addr, "algorithms", c.Keys.Algorithms(), "export_topic", kc.Topic)
