@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/audittrail/audittrail/schemas/event"
@@ -134,20 +135,21 @@ func unionKeys[V any](a, b map[string]V) []string {
 	return out
 }
 
-// changeKey is prefix+name as the name of a changed field, at most
+// changeKey is prefix+name+suffix as the name of a changed field, at most
 // event.MaxChangeKey bytes: a longer one keeps the start of name and a hash
 // of the whole, so two long names stay two fields.
-func changeKey(prefix, name string) string {
-	if len(prefix)+len(name) <= event.MaxChangeKey {
-		return prefix + name
+func changeKey(prefix, name string, suffix ...string) string {
+	sfx := strings.Join(suffix, "")
+	if len(prefix)+len(name)+len(sfx) <= event.MaxChangeKey {
+		return prefix + name + sfx
 	}
 	sum := sha256.Sum256([]byte(name))
 	tail := "…" + hex.EncodeToString(sum[:4])
-	cut := name[:event.MaxChangeKey-len(prefix)-len(tail)]
+	cut := name[:event.MaxChangeKey-len(prefix)-len(tail)-len(sfx)]
 	for !utf8.ValidString(cut) {
 		cut = cut[:len(cut)-1]
 	}
-	return prefix + cut + tail
+	return prefix + cut + tail + sfx
 }
 
 // maxChangesBytes keeps the audit event well under the 32 KiB event limit.
@@ -213,9 +215,9 @@ func savedChanges(ch map[string]event.Change, old, next []trackingplan.Target) {
 		if inNext {
 			nu = n.URL
 		}
-		change(ch, "saved_targets."+name, ou, nu)
+		change(ch, changeKey("saved_targets.", name), ou, nu)
 		if o.WriteKey != n.WriteKey {
-			ch["saved_targets."+name+".write_key"] = event.Change{Old: raw(trackingplan.MaskKey(o.WriteKey)), New: raw(trackingplan.MaskKey(n.WriteKey))}
+			ch[changeKey("saved_targets.", name, ".write_key")] = event.Change{Old: raw(trackingplan.MaskKey(o.WriteKey)), New: raw(trackingplan.MaskKey(n.WriteKey))}
 		}
 	}
 }

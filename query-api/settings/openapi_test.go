@@ -82,6 +82,13 @@ func TestChangeKeysFitTheEvent(t *testing.T) {
 		require.True(t, strings.HasPrefix(k, "filters."))
 	}
 	require.Equal(t, "filters.short", changeKey("filters.", "short"))
+	// A saved target's name (100 characters of any width) and its key's field.
+	wide := strings.Repeat("😀", 100)
+	url, key := changeKey("saved_targets.", wide), changeKey("saved_targets.", wide, ".write_key")
+	require.LessOrEqual(t, len(key), event.MaxChangeKey)
+	require.True(t, utf8.ValidString(key) && strings.HasSuffix(key, ".write_key"), key)
+	require.LessOrEqual(t, len(url), event.MaxChangeKey)
+	require.NotEqual(t, url, key)
 	long := strings.Repeat("x", 199)
 	require.NotEqual(t, changeKey("filters.", long+"a"), changeKey("filters.", long+"b"))
 
