@@ -102,7 +102,10 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "1",
 		"--include-name-regex", contractOperations,
 		"--no-color"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Five minutes for the suite's examples, more for a run by hand with
+	// more of them (one worker: about two seconds per example and operation
+	// at most on this machine).
+	ctx, cancel := context.WithTimeout(context.Background(), max(5*time.Minute, time.Duration(examples)*7*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
