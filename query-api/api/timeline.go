@@ -94,14 +94,14 @@ func parseTimeline(interval, tz string, nInterval, nTZ int) (store.Interval, *ti
 		return "", nil, httpserver.BadRequest("tz", "may be given once")
 	}
 	iv := store.Interval(interval)
-	switch iv {
-	case "":
+	switch {
+	case nInterval == 0:
 		iv = store.Hour
-	case store.Minute, store.FiveMinutes, store.Hour, store.Day:
-	default:
+	case slices.Contains(widths, iv):
+	default: // an empty interval= included: the document's enum has no ""
 		return "", nil, httpserver.BadRequest("interval", `must be "minute", "5m", "hour" or "day"`)
 	}
-	if tz == "" {
+	if nTZ == 0 {
 		return iv, time.UTC, nil
 	}
 	if !zones.Known(tz) {

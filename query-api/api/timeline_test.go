@@ -45,6 +45,8 @@ func TestTimelineRefusesBadParameters(t *testing.T) {
 		{"tz=Local", "tz"},
 		{"tz=Europe/Paris'%20OR%201", "tz"},
 		{"tz=utc", "tz"},
+		{"tz=", "tz"},
+		{"interval=", "interval"},
 		{"tz=europe/paris", "tz"},
 		{"tz=Europe/Paris/", "tz"},
 		{"tz=Europe/Paris&tz=UTC", "tz"},
