@@ -83,6 +83,9 @@ func (h *handler) validateSchema(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := eventIsText(body); err != nil {
+		return err
+	}
 	var req schemaRequest
 	if err := decodeObject(body, &req); err != nil {
 		// The schema is the answer's subject: a schema breaking the
@@ -114,6 +117,23 @@ func (h *handler) validateSchema(c echo.Context) error {
 		v.Field = strings.TrimPrefix(v.Field, prefix+".")
 	}
 	return c.JSON(http.StatusOK, v)
+}
+
+// eventIsText refuses a body whose event is not a string, before the
+// schema is looked at: a schema's fault answers "not valid", but a
+// request without an event name is malformed (a 400), whatever its schema
+// holds. A body that is not a JSON object is left to decodeObject.
+func eventIsText(body []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	if ev, ok := top["event"]; ok {
+		if t := bytes.TrimSpace(ev); len(t) == 0 || t[0] != '"' {
+			return httpserver.BadRequest("event", "must be a string: the planned event's name")
+		}
+	}
+	return nil
 }
 
 // validation turns the result of a check into its answer; a field equal to
