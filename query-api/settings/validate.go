@@ -119,19 +119,22 @@ func (h *handler) validateSchema(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-// eventIsText refuses a body whose event is not a string, before the
-// schema is looked at: a schema's fault answers "not valid", but a
-// request without an event name is malformed (a 400), whatever its schema
-// holds. A body that is not a JSON object is left to decodeObject.
+// eventIsText refuses a body without an event or whose event is not a
+// string, before the schema is looked at: a schema's fault answers "not
+// valid", but a request without an event name is malformed (a 400),
+// whatever its schema holds. A body that is not a JSON object is left to
+// decodeObject.
 func eventIsText(body []byte) error {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {
 		return nil
 	}
-	if ev, ok := top["event"]; ok {
-		if t := bytes.TrimSpace(ev); len(t) == 0 || t[0] != '"' {
-			return httpserver.BadRequest("event", "must be a string: the planned event's name")
-		}
+	ev, ok := top["event"]
+	if !ok {
+		return httpserver.BadRequest("event", "required: the planned event's name")
+	}
+	if t := bytes.TrimSpace(ev); len(t) == 0 || t[0] != '"' {
+		return httpserver.BadRequest("event", "must be a string: the planned event's name")
 	}
 	return nil
 }
