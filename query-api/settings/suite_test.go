@@ -266,6 +266,8 @@ func TestSettingsHostileInputs(t *testing.T) {
 		post("schema check: event not a string, schema with a control character", "tracking-plan/validate", `{"properties": ["\u008ey"], "event": [1]}`, 400),
 		post("schema check: event null", "tracking-plan/validate", `{"event": null, "properties": {}}`, 400),
 		post("schema check: no event, schema with a control character", "tracking-plan/validate", `{"properties": {"a\u0004": null}}`, 400),
+		post("schema check: event with a control character, schema too", "tracking-plan/validate", `{"properties": ["\u0003"], "event": "\u000fb"}`, 400),
+		post("schema check: unknown field, schema with a control character", "tracking-plan/validate", `{"properties": ["\u0003"], "event": "Source Created", "x": 1}`, 400),
 		post("schema check: script as the event", "tracking-plan/validate", `{"event": "<script>alert(1)</script>", "properties": {}}`, 200),
 		post("preview: costly filters", "forwarding/preview", `{"destination_filters": {"filters": [{"name": "x", "enabled": true, "if": "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, a+b+c+d > 0))))", "action": "drop"}]}}`, 0),
 		post("preview: deep schema", "forwarding/preview", `{"tracking_plan": {"events": {"Source Created": {"properties": `+nested(`{"type": "object", "properties": {"a": `, `{}`, `}}`, 1500)+`}}}}`, 400),
