@@ -82,6 +82,7 @@ func New(o Options) *echo.Echo {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
 	e.Use(observe(o))
 	e.Use(validQuery)
+	e.Use(unescapePath)
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})

@@ -13,6 +13,7 @@
 //	GET /v1/workspaces/{workspace_id}/audit-events.csv
 //	GET /v1/workspaces/{workspace_id}/audit-events.ndjson
 //	GET /v1/workspaces/{workspace_id}/audit-events/facets
+//	GET /v1/workspaces/{workspace_id}/audit-events/timeline
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}/proof
 //	GET /v1/workspaces/{workspace_id}/log/checkpoint
@@ -60,6 +61,8 @@ type EventReader interface {
 	List(ctx context.Context, f store.Filter, after *store.Cursor, limit int) (store.Page, error)
 	Get(ctx context.Context, workspaceID, id string) (event.Event, error)
 	Facets(ctx context.Context, f store.Filter) (store.Facets, error)
+	// Histogram counts the matching events per interval, in zone.
+	Histogram(ctx context.Context, f store.Filter, iv store.Interval, zone *time.Location) ([]store.Bucket, error)
 	// Export calls fn for each matching event, newest first, as they are
 	// read; fn must not keep the row.
 	Export(ctx context.Context, f store.Filter, fn func(r *migrations.Row) error) error
@@ -153,6 +156,7 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET(ws+"/audit-events.ndjson", a.exportNDJSON, mw...)
 	// A static segment wins over :id, so no event id can be "facets".
 	e.GET(ws+"/audit-events/facets", a.facets, mw...)
+	e.GET(ws+"/audit-events/timeline", a.timeline, mw...)
 	e.GET(ws+"/audit-events/:id", a.get, mw...)
 	a.registerLog(e, mw)
 }

@@ -33,6 +33,10 @@ type fakeReader struct {
 	limit  int
 	page   store.Page
 	facets store.Facets
+	// buckets are what Histogram returns; interval and zone what it got.
+	buckets  []store.Bucket
+	interval store.Interval
+	zone     *time.Location
 	// rows are what Export yields; exportErr is returned after them.
 	rows      []migrations.Row
 	exportErr error
@@ -54,6 +58,11 @@ func (f *fakeReader) Get(_ context.Context, ws, id string) (event.Event, error) 
 func (f *fakeReader) Facets(_ context.Context, fl store.Filter) (store.Facets, error) {
 	f.filter = fl
 	return f.facets, nil
+}
+
+func (f *fakeReader) Histogram(_ context.Context, fl store.Filter, iv store.Interval, zone *time.Location) ([]store.Bucket, error) {
+	f.filter, f.interval, f.zone = fl, iv, zone
+	return f.buckets, nil
 }
 
 // Count counts the rows Export yields.

@@ -115,11 +115,12 @@ func TestQueryParametersMatchOpenAPI(t *testing.T) {
 	}
 	const ws = "/v1/workspaces/{workspace_id}"
 	for path, accepted := range map[string][]string{
-		ws + "/audit-events":        append(append([]string{}, filterParams...), pageParams...),
-		ws + "/audit-events.csv":    filterParams,
-		ws + "/audit-events/facets": filterParams,
-		ws + "/audit-events/{id}":   nil,
-		"/v1/catalogue":             nil,
+		ws + "/audit-events":          append(append([]string{}, filterParams...), pageParams...),
+		ws + "/audit-events.csv":      filterParams,
+		ws + "/audit-events/facets":   filterParams,
+		ws + "/audit-events/timeline": append(append([]string{}, filterParams...), "interval", "tz"),
+		ws + "/audit-events/{id}":     nil,
+		"/v1/catalogue":               nil,
 	} {
 		raw, ok := doc.Paths[path]["get"]
 		require.True(t, ok, "GET %s is not documented", path)

@@ -296,8 +296,13 @@ func sizeParam(q url.Values, name string, latest int64) (int64, error) {
 		return latest, err
 	}
 	n, perr := strconv.ParseInt(s, 10, 64)
-	if perr != nil || n < 1 || n > latest {
+	if perr != nil || n < 1 {
 		return 0, httpserver.BadRequest(name, fmt.Sprintf("must be a tree size from 1 to %d (the latest checkpoint)", latest))
+	}
+	if n > latest {
+		// A well-formed size the log has not reached: no such tree (yet).
+		return 0, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: name,
+			Message: fmt.Sprintf("no tree of size %d: the latest checkpoint's size is %d", n, latest)}
 	}
 	return n, nil
 }

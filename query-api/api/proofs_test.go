@@ -125,7 +125,8 @@ func TestProofsRejectBadInput(t *testing.T) {
 		status      int
 	}{
 		{"/v1/workspaces/ws_1/log/checkpoint?size=0", "size", 400},
-		{"/v1/workspaces/ws_1/log/checkpoint?size=301", "size", 400},
+		{"/v1/workspaces/ws_1/log/checkpoint?size=301", "size", 404}, // beyond the log: no such tree yet
+		{"/v1/workspaces/ws_1/log/checkpoint?size=9223372036854775807", "size", 404},
 		{"/v1/workspaces/ws_1/log/checkpoint?size=abc", "size", 400},
 		{"/v1/workspaces/ws_1/log/checkpoint?size=-1", "size", 400},
 		{"/v1/workspaces/ws_1/log/checkpoint?size=1&size=2", "size", 400},
@@ -140,7 +141,8 @@ func TestProofsRejectBadInput(t *testing.T) {
 		{"/v1/workspaces/ws_1/log/consistency?from=0", "from", 400},
 		{"/v1/workspaces/ws_1/log/consistency?from=x", "from", 400},
 		{"/v1/workspaces/ws_1/log/consistency?from=300&to=7", "from", 400},
-		{"/v1/workspaces/ws_1/log/consistency?from=7&to=301", "to", 400},
+		{"/v1/workspaces/ws_1/log/consistency?from=7&to=301", "to", 404},
+		{"/v1/workspaces/ws_1/log/consistency?from=301", "from", 404},
 		{"/v1/workspaces/ws_2/log/checkpoint", "", 404},
 		{"/v1/workspaces/ws_3/log/checkpoint", "", 403},
 		{"/v1/workspaces/ws_4/log/checkpoint", "", 404},

@@ -2,10 +2,14 @@ package settings
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
@@ -64,7 +68,7 @@ func describe(kind string, old, next any) (string, map[string]event.Change) {
 			if e, ok := n.Events[name]; ok {
 				nv = e.Properties
 			}
-			change(ch, "events."+name, ov, nv)
+			change(ch, changeKey("events.", name), ov, nv)
 		}
 		return "Tracking Plan Modified", ch
 	case trackingplan.KindFilters:
@@ -84,7 +88,7 @@ func describe(kind string, old, next any) (string, map[string]event.Change) {
 			if f, ok := nm[name]; ok {
 				nv = f
 			}
-			change(ch, "filters."+name, ov, nv)
+			change(ch, changeKey("filters.", name), ov, nv)
 		}
 		if len(ch) == 0 {
 			change(ch, "order", names(o.Filters), names(n.Filters))
@@ -129,6 +133,23 @@ func unionKeys[V any](a, b map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// changeKey is prefix+name+suffix as the name of a changed field, at most
+// event.MaxChangeKey bytes: a longer one keeps the start of name and a hash
+// of the whole, so two long names stay two fields.
+func changeKey(prefix, name string, suffix ...string) string {
+	sfx := strings.Join(suffix, "")
+	if len(prefix)+len(name)+len(sfx) <= event.MaxChangeKey {
+		return prefix + name + sfx
+	}
+	sum := sha256.Sum256([]byte(name))
+	tail := "…" + hex.EncodeToString(sum[:4])
+	cut := name[:event.MaxChangeKey-len(prefix)-len(tail)-len(sfx)]
+	for !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return prefix + cut + tail + sfx
 }
 
 // maxChangesBytes keeps the audit event well under the 32 KiB event limit.
@@ -194,9 +215,9 @@ func savedChanges(ch map[string]event.Change, old, next []trackingplan.Target) {
 		if inNext {
 			nu = n.URL
 		}
-		change(ch, "saved_targets."+name, ou, nu)
+		change(ch, changeKey("saved_targets.", name), ou, nu)
 		if o.WriteKey != n.WriteKey {
-			ch["saved_targets."+name+".write_key"] = event.Change{Old: raw(trackingplan.MaskKey(o.WriteKey)), New: raw(trackingplan.MaskKey(n.WriteKey))}
+			ch[changeKey("saved_targets.", name, ".write_key")] = event.Change{Old: raw(trackingplan.MaskKey(o.WriteKey)), New: raw(trackingplan.MaskKey(n.WriteKey))}
 		}
 	}
 }

@@ -83,6 +83,9 @@ func (h *handler) validateSchema(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkEnvelope(body); err != nil {
+		return err
+	}
 	var req schemaRequest
 	if err := decodeObject(body, &req); err != nil {
 		// The schema is the answer's subject: a schema breaking the
@@ -114,6 +117,41 @@ func (h *handler) validateSchema(c echo.Context) error {
 		v.Field = strings.TrimPrefix(v.Field, prefix+".")
 	}
 	return c.JSON(http.StatusOK, v)
+}
+
+// checkEnvelope refuses, with a 400, a schema check whose request itself
+// is malformed, before the schema is looked at (a schema's fault answers
+// "not valid"): a field other than event and properties, or an event that
+// is missing, not a string, blank, over 200 characters or holding a
+// control character other than tab and line breaks. A body that is not a
+// JSON object is left to decodeObject.
+func checkEnvelope(body []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	for k := range top {
+		if k != "event" && k != "properties" {
+			return httpserver.BadRequest(k, "unknown field: the body holds event and properties")
+		}
+	}
+	raw, ok := top["event"]
+	if !ok {
+		return httpserver.BadRequest("event", "required: the planned event's name")
+	}
+	var ev string
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return httpserver.BadRequest("event", "must be a string: the planned event's name")
+	}
+	if strings.TrimSpace(ev) == "" || utf8.RuneCountInString(ev) > 200 {
+		return httpserver.BadRequest("event", "a name of 1-200 characters, not only spaces")
+	}
+	for _, r := range ev {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+			return httpserver.BadRequest("event", "no control characters but tab and line breaks")
+		}
+	}
+	return nil
 }
 
 // validation turns the result of a check into its answer; a field equal to

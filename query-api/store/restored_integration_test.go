@@ -86,6 +86,13 @@ func checkRestored(t *testing.T, conn restoredConn, db string) {
 	n, err := s.Count(ctx, f)
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n)
+	buckets, err := s.Histogram(ctx, f, store.Day, time.UTC)
+	require.NoError(t, err)
+	var inBuckets uint64
+	for _, b := range buckets {
+		inBuckets += b.Count
+	}
+	require.EqualValues(t, 3, inBuckets, "the histogram counts the restored event, and an event in both tables once")
 	var exported []string
 	require.NoError(t, s.Export(ctx, f, func(r *migrations.Row) error {
 		exported = append(exported, r.ID)

@@ -23,6 +23,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,9 @@ type Store struct {
 	moved atomic.Bool
 	// hasKept is set once the long-term table exists (see scope).
 	hasKept atomic.Bool
+	// distinctParts are the parts (partID) not made by a merge that were
+	// checked to hold each key once (see verifyParts).
+	distinctParts sync.Map
 	// days is the window of a workspace without a policy; policies, when
 	// set, gives each workspace's.
 	days     int

@@ -105,3 +105,39 @@ func TestFilterPropertyPathsAreBounded(t *testing.T) {
 	require.ErrorAs(t, err, &fe)
 	require.Equal(t, "filters[0].properties[1]", fe.Field)
 }
+
+// TestFilterBoundsAreInCharacters: a filter's name and condition are
+// bounded in characters, as the OpenAPI document's maxLength counts, and a
+// property list (even empty) is refused on an action without properties.
+func TestFilterBoundsAreInCharacters(t *testing.T) {
+	check := func(doc string) error {
+		var f Filters
+		if err := Decode([]byte(doc), &f); err != nil {
+			return err
+		}
+		if _, err := f.Compile(); err != nil {
+			return err
+		}
+		return f.ValidateNew(nil)
+	}
+	filter := func(name, cond, extra string) string {
+		n, _ := json.Marshal(name)
+		c, _ := json.Marshal(cond)
+		return `{"filters":[{"name":` + string(n) + `,"enabled":true,"if":` + string(c) + `,"action":"drop"` + extra + `}]}`
+	}
+	wide := strings.Repeat("é", MaxFilterNameLen) // 400 bytes
+	require.NoError(t, check(filter(wide, "true", "")))
+	requireField(t, check(filter(wide+"é", "true", "")), "filters[0].name")
+	requireField(t, check(filter("\u00a0\u3000 ", "true", "")), "filters[0].name")
+	cond := "'" + strings.Repeat("é", MaxExprLen-len("'' == event")) + "' == event"
+	require.NoError(t, check(filter("a", cond, "")), "4,096 characters, 8,000 bytes")
+	requireField(t, check(filter("a", "'é"+cond, "")), "filters[0].if")
+	requireField(t, check(filter("a", "true", `,"properties":[]`)), "filters[0].properties")
+}
+
+func requireField(t *testing.T, err error, field string) {
+	t.Helper()
+	var fe *FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, field, fe.Field, fe.Message)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/checker"
@@ -26,7 +27,8 @@ const (
 // Limits of a filter list.
 const (
 	MaxFilters       = 50
-	MaxExprLen       = 4096
+	MaxFilterNameLen = 200  // characters
+	MaxExprLen       = 4096 // characters
 	MaxFilterProps   = 200
 	filterCostBudget = 100_000
 	// MaxFilterSetCost bounds the cost of one event's pass through a
@@ -104,7 +106,7 @@ func CompileExpr(expr string) (cel.Program, error) {
 
 // compileExpr compiles a condition and says which variables it refers to.
 func compileExpr(expr string) (cel.Program, uses, error) {
-	if len(expr) > MaxExprLen {
+	if utf8.RuneCountInString(expr) > MaxExprLen {
 		return nil, 0, fmt.Errorf("longer than %d characters", MaxExprLen)
 	}
 	ast, iss := celEnv.Compile(expr)
@@ -164,8 +166,8 @@ func (f Filters) Compile() (*CompiledFilters, error) {
 	names := map[string]bool{}
 	for i, fl := range f.Filters {
 		at := func(s string) string { return fmt.Sprintf("filters[%d].%s", i, s) }
-		if strings.TrimSpace(fl.Name) == "" || len(fl.Name) > 200 {
-			return nil, fieldErr(at("name"), "a name of 1-200 characters")
+		if strings.TrimSpace(fl.Name) == "" || utf8.RuneCountInString(fl.Name) > MaxFilterNameLen {
+			return nil, fieldErr(at("name"), "a name of 1-%d characters, not only spaces", MaxFilterNameLen)
 		}
 		if names[fl.Name] {
 			return nil, fieldErr(at("name"), "%q used twice", fl.Name)

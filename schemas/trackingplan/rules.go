@@ -94,7 +94,7 @@ func (f Filters) ValidateNew(names EventNames) error {
 		if strings.TrimSpace(fl.If) == "" {
 			return fieldErr(at("if"), "required: a condition such as event == 'Source Created' (true matches every event)")
 		}
-		if len(fl.Properties) > 0 && fl.Action != ActionDropProperties && fl.Action != ActionAllowProperties {
+		if fl.Properties != nil && fl.Action != ActionDropProperties && fl.Action != ActionAllowProperties {
 			return fieldErr(at("properties"), "only for the drop_properties and allow_properties actions; %q ignores properties", fl.Action)
 		}
 		for _, n := range comparedEventNames(fl.If) {
@@ -153,7 +153,7 @@ func printable(s string) string {
 // variable with. It returns nothing for a condition that does not parse
 // (Compile reports that).
 func comparedEventNames(expr string) []string {
-	if len(expr) > MaxExprLen {
+	if utf8.RuneCountInString(expr) > MaxExprLen {
 		return nil
 	}
 	parsed, iss := celEnv.Parse(expr)

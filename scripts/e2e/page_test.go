@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -167,10 +168,15 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Contains(t, browsertest.Eval[string](b, `document.querySelector('#rows tr:nth-child(2) .c-change').textContent`),
 			"enabled: false → true; settings.batch: 10 → 1")
 		b.Do(chromedp.WaitVisible(chromedp.CSS(`#chart svg .bar[role=button]`)))
-		// The events span 30 minutes: the chart spans them per minute (the
-		// server has no timeline endpoint, the page counts), instead of a
-		// day with two bars at its right edge.
+		// The events span 30 minutes: the chart spans them per minute,
+		// counted by the server's timeline endpoint in the browser's zone,
+		// instead of a day with two bars at its right edge.
 		waitJS(t, b, `document.querySelector('#chart svg').dataset.interval === 'minute'`, "a per-minute chart")
+		asked := browsertest.Eval[[]string](b, `performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/audit-events/timeline?'))`)
+		require.True(t, slices.ContainsFunc(asked, func(u string) bool {
+			return strings.Contains(u, "interval=minute") && (strings.Contains(u, "tz=Asia%2FKolkata") || strings.Contains(u, "tz=Asia%2FCalcutta"))
+		}),
+			"the minutes are the server's counts: %v", asked)
 		c := browsertest.ChartOf(b)
 		require.Equal(t, 60, c.Total, "every event counted, beyond the first page")
 		require.True(t, c.Spread(), "the bars spread over the chart: %+v", c)
@@ -312,6 +318,9 @@ func TestAuditTrailPage(t *testing.T) {
 		require.Contains(t, q, "event=Source+Created", "other filters stay")
 		b.Do(chromedp.Click(chromedp.CSS(`#chips .chip-x[aria-label^="Remove filter Time"]`)))
 		waitJS(t, b, `!location.search.includes('since=') && `+rows+` === 20`, "time filter removed")
+		// The chart of the whole view again (the chosen bar's own chart has
+		// one bar, at the same start).
+		waitJS(t, b, fmt.Sprintf(`document.querySelectorAll('#chart .bar[role=button]').length === %d`, len(bars)), "the view's chart is back")
 
 		// The keyboard: the bars are one stop in the Tab order (the newest),
 		// the arrow keys move between them and Enter chooses one.

@@ -7,7 +7,7 @@
 // rate and the API's memory. It uses the servers the services'
 // configuration names (AUDITTRAIL_CLICKHOUSE_*, AUDITTRAIL_KAFKA_BROKERS).
 //
-//	apibench -api-bin .local/bin/api [-events 2000000] [-full | -huge] [-requests 200] [-only REGEXP] [-no-export] [-drop]
+//	apibench -api-bin .local/bin/api [-events 2000000] [-full | -huge] [-requests 200] [-only REGEXP] [-no-export] [-no-timeline] [-no-first-pages] [-drop]
 //	apibench -api-bin .local/bin/api -layouts -old-api-bin .local/bin/api-v4 [-full | -huge] [-requests 40] [-only REGEXP]
 //
 // It loads the events with INSERT ... SELECT FROM system.numbers (one
@@ -16,7 +16,8 @@
 // port; then for each query shape and workspace times the first page
 // through the API (HTTP, keep-alive) and the very statements the store runs
 // for that page through clickhouse-client --time (its own measure, without
-// process start-up), and finally streams the largest workspace's CSV export
+// process start-up), then each shape's timeline (hours in Europe/Paris)
+// the same two ways, and finally streams the largest workspace's CSV export
 // while sampling the API's resident memory. scripts/bench-api runs it.
 //
 // With -layouts it compares the events layouts (migration 5) in one run
@@ -41,6 +42,7 @@ type options struct {
 	events, workspaces, requests int
 	database, apiBin, client     string
 	drop, noExport, layouts      bool
+	noTimeline, noFirstPages     bool
 	oldAPIBin                    string
 	only                         *regexp.Regexp
 }
@@ -60,6 +62,8 @@ func main() {
 	flag.StringVar(&o.client, "client", "clickhouse-client", "clickhouse-client command")
 	flag.BoolVar(&o.drop, "drop", false, "drop the database at the end")
 	flag.BoolVar(&o.noExport, "no-export", false, "skip the CSV export")
+	flag.BoolVar(&o.noTimeline, "no-timeline", false, "skip the timelines")
+	flag.BoolVar(&o.noFirstPages, "no-first-pages", false, "skip the first pages")
 	only := flag.String("only", "", "time only the first-page shapes whose \"workspace filter\" matches this regular expression")
 	flag.Parse()
 	var err error

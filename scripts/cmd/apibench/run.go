@@ -81,7 +81,7 @@ type bench struct {
 	big, median string // the largest and the median workspace
 }
 
-// measureAll times the first pages, then the CSV export, and reports a
+// measureAll times the first pages, the timelines, then the CSV export, and reports a
 // missed target as an error.
 func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	sizes, err := b.describe(ctx)
@@ -93,9 +93,18 @@ func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	if err != nil {
 		return err
 	}
-	failed, err := b.firstPages(ctx, tok, sizes)
-	if err != nil {
-		return err
+	failed := false
+	if !b.o.noFirstPages {
+		if failed, err = b.firstPages(ctx, tok, sizes); err != nil {
+			return err
+		}
+	}
+	if !b.o.noTimeline {
+		missed, err := b.timelines(ctx, tok, sizes)
+		if err != nil {
+			return err
+		}
+		failed = failed || missed
 	}
 	if !b.o.noExport {
 		ok, err := b.exportRate(ctx, tok)

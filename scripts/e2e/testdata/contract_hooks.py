@@ -2,15 +2,35 @@
 Schemathesis in the API contract test (scripts/e2e/contract_test.go).
 
 A format names a language no JSON Schema keyword can state: the search
-syntax of q. Schemathesis draws valid
-values from these strategies; its negative cases break the other
-keywords (type, maxLength, pattern), which the server refuses.
+syntax of q, and the CEL conditions of destination filters. Schemathesis
+draws valid values from these strategies; its negative cases break the
+other keywords (type, maxLength, pattern), which the server refuses.
+
+One rule of the destination filters no keyword states either: each name
+once. map_case renames a repeated name in the positive cases only (a
+negative case keeps its own fault).
 """
 
+import ast
 import datetime
+import threading
 
 import schemathesis
 from hypothesis import strategies as st
+
+# Schemathesis's two workers are threads, and Hypothesis parses source files
+# (ast.parse) to describe lambdas; on CPython 3.11 two parses at once can
+# fail inside the interpreter ("AST constructor recursion depth mismatch"),
+# a runtime error of the test tool, not of the API. One parse at a time.
+_parse, _parse_lock = ast.parse, threading.Lock()
+
+
+def _one_parse_at_a_time(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _one_parse_at_a_time
 
 # Characters of a search word: no control character (Cc), no surrogate
 # (Cs), no space of any kind (Z*: what Go's unicode.IsSpace counts beside
@@ -55,3 +75,48 @@ _term = st.one_of(
 search = st.lists(_term, max_size=6).map(" ".join)
 
 schemathesis.openapi.format("audittrail-search", search)
+
+# Conditions of destination filters: CEL over the event's fields, each
+# cheap (the enabled filters' estimated cost per event has a budget) and
+# comparing event only with catalogue names.
+_catalogue_names = ["Source Created", "Source Deleted", "Warehouses Disabled", "Destination Created"]
+_name = st.sampled_from(_catalogue_names)
+_leaf = st.one_of(
+    st.sampled_from(["true", "false", "category == 'Sources'", "actor['type'] == 'user'", "has(properties.plan)",
+                     "resource['id'] != ''", "context['ip'] == '203.0.113.1'"]),
+    _name.map(lambda n: f"event == '{n}'"),
+    _name.map(lambda n: f"'{n}' != event"),
+    st.lists(_name, min_size=1, max_size=3).map(lambda ns: "event in [" + ", ".join(f"'{n}'" for n in ns) + "]"),
+)
+condition = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" && ", " || "]), inner).map(lambda t: "(" + t[0] + t[1] + t[2] + ")"),
+        inner.map(lambda c: "!(" + c + ")"),
+    ),
+    max_leaves=4,
+)
+
+schemathesis.openapi.format("audittrail-condition", condition)
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    """Each destination filter's name once, in the positive cases."""
+    if case.method.upper() != "PUT" or not case.path.endswith("/destination-filters"):
+        return case
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    filters = case.body.get("filters") if isinstance(case.body, dict) else None
+    if not isinstance(filters, list):
+        return case
+    seen = set()
+    for i, f in enumerate(filters):
+        if isinstance(f, dict) and isinstance(f.get("name"), str):
+            name, k = f["name"], 0
+            while name in seen:
+                k += 1
+                name = f"filter {i}.{k}"
+            f["name"] = name
+            seen.add(name)
+    return case

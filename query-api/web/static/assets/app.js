@@ -667,7 +667,7 @@ function chartSpan(oldest, newest) {
 const STALE = Symbol('stale');
 
 // chartFromEvents counts the newest events of the view (up to
-// CHART_SAMPLE) into buckets. With complete, it answers null when the view
+// CHART_SAMPLE) into buckets, for servers without the timeline endpoint. With complete, it answers null when the view
 // has more events than that.
 async function chartFromEvents(seq, complete) {
   let data = app.events;
@@ -692,16 +692,37 @@ async function chartFromEvents(seq, complete) {
   return { buckets, interval, note };
 }
 
-// chartFromTimeline counts with the timeline endpoint (per hour or day).
-// Spans short enough for finer bars are counted from the events when the
-// view has at most CHART_SAMPLE of them.
+// API_INTERVAL is the timeline endpoint's name for each chart interval.
+const API_INTERVAL = { minute: 'minute', '5min': '5m', hour: 'hour', day: 'day' };
+
+// chartZone is the zone the timeline counts in: the browser's, or UTC
+// when the server does not know it.
+let chartZone = timeZone;
+
+// chartFromTimeline draws every bar from the server's counts (the timeline
+// endpoint, computed in ClickHouse): the browser counts nothing. Bars
+// finer than an hour are asked for over the chart's span only.
 async function chartFromTimeline(seq) {
   const b = app.bounds;
-  const fetchCounts = async (interval) => {
+  const fetchCounts = async (interval, within) => {
     const params = apiParams(app.state, b);
-    params.set('interval', interval);
-    params.set('tz', timeZone);
-    const t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
+    if (within) {
+      params.set('since', within.start.toISOString());
+      params.set('until', within.end.toISOString());
+    }
+    params.set('interval', API_INTERVAL[interval]);
+    params.set('tz', chartZone);
+    let t;
+    try {
+      t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
+    } catch (err) {
+      // A zone the server does not know (its list is the IANA database
+      // it embeds): count in UTC rather than draw nothing.
+      if (!(err instanceof APIError && err.status === 400 && err.field === 'tz') || chartZone === 'UTC') throw err;
+      chartZone = 'UTC';
+      params.set('tz', chartZone);
+      t = await app.client.json(`${base()}/audit-events/timeline?${params}`);
+    }
     return ((t && t.buckets) || []).filter((x) => x.count > 0);
   };
   let counts = null;
@@ -716,13 +737,19 @@ async function chartFromTimeline(seq) {
     span = chartSpan(starts.length ? Math.min(...starts) : null, starts.length ? Math.max(...starts) + HOUR : null);
   }
   let interval = chart.chooseInterval(span.start, span.end);
-  if (chart.finerThanHour(interval)) {
-    const fine = await chartFromEvents(seq, true);
-    if (fine) return fine;
-    interval = 'hour';
+  if (!b.since && chart.finerThanHour(interval)) {
+    // The hours hold the events: their minutes tell where, for a chart
+    // that spans the events rather than whole hours.
+    counts = await fetchCounts('minute', span);
+    if (seq !== app.seq) return STALE;
+    const starts = counts.map((x) => new Date(x.start).getTime()).filter(Number.isFinite);
+    span = chartSpan(starts.length ? Math.min(...starts) : null, starts.length ? Math.max(...starts) + 60e3 : null);
+    interval = chart.chooseInterval(span.start, span.end);
+    if (interval === 'minute') counts = counts.filter((x) => new Date(x.start) >= span.start);
+    else counts = null;
   }
-  if (!counts || interval !== 'hour') {
-    counts = await fetchCounts(interval);
+  if (!counts || (interval !== 'hour' && interval !== 'minute')) {
+    counts = await fetchCounts(interval, chart.finerThanHour(interval) ? span : null);
     if (seq !== app.seq) return STALE;
   }
   const buckets = chart.grid(span.start, span.end, interval);
@@ -918,7 +945,10 @@ async function openDetail(id) {
   }
   try {
     const ev = await app.client.json(`${base()}/audit-events/${encodeURIComponent(id)}`);
-    if (dlg.open && app.state.id === id) renderDetail(ev);
+    // The row's event is drawn already: draw again only when the server's
+    // differs, so the panel's buttons are not replaced under a click.
+    const same = known && JSON.stringify(ev) === JSON.stringify(known);
+    if (dlg.open && app.state.id === id && !same) renderDetail(ev);
   } catch (err) {
     if (handleAuthError(err)) return;
     if (!dlg.open || app.state.id !== id) return;

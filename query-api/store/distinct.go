@@ -1,0 +1,281 @@
+package store
+
+// Counting distinct events per key cheaply: rows of merged parts that no
+// other part's time range reaches need no de-duplication.
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// keyCount is how many distinct events have one key.
+type keyCount struct {
+	key int64
+	n   uint64
+}
+
+// settledRetries is how many times distinctCounts asks again when the
+// parts changed under a count; then it de-duplicates every row.
+const settledRetries = 3
+
+// maxSettledRanges bounds the time ranges a count spells out (the longest
+// are kept; the rest are de-duplicated).
+const maxSettledRanges = 64
+
+// distinctCounts counts the distinct events (timestamp_ns, id) of table
+// matching q per value of the Int64 expression key, ordered by key.
+//
+// Copies of an event are rows of equal timestamp in parts a
+// ReplacingMergeTree has not merged together (a merge collapses them). So
+// the rows of a part made by a merge (level above 0) whose seconds no
+// other active part's time range reaches (settled ranges) have no copies
+// and are counted as they are; the other rows are de-duplicated
+// (uniqExact of the key, a hash set). When direct (table is one MergeTree
+// table, not the merge() of the old layout), the parts are read from
+// system.parts before the count and again after it: when a part that
+// owned a settled range is gone, or another part reaches into the range,
+// the parts changed meanwhile and the count is taken again.
+func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, key string, q query) ([]keyCount, error) {
+	for range settledRetries {
+		if !direct {
+			break
+		}
+		before, err := s.activeParts(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.verifyParts(ctx, table, before); err != nil {
+			return nil, err
+		}
+		owned := settledRanges(before)
+		if len(owned) == 0 {
+			break
+		}
+		counts, err := s.countKeys(ctx, table, key, q, coalesce(owned))
+		if err != nil {
+			return nil, err
+		}
+		after, err := s.activeParts(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		if stillSettled(owned, after) {
+			return counts, nil
+		}
+	}
+	return s.countKeys(ctx, table, key, q, nil)
+}
+
+// part is an active part: its partition, level, time range (seconds,
+// inclusive), rows and modification time; distinct is whether it is known
+// to hold each key once (made by a merge, or checked).
+type part struct {
+	name, partition string
+	level           uint32
+	lo, hi          int64
+	rows            uint64
+	modified        int64
+	distinct        bool
+}
+
+// partID names one part's content: parts are immutable, and a name is
+// not reused by the table (a table dropped and made again might, so the
+// rows and modification time are part of it).
+type partID struct {
+	table, name string
+	rows        uint64
+	modified    int64
+}
+
+// secRange is a range of seconds [lo, hi], owned by a part.
+type secRange struct {
+	lo, hi int64
+	owner  string
+}
+
+// activeParts returns the active parts of table (database.name).
+func (s *Store) activeParts(ctx context.Context, table string) ([]part, error) {
+	db, name, ok := strings.Cut(table, ".")
+	if !ok {
+		return nil, fmt.Errorf("table %q has no database", table)
+	}
+	const sql = `SELECT name, partition_id, level, toInt64(min_time), toInt64(max_time), rows, toInt64(modification_time)
+FROM system.parts WHERE database = ? AND table = ? AND active`
+	var parts []part
+	err := s.scanAll(ctx, sql, []any{db, name}, func(scan func(...any) error) error {
+		var p part
+		if err := scan(&p.name, &p.partition, &p.level, &p.lo, &p.hi, &p.rows, &p.modified); err != nil {
+			return err
+		}
+		_, known := s.distinctParts.Load(partID{table, p.name, p.rows, p.modified})
+		p.distinct = p.level > 0 || known
+		parts = append(parts, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parts of %s: %w", table, err)
+	}
+	// Forget the checked parts of table that are gone (merged or dropped),
+	// so the memory stays bounded by the active parts.
+	active := make(map[partID]bool, len(parts))
+	for _, p := range parts {
+		active[partID{table, p.name, p.rows, p.modified}] = true
+	}
+	s.distinctParts.Range(func(k, _ any) bool {
+		if id := k.(partID); id.table == table && !active[id] {
+			s.distinctParts.Delete(id)
+		}
+		return true
+	})
+	return parts, nil
+}
+
+// settledRanges returns, for each part known to hold each key once, the
+// ranges of its seconds that no other part of its partition reaches. Parts without a
+// time range (min and max 0: a table not partitioned by time) settle
+// nothing.
+func settledRanges(parts []part) []secRange {
+	var out []secRange
+	for _, p := range parts {
+		if !p.distinct || p.hi < p.lo || (p.lo == 0 && p.hi == 0) {
+			continue
+		}
+		var others []secRange
+		for _, o := range parts {
+			if o.name != p.name && o.partition == p.partition && o.hi >= p.lo && o.lo <= p.hi {
+				others = append(others, secRange{lo: o.lo, hi: o.hi})
+			}
+		}
+		slices.SortFunc(others, func(a, b secRange) int { return cmp.Compare(a.lo, b.lo) })
+		next := p.lo // the first second not yet known to be reached
+		for _, o := range others {
+			if o.lo > next {
+				out = append(out, secRange{lo: next, hi: o.lo - 1, owner: p.name})
+			}
+			next = max(next, o.hi+1)
+		}
+		if next <= p.hi {
+			out = append(out, secRange{lo: next, hi: p.hi, owner: p.name})
+		}
+	}
+	return out
+}
+
+// maxVerifyRows and maxVerifyParts bound the checks of one count: parts
+// not made by a merge are checked for copies (once: parts are immutable)
+// when they have at most maxVerifyRows rows, at most maxVerifyParts of them,
+// and only those that would settle a range.
+const (
+	maxVerifyRows  = 2_000_000
+	maxVerifyParts = 4
+)
+
+// verifyParts checks parts not made by a merge that would settle a range
+// if they held each key once (no other part of their partition reaches
+// some of their seconds), marks those that do, and remembers them.
+func (s *Store) verifyParts(ctx context.Context, table string, parts []part) error {
+	candidates := make([]part, len(parts))
+	for i, p := range parts {
+		candidates[i] = p
+		candidates[i].distinct = true
+	}
+	verified := 0
+	for _, r := range settledRanges(candidates) {
+		i := slices.IndexFunc(parts, func(p part) bool { return p.name == r.owner })
+		p := &parts[i]
+		if p.distinct || p.rows > maxVerifyRows || verified == maxVerifyParts {
+			continue
+		}
+		verified++
+		var rows, keys uint64
+		err := s.queryRow(ctx, []any{&rows, &keys}, "SELECT count(), uniqExact(timestamp_ns, id) FROM "+table+" WHERE _part = ?", p.name)
+		if err != nil {
+			return fmt.Errorf("check part %s of %s: %w", p.name, table, err)
+		}
+		// A part merged away meanwhile reads as empty: not marked.
+		if rows == p.rows && keys == rows {
+			p.distinct = true
+			s.distinctParts.Store(partID{table, p.name, p.rows, p.modified}, true)
+		}
+	}
+	return nil
+}
+
+// stillSettled reports whether each range of owned is still settled, by the
+// same part, among parts.
+func stillSettled(owned []secRange, parts []part) bool {
+	now := settledRanges(parts)
+	for _, r := range owned {
+		if !slices.ContainsFunc(now, func(n secRange) bool { return n.owner == r.owner && n.lo <= r.lo && r.hi <= n.hi }) {
+			return false
+		}
+	}
+	return true
+}
+
+// coalesce returns the ranges sorted, adjacent ones joined, at most
+// maxSettledRanges of them (the longest).
+func coalesce(rs []secRange) []secRange {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b secRange) int { return cmp.Compare(a.lo, b.lo) })
+	var out []secRange
+	for _, r := range rs {
+		if n := len(out); n > 0 && out[n-1].hi+1 >= r.lo {
+			out[n-1].hi = max(out[n-1].hi, r.hi)
+			continue
+		}
+		out = append(out, secRange{lo: r.lo, hi: r.hi})
+	}
+	if len(out) > maxSettledRanges {
+		slices.SortFunc(out, func(a, b secRange) int { return cmp.Compare(b.hi-b.lo, a.hi-a.lo) })
+		out = out[:maxSettledRanges]
+	}
+	return out
+}
+
+// countKeys counts the distinct events of table matching q per key: the
+// rows within the settled ranges as they are, the others de-duplicated.
+func (s *Store) countKeys(ctx context.Context, table, key string, q query, settled []secRange) ([]keyCount, error) {
+	cond, args := q.clauses()
+	// branch counts the rows matching q and extra (a further condition,
+	// or none) per key.
+	branch := func(extra, count string) string {
+		c := cond
+		if extra != "" && len(q.where) > 0 {
+			c += " AND " + extra
+		} else if extra != "" {
+			c += "\nWHERE " + extra
+		}
+		return fmt.Sprintf("SELECT %s AS k, %s AS n FROM %s\n%s\nGROUP BY k", key, count, table, c)
+	}
+	const distinct = "uniqExact(timestamp_ns, id)"
+	sql := branch("", distinct)
+	if len(settled) > 0 {
+		ors := make([]string, len(settled))
+		var in []any
+		// On timestamp_ns, the sorting key's second column: the primary
+		// key index skips the granules outside each branch's ranges.
+		for i, r := range settled {
+			ors[i] = "(timestamp_ns >= ? AND timestamp_ns < ?)"
+			in = append(in, r.lo*1e9, (r.hi+1)*1e9)
+		}
+		within := "(" + strings.Join(ors, " OR ") + ")"
+		sql = fmt.Sprintf("SELECT k, sum(n) FROM (\n%s\nUNION ALL\n%s\n) GROUP BY k",
+			branch(within, "count()"), branch("NOT "+within, distinct))
+		args = slices.Concat(args, in, args, in)
+	}
+	sql += "\nORDER BY k"
+	var out []keyCount
+	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
+		var c keyCount
+		if err := scan(&c.key, &c.n); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
+)
+
+// Interval is the width of a histogram's buckets.
+type Interval string
+
+// Intervals of Histogram. Every bucket starts at a whole minute, 5
+// minutes, hour or midnight of the zone's clock.
+const (
+	Minute      Interval = "minute"
+	FiveMinutes Interval = "5m"
+	Hour        Interval = "hour"
+	Day         Interval = "day"
+)
+
+// Duration is the interval's length (a day's length varies across a
+// daylight-saving change; this is its usual 24 h, for bounds).
+func (iv Interval) Duration() time.Duration {
+	switch iv {
+	case Minute:
+		return time.Minute
+	case FiveMinutes:
+		return 5 * time.Minute
+	case Hour:
+		return time.Hour
+	case Day:
+		return 24 * time.Hour
+	}
+	return 0
+}
+
+// Bucket is one bar of a histogram: how many events lie in [Start, the
+// next bucket's start).
+type Bucket struct {
+	Start time.Time `json:"start"`
+	Count uint64    `json:"count"`
+}
+
+// maxZoneChanges bounds the offset changes a histogram's expression
+// spells out (a zone changes offset about twice a year).
+const maxZoneChanges = 1000
+
+// Histogram counts the events matching f (in the retention window) per
+// interval of zone's clock, each event once however many unmerged copies
+// it has: the counts are those of the events List pages through. Empty
+// buckets are left out; the buckets come oldest first.
+//
+// ClickHouse is never given the zone's name (its own zone database may
+// differ from the API's): the zone's UTC offsets over the span, as Go
+// knows them, are spelled out in the query, and each event's bucket is
+// the whole interval of its local time. Minute, 5-minute and hour buckets
+// start at that whole interval in UTC (so the hour repeated when clocks go
+// back is two buckets); a day bucket starts at the zone's midnight of that
+// local date (or its first instant, where midnight is skipped).
+func (s *Store) Histogram(ctx context.Context, f Filter, iv Interval, zone *time.Location) ([]Bucket, error) {
+	out := []Bucket{}
+	width := int64(iv.Duration() / time.Second)
+	if width == 0 {
+		return nil, fmt.Errorf("unknown interval %q", iv)
+	}
+	sc, err := s.scope(ctx, f)
+	if err != nil || sc.empty() {
+		return out, err
+	}
+	// No event older than the longest retention is counted (a held
+	// workspace's window has no start; the zone's offsets need one).
+	oldest := unixNano(s.now().AddDate(0, 0, -retentionpolicy.MaxDays-1))
+	sc.kept.lo, sc.events.lo = max(sc.kept.lo, oldest), max(sc.events.lo, oldest)
+	sp := sc.kept // the widest: the filter's range
+	if sp.empty() {
+		return out, nil
+	}
+	events, merged, err := s.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	table := events
+	if lookup, ok := s.lookupFor(f); ok && merged {
+		table = lookup
+	}
+	off, err := offsetExpr(zone, sp, s.now())
+	if err != nil {
+		return nil, err
+	}
+	// key is the bucket's start (Unix seconds), or the local day's number.
+	off = "(" + off + ")"
+	local := "intDiv(timestamp_ns, 1000000000) + " + off
+	key := fmt.Sprintf("intDiv(%s, %d) * %d - %s", local, width, width, off)
+	if iv == Day {
+		key = fmt.Sprintf("intDiv(%s, 86400)", local)
+	}
+	var counts []keyCount
+	if !sc.events.empty() {
+		var q query
+		q.bounds(f.WorkspaceID, sc.events)
+		q.filters(f)
+		if counts, err = s.distinctCounts(ctx, table, merged, key, q); err != nil {
+			return nil, fmt.Errorf("histogram: %w", err)
+		}
+	}
+	kept, err := s.keptCounts(ctx, events, f, sc, key)
+	if err != nil {
+		return nil, fmt.Errorf("histogram: %w", err)
+	}
+	counts = addCounts(counts, kept)
+	for _, c := range counts {
+		start := time.Unix(c.key, 0).UTC()
+		if iv == Day {
+			d := time.Unix(c.key*86400, 0).UTC()
+			start = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, zone).UTC()
+		}
+		out = append(out, Bucket{Start: start, Count: c.n})
+	}
+	return out, nil
+}
+
+// offsetExpr is a ClickHouse expression of zone's UTC offset, in seconds,
+// at the second intDiv(timestamp_ns, 1e9), right over sp (and up to a week
+// past now, when sp is open-ended; later events take the last offset).
+func offsetExpr(zone *time.Location, sp span, now time.Time) (string, error) {
+	lo := time.Unix(0, sp.lo)
+	hi := now.Add(7 * 24 * time.Hour)
+	if sp.hi < hi.UnixNano() {
+		hi = time.Unix(0, sp.hi)
+	}
+	_, first := lo.In(zone).Zone()
+	var arms []string
+	prev := first
+	for t := lo.In(zone); ; {
+		_, end := t.ZoneBounds()
+		if end.IsZero() || !end.Before(hi) {
+			break
+		}
+		if _, o := end.Zone(); o != prev {
+			arms = append(arms, fmt.Sprintf("intDiv(timestamp_ns, 1000000000) < %d, %d", end.Unix(), prev))
+			prev = o
+		}
+		if len(arms) > maxZoneChanges {
+			return "", fmt.Errorf("time zone %s changes offset more than %d times in the span", zone, maxZoneChanges)
+		}
+		t = end
+	}
+	if len(arms) == 0 {
+		return strconv.Itoa(first), nil
+	}
+	return fmt.Sprintf("multiIf(%s, %d)", strings.Join(arms, ", "), prev), nil
+}
+
+// keptCounts counts per key the distinct events of the long-term table
+// matching f in sc that the events table does not hold too (an event
+// copied by a retention run stopped before its week was dropped is
+// counted once, from the events table).
+func (s *Store) keptCounts(ctx context.Context, events string, f Filter, sc scope, key string) ([]keyCount, error) {
+	if sc.noKept || sc.kept.empty() {
+		return nil, nil
+	}
+	var in query
+	in.bounds(f.WorkspaceID, sc.kept)
+	inCond, inArgs := in.clauses()
+	bs := s.branches(f.WorkspaceID, events, sc, sc.kept, func(q *query) { q.filters(f) })
+	b := bs[len(bs)-1] // the long-term table's
+	b.q.and("(timestamp_ns, id) NOT IN (SELECT timestamp_ns, id FROM "+events+"\n"+inCond+")", inArgs...)
+	cond, args := b.q.clauses()
+	sql := fmt.Sprintf("SELECT %s AS k, uniqExact(timestamp_ns, id) AS n FROM %s\n%s\nGROUP BY k ORDER BY k", key, b.table, cond)
+	var out []keyCount
+	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
+		var c keyCount
+		if err := scan(&c.key, &c.n); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// addCounts merges two lists of counts ordered by key.
+func addCounts(a, b []keyCount) []keyCount {
+	if len(b) == 0 {
+		return a
+	}
+	byKey := map[int64]uint64{}
+	for _, c := range slices.Concat(a, b) {
+		byKey[c.key] += c.n
+	}
+	out := make([]keyCount, 0, len(byKey))
+	for k, n := range byKey {
+		out = append(out, keyCount{key: k, n: n})
+	}
+	slices.SortFunc(out, func(x, y keyCount) int { return cmp.Compare(x.key, y.key) })
+	return out
+}
