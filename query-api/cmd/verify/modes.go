@@ -72,7 +72,7 @@ func (c *common) verifiers() (note.Verifiers, error) {
 
 func offline(args []string) (result, error) {
 	fs, c := newFlags("offline")
-	path := fs.String("export", "", "the export file (NDJSON with its manifest line); - for stdin")
+	path := fs.String("export", "", "the export file (NDJSON with its manifest line), or an archive file (.ndjson.gz); - for stdin")
 	mkeys := fs.String("manifest-keys", strings.Join(config.ManifestVerifierKeys.Get(c.env), ","), "manifest verifier keys, comma-separated (default "+config.ManifestVerifierKeys.Name+")")
 	if err := fs.Parse(args); err != nil {
 		return result{}, err

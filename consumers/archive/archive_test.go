@@ -1,0 +1,239 @@
+package archive_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/audittrail/audittrail/consumers/archive"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/query-api/store/logtest"
+	"github.com/audittrail/audittrail/query-api/verify"
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+const origin = "audittrail.test"
+
+var day = time.Date(2025, 3, 9, 0, 0, 0, 0, time.UTC)
+
+func row(ws string, at time.Time, i int) migrations.Row {
+	return migrations.Row{WorkspaceID: ws, Timestamp: at.Truncate(time.Second), TimestampNs: at.UnixNano(),
+		ID: fmt.Sprintf("evt_%s_%d", at.Format("0102"), i), Event: "Source Created", Category: "Sources",
+		ActorType: "user", ActorID: "usr_1", Changes: "{}", Properties: fmt.Sprintf(`{"n":%d}`, i),
+		ReceivedAt: at.Truncate(time.Second), ReceivedAtNs: at.UnixNano()}
+}
+
+// fakeRows serves rows as ClickHouseRows does: those of the asked day.
+type fakeRows struct{ rows []migrations.Row }
+
+func (f *fakeRows) Day(_ context.Context, ws string, d time.Time, fn func(r *migrations.Row) error) error {
+	for i := range f.rows {
+		r := f.rows[i]
+		if r.WorkspaceID == ws && !r.Timestamp.Before(d) && r.Timestamp.Before(d.Add(24*time.Hour)) {
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type fixture struct {
+	dir    string
+	log    *logtest.Log
+	rows   *fakeRows
+	ck, mk logtest.Key
+	a      *archive.Archiver
+}
+
+// newFixture logs sealed rows on the day and the next, and one row of
+// the day the sealer never saw.
+func newFixture(t *testing.T, sealed int) *fixture {
+	t.Helper()
+	ck, err := logtest.NewKey(origin)
+	require.NoError(t, err)
+	mk, err := logtest.NewKey("manifests." + origin)
+	require.NoError(t, err)
+	f := &fixture{dir: t.TempDir(), log: logtest.New(origin, "ws_1"), rows: &fakeRows{}, ck: ck, mk: mk}
+	for i := range sealed {
+		f.seal(row("ws_1", day.Add(time.Duration(i)*time.Hour), i))
+		f.seal(row("ws_1", day.Add(24*time.Hour+time.Duration(i)*time.Hour), i))
+	}
+	f.rows.rows = append(f.rows.rows, row("ws_1", day.Add(23*time.Hour), 99))
+	_, err = f.log.Sign(ck, day.Add(72*time.Hour))
+	require.NoError(t, err)
+	f.a, err = archive.New(f.dir, f.rows, f.log, mk.Signer, func() time.Time { return day.Add(100 * 24 * time.Hour) })
+	require.NoError(t, err)
+	return f
+}
+
+func (f *fixture) seal(r migrations.Row) {
+	f.log.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
+	f.rows.rows = append(f.rows.rows, r)
+}
+
+// verifyFile runs the offline verifier on an archive file.
+func (f *fixture) verifyFile(t *testing.T, path string) verify.Report {
+	t.Helper()
+	vs, err := verify.Verifiers([]string{f.ck.Verifier})
+	require.NoError(t, err)
+	mvs, err := verify.Verifiers([]string{f.mk.Verifier})
+	require.NoError(t, err)
+	in, err := os.Open(path)
+	require.NoError(t, err)
+	defer in.Close()
+	rep, err := verify.Offline(in, vs, mvs, origin)
+	require.NoError(t, err)
+	return rep
+}
+
+func TestArchiveWritesAVerifiableFilePerDay(t *testing.T) {
+	f := newFixture(t, 5)
+	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day.Add(5*time.Hour)))
+
+	parts, err := archive.Parts(f.dir, "ws_1", day)
+	require.NoError(t, err)
+	require.Equal(t, []archive.Part{
+		{Path: filepath.Join(f.dir, "ws_1", "2025", "03", "09.ndjson.gz"), Number: 1},
+		{Path: filepath.Join(f.dir, "ws_1", "2025", "03", "09.unsealed.ndjson.gz"), Number: 1, Unsealed: true},
+	}, parts)
+	rep := f.verifyFile(t, parts[0].Path)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 5, rep.Checked, "the day's five sealed rows, not the next day's")
+
+	// The unsealed row is kept, but its file proves nothing.
+	require.Contains(t, string(gunzip(t, parts[1].Path)), `"id":"evt_0309_99"`)
+	require.NotEmpty(t, f.verifyFile(t, parts[1].Path).Problems)
+
+	// Nothing else in the directory: no temporary file left behind.
+	entries, err := os.ReadDir(filepath.Dir(parts[0].Path))
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+}
+
+func TestArchiveIsIdempotentAndAddsOnlyNewRows(t *testing.T) {
+	f := newFixture(t, 3)
+	ctx := context.Background()
+	require.NoError(t, f.a.Archive(ctx, "ws_1", day))
+	first, err := archive.Parts(f.dir, "ws_1", day)
+	require.NoError(t, err)
+	before := gunzip(t, first[0].Path)
+
+	require.NoError(t, f.a.Archive(ctx, "ws_1", day))
+	again, err := archive.Parts(f.dir, "ws_1", day)
+	require.NoError(t, err)
+	require.Equal(t, first, again, "nothing new: no file written")
+	require.Equal(t, before, gunzip(t, first[0].Path))
+
+	// A late event of the day: a second part with it alone.
+	f.seal(row("ws_1", day.Add(90*time.Minute), 7))
+	_, err = f.log.Sign(f.ck, day.Add(73*time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, f.a.Archive(ctx, "ws_1", day))
+	parts, err := archive.Parts(f.dir, "ws_1", day)
+	require.NoError(t, err)
+	require.Len(t, parts, 3)
+	require.Equal(t, 2, parts[1].Number)
+	rep := f.verifyFile(t, parts[1].Path)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 1, rep.Checked)
+}
+
+func TestAlteredArchiveFailsVerification(t *testing.T) {
+	f := newFixture(t, 3)
+	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day))
+	path := filepath.Join(f.dir, "ws_1", "2025", "03", "09.ndjson.gz")
+	plain := gunzip(t, path)
+	altered := bytes.Replace(plain, []byte(`{\"n\":1}`), []byte(`{\"n\":2}`), 1)
+	require.NotEqual(t, plain, altered)
+	writeGzip(t, path, altered)
+	rep := f.verifyFile(t, path)
+	require.Len(t, rep.Problems, 1)
+	require.Contains(t, rep.Problems[0], "altered")
+
+	// Another manifest key: the manifest is refused.
+	other, err := logtest.NewKey("manifests." + origin)
+	require.NoError(t, err)
+	f.mk = other
+	writeGzip(t, path, plain)
+	rep = f.verifyFile(t, path)
+	require.Len(t, rep.Problems, 1)
+	require.Contains(t, rep.Problems[0], "manifest refused")
+}
+
+func TestArchiveRefusesWorkspaceIDsThatLeaveTheDirectory(t *testing.T) {
+	f := newFixture(t, 1)
+	for _, ws := range []string{"", ".", "..", "../x", "a/b", `a\b`, "/etc", ".hidden", "ws\x00", strings.Repeat("a", 129)} {
+		err := f.a.Archive(context.Background(), ws, day)
+		require.ErrorIs(t, err, archive.ErrWorkspace, "%q", ws)
+	}
+	entries, err := os.ReadDir(f.dir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+	_, err = archive.PartPath(f.dir, "../../etc", day, archive.Part{Number: 1})
+	require.ErrorIs(t, err, archive.ErrWorkspace)
+}
+
+// failingLog fails reading stored hashes.
+type failingLog struct{ *logtest.Log }
+
+func (l failingLog) HashReader(context.Context, string) tlog.HashReader {
+	return tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) { return nil, store.ErrHashMissing })
+}
+
+func TestFailedArchiveLeavesNoFile(t *testing.T) {
+	f := newFixture(t, 3)
+	a, err := archive.New(f.dir, f.rows, failingLog{f.log}, f.mk.Signer, nil)
+	require.NoError(t, err)
+	err = a.Archive(context.Background(), "ws_1", day)
+	require.ErrorIs(t, err, store.ErrHashMissing)
+	dir := filepath.Join(f.dir, "ws_1", "2025", "03")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "neither the part nor the unsealed file, nor a temporary file")
+}
+
+func TestNewRefusesRelativeDirAndMissingSigner(t *testing.T) {
+	f := newFixture(t, 1)
+	_, err := archive.New("archive", f.rows, f.log, f.mk.Signer, nil)
+	require.Error(t, err)
+	_, err = archive.New(f.dir, f.rows, f.log, nil, nil)
+	require.Error(t, err)
+	var s note.Signer = f.mk.Signer
+	_, err = archive.New(f.dir, f.rows, f.log, s, nil)
+	require.NoError(t, err)
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	t.Helper()
+	in, err := os.Open(path)
+	require.NoError(t, err)
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	require.NoError(t, err)
+	b, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	return b
+}
+
+func writeGzip(t *testing.T, path string, b []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
+}
