@@ -34,6 +34,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/archivefile"
 	"github.com/audittrail/audittrail/schemas/manifest"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -112,7 +113,7 @@ type key struct {
 // ctx's error.
 func (a *Archiver) Archive(ctx context.Context, workspace string, day time.Time) error {
 	day = day.UTC().Truncate(24 * time.Hour)
-	parts, err := Parts(a.dir, workspace, day)
+	parts, err := archivefile.Parts(a.dir, workspace, day)
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (r *dayRun) flush() error {
 
 func (r *dayRun) sealedRow(row *migrations.Row, index int64) error {
 	if r.part == nil {
-		path, err := PartPath(r.a.dir, r.ws, r.day, Part{Number: r.sealed})
+		path, err := archivefile.PartPath(r.a.dir, r.ws, r.day, archivefile.Part{Number: r.sealed})
 		if err != nil {
 			return err
 		}
@@ -233,7 +234,7 @@ func (r *dayRun) sealedRow(row *migrations.Row, index int64) error {
 
 func (r *dayRun) unsealedRow(row *migrations.Row) error {
 	if r.loose == nil {
-		path, err := PartPath(r.a.dir, r.ws, r.day, Part{Number: r.unsealed, Unsealed: true})
+		path, err := archivefile.PartPath(r.a.dir, r.ws, r.day, archivefile.Part{Number: r.unsealed, Unsealed: true})
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/store/logtest"
 	"github.com/audittrail/audittrail/query-api/verify"
+	"github.com/audittrail/audittrail/schemas/archivefile"
 	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -103,9 +104,9 @@ func TestArchiveWritesAVerifiableFilePerDay(t *testing.T) {
 	f := newFixture(t, 5)
 	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day.Add(5*time.Hour)))
 
-	parts, err := archive.Parts(f.dir, "ws_1", day)
+	parts, err := archivefile.Parts(f.dir, "ws_1", day)
 	require.NoError(t, err)
-	require.Equal(t, []archive.Part{
+	require.Equal(t, []archivefile.Part{
 		{Path: filepath.Join(f.dir, "ws_1", "2025", "03", "09.ndjson.gz"), Number: 1},
 		{Path: filepath.Join(f.dir, "ws_1", "2025", "03", "09.unsealed.ndjson.gz"), Number: 1, Unsealed: true},
 	}, parts)
@@ -127,12 +128,12 @@ func TestArchiveIsIdempotentAndAddsOnlyNewRows(t *testing.T) {
 	f := newFixture(t, 3)
 	ctx := context.Background()
 	require.NoError(t, f.a.Archive(ctx, "ws_1", day))
-	first, err := archive.Parts(f.dir, "ws_1", day)
+	first, err := archivefile.Parts(f.dir, "ws_1", day)
 	require.NoError(t, err)
 	before := gunzip(t, first[0].Path)
 
 	require.NoError(t, f.a.Archive(ctx, "ws_1", day))
-	again, err := archive.Parts(f.dir, "ws_1", day)
+	again, err := archivefile.Parts(f.dir, "ws_1", day)
 	require.NoError(t, err)
 	require.Equal(t, first, again, "nothing new: no file written")
 	require.Equal(t, before, gunzip(t, first[0].Path))
@@ -142,7 +143,7 @@ func TestArchiveIsIdempotentAndAddsOnlyNewRows(t *testing.T) {
 	_, err = f.log.Sign(f.ck, day.Add(73*time.Hour))
 	require.NoError(t, err)
 	require.NoError(t, f.a.Archive(ctx, "ws_1", day))
-	parts, err := archive.Parts(f.dir, "ws_1", day)
+	parts, err := archivefile.Parts(f.dir, "ws_1", day)
 	require.NoError(t, err)
 	require.Len(t, parts, 3)
 	require.Equal(t, 2, parts[1].Number)
@@ -177,13 +178,13 @@ func TestArchiveRefusesWorkspaceIDsThatLeaveTheDirectory(t *testing.T) {
 	f := newFixture(t, 1)
 	for _, ws := range []string{"", ".", "..", "../x", "a/b", `a\b`, "/etc", ".hidden", "ws\x00", strings.Repeat("a", 129)} {
 		err := f.a.Archive(context.Background(), ws, day)
-		require.ErrorIs(t, err, archive.ErrWorkspace, "%q", ws)
+		require.ErrorIs(t, err, archivefile.ErrWorkspace, "%q", ws)
 	}
 	entries, err := os.ReadDir(f.dir)
 	require.NoError(t, err)
 	require.Empty(t, entries)
-	_, err = archive.PartPath(f.dir, "../../etc", day, archive.Part{Number: 1})
-	require.ErrorIs(t, err, archive.ErrWorkspace)
+	_, err = archivefile.PartPath(f.dir, "../../etc", day, archivefile.Part{Number: 1})
+	require.ErrorIs(t, err, archivefile.ErrWorkspace)
 }
 
 // failingLog fails reading stored hashes.

@@ -8,12 +8,12 @@ import (
 	"bufio"
 	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/audittrail/audittrail/schemas/archivefile"
 	"github.com/audittrail/audittrail/schemas/manifest"
 )
 
@@ -92,32 +92,13 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Open returns a reader of an archive file's NDJSON (it is gzip; a file
-// that is not is read as it is, so verify also takes a plain export).
-// Closing it closes the file.
-func Open(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := manifest.Decompressed(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{r, f}, nil
-}
-
 // maxLine bounds one NDJSON line (as verify.MaxLine).
 const maxLine = 1 << 20
 
 // keysIn adds the (timestamp, id) of every event line of an archive file
 // to seen. The file is not verified: it tells what is already archived.
 func keysIn(path string, seen map[key]bool) error {
-	r, err := Open(path)
+	r, err := archivefile.Open(path)
 	if err != nil {
 		return fmt.Errorf("read archive: %w", err)
 	}

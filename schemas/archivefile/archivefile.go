@@ -1,18 +1,27 @@
-package archive
-
-// Where an archive file lives: <dir>/<workspace>/<yyyy>/<mm>/<dd>.ndjson.gz,
-// then <dd>.2.ndjson.gz, ... for more parts, and <dd>.unsealed.ndjson.gz
-// for rows that had no leaf in the log.
+// Package archivefile is the layout of the archive directory the writer
+// fills (consumers/archive) and the admin API restores from: where a
+// workspace's day is, and how its files are read.
+//
+//	<dir>/<workspace_id>/<yyyy>/<mm>/<dd>.ndjson.gz
+//
+// then <dd>.2.ndjson.gz, ... for more parts of a day, and
+// <dd>.unsealed.ndjson.gz (.2, ...) for rows that had no leaf in the log.
+// A workspace id never leaves dir: ids that could (a separator, "." or
+// "..", anything outside the ids every API accepts) are refused.
+package archivefile
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/audittrail/audittrail/schemas/manifest"
 )
 
 // workspacePattern is the workspace id every API accepts; it has no path
@@ -101,4 +110,22 @@ func Parts(dir, workspace string, day time.Time) ([]Part, error) {
 		return out[i].Number < out[j].Number
 	})
 	return out, nil
+}
+
+// Open returns a reader of an archive file's NDJSON (it is gzip; a file
+// that is not is read as it is). Closing it closes the file.
+func Open(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := manifest.Decompressed(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, f}, nil
 }
