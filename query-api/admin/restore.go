@@ -1,0 +1,294 @@
+package admin
+
+// Restoring an archived day: every part of the day is read, proven with
+// the configured verifier keys (verify offline: the manifest signed by a
+// manifest key, its checkpoint by a checkpoint key, every row in the log
+// under it), and only then are its rows inserted into the long-term table,
+// marked restored and kept until the chosen date. The log is not extended:
+// restored events keep their original leaves.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/labstack/echo/v4"
+	"github.com/segmentio/encoding/json"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/query-api/verify"
+	"github.com/audittrail/audittrail/schemas/archivefile"
+	"github.com/audittrail/audittrail/schemas/manifest"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// KeptTable is the long-term table restored rows go to (migration 7).
+const KeptTable = "audit_events_kept"
+
+// MaxArchiveFile bounds the decompressed size of one archive file a
+// restore reads (it is proven in memory).
+const MaxArchiveFile = 1 << 30
+
+// Conn is what a restore needs of ClickHouse.
+type Conn interface {
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+}
+
+// Restorer restores archive files. Safe for concurrent use.
+type Restorer struct {
+	dir            string
+	conn           Conn
+	database       string
+	checkpointKeys note.Verifiers
+	manifestKeys   note.Verifiers
+	origin         string
+}
+
+// NewRestorer returns a restorer from the archive directory dir into
+// database; files must verify with the checkpoint and manifest keys
+// (origin is the log origin prefix).
+func NewRestorer(dir string, conn Conn, database string, checkpointKeys, manifestKeys note.Verifiers, origin string) *Restorer {
+	return &Restorer{dir: dir, conn: conn, database: database, checkpointKeys: checkpointKeys, manifestKeys: manifestKeys, origin: origin}
+}
+
+// Errors of a restore.
+var (
+	ErrNoArchive     = errors.New("nothing archived for this workspace and day")
+	ErrNoKeptTable   = errors.New("the long-term table " + KeptTable + " does not exist: run the migrations (migration 7)")
+	ErrFileTooLarge  = fmt.Errorf("an archive file is larger than %d bytes decompressed", MaxArchiveFile)
+	errNotOneArchive = errors.New("archive file")
+)
+
+// NotVerifiedError is returned when an archive file does not verify.
+type NotVerifiedError struct {
+	File     string
+	Problems []string
+}
+
+func (e *NotVerifiedError) Error() string {
+	return fmt.Sprintf("%s does not verify: %s", e.File, strings.Join(e.Problems, "; "))
+}
+
+// Archived is a verified archived day.
+type Archived struct {
+	Files []string
+	Rows  []migrations.Row
+	// Unsealed counts the rows kept in the day's unsealed files, which
+	// cannot be proven and are not restored.
+	Unsealed int
+}
+
+// Load reads and proves every sealed part of the workspace's day.
+func (r *Restorer) Load(workspace string, day time.Time) (*Archived, error) {
+	parts, err := archivefile.Parts(r.dir, workspace, day)
+	if err != nil {
+		return nil, err
+	}
+	out := &Archived{}
+	for _, p := range parts {
+		plain, err := readPlain(p.Path)
+		if err != nil {
+			return nil, err
+		}
+		if p.Unsealed {
+			out.Unsealed += bytes.Count(plain, []byte{'\n'})
+			continue
+		}
+		rows, err := r.prove(p.Path, plain, workspace, day)
+		if err != nil {
+			return nil, err
+		}
+		out.Files = append(out.Files, p.Path)
+		out.Rows = append(out.Rows, rows...)
+	}
+	if len(out.Files) == 0 {
+		return nil, ErrNoArchive
+	}
+	return out, nil
+}
+
+// readPlain reads an archive file, decompressed, bounded.
+func readPlain(path string) ([]byte, error) {
+	f, err := archivefile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errNotOneArchive, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxArchiveFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", errNotOneArchive, path, err)
+	}
+	if len(b) > MaxArchiveFile {
+		return nil, fmt.Errorf("%s: %w", path, ErrFileTooLarge)
+	}
+	return b, nil
+}
+
+// prove verifies one file's content and returns its rows: the manifest
+// must be the workspace's and the day's.
+func (r *Restorer) prove(path string, plain []byte, workspace string, day time.Time) ([]migrations.Row, error) {
+	rep, err := verify.Offline(bytes.NewReader(plain), r.checkpointKeys, r.manifestKeys, r.origin)
+	if err != nil {
+		return nil, &NotVerifiedError{File: path, Problems: []string{err.Error()}}
+	}
+	if len(rep.Problems) > 0 {
+		return nil, &NotVerifiedError{File: path, Problems: rep.Problems}
+	}
+	var rows []migrations.Row
+	sc := bufio.NewScanner(bytes.NewReader(plain))
+	sc.Buffer(make([]byte, 64<<10), verify.MaxLine)
+	lo := day.UTC().Truncate(24 * time.Hour)
+	for sc.Scan() {
+		var c manifest.Closing
+		if json.Unmarshal(sc.Bytes(), &c) == nil && c.Manifest != "" {
+			m, err := manifest.Open([]byte(c.Manifest), r.manifestKeys)
+			if err != nil || m.WorkspaceID != workspace || m.Query["archive_day"] != lo.Format(time.DateOnly) {
+				return nil, &NotVerifiedError{File: path, Problems: []string{fmt.Sprintf("the manifest is not an archive of workspace %s on %s", workspace, lo.Format(time.DateOnly))}}
+			}
+			continue
+		}
+		var l manifest.Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, &NotVerifiedError{File: path, Problems: []string{"a line is not an event"}}
+		}
+		row := l.Row()
+		if row.Timestamp.Before(lo) || !row.Timestamp.Before(lo.Add(24*time.Hour)) {
+			return nil, &NotVerifiedError{File: path, Problems: []string{fmt.Sprintf("event %s is not of %s", l.ID, lo.Format(time.DateOnly))}}
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// Insert writes the rows into the long-term table, marked restored and
+// kept until the given day. A failed insert may have stored some rows;
+// repeating it is harmless (copies of an event collapse on read).
+func (r *Restorer) Insert(ctx context.Context, rows []migrations.Row, until time.Time) error {
+	var n uint64
+	q, err := r.conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", r.database, KeptTable)
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", KeptTable, err)
+	}
+	if q.Next() {
+		err = q.Scan(&n)
+	}
+	q.Close()
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", KeptTable, err)
+	}
+	if n == 0 {
+		return ErrNoKeptTable
+	}
+	cols := append(append([]string{}, migrations.InsertColumns...), "restored", "kept_until")
+	batch, err := r.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", r.database, KeptTable, strings.Join(cols, ", ")))
+	if err != nil {
+		return fmt.Errorf("prepare the restore insert: %w", err)
+	}
+	until = until.UTC().Truncate(24 * time.Hour)
+	for i := range rows {
+		if err := batch.Append(append(rows[i].Values(), uint8(1), until)...); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("restore row %s: %w", rows[i].ID, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert %d restored rows: %w", len(rows), err)
+	}
+	return nil
+}
+
+// restoreRequest is the body of POST .../archive/restore.
+type restoreRequest struct {
+	Day    string `json:"day"`
+	Until  string `json:"until"`
+	Reason string `json:"reason"`
+}
+
+func (h *handler) restore(c echo.Context) error {
+	var req restoreRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	today := h.o.Now().UTC().Truncate(24 * time.Hour)
+	day, err := time.Parse(time.DateOnly, req.Day)
+	if err != nil || day.After(today) || day.Year() < 1970 {
+		return httpserver.BadRequest("day", "required: the archived UTC day, YYYY-MM-DD, not in the future")
+	}
+	until, err := time.Parse(time.DateOnly, req.Until)
+	if err != nil || !until.After(today) || until.After(today.AddDate(0, 0, MaxDays)) {
+		return httpserver.BadRequest("until", fmt.Sprintf("required: the UTC day the restored events expire, YYYY-MM-DD, after today and at most %d days ahead", MaxDays))
+	}
+	reason, err := checkReason(req.Reason, true)
+	if err != nil {
+		return err
+	}
+	if h.o.Restorer == nil {
+		return &httpserver.Error{Status: http.StatusConflict, Code: "archive_not_configured",
+			Message: "this API has no archive directory: set AUDITTRAIL_ARCHIVE_DIR (the writer's) on the api"}
+	}
+	ws, who := c.Param("workspace_id"), operator(c)
+	a, err := h.o.Restorer.Load(ws, day)
+	if err != nil {
+		return h.restoreError(ws, err)
+	}
+	ev := h.event(c, ws, EventArchiveRestored, nil, map[string]any{
+		"archive_day": req.Day, "kept_until": req.Until, "rows": len(a.Rows), "files": len(a.Files),
+		"unsealed_not_restored": a.Unsealed, "changed_by": who, "reason": reason})
+	ev.Resource.ID = ws + "/" + day.Format("2006/01/02")
+	ctx := c.Request().Context()
+	if err := h.o.Emitter.Emit(ctx, ev); err != nil {
+		h.o.Log.Error("record archive restore", "workspace_id", ws, "day", req.Day, "err", err)
+		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "could not record the restore in the audit trail; nothing was restored, retry"}
+	}
+	if err := h.o.Restorer.Insert(ctx, a.Rows, until); err != nil {
+		return h.restoreError(ws, err)
+	}
+	h.o.Log.Info("archive restored", "workspace_id", ws, "day", req.Day, "rows", len(a.Rows), "until", req.Until, "operator", who)
+	return c.JSON(http.StatusOK, RestoreResult{WorkspaceID: ws, Day: req.Day, KeptUntil: req.Until,
+		Rows: len(a.Rows), Files: len(a.Files), UnsealedNotRestored: a.Unsealed})
+}
+
+// RestoreResult is the answer of a restore.
+type RestoreResult struct {
+	WorkspaceID         string `json:"workspace_id"`
+	Day                 string `json:"day"`
+	KeptUntil           string `json:"kept_until"`
+	Rows                int    `json:"rows"`
+	Files               int    `json:"files"`
+	UnsealedNotRestored int    `json:"unsealed_not_restored"`
+}
+
+// restoreError maps a restore's error to its answer.
+func (h *handler) restoreError(ws string, err error) error {
+	var nv *NotVerifiedError
+	switch {
+	case errors.Is(err, ErrNoArchive):
+		return &httpserver.Error{Status: http.StatusNotFound, Code: "no_archive", Field: "day", Message: err.Error()}
+	case errors.As(err, &nv):
+		h.o.Log.Warn("archive refused", "workspace_id", ws, "file", nv.File, "problems", len(nv.Problems))
+		problems := nv.Problems
+		if len(problems) > 20 {
+			problems = problems[:20]
+		}
+		return &httpserver.Error{Status: http.StatusUnprocessableEntity, Code: "archive_not_verified", Field: "day",
+			Message: "the archive does not verify with the configured verifier keys; nothing was restored", Details: problems}
+	case errors.Is(err, ErrFileTooLarge), errors.Is(err, errNotOneArchive):
+		return &httpserver.Error{Status: http.StatusUnprocessableEntity, Code: "archive_unreadable", Field: "day", Message: "an archive file of this day cannot be read; nothing was restored"}
+	case errors.Is(err, ErrNoKeptTable):
+		return &httpserver.Error{Status: http.StatusConflict, Code: "not_migrated", Message: err.Error()}
+	}
+	return h.unavailable("restore the archive", err)
+}
