@@ -193,6 +193,13 @@ func TestClickHouseCluster(t *testing.T) {
 			"audit_log_hashes_local":      "ReplicatedReplacingMergeTree",
 			"audit_log_checkpoints":       "Distributed",
 			"audit_log_checkpoints_local": "ReplicatedReplacingMergeTree",
+			// Retention policies (migration 7): every node holds them
+			// whole; the long-term tables are sharded by workspace.
+			"audit_retention":             "ReplicatedReplacingMergeTree",
+			"audit_events_kept":           "Distributed",
+			"audit_events_kept_local":     "ReplicatedReplacingMergeTree",
+			"audit_log_leaves_kept":       "Distributed",
+			"audit_log_leaves_kept_local": "ReplicatedReplacingMergeTree",
 			// The events layout (migration 5): lookup tables kept by
 			// materialized views, and the analysts' view.
 			"audit_events_by_actor":          "Distributed",

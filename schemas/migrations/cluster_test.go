@@ -90,7 +90,7 @@ func TestClusterDDL(t *testing.T) {
 			require.Equal(t, "audittrail", m[1])
 			require.Equal(t, "audit", m[4], "ON CLUSTER audit: %s", s)
 			switch {
-			case m[2] == PartitionCountsTable:
+			case m[2] == PartitionCountsTable || m[2] == RetentionTable:
 				everyNode[m[2]] = s
 			case strings.HasSuffix(m[2], LocalSuffix):
 				local[strings.TrimSuffix(m[2], LocalSuffix)] = s
@@ -101,6 +101,9 @@ func TestClusterDDL(t *testing.T) {
 		// The partition counts are a few rows every node holds whole.
 		require.Contains(t, everyNode[PartitionCountsTable],
 			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/audittrail/"+PartitionCountsTable+"', '{replica}') ORDER BY (topic, partitions)")
+		// So are the retention policies, read whole by every reader.
+		require.Contains(t, everyNode[RetentionTable],
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/audittrail/"+RetentionTable+"', '{replica}', version) ORDER BY workspace_id")
 		require.NotEmpty(t, local)
 		require.Equal(t, len(local), len(frontal), "one Distributed table per storage table")
 		for name, s := range local {

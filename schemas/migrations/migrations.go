@@ -4,9 +4,12 @@
 // services starting at once may both run them.
 //
 // The DDL adapts to the server: ClickHouse before 19.6 (such as Debian's
-// 18.16) has no TTL clause, so there retention is enforced only by dropping
-// day partitions (package retention in consumers) and by the read path's
-// time filter; on newer servers the table also carries a TTL.
+// 18.16) has no TTL clause, so there retention is enforced only by the
+// retention job in consumers (partition drops and per-workspace deletes)
+// and by the read path's time filter; on newer servers the events tables
+// also carry a TTL, which from migration 7 on is only a backstop at
+// MaxRetentionDays (workspaces have retention policies of their own, see
+// retention.go and docs/retention.md).
 //
 // With Options.Cluster set, the same migrations build the cluster variant:
 // every table is created ON CLUSTER as a replicated, deduplicating
@@ -92,7 +95,8 @@ func ServerVersion(ctx context.Context, conn Conn) (Version, error) {
 type Options struct {
 	// Database holds every table; it is created when missing.
 	Database string
-	// RetentionDays is the retention window, used for the TTL clause.
+	// RetentionDays is the deployment's default retention window, used for
+	// the id registry's TTL clause and the analysts' view.
 	RetentionDays int
 	// Cluster names a cluster of the servers' remote_servers configuration.
 	// When set, the schema is created ON CLUSTER: replicated local tables
@@ -149,6 +153,7 @@ func All() []Migration {
 		{Version: 4, Name: "create audit_partition_counts", Statements: createPartitionCounts},
 		{Version: 5, Name: "events layout", Statements: layoutStatements, Run: moveToLayout},
 		{Version: 6, Name: "integrity log", Statements: createLog},
+		{Version: 7, Name: "retention policies", Statements: createRetention},
 	}
 }
 
@@ -338,11 +343,16 @@ func applyTTL(ctx context.Context, conn Conn, o Options) error {
 }
 
 // ttlTables are the tables with a TTL clause and the clause each has for
-// a retention window of days.
+// a retention window of days. From migration 7 on, the events and lookup
+// tables' TTL is the MaxRetentionDays backstop: a workspace may keep its
+// events longer than the deployment's window, and the retention job
+// expires each workspace's rows by its policy (consumers/retention). The
+// id registry's TTL follows the window: it bounds the writers'
+// idempotency window, not what is served.
 func ttlTables(days int) []struct{ table, ttl string } {
-	out := []struct{ table, ttl string }{{Table, retentionTTL(days)}, {IDsTable, registryTTL(days)}}
+	out := []struct{ table, ttl string }{{Table, retentionTTL(MaxRetentionDays)}, {IDsTable, registryTTL(days)}}
 	for _, l := range Lookups {
-		out = append(out, struct{ table, ttl string }{l.Table, retentionTTL(days)})
+		out = append(out, struct{ table, ttl string }{l.Table, retentionTTL(MaxRetentionDays)})
 	}
 	return out
 }

@@ -1,0 +1,108 @@
+package retentionpolicy
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Cache holds every workspace's policy for readers on a hot path (the read
+// API filters each read by its workspace's window). It reads the policies
+// again once its copy is older than maxAge, on the next call of For, so a
+// change takes effect within maxAge without a restart; it starts no
+// goroutine. It is safe for concurrent use.
+//
+// The retention job does not use a Cache: it reads the policies at each
+// run (All), so a hold placed a moment ago is never missed by a deletion.
+type Cache struct {
+	conn        Conn
+	database    string
+	defaultDays int
+	maxAge      time.Duration
+	now         func() time.Time
+
+	refresh  sync.Mutex // held while reading the policies
+	mu       sync.RWMutex
+	policies map[string]Policy
+	readAt   time.Time
+	loaded   bool
+}
+
+// NewCache returns a cache of database's policies, read again when older
+// than maxAge; workspaces without a policy get defaultDays. now is the
+// clock (nil for time.Now).
+func NewCache(conn Conn, database string, defaultDays int, maxAge time.Duration, now func() time.Time) *Cache {
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache{conn: conn, database: database, defaultDays: defaultDays, maxAge: maxAge, now: now}
+}
+
+// DefaultDays is the window of a workspace without a policy.
+func (c *Cache) DefaultDays() int { return c.defaultDays }
+
+// For returns workspace's policy, reading the policies first when the
+// cached copy is older than maxAge (one caller reads; the others wait for
+// it). When that read fails, the previous copy is served if there is one
+// (the policies of at most one failed refresh ago) and the error is
+// returned only when no copy was ever read.
+func (c *Cache) For(ctx context.Context, workspace string) (Policy, error) {
+	if err := c.fresh(ctx); err != nil {
+		return Policy{}, err
+	}
+	c.mu.RLock()
+	p, ok := c.policies[workspace]
+	c.mu.RUnlock()
+	if !ok {
+		return Default(workspace, c.defaultDays), nil
+	}
+	return p, nil
+}
+
+// Refresh reads the policies now.
+func (c *Cache) Refresh(ctx context.Context) error {
+	c.refresh.Lock()
+	defer c.refresh.Unlock()
+	return c.read(ctx)
+}
+
+func (c *Cache) fresh(ctx context.Context) error {
+	if c.stale() == nil {
+		return nil
+	}
+	c.refresh.Lock()
+	defer c.refresh.Unlock()
+	stale := c.stale()
+	if stale == nil {
+		return nil // another caller read them meanwhile
+	}
+	if err := c.read(ctx); err != nil {
+		if *stale { // a copy exists: serve it, try again next call
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// stale returns nil when the copy is fresh, else whether one exists.
+func (c *Cache) stale() *bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.loaded && c.now().Sub(c.readAt) < c.maxAge {
+		return nil
+	}
+	loaded := c.loaded
+	return &loaded
+}
+
+func (c *Cache) read(ctx context.Context) error {
+	all, err := All(ctx, c.conn, c.database)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.policies, c.readAt, c.loaded = all, c.now(), true
+	c.mu.Unlock()
+	return nil
+}
