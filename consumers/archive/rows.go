@@ -18,10 +18,6 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// KeptTable is the long-term table of migration 7 (events kept past the
-// deployment's window, and restored ones).
-const KeptTable = "audit_events_kept"
-
 // Conn is what the archiver needs of a ClickHouse connection.
 type Conn interface {
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
@@ -50,19 +46,19 @@ func NewClickHouseRows(conn Conn, database string) *ClickHouseRows {
 // the row.
 func (c *ClickHouseRows) Day(ctx context.Context, workspace string, day time.Time, fn func(r *migrations.Row) error) error {
 	var kept uint64
-	if err := c.one(ctx, &kept, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", c.database, KeptTable); err != nil {
-		return fmt.Errorf("look up %s: %w", KeptTable, err)
+	if err := c.one(ctx, &kept, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", c.database, migrations.KeptTable); err != nil {
+		return fmt.Errorf("look up %s: %w", migrations.KeptTable, err)
 	}
 	lo := day.UTC().Truncate(24 * time.Hour)
 	hi := lo.Add(24 * time.Hour)
 	seen := map[key]bool{}
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_block_size": 4096}))
-	for i, t := range []string{migrations.Table, KeptTable} {
+	for i, t := range []string{migrations.Table, migrations.KeptTable} {
 		if i == 1 && kept == 0 {
 			break
 		}
 		cond := ""
-		if t == KeptTable {
+		if t == migrations.KeptTable {
 			cond = " AND restored = 0"
 		}
 		sql := fmt.Sprintf("SELECT %s FROM %s.%s\nWHERE workspace_id = ? AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?)%s\nLIMIT 1 BY timestamp_ns, id",

@@ -38,29 +38,23 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/schemas/event"
 )
 
 // Retention bounds and the longest reason.
 const (
-	MinDays         = 1
-	MaxDays         = 3650
+	MinDays         = retentionpolicy.MinDays
+	MaxDays         = retentionpolicy.MaxDays
 	MaxReasonLength = 500
 	// MaxBody bounds a request body.
 	MaxBody = 16 << 10
 )
 
-// Policy is a workspace's retention policy (retentionpolicy.Policy).
-type Policy struct {
-	Workspace  string
-	Days       int
-	Hold       bool
-	HoldReason string
-	ChangedBy  string
-	ChangedAt  time.Time
-}
+// Policy is a workspace's retention policy.
+type Policy = retentionpolicy.Policy
 
-// Policies stores the policies (internal/retentionpolicy over ClickHouse).
+// Policies stores the policies (a *ClickHousePolicies).
 type Policies interface {
 	// Get returns the workspace's policy, the default one when none was set.
 	Get(ctx context.Context, workspace string) (Policy, error)

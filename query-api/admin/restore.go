@@ -30,9 +30,6 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// KeptTable is the long-term table restored rows go to (migration 7).
-const KeptTable = "audit_events_kept"
-
 // MaxArchiveFile bounds the decompressed size of one archive file a
 // restore reads (it is proven in memory).
 const MaxArchiveFile = 1 << 30
@@ -63,7 +60,7 @@ func NewRestorer(dir string, conn Conn, database string, checkpointKeys, manifes
 // Errors of a restore.
 var (
 	ErrNoArchive     = errors.New("nothing archived for this workspace and day")
-	ErrNoKeptTable   = errors.New("the long-term table " + KeptTable + " does not exist: run the migrations (migration 7)")
+	ErrNoKeptTable   = errors.New("the long-term table " + migrations.KeptTable + " does not exist: run the migrations (migration 7)")
 	ErrFileTooLarge  = fmt.Errorf("an archive file is larger than %d bytes decompressed", MaxArchiveFile)
 	errNotOneArchive = errors.New("archive file")
 )
@@ -177,22 +174,22 @@ func (r *Restorer) prove(path string, plain []byte, workspace string, day time.T
 // repeating it is harmless (copies of an event collapse on read).
 func (r *Restorer) Insert(ctx context.Context, rows []migrations.Row, until time.Time) error {
 	var n uint64
-	q, err := r.conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", r.database, KeptTable)
+	q, err := r.conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", r.database, migrations.KeptTable)
 	if err != nil {
-		return fmt.Errorf("look up %s: %w", KeptTable, err)
+		return fmt.Errorf("look up %s: %w", migrations.KeptTable, err)
 	}
 	if q.Next() {
 		err = q.Scan(&n)
 	}
 	q.Close()
 	if err != nil {
-		return fmt.Errorf("look up %s: %w", KeptTable, err)
+		return fmt.Errorf("look up %s: %w", migrations.KeptTable, err)
 	}
 	if n == 0 {
 		return ErrNoKeptTable
 	}
-	cols := append(append([]string{}, migrations.InsertColumns...), "restored", "kept_until")
-	batch, err := r.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", r.database, KeptTable, strings.Join(cols, ", ")))
+	cols := append(append([]string{}, migrations.InsertColumns...), migrations.KeptColumns...)
+	batch, err := r.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", r.database, migrations.KeptTable, strings.Join(cols, ", ")))
 	if err != nil {
 		return fmt.Errorf("prepare the restore insert: %w", err)
 	}
