@@ -8,17 +8,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/labstack/echo/v4"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/producers/emitter"
 	"github.com/audittrail/audittrail/query-api/api"
@@ -55,7 +58,9 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	defer rec.Close()
 
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
+	policies := retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now)
 	api.New(api.Options{
+		Retention:    policies,
 		Events:       store.New(conn, chc.Database, days, time.Now),
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
@@ -77,8 +82,36 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	so.Egress = c.Egress
 	settings.Register(e, so)
 	web.Register(e)
+	ae, err := adminServer(c, conn, rec, log)
+	if err != nil {
+		return err
+	}
 	log.Info("read api listening", "addr", c.Addr, "algorithms", c.Keys.Algorithms(), "export_topic", kc.Topic)
-	return httpserver.Serve(ctx, e, c.Addr, nil)
+	return serve(ctx, e, c.Addr, ae, c.Admin.Addr, log)
+}
+
+// policyMaxAge is how old the API's copy of the retention policies may
+// get: an operator's change shows on the owners' API within it.
+const policyMaxAge = 30 * time.Second
+
+// serve serves the owners' API and, when configured, the admin API on its
+// own listener; either failing stops both.
+func serve(ctx context.Context, e *echo.Echo, addr string, ae *echo.Echo, adminAddr string, log *slog.Logger) error {
+	if ae == nil {
+		return httpserver.Serve(ctx, e, addr, nil)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	adminErr := make(chan error, 1)
+	go func() {
+		err := httpserver.Serve(ctx, ae, adminAddr, nil)
+		stop()
+		adminErr <- err
+	}()
+	log.Info("admin api listening", "addr", adminAddr)
+	err := httpserver.Serve(ctx, e, addr, nil)
+	stop()
+	return errors.Join(err, <-adminErr)
 }
 
 // schemaReady is the API's readiness: ClickHouse answers and holds every
