@@ -1,8 +1,7 @@
 // Package admin is the operators' API: per-workspace retention, legal
 // holds and archive restores. It is served on its own listener
-// (AUDITTRAIL_ADMIN_ADDR, off when empty), never on the owners' API, and
-// admits only operator tokens (AUDITTRAIL_ADMIN_TOKENS), not the owners'
-// JWTs.
+// (config.AdminAddr, off when empty), never on the owners' API, and
+// admits only operator tokens (config.AdminTokens), not the owners' JWTs.
 //
 // Routes:
 //

@@ -1,6 +1,6 @@
 package admin
 
-// Operator credentials: AUDITTRAIL_ADMIN_TOKENS, name:token pairs. A
+// Operator credentials: name:token pairs (config.AdminTokens). A
 // request's bearer token is compared with every one in constant time (as
 // SHA-256 digests, so neither its length nor its content shows in the
 // time); the matching name is the operator recorded in the audit events.
@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 )
 
@@ -88,7 +89,7 @@ func (ops Operators) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !found {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="audittrail-admin"`)
 			return &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
-				Message: "send an operator token (AUDITTRAIL_ADMIN_TOKENS) as Authorization: Bearer <token>"}
+				Message: "send an operator token (" + config.AdminTokens.Name + ") as Authorization: Bearer <token>"}
 		}
 		c.Set(operatorKey, name)
 		return next(c)

@@ -23,6 +23,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/archivefile"
@@ -233,7 +234,7 @@ func (h *handler) restore(c echo.Context) error {
 	}
 	if h.o.Restorer == nil {
 		return &httpserver.Error{Status: http.StatusConflict, Code: "archive_not_configured",
-			Message: "this API has no archive directory: set AUDITTRAIL_ARCHIVE_DIR (the writer's) on the api"}
+			Message: "this API has no archive directory: set " + config.ArchiveDir.Name + " (the writer's) on the api"}
 	}
 	ws, who := c.Param("workspace_id"), operator(c)
 	a, err := h.o.Restorer.Load(ws, day)
