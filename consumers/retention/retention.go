@@ -49,6 +49,7 @@ type Enforcer struct {
 	now      func() time.Time
 	log      *slog.Logger
 	m        *metrics
+	archiver Archiver
 	// reduced is set once ReduceLog ran in this process; later runs reduce
 	// only after leaves were dropped.
 	reduced atomic.Bool

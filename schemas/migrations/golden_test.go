@@ -53,7 +53,7 @@ func TestDDLIsUnchanged(t *testing.T) {
 	b.WriteString("=== inserts\n")
 	for _, s := range []string{
 		Events.Insert("audittrail"), EventIDs.Insert("audittrail"), PartitionCounts.Insert("audittrail"), schemaMigrations.Insert("audittrail"),
-		Leaves.Insert("audittrail"), Hashes.Insert("audittrail"), Checkpoints.Insert("audittrail"), Policies.Insert("audittrail"),
+		Leaves.Insert("audittrail"), Hashes.Insert("audittrail"), Checkpoints.Insert("audittrail"), Policies.Insert("audittrail"), KeptInsert("audittrail"),
 	} {
 		fmt.Fprintf(&b, "%s;\n", s)
 	}

@@ -6,6 +6,7 @@ package migrations
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -86,4 +87,26 @@ func createRetention(o Options, _ Version) []string {
 	out = append(out, o.createTable(KeptLeavesTable, Leaves.definition(), "ReplacingMergeTree()",
 		"ORDER BY (workspace_id, leaf_index)")...)
 	return out
+}
+
+// KeptInsert is the INSERT of rows into database's KeptTable for a native
+// batch: the events table's InsertColumns, then restored and kept_until,
+// in the order of KeptValues.
+func KeptInsert(database string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (%s, %s)", database, KeptTable, strings.Join(InsertColumns, ", "), strings.Join(KeptColumns, ", "))
+}
+
+// KeptValues returns a row's values for KeptInsert: restored is 1 for a
+// row restored from an archive; keptUntil is the day (UTC) it expires at,
+// or the zero time (1970-01-01) for a row that follows its workspace's
+// policy.
+func KeptValues(r *Row, restored bool, keptUntil time.Time) []any {
+	var flag uint8
+	if restored {
+		flag = 1
+	}
+	if keptUntil.IsZero() {
+		keptUntil = time.Unix(0, 0).UTC()
+	}
+	return append(r.Values(), flag, keptUntil.UTC())
 }
