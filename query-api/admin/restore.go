@@ -189,14 +189,13 @@ func (r *Restorer) Insert(ctx context.Context, rows []migrations.Row, until time
 	if n == 0 {
 		return ErrNoKeptTable
 	}
-	cols := append(append([]string{}, migrations.InsertColumns...), migrations.KeptColumns...)
-	batch, err := r.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", r.database, migrations.KeptTable, strings.Join(cols, ", ")))
+	batch, err := r.conn.PrepareBatch(ctx, migrations.KeptInsert(r.database))
 	if err != nil {
 		return fmt.Errorf("prepare the restore insert: %w", err)
 	}
 	until = until.UTC().Truncate(24 * time.Hour)
 	for i := range rows {
-		if err := batch.Append(append(rows[i].Values(), uint8(1), until)...); err != nil {
+		if err := batch.Append(migrations.KeptValues(&rows[i], true, until)...); err != nil {
 			_ = batch.Abort()
 			return fmt.Errorf("restore row %s: %w", rows[i].ID, err)
 		}

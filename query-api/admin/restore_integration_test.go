@@ -136,10 +136,9 @@ func insertKept(t *testing.T, conn interface {
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }, db string, e event.Event, restored uint8, until time.Time) {
 	t.Helper()
-	cols := append(append([]string{}, migrations.InsertColumns...), migrations.KeptColumns...)
-	b, err := conn.PrepareBatch(context.Background(), fmt.Sprintf("INSERT INTO %s.%s (%s)", db, migrations.KeptTable, strings.Join(cols, ", ")))
+	b, err := conn.PrepareBatch(context.Background(), migrations.KeptInsert(db))
 	require.NoError(t, err)
 	r := migrations.RowOf(&e)
-	require.NoError(t, b.Append(append(r.Values(), restored, until.UTC())...))
+	require.NoError(t, b.Append(migrations.KeptValues(&r, restored == 1, until)...))
 	require.NoError(t, b.Send())
 }
