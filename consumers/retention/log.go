@@ -47,9 +47,19 @@ func (e *Enforcer) ReduceLog(ctx context.Context) ([]Reduction, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the logs' sizes: %w", err)
 	}
-	live, err := e.perWorkspace(ctx, "SELECT workspace_id, min(leaf_index) FROM %s GROUP BY workspace_id", migrations.LeavesTable)
-	if err != nil {
-		return nil, fmt.Errorf("read the logs' first live leaves: %w", err)
+	// Live leaves are in the leaves table and, for workspaces kept past
+	// the deployment's window, the long-term leaves table.
+	live := map[string]uint64{}
+	for _, table := range []string{migrations.LeavesTable, migrations.KeptLeavesTable} {
+		first, err := e.perWorkspace(ctx, "SELECT workspace_id, min(leaf_index) FROM %s GROUP BY workspace_id", table)
+		if err != nil {
+			return nil, fmt.Errorf("read the logs' first live leaves: %w", err)
+		}
+		for ws, i := range first {
+			if j, ok := live[ws]; !ok || i < j {
+				live[ws] = i
+			}
+		}
 	}
 	lowest, err := e.perWorkspace(ctx, fmt.Sprintf("SELECT workspace_id, min(hash_index) FROM %%s WHERE level < %d GROUP BY workspace_id", TileHeight), migrations.HashesTable)
 	if err != nil {

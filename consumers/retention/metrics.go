@@ -16,6 +16,8 @@ type metrics struct {
 	lastSuccess prometheus.Gauge
 	window      prometheus.Gauge
 	oldest      prometheus.Gauge
+	// archiveFailures counts the (workspace, day)s an archive failed for.
+	archiveFailures prometheus.Counter
 }
 
 func newMetrics(days int) *metrics {
@@ -31,6 +33,9 @@ func newMetrics(days int) *metrics {
 		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_writer_oldest_partition_timestamp_seconds",
 			Help: "Start of the oldest day partition of the events table after the last successful retention run (Unix seconds; the run's time when the table is empty)."}),
+		archiveFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_retention_archive_failures_total",
+			Help: "Workspace days whose archive before expiry failed (kept until a later run)."}),
 	}
 	m.runs.WithLabelValues("ok")
 	m.runs.WithLabelValues("failed")
@@ -41,10 +46,11 @@ func newMetrics(days int) *metrics {
 // Collectors returns the job's metrics, for the registry of the process
 // that runs it: audittrail_writer_retention_runs_total{result},
 // audittrail_writer_retention_last_success_timestamp_seconds,
-// audittrail_writer_retention_window_seconds and
-// audittrail_writer_oldest_partition_timestamp_seconds.
+// audittrail_writer_retention_window_seconds,
+// audittrail_writer_oldest_partition_timestamp_seconds and
+// audittrail_writer_retention_archive_failures_total.
 func (e *Enforcer) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{e.m.runs, e.m.lastSuccess, e.m.window, e.m.oldest}
+	return []prometheus.Collector{e.m.runs, e.m.lastSuccess, e.m.window, e.m.oldest, e.m.archiveFailures}
 }
 
 // observe records a run that ended at now with err; oldest is the oldest

@@ -21,14 +21,17 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -51,8 +54,11 @@ type Enforcer struct {
 	m        *metrics
 	archiver Archiver
 	// reduced is set once ReduceLog ran in this process; later runs reduce
-	// only after leaves were dropped.
+	// only after leaves were dropped or deleted.
 	reduced atomic.Bool
+	// reducePending is set when a run issued deletes of leaves: the next
+	// run reduces again.
+	reducePending atomic.Bool
 }
 
 // New returns an enforcer for database.audit_events with a window of days.
@@ -97,22 +103,34 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 }
 
 func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string, err error) {
+	policies, err := retentionpolicy.All(ctx, e.conn, e.database)
+	if err != nil {
+		return nil, "", err
+	}
+	r := &run{now: e.now().UTC(), defaultDays: e.days, policies: policies}
 	cutoff := e.Cutoff()
-	dropped, kept, err := e.dropExpired(ctx, migrations.Table, weekBefore(cutoff))
+	dropped, kept, held, err := e.dropWeeks(ctx, r, weekBefore(cutoff))
 	if err != nil {
 		return dropped, "", fmt.Errorf("%s: %w", migrations.Table, err)
 	}
 	oldest = oldestDay(kept)
+	// A week kept back (its archive failed) keeps its lookup rows and
+	// leaves too.
+	expired := func(id string) bool { return weekBefore(cutoff)(id) && !held[id] }
 	for _, l := range migrations.Lookups {
-		if _, _, err := e.dropExpired(ctx, l.Table, weekBefore(cutoff)); err != nil {
+		if _, _, err := e.dropExpired(ctx, l.Table, expired); err != nil {
 			return dropped, "", fmt.Errorf("%s: %w", l.Table, err)
 		}
 	}
-	idsCutoff := e.now().UTC().Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
+	idsCutoff := r.now.Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
 	if _, _, err := e.dropExpired(ctx, migrations.IDsTable, dayBefore(idsCutoff)); err != nil {
 		return dropped, "", fmt.Errorf("%s: %w", migrations.IDsTable, err)
 	}
-	if err := e.retainLog(ctx, cutoff); err != nil {
+	deleted, err := e.expireWorkspaces(ctx, r)
+	if err != nil {
+		return dropped, "", err
+	}
+	if err := e.retainLog(ctx, r, expired, deleted); err != nil {
 		return dropped, "", err
 	}
 	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, cutoff)
@@ -125,16 +143,52 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 	return dropped, oldest, nil
 }
 
-// retainLog drops the integrity log's leaf rows of expired days and then
-// reduces its expired tiles (on the first run, and after leaves went).
-func (e *Enforcer) retainLog(ctx context.Context, cutoff string) error {
-	leaves, _, err := e.dropExpired(ctx, migrations.LeavesTable, dayBefore(cutoff))
-	if err != nil {
+// dropWeeks drops the events table's week partitions that expired says
+// are past the window, each after keepWeek archived what expires of it
+// and copied what the policies keep. It returns the weeks dropped, those
+// kept, and among them those held back by a failed archive.
+func (e *Enforcer) dropWeeks(ctx context.Context, r *run, expired func(id string) bool) (dropped, kept []string, held map[string]bool, err error) {
+	held = map[string]bool{}
+	dropped, kept, derr := e.dropExpired(ctx, migrations.Table, func(id string) bool {
+		if err != nil || !expired(id) {
+			return false
+		}
+		var ok bool
+		if ok, err = e.keepWeek(ctx, r, id); !ok {
+			held[id] = true
+		}
+		return ok
+	})
+	return dropped, kept, held, errors.Join(err, derr)
+}
+
+// retainLog drops the integrity log's leaf rows of days whose week
+// expired says is past the window (they go with their events, after the
+// policies' leaves were copied to the long-term table), and then reduces
+// its expired tiles: on the first run, after leaves went, and while
+// deletes of leaves are pending.
+func (e *Enforcer) retainLog(ctx context.Context, r *run, expired func(week string) bool, deleted []string) (err error) {
+	leaves, _, derr := e.dropExpired(ctx, migrations.LeavesTable, func(day string) bool {
+		if err != nil || !dayPartition.MatchString(day) {
+			return false
+		}
+		week, werr := weekOfDay(day)
+		if werr != nil || !expired(week) {
+			return false
+		}
+		err = e.keepLeafDay(ctx, r, day)
+		return err == nil
+	})
+	if err = errors.Join(err, derr); err != nil {
 		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)
 	}
-	if len(leaves) == 0 && e.reduced.Load() {
+	deletesLeaves := slices.Contains(deleted, migrations.LeavesTable) || slices.Contains(deleted, migrations.KeptLeavesTable)
+	if len(leaves) == 0 && !deletesLeaves && e.reduced.Load() && !e.reducePending.Load() {
 		return nil
 	}
+	// A delete of leaves is a mutation: the leaves are gone at a later
+	// run, which reduces again.
+	e.reducePending.Store(deletesLeaves)
 	reduced, err := e.ReduceLog(ctx)
 	if err != nil {
 		return err

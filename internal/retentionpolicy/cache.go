@@ -15,7 +15,7 @@ import (
 // The retention job does not use a Cache: it reads the policies at each
 // run (All), so a hold placed a moment ago is never missed by a deletion.
 type Cache struct {
-	conn        Conn
+	conn        Querier
 	database    string
 	defaultDays int
 	maxAge      time.Duration
@@ -31,7 +31,7 @@ type Cache struct {
 // NewCache returns a cache of database's policies, read again when older
 // than maxAge; workspaces without a policy get defaultDays. now is the
 // clock (nil for time.Now).
-func NewCache(conn Conn, database string, defaultDays int, maxAge time.Duration, now func() time.Time) *Cache {
+func NewCache(conn Querier, database string, defaultDays int, maxAge time.Duration, now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}

@@ -35,10 +35,14 @@ const (
 	MaxChangedBy  = 200
 )
 
-// Conn is what the package needs of a ClickHouse connection.
-type Conn interface {
-	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+// Querier is what reading policies needs of a ClickHouse connection.
+type Querier interface {
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+// Conn is what writing policies (Set) needs of a ClickHouse connection.
+type Conn interface {
+	Querier
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
@@ -118,7 +122,7 @@ func (p Policy) Validate() error {
 
 // Get returns workspace's policy in database, or Default(workspace,
 // defaultDays) when it has none.
-func Get(ctx context.Context, conn Conn, database, workspace string, defaultDays int) (Policy, error) {
+func Get(ctx context.Context, conn Querier, database, workspace string, defaultDays int) (Policy, error) {
 	all, err := query(ctx, conn, database, "WHERE workspace_id = ?", workspace)
 	if err != nil {
 		return Policy{}, err
@@ -130,7 +134,7 @@ func Get(ctx context.Context, conn Conn, database, workspace string, defaultDays
 }
 
 // All returns every workspace's explicit policy, by workspace.
-func All(ctx context.Context, conn Conn, database string) (map[string]Policy, error) {
+func All(ctx context.Context, conn Querier, database string) (map[string]Policy, error) {
 	return query(ctx, conn, database, "")
 }
 
@@ -172,7 +176,7 @@ func Set(ctx context.Context, conn Conn, database string, p Policy) error {
 
 // query reads the policy in force of the workspaces where says (a WHERE
 // clause, "" for all), by workspace.
-func query(ctx context.Context, conn Conn, database, where string, args ...any) (map[string]Policy, error) {
+func query(ctx context.Context, conn Querier, database, where string, args ...any) (map[string]Policy, error) {
 	q := fmt.Sprintf(`SELECT workspace_id, argMax(days, version), argMax(hold, version), argMax(hold_reason, version),
 argMax(changed_by, version), argMax(changed_at, version) FROM %s.%s %s GROUP BY workspace_id`, database, migrations.RetentionTable, where)
 	rows, err := conn.Query(ctx, q, args...)

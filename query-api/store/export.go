@@ -36,25 +36,26 @@ func (s *Store) ExportCopies(ctx context.Context, f Filter, fn func(r *migration
 
 // export reads the window in chunks; limitBy ends each chunk's query.
 func (s *Store) export(ctx context.Context, f Filter, limitBy string, fn func(r *migrations.Row) error) error {
-	sp, ok := s.span(f)
-	if !ok {
-		return nil
+	sc, err := s.scope(ctx, f)
+	if err != nil || sc.empty() {
+		return err
 	}
 	events, _, err := s.source(ctx)
 	if err != nil {
 		return err
 	}
-	chunks, err := s.exportChunks(ctx, events, f.WorkspaceID, sp)
+	chunks, err := s.exportChunks(ctx, events, f.WorkspaceID, sc)
 	if err != nil {
 		return err
 	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_block_size": exportBlockRows}))
 	for _, c := range chunks {
-		var q query
-		q.bounds(f.WorkspaceID, c)
-		q.filters(f)
-		cond, args := q.clauses()
-		sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC%s", selectColumns, events, cond, limitBy)
+		bs := s.branches(f.WorkspaceID, events, sc, c, func(q *query) { q.filters(f) })
+		if len(bs) == 0 {
+			continue
+		}
+		from, args := union(bs, selectColumns, false, "")
+		sql := fmt.Sprintf("SELECT * FROM %s\nORDER BY timestamp_ns DESC, id DESC%s", from, limitBy)
 		if err := s.each(ctx, sql, args, fn); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
@@ -66,11 +67,14 @@ func (s *Store) export(ctx context.Context, f Filter, limitBy string, fn func(r 
 // newest first, each with exportChunkRows stored rows at most (or one day),
 // from a count of the workspace's rows per day, which reads two narrow
 // columns.
-func (s *Store) exportChunks(ctx context.Context, events, workspaceID string, sp span) ([]span, error) {
-	var q query
-	q.bounds(workspaceID, sp)
-	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\n%s\nGROUP BY day ORDER BY day DESC", events, cond)
+func (s *Store) exportChunks(ctx context.Context, events, workspaceID string, sc scope) ([]span, error) {
+	sp := sc.kept // the widest: the filter's range
+	bs := s.branches(workspaceID, events, sc, sp, func(*query) {})
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	from, args := union(bs, "timestamp", false, "")
+	sql := fmt.Sprintf("SELECT toStartOfDay(timestamp) AS day, count() FROM %s\nGROUP BY day ORDER BY day DESC", from)
 	var chunks []span
 	var rows uint64
 	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {

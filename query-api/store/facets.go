@@ -35,24 +35,24 @@ type Facets struct {
 // by actor, counting each event once however many unmerged copies it has.
 func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
 	out := Facets{Events: []EventCount{}, Actors: []ActorCount{}}
-	sp, ok := s.span(f)
-	if !ok {
-		return out, nil
+	sc, err := s.scope(ctx, f)
+	if err != nil || sc.empty() {
+		return out, err
 	}
 	events, _, err := s.source(ctx)
 	if err != nil {
 		return Facets{}, err
 	}
-	var q query
-	q.bounds(f.WorkspaceID, sp)
-	q.filters(f)
-	cond, args := q.clauses()
+	bs := s.branches(f.WorkspaceID, events, sc, all, func(q *query) { q.filters(f) })
+	if len(bs) == 0 {
+		return out, nil
+	}
+	from, args := union(bs, "timestamp_ns, id, event, actor_type, actor_id, actor_name", false, "")
 
 	sql := fmt.Sprintf(`SELECT event, count() AS n FROM (
     SELECT event FROM %s
-    %s
     LIMIT 1 BY timestamp_ns, id
-) GROUP BY event ORDER BY n DESC, event LIMIT %d`, events, cond, MaxFacets)
+) GROUP BY event ORDER BY n DESC, event LIMIT %d`, from, MaxFacets)
 	if err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
 		var c EventCount
 		if err := scan(&c.Name, &c.Count); err != nil {
@@ -66,9 +66,8 @@ func (s *Store) Facets(ctx context.Context, f Filter) (Facets, error) {
 
 	sql = fmt.Sprintf(`SELECT actor_type, actor_id, argMax(actor_name, timestamp_ns), count() AS n FROM (
     SELECT actor_type, actor_id, actor_name, timestamp_ns FROM %s
-    %s
     LIMIT 1 BY timestamp_ns, id
-) GROUP BY actor_type, actor_id ORDER BY n DESC, actor_type, actor_id LIMIT %d`, events, cond, MaxFacets)
+) GROUP BY actor_type, actor_id ORDER BY n DESC, actor_type, actor_id LIMIT %d`, from, MaxFacets)
 	if err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
 		var c ActorCount
 		if err := scan(&c.Type, &c.ID, &c.Name, &c.Count); err != nil {

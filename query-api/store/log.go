@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -47,6 +49,9 @@ var (
 type Log struct {
 	conn Conn
 	db   string
+	// hasKept is set once the long-term leaves table exists (migration
+	// 7; until then, in a rolling deploy, only the leaves table is read).
+	hasKept atomic.Bool
 }
 
 // NewLog returns a reader of the log tables in database.
@@ -166,7 +171,7 @@ func (l *Log) LeafByID(ctx context.Context, workspaceID, id string) (Leaf, error
 // ErrNoLeaf; the timestamp prunes the leaves' day partitions.
 func (l *Log) LeafByKey(ctx context.Context, workspaceID string, k Key) (Leaf, error) {
 	var found []Leaf
-	err := l.leaves(ctx, workspaceID, "timestamp_ns = ? AND id = ?\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index\nLIMIT 1",
+	err := l.leaves(ctx, workspaceID, "timestamp_ns = ? AND id = ?", "\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index\nLIMIT 1",
 		[]any{k.TimestampNs, k.ID}, func(lf Leaf) error {
 			found = append(found, lf)
 			return nil
@@ -188,7 +193,7 @@ func (l *Log) LeafAt(ctx context.Context, workspaceID string, index int64) (Leaf
 
 func (l *Log) oneLeaf(ctx context.Context, cond, workspaceID string, v any) (Leaf, error) {
 	var found []Leaf
-	err := l.leaves(ctx, workspaceID, cond+"\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index\nLIMIT 1", []any{v}, func(lf Leaf) error {
+	err := l.leaves(ctx, workspaceID, cond, "\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index\nLIMIT 1", []any{v}, func(lf Leaf) error {
 		found = append(found, lf)
 		return nil
 	})
@@ -204,15 +209,35 @@ func (l *Log) oneLeaf(ctx context.Context, cond, workspaceID string, v any) (Lea
 // Leaves calls fn for each stored leaf with an index in [from, to), in
 // index order, each once.
 func (l *Log) Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(Leaf) error) error {
-	return l.leaves(ctx, workspaceID, "leaf_index >= ? AND leaf_index < ?\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index", []any{uint64(from), uint64(to)}, fn)
+	return l.leaves(ctx, workspaceID, "leaf_index >= ? AND leaf_index < ?", "\nORDER BY leaf_index\nLIMIT 1 BY workspace_id, leaf_index", []any{uint64(from), uint64(to)}, fn)
 }
 
-// leaves reads leaves: cond is the WHERE condition followed by its
-// ORDER BY and LIMIT BY clauses.
-func (l *Log) leaves(ctx context.Context, workspaceID, cond string, args []any, fn func(Leaf) error) error {
-	sql := fmt.Sprintf("SELECT workspace_id, leaf_index, timestamp_ns, id, hex(leaf_hash) FROM %s.%s\n"+
-		"PREWHERE workspace_id = ? WHERE %s", l.db, migrations.LeavesTable, cond)
-	err := scanRows(ctx, l.conn, sql, append([]any{workspaceID}, args...), func(scan func(...any) error) error {
+// leaves reads leaves from the leaves table and the long-term leaves
+// table (of events kept past the deployment's window): cond is the WHERE
+// condition, tail the ORDER BY and LIMIT BY clauses over both (which
+// collapse copies of a leaf).
+func (l *Log) leaves(ctx context.Context, workspaceID, cond, tail string, args []any, fn func(Leaf) error) error {
+	tables := []string{migrations.LeavesTable}
+	if !l.hasKept.Load() {
+		var n uint64
+		err := scanRows(ctx, l.conn, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", []any{l.db, migrations.KeptLeavesTable},
+			func(scan func(...any) error) error { return scan(&n) })
+		if err != nil {
+			return fmt.Errorf("look up the long-term leaves: %w", err)
+		}
+		l.hasKept.Store(n > 0)
+	}
+	if l.hasKept.Load() {
+		tables = append(tables, migrations.KeptLeavesTable)
+	}
+	var branches []string
+	var all []any
+	for _, table := range tables {
+		branches = append(branches, fmt.Sprintf("SELECT workspace_id, leaf_index, timestamp_ns, id, leaf_hash FROM %s.%s\nPREWHERE workspace_id = ? WHERE %s", l.db, table, cond))
+		all = append(append(all, workspaceID), args...)
+	}
+	sql := "SELECT workspace_id, leaf_index, timestamp_ns, id, hex(leaf_hash) FROM (\n" + strings.Join(branches, "\nUNION ALL\n") + ")" + tail
+	err := scanRows(ctx, l.conn, sql, all, func(scan func(...any) error) error {
 		var lf Leaf
 		var index uint64
 		var h string
@@ -271,9 +296,9 @@ func (l *Log) LeafIndexes(ctx context.Context, workspaceID string, keys []Key, s
 	for _, k := range keys {
 		want[k] = true
 	}
-	cond := fmt.Sprintf("timestamp_ns >= ? AND timestamp_ns <= ? AND leaf_index < ? AND id IN (%s)\nLIMIT 1 BY workspace_id, leaf_index", placeholders(len(ids)))
+	cond := fmt.Sprintf("timestamp_ns >= ? AND timestamp_ns <= ? AND leaf_index < ? AND id IN (%s)", placeholders(len(ids)))
 	args := append([]any{lo, hi, uint64(size)}, ids...)
-	err := l.leaves(ctx, workspaceID, cond, args, func(lf Leaf) error {
+	err := l.leaves(ctx, workspaceID, cond, "\nLIMIT 1 BY workspace_id, leaf_index", args, func(lf Leaf) error {
 		if k := (Key{lf.TimestampNs, lf.ID}); want[k] {
 			out[k] = lf.Index
 		}

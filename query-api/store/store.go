@@ -1,6 +1,9 @@
 // Package store reads audit events from ClickHouse for the API. Every query
-// is scoped to one workspace and to the retention window, whatever the
-// caller asks, and every value reaches ClickHouse as a bound parameter.
+// is scoped to one workspace and to that workspace's retention window
+// (its policy, see WithPolicies), whatever the caller asks, and every
+// value reaches ClickHouse as a bound parameter. Reads go to the events
+// table and to the long-term table of events kept past the deployment's
+// window or restored from an archive (window.go).
 // Copies of one event not yet merged by the ReplacingMergeTree are hidden
 // (LIMIT 1 BY, or collapsing equal keys), so a replayed event is never
 // returned or counted twice.
@@ -41,22 +44,28 @@ type Store struct {
 	database string
 	table    string
 	// moved is set once the old-layout events table is gone (see source).
-	moved  atomic.Bool
-	window time.Duration
-	now    func() time.Time
+	moved atomic.Bool
+	// hasKept is set once the long-term table exists (see scope).
+	hasKept atomic.Bool
+	// days is the window of a workspace without a policy; policies, when
+	// set, gives each workspace's.
+	days     int
+	policies Policies
+	now      func() time.Time
 	// exportChunkRows is the number of rows an export asks ClickHouse to
 	// sort at once, at most (a chunk is at least one day).
 	exportChunkRows uint64
 }
 
 // New returns a store over database.audit_events that never returns events
-// older than retentionDays.
+// older than retentionDays (or, with WithPolicies, than each workspace's
+// window).
 func New(conn Conn, database string, retentionDays int, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
 	return &Store{conn: conn, database: database, table: database + "." + migrations.Table,
-		window: time.Duration(retentionDays) * 24 * time.Hour, now: now, exportChunkRows: 200_000}
+		days: retentionDays, now: now, exportChunkRows: 200_000}
 }
 
 // Filter selects events of one workspace. Empty fields do not filter.
@@ -100,21 +109,6 @@ var selectColumns = strings.Join(readColumns, ", ")
 
 // span is a range of timestamps [lo, hi) in nanoseconds.
 type span struct{ lo, hi int64 }
-
-// span returns the part of [f.Since, f.Until) inside the retention window;
-// ok is false when it is empty.
-func (s *Store) span(f Filter) (span, bool) {
-	now := s.now()
-	lo := now.Add(-s.window)
-	if f.Since.After(lo) {
-		lo = f.Since
-	}
-	sp := span{lo: unixNano(lo), hi: math.MaxInt64}
-	if !f.Until.IsZero() {
-		sp.hi = unixNano(f.Until)
-	}
-	return sp, sp.hi > sp.lo
-}
 
 // unixNano is t.UnixNano clamped to what int64 nanoseconds hold.
 func unixNano(t time.Time) int64 {
@@ -247,9 +241,9 @@ type key struct {
 // of event, actor_id or resource_id (lookupFor); the second reads the full
 // rows of those keys only, by key.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (Page, error) {
-	sp, ok := s.span(f)
-	if !ok {
-		return Page{}, nil
+	sc, err := s.scope(ctx, f)
+	if err != nil || sc.empty() {
+		return Page{}, err
 	}
 	events, lookups, err := s.source(ctx)
 	if err != nil {
@@ -259,7 +253,7 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 	if lookup, ok := s.lookupFor(f); ok && lookups {
 		keysFrom, ages = lookup, lookupProbeAges
 	}
-	keys, err := s.pageKeys(ctx, keysFrom, ages, f, sp, after, limit+1)
+	keys, err := s.pageKeys(ctx, keysFrom, ages, f, sc, after, limit+1)
 	if err != nil {
 		return Page{}, err
 	}
@@ -269,7 +263,7 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, limit int) (P
 		last := keys[limit-1]
 		p.Next = &Cursor{TimestampNs: last.ns, ID: last.id}
 	}
-	if p.Events, err = s.rows(ctx, events, f.WorkspaceID, keys); err != nil {
+	if p.Events, err = s.rows(ctx, events, sc, f.WorkspaceID, keys); err != nil {
 		return Page{}, err
 	}
 	return p, nil
@@ -286,9 +280,11 @@ var probeAges = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * ti
 var lookupProbeAges = []time.Duration{24 * time.Hour}
 
 // pageKeys returns the keys of the first n distinct events matching f in
-// sp after the cursor, newest first. It looks at the newest day first, then
-// further back (ages, see probeAges) until it has n keys or reached sp.lo.
-func (s *Store) pageKeys(ctx context.Context, table string, ages []time.Duration, f Filter, sp span, after *Cursor, n int) ([]key, error) {
+// sc after the cursor, newest first. It looks at the newest day first, then
+// further back (ages, see probeAges) until it has n keys or reached the
+// scope's start.
+func (s *Store) pageKeys(ctx context.Context, table string, ages []time.Duration, f Filter, sc scope, after *Cursor, n int) ([]key, error) {
+	sp := sc.kept // the widest: the filter's range
 	if after != nil {
 		sp.hi = min(sp.hi, after.TimestampNs+1)
 	}
@@ -307,7 +303,7 @@ func (s *Store) pageKeys(ctx context.Context, table string, ages []time.Duration
 		if probe.hi <= probe.lo {
 			continue
 		}
-		found, err := s.probeKeys(ctx, table, f, probe, after, n-len(keys))
+		found, err := s.probeKeys(ctx, table, f, sc, probe, after, n-len(keys))
 		if err != nil {
 			return nil, err
 		}
@@ -321,18 +317,23 @@ func (s *Store) pageKeys(ctx context.Context, table string, ages []time.Duration
 
 // probeKeys returns the keys of the first n distinct events matching f in
 // sp after the cursor, newest first, from table (the events table or a
-// lookup table). Copies of an event are rare, so it asks
-// for n rows, and asks again for more only when copies made it fall short.
-func (s *Store) probeKeys(ctx context.Context, table string, f Filter, sp span, after *Cursor, n int) ([]key, error) {
-	var q query
-	q.bounds(f.WorkspaceID, sp)
-	if after != nil {
-		q.pre("(timestamp_ns < ? OR (timestamp_ns = ? AND id < ?))", after.TimestampNs, after.TimestampNs, after.ID)
+// lookup table) and the long-term table. Copies of an event are rare, so
+// it asks for n rows, and asks again for more only when copies made it
+// fall short.
+func (s *Store) probeKeys(ctx context.Context, table string, f Filter, sc scope, sp span, after *Cursor, n int) ([]key, error) {
+	bs := s.branches(f.WorkspaceID, table, sc, sp, func(q *query) {
+		if after != nil {
+			q.pre("(timestamp_ns < ? OR (timestamp_ns = ? AND id < ?))", after.TimestampNs, after.TimestampNs, after.ID)
+		}
+		q.filters(f)
+	})
+	if len(bs) == 0 {
+		return nil, nil
 	}
-	q.filters(f)
-	cond, args := q.clauses()
 	for want := n; ; want *= 4 {
-		sql := fmt.Sprintf("SELECT timestamp_ns, id FROM %s\n%s\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", table, cond, want)
+		order := fmt.Sprintf("\nORDER BY timestamp_ns DESC, id DESC\nLIMIT %d", want)
+		from, args := union(bs, "timestamp_ns, id", false, order)
+		sql := "SELECT timestamp_ns, id FROM " + from + order
 		rows, err := s.conn.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, fmt.Errorf("query page keys: %w", err)
@@ -370,13 +371,10 @@ func (s *Store) probeKeys(ctx context.Context, table string, f Filter, sp span, 
 // timestamp), so only the parts holding the keys are read, however far
 // apart the keys are; a condition on timestamp_ns prunes nothing there when
 // a workspace's rows fill less than a granule of each part.
-func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key) ([]event.Event, error) {
+func (s *Store) rows(ctx context.Context, table string, sc scope, workspaceID string, keys []key) ([]event.Event, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	var q query
-	// keys are newest first.
-	q.bounds(workspaceID, span{lo: keys[len(keys)-1].ns, hi: keys[0].ns + 1})
 	ids := make([]any, len(keys))
 	var secs []any // the keys' seconds, newest first, each once
 	for i, k := range keys {
@@ -385,17 +383,23 @@ func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key)
 			secs = append(secs, sec)
 		}
 	}
-	q.pre("timestamp IN ("+strings.TrimSuffix(strings.Repeat("toDateTime(?), ", len(secs)), ", ")+")", secs...)
-	q.and("id IN ("+placeholders(len(ids))+")", ids...)
-	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nLIMIT 1 BY timestamp_ns, id", selectColumns, table, cond)
+	// keys are newest first.
+	bs := s.branches(workspaceID, table, sc, span{lo: keys[len(keys)-1].ns, hi: keys[0].ns + 1}, func(q *query) {
+		q.pre("timestamp IN ("+strings.TrimSuffix(strings.Repeat("toDateTime(?), ", len(secs)), ", ")+")", secs...)
+		q.and("id IN ("+placeholders(len(ids))+")", ids...)
+	})
+	from, args := union(bs, selectColumns, true, "\nLIMIT 1 BY timestamp_ns, id")
 	byKey := make(map[key]event.Event, len(keys))
-	err := s.each(ctx, sql, args, func(r *migrations.Row) error {
+	err := s.eachRestored(ctx, "SELECT * FROM "+from, args, func(r *migrations.Row, restored bool) error {
 		k := key{r.TimestampNs, r.ID}
-		if _, ok := byKey[k]; ok {
+		if e, ok := byKey[k]; ok {
+			e.Restored = e.Restored || restored
+			byKey[k] = e
 			return nil
 		}
-		byKey[k] = toEvent(r)
+		e := toEvent(r)
+		e.Restored = restored
+		byKey[k] = e
 		return nil
 	})
 	if err != nil {
@@ -414,19 +418,24 @@ func (s *Store) rows(ctx context.Context, table, workspaceID string, keys []key)
 
 // Get returns one event by id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, workspaceID, id string) (event.Event, error) {
-	sp, _ := s.span(Filter{})
+	sc, err := s.scope(ctx, Filter{WorkspaceID: workspaceID})
+	if err != nil {
+		return event.Event{}, err
+	}
 	events, _, err := s.source(ctx)
 	if err != nil {
 		return event.Event{}, err
 	}
-	var q query
-	q.bounds(workspaceID, sp)
-	q.and("id = ?", id)
-	cond, args := q.clauses()
-	sql := fmt.Sprintf("SELECT %s FROM %s\n%s\nORDER BY timestamp_ns DESC LIMIT 1", selectColumns, events, cond)
+	bs := s.branches(workspaceID, events, sc, all, func(q *query) { q.and("id = ?", id) })
+	if len(bs) == 0 {
+		return event.Event{}, ErrNotFound
+	}
+	order := "\nORDER BY timestamp_ns DESC, restored DESC LIMIT 1"
+	from, args := union(bs, selectColumns, true, order)
 	var found *event.Event
-	err = s.each(ctx, sql, args, func(r *migrations.Row) error {
+	err = s.eachRestored(ctx, "SELECT * FROM "+from+order, args, func(r *migrations.Row, restored bool) error {
 		e := toEvent(r)
+		e.Restored = restored
 		found = &e
 		return nil
 	})
@@ -445,20 +454,33 @@ var ErrNotFound = errors.New("event not found")
 // each runs sql, which selects selectColumns, and calls fn for each row,
 // reusing one Row. fn must not keep r.
 func (s *Store) each(ctx context.Context, sql string, args []any, fn func(r *migrations.Row) error) error {
+	return s.scanEvents(ctx, sql, args, false, func(r *migrations.Row, _ bool) error { return fn(r) })
+}
+
+// eachRestored is each for sql that selects selectColumns and restored.
+func (s *Store) eachRestored(ctx context.Context, sql string, args []any, fn func(r *migrations.Row, restored bool) error) error {
+	return s.scanEvents(ctx, sql, args, true, fn)
+}
+
+func (s *Store) scanEvents(ctx context.Context, sql string, args []any, withRestored bool, fn func(r *migrations.Row, restored bool) error) error {
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("query events: %w", err)
 	}
 	defer rows.Close()
 	var r migrations.Row
+	var restored uint8
 	dest := migrations.Events.Pointers(&r, readColumns)
+	if withRestored {
+		dest = append(dest, &restored)
+	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("scan event: %w", err)
 		}
 		r.Timestamp = time.Unix(0, r.TimestampNs).UTC()
 		r.ReceivedAt = time.Unix(0, r.ReceivedAtNs).UTC()
-		if err := fn(&r); err != nil {
+		if err := fn(&r, restored != 0); err != nil {
 			return err
 		}
 	}

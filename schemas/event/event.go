@@ -54,6 +54,10 @@ type Event struct {
 	Sender Sender `json:"sender"`
 	// Properties is a free-form JSON object (nil when absent).
 	Properties json.RawMessage `json:"properties,omitempty"`
+	// Restored is set by the read API on an event restored from an
+	// archive after it expired (docs/retention.md). Producers cannot set
+	// it: the decoder rejects the field as unknown.
+	Restored bool `json:"restored,omitempty"`
 }
 
 // Actor is who made the change: a logged-in user, an access token, or the

@@ -68,6 +68,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{"syntax", `{"event": `, "", "invalid JSON"},
 		{"trailing data", `{"event": "Source Created"} {}`, "", "after the event"},
 		{"unknown field", `{"evnt": "Source Created"}`, "evnt", "unknown field"},
+		{"restored is the read API's", `{"restored": true}`, "restored", "unknown field"},
 		{"wrong type", `{"workspace_id": 5}`, "workspace_id", "must be a string"},
 		{"nested wrong type", `{"actor": {"id": true}}`, "actor.id", "must be a string"},
 		{"actor not object", `{"actor": "alice"}`, "actor", "must be an object"},

@@ -111,6 +111,16 @@ func (c columnDef[R]) definition() string {
 	return c.Name + " " + c.Type + " DEFAULT " + c.Default
 }
 
+// Columns are the names of every column, in the order of the CREATE
+// statement (those left to their default included).
+func (t *TableDef[R]) Columns() []string {
+	out := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		out[i] = c.Name
+	}
+	return out
+}
+
 // InsertColumns are the columns a writer names in its INSERT, in the
 // order of the values it appends: every column but those left to their
 // default (18.16 needs them named for batch inserts).
