@@ -61,7 +61,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	policies := retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now)
 	api.New(api.Options{
 		Retention:    policies,
-		Events:       store.New(conn, chc.Database, days, time.Now),
+		Events:       store.New(conn, chc.Database, days, time.Now).WithPolicies(policies),
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
 		ManifestKeys: c.ManifestKeys,
