@@ -41,8 +41,10 @@ type Conn interface {
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
-// Restorer restores archive files. Safe for concurrent use.
+// Restorer restores archive files. Safe for concurrent use; it runs one
+// restore at a time (each holds up to MaxArchiveFile in memory per file).
 type Restorer struct {
+	busy           chan struct{}
 	dir            string
 	conn           Conn
 	database       string
@@ -55,7 +57,7 @@ type Restorer struct {
 // database; files must verify with the checkpoint and manifest keys
 // (origin is the log origin prefix).
 func NewRestorer(dir string, conn Conn, database string, checkpointKeys, manifestKeys note.Verifiers, origin string) *Restorer {
-	return &Restorer{dir: dir, conn: conn, database: database, checkpointKeys: checkpointKeys, manifestKeys: manifestKeys, origin: origin}
+	return &Restorer{busy: make(chan struct{}, 1), dir: dir, conn: conn, database: database, checkpointKeys: checkpointKeys, manifestKeys: manifestKeys, origin: origin}
 }
 
 // Errors of a restore.
@@ -234,6 +236,13 @@ func (h *handler) restore(c echo.Context) error {
 	if h.o.Restorer == nil {
 		return &httpserver.Error{Status: http.StatusConflict, Code: "archive_not_configured",
 			Message: "this API has no archive directory: set " + config.ArchiveDir.Name + " (the writer's) on the api"}
+	}
+	select {
+	case h.o.Restorer.busy <- struct{}{}:
+		defer func() { <-h.o.Restorer.busy }()
+	default:
+		return &httpserver.Error{Status: http.StatusConflict, Code: "restore_in_progress",
+			Message: "another restore is in progress on this API; retry when it is done"}
 	}
 	ws, who := c.Param("workspace_id"), operator(c)
 	a, err := h.o.Restorer.Load(ws, day)

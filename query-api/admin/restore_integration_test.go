@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,8 +114,18 @@ func roundTrip(t *testing.T, conn chConn, db string, insertLog func(*logtest.Log
 		ids = append(ids, row.ID)
 	}
 	require.ElementsMatch(t, []string{"a1", "a2", "a3", "k1"}, ids)
-	until := time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)
-	require.NoError(t, r.Insert(ctx, got.Rows, until))
+	srv := newServer(t, r)
+	rec := srv.do(http.MethodPost, "/admin/v1/workspaces/ws_a/archive/restore", aliceToken,
+		`{"day": "2025-03-09", "until": "2027-06-30", "reason": "audit request 12"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.JSONEq(t, `{"workspace_id":"ws_a","day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0}`, rec.Body.String())
+	require.Len(t, srv.emitter.events, 1)
+	restoredEv := srv.emitter.events[0]
+	require.Equal(t, "Audit Archive Restored", restoredEv.Event)
+	require.Equal(t, "audit_archive", restoredEv.Resource.Type)
+	require.Equal(t, "ws_a/2025/03/09", restoredEv.Resource.ID)
+	require.JSONEq(t, `{"archive_day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0,"changed_by":"alice","reason":"audit request 12"}`,
+		string(restoredEv.Properties))
 
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id, toString(kept_until), properties, actor_name FROM %s.%s WHERE workspace_id = ? AND restored = 1 ORDER BY id", db, migrations.KeptTable), "ws_a")
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/labstack/echo/v4"
@@ -70,7 +71,9 @@ func adminServer(c apiConfig, conn driver.Conn, rec admin.Emitter, log *slog.Log
 		}
 		o.Restorer = admin.NewRestorer(c.Admin.ArchiveDir, conn, c.ClickHouse.Database, cvs, mvs, c.LogOrigin)
 	}
-	e := httpserver.New(httpserver.Options{Name: "admin", Log: log.With("listener", "admin"), TrustedProxies: c.Proxies})
+	// A restore proves and inserts a day of events before it answers.
+	limits := httpserver.Limits{WriteTimeout: 15 * time.Minute}
+	e := httpserver.New(httpserver.Options{Name: "admin", Log: log.With("listener", "admin"), TrustedProxies: c.Proxies, Limits: limits})
 	admin.Register(e, o)
 	return e, nil
 }
