@@ -90,7 +90,7 @@ func Register(e *echo.Echo, o Options) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{o: o}
-	auth := o.Operators.authenticate
+	auth := h.authenticate
 	ws := []echo.MiddlewareFunc{auth, validWorkspace}
 	e.GET("/admin/v1/retention", h.list, auth)
 	e.GET("/admin/v1/workspaces/:workspace_id/retention", h.get, ws...)

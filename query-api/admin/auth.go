@@ -77,8 +77,10 @@ const operatorKey = "admin_operator"
 
 // authenticate admits a request with an operator's bearer token and puts
 // the operator's name in the context. Tokens are accepted in the
-// Authorization header only, never in the URL.
-func (ops Operators) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+// Authorization header only, never in the URL. A refusal is logged with
+// the client's address (never what it sent), to spot guessing.
+func (h *handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	ops := h.o.Operators
 	return func(c echo.Context) error {
 		scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		token = strings.TrimSpace(token)
@@ -87,6 +89,7 @@ func (ops Operators) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			name, found = ops.lookup(token)
 		}
 		if !found {
+			h.o.Log.Warn("admin API: credentials refused", "client_ip", c.RealIP(), "route", c.Path(), "had_bearer", ok && token != "")
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="audittrail-admin"`)
 			return &httpserver.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
 				Message: "send an operator token (" + config.AdminTokens.Name + ") as Authorization: Bearer <token>"}
