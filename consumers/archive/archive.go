@@ -59,25 +59,33 @@ type Archiver struct {
 	rows   Rows
 	log    Log
 	signer note.Signer
+	known  note.Verifiers
 	now    func() time.Time
 	files  *prometheus.CounterVec
 	lines  prometheus.Counter
 }
 
 // New returns an archiver into dir, an absolute path; signer signs the
-// manifests (the manifest key, never the checkpoints'); now is the clock
-// (nil: time.Now).
-func New(dir string, rows Rows, log Log, signer note.Signer, now func() time.Time) (*Archiver, error) {
+// manifests (the manifest key, never the checkpoints'), and known holds
+// its verifier key (the manifests of files already in dir are checked
+// with it); now is the clock (nil: time.Now).
+func New(dir string, rows Rows, log Log, signer note.Signer, known note.Verifiers, now func() time.Time) (*Archiver, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("archive directory %q: want an absolute path", dir)
 	}
 	if signer == nil {
 		return nil, errors.New("archive: a manifest signing key is needed to sign archive manifests")
 	}
+	if known == nil {
+		return nil, errors.New("archive: the manifest verifier keys are needed to read the archive's own files")
+	}
+	if v, err := known.Verifier(signer.Name(), signer.KeyHash()); err != nil || v == nil {
+		return nil, fmt.Errorf("archive: the manifest verifier keys lack the signing key's (%s+%08x)", signer.Name(), signer.KeyHash())
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Archiver{dir: filepath.Clean(dir), rows: rows, log: log, signer: signer, now: now,
+	return &Archiver{dir: filepath.Clean(dir), rows: rows, log: log, signer: signer, known: known, now: now,
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_archive_files_total",
 			Help: "Archive files written, by kind: sealed (provable) or unsealed (rows without a leaf).",
@@ -117,9 +125,13 @@ func (a *Archiver) Archive(ctx context.Context, workspace string, day time.Time)
 	if err != nil {
 		return err
 	}
-	run := &dayRun{a: a, ctx: ctx, ws: workspace, day: day, seen: map[key]bool{}, sealed: 1, unsealed: 1}
+	run := &dayRun{a: a, ctx: ctx, ws: workspace, day: day, seen: map[key]bool{}, seenLoose: map[key]bool{}, sealed: 1, unsealed: 1}
 	for _, p := range parts {
-		if err := keysIn(p.Path, run.seen); err != nil {
+		seen := run.seen
+		if p.Unsealed {
+			seen = run.seenLoose
+		}
+		if err := keysIn(p.Path, p.Unsealed, a.known, seen); err != nil {
 			return err
 		}
 		if p.Unsealed {
@@ -152,12 +164,14 @@ func (a *Archiver) Archive(ctx context.Context, workspace string, day time.Time)
 
 // dayRun is one Archive call.
 type dayRun struct {
-	a    *Archiver
-	ctx  context.Context
-	ws   string
-	day  time.Time
-	cp   *store.Checkpoint
-	seen map[key]bool
+	a   *Archiver
+	ctx context.Context
+	ws  string
+	day time.Time
+	cp  *store.Checkpoint
+	// seen are the events in the day's verified sealed parts; seenLoose
+	// those in its unsealed files.
+	seen, seenLoose map[key]bool
 	// sealed and unsealed are the numbers of the next parts of each kind.
 	sealed, unsealed int
 	batch            []migrations.Row
@@ -197,9 +211,10 @@ func (r *dayRun) flush() error {
 	for i := range r.batch {
 		n, ok := idx[keys[i]]
 		var err error
-		if ok {
+		switch {
+		case ok:
 			err = r.sealedRow(&r.batch[i], n)
-		} else {
+		case !r.seenLoose[key{keys[i].TimestampNs, keys[i].ID}]:
 			err = r.unsealedRow(&r.batch[i])
 		}
 		if err != nil {

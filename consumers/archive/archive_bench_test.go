@@ -46,7 +46,7 @@ func BenchmarkArchiveDay(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		dir := b.TempDir()
-		a, err := archive.New(dir, rows, log, mk.Signer, nil)
+		a, err := archive.New(dir, rows, log, mk.Signer, verifiersOf(b, mk), nil)
 		require.NoError(b, err)
 		b.StartTimer()
 		require.NoError(b, a.Archive(context.Background(), "ws_1", day))

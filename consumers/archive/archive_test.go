@@ -75,7 +75,7 @@ func newFixture(t *testing.T, sealed int) *fixture {
 	f.rows.rows = append(f.rows.rows, row("ws_1", day.Add(23*time.Hour), 99))
 	_, err = f.log.Sign(ck, day.Add(72*time.Hour))
 	require.NoError(t, err)
-	f.a, err = archive.New(f.dir, f.rows, f.log, mk.Signer, func() time.Time { return day.Add(100 * 24 * time.Hour) })
+	f.a, err = archive.New(f.dir, f.rows, f.log, mk.Signer, verifiersOf(t, mk), func() time.Time { return day.Add(100 * 24 * time.Hour) })
 	require.NoError(t, err)
 	return f
 }
@@ -152,6 +152,29 @@ func TestArchiveIsIdempotentAndAddsOnlyNewRows(t *testing.T) {
 	require.Equal(t, 1, rep.Checked)
 }
 
+// TestPlantedFilesCannotHideEvents: a file someone put in the directory,
+// whose manifest is not signed with the archive's key, or an unsealed file
+// naming sealed events, does not make the archiver skip them.
+func TestPlantedFilesCannotHideEvents(t *testing.T) {
+	f := newFixture(t, 3)
+	other := newFixture(t, 3) // the same events, archived with another manifest key
+	require.NoError(t, other.a.Archive(context.Background(), "ws_1", day))
+	month := filepath.Join(f.dir, "ws_1", "2025", "03")
+	require.NoError(t, os.MkdirAll(month, 0o700))
+	planted := gunzip(t, filepath.Join(other.dir, "ws_1", "2025", "03", "09.ndjson.gz"))
+	writeGzip(t, filepath.Join(month, "09.ndjson.gz"), planted)
+	writeGzip(t, filepath.Join(month, "09.unsealed.ndjson.gz"), planted)
+
+	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day))
+	parts, err := archivefile.Parts(f.dir, "ws_1", day)
+	require.NoError(t, err)
+	require.Len(t, parts, 4, "the planted two, the day's sealed events again, and the unsealed one")
+	require.Equal(t, archivefile.Part{Path: filepath.Join(month, "09.2.ndjson.gz"), Number: 2}, parts[1])
+	rep := f.verifyFile(t, parts[1].Path)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 3, rep.Checked, "every sealed event of the day, despite the planted files")
+}
+
 func TestAlteredArchiveFailsVerification(t *testing.T) {
 	f := newFixture(t, 3)
 	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day))
@@ -196,7 +219,7 @@ func (l failingLog) HashReader(context.Context, string) tlog.HashReader {
 
 func TestFailedArchiveLeavesNoFile(t *testing.T) {
 	f := newFixture(t, 3)
-	a, err := archive.New(f.dir, f.rows, failingLog{f.log}, f.mk.Signer, nil)
+	a, err := archive.New(f.dir, f.rows, failingLog{f.log}, f.mk.Signer, verifiersOf(t, f.mk), nil)
 	require.NoError(t, err)
 	err = a.Archive(context.Background(), "ws_1", day)
 	require.ErrorIs(t, err, store.ErrHashMissing)
@@ -208,12 +231,17 @@ func TestFailedArchiveLeavesNoFile(t *testing.T) {
 
 func TestNewRefusesRelativeDirAndMissingSigner(t *testing.T) {
 	f := newFixture(t, 1)
-	_, err := archive.New("archive", f.rows, f.log, f.mk.Signer, nil)
+	known := verifiersOf(t, f.mk)
+	_, err := archive.New("archive", f.rows, f.log, f.mk.Signer, known, nil)
 	require.Error(t, err)
-	_, err = archive.New(f.dir, f.rows, f.log, nil, nil)
+	_, err = archive.New(f.dir, f.rows, f.log, nil, known, nil)
 	require.Error(t, err)
+	_, err = archive.New(f.dir, f.rows, f.log, f.mk.Signer, nil, nil)
+	require.Error(t, err, "no verifier keys")
+	_, err = archive.New(f.dir, f.rows, f.log, f.mk.Signer, verifiersOf(t, f.ck), nil)
+	require.ErrorContains(t, err, "lack the signing key's")
 	var s note.Signer = f.mk.Signer
-	_, err = archive.New(f.dir, f.rows, f.log, s, nil)
+	_, err = archive.New(f.dir, f.rows, f.log, s, known, nil)
 	require.NoError(t, err)
 }
 
@@ -237,4 +265,12 @@ func writeGzip(t *testing.T, path string, b []byte) {
 	require.NoError(t, err)
 	require.NoError(t, zw.Close())
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
+}
+
+// verifiersOf returns the verifiers of a key.
+func verifiersOf(t testing.TB, k logtest.Key) note.Verifiers {
+	t.Helper()
+	vs, err := verify.Verifiers([]string{k.Verifier})
+	require.NoError(t, err)
+	return vs
 }

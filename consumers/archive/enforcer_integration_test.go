@@ -68,7 +68,7 @@ func TestRetentionArchivesBeforeItDeletes(t *testing.T) {
 	require.Contains(t, stacktest.VisibleIDs(t, conn, ch.Database), "ws_short/s_old", "kept while its archive fails")
 
 	dir := t.TempDir()
-	a, err := archive.New(dir, archive.NewClickHouseRows(conn, ch.Database), store.NewLog(conn, ch.Database), mk.Signer, nil)
+	a, err := archive.New(dir, archive.NewClickHouseRows(conn, ch.Database), store.NewLog(conn, ch.Database), mk.Signer, verifiersOf(t, mk), nil)
 	require.NoError(t, err)
 	enf := retention.New(conn, ch.Database, 90, func() time.Time { return now }, quiet).SetArchiver(a)
 	_, err = enf.RunOnce(ctx)

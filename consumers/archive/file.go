@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/segmentio/encoding/json"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/schemas/archivefile"
 	"github.com/audittrail/audittrail/schemas/manifest"
@@ -95,9 +96,13 @@ func syncDir(dir string) error {
 // maxLine bounds one NDJSON line (as verify.MaxLine).
 const maxLine = 1 << 20
 
-// keysIn adds the (timestamp, id) of every event line of an archive file
-// to seen. The file is not verified: it tells what is already archived.
-func keysIn(path string, seen map[key]bool) error {
+// keysIn adds to seen the (timestamp, id) of the events an archive file
+// already holds. For a sealed part these are the rows its manifest names,
+// and only when the manifest's signature verifies with known: a file
+// planted in the directory cannot make the archiver skip events (they
+// would then be deleted unarchived). An unsealed file has no signature;
+// its lines only keep rows without a leaf from being written there again.
+func keysIn(path string, unsealed bool, known note.Verifiers, seen map[key]bool) error {
 	r, err := archivefile.Open(path)
 	if err != nil {
 		return fmt.Errorf("read archive: %w", err)
@@ -106,6 +111,19 @@ func keysIn(path string, seen map[key]bool) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	for sc.Scan() {
+		if !unsealed {
+			var c manifest.Closing
+			if json.Unmarshal(sc.Bytes(), &c) == nil && c.Manifest != "" {
+				m, err := manifest.Open([]byte(c.Manifest), known)
+				if err != nil {
+					return nil // not ours: its rows count as not archived
+				}
+				for _, ref := range m.Rows {
+					seen[key{ref.TimestampNs, ref.ID}] = true
+				}
+			}
+			continue
+		}
 		var l manifest.Line
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.ID != "" {
 			seen[key{l.TimestampNs, l.ID}] = true

@@ -87,7 +87,7 @@ func roundTrip(t *testing.T, conn chConn, db string, insertLog func(*logtest.Log
 	require.NoError(t, insertLog(log))
 
 	dir := t.TempDir()
-	a, err := archive.New(dir, archive.NewClickHouseRows(conn, db), store.NewLog(conn, db), mk.Signer, nil)
+	a, err := archive.New(dir, archive.NewClickHouseRows(conn, db), store.NewLog(conn, db), mk.Signer, known(t, mk.Verifier), nil)
 	require.NoError(t, err)
 	require.NoError(t, a.Archive(ctx, "ws_a", day))
 	file := filepath.Join(dir, "ws_a", "2025", "03", "09.ndjson.gz")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/consumers/archive"
 	"github.com/audittrail/audittrail/query-api/admin"
@@ -64,7 +65,7 @@ func newArchive(t *testing.T, n int) archived {
 	_, err = log.Sign(ck, day.Add(48*time.Hour))
 	require.NoError(t, err)
 	a := archived{dir: t.TempDir(), ck: ck, mk: mk}
-	arch, err := archive.New(a.dir, rows, log, mk.Signer, nil)
+	arch, err := archive.New(a.dir, rows, log, mk.Signer, known(t, mk.Verifier), nil)
 	require.NoError(t, err)
 	require.NoError(t, arch.Archive(context.Background(), "ws_1", day))
 	return a
@@ -169,4 +170,12 @@ func TestRestoreOfAnArchiveThatDoesNotVerifyRestoresNothing(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
 	require.Equal(t, "archive_not_verified", errorOf(t, rec).Error.Code)
 	require.Empty(t, s.emitter.events)
+}
+
+// known returns the verifiers of keys.
+func known(t testing.TB, keys ...string) note.Verifiers {
+	t.Helper()
+	vs, err := verify.Verifiers(keys)
+	require.NoError(t, err)
+	return vs
 }

@@ -21,7 +21,8 @@ import (
 // archiverFromEnv returns the archiver the configuration asks for, nil
 // when AUDITTRAIL_ARCHIVE_DIR is empty. The directory is created and must
 // be writable; the manifest signing key must be set, and its verifier key
-// among the manifest verifier keys when those are set.
+// among the manifest verifier keys (the archiver checks the manifests of
+// the files already there with them).
 func archiverFromEnv(env *config.Env, conn archive.Conn, logConn store.Conn, database string) (*archive.Archiver, error) {
 	dir := config.ArchiveDir.Get(env)
 	if dir == "" {
@@ -38,28 +39,33 @@ func archiverFromEnv(env *config.Env, conn archive.Conn, logConn store.Conn, dat
 	if err != nil {
 		return nil, config.ManifestSigningKey.Refused()
 	}
-	if err := signerListed(signer, config.ManifestVerifierKeys.Get(env)); err != nil {
+	known, err := signerListed(signer, config.ManifestVerifierKeys.Get(env))
+	if err != nil {
 		return nil, err
 	}
 	if err := writable(dir); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.ArchiveDir.Name, err)
 	}
-	return archive.New(dir, archive.NewClickHouseRows(conn, database), store.NewLog(logConn, database), signer, time.Now)
+	return archive.New(dir, archive.NewClickHouseRows(conn, database), store.NewLog(logConn, database), signer, known, time.Now)
 }
 
-// signerListed checks that the signer's verifier key is among keys (when
-// any are set), or its archives would not verify.
-func signerListed(s note.Signer, keys []string) error {
-	if len(keys) == 0 {
-		return nil
-	}
+// signerListed returns the verifiers of keys, which must hold the
+// signer's verifier key, or its archives would not verify.
+func signerListed(s note.Signer, keys []string) (note.Verifiers, error) {
+	var vs []note.Verifier
+	listed := false
 	for _, k := range keys {
 		v, err := note.NewVerifier(k)
-		if err == nil && v.Name() == s.Name() && v.KeyHash() == s.KeyHash() {
-			return nil
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a note verifier key (%v)", config.ManifestVerifierKeys.Name, k, err)
 		}
+		vs = append(vs, v)
+		listed = listed || (v.Name() == s.Name() && v.KeyHash() == s.KeyHash())
 	}
-	return fmt.Errorf("%s lacks the verifier key of %s (key %s+%08x): add it, or archives will not verify",
+	if listed {
+		return note.VerifierList(vs...), nil
+	}
+	return nil, fmt.Errorf("%s lacks the verifier key of %s (key %s+%08x): add it, or archives will not verify",
 		config.ManifestVerifierKeys.Name, config.ManifestSigningKey.Name, s.Name(), s.KeyHash())
 }
 

@@ -28,7 +28,11 @@ func TestArchiverFromEnv(t *testing.T) {
 		{"not a key", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": dir, "AUDITTRAIL_MANIFEST_SIGNING_KEY": "PRIVATE+KEY+x"}, "AUDITTRAIL_MANIFEST_SIGNING_KEY: want"},
 		{"key not listed", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": dir, "AUDITTRAIL_MANIFEST_SIGNING_KEY": skey,
 			"AUDITTRAIL_MANIFEST_VERIFIER_KEYS": otherV}, "AUDITTRAIL_MANIFEST_VERIFIER_KEYS lacks the verifier key"},
-		{"not writable", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": "/proc/audittrail-archive", "AUDITTRAIL_MANIFEST_SIGNING_KEY": skey}, "AUDITTRAIL_ARCHIVE_DIR: "},
+		{"no verifier keys", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": dir, "AUDITTRAIL_MANIFEST_SIGNING_KEY": skey}, "AUDITTRAIL_MANIFEST_VERIFIER_KEYS lacks the verifier key"},
+		{"a bad verifier key", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": dir, "AUDITTRAIL_MANIFEST_SIGNING_KEY": skey,
+			"AUDITTRAIL_MANIFEST_VERIFIER_KEYS": vkey + ",nope"}, `AUDITTRAIL_MANIFEST_VERIFIER_KEYS: "nope"`},
+		{"not writable", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": "/proc/audittrail-archive", "AUDITTRAIL_MANIFEST_SIGNING_KEY": skey,
+			"AUDITTRAIL_MANIFEST_VERIFIER_KEYS": vkey}, "AUDITTRAIL_ARCHIVE_DIR: "},
 	} {
 		a, err := archiverFromEnv(config.FromMap(tc.env), nil, nil, "db")
 		require.ErrorContains(t, err, tc.want, tc.name)
