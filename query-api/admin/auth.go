@@ -40,6 +40,7 @@ func ParseOperators(pairs []string) (Operators, error) {
 	seen := map[[sha256.Size]byte]bool{}
 	for i, p := range pairs {
 		name, token, ok := strings.Cut(p, ":")
+		name, token = strings.TrimSpace(name), strings.TrimSpace(token)
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("entry %d: want name:token", i+1)
