@@ -14,7 +14,7 @@ import (
 
 // TestOpenAPIDescribesTheServedEvent fails when the Event schema of the
 // OpenAPI document and the JSON the API serves for a full event disagree
-// on the fields (sender included), or the documented CSV columns are not
+// on the fields (sender and the restored flag included), or the documented CSV columns are not
 // CSVColumns.
 func TestOpenAPIDescribesTheServedEvent(t *testing.T) {
 	type schema struct {
@@ -32,7 +32,7 @@ func TestOpenAPIDescribesTheServedEvent(t *testing.T) {
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	full := event.Event{ID: "e", WorkspaceID: "w", Event: "Source Created", Category: "Sources", Timestamp: ts, ReceivedAt: ts,
 		Actor: event.Actor{Type: "user", ID: "u"}, Changes: map[string]event.Change{"a": {New: []byte("1")}},
-		Sender: event.Sender{CredentialID: "legacy-0123456789ab", Producer: "billing"}, Properties: []byte(`{}`)}
+		Sender: event.Sender{CredentialID: "legacy-0123456789ab", Producer: "billing"}, Properties: []byte(`{}`), Restored: true}
 	b, err := event.Marshal(&full)
 	require.NoError(t, err)
 	var served map[string]json.RawMessage
