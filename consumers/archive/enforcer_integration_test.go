@@ -113,3 +113,80 @@ func waitMutations(t *testing.T, conn driver.Conn, db string) {
 		return n == 0
 	}, 60*time.Second, 50*time.Millisecond)
 }
+
+// TestLongAndHeldWorkspacesOnClickHouse18: a 400-day workspace's event,
+// moved to the long-term tables when its week leaves the deployment's
+// window, is archived from there (with its leaf from the long-term leaves)
+// when it expires 400 days after its time, and the file verifies; a held
+// workspace's old events are neither archived nor deleted.
+func TestLongAndHeldWorkspacesOnClickHouse18(t *testing.T) {
+	conn, ch := stacktest.ClickHouse(t, 90)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	at := func(ago int) time.Time { return now.AddDate(0, 0, -ago).Truncate(24 * time.Hour).Add(12 * time.Hour) }
+	ev := func(ws, id string, ts time.Time) event.Event {
+		return event.Event{ID: id, WorkspaceID: ws, Event: "Source Created", Category: "Sources", Timestamp: ts, ReceivedAt: ts,
+			Actor: event.Actor{Type: "user", ID: "usr_1"}, Properties: []byte(`{"ws":"` + ws + `"}`)}
+	}
+	long := []event.Event{ev("ws_long", "l_300", at(300)), ev("ws_long", "l_live", at(5))}
+	held := []event.Event{ev("ws_held", "h_480", at(480)), ev("ws_held", "h_live", at(5))}
+	stacktest.InsertEvents(t, conn, ch.Database, append(long, held...)...)
+	ck, err := logtest.NewKey("audittrail.test")
+	require.NoError(t, err)
+	mk, err := logtest.NewKey("manifests.audittrail.test")
+	require.NoError(t, err)
+	for ws, evs := range map[string][]event.Event{"ws_long": long, "ws_held": held} {
+		l := logtest.New("audittrail.test", ws)
+		for i := range evs {
+			r := migrations.RowOf(&evs[i])
+			l.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
+		}
+		_, err := l.Sign(ck, now)
+		require.NoError(t, err)
+		require.NoError(t, l.Insert(ctx, conn, ch.Database))
+	}
+	for _, p := range []retentionpolicy.Policy{
+		{Workspace: "ws_long", Days: 400, ChangedBy: "alice", ChangedAt: now.Add(-time.Hour)},
+		{Workspace: "ws_held", Days: 30, Hold: true, HoldReason: "case 2026-114", ChangedBy: "alice", ChangedAt: now.Add(-time.Hour)},
+	} {
+		require.NoError(t, retentionpolicy.Set(ctx, conn, ch.Database, p))
+	}
+	dir := t.TempDir()
+	a, err := archive.New(dir, archive.NewClickHouseRows(conn, ch.Database), store.NewLog(conn, ch.Database), mk.Signer, verifiersOf(t, mk), nil)
+	require.NoError(t, err)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	runAt := func(clock time.Time) {
+		t.Helper()
+		_, err := retention.New(conn, ch.Database, 90, func() time.Time { return clock }, quiet).SetArchiver(a).RunOnce(ctx)
+		require.NoError(t, err)
+		waitMutations(t, conn, ch.Database)
+	}
+
+	runAt(now)
+	var inEvents, inKept uint64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM "+ch.Database+"."+migrations.Table+" WHERE id = 'l_300'").Scan(&inEvents))
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM "+ch.Database+"."+migrations.KeptTable+" WHERE id = 'l_300'").Scan(&inKept))
+	require.Equal(t, []uint64{0, 1}, []uint64{inEvents, inKept}, "the 300-day-old event moved to the long-term table")
+	parts, err := archivefile.Parts(dir, "ws_long", at(300))
+	require.NoError(t, err)
+	require.Empty(t, parts, "kept, so not archived yet")
+
+	runAt(now.AddDate(0, 0, 120)) // l_300 is now 420 days old
+	parts, err = archivefile.Parts(dir, "ws_long", at(300))
+	require.NoError(t, err)
+	require.Len(t, parts, 1, "archived from the long-term tables, with its leaf")
+	f := &fixture{ck: ck, mk: mk}
+	rep := f.verifyFile(t, parts[0].Path)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 1, rep.Checked)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM "+ch.Database+"."+migrations.KeptTable+" WHERE id = 'l_300'").Scan(&inKept))
+	require.Zero(t, inKept, "deleted once archived")
+
+	held480, err := archivefile.Parts(dir, "ws_held", at(480))
+	require.NoError(t, err)
+	require.Empty(t, held480, "a held workspace's events are not archived")
+	var heldRows uint64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+ch.Database+"."+migrations.Table+" WHERE id = 'h_480') + "+
+		"(SELECT count() FROM "+ch.Database+"."+migrations.KeptTable+" WHERE id = 'h_480')").Scan(&heldRows))
+	require.Positive(t, heldRows, "the held workspace keeps its 480-day-old event")
+}
