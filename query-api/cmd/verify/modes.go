@@ -15,6 +15,7 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -210,7 +211,12 @@ func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, func
 	if err != nil {
 		return verify.StoreSource{}, nil, err
 	}
+	// Each workspace is read within its own retention policy (a legal hold:
+	// everything), the long-term table of kept and restored events
+	// included, so the old rows of held and longer-kept workspaces are
+	// checked too.
 	days := config.RetentionDays.Get(env)
-	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: store.New(conn, chc.Database, days, time.Now)},
-		func() { conn.Close() }, nil
+	policies := retentionpolicy.NewCache(conn, chc.Database, days, time.Minute, time.Now)
+	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies)
+	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: events}, func() { conn.Close() }, nil
 }
