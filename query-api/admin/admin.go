@@ -172,6 +172,8 @@ func (h *handler) get(c echo.Context) error {
 type daysRequest struct {
 	Days   *int   `json:"days"`
 	Reason string `json:"reason"`
+	// ShareReason puts the reason in the workspace's own trail too.
+	ShareReason bool `json:"share_reason"`
 }
 
 func (h *handler) setDays(c echo.Context) error {
@@ -188,7 +190,7 @@ func (h *handler) setDays(c echo.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ctx, ws, who := c.Request().Context(), c.Param("workspace_id"), operator(c)
+	ctx, ws := c.Request().Context(), c.Param("workspace_id")
 	old, err := h.o.Policies.Get(ctx, ws)
 	if err != nil {
 		return h.unavailable("read the retention policy", err)
@@ -198,16 +200,19 @@ func (h *handler) setDays(c echo.Context) error {
 		return c.JSON(http.StatusOK, view(old)) // nothing changes: nothing to record
 	}
 	next := old
-	next.Days, next.ChangedBy, next.ChangedAt = *req.Days, who, h.o.Now().UTC()
-	ev := h.event(c, ws, EventRetentionChanged, map[string]event.Change{"days": change(old.Days, next.Days)},
-		map[string]any{"old_days": old.Days, "new_days": next.Days, "changed_by": who, "reason": reason})
-	return h.apply(c, ev, next)
+	next.Days, next.ChangedBy, next.ChangedAt = *req.Days, operator(c), h.changedAt(old)
+	rec := h.events(c, ws, changeEvent{name: EventRetentionChanged, resource: "Audit retention",
+		changes: map[string]event.Change{"days": change(old.Days, next.Days)},
+		props:   map[string]any{"old_days": old.Days, "new_days": next.Days}, reason: reason, shareReason: req.ShareReason})
+	return h.apply(c, rec, old, next)
 }
 
 // holdRequest is the body of PUT .../legal-hold.
 type holdRequest struct {
 	Hold   *bool  `json:"hold"`
 	Reason string `json:"reason"`
+	// ShareReason puts the reason in the workspace's own trail too.
+	ShareReason bool `json:"share_reason"`
 }
 
 func (h *handler) setHold(c echo.Context) error {
@@ -224,7 +229,7 @@ func (h *handler) setHold(c echo.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ctx, ws, who := c.Request().Context(), c.Param("workspace_id"), operator(c)
+	ctx, ws := c.Request().Context(), c.Param("workspace_id")
 	old, err := h.o.Policies.Get(ctx, ws)
 	if err != nil {
 		return h.unavailable("read the retention policy", err)
@@ -239,32 +244,75 @@ func (h *handler) setHold(c echo.Context) error {
 			Message: state + " on this workspace; nothing was changed or recorded"}
 	}
 	next := old
-	next.Hold, next.ChangedBy, next.ChangedAt = *req.Hold, who, h.o.Now().UTC()
+	next.Hold, next.ChangedBy, next.ChangedAt = *req.Hold, operator(c), h.changedAt(old)
 	name := EventHoldPlaced
 	next.HoldReason = reason
 	if !next.Hold {
 		name, next.HoldReason = EventHoldReleased, ""
 	}
-	ev := h.event(c, ws, name, map[string]event.Change{"legal_hold": change(old.Hold, next.Hold)},
-		map[string]any{"reason": reason, "changed_by": who, "days": next.Days})
-	return h.apply(c, ev, next)
+	rec := h.events(c, ws, changeEvent{name: name, resource: "Audit retention",
+		changes: map[string]event.Change{"legal_hold": change(old.Hold, next.Hold)},
+		props:   map[string]any{"days": next.Days}, reason: reason, shareReason: req.ShareReason})
+	return h.apply(c, rec, old, next)
 }
 
-// apply records ev, then stores the policy.
-func (h *handler) apply(c echo.Context, ev event.Event, p Policy) error {
-	ctx := c.Request().Context()
-	if err := h.o.Emitter.Emit(ctx, ev); err != nil {
-		h.o.Log.Error("record retention change", "workspace_id", p.Workspace, "event", ev.Event, "err", err)
+// changedAt is the time of a change to old: now, or, when this host's
+// clock is behind the policy in force, the second after it. The policy's
+// version is its change time in nanoseconds and the stored time has whole
+// seconds, so a change is always a newer version than the one it
+// replaces.
+func (h *handler) changedAt(old Policy) time.Time {
+	now := h.o.Now().UTC()
+	if old.ChangedAt.IsZero() {
+		return now
+	}
+	if floor := old.ChangedAt.UTC().Truncate(time.Second).Add(time.Second); now.Before(floor) {
+		return floor
+	}
+	return now
+}
+
+// samePolicy reports whether two reads show the same policy version.
+func samePolicy(a, b Policy) bool {
+	return a.Days == b.Days && a.Hold == b.Hold && a.HoldReason == b.HoldReason && a.ChangedBy == b.ChangedBy &&
+		a.ChangedAt.Truncate(time.Second).Equal(b.ChangedAt.Truncate(time.Second))
+}
+
+// apply records the change, then stores next if the policy in force is
+// still old (another instance may have changed it meanwhile: then nothing
+// is stored, 409), and reads it back: a concurrent change stored over this
+// one is a 409 too, never a silent loss (a hold undone by a days change).
+func (h *handler) apply(c echo.Context, rec record, old, next Policy) error {
+	ctx, name := c.Request().Context(), rec.workspace.Event
+	if err := h.emit(ctx, rec); err != nil {
+		h.o.Log.Error("record retention change", "workspace_id", next.Workspace, "event", name, "err", err)
 		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 			Message: "could not record the change in the audit trail; nothing was changed, retry"}
 	}
-	if err := h.o.Policies.Set(ctx, p); err != nil {
-		h.o.Log.Error("store retention policy", "workspace_id", p.Workspace, "event", ev.Event, "err", err)
-		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
-			Message: fmt.Sprintf("the %q event is recorded but the policy could not be stored; repeat the request", ev.Event)}
+	cur, err := h.o.Policies.Get(ctx, next.Workspace)
+	if err != nil {
+		return h.unavailable("read the retention policy", err)
 	}
-	h.o.Log.Info("retention policy changed", "workspace_id", p.Workspace, "event", ev.Event, "operator", p.ChangedBy)
-	return c.JSON(http.StatusOK, view(p))
+	if !samePolicy(cur, old) {
+		return &httpserver.Error{Status: http.StatusConflict, Code: "concurrent_change",
+			Message: fmt.Sprintf("the policy was changed meanwhile (by %s); the %q event is recorded but nothing was stored: read the policy and repeat if still needed", cur.ChangedBy, name)}
+	}
+	if err := h.o.Policies.Set(ctx, next); err != nil {
+		h.o.Log.Error("store retention policy", "workspace_id", next.Workspace, "event", name, "err", err)
+		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: fmt.Sprintf("the %q event is recorded but the policy could not be stored; repeat the request", name)}
+	}
+	back, err := h.o.Policies.Get(ctx, next.Workspace)
+	if err != nil {
+		return h.unavailable("read the retention policy back", err)
+	}
+	if !samePolicy(back, next) {
+		return &httpserver.Error{Status: http.StatusConflict, Code: "concurrent_change",
+			Message: fmt.Sprintf("another change (by %s) was stored over this one: read the policy and repeat if still needed", back.ChangedBy)}
+	}
+	h.o.Log.Info("retention policy changed", "workspace_id", next.Workspace, "event", name, "operator", next.ChangedBy)
+	back.Workspace = next.Workspace
+	return c.JSON(http.StatusOK, view(back))
 }
 
 func (h *handler) unavailable(doing string, err error) error {

@@ -32,11 +32,19 @@ type fakePolicies struct {
 	byWS    map[string]admin.Policy
 	sets    int
 	failSet bool
+	// gets counts the reads; onGet runs before each (with its number), as
+	// another instance's change would.
+	gets  int
+	onGet func(n int)
 }
 
 func (f *fakePolicies) Get(_ context.Context, ws string) (admin.Policy, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.gets++
+	if f.onGet != nil {
+		f.onGet(f.gets)
+	}
 	if p, ok := f.byWS[ws]; ok {
 		return p, nil
 	}
@@ -180,6 +188,19 @@ func TestParseOperatorsRefusesWeakOrAmbiguousCredentials(t *testing.T) {
 	require.Equal(t, "ops-1@example.com", ops[0].Name)
 }
 
+// events returns the events recorded in the workspace's own trail and in
+// the platform trail.
+func (s *server) events() (workspace, platform []event.Event) {
+	for _, ev := range s.emitter.events {
+		if ev.WorkspaceID == "audittrail:platform" {
+			platform = append(platform, ev)
+		} else {
+			workspace = append(workspace, ev)
+		}
+	}
+	return workspace, platform
+}
+
 func TestSetRetentionRecordsTheChangeThenStoresIt(t *testing.T) {
 	s := newServer(t, nil)
 	rec := s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", aliceToken, `{"days": 400, "reason": "contract 7 requires 400 days"}`)
@@ -188,26 +209,36 @@ func TestSetRetentionRecordsTheChangeThenStoresIt(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v))
 	require.Equal(t, admin.PolicyView{WorkspaceID: "ws_1", Days: 400, Explicit: true, ChangedBy: "alice", ChangedAt: &now}, v)
 
-	require.Len(t, s.emitter.events, 1)
-	ev := s.emitter.events[0]
+	ws, platform := s.events()
+	require.Len(t, ws, 1)
+	require.Len(t, platform, 1)
+	ev := ws[0]
 	require.Equal(t, "Audit Retention Changed", ev.Event)
 	require.Equal(t, "ws_1", ev.WorkspaceID)
-	require.Equal(t, "alice", ev.Actor.ID)
+	require.Equal(t, admin.OperatorActor, ev.Actor, "owners see the operator, not who")
 	require.Equal(t, "audit_retention", ev.Resource.Type)
-	require.JSONEq(t, `{"old_days":90,"new_days":400,"changed_by":"alice","reason":"contract 7 requires 400 days"}`, string(ev.Properties))
+	require.JSONEq(t, `{"old_days":90,"new_days":400}`, string(ev.Properties), "no operator name, no reason unless shared")
+	require.Equal(t, event.Context{}, ev.Context, "no operator address or user agent")
 	require.JSONEq(t, `90`, string(ev.Changes["days"].Old))
 	require.JSONEq(t, `400`, string(ev.Changes["days"].New))
+	require.Equal(t, "alice", platform[0].Actor.ID)
+	require.Equal(t, "ws_1", platform[0].Resource.ID)
+	require.NotEmpty(t, platform[0].Context.IP)
+	require.JSONEq(t, `{"workspace_id":"ws_1","old_days":90,"new_days":400,"changed_by":"alice","reason":"contract 7 requires 400 days","reason_shared":false}`,
+		string(platform[0].Properties))
 	require.Equal(t, 400, s.policies.byWS["ws_1"].Days)
 
 	// The same value again changes and records nothing.
 	require.Equal(t, http.StatusOK, s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", bobToken, `{"days": 400}`).Code)
-	require.Len(t, s.emitter.events, 1)
+	require.Len(t, s.emitter.events, 2)
 	require.Equal(t, 1, s.policies.sets)
 
-	rec = s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", bobToken, `{"days": 30}`)
-	require.Equal(t, http.StatusOK, rec.Code)
-	require.Len(t, s.emitter.events, 2)
-	require.JSONEq(t, `{"old_days":400,"new_days":30,"changed_by":"bob@ops"}`, string(s.emitter.events[1].Properties))
+	rec = s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", bobToken, `{"days": 30, "reason": "customer asked", "share_reason": true}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	ws, platform = s.events()
+	require.Len(t, ws, 2)
+	require.JSONEq(t, `{"old_days":400,"new_days":30,"reason":"customer asked"}`, string(ws[1].Properties), "a shared reason")
+	require.Equal(t, "bob@ops", platform[1].Actor.ID)
 
 	rec = s.do(http.MethodGet, "/admin/v1/workspaces/ws_1/retention", aliceToken, "")
 	require.Equal(t, http.StatusOK, rec.Code)
@@ -277,12 +308,18 @@ func TestLegalHoldPlacedAndReleased(t *testing.T) {
 	require.False(t, s.policies.byWS["ws_1"].Hold)
 	require.Empty(t, s.policies.byWS["ws_1"].HoldReason)
 
-	require.Len(t, s.emitter.events, 2)
-	require.Equal(t, "Audit Legal Hold Placed", s.emitter.events[0].Event)
-	require.JSONEq(t, `{"reason":"case 2026-114","changed_by":"alice","days":90}`, string(s.emitter.events[0].Properties))
-	require.Equal(t, "Audit Legal Hold Released", s.emitter.events[1].Event)
-	require.Equal(t, "bob@ops", s.emitter.events[1].Actor.ID)
-	require.JSONEq(t, `{"reason":"case closed","changed_by":"bob@ops","days":90}`, string(s.emitter.events[1].Properties))
+	ws, platform := s.events()
+	require.Len(t, ws, 2)
+	require.Equal(t, "Audit Legal Hold Placed", ws[0].Event)
+	require.Equal(t, admin.OperatorActor, ws[0].Actor)
+	require.JSONEq(t, `{"days":90}`, string(ws[0].Properties), "the case stays the operator's")
+	require.NotContains(t, string(ws[0].Properties)+ws[0].Actor.Name+ws[0].Context.IP+ws[0].Context.UserAgent, "case")
+	require.Equal(t, "Audit Legal Hold Released", ws[1].Event)
+	require.JSONEq(t, `true`, string(ws[0].Changes["legal_hold"].New))
+	require.Len(t, platform, 2)
+	require.JSONEq(t, `{"workspace_id":"ws_1","reason":"case 2026-114","reason_shared":false,"changed_by":"alice","days":90}`, string(platform[0].Properties))
+	require.Equal(t, "bob@ops", platform[1].Actor.ID)
+	require.JSONEq(t, `{"workspace_id":"ws_1","reason":"case closed","reason_shared":false,"changed_by":"bob@ops","days":90}`, string(platform[1].Properties))
 }
 
 func TestNothingChangesWhenTheEventCannotBeRecorded(t *testing.T) {
@@ -297,5 +334,46 @@ func TestNothingChangesWhenTheEventCannotBeRecorded(t *testing.T) {
 	rec = s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/legal-hold", aliceToken, `{"hold": true, "reason": "x"}`)
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	require.Contains(t, errorOf(t, rec).Error.Message, "repeat the request")
-	require.Len(t, s.emitter.events, 1, "the attempt is recorded")
+	require.Len(t, s.emitter.events, 2, "the attempt is recorded in both trails")
+}
+
+// TestConcurrentChangesAreNeverLostSilently: a change stored by another
+// instance between this one's read and its write is a 409 and nothing is
+// stored over it; one stored right after this one's write is a 409 too;
+// a host whose clock is behind the policy in force still writes a newer
+// version.
+func TestConcurrentChangesAreNeverLostSilently(t *testing.T) {
+	s := newServer(t, nil)
+	held := admin.Policy{Workspace: "ws_1", Days: 90, Hold: true, HoldReason: "case 9", ChangedBy: "carol", ChangedAt: now.Add(-time.Minute)}
+	s.policies.onGet = func(n int) {
+		if n == 2 { // another instance places a hold after this one read the policy
+			s.policies.byWS["ws_1"] = held
+		}
+	}
+	rec := s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", aliceToken, `{"days": 30}`)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	require.Equal(t, "concurrent_change", errorOf(t, rec).Error.Code)
+	require.Zero(t, s.policies.sets, "nothing stored over the hold")
+	require.True(t, s.policies.byWS["ws_1"].Hold)
+
+	s.policies.gets, s.policies.onGet = 0, func(n int) {
+		if n == 3 { // another instance's change lands right after this one's
+			p := held
+			p.Days, p.ChangedAt = 45, now.Add(time.Hour)
+			s.policies.byWS["ws_1"] = p
+		}
+	}
+	rec = s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", aliceToken, `{"days": 30}`)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	require.Contains(t, errorOf(t, rec).Error.Message, "stored over this one")
+
+	// The policy in force was written by a host whose clock is an hour
+	// ahead of this one's: this change still gets a newer time.
+	s.policies.onGet = nil
+	ahead := s.policies.byWS["ws_1"].ChangedAt
+	rec = s.do(http.MethodPut, "/admin/v1/workspaces/ws_1/retention", aliceToken, `{"days": 31}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	stored := s.policies.byWS["ws_1"]
+	require.True(t, stored.ChangedAt.After(ahead.Truncate(time.Second).Add(time.Second-1)), "%s after %s", stored.ChangedAt, ahead)
+	require.True(t, stored.Hold, "the hold stays")
 }

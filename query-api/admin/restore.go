@@ -213,6 +213,8 @@ type restoreRequest struct {
 	Day    string `json:"day"`
 	Until  string `json:"until"`
 	Reason string `json:"reason"`
+	// ShareReason puts the reason in the workspace's own trail too.
+	ShareReason bool `json:"share_reason"`
 }
 
 func (h *handler) restore(c echo.Context) error {
@@ -249,12 +251,13 @@ func (h *handler) restore(c echo.Context) error {
 	if err != nil {
 		return h.restoreError(ws, err)
 	}
-	ev := h.event(c, ws, EventArchiveRestored, nil, map[string]any{
-		"archive_day": req.Day, "kept_until": req.Until, "rows": len(a.Rows), "files": len(a.Files),
-		"unsealed_not_restored": a.Unsealed, "changed_by": who, "reason": reason})
-	ev.Resource.ID = ws + "/" + day.Format("2006/01/02")
+	rec := h.events(c, ws, changeEvent{name: EventArchiveRestored, resource: "Audit archive",
+		props: map[string]any{"archive_day": req.Day, "kept_until": req.Until, "rows": len(a.Rows), "files": len(a.Files),
+			"unsealed_not_restored": a.Unsealed}, reason: reason, shareReason: req.ShareReason})
+	rec.workspace.Resource.ID = ws + "/" + day.Format("2006/01/02")
+	rec.platform.Resource.ID = rec.workspace.Resource.ID
 	ctx := c.Request().Context()
-	if err := h.o.Emitter.Emit(ctx, ev); err != nil {
+	if err := h.emit(ctx, rec); err != nil {
 		h.o.Log.Error("record archive restore", "workspace_id", ws, "day", req.Day, "err", err)
 		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 			Message: "could not record the restore in the audit trail; nothing was restored, retry"}

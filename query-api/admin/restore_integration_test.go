@@ -119,13 +119,17 @@ func roundTrip(t *testing.T, conn chConn, db string, insertLog func(*logtest.Log
 		`{"day": "2025-03-09", "until": "2027-06-30", "reason": "audit request 12"}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	require.JSONEq(t, `{"workspace_id":"ws_a","day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0}`, rec.Body.String())
-	require.Len(t, srv.emitter.events, 1)
-	restoredEv := srv.emitter.events[0]
+	wsEvents, platform := srv.events()
+	require.Len(t, wsEvents, 1)
+	restoredEv := wsEvents[0]
 	require.Equal(t, "Audit Archive Restored", restoredEv.Event)
 	require.Equal(t, "audit_archive", restoredEv.Resource.Type)
 	require.Equal(t, "ws_a/2025/03/09", restoredEv.Resource.ID)
-	require.JSONEq(t, `{"archive_day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0,"changed_by":"alice","reason":"audit request 12"}`,
+	require.JSONEq(t, `{"archive_day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0}`,
 		string(restoredEv.Properties))
+	require.Len(t, platform, 1)
+	require.JSONEq(t, `{"workspace_id":"ws_a","archive_day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0,"changed_by":"alice","reason":"audit request 12","reason_shared":false}`,
+		string(platform[0].Properties))
 
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id, toString(kept_until), properties, actor_name FROM %s.%s WHERE workspace_id = ? AND restored = 1 ORDER BY id", db, migrations.KeptTable), "ws_a")
 	require.NoError(t, err)
