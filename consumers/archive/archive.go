@@ -16,8 +16,9 @@
 // never saw them) cannot be proven; they are kept in
 // <dd>.unsealed.ndjson.gz, which has no manifest.
 //
-// Files are written atomically (temporary file, fsync, rename, directory
-// fsync) and archiving is idempotent: rows already in a day's files are
+// Files are written atomically (temporary file, fsync, hard link to the
+// final name, never replacing one, directory fsync) and archiving is
+// idempotent: rows already in a day's files are
 // not written again, and a day with nothing new writes nothing. Rows
 // restored from an archive are never archived again.
 package archive
@@ -52,8 +53,8 @@ type Log interface {
 }
 
 // Archiver writes archive files. It implements retention.Archiver and is
-// safe for concurrent use (two archivers writing the same day each write
-// whole files; the last rename wins).
+// safe for concurrent use (of two archivers completing the same part of a
+// day, the second fails with ErrPartExists; a part is never replaced).
 type Archiver struct {
 	dir    string
 	rows   Rows
@@ -127,11 +128,13 @@ func (a *Archiver) Archive(ctx context.Context, workspace string, day time.Time)
 	}
 	run := &dayRun{a: a, ctx: ctx, ws: workspace, day: day, seen: map[key]bool{}, seenLoose: map[key]bool{}, sealed: 1, unsealed: 1}
 	for _, p := range parts {
-		seen := run.seen
+		var err error
 		if p.Unsealed {
-			seen = run.seenLoose
+			err = looseKeysIn(p.Path, workspace, run.seenLoose)
+		} else {
+			err = keysIn(p, workspace, day, a.known, run.seen)
 		}
-		if err := keysIn(p.Path, p.Unsealed, a.known, seen); err != nil {
+		if err != nil {
 			return err
 		}
 		if p.Unsealed {
@@ -170,7 +173,8 @@ type dayRun struct {
 	day time.Time
 	cp  *store.Checkpoint
 	// seen are the events in the day's verified sealed parts; seenLoose
-	// those in its unsealed files.
+	// those in its unsealed files (which keep only rows without a leaf
+	// from being written there again).
 	seen, seenLoose map[key]bool
 	// sealed and unsealed are the numbers of the next parts of each kind.
 	sealed, unsealed int

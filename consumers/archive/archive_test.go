@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -22,6 +23,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/archivefile"
 	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/manifest"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -273,4 +275,86 @@ func verifiersOf(t testing.TB, k logtest.Key) note.Verifiers {
 	vs, err := verify.Verifiers([]string{k.Verifier})
 	require.NoError(t, err)
 	return vs
+}
+
+// TestOnlyThisDaysArchiveManifestsCount: an owner's export signed with the
+// same key (no archive_day), or the archive of another day copied under
+// this day's name, does not count as this day's archive.
+func TestOnlyThisDaysArchiveManifestsCount(t *testing.T) {
+	f := newFixture(t, 3)
+	month := filepath.Join(f.dir, "ws_1", "2025", "03")
+	require.NoError(t, os.MkdirAll(month, 0o700))
+
+	// An export of the day's sealed rows, signed with the archive's key.
+	m := manifest.Manifest{WorkspaceID: "ws_1", Query: map[string]any{"since": "2025-03-09T00:00:00Z"}, Rows: []manifest.RowRef{}}
+	var plain bytes.Buffer
+	cp, err := f.log.LatestCheckpoint(context.Background(), "ws_1")
+	require.NoError(t, err)
+	m.Checkpoint = cp.Note
+	for _, lf := range f.log.AllLeaves() {
+		for _, r := range f.rows.rows {
+			if r.ID == lf.ID && !r.Timestamp.Before(day) && r.Timestamp.Before(day.Add(24*time.Hour)) {
+				m.Rows = append(m.Rows, manifest.RowRef{ID: r.ID, TimestampNs: r.TimestampNs, LeafIndex: lf.Index})
+				b, err := json.Marshal(manifest.LineOf(&r))
+				require.NoError(t, err)
+				plain.Write(append(b, '\n'))
+			}
+		}
+	}
+	require.Len(t, m.Rows, 3)
+	signed, err := m.Sign(f.mk.Signer)
+	require.NoError(t, err)
+	b, err := json.Marshal(manifest.Closing{Manifest: string(signed)})
+	require.NoError(t, err)
+	plain.Write(append(b, '\n'))
+	writeGzip(t, filepath.Join(month, "09.ndjson.gz"), plain.Bytes())
+
+	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day))
+	second := filepath.Join(month, "09.2.ndjson.gz")
+	rep := f.verifyFile(t, second)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 3, rep.Checked, "the export did not count as the archive")
+
+	// The next day's archive copied under this day's next part name.
+	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day.Add(24*time.Hour)))
+	next, err := os.ReadFile(filepath.Join(month, "10.ndjson.gz"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(second))
+	require.NoError(t, os.WriteFile(second, next, 0o600))
+	require.NoError(t, f.a.Archive(context.Background(), "ws_1", day))
+	rep = f.verifyFile(t, filepath.Join(month, "09.3.ndjson.gz"))
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 3, rep.Checked, "another day's archive did not count either")
+}
+
+// racingRows completes the day's first part (as another writer would)
+// while the archiver reads the day's rows.
+type racingRows struct {
+	*fakeRows
+	path string
+}
+
+func (r racingRows) Day(ctx context.Context, ws string, d time.Time, fn func(r *migrations.Row) error) error {
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(r.path, []byte("another writer's part"), 0o600); err != nil {
+		return err
+	}
+	return r.fakeRows.Day(ctx, ws, d, fn)
+}
+
+func TestAPartIsNeverReplaced(t *testing.T) {
+	f := newFixture(t, 2)
+	path := filepath.Join(f.dir, "ws_1", "2025", "03", "09.ndjson.gz")
+	a, err := archive.New(f.dir, racingRows{f.rows, path}, f.log, f.mk.Signer, verifiersOf(t, f.mk), nil)
+	require.NoError(t, err)
+	err = a.Archive(context.Background(), "ws_1", day)
+	require.ErrorIs(t, err, archive.ErrPartExists)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "another writer's part", string(b))
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left, and the unsealed file not committed either")
 }
