@@ -8,6 +8,8 @@ var (
 	AdminAddr = declare(String{Var: Var{Name: "AUDITTRAIL_ADMIN_ADDR", Readers: "api",
 		Doc:     "admin API listen address (retention, legal holds, archive restore), separate from the owners' API; empty: the admin API is off. Keep it on a private network or loopback",
 		Accepts: "host:port to listen on, or empty"}})
+	AdminAllowRemote = declare(Bool{Var: Var{Name: "AUDITTRAIL_ADMIN_ALLOW_REMOTE", Readers: "api",
+		Doc: "let the admin API listen on an address other than loopback; it speaks plain HTTP, so put TLS in front of it (a sidecar or a private network) before turning this on"}})
 	AdminTokens = declare(List{Var: Var{Name: "AUDITTRAIL_ADMIN_TOKENS", Readers: "api, admin",
 		Doc:     "operator credentials of the admin API, comma-separated name:token pairs; the name is recorded as who asked in the audit events (required with AUDITTRAIL_ADMIN_ADDR; the admin command sends the first)",
 		Accepts: "name:token pairs, the name 1-64 letters, digits, '.', '_', '@' or '-', the token at least 32 characters without commas"}})

@@ -47,7 +47,8 @@ func parse(args []string, env func(string) (string, bool)) (*command, error) {
 	fs := flag.NewFlagSet("admin "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	base := fs.String("url", lookup(env, config.AdminURL.Name, config.AdminURL.Default), "admin API base URL (default "+config.AdminURL.Name+")")
-	tokenFile := fs.String("token-file", "", "file holding the operator token (default: the token of the first "+config.AdminTokens.Name+" entry)")
+	tokenFile := fs.String("token-file", "", "file holding your operator token (default: your entry of "+config.AdminTokens.Name+")")
+	who := fs.String("operator", "", "your name in "+config.AdminTokens.Name+" (required when it has several entries)")
 	ws := fs.String("workspace", "", "the workspace id")
 	days := fs.Int("days", 0, fmt.Sprintf("retention in days, %d-%d", admin.MinDays, admin.MaxDays))
 	reason := fs.String("reason", "", fmt.Sprintf("why (recorded in the trail), at most %d characters", admin.MaxReasonLength))
@@ -102,7 +103,7 @@ func parse(args []string, env func(string) (string, bool)) (*command, error) {
 	if c.base, err = checkURL(*base); err != nil {
 		return nil, err
 	}
-	c.token, err = token(*tokenFile, env)
+	c.token, err = token(*tokenFile, *who, env)
 	return c, err
 }
 
@@ -145,9 +146,14 @@ func checkURL(s string) (string, error) {
 }
 
 // token returns the operator token: the file's content, or the token of
-// the first AUDITTRAIL_ADMIN_TOKENS entry.
-func token(file string, env func(string) (string, bool)) (string, error) {
+// the operator's entry of AUDITTRAIL_ADMIN_TOKENS (the only one, or the
+// one named by -operator), so that the change is recorded under the name
+// of whoever makes it.
+func token(file, who string, env func(string) (string, bool)) (string, error) {
 	if file != "" {
+		if who != "" {
+			return "", errors.New("flag -operator: not used with -token-file (the token names the operator)")
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("flag -token-file: %w", err)
@@ -158,12 +164,29 @@ func token(file string, env func(string) (string, bool)) (string, error) {
 		}
 		return t, nil
 	}
-	first, _, _ := strings.Cut(lookup(env, config.AdminTokens.Name, ""), ",")
-	_, t, ok := strings.Cut(strings.TrimSpace(first), ":")
-	if !ok || len(t) < admin.MinTokenLen {
-		return "", fmt.Errorf("no operator token: set %s (name:token) or pass -token-file", config.AdminTokens.Name)
+	entries := strings.Split(lookup(env, config.AdminTokens.Name, ""), ",")
+	var names []string
+	found := ""
+	for _, e := range entries {
+		name, t, ok := strings.Cut(strings.TrimSpace(e), ":")
+		name, t = strings.TrimSpace(name), strings.TrimSpace(t)
+		if !ok || len(t) < admin.MinTokenLen {
+			continue
+		}
+		names = append(names, name)
+		if name == who || (who == "" && len(entries) == 1) {
+			found = t
+		}
 	}
-	return t, nil
+	switch {
+	case len(names) == 0:
+		return "", fmt.Errorf("no operator token: set %s (name:token) or pass -token-file", config.AdminTokens.Name)
+	case found != "":
+		return found, nil
+	case who == "":
+		return "", fmt.Errorf("flag -operator: required, %s has several operators (%s): name yours", config.AdminTokens.Name, strings.Join(names, ", "))
+	}
+	return "", fmt.Errorf("flag -operator: %q is not in %s (%s)", who, config.AdminTokens.Name, strings.Join(names, ", "))
 }
 
 func lookup(env func(string) (string, bool), name, def string) string {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -39,9 +40,7 @@ func adminFromEnv(env *config.Env, addr string) (adminConfig, error) {
 	if c.Addr == "" {
 		return c, errors.Join(errs...)
 	}
-	if c.Addr == addr {
-		errs = append(errs, config.AdminAddr.Errorf(c.Addr, "an address other than "+config.APIAddr.Name+"'s: the admin API has its own listener"))
-	}
+	errs = append(errs, checkAdminAddr(c.Addr, addr, config.AdminAllowRemote.Get(env)))
 	if len(tokens) == 0 {
 		errs = append(errs, fmt.Errorf("%s is set, so %s is required: %s", config.AdminAddr.Name, config.AdminTokens.Name, config.AdminTokens.Accepts))
 	}
@@ -76,4 +75,28 @@ func adminServer(c apiConfig, conn driver.Conn, rec admin.Emitter, log *slog.Log
 	e := httpserver.New(httpserver.Options{Name: "admin", Log: log.With("listener", "admin"), TrustedProxies: c.Proxies, Limits: limits})
 	admin.Register(e, o)
 	return e, nil
+}
+
+// checkAdminAddr refuses an admin address that shares the owners' port
+// (on the same or a wildcard host), and one that is not loopback unless
+// remote access is allowed (the admin API speaks plain HTTP).
+func checkAdminAddr(adminAddr, apiAddr string, allowRemote bool) error {
+	host, port, err := net.SplitHostPort(adminAddr)
+	if err != nil || port == "" {
+		return config.AdminAddr.Invalid(adminAddr)
+	}
+	apiHost, apiPort, err := net.SplitHostPort(apiAddr)
+	if err == nil && port == apiPort && (host == apiHost || wildcard(host) || wildcard(apiHost)) {
+		return config.AdminAddr.Errorf(adminAddr, "a port other than "+config.APIAddr.Name+"'s: the admin API has its own listener")
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) || allowRemote {
+		return nil
+	}
+	return config.AdminAddr.Errorf(adminAddr, "a loopback address (127.0.0.1:8085): the admin API speaks plain HTTP; to listen elsewhere behind TLS, set "+config.AdminAllowRemote.Name+"=true")
+}
+
+func wildcard(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
 }

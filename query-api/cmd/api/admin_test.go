@@ -22,6 +22,12 @@ func TestAdminConfig(t *testing.T) {
 		{"on without tokens", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1:8085"}, "AUDITTRAIL_ADMIN_TOKENS is required"},
 		{"a short token", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1:8085", "AUDITTRAIL_ADMIN_TOKENS": "ops:short"}, "AUDITTRAIL_ADMIN_TOKENS: entry 1 (ops)"},
 		{"the owners' listener", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1:8080", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}, "AUDITTRAIL_ADMIN_ADDR=\"127.0.0.1:8080\""},
+		{"the owners' port on every address", map[string]string{"AUDITTRAIL_ADMIN_ADDR": ":8080", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token, "AUDITTRAIL_ADMIN_ALLOW_REMOTE": "true"}, "a port other than"},
+		{"not loopback", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "0.0.0.0:8085", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}, "a loopback address"},
+		{"a private address", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "10.0.0.5:8085", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}, "AUDITTRAIL_ADMIN_ALLOW_REMOTE=true"},
+		{"remote allowed", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "0.0.0.0:8085", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token, "AUDITTRAIL_ADMIN_ALLOW_REMOTE": "true"}, ""},
+		{"ipv6 loopback", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "[::1]:8085", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}, ""},
+		{"no port", map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}, "AUDITTRAIL_ADMIN_ADDR"},
 		{"a relative archive", map[string]string{"AUDITTRAIL_ARCHIVE_DIR": "archive"}, "AUDITTRAIL_ARCHIVE_DIR=\"archive\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
