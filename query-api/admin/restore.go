@@ -32,8 +32,10 @@ import (
 )
 
 // MaxArchiveFile bounds the decompressed size of one archive file a
-// restore reads (it is proven in memory).
-const MaxArchiveFile = 1 << 30
+// restore reads (it is proven in memory, one part at a time): a part holds
+// at most 100,000 events of at most 32 KiB of JSON, typically under
+// 100 MiB.
+const MaxArchiveFile = 512 << 20
 
 // Conn is what a restore needs of ClickHouse.
 type Conn interface {
@@ -45,6 +47,7 @@ type Conn interface {
 // restore at a time (each holds up to MaxArchiveFile in memory per file).
 type Restorer struct {
 	busy           chan struct{}
+	maxFile        int64 // MaxArchiveFile (lowered by tests)
 	dir            string
 	conn           Conn
 	database       string
@@ -57,7 +60,7 @@ type Restorer struct {
 // database; files must verify with the checkpoint and manifest keys
 // (origin is the log origin prefix).
 func NewRestorer(dir string, conn Conn, database string, checkpointKeys, manifestKeys note.Verifiers, origin string) *Restorer {
-	return &Restorer{busy: make(chan struct{}, 1), dir: dir, conn: conn, database: database, checkpointKeys: checkpointKeys, manifestKeys: manifestKeys, origin: origin}
+	return &Restorer{busy: make(chan struct{}, 1), maxFile: MaxArchiveFile, dir: dir, conn: conn, database: database, checkpointKeys: checkpointKeys, manifestKeys: manifestKeys, origin: origin}
 }
 
 // Errors of a restore.
@@ -80,14 +83,17 @@ func (e *NotVerifiedError) Error() string {
 
 // Archived is a verified archived day.
 type Archived struct {
+	// Files are its sealed parts, proven.
 	Files []string
-	Rows  []migrations.Row
+	// Rows counts their events.
+	Rows int
 	// Unsealed counts the rows kept in the day's unsealed files, which
 	// cannot be proven and are not restored.
 	Unsealed int
 }
 
-// Load reads and proves every sealed part of the workspace's day.
+// Load proves every sealed part of the workspace's day, one at a time
+// (at most one part, MaxArchiveFile decompressed, is in memory).
 func (r *Restorer) Load(workspace string, day time.Time) (*Archived, error) {
 	parts, err := archivefile.Parts(r.dir, workspace, day)
 	if err != nil {
@@ -95,20 +101,20 @@ func (r *Restorer) Load(workspace string, day time.Time) (*Archived, error) {
 	}
 	out := &Archived{}
 	for _, p := range parts {
-		plain, err := readPlain(p.Path)
-		if err != nil {
-			return nil, err
-		}
 		if p.Unsealed {
-			out.Unsealed += bytes.Count(plain, []byte{'\n'})
+			n, err := countLines(p.Path)
+			if err != nil {
+				return nil, err
+			}
+			out.Unsealed += n
 			continue
 		}
-		rows, err := r.prove(p.Path, plain, workspace, day)
+		rows, err := r.proveFile(p.Path, workspace, day)
 		if err != nil {
 			return nil, err
 		}
 		out.Files = append(out.Files, p.Path)
-		out.Rows = append(out.Rows, rows...)
+		out.Rows += len(rows)
 	}
 	if len(out.Files) == 0 {
 		return nil, ErrNoArchive
@@ -116,18 +122,46 @@ func (r *Restorer) Load(workspace string, day time.Time) (*Archived, error) {
 	return out, nil
 }
 
+// proveFile reads one part and proves it.
+func (r *Restorer) proveFile(path, workspace string, day time.Time) ([]migrations.Row, error) {
+	plain, err := readPlain(path, r.maxFile)
+	if err != nil {
+		return nil, err
+	}
+	return r.prove(path, plain, workspace, day)
+}
+
+// countLines counts the lines of an archive file, streaming.
+func countLines(path string) (int, error) {
+	f, err := archivefile.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errNotOneArchive, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), verify.MaxLine)
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("%w %s: %v", errNotOneArchive, path, err)
+	}
+	return n, nil
+}
+
 // readPlain reads an archive file, decompressed, bounded.
-func readPlain(path string) ([]byte, error) {
+func readPlain(path string, limit int64) ([]byte, error) {
 	f, err := archivefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotOneArchive, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxArchiveFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", errNotOneArchive, path, err)
 	}
-	if len(b) > MaxArchiveFile {
+	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("%s: %w", path, ErrFileTooLarge)
 	}
 	return b, nil
@@ -172,10 +206,12 @@ func (r *Restorer) prove(path string, plain []byte, workspace string, day time.T
 	return rows, nil
 }
 
-// Insert writes the rows into the long-term table, marked restored and
-// kept until the given day. A failed insert may have stored some rows;
+// Insert writes the events of the proven parts into the long-term table,
+// marked restored and kept until the given day, one part at a time: each
+// is read and proven again before its rows are inserted (the file could
+// have changed since Load). A failed insert may have stored some rows;
 // repeating it is harmless (copies of an event collapse on read).
-func (r *Restorer) Insert(ctx context.Context, rows []migrations.Row, until time.Time) error {
+func (r *Restorer) Insert(ctx context.Context, workspace string, day time.Time, a *Archived, until time.Time) error {
 	var n uint64
 	q, err := r.conn.Query(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", r.database, migrations.KeptTable)
 	if err != nil {
@@ -191,11 +227,24 @@ func (r *Restorer) Insert(ctx context.Context, rows []migrations.Row, until time
 	if n == 0 {
 		return ErrNoKeptTable
 	}
+	until = until.UTC().Truncate(24 * time.Hour)
+	for _, f := range a.Files {
+		rows, err := r.proveFile(f, workspace, day)
+		if err != nil {
+			return err
+		}
+		if err := r.insert(ctx, rows, until); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Restorer) insert(ctx context.Context, rows []migrations.Row, until time.Time) error {
 	batch, err := r.conn.PrepareBatch(ctx, migrations.KeptInsert(r.database))
 	if err != nil {
 		return fmt.Errorf("prepare the restore insert: %w", err)
 	}
-	until = until.UTC().Truncate(24 * time.Hour)
 	for i := range rows {
 		if err := batch.Append(migrations.KeptValues(&rows[i], true, until)...); err != nil {
 			_ = batch.Abort()
@@ -252,7 +301,7 @@ func (h *handler) restore(c echo.Context) error {
 		return h.restoreError(ws, err)
 	}
 	rec := h.events(c, ws, changeEvent{name: EventArchiveRestored, resource: "Audit archive",
-		props: map[string]any{"archive_day": req.Day, "kept_until": req.Until, "rows": len(a.Rows), "files": len(a.Files),
+		props: map[string]any{"archive_day": req.Day, "kept_until": req.Until, "rows": a.Rows, "files": len(a.Files),
 			"unsealed_not_restored": a.Unsealed}, reason: reason, shareReason: req.ShareReason})
 	rec.workspace.Resource.ID = ws + "/" + day.Format("2006/01/02")
 	rec.platform.Resource.ID = rec.workspace.Resource.ID
@@ -262,12 +311,12 @@ func (h *handler) restore(c echo.Context) error {
 		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 			Message: "could not record the restore in the audit trail; nothing was restored, retry"}
 	}
-	if err := h.o.Restorer.Insert(ctx, a.Rows, until); err != nil {
+	if err := h.o.Restorer.Insert(ctx, ws, day, a, until); err != nil {
 		return h.restoreError(ws, err)
 	}
-	h.o.Log.Info("archive restored", "workspace_id", ws, "day", req.Day, "rows", len(a.Rows), "until", req.Until, "operator", who)
+	h.o.Log.Info("archive restored", "workspace_id", ws, "day", req.Day, "rows", a.Rows, "until", req.Until, "operator", who)
 	return c.JSON(http.StatusOK, RestoreResult{WorkspaceID: ws, Day: req.Day, KeptUntil: req.Until,
-		Rows: len(a.Rows), Files: len(a.Files), UnsealedNotRestored: a.Unsealed})
+		Rows: a.Rows, Files: len(a.Files), UnsealedNotRestored: a.Unsealed})
 }
 
 // RestoreResult is the answer of a restore.
@@ -294,7 +343,10 @@ func (h *handler) restoreError(ws string, err error) error {
 		}
 		return &httpserver.Error{Status: http.StatusUnprocessableEntity, Code: "archive_not_verified", Field: "day",
 			Message: "the archive does not verify with the configured verifier keys; nothing was restored", Details: problems}
-	case errors.Is(err, ErrFileTooLarge), errors.Is(err, errNotOneArchive):
+	case errors.Is(err, ErrFileTooLarge):
+		return &httpserver.Error{Status: http.StatusUnprocessableEntity, Code: "archive_too_large", Field: "day",
+			Message: fmt.Sprintf("an archive file of this day is larger than %d MiB decompressed, the most a restore proves in memory; nothing was restored", MaxArchiveFile>>20)}
+	case errors.Is(err, errNotOneArchive):
 		return &httpserver.Error{Status: http.StatusUnprocessableEntity, Code: "archive_unreadable", Field: "day", Message: "an archive file of this day cannot be read; nothing was restored"}
 	case errors.Is(err, ErrNoKeptTable):
 		return &httpserver.Error{Status: http.StatusConflict, Code: "not_migrated", Message: err.Error()}

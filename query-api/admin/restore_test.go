@@ -84,8 +84,7 @@ func TestLoadProvesEveryPartBeforeRestoring(t *testing.T) {
 	a := newArchive(t, 4)
 	got, err := a.restorer(t, a.mk.Verifier).Load("ws_1", day.Add(13*time.Hour))
 	require.NoError(t, err)
-	require.Len(t, got.Rows, 4)
-	require.Equal(t, "evt_0", got.Rows[0].ID)
+	require.Equal(t, 4, got.Rows)
 	require.Equal(t, []string{filepath.Join(a.dir, "ws_1", "2026", "08", "01.ndjson.gz")}, got.Files)
 
 	// Signed by another manifest key: refused.
@@ -178,4 +177,18 @@ func known(t testing.TB, keys ...string) note.Verifiers {
 	vs, err := verify.Verifiers(keys)
 	require.NoError(t, err)
 	return vs
+}
+
+func TestRestoreRefusesAPartTooLargeToProveInMemory(t *testing.T) {
+	a := newArchive(t, 50)
+	r := a.restorer(t, a.mk.Verifier)
+	admin.SetMaxFile(r, 4096)
+	s := newServer(t, r)
+	rec := s.do(http.MethodPost, "/admin/v1/workspaces/ws_1/archive/restore", aliceToken,
+		`{"day": "2026-08-01", "until": "2027-01-01", "reason": "audit request 12"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+	e := errorOf(t, rec).Error
+	require.Equal(t, "archive_too_large", e.Code)
+	require.Equal(t, "day", e.Field)
+	require.Empty(t, s.emitter.events, "nothing recorded")
 }
