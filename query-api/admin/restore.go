@@ -5,16 +5,19 @@ package admin
 // manifest key, its checkpoint by a checkpoint key, every row in the log
 // under it), and only then are its rows inserted into the long-term table,
 // marked restored and kept until the chosen date. The log is not extended:
-// restored events keep their original leaves.
+// restored events keep their original leaves, whose rows (and the stored
+// hashes of their proofs) are written back from the manifest.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,11 +25,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/segmentio/encoding/json"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/archivefile"
+	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/manifest"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -40,6 +45,7 @@ const MaxArchiveFile = 512 << 20
 // Conn is what a restore needs of ClickHouse.
 type Conn interface {
 	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+	Exec(ctx context.Context, query string, args ...any) error
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
@@ -109,12 +115,12 @@ func (r *Restorer) Load(workspace string, day time.Time) (*Archived, error) {
 			out.Unsealed += n
 			continue
 		}
-		rows, err := r.proveFile(p.Path, workspace, day)
+		part, err := r.proveFile(p.Path, workspace, day)
 		if err != nil {
 			return nil, err
 		}
 		out.Files = append(out.Files, p.Path)
-		out.Rows += len(rows)
+		out.Rows += len(part.rows)
 	}
 	if len(out.Files) == 0 {
 		return nil, ErrNoArchive
@@ -123,10 +129,10 @@ func (r *Restorer) Load(workspace string, day time.Time) (*Archived, error) {
 }
 
 // proveFile reads one part and proves it.
-func (r *Restorer) proveFile(path, workspace string, day time.Time) ([]migrations.Row, error) {
+func (r *Restorer) proveFile(path, workspace string, day time.Time) (provenPart, error) {
 	plain, err := readPlain(path, r.maxFile)
 	if err != nil {
-		return nil, err
+		return provenPart{}, err
 	}
 	return r.prove(path, plain, workspace, day)
 }
@@ -169,15 +175,22 @@ func readPlain(path string, limit int64) ([]byte, error) {
 
 // prove verifies one file's content and returns its rows: the manifest
 // must be the workspace's and the day's.
-func (r *Restorer) prove(path string, plain []byte, workspace string, day time.Time) ([]migrations.Row, error) {
+// provenPart is one proven part: its events, and the manifest that proves
+// them (each row's leaf index, the stored hashes of their proofs).
+type provenPart struct {
+	rows []migrations.Row
+	m    *manifest.Manifest
+}
+
+func (r *Restorer) prove(path string, plain []byte, workspace string, day time.Time) (provenPart, error) {
 	rep, err := verify.Offline(bytes.NewReader(plain), r.checkpointKeys, r.manifestKeys, r.origin)
 	if err != nil {
-		return nil, &NotVerifiedError{File: path, Problems: []string{err.Error()}}
+		return provenPart{}, &NotVerifiedError{File: path, Problems: []string{err.Error()}}
 	}
 	if len(rep.Problems) > 0 {
-		return nil, &NotVerifiedError{File: path, Problems: rep.Problems}
+		return provenPart{}, &NotVerifiedError{File: path, Problems: rep.Problems}
 	}
-	var rows []migrations.Row
+	var out provenPart
 	sc := bufio.NewScanner(bytes.NewReader(plain))
 	sc.Buffer(make([]byte, 64<<10), verify.MaxLine)
 	lo := day.UTC().Truncate(24 * time.Hour)
@@ -185,25 +198,29 @@ func (r *Restorer) prove(path string, plain []byte, workspace string, day time.T
 		var c manifest.Closing
 		if json.Unmarshal(sc.Bytes(), &c) == nil && c.Manifest != "" {
 			m, err := manifest.Open([]byte(c.Manifest), r.manifestKeys)
+			out.m = m
 			if err != nil || m.WorkspaceID != workspace || m.Query["archive_day"] != lo.Format(time.DateOnly) {
-				return nil, &NotVerifiedError{File: path, Problems: []string{fmt.Sprintf("the manifest is not an archive of workspace %s on %s", workspace, lo.Format(time.DateOnly))}}
+				return provenPart{}, &NotVerifiedError{File: path, Problems: []string{fmt.Sprintf("the manifest is not an archive of workspace %s on %s", workspace, lo.Format(time.DateOnly))}}
 			}
 			continue
 		}
 		var l manifest.Line
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, &NotVerifiedError{File: path, Problems: []string{"a line is not an event"}}
+			return provenPart{}, &NotVerifiedError{File: path, Problems: []string{"a line is not an event"}}
 		}
 		row := l.Row()
 		if row.Timestamp.Before(lo) || !row.Timestamp.Before(lo.Add(24*time.Hour)) {
-			return nil, &NotVerifiedError{File: path, Problems: []string{fmt.Sprintf("event %s is not of %s", l.ID, lo.Format(time.DateOnly))}}
+			return provenPart{}, &NotVerifiedError{File: path, Problems: []string{fmt.Sprintf("event %s is not of %s", l.ID, lo.Format(time.DateOnly))}}
 		}
-		rows = append(rows, row)
+		out.rows = append(out.rows, row)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return provenPart{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	return rows, nil
+	if out.m == nil {
+		return provenPart{}, &NotVerifiedError{File: path, Problems: []string{"no manifest"}}
+	}
+	return out, nil
 }
 
 // Insert writes the events of the proven parts into the long-term table,
@@ -229,12 +246,72 @@ func (r *Restorer) Insert(ctx context.Context, workspace string, day time.Time, 
 	}
 	until = until.UTC().Truncate(24 * time.Hour)
 	for _, f := range a.Files {
-		rows, err := r.proveFile(f, workspace, day)
+		part, err := r.proveFile(f, workspace, day)
 		if err != nil {
 			return err
 		}
-		if err := r.insert(ctx, rows, until); err != nil {
+		if err := r.insert(ctx, part.rows, until); err != nil {
 			return err
+		}
+		if err := r.insertLog(ctx, workspace, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logChunk is how many leaves or stored hashes one statement inserts (a
+// statement of about 100 KiB, under the server's max_query_size).
+const logChunk = 500
+
+// insertLog writes back what proves the restored events online: their
+// leaf rows (each row's leaf index from the manifest, its leaf hash
+// recomputed from the row) into the long-term leaves table, and the
+// stored hashes of their proofs from the manifest (retention may have
+// reduced their tiles'). Both were proven against the signed checkpoint;
+// equal rows already stored collapse.
+func (r *Restorer) insertLog(ctx context.Context, workspace string, part provenPart) error {
+	index := make(map[[2]string]int64, len(part.m.Rows))
+	for _, ref := range part.m.Rows {
+		index[[2]string{strconv.FormatInt(ref.TimestampNs, 10), ref.ID}] = ref.LeafIndex
+	}
+	sealedAt := time.Now().Unix()
+	var leaves [][]any
+	for i := range part.rows {
+		row := &part.rows[i]
+		n, ok := index[[2]string{strconv.FormatInt(row.TimestampNs, 10), row.ID}]
+		if !ok {
+			continue
+		}
+		h := leaf.Hash(row)
+		leaves = append(leaves, []any{workspace, uint64(n), row.TimestampNs, row.ID, hex.EncodeToString(h[:]), sealedAt})
+	}
+	var hashes [][]any
+	for _, sh := range part.m.Hashes {
+		level, _ := tlog.SplitStoredHashIndex(sh.Index)
+		hashes = append(hashes, []any{workspace, uint64(sh.Index), hex.EncodeToString(sh.Hash[:]), uint8(level)})
+	}
+	for _, ins := range []struct {
+		table, cols, row string
+		values           [][]any
+	}{
+		{migrations.KeptLeavesTable, strings.Join(migrations.Leaves.InsertColumns(), ", "), "SELECT ?, toUInt64(?), toInt64(?), ?, unhex(?), toDateTime(?, 'UTC')", leaves},
+		{migrations.HashesTable, strings.Join(migrations.Hashes.InsertColumns(), ", "), "SELECT ?, toUInt64(?), unhex(?), toUInt8(?)", hashes},
+	} {
+		for start := 0; start < len(ins.values); start += logChunk {
+			chunk := ins.values[start:min(start+logChunk, len(ins.values))]
+			rows := make([]string, len(chunk))
+			var args []any
+			for i, v := range chunk {
+				rows[i] = ins.row
+				args = append(args, v...)
+			}
+			// INSERT ... SELECT: the values are bound, the hashes unhexed
+			// by the server (they travel as text).
+			sql := fmt.Sprintf("INSERT INTO %s.%s (%s) %s", r.database, ins.table, ins.cols, strings.Join(rows, " UNION ALL "))
+			if err := r.conn.Exec(ctx, sql, args...); err != nil {
+				return fmt.Errorf("restore %s: %w", ins.table, err)
+			}
 		}
 	}
 	return nil

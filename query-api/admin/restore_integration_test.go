@@ -127,6 +127,25 @@ func roundTrip(t *testing.T, conn chConn, db string, insertLog func(*logtest.Log
 	require.JSONEq(t, `{"workspace_id":"ws_a","archive_day":"2025-03-09","kept_until":"2027-06-30","rows":4,"files":1,"unsealed_not_restored":0,"changed_by":"alice","reason":"audit request 12","reason_shared":false}`,
 		string(platform[0].Properties))
 
+	// Their leaves are written back from the manifest: index and hash as
+	// the log has them.
+	want := map[string]string{}
+	for _, lf := range log.AllLeaves() {
+		want[lf.ID] = fmt.Sprintf("%d %X", lf.Index, lf.Hash[:])
+	}
+	lrows, err := conn.Query(ctx, fmt.Sprintf("SELECT id, toString(leaf_index), hex(leaf_hash) FROM %s.%s WHERE workspace_id = ? ORDER BY id", db, migrations.KeptLeavesTable), "ws_a")
+	require.NoError(t, err)
+	var gotLeaves []string
+	for lrows.Next() {
+		var id, idx, h string
+		require.NoError(t, lrows.Scan(&id, &idx, &h))
+		require.Equal(t, want[id], idx+" "+h, id)
+		gotLeaves = append(gotLeaves, id)
+	}
+	require.NoError(t, lrows.Err())
+	lrows.Close()
+	require.Equal(t, []string{"a1", "a2", "a3", "k1"}, gotLeaves)
+
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id, toString(kept_until), properties, actor_name FROM %s.%s WHERE workspace_id = ? AND restored = 1 ORDER BY id", db, migrations.KeptTable), "ws_a")
 	require.NoError(t, err)
 	defer rows.Close()
