@@ -200,6 +200,11 @@ func TestClickHouseCluster(t *testing.T) {
 			"audit_events_kept_local":     "ReplicatedReplacingMergeTree",
 			"audit_log_leaves_kept":       "Distributed",
 			"audit_log_leaves_kept_local": "ReplicatedReplacingMergeTree",
+			// Its tile notes (migration 8).
+			"audit_log_tile_times":        "Distributed",
+			"audit_log_tile_times_local":  "ReplicatedReplacingMergeTree",
+			"audit_log_tile_newest":       "Distributed",
+			"audit_log_tile_newest_local": "ReplicatedReplacingMergeTree",
 			// The events layout (migration 5): lookup tables kept by
 			// materialized views, and the analysts' view.
 			"audit_events_by_actor":          "Distributed",
@@ -225,6 +230,18 @@ func TestClickHouseCluster(t *testing.T) {
 	res, err = migrations.Apply(ctx, b, migrations.Options{Database: db, RetentionDays: 90, Cluster: clusterName, Reapply: true})
 	require.NoError(t, err)
 	require.Empty(t, res.Versions)
+
+	// A Distributed front of the old events table left by a migrator that
+	// raced the drop of the table behind it (readers would fail on it) is
+	// dropped by the next migration run or retention run.
+	require.NoError(t, a.Exec(ctx, fmt.Sprintf("CREATE TABLE %[1]s.%[2]s ON CLUSTER %[3]s AS %[1]s.%[4]s ENGINE = Distributed('%[3]s', '%[1]s', '%[2]s_local', rand())",
+		db, migrations.LegacyTable, clusterName, migrations.Table)))
+	_, err = migrations.MoveLegacy(ctx, b, migrations.Options{Database: db, RetentionDays: 90, Cluster: clusterName}, "00000000")
+	require.NoError(t, err)
+	for _, conn := range []driver.Conn{a, b} {
+		require.Zero(t, count(t, conn, fmt.Sprintf("SELECT count() FROM system.tables WHERE database = '%s' AND name = '%s'", db, migrations.LegacyTable)),
+			"the stale front is gone from both nodes")
+	}
 
 	// 2. The writer's sink inserts into the Distributed table; each batch is
 	// on the shards when Insert returns (insert_distributed_sync), and every

@@ -323,7 +323,8 @@ func TestKubernetesEnvironmentUsesKnownVariables(t *testing.T) {
 				}
 			}
 			// Secrets never sit in the ConfigMap or in plain values.
-			for _, s := range []string{"AUDITTRAIL_INGEST_TOKENS", "AUDITTRAIL_JWT_SECRET", "AUDITTRAIL_CLICKHOUSE_PASSWORD"} {
+			for _, s := range []string{"AUDITTRAIL_INGEST_TOKENS", "AUDITTRAIL_JWT_SECRET", "AUDITTRAIL_CLICKHOUSE_PASSWORD",
+				"AUDITTRAIL_SIGNING_KEY", "AUDITTRAIL_MANIFEST_SIGNING_KEY"} {
 				require.NotContains(t, cm.Data, s)
 				for _, e := range c.Env {
 					if e.Name == s {
@@ -352,6 +353,7 @@ var components = []component{
 	{"audittrail-ingest", "Deployment", "ingest", "AUDITTRAIL_INGEST_ADDR", "config.IngestAddr", []string{"producers/cmd/ingest/main.go", "producers/ingest/config.go"}, true},
 	{"audittrail-writer", "StatefulSet", "writer", "AUDITTRAIL_WRITER_ADDR", "config.WriterAddr", []string{"consumers/cmd/writer/main.go"}, false},
 	{"audittrail-forwarder", "Deployment", "forwarder", "AUDITTRAIL_FORWARDER_ADDR", "config.ForwarderAddr", []string{"consumers/cmd/forwarder/main.go"}, false},
+	{"audittrail-sealer", "Deployment", "sealer", "AUDITTRAIL_SEALER_ADDR", "config.SealerAddr", []string{"consumers/cmd/sealer/main.go"}, false},
 	{"audittrail-api", "Deployment", "api", "AUDITTRAIL_API_ADDR", "config.APIAddr", []string{"query-api/cmd/api/main.go", "query-api/cmd/api/config.go"}, true},
 }
 
@@ -618,7 +620,7 @@ func TestComposeFile(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	require.Equal(t, []string{"api", "clickhouse", "forwarder", "ingest", "kafka", "migrate", "writer"}, names)
+	require.Equal(t, []string{"api", "clickhouse", "forwarder", "ingest", "kafka", "migrate", "sealer", "writer"}, names)
 	require.True(t, strings.HasPrefix(svcs["kafka"].Image, "apache/kafka:"), "official Kafka image")
 	require.True(t, strings.HasPrefix(svcs["clickhouse"].Image, "clickhouse/clickhouse-server:"), "official ClickHouse image")
 
@@ -637,7 +639,7 @@ func TestComposeFile(t *testing.T) {
 		require.NotEmpty(t, s.Environment)
 		for k, v := range s.Environment {
 			require.True(t, knownVariable(k), "compose service %s sets %s, which no component reads", name, k)
-			if k == "AUDITTRAIL_INGEST_TOKENS" || k == "AUDITTRAIL_JWT_SECRET" {
+			if k == "AUDITTRAIL_INGEST_TOKENS" || k == "AUDITTRAIL_JWT_SECRET" || k == "AUDITTRAIL_SIGNING_KEY" || k == "AUDITTRAIL_MANIFEST_SIGNING_KEY" {
 				require.Regexp(t, `^\$\{`+k+`:\?`, v, "%s: %s must be given (from .env), never a fixed value", name, k)
 			}
 		}
@@ -654,9 +656,16 @@ func TestComposeFile(t *testing.T) {
 	}
 	require.Contains(t, svcs["ingest"].Environment, "AUDITTRAIL_INGEST_TOKENS")
 	require.Contains(t, svcs["api"].Environment, "AUDITTRAIL_JWT_SECRET")
-	for _, s := range []string{"writer", "api"} {
+	for _, s := range []string{"writer", "api", "sealer"} {
 		require.Equal(t, "service_completed_successfully", svcs[s].DependsOn["migrate"].Condition, "%s starts after the migration", s)
 	}
+	// Only the sealer holds the checkpoints' key; the API signs manifests
+	// with its own.
+	for name, s := range svcs {
+		_, has := s.Environment["AUDITTRAIL_SIGNING_KEY"]
+		require.Equal(t, name == "sealer", has, "%s and AUDITTRAIL_SIGNING_KEY", name)
+	}
+	require.Contains(t, svcs["api"].Environment, "AUDITTRAIL_MANIFEST_SIGNING_KEY")
 	require.Equal(t, "service_healthy", svcs["migrate"].DependsOn["clickhouse"].Condition)
 }
 
@@ -800,6 +809,7 @@ func TestKafkaProductionTopics(t *testing.T) {
 		"AUDITTRAIL_FORWARDER_DLQ_TOPIC": "delete",
 		"AUDITTRAIL_SETTINGS_TOPIC":      "compact",
 		"AUDITTRAIL_CREDENTIALS_TOPIC":   "compact",
+		"AUDITTRAIL_CHECKPOINTS_TOPIC":   "compact",
 	}
 	require.Len(t, specs, len(names))
 	for v, policy := range names {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
@@ -48,6 +50,14 @@ func quantityBytes(t *testing.T, q string) string {
 // named workload: the ConfigMap, then the container's own variables
 // (secrets from secrets, the pod name as <workload>-0), then overrides,
 // which point it at this machine's servers and the test's names.
+// noteKey returns a new note signer key and its verifier key.
+func noteKey(t *testing.T, name string) (string, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	require.NoError(t, err)
+	return skey, vkey
+}
+
 func manifestEnv(t *testing.T, cm map[string]string, name string, c container, secrets, overrides map[string]string) []string {
 	t.Helper()
 	env := map[string]string{}
@@ -171,7 +181,7 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 	cm := find(t, objs, "ConfigMap", configMapName).Data
 	require.Equal(t, clusterName, cm["AUDITTRAIL_CLICKHOUSE_CLUSTER"], "the manifests' cluster is the local one's")
 
-	bins, err := proctest.Build(t.TempDir(), "producers/cmd/ingest", "consumers/cmd/writer", "consumers/cmd/forwarder", "query-api/cmd/api")
+	bins, err := proctest.Build(t.TempDir(), "producers/cmd/ingest", "consumers/cmd/writer", "consumers/cmd/forwarder", "consumers/cmd/sealer", "query-api/cmd/api", "consumers/cmd/migrate")
 	require.NoError(t, err)
 
 	sfx := stacktest.Suffix()
@@ -181,6 +191,7 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 		"AUDITTRAIL_WRITER_DLQ_TOPIC":    "deploy-dlq-" + sfx,
 		"AUDITTRAIL_FORWARDER_DLQ_TOPIC": "deploy-fdlq-" + sfx,
 		"AUDITTRAIL_SETTINGS_TOPIC":      "deploy-settings-" + sfx,
+		"AUDITTRAIL_CHECKPOINTS_TOPIC":   "deploy-checkpoints-" + sfx,
 	}
 	t.Cleanup(func() {
 		conn := openNode(t, node1, db)
@@ -199,10 +210,16 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 			cl.Close()
 		}
 	})
+	// The integrity log's keys, as the Secret and the ConfigMap hold them
+	// (the ConfigMap's verifier keys are placeholders to replace).
+	cpSigner, cpVerifier := noteKey(t, "deploy.audittrail.test")
+	mSigner, mVerifier := noteKey(t, "manifests.deploy.audittrail.test")
 	secrets := map[string]string{
-		"AUDITTRAIL_INGEST_TOKENS":       testIngestToken,
-		"AUDITTRAIL_JWT_SECRET":          testJWTSecret,
-		"AUDITTRAIL_CLICKHOUSE_PASSWORD": "",
+		"AUDITTRAIL_INGEST_TOKENS":        testIngestToken,
+		"AUDITTRAIL_JWT_SECRET":           testJWTSecret,
+		"AUDITTRAIL_CLICKHOUSE_PASSWORD":  "",
+		"AUDITTRAIL_SIGNING_KEY":          cpSigner,
+		"AUDITTRAIL_MANIFEST_SIGNING_KEY": mSigner,
 	}
 	base := map[string]string{
 		"AUDITTRAIL_KAFKA_BROKERS":       strings.Join(stacktest.Brokers(), ","),
@@ -210,6 +227,11 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 		"AUDITTRAIL_CLICKHOUSE_USER":     "default",
 		"AUDITTRAIL_WRITER_GROUP":        "deploy-writer-" + sfx,
 		"AUDITTRAIL_FORWARDER_GROUP":     "deploy-forwarder-" + sfx,
+		"AUDITTRAIL_SEALER_GROUP":        "deploy-sealer-" + sfx,
+		// A checkpoint every second instead of every minute.
+		"AUDITTRAIL_CHECKPOINT_INTERVAL":    "1s",
+		"AUDITTRAIL_VERIFIER_KEYS":          cpVerifier,
+		"AUDITTRAIL_MANIFEST_VERIFIER_KEYS": mVerifier,
 	}
 	for k, v := range topicNames {
 		base[k] = v
@@ -217,8 +239,19 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 	urls := map[string]string{}
 	procs := map[string]*proc{}
 	// The writer writes through node1, the API reads through node2.
-	chAddr := map[string]string{"ingest": node1, "writer": node1, "forwarder": node1, "api": node2}
+	chAddr := map[string]string{"ingest": node1, "writer": node1, "forwarder": node1, "sealer": node2, "api": node2}
 	kinds := map[string]string{}
+	// The migration Job first, as on Kubernetes: the services then find
+	// the schema applied instead of migrating a new database at once.
+	job := workload(t, find(t, objs, "Job", "audittrail-migrate")).Template.Spec.Containers[0]
+	overrides := map[string]string{"AUDITTRAIL_CLICKHOUSE_ADDR": node1}
+	for k, v := range base {
+		overrides[k] = v
+	}
+	migrate := exec.Command(bins["migrate"])
+	migrate.Env = manifestEnv(t, cm, "audittrail-migrate", job, secrets, overrides)
+	out, err := migrate.CombinedOutput()
+	require.NoError(t, err, "the migration Job: %s", out)
 	for _, comp := range components {
 		kinds[comp.binary] = comp.kind
 		w := workload(t, find(t, objs, comp.kind, comp.workload))
@@ -291,6 +324,16 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 			require.NoError(t, json.Unmarshal(body, &page))
 			return len(page.Data) == each
 		}, 60*time.Second, 250*time.Millisecond, "the API shows %s's events", ws)
+	}
+	// The sealer signs each workspace's log on the cluster, and the API
+	// serves the checkpoint (the manifests' keys are the ConfigMap's and
+	// the Secret's).
+	for ws := range roles {
+		require.Eventually(t, func() bool {
+			code, body, err := get(urls["api"]+"/v1/workspaces/"+ws+"/log/checkpoint", tok)
+			var cp struct{ Size int }
+			return err == nil && code == http.StatusOK && json.Unmarshal(body, &cp) == nil && cp.Size == each
+		}, 60*time.Second, 250*time.Millisecond, "a signed checkpoint of %s's %d events", ws, each)
 	}
 	a, b := openNode(t, node1, db), openNode(t, node2, db)
 	onA, onB := workspacesOn(t, a, db), workspacesOn(t, b, db)

@@ -49,7 +49,7 @@ func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, erro
 		}{l.Table, live})
 	}
 	for _, t := range tables {
-		did, err := e.deleteExpired(ctx, t.name, t.xs)
+		did, err := e.deleteExpired(ctx, r, t.name, t.xs)
 		if err != nil {
 			return deleted, fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -200,7 +200,7 @@ func (e *Enforcer) expiringDays(ctx context.Context, table string, xs []expiry) 
 // xs select, a chunk of conditions at a time, where a count finds some.
 // It issues none while a mutation of the table is unfinished: that one
 // may be deleting them already, and the next run counts again.
-func (e *Enforcer) deleteExpired(ctx context.Context, table string, xs []expiry) (bool, error) {
+func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs []expiry) (bool, error) {
 	if len(xs) == 0 {
 		return false, nil
 	}
@@ -216,6 +216,9 @@ func (e *Enforcer) deleteExpired(ctx context.Context, table string, xs []expiry)
 		}
 		if n == 0 {
 			continue
+		}
+		if err := e.unchanged(ctx, r); err != nil {
+			return did, err
 		}
 		q := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s", e.database, e.schema.StorageTable(table), e.schema.OnCluster(), cond)
 		if err := e.conn.Exec(ctx, q, args...); err != nil {

@@ -25,6 +25,8 @@ type run struct {
 	now         time.Time
 	defaultDays int
 	policies    map[string]retentionpolicy.Policy
+	// mark identifies the policies read (see unchanged).
+	mark policyMark
 }
 
 // policy returns ws's policy in this run.
@@ -59,6 +61,23 @@ func (r *run) keepers() map[string]int64 {
 		}
 	}
 	return out
+}
+
+// legacyCutoff is the day before which MoveLegacy may drop an old-layout
+// day without copying it: the deployment's cutoff, or earlier when a
+// policy keeps events longer (under a hold, no day is dropped: every day
+// is moved into the events table, where the week drops copy what the
+// policies keep).
+func (r *run) legacyCutoff(cutoff string) string {
+	for _, from := range r.keepers() {
+		if from == math.MinInt64 {
+			return "19700101"
+		}
+		if day := time.Unix(0, from).UTC().Format("20060102"); day < cutoff {
+			cutoff = day
+		}
+	}
+	return cutoff
 }
 
 // weekRange returns the first instant of week partition id (the Monday)

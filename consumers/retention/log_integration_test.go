@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/consumers/retention"
@@ -68,6 +70,21 @@ func events(t *testing.T, ws string, n int, at func(i int) time.Time) []event.Ev
 	return out
 }
 
+// outOfOrder returns ws_a's 1,000 events in arrival order, whose expiry is
+// not a prefix: events 0-599 are 100 days old (expired in a 90-day window)
+// but for 300, which arrived backdated among them and is an hour old, as
+// are 600-999. It also returns when the old ones start.
+func outOfOrder(t *testing.T) ([]event.Event, time.Time) {
+	now := time.Now().UTC()
+	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
+	return events(t, "ws_a", 1000, func(i int) time.Time {
+		if i < 600 && i != 300 {
+			return old.Add(time.Duration(i) * time.Second)
+		}
+		return recent.Add(time.Duration(i) * time.Second)
+	}), old
+}
+
 // waitForMutations waits until the database's mutations are done.
 func waitForMutations(t *testing.T, conn driver.Conn, db string) {
 	require.Eventually(t, func() bool {
@@ -84,14 +101,7 @@ func waitForMutations(t *testing.T, conn driver.Conn, db string) {
 // proofs still verify, and a second run deletes nothing more.
 func TestExpiredTilesKeepOnlyTheirHashes(t *testing.T) {
 	conn, ch := stacktest.ClickHouse(t, 90)
-	now := time.Now().UTC()
-	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
-	a := events(t, "ws_a", 1000, func(i int) time.Time {
-		if i < 600 && i != 300 {
-			return old.Add(time.Duration(i) * time.Second)
-		}
-		return recent.Add(time.Duration(i) * time.Second)
-	})
+	a, old := outOfOrder(t)
 	b := events(t, "ws_b", 300, func(i int) time.Time { return old.Add(time.Duration(i) * time.Second) })
 	roots := map[string]tlog.Hash{"ws_a": logOf(t, conn, ch.Database, a), "ws_b": logOf(t, conn, ch.Database, b)}
 	sizes := map[string]int64{"ws_a": 1000, "ws_b": 300}
@@ -145,7 +155,14 @@ func TestBytesKeptPerExpiredEvent(t *testing.T) {
 	const n = 100 * 256
 	old := time.Now().UTC().Add(-100 * 24 * time.Hour)
 	logOf(t, conn, ch.Database, events(t, "ws_m", n, func(i int) time.Time { return old.Add(time.Duration(i) * time.Second) }))
-	for _, table := range []string{migrations.Table, migrations.LeavesTable, migrations.HashesTable} {
+	skey, _, err := note.GenerateKey(rand.Reader, "audittrail.example.com")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	noted, err := sealer.NoteTiles(context.Background(), sealer.NewClickHouseStore(conn, ch.Database), signer, "audittrail.example.com", "ws_m", n, 0)
+	require.NoError(t, err)
+	require.Equal(t, n/256, noted)
+	for _, table := range []string{migrations.Table, migrations.LeavesTable, migrations.HashesTable, migrations.TileTimesTable, migrations.TileNewestTable} {
 		require.NoError(t, conn.Exec(context.Background(), "OPTIMIZE TABLE "+ch.Database+"."+table+" FINAL"))
 	}
 	bytes := func(table string) float64 {
@@ -155,13 +172,18 @@ func TestBytesKeptPerExpiredEvent(t *testing.T) {
 		return float64(b)
 	}
 	eventsBytes, leavesBytes, hashesBytes := bytes(migrations.Table), bytes(migrations.LeavesTable), bytes(migrations.HashesTable)
+	timesBytes, newestBytes := bytes(migrations.TileTimesTable), bytes(migrations.TileNewestTable)
 
 	e := retention.New(conn, ch.Database, 90, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	_, err := e.RunOnce(context.Background())
+	_, err = e.RunOnce(context.Background())
 	require.NoError(t, err)
 	waitForMutations(t, conn, ch.Database)
-	kept := bytes(migrations.HashesTable) + bytes(migrations.LeavesTable)
-	t.Logf("per event: events %.1f B, leaf row %.1f B, stored hashes %.1f B; per expired event kept: interim %.1f B (%.1f%% of the event), after its tile expired %.2f B (%.2f%%)",
-		eventsBytes/n, leavesBytes/n, hashesBytes/n, hashesBytes/n, 100*hashesBytes/eventsBytes, kept/n, 100*kept/eventsBytes)
+	// Once the tiles expired: their own hashes and their newest notes (the
+	// times notes went with their weeks). In the interim (leaf rows gone,
+	// tiles not reduced): the stored hashes and both notes.
+	kept := bytes(migrations.HashesTable) + bytes(migrations.LeavesTable) + bytes(migrations.TileTimesTable) + bytes(migrations.TileNewestTable)
+	interim := hashesBytes + timesBytes + newestBytes
+	t.Logf("per event: events %.1f B, leaf row %.1f B, stored hashes %.1f B, tile notes %.2f B (times) + %.2f B (newest); per expired event kept: interim %.1f B (%.1f%% of the event), after its tile expired %.2f B (%.2f%%)",
+		eventsBytes/n, leavesBytes/n, hashesBytes/n, timesBytes/n, newestBytes/n, interim/n, 100*interim/eventsBytes, kept/n, 100*kept/eventsBytes)
 	require.Less(t, kept/eventsBytes, 0.01, "at most 1%% of the expired events' stored bytes")
 }

@@ -103,11 +103,20 @@ func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
 }
 
 func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string, err error) {
+	// A binary from before migration 7 restarting during an upgrade sets
+	// the tables' TTL back to its window: restore the backstop first.
+	if err := migrations.AssertBackstopTTL(ctx, e.conn, e.schema); err != nil {
+		return nil, "", err
+	}
+	mark, err := e.policyMark(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	policies, err := retentionpolicy.All(ctx, e.conn, e.database)
 	if err != nil {
 		return nil, "", err
 	}
-	r := &run{now: e.now().UTC(), defaultDays: e.days, policies: policies}
+	r := &run{now: e.now().UTC(), defaultDays: e.days, policies: policies, mark: mark}
 	cutoff := e.Cutoff()
 	dropped, kept, held, err := e.dropWeeks(ctx, r, weekBefore(cutoff))
 	if err != nil {
@@ -118,12 +127,12 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 	// leaves too.
 	expired := func(id string) bool { return weekBefore(cutoff)(id) && !held[id] }
 	for _, l := range migrations.Lookups {
-		if _, _, err := e.dropExpired(ctx, l.Table, expired); err != nil {
+		if _, _, err := e.dropExpired(ctx, r, l.Table, expired); err != nil {
 			return dropped, "", fmt.Errorf("%s: %w", l.Table, err)
 		}
 	}
 	idsCutoff := r.now.Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
-	if _, _, err := e.dropExpired(ctx, migrations.IDsTable, dayBefore(idsCutoff)); err != nil {
+	if _, _, err := e.dropExpired(ctx, nil, migrations.IDsTable, dayBefore(idsCutoff)); err != nil {
 		return dropped, "", fmt.Errorf("%s: %w", migrations.IDsTable, err)
 	}
 	deleted, err := e.expireWorkspaces(ctx, r)
@@ -133,7 +142,7 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 	if err := e.retainLog(ctx, r, expired, deleted); err != nil {
 		return dropped, "", err
 	}
-	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, cutoff)
+	moved, err := migrations.MoveLegacy(ctx, e.conn, e.schema, r.legacyCutoff(cutoff))
 	if err != nil {
 		return dropped, "", err
 	}
@@ -149,7 +158,7 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 // kept, and among them those held back by a failed archive.
 func (e *Enforcer) dropWeeks(ctx context.Context, r *run, expired func(id string) bool) (dropped, kept []string, held map[string]bool, err error) {
 	held = map[string]bool{}
-	dropped, kept, derr := e.dropExpired(ctx, migrations.Table, func(id string) bool {
+	dropped, kept, derr := e.dropExpired(ctx, r, migrations.Table, func(id string) bool {
 		if err != nil || !expired(id) {
 			return false
 		}
@@ -168,7 +177,7 @@ func (e *Enforcer) dropWeeks(ctx context.Context, r *run, expired func(id string
 // its expired tiles: on the first run, after leaves went, and while
 // deletes of leaves are pending.
 func (e *Enforcer) retainLog(ctx context.Context, r *run, expired func(week string) bool, deleted []string) (err error) {
-	leaves, _, derr := e.dropExpired(ctx, migrations.LeavesTable, func(day string) bool {
+	leaves, _, derr := e.dropExpired(ctx, r, migrations.LeavesTable, func(day string) bool {
 		if err != nil || !dayPartition.MatchString(day) {
 			return false
 		}
@@ -181,6 +190,13 @@ func (e *Enforcer) retainLog(ctx context.Context, r *run, expired func(week stri
 	})
 	if err = errors.Join(err, derr); err != nil {
 		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)
+	}
+	// A tile's times note goes with the week of its newest event: every
+	// event of the tile expired, and its newest note proves it. Not a week
+	// held back (its archive failed). The notes of workspaces kept longer
+	// go at the same time (docs/retention.md, known gaps).
+	if _, _, err := e.dropExpired(ctx, r, migrations.TileTimesTable, expired); err != nil {
+		return fmt.Errorf("%s: %w", migrations.TileTimesTable, err)
 	}
 	deletesLeaves := slices.Contains(deleted, migrations.LeavesTable) || slices.Contains(deleted, migrations.KeptLeavesTable)
 	if len(leaves) == 0 && !deletesLeaves && e.reduced.Load() && !e.reducePending.Load() {
@@ -239,7 +255,10 @@ func weekBefore(cutoff string) func(id string) bool {
 // dropExpired drops the table's partitions that expired says are entirely
 // before the window; on a cluster, those of its storage table on every
 // shard. It returns the ids it dropped and those it kept.
-func (e *Enforcer) dropExpired(ctx context.Context, name string, expired func(id string) bool) (dropped, kept []string, err error) {
+//
+// With a run (not nil), each drop first checks that the policies are still
+// those the run read (unchanged), and stops with ErrPoliciesChanged if not.
+func (e *Enforcer) dropExpired(ctx context.Context, r *run, name string, expired func(id string) bool) (dropped, kept []string, err error) {
 	ids, err := migrations.Partitions(ctx, e.conn, e.schema, name)
 	if err != nil {
 		return nil, nil, err
@@ -249,6 +268,9 @@ func (e *Enforcer) dropExpired(ctx context.Context, name string, expired func(id
 		if !expired(id) {
 			kept = append(kept, id)
 			continue
+		}
+		if err := e.unchanged(ctx, r); err != nil {
+			return dropped, kept, err
 		}
 		q := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID '%s'", e.database, table, e.schema.OnCluster(), id)
 		if err := e.conn.Exec(ctx, q); err != nil {
@@ -266,6 +288,10 @@ func (e *Enforcer) Run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		dropped, err := e.RunOnce(ctx)
+		if errors.Is(err, ErrPoliciesChanged) && ctx.Err() == nil {
+			e.log.Info("retention policies changed during the run; running again with the new ones")
+			dropped, err = e.RunOnce(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			e.log.Warn("retention run failed", "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/audittrail/audittrail/consumers/sealer"
 	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/stacktest"
+	readstore "github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -84,6 +85,24 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{"ws": 257, "ws_empty": 0, "ws_gone": -1}, sizes)
 
+	// Tile notes: a log without any starts at its complete tiles; the
+	// stored notes count; leaf times read back authenticate nothing here
+	// (the stored hashes are not the rows' hashes).
+	require.EqualValues(t, 1, st.Noted)
+	times, err := store.LeafTimes(ctx, "ws", []int64{254, 255, 256})
+	require.NoError(t, err)
+	require.Empty(t, times)
+	require.NoError(t, store.SaveTileNotes(ctx,
+		[]migrations.TileNote{{WorkspaceID: "ws", Tile: 1, Newest: old.Truncate(time.Second), Note: "times"}},
+		[]migrations.TileNote{{WorkspaceID: "ws", Tile: 1, Newest: old.Truncate(time.Second), Note: "signature"}}))
+	states, err = store.Load(ctx, []string{"ws"}, now.Add(-time.Hour).UnixNano(), 10, 100)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, states["ws"].Noted)
+	notes, err := readstore.NewLog(srv, db).TileNotes(ctx, "ws")
+	require.NoError(t, err)
+	require.Equal(t, readstore.TileNotes{Times: map[int64][]string{1: {"times"}},
+		Newest: map[int64][]readstore.NewestNote{1: {{Newest: old.Unix(), Signature: "signature"}}}}, notes)
+
 	// Retention: the old events' leaves (254, 255) go; the first live leaf
 	// is 256, so tile 0 (leaves 0..255) is reduced to its own hash.
 	e := retention.New(srv, db, 30, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -97,4 +116,9 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	var kept uint64
 	require.NoError(t, srv.QueryRow(ctx, "SELECT count() FROM audittrail.audit_log_hashes").Scan(&kept))
 	require.EqualValues(t, tlog.StoredHashCount(257)-510, kept)
+	// The old tile's times note went with its week; its newest note stays.
+	notes, err = readstore.NewLog(srv, db).TileNotes(ctx, "ws")
+	require.NoError(t, err)
+	require.Empty(t, notes.Times)
+	require.Len(t, notes.Newest, 1)
 }

@@ -25,7 +25,7 @@ func (s *ClickHouseStore) Load(ctx context.Context, wss []string, seenFrom int64
 			st[ws] = &State{SeenFrom: seenFrom}
 		}
 		for _, step := range []func(context.Context, map[string]*State, []string, int, int) error{
-			s.loadSizes, s.loadEdges, s.loadSeen, s.loadOrphans, s.loadCheckpoints,
+			s.loadSizes, s.loadEdges, s.loadSeen, s.loadOrphans, s.loadCheckpoints, s.loadNoted,
 		} {
 			if err := step(ctx, st, chunk, maxSeen, recent); err != nil {
 				return nil, err
@@ -88,8 +88,21 @@ func (s *ClickHouseStore) eachHash(ctx context.Context, what, where string, args
 }
 
 func (s *ClickHouseStore) loadSizes(ctx context.Context, st map[string]*State, wss []string, _, _ int) error {
+	return s.eachMax(ctx, "the logs' sizes", migrations.HashesTable, "hash_index", wss, func(ws string, top uint64) error {
+		size, err := SizeOf(int64(top) + 1)
+		if err != nil {
+			return fmt.Errorf("log of %s: %w", ws, err)
+		}
+		st[ws].Size = size
+		return nil
+	})
+}
+
+// eachMax calls fn with the largest value of column in table of each of
+// the workspaces that has rows.
+func (s *ClickHouseStore) eachMax(ctx context.Context, what, table, column string, wss []string, fn func(ws string, top uint64) error) error {
 	list, args := in(wss)
-	return s.each(ctx, "the logs' sizes", "SELECT workspace_id, max(hash_index) FROM "+s.table(migrations.HashesTable)+
+	return s.each(ctx, what, "SELECT workspace_id, max("+column+") FROM "+s.table(table)+
 		" WHERE workspace_id IN ("+list+") GROUP BY workspace_id", args, func(scan func(...any) error) error {
 		var (
 			ws  string
@@ -98,12 +111,7 @@ func (s *ClickHouseStore) loadSizes(ctx context.Context, st map[string]*State, w
 		if err := scan(&ws, &top); err != nil {
 			return err
 		}
-		size, err := SizeOf(int64(top) + 1)
-		if err != nil {
-			return fmt.Errorf("log of %s: %w", ws, err)
-		}
-		st[ws].Size = size
-		return nil
+		return fn(ws, top)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -22,6 +23,8 @@ type memStore struct {
 	failAppend  func() string
 	appends     int
 	checkpoints []migrations.Checkpoint
+	tileTimes   []migrations.TileNote
+	tileNewest  []migrations.TileNote
 }
 
 var errCrash = errors.New("crash")
@@ -97,7 +100,41 @@ func (m *memStore) load(ws string, seenFrom int64, maxSeen, recent int) (State, 
 			st.Signed, st.SignedAt, st.Note = int64(cp.Size), cp.SignedAt, cp.Note
 		}
 	}
+	top := int64(-1)
+	for _, n := range m.tileNewest {
+		if n.WorkspaceID == ws {
+			top = max(top, int64(n.Tile))
+		}
+	}
+	st.Noted = size >> 8 // as ClickHouseStore: a log without notes starts at its complete tiles
+	if top >= 0 {
+		st.Noted = top + 1
+	}
 	return st, nil
+}
+
+// LeafTimes authenticates as ClickHouseStore does.
+func (m *memStore) LeafTimes(_ context.Context, ws string, indexes []int64) (map[int64]int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[int64]int64{}
+	for _, i := range indexes {
+		l, ok := m.leaves[ws][uint64(i)]
+		h, stored := m.hashes[ws][storedLeaf(i)]
+		r, found := m.rows[Key{ws, l.TimestampNs, l.ID}]
+		if lh := leaf.Hash(&r); ok && stored && found && h.Hash == l.Hash && string(lh[:]) == l.Hash {
+			out[i] = l.TimestampNs / 1e9
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) SaveTileNotes(_ context.Context, times, newest []migrations.TileNote) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tileTimes = append(m.tileTimes, times...)
+	m.tileNewest = append(m.tileNewest, newest...)
+	return nil
 }
 
 func (m *memStore) HasLeaves(_ context.Context, ws string, keys []Key) (map[Key]bool, error) {

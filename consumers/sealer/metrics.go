@@ -3,11 +3,11 @@ package sealer
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	leaves, reclaimed, checkpoints prometheus.Counter
-	records                        *prometheus.CounterVec
-	errors                         *prometheus.CounterVec
-	waiting                        prometheus.Gauge
-	sealSeconds                    prometheus.Histogram
+	leaves, reclaimed, checkpoints, tiles prometheus.Counter
+	records                               *prometheus.CounterVec
+	errors                                *prometheus.CounterVec
+	waiting                               prometheus.Gauge
+	sealSeconds                           prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -18,12 +18,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_sealer_leaves_reclaimed_total", Help: "Leaf rows stored again at the index a crash left with stored hashes but no leaf row."}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
+		tiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_sealer_tiles_noted_total", Help: "Complete tiles whose event times were signed (tile notes)."}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_records_total",
 			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event's id already had one), not_stored (the writer did not store it), undecodable, mismatch (the stored row differs from the record: not sealed, an alert)."},
 			[]string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, publish, commit, fenced (a stored log changed under this sealer), tampered (a stored log does not extend its signed checkpoint: alert)."},
+			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, tile (tile notes), publish, commit, fenced (a stored log changed under this sealer), tampered (a stored log does not extend its signed checkpoint: alert)."},
 			[]string{"step"}),
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_sealer_records_waiting", Help: "Records read and not yet sealed (most wait for the writer group's commits)."}),
@@ -31,8 +33,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_sealer_seal_seconds", Help: "Time to seal one round of records.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 	}
+	// Every outcome and step is exported from the start (as 0), so alerts
+	// and dashboards see the series before the first one happens.
+	for _, o := range []string{"leaf", "repeat", "not_stored", "undecodable", "mismatch"} {
+		m.records.WithLabelValues(o)
+	}
+	for _, s := range []string{"seal", "offsets", "checkpoint", "tile", "publish", "commit", "fenced", "tampered"} {
+		m.errors.WithLabelValues(s)
+	}
 	if reg != nil {
-		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.records, m.errors, m.waiting, m.sealSeconds)
+		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.sealSeconds)
 	}
 	return m
 }

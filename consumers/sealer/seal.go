@@ -40,6 +40,14 @@ type Store interface {
 	ReadHashes(ctx context.Context, ws string) tlog.HashReaderFunc
 	// SaveCheckpoints stores signed checkpoints.
 	SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error
+	// LeafTimes returns the event times (Unix seconds) of a workspace's
+	// leaves at indexes that it can authenticate: the leaf row's hash is
+	// the stored leaf hash, and the stored event the row names hashes to
+	// it. Others are absent.
+	LeafTimes(ctx context.Context, ws string, indexes []int64) (map[int64]int64, error)
+	// SaveTileNotes stores signed tile notes: the times notes, then the
+	// newest notes (which count the noted tiles at takeover).
+	SaveTileNotes(ctx context.Context, times, newest []migrations.TileNote) error
 }
 
 // sequencer assigns leaf indexes. It is owned by one goroutine.
@@ -179,6 +187,7 @@ func (s *sequencer) assign(items []Item, rows map[Key]migrations.Row, fresh map[
 			hashes = append(hashes, added...)
 		}
 		t.seenIDs[k.ID] = struct{}{}
+		t.noteTime(index, k.TimestampNs)
 		out.Leaves = append(out.Leaves, migrations.Leaf{WorkspaceID: k.WorkspaceID, Index: uint64(index),
 			TimestampNs: k.TimestampNs, ID: k.ID, Hash: string(h[:]), SealedAt: at})
 	}

@@ -177,6 +177,7 @@ func (s *Sealer) round(ctx context.Context) {
 	}
 	s.m.waiting.Set(float64(s.waiting()))
 	s.sealReady(ctx)
+	s.noteTiles(ctx)
 	s.checkpoints(ctx)
 	if now := s.now(); now.Sub(s.swept) >= idleLogs/4 {
 		s.seq.evictIdle(idleLogs)

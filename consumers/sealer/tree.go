@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/tilenote"
 )
 
 // Key names a stored event, as the events table's sorting key does.
@@ -53,6 +54,13 @@ type tree struct {
 	signedAt time.Time
 	// used is when a batch last touched the log.
 	used time.Time
+	// noted counts the tiles with signed notes (tiles.go); times are the
+	// event times (Unix seconds) of leaves of tiles not noted yet, and
+	// tileHashes the hashes of complete tiles not noted yet, both as
+	// sealed by this sealer.
+	noted      int64
+	times      map[int64]int64
+	tileHashes map[int64]tlog.Hash
 }
 
 // State is a workspace's log as stored: what a sealer taking it over
@@ -74,11 +82,14 @@ type State struct {
 	SignedAt time.Time
 	// Note is the latest checkpoint's signed note ("" when none).
 	Note string
+	// Noted is the number of tiles with signed notes.
+	Noted int64
 }
 
 func newTree(ws string, st State) *tree {
 	t := &tree{ws: ws, size: st.Size, edge: st.Edge, seen: make(map[leafKey]struct{}, len(st.Seen)), seenIDs: make(map[string]struct{}, len(st.Seen)),
-		seenFrom: st.SeenFrom, orphans: st.Orphans, signed: st.Signed, signedAt: st.SignedAt}
+		seenFrom: st.SeenFrom, orphans: st.Orphans, signed: st.Signed, signedAt: st.SignedAt,
+		noted: st.Noted, times: map[int64]int64{}, tileHashes: map[int64]tlog.Hash{}}
 	if t.edge == nil {
 		t.edge = map[int64]tlog.Hash{}
 	}
@@ -137,6 +148,9 @@ func (t *tree) appendLeaf(h tlog.Hash) ([]migrations.StoredHash, error) {
 		return nil, err
 	}
 	first := tlog.StoredHashIndex(0, t.size)
+	if len(hashes) > tilenote.Height { // the leaf completes its tile
+		t.tileHashes[t.size>>tilenote.Height] = hashes[tilenote.Height]
+	}
 	out := make([]migrations.StoredHash, len(hashes))
 	for i, sh := range hashes {
 		t.edge[first+int64(i)] = sh

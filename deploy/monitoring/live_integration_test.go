@@ -86,6 +86,7 @@ func runbookCommands(t *testing.T, s *stack) {
 	env = append(env,
 		"PATH="+filepath.Dir(s.bins["dlq"])+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"WRITER="+s.addrs["writer"], "FORWARDER="+s.addrs["forwarder"], "INGEST="+s.addrs["ingest"], "API="+s.addrs["api"],
+		"SEALER="+s.addrs["sealer"],
 		"CLICKHOUSE_HTTP="+chHost+":8123", "DB="+s.db)
 	for _, b := range blocks {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -110,6 +111,7 @@ func statusReport(t *testing.T, s *stack) {
 	}
 	require.Regexp(t, `(?m)^  monitoring-writer-\w+ +lag \d+, stable, 1 members \(p0=\d+`, text)
 	require.Regexp(t, `(?m)^  monitoring-forwarder-\w+ +lag \d+, stable, 1 members`, text)
+	require.Regexp(t, `(?m)^  monitoring-sealer-\w+ +lag \d+, stable, 1 members`, text)
 	require.Regexp(t, `(?m)^  monitoring-dlq-\w+ +[1-9]\d* in \d+ partitions$`, text, "the writer's dead letter")
 	require.Regexp(t, `(?m)^  monitoring-fdlq-\w+ +[1-9]\d* in \d+ partitions$`, text, "the forwarder's dead letters")
 	today := time.Now().UTC().Format("2006-01-02")

@@ -284,7 +284,7 @@ func TestManifestsMatchTheScrapeJobs(t *testing.T) {
 	jobs := regexp.MustCompile(`job=~"(.*?)"`).FindStringSubmatch(down)
 	require.Len(t, jobs, 2, down)
 	selected := regexp.MustCompile(`^` + jobs[1] + `$`)
-	for _, svc := range []string{"writer", "forwarder", "ingest", "api"} {
+	for _, svc := range []string{"writer", "forwarder", "ingest", "api", "sealer"} {
 		b, err := os.ReadFile(filepath.Join("..", "kubernetes", svc+".yaml"))
 		require.NoError(t, err)
 		m := podName.FindStringSubmatch(string(b))

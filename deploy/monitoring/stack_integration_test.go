@@ -1,6 +1,6 @@
 package monitoring
 
-// The live stack the integration tests scrape: the four services built from
+// The live stack the integration tests scrape: the five services built from
 // this module, on free ports, with their own topics, groups and database on
 // the shared Kafka and ClickHouse. The writer reaches ClickHouse through a
 // proxy the test can cut, to simulate ClickHouse going down without
@@ -9,6 +9,7 @@ package monitoring
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
@@ -52,14 +54,14 @@ type stack struct {
 	sinkHits atomic.Int64
 }
 
-var services = []string{"writer", "forwarder", "ingest", "api"}
+var services = []string{"writer", "forwarder", "ingest", "api", "sealer"}
 
 // startStack builds and starts the services; they stop, and the database
 // and topics go, when the test ends.
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	bins, err := proctest.Build(t.TempDir(), "producers/cmd/ingest", "consumers/cmd/writer", "consumers/cmd/forwarder",
-		"query-api/cmd/api", "consumers/cmd/dlq", "scripts/cmd/status")
+		"query-api/cmd/api", "consumers/cmd/sealer", "consumers/cmd/dlq", "scripts/cmd/status")
 	require.NoError(t, err)
 	s := &stack{bins: bins, addrs: map[string]string{}}
 	s.sink = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +72,9 @@ func startStack(t *testing.T) *stack {
 	t.Cleanup(s.sink.Close)
 	sfx := stacktest.Suffix()
 	s.db, s.topic = "monitoring_"+sfx, "monitoring-events-"+sfx
-	topicNames := []string{s.topic, "monitoring-dlq-" + sfx, "monitoring-settings-" + sfx, "monitoring-fdlq-" + sfx}
+	topicNames := []string{s.topic, "monitoring-dlq-" + sfx, "monitoring-settings-" + sfx, "monitoring-fdlq-" + sfx, "monitoring-checkpoints-" + sfx}
+	skey, vkey, err := note.GenerateKey(rand.Reader, "monitoring.audittrail.test")
+	require.NoError(t, err)
 	for _, name := range services {
 		s.addrs[name] = proctest.FreeAddr()
 	}
@@ -83,6 +87,9 @@ func startStack(t *testing.T) *stack {
 		"AUDITTRAIL_INGEST_ADDR=" + s.addrs["ingest"], "AUDITTRAIL_API_ADDR=" + s.addrs["api"],
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, "AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + s.sink.Listener.Addr().String(),
+		"AUDITTRAIL_SEALER_ADDR=" + s.addrs["sealer"], "AUDITTRAIL_SEALER_GROUP=monitoring-sealer-" + sfx,
+		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[4], "AUDITTRAIL_CHECKPOINT_INTERVAL=1s",
+		"AUDITTRAIL_SIGNING_KEY=" + skey, "AUDITTRAIL_VERIFIER_KEYS=" + vkey,
 	}
 	dropAtCleanup(t, s.db, topicNames...)
 	s.chProxy = stacktest.NewProxy(t, config.ClickHouseAddr.Get(config.FromOS()))
@@ -218,6 +225,10 @@ func (s *stack) exercise(t *testing.T) {
 		n, _, _ := proctest.Metric(context.Background(), s.addrs["writer"], "audittrail_writer_rows_inserted_total")
 		return n >= 20
 	}, 60*time.Second, 100*time.Millisecond, "events stored")
+	require.Eventually(t, func() bool {
+		n, _, _ := proctest.Metric(context.Background(), s.addrs["sealer"], "audittrail_sealer_checkpoints_total")
+		return n >= 1
+	}, 60*time.Second, 100*time.Millisecond, "a checkpoint signed")
 	code, body = do(t, http.MethodGet, api+"/v1/workspaces/ws_mon/audit-events?limit=5", tok, "")
 	require.Equal(t, http.StatusOK, code, body)
 	code, body = do(t, http.MethodGet, api+"/v1/workspaces/ws_mon/audit-events.csv", tok, "")

@@ -67,33 +67,29 @@ func (c *Cache) Refresh(ctx context.Context) error {
 }
 
 func (c *Cache) fresh(ctx context.Context) error {
-	if c.stale() == nil {
+	if fresh, _ := c.state(); fresh {
 		return nil
 	}
 	c.refresh.Lock()
 	defer c.refresh.Unlock()
-	stale := c.stale()
-	if stale == nil {
+	fresh, loaded := c.state()
+	if fresh {
 		return nil // another caller read them meanwhile
 	}
-	if err := c.read(ctx); err != nil {
-		if *stale { // a copy exists: serve it, try again next call
-			return nil
-		}
+	if err := c.read(ctx); err != nil && !loaded {
 		return err
 	}
+	// On an error with a copy at hand, it is served; the next call tries
+	// again.
 	return nil
 }
 
-// stale returns nil when the copy is fresh, else whether one exists.
-func (c *Cache) stale() *bool {
+// state reports whether the copy is younger than maxAge, and whether
+// there is one.
+func (c *Cache) state() (fresh, loaded bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.loaded && c.now().Sub(c.readAt) < c.maxAge {
-		return nil
-	}
-	loaded := c.loaded
-	return &loaded
+	return c.loaded && c.now().Sub(c.readAt) < c.maxAge, c.loaded
 }
 
 func (c *Cache) read(ctx context.Context) error {

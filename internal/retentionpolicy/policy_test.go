@@ -1,11 +1,13 @@
 package retentionpolicy
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -69,4 +71,18 @@ func TestKeepsItsWindowOrEverythingUnderAHold(t *testing.T) {
 	require.True(t, held.Keeps(now.AddDate(-20, 0, 0), now))
 	require.True(t, held.Outlives(90))
 	require.Equal(t, Policy{Workspace: "w", Days: 90}, Default("w", 90))
+}
+
+// failing is a connection whose every query fails.
+type failing struct{}
+
+func (failing) Query(context.Context, string, ...any) (driver.Rows, error) {
+	return nil, errors.New("connection refused")
+}
+
+func TestCacheWithoutACopyReturnsTheReadError(t *testing.T) {
+	c := NewCache(failing{}, "db", 90, time.Minute, nil)
+	_, err := c.For(context.Background(), "ws")
+	require.ErrorContains(t, err, "connection refused", "no copy to serve: the read fails, never a default window")
+	require.Equal(t, 90, c.DefaultDays())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/tilenote"
 )
 
 // Source is what the online check reads (query-api/store's Store and Log
@@ -30,6 +31,8 @@ type Source interface {
 	// Rows calls fn for every stored row of the workspace inside the
 	// retention window, unmerged copies of an event included.
 	Rows(ctx context.Context, workspaceID string, fn func(r *migrations.Row) error) error
+	// TileNotes returns the workspace's stored tile notes.
+	TileNotes(ctx context.Context, workspaceID string) (store.TileNotes, error)
 }
 
 // OnlineOptions configure Online.
@@ -116,17 +119,30 @@ func Online(ctx context.Context, src Source, o OnlineOptions) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	w.reportGone(&rep, o, size, withRow)
+	w.markGone(size, withRow)
 	if err := checkRecent(ctx, src, o, recent, &rep); err != nil {
 		return rep, err
 	}
 	if later > 0 {
 		rep.note("%d rows sealed after checkpoint %d, not checked", later, size)
 	}
+	// The roots first: only a tree that matches its signed roots
+	// authenticates the tile hashes that bind the tile notes. Their
+	// problems are reported after the leaves'.
+	var roots Report
 	hr := src.HashReader(ctx, o.WorkspaceID)
+	matched := true
 	for _, cp := range cps {
-		w.checkRoot(hr, cp, &rep)
+		matched = w.checkRoot(hr, cp, &roots) && matched
 	}
+	var x *expiry
+	if matched {
+		if x, err = w.loadExpiry(ctx, src, o, size); err != nil {
+			return rep, err
+		}
+	}
+	w.reportGone(&rep, o, size, x)
+	rep.Problems = append(rep.Problems, roots.Problems...)
 	return rep, nil
 }
 
@@ -194,37 +210,54 @@ func (w *walk) reportDuplicateIDs(rep *Report) {
 	}
 }
 
-// reportGone reports the leaves below size whose event the store no
-// longer holds: problems (their expiry is not provable from authenticated
-// data), or expired when AssumeRetention says so.
-func (w *walk) reportGone(rep *Report, o OnlineOptions, size int64, withRow map[int64]bool) {
-	hasLeaf := make(map[int64]bool, len(w.byKey))
-	var gone []string
-	expired := 0
+// markGone finds the leaves below size whose event the store no longer
+// holds (w.gone, w.hasLeaf) and takes their stored leaf hashes for the
+// tree's recomputation.
+func (w *walk) markGone(size int64, withRow map[int64]bool) {
+	w.hasLeaf = make(map[int64]bool, len(w.byKey))
 	for _, lf := range w.byKey {
 		if lf.Index >= size {
 			continue
 		}
-		hasLeaf[lf.Index] = true
+		w.hasLeaf[lf.Index] = true
 		if withRow[lf.Index] {
 			continue
 		}
 		w.level0[lf.Index] = lf.Hash
-		if o.AssumeRetention && lf.TimestampNs < o.RetentionCut {
-			expired++
-			continue
+		w.gone = append(w.gone, lf)
+	}
+}
+
+// reportGone reports the leaves below size whose event the store no
+// longer holds: expired when the sealer's signed tile notes (x, nil when
+// the tree did not match its roots) prove their events older than the
+// window, or when AssumeRetention says so; problems otherwise.
+func (w *walk) reportGone(rep *Report, o OnlineOptions, size int64, x *expiry) {
+	var gone []string
+	proven, assumed := 0, 0
+	for _, lf := range w.gone {
+		switch {
+		case x.expired(lf.Index):
+			proven++
+		case o.AssumeRetention && lf.TimestampNs < o.RetentionCut:
+			assumed++
+		default:
+			gone = append(gone, fmt.Sprintf("row %s (leaf %d): missing: the store no longer holds its event (removed, or expired by retention: not provable)", lf.ID, lf.Index))
 		}
-		gone = append(gone, fmt.Sprintf("row %s (leaf %d): missing: the store no longer holds its event (removed, or expired by retention: not provable)", lf.ID, lf.Index))
 	}
 	noLeafRow := 0
 	for i := int64(0); i < size; i++ {
-		if !hasLeaf[i] {
+		switch {
+		case w.hasLeaf[i]:
+		case x.expired(i):
+			proven++
+		case o.AssumeRetention:
+			assumed++
+		default:
 			noLeafRow++
 		}
 	}
-	if o.AssumeRetention {
-		expired += noLeafRow
-	} else if noLeafRow > 0 {
+	if noLeafRow > 0 {
 		gone = append(gone, fmt.Sprintf("%d leaves: missing with their leaf rows (removed, or expired by retention: not provable)", noLeafRow))
 	}
 	slices.Sort(gone)
@@ -235,8 +268,11 @@ func (w *walk) reportGone(rep *Report, o OnlineOptions, size int64, withRow map[
 		}
 		rep.problem("%s", g)
 	}
-	if expired > 0 {
-		rep.note("%d leaves expired by retention (assumed: -assume-retention; not authenticated)", expired)
+	if proven > 0 {
+		rep.note("%d leaves expired by retention (their event times, signed in the sealer's tile notes, are older than the window)", proven)
+	}
+	if assumed > 0 {
+		rep.note("%d leaves expired by retention (assumed: -assume-retention; not authenticated)", assumed)
 	}
 }
 
@@ -305,13 +341,17 @@ type walk struct {
 	known  []int64             // sorted indexes of level0
 	stored map[int64]tlog.Hash // stored hashes read for expired parts
 	need   []int64             // stored hashes a dry run found missing
+	// gone are the leaves (below the size checked) whose event the store
+	// no longer holds; hasLeaf the indexes with a leaf row.
+	gone    []store.Leaf
+	hasLeaf map[int64]bool
 }
 
-// checkRoot recomputes the root of the checkpoint's tree and compares it
-// with the signed root.
-func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) {
+// checkRoot recomputes the root of the checkpoint's tree, compares it
+// with the signed root and reports whether they match.
+func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) bool {
 	if cp.Size == 0 {
-		return
+		return true
 	}
 	w.known = make([]int64, 0, len(w.level0))
 	for i := range w.level0 {
@@ -329,7 +369,7 @@ func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) {
 		hs, err := hr.ReadHashes(chunk)
 		if err != nil {
 			rep.problem("checkpoint %d: stored hashes of leaves without rows are missing: %v", cp.Size, err)
-			return
+			return false
 		}
 		for k, i := range chunk {
 			w.stored[i] = hs[k]
@@ -339,16 +379,20 @@ func (w *walk) checkRoot(hr tlog.HashReader, cp Checkpoint, rep *Report) {
 	if root != cp.Root {
 		rep.problem("the log of workspace %s does not match checkpoint %d (%s, signed by %s): the tree recomputed from the stored rows has root %s, the checkpoint %s (rows and stored hashes rewritten)",
 			w.ws, cp.Size, cp.Label, cp.KeyName, root, cp.Root)
+		return false
 	}
+	return true
 }
 
 // node returns the RFC 6962 hash of leaves [lo, hi): from the known leaf
-// hashes, and for a complete subtree without a known leaf (expired) from
-// its stored hash. In a dry run (stored hash not read yet) it records the
-// index in w.need and returns a zero hash.
+// hashes, and for a complete subtree of at most a tile without a known
+// leaf (expired) from its stored hash. Larger subtrees are always
+// recomputed from their tiles, so that every tile's hash is authenticated
+// by the root (the tile notes are bound to it). In a dry run (stored hash
+// not read yet) it records the index in w.need and returns a zero hash.
 func (w *walk) node(lo, hi int64) tlog.Hash {
 	n := hi - lo
-	if level, ok := completeSubtree(lo, n); ok && !w.anyKnown(lo, hi) {
+	if level, ok := completeSubtree(lo, n); ok && level <= tilenote.Height && !w.anyKnown(lo, hi) {
 		idx := tlog.StoredHashIndex(level, lo>>level)
 		h, ok := w.stored[idx]
 		if !ok {

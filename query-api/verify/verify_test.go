@@ -75,6 +75,7 @@ type logSource interface {
 	LatestCheckpoint(ctx context.Context, workspaceID string) (store.Checkpoint, error)
 	Leaves(ctx context.Context, workspaceID string, from, to int64, fn func(store.Leaf) error) error
 	HashReader(ctx context.Context, workspaceID string) tlog.HashReader
+	TileNotes(ctx context.Context, workspaceID string) (store.TileNotes, error)
 }
 
 func (s source) Rows(_ context.Context, _ string, fn func(r *migrations.Row) error) error {

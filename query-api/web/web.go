@@ -49,6 +49,11 @@ type Features struct {
 	Timeline       bool `json:"timeline"`
 	Forwarding     bool `json:"forwarding"`
 	ForwardingTest bool `json:"forwarding_test"`
+	// Proofs: an event's inclusion proof in its workspace's signed log
+	// (the event panel's integrity section).
+	Proofs bool `json:"proofs"`
+	// NDJSON: the export with a signed manifest ("Export with proof").
+	NDJSON bool `json:"ndjson"`
 }
 
 // optional maps each feature to the method and route suffix that provides it.
@@ -61,6 +66,8 @@ var optional = []struct {
 	{http.MethodGet, "/audit-events/timeline", func(f *Features) { f.Timeline = true }},
 	{http.MethodGet, "/forwarding", func(f *Features) { f.Forwarding = true }},
 	{http.MethodPost, "/forwarding/test", func(f *Features) { f.ForwardingTest = true }},
+	{http.MethodGet, "/audit-events/:id/proof", func(f *Features) { f.Proofs = true }},
+	{http.MethodGet, "/audit-events.ndjson", func(f *Features) { f.NDJSON = true }},
 }
 
 // FeaturesOf reports which optional endpoints routes include.

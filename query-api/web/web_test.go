@@ -82,9 +82,11 @@ func TestFeaturesReflectTheRegisteredRoutes(t *testing.T) {
 	full.GET("/v1/workspaces/:workspace_id/forwarding", noop)
 	full.PUT("/v1/workspaces/:workspace_id/forwarding", noop)
 	full.POST("/v1/workspaces/:workspace_id/forwarding/test", noop)
+	full.GET("/v1/workspaces/:workspace_id/audit-events/:id/proof", noop)
+	full.GET("/v1/workspaces/:workspace_id/audit-events.ndjson", noop)
 	f = web.Features{}
 	require.NoError(t, json.Unmarshal(get(t, full, "/page/features.json").Body.Bytes(), &f))
-	require.Equal(t, web.Features{Facets: true, CSV: true, Timeline: true, Forwarding: true, ForwardingTest: true}, f)
+	require.Equal(t, web.Features{Facets: true, CSV: true, Timeline: true, Forwarding: true, ForwardingTest: true, Proofs: true, NDJSON: true}, f)
 }
 
 func TestSearchIsOnWhenTheOpenAPIDocumentDeclaresQ(t *testing.T) {

@@ -83,7 +83,7 @@ func ParseVersion(s string) (Version, error) {
 }
 
 // ServerVersion asks the server for its version.
-func ServerVersion(ctx context.Context, conn Conn) (Version, error) {
+func ServerVersion(ctx context.Context, conn MoveConn) (Version, error) {
 	var s string
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s); err != nil {
 		return Version{}, fmt.Errorf("query server version: %w", err)
@@ -154,6 +154,7 @@ func All() []Migration {
 		{Version: 5, Name: "events layout", Statements: layoutStatements, Run: moveToLayout},
 		{Version: 6, Name: "integrity log", Statements: createLog},
 		{Version: 7, Name: "retention policies", Statements: createRetention},
+		{Version: 8, Name: "tile notes", Statements: createTileNotes},
 	}
 }
 
@@ -382,7 +383,7 @@ func tableExists(ctx context.Context, conn MoveConn, db, table string) (bool, er
 // On 18.16 reading system.tables fails with "doesn't exist" when a table
 // of the database is renamed or dropped meanwhile (as when two services
 // apply migration 5 at once); the query is asked again then.
-func tableHas(ctx context.Context, conn Conn, db, table, clause string) (bool, error) {
+func tableHas(ctx context.Context, conn MoveConn, db, table, clause string) (bool, error) {
 	var n uint64
 	var err error
 	for range 5 {

@@ -64,8 +64,11 @@ func Partitions(ctx context.Context, conn MoveConn, o Options, table string) ([]
 // does nothing when LegacyTable does not exist.
 func MoveLegacy(ctx context.Context, conn MoveConn, o Options, cutoff string) ([]string, error) {
 	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
-	if err != nil || !exists {
+	if err != nil {
 		return nil, err
+	}
+	if !exists {
+		return nil, dropStaleFront(ctx, conn, o)
 	}
 	days, err := Partitions(ctx, conn, o, LegacyTable)
 	if err != nil {

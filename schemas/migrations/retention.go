@@ -5,6 +5,7 @@ package migrations
 // policy outlives the deployment's window (docs/retention.md).
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -69,8 +70,15 @@ var KeptColumns = []string{"restored", "kept_until"}
 // workspace's policy).
 func keptDefinition() string {
 	d := Events.definition()
-	return d[:len(d)-2] + ",\n    restored UInt8 DEFAULT 0,\n    kept_until Date DEFAULT toDate(0)\n)"
+	return d[:len(d)-2] + ",\n    restored UInt8 DEFAULT 0,\n    kept_until Date DEFAULT toDate(0),\n    " + keptRank + "\n)"
 }
+
+// keptRank is KeptTable's version column: of the copies of an event (one
+// kept by its policy, one restored from an archive), merges keep the one
+// kept longest: a row that follows its policy outranks every restored
+// row, and of restored rows the later kept_until wins. A restore thus
+// never shortens what a policy keeps.
+const keptRank = "keep_rank UInt32 MATERIALIZED if(restored = 1, toUInt32(kept_until), 4294967295)"
 
 // KeptPartition is KeptTable's partition key: a month of the events'
 // time, so a long-kept workspace's rows sit in few parts.
@@ -82,7 +90,7 @@ const KeptPartition = "toYYYYMM(timestamp)"
 func createRetention(o Options, _ Version) []string {
 	out := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s %s ENGINE = %s ORDER BY workspace_id",
 		o.Database, RetentionTable, o.OnCluster(), Policies.definition(), o.everyNode("ReplacingMergeTree(version)", RetentionTable))}
-	out = append(out, o.createTable(KeptTable, keptDefinition(), "ReplacingMergeTree()",
+	out = append(out, o.createTable(KeptTable, keptDefinition(), "ReplacingMergeTree(keep_rank)",
 		"PARTITION BY "+KeptPartition+"\nORDER BY (workspace_id, timestamp_ns, id)\nSETTINGS index_granularity = 8192")...)
 	out = append(out, o.createTable(KeptLeavesTable, Leaves.definition(), "ReplacingMergeTree()",
 		"ORDER BY (workspace_id, leaf_index)")...)
@@ -109,4 +117,33 @@ func KeptValues(r *Row, restored bool, keptUntil time.Time) []any {
 		keptUntil = time.Unix(0, 0).UTC()
 	}
 	return append(r.Values(), flag, keptUntil.UTC())
+}
+
+// AssertBackstopTTL sets the events and lookup tables' TTL back to the
+// MaxRetentionDays backstop where it differs, on servers with TTL (a
+// no-op on others). A binary from before migration 7 sets them to its
+// window at every start, which on current servers would delete a
+// longer-kept workspace's rows at the next merge: the retention job calls
+// this at every run, as Apply does at every start (docs/retention.md,
+// upgrading).
+func AssertBackstopTTL(ctx context.Context, conn MoveConn, o Options) error {
+	v, err := ServerVersion(ctx, conn)
+	if err != nil || !v.SupportsTTL() {
+		return err
+	}
+	for _, t := range ttlTables(MaxRetentionDays) {
+		if t.table == IDsTable {
+			continue
+		}
+		set, err := tableHas(ctx, conn, o.Database, o.StorageTable(t.table), t.ttl)
+		if err != nil {
+			return fmt.Errorf("check the TTL of %s: %w", t.table, err)
+		}
+		if q := ttlChange(o, t.table, t.ttl, set); q != "" {
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("restore the TTL backstop of %s: %w", t.table, err)
+			}
+		}
+	}
+	return nil
 }

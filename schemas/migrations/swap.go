@@ -61,8 +61,11 @@ func moveToLayout(ctx context.Context, conn Conn, o Options, v Version) error {
 // to MoveLegacy, which copies them outside of service starts.
 func dropEmptyLegacy(ctx context.Context, conn Conn, o Options) error {
 	exists, err := tableExists(ctx, conn, o.Database, o.StorageTable(LegacyTable))
-	if err != nil || !exists {
+	if err != nil {
 		return err
+	}
+	if !exists {
+		return dropStaleFront(ctx, conn, o)
 	}
 	var rows uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+legacySource(o)).Scan(&rows); err != nil {
@@ -264,6 +267,26 @@ func legacyFront(o Options) []string {
 	}
 	return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s%[3]s AS %[1]s.%[4]s ENGINE = Distributed('%[5]s', '%[1]s', '%[4]s', %[6]s)",
 		o.Database, LegacyTable, o.OnCluster(), o.StorageTable(LegacyTable), o.Cluster, ShardKey)}
+}
+
+// dropStaleFront drops, on a cluster, a LegacyTable front whose storage
+// table is gone from this node: a service that migrated at the same time
+// as another one dropping the moved table can create the front again
+// after the drop (its CREATE comes later in the DDL queue), and readers
+// would then fail on it. A front never precedes its storage table (each
+// node runs the RENAME before the CREATE), so one without it is stale.
+func dropStaleFront(ctx context.Context, conn MoveConn, o Options) error {
+	if o.Cluster == "" {
+		return nil
+	}
+	front, err := tableExists(ctx, conn, o.Database, LegacyTable)
+	if err != nil || !front {
+		return err
+	}
+	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, LegacyTable, o.OnCluster())); err != nil {
+		return fmt.Errorf("drop the stale %s in front of a dropped table: %w", LegacyTable, err)
+	}
+	return nil
 }
 
 // hasLayout reports whether the events table (the storage table on a

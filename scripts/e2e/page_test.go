@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -21,8 +22,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/internal/browsertest"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/catalogue"
 )
 
@@ -85,7 +88,7 @@ func TestAuditTrailPage(t *testing.T) {
 	// The forwarding target of the settings steps is a local server on
 	// this address, which the API allows exactly.
 	targetAddr := proctest.FreeAddr()
-	s := startStack(t, targetAddr)
+	s := startSealedStack(t, targetAddr)
 	now := time.Now().UTC()
 	pageEvents(t, s.ingest, now)
 
@@ -272,6 +275,24 @@ func TestAuditTrailPage(t *testing.T) {
 		require.True(t, browsertest.Eval[bool](b, `document.activeElement.classList.contains('open-event')`), "focus returns to the row")
 	})
 
+	t.Run("the event panel names the signed checkpoint holding the event and downloads its proof", func(t *testing.T) {
+		b := b0.For(t)
+		keys := logKeys(t, s.api)
+		waitSealed(t, wsURL, token, 60)
+		b.Do(chromedp.Click(chromedp.CSS(`#rows tr[data-id="pg-006"] .open-event`)),
+			chromedp.WaitVisible(chromedp.ID("checkpoint-line")))
+		line := browsertest.Eval[string](b, `document.getElementById('checkpoint-line').textContent`)
+		require.Regexp(t, `^In checkpoint #\d+, signed .+UTC`, line)
+		name, content := b.Download(chromedp.Click(chromedp.ID("download-proof")))
+		require.True(t, strings.HasSuffix(name, ".ndjson"), name)
+		rep := verifyExport(t, content, keys)
+		require.Equal(t, 1, rep.Checked, "one event: %s", content)
+		require.Equal(t, []string{"pg-006"}, exportIDs(t, content))
+		waitJS(t, b, `document.getElementById('detail-integrity').textContent.includes('verify offline -export `+name+`')`, "the panel says how to check the file")
+		b.RequireAccessible("the event panel with its proof")
+		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("detail")))
+	})
+
 	t.Run("clicking a timeline bar narrows the time range", func(t *testing.T) {
 		b := b0.For(t)
 		b.Do(chromedp.WaitVisible(chromedp.CSS(`#chart svg .bar[role=button]`)))
@@ -363,6 +384,22 @@ func TestAuditTrailPage(t *testing.T) {
 		}
 		require.ElementsMatch(t, want, ids, "the rows of the filtered view, each once")
 		waitJS(t, b, `document.getElementById('export-status').textContent.startsWith('Downloaded')`, "export confirmed")
+	})
+
+	t.Run("export with proof downloads the filtered view with a signed manifest that verifies", func(t *testing.T) {
+		b := b0.For(t)
+		keys := logKeys(t, s.api)
+		waitSealed(t, wsURL, token, 60)
+		name, content := b.Download(chromedp.Click(chromedp.ID("export-proven")))
+		require.True(t, strings.HasSuffix(name, ".ndjson"), name)
+		rep := verifyExport(t, content, keys)
+		var want []string
+		for i := 0; i < 60; i += 3 {
+			want = append(want, fmt.Sprintf("pg-%03d", i))
+		}
+		require.Equal(t, len(want), rep.Checked)
+		require.ElementsMatch(t, want, exportIDs(t, content), "the rows of the filtered view, each once")
+		waitJS(t, b, `document.getElementById('export-status').textContent.includes('signed manifest')`, "export confirmed with how to check it")
 	})
 
 	t.Run("events dropdown shows counts from the facets", func(t *testing.T) {
@@ -672,4 +709,61 @@ func TestAuditTrailPage(t *testing.T) {
 	})
 
 	b0.RequireNoConsoleErrors()
+}
+
+// logKeys returns the API's checkpoint and manifest verifier keys.
+func logKeys(t *testing.T, api string) struct{ Keys, ManifestKeys []string } {
+	t.Helper()
+	status, body := do(t, http.MethodGet, api+"/v1/log/keys", "", "")
+	require.Equal(t, http.StatusOK, status, string(body))
+	var k struct {
+		Keys         []string `json:"keys"`
+		ManifestKeys []string `json:"manifest_keys"`
+	}
+	require.NoError(t, json.Unmarshal(body, &k))
+	require.NotEmpty(t, k.Keys)
+	require.NotEmpty(t, k.ManifestKeys)
+	return struct{ Keys, ManifestKeys []string }{k.Keys, k.ManifestKeys}
+}
+
+// waitSealed waits until the workspace's latest signed checkpoint holds at
+// least n events.
+func waitSealed(t *testing.T, wsURL, token string, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		status, body := do(t, http.MethodGet, wsURL+"/log/checkpoint", token, "")
+		var cp struct{ Size int64 }
+		return status == http.StatusOK && json.Unmarshal(body, &cp) == nil && cp.Size >= n
+	}, 60*time.Second, 200*time.Millisecond, "a signed checkpoint of %d events", n)
+}
+
+// verifyExport checks a downloaded export as `verify offline` does and
+// requires no problem.
+func verifyExport(t *testing.T, content []byte, keys struct{ Keys, ManifestKeys []string }) verify.Report {
+	t.Helper()
+	cvs, err := verify.Verifiers(keys.Keys)
+	require.NoError(t, err)
+	mvs, err := verify.Verifiers(keys.ManifestKeys)
+	require.NoError(t, err)
+	rep, err := verify.Offline(bytes.NewReader(content), cvs, mvs, config.LogOrigin.Default)
+	require.NoError(t, err, string(content))
+	require.Empty(t, rep.Problems, string(content))
+	return rep
+}
+
+// exportIDs returns the event ids of an NDJSON export's rows.
+func exportIDs(t *testing.T, content []byte) []string {
+	t.Helper()
+	var ids []string
+	for line := range strings.Lines(string(content)) {
+		var row struct {
+			ID       string          `json:"id"`
+			Manifest json.RawMessage `json:"manifest"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &row), line)
+		if row.Manifest == nil {
+			ids = append(ids, row.ID)
+		}
+	}
+	return ids
 }

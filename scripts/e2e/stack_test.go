@@ -7,6 +7,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/internal/stacktest"
@@ -110,15 +112,33 @@ type stack struct {
 // local targets the API may accept and call (forwarding test calls).
 func startStack(t *testing.T, allowed ...string) stack {
 	t.Helper()
-	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api")
+	return startStackWith(t, false, allowed...)
+}
+
+// startSealedStack is startStack with the sealer beside it, signing a
+// checkpoint every second with a key of its own, and the API signing
+// export manifests with another: the integrity log of the page.
+func startSealedStack(t *testing.T, allowed ...string) stack {
+	t.Helper()
+	return startStackWith(t, true, allowed...)
+}
+
+func startStackWith(t *testing.T, sealed bool, allowed ...string) stack {
+	t.Helper()
+	cmds := []string{"producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api"}
+	if sealed {
+		cmds = append(cmds, "consumers/cmd/sealer")
+	}
+	bins := build(t, cmds...)
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
+	ingestAddr, apiAddr, writerAddr, sealerAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
-	topicNames := []string{"e2e-events-" + sfx, "e2e-dlq-" + sfx, "e2e-settings-" + sfx}
+	topicNames := []string{"e2e-events-" + sfx, "e2e-dlq-" + sfx, "e2e-settings-" + sfx, "e2e-checkpoints-" + sfx}
 	env := []string{
 		"AUDITTRAIL_KAFKA_TOPIC=" + topicNames[0],
 		"AUDITTRAIL_WRITER_DLQ_TOPIC=" + topicNames[1],
 		"AUDITTRAIL_SETTINGS_TOPIC=" + topicNames[2],
+		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[3],
 		"AUDITTRAIL_WRITER_GROUP=e2e-writer-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
 		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
@@ -128,6 +148,9 @@ func startStack(t *testing.T, allowed ...string) stack {
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.Join(allowed, ","),
 	}
+	if sealed {
+		env = append(env, sealerEnv(t, sfx, sealerAddr)...)
+	}
 	dropAtCleanup(t, db, topicNames...)
 	start(t, "ingest", bins["ingest"], env)
 	start(t, "writer", bins["writer"], env)
@@ -136,7 +159,33 @@ func startStack(t *testing.T, allowed ...string) stack {
 	waitReady(t, s.ingest)
 	waitReady(t, "http://"+writerAddr)
 	waitReady(t, s.api)
+	if sealed {
+		start(t, "sealer", bins["sealer"], env)
+		waitReady(t, "http://"+sealerAddr)
+	}
 	return s
+}
+
+// sealerEnv is the sealer's group, address and checkpoint key, and the
+// API's manifest key, each new for the test.
+func sealerEnv(t *testing.T, sfx, addr string) []string {
+	t.Helper()
+	key := func(name string) (string, string) {
+		skey, vkey, err := note.GenerateKey(rand.Reader, name)
+		require.NoError(t, err)
+		return skey, vkey
+	}
+	cpSigner, cpVerifier := key("e2e.audittrail.local")
+	mSigner, mVerifier := key("e2e-manifests.audittrail.local")
+	return []string{
+		"AUDITTRAIL_SEALER_ADDR=" + addr,
+		"AUDITTRAIL_SEALER_GROUP=e2e-sealer-" + sfx,
+		"AUDITTRAIL_CHECKPOINT_INTERVAL=1s",
+		"AUDITTRAIL_SIGNING_KEY=" + cpSigner,
+		"AUDITTRAIL_VERIFIER_KEYS=" + cpVerifier,
+		"AUDITTRAIL_MANIFEST_SIGNING_KEY=" + mSigner,
+		"AUDITTRAIL_MANIFEST_VERIFIER_KEYS=" + mVerifier,
+	}
 }
 
 // forwardStack is a stack with the forwarder running beside it.

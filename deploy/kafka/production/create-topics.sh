@@ -67,3 +67,11 @@ topic audit-settings 1 \
 topic audit-credentials 1 \
 	cleanup.policy=compact min.compaction.lag.ms=60000 min.insync.replicas=2 \
 	unclean.leader.election.enable=false
+
+# Signed checkpoints of the workspaces' integrity logs, one record per
+# workspace (its latest), published by the sealer for outside witnesses
+# (verify monitor -topic): compacted like the settings topic (the sealer
+# creates it the same way through internal/kvtopic).
+topic audit-checkpoints 1 \
+	cleanup.policy=compact min.compaction.lag.ms=60000 min.insync.replicas=2 \
+	unclean.leader.election.enable=false

@@ -33,6 +33,11 @@ import (
 
 func main() { service.Main("api", run) }
 
+// policyMaxAge is how long the API serves its copy of the retention
+// policies before reading them again: a change by the operator is served
+// within it, without a restart.
+const policyMaxAge = 10 * time.Second
+
 func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error {
 	c, err := configFromEnv(config.FromOS())
 	if err != nil {
@@ -89,10 +94,6 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	log.Info("read api listening", "addr", c.Addr, "algorithms", c.Keys.Algorithms(), "export_topic", kc.Topic)
 	return serve(ctx, e, c.Addr, ae, c.Admin.Addr, log)
 }
-
-// policyMaxAge is how old the API's copy of the retention policies may
-// get: an operator's change shows on the owners' API within it.
-const policyMaxAge = 30 * time.Second
 
 // serve serves the owners' API and, when configured, the admin API on its
 // own listener; either failing stops both.

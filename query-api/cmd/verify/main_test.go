@@ -56,6 +56,7 @@ func TestExitStatus(t *testing.T) {
 		{"offline", "-export", good, "-keys", key, "-manifest-keys", "not-a-key"},
 		{"offline", "-export", filepath.Join(t.TempDir(), "missing"), "-keys", key},
 		{"online", "-keys", key}, {"online", "-workspace", "ws_1", "-keys", key, "-trusted", "elsewhere"},
+		{"online", "-workspace", "ws_1", "-keys", key, "-retention-days", "3651"}, {"online", "-workspace", "ws_1", "-keys", key, "-retention-days", "-1"},
 		{"monitor", "-keys", key}, {"monitor", "-state", "s.json", "-keys", key},
 	} {
 		require.Equal(t, 2, run(ctx, args), "%v", args)

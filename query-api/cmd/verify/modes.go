@@ -109,12 +109,18 @@ func online(ctx context.Context, args []string) (result, error) {
 	trusted := fs.String("trusted", "", "check against a checkpoint held outside ClickHouse: topic (the checkpoints topic) or state (-state)")
 	statePath := fs.String("state", "", "a monitor's state file (with -trusted state)")
 	grace := fs.Duration("grace", 10*time.Minute, "rows received within this time may not be sealed yet")
+	days := fs.Int("retention-days", 0, "the workspace's retention window in days, 1-3650 (default "+config.RetentionDays.Name+"): a leaf whose event is gone counts as expired when the sealer's signed tile notes put its event time before the window")
 	assume := fs.Bool("assume-retention", false, "count a leaf whose row is gone as expired when its leaf row is gone or older than the retention window (not authenticated: a deleted row and leaf row pass)")
 	if err := fs.Parse(args); err != nil {
 		return result{}, err
 	}
 	if *ws == "" {
 		return result{}, errors.New("flag -workspace: name the workspace")
+	}
+	if *days == 0 {
+		*days = config.RetentionDays.Get(c.env)
+	} else if *days < 1 || *days > 3650 {
+		return result{}, fmt.Errorf("flag -retention-days: %d is not 1-3650", *days)
 	}
 	vs, err := c.verifiers()
 	if err != nil {
@@ -130,8 +136,7 @@ func online(ctx context.Context, args []string) (result, error) {
 	}
 	defer closeConn()
 	now := time.Now()
-	days := config.RetentionDays.Get(c.env)
-	o.AssumeRetention, o.RetentionCut = *assume, now.Add(-time.Duration(days)*24*time.Hour).UnixNano()
+	o.AssumeRetention, o.RetentionCut = *assume, now.Add(-time.Duration(*days)*24*time.Hour).UnixNano()
 	o.UnsealedAfter, o.ReceivedBy = now.Add(-*grace).UnixNano(), now.Add(clockSkew).UnixNano()
 	o.CaughtUp = sealerCaughtUp(c.env)
 	rep, err := verify.Online(ctx, src, o)

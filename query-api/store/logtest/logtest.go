@@ -19,6 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/migrations"
+	"github.com/audittrail/audittrail/schemas/tilenote"
 )
 
 // Key is a note signing key and its verifier key.
@@ -49,6 +50,7 @@ type Log struct {
 	size        int64
 	hashes      []tlog.Hash
 	checkpoints []store.Checkpoint
+	notes       store.TileNotes
 }
 
 // New returns an empty log of a workspace.
@@ -205,6 +207,59 @@ func (l *Log) ProveTree(ctx context.Context, ws string, from, to int64) (tlog.Tr
 	return tlog.ProveTree(to, from, l.HashReader(ctx, ws))
 }
 
+// NoteTiles signs with k the tile notes (schemas/tilenote) of every
+// complete tile, from the leaves' event times, as the sealer does, and
+// keeps them (replacing earlier ones).
+func (l *Log) NoteTiles(k Key) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.notes = store.TileNotes{Times: map[int64][]string{}, Newest: map[int64][]store.NewestNote{}}
+	for tile := int64(0); (tile+1)*tilenote.Leaves <= l.size; tile++ {
+		tm := tilenote.Times{Tile: tilenote.Tile{Origin: l.Origin, Workspace: l.WorkspaceID, Index: tile,
+			Hash: l.hashes[tlog.StoredHashIndex(tilenote.Height, tile)]}}
+		for _, lf := range l.leaves {
+			if lf.Index/tilenote.Leaves == tile {
+				tm.Times[lf.Index%tilenote.Leaves] = lf.TimestampNs / 1e9
+			}
+		}
+		msg, err := note.Sign(&note.Note{Text: tm.Text()}, k.Signer)
+		if err != nil {
+			return err
+		}
+		l.notes.Times[tile] = []string{string(msg)}
+		n := tm.Newest()
+		if msg, err = note.Sign(&note.Note{Text: n.Text()}, k.Signer); err != nil {
+			return err
+		}
+		l.notes.Newest[tile] = []store.NewestNote{{Newest: n.Newest, Signature: tilenote.Signature(msg, n.Text())}}
+	}
+	return nil
+}
+
+// SetTileNotes replaces the kept tile notes (tests of forged notes).
+func (l *Log) SetTileNotes(n store.TileNotes) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.notes = n
+}
+
+// TileNotes implements the verifier's source.
+func (l *Log) TileNotes(_ context.Context, ws string) (store.TileNotes, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := store.TileNotes{Times: map[int64][]string{}, Newest: map[int64][]store.NewestNote{}}
+	if ws != l.WorkspaceID {
+		return out, nil
+	}
+	for tile, ns := range l.notes.Times {
+		out.Times[tile] = append([]string(nil), ns...)
+	}
+	for tile, ns := range l.notes.Newest {
+		out.Newest[tile] = append([]store.NewestNote(nil), ns...)
+	}
+	return out, nil
+}
+
 // Drop removes the leaves of the given indexes (as retention does), keeping
 // the stored hashes.
 func (l *Log) Drop(indexes ...int64) {
@@ -254,7 +309,44 @@ func (l *Log) Insert(ctx context.Context, conn Batcher, database string) error {
 	if err := insert(ctx, conn, migrations.Leaves.Insert(database), leaves, migrations.Leaves.Values); err != nil {
 		return err
 	}
+	if err := insertNotes(ctx, conn, database, l.WorkspaceID, l.notes); err != nil {
+		return err
+	}
 	return insert(ctx, conn, migrations.Checkpoints.Insert(database), cps, migrations.Checkpoints.Values)
+}
+
+// newestOf returns the newest known time of a signed tile-times note (0
+// when it is not one), as the sealer's rows carry it.
+func newestOf(signed string) int64 {
+	body, _, _ := strings.Cut(signed, "\n\n")
+	tm, err := tilenote.ParseTimes(body + "\n")
+	if err != nil {
+		return 0
+	}
+	var newest int64
+	for _, t := range tm.Times {
+		newest = max(newest, t)
+	}
+	return newest
+}
+
+// insertNotes writes tile notes into the tile notes' tables (migration 8).
+func insertNotes(ctx context.Context, conn Batcher, database, ws string, n store.TileNotes) error {
+	var times, newest []migrations.TileNote
+	for tile, texts := range n.Times {
+		for _, text := range texts {
+			times = append(times, migrations.TileNote{WorkspaceID: ws, Tile: uint64(tile), Newest: time.Unix(newestOf(text), 0).UTC(), Note: text})
+		}
+	}
+	for tile, notes := range n.Newest {
+		for _, nn := range notes {
+			newest = append(newest, migrations.TileNote{WorkspaceID: ws, Tile: uint64(tile), Newest: time.Unix(nn.Newest, 0).UTC(), Note: nn.Signature})
+		}
+	}
+	if err := insert(ctx, conn, migrations.TileTimes.Insert(database), times, migrations.TileTimes.Values); err != nil {
+		return err
+	}
+	return insert(ctx, conn, migrations.TileNewest.Insert(database), newest, migrations.TileNewest.Values)
 }
 
 func insert[R any](ctx context.Context, conn Batcher, query string, rows []R, values func(*R) []any) error {

@@ -2,9 +2,9 @@
 // scripts/services status and the runbook (deploy/monitoring/RUNBOOK.md).
 //
 // It prints each service's health (GET /readyz on the addresses of
-// AUDITTRAIL_WRITER_ADDR, AUDITTRAIL_FORWARDER_ADDR, AUDITTRAIL_INGEST_ADDR
-// and AUDITTRAIL_API_ADDR), the lag of the writer's and the forwarder's
-// consumer groups on the events topic, the records held by the two
+// AUDITTRAIL_WRITER_ADDR, AUDITTRAIL_FORWARDER_ADDR, AUDITTRAIL_INGEST_ADDR,
+// AUDITTRAIL_API_ADDR and AUDITTRAIL_SEALER_ADDR), the lag of the writer's,
+// the forwarder's and the sealer's consumer groups on the events topic, the records held by the two
 // dead-letter topics and the oldest event still stored in ClickHouse, with
 // the retention window. Configuration comes from the AUDITTRAIL_* variables
 // the services read (see docs/configuration.md). It exits 0 when every
@@ -49,6 +49,7 @@ type settings struct {
 	services              []service
 	kafka                 kafkaconn.Config
 	writerGroup, fwdGroup string
+	sealerGroup           string
 	writerDLQ, fwdDLQ     string
 	clickhouse            chconn.Config
 	retentionDays         int
@@ -61,9 +62,10 @@ func load(env *config.Env) (settings, error) {
 		services: []service{
 			{"writer", config.WriterAddr.Get(env)}, {"forwarder", config.ForwarderAddr.Get(env)},
 			{"ingest", config.IngestAddr.Get(env)}, {"api", config.APIAddr.Get(env)},
+			{"sealer", config.SealerAddr.Get(env)},
 		},
 		kafka:       kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions),
-		writerGroup: config.WriterGroup.Get(env), fwdGroup: config.ForwarderGroup.Get(env),
+		writerGroup: config.WriterGroup.Get(env), fwdGroup: config.ForwarderGroup.Get(env), sealerGroup: config.SealerGroup.Get(env),
 		writerDLQ: config.WriterDLQTopic.Get(env), fwdDLQ: config.ForwarderDLQTopic.Get(env),
 		clickhouse:    chconn.FromEnv(env),
 		retentionDays: config.RetentionDays.Get(env),
@@ -133,12 +135,12 @@ func printKafka(ctx context.Context, w io.Writer, s settings) bool {
 	defer cancel()
 	fmt.Fprintf(w, "\nconsumer groups on %s (records behind the end of each partition)\n", s.kafka.Topic)
 	ok := true
-	lags, err := adm.Lag(ctx, s.writerGroup, s.fwdGroup)
+	lags, err := adm.Lag(ctx, s.writerGroup, s.fwdGroup, s.sealerGroup)
 	if err != nil {
 		fmt.Fprintf(w, "  unavailable: %v\n", err)
 		ok = false
 	}
-	for _, g := range []string{s.writerGroup, s.fwdGroup} {
+	for _, g := range []string{s.writerGroup, s.fwdGroup, s.sealerGroup} {
 		line, gok := groupLine(lags[g], s.kafka.Topic)
 		ok = ok && gok
 		fmt.Fprintf(w, "  %-28s %s\n", g, line)

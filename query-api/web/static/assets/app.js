@@ -10,6 +10,7 @@ import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatAgo, formatDate, formatLocal, formatShort, formatTime, formatZoned,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
 } from './format.js';
+import { exportProven, loadProof } from './integrity.js';
 import { HOUR, RANGES, apiParams, bounds, emptyState, filtersActive, rangeLabel, readState, toQuery } from './state.js';
 
 const TOKEN_KEY = 'audittrail.token';
@@ -52,6 +53,7 @@ const app = {
   searchUnsupported: false,
   forwarding: null,
   lastFocus: null,
+  proof: null, // the event panel's integrity section: {id, el}
 };
 
 // ---------------------------------------------------------------- helpers
@@ -871,10 +873,26 @@ function renderDetail(ev) {
       ['Credential', sender.credential_id ? code(sender.credential_id) : null],
       ...Object.keys(sender).filter((k) => !['producer', 'credential_id'].includes(k)).sort().map((k) => [k, formatValue(sender[k])]),
     ])),
+    app.features.proofs ? section('Integrity', proofSection(ev.id)) : null,
     section('Properties', dl(propsRows)),
     section('Other fields', dl(extra.map((k) => [k, h('pre', { class: 'inline', text: formatBlock(ev[k]) })]))),
     h('details', { class: 'raw' }, h('summary', { text: 'Raw JSON' }), h('pre', { text: JSON.stringify(ev, null, 2) })),
   ].filter(Boolean));
+}
+
+// proofSection returns the event panel's integrity section for id, loaded
+// once per opened event (the panel renders twice: from the table's copy,
+// then from the server's).
+function proofSection(id) {
+  if (app.proof && app.proof.id === id) return app.proof.el;
+  const el = h('div', { id: 'detail-integrity' });
+  app.proof = { id, el };
+  loadProof(el, {
+    client: app.client, base: base(), id, download,
+    isCurrent: () => app.proof && app.proof.el === el && $('detail').open,
+    onAuthError: handleAuthError,
+  });
+  return el;
 }
 
 async function openDetail(id) {
@@ -927,6 +945,7 @@ function onDetailClosed() {
   }
   if (app.lastFocus && document.contains(app.lastFocus)) app.lastFocus.focus();
   app.lastFocus = null;
+  app.proof = null;
 }
 
 // -------------------------------------------------------------- export
@@ -943,7 +962,23 @@ function filenameOf(resp) {
   }
   const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(cd);
   if (plain) return plain[1].trim();
-  return `audit-trail-${app.state.ws}.csv`;
+  const ext = (resp.headers.get('Content-Type') || '').includes('ndjson') ? 'ndjson' : 'csv';
+  return `audit-trail-${app.state.ws}.${ext}`;
+}
+
+// download fetches path with the token and saves the answer under the
+// server's file name, which it returns.
+async function download(path) {
+  const resp = await app.client.fetch(path);
+  const blob = await resp.blob();
+  const name = filenameOf(resp);
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60e3);
+  return name;
 }
 
 async function exportCSV() {
@@ -956,16 +991,7 @@ async function exportCSV() {
   btn.textContent = 'Exporting…';
   banner($('export-status'), '');
   try {
-    const params = apiParams(app.state, app.bounds);
-    const resp = await app.client.fetch(`${base()}/audit-events.csv?${params}`);
-    const blob = await resp.blob();
-    const name = filenameOf(resp);
-    const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: name, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60e3);
+    const name = await download(`${base()}/audit-events.csv?${apiParams(app.state, app.bounds)}`);
     banner($('export-status'), `Downloaded ${name}.`, 'ok');
   } catch (err) {
     if (handleAuthError(err)) return;
@@ -978,6 +1004,25 @@ async function exportCSV() {
   } finally {
     btn.disabled = false;
     btn.textContent = 'Export CSV';
+  }
+}
+
+// exportNDJSON downloads the filtered view with its signed manifest (the
+// rows of the latest checkpoint).
+async function exportNDJSON() {
+  const btn = $('export-proven');
+  btn.disabled = true;
+  banner($('export-status'), '');
+  try {
+    const text = await exportProven(download, `${base()}/audit-events.ndjson?${apiParams(app.state, app.bounds)}`);
+    banner($('export-status'), text, 'ok');
+  } catch (err) {
+    if (handleAuthError(err)) return;
+    banner($('export-status'), err instanceof APIError && err.code === 'no_checkpoint'
+      ? 'Nothing to prove yet: this workspace’s log has no signed checkpoint. Try again in a minute.'
+      : `Export failed: ${errorText(err)}`, err instanceof APIError && err.code === 'no_checkpoint' ? 'warn' : 'error');
+  } finally {
+    btn.disabled = false;
   }
 }
 
@@ -1301,6 +1346,7 @@ function bind() {
   });
 
   $('export').addEventListener('click', guard(exportCSV));
+  $('export-proven').addEventListener('click', guard(exportNDJSON));
 
   $('open-forwarding').addEventListener('click', guard(openForwarding));
   $('fwd-close').addEventListener('click', closeForwarding);
@@ -1360,6 +1406,7 @@ async function boot() {
     publicJSON('/v1/catalogue').then((c) => (c && c.events) || []).catch(() => []),
   ]);
   app.features = features || {};
+  $('export-proven').hidden = !app.features.ndjson;
   app.catalogue = catalogue;
   fillStaticFilters();
   const token = sessionStorage.getItem(TOKEN_KEY);
