@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/segmentio/encoding/json"
 
@@ -26,12 +25,13 @@ const (
 	MaxRequestBytes = 500_000
 )
 
-// Drop reasons (metric label values).
+// Drop reasons (metric label values): those of the pipeline, and two of
+// the forwarder's own.
 const (
-	dropNotFinal  = "not_final_failure"
-	dropUnplanned = "unplanned_event"
-	dropViolation = "violation"
-	dropFilter    = "filter"
+	dropNotFinal  = trackingplan.DropNotFinal
+	dropUnplanned = trackingplan.DropUnplanned
+	dropViolation = trackingplan.DropViolation
+	dropFilter    = trackingplan.DropFilter
 	dropDisabled  = "disabled"
 	dropDuplicate = "duplicate_id"
 )
@@ -61,42 +61,17 @@ type Outcome struct {
 	FilterErrors int
 }
 
-// Process runs ev through the workspace's hard-failure rule, tracking plan
-// and destination filters, and encodes the track call. The error is
-// non-nil only for an event whose encoding exceeds MaxEventBytes.
+// Process runs ev through the workspace's pipeline (hard-failure rule,
+// tracking plan and destination filters: trackingplan.Pipeline) and
+// encodes the track call. The error is non-nil only for an event whose
+// encoding exceeds MaxEventBytes.
 func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
-	var out Outcome
-	if ws.Plan.Blocks(ev.Event) && (!ws.Forwarding.HardFailuresOnly || !catalogue.IsFailure(ev.Event)) {
-		// Unplanned and blocked: its properties are never read.
-		out.Dropped = dropUnplanned
+	d := ws.Pipeline().Run(ev)
+	out := Outcome{Dropped: d.Dropped, Filter: d.Filter, Violations: d.Violations, FilterErrors: d.FilterErrors}
+	if d.Dropped != "" {
 		return out, nil
 	}
-	props, err := decodeProps(ev.Properties)
-	if err != nil {
-		props = map[string]any{}
-	}
-	if ws.Forwarding.HardFailuresOnly && !FinalFailure(ev.Event, props) {
-		out.Dropped = dropNotFinal
-		return out, nil
-	}
-	v := ws.Plan.Check(ev.Event, props)
-	out.Violations = v.Violations
-	if v.Drop {
-		out.Dropped = dropViolation
-		if v.Unplanned {
-			out.Dropped = dropUnplanned
-		}
-		return out, nil
-	}
-	in := filterInput(ws.Filters, ev, props)
-	f := ws.Filters.Apply(&in.Input)
-	in.release()
-	out.FilterErrors = f.EvalErrors
-	if f.Drop != "" {
-		out.Dropped, out.Filter = dropFilter, f.Drop
-		return out, nil
-	}
-	call, err := encodeTrackCall(ev, props)
+	call, err := encodeTrackCall(ev, d.Properties)
 	if err != nil {
 		return out, err
 	}
@@ -107,111 +82,15 @@ func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
 	return out, nil
 }
 
-// input is what a workspace's filters see of one event, with maps of the
-// event's fields that are reused: Apply reads them and keeps nothing.
-type input struct {
-	trackingplan.Input
-	actor, resource, context map[string]string
-}
-
-var inputs = sync.Pool{New: func() any {
-	return &input{actor: make(map[string]string, 4), resource: make(map[string]string, 3), context: make(map[string]string, 3)}
-}}
-
-// filterInput is what ws's filters see of ev: the actor, resource and
-// context maps only when a condition refers to them. The caller releases
-// it once the filters ran.
-func filterInput(cf *trackingplan.CompiledFilters, ev *event.Event, props map[string]any) *input {
-	in := inputs.Get().(*input)
-	in.Input = trackingplan.Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props}
-	actor, resource, context := cf.Uses()
-	if actor {
-		m := in.actor
-		m["type"], m["id"], m["name"], m["email"] = ev.Actor.Type, ev.Actor.ID, ev.Actor.Name, ev.Actor.Email
-		in.Actor = m
-	}
-	if resource {
-		m := in.resource
-		m["type"], m["id"], m["name"] = ev.Resource.Type, ev.Resource.ID, ev.Resource.Name
-		in.Resource = m
-	}
-	if context {
-		m := in.context
-		m["ip"], m["user_agent"], m["request_id"] = ev.Context.IP, ev.Context.UserAgent, ev.Context.RequestID
-		in.Context = m
-	}
-	return in
-}
-
-// release returns in to the pool, holding no reference to its event.
-func (in *input) release() {
-	in.Input = trackingplan.Input{}
-	clear(in.actor)
-	clear(in.resource)
-	clear(in.context)
-	inputs.Put(in)
-}
-
-func decodeProps(raw json.RawMessage) (map[string]any, error) {
-	m := map[string]any{}
-	if len(raw) == 0 {
-		return m, nil
-	}
-	if _, err := json.Parse(raw, &m, json.UseNumber); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
+// Pipeline is the workspace's per-event decision.
+func (ws *Workspace) Pipeline() trackingplan.Pipeline {
+	return trackingplan.Pipeline{HardFailuresOnly: ws.Forwarding.HardFailuresOnly, Plan: ws.Plan, Filters: ws.Filters}
 }
 
 // skipsSoftFailure reports whether the workspace's hard-failures-only
 // setting leaves ev out: a failure that will be retried.
 func skipsSoftFailure(ws *Workspace, ev *event.Event) bool {
-	if !ws.Forwarding.HardFailuresOnly {
-		return false
-	}
-	props, _ := decodeProps(ev.Properties)
-	return !FinalFailure(ev.Event, props)
-}
-
-// FinalFailure reports whether an event passes the hard-failures-only rule:
-// events that are not failures always pass; a failure passes when it is the
-// last attempt (attempt >= max_attempts) or does not say.
-func FinalFailure(name string, props map[string]any) bool {
-	if !catalogue.IsFailure(name) {
-		return true
-	}
-	attempt, ok1 := number(props["attempt"])
-	maxAttempts, ok2 := number(props["max_attempts"])
-	if !ok1 || !ok2 {
-		return true
-	}
-	return attempt >= maxAttempts
-}
-
-// number reads a count given as a JSON number or as a string holding one
-// ("3"): producers send both. Anything else is not a number.
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case float64:
-		return n, true
-	case string:
-		s := strings.TrimSpace(n)
-		if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-			return 0, false
-		}
-		var f float64
-		if err := json.Unmarshal([]byte(s), &f); err != nil {
-			return 0, false
-		}
-		return f, true
-	}
-	return 0, false
+	return ws.Pipeline().SkipsSoftFailure(ev)
 }
 
 // AlertText is the chat message for an alerting event: who, what, which
@@ -264,12 +143,12 @@ func AlertText(ev *event.Event) string {
 
 // writeFailure adds a failure event's attempt and error lines.
 func writeFailure(b *strings.Builder, ev *event.Event) {
-	props, err := decodeProps(ev.Properties)
+	props, err := trackingplan.DecodeProperties(ev.Properties)
 	if err != nil {
 		return
 	}
-	attempt, ok1 := number(props["attempt"])
-	maxAttempts, ok2 := number(props["max_attempts"])
+	attempt, ok1 := trackingplan.Number(props["attempt"])
+	maxAttempts, ok2 := trackingplan.Number(props["max_attempts"])
 	switch {
 	case ok1 && ok2:
 		fmt.Fprintf(b, "\nAttempt: %s of %s", count(attempt), count(maxAttempts))

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 // marshalTrackCall is the reference encoding: json.Marshal of the
@@ -61,7 +62,7 @@ func marshalTrackCall(ev *event.Event, props map[string]any) ([]byte, error) {
 // requireSameEncoding checks that encodeTrackCall writes the bytes of the
 // reference encoding for ev and its properties.
 func requireSameEncoding(t testing.TB, ev *event.Event) {
-	props, err := decodeProps(ev.Properties)
+	props, err := trackingplan.DecodeProperties(ev.Properties)
 	if err != nil {
 		props = map[string]any{}
 	}

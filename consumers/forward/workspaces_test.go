@@ -169,7 +169,7 @@ func TestFinalFailureReadsNumericStrings(t *testing.T) {
 		{map[string]any{"attempt": "null", "max_attempts": "10"}, true},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, FinalFailure("Audience Run Failed", tt.props), "%v", tt.props)
+		require.Equal(t, tt.want, trackingplan.FinalFailure("Audience Run Failed", tt.props), "%v", tt.props)
 	}
 }
 

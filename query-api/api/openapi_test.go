@@ -30,7 +30,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	e := httpserver.New(httpserver.Options{Name: "api", Reg: prometheus.NewRegistry()})
 	New(Options{Verifier: auth.NewHMAC(secret), Recorder: &fakeRecorder{}}).Register(e)
-	settings.Register(e, settings.Options{Verifier: auth.NewHMAC(secret)})
+	settings.Register(e, settings.Options{Verifier: auth.NewHMAC(secret), Recent: store.New(nil, "db", 1, nil)})
 	// The HTML page and its assets are not API: not in the document.
 	page := echo.New()
 	web.Register(page)

@@ -37,11 +37,13 @@ func describe(kind string, old, next any) (string, map[string]event.Change) {
 	case trackingplan.KindForwarding:
 		o, n := old.(*trackingplan.Forwarding), next.(*trackingplan.Forwarding)
 		change(ch, "enabled", o.Enabled, n.Enabled)
+		change(ch, "target.name", o.Target.Name, n.Target.Name)
 		change(ch, "target.url", o.Target.URL, n.Target.URL)
 		if o.Target.WriteKey != n.Target.WriteKey {
 			ch["target.write_key"] = event.Change{Old: raw(trackingplan.MaskKey(o.Target.WriteKey)), New: raw(trackingplan.MaskKey(n.Target.WriteKey))}
 		}
 		change(ch, "hard_failures_only", o.HardFailuresOnly, n.HardFailuresOnly)
+		savedChanges(ch, o.SavedTargets, n.SavedTargets)
 		switch {
 		case !o.Enabled && n.Enabled:
 			return "Audit Forwarding Enabled", ch
@@ -169,4 +171,32 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// savedChanges records the saved targets added, removed or changed, by
+// name: "saved_targets.<name>" holds the URL (null when there is none), and
+// "saved_targets.<name>.write_key" the masked keys when the key changed.
+func savedChanges(ch map[string]event.Change, old, next []trackingplan.Target) {
+	om, nm := map[string]trackingplan.Target{}, map[string]trackingplan.Target{}
+	for _, t := range old {
+		om[t.Name] = t
+	}
+	for _, t := range next {
+		nm[t.Name] = t
+	}
+	for _, name := range unionKeys(om, nm) {
+		o, inOld := om[name]
+		n, inNext := nm[name]
+		var ou, nu any
+		if inOld {
+			ou = o.URL
+		}
+		if inNext {
+			nu = n.URL
+		}
+		change(ch, "saved_targets."+name, ou, nu)
+		if o.WriteKey != n.WriteKey {
+			ch["saved_targets."+name+".write_key"] = event.Change{Old: raw(trackingplan.MaskKey(o.WriteKey)), New: raw(trackingplan.MaskKey(n.WriteKey))}
+		}
+	}
 }

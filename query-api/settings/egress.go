@@ -1,6 +1,10 @@
 package settings
 
 import (
+	"fmt"
+	"maps"
+	"slices"
+
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
@@ -10,19 +14,26 @@ import (
 // the field. Names that resolve to such addresses are refused by the
 // dialer when called.
 func (h *handler) checkTargets(v any) error {
-	var field, u string
+	urls := map[string]string{} // by field
 	switch x := v.(type) {
 	case *trackingplan.Forwarding:
-		field, u = "target.url", x.Target.URL
+		urls["target.url"] = x.Target.URL
+		for i, t := range x.SavedTargets {
+			urls[fmt.Sprintf("saved_targets[%d].url", i)] = t.URL
+		}
 	case *trackingplan.Alerts:
-		field, u = "webhook_url", x.WebhookURL
+		urls["webhook_url"] = x.WebhookURL
 	}
-	if u == "" {
-		return nil
-	}
-	if err := h.policy.CheckURL(u); err != nil {
-		return &trackingplan.FieldError{Field: field, Message: err.Error() +
-			" (outbound calls reach public addresses only, unless the operator allows the exact ip:port)"}
+	fields := slices.Sorted(maps.Keys(urls))
+	for _, field := range fields {
+		u := urls[field]
+		if u == "" {
+			continue
+		}
+		if err := h.policy.CheckURL(u); err != nil {
+			return &trackingplan.FieldError{Field: field, Message: err.Error() +
+				" (outbound calls reach public addresses only, unless the operator allows the exact ip:port)"}
+		}
 	}
 	return nil
 }

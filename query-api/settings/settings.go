@@ -7,6 +7,9 @@
 //	GET|PUT /v1/workspaces/{workspace_id}/destination-filters
 //	GET|PUT /v1/workspaces/{workspace_id}/alerts
 //	POST    /v1/workspaces/{workspace_id}/forwarding/test  (one track call to the saved target now)
+//	POST    /v1/workspaces/{workspace_id}/destination-filters/validate  (would a condition be accepted?)
+//	POST    /v1/workspaces/{workspace_id}/tracking-plan/validate  (would a planned event's schema be accepted?)
+//	POST    /v1/workspaces/{workspace_id}/forwarding/preview  (saved or draft settings over the newest events)
 //
 // Access is the read API's: a valid bearer token naming the workspace with
 // the owner role (401 without a valid token, 404 when the workspace is not
@@ -74,6 +77,13 @@ type Options struct {
 	// progress across all workspaces (default DefaultMaxTestCalls); a
 	// workspace has at most one at a time. Others are answered 429.
 	MaxTestCalls int
+	// Recent reads the workspace's newest events for previews; nil: no
+	// preview route.
+	Recent EventLister
+	// MaxPreviews bounds the previews (POST .../forwarding/preview) in
+	// progress across all workspaces (default DefaultMaxPreviews); a
+	// workspace has at most one at a time. Others are answered 429.
+	MaxPreviews int
 }
 
 // MaxBody bounds a settings request body.
@@ -90,7 +100,11 @@ func Register(e *echo.Echo, o Options) {
 	if o.MaxTestCalls <= 0 {
 		o.MaxTestCalls = DefaultMaxTestCalls
 	}
-	h := &handler{o: o, policy: o.Egress.Policy(), tests: newTestCalls(o.MaxTestCalls)}
+	if o.MaxPreviews <= 0 {
+		o.MaxPreviews = DefaultMaxPreviews
+	}
+	h := &handler{o: o, policy: o.Egress.Policy(), tests: newCallSlots(o.MaxTestCalls, "test call", testTimeout),
+		previews: newCallSlots(o.MaxPreviews, "preview", previewReadTimeout+previewEvalTimeout)}
 	h.client = h.policy.Client(egress.ClientOptions{Timeout: testTimeout})
 	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
@@ -100,13 +114,19 @@ func Register(e *echo.Echo, o Options) {
 		e.PUT(path, func(c echo.Context) error { return h.put(c, kind) }, mw...)
 	}
 	e.POST("/v1/workspaces/:workspace_id/forwarding/test", h.sendTest, mw...)
+	e.POST("/v1/workspaces/:workspace_id/destination-filters/validate", h.validateCondition, mw...)
+	e.POST("/v1/workspaces/:workspace_id/tracking-plan/validate", h.validateSchema, mw...)
+	if o.Recent != nil {
+		e.POST("/v1/workspaces/:workspace_id/forwarding/preview", h.preview, mw...)
+	}
 }
 
 type handler struct {
-	o      Options
-	policy *egress.Policy
-	client *http.Client // test events
-	tests  *testCalls
+	o        Options
+	policy   *egress.Policy
+	client   *http.Client // test events
+	tests    *callSlots
+	previews *callSlots
 }
 
 func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {
@@ -321,15 +341,22 @@ func parse(kind string, body []byte, old any, names trackingplan.EventNames) (an
 			return nil, err
 		}
 		prev := old.(*trackingplan.Forwarding)
-		if f.Target.WriteKey == "" || (f.Target.WriteKey == trackingplan.MaskKey(prev.Target.WriteKey) && prev.Target.WriteKey != "") {
+		if f.Target.WriteKey == "" || masked(prev, f.Target.WriteKey) {
+			k, ok := storedKey(prev, f.Target.URL)
 			switch {
-			case sameTarget(f.Target.URL, prev.Target.URL):
-				f.Target.WriteKey = prev.Target.WriteKey
+			case ok:
+				f.Target.WriteKey = k
 			case prev.Target.WriteKey != "" && f.Enabled:
 				return nil, &trackingplan.FieldError{Field: "target.write_key",
 					Message: "enter the write key again for the new target URL: a saved key is only sent to the URL it was saved with"}
 			default:
 				f.Target.WriteKey = ""
+			}
+		}
+		for i := range f.SavedTargets {
+			t := &f.SavedTargets[i]
+			if t.WriteKey == "" || masked(prev, t.WriteKey) {
+				t.WriteKey, _ = storedKey(prev, t.URL) // none: a saved target without a key
 			}
 		}
 		return &f, f.ValidateNew()
@@ -387,6 +414,36 @@ func hasField(body []byte, field string) bool {
 	}
 	_, ok := top[field]
 	return ok
+}
+
+// storedKey returns the write key stored with url: the current target's or
+// a saved target's. A stored key is only ever used again for the URL it
+// was saved with, so moving a target between the current slot and the
+// saved ones keeps its key, and a new URL needs its key.
+func storedKey(prev *trackingplan.Forwarding, url string) (string, bool) {
+	if prev.Target.WriteKey != "" && sameTarget(url, prev.Target.URL) {
+		return prev.Target.WriteKey, true
+	}
+	for _, t := range prev.SavedTargets {
+		if t.WriteKey != "" && sameTarget(url, t.URL) {
+			return t.WriteKey, true
+		}
+	}
+	return "", false
+}
+
+// masked reports whether k is the masked form GET shows of a stored key
+// (sent back by a client that does not know the key): it means "keep".
+func masked(prev *trackingplan.Forwarding, k string) bool {
+	if prev.Target.WriteKey != "" && k == trackingplan.MaskKey(prev.Target.WriteKey) {
+		return true
+	}
+	for _, t := range prev.SavedTargets {
+		if t.WriteKey != "" && k == trackingplan.MaskKey(t.WriteKey) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameTarget reports whether two target URLs are the same target (the

@@ -17,6 +17,7 @@ import (
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/httpserver/httpservertest"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
@@ -46,7 +47,8 @@ func newHarness(tb testing.TB) *harness {
 	h := &harness{store: &memStore{data: map[string][]byte{}}, rec: &recorder{}}
 	h.e = httpserver.New(httpserver.Options{Name: "api"})
 	Register(h.e, Options{Store: h.store, Emitter: h.rec, Verifier: auth.NewHMAC(secret),
-		Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }})
+		Now:    func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) },
+		Recent: &fakeLister{events: map[string][]event.Event{"ws_1": previewEvents()}}})
 	tok, err := auth.Mint(secret, "usr_1", "Alice", "alice@example.com",
 		map[string]string{"ws_1": "owner", "ws_2": "owner", "ws_m": "member"}, time.Hour, time.Now())
 	require.NoError(tb, err)
@@ -197,6 +199,9 @@ func TestSettingsHostileInputs(t *testing.T) {
 	put := func(name, kind, body string, want int) tc {
 		return tc{name: name, method: http.MethodPut, path: "/v1/workspaces/ws_1/" + kind, ws: "ws_1", kind: kind, tok: h.owner, body: body, want: want}
 	}
+	post := func(name, route, body string, want int) tc {
+		return tc{name: name, method: http.MethodPost, path: "/v1/workspaces/ws_1/" + route, tok: h.owner, body: body, want: want}
+	}
 	cases := []tc{
 		// Reaching another tenant's settings.
 		{name: "workspace not in the token", method: "PUT", path: "/v1/workspaces/ws_9/forwarding", tok: h.owner, body: seeds["forwarding"], want: 404},
@@ -246,6 +251,28 @@ func TestSettingsHostileInputs(t *testing.T) {
 		put("properties on drop", "destination-filters", `{"filters": [{"name": "x", "enabled": true, "if": "true", "action": "drop", "properties": ["a"]}]}`, 400),
 		put("schema with a remote reference", "tracking-plan", `{"events": {"Source Created": {"properties": {"$ref": "http://169.254.169.254/latest/meta-data"}}}}`, 400),
 		put("valid change", "alerts", `{"enabled": false, "events": ["Source Created"]}`, 200),
+		// The checks and the preview store and record nothing, whatever
+		// they are sent.
+		post("condition check: deep", "destination-filters/validate", `{"if": "`+nested("(", "true", ")", 2000)+`"}`, 200),
+		post("condition check: too long", "destination-filters/validate", `{"if": "`+nested("(", "true", ")", 5000)+`"}`, 400),
+		post("condition check: costly", "destination-filters/validate", `{"if": "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, a+b+c+d > 0))))"}`, 200),
+		post("condition check: regex from the event", "destination-filters/validate", `{"if": "properties.a.matches(properties.b)"}`, 200),
+		post("condition check: NUL", "destination-filters/validate", `{"if": "event == '\u0000'"}`, 400),
+		post("condition check: null", "destination-filters/validate", `null`, 400),
+		post("condition check: deep JSON", "destination-filters/validate", `{"if": "true", "x": `+nested(`[`, `1`, `]`, 100_000)+`}`, 0),
+		post("schema check: deep", "tracking-plan/validate", `{"event": "Source Created", "properties": `+nested(`{"type": "object", "properties": {"a": `, `{}`, `}}`, 1500)+`}`, 200),
+		post("schema check: remote reference", "tracking-plan/validate", `{"event": "Source Created", "properties": {"$ref": "http://169.254.169.254/latest/meta-data"}}`, 200),
+		post("schema check: costly regex", "tracking-plan/validate", `{"event": "Source Created", "properties": {"pattern": "(.*){1000}b"}}`, 200),
+		post("schema check: script as the event", "tracking-plan/validate", `{"event": "<script>alert(1)</script>", "properties": {}}`, 200),
+		post("preview: costly filters", "forwarding/preview", `{"destination_filters": {"filters": [{"name": "x", "enabled": true, "if": "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, a+b+c+d > 0))))", "action": "drop"}]}}`, 0),
+		post("preview: deep schema", "forwarding/preview", `{"tracking_plan": {"events": {"Source Created": {"properties": `+nested(`{"type": "object", "properties": {"a": `, `{}`, `}}`, 1500)+`}}}}`, 400),
+		post("preview: many filters", "forwarding/preview", `{"destination_filters": {"filters": [`+strings.TrimSuffix(strings.Repeat(`{"name": "x", "enabled": true, "if": "true", "action": "drop"},`, 5000), ",")+`]}}`, 400),
+		post("preview: huge limit", "forwarding/preview", `{"limit": 1e999999999}`, 400),
+		post("preview: negative limit", "forwarding/preview", `{"limit": -1}`, 400),
+		post("preview: valid", "forwarding/preview", `{"limit": 3}`, 200),
+		{name: "preview of another workspace", method: "POST", path: "/v1/workspaces/ws_9/forwarding/preview", tok: h.owner, body: `{}`, want: 404},
+		{name: "preview by a member", method: "POST", path: "/v1/workspaces/ws_1/forwarding/preview", tok: member, body: `{}`, want: 403},
+		{name: "condition check by a member", method: "POST", path: "/v1/workspaces/ws_m/destination-filters/validate", tok: h.owner, body: `{"if": "true"}`, want: 403},
 		// Methods and headers.
 		{name: "DELETE", method: "DELETE", path: "/v1/workspaces/ws_1/forwarding", tok: h.owner},
 		{name: "PATCH", method: "PATCH", path: "/v1/workspaces/ws_1/forwarding", tok: h.owner, body: `{"enabled": false}`},
@@ -265,12 +292,35 @@ func TestSettingsHostileInputs(t *testing.T) {
 			if ws == "" {
 				ws, kind = "-", "-" // nothing may change
 			}
+			if c.method == http.MethodPost {
+				// Allowed to answer 200: the suite asserts that nothing changed.
+				ws, kind = "-", "-"
+			}
 			code := h.check(t, c.method, c.path, ws, kind, c.tok, c.body, c.header)
 			if c.want != 0 {
 				require.Equal(t, c.want, code)
 			}
 		})
 	}
+}
+
+// FuzzSettingsChecks sends arbitrary bodies to the condition and schema
+// checks and the preview and asserts the suite's invariants: no 5xx, no
+// stall, nothing stored or recorded.
+func FuzzSettingsChecks(f *testing.F) {
+	routes := []string{"destination-filters/validate", "tracking-plan/validate", "forwarding/preview"}
+	f.Add(uint8(0), []byte(`{"if": "event == 'Source Created' && has(properties.kind)"}`))
+	f.Add(uint8(0), []byte(`{"if": "properties.a.matches('^x+$')"}`))
+	f.Add(uint8(1), []byte(`{"event": "Source Created", "properties": {"type": "object", "patternProperties": {"^a": {"type": "string"}}}}`))
+	f.Add(uint8(1), []byte(`{"event": "Source Created", "properties": {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}}`))
+	f.Add(uint8(2), []byte(`{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": "true", "action": "allow_properties", "properties": ["a.b"]}]}, "limit": 2}`))
+	f.Add(uint8(2), []byte(`{"tracking_plan": {"events": {"Source Deleted": {"properties": {"required": ["kind"]}}}, "on_violation": "block"}, "hard_failures_only": true}`))
+	h := newHarness(f)
+	f.Fuzz(func(t *testing.T, r uint8, body []byte) {
+		route := routes[int(r)%len(routes)]
+		code := h.check(t, http.MethodPost, "/v1/workspaces/ws_1/"+route, "-", "-", h.owner, string(body), nil)
+		require.Contains(t, []int{200, 400, 413}, code)
+	})
 }
 
 // FuzzSettingsPut sends arbitrary bodies to every settings kind and
@@ -286,6 +336,7 @@ func FuzzSettingsPut(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"filters": [{"name": "a", "enabled": true, "if": "event == 'Nope'", "action": "sample", "percent": 5}]}`))
 	f.Add(uint8(3), []byte(`{"enabled": false, "webhook_url": "", "events": ["Source Created"]}`))
 	f.Add(uint8(0), []byte(`{"enabled": true, "target": {"url": "https://api.example.com", "write_key": "****abcd"}}`))
+	f.Add(uint8(0), []byte(`{"enabled": true, "target": {"name": "B", "url": "https://b.example.com"}, "saved_targets": [{"name": "A", "url": "https://api.example.com", "write_key": "****abcd"}]}`))
 	h := newHarness(f)
 	f.Fuzz(func(t *testing.T, k uint8, body []byte) {
 		kind := trackingplan.Kinds[int(k)%len(trackingplan.Kinds)]

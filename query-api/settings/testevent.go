@@ -52,10 +52,9 @@ func (h *handler) sendTest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := v.(*trackingplan.Forwarding)
-	if f.Target.URL == "" || f.Target.WriteKey == "" {
-		return &httpserver.Error{Status: http.StatusConflict, Code: "no_target", Field: "target.url",
-			Message: "save a target URL and write key before sending a test event"}
+	t, err := testTarget(c, v.(*trackingplan.Forwarding))
+	if err != nil {
+		return err
 	}
 	claims := auth.FromContext(c)
 	now := h.o.Now().UTC()
@@ -70,12 +69,12 @@ func (h *handler) sendTest(c echo.Context) error {
 		return fmt.Errorf("encode test event: %w", err)
 	}
 	if err := h.tests.acquire(ws); err != nil {
-		return busy(c, err)
+		return h.tests.refuse(c, err)
 	}
 	defer h.tests.release(ws)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), testTimeout)
 	defer cancel()
-	target, err := f.Target.BatchURL()
+	target, err := t.BatchURL()
 	if err != nil {
 		return &httpserver.Error{Status: http.StatusConflict, Code: "bad_target", Field: "target.url", Message: "the saved target URL cannot be used"}
 	}
@@ -83,7 +82,7 @@ func (h *handler) sendTest(c echo.Context) error {
 	if err != nil {
 		return &httpserver.Error{Status: http.StatusConflict, Code: "bad_target", Field: "target.url", Message: "the saved target URL cannot be used"}
 	}
-	req.SetBasicAuth(f.Target.WriteKey, "")
+	req.SetBasicAuth(t.WriteKey, "")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "audittrail-forwarder/1")
 	resp, err := h.client.Do(req)
@@ -105,6 +104,43 @@ func (h *handler) sendTest(c echo.Context) error {
 		res.Message = fmt.Sprintf("the target answered HTTP %d", resp.StatusCode)
 	}
 	return c.JSON(http.StatusOK, res)
+}
+
+// testRequest is the optional body of POST .../forwarding/test.
+type testRequest struct {
+	// Target names the saved target to test; omitted: the current target.
+	Target *string `json:"target"`
+}
+
+// maxTestBody bounds the body of a test call.
+const maxTestBody = 4 << 10
+
+// testTarget returns the target a test call is for: the current one, or
+// the saved target the body names. No body, or {}, is the current target.
+func testTarget(c echo.Context, f *trackingplan.Forwarding) (trackingplan.Target, error) {
+	body, err := httpserver.ReadBody(c, maxTestBody)
+	if err != nil {
+		return trackingplan.Target{}, err
+	}
+	t, field := f.Target, "target.url"
+	if len(bytes.TrimSpace(body)) > 0 {
+		var req testRequest
+		if err := decodeObject(body, &req); err != nil {
+			return t, err
+		}
+		if req.Target != nil {
+			saved, ok := f.SavedTarget(*req.Target)
+			if !ok {
+				return t, httpserver.BadRequest("target", "no saved target has this name")
+			}
+			t, field = saved, "target"
+		}
+	}
+	if t.URL == "" || t.WriteKey == "" {
+		return t, &httpserver.Error{Status: http.StatusConflict, Code: "no_target", Field: field,
+			Message: "save a target URL and write key before sending a test event"}
+	}
+	return t, nil
 }
 
 // The reasons a test call reports when the target gave no acceptable

@@ -36,6 +36,9 @@ type contractAPI struct {
 	forwarding map[string]any
 	puts       []map[string]any
 	tests      int
+	// testTargets are the saved targets named by test calls ("": the
+	// current target).
+	testTargets []string
 }
 
 // retentionOf is what GET .../retention answers per workspace (90 days,
@@ -250,18 +253,48 @@ func (c *contractAPI) register(e *echo.Echo) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.puts = append(c.puts, body)
-		target := body["target"].(map[string]any)
-		saved := map[string]any{"url": target["url"], "write_key": c.forwarding["target"].(map[string]any)["write_key"]}
-		if k, ok := target["write_key"].(string); ok {
-			saved["write_key"] = "••••••" + k[len(k)-4:]
+		// Keys as GET shows them, by URL: an omitted key is the one stored
+		// with the same URL (the current target's or a saved one's).
+		keys := map[string]any{}
+		prev := []any{c.forwarding["target"]}
+		if s, ok := c.forwarding["saved_targets"].([]any); ok {
+			prev = append(prev, s...)
 		}
-		c.forwarding = map[string]any{"enabled": body["enabled"], "target": saved, "hard_failures_only": body["hard_failures_only"]}
+		for _, p := range prev {
+			if m, ok := p.(map[string]any); ok && m["write_key"] != nil && m["write_key"] != "" {
+				keys[m["url"].(string)] = m["write_key"]
+			}
+		}
+		shown := func(t map[string]any) map[string]any {
+			out := map[string]any{"url": t["url"], "write_key": keys[t["url"].(string)]}
+			if out["write_key"] == nil {
+				out["write_key"] = ""
+			}
+			if n, _ := t["name"].(string); n != "" {
+				out["name"] = n
+			}
+			if k, ok := t["write_key"].(string); ok {
+				out["write_key"] = "••••••" + k[len(k)-4:]
+			}
+			return out
+		}
+		c.forwarding = map[string]any{"enabled": body["enabled"], "target": shown(body["target"].(map[string]any)), "hard_failures_only": body["hard_failures_only"]}
+		if s, ok := body["saved_targets"].([]any); ok {
+			var saved []any
+			for _, t := range s {
+				saved = append(saved, shown(t.(map[string]any)))
+			}
+			c.forwarding["saved_targets"] = saved
+		}
 		return ctx.JSON(http.StatusOK, c.forwarding)
 	})
 	ws.POST("/forwarding/test", func(ctx echo.Context) error {
+		var body struct{ Target string }
+		_ = json.NewDecoder(ctx.Request().Body).Decode(&body)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.tests++
+		c.testTargets = append(c.testTargets, body.Target)
 		return ctx.JSON(http.StatusOK, map[string]any{"ok": true, "status": 200, "message": "delivered"})
 	})
 }
@@ -406,7 +439,7 @@ func TestPageAgainstTheEndpointContracts(t *testing.T) {
 	api.mu.Unlock()
 
 	b.Do(chromedp.Click(chromedp.ID("fwd-test")))
-	waitJS(`document.getElementById('fwd-message').textContent === 'Test event sent (the target answered HTTP 200).'`, "test event sent")
+	waitJS(`document.getElementById('fwd-outcome').textContent === 'Delivered: the target accepted the test event (HTTP 200).'`, "test event sent")
 	b.Screenshot(shots, "desktop-forwarding")
 	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.Screenshot(shots, "phone-forwarding")

@@ -54,6 +54,14 @@ type Features struct {
 	Proofs bool `json:"proofs"`
 	// NDJSON: the export with a signed manifest ("Export with proof").
 	NDJSON bool `json:"ndjson"`
+	// The settings editors: each kind's GET, the checks while typing and
+	// the preview.
+	TrackingPlan       bool `json:"tracking_plan"`
+	DestinationFilters bool `json:"destination_filters"`
+	Alerts             bool `json:"alerts"`
+	ConditionCheck     bool `json:"condition_check"`
+	SchemaCheck        bool `json:"schema_check"`
+	Preview            bool `json:"preview"`
 }
 
 // optional maps each feature to the method and route suffix that provides it.
@@ -68,6 +76,12 @@ var optional = []struct {
 	{http.MethodPost, "/forwarding/test", func(f *Features) { f.ForwardingTest = true }},
 	{http.MethodGet, "/audit-events/:id/proof", func(f *Features) { f.Proofs = true }},
 	{http.MethodGet, "/audit-events.ndjson", func(f *Features) { f.NDJSON = true }},
+	{http.MethodGet, "/tracking-plan", func(f *Features) { f.TrackingPlan = true }},
+	{http.MethodGet, "/destination-filters", func(f *Features) { f.DestinationFilters = true }},
+	{http.MethodGet, "/alerts", func(f *Features) { f.Alerts = true }},
+	{http.MethodPost, "/destination-filters/validate", func(f *Features) { f.ConditionCheck = true }},
+	{http.MethodPost, "/tracking-plan/validate", func(f *Features) { f.SchemaCheck = true }},
+	{http.MethodPost, "/forwarding/preview", func(f *Features) { f.Preview = true }},
 }
 
 // FeaturesOf reports which optional endpoints routes include.

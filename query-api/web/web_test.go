@@ -84,9 +84,16 @@ func TestFeaturesReflectTheRegisteredRoutes(t *testing.T) {
 	full.POST("/v1/workspaces/:workspace_id/forwarding/test", noop)
 	full.GET("/v1/workspaces/:workspace_id/audit-events/:id/proof", noop)
 	full.GET("/v1/workspaces/:workspace_id/audit-events.ndjson", noop)
+	full.GET("/v1/workspaces/:workspace_id/tracking-plan", noop)
+	full.GET("/v1/workspaces/:workspace_id/destination-filters", noop)
+	full.GET("/v1/workspaces/:workspace_id/alerts", noop)
+	full.POST("/v1/workspaces/:workspace_id/destination-filters/validate", noop)
+	full.POST("/v1/workspaces/:workspace_id/tracking-plan/validate", noop)
+	full.POST("/v1/workspaces/:workspace_id/forwarding/preview", noop)
 	f = web.Features{}
 	require.NoError(t, json.Unmarshal(get(t, full, "/page/features.json").Body.Bytes(), &f))
-	require.Equal(t, web.Features{Facets: true, CSV: true, Timeline: true, Forwarding: true, ForwardingTest: true, Proofs: true, NDJSON: true}, f)
+	require.Equal(t, web.Features{Facets: true, CSV: true, Timeline: true, Forwarding: true, ForwardingTest: true, Proofs: true, NDJSON: true,
+		TrackingPlan: true, DestinationFilters: true, Alerts: true, ConditionCheck: true, SchemaCheck: true, Preview: true}, f)
 }
 
 func TestSearchIsOnWhenTheOpenAPIDocumentDeclaresQ(t *testing.T) {

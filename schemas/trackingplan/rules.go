@@ -29,6 +29,17 @@ func (f Forwarding) ValidateNew() error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
+	if hasControl(f.Target.Name) {
+		return fieldErr("target.name", "must not contain control characters")
+	}
+	for i, t := range f.SavedTargets {
+		if hasControl(t.Name) {
+			return fieldErr(fmt.Sprintf("saved_targets[%d].name", i), "must not contain control characters")
+		}
+		if hasControl(t.WriteKey) {
+			return fieldErr(fmt.Sprintf("saved_targets[%d].write_key", i), "must not contain control characters (tab, newline, NUL, ESC, DEL and the like): paste the key exactly as issued")
+		}
+	}
 	if hasControl(f.Target.WriteKey) {
 		return fieldErr("target.write_key", "must not contain control characters (tab, newline, NUL, ESC, DEL and the like): paste the key exactly as issued")
 	}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	sjson "github.com/segmentio/encoding/json"
 
@@ -62,19 +63,50 @@ type Forwarding struct {
 	// HardFailuresOnly drops "... Run Failed" and "... Sync Failed" events
 	// that are not the final attempt (attempt < max_attempts).
 	HardFailuresOnly bool `json:"hard_failures_only"`
+	// SavedTargets are other targets the owner keeps to switch to or test,
+	// each with a name; events go to Target only. Settings saved before
+	// them have none.
+	SavedTargets []Target `json:"saved_targets,omitempty"`
 }
+
+// MaxSavedTargets bounds the saved targets of a workspace.
+const MaxSavedTargets = 10
 
 // Target is an event-streams source speaking the HTTP tracking API.
 type Target struct {
+	// Name is the owner's name for the target ("Warehouse source"),
+	// optional; settings saved before it have none.
+	Name     string `json:"name,omitempty"`
 	URL      string `json:"url,omitempty"` // omitted when none is set
 	WriteKey string `json:"write_key"`
 }
+
+// MaxTargetName bounds a target's name, in characters.
+const MaxTargetName = 100
 
 // Masked returns f with the write key reduced to its last 4 characters
 // (fewer for short keys), for display and for the audit trail.
 func (f Forwarding) Masked() Forwarding {
 	f.Target.WriteKey = MaskKey(f.Target.WriteKey)
+	if f.SavedTargets != nil {
+		saved := make([]Target, len(f.SavedTargets))
+		for i, t := range f.SavedTargets {
+			t.WriteKey = MaskKey(t.WriteKey)
+			saved[i] = t
+		}
+		f.SavedTargets = saved
+	}
 	return f
+}
+
+// SavedTarget returns the saved target named name.
+func (f Forwarding) SavedTarget(name string) (Target, bool) {
+	for _, t := range f.SavedTargets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Target{}, false
 }
 
 // MaskKey hides all but the last 4 characters of a secret; keys of 8
@@ -99,8 +131,43 @@ func (f Forwarding) Validate() error {
 	if f.Enabled && strings.TrimSpace(f.Target.WriteKey) == "" {
 		return fieldErr("target.write_key", "required when forwarding is enabled")
 	}
+	if utf8.RuneCountInString(f.Target.Name) > MaxTargetName {
+		return fieldErr("target.name", "longer than %d characters", MaxTargetName)
+	}
 	if len(f.Target.WriteKey) > 512 {
 		return fieldErr("target.write_key", "longer than 512 characters")
+	}
+	return f.validateSaved()
+}
+
+// validateSaved checks the saved targets: at most MaxSavedTargets, each
+// with a name of 1-MaxTargetName characters used once (and not the current
+// target's), a URL and a key of at most 512 bytes.
+func (f Forwarding) validateSaved() error {
+	if len(f.SavedTargets) > MaxSavedTargets {
+		return fieldErr("saved_targets", "at most %d saved targets", MaxSavedTargets)
+	}
+	names := map[string]bool{}
+	if f.Target.Name != "" {
+		names[f.Target.Name] = true
+	}
+	for i, t := range f.SavedTargets {
+		at := func(s string) string { return fmt.Sprintf("saved_targets[%d].%s", i, s) }
+		switch n := utf8.RuneCountInString(t.Name); {
+		case strings.TrimSpace(t.Name) == "":
+			return fieldErr(at("name"), "required: a saved target needs a name")
+		case n > MaxTargetName:
+			return fieldErr(at("name"), "longer than %d characters", MaxTargetName)
+		case names[t.Name]:
+			return fieldErr(at("name"), "%q is used by another target", t.Name)
+		}
+		names[t.Name] = true
+		if err := ValidateURL(t.URL); err != nil {
+			return fieldErr(at("url"), "%s", err)
+		}
+		if len(t.WriteKey) > 512 {
+			return fieldErr(at("write_key"), "longer than 512 characters")
+		}
 	}
 	return nil
 }

@@ -45,13 +45,18 @@ func schemathesis(t *testing.T) string {
 
 // TestTheAPIKeepsItsContract runs Schemathesis with every check against the
 // API: requests generated from /openapi.json for every read operation and
-// for the settings that make no outbound request (tracking plan,
-// destination filters), each response checked against the document. Any
-// finding fails the test with Schemathesis's report.
+// for the settings checks that make no outbound request and store nothing
+// (POST destination-filters/validate, tracking-plan/validate), each
+// response checked against the document. Any finding fails the test with
+// Schemathesis's report. The preview is left out: its drafts hold CEL
+// conditions and event names, which no JSON Schema can generate valid.
 func TestTheAPIKeepsItsContract(t *testing.T) {
 	proctest.Require(t)
 	bin := schemathesis(t)
-	// A fixed seed, so a finding reproduces; about a minute in all. By
+	// A fixed seed, so a finding reproduces; about a minute and a half in
+	// all. One worker: with two, Hypothesis (6.x on Python 3.11) fails with
+	// "AST constructor recursion depth mismatch" runtime errors from its
+	// lambda cache, which are no finding but fail the run. By
 	// hand: AUDITTRAIL_CONTRACT_SEED=<new> AUDITTRAIL_CONTRACT_EXAMPLES=200.
 	env := config.FromOS()
 	seed, examples := config.ContractSeed.Get(env), config.ContractExamples.Get(env)
@@ -86,8 +91,8 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	cfg := filepath.Join(dir, "schemathesis.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte(contractConfig(tok)), 0o600))
 	args := []string{"--config-file", cfg, "run", s.api + "/openapi.json",
-		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "2",
-		"--include-method", "GET",
+		"--checks", "all", "--seed", fmt.Sprint(seed), "--max-examples", fmt.Sprint(examples), "--workers", "1",
+		"--include-name-regex", contractOperations,
 		"--no-color"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -100,6 +105,10 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	t.Logf("%s %s\n%s", bin, strings.Join(args, " "), out)
 	require.NoError(t, err, "Schemathesis reported findings (see its report above)")
 }
+
+// contractOperations selects the operations of the contract test by name
+// ("METHOD /path"): every GET, and the settings checks.
+const contractOperations = `^(GET |POST /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)/validate$)`
 
 // contractConfig is the Schemathesis configuration: the owner's token on
 // every request and the seeded workspace in every path.

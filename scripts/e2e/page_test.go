@@ -592,12 +592,13 @@ func TestAuditTrailPage(t *testing.T) {
 				t.Skip("POST /v1/workspaces/{ws}/forwarding/test answers 404: sending a test event is not on this server yet")
 			}
 			b.Do(chromedp.Click(chromedp.ID("fwd-test")))
-			waitJS(t, b, `document.getElementById('fwd-message').textContent.startsWith('Test event sent')
+			waitJS(t, b, `document.getElementById('fwd-outcome').textContent !== ''
 				|| document.getElementById('fwd-error').textContent !== '' || !document.getElementById('fwd-test-hint').hidden`, "test event answered")
 			if browsertest.Eval[bool](b, `!document.getElementById('fwd-test-hint').hidden`) {
 				t.Skip("POST /v1/workspaces/{ws}/forwarding/test answers 404: not on this server yet")
 			}
 			require.Empty(t, browsertest.Eval[string](b, `document.getElementById('fwd-error').textContent`))
+			require.Equal(t, "Delivered: the target accepted the test event (HTTP 200).", browsertest.Eval[string](b, `document.getElementById('fwd-outcome').textContent`))
 			require.Eventually(t, func() bool { return len(target.received()) > 0 }, 20*time.Second, 50*time.Millisecond, "the target got the test event")
 			require.Equal(t, key, target.received()[0], "sent with the write key")
 		})
@@ -619,6 +620,46 @@ func TestAuditTrailPage(t *testing.T) {
 		waitJS(t, b, fmt.Sprintf(`!document.getElementById('fwd-fields').disabled && document.getElementById('fwd-url').value === %q`, srv.URL),
 			"reopened: the saved URL, not the discarded edit")
 		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("forwarding")))
+	})
+
+	t.Run("rules: a filter checked as typed, previewed on the stored events and saved", func(t *testing.T) {
+		if missing("/destination-filters") {
+			t.Skip("GET /v1/workspaces/{ws}/destination-filters answers 404: filters are not on this server yet")
+		}
+		b := b0.For(t)
+		b.Do(chromedp.Click(chromedp.ID("open-editors")), chromedp.WaitVisible(chromedp.ID("plan-new")),
+			chromedp.Click(chromedp.ID("ed-tab-filters")), chromedp.WaitVisible(chromedp.ID("flt-add")),
+			chromedp.Click(chromedp.ID("flt-add")))
+		card := `#ed-filters .rule:nth-child(1)`
+		b.Do(chromedp.SendKeys(chromedp.CSS(card+` input[type=text]`), "No warehouse noise"),
+			chromedp.SendKeys(chromedp.CSS(card+` textarea`), "event == 'Warehouses Disabled' && actor.id =="))
+		waitJS(t, b, `document.querySelector('`+card+` .check-status').dataset.kind === 'error'`, "the server's CEL error as typed")
+		b.Do(chromedp.SendKeys(chromedp.CSS(card+` textarea`), " 'usr_bob'"))
+		waitJS(t, b, `document.querySelector('`+card+` .check-status').textContent === 'Condition accepted.'`, "accepted by the server")
+		b.Do(chromedp.Click(chromedp.ID("flt-preview")))
+		waitJS(t, b, `/these settings would drop 20 and forward/.test(document.getElementById('flt-preview-result').textContent)`,
+			"the 20 stored Warehouses Disabled events of Bob would be dropped")
+		require.Contains(t, browsertest.Eval[string](b, `document.getElementById('flt-preview-result').textContent`),
+			"20 events dropped by the filter “No warehouse noise”")
+		b.RequireAccessible("the filters editor")
+		b.Do(chromedp.Click(chromedp.ID("ed-save")))
+		waitJS(t, b, `document.getElementById('ed-message').textContent.startsWith('Saved.')`, "saved")
+		status, body := do(t, http.MethodGet, wsURL+"/destination-filters", token, "")
+		require.Equal(t, http.StatusOK, status, string(body))
+		require.JSONEq(t, `{"filters": [{"name": "No warehouse noise", "enabled": true, "if": "event == 'Warehouses Disabled' && actor.id == 'usr_bob'", "action": "drop"}]}`, string(body))
+		require.Eventually(t, func() bool {
+			status, body := do(t, http.MethodGet, wsURL+"/audit-events?event=Destination+Filters+Modified", token, "")
+			return status == http.StatusOK && strings.Contains(string(body), "No warehouse noise")
+		}, 60*time.Second, 200*time.Millisecond, "the change is in the trail")
+		// Back to no filters, for the steps that follow.
+		b.Do(chromedp.Click(chromedp.CSS(card+` .btn-danger`)),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('ed-message').textContent = ''`),
+			chromedp.Click(chromedp.ID("ed-save")))
+		waitJS(t, b, `document.getElementById('ed-message').textContent.startsWith('Saved.') && !document.getElementById('ed-save').disabled`, "removed")
+		status, body = do(t, http.MethodGet, wsURL+"/destination-filters", token, "")
+		require.Equal(t, http.StatusOK, status, string(body))
+		require.JSONEq(t, `{"filters": []}`, string(body))
+		b.Do(chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("editors")))
 	})
 
 	t.Run("without forwarding settings on the server the panel says so", func(t *testing.T) {

@@ -62,11 +62,12 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	}
 	defer rec.Close()
 
-	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	policies := retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now)
+	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies)
+	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
 		Retention:    policies,
-		Events:       store.New(conn, chc.Database, days, time.Now).WithPolicies(policies),
+		Events:       events,
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
 		ManifestKeys: c.ManifestKeys,
@@ -85,6 +86,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	so := sb.Options(verifier, log)
 	so.Events = c.Events
 	so.Egress = c.Egress
+	so.Recent = events // previews read the newest events
 	settings.Register(e, so)
 	web.Register(e)
 	ae, err := adminServer(c, conn, rec, log)

@@ -5,6 +5,8 @@
 
 import { APIError, Client, publicJSON } from './api.js';
 import * as chart from './chart.js';
+import { initEditors } from './editors.js';
+import { initForwarding } from './forwarding.js';
 import { showRetention } from './retention.js';
 import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatAgo, formatDate, formatLocal, formatShort, formatTime, formatZoned,
@@ -51,10 +53,12 @@ const app = {
   facets: null,
   pendingEvents: null,
   searchUnsupported: false,
-  forwarding: null,
   lastFocus: null,
   proof: null, // the event panel's integrity section: {id, el}
 };
+
+// forwarding is the forwarding drawer (forwarding.js), bound in bind().
+let forwarding = null;
 
 // ---------------------------------------------------------------- helpers
 
@@ -67,6 +71,8 @@ function show(section) {
   for (const id of ['signin', 'denied', 'trail']) $(id).hidden = id !== section;
   $('session').hidden = section === 'signin';
   $('open-forwarding').hidden = section !== 'trail';
+  const f = app.features;
+  $('open-editors').hidden = section !== 'trail' || !(f.tracking_plan || f.destination_filters || f.alerts);
 }
 
 function banner(el, text, kind = 'info') {
@@ -1026,168 +1032,6 @@ async function exportNDJSON() {
   }
 }
 
-// ---------------------------------------------------------- forwarding
-
-function setBadge() {
-  const badge = $('forwarding-badge');
-  const f = app.forwarding;
-  badge.hidden = !f;
-  if (f) {
-    badge.textContent = f.enabled ? 'On' : 'Off';
-    badge.dataset.on = String(Boolean(f.enabled));
-  }
-}
-
-function fwdUnavailable() {
-  app.forwarding = null;
-  setBadge();
-  $('fwd-unavailable').hidden = false;
-  $('fwd-test-hint').hidden = true;
-  $('fwd-fields').disabled = true;
-  $('fwd-save').disabled = true;
-  $('fwd-test').disabled = true;
-}
-
-function fillForwarding(f) {
-  app.forwarding = f || { enabled: false, target: {}, hard_failures_only: false };
-  $('fwd-discard').hidden = true;
-  const t = app.forwarding.target || {};
-  $('fwd-unavailable').hidden = true;
-  $('fwd-fields').disabled = false;
-  $('fwd-save').disabled = false;
-  $('fwd-test').disabled = !app.features.forwarding_test;
-  $('fwd-test-hint').hidden = Boolean(app.features.forwarding_test);
-  $('fwd-enabled').checked = Boolean(app.forwarding.enabled);
-  $('fwd-url').value = t.url || '';
-  $('fwd-key').value = '';
-  $('fwd-key').placeholder = t.write_key ? t.write_key : 'Not set';
-  $('fwd-key-hint').textContent = t.write_key
-    ? `A write key is set (${t.write_key}). Leave this empty to keep it; a new target URL needs the key again.`
-    : 'The write key of the target source.';
-  $('fwd-hard').checked = Boolean(app.forwarding.hard_failures_only);
-  setBadge();
-}
-
-async function loadForwarding() {
-  if (!app.features.forwarding) {
-    fwdUnavailable();
-    return;
-  }
-  try {
-    fillForwarding(await app.client.json(`${base()}/forwarding`));
-  } catch (err) {
-    if (err instanceof APIError && err.status === 404) {
-      fwdUnavailable();
-      return;
-    }
-    throw err;
-  }
-}
-
-function fwdMessage(text, error) {
-  banner($('fwd-error'), error ? text : '', 'error');
-  banner($('fwd-message'), error ? '' : text, 'ok');
-}
-
-async function saveForwarding() {
-  fwdMessage('');
-  const body = {
-    enabled: $('fwd-enabled').checked,
-    target: { url: $('fwd-url').value.trim() },
-    hard_failures_only: $('fwd-hard').checked,
-  };
-  const key = $('fwd-key').value;
-  if (key) body.target.write_key = key;
-  $('fwd-save').disabled = true;
-  try {
-    const saved = await app.client.json(`${base()}/forwarding`, { method: 'PUT', body });
-    if (saved && typeof saved === 'object' && 'enabled' in saved) fillForwarding(saved);
-    else await loadForwarding();
-    fwdMessage(app.forwarding && app.forwarding.enabled ? 'Saved. Forwarding is on.' : 'Saved. Forwarding is off.');
-  } catch (err) {
-    if (handleAuthError(err)) return;
-    if (err instanceof APIError && err.status === 404) {
-      fwdUnavailable();
-      return;
-    }
-    fwdMessage(errorText(err), true);
-    if (err instanceof APIError && err.field) {
-      const el = { 'target.url': 'fwd-url', url: 'fwd-url', 'target.write_key': 'fwd-key', write_key: 'fwd-key' }[err.field];
-      if (el) $(el).focus();
-    }
-  } finally {
-    $('fwd-save').disabled = !app.forwarding;
-  }
-}
-
-async function sendTest() {
-  fwdMessage('');
-  $('fwd-test').disabled = true;
-  $('fwd-test').textContent = 'Sending…';
-  try {
-    const r = await app.client.json(`${base()}/forwarding/test`, { method: 'POST', body: {} });
-    if (r && r.ok === false) {
-      fwdMessage(`The target did not accept the test event${r.status ? ` (HTTP ${r.status})` : ''}${r.message ? `: ${r.message}` : '.'}`, true);
-    } else {
-      fwdMessage(`Test event sent${r && r.status ? ` (the target answered HTTP ${r.status})` : ''}.`);
-    }
-  } catch (err) {
-    if (handleAuthError(err)) return;
-    if (err instanceof APIError && err.status === 404) {
-      app.features.forwarding_test = false;
-      $('fwd-test-hint').hidden = false;
-    } else {
-      fwdMessage(errorText(err), true);
-    }
-  } finally {
-    $('fwd-test').textContent = 'Send a test event';
-    $('fwd-test').disabled = !app.features.forwarding_test || !app.forwarding;
-  }
-}
-
-// fwdDirty reports whether the forwarding form differs from the settings
-// it was filled with.
-function fwdDirty() {
-  if ($('fwd-fields').disabled || !app.forwarding) return false;
-  const f = app.forwarding;
-  return $('fwd-enabled').checked !== Boolean(f.enabled) || $('fwd-url').value.trim() !== ((f.target || {}).url || '') ||
-    $('fwd-key').value !== '' || $('fwd-hard').checked !== Boolean(f.hard_failures_only);
-}
-
-// closeForwarding closes the drawer, asking first when it holds unsaved
-// changes.
-function closeForwarding() {
-  if (fwdDirty()) {
-    $('fwd-discard').hidden = false;
-    $('fwd-discard-no').focus();
-    return;
-  }
-  $('forwarding').close();
-}
-
-async function openForwarding() {
-  fwdMessage('');
-  const dlg = $('forwarding');
-  $('fwd-account').value = app.state.ws;
-  app.lastFocus = document.activeElement;
-  dlg.showModal();
-  await loadForwarding();
-  if (!$('fwd-fields').disabled) $('fwd-enabled').focus();
-  else $('fwd-close').focus();
-}
-
-async function refreshForwardingBadge() {
-  app.forwarding = null;
-  setBadge();
-  if (!app.features.forwarding) return;
-  try {
-    app.forwarding = await app.client.json(`${base()}/forwarding`);
-  } catch {
-    app.forwarding = null; // the panel explains when opened
-  }
-  setBadge();
-}
-
 // -------------------------------------------------------------- wiring
 
 // renderTimeNote says which time zone the table shows and how to see an
@@ -1241,7 +1085,7 @@ function startSession() {
   show('trail');
   renderTimeNote();
   guard(loadView)();
-  guard(refreshForwardingBadge)();
+  guard(() => forwarding.refreshBadge())();
 }
 
 function bind() {
@@ -1259,7 +1103,7 @@ function bind() {
     showWorkspace();
     app.state = emptyState($('workspace').value); // filters belong to the workspace left
     guard(loadView)({ push: true });
-    guard(refreshForwardingBadge)();
+    guard(() => forwarding.refreshBadge())();
   });
 
   // The column headers stick under the top bar, whose height can change.
@@ -1348,32 +1192,8 @@ function bind() {
   $('export').addEventListener('click', guard(exportCSV));
   $('export-proven').addEventListener('click', guard(exportNDJSON));
 
-  $('open-forwarding').addEventListener('click', guard(openForwarding));
-  $('fwd-close').addEventListener('click', closeForwarding);
-  $('forwarding').addEventListener('click', (e) => {
-    if (e.target === $('forwarding')) closeForwarding(); // the backdrop
-  });
-  $('forwarding').addEventListener('cancel', (e) => { // Esc
-    e.preventDefault();
-    closeForwarding();
-  });
-  $('fwd-discard-yes').addEventListener('click', () => {
-    $('fwd-discard').hidden = true;
-    $('forwarding').close();
-  });
-  $('fwd-discard-no').addEventListener('click', () => {
-    $('fwd-discard').hidden = true;
-    $('fwd-url').focus();
-  });
-  $('forwarding').addEventListener('close', () => {
-    if (app.lastFocus && document.contains(app.lastFocus)) app.lastFocus.focus();
-    app.lastFocus = null;
-  });
-  $('fwd-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    guard(saveForwarding)();
-  });
-  $('fwd-test').addEventListener('click', guard(sendTest));
+  forwarding = initForwarding({ client: () => app.client, base, workspace: () => app.state.ws, features: () => app.features, onAuth: handleAuthError, errorText, banner, guard });
+  initEditors({ client: () => app.client, base, features: () => app.features, catalogue: () => app.catalogue, onAuth: handleAuthError, errorText, guard });
 
   window.addEventListener('popstate', () => {
     if (!app.client) return;

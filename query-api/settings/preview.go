@@ -1,0 +1,258 @@
+package settings
+
+// The preview: what a workspace's forwarding settings, saved or drafted,
+// would do to its latest stored events, decided by the forwarder's own
+// pipeline (trackingplan.Pipeline).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/query-api/store"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
+)
+
+// EventLister reads a workspace's newest events (a *store.Store in
+// production).
+type EventLister interface {
+	List(ctx context.Context, f store.Filter, after *store.Cursor, limit int) (store.Page, error)
+}
+
+// Bounds of a preview.
+const (
+	// MaxPreviewEvents is the most events a preview reads, and its default.
+	MaxPreviewEvents = 500
+	// maxPreviewExamples is the number of example events of each kind.
+	maxPreviewExamples = 5
+	// previewReadTimeout bounds reading the events.
+	previewReadTimeout = 10 * time.Second
+	// previewEvalTimeout bounds running the pipeline over them: past it the
+	// preview answers with the events decided so far (complete: false).
+	previewEvalTimeout = 5 * time.Second
+	// DefaultMaxPreviews is the default of Options.MaxPreviews.
+	DefaultMaxPreviews = 4
+	// maxViolationText bounds a violation's text in an example.
+	maxViolationText = 300
+)
+
+// previewRequest is the body of POST .../forwarding/preview. Omitted
+// settings are the saved ones.
+type previewRequest struct {
+	Plan             json.RawMessage `json:"tracking_plan"`
+	Filters          json.RawMessage `json:"destination_filters"`
+	HardFailuresOnly *bool           `json:"hard_failures_only"`
+	Limit            *int            `json:"limit"`
+}
+
+// Preview is the answer of POST .../forwarding/preview.
+type Preview struct {
+	// Events is the number of events decided; Complete is false when the
+	// time bound stopped the preview before all events read were decided.
+	Events   int  `json:"events"`
+	Complete bool `json:"complete"`
+	Kept     int  `json:"kept"`
+	Dropped  int  `json:"dropped"`
+	// Violations counts the events with at least one violation of the
+	// tracking plan (sent or not).
+	Violations int `json:"violations"`
+	// FilterErrors counts the filter conditions that failed to evaluate.
+	FilterErrors int `json:"filter_errors"`
+	// DroppedBy counts dropped events by reason (trackingplan.Drop*).
+	DroppedBy map[string]int `json:"dropped_by"`
+	// Filters counts, per filter that dropped events, how many: most
+	// first, then by name.
+	Filters  []FilterCount   `json:"filters"`
+	Examples PreviewExamples `json:"examples"`
+}
+
+// FilterCount is the number of events one filter dropped.
+type FilterCount struct {
+	Name    string `json:"name"`
+	Dropped int    `json:"dropped"`
+}
+
+// PreviewExamples are the first events (newest first) of each kind.
+type PreviewExamples struct {
+	Dropped    []PreviewExample `json:"dropped"`
+	Violations []PreviewExample `json:"violations"`
+}
+
+// PreviewExample is one event of the preview.
+type PreviewExample struct {
+	ID     string `json:"id"`
+	Event  string `json:"event"`
+	Reason string `json:"reason,omitempty"` // why it was dropped
+	Filter string `json:"filter,omitempty"` // the filter that dropped it
+	// Violation is the first violation of the plan.
+	Violation string `json:"violation,omitempty"`
+}
+
+// preview runs the workspace's forwarding pipeline (the forwarder's: the
+// hard-failures rule, tracking plan, destination filters), built from the
+// saved settings or the drafts in the body, over its newest stored events
+// (limit, at most MaxPreviewEvents), and counts what it keeps, drops and
+// finds in violation. Drafts are validated as a PUT validates them (a 400
+// naming the field, prefixed with tracking_plan. or destination_filters.)
+// and stored nowhere. Whether forwarding is on does not matter: the preview
+// says what would be sent. A workspace has one preview at a time and at
+// most Options.MaxPreviews run in all (429 busy otherwise); reading the
+// events takes at most previewReadTimeout and deciding them at most
+// previewEvalTimeout.
+func (h *handler) preview(c echo.Context) error {
+	ws := c.Param("workspace_id")
+	body, err := httpserver.ReadBody(c, MaxBody)
+	if err != nil {
+		return err
+	}
+	var req previewRequest
+	if err := decodeObject(body, &req); err != nil {
+		return err
+	}
+	limit := MaxPreviewEvents
+	if req.Limit != nil {
+		if *req.Limit < 1 || *req.Limit > MaxPreviewEvents {
+			return httpserver.BadRequest("limit", "from 1 to 500 events")
+		}
+		limit = *req.Limit
+	}
+	p, err := h.pipeline(ws, req)
+	if err != nil {
+		return err
+	}
+	if err := h.previews.acquire(ws); err != nil {
+		return h.previews.refuse(c, err)
+	}
+	defer h.previews.release(ws)
+	rctx, cancel := context.WithTimeout(c.Request().Context(), previewReadTimeout)
+	defer cancel()
+	page, err := h.o.Recent.List(rctx, store.Filter{WorkspaceID: ws}, nil, limit)
+	if err != nil {
+		if rctx.Err() != nil {
+			return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+				Message: "the workspace's events could not be read in time; retry"}
+		}
+		return err
+	}
+	ectx, ecancel := context.WithTimeout(c.Request().Context(), previewEvalTimeout)
+	defer ecancel()
+	return c.JSON(http.StatusOK, runPreview(ectx, p, page.Events))
+}
+
+// pipeline builds the pipeline of the preview: drafts where the request
+// has them, the saved settings elsewhere (compiled as the forwarder
+// compiles them: one that does not compile is the default).
+func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline, error) {
+	var p trackingplan.Pipeline
+	names := func(name string) error { return h.o.Events.CheckName(ws, name) }
+	fwd, err := h.current(ws, trackingplan.KindForwarding)
+	if err != nil {
+		return p, err
+	}
+	p.HardFailuresOnly = fwd.(*trackingplan.Forwarding).HardFailuresOnly
+	if req.HardFailuresOnly != nil {
+		p.HardFailuresOnly = *req.HardFailuresOnly
+	}
+	for _, kind := range []string{trackingplan.KindPlan, trackingplan.KindFilters} {
+		draft, field := req.Plan, "tracking_plan"
+		if kind == trackingplan.KindFilters {
+			draft, field = req.Filters, "destination_filters"
+		}
+		old, err := h.current(ws, kind)
+		if err != nil {
+			return p, err
+		}
+		v := old
+		if draft != nil {
+			if v, err = parse(kind, draft, old, names); err != nil {
+				var fe *trackingplan.FieldError
+				if errors.As(err, &fe) {
+					return p, httpserver.BadRequest(joinField(field, fe.Field), fe.Message)
+				}
+				return p, err
+			}
+		}
+		switch x := v.(type) {
+		case *trackingplan.Plan:
+			p.Plan, _ = x.Compile() // nil on error: the default, as in the forwarder
+		case *trackingplan.Filters:
+			p.Filters, _ = x.Compile()
+		}
+	}
+	return p, nil
+}
+
+func joinField(prefix, field string) string {
+	if field == "" {
+		return prefix
+	}
+	return prefix + "." + field
+}
+
+// runPreview decides events (newest first) with p, stopping early
+// (Complete false) when ctx ends.
+func runPreview(ctx context.Context, p trackingplan.Pipeline, events []event.Event) Preview {
+	out := Preview{Complete: true, DroppedBy: map[string]int{}, Filters: []FilterCount{},
+		Examples: PreviewExamples{Dropped: []PreviewExample{}, Violations: []PreviewExample{}}}
+	byFilter := map[string]int{}
+	for i := range events {
+		if ctx.Err() != nil {
+			out.Complete = false
+			break
+		}
+		ev := &events[i]
+		d := p.Run(ev)
+		out.Events++
+		out.FilterErrors += d.FilterErrors
+		if len(d.Violations) > 0 {
+			out.Violations++
+			if len(out.Examples.Violations) < maxPreviewExamples {
+				out.Examples.Violations = append(out.Examples.Violations,
+					PreviewExample{ID: ev.ID, Event: ev.Event, Violation: clip(d.Violations[0], maxViolationText)})
+			}
+		}
+		if d.Dropped == "" {
+			out.Kept++
+			continue
+		}
+		out.Dropped++
+		out.DroppedBy[d.Dropped]++
+		if d.Filter != "" {
+			byFilter[d.Filter]++
+		}
+		if len(out.Examples.Dropped) < maxPreviewExamples {
+			out.Examples.Dropped = append(out.Examples.Dropped,
+				PreviewExample{ID: ev.ID, Event: ev.Event, Reason: d.Dropped, Filter: d.Filter})
+		}
+	}
+	for name, n := range byFilter {
+		out.Filters = append(out.Filters, FilterCount{Name: name, Dropped: n})
+	}
+	slices.SortFunc(out.Filters, func(a, b FilterCount) int {
+		if a.Dropped != b.Dropped {
+			return b.Dropped - a.Dropped
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// clip shortens s to at most n bytes, on a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

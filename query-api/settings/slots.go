@@ -1,0 +1,61 @@
+package settings
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/audittrail/audittrail/internal/httpserver"
+)
+
+// DefaultMaxTestCalls is the default of Options.MaxTestCalls.
+const DefaultMaxTestCalls = 8
+
+// callSlots limits the calls of one kind in progress (test calls,
+// previews): one per workspace at a time, and at most limit in all, so
+// that slow targets or costly settings cannot hold many API requests open.
+// Safe for concurrent use.
+type callSlots struct {
+	mu    sync.Mutex
+	busy  map[string]bool
+	limit int
+	what  string        // "test call", "preview"
+	retry time.Duration // the longest a call takes: Retry-After
+}
+
+func newCallSlots(limit int, what string, retry time.Duration) *callSlots {
+	return &callSlots{busy: map[string]bool{}, limit: limit, what: what, retry: retry}
+}
+
+// acquire takes the workspace's slot, or answers why it cannot: a
+// *httpserver.Error 429 "busy" (the caller must set Retry-After).
+func (l *callSlots) acquire(ws string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.busy[ws]:
+		return &httpserver.Error{Status: http.StatusTooManyRequests, Code: "busy",
+			Message: "a " + l.what + " for this workspace is in progress; retry when it has finished"}
+	case len(l.busy) >= l.limit:
+		return &httpserver.Error{Status: http.StatusTooManyRequests, Code: "busy",
+			Message: "too many " + l.what + "s are in progress; retry shortly"}
+	}
+	l.busy[ws] = true
+	return nil
+}
+
+func (l *callSlots) release(ws string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.busy, ws)
+}
+
+// refuse answers a refused call: 429 with Retry-After set to the longest
+// a call in progress can take.
+func (l *callSlots) refuse(c echo.Context, err error) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(l.retry.Seconds())))
+	return err
+}
