@@ -139,8 +139,11 @@ func All(ctx context.Context, conn Querier, database string) (map[string]Policy,
 }
 
 // Set validates p and appends it as workspace's policy in force, with
-// version p.ChangedAt in nanoseconds: a later change wins, whichever
-// server or order the rows arrive in. Errors of validation wrap
+// version p.ChangedAt in nanoseconds, or one more than the version in
+// force when that is later (a host whose clock is behind): the change
+// written last wins. Two Sets of one workspace racing on different hosts
+// may still both read the same version; the one with the later clock
+// wins. Errors of validation wrap
 // ErrInvalid (a *FieldError); nothing is written then.
 //
 // The insert runs without ctx's cancellation once started, so a
@@ -157,6 +160,14 @@ func Set(ctx context.Context, conn Conn, database string, p Policy) error {
 	if p.Hold {
 		row.Hold = 1
 	}
+	// A change written later wins even when this host's clock is behind
+	// the one that wrote the policy in force.
+	var prev uint64
+	err := scanOne(ctx, conn, fmt.Sprintf("SELECT max(version) FROM %s.%s WHERE workspace_id = ?", database, migrations.RetentionTable), p.Workspace, &prev)
+	if err != nil {
+		return fmt.Errorf("set retention of %s: %w", p.Workspace, err)
+	}
+	row.Version = max(row.Version, prev+1)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("set retention of %s: %w", p.Workspace, err)
 	}
@@ -172,6 +183,21 @@ func Set(ctx context.Context, conn Conn, database string, p Policy) error {
 		return fmt.Errorf("set retention of %s: %w", p.Workspace, err)
 	}
 	return nil
+}
+
+// scanOne runs a query of one row and one column.
+func scanOne(ctx context.Context, conn Querier, q string, arg any, dest any) error {
+	rows, err := conn.Query(ctx, q, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(dest); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // query reads the policy in force of the workspaces where says (a WHERE

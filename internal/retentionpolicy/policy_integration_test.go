@@ -47,17 +47,17 @@ func checkPolicies(t *testing.T, conn retentionpolicy.Conn, db string) {
 	require.Equal(t, 90, got.Days)
 
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 123, time.UTC)
-	later := retentionpolicy.Policy{Workspace: "ws_a", Days: 400, Hold: true, HoldReason: "case 17", ChangedBy: "ops@example.com", ChangedAt: t0.Add(time.Second)}
-	earlier := retentionpolicy.Policy{Workspace: "ws_a", Days: 30, ChangedBy: "ops", ChangedAt: t0}
-	require.NoError(t, retentionpolicy.Set(ctx, conn, db, later))
-	require.NoError(t, retentionpolicy.Set(ctx, conn, db, earlier), "a change that arrives late")
+	first := retentionpolicy.Policy{Workspace: "ws_a", Days: 30, ChangedBy: "ops", ChangedAt: t0.Add(time.Second)}
+	later := retentionpolicy.Policy{Workspace: "ws_a", Days: 400, Hold: true, HoldReason: "case 17", ChangedBy: "ops@example.com", ChangedAt: t0}
+	require.NoError(t, retentionpolicy.Set(ctx, conn, db, first))
+	require.NoError(t, retentionpolicy.Set(ctx, conn, db, later), "written last by a host whose clock is behind")
 	require.NoError(t, retentionpolicy.Set(ctx, conn, db, retentionpolicy.Policy{Workspace: "ws_b", Days: 30, ChangedBy: "ops", ChangedAt: t0}))
 
 	p, err = retentionpolicy.Get(ctx, conn, db, "ws_a", 90)
 	require.NoError(t, err)
 	want := later
 	want.ChangedAt = later.ChangedAt.Truncate(time.Second)
-	require.Equal(t, want, p, "the newest change is in force")
+	require.Equal(t, want, p, "the change written last is in force")
 	all, err := retentionpolicy.All(ctx, conn, db)
 	require.NoError(t, err)
 	require.Len(t, all, 2)
