@@ -12,10 +12,10 @@ var (
 	JWKSFile = declare(String{Var: Var{Name: "AUDITTRAIL_JWKS_FILE", Readers: "api",
 		Doc:     "JWKS file (RFC 7517) of RS256/EdDSA public keys for read-API tokens, looked up by kid; read at start",
 		Accepts: "a readable JWKS file path"}})
-	ManifestSigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_MANIFEST_SIGNING_KEY", Readers: "api",
-		Doc:     "Ed25519 note signer key the API signs export manifests with; not the checkpoints' key (without it, self-proving exports answer 503)",
+	ManifestSigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_MANIFEST_SIGNING_KEY", Readers: "api, writer",
+		Doc:     "Ed25519 note signer key the API signs export manifests with, and the writer archive manifests; not the checkpoints' key (without it, self-proving exports answer 503)",
 		Accepts: "a note signer key, PRIVATE+KEY+<name>+<hash>+<key> (golang.org/x/mod/sumdb/note), other than AUDITTRAIL_SIGNING_KEY"}})
-	ManifestVerifierKeys = declare(List{Var: Var{Name: "AUDITTRAIL_MANIFEST_VERIFIER_KEYS", Readers: "api, verify",
+	ManifestVerifierKeys = declare(List{Var: Var{Name: "AUDITTRAIL_MANIFEST_VERIFIER_KEYS", Readers: "api, writer, verify",
 		Doc:     "note verifier keys export manifests are checked with, comma-separated (the manifest key's, and old ones after a rotation); none may also be a checkpoint verifier key",
 		Accepts: "note verifier keys, <name>+<hash>+<key>"}})
 )

@@ -18,6 +18,7 @@
 //	GET /v1/workspaces/{workspace_id}/audit-events/{id}/proof
 //	GET /v1/workspaces/{workspace_id}/log/checkpoint
 //	GET /v1/workspaces/{workspace_id}/log/consistency
+//	GET /v1/workspaces/{workspace_id}/retention
 //	GET /v1/log/keys
 //
 // Every parameter is validated; a bad or unknown one is a 400 whose error
@@ -96,6 +97,9 @@ type Options struct {
 	ManifestKeys []string
 	Signer       note.Signer
 	Verifier     *auth.Verifier
+	// Retention serves the owners' view of their workspace's retention;
+	// nil answers it 503.
+	Retention RetentionReader
 	// Recorder records each CSV export; required.
 	Recorder Recorder
 	// RecordTimeout bounds recording an export (default 10 s).
@@ -158,6 +162,7 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET(ws+"/audit-events/facets", a.facets, mw...)
 	e.GET(ws+"/audit-events/timeline", a.timeline, mw...)
 	e.GET(ws+"/audit-events/:id", a.get, mw...)
+	e.GET(ws+"/retention", a.retention, mw...)
 	a.registerLog(e, mw)
 }
 

@@ -43,9 +43,14 @@ const MaxLine = 1 << 20
 // in the export; and, for a range, nothing in it is missing. The manifest
 // must be signed by a manifest key, its checkpoint by a checkpoint key:
 // neither kind of key is accepted for the other's notes. It returns an
-// error only when r cannot be read.
+// error only when r cannot be read. An archive file (gzip, see
+// consumers/archive) is decompressed first.
 func Offline(r io.Reader, checkpointKeys, manifestKeys note.Verifiers, origin string) (Report, error) {
 	var rep Report
+	r, err := manifest.Decompressed(r)
+	if err != nil {
+		return rep, fmt.Errorf("read export: %w", err)
+	}
 	lines, closing, err := readExport(r, &rep)
 	if err != nil {
 		return rep, err

@@ -41,6 +41,13 @@ type contractAPI struct {
 	testTargets []string
 }
 
+// retentionOf is what GET .../retention answers per workspace (90 days,
+// no hold, for the others).
+var retentionOf = map[string]map[string]any{
+	"ws_held":  {"days": 30, "legal_hold": true},
+	"ws_burst": {"days": 400, "legal_hold": false},
+}
+
 // customEvent is an event name that is not in the catalogue.
 const customEvent = "Custom Report Shared"
 
@@ -87,6 +94,13 @@ func (c *contractAPI) record(suffix string, q url.Values) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.queries[suffix] = append(c.queries[suffix], q)
+}
+
+// count returns how many requests of a kind the page sent.
+func (c *contractAPI) count(suffix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queries[suffix])
 }
 
 func (c *contractAPI) lastQuery(suffix string) url.Values {
@@ -207,6 +221,24 @@ func (c *contractAPI) register(e *echo.Echo) {
 			}
 		}
 		return envelope(ctx, http.StatusNotFound, "not_found", "no event with this id in the retention window")
+	})
+	ws.GET("/retention", func(ctx echo.Context) error {
+		if len(ctx.QueryParams()) > 0 {
+			return envelope(ctx, http.StatusBadRequest, "invalid_parameter", "unknown query parameter")
+		}
+		c.record("retention", nil)
+		r, ok := retentionOf[ctx.Param("workspace_id")]
+		if !ok {
+			r = map[string]any{"days": 90, "legal_hold": false}
+		}
+		out := map[string]any{"workspace_id": ctx.Param("workspace_id"), "expires_before": nil}
+		for k, v := range r {
+			out[k] = v
+		}
+		if out["legal_hold"] == false {
+			out["expires_before"] = time.Now().UTC().AddDate(0, 0, -out["days"].(int)).Format(time.RFC3339)
+		}
+		return ctx.JSON(http.StatusOK, out)
 	})
 	ws.GET("/forwarding", func(ctx echo.Context) error {
 		c.mu.Lock()

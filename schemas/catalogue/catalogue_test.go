@@ -106,6 +106,10 @@ var productEvents = []string{
 	"Producer Credential Created",
 	"Producer Credential Rotated",
 	"Producer Credential Revoked",
+	"Audit Retention Changed",
+	"Audit Legal Hold Placed",
+	"Audit Legal Hold Released",
+	"Audit Archive Restored",
 }
 
 var wantCategories = []string{

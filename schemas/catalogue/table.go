@@ -152,4 +152,8 @@ var table = []Entry{
 	{"Producer Credential Created", CategoryAuditTrail, "producer_credential", "An ingest credential for a producer was created, with its scopes."},
 	{"Producer Credential Rotated", CategoryAuditTrail, "producer_credential", "A producer credential was given a new secret; the previous one stays valid for a grace period."},
 	{"Producer Credential Revoked", CategoryAuditTrail, "producer_credential", "A producer credential was revoked: its secrets are no longer accepted."},
+	{"Audit Retention Changed", CategoryAuditTrail, "audit_retention", "An operator changed how many days the workspace's audit events are kept, with the old and new values."},
+	{"Audit Legal Hold Placed", CategoryAuditTrail, "audit_retention", "An operator placed a legal hold on the workspace's audit trail: nothing in it expires until the hold is released."},
+	{"Audit Legal Hold Released", CategoryAuditTrail, "audit_retention", "An operator released the legal hold on the workspace's audit trail: its events expire again by its retention."},
+	{"Audit Archive Restored", CategoryAuditTrail, "audit_archive", "An operator restored a verified archive of the workspace's expired audit events for a chosen time."},
 }

@@ -45,7 +45,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	home := t.TempDir()
 	sfx := stacktest.Suffix()
 	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
-	sealerAddr := proctest.FreeAddr()
+	sealerAddr, adminAddr := proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-sevents-" + sfx, "e2e-sdlq-" + sfx, "e2e-ssettings-" + sfx, "e2e-sforward-dlq-" + sfx, "e2e-scheckpoints-" + sfx}
 	dropAtCleanup(t, db, topicNames...)
@@ -82,6 +82,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
 		"AUDITTRAIL_FORWARDER_ADDR=" + fwdAddr,
 		"AUDITTRAIL_SEALER_ADDR=" + sealerAddr,
+		"AUDITTRAIL_ADMIN_ADDR=" + adminAddr,
 		"AUDITTRAIL_SEALER_GROUP=e2e-ssealer-" + sfx,
 		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[4],
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.TrimPrefix(sinkSrv.URL, "http://") + "," + deadHook,
@@ -110,6 +111,10 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	manifestKey := regexp.MustCompile(`(?m)^AUDITTRAIL_MANIFEST_SIGNING_KEY=(PRIVATE\+KEY\+manifests\.\S+)$`).FindStringSubmatch(string(generated))
 	require.Len(t, manifestKey, 2, "the manifests' own signing key is generated too")
 	require.NotEqual(t, signingKey[1], manifestKey[1])
+	adminToken := regexp.MustCompile(`(?m)^AUDITTRAIL_ADMIN_TOKENS=operator:(admin_[0-9a-f]{64})$`).FindStringSubmatch(string(generated))
+	require.Len(t, adminToken, 2, "the admin API's operator token is generated too")
+	_, err = os.Stat(filepath.Join(home, "archive"))
+	require.NoError(t, err, "the writer archives into $AUDITTRAIL_HOME/archive")
 
 	ingest, api := "http://"+ingestAddr, "http://"+apiAddr
 	tok, err := auth.Mint([]byte(exportedSecret), "usr_owner", "Owner", "owner@example.com",
@@ -129,6 +134,18 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	status, body = do(t, http.MethodPost, api+"/v1/workspaces/ws_logs/forwarding/test", tok, "")
 	require.Less(t, status, 500, string(body))
 
+	// The admin API answers on its own listener with the generated
+	// operator token, and not on the owners' one; the owner sees the change.
+	status, body = do(t, http.MethodPut, "http://"+adminAddr+"/admin/v1/workspaces/ws_logs/retention", adminToken[1], `{"days": 400, "reason": "contract"}`)
+	require.Equal(t, http.StatusOK, status, string(body))
+	status, _ = do(t, http.MethodPut, api+"/admin/v1/workspaces/ws_logs/retention", adminToken[1], `{"days": 30}`)
+	require.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, status, "no admin route on the owners' listener")
+	status, _ = do(t, http.MethodGet, "http://"+adminAddr+"/admin/v1/retention", tok, "")
+	require.Equal(t, http.StatusUnauthorized, status, "an owner's token opens nothing on the admin API")
+	status, body = do(t, http.MethodGet, api+"/v1/workspaces/ws_logs/retention", tok, "")
+	require.Equal(t, http.StatusOK, status, string(body))
+	require.Contains(t, string(body), `"days":400`)
+
 	ev := fmt.Sprintf(`{"workspace_id": "ws_logs", "event": "Warehouses Disabled", "timestamp": %q,
 		"actor": {"type": "user", "id": "usr_1"}, "resource": {"id": "wh_1"}}`, time.Now().UTC().Format(time.RFC3339Nano))
 	status, body = do(t, http.MethodPost, ingest+"/v1/events", exportedIngest, ev)
@@ -144,7 +161,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	secrets := map[string]string{
 		"bearer token": tok, "ingest token": exportedIngest, "jwt secret": exportedSecret,
 		"write key": writeKey, "webhook path": hookPath, "webhook path tail": "hooksecret9f8e7d6c5b4a",
-		"signing key": signingKey[1], "manifest key": manifestKey[1],
+		"signing key": signingKey[1], "manifest key": manifestKey[1], "admin token": adminToken[1],
 	}
 	for _, name := range []string{"writer", "ingest", "api", "forwarder", "sealer"} {
 		f, err := os.Open(filepath.Join(home, "log", name+".log"))

@@ -10,10 +10,15 @@
 #                 checkpoints' key pair AUDITTRAIL_SIGNING_KEY and
 #                 AUDITTRAIL_VERIFIER_KEYS, and the export manifests' own
 #                 pair AUDITTRAIL_MANIFEST_SIGNING_KEY and
-#                 AUDITTRAIL_MANIFEST_VERIFIER_KEYS (added to an older file;
-#                 needs app_build first); a value the operator exported
-#                 wins over the file's
+#                 AUDITTRAIL_MANIFEST_VERIFIER_KEYS, and the operator
+#                 credential of the admin API AUDITTRAIL_ADMIN_TOKENS
+#                 (added to an older file; needs app_build first); a value
+#                 the operator exported wins over the file's
 #   app_start     (re)start writer, ingest, api, forwarder and sealer; wait until ready
+#                 (the api also serves the admin API on AUDITTRAIL_ADMIN_ADDR,
+#                 loopback port 8085 by default; the writer archives expiring
+#                 events into AUDITTRAIL_ARCHIVE_DIR, $AUDITTRAIL_HOME/archive
+#                 by default)
 #   app_stop      stop them by pid
 #
 # Logs: $AUDITTRAIL_HOME/log/<name>.log; pids: $AUDITTRAIL_HOME/run/<name>.pid
@@ -21,7 +26,8 @@
 APP_NAMES=(writer ingest api forwarder sealer)
 declare -A APP_PKG=([ingest]=producers/cmd/ingest [writer]=consumers/cmd/writer [api]=query-api/cmd/api
 	[loadgen]=producers/cmd/loadgen [token]=query-api/cmd/token
-	[forwarder]=consumers/cmd/forwarder [dlq]=consumers/cmd/dlq [sealer]=consumers/cmd/sealer)
+	[forwarder]=consumers/cmd/forwarder [dlq]=consumers/cmd/dlq [sealer]=consumers/cmd/sealer
+	[admin]=query-api/cmd/admin [verify]=query-api/cmd/verify)
 
 # app_addr NAME: the host:port NAME listens on (same defaults as the binaries).
 app_addr() {
@@ -31,6 +37,7 @@ app_addr() {
 	api) echo "${AUDITTRAIL_API_ADDR:-127.0.0.1:8080}" ;;
 	forwarder) echo "${AUDITTRAIL_FORWARDER_ADDR:-127.0.0.1:8083}" ;;
 	sealer) echo "${AUDITTRAIL_SEALER_ADDR:-127.0.0.1:8084}" ;;
+	admin) echo "${AUDITTRAIL_ADMIN_ADDR:-127.0.0.1:8085}" ;;
 	esac
 }
 
@@ -75,8 +82,14 @@ app_secrets() {
 				-e 's/^AUDITTRAIL_VERIFIER_KEYS=/AUDITTRAIL_MANIFEST_VERIFIER_KEYS=/' >>"$f") || return 1
 		_app_log "added the manifest signing key to $f"
 	fi
+	if ! grep -q '^AUDITTRAIL_ADMIN_TOKENS=' "$f"; then
+		# The operator credential of the admin API (name:token): not a JWT,
+		# and not derived from any other secret.
+		(umask 077 && printf 'AUDITTRAIL_ADMIN_TOKENS=operator:admin_%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$f")
+		_app_log "added the admin API's operator token to $f"
+	fi
 	# Values the operator exported win over the generated file.
-	local tokens=${AUDITTRAIL_INGEST_TOKENS-} secret=${AUDITTRAIL_JWT_SECRET-}
+	local tokens=${AUDITTRAIL_INGEST_TOKENS-} secret=${AUDITTRAIL_JWT_SECRET-} admin=${AUDITTRAIL_ADMIN_TOKENS-}
 	local skey=${AUDITTRAIL_SIGNING_KEY-} vkeys=${AUDITTRAIL_VERIFIER_KEYS-}
 	local mskey=${AUDITTRAIL_MANIFEST_SIGNING_KEY-} mvkeys=${AUDITTRAIL_MANIFEST_VERIFIER_KEYS-}
 	set -a
@@ -89,6 +102,7 @@ app_secrets() {
 	[[ -n $vkeys ]] && export AUDITTRAIL_VERIFIER_KEYS=$vkeys
 	[[ -n $mskey ]] && export AUDITTRAIL_MANIFEST_SIGNING_KEY=$mskey
 	[[ -n $mvkeys ]] && export AUDITTRAIL_MANIFEST_VERIFIER_KEYS=$mvkeys
+	[[ -n $admin ]] && export AUDITTRAIL_ADMIN_TOKENS=$admin
 	return 0
 }
 
@@ -119,6 +133,12 @@ app_start() {
 	app_stop || return 1
 	# A static member id lets a restarted writer take its partitions back at once.
 	export AUDITTRAIL_WRITER_INSTANCE_ID=${AUDITTRAIL_WRITER_INSTANCE_ID:-writer-1}
+	# The admin API on its own loopback listener (the admin command calls
+	# it), and the archive of expiring events.
+	AUDITTRAIL_ADMIN_ADDR=$(app_addr admin)
+	AUDITTRAIL_ADMIN_URL="http://$AUDITTRAIL_ADMIN_ADDR"
+	AUDITTRAIL_ARCHIVE_DIR=${AUDITTRAIL_ARCHIVE_DIR:-$(cd "$home" && pwd)/archive}
+	export AUDITTRAIL_ADMIN_ADDR AUDITTRAIL_ADMIN_URL AUDITTRAIL_ARCHIVE_DIR
 	for name in "${APP_NAMES[@]}"; do
 		_app_log "starting $name (log $home/log/$name.log)"
 		nohup setsid bash -c "$SVC_DAEMON_WRAPPER" "$home/run/$name.pid" "$home/bin/$name" \
@@ -136,4 +156,6 @@ app_start() {
 		done
 		_app_log "$name ready on $(app_addr "$name")"
 	done
+	curl -fsS "http://$(app_addr admin)/healthz" >/dev/null || { _app_log "ERROR: the admin API does not answer on $(app_addr admin)"; return 1; }
+	_app_log "admin API on $(app_addr admin)"
 }

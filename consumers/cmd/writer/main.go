@@ -58,6 +58,10 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		return err
 	}
 	defer conn.Close()
+	arch, err := archiverFromEnv(env, conn, conn, chc.Database)
+	if err != nil {
+		return err
+	}
 	applied, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: wc.RetentionDays, Cluster: chc.Cluster})
 	if err != nil {
 		return err
@@ -79,6 +83,11 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	var wg sync.WaitGroup
 	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster)
 	reg.MustRegister(enf.Collectors()...)
+	if arch != nil {
+		enf.SetArchiver(arch)
+		reg.MustRegister(arch.Collectors()...)
+		log.Info("archiving events before they expire", "dir", arch.Dir())
+	}
 	wg.Go(func() { enf.Run(ctx, every) })
 
 	e := httpserver.New(httpserver.Options{Name: "writer", Log: log, Reg: reg, Ready: func(ctx context.Context) error {

@@ -36,6 +36,8 @@ type apiConfig struct {
 	LogKeys, ManifestKeys []string
 	LogOrigin             string
 	Signer                note.Signer
+	// Admin is the operators' API (off without an address).
+	Admin adminConfig
 }
 
 // configFromEnv reads the configuration and reports every value that fails
@@ -71,6 +73,9 @@ func configFromEnv(env *config.Env) (apiConfig, error) {
 	c.LogKeys, c.LogOrigin = config.VerifierKeys.Get(env), config.LogOrigin.Get(env)
 	c.ManifestKeys = config.ManifestVerifierKeys.Get(env)
 	errs = append(errs, logKeys(&c, config.ManifestSigningKey.Get(env)))
+	var aerr error
+	c.Admin, aerr = adminFromEnv(env, c.Addr)
+	errs = append(errs, aerr)
 	errs = append(errs, env.Err(), config.CheckUnknown(), c.ClickHouse.Validate(), c.Kafka.Validate(), c.Egress.Validate())
 	return c, errors.Join(errs...)
 }

@@ -8,11 +8,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/labstack/echo/v4"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -60,9 +62,11 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	}
 	defer rec.Close()
 
-	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now))
+	policies := retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now)
+	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies)
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
+		Retention:    policies,
 		Events:       events,
 		Integrity:    store.NewLog(conn, chc.Database),
 		VerifierKeys: c.LogKeys,
@@ -85,8 +89,32 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	so.Recent = events // previews read the newest events
 	settings.Register(e, so)
 	web.Register(e)
+	ae, err := adminServer(c, conn, rec, log)
+	if err != nil {
+		return err
+	}
 	log.Info("read api listening", "addr", c.Addr, "algorithms", c.Keys.Algorithms(), "export_topic", kc.Topic)
-	return httpserver.Serve(ctx, e, c.Addr, nil)
+	return serve(ctx, e, c.Addr, ae, c.Admin.Addr, log)
+}
+
+// serve serves the owners' API and, when configured, the admin API on its
+// own listener; either failing stops both.
+func serve(ctx context.Context, e *echo.Echo, addr string, ae *echo.Echo, adminAddr string, log *slog.Logger) error {
+	if ae == nil {
+		return httpserver.Serve(ctx, e, addr, nil)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	adminErr := make(chan error, 1)
+	go func() {
+		err := httpserver.Serve(ctx, ae, adminAddr, nil)
+		stop()
+		adminErr <- err
+	}()
+	log.Info("admin api listening", "addr", adminAddr)
+	err := httpserver.Serve(ctx, e, addr, nil)
+	stop()
+	return errors.Join(err, <-adminErr)
 }
 
 // schemaReady is the API's readiness: ClickHouse answers and holds every

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"os"
 	"path/filepath"
@@ -60,4 +61,35 @@ func TestExitStatus(t *testing.T) {
 	} {
 		require.Equal(t, 2, run(ctx, args), "%v", args)
 	}
+}
+
+// gzipped writes the content of path gzip-compressed beside it, as an
+// archive file (consumers/archive) is.
+func gzipped(t *testing.T, path string) string {
+	t.Helper()
+	plain, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err = zw.Write(plain)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	out := path + ".gz"
+	require.NoError(t, os.WriteFile(out, buf.Bytes(), 0o600))
+	return out
+}
+
+func TestOfflineReadsArchiveFiles(t *testing.T) {
+	ctx := context.Background()
+	good, key, mkey := export(t, "usr_1")
+	require.Equal(t, 0, run(ctx, []string{"offline", "-export", gzipped(t, good), "-keys", key, "-manifest-keys", mkey}))
+	altered, key2, mkey2 := export(t, "usr_2")
+	require.Equal(t, 1, run(ctx, []string{"offline", "-export", gzipped(t, altered), "-keys", key2, "-manifest-keys", mkey2}))
+
+	// A gzip file cut short: an error (exit 2), never an OK.
+	gz, err := os.ReadFile(gzipped(t, good))
+	require.NoError(t, err)
+	cut := filepath.Join(t.TempDir(), "cut.ndjson.gz")
+	require.NoError(t, os.WriteFile(cut, gz[:len(gz)/2], 0o600))
+	require.NotEqual(t, 0, run(ctx, []string{"offline", "-export", cut, "-keys", key, "-manifest-keys", mkey}))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -72,7 +73,7 @@ func (c *common) verifiers() (note.Verifiers, error) {
 
 func offline(args []string) (result, error) {
 	fs, c := newFlags("offline")
-	path := fs.String("export", "", "the export file (NDJSON with its manifest line); - for stdin")
+	path := fs.String("export", "", "the export file (NDJSON with its manifest line), or an archive file (.ndjson.gz); - for stdin")
 	mkeys := fs.String("manifest-keys", strings.Join(config.ManifestVerifierKeys.Get(c.env), ","), "manifest verifier keys, comma-separated (default "+config.ManifestVerifierKeys.Name+")")
 	if err := fs.Parse(args); err != nil {
 		return result{}, err
@@ -215,7 +216,12 @@ func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, func
 	if err != nil {
 		return verify.StoreSource{}, nil, err
 	}
+	// Each workspace is read within its own retention policy (a legal hold:
+	// everything), the long-term table of kept and restored events
+	// included, so the old rows of held and longer-kept workspaces are
+	// checked too.
 	days := config.RetentionDays.Get(env)
-	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: store.New(conn, chc.Database, days, time.Now)},
-		func() { conn.Close() }, nil
+	policies := retentionpolicy.NewCache(conn, chc.Database, days, time.Minute, time.Now)
+	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies)
+	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: events}, func() { conn.Close() }, nil
 }

@@ -7,6 +7,7 @@ import { APIError, Client, publicJSON } from './api.js';
 import * as chart from './chart.js';
 import { initEditors } from './editors.js';
 import { initForwarding } from './forwarding.js';
+import { showRetention } from './retention.js';
 import {
   actorKinds, capitalize, decodeToken, flattenChanges, formatBlock, formatAgo, formatDate, formatLocal, formatShort, formatTime, formatZoned,
   formatUTC, formatValue, h, humanize, plural, summarizeChanges, timeZone, utcOffset, zoneLabel, zoneName,
@@ -544,7 +545,7 @@ async function loadView({ push = false } = {}) {
   banner($('status'), '');
   banner($('export-status'), '');
   $('new-events').hidden = true;
-  $('trail-sub').textContent = `Changes made in ${s.ws}, kept for 90 days.`;
+  showRetention(app.client, s.ws, { sub: $('trail-sub'), notice: $('legal-hold'), current: () => app.state.ws });
   updateFooter();
   const params = apiParams(s, app.bounds);
   params.set('limit', String(PAGE_SIZE));
