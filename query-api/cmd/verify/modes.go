@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -109,7 +110,7 @@ func online(ctx context.Context, args []string) (result, error) {
 	trusted := fs.String("trusted", "", "check against a checkpoint held outside ClickHouse: topic (the checkpoints topic) or state (-state)")
 	statePath := fs.String("state", "", "a monitor's state file (with -trusted state)")
 	grace := fs.Duration("grace", 10*time.Minute, "rows received within this time may not be sealed yet")
-	days := fs.Int("retention-days", 0, "the workspace's retention window in days, 1-3650 (default "+config.RetentionDays.Name+"): a leaf whose event is gone counts as expired when the sealer's signed tile notes put its event time before the window")
+	days := fs.Int("retention-days", 0, "the workspace's retention window in days, 1-3650 (default: the workspace's policy as stored, else "+config.RetentionDays.Name+"; under a legal hold nothing expires): a leaf whose event is gone counts as expired when the sealer's signed tile notes put its event time before the window")
 	assume := fs.Bool("assume-retention", false, "count a leaf whose row is gone as expired when its leaf row is gone or older than the retention window (not authenticated: a deleted row and leaf row pass)")
 	if err := fs.Parse(args); err != nil {
 		return result{}, err
@@ -117,9 +118,7 @@ func online(ctx context.Context, args []string) (result, error) {
 	if *ws == "" {
 		return result{}, errors.New("flag -workspace: name the workspace")
 	}
-	if *days == 0 {
-		*days = config.RetentionDays.Get(c.env)
-	} else if *days < 1 || *days > 3650 {
+	if *days != 0 && (*days < 1 || *days > 3650) {
 		return result{}, fmt.Errorf("flag -retention-days: %d is not 1-3650", *days)
 	}
 	vs, err := c.verifiers()
@@ -130,13 +129,17 @@ func online(ctx context.Context, args []string) (result, error) {
 	if o.Trusted, err = trustedCheckpoint(ctx, c, *trusted, *statePath, *ws, vs); err != nil {
 		return result{}, err
 	}
-	src, closeConn, err := storeSource(ctx, c.env)
+	src, policies, closeConn, err := storeSource(ctx, c.env)
 	if err != nil {
 		return result{}, err
 	}
 	defer closeConn()
 	now := time.Now()
-	o.AssumeRetention, o.RetentionCut = *assume, now.Add(-time.Duration(*days)*24*time.Hour).UnixNano()
+	window, err := expiryWindow(ctx, policies, *ws, *days)
+	if err != nil {
+		return result{}, err
+	}
+	o.AssumeRetention, o.RetentionCut = *assume, window.cut(now)
 	o.UnsealedAfter, o.ReceivedBy = now.Add(-*grace).UnixNano(), now.Add(clockSkew).UnixNano()
 	o.CaughtUp = sealerCaughtUp(c.env)
 	rep, err := verify.Online(ctx, src, o)
@@ -144,7 +147,44 @@ func online(ctx context.Context, args []string) (result, error) {
 	if o.Trusted != nil {
 		against = fmt.Sprintf("checkpoint %d from the %s", o.Trusted.Size, *trusted)
 	}
-	return result{Report: rep, summary: fmt.Sprintf("%d rows of workspace %s checked against %s", rep.Checked, *ws, against)}, err
+	return result{Report: rep, summary: fmt.Sprintf("%d rows of workspace %s checked against %s; %s", rep.Checked, *ws, against, window)}, err
+}
+
+// window is the retention a check counts expiry against.
+type window struct {
+	days int
+	hold bool
+	from string // where days come from
+}
+
+// expiryWindow returns the window of workspace ws: days when given
+// (-retention-days), else its policy as stored (not authenticated: the
+// admin API records every change in the trail, which verify checks).
+func expiryWindow(ctx context.Context, policies *retentionpolicy.Cache, ws string, days int) (window, error) {
+	if days != 0 {
+		return window{days: days, from: "-retention-days"}, nil
+	}
+	p, err := policies.For(ctx, ws)
+	if err != nil {
+		return window{}, fmt.Errorf("read the retention policy of %s: %w", ws, err)
+	}
+	return window{days: p.Days, hold: p.Hold, from: "the workspace's policy"}, nil
+}
+
+// cut is the event time (ns) before which a gone event may have expired:
+// none under a legal hold.
+func (w window) cut(now time.Time) int64 {
+	if w.hold {
+		return math.MinInt64
+	}
+	return now.Add(-time.Duration(w.days) * 24 * time.Hour).UnixNano()
+}
+
+func (w window) String() string {
+	if w.hold {
+		return "legal hold (" + w.from + "): nothing expires, so every event gone is reported"
+	}
+	return fmt.Sprintf("retention %d days (%s)", w.days, w.from)
 }
 
 // trustedCheckpoint returns the checkpoint held outside ClickHouse that
@@ -207,14 +247,14 @@ func sealerCaughtUp(env *config.Env) func(context.Context) (bool, error) {
 }
 
 // storeSource opens ClickHouse.
-func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, func(), error) {
+func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, *retentionpolicy.Cache, func(), error) {
 	chc := chconn.FromEnv(env)
 	if err := chc.Validate(); err != nil {
-		return verify.StoreSource{}, nil, err
+		return verify.StoreSource{}, nil, nil, err
 	}
 	conn, err := chconn.Open(ctx, chc)
 	if err != nil {
-		return verify.StoreSource{}, nil, err
+		return verify.StoreSource{}, nil, nil, err
 	}
 	// Each workspace is read within its own retention policy (a legal hold:
 	// everything), the long-term table of kept and restored events
@@ -223,5 +263,5 @@ func storeSource(ctx context.Context, env *config.Env) (verify.StoreSource, func
 	days := config.RetentionDays.Get(env)
 	policies := retentionpolicy.NewCache(conn, chc.Database, days, time.Minute, time.Now)
 	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies)
-	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: events}, func() { conn.Close() }, nil
+	return verify.StoreSource{Log: store.NewLog(conn, chc.Database), Events: events}, policies, func() { conn.Close() }, nil
 }

@@ -39,7 +39,7 @@ func monitor(ctx context.Context, args []string) (result, error) {
 	if *apiURL != "" {
 		prover = api
 	} else {
-		src, closeConn, err := storeSource(ctx, c.env)
+		src, _, closeConn, err := storeSource(ctx, c.env)
 		if err != nil {
 			return result{}, err
 		}
