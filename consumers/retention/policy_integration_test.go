@@ -69,7 +69,7 @@ func onCurrentClickHouse(t *testing.T) drillServer {
 	// The drill's log is inserted at once: 500 days of leaves, a partition
 	// each (the sealer inserts recent leaves, a few days at a time).
 	require.NoError(t, srv.Exec(context.Background(), "SET max_partitions_per_insert_block = 1000"))
-	return drillServer{conn: srv, db: db, pageSize: 251, every: 5, insertLog: func(ctx context.Context, lg *logtest.Log) error {
+	return drillServer{conn: srv, db: db, pageSize: 9, every: 25, insertLog: func(ctx context.Context, lg *logtest.Log) error {
 		return lg.InsertHex(ctx, srv, db)
 	}}
 }
