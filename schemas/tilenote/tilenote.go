@@ -123,7 +123,7 @@ func parse(text, kind string) (Tile, string, error) {
 	if err != nil || index < 0 || strconv.FormatInt(index, 10) != lines[1] {
 		return t, "", fmt.Errorf("%s note: tile %q is not an index", kind, lines[1])
 	}
-	h, err := base64.StdEncoding.DecodeString(lines[2])
+	h, err := base64.StdEncoding.Strict().DecodeString(lines[2])
 	if err != nil || len(h) != tlog.HashSize {
 		return t, "", fmt.Errorf("%s note: %q is not a base64 SHA-256 hash", kind, lines[2])
 	}
