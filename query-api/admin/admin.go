@@ -190,12 +190,10 @@ func (h *handler) setDays(c echo.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ctx, ws := c.Request().Context(), c.Param("workspace_id")
-	old, err := h.o.Policies.Get(ctx, ws)
+	ws, old, err := h.current(c)
 	if err != nil {
-		return h.unavailable("read the retention policy", err)
+		return err
 	}
-	old.Workspace = ws
 	if old.Days == *req.Days && !old.ChangedAt.IsZero() {
 		return c.JSON(http.StatusOK, view(old)) // nothing changes: nothing to record
 	}
@@ -229,12 +227,10 @@ func (h *handler) setHold(c echo.Context) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ctx, ws := c.Request().Context(), c.Param("workspace_id")
-	old, err := h.o.Policies.Get(ctx, ws)
+	ws, old, err := h.current(c)
 	if err != nil {
-		return h.unavailable("read the retention policy", err)
+		return err
 	}
-	old.Workspace = ws
 	if old.Hold == *req.Hold {
 		state := "no legal hold is"
 		if old.Hold {
@@ -254,6 +250,18 @@ func (h *handler) setHold(c echo.Context) error {
 		changes: map[string]event.Change{"legal_hold": change(old.Hold, next.Hold)},
 		props:   map[string]any{"days": next.Days}, reason: reason, shareReason: req.ShareReason})
 	return h.apply(c, rec, old, next)
+}
+
+// current reads the policy in force of the request's workspace; the
+// caller holds h.mu until its change is stored.
+func (h *handler) current(c echo.Context) (string, Policy, error) {
+	ws := c.Param("workspace_id")
+	old, err := h.o.Policies.Get(c.Request().Context(), ws)
+	if err != nil {
+		return ws, Policy{}, h.unavailable("read the retention policy", err)
+	}
+	old.Workspace = ws
+	return ws, old, nil
 }
 
 // changedAt is the time of a change to old: now, or, when this host's
