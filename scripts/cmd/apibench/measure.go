@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -166,24 +164,5 @@ func timeSQL(o options, srv drillkit.Servers, sqls []string, n, warm int) ([]flo
 // timeAPI requests the first page n+warm times and returns the last n
 // times (until the body is read), in ms.
 func timeAPI(base, tok, ws string, sh shape, n, warm int) ([]float64, error) {
-	u := base + "/v1/workspaces/" + ws + "/audit-events?" + sh.params.Encode()
-	var ms []float64
-	for i := range n + warm {
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		t0 := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %d %v", u, resp.StatusCode, err)
-		}
-		if i >= warm {
-			ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
-		}
-	}
-	return ms, nil
+	return timeGet(base+"/v1/workspaces/"+ws+"/audit-events?"+sh.params.Encode(), tok, n, warm)
 }
