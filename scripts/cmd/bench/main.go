@@ -44,7 +44,7 @@ type options struct {
 	latDur time.Duration
 	outDir string
 	// cpuProfile, when set, names the CPU profiles of the writer's runs:
-	// cpuProfile.1 for round 1 and so on (see profileRun).
+	// cpuProfile.1 for round 1 and so on (see benchkit.ProfileRun).
 	cpuProfile string
 	started    time.Time
 }

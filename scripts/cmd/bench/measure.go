@@ -9,16 +9,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
 // side is one side of a comparison: a rate measured from empty tables (in
@@ -39,7 +38,7 @@ type side struct {
 // outcome is every run of one side, in order.
 type outcome struct {
 	rates []float64 // rows per second
-	cpu   []float64 // CPU seconds per million rows (see cpuUse)
+	cpu   []float64 // CPU seconds per million rows (see benchkit.CPU)
 	// proc and server split cpu: the bench process with its children
 	// (the writer, or clickhouse-client) and the ClickHouse server.
 	proc, server []float64
@@ -87,7 +86,7 @@ func interleave(ctx context.Context, e *env, rounds int, sides ...side) ([]outco
 				return nil, nil, fmt.Errorf("%s, run %d: %w", s.what, round, err)
 			}
 			logf("%s, run %d of %d: %.0f/s", s.what, round, rounds, rate)
-			cpu, proc, server := used.perMillion(s.rows), used.procPerMillion(s.rows), used.serverPerMillion(s.rows)
+			cpu, proc, server := used.PerMillion(s.rows), used.ProcPerMillion(s.rows), used.ServerPerMillion(s.rows)
 			o := &out[i]
 			o.rates, o.cpu = append(o.rates, rate), append(o.cpu, cpu)
 			o.proc, o.server = append(o.proc, proc), append(o.server, server)
@@ -102,22 +101,22 @@ func interleave(ctx context.Context, e *env, rounds int, sides ...side) ([]outco
 
 // measureOnce prepares and runs one measurement of s, returning its rate,
 // the CPU time it cost and the server CPU of its own queries.
-func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, cpuUse, time.Duration, error) {
+func (e *env) measureOnce(ctx context.Context, s side, run int) (float64, benchkit.CPU, time.Duration, error) {
 	for _, t := range s.tables {
 		if err := e.Conn.Exec(ctx, "TRUNCATE TABLE "+e.DB+"."+t); err != nil {
-			return 0, cpuUse{}, 0, err
+			return 0, benchkit.CPU{}, 0, err
 		}
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	quiesce(ctx, e.Conn)
 	q0 := e.queryCPU(ctx, s.own)
-	before := cpuNow()
+	before := benchkit.CPUNow()
 	rate, err := s.measure(run)
 	if err != nil {
-		return 0, cpuUse{}, 0, err
+		return 0, benchkit.CPU{}, 0, err
 	}
-	used := cpuNow().since(before)
+	used := benchkit.CPUNow().Since(before)
 	query := e.queryCPU(ctx, s.own) - q0
 	logf("  %s; its own INSERT queries %.2f CPU s per million rows in the server", used.String(s.rows), query.Seconds()*1e6/float64(s.rows))
 	return rate, used, query, nil
@@ -261,7 +260,7 @@ func untilStored(n int, count func() (uint64, error), assigned func() bool) (flo
 // timed by untilStored. With profile set, the process's CPU profile of the
 // run is written there.
 func writerIngest(ctx context.Context, e *env, topic string, n int, group, profile string) (float64, error) {
-	stop, err := profileRun(profile)
+	stop, err := benchkit.ProfileRun(profile)
 	if err != nil {
 		return 0, err
 	}
@@ -273,33 +272,4 @@ func writerIngest(ctx context.Context, e *env, topic string, n int, group, profi
 	defer w.Stop()
 	inserted := func() (uint64, error) { return uint64(w.Value("audittrail_writer_rows_inserted_total")), nil }
 	return untilStored(n, inserted, func() bool { return w.Value("audittrail_writer_assigned_partitions") > 0 })
-}
-
-// profileRun starts a CPU profile into file (nothing when file is "") and
-// returns what stops it; it also writes the heap profile to file.heap0 at
-// the start and file.heap at the end, whose difference (`go tool pprof
-// -sample_index=alloc_space -diff_base file.heap0 file.heap`) is what the
-// run allocated. `go tool pprof` merges the rounds' CPU profiles. A
-// profiled run's CPU figures include the profiler's work.
-func profileRun(file string) (stop func(), err error) {
-	if file == "" {
-		return func() {}, nil
-	}
-	heap := func(name string) {
-		runtime.GC() // the profile counts allocations up to the last collection
-		if f, err := os.Create(name); err == nil {
-			_ = pprof.Lookup("allocs").WriteTo(f, 0)
-			_ = f.Close()
-		}
-	}
-	heap(file + ".heap0")
-	f, err := os.Create(file)
-	if err != nil {
-		return nil, fmt.Errorf("-cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("-cpuprofile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); _ = f.Close(); heap(file + ".heap") }, nil
 }

@@ -10,10 +10,10 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/audittrail/audittrail/consumers/forward"
+	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
 // throughput drains the backlog rounds times with each side, alternating
@@ -139,16 +139,7 @@ type mark struct {
 }
 
 func (b *bench) mark() mark {
-	return mark{events: b.received.Load(), requests: b.requests.Load(), cpu: selfCPU()}
-}
-
-// selfCPU is the user and system time of this process so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return mark{events: b.received.Load(), requests: b.requests.Load(), cpu: benchkit.SelfCPU()}
 }
 
 // waitReceived waits until the sink received want events more than at
@@ -176,7 +167,7 @@ func (b *bench) waitReceived(ctx context.Context, at mark, want int64, start tim
 		case <-tick.C:
 		}
 	}
-	d := drain{total: time.Since(start), cpuPerEvent: (selfCPU() - at.cpu) / time.Duration(want)}
+	d := drain{total: time.Since(start), cpuPerEvent: (benchkit.SelfCPU() - at.cpu) / time.Duration(want)}
 	if reqs := b.requests.Load() - at.requests; reqs > 0 {
 		d.perRequest = float64(b.received.Load()-base) / float64(reqs)
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/audittrail/audittrail/producers/loadgen"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/topics"
+	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
 type options struct {
@@ -244,7 +245,7 @@ func emitterRound(ctx context.Context, brokers []string, topic string, events []
 	var failed atomic.Int64
 	var first atomic.Value
 	runtime.GC() // the previous round's garbage is not the emitter's
-	cpu0 := selfCPU()
+	cpu0 := benchkit.SelfCPU()
 	start := time.Now()
 	for _, e := range events {
 		em.EmitAsync(ctx, e, func(_ event.Event, err error) {
@@ -257,20 +258,11 @@ func emitterRound(ctx context.Context, brokers []string, topic string, events []
 	if err := em.Flush(ctx); err != nil {
 		return 0, 0, err
 	}
-	d, cpu = time.Since(start), selfCPU()-cpu0
+	d, cpu = time.Since(start), benchkit.SelfCPU()-cpu0
 	if failed.Load() > 0 {
 		return 0, 0, fmt.Errorf("emitter: %d events failed: %v", failed.Load(), first.Load())
 	}
 	return d, cpu, nil
-}
-
-// selfCPU is the user and system time of this process so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // throughput prints section 1 and returns its events and the emitter's

@@ -28,7 +28,14 @@ import (
 
 type env struct {
 	*benchkit.Bench
-	sfx    string
+	sfx string
+	// cpuProfile, when set, names the CPU profiles of the runs with the
+	// sealer: cpuProfile.<round>, from the writer's assignment to the
+	// last leaf (benchkit.ProfileRun).
+	cpuProfile string
+	// batch is the sealer's AUDITTRAIL_SEALER_BATCH_SIZE (its default
+	// when 0).
+	batch  int
 	topics []string
 	dbs    []string
 }
@@ -113,6 +120,9 @@ func (e *env) startSealer(ctx context.Context, db, topic, checkpoints, writerGro
 	cfg := sealer.Defaults()
 	cfg.Topic, cfg.CheckpointsTopic, cfg.WriterGroup, cfg.Group = topic, checkpoints, writerGroup, "sealbench-sealer-"+topic
 	cfg.SigningKey, cfg.VerifierKeys, cfg.CheckpointInterval = skey, []string{vkey}, interval
+	if e.batch > 0 {
+		cfg.BatchSize = e.batch
+	}
 	reg := prometheus.NewRegistry()
 	s, err := sealer.New(cfg, e.Kafka.Options(), sealer.NewClickHouseStore(e.Conn, db), nil,
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), reg, time.Now)

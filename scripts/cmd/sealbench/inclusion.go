@@ -222,11 +222,13 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+// markdown renders the report; the CPU columns are per million events
+// while the writer stored them.
 func markdown(r Report) string {
-	md := fmt.Sprintf("# Integrity log cost (%s)\n\nClickHouse %s; quick=%v.\n\n| Run | Sealer | Events | Stored/s | Sealed/s |\n|---|---|---|---|---|\n",
+	md := fmt.Sprintf("# Integrity log cost (%s)\n\nClickHouse %s; quick=%v.\n\n| Run | Sealer | Events | Stored/s | Sealed/s | Process CPU s/M | ClickHouse CPU s/M |\n|---|---|---|---|---|---|---|\n",
 		r.Date, r.ClickHouse, r.Quick)
 	for i, t := range r.Throughput {
-		md += fmt.Sprintf("| %d | %v | %d | %.0f | %.0f |\n", i+1, t.Sealer, t.Events, t.Rate, t.SealedRate)
+		md += fmt.Sprintf("| %d | %v | %d | %.0f | %.0f | %.2f | %.2f |\n", i+1, t.Sealer, t.Events, t.Rate, t.SealedRate, t.ProcessCPU, t.ServerCPU)
 	}
 	in := r.Inclusion
 	md += fmt.Sprintf("\nWriter throughput with the sealer over without (medians): **%.3f** (target >= 0.9).\n\n"+

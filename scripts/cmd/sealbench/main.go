@@ -45,9 +45,15 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Minute, "how long the rate is offered")
 	interval := flag.Duration("interval", config.CheckpointInterval.Default, config.CheckpointInterval.Name+" of the sealer in the inclusion run")
 	out := flag.String("out", "scripts/bench-results", "results directory")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each run with the sealer (the whole process: writer and sealer, from the writer's assignment to the last leaf) to FILE.<round>")
+	batch := flag.Int("sealer-batch", 0, config.SealerBatchSize.Name+" of the sealer (its default when 0)")
 	flag.Parse()
 	if *quick {
 		*events, *rounds, *duration, *interval = 200_000, 1, 40*time.Second, 10*time.Second
+	}
+	if *batch < 0 || *batch > config.SealerBatchSize.Max {
+		fmt.Fprintf(os.Stderr, "sealbench: -sealer-batch must be 0 (the default) to %d\n", config.SealerBatchSize.Max)
+		os.Exit(2)
 	}
 	if *events < 1 || *rounds < 1 || *rate < 1 || *duration <= 0 || *interval <= 0 {
 		fmt.Fprintln(os.Stderr, "sealbench: -events, -rounds, -rate, -duration and -interval must be positive")
@@ -55,20 +61,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *quick, *events, *rounds, *rate, *duration, *interval, *out); err != nil {
+	if err := run(ctx, *quick, *events, *rounds, *rate, *duration, *interval, *out, *cpuProfile, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "sealbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval time.Duration, out string) error {
+func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval time.Duration, out, cpuProfile string, batch int) error {
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	b, err := benchkit.Open(ctx, "sealbench_"+sfx, 8, 10*time.Minute)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	e := &env{Bench: b, sfx: sfx}
+	e := &env{Bench: b, sfx: sfx, cpuProfile: cpuProfile, batch: batch}
 	defer e.close()
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Quick: quick, ClickHouse: b.ServerVersion}
 	var off, on []float64
@@ -78,7 +84,8 @@ func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval 
 			if err != nil {
 				return fmt.Errorf("throughput (sealer %v): %w", sealing, err)
 			}
-			fmt.Fprintf(os.Stderr, "sealbench: %d events, sealer %v: %.0f events/s stored\n", events, sealing, r.Rate)
+			fmt.Fprintf(os.Stderr, "sealbench: %d events, sealer %v: %.0f events/s stored (CPU s per million: process %.2f, ClickHouse %.2f)\n",
+				events, sealing, r.Rate, r.ProcessCPU, r.ServerCPU)
 			rep.Throughput = append(rep.Throughput, r)
 			if sealing {
 				on = append(on, r.Rate)

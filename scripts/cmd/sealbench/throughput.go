@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
 // ThroughputRun is one run: a writer storing Events prefilled events from
@@ -17,6 +19,11 @@ type ThroughputRun struct {
 	// SealedRate is Events over the time from assignment to the last leaf
 	// (sealer runs only).
 	SealedRate float64 `json:"sealed_rate,omitempty"`
+	// ProcessCPU and ServerCPU are the CPU seconds per million events of
+	// this process (writer and sealer) and of the ClickHouse server while
+	// the writer stored them.
+	ProcessCPU float64 `json:"process_cpu_s_per_million"`
+	ServerCPU  float64 `json:"server_cpu_s_per_million"`
 }
 
 func (e *env) throughput(ctx context.Context, tag string, n int, sealing bool) (ThroughputRun, error) {
@@ -54,13 +61,24 @@ func (e *env) throughput(ctx context.Context, tag string, n int, sealing bool) (
 	if err := waitFor(ctx, time.Minute, "writer assigned", func() bool { return w.Gauge("audittrail_writer_assigned_partitions") > 0 }); err != nil {
 		return run, err
 	}
-	start := time.Now()
+	profile := ""
+	if sealing && e.cpuProfile != "" {
+		profile = e.cpuProfile + "." + tag
+	}
+	stopProfile, err := benchkit.ProfileRun(profile)
+	if err != nil {
+		return run, err
+	}
+	defer stopProfile()
+	start, cpu0 := time.Now(), benchkit.CPUNow()
 	if err := waitFor(ctx, 30*time.Minute, "all events stored", func() bool {
 		return counter(w.Metrics, "audittrail_writer_rows_inserted_total") >= float64(n)
 	}); err != nil {
 		return run, err
 	}
 	run.Rate = float64(n) / time.Since(start).Seconds()
+	used := benchkit.CPUNow().Since(cpu0)
+	run.ProcessCPU, run.ServerCPU = used.ProcPerMillion(n), used.ServerPerMillion(n)
 	if sealing {
 		if err := waitFor(ctx, 30*time.Minute, "all events sealed", func() bool {
 			return counter(s.metrics, "audittrail_sealer_leaves_total") >= float64(n)

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 // The CPU a measurement costs: this process, its children, the ClickHouse
 // server and the Kafka broker.
@@ -13,29 +13,29 @@ import (
 	"time"
 )
 
-// cpuUse is the CPU time spent so far by the processes a measurement
+// CPU is the CPU time spent so far by the processes a measurement
 // involves: this one (the writer runs in it), its finished children
 // (clickhouse-client), the ClickHouse server and the Kafka broker; and the
 // minor page faults of this process and its children.
-type cpuUse struct {
-	self, children, clickhouse, kafka time.Duration
-	selfSys                           time.Duration // the system part of self
-	faults                            int64
+type CPU struct {
+	Self, Children, ClickHouse, Kafka time.Duration
+	SelfSys                           time.Duration // the system part of Self
+	Faults                            int64
 }
 
-// cpuNow reads the CPU time of this process, its children and the servers
+// CPUNow reads the CPU time of this process, its children and the servers
 // (found by name in /proc; a server not found counts zero).
-func cpuNow() cpuUse {
-	var u cpuUse
+func CPUNow() CPU {
+	var u CPU
 	var self, kids syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
-		u.self = time.Duration(self.Utime.Nano() + self.Stime.Nano())
-		u.selfSys = time.Duration(self.Stime.Nano())
-		u.faults += self.Minflt
+		u.Self = time.Duration(self.Utime.Nano() + self.Stime.Nano())
+		u.SelfSys = time.Duration(self.Stime.Nano())
+		u.Faults += self.Minflt
 	}
 	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids) == nil {
-		u.children = time.Duration(kids.Utime.Nano() + kids.Stime.Nano())
-		u.faults += kids.Minflt
+		u.Children = time.Duration(kids.Utime.Nano() + kids.Stime.Nano())
+		u.Faults += kids.Minflt
 	}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
@@ -45,9 +45,9 @@ func cpuNow() cpuUse {
 		}
 		switch c := string(cmd); {
 		case strings.Contains(c, "clickhouse-server") || strings.HasPrefix(c, "/usr/bin/clickhouse\x00server"):
-			u.clickhouse += procCPU(d)
+			u.ClickHouse += procCPU(d)
 		case strings.Contains(c, "kafka.Kafka"):
-			u.kafka += procCPU(d)
+			u.Kafka += procCPU(d)
 		}
 	}
 	return u
@@ -71,30 +71,39 @@ func procCPU(d string) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-// since is the CPU time spent from u0 to u.
-func (u cpuUse) since(u0 cpuUse) cpuUse {
-	return cpuUse{self: u.self - u0.self, children: u.children - u0.children, clickhouse: u.clickhouse - u0.clickhouse,
-		kafka: u.kafka - u0.kafka, selfSys: u.selfSys - u0.selfSys, faults: u.faults - u0.faults}
+// Since is the CPU time spent from u0 to u.
+func (u CPU) Since(u0 CPU) CPU {
+	return CPU{Self: u.Self - u0.Self, Children: u.Children - u0.Children, ClickHouse: u.ClickHouse - u0.ClickHouse,
+		Kafka: u.Kafka - u0.Kafka, SelfSys: u.SelfSys - u0.SelfSys, Faults: u.Faults - u0.Faults}
 }
 
-// perMillion is the CPU seconds of all the processes per million of n rows.
-func (u cpuUse) perMillion(n int) float64 {
-	return (u.self + u.children + u.clickhouse + u.kafka).Seconds() * 1e6 / float64(n)
+// PerMillion is the CPU seconds of all the processes per million of n rows.
+func (u CPU) PerMillion(n int) float64 {
+	return (u.Self + u.Children + u.ClickHouse + u.Kafka).Seconds() * 1e6 / float64(n)
 }
 
-// procPerMillion is the CPU seconds of this process and its children (the
+// ProcPerMillion is the CPU seconds of this process and its children (the
 // writer runs in it; clickhouse-client is a child) per million of n rows.
-func (u cpuUse) procPerMillion(n int) float64 {
-	return (u.self + u.children).Seconds() * 1e6 / float64(n)
+func (u CPU) ProcPerMillion(n int) float64 {
+	return (u.Self + u.Children).Seconds() * 1e6 / float64(n)
 }
 
-// serverPerMillion is the ClickHouse server's CPU seconds per million of n
+// ServerPerMillion is the ClickHouse server's CPU seconds per million of n
 // rows.
-func (u cpuUse) serverPerMillion(n int) float64 { return u.clickhouse.Seconds() * 1e6 / float64(n) }
+func (u CPU) ServerPerMillion(n int) float64 { return u.ClickHouse.Seconds() * 1e6 / float64(n) }
 
 // String describes the CPU time spent on n rows.
-func (u cpuUse) String(n int) string {
+func (u CPU) String(n int) string {
 	per := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(n) }
 	return fmt.Sprintf("CPU s per million rows: %.2f in total (bench process and clickhouse-client %.2f, of which the bench process's system time %.2f; ClickHouse server %.2f, Kafka broker %.2f); %d minor page faults",
-		u.perMillion(n), per(u.self+u.children), per(u.selfSys), per(u.clickhouse), per(u.kafka), u.faults)
+		u.PerMillion(n), per(u.Self+u.Children), per(u.SelfSys), per(u.ClickHouse), per(u.Kafka), u.Faults)
+}
+
+// SelfCPU is the user and system time of this process so far.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
