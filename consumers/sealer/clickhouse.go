@@ -120,9 +120,10 @@ LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumn
 		return err
 	}
 	defer rows.Close()
+	into := migrations.Events.Scanner(migrations.InsertColumns)
 	for rows.Next() {
 		var r migrations.Row
-		if err := rows.Scan(migrations.Events.Pointers(&r, migrations.InsertColumns)...); err != nil {
+		if err := rows.Scan(into(&r)...); err != nil {
 			return err
 		}
 		r.Timestamp, r.ReceivedAt = r.Timestamp.UTC(), r.ReceivedAt.UTC()

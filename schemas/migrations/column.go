@@ -158,15 +158,30 @@ func (t *TableDef[R]) Values(r *R) []any {
 // Pointers returns where r holds the named columns, in that order, for
 // rows.Scan. It panics on a column the table lacks or r cannot hold.
 func (t *TableDef[R]) Pointers(r *R, names []string) []any {
-	out := make([]any, len(names))
+	return t.Scanner(names)(r)
+}
+
+// Scanner looks the named columns up once and returns what gives, for a
+// row, where it holds them, in that order, for rows.Scan: for reading many
+// rows. The slice it returns is reused by the next call. It panics on a
+// column the table lacks or rows cannot hold.
+func (t *TableDef[R]) Scanner(names []string) func(r *R) []any {
+	fields := make([]field[R], len(names))
+	var zero R
 	for i, name := range names {
 		c := t.lookup(name)
-		if c.of == nil || c.of.pointer(r) == nil {
+		if c.of == nil || c.of.pointer(&zero) == nil {
 			panic(fmt.Sprintf("migrations: %s.%s cannot be scanned into the row", t.Name, name))
 		}
-		out[i] = c.of.pointer(r)
+		fields[i] = c.of
 	}
-	return out
+	out := make([]any, len(names))
+	return func(r *R) []any {
+		for i, f := range fields {
+			out[i] = f.pointer(r)
+		}
+		return out
+	}
 }
 
 // lookup returns the named column; it panics when the table lacks it.
