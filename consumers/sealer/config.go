@@ -24,11 +24,16 @@ type Config struct {
 	// Topic is the events topic; CheckpointsTopic receives the signed
 	// checkpoints (compacted, key = workspace id).
 	Topic, CheckpointsTopic string
-	// BatchSize is the most records sealed in one round.
-	BatchSize int
+	// BatchSize is the most records sealed in one round, BatchBytes the
+	// most record bytes (a round takes at least one record).
+	BatchSize  int
+	BatchBytes int
 	// MaxPending is the most records of a partition read and waiting for
-	// the writer's commits before its fetching pauses (4 BatchSize when 0).
-	MaxPending int
+	// the writer's commits before its fetching pauses (4 BatchSize when 0);
+	// PendingBytes the most record bytes waiting in all partitions before
+	// every partition with records waiting pauses.
+	MaxPending   int
+	PendingBytes int
 	// CheckpointInterval is the least time between two checkpoints of a
 	// workspace; one is signed only when the log grew.
 	CheckpointInterval time.Duration
@@ -57,7 +62,8 @@ func Defaults() Config {
 	return Config{
 		Group: config.SealerGroup.Default, WriterGroup: config.WriterGroup.Default,
 		Topic: topics.Events, CheckpointsTopic: config.CheckpointsTopic.Default,
-		BatchSize: config.SealerBatchSize.Default, CheckpointInterval: config.CheckpointInterval.Default,
+		BatchSize: config.SealerBatchSize.Default, BatchBytes: config.SealerBatchBytes.Default,
+		PendingBytes: config.SealerPendingBytes.Default, CheckpointInterval: config.CheckpointInterval.Default,
 		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
 		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
 	}
@@ -72,6 +78,8 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.WriterGroup = config.WriterGroup.Get(e)
 	c.CheckpointsTopic = config.CheckpointsTopic.Get(e)
 	c.BatchSize = config.SealerBatchSize.Get(e)
+	c.BatchBytes = config.SealerBatchBytes.Get(e)
+	c.PendingBytes = config.SealerPendingBytes.Get(e)
 	c.CheckpointInterval = config.CheckpointInterval.Get(e)
 	c.Origin = config.LogOrigin.Get(e)
 	c.SigningKey = config.SigningKey.Get(e)
@@ -84,6 +92,7 @@ func (c Config) Validate() error {
 	errs := []error{
 		config.SealerGroup.Check(c.Group), config.WriterGroup.Check(c.WriterGroup),
 		config.CheckpointsTopic.Check(c.CheckpointsTopic), config.SealerBatchSize.Check(c.BatchSize),
+		config.SealerBatchBytes.Check(c.BatchBytes), config.SealerPendingBytes.Check(c.PendingBytes),
 		config.CheckpointInterval.Check(c.CheckpointInterval), config.LogOrigin.Check(c.Origin),
 	}
 	if c.Group == c.WriterGroup {

@@ -91,16 +91,18 @@ func (s *Sealer) sealReady(ctx context.Context) {
 // writer's committed offset, BatchSize at most in all.
 func (s *Sealer) ready() []*kgo.Record {
 	var out []*kgo.Record
+	size := 0
 	for _, p := range slices.Sorted(maps.Keys(s.pending)) {
 		at, ok := s.writerAt[p]
 		if !ok {
 			continue
 		}
 		for _, r := range s.pending[p] {
-			if r.Offset >= at || len(out) >= s.cfg.BatchSize {
+			if r.Offset >= at || len(out) >= s.cfg.BatchSize || (len(out) > 0 && size+len(r.Value) > s.cfg.BatchBytes) {
 				break
 			}
 			out = append(out, r)
+			size += len(r.Value)
 		}
 	}
 	return out
@@ -137,19 +139,16 @@ func (s *Sealer) waiting() int {
 }
 
 // syncPause pauses the fetching of partitions with MaxPending records
-// waiting and resumes those back under it (the gate's own pauses aside:
-// it resumes those itself).
+// waiting, or of every partition with records waiting once they hold
+// PendingBytes in all, and resumes those back under it (the gate's own
+// pauses aside: it resumes those itself).
 func (s *Sealer) syncPause() {
-	var pause, resume []int32
-	for p, recs := range s.pending {
-		full := len(recs) >= s.cfg.maxPending()
-		if full && !s.paused[p] {
-			pause = append(pause, p)
-			s.paused[p] = true
-		} else if !full && s.paused[p] {
-			resume = append(resume, p)
-			delete(s.paused, p)
-		}
+	pause, resume := pauses(s.pending, s.paused, s.cfg.maxPending(), s.cfg.PendingBytes)
+	for _, p := range pause {
+		s.paused[p] = true
+	}
+	for _, p := range resume {
+		delete(s.paused, p)
 	}
 	if len(pause) > 0 {
 		s.cl.PauseFetchPartitions(map[string][]int32{s.cfg.Topic: pause})
@@ -157,4 +156,30 @@ func (s *Sealer) syncPause() {
 	if len(resume) > 0 {
 		s.cl.ResumeFetchPartitions(map[string][]int32{s.cfg.Topic: resume})
 	}
+}
+
+// pauses returns which partitions to pause and which paused ones to
+// resume: a partition is full with maxRecords records waiting, and every
+// partition with records waiting is full while they hold maxBytes of
+// record values in all (0: no limit). A partition without records waiting
+// is never held: its records are what lets the others be sealed (a round
+// takes the writer-committed records of every partition).
+func pauses(pending map[int32][]*kgo.Record, paused map[int32]bool, maxRecords, maxBytes int) (pause, resume []int32) {
+	total := 0
+	for _, recs := range pending {
+		for _, r := range recs {
+			total += len(r.Value)
+		}
+	}
+	overBytes := maxBytes > 0 && total >= maxBytes
+	for _, p := range slices.Sorted(maps.Keys(pending)) {
+		recs := pending[p]
+		full := len(recs) >= maxRecords || (overBytes && len(recs) > 0)
+		if full && !paused[p] {
+			pause = append(pause, p)
+		} else if !full && paused[p] {
+			resume = append(resume, p)
+		}
+	}
+	return pause, resume
 }
