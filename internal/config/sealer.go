@@ -25,7 +25,7 @@ var (
 		Doc: "record bytes sealed at most per round (a round holds its records and their stored rows in memory; at least one record)"},
 		Default: 64 << 20, Min: 1 << 20, Max: 1 << 30})
 	SealerPendingBytes = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_PENDING_BYTES", Readers: sealerReaders,
-		Doc: "record bytes read and waiting for the writer's commits, over all partitions, before fetching pauses (events are up to 1 MiB each)"},
+		Doc: "record bytes read and waiting for the writer's commits, over all partitions, before fetching pauses (records are up to 1 MiB each)"},
 		Default: 256 << 20, Min: 1 << 20, Max: 8 << 30})
 	SigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_SIGNING_KEY", Readers: sealerReaders,
 		Doc:     "Ed25519 note signer key the sealer signs checkpoints with (scripts/up generates one into .local/secrets.env; sealer -generate-key prints a pair)",
