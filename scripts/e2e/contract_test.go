@@ -2,18 +2,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
@@ -66,17 +65,10 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	seed, examples := config.ContractSeed.Get(env), config.ContractExamples.Get(env)
 	require.NoError(t, env.Err())
 	require.NoError(t, config.ContractExamples.Check(examples))
-	// The API signs export manifests with a key of its own, as scripts/up
-	// configures it; without one the NDJSON export is a 503 by design. No
-	// sealer runs yet: with one, the proofs, checkpoints and the NDJSON
-	// export answer with real values, and the range export's rules between
-	// parameters (from_index with to_index, no filters with a range), which
-	// no keyword of the document states, are reported as findings.
-	skey, vkey, err := note.GenerateKey(rand.Reader, "audittrail-contract-manifests")
-	require.NoError(t, err)
-	t.Setenv("AUDITTRAIL_MANIFEST_SIGNING_KEY", skey)
-	t.Setenv("AUDITTRAIL_MANIFEST_VERIFIER_KEYS", vkey)
-	s := startStack(t)
+	// The sealer signs a checkpoint every second and the API signs export
+	// manifests, so the proofs, checkpoints and the NDJSON export answer
+	// with real values.
+	s := startSealedStack(t)
 	now := time.Now().UTC()
 	var batch []string
 	for i := range 30 {
@@ -94,6 +86,7 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 		status, body := do(t, http.MethodGet, s.api+"/v1/workspaces/"+contractWS+"/audit-events/contract-000", tok, "")
 		return status == http.StatusOK && len(body) > 0
 	}, 60*time.Second, 250*time.Millisecond, "the seeded events are readable")
+	waitSealed(t, s.api+"/v1/workspaces/"+contractWS, tok, int64(len(batch)))
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "schemathesis.toml")
@@ -115,6 +108,44 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s %s\n%s", bin, strings.Join(args, " "), out)
 	require.NoError(t, err, "Schemathesis reported findings (see its report above)")
+	// The run held the answers with real values to the document, not only
+	// the refusals: each of these routes answered 200 at least once.
+	ok := okAnswers(t, s.api)
+	t.Logf("200 answers by route: %v", ok)
+	for _, route := range contractAnswered {
+		require.Positive(t, ok[route], "no 200 from %s in the run", route)
+	}
+}
+
+// contractAnswered are the routes whose 200 answers the run must reach:
+// the integrity log's, with a sealer signing checkpoints.
+var contractAnswered = []string{
+	"/v1/workspaces/:workspace_id/audit-events.ndjson",
+	"/v1/workspaces/:workspace_id/audit-events/:id/proof",
+	"/v1/workspaces/:workspace_id/log/checkpoint",
+	"/v1/workspaces/:workspace_id/log/consistency",
+}
+
+// okAnswers counts the API's 200 answers by route, from its request
+// latency histogram.
+func okAnswers(t *testing.T, api string) map[string]float64 {
+	t.Helper()
+	status, body := do(t, http.MethodGet, api+"/metrics", "", "")
+	require.Equal(t, http.StatusOK, status)
+	counts := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		labels, ok := strings.CutPrefix(line, "audittrail_http_request_seconds_count{")
+		if !ok || !strings.Contains(labels, `code="200"`) {
+			continue
+		}
+		_, route, _ := strings.Cut(labels, `route="`)
+		route, _, _ = strings.Cut(route, `"`)
+		f := strings.Fields(line)
+		n, err := strconv.ParseFloat(f[len(f)-1], 64)
+		require.NoError(t, err, line)
+		counts[route] += n
+	}
+	return counts
 }
 
 // contractOperations selects the operations of the contract test by name

@@ -6,9 +6,13 @@ syntax of q, and the CEL conditions of destination filters. Schemathesis
 draws valid values from these strategies; its negative cases break the
 other keywords (type, maxLength, pattern), which the server refuses.
 
-One rule of the destination filters no keyword states either: each name
-once. map_case renames a repeated name in the positive cases only (a
-negative case keeps its own fault).
+Rules between values that no keyword states either, each written in its
+operation's description and answered with a 400 naming the field: each
+destination filter's name once; a range export of NDJSON (from_index,
+to_index) takes no filter and ends after it starts; a consistency proof
+goes from the smaller tree size to the larger. map_case makes the positive
+cases keep them (a negative case keeps its own fault); Go tests cover the
+400s.
 """
 
 import ast
@@ -100,16 +104,26 @@ condition = st.recursive(
 schemathesis.openapi.format("audittrail-condition", condition)
 
 
-@schemathesis.hook
-def map_case(ctx, case):
-    """Each destination filter's name once, in the positive cases."""
-    if case.method.upper() != "PUT" or not case.path.endswith("/destination-filters"):
-        return case
-    if case.meta is None or not case.meta.generation.mode.is_positive:
-        return case
+def _as_int(v):
+    """v as a whole number: an int, or its decimal text (the coverage
+    phase's query values); None otherwise."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.isascii() and v.isdigit():
+        return int(v)
+    return None
+
+
+def _like(v, n):
+    """n in the type of v."""
+    return str(n) if isinstance(v, str) else n
+
+
+def _unique_filter_names(case):
+    """Each destination filter's name once."""
     filters = case.body.get("filters") if isinstance(case.body, dict) else None
     if not isinstance(filters, list):
-        return case
+        return
     seen = set()
     for i, f in enumerate(filters):
         if isinstance(f, dict) and isinstance(f.get("name"), str):
@@ -119,4 +133,52 @@ def map_case(ctx, case):
                 name = f"filter {i}.{k}"
             f["name"] = name
             seen.add(name)
+
+
+# The filters of the NDJSON export, which a leaf-index range excludes.
+_export_filters = ("event", "category", "actor_type", "actor_id", "resource_type", "resource_id", "since", "until", "q")
+
+
+def _range_without_filters(case):
+    """A range export takes no filter, and its range is [from_index, to_index)."""
+    query = case.query
+    if not isinstance(query, dict) or ("from_index" not in query and "to_index" not in query):
+        return
+    for name in _export_filters:
+        query.pop(name, None)
+    lo, hi = _as_int(query.get("from_index")), _as_int(query.get("to_index"))
+    if lo is not None and hi is not None and hi <= lo:
+        query["from_index"] = _like(query["from_index"], hi)
+        query["to_index"] = _like(query["to_index"], lo + 1 if hi == lo else lo)
+
+
+def _older_first(case):
+    """A consistency proof goes from the older (smaller) tree to the newer."""
+    query = case.query
+    if not isinstance(query, dict):
+        return
+    older, newer = _as_int(query.get("from")), _as_int(query.get("to"))
+    if older is not None and newer is not None and older > newer:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
+# Rules between values that no keyword of the document can state, each in
+# its operation's description; the server answers a 400 naming the field
+# when one is broken.
+_rules = {
+    ("PUT", "/destination-filters"): _unique_filter_names,
+    ("GET", "/audit-events.ndjson"): _range_without_filters,
+    ("GET", "/log/consistency"): _older_first,
+}
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    """The positive cases keep the rules no keyword states (a negative case
+    keeps its own fault)."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    for (method, suffix), rule in _rules.items():
+        if case.method.upper() == method and case.path.endswith(suffix):
+            rule(case)
     return case
