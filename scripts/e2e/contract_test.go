@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,10 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	waitSealed(t, s.api+"/v1/workspaces/"+contractWS, tok, int64(len(batch)))
 
 	dir := t.TempDir()
+	status, body = do(t, http.MethodGet, s.api+"/v1/catalogue", "", "")
+	require.Equal(t, http.StatusOK, status, string(body))
+	catalogue := filepath.Join(dir, "catalogue.json")
+	require.NoError(t, os.WriteFile(catalogue, body, 0o600))
 	cfg := filepath.Join(dir, "schemathesis.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte(contractConfig(tok)), 0o600))
 	args := []string{"--config-file", cfg, "run", s.api + "/openapi.json",
@@ -104,7 +109,8 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	cmd.Dir = dir
 	hooks, err := filepath.Abs("testdata")
 	require.NoError(t, err)
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks) // contract_hooks.py: the document's formats
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks, // contract_hooks.py: the document's formats and rules
+		"AUDITTRAIL_CONTRACT_CATALOGUE="+catalogue)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s %s\n%s", bin, strings.Join(args, " "), out)
 	require.NoError(t, err, "Schemathesis reported findings (see its report above)")
@@ -115,7 +121,17 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	for _, route := range contractAnswered {
 		require.Positive(t, ok[route], "no 200 from %s in the run", route)
 	}
+	// And the settings it may change were saved: each change is in the trail.
+	for _, name := range contractRecorded {
+		require.Eventually(t, func() bool {
+			status, body := do(t, http.MethodGet, s.api+"/v1/workspaces/"+contractWS+"/audit-events?limit=1&event="+url.QueryEscape(name), tok, "")
+			return status == http.StatusOK && strings.Contains(string(body), `"event":"`+name+`"`)
+		}, 60*time.Second, 250*time.Millisecond, "no %q in the trail: the run saved no such change", name)
+	}
 }
+
+// contractRecorded are the events of the settings changes the run makes.
+var contractRecorded = []string{"Destination Filters Modified", "Tracking Plan Modified"}
 
 // contractAnswered are the routes whose 200 answers the run must reach:
 // the integrity log's, with a sealer signing checkpoints.
@@ -151,7 +167,7 @@ func okAnswers(t *testing.T, api string) map[string]float64 {
 // contractOperations selects the operations of the contract test by name
 // ("METHOD /path"): every GET, the destination filters' PUT, and the
 // settings checks.
-const contractOperations = `^(GET |PUT /v1/workspaces/\{workspace_id\}/destination-filters$|POST /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)/validate$)`
+const contractOperations = `^(GET |PUT /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)$|POST /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)/validate$)`
 
 // contractConfig is the Schemathesis configuration: the owner's token on
 // every request and the seeded workspace in every path.

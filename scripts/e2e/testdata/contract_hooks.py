@@ -17,7 +17,11 @@ cases keep them (a negative case keeps its own fault); Go tests cover the
 
 import ast
 import datetime
+import json
+import os
+import re
 import threading
+import zlib
 
 import schemathesis
 from hypothesis import strategies as st
@@ -162,11 +166,96 @@ def _older_first(case):
         query["from"], query["to"] = query["to"], query["from"]
 
 
+# Event names a workspace may plan or alert on: the catalogue's, which the
+# test reads from GET /v1/catalogue into the file AUDITTRAIL_CONTRACT_CATALOGUE
+# names (the stack allows no custom names).
+_names = []
+
+
+def _catalogue():
+    if not _names:
+        with open(os.environ["AUDITTRAIL_CONTRACT_CATALOGUE"], encoding="utf-8") as f:
+            _names.extend(sorted(e["name"] for e in json.load(f)["events"]))
+    return _names
+
+
+def _catalogue_name(drawn, taken):
+    """A catalogue name for a drawn name, none in taken: the same for the
+    same draw, so a case reproduces."""
+    names = _catalogue()
+    i = zlib.crc32(str(drawn).encode("utf-8", "surrogatepass"))
+    for k in range(len(names)):
+        name = names[(i + k) % len(names)]
+        if name not in taken:
+            return name
+    return None
+
+
+# Characters no string or key of a settings body may hold (schemas/jsonlimit):
+# the C0 controls but tab, line feed and carriage return, DEL, the C1
+# controls; and surrogates, which are no UTF-8.
+_refused = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ud800-\\udfff]")
+
+
+def _clean(text):
+    return _refused.sub("", text)
+
+
+def _schema_of(value, depth=0):
+    """A JSON Schema (draft 2020-12) that value conforms to, built from its
+    shape with the keywords owners write: type, properties, required,
+    items, maxItems, maxLength, enum, minimum, maximum."""
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, int):
+        if abs(value) > 2**53:
+            return {"type": "integer"}
+        return {"type": "integer", "minimum": value} if value % 2 else {"type": "integer", "maximum": value}
+    if isinstance(value, float):
+        return {"type": "number", "maximum": value}
+    if isinstance(value, str):
+        if len(value) % 3 == 0:
+            return {"enum": [_clean(value), None]}
+        return {"type": "string", "maxLength": max(len(value), 1)}
+    if isinstance(value, list):
+        out = {"type": "array", "maxItems": len(value)}
+        if value and depth < 6:
+            out["items"] = _schema_of(value[0], depth + 1)
+        return out
+    if isinstance(value, dict):
+        out = {"type": "object"}
+        if depth < 6:
+            out["properties"] = {_clean(k): _schema_of(v, depth + 1) for k, v in value.items()}
+            out["required"] = sorted(out["properties"])[:2]
+        return out
+    return True
+
+
+def _planned_events(case):
+    """Catalogue names for the planned events, and a JSON Schema built from
+    each generated object (a boolean or null stays: both mean a schema)."""
+    events = case.body.get("events") if isinstance(case.body, dict) else None
+    if not isinstance(events, dict):
+        return
+    planned = {}
+    for drawn, planned_event in events.items():
+        name = _catalogue_name(drawn, planned)
+        if name is None:
+            break
+        if isinstance(planned_event, dict) and isinstance(planned_event.get("properties"), dict):
+            planned_event["properties"] = _schema_of(planned_event["properties"])
+        planned[name] = planned_event
+    case.body["events"] = planned
+
+
 # Rules between values that no keyword of the document can state, each in
 # its operation's description; the server answers a 400 naming the field
 # when one is broken.
 _rules = {
     ("PUT", "/destination-filters"): _unique_filter_names,
+    ("PUT", "/tracking-plan"): _planned_events,
     ("GET", "/audit-events.ndjson"): _range_without_filters,
     ("GET", "/log/consistency"): _older_first,
 }
