@@ -131,7 +131,10 @@ func testTarget(c echo.Context, f *trackingplan.Forwarding) (trackingplan.Target
 		if req.Target != nil {
 			saved, ok := f.SavedTarget(*req.Target)
 			if !ok {
-				return t, httpserver.BadRequest("target", "no saved target has this name")
+				// A well-formed request naming what the settings do not
+				// hold: the same answer as no target saved.
+				return t, &httpserver.Error{Status: http.StatusConflict, Code: "no_target", Field: "target",
+					Message: "no saved target has this name"}
 			}
 			t, field = saved, "target"
 		}

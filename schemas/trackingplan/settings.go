@@ -109,16 +109,21 @@ func (f Forwarding) SavedTarget(name string) (Target, bool) {
 	return Target{}, false
 }
 
+// MaxWriteKey bounds a write key, in characters.
+const MaxWriteKey = 512
+
 // MaskKey hides all but the last 4 characters of a secret; keys of 8
-// characters or fewer are hidden entirely.
+// characters or fewer are hidden entirely. It counts characters, not
+// bytes, so a masked key is whole UTF-8.
 func MaskKey(k string) string {
 	if k == "" {
 		return ""
 	}
-	if len(k) <= 8 {
+	r := []rune(k)
+	if len(r) <= 8 {
 		return "****"
 	}
-	return "****" + k[len(k)-4:]
+	return "****" + string(r[len(r)-4:])
 }
 
 // Validate checks f.
@@ -134,15 +139,15 @@ func (f Forwarding) Validate() error {
 	if utf8.RuneCountInString(f.Target.Name) > MaxTargetName {
 		return fieldErr("target.name", "longer than %d characters", MaxTargetName)
 	}
-	if len(f.Target.WriteKey) > 512 {
-		return fieldErr("target.write_key", "longer than 512 characters")
+	if utf8.RuneCountInString(f.Target.WriteKey) > MaxWriteKey {
+		return fieldErr("target.write_key", "longer than %d characters", MaxWriteKey)
 	}
 	return f.validateSaved()
 }
 
 // validateSaved checks the saved targets: at most MaxSavedTargets, each
 // with a name of 1-MaxTargetName characters used once (and not the current
-// target's), a URL and a key of at most 512 bytes.
+// target's), a URL and a key of at most MaxWriteKey characters.
 func (f Forwarding) validateSaved() error {
 	if len(f.SavedTargets) > MaxSavedTargets {
 		return fieldErr("saved_targets", "at most %d saved targets", MaxSavedTargets)
@@ -165,8 +170,8 @@ func (f Forwarding) validateSaved() error {
 		if err := ValidateURL(t.URL); err != nil {
 			return fieldErr(at("url"), "%s", err)
 		}
-		if len(t.WriteKey) > 512 {
-			return fieldErr(at("write_key"), "longer than 512 characters")
+		if utf8.RuneCountInString(t.WriteKey) > MaxWriteKey {
+			return fieldErr(at("write_key"), "longer than %d characters", MaxWriteKey)
 		}
 	}
 	return nil

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +71,17 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	// The sealer signs a checkpoint every second and the API signs export
 	// manifests, so the proofs, checkpoints and the NDJSON export answer
 	// with real values.
-	s := startSealedStack(t)
+	// The operations that call user-supplied URLs call this sink instead
+	// (contract_hooks.py aims every URL at it), allowed by its exact
+	// ip:port; it counts the forwarding test calls it receives.
+	var testCalls atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/v1/batch") {
+			testCalls.Add(1)
+		}
+	}))
+	defer sink.Close()
+	s := startSealedStack(t, sink.Listener.Addr().String())
 	now := time.Now().UTC()
 	var batch []string
 	for i := range 30 {
@@ -110,7 +122,7 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	hooks, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks, // contract_hooks.py: the document's formats and rules
-		"AUDITTRAIL_CONTRACT_CATALOGUE="+catalogue)
+		"AUDITTRAIL_CONTRACT_CATALOGUE="+catalogue, "AUDITTRAIL_CONTRACT_SINK="+sink.URL+"/")
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s %s\n%s", bin, strings.Join(args, " "), out)
 	require.NoError(t, err, "Schemathesis reported findings (see its report above)")
@@ -121,6 +133,7 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	for _, route := range contractAnswered {
 		require.Positive(t, ok[route], "no 200 from %s in the run", route)
 	}
+	require.Positive(t, testCalls.Load(), "no forwarding test call reached the sink")
 	// And the settings it may change were saved: each change is in the trail.
 	for _, name := range contractRecorded {
 		require.Eventually(t, func() bool {
@@ -131,7 +144,7 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 }
 
 // contractRecorded are the events of the settings changes the run makes.
-var contractRecorded = []string{"Destination Filters Modified", "Tracking Plan Modified"}
+var contractRecorded = []string{"Destination Filters Modified", "Tracking Plan Modified", "Audit Forwarding Enabled", "Alert Webhook Modified"}
 
 // contractAnswered are the routes whose 200 answers the run must reach:
 // the integrity log's, with a sealer signing checkpoints.
@@ -167,7 +180,7 @@ func okAnswers(t *testing.T, api string) map[string]float64 {
 // contractOperations selects the operations of the contract test by name
 // ("METHOD /path"): every GET, the destination filters' PUT, and the
 // settings checks.
-const contractOperations = `^(GET |PUT /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)$|POST /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)/validate$)`
+const contractOperations = `^(GET |PUT /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan|forwarding|alerts)$|POST /v1/workspaces/\{workspace_id\}/(forwarding/test|(destination-filters|tracking-plan)/validate)$)`
 
 // contractConfig is the Schemathesis configuration: the owner's token on
 // every request and the seeded workspace in every path.

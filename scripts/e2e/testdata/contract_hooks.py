@@ -250,12 +250,129 @@ def _planned_events(case):
     case.body["events"] = planned
 
 
+# The operations that make the API (or the forwarder) call a user-supplied
+# URL get the test's sink instead (AUDITTRAIL_CONTRACT_SINK, a loopback
+# listener the stack's outbound policy allows): every URL of a forwarding or
+# alerts body that the server might accept is the sink's, in every case, so
+# no request goes to a generated host. A negative case keeps a URL the
+# server refuses whatever its host (its own fault, maybe), and gets the
+# sink's for any other (its fault is elsewhere).
+def _sink():
+    return os.environ["AUDITTRAIL_CONTRACT_SINK"]
+
+
+_placeholder_key = "wk_contract_0123456789"
+
+
+def _url_slots(body):
+    """(container, key, whether "" may remove it) of each URL in a
+    forwarding or alerts body."""
+    if not isinstance(body, dict):
+        return
+    if "webhook_url" in body:
+        yield body, "webhook_url", True
+    target = body.get("target")
+    if isinstance(target, dict) and "url" in target:
+        yield target, "url", True
+    saved = body.get("saved_targets")
+    if isinstance(saved, list):
+        for t in saved:
+            if isinstance(t, dict) and "url" in t:
+                yield t, "url", False
+
+
+def _surely_refused(url):
+    """Whether the server refuses url as a target whatever else the body
+    holds (trackingplan.ValidateURL): empty, too long, a space, control
+    character or fragment, or not http(s)."""
+    return (
+        url == ""
+        or len(url) > 2048
+        or "#" in url
+        or any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in url)
+        or not url.lower().startswith(("http://", "https://"))
+    )
+
+
+def _to_sink(case, positive):
+    for container, key, removable in _url_slots(case.body):
+        url = container[key]
+        if not isinstance(url, str):
+            continue
+        if positive and url == "" and removable and not case.body.get("enabled"):
+            continue  # "" removes the URL, which a disabled setting may do
+        if positive or not _surely_refused(url):
+            container[key] = _sink()
+
+
+def _enabled_forwarding(case):
+    """Forwarding: enabled needs a target URL and a write key; a saved
+    target's name once among the targets."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if body.get("enabled") is True:
+        target = body.setdefault("target", {})
+        if isinstance(target, dict):
+            target["url"] = _sink()
+            if not str(target.get("write_key", "")).strip():
+                target["write_key"] = _placeholder_key
+    target = body.get("target")
+    taken = {target["name"]} if isinstance(target, dict) and isinstance(target.get("name"), str) else set()
+    for i, t in enumerate(body.get("saved_targets") or []):
+        if isinstance(t, dict) and isinstance(t.get("name"), str):
+            name, k = t["name"], 0
+            while name in taken:
+                k += 1
+                name = f"target {i}.{k}"
+            t["name"] = name
+            taken.add(name)
+
+
+def _enabled_alerts(case):
+    """Alerts: catalogue names, each once; enabled needs a webhook URL and
+    an event name."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    events = body.get("events")
+    if isinstance(events, list):
+        names = []
+        for drawn in events:
+            name = _catalogue_name(drawn, names)
+            if name is not None:
+                names.append(name)
+        body["events"] = names
+    if body.get("enabled") is True:
+        body["webhook_url"] = _sink()
+        if not body.get("events"):
+            body["events"] = [_catalogue()[0]]
+
+
+def _outbound(case):
+    return case.method.upper() == "PUT" and (case.path.endswith("/forwarding") or case.path.endswith("/alerts"))
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    """No forwarding or alerts body reaches the API with a URL other than
+    the sink's that the server might accept: the run stops instead."""
+    if not _outbound(case):
+        return
+    for container, key, _ in _url_slots(case.body):
+        url = container[key]
+        if isinstance(url, str) and url != _sink() and not _surely_refused(url):
+            raise AssertionError(f"a generated URL would reach the API: {url!r}")
+
+
 # Rules between values that no keyword of the document can state, each in
 # its operation's description; the server answers a 400 naming the field
 # when one is broken.
 _rules = {
     ("PUT", "/destination-filters"): _unique_filter_names,
     ("PUT", "/tracking-plan"): _planned_events,
+    ("PUT", "/forwarding"): _enabled_forwarding,
+    ("PUT", "/alerts"): _enabled_alerts,
     ("GET", "/audit-events.ndjson"): _range_without_filters,
     ("GET", "/log/consistency"): _older_first,
 }
@@ -263,9 +380,13 @@ _rules = {
 
 @schemathesis.hook
 def map_case(ctx, case):
-    """The positive cases keep the rules no keyword states (a negative case
-    keeps its own fault)."""
-    if case.meta is None or not case.meta.generation.mode.is_positive:
+    """Every case of the operations that call out aims at the sink; the
+    positive cases keep the rules no keyword states (a negative case keeps
+    its own fault)."""
+    positive = case.meta is None or case.meta.generation.mode.is_positive
+    if _outbound(case):
+        _to_sink(case, positive)
+    if not positive:
         return case
     for (method, suffix), rule in _rules.items():
         if case.method.upper() == method and case.path.endswith(suffix):
