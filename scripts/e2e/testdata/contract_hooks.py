@@ -1,18 +1,24 @@
-"""Generators for the OpenAPI document's own string formats, loaded by
-Schemathesis in the API contract test (scripts/e2e/contract_test.go).
+"""Generators and rules for the API contract test
+(scripts/e2e/contract_test.go), loaded by Schemathesis.
 
 A format names a language no JSON Schema keyword can state: the search
 syntax of q, and the CEL conditions of destination filters. Schemathesis
 draws valid values from these strategies; its negative cases break the
 other keywords (type, maxLength, pattern), which the server refuses.
 
-Rules between values that no keyword states either, each written in its
-operation's description and answered with a 400 naming the field: each
-destination filter's name once; a range export of NDJSON (from_index,
-to_index) takes no filter and ends after it starts; a consistency proof
-goes from the smaller tree size to the larger. map_case makes the positive
-cases keep them (a negative case keeps its own fault); Go tests cover the
-400s.
+Rules between values, or on the keys of a map, that no keyword of OpenAPI
+3.0 states either, each written in its operation's description and answered
+with a 400 naming the field: each destination filter's and saved target's
+name once; a range export of NDJSON (from_index, to_index) takes no filter
+and ends after it starts; a consistency proof goes from the smaller tree
+size to the larger; planned and alerted events are named from the
+catalogue, and a planned event's schema compiles; enabled forwarding has a
+URL and a write key, enabled alerts a URL and an event. map_case makes the
+positive cases keep them (a negative case keeps its own fault); Go tests
+cover the 400s.
+
+Every URL of a forwarding or alerts body that the server could call is the
+test's loopback sink, in every case: no generated host is ever called.
 """
 
 import ast
@@ -202,9 +208,10 @@ def _clean(text):
 
 
 def _schema_of(value, depth=0):
-    """A JSON Schema (draft 2020-12) that value conforms to, built from its
-    shape with the keywords owners write: type, properties, required,
-    items, maxItems, maxLength, enum, minimum, maximum."""
+    """A JSON Schema (draft 2020-12) built from a generated value's shape
+    with the keywords owners write (type, properties, required, items,
+    maxItems, maxLength, enum, minimum, maximum), keys and strings without
+    the characters no settings body may hold, at most 7 levels deep."""
     if isinstance(value, bool):
         return {"type": "boolean"}
     if value is None:
@@ -253,10 +260,10 @@ def _planned_events(case):
 # The operations that make the API (or the forwarder) call a user-supplied
 # URL get the test's sink instead (AUDITTRAIL_CONTRACT_SINK, a loopback
 # listener the stack's outbound policy allows): every URL of a forwarding or
-# alerts body that the server might accept is the sink's, in every case, so
+# alerts body that the server could call is the sink's, in every case, so
 # no request goes to a generated host. A negative case keeps a URL the
-# server refuses whatever its host (its own fault, maybe), and gets the
-# sink's for any other (its fault is elsewhere).
+# server would never call (its own fault, maybe), and gets the sink's for
+# any other (its fault is then elsewhere).
 def _sink():
     return os.environ["AUDITTRAIL_CONTRACT_SINK"]
 
@@ -281,10 +288,10 @@ def _url_slots(body):
                 yield t, "url", False
 
 
-def _surely_refused(url):
-    """Whether the server refuses url as a target whatever else the body
-    holds (trackingplan.ValidateURL): empty, too long, a space, control
-    character or fragment, or not http(s)."""
+def _never_called(url):
+    """Whether the server would call url under no settings: empty (no URL),
+    or refused by trackingplan.ValidateURL whatever else the body holds (too
+    long, a space, control character or fragment, not http(s))."""
     return (
         url == ""
         or len(url) > 2048
@@ -301,7 +308,7 @@ def _to_sink(case, positive):
             continue
         if positive and url == "" and removable and not case.body.get("enabled"):
             continue  # "" removes the URL, which a disabled setting may do
-        if positive or not _surely_refused(url):
+        if positive or not _never_called(url):
             container[key] = _sink()
 
 
@@ -361,7 +368,7 @@ def before_call(ctx, case, kwargs):
         return
     for container, key, _ in _url_slots(case.body):
         url = container[key]
-        if isinstance(url, str) and url != _sink() and not _surely_refused(url):
+        if isinstance(url, str) and url != _sink() and not _never_called(url):
             raise AssertionError(f"a generated URL would reach the API: {url!r}")
 
 
