@@ -113,7 +113,7 @@ func TestSelfProvingExportVerifies(t *testing.T) {
 func TestSelfProvingExportRejectsBadInput(t *testing.T) {
 	srv, _, _ := provenFixture(t)
 	for _, c := range []struct{ query, field string }{
-		{"checkpoint=0", "checkpoint"}, {"checkpoint=x", "checkpoint"}, {"from_index=5&to_index=5", "to_index"},
+		{"checkpoint=0", "checkpoint"}, {"checkpoint=x", "checkpoint"}, {"checkpoint=", "checkpoint"}, {"from_index=5&to_index=5", "to_index"},
 		{"from_index=9&to_index=3", "to_index"}, {"from_index=-1&to_index=5", "from_index"}, {"from_index=", "from_index"},
 		{"to_index=x", "to_index"}, {"from_index=1&from_index=2", "from_index"}, {"to_index=-3", "to_index"},
 		{"from_index=0&to_index=5&actor_id=usr_1", "actor_id"}, {"to_index=5&event=Source+Created", "event"},

@@ -124,6 +124,8 @@ func TestSavedTargetsKeepTheirKeysWithTheirURLs(t *testing.T) {
 	require.Equal(t, "target", errField(body))
 	for _, tt := range []struct{ body, field string }{
 		{`{"target": 5}`, "target"},
+		{`{"target": null}`, "target"}, // not the current target: null is no name
+		{`{"target": ["Prod"]}`, "target"},
 		{`{"name": "Prod"}`, "name"},
 		{`[]`, ""},
 	} {

@@ -364,9 +364,9 @@ func decodeError(err error) *FieldError {
 	switch {
 	case errors.As(err, &te):
 		if te.Type == reflect.TypeFor[json.Number]() {
-			return fieldErr(te.Field, "must be a number, not %s", te.Value)
+			return fieldErr(te.Field, "must be a number, not %s", valueKind(te.Value))
 		}
-		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), valueKind(te.Value))
 	case errors.As(err, &se):
 		return fieldErr("", "malformed JSON at byte %d", se.Offset)
 	}
@@ -382,6 +382,33 @@ func decodeError(err error) *FieldError {
 	}
 	// Other decoder messages name Go types: say what is wrong in JSON terms.
 	return fieldErr("", "not a valid settings document")
+}
+
+// valueKind names the JSON kind of a value the decoder found, from its
+// first character (the decoder hands the rest of the document, quoted,
+// which an answer never echoes).
+func valueKind(v string) string {
+	if u, err := strconv.Unquote(v); err == nil {
+		v = u
+	}
+	v = strings.TrimLeft(v, " \t\r\n")
+	switch {
+	case v == "":
+		return "another kind of value"
+	case v[0] == '{':
+		return "an object"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == 't' || v[0] == 'f':
+		return "a boolean"
+	case v[0] == 'n':
+		return "null"
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		return "a number"
+	}
+	return "another kind of value"
 }
 
 func jsonKind(k string) string {
