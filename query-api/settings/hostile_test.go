@@ -322,3 +322,17 @@ func TestMalformedSettingsAreNamedNotEchoed(t *testing.T) {
 		require.Equal(t, c.message, e["message"], c.body)
 	}
 }
+
+// Found by the contract run: a choice of the tracking plan given as ""
+// is refused (decoded, it would read as the default, as if left out).
+func TestEmptyPlanChoicesAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, field := range []string{"unplanned_events", "unplanned_properties", "on_violation"} {
+		code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/tracking-plan", f.owner, `{"events": {}, "`+field+`": ""}`)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", field, body)
+		require.Equal(t, field, body["error"].(map[string]any)["field"])
+	}
+	code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/tracking-plan", f.owner, `{"events": {}, "on_violation": "block"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "allow", body["unplanned_events"], "left out: the default")
+}
