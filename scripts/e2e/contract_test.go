@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,7 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 // contractWS is the workspace every generated request reads and writes.
@@ -205,4 +208,38 @@ headers = { Authorization = "Bearer %s" }
 [parameters]
 "path.workspace_id" = %q
 `, token, contractWS)
+}
+
+// The hooks keep a generated URL in a forwarding or alerts body only when
+// the server would never call it (contract_hooks.py _never_called); every
+// other becomes the sink's. That judgement is checked here against the
+// server's own rule (trackingplan.ValidateURL) on spellings an attacker
+// would try: a URL the hooks would keep must be one the server refuses.
+func TestContractHooksKeepOnlyURLsTheServerRefuses(t *testing.T) {
+	proctest.Require(t)
+	python := filepath.Join(filepath.Dir(schemathesis(t)), "python")
+	urls := []string{"", "http://a.example", "HTTP://A.EXAMPLE", "hTTps://a.example:443/x?y", "http:a.example",
+		"http:/a.example", "http:\\\\a.example", "//a.example", " http://a.example", "http://a.example ",
+		"http://a\u0085.example", "http://a.example#x", "ftp://a.example", "https://", "http://[::1]:80/",
+		"http://user@a.example", "javascript:alert(1)", "http://a.example/" + strings.Repeat("x", 2100), "\thttp://a.example",
+		"http://a.example\x00", "HTTP:/\\a.example", "http://%61.example", "http://a.example:0", "http://ａ.example"}
+	in, err := json.Marshal(urls)
+	require.NoError(t, err)
+	hooks, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	cmd := exec.Command(python, "-c", `import json, sys, contract_hooks as h
+print(json.dumps([h._never_called(u) for u in json.load(sys.stdin)]))`)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	var kept []bool
+	require.NoError(t, json.Unmarshal(out, &kept))
+	require.Len(t, kept, len(urls))
+	for i, u := range urls {
+		if kept[i] && u != "" {
+			require.Error(t, trackingplan.ValidateURL(u), "the hooks would keep %q, which the server would call", u)
+		}
+	}
+	require.False(t, kept[1], "a public URL becomes the sink's")
 }
