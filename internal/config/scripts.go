@@ -19,6 +19,10 @@ var (
 	ContractExamples = declare(Int{Var: Var{Name: "AUDITTRAIL_CONTRACT_EXAMPLES", Readers: "tests",
 		Doc: "how many requests the API contract test generates per operation and phase (Schemathesis --max-examples)"},
 		Default: 40, Min: 1, Max: 10000})
+	ContractCatalogue = declare(String{Var: Var{Name: "AUDITTRAIL_CONTRACT_CATALOGUE", Readers: "tests",
+		Doc: "the event catalogue (GET /v1/catalogue) from which the API contract test's Schemathesis hooks draw event names (the test sets it)", Accepts: "a path"}})
+	ContractSink = declare(String{Var: Var{Name: "AUDITTRAIL_CONTRACT_SINK", Readers: "tests",
+		Doc: "the loopback URL at which the API contract test's Schemathesis hooks aim every forwarding and alert URL (the test sets it)", Accepts: "an http URL"}})
 	Axe = declare(String{Var: Var{Name: "AUDITTRAIL_AXE", Readers: "tests",
 		Doc: "axe-core's axe.min.js, which the page's browser tests inject for their accessibility checks (scripts/test sets it; default: $AUDITTRAIL_HOME/axe/node_modules/axe-core/axe.min.js)", Accepts: "a path"}})
 	Home = declare(String{Var: Var{Name: "AUDITTRAIL_HOME", Readers: "scripts, tests",

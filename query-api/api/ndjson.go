@@ -65,7 +65,7 @@ func (a *API) exportNDJSON(c echo.Context) error {
 		return &httpserver.Error{Status: http.StatusNotFound, Code: "no_checkpoint", Field: "checkpoint",
 			Message: "no checkpoint was signed at this size; omit it for the latest"}
 	}
-	rg, err := parseRange(q, f, x.size)
+	rg, err := parseRange(q, f, x.size, manifest.MaxRows)
 	if err != nil {
 		return err
 	}
@@ -91,43 +91,76 @@ func (a *API) exportNDJSON(c echo.Context) error {
 }
 
 // parseRange reads from_index and to_index: a leaf-index range [from, to)
-// inside the checkpoint, which no filter may narrow; nil when absent.
-func parseRange(q url.Values, f Filters, size int64) (*manifest.Range, error) {
-	if len(q["from_index"]) == 0 && len(q["to_index"]) == 0 {
+// of the checkpoint of size, which no filter may narrow; nil when both are
+// absent. from_index defaults to 0 and to_index to the checkpoint's size,
+// at most maxLeaves after from_index (so from_index alone pages through the
+// log). An index the checkpoint does not reach is a 404 naming it, as a
+// tree size the log has not reached is: the tree has no such leaf (yet).
+func parseRange(q url.Values, f Filters, size, maxLeaves int64) (*manifest.Range, error) {
+	_, hasFrom := q["from_index"]
+	_, hasTo := q["to_index"]
+	if !hasFrom && !hasTo {
 		return nil, nil
 	}
-	for k := range f.Used {
-		return nil, httpserver.BadRequest(k, "a leaf-index range export takes no filters: it exports the whole range")
+	if k := firstUsed(f); k != "" {
+		return nil, httpserver.BadRequest(k, "a leaf-index range export (from_index, to_index) takes no filters: it exports the whole range")
 	}
-	var rg manifest.Range
-	for _, p := range []struct {
-		name string
-		dst  *int64
-		max  int64
-	}{{"from_index", &rg.From, size - 1}, {"to_index", &rg.To, size}} {
-		s, err := single(q, p.name, 20)
-		if err != nil {
-			return nil, err
-		}
-		n, perr := strconv.ParseInt(s, 10, 64)
-		if perr != nil || n < 0 || n > p.max {
-			return nil, httpserver.BadRequest(p.name, fmt.Sprintf("required with the other; a leaf index from 0 to %d (the checkpoint's size)", p.max))
-		}
-		*p.dst = n
+	from, err := leafIndex(q, "from_index", 0)
+	if err != nil {
+		return nil, err
 	}
-	if rg.To <= rg.From {
-		return nil, httpserver.BadRequest("to_index", "must be larger than from_index")
+	if from >= size {
+		return nil, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: "from_index",
+			Message: fmt.Sprintf("no leaf %d: the checkpoint's size is %d (leaves 0 to %d)", from, size, size-1)}
 	}
-	return &rg, nil
+	to, err := leafIndex(q, "to_index", min(size, from+maxLeaves))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case to > size:
+		return nil, &httpserver.Error{Status: http.StatusNotFound, Code: "not_found", Field: "to_index",
+			Message: fmt.Sprintf("no leaf %d: the checkpoint's size is %d, the largest end of a range", to-1, size)}
+	case to <= from:
+		return nil, httpserver.BadRequest("to_index", "must be larger than from_index (the range is [from_index, to_index))")
+	case to-from > maxLeaves:
+		return nil, httpserver.BadRequest("to_index", fmt.Sprintf("at most %d leaves per export: to_index at most from_index + %d", maxLeaves, maxLeaves))
+	}
+	return &manifest.Range{From: from, To: to}, nil
 }
 
-// checkSize refuses, before anything is recorded, an export whose
-// manifest would exceed manifest.MaxRows.
+// leafIndex parses the leaf index parameter name: 0 or more; def when it
+// is absent.
+func leafIndex(q url.Values, name string, def int64) (int64, error) {
+	if len(q[name]) == 0 {
+		return def, nil
+	}
+	s, err := single(q, name, 20)
+	if err != nil {
+		return 0, err
+	}
+	n, perr := strconv.ParseInt(s, 10, 64)
+	if perr != nil || n < 0 {
+		return 0, httpserver.BadRequest(name, "must be a leaf index: a whole number from 0")
+	}
+	return n, nil
+}
+
+// firstUsed returns the first filter of f in name order, "" when none.
+func firstUsed(f Filters) string {
+	first := ""
+	for k := range f.Used {
+		if first == "" || k < first {
+			first = k
+		}
+	}
+	return first
+}
+
+// checkSize refuses, before anything is recorded, a filtered export whose
+// manifest would exceed manifest.MaxRows (parseRange bounds a range).
 func (x *provenExport) checkSize(ctx context.Context, f Filters, rg *manifest.Range) error {
 	if rg != nil {
-		if rg.To-rg.From > manifest.MaxRows {
-			return httpserver.BadRequest("to_index", fmt.Sprintf("at most %d leaves per export", manifest.MaxRows))
-		}
 		return nil
 	}
 	n, err := x.a.o.Events.Count(ctx, f.Filter)

@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/audittrail/audittrail/query-api/store/logtest"
 	"github.com/audittrail/audittrail/query-api/verify"
 	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/manifest"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -110,18 +113,89 @@ func TestSelfProvingExportVerifies(t *testing.T) {
 func TestSelfProvingExportRejectsBadInput(t *testing.T) {
 	srv, _, _ := provenFixture(t)
 	for _, c := range []struct{ query, field string }{
-		{"checkpoint=0", "checkpoint"}, {"checkpoint=x", "checkpoint"},
-		{"from_index=5", "to_index"}, {"to_index=5", "from_index"}, {"from_index=5&to_index=5", "to_index"},
-		{"from_index=-1&to_index=5", "from_index"}, {"from_index=0&to_index=291", "to_index"},
-		{"from_index=0&to_index=5&actor_id=usr_1", "actor_id"}, {"limit=5", "limit"},
+		{"checkpoint=0", "checkpoint"}, {"checkpoint=x", "checkpoint"}, {"checkpoint=", "checkpoint"}, {"from_index=5&to_index=5", "to_index"},
+		{"from_index=9&to_index=3", "to_index"}, {"from_index=-1&to_index=5", "from_index"}, {"from_index=", "from_index"},
+		{"to_index=x", "to_index"}, {"from_index=1&from_index=2", "from_index"}, {"to_index=-3", "to_index"},
+		{"from_index=0&to_index=5&actor_id=usr_1", "actor_id"}, {"to_index=5&event=Source+Created", "event"},
+		{"from_index=99999999999999999999", "from_index"}, {"limit=5", "limit"},
 	} {
 		status, body := download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?"+c.query)
 		require.Equal(t, 400, status, c.query)
 		require.Contains(t, string(body), `"field":"`+c.field+`"`, c.query)
 	}
-	for _, cp := range []string{"100", "291"} { // no checkpoint of this size; beyond the log
-		status, body := download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?checkpoint="+cp)
-		require.Equal(t, 404, status, cp)
-		require.Contains(t, string(body), `"field":"checkpoint"`, cp)
+	for _, c := range []struct{ query, field string }{
+		{"checkpoint=100", "checkpoint"}, {"checkpoint=291", "checkpoint"}, // no checkpoint of this size; beyond the log
+		{"from_index=290", "from_index"}, {"from_index=0&to_index=291", "to_index"}, {"to_index=291", "to_index"}, // no such leaf
+	} {
+		status, body := download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?"+c.query)
+		require.Equal(t, 404, status, c.query)
+		require.Contains(t, string(body), `"field":"`+c.field+`"`, c.query)
+	}
+}
+
+// One end of a range alone: from_index up to the checkpoint's size (at
+// most the export's bound of leaves), or 0 up to to_index; the signed
+// manifest claims the range it covers, and the export verifies.
+func TestSelfProvingExportRangeDefaults(t *testing.T) {
+	srv, k, mk := provenFixture(t)
+	vs, err := verify.Verifiers([]string{k.Verifier})
+	require.NoError(t, err)
+	mvs, err := verify.Verifiers([]string{mk.Verifier})
+	require.NoError(t, err)
+	for query, want := range map[string]manifest.Range{
+		"from_index=280": {From: 280, To: 290},
+		"to_index=20":    {From: 0, To: 20},
+	} {
+		status, body := download(t, srv, "/v1/workspaces/ws_1/audit-events.ndjson?"+query)
+		require.Equal(t, 200, status, string(body))
+		lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
+		var closing manifest.Closing
+		require.NoError(t, json.Unmarshal(lines[len(lines)-1], &closing), query)
+		m, err := manifest.Open([]byte(closing.Manifest), mvs)
+		require.NoError(t, err, query)
+		require.Equal(t, &want, m.Range, query)
+		rep, err := verify.Offline(bytes.NewReader(body), vs, mvs, "audittrail.test")
+		require.NoError(t, err, query)
+		require.Equal(t, int(want.To-want.From), rep.Checked+len(rep.Problems), query)
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	const size, maxLeaves = 290, 100
+	for _, c := range []struct {
+		query    string
+		from, to int64
+		status   int
+		field    string
+	}{
+		{query: "", status: 0},
+		{query: "from_index=5", from: 5, to: 105},
+		{query: "from_index=250", from: 250, to: 290},
+		{query: "from_index=289", from: 289, to: 290},
+		{query: "to_index=100", from: 0, to: 100},
+		{query: "from_index=10&to_index=110", from: 10, to: 110},
+		{query: "to_index=101", status: 400, field: "to_index"},
+		{query: "from_index=0&to_index=101", status: 400, field: "to_index"},
+		{query: "from_index=7&to_index=7", status: 400, field: "to_index"},
+		{query: "from_index=290", status: 404, field: "from_index"},
+		{query: "from_index=100&to_index=291", status: 404, field: "to_index"},
+		{query: "from_index=291&to_index=3", status: 404, field: "from_index"},
+	} {
+		q, err := url.ParseQuery(c.query)
+		require.NoError(t, err)
+		rg, err := parseRange(q, Filters{}, size, maxLeaves)
+		if c.status != 0 {
+			var he *httpserver.Error
+			require.ErrorAs(t, err, &he, c.query)
+			require.Equal(t, c.status, he.Status, c.query)
+			require.Equal(t, c.field, he.Field, c.query)
+			continue
+		}
+		require.NoError(t, err, c.query)
+		if c.query == "" {
+			require.Nil(t, rg)
+			continue
+		}
+		require.Equal(t, &manifest.Range{From: c.from, To: c.to}, rg, c.query)
 	}
 }

@@ -288,12 +288,15 @@ func onlyParams(q url.Values, names ...string) error {
 	return nil
 }
 
-// sizeParam parses the tree size parameter name: 1 to latest; def when
-// it is absent.
+// sizeParam parses the tree size parameter name: 1 to latest; latest when
+// it is absent (given empty, it is no number: a 400).
 func sizeParam(q url.Values, name string, latest int64) (int64, error) {
+	if len(q[name]) == 0 {
+		return latest, nil
+	}
 	s, err := single(q, name, 20)
-	if err != nil || s == "" {
-		return latest, err
+	if err != nil {
+		return 0, err
 	}
 	n, perr := strconv.ParseInt(s, 10, 64)
 	if perr != nil || n < 1 {

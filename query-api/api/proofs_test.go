@@ -143,6 +143,11 @@ func TestProofsRejectBadInput(t *testing.T) {
 		{"/v1/workspaces/ws_1/log/consistency?from=300&to=7", "from", 400},
 		{"/v1/workspaces/ws_1/log/consistency?from=7&to=301", "to", 404},
 		{"/v1/workspaces/ws_1/log/consistency?from=301", "from", 404},
+		// Given empty, a size is no number (not the default).
+		{"/v1/workspaces/ws_1/log/consistency?from=&to=", "to", 400},
+		{"/v1/workspaces/ws_1/log/consistency?from=", "from", 400},
+		{"/v1/workspaces/ws_1/log/checkpoint?size=", "size", 400},
+		{"/v1/workspaces/ws_1/audit-events/evt_5/proof?size=", "size", 400},
 		{"/v1/workspaces/ws_2/log/checkpoint", "", 404},
 		{"/v1/workspaces/ws_3/log/checkpoint", "", 403},
 		{"/v1/workspaces/ws_4/log/checkpoint", "", 404},

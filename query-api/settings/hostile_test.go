@@ -302,3 +302,37 @@ func TestCustomEventNamesFollowTheDeploymentPolicy(t *testing.T) {
 		})
 	}
 }
+
+// Found by the contract run: a null under an empty key is named (the
+// path "events[0]."), not a crash, and a value of the wrong kind is named
+// by its kind, never echoed with the rest of the body.
+func TestMalformedSettingsAreNamedNotEchoed(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ body, field, message string }{
+		{`{"events": [{"": null}]}`, "events[0].", "must not be null; leave the field out for its default"},
+		{`{"enabled": 80899, "webhook_url": null, "events": [{"\udb45\udea9": false, "": null}]}`, "events[0].", "must not be null; leave the field out for its default"},
+		{`{"enabled": 80899, "webhook_url": null}`, "enabled", "must be a boolean, not a number"},
+		{`{"events": [{}], "webhook_url": "https://hooks.example.com/x"}`, "events.0", "must be a string, not an object"},
+		{`{"enabled": "yes", "events": ["Warehouses Disabled"]}`, "enabled", "must be a boolean, not a string"},
+	} {
+		code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/alerts", f.owner, c.body)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", c.body, body)
+		e := body["error"].(map[string]any)
+		require.Equal(t, c.field, e["field"], c.body)
+		require.Equal(t, c.message, e["message"], c.body)
+	}
+}
+
+// Found by the contract run: a choice of the tracking plan given as ""
+// is refused (decoded, it would read as the default, as if left out).
+func TestEmptyPlanChoicesAreRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, field := range []string{"unplanned_events", "unplanned_properties", "on_violation"} {
+		code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/tracking-plan", f.owner, `{"events": {}, "`+field+`": ""}`)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", field, body)
+		require.Equal(t, field, body["error"].(map[string]any)["field"])
+	}
+	code, body := f.do(t, "PUT", "/v1/workspaces/ws_1/tracking-plan", f.owner, `{"events": {}, "on_violation": "block"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "allow", body["unplanned_events"], "left out: the default")
+}

@@ -3,6 +3,7 @@ package settings
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/segmentio/encoding/json"
 
@@ -69,7 +70,7 @@ func nullAllowed(kind string, path []string) bool {
 func joinPath(path []string) string {
 	s := ""
 	for i, p := range path {
-		if i > 0 && p[0] != '[' {
+		if i > 0 && !strings.HasPrefix(p, "[") { // a key may be ""
 			s += "."
 		}
 		s += p

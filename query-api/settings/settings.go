@@ -365,6 +365,9 @@ func parse(kind string, body []byte, old any, names trackingplan.EventNames) (an
 		if err := trackingplan.Decode(body, &p); err != nil {
 			return nil, err
 		}
+		if f := emptyField(body, "on_violation", "unplanned_events", "unplanned_properties"); f != "" {
+			return nil, &trackingplan.FieldError{Field: f, Message: "must not be empty; leave the field out for its default"}
+		}
 		if err := p.ValidateNew(names); err != nil {
 			return nil, err
 		}
@@ -403,6 +406,22 @@ func parse(kind string, body []byte, old any, names trackingplan.EventNames) (an
 		return &a, a.ValidateNew(names)
 	}
 	return nil, fmt.Errorf("unknown settings kind %q", kind)
+}
+
+// emptyField returns the first of fields that the JSON object body gives
+// as "" at its top level, "" when none is. Decoded, "" reads as the
+// field's default, like an omitted field, so it would pass for a choice.
+func emptyField(body []byte, fields ...string) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return ""
+	}
+	for _, f := range fields {
+		if string(top[f]) == `""` {
+			return f
+		}
+	}
+	return ""
 }
 
 // hasField reports whether the JSON object body names field at its top

@@ -117,9 +117,15 @@ func TestSavedTargetsKeepTheirKeysWithTheirURLs(t *testing.T) {
 	require.Equal(t, []string{"wk_prod_key_3333", "wk_staging_key_2222"}, users)
 	require.Equal(t, []string{"/a/v1/batch", "/b/v1/batch"}, paths)
 	mu.Unlock()
+	// A name no saved target has is a well-formed request the settings
+	// cannot answer: 409, as with no target saved.
+	code, body = f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/test", f.owner, `{"target": "Nope"}`)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Equal(t, "target", errField(body))
 	for _, tt := range []struct{ body, field string }{
-		{`{"target": "Nope"}`, "target"},
 		{`{"target": 5}`, "target"},
+		{`{"target": null}`, "target"}, // not the current target: null is no name
+		{`{"target": ["Prod"]}`, "target"},
 		{`{"name": "Prod"}`, "name"},
 		{`[]`, ""},
 	} {

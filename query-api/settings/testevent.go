@@ -108,8 +108,9 @@ func (h *handler) sendTest(c echo.Context) error {
 
 // testRequest is the optional body of POST .../forwarding/test.
 type testRequest struct {
-	// Target names the saved target to test; omitted: the current target.
-	Target *string `json:"target"`
+	// Target names the saved target to test (a JSON string); omitted: the
+	// current target. Raw, so that null is told from omitted.
+	Target json.RawMessage `json:"target"`
 }
 
 // maxTestBody bounds the body of a test call.
@@ -128,10 +129,20 @@ func testTarget(c echo.Context, f *trackingplan.Forwarding) (trackingplan.Target
 		if err := decodeObject(body, &req); err != nil {
 			return t, err
 		}
+		if string(req.Target) == "null" {
+			return t, httpserver.BadRequest("target", "must be a saved target's name, not null; leave it out for the current target")
+		}
 		if req.Target != nil {
-			saved, ok := f.SavedTarget(*req.Target)
+			var name string
+			if err := json.Unmarshal(req.Target, &name); err != nil {
+				return t, httpserver.BadRequest("target", "must be a string: a saved target's name")
+			}
+			saved, ok := f.SavedTarget(name)
 			if !ok {
-				return t, httpserver.BadRequest("target", "no saved target has this name")
+				// A well-formed request naming what the settings do not
+				// hold: the same answer as no target saved.
+				return t, &httpserver.Error{Status: http.StatusConflict, Code: "no_target", Field: "target",
+					Message: "no saved target has this name"}
 			}
 			t, field = saved, "target"
 		}

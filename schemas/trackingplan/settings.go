@@ -109,16 +109,21 @@ func (f Forwarding) SavedTarget(name string) (Target, bool) {
 	return Target{}, false
 }
 
+// MaxWriteKey bounds a write key, in characters.
+const MaxWriteKey = 512
+
 // MaskKey hides all but the last 4 characters of a secret; keys of 8
-// characters or fewer are hidden entirely.
+// characters or fewer are hidden entirely. It counts characters, not
+// bytes, so a masked key is whole UTF-8.
 func MaskKey(k string) string {
 	if k == "" {
 		return ""
 	}
-	if len(k) <= 8 {
+	r := []rune(k)
+	if len(r) <= 8 {
 		return "****"
 	}
-	return "****" + k[len(k)-4:]
+	return "****" + string(r[len(r)-4:])
 }
 
 // Validate checks f.
@@ -134,15 +139,15 @@ func (f Forwarding) Validate() error {
 	if utf8.RuneCountInString(f.Target.Name) > MaxTargetName {
 		return fieldErr("target.name", "longer than %d characters", MaxTargetName)
 	}
-	if len(f.Target.WriteKey) > 512 {
-		return fieldErr("target.write_key", "longer than 512 characters")
+	if utf8.RuneCountInString(f.Target.WriteKey) > MaxWriteKey {
+		return fieldErr("target.write_key", "longer than %d characters", MaxWriteKey)
 	}
 	return f.validateSaved()
 }
 
 // validateSaved checks the saved targets: at most MaxSavedTargets, each
 // with a name of 1-MaxTargetName characters used once (and not the current
-// target's), a URL and a key of at most 512 bytes.
+// target's), a URL and a key of at most MaxWriteKey characters.
 func (f Forwarding) validateSaved() error {
 	if len(f.SavedTargets) > MaxSavedTargets {
 		return fieldErr("saved_targets", "at most %d saved targets", MaxSavedTargets)
@@ -165,8 +170,8 @@ func (f Forwarding) validateSaved() error {
 		if err := ValidateURL(t.URL); err != nil {
 			return fieldErr(at("url"), "%s", err)
 		}
-		if len(t.WriteKey) > 512 {
-			return fieldErr(at("write_key"), "longer than 512 characters")
+		if utf8.RuneCountInString(t.WriteKey) > MaxWriteKey {
+			return fieldErr(at("write_key"), "longer than %d characters", MaxWriteKey)
 		}
 	}
 	return nil
@@ -359,9 +364,9 @@ func decodeError(err error) *FieldError {
 	switch {
 	case errors.As(err, &te):
 		if te.Type == reflect.TypeFor[json.Number]() {
-			return fieldErr(te.Field, "must be a number, not %s", te.Value)
+			return fieldErr(te.Field, "must be a number, not %s", valueKind(te.Value))
 		}
-		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		return fieldErr(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), valueKind(te.Value))
 	case errors.As(err, &se):
 		return fieldErr("", "malformed JSON at byte %d", se.Offset)
 	}
@@ -377,6 +382,33 @@ func decodeError(err error) *FieldError {
 	}
 	// Other decoder messages name Go types: say what is wrong in JSON terms.
 	return fieldErr("", "not a valid settings document")
+}
+
+// valueKind names the JSON kind of a value the decoder found, from its
+// first character (the decoder hands the rest of the document, quoted,
+// which an answer never echoes).
+func valueKind(v string) string {
+	if u, err := strconv.Unquote(v); err == nil {
+		v = u
+	}
+	v = strings.TrimLeft(v, " \t\r\n")
+	switch {
+	case v == "":
+		return "another kind of value"
+	case v[0] == '{':
+		return "an object"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == 't' || v[0] == 'f':
+		return "a boolean"
+	case v[0] == 'n':
+		return "null"
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		return "a number"
+	}
+	return "another kind of value"
 }
 
 func jsonKind(k string) string {

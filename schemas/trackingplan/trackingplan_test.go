@@ -3,7 +3,9 @@ package trackingplan
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -173,6 +175,32 @@ func TestForwardingAndAlertsValidation(t *testing.T) {
 	require.True(t, okk)
 	require.Equal(t, "ws/1", ws)
 	require.Equal(t, KindPlan, kind)
+}
+
+// A write key is bounded and masked in characters: a key of multi-byte
+// characters within the bound is accepted, and its masked form is whole
+// UTF-8 (its last 4 characters, not bytes).
+func TestWriteKeysCountCharacters(t *testing.T) {
+	for _, c := range []struct{ key, masked string }{
+		{"wk_1234567890", "****7890"},
+		{"wk_ключ_écrit_€€€€", "****€€€€"},
+		{"ключ", "****"},
+		{"ключключк", "****лючк"},
+	} {
+		require.Equal(t, c.masked, MaskKey(c.key), c.key)
+		require.True(t, utf8.ValidString(MaskKey(c.key)), c.key)
+	}
+	wide := strings.Repeat("é", MaxWriteKey) // 1024 bytes, 512 characters
+	f := Forwarding{Enabled: true, Target: Target{URL: "https://api.example.com", WriteKey: wide},
+		SavedTargets: []Target{{Name: "other", URL: "https://api.example.org", WriteKey: wide}}}
+	require.NoError(t, f.Validate())
+	f.SavedTargets[0].WriteKey += "é"
+	var fe *FieldError
+	require.ErrorAs(t, f.Validate(), &fe)
+	require.Equal(t, "saved_targets[0].write_key", fe.Field)
+	f.Target.WriteKey += "é"
+	require.ErrorAs(t, f.Validate(), &fe)
+	require.Equal(t, "target.write_key", fe.Field)
 }
 
 func FuzzPlan(f *testing.F) {

@@ -1,23 +1,28 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/proctest"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
 // contractWS is the workspace every generated request reads and writes.
@@ -44,39 +49,64 @@ func schemathesis(t *testing.T) string {
 }
 
 // TestTheAPIKeepsItsContract runs Schemathesis with every check against the
-// API: requests generated from /openapi.json for every read operation and
-// for the settings that make no outbound request: the destination
-// filters (PUT included: its conditions from the format
-// audittrail-condition) and the settings checks, which store nothing (POST
-// destination-filters/validate, tracking-plan/validate), each response
-// checked against the document. Any finding fails the test with
-// Schemathesis's report. Left out: the preview (its drafts hold CEL
-// conditions and event names, which no JSON Schema can generate valid), the
-// tracking plan's PUT (its JSON Schema subset is not stated in the
-// document), and the operations that send requests to user-supplied URLs.
+// sealed stack (the sealer signs checkpoints, so proofs and the NDJSON
+// export answer with real values): requests generated from /openapi.json
+// for every operation but the forwarding preview, each response checked
+// against the document. contract_hooks.py generates the document's formats
+// (search syntax, CEL conditions), keeps the positive cases within the rules
+// no keyword states, and aims every URL of forwarding and alerts at a
+// loopback sink, so no generated host is called. Any finding fails the test
+// with Schemathesis's report; so does a run that reached no 200 from the
+// integrity log's routes, saved no change of each setting, or made no test
+// call. Left out: the preview, whose drafts combine CEL conditions and
+// plans, for which no generator composes them yet.
 func TestTheAPIKeepsItsContract(t *testing.T) {
 	proctest.Require(t)
 	bin := schemathesis(t)
-	// A fixed seed, so a finding reproduces; about a minute and a half in
-	// all. One worker: with two, Hypothesis (6.x on Python 3.11) fails with
-	// "AST constructor recursion depth mismatch" runtime errors from its
-	// lambda cache, which are no finding but fail the run. By
-	// hand: AUDITTRAIL_CONTRACT_SEED=<new> AUDITTRAIL_CONTRACT_EXAMPLES=200.
+	// A fixed seed, so a finding reproduces; about a minute in all (some
+	// 3,000 requests). One worker: with two, Hypothesis (6.x on Python
+	// 3.11) fails with "AST constructor recursion depth mismatch" runtime
+	// errors from its lambda cache, which are no finding but fail the run.
+	// By hand: AUDITTRAIL_CONTRACT_SEED=<new> AUDITTRAIL_CONTRACT_EXAMPLES=200.
 	env := config.FromOS()
 	seed, examples := config.ContractSeed.Get(env), config.ContractExamples.Get(env)
 	require.NoError(t, env.Err())
 	require.NoError(t, config.ContractExamples.Check(examples))
-	// The API signs export manifests with a key of its own, as scripts/up
-	// configures it; without one the NDJSON export is a 503 by design. No
-	// sealer runs yet: with one, the proofs, checkpoints and the NDJSON
-	// export answer with real values, and the range export's rules between
-	// parameters (from_index with to_index, no filters with a range), which
-	// no keyword of the document states, are reported as findings.
-	skey, vkey, err := note.GenerateKey(rand.Reader, "audittrail-contract-manifests")
-	require.NoError(t, err)
-	t.Setenv("AUDITTRAIL_MANIFEST_SIGNING_KEY", skey)
-	t.Setenv("AUDITTRAIL_MANIFEST_VERIFIER_KEYS", vkey)
-	s := startStack(t)
+	// The operations that call user-supplied URLs call this sink instead
+	// (contract_hooks.py aims every URL at it), allowed by its exact
+	// ip:port; it counts the forwarding test calls it receives.
+	var testCalls atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/v1/batch") {
+			testCalls.Add(1)
+		}
+	}))
+	defer sink.Close()
+	s := startSealedStack(t, sink.Listener.Addr().String())
+	tok := seedSealed(t, s)
+	runSchemathesis(t, bin, s, tok, sink.URL+"/", seed, examples)
+	// The run held the answers with real values to the document, not only
+	// the refusals: each of these routes answered 200 at least once.
+	ok := okAnswers(t, s.api)
+	t.Logf("200 answers by route: %v", ok)
+	for _, route := range contractAnswered {
+		require.Positive(t, ok[route], "no 200 from %s in the run", route)
+	}
+	require.Positive(t, testCalls.Load(), "no forwarding test call reached the sink")
+	// And the settings it may change were saved: each change is in the trail.
+	for _, name := range contractRecorded {
+		require.Eventually(t, func() bool {
+			status, body := do(t, http.MethodGet, s.api+"/v1/workspaces/"+contractWS+"/audit-events?limit=1&event="+url.QueryEscape(name), tok, "")
+			return status == http.StatusOK && strings.Contains(string(body), `"event":"`+name+`"`)
+		}, 60*time.Second, 250*time.Millisecond, "no %q in the trail: the run saved no such change", name)
+	}
+}
+
+// seedSealed posts 30 events to the contract workspace and waits until
+// they are readable and sealed in a signed checkpoint; it returns the
+// workspace owner's token.
+func seedSealed(t *testing.T, s stack) string {
+	t.Helper()
 	now := time.Now().UTC()
 	var batch []string
 	for i := range 30 {
@@ -94,8 +124,20 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 		status, body := do(t, http.MethodGet, s.api+"/v1/workspaces/"+contractWS+"/audit-events/contract-000", tok, "")
 		return status == http.StatusOK && len(body) > 0
 	}, 60*time.Second, 250*time.Millisecond, "the seeded events are readable")
+	waitSealed(t, s.api+"/v1/workspaces/"+contractWS, tok, int64(len(batch)))
+	return tok
+}
 
+// runSchemathesis runs bin against the stack's document with the owner's
+// token, the hooks of testdata/contract_hooks.py (the catalogue's names,
+// URLs aimed at sink) and every check, failing t on any finding.
+func runSchemathesis(t *testing.T, bin string, s stack, tok, sink string, seed, examples int) {
+	t.Helper()
 	dir := t.TempDir()
+	status, body := do(t, http.MethodGet, s.api+"/v1/catalogue", "", "")
+	require.Equal(t, http.StatusOK, status, string(body))
+	catalogue := filepath.Join(dir, "catalogue.json")
+	require.NoError(t, os.WriteFile(catalogue, body, 0o600))
 	cfg := filepath.Join(dir, "schemathesis.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte(contractConfig(tok)), 0o600))
 	args := []string{"--config-file", cfg, "run", s.api + "/openapi.json",
@@ -111,16 +153,51 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	cmd.Dir = dir
 	hooks, err := filepath.Abs("testdata")
 	require.NoError(t, err)
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks) // contract_hooks.py: the document's formats
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks, // contract_hooks.py: the document's formats and rules
+		config.ContractCatalogue.Name+"="+catalogue, config.ContractSink.Name+"="+sink)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s %s\n%s", bin, strings.Join(args, " "), out)
 	require.NoError(t, err, "Schemathesis reported findings (see its report above)")
 }
 
+// contractRecorded are the events of the settings changes the run makes.
+var contractRecorded = []string{"Destination Filters Modified", "Tracking Plan Modified", "Audit Forwarding Enabled", "Alert Webhook Modified"}
+
+// contractAnswered are the routes whose 200 answers the run must reach:
+// the integrity log's, with a sealer signing checkpoints.
+var contractAnswered = []string{
+	"/v1/workspaces/:workspace_id/audit-events.ndjson",
+	"/v1/workspaces/:workspace_id/audit-events/:id/proof",
+	"/v1/workspaces/:workspace_id/log/checkpoint",
+	"/v1/workspaces/:workspace_id/log/consistency",
+}
+
+// okAnswers counts the API's 200 answers by route, from its request
+// latency histogram.
+func okAnswers(t *testing.T, api string) map[string]float64 {
+	t.Helper()
+	status, body := do(t, http.MethodGet, api+"/metrics", "", "")
+	require.Equal(t, http.StatusOK, status)
+	counts := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		labels, ok := strings.CutPrefix(line, "audittrail_http_request_seconds_count{")
+		if !ok || !strings.Contains(labels, `code="200"`) {
+			continue
+		}
+		_, route, _ := strings.Cut(labels, `route="`)
+		route, _, _ = strings.Cut(route, `"`)
+		f := strings.Fields(line)
+		n, err := strconv.ParseFloat(f[len(f)-1], 64)
+		require.NoError(t, err, line)
+		counts[route] += n
+	}
+	return counts
+}
+
 // contractOperations selects the operations of the contract test by name
-// ("METHOD /path"): every GET, the destination filters' PUT, and the
-// settings checks.
-const contractOperations = `^(GET |PUT /v1/workspaces/\{workspace_id\}/destination-filters$|POST /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan)/validate$)`
+// ("METHOD /path"): every GET, the settings' PUTs, the forwarding test
+// call, and the settings checks; all but the preview.
+const contractOperations = `^(GET |PUT /v1/workspaces/\{workspace_id\}/(destination-filters|tracking-plan|forwarding|alerts)$|POST /v1/workspaces/\{workspace_id\}/(forwarding/test|(destination-filters|tracking-plan)/validate)$)`
 
 // contractConfig is the Schemathesis configuration: the owner's token on
 // every request and the seeded workspace in every path.
@@ -131,4 +208,38 @@ headers = { Authorization = "Bearer %s" }
 [parameters]
 "path.workspace_id" = %q
 `, token, contractWS)
+}
+
+// The hooks keep a generated URL in a forwarding or alerts body only when
+// the server would never call it (contract_hooks.py _never_called); every
+// other becomes the sink's. That judgement is checked here against the
+// server's own rule (trackingplan.ValidateURL) on spellings an attacker
+// would try: a URL the hooks would keep must be one the server refuses.
+func TestContractHooksKeepOnlyURLsTheServerRefuses(t *testing.T) {
+	proctest.Require(t)
+	python := filepath.Join(filepath.Dir(schemathesis(t)), "python")
+	urls := []string{"", "http://a.example", "HTTP://A.EXAMPLE", "hTTps://a.example:443/x?y", "http:a.example",
+		"http:/a.example", "http:\\\\a.example", "//a.example", " http://a.example", "http://a.example ",
+		"http://a\u0085.example", "http://a.example#x", "ftp://a.example", "https://", "http://[::1]:80/",
+		"http://user@a.example", "javascript:alert(1)", "http://a.example/" + strings.Repeat("x", 2100), "\thttp://a.example",
+		"http://a.example\x00", "HTTP:/\\a.example", "http://%61.example", "http://a.example:0", "http://ａ.example"}
+	in, err := json.Marshal(urls)
+	require.NoError(t, err)
+	hooks, err := filepath.Abs("testdata")
+	require.NoError(t, err)
+	cmd := exec.Command(python, "-c", `import json, sys, contract_hooks as h
+print(json.dumps([h._never_called(u) for u in json.load(sys.stdin)]))`)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+hooks)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	var kept []bool
+	require.NoError(t, json.Unmarshal(out, &kept))
+	require.Len(t, kept, len(urls))
+	for i, u := range urls {
+		if kept[i] && u != "" {
+			require.Error(t, trackingplan.ValidateURL(u), "the hooks would keep %q, which the server would call", u)
+		}
+	}
+	require.False(t, kept[1], "a public URL becomes the sink's")
 }

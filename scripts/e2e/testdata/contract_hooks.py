@@ -1,19 +1,33 @@
-"""Generators for the OpenAPI document's own string formats, loaded by
-Schemathesis in the API contract test (scripts/e2e/contract_test.go).
+"""Generators and rules for the API contract test
+(scripts/e2e/contract_test.go), loaded by Schemathesis.
 
 A format names a language no JSON Schema keyword can state: the search
 syntax of q, and the CEL conditions of destination filters. Schemathesis
 draws valid values from these strategies; its negative cases break the
 other keywords (type, maxLength, pattern), which the server refuses.
 
-One rule of the destination filters no keyword states either: each name
-once. map_case renames a repeated name in the positive cases only (a
-negative case keeps its own fault).
+Rules between values, or on the keys of a map, that no keyword of OpenAPI
+3.0 states either, each written in its operation's description and answered
+with a 400 naming the field: each destination filter's and saved target's
+name once; a range export of NDJSON (from_index, to_index) takes no filter
+and ends after it starts; a consistency proof goes from the smaller tree
+size to the larger; planned and alerted events are named from the
+catalogue, and a planned event's schema compiles; enabled forwarding has a
+URL and a write key, enabled alerts a URL and an event. map_case makes the
+positive cases keep them (a negative case keeps its own fault); Go tests
+cover the 400s.
+
+Every URL of a forwarding or alerts body that the server could call is the
+test's loopback sink, in every case: no generated host is ever called.
 """
 
 import ast
 import datetime
+import json
+import os
+import re
 import threading
+import zlib
 
 import schemathesis
 from hypothesis import strategies as st
@@ -100,16 +114,26 @@ condition = st.recursive(
 schemathesis.openapi.format("audittrail-condition", condition)
 
 
-@schemathesis.hook
-def map_case(ctx, case):
-    """Each destination filter's name once, in the positive cases."""
-    if case.method.upper() != "PUT" or not case.path.endswith("/destination-filters"):
-        return case
-    if case.meta is None or not case.meta.generation.mode.is_positive:
-        return case
+def _as_int(v):
+    """v as a whole number: an int, or its decimal text (the coverage
+    phase's query values); None otherwise."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.isascii() and v.isdigit():
+        return int(v)
+    return None
+
+
+def _like(v, n):
+    """n in the type of v."""
+    return str(n) if isinstance(v, str) else n
+
+
+def _unique_filter_names(case):
+    """Each destination filter's name once."""
     filters = case.body.get("filters") if isinstance(case.body, dict) else None
     if not isinstance(filters, list):
-        return case
+        return
     seen = set()
     for i, f in enumerate(filters):
         if isinstance(f, dict) and isinstance(f.get("name"), str):
@@ -119,4 +143,259 @@ def map_case(ctx, case):
                 name = f"filter {i}.{k}"
             f["name"] = name
             seen.add(name)
+
+
+# The filters of the NDJSON export, which a leaf-index range excludes.
+_export_filters = ("event", "category", "actor_type", "actor_id", "resource_type", "resource_id", "since", "until", "q")
+
+
+def _range_without_filters(case):
+    """A range export takes no filter, and its range is [from_index, to_index)."""
+    query = case.query
+    if not isinstance(query, dict) or ("from_index" not in query and "to_index" not in query):
+        return
+    for name in _export_filters:
+        query.pop(name, None)
+    lo, hi = _as_int(query.get("from_index")), _as_int(query.get("to_index"))
+    if lo is not None and hi is not None and hi <= lo:
+        query["from_index"] = _like(query["from_index"], hi)
+        query["to_index"] = _like(query["to_index"], lo + 1 if hi == lo else lo)
+
+
+def _older_first(case):
+    """A consistency proof goes from the older (smaller) tree to the newer."""
+    query = case.query
+    if not isinstance(query, dict):
+        return
+    older, newer = _as_int(query.get("from")), _as_int(query.get("to"))
+    if older is not None and newer is not None and older > newer:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
+# Event names a workspace may plan or alert on: the catalogue's, which the
+# test reads from GET /v1/catalogue into the file AUDITTRAIL_CONTRACT_CATALOGUE
+# names (the stack allows no custom names).
+_names = []
+
+
+def _catalogue():
+    if not _names:
+        with open(os.environ["AUDITTRAIL_CONTRACT_CATALOGUE"], encoding="utf-8") as f:
+            _names.extend(sorted(e["name"] for e in json.load(f)["events"]))
+    return _names
+
+
+def _catalogue_name(drawn, taken):
+    """A catalogue name for a drawn name, none in taken: the same for the
+    same draw, so a case reproduces."""
+    names = _catalogue()
+    i = zlib.crc32(str(drawn).encode("utf-8", "surrogatepass"))
+    for k in range(len(names)):
+        name = names[(i + k) % len(names)]
+        if name not in taken:
+            return name
+    return None
+
+
+# Characters no string or key of a settings body may hold (schemas/jsonlimit):
+# the C0 controls but tab, line feed and carriage return, DEL, the C1
+# controls; and surrogates, which are no UTF-8.
+_refused = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ud800-\\udfff]")
+
+
+def _clean(text):
+    return _refused.sub("", text)
+
+
+def _schema_of(value, depth=0):
+    """A JSON Schema (draft 2020-12) built from a generated value's shape
+    with the keywords owners write (type, properties, required, items,
+    maxItems, maxLength, enum, minimum, maximum), keys and strings without
+    the characters no settings body may hold, at most 7 levels deep."""
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, int):
+        if abs(value) > 2**53:
+            return {"type": "integer"}
+        return {"type": "integer", "minimum": value} if value % 2 else {"type": "integer", "maximum": value}
+    if isinstance(value, float):
+        return {"type": "number", "maximum": value}
+    if isinstance(value, str):
+        if len(value) % 3 == 0:
+            return {"enum": [_clean(value), None]}
+        return {"type": "string", "maxLength": max(len(value), 1)}
+    if isinstance(value, list):
+        out = {"type": "array", "maxItems": len(value)}
+        if value and depth < 6:
+            out["items"] = _schema_of(value[0], depth + 1)
+        return out
+    if isinstance(value, dict):
+        out = {"type": "object"}
+        if depth < 6:
+            out["properties"] = {_clean(k): _schema_of(v, depth + 1) for k, v in value.items()}
+            out["required"] = sorted(out["properties"])[:2]
+        return out
+    return True
+
+
+def _planned_events(case):
+    """Catalogue names for the planned events, and a JSON Schema built from
+    each generated object (a boolean or null stays: both mean a schema)."""
+    events = case.body.get("events") if isinstance(case.body, dict) else None
+    if not isinstance(events, dict):
+        return
+    planned = {}
+    for drawn, planned_event in events.items():
+        name = _catalogue_name(drawn, planned)
+        if name is None:
+            break
+        if isinstance(planned_event, dict) and isinstance(planned_event.get("properties"), dict):
+            planned_event["properties"] = _schema_of(planned_event["properties"])
+        planned[name] = planned_event
+    case.body["events"] = planned
+
+
+# The operations that make the API (or the forwarder) call a user-supplied
+# URL get the test's sink instead (AUDITTRAIL_CONTRACT_SINK, a loopback
+# listener the stack's outbound policy allows): every URL of a forwarding or
+# alerts body that the server could call is the sink's, in every case, so
+# no request goes to a generated host. A negative case keeps a URL the
+# server would never call (its own fault, maybe), and gets the sink's for
+# any other (its fault is then elsewhere).
+def _sink():
+    return os.environ["AUDITTRAIL_CONTRACT_SINK"]
+
+
+_placeholder_key = "wk_contract_0123456789"
+
+
+def _url_slots(body):
+    """(container, key, whether "" may remove it) of each URL in a
+    forwarding or alerts body."""
+    if not isinstance(body, dict):
+        return
+    if "webhook_url" in body:
+        yield body, "webhook_url", True
+    target = body.get("target")
+    if isinstance(target, dict) and "url" in target:
+        yield target, "url", True
+    saved = body.get("saved_targets")
+    if isinstance(saved, list):
+        for t in saved:
+            if isinstance(t, dict) and "url" in t:
+                yield t, "url", False
+
+
+def _never_called(url):
+    """Whether the server would call url under no settings: empty (no URL),
+    or refused by trackingplan.ValidateURL whatever else the body holds (too
+    long, a space, control character or fragment, not http(s))."""
+    return (
+        url == ""
+        or len(url) > 2048
+        or "#" in url
+        or any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in url)
+        or not url.lower().startswith(("http://", "https://"))
+    )
+
+
+def _to_sink(case, positive):
+    for container, key, removable in _url_slots(case.body):
+        url = container[key]
+        if not isinstance(url, str):
+            continue
+        if positive and url == "" and removable and not case.body.get("enabled"):
+            continue  # "" removes the URL, which a disabled setting may do
+        if positive or not _never_called(url):
+            container[key] = _sink()
+
+
+def _enabled_forwarding(case):
+    """Forwarding: enabled needs a target URL and a write key; a saved
+    target's name once among the targets."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if body.get("enabled") is True:
+        target = body.setdefault("target", {})
+        if isinstance(target, dict):
+            target["url"] = _sink()
+            if not str(target.get("write_key", "")).strip():
+                target["write_key"] = _placeholder_key
+    target = body.get("target")
+    taken = {target["name"]} if isinstance(target, dict) and isinstance(target.get("name"), str) else set()
+    for i, t in enumerate(body.get("saved_targets") or []):
+        if isinstance(t, dict) and isinstance(t.get("name"), str):
+            name, k = t["name"], 0
+            while name in taken:
+                k += 1
+                name = f"target {i}.{k}"
+            t["name"] = name
+            taken.add(name)
+
+
+def _enabled_alerts(case):
+    """Alerts: catalogue names, each once; enabled needs a webhook URL and
+    an event name."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    events = body.get("events")
+    if isinstance(events, list):
+        names = []
+        for drawn in events:
+            name = _catalogue_name(drawn, names)
+            if name is not None:
+                names.append(name)
+        body["events"] = names
+    if body.get("enabled") is True:
+        body["webhook_url"] = _sink()
+        if not body.get("events"):
+            body["events"] = [_catalogue()[0]]
+
+
+def _outbound(case):
+    return case.method.upper() == "PUT" and (case.path.endswith("/forwarding") or case.path.endswith("/alerts"))
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    """No forwarding or alerts body reaches the API with a URL other than
+    the sink's that the server might accept: the run stops instead."""
+    if not _outbound(case):
+        return
+    for container, key, _ in _url_slots(case.body):
+        url = container[key]
+        if isinstance(url, str) and url != _sink() and not _never_called(url):
+            raise AssertionError(f"a generated URL would reach the API: {url!r}")
+
+
+# Rules between values that no keyword of the document can state, each in
+# its operation's description; the server answers a 400 naming the field
+# when one is broken.
+_rules = {
+    ("PUT", "/destination-filters"): _unique_filter_names,
+    ("PUT", "/tracking-plan"): _planned_events,
+    ("PUT", "/forwarding"): _enabled_forwarding,
+    ("PUT", "/alerts"): _enabled_alerts,
+    ("GET", "/audit-events.ndjson"): _range_without_filters,
+    ("GET", "/log/consistency"): _older_first,
+}
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    """Every case of the operations that call out aims at the sink; the
+    positive cases keep the rules no keyword states (a negative case keeps
+    its own fault)."""
+    positive = case.meta is None or case.meta.generation.mode.is_positive
+    if _outbound(case):
+        _to_sink(case, positive)
+    if not positive:
+        return case
+    for (method, suffix), rule in _rules.items():
+        if case.method.upper() == method and case.path.endswith(suffix):
+            rule(case)
     return case
