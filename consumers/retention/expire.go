@@ -30,6 +30,12 @@ type expiry struct {
 // expireWorkspaces deletes what the policies expire before the partition
 // drops would. It returns the tables it issued deletes on.
 func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, error) {
+	// Read before the archive: a row stored after it is left for a later
+	// run, which archives it first (see SetSettle).
+	since, settling, err := e.settledBefore(ctx)
+	if err != nil {
+		return nil, err
+	}
 	failed, err := e.archiveExpiring(ctx, r.liveExpiries(nil), r.keptExpiries(nil))
 	if err != nil {
 		return nil, err
@@ -49,7 +55,7 @@ func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, erro
 		}{l.Table, live})
 	}
 	for _, t := range tables {
-		did, err := e.deleteExpired(ctx, r, t.name, t.xs)
+		did, err := e.deleteExpired(ctx, r, t.name, t.xs, settledBound(t.name, since, settling))
 		if err != nil {
 			return deleted, fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -197,10 +203,11 @@ func (e *Enforcer) expiringDays(ctx context.Context, table string, xs []expiry) 
 }
 
 // deleteExpired issues, on table's storage table, the deletes of the rows
-// xs select, a chunk of conditions at a time, where a count finds some.
-// It issues none while a mutation of the table is unfinished: that one
-// may be deleting them already, and the next run counts again.
-func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs []expiry) (bool, error) {
+// xs select (and bound, when not nil, selects too), a chunk of conditions
+// at a time, where a count finds some. It issues none while a mutation of
+// the table is unfinished: that one may be deleting them already, and the
+// next run counts again.
+func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs []expiry, bound *expiry) (bool, error) {
 	if len(xs) == 0 {
 		return false, nil
 	}
@@ -210,6 +217,9 @@ func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs [
 	did := false
 	for chunk := range slices.Chunk(xs, copyChunk) {
 		cond, args := joinExpiries(chunk)
+		if bound != nil {
+			cond, args = "("+cond+") AND "+bound.cond, append(args, bound.args...)
+		}
 		var n uint64
 		if err := e.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", e.database, table, cond), args...).Scan(&n); err != nil {
 			return did, fmt.Errorf("count expired rows: %w", err)

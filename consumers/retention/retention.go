@@ -53,6 +53,7 @@ type Enforcer struct {
 	log      *slog.Logger
 	m        *metrics
 	archiver Archiver
+	settle   time.Duration // see SetSettle
 	// reduced is set once ReduceLog ran in this process; later runs reduce
 	// only after leaves were dropped or deleted.
 	reduced atomic.Bool
@@ -185,8 +186,9 @@ func (e *Enforcer) retainLog(ctx context.Context, r *run, expired func(week stri
 		if werr != nil || !expired(week) {
 			return false
 		}
-		err = e.keepLeafDay(ctx, r, day)
-		return err == nil
+		var ok bool
+		ok, err = e.keepLeafDay(ctx, r, day)
+		return ok
 	})
 	if err = errors.Join(err, derr); err != nil {
 		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -73,6 +74,9 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	if err != nil {
 		return err
 	}
+	// Read only for events already older than the window on arrival, at
+	// most once a second: a hold placed a second ago keeps them.
+	w.KeepBy(retentionpolicy.NewCache(conn, chc.Database, wc.RetentionDays, time.Second, time.Now))
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = kafkaconn.EnsureTopics(tctx, w.Client(), kc.Partitions, nil, kc.Topic, wc.DeadLetterTopic)
 	cancel()
@@ -81,7 +85,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	}
 
 	var wg sync.WaitGroup
-	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster)
+	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster).SetSettle(retention.DefaultSettle)
 	reg.MustRegister(enf.Collectors()...)
 	if arch != nil {
 		enf.SetArchiver(arch)
