@@ -1,0 +1,112 @@
+package admin_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/consumers/retention"
+	"github.com/audittrail/audittrail/internal/httpserver"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
+	"github.com/audittrail/audittrail/internal/stacktest"
+	"github.com/audittrail/audittrail/query-api/admin"
+	"github.com/audittrail/audittrail/query-api/store/logtest"
+	"github.com/audittrail/audittrail/schemas/event"
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// TestAHoldStopsTheDeletesQueuedBeforeItOnClickHouse18: the retention job
+// queued deletes of two 30-day workspaces' expired rows (held back: the
+// tables' merges are stopped); a hold is placed on one through the admin
+// API; once the deletes run, the held workspace's rows are all still
+// there (events, lookup tables, leaves), the other's are gone, and the
+// next run issues no delete of the held workspace.
+func TestAHoldStopsTheDeletesQueuedBeforeItOnClickHouse18(t *testing.T) {
+	ctx := context.Background()
+	conn, ch := stacktest.ClickHouse(t, 90)
+	db := ch.Database
+	now := time.Now().UTC()
+	day := 24 * time.Hour
+	var events []event.Event
+	for _, ws := range []string{"ws_held", "ws_other"} {
+		require.NoError(t, retentionpolicy.Set(ctx, conn, db, retentionpolicy.Policy{Workspace: ws, Days: 30, ChangedBy: "operator", ChangedAt: now.Add(-time.Hour)}))
+		lg := logtest.New("audittrail.test", ws)
+		for i, age := range []time.Duration{45 * day, 40 * day, 10 * day} {
+			ts := now.Add(-age)
+			e := event.Event{ID: fmt.Sprintf("%s-%d", ws, i), WorkspaceID: ws, Event: "Source Created", Category: "Sources", Timestamp: ts, ReceivedAt: ts,
+				Actor: event.Actor{Type: "user", ID: "usr_1"}, Resource: event.Resource{Type: "source", ID: "src_1"}}
+			row := migrations.RowOf(&e)
+			lg.Append(row.TimestampNs, row.ID, leaf.Hash(&row))
+			events = append(events, e)
+		}
+		require.NoError(t, lg.Insert(ctx, conn, db))
+	}
+	stacktest.InsertEvents(t, conn, db, events...)
+
+	tables := []string{migrations.Table, migrations.LeavesTable}
+	for _, l := range migrations.Lookups {
+		tables = append(tables, l.Table)
+	}
+	merges := func(verb string) {
+		for _, table := range tables {
+			require.NoError(t, conn.Exec(ctx, fmt.Sprintf("SYSTEM %s MERGES %s.%s", verb, db, table)))
+		}
+	}
+	merges("STOP")
+	t.Cleanup(func() { merges("START") })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err := retention.New(conn, db, 90, nil, quiet).RunOnce(ctx)
+	require.NoError(t, err)
+	pending := func() uint64 {
+		var n uint64
+		require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", db).Scan(&n))
+		return n
+	}
+	require.EqualValues(t, len(tables), pending(), "a delete is queued on every table")
+
+	ops, err := admin.ParseOperators([]string{"alice:" + aliceToken})
+	require.NoError(t, err)
+	s := &server{e: httpserver.New(httpserver.Options{Name: "admin"}), emitter: &fakeEmitter{}}
+	admin.Register(s.e, admin.Options{Operators: ops, Policies: admin.NewClickHousePolicies(conn, db, 90), Emitter: s.emitter})
+	rec := s.do(http.MethodPut, "/admin/v1/workspaces/ws_held/legal-hold", aliceToken, `{"hold": true, "reason": "case 9"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+
+	merges("START")
+	require.Eventually(t, func() bool { return pending() == 0 }, 2*time.Minute, 50*time.Millisecond)
+	ids := func(table, ws string) []string {
+		rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT id FROM %s.%s WHERE workspace_id = ? ORDER BY id", db, table), ws)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			out = append(out, id)
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	for _, table := range tables {
+		require.Equal(t, []string{"ws_held-0", "ws_held-1", "ws_held-2"}, ids(table, "ws_held"), "%s: the held workspace keeps every row", table)
+		require.Equal(t, []string{"ws_other-2"}, ids(table, "ws_other"), "%s: the queued delete ran", table)
+	}
+
+	// The next run deletes nothing of the held workspace.
+	_, err = retention.New(conn, db, 90, nil, quiet).RunOnce(ctx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return pending() == 0 }, 2*time.Minute, 50*time.Millisecond)
+	for _, table := range tables {
+		require.Len(t, ids(table, "ws_held"), 3, table)
+	}
+
+	// Placing the hold again protects again (a 409 that records nothing).
+	rec = s.do(http.MethodPut, "/admin/v1/workspaces/ws_held/legal-hold", aliceToken, `{"hold": true, "reason": "case 9"}`)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+}
