@@ -98,6 +98,9 @@ func (e *Enforcer) Cutoff() string {
 // moves what is left of an old-layout events table (migrations.MoveLegacy).
 // Each run is counted in the job's metrics (Collectors).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
+	if err := e.observeMutations(ctx); err != nil {
+		e.log.Warn("retention could not read the unfinished mutations", "err", err)
+	}
 	dropped, oldest, err := e.runOnce(ctx)
 	e.m.observe(e.now(), oldest, err)
 	return dropped, err
