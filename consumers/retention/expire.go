@@ -20,11 +20,14 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// expiry is one workspace's delete condition on one kind of table.
+// expiry is one workspace's delete condition on one kind of table (or,
+// with ws "", that of a range of the workspaces without a policy).
 type expiry struct {
 	ws   string
 	cond string // on the table's columns; ? are args
 	args []any
+	// names is how many workspace ids cond names (0 counts as 1).
+	names int
 }
 
 // expireWorkspaces deletes what the policies expire before the partition
@@ -86,8 +89,7 @@ func (r *run) liveExpiries(exclude map[string]bool) []expiry {
 		}
 		out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
 	}
-	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.deleteBefore(r.defaultDays))})
+	return append(out, r.others(exclude, " AND timestamp_ns < ?)", r.deleteBefore(r.defaultDays))...)
 }
 
 // keptExpiries are the conditions of the long-term table's rows past
@@ -104,8 +106,7 @@ func (r *run) keptExpiries(exclude map[string]bool) []expiry {
 			out = append(out, expiry{ws: ws, cond: "(workspace_id = ?" + due, args: []any{ws, r.deleteBefore(p.Days), today}})
 		}
 	}
-	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + due, args: append(args, r.deleteBefore(r.defaultDays), today)})
+	return append(out, r.others(exclude, due, r.deleteBefore(r.defaultDays), today)...)
 }
 
 // keptLeafExpiries are the conditions of the long-term leaves past their
@@ -118,8 +119,7 @@ func (r *run) keptLeafExpiries(exclude map[string]bool) []expiry {
 			out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
 		}
 	}
-	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.deleteBefore(r.defaultDays))})
+	return append(out, r.others(exclude, " AND timestamp_ns < ?)", r.deleteBefore(r.defaultDays))...)
 }
 
 // deleteBefore is the time (ns) before which a window of days deletes
@@ -128,21 +128,6 @@ func (r *run) keptLeafExpiries(exclude map[string]bool) []expiry {
 // table sees at most one delete a day per window, not one a run.
 func (r *run) deleteBefore(days int) int64 {
 	return r.now.Add(-time.Duration(days) * 24 * time.Hour).Truncate(24 * time.Hour).UnixNano()
-}
-
-// others is the condition of the workspaces without a policy, but those
-// in exclude.
-func (r *run) others(exclude map[string]bool) (string, []any) {
-	ws := sortedKeys(r.policies)
-	for x := range exclude {
-		if _, ok := r.policies[x]; !ok {
-			ws = append(ws, x)
-		}
-	}
-	if len(ws) == 0 {
-		return "1", nil
-	}
-	return "workspace_id NOT IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ws)), ", ") + ")", anys(ws)
 }
 
 // archiveExpiring archives the (workspace, day)s of the events table's
@@ -163,7 +148,7 @@ func (e *Enforcer) archiveExpiring(ctx context.Context, short, kept []expiry) (m
 		table string
 		xs    []expiry
 	}{{migrations.Table, short}, {migrations.KeptTable, keptFollowing}} {
-		for xs := range slices.Chunk(src.xs, copyChunk) {
+		for _, xs := range chunkExpiries(src.xs) {
 			groups, err := e.expiringDays(ctx, src.table, xs)
 			if err != nil {
 				return nil, err
@@ -215,7 +200,7 @@ func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs [
 		return false, err
 	}
 	did := false
-	for chunk := range slices.Chunk(xs, copyChunk) {
+	for _, chunk := range chunkExpiries(xs) {
 		cond, args := joinExpiries(chunk)
 		if bound != nil {
 			cond, args = "("+cond+") AND "+bound.cond, append(args, bound.args...)
