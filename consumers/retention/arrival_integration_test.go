@@ -73,8 +73,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // their week, are stored and served; the job holds their week back while
 // they settle, then copies them to the long-term table and drops it; the
 // store serves them throughout and verify's online check proves them. A
-// 30-day workspace's 40-day-old event and a default workspace's 100-day-old
-// one are skipped and counted, as before.
+// 30-day and a default workspace's 100-day-old events are skipped and
+// counted, as before; the 30-day workspace's 40-day-old one is stored, as
+// before (hidden, and archived before the job deletes it).
 func TestEventsOlderThanTheWindowOnArrivalFollowTheirPolicy(t *testing.T) {
 	ctx := context.Background()
 	conn, ch := stacktest.ClickHouse(t, 90)
@@ -103,13 +104,14 @@ func TestEventsOlderThanTheWindowOnArrivalFollowTheirPolicy(t *testing.T) {
 		lateEvent("ws_hold", "hold-200d", now, 200*24*time.Hour),
 		lateEvent("ws_400", "400-200d", now, 200*24*time.Hour+time.Hour),
 		lateEvent("ws_30", "30-40d", now, 40*24*time.Hour),
+		lateEvent("ws_30", "30-100d", now, 100*24*time.Hour),
 		lateEvent("ws_30", "30-10d", now, 10*24*time.Hour),
 		lateEvent("ws_90", "90-100d", now, 100*24*time.Hour),
 	}
 	produce(t, names[0], late)
 	require.Eventually(t, func() bool { return counter(t, reg, "audittrail_writer_expired_events_total") == 2 }, time.Minute, 20*time.Millisecond)
-	require.Eventually(t, func() bool { return count(t, conn, db, migrations.Table) == 3 }, time.Minute, 20*time.Millisecond,
-		"stored: the held, the 400-day and the 30-day workspace's 10-day-old events; not the two past their windows")
+	require.Eventually(t, func() bool { return count(t, conn, db, migrations.Table) == 4 }, time.Minute, 20*time.Millisecond,
+		"stored: the held and the 400-day workspace's, and the 30-day workspace's inside the deployment's window (40 days: archived before its delete, as before)")
 	require.Contains(t, partitions(t, conn, db), week, "the held and the 400-day workspace's events are stored in the dropped week")
 
 	// The sealer's part: each stored event gets its leaf and a signed
@@ -141,7 +143,7 @@ func TestEventsOlderThanTheWindowOnArrivalFollowTheirPolicy(t *testing.T) {
 			if e.ID == "30-10d" {
 				require.NoError(t, err, "%s: %s is served", stage, e.ID)
 			} else {
-				require.ErrorIs(t, err, store.ErrNotFound, "%s: %s was skipped", stage, e.ID)
+				require.ErrorIs(t, err, store.ErrNotFound, "%s: %s is past its window (skipped, or stored and hidden)", stage, e.ID)
 			}
 		}
 		vs, err := verify.Verifiers([]string{key.Verifier})

@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
-	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -47,17 +46,11 @@ func (w *Writer) convert(ctx context.Context, out []converted, rows []migrations
 	now := w.now()
 	policy := w.policy
 	policy.Now = func() time.Time { return now }
-	cutoff := now.Add(-time.Duration(w.cfg.RetentionDays) * 24 * time.Hour)
-	var keep func(ws string, ts time.Time) bool
-	if w.policies != nil {
-		// Any window may be as short as a day: the policy decides.
-		cutoff = now.Add(-time.Duration(retentionpolicy.MinDays) * 24 * time.Hour)
-		keep = func(ws string, ts time.Time) bool { return w.keeps(ctx, ws, ts, now) }
-	}
+	stores := func(ws string, ts time.Time) bool { return w.storesOnArrival(ctx, ws, ts, now) }
 	one := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c, row := &out[i], &rows[i]
-			c.reason, c.err = toRow(row, recs[i], &policy, cutoff, keep)
+			c.reason, c.err = toRow(row, recs[i], &policy, stores)
 			c.key = idwindow.Key{}
 			if c.err == nil && c.reason == "" && w.ids != nil {
 				c.key = idwindow.KeyOf(row.WorkspaceID, row.ID)
@@ -79,10 +72,9 @@ func (w *Writer) convert(ctx context.Context, out []converted, rows []migrations
 }
 
 // toRow decodes, validates and flattens one record into *row; an event
-// older than cutoff is reported expired unless keep says its workspace's
-// policy keeps it (nil keep: none does). *row is written only for a
-// record that makes a row (reason "").
-func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, cutoff time.Time, keep func(ws string, ts time.Time) bool) (string, error) {
+// that stores says is not stored on arrival is reported expired. *row is
+// written only for a record that makes a row (reason "").
+func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, stores func(ws string, ts time.Time) bool) (string, error) {
 	e, changes, err := event.DecodeStored(r.Value)
 	if err != nil {
 		return reasonUndecodable, err
@@ -96,7 +88,7 @@ func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, cutoff time
 	if string(r.Key) != e.WorkspaceID {
 		return reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
 	}
-	if e.Timestamp.Before(cutoff) && (keep == nil || !keep(e.WorkspaceID, e.Timestamp)) {
+	if !stores(e.WorkspaceID, e.Timestamp) {
 		return reasonExpired, nil
 	}
 	*row = migrations.RowWithChanges(&e, changes)

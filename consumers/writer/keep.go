@@ -1,10 +1,11 @@
 package writer
 
-// The arrival check under per-workspace retention: an event is stored
-// when its workspace's policy keeps it, so a backfill or a consumer lag
-// past the deployment's window loses nothing that a longer window or a
-// legal hold keeps, and an event already past a shorter window is not
-// stored only to be deleted.
+// The arrival check under per-workspace retention: an event older than
+// the deployment's window is stored when its workspace's policy keeps it,
+// so a backfill or a consumer lag past the window loses nothing that a
+// longer window or a legal hold keeps. Events inside the deployment's
+// window are stored as before, also past a shorter window (the retention
+// job archives them before it deletes them).
 
 import (
 	"context"
@@ -14,16 +15,16 @@ import (
 )
 
 // Policies returns a workspace's retention policy (a
-// *retentionpolicy.Cache). It is called only for events more than a day
-// old (the shortest window), from several goroutines at once.
+// *retentionpolicy.Cache). It is called only for events older than the
+// deployment's window, from several goroutines at once.
 type Policies interface {
 	For(ctx context.Context, workspace string) (retentionpolicy.Policy, error)
 }
 
-// KeepBy makes the writer store an event when its workspace's policy in p
-// keeps it, and skip it (counted as expired) when not; without it (the
-// default) an event older than the deployment's window is skipped and
-// every other stored. It returns w and must be called before Run.
+// KeepBy makes the writer store an event older than the deployment's
+// window when its workspace's policy in p keeps it; without it (the
+// default) every such event is skipped (counted as expired). It returns w
+// and must be called before Run.
 func (w *Writer) KeepBy(p Policies) *Writer {
 	w.policies = p
 	return w
@@ -43,4 +44,12 @@ func (w *Writer) keeps(ctx context.Context, ws string, ts, now time.Time) bool {
 		return true
 	}
 	return p.Keeps(ts, now)
+}
+
+// storesOnArrival is the arrival check: whether an event of ws with time
+// ts arriving at now is stored (else it is counted as expired): inside the
+// deployment's window always, past it when ws's policy keeps it.
+func (w *Writer) storesOnArrival(ctx context.Context, ws string, ts, now time.Time) bool {
+	cutoff := now.Add(-time.Duration(w.cfg.RetentionDays) * 24 * time.Hour)
+	return !ts.Before(cutoff) || (w.policies != nil && w.keeps(ctx, ws, ts, now))
 }

@@ -45,16 +45,16 @@ func TestTheArrivalCheckFollowsTheWorkspacesPolicy(t *testing.T) {
 		{"a hold keeps everything", policies, "ws_hold", 3000 * day, true},
 		{"a longer window keeps inside it", policies, "ws_400", 200 * day, true},
 		{"a longer window skips past it", policies, "ws_400", 401 * day, false},
-		{"a shorter window skips past it", policies, "ws_30", 40 * day, false},
-		{"a shorter window keeps inside it", policies, "ws_30", 10 * day, true},
+		{"a shorter window past the deployment's window", policies, "ws_30", 100 * day, false},
+		{"a shorter window past its own but inside the deployment's window: stored, archived before its delete", policies, "ws_30", 40 * day, true},
 		{"no policy: the deployment's window", policies, "ws_other", 91 * day, false},
 		{"no policy, inside the deployment's window", policies, "ws_other", 89 * day, true},
 		{"unreadable policies keep the event for the job to judge", policies, "broken", 3000 * day, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := &Writer{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			w := &Writer{log: slog.New(slog.NewTextHandler(io.Discard, nil)), cfg: Config{RetentionDays: 90}}
 			w.KeepBy(tc.policies)
-			require.Equal(t, tc.keep, w.keeps(context.Background(), tc.ws, now.Add(-tc.age), now))
+			require.Equal(t, tc.keep, w.storesOnArrival(context.Background(), tc.ws, now.Add(-tc.age), now))
 		})
 	}
 }
