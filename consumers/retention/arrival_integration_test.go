@@ -49,7 +49,7 @@ func runWriter(t *testing.T, conn driver.Conn, database, topic, dlq string) *pro
 	w, err := writer.New(cfg, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, writer.NewClickHouseSink(conn, database),
 		slog.New(slog.NewTextHandler(io.Discard, nil)), reg, nil)
 	require.NoError(t, err)
-	w.KeepBy(retentionpolicy.NewCache(conn, database, 90, time.Second, nil))
+	w.KeepBy(retentionpolicy.NewCache(conn, database, 90, time.Second, nil).Bound(time.Minute, 5*time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = w.Run(ctx) })

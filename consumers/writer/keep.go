@@ -31,20 +31,30 @@ func (w *Writer) KeepBy(p Policies) *Writer {
 }
 
 // keeps reports whether ws's policy keeps an event of time ts at now.
-// When the policies cannot be read, the event is kept: the retention job,
+// When the policies cannot be read (a bounded Cache fails once its copy
+// is too old), the event is kept: the retention job,
 // which reads them afresh, archives and deletes it if it expired, whereas
 // an event skipped here is lost.
 func (w *Writer) keeps(ctx context.Context, ws string, ts, now time.Time) bool {
 	if w.policies == nil {
 		return false
 	}
+	// A read of the policies (at most one at a time, see main) never
+	// stalls consumption for long.
+	ctx, cancel := context.WithTimeout(ctx, policyReadTimeout)
+	defer cancel()
 	p, err := w.policies.For(ctx, ws)
 	if err != nil {
-		w.log.Warn("retention policies unreadable; storing an event older than the window for the retention job to judge", "workspace", ws, "err", err)
+		if last := w.policyWarned.Load(); now.Unix()-last >= 60 && w.policyWarned.CompareAndSwap(last, now.Unix()) {
+			w.log.Warn("retention policies unreadable; storing events older than the window for the retention job to judge (logged once a minute)", "workspace", ws, "err", err)
+		}
 		return true
 	}
 	return p.Keeps(ts, now)
 }
+
+// policyReadTimeout bounds a read of the policies for the arrival check.
+const policyReadTimeout = 5 * time.Second
 
 // storesOnArrival is the arrival check: whether an event of ws with time
 // ts arriving at now is stored (else it is counted as expired): inside the

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,9 @@ type Writer struct {
 	idBuf    []idwindow.StoredID // the next batch's buffer for its ids
 	policy   event.Policy
 	policies Policies // nil: the deployment's window for every workspace (KeepBy)
+	// policyWarned is when (Unix seconds) unreadable policies were last
+	// logged.
+	policyWarned atomic.Int64
 
 	ids *idwindow.Window // nil when the idempotency window is off
 	// gate holds moved workspaces' records after a partition-count

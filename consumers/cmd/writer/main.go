@@ -75,8 +75,10 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		return err
 	}
 	// Read only for events already older than the window on arrival, at
-	// most once a second: a hold placed a second ago keeps them.
-	w.KeepBy(retentionpolicy.NewCache(conn, chc.Database, wc.RetentionDays, time.Second, time.Now))
+	// most once a second (a hold placed a second ago keeps them), one read
+	// at a time, every 5 s at most while reads fail; a copy older than a
+	// minute is not used (such events are then stored).
+	w.KeepBy(retentionpolicy.NewCache(conn, chc.Database, wc.RetentionDays, time.Second, time.Now).Bound(time.Minute, 5*time.Second))
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = kafkaconn.EnsureTopics(tctx, w.Client(), kc.Partitions, nil, kc.Topic, wc.DeadLetterTopic)
 	cancel()
