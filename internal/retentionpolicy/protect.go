@@ -1,6 +1,6 @@
 package retentionpolicy
 
-// Deletes queued before a legal hold. The retention job deletes with
+// Deletes queued before a legal hold or a longer window. The retention job deletes with
 // ALTER TABLE ... DELETE mutations, which run in the background: one
 // issued before a hold was placed would still delete the held
 // workspace's rows it names. ClickHouse 18.16 has no KILL MUTATION (it
@@ -27,25 +27,38 @@ type Execer interface {
 	Exec(ctx context.Context, query string, args ...any) error
 }
 
-// Protect copies again, into the same table, every row of workspace
-// that a retention delete queued before its hold could delete: in the
-// events table (whose lookup tables its views fill again), the leaves and
-// the long-term tables, the rows older than the day after the cutoff of
-// previous (the policy before the hold, whose window the queued deletes
-// followed, at a time before now), and the restored rows kept until
-// tomorrow or earlier. It copies only into tables with an unfinished
-// mutation, and returns them. A row the mutation already removed is not
-// brought back: call it right after the hold is stored. It is
-// idempotent (more copies collapse too).
-func Protect(ctx context.Context, conn Execer, o migrations.Options, previous Policy, now time.Time) ([]string, error) {
+// Protect copies again, into the same table, every row of workspace that
+// a retention delete still unfinished could delete: in the events table
+// (whose lookup tables its views fill again), the leaves and the
+// long-term tables, the rows older than the day after the cutoff of the
+// shortest window the workspace had since the oldest unfinished mutation
+// was issued (from the history of its policies, an hour earlier for the
+// clocks' skew; defaultDays without a policy), and the restored rows kept
+// until tomorrow or earlier. It copies only into tables with an
+// unfinished mutation, and returns them. A row a mutation already removed
+// is not brought back: call it right after a hold is placed or a window
+// lengthened (the retention job calls it again at each run while such
+// mutations are unfinished). Copies collapse with the originals as
+// replays do.
+func Protect(ctx context.Context, conn Execer, o migrations.Options, workspace string, defaultDays int, now time.Time) ([]string, error) {
 	pending, err := mutating(ctx, conn, o)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	oldest := now
+	for _, t := range pending {
+		if t.Before(oldest) {
+			oldest = t
+		}
+	}
+	days, err := shortestSince(ctx, conn, o.Database, workspace, defaultDays, oldest.Add(-time.Hour))
 	if err != nil {
 		return nil, err
 	}
 	day := 24 * time.Hour
-	before := now.UTC().Add(-time.Duration(previous.Days) * day).Truncate(day).Add(day).UnixNano()
+	before := now.UTC().Add(-time.Duration(days) * day).Truncate(day).Add(day).UnixNano()
 	tomorrow := now.UTC().Truncate(day).Add(day).Unix()
-	lookups := slices.ContainsFunc(migrations.Lookups, func(l migrations.Lookup) bool { return pending[o.StorageTable(l.Table)] })
+	lookups := slices.ContainsFunc(migrations.Lookups, func(l migrations.Lookup) bool { _, ok := pending[o.StorageTable(l.Table)]; return ok })
 	var copied []string
 	for _, t := range []struct {
 		name, cols, cond string
@@ -58,38 +71,68 @@ func Protect(ctx context.Context, conn Execer, o migrations.Options, previous Po
 			"(timestamp_ns < ? OR (kept_until != toDate(0) AND kept_until <= toDate(?)))", []any{before, tomorrow}, false},
 		{migrations.KeptLeavesTable, strings.Join(migrations.Leaves.Columns(), ", "), "timestamp_ns < ?", []any{before}, false},
 	} {
-		if !pending[o.StorageTable(t.name)] && !t.also {
+		if _, ok := pending[o.StorageTable(t.name)]; !ok && !t.also {
 			continue
 		}
 		q := fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s WHERE workspace_id = ? AND %s",
 			o.Database, t.name, t.cols, t.cols, o.Database, t.name, t.cond)
-		if err := conn.Exec(ctx, q, append([]any{previous.Workspace}, t.args...)...); err != nil {
-			return copied, fmt.Errorf("protect %s's rows in %s from queued deletes: %w", previous.Workspace, t.name, err)
+		if err := conn.Exec(ctx, q, append([]any{workspace}, t.args...)...); err != nil {
+			return copied, fmt.Errorf("protect %s's rows in %s from queued deletes: %w", workspace, t.name, err)
 		}
 		copied = append(copied, t.name)
 	}
 	return copied, nil
 }
 
+// shortestSince returns the fewest days workspace's policy had at any
+// time since since: the policy in force then (defaultDays without one)
+// and every change after.
+func shortestSince(ctx context.Context, conn Querier, database, workspace string, defaultDays int, since time.Time) (int, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT days, changed_at FROM %s.%s WHERE workspace_id = ? ORDER BY version", database, migrations.RetentionTable), workspace)
+	if err != nil {
+		return 0, fmt.Errorf("read the retention history of %s: %w", workspace, err)
+	}
+	defer rows.Close()
+	inForce, shortest := defaultDays, MaxDays
+	for rows.Next() {
+		var (
+			days uint16
+			at   time.Time
+		)
+		if err := rows.Scan(&days, &at); err != nil {
+			return 0, fmt.Errorf("read the retention history of %s: %w", workspace, err)
+		}
+		if at.After(since) {
+			shortest = min(shortest, int(days))
+		} else {
+			inForce = int(days)
+		}
+	}
+	return min(shortest, inForce), rows.Err()
+}
+
 // mutating returns the storage tables of o's database with an unfinished
-// mutation (on a cluster, on any node).
-func mutating(ctx context.Context, conn Querier, o migrations.Options) (map[string]bool, error) {
+// mutation (on a cluster, on any node), with when the oldest was issued.
+func mutating(ctx context.Context, conn Querier, o migrations.Options) (map[string]time.Time, error) {
 	src := "system.mutations"
 	if o.Cluster != "" {
 		src = fmt.Sprintf("cluster('%s', system.mutations)", o.Cluster)
 	}
-	rows, err := conn.Query(ctx, "SELECT DISTINCT table FROM "+src+" WHERE database = ? AND is_done = 0", o.Database)
+	rows, err := conn.Query(ctx, "SELECT table, min(create_time) FROM "+src+" WHERE database = ? AND is_done = 0 GROUP BY table", o.Database)
 	if err != nil {
 		return nil, fmt.Errorf("look up queued deletes: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]time.Time{}
 	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
+		var (
+			t  string
+			at time.Time
+		)
+		if err := rows.Scan(&t, &at); err != nil {
 			return nil, fmt.Errorf("look up queued deletes: %w", err)
 		}
-		out[t] = true
+		out[t] = at
 	}
 	return out, rows.Err()
 }

@@ -46,7 +46,8 @@ func TestAHoldStopsTheDeletesQueuedBeforeItOnClickHouse18(t *testing.T) {
 
 // holdStopsQueuedDeletes: the retention job queued deletes of two 30-day
 // workspaces' expired rows (held back: the tables' merges are stopped); a
-// hold is placed on one through the admin API; once the deletes run, the
+// hold is placed on one through the admin API (after its window was
+// lengthened to 365 days without protection); once the deletes run, the
 // held workspace's rows are all still there (events, lookup tables,
 // leaves, long-term rows) and verify's online check proves them, the
 // other's are gone, and the next run issues no delete of the held
@@ -108,6 +109,11 @@ func holdStopsQueuedDeletes(t *testing.T, srv holdServer) {
 		return n
 	}
 	require.EqualValues(t, len(tables), pending(), "a delete is queued on every table")
+
+	// Another instance (or an older release) lengthened ws_held's window
+	// to 365 days meanwhile without stopping the queued deletes: the hold
+	// must protect what the 30-day window the deletes follow would delete.
+	require.NoError(t, retentionpolicy.Set(ctx, conn, db, retentionpolicy.Policy{Workspace: "ws_held", Days: 365, ChangedBy: "operator", ChangedAt: time.Now()}))
 
 	ops, err := admin.ParseOperators([]string{"alice:" + aliceToken})
 	require.NoError(t, err)

@@ -33,7 +33,7 @@ func (p *ClickHousePolicies) OnCluster(cluster string) *ClickHousePolicies {
 
 // ProtectHeld implements HoldGuard with retentionpolicy.Protect.
 func (p *ClickHousePolicies) ProtectHeld(ctx context.Context, previous Policy) ([]string, error) {
-	return retentionpolicy.Protect(ctx, p.conn, p.schema, previous, time.Now())
+	return retentionpolicy.Protect(ctx, p.conn, p.schema, previous.Workspace, p.defaultDays, time.Now())
 }
 
 // Get implements Policies.
