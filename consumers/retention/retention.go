@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,10 @@ type Enforcer struct {
 	m        *metrics
 	archiver Archiver
 	settle   time.Duration // see SetSettle
+	// protected is, by workspace, the unfinished mutations it was last
+	// protected from (protectChanged), under protectMu.
+	protectMu sync.Mutex
+	protected map[string]string
 	// reduced is set once ReduceLog ran in this process; later runs reduce
 	// only after leaves were dropped or deleted.
 	reduced atomic.Bool
@@ -67,7 +72,8 @@ func New(conn Conn, database string, days int, now func() time.Time, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log, m: newMetrics(days)}
+	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log, m: newMetrics(days),
+		protected: map[string]string{}}
 }
 
 // OnCluster makes e work on the schema migrations created on cluster (the
@@ -121,6 +127,7 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 		return nil, "", err
 	}
 	r := &run{now: e.now().UTC(), defaultDays: e.days, policies: policies, mark: mark}
+	e.protectChanged(ctx, r)
 	cutoff := e.Cutoff()
 	dropped, kept, held, err := e.dropWeeks(ctx, r, weekBefore(cutoff))
 	if err != nil {

@@ -51,9 +51,12 @@ func Protect(ctx context.Context, conn Execer, o migrations.Options, workspace s
 			oldest = t
 		}
 	}
-	days, err := shortestSince(ctx, conn, o.Database, workspace, defaultDays, oldest.Add(-time.Hour))
+	days, current, err := shortestSince(ctx, conn, o.Database, workspace, defaultDays, oldest.Add(-time.Hour))
 	if err != nil {
 		return nil, err
+	}
+	if !current.Hold && days >= current.Days {
+		return nil, nil // the deletes delete nothing the window in force keeps
 	}
 	day := 24 * time.Hour
 	before := now.UTC().Add(-time.Duration(days) * day).Truncate(day).Add(day).UnixNano()
@@ -85,30 +88,40 @@ func Protect(ctx context.Context, conn Execer, o migrations.Options, workspace s
 }
 
 // shortestSince returns the fewest days workspace's policy had at any
-// time since since: the policy in force then (defaultDays without one)
-// and every change after.
-func shortestSince(ctx context.Context, conn Querier, database, workspace string, defaultDays int, since time.Time) (int, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT days, changed_at FROM %s.%s WHERE workspace_id = ? ORDER BY version", database, migrations.RetentionTable), workspace)
+// time since since (the policy in force then, defaultDays without one,
+// and every change after) and the policy in force now (Days and Hold).
+func shortestSince(ctx context.Context, conn Querier, database, workspace string, defaultDays int, since time.Time) (int, Policy, error) {
+	current := Default(workspace, defaultDays)
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT days, hold, changed_at FROM %s.%s WHERE workspace_id = ? ORDER BY version", database, migrations.RetentionTable), workspace)
 	if err != nil {
-		return 0, fmt.Errorf("read the retention history of %s: %w", workspace, err)
+		return 0, current, fmt.Errorf("read the retention history of %s: %w", workspace, err)
 	}
 	defer rows.Close()
 	inForce, shortest := defaultDays, MaxDays
 	for rows.Next() {
 		var (
 			days uint16
+			hold uint8
 			at   time.Time
 		)
-		if err := rows.Scan(&days, &at); err != nil {
-			return 0, fmt.Errorf("read the retention history of %s: %w", workspace, err)
+		if err := rows.Scan(&days, &hold, &at); err != nil {
+			return 0, current, fmt.Errorf("read the retention history of %s: %w", workspace, err)
 		}
 		if at.After(since) {
 			shortest = min(shortest, int(days))
 		} else {
 			inForce = int(days)
 		}
+		current.Days, current.Hold = int(days), hold != 0
 	}
-	return min(shortest, inForce), rows.Err()
+	return min(shortest, inForce), current, rows.Err()
+}
+
+// Unfinished returns the storage tables of o's database with an
+// unfinished mutation (on a cluster, on any node), with when the oldest
+// was issued (the server's clock).
+func Unfinished(ctx context.Context, conn Querier, o migrations.Options) (map[string]time.Time, error) {
+	return mutating(ctx, conn, o)
 }
 
 // mutating returns the storage tables of o's database with an unfinished
