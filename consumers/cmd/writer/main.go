@@ -70,7 +70,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	log.Info("schema ready", "clickhouse", applied.Server.String(), "ttl", applied.Server.SupportsTTL(), "applied", applied.Versions)
 
 	kc.ClientID = "audittrail-writer"
-	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database), log, reg, time.Now)
+	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database).KeepLate(wc.RetentionDays, time.Now), log, reg, time.Now)
 	if err != nil {
 		return err
 	}
