@@ -20,16 +20,25 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// expiry is one workspace's delete condition on one kind of table.
+// expiry is one workspace's delete condition on one kind of table (or,
+// with ws "", that of a range of the workspaces without a policy).
 type expiry struct {
 	ws   string
 	cond string // on the table's columns; ? are args
 	args []any
+	// names is how many workspace ids cond names (0 counts as 1).
+	names int
 }
 
 // expireWorkspaces deletes what the policies expire before the partition
 // drops would. It returns the tables it issued deletes on.
 func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, error) {
+	// Read before the archive: a row stored after it is left for a later
+	// run, which archives it first (see SetSettle).
+	since, settling, err := e.settledBefore(ctx)
+	if err != nil {
+		return nil, err
+	}
 	failed, err := e.archiveExpiring(ctx, r.liveExpiries(nil), r.keptExpiries(nil))
 	if err != nil {
 		return nil, err
@@ -49,7 +58,7 @@ func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, erro
 		}{l.Table, live})
 	}
 	for _, t := range tables {
-		did, err := e.deleteExpired(ctx, r, t.name, t.xs)
+		did, err := e.deleteExpired(ctx, r, t.name, t.xs, settledBound(t.name, since, settling))
 		if err != nil {
 			return deleted, fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -80,8 +89,7 @@ func (r *run) liveExpiries(exclude map[string]bool) []expiry {
 		}
 		out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
 	}
-	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.deleteBefore(r.defaultDays))})
+	return append(out, r.others(exclude, " AND timestamp_ns < ?)", r.deleteBefore(r.defaultDays))...)
 }
 
 // keptExpiries are the conditions of the long-term table's rows past
@@ -98,8 +106,7 @@ func (r *run) keptExpiries(exclude map[string]bool) []expiry {
 			out = append(out, expiry{ws: ws, cond: "(workspace_id = ?" + due, args: []any{ws, r.deleteBefore(p.Days), today}})
 		}
 	}
-	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + due, args: append(args, r.deleteBefore(r.defaultDays), today)})
+	return append(out, r.others(exclude, due, r.deleteBefore(r.defaultDays), today)...)
 }
 
 // keptLeafExpiries are the conditions of the long-term leaves past their
@@ -112,8 +119,7 @@ func (r *run) keptLeafExpiries(exclude map[string]bool) []expiry {
 			out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
 		}
 	}
-	others, args := r.others(exclude)
-	return append(out, expiry{cond: "(" + others + " AND timestamp_ns < ?)", args: append(args, r.deleteBefore(r.defaultDays))})
+	return append(out, r.others(exclude, " AND timestamp_ns < ?)", r.deleteBefore(r.defaultDays))...)
 }
 
 // deleteBefore is the time (ns) before which a window of days deletes
@@ -122,21 +128,6 @@ func (r *run) keptLeafExpiries(exclude map[string]bool) []expiry {
 // table sees at most one delete a day per window, not one a run.
 func (r *run) deleteBefore(days int) int64 {
 	return r.now.Add(-time.Duration(days) * 24 * time.Hour).Truncate(24 * time.Hour).UnixNano()
-}
-
-// others is the condition of the workspaces without a policy, but those
-// in exclude.
-func (r *run) others(exclude map[string]bool) (string, []any) {
-	ws := sortedKeys(r.policies)
-	for x := range exclude {
-		if _, ok := r.policies[x]; !ok {
-			ws = append(ws, x)
-		}
-	}
-	if len(ws) == 0 {
-		return "1", nil
-	}
-	return "workspace_id NOT IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ws)), ", ") + ")", anys(ws)
 }
 
 // archiveExpiring archives the (workspace, day)s of the events table's
@@ -157,7 +148,7 @@ func (e *Enforcer) archiveExpiring(ctx context.Context, short, kept []expiry) (m
 		table string
 		xs    []expiry
 	}{{migrations.Table, short}, {migrations.KeptTable, keptFollowing}} {
-		for xs := range slices.Chunk(src.xs, copyChunk) {
+		for _, xs := range chunkExpiries(src.xs) {
 			groups, err := e.expiringDays(ctx, src.table, xs)
 			if err != nil {
 				return nil, err
@@ -197,10 +188,11 @@ func (e *Enforcer) expiringDays(ctx context.Context, table string, xs []expiry) 
 }
 
 // deleteExpired issues, on table's storage table, the deletes of the rows
-// xs select, a chunk of conditions at a time, where a count finds some.
-// It issues none while a mutation of the table is unfinished: that one
-// may be deleting them already, and the next run counts again.
-func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs []expiry) (bool, error) {
+// xs select (and bound, when not nil, selects too), a chunk of conditions
+// at a time, where a count finds some. It issues none while a mutation of
+// the table is unfinished: that one may be deleting them already, and the
+// next run counts again.
+func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs []expiry, bound *expiry) (bool, error) {
 	if len(xs) == 0 {
 		return false, nil
 	}
@@ -208,8 +200,11 @@ func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs [
 		return false, err
 	}
 	did := false
-	for chunk := range slices.Chunk(xs, copyChunk) {
+	for _, chunk := range chunkExpiries(xs) {
 		cond, args := joinExpiries(chunk)
+		if bound != nil {
+			cond, args = "("+cond+") AND "+bound.cond, append(args, bound.args...)
+		}
 		var n uint64
 		if err := e.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE %s", e.database, table, cond), args...).Scan(&n); err != nil {
 			return did, fmt.Errorf("count expired rows: %w", err)

@@ -119,6 +119,26 @@ func (e *Enforcer) keepWeek(ctx context.Context, r *run, id string) (bool, error
 	if err != nil {
 		return false, err
 	}
+	week := fmt.Sprintf("timestamp >= toDateTime(%d) AND timestamp < toDateTime(%d)", lo.Unix(), hi.Unix())
+	since, settling, err := e.settledBefore(ctx)
+	if err != nil {
+		return false, err
+	}
+	// A week with rows stored within the settle time waits (checked again
+	// after the copy: a row stored meanwhile may have missed it).
+	unsettled := func() (bool, error) {
+		if !settling {
+			return false, nil
+		}
+		recent, err := e.arrivedSince(ctx, migrations.Table, "inserted_at", week, since)
+		if recent {
+			e.log.Info("a week past the window has rows stored just now; it is dropped at a later run", "week", lo.Format(time.DateOnly))
+		}
+		return recent, err
+	}
+	if recent, err := unsettled(); recent || err != nil {
+		return false, err
+	}
 	groups, err := e.weekGroups(ctx, lo, hi)
 	if err != nil {
 		return false, err
@@ -138,12 +158,15 @@ func (e *Enforcer) keepWeek(ctx context.Context, r *run, id string) (bool, error
 		return false, nil
 	}
 	cols := strings.Join(migrations.Events.Columns(), ", ")
-	week := fmt.Sprintf("timestamp >= toDateTime(%d) AND timestamp < toDateTime(%d)", lo.Unix(), hi.Unix())
 	err = e.copyKept(ctx, keep, func(conds string) string {
 		return fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s WHERE %s AND (%s)",
 			e.database, migrations.KeptTable, cols, cols, e.database, migrations.Table, week, conds)
 	})
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	recent, err := unsettled()
+	return !recent && err == nil, err
 }
 
 // weekGroups reads the (workspace, day) groups of the events table's rows
@@ -224,15 +247,26 @@ func (e *Enforcer) copyKept(ctx context.Context, keep map[string]int64, insert f
 
 // keepLeafDay copies the leaves of day partition day (YYYYMMDD) of the
 // integrity log that the policies keep into the long-term leaves table.
-func (e *Enforcer) keepLeafDay(ctx context.Context, r *run, day string) error {
+// It reports whether the day may be dropped: not when a leaf of it was
+// sealed within the settle time (see SetSettle), checked after the copy.
+func (e *Enforcer) keepLeafDay(ctx context.Context, r *run, day string) (bool, error) {
 	t, err := time.Parse("20060102", day)
 	if err != nil {
-		return err
+		return false, err
+	}
+	since, settling, err := e.settledBefore(ctx)
+	if err != nil {
+		return false, err
 	}
 	cols := strings.Join(migrations.Leaves.Columns(), ", ")
 	span := fmt.Sprintf("timestamp_ns >= %d AND timestamp_ns < %d", t.UnixNano(), t.AddDate(0, 0, 1).UnixNano())
-	return e.copyKept(ctx, r.keepers(), func(conds string) string {
+	err = e.copyKept(ctx, r.keepers(), func(conds string) string {
 		return fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s WHERE %s AND (%s)",
 			e.database, migrations.KeptLeavesTable, cols, cols, e.database, migrations.LeavesTable, span, conds)
 	})
+	if err != nil || !settling {
+		return err == nil, err
+	}
+	recent, err := e.arrivedSince(ctx, migrations.LeavesTable, "sealed_at", span, since)
+	return !recent && err == nil, err
 }

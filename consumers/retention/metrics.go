@@ -18,6 +18,9 @@ type metrics struct {
 	oldest      prometheus.Gauge
 	// archiveFailures counts the (workspace, day)s an archive failed for.
 	archiveFailures prometheus.Counter
+	// mutationSince is, by table, when its oldest unfinished mutation was
+	// issued (0: none): the job issues no delete on a table meanwhile.
+	mutationSince *prometheus.GaugeVec
 }
 
 func newMetrics(days int) *metrics {
@@ -36,6 +39,13 @@ func newMetrics(days int) *metrics {
 		archiveFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_retention_archive_failures_total",
 			Help: "Workspace days whose archive before expiry failed (kept until a later run)."}),
+		mutationSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "audittrail_writer_retention_mutation_pending_since_timestamp_seconds",
+			Help: "When the oldest unfinished mutation (ALTER TABLE ... DELETE) of a table the retention job deletes from was issued, at the job's last run (Unix seconds; 0: none). The job issues no delete on a table while one is unfinished."},
+			[]string{"table"}),
+	}
+	for _, table := range mutatedTables() {
+		m.mutationSince.WithLabelValues(table).Set(0)
 	}
 	m.runs.WithLabelValues("ok")
 	m.runs.WithLabelValues("failed")
@@ -47,10 +57,11 @@ func newMetrics(days int) *metrics {
 // that runs it: audittrail_writer_retention_runs_total{result},
 // audittrail_writer_retention_last_success_timestamp_seconds,
 // audittrail_writer_retention_window_seconds,
-// audittrail_writer_oldest_partition_timestamp_seconds and
-// audittrail_writer_retention_archive_failures_total.
+// audittrail_writer_oldest_partition_timestamp_seconds,
+// audittrail_writer_retention_archive_failures_total and
+// audittrail_writer_retention_mutation_pending_since_timestamp_seconds{table}.
 func (e *Enforcer) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{e.m.runs, e.m.lastSuccess, e.m.window, e.m.oldest, e.m.archiveFailures}
+	return []prometheus.Collector{e.m.runs, e.m.lastSuccess, e.m.window, e.m.oldest, e.m.archiveFailures, e.m.mutationSince}
 }
 
 // observe records a run that ended at now with err; oldest is the oldest

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,11 @@ type Enforcer struct {
 	log      *slog.Logger
 	m        *metrics
 	archiver Archiver
+	settle   time.Duration // see SetSettle
+	// protected is, by workspace, the unfinished mutations it was last
+	// protected from (protectChanged), under protectMu.
+	protectMu sync.Mutex
+	protected map[string]string
 	// reduced is set once ReduceLog ran in this process; later runs reduce
 	// only after leaves were dropped or deleted.
 	reduced atomic.Bool
@@ -66,7 +72,8 @@ func New(conn Conn, database string, days int, now func() time.Time, log *slog.L
 	if now == nil {
 		now = time.Now
 	}
-	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log, m: newMetrics(days)}
+	return &Enforcer{conn: conn, database: database, schema: migrations.Options{Database: database}, days: days, now: now, log: log, m: newMetrics(days),
+		protected: map[string]string{}}
 }
 
 // OnCluster makes e work on the schema migrations created on cluster (the
@@ -97,6 +104,9 @@ func (e *Enforcer) Cutoff() string {
 // moves what is left of an old-layout events table (migrations.MoveLegacy).
 // Each run is counted in the job's metrics (Collectors).
 func (e *Enforcer) RunOnce(ctx context.Context) ([]string, error) {
+	if err := e.observeMutations(ctx); err != nil {
+		e.log.Warn("retention could not read the unfinished mutations", "err", err)
+	}
 	dropped, oldest, err := e.runOnce(ctx)
 	e.m.observe(e.now(), oldest, err)
 	return dropped, err
@@ -117,6 +127,7 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 		return nil, "", err
 	}
 	r := &run{now: e.now().UTC(), defaultDays: e.days, policies: policies, mark: mark}
+	e.protectChanged(ctx, r)
 	cutoff := e.Cutoff()
 	dropped, kept, held, err := e.dropWeeks(ctx, r, weekBefore(cutoff))
 	if err != nil {
@@ -185,8 +196,9 @@ func (e *Enforcer) retainLog(ctx context.Context, r *run, expired func(week stri
 		if werr != nil || !expired(week) {
 			return false
 		}
-		err = e.keepLeafDay(ctx, r, day)
-		return err == nil
+		var ok bool
+		ok, err = e.keepLeafDay(ctx, r, day)
+		return ok
 	})
 	if err = errors.Join(err, derr); err != nil {
 		return fmt.Errorf("%s: %w", migrations.LeavesTable, err)

@@ -47,7 +47,7 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 			seg = recs[:room]
 		}
 		full := slices.Grow(w.rows, len(seg))[:n+len(seg)]
-		conv = w.convert(conv, full[n:], seg)
+		conv = w.convert(ctx, conv, full[n:], seg)
 		k := n
 		for i, r := range seg {
 			switch c := &conv[i]; {

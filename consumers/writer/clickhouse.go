@@ -5,6 +5,8 @@ package writer
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -18,8 +20,11 @@ import (
 // the embedded idwindow.Registry). It is safe for concurrent use.
 type ClickHouseSink struct {
 	*idwindow.Registry
-	conn   driver.Conn
-	insert string
+	conn     driver.Conn
+	insert   string
+	kept     string // the long-term table's insert (KeepLate)
+	keepPast time.Duration
+	now      func() time.Time
 }
 
 // NewClickHouseSink returns a sink writing to database.audit_events and
@@ -29,7 +34,20 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 		Registry: idwindow.NewRegistry(conn, database),
 		conn:     conn,
 		insert:   migrations.Events.Insert(database),
+		kept:     migrations.KeptInsert(database),
 	}
+}
+
+// KeepLate makes s also store in the long-term table (audit_events_kept)
+// every row older than days (the deployment's window) at now: the writer
+// stores such rows only when their workspace's policy keeps them (a late
+// event of a held or longer-kept workspace), and the retention job may
+// drop their week of the events table at any time; in the long-term
+// table no drop can lose them (readers collapse the two copies). It
+// returns s and must be called before s is used.
+func (s *ClickHouseSink) KeepLate(days int, now func() time.Time) *ClickHouseSink {
+	s.keepPast, s.now = time.Duration(days)*24*time.Hour, now
+	return s
 }
 
 // Insert writes rows in one INSERT (see chconn.InsertBlocks) and returns
@@ -41,7 +59,40 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 // conversion.
 func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) error {
 	block := migrations.Events.NewBlock()
-	return chconn.InsertBlocks(ctx, s.conn, s.insert, len(rows), func(b driver.Batch, lo, hi int) error {
+	err := chconn.InsertBlocks(ctx, s.conn, s.insert, len(rows), func(b driver.Batch, lo, hi int) error {
 		return chconn.AppendColumns(b, migrations.Events.InsertColumns(), block.Columns(rows[lo:hi])...)
 	})
+	if err != nil || s.now == nil {
+		return err
+	}
+	return s.insertLate(ctx, rows)
+}
+
+// insertLate stores the rows older than keepPast in the long-term table
+// too (KeepLate). Replays store equal rows, which collapse.
+func (s *ClickHouseSink) insertLate(ctx context.Context, rows []migrations.Row) error {
+	cutoff := s.now().Add(-s.keepPast)
+	var b driver.Batch
+	for i := range rows {
+		if !rows[i].Timestamp.Before(cutoff) {
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = s.conn.PrepareBatch(context.WithoutCancel(ctx), s.kept); err != nil {
+				return fmt.Errorf("insert late kept rows: %w", err)
+			}
+		}
+		if err := b.Append(migrations.KeptValues(&rows[i], false, time.Time{})...); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("insert late kept rows: %w", err)
+		}
+	}
+	if b == nil {
+		return nil
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert late kept rows: %w", err)
+	}
+	return nil
 }

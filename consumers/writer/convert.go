@@ -4,6 +4,7 @@ package writer
 // or given the reason it is not stored (dead-lettered or expired).
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -35,7 +36,7 @@ type converted struct {
 // holds len(recs) rows; what a record that makes no row leaves there is
 // undefined) and spreading large polls over every core. It returns the
 // outcomes in out, grown when needed.
-func (w *Writer) convert(out []converted, rows []migrations.Row, recs []*kgo.Record) []converted {
+func (w *Writer) convert(ctx context.Context, out []converted, rows []migrations.Row, recs []*kgo.Record) []converted {
 	if cap(out) < len(recs) {
 		out = make([]converted, len(recs))
 	}
@@ -45,10 +46,11 @@ func (w *Writer) convert(out []converted, rows []migrations.Row, recs []*kgo.Rec
 	now := w.now()
 	policy := w.policy
 	policy.Now = func() time.Time { return now }
+	stores := func(ws string, ts time.Time) bool { return w.storesOnArrival(ctx, ws, ts, now) }
 	one := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c, row := &out[i], &rows[i]
-			c.reason, c.err = toRow(row, recs[i], &policy, now, w.cfg.RetentionDays)
+			c.reason, c.err = toRow(row, recs[i], &policy, stores)
 			c.key = idwindow.Key{}
 			if c.err == nil && c.reason == "" && w.ids != nil {
 				c.key = idwindow.KeyOf(row.WorkspaceID, row.ID)
@@ -69,10 +71,10 @@ func (w *Writer) convert(out []converted, rows []migrations.Row, recs []*kgo.Rec
 	return out
 }
 
-// toRow decodes, validates and flattens one record into *row, at now;
-// events older than retentionDays are reported expired. *row is written
-// only for a record that makes a row (reason "").
-func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, now time.Time, retentionDays int) (string, error) {
+// toRow decodes, validates and flattens one record into *row; an event
+// that stores says is not stored on arrival is reported expired. *row is
+// written only for a record that makes a row (reason "").
+func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, stores func(ws string, ts time.Time) bool) (string, error) {
 	e, changes, err := event.DecodeStored(r.Value)
 	if err != nil {
 		return reasonUndecodable, err
@@ -86,7 +88,7 @@ func toRow(row *migrations.Row, r *kgo.Record, policy *event.Policy, now time.Ti
 	if string(r.Key) != e.WorkspaceID {
 		return reasonInvalid, fmt.Errorf("record key %q is not the event's workspace_id", truncate(string(r.Key), 64))
 	}
-	if e.Timestamp.Before(now.Add(-time.Duration(retentionDays) * 24 * time.Hour)) {
+	if !stores(e.WorkspaceID, e.Timestamp) {
 		return reasonExpired, nil
 	}
 	*row = migrations.RowWithChanges(&e, changes)

@@ -31,7 +31,7 @@ func BenchmarkToRow(b *testing.B) {
 	b.ResetTimer()
 	var row migrations.Row
 	for i := 0; b.Loop(); i++ {
-		if _, err := toRow(&row, recs[i%len(recs)], &policy, now, 90); err != nil {
+		if _, err := toRow(&row, recs[i%len(recs)], &policy, func(string, time.Time) bool { return true }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,7 +9,8 @@
 // Records that cannot be stored (undecodable, failing validation, too far in
 // the future) go to the dead-letter topic with headers naming the reason and
 // the source topic, partition and offset. Events already older than the
-// retention window on arrival are counted and skipped.
+// retention window on arrival are counted and skipped, unless their
+// workspace's policy keeps them (KeepBy: a longer window or a legal hold).
 package writer
 
 import (
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +82,10 @@ type Writer struct {
 	inflight []*batch            // handed to the inserter, oldest first
 	idBuf    []idwindow.StoredID // the next batch's buffer for its ids
 	policy   event.Policy
+	policies Policies // nil: the deployment's window for every workspace (KeepBy)
+	// policyWarned is when (Unix seconds) unreadable policies were last
+	// logged.
+	policyWarned atomic.Int64
 
 	ids *idwindow.Window // nil when the idempotency window is off
 	// gate holds moved workspaces' records after a partition-count

@@ -2,6 +2,8 @@ package retentionpolicy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -26,6 +28,27 @@ type Cache struct {
 	policies map[string]Policy
 	readAt   time.Time
 	loaded   bool
+
+	// Bounds (see Bound); zero: none.
+	maxStale time.Duration
+	backoff  time.Duration
+	failedAt time.Time // of the last failed read
+	lastErr  error
+}
+
+// ErrStale is returned (wrapped, with the last read's error) by For of a
+// bounded Cache whose copy is older than its bound, or that has none.
+var ErrStale = errors.New("retention policies unreadable: no copy young enough")
+
+// Bound makes c fit a hot path that must not wait on ClickHouse: For never
+// waits for a read another caller is running, reads at most once every
+// backoff after a failed read, and fails with ErrStale once the copy it
+// holds was read more than maxStale ago (or before any copy was read),
+// instead of serving an old copy for ever. It returns c and must be
+// called before c is used.
+func (c *Cache) Bound(maxStale, backoff time.Duration) *Cache {
+	c.maxStale, c.backoff = maxStale, backoff
+	return c
 }
 
 // NewCache returns a cache of database's policies, read again when older
@@ -70,6 +93,9 @@ func (c *Cache) fresh(ctx context.Context) error {
 	if fresh, _ := c.state(); fresh {
 		return nil
 	}
+	if c.maxStale > 0 {
+		return c.freshBounded(ctx)
+	}
 	c.refresh.Lock()
 	defer c.refresh.Unlock()
 	fresh, loaded := c.state()
@@ -82,6 +108,37 @@ func (c *Cache) fresh(ctx context.Context) error {
 	// On an error with a copy at hand, it is served; the next call tries
 	// again.
 	return nil
+}
+
+// freshBounded is fresh under Bound: one read at a time, none within
+// backoff of a failed one, and a copy served only up to maxStale.
+func (c *Cache) freshBounded(ctx context.Context) error {
+	c.mu.RLock()
+	due := c.failedAt.IsZero() || c.now().Sub(c.failedAt) >= c.backoff
+	c.mu.RUnlock()
+	if due && c.refresh.TryLock() {
+		err := c.read(ctx)
+		c.mu.Lock()
+		if err != nil {
+			c.failedAt, c.lastErr = c.now(), err
+		} else {
+			c.failedAt, c.lastErr = time.Time{}, nil
+		}
+		c.mu.Unlock()
+		c.refresh.Unlock()
+		if err == nil {
+			return nil
+		}
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.loaded && c.now().Sub(c.readAt) < c.maxStale {
+		return nil
+	}
+	if c.lastErr != nil {
+		return fmt.Errorf("%w: %w", ErrStale, c.lastErr)
+	}
+	return ErrStale // the first read is under way
 }
 
 // state reports whether the copy is younger than maxAge, and whether

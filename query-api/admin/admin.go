@@ -63,6 +63,15 @@ type Policies interface {
 	All(ctx context.Context) (map[string]Policy, error)
 }
 
+// HoldGuard stops the retention deletes queued before a legal hold or a
+// longer window from deleting the workspace's rows they now keep (a
+// *ClickHousePolicies; the Policies of Options are used when they
+// implement it). ProtectHeld takes the policy the change replaced and
+// returns the tables it acted on.
+type HoldGuard interface {
+	ProtectHeld(ctx context.Context, previous Policy) ([]string, error)
+}
+
 // Emitter records audit events (an emitter.Emitter); Emit returns once the
 // event is durably accepted.
 type Emitter interface {
@@ -319,8 +328,32 @@ func (h *handler) apply(c echo.Context, rec record, old, next Policy) error {
 			Message: fmt.Sprintf("another change (by %s) was stored over this one: read the policy and repeat if still needed", back.ChangedBy)}
 	}
 	h.o.Log.Info("retention policy changed", "workspace_id", next.Workspace, "event", name, "operator", next.ChangedBy)
+	if (next.Hold && !old.Hold) || (!next.Hold && next.Days > old.Days) {
+		if err := h.protect(c, old); err != nil {
+			return err
+		}
+	}
 	back.Workspace = next.Workspace
 	return c.JSON(http.StatusOK, view(back))
+}
+
+// protect stops the retention deletes queued before a hold or a longer
+// window on previous's workspace (see HoldGuard), when the policies can.
+func (h *handler) protect(c echo.Context, previous Policy) error {
+	g, ok := h.o.Policies.(HoldGuard)
+	if !ok {
+		return nil
+	}
+	tables, err := g.ProtectHeld(c.Request().Context(), previous)
+	if err != nil {
+		h.o.Log.Error("protect a held workspace from queued deletes", "workspace_id", previous.Workspace, "err", err)
+		return &httpserver.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "the change is stored and in force, but the retention deletes queued before it could not be stopped yet; the retention job repeats this at its next run"}
+	}
+	if len(tables) > 0 {
+		h.o.Log.Info("kept a held workspace's rows from the retention deletes queued before its hold", "workspace_id", previous.Workspace, "tables", tables)
+	}
+	return nil
 }
 
 func (h *handler) unavailable(doing string, err error) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/internal/kafkaconn"
+	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/internal/service"
 	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/schemas/topics"
@@ -69,10 +70,15 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	log.Info("schema ready", "clickhouse", applied.Server.String(), "ttl", applied.Server.SupportsTTL(), "applied", applied.Versions)
 
 	kc.ClientID = "audittrail-writer"
-	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database), log, reg, time.Now)
+	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database).KeepLate(wc.RetentionDays, time.Now), log, reg, time.Now)
 	if err != nil {
 		return err
 	}
+	// Read only for events already older than the window on arrival, at
+	// most once a second (a hold placed a second ago keeps them), one read
+	// at a time, every 5 s at most while reads fail; a copy older than a
+	// minute is not used (such events are then stored).
+	w.KeepBy(retentionpolicy.NewCache(conn, chc.Database, wc.RetentionDays, time.Second, time.Now).Bound(time.Minute, 5*time.Second))
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = kafkaconn.EnsureTopics(tctx, w.Client(), kc.Partitions, nil, kc.Topic, wc.DeadLetterTopic)
 	cancel()
@@ -81,7 +87,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	}
 
 	var wg sync.WaitGroup
-	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster)
+	enf := retention.New(conn, chc.Database, wc.RetentionDays, time.Now, log).OnCluster(chc.Cluster).SetSettle(retention.DefaultSettle)
 	reg.MustRegister(enf.Collectors()...)
 	if arch != nil {
 		enf.SetArchiver(arch)

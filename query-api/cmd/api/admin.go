@@ -58,7 +58,7 @@ func adminServer(c apiConfig, conn driver.Conn, rec admin.Emitter, log *slog.Log
 		return nil, nil
 	}
 	o := admin.Options{Operators: c.Admin.Operators, Emitter: rec, Log: log.With("listener", "admin"),
-		Policies: admin.NewClickHousePolicies(conn, c.ClickHouse.Database, c.RetentionDays)}
+		Policies: admin.NewClickHousePolicies(conn, c.ClickHouse.Database, c.RetentionDays).OnCluster(c.ClickHouse.Cluster)}
 	if c.Admin.ArchiveDir != "" {
 		cvs, err := verify.Verifiers(c.LogKeys)
 		if err != nil {
