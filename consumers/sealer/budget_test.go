@@ -76,3 +76,24 @@ func TestFetchingPausesOnRecordsOrBytesWaiting(t *testing.T) {
 		})
 	}
 }
+
+func TestASealerYieldsWhileTheWriterLagsItsLagOrMore(t *testing.T) {
+	ends := map[int32]int64{0: 1_000, 1: 500, 2: 300}
+	tests := []struct {
+		name     string
+		writerAt map[int32]int64
+		lag      int
+		want     bool
+	}{
+		{name: "summed over partitions", writerAt: map[int32]int64{0: 900, 1: 450, 2: 300}, lag: 150, want: true},
+		{name: "under the lag", writerAt: map[int32]int64{0: 900, 1: 451, 2: 300}, lag: 150, want: false},
+		{name: "a partition without the writer's offset does not count", writerAt: map[int32]int64{0: 1_000}, lag: 1, want: false},
+		{name: "a writer past a stale end counts nothing", writerAt: map[int32]int64{0: 1_200, 1: 400}, lag: 100, want: true},
+		{name: "0 never yields", writerAt: map[int32]int64{0: 0, 1: 0, 2: 0}, lag: 0, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, yielding(ends, tt.writerAt, tt.lag))
+		})
+	}
+}

@@ -34,6 +34,12 @@ type Config struct {
 	// every partition with records waiting pauses.
 	MaxPending   int
 	PendingBytes int
+	// YieldLag is how many records the writer group may lag behind the
+	// end of this sealer's partitions before the sealer yields to it: it
+	// then seals one round every YieldEvery until the writer is back under
+	// it. 0 never yields.
+	YieldLag   int
+	YieldEvery time.Duration
 	// CheckpointInterval is the least time between two checkpoints of a
 	// workspace; one is signed only when the log grew.
 	CheckpointInterval time.Duration
@@ -64,6 +70,7 @@ func Defaults() Config {
 		Topic: topics.Events, CheckpointsTopic: config.CheckpointsTopic.Default,
 		BatchSize: config.SealerBatchSize.Default, BatchBytes: config.SealerBatchBytes.Default,
 		PendingBytes: config.SealerPendingBytes.Default, CheckpointInterval: config.CheckpointInterval.Default,
+		YieldLag: config.SealerYieldLag.Default, YieldEvery: 5 * time.Second,
 		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
 		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
 	}
@@ -80,6 +87,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.BatchSize = config.SealerBatchSize.Get(e)
 	c.BatchBytes = config.SealerBatchBytes.Get(e)
 	c.PendingBytes = config.SealerPendingBytes.Get(e)
+	c.YieldLag = config.SealerYieldLag.Get(e)
 	c.CheckpointInterval = config.CheckpointInterval.Get(e)
 	c.Origin = config.LogOrigin.Get(e)
 	c.SigningKey = config.SigningKey.Get(e)
@@ -93,6 +101,7 @@ func (c Config) Validate() error {
 		config.SealerGroup.Check(c.Group), config.WriterGroup.Check(c.WriterGroup),
 		config.CheckpointsTopic.Check(c.CheckpointsTopic), config.SealerBatchSize.Check(c.BatchSize),
 		config.SealerBatchBytes.Check(c.BatchBytes), config.SealerPendingBytes.Check(c.PendingBytes),
+		config.SealerYieldLag.Check(c.YieldLag),
 		config.CheckpointInterval.Check(c.CheckpointInterval), config.LogOrigin.Check(c.Origin),
 	}
 	if c.Group == c.WriterGroup {
@@ -101,8 +110,8 @@ func (c Config) Validate() error {
 	if c.Origin == "" || strings.ContainsAny(c.Origin, " /\n\t") {
 		errs = append(errs, config.LogOrigin.Invalid(c.Origin))
 	}
-	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 {
-		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery and SessionTimeout must be positive"))
+	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 || (c.YieldLag > 0 && c.YieldEvery <= 0) {
+		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery, SessionTimeout and (with YieldLag) YieldEvery must be positive"))
 	}
 	_, err := c.signer()
 	return errors.Join(append(errs, err)...)

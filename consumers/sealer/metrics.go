@@ -6,7 +6,7 @@ type metrics struct {
 	leaves, reclaimed, checkpoints, tiles prometheus.Counter
 	records                               *prometheus.CounterVec
 	errors                                *prometheus.CounterVec
-	waiting                               prometheus.Gauge
+	waiting, yielding                     prometheus.Gauge
 	sealSeconds                           prometheus.Histogram
 }
 
@@ -29,6 +29,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"step"}),
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_sealer_records_waiting", Help: "Records read and not yet sealed (most wait for the writer group's commits)."}),
+		yielding: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "audittrail_sealer_yielding", Help: "1 while the writer group lags AUDITTRAIL_SEALER_YIELD_LAG records or more behind the sealer's partitions and the sealer seals one round every 5 s, else 0."}),
 		sealSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "audittrail_sealer_seal_seconds", Help: "Time to seal one round of records.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
@@ -42,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.errors.WithLabelValues(s)
 	}
 	if reg != nil {
-		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.sealSeconds)
+		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.yielding, m.sealSeconds)
 	}
 	return m
 }

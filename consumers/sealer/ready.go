@@ -27,10 +27,16 @@ func (s *Sealer) sealReady(ctx context.Context) {
 		s.readWriterOffsets(ctx)
 		s.checked = now
 	}
+	s.yield = yielding(s.ends, s.writerAt, s.cfg.YieldLag)
+	s.m.yielding.Set(map[bool]float64{false: 0, true: 1}[s.yield])
+	if s.yield && now.Sub(s.sealed) < s.cfg.YieldEvery {
+		return
+	}
 	ready := s.ready()
 	if len(ready) == 0 {
 		return
 	}
+	s.sealed = now
 	var items []Item
 	for _, r := range ready {
 		it, ok := s.decode(r)
@@ -139,11 +145,17 @@ func (s *Sealer) waiting() int {
 }
 
 // syncPause pauses the fetching of partitions with MaxPending records
-// waiting, or of every partition with records waiting once they hold
-// PendingBytes in all, and resumes those back under it (the gate's own
-// pauses aside: it resumes those itself).
+// waiting (BatchSize while the sealer yields to the writer: it reads no
+// more than its next round while the writer needs the CPU), or of every
+// partition with records waiting once they hold PendingBytes in all, and
+// resumes those back under it (the gate's own pauses aside: it resumes
+// those itself).
 func (s *Sealer) syncPause() {
-	pause, resume := pauses(s.pending, s.paused, s.cfg.maxPending(), s.cfg.PendingBytes)
+	most := s.cfg.maxPending()
+	if s.yield {
+		most = min(most, s.cfg.BatchSize)
+	}
+	pause, resume := pauses(s.pending, s.paused, most, s.cfg.PendingBytes)
 	for _, p := range pause {
 		s.paused[p] = true
 	}
@@ -182,4 +194,25 @@ func pauses(pending map[int32][]*kgo.Record, paused map[int32]bool, maxRecords, 
 		}
 	}
 	return pause, resume
+}
+
+// yielding reports whether the writer group lags at least lag records
+// behind the ends of the partitions (summed over those whose end and
+// writer offset are both known): the sealer then yields the CPU to the
+// writer, whose stored rows are what it seals. Sealing costs the server
+// and the process about as much per event as storing does, so beside a
+// writer working off a backlog it would slow the writer by about a fifth
+// on two cores; yielding stores the backlog first and seals it after
+// (checkpoints wait, records are never skipped).
+func yielding(ends, writerAt map[int32]int64, lag int) bool {
+	if lag <= 0 {
+		return false
+	}
+	var behind int64
+	for p, end := range ends {
+		if at, ok := writerAt[p]; ok && end > at {
+			behind += end - at
+		}
+	}
+	return behind >= int64(lag)
 }

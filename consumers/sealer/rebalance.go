@@ -60,6 +60,7 @@ func (s *Sealer) forget(cl *kgo.Client, ps []int32) {
 	for _, p := range ps {
 		delete(s.pending, p)
 		delete(s.writerAt, p)
+		delete(s.ends, p)
 		if s.paused[p] {
 			delete(s.paused, p)
 			resume = append(resume, p)

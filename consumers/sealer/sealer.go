@@ -75,6 +75,9 @@ type Sealer struct {
 	paused   map[int32]bool
 	wsPart   map[string]int32 // the partition each loaded log's records come from
 	writerAt map[int32]int64  // the writer group's committed offsets, as last read
+	ends     map[int32]int64  // the partitions' high watermarks, as last fetched
+	sealed   time.Time        // when the last round was sealed (see yielding)
+	yield    bool             // whether the sealer yields to a lagging writer
 	checked  time.Time
 	retryAt  time.Time // after a failed round, the next one waits until then
 	swept    time.Time // when idle logs were last evicted
@@ -90,7 +93,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 	signer, _ := cfg.signer()
 	s := &Sealer{cfg: cfg, store: store, counts: counts, log: log, now: now, m: newMetrics(reg), signer: signer,
 		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
-		wsPart: map[string]int32{}, writerAt: map[int32]int64{},
+		wsPart: map[string]int32{}, writerAt: map[int32]int64{}, ends: map[int32]int64{},
 		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
 			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}}}
 	// A moved workspace waits until its old partition is stored by the
@@ -171,6 +174,11 @@ func (s *Sealer) round(ctx context.Context) {
 		s.log.Warn("handover: offsets not read; holding", "err", err)
 	}
 	s.mu.Lock()
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if p.Topic == s.cfg.Topic && p.Err == nil && p.HighWatermark > 0 {
+			s.ends[p.Partition] = p.HighWatermark
+		}
+	})
 	s.applyGate(res)
 	for _, r := range res.Ready {
 		s.pending[r.Partition] = append(s.pending[r.Partition], r)

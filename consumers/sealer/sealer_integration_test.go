@@ -76,16 +76,21 @@ func (s *stack) writer() (stop func()) {
 }
 
 func (s *stack) sealer(store sealer.Store) (stop func()) {
-	return s.sealerWith(store, nil)
+	return s.sealerWith(store, nil, nil)
 }
 
-func (s *stack) sealerWith(store sealer.Store, reg prometheus.Registerer) (stop func()) {
+// sealerWith runs a sealer on store (ClickHouse when nil) with its metrics
+// in reg (none when nil) and its configuration changed by tweak (when set).
+func (s *stack) sealerWith(store sealer.Store, reg prometheus.Registerer, tweak func(*sealer.Config)) (stop func()) {
 	cfg := sealer.Defaults()
 	cfg.Topic, cfg.CheckpointsTopic, cfg.Group, cfg.WriterGroup = s.events, s.cps, s.group, s.writerGroup
 	cfg.SigningKey, cfg.VerifierKeys = s.skey, []string{s.vkey}
 	cfg.CheckpointInterval = 200 * time.Millisecond
 	cfg.BatchSize = 150
 	cfg.SessionTimeout = 6 * time.Second
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	if store == nil {
 		store = sealer.NewClickHouseStore(s.conn, s.db)
 	}
@@ -352,20 +357,51 @@ func TestASealerKilledBetweenItsInsertsIsReplacedWithoutGapOrDoubleIndex(t *test
 func TestNothingIsSealedBeforeTheWriterCommitted(t *testing.T) {
 	s := newStack(t)
 	reg := prometheus.NewRegistry()
-	defer s.sealerWith(nil, reg)()
+	defer s.sealerWith(nil, reg, nil)()
 	s.traffic([]string{"ws_a"}, 50, "one")
-	require.Eventually(t, func() bool {
-		mfs, err := reg.Gather()
-		require.NoError(t, err)
-		for _, mf := range mfs {
-			if mf.GetName() == "audittrail_sealer_records_waiting" {
-				return mf.GetMetric()[0].GetGauge().GetValue() >= 50
-			}
-		}
-		return false
-	}, 30*time.Second, 20*time.Millisecond, "the sealer read the records")
+	require.Eventually(t, func() bool { return gauge(t, reg, "audittrail_sealer_records_waiting") >= 50 },
+		30*time.Second, 20*time.Millisecond, "the sealer read the records")
 	require.Empty(t, s.leaves("ws_a"), "nothing sealed: the writer stored nothing yet")
 	defer s.writer()()
 	visible := s.sealed([]string{"ws_a"}, 60*time.Second)
 	s.checkLog("ws_a", visible)
+}
+
+// gauge is the value of the gauge name in reg (-1 when absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// A sealer yields to a writer that lags behind the records it read, and
+// seals everything once the writer caught up, each event once.
+func TestASealerYieldsToALaggingWriterAndThenSealsEverything(t *testing.T) {
+	s := newStack(t)
+	reg := prometheus.NewRegistry()
+	defer s.sealerWith(nil, reg, func(c *sealer.Config) { c.YieldLag, c.YieldEvery = 20, 2*time.Second })()
+	stopWriter := s.writer()
+	s.traffic([]string{"ws_a", "ws_b"}, 40, "one")
+	s.sealed([]string{"ws_a", "ws_b"}, 60*time.Second)
+	require.Zero(t, gauge(t, reg, "audittrail_sealer_yielding"), "the writer keeps up")
+
+	// The writer stops; the sealer reads what keeps arriving, sees the
+	// writer lag behind it and yields.
+	stopWriter()
+	s.traffic([]string{"ws_a", "ws_b"}, 40, "two")
+	require.Eventually(t, func() bool { return gauge(t, reg, "audittrail_sealer_yielding") == 1 },
+		30*time.Second, 20*time.Millisecond, "the sealer yields to the lagging writer")
+
+	defer s.writer()()
+	visible := s.sealed([]string{"ws_a", "ws_b"}, 60*time.Second)
+	for _, ws := range []string{"ws_a", "ws_b"} {
+		s.checkLog(ws, visible)
+	}
+	require.Eventually(t, func() bool { return gauge(t, reg, "audittrail_sealer_yielding") == 0 },
+		30*time.Second, 20*time.Millisecond, "back to sealing every round")
 }

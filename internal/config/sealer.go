@@ -27,6 +27,9 @@ var (
 	SealerPendingBytes = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_PENDING_BYTES", Readers: sealerReaders,
 		Doc: "record bytes read and waiting for the writer's commits, over all partitions, before fetching pauses (records are up to 1 MiB each)"},
 		Default: 256 << 20, Min: 1 << 20, Max: 8 << 30})
+	SealerYieldLag = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_YIELD_LAG", Readers: sealerReaders,
+		Doc: "records the writer group may lag behind the end of the sealer's partitions before the sealer yields to it, sealing one round every 5 s until the writer catches up (0: never yield)"},
+		Default: 100_000, Min: 0, Max: 100_000_000})
 	SigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_SIGNING_KEY", Readers: sealerReaders,
 		Doc:     "Ed25519 note signer key the sealer signs checkpoints with (scripts/up generates one into .local/secrets.env; sealer -generate-key prints a pair)",
 		Accepts: "a note signer key, PRIVATE+KEY+<name>+<hash>+<key> (golang.org/x/mod/sumdb/note)"}})
