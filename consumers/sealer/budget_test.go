@@ -70,7 +70,7 @@ func TestFetchingPausesOnRecordsOrBytesWaiting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pause, resume := pauses(tt.pending, tt.paused, tt.maxRecs, tt.maxBytes)
+			pause, resume := pauses(tt.pending, tt.paused, func(int32, []*kgo.Record) int { return tt.maxRecs }, tt.maxBytes)
 			require.Equal(t, tt.pause, pause)
 			require.Equal(t, tt.resume, resume)
 		})
@@ -94,6 +94,27 @@ func TestASealerYieldsWhileTheWriterLagsItsLagOrMore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, yielding(ends, tt.writerAt, tt.lag))
+		})
+	}
+}
+
+func TestAPartitionReadsOneRoundAheadOfTheWriter(t *testing.T) {
+	waiting := recs(0, 100, 10) // offsets 0-99
+	tests := []struct {
+		name     string
+		writerAt map[int32]int64
+		yield    bool
+		want     int
+	}{
+		{name: "before the writer's first commit: one round", writerAt: map[int32]int64{}, want: 20},
+		{name: "a round past what the writer committed", writerAt: map[int32]int64{0: 30}, want: 50},
+		{name: "everything committed: MaxPending at most", writerAt: map[int32]int64{0: 100}, want: 80},
+		{name: "while yielding: one round", writerAt: map[int32]int64{0: 30}, yield: true, want: 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Sealer{cfg: Config{BatchSize: 20, MaxPending: 80}, writerAt: tt.writerAt, yield: tt.yield}
+			require.Equal(t, tt.want, s.readAhead(0, waiting))
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -144,18 +145,17 @@ func (s *Sealer) waiting() int {
 	return n
 }
 
-// syncPause pauses the fetching of partitions with MaxPending records
-// waiting (BatchSize while the sealer yields to the writer: it reads no
-// more than its next round while the writer needs the CPU), or of every
-// partition with records waiting once they hold PendingBytes in all, and
-// resumes those back under it (the gate's own pauses aside: it resumes
-// those itself).
+// syncPause pauses the fetching of partitions that read far enough ahead,
+// or of every partition with records waiting once they hold PendingBytes
+// in all, and resumes those back under it (the gate's own pauses aside:
+// it resumes those itself). A partition reads ahead at most BatchSize
+// records past those the writer has committed (none are before its first
+// commit is known), and MaxPending in all: records the writer has not
+// stored cannot be sealed, and holding them costs memory and, beside a
+// writer on the same cores, CPU. While the sealer yields to the writer it
+// holds at most BatchSize.
 func (s *Sealer) syncPause() {
-	most := s.cfg.maxPending()
-	if s.yield {
-		most = min(most, s.cfg.BatchSize)
-	}
-	pause, resume := pauses(s.pending, s.paused, most, s.cfg.PendingBytes)
+	pause, resume := pauses(s.pending, s.paused, s.readAhead, s.cfg.PendingBytes)
 	for _, p := range pause {
 		s.paused[p] = true
 	}
@@ -170,13 +170,25 @@ func (s *Sealer) syncPause() {
 	}
 }
 
+// readAhead is how many records partition p may hold waiting (recs, in
+// offset order): BatchSize past those the writer has committed (past none
+// while yielding or before the writer's offset is known), MaxPending at
+// most.
+func (s *Sealer) readAhead(p int32, recs []*kgo.Record) int {
+	ahead := s.cfg.BatchSize
+	if at, ok := s.writerAt[p]; ok && !s.yield {
+		ahead += sort.Search(len(recs), func(i int) bool { return recs[i].Offset >= at })
+	}
+	return min(s.cfg.maxPending(), ahead)
+}
+
 // pauses returns which partitions to pause and which paused ones to
-// resume: a partition is full with maxRecords records waiting, and every
-// partition with records waiting is full while they hold maxBytes of
-// record values in all (0: no limit). A partition without records waiting
-// is never held: its records are what lets the others be sealed (a round
-// takes the writer-committed records of every partition).
-func pauses(pending map[int32][]*kgo.Record, paused map[int32]bool, maxRecords, maxBytes int) (pause, resume []int32) {
+// resume: a partition is full with limit(p, its records) records waiting,
+// and every partition with records waiting is full while they hold
+// maxBytes of record values in all (0: no limit). A partition without
+// records waiting is never held: its records are what lets the others be
+// sealed (a round takes the writer-committed records of every partition).
+func pauses(pending map[int32][]*kgo.Record, paused map[int32]bool, limit func(p int32, recs []*kgo.Record) int, maxBytes int) (pause, resume []int32) {
 	total := 0
 	for _, recs := range pending {
 		for _, r := range recs {
@@ -186,7 +198,7 @@ func pauses(pending map[int32][]*kgo.Record, paused map[int32]bool, maxRecords, 
 	overBytes := maxBytes > 0 && total >= maxBytes
 	for _, p := range slices.Sorted(maps.Keys(pending)) {
 		recs := pending[p]
-		full := len(recs) >= maxRecords || (overBytes && len(recs) > 0)
+		full := (len(recs) > 0 && len(recs) >= limit(p, recs)) || (overBytes && len(recs) > 0)
 		if full && !paused[p] {
 			pause = append(pause, p)
 		} else if !full && paused[p] {
