@@ -1,6 +1,10 @@
 package sealer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/audittrail/audittrail/internal/config"
+)
 
 type metrics struct {
 	leaves, reclaimed, checkpoints, tiles prometheus.Counter
@@ -30,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audittrail_sealer_records_waiting", Help: "Records read and not yet sealed (most wait for the writer group's commits)."}),
 		yielding: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "audittrail_sealer_yielding", Help: "1 while the writer group lags AUDITTRAIL_SEALER_YIELD_LAG records or more behind the sealer's partitions and the sealer seals one round every 5 s, else 0."}),
+			Name: "audittrail_sealer_yielding", Help: "1 while the writer group lags " + config.SealerYieldLag.Name + " records or more behind the sealer's partitions and the sealer seals one round every 5 s, else 0."}),
 		sealSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "audittrail_sealer_seal_seconds", Help: "Time to seal one round of records.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
