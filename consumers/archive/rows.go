@@ -15,6 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -97,16 +98,5 @@ func (c *ClickHouseRows) each(ctx context.Context, sql string, args []any, seen 
 }
 
 func (c *ClickHouseRows) one(ctx context.Context, dest any, sql string, args ...any) error {
-	rows, err := c.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return fmt.Errorf("no row from %q", sql)
-	}
-	return rows.Scan(dest)
+	return chconn.QueryOne(ctx, c.conn, []any{dest}, sql, args...)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -44,21 +45,7 @@ func (s *Store) source(ctx context.Context) (string, bool, error) {
 
 // queryRow runs a query that returns one row and scans it into dest.
 func (s *Store) queryRow(ctx context.Context, dest []any, sql string, args ...any) error {
-	rows, err := s.conn.Query(ctx, sql, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return fmt.Errorf("no row from %q", sql)
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return err
-	}
-	return rows.Err()
+	return chconn.QueryOne(ctx, s.conn, dest, sql, args...)
 }
 
 // lookupFor returns the lookup table that finds the keys of a page of f
