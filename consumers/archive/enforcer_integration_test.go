@@ -43,26 +43,13 @@ func TestRetentionArchivesBeforeItDeletes(t *testing.T) {
 	short := []event.Event{ev("ws_short", "s_old", dayOf(40)), ev("ws_short", "s_live", dayOf(10))}
 	def := []event.Event{ev("ws_def", "d_old", dayOf(120)), ev("ws_def", "d_old2", dayOf(120).Add(time.Hour)), ev("ws_def", "d_live", dayOf(10))}
 	stacktest.InsertEvents(t, conn, ch.Database, append(short, def...)...)
-	ck, err := logtest.NewKey("audittrail.test")
-	require.NoError(t, err)
-	mk, err := logtest.NewKey("manifests.audittrail.test")
-	require.NoError(t, err)
-	for ws, evs := range map[string][]event.Event{"ws_short": short, "ws_def": def} {
-		l := logtest.New("audittrail.test", ws)
-		for i := range evs {
-			r := migrations.RowOf(&evs[i])
-			l.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
-		}
-		_, err := l.Sign(ck, now)
-		require.NoError(t, err)
-		require.NoError(t, l.Insert(ctx, conn, ch.Database))
-	}
+	ck, mk := signedLogs(ctx, t, conn, ch.Database, now, map[string][]event.Event{"ws_short": short, "ws_def": def})
 	require.NoError(t, retentionpolicy.Set(ctx, conn, ch.Database, retentionpolicy.Policy{Workspace: "ws_short", Days: 30, ChangedBy: "alice", ChangedAt: now.Add(-time.Hour)}))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	// An archiver that fails: nothing of ws_short's expired day goes.
 	failing := retention.New(conn, ch.Database, 90, func() time.Time { return now }, quiet).SetArchiver(failArchiver{})
-	_, err = failing.RunOnce(ctx)
+	_, err := failing.RunOnce(ctx)
 	require.NoError(t, err)
 	waitMutations(t, conn, ch.Database)
 	require.Contains(t, stacktest.VisibleIDs(t, conn, ch.Database), "ws_short/s_old", "kept while its archive fails")
@@ -131,20 +118,7 @@ func TestLongAndHeldWorkspacesOnClickHouse18(t *testing.T) {
 	long := []event.Event{ev("ws_long", "l_300", at(300)), ev("ws_long", "l_live", at(5))}
 	held := []event.Event{ev("ws_held", "h_480", at(480)), ev("ws_held", "h_live", at(5))}
 	stacktest.InsertEvents(t, conn, ch.Database, append(long, held...)...)
-	ck, err := logtest.NewKey("audittrail.test")
-	require.NoError(t, err)
-	mk, err := logtest.NewKey("manifests.audittrail.test")
-	require.NoError(t, err)
-	for ws, evs := range map[string][]event.Event{"ws_long": long, "ws_held": held} {
-		l := logtest.New("audittrail.test", ws)
-		for i := range evs {
-			r := migrations.RowOf(&evs[i])
-			l.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
-		}
-		_, err := l.Sign(ck, now)
-		require.NoError(t, err)
-		require.NoError(t, l.Insert(ctx, conn, ch.Database))
-	}
+	ck, mk := signedLogs(ctx, t, conn, ch.Database, now, map[string][]event.Event{"ws_long": long, "ws_held": held})
 	for _, p := range []retentionpolicy.Policy{
 		{Workspace: "ws_long", Days: 400, ChangedBy: "alice", ChangedAt: now.Add(-time.Hour)},
 		{Workspace: "ws_held", Days: 30, Hold: true, HoldReason: "case 2026-114", ChangedBy: "alice", ChangedAt: now.Add(-time.Hour)},
@@ -189,4 +163,25 @@ func TestLongAndHeldWorkspacesOnClickHouse18(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+ch.Database+"."+migrations.Table+" WHERE id = 'h_480') + "+
 		"(SELECT count() FROM "+ch.Database+"."+migrations.KeptTable+" WHERE id = 'h_480')").Scan(&heldRows))
 	require.Positive(t, heldRows, "the held workspace keeps its 480-day-old event")
+}
+
+// signedLogs stores each workspace's events as its integrity log, signed
+// at now, and returns the log's key and a manifest key.
+func signedLogs(ctx context.Context, t *testing.T, conn driver.Conn, db string, now time.Time, logs map[string][]event.Event) (ck, mk logtest.Key) {
+	t.Helper()
+	ck, err := logtest.NewKey("audittrail.test")
+	require.NoError(t, err)
+	mk, err = logtest.NewKey("manifests.audittrail.test")
+	require.NoError(t, err)
+	for ws, evs := range logs {
+		l := logtest.New("audittrail.test", ws)
+		for i := range evs {
+			r := migrations.RowOf(&evs[i])
+			l.Append(r.TimestampNs, r.ID, leaf.Hash(&r))
+		}
+		_, err := l.Sign(ck, now)
+		require.NoError(t, err)
+		require.NoError(t, l.Insert(ctx, conn, db))
+	}
+	return ck, mk
 }
