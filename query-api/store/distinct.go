@@ -26,7 +26,47 @@ const settledRetries = 3
 const maxSettledRanges = 64
 
 // distinctCounts counts the distinct events (timestamp_ns, id) of table
-// matching q per value of the Int64 expression key, ordered by key.
+// matching q per value of the Int64 expression key, ordered by key (see
+// distinctGroups).
+func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, key string, q query) ([]keyCount, error) {
+	var out []keyCount
+	err := s.distinctGroups(ctx, table, direct, q, groupCount{
+		g:     grouping{sel: key + " AS k", by: "k", tail: "ORDER BY k"},
+		reset: func() { out = out[:0] },
+		row: func(scan func(...any) error) error {
+			var c keyCount
+			if err := scan(&c.key, &c.n); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		},
+	})
+	return out, err
+}
+
+// grouping is what a distinct count groups by: sel is the select list of
+// a group (e.g. "event", or an expression "... AS k"), by its GROUP BY
+// columns, aggs more aggregates of each group (", argMax(x, t)"), and tail
+// orders and limits the groups (by the count: cnt).
+type grouping struct {
+	sel, by, aggs, tail string
+}
+
+// groupCount is one count of distinctGroups: its grouping, and row, called
+// with a scanner for each group (the by columns, the outer aggregates,
+// then the count as UInt64). A count taken while the parts changed is
+// taken again: reset is called before each count, to drop the rows row
+// kept of an earlier one.
+type groupCount struct {
+	g     grouping
+	reset func()
+	row   func(scan func(...any) error) error
+}
+
+// distinctGroups takes each count of counts: the distinct events
+// (timestamp_ns, id) of table matching q per group, all over one reading
+// of the table's parts.
 //
 // Copies of an event are rows of equal timestamp in parts a
 // ReplacingMergeTree has not merged together (a merge collapses them). So
@@ -35,38 +75,49 @@ const maxSettledRanges = 64
 // and are counted as they are; the other rows are de-duplicated
 // (uniqExact of the key, a hash set). When direct (table is one MergeTree
 // table, not the merge() of the old layout), the parts are read from
-// system.parts before the count and again after it: when a part that
+// system.parts before the counts and again after them: when a part that
 // owned a settled range is gone, or another part reaches into the range,
-// the parts changed meanwhile and the count is taken again.
-func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, key string, q query) ([]keyCount, error) {
+// the parts changed meanwhile and the counts are taken again. A copy is
+// counted in the group of the copy (copies are the same event stored
+// again, so in the same group: see docs/reads.md for a resend that
+// changed it).
+func (s *Store) distinctGroups(ctx context.Context, table string, direct bool, q query, counts ...groupCount) error {
+	each := func(settled []secRange) error {
+		for _, c := range counts {
+			c.reset()
+			if err := s.countGroups(ctx, table, c.g, q, settled, c.row); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for range settledRetries {
 		if !direct {
 			break
 		}
 		before, err := s.activeParts(ctx, table)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := s.verifyParts(ctx, table, before); err != nil {
-			return nil, err
+			return err
 		}
 		owned := settledRanges(before)
 		if len(owned) == 0 {
 			break
 		}
-		counts, err := s.countKeys(ctx, table, key, q, coalesce(owned))
-		if err != nil {
-			return nil, err
+		if err := each(coalesce(owned)); err != nil {
+			return err
 		}
 		after, err := s.activeParts(ctx, table)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if stillSettled(owned, after) {
-			return counts, nil
+			return nil
 		}
 	}
-	return s.countKeys(ctx, table, key, q, nil)
+	return each(nil)
 }
 
 // part is an active part: its partition, level, time range (seconds,
@@ -236,46 +287,26 @@ func coalesce(rs []secRange) []secRange {
 	return out
 }
 
-// countKeys counts the distinct events of table matching q per key: the
-// rows within the settled ranges as they are, the others de-duplicated.
-func (s *Store) countKeys(ctx context.Context, table, key string, q query, settled []secRange) ([]keyCount, error) {
+// countGroups counts the distinct events of table matching q per group
+// of g, in one pass over the rows: the rows within the settled ranges as
+// they are, the others de-duplicated. (Two branches, one per kind of row,
+// joined by UNION ALL, read the workspace's granules twice: slower than
+// de-duplicating everything when a filter leaves few rows.)
+func (s *Store) countGroups(ctx context.Context, table string, g grouping, q query, settled []secRange, fn func(scan func(...any) error) error) error {
 	cond, args := q.clauses()
-	// branch counts the rows matching q and extra (a further condition,
-	// or none) per key.
-	branch := func(extra, count string) string {
-		c := cond
-		if extra != "" && len(q.where) > 0 {
-			c += " AND " + extra
-		} else if extra != "" {
-			c += "\nWHERE " + extra
-		}
-		return fmt.Sprintf("SELECT %s AS k, %s AS n FROM %s\n%s\nGROUP BY k", key, count, table, c)
-	}
-	const distinct = "uniqExact(timestamp_ns, id)"
-	sql := branch("", distinct)
+	count := "uniqExact(timestamp_ns, id)"
+	var in []any
 	if len(settled) > 0 {
 		ors := make([]string, len(settled))
-		var in []any
-		// On timestamp_ns, the sorting key's second column: the primary
-		// key index skips the granules outside each branch's ranges.
 		for i, r := range settled {
 			ors[i] = "(timestamp_ns >= ? AND timestamp_ns < ?)"
 			in = append(in, r.lo*1e9, (r.hi+1)*1e9)
 		}
+		// The server computes the identical condition once per row.
 		within := "(" + strings.Join(ors, " OR ") + ")"
-		sql = fmt.Sprintf("SELECT k, sum(n) FROM (\n%s\nUNION ALL\n%s\n) GROUP BY k",
-			branch(within, "count()"), branch("NOT "+within, distinct))
-		args = slices.Concat(args, in, args, in)
+		count = fmt.Sprintf("countIf(%s) + uniqExactIf(timestamp_ns, id, NOT %s)", within, within)
+		in = slices.Concat(in, in)
 	}
-	sql += "\nORDER BY k"
-	var out []keyCount
-	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
-		var c keyCount
-		if err := scan(&c.key, &c.n); err != nil {
-			return err
-		}
-		out = append(out, c)
-		return nil
-	})
-	return out, err
+	sql := fmt.Sprintf("SELECT %s%s, %s AS cnt FROM %s\n%s\nGROUP BY %s\n%s", g.sel, g.aggs, count, table, cond, g.by, g.tail)
+	return s.scanAll(ctx, sql, slices.Concat(in, args), fn)
 }

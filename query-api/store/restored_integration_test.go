@@ -93,6 +93,9 @@ func checkRestored(t *testing.T, conn restoredConn, db string) {
 		inBuckets += b.Count
 	}
 	require.EqualValues(t, 3, inBuckets, "the histogram counts the restored event, and an event in both tables once")
+	facets, err := s.Facets(ctx, f)
+	require.NoError(t, err)
+	require.Equal(t, []store.EventCount{{Name: "Source Created", Count: 3}}, facets.Events, "facets count the restored event, and an event in both tables once")
 	var exported []string
 	require.NoError(t, s.Export(ctx, f, func(r *migrations.Row) error {
 		exported = append(exported, r.ID)
