@@ -78,5 +78,6 @@ func TestComponentDefaultsMatchTheConfigurationTable(t *testing.T) {
 	require.Equal(t, def["AUDITTRAIL_WRITER_DEDUPE_WINDOW"], fmt.Sprintf("%.0fh", wc.DedupeWindow.Hours()))
 	require.Equal(t, def["AUDITTRAIL_WRITER_DEDUPE_MAX_IDS"], strconv.Itoa(wc.DedupeMaxIDs))
 	require.Equal(t, def["AUDITTRAIL_WRITER_BATCH_SIZE"], strconv.Itoa(wc.BatchSize))
+	require.Equal(t, def["AUDITTRAIL_WRITER_BATCH_BYTES"], strconv.Itoa(wc.BatchBytes))
 	require.Equal(t, def["AUDITTRAIL_CLICKHOUSE_COMPRESSION"], chconn.FromEnv(empty()).Compression)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/backoff"
+	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
@@ -33,8 +34,9 @@ type batch struct {
 }
 
 // add turns a poll's records into rows, dead letters and skips, flushing
-// whenever the buffer holds BatchSize rows (batches hold BatchSize rows at
-// most) until a flush failed (*flushErr). The records are converted
+// whenever the buffer holds BatchSize rows or its records BatchBytes
+// (batches hold BatchSize rows at most, and BatchBytes of records plus one
+// record) until a flush failed (*flushErr). The records are converted
 // straight into the buffer's free rows, as many at a time as it has room
 // for, so a row is not copied from a conversion buffer into the batch. It
 // fails only when ctx ends before a dead letter is parked. Called with mu
@@ -46,6 +48,7 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 		if room := w.cfg.BatchSize - n; room > 0 && room < len(recs) { // no room only after a failed flush
 			seg = recs[:room]
 		}
+		seg = w.fitBytes(seg, *flushErr == nil)
 		full := slices.Grow(w.rows, len(seg))[:n+len(seg)]
 		conv = w.convert(ctx, conv, full[n:], seg)
 		k := n
@@ -73,12 +76,36 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 		}
 		clear(full[k:]) // rows of records that made none: no pointers into their records
 		w.rows = full[:k]
-		if len(w.rows) >= w.cfg.BatchSize && *flushErr == nil {
+		if (len(w.rows) >= w.cfg.BatchSize || w.bytes >= w.batchBytes()) && *flushErr == nil {
 			*flushErr = w.flushLocked(ctx)
 		}
 		recs = recs[len(seg):]
 	}
 	return conv, nil
+}
+
+// fitBytes returns the records of recs that the buffer takes before its
+// records hold BatchBytes (at least one; all of them when not bounded: a
+// flush failed, and nothing is flushed until the buffer is dropped), and
+// counts their bytes in. Called with mu held.
+func (w *Writer) fitBytes(recs []*kgo.Record, bounded bool) []*kgo.Record {
+	limit := w.batchBytes()
+	for i, r := range recs {
+		if bounded && i > 0 && w.bytes >= limit {
+			return recs[:i]
+		}
+		w.bytes += len(r.Key) + len(r.Value)
+	}
+	return recs
+}
+
+// batchBytes is BatchBytes, or its default when unset (a Config built
+// field by field).
+func (w *Writer) batchBytes() int {
+	if w.cfg.BatchBytes > 0 {
+		return w.cfg.BatchBytes
+	}
+	return config.WriterBatchBytes.Default
 }
 
 // untilDue is how long until the oldest buffered row is due, or BatchAge
@@ -113,6 +140,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	default:
 		w.newBuffers()
 	}
+	w.bytes = 0
 	return w.reapLocked()
 }
 

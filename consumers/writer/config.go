@@ -25,6 +25,10 @@ type Config struct {
 	// BatchSize rows or its oldest row waited BatchAge, whichever is first.
 	BatchSize int
 	BatchAge  time.Duration
+	// BatchBytes bounds a batch's record bytes (keys and values): it is
+	// also written once its records hold BatchBytes, so the batches in
+	// flight hold a bounded amount of memory whatever the records' size.
+	BatchBytes int
 	// RetentionDays: events older than this on arrival are not stored.
 	RetentionDays int
 	// RetryMin and RetryMax bound the exponential backoff between failed
@@ -60,6 +64,7 @@ func Defaults() Config {
 	return Config{
 		Group: config.WriterGroup.Default, Topic: topics.Events, DeadLetterTopic: config.WriterDLQTopic.Default,
 		BatchSize: config.WriterBatchSize.Default, BatchAge: config.WriterBatchAge.Default,
+		BatchBytes:    config.WriterBatchBytes.Default,
 		RetentionDays: config.RetentionDays.Default,
 		RetryMin:      100 * time.Millisecond, RetryMax: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		SessionTimeout: config.WriterSessionTimeout.Default,
@@ -77,6 +82,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.DeadLetterTopic = config.WriterDLQTopic.Get(e)
 	c.BatchSize = config.WriterBatchSize.Get(e)
 	c.BatchAge = config.WriterBatchAge.Get(e)
+	c.BatchBytes = config.WriterBatchBytes.Get(e)
 	c.RetentionDays = config.RetentionDays.Get(e)
 	c.SessionTimeout = config.WriterSessionTimeout.Get(e)
 	c.InstanceID = config.WriterInstanceID.Get(e)
@@ -93,6 +99,7 @@ func (c Config) Validate() error {
 		config.WriterGroup.Check(c.Group),
 		config.WriterBatchSize.Check(c.BatchSize),
 		config.WriterBatchAge.Check(c.BatchAge),
+		config.WriterBatchBytes.Check(c.BatchBytes),
 		config.RetentionDays.Check(c.RetentionDays),
 		config.WriterSessionTimeout.Check(c.SessionTimeout),
 		config.WriterDedupeMaxIDs.Check(c.DedupeMaxIDs),

@@ -119,5 +119,6 @@ func (w *Writer) dropLocked() {
 	w.parts = w.parts[:0]
 	w.keys = w.keys[:0]
 	w.pending = w.pending[:0]
+	w.bytes = 0
 	w.inflight = nil
 }

@@ -78,6 +78,7 @@ type Writer struct {
 	parts    []int32        // the partition of each buffered row
 	keys     []idwindow.Key // the window key of each buffered row
 	pending  []*kgo.Record  // every record the buffered rows came from, incl. skipped ones
+	bytes    int            // the keys' and values' bytes of pending
 	oldest   time.Time
 	inflight []*batch            // handed to the inserter, oldest first
 	idBuf    []idwindow.StoredID // the next batch's buffer for its ids

@@ -23,6 +23,9 @@ var (
 	WriterBatchSize = declare(Int{Var: Var{Name: "AUDITTRAIL_WRITER_BATCH_SIZE", Readers: writerReaders,
 		Doc: "rows per ClickHouse insert at most (fewer, larger inserts leave ClickHouse fewer parts to merge)"},
 		Default: 100_000, Min: 1, Max: 1_000_000})
+	WriterBatchBytes = declare(Int{Var: Var{Name: "AUDITTRAIL_WRITER_BATCH_BYTES", Readers: writerReaders,
+		Doc: "record bytes per ClickHouse insert at most (a batch holds its records and rows in memory until stored; records are up to 1 MiB each; at least one record)"},
+		Default: 64 << 20, Min: 1 << 20, Max: 1 << 30})
 	WriterBatchAge = declare(Duration{Var: Var{Name: "AUDITTRAIL_WRITER_BATCH_AGE", Readers: writerReaders,
 		Doc: "longest a row waits before its batch is inserted"},
 		Default: 250 * time.Millisecond, Min: time.Millisecond, Max: time.Minute})
