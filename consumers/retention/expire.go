@@ -221,6 +221,14 @@ func (e *Enforcer) deleteExpired(ctx context.Context, r *run, table string, xs [
 		}
 		e.log.Info("retention deletes expired rows", "table", table, "rows", n)
 		did = true
+		// A hold (or a longer window) that landed between the check and
+		// the delete, whose own copy looked before the delete was queued:
+		// stopping the run makes the next one (at once, see Run) copy the
+		// workspace's rows out of this delete's way (protectChanged) while
+		// it is still queued, instead of at the next interval.
+		if err := e.unchanged(ctx, r); err != nil {
+			return did, err
+		}
 	}
 	return did, nil
 }
