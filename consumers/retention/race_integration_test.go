@@ -27,8 +27,8 @@ type holdBeforeDelete struct {
 	retention.Conn
 	policies      retentionpolicy.Conn
 	db, ws, table string
-	once   sync.Once
-	err    error
+	once          sync.Once
+	err           error
 }
 
 func (c *holdBeforeDelete) Exec(ctx context.Context, query string, args ...any) error {
