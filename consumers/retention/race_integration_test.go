@@ -93,17 +93,7 @@ func TestAHoldBetweenTheCheckAndTheDeleteKeepsTheRows(t *testing.T) {
 		return n == 0
 	}, 2*time.Minute, 50*time.Millisecond, "the queued deletes ran")
 	ids := func(table, ws string) []string {
-		rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT id FROM %s.%s WHERE workspace_id = ? ORDER BY id", db, table), ws)
-		require.NoError(t, err)
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var id string
-			require.NoError(t, rows.Scan(&id))
-			out = append(out, id)
-		}
-		require.NoError(t, rows.Err())
-		return out
+		return stacktest.Strings(t, conn, fmt.Sprintf("SELECT DISTINCT id FROM %s.%s WHERE workspace_id = ? ORDER BY id", db, table), ws)
 	}
 	for _, table := range tables {
 		require.Equal(t, []string{"ws_held-0", "ws_held-1", "ws_held-2"}, ids(table, "ws_held"), "%s: every held row survived the deletes queued before the hold was seen", table)

@@ -195,3 +195,33 @@ func VisibleIDs(t testing.TB, conn driver.Conn, database string) map[string]int 
 	}
 	return out
 }
+
+// Querier runs a query (a driver.Conn, or a narrower connection).
+type Querier interface {
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+// Strings runs query, whose rows are one String column, and returns the
+// values in order.
+func Strings(t testing.TB, conn Querier, query string, args ...any) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return out
+}

@@ -125,17 +125,7 @@ func holdStopsQueuedDeletes(t *testing.T, srv holdServer) {
 	merges("START")
 	require.Eventually(t, func() bool { return pending() == 0 }, 2*time.Minute, 50*time.Millisecond)
 	ids := func(table, ws string) []string {
-		rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT id FROM %s.%s WHERE workspace_id = ? ORDER BY id", db, table), ws)
-		require.NoError(t, err)
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var id string
-			require.NoError(t, rows.Scan(&id))
-			out = append(out, id)
-		}
-		require.NoError(t, rows.Err())
-		return out
+		return stacktest.Strings(t, conn, fmt.Sprintf("SELECT DISTINCT id FROM %s.%s WHERE workspace_id = ? ORDER BY id", db, table), ws)
 	}
 	for _, table := range tables {
 		if table == migrations.KeptTable {
