@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -118,6 +119,9 @@ func (h *handler) preview(c echo.Context) error {
 	if err := decodeObject(body, &req); err != nil {
 		return err
 	}
+	if err := previewNulls(body); err != nil {
+		return err
+	}
 	limit := MaxPreviewEvents
 	if req.Limit != nil {
 		if *req.Limit < 1 || *req.Limit > MaxPreviewEvents {
@@ -189,6 +193,24 @@ func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline
 		}
 	}
 	return p, nil
+}
+
+// previewNulls refuses a null in place of any field of the preview's body
+// (a 400 naming it), as the settings' PUTs refuse nulls: null would read
+// as the field left out, the saved setting or the default, without a word.
+// body is an object decodeObject took.
+func previewNulls(body []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return httpserver.BadRequest("", "not a valid JSON object")
+	}
+	names := slices.Sorted(maps.Keys(fields))
+	for _, name := range names {
+		if string(fields[name]) == "null" {
+			return httpserver.BadRequest(name, "must not be null; leave the field out for the saved setting (limit: the newest 500 events)")
+		}
+	}
+	return nil
 }
 
 func joinField(prefix, field string) string {

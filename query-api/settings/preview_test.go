@@ -156,6 +156,10 @@ func TestPreviewRefusesBadRequestsNamingTheField(t *testing.T) {
 		{"filter blank condition", `{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": " ", "action": "drop"}]}}`, "destination_filters.filters[0].if"},
 		{"filter null percent", `{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": "true", "action": "sample", "percent": null}]}}`, "destination_filters.filters[0].percent"},
 		{"hard failures not a bool", `{"hard_failures_only": "yes"}`, "hard_failures_only"},
+		{"limit null", `{"limit": null}`, "limit"},
+		{"limit null, spaced", "{\"limit\" :\n null }", "limit"},
+		{"hard failures null", `{"hard_failures_only": null, "limit": 5}`, "hard_failures_only"},
+		{"filters null", `{"destination_filters": null}`, "destination_filters"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, tt.body)
