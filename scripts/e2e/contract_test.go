@@ -326,10 +326,10 @@ print(json.dumps({"taken": drawn, "refused": h._refused_conditions}))`)
 		}
 		return nil
 	}
-	check := func(cond string, n int) error {
+	check := func(cond string, n int, enabled bool) error {
 		var f trackingplan.Filters
 		for i := range n {
-			f.Filters = append(f.Filters, trackingplan.Filter{Name: fmt.Sprint(i), Enabled: true, If: cond, Action: trackingplan.ActionDrop})
+			f.Filters = append(f.Filters, trackingplan.Filter{Name: fmt.Sprint(i), Enabled: enabled, If: cond, Action: trackingplan.ActionDrop})
 		}
 		if err := f.ValidateNew(names); err != nil {
 			return err
@@ -338,9 +338,11 @@ print(json.dumps({"taken": drawn, "refused": h._refused_conditions}))`)
 		return err
 	}
 	for _, cond := range conds.Taken {
-		require.NoError(t, check(cond, trackingplan.MaxFilters), "the hooks draw %q", cond)
+		require.NoError(t, check(cond, trackingplan.MaxFilters, true), "the hooks draw %q", cond)
 	}
 	for _, cond := range conds.Refused {
-		require.Error(t, check(cond, 1), "the hooks' negative previews take %q for a refused condition", cond)
+		for _, enabled := range []bool{true, false} { // a disabled filter's condition is checked too
+			require.Error(t, check(cond, 1, enabled), "the hooks' negative previews take %q for a refused condition (enabled: %v)", cond, enabled)
+		}
 	}
 }
