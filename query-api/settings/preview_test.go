@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -217,4 +219,26 @@ func TestClipKeepsCharactersWhole(t *testing.T) {
 	require.Equal(t, "abc", clip("abc", 3))
 	require.Equal(t, "ab…", clip("abcd", 2))
 	require.Equal(t, "a…", clip("aé", 2), "é is two bytes: cut before it")
+}
+
+// A preview calls no URL: a draft plan whose schemas name a reachable
+// server (an external reference, a meta-schema, an identifier) is refused
+// with a 400 naming the schema, and the server never hears of it.
+func TestPreviewCallsNoURLInADraft(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	f, _ := previewFixture(t)
+	for _, schema := range []string{
+		fmt.Sprintf(`{"$ref": %q}`, srv.URL+"/schema.json"),
+		fmt.Sprintf(`{"$schema": %q}`, srv.URL+"/meta.json"),
+		fmt.Sprintf(`{"properties": {"a": {"$ref": %q}}}`, srv.URL+"/a.json#/x"),
+		fmt.Sprintf(`{"$id": %q, "properties": {"a": {"$ref": "other.json"}}}`, srv.URL+"/base.json"),
+	} {
+		body := `{"tracking_plan": {"events": {"Source Created": {"properties": ` + schema + `}}}}`
+		code, answer := f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, body)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", schema, answer)
+		require.Contains(t, errField(answer), "tracking_plan.events.Source Created.properties", schema)
+	}
+	require.Zero(t, hits.Load(), "a draft made the API call a URL")
 }
