@@ -411,10 +411,11 @@ def before_call(ctx, case, kwargs):
 # seeded events' own name, each with a schema built from a generated value),
 # so a positive case is a draft the server takes and previews; and the first
 # draft filter is enabled (a disabled one is kept but not applied, and
-# enabled is off when left out), so most drafts have a condition to run. A negative
-# case keeps its own fault, and one condition in three of its draft filters
-# becomes one the server refuses (no CEL, not a bool, an event name outside
-# the catalogue, an unknown variable), so its 4xx paths run too.
+# enabled is off when left out), so most drafts have a condition to run. A
+# negative case keeps its own fault, and one condition in three of its draft
+# filters becomes one the server refuses (no CEL, not a bool, an event name
+# outside the catalogue, an unknown variable; contract_test.go checks each is
+# refused), so its 4xx paths run too.
 _seeded_event = "Source Created"
 _refused_conditions = ["event ==", "size(actor)", "event == 'Nothing Happened Here'", "unknown == 'x'",
                        "actor['id'] == 1 ||"]
