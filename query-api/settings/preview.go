@@ -106,9 +106,10 @@ type PreviewExample struct {
 // naming the field, prefixed with tracking_plan. or destination_filters.)
 // and stored nowhere. Whether forwarding is on does not matter: the preview
 // says what would be sent. A workspace has one preview at a time and at
-// most Options.MaxPreviews run in all (429 busy otherwise); reading the
-// events takes at most previewReadTimeout and deciding them at most
-// previewEvalTimeout.
+// most Options.MaxPreviews run in all (429 busy otherwise), counted from
+// the check of the drafts on (only the body's shape and limit are checked
+// before); reading the events takes at most previewReadTimeout and
+// deciding them at most previewEvalTimeout.
 func (h *handler) preview(c echo.Context) error {
 	ws := c.Param("workspace_id")
 	body, err := httpserver.ReadBody(c, MaxBody)
@@ -129,14 +130,17 @@ func (h *handler) preview(c echo.Context) error {
 		}
 		limit = *req.Limit
 	}
-	p, err := h.pipeline(ws, req)
-	if err != nil {
-		return err
-	}
+	// The slot first: checking and compiling drafts costs CPU (a 2 MiB
+	// plan of costly schemas, seconds), which the slots bound as they bound
+	// reading and deciding.
 	if err := h.previews.acquire(ws); err != nil {
 		return h.previews.refuse(c, err)
 	}
 	defer h.previews.release(ws)
+	p, err := h.pipeline(ws, req)
+	if err != nil {
+		return err
+	}
 	rctx, cancel := context.WithTimeout(c.Request().Context(), previewReadTimeout)
 	defer cancel()
 	page, err := h.o.Recent.List(rctx, store.Filter{WorkspaceID: ws}, nil, limit)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/schemas/catalogue"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
@@ -90,4 +91,29 @@ func BenchmarkPreviewCostliest(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*MaxPreviewEvents), "ms/event")
+}
+
+// BenchmarkPreviewLargeDraftPlan checks and compiles a draft plan of about
+// 1.4 MiB, as a preview does before reading events (within its slot): every
+// catalogue event with a schema of 150 string properties, each with a
+// pattern and a length bound.
+func BenchmarkPreviewLargeDraftPlan(b *testing.B) {
+	var props, events []string
+	for i := range 150 {
+		props = append(props, fmt.Sprintf(`"p%d": {"type": "string", "pattern": "^(a|b|c)[a-z]{1,%d}(x|y)*$", "maxLength": 64}`, i, i%20+1))
+	}
+	schema := `{"type": "object", "properties": {` + strings.Join(props, ",") + `}}`
+	for _, e := range catalogue.All() {
+		events = append(events, fmt.Sprintf(`%q: {"properties": %s}`, e.Name, schema))
+	}
+	plan := []byte(`{"events": {` + strings.Join(events, ",") + `}}`)
+	require.Less(b, len(plan), MaxBody)
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := parse(trackingplan.KindPlan, plan, &trackingplan.Plan{}, nil)
+		require.NoError(b, err)
+		_, err = v.(*trackingplan.Plan).Compile()
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(len(plan))/(1<<20), "MiB")
 }

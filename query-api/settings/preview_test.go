@@ -191,6 +191,11 @@ func TestPreviewsAreOneAtATimePerWorkspace(t *testing.T) {
 	code, body := f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, `{}`)
 	require.Equal(t, http.StatusTooManyRequests, code, body)
 	require.Equal(t, "busy", body["error"].(map[string]any)["code"])
+	// Drafts are checked (seconds of CPU for a large plan) only within a
+	// slot: a busy workspace's draft is not looked at, even a wrong one.
+	code, body = f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner,
+		`{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": "event ==", "action": "drop"}]}}`)
+	require.Equal(t, http.StatusTooManyRequests, code, body)
 	close(l.block)
 	require.Equal(t, http.StatusOK, <-done)
 	code, _ = f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, `{}`)
