@@ -66,7 +66,7 @@ func TestTheAPIKeepsItsContract(t *testing.T) {
 	proctest.Require(t)
 	bin := schemathesis(t)
 	// A fixed seed, so a finding reproduces; about a minute in all (some
-	// 3,000 requests). One worker: with two, Hypothesis (6.x on Python
+	// 3,300 requests). One worker: with two, Hypothesis (6.x on Python
 	// 3.11) fails with "AST constructor recursion depth mismatch" runtime
 	// errors from its lambda cache, which are no finding but fail the run.
 	// By hand: AUDITTRAIL_CONTRACT_SEED=<new> AUDITTRAIL_CONTRACT_EXAMPLES=200.
