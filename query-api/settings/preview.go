@@ -170,33 +170,54 @@ func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline
 	if req.HardFailuresOnly != nil {
 		p.HardFailuresOnly = *req.HardFailuresOnly
 	}
-	for _, kind := range []string{trackingplan.KindPlan, trackingplan.KindFilters} {
-		draft, field := req.Plan, "tracking_plan"
-		if kind == trackingplan.KindFilters {
-			draft, field = req.Filters, "destination_filters"
-		}
-		old, err := h.current(ws, kind)
-		if err != nil {
-			return p, err
-		}
-		v := old
-		if draft != nil {
-			if v, err = parse(kind, draft, old, names); err != nil {
-				var fe *trackingplan.FieldError
-				if errors.As(err, &fe) {
-					return p, httpserver.BadRequest(joinField(field, fe.Field), fe.Message)
-				}
-				return p, err
-			}
-		}
-		switch x := v.(type) {
-		case *trackingplan.Plan:
-			p.Plan, _ = x.Compile() // nil on error: the default, as in the forwarder
-		case *trackingplan.Filters:
-			p.Filters, _ = x.Compile()
+	if p.Plan, err = h.previewPlan(ws, req.Plan, names); err != nil {
+		return p, err
+	}
+	old, err := h.current(ws, trackingplan.KindFilters)
+	if err != nil {
+		return p, err
+	}
+	v := old
+	if req.Filters != nil {
+		if v, err = parse(trackingplan.KindFilters, req.Filters, old, names); err != nil {
+			return p, draftError("destination_filters", err)
 		}
 	}
+	p.Filters, _ = v.(*trackingplan.Filters).Compile()
 	return p, nil
+}
+
+// previewPlan compiles the draft plan, or the saved one when there is no
+// draft. A draft is compiled once, as it is checked (a large plan takes
+// seconds); a saved plan that no longer compiles is the default (nil), as
+// in the forwarder.
+func (h *handler) previewPlan(ws string, draft json.RawMessage, names trackingplan.EventNames) (*trackingplan.CompiledPlan, error) {
+	if draft == nil {
+		saved, err := h.current(ws, trackingplan.KindPlan)
+		if err != nil {
+			return nil, err
+		}
+		cp, _ := saved.(*trackingplan.Plan).Compile()
+		return cp, nil
+	}
+	if err := checkDocument(trackingplan.KindPlan, draft); err != nil {
+		return nil, draftError("tracking_plan", err)
+	}
+	_, cp, err := parsePlan(draft, names)
+	if err != nil {
+		return nil, draftError("tracking_plan", err)
+	}
+	return cp, nil
+}
+
+// draftError names a draft's field under the draft's own (tracking_plan.
+// or destination_filters.) in a 400.
+func draftError(draft string, err error) error {
+	var fe *trackingplan.FieldError
+	if errors.As(err, &fe) {
+		return httpserver.BadRequest(joinField(draft, fe.Field), fe.Message)
+	}
+	return err
 }
 
 // previewNulls refuses a null in place of any field of the preview's body
