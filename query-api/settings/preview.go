@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -105,9 +106,10 @@ type PreviewExample struct {
 // naming the field, prefixed with tracking_plan. or destination_filters.)
 // and stored nowhere. Whether forwarding is on does not matter: the preview
 // says what would be sent. A workspace has one preview at a time and at
-// most Options.MaxPreviews run in all (429 busy otherwise); reading the
-// events takes at most previewReadTimeout and deciding them at most
-// previewEvalTimeout.
+// most Options.MaxPreviews run in all (429 busy otherwise), counted from
+// the check of the drafts on (only the body's shape and limit are checked
+// before); reading the events takes at most previewReadTimeout and
+// deciding them at most previewEvalTimeout.
 func (h *handler) preview(c echo.Context) error {
 	ws := c.Param("workspace_id")
 	body, err := httpserver.ReadBody(c, MaxBody)
@@ -118,6 +120,9 @@ func (h *handler) preview(c echo.Context) error {
 	if err := decodeObject(body, &req); err != nil {
 		return err
 	}
+	if err := previewNulls(body); err != nil {
+		return err
+	}
 	limit := MaxPreviewEvents
 	if req.Limit != nil {
 		if *req.Limit < 1 || *req.Limit > MaxPreviewEvents {
@@ -125,14 +130,17 @@ func (h *handler) preview(c echo.Context) error {
 		}
 		limit = *req.Limit
 	}
-	p, err := h.pipeline(ws, req)
-	if err != nil {
-		return err
-	}
+	// The slot first: checking and compiling drafts costs CPU (a 2 MiB
+	// plan of costly schemas, seconds), which the slots bound as they bound
+	// reading and deciding.
 	if err := h.previews.acquire(ws); err != nil {
 		return h.previews.refuse(c, err)
 	}
 	defer h.previews.release(ws)
+	p, err := h.pipeline(ws, req)
+	if err != nil {
+		return err
+	}
 	rctx, cancel := context.WithTimeout(c.Request().Context(), previewReadTimeout)
 	defer cancel()
 	page, err := h.o.Recent.List(rctx, store.Filter{WorkspaceID: ws}, nil, limit)
@@ -162,33 +170,72 @@ func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline
 	if req.HardFailuresOnly != nil {
 		p.HardFailuresOnly = *req.HardFailuresOnly
 	}
-	for _, kind := range []string{trackingplan.KindPlan, trackingplan.KindFilters} {
-		draft, field := req.Plan, "tracking_plan"
-		if kind == trackingplan.KindFilters {
-			draft, field = req.Filters, "destination_filters"
-		}
-		old, err := h.current(ws, kind)
-		if err != nil {
-			return p, err
-		}
-		v := old
-		if draft != nil {
-			if v, err = parse(kind, draft, old, names); err != nil {
-				var fe *trackingplan.FieldError
-				if errors.As(err, &fe) {
-					return p, httpserver.BadRequest(joinField(field, fe.Field), fe.Message)
-				}
-				return p, err
-			}
-		}
-		switch x := v.(type) {
-		case *trackingplan.Plan:
-			p.Plan, _ = x.Compile() // nil on error: the default, as in the forwarder
-		case *trackingplan.Filters:
-			p.Filters, _ = x.Compile()
+	if p.Plan, err = h.previewPlan(ws, req.Plan, names); err != nil {
+		return p, err
+	}
+	old, err := h.current(ws, trackingplan.KindFilters)
+	if err != nil {
+		return p, err
+	}
+	v := old
+	if req.Filters != nil {
+		if v, err = parse(trackingplan.KindFilters, req.Filters, old, names); err != nil {
+			return p, draftError("destination_filters", err)
 		}
 	}
+	p.Filters, _ = v.(*trackingplan.Filters).Compile()
 	return p, nil
+}
+
+// previewPlan compiles the draft plan, or the saved one when there is no
+// draft. A draft is compiled once, as it is checked (a large plan takes
+// seconds); a saved plan that no longer compiles is the default (nil), as
+// in the forwarder.
+func (h *handler) previewPlan(ws string, draft json.RawMessage, names trackingplan.EventNames) (*trackingplan.CompiledPlan, error) {
+	if draft == nil {
+		saved, err := h.current(ws, trackingplan.KindPlan)
+		if err != nil {
+			return nil, err
+		}
+		cp, _ := saved.(*trackingplan.Plan).Compile()
+		return cp, nil
+	}
+	if err := checkDocument(trackingplan.KindPlan, draft); err != nil {
+		return nil, draftError("tracking_plan", err)
+	}
+	_, cp, err := parsePlan(draft, names)
+	if err != nil {
+		return nil, draftError("tracking_plan", err)
+	}
+	return cp, nil
+}
+
+// draftError names a draft's field under the draft's own (tracking_plan.
+// or destination_filters.) in a 400.
+func draftError(draft string, err error) error {
+	var fe *trackingplan.FieldError
+	if errors.As(err, &fe) {
+		return httpserver.BadRequest(joinField(draft, fe.Field), fe.Message)
+	}
+	return err
+}
+
+// previewNulls refuses a null in place of any field of the preview's body
+// (a 400 naming it), as the settings' PUTs refuse nulls: null would read
+// as the field left out, the saved setting or the default, without a word.
+// body is an object decodeObject took.
+func previewNulls(body []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return httpserver.BadRequest("", "not a valid JSON object")
+	}
+	names := slices.Sorted(maps.Keys(fields))
+	for _, name := range names {
+		if string(fields[name]) == "null" {
+			return httpserver.BadRequest(name, "must not be null; leave the field out for the saved setting (limit: the newest 500 events)")
+		}
+	}
+	return nil
 }
 
 func joinField(prefix, field string) string {

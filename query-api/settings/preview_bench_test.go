@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/audittrail/audittrail/schemas/catalogue"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
@@ -50,4 +52,69 @@ func BenchmarkPreview500(b *testing.B) {
 			b.Fatal(out.Events)
 		}
 	}
+}
+
+// BenchmarkPreviewCostliest decides 500 events of about 32 KiB (the
+// gateway's largest: each a list of 6,000 numbers) with the costliest
+// filters a workspace may save: three conditions each estimated at the
+// per-condition limit, so together at MaxFilterSetCost, and each running
+// into its runtime limit on every event. Without the 5 s bound
+// (previewEvalTimeout) this is the longest a preview's deciding could take;
+// ms/event is what one event costs at most.
+func BenchmarkPreviewCostliest(b *testing.B) {
+	cond := "has(properties.l) && properties.l.exists(a, properties.l.exists(c, a == c + 1000000))"
+	var fl []trackingplan.Filter
+	for i := range 3 {
+		fl = append(fl, trackingplan.Filter{Name: fmt.Sprint("f", i), Enabled: true, If: cond, Action: trackingplan.ActionDrop})
+	}
+	filters := trackingplan.Filters{Filters: fl}
+	require.NoError(b, filters.ValidateNew(nil), "a workspace may save these filters")
+	cf, err := filters.Compile()
+	require.NoError(b, err)
+	p := trackingplan.Pipeline{Filters: cf}
+	list := make([]string, 6000)
+	for i := range list {
+		list[i] = fmt.Sprint(i % 10000)
+	}
+	props := json.RawMessage(`{"l": [` + strings.Join(list, ",") + `]}`)
+	require.Greater(b, len(props), 28<<10)
+	events := make([]event.Event, MaxPreviewEvents)
+	for i := range events {
+		events[i] = event.Event{ID: fmt.Sprintf("evt_%04d", i), Event: "Source Created",
+			Actor: event.Actor{Type: "user", ID: "usr_1"}, Properties: props}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out := runPreview(context.Background(), p, events)
+		if out.Events != MaxPreviewEvents || out.FilterErrors == 0 {
+			b.Fatal(out.Events, out.FilterErrors)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*MaxPreviewEvents), "ms/event")
+}
+
+// BenchmarkPreviewLargeDraftPlan checks and compiles a draft plan of about
+// 1.4 MiB, as a preview does before reading events (within its slot, and
+// compiled once: checking a plan is compiling it): every
+// catalogue event with a schema of 150 string properties, each with a
+// pattern and a length bound.
+func BenchmarkPreviewLargeDraftPlan(b *testing.B) {
+	var props, events []string
+	for i := range 150 {
+		props = append(props, fmt.Sprintf(`"p%d": {"type": "string", "pattern": "^(a|b|c)[a-z]{1,%d}(x|y)*$", "maxLength": 64}`, i, i%20+1))
+	}
+	schema := `{"type": "object", "properties": {` + strings.Join(props, ",") + `}}`
+	for _, e := range catalogue.All() {
+		events = append(events, fmt.Sprintf(`%q: {"properties": %s}`, e.Name, schema))
+	}
+	plan := []byte(`{"events": {` + strings.Join(events, ",") + `}}`)
+	require.Less(b, len(plan), MaxBody)
+	b.ReportAllocs()
+	for b.Loop() {
+		require.NoError(b, checkDocument(trackingplan.KindPlan, plan))
+		_, cp, err := parsePlan(plan, nil)
+		require.NoError(b, err)
+		require.NotNil(b, cp)
+	}
+	b.ReportMetric(float64(len(plan))/(1<<20), "MiB")
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -156,6 +158,10 @@ func TestPreviewRefusesBadRequestsNamingTheField(t *testing.T) {
 		{"filter blank condition", `{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": " ", "action": "drop"}]}}`, "destination_filters.filters[0].if"},
 		{"filter null percent", `{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": "true", "action": "sample", "percent": null}]}}`, "destination_filters.filters[0].percent"},
 		{"hard failures not a bool", `{"hard_failures_only": "yes"}`, "hard_failures_only"},
+		{"limit null", `{"limit": null}`, "limit"},
+		{"limit null, spaced", "{\"limit\" :\n null }", "limit"},
+		{"hard failures null", `{"hard_failures_only": null, "limit": 5}`, "hard_failures_only"},
+		{"filters null", `{"destination_filters": null}`, "destination_filters"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, tt.body)
@@ -185,6 +191,11 @@ func TestPreviewsAreOneAtATimePerWorkspace(t *testing.T) {
 	code, body := f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, `{}`)
 	require.Equal(t, http.StatusTooManyRequests, code, body)
 	require.Equal(t, "busy", body["error"].(map[string]any)["code"])
+	// Drafts are checked (seconds of CPU for a large plan) only within a
+	// slot: a busy workspace's draft is not looked at, even a wrong one.
+	code, body = f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner,
+		`{"destination_filters": {"filters": [{"name": "a", "enabled": true, "if": "event ==", "action": "drop"}]}}`)
+	require.Equal(t, http.StatusTooManyRequests, code, body)
 	close(l.block)
 	require.Equal(t, http.StatusOK, <-done)
 	code, _ = f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, `{}`)
@@ -213,4 +224,26 @@ func TestClipKeepsCharactersWhole(t *testing.T) {
 	require.Equal(t, "abc", clip("abc", 3))
 	require.Equal(t, "ab…", clip("abcd", 2))
 	require.Equal(t, "a…", clip("aé", 2), "é is two bytes: cut before it")
+}
+
+// A preview calls no URL: a draft plan whose schemas name a reachable
+// server (an external reference, a meta-schema, an identifier) is refused
+// with a 400 naming the schema, and the server never hears of it.
+func TestPreviewCallsNoURLInADraft(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	f, _ := previewFixture(t)
+	for _, schema := range []string{
+		fmt.Sprintf(`{"$ref": %q}`, srv.URL+"/schema.json"),
+		fmt.Sprintf(`{"$schema": %q}`, srv.URL+"/meta.json"),
+		fmt.Sprintf(`{"properties": {"a": {"$ref": %q}}}`, srv.URL+"/a.json#/x"),
+		fmt.Sprintf(`{"$id": %q, "properties": {"a": {"$ref": "other.json"}}}`, srv.URL+"/base.json"),
+	} {
+		body := `{"tracking_plan": {"events": {"Source Created": {"properties": ` + schema + `}}}}`
+		code, answer := f.do(t, "POST", "/v1/workspaces/ws_1/forwarding/preview", f.owner, body)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", schema, answer)
+		require.Contains(t, errField(answer), "tracking_plan.events.Source Created.properties", schema)
+	}
+	require.Zero(t, hits.Load(), "a draft made the API call a URL")
 }

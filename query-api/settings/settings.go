@@ -328,11 +328,8 @@ var resourceNames = map[string]string{
 // URL, and "" or null removes it. A null anywhere else is refused
 // (nullField).
 func parse(kind string, body []byte, old any, names trackingplan.EventNames) (any, error) {
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return nil, &trackingplan.FieldError{Message: "the body must be a JSON object with the settings; send {} to reset them to their defaults"}
-	}
-	if f := nullField(kind, body); f != "" {
-		return nil, &trackingplan.FieldError{Field: f, Message: "must not be null; leave the field out for its default"}
+	if err := checkDocument(kind, body); err != nil {
+		return nil, err
 	}
 	switch kind {
 	case trackingplan.KindForwarding:
@@ -361,30 +358,11 @@ func parse(kind string, body []byte, old any, names trackingplan.EventNames) (an
 		}
 		return &f, f.ValidateNew()
 	case trackingplan.KindPlan:
-		var p trackingplan.Plan
-		if err := trackingplan.Decode(body, &p); err != nil {
+		p, _, err := parsePlan(body, names)
+		if err != nil {
 			return nil, err
 		}
-		if f := emptyField(body, "on_violation", "unplanned_events", "unplanned_properties"); f != "" {
-			return nil, &trackingplan.FieldError{Field: f, Message: "must not be empty; leave the field out for its default"}
-		}
-		if err := p.ValidateNew(names); err != nil {
-			return nil, err
-		}
-		if _, err := p.Compile(); err != nil {
-			return nil, err
-		}
-		p.UnplannedEvents = orDefault(p.UnplannedEvents, trackingplan.Allow)
-		p.UnplannedProperties = orDefault(p.UnplannedProperties, trackingplan.Allow)
-		p.OnViolation = orDefault(p.OnViolation, trackingplan.Allow)
-		for n, pe := range p.Events {
-			var buf bytes.Buffer
-			if len(pe.Properties) > 0 && json.Compact(&buf, pe.Properties) == nil {
-				pe.Properties = buf.Bytes()
-				p.Events[n] = pe
-			}
-		}
-		return &p, nil
+		return p, nil
 	case trackingplan.KindFilters:
 		var f trackingplan.Filters
 		if err := trackingplan.Decode(body, &f); err != nil {
@@ -406,6 +384,50 @@ func parse(kind string, body []byte, old any, names trackingplan.EventNames) (an
 		return &a, a.ValidateNew(names)
 	}
 	return nil, fmt.Errorf("unknown settings kind %q", kind)
+}
+
+// checkDocument refuses what no settings document of kind may be: anything
+// but a JSON object, or a null where the kind has none (nullField).
+func checkDocument(kind string, body []byte) error {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return &trackingplan.FieldError{Message: "the body must be a JSON object with the settings; send {} to reset them to their defaults"}
+	}
+	if f := nullField(kind, body); f != "" {
+		return &trackingplan.FieldError{Field: f, Message: "must not be null; leave the field out for its default"}
+	}
+	return nil
+}
+
+// parsePlan decodes and validates a tracking plan's document (one
+// checkDocument took), and returns it with its defaults filled in and its
+// schemas compacted, and compiled: compiling is how a plan is validated,
+// and the preview runs the compiled plan rather than compile it twice.
+func parsePlan(body []byte, names trackingplan.EventNames) (*trackingplan.Plan, *trackingplan.CompiledPlan, error) {
+	var p trackingplan.Plan
+	if err := trackingplan.Decode(body, &p); err != nil {
+		return nil, nil, err
+	}
+	if f := emptyField(body, "on_violation", "unplanned_events", "unplanned_properties"); f != "" {
+		return nil, nil, &trackingplan.FieldError{Field: f, Message: "must not be empty; leave the field out for its default"}
+	}
+	if err := p.ValidateNew(names); err != nil {
+		return nil, nil, err
+	}
+	cp, err := p.Compile()
+	if err != nil {
+		return nil, nil, err
+	}
+	p.UnplannedEvents = orDefault(p.UnplannedEvents, trackingplan.Allow)
+	p.UnplannedProperties = orDefault(p.UnplannedProperties, trackingplan.Allow)
+	p.OnViolation = orDefault(p.OnViolation, trackingplan.Allow)
+	for n, pe := range p.Events {
+		var buf bytes.Buffer
+		if len(pe.Properties) > 0 && json.Compact(&buf, pe.Properties) == nil {
+			pe.Properties = buf.Bytes()
+			p.Events[n] = pe
+		}
+	}
+	return &p, cp, nil
 }
 
 // emptyField returns the first of fields that the JSON object body gives

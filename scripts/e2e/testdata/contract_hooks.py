@@ -91,16 +91,38 @@ search = st.lists(_term, max_size=6).map(" ".join)
 schemathesis.openapi.format("audittrail-search", search)
 
 # Conditions of destination filters: CEL over the event's fields, each
-# cheap (the enabled filters' estimated cost per event has a budget) and
-# comparing event only with catalogue names.
+# cheap (the enabled filters' estimated cost per event has a budget: every
+# leaf here is estimated at 15 units or less, so 50 filters of 4 leaves stay
+# far within it) and comparing event only with catalogue names. The values
+# compared are mostly the seeded events' (contract_test.go seedSealed: the
+# four names below, in three categories, actors usr_0 to usr_2, resources
+# src_0 to src_29), so a condition matches some stored events and not
+# others, and a preview of it has something to count.
 _catalogue_names = ["Source Created", "Source Deleted", "Warehouses Disabled", "Destination Created"]
 _name = st.sampled_from(_catalogue_names)
+_actor_value = st.sampled_from(["usr_0", "usr_1", "usr_2", "usr_owner", "Ada", "Owner", "ada@example.com", "user"])
+_resource_value = st.integers(0, 31).map(lambda i: f"src_{i}") | st.sampled_from(["Web", "source"])
+_field_value = st.one_of(
+    st.tuples(st.just("actor"), st.sampled_from(["id", "name", "email", "type"]), _actor_value),
+    st.tuples(st.just("resource"), st.sampled_from(["id", "name", "type"]), _resource_value),
+    st.tuples(st.just("context"), st.sampled_from(["ip", "user_agent"]), st.just("203.0.113.1")),
+)
+_compare = st.tuples(_field_value, st.sampled_from(["==", "!=", "startsWith", "endsWith"])).map(
+    lambda t: f"{t[0][0]}['{t[0][1]}'] {t[1]} '{t[0][2]}'"
+    if t[1] in ("==", "!=")
+    else f"{t[0][0]}['{t[0][1]}'].{t[1]}('{t[0][2][:5] if t[1] == 'startsWith' else t[0][2][-1:]}')"
+)
+_member = st.tuples(st.sampled_from(["actor", "resource"]), st.lists(st.integers(0, 29), min_size=1, max_size=4)).map(
+    lambda t: f"{t[0]}['id'] in [" + ", ".join(f"'{'usr' if t[0] == 'actor' else 'src'}_{i}'" for i in t[1]) + "]"
+)
 _leaf = st.one_of(
-    st.sampled_from(["true", "false", "category == 'Sources'", "actor['type'] == 'user'", "has(properties.plan)",
-                     "resource['id'] != ''", "context['ip'] == '203.0.113.1'"]),
+    st.sampled_from(["true", "false", "category == 'Sources'", "category != 'Sources'", "has(properties.plan)",
+                     "'id' in actor", "'email' in actor", "size(properties) == 0"]),
     _name.map(lambda n: f"event == '{n}'"),
     _name.map(lambda n: f"'{n}' != event"),
     st.lists(_name, min_size=1, max_size=3).map(lambda ns: "event in [" + ", ".join(f"'{n}'" for n in ns) + "]"),
+    _compare,
+    _member,
 )
 condition = st.recursive(
     _leaf,
@@ -131,7 +153,11 @@ def _like(v, n):
 
 def _unique_filter_names(case):
     """Each destination filter's name once."""
-    filters = case.body.get("filters") if isinstance(case.body, dict) else None
+    _unique_names_in(case.body)
+
+
+def _unique_names_in(body):
+    filters = body.get("filters") if isinstance(body, dict) else None
     if not isinstance(filters, list):
         return
     seen = set()
@@ -243,18 +269,24 @@ def _schema_of(value, depth=0):
 def _planned_events(case):
     """Catalogue names for the planned events, and a JSON Schema built from
     each generated object (a boolean or null stays: both mean a schema)."""
-    events = case.body.get("events") if isinstance(case.body, dict) else None
+    _planned_in(case.body)
+
+
+def _planned_in(plan, first=None):
+    """_planned_events on the plan object plan; the first planned event is
+    named first when first is given."""
+    events = plan.get("events") if isinstance(plan, dict) else None
     if not isinstance(events, dict):
         return
     planned = {}
     for drawn, planned_event in events.items():
-        name = _catalogue_name(drawn, planned)
+        name = first if first and not planned else _catalogue_name(drawn, planned)
         if name is None:
             break
         if isinstance(planned_event, dict) and isinstance(planned_event.get("properties"), dict):
             planned_event["properties"] = _schema_of(planned_event["properties"])
         planned[name] = planned_event
-    case.body["events"] = planned
+    plan["events"] = planned
 
 
 # The operations that make the API (or the forwarder) call a user-supplied
@@ -372,6 +404,78 @@ def before_call(ctx, case, kwargs):
             raise AssertionError(f"a generated URL would reach the API: {url!r}")
 
 
+# The preview (POST .../forwarding/preview) runs drafts of the tracking plan
+# and the destination filters over the workspace's newest stored events; it
+# calls no URL. Its positive drafts keep the rules of the two PUTs (draft
+# filters' names once; planned events named from the catalogue, the first the
+# seeded events' own name, each with a schema built from a generated value),
+# so a positive case is a draft the server takes and previews; and the first
+# draft filter is enabled (a disabled one is kept but not applied, and
+# enabled is off when left out), so most drafts have a condition to run. A
+# negative case keeps its own fault, and one condition in three of its draft
+# filters becomes one the server refuses (no CEL, not a bool, an event name
+# outside the catalogue, an unknown variable; contract_test.go checks each is
+# refused), so its 4xx paths run too.
+_seeded_event = "Source Created"
+_refused_conditions = ["event ==", "size(actor)", "event == 'Nothing Happened Here'", "unknown == 'x'",
+                       "actor['id'] == 1 ||"]
+
+
+def _is_preview(case):
+    return case.method.upper() == "POST" and case.path.endswith("/forwarding/preview")
+
+
+def _preview_drafts(case):
+    """The positive drafts of a preview keep the PUTs' rules."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    _planned_in(body.get("tracking_plan"), first=_seeded_event)
+    drafts = body.get("destination_filters")
+    _unique_names_in(drafts)
+    filters = drafts.get("filters") if isinstance(drafts, dict) else None
+    if isinstance(filters, list) and filters and isinstance(filters[0], dict):
+        filters[0]["enabled"] = True
+
+
+def _refused_drafts(case):
+    """Some conditions of a negative preview's draft filters are refused ones."""
+    drafts = case.body.get("destination_filters") if isinstance(case.body, dict) else None
+    filters = drafts.get("filters") if isinstance(drafts, dict) else None
+    for f in filters if isinstance(filters, list) else []:
+        if isinstance(f, dict) and isinstance(f.get("if"), str):
+            i = zlib.crc32(f["if"].encode("utf-8", "surrogatepass"))
+            if i % 3 == 0:
+                f["if"] = _refused_conditions[i // 3 % len(_refused_conditions)]
+
+
+# Every 200 of the preview is summed up, one JSON object a line, in this
+# file of Schemathesis's working directory, which the test reads after the
+# run: it requires a preview whose draft filters matched some stored events
+# and not others.
+PREVIEWS = "previews.jsonl"
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    """Records the preview's 200 answers (PREVIEWS)."""
+    if not _is_preview(case) or response.status_code != 200:
+        return
+    try:
+        answer = response.json()
+    except ValueError:
+        return  # not JSON: the checks report it
+    if not isinstance(answer, dict):
+        return
+    body = case.body if isinstance(case.body, dict) else {}
+    summary = {k: answer.get(k) for k in ("events", "kept", "dropped", "violations", "filter_errors")}
+    summary["filters"] = [f.get("name") for f in answer.get("filters") or [] if isinstance(f, dict)]
+    summary["draft_filters"] = isinstance(body.get("destination_filters"), dict)
+    summary["draft_plan"] = isinstance(body.get("tracking_plan"), dict)
+    with open(PREVIEWS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(summary) + "\n")
+
+
 # Rules between values that no keyword of the document can state, each in
 # its operation's description; the server answers a 400 naming the field
 # when one is broken.
@@ -380,6 +484,7 @@ _rules = {
     ("PUT", "/tracking-plan"): _planned_events,
     ("PUT", "/forwarding"): _enabled_forwarding,
     ("PUT", "/alerts"): _enabled_alerts,
+    ("POST", "/forwarding/preview"): _preview_drafts,
     ("GET", "/audit-events.ndjson"): _range_without_filters,
     ("GET", "/log/consistency"): _older_first,
 }
@@ -394,6 +499,8 @@ def map_case(ctx, case):
     if _outbound(case):
         _to_sink(case, positive)
     if not positive:
+        if _is_preview(case):
+            _refused_drafts(case)
         return case
     for (method, suffix), rule in _rules.items():
         if case.method.upper() == method and case.path.endswith(suffix):
