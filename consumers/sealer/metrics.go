@@ -8,6 +8,7 @@ import (
 
 type metrics struct {
 	leaves, reclaimed, checkpoints, tiles prometheus.Counter
+	readBack                              prometheus.Counter
 	records                               *prometheus.CounterVec
 	errors                                *prometheus.CounterVec
 	waiting, yielding                     prometheus.Gauge
@@ -20,13 +21,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_sealer_leaves_total", Help: "Leaves appended to the workspaces' logs."}),
 		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_leaves_reclaimed_total", Help: "Leaf rows stored again at the index a crash left with stored hashes but no leaf row."}),
+		readBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_sealer_records_read_back_total", Help: "Records whose stored row was read back from the events table by key because the offsets record (audit_event_offsets) does not hold their offset: stored by a writer before migration 9 or without AUDITTRAIL_WRITER_RECORD_OFFSETS, or older than the offsets record keeps. Each round that reads back costs a read of the events table's key columns."}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
 		tiles: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_tiles_noted_total", Help: "Complete tiles whose event times were signed (tile notes)."}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_records_total",
-			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event's id already had one), not_stored (the writer did not store it), undecodable, mismatch (the stored row differs from the record: not sealed, an alert)."},
+			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event's id already had one), not_stored (the writer did not store it), undecodable, mismatch (a stored row read back from the events table differs from the record: not sealed, an alert)."},
 			[]string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, tile (tile notes), publish, commit, fenced (a stored log changed under this sealer), tampered (a stored log does not extend its signed checkpoint: alert)."},
@@ -48,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.errors.WithLabelValues(s)
 	}
 	if reg != nil {
-		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.yielding, m.sealSeconds)
+		reg.MustRegister(m.leaves, m.readBack, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.yielding, m.sealSeconds)
 	}
 	return m
 }

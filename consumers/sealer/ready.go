@@ -75,6 +75,7 @@ func (s *Sealer) sealReady(ctx context.Context) {
 	s.m.sealSeconds.Observe(time.Since(start).Seconds())
 	s.m.leaves.Add(float64(len(out.Leaves)))
 	s.m.reclaimed.Add(float64(out.Reclaimed))
+	s.m.readBack.Add(float64(out.ReadBack))
 	s.m.records.WithLabelValues("leaf").Add(float64(len(out.Leaves)))
 	s.m.records.WithLabelValues("repeat").Add(float64(out.Repeats))
 	s.m.records.WithLabelValues("not_stored").Add(float64(out.Skipped))

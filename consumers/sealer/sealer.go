@@ -226,13 +226,14 @@ func (s *Sealer) decode(r *kgo.Record) (Item, bool) {
 		return Item{}, false
 	}
 	key := Key{WorkspaceID: e.WorkspaceID, TimestampNs: e.Timestamp.UnixNano(), ID: e.ID}
+	at := At{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	// As the writer validates (which fills the catalogue's category and
 	// resource type) before it stores. An event this sealer's validation
 	// refuses (a catalogue older than the writer's) is still sealed if it
 	// is stored, without the comparison.
 	if err := (event.Policy{AllowCustomEvents: true, Now: s.now}).Validate(&e); err != nil {
-		return Item{Key: key}, true
+		return Item{Key: key, At: at}, true
 	}
 	row := migrations.RowWithChanges(&e, changes)
-	return Item{Key: key, Record: &row}, true
+	return Item{Key: key, At: at, Record: &row}, true
 }

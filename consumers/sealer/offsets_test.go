@@ -1,0 +1,142 @@
+package sealer
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// placed is an item at offset off of partition 0 with its record's row.
+func placed(off int64, r migrations.Row) Item {
+	return Item{Key: Key{r.WorkspaceID, r.TimestampNs, r.ID}, At: At{"events", 0, off}, Record: &r}
+}
+
+// storedAt is the offsets record's row of a stored item.
+func storedAt(it Item, receivedAtNs int64) migrations.StoredOffset {
+	return migrations.StoredOffset{Topic: it.At.Topic, Partition: it.At.Partition, Offset: it.At.Offset, Outcome: migrations.OutcomeStored,
+		WorkspaceID: it.Key.WorkspaceID, ID: it.Key.ID, TimestampNs: it.Key.TimestampNs, ReceivedAtNs: receivedAtNs}
+}
+
+// TestTheRoundIsDecidedByTheOffsetsRecord: each outcome the writer
+// recorded decides its record, and only records it does not hold are
+// read back from the events table.
+func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
+	cases := []struct {
+		name string
+		// setup stores rows and records offsets for the item it returns.
+		setup func(st *memStore) Item
+		// leaf is whether the item gets a leaf; readBack whether it was
+		// read back by key.
+		leaf, readBack bool
+	}{
+		{"stored: sealed from the record, nothing read back", func(st *memStore) Item {
+			it := placed(1, row("ws_1", t0, "e1"))
+			st.store(*it.Record)
+			st.record(storedAt(it, it.Record.ReceivedAtNs))
+			return it
+		}, true, false},
+		{"dead-lettered: no leaf, nothing read back", func(st *memStore) Item {
+			it := placed(2, row("ws_1", t0, "e2"))
+			st.record(migrations.StoredOffset{Topic: "events", Offset: 2, Outcome: migrations.OutcomeDeadLettered})
+			return it
+		}, false, false},
+		{"expired on arrival: no leaf, nothing read back", func(st *memStore) Item {
+			it := placed(3, row("ws_1", t0.Add(-400*24*time.Hour), "e3"))
+			st.record(migrations.StoredOffset{Topic: "events", Offset: 3, Outcome: migrations.OutcomeExpired})
+			return it
+		}, false, false},
+		{"a duplicate of an id stored before: no leaf of its own", func(st *memStore) Item {
+			it := placed(4, row("ws_1", t0, "e4"))
+			st.store(*it.Record) // the first copy's row, from another offset
+			st.record(migrations.StoredOffset{Topic: "events", Offset: 4, Outcome: migrations.OutcomeDuplicate})
+			return it
+		}, false, false},
+		{"stored, then a duplicate of itself on a replay: sealed", func(st *memStore) Item {
+			it := placed(5, row("ws_1", t0, "e5"))
+			st.store(*it.Record)
+			dup := storedAt(it, it.Record.ReceivedAtNs)
+			dup.Outcome = migrations.OutcomeDuplicate
+			st.record(storedAt(it, it.Record.ReceivedAtNs), dup)
+			return it
+		}, true, false},
+		{"not in the record (an older writer): read back", func(st *memStore) Item {
+			it := placed(6, row("ws_1", t0, "e6"))
+			st.store(*it.Record)
+			return it
+		}, true, true},
+		{"not in the record and not stored: no leaf", func(*memStore) Item {
+			return placed(7, row("ws_1", t0, "e7"))
+		}, false, true},
+		{"the offset's row names another event: read back", func(st *memStore) Item {
+			it := placed(8, row("ws_1", t0, "e8"))
+			st.store(*it.Record)
+			o := storedAt(it, 1)
+			o.ID = "forged"
+			st.record(o)
+			return it
+		}, true, true},
+		{"a record this sealer cannot validate: read back", func(st *memStore) Item {
+			it := placed(9, row("ws_1", t0, "e9"))
+			st.store(*it.Record)
+			st.record(storedAt(it, it.Record.ReceivedAtNs))
+			it.Record = nil
+			return it
+		}, true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := newMemStore()
+			it := c.setup(st)
+			s := newSequencer(st, func() time.Time { return t0 })
+			out, err := s.seal(context.Background(), []Item{it})
+			require.NoError(t, err)
+			require.Equal(t, c.leaf, len(out.Leaves) == 1, "leaf")
+			require.Equal(t, c.readBack, st.rowsRead == 1, "read back")
+			require.Equal(t, st.rowsRead, out.ReadBack)
+		})
+	}
+}
+
+// TestALeafIsTheRecordWithTheStoredReceivedAt: the leaf is computed from
+// the record and the received_at_ns the writer recorded, not from the row
+// now in the events table: a row changed there after the writer stored it
+// is sealed as its record says (verify online then reports it altered).
+func TestALeafIsTheRecordWithTheStoredReceivedAt(t *testing.T) {
+	st := newMemStore()
+	record := row("ws_1", t0, "e1")
+	it := placed(1, record)
+	changed := record
+	changed.ActorID = "usr_evil"
+	st.store(changed)
+	stored := t0.Add(-time.Second).UnixNano() // an identical resend's received_at was the copy stored
+	st.record(storedAt(it, stored))
+	s := newSequencer(st, func() time.Time { return t0 })
+	out, err := s.seal(context.Background(), []Item{it})
+	require.NoError(t, err)
+	require.Len(t, out.Leaves, 1)
+	require.Empty(t, out.Mismatches)
+	want := record
+	want.ReceivedAtNs, want.ReceivedAt = stored, time.Unix(0, stored).UTC().Truncate(time.Second)
+	h := leaf.Hash(&want)
+	require.Equal(t, string(h[:]), out.Leaves[0].Hash)
+	bad := leaf.Hash(&changed)
+	require.NotEqual(t, string(bad[:]), out.Leaves[0].Hash, "the changed row does not hash to its leaf")
+	require.Zero(t, st.rowsRead)
+}
+
+// TestSpansCoverEachPartitionsOffsets: one range per topic and partition,
+// from its lowest offset to its highest; items without a place are left
+// to the read-back.
+func TestSpansCoverEachPartitionsOffsets(t *testing.T) {
+	its := []Item{
+		{At: At{"events", 1, 7}}, {At: At{"events", 0, 3}}, {At: At{"events", 1, 5}},
+		{}, {At: At{"events", 0, 4}}, {At: At{"events", 1, 9}}, {At: At{"other", 0, 1}},
+	}
+	require.Equal(t, []Span{{"events", 0, 3, 4}, {"events", 1, 5, 9}, {"other", 0, 1, 1}}, spans(its))
+	require.Empty(t, spans([]Item{{}}))
+}
