@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_leaves_reclaimed_total", Help: "Leaf rows stored again at the index a crash left with stored hashes but no leaf row."}),
 		readBack: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "audittrail_sealer_records_read_back_total", Help: "Records whose stored row was read back from the events table by key because the offsets record (audit_event_offsets) does not hold their offset: stored by a writer before migration 9 or without AUDITTRAIL_WRITER_RECORD_OFFSETS, or older than the offsets record keeps. Each round that reads back costs a read of the events table's key columns."}),
+			Name: "audittrail_sealer_records_read_back_total", Help: "Records whose stored row was read back from the events table by key because the offsets record (audit_event_offsets) does not hold their offset: stored by a writer before migration 9 or without " + config.WriterRecordOffsets.Name + ", or older than the offsets record keeps. Each round that reads back costs a read of the events table's key columns."}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
 		tiles: prometheus.NewCounter(prometheus.CounterOpts{
