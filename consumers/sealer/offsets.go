@@ -47,7 +47,10 @@ type resolved struct {
 
 // resolve finds the stored row of each item: from the offsets record when
 // it holds the item's offset (one query for the round), else read back
-// from the events table by key (one query for those).
+// from the events table by key (one query for those). A duplicate (the
+// writer found its id in its window) is not stored when its id has a
+// leaf or a stored copy in the round; else it is read back (see
+// duplicates).
 func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error) {
 	res := resolved{rows: make(map[Key]migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items))}
 	recorded, err := s.store.Offsets(ctx, spans(items))
@@ -55,11 +58,14 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 		return res, fmt.Errorf("read the offsets record: %w", err)
 	}
 	var back []Key
+	var dupes []int
 	for i, it := range items {
 		o, ok := recorded[it.At]
 		switch {
 		case it.At.Topic == "" || !ok:
 			back = append(back, it.Key)
+		case o.Outcome == migrations.OutcomeDuplicate:
+			dupes = append(dupes, i)
 		case o.Outcome != migrations.OutcomeStored:
 			res.notStored[i] = true
 		case it.Record == nil || (Key{o.WorkspaceID, o.TimestampNs, o.ID}) != it.Key:
@@ -74,6 +80,11 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 			res.rows[it.Key] = row
 		}
 	}
+	more, err := s.duplicates(ctx, items, dupes, &res)
+	if err != nil {
+		return res, err
+	}
+	back = append(back, more...)
 	res.fallback = len(back)
 	if len(back) == 0 {
 		return res, nil
@@ -89,6 +100,61 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 		}
 	}
 	return res, nil
+}
+
+// duplicates settles the items (indexes dupes) the writer recorded as
+// duplicates of an id it stored: not stored when the id has a leaf
+// (known in memory, or looked up for keys older than what memory holds)
+// or a stored copy among the round's records. It returns the keys of the
+// others, to read back: their id was stored from another record that
+// has no leaf yet, or from this very record by a writer that did not
+// record it (a rolling deploy's older version that crashed before its
+// commit), and the stored row is the truth.
+func (s *sequencer) duplicates(ctx context.Context, items []Item, dupes []int, res *resolved) ([]Key, error) {
+	if len(dupes) == 0 {
+		return nil, nil
+	}
+	wss := map[string]bool{}
+	for _, i := range dupes {
+		wss[items[i].Key.WorkspaceID] = true
+	}
+	if err := s.load(ctx, wss); err != nil {
+		return nil, err
+	}
+	older := map[string][]int{}
+	var back []Key
+	for _, i := range dupes {
+		k := items[i].Key
+		t := s.trees[k.WorkspaceID]
+		_, sealed := t.seenIDs[k.ID]
+		_, inRound := res.rows[k]
+		switch {
+		case sealed || inRound:
+			res.notStored[i] = true
+		case k.TimestampNs < t.seenFrom:
+			older[k.WorkspaceID] = append(older[k.WorkspaceID], i)
+		default:
+			back = append(back, k)
+		}
+	}
+	for ws, is := range older {
+		keys := make([]Key, len(is))
+		for j, i := range is {
+			keys[j] = items[i].Key
+		}
+		has, err := s.store.HasLeaves(ctx, ws, keys)
+		if err != nil {
+			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
+		}
+		for _, i := range is {
+			if has[items[i].Key] {
+				res.notStored[i] = true
+			} else {
+				back = append(back, items[i].Key)
+			}
+		}
+	}
+	return back, nil
 }
 
 // spans returns the offset ranges of items' partitions (items without a

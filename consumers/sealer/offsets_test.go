@@ -50,12 +50,12 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 			st.record(migrations.StoredOffset{Topic: "events", Offset: 3, Outcome: migrations.OutcomeExpired})
 			return it
 		}, false, false},
-		{"a duplicate of an id stored before: no leaf of its own", func(st *memStore) Item {
+		{"a duplicate whose id has no leaf (an older writer stored it and crashed before its commit): read back, sealed", func(st *memStore) Item {
 			it := placed(4, row("ws_1", t0, "e4"))
-			st.store(*it.Record) // the first copy's row, from another offset
+			st.store(*it.Record)
 			st.record(migrations.StoredOffset{Topic: "events", Offset: 4, Outcome: migrations.OutcomeDuplicate})
 			return it
-		}, false, false},
+		}, true, true},
 		{"stored, then a duplicate of itself on a replay: sealed", func(st *memStore) Item {
 			it := placed(5, row("ws_1", t0, "e5"))
 			st.store(*it.Record)
@@ -139,4 +139,42 @@ func TestSpansCoverEachPartitionsOffsets(t *testing.T) {
 	}
 	require.Equal(t, []Span{{"events", 0, 3, 4}, {"events", 1, 5, 9}, {"other", 0, 1, 1}}, spans(its))
 	require.Empty(t, spans([]Item{{}}))
+}
+
+// TestDuplicatesOfSealedIDsReadNothing: records the writer found in its id
+// window are settled without the read-back when their id has a leaf (in
+// memory, or looked up for an old event) or a stored copy in the round: a
+// tenant resending its events does not send the sealer to the events
+// table.
+func TestDuplicatesOfSealedIDsReadNothing(t *testing.T) {
+	st := newMemStore()
+	s := newSequencer(st, func() time.Time { return t0 })
+	recent := placed(1, row("ws_1", t0, "e1"))
+	old := placed(2, row("ws_1", t0.Add(-72*time.Hour), "e2")) // older than the sequencer's lookback
+	for _, it := range []Item{recent, old} {
+		st.store(*it.Record)
+		st.record(storedAt(it, it.Record.ReceivedAtNs))
+	}
+	out, err := s.seal(context.Background(), []Item{recent, old})
+	require.NoError(t, err)
+	require.Len(t, out.Leaves, 2)
+
+	dup := func(off int64, of Item) Item {
+		d := of
+		d.At.Offset = off
+		st.record(migrations.StoredOffset{Topic: "events", Offset: off, Outcome: migrations.OutcomeDuplicate})
+		return d
+	}
+	fresh := placed(5, row("ws_1", t0.Add(time.Second), "e3"))
+	st.store(*fresh.Record)
+	st.record(storedAt(fresh, fresh.Record.ReceivedAtNs))
+	// A new sequencer (a takeover) knows the recent leaf from its load
+	// and looks the old one up; e3's stored copy is in the round.
+	s = newSequencer(st, func() time.Time { return t0 })
+	out, err = s.seal(context.Background(), []Item{dup(3, recent), dup(4, old), fresh, dup(6, fresh)})
+	require.NoError(t, err)
+	require.Len(t, out.Leaves, 1, "e3 only")
+	require.Equal(t, "e3", out.Leaves[0].ID)
+	require.Equal(t, 3, out.Skipped)
+	require.Zero(t, st.rowsRead, "nothing read back")
 }

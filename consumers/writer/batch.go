@@ -243,21 +243,24 @@ func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, id
 	return nil
 }
 
-// register records a stored batch's ids in the registry and, with
-// Config.RecordOffsets, what it did with each record in the offsets
-// record, retrying until they succeed or ctx ends, then marks the batch's
+// register records, with Config.RecordOffsets, what the writer did with
+// each of a stored batch's records in the offsets record, then the
+// batch's ids in the registry, retrying until they succeed or ctx ends, then marks the batch's
 // records for commit: a committed offset always has its ids registered,
 // so the next owner of the partition loads them, and its outcome
 // recorded, so the sealer reads it. Only the registrar goroutine calls it, in batch
 // order, so marks advance in order.
 func (w *Writer) register(ctx context.Context, b *batch) error {
-	if len(b.ids) > 0 {
-		if err := w.retry(ctx, "register ids", len(b.ids), w.m.registryErrs, func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
+	// The offsets first: once an id is registered, a replay of its
+	// record finds it in the window and records a duplicate, so its
+	// stored outcome must be recorded by then.
+	if len(b.offsets) > 0 {
+		if err := w.retry(ctx, "record offsets", len(b.offsets), w.m.registryErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) }); err != nil {
 			return err
 		}
 	}
-	if len(b.offsets) > 0 {
-		if err := w.retry(ctx, "record offsets", len(b.offsets), w.m.registryErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) }); err != nil {
+	if len(b.ids) > 0 {
+		if err := w.retry(ctx, "register ids", len(b.ids), w.m.registryErrs, func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
 			return err
 		}
 	}
