@@ -227,7 +227,14 @@ LIMIT 1 BY topic, partition, kafka_offset`, s.table(migrations.OffsetsTable), wh
 			return nil, err
 		}
 		o.Partition = int32(part)
-		out[At{o.Topic, o.Partition, o.Offset}] = o
+		// On a cluster each shard picks its own (the copies of an offset
+		// may be sharded apart: a record not stored has no workspace), so
+		// the choice is made again here.
+		at := At{o.Topic, o.Partition, o.Offset}
+		if prev, ok := out[at]; ok && prev.Outcome == migrations.OutcomeStored {
+			continue
+		}
+		out[at] = o
 	}
 	return out, rows.Err()
 }
