@@ -121,13 +121,19 @@ func (s *sequencer) duplicates(ctx context.Context, items []Item, dupes []int, r
 	if err := s.load(ctx, wss); err != nil {
 		return nil, err
 	}
+	// The ids stored in the round (a resend with another timestamp is a
+	// duplicate of its id, not of its key).
+	storedIDs := make(map[[2]string]bool, len(res.rows))
+	for k := range res.rows {
+		storedIDs[[2]string{k.WorkspaceID, k.ID}] = true
+	}
 	older := map[string][]int{}
 	var back []Key
 	for _, i := range dupes {
 		k := items[i].Key
 		t := s.trees[k.WorkspaceID]
 		_, sealed := t.seenIDs[k.ID]
-		_, inRound := res.rows[k]
+		inRound := storedIDs[[2]string{k.WorkspaceID, k.ID}]
 		switch {
 		case sealed || inRound:
 			res.notStored[i] = true

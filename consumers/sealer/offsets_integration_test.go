@@ -2,8 +2,10 @@ package sealer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/consumers/sealer"
 	"github.com/audittrail/audittrail/consumers/writer"
 	"github.com/audittrail/audittrail/internal/chdbtest"
@@ -237,4 +240,74 @@ func TestOffsetsLookupOnCurrentClickHouse(t *testing.T) {
 	got, err := sealer.NewClickHouseStore(srv, db).WithLiteralKeys().Offsets(ctx, spans)
 	require.NoError(t, err)
 	checkOffsets(t, got)
+}
+
+// stuckSink is a writer's sink that never lets a batch be committed: its
+// Register fails (registered false) or registers the ids and then waits
+// until the writer stops (registered true), as a writer that crashed
+// before, or after, registering a batch's ids.
+type stuckSink struct {
+	*writer.ClickHouseSink
+	registered bool
+	reached    chan struct{}
+	once       sync.Once
+}
+
+func (s *stuckSink) Register(ctx context.Context, ids []idwindow.StoredID) error {
+	s.once.Do(func() { close(s.reached) })
+	if !s.registered {
+		return errors.New("id registry unavailable (simulated)")
+	}
+	if err := s.ClickHouseSink.Register(ctx, ids); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestAWriterReplayIsSealedOnceWithoutReadingBack: a writer stops after
+// storing a batch and recording its offsets, before (or after)
+// registering its ids, and never commits; the next writer stores the
+// batch again (or finds its ids registered: duplicates of themselves).
+// The offsets record then holds two rows for each offset; the sealer
+// gives each event one leaf, the hash of its stored row, and reads
+// nothing back.
+func TestAWriterReplayIsSealedOnceWithoutReadingBack(t *testing.T) {
+	for _, registered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("registered=%v", registered), func(t *testing.T) {
+			s := newStack(t)
+			cfg := writer.Defaults()
+			cfg.Topic, cfg.DeadLetterTopic, cfg.Group = s.events, s.dlq, s.writerGroup
+			cfg.BatchSize, cfg.BatchAge = 1000, 50*time.Millisecond
+			cfg.RetryMin, cfg.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+			stuck := &stuckSink{ClickHouseSink: writer.NewClickHouseSink(s.conn, s.db), registered: registered, reached: make(chan struct{})}
+			w, err := writer.New(cfg, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, stuck, quietLog(), nil, nil)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			s.traffic([]string{"ws_a"}, 30, "one")
+			select {
+			case <-stuck.reached:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first writer never stored a batch")
+			}
+			cancel()
+			<-done // its error (the failed register) is the crash
+
+			var n uint64
+			require.NoError(t, s.conn.QueryRow(context.Background(), "SELECT count() FROM "+s.db+"."+migrations.OffsetsTable).Scan(&n))
+			require.Positive(t, n, "the first writer recorded its offsets")
+			defer s.writer()()
+			store := &countingStore{ClickHouseStore: sealer.NewClickHouseStore(s.conn, s.db)}
+			defer s.sealer(store)()
+			visible := s.sealed([]string{"ws_a"}, 60*time.Second)
+			s.checkLog("ws_a", visible)
+			var twice uint64
+			require.NoError(t, s.conn.QueryRow(context.Background(), "SELECT count() FROM (SELECT kafka_offset FROM "+s.db+"."+migrations.OffsetsTable+
+				" GROUP BY kafka_offset, partition HAVING count() > 1)").Scan(&twice))
+			require.Positive(t, twice, "offsets recorded by both writers")
+			require.Zero(t, store.readBack.Load(), "nothing read back")
+		})
+	}
 }

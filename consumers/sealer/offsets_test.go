@@ -171,10 +171,13 @@ func TestDuplicatesOfSealedIDsReadNothing(t *testing.T) {
 	// A new sequencer (a takeover) knows the recent leaf from its load
 	// and looks the old one up; e3's stored copy is in the round.
 	s = newSequencer(st, func() time.Time { return t0 })
-	out, err = s.seal(context.Background(), []Item{dup(3, recent), dup(4, old), fresh, dup(6, fresh)})
+	// A resend of e3 with another timestamp is a duplicate of its id.
+	other := fresh
+	other.Key.TimestampNs++
+	out, err = s.seal(context.Background(), []Item{dup(3, recent), dup(4, old), fresh, dup(6, fresh), dup(7, other)})
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 1, "e3 only")
 	require.Equal(t, "e3", out.Leaves[0].ID)
-	require.Equal(t, 3, out.Skipped)
+	require.Equal(t, 4, out.Skipped)
 	require.Zero(t, st.rowsRead, "nothing read back")
 }
