@@ -220,8 +220,9 @@ func (w *Writer) waitLocked(ctx context.Context) error {
 }
 
 // insert stores a batch's fresh rows (see fresh), retrying with capped
-// exponential backoff until ClickHouse acknowledges or ctx ends, and keeps
-// their ids in b.ids, stamped with the time they were stored, for register.
+// exponential backoff until ClickHouse acknowledges or ctx ends, keeps
+// their ids in b.ids, stamped with the time they were stored, for
+// register, and records the batch's offsets (recordOffsets).
 func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, ids []idwindow.StoredID) error {
 	if len(rows) > 0 {
 		start := time.Now()
@@ -236,29 +237,35 @@ func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, id
 	for i := range ids {
 		ids[i].StoredAt = now
 	}
+	b.ids = ids
+	return w.recordOffsets(ctx, b, now)
+}
+
+// recordOffsets records what the writer did with the batch's records
+// (Config.RecordOffsets), stamped stored at now, retrying until it
+// succeeds or ctx ends. It runs in the insert stream, after the rows are
+// stored and before register registers their ids: once an id is
+// registered, a replay of its record finds it in the window and records
+// a duplicate, so its stored outcome must be recorded by then. The
+// insert streams run it side by side, so it does not lengthen the
+// registrar's work, which orders the commits.
+func (w *Writer) recordOffsets(ctx context.Context, b *batch, now time.Time) error {
+	if len(b.offsets) == 0 {
+		return nil
+	}
 	for i := range b.offsets {
 		b.offsets[i].StoredAt = now
 	}
-	b.ids = ids
-	return nil
+	return w.retry(ctx, "record offsets", len(b.offsets), w.m.registryErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) })
 }
 
-// register records, with Config.RecordOffsets, what the writer did with
-// each of a stored batch's records in the offsets record, then the
-// batch's ids in the registry, retrying until they succeed or ctx ends, then marks the batch's
-// records for commit: a committed offset always has its ids registered,
-// so the next owner of the partition loads them, and its outcome
-// recorded, so the sealer reads it. Only the registrar goroutine calls it, in batch
-// order, so marks advance in order.
+// register records a stored batch's ids in the registry (insert recorded
+// its offsets), retrying until it succeeds or ctx ends, then marks the
+// batch's records for commit: a committed offset always has its ids
+// registered, so the next owner of the partition loads them, and its
+// outcome recorded, so the sealer reads it. Only the registrar goroutine
+// calls it, in batch order, so marks advance in order.
 func (w *Writer) register(ctx context.Context, b *batch) error {
-	// The offsets first: once an id is registered, a replay of its
-	// record finds it in the window and records a duplicate, so its
-	// stored outcome must be recorded by then.
-	if len(b.offsets) > 0 {
-		if err := w.retry(ctx, "record offsets", len(b.offsets), w.m.registryErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) }); err != nil {
-			return err
-		}
-	}
 	if len(b.ids) > 0 {
 		if err := w.retry(ctx, "register ids", len(b.ids), w.m.registryErrs, func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
 			return err
