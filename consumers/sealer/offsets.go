@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -41,43 +40,67 @@ type resolved struct {
 	// notStored marks the items the offsets record says were not stored
 	// (dead-lettered, expired on arrival, a duplicate).
 	notStored []bool
-	// fallback counts the items read back from the events table.
-	fallback int
+	// fallback counts the items read back from the events table, by
+	// reason (the read-back counter's label).
+	fallback map[string]int
+	// tampered are the items whose offsets row differs from the record
+	// (another key, another received_at_ns): the writer writes neither.
+	tampered []Key
 }
+
+// Reasons a record is read back from the events table.
+const (
+	readBackAbsent     = "absent"      // its offset is not in the offsets record
+	readBackUnverified = "unvalidated" // this sealer's validation refuses it
+	readBackOtherKey   = "other_key"   // its offset's row names another event
+	readBackReceivedAt = "received_at" // its offset's row has another received_at_ns
+	readBackDuplicate  = "duplicate"   // a duplicate whose id has no leaf yet
+)
+
+// readBackReasons are the read-back counter's labels.
+var readBackReasons = []string{readBackAbsent, readBackUnverified, readBackOtherKey, readBackReceivedAt, readBackDuplicate}
 
 // resolve finds the stored row of each item: from the offsets record when
 // it holds the item's offset (one query for the round), else read back
-// from the events table by key (one query for those). A duplicate (the
-// writer found its id in its window) is not stored when its id has a
-// leaf or a stored copy in the round; else it is read back (see
-// duplicates).
+// from the events table by key (one query for those). A stored record's
+// row is the record itself: the writer stores it from this very record,
+// so the offsets row must name its key and its received_at_ns; one that
+// does not was written by someone else (tampered) and the stored row is
+// read back and compared instead. A duplicate (the writer found its id
+// in its window) is not stored when its id has a leaf or a stored copy
+// in the round; else it is read back (see duplicates).
 func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error) {
-	res := resolved{rows: make(map[Key]migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items))}
+	res := resolved{rows: make(map[Key]migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items)),
+		fallback: map[string]int{}}
 	recorded, err := s.store.Offsets(ctx, spans(items))
 	if err != nil {
 		return res, fmt.Errorf("read the offsets record: %w", err)
 	}
 	var back []Key
+	readBack := func(k Key, reason string) {
+		back = append(back, k)
+		res.fallback[reason]++
+	}
 	var dupes []int
 	for i, it := range items {
 		o, ok := recorded[it.At]
 		switch {
 		case it.At.Topic == "" || !ok:
-			back = append(back, it.Key)
+			readBack(it.Key, readBackAbsent)
 		case o.Outcome == migrations.OutcomeDuplicate:
 			dupes = append(dupes, i)
 		case o.Outcome != migrations.OutcomeStored:
 			res.notStored[i] = true
-		case it.Record == nil || (Key{o.WorkspaceID, o.TimestampNs, o.ID}) != it.Key:
-			// Not decoded as the writer did (an older catalogue), or the
-			// offset's row names another event (a changed offsets
-			// record): the stored row decides.
-			back = append(back, it.Key)
+		case (Key{o.WorkspaceID, o.TimestampNs, o.ID}) != it.Key:
+			res.tampered = append(res.tampered, it.Key)
+			readBack(it.Key, readBackOtherKey)
+		case it.Record == nil: // an older catalogue: the stored row decides
+			readBack(it.Key, readBackUnverified)
+		case o.ReceivedAtNs != it.Record.ReceivedAtNs:
+			res.tampered = append(res.tampered, it.Key)
+			readBack(it.Key, readBackReceivedAt)
 		default:
-			row := *it.Record
-			row.ReceivedAtNs = o.ReceivedAtNs
-			row.ReceivedAt = time.Unix(0, o.ReceivedAtNs).UTC().Truncate(time.Second)
-			res.rows[it.Key] = row
+			res.rows[it.Key] = *it.Record
 		}
 	}
 	more, err := s.duplicates(ctx, items, dupes, &res)
@@ -85,7 +108,9 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 		return res, err
 	}
 	back = append(back, more...)
-	res.fallback = len(back)
+	if len(more) > 0 {
+		res.fallback[readBackDuplicate] += len(more)
+	}
 	if len(back) == 0 {
 		return res, nil
 	}
@@ -233,11 +258,11 @@ LIMIT 1 BY topic, partition, kafka_offset`, s.table(migrations.OffsetsTable), wh
 			return nil, err
 		}
 		o.Partition = int32(part)
-		// On a cluster each shard picks its own (the copies of an offset
-		// may be sharded apart: a record not stored has no workspace), so
-		// the choice is made again here.
+		// The first row of an offset is the chosen one (the query's order);
+		// LIMIT 1 BY leaves one, but the first stays first whatever the
+		// server returns.
 		at := At{o.Topic, o.Partition, o.Offset}
-		if prev, ok := out[at]; ok && prev.Outcome == migrations.OutcomeStored {
+		if _, ok := out[at]; ok {
 			continue
 		}
 		out[at] = o

@@ -142,6 +142,8 @@ func offsetsFixture(t *testing.T, conn interface {
 	notStored := func(p int32, off int64, at time.Time, o uint8) migrations.StoredOffset {
 		return migrations.StoredOffset{Topic: "events", Partition: p, Offset: off, StoredAt: at, Outcome: o}
 	}
+	twice := stored(0, 12, t0, "c")
+	twice.StoredAt = t0.Add(time.Minute)
 	dup := stored(0, 11, t0.Add(time.Minute), "b")
 	dup.Outcome = migrations.OutcomeDuplicate
 	rows := []migrations.StoredOffset{
@@ -150,11 +152,14 @@ func offsetsFixture(t *testing.T, conn interface {
 		// the replay found the id in its window.
 		stored(0, 11, t0, "b"), dup,
 		// Stored twice (the replay's window had forgotten the id): the
-		// last recorded.
-		stored(0, 12, t0, "c"), stored(0, 12, t0.Add(time.Minute), "c"),
+		// same row but for when.
+		stored(0, 12, t0, "c"), twice,
 		// Expired on the first pass, stored on the replay.
 		notStored(0, 13, t0, migrations.OutcomeExpired), stored(0, 13, t0.Add(time.Minute), "d"),
 		notStored(0, 14, t0, migrations.OutcomeDeadLettered),
+		// Not stored twice: expired, then dead-lettered by a replay with
+		// another catalogue: the last recorded.
+		notStored(0, 15, t0, migrations.OutcomeExpired), notStored(0, 15, t0.Add(time.Minute), migrations.OutcomeDeadLettered),
 		stored(0, 99, t0, "outside"), // not in the spans
 		stored(1, 10, t0, "p1"),
 		stored(2, 12, t0, "other partition"), // not in the spans
@@ -169,17 +174,19 @@ func offsetsFixture(t *testing.T, conn interface {
 		require.NoError(t, b.Append(migrations.Offsets.Values(&rows[i])...))
 	}
 	require.NoError(t, b.Send())
-	return []sealer.Span{{Topic: "events", Part: 0, From: 10, To: 15}, {Topic: "events", Part: 1, From: 10, To: 10}}
+	return []sealer.Span{{Topic: "events", Part: 0, From: 10, To: 16}, {Topic: "events", Part: 1, From: 10, To: 10}}
 }
 
 // checkOffsets asserts what Offsets decided for offsetsFixture.
 func checkOffsets(t *testing.T, got map[sealer.At]migrations.StoredOffset) {
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	at := func(p int32, off int64) sealer.At { return sealer.At{Topic: "events", Partition: p, Offset: off} }
-	require.Len(t, got, 6, "offsets 10-14 of partition 0 and 10 of partition 1; 15 has no row")
+	require.Len(t, got, 7, "offsets 10-15 of partition 0 and 10 of partition 1; 16 has no row")
 	require.Equal(t, "a", got[at(0, 10)].ID)
 	require.Equal(t, migrations.OutcomeStored, got[at(0, 11)].Outcome, "a replay's duplicate does not hide the stored copy")
-	require.Equal(t, t0.Add(time.Minute).UnixNano(), got[at(0, 12)].ReceivedAtNs, "the last recorded stored copy")
+	require.Equal(t, "c", got[at(0, 12)].ID)
+	require.Equal(t, t0.UnixNano(), got[at(0, 12)].ReceivedAtNs)
+	require.Equal(t, migrations.OutcomeDeadLettered, got[at(0, 15)].Outcome, "of copies not stored, the last recorded")
 	require.Equal(t, migrations.OutcomeStored, got[at(0, 13)].Outcome)
 	require.Equal(t, "d", got[at(0, 13)].ID)
 	require.Equal(t, migrations.OutcomeDeadLettered, got[at(0, 14)].Outcome)

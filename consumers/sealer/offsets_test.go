@@ -30,32 +30,33 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 		name string
 		// setup stores rows and records offsets for the item it returns.
 		setup func(st *memStore) Item
-		// leaf is whether the item gets a leaf; readBack whether it was
-		// read back by key.
-		leaf, readBack bool
+		// leaf is whether the item gets a leaf; readBack why it was read
+		// back by key ("" when not).
+		leaf     bool
+		readBack string
 	}{
 		{"stored: sealed from the record, nothing read back", func(st *memStore) Item {
 			it := placed(1, row("ws_1", t0, "e1"))
 			st.store(*it.Record)
 			st.record(storedAt(it, it.Record.ReceivedAtNs))
 			return it
-		}, true, false},
+		}, true, ""},
 		{"dead-lettered: no leaf, nothing read back", func(st *memStore) Item {
 			it := placed(2, row("ws_1", t0, "e2"))
 			st.record(migrations.StoredOffset{Topic: "events", Offset: 2, Outcome: migrations.OutcomeDeadLettered})
 			return it
-		}, false, false},
+		}, false, ""},
 		{"expired on arrival: no leaf, nothing read back", func(st *memStore) Item {
 			it := placed(3, row("ws_1", t0.Add(-400*24*time.Hour), "e3"))
 			st.record(migrations.StoredOffset{Topic: "events", Offset: 3, Outcome: migrations.OutcomeExpired})
 			return it
-		}, false, false},
+		}, false, ""},
 		{"a duplicate whose id has no leaf (an older writer stored it and crashed before its commit): read back, sealed", func(st *memStore) Item {
 			it := placed(4, row("ws_1", t0, "e4"))
 			st.store(*it.Record)
 			st.record(migrations.StoredOffset{Topic: "events", Offset: 4, Outcome: migrations.OutcomeDuplicate})
 			return it
-		}, true, true},
+		}, true, "duplicate"},
 		{"stored, then a duplicate of itself on a replay: sealed", func(st *memStore) Item {
 			it := placed(5, row("ws_1", t0, "e5"))
 			st.store(*it.Record)
@@ -63,15 +64,15 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 			dup.Outcome = migrations.OutcomeDuplicate
 			st.record(storedAt(it, it.Record.ReceivedAtNs), dup)
 			return it
-		}, true, false},
+		}, true, ""},
 		{"not in the record (an older writer): read back", func(st *memStore) Item {
 			it := placed(6, row("ws_1", t0, "e6"))
 			st.store(*it.Record)
 			return it
-		}, true, true},
+		}, true, "absent"},
 		{"not in the record and not stored: no leaf", func(*memStore) Item {
 			return placed(7, row("ws_1", t0, "e7"))
-		}, false, true},
+		}, false, "absent"},
 		{"the offset's row names another event: read back", func(st *memStore) Item {
 			it := placed(8, row("ws_1", t0, "e8"))
 			st.store(*it.Record)
@@ -79,14 +80,20 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 			o.ID = "forged"
 			st.record(o)
 			return it
-		}, true, true},
+		}, true, "other_key"},
 		{"a record this sealer cannot validate: read back", func(st *memStore) Item {
 			it := placed(9, row("ws_1", t0, "e9"))
 			st.store(*it.Record)
 			st.record(storedAt(it, it.Record.ReceivedAtNs))
 			it.Record = nil
 			return it
-		}, true, true},
+		}, true, "unvalidated"},
+		{"the offset's row has another received_at: read back", func(st *memStore) Item {
+			it := placed(10, row("ws_1", t0, "e10"))
+			st.store(*it.Record)
+			st.record(storedAt(it, it.Record.ReceivedAtNs-1))
+			return it
+		}, true, "received_at"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,37 +103,61 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 			out, err := s.seal(context.Background(), []Item{it})
 			require.NoError(t, err)
 			require.Equal(t, c.leaf, len(out.Leaves) == 1, "leaf")
-			require.Equal(t, c.readBack, st.rowsRead == 1, "read back")
-			require.Equal(t, st.rowsRead, out.ReadBack)
+			if c.readBack == "" {
+				require.Zero(t, st.rowsRead, "nothing read back")
+				require.Empty(t, out.ReadBack)
+				return
+			}
+			require.Equal(t, 1, st.rowsRead, "read back")
+			require.Equal(t, map[string]int{c.readBack: 1}, out.ReadBack)
+			tampered := c.readBack == "other_key" || c.readBack == "received_at"
+			require.Equal(t, tampered, len(out.OffsetMismatches) == 1, "counted as a changed offsets record")
 		})
 	}
 }
 
-// TestALeafIsTheRecordWithTheStoredReceivedAt: the leaf is computed from
-// the record and the received_at_ns the writer recorded, not from the row
-// now in the events table: a row changed there after the writer stored it
-// is sealed as its record says (verify online then reports it altered).
-func TestALeafIsTheRecordWithTheStoredReceivedAt(t *testing.T) {
+// TestALeafIsTheRecordItself: the leaf is computed from the record, not
+// from the row now in the events table: a row changed there after the
+// writer stored it is sealed as its record says (verify online then
+// reports it altered). An offsets row with another received_at_ns than
+// the record's (the writer writes the record's own) is a changed offsets
+// record: reported, and the row read back and compared as before
+// migration 9 (here it was changed too: no leaf).
+func TestALeafIsTheRecordItself(t *testing.T) {
 	st := newMemStore()
 	record := row("ws_1", t0, "e1")
 	it := placed(1, record)
 	changed := record
 	changed.ActorID = "usr_evil"
 	st.store(changed)
-	stored := t0.Add(-time.Second).UnixNano() // an identical resend's received_at was the copy stored
-	st.record(storedAt(it, stored))
+	st.record(storedAt(it, record.ReceivedAtNs))
 	s := newSequencer(st, func() time.Time { return t0 })
 	out, err := s.seal(context.Background(), []Item{it})
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 1)
 	require.Empty(t, out.Mismatches)
-	want := record
-	want.ReceivedAtNs, want.ReceivedAt = stored, time.Unix(0, stored).UTC().Truncate(time.Second)
-	h := leaf.Hash(&want)
+	h := leaf.Hash(&record)
 	require.Equal(t, string(h[:]), out.Leaves[0].Hash)
 	bad := leaf.Hash(&changed)
 	require.NotEqual(t, string(bad[:]), out.Leaves[0].Hash, "the changed row does not hash to its leaf")
 	require.Zero(t, st.rowsRead)
+
+	// A forged received_at in the offsets record, and the row changed to
+	// match it.
+	record2 := row("ws_1", t0.Add(time.Second), "e2")
+	it2 := placed(2, record2)
+	forged := record2
+	forged.ReceivedAtNs -= int64(time.Hour)
+	forged.ReceivedAt = time.Unix(0, forged.ReceivedAtNs).UTC().Truncate(time.Second)
+	forged.ActorID = "usr_evil"
+	st.store(forged)
+	st.record(storedAt(it2, forged.ReceivedAtNs))
+	out, err = s.seal(context.Background(), []Item{it2})
+	require.NoError(t, err)
+	require.Empty(t, out.Leaves, "not sealed with the forged received_at")
+	require.Equal(t, []Key{it2.Key}, out.OffsetMismatches)
+	require.Equal(t, []Key{it2.Key}, out.Mismatches, "the row read back differs from the record")
+	require.Equal(t, map[string]int{readBackReceivedAt: 1}, out.ReadBack)
 }
 
 // TestSpansCoverEachPartitionsOffsets: one range per topic and partition,

@@ -85,9 +85,13 @@ type Sealed struct {
 	// differ from the record they were read for (other than in
 	// received_at): they get no leaf.
 	Mismatches []Key
-	// ReadBack counts the records whose stored row was read back from the
-	// events table by key (not in the offsets record).
-	ReadBack int
+	// ReadBack counts, by reason, the records whose stored row was read
+	// back from the events table by key.
+	ReadBack map[string]int
+	// OffsetMismatches are records whose offsets row differs from them
+	// (another key or received_at_ns): the writer writes neither, so the
+	// offsets record was changed. Their rows were read back.
+	OffsetMismatches []Key
 }
 
 // Item is a record to seal: the key of its event, its place (looked up in
@@ -120,7 +124,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	if err != nil {
 		return out, err
 	}
-	out.ReadBack = res.fallback
+	out.ReadBack, out.OffsetMismatches = res.fallback, res.tampered
 	rows := res.rows
 	touched := map[string]bool{}
 	defer func() {

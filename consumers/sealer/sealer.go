@@ -7,8 +7,8 @@
 // writer did with it from the offsets record by its offset (records the
 // offsets record lacks are read back from the events table by key
 // (workspace_id, timestamp_ns, id)) and appends a leaf (schemas/leaf),
-// computed from the record and the received_at_ns the writer stored, for
-// each stored event that has none yet, in partition order: one sealer owns a workspace's log at a time, as one
+// computed from the record itself, for each stored event that has none
+// yet, in partition order: one sealer owns a workspace's log at a time, as one
 // consumer owns its partition. Records the writer did not store
 // (dead-lettered, expired, a resend with another timestamp) get no leaf,
 // and a resend of a sealed event gets no second one. The stored hashes are

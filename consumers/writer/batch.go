@@ -256,7 +256,7 @@ func (w *Writer) recordOffsets(ctx context.Context, b *batch, now time.Time) err
 	for i := range b.offsets {
 		b.offsets[i].StoredAt = now
 	}
-	return w.retry(ctx, "record offsets", len(b.offsets), w.m.registryErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) })
+	return w.retry(ctx, "record offsets", len(b.offsets), w.m.offsetsErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) })
 }
 
 // register records a stored batch's ids in the registry (insert recorded

@@ -76,9 +76,16 @@ func createOffsets(o Options, v Version) []string {
 	if v.SupportsTTL() {
 		ttl = fmt.Sprintf("\nTTL stored_at + toIntervalDay(%d)", OffsetsRetentionDays)
 	}
-	return o.createTable(OffsetsTable, Offsets.definition(), "MergeTree()", `PARTITION BY toYYYYMMDD(stored_at)
-ORDER BY (topic, partition, kafka_offset)`+ttl+fmt.Sprintf("\nSETTINGS index_granularity = %d", offsetsGranularity))
+	return o.createTableShardedBy(OffsetsTable, Offsets.definition(), "MergeTree()", `PARTITION BY toYYYYMMDD(stored_at)
+ORDER BY (topic, partition, kafka_offset)`+ttl+fmt.Sprintf("\nSETTINGS index_granularity = %d", offsetsGranularity), OffsetsShardKey)
 }
+
+// OffsetsShardKey spreads OffsetsTable over a cluster's shards by Kafka
+// partition, not by workspace: every copy of an offset is on one shard
+// (a record not stored has no workspace), a round's lookup of a partition
+// reads one shard, and a writer's batch makes a part only on the shards
+// of its partitions.
+const OffsetsShardKey = "cityHash64(topic, partition)"
 
 // offsetsGranularity is OffsetsTable's index granularity: a round's
 // lookup reads, in each part it touches, whole granules around its
