@@ -29,6 +29,8 @@ type memStore struct {
 	// rowsRead counts the keys Rows was asked for (the read-back).
 	offsets  []migrations.StoredOffset
 	rowsRead int
+	// hasLeaves counts HasLeaves calls (reads of a workspace's leaf ids).
+	hasLeaves int
 }
 
 var errCrash = errors.New("crash")
@@ -173,6 +175,7 @@ func (m *memStore) SaveTileNotes(_ context.Context, times, newest []migrations.T
 func (m *memStore) HasLeaves(_ context.Context, ws string, keys []Key) (map[Key]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.hasLeaves++
 	ids := map[string]bool{}
 	for _, l := range m.leaves[ws] {
 		ids[l.ID] = true

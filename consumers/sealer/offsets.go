@@ -88,6 +88,8 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 		case it.At.Topic == "" || !ok:
 			readBack(it.Key, readBackAbsent)
 		case o.Outcome == migrations.OutcomeDuplicate:
+			// Its key was stored: by this record from a writer that did not
+			// record it, or by another record (see duplicates).
 			dupes = append(dupes, i)
 		case o.Outcome != migrations.OutcomeStored:
 			res.notStored[i] = true

@@ -51,6 +51,11 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 			st.record(migrations.StoredOffset{Topic: "events", Offset: 3, Outcome: migrations.OutcomeExpired})
 			return it
 		}, false, ""},
+		{"a conflicting version of a stored id: no leaf, nothing read (not even the leaves by id)", func(st *memStore) Item {
+			it := placed(11, row("ws_1", t0.Add(-72*time.Hour), "e11"))
+			st.record(migrations.StoredOffset{Topic: "events", Offset: 11, Outcome: migrations.OutcomeConflict, WorkspaceID: "ws_1", ID: "e11"})
+			return it
+		}, false, ""},
 		{"a duplicate whose id has no leaf (an older writer stored it and crashed before its commit): read back, sealed", func(st *memStore) Item {
 			it := placed(4, row("ws_1", t0, "e4"))
 			st.store(*it.Record)
@@ -105,6 +110,7 @@ func TestTheRoundIsDecidedByTheOffsetsRecord(t *testing.T) {
 			require.Equal(t, c.leaf, len(out.Leaves) == 1, "leaf")
 			if c.readBack == "" {
 				require.Zero(t, st.rowsRead, "nothing read back")
+				require.Zero(t, st.hasLeaves, "no leaf ids read")
 				require.Empty(t, out.ReadBack)
 				return
 			}

@@ -346,8 +346,9 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 
 // noteRows appends the outcome of each of the batch's rows to b.offsets
 // (Config.RecordOffsets): stored, with the key and received_at_ns of the
-// row, or a duplicate when its claim is not new (claims is nil without an
-// id window: every row is stored). Called before fresh compacts b.rows.
+// row, or, when its claim is not new, a duplicate (the same key stored)
+// or a conflict (the id stored with another timestamp); claims is nil
+// without an id window: every row is stored. Called before fresh compacts b.rows.
 func (w *Writer) noteRows(b *batch, claims []idwindow.Claim) {
 	if !w.cfg.RecordOffsets {
 		return
@@ -356,8 +357,12 @@ func (w *Writer) noteRows(b *batch, claims []idwindow.Claim) {
 		r := &b.rows[i]
 		o := migrations.StoredOffset{Topic: w.cfg.Topic, Partition: b.parts[i], Offset: b.offs[i], Outcome: migrations.OutcomeStored,
 			WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs, ReceivedAtNs: r.ReceivedAtNs}
-		if claims != nil && !claims[i].New {
+		switch {
+		case claims == nil || claims[i].New:
+		case claims[i].First == claims[i].TimestampNs:
 			o.Outcome = migrations.OutcomeDuplicate
+		default:
+			o.Outcome = migrations.OutcomeConflict
 		}
 		b.offsets = append(b.offsets, o)
 	}

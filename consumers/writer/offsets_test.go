@@ -14,21 +14,23 @@ import (
 // TestEveryConsumedOffsetIsRecordedWithItsOutcome: before the writer
 // commits a record, the offsets record holds what it did with it: stored
 // (with the row's key and received_at_ns), dead-lettered, expired on
-// arrival, or a duplicate of an id it stored. With RecordOffsets off,
+// arrival, a duplicate of a key it stored, or a conflicting version of an
+// id it stored. With RecordOffsets off,
 // nothing is recorded.
 func TestEveryConsumedOffsetIsRecordedWithItsOutcome(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		k := newKafka(t, 1)
 		first := eventRecord(t, "ws_a", "ev_0")
 		old := eventAt(t, "ws_a", "ev_old", time.Now().Add(-200*24*time.Hour))
-		again := &kgo.Record{Key: first.Key, Value: first.Value} // a resend of ev_0
-		k.send(t, first, eventRecord(t, "ws_a", "ev_1"), &kgo.Record{Key: []byte("ws_a"), Value: []byte("{poison")}, old, again)
+		again := &kgo.Record{Key: first.Key, Value: first.Value}        // a resend of ev_0
+		other := eventAt(t, "ws_a", "ev_1", time.Now().Add(-time.Hour)) // ev_1 with another timestamp
+		k.send(t, first, eventRecord(t, "ws_a", "ev_1"), &kgo.Record{Key: []byte("ws_a"), Value: []byte("{poison")}, old, again, other)
 		sink := newFakeSink()
 		cfg := k.config(1000)
 		cfg.BatchAge = 20 * time.Millisecond
 		cfg.RecordOffsets = on
 		_, stop := start(t, cfg, k.client(), sink)
-		require.Eventually(t, func() bool { return k.committed(t, 0) == 5 }, 10*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return k.committed(t, 0) == 6 }, 10*time.Second, 10*time.Millisecond)
 		require.NoError(t, stop())
 
 		sink.mu.Lock()
@@ -43,7 +45,7 @@ func TestEveryConsumedOffsetIsRecordedWithItsOutcome(t *testing.T) {
 			require.Empty(t, got)
 			continue
 		}
-		require.Len(t, got, 5, "every offset once")
+		require.Len(t, got, 6, "every offset once")
 		e, _, err := event.DecodeStored(first.Value)
 		require.NoError(t, err)
 		require.Equal(t, migrations.OutcomeStored, got[0].Outcome)
@@ -56,6 +58,7 @@ func TestEveryConsumedOffsetIsRecordedWithItsOutcome(t *testing.T) {
 		require.Equal(t, migrations.OutcomeExpired, got[3].Outcome)
 		require.Equal(t, migrations.OutcomeDuplicate, got[4].Outcome)
 		require.Equal(t, "ev_0", got[4].ID)
+		require.Equal(t, migrations.OutcomeConflict, got[5].Outcome, "the id stored with another timestamp")
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 // OffsetsTable records, per (topic, partition, offset) of the events
 // topic, what the writer did with the record: stored it (with the key and
 // the received_at_ns of the row it stored), or not (dead-lettered,
-// expired on arrival, a duplicate in its id window). The sealer reads a
+// expired on arrival, a duplicate or a conflicting version of an id in its
+// id window). The sealer reads a
 // round's offsets from it, one index range per partition, instead of
 // reading the stored rows back from the events table by key.
 const OffsetsTable = "audit_event_offsets"
@@ -27,9 +28,12 @@ const (
 	// OutcomeExpired: older than its workspace's window on arrival; no
 	// row.
 	OutcomeExpired uint8 = 2
-	// OutcomeDuplicate: its id was already stored (the writer's id
-	// window); no row of its own.
+	// OutcomeDuplicate: its key (id and timestamp) was already stored
+	// (the writer's id window); no row of its own.
 	OutcomeDuplicate uint8 = 3
+	// OutcomeConflict: its id was already stored with another timestamp
+	// (the writer's id window); its key is not stored.
+	OutcomeConflict uint8 = 4
 )
 
 // StoredOffset is a row of OffsetsTable. For a record not stored, the key
