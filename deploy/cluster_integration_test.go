@@ -205,6 +205,9 @@ func TestClickHouseCluster(t *testing.T) {
 			"audit_log_tile_times_local":  "ReplicatedReplacingMergeTree",
 			"audit_log_tile_newest":       "Distributed",
 			"audit_log_tile_newest_local": "ReplicatedReplacingMergeTree",
+			// The offsets record (migration 9), read by the sealer.
+			"audit_event_offsets":       "Distributed",
+			"audit_event_offsets_local": "ReplicatedMergeTree",
 			// The events layout (migration 5): lookup tables kept by
 			// materialized views, and the analysts' view.
 			"audit_events_by_actor":          "Distributed",

@@ -99,7 +99,8 @@ func (e *Enforcer) Cutoff() string {
 // RunOnce drops every partition entirely outside the window and returns
 // the ids it dropped from the events table. The lookup tables' weeks go
 // with the events table's; the id registry's day partitions go a day later
-// (migrations.IDsRetentionDays); the integrity log's leaves go with their
+// (migrations.IDsRetentionDays), the offsets record's after
+// migrations.OffsetsRetentionDays days stored; the integrity log's leaves go with their
 // events' days, and then its expired tiles are reduced (ReduceLog). Then it
 // moves what is left of an old-layout events table (migrations.MoveLegacy).
 // Each run is counted in the job's metrics (Collectors).
@@ -145,6 +146,13 @@ func (e *Enforcer) runOnce(ctx context.Context) (dropped []string, oldest string
 	idsCutoff := r.now.Add(-time.Duration(migrations.IDsRetentionDays(e.days)) * 24 * time.Hour).Format("20060102")
 	if _, _, err := e.dropExpired(ctx, nil, migrations.IDsTable, dayBefore(idsCutoff)); err != nil {
 		return dropped, "", fmt.Errorf("%s: %w", migrations.IDsTable, err)
+	}
+	// The offsets record is the sealer's shortcut, not the trail: a
+	// failed drop is retried at the next run and does not hold back the
+	// workspaces' expiry and the log's retention below.
+	offsetsCutoff := r.now.Add(-migrations.OffsetsRetentionDays * 24 * time.Hour).Format("20060102")
+	if _, _, err := e.dropExpired(ctx, nil, migrations.OffsetsTable, dayBefore(offsetsCutoff)); err != nil {
+		e.log.Warn("retention could not drop the offsets record's expired days; retried at the next run", "table", migrations.OffsetsTable, "err", err)
 	}
 	deleted, err := e.expireWorkspaces(ctx, r)
 	if err != nil {

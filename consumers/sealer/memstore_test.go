@@ -25,6 +25,12 @@ type memStore struct {
 	checkpoints []migrations.Checkpoint
 	tileTimes   []migrations.TileNote
 	tileNewest  []migrations.TileNote
+	// offsets are the offsets record's rows, in the order recorded;
+	// rowsRead counts the keys Rows was asked for (the read-back).
+	offsets  []migrations.StoredOffset
+	rowsRead int
+	// hasLeaves counts HasLeaves calls (reads of a workspace's leaf ids).
+	hasLeaves int
 }
 
 var errCrash = errors.New("crash")
@@ -41,9 +47,38 @@ func (m *memStore) store(r migrations.Row) Key {
 	return k
 }
 
+// record adds rows to the offsets record, as the writer does.
+func (m *memStore) record(os ...migrations.StoredOffset) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.offsets = append(m.offsets, os...)
+}
+
+// Offsets follows ClickHouseStore.Offsets: of an offset's rows, the last
+// recorded stored one, else the last recorded.
+func (m *memStore) Offsets(_ context.Context, spans []Span) (map[At]migrations.StoredOffset, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[At]migrations.StoredOffset{}
+	for _, o := range m.offsets {
+		for _, sp := range spans {
+			if o.Topic != sp.Topic || o.Partition != sp.Part || o.Offset < sp.From || o.Offset > sp.To {
+				continue
+			}
+			a := At{o.Topic, o.Partition, o.Offset}
+			if prev, ok := out[a]; ok && prev.Outcome == migrations.OutcomeStored && o.Outcome != migrations.OutcomeStored {
+				continue
+			}
+			out[a] = o
+		}
+	}
+	return out, nil
+}
+
 func (m *memStore) Rows(_ context.Context, keys []Key) (map[Key]migrations.Row, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.rowsRead += len(keys)
 	out := map[Key]migrations.Row{}
 	for _, k := range keys {
 		if r, ok := m.rows[k]; ok {
@@ -140,6 +175,7 @@ func (m *memStore) SaveTileNotes(_ context.Context, times, newest []migrations.T
 func (m *memStore) HasLeaves(_ context.Context, ws string, keys []Key) (map[Key]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.hasLeaves++
 	ids := map[string]bool{}
 	for _, l := range m.leaves[ws] {
 		ids[l.ID] = true

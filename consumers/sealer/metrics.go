@@ -8,6 +8,7 @@ import (
 
 type metrics struct {
 	leaves, reclaimed, checkpoints, tiles prometheus.Counter
+	readBack                              *prometheus.CounterVec
 	records                               *prometheus.CounterVec
 	errors                                *prometheus.CounterVec
 	waiting, yielding                     prometheus.Gauge
@@ -20,13 +21,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "audittrail_sealer_leaves_total", Help: "Leaves appended to the workspaces' logs."}),
 		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_leaves_reclaimed_total", Help: "Leaf rows stored again at the index a crash left with stored hashes but no leaf row."}),
+		readBack: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "audittrail_sealer_records_read_back_total",
+			Help: "Records whose stored row was read back from the events table by key (a read of the events table's key columns), by reason: absent (not in the offsets record audit_event_offsets: stored before migration 9, without " + config.WriterRecordOffsets.Name + ", or older than the record keeps), unvalidated (this sealer's validation refuses the record), other_key and received_at (the offsets row differs from the record: changed in ClickHouse, also counted as outcome mismatch), duplicate (a duplicate whose id has no leaf yet)."},
+			[]string{"reason"}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
 		tiles: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_tiles_noted_total", Help: "Complete tiles whose event times were signed (tile notes)."}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_records_total",
-			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event's id already had one), not_stored (the writer did not store it), undecodable, mismatch (the stored row differs from the record: not sealed, an alert)."},
+			Help: "Records sealed, by outcome: leaf (a new leaf), repeat (its event's id already had one), not_stored (the writer did not store it), undecodable, mismatch (a stored row read back from the events table differs from the record: not sealed; or the offsets record's row differs from the record: read back; an alert)."},
 			[]string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_errors_total", Help: "Failed steps (each is retried or superseded), by step: seal, offsets, checkpoint, tile (tile notes), publish, commit, fenced (a stored log changed under this sealer), tampered (a stored log does not extend its signed checkpoint: alert)."},
@@ -44,11 +49,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, o := range []string{"leaf", "repeat", "not_stored", "undecodable", "mismatch"} {
 		m.records.WithLabelValues(o)
 	}
+	for _, r := range readBackReasons {
+		m.readBack.WithLabelValues(r)
+	}
 	for _, s := range []string{"seal", "offsets", "checkpoint", "tile", "publish", "commit", "fenced", "tampered"} {
 		m.errors.WithLabelValues(s)
 	}
 	if reg != nil {
-		reg.MustRegister(m.leaves, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.yielding, m.sealSeconds)
+		reg.MustRegister(m.leaves, m.readBack, m.reclaimed, m.checkpoints, m.tiles, m.records, m.errors, m.waiting, m.yielding, m.sealSeconds)
 	}
 	return m
 }

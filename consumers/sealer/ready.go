@@ -75,10 +75,18 @@ func (s *Sealer) sealReady(ctx context.Context) {
 	s.m.sealSeconds.Observe(time.Since(start).Seconds())
 	s.m.leaves.Add(float64(len(out.Leaves)))
 	s.m.reclaimed.Add(float64(out.Reclaimed))
+	for reason, n := range out.ReadBack {
+		s.m.readBack.WithLabelValues(reason).Add(float64(n))
+	}
 	s.m.records.WithLabelValues("leaf").Add(float64(len(out.Leaves)))
 	s.m.records.WithLabelValues("repeat").Add(float64(out.Repeats))
 	s.m.records.WithLabelValues("not_stored").Add(float64(out.Skipped))
 	s.m.records.WithLabelValues("mismatch").Add(float64(len(out.Mismatches)))
+	s.m.records.WithLabelValues("mismatch").Add(float64(len(out.OffsetMismatches)))
+	for _, k := range out.OffsetMismatches {
+		s.log.Error("the offsets record's row of a record differs from it (the writer writes the record's key and received_at): read back instead (was audit_event_offsets changed in ClickHouse?)",
+			"workspace", k.WorkspaceID, "id", k.ID, "timestamp_ns", k.TimestampNs)
+	}
 	for _, k := range out.Mismatches {
 		s.log.Error("the stored event differs from the record it was stored from: not sealed (was the row changed in ClickHouse?)",
 			"workspace", k.WorkspaceID, "id", k.ID, "timestamp_ns", k.TimestampNs)

@@ -1,8 +1,8 @@
 package sealer
 
-// Sealing a batch: the stored rows of the batch's records are read back,
-// and each stored event without a leaf becomes the next leaf of its
-// workspace's log, in the records' order.
+// Sealing a batch: what the writer stored of the batch's records is read
+// (resolve), and each stored event without a leaf becomes the next leaf of
+// its workspace's log, in the records' order.
 
 import (
 	"context"
@@ -18,6 +18,10 @@ import (
 
 // Store is what the sealer needs of ClickHouse (ClickHouseStore).
 type Store interface {
+	// Offsets returns the offsets record's row of each offset of spans
+	// that has one (of several rows of an offset: a stored one if any,
+	// the last recorded).
+	Offsets(ctx context.Context, spans []Span) (map[At]migrations.StoredOffset, error)
 	// Rows returns the stored rows of keys (unmerged copies collapsed);
 	// a key that is not stored is absent.
 	Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error)
@@ -77,16 +81,26 @@ type Sealed struct {
 	// Reclaimed counts leaves that took back the index a crash left with
 	// stored hashes but no leaf row.
 	Reclaimed int
-	// Mismatches are stored events that differ from the record they were
-	// read for (other than in received_at): they get no leaf.
+	// Mismatches are stored events read back from the events table that
+	// differ from the record they were read for (other than in
+	// received_at): they get no leaf.
 	Mismatches []Key
+	// ReadBack counts, by reason, the records whose stored row was read
+	// back from the events table by key.
+	ReadBack map[string]int
+	// OffsetMismatches are records whose offsets row differs from them
+	// (another key or received_at_ns): the writer writes neither, so the
+	// offsets record was changed. Their rows were read back.
+	OffsetMismatches []Key
 }
 
-// Item is a record to seal: the key of its event and, when known, the
-// row the writer would have stored from the record (compared with the
-// stored row before it is sealed).
+// Item is a record to seal: the key of its event, its place (looked up in
+// the offsets record; a zero At is read back by key) and, when known, the
+// row the writer stores from the record (sealed when the offsets record
+// says the writer stored it; compared with a row read back).
 type Item struct {
 	Key    Key
+	At     At
 	Record *migrations.Row
 }
 
@@ -106,10 +120,12 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	for i, it := range items {
 		keys[i] = it.Key
 	}
-	rows, err := s.store.Rows(ctx, keys)
+	res, err := s.resolve(ctx, items)
 	if err != nil {
-		return out, fmt.Errorf("read stored rows: %w", err)
+		return out, err
 	}
+	out.ReadBack, out.OffsetMismatches = res.fallback, res.tampered
+	rows := res.rows
 	touched := map[string]bool{}
 	defer func() {
 		if err != nil {
@@ -127,7 +143,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 		sizes[ws] = s.trees[ws].size
 		s.trees[ws].used = s.now()
 	}
-	hashes, err := s.assign(items, rows, fresh, &out)
+	hashes, err := s.assign(items, res, fresh, &out)
 	if err != nil {
 		return out, err
 	}
@@ -149,14 +165,14 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 
 // assign decides the leaves of the fresh stored events in items' order and
 // returns the stored hashes they add.
-func (s *sequencer) assign(items []Item, rows map[Key]migrations.Row, fresh map[Key]bool, out *Sealed) ([]migrations.StoredHash, error) {
+func (s *sequencer) assign(items []Item, res resolved, fresh map[Key]bool, out *Sealed) ([]migrations.StoredHash, error) {
 	var hashes []migrations.StoredHash
 	at := s.now().UTC().Truncate(time.Second)
-	for _, it := range items {
+	for i, it := range items {
 		k := it.Key
-		row, ok := rows[k]
+		row, ok := res.rows[k]
 		switch {
-		case !ok:
+		case !ok || res.notStored[i]:
 			out.Skipped++
 			continue
 		case !fresh[k]:
@@ -169,7 +185,7 @@ func (s *sequencer) assign(items []Item, rows map[Key]migrations.Row, fresh map[
 			continue
 		}
 		h := leaf.Hash(&row)
-		if it.Record != nil && !sameEvent(it.Record, &row, h) {
+		if it.Record != nil && res.readBack[k] && !sameEvent(it.Record, &row, h) {
 			out.Mismatches = append(out.Mismatches, k)
 			continue
 		}

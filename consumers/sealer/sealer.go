@@ -3,10 +3,12 @@
 // and signed checkpoints of it (see docs/integrity.md).
 //
 // The Sealer is its own consumer group on the events topic. It seals a
-// record only once the writer group committed past it, reads the stored
-// row back from ClickHouse by its key (workspace_id, timestamp_ns, id) and
-// appends a leaf (schemas/leaf) for each stored event that has none yet,
-// in partition order: one sealer owns a workspace's log at a time, as one
+// record only once the writer group committed past it, reads what the
+// writer did with it from the offsets record by its offset (records the
+// offsets record lacks are read back from the events table by key
+// (workspace_id, timestamp_ns, id)) and appends a leaf (schemas/leaf),
+// computed from the record itself, for each stored event that has none
+// yet, in partition order: one sealer owns a workspace's log at a time, as one
 // consumer owns its partition. Records the writer did not store
 // (dead-lettered, expired, a resend with another timestamp) get no leaf,
 // and a resend of a sealed event gets no second one. The stored hashes are
@@ -226,13 +228,14 @@ func (s *Sealer) decode(r *kgo.Record) (Item, bool) {
 		return Item{}, false
 	}
 	key := Key{WorkspaceID: e.WorkspaceID, TimestampNs: e.Timestamp.UnixNano(), ID: e.ID}
+	at := At{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	// As the writer validates (which fills the catalogue's category and
 	// resource type) before it stores. An event this sealer's validation
 	// refuses (a catalogue older than the writer's) is still sealed if it
 	// is stored, without the comparison.
 	if err := (event.Policy{AllowCustomEvents: true, Now: s.now}).Validate(&e); err != nil {
-		return Item{Key: key}, true
+		return Item{Key: key, At: at}, true
 	}
 	row := migrations.RowWithChanges(&e, changes)
-	return Item{Key: key, Record: &row}, true
+	return Item{Key: key, At: at, Record: &row}, true
 }

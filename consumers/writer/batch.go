@@ -24,13 +24,18 @@ import (
 // the records for commit once the rows are stored, in batch order.
 type batch struct {
 	rows   []migrations.Row
-	filled int                 // len(rows) when it was flushed (fresh shortens rows)
-	parts  []int32             // partition of each row
-	keys   []idwindow.Key      // window key of each row
-	ids    []idwindow.StoredID // the stored rows' ids, set by insert (before: a buffer for them)
-	recs   []*kgo.Record
-	stored chan error // receives the insert's outcome once
-	done   chan error // receives the outcome once
+	filled int     // len(rows) when it was flushed (fresh shortens rows)
+	parts  []int32 // partition of each row
+	offs   []int64 // offset of each row's record (Config.RecordOffsets)
+	// offsets are what the writer did with each record, for the offsets
+	// record (Config.RecordOffsets): the skipped ones from add, the rows'
+	// from fresh, stamped by insert.
+	offsets []migrations.StoredOffset
+	keys    []idwindow.Key      // window key of each row
+	ids     []idwindow.StoredID // the stored rows' ids, set by insert (before: a buffer for them)
+	recs    []*kgo.Record
+	stored  chan error // receives the insert's outcome once
+	done    chan error // receives the outcome once
 }
 
 // add turns a poll's records into rows, dead letters and skips, flushing
@@ -59,8 +64,10 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 					w.rows = full[:k]
 					return conv, err
 				}
+				w.skip(r, migrations.OutcomeDeadLettered)
 			case c.reason == reasonExpired:
 				w.m.expired.Inc()
+				w.skip(r, migrations.OutcomeExpired)
 			default:
 				if k != n+i {
 					full[k] = full[n+i]
@@ -68,6 +75,9 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 				k++
 				w.parts = append(w.parts, r.Partition)
 				w.keys = append(w.keys, c.key)
+				if w.cfg.RecordOffsets {
+					w.offs = append(w.offs, r.Offset)
+				}
 			}
 			if len(w.pending) == 0 {
 				w.oldest = w.now()
@@ -108,6 +118,14 @@ func (w *Writer) batchBytes() int {
 	return config.WriterBatchBytes.Default
 }
 
+// skip notes a buffered record that made no row, for the offsets record.
+// Called with mu held.
+func (w *Writer) skip(r *kgo.Record, outcome uint8) {
+	if w.cfg.RecordOffsets {
+		w.skipped = append(w.skipped, migrations.StoredOffset{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Outcome: outcome})
+	}
+}
+
 // untilDue is how long until the oldest buffered row is due, or BatchAge
 // when nothing is buffered.
 func (w *Writer) untilDue() time.Duration {
@@ -127,7 +145,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
 	}
-	b := &batch{rows: w.rows, filled: len(w.rows), parts: w.parts, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
+	b := &batch{rows: w.rows, filled: len(w.rows), parts: w.parts, offs: w.offs, offsets: w.skipped, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
 	select {
 	case w.inserts <- b:
 	case <-ctx.Done():
@@ -136,7 +154,7 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	w.inflight = append(w.inflight, b)
 	select {
 	case sp := <-w.spare:
-		w.rows, w.parts, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.keys, sp.recs, sp.ids
+		w.rows, w.parts, w.offs, w.skipped, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.offs, sp.offsets, sp.keys, sp.recs, sp.ids
 	default:
 		w.newBuffers()
 	}
@@ -155,6 +173,10 @@ func (w *Writer) newBuffers() {
 	w.idBuf = nil
 	w.rows = make([]migrations.Row, 0, n)
 	w.parts = make([]int32, 0, n)
+	w.offs, w.skipped = nil, nil
+	if w.cfg.RecordOffsets {
+		w.offs = make([]int64, 0, n)
+	}
 	w.keys = make([]idwindow.Key, 0, n)
 	w.pending = make([]*kgo.Record, 0, n)
 }
@@ -184,8 +206,9 @@ func (w *Writer) recycle(b *batch) {
 	clear(b.rows[:b.filled])
 	clear(b.recs)
 	clear(b.ids[:min(b.filled, cap(b.ids))])
+	clear(b.offsets)
 	select {
-	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], keys: b.keys[:0], ids: b.ids[:0], recs: b.recs[:0]}:
+	case w.spare <- batch{rows: b.rows[:0], parts: b.parts[:0], offs: b.offs[:0], offsets: b.offsets[:0], keys: b.keys[:0], ids: b.ids[:0], recs: b.recs[:0]}:
 	default:
 	}
 }
@@ -225,32 +248,51 @@ func (w *Writer) waitLocked(ctx context.Context) error {
 }
 
 // insert stores a batch's fresh rows (see fresh), retrying with capped
-// exponential backoff until ClickHouse acknowledges or ctx ends, and keeps
-// their ids in b.ids, stamped with the time they were stored, for register.
+// exponential backoff until ClickHouse acknowledges or ctx ends, keeps
+// their ids in b.ids, stamped with the time they were stored, for
+// register, and records the batch's offsets (recordOffsets).
 func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, ids []idwindow.StoredID) error {
-	if len(rows) == 0 {
-		return nil
+	if len(rows) > 0 {
+		start := time.Now()
+		if err := w.retry(ctx, "insert", len(rows), w.m.insertErrors, func() error { return w.sink.Insert(ctx, rows) }); err != nil {
+			return err
+		}
+		w.m.insertLatency.Observe(time.Since(start).Seconds())
+		w.m.batchSize.Observe(float64(len(rows)))
+		w.m.inserted.Add(float64(len(rows)))
 	}
-	start := time.Now()
-	if err := w.retry(ctx, "insert", len(rows), w.m.insertErrors, func() error { return w.sink.Insert(ctx, rows) }); err != nil {
-		return err
-	}
-	w.m.insertLatency.Observe(time.Since(start).Seconds())
-	w.m.batchSize.Observe(float64(len(rows)))
-	w.m.inserted.Add(float64(len(rows)))
 	now := w.now()
 	for i := range ids {
 		ids[i].StoredAt = now
 	}
 	b.ids = ids
-	return nil
+	return w.recordOffsets(ctx, b, now)
 }
 
-// register records a stored batch's ids in the registry, retrying until
-// it succeeds or ctx ends, then marks the batch's records for commit: a
-// committed offset always has its ids registered, so the next owner of the
-// partition loads them. Only the registrar goroutine calls it, in batch
-// order, so marks advance in order.
+// recordOffsets records what the writer did with the batch's records
+// (Config.RecordOffsets), stamped stored at now, retrying until it
+// succeeds or ctx ends. It runs in the insert stream, after the rows are
+// stored and before register registers their ids: once an id is
+// registered, a replay of its record finds it in the window and records
+// a duplicate, so its stored outcome must be recorded by then. The
+// insert streams run it side by side, so it does not lengthen the
+// registrar's work, which orders the commits.
+func (w *Writer) recordOffsets(ctx context.Context, b *batch, now time.Time) error {
+	if len(b.offsets) == 0 {
+		return nil
+	}
+	for i := range b.offsets {
+		b.offsets[i].StoredAt = now
+	}
+	return w.retry(ctx, "record offsets", len(b.offsets), w.m.offsetsErrs, func() error { return w.sink.RecordOffsets(ctx, b.offsets) })
+}
+
+// register records a stored batch's ids in the registry (insert recorded
+// its offsets), retrying until it succeeds or ctx ends, then marks the
+// batch's records for commit: a committed offset always has its ids
+// registered, so the next owner of the partition loads them, and its
+// outcome recorded, so the sealer reads it. Only the registrar goroutine
+// calls it, in batch order, so marks advance in order.
 func (w *Writer) register(ctx context.Context, b *batch) error {
 	if len(b.ids) > 0 {
 		if err := w.retry(ctx, "register ids", len(b.ids), w.m.registryErrs, func() error { return w.sink.Register(ctx, b.ids) }); err != nil {
@@ -288,6 +330,7 @@ func lastOfEachPartition(recs []*kgo.Record) []*kgo.Record {
 // is being stored). It keeps the rows in b.rows, in place.
 func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	if w.ids == nil {
+		w.noteRows(b, nil)
 		return b.rows, nil
 	}
 	claims := w.claims[:0]
@@ -296,6 +339,7 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	}
 	w.claims = claims
 	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), claims)))
+	w.noteRows(b, claims)
 	next, n := w.byPartition(b.parts, claims)
 	ids := b.ids[:0] // a finished batch's buffer, or nil
 	if cap(ids) < n {
@@ -326,6 +370,30 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 		w.log.Info("events not stored: id already stored with another timestamp", "events", conflicts)
 	}
 	return rows, ids
+}
+
+// noteRows appends the outcome of each of the batch's rows to b.offsets
+// (Config.RecordOffsets): stored, with the key and received_at_ns of the
+// row, or, when its claim is not new, a duplicate (the same key stored)
+// or a conflict (the id stored with another timestamp); claims is nil
+// without an id window: every row is stored. Called before fresh compacts b.rows.
+func (w *Writer) noteRows(b *batch, claims []idwindow.Claim) {
+	if !w.cfg.RecordOffsets {
+		return
+	}
+	for i := range b.rows {
+		r := &b.rows[i]
+		o := migrations.StoredOffset{Topic: w.cfg.Topic, Partition: b.parts[i], Offset: b.offs[i], Outcome: migrations.OutcomeStored,
+			WorkspaceID: r.WorkspaceID, ID: r.ID, TimestampNs: r.TimestampNs, ReceivedAtNs: r.ReceivedAtNs}
+		switch {
+		case claims == nil || claims[i].New:
+		case claims[i].First == claims[i].TimestampNs:
+			o.Outcome = migrations.OutcomeDuplicate
+		default:
+			o.Outcome = migrations.OutcomeConflict
+		}
+		b.offsets = append(b.offsets, o)
+	}
 }
 
 // byPartition returns, for each partition of parts, where its first new

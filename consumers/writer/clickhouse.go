@@ -23,6 +23,7 @@ type ClickHouseSink struct {
 	conn     driver.Conn
 	insert   string
 	kept     string // the long-term table's insert (KeepLate)
+	offsets  string // the offsets record's insert
 	keepPast time.Duration
 	now      func() time.Time
 }
@@ -35,6 +36,7 @@ func NewClickHouseSink(conn driver.Conn, database string) *ClickHouseSink {
 		conn:     conn,
 		insert:   migrations.Events.Insert(database),
 		kept:     migrations.KeptInsert(database),
+		offsets:  migrations.Offsets.Insert(database),
 	}
 }
 
@@ -93,6 +95,20 @@ func (s *ClickHouseSink) insertLate(ctx context.Context, rows []migrations.Row) 
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert late kept rows: %w", err)
+	}
+	return nil
+}
+
+// RecordOffsets writes what the writer did with a batch's records to the
+// offsets record (migrations.OffsetsTable) in one INSERT; a retried or
+// replayed one records equal rows again, which readers collapse.
+func (s *ClickHouseSink) RecordOffsets(ctx context.Context, offsets []migrations.StoredOffset) error {
+	block := migrations.Offsets.NewBlock()
+	err := chconn.InsertBlocks(ctx, s.conn, s.offsets, len(offsets), func(b driver.Batch, lo, hi int) error {
+		return chconn.AppendColumns(b, migrations.Offsets.InsertColumns(), block.Columns(offsets[lo:hi])...)
+	})
+	if err != nil {
+		return fmt.Errorf("record offsets: %w", err)
 	}
 	return nil
 }

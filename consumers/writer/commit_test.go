@@ -41,6 +41,7 @@ type fakeSink struct {
 	mu      sync.Mutex
 	stored  map[string]int // times each event id was stored
 	inserts int
+	offsets []migrations.StoredOffset // recorded, in order
 }
 
 func newFakeSink() *fakeSink { return &fakeSink{stored: map[string]int{}} }
@@ -63,6 +64,13 @@ func (s *fakeSink) Insert(ctx context.Context, rows []migrations.Row) error {
 }
 
 func (s *fakeSink) Register(context.Context, []idwindow.StoredID) error { return nil }
+
+func (s *fakeSink) RecordOffsets(_ context.Context, offsets []migrations.StoredOffset) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offsets = append(s.offsets, offsets...)
+	return nil
+}
 
 func (s *fakeSink) Recent(context.Context, string, int32, time.Time, int) ([]idwindow.StoredID, error) {
 	return nil, nil
@@ -463,7 +471,8 @@ func TestFreshGroupsTheRegistryIDsByPartition(t *testing.T) {
 	batchOf := func(ids []string, parts []int32, buf []idwindow.StoredID) *batch {
 		b := &batch{parts: parts, ids: buf}
 		for i, id := range ids {
-			b.rows = append(b.rows, migrations.Row{WorkspaceID: "ws", ID: id, TimestampNs: int64(i + 1)})
+			b.offs = append(b.offs, int64(100+i))
+			b.rows = append(b.rows, migrations.Row{WorkspaceID: "ws", ID: id, TimestampNs: int64(i + 1), ReceivedAtNs: int64(1000 + i)})
 			b.keys = append(b.keys, idwindow.KeyOf("ws", id))
 		}
 		b.filled = len(b.rows)
@@ -492,4 +501,14 @@ func TestFreshGroupsTheRegistryIDsByPartition(t *testing.T) {
 	require.Equal(t, []string{"f", "g", "h"}, rowIDs(rows))
 	require.Equal(t, []string{"g@0", "f@1", "h@1"}, ids(stored))
 	require.Len(t, stored, 3)
+	// The offsets record: every row's record, in batch order, the
+	// duplicates as such, each with the row's key and received_at_ns.
+	want := []migrations.StoredOffset{
+		{Topic: "events", Partition: 1, Offset: 100, Outcome: migrations.OutcomeStored, WorkspaceID: "ws", ID: "f", TimestampNs: 1, ReceivedAtNs: 1000},
+		{Topic: "events", Partition: 2, Offset: 101, Outcome: migrations.OutcomeDuplicate, WorkspaceID: "ws", ID: "c", TimestampNs: 3, ReceivedAtNs: 1001},
+		{Topic: "events", Partition: 0, Offset: 102, Outcome: migrations.OutcomeStored, WorkspaceID: "ws", ID: "g", TimestampNs: 3, ReceivedAtNs: 1002},
+		{Topic: "events", Partition: 0, Offset: 103, Outcome: migrations.OutcomeDuplicate, WorkspaceID: "ws", ID: "e", TimestampNs: 5, ReceivedAtNs: 1003},
+		{Topic: "events", Partition: 1, Offset: 104, Outcome: migrations.OutcomeStored, WorkspaceID: "ws", ID: "h", TimestampNs: 5, ReceivedAtNs: 1004},
+	}
+	require.Equal(t, want, b.offsets)
 }

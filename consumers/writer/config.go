@@ -56,6 +56,10 @@ type Config struct {
 	// own connection: ClickHouse writes one batch's parts while the next
 	// batch streams in. Offsets are still marked in batch order.
 	InsertStreams int
+	// RecordOffsets makes the writer record, per record it consumed, what
+	// it did with it (migrations.OffsetsTable), before it commits the
+	// record: the sealer reads its rounds from there (docs/integrity.md).
+	RecordOffsets bool
 }
 
 // Defaults returns the default configuration: the declared defaults of
@@ -70,6 +74,7 @@ func Defaults() Config {
 		SessionTimeout: config.WriterSessionTimeout.Default,
 		DedupeWindow:   config.WriterDedupeWindow.Default, DedupeMaxIDs: config.WriterDedupeMaxIDs.Default,
 		InsertStreams: config.WriterInsertStreams.Default,
+		RecordOffsets: config.WriterRecordOffsets.Default,
 	}
 }
 
@@ -89,6 +94,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.DedupeWindow = config.WriterDedupeWindow.GetOr(e, idwindow.RegistrySpan(c.RetentionDays))
 	c.DedupeMaxIDs = config.WriterDedupeMaxIDs.Get(e)
 	c.InsertStreams = config.WriterInsertStreams.Get(e)
+	c.RecordOffsets = config.WriterRecordOffsets.Get(e)
 	return c
 }
 

@@ -14,6 +14,7 @@ type metrics struct {
 	inserted      prometheus.Counter
 	insertErrors  prometheus.Counter
 	registryErrs  prometheus.Counter
+	offsetsErrs   prometheus.Counter
 	commitErrors  prometheus.Counter
 	expired       prometheus.Counter
 	duplicates    *prometheus.CounterVec
@@ -34,6 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		registryErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_id_registry_errors_total",
 			Help: "Failed writes and reads of the id registry (each is retried; a partition's offsets wait for its ids)."}),
+		offsetsErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audittrail_writer_offsets_record_errors_total",
+			Help: "Failed writes of the offsets record audit_event_offsets (each is retried; a batch's offsets wait for it; a schema before migration 9 fails every one: run the migrations)."}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_writer_commit_errors_total", Help: "Failed offset commits (records are replayed)."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
@@ -65,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.deadLetters.WithLabelValues(reason)
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertErrors, m.registryErrs, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
+		reg.MustRegister(m.inserted, m.insertErrors, m.registryErrs, m.offsetsErrs, m.commitErrors, m.expired, m.duplicates, m.windowEvicted, m.deadLetters, m.batchSize, m.insertLatency, m.lag, m.assigned)
 	}
 	return m
 }

@@ -25,8 +25,15 @@ import (
 // encodes them, and the commit marks. Without a server or a broker it is
 // steady on a shared machine, and runs under callgrind for instruction
 // counts. The events/s it reports are per core-second of the benchmark's
-// goroutine (convert spreads over GOMAXPROCS).
+// goroutine (convert spreads over GOMAXPROCS). Its offsets=true variant
+// adds the offsets record (Config.RecordOffsets) and its native block.
 func BenchmarkBatchPath(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "offsets=false", true: "offsets=true"}[on], func(b *testing.B) { benchmarkBatchPath(b, on) })
+	}
+}
+
+func benchmarkBatchPath(b *testing.B, recordOffsets bool) {
 	const n = 20000
 	g, err := loadgen.New(loadgen.Config{Workspaces: 1000, ZipfS: 1.1, Spread: 72 * time.Hour, Seed: 42}, time.Now)
 	if err != nil {
@@ -42,12 +49,14 @@ func BenchmarkBatchPath(b *testing.B) {
 	}
 	cfg := Defaults()
 	cfg.BatchSize = n + 1 // add flushes at BatchSize; the benchmark flushes itself
+	cfg.RecordOffsets = recordOffsets
 	w := &Writer{cfg: cfg, m: newMetrics(nil), now: func() time.Time { return now },
 		policy: event.Policy{AllowCustomEvents: true}}
 	w.newBuffers()
 	events := nativeBlock(b, migrations.Events.InsertColumns(), migrations.Events.InsertTypes())
 	ids := nativeBlock(b, migrations.EventIDs.InsertColumns(), migrations.EventIDs.InsertTypes())
-	eventsBlock, idsBlock := migrations.Events.NewBlock(), migrations.EventIDs.NewBlock()
+	offsets := nativeBlock(b, migrations.Offsets.InsertColumns(), migrations.Offsets.InsertTypes())
+	eventsBlock, idsBlock, offsetsBlock := migrations.Events.NewBlock(), migrations.EventIDs.NewBlock(), migrations.Offsets.NewBlock()
 	var buf chproto.Buffer
 	var conv []converted
 	ctx := context.Background()
@@ -60,13 +69,19 @@ func BenchmarkBatchPath(b *testing.B) {
 		if conv, err = w.add(ctx, recs, conv, &flushErr); err != nil || len(w.rows) != n {
 			b.Fatal(err, len(w.rows))
 		}
-		bt := &batch{rows: w.rows, filled: len(w.rows), parts: w.parts, keys: w.keys, ids: w.idBuf, recs: w.pending}
+		bt := &batch{rows: w.rows, filled: len(w.rows), parts: w.parts, offs: w.offs, offsets: w.skipped, keys: w.keys, ids: w.idBuf, recs: w.pending}
 		rows, stored := w.fresh(bt)
 		if len(rows) != n {
 			b.Fatalf("%d rows to store, want %d", len(rows), n)
 		}
 		encodeBlocks(b, events, &buf, len(rows), func(lo, hi int) []any { return eventsBlock.Columns(rows[lo:hi]) })
 		encodeBlocks(b, ids, &buf, len(stored), func(lo, hi int) []any { return idsBlock.Columns(stored[lo:hi]) })
+		if recordOffsets {
+			if len(bt.offsets) != n {
+				b.Fatalf("%d offsets recorded, want %d", len(bt.offsets), n)
+			}
+			encodeBlocks(b, offsets, &buf, len(bt.offsets), func(lo, hi int) []any { return offsetsBlock.Columns(bt.offsets[lo:hi]) })
+		}
 		_ = lastOfEachPartition(bt.recs)
 		bt.ids = stored
 		w.recycleInto(bt)
@@ -85,7 +100,7 @@ func (w *Writer) recycleInto(bt *batch) {
 	w.spare = make(chan batch, 1)
 	w.recycle(bt)
 	sp := <-w.spare
-	w.rows, w.parts, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.keys, sp.recs, sp.ids
+	w.rows, w.parts, w.offs, w.skipped, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.offs, sp.offsets, sp.keys, sp.recs, sp.ids
 }
 
 // nativeBlock is the driver's block for an INSERT of the named columns.

@@ -117,6 +117,8 @@ func (w *Writer) forgetHeld(cl *kgo.Client, gone map[string][]int32) {
 func (w *Writer) dropLocked() {
 	w.rows = w.rows[:0]
 	w.parts = w.parts[:0]
+	w.offs = w.offs[:0]
+	w.skipped = w.skipped[:0]
 	w.keys = w.keys[:0]
 	w.pending = w.pending[:0]
 	w.bytes = 0

@@ -49,6 +49,9 @@ type Sink interface {
 	// PartitionCounts records the topic's partition count and returns the
 	// counts recorded, oldest first (see idwindow.History).
 	PartitionCounts(ctx context.Context, topic string, partitions int, now time.Time) ([]idwindow.Count, error)
+	// RecordOffsets records what the writer did with each record of a
+	// batch (Config.RecordOffsets): a replay may record an offset again.
+	RecordOffsets(ctx context.Context, offsets []migrations.StoredOffset) error
 }
 
 // Writer consumes the events topic into a Sink. Create it with New, run it
@@ -73,9 +76,13 @@ type Writer struct {
 	claims    []idwindow.Claim // fresh's buffer (only the inserter goroutine calls fresh)
 	next      []int            // fresh's buffer of where each partition's next id goes
 
-	mu       sync.Mutex
-	rows     []migrations.Row
-	parts    []int32        // the partition of each buffered row
+	mu    sync.Mutex
+	rows  []migrations.Row
+	parts []int32 // the partition of each buffered row
+	offs  []int64 // the offset of each buffered row's record (Config.RecordOffsets)
+	// skipped are the buffered records that made no row (dead-lettered,
+	// expired), recorded with their outcome (Config.RecordOffsets).
+	skipped  []migrations.StoredOffset
 	keys     []idwindow.Key // the window key of each buffered row
 	pending  []*kgo.Record  // every record the buffered rows came from, incl. skipped ones
 	bytes    int            // the keys' and values' bytes of pending

@@ -19,7 +19,7 @@ var (
 		Doc: "sealer consumer group id (distinct from the writer's and the forwarder's)", Accepts: "a consumer group id"},
 		Default: "audittrail-sealer", Required: true})
 	SealerBatchSize = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_BATCH_SIZE", Readers: sealerReaders,
-		Doc: "records sealed at most per round (one read-back of stored rows, one insert of hashes, one of leaves)"},
+		Doc: "records sealed at most per round (one lookup of what the writer stored, one insert of hashes, one of leaves)"},
 		Default: 20_000, Min: 1, Max: 1_000_000})
 	SealerBatchBytes = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_BATCH_BYTES", Readers: sealerReaders,
 		Doc: "record bytes sealed at most per round (a round holds its records and their stored rows in memory; at least one record)"},

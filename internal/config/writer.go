@@ -44,4 +44,7 @@ var (
 	WriterDedupeMaxIDs = declare(Int{Var: Var{Name: "AUDITTRAIL_WRITER_DEDUPE_MAX_IDS", Readers: writerReaders,
 		Doc: "most ids the idempotency window holds per writer instance (oldest forgotten first; about 150 bytes each)"},
 		Default: 1_000_000, Min: 1, Max: 100_000_000})
+	WriterRecordOffsets = declare(Bool{Var: Var{Name: "AUDITTRAIL_WRITER_RECORD_OFFSETS", Readers: writerReaders,
+		Doc: "record, per Kafka offset, what the writer did with the record (audit_event_offsets), which the sealer reads instead of reading the stored rows back; false only in deployments without the integrity log's sealer"},
+		Default: true})
 )

@@ -27,7 +27,7 @@ func TestMigrationsOnCurrentClickHouse(t *testing.T) {
 	res, err := Apply(ctx, srv, o)
 	require.NoError(t, err)
 	require.Equal(t, current, res.Server, "chdb %s", srv.Version)
-	require.Equal(t, []uint32{1, 2, 3, 4, 5, 6, 7, 8}, res.Versions)
+	require.Equal(t, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9}, res.Versions)
 	ran := srv.Statements()
 	want := Prepare(o)
 	for _, m := range All() {
@@ -138,7 +138,7 @@ func TestSenderColumnsOnAnExistingTableOnCurrentClickHouse(t *testing.T) {
 	n := len(srv.Statements())
 	res, err := Apply(ctx, srv, o)
 	require.NoError(t, err)
-	require.Equal(t, []uint32{3, 4, 5, 6, 7, 8}, res.Versions, "the sender columns, the partition counts, the events layout, the integrity log, the retention policies, the tile notes")
+	require.Equal(t, []uint32{3, 4, 5, 6, 7, 8, 9}, res.Versions, "the sender columns, the partition counts, the events layout, the integrity log, the retention policies, the tile notes, the offsets record")
 	// The old row moves into the new events table (migration 5).
 	_, err = MoveLegacy(ctx, srv, o, "19700101")
 	require.NoError(t, err)

@@ -51,6 +51,12 @@ func (o Options) StorageTable(name string) string {
 // engine (replication path ZooKeeperPath, replica '{replica}'), and name as a
 // Distributed table over it sharded by ShardKey.
 func (o Options) createTable(name, columns, engine, clauses string) []string {
+	return o.createTableShardedBy(name, columns, engine, clauses, ShardKey)
+}
+
+// createTableShardedBy is createTable with another sharding expression,
+// for a table not read by workspace (the offsets record).
+func (o Options) createTableShardedBy(name, columns, engine, clauses, shardKey string) []string {
 	if o.Cluster == "" {
 		return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s %s ENGINE = %s\n%s", o.Database, name, columns, engine, clauses)}
 	}
@@ -59,7 +65,7 @@ func (o Options) createTable(name, columns, engine, clauses string) []string {
 		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s %s ENGINE = %s\n%s", o.Database, local, o.OnCluster(), columns,
 			replicated(engine, fmt.Sprintf(ZooKeeperPath, o.Database, name)), clauses),
 		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s %s ENGINE = Distributed('%s', '%s', '%s', %s)", o.Database, name, o.OnCluster(), columns,
-			o.Cluster, o.Database, local, ShardKey),
+			o.Cluster, o.Database, local, shardKey),
 	}
 }
 

@@ -111,7 +111,11 @@ func TestClusterDDL(t *testing.T) {
 			require.True(t, ok, "%s has a Distributed table", name)
 			require.Contains(t, s, "ENGINE = Replicated")
 			require.Contains(t, s, "MergeTree('/clickhouse/tables/{shard}/audittrail/"+name+"', '{replica}'")
-			require.Contains(t, d, "ENGINE = Distributed('audit', 'audittrail', '"+name+LocalSuffix+"', cityHash64(workspace_id))")
+			shardKey := ShardKey
+			if name == OffsetsTable { // read by Kafka partition, not by workspace
+				shardKey = OffsetsShardKey
+			}
+			require.Contains(t, d, "ENGINE = Distributed('audit', 'audittrail', '"+name+LocalSuffix+"', "+shardKey+")")
 			require.NotContains(t, d, "PARTITION BY")
 			require.NotContains(t, d, "TTL")
 			// Same column list on both.

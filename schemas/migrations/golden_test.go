@@ -54,6 +54,7 @@ func TestDDLIsUnchanged(t *testing.T) {
 	for _, s := range []string{
 		Events.Insert("audittrail"), EventIDs.Insert("audittrail"), PartitionCounts.Insert("audittrail"), schemaMigrations.Insert("audittrail"),
 		Leaves.Insert("audittrail"), Hashes.Insert("audittrail"), Checkpoints.Insert("audittrail"), Policies.Insert("audittrail"), KeptInsert("audittrail"),
+		Offsets.Insert("audittrail"),
 	} {
 		fmt.Fprintf(&b, "%s;\n", s)
 	}

@@ -87,7 +87,7 @@ func testMoveUnderIngest(t *testing.T, conn migrations.Conn, db string) {
 
 	res, err := migrations.Apply(ctx, conn, o)
 	require.NoError(t, err)
-	require.Equal(t, []uint32{5, 6, 7, 8}, res.Versions, "the events layout, the integrity log's tables, the retention policies, the tile notes")
+	require.Equal(t, []uint32{5, 6, 7, 8, 9}, res.Versions, "the events layout, the integrity log's tables, the retention policies, the tile notes, the offsets record")
 	swapped := stored.Load()
 	require.Eventually(t, func() bool { return stored.Load() >= swapped+10 }, time.Minute, time.Millisecond, "inserts go on after the swap")
 	cutoff := now.Add(-30 * 24 * time.Hour).Format("20060102")

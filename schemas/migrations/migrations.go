@@ -20,7 +20,8 @@
 // Each table is declared once, in a file of its own: events.go (Events,
 // Row), registry.go (EventIDs, StoredID), counts.go (PartitionCounts,
 // PartitionCount), log.go (Leaves, Hashes, Checkpoints: the integrity
-// log); schema_migrations in this file. A declaration (TableDef)
+// log), offsets.go (Offsets, StoredOffset: what the writer did with each
+// record, read by the sealer); schema_migrations in this file. A declaration (TableDef)
 // lists the columns with their type, default and the row field holding
 // each; the CREATE column lists, the INSERT statements, the column blocks
 // writers send (Block) and the scan targets of readers derive from it.
@@ -155,6 +156,7 @@ func All() []Migration {
 		{Version: 6, Name: "integrity log", Statements: createLog},
 		{Version: 7, Name: "retention policies", Statements: createRetention},
 		{Version: 8, Name: "tile notes", Statements: createTileNotes},
+		{Version: 9, Name: "offsets record", Statements: createOffsets},
 	}
 }
 

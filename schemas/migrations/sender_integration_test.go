@@ -57,7 +57,7 @@ func TestSenderColumnsOnAnExistingTableOnTheRealServer(t *testing.T) {
 
 	res, err := migrations.Apply(ctx, conn, o)
 	require.NoError(t, err)
-	require.Equal(t, []uint32{3, 4, 5, 6, 7, 8}, res.Versions, "the sender columns, the partition counts, the events layout, the integrity log, the retention policies, the tile notes")
+	require.Equal(t, []uint32{3, 4, 5, 6, 7, 8, 9}, res.Versions, "the sender columns, the partition counts, the events layout, the integrity log, the retention policies, the tile notes, the offsets record")
 	// The old row moves into the new events table (migration 5).
 	_, err = migrations.MoveLegacy(ctx, conn, o, "19700101")
 	require.NoError(t, err)

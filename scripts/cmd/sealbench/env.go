@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/mod/sumdb/note"
@@ -35,9 +36,12 @@ type env struct {
 	cpuProfile string
 	// batch is the sealer's AUDITTRAIL_SEALER_BATCH_SIZE (its default
 	// when 0).
-	batch  int
-	topics []string
-	dbs    []string
+	batch int
+	// offsets is whether the writer beside the sealer records its
+	// offsets (the sealer's lookups then read the offsets record).
+	offsets bool
+	topics  []string
+	dbs     []string
 }
 
 func (e *env) close() {
@@ -129,7 +133,9 @@ func (e *env) startSealer(ctx context.Context, db, topic, checkpoints, writerGro
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	// Its queries are logged, so that the rows its lookups read can be
+	// counted (sealerReads).
+	sctx, cancel := context.WithCancel(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1})))
 	done := make(chan struct{})
 	go func() { _ = s.Run(sctx); close(done) }()
 	return &runningSealer{metrics: reg, vkey: vkey, stop: func() { cancel(); <-done }}, nil

@@ -57,7 +57,7 @@ func (e *env) inclusion(ctx context.Context, rate int, d, interval time.Duration
 		return row, err
 	}
 	defer s.stop()
-	w, err := e.StartWriter(ctx, e.Conn, db, topic, group, 0)
+	w, err := e.startWriter(ctx, db, topic, group, e.offsets)
 	if err != nil {
 		return row, err
 	}
@@ -223,12 +223,13 @@ func median(v []float64) float64 {
 }
 
 // markdown renders the report; the CPU columns are per million events
-// while the writer stored them.
+// while the writer stored them; the sealer's lookups are its reads of what
+// the writer stored (system.query_log).
 func markdown(r Report) string {
-	md := fmt.Sprintf("# Integrity log cost (%s)\n\nClickHouse %s; quick=%v.\n\n| Run | Sealer | Events | Stored/s | Sealed/s | Process CPU s/M | ClickHouse CPU s/M |\n|---|---|---|---|---|---|---|\n",
+	md := fmt.Sprintf("# Integrity log cost (%s)\n\nClickHouse %s; quick=%v.\n\n| Run | Sealer | Events | Stored/s | Sealed/s | Process CPU s/M | ClickHouse CPU s/M | Sealer lookups | Rows they read |\n|---|---|---|---|---|---|---|---|---|\n",
 		r.Date, r.ClickHouse, r.Quick)
 	for i, t := range r.Throughput {
-		md += fmt.Sprintf("| %d | %v | %d | %.0f | %.0f | %.2f | %.2f |\n", i+1, t.Sealer, t.Events, t.Rate, t.SealedRate, t.ProcessCPU, t.ServerCPU)
+		md += fmt.Sprintf("| %d | %v | %d | %.0f | %.0f | %.2f | %.2f | %d | %d |\n", i+1, t.Sealer, t.Events, t.Rate, t.SealedRate, t.ProcessCPU, t.ServerCPU, t.SealerReads, t.SealerReadRows)
 	}
 	in := r.Inclusion
 	md += fmt.Sprintf("\nWriter throughput with the sealer over without (medians): **%.3f** (target >= 0.9).\n\n"+

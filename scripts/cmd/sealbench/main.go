@@ -47,6 +47,7 @@ func main() {
 	out := flag.String("out", "scripts/bench-results", "results directory")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each run with the sealer (the whole process: writer and sealer, from the writer's assignment to the last leaf) to FILE.<round>")
 	batch := flag.Int("sealer-batch", 0, config.SealerBatchSize.Name+" of the sealer (its default when 0)")
+	offsets := flag.Bool("offsets", true, "the writer records its offsets beside the sealer ("+config.WriterRecordOffsets.Name+"); false: the sealer reads every round back from the events table, as before migration 9")
 	flag.Parse()
 	if *quick {
 		*events, *rounds, *duration, *interval = 200_000, 1, 40*time.Second, 10*time.Second
@@ -61,20 +62,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *quick, *events, *rounds, *rate, *duration, *interval, *out, *cpuProfile, *batch); err != nil {
+	if err := run(ctx, *quick, *events, *rounds, *rate, *duration, *interval, *out, *cpuProfile, *batch, *offsets); err != nil {
 		fmt.Fprintln(os.Stderr, "sealbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval time.Duration, out, cpuProfile string, batch int) error {
+func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval time.Duration, out, cpuProfile string, batch int, offsets bool) error {
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	b, err := benchkit.Open(ctx, "sealbench_"+sfx, 8, 10*time.Minute)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	e := &env{Bench: b, sfx: sfx, cpuProfile: cpuProfile, batch: batch}
+	e := &env{Bench: b, sfx: sfx, cpuProfile: cpuProfile, batch: batch, offsets: offsets}
 	defer e.close()
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Quick: quick, ClickHouse: b.ServerVersion}
 	var off, on []float64
@@ -84,8 +85,8 @@ func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval 
 			if err != nil {
 				return fmt.Errorf("throughput (sealer %v): %w", sealing, err)
 			}
-			fmt.Fprintf(os.Stderr, "sealbench: %d events, sealer %v: %.0f events/s stored (CPU s per million: process %.2f, ClickHouse %.2f)\n",
-				events, sealing, r.Rate, r.ProcessCPU, r.ServerCPU)
+			fmt.Fprintf(os.Stderr, "sealbench: %d events, sealer %v: %.0f events/s stored (CPU s per million: process %.2f, ClickHouse %.2f; sealer lookups %d reading %d rows)\n",
+				events, sealing, r.Rate, r.ProcessCPU, r.ServerCPU, r.SealerReads, r.SealerReadRows)
 			rep.Throughput = append(rep.Throughput, r)
 			if sealing {
 				on = append(on, r.Rate)

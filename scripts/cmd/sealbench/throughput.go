@@ -5,8 +5,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
+	"github.com/audittrail/audittrail/internal/config"
+	"github.com/audittrail/audittrail/schemas/migrations"
 	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
@@ -24,6 +28,12 @@ type ThroughputRun struct {
 	// the writer stored them.
 	ProcessCPU float64 `json:"process_cpu_s_per_million"`
 	ServerCPU  float64 `json:"server_cpu_s_per_million"`
+	// SealerReads and SealerReadRows are the sealer's lookups of what the
+	// writer stored (the offsets record, and the read-back from the
+	// events table for records it does not hold) and the rows the server
+	// read for them, from system.query_log (sealer runs only).
+	SealerReads    uint64 `json:"sealer_reads,omitempty"`
+	SealerReadRows uint64 `json:"sealer_read_rows,omitempty"`
 }
 
 func (e *env) throughput(ctx context.Context, tag string, n int, sealing bool) (ThroughputRun, error) {
@@ -53,7 +63,9 @@ func (e *env) throughput(ctx context.Context, tag string, n int, sealing bool) (
 		}
 		defer s.stop()
 	}
-	w, err := e.StartWriter(ctx, e.Conn, db, topic, group, 0)
+	// The writer records its offsets for the sealer only when the
+	// integrity log is on: the run without the sealer does not pay for it.
+	w, err := e.startWriter(ctx, db, topic, group, sealing && e.offsets)
 	if err != nil {
 		return run, err
 	}
@@ -86,6 +98,47 @@ func (e *env) throughput(ctx context.Context, tag string, n int, sealing bool) (
 			return run, err
 		}
 		run.SealedRate = float64(n) / time.Since(start).Seconds()
+		run.SealerReads, run.SealerReadRows = e.sealerReads(ctx, db)
 	}
 	return run, nil
+}
+
+// startWriter runs the bench's writer, recording its offsets or not
+// (config.WriterRecordOffsets, which benchkit.StartWriter reads).
+func (e *env) startWriter(ctx context.Context, db, topic, group string, recordOffsets bool) (*benchkit.Writer, error) {
+	name := config.WriterRecordOffsets.Name
+	was, set := os.LookupEnv(name)
+	defer func() {
+		if set {
+			_ = os.Setenv(name, was)
+		} else {
+			_ = os.Unsetenv(name)
+		}
+	}()
+	if err := os.Setenv(name, strconv.FormatBool(recordOffsets)); err != nil {
+		return nil, err
+	}
+	return e.StartWriter(ctx, e.Conn, db, topic, group, 0)
+}
+
+// sealerReads returns how many lookups of what the writer stored the
+// sealer made into db (its queries are logged: startSealer) and the rows
+// the server read for them; zeros when system.query_log cannot be read.
+func (e *env) sealerReads(ctx context.Context, db string) (queries, rows uint64) {
+	// The server logs a query's end once its client closed it, and
+	// flushes its logs on request: two flushes a moment apart catch the
+	// last round's.
+	for range 2 {
+		if err := e.Conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+			return 0, 0
+		}
+		time.Sleep(time.Second)
+	}
+	err := e.Conn.QueryRow(ctx, `SELECT count(), sum(read_rows) FROM system.query_log
+WHERE type = 2 AND event_date >= yesterday() AND (position(query, ?) > 0 OR position(query, ?) > 0)`,
+		"FROM "+db+"."+migrations.OffsetsTable+" WHERE", "FROM "+db+"."+migrations.Table+"\nPREWHERE").Scan(&queries, &rows)
+	if err != nil {
+		return 0, 0
+	}
+	return queries, rows
 }
