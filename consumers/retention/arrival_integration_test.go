@@ -77,6 +77,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // counted, as before; the 30-day workspace's 40-day-old one is stored, as
 // before (hidden, and archived before the job deletes it).
 func TestEventsOlderThanTheWindowOnArrivalFollowTheirPolicy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	db := ch.Database

@@ -24,6 +24,7 @@ import (
 // policy. A kept event costs its row and its leaf in the long-term tables
 // (no lookup rows); its stored hashes stay as for any live event.
 func TestCapacityOfKeptEvents(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	ctx := context.Background()
 	const n = 100 * 256

@@ -22,6 +22,7 @@ import (
 // expired weeks of the events and lookup tables and the expired days of
 // the id registry with the statements it builds.
 func TestDropsExpiredDaysOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
 	srv := chdbtest.Start(t)
 	ctx := context.Background()
 	const db, days = "audittrail", 30

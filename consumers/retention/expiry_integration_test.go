@@ -28,6 +28,7 @@ import (
 // its week: its newest note proves it), and reports no problem; an event
 // deleted inside the window is still missing.
 func TestVerifyProvesExpiryAfterRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	now := time.Now().UTC()

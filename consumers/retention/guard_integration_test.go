@@ -40,6 +40,7 @@ func (a *holdingArchiver) Archive(ctx context.Context, ws string, _ time.Time) e
 // before the hold; it stops before dropping the week (ErrPoliciesChanged),
 // and the next run, with the hold, keeps every row.
 func TestAHoldPlacedDuringARunStopsItsDrops(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -67,6 +68,7 @@ func TestAHoldPlacedDuringARunStopsItsDrops(t *testing.T) {
 // before migration 7 restarting sets the events tables' TTL back to its
 // window; the next run of the job sets the backstop again.
 func TestTheJobRestoresTheTTLBackstopOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
 	srv := chdbtest.Start(t)
 	ctx := context.Background()
 	const db = "ttl"

@@ -23,10 +23,12 @@ import (
 )
 
 func TestALateEventIsNotDeletedUnarchivedOnClickHouse18(t *testing.T) {
+	t.Parallel()
 	lateEventIsArchivedFirst(t, onClickHouse18(t))
 }
 
 func TestALateEventIsNotDeletedUnarchivedOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
 	lateEventIsArchivedFirst(t, onCurrentClickHouse(t))
 }
 

@@ -100,6 +100,7 @@ func waitForMutations(t *testing.T, conn driver.Conn, db string) {
 // level; the roots, the live leaves' inclusion proofs and consistency
 // proofs still verify, and a second run deletes nothing more.
 func TestExpiredTilesKeepOnlyTheirHashes(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	a, old := outOfOrder(t)
 	b := events(t, "ws_b", 300, func(i int) time.Time { return old.Add(time.Duration(i) * time.Second) })
@@ -151,6 +152,7 @@ func TestExpiredTilesKeepOnlyTheirHashes(t *testing.T) {
 // (leaf rows gone, the tiles' hashes not yet reduced) and once their tiles
 // expired; the latter must stay under 1%.
 func TestBytesKeptPerExpiredEvent(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	const n = 100 * 256
 	old := time.Now().UTC().Add(-100 * 24 * time.Hour)

@@ -16,9 +16,15 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-func TestManyPoliciesOnClickHouse18(t *testing.T) { manyPolicies(t, onClickHouse18(t)) }
+func TestManyPoliciesOnClickHouse18(t *testing.T) {
+	t.Parallel()
+	manyPolicies(t, onClickHouse18(t))
+}
 
-func TestManyPoliciesOnCurrentClickHouse(t *testing.T) { manyPolicies(t, onCurrentClickHouse(t)) }
+func TestManyPoliciesOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
+	manyPolicies(t, onCurrentClickHouse(t))
+}
 
 // manyPolicies: with 12,000 policies (past the 256 KiB max_query_size in
 // one NOT IN list of 128-character ids), a run deletes the long-term rows

@@ -35,6 +35,7 @@ func (c *switchConn) Query(ctx context.Context, query string, args ...any) (driv
 // day kept; a failed run (the database is gone) counts as failed and keeps
 // the last success.
 func TestMetricsTellTheRunsAndTheOldestDay(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 	stacktest.InsertEvents(t, conn, ch.Database,

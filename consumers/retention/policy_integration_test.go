@@ -42,11 +42,13 @@ type drillConn interface {
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
-// drillServer is the database a drill runs in and how it stores a log.
+// drillServer is the database a drill runs in and how it stores logs
+// (all of them in one insert per table: a partition of each of their
+// days written once, not once per workspace).
 type drillServer struct {
-	conn      drillConn
-	db        string
-	insertLog func(ctx context.Context, lg *logtest.Log) error
+	conn       drillConn
+	db         string
+	insertLogs func(ctx context.Context, logs ...*logtest.Log) error
 	// pageSize is the List page size the drill reads with, and every is
 	// the days between two of a workspace's events (chdb answers a query
 	// in tens of milliseconds: fewer events, in larger pages, there).
@@ -56,8 +58,8 @@ type drillServer struct {
 
 func onClickHouse18(t *testing.T) drillServer {
 	conn, ch := stacktest.ClickHouse(t, 90)
-	return drillServer{conn: conn, db: ch.Database, pageSize: 97, every: 1, insertLog: func(ctx context.Context, lg *logtest.Log) error {
-		return lg.Insert(ctx, conn, ch.Database)
+	return drillServer{conn: conn, db: ch.Database, pageSize: 97, every: 1, insertLogs: func(ctx context.Context, logs ...*logtest.Log) error {
+		return logtest.InsertAll(ctx, conn, ch.Database, logs...)
 	}}
 }
 
@@ -69,14 +71,20 @@ func onCurrentClickHouse(t *testing.T) drillServer {
 	// The drill's log is inserted at once: 500 days of leaves, a partition
 	// each (the sealer inserts recent leaves, a few days at a time).
 	require.NoError(t, srv.Exec(context.Background(), "SET max_partitions_per_insert_block = 1000"))
-	return drillServer{conn: srv, db: db, pageSize: 9, every: 25, insertLog: func(ctx context.Context, lg *logtest.Log) error {
-		return lg.InsertHex(ctx, srv, db)
+	return drillServer{conn: srv, db: db, pageSize: 9, every: 25, insertLogs: func(ctx context.Context, logs ...*logtest.Log) error {
+		return logtest.InsertHexAll(ctx, srv, db, logs...)
 	}}
 }
 
-func TestRetentionDrillOnClickHouse18(t *testing.T) { retentionDrill(t, onClickHouse18(t)) }
+func TestRetentionDrillOnClickHouse18(t *testing.T) {
+	t.Parallel()
+	retentionDrill(t, onClickHouse18(t))
+}
 
-func TestRetentionDrillOnCurrentClickHouse(t *testing.T) { retentionDrill(t, onCurrentClickHouse(t)) }
+func TestRetentionDrillOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
+	retentionDrill(t, onCurrentClickHouse(t))
+}
 
 // drillWorkspace is one workspace of the drill and its events.
 type drillWorkspace struct {
@@ -175,14 +183,22 @@ func newDrill(t *testing.T, srv drillServer) *drill {
 			w.log.Append(row.TimestampNs, row.ID, leaf.Hash(&row))
 			w.events = append(w.events, e)
 		}
-		stacktest.InsertEvents(t, srv.conn, srv.db, w.events...)
 		_, err := w.log.Sign(key, now)
 		require.NoError(t, err)
-		require.NoError(t, srv.insertLog(ctx, w.log))
 		if w.policy != nil {
 			require.NoError(t, retentionpolicy.Set(ctx, srv.conn, srv.db, *w.policy))
 		}
 	}
+	// Every workspace's events and logs in one insert per table: each
+	// week (and day) partition is written once, as the writer and the
+	// sealer write several workspaces' rows in one batch.
+	var all []event.Event
+	logs := make([]*logtest.Log, len(d.workspaces))
+	for i, w := range d.workspaces {
+		all, logs[i] = append(all, w.events...), w.log
+	}
+	stacktest.InsertEvents(t, srv.conn, srv.db, all...)
+	require.NoError(t, srv.insertLogs(ctx, logs...))
 	cache := retentionpolicy.NewCache(srv.conn, srv.db, 90, time.Minute, func() time.Time { return d.cacheNow })
 	d.store = store.New(srv.conn, srv.db, 90, func() time.Time { return d.now }).WithPolicies(cache)
 	return d

@@ -22,6 +22,7 @@ import (
 // copies the held rows, so the queued delete leaves them, and deletes
 // the other workspace's as queued.
 func TestTheJobProtectsAHoldItsAPIDidNot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	db := ch.Database

@@ -27,6 +27,7 @@ func ev(id string, ts time.Time) event.Event {
 }
 
 func TestDropsWholeWeeksPastTheWindowOnly(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 	cutoff := now.Add(-90 * 24 * time.Hour) // 2026-08-27T15:00Z, in the week of Monday 2026-08-24
@@ -76,6 +77,7 @@ func TestDropsWholeWeeksPastTheWindowOnly(t *testing.T) {
 }
 
 func TestRunDropsOnASchedule(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 1)
 	now := time.Now().UTC()
 	stacktest.InsertEvents(t, conn, ch.Database, ev("ten_days_old", now.Add(-10*24*time.Hour)), ev("fresh", now)) // its week is whole past the window

@@ -21,6 +21,7 @@ import (
 // table's merges are stopped) holds back the table's next deletes, and
 // every run reports since when, by table, until it finished.
 func TestAStuckDeleteIsReported(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	db := ch.Database

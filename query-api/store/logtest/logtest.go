@@ -286,22 +286,21 @@ type Batcher interface {
 // Insert writes the log's leaves, stored hashes and checkpoints into the
 // log tables of database (migration 6), as the sealer would.
 func (l *Log) Insert(ctx context.Context, conn Batcher, database string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var hashes []migrations.StoredHash
-	for i, h := range l.hashes {
-		level, _ := tlog.SplitStoredHashIndex(int64(i))
-		hashes = append(hashes, migrations.StoredHash{WorkspaceID: l.WorkspaceID, Index: uint64(i), Hash: string(h[:]), Level: uint8(level)})
-	}
-	var leaves []migrations.Leaf
-	for _, lf := range l.leaves {
-		leaves = append(leaves, migrations.Leaf{WorkspaceID: l.WorkspaceID, Index: uint64(lf.Index), TimestampNs: lf.TimestampNs,
-			ID: lf.ID, Hash: string(lf.Hash[:]), SealedAt: time.Unix(0, lf.TimestampNs).UTC().Truncate(time.Second)})
-	}
-	var cps []migrations.Checkpoint
-	for _, cp := range l.checkpoints {
-		cps = append(cps, migrations.Checkpoint{WorkspaceID: l.WorkspaceID, Size: uint64(cp.Size), Root: string(cp.Root[:]),
-			Note: cp.Note, KeyName: cp.KeyName, SignedAt: cp.SignedAt})
+	return InsertAll(ctx, conn, database, l)
+}
+
+// InsertAll writes the logs as Insert does, in one batch per table for
+// all of them: a test storing several workspaces' logs spanning many
+// days writes each day partition once, not once per log.
+func InsertAll(ctx context.Context, conn Batcher, database string, logs ...*Log) error {
+	var (
+		hashes       []migrations.StoredHash
+		leaves       []migrations.Leaf
+		cps          []migrations.Checkpoint
+		times, newst []migrations.TileNote
+	)
+	for _, l := range logs {
+		l.rows(&hashes, &leaves, &cps, &times, &newst)
 	}
 	if err := insert(ctx, conn, migrations.Hashes.Insert(database), hashes, migrations.Hashes.Values); err != nil {
 		return err
@@ -309,10 +308,32 @@ func (l *Log) Insert(ctx context.Context, conn Batcher, database string) error {
 	if err := insert(ctx, conn, migrations.Leaves.Insert(database), leaves, migrations.Leaves.Values); err != nil {
 		return err
 	}
-	if err := insertNotes(ctx, conn, database, l.WorkspaceID, l.notes); err != nil {
+	if err := insert(ctx, conn, migrations.TileTimes.Insert(database), times, migrations.TileTimes.Values); err != nil {
+		return err
+	}
+	if err := insert(ctx, conn, migrations.TileNewest.Insert(database), newst, migrations.TileNewest.Values); err != nil {
 		return err
 	}
 	return insert(ctx, conn, migrations.Checkpoints.Insert(database), cps, migrations.Checkpoints.Values)
+}
+
+// rows appends the log's rows of each log table.
+func (l *Log) rows(hashes *[]migrations.StoredHash, leaves *[]migrations.Leaf, cps *[]migrations.Checkpoint, times, newest *[]migrations.TileNote) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, h := range l.hashes {
+		level, _ := tlog.SplitStoredHashIndex(int64(i))
+		*hashes = append(*hashes, migrations.StoredHash{WorkspaceID: l.WorkspaceID, Index: uint64(i), Hash: string(h[:]), Level: uint8(level)})
+	}
+	for _, lf := range l.leaves {
+		*leaves = append(*leaves, migrations.Leaf{WorkspaceID: l.WorkspaceID, Index: uint64(lf.Index), TimestampNs: lf.TimestampNs,
+			ID: lf.ID, Hash: string(lf.Hash[:]), SealedAt: time.Unix(0, lf.TimestampNs).UTC().Truncate(time.Second)})
+	}
+	for _, cp := range l.checkpoints {
+		*cps = append(*cps, migrations.Checkpoint{WorkspaceID: l.WorkspaceID, Size: uint64(cp.Size), Root: string(cp.Root[:]),
+			Note: cp.Note, KeyName: cp.KeyName, SignedAt: cp.SignedAt})
+	}
+	noteRows(l.WorkspaceID, l.notes, times, newest)
 }
 
 // newestOf returns the newest known time of a signed tile-times note (0
@@ -330,23 +351,19 @@ func newestOf(signed string) int64 {
 	return newest
 }
 
-// insertNotes writes tile notes into the tile notes' tables (migration 8).
-func insertNotes(ctx context.Context, conn Batcher, database, ws string, n store.TileNotes) error {
-	var times, newest []migrations.TileNote
+// noteRows appends the rows of tile notes of the tile notes' tables
+// (migration 8).
+func noteRows(ws string, n store.TileNotes, times, newest *[]migrations.TileNote) {
 	for tile, texts := range n.Times {
 		for _, text := range texts {
-			times = append(times, migrations.TileNote{WorkspaceID: ws, Tile: uint64(tile), Newest: time.Unix(newestOf(text), 0).UTC(), Note: text})
+			*times = append(*times, migrations.TileNote{WorkspaceID: ws, Tile: uint64(tile), Newest: time.Unix(newestOf(text), 0).UTC(), Note: text})
 		}
 	}
 	for tile, notes := range n.Newest {
 		for _, nn := range notes {
-			newest = append(newest, migrations.TileNote{WorkspaceID: ws, Tile: uint64(tile), Newest: time.Unix(nn.Newest, 0).UTC(), Note: nn.Signature})
+			*newest = append(*newest, migrations.TileNote{WorkspaceID: ws, Tile: uint64(tile), Newest: time.Unix(nn.Newest, 0).UTC(), Note: nn.Signature})
 		}
 	}
-	if err := insert(ctx, conn, migrations.TileTimes.Insert(database), times, migrations.TileTimes.Values); err != nil {
-		return err
-	}
-	return insert(ctx, conn, migrations.TileNewest.Insert(database), newest, migrations.TileNewest.Values)
 }
 
 func insert[R any](ctx context.Context, conn Batcher, query string, rows []R, values func(*R) []any) error {
@@ -390,20 +407,15 @@ type Execer interface {
 // hashes are unhex() literals (for connections that pass only text, such
 // as the in-process current ClickHouse of internal/chdbtest).
 func (l *Log) InsertHex(ctx context.Context, conn Execer, database string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	return InsertHexAll(ctx, conn, database, l)
+}
+
+// InsertHexAll writes the logs as InsertHex does, in one statement per
+// table for all of them (see InsertAll).
+func InsertHexAll(ctx context.Context, conn Execer, database string, logs ...*Log) error {
 	var hashes, leaves, cps []string
-	for i, h := range l.hashes {
-		level, _ := tlog.SplitStoredHashIndex(int64(i))
-		hashes = append(hashes, fmt.Sprintf("(%s, %d, unhex('%x'), %d)", quote(l.WorkspaceID), i, h[:], level))
-	}
-	for _, lf := range l.leaves {
-		leaves = append(leaves, fmt.Sprintf("(%s, %d, %d, %s, unhex('%x'), toDateTime(%d, 'UTC'))", quote(l.WorkspaceID), lf.Index,
-			lf.TimestampNs, quote(lf.ID), lf.Hash[:], lf.TimestampNs/1e9))
-	}
-	for _, cp := range l.checkpoints {
-		cps = append(cps, fmt.Sprintf("(%s, %d, unhex('%x'), unhex('%x'), %s, toDateTime(%d, 'UTC'))", quote(l.WorkspaceID), cp.Size,
-			cp.Root[:], cp.Note, quote(cp.KeyName), cp.SignedAt.Unix()))
+	for _, l := range logs {
+		l.hexRows(&hashes, &leaves, &cps)
 	}
 	for _, ins := range []struct {
 		table string
@@ -420,6 +432,24 @@ func (l *Log) InsertHex(ctx context.Context, conn Execer, database string) error
 		}
 	}
 	return nil
+}
+
+// hexRows appends the log's rows of each log table as VALUES tuples.
+func (l *Log) hexRows(hashes, leaves, cps *[]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, h := range l.hashes {
+		level, _ := tlog.SplitStoredHashIndex(int64(i))
+		*hashes = append(*hashes, fmt.Sprintf("(%s, %d, unhex('%x'), %d)", quote(l.WorkspaceID), i, h[:], level))
+	}
+	for _, lf := range l.leaves {
+		*leaves = append(*leaves, fmt.Sprintf("(%s, %d, %d, %s, unhex('%x'), toDateTime(%d, 'UTC'))", quote(l.WorkspaceID), lf.Index,
+			lf.TimestampNs, quote(lf.ID), lf.Hash[:], lf.TimestampNs/1e9))
+	}
+	for _, cp := range l.checkpoints {
+		*cps = append(*cps, fmt.Sprintf("(%s, %d, unhex('%x'), unhex('%x'), %s, toDateTime(%d, 'UTC'))", quote(l.WorkspaceID), cp.Size,
+			cp.Root[:], cp.Note, quote(cp.KeyName), cp.SignedAt.Unix()))
+	}
 }
 
 // quote is a ClickHouse string literal of s (test names: letters, digits
