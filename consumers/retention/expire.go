@@ -81,14 +81,15 @@ func (e *Enforcer) expireWorkspaces(ctx context.Context, r *run) ([]string, erro
 // registry takes the shorter windows' only (its day partitions follow
 // the deployment's window).
 func (r *run) liveExpiries(exclude map[string]bool) []expiry {
-	var out []expiry
+	var pol []wsBefore
 	for _, ws := range sortedKeys(r.policies) {
 		p := r.policies[ws]
 		if p.Hold || p.Days > r.defaultDays || exclude[ws] {
 			continue
 		}
-		out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
+		pol = append(pol, wsBefore{ws, r.deleteBefore(p.Days)})
 	}
+	out := grouped(pol, " AND timestamp_ns < ?)", func(b int64) []any { return []any{b} })
 	return append(out, r.others(exclude, " AND timestamp_ns < ?)", r.deleteBefore(r.defaultDays))...)
 }
 
@@ -100,12 +101,13 @@ func (r *run) liveExpiries(exclude map[string]bool) []expiry {
 func (r *run) keptExpiries(exclude map[string]bool) []expiry {
 	today := time.Date(r.now.Year(), r.now.Month(), r.now.Day(), 0, 0, 0, 0, time.UTC).Unix()
 	const due = " AND ((kept_until = toDate(0) AND timestamp_ns < ?) OR (kept_until != toDate(0) AND kept_until <= toDate(?))))"
-	var out []expiry
+	var pol []wsBefore
 	for _, ws := range sortedKeys(r.policies) {
 		if p := r.policies[ws]; !p.Hold && !exclude[ws] {
-			out = append(out, expiry{ws: ws, cond: "(workspace_id = ?" + due, args: []any{ws, r.deleteBefore(p.Days), today}})
+			pol = append(pol, wsBefore{ws, r.deleteBefore(p.Days)})
 		}
 	}
+	out := grouped(pol, due, func(b int64) []any { return []any{b, today} })
 	return append(out, r.others(exclude, due, r.deleteBefore(r.defaultDays), today)...)
 }
 
@@ -113,12 +115,13 @@ func (r *run) keptExpiries(exclude map[string]bool) []expiry {
 // workspace's window, but those of the workspaces in exclude (held
 // workspaces: none).
 func (r *run) keptLeafExpiries(exclude map[string]bool) []expiry {
-	var out []expiry
+	var pol []wsBefore
 	for _, ws := range sortedKeys(r.policies) {
 		if p := r.policies[ws]; !p.Hold && !exclude[ws] {
-			out = append(out, expiry{ws: ws, cond: "(workspace_id = ? AND timestamp_ns < ?)", args: []any{ws, r.deleteBefore(p.Days)}})
+			pol = append(pol, wsBefore{ws, r.deleteBefore(p.Days)})
 		}
 	}
+	out := grouped(pol, " AND timestamp_ns < ?)", func(b int64) []any { return []any{b} })
 	return append(out, r.others(exclude, " AND timestamp_ns < ?)", r.deleteBefore(r.defaultDays))...)
 }
 
@@ -271,6 +274,41 @@ func anys(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
 		out[i] = s
+	}
+	return out
+}
+
+// wsBefore is a workspace whose rows before an instant (ns) expire.
+type wsBefore struct {
+	ws     string
+	before int64
+}
+
+// grouped returns one condition per group of at most othersChunk
+// workspaces sharing a deleteBefore: "(workspace_id IN (...)" + tail,
+// whose arguments are the ids and tailArgs of the instant. Workspaces
+// with the same window share one IN list: ClickHouse (18.16 and current)
+// slows down faster than an OR chain of one term per workspace grows
+// (400 terms 0.98 s, 800 terms 5.66 s on 18.16), where a set lookup does
+// not.
+func grouped(pol []wsBefore, tail string, tailArgs func(int64) []any) []expiry {
+	by := map[int64][]string{}
+	var keys []int64
+	for _, p := range pol {
+		if _, ok := by[p.before]; !ok {
+			keys = append(keys, p.before)
+		}
+		by[p.before] = append(by[p.before], p.ws)
+	}
+	slices.Sort(keys)
+	var out []expiry
+	for _, b := range keys {
+		ids := by[b]
+		for lo := 0; lo < len(ids); lo += othersChunk {
+			g := ids[lo:min(lo+othersChunk, len(ids))]
+			out = append(out, expiry{ws: g[0], cond: "(workspace_id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(g)), ", ") + ")" + tail,
+				args: append(anys(g), tailArgs(b)...), names: len(g)})
+		}
 	}
 	return out
 }
