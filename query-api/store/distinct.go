@@ -33,16 +33,22 @@ func (s *Store) distinctCounts(ctx context.Context, table string, direct bool, k
 	err := s.distinctGroups(ctx, table, direct, q, groupCount{
 		g:     grouping{sel: key + " AS k", by: "k", tail: "ORDER BY k"},
 		reset: func() { out = out[:0] },
-		row: func(scan func(...any) error) error {
-			var c keyCount
-			if err := scan(&c.key, &c.n); err != nil {
-				return err
-			}
-			out = append(out, c)
-			return nil
-		},
+		row:   appendKeyCount(&out),
 	})
 	return out, err
+}
+
+// appendKeyCount returns a row function that scans a key and its count
+// into *out.
+func appendKeyCount(out *[]keyCount) func(scan func(...any) error) error {
+	return func(scan func(...any) error) error {
+		var c keyCount
+		if err := scan(&c.key, &c.n); err != nil {
+			return err
+		}
+		*out = append(*out, c)
+		return nil
+	}
 }
 
 // grouping is what a distinct count groups by: sel is the select list of

@@ -195,14 +195,7 @@ func (s *Store) keptCounts(ctx context.Context, events string, f Filter, sc scop
 	cond, args := b.q.clauses()
 	sql := fmt.Sprintf("SELECT %s AS k, uniqExact(timestamp_ns, id) AS n FROM %s\n%s\nGROUP BY k ORDER BY k", key, b.table, cond)
 	var out []keyCount
-	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
-		var c keyCount
-		if err := scan(&c.key, &c.n); err != nil {
-			return err
-		}
-		out = append(out, c)
-		return nil
-	})
+	err := s.scanAll(ctx, sql, args, appendKeyCount(&out))
 	return out, err
 }
 
