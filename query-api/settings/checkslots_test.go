@@ -3,6 +3,7 @@ package settings
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/openapi"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
 
@@ -220,5 +222,29 @@ func (s *checkServer) requireFree(t *testing.T, method, route, body string) {
 	for _, ws := range []string{"ws_1", "ws_2"} {
 		code, out, _ := s.serve(t, context.Background(), method, "/v1/workspaces/"+ws+"/"+route, body)
 		require.Equal(t, http.StatusOK, code, "%s: %v", ws, out)
+	}
+}
+
+// TestDocumentedPlanCheckBoundsAreTheServers holds the 429 answers of the
+// plan checks in schemas/openapi/openapi.json to the server's constants.
+func TestDocumentedPlanCheckBoundsAreTheServers(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(openapi.Document(), &doc))
+	for _, r := range planRoutes {
+		var op struct {
+			Responses map[string]struct {
+				Description string `json:"description"`
+				Headers     map[string]struct {
+					Description string `json:"description"`
+				} `json:"headers"`
+			} `json:"responses"`
+		}
+		require.NoError(t, json.Unmarshal(doc.Paths["/v1/workspaces/{workspace_id}/"+r.route][strings.ToLower(r.method)], &op), r.route)
+		resp, ok := op.Responses["429"]
+		require.True(t, ok, "%s %s documents its 429", r.method, r.route)
+		require.Contains(t, resp.Description, fmt.Sprintf("(%d)", DefaultMaxPlanChecks))
+		require.Contains(t, resp.Headers["Retry-After"].Description, fmt.Sprintf("(%d)", int(planCheckRetry.Seconds())))
 	}
 }
