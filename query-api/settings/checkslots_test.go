@@ -16,6 +16,7 @@ import (
 
 	"github.com/audittrail/audittrail/internal/httpserver"
 	"github.com/audittrail/audittrail/query-api/auth"
+	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/openapi"
 	"github.com/audittrail/audittrail/schemas/trackingplan"
 )
@@ -34,7 +35,8 @@ func newCheckServer(t *testing.T, maxChecks int, hook func(ctx context.Context, 
 	s := &checkServer{e: httpserver.New(httpserver.Options{Name: "api"}), store: &memStore{data: map[string][]byte{}}}
 	Register(s.e, Options{Store: s.store, Emitter: &recorder{}, Verifier: auth.NewHMAC(secret),
 		Now:           func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) },
-		MaxPlanChecks: maxChecks, inCheck: hook})
+		MaxPlanChecks: maxChecks, inCheck: hook,
+		Recent: &fakeLister{events: map[string][]event.Event{"ws_1": previewEvents(), "ws_2": previewEvents()}}})
 	s.owner = token(t, map[string]string{"ws_1": "owner", "ws_2": "owner", "ws_3": "owner"})
 	return s
 }
@@ -136,6 +138,30 @@ func TestABusyWorkspacesPlanIsNotLookedAt(t *testing.T) {
 	require.Equal(t, http.StatusOK, <-done)
 	_, stored := s.store.Get(trackingplan.Key("ws_1", trackingplan.KindPlan))
 	require.True(t, stored)
+}
+
+func TestAPreviewsDraftPlanTakesAPlanCheckSlot(t *testing.T) {
+	h := newHolder("ws_1")
+	s := newCheckServer(t, 2, h.hook)
+	done := make(chan int)
+	go func() {
+		code, _, _ := s.serve(t, context.Background(), http.MethodPut, "/v1/workspaces/ws_1/tracking-plan", seeds[trackingplan.KindPlan])
+		done <- code
+	}()
+	<-h.entered
+	draft := `{"tracking_plan": ` + seeds[trackingplan.KindPlan] + `}`
+	code, body, retry := s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", draft)
+	require.Equal(t, http.StatusTooManyRequests, code, body)
+	require.Equal(t, "5", retry)
+	code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", `{}`)
+	require.Equal(t, http.StatusOK, code, "the saved plan is not checked again: %v", body)
+	code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_2/forwarding/preview", draft)
+	require.Equal(t, http.StatusOK, code, body)
+	require.EqualValues(t, 10, body["events"])
+	close(h.release)
+	require.Equal(t, http.StatusOK, <-done)
+	code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", draft)
+	require.Equal(t, http.StatusOK, code, body)
 }
 
 func TestPlanChecksHaveAGlobalCap(t *testing.T) {
