@@ -140,7 +140,7 @@ func TestABusyWorkspacesPlanIsNotLookedAt(t *testing.T) {
 	require.True(t, stored)
 }
 
-func TestAPreviewsDraftPlanTakesAPlanCheckSlot(t *testing.T) {
+func TestAPreviewsPlanTakesAPlanCheckSlot(t *testing.T) {
 	h := newHolder("ws_1")
 	s := newCheckServer(t, 2, h.hook)
 	done := make(chan int)
@@ -153,11 +153,14 @@ func TestAPreviewsDraftPlanTakesAPlanCheckSlot(t *testing.T) {
 	code, body, retry := s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", draft)
 	require.Equal(t, http.StatusTooManyRequests, code, body)
 	require.Equal(t, "5", retry)
+	// The saved plan is compiled for a preview too, in the same slot.
 	code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", `{}`)
-	require.Equal(t, http.StatusOK, code, "the saved plan is not checked again: %v", body)
-	code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_2/forwarding/preview", draft)
-	require.Equal(t, http.StatusOK, code, body)
-	require.EqualValues(t, 10, body["events"])
+	require.Equal(t, http.StatusTooManyRequests, code, body)
+	for _, b := range []string{draft, `{}`} {
+		code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_2/forwarding/preview", b)
+		require.Equal(t, http.StatusOK, code, body)
+		require.EqualValues(t, 10, body["events"])
+	}
 	close(h.release)
 	require.Equal(t, http.StatusOK, <-done)
 	code, body, _ = s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", draft)

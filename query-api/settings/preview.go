@@ -191,20 +191,23 @@ func (h *handler) pipeline(c echo.Context, req previewRequest) (trackingplan.Pip
 // previewPlan compiles the draft plan, or the saved one when there is no
 // draft. A draft is compiled once, as it is checked (a large plan takes
 // seconds); a saved plan that no longer compiles is the default (nil), as
-// in the forwarder. A draft is checked in a plan check's slot too (429
-// busy otherwise), so that previews add no plan compiles to the ones PUT
-// and validate may run at once.
+// in the forwarder. Either is compiled in a plan check's slot (429 busy
+// otherwise), so that previews add no plan compiles to the ones PUT and
+// validate may run at once.
 func (h *handler) previewPlan(c echo.Context, draft json.RawMessage, names trackingplan.EventNames) (*trackingplan.CompiledPlan, error) {
 	ws := c.Param("workspace_id")
+	var cp *trackingplan.CompiledPlan
 	if draft == nil {
 		saved, err := h.current(ws, trackingplan.KindPlan)
 		if err != nil {
 			return nil, err
 		}
-		cp, _ := saved.(*trackingplan.Plan).Compile()
-		return cp, nil
+		err = h.checking(c, func() error {
+			cp, _ = saved.(*trackingplan.Plan).Compile()
+			return nil
+		})
+		return cp, err
 	}
-	var cp *trackingplan.CompiledPlan
 	err := h.checking(c, func() error {
 		if err := checkDocument(trackingplan.KindPlan, draft); err != nil {
 			return draftError("tracking_plan", err)
