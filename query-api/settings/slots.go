@@ -25,8 +25,9 @@ const (
 )
 
 // callSlots limits the calls of one kind in progress (test calls,
-// previews, plan checks): one per workspace at a time, and at most limit in all, so
-// that slow targets or costly settings cannot hold many API requests open.
+// previews, plan checks): one per workspace at a time, and at most limit
+// in all, so that slow targets or costly settings cannot hold many API
+// requests open or use all its CPU.
 // Safe for concurrent use.
 type callSlots struct {
 	mu    sync.Mutex
