@@ -137,7 +137,7 @@ func (h *handler) preview(c echo.Context) error {
 		return h.previews.refuse(c, err)
 	}
 	defer h.previews.release(ws)
-	p, err := h.pipeline(ws, req)
+	p, err := h.pipeline(c, req)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,8 @@ func (h *handler) preview(c echo.Context) error {
 // pipeline builds the pipeline of the preview: drafts where the request
 // has them, the saved settings elsewhere (compiled as the forwarder
 // compiles them: one that does not compile is the default).
-func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline, error) {
+func (h *handler) pipeline(c echo.Context, req previewRequest) (trackingplan.Pipeline, error) {
+	ws := c.Param("workspace_id")
 	var p trackingplan.Pipeline
 	names := func(name string) error { return h.o.Events.CheckName(ws, name) }
 	fwd, err := h.current(ws, trackingplan.KindForwarding)
@@ -170,7 +171,7 @@ func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline
 	if req.HardFailuresOnly != nil {
 		p.HardFailuresOnly = *req.HardFailuresOnly
 	}
-	if p.Plan, err = h.previewPlan(ws, req.Plan, names); err != nil {
+	if p.Plan, err = h.previewPlan(c, req.Plan, names); err != nil {
 		return p, err
 	}
 	old, err := h.current(ws, trackingplan.KindFilters)
@@ -190,24 +191,34 @@ func (h *handler) pipeline(ws string, req previewRequest) (trackingplan.Pipeline
 // previewPlan compiles the draft plan, or the saved one when there is no
 // draft. A draft is compiled once, as it is checked (a large plan takes
 // seconds); a saved plan that no longer compiles is the default (nil), as
-// in the forwarder.
-func (h *handler) previewPlan(ws string, draft json.RawMessage, names trackingplan.EventNames) (*trackingplan.CompiledPlan, error) {
+// in the forwarder. Either is compiled in a plan check's slot (429 busy
+// otherwise), so that previews add no plan compiles to the ones PUT and
+// validate may run at once.
+func (h *handler) previewPlan(c echo.Context, draft json.RawMessage, names trackingplan.EventNames) (*trackingplan.CompiledPlan, error) {
+	ws := c.Param("workspace_id")
+	var cp *trackingplan.CompiledPlan
 	if draft == nil {
 		saved, err := h.current(ws, trackingplan.KindPlan)
 		if err != nil {
 			return nil, err
 		}
-		cp, _ := saved.(*trackingplan.Plan).Compile()
-		return cp, nil
+		err = h.checking(c, func() error {
+			cp, _ = saved.(*trackingplan.Plan).Compile()
+			return nil
+		})
+		return cp, err
 	}
-	if err := checkDocument(trackingplan.KindPlan, draft); err != nil {
-		return nil, draftError("tracking_plan", err)
-	}
-	_, cp, err := parsePlan(draft, names)
-	if err != nil {
-		return nil, draftError("tracking_plan", err)
-	}
-	return cp, nil
+	err := h.checking(c, func() error {
+		if err := checkDocument(trackingplan.KindPlan, draft); err != nil {
+			return draftError("tracking_plan", err)
+		}
+		var err error
+		if _, cp, err = parsePlan(draft, names); err != nil {
+			return draftError("tracking_plan", err)
+		}
+		return nil
+	})
+	return cp, err
 }
 
 // draftError names a draft's field under the draft's own (tracking_plan.

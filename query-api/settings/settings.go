@@ -84,6 +84,15 @@ type Options struct {
 	// progress across all workspaces (default DefaultMaxPreviews); a
 	// workspace has at most one at a time. Others are answered 429.
 	MaxPreviews int
+	// MaxPlanChecks bounds the checks of tracking plans (PUT
+	// .../tracking-plan, POST .../tracking-plan/validate) in progress
+	// across all workspaces (default DefaultMaxPlanChecks); a workspace
+	// has at most one at a time. Others are answered 429.
+	MaxPlanChecks int
+
+	// inCheck, when set (tests), runs within a plan check's slot, before
+	// the plan is checked.
+	inCheck func(ctx context.Context, ws string)
 }
 
 // MaxBody bounds a settings request body.
@@ -103,8 +112,12 @@ func Register(e *echo.Echo, o Options) {
 	if o.MaxPreviews <= 0 {
 		o.MaxPreviews = DefaultMaxPreviews
 	}
+	if o.MaxPlanChecks <= 0 {
+		o.MaxPlanChecks = DefaultMaxPlanChecks
+	}
 	h := &handler{o: o, policy: o.Egress.Policy(), tests: newCallSlots(o.MaxTestCalls, "test call", testTimeout),
-		previews: newCallSlots(o.MaxPreviews, "preview", previewReadTimeout+previewEvalTimeout)}
+		previews: newCallSlots(o.MaxPreviews, "preview", previewReadTimeout+previewEvalTimeout),
+		checks:   newCallSlots(o.MaxPlanChecks, "tracking plan check", planCheckRetry)}
 	h.client = h.policy.Client(egress.ClientOptions{Timeout: testTimeout})
 	mw := []echo.MiddlewareFunc{o.Verifier.Middleware(), validWorkspace, auth.RequireOwner("workspace_id"), h.loaded}
 	for _, k := range trackingplan.Kinds {
@@ -127,6 +140,7 @@ type handler struct {
 	client   *http.Client // test events
 	tests    *callSlots
 	previews *callSlots
+	checks   *callSlots // PUT .../tracking-plan and its validate route
 }
 
 func (h *handler) loaded(next echo.HandlerFunc) echo.HandlerFunc {
@@ -258,7 +272,7 @@ func (h *handler) put(c echo.Context, kind string) error {
 	if err != nil {
 		return err
 	}
-	next, err := parse(kind, body, old, func(name string) error { return h.o.Events.CheckName(ws, name) })
+	next, err := h.parse(c, kind, body, old)
 	if err == nil {
 		err = h.checkTargets(next)
 	}
@@ -307,6 +321,24 @@ func (h *handler) put(c echo.Context, kind string) error {
 			Message: "could not store the settings; retry"}
 	}
 	return c.JSON(http.StatusOK, display(next))
+}
+
+// parse is parse within a plan check's slot for a tracking plan (seconds
+// of CPU for a large one), held only while the body is checked: recording
+// and storing the change (Kafka) happen outside it.
+func (h *handler) parse(c echo.Context, kind string, body []byte, old any) (any, error) {
+	ws := c.Param("workspace_id")
+	names := func(name string) error { return h.o.Events.CheckName(ws, name) }
+	if kind != trackingplan.KindPlan {
+		return parse(kind, body, old, names)
+	}
+	var next any
+	err := h.checking(c, func() error {
+		var err error
+		next, err = parse(kind, body, old, names)
+		return err
+	})
+	return next, err
 }
 
 var resourceNames = map[string]string{

@@ -14,9 +14,20 @@ import (
 // DefaultMaxTestCalls is the default of Options.MaxTestCalls.
 const DefaultMaxTestCalls = 8
 
+const (
+	// DefaultMaxPlanChecks is the default of Options.MaxPlanChecks: as
+	// many checks of a large plan (each seconds of CPU) as the API has
+	// cores in its smallest deployment.
+	DefaultMaxPlanChecks = 2
+	// planCheckRetry is the Retry-After of a refused plan check: about
+	// twice the longest check of a plan within the bounds.
+	planCheckRetry = 5 * time.Second
+)
+
 // callSlots limits the calls of one kind in progress (test calls,
-// previews): one per workspace at a time, and at most limit in all, so
-// that slow targets or costly settings cannot hold many API requests open.
+// previews, plan checks): one per workspace at a time, and at most limit
+// in all, so that slow targets or costly settings cannot hold many API
+// requests open or use all its CPU.
 // Safe for concurrent use.
 type callSlots struct {
 	mu    sync.Mutex
@@ -51,6 +62,23 @@ func (l *callSlots) release(ws string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.busy, ws)
+}
+
+// checking runs check within the workspace's plan-check slot (a 429 busy
+// with Retry-After, check not run, when the slot cannot be had). The slot
+// is released however check ends: an error, a panic, or the client gone
+// (check is not interrupted: it is CPU-bound and bounded by the plan's own
+// limits).
+func (h *handler) checking(c echo.Context, check func() error) error {
+	ws := c.Param("workspace_id")
+	if err := h.checks.acquire(ws); err != nil {
+		return h.checks.refuse(c, err)
+	}
+	defer h.checks.release(ws)
+	if h.o.inCheck != nil {
+		h.o.inCheck(c.Request().Context(), ws)
+	}
+	return check()
 }
 
 // refuse answers a refused call: 429 with Retry-After set to the longest

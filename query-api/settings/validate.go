@@ -76,7 +76,8 @@ type schemaRequest struct {
 // validateSchema answers whether a planned event (its name and property
 // schema) would be accepted by PUT .../tracking-plan: the name is an
 // event the workspace may plan, and the schema compiles within the cost
-// bounds of a plan's schema.
+// bounds of a plan's schema. The check runs in a plan check's slot, as a
+// PUT's does (429 busy otherwise).
 func (h *handler) validateSchema(c echo.Context) error {
 	ws := c.Param("workspace_id")
 	body, err := httpserver.ReadBody(c, MaxBody)
@@ -104,11 +105,18 @@ func (h *handler) validateSchema(c echo.Context) error {
 		return httpserver.BadRequest("event", "longer than 200 characters")
 	}
 	p := trackingplan.Plan{Events: map[string]trackingplan.PlanEvent{req.Event: {Properties: req.Properties}}}
-	err = p.ValidateNew(func(name string) error { return h.o.Events.CheckName(ws, name) })
-	if err == nil {
-		_, err = p.Compile()
+	var checkErr error
+	err = h.checking(c, func() error {
+		checkErr = p.ValidateNew(func(name string) error { return h.o.Events.CheckName(ws, name) })
+		if checkErr == nil {
+			_, checkErr = p.Compile()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	v := validation(err, "")
+	v := validation(checkErr, "")
 	prefix := "events." + req.Event
 	switch {
 	case v.Field == prefix:
