@@ -84,6 +84,19 @@ func (h *holder) hook(_ context.Context, ws string) {
 	}
 }
 
+// held starts method path with body in the background and returns, once
+// its plan check holds its slot (h's hook entered), where its status code
+// will arrive.
+func (s *checkServer) held(t *testing.T, h *holder, method, path, body string) <-chan int {
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := s.serve(t, context.Background(), method, path, body)
+		done <- code
+	}()
+	<-h.entered
+	return done
+}
+
 func busyCode(m map[string]any) string {
 	e, _ := m["error"].(map[string]any)
 	s, _ := e["code"].(string)
@@ -96,12 +109,7 @@ func TestABusyWorkspacesPlanChecksAre429WhileOthersSucceed(t *testing.T) {
 			t.Run(held.route+" then "+other.route, func(t *testing.T) {
 				h := newHolder("ws_1")
 				s := newCheckServer(t, 2, h.hook)
-				done := make(chan int)
-				go func() {
-					code, _, _ := s.serve(t, context.Background(), held.method, "/v1/workspaces/ws_1/"+held.route, held.body)
-					done <- code
-				}()
-				<-h.entered
+				done := s.held(t, h, held.method, "/v1/workspaces/ws_1/"+held.route, held.body)
 				code, body, retry := s.serve(t, context.Background(), other.method, "/v1/workspaces/ws_1/"+other.route, other.body)
 				require.Equal(t, http.StatusTooManyRequests, code, body)
 				require.Equal(t, "busy", busyCode(body))
@@ -121,12 +129,7 @@ func TestABusyWorkspacesPlanChecksAre429WhileOthersSucceed(t *testing.T) {
 func TestABusyWorkspacesPlanIsNotLookedAt(t *testing.T) {
 	h := newHolder("ws_1")
 	s := newCheckServer(t, 2, h.hook)
-	done := make(chan int)
-	go func() {
-		code, _, _ := s.serve(t, context.Background(), http.MethodPut, "/v1/workspaces/ws_1/tracking-plan", seeds[trackingplan.KindPlan])
-		done <- code
-	}()
-	<-h.entered
+	done := s.held(t, h, http.MethodPut, "/v1/workspaces/ws_1/tracking-plan", seeds[trackingplan.KindPlan])
 	// A plan with a wrong schema is refused busy, not checked.
 	code, body, _ := s.serve(t, context.Background(), http.MethodPut, "/v1/workspaces/ws_1/tracking-plan",
 		`{"events": {"Source Created": {"properties": {"type": "nonsense"}}}}`)
@@ -143,12 +146,7 @@ func TestABusyWorkspacesPlanIsNotLookedAt(t *testing.T) {
 func TestAPreviewsPlanTakesAPlanCheckSlot(t *testing.T) {
 	h := newHolder("ws_1")
 	s := newCheckServer(t, 2, h.hook)
-	done := make(chan int)
-	go func() {
-		code, _, _ := s.serve(t, context.Background(), http.MethodPut, "/v1/workspaces/ws_1/tracking-plan", seeds[trackingplan.KindPlan])
-		done <- code
-	}()
-	<-h.entered
+	done := s.held(t, h, http.MethodPut, "/v1/workspaces/ws_1/tracking-plan", seeds[trackingplan.KindPlan])
 	draft := `{"tracking_plan": ` + seeds[trackingplan.KindPlan] + `}`
 	code, body, retry := s.serve(t, context.Background(), http.MethodPost, "/v1/workspaces/ws_1/forwarding/preview", draft)
 	require.Equal(t, http.StatusTooManyRequests, code, body)
@@ -170,14 +168,10 @@ func TestAPreviewsPlanTakesAPlanCheckSlot(t *testing.T) {
 func TestPlanChecksHaveAGlobalCap(t *testing.T) {
 	h := newHolder("ws_1", "ws_2")
 	s := newCheckServer(t, 2, h.hook)
-	done := make(chan int, 2)
+	var done []<-chan int
 	for i, ws := range []string{"ws_1", "ws_2"} {
 		r := planRoutes[i]
-		go func() {
-			code, _, _ := s.serve(t, context.Background(), r.method, "/v1/workspaces/"+ws+"/"+r.route, r.body)
-			done <- code
-		}()
-		<-h.entered
+		done = append(done, s.held(t, h, r.method, "/v1/workspaces/"+ws+"/"+r.route, r.body))
 	}
 	for _, r := range planRoutes {
 		code, body, retry := s.serve(t, context.Background(), r.method, "/v1/workspaces/ws_3/"+r.route, r.body)
@@ -187,8 +181,8 @@ func TestPlanChecksHaveAGlobalCap(t *testing.T) {
 		require.Equal(t, "5", retry)
 	}
 	close(h.release)
-	require.Equal(t, http.StatusOK, <-done)
-	require.Equal(t, http.StatusOK, <-done)
+	require.Equal(t, http.StatusOK, <-done[0])
+	require.Equal(t, http.StatusOK, <-done[1])
 	for _, r := range planRoutes {
 		code, body, _ := s.serve(t, context.Background(), r.method, "/v1/workspaces/ws_3/"+r.route, r.body)
 		require.Equal(t, http.StatusOK, code, body)
