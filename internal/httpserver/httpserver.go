@@ -208,9 +208,22 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// ListeningMessage is the message Listening logs once a listener is bound,
+// with the attributes "listener" (its name) and "addr" (the bound
+// host:port). Tests start a binary on port 0 and read the port it got from
+// this line (proctest.Output), so no other process can take it first.
+const ListeningMessage = "listening"
+
+// Listening returns a ready func for Serve that logs, at info, the address
+// the listener named listener ("http", "admin") is bound to.
+func Listening(log *slog.Logger, listener string) func(net.Addr) {
+	return func(a net.Addr) { log.Info(ListeningMessage, "listener", listener, "addr", a.String()) }
+}
+
 // Serve listens on addr and serves e (from New, with its Limits) until ctx
 // ends, then shuts down gracefully within 10 s. ready, when not nil,
-// receives the bound address (useful with port 0 in tests).
+// receives the bound address (the port the kernel chose for port 0)
+// before the first request is accepted.
 func Serve(ctx context.Context, e *echo.Echo, addr string, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

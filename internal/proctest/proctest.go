@@ -2,9 +2,10 @@
 // drills and benchmarks.
 //
 // It holds the switch that turns integration tests on, builds the binaries,
-// hands out a free listen address for each, waits until one is ready and
-// reads its metrics. It imports only internal/config of this module, so any
-// test can use it.
+// starts them, learns the port each bound (a binary given AnyPort binds a
+// port the kernel chooses and logs it, which Output reads: no other process
+// can take the port first), waits until one is ready and reads its metrics.
+// It imports only internal/config of this module, so any test can use it.
 //
 // Integration tests run when AUDITTRAIL_INTEGRATION=1 (config.Integration;
 // scripts/test sets it); otherwise Require skips them with a message saying
@@ -67,11 +68,11 @@ var (
 
 // FreeAddr returns a loopback address with a port nobody listens on now
 // and that FreeAddr has not returned before in this process. The port is
-// free only until someone binds it: a process started with an earlier
-// address may not have bound it yet, and the kernel may offer the same
-// port again, so ports are never handed out twice. When no port can be
-// found it returns "127.0.0.1:0", on which the process's readiness check
-// then fails.
+// free only until someone binds it: another process or test, binding port
+// 0, may be given it first. Start the product's binaries on AnyPort
+// instead, and bind a test's own servers to port 0 directly; FreeAddr is
+// for programs that cannot report the port they bound. When no port can
+// be found it returns "127.0.0.1:0".
 func FreeAddr() string {
 	handedMu.Lock()
 	defer handedMu.Unlock()

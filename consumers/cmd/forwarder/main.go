@@ -81,7 +81,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	e := httpserver.New(httpserver.Options{Name: "forwarder", Log: log, Reg: reg, Ready: f.Client().Ping})
 	var wg sync.WaitGroup
 	srvErr := make(chan error, 1)
-	wg.Go(func() { srvErr <- httpserver.Serve(ctx, e, addr, nil) })
+	wg.Go(func() { srvErr <- httpserver.Serve(ctx, e, addr, httpserver.Listening(log, "http")) })
 
 	log.Info("forwarder consuming", "topic", fc.Topic, "group", fc.Group, "settings", fc.SettingsTopic, "addr", addr, "clickhouse", chc.Addr)
 	runErr := f.Run(ctx)

@@ -114,7 +114,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	}})
 	srvErr := make(chan error, 1)
 	wg.Go(func() {
-		err := httpserver.Serve(ctx, e, addr, nil)
+		err := httpserver.Serve(ctx, e, addr, httpserver.Listening(log, "http"))
 		if err != nil {
 			stop()
 		}

@@ -66,7 +66,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	e := httpserver.New(httpserver.Options{Name: "ingest", Log: log, Reg: reg, Ready: func(ctx context.Context) error { return errors.Join(creds.Ready(ctx), cl.Ping(ctx)) }, TrustedProxies: proxies})
 	gw.Register(e)
 	log.Info("ingest gateway listening", "addr", cfg.Addr, "topic", kc.Topic)
-	return httpserver.Serve(ctx, e, cfg.Addr, nil)
+	return httpserver.Serve(ctx, e, cfg.Addr, httpserver.Listening(log, "http"))
 }
 
 // openCredentials creates the credentials topic when missing and starts

@@ -79,14 +79,16 @@ func adminServer(c apiConfig, conn driver.Conn, rec admin.Emitter, log *slog.Log
 
 // checkAdminAddr refuses an admin address that shares the owners' port
 // (on the same or a wildcard host), and one that is not loopback unless
-// remote access is allowed (the admin API speaks plain HTTP).
+// remote access is allowed (the admin API speaks plain HTTP). Port 0 on
+// both is no conflict: the kernel gives each listener a port of its own,
+// which each logs (httpserver.Listening).
 func checkAdminAddr(adminAddr, apiAddr string, allowRemote bool) error {
 	host, port, err := net.SplitHostPort(adminAddr)
 	if err != nil || port == "" {
 		return config.AdminAddr.Invalid(adminAddr)
 	}
 	apiHost, apiPort, err := net.SplitHostPort(apiAddr)
-	if err == nil && port == apiPort && (host == apiHost || wildcard(host) || wildcard(apiHost)) {
+	if err == nil && port == apiPort && port != "0" && (host == apiHost || wildcard(host) || wildcard(apiHost)) {
 		return config.AdminAddr.Errorf(adminAddr, "a port other than "+config.APIAddr.Name+"'s: the admin API has its own listener")
 	}
 	ip := net.ParseIP(host)

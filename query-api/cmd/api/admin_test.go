@@ -41,6 +41,11 @@ func TestAdminConfig(t *testing.T) {
 			_ = c
 		})
 	}
+	// Port 0 for both (tests): each listener gets a port of its own.
+	_, err := adminFromEnv(config.FromMap(map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1:0", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}), "127.0.0.1:0")
+	require.NoError(t, err)
+	_, err = adminFromEnv(config.FromMap(map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1:8080", "AUDITTRAIL_ADMIN_TOKENS": "ops:" + token}), "127.0.0.1:8080")
+	require.ErrorContains(t, err, "a port other than")
 	c, err := adminFromEnv(config.FromMap(map[string]string{"AUDITTRAIL_ADMIN_ADDR": "127.0.0.1:8085",
 		"AUDITTRAIL_ADMIN_TOKENS": "ops:" + token + ",alice:" + strings.Repeat("a", 32), "AUDITTRAIL_ARCHIVE_DIR": "/var/lib/audittrail/archive"}), "127.0.0.1:8080")
 	require.NoError(t, err)

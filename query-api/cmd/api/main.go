@@ -101,18 +101,18 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 // own listener; either failing stops both.
 func serve(ctx context.Context, e *echo.Echo, addr string, ae *echo.Echo, adminAddr string, log *slog.Logger) error {
 	if ae == nil {
-		return httpserver.Serve(ctx, e, addr, nil)
+		return httpserver.Serve(ctx, e, addr, httpserver.Listening(log, "http"))
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	adminErr := make(chan error, 1)
 	go func() {
-		err := httpserver.Serve(ctx, ae, adminAddr, nil)
+		err := httpserver.Serve(ctx, ae, adminAddr, httpserver.Listening(log, "admin"))
 		stop()
 		adminErr <- err
 	}()
 	log.Info("admin api listening", "addr", adminAddr)
-	err := httpserver.Serve(ctx, e, addr, nil)
+	err := httpserver.Serve(ctx, e, addr, httpserver.Listening(log, "http"))
 	stop()
 	return errors.Join(err, <-adminErr)
 }
