@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -98,7 +97,7 @@ func manifestEnv(t *testing.T, cm map[string]string, name string, c container, s
 // proc is a running binary.
 type proc struct {
 	name string
-	logs bytes.Buffer
+	logs proctest.Output
 	done chan struct{} // closed when it exited
 	err  error         // its exit status, once done is closed
 }
@@ -256,13 +255,15 @@ func TestManifestServicesOnTheCluster(t *testing.T) {
 		kinds[comp.binary] = comp.kind
 		w := workload(t, find(t, objs, comp.kind, comp.workload))
 		c := w.Template.Spec.Containers[0]
-		addr := proctest.FreeAddr()
-		overrides := map[string]string{comp.addrVar: addr, "AUDITTRAIL_CLICKHOUSE_ADDR": chAddr[comp.binary]}
+		// Each listens on a port of its choosing, which it logs.
+		overrides := map[string]string{comp.addrVar: proctest.AnyPort, "AUDITTRAIL_CLICKHOUSE_ADDR": chAddr[comp.binary]}
 		for k, v := range base {
 			overrides[k] = v
 		}
-		procs[comp.binary] = run(t, comp.binary, bins[comp.binary], manifestEnv(t, cm, comp.workload, c, secrets, overrides))
-		urls[comp.binary] = "http://" + addr
+		p := run(t, comp.binary, bins[comp.binary], manifestEnv(t, cm, comp.workload, c, secrets, overrides))
+		addr, err := p.logs.Addr(context.Background(), "http", 90*time.Second, p.done)
+		require.NoError(t, err, "%s\n%s", comp.binary, p.logs.String())
+		procs[comp.binary], urls[comp.binary] = p, "http://"+addr
 	}
 	for name, u := range urls {
 		w := workload(t, find(t, objs, kinds[name], "audittrail-"+name))

@@ -7,7 +7,6 @@ package monitoring
 // touching the shared server.
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -75,33 +74,41 @@ func startStack(t *testing.T) *stack {
 	topicNames := []string{s.topic, "monitoring-dlq-" + sfx, "monitoring-settings-" + sfx, "monitoring-fdlq-" + sfx, "monitoring-checkpoints-" + sfx}
 	skey, vkey, err := note.GenerateKey(rand.Reader, "monitoring.audittrail.test")
 	require.NoError(t, err)
-	for _, name := range services {
-		s.addrs[name] = proctest.FreeAddr()
-	}
 	s.env = []string{
 		"AUDITTRAIL_KAFKA_TOPIC=" + topicNames[0], "AUDITTRAIL_WRITER_DLQ_TOPIC=" + topicNames[1],
 		"AUDITTRAIL_SETTINGS_TOPIC=" + topicNames[2], "AUDITTRAIL_FORWARDER_DLQ_TOPIC=" + topicNames[3],
 		"AUDITTRAIL_WRITER_GROUP=monitoring-writer-" + sfx, "AUDITTRAIL_FORWARDER_GROUP=monitoring-forwarder-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + s.db,
-		"AUDITTRAIL_WRITER_ADDR=" + s.addrs["writer"], "AUDITTRAIL_FORWARDER_ADDR=" + s.addrs["forwarder"],
-		"AUDITTRAIL_INGEST_ADDR=" + s.addrs["ingest"], "AUDITTRAIL_API_ADDR=" + s.addrs["api"],
+		"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort, "AUDITTRAIL_FORWARDER_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_INGEST_ADDR=" + proctest.AnyPort, "AUDITTRAIL_API_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, "AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + s.sink.Listener.Addr().String(),
-		"AUDITTRAIL_SEALER_ADDR=" + s.addrs["sealer"], "AUDITTRAIL_SEALER_GROUP=monitoring-sealer-" + sfx,
+		"AUDITTRAIL_SEALER_ADDR=" + proctest.AnyPort, "AUDITTRAIL_SEALER_GROUP=monitoring-sealer-" + sfx,
 		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[4], "AUDITTRAIL_CHECKPOINT_INTERVAL=1s",
 		"AUDITTRAIL_SIGNING_KEY=" + skey, "AUDITTRAIL_VERIFIER_KEYS=" + vkey,
 	}
 	dropAtCleanup(t, s.db, topicNames...)
 	s.chProxy = stacktest.NewProxy(t, config.ClickHouseAddr.Get(config.FromOS()))
+	procs := map[string]*proctest.Process{}
 	for _, name := range services {
 		env := s.env
 		if name == "writer" {
 			env = append(env[:len(env):len(env)], "AUDITTRAIL_CLICKHOUSE_ADDR="+s.chProxy.Addr())
 		}
-		start(t, name, bins[name], env)
+		procs[name] = start(t, name, bins[name], env)
 	}
 	for _, name := range services {
-		require.NoError(t, proctest.WaitReady(context.Background(), s.addrs[name], 60*time.Second, nil), name)
+		s.addrs[name], err = procs[name].Ready(context.Background(), "http", 60*time.Second)
+		require.NoError(t, err, name)
+	}
+	// The commands run later (status, the runbook's) read the addresses
+	// the services chose.
+	for i, kv := range s.env {
+		if v, ok := strings.CutSuffix(kv, "_ADDR="+proctest.AnyPort); ok {
+			name := strings.ToLower(strings.TrimPrefix(v, "AUDITTRAIL_"))
+			require.Contains(t, s.addrs, name)
+			s.env[i] = v + "_ADDR=" + s.addrs[name]
+		}
 	}
 	return s
 }
@@ -109,28 +116,21 @@ func startStack(t *testing.T) *stack {
 // start runs bin with env (over this process's environment, without its
 // AUDITTRAIL_* variables) until the test ends; its logs are printed when
 // the test failed.
-func start(t *testing.T, name, bin string, env []string) {
+func start(t *testing.T, name, bin string, env []string) *proctest.Process {
 	t.Helper()
-	var logs bytes.Buffer
 	cmd := exec.Command(bin)
 	cmd.Env = append(processEnv(), env...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p, err := proctest.Start(cmd)
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if !p.Stop(syscall.SIGTERM, 30*time.Second) {
 			t.Errorf("%s did not exit within 30 s of SIGTERM", name)
 		}
 		if t.Failed() {
-			t.Logf("--- %s logs ---\n%s", name, logs.String())
+			t.Logf("--- %s logs ---\n%s", name, p.Out.String())
 		}
 	})
+	return p
 }
 
 // processEnv is this process's environment without AUDITTRAIL_* variables

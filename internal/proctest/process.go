@@ -90,6 +90,14 @@ func (o *Output) String() string {
 	return o.all.String()
 }
 
+// Logged returns the address the named listener logged, or "" when it has
+// not logged one (yet).
+func (o *Output) Logged(listener string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.addrs[listener]
+}
+
 // Addr waits until the process has logged the address of the named
 // listener and returns it. It returns an error when within passes, ctx
 // ends, or exited (nil for none) is closed first.

@@ -131,3 +131,12 @@ func TestProcessReadyOnThePortItBound(t *testing.T) {
 	require.ErrorContains(t, err, "exited before it logged")
 	require.Equal(t, 3, p.Cmd.ProcessState.ExitCode())
 }
+
+func TestRefusedAddrRefusesAndCannotBeTaken(t *testing.T) {
+	addr := proctest.RefusedAddr(t)
+	_, err := net.Dial("tcp", addr)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+	_, err = net.Listen("tcp", addr)
+	require.ErrorIs(t, err, syscall.EADDRINUSE, "nobody else can listen there")
+	require.NotEqual(t, addr, proctest.RefusedAddr(t))
+}

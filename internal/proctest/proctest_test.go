@@ -67,8 +67,8 @@ func TestWaitReadyWaitsFor200(t *testing.T) {
 
 	exited := make(chan struct{})
 	close(exited)
-	err := proctest.WaitReady(context.Background(), proctest.FreeAddr(), 10*time.Second, exited)
+	err := proctest.WaitReady(context.Background(), proctest.RefusedAddr(t), 10*time.Second, exited)
 	require.ErrorContains(t, err, "exited")
-	err = proctest.WaitReady(context.Background(), proctest.FreeAddr(), 300*time.Millisecond, nil)
+	err = proctest.WaitReady(context.Background(), proctest.RefusedAddr(t), 300*time.Millisecond, nil)
 	require.ErrorContains(t, err, "not ready within")
 }

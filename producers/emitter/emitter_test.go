@@ -74,12 +74,11 @@ func consume(t *testing.T, n int, topic string, addrs ...string) []*kgo.Record {
 	return recs
 }
 
-// unusedAddr is a local address nothing listens on (a broker that is down).
-func unusedAddr(t *testing.T) (string, int) {
+// unusedAddr is a local address nothing listens on while the test runs (a
+// broker that is down).
+func unusedAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := net.ResolveTCPAddr("tcp", proctest.FreeAddr())
-	require.NoError(t, err)
-	return addr.String(), addr.Port
+	return proctest.RefusedAddr(t)
 }
 
 func TestEmitPublishesValidatedEventsKeyedByWorkspace(t *testing.T) {
@@ -211,7 +210,7 @@ func TestEmitAsyncCallsBackExactlyOncePerEvent(t *testing.T) {
 func TestBackPressureHoldsTheBufferAtItsBound(t *testing.T) {
 	// The broker is unreachable, so nothing completes: every emitter
 	// beyond the bound must block rather than buffer.
-	addr, _ := unusedAddr(t)
+	addr := unusedAddr(t)
 	const bound, producers = 20, 100
 	em := newEmitter(t, Config{MaxBufferedEvents: bound}, addr)
 
@@ -272,7 +271,7 @@ func TestBackPressureHoldsTheBufferAtItsBound(t *testing.T) {
 }
 
 func TestBackPressureBoundsBufferedBytes(t *testing.T) {
-	addr, _ := unusedAddr(t)
+	addr := unusedAddr(t)
 	em := newEmitter(t, Config{MaxBufferedBytes: MaxEventBytes}, addr)
 	big := sample("ws_1", "")
 	big.Properties = json.RawMessage(fmt.Sprintf(`{"note": %q}`, strings.Repeat("x", 100<<10)))
@@ -308,11 +307,15 @@ func TestOversizedEventIsRejectedWithoutTakingSpace(t *testing.T) {
 }
 
 func TestBrokerDownIsReportedAndARetrySucceedsOnceItIsBack(t *testing.T) {
-	addr, port := unusedAddr(t)
+	// A port free now, which the broker binds later (a reserved one could
+	// not be bound).
+	tcp, err := net.ResolveTCPAddr("tcp", proctest.FreeAddr())
+	require.NoError(t, err)
+	addr, port := tcp.String(), tcp.Port
 	em := newEmitter(t, Config{DeliveryTimeout: time.Second}, addr)
 
 	ev := sample("ws_1", "evt-retry")
-	err := em.Emit(context.Background(), ev)
+	err = em.Emit(context.Background(), ev)
 	require.ErrorIs(t, err, kgo.ErrRecordTimeout, "a down broker is an error, not a silent drop")
 	require.True(t, Retryable(err))
 	require.Equal(t, int64(1), em.Stats().Failed)
@@ -364,7 +367,7 @@ func consumeIDs(t *testing.T, topic string, addrs ...string) map[string]bool {
 }
 
 func TestEmitHonoursContextWhileTheBufferIsFull(t *testing.T) {
-	addr, _ := unusedAddr(t)
+	addr := unusedAddr(t)
 	em := newEmitter(t, Config{MaxBufferedEvents: 1}, addr)
 	em.EmitAsync(context.Background(), sample("ws_1", "first"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

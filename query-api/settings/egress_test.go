@@ -135,7 +135,7 @@ func TestTestCallReportsOnlyAStatusOrAFixedReason(t *testing.T) {
 	})
 	tlsSrv := newCounting(t, true, func(w http.ResponseWriter, r *http.Request) {})
 	refused := newCounting(t, false, func(w http.ResponseWriter, r *http.Request) {})
-	closedAddr := proctest.FreeAddr()
+	closedAddr := proctest.RefusedAddr(t)
 	_, refusedPort, _ := net.SplitHostPort(refused.addr())
 
 	f := newFixture(t, allow(answer.addr(), second.addr(), redirect.addr(), tlsSrv.addr(), closedAddr))

@@ -64,6 +64,7 @@ func schemathesis(t *testing.T) string {
 // others.
 func TestTheAPIKeepsItsContract(t *testing.T) {
 	proctest.Require(t)
+	t.Parallel() // beside every other test, the page test included
 	bin := schemathesis(t)
 	// A fixed seed, so a finding reproduces; about a minute in all (some
 	// 3,300 requests). One worker: with two, Hypothesis (6.x on Python
@@ -265,6 +266,7 @@ headers = { Authorization = "Bearer %s" }
 // would try: a URL the hooks would keep must be one the server refuses.
 func TestContractHooksKeepOnlyURLsTheServerRefuses(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	python := filepath.Join(filepath.Dir(schemathesis(t)), "python")
 	urls := []string{"", "http://a.example", "HTTP://A.EXAMPLE", "hTTps://a.example:443/x?y", "http:a.example",
 		"http:/a.example", "http:\\\\a.example", "//a.example", " http://a.example", "http://a.example ",
@@ -301,6 +303,7 @@ print(json.dumps([h._never_called(u) for u in json.load(sys.stdin)]))`)
 // and Compile) on 300 drawn conditions.
 func TestContractHooksDrawConditionsTheServerTakes(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	python := filepath.Join(filepath.Dir(schemathesis(t)), "python")
 	hooks, err := filepath.Abs("testdata")
 	require.NoError(t, err)

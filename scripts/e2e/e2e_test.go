@@ -16,6 +16,7 @@ import (
 
 func TestEventsTravelTheWholePath(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	s := startStack(t)
 	ingest, api := s.ingest, s.api
 

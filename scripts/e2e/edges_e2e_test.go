@@ -28,6 +28,7 @@ import (
 // answer is no-store and nosniff.
 func TestHTTPEdgesOfTheBinaries(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	st := startStack(t)
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_edge", "", "", map[string]string{"ws_edge": "owner"}, time.Hour, time.Now())
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 // source (as track calls) and chat webhook through the forwarder binary.
 func TestForwardingThroughTheBinaries(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 
 	var mu sync.Mutex
 	var calls []map[string]any

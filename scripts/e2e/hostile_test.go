@@ -21,6 +21,7 @@ import (
 // servers must still answer afterwards.
 func TestHostileInputsGet4xxNever5xx(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	st := startStack(t)
 	ingest, api := st.ingest, st.api
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_1", "", "", map[string]string{"ws_1": "owner"}, time.Hour, time.Now())

@@ -86,10 +86,13 @@ func (s *sink) received() []string {
 func TestAuditTrailPage(t *testing.T) {
 	proctest.Require(t)
 	browsertest.Require(t)
+	runBesideContract(t)
 	// The forwarding target of the settings steps is a local server on
-	// this address, which the API allows exactly.
-	targetAddr := proctest.FreeAddr()
-	s := startSealedStack(t, targetAddr)
+	// this listener's address, which the API allows exactly.
+	targetLn, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { targetLn.Close() })
+	s := startSealedStack(t, targetLn.Addr().String())
 	now := time.Now().UTC()
 	pageEvents(t, s.ingest, now)
 
@@ -558,9 +561,7 @@ func TestAuditTrailPage(t *testing.T) {
 		b := b0.For(t)
 		target := &sink{}
 		srv := httptest.NewUnstartedServer(target)
-		ln, err := net.Listen("tcp", targetAddr)
-		require.NoError(t, err)
-		srv.Listener = ln
+		srv.Listener = targetLn
 		srv.Start()
 		t.Cleanup(srv.Close)
 		const key = "wk_e2e_secret_write_key_123"

@@ -20,6 +20,7 @@ import (
 // nothing is saved.
 func TestPreviewReadsTheStoredEvents(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	s := startStack(t)
 	const ws = "ws_preview"
 	tok, err := auth.Mint([]byte(jwtSecret), "usr_owner", "Owner", "owner@example.com",

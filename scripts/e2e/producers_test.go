@@ -25,18 +25,18 @@ import (
 // id once.
 func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 	proctest.Require(t)
-	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer")
+	runBesideOthers(t)
+	bins := build(t)
 	sfx := stacktest.Suffix()
 	topic := "e2e-dup-" + sfx
-	ingestAddr, writerAddr := proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_dup_" + sfx
 	env := []string{
 		"AUDITTRAIL_KAFKA_TOPIC=" + topic,
 		"AUDITTRAIL_WRITER_DLQ_TOPIC=e2e-dup-dlq-" + sfx,
 		"AUDITTRAIL_WRITER_GROUP=e2e-dup-writer-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
-		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
+		"AUDITTRAIL_INGEST_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 	}
 	conn, _ := stacktest.ClickHouseConn(t)
@@ -52,10 +52,8 @@ func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 		_, _ = adm.DeleteTopics(ctx, topic, "e2e-dup-dlq-"+sfx)
 		cl.Close()
 	})
-	start(t, "ingest", bins["ingest"], env)
-	start(t, "writer", bins["writer"], env)
-	waitReady(t, "http://"+ingestAddr)
-	waitReady(t, "http://"+writerAddr)
+	ingest := start(t, "ingest", bins["ingest"], env).url(t, "http")
+	start(t, "writer", bins["writer"], env).url(t, "http")
 
 	em, err := emitter.New(emitter.Config{Topic: topic}, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, nil)
 	require.NoError(t, err)
@@ -80,12 +78,12 @@ func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 	}
 	body := `{"batch": [` + strings.Join(batch, ",") + `]}`
 	for range 2 { // a client retry of the whole batch
-		status, out := do(t, http.MethodPost, "http://"+ingestAddr+"/v1/events", ingestToken, body)
+		status, out := do(t, http.MethodPost, ingest+"/v1/events", ingestToken, body)
 		require.Equal(t, http.StatusAccepted, status, string(out))
 	}
 	// One batch repeating an event, and the same id from another workspace
 	// (a different event).
-	status, out := do(t, http.MethodPost, "http://"+ingestAddr+"/v1/events", ingestToken,
+	status, out := do(t, http.MethodPost, ingest+"/v1/events", ingestToken,
 		`{"batch": [`+batch[0]+","+batch[0]+","+strings.Replace(batch[0], "ws_dup", "ws_dup2", 1)+`]}`)
 	require.Equal(t, http.StatusAccepted, status, string(out))
 	want["ws_dup2/http-00"] = 1
@@ -122,7 +120,7 @@ func TestDuplicateIDsDoNotDuplicate(t *testing.T) {
 		again = append(again, fmt.Sprintf(`{"id": "http-%02d", "workspace_id": "ws_dup", "event": "Source Created",
 			"timestamp": %q, "actor": {"type": "access_token", "id": "tok_1"}}`, i, ts.Add(30*time.Minute).Format(time.RFC3339Nano)))
 	}
-	status, out = do(t, http.MethodPost, "http://"+ingestAddr+"/v1/events", ingestToken, `{"batch": [`+strings.Join(again, ",")+`]}`)
+	status, out = do(t, http.MethodPost, ingest+"/v1/events", ingestToken, `{"batch": [`+strings.Join(again, ",")+`]}`)
 	require.Equal(t, http.StatusAccepted, status, string(out))
 	require.NoError(t, em.Emit(ctx, event.Event{ID: "lib-00", WorkspaceID: "ws_dup", Event: "Destination Modified",
 		Timestamp: ts.Add(30 * time.Minute), Actor: event.Actor{Type: "user", ID: "usr_1"}}))

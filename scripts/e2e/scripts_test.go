@@ -42,6 +42,7 @@ func scriptEnv(t *testing.T, env []string, snippet string) string {
 // delivery to that webhook fails.
 func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	home := t.TempDir()
 	sfx := stacktest.Suffix()
 	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
@@ -65,7 +66,7 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	defer sinkSrv.Close()
 	// The alert webhook points at a port nobody listens on, so every alert
 	// delivery fails and the forwarder has reason to log about it.
-	deadHook := proctest.FreeAddr()
+	deadHook := proctest.RefusedAddr(t)
 
 	env := []string{
 		"AUDITTRAIL_HOME=" + home,

@@ -24,6 +24,7 @@ import (
 // call and of the forwarder. The listener never sees a connection.
 func TestNoRequestReachesARefusedAddress(t *testing.T) {
 	proctest.Require(t)
+	runBesideOthers(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()

@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
@@ -32,51 +31,43 @@ const (
 	jwtSecret   = "e2e-jwt-secret-0123456789abcdef0123456789"
 )
 
-// build compiles the named commands (paths in the module) for one test.
-func build(t *testing.T, pkgs ...string) map[string]string {
-	t.Helper()
-	bins, err := proctest.Build(t.TempDir(), pkgs...)
-	require.NoError(t, err)
-	return bins
-}
-
 // service is a running product binary whose logs go to the test log on failure.
 type service struct {
 	name string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	p    *proctest.Process
 }
 
+// start starts bin, which listens on the ports its env names (AnyPort:
+// one the kernel chooses, which url reads from its log), and stops it
+// when the test ends.
 func start(t *testing.T, name, bin string, env []string) *service {
-	var logs bytes.Buffer
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	s := &service{name: name, cmd: cmd, logs: &logs}
+	p, err := proctest.Start(cmd)
+	require.NoError(t, err)
+	s := &service{name: name, p: p}
 	t.Cleanup(func() {
 		s.stop(t)
 		if t.Failed() {
-			t.Logf("--- %s logs ---\n%s", name, logs.String())
+			t.Logf("--- %s logs ---\n%s", name, p.Out.String())
 		}
 	})
 	return s
 }
 
 func (s *service) stop(t *testing.T) {
-	if s.cmd.ProcessState != nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
+	if !s.p.Stop(syscall.SIGTERM, 30*time.Second) {
 		t.Errorf("%s did not exit within 30s of SIGTERM", s.name)
 	}
+}
+
+// url waits until the service's listener ("http", "admin") answers
+// /readyz and returns its base URL.
+func (s *service) url(t *testing.T, listener string) string {
+	t.Helper()
+	addr, err := s.p.Ready(context.Background(), listener, 60*time.Second)
+	require.NoError(t, err, "%s %s", s.name, listener)
+	return "http://" + addr
 }
 
 func waitReady(t *testing.T, base string) {
@@ -101,8 +92,8 @@ func do(t *testing.T, method, url, auth, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// stack is the ingest gateway, the writer and the API running on free
-// ports with their own topic, consumer group and database.
+// stack is the ingest gateway, the writer and the API running on ports
+// of their own choosing with their own topic, consumer group and database.
 type stack struct {
 	ingest, api string // base URLs
 }
@@ -125,13 +116,8 @@ func startSealedStack(t *testing.T, allowed ...string) stack {
 
 func startStackWith(t *testing.T, sealed bool, allowed ...string) stack {
 	t.Helper()
-	cmds := []string{"producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api"}
-	if sealed {
-		cmds = append(cmds, "consumers/cmd/sealer")
-	}
-	bins := build(t, cmds...)
+	bins := build(t)
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr, sealerAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-events-" + sfx, "e2e-dlq-" + sfx, "e2e-settings-" + sfx, "e2e-checkpoints-" + sfx}
 	env := []string{
@@ -141,34 +127,31 @@ func startStackWith(t *testing.T, sealed bool, allowed ...string) stack {
 		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[3],
 		"AUDITTRAIL_WRITER_GROUP=e2e-writer-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
-		"AUDITTRAIL_API_ADDR=" + apiAddr,
-		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
+		"AUDITTRAIL_INGEST_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_API_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.Join(allowed, ","),
 	}
 	if sealed {
-		env = append(env, sealerEnv(t, sfx, sealerAddr)...)
+		env = append(env, sealerEnv(t, sfx)...)
 	}
 	dropAtCleanup(t, db, topicNames...)
-	start(t, "ingest", bins["ingest"], env)
-	start(t, "writer", bins["writer"], env)
-	start(t, "api", bins["api"], env)
-	s := stack{ingest: "http://" + ingestAddr, api: "http://" + apiAddr}
-	waitReady(t, s.ingest)
-	waitReady(t, "http://"+writerAddr)
-	waitReady(t, s.api)
+	ingest := start(t, "ingest", bins["ingest"], env)
+	writer := start(t, "writer", bins["writer"], env)
+	api := start(t, "api", bins["api"], env)
+	s := stack{ingest: ingest.url(t, "http"), api: api.url(t, "http")}
+	writer.url(t, "http")
 	if sealed {
-		start(t, "sealer", bins["sealer"], env)
-		waitReady(t, "http://"+sealerAddr)
+		start(t, "sealer", bins["sealer"], env).url(t, "http")
 	}
 	return s
 }
 
 // sealerEnv is the sealer's group, address and checkpoint key, and the
 // API's manifest key, each new for the test.
-func sealerEnv(t *testing.T, sfx, addr string) []string {
+func sealerEnv(t *testing.T, sfx string) []string {
 	t.Helper()
 	key := func(name string) (string, string) {
 		skey, vkey, err := note.GenerateKey(rand.Reader, name)
@@ -178,7 +161,7 @@ func sealerEnv(t *testing.T, sfx, addr string) []string {
 	cpSigner, cpVerifier := key("e2e.audittrail.local")
 	mSigner, mVerifier := key("e2e-manifests.audittrail.local")
 	return []string{
-		"AUDITTRAIL_SEALER_ADDR=" + addr,
+		"AUDITTRAIL_SEALER_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_SEALER_GROUP=e2e-sealer-" + sfx,
 		"AUDITTRAIL_CHECKPOINT_INTERVAL=1s",
 		"AUDITTRAIL_SIGNING_KEY=" + cpSigner,
@@ -199,9 +182,8 @@ type forwardStack struct {
 // exact ip:port of local targets the API and the forwarder may call.
 func startForwardStack(t *testing.T, allowed ...string) forwardStack {
 	t.Helper()
-	bins := build(t, "producers/cmd/ingest", "consumers/cmd/writer", "query-api/cmd/api", "consumers/cmd/forwarder")
+	bins := build(t)
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-fevents-" + sfx, "e2e-fdlq-" + sfx, "e2e-fsettings-" + sfx, "e2e-forward-dlq-" + sfx}
 	env := []string{
@@ -212,23 +194,24 @@ func startForwardStack(t *testing.T, allowed ...string) forwardStack {
 		"AUDITTRAIL_WRITER_GROUP=e2e-fwriter-" + sfx,
 		"AUDITTRAIL_FORWARDER_GROUP=e2e-forwarder-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
-		"AUDITTRAIL_API_ADDR=" + apiAddr,
-		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
-		"AUDITTRAIL_FORWARDER_ADDR=" + fwdAddr,
+		"AUDITTRAIL_INGEST_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_API_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_FORWARDER_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken,
 		"AUDITTRAIL_JWT_SECRET=" + jwtSecret,
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.Join(allowed, ","),
 	}
 	dropAtCleanup(t, db, topicNames...)
+	svcs := map[string]*service{}
 	for _, name := range []string{"ingest", "writer", "api", "forwarder"} {
-		start(t, name, bins[name], env)
+		svcs[name] = start(t, name, bins[name], env)
 	}
-	fs := forwardStack{stack: stack{ingest: "http://" + ingestAddr, api: "http://" + apiAddr}, forwarder: "http://" + fwdAddr}
-	for _, base := range []string{fs.ingest, "http://" + writerAddr, fs.api, fs.forwarder} {
-		waitReady(t, base)
+	urls := map[string]string{}
+	for _, name := range []string{"ingest", "writer", "api", "forwarder"} {
+		urls[name] = svcs[name].url(t, "http")
 	}
-	return fs
+	return forwardStack{stack: stack{ingest: urls["ingest"], api: urls["api"]}, forwarder: urls["forwarder"]}
 }
 
 // dropAtCleanup removes a test's database and topics when it ends.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -26,9 +25,8 @@ type process struct {
 	t    *testing.T
 	bin  string
 	env  []string
-	addr string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	addr string // the port the running writer chose
+	proc *proctest.Process
 }
 
 func newProcess(t *testing.T, extraEnv ...string) *process {
@@ -38,23 +36,21 @@ func newProcess(t *testing.T, extraEnv ...string) *process {
 	bin := bins["writer"]
 	names := stacktest.Topics(t, 4, "events", "dlq")
 	_, ch := stacktest.ClickHouse(t, 90)
-	addr := proctest.FreeAddr()
-	p := &process{t: t, bin: bin, addr: addr, env: append([]string{
+	p := &process{t: t, bin: bin, env: append([]string{
 		"AUDITTRAIL_KAFKA_BROKERS=" + strings.Join(stacktest.Brokers(), ","),
 		"AUDITTRAIL_KAFKA_TOPIC=" + names[0],
 		"AUDITTRAIL_WRITER_DLQ_TOPIC=" + names[1],
 		"AUDITTRAIL_WRITER_GROUP=writer-proc-" + stacktest.Suffix(),
 		"AUDITTRAIL_CLICKHOUSE_ADDR=" + ch.Addr,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + ch.Database,
-		"AUDITTRAIL_WRITER_ADDR=" + addr,
+		"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
 	}, extraEnv...)}
 	t.Cleanup(func() {
-		if p.cmd != nil && p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-		if t.Failed() && p.logs != nil {
-			t.Logf("writer logs:\n%s", p.logs.String())
+		if p.proc != nil {
+			p.proc.Stop(syscall.SIGKILL, time.Minute)
+			if t.Failed() {
+				t.Logf("writer logs:\n%s", p.proc.Out.String())
+			}
 		}
 	})
 	return p
@@ -69,13 +65,16 @@ func (p *process) value(key string) string {
 	return ""
 }
 
+// start starts the writer on a port of its choosing and waits until it is
+// ready there.
 func (p *process) start() {
-	p.logs = &bytes.Buffer{}
-	p.cmd = exec.Command(p.bin)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	require.NoError(p.t, p.cmd.Start())
-	require.NoError(p.t, proctest.WaitReady(context.Background(), p.addr, 60*time.Second, nil), "writer ready")
+	cmd := exec.Command(p.bin)
+	cmd.Env = append(os.Environ(), p.env...)
+	proc, err := proctest.Start(cmd)
+	require.NoError(p.t, err)
+	p.proc = proc
+	p.addr, err = proc.Ready(context.Background(), "http", 60*time.Second)
+	require.NoError(p.t, err, "writer ready")
 }
 
 // metric sums a metric's samples from /metrics (-1 when the writer does
@@ -139,12 +138,10 @@ func TestSIGTERMFlushesCommitsAndExits(t *testing.T) {
 		30*time.Second, 50*time.Millisecond, "everything fetched and buffered")
 	require.Empty(t, visible(t, p), "nothing inserted before the batch is due")
 
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
+	require.NoError(t, p.proc.Cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case err := <-exited:
-		require.NoError(t, err, "clean exit")
+	case <-p.proc.Exited:
+		require.True(t, p.proc.Cmd.ProcessState.Success(), "clean exit: %s", p.proc.Cmd.ProcessState)
 	case <-time.After(30 * time.Second):
 		t.Fatal("writer did not exit within 30 s of SIGTERM")
 	}
@@ -202,8 +199,8 @@ func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
 		}
 	})
 	require.Eventually(t, func() bool { return len(visible(t, p)) >= 1500 }, 60*time.Second, 20*time.Millisecond)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	_ = p.cmd.Wait()
+	require.NoError(t, p.proc.Cmd.Process.Signal(syscall.SIGKILL))
+	<-p.proc.Exited
 	killedAt := len(visible(t, p))
 	wg.Wait()
 	require.Less(t, killedAt, len(want), "the kill happened mid-stream")

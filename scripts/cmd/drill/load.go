@@ -76,7 +76,7 @@ func (e *env) postBatch(ctx context.Context, client *http.Client, events []event
 		var ids []string
 		var err error
 		for attempt := 0; attempt < 3; attempt++ {
-			if ids, err = drillkit.Post(context.WithoutCancel(ctx), client, "http://"+e.addrs["ingest"]+"/v1/events", ingestToken, body); err == nil {
+			if ids, err = drillkit.Post(context.WithoutCancel(ctx), client, "http://"+e.addr("ingest")+"/v1/events", ingestToken, body); err == nil {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)

@@ -4,7 +4,6 @@ package main
 // injected into them and the servers, and the clean-up.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -16,34 +15,43 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
+// start starts the named process on a port of its choosing (each start a
+// new one) and waits until it is ready there.
 func (e *env) start(name string) error {
-	var logs bytes.Buffer
 	cmd := exec.Command(e.bins[name])
 	cmd.Env = append(os.Environ(), e.vars...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	p, err := proctest.Start(cmd)
+	if err != nil {
 		return err
 	}
-	e.procs[name], e.logs[name] = cmd, &logs
-	if err := proctest.WaitReady(context.Background(), e.addrs[name], 60*time.Second, nil); err != nil {
+	e.procs[name] = p
+	addr, err := p.Ready(context.Background(), "http", 60*time.Second)
+	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	e.mu.Lock()
+	e.addrs[name] = addr
+	e.mu.Unlock()
 	return nil
 }
 
+// addr is the address the named process listens on now.
+func (e *env) addr(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.addrs[name]
+}
+
 func (e *env) stop(name string, sig syscall.Signal) {
-	cmd := e.procs[name]
-	if cmd == nil || cmd.ProcessState != nil {
-		return
+	if p := e.procs[name]; p != nil {
+		p.Stop(sig, 30*time.Second)
 	}
-	_ = cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+}
+
+// printLogs writes the end of each process's log to stderr.
+func (e *env) printLogs() {
+	for name, p := range e.procs {
+		fmt.Fprintf(os.Stderr, "--- %s log (last 2000 bytes) ---\n%s\n", name, tail([]byte(p.Out.String()), 2000))
 	}
 }
 

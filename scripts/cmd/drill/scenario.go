@@ -4,12 +4,10 @@ package main
 // processes, the load, the fault, the recovery and the count.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -63,10 +61,9 @@ type env struct {
 	o                     options
 	sfx                   string
 	topic, dlq, group, db string
-	addrs                 map[string]string // process name -> health address
+	addrs                 map[string]string // process name -> health address (under mu: a restart changes it)
 	vars                  []string
-	procs                 map[string]*exec.Cmd
-	logs                  map[string]*bytes.Buffer
+	procs                 map[string]*proctest.Process
 	bins                  map[string]string
 	accepted              map[string]bool // ids the gateway answered 202 for
 	sent                  map[string]bool // every id posted, answered or not
@@ -103,9 +100,7 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 	defer e.cleanup()
 	fail := func(err error) result {
 		res.Err = err.Error()
-		for name, b := range e.logs {
-			fmt.Fprintf(os.Stderr, "--- %s log (last 2000 bytes) ---\n%s\n", name, tail(b.Bytes(), 2000))
-		}
+		e.printLogs()
 		return res
 	}
 	if err := e.setUp(ctx, sinkFaults[scenario]); err != nil {
@@ -134,23 +129,22 @@ func runScenario(ctx context.Context, o options, bins map[string]string, scenari
 func newEnv(o options, bins map[string]string, scenario string) *env {
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	e := &env{o: o, sfx: sfx, topic: "drill-events-" + sfx, dlq: "drill-dlq-" + sfx, group: "drill-writer-" + sfx,
-		db: "drill_" + sfx, addrs: map[string]string{"ingest": proctest.FreeAddr(), "writer": proctest.FreeAddr()}, bins: bins,
-		procs: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{}, accepted: map[string]bool{}, sent: map[string]bool{},
+		db: "drill_" + sfx, addrs: map[string]string{}, bins: bins,
+		procs: map[string]*proctest.Process{}, accepted: map[string]bool{}, sent: map[string]bool{},
 		sendTwice: scenario == "duplicates"}
 	e.vars = []string{
 		"AUDITTRAIL_KAFKA_TOPIC=" + e.topic, "AUDITTRAIL_WRITER_DLQ_TOPIC=" + e.dlq,
 		"AUDITTRAIL_WRITER_GROUP=" + e.group, "AUDITTRAIL_CLICKHOUSE_DATABASE=" + e.db,
-		"AUDITTRAIL_INGEST_ADDR=" + e.addrs["ingest"], "AUDITTRAIL_WRITER_ADDR=" + e.addrs["writer"],
+		"AUDITTRAIL_INGEST_ADDR=" + proctest.AnyPort, "AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_INGEST_TOKENS=" + ingestToken, fmt.Sprintf("AUDITTRAIL_KAFKA_PARTITIONS=%d", drillPartitions),
 		"AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-1",
 	}
 	if sinkFaults[scenario] != "" {
 		e.settings, e.fwdDLQ, e.fwdGroup = "drill-settings-"+sfx, "drill-fdlq-"+sfx, "drill-forwarder-"+sfx
-		e.addrs["forwarder"] = proctest.FreeAddr()
 		e.forwardable, e.postedAt = map[string]bool{}, map[string]time.Time{}
 		e.vars = append(e.vars,
 			"AUDITTRAIL_SETTINGS_TOPIC="+e.settings, "AUDITTRAIL_FORWARDER_DLQ_TOPIC="+e.fwdDLQ,
-			"AUDITTRAIL_FORWARDER_GROUP="+e.fwdGroup, "AUDITTRAIL_FORWARDER_ADDR="+e.addrs["forwarder"],
+			"AUDITTRAIL_FORWARDER_GROUP="+e.fwdGroup, "AUDITTRAIL_FORWARDER_ADDR="+proctest.AnyPort,
 			"AUDITTRAIL_FORWARDER_REQUEST_TIMEOUT="+sinkTimeout.String())
 	}
 	return e

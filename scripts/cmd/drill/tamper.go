@@ -52,9 +52,7 @@ func runTamper(ctx context.Context, o options, bins map[string]string) (res resu
 	defer t.cleanup()
 	if err := t.build(ctx, &res); err != nil {
 		res.Err = err.Error()
-		for name, b := range t.logs {
-			fmt.Fprintf(os.Stderr, "--- %s log (last 2000 bytes) ---\n%s\n", name, tail(b.Bytes(), 2000))
-		}
+		t.printLogs()
 		return res
 	}
 	if err := t.drill(ctx); err != nil {
@@ -74,8 +72,7 @@ func newTamperEnv(o options, bins map[string]string) (*tamperEnv, error) {
 		return nil, err
 	}
 	t.checkpoints, t.sealerGroup = "drill-checkpoints-"+t.sfx, "drill-sealer-"+t.sfx
-	t.addrs["sealer"] = proctest.FreeAddr()
-	t.vars = append(t.vars, "AUDITTRAIL_SEALER_ADDR="+t.addrs["sealer"], "AUDITTRAIL_SEALER_GROUP="+t.sealerGroup,
+	t.vars = append(t.vars, "AUDITTRAIL_SEALER_ADDR="+proctest.AnyPort, "AUDITTRAIL_SEALER_GROUP="+t.sealerGroup,
 		"AUDITTRAIL_CHECKPOINTS_TOPIC="+t.checkpoints, "AUDITTRAIL_SIGNING_KEY="+skey, "AUDITTRAIL_VERIFIER_KEYS="+vkey,
 		"AUDITTRAIL_LOG_ORIGIN="+tamperOrigin, "AUDITTRAIL_CHECKPOINT_INTERVAL=500ms")
 	dir, err := os.MkdirTemp("", "audittrail-tamper-")

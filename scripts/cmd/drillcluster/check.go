@@ -230,7 +230,7 @@ func (d *drill) countStored(ctx context.Context, rep *report, accepted map[strin
 	for i := range loadWorkspaces {
 		workspaces = append(workspaces, d.load.gen.Workspace(i))
 	}
-	view, err := readAPI(ctx, "http://"+d.api.addr, d.token, workspaces, func(ws, id string) bool { return sent[key(ws, id)] })
+	view, err := readAPI(ctx, "http://"+d.api.addr(), d.token, workspaces, func(ws, id string) bool { return sent[key(ws, id)] })
 	if err != nil {
 		return err
 	}

@@ -351,15 +351,14 @@ func writerRate(ctx context.Context, conn driver.Conn, bin, logDir, topic, db st
 		wg.Wait()
 	}()
 	for i := 1; i <= n; i++ {
-		addr := proctest.FreeAddr()
-		p := newProc(fmt.Sprintf("%s-writer-%d", db, i), bin, addr, logDir, []string{
+		p := newProc(fmt.Sprintf("%s-writer-%d", db, i), bin, logDir, []string{
 			"AUDITTRAIL_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 			"AUDITTRAIL_KAFKA_TOPIC=" + topic,
 			"AUDITTRAIL_WRITER_DLQ_TOPIC=" + topic + "-dlq",
 			"AUDITTRAIL_WRITER_GROUP=" + db,
 			"AUDITTRAIL_CLICKHOUSE_ADDR=127.0.0.1:9000",
 			"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-			"AUDITTRAIL_WRITER_ADDR=" + addr,
+			"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
 			fmt.Sprintf("AUDITTRAIL_WRITER_INSTANCE_ID=%s-%d", db, i),
 		})
 		if err := p.start(); err != nil {

@@ -18,19 +18,33 @@ import (
 )
 
 // proc is one product process the drill runs: a binary with its own
-// environment, health address and log file. Start may be called again
-// after the process ended (a restart).
+// environment and log file, listening on a port of its choosing
+// (proctest.AnyPort in env), which it logs. Start may be called again after
+// the process ended (a restart, on a new port).
 type proc struct {
-	name, bin, addr, logPath string
-	env                      []string
+	name, bin, logPath string
+	env                []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
+	out  *proctest.Output // the running process's output, for its address
 	done chan struct{}
 }
 
-func newProc(name, bin, addr, logDir string, env []string) *proc {
-	return &proc{name: name, bin: bin, addr: addr, env: env, logPath: filepath.Join(logDir, name+".log")}
+func newProc(name, bin, logDir string, env []string) *proc {
+	return &proc{name: name, bin: bin, env: env, logPath: filepath.Join(logDir, name+".log")}
+}
+
+// addr is the health address of the last process started, "" until it
+// logged it.
+func (p *proc) addr() string {
+	p.mu.Lock()
+	out := p.out
+	p.mu.Unlock()
+	if out == nil {
+		return ""
+	}
+	return out.Logged("http")
 }
 
 // start runs the binary, appending to its log file.
@@ -41,7 +55,9 @@ func (p *proc) start() error {
 	}
 	cmd := exec.Command(p.bin)
 	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = f, f
+	out := &proctest.Output{}
+	w := io.MultiWriter(f, out)
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
@@ -53,17 +69,23 @@ func (p *proc) start() error {
 		close(done)
 	}()
 	p.mu.Lock()
-	p.cmd, p.done = cmd, done
+	p.cmd, p.out, p.done = cmd, out, done
 	p.mu.Unlock()
 	return nil
 }
 
-// waitReady waits until the process answers 200 on /readyz.
+// waitReady waits until the process has logged its address and answers
+// 200 on /readyz there.
 func (p *proc) waitReady(ctx context.Context, within time.Duration) error {
 	p.mu.Lock()
-	done := p.done
+	out, done := p.out, p.done
 	p.mu.Unlock()
-	if err := proctest.WaitReady(ctx, p.addr, within, done); err != nil {
+	start := time.Now()
+	addr, err := out.Addr(ctx, "http", within, done)
+	if err == nil {
+		err = proctest.WaitReady(ctx, addr, within-time.Since(start), done)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w; see %s", p.name, err, p.logPath)
 	}
 	return nil
@@ -97,7 +119,11 @@ func (p *proc) signal(sig syscall.Signal) {
 func (p *proc) metric(ctx context.Context, name string) (float64, bool) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	v, n, err := proctest.Metric(ctx, p.addr, name)
+	addr := p.addr()
+	if addr == "" {
+		return 0, false
+	}
+	v, n, err := proctest.Metric(ctx, addr, name)
 	return v, n > 0 && err == nil
 }
 

@@ -54,7 +54,7 @@ func (d *drill) setUp(ctx context.Context, binDir string) error {
 	if err := d.startProcs(ctx); err != nil {
 		return err
 	}
-	d.load, err = newLoad("http://"+d.ingest.addr, uint64(time.Now().UnixNano()))
+	d.load, err = newLoad("http://"+d.ingest.addr(), uint64(time.Now().UnixNano()))
 	if err != nil {
 		return err
 	}
@@ -89,19 +89,15 @@ func (d *drill) newProcs(binDir string) {
 	}
 	with := func(extra ...string) []string { return append(slices.Clone(common), extra...) }
 	for i := 1; i <= writers; i++ {
-		addr := proctest.FreeAddr()
-		d.writers = append(d.writers, newProc(fmt.Sprintf("writer-%d", i), filepath.Join(binDir, "writer"), addr, d.logDir,
-			with("AUDITTRAIL_WRITER_ADDR="+addr, fmt.Sprintf("AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-%d", i))))
+		d.writers = append(d.writers, newProc(fmt.Sprintf("writer-%d", i), filepath.Join(binDir, "writer"), d.logDir,
+			with("AUDITTRAIL_WRITER_ADDR="+proctest.AnyPort, fmt.Sprintf("AUDITTRAIL_WRITER_INSTANCE_ID=drill-writer-%d", i))))
 	}
 	for i := 1; i <= forwarders; i++ {
-		addr := proctest.FreeAddr()
-		d.forwarders = append(d.forwarders, newProc(fmt.Sprintf("forwarder-%d", i), filepath.Join(binDir, "forwarder"), addr,
-			d.logDir, with("AUDITTRAIL_FORWARDER_ADDR="+addr)))
+		d.forwarders = append(d.forwarders, newProc(fmt.Sprintf("forwarder-%d", i), filepath.Join(binDir, "forwarder"),
+			d.logDir, with("AUDITTRAIL_FORWARDER_ADDR="+proctest.AnyPort)))
 	}
-	addr := proctest.FreeAddr()
-	d.api = newProc("api", filepath.Join(binDir, "api"), addr, d.logDir, with("AUDITTRAIL_API_ADDR="+addr))
-	addr = proctest.FreeAddr()
-	d.ingest = newProc("ingest", filepath.Join(binDir, "ingest"), addr, d.logDir, with("AUDITTRAIL_INGEST_ADDR="+addr))
+	d.api = newProc("api", filepath.Join(binDir, "api"), d.logDir, with("AUDITTRAIL_API_ADDR="+proctest.AnyPort))
+	d.ingest = newProc("ingest", filepath.Join(binDir, "ingest"), d.logDir, with("AUDITTRAIL_INGEST_ADDR="+proctest.AnyPort))
 }
 
 // startProcs starts the processes and waits until they are ready.
@@ -131,7 +127,7 @@ func (d *drill) startProcs(ctx context.Context) error {
 // enableForwarding turns forwarding on for every other workspace through
 // the API and waits until a probe event of each reached the sink.
 func (d *drill) enableForwarding(ctx context.Context) error {
-	api := "http://" + d.api.addr
+	api := "http://" + d.api.addr()
 	for i := 0; i < loadWorkspaces; i += 2 {
 		d.enabled[d.load.gen.Workspace(i)] = true
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -28,10 +29,9 @@ type emitterBaseline struct {
 	cpuUs float64 // process CPU µs per event
 }
 
-// startGateway starts the ingest binary on a free port with its own topic
-// and returns its address and what stops it.
+// startGateway starts the ingest binary on a port of its choosing with its
+// own topic and returns its address and what stops it.
 func startGateway(ctx context.Context, o options, topic string) (addr string, stop func(), err error) {
-	addr = proctest.FreeAddr()
 	gw := exec.Command(o.ingestBin)
 	var env []string
 	for _, kv := range os.Environ() {
@@ -43,7 +43,7 @@ func startGateway(ctx context.Context, o options, topic string) (addr string, st
 		"AUDITTRAIL_KAFKA_BROKERS="+strings.Join(o.brokers, ","),
 		"AUDITTRAIL_KAFKA_TOPIC="+topic,
 		"AUDITTRAIL_KAFKA_PARTITIONS="+strconv.Itoa(o.partitions),
-		"AUDITTRAIL_INGEST_ADDR="+addr,
+		"AUDITTRAIL_INGEST_ADDR="+proctest.AnyPort,
 		"AUDITTRAIL_INGEST_TOKENS="+benchToken,
 		// The bench measures the gateway's throughput, not its fair share:
 		// its busiest workspace alone is over the default workspace limit.
@@ -55,7 +55,9 @@ func startGateway(ctx context.Context, o options, topic string) (addr string, st
 		return "", nil, err
 	}
 	cleanLogs := func() { logs.Close(); os.Remove(logs.Name()) }
-	gw.Stdout, gw.Stderr = logs, logs
+	out := &proctest.Output{}
+	w := io.MultiWriter(logs, out)
+	gw.Stdout, gw.Stderr = w, w
 	if err := gw.Start(); err != nil {
 		cleanLogs()
 		return "", nil, fmt.Errorf("start gateway: %w", err)
@@ -72,7 +74,11 @@ func startGateway(ctx context.Context, o options, topic string) (addr string, st
 		}
 		cleanLogs()
 	}
-	if err := proctest.WaitReady(ctx, addr, 60*time.Second, exited); err != nil {
+	addr, err = out.Addr(ctx, "http", 60*time.Second, exited)
+	if err == nil {
+		err = proctest.WaitReady(ctx, addr, 60*time.Second, exited)
+	}
+	if err != nil {
 		b, _ := os.ReadFile(logs.Name())
 		stop()
 		return "", nil, fmt.Errorf("gateway: %w\n%s", err, b)
