@@ -45,8 +45,6 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	runBesideOthers(t)
 	home := t.TempDir()
 	sfx := stacktest.Suffix()
-	ingestAddr, apiAddr, writerAddr, fwdAddr := proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr(), proctest.FreeAddr()
-	sealerAddr, adminAddr := proctest.FreeAddr(), proctest.FreeAddr()
 	db := "e2e_" + sfx
 	topicNames := []string{"e2e-sevents-" + sfx, "e2e-sdlq-" + sfx, "e2e-ssettings-" + sfx, "e2e-sforward-dlq-" + sfx, "e2e-scheckpoints-" + sfx}
 	dropAtCleanup(t, db, topicNames...)
@@ -78,12 +76,13 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 		"AUDITTRAIL_FORWARDER_GROUP=e2e-sforwarder-" + sfx,
 		"AUDITTRAIL_WRITER_INSTANCE_ID=e2e-swriter-" + sfx,
 		"AUDITTRAIL_CLICKHOUSE_DATABASE=" + db,
-		"AUDITTRAIL_INGEST_ADDR=" + ingestAddr,
-		"AUDITTRAIL_API_ADDR=" + apiAddr,
-		"AUDITTRAIL_WRITER_ADDR=" + writerAddr,
-		"AUDITTRAIL_FORWARDER_ADDR=" + fwdAddr,
-		"AUDITTRAIL_SEALER_ADDR=" + sealerAddr,
-		"AUDITTRAIL_ADMIN_ADDR=" + adminAddr,
+		// Each on a port of its choosing, which app_addr reads from its log.
+		"AUDITTRAIL_INGEST_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_API_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_WRITER_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_FORWARDER_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_SEALER_ADDR=" + proctest.AnyPort,
+		"AUDITTRAIL_ADMIN_ADDR=" + proctest.AnyPort,
 		"AUDITTRAIL_SEALER_GROUP=e2e-ssealer-" + sfx,
 		"AUDITTRAIL_CHECKPOINTS_TOPIC=" + topicNames[4],
 		"AUDITTRAIL_FORWARD_ALLOWED_TARGETS=" + strings.TrimPrefix(sinkSrv.URL, "http://") + "," + deadHook,
@@ -101,6 +100,12 @@ func TestScriptStartedServicesLogWithoutSecrets(t *testing.T) {
 	}
 	t.Cleanup(stop)
 	scriptEnv(t, env, "app_build && app_secrets && app_start")
+	addrs := strings.Fields(scriptEnv(t, env, "for n in ingest api forwarder admin; do app_addr $n; done"))
+	require.Len(t, addrs, 4, "app_addr names each started service's address")
+	for _, a := range addrs {
+		require.NotEqual(t, proctest.AnyPort, a)
+	}
+	ingestAddr, apiAddr, fwdAddr, adminAddr := addrs[0], addrs[1], addrs[2], addrs[3]
 
 	// The generated secrets file exists but the exported values are in use.
 	generated, err := os.ReadFile(filepath.Join(home, "secrets.env"))

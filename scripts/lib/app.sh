@@ -29,8 +29,9 @@ declare -A APP_PKG=([ingest]=producers/cmd/ingest [writer]=consumers/cmd/writer 
 	[forwarder]=consumers/cmd/forwarder [dlq]=consumers/cmd/dlq [sealer]=consumers/cmd/sealer
 	[admin]=query-api/cmd/admin [verify]=query-api/cmd/verify)
 
-# app_addr NAME: the host:port NAME listens on (same defaults as the binaries).
-app_addr() {
+# _app_listen NAME: the host:port NAME is told to listen on (same defaults
+# as the binaries).
+_app_listen() {
 	case $1 in
 	ingest) echo "${AUDITTRAIL_INGEST_ADDR:-127.0.0.1:8081}" ;;
 	writer) echo "${AUDITTRAIL_WRITER_ADDR:-127.0.0.1:8082}" ;;
@@ -39,6 +40,21 @@ app_addr() {
 	sealer) echo "${AUDITTRAIL_SEALER_ADDR:-127.0.0.1:8084}" ;;
 	admin) echo "${AUDITTRAIL_ADMIN_ADDR:-127.0.0.1:8085}" ;;
 	esac
+}
+
+# app_addr NAME: the host:port NAME listens on. Told port 0 (the tests do,
+# so that no other process can take the port first), a process binds one
+# the kernel chooses and logs it ({"msg":"listening","listener":...,
+# "addr":...}); this is the one its log names, empty until it is bound.
+app_addr() {
+	local addr log listener=http
+	addr=$(_app_listen "$1")
+	if [[ $addr == *:0 ]]; then
+		log="$(_svc_home)/log/$1.log"
+		[[ $1 == admin ]] && log="$(_svc_home)/log/api.log" listener=admin
+		addr=$(sed -n 's/.*"msg":"listening",.*"listener":"'"$listener"'","addr":"\([^"]*\)".*/\1/p' "$log" 2>/dev/null | tail -n 1)
+	fi
+	echo "$addr"
 }
 
 _app_log() { printf '[app] %s\n' "$*" >&2; }
@@ -135,14 +151,14 @@ app_start() {
 	export AUDITTRAIL_WRITER_INSTANCE_ID=${AUDITTRAIL_WRITER_INSTANCE_ID:-writer-1}
 	# The admin API on its own loopback listener (the admin command calls
 	# it), and the archive of expiring events.
-	AUDITTRAIL_ADMIN_ADDR=$(app_addr admin)
-	AUDITTRAIL_ADMIN_URL="http://$AUDITTRAIL_ADMIN_ADDR"
+	AUDITTRAIL_ADMIN_ADDR=$(_app_listen admin)
 	AUDITTRAIL_ARCHIVE_DIR=${AUDITTRAIL_ARCHIVE_DIR:-$(cd "$home" && pwd)/archive}
-	export AUDITTRAIL_ADMIN_ADDR AUDITTRAIL_ADMIN_URL AUDITTRAIL_ARCHIVE_DIR
+	export AUDITTRAIL_ADMIN_ADDR AUDITTRAIL_ARCHIVE_DIR
 	for name in "${APP_NAMES[@]}"; do
 		_app_log "starting $name (log $home/log/$name.log)"
+		: >"$home/log/$name.log" # emptied now, so app_addr never reads the last run's address
 		nohup setsid bash -c "$SVC_DAEMON_WRAPPER" "$home/run/$name.pid" "$home/bin/$name" \
-			>"$home/log/$name.log" 2>&1 </dev/null &
+			>>"$home/log/$name.log" 2>&1 </dev/null &
 	done
 	deadline=$(($(date +%s) + 60))
 	for name in "${APP_NAMES[@]}"; do
@@ -157,5 +173,7 @@ app_start() {
 		_app_log "$name ready on $(app_addr "$name")"
 	done
 	curl -fsS "http://$(app_addr admin)/healthz" >/dev/null || { _app_log "ERROR: the admin API does not answer on $(app_addr admin)"; return 1; }
+	AUDITTRAIL_ADMIN_URL="http://$(app_addr admin)"
+	export AUDITTRAIL_ADMIN_URL
 	_app_log "admin API on $(app_addr admin)"
 }
