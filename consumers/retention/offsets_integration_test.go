@@ -18,6 +18,7 @@ import (
 // record's day partitions stored more than OffsetsRetentionDays days ago,
 // whatever the events' window, and keeps the others.
 func TestOffsetsRecordKeepsItsDaysOnly(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 	b, err := conn.PrepareBatch(context.Background(), migrations.Offsets.Insert(ch.Database))

@@ -49,6 +49,7 @@ func (c *holdBeforeDelete) Exec(ctx context.Context, query string, args ...any) 
 // row of the held workspace is still in the events and lookup tables, and
 // the other workspace's expired rows are gone.
 func TestAHoldBetweenTheCheckAndTheDeleteKeepsTheRows(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	ctx := context.Background()
 	db := ch.Database

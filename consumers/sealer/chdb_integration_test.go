@@ -28,6 +28,7 @@ import (
 // what is tested; the hashing and the external data are on 18.16
 // (sealer_integration_test.go).
 func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
 	srv := chdbtest.Start(t)
 	ctx := context.Background()
 	const db = "audittrail"

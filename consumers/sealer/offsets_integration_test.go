@@ -62,6 +62,7 @@ func (s *stack) writerWith(tweak func(*writer.Config)) (stop func()) {
 // events table, whatever the traffic holds (dead letters, expired events,
 // identical resends, a resend with another timestamp, a backdated event).
 func TestTheSealerReadsWhatTheWriterStoredByOffset(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	defer s.writer()()
 	store := &countingStore{ClickHouseStore: sealer.NewClickHouseStore(s.conn, s.db)}
@@ -81,6 +82,7 @@ func TestTheSealerReadsWhatTheWriterStoredByOffset(t *testing.T) {
 // older version) are sealed from the rows read back, and then the same
 // log goes on from the offsets record.
 func TestRecordsWithoutOffsetsAreReadBack(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	stopWriter := s.writerWith(func(c *writer.Config) { c.RecordOffsets = false })
 	workspaces := []string{"ws_a"}
@@ -102,6 +104,7 @@ func TestRecordsWithoutOffsetsAreReadBack(t *testing.T) {
 // ClickHouse after the writer stored it and before the sealer read it is
 // sealed as its record says, and verify online reports it altered.
 func TestARowAlteredBeforeItIsSealedIsSealedAsItsRecord(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	stopWriter := s.writer()
 	var recs []*kgo.Record
@@ -198,6 +201,7 @@ func checkOffsets(t *testing.T, got map[sealer.At]migrations.StoredOffset) {
 // lookup of 100 offsets in each of two partitions, in a record of 200,000,
 // reads at most two granules (1,024 rows each) per range.
 func TestOffsetsLookupOnTheRealServer(t *testing.T) {
+	t.Parallel()
 	conn, ch := stacktest.ClickHouse(t, 90)
 	ctx := context.Background()
 	spans := offsetsFixture(t, conn, ch.Database)
@@ -238,6 +242,7 @@ func TestOffsetsLookupOnTheRealServer(t *testing.T) {
 // TestOffsetsLookupOnCurrentClickHouse: the same choices on current
 // ClickHouse (chdb, in process).
 func TestOffsetsLookupOnCurrentClickHouse(t *testing.T) {
+	t.Parallel()
 	srv := chdbtest.Start(t)
 	ctx := context.Background()
 	const db = "audittrail"
@@ -280,8 +285,10 @@ func (s *stuckSink) Register(ctx context.Context, ids []idwindow.StoredID) error
 // gives each event one leaf, the hash of its stored row, and reads
 // nothing back.
 func TestAWriterReplayIsSealedOnceWithoutReadingBack(t *testing.T) {
+	t.Parallel()
 	for _, registered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("registered=%v", registered), func(t *testing.T) {
+			t.Parallel() // each on a stack of its own
 			s := newStack(t)
 			cfg := writer.Defaults()
 			cfg.Topic, cfg.DeadLetterTopic, cfg.Group = s.events, s.dlq, s.writerGroup

@@ -266,6 +266,7 @@ func (s *stack) sealed(workspaces []string, within time.Duration, must ...string
 }
 
 func TestEveryStoredEventHasOneLeafUnderAVerifiedCheckpoint(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	defer s.writer()()
 	defer s.sealer(nil)()
@@ -332,6 +333,7 @@ func (c *crashingStore) Append(ctx context.Context, hashes []migrations.StoredHa
 }
 
 func TestASealerKilledBetweenItsInsertsIsReplacedWithoutGapOrDoubleIndex(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	defer s.writer()()
 	workspaces := []string{"ws_a", "ws_b"}
@@ -355,6 +357,7 @@ func TestASealerKilledBetweenItsInsertsIsReplacedWithoutGapOrDoubleIndex(t *test
 // the sealer reads the records and holds them; it seals them once the
 // writer group stored and committed them.
 func TestNothingIsSealedBeforeTheWriterCommitted(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	reg := prometheus.NewRegistry()
 	defer s.sealerWith(nil, reg, nil)()
@@ -382,6 +385,7 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // A sealer yields to a writer that lags behind the records it read, and
 // seals everything once the writer caught up, each event once.
 func TestASealerYieldsToALaggingWriterAndThenSealsEverything(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	reg := prometheus.NewRegistry()
 	defer s.sealerWith(nil, reg, func(c *sealer.Config) { c.YieldLag, c.YieldEvery = 20, 2*time.Second })()

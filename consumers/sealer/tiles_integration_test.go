@@ -20,6 +20,7 @@ import (
 // the tile's stored hash, and its newest note, whose text the stored row
 // rebuilds.
 func TestCompleteTilesGetSignedTileNotes(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	defer s.writer()()
 	defer s.sealer(nil)()
