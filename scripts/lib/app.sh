@@ -131,6 +131,17 @@ _app_pid() {
 	echo "$pid"
 }
 
+# _app_up NAME: NAME's process is running or still starting: its pid file
+# is not written yet, or names a live process (the wrapper that writes it
+# is a shell until it execs the binary, which _app_pid would not accept).
+_app_up() {
+	local f pid
+	f="$(_svc_home)/run/$1.pid"
+	[[ -s $f ]] || return 0
+	pid=$(<"$f")
+	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
 app_stop() {
 	local name pid
 	for name in sealer forwarder api ingest writer; do
@@ -163,7 +174,7 @@ app_start() {
 	deadline=$(($(date +%s) + 60))
 	for name in "${APP_NAMES[@]}"; do
 		until curl -fsS "http://$(app_addr "$name")/readyz" >/dev/null 2>&1; do
-			if (($(date +%s) > deadline)) || ! _app_pid "$name" >/dev/null; then
+			if (($(date +%s) > deadline)) || ! _app_up "$name"; then
 				_app_log "ERROR: $name did not become ready; last log lines:"
 				tail -n 20 "$home/log/$name.log" >&2
 				return 1
