@@ -93,7 +93,7 @@ type bench struct {
 	big, median string // the largest and the median workspace
 }
 
-// measureAll times the first pages, the timelines, then the CSV export, and reports a
+// measureAll times the first pages, the timelines, the facets, then the CSV export, and reports a
 // missed target as an error.
 func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	sizes, err := b.describe(ctx)
@@ -113,6 +113,13 @@ func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	}
 	if !b.o.noTimeline {
 		missed, err := b.timelines(ctx, tok, sizes)
+		if err != nil {
+			return err
+		}
+		failed = failed || missed
+	}
+	if !b.o.noFacets {
+		missed, err := b.facets(tok, sizes)
 		if err != nil {
 			return err
 		}
