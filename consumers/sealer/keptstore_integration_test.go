@@ -49,7 +49,9 @@ func keptStoreCase(t *testing.T, conn interface {
 		require.NoError(t, b.Append(migrations.KeptValues(&r.row, r.restored, u)...))
 	}
 	require.NoError(t, b.Send())
-	key := func(r migrations.Row) sealer.Key { return sealer.Key{WorkspaceID: r.WorkspaceID, TimestampNs: r.TimestampNs, ID: r.ID} }
+	key := func(r migrations.Row) sealer.Key {
+		return sealer.Key{WorkspaceID: r.WorkspaceID, TimestampNs: r.TimestampNs, ID: r.ID}
+	}
 	got, err := store.KeptRows(ctx, []sealer.Key{key(kept), key(restored), key(both), {WorkspaceID: "ws_a", TimestampNs: old.UnixNano(), ID: "none"}})
 	require.NoError(t, err)
 	require.Len(t, got, 2, "the policy's rows; not the restored one")
