@@ -55,11 +55,14 @@ func (s *stack) hold(ws string) {
 
 // keepingWriter runs a writer that stores what the policies keep past its
 // 90-day window, in the events table and the long-term table, as the
-// writer command does.
-func (s *stack) keepingWriter() (stop func()) {
+// writer command does; tweak (when set) changes its configuration.
+func (s *stack) keepingWriter(tweak func(*writer.Config)) (stop func()) {
 	cfg := writer.Defaults()
 	cfg.Topic, cfg.DeadLetterTopic, cfg.Group = s.events, s.dlq, s.writerGroup
 	cfg.BatchSize, cfg.BatchAge = 200, 50*time.Millisecond
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	w, err := writer.New(cfg, []kgo.Opt{kgo.SeedBrokers(stacktest.Brokers()...)}, writer.NewClickHouseSink(s.conn, s.db).KeepLate(90, time.Now), quietLog(), nil, nil)
 	require.NoError(s.t, err)
 	w.KeepBy(retentionpolicy.NewCache(s.conn, s.db, 90, time.Second, nil).Bound(time.Minute, 5*time.Second))
@@ -86,9 +89,17 @@ func (s *stack) keptLeaves(ws string) []leafRow {
 // found, the leaves' day partition and the events' week partition (with
 // its lookup tables') holding ts.
 func (s *stack) dropDay(ts time.Time) {
+	day := ts.UTC().Truncate(24 * time.Hour)
+	require.NoError(s.t, s.conn.Exec(context.Background(), fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", s.db, migrations.LeavesTable, day.Format("20060102"))))
+	require.Zero(s.t, count(s.t, s, migrations.LeavesTable, ts), "the day's leaves are dropped")
+	s.dropWeek(ts)
+}
+
+// dropWeek drops the events' week partition holding ts (and its lookup
+// tables'), as the retention job does once it copied the kept rows.
+func (s *stack) dropWeek(ts time.Time) {
 	ctx := context.Background()
 	day := ts.UTC().Truncate(24 * time.Hour)
-	require.NoError(s.t, s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", s.db, migrations.LeavesTable, day.Format("20060102"))))
 	week := fmt.Sprint(day.AddDate(0, 0, -((int(day.Weekday())+6)%7)).Unix() / 86400)
 	tables := []string{migrations.Table}
 	for _, l := range migrations.Lookups {
@@ -97,7 +108,6 @@ func (s *stack) dropDay(ts time.Time) {
 	for _, table := range tables {
 		require.NoError(s.t, s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", s.db, table, week)))
 	}
-	require.Zero(s.t, count(s.t, s, migrations.LeavesTable, ts), "the day's leaves are dropped")
 	require.Zero(s.t, count(s.t, s, migrations.Table, ts), "the week's events are dropped")
 }
 
@@ -108,7 +118,8 @@ func count(t *testing.T, s *stack, table string, ts time.Time) uint64 {
 }
 
 // verifyOnline runs verify's online check of ws as the API serves it
-// (the policies applied) and returns its report.
+// (the policies applied) and returns its report: every row received
+// until now must be sealed (the tests wait for their leaves first).
 func (s *stack) verifyOnline(ws string) verify.Report {
 	ctx := context.Background()
 	vs, err := verify.Verifiers([]string{s.vkey})
@@ -116,7 +127,7 @@ func (s *stack) verifyOnline(ws string) verify.Report {
 	st := readstore.New(s.conn, s.db, 90, nil).WithPolicies(retentionpolicy.NewCache(s.conn, s.db, 90, time.Minute, nil))
 	src := verify.StoreSource{Log: readstore.NewLog(s.conn, s.db), Events: st}
 	rep, err := verify.Online(ctx, src, verify.OnlineOptions{WorkspaceID: ws, Known: vs, Origin: "audittrail.local",
-		UnsealedAfter: time.Now().Add(-10 * time.Minute).UnixNano(), ReceivedBy: time.Now().Add(time.Minute).UnixNano()})
+		UnsealedAfter: time.Now().UnixNano(), ReceivedBy: time.Now().Add(time.Minute).UnixNano()})
 	require.NoError(s.t, err)
 	return rep
 }
@@ -145,7 +156,7 @@ func TestALateKeptEventSealedJustBeforeItsDayIsDroppedKeepsItsLeaf(t *testing.T)
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStack(t)
 			s.hold("ws_hold")
-			defer s.keepingWriter()()
+			defer s.keepingWriter(nil)()
 			defer s.sealerWith(nil, nil, func(c *sealer.Config) { c.RetentionDays = tc.days })()
 			late := time.Now().UTC().Add(-200 * 24 * time.Hour)
 			s.send(record(t, s.events, "ws_hold", "late", late), record(t, s.events, "ws_hold", "now", time.Now().UTC().Add(-time.Minute)))
@@ -173,8 +184,10 @@ func TestALateKeptEventSealedJustBeforeItsDayIsDroppedKeepsItsLeaf(t *testing.T)
 				require.Empty(t, rep.Problems, "the leaf survived the drop")
 				require.Equal(t, 2, rep.Checked)
 			} else {
-				require.Equal(t, []string{"1 leaves: missing with their leaf rows (removed, or expired by retention: not provable)"}, rep.Problems,
-					"the late event's leaf is gone")
+				require.Len(t, rep.Problems, 2, "the late event's leaf is gone: %v", rep.Problems)
+				require.Contains(t, rep.Problems[0], "row late")
+				require.Contains(t, rep.Problems[0], "present without a leaf")
+				require.Equal(t, "1 leaves: missing with their leaf rows (removed, or expired by retention: not provable)", rep.Problems[1])
 			}
 		})
 	}
@@ -197,7 +210,7 @@ func TestAResendOfAKeptEventWhoseLeafIsOnlyInTheLongTermTableGetsNoSecondLeaf(t 
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStack(t)
 			s.hold("ws_hold")
-			defer s.keepingWriter()()
+			defer s.keepingWriter(nil)()
 			stop := s.sealer(nil)
 			late := record(t, s.events, "ws_hold", "late", time.Now().UTC().Add(-200*24*time.Hour))
 			recs := []*kgo.Record{late}
@@ -246,14 +259,14 @@ func TestAResendOfAKeptEventWhoseLeafIsOnlyInTheLongTermTableGetsNoSecondLeaf(t 
 	}
 }
 
-// TestCurrentTrafficReadsNothingFromTheLongTermTables: the ordinary path
+// TestCurrentTrafficReadsNothingFromTheLongTermTablesOnTheRealServers: the ordinary path
 // (current and backdated events inside the window, resends, dead letters,
 // expired events) looks nothing up in the long-term tables and stores
 // nothing there; a late kept event then stores its one leaf there and
 // looks its own id up, once.
-func TestCurrentTrafficReadsNothingFromTheLongTermTables(t *testing.T) {
+func TestCurrentTrafficReadsNothingFromTheLongTermTablesOnTheRealServers(t *testing.T) {
 	s := newStack(t)
-	defer s.keepingWriter()()
+	defer s.keepingWriter(nil)()
 	store := &keptCounter{ClickHouseStore: sealer.NewClickHouseStore(s.conn, s.db)}
 	defer s.sealer(store)()
 	workspaces := []string{"ws_a", "ws_b"}
@@ -272,4 +285,53 @@ func TestCurrentTrafficReadsNothingFromTheLongTermTables(t *testing.T) {
 	require.EqualValues(t, 1, store.leafKeys.Load(), "its id looked up")
 	require.Zero(t, store.rowKeys.Load(), "its row is the record's: nothing read back")
 	require.Len(t, s.keptLeaves("ws_hold"), 1)
+}
+
+// TestALateKeptEventReadBackAfterItsWeekWasDroppedIsSealed: a held
+// workspace's event 200 days old, stored by a writer that does not record
+// its offsets (the sealer reads it back), whose week is copied and
+// dropped before the sealer reads it (a sealer stopped longer than the
+// settle time): the sealer reads it back from the long-term table and
+// seals it, and verify proves it. A sealer whose window does not reach
+// the event leaves it without a leaf.
+func TestALateKeptEventReadBackAfterItsWeekWasDroppedIsSealed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		days   int
+		leaves uint64
+	}{{"the deployment's window", 90, 2}, {"a window past the event", 3650, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t)
+			s.hold("ws_hold")
+			defer s.keepingWriter(func(c *writer.Config) { c.RecordOffsets = false })()
+			late := time.Now().UTC().Add(-200 * 24 * time.Hour)
+			s.send(record(t, s.events, "ws_hold", "late", late))
+			require.Eventually(t, func() bool { return count(t, s, migrations.KeptTable, late) > 0 }, 30*time.Second, 50*time.Millisecond)
+			s.dropWeek(late)
+
+			store := &keptCounter{ClickHouseStore: sealer.NewClickHouseStore(s.conn, s.db)}
+			defer s.sealerWith(store, nil, func(c *sealer.Config) { c.RetentionDays = tc.days })()
+			s.send(record(t, s.events, "ws_hold", "now", time.Now().UTC().Add(-time.Minute)))
+			require.Eventually(t, func() bool {
+				for _, l := range s.leaves("ws_hold") {
+					if l.id == "now" {
+						return true
+					}
+				}
+				return false
+			}, 60*time.Second, 100*time.Millisecond, "the event after the late one is sealed: the late one was decided")
+			s.waitSize("ws_hold", tc.leaves)
+			rep := s.verifyOnline("ws_hold")
+			if tc.leaves == 2 {
+				require.EqualValues(t, 1, store.rowKeys.Load(), "the late key was read from the long-term table")
+				require.Len(t, s.keptLeaves("ws_hold"), 1)
+				require.Empty(t, rep.Problems)
+				require.Equal(t, 2, rep.Checked)
+			} else {
+				require.Zero(t, store.rowKeys.Load())
+				require.Len(t, rep.Problems, 1, "the late event is served without a leaf: %v", rep.Problems)
+				require.Contains(t, rep.Problems[0], "late")
+			}
+		})
+	}
 }
