@@ -83,8 +83,8 @@ func (s *ClickHouseStore) readRows(ctx context.Context, table, cond string, keys
 	return out, nil
 }
 
-// keysTable and probesTable are the external tables Rows and Sizes send
-// their keys in.
+// keysTable and probesTable are the external tables Rows (and KeptRows,
+// KeptLeaves) and Sizes send their keys in.
 const (
 	keysTable   = "sealer_keys"
 	probesTable = "sealer_probes"
