@@ -57,7 +57,9 @@ func createWindowView(o Options) string {
 // its workspace's policy in force (RetentionTable's newest version) keeps
 // it, as the API's store reads: under a hold, within its days (the
 // deployment's when it has none), or restored and before its kept_until
-// day.
+// day. The subqueries are GLOBAL: on a cluster both tables are
+// Distributed, and a subquery on one inside a query on the other is
+// refused (distributed_product_mode 'deny').
 func createAnalystView(o Options) string {
 	cut := fmt.Sprintf("((toInt64(now()) - %d) * 1000000000)", o.RetentionDays*86400)
 	events, kept := o.Database+"."+Table, o.Database+"."+KeptTable
@@ -65,8 +67,8 @@ func createAnalystView(o Options) string {
 SELECT %s, toUInt8(0) AS restored, toDate(0) AS kept_until FROM %s FINAL WHERE %s
 UNION ALL
 SELECT %s, restored, kept_until FROM %s FINAL
-WHERE timestamp_ns < %s OR (workspace_id, timestamp_ns, id) NOT IN (SELECT workspace_id, timestamp_ns, id FROM %s
-WHERE timestamp_ns IN (SELECT timestamp_ns FROM %s WHERE timestamp_ns >= %s))
+WHERE timestamp_ns < %s OR (workspace_id, timestamp_ns, id) GLOBAL NOT IN (SELECT workspace_id, timestamp_ns, id FROM %s
+WHERE timestamp_ns GLOBAL IN (SELECT timestamp_ns FROM %s WHERE timestamp_ns >= %s))
 ) AS e ANY LEFT JOIN (SELECT workspace_id, argMax(days, version) AS retention_days, argMax(hold, version) AS %s
 FROM %s.%s GROUP BY workspace_id) AS p USING workspace_id
 WHERE %s = 1 OR timestamp_ns >= ((toInt64(now()) - if(retention_days = 0, %d, toInt64(retention_days)) * 86400) * 1000000000)
