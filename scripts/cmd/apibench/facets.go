@@ -36,18 +36,9 @@ func (b *bench) facets(tok string, sizes map[string]uint64) (failed bool, err er
 			if err != nil {
 				return failed, fmt.Errorf("facets %s %s: %w", ws, sh.name, err)
 			}
-			ok := api.p99 <= facetsBudget
-			verdict := okText(ok)
-			if b.o.events < 20_000_000 {
-				verdict += " (the budget is for 20,000,000 events)"
-			} else {
-				failed = failed || !ok
-			}
-			basePct := "        -         -"
-			if b.baseline != "" {
-				basePct = fmt.Sprintf("%9.1f %9.1f", base.p50, base.p99)
-			}
-			fmt.Printf("%-9s %-34s %8.1f %8.1f %s  %s\n", fmt.Sprintf("%s(%d)", ws, sizes[ws]), sh.name, api.p50, api.p99, basePct, verdict)
+			verdict, missed := b.verdict(api.p99, facetsBudget)
+			failed = failed || missed
+			fmt.Printf("%-9s %-34s %8.1f %8.1f %s  %s\n", fmt.Sprintf("%s(%d)", ws, sizes[ws]), sh.name, api.p50, api.p99, b.baseColumns(base), verdict)
 		}
 	}
 	return failed, nil

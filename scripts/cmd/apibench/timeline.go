@@ -56,19 +56,10 @@ func (b *bench) timelines(ctx context.Context, tok string, sizes map[string]uint
 			if err != nil {
 				return failed, fmt.Errorf("timeline %s %s: %w", ws, sh.name, err)
 			}
-			ok := r.api.p99 <= timelineBudget
-			verdict := okText(ok)
-			if b.o.events < 20_000_000 {
-				verdict += " (the budget is for 20,000,000 events)"
-			} else {
-				failed = failed || !ok
-			}
-			basePct := "        -         -"
-			if b.baseline != "" {
-				basePct = fmt.Sprintf("%9.1f %9.1f", r.base.p50, r.base.p99)
-			}
+			verdict, missed := b.verdict(r.api.p99, timelineBudget)
+			failed = failed || missed
 			fmt.Printf("%-9s %-34s %8d %8.1f %8.1f %8.1f %8.1f %s  %s\n", fmt.Sprintf("%s(%d)", ws, sizes[ws]), sh.name, n,
-				r.api.p50, r.api.p99, r.sql.p50, r.sql.p99, basePct, verdict)
+				r.api.p50, r.api.p99, r.sql.p50, r.sql.p99, b.baseColumns(r.base), verdict)
 		}
 	}
 	return failed, nil
@@ -157,4 +148,24 @@ func timeGet(u, tok string, n, warm int) ([]float64, error) {
 		}
 	}
 	return ms, nil
+}
+
+// verdict says whether p99 is within budget (ms); missed is whether that
+// counts as a missed target: the budgets are for 20,000,000 events, and
+// smaller runs only report.
+func (b *bench) verdict(p99, budget float64) (verdict string, missed bool) {
+	ok := p99 <= budget
+	if b.o.events < 20_000_000 {
+		return okText(ok) + " (the budget is for 20,000,000 events)", false
+	}
+	return okText(ok), !ok
+}
+
+// baseColumns are the baseline API's p50 and p99 columns ("-" without a
+// baseline).
+func (b *bench) baseColumns(p percentiles) string {
+	if b.baseline == "" {
+		return "        -         -"
+	}
+	return fmt.Sprintf("%9.1f %9.1f", p.p50, p.p99)
 }
