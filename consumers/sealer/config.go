@@ -60,6 +60,9 @@ type Config struct {
 	// CheckEvery is how often at most the writer's committed offsets are
 	// read while records wait for them.
 	CheckEvery time.Duration
+	// Sample is how many of a round's new leaves have their stored row
+	// read back and compared with the leaf (see sample.go); 0 reads none.
+	Sample int
 }
 
 // Defaults returns the defaults of the config.Sealer* variables and of the
@@ -73,6 +76,7 @@ func Defaults() Config {
 		YieldLag: config.SealerYieldLag.Default, YieldEvery: 5 * time.Second,
 		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
 		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
+		Sample: config.SealerSample.Default,
 	}
 }
 
@@ -88,6 +92,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.BatchBytes = config.SealerBatchBytes.Get(e)
 	c.PendingBytes = config.SealerPendingBytes.Get(e)
 	c.YieldLag = config.SealerYieldLag.Get(e)
+	c.Sample = config.SealerSample.Get(e)
 	c.CheckpointInterval = config.CheckpointInterval.Get(e)
 	c.Origin = config.LogOrigin.Get(e)
 	c.SigningKey = config.SigningKey.Get(e)
@@ -101,7 +106,7 @@ func (c Config) Validate() error {
 		config.SealerGroup.Check(c.Group), config.WriterGroup.Check(c.WriterGroup),
 		config.CheckpointsTopic.Check(c.CheckpointsTopic), config.SealerBatchSize.Check(c.BatchSize),
 		config.SealerBatchBytes.Check(c.BatchBytes), config.SealerPendingBytes.Check(c.PendingBytes),
-		config.SealerYieldLag.Check(c.YieldLag),
+		config.SealerYieldLag.Check(c.YieldLag), config.SealerSample.Check(c.Sample),
 		config.CheckpointInterval.Check(c.CheckpointInterval), config.LogOrigin.Check(c.Origin),
 	}
 	if c.Group == c.WriterGroup {

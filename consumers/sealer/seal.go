@@ -68,6 +68,9 @@ type sequencer struct {
 	// anchor, when set, checks each loaded log against its latest signed
 	// checkpoint.
 	anchor *anchor
+	// sampler, when set, picks the new leaves whose stored rows are read
+	// back and compared (sample.go).
+	sampler *sampler
 }
 
 // Sealed is what one seal call appended.
@@ -92,6 +95,9 @@ type Sealed struct {
 	// (another key or received_at_ns): the writer writes neither, so the
 	// offsets record was changed. Their rows were read back.
 	OffsetMismatches []Key
+	// Sample is what the read-back of a random few new leaves' stored
+	// rows found (sample.go).
+	Sample Sampled
 }
 
 // Item is a record to seal: the key of its event, its place (looked up in
@@ -160,6 +166,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	for _, l := range out.Leaves {
 		s.trees[l.WorkspaceID].remember(leafKey{l.TimestampNs, l.ID}, s.maxSeen)
 	}
+	out.Sample = s.sample(ctx, out.Leaves, res)
 	return out, nil
 }
 

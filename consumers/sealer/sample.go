@@ -1,0 +1,166 @@
+package sealer
+
+// The live tamper signal: a leaf is computed from its Kafka record, not
+// from the stored row, so a row changed in ClickHouse after the writer
+// stored it would otherwise be found only by `verify online`. Each round,
+// a few of the round's new leaves, chosen at random, have their stored
+// row read back by key and compared with the leaf; a row that exists and
+// differs is counted and logged (the AuditTrailStoredRowMismatch alert).
+// The leaf is never changed and sealing never waits on the outcome: the
+// record is the truth.
+
+import (
+	"context"
+	crand "crypto/rand"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// sampleTimeout bounds a round's sample read: a slow server delays the
+// round by at most this much, and a read that fails is counted, not
+// retried.
+const sampleTimeout = 5 * time.Second
+
+// Results of a sampled row (the rows_sampled counter's labels).
+const (
+	sampleMatch = "match" // the stored row hashes to its leaf
+	// sampleAltered: the stored row (the copy the table's merges keep)
+	// differs from its leaf other than by a later received_at: changed in
+	// ClickHouse.
+	sampleAltered = "altered"
+	// sampleAbsent: no stored row is visible (a cluster replica behind, or
+	// retention already dropped its day): not evidence of a change.
+	sampleAbsent = "absent"
+	// sampleLaterCopy: the kept copy is the same event received later (an
+	// identical resend the writer stored again after its id window forgot
+	// the id): a known gap, not an alteration (docs/integrity.md).
+	sampleLaterCopy = "later_copy"
+)
+
+// sampleResults are the rows_sampled counter's labels.
+var sampleResults = []string{sampleMatch, sampleAltered, sampleAbsent, sampleLaterCopy}
+
+// Sampled is what one round's sample found.
+type Sampled struct {
+	// Results counts the sampled rows by result (sampleResults).
+	Results map[string]int
+	// Altered are the sampled leaves whose stored row differs.
+	Altered []migrations.Leaf
+	// Err is the sample read's error (the round is sealed all the same).
+	Err error
+}
+
+// sampler picks the leaves whose rows are read back. It is owned by the
+// sealer's loop.
+type sampler struct {
+	n int
+	// rnd is a ChaCha8 stream seeded from crypto/rand: which rows are
+	// checked cannot be predicted from what the sealer did before, so an
+	// attacker cannot time a change to miss the sample.
+	rnd *rand.Rand
+}
+
+// newSampler returns a sampler of n rows a round, nil when n is 0.
+func newSampler(n int) *sampler {
+	if n <= 0 {
+		return nil
+	}
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // never fails (crypto/rand.Read's contract)
+	return &sampler{n: n, rnd: rand.New(rand.NewChaCha8(seed))}
+}
+
+// pick returns min(n, len(from)) distinct elements of from, uniformly
+// at random (a partial Fisher-Yates shuffle of a copy).
+func (p *sampler) pick(from []int) []int {
+	xs := append([]int(nil), from...)
+	k := min(p.n, len(xs))
+	for i := range k {
+		j := i + p.rnd.IntN(len(xs)-i)
+		xs[i], xs[j] = xs[j], xs[i]
+	}
+	return xs[:k]
+}
+
+// sample reads back the stored rows of a random few of the round's new
+// leaves (leaves, in the order assigned) that were computed from their
+// record (rows read back were compared already) and compares each with
+// its leaf. It never fails the round: a failed read is in Sampled.Err.
+func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res resolved) Sampled {
+	out := Sampled{Results: map[string]int{}}
+	if s.sampler == nil || len(leaves) == 0 {
+		return out
+	}
+	var from []int
+	for i := range leaves {
+		if !res.readBack[leafEvent(&leaves[i])] {
+			from = append(from, i)
+		}
+	}
+	chosen := s.sampler.pick(from)
+	if len(chosen) == 0 {
+		return out
+	}
+	keys := make([]Key, len(chosen))
+	for i, c := range chosen {
+		keys[i] = leafEvent(&leaves[c])
+	}
+	rctx, cancel := context.WithTimeout(ctx, sampleTimeout)
+	defer cancel()
+	stored, err := s.store.Rows(rctx, keys)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	for _, c := range chosen {
+		l := leaves[c]
+		record := res.rows[leafEvent(&l)]
+		row, ok := stored[leafEvent(&l)]
+		r := compareStored(l.Hash, &record, row, ok)
+		out.Results[r]++
+		if r == sampleAltered {
+			out.Altered = append(out.Altered, l)
+		}
+	}
+	return out
+}
+
+// compareStored decides a sampled row: stored (present when ok) against
+// the leaf hash sealed from record.
+func compareStored(leafHash string, record *migrations.Row, stored migrations.Row, ok bool) string {
+	if !ok {
+		return sampleAbsent
+	}
+	h := leaf.Hash(&stored)
+	switch {
+	case string(h[:]) == leafHash:
+		return sampleMatch
+	case stored.ReceivedAtNs > record.ReceivedAtNs && sameEvent(record, &stored, h):
+		return sampleLaterCopy
+	default:
+		return sampleAltered
+	}
+}
+
+// leafEvent is the key of the stored event a leaf names.
+func leafEvent(l *migrations.Leaf) Key { return Key{l.WorkspaceID, l.TimestampNs, l.ID} }
+
+// report counts a round's sample and logs each altered row.
+func (s *Sealer) report(sm Sampled) {
+	for r, n := range sm.Results {
+		s.m.sampled.WithLabelValues(r).Add(float64(n))
+	}
+	if sm.Err != nil {
+		s.m.errors.WithLabelValues("sample").Inc()
+		s.log.Warn("the round's sample of stored rows not read; the round is sealed", "err", sm.Err)
+	}
+	for _, l := range sm.Altered {
+		s.log.Error("a sampled stored row differs from the leaf sealed from its Kafka record (was the row changed in ClickHouse?)",
+			slog.String("workspace", l.WorkspaceID), slog.String("id", l.ID), slog.Int64("timestamp_ns", l.TimestampNs),
+			slog.Uint64("leaf_index", l.Index))
+	}
+}
