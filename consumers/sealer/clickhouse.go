@@ -274,10 +274,10 @@ func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map
 // connection when its context ends, even after Send returned).
 func (s *ClickHouseStore) Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error {
 	ctx = context.WithoutCancel(ctx)
-	if err := insert(ctx, s.conn, migrations.Hashes.Insert(s.db), hashes, migrations.Hashes.Values); err != nil {
+	if err := insert(ctx, s.conn, s.db, migrations.Hashes, hashes); err != nil {
 		return fmt.Errorf("insert stored hashes: %w", err)
 	}
-	if err := insert(ctx, s.conn, migrations.Leaves.Insert(s.db), leaves, migrations.Leaves.Values); err != nil {
+	if err := insert(ctx, s.conn, s.db, migrations.Leaves, leaves); err != nil {
 		return fmt.Errorf("insert leaves: %w", err)
 	}
 	return nil
@@ -285,27 +285,10 @@ func (s *ClickHouseStore) Append(ctx context.Context, hashes []migrations.Stored
 
 // SaveCheckpoints implements Store, in one insert.
 func (s *ClickHouseStore) SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error {
-	if err := insert(context.WithoutCancel(ctx), s.conn, migrations.Checkpoints.Insert(s.db), cps, migrations.Checkpoints.Values); err != nil {
+	if err := insert(context.WithoutCancel(ctx), s.conn, s.db, migrations.Checkpoints, cps); err != nil {
 		return fmt.Errorf("insert checkpoints: %w", err)
 	}
 	return nil
-}
-
-func insert[R any](ctx context.Context, conn Conn, query string, rows []R, values func(*R) []any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return err
-	}
-	for i := range rows {
-		if err := batch.Append(values(&rows[i])...); err != nil {
-			_ = batch.Abort()
-			return err
-		}
-	}
-	return batch.Send()
 }
 
 // hashes reads a workspace's stored hashes by index (unmerged copies are

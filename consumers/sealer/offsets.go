@@ -35,7 +35,7 @@ type Span struct {
 type resolved struct {
 	// rows holds the stored row of each stored key: the record's, or read
 	// back from the events table (readBack).
-	rows     map[Key]migrations.Row
+	rows     map[Key]*migrations.Row
 	readBack map[Key]bool
 	// notStored marks the items the offsets record says were not stored
 	// (dead-lettered, expired on arrival, a duplicate).
@@ -70,7 +70,7 @@ var readBackReasons = []string{readBackAbsent, readBackUnverified, readBackOther
 // in its window) is not stored when its id has a leaf or a stored copy
 // in the round; else it is read back (see duplicates).
 func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error) {
-	res := resolved{rows: make(map[Key]migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items)),
+	res := resolved{rows: make(map[Key]*migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items)),
 		fallback: map[string]int{}}
 	recorded, err := s.store.Offsets(ctx, spans(items))
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 			res.tampered = append(res.tampered, it.Key)
 			readBack(it.Key, readBackReceivedAt)
 		default:
-			res.rows[it.Key] = *it.Record
+			res.rows[it.Key] = it.Record
 		}
 	}
 	more, err := s.duplicates(ctx, items, dupes, &res)
@@ -122,7 +122,7 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 	}
 	for k, r := range stored {
 		if _, ok := res.rows[k]; !ok {
-			res.rows[k] = r
+			res.rows[k] = &r
 			res.readBack[k] = true
 		}
 	}

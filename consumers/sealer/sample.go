@@ -120,7 +120,7 @@ func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res re
 		l := leaves[c]
 		record := res.rows[leafEvent(&l)]
 		row, ok := stored[leafEvent(&l)]
-		r := compareStored(l.Hash, &record, row, ok)
+		r := compareStored(l.Hash, record, row, ok)
 		out.Results[r]++
 		if r == sampleAltered {
 			out.Altered = append(out.Altered, l)

@@ -173,7 +173,9 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 // assign decides the leaves of the fresh stored events in items' order and
 // returns the stored hashes they add.
 func (s *sequencer) assign(items []Item, res resolved, fresh map[Key]bool, out *Sealed) ([]migrations.StoredHash, error) {
-	var hashes []migrations.StoredHash
+	// A leaf adds 2 stored hashes on average (one per level it completes).
+	hashes := make([]migrations.StoredHash, 0, 2*len(fresh)+64)
+	out.Leaves = make([]migrations.Leaf, 0, len(fresh))
 	at := s.now().UTC().Truncate(time.Second)
 	for i, it := range items {
 		k := it.Key
@@ -186,28 +188,27 @@ func (s *sequencer) assign(items []Item, res resolved, fresh map[Key]bool, out *
 			out.Repeats++
 			continue
 		}
-		delete(fresh, k)                                         // a key repeated in the batch gets one leaf
-		if _, dup := s.trees[k.WorkspaceID].seenIDs[k.ID]; dup { // its id got one earlier in the batch
+		delete(fresh, k) // a key repeated in the batch gets one leaf
+		t := s.trees[k.WorkspaceID]
+		if _, dup := t.seenIDs[k.ID]; dup { // its id got one earlier in the batch
 			out.Repeats++
 			continue
 		}
-		h := leaf.Hash(&row)
-		if it.Record != nil && res.readBack[k] && !sameEvent(it.Record, &row, h) {
+		h := leaf.Hash(row)
+		if it.Record != nil && res.readBack[k] && !sameEvent(it.Record, row, h) {
 			out.Mismatches = append(out.Mismatches, k)
 			continue
 		}
-		t := s.trees[k.WorkspaceID]
 		index, ok := t.orphans[h]
 		if ok {
 			delete(t.orphans, h)
 			out.Reclaimed++
 		} else {
 			index = t.size
-			added, err := t.appendLeaf(h)
-			if err != nil {
+			var err error
+			if hashes, err = t.appendLeaf(h, hashes); err != nil {
 				return nil, fmt.Errorf("append to the log of %s: %w", k.WorkspaceID, err)
 			}
-			hashes = append(hashes, added...)
 		}
 		t.seenIDs[k.ID] = struct{}{}
 		t.noteTime(index, k.TimestampNs)
@@ -243,21 +244,20 @@ func (s *sequencer) fence(ctx context.Context, sizes map[string]int64) error {
 // fresh returns which stored keys have no leaf yet: those the workspace's
 // set of known keys decides, and the older ones looked up in ClickHouse.
 // It loads the workspaces seen for the first time.
-func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]*migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+	stored := make([]Key, 0, len(keys))
 	for _, k := range keys {
 		if _, ok := rows[k]; ok {
 			touched[k.WorkspaceID] = true
+			stored = append(stored, k)
 		}
 	}
 	if err := s.load(ctx, touched); err != nil {
 		return nil, err
 	}
-	fresh := map[Key]bool{}
+	fresh := make(map[Key]bool, len(stored))
 	older := map[string][]Key{}
-	for _, k := range keys {
-		if _, ok := rows[k]; !ok {
-			continue
-		}
+	for _, k := range stored {
 		t := s.trees[k.WorkspaceID]
 		if _, ok := t.seenIDs[k.ID]; ok {
 			continue
