@@ -89,7 +89,8 @@ func (p *sampler) pick(from []int) []int {
 // sample reads back the stored rows of a random few of the round's new
 // leaves (leaves, in the order assigned) that were computed from their
 // record (rows read back were compared already) and compares each with
-// its leaf. It never fails the round: a failed read is in Sampled.Err.
+// its leaf. It never fails the round: a failed read is in Sampled.Err
+// (none when ctx was cancelled: the sealer is stopping).
 func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res resolved) Sampled {
 	out := Sampled{Results: map[string]int{}}
 	if s.sampler == nil || len(leaves) == 0 {
@@ -113,7 +114,9 @@ func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res re
 	defer cancel()
 	stored, err := s.store.Rows(rctx, keys)
 	if err != nil {
-		out.Err = err
+		if ctx.Err() == nil { // not a shutdown
+			out.Err = err
+		}
 		return out
 	}
 	for _, c := range chosen {

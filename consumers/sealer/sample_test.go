@@ -185,3 +185,27 @@ func TestCompareStored(t *testing.T) {
 		})
 	}
 }
+
+// TestASampleCutShortByShutdownIsNoError: the round's leaves are stored
+// (their inserts outlive the cancellation) and the sample reads nothing
+// and reports no failure.
+func TestASampleCutShortByShutdownIsNoError(t *testing.T) {
+	st := newMemStore()
+	its := sampledRound(st, 0, 3)
+	s := newSequencer(cancelledRows{st}, func() time.Time { return t0 })
+	s.sampler = newSampler(16)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out, err := s.seal(ctx, its)
+	require.NoError(t, err)
+	require.Len(t, out.Leaves, 3)
+	require.NoError(t, out.Sample.Err)
+	require.Empty(t, out.Sample.Results)
+}
+
+// cancelledRows fails the read-back as a cancelled request does.
+type cancelledRows struct{ *memStore }
+
+func (cancelledRows) Rows(ctx context.Context, _ []Key) (map[Key]migrations.Row, error) {
+	return nil, ctx.Err()
+}
