@@ -83,6 +83,10 @@ type Sealer struct {
 	checked  time.Time
 	retryAt  time.Time // after a failed round, the next one waits until then
 	swept    time.Time // when idle logs were last evicted
+	// auditor picks the leaves of each audit pass, audited is when the
+	// last pass ran (audit.go).
+	auditor *sampler
+	audited time.Time
 }
 
 // New builds a sealer and its Kafka client (kafkaOpts carry the brokers).
@@ -94,7 +98,8 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 	}
 	signer, _ := cfg.signer()
 	s := &Sealer{cfg: cfg, store: store, counts: counts, log: log, now: now, m: newMetrics(reg), signer: signer,
-		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
+		auditor: newSampler(cfg.Audit),
+		off:     &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
 		wsPart: map[string]int32{}, writerAt: map[int32]int64{}, ends: map[int32]int64{},
 		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
 			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}, sampler: newSampler(cfg.Sample)}}
@@ -189,6 +194,7 @@ func (s *Sealer) round(ctx context.Context) {
 	s.sealReady(ctx)
 	s.noteTiles(ctx)
 	s.checkpoints(ctx)
+	s.auditLogs(ctx)
 	if now := s.now(); now.Sub(s.swept) >= idleLogs/4 {
 		s.seq.evictIdle(idleLogs)
 		s.swept = now

@@ -1,0 +1,196 @@
+package sealer
+
+// The background audit: the live sample (sample.go) sees a row changed
+// before its round is sealed; a row changed later, under a leaf sealed
+// long ago, would be found only by `verify online`. So every AuditEvery
+// the sealer reads back a few leaves chosen at random among all the
+// leaves of the logs it holds in memory (crypto/rand-seeded, weighted by
+// log size: every leaf alike), with their level-0 stored hashes and
+// their events' stored rows, and checks that they still agree. A leaf
+// whose stored parts exist and disagree is counted and logged (the
+// AuditTrailStoredRowMismatch alert); nothing else changes.
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/audittrail/audittrail/schemas/leaf"
+	"github.com/audittrail/audittrail/schemas/migrations"
+)
+
+// LeafAt names a leaf: its workspace and index.
+type LeafAt struct {
+	WorkspaceID string
+	Index       int64
+}
+
+// StoredLeaf is what is stored of a leaf.
+type StoredLeaf struct {
+	// Rows are the distinct rows of audit_log_leaves at the index
+	// (unmerged equal copies collapsed: more than one is a fork or a
+	// forgery).
+	Rows []migrations.Leaf
+	// Hash is the leaf's level-0 stored hash (the tree's), "" when none.
+	Hash string
+}
+
+// leafAuditor is what the audit needs of the store beyond Store
+// (ClickHouseStore has it).
+type leafAuditor interface {
+	// LeavesAt returns what is stored of each leaf that has a row or a
+	// level-0 stored hash.
+	LeavesAt(ctx context.Context, at []LeafAt) (map[LeafAt]StoredLeaf, error)
+}
+
+// Audited is what one audit pass found.
+type Audited struct {
+	// Results counts the leaves by result (sampleMatch, sampleAltered,
+	// sampleAbsent).
+	Results map[string]int
+	// Altered are the leaves whose stored parts disagree, with why.
+	Altered []AlteredLeaf
+}
+
+// AlteredLeaf is a leaf the audit found altered.
+type AlteredLeaf struct {
+	At  LeafAt
+	ID  string
+	Why string
+}
+
+// pickLeaves returns min(n, leaves) distinct leaves chosen uniformly
+// among all the leaves of trees (each log weighted by its size).
+func (p *sampler) pickLeaves(trees map[string]*tree) []LeafAt {
+	wss := slices.Sorted(maps.Keys(trees))
+	ends := make([]int64, 0, len(wss)) // cumulative sizes
+	var total int64
+	for _, ws := range wss {
+		total += trees[ws].size
+		ends = append(ends, total)
+	}
+	var picked []int64
+	k := min(int64(p.n), total)
+	if total <= 4*int64(p.n) { // few leaves: a partial shuffle of them all
+		all := make([]int, total)
+		for i := range all {
+			all[i] = i
+		}
+		for _, x := range p.pick(all) {
+			picked = append(picked, int64(x))
+		}
+	} else { // many: draw until k distinct (fewer than 4k/3 draws expected)
+		seen := make(map[int64]bool, k)
+		for int64(len(picked)) < k {
+			if r := p.rnd.Int64N(total); !seen[r] {
+				seen[r] = true
+				picked = append(picked, r)
+			}
+		}
+	}
+	out := make([]LeafAt, len(picked))
+	for j, r := range picked {
+		i := sort.Search(len(ends), func(i int) bool { return ends[i] > r })
+		out[j] = LeafAt{wss[i], r - (ends[i] - trees[wss[i]].size)}
+	}
+	return out
+}
+
+// audit checks leaves chosen by auditor among the logs in memory. A read
+// that fails is returned (nothing is counted).
+func (s *sequencer) audit(ctx context.Context, auditor *sampler) (Audited, error) {
+	out := Audited{Results: map[string]int{}}
+	la, ok := s.store.(leafAuditor)
+	if !ok || auditor == nil {
+		return out, nil
+	}
+	at := auditor.pickLeaves(s.trees)
+	if len(at) == 0 {
+		return out, nil
+	}
+	stored, err := la.LeavesAt(ctx, at)
+	if err != nil {
+		return out, err
+	}
+	var keys []Key
+	for _, a := range at {
+		if sl := stored[a]; len(sl.Rows) == 1 {
+			keys = append(keys, Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID})
+		}
+	}
+	rows, err := s.store.Rows(ctx, keys)
+	if err != nil {
+		return out, err
+	}
+	for _, a := range at {
+		sl := stored[a]
+		var row *migrations.Row
+		if len(sl.Rows) == 1 {
+			if r, ok := rows[Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID}]; ok {
+				row = &r
+			}
+		}
+		result, why := auditLeaf(sl, row)
+		out.Results[result]++
+		if result == sampleAltered {
+			var ids []string
+			for _, r := range sl.Rows {
+				ids = append(ids, r.ID)
+			}
+			out.Altered = append(out.Altered, AlteredLeaf{At: a, ID: strings.Join(ids, ","), Why: why})
+		}
+	}
+	return out, nil
+}
+
+// auditLeaf decides a leaf from what is stored of it and its event's
+// stored row (nil when not visible): altered only when parts that exist
+// disagree. A leaf without a row or a stored hash, or whose event is not
+// visible (expired, dropped by retention, moved to the kept tables, a
+// replica behind) is absent: not evidence of a change.
+func auditLeaf(sl StoredLeaf, row *migrations.Row) (result, why string) {
+	switch {
+	case len(sl.Rows) > 1:
+		return sampleAltered, "two leaf rows at one index"
+	case len(sl.Rows) == 0 || sl.Hash == "":
+		return sampleAbsent, ""
+	case sl.Rows[0].Hash != sl.Hash:
+		return sampleAltered, "the leaf row's hash is not the tree's"
+	case row == nil:
+		return sampleAbsent, ""
+	}
+	if h := leaf.Hash(row); string(h[:]) != sl.Hash {
+		return sampleAltered, "the stored event does not hash to its leaf"
+	}
+	return sampleMatch, ""
+}
+
+// auditLogs runs an audit pass when one is due, and counts and logs it.
+func (s *Sealer) auditLogs(ctx context.Context) {
+	now := s.now()
+	if s.auditor == nil || now.Sub(s.audited) < s.cfg.AuditEvery {
+		return
+	}
+	s.audited = now
+	actx, cancel := context.WithTimeout(ctx, sampleTimeout)
+	defer cancel()
+	a, err := s.seq.audit(actx, s.auditor)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.m.errors.WithLabelValues("audit").Inc()
+			s.log.Warn("the audit of sealed leaves could not read them; the next pass tries others", "err", err)
+		}
+		return
+	}
+	for r, n := range a.Results {
+		s.m.audited.WithLabelValues(r).Add(float64(n))
+	}
+	for _, l := range a.Altered {
+		s.log.Error("an audited leaf's stored parts disagree (was the event or the log changed in ClickHouse?)",
+			slog.String("workspace", l.At.WorkspaceID), slog.Int64("leaf_index", l.At.Index), slog.String("id", l.ID),
+			slog.String("why", l.Why))
+	}
+}
