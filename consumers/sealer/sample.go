@@ -133,7 +133,7 @@ func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res re
 }
 
 // compareStored decides a sampled row: stored (present when ok) against
-// the leaf hash sealed from record.
+// the leaf hash sealed from record (nil: no later copy is recognised).
 func compareStored(leafHash string, record *migrations.Row, stored migrations.Row, ok bool) string {
 	if !ok {
 		return sampleAbsent
@@ -142,7 +142,7 @@ func compareStored(leafHash string, record *migrations.Row, stored migrations.Ro
 	switch {
 	case string(h[:]) == leafHash:
 		return sampleMatch
-	case stored.ReceivedAtNs > record.ReceivedAtNs && sameEvent(record, &stored, h):
+	case record != nil && stored.ReceivedAtNs > record.ReceivedAtNs && sameEvent(record, &stored, h):
 		return sampleLaterCopy
 	default:
 		return sampleAltered

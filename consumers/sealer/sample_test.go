@@ -184,6 +184,8 @@ func TestCompareStored(t *testing.T) {
 			require.Equal(t, c.want, compareStored(string(h[:]), &record, c.stored, c.ok))
 		})
 	}
+	later := cases[5].stored
+	require.Equal(t, sampleAltered, compareStored(string(h[:]), nil, later, true), "without the record, a later copy is not recognised")
 }
 
 // TestASampleCutShortByShutdownIsNoError: the round's leaves are stored
