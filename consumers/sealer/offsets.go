@@ -194,14 +194,18 @@ func (s *sequencer) duplicates(ctx context.Context, items []Item, dupes []int, r
 // place are left out): the rounds' records are their partitions' next
 // ones, so each range holds few offsets that are not the round's.
 func spans(items []Item) []Span {
-	by := map[[2]any]*Span{}
+	type part struct {
+		topic string
+		part  int32
+	}
+	by := map[part]*Span{}
 	var out []*Span
 	for _, it := range items {
 		a := it.At
 		if a.Topic == "" {
 			continue
 		}
-		k := [2]any{a.Topic, a.Partition}
+		k := part{a.Topic, a.Partition}
 		sp, ok := by[k]
 		if !ok {
 			sp = &Span{Topic: a.Topic, Part: a.Partition, From: a.Offset, To: a.Offset}
@@ -229,7 +233,11 @@ func spans(items []Item) []Span {
 // events table has its row, whatever a replay decided), the last recorded
 // among them.
 func (s *ClickHouseStore) Offsets(ctx context.Context, spans []Span) (map[At]migrations.StoredOffset, error) {
-	out := map[At]migrations.StoredOffset{}
+	n := int64(0)
+	for _, sp := range spans {
+		n += sp.To - sp.From + 1
+	}
+	out := make(map[At]migrations.StoredOffset, min(n, 1<<20)) // about the round's offsets
 	if len(spans) == 0 {
 		return out, nil
 	}
