@@ -99,16 +99,12 @@ func (p *sampler) pickLeaves(trees map[string]*tree) []LeafAt {
 	return out
 }
 
-// audit checks leaves chosen by auditor among the logs in memory. A read
-// that fails is returned (nothing is counted).
-func (s *sequencer) audit(ctx context.Context, auditor *sampler) (Audited, error) {
+// auditLeaves checks the leaves at (off the sealer's loop). A read that
+// fails is returned (nothing is counted).
+func auditLeaves(ctx context.Context, store Store, at []LeafAt) (Audited, error) {
 	out := Audited{Results: map[string]int{}}
-	la, ok := s.store.(leafAuditor)
-	if !ok || auditor == nil {
-		return out, nil
-	}
-	at := auditor.pickLeaves(s.trees)
-	if len(at) == 0 {
+	la, ok := store.(leafAuditor)
+	if !ok || len(at) == 0 {
 		return out, nil
 	}
 	stored, err := la.LeavesAt(ctx, at)
@@ -121,7 +117,7 @@ func (s *sequencer) audit(ctx context.Context, auditor *sampler) (Audited, error
 			keys = append(keys, Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID})
 		}
 	}
-	rows, err := s.store.Rows(ctx, keys)
+	rows, err := store.Rows(ctx, keys)
 	if err != nil {
 		return out, err
 	}
@@ -168,16 +164,28 @@ func auditLeaf(sl StoredLeaf, row *migrations.Row) (result, why string) {
 	return sampleMatch, ""
 }
 
-// auditLogs runs an audit pass when one is due, and counts and logs it.
-func (s *Sealer) auditLogs(ctx context.Context) {
+// auditLogs picks an audit pass's leaves when one is due and offers
+// their check to the worker, which counts and logs what it found.
+func (s *Sealer) auditLogs() {
 	now := s.now()
 	if s.auditor == nil || now.Sub(s.audited) < s.cfg.AuditEvery {
 		return
 	}
 	s.audited = now
+	at := s.auditor.pickLeaves(s.seq.trees)
+	if len(at) == 0 {
+		return
+	}
+	if !s.checks.offer(func(ctx context.Context) { s.reportAudit(ctx, at) }) {
+		s.m.audited.WithLabelValues(sampleSkipped).Add(float64(len(at)))
+	}
+}
+
+// reportAudit checks the leaves at, counts and logs what it found.
+func (s *Sealer) reportAudit(ctx context.Context, at []LeafAt) {
 	actx, cancel := context.WithTimeout(ctx, sampleTimeout)
 	defer cancel()
-	a, err := s.seq.audit(actx, s.auditor)
+	a, err := auditLeaves(actx, s.store, at)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.m.errors.WithLabelValues("audit").Inc()

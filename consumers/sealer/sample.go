@@ -4,10 +4,10 @@ package sealer
 // from the stored row, so a row changed in ClickHouse after the writer
 // stored it would otherwise be found only by `verify online`. Each round,
 // a few of the round's new leaves, chosen at random, have their stored
-// row read back by key and compared with the leaf; a row that exists and
-// differs is counted and logged (the AuditTrailStoredRowMismatch alert).
-// The leaf is never changed and sealing never waits on the outcome: the
-// record is the truth.
+// row read back by key (off the sealer's loop, checks.go) and compared
+// with the leaf; a row that exists and differs is counted and logged (the
+// AuditTrailStoredRowMismatch alert). The leaf is never changed and
+// sealing never waits on the outcome: the record is the truth.
 
 import (
 	"context"
@@ -20,9 +20,8 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// sampleTimeout bounds a round's sample read: a slow server delays the
-// round by at most this much, and a read that fails is counted, not
-// retried.
+// sampleTimeout bounds a sample's or an audit pass's read: a read that
+// fails is counted, not retried.
 const sampleTimeout = 5 * time.Second
 
 // Results of a sampled row (the rows_sampled counter's labels).
@@ -39,10 +38,12 @@ const (
 	// identical resend the writer stored again after its id window forgot
 	// the id): a known gap, not an alteration (docs/integrity.md).
 	sampleLaterCopy = "later_copy"
+	// sampleSkipped: not read, the previous check still running (checks.go).
+	sampleSkipped = "skipped"
 )
 
 // sampleResults are the rows_sampled counter's labels.
-var sampleResults = []string{sampleMatch, sampleAltered, sampleAbsent, sampleLaterCopy}
+var sampleResults = []string{sampleMatch, sampleAltered, sampleAbsent, sampleLaterCopy, sampleSkipped}
 
 // Sampled is what one round's sample found.
 type Sampled struct {
@@ -86,15 +87,21 @@ func (p *sampler) pick(from []int) []int {
 	return xs[:k]
 }
 
-// sample reads back the stored rows of a random few of the round's new
-// leaves (leaves, in the order assigned) that were computed from their
-// record (rows read back were compared already) and compares each with
-// its leaf. It never fails the round: a failed read is in Sampled.Err
-// (none when ctx was cancelled: the sealer is stopping).
-func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res resolved) Sampled {
-	out := Sampled{Results: map[string]int{}}
-	if s.sampler == nil || len(leaves) == 0 {
-		return out
+// SampleCheck is a round's sample: the leaves chosen when the round was
+// sealed and the records they were sealed from. Its rows are read later,
+// off the sealer's loop (run).
+type SampleCheck struct {
+	leaves  []migrations.Leaf
+	records []*migrations.Row
+}
+
+// sample picks a random few of the round's new leaves (leaves, in the
+// order assigned) that were computed from their record (rows read back
+// were compared already). It reads nothing.
+func (s *sequencer) sample(leaves []migrations.Leaf, res resolved) SampleCheck {
+	var c SampleCheck
+	if s.sampler == nil {
+		return c
 	}
 	var from []int
 	for i := range leaves {
@@ -102,28 +109,38 @@ func (s *sequencer) sample(ctx context.Context, leaves []migrations.Leaf, res re
 			from = append(from, i)
 		}
 	}
-	chosen := s.sampler.pick(from)
-	if len(chosen) == 0 {
+	for _, i := range s.sampler.pick(from) {
+		c.leaves = append(c.leaves, leaves[i])
+		c.records = append(c.records, res.rows[leafEvent(&leaves[i])])
+	}
+	return c
+}
+
+// run reads back the sampled leaves' stored rows (one read by key,
+// bounded by sampleTimeout) and compares each with its leaf. A failed
+// read is in Sampled.Err (none when ctx was cancelled: the sealer is
+// stopping).
+func (c SampleCheck) run(ctx context.Context, store Store) Sampled {
+	out := Sampled{Results: map[string]int{}}
+	if len(c.leaves) == 0 {
 		return out
 	}
-	keys := make([]Key, len(chosen))
-	for i, c := range chosen {
-		keys[i] = leafEvent(&leaves[c])
+	keys := make([]Key, len(c.leaves))
+	for i := range c.leaves {
+		keys[i] = leafEvent(&c.leaves[i])
 	}
 	rctx, cancel := context.WithTimeout(ctx, sampleTimeout)
 	defer cancel()
-	stored, err := s.store.Rows(rctx, keys)
+	stored, err := store.Rows(rctx, keys)
 	if err != nil {
 		if ctx.Err() == nil { // not a shutdown
 			out.Err = err
 		}
 		return out
 	}
-	for _, c := range chosen {
-		l := leaves[c]
-		record := res.rows[leafEvent(&l)]
-		row, ok := stored[leafEvent(&l)]
-		r := compareStored(l.Hash, record, row, ok)
+	for i, l := range c.leaves {
+		row, ok := stored[keys[i]]
+		r := compareStored(l.Hash, c.records[i], row, ok)
 		out.Results[r]++
 		if r == sampleAltered {
 			out.Altered = append(out.Altered, l)

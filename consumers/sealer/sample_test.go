@@ -48,15 +48,17 @@ func TestTheSampleFindsAStoredRowChangedAfterTheWriterStoredIt(t *testing.T) {
 	out, err := s.seal(context.Background(), its)
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 10, "the round is sealed whatever the sample finds")
-	require.Equal(t, map[string]int{sampleMatch: 9, sampleAltered: 1}, out.Sample.Results)
-	require.Len(t, out.Sample.Altered, 1)
-	got := out.Sample.Altered[0]
+	require.Zero(t, st.rowsRead, "nothing read while sealing")
+	sm := out.Sample.run(context.Background(), st)
+	require.Equal(t, map[string]int{sampleMatch: 9, sampleAltered: 1}, sm.Results)
+	require.Len(t, sm.Altered, 1)
+	got := sm.Altered[0]
 	require.Equal(t, "e6", got.ID)
 	require.Equal(t, "ws_1", got.WorkspaceID)
 	require.Equal(t, uint64(6), got.Index)
 	h := leaf.Hash(its[6].Record)
 	require.Equal(t, string(h[:]), got.Hash, "the leaf is the record's, not the changed row's")
-	require.NoError(t, out.Sample.Err)
+	require.NoError(t, sm.Err)
 	require.Equal(t, 10, st.rowsRead, "the sample's reads, and nothing else")
 }
 
@@ -71,12 +73,13 @@ func TestAnUntouchedRoundRaisesNothing(t *testing.T) {
 	st.record(migrations.StoredOffset{Topic: "events", Offset: 100, Outcome: migrations.OutcomeDeadLettered})
 	out, err := s.seal(context.Background(), append(its, notStored))
 	require.NoError(t, err)
-	require.Equal(t, map[string]int{sampleMatch: 20}, out.Sample.Results)
+	require.Equal(t, map[string]int{sampleMatch: 20}, out.Sample.run(context.Background(), st).Results)
 	out, err = s.seal(context.Background(), its[:5]) // a replay: no new leaves, nothing to sample
 	require.NoError(t, err)
 	require.Equal(t, 5, out.Repeats)
-	require.Empty(t, out.Sample.Results)
-	require.Empty(t, out.Sample.Altered)
+	sm := out.Sample.run(context.Background(), st)
+	require.Empty(t, sm.Results)
+	require.Empty(t, sm.Altered)
 	require.Equal(t, 20, st.rowsRead)
 }
 
@@ -94,8 +97,8 @@ func TestTheSampleIsBoundedAndRandom(t *testing.T) {
 		out, err := s.seal(context.Background(), sampledRound(st, r*size, size))
 		require.NoError(t, err)
 		require.Len(t, out.Leaves, size)
+		require.Equal(t, map[string]int{sampleMatch: 4}, out.Sample.run(context.Background(), st).Results)
 		require.Equal(t, 4, st.rowsRead-before, "round %d", r)
-		require.Equal(t, map[string]int{sampleMatch: 4}, out.Sample.Results)
 	}
 	// Which positions were chosen: pick is what seal uses.
 	from := make([]int, size)
@@ -128,8 +131,9 @@ func TestAFailedSampleReadDoesNotHoldTheRound(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 3)
 	require.Len(t, st.leaves["ws_1"], 3, "stored")
-	require.Error(t, out.Sample.Err)
-	require.Empty(t, out.Sample.Results)
+	sm := out.Sample.run(context.Background(), failingRows{st})
+	require.Error(t, sm.Err)
+	require.Empty(t, sm.Results)
 }
 
 // TestRowsReadBackAreNotSampledAgain: a row the round read back (an older
@@ -145,7 +149,7 @@ func TestRowsReadBackAreNotSampledAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 4)
 	require.Equal(t, map[string]int{readBackAbsent: 1}, out.ReadBack)
-	require.Equal(t, map[string]int{sampleMatch: 3}, out.Sample.Results)
+	require.Equal(t, map[string]int{sampleMatch: 3}, out.Sample.run(context.Background(), st).Results)
 	require.Equal(t, 1+3, st.rowsRead, "the read-back's key, then the sample's three")
 }
 
@@ -201,8 +205,9 @@ func TestASampleCutShortByShutdownIsNoError(t *testing.T) {
 	out, err := s.seal(ctx, its)
 	require.NoError(t, err)
 	require.Len(t, out.Leaves, 3)
-	require.NoError(t, out.Sample.Err)
-	require.Empty(t, out.Sample.Results)
+	sm := out.Sample.run(ctx, cancelledRows{st})
+	require.NoError(t, sm.Err)
+	require.Empty(t, sm.Results)
 }
 
 // cancelledRows fails the read-back as a cancelled request does.

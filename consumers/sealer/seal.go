@@ -95,9 +95,9 @@ type Sealed struct {
 	// (another key or received_at_ns): the writer writes neither, so the
 	// offsets record was changed. Their rows were read back.
 	OffsetMismatches []Key
-	// Sample is what the read-back of a random few new leaves' stored
-	// rows found (sample.go).
-	Sample Sampled
+	// Sample are a random few of the new leaves, whose stored rows are
+	// read back and compared off the sealer's loop (sample.go).
+	Sample SampleCheck
 }
 
 // Item is a record to seal: the key of its event, its place (looked up in
@@ -166,7 +166,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	for _, l := range out.Leaves {
 		s.trees[l.WorkspaceID].remember(leafKey{l.TimestampNs, l.ID}, s.maxSeen)
 	}
-	out.Sample = s.sample(ctx, out.Leaves, res)
+	out.Sample = s.sample(out.Leaves, res)
 	return out, nil
 }
 
