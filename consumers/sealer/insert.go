@@ -18,11 +18,17 @@ import (
 // 513,105 allocations, 254,232 column by column). Nothing is inserted
 // for no rows.
 func insert[R any](ctx context.Context, conn Conn, db string, t *migrations.TableDef[R], rows []R) error {
+	return insertInto(ctx, conn, t.Insert(db), t, rows)
+}
+
+// insertInto is insert with the INSERT statement given (query), for
+// another table with t's InsertColumns (the kept leaves).
+func insertInto[R any](ctx context.Context, conn Conn, query string, t *migrations.TableDef[R], rows []R) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	block := t.NewBlock()
-	return chconn.InsertBlocks(ctx, conn, t.Insert(db), len(rows), func(b driver.Batch, lo, hi int) error {
+	return chconn.InsertBlocks(ctx, conn, query, len(rows), func(b driver.Batch, lo, hi int) error {
 		return chconn.AppendColumns(b, t.InsertColumns(), block.Columns(rows[lo:hi])...)
 	})
 }

@@ -33,6 +33,8 @@ type memStore struct {
 	hasLeaves int
 	// audits counts the leaves LeavesAt was asked for.
 	audits int
+	// kept holds the long-term tables (memkept_test.go).
+	kept memKept
 }
 
 var errCrash = errors.New("crash")

@@ -52,6 +52,8 @@ type Store interface {
 	// SaveTileNotes stores signed tile notes: the times notes, then the
 	// newest notes (which count the noted tiles at takeover).
 	SaveTileNotes(ctx context.Context, times, newest []migrations.TileNote) error
+	// KeptStore reads and writes the long-term tables (kept.go).
+	KeptStore
 }
 
 // sequencer assigns leaf indexes. It is owned by one goroutine.
@@ -71,6 +73,9 @@ type sequencer struct {
 	// sampler, when set, picks the new leaves whose stored rows are read
 	// back and compared (sample.go).
 	sampler *sampler
+	// window is the deployment's retention window: the keys older than it
+	// are late (kept.go); 0 makes none late.
+	window time.Duration
 }
 
 // Sealed is what one seal call appended.
@@ -160,7 +165,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	if err = s.fence(ctx, sizes); err != nil {
 		return out, err
 	}
-	if err = s.store.Append(ctx, hashes, out.Leaves); err != nil {
+	if err = s.append(ctx, hashes, out.Leaves); err != nil {
 		return out, fmt.Errorf("store the log: %w", err)
 	}
 	for _, l := range out.Leaves {
@@ -268,11 +273,11 @@ func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]*migrati
 		}
 		older[k.WorkspaceID] = append(older[k.WorkspaceID], k)
 	}
-	for ws, ks := range older {
-		has, err := s.store.HasLeaves(ctx, ws, ks)
-		if err != nil {
-			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
-		}
+	has, err := s.hasLeaves(ctx, older)
+	if err != nil {
+		return nil, err
+	}
+	for _, ks := range older {
 		for _, k := range ks {
 			if !has[k] {
 				fresh[k] = true
