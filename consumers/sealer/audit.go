@@ -117,19 +117,17 @@ func auditLeaves(ctx context.Context, store Store, at []LeafAt) (Audited, error)
 			keys = append(keys, Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID})
 		}
 	}
-	rows, err := store.Rows(ctx, keys)
+	rows, err := storedCopies(ctx, store, keys)
 	if err != nil {
 		return out, err
 	}
 	for _, a := range at {
 		sl := stored[a]
-		var row *migrations.Row
+		var copies []migrations.Row
 		if len(sl.Rows) == 1 {
-			if r, ok := rows[Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID}]; ok {
-				row = &r
-			}
+			copies = rows[Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID}]
 		}
-		result, why := auditLeaf(sl, row)
+		result, why := auditLeaf(sl, copies)
 		out.Results[result]++
 		if result == sampleAltered {
 			var ids []string
@@ -143,11 +141,11 @@ func auditLeaves(ctx context.Context, store Store, at []LeafAt) (Audited, error)
 }
 
 // auditLeaf decides a leaf from what is stored of it and its event's
-// stored row (nil when not visible): altered only when parts that exist
-// disagree. A leaf without a row or a stored hash, or whose event is not
+// stored copies (none when not visible): altered only when parts that
+// exist disagree (any copy: a read may serve any unmerged one). A leaf without a row or a stored hash, or whose event is not
 // visible (expired, dropped by retention, moved to the kept tables, a
 // replica behind) is absent: not evidence of a change.
-func auditLeaf(sl StoredLeaf, row *migrations.Row) (result, why string) {
+func auditLeaf(sl StoredLeaf, copies []migrations.Row) (result, why string) {
 	switch {
 	case len(sl.Rows) > 1:
 		return sampleAltered, "two leaf rows at one index"
@@ -155,30 +153,31 @@ func auditLeaf(sl StoredLeaf, row *migrations.Row) (result, why string) {
 		return sampleAbsent, ""
 	case sl.Rows[0].Hash != sl.Hash:
 		return sampleAltered, "the leaf row's hash is not the tree's"
-	case row == nil:
+	case len(copies) == 0:
 		return sampleAbsent, ""
 	}
-	if h := leaf.Hash(row); string(h[:]) != sl.Hash {
-		return sampleAltered, "the stored event does not hash to its leaf"
+	for i := range copies {
+		if h := leaf.Hash(&copies[i]); string(h[:]) != sl.Hash {
+			return sampleAltered, "the stored event does not hash to its leaf"
+		}
 	}
 	return sampleMatch, ""
 }
 
-// auditLogs picks an audit pass's leaves when one is due and offers
-// their check to the worker, which counts and logs what it found.
+// auditLogs picks an audit pass's leaves when one is due and the audit's
+// worker is free, and hands it their check, which counts and logs what
+// it found.
 func (s *Sealer) auditLogs() {
 	now := s.now()
-	if s.auditor == nil || now.Sub(s.audited) < s.cfg.AuditEvery {
-		return
+	if s.auditor == nil || now.Sub(s.audited) < s.cfg.AuditEvery || !s.checks.auditFree() {
+		return // not due, or the last pass still waits: this one comes when it is taken
 	}
 	s.audited = now
 	at := s.auditor.pickLeaves(s.seq.trees)
 	if len(at) == 0 {
 		return
 	}
-	if !s.checks.offer(func(ctx context.Context) { s.reportAudit(ctx, at) }) {
-		s.m.audited.WithLabelValues(sampleSkipped).Add(float64(len(at)))
-	}
+	s.checks.audits <- func(ctx context.Context) { s.reportAudit(ctx, at) } // free: only the loop sends
 }
 
 // reportAudit checks the leaves at, counts and logs what it found.

@@ -130,20 +130,22 @@ func TestAuditLeaf(t *testing.T) {
 	cases := []struct {
 		name string
 		sl   StoredLeaf
-		row  *migrations.Row
+		rows []migrations.Row
 		want string
 	}{
-		{"all agree", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, &r, sampleMatch},
-		{"the event changed", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, &changed, sampleAltered},
-		{"the leaf row changed", StoredLeaf{Rows: []migrations.Leaf{other}, Hash: good.Hash}, &r, sampleAltered},
-		{"two leaf rows at the index", StoredLeaf{Rows: []migrations.Leaf{good, other}, Hash: good.Hash}, &r, sampleAltered},
+		{"all agree", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, []migrations.Row{r}, sampleMatch},
+		{"the event changed", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, []migrations.Row{changed}, sampleAltered},
+		{"the leaf row changed", StoredLeaf{Rows: []migrations.Leaf{other}, Hash: good.Hash}, []migrations.Row{r}, sampleAltered},
+		{"two leaf rows at the index", StoredLeaf{Rows: []migrations.Leaf{good, other}, Hash: good.Hash}, []migrations.Row{r}, sampleAltered},
 		{"no leaf row (expired)", StoredLeaf{Hash: good.Hash}, nil, sampleAbsent},
-		{"no stored hash", StoredLeaf{Rows: []migrations.Leaf{good}}, &r, sampleAbsent},
+		{"no stored hash", StoredLeaf{Rows: []migrations.Leaf{good}}, []migrations.Row{r}, sampleAbsent},
 		{"the event not visible (expired, kept elsewhere)", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, nil, sampleAbsent},
+		{"an unmerged forged copy beside the original", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, []migrations.Row{r, changed}, sampleAltered},
+		{"unmerged equal copies", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, []migrations.Row{r, r}, sampleMatch},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, _ := auditLeaf(c.sl, c.row)
+			got, _ := auditLeaf(c.sl, c.rows)
 			require.Equal(t, c.want, got)
 		})
 	}

@@ -52,6 +52,10 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 3)
 	require.Equal(t, "Source Created", rows[keys[2]].Event)
+	copies, err := store.Copies(ctx, append(keys, sealer.Key{WorkspaceID: "ws", TimestampNs: 1, ID: "none"}))
+	require.NoError(t, err)
+	require.Len(t, copies, 3, "every copy of the stored keys (one each here)")
+	require.Len(t, copies[keys[2]], 1)
 
 	h := func(c byte) string { return strings.Repeat(string(c), tlog.HashSize) }
 	// 257 leaves: tile 0 complete. Only the right edge and tile 0's level

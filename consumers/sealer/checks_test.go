@@ -3,6 +3,7 @@ package sealer
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -10,31 +11,52 @@ import (
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
-// TestTheCheckerRunsOneCheckAndHoldsOneMore: while a check runs, one more
-// waits and any other is refused; stopping ends the worker, the waiting
-// check unrun.
-func TestTheCheckerRunsOneCheckAndHoldsOneMore(t *testing.T) {
-	c := newChecker()
-	ctx, cancel := context.WithCancel(context.Background())
-	started, release := make(chan struct{}), make(chan struct{})
-	ran := 0
-	c.start(ctx)
-	require.True(t, c.offer(func(context.Context) { ran++; close(started); <-release }))
-	<-started
-	require.True(t, c.offer(func(context.Context) { ran++ }), "one waits")
-	require.False(t, c.offer(func(context.Context) { ran++ }), "a third is refused")
-	cancel()
-	close(release)
-	c.wait()
-	require.LessOrEqual(t, ran, 2)
-	require.GreaterOrEqual(t, ran, 1)
+// sampleOf is a sample of n leaves (their indexes 0..n-1).
+func sampleOf(n int) SampleCheck {
+	sc := SampleCheck{leaves: make([]migrations.Leaf, n), records: make([]*migrations.Row, n)}
+	for i := range sc.leaves {
+		sc.leaves[i].Index = uint64(i)
+	}
+	return sc
 }
 
-// TestASampleTheWorkerCannotTakeIsCountedSkipped: with a check waiting
-// already, a round's sample is not read and its rows count as skipped.
-func TestASampleTheWorkerCannotTakeIsCountedSkipped(t *testing.T) {
+// TestASlowSampleHoldsNeitherTheAuditNorLaterSamples: while a sample's
+// read is stuck, an audit pass runs, and the samples of later rounds wait
+// merged; once the read returns they are read together, in one read.
+func TestASlowSampleHoldsNeitherTheAuditNorLaterSamples(t *testing.T) {
+	c := newChecker(16)
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	reads := make(chan int, 10)
+	c.start(ctx, func(_ context.Context, sc SampleCheck) {
+		reads <- len(sc.leaves)
+		<-release
+	})
+	require.Zero(t, c.addSample(sampleOf(5)))
+	require.Equal(t, 5, <-reads, "the first sample is being read (and stuck)")
+	require.Zero(t, c.addSample(sampleOf(7)))
+	require.Zero(t, c.addSample(sampleOf(9)))
+	require.True(t, c.auditFree())
+	audited := make(chan struct{})
+	c.audits <- func(context.Context) { close(audited) }
+	select {
+	case <-audited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the audit waited for the stuck sample")
+	}
+	release <- struct{}{}
+	require.Equal(t, 16, <-reads, "the two later samples, merged")
+	close(release)
+	cancel()
+	c.wait()
+}
+
+// TestSamplesWaitUpToTheirBound: at most 4 samples' worth of leaves wait
+// (64 for samples of 16 or fewer); the rest are skipped, counted by the
+// sealer.
+func TestSamplesWaitUpToTheirBound(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := &Sealer{m: newMetrics(reg), checks: newChecker()} // not started: offers stay waiting
+	s := &Sealer{m: newMetrics(reg), checks: newChecker(16)} // not started: samples stay waiting
 	skipped := func() float64 {
 		mfs, err := reg.Gather()
 		require.NoError(t, err)
@@ -47,11 +69,15 @@ func TestASampleTheWorkerCannotTakeIsCountedSkipped(t *testing.T) {
 		}
 		return -1
 	}
-	check := SampleCheck{leaves: make([]migrations.Leaf, 3), records: make([]*migrations.Row, 3)}
-	s.checkSample(check)
-	require.Zero(t, skipped(), "the first waits")
-	s.checkSample(check)
-	require.Equal(t, 3.0, skipped())
+	s.checkSample(sampleOf(16))
+	s.checkSample(sampleOf(16))
+	s.checkSample(sampleOf(30))
+	require.Zero(t, skipped(), "62 wait")
+	s.checkSample(sampleOf(16))
+	require.Equal(t, 14.0, skipped(), "2 more fit, 14 are skipped")
 	s.checkSample(SampleCheck{})
-	require.Equal(t, 3.0, skipped(), "an empty sample is no check")
+	require.Equal(t, 14.0, skipped(), "an empty sample is no check")
+	require.Len(t, s.checks.waiting.leaves, 64)
+	require.Len(t, s.checks.waiting.records, 64)
+	require.Equal(t, 256, newChecker(64).max, "4 samples of 64")
 }

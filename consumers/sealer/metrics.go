@@ -27,11 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"reason"}),
 		sampled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_rows_sampled_total",
-			Help: "Stored rows of new leaves read back at random (" + config.SealerSample.Name + " a round) and compared with the leaf sealed from their Kafka record, by result: match, altered (the stored row differs: changed in ClickHouse; an alert), absent (no stored row visible), later_copy (the same event stored again later: an identical resend the writer's id window forgot), skipped (not read: the previous check was still running)."},
+			Help: "Stored rows of new leaves read back at random (" + config.SealerSample.Name + " a round) and compared with the leaf sealed from their Kafka record, by result: match, altered (the stored row differs: changed in ClickHouse; an alert), absent (no stored row visible), later_copy (the same event stored again later: an identical resend the writer's id window forgot), skipped (not read: more than 4 samples' worth of leaves were waiting for the read of earlier ones)."},
 			[]string{"result"}),
 		audited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_leaves_audited_total",
-			Help: "Sealed leaves of the logs in memory read back at random (" + config.SealerAudit.Name + " every 10 s) with their level-0 stored hash and their event's stored row, by result: match, altered (the parts disagree: the event or the log changed in ClickHouse; an alert), absent (a part is not stored: expired, or not visible), skipped (not read: the previous check was still running)."},
+			Help: "Sealed leaves of the logs in memory read back at random (" + config.SealerAudit.Name + " every 10 s) with their level-0 stored hash and their event's stored row, by result: match, altered (the parts disagree: the event or the log changed in ClickHouse; an alert), absent (a part is not stored: expired, or not visible)."},
 			[]string{"result"}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "audittrail_sealer_checkpoints_total", Help: "Checkpoints signed and stored."}),
@@ -63,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range sampleResults {
 		m.sampled.WithLabelValues(r)
 	}
-	for _, r := range []string{sampleMatch, sampleAltered, sampleAbsent, sampleSkipped} {
+	for _, r := range []string{sampleMatch, sampleAltered, sampleAbsent} {
 		m.audited.WithLabelValues(r)
 	}
 	for _, s := range []string{"seal", "offsets", "checkpoint", "tile", "publish", "commit", "fenced", "tampered", "sample", "audit"} {

@@ -131,7 +131,7 @@ func (c SampleCheck) run(ctx context.Context, store Store) Sampled {
 	}
 	rctx, cancel := context.WithTimeout(ctx, sampleTimeout)
 	defer cancel()
-	stored, err := store.Rows(rctx, keys)
+	stored, err := storedCopies(rctx, store, keys)
 	if err != nil {
 		if ctx.Err() == nil { // not a shutdown
 			out.Err = err
@@ -139,14 +139,55 @@ func (c SampleCheck) run(ctx context.Context, store Store) Sampled {
 		return out
 	}
 	for i, l := range c.leaves {
-		row, ok := stored[keys[i]]
-		r := compareStored(l.Hash, c.records[i], row, ok)
+		r := compareCopies(l.Hash, c.records[i], stored[keys[i]])
 		out.Results[r]++
 		if r == sampleAltered {
 			out.Altered = append(out.Altered, l)
 		}
 	}
 	return out
+}
+
+// copyReader reads every stored copy of keys (ClickHouseStore.Copies).
+type copyReader interface {
+	Copies(ctx context.Context, keys []Key) (map[Key][]migrations.Row, error)
+}
+
+// storedCopies returns every stored copy of keys: from Copies when the
+// store has it, else the one copy Rows reads.
+func storedCopies(ctx context.Context, store Store, keys []Key) (map[Key][]migrations.Row, error) {
+	if cr, ok := store.(copyReader); ok {
+		return cr.Copies(ctx, keys)
+	}
+	rows, err := store.Rows(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[Key][]migrations.Row, len(rows))
+	for k, r := range rows {
+		out[k] = []migrations.Row{r}
+	}
+	return out, nil
+}
+
+// compareCopies decides a sampled key from all its stored copies: absent
+// without one, altered when any copy is altered (a read may serve any
+// unmerged copy, and merges keep the last inserted part's, whatever its
+// inserted_at), a later copy when one is, else a match.
+func compareCopies(leafHash string, record *migrations.Row, copies []migrations.Row) string {
+	if len(copies) == 0 {
+		return sampleAbsent
+	}
+	result := sampleMatch
+	for _, c := range copies {
+		switch compareStored(leafHash, record, c, true) {
+		case sampleAltered:
+			return sampleAltered
+		case sampleLaterCopy:
+			result = sampleLaterCopy
+		}
+	}
+	return result
 }
 
 // compareStored decides a sampled row: stored (present when ok) against

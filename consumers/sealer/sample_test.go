@@ -216,3 +216,32 @@ type cancelledRows struct{ *memStore }
 func (cancelledRows) Rows(ctx context.Context, _ []Key) (map[Key]migrations.Row, error) {
 	return nil, ctx.Err()
 }
+
+// TestCompareCopies: a key is altered when any of its unmerged copies is
+// (a read may serve any of them), whatever the order of the copies.
+func TestCompareCopies(t *testing.T) {
+	record := row("ws_1", t0, "e1")
+	h := leaf.Hash(&record)
+	forged := record
+	forged.ActorID = "usr_evil"
+	later := record
+	later.ReceivedAtNs += int64(time.Hour)
+	later.ReceivedAt = time.Unix(0, later.ReceivedAtNs).UTC()
+	for _, c := range []struct {
+		name   string
+		copies []migrations.Row
+		want   string
+	}{
+		{"none", nil, sampleAbsent},
+		{"one, equal", []migrations.Row{record}, sampleMatch},
+		{"two equal", []migrations.Row{record, record}, sampleMatch},
+		{"the original and a forged copy", []migrations.Row{record, forged}, sampleAltered},
+		{"a forged copy and the original", []migrations.Row{forged, record}, sampleAltered},
+		{"the original and a later identical copy", []migrations.Row{record, later}, sampleLaterCopy},
+		{"a later copy and a forged one", []migrations.Row{later, forged}, sampleAltered},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.want, compareCopies(string(h[:]), &record, c.copies))
+		})
+	}
+}

@@ -27,7 +27,7 @@ const BlockRows = 2048
 //
 // A failed insert may have stored some of its blocks: callers retry with
 // the same rows into tables where a repeated row is harmless.
-func InsertBlocks(ctx context.Context, conn Preparer, query string, n int, appendBlock func(b driver.Batch, lo, hi int) error) error {
+func InsertBlocks(ctx context.Context, conn driver.Conn, query string, n int, appendBlock func(b driver.Batch, lo, hi int) error) error {
 	batch, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
@@ -50,11 +50,6 @@ func InsertBlocks(ctx context.Context, conn Preparer, query string, n int, appen
 		return fmt.Errorf("insert %d rows: %w", n, err)
 	}
 	return nil
-}
-
-// Preparer is what InsertBlocks needs of a connection (a driver.Conn).
-type Preparer interface {
-	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
 // AppendColumns appends one slice per column to batch, in the order of the
