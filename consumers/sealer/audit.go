@@ -34,8 +34,10 @@ type StoredLeaf struct {
 	// (unmerged equal copies collapsed: more than one is a fork or a
 	// forgery).
 	Rows []migrations.Leaf
-	// Hash is the leaf's level-0 stored hash (the tree's), "" when none.
-	Hash string
+	// Hash is the leaf's level-0 stored hash (the tree's), "" when none;
+	// Forked is whether the index has more than one distinct stored hash.
+	Hash   string
+	Forked bool
 }
 
 // leafAuditor is what the audit needs of the store beyond Store
@@ -149,6 +151,8 @@ func auditLeaf(sl StoredLeaf, copies []migrations.Row) (result, why string) {
 	switch {
 	case len(sl.Rows) > 1:
 		return sampleAltered, "two leaf rows at one index"
+	case sl.Forked:
+		return sampleAltered, "two stored hashes at one index"
 	case len(sl.Rows) == 0 || sl.Hash == "":
 		return sampleAbsent, ""
 	case sl.Rows[0].Hash != sl.Hash:

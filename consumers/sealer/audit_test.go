@@ -141,6 +141,7 @@ func TestAuditLeaf(t *testing.T) {
 		{"no stored hash", StoredLeaf{Rows: []migrations.Leaf{good}}, []migrations.Row{r}, sampleAbsent},
 		{"the event not visible (expired, kept elsewhere)", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, nil, sampleAbsent},
 		{"an unmerged forged copy beside the original", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, []migrations.Row{r, changed}, sampleAltered},
+		{"two stored hashes at the index", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash, Forked: true}, []migrations.Row{r}, sampleAltered},
 		{"unmerged equal copies", StoredLeaf{Rows: []migrations.Leaf{good}, Hash: good.Hash}, []migrations.Row{r, r}, sampleMatch},
 	}
 	for _, c := range cases {

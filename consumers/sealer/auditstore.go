@@ -40,12 +40,26 @@ func (s *ClickHouseStore) LeavesAt(ctx context.Context, at []LeafAt) (map[LeafAt
 		if err != nil {
 			return nil, err
 		}
-		err = s.eachHash(ctx, "audited leaves' hashes", "(workspace_id, hash_index) IN "+set, hashes, func(ws string, x int64, h tlog.Hash) {
-			_, i := tlog.SplitStoredHashIndex(x) // level 0: the indexes asked
+		// Every distinct stored hash of the index (the log's reads take
+		// any one of unmerged copies, which are equal unless forged).
+		err = s.each(ctx, "audited leaves' hashes", "SELECT DISTINCT workspace_id, hash_index, hash FROM "+s.table(migrations.HashesTable)+
+			" WHERE (workspace_id, hash_index) IN "+set, hashes, func(scan func(...any) error) error {
+			var (
+				ws, h string
+				x     uint64
+			)
+			if err := scan(&ws, &x, &h); err != nil {
+				return err
+			}
+			_, i := tlog.SplitStoredHashIndex(int64(x)) // level 0: the indexes asked
 			a := LeafAt{ws, i}
 			sl := out[a]
-			sl.Hash = string(h[:])
+			if sl.Hash != "" && sl.Hash != h {
+				sl.Forked = true
+			}
+			sl.Hash = h
 			out[a] = sl
+			return nil
 		})
 		if err != nil {
 			return nil, err
