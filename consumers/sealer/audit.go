@@ -12,11 +12,14 @@ package sealer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -101,9 +104,19 @@ func (p *sampler) pickLeaves(trees map[string]*tree) []LeafAt {
 	return out
 }
 
-// auditLeaves checks the leaves at (off the sealer's loop). A read that
-// fails is returned (nothing is counted).
-func auditLeaves(ctx context.Context, store Store, at []LeafAt) (Audited, error) {
+// heldTree is a log's size and root as the sealer held them when an audit
+// pass was picked: what a leaf's inclusion proof is checked against.
+type heldTree struct {
+	size int64
+	root tlog.Hash
+}
+
+// auditLeaves checks the leaves at (off the sealer's loop); a leaf whose
+// stored parts agree is also proven included, from the stored hashes, in
+// the tree the sealer holds (held, by workspace): a log rewritten
+// consistently (event, leaf row and stored hash) does not give that
+// root. A read that fails is returned (nothing is counted).
+func auditLeaves(ctx context.Context, store Store, at []LeafAt, held map[string]heldTree) (Audited, error) {
 	out := Audited{Results: map[string]int{}}
 	la, ok := store.(leafAuditor)
 	if !ok || len(at) == 0 {
@@ -130,6 +143,15 @@ func auditLeaves(ctx context.Context, store Store, at []LeafAt) (Audited, error)
 			copies = rows[Key{a.WorkspaceID, sl.Rows[0].TimestampNs, sl.Rows[0].ID}]
 		}
 		result, why := auditLeaf(sl, copies)
+		if h, ok := held[a.WorkspaceID]; ok && result == sampleMatch {
+			included, err := provenIn(ctx, store, a, tlog.Hash([]byte(sl.Hash)), h)
+			if err != nil {
+				return out, err
+			}
+			if !included {
+				result, why = sampleAltered, "the leaf is not in the tree the sealer holds (its stored hashes were changed)"
+			}
+		}
 		out.Results[result]++
 		if result == sampleAltered {
 			var ids []string
@@ -140,6 +162,19 @@ func auditLeaves(ctx context.Context, store Store, at []LeafAt) (Audited, error)
 		}
 	}
 	return out, nil
+}
+
+// provenIn reports whether leaf a, of hash h, is in the tree held: its
+// inclusion proof read from the stored hashes gives held's root.
+func provenIn(ctx context.Context, store Store, a LeafAt, h tlog.Hash, held heldTree) (bool, error) {
+	if a.Index >= held.size {
+		return false, nil
+	}
+	proof, err := tlog.ProveRecord(held.size, a.Index, store.ReadHashes(ctx, a.WorkspaceID))
+	if err != nil {
+		return false, fmt.Errorf("read the inclusion proof of leaf %d of %s: %w", a.Index, a.WorkspaceID, err)
+	}
+	return tlog.CheckRecord(proof, held.size, held.root, a.Index, h) == nil, nil
 }
 
 // auditLeaf decides a leaf from what is stored of it and its event's
@@ -181,14 +216,22 @@ func (s *Sealer) auditLogs() {
 	if len(at) == 0 {
 		return
 	}
-	s.checks.audits <- func(ctx context.Context) { s.reportAudit(ctx, at) } // free: only the loop sends
+	held := map[string]heldTree{}
+	for _, a := range at {
+		t := s.seq.trees[a.WorkspaceID]
+		if root, err := t.root(); err == nil {
+			held[a.WorkspaceID] = heldTree{t.size, root}
+		}
+	}
+	s.checks.audits <- func(ctx context.Context) { s.reportAudit(ctx, at, held) } // free: only the loop sends
 }
 
-// reportAudit checks the leaves at, counts and logs what it found.
-func (s *Sealer) reportAudit(ctx context.Context, at []LeafAt) {
+// reportAudit checks the leaves at against the trees held, counts and
+// logs what it found.
+func (s *Sealer) reportAudit(ctx context.Context, at []LeafAt, held map[string]heldTree) {
 	actx, cancel := context.WithTimeout(ctx, sampleTimeout)
 	defer cancel()
-	a, err := auditLeaves(actx, s.store, at)
+	a, err := auditLeaves(actx, s.store, at, held)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.m.errors.WithLabelValues("audit").Inc()

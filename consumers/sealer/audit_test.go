@@ -3,10 +3,12 @@ package sealer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/audittrail/audittrail/schemas/leaf"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -34,6 +36,17 @@ func (m *memStore) LeavesAt(_ context.Context, at []LeafAt) (map[LeafAt]StoredLe
 	return out, nil
 }
 
+// heldOf is every log's size and root as s holds them.
+func heldOf(t *testing.T, s *sequencer) map[string]heldTree {
+	out := map[string]heldTree{}
+	for ws, tr := range s.trees {
+		root, err := tr.root()
+		require.NoError(t, err)
+		out[ws] = heldTree{tr.size, root}
+	}
+	return out
+}
+
 // sealedLogs seals n events in each of the workspaces and returns the
 // sequencer holding their logs.
 func sealedLogs(t *testing.T, st *memStore, wss []string, n int) *sequencer {
@@ -59,7 +72,7 @@ func sealedLogs(t *testing.T, st *memStore, wss []string, n int) *sequencer {
 func TestTheAuditFindsARowChangedAfterItWasSealed(t *testing.T) {
 	st := newMemStore()
 	s := sealedLogs(t, st, []string{"ws_1", "ws_2"}, 10)
-	a, err := auditLeaves(context.Background(), st, newSampler(1000).pickLeaves(s.trees))
+	a, err := auditLeaves(context.Background(), st, newSampler(1000).pickLeaves(s.trees), heldOf(t, s))
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{sampleMatch: 20}, a.Results, "untouched: every leaf matches")
 	require.Empty(t, a.Altered)
@@ -71,7 +84,7 @@ func TestTheAuditFindsARowChangedAfterItWasSealed(t *testing.T) {
 	h := leaf.Hash(&r)
 	l.Hash = string(h[:]) // the leaf row rewritten, the tree's hash not
 	st.leaves["ws_2"][7] = l
-	a, err = auditLeaves(context.Background(), st, newSampler(1000).pickLeaves(s.trees))
+	a, err = auditLeaves(context.Background(), st, newSampler(1000).pickLeaves(s.trees), heldOf(t, s))
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{sampleMatch: 18, sampleAltered: 2}, a.Results)
 	require.ElementsMatch(t, []AlteredLeaf{
@@ -111,7 +124,7 @@ func TestTheAuditIsBoundedAndCoversEveryLog(t *testing.T) {
 		require.Greater(t, len(idx), 40, "%s: most of its 50 leaves reached in 200 passes", ws)
 	}
 	before := st.audits
-	a, err := auditLeaves(context.Background(), st, p.pickLeaves(s.trees))
+	a, err := auditLeaves(context.Background(), st, p.pickLeaves(s.trees), heldOf(t, s))
 	require.NoError(t, err)
 	require.LessOrEqual(t, st.audits-before, 5)
 	require.Equal(t, st.audits-before, a.Results[sampleMatch])
@@ -150,4 +163,46 @@ func TestAuditLeaf(t *testing.T) {
 			require.Equal(t, c.want, got)
 		})
 	}
+}
+
+// TestTheAuditProvesLeavesAgainstTheTreeItHolds: an event, its leaf row
+// and its level-0 stored hash rewritten to agree with each other pass
+// the stored parts' checks, and are found by the inclusion proof against
+// the root the sealer holds; so is a changed stored hash above the leaf.
+func TestTheAuditProvesLeavesAgainstTheTreeItHolds(t *testing.T) {
+	st := newMemStore()
+	s := sealedLogs(t, st, []string{"ws_1"}, 20)
+	held := heldOf(t, s)
+	k := Key{"ws_1", t0.Add(5 * time.Millisecond).UnixNano(), "e5"}
+	r := st.rows[k]
+	r.ActorID = "usr_evil"
+	st.store(r)
+	h := leaf.Hash(&r)
+	l := st.leaves["ws_1"][5]
+	l.Hash = string(h[:])
+	st.leaves["ws_1"][5] = l
+	sh := st.hashes["ws_1"][storedLeaf(5)]
+	sh.Hash = string(h[:])
+	st.hashes["ws_1"][storedLeaf(5)] = sh
+
+	at := []LeafAt{{"ws_1", 5}, {"ws_1", 6}}
+	a, err := auditLeaves(context.Background(), st, at, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{sampleMatch: 2}, a.Results, "the stored parts agree with each other")
+	a, err = auditLeaves(context.Background(), st, at, held)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{sampleMatch: 1, sampleAltered: 1}, a.Results)
+	require.Equal(t, LeafAt{"ws_1", 5}, a.Altered[0].At)
+	require.Contains(t, a.Altered[0].Why, "not in the tree the sealer holds")
+
+	// A stored hash of the proof of leaf 14 changed: its sibling subtree
+	// of leaves 12 and 13 (level 1).
+	x := tlog.StoredHashIndex(1, 6)
+	up := st.hashes["ws_1"][x]
+	up.Hash = strings.Repeat("x", 32)
+	st.hashes["ws_1"][x] = up
+	a, err = auditLeaves(context.Background(), st, []LeafAt{{"ws_1", 14}, {"ws_1", 2}}, held)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{sampleMatch: 1, sampleAltered: 1}, a.Results)
+	require.Equal(t, LeafAt{"ws_1", 14}, a.Altered[0].At)
 }
