@@ -5,8 +5,9 @@ package sealer
 // failing server delays no round, and neither check waits for the other.
 // The rounds' samples that arrive while one is being read wait, merged,
 // up to 4 samples' worth of leaves (beyond that they are skipped, and
-// counted); an audit pass is formed only when the audit's worker is free,
-// so a slow pass delays the next one and none is lost.
+// counted); an audit pass is formed only when no other waits for the
+// audit's worker (one may be running), so a slow pass delays the next one
+// and none is lost.
 
 import (
 	"context"
@@ -76,7 +77,8 @@ func (c *checker) addSample(sc SampleCheck) int {
 	return len(sc.leaves) - n
 }
 
-// auditFree reports whether the audit's worker can take a pass.
+// auditFree reports whether no audit pass waits for the worker (one may
+// be running): a pass handed over now is taken when it is done.
 func (c *checker) auditFree() bool { return len(c.audits) == 0 }
 
 // checkSample hands a round's sample to the worker, which reads it,
