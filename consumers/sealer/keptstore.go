@@ -83,5 +83,5 @@ func (s *ClickHouseStore) KeptRows(ctx context.Context, keys []Key) (map[Key]mig
 // AppendKept implements KeptStore in one insert, without ctx's
 // cancellation (as Append).
 func (s *ClickHouseStore) AppendKept(ctx context.Context, leaves []migrations.Leaf) error {
-	return insert(context.WithoutCancel(ctx), s.conn, migrations.KeptLeavesInsert(s.db), leaves, migrations.Leaves.Values)
+	return insertInto(context.WithoutCancel(ctx), s.conn, migrations.KeptLeavesInsert(s.db), migrations.Leaves, leaves)
 }
