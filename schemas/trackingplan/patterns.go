@@ -15,10 +15,13 @@ type planRegexp struct {
 	insts int
 }
 
-// maxCachedPatterns bounds the distinct patterns one plan compile keeps
-// (a 2 MiB plan could hold about 100,000): beyond it a pattern is compiled
-// each time it is met, as without the cache.
-const maxCachedPatterns = 10_000
+// maxCachedPatterns bounds the distinct patterns one plan compile keeps:
+// beyond it a pattern is compiled each time it is met, as without the
+// cache. A 2 MiB plan holds some 100,000 patterns at most; an entry costs
+// about 100 bytes besides the compiled pattern, which the compiled plan
+// keeps anyway (every pattern the compiler is asked for ends in the plan,
+// or the compile fails), so the cache itself costs at most some 6 MiB.
+const maxCachedPatterns = 1 << 16
 
 // patternCache compiles each distinct pattern of one plan compile once.
 // The JSON-schema compiler asks for a pattern several times (when it
