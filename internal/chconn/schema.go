@@ -13,10 +13,12 @@ import (
 
 // EnsureSchema applies the pending migrations (migrate: the variable's
 // default) or, without migrate, only checks that the database holds every
-// migration this release needs (migrations.Ensure). A database behind
-// fails with a *migrations.BehindError naming the missing migrations and
-// the migrate command, wrapped to say that the service did not migrate
-// and which variable would let it.
+// migration this release needs, then that the server holds every table
+// (migrations.Ensure). A database behind fails with a
+// *migrations.BehindError naming the missing migrations and the migrate
+// command, wrapped to say that the service did not migrate and which
+// variable would let it; a table missing although recorded with a
+// *migrations.MissingTablesError.
 func EnsureSchema(ctx context.Context, conn migrations.Conn, o migrations.Options, migrate bool) (migrations.Applied, error) {
 	res, err := migrations.Ensure(ctx, conn, o, migrate)
 	switch {

@@ -38,11 +38,40 @@ func (e *BehindError) Error() string {
 		"-cluster <name> on a cluster)", e.Database, what, strings.Join(list, ", "), e.Newest)
 }
 
-// Check reports whether every migration of All is recorded in database:
-// nil when so, a *BehindError naming the missing versions when not (also
-// when the database or its bookkeeping table does not exist yet, which
-// counts as nothing applied), or the error of the query. It changes
-// nothing. Cancelling ctx aborts the query.
+// MissingTablesError says which tables of the schema a server lacks
+// although every migration is recorded: dropped by hand, or a cluster node
+// added since the migrations ran (schema_migrations is replicated to it,
+// the tables are not created on it).
+type MissingTablesError struct {
+	Database string
+	Tables   []string
+}
+
+func (e *MissingTablesError) Error() string {
+	return fmt.Sprintf("database %s records every migration this release needs, but this server lacks %s: "+
+		"run this release's migrate -reapply (with -cluster <name> on a cluster), which creates them",
+		e.Database, strings.Join(e.Tables, ", "))
+}
+
+// Tables are the tables and views the schema holds once every migration
+// of All is applied, under the names readers and writers use (on a
+// cluster, the Distributed tables), besides schema_migrations.
+func Tables() []string {
+	out := []string{Table, IDsTable, PartitionCountsTable}
+	for _, l := range Lookups {
+		out = append(out, l.Table, l.View())
+	}
+	return append(out, AnalystView, LeavesTable, HashesTable, CheckpointsTable, RetentionTable, KeptTable, KeptLeavesTable,
+		TileTimesTable, TileNewestTable, OffsetsTable)
+}
+
+// Check reports whether every migration of All is recorded in database
+// and the server holds every table of Tables: nil when so, a
+// *BehindError naming the missing versions when not (also when the
+// database or its bookkeeping table does not exist yet, which counts as
+// nothing applied), a *MissingTablesError naming the tables missing
+// although recorded, or the error of a query. It changes nothing.
+// Cancelling ctx aborts the queries.
 func Check(ctx context.Context, conn Conn, database string) error {
 	var exists uint8
 	if err := conn.QueryRow(ctx, "SELECT count() > 0 FROM system.tables WHERE database = ? AND name = 'schema_migrations'", database).Scan(&exists); err != nil {
@@ -68,16 +97,66 @@ func Check(ctx context.Context, conn Conn, database string) error {
 		}
 		return &BehindError{Database: database, Missing: slices.Clip(missing), Newest: newest}
 	}
+	return checkTables(ctx, conn, database)
+}
+
+// checkTables returns the *MissingTablesError of the tables of Tables
+// this server lacks. On 18.16 reading system.tables fails with "doesn't
+// exist" when a table of the database is renamed or dropped meanwhile (as
+// while another service applies migration 5); it is read again then.
+func checkTables(ctx context.Context, conn Conn, database string) error {
+	var names []string
+	var err error
+	for range 5 {
+		if names, err = tableNames(ctx, conn, database); err == nil || !strings.Contains(err.Error(), "doesn't exist") {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	var missing []string
+	for _, t := range Tables() {
+		if !slices.Contains(names, t) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingTablesError{Database: database, Tables: missing}
+	}
 	return nil
 }
 
+// tableNames lists database's tables on this server.
+func tableNames(ctx context.Context, conn Conn, database string) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ?", database)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
 // Ensure readies the schema for a service's start: with apply it applies
-// pending migrations (Apply); without, it only checks (Check) and returns
-// the *BehindError of a database older than this binary needs, changing
-// nothing. Applied.Versions is empty without apply.
+// pending migrations (Apply); without, it changes nothing and returns the
+// *BehindError of a database older than this binary needs. Either way it
+// then checks the tables (Check): a *MissingTablesError names those
+// missing although recorded. Applied.Versions is empty without apply.
 func Ensure(ctx context.Context, conn Conn, o Options, apply bool) (Applied, error) {
 	if apply {
-		return Apply(ctx, conn, o)
+		res, err := Apply(ctx, conn, o)
+		if err != nil {
+			return res, err
+		}
+		return res, Check(ctx, conn, o.Database)
 	}
 	if err := o.validate(); err != nil {
 		return Applied{}, err

@@ -20,7 +20,8 @@ import (
 // naming the missing migration and the migrate command, instead of
 // failing every batch's offsets insert; it changes nothing. Once the
 // schema is migrated it starts. A writer left to migrate (the default)
-// applies the missing migration and starts. On ClickHouse 18.16.
+// applies the missing migration and starts, and refuses to start on a
+// table missing although its migration is recorded. On ClickHouse 18.16.
 func TestStartRefusesAnOlderSchema(t *testing.T) {
 	ctx := context.Background()
 	conn, cfg := stacktest.UnmigratedClickHouse(t)
@@ -35,14 +36,7 @@ func TestStartRefusesAnOlderSchema(t *testing.T) {
 	require.False(t, offsetsTable())
 
 	p := newProcess(t, "AUDITTRAIL_CLICKHOUSE_DATABASE="+cfg.Database, "AUDITTRAIL_MIGRATE_AT_START=false")
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, p.bin)
-	cmd.Env = append(os.Environ(), p.env...)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "the writer exits: %s", out)
-	require.NotZero(t, exit.ExitCode())
+	out := p.refused()
 	require.Contains(t, string(out), "database "+cfg.Database+" lacks migration 9 (offsets record) (newest recorded: 8)")
 	require.Contains(t, string(out), "run this release's migrate first")
 	require.Contains(t, string(out), config.MigrateAtStart.Name+"=false: this service does not migrate")
@@ -64,4 +58,27 @@ func TestStartRefusesAnOlderSchema(t *testing.T) {
 	d := newProcess(t, "AUDITTRAIL_CLICKHOUSE_DATABASE="+cfg.Database)
 	d.start()
 	require.True(t, offsetsTable(), "the writer applied migration 9 at start")
+	require.NoError(t, d.cmd.Process.Kill())
+	_ = d.cmd.Wait()
+
+	// Recorded but missing (dropped by hand, or a cluster node added
+	// without -reapply): migrating finds nothing to apply, and the writer
+	// refuses to start rather than fail every offsets insert.
+	require.NoError(t, conn.Exec(ctx, "DROP TABLE "+cfg.Database+"."+migrations.OffsetsTable))
+	out = d.refused()
+	require.Contains(t, string(out), "lacks "+migrations.OffsetsTable+": run this release's migrate -reapply")
+}
+
+// refused runs the writer, which must exit with a non-zero status before
+// it is ready, and returns its output.
+func (p *process) refused() []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.bin)
+	cmd.Env = append(os.Environ(), p.env...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(p.t, err, &exit, "the writer exits: %s", out)
+	require.NotZero(p.t, exit.ExitCode())
+	return out
 }
