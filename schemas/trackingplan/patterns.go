@@ -30,12 +30,17 @@ const maxCachedPatterns = 1 << 16
 // a plan repeats patterns across its events; each time costs a parse and
 // two compiles (the instruction count and the regexp). A cache belongs to
 // one Plan.Compile call, so nothing one plan compiles is seen by another
-// (another workspace's, or the same one's next version). It is not safe
-// for concurrent use; the plan's compile is sequential.
+// (another workspace's, or the same one's next version), and it is closed
+// when the compile ends: the validator also calls the engine, on event
+// values, to check "format": "regex" (in drafts that assert formats), and
+// those values must be neither kept nor shared between the goroutines
+// that check events. Until closed it is not safe for concurrent use (the
+// plan's compile is sequential); once closed it is, and keeps nothing.
 type patternCache struct {
 	compiled map[string]patternResult
-	limit    int // most entries kept (maxCachedPatterns)
-	misses   int // patterns compiled
+	limit    int  // most entries kept (maxCachedPatterns)
+	misses   int  // patterns compiled while open
+	closed   bool // the compile ended: compile keeps and counts nothing
 }
 
 type patternResult struct {
@@ -51,6 +56,15 @@ func newPatternCache() *patternCache {
 // UseRegexpEngine): Go's, behind checkRegex, once per distinct pattern.
 // A refused pattern is refused with the same error each time.
 func (c *patternCache) compile(pattern string) (jsonschema.Regexp, error) {
+	if c.closed {
+		// An event's value checked by "format": "regex": compiled as
+		// checkRegex allows, kept nowhere.
+		re, err := compilePattern(pattern)
+		if err != nil {
+			return nil, err
+		}
+		return re, nil
+	}
 	r, ok := c.compiled[pattern]
 	if !ok {
 		r.re, r.err = compilePattern(pattern)
@@ -63,6 +77,14 @@ func (c *patternCache) compile(pattern string) (jsonschema.Regexp, error) {
 		return nil, r.err
 	}
 	return r.re, nil
+}
+
+// close ends the plan's compile: the cache drops what it kept, and later
+// calls (the validator's, on event values) compile without keeping. It
+// must happen before the compiled plan is shared.
+func (c *patternCache) close() {
+	c.closed = true
+	c.compiled = nil
 }
 
 // compilePattern refuses pattern as checkRegex does and compiles it.

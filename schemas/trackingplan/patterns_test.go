@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -138,6 +139,46 @@ func TestPatternCacheRefusesAsBefore(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestFormatRegexKeepsNothing: in drafts that assert formats, the
+// validator checks "format": "regex" with the plan's regexp engine, on
+// every event's values. The cache is closed when the compile ends, so
+// those values are compiled as before (checkRegex's bound), kept nowhere
+// and counted nowhere: a workspace sending distinct values does not grow
+// the compiled plan, and events checked at once (the plan is safe for
+// concurrent use) share no state. Run with -race.
+func TestFormatRegexKeepsNothing(t *testing.T) {
+	schema := `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"p":{"type":"string","format":"regex"},"q":{"type":"string","pattern":"^[a-z]+$"}}}`
+	patterns := newPatternCache()
+	cp, err := Plan{Events: map[string]PlanEvent{"E": {Properties: json.RawMessage(schema)}}}.compile(patterns)
+	require.NoError(t, err)
+	require.True(t, patterns.closed)
+	require.Nil(t, patterns.compiled, "the compile's patterns are dropped")
+	misses := patterns.misses
+
+	require.Empty(t, cp.Check("E", map[string]any{"p": "^a+$", "q": "abc"}).Violations)
+	v := cp.Check("E", map[string]any{"p": "(", "q": "abc"})
+	require.Len(t, v.Violations, 1)
+	require.Contains(t, v.Violations[0], "/p: ")
+	v = cp.Check("E", map[string]any{"p": "(.*){1000}b"})
+	require.Len(t, v.Violations, 1, "a value checkRegex refuses is not a valid regex")
+
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				v := cp.Check("E", map[string]any{"p": fmt.Sprintf("^x%d_%d+$", g, i), "q": "abc"})
+				if len(v.Violations) != 0 {
+					t.Errorf("value %d of %d: %v", i, g, v.Violations)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, misses, patterns.misses, "event values are not counted")
+	require.Nil(t, patterns.compiled, "nor kept")
 }
 
 func violationList(msg string) []string {

@@ -75,6 +75,7 @@ func (p Plan) Compile() (*CompiledPlan, error) {
 }
 
 func (p Plan) compile(patterns *patternCache) (*CompiledPlan, error) {
+	defer patterns.close()
 	cp := &CompiledPlan{events: make(map[string]*plannedEvent, len(p.Events))}
 	var err error
 	if cp.blockUnplanned, err = choice("unplanned_events", p.UnplannedEvents, Allow, Block); err != nil {
