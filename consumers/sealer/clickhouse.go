@@ -62,29 +62,35 @@ func (s *ClickHouseStore) table(name string) string { return s.db + "." + name }
 // merges keep), the latest received_at among copies inserted in the same
 // second.
 func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error) {
+	return s.readRows(ctx, migrations.Table, "", keys)
+}
+
+// readRows reads keys' rows from table as Rows does, where cond ("" for
+// none) holds too.
+func (s *ClickHouseStore) readRows(ctx context.Context, table, cond string, keys []Key) (map[Key]migrations.Row, error) {
 	out := make(map[Key]migrations.Row, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
 	if !s.literal {
-		return out, s.rows(ctx, keys, out)
+		return out, s.rows(ctx, table, cond, keys, out)
 	}
 	for lo := 0; lo < len(keys); lo += lookupChunk {
-		if err := s.rows(ctx, keys[lo:min(lo+lookupChunk, len(keys))], out); err != nil {
+		if err := s.rows(ctx, table, cond, keys[lo:min(lo+lookupChunk, len(keys))], out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// keysTable and probesTable are the external tables Rows and Sizes send
-// their keys in.
+// keysTable and probesTable are the external tables Rows (and KeptRows,
+// KeptLeaves) and Sizes send their keys in.
 const (
 	keysTable   = "sealer_keys"
 	probesTable = "sealer_probes"
 )
 
-func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migrations.Row) error {
+func (s *ClickHouseStore) rows(ctx context.Context, table, cond string, keys []Key, out map[Key]migrations.Row) error {
 	first, last := timeRange(keys)
 	args := []any{first, last}
 	set := keysTable
@@ -112,9 +118,9 @@ func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migr
 	// rows; the time range prunes only partitions.
 	q := fmt.Sprintf(`SELECT %s FROM %s
 PREWHERE (workspace_id, timestamp_ns, id) IN %s
-WHERE timestamp >= ? AND timestamp <= ?
+WHERE timestamp >= ? AND timestamp <= ?%s
 ORDER BY inserted_at DESC, received_at_ns DESC
-LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), set)
+LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(table), set, cond)
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return err

@@ -57,6 +57,11 @@ type Config struct {
 	// MaxSeen bounds them per workspace.
 	Lookback time.Duration
 	MaxSeen  int
+	// RetentionDays is the deployment's window (AUDITTRAIL_RETENTION_DAYS):
+	// the leaves of events older than it are also stored in the long-term
+	// leaves table, and their keys also looked up in the long-term tables
+	// (kept.go).
+	RetentionDays int
 	// CheckEvery is how often at most the writer's committed offsets are
 	// read while records wait for them.
 	CheckEvery time.Duration
@@ -73,6 +78,7 @@ func Defaults() Config {
 		YieldLag: config.SealerYieldLag.Default, YieldEvery: 5 * time.Second,
 		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
 		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
+		RetentionDays: config.RetentionDays.Default,
 	}
 }
 
@@ -92,6 +98,7 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.Origin = config.LogOrigin.Get(e)
 	c.SigningKey = config.SigningKey.Get(e)
 	c.VerifierKeys = config.VerifierKeys.Get(e)
+	c.RetentionDays = config.RetentionDays.Get(e)
 	return c
 }
 
@@ -103,6 +110,7 @@ func (c Config) Validate() error {
 		config.SealerBatchBytes.Check(c.BatchBytes), config.SealerPendingBytes.Check(c.PendingBytes),
 		config.SealerYieldLag.Check(c.YieldLag),
 		config.CheckpointInterval.Check(c.CheckpointInterval), config.LogOrigin.Check(c.Origin),
+		config.RetentionDays.Check(c.RetentionDays),
 	}
 	if c.Group == c.WriterGroup {
 		errs = append(errs, fmt.Errorf("%s and %s are both %q: the sealer needs its own group", config.SealerGroup.Name, config.WriterGroup.Name, c.Group))
@@ -112,6 +120,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 || (c.YieldLag > 0 && c.YieldEvery <= 0) {
 		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery, SessionTimeout and (with YieldLag) YieldEvery must be positive"))
+	}
+	if c.RetentionDays > 0 && c.Lookback >= c.window()-lateMargin {
+		// Keys inside the lookback are decided in memory, from the leaves
+		// table only: none may be late (kept.go).
+		errs = append(errs, fmt.Errorf("sealer: Lookback (%s) must be shorter than %s (%d days) less %s", c.Lookback, config.RetentionDays.Name, c.RetentionDays, lateMargin))
 	}
 	_, err := c.signer()
 	return errors.Join(append(errs, err)...)
@@ -144,6 +157,9 @@ func (c Config) signer() (note.Signer, error) {
 	slices.Sort(names)
 	return nil, fmt.Errorf("%s (%v) lacks the verifier key of %s (key %s): add it, or checkpoints will not verify", config.VerifierKeys.Name, names, config.SigningKey.Name, s.Name())
 }
+
+// window is the deployment's retention window.
+func (c Config) window() time.Duration { return time.Duration(c.RetentionDays) * 24 * time.Hour }
 
 func (c Config) maxPending() int {
 	if c.MaxPending > 0 {

@@ -116,9 +116,9 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 	if len(back) == 0 {
 		return res, nil
 	}
-	stored, err := s.store.Rows(ctx, back)
+	stored, err := s.storedRows(ctx, back)
 	if err != nil {
-		return res, fmt.Errorf("read stored rows: %w", err)
+		return res, err
 	}
 	for k, r := range stored {
 		if _, ok := res.rows[k]; !ok {
@@ -170,15 +170,17 @@ func (s *sequencer) duplicates(ctx context.Context, items []Item, dupes []int, r
 			back = append(back, k)
 		}
 	}
+	keys := map[string][]Key{}
 	for ws, is := range older {
-		keys := make([]Key, len(is))
-		for j, i := range is {
-			keys[j] = items[i].Key
+		for _, i := range is {
+			keys[ws] = append(keys[ws], items[i].Key)
 		}
-		has, err := s.store.HasLeaves(ctx, ws, keys)
-		if err != nil {
-			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
-		}
+	}
+	has, err := s.hasLeaves(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, is := range older {
 		for _, i := range is {
 			if has[items[i].Key] {
 				res.notStored[i] = true

@@ -52,6 +52,8 @@ type Store interface {
 	// SaveTileNotes stores signed tile notes: the times notes, then the
 	// newest notes (which count the noted tiles at takeover).
 	SaveTileNotes(ctx context.Context, times, newest []migrations.TileNote) error
+	// KeptStore reads and writes the long-term tables (kept.go).
+	KeptStore
 }
 
 // sequencer assigns leaf indexes. It is owned by one goroutine.
@@ -68,6 +70,9 @@ type sequencer struct {
 	// anchor, when set, checks each loaded log against its latest signed
 	// checkpoint.
 	anchor *anchor
+	// window is the deployment's retention window: the keys older than it
+	// are late (kept.go); 0 makes none late.
+	window time.Duration
 }
 
 // Sealed is what one seal call appended.
@@ -154,7 +159,7 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	if err = s.fence(ctx, sizes); err != nil {
 		return out, err
 	}
-	if err = s.store.Append(ctx, hashes, out.Leaves); err != nil {
+	if err = s.append(ctx, hashes, out.Leaves); err != nil {
 		return out, fmt.Errorf("store the log: %w", err)
 	}
 	for _, l := range out.Leaves {
@@ -261,11 +266,11 @@ func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migratio
 		}
 		older[k.WorkspaceID] = append(older[k.WorkspaceID], k)
 	}
-	for ws, ks := range older {
-		has, err := s.store.HasLeaves(ctx, ws, ks)
-		if err != nil {
-			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
-		}
+	has, err := s.hasLeaves(ctx, older)
+	if err != nil {
+		return nil, err
+	}
+	for _, ks := range older {
 		for _, k := range ks {
 			if !has[k] {
 				fresh[k] = true

@@ -97,7 +97,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
 		wsPart: map[string]int32{}, writerAt: map[int32]int64{}, ends: map[int32]int64{},
 		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
-			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}}}
+			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}, window: cfg.window()}}
 	// A moved workspace waits until its old partition is stored by the
 	// writer and sealed by the sealers, however long: two sealers
 	// appending to one log would fork it (the append fence would stop

@@ -61,8 +61,8 @@ var (
 
 // Retention.
 var (
-	RetentionDays = declare(Int{Var: Var{Name: "AUDITTRAIL_RETENTION_DAYS", Readers: chReaders,
-		Doc: "retention window in days"},
+	RetentionDays = declare(Int{Var: Var{Name: "AUDITTRAIL_RETENTION_DAYS", Readers: chReaders + ", sealer",
+		Doc: "retention window in days (the sealer also stores the leaves of events older than it in the long-term leaves table)"},
 		Default: 90, Min: 1, Max: 3650})
 	RetentionInterval = declare(Duration{Var: Var{Name: "AUDITTRAIL_RETENTION_INTERVAL", Readers: "writer",
 		Doc: "how often the writer drops expired day partitions"},

@@ -58,11 +58,11 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	chc := chconn.FromEnv(env)
 	sc := sealer.FromEnv(env, kc.Topic)
-	retentionDays := config.RetentionDays.Get(env)
+	retentionDays := sc.RetentionDays // checked by sc.Validate
 	addr := config.SealerAddr.Get(env)
 	migrate := config.MigrateAtStart.Get(env)
 	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), sc.Validate(),
-		config.SealerAddr.Check(addr), config.RetentionDays.Check(retentionDays)); err != nil {
+		config.SealerAddr.Check(addr)); err != nil {
 		return err
 	}
 	ctx, stop := context.WithCancel(ctx)
