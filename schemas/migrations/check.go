@@ -53,15 +53,18 @@ func (e *MissingTablesError) Error() string {
 		e.Database, strings.Join(e.Tables, ", "))
 }
 
-// Tables are the tables and views the schema holds once every migration
-// of All is applied, under the names readers and writers use (on a
-// cluster, the Distributed tables), besides schema_migrations.
+// Tables are the tables and views the services read and write once every
+// migration of All is applied, under the names they use (on a cluster,
+// the Distributed tables): every table the migrations create but
+// schema_migrations and AnalystView, which only analysts read and which a
+// migrating start drops and creates again when the retention window
+// changed.
 func Tables() []string {
 	out := []string{Table, IDsTable, PartitionCountsTable}
 	for _, l := range Lookups {
 		out = append(out, l.Table, l.View())
 	}
-	return append(out, AnalystView, LeavesTable, HashesTable, CheckpointsTable, RetentionTable, KeptTable, KeptLeavesTable,
+	return append(out, LeavesTable, HashesTable, CheckpointsTable, RetentionTable, KeptTable, KeptLeavesTable,
 		TileTimesTable, TileNewestTable, OffsetsTable)
 }
 
@@ -70,8 +73,9 @@ func Tables() []string {
 // *BehindError naming the missing versions when not (also when the
 // database or its bookkeeping table does not exist yet, which counts as
 // nothing applied), a *MissingTablesError naming the tables missing
-// although recorded, or the error of a query. It changes nothing.
-// Cancelling ctx aborts the queries.
+// although recorded, or the error of a query. A schema newer than this
+// release (a version after the last of All recorded) passes without the
+// table check. It changes nothing. Cancelling ctx aborts the queries.
 func Check(ctx context.Context, conn Conn, database string) error {
 	var exists uint8
 	if err := conn.QueryRow(ctx, "SELECT count() > 0 FROM system.tables WHERE database = ? AND name = 'schema_migrations'", database).Scan(&exists); err != nil {
@@ -90,12 +94,18 @@ func Check(ctx context.Context, conn Conn, database string) error {
 			missing = append(missing, m.Version)
 		}
 	}
+	var newest uint32
+	for v := range done {
+		newest = max(newest, v)
+	}
 	if len(missing) > 0 {
-		var newest uint32
-		for v := range done {
-			newest = max(newest, v)
-		}
 		return &BehindError{Database: database, Missing: slices.Clip(missing), Newest: newest}
+	}
+	if all := All(); newest > all[len(all)-1].Version {
+		// A newer release's schema: its migrations may have reshaped
+		// the tables this release lists, and this release's -reapply
+		// would undo them.
+		return nil
 	}
 	return checkTables(ctx, conn, database)
 }

@@ -94,14 +94,6 @@ func testEnsure(t *testing.T, conn migrations.Conn, db string) {
 	require.Empty(t, res.Versions)
 	require.NotZero(t, res.Server.Major, "the server's version is still reported")
 
-	// A newer release recorded a migration this binary does not know.
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name)")
-	require.NoError(t, err)
-	require.NoError(t, batch.Append(uint32(1000), "a later release"))
-	require.NoError(t, batch.Send())
-	_, err = migrations.Ensure(ctx, conn, o, false)
-	require.NoError(t, err, "a newer schema is fine")
-
 	_, err = migrations.Ensure(ctx, conn, migrations.Options{Database: db}, false)
 	require.ErrorContains(t, err, "retention days", "options are checked as Apply checks them")
 
@@ -122,6 +114,23 @@ func testEnsure(t *testing.T, conn migrations.Conn, db string) {
 	require.NoError(t, err)
 	_, err = migrations.Ensure(ctx, conn, o, false)
 	require.NoError(t, err, "-reapply created it")
+
+	// The analysts' view is not the services': a migrating start drops
+	// and creates it again when the window changes.
+	require.NoError(t, conn.Exec(ctx, "DROP TABLE "+db+"."+migrations.AnalystView))
+	_, err = migrations.Ensure(ctx, conn, o, false)
+	require.NoError(t, err)
+
+	// A newer release recorded a migration this binary does not know, and
+	// may have reshaped tables this release lists: the schema passes,
+	// without the table check (this release's -reapply would undo it).
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name)")
+	require.NoError(t, err)
+	require.NoError(t, batch.Append(uint32(1000), "a later release"))
+	require.NoError(t, batch.Send())
+	require.NoError(t, conn.Exec(ctx, "DROP TABLE "+db+"."+migrations.OffsetsTable))
+	_, err = migrations.Ensure(ctx, conn, o, false)
+	require.NoError(t, err, "a newer schema is fine")
 }
 
 func tableExists(t *testing.T, conn migrations.Conn, db, table string) bool {
