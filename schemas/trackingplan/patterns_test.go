@@ -211,3 +211,17 @@ func BenchmarkCheckPatternedItems(b *testing.B) {
 		cp.Check("E", props)
 	}
 }
+
+// TestRefusalsAreStable: a schema with several bad patterns is refused
+// with one message, not one that follows the validator's map order (and
+// the 600-character cut).
+func TestRefusalsAreStable(t *testing.T) {
+	schema := `{"type":"object","propertyNames":{"pattern":"\\C"},"properties":{"a":{"type":"array","items":{"pattern":"\\1"}},"b":{"pattern":"("},"c":{"pattern":"a**"}}}`
+	p := Plan{Events: map[string]PlanEvent{"E0": {Properties: json.RawMessage(schema)}}}
+	_, first := p.Compile()
+	require.Error(t, first)
+	for range 40 {
+		_, err := p.Compile()
+		require.Equal(t, first.Error(), err.Error())
+	}
+}

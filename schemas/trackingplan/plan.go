@@ -195,7 +195,12 @@ func schemaError(err error) string {
 	var msg string
 	switch {
 	case errors.As(err, &sve) && errors.As(sve.Err, &ve):
-		msg = strings.Join(violations(ve), "; ")
+		// Sorted: the validator reports them in map order, and the
+		// message is cut below, so unsorted the same schema could be
+		// refused with another message each time.
+		v := violations(ve)
+		sort.Strings(v)
+		msg = strings.Join(v, "; ")
 	case errors.As(err, &lue):
 		msg = fmt.Sprintf("reference %q: only references inside the schema (\"#/$defs/...\") are allowed", refName(lue.URL))
 	case errors.As(err, &pnf):
