@@ -214,7 +214,7 @@ func (e *encoder) appendChanges(b []byte, changes map[string]event.Change) ([]by
 		c := changes[k]
 		if len(c.Old) > 0 {
 			b = append(b, `"old":`...)
-			if b, err = json.Append(b, c.Old, encodeFlags); err != nil {
+			if b, err = appendRaw(b, c.Old); err != nil {
 				return b, err
 			}
 		}
@@ -223,13 +223,29 @@ func (e *encoder) appendChanges(b []byte, changes map[string]event.Change) ([]by
 				b = append(b, ',')
 			}
 			b = append(b, `"new":`...)
-			if b, err = json.Append(b, c.New, encodeFlags); err != nil {
+			if b, err = appendRaw(b, c.New); err != nil {
 				return b, err
 			}
 		}
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
+}
+
+// appendRaw appends a JSON value (valid, as event.Decode gives changes)
+// as json.Append writes a json.RawMessage: as it is when there is nothing
+// to compact or escape in it (printable ASCII without spaces, '<', '>'
+// or '&'), else through json.Append.
+func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
+	for _, c := range raw {
+		if c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return json.Append(b, raw, encodeFlags)
+		}
+	}
+	if len(raw) == 0 {
+		return json.Append(b, raw, encodeFlags)
+	}
+	return append(b, raw...), nil
 }
 
 func sortFields(fs []field) {

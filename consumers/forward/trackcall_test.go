@@ -101,6 +101,10 @@ func TestEncodeTrackCallMatchesMarshal(t *testing.T) {
 		{name: "changes of several keys", edit: func(e *event.Event) {
 			e.Changes = map[string]event.Change{"b": {New: json.RawMessage(`{"x":[1,2]}`)}, "a": {Old: json.RawMessage(`"<s>"`)}}
 		}},
+		{name: "changes to compact and escape", edit: func(e *event.Event) {
+			e.Changes = map[string]event.Change{"a": {Old: json.RawMessage(`{ "x" : [1, 2] }`), New: json.RawMessage("\"\u2028 é & \u003c\"")},
+				"b": {Old: json.RawMessage(`"\u00e9"`), New: json.RawMessage(`1.50e3`)}}
+		}},
 		{name: "timestamp in another zone", edit: func(e *event.Event) {
 			e.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))
 		}},
@@ -126,5 +130,20 @@ func FuzzEncodeTrackCallMatchesMarshal(f *testing.F) {
 			ev.Actor.ID, ev.Context.IP, ev.Context.UserAgent = actor, ip, ua
 			requireSameEncoding(t, &ev)
 		}
+	})
+}
+
+// FuzzEncodeChangesMatchesMarshal: the changes' values, however written,
+// are encoded as json.Marshal writes them.
+func FuzzEncodeChangesMatchesMarshal(f *testing.F) {
+	f.Add(`{ "a" : [1, "<>"] }`, `"x"`)
+	f.Add(`"\u00e9&"`, `12.50`)
+	f.Fuzz(func(t *testing.T, old, new string) {
+		if !json.Valid([]byte(old)) || !json.Valid([]byte(new)) {
+			return
+		}
+		ev := mkEvent("ws_1", 1, "Source Created", "")
+		ev.Changes = map[string]event.Change{"k": {Old: json.RawMessage(old), New: json.RawMessage(new)}}
+		requireSameEncoding(t, &ev)
 	})
 }
