@@ -22,9 +22,10 @@ import (
 // condition that crosses it fails like any evaluation error: it is counted
 // in EvalErrors and does not match; the later conditions are not evaluated
 // and count as errors too, and their filters do not apply. A condition
-// decided in its native form counts its estimated worst-case cost.
+// decided in its native form (only when in.Bounded) counts its estimated
+// worst-case cost.
 func (cf *CompiledFilters) Apply(in *Input) Outcome {
-	return cf.run(in, cf != nil && cf.native)
+	return cf.run(in, cf != nil && cf.native && in.Bounded)
 }
 
 // applyCEL is Apply with every condition run by its CEL program.

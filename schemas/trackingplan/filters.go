@@ -258,6 +258,11 @@ type Input struct {
 	Context  map[string]string
 	// Properties is modified in place by property actions.
 	Properties map[string]any
+	// Bounded says that no string, list or map the conditions may see is
+	// larger than an event of 32 KiB (Pipeline sets it when the raw
+	// properties are at most that long): only then are conditions decided
+	// natively, whose costs are counted as estimated for such values.
+	Bounded bool
 }
 
 // Outcome is the result of applying filters to one event.

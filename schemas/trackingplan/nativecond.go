@@ -8,8 +8,10 @@ package trackingplan
 // activation, frame or cost tracker per condition. A closure decides
 // exactly as the CEL program decides (the same value, or an error where
 // the program fails, after resolving the same variables in the same
-// order); where it meets values outside what it decides (a map or list
-// compared, numbers of two kinds ordered, a string longer than an event),
+// order: a strict call's later operands are not evaluated once one
+// failed, the terms of && and || not after one decided); where it meets
+// values outside what it decides (a map or list compared, numbers of two
+// kinds ordered, a string longer than an event),
 // it says so and the CEL program runs instead. Anything else in a
 // condition (other functions, macros over lists, arithmetic) leaves the
 // condition to CEL. TestNativeConditionsAgreeWithCEL and
@@ -266,15 +268,16 @@ func nativeNot(a nativeCond) nativeCond {
 	}
 }
 
-// operands evaluates both operands (both always, as CEL does) and returns
-// the first failure, if any, as fail.
+// operands evaluates the operands of a strict call as CEL does: the
+// second only when the first did not fail (so that the variables resolved
+// are the same); fail reports a failure of either.
 func operands(v *condVars, a, b nativeCond) (x, y val, fail bool, ok bool) {
-	x, ok1 := a(v)
-	y, ok2 := b(v)
-	if !ok1 || !ok2 {
-		return x, y, false, false
+	x, ok = a(v)
+	if !ok || x.k == kErr {
+		return x, y, ok, ok
 	}
-	return x, y, x.k == kErr || y.k == kErr, true
+	y, ok = b(v)
+	return x, y, y.k == kErr, ok
 }
 
 // nativeEqual is CEL's heterogeneous equality over scalars: values of

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/audittrail/audittrail/schemas/event"
 )
 
 // TestCommonConditionsRunNatively: the shapes filters use most compile
@@ -100,16 +102,24 @@ func agree(t *testing.T, seed uint64, events int, props string) (decided, asked 
 				p = map[string]any{}
 			}
 			in := *tmpl
-			in.Properties = p
+			in.Properties, in.Bounded = p, true
 			return &in
 		}
 		native, viaCEL := mk(), mk()
 		for i := range cf.filters {
-			if c := cf.filters[i].native; c != nil && cf.native {
-				asked++
-				if _, ok := c(&condVars{in: mk()}); ok {
-					decided++
-				}
+			f := &cf.filters[i]
+			if f.native == nil || !cf.native {
+				continue
+			}
+			asked++
+			cv := condVars{in: mk()}
+			if _, ok := f.native(&cv); ok {
+				decided++
+				// The native form resolves the properties exactly when
+				// the program does.
+				vars := &activation{in: mk()}
+				_, _ = evalWithin(f.prg, vars, newCostTracker(), 0)
+				require.Equal(t, vars.props != nil, cv.touched, "properties resolved by %q, seed %d, properties %s", f.name, seed, raw)
 			}
 		}
 		got, want := cf.Apply(native), cf.applyCEL(viaCEL)
@@ -268,8 +278,53 @@ func TestAllowThroughNullKeepsTheConditionsView(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, cf.native)
 	for _, apply := range []func(*Input) Outcome{cf.Apply, cf.applyCEL} {
-		in := &Input{ID: "e", Properties: props(t, `{"a": null, "k": 1}`)}
+		in := &Input{ID: "e", Properties: props(t, `{"a": null, "k": 1}`), Bounded: true}
 		require.Equal(t, Outcome{Drop: "a left"}, apply(in))
 		require.Empty(t, in.Properties)
 	}
+}
+
+// TestStrictCallsResolveWhatCELResolves: a comparison whose left operand
+// fails does not read its right one, in CEL and natively; otherwise the
+// properties' view would be made before a nested allow_properties through
+// a null and a later condition would see that path (review R4-4: the event
+// was forwarded where CEL drops it).
+func TestStrictCallsResolveWhatCELResolves(t *testing.T) {
+	var f Filters
+	require.NoError(t, Decode([]byte(`{"filters": [
+		{"name": "tokens", "enabled": true, "if": "actor.team == properties.team", "action": "drop"},
+		{"name": "keep billing", "enabled": true, "if": "event == 'Source Created'", "action": "allow_properties", "properties": ["billing.plan"]},
+		{"name": "no billing", "enabled": true, "if": "!has(properties.billing)", "action": "drop"}
+	]}`), &f))
+	cf, err := f.Compile()
+	require.NoError(t, err)
+	require.True(t, cf.native)
+	for _, apply := range []func(*Input) Outcome{cf.Apply, cf.applyCEL} {
+		in := &Input{ID: "e", Event: "Source Created", Actor: map[string]string{"type": "user"}, Bounded: true,
+			Properties: props(t, `{"billing": null, "team": "x", "email": "ceo@example.com"}`)}
+		require.Equal(t, Outcome{Drop: "no billing", EvalErrors: 1}, apply(in))
+	}
+}
+
+// TestLargeEventsRunInCEL: an event whose properties are larger than the
+// cost estimates assume runs its conditions in CEL alone, so that the
+// budgets decide as they always did (review R4-1, R4-2: natively, equal
+// strings of 400,000 characters were compared where CEL runs out of the
+// condition's budget).
+func TestLargeEventsRunInCEL(t *testing.T) {
+	var f Filters
+	require.NoError(t, Decode([]byte(`{"filters": [
+		{"name": "same", "enabled": true, "if": "properties.a == properties.b && properties.a == properties.b && properties.a == properties.b", "action": "drop"}
+	]}`), &f))
+	cf, err := f.Compile()
+	require.NoError(t, err)
+	require.True(t, cf.native)
+	long := strings.Repeat("x", 400_000)
+	ev := event.Event{ID: "e", Event: "Source Created", Properties: json.RawMessage(`{"a": "` + long + `", "b": "` + long + `"}`)}
+	d := Pipeline{Filters: cf}.Run(&ev)
+	require.Empty(t, d.Dropped)
+	require.Equal(t, 1, d.FilterErrors)
+	// The same event, small enough, is decided natively and dropped.
+	ev.Properties = json.RawMessage(`{"a": "x", "b": "x"}`)
+	require.Equal(t, DropFilter, Pipeline{Filters: cf}.Run(&ev).Dropped)
 }

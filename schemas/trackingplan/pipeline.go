@@ -115,7 +115,10 @@ var pipelineInputs = sync.Pool{New: func() any {
 // it once the filters ran.
 func filterInput(cf *CompiledFilters, ev *event.Event, props map[string]any) *pipelineInput {
 	in := pipelineInputs.Get().(*pipelineInput)
-	in.Input = Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props}
+	// Event fields are bounded by validation (event.MaxTextLen); decoded
+	// properties are no larger than their JSON.
+	in.Input = Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props,
+		Bounded: len(ev.Properties) <= maxValueSize}
 	actor, resource, context := cf.Uses()
 	if actor {
 		m := in.actor
