@@ -131,36 +131,41 @@ func nativeIdent(name string) (nativeCond, bool) {
 	return nil, false
 }
 
-// nativeField is op.name, or has(op.name) when test is set: a missing
-// key fails, as in CEL; on anything but a map the CEL program decides.
+// nativeField is op.name, or has(op.name) when test is set.
 func nativeField(op nativeCond, name string, test bool) nativeCond {
 	return func(v *condVars) (val, bool) {
 		o, ok := op(v)
 		if !ok || o.k == kErr {
 			return o, ok
 		}
-		switch o.k {
-		case kStrMap:
-			s, present := o.sm[name]
-			if test {
-				return val{k: kBool, b: present}, true
-			}
-			if !present {
-				return errVal, true
-			}
-			return val{k: kString, s: s}, true
-		case kMap:
-			x, present := o.m[name]
-			if test {
-				return val{k: kBool, b: present}, true
-			}
-			if !present {
-				return errVal, true
-			}
-			return jsonVal(x), true
-		}
-		return val{}, false
+		return field(o, name, test)
 	}
+}
+
+// field is o.name, or has(o.name) when test is set: a missing key fails,
+// as in CEL; on anything but a map the CEL program decides.
+func field(o val, name string, test bool) (val, bool) {
+	switch o.k {
+	case kStrMap:
+		s, present := o.sm[name]
+		if test {
+			return val{k: kBool, b: present}, true
+		}
+		if !present {
+			return errVal, true
+		}
+		return val{k: kString, s: s}, true
+	case kMap:
+		x, present := o.m[name]
+		if test {
+			return val{k: kBool, b: present}, true
+		}
+		if !present {
+			return errVal, true
+		}
+		return jsonVal(x), true
+	}
+	return val{}, false
 }
 
 // jsonVal is a decoded JSON value as CEL sees it (celValue): numbers as
@@ -402,10 +407,10 @@ func nativeIndex(op, key nativeCond) nativeCond {
 		if fail {
 			return errVal, true
 		}
-		if k.k != kString || (o.k != kMap && o.k != kStrMap) {
+		if k.k != kString {
 			return val{}, false
 		}
-		return nativeField(func(*condVars) (val, bool) { return o, true }, k.s, false)(v)
+		return field(o, k.s, false)
 	}
 }
 
