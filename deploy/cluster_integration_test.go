@@ -294,6 +294,17 @@ func TestClickHouseCluster(t *testing.T) {
 			f, err := st.Facets(ctx, store.Filter{WorkspaceID: ws})
 			require.NoError(t, err)
 			require.Equal(t, []store.EventCount{{Name: "Source Created", Count: perDay * days}}, f.Events)
+			// The histogram and the analysts' view read the long-term
+			// table beside the events table, whose rows they exclude
+			// with a subquery on the events table.
+			h, err := st.Histogram(ctx, store.Filter{WorkspaceID: ws}, store.Day, time.UTC)
+			require.NoError(t, err)
+			total := uint64(0)
+			for _, b := range h {
+				total += b.Count
+			}
+			require.EqualValues(t, perDay*days, total, "histogram of %s", ws)
+			require.EqualValues(t, perDay*days, count(t, conn, "SELECT count() FROM "+db+"."+migrations.AnalystView+" WHERE workspace_id = '"+ws+"'"), "the analysts' view of %s", ws)
 			n := 0
 			require.NoError(t, st.Export(ctx, store.Filter{WorkspaceID: ws}, func(*migrations.Row) error { n++; return nil }))
 			require.Equal(t, perDay*days, n, "export of %s", ws)

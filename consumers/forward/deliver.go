@@ -83,23 +83,27 @@ func NewSender(timeout time.Duration, maxConnsPerHost int, policy *egress.Policy
 // HTTP Basic auth (write key as user name, empty password). The caller
 // keeps the body under MaxRequestBytes.
 func (s *Sender) SendBatch(ctx context.Context, t trackingplan.Target, calls [][]byte) error {
-	var body bytes.Buffer
-	body.Grow(64 + len(calls)*512)
-	body.WriteString(`{"batch":[`)
+	// The body is allocated once, at its size.
+	size := len(`{"batch":[],"sentAt":""}`) + len(time.RFC3339Nano) + len(calls)
+	for _, c := range calls {
+		size += len(c)
+	}
+	body := make([]byte, 0, size)
+	body = append(body, `{"batch":[`...)
 	for i, c := range calls {
 		if i > 0 {
-			body.WriteByte(',')
+			body = append(body, ',')
 		}
-		body.Write(c)
+		body = append(body, c...)
 	}
-	body.WriteString(`],"sentAt":"`)
-	body.WriteString(s.now().UTC().Format(time.RFC3339Nano))
-	body.WriteString(`"}`)
+	body = append(body, `],"sentAt":"`...)
+	body = s.now().UTC().AppendFormat(body, time.RFC3339Nano)
+	body = append(body, `"}`...)
 	u, err := t.BatchURL()
 	if err != nil {
 		return &DeliveryError{Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return &DeliveryError{Err: fmt.Errorf("build request: %w", err)}
 	}

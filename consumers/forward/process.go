@@ -66,12 +66,19 @@ type Outcome struct {
 // encodes the track call. The error is non-nil only for an event whose
 // encoding exceeds MaxEventBytes.
 func Process(ws *Workspace, ev *event.Event) (Outcome, error) {
+	return processStored(ws, ev, nil)
+}
+
+// processStored is Process for an event decoded by event.DecodeStored:
+// when it returned the changes as their JSON (ev.Changes nil), they are
+// encoded from changes.
+func processStored(ws *Workspace, ev *event.Event, changes json.RawMessage) (Outcome, error) {
 	d := ws.Pipeline().Run(ev)
 	out := Outcome{Dropped: d.Dropped, Filter: d.Filter, Violations: d.Violations, FilterErrors: d.FilterErrors}
 	if d.Dropped != "" {
 		return out, nil
 	}
-	call, err := encodeTrackCall(ev, d.Properties)
+	call, err := encodeTrackCall(ev, d.Properties, changes)
 	if err != nil {
 		return out, err
 	}

@@ -33,10 +33,12 @@ func BenchmarkProcess(b *testing.B) {
 	ws := &Workspace{ID: "ws_1", Plan: cp, Filters: cf}
 	ev := mkEvent("ws_1", 1, "Source Created", `{"kind": "http", "count": 3, "region": "us-east-1", "debug": {"x": 1}, "extra": true}`)
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		out, err := Process(ws, &ev)
 		if err != nil || out.Call == nil {
 			b.Fatalf("dropped: %+v %v", out, err)
 		}
 	}
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 }

@@ -2,7 +2,10 @@ package forward
 
 // Memory of the event ids delivered lately, per target kind and workspace.
 
-import "sync"
+import (
+	"hash/maphash"
+	"sync"
+)
 
 // recentIDs remembers the events delivered (or dead-lettered) lately, per
 // target kind and workspace, so that an event id sent again (a producer
@@ -15,43 +18,56 @@ import "sync"
 // messageId (a restarted forwarder remembers nothing); resends with another
 // timestamp are also caught beyond it, by the first versions the forwarder
 // remembers (Forwarder.firsts, loaded from the writer's id registry).
+//
+// Keys are 128-bit hashes of kind, workspace and id with seeds of the
+// process, as in the first-version window (idwindow.Window): adding one
+// allocates nothing, and the maps hold no pointers, so the garbage
+// collector does not scan them however full they are. Two different ids
+// share a key with probability about n²/2¹²⁹ for n remembered.
 type recentIDs struct {
 	mu        sync.Mutex
 	size      int
-	cur, prev map[string]struct{}
+	cur, prev map[recentKey]struct{}
+}
+
+// recentKey identifies kind/ws/id (see keyOf).
+type recentKey [2]uint64
+
+var recentSeedA, recentSeedB = maphash.MakeSeed(), maphash.MakeSeed()
+
+func keyOf(kind, ws, id string) recentKey {
+	// Built in a buffer on the stack when short.
+	var buf [128]byte
+	b := append(append(append(append(append(buf[:0], kind...), 0), ws...), 0), id...)
+	return recentKey{maphash.Bytes(recentSeedA, b), maphash.Bytes(recentSeedB, b)}
 }
 
 func newRecentIDs(size int) *recentIDs {
-	return &recentIDs{size: size, cur: make(map[string]struct{}, size)}
+	return &recentIDs{size: size, cur: make(map[recentKey]struct{}, size)}
 }
-
-func recentKey(kind, ws, id string) string { return kind + "\x00" + ws + "\x00" + id }
 
 // seen reports whether kind/ws/id is remembered.
 func (r *recentIDs) seen(kind, ws, id string) bool {
-	// The key is built in a buffer of its own (on the stack when short):
-	// looking a map up by string(bytes) does not copy them.
-	var buf [128]byte
-	k := append(append(append(append(append(buf[:0], kind...), 0), ws...), 0), id...)
+	k := keyOf(kind, ws, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.cur[string(k)]; ok {
+	if _, ok := r.cur[k]; ok {
 		return true
 	}
-	_, ok := r.prev[string(k)]
+	_, ok := r.prev[k]
 	return ok
 }
 
 // add remembers kind/ws/id.
 func (r *recentIDs) add(kind, ws, id string) {
-	k := recentKey(kind, ws, id)
+	k := keyOf(kind, ws, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.cur[k]; ok {
 		return
 	}
 	if len(r.cur) >= r.size {
-		r.prev, r.cur = r.cur, make(map[string]struct{}, r.size)
+		r.prev, r.cur = r.cur, make(map[recentKey]struct{}, r.size)
 	}
 	r.cur[k] = struct{}{}
 }

@@ -148,7 +148,7 @@ func (f *Forwarder) batch(ctx context.Context, t *target, ws *Workspace, head []
 // nil when the event is dropped or dead-lettered.
 func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 	it.done = true
-	ev, err := event.Decode(it.rec.Value)
+	ev, changes, err := event.DecodeStored(it.rec.Value)
 	if err != nil {
 		// Poison is the writer's to dead-letter; nothing to forward.
 		f.m.dropped.WithLabelValues("undecodable").Inc()
@@ -159,7 +159,7 @@ func (f *Forwarder) process(ctx context.Context, ws *Workspace, it *item) {
 		f.m.dropped.WithLabelValues(dropDuplicate).Inc()
 		return
 	}
-	out, err := Process(ws, &ev)
+	out, err := processStored(ws, &ev, changes)
 	if out.FilterErrors > 0 {
 		f.m.filterErrs.Add(float64(out.FilterErrors))
 	}

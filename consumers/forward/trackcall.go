@@ -53,6 +53,9 @@ type encoder struct {
 	props      []field // the event's own properties
 	overridden []field // those named like audit fields
 	changes    []string
+	// stored are the event's changes as event.DecodeStored returned them
+	// (nil: in ev.Changes).
+	stored json.RawMessage
 }
 
 var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 4096)} }}
@@ -61,9 +64,15 @@ var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 
 // properties (after the plan and filters): the event's properties, then
 // the audit fields (workspace_id, category, actor_*, resource_*, changes),
 // which win over properties of the same names.
-func encodeTrackCall(ev *event.Event, props map[string]any) ([]byte, error) {
+//
+// The changes are ev.Changes or, when those are empty, stored: the changes
+// as event.DecodeStored returns them.
+func encodeTrackCall(ev *event.Event, props map[string]any, stored json.RawMessage) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	defer e.release()
+	if len(ev.Changes) == 0 {
+		e.stored = stored
+	}
 	b, err := e.appendTrackCall(e.buf[:0], ev, props)
 	e.buf = b
 	if err != nil {
@@ -76,7 +85,7 @@ func (e *encoder) release() {
 	clear(e.props) // no reference to an event outlives its encoding
 	clear(e.overridden)
 	clear(e.changes)
-	e.props, e.overridden, e.changes = e.props[:0], e.overridden[:0], e.changes[:0]
+	e.props, e.overridden, e.changes, e.stored = e.props[:0], e.overridden[:0], e.changes[:0], nil
 	if cap(e.buf) > 64<<10 {
 		e.buf = make([]byte, 0, 4096)
 	}
@@ -189,7 +198,8 @@ func (e *encoder) audit(ev *event.Event, a string) (string, bool) {
 	case "resource_name":
 		return ev.Resource.Name, ev.Resource.Name != ""
 	case "changes":
-		return "", len(ev.Changes) > 0
+		// "{}" when stored holds no change.
+		return "", len(ev.Changes) > 0 || len(e.stored) > 2
 	case overriddenProperties:
 		return "", len(e.overridden) > 0
 	}
@@ -197,8 +207,19 @@ func (e *encoder) audit(ev *event.Event, a string) (string, bool) {
 }
 
 // appendChanges appends the audit changes, keys sorted, each
-// {"old", "new"} without the empty sides.
+// {"old", "new"} without the empty sides. Stored changes (e.stored) are
+// written so already (event.AppendChanges: keys sorted and plain, values
+// compact), and are copied when nothing in them needs escaping; otherwise
+// they are decoded and written as ev.Changes would be.
 func (e *encoder) appendChanges(b []byte, changes map[string]event.Change) ([]byte, error) {
+	if len(changes) == 0 && len(e.stored) > 0 {
+		if plain(e.stored) {
+			return append(b, e.stored...), nil
+		}
+		if err := json.Unmarshal(e.stored, &changes); err != nil {
+			return b, err
+		}
+	}
 	for k := range changes {
 		e.changes = append(e.changes, k)
 	}
@@ -214,7 +235,7 @@ func (e *encoder) appendChanges(b []byte, changes map[string]event.Change) ([]by
 		c := changes[k]
 		if len(c.Old) > 0 {
 			b = append(b, `"old":`...)
-			if b, err = json.Append(b, c.Old, encodeFlags); err != nil {
+			if b, err = appendRaw(b, c.Old); err != nil {
 				return b, err
 			}
 		}
@@ -223,13 +244,35 @@ func (e *encoder) appendChanges(b []byte, changes map[string]event.Change) ([]by
 				b = append(b, ',')
 			}
 			b = append(b, `"new":`...)
-			if b, err = json.Append(b, c.New, encodeFlags); err != nil {
+			if b, err = appendRaw(b, c.New); err != nil {
 				return b, err
 			}
 		}
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
+}
+
+// appendRaw appends a JSON value (valid, as event.Decode gives changes)
+// as json.Append writes a json.RawMessage: as it is when there is nothing
+// to compact or escape in it (printable ASCII without spaces, '<', '>'
+// or '&'), else through json.Append.
+func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 || !plain(raw) {
+		return json.Append(b, raw, encodeFlags)
+	}
+	return append(b, raw...), nil
+}
+
+// plain reports whether raw is printable ASCII without spaces, '<', '>'
+// or '&': valid JSON so written is compact and needs no escaping.
+func plain(raw []byte) bool {
+	for _, c := range raw {
+		if c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func sortFields(fs []field) {

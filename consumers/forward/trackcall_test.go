@@ -67,7 +67,7 @@ func requireSameEncoding(t testing.TB, ev *event.Event) {
 		props = map[string]any{}
 	}
 	want, wantErr := marshalTrackCall(ev, props)
-	got, err := encodeTrackCall(ev, props)
+	got, err := encodeTrackCall(ev, props, nil)
 	if wantErr != nil {
 		require.Error(t, err)
 		return
@@ -101,6 +101,10 @@ func TestEncodeTrackCallMatchesMarshal(t *testing.T) {
 		{name: "changes of several keys", edit: func(e *event.Event) {
 			e.Changes = map[string]event.Change{"b": {New: json.RawMessage(`{"x":[1,2]}`)}, "a": {Old: json.RawMessage(`"<s>"`)}}
 		}},
+		{name: "changes to compact and escape", edit: func(e *event.Event) {
+			e.Changes = map[string]event.Change{"a": {Old: json.RawMessage(`{ "x" : [1, 2] }`), New: json.RawMessage("\"\u2028 é & \u003c\"")},
+				"b": {Old: json.RawMessage(`"\u00e9"`), New: json.RawMessage(`1.50e3`)}}
+		}},
 		{name: "timestamp in another zone", edit: func(e *event.Event) {
 			e.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))
 		}},
@@ -126,5 +130,95 @@ func FuzzEncodeTrackCallMatchesMarshal(f *testing.F) {
 			ev.Actor.ID, ev.Context.IP, ev.Context.UserAgent = actor, ip, ua
 			requireSameEncoding(t, &ev)
 		}
+	})
+}
+
+// FuzzEncodeChangesMatchesMarshal: the changes' values, however written,
+// are encoded as json.Marshal writes them.
+func FuzzEncodeChangesMatchesMarshal(f *testing.F) {
+	f.Add(`{ "a" : [1, "<>"] }`, `"x"`)
+	f.Add(`"\u00e9&"`, `12.50`)
+	f.Fuzz(func(t *testing.T, old, new string) {
+		if !json.Valid([]byte(old)) || !json.Valid([]byte(new)) {
+			return
+		}
+		ev := mkEvent("ws_1", 1, "Source Created", "")
+		ev.Changes = map[string]event.Change{"k": {Old: json.RawMessage(old), New: json.RawMessage(new)}}
+		requireSameEncoding(t, &ev)
+	})
+}
+
+// requireStoredChangesEncodeAsDecoded checks that the track call of ev's
+// record decoded by event.DecodeStored (changes kept as their JSON when
+// they are in the stored form) has the bytes of the one decoded by
+// event.Decode.
+func requireStoredChangesEncodeAsDecoded(t testing.TB, ev *event.Event) {
+	raw, err := event.Marshal(ev)
+	if err != nil {
+		return // not an event the forwarder can read
+	}
+	decoded, err := event.Decode(raw)
+	stored, changes, serr := event.DecodeStored(raw)
+	if err != nil {
+		require.Error(t, serr, "decoded as stored only")
+		return
+	}
+	require.NoError(t, serr)
+	props, err := trackingplan.DecodeProperties(decoded.Properties)
+	require.NoError(t, err)
+	want, wantErr := encodeTrackCall(&decoded, props, nil)
+	got, err := encodeTrackCall(&stored, props, changes)
+	require.Equal(t, wantErr != nil, err != nil)
+	require.Equal(t, string(want), string(got))
+}
+
+func TestStoredChangesEncodeAsDecoded(t *testing.T) {
+	for name, changes := range map[string]map[string]event.Change{
+		"none":             nil,
+		"plain":            {"enabled": {Old: json.RawMessage("true"), New: json.RawMessage("false")}},
+		"one side":         {"b": {New: json.RawMessage(`{"x":[1,2]}`)}, "a": {Old: json.RawMessage(`"s"`)}},
+		"to escape":        {"a": {Old: json.RawMessage(`"<b> & c"`), New: json.RawMessage(`"é \u2028"`)}},
+		"spaces in values": {"a": {Old: json.RawMessage(`{ "x" : [1, 2] }`)}, "b": {New: json.RawMessage(`null`)}},
+		"escaped text":     {"a": {Old: json.RawMessage(`"\u00e9\n\"q\""`), New: json.RawMessage(`1.50e3`)}},
+		"odd keys":         {"a b": {New: json.RawMessage(`1`)}, "ü": {New: json.RawMessage(`2`)}, "<k>": {Old: json.RawMessage(`3`)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ev := mkEvent("ws_1", 1, "Source Created", `{"kind": "x"}`)
+			ev.Changes = changes
+			requireStoredChangesEncodeAsDecoded(t, &ev)
+		})
+	}
+	// The stored form is what the gateway and the emitter write: those
+	// events take the path that copies it.
+	ev := mkEvent("ws_1", 1, "Source Created", "")
+	raw, err := event.Marshal(&ev)
+	require.NoError(t, err)
+	stored, changes, err := event.DecodeStored(raw)
+	require.NoError(t, err)
+	require.Nil(t, stored.Changes)
+	require.JSONEq(t, `{"enabled": {"old": true, "new": false}}`, string(changes))
+}
+
+func FuzzStoredChangesEncodeAsDecoded(f *testing.F) {
+	f.Add("enabled", `true`, `false`)
+	f.Add("a", `{ "x" : [1, "<>"] }`, `"\u00e9&"`)
+	f.Add("k", ``, `null`)
+	f.Fuzz(func(t *testing.T, key, old, new string) {
+		c := event.Change{}
+		if old != "" {
+			if !json.Valid([]byte(old)) {
+				return
+			}
+			c.Old = json.RawMessage(old)
+		}
+		if new != "" {
+			if !json.Valid([]byte(new)) {
+				return
+			}
+			c.New = json.RawMessage(new)
+		}
+		ev := mkEvent("ws_1", 1, "Source Created", "")
+		ev.Changes = map[string]event.Change{key: c, "zz": {New: json.RawMessage(`1`)}}
+		requireStoredChangesEncodeAsDecoded(t, &ev)
 	})
 }

@@ -52,12 +52,55 @@ func (f *Forwarder) partition(id int32) *partition {
 func (f *Forwarder) finish(e *entry) {
 	p := e.p
 	p.mu.Lock()
+	last, done := finishLocked(e)
+	f.markLocked(p, last)
+	p.mu.Unlock()
+	if done {
+		f.release(1)
+	}
+}
+
+// finishAll ends one delivery of each item's record, as finish does, but
+// marks a partition's commit point once per run of items of that
+// partition.
+func (f *Forwarder) finishAll(its []*item) {
+	var p *partition
+	var last *entry
+	done := 0
+	for _, it := range its {
+		if it.e.p != p {
+			if p != nil {
+				f.markLocked(p, last)
+				p.mu.Unlock()
+			}
+			p, last = it.e.p, nil
+			p.mu.Lock()
+		}
+		l, d := finishLocked(it.e)
+		if d {
+			done++
+		}
+		if l != nil {
+			last = l
+		}
+	}
+	if p != nil {
+		f.markLocked(p, last)
+		p.mu.Unlock()
+	}
+	f.release(done)
+}
+
+// finishLocked ends one delivery of e, whose partition's lock the caller
+// holds. When e has none left (done), the low watermark advances past
+// every leading finished record; last is the last of them (nil: it did
+// not move).
+func finishLocked(e *entry) (last *entry, done bool) {
+	p := e.p
 	e.pending--
 	if e.pending > 0 {
-		p.mu.Unlock()
-		return
+		return nil, false
 	}
-	var last *entry
 	n := 0
 	for n < len(p.entries) && p.entries[n].pending == 0 {
 		last = p.entries[n]
@@ -67,14 +110,25 @@ func (f *Forwarder) finish(e *entry) {
 	if n > 0 {
 		p.entries = p.entries[n:]
 	}
+	return last, true
+}
+
+// markLocked marks p's commit point after last (nil: no move) unless p
+// was revoked; the caller holds p's lock.
+func (f *Forwarder) markLocked(p *partition, last *entry) {
 	if last != nil && !p.revoked.Load() {
 		f.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{
 			f.cfg.Topic: {p.id: {Epoch: last.epoch, Offset: last.offset + 1}},
 		})
 	}
-	p.mu.Unlock()
-	<-f.slots
-	f.m.inFlight.Dec()
+}
+
+// release frees the in-flight slots of n finished records.
+func (f *Forwarder) release(n int) {
+	for range n {
+		<-f.slots
+	}
+	f.m.inFlight.Sub(float64(n))
 }
 
 // finishItems ends the deliveries of items that left t's queue for good.
@@ -88,10 +142,6 @@ func (f *Forwarder) finishItems(t *target, sent, rest []*item) {
 	if len(sent) > 0 {
 		f.remember(t.ws, sent...)
 	}
-	for _, it := range rest {
-		f.finish(it.e)
-	}
-	for _, it := range sent {
-		f.finish(it.e)
-	}
+	f.finishAll(rest)
+	f.finishAll(sent)
 }

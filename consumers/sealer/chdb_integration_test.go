@@ -53,6 +53,10 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 3)
 	require.Equal(t, "Source Created", rows[keys[2]].Event)
+	copies, err := store.Copies(ctx, append(keys, sealer.Key{WorkspaceID: "ws", TimestampNs: 1, ID: "none"}))
+	require.NoError(t, err)
+	require.Len(t, copies, 3, "every copy of the stored keys (one each here)")
+	require.Len(t, copies[keys[2]], 1)
 
 	h := func(c byte) string { return strings.Repeat(string(c), tlog.HashSize) }
 	// 257 leaves: tile 0 complete. Only the right edge and tile 0's level
@@ -93,6 +97,13 @@ func TestTheLogsQueriesOnCurrentClickHouse(t *testing.T) {
 	times, err := store.LeafTimes(ctx, "ws", []int64{254, 255, 256})
 	require.NoError(t, err)
 	require.Empty(t, times)
+	// The background audit's point reads: leaf rows and level-0 hashes.
+	audited, err := store.LeavesAt(ctx, []sealer.LeafAt{{WorkspaceID: "ws", Index: 254}, {WorkspaceID: "ws", Index: 256},
+		{WorkspaceID: "ws", Index: 300}, {WorkspaceID: "ws_empty", Index: 0}})
+	require.NoError(t, err)
+	require.Len(t, audited, 2, "254 and 256 have a row and a hash; nothing is stored at the others")
+	require.Equal(t, sealer.StoredLeaf{Rows: []migrations.Leaf{{WorkspaceID: "ws", Index: 256, TimestampNs: keys[2].TimestampNs, ID: keys[2].ID, Hash: h('l')}},
+		Hash: h('h')}, audited[sealer.LeafAt{WorkspaceID: "ws", Index: 256}])
 	require.NoError(t, store.SaveTileNotes(ctx,
 		[]migrations.TileNote{{WorkspaceID: "ws", Tile: 1, Newest: old.Truncate(time.Second), Note: "times"}},
 		[]migrations.TileNote{{WorkspaceID: "ws", Tile: 1, Newest: old.Truncate(time.Second), Note: "signature"}}))

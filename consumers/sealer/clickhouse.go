@@ -62,29 +62,67 @@ func (s *ClickHouseStore) table(name string) string { return s.db + "." + name }
 // merges keep), the latest received_at among copies inserted in the same
 // second.
 func (s *ClickHouseStore) Rows(ctx context.Context, keys []Key) (map[Key]migrations.Row, error) {
+	return s.readRows(ctx, migrations.Table, "", keys)
+}
+
+// readRows reads keys' rows from table as Rows does, where cond ("" for
+// none) holds too.
+func (s *ClickHouseStore) readRows(ctx context.Context, table, cond string, keys []Key) (map[Key]migrations.Row, error) {
 	out := make(map[Key]migrations.Row, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
-	if !s.literal {
-		return out, s.rows(ctx, keys, out)
-	}
-	for lo := 0; lo < len(keys); lo += lookupChunk {
-		if err := s.rows(ctx, keys[lo:min(lo+lookupChunk, len(keys))], out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	add := func(r migrations.Row) { out[Key{r.WorkspaceID, r.TimestampNs, r.ID}] = r }
+	return out, s.eachRow(ctx, table, cond, latestCopy, keys, add)
 }
 
-// keysTable and probesTable are the external tables Rows and Sizes send
-// their keys in.
+// Copies returns every stored copy of keys (unmerged copies not
+// collapsed): the sample and the audit check each, since the copy a read
+// serves is not always the one the merges keep (an INSERT may set any
+// inserted_at). A key not stored is absent.
+func (s *ClickHouseStore) Copies(ctx context.Context, keys []Key) (map[Key][]migrations.Row, error) {
+	out := make(map[Key][]migrations.Row, len(keys))
+	add := func(r migrations.Row) {
+		k := Key{r.WorkspaceID, r.TimestampNs, r.ID}
+		out[k] = append(out[k], r)
+	}
+	return out, s.eachRow(ctx, migrations.Table, "", "", keys, add)
+}
+
+// latestCopy orders and limits a read to one copy of each key: the last
+// inserted, the latest received_at among copies inserted in the same
+// second.
+const latestCopy = `
+ORDER BY inserted_at DESC, received_at_ns DESC
+LIMIT 1 BY workspace_id, timestamp_ns, id`
+
+// eachRow reads keys' rows from table, where cond ("" for none) holds,
+// with pick ordering and limiting them ("" for every copy), and calls add
+// with each: in one query, or lookupChunk keys per query named in its
+// text (WithLiteralKeys).
+func (s *ClickHouseStore) eachRow(ctx context.Context, table, cond, pick string, keys []Key, add func(migrations.Row)) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if !s.literal {
+		return s.rows(ctx, table, cond, pick, keys, add)
+	}
+	for lo := 0; lo < len(keys); lo += lookupChunk {
+		if err := s.rows(ctx, table, cond, pick, keys[lo:min(lo+lookupChunk, len(keys))], add); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keysTable and probesTable are the external tables Rows (and KeptRows,
+// KeptLeaves) and Sizes send their keys in.
 const (
 	keysTable   = "sealer_keys"
 	probesTable = "sealer_probes"
 )
 
-func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migrations.Row) error {
+func (s *ClickHouseStore) rows(ctx context.Context, table, cond, pick string, keys []Key, add func(migrations.Row)) error {
 	first, last := timeRange(keys)
 	args := []any{first, last}
 	set := keysTable
@@ -112,9 +150,7 @@ func (s *ClickHouseStore) rows(ctx context.Context, keys []Key, out map[Key]migr
 	// rows; the time range prunes only partitions.
 	q := fmt.Sprintf(`SELECT %s FROM %s
 PREWHERE (workspace_id, timestamp_ns, id) IN %s
-WHERE timestamp >= ? AND timestamp <= ?
-ORDER BY inserted_at DESC, received_at_ns DESC
-LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumns, ", "), s.table(migrations.Table), set)
+WHERE timestamp >= ? AND timestamp <= ?%s%s`, strings.Join(migrations.InsertColumns, ", "), s.table(table), set, cond, pick)
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return err
@@ -127,7 +163,7 @@ LIMIT 1 BY workspace_id, timestamp_ns, id`, strings.Join(migrations.InsertColumn
 			return err
 		}
 		r.Timestamp, r.ReceivedAt = r.Timestamp.UTC(), r.ReceivedAt.UTC()
-		out[Key{r.WorkspaceID, r.TimestampNs, r.ID}] = r
+		add(r)
 	}
 	return rows.Err()
 }
@@ -274,10 +310,10 @@ func (s *ClickHouseStore) Sizes(ctx context.Context, near map[string]int64) (map
 // connection when its context ends, even after Send returned).
 func (s *ClickHouseStore) Append(ctx context.Context, hashes []migrations.StoredHash, leaves []migrations.Leaf) error {
 	ctx = context.WithoutCancel(ctx)
-	if err := insert(ctx, s.conn, migrations.Hashes.Insert(s.db), hashes, migrations.Hashes.Values); err != nil {
+	if err := insert(ctx, s.conn, s.db, migrations.Hashes, hashes); err != nil {
 		return fmt.Errorf("insert stored hashes: %w", err)
 	}
-	if err := insert(ctx, s.conn, migrations.Leaves.Insert(s.db), leaves, migrations.Leaves.Values); err != nil {
+	if err := insert(ctx, s.conn, s.db, migrations.Leaves, leaves); err != nil {
 		return fmt.Errorf("insert leaves: %w", err)
 	}
 	return nil
@@ -285,27 +321,10 @@ func (s *ClickHouseStore) Append(ctx context.Context, hashes []migrations.Stored
 
 // SaveCheckpoints implements Store, in one insert.
 func (s *ClickHouseStore) SaveCheckpoints(ctx context.Context, cps []migrations.Checkpoint) error {
-	if err := insert(context.WithoutCancel(ctx), s.conn, migrations.Checkpoints.Insert(s.db), cps, migrations.Checkpoints.Values); err != nil {
+	if err := insert(context.WithoutCancel(ctx), s.conn, s.db, migrations.Checkpoints, cps); err != nil {
 		return fmt.Errorf("insert checkpoints: %w", err)
 	}
 	return nil
-}
-
-func insert[R any](ctx context.Context, conn Conn, query string, rows []R, values func(*R) []any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return err
-	}
-	for i := range rows {
-		if err := batch.Append(values(&rows[i])...); err != nil {
-			_ = batch.Abort()
-			return err
-		}
-	}
-	return batch.Send()
 }
 
 // hashes reads a workspace's stored hashes by index (unmerged copies are

@@ -57,9 +57,21 @@ type Config struct {
 	// MaxSeen bounds them per workspace.
 	Lookback time.Duration
 	MaxSeen  int
+	// RetentionDays is the deployment's window (AUDITTRAIL_RETENTION_DAYS):
+	// the leaves of events older than it are also stored in the long-term
+	// leaves table, and their keys also looked up in the long-term tables
+	// (kept.go).
+	RetentionDays int
 	// CheckEvery is how often at most the writer's committed offsets are
 	// read while records wait for them.
 	CheckEvery time.Duration
+	// Sample is how many of a round's new leaves have their stored row
+	// read back and compared with the leaf (see sample.go); 0 reads none.
+	Sample int
+	// Audit is how many leaves of the logs in memory are audited every
+	// AuditEvery (see audit.go); 0 audits none.
+	Audit      int
+	AuditEvery time.Duration
 }
 
 // Defaults returns the defaults of the config.Sealer* variables and of the
@@ -73,6 +85,8 @@ func Defaults() Config {
 		YieldLag: config.SealerYieldLag.Default, YieldEvery: 5 * time.Second,
 		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
 		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
+		Sample: config.SealerSample.Default, Audit: config.SealerAudit.Default, AuditEvery: 10 * time.Second,
+		RetentionDays: config.RetentionDays.Default,
 	}
 }
 
@@ -88,10 +102,13 @@ func FromEnv(e *config.Env, topic string) Config {
 	c.BatchBytes = config.SealerBatchBytes.Get(e)
 	c.PendingBytes = config.SealerPendingBytes.Get(e)
 	c.YieldLag = config.SealerYieldLag.Get(e)
+	c.Sample = config.SealerSample.Get(e)
+	c.Audit = config.SealerAudit.Get(e)
 	c.CheckpointInterval = config.CheckpointInterval.Get(e)
 	c.Origin = config.LogOrigin.Get(e)
 	c.SigningKey = config.SigningKey.Get(e)
 	c.VerifierKeys = config.VerifierKeys.Get(e)
+	c.RetentionDays = config.RetentionDays.Get(e)
 	return c
 }
 
@@ -101,8 +118,10 @@ func (c Config) Validate() error {
 		config.SealerGroup.Check(c.Group), config.WriterGroup.Check(c.WriterGroup),
 		config.CheckpointsTopic.Check(c.CheckpointsTopic), config.SealerBatchSize.Check(c.BatchSize),
 		config.SealerBatchBytes.Check(c.BatchBytes), config.SealerPendingBytes.Check(c.PendingBytes),
-		config.SealerYieldLag.Check(c.YieldLag),
+		config.SealerYieldLag.Check(c.YieldLag), config.SealerSample.Check(c.Sample),
+		config.SealerAudit.Check(c.Audit),
 		config.CheckpointInterval.Check(c.CheckpointInterval), config.LogOrigin.Check(c.Origin),
+		config.RetentionDays.Check(c.RetentionDays),
 	}
 	if c.Group == c.WriterGroup {
 		errs = append(errs, fmt.Errorf("%s and %s are both %q: the sealer needs its own group", config.SealerGroup.Name, config.WriterGroup.Name, c.Group))
@@ -110,8 +129,13 @@ func (c Config) Validate() error {
 	if c.Origin == "" || strings.ContainsAny(c.Origin, " /\n\t") {
 		errs = append(errs, config.LogOrigin.Invalid(c.Origin))
 	}
-	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 || (c.YieldLag > 0 && c.YieldEvery <= 0) {
-		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery, SessionTimeout and (with YieldLag) YieldEvery must be positive"))
+	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 || (c.YieldLag > 0 && c.YieldEvery <= 0) || (c.Audit > 0 && c.AuditEvery <= 0) {
+		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery, SessionTimeout, (with YieldLag) YieldEvery and (with Audit) AuditEvery must be positive"))
+	}
+	if c.RetentionDays > 0 && c.Lookback >= c.window()-lateMargin {
+		// Keys inside the lookback are decided in memory, from the leaves
+		// table only: none may be late (kept.go).
+		errs = append(errs, fmt.Errorf("sealer: Lookback (%s) must be shorter than %s (%d days) less %s", c.Lookback, config.RetentionDays.Name, c.RetentionDays, lateMargin))
 	}
 	_, err := c.signer()
 	return errors.Join(append(errs, err)...)
@@ -144,6 +168,9 @@ func (c Config) signer() (note.Signer, error) {
 	slices.Sort(names)
 	return nil, fmt.Errorf("%s (%v) lacks the verifier key of %s (key %s): add it, or checkpoints will not verify", config.VerifierKeys.Name, names, config.SigningKey.Name, s.Name())
 }
+
+// window is the deployment's retention window.
+func (c Config) window() time.Duration { return time.Duration(c.RetentionDays) * 24 * time.Hour }
 
 func (c Config) maxPending() int {
 	if c.MaxPending > 0 {

@@ -31,6 +31,10 @@ type memStore struct {
 	rowsRead int
 	// hasLeaves counts HasLeaves calls (reads of a workspace's leaf ids).
 	hasLeaves int
+	// audits counts the leaves LeavesAt was asked for.
+	audits int
+	// kept holds the long-term tables (memkept_test.go).
+	kept memKept
 }
 
 var errCrash = errors.New("crash")

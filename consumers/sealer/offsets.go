@@ -35,7 +35,7 @@ type Span struct {
 type resolved struct {
 	// rows holds the stored row of each stored key: the record's, or read
 	// back from the events table (readBack).
-	rows     map[Key]migrations.Row
+	rows     map[Key]*migrations.Row
 	readBack map[Key]bool
 	// notStored marks the items the offsets record says were not stored
 	// (dead-lettered, expired on arrival, a duplicate).
@@ -70,7 +70,7 @@ var readBackReasons = []string{readBackAbsent, readBackUnverified, readBackOther
 // in its window) is not stored when its id has a leaf or a stored copy
 // in the round; else it is read back (see duplicates).
 func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error) {
-	res := resolved{rows: make(map[Key]migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items)),
+	res := resolved{rows: make(map[Key]*migrations.Row, len(items)), readBack: map[Key]bool{}, notStored: make([]bool, len(items)),
 		fallback: map[string]int{}}
 	recorded, err := s.store.Offsets(ctx, spans(items))
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 			res.tampered = append(res.tampered, it.Key)
 			readBack(it.Key, readBackReceivedAt)
 		default:
-			res.rows[it.Key] = *it.Record
+			res.rows[it.Key] = it.Record
 		}
 	}
 	more, err := s.duplicates(ctx, items, dupes, &res)
@@ -116,13 +116,13 @@ func (s *sequencer) resolve(ctx context.Context, items []Item) (resolved, error)
 	if len(back) == 0 {
 		return res, nil
 	}
-	stored, err := s.store.Rows(ctx, back)
+	stored, err := s.storedRows(ctx, back)
 	if err != nil {
-		return res, fmt.Errorf("read stored rows: %w", err)
+		return res, err
 	}
 	for k, r := range stored {
 		if _, ok := res.rows[k]; !ok {
-			res.rows[k] = r
+			res.rows[k] = &r
 			res.readBack[k] = true
 		}
 	}
@@ -170,15 +170,17 @@ func (s *sequencer) duplicates(ctx context.Context, items []Item, dupes []int, r
 			back = append(back, k)
 		}
 	}
+	keys := map[string][]Key{}
 	for ws, is := range older {
-		keys := make([]Key, len(is))
-		for j, i := range is {
-			keys[j] = items[i].Key
+		for _, i := range is {
+			keys[ws] = append(keys[ws], items[i].Key)
 		}
-		has, err := s.store.HasLeaves(ctx, ws, keys)
-		if err != nil {
-			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
-		}
+	}
+	has, err := s.hasLeaves(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, is := range older {
 		for _, i := range is {
 			if has[items[i].Key] {
 				res.notStored[i] = true
@@ -194,14 +196,18 @@ func (s *sequencer) duplicates(ctx context.Context, items []Item, dupes []int, r
 // place are left out): the rounds' records are their partitions' next
 // ones, so each range holds few offsets that are not the round's.
 func spans(items []Item) []Span {
-	by := map[[2]any]*Span{}
+	type part struct {
+		topic string
+		part  int32
+	}
+	by := map[part]*Span{}
 	var out []*Span
 	for _, it := range items {
 		a := it.At
 		if a.Topic == "" {
 			continue
 		}
-		k := [2]any{a.Topic, a.Partition}
+		k := part{a.Topic, a.Partition}
 		sp, ok := by[k]
 		if !ok {
 			sp = &Span{Topic: a.Topic, Part: a.Partition, From: a.Offset, To: a.Offset}
@@ -229,7 +235,11 @@ func spans(items []Item) []Span {
 // events table has its row, whatever a replay decided), the last recorded
 // among them.
 func (s *ClickHouseStore) Offsets(ctx context.Context, spans []Span) (map[At]migrations.StoredOffset, error) {
-	out := map[At]migrations.StoredOffset{}
+	n := int64(0)
+	for _, sp := range spans {
+		n += sp.To - sp.From + 1
+	}
+	out := make(map[At]migrations.StoredOffset, min(n, 1<<20)) // about the round's offsets
 	if len(spans) == 0 {
 		return out, nil
 	}

@@ -87,6 +87,7 @@ func (s *Sealer) sealReady(ctx context.Context) {
 		s.log.Error("the offsets record's row of a record differs from it (the writer writes the record's key and received_at): read back instead (was audit_event_offsets changed in ClickHouse?)",
 			"workspace", k.WorkspaceID, "id", k.ID, "timestamp_ns", k.TimestampNs)
 	}
+	s.checkSample(out.Sample)
 	for _, k := range out.Mismatches {
 		s.log.Error("the stored event differs from the record it was stored from: not sealed (was the row changed in ClickHouse?)",
 			"workspace", k.WorkspaceID, "id", k.ID, "timestamp_ns", k.TimestampNs)

@@ -52,6 +52,8 @@ type Store interface {
 	// SaveTileNotes stores signed tile notes: the times notes, then the
 	// newest notes (which count the noted tiles at takeover).
 	SaveTileNotes(ctx context.Context, times, newest []migrations.TileNote) error
+	// KeptStore reads and writes the long-term tables (kept.go).
+	KeptStore
 }
 
 // sequencer assigns leaf indexes. It is owned by one goroutine.
@@ -68,6 +70,12 @@ type sequencer struct {
 	// anchor, when set, checks each loaded log against its latest signed
 	// checkpoint.
 	anchor *anchor
+	// sampler, when set, picks the new leaves whose stored rows are read
+	// back and compared (sample.go).
+	sampler *sampler
+	// window is the deployment's retention window: the keys older than it
+	// are late (kept.go); 0 makes none late.
+	window time.Duration
 }
 
 // Sealed is what one seal call appended.
@@ -92,6 +100,9 @@ type Sealed struct {
 	// (another key or received_at_ns): the writer writes neither, so the
 	// offsets record was changed. Their rows were read back.
 	OffsetMismatches []Key
+	// Sample are a random few of the new leaves, whose stored rows are
+	// read back and compared off the sealer's loop (sample.go).
+	Sample SampleCheck
 }
 
 // Item is a record to seal: the key of its event, its place (looked up in
@@ -154,19 +165,22 @@ func (s *sequencer) seal(ctx context.Context, items []Item) (out Sealed, err err
 	if err = s.fence(ctx, sizes); err != nil {
 		return out, err
 	}
-	if err = s.store.Append(ctx, hashes, out.Leaves); err != nil {
+	if err = s.append(ctx, hashes, out.Leaves); err != nil {
 		return out, fmt.Errorf("store the log: %w", err)
 	}
 	for _, l := range out.Leaves {
 		s.trees[l.WorkspaceID].remember(leafKey{l.TimestampNs, l.ID}, s.maxSeen)
 	}
+	out.Sample = s.sample(out.Leaves, res)
 	return out, nil
 }
 
 // assign decides the leaves of the fresh stored events in items' order and
 // returns the stored hashes they add.
 func (s *sequencer) assign(items []Item, res resolved, fresh map[Key]bool, out *Sealed) ([]migrations.StoredHash, error) {
-	var hashes []migrations.StoredHash
+	// A leaf adds 2 stored hashes on average (one per level it completes).
+	hashes := make([]migrations.StoredHash, 0, 2*len(fresh)+64)
+	out.Leaves = make([]migrations.Leaf, 0, len(fresh))
 	at := s.now().UTC().Truncate(time.Second)
 	for i, it := range items {
 		k := it.Key
@@ -179,28 +193,27 @@ func (s *sequencer) assign(items []Item, res resolved, fresh map[Key]bool, out *
 			out.Repeats++
 			continue
 		}
-		delete(fresh, k)                                         // a key repeated in the batch gets one leaf
-		if _, dup := s.trees[k.WorkspaceID].seenIDs[k.ID]; dup { // its id got one earlier in the batch
+		delete(fresh, k) // a key repeated in the batch gets one leaf
+		t := s.trees[k.WorkspaceID]
+		if _, dup := t.seenIDs[k.ID]; dup { // its id got one earlier in the batch
 			out.Repeats++
 			continue
 		}
-		h := leaf.Hash(&row)
-		if it.Record != nil && res.readBack[k] && !sameEvent(it.Record, &row, h) {
+		h := leaf.Hash(row)
+		if it.Record != nil && res.readBack[k] && !sameEvent(it.Record, row, h) {
 			out.Mismatches = append(out.Mismatches, k)
 			continue
 		}
-		t := s.trees[k.WorkspaceID]
 		index, ok := t.orphans[h]
 		if ok {
 			delete(t.orphans, h)
 			out.Reclaimed++
 		} else {
 			index = t.size
-			added, err := t.appendLeaf(h)
-			if err != nil {
+			var err error
+			if hashes, err = t.appendLeaf(h, hashes); err != nil {
 				return nil, fmt.Errorf("append to the log of %s: %w", k.WorkspaceID, err)
 			}
-			hashes = append(hashes, added...)
 		}
 		t.seenIDs[k.ID] = struct{}{}
 		t.noteTime(index, k.TimestampNs)
@@ -236,21 +249,20 @@ func (s *sequencer) fence(ctx context.Context, sizes map[string]int64) error {
 // fresh returns which stored keys have no leaf yet: those the workspace's
 // set of known keys decides, and the older ones looked up in ClickHouse.
 // It loads the workspaces seen for the first time.
-func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]*migrations.Row, touched map[string]bool) (map[Key]bool, error) {
+	stored := make([]Key, 0, len(keys))
 	for _, k := range keys {
 		if _, ok := rows[k]; ok {
 			touched[k.WorkspaceID] = true
+			stored = append(stored, k)
 		}
 	}
 	if err := s.load(ctx, touched); err != nil {
 		return nil, err
 	}
-	fresh := map[Key]bool{}
+	fresh := make(map[Key]bool, len(stored))
 	older := map[string][]Key{}
-	for _, k := range keys {
-		if _, ok := rows[k]; !ok {
-			continue
-		}
+	for _, k := range stored {
 		t := s.trees[k.WorkspaceID]
 		if _, ok := t.seenIDs[k.ID]; ok {
 			continue
@@ -261,11 +273,11 @@ func (s *sequencer) fresh(ctx context.Context, keys []Key, rows map[Key]migratio
 		}
 		older[k.WorkspaceID] = append(older[k.WorkspaceID], k)
 	}
-	for ws, ks := range older {
-		has, err := s.store.HasLeaves(ctx, ws, ks)
-		if err != nil {
-			return nil, fmt.Errorf("look up leaves of %s: %w", ws, err)
-		}
+	has, err := s.hasLeaves(ctx, older)
+	if err != nil {
+		return nil, err
+	}
+	for _, ks := range older {
 		for _, k := range ks {
 			if !has[k] {
 				fresh[k] = true

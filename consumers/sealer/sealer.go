@@ -83,6 +83,12 @@ type Sealer struct {
 	checked  time.Time
 	retryAt  time.Time // after a failed round, the next one waits until then
 	swept    time.Time // when idle logs were last evicted
+	// auditor picks the leaves of each audit pass, audited is when the
+	// last pass ran (audit.go).
+	auditor *sampler
+	audited time.Time
+	// checks runs the sample's and the audit's reads off the loop.
+	checks *checker
 }
 
 // New builds a sealer and its Kafka client (kafkaOpts carry the brokers).
@@ -94,10 +100,12 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 	}
 	signer, _ := cfg.signer()
 	s := &Sealer{cfg: cfg, store: store, counts: counts, log: log, now: now, m: newMetrics(reg), signer: signer,
+		auditor: newSampler(cfg.Audit), checks: newChecker(cfg.Sample),
 		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
 		wsPart: map[string]int32{}, writerAt: map[int32]int64{}, ends: map[int32]int64{},
 		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
-			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}}}
+			recent: 4 * cfg.BatchSize, anchor: &anchor{origin: cfg.Origin, verifiers: cfg.verifiers()}, sampler: newSampler(cfg.Sample),
+			window: cfg.window()}}
 	// A moved workspace waits until its old partition is stored by the
 	// writer and sealed by the sealers, however long: two sealers
 	// appending to one log would fork it (the append fence would stop
@@ -146,6 +154,10 @@ func (s *Sealer) Client() *kgo.Client { return s.cl }
 // read again by the next owner.
 func (s *Sealer) Run(ctx context.Context) error {
 	defer s.cl.Close()
+	cctx, stopChecks := context.WithCancel(ctx)
+	s.checks.start(cctx, func(ctx context.Context, sc SampleCheck) { s.report(sc.run(ctx, s.store)) })
+	defer s.checks.wait()
+	defer stopChecks()
 	for ctx.Err() == nil {
 		s.round(ctx)
 	}
@@ -189,6 +201,7 @@ func (s *Sealer) round(ctx context.Context) {
 	s.sealReady(ctx)
 	s.noteTiles(ctx)
 	s.checkpoints(ctx)
+	s.auditLogs()
 	if now := s.now(); now.Sub(s.swept) >= idleLogs/4 {
 		s.seq.evictIdle(idleLogs)
 		s.swept = now

@@ -89,10 +89,10 @@ func (s *ClickHouseStore) LeafTimes(ctx context.Context, ws string, indexes []in
 // which say at takeover how far a log is noted.
 func (s *ClickHouseStore) SaveTileNotes(ctx context.Context, times, newest []migrations.TileNote) error {
 	ctx = context.WithoutCancel(ctx)
-	if err := insert(ctx, s.conn, migrations.TileTimes.Insert(s.db), times, migrations.TileTimes.Values); err != nil {
+	if err := insert(ctx, s.conn, s.db, migrations.TileTimes, times); err != nil {
 		return fmt.Errorf("insert tile times: %w", err)
 	}
-	if err := insert(ctx, s.conn, migrations.TileNewest.Insert(s.db), newest, migrations.TileNewest.Values); err != nil {
+	if err := insert(ctx, s.conn, s.db, migrations.TileNewest, newest); err != nil {
 		return fmt.Errorf("insert tile newest times: %w", err)
 	}
 	return nil

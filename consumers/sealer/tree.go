@@ -6,6 +6,7 @@ package sealer
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"time"
@@ -139,42 +140,47 @@ func (t *tree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// appendLeaf appends a leaf hash as leaf t.size and returns the stored
-// hashes it adds, level by level from the leaf's (index
-// StoredHashIndex(0, size) + level).
-func (t *tree) appendLeaf(h tlog.Hash) ([]migrations.StoredHash, error) {
-	hashes, err := tlog.StoredHashesForRecordHash(t.size, h, t)
-	if err != nil {
-		return nil, err
-	}
-	first := tlog.StoredHashIndex(0, t.size)
-	if len(hashes) > tilenote.Height { // the leaf completes its tile
-		t.tileHashes[t.size>>tilenote.Height] = hashes[tilenote.Height]
-	}
-	out := make([]migrations.StoredHash, len(hashes))
-	for i, sh := range hashes {
-		t.edge[first+int64(i)] = sh
-		out[i] = migrations.StoredHash{WorkspaceID: t.ws, Index: uint64(first + int64(i)), Hash: string(sh[:]), Level: uint8(i)}
-	}
-	t.size++
-	keep := edgeIndexes(t.size)
-	for x := range t.edge {
-		if !slices.Contains(keep, x) {
-			delete(t.edge, x)
+// appendLeaf appends a leaf hash as leaf t.size and appends to dst the
+// stored hashes it adds, level by level from the leaf's (index
+// StoredHashIndex(0, size) + level): those of
+// tlog.StoredHashesForRecordHash, computed from the right edge directly.
+// The leaf completes one subtree per trailing 1 bit of size, each
+// the node hash of the edge's subtree of that level and the one below;
+// those edge hashes leave the edge, and the new top joins it. On error
+// (an edge hash missing) the tree is unchanged.
+func (t *tree) appendLeaf(h tlog.Hash, dst []migrations.StoredHash) ([]migrations.StoredHash, error) {
+	n := t.size
+	m := bits.TrailingZeros64(uint64(n + 1)) // subtrees the leaf completes
+	for l := range m {
+		if _, ok := t.edge[tlog.StoredHashIndex(l, n>>l-1)]; !ok {
+			return dst, fmt.Errorf("workspace %s: stored hash %d is not on the right edge of size %d", t.ws, tlog.StoredHashIndex(l, n>>l-1), n)
 		}
 	}
-	return out, nil
+	first := tlog.StoredHashIndex(0, n)
+	dst = append(dst, migrations.StoredHash{WorkspaceID: t.ws, Index: uint64(first), Hash: string(h[:])})
+	for l := range m {
+		x := tlog.StoredHashIndex(l, n>>l-1)
+		h = tlog.NodeHash(t.edge[x], h)
+		delete(t.edge, x)
+		dst = append(dst, migrations.StoredHash{WorkspaceID: t.ws, Index: uint64(first + int64(l) + 1), Hash: string(h[:]), Level: uint8(l + 1)})
+		if l+1 == tilenote.Height { // the leaf completes its tile
+			t.tileHashes[n>>tilenote.Height] = h
+		}
+	}
+	t.edge[first+int64(m)] = h
+	t.size++
+	return dst, nil
 }
 
 // root returns the tree's root hash.
 func (t *tree) root() (tlog.Hash, error) { return tlog.TreeHash(t.size, t) }
 
-// remember adds a sealed leaf's key; when the set holds more than limit
-// keys, the older half (by event timestamp) is forgotten and seenFrom
-// raised past it.
+// remember adds a sealed leaf's key (its id is in seenIDs already: the
+// round that assigned the leaf put it there); when the set holds more
+// than limit keys, the older half (by event timestamp) is forgotten and
+// seenFrom raised past it.
 func (t *tree) remember(k leafKey, limit int) {
 	t.seen[k] = struct{}{}
-	t.seenIDs[k.id] = struct{}{}
 	if len(t.seen) <= limit {
 		return
 	}

@@ -3,6 +3,7 @@
 //
 // Connections use the native protocol. Every component that talks to
 // ClickHouse opens its connection here, so options live in one place.
+// EnsureSchema is how a service readies the schema at start.
 package chconn
 
 import (

@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -377,7 +378,10 @@ type batch struct {
 	ctx   context.Context
 	query string
 	rows  [][]any
-	sent  bool
+	// cols are the values appended column by column (Column), turned
+	// into rows by Flush.
+	cols [][]any
+	sent bool
 }
 
 func (b *batch) Append(v ...any) error {
@@ -389,6 +393,9 @@ func (b *batch) Append(v ...any) error {
 }
 
 func (b *batch) Flush() error {
+	if err := b.columnsToRows(); err != nil {
+		return err
+	}
 	if len(b.rows) == 0 {
 		return nil
 	}
@@ -425,7 +432,7 @@ func (b *batch) Send() error {
 }
 
 func (b *batch) Abort() error {
-	b.sent, b.rows = true, nil
+	b.sent, b.rows, b.cols = true, nil, nil
 	return nil
 }
 
@@ -435,15 +442,68 @@ func (b *batch) AppendStruct(any) error {
 	return errors.New("chdbtest: AppendStruct is not supported")
 }
 
-func (b *batch) Column(int) driver.BatchColumn { return noColumn{} }
-func (b *batch) Columns() []column.Interface   { return nil }
-func (b *batch) IsSent() bool                  { return b.sent }
-func (b *batch) Rows() int                     { return len(b.rows) }
+func (b *batch) Column(i int) driver.BatchColumn { return &batchColumn{b: b, i: i} }
+func (b *batch) Columns() []column.Interface     { return nil }
+func (b *batch) IsSent() bool                    { return b.sent }
+func (b *batch) Rows() int                       { return len(b.rows) }
 
-type noColumn struct{}
+// columnsToRows moves the values appended column by column into rows:
+// every column must have as many values, and rows are not also appended
+// row by row.
+func (b *batch) columnsToRows() error {
+	if len(b.cols) == 0 {
+		return nil
+	}
+	if len(b.rows) > 0 {
+		return errors.New("chdbtest: a batch appended both by row and by column")
+	}
+	n := len(b.cols[0])
+	for i, c := range b.cols {
+		if len(c) != n {
+			return fmt.Errorf("chdbtest: column %d has %d values, column 0 has %d", i, len(c), n)
+		}
+	}
+	for r := range n {
+		row := make([]any, len(b.cols))
+		for i, c := range b.cols {
+			row[i] = c[r]
+		}
+		b.rows = append(b.rows, row)
+	}
+	b.cols = nil
+	return nil
+}
 
-func (noColumn) Append(any) error    { return errors.New("chdbtest: column appends are not supported") }
-func (noColumn) AppendRow(any) error { return errors.New("chdbtest: column appends are not supported") }
+// batchColumn appends to one column of a batch.
+type batchColumn struct {
+	b *batch
+	i int
+}
+
+// Append appends a slice's values ([]string, []uint64...).
+func (c *batchColumn) Append(v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		return fmt.Errorf("chdbtest: column %d: Append takes a slice, got %T", c.i, v)
+	}
+	for j := range rv.Len() {
+		if err := c.AppendRow(rv.Index(j).Interface()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *batchColumn) AppendRow(v any) error {
+	if c.b.sent {
+		return errors.New("chdbtest: batch already sent")
+	}
+	for len(c.b.cols) <= c.i {
+		c.b.cols = append(c.b.cols, nil)
+	}
+	c.b.cols[c.i] = append(c.b.cols[c.i], v)
+	return nil
+}
 
 // lockedBuffer collects the process's stderr.
 type lockedBuffer struct {

@@ -52,12 +52,17 @@ var (
 	ClickHouseCluster = declare(String{Var: Var{Name: "AUDITTRAIL_CLICKHOUSE_CLUSTER", Readers: chReaders,
 		Doc:     "ClickHouse cluster (remote_servers name) the schema is created on: replicated tables behind Distributed ones; empty for a single server",
 		Accepts: "the cluster's name from remote_servers (letters, digits and underscores)"}})
+	// MigrateAtStart's name is migrations.MigrateAtStartVar, which the
+	// schema check's message names.
+	MigrateAtStart = declare(Bool{Var: Var{Name: "AUDITTRAIL_MIGRATE_AT_START", Readers: "writer, sealer",
+		Doc: "apply pending ClickHouse schema migrations at start; false: only check that every migration this release needs is recorded and refuse to start, naming the missing ones, when not (run migrate first; for a ClickHouse user without DDL rights)"},
+		Default: true})
 )
 
 // Retention.
 var (
-	RetentionDays = declare(Int{Var: Var{Name: "AUDITTRAIL_RETENTION_DAYS", Readers: chReaders,
-		Doc: "retention window in days"},
+	RetentionDays = declare(Int{Var: Var{Name: "AUDITTRAIL_RETENTION_DAYS", Readers: chReaders + ", sealer",
+		Doc: "retention window in days (the sealer also stores the leaves of events older than it in the long-term leaves table)"},
 		Default: 90, Min: 1, Max: 3650})
 	RetentionInterval = declare(Duration{Var: Var{Name: "AUDITTRAIL_RETENTION_INTERVAL", Readers: "writer",
 		Doc: "how often the writer drops expired day partitions"},

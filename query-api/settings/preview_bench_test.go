@@ -97,18 +97,57 @@ func BenchmarkPreviewCostliest(b *testing.B) {
 // 1.4 MiB, as a preview does before reading events (within its slot, and
 // compiled once: checking a plan is compiling it): every
 // catalogue event with a schema of 150 string properties, each with a
-// pattern and a length bound.
+// pattern and a length bound (20 distinct patterns in all).
 func BenchmarkPreviewLargeDraftPlan(b *testing.B) {
-	var props, events []string
-	for i := range 150 {
-		props = append(props, fmt.Sprintf(`"p%d": {"type": "string", "pattern": "^(a|b|c)[a-z]{1,%d}(x|y)*$", "maxLength": 64}`, i, i%20+1))
+	benchmarkDraftPlan(b, largeDraftPlan(b, func(_, i int) string {
+		return fmt.Sprintf(`^(a|b|c)[a-z]{1,%d}(x|y)*$`, i%20+1)
+	}))
+}
+
+// BenchmarkPreviewLargeDraftPlanDistinctPatterns is
+// BenchmarkPreviewLargeDraftPlan with every pattern of the plan distinct
+// (other letters, the same instructions), so that none is compiled once
+// for several properties: the costliest plan of this shape.
+func BenchmarkPreviewLargeDraftPlanDistinctPatterns(b *testing.B) {
+	var triples, pairs []string
+	for x := 'a'; x <= 'z'; x++ {
+		for y := x + 1; y <= 'z'; y++ {
+			pairs = append(pairs, fmt.Sprintf("%c|%c", x, y))
+			for z := y + 1; z <= 'z'; z++ {
+				triples = append(triples, fmt.Sprintf("%c|%c|%c", x, y, z))
+			}
+		}
 	}
-	schema := `{"type": "object", "properties": {` + strings.Join(props, ",") + `}}`
-	for _, e := range catalogue.All() {
-		events = append(events, fmt.Sprintf(`%q: {"properties": %s}`, e.Name, schema))
+	seen := map[string]bool{}
+	plan := largeDraftPlan(b, func(e, i int) string {
+		k := e*150 + i
+		p := fmt.Sprintf(`^(%s)[a-z]{1,%d}(%s)*$`, triples[k%len(triples)], i%20+1, pairs[k/len(triples)])
+		require.False(b, seen[p], "distinct")
+		seen[p] = true
+		return p
+	})
+	benchmarkDraftPlan(b, plan)
+}
+
+// largeDraftPlan is a plan of every catalogue event, each with a schema of
+// 150 string properties with the pattern pattern(event, property) and a
+// length bound.
+func largeDraftPlan(tb testing.TB, pattern func(e, i int) string) []byte {
+	var events []string
+	for e, ev := range catalogue.All() {
+		var props []string
+		for i := range 150 {
+			props = append(props, fmt.Sprintf(`"p%d": {"type": "string", "pattern": %q, "maxLength": 64}`, i, pattern(e, i)))
+		}
+		schema := `{"type": "object", "properties": {` + strings.Join(props, ",") + `}}`
+		events = append(events, fmt.Sprintf(`%q: {"properties": %s}`, ev.Name, schema))
 	}
 	plan := []byte(`{"events": {` + strings.Join(events, ",") + `}}`)
-	require.Less(b, len(plan), MaxBody)
+	require.Less(tb, len(plan), MaxBody)
+	return plan
+}
+
+func benchmarkDraftPlan(b *testing.B, plan []byte) {
 	b.ReportAllocs()
 	for b.Loop() {
 		require.NoError(b, checkDocument(trackingplan.KindPlan, plan))

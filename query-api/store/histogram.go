@@ -189,9 +189,12 @@ func (s *Store) keptCounts(ctx context.Context, events string, f Filter, sc scop
 	// events (2,000,000 keys read and hashed per request in the largest
 	// workspace of the read bench).
 	keptCond, keptArgs := b.q.clauses()
-	in.and("timestamp_ns IN (SELECT timestamp_ns FROM "+b.table+"\n"+keptCond+")", keptArgs...)
+	// GLOBAL: on a cluster both tables are Distributed, and a subquery on
+	// one inside a query on the other is refused (distributed_product_mode
+	// 'deny'); the subquery runs once, on the node that reads.
+	in.and("timestamp_ns GLOBAL IN (SELECT timestamp_ns FROM "+b.table+"\n"+keptCond+")", keptArgs...)
 	inCond, inArgs := in.clauses()
-	b.q.and("(timestamp_ns, id) NOT IN (SELECT timestamp_ns, id FROM "+events+"\n"+inCond+")", inArgs...)
+	b.q.and("(timestamp_ns, id) GLOBAL NOT IN (SELECT timestamp_ns, id FROM "+events+"\n"+inCond+")", inArgs...)
 	cond, args := b.q.clauses()
 	sql := fmt.Sprintf("SELECT %s AS k, uniqExact(timestamp_ns, id) AS n FROM %s\n%s\nGROUP BY k ORDER BY k", key, b.table, cond)
 	var out []keyCount

@@ -19,6 +19,7 @@
 package leaf
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -42,32 +43,55 @@ var Fields = []string{
 // Encode returns the version 1 canonical encoding of a stored event row.
 // It is safe for concurrent use.
 func Encode(r *migrations.Row) []byte {
-	texts := [...]string{
+	return appendEncoding(make([]byte, 0, encodedSize(r)), r)
+}
+
+// hashBuffer is the size of the buffer Hash encodes a row in on its
+// stack: rows up to it are hashed without allocating (most events: a few
+// hundred bytes; larger ones allocate their encoding).
+const hashBuffer = 2048
+
+// Hash returns the leaf hash of a stored event row: the RFC 6962 record
+// hash of Encode(r), SHA-256(0x00 || Encode(r)), as tlog.RecordHash.
+func Hash(r *migrations.Row) tlog.Hash {
+	var buf [hashBuffer]byte
+	b := buf[:0]
+	if n := 1 + encodedSize(r); n > len(buf) {
+		b = make([]byte, 0, n)
+	}
+	return sha256.Sum256(appendEncoding(append(b, 0x00), r))
+}
+
+// texts are the String columns between timestamp_ns and received_at_ns,
+// in the encoding's order.
+func texts(r *migrations.Row) [15]string {
+	return [...]string{
 		r.ID, r.Event, r.Category,
 		r.ActorType, r.ActorID, r.ActorName, r.ActorEmail,
 		r.ResourceType, r.ResourceID, r.ResourceName, r.Changes,
 		r.ContextIP, r.ContextUserAgent, r.ContextRequestID, r.Properties,
 	}
+}
+
+func encodedSize(r *migrations.Row) int {
 	n := len(Version) + 4 + len(r.WorkspaceID) + 2*(4+8) + 4 + len(r.SenderCredentialID) + 4 + len(r.SenderProducer)
-	for _, s := range texts {
+	for _, s := range texts(r) {
 		n += 4 + len(s)
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// appendEncoding appends the version 1 encoding of r to b.
+func appendEncoding(b []byte, r *migrations.Row) []byte {
 	b = append(b, Version...)
 	b = appendString(b, r.WorkspaceID)
 	b = appendInt(b, r.TimestampNs)
-	for _, s := range texts {
+	for _, s := range texts(r) {
 		b = appendString(b, s)
 	}
 	b = appendInt(b, r.ReceivedAtNs)
 	b = appendString(b, r.SenderCredentialID)
 	return appendString(b, r.SenderProducer)
-}
-
-// Hash returns the leaf hash of a stored event row: the RFC 6962 record
-// hash of Encode(r).
-func Hash(r *migrations.Row) tlog.Hash {
-	return tlog.RecordHash(Encode(r))
 }
 
 func appendString(b []byte, s string) []byte {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +142,15 @@ func BenchmarkHash(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Hash(&r)
+	}
+}
+
+// TestHashIsTheRecordHashOfTheEncoding: whatever the row's size (Hash
+// encodes rows up to hashBuffer bytes on its stack, larger ones on the
+// heap), the hash is tlog's record hash of Encode.
+func TestHashIsTheRecordHashOfTheEncoding(t *testing.T) {
+	for _, n := range []int{0, 100, hashBuffer - 400, hashBuffer, hashBuffer + 1, 100_000} {
+		r := migrations.Row{WorkspaceID: "ws_1", ID: "evt_1", TimestampNs: 1, ReceivedAtNs: 2, Properties: strings.Repeat("p", n)}
+		require.Equal(t, tlog.RecordHash(Encode(&r)), Hash(&r), "properties of %d bytes", n)
 	}
 }

@@ -73,7 +73,7 @@ func layoutStatements(o Options, v Version) []string {
 	out := append(createNext(o, v), createLookups(o, v)...)
 	out = append(out, createViews(o)...)
 	out = append(out, swapStatements(o, v.AtLeast(20, 10))...)
-	return append(out, createAnalystView(o))
+	return append(out, createWindowView(o))
 }
 
 // createNext creates the new events table as NextTable (renamed into

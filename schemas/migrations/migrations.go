@@ -108,6 +108,9 @@ type Options struct {
 	// Reapply runs every migration's statements again, recorded or not
 	// (they are idempotent), and re-sets the TTL.
 	Reapply bool
+	// UpTo, when not 0, stops Apply after this version: the schema an
+	// older release left (tests of the start check use it).
+	UpTo uint32
 }
 
 // Migration is one versioned step. Statements returns the idempotent DDL for
@@ -285,6 +288,9 @@ func Apply(ctx context.Context, conn Conn, o Options) (Applied, error) {
 		return res, err
 	}
 	for _, m := range All() {
+		if o.UpTo != 0 && m.Version > o.UpTo {
+			break
+		}
 		if done[m.Version] && !o.Reapply {
 			continue
 		}

@@ -104,6 +104,13 @@ func KeptInsert(database string) string {
 	return fmt.Sprintf("INSERT INTO %s.%s (%s, %s)", database, KeptTable, strings.Join(InsertColumns, ", "), strings.Join(KeptColumns, ", "))
 }
 
+// KeptLeavesInsert is the INSERT of leaves into database's
+// KeptLeavesTable for a native batch of Leaves' InsertColumns (Leaves'
+// Values): the sealer's own copy of a late kept event's leaf.
+func KeptLeavesInsert(database string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (%s)", database, KeptLeavesTable, strings.Join(Leaves.InsertColumns(), ", "))
+}
+
 // KeptValues returns a row's values for KeptInsert: restored is 1 for a
 // row restored from an archive; keptUntil is the day (UTC) it expires at,
 // or the zero time (1970-01-01) for a row that follows its workspace's

@@ -4,14 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strings"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/checker"
-	"cel.dev/cel-go/common/cost"
-	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/interpreter"
 
 	"github.com/audittrail/audittrail/schemas/jsonlimit"
 )
@@ -71,6 +69,8 @@ type Filter struct {
 type CompiledFilters struct {
 	filters []compiledFilter
 	uses    uses // the variables any enabled condition refers to
+	// native: the conditions in native form run natively (nativeFits).
+	native bool
 }
 
 type compiledFilter struct {
@@ -80,6 +80,8 @@ type compiledFilter struct {
 	props     [][]string
 	prg       cel.Program // nil: always true
 	uses      uses        // the variables the condition refers to
+	est       uint64      // the condition's estimated worst-case cost
+	native    nativeCond  // nil: the condition runs in CEL only
 }
 
 var celEnv = func() *cel.Env {
@@ -106,26 +108,46 @@ func CompileExpr(expr string) (cel.Program, error) {
 
 // compileExpr compiles a condition and says which variables it refers to.
 func compileExpr(expr string) (cel.Program, uses, error) {
+	c, err := compileCondition(expr)
+	return c.prg, c.uses, err
+}
+
+// condition is a compiled condition: its CEL program, the variables it
+// refers to, its estimated worst-case cost over an event of at most 32 KiB
+// (uncapped) and, when its shape allows, its native form (nativecond.go).
+type condition struct {
+	prg    cel.Program
+	uses   uses
+	est    uint64
+	native nativeCond
+}
+
+func compileCondition(expr string) (condition, error) {
 	if utf8.RuneCountInString(expr) > MaxExprLen {
-		return nil, 0, fmt.Errorf("longer than %d characters", MaxExprLen)
+		return condition{}, fmt.Errorf("longer than %d characters", MaxExprLen)
 	}
 	ast, iss := celEnv.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, 0, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
+		return condition{}, fmt.Errorf("%s", strings.TrimSpace(iss.Err().Error()))
 	}
 	if ast.OutputType() != cel.BoolType {
-		return nil, 0, fmt.Errorf("must evaluate to a bool, not %s", ast.OutputType())
+		return condition{}, fmt.Errorf("must evaluate to a bool, not %s", ast.OutputType())
 	}
 	if err := checkMatches(ast); err != nil {
-		return nil, 0, err
+		return condition{}, err
 	}
 	// The per-event tracker set by Apply replaces the tracker this limit
 	// configures; the option keeps cost tracking on for every program.
 	prg, err := celEnv.Program(ast, cel.CostLimit(filterCostBudget), cel.InterruptCheckFrequency(100))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%v", err)
+		return condition{}, fmt.Errorf("%v", err)
 	}
-	return prg, usesOf(ast), nil
+	c := condition{prg: prg, uses: usesOf(ast), est: math.MaxUint64}
+	if est, err := celEnv.EstimateCost(ast, eventSizes{}); err == nil {
+		c.est = est.Max
+	}
+	c.native, _ = compileNative(ast)
+	return c, nil
 }
 
 // estimatedCost is the worst-case cost of one condition over an event of
@@ -211,17 +233,18 @@ func (f Filters) Compile() (*CompiledFilters, error) {
 			return nil, fieldErr(at("percent"), "only for the sample action")
 		}
 		if strings.TrimSpace(fl.If) != "" {
-			prg, u, err := compileExpr(fl.If)
+			cond, err := compileCondition(fl.If)
 			if err != nil {
 				return nil, fieldErr(at("if"), "%s", err)
 			}
-			c.prg, c.uses = prg, u
+			c.prg, c.uses, c.est, c.native = cond.prg, cond.uses, cond.est, cond.native
 		}
 		if fl.Enabled {
 			cf.filters = append(cf.filters, c)
 			cf.uses |= c.uses
 		}
 	}
+	cf.native = nativeFits(cf.filters)
 	return cf, nil
 }
 
@@ -235,6 +258,11 @@ type Input struct {
 	Context  map[string]string
 	// Properties is modified in place by property actions.
 	Properties map[string]any
+	// Bounded says that no string, list or map the conditions may see is
+	// larger than an event of 32 KiB (Pipeline sets it when the raw
+	// properties are at most that long): only then are conditions decided
+	// natively, whose costs are counted as estimated for such values.
+	Bounded bool
 }
 
 // Outcome is the result of applying filters to one event.
@@ -250,121 +278,6 @@ type Outcome struct {
 	// MaxFilterSetCost: the condition that crossed it and every later one
 	// were treated as not matching.
 	OverBudget bool
-}
-
-// Apply runs the enabled filters in order on in. A property action edits
-// in.Properties (which must then be non-nil to have effect).
-//
-// The conditions evaluated for one event share a cost budget of
-// MaxFilterSetCost (each condition also stops at filterCostBudget). A
-// condition that crosses it fails like any evaluation error: it is counted
-// in EvalErrors and does not match; the later conditions are not evaluated
-// and count as errors too, and their filters do not apply.
-func (cf *CompiledFilters) Apply(in *Input) Outcome {
-	var out Outcome
-	if cf == nil || len(cf.filters) == 0 {
-		return out
-	}
-	var vars *activation
-	var costs *cost.Tracker
-	for i := range cf.filters {
-		f := &cf.filters[i]
-		if f.prg != nil {
-			if out.OverBudget {
-				out.EvalErrors++
-				continue
-			}
-			if costs == nil {
-				costs = newCostTracker()
-				vars = &activation{in: in}
-			}
-			res, err := evalWithin(f.prg, vars, costs)
-			if err != nil {
-				out.EvalErrors++
-				if costs.ActualCost() > MaxFilterSetCost {
-					out.OverBudget = true
-				}
-				continue
-			}
-			if b, ok := res.Value().(bool); !ok || !b {
-				continue
-			}
-		}
-		if f.apply(in, vars) {
-			out.Drop = f.name
-			return out
-		}
-	}
-	return out
-}
-
-// apply runs f's action on the event in (whose condition matched) and
-// reports whether it drops the event. A property action edits
-// in.Properties and, when the conditions have seen it, their view of it.
-func (f *compiledFilter) apply(in *Input, vars *activation) (drop bool) {
-	switch f.action {
-	case ActionDrop:
-		return true
-	case ActionSample:
-		return !Sampled(in.ID, f.perMyriad)
-	case ActionDropProperties:
-		for _, p := range f.props {
-			deletePath(in.Properties, p)
-		}
-		if vars != nil && vars.props != nil {
-			for _, p := range f.props {
-				deletePath(vars.props, p)
-			}
-		}
-	case ActionAllowProperties:
-		keep := allowed(in.Properties, f.props)
-		for k := range in.Properties {
-			delete(in.Properties, k)
-		}
-		for k, v := range keep {
-			in.Properties[k] = v
-		}
-		if vars != nil && vars.props != nil {
-			vars.props = allowed(vars.props, f.props)
-		}
-	}
-	return false
-}
-
-// allowed returns the members of m at the given paths.
-func allowed(m map[string]any, paths [][]string) map[string]any {
-	keep := map[string]any{}
-	for _, p := range paths {
-		copyPath(keep, m, p)
-	}
-	return keep
-}
-
-// newCostTracker returns the cost tracker of one event's conditions. Past
-// its limit it panics with cost.LimitExceededError, which Eval returns as
-// an evaluation error.
-func newCostTracker() *cost.Tracker {
-	t, err := cost.NewTracker(nil)
-	if err != nil {
-		panic(fmt.Sprintf("cel cost tracker: %v", err))
-	}
-	return t
-}
-
-// evalWithin evaluates prg with costs as its cost tracker, limited to the
-// smaller of the condition's own limit and what is left of the event's
-// budget; the cost spent adds to costs.
-func evalWithin(prg cel.Program, vars *activation, costs *cost.Tracker) (res ref.Val, err error) {
-	limit := min(costs.ActualCost()+filterCostBudget, MaxFilterSetCost)
-	costs.Limit = &limit
-	frame, err := interpreter.NewExecutionFrame(vars)
-	if err != nil {
-		return nil, err
-	}
-	defer frame.Close()
-	frame.SetCostTracker(costs)
-	res, _, err = prg.Eval(frame)
-	return res, err
 }
 
 // Sampled reports whether the event with this id is kept by a sample of
@@ -399,17 +312,23 @@ func celValue(v any) any {
 		}
 		return out
 	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
+		return celNumber(x)
 	case nil:
 		if v == nil {
 			return map[string]any{}
 		}
 	}
 	return v
+}
+
+// celNumber is a JSON number as CEL sees it: an int64 when it is an
+// integer that fits, else a float64 (infinite beyond its range).
+func celNumber(x json.Number) any {
+	if n, err := x.Int64(); err == nil {
+		return n
+	}
+	f, _ := x.Float64()
+	return f
 }
 
 func deletePath(m map[string]any, path []string) {

@@ -36,6 +36,8 @@ type Pipeline struct {
 type Decision struct {
 	// Properties are the event's properties as they are to be sent (after
 	// the plan and the property filters); nil when the event is dropped.
+	// Their names, strings and numbers may share the memory of the
+	// event's Properties, which must not change while they are used.
 	Properties map[string]any
 	// Dropped says why the event is not sent (one of the Drop constants),
 	// "" when it is.
@@ -58,7 +60,7 @@ func (p Pipeline) Run(ev *event.Event) Decision {
 		d.Dropped = DropUnplanned
 		return d
 	}
-	props, err := DecodeProperties(ev.Properties)
+	props, err := decodeProperties(ev.Properties, sjson.DontCopyString|sjson.DontCopyNumber)
 	if err != nil {
 		props = map[string]any{}
 	}
@@ -113,7 +115,10 @@ var pipelineInputs = sync.Pool{New: func() any {
 // it once the filters ran.
 func filterInput(cf *CompiledFilters, ev *event.Event, props map[string]any) *pipelineInput {
 	in := pipelineInputs.Get().(*pipelineInput)
-	in.Input = Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props}
+	// Event fields are bounded by validation (event.MaxTextLen); decoded
+	// properties are no larger than their JSON.
+	in.Input = Input{ID: ev.ID, Event: ev.Event, Category: ev.Category, Properties: props,
+		Bounded: len(ev.Properties) <= maxValueSize}
 	actor, resource, context := cf.Uses()
 	if actor {
 		m := in.actor
@@ -145,11 +150,18 @@ func (in *pipelineInput) release() {
 // DecodeProperties decodes an event's properties with numbers kept exact
 // (json.Number); none or null is an empty map.
 func DecodeProperties(raw []byte) (map[string]any, error) {
+	return decodeProperties(raw, 0)
+}
+
+// decodeProperties is DecodeProperties with more parse flags: with
+// DontCopyString and DontCopyNumber, strings and numbers without escapes
+// share raw's memory.
+func decodeProperties(raw []byte, flags sjson.ParseFlags) (map[string]any, error) {
 	m := map[string]any{}
 	if len(raw) == 0 {
 		return m, nil
 	}
-	if _, err := sjson.Parse(raw, &m, sjson.UseNumber); err != nil {
+	if _, err := sjson.Parse(raw, &m, sjson.UseNumber|flags); err != nil {
 		return nil, err
 	}
 	if m == nil {

@@ -69,7 +69,13 @@ type plannedEvent struct {
 
 // Compile validates p and compiles every schema once. Errors are
 // *FieldError naming the field, e.g. "events.Source Created.properties".
+// Each distinct pattern is compiled once per call (patternCache).
 func (p Plan) Compile() (*CompiledPlan, error) {
+	return p.compile(newPatternCache())
+}
+
+func (p Plan) compile(patterns *patternCache) (*CompiledPlan, error) {
+	defer patterns.close()
 	cp := &CompiledPlan{events: make(map[string]*plannedEvent, len(p.Events))}
 	var err error
 	if cp.blockUnplanned, err = choice("unplanned_events", p.UnplannedEvents, Allow, Block); err != nil {
@@ -94,7 +100,7 @@ func (p Plan) Compile() (*CompiledPlan, error) {
 		if strings.TrimSpace(name) == "" || len(name) > 200 {
 			return nil, fieldErr("events", "event names must be 1-200 characters")
 		}
-		pe, err := compileEvent(field, p.Events[name].Properties)
+		pe, err := compileEvent(field, p.Events[name].Properties, patterns)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +136,7 @@ func (noLoader) Load(string) (any, error) { return nil, errExternalRef }
 
 var errExternalRef = errors.New("external references are not allowed")
 
-func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
+func compileEvent(field string, raw json.RawMessage, patterns *patternCache) (*plannedEvent, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		// No schema: any properties are valid, none is declared.
 		return &plannedEvent{planned: map[string]bool{}}, nil
@@ -156,7 +162,7 @@ func compileEvent(field string, raw json.RawMessage) (*plannedEvent, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noLoader{})
-	c.UseRegexpEngine(schemaRegexp)
+	c.UseRegexpEngine(patterns.compile)
 	if err := c.AddResource(schemaLoc, doc); err != nil {
 		return nil, fieldErr(field, "invalid JSON Schema: %s", schemaError(err))
 	}
@@ -189,7 +195,12 @@ func schemaError(err error) string {
 	var msg string
 	switch {
 	case errors.As(err, &sve) && errors.As(sve.Err, &ve):
-		msg = strings.Join(violations(ve), "; ")
+		// Sorted: the validator reports them in map order, and the
+		// message is cut below, so unsorted the same schema could be
+		// refused with another message each time.
+		v := violations(ve)
+		sort.Strings(v)
+		msg = strings.Join(v, "; ")
 	case errors.As(err, &lue):
 		msg = fmt.Sprintf("reference %q: only references inside the schema (\"#/$defs/...\") are allowed", refName(lue.URL))
 	case errors.As(err, &pnf):

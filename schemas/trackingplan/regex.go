@@ -3,14 +3,11 @@ package trackingplan
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"regexp/syntax"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // RE2 matching takes time proportional to the text times the size of the
@@ -35,6 +32,12 @@ func checkRegex(pattern string) error {
 	if err != nil {
 		return err
 	}
+	return checkInsts(pattern, n)
+}
+
+// checkInsts refuses pattern when its program of n instructions outgrows
+// its length.
+func checkInsts(pattern string, n int) error {
 	if most := regexGrowth*len(pattern) + regexSlack; n > most {
 		return fmt.Errorf("%w (%d instructions, at most %d for a pattern of %d characters): "+
 			"counted repetition such as {1,255} or (.*){100} multiplies it; bound lengths with size() or maxLength instead",
@@ -88,12 +91,4 @@ func stringLiteral(e ast.Expr) (string, bool) {
 	}
 	s, ok := e.AsLiteral().(types.String)
 	return string(s), ok
-}
-
-// schemaRegexp is the plan's regexp engine: Go's, behind checkRegex.
-func schemaRegexp(pattern string) (jsonschema.Regexp, error) {
-	if err := checkRegex(pattern); err != nil {
-		return nil, err
-	}
-	return regexp.Compile(pattern)
 }

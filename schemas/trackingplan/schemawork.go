@@ -100,8 +100,12 @@ func children(s *jsonschema.Schema) (subs []*jsonschema.Schema, own int) {
 	return subs, own
 }
 
-// regexWork is a compiled pattern's instruction count.
+// regexWork is a compiled pattern's instruction count: counted when it was
+// compiled for the plan (planRegexp), or counted again.
 func regexWork(re jsonschema.Regexp) int {
+	if p, ok := re.(*planRegexp); ok {
+		return p.insts
+	}
 	n, err := regexInsts(re.String())
 	if err != nil {
 		return MaxSchemaWork + 1

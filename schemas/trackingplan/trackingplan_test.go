@@ -207,17 +207,26 @@ func FuzzPlan(f *testing.F) {
 	f.Add([]byte(`{"events": {"A B": {"properties": {"type": "object", "properties": {"x": {"type": "string"}}}}}, "unplanned_properties": "omit"}`), []byte(`{"x": "y", "z": 1}`))
 	f.Add([]byte(`{"events": {"A B": {"properties": {"$ref": "#/$defs/x", "$defs": {"x": {"pattern": "(a+)+$"}}}}}}`), []byte(`{}`))
 	f.Add([]byte(`{"events": {"A B": {"properties": true}}, "on_violation": "block"}`), []byte(`null`))
+	f.Add([]byte(`{"events": {"A": {"properties": {"properties": {"x": {"pattern": "^a+$"}}}}, "B": {"properties": {"patternProperties": {"^a+$": {}, "(": {}}}}}}`), []byte(`{"x": "aa"}`))
+	f.Add([]byte(`{"events": {"A": {"properties": {"properties": {"x": {"pattern": "(.*){99}"}, "y": {"pattern": "(.*){99}"}}}}}}`), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, plan, ev []byte) {
 		var p Plan
 		if Decode(plan, &p) != nil {
 			return
 		}
 		cp, err := p.Compile()
+		// Compiling each pattern every time it is met (no cache) refuses
+		// the same plans, naming the same field and violations.
+		_, each := p.compile(&patternCache{compiled: map[string]patternResult{}})
 		if err != nil {
-			var fe *FieldError
+			var fe, fe0 *FieldError
 			require.ErrorAs(t, err, &fe)
+			require.ErrorAs(t, each, &fe0)
+			require.Equal(t, fe0.Field, fe.Field)
+			require.ElementsMatch(t, violationList(fe0.Message), violationList(fe.Message))
 			return
 		}
+		require.NoError(t, each)
 		var pr map[string]any
 		_ = Decode(ev, &pr)
 		for name := range p.Events {

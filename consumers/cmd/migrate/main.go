@@ -1,7 +1,9 @@
 // Package main is the migrate command, which applies the ClickHouse schema
 // migrations.
 //
-// The writer and the API also apply them at start. It prints what it did:
+// The writer and the sealer also apply them at start (unless
+// AUDITTRAIL_MIGRATE_AT_START=false, when they only check and refuse to
+// start on an older schema); the API only checks. It prints what it did:
 //
 //	migrate                 apply pending migrations
 //	migrate -print          print the DDL for the connected server without running it

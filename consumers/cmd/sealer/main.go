@@ -2,7 +2,9 @@
 // integrity logs and signs their checkpoints (see docs/integrity.md).
 //
 // It runs the sealer consumer group, applies the schema migrations at
-// start and publishes checkpoints on the compacted checkpoints topic.
+// start (with AUDITTRAIL_MIGRATE_AT_START=false it only checks that the
+// schema holds every migration it needs, and refuses to start otherwise)
+// and publishes checkpoints on the compacted checkpoints topic.
 // Configuration comes from AUDITTRAIL_* variables (see
 // docs/configuration.md); AUDITTRAIL_SIGNING_KEY is required.
 //
@@ -56,10 +58,11 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
 	chc := chconn.FromEnv(env)
 	sc := sealer.FromEnv(env, kc.Topic)
-	retentionDays := config.RetentionDays.Get(env)
+	retentionDays := sc.RetentionDays // checked by sc.Validate
 	addr := config.SealerAddr.Get(env)
+	migrate := config.MigrateAtStart.Get(env)
 	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), sc.Validate(),
-		config.SealerAddr.Check(addr), config.RetentionDays.Check(retentionDays)); err != nil {
+		config.SealerAddr.Check(addr)); err != nil {
 		return err
 	}
 	ctx, stop := context.WithCancel(ctx)
@@ -70,7 +73,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 		return err
 	}
 	defer conn.Close()
-	if _, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: retentionDays, Cluster: chc.Cluster}); err != nil {
+	if _, err := chconn.EnsureSchema(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: retentionDays, Cluster: chc.Cluster}, migrate); err != nil {
 		return err
 	}
 	kc.ClientID = "audittrail-sealer"

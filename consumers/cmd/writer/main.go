@@ -2,7 +2,8 @@
 // the retention job.
 //
 // It runs the writer consumer group and applies the schema migrations at
-// start. Configuration comes from AUDITTRAIL_* variables (see
+// start (with AUDITTRAIL_MIGRATE_AT_START=false it only checks that the
+// schema holds every migration it needs, and refuses to start otherwise). Configuration comes from AUDITTRAIL_* variables (see
 // docs/configuration.md).
 package main
 
@@ -47,6 +48,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	wc := writer.FromEnv(env, kc.Topic)
 	addr := config.WriterAddr.Get(env)
 	every := config.RetentionInterval.Get(env)
+	migrate := config.MigrateAtStart.Get(env)
 	if err := errors.Join(env.Err(), config.CheckUnknown(), kc.Validate(), chc.Validate(), wc.Validate(),
 		config.WriterAddr.Check(addr), config.RetentionInterval.Check(every)); err != nil {
 		return err
@@ -63,11 +65,11 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	if err != nil {
 		return err
 	}
-	applied, err := migrations.Apply(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: wc.RetentionDays, Cluster: chc.Cluster})
+	applied, err := chconn.EnsureSchema(ctx, conn, migrations.Options{Database: chc.Database, RetentionDays: wc.RetentionDays, Cluster: chc.Cluster}, migrate)
 	if err != nil {
 		return err
 	}
-	log.Info("schema ready", "clickhouse", applied.Server.String(), "ttl", applied.Server.SupportsTTL(), "applied", applied.Versions)
+	log.Info("schema ready", "clickhouse", applied.Server.String(), "ttl", applied.Server.SupportsTTL(), "migrated", migrate, "applied", applied.Versions)
 
 	kc.ClientID = "audittrail-writer"
 	w, err := writer.New(wc, kc.Options(), writer.NewClickHouseSink(conn, chc.Database).KeepLate(wc.RetentionDays, time.Now), log, reg, time.Now)

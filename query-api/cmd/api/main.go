@@ -118,9 +118,10 @@ func serve(ctx context.Context, e *echo.Echo, addr string, ae *echo.Echo, adminA
 }
 
 // schemaReady is the API's readiness: ClickHouse answers and holds every
-// migration. The API reads the schema but leaves changing it to the
-// migrate job and the writer, so until they have run it reports not ready
-// (with the missing versions) rather than failing reads.
+// migration and every table of the schema. The API reads the schema but
+// leaves changing it to the migrate job and the writer, so until they have
+// run it reports not ready (with the missing versions or tables) rather
+// than failing reads.
 func schemaReady(conn driver.Conn, database string) func(context.Context) error {
 	var current atomic.Bool
 	return func(ctx context.Context) error {

@@ -7,7 +7,7 @@
 // rate and the API's memory. It uses the servers the services'
 // configuration names (AUDITTRAIL_CLICKHOUSE_*, AUDITTRAIL_KAFKA_BROKERS).
 //
-//	apibench -api-bin .local/bin/api [-events 2000000] [-full | -huge] [-requests 200] [-only REGEXP] [-no-export] [-no-timeline] [-no-first-pages] [-drop]
+//	apibench -api-bin .local/bin/api [-baseline-api-bin .local/bin/api-old] [-events 2000000] [-full | -huge] [-requests 200] [-only REGEXP] [-no-export] [-no-timeline] [-no-facets] [-no-first-pages] [-drop]
 //	apibench -api-bin .local/bin/api -layouts -old-api-bin .local/bin/api-v4 [-full | -huge] [-requests 40] [-only REGEXP]
 //
 // It loads the events with INSERT ... SELECT FROM system.numbers (one
@@ -17,7 +17,9 @@
 // through the API (HTTP, keep-alive) and the very statements the store runs
 // for that page through clickhouse-client --time (its own measure, without
 // process start-up), then each shape's timeline (hours in Europe/Paris)
-// the same two ways, and finally streams the largest workspace's CSV export
+// the same two ways (and through -baseline-api-bin's API, alternating,
+// when given), the facets of a few shapes (the same two APIs), and
+// finally streams the largest workspace's CSV export
 // while sampling the API's resident memory. scripts/bench-api runs it.
 //
 // With -layouts it compares the events layouts (migration 5) in one run
@@ -43,7 +45,8 @@ type options struct {
 	database, apiBin, client     string
 	drop, noExport, layouts      bool
 	noTimeline, noFirstPages     bool
-	oldAPIBin                    string
+	noFacets                     bool
+	oldAPIBin, baselineAPIBin    string
 	only                         *regexp.Regexp
 }
 
@@ -59,10 +62,12 @@ func main() {
 	flag.IntVar(&o.requests, "requests", 200, "timed requests per query shape and workspace, each way")
 	flag.StringVar(&o.database, "database", "bench_api", "ClickHouse database for the generated events (reused when it holds the same count)")
 	flag.StringVar(&o.apiBin, "api-bin", "", "the API binary to start (go build ./query-api/cmd/api)")
+	flag.StringVar(&o.baselineAPIBin, "baseline-api-bin", "", "another API binary (an earlier build) whose timelines are timed beside -api-bin's, alternating, as the same run's baseline")
 	flag.StringVar(&o.client, "client", "clickhouse-client", "clickhouse-client command")
 	flag.BoolVar(&o.drop, "drop", false, "drop the database at the end")
 	flag.BoolVar(&o.noExport, "no-export", false, "skip the CSV export")
 	flag.BoolVar(&o.noTimeline, "no-timeline", false, "skip the timelines")
+	flag.BoolVar(&o.noFacets, "no-facets", false, "skip the facets")
 	flag.BoolVar(&o.noFirstPages, "no-first-pages", false, "skip the first pages")
 	only := flag.String("only", "", "time only the first-page shapes whose \"workspace filter\" matches this regular expression")
 	flag.Parse()

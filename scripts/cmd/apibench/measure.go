@@ -45,7 +45,7 @@ func pct(ms []float64) percentiles {
 	return percentiles{p50: at(0.50), p99: at(0.99)}
 }
 
-type result struct{ api, sql percentiles }
+type result struct{ api, sql, base percentiles }
 
 // recorder captures the statements the store runs.
 type recorder struct {

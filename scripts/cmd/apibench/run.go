@@ -67,6 +67,17 @@ func run(o options) error {
 	}()
 	b := &bench{o: o, srv: srv, conn: conn, table: o.database + "." + migrations.Table, base: base, pid: apiProc.Process.Pid,
 		big: "ws_0", median: fmt.Sprintf("ws_%d", o.workspaces/2)}
+	if o.baselineAPIBin != "" {
+		baseProc, baseURL, err := startAPI(o, o.baselineAPIBin, srv, jwtSecret)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			_ = baseProc.Process.Signal(syscall.SIGTERM)
+			_ = baseProc.Wait()
+		}()
+		b.baseline = baseURL
+	}
 	return b.measureAll(ctx, jwtSecret)
 }
 
@@ -77,11 +88,12 @@ type bench struct {
 	conn        driver.Conn
 	table       string
 	base        string // the API's URL
+	baseline    string // the baseline API's URL, or ""
 	pid         int    // the API's process
 	big, median string // the largest and the median workspace
 }
 
-// measureAll times the first pages, the timelines, then the CSV export, and reports a
+// measureAll times the first pages, the timelines, the facets, then the CSV export, and reports a
 // missed target as an error.
 func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	sizes, err := b.describe(ctx)
@@ -101,6 +113,13 @@ func (b *bench) measureAll(ctx context.Context, jwtSecret string) error {
 	}
 	if !b.o.noTimeline {
 		missed, err := b.timelines(ctx, tok, sizes)
+		if err != nil {
+			return err
+		}
+		failed = failed || missed
+	}
+	if !b.o.noFacets {
+		missed, err := b.facets(tok, sizes)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -66,6 +67,9 @@ func run() error {
 	flag.Parse()
 	if *rounds < 1 || *backlog < 1 {
 		return errors.New("-rounds and -events must be at least 1")
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(300) // as consumers/cmd/forwarder runs (the floor shares the process)
 	}
 	env := config.FromOS()
 	kc := kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions)
