@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,8 +47,7 @@ func TestStartRefusesAnOlderSchema(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, offsetsTable())
 	p.start()
-	require.NoError(t, p.cmd.Process.Kill())
-	_ = p.cmd.Wait()
+	p.proc.Stop(syscall.SIGKILL, time.Minute)
 
 	// The default: the writer applies the missing migration itself.
 	require.NoError(t, conn.Exec(ctx, "DROP TABLE "+cfg.Database+"."+migrations.OffsetsTable))
@@ -58,8 +58,7 @@ func TestStartRefusesAnOlderSchema(t *testing.T) {
 	d := newProcess(t, "AUDITTRAIL_CLICKHOUSE_DATABASE="+cfg.Database)
 	d.start()
 	require.True(t, offsetsTable(), "the writer applied migration 9 at start")
-	require.NoError(t, d.cmd.Process.Kill())
-	_ = d.cmd.Wait()
+	d.proc.Stop(syscall.SIGKILL, time.Minute)
 
 	// Recorded but missing (dropped by hand, or a cluster node added
 	// without -reapply): migrating finds nothing to apply, and the writer
