@@ -27,6 +27,19 @@ import (
 	"github.com/audittrail/audittrail/scripts/internal/benchkit"
 )
 
+// sealerSettings are the sealer's settings the flags choose.
+type sealerSettings struct {
+	// batch is the sealer's AUDITTRAIL_SEALER_BATCH_SIZE (its default
+	// when 0).
+	batch int
+	// sample and audit are its AUDITTRAIL_SEALER_SAMPLE and
+	// AUDITTRAIL_SEALER_AUDIT.
+	sample, audit int
+	// offsets is whether the writer beside the sealer records its
+	// offsets (the sealer's lookups then read the offsets record).
+	offsets bool
+}
+
 type env struct {
 	*benchkit.Bench
 	sfx string
@@ -34,14 +47,9 @@ type env struct {
 	// sealer: cpuProfile.<round>, from the writer's assignment to the
 	// last leaf (benchkit.ProfileRun).
 	cpuProfile string
-	// batch is the sealer's AUDITTRAIL_SEALER_BATCH_SIZE (its default
-	// when 0).
-	batch int
-	// offsets is whether the writer beside the sealer records its
-	// offsets (the sealer's lookups then read the offsets record).
-	offsets bool
-	topics  []string
-	dbs     []string
+	sealerSettings
+	topics []string
+	dbs    []string
 }
 
 func (e *env) close() {
@@ -127,6 +135,7 @@ func (e *env) startSealer(ctx context.Context, db, topic, checkpoints, writerGro
 	if e.batch > 0 {
 		cfg.BatchSize = e.batch
 	}
+	cfg.Sample, cfg.Audit = e.sample, e.audit
 	reg := prometheus.NewRegistry()
 	s, err := sealer.New(cfg, e.Kafka.Options(), sealer.NewClickHouseStore(e.Conn, db), nil,
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), reg, time.Now)

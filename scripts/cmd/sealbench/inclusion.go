@@ -226,8 +226,8 @@ func median(v []float64) float64 {
 // while the writer stored them; the sealer's lookups are its reads of what
 // the writer stored (system.query_log).
 func markdown(r Report) string {
-	md := fmt.Sprintf("# Integrity log cost (%s)\n\nClickHouse %s; quick=%v.\n\n| Run | Sealer | Events | Stored/s | Sealed/s | Process CPU s/M | ClickHouse CPU s/M | Sealer lookups | Rows they read |\n|---|---|---|---|---|---|---|---|---|\n",
-		r.Date, r.ClickHouse, r.Quick)
+	md := fmt.Sprintf("# Integrity log cost (%s)\n\nClickHouse %s; quick=%v; sealer sample %d, audit %d.\n\n| Run | Sealer | Events | Stored/s | Sealed/s | Process CPU s/M | ClickHouse CPU s/M | Sealer lookups | Rows they read |\n|---|---|---|---|---|---|---|---|---|\n",
+		r.Date, r.ClickHouse, r.Quick, r.Sample, r.Audit)
 	for i, t := range r.Throughput {
 		md += fmt.Sprintf("| %d | %v | %d | %.0f | %.0f | %.2f | %.2f | %d | %d |\n", i+1, t.Sealer, t.Events, t.Rate, t.SealedRate, t.ProcessCPU, t.ServerCPU, t.SealerReads, t.SealerReadRows)
 	}

@@ -35,6 +35,10 @@ type Report struct {
 	// without (target >= 0.9).
 	OnOverOff float64      `json:"on_over_off"`
 	Inclusion InclusionRow `json:"inclusion"`
+	// Sample and Audit are the sealer's AUDITTRAIL_SEALER_SAMPLE and
+	// AUDITTRAIL_SEALER_AUDIT in the runs.
+	Sample int `json:"sample"`
+	Audit  int `json:"audit"`
 }
 
 func main() {
@@ -47,6 +51,8 @@ func main() {
 	out := flag.String("out", "scripts/bench-results", "results directory")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each run with the sealer (the whole process: writer and sealer, from the writer's assignment to the last leaf) to FILE.<round>")
 	batch := flag.Int("sealer-batch", 0, config.SealerBatchSize.Name+" of the sealer (its default when 0)")
+	sample := flag.Int("sample", config.SealerSample.Default, config.SealerSample.Name+" of the sealer: rows of each round read back (0: none)")
+	audit := flag.Int("audit", config.SealerAudit.Default, config.SealerAudit.Name+" of the sealer: leaves audited every 10 s (0: none)")
 	offsets := flag.Bool("offsets", true, "the writer records its offsets beside the sealer ("+config.WriterRecordOffsets.Name+"); false: the sealer reads every round back from the events table, as before migration 9")
 	flag.Parse()
 	if *quick {
@@ -56,28 +62,34 @@ func main() {
 		fmt.Fprintf(os.Stderr, "sealbench: -sealer-batch must be 0 (the default) to %d\n", config.SealerBatchSize.Max)
 		os.Exit(2)
 	}
+	for _, err := range []error{config.SealerSample.Check(*sample), config.SealerAudit.Check(*audit)} {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sealbench: -sample/-audit:", err)
+			os.Exit(2)
+		}
+	}
 	if *events < 1 || *rounds < 1 || *rate < 1 || *duration <= 0 || *interval <= 0 {
 		fmt.Fprintln(os.Stderr, "sealbench: -events, -rounds, -rate, -duration and -interval must be positive")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *quick, *events, *rounds, *rate, *duration, *interval, *out, *cpuProfile, *batch, *offsets); err != nil {
+	if err := run(ctx, *quick, *events, *rounds, *rate, *duration, *interval, *out, *cpuProfile, sealerSettings{batch: *batch, sample: *sample, audit: *audit, offsets: *offsets}); err != nil {
 		fmt.Fprintln(os.Stderr, "sealbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval time.Duration, out, cpuProfile string, batch int, offsets bool) error {
+func run(ctx context.Context, quick bool, events, rounds, rate int, d, interval time.Duration, out, cpuProfile string, ss sealerSettings) error {
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano())
 	b, err := benchkit.Open(ctx, "sealbench_"+sfx, 8, 10*time.Minute)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	e := &env{Bench: b, sfx: sfx, cpuProfile: cpuProfile, batch: batch, offsets: offsets}
+	e := &env{Bench: b, sfx: sfx, cpuProfile: cpuProfile, sealerSettings: ss}
 	defer e.close()
-	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Quick: quick, ClickHouse: b.ServerVersion}
+	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Quick: quick, ClickHouse: b.ServerVersion, Sample: ss.sample, Audit: ss.audit}
 	var off, on []float64
 	for i := range rounds {
 		for _, sealing := range []bool{false, true} {
