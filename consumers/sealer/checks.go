@@ -3,31 +3,45 @@ package sealer
 // The checks' workers: the live sample's and the background audit's
 // reads run on two goroutines beside the sealer's loop, so that a slow or
 // failing server delays no round, and neither check waits for the other.
-// The rounds' samples that arrive while one is being read wait, merged,
-// up to 4 samples' worth of leaves (beyond that they are skipped, and
-// counted); an audit pass is formed only when no other waits for the
-// audit's worker (one may be running), so a slow pass delays the next one
-// and none is lost.
+// The sample's reads are paced: one begins at most every sampleEvery, so
+// a sealer catching up on a backlog (a round every few milliseconds) does
+// not keep a read of the events table running all the time. The rounds'
+// samples that arrive meanwhile wait, merged, up to 4 samples' worth of
+// leaves, kept as a uniform random choice among all of them (a reservoir:
+// a leaf of the last round is as likely to be read as one of the first);
+// the others are skipped, and counted. An audit pass is formed only when
+// no other waits for the audit's worker (one may be running), so a slow
+// pass delays the next one and none is lost.
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // checker owns the two workers. The sealer's loop calls checkSample and
 // auditLogs; Run calls start and wait.
 type checker struct {
 	mu      sync.Mutex
-	waiting SampleCheck   // the samples not read yet
-	max     int           // the most leaves waiting
+	waiting SampleCheck // the samples not read yet
+	max     int         // the most leaves waiting
+	// offered counts the leaves offered since the worker last took the
+	// waiting ones (the reservoir's population).
+	offered int
+	rnd     *rand.Rand // the reservoir's choices (seeded from crypto/rand)
+	reading bool       // a sample read is running
+	every   time.Duration
 	wake    chan struct{} // a sample is waiting
 	audits  chan func(context.Context)
 	wg      sync.WaitGroup
 }
 
-// newChecker returns the workers of samples of up to sample leaves.
-func newChecker(sample int) *checker {
-	return &checker{max: 4 * max(sample, 16), wake: make(chan struct{}, 1), audits: make(chan func(context.Context), 1)}
+// newChecker returns the workers of samples of up to sample leaves, whose
+// reads begin at most every every.
+func newChecker(sample int, every time.Duration) *checker {
+	return &checker{max: 4 * max(sample, 16), rnd: seededRand(), every: every,
+		wake: make(chan struct{}, 1), audits: make(chan func(context.Context), 1)}
 }
 
 // start runs the workers until ctx ends: read reads a sample.
@@ -38,11 +52,18 @@ func (c *checker) start(ctx context.Context, read func(context.Context, SampleCh
 			case <-ctx.Done():
 				return
 			case <-c.wake:
+				began := time.Now()
 				c.mu.Lock()
 				sc := c.waiting
-				c.waiting = SampleCheck{}
+				c.waiting, c.offered, c.reading = SampleCheck{}, 0, true
 				c.mu.Unlock()
 				read(ctx, sc)
+				c.mu.Lock()
+				c.reading = false
+				c.mu.Unlock()
+				if !pause(ctx, c.every-time.Since(began)) {
+					return
+				}
 			}
 		}
 	})
@@ -62,19 +83,52 @@ func (c *checker) start(ctx context.Context, read func(context.Context, SampleCh
 // context ended).
 func (c *checker) wait() { c.wg.Wait() }
 
+// pause waits d (nothing when d <= 0); false when ctx ended first.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // addSample adds a round's sample to those waiting and wakes the worker;
-// it returns how many of its leaves did not fit (skipped).
-func (c *checker) addSample(sc SampleCheck) int {
+// it returns how many leaves it left out: once max wait, each new leaf
+// takes the place of a waiting one with probability max/offered
+// (reservoir sampling), so the waiting leaves stay a uniform choice among
+// every leaf offered since the last read. A leaf left out while a read
+// runs is skipped (the reads fall behind the rounds); one left out while
+// the worker waits for its pace is thinned (by design).
+func (c *checker) addSample(sc SampleCheck) (skipped, thinned int) {
 	c.mu.Lock()
-	n := min(len(sc.leaves), max(c.max-len(c.waiting.leaves), 0))
-	c.waiting.leaves = append(c.waiting.leaves, sc.leaves[:n]...) // sc is a random pick: its first n are too
-	c.waiting.records = append(c.waiting.records, sc.records[:n]...)
+	out := &thinned
+	if c.reading {
+		out = &skipped
+	}
+	for i := range sc.leaves {
+		c.offered++
+		if len(c.waiting.leaves) < c.max {
+			c.waiting.leaves = append(c.waiting.leaves, sc.leaves[i])
+			c.waiting.records = append(c.waiting.records, sc.records[i])
+			continue
+		}
+		*out++ // this leaf, or the waiting one it replaces
+		if j := c.rnd.IntN(c.offered); j < c.max {
+			c.waiting.leaves[j], c.waiting.records[j] = sc.leaves[i], sc.records[i]
+		}
+	}
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default: // the worker is woken already
 	}
-	return len(sc.leaves) - n
+	return skipped, thinned
 }
 
 // auditFree reports whether no audit pass waits for the worker (one may
@@ -88,7 +142,11 @@ func (s *Sealer) checkSample(sc SampleCheck) {
 	if len(sc.leaves) == 0 {
 		return
 	}
-	if skipped := s.checks.addSample(sc); skipped > 0 {
+	skipped, thinned := s.checks.addSample(sc)
+	if skipped > 0 {
 		s.m.sampled.WithLabelValues(sampleSkipped).Add(float64(skipped))
+	}
+	if thinned > 0 {
+		s.m.sampled.WithLabelValues(sampleThinned).Add(float64(thinned))
 	}
 }

@@ -2,6 +2,7 @@ package sealer
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,9 @@ import (
 
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
+
+// leftOut is how many leaves addSample left out, skipped or thinned.
+func leftOut(skipped, thinned int) int { return skipped + thinned }
 
 // sampleOf is a sample of n leaves (their indexes 0..n-1).
 func sampleOf(n int) SampleCheck {
@@ -24,7 +28,7 @@ func sampleOf(n int) SampleCheck {
 // read is stuck, an audit pass runs, and the samples of later rounds wait
 // merged; once the read returns they are read together, in one read.
 func TestASlowSampleHoldsNeitherTheAuditNorLaterSamples(t *testing.T) {
-	c := newChecker(16)
+	c := newChecker(16, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	release := make(chan struct{})
 	reads := make(chan int, 10)
@@ -32,10 +36,10 @@ func TestASlowSampleHoldsNeitherTheAuditNorLaterSamples(t *testing.T) {
 		reads <- len(sc.leaves)
 		<-release
 	})
-	require.Zero(t, c.addSample(sampleOf(5)))
+	require.Zero(t, leftOut(c.addSample(sampleOf(5))))
 	require.Equal(t, 5, <-reads, "the first sample is being read (and stuck)")
-	require.Zero(t, c.addSample(sampleOf(7)))
-	require.Zero(t, c.addSample(sampleOf(9)))
+	require.Zero(t, leftOut(c.addSample(sampleOf(7))))
+	require.Zero(t, leftOut(c.addSample(sampleOf(9))))
 	require.True(t, c.auditFree())
 	audited := make(chan struct{})
 	c.audits <- func(context.Context) { close(audited) }
@@ -52,32 +56,107 @@ func TestASlowSampleHoldsNeitherTheAuditNorLaterSamples(t *testing.T) {
 }
 
 // TestSamplesWaitUpToTheirBound: at most 4 samples' worth of leaves wait
-// (64 for samples of 16 or fewer); the rest are skipped, counted by the
-// sealer.
+// (64 for samples of 16 or fewer); the rest are left out, counted by the
+// sealer as skipped while a read runs (the reads fall behind) and as
+// thinned while the worker waits for its pace.
 func TestSamplesWaitUpToTheirBound(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := &Sealer{m: newMetrics(reg), checks: newChecker(16)} // not started: samples stay waiting
-	skipped := func() float64 {
+	s := &Sealer{m: newMetrics(reg), checks: newChecker(16, 0)} // not started: samples stay waiting
+	count := func(result string) float64 {
 		mfs, err := reg.Gather()
 		require.NoError(t, err)
 		for _, mf := range mfs {
 			for _, m := range mf.GetMetric() {
-				if mf.GetName() == "audittrail_sealer_rows_sampled_total" && m.GetLabel()[0].GetValue() == sampleSkipped {
+				if mf.GetName() == "audittrail_sealer_rows_sampled_total" && m.GetLabel()[0].GetValue() == result {
 					return m.GetCounter().GetValue()
 				}
 			}
 		}
 		return -1
 	}
+	s.checks.reading = true // as while a read runs
 	s.checkSample(sampleOf(16))
 	s.checkSample(sampleOf(16))
 	s.checkSample(sampleOf(30))
-	require.Zero(t, skipped(), "62 wait")
+	require.Zero(t, count(sampleSkipped), "62 wait")
 	s.checkSample(sampleOf(16))
-	require.Equal(t, 14.0, skipped(), "2 more fit, 14 are skipped")
+	require.Equal(t, 14.0, count(sampleSkipped), "2 more fit, 14 are skipped")
 	s.checkSample(SampleCheck{})
-	require.Equal(t, 14.0, skipped(), "an empty sample is no check")
+	require.Equal(t, 14.0, count(sampleSkipped), "an empty sample is no check")
+	require.Zero(t, count(sampleThinned))
+	s.checks.reading = false // as while the worker waits for its pace
+	s.checkSample(sampleOf(10))
+	require.Equal(t, 14.0, count(sampleSkipped))
+	require.Equal(t, 10.0, count(sampleThinned), "left out while no read runs: thinned")
 	require.Len(t, s.checks.waiting.leaves, 64)
 	require.Len(t, s.checks.waiting.records, 64)
-	require.Equal(t, 256, newChecker(64).max, "4 samples of 64")
+	require.Equal(t, 256, newChecker(64, 0).max, "4 samples of 64")
+}
+
+// TestSampleReadsArePaced: while rounds offer samples every few
+// milliseconds (a sealer catching up), a sample read begins at most every
+// SampleEvery; the rounds' samples between reads wait for the next one.
+func TestSampleReadsArePaced(t *testing.T) {
+	const every = 150 * time.Millisecond
+	c := newChecker(16, every)
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		mu     sync.Mutex
+		starts []time.Time
+		read   int
+	)
+	c.start(ctx, func(_ context.Context, sc SampleCheck) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		read += len(sc.leaves)
+		mu.Unlock()
+	})
+	for range 200 {
+		c.addSample(sampleOf(16))
+		time.Sleep(3 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(starts) >= 2
+	}, 30*time.Second, 10*time.Millisecond)
+	cancel()
+	c.wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(starts); i++ {
+		require.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), every, "read %d began %v after the one before", i, starts[i].Sub(starts[i-1]))
+	}
+	require.LessOrEqual(t, read, 64*len(starts), "each read takes at most 4 samples' worth")
+}
+
+// TestWaitingLeavesAreAUniformChoice: when more rounds' samples arrive
+// than wait for the next read, the waiting leaves are a uniform choice
+// among all of them, not the first rounds' (a change made after the first
+// few rounds of a backlog would otherwise never be sampled).
+func TestWaitingLeavesAreAUniformChoice(t *testing.T) {
+	c := newChecker(16, 0) // not started: the samples stay waiting
+	skipped := 0
+	for r := range 100 {
+		sc := sampleOf(16)
+		for i := range sc.leaves {
+			sc.leaves[i].Index = uint64(r*16 + i)
+		}
+		skipped += leftOut(c.addSample(sc))
+	}
+	require.Len(t, c.waiting.leaves, 64)
+	require.Len(t, c.waiting.records, 64)
+	require.Equal(t, 1600-64, skipped, "every leaf offered is waiting or skipped")
+	late, seen := 0, map[uint64]bool{}
+	for _, l := range c.waiting.leaves {
+		require.False(t, seen[l.Index], "leaf %d waits twice", l.Index)
+		seen[l.Index] = true
+		if l.Index >= 800 {
+			late++
+		}
+	}
+	// Uniform: about half (32) from the last 50 rounds; fewer than 10 or
+	// more than 54 has a probability below 1e-9.
+	require.GreaterOrEqual(t, late, 10, "leaves of the later rounds wait")
+	require.LessOrEqual(t, late, 54, "leaves of the earlier rounds wait")
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// Sample is how many of a round's new leaves have their stored row
 	// read back and compared with the leaf (see sample.go); 0 reads none.
 	Sample int
+	// SampleEvery is the least time between the starts of two sample
+	// reads; the rounds' samples between them are thinned to a uniform
+	// choice of 4 samples' worth (checks.go).
+	SampleEvery time.Duration
 	// Audit is how many leaves of the logs in memory are audited every
 	// AuditEvery (see audit.go); 0 audits none.
 	Audit      int
@@ -86,6 +90,7 @@ func Defaults() Config {
 		Origin: config.LogOrigin.Default, SessionTimeout: 10 * time.Second,
 		Lookback: 2 * time.Hour, MaxSeen: 1_000_000, CheckEvery: 200 * time.Millisecond,
 		Sample: config.SealerSample.Default, Audit: config.SealerAudit.Default, AuditEvery: 10 * time.Second,
+		SampleEvery:   time.Second,
 		RetentionDays: config.RetentionDays.Default,
 	}
 }
@@ -129,8 +134,8 @@ func (c Config) Validate() error {
 	if c.Origin == "" || strings.ContainsAny(c.Origin, " /\n\t") {
 		errs = append(errs, config.LogOrigin.Invalid(c.Origin))
 	}
-	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 || (c.YieldLag > 0 && c.YieldEvery <= 0) || (c.Audit > 0 && c.AuditEvery <= 0) {
-		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery, SessionTimeout, (with YieldLag) YieldEvery and (with Audit) AuditEvery must be positive"))
+	if c.MaxPending < 0 || c.MaxSeen < 1 || c.Lookback < 0 || c.CheckEvery <= 0 || c.SessionTimeout <= 0 || (c.YieldLag > 0 && c.YieldEvery <= 0) || (c.Audit > 0 && c.AuditEvery <= 0) || c.SampleEvery < 0 {
+		errs = append(errs, errors.New("sealer: MaxPending, MaxSeen, Lookback, CheckEvery, SessionTimeout, (with YieldLag) YieldEvery and (with Audit) AuditEvery must be positive, SampleEvery not negative"))
 	}
 	if c.RetentionDays > 0 && c.Lookback >= c.window()-lateMargin {
 		// Keys inside the lookback are decided in memory, from the leaves

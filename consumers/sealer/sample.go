@@ -38,12 +38,16 @@ const (
 	// identical resend the writer stored again after its id window forgot
 	// the id): a known gap, not an alteration (docs/integrity.md).
 	sampleLaterCopy = "later_copy"
-	// sampleSkipped: not read, the previous check still running (checks.go).
+	// sampleSkipped: not read, left out while a sample read was running
+	// (the reads fall behind the rounds; checks.go).
 	sampleSkipped = "skipped"
+	// sampleThinned: not read, left out of the leaves waiting for the
+	// next read while the worker waited for its pace (checks.go).
+	sampleThinned = "thinned"
 )
 
 // sampleResults are the rows_sampled counter's labels.
-var sampleResults = []string{sampleMatch, sampleAltered, sampleAbsent, sampleLaterCopy, sampleSkipped}
+var sampleResults = []string{sampleMatch, sampleAltered, sampleAbsent, sampleLaterCopy, sampleSkipped, sampleThinned}
 
 // Sampled is what one round's sample found.
 type Sampled struct {
@@ -70,9 +74,14 @@ func newSampler(n int) *sampler {
 	if n <= 0 {
 		return nil
 	}
+	return &sampler{n: n, rnd: seededRand()}
+}
+
+// seededRand returns a ChaCha8 stream seeded from crypto/rand.
+func seededRand() *rand.Rand {
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // never fails (crypto/rand.Read's contract)
-	return &sampler{n: n, rnd: rand.New(rand.NewChaCha8(seed))}
+	return rand.New(rand.NewChaCha8(seed))
 }
 
 // pick returns min(n, len(from)) distinct elements of from, uniformly

@@ -152,13 +152,16 @@ func TestAnUntouchedRunRaisesNoLiveSignal(t *testing.T) {
 
 // TestTheSampleReadsAtMostItsSizeARound: with a sample of 3 and rounds of
 // up to 150 records, no read-back names more than 3 keys, and every key
-// read is counted by the sample's results.
+// read is counted by the sample's results. The reads are not paced here
+// (SampleEvery 0), so that each round's sample is read on its own
+// (paced, the rounds' samples between two reads are read together:
+// TestSampleReadsArePaced).
 func TestTheSampleReadsAtMostItsSizeARound(t *testing.T) {
 	s := newStack(t)
 	defer s.writer()()
 	reg := prometheus.NewRegistry()
 	store := &sampleStore{ClickHouseStore: sealer.NewClickHouseStore(s.conn, s.db)}
-	defer s.sealerWith(store, reg, func(c *sealer.Config) { c.Sample = 3 })()
+	defer s.sealerWith(store, reg, func(c *sealer.Config) { c.Sample, c.SampleEvery = 3, 0 })()
 	workspaces := []string{"ws_a", "ws_b"}
 	s.traffic(workspaces, 100, "one")
 	s.sealed(workspaces, 60*time.Second)

@@ -100,7 +100,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, store Store, counts Counts, log *slog.
 	}
 	signer, _ := cfg.signer()
 	s := &Sealer{cfg: cfg, store: store, counts: counts, log: log, now: now, m: newMetrics(reg), signer: signer,
-		auditor: newSampler(cfg.Audit), checks: newChecker(cfg.Sample),
+		auditor: newSampler(cfg.Audit), checks: newChecker(cfg.Sample, cfg.SampleEvery),
 		off: &handover.KafkaOffsets{}, pending: map[int32][]*kgo.Record{}, paused: map[int32]bool{},
 		wsPart: map[string]int32{}, writerAt: map[int32]int64{}, ends: map[int32]int64{},
 		seq: &sequencer{store: store, now: now, trees: map[string]*tree{}, maxSeen: cfg.MaxSeen, lookback: cfg.Lookback,
