@@ -6,10 +6,11 @@ package sealer
 // The sample's reads are paced: one begins at most every sampleEvery, so
 // a sealer catching up on a backlog (a round every few milliseconds) does
 // not keep a read of the events table running all the time. The rounds'
-// samples that arrive meanwhile wait, merged, up to 4 samples' worth of
-// leaves, kept as a uniform random choice among all of them (a reservoir:
-// a leaf of the last round is as likely to be read as one of the first);
-// the others are skipped, and counted. An audit pass is formed only when
+// samples that arrive meanwhile wait, merged, up to one sample's worth of
+// leaves (so a read names at most AUDITTRAIL_SEALER_SAMPLE keys), kept as
+// a uniform random choice among all of them (a reservoir: a leaf of the
+// last round is as likely to be read as one of the first); the others are
+// left out, and counted. An audit pass is formed only when
 // no other waits for the audit's worker (one may be running), so a slow
 // pass delays the next one and none is lost.
 
@@ -30,7 +31,8 @@ type checker struct {
 	// waiting ones (the reservoir's population).
 	offered int
 	rnd     *rand.Rand // the reservoir's choices (seeded from crypto/rand)
-	reading bool       // a sample read is running
+	reading bool       // a sample read is running, since readAt
+	readAt  time.Time
 	every   time.Duration
 	wake    chan struct{} // a sample is waiting
 	audits  chan func(context.Context)
@@ -40,7 +42,7 @@ type checker struct {
 // newChecker returns the workers of samples of up to sample leaves, whose
 // reads begin at most every every.
 func newChecker(sample int, every time.Duration) *checker {
-	return &checker{max: 4 * max(sample, 16), rnd: seededRand(), every: every,
+	return &checker{max: max(sample, 1), rnd: seededRand(), every: every,
 		wake: make(chan struct{}, 1), audits: make(chan func(context.Context), 1)}
 }
 
@@ -55,7 +57,7 @@ func (c *checker) start(ctx context.Context, read func(context.Context, SampleCh
 				began := time.Now()
 				c.mu.Lock()
 				sc := c.waiting
-				c.waiting, c.offered, c.reading = SampleCheck{}, 0, true
+				c.waiting, c.offered, c.reading, c.readAt = SampleCheck{}, 0, true, began
 				c.mu.Unlock()
 				read(ctx, sc)
 				c.mu.Lock()
@@ -103,12 +105,12 @@ func pause(ctx context.Context, d time.Duration) bool {
 // takes the place of a waiting one with probability max/offered
 // (reservoir sampling), so the waiting leaves stay a uniform choice among
 // every leaf offered since the last read. A leaf left out while a read
-// runs is skipped (the reads fall behind the rounds); one left out while
-// the worker waits for its pace is thinned (by design).
+// has run for longer than the pace is skipped (the reads cannot keep the
+// pace); any other left out is thinned (by design).
 func (c *checker) addSample(sc SampleCheck) (skipped, thinned int) {
 	c.mu.Lock()
 	out := &thinned
-	if c.reading {
+	if c.reading && time.Since(c.readAt) > c.every {
 		out = &skipped
 	}
 	for i := range sc.leaves {

@@ -2,6 +2,7 @@ package sealer
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -55,13 +56,13 @@ func TestASlowSampleHoldsNeitherTheAuditNorLaterSamples(t *testing.T) {
 	c.wait()
 }
 
-// TestSamplesWaitUpToTheirBound: at most 4 samples' worth of leaves wait
-// (64 for samples of 16 or fewer); the rest are left out, counted by the
-// sealer as skipped while a read runs (the reads fall behind) and as
-// thinned while the worker waits for its pace.
+// TestSamplesWaitUpToTheirBound: at most one sample's worth of leaves
+// waits; the rest are left out, counted by the sealer as skipped while a
+// read has run longer than the pace (the reads cannot keep it) and as
+// thinned otherwise.
 func TestSamplesWaitUpToTheirBound(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := &Sealer{m: newMetrics(reg), checks: newChecker(16, 0)} // not started: samples stay waiting
+	s := &Sealer{m: newMetrics(reg), checks: newChecker(16, time.Second)} // not started: samples stay waiting
 	count := func(result string) float64 {
 		mfs, err := reg.Gather()
 		require.NoError(t, err)
@@ -74,23 +75,24 @@ func TestSamplesWaitUpToTheirBound(t *testing.T) {
 		}
 		return -1
 	}
-	s.checks.reading = true // as while a read runs
-	s.checkSample(sampleOf(16))
-	s.checkSample(sampleOf(16))
-	s.checkSample(sampleOf(30))
-	require.Zero(t, count(sampleSkipped), "62 wait")
-	s.checkSample(sampleOf(16))
-	require.Equal(t, 14.0, count(sampleSkipped), "2 more fit, 14 are skipped")
-	s.checkSample(SampleCheck{})
-	require.Equal(t, 14.0, count(sampleSkipped), "an empty sample is no check")
-	require.Zero(t, count(sampleThinned))
-	s.checks.reading = false // as while the worker waits for its pace
+	s.checks.reading, s.checks.readAt = true, time.Now().Add(-time.Hour) // a read running for an hour
 	s.checkSample(sampleOf(10))
-	require.Equal(t, 14.0, count(sampleSkipped))
-	require.Equal(t, 10.0, count(sampleThinned), "left out while no read runs: thinned")
-	require.Len(t, s.checks.waiting.leaves, 64)
-	require.Len(t, s.checks.waiting.records, 64)
-	require.Equal(t, 256, newChecker(64, 0).max, "4 samples of 64")
+	require.Zero(t, count(sampleSkipped), "10 wait")
+	s.checkSample(sampleOf(10))
+	require.Equal(t, 4.0, count(sampleSkipped), "6 more fit, 4 are skipped")
+	s.checkSample(SampleCheck{})
+	require.Equal(t, 4.0, count(sampleSkipped), "an empty sample is no check")
+	require.Zero(t, count(sampleThinned))
+	s.checks.readAt = time.Now() // a read running for less than the pace
+	s.checkSample(sampleOf(10))
+	require.Equal(t, 10.0, count(sampleThinned), "left out while the read keeps the pace: thinned")
+	s.checks.reading = false // the worker waits for its pace
+	s.checkSample(sampleOf(5))
+	require.Equal(t, 15.0, count(sampleThinned), "left out while no read runs: thinned")
+	require.Equal(t, 4.0, count(sampleSkipped))
+	require.Len(t, s.checks.waiting.leaves, 16)
+	require.Len(t, s.checks.waiting.records, 16)
+	require.Equal(t, 64, newChecker(64, 0).max)
 }
 
 // TestSampleReadsArePaced: while rounds offer samples every few
@@ -127,36 +129,41 @@ func TestSampleReadsArePaced(t *testing.T) {
 	for i := 1; i < len(starts); i++ {
 		require.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), every, "read %d began %v after the one before", i, starts[i].Sub(starts[i-1]))
 	}
-	require.LessOrEqual(t, read, 64*len(starts), "each read takes at most 4 samples' worth")
+	require.LessOrEqual(t, read, 16*len(starts), "each read takes at most one sample's worth")
 }
 
 // TestWaitingLeavesAreAUniformChoice: when more rounds' samples arrive
 // than wait for the next read, the waiting leaves are a uniform choice
 // among all of them, not the first rounds' (a change made after the first
-// few rounds of a backlog would otherwise never be sampled).
+// round of a backlog would otherwise never be sampled). The draws come
+// from a fixed seed, so the test is deterministic.
 func TestWaitingLeavesAreAUniformChoice(t *testing.T) {
-	c := newChecker(16, 0) // not started: the samples stay waiting
-	skipped := 0
-	for r := range 100 {
-		sc := sampleOf(16)
-		for i := range sc.leaves {
-			sc.leaves[i].Index = uint64(r*16 + i)
+	late, kept := 0, 0
+	for trial := range 200 {
+		c := newChecker(16, 0) // not started: the samples stay waiting
+		c.rnd = rand.New(rand.NewChaCha8([32]byte{byte(trial), 1}))
+		left := 0
+		for r := range 100 {
+			sc := sampleOf(16)
+			for i := range sc.leaves {
+				sc.leaves[i].Index = uint64(r*16 + i)
+			}
+			left += leftOut(c.addSample(sc))
 		}
-		skipped += leftOut(c.addSample(sc))
-	}
-	require.Len(t, c.waiting.leaves, 64)
-	require.Len(t, c.waiting.records, 64)
-	require.Equal(t, 1600-64, skipped, "every leaf offered is waiting or skipped")
-	late, seen := 0, map[uint64]bool{}
-	for _, l := range c.waiting.leaves {
-		require.False(t, seen[l.Index], "leaf %d waits twice", l.Index)
-		seen[l.Index] = true
-		if l.Index >= 800 {
-			late++
+		require.Len(t, c.waiting.leaves, 16)
+		require.Len(t, c.waiting.records, 16)
+		require.Equal(t, 1600-16, left, "every leaf offered waits or is left out")
+		seen := map[uint64]bool{}
+		for _, l := range c.waiting.leaves {
+			require.False(t, seen[l.Index], "leaf %d waits twice", l.Index)
+			seen[l.Index] = true
+			if l.Index >= 800 {
+				late++
+			}
+			kept++
 		}
 	}
-	// Uniform: about half (32) from the last 50 rounds; fewer than 10 or
-	// more than 54 has a probability below 1e-9.
-	require.GreaterOrEqual(t, late, 10, "leaves of the later rounds wait")
-	require.LessOrEqual(t, late, 54, "leaves of the earlier rounds wait")
+	// Uniform: half the leaves kept come from the last 50 rounds.
+	share := float64(late) / float64(kept)
+	require.InDelta(t, 0.5, share, 0.05, "share of the leaves kept from the later rounds")
 }

@@ -70,7 +70,7 @@ type Config struct {
 	Sample int
 	// SampleEvery is the least time between the starts of two sample
 	// reads; the rounds' samples between them are thinned to a uniform
-	// choice of 4 samples' worth (checks.go).
+	// choice of one sample's worth (checks.go).
 	SampleEvery time.Duration
 	// Audit is how many leaves of the logs in memory are audited every
 	// AuditEvery (see audit.go); 0 audits none.

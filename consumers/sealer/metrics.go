@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"reason"}),
 		sampled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_rows_sampled_total",
-			Help: "Stored rows of new leaves read back at random (" + config.SealerSample.Name + " a round) and compared with the leaf sealed from their Kafka record, by result: match, altered (the stored row differs: changed in ClickHouse; an alert), absent (no stored row visible), later_copy (the same event stored again later: an identical resend the writer's id window forgot), skipped (not read: more than 4 samples' worth of leaves were waiting for the read of earlier ones)."},
+			Help: "Stored rows of new leaves read back at random (up to " + config.SealerSample.Name + " a read, a read a second at most) and compared with the leaf sealed from their Kafka record, by result: match, altered (the stored row differs: changed in ClickHouse; an alert), absent (no stored row visible), later_copy (the same event stored again later: an identical resend the writer's id window forgot), skipped (not read: left out while a read ran longer than its pace), thinned (not read: left out of the uniform choice between two paced reads)."},
 			[]string{"result"}),
 		audited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audittrail_sealer_leaves_audited_total",

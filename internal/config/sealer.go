@@ -31,7 +31,7 @@ var (
 		Doc: "records the writer group may lag behind the end of the sealer's partitions before the sealer yields to it, sealing one round every 5 s until the writer catches up (0: never yield)"},
 		Default: 100_000, Min: 0, Max: 100_000_000})
 	SealerSample = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_SAMPLE", Readers: sealerReaders,
-		Doc: "stored rows of each round's new leaves read back at random (crypto/rand) and compared with the leaf computed from their Kafka record (at most one read a second; the rounds' picks between two reads thinned to a uniform choice of 4 samples' worth): a live signal of rows changed in ClickHouse (audittrail_sealer_rows_sampled_total{result=\"altered\"}, alert AuditTrailStoredRowMismatch); 0: off"},
+		Doc: "stored rows of each round's new leaves read back at random (crypto/rand) and compared with the leaf computed from their Kafka record (at most one read a second, of at most this many rows: the rounds' picks between two reads thinned to a uniform choice): a live signal of rows changed in ClickHouse (audittrail_sealer_rows_sampled_total{result=\"altered\"}, alert AuditTrailStoredRowMismatch); 0: off"},
 		Default: 16, Min: 0, Max: 1000})
 	SealerAudit = declare(Int{Var: Var{Name: "AUDITTRAIL_SEALER_AUDIT", Readers: sealerReaders,
 		Doc: "sealed leaves of the logs the sealer holds read back every 10 s, chosen at random (crypto/rand) among all their leaves, with their stored hashes and events' rows, and checked to agree: a background signal of rows changed after they were sealed (audittrail_sealer_leaves_audited_total{result=\"altered\"}, alert AuditTrailStoredRowMismatch); 0: off"},
