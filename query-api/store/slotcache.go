@@ -11,7 +11,7 @@ import (
 
 // DefaultSlotCacheEntries is the slot cache's size when the store is not
 // given one (WithSlotCache).
-const DefaultSlotCacheEntries = 20_000
+const DefaultSlotCacheEntries = 20_000 // as AUDITTRAIL_TIMELINE_CACHE_ENTRIES
 
 // slotKey names one cached count: a part's content (partID) and the rows
 // of it counted, those of a workspace matching a condition (the filters'
