@@ -24,7 +24,7 @@ type apiConfig struct {
 	Kafka         kafkaconn.Config
 	RetentionDays int
 	// CacheEntries bounds the timeline's slot cache (store.WithSlotCache).
-	CacheEntries int
+	CacheEntries  int
 	SettingsTopic string
 	Events        event.Policy
 	Egress        egress.Config
