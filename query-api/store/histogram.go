@@ -189,8 +189,12 @@ func (o offsets) at(sec int64) int {
 // copied by a retention run stopped before its week was dropped is
 // counted once, from the events table).
 func (s *Store) keptCounts(ctx context.Context, events string, f Filter, sc scope, key string) ([]keyCount, error) {
-	if sc.noKept || sc.kept.empty() {
-		return nil, nil
+	// Most workspaces have no long-term event: one granule says so, where
+	// the count below reads the workspace's keys of the events table
+	// (18.16 reads them for a GLOBAL IN of an empty set too: about 90 ms
+	// for the largest workspace of the read bench).
+	if any, err := s.anyKept(ctx, events, f, sc); err != nil || !any {
+		return nil, err
 	}
 	var in query
 	in.bounds(f.WorkspaceID, sc.kept)
