@@ -1,8 +1,8 @@
 package store
 
-// A histogram's counts from the slot cache: the settled parts' counts per
-// 15-minute slot are kept (slotcache.go), and only the rest of the span is
-// counted from rows.
+// A histogram's counts from the slot cache: the parts' counts per
+// 15-minute slot are kept (slotcache.go), and only the rest of the span
+// is counted from rows.
 
 import (
 	"cmp"
@@ -28,29 +28,31 @@ func (s *Store) WithSlotCache(entries int, reg prometheus.Registerer) *Store {
 // minCachedPartRows is the fewest rows a part has for its counts to be
 // cached: smaller parts are young (merged again soon, which would waste
 // their counts) and cheap to read.
-const minCachedPartRows = 100_000
+const minCachedPartRows = 10_000
 
 // maxCachedRanges bounds the time ranges of cached slots a histogram
 // takes (the longest are kept; the rest are counted from rows).
 const maxCachedRanges = 64
 
-// slotRun is the slots [lo, hi] of a part whose counts a histogram takes
-// from the cache.
-type slotRun struct {
-	part   part
-	lo, hi int64
+// slotPlan is what a histogram takes from the cache: the slots, and the
+// parts that reach them (each reaching one of the slots).
+type slotPlan struct {
+	slots []int64
+	parts []part
+	// used are the slots' time ranges (ns), sorted and joined.
+	used []span
 }
 
 // histogramCounts counts the distinct events of table matching f in sp per
 // bucket of b. When direct (see distinctGroups) and b's buckets are sums of
-// slots, the slots that lie wholly in a settled range of a part, and in
-// sp, are summed from the part's cached counts per slot (the part's rows
-// are distinct and no other part holds their seconds); the part's counts
-// are counted once, over the part alone, on a miss. The rest of sp is
-// counted from rows as distinctGroups does. The parts are read before and
-// after, and the counts taken again when a settled range changed, as
-// there; a part's counts enter the cache only once it is seen active after
-// they were counted (so they were counted from it).
+// slots, the slots that the parts' counts per slot can count exactly
+// (planSlots) are summed from those counts, cached per part and counted
+// once over the part alone on a miss; the rest of sp is counted from rows
+// as distinctGroups does. The parts are read before and after: when the
+// parts reaching a summed slot changed meanwhile, or a settled range
+// changed, everything is counted again (as there). A part's counts enter
+// the cache only once it is seen active after they were counted (so they
+// were counted from it).
 func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, b bucketing, f Filter, sp span) ([]keyCount, error) {
 	var q query
 	q.bounds(f.WorkspaceID, sp)
@@ -73,13 +75,13 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 		if len(owned) == 0 {
 			break
 		}
-		runs, used := planSlots(owned, before, s.slots.minRows, sp, b)
-		entries, fills, err := s.partSlots(ctx, table, f, cond, runs)
+		plan := planSlots(before, s.slots.minRows, sp, b)
+		counted, fills, err := s.partSlots(ctx, table, f, cond, plan.parts)
 		if err != nil {
 			return nil, err
 		}
 		var counts []keyCount
-		if rest := outside(sp, used); len(rest) > 0 {
+		if rest := outside(sp, plan.used); len(rest) > 0 {
 			rq := query{prewhere: slices.Clone(q.prewhere), where: q.where, preArgs: slices.Clone(q.preArgs), args: q.args}
 			c, a := spansCond(rest)
 			rq.pre(c, a...)
@@ -92,62 +94,115 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 		if err != nil {
 			return nil, err
 		}
-		if stillSettled(owned, after) {
+		if stillSettled(owned, after) && sameReach(plan, before, after) {
 			for k, c := range fills {
 				s.slots.put(k, c)
 			}
-			return addCounts(counts, sumSlots(runs, entries, b)), nil
+			return addCounts(counts, sumSlots(plan, counted, b)), nil
 		}
 	}
 	return s.distinctCounts(ctx, table, false, b.expr(), q)
 }
 
-// planSlots returns the runs of slots whose counts a histogram over sp
-// bucketed by b takes from the cache: slots wholly inside sp and inside a
-// range of owned (settled, by its owner) whose owner has at least minRows
-// rows, each wholly in one bucket of b; and the time
-// ranges (ns) they cover, sorted and joined, at most maxCachedRanges (the
-// longest; the runs outside them are left out).
-func planSlots(owned []secRange, parts []part, minRows uint64, sp span, b bucketing) ([]slotRun, []span) {
+// reaching returns the parts whose time range reaches slot n.
+func reaching(parts []part, n int64) []part {
+	lo, hi := n*slotSeconds, n*slotSeconds+slotSeconds-1
+	var out []part
+	for _, p := range parts {
+		if p.lo <= hi && p.hi >= lo {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// edge reports whether second sec is the first or last of p.
+func edge(p part, sec int64) bool { return sec == p.lo || sec == p.hi }
+
+// countable reports whether slot n's distinct events are the parts'
+// counts: every part reaching it holds each key once and has at least
+// minRows rows, and two of them share at most one second of the slot,
+// the first or last of both (where their keys are cached).
+func countable(rs []part, n int64, minRows uint64) bool {
+	lo, hi := n*slotSeconds, n*slotSeconds+slotSeconds-1
+	for i, p := range rs {
+		if !p.distinct || p.rows < minRows {
+			return false
+		}
+		for _, o := range rs[:i] {
+			a, z := max(p.lo, o.lo, lo), min(p.hi, o.hi, hi)
+			if a <= z && (a != z || !edge(p, a) || !edge(o, a)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// planSlots returns what a histogram over sp bucketed by b takes from the
+// cache: the slots wholly inside sp and inside the parts' time ranges,
+// each wholly in one bucket of b and countable from the parts' counts,
+// at most maxCachedRanges ranges of them (the longest). Parts without a
+// time range (a table not partitioned by time) take nothing.
+func planSlots(parts []part, minRows uint64, sp span, b bucketing) slotPlan {
 	const slotNs = slotSeconds * 1e9
-	first, last := max(ceilDiv(sp.lo, slotNs), 0), sp.hi/slotNs-1
-	var runs []slotRun
-	for _, r := range owned {
-		i := slices.IndexFunc(parts, func(p part) bool { return p.name == r.owner })
-		if i < 0 || parts[i].rows < minRows || r.lo < 0 {
+	var plan slotPlan
+	if len(parts) == 0 {
+		return plan
+	}
+	lo, hi := parts[0].lo, parts[0].hi
+	for _, p := range parts {
+		if p.hi < p.lo || (p.lo == 0 && p.hi == 0) {
+			return plan
+		}
+		lo, hi = min(lo, p.lo), max(hi, p.hi)
+	}
+	first := max(ceilDiv(sp.lo, slotNs), ceilDiv(lo, slotSeconds), 0)
+	last := min(sp.hi/slotNs-1, (hi+1)/slotSeconds-1)
+	for n := first; n <= last; n++ {
+		if !b.wholeSlot(n) || !countable(reaching(parts, n), n, minRows) {
 			continue
 		}
-		lo, hi := max(first, ceilDiv(r.lo, slotSeconds)), min(last, (r.hi+1)/slotSeconds-1)
-		for n := lo; n <= hi; n++ {
-			if !b.wholeSlot(n) {
-				continue
-			}
-			if k := len(runs); k > 0 && runs[k-1].part.name == r.owner && runs[k-1].hi == n-1 {
-				runs[k-1].hi = n
-				continue
-			}
-			runs = append(runs, slotRun{part: parts[i], lo: n, hi: n})
-		}
-	}
-	slices.SortFunc(runs, func(a, b slotRun) int { return cmp.Compare(a.lo, b.lo) })
-	var used []span
-	for _, r := range runs {
-		lo, hi := r.lo*slotNs, (r.hi+1)*slotNs
-		if k := len(used); k > 0 && used[k-1].hi == lo {
-			used[k-1].hi = hi
+		plan.slots = append(plan.slots, n)
+		if k := len(plan.used); k > 0 && plan.used[k-1].hi == n*slotNs {
+			plan.used[k-1].hi += slotNs
 			continue
 		}
-		used = append(used, span{lo: lo, hi: hi})
+		plan.used = append(plan.used, span{lo: n * slotNs, hi: (n + 1) * slotNs})
 	}
-	if len(used) > maxCachedRanges {
-		slices.SortFunc(used, func(a, b span) int { return cmp.Compare(b.hi-b.lo, a.hi-a.lo) })
-		used = used[:maxCachedRanges]
-		slices.SortFunc(used, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-		runs = slices.DeleteFunc(runs, func(r slotRun) bool {
-			return !slices.ContainsFunc(used, func(u span) bool { return u.lo <= r.lo*slotNs && (r.hi+1)*slotNs <= u.hi })
+	if len(plan.used) > maxCachedRanges {
+		slices.SortFunc(plan.used, func(a, b span) int { return cmp.Compare(b.hi-b.lo, a.hi-a.lo) })
+		plan.used = plan.used[:maxCachedRanges]
+		slices.SortFunc(plan.used, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+		plan.slots = slices.DeleteFunc(plan.slots, func(n int64) bool {
+			return !slices.ContainsFunc(plan.used, func(u span) bool { return u.lo <= n*slotNs && n*slotNs < u.hi })
 		})
 	}
-	return runs, used
+	for _, p := range parts {
+		if slices.ContainsFunc(plan.slots, func(n int64) bool { return p.lo <= n*slotSeconds+slotSeconds-1 && p.hi >= n*slotSeconds }) {
+			plan.parts = append(plan.parts, p)
+		}
+	}
+	return plan
+}
+
+// sameReach reports whether each slot of plan is reached by the same
+// parts among after as among before.
+func sameReach(plan slotPlan, before, after []part) bool {
+	names := func(ps []part) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = p.name
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, n := range plan.slots {
+		if !slices.Equal(names(reaching(before, n)), names(reaching(after, n))) {
+			return false
+		}
+	}
+	return true
 }
 
 // ceilDiv is a/b rounded up, for b > 0.
@@ -191,72 +246,52 @@ func spansCond(spans []span) (string, []any) {
 	return "(" + strings.Join(ors, " OR ") + ")", args
 }
 
-// partSlots returns the cached counts per slot of the runs' parts (rows of
-// f's workspace matching f), counting those not cached in one query over
-// those parts alone; fills are the counted ones, to cache once the parts
-// are known to have been read.
-func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond string, runs []slotRun) (map[string][]slotCount, map[slotKey][]slotCount, error) {
-	entries := map[string][]slotCount{}
-	keys := map[string]slotKey{}
-	var missing []any
-	lo, hi := int64(0), int64(0)
-	for _, r := range runs {
-		p := r.part
-		if _, done := entries[p.name]; done {
-			continue
-		}
-		k := slotKey{part: partID{table, p.name, p.rows, p.modified}, workspace: f.WorkspaceID, cond: cond}
-		if c, ok := s.slots.get(k); ok {
-			entries[p.name] = c
-			continue
-		}
-		if len(missing) == 0 || p.lo < lo {
-			lo = p.lo
-		}
-		hi = max(hi, p.hi)
-		entries[p.name], keys[p.name] = nil, k
-		missing = append(missing, p.name)
-	}
-	if len(missing) == 0 {
-		return entries, nil, nil
-	}
-	var q query
-	q.pre("workspace_id = ?", f.WorkspaceID)
-	q.pre("timestamp >= toDateTime(?)", max(lo, 0))
-	q.pre("timestamp <= toDateTime(?)", max(hi, 0))
-	q.and("_part IN ("+placeholders(len(missing))+")", missing...)
-	q.filters(f)
-	c, args := q.clauses()
-	sql := fmt.Sprintf("SELECT _part, toInt32(intDiv(timestamp_ns, %d)) AS slot, toUInt32(count())\nFROM %s\n%s\nGROUP BY _part, slot ORDER BY _part, slot",
-		int64(slotSeconds*1e9), table, c)
-	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
-		var name string
-		var sc slotCount
-		if err := scan(&name, &sc.slot, &sc.n); err != nil {
-			return err
-		}
-		entries[name] = append(entries[name], sc)
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("count parts by slot: %w", err)
-	}
-	fills := make(map[slotKey][]slotCount, len(keys))
-	for name, k := range keys {
-		fills[k] = slices.Clip(entries[name])
-	}
-	return entries, fills, nil
-}
-
-// sumSlots adds up the runs' slots of entries (by part name) per bucket
-// of b, ordered by key.
-func sumSlots(runs []slotRun, entries map[string][]slotCount, b bucketing) []keyCount {
+// sumSlots adds up the plan's slots per bucket of b from the parts'
+// counts (by part name): in each slot, the parts' counts, less the rows of
+// the seconds two parts share, plus those seconds' distinct keys. Ordered
+// by key.
+func sumSlots(plan slotPlan, counted map[string]partCounts, b bucketing) []keyCount {
 	byKey := map[int64]uint64{}
-	for _, r := range runs {
-		cs := entries[r.part.name]
-		i, _ := slices.BinarySearchFunc(cs, r.lo, func(c slotCount, n int64) int { return cmp.Compare(int64(c.slot), n) })
-		for ; i < len(cs) && int64(cs[i].slot) <= r.hi; i++ {
-			byKey[b.key(int64(cs[i].slot)*slotSeconds)] += uint64(cs[i].n)
+	for _, n := range plan.slots {
+		rs := reaching(plan.parts, n)
+		var total uint64
+		for _, p := range rs {
+			cs := counted[p.name].slots
+			if i, ok := slices.BinarySearchFunc(cs, n, func(c slotCount, n int64) int { return cmp.Compare(int64(c.slot), n) }); ok {
+				total += uint64(cs[i].n)
+			}
+		}
+		// The seconds two parts share: edges of both (countable).
+		var shared []int64
+		for i, p := range rs {
+			for _, o := range rs[:i] {
+				if a := max(p.lo, o.lo); a == min(p.hi, o.hi) && a/slotSeconds == n && !slices.Contains(shared, a) {
+					shared = append(shared, a)
+				}
+			}
+		}
+		for _, sec := range shared {
+			keys := map[key]bool{}
+			for _, p := range rs {
+				c := counted[p.name]
+				var at []key
+				switch sec {
+				case p.lo:
+					at = c.first
+				case p.hi:
+					at = c.last
+				default:
+					continue
+				}
+				total -= uint64(len(at))
+				for _, k := range at {
+					keys[k] = true
+				}
+			}
+			total += uint64(len(keys))
+		}
+		if total > 0 {
+			byKey[b.key(n*slotSeconds)] += total
 		}
 	}
 	out := make([]keyCount, 0, len(byKey))

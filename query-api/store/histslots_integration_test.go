@@ -65,26 +65,36 @@ var slotNames = []string{"Source Created", "Source Deleted", "Warehouses Disable
 // add makes n events of ws at random seconds of the 40 days before
 // slotTestNow (some at a slot's first or last second) and returns them.
 func (w *slotWorld) add(ws string, n int) []event.Event {
+	return w.addIn(ws, n, slotTestNow.AddDate(0, 0, -40), 40*24*time.Hour)
+}
+
+// addIn makes n events of ws at random instants of [from, from+width).
+func (w *slotWorld) addIn(ws string, n int, from time.Time, width time.Duration) []event.Event {
 	var out []event.Event
 	for range n {
-		w.n++
-		at := slotTestNow.Add(-time.Duration(w.rng.Int64N(int64(40 * 24 * time.Hour))))
+		at := from.Add(time.Duration(w.rng.Int64N(int64(width))))
 		switch w.rng.IntN(8) {
 		case 0:
 			at = at.Truncate(15 * time.Minute)
 		case 1:
 			at = at.Truncate(15 * time.Minute).Add(15*time.Minute - time.Nanosecond)
 		}
-		e := mkSlotEvent(ws, fmt.Sprintf("e%d", w.n), slotNames[w.rng.IntN(len(slotNames))], at)
-		if w.rng.IntN(3) == 0 {
-			e.Actor.Type = "access_token"
-		}
-		out = append(out, e)
-	}
-	if ws == "ws" {
-		w.events = append(w.events, out...)
+		out = append(out, w.event(ws, at))
 	}
 	return out
+}
+
+// event makes one event of ws at at, kept in the model when ws is "ws".
+func (w *slotWorld) event(ws string, at time.Time) event.Event {
+	w.n++
+	e := mkSlotEvent(ws, fmt.Sprintf("e%d", w.n), slotNames[w.rng.IntN(len(slotNames))], at)
+	if w.rng.IntN(3) == 0 {
+		e.Actor.Type = "access_token"
+	}
+	if ws == "ws" {
+		w.events = append(w.events, e)
+	}
+	return e
 }
 
 // copies returns copies of n random events of ws.
@@ -92,6 +102,21 @@ func (w *slotWorld) copies(n int) []event.Event {
 	out := make([]event.Event, n)
 	for i := range out {
 		out[i] = w.events[w.rng.IntN(len(w.events))]
+	}
+	return out
+}
+
+// copiesIn returns copies of up to n random events of ws in [from,
+// from+width).
+func (w *slotWorld) copiesIn(n int, from time.Time, width time.Duration) []event.Event {
+	var in, out []event.Event
+	for _, e := range w.events {
+		if !e.Timestamp.Before(from) && e.Timestamp.Before(from.Add(width)) {
+			in = append(in, e)
+		}
+	}
+	for range min(n, len(in)) {
+		out = append(out, in[w.rng.IntN(len(in))])
 	}
 	return out
 }
@@ -201,8 +226,21 @@ func runSlotCache(t *testing.T, conn slotConn, db string) {
 		stacktest.InsertEvents(t, conn, db, w.add("ws_other", 50)...)
 	}
 	optimize(t, conn, db) // a merged part per week: its slots are cached
-	stacktest.InsertEvents(t, conn, db, w.copies(20)...)
-	stacktest.InsertEvents(t, conn, db, w.add("ws", 40)...)
+	// Copies and new events in unmerged parts over a day or two: their
+	// slots are counted from rows.
+	day := slotTestNow.AddDate(0, 0, -12)
+	dayCopies := w.copiesIn(20, day, 24*time.Hour)
+	stacktest.InsertEvents(t, conn, db, dayCopies...)
+	stacktest.InsertEvents(t, conn, db, w.addIn("ws", 40, slotTestNow.AddDate(0, 0, -2), 48*time.Hour)...)
+	// Two parts sharing a second, their last and first, alone in their week
+	// (the random events lie in the 40 days before now): the second holds
+	// an event of each and a copy in both; its slot is summed from the
+	// parts' counts and their keys at that second.
+	edge := slotTestNow.AddDate(0, 0, -50).Truncate(time.Hour).Add(7*time.Minute + 3*time.Second)
+	a := append(w.addIn("ws", 30, edge.Add(-6*time.Hour), 6*time.Hour), w.event("ws", edge.Add(time.Millisecond)))
+	shared := w.event("ws", edge.Add(2*time.Millisecond))
+	stacktest.InsertEvents(t, conn, db, append(a, shared)...)
+	stacktest.InsertEvents(t, conn, db, append(w.addIn("ws", 30, edge.Add(time.Second), 6*time.Hour), shared, w.event("ws", edge.Add(3*time.Millisecond)))...)
 
 	cc := &countingConn{Conn: conn}
 	cached := New(cc, db, 90, func() time.Time { return slotTestNow })
@@ -214,10 +252,18 @@ func runSlotCache(t *testing.T, conn slotConn, db string) {
 	fills := cc.fillCount()
 	checkSlots(t, "warm", conn, db, w, cached, cases)
 	require.Equal(t, fills, cc.fillCount(), "warm: every count taken from the cache")
+	parts, err := cached.activeParts(ctx, db+"."+migrations.Table)
+	require.NoError(t, err)
+	plan := planSlots(parts, 0, span{lo: 0, hi: slotTestNow.UnixNano()}, bucketing{off: offsets{offs: []int{0}}, width: 3600})
+	require.Contains(t, plan.slots, edge.Unix()/slotSeconds, "the shared second's slot is summed from the parts")
+	for _, c := range dayCopies {
+		require.NotContains(t, plan.slots, c.Timestamp.Unix()/slotSeconds, "a copy's slot is counted from rows")
+	}
 
 	// The parts change: events and copies inside the merged weeks, then
 	// merged into new parts.
 	stacktest.InsertEvents(t, conn, db, append(w.add("ws", 200), w.copies(30)...)...)
+	stacktest.InsertEvents(t, conn, db, w.addIn("ws", 20, day, 3*time.Hour)...)
 	checkSlots(t, "new parts beside the cached ones", conn, db, w, cached, slotCases(t, false))
 	optimize(t, conn, db)
 	stacktest.InsertEvents(t, conn, db, w.copies(10)...)

@@ -4,6 +4,7 @@ package store
 
 import (
 	"container/list"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,16 +29,27 @@ type slotCount struct {
 	n    uint32
 }
 
-// slotEntry is a cached count: the part's rows per slot, by slot, slots
-// without rows left out.
+// partCounts are a part's counted rows: how many lie in each slot (by
+// slot, slots without rows left out), and the keys of those in its first
+// and its last second, where it may share a second with another part.
+type partCounts struct {
+	slots       []slotCount
+	first, last []key
+}
+
+// slotEntry is a cached count.
 type slotEntry struct {
 	key    slotKey
-	counts []slotCount
+	counts partCounts
 }
 
 // bytes is about what the entry holds in memory.
 func (e *slotEntry) bytes() int64 {
-	return int64(len(e.counts))*8 + int64(len(e.key.part.table)+len(e.key.part.name)+len(e.key.workspace)+len(e.key.cond)) + 160
+	n := int64(len(e.counts.slots))*8 + int64(len(e.key.part.table)+len(e.key.part.name)+len(e.key.workspace)+len(e.key.cond)) + 200
+	for _, k := range slices.Concat(e.counts.first, e.counts.last) {
+		n += 24 + int64(len(k.id))
+	}
+	return n
 }
 
 // slotCache holds counts of immutable parts, least recently used dropped
@@ -88,13 +100,13 @@ func newSlotCache(max int, reg prometheus.Registerer) *slotCache {
 }
 
 // get returns the counts of k, and whether they are cached.
-func (c *slotCache) get(k slotKey) ([]slotCount, bool) {
+func (c *slotCache) get(k slotKey) (partCounts, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byKey[k]
 	if !ok {
 		c.misses.Inc()
-		return nil, false
+		return partCounts{}, false
 	}
 	c.hits.Inc()
 	c.order.MoveToFront(el)
@@ -102,7 +114,7 @@ func (c *slotCache) get(k slotKey) ([]slotCount, bool) {
 }
 
 // put caches counts (by slot) under k.
-func (c *slotCache) put(k slotKey, counts []slotCount) {
+func (c *slotCache) put(k slotKey, counts partCounts) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.byKey[k]; ok {

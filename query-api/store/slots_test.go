@@ -78,37 +78,52 @@ func TestWholeSlots(t *testing.T) {
 	require.True(t, b.wholeSlot(11))
 }
 
-// TestPlanSlots: the cached slots lie wholly inside the span and inside a
-// settled range of a part large enough, joined across parts; the rest of
-// the span is counted from rows.
+// TestPlanSlots: the cached slots lie wholly inside the span and inside
+// the parts' time ranges, and are reached only by parts large enough and
+// holding each key once, sharing at most their first or last second; the
+// rest of the span is counted from rows.
 func TestPlanSlots(t *testing.T) {
 	b := bucketing{off: offsets{offs: []int{0}}, width: 3600}
 	const s = slotSeconds
-	big := part{name: "a", partition: "w", level: 1, distinct: true, rows: 500, lo: 10*s + 7, hi: 20*s - 1}
-	next := part{name: "b", partition: "w", level: 1, distinct: true, rows: 500, lo: 20 * s, hi: 30*s + 5}
-	small := part{name: "c", partition: "w", level: 1, distinct: true, rows: 10, lo: 40 * s, hi: 50 * s}
-	fresh := part{name: "d", partition: "w", rows: 1000, lo: 25*s + 3, hi: 25*s + 3}
-	parts := []part{big, next, small, fresh}
-	owned := settledRanges(parts)
+	merged := func(name string, lo, hi int64) part {
+		return part{name: name, partition: "w", level: 1, distinct: true, rows: 500, lo: lo, hi: hi}
+	}
+	a := merged("a", 10*s+7, 20*s+5)      // slot 10 starts before it
+	next := merged("b", 20*s+5, 30*s+5)   // shares a's last second
+	inside := merged("c", 24*s+3, 24*s+8) // inside b: slot 24 is not countable
+	small := part{name: "d", partition: "w", level: 1, distinct: true, rows: 10, lo: 40 * s, hi: 41 * s}
+	fresh := part{name: "e", partition: "w", rows: 1000, lo: 27 * s, hi: 27*s + 3} // not known to hold each key once
+	parts := []part{a, next, inside, small, fresh}
 	sp := span{lo: (12*s + 1) * 1e9, hi: 60 * s * 1e9}
-	runs, used := planSlots(owned, parts, 100, sp, b)
-	// a: slots 13-19 (12 starts before the span); b: 20-24 and 26-29 (25
-	// holds the fresh part's second, 30 ends past b); c is too small.
-	require.Equal(t, []slotRun{{part: big, lo: 13, hi: 19}, {part: next, lo: 20, hi: 24}, {part: next, lo: 26, hi: 29}}, runs)
+	plan := planSlots(parts, 100, sp, b)
+	// 13-23 (12 starts before the span; 20 is shared at an edge), 25-26,
+	// 28-39 (31-39 reached by no part: none of their rows exist; 40-41
+	// are the small part's).
+	want := []int64{13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}
+	require.Equal(t, want, plan.slots)
+	require.Equal(t, []part{a, next}, plan.parts)
 	ns := func(n int64) int64 { return n * s * 1e9 }
-	require.Equal(t, []span{{ns(13), ns(25)}, {ns(26), ns(30)}}, used)
-	require.Equal(t, []span{{sp.lo, ns(13)}, {ns(25), ns(26)}, {ns(30), sp.hi}}, outside(sp, used))
-	runs, used = planSlots(owned, parts, 100, sp, bucketing{off: offsets{offs: []int{0}}, width: 60})
-	require.Empty(t, runs, "minutes are counted from rows")
-	require.Equal(t, []span{sp}, outside(sp, used))
+	require.Equal(t, []span{{ns(13), ns(24)}, {ns(25), ns(27)}, {ns(28), ns(40)}}, plan.used)
+	require.Equal(t, []span{{sp.lo, ns(13)}, {ns(24), ns(25)}, {ns(27), ns(28)}, {ns(40), sp.hi}}, outside(sp, plan.used))
+	require.Empty(t, planSlots(parts, 100, sp, bucketing{off: offsets{offs: []int{0}}, width: 60}).slots, "minutes are counted from rows")
+	overlapping := merged("f", 15*s, 15*s+10)
+	require.NotContains(t, planSlots(append(parts, overlapping), 100, sp, b).slots, int64(15), "two parts sharing more than an edge")
+	require.Empty(t, planSlots([]part{merged("g", 0, 0)}, 0, sp, b).slots, "a part without a time range")
 }
 
-// TestSumSlots: the runs' slots of each part, added per bucket.
+// TestSumSlots: the plan's slots of each part added per bucket; a second
+// two parts share counts the keys at it once.
 func TestSumSlots(t *testing.T) {
 	b := bucketing{off: offsets{offs: []int{20700}}, width: 3600} // +05:45
-	entries := map[string][]slotCount{"a": {{slot: 3, n: 5}, {slot: 4, n: 1}, {slot: 5, n: 2}, {slot: 9, n: 7}}}
-	runs := []slotRun{{part: part{name: "a"}, lo: 4, hi: 5}}
-	// Slots 4 (01:00-01:15 UTC, 06:45 local: the hour of 06:00 local,
-	// 00:15 UTC) and 5 (07:00 local, 01:15 UTC).
-	require.Equal(t, []keyCount{{key: 900, n: 1}, {key: 4500, n: 2}}, sumSlots(runs, entries, b))
+	const s = slotSeconds
+	pa := part{name: "a", lo: 3 * s, hi: 5*s + 100}
+	pb := part{name: "b", lo: 5*s + 100, hi: 9 * s}
+	counted := map[string]partCounts{
+		"a": {slots: []slotCount{{slot: 3, n: 5}, {slot: 4, n: 1}, {slot: 5, n: 4}}, last: []key{{ns: (5*s + 100) * 1e9, id: "x"}, {ns: (5*s + 100) * 1e9, id: "y"}}},
+		"b": {slots: []slotCount{{slot: 5, n: 3}, {slot: 9, n: 7}}, first: []key{{ns: (5*s + 100) * 1e9, id: "x"}, {ns: (5*s + 100) * 1e9, id: "z"}}},
+	}
+	plan := slotPlan{slots: []int64{4, 5}, parts: []part{pa, pb}}
+	// Slot 4 (01:00-01:15 UTC, 06:45 local: the hour of 06:00 local,
+	// 00:15 UTC); slot 5 (07:00 local, 01:15 UTC): 4 + 3 rows, x twice.
+	require.Equal(t, []keyCount{{key: 900, n: 1}, {key: 4500, n: 6}}, sumSlots(plan, counted, b))
 }
