@@ -104,16 +104,27 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 	return s.distinctCounts(ctx, table, false, b.expr(), q)
 }
 
-// reaching returns the parts whose time range reaches slot n.
-func reaching(parts []part, n int64) []part {
-	lo, hi := n*slotSeconds, n*slotSeconds+slotSeconds-1
-	var out []part
+// reachBySlot returns, for each slot n of [first, last], the parts whose
+// time range reaches it, at n-first.
+func reachBySlot(parts []part, first, last int64) [][]part {
+	if last < first {
+		return nil
+	}
+	out := make([][]part, last-first+1)
 	for _, p := range parts {
-		if p.lo <= hi && p.hi >= lo {
-			out = append(out, p)
+		for n := max(p.lo/slotSeconds, first); n <= min(p.hi/slotSeconds, last); n++ {
+			out[n-first] = append(out[n-first], p)
 		}
 	}
 	return out
+}
+
+// reachesAny reports whether p's time range reaches one of the sorted
+// spans (ns).
+func reachesAny(p part, spans []span) bool {
+	lo, hi := p.lo*1e9, (p.hi+1)*1e9 // p's seconds as [lo, hi) ns
+	i, _ := slices.BinarySearchFunc(spans, lo, func(s span, t int64) int { return cmp.Compare(s.hi, t+1) })
+	return i < len(spans) && spans[i].lo < hi
 }
 
 // edge reports whether second sec is the first or last of p.
@@ -159,8 +170,9 @@ func planSlots(parts []part, minRows uint64, sp span, b bucketing) slotPlan {
 	}
 	first := max(ceilDiv(sp.lo, slotNs), ceilDiv(lo, slotSeconds), 0)
 	last := min(sp.hi/slotNs-1, (hi+1)/slotSeconds-1)
+	reach := reachBySlot(parts, first, last)
 	for n := first; n <= last; n++ {
-		if !b.wholeSlot(n) || !countable(reaching(parts, n), n, minRows) {
+		if !b.wholeSlot(n) || !countable(reach[n-first], n, minRows) {
 			continue
 		}
 		plan.slots = append(plan.slots, n)
@@ -179,7 +191,7 @@ func planSlots(parts []part, minRows uint64, sp span, b bucketing) slotPlan {
 		})
 	}
 	for _, p := range parts {
-		if slices.ContainsFunc(plan.slots, func(n int64) bool { return p.lo <= n*slotSeconds+slotSeconds-1 && p.hi >= n*slotSeconds }) {
+		if reachesAny(p, plan.used) {
 			plan.parts = append(plan.parts, p)
 		}
 	}
@@ -187,18 +199,25 @@ func planSlots(parts []part, minRows uint64, sp span, b bucketing) slotPlan {
 }
 
 // sameReach reports whether each slot of plan is reached by the same
-// parts among after as among before.
+// parts among after as among before: the plan's parts (every part of
+// before reaching a slot of it) are all still active, and no part of
+// after that before lacks reaches one of its slots.
 func sameReach(plan slotPlan, before, after []part) bool {
-	names := func(ps []part) []string {
-		out := make([]string, len(ps))
-		for i, p := range ps {
-			out[i] = p.name
-		}
-		slices.Sort(out)
-		return out
+	active := make(map[string]bool, len(after))
+	for _, p := range after {
+		active[p.name] = true
 	}
-	for _, n := range plan.slots {
-		if !slices.Equal(names(reaching(before, n)), names(reaching(after, n))) {
+	for _, p := range plan.parts {
+		if !active[p.name] {
+			return false
+		}
+	}
+	known := make(map[string]bool, len(before))
+	for _, p := range before {
+		known[p.name] = true
+	}
+	for _, p := range after {
+		if !known[p.name] && reachesAny(p, plan.used) {
 			return false
 		}
 	}
@@ -252,8 +271,13 @@ func spansCond(spans []span) (string, []any) {
 // by key.
 func sumSlots(plan slotPlan, counted map[string]partCounts, b bucketing) []keyCount {
 	byKey := map[int64]uint64{}
+	if len(plan.slots) == 0 {
+		return nil
+	}
+	first := plan.slots[0]
+	reach := reachBySlot(plan.parts, first, plan.slots[len(plan.slots)-1])
 	for _, n := range plan.slots {
-		rs := reaching(plan.parts, n)
+		rs := reach[n-first]
 		var total uint64
 		for _, p := range rs {
 			cs := counted[p.name].slots

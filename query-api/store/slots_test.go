@@ -127,3 +127,18 @@ func TestSumSlots(t *testing.T) {
 	// 00:15 UTC); slot 5 (07:00 local, 01:15 UTC): 4 + 3 rows, x twice.
 	require.Equal(t, []keyCount{{key: 900, n: 1}, {key: 4500, n: 6}}, sumSlots(plan, counted, b))
 }
+
+// TestSameReach: a summed slot's parts must all stay active, and no new
+// part may reach a summed slot.
+func TestSameReach(t *testing.T) {
+	const s = slotSeconds
+	a := part{name: "a", lo: 10 * s, hi: 20*s - 1}
+	b := part{name: "b", lo: 30 * s, hi: 40 * s}
+	before := []part{a, b}
+	plan := slotPlan{slots: []int64{12, 13}, parts: []part{a}, used: []span{{12 * s * 1e9, 14 * s * 1e9}}}
+	require.True(t, sameReach(plan, before, before))
+	require.True(t, sameReach(plan, before, []part{a}), "b reaches no summed slot")
+	require.False(t, sameReach(plan, before, []part{b}), "a merged away")
+	require.False(t, sameReach(plan, before, []part{a, b, {name: "c", lo: 14*s - 1, hi: 14 * s}}), "a new part reaches slot 13's last second")
+	require.True(t, sameReach(plan, before, []part{a, b, {name: "c", lo: 14 * s, hi: 15 * s}}), "a new part after the summed slots")
+}
