@@ -15,6 +15,9 @@ var (
 	ManifestSigningKey = declare(String{Var: Var{Name: "AUDITTRAIL_MANIFEST_SIGNING_KEY", Readers: "api, writer",
 		Doc:     "Ed25519 note signer key the API signs export manifests with, and the writer archive manifests; not the checkpoints' key (without it, self-proving exports answer 503)",
 		Accepts: "a note signer key, PRIVATE+KEY+<name>+<hash>+<key> (golang.org/x/mod/sumdb/note), other than AUDITTRAIL_SIGNING_KEY"}})
+	TimelineCacheEntries = declare(Int{Var: Var{Name: "AUDITTRAIL_TIMELINE_CACHE_ENTRIES", Readers: "api",
+		Doc: "entries of the timeline's cache of parts' counts per 15-minute slot (one per part of 10,000 rows or more, workspace and filter; least recently used dropped first; 8 bytes per slot with events, at most 672 slots a part of a week: at most about 6 KB an entry, 110 MB at the default when every entry is a busy workspace's week); 0 turns it off"},
+		Default: 20_000, Min: 0, Max: 10_000_000})
 	ManifestVerifierKeys = declare(List{Var: Var{Name: "AUDITTRAIL_MANIFEST_VERIFIER_KEYS", Readers: "api, writer, verify",
 		Doc:     "note verifier keys export manifests are checked with, comma-separated (the manifest key's, and old ones after a rotation); none may also be a checkpoint verifier key",
 		Accepts: "note verifier keys, <name>+<hash>+<key>"}})

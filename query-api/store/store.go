@@ -51,6 +51,9 @@ type Store struct {
 	// distinctParts are the parts (partID) not made by a merge that were
 	// checked to hold each key once (see verifyParts).
 	distinctParts sync.Map
+	// slots caches settled parts' counts per 15-minute slot for the
+	// timeline (nil: none; see WithSlotCache).
+	slots *slotCache
 	// days is the window of a workspace without a policy; policies, when
 	// set, gives each workspace's.
 	days     int
@@ -69,7 +72,8 @@ func New(conn Conn, database string, retentionDays int, now func() time.Time) *S
 		now = time.Now
 	}
 	return &Store{conn: conn, database: database, table: database + "." + migrations.Table,
-		days: retentionDays, now: now, exportChunkRows: 200_000}
+		days: retentionDays, now: now, exportChunkRows: 200_000,
+		slots: newSlotCache(DefaultSlotCacheEntries, nil)}
 }
 
 // Filter selects events of one workspace. Empty fields do not filter.

@@ -23,6 +23,8 @@ type apiConfig struct {
 	ClickHouse    chconn.Config
 	Kafka         kafkaconn.Config
 	RetentionDays int
+	// CacheEntries bounds the timeline's slot cache (store.WithSlotCache).
+	CacheEntries  int
 	SettingsTopic string
 	Events        event.Policy
 	Egress        egress.Config
@@ -48,6 +50,7 @@ func configFromEnv(env *config.Env) (apiConfig, error) {
 		ClickHouse:    chconn.FromEnv(env),
 		Kafka:         kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions),
 		RetentionDays: config.RetentionDays.Get(env),
+		CacheEntries:  config.TimelineCacheEntries.Get(env),
 		SettingsTopic: config.SettingsTopic.Get(env),
 		Events:        config.EventPolicy(env),
 		Egress:        egress.FromEnv(env),
@@ -56,7 +59,7 @@ func configFromEnv(env *config.Env) (apiConfig, error) {
 	proxies, perr := httpserver.TrustedProxiesFromEnv(env)
 	c.Proxies = proxies
 	secret, jwksFile := config.JWTSecret.Get(env), config.JWKSFile.Get(env)
-	errs := []error{perr, config.APIAddr.Check(c.Addr), config.RetentionDays.Check(c.RetentionDays)}
+	errs := []error{perr, config.APIAddr.Check(c.Addr), config.RetentionDays.Check(c.RetentionDays), config.TimelineCacheEntries.Check(c.CacheEntries)}
 	if secret != "" && len(secret) < 32 {
 		errs = append(errs, config.JWTSecret.Refused())
 	}

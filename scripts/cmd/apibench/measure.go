@@ -45,7 +45,12 @@ func pct(ms []float64) percentiles {
 	return percentiles{p50: at(0.50), p99: at(0.99)}
 }
 
-type result struct{ api, sql, base percentiles }
+type result struct {
+	api, sql, base percentiles
+	// cold and baseCold are the first request of a timeline's shape to
+	// each API, in ms (before its caches hold that shape).
+	cold, baseCold float64
+}
 
 // recorder captures the statements the store runs.
 type recorder struct {

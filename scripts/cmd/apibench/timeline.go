@@ -45,7 +45,7 @@ func (b *bench) timelines(ctx context.Context, tok string, sizes map[string]uint
 	if b.baseline != "" {
 		fmt.Printf("baseline: %s, timed in the same rounds, alternating (base p50/p99)\n", b.o.baselineAPIBin)
 	}
-	fmt.Printf("%-9s %-34s %8s %8s %8s %8s %8s %9s %9s  %s\n", "workspace", "filter", "buckets", "api p50", "api p99", "sql p50", "sql p99", "base p50", "base p99", fmt.Sprintf("api p99 <= %d ms", timelineBudget))
+	fmt.Printf("%-9s %-34s %8s %8s %8s %8s %8s %9s %9s %8s %9s  %s\n", "workspace", "filter", "buckets", "api p50", "api p99", "sql p50", "sql p99", "base p50", "base p99", "cold", "base cold", fmt.Sprintf("api p99 <= %d ms", timelineBudget))
 	for _, ws := range []string{b.big, b.median} {
 		for _, base := range shapes {
 			if !b.o.only.MatchString(ws + " " + base.name) {
@@ -58,8 +58,8 @@ func (b *bench) timelines(ctx context.Context, tok string, sizes map[string]uint
 			}
 			verdict, missed := b.verdict(r.api.p99, timelineBudget)
 			failed = failed || missed
-			fmt.Printf("%-9s %-34s %8d %8.1f %8.1f %8.1f %8.1f %s  %s\n", fmt.Sprintf("%s(%d)", ws, sizes[ws]), sh.name, n,
-				r.api.p50, r.api.p99, r.sql.p50, r.sql.p99, b.baseColumns(r.base), verdict)
+			fmt.Printf("%-9s %-34s %8d %8.1f %8.1f %8.1f %8.1f %s %8.1f %9.1f  %s\n", fmt.Sprintf("%s(%d)", ws, sizes[ws]), sh.name, n,
+				r.api.p50, r.api.p99, r.sql.p50, r.sql.p99, b.baseColumns(r.base), r.cold, r.baseCold, verdict)
 		}
 	}
 	return failed, nil
@@ -86,13 +86,20 @@ func (b *bench) measureTimeline(ctx context.Context, tok, ws string, sh shape) (
 		checking = slices.ContainsFunc(rec.sqls, func(q string) bool { return strings.Contains(q, "WHERE _part = ") })
 	}
 	// The API's store checks the parts the same way over its first
-	// requests (at most 4 parts a request).
+	// requests (at most 4 parts a request). The first request of the shape
+	// to each API is its cold time.
 	path := "/v1/workspaces/" + ws + "/audit-events/timeline?" + sh.params.Encode()
-	for _, u := range []string{b.base, b.baseline} {
+	var cold [2]float64
+	for i, u := range []string{b.base, b.baseline} {
 		if u == "" {
 			continue
 		}
-		if _, err := timeGet(u+path, tok, 0, 12); err != nil {
+		first, err := timeGet(u+path, tok, 1, 0)
+		if err != nil {
+			return result{}, 0, err
+		}
+		cold[i] = first[0]
+		if _, err := timeGet(u+path, tok, 0, 11); err != nil {
 			return result{}, 0, err
 		}
 	}
@@ -119,7 +126,7 @@ func (b *bench) measureTimeline(ctx context.Context, tok, ws string, sh shape) (
 		}
 		apiMs = append(apiMs, ms...)
 	}
-	r := result{api: pct(apiMs), sql: pct(sqlMs)}
+	r := result{api: pct(apiMs), sql: pct(sqlMs), cold: cold[0], baseCold: cold[1]}
 	if b.baseline != "" {
 		r.base = pct(baseMs)
 	}
