@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // AnalystView is the view analysts query instead of the events table: it
@@ -84,6 +85,31 @@ OR (restored = 1 AND kept_until > today())`,
 // retention tables (migration 7) exist (a view cannot be altered on 18.16:
 // it is dropped and created again, so for a moment analysts find no view).
 func ensureAnalystView(ctx context.Context, conn Conn, o Options) error {
+	// Services starting at once migrate at once: one replacing the view
+	// while another looks it up makes 18.16's system.tables fail the
+	// lookup (UNKNOWN_TABLE), and both converge on the same view, so a
+	// failed attempt is made again.
+	var err error
+	for attempt := range analystViewAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+		if err = replaceAnalystView(ctx, conn, o); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// analystViewAttempts bounds ensureAnalystView's attempts.
+const analystViewAttempts = 5
+
+// replaceAnalystView is one attempt of ensureAnalystView.
+func replaceAnalystView(ctx context.Context, conn Conn, o Options) error {
 	var retention uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name IN (?, ?)",
 		o.Database, KeptTable, RetentionTable).Scan(&retention); err != nil {
