@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,37 +100,40 @@ func TestSamplesWaitUpToTheirBound(t *testing.T) {
 // milliseconds (a sealer catching up), a sample read begins at most every
 // SampleEvery; the rounds' samples between reads wait for the next one.
 func TestSampleReadsArePaced(t *testing.T) {
-	const every = 150 * time.Millisecond
-	c := newChecker(16, every)
-	ctx, cancel := context.WithCancel(context.Background())
-	var (
-		mu     sync.Mutex
-		starts []time.Time
-		read   int
-	)
-	c.start(ctx, func(_ context.Context, sc SampleCheck) {
-		mu.Lock()
-		starts = append(starts, time.Now())
-		read += len(sc.leaves)
-		mu.Unlock()
-	})
-	for range 200 {
-		c.addSample(sampleOf(16))
-		time.Sleep(3 * time.Millisecond)
-	}
-	require.Eventually(t, func() bool {
+	// In a synctest bubble: the clock is the bubble's, so the rounds' 3 ms
+	// apart and the reads' pace are exact, whatever the machine's load.
+	synctest.Test(t, func(t *testing.T) {
+		const every = 150 * time.Millisecond
+		c := newChecker(16, every)
+		ctx, cancel := context.WithCancel(context.Background())
+		var (
+			mu     sync.Mutex
+			starts []time.Time
+			read   int
+		)
+		c.start(ctx, func(_ context.Context, sc SampleCheck) {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			read += len(sc.leaves)
+			mu.Unlock()
+		})
+		began := time.Now()
+		for range 200 { // 600 ms of rounds
+			c.addSample(sampleOf(16))
+			time.Sleep(3 * time.Millisecond)
+		}
+		synctest.Wait()
+		cancel()
+		c.wait()
 		mu.Lock()
 		defer mu.Unlock()
-		return len(starts) >= 2
-	}, 30*time.Second, 10*time.Millisecond)
-	cancel()
-	c.wait()
-	mu.Lock()
-	defer mu.Unlock()
-	for i := 1; i < len(starts); i++ {
-		require.GreaterOrEqual(t, starts[i].Sub(starts[i-1]), every, "read %d began %v after the one before", i, starts[i].Sub(starts[i-1]))
-	}
-	require.LessOrEqual(t, read, 16*len(starts), "each read takes at most one sample's worth")
+		require.Equal(t, 5, len(starts), "reads at 0, 150, 300, 450 and 600 ms (the last rounds' picks)")
+		for i := 1; i < len(starts); i++ {
+			require.Equal(t, every, starts[i].Sub(starts[i-1]), "read %d began %v after the one before", i, starts[i].Sub(starts[i-1]))
+		}
+		require.Equal(t, began, starts[0], "the first read begins at once")
+		require.LessOrEqual(t, read, 16*len(starts), "each read takes at most one sample's worth")
+	})
 }
 
 // TestWaitingLeavesAreAUniformChoice: when more rounds' samples arrive
