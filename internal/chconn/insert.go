@@ -65,3 +65,64 @@ func AppendColumns(batch driver.Batch, names []string, cols ...any) error {
 	}
 	return nil
 }
+
+// Insert is one INSERT whose rows are sent while the caller still
+// gathers them: each Append sends its rows as blocks of up to BlockRows
+// rows, and Send ends the INSERT. Not safe for concurrent use.
+//
+// ClickHouse 18.16 treats a connection that closes between two blocks as
+// the end of the data: it stores the blocks it received in full (and none
+// of a block cut midway). So an Insert that fails or is aborted may have
+// stored some of its blocks, like a failed InsertBlocks: callers retry
+// with all the rows, into tables where a repeated row is harmless.
+type Insert struct {
+	batch driver.Batch
+	rows  int
+}
+
+// StartInsert starts an INSERT (query names the columns) on a connection
+// of conn's pool, which it holds until Send or Abort. ctx bounds the
+// whole INSERT: cancelling it closes the connection.
+func StartInsert(ctx context.Context, conn driver.Conn, query string) (*Insert, error) {
+	batch, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare insert: %w", err)
+	}
+	return &Insert{batch: batch}, nil
+}
+
+// Append sends n more rows, appendBlock appending rows [lo, hi) of them
+// column by column as in InsertBlocks. After an error the Insert is
+// aborted and every later call fails.
+func (ins *Insert) Append(n int, appendBlock func(b driver.Batch, lo, hi int) error) error {
+	for lo := 0; lo < n; lo += BlockRows {
+		hi := min(lo+BlockRows, n)
+		if err := appendBlock(ins.batch, lo, hi); err != nil {
+			ins.Abort()
+			return err
+		}
+		if err := ins.batch.Flush(); err != nil {
+			ins.Abort()
+			return fmt.Errorf("insert: send block of rows %d to %d: %w", ins.rows+lo, ins.rows+hi, err)
+		}
+	}
+	ins.rows += n
+	return nil
+}
+
+// Send ends the INSERT and returns once ClickHouse acknowledged every row
+// appended.
+func (ins *Insert) Send() error {
+	if err := ins.batch.Send(); err != nil {
+		return fmt.Errorf("insert %d rows: %w", ins.rows, err)
+	}
+	return nil
+}
+
+// Abort closes the INSERT's connection (see Insert for what the server
+// keeps). Calling it after Send or another Abort does nothing.
+func (ins *Insert) Abort() {
+	if !ins.batch.IsSent() {
+		_ = ins.batch.Abort()
+	}
+}
