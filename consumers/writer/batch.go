@@ -15,7 +15,6 @@ import (
 
 	"github.com/audittrail/audittrail/consumers/idwindow"
 	"github.com/audittrail/audittrail/internal/backoff"
-	"github.com/audittrail/audittrail/internal/chconn"
 	"github.com/audittrail/audittrail/internal/config"
 	"github.com/audittrail/audittrail/schemas/migrations"
 )
@@ -37,44 +36,12 @@ type batch struct {
 	recs    []*kgo.Record
 	stored  chan error // receives the insert's outcome once
 	done    chan error // receives the outcome once
-
-	// The inserter's state of a batch streamed while it fills (see
-	// stream): claimed rows have their claims in the window (Writer.claims),
-	// streamed of its fresh rows went to the open stream (nil when the
-	// batch is not streamed, or no longer: it is inserted whole), slot says
-	// the batch holds an insert slot since its first streamed rows, and
-	// tried that the inserter already tried to stream it.
-	claimed  int
-	streamed int
-	stream   InsertStream
-	slot     bool
-	tried    bool
-}
-
-// insertMsg hands the inserter a batch's rows: a flushed batch (final),
-// or some rows of the batch being filled (rows and keys, which follow the
-// rows already handed over), which the inserter checks against the
-// idempotency window and streams to ClickHouse ahead of the flush.
-type insertMsg struct {
-	b     *batch
-	rows  []migrations.Row
-	keys  []idwindow.Key
-	final bool
-}
-
-// streamChunk is how many buffered rows the writer hands the inserter at
-// a time ahead of a flush (four blocks of chconn.BlockRows), or an eighth
-// of a batch when that is smaller.
-func (w *Writer) streamChunk() int {
-	return max(min(4*chconn.BlockRows, w.cfg.BatchSize/8), 1)
 }
 
 // add turns a poll's records into rows, dead letters and skips, flushing
 // whenever the buffer holds BatchSize rows or its records BatchBytes
 // (batches hold BatchSize rows at most, and BatchBytes of records plus one
-// record) until a flush failed (*flushErr). With a sink that streams, a
-// large poll is converted in pieces of streamChunk records, each handed to
-// the inserter (streamLocked) before the next is converted. The records are converted
+// record) until a flush failed (*flushErr). The records are converted
 // straight into the buffer's free rows, as many at a time as it has room
 // for, so a row is not copied from a conversion buffer into the batch. It
 // fails only when ctx ends before a dead letter is parked. Called with mu
@@ -83,11 +50,8 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 	for len(recs) > 0 {
 		n := len(w.rows)
 		seg := recs
-		if room := w.cfg.BatchSize - n; room > 0 && room < len(seg) { // no room only after a failed flush
-			seg = seg[:room]
-		}
-		if chunk := w.streamChunk(); w.streams != nil && chunk < len(seg) {
-			seg = seg[:chunk] // streamed while the next piece is converted
+		if room := w.cfg.BatchSize - n; room > 0 && room < len(recs) { // no room only after a failed flush
+			seg = recs[:room]
 		}
 		seg = w.fitBytes(seg, *flushErr == nil)
 		full := slices.Grow(w.rows, len(seg))[:n+len(seg)]
@@ -122,34 +86,12 @@ func (w *Writer) add(ctx context.Context, recs []*kgo.Record, conv []converted, 
 		}
 		clear(full[k:]) // rows of records that made none: no pointers into their records
 		w.rows = full[:k]
-		switch {
-		case *flushErr != nil:
-		case len(w.rows) >= w.cfg.BatchSize || w.bytes >= w.batchBytes():
+		if (len(w.rows) >= w.cfg.BatchSize || w.bytes >= w.batchBytes()) && *flushErr == nil {
 			*flushErr = w.flushLocked(ctx)
-		case w.streams != nil && len(w.rows)-w.sent >= w.streamChunk():
-			*flushErr = w.streamLocked(ctx)
 		}
 		recs = recs[len(seg):]
 	}
 	return conv, nil
-}
-
-// streamLocked hands the buffered rows not handed yet to the inserter,
-// which claims their ids in the window and sends the new ones to
-// ClickHouse while the batch fills (the batch is stored by its flush, so
-// its records are marked as before). Called with mu held.
-func (w *Writer) streamLocked(ctx context.Context) error {
-	if w.open == nil {
-		w.open = &batch{done: make(chan error, 1)}
-	}
-	m := insertMsg{b: w.open, rows: w.rows[w.sent:], keys: w.keys[w.sent:]}
-	select {
-	case w.inserts <- m:
-	case <-ctx.Done():
-		return fmt.Errorf("queue %d rows to stream: %w", len(m.rows), ctx.Err())
-	}
-	w.sent = len(w.rows)
-	return nil
 }
 
 // fitBytes returns the records of recs that the buffer takes before its
@@ -203,19 +145,12 @@ func (w *Writer) flushLocked(ctx context.Context) error {
 	if len(w.pending) == 0 {
 		return w.reapLocked()
 	}
-	b := w.open
-	if b == nil {
-		b = &batch{done: make(chan error, 1)}
-	}
-	b.rows, b.filled, b.parts, b.offs, b.offsets, b.keys, b.ids, b.recs = w.rows, len(w.rows), w.parts, w.offs, w.skipped, w.keys, w.idBuf, w.pending
+	b := &batch{rows: w.rows, filled: len(w.rows), parts: w.parts, offs: w.offs, offsets: w.skipped, keys: w.keys, ids: w.idBuf, recs: w.pending, done: make(chan error, 1)}
 	select {
-	case w.inserts <- insertMsg{b: b, final: true}:
+	case w.inserts <- b:
 	case <-ctx.Done():
-		// Its streamed rows, if any, are claimed and on their way:
-		// dropLocked stores them.
 		return fmt.Errorf("queue insert of %d rows: %w", len(b.rows), ctx.Err())
 	}
-	w.open, w.sent = nil, 0
 	w.inflight = append(w.inflight, b)
 	select {
 	case sp := <-w.spare:
@@ -257,7 +192,7 @@ func (w *Writer) drain(ctx context.Context) error {
 		err = w.waitLocked(ctx)
 	}
 	if err != nil {
-		w.dropLocked(ctx)
+		w.dropLocked()
 	}
 	return err
 }
@@ -317,13 +252,10 @@ func (w *Writer) waitLocked(ctx context.Context) error {
 // their ids in b.ids, stamped with the time they were stored, for
 // register, and records the batch's offsets (recordOffsets).
 func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, ids []idwindow.StoredID) error {
-	start := time.Now()
-	streamed := w.commitStream(ctx, b, rows)
 	if len(rows) > 0 {
-		if !streamed {
-			if err := w.retry(ctx, "insert", len(rows), w.m.insertErrors, func() error { return w.sink.Insert(ctx, rows) }); err != nil {
-				return err
-			}
+		start := time.Now()
+		if err := w.retry(ctx, "insert", len(rows), w.m.insertErrors, func() error { return w.sink.Insert(ctx, rows) }); err != nil {
+			return err
 		}
 		w.m.insertLatency.Observe(time.Since(start).Seconds())
 		w.m.batchSize.Observe(float64(len(rows)))
@@ -335,32 +267,6 @@ func (w *Writer) insert(ctx context.Context, b *batch, rows []migrations.Row, id
 	}
 	b.ids = ids
 	return w.recordOffsets(ctx, b, now)
-}
-
-// commitStream ends a streamed batch's INSERT (see stream) with the fresh
-// rows it has not sent yet, and reports whether ClickHouse stored them
-// all. When it did not, the stream is aborted and the caller inserts all
-// the rows again.
-func (w *Writer) commitStream(ctx context.Context, b *batch, rows []migrations.Row) bool {
-	st := b.stream
-	if st == nil {
-		return false
-	}
-	b.stream = nil
-	err := fmt.Errorf("streamed %d rows of %d", b.streamed, len(rows)) // never: fresh keeps them in order
-	if b.streamed <= len(rows) {
-		err = st.Append(rows[b.streamed:])
-		if err == nil {
-			err = st.Commit(ctx, rows)
-		}
-	}
-	if err != nil {
-		st.Abort()
-		w.m.insertErrors.Inc()
-		w.log.Warn("streamed insert failed; will insert the batch again", "rows", len(rows), "err", err)
-		return false
-	}
-	return true
 }
 
 // recordOffsets records what the writer did with the batch's records
@@ -421,15 +327,18 @@ func lastOfEachPartition(recs []*kgo.Record) []*kgo.Record {
 // fresh returns the batch's rows that are not in the idempotency window
 // nor repeated within the batch, with their ids, and claims them in the
 // window at once (so the next batch is checked against them while this one
-// is being stored; a streamed batch's first rows were claimed as they were
-// streamed). It keeps the rows in b.rows, in place.
+// is being stored). It keeps the rows in b.rows, in place.
 func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 	if w.ids == nil {
 		w.noteRows(b, nil)
 		return b.rows, nil
 	}
-	w.claim(b, b.rows[b.claimed:], b.keys[b.claimed:])
-	claims := w.claims
+	claims := w.claims[:0]
+	for i := range b.rows {
+		claims = append(claims, idwindow.Claim{Key: b.keys[i], TimestampNs: b.rows[i].TimestampNs})
+	}
+	w.claims = claims
+	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), claims)))
 	w.noteRows(b, claims)
 	next, n := w.byPartition(b.parts, claims)
 	ids := b.ids[:0] // a finished batch's buffer, or nil
@@ -461,27 +370,6 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 		w.log.Info("events not stored: id already stored with another timestamp", "events", conflicts)
 	}
 	return rows, ids
-}
-
-// claim claims in the window the ids of rows (keys are their keys), the
-// batch's next rows, appending the claims to w.claims (emptied at a
-// batch's first rows). Only the inserter goroutine calls it, batch after
-// batch and each batch's rows in order, so claiming a batch's rows in
-// pieces decides as claiming them at once.
-func (w *Writer) claim(b *batch, rows []migrations.Row, keys []idwindow.Key) {
-	if b.claimed == 0 {
-		w.claims = w.claims[:0]
-	}
-	if w.ids == nil {
-		b.claimed += len(rows)
-		return
-	}
-	at := len(w.claims)
-	for i := range rows {
-		w.claims = append(w.claims, idwindow.Claim{Key: keys[i], TimestampNs: rows[i].TimestampNs})
-	}
-	w.m.windowEvicted.Add(float64(w.ids.Claim(w.now(), w.claims[at:])))
-	b.claimed += len(rows)
 }
 
 // noteRows appends the outcome of each of the batch's rows to b.offsets

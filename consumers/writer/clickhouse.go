@@ -70,40 +70,6 @@ func (s *ClickHouseSink) Insert(ctx context.Context, rows []migrations.Row) erro
 	return s.insertLate(ctx, rows)
 }
 
-// StartInsert starts an INSERT of a batch's rows into the events table
-// that the writer feeds while the batch fills (see InsertStream). It
-// holds one of the pool's connections until committed or aborted.
-func (s *ClickHouseSink) StartInsert(ctx context.Context) (InsertStream, error) {
-	ins, err := chconn.StartInsert(ctx, s.conn, s.insert)
-	if err != nil {
-		return nil, err
-	}
-	return &eventsStream{s: s, ins: ins, block: migrations.Events.NewBlock()}, nil
-}
-
-// eventsStream is an INSERT into the events table fed while its batch
-// fills.
-type eventsStream struct {
-	s     *ClickHouseSink
-	ins   *chconn.Insert
-	block *migrations.Block[migrations.Row]
-}
-
-func (st *eventsStream) Append(rows []migrations.Row) error {
-	return st.ins.Append(len(rows), func(b driver.Batch, lo, hi int) error {
-		return chconn.AppendColumns(b, migrations.Events.InsertColumns(), st.block.Columns(rows[lo:hi])...)
-	})
-}
-
-func (st *eventsStream) Commit(ctx context.Context, rows []migrations.Row) error {
-	if err := st.ins.Send(); err != nil || st.s.now == nil {
-		return err
-	}
-	return st.s.insertLate(ctx, rows)
-}
-
-func (st *eventsStream) Abort() { st.ins.Abort() }
-
 // insertLate stores the rows older than keepPast in the long-term table
 // too (KeepLate). Replays store equal rows, which collapse.
 func (s *ClickHouseSink) insertLate(ctx context.Context, rows []migrations.Row) error {

@@ -9,15 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/audittrail/audittrail/consumers/idwindow"
-	"github.com/audittrail/audittrail/schemas/migrations"
 )
 
 // handoff connects the poller to the consume loop: each poll's fetches go
@@ -104,7 +100,7 @@ func (w *Writer) buffer(ctx context.Context, got polledRecords, conv []converted
 	defer w.mu.Unlock()
 	conv, err := w.add(ctx, got.recs, conv, flushErr)
 	if err != nil {
-		w.dropLocked(ctx)
+		w.dropLocked()
 	}
 	return conv, err
 }
@@ -115,38 +111,19 @@ func (w *Writer) buffer(ctx context.Context, got polledRecords, conv []converted
 // registrar in the same order. It returns when ctx ends.
 func (w *Writer) insertLoop(ctx context.Context, stages *sync.WaitGroup) {
 	slots := make(chan struct{}, w.cfg.InsertStreams)
-	var open *batch // streamed, not flushed yet
-	defer func() {
-		if open != nil && open.stream != nil {
-			open.stream.Abort() // stopping: the window goes with the writer
-		}
-	}()
 	for {
 		select {
-		case m := <-w.inserts:
-			b := m.b
-			if !m.final {
-				open = b
-				w.stream(ctx, b, m.rows, m.keys, slots)
-				continue
-			}
-			open = nil
+		case b := <-w.inserts:
 			rows, ids := w.fresh(b) // in batch order, before the next batch
 			b.stored = make(chan error, 1)
-			slot := b.slot
-			if !slot {
-				select {
-				case slots <- struct{}{}:
-					slot = true
-				case <-ctx.Done():
-					b.stored <- fmt.Errorf("insert %d rows: %w", len(rows), ctx.Err())
-				}
-			}
-			if slot {
+			select {
+			case slots <- struct{}{}:
 				stages.Go(func() {
 					defer func() { <-slots }()
 					b.stored <- w.insert(ctx, b, rows, ids)
 				})
+			case <-ctx.Done():
+				b.stored <- fmt.Errorf("insert %d rows: %w", len(rows), ctx.Err())
 			}
 			select {
 			case w.registers <- b:
@@ -157,54 +134,6 @@ func (w *Writer) insertLoop(ctx context.Context, stages *sync.WaitGroup) {
 			return
 		}
 	}
-}
-
-// stream claims the ids of rows, the next rows of a batch being filled
-// (keys are their keys), and sends the new ones to the batch's INSERT,
-// which it starts at the batch's first rows when an insert slot is free
-// (the batch then keeps the slot until it is stored). A batch that gets
-// no slot, or whose INSERT fails, is inserted whole once flushed.
-func (w *Writer) stream(ctx context.Context, b *batch, rows []migrations.Row, keys []idwindow.Key, slots chan struct{}) {
-	w.claim(b, rows, keys)
-	claims := w.claims[len(w.claims)-len(rows):]
-	if !b.tried {
-		b.tried = true
-		select {
-		case slots <- struct{}{}:
-			b.slot = true
-			st, err := w.streams.StartInsert(ctx)
-			if err != nil {
-				w.m.insertErrors.Inc()
-				w.log.Warn("start of a streamed insert failed; will insert the batch once flushed", "err", err)
-				return
-			}
-			b.stream = st
-		default:
-		}
-	}
-	if b.stream == nil {
-		return
-	}
-	send, copied := rows, w.ids != nil && slices.ContainsFunc(claims, func(c idwindow.Claim) bool { return !c.New })
-	if copied {
-		send = w.unique[:0]
-		for i := range claims {
-			if claims[i].New {
-				send = append(send, rows[i])
-			}
-		}
-		w.unique = send
-	}
-	if err := b.stream.Append(send); err != nil {
-		b.stream = nil // aborted
-		w.m.insertErrors.Inc()
-		w.log.Warn("streamed insert failed; will insert the batch once flushed", "rows", b.streamed+len(send), "err", err)
-		return
-	}
-	if copied {
-		clear(send) // no pointers into records kept
-	}
-	b.streamed += len(send)
 }
 
 // registerLoop is the registrar stage: it takes the batches in order,

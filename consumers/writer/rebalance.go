@@ -88,11 +88,11 @@ func (w *Writer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 
 // onLost drops the buffer: the partitions belong to someone else now, and
 // committing for them could rewind their progress.
-func (w *Writer) onLost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+func (w *Writer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
 	w.forgetHeld(cl, lost)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.dropLocked(ctx)
+	w.dropLocked()
 }
 
 // forgetHeld counts partitions leaving and drops the records the gate
@@ -113,10 +113,8 @@ func (w *Writer) forgetHeld(cl *kgo.Client, gone map[string][]int32) {
 
 // dropLocked forgets the buffer and the batches in flight (those still
 // mark their records if their insert succeeds, which is correct: marks
-// only follow stored rows). Rows already streamed (see dropOpenLocked)
-// are stored without their records being marked.
-func (w *Writer) dropLocked(ctx context.Context) {
-	w.dropOpenLocked(ctx)
+// only follow stored rows).
+func (w *Writer) dropLocked() {
 	w.rows = w.rows[:0]
 	w.parts = w.parts[:0]
 	w.offs = w.offs[:0]
@@ -125,31 +123,4 @@ func (w *Writer) dropLocked(ctx context.Context) {
 	w.pending = w.pending[:0]
 	w.bytes = 0
 	w.inflight = nil
-}
-
-// dropOpenLocked hands the inserter the rows of the batch being filled
-// that it was already given ahead of the flush (streamLocked), as a batch
-// of their own with no records to mark: their ids are claimed in the
-// window, so they must be stored (a replay of their records then finds
-// them stored; one by the partitions' next owner stores equal rows,
-// which collapse). The buffer gets new memory: the inserter still reads
-// the handed rows. When ctx ends first the rows are given up with their
-// claims, which only happens when the writer stops (its window goes with
-// it). Called with mu held.
-func (w *Writer) dropOpenLocked(ctx context.Context) {
-	b, n := w.open, w.sent
-	if b == nil {
-		return
-	}
-	w.open, w.sent = nil, 0
-	b.rows, b.filled, b.parts, b.keys = w.rows[:n], n, w.parts[:n], w.keys[:n]
-	if w.cfg.RecordOffsets {
-		b.offs = w.offs[:n]
-	}
-	select {
-	case w.inserts <- insertMsg{b: b, final: true}:
-	case <-ctx.Done():
-		w.log.Warn("streamed rows of a dropped batch not stored", "rows", n, "err", ctx.Err())
-	}
-	w.newBuffers()
 }

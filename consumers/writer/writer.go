@@ -54,26 +54,6 @@ type Sink interface {
 	RecordOffsets(ctx context.Context, offsets []migrations.StoredOffset) error
 }
 
-// InsertStream is one INSERT of a batch's rows that the writer feeds
-// while the batch still fills, so that ClickHouse stores its rows while
-// the writer decodes the rest (a Sink with StartInsert). Append sends
-// rows; Commit ends the INSERT and returns once every row appended is
-// stored, then does whatever else Insert does with the batch's rows (all
-// of them, those appended first); Abort gives the INSERT up. After an
-// error the writer aborts the stream and inserts the whole batch again
-// with Insert (a failed stream may have stored some of its rows, as a
-// failed Insert may).
-type InsertStream interface {
-	Append(rows []migrations.Row) error
-	Commit(ctx context.Context, rows []migrations.Row) error
-	Abort()
-}
-
-// streamingSink is a Sink that can also store a batch while it fills.
-type streamingSink interface {
-	StartInsert(ctx context.Context) (InsertStream, error)
-}
-
 // Writer consumes the events topic into a Sink. Create it with New, run it
 // with Run.
 type Writer struct {
@@ -90,13 +70,11 @@ type Writer struct {
 	// registrar, which waits for each insert, records the batch's ids in
 	// the registry and then marks its records, so the next insert does not
 	// wait for the registry.
-	inserts   chan insertMsg
+	inserts   chan *batch
 	registers chan *batch
-	streams   streamingSink    // sink, when it can store a batch while it fills
 	spare     chan batch       // emptied buffers of finished batches (see recycle)
 	claims    []idwindow.Claim // fresh's buffer (only the inserter goroutine calls fresh)
 	next      []int            // fresh's buffer of where each partition's next id goes
-	unique    []migrations.Row // stream's buffer of a piece's new rows, when some are not
 
 	mu    sync.Mutex
 	rows  []migrations.Row
@@ -109,12 +87,7 @@ type Writer struct {
 	pending  []*kgo.Record  // every record the buffered rows came from, incl. skipped ones
 	bytes    int            // the keys' and values' bytes of pending
 	oldest   time.Time
-	inflight []*batch // handed to the inserter, oldest first
-	// open is the batch being filled once some of its rows went to the
-	// inserter ahead of its flush (streamed), and sent how many of the
-	// buffered rows went.
-	open     *batch
-	sent     int
+	inflight []*batch            // handed to the inserter, oldest first
 	idBuf    []idwindow.StoredID // the next batch's buffer for its ids
 	policy   event.Policy
 	policies Policies // nil: the deployment's window for every workspace (KeepBy)
@@ -143,7 +116,6 @@ func New(cfg Config, kafkaOpts []kgo.Opt, sink Sink, log *slog.Logger, reg prome
 		policy: event.Policy{AllowCustomEvents: true, Now: now},
 	}
 	w.newBuffers()
-	w.streams, _ = sink.(streamingSink)
 	if cfg.DedupeWindow > 0 {
 		w.ids = idwindow.New(cfg.DedupeWindow, cfg.DedupeMaxIDs)
 		if reg != nil {
@@ -206,7 +178,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	// Inserts outlive ctx until the shutdown deadline, so the final flush
 	// can finish what is in flight.
 	insertCtx, cancelInserts := context.WithCancel(context.WithoutCancel(ctx))
-	w.inserts = make(chan insertMsg, 1)
+	w.inserts = make(chan *batch, 1)
 	// Up to InsertStreams batches are stored at once; the registrar takes
 	// them in batch order, so offsets are still marked in order.
 	w.registers = make(chan *batch, w.cfg.InsertStreams)
