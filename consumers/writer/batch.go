@@ -176,6 +176,9 @@ func (w *Writer) newBuffers() {
 	w.offs, w.skipped = nil, nil
 	if w.cfg.RecordOffsets {
 		w.offs = make([]int64, 0, n)
+		// The batch's offsets record: its skipped records, then (noteRows)
+		// an outcome per row, so BatchSize of them when none is skipped.
+		w.skipped = make([]migrations.StoredOffset, 0, n)
 	}
 	w.keys = make([]idwindow.Key, 0, n)
 	w.pending = make([]*kgo.Record, 0, n)
@@ -333,7 +336,7 @@ func (w *Writer) fresh(b *batch) ([]migrations.Row, []idwindow.StoredID) {
 		w.noteRows(b, nil)
 		return b.rows, nil
 	}
-	claims := w.claims[:0]
+	claims := slices.Grow(w.claims[:0], len(b.rows))
 	for i := range b.rows {
 		claims = append(claims, idwindow.Claim{Key: b.keys[i], TimestampNs: b.rows[i].TimestampNs})
 	}
@@ -381,6 +384,7 @@ func (w *Writer) noteRows(b *batch, claims []idwindow.Claim) {
 	if !w.cfg.RecordOffsets {
 		return
 	}
+	b.offsets = slices.Grow(b.offsets, len(b.rows)) // skipped records can make it full
 	for i := range b.rows {
 		r := &b.rows[i]
 		o := migrations.StoredOffset{Topic: w.cfg.Topic, Partition: b.parts[i], Offset: b.offs[i], Outcome: migrations.OutcomeStored,

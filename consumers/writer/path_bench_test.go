@@ -95,12 +95,16 @@ func benchmarkBatchPath(b *testing.B, recordOffsets bool) {
 }
 
 // recycleInto gives the writer the batch's buffers back, emptied, as
-// recycle and flushLocked do through the spare channel.
+// recycle and flushLocked do through the spare channel, and empties the
+// buffer's byte count as flushLocked does (else a run of more than a few
+// iterations reaches BatchBytes and add flushes to an inserter that is
+// not there).
 func (w *Writer) recycleInto(bt *batch) {
 	w.spare = make(chan batch, 1)
 	w.recycle(bt)
 	sp := <-w.spare
 	w.rows, w.parts, w.offs, w.skipped, w.keys, w.pending, w.idBuf = sp.rows, sp.parts, sp.offs, sp.offsets, sp.keys, sp.recs, sp.ids
+	w.bytes = 0
 }
 
 // nativeBlock is the driver's block for an INSERT of the named columns.
