@@ -171,11 +171,15 @@ func median(v []float64) float64 {
 }
 
 // medianRatio is the median over rounds of a's rate over b's in the same
-// round: the ratio of paired runs.
+// round: the ratio of paired runs. A round whose baseline read 0 (a CPU
+// figure system.query_log did not have) has no ratio and is left out; 0
+// when no round has one.
 func medianRatio(a, b outcome) float64 {
-	r := make([]float64, min(len(a.rates), len(b.rates)))
-	for i := range r {
-		r[i] = a.rates[i] / b.rates[i]
+	var r []float64
+	for i := range min(len(a.rates), len(b.rates)) {
+		if b.rates[i] != 0 {
+			r = append(r, a.rates[i]/b.rates[i])
+		}
 	}
 	return median(r)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -81,4 +82,18 @@ func TestUntilStoredTimesFromAssignmentToTheLastRow(t *testing.T) {
 	boom := errors.New("boom")
 	_, err = untilStored(1, func() (uint64, error) { return 0, boom }, func() bool { return true })
 	require.ErrorIs(t, err, boom)
+}
+
+// TestARatioWithoutABaselineIsLeftOut: a round whose baseline figure is 0
+// (system.query_log without the query's CPU) gives no ratio, so the
+// results still encode (an infinite ratio made json.Marshal fail and the
+// run die writing its results).
+func TestARatioWithoutABaselineIsLeftOut(t *testing.T) {
+	a := outcome{rates: []float64{2, 3, 4}}
+	b := outcome{rates: []float64{1, 0, 2}}
+	require.Equal(t, 2.0, medianRatio(a, b), "the rounds with a baseline: 2 and 2")
+	require.Zero(t, medianRatio(a, outcome{rates: []float64{0, 0, 0}}))
+	f := splitCPUFigure("x", a.rates).against("y", a, outcome{rates: []float64{0, 0, 0}}, "")
+	_, err := json.Marshal(f)
+	require.NoError(t, err)
 }

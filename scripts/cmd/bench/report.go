@@ -53,7 +53,7 @@ func rateFigure(name, unit string, o outcome) Figure {
 // against is f with the baseline base measured in the same rounds.
 func (f Figure) against(baseName string, o, base outcome, target string) Figure {
 	f.Baseline, f.Ratio, f.Target = baseName, medianRatio(o, base), target
-	if f.Best != 0 {
+	if f.Best != 0 && base.best() != 0 {
 		f.BestRatio = o.best() / base.best()
 	}
 	return f
