@@ -15,12 +15,13 @@ import (
 )
 
 // WithSlotCache makes s keep at most entries parts' counts per 15-minute
-// slot for the timeline (0 keeps none), its metrics registered on reg
-// when not nil. It returns s and must be called before s is used.
-func (s *Store) WithSlotCache(entries int, reg prometheus.Registerer) *Store {
+// slot for the timeline, about bytes bytes of them at most (0 entries or
+// bytes keeps none), its metrics registered on reg when not nil. It
+// returns s and must be called before s is used.
+func (s *Store) WithSlotCache(entries int, bytes int64, reg prometheus.Registerer) *Store {
 	s.slots = nil
-	if entries > 0 {
-		s.slots = newSlotCache(entries, reg)
+	if entries > 0 && bytes > 0 {
+		s.slots = newSlotCache(entries, bytes, reg)
 	}
 	return s
 }
@@ -62,7 +63,7 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 	}
 	var fq query
 	fq.filters(f)
-	cond := fmt.Sprintf("%s\x00%q", strings.Join(fq.where, " AND "), fq.args)
+	cond := condHash(fmt.Sprintf("%s\x00%q", strings.Join(fq.where, " AND "), fq.args))
 	for range settledRetries {
 		before, err := s.activeParts(ctx, table)
 		if err != nil {
@@ -94,10 +95,19 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 		if err != nil {
 			return nil, err
 		}
-		if stillSettled(owned, after) && sameReach(plan, before, after) {
-			for k, c := range fills {
+		// A part still active after its count was read whole by it
+		// (parts never change): its counts are kept whatever happened to
+		// the others. The next attempt plans again with the parts of then.
+		active := make(map[partID]bool, len(after))
+		for _, p := range after {
+			active[p.id(table)] = true
+		}
+		for k, c := range fills {
+			if active[k.part] {
 				s.slots.put(k, c)
 			}
+		}
+		if stillSettled(owned, after) && sameReach(plan, before, after) {
 			return addCounts(counts, sumSlots(plan, counted, b)), nil
 		}
 	}

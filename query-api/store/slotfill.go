@@ -13,7 +13,7 @@ import (
 // matching f in each of parts, from the cache or, for those not cached,
 // counted in two queries over those parts alone; fills are the counted
 // ones, to cache once the parts are known to have been read.
-func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond string, parts []part) (map[string]partCounts, map[slotKey]partCounts, error) {
+func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond [16]byte, parts []part) (map[string]partCounts, map[slotKey]partCounts, error) {
 	counted := map[string]partCounts{}
 	var missing []part
 	for _, p := range parts {
@@ -104,8 +104,8 @@ func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond stri
 }
 
 // slotKey is the cache's key of the rows of p matching f (cond).
-func (s *Store) slotKey(table string, f Filter, cond string, p part) slotKey {
-	return slotKey{part: partID{table, p.name, p.rows, p.modified}, workspace: f.WorkspaceID, cond: cond}
+func (s *Store) slotKey(table string, f Filter, cond [16]byte, p part) slotKey {
+	return slotKey{part: p.id(table), workspace: f.WorkspaceID, cond: cond}
 }
 
 // floorDiv is a/b rounded down, for b > 0.
