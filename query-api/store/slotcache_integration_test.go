@@ -223,6 +223,87 @@ func TestFillsOfUnchangedPartsAreKept(t *testing.T) {
 	require.Positive(t, s.slots.order.Len(), "the parts that did not change were counted and are still active: their counts could be kept")
 }
 
+// A row whose timestamp (the parts' time ranges) is not its timestamp_ns's
+// second, in a slot no part's time range reaches: counted as the uncached
+// count counts it.
+func TestARowsTimestampMismatchIsCounted(t *testing.T) {
+	conn, cfg := stacktest.ClickHouse(t, 90)
+	ctx := context.Background()
+	db := cfg.Database
+	tbl := db + "." + migrations.Table
+	require.NoError(t, conn.Exec(ctx, "SYSTEM STOP MERGES "+tbl))
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	day := time.Date(2026, 11, 17, 0, 0, 0, 0, time.UTC)
+	stacktest.InsertEvents(t, conn, db, mkSlotEvent("ws", "a1", "Source Created", day.Add(10*time.Hour)), mkSlotEvent("ws", "a2", "Source Created", day.Add(11*time.Hour)))
+	stacktest.InsertEvents(t, conn, db, mkSlotEvent("ws", "b1", "Source Created", day.Add(13*time.Hour)), mkSlotEvent("ws", "b2", "Source Created", day.Add(14*time.Hour)))
+	// A row whose timestamp says 10:30 and whose timestamp_ns says 12:00.
+	insertMismatched(t, conn, db, "a1", day.Add(10*time.Hour+30*time.Minute), day.Add(12*time.Hour))
+	s := New(conn, db, 90, func() time.Time { return now })
+	s.slots.minRows = 0
+	got, err := s.Histogram(ctx, Filter{WorkspaceID: "ws"}, Hour, time.UTC)
+	require.NoError(t, err)
+	exact, err := New(conn, db, 90, func() time.Time { return now }).WithSlotCache(0, 0, nil).Histogram(ctx, Filter{WorkspaceID: "ws"}, Hour, time.UTC)
+	require.NoError(t, err)
+	require.Equal(t, exact, got)
+}
+
+// insertMismatched copies the row of id as an event "odd" whose timestamp
+// is ts and whose timestamp_ns is ns.
+func insertMismatched(t *testing.T, conn slotConn, db, id string, ts, ns time.Time) {
+	ctx := context.Background()
+	tbl := db + "." + migrations.Table
+	var cols []string
+	rows, err := conn.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ? AND default_kind NOT IN ('MATERIALIZED', 'ALIAS')", db, migrations.Table)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c string
+		require.NoError(t, rows.Scan(&c))
+		cols = append(cols, c)
+	}
+	require.NoError(t, rows.Close())
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		switch c {
+		case "id":
+			sel[i] = "'odd'"
+		case "timestamp":
+			sel[i] = fmt.Sprintf("toDateTime(%d)", ts.Unix())
+		case "timestamp_ns":
+			sel[i] = fmt.Sprintf("toInt64(%d)", ns.UnixNano())
+		default:
+			sel[i] = c
+		}
+	}
+	require.NoError(t, conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE id = ?", tbl, strings.Join(cols, ", "), strings.Join(sel, ", "), tbl), id))
+}
+
+// A merged part holding a row whose timestamp_ns lies in a slot that only
+// another part reaches (and is summed from that part's counts): the
+// histogram is counted from rows, as the uncached count counts it.
+func TestAPartsTimestampMismatchIsCountedFromRows(t *testing.T) {
+	conn, cfg := stacktest.ClickHouse(t, 90)
+	ctx := context.Background()
+	db := cfg.Database
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	tue := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC) // the week before mon's
+	mon := time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)
+	stacktest.InsertEvents(t, conn, db, mkSlotEvent("ws", "p1", "Source Created", tue.Add(10*time.Hour)), mkSlotEvent("ws", "p2", "Source Created", tue.Add(11*time.Hour)))
+	stacktest.InsertEvents(t, conn, db, mkSlotEvent("ws", "q1", "Source Created", mon.Add(1*time.Hour)), mkSlotEvent("ws", "q2", "Source Created", mon.Add(3*time.Hour)))
+	insertMismatched(t, conn, db, "p1", tue.Add(10*time.Hour+30*time.Minute), mon.Add(2*time.Hour))
+	optimize(t, conn, db) // one merged part a week
+	s := New(conn, db, 90, func() time.Time { return now })
+	s.slots.minRows = 0
+	f := Filter{WorkspaceID: "ws"}
+	exact, err := New(conn, db, 90, func() time.Time { return now }).WithSlotCache(0, 0, nil).Histogram(ctx, f, Hour, time.UTC)
+	require.NoError(t, err)
+	require.Contains(t, exact, Bucket{Start: mon.Add(2 * time.Hour), Count: 1})
+	for _, phase := range []string{"cold", "warm"} {
+		got, err := s.Histogram(ctx, f, Hour, time.UTC)
+		require.NoError(t, err)
+		require.Equal(t, exact, got, phase)
+	}
+}
+
 func dropSuffix(conn slotConn) string {
 	if _, ok := conn.(driver.Conn); ok {
 		return ""
