@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -141,4 +142,24 @@ func TestSameReach(t *testing.T) {
 	require.False(t, sameReach(plan, before, []part{b}), "a merged away")
 	require.False(t, sameReach(plan, before, []part{a, b, {name: "c", lo: 14*s - 1, hi: 14 * s}}), "a new part reaches slot 13's last second")
 	require.True(t, sameReach(plan, before, []part{a, b, {name: "c", lo: 14 * s, hi: 15 * s}}), "a new part after the summed slots")
+}
+
+// The cache holds at most its bytes, whichever workspaces fill it, and
+// a workspace past its share drops its own entries, not another's.
+func TestSlotCacheIsBoundedByBytes(t *testing.T) {
+	c := newSlotCache(1_000, 20_000, nil)
+	counts := partCounts{slots: make([]slotCount, 100)} // about 1.2 KB an entry
+	victim := slotKey{part: partID{table: "t", name: "p0"}, workspace: "victim"}
+	c.put(victim, counts)
+	for i := range 200 {
+		c.put(slotKey{part: partID{table: "t", name: fmt.Sprint("p", i)}, workspace: "other", cond: condHash(fmt.Sprint(i))}, counts)
+		require.LessOrEqual(t, c.size, int64(20_000))
+	}
+	_, ok := c.get(victim)
+	require.True(t, ok, "another workspace's entries dropped its own first")
+	for i := range 200 {
+		c.put(slotKey{part: partID{table: "t", name: fmt.Sprint("p", i)}, workspace: fmt.Sprint("ws", i)}, counts)
+		require.LessOrEqual(t, c.size, int64(20_000))
+	}
+	require.Positive(t, c.order.Len())
 }
