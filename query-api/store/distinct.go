@@ -134,18 +134,30 @@ type part struct {
 	name, partition string
 	level           uint32
 	lo, hi          int64
-	rows            uint64
+	rows, bytes     uint64
 	modified        int64
-	distinct        bool
+	// created is the table's metadata_modification_time: a table dropped
+	// and made again has another (unless made again within the second).
+	created  int64
+	distinct bool
 }
 
 // partID names one part's content: parts are immutable, and a name is
-// not reused by the table (a table dropped and made again might, so the
-// rows and modification time are part of it).
+// not reused by the table. A table dropped and made again reuses names
+// (its blocks are numbered from 1 again), so the table's creation, the
+// part's rows, bytes, time range and modification time are part of it
+// too, and a table whose names go back (activeParts) is forgotten.
 type partID struct {
 	table, name string
-	rows        uint64
+	rows, bytes uint64
+	lo, hi      int64
 	modified    int64
+	created     int64
+}
+
+// id is p's partID in table.
+func (p part) id(table string) partID {
+	return partID{table: table, name: p.name, rows: p.rows, bytes: p.bytes, lo: p.lo, hi: p.hi, modified: p.modified, created: p.created}
 }
 
 // secRange is a range of seconds [lo, hi], owned by a part.
@@ -160,15 +172,19 @@ func (s *Store) activeParts(ctx context.Context, table string) ([]part, error) {
 	if !ok {
 		return nil, fmt.Errorf("table %q has no database", table)
 	}
-	const sql = `SELECT name, partition_id, level, toInt64(min_time), toInt64(max_time), rows, toInt64(modification_time)
+	const sql = `SELECT name, partition_id, level, toInt64(min_time), toInt64(max_time), rows, bytes_on_disk, toInt64(modification_time),
+  toInt64(ifNull((SELECT any(metadata_modification_time) FROM system.tables WHERE database = ? AND name = ?), toDateTime(0))), max_block_number
 FROM system.parts WHERE database = ? AND table = ? AND active`
 	var parts []part
-	err := s.scanAll(ctx, sql, []any{db, name}, func(scan func(...any) error) error {
+	var top int64 // the highest block number
+	err := s.scanAll(ctx, sql, []any{db, name, db, name}, func(scan func(...any) error) error {
 		var p part
-		if err := scan(&p.name, &p.partition, &p.level, &p.lo, &p.hi, &p.rows, &p.modified); err != nil {
+		var block int64
+		if err := scan(&p.name, &p.partition, &p.level, &p.lo, &p.hi, &p.rows, &p.bytes, &p.modified, &p.created, &block); err != nil {
 			return err
 		}
-		_, known := s.distinctParts.Load(partID{table, p.name, p.rows, p.modified})
+		top = max(top, block)
+		_, known := s.distinctParts.Load(p.id(table))
 		p.distinct = p.level > 0 || known
 		parts = append(parts, p)
 		return nil
@@ -176,11 +192,12 @@ FROM system.parts WHERE database = ? AND table = ? AND active`
 	if err != nil {
 		return nil, fmt.Errorf("parts of %s: %w", table, err)
 	}
+	s.remade(table, parts, top)
 	// Forget the checked parts of table that are gone (merged or dropped),
 	// so the memory stays bounded by the active parts.
 	active := make(map[partID]bool, len(parts))
 	for _, p := range parts {
-		active[partID{table, p.name, p.rows, p.modified}] = true
+		active[p.id(table)] = true
 	}
 	s.distinctParts.Range(func(k, _ any) bool {
 		if id := k.(partID); id.table == table && !active[id] {
@@ -256,7 +273,7 @@ func (s *Store) verifyParts(ctx context.Context, table string, parts []part) err
 		// A part merged away meanwhile reads as empty: not marked.
 		if rows == p.rows && keys == rows {
 			p.distinct = true
-			s.distinctParts.Store(partID{table, p.name, p.rows, p.modified}, true)
+			s.distinctParts.Store(p.id(table), true)
 		}
 	}
 	return nil
@@ -376,4 +393,37 @@ func gapUnits(rs []secRange, width int64) ([]int64, bool) {
 		}
 	}
 	return units, true
+}
+
+// tableMark is what activeParts last saw of a table: its creation and
+// highest block number, which only grow while the table lives.
+type tableMark struct {
+	created, top int64
+}
+
+// remade forgets what is kept of table's parts (the slot cache's counts
+// and the parts checked to hold each key once) when it was dropped and
+// made again since activeParts last read it: its creation time changed,
+// or its highest block number went back.
+func (s *Store) remade(table string, parts []part, top int64) {
+	var created int64
+	for _, p := range parts {
+		created = p.created
+	}
+	old, seen := s.tables.Swap(table, tableMark{created: created, top: top})
+	if !seen || len(parts) == 0 {
+		return
+	}
+	if m := old.(tableMark); m.created == created && m.top <= top {
+		return
+	}
+	s.distinctParts.Range(func(k, _ any) bool {
+		if id := k.(partID); id.table == table {
+			s.distinctParts.Delete(id)
+		}
+		return true
+	})
+	if s.slots != nil {
+		s.slots.purge(table)
+	}
 }

@@ -7,6 +7,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,12 +16,13 @@ import (
 )
 
 // WithSlotCache makes s keep at most entries parts' counts per 15-minute
-// slot for the timeline (0 keeps none), its metrics registered on reg
-// when not nil. It returns s and must be called before s is used.
-func (s *Store) WithSlotCache(entries int, reg prometheus.Registerer) *Store {
+// slot for the timeline, about bytes bytes of them at most (0 entries or
+// bytes keeps none), its metrics registered on reg when not nil. It
+// returns s and must be called before s is used.
+func (s *Store) WithSlotCache(entries int, bytes int64, reg prometheus.Registerer) *Store {
 	s.slots = nil
-	if entries > 0 {
-		s.slots = newSlotCache(entries, reg)
+	if entries > 0 && bytes > 0 {
+		s.slots = newSlotCache(entries, bytes, reg)
 	}
 	return s
 }
@@ -62,7 +64,7 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 	}
 	var fq query
 	fq.filters(f)
-	cond := fmt.Sprintf("%s\x00%q", strings.Join(fq.where, " AND "), fq.args)
+	cond := condHash(fmt.Sprintf("%s\x00%q", strings.Join(fq.where, " AND "), fq.args))
 	for range settledRetries {
 		before, err := s.activeParts(ctx, table)
 		if err != nil {
@@ -77,6 +79,9 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 		}
 		plan := planSlots(before, s.slots.minRows, sp, b)
 		counted, fills, err := s.partSlots(ctx, table, f, cond, plan.parts)
+		if errors.Is(err, errTimestampMismatch) {
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -94,10 +99,19 @@ func (s *Store) histogramCounts(ctx context.Context, table string, direct bool, 
 		if err != nil {
 			return nil, err
 		}
-		if stillSettled(owned, after) && sameReach(plan, before, after) {
-			for k, c := range fills {
+		// A part still active after its count was read whole by it
+		// (parts never change): its counts are kept whatever happened to
+		// the others. The next attempt plans again with the parts of then.
+		active := make(map[partID]bool, len(after))
+		for _, p := range after {
+			active[p.id(table)] = true
+		}
+		for k, c := range fills {
+			if active[k.part] {
 				s.slots.put(k, c)
 			}
+		}
+		if stillSettled(owned, after) && sameReach(plan, before, after) {
 			return addCounts(counts, sumSlots(plan, counted, b)), nil
 		}
 	}
@@ -131,11 +145,16 @@ func reachesAny(p part, spans []span) bool {
 func edge(p part, sec int64) bool { return sec == p.lo || sec == p.hi }
 
 // countable reports whether slot n's distinct events are the parts'
-// counts: every part reaching it holds each key once and has at least
+// counts: some part reaches it (a slot no part's time range reaches is
+// counted from rows: a row whose timestamp disagrees with its
+// timestamp_ns may lie there), every part reaching it holds each key once and has at least
 // minRows rows, and two of them share at most one second of the slot,
 // the first or last of both (where their keys are cached).
 func countable(rs []part, n int64, minRows uint64) bool {
 	lo, hi := n*slotSeconds, n*slotSeconds+slotSeconds-1
+	if len(rs) == 0 {
+		return false
+	}
 	for i, p := range rs {
 		if !p.distinct || p.rows < minRows {
 			return false
@@ -250,17 +269,18 @@ func outside(sp span, used []span) []span {
 	return out
 }
 
-// spansCond is a condition true for the rows within one of spans, with
-// its arguments; each span's seconds bound timestamp too, which prunes
-// parts and partitions by their time range.
+// spansCond is a condition true for the rows whose timestamp_ns lies
+// within one of spans, with its arguments. It bounds timestamp_ns alone
+// (the primary key's second column prunes granules), not timestamp: the
+// rows counted are those the uncached count would count there, whatever
+// their timestamp column says, since the query bounds timestamp only by
+// the whole span as that count does.
 func spansCond(spans []span) (string, []any) {
 	ors := make([]string, len(spans))
 	var args []any
 	for i, sp := range spans {
-		var q query
-		q.bounds("", sp)
-		ors[i] = "(" + strings.Join(q.prewhere[1:], " AND ") + ")"
-		args = append(args, q.preArgs[1:]...)
+		ors[i] = "(timestamp_ns >= ? AND timestamp_ns < ?)"
+		args = append(args, sp.lo, sp.hi)
 	}
 	return "(" + strings.Join(ors, " OR ") + ")", args
 }

@@ -193,7 +193,7 @@ func slotCases(t *testing.T, wide bool) []slotCase {
 // uniqExact count.
 func checkSlots(t *testing.T, phase string, conn Conn, db string, w *slotWorld, cached *Store, cases []slotCase) {
 	ctx := context.Background()
-	uncached := New(conn, db, 90, cached.now).WithSlotCache(0, nil)
+	uncached := New(conn, db, 90, cached.now).WithSlotCache(0, 0, nil)
 	for _, c := range cases {
 		name := fmt.Sprintf("%s: %s %s %+v", phase, c.zone, c.iv, c.f)
 		got, err := cached.Histogram(ctx, c.f, c.iv, c.zone)

@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,7 +14,7 @@ import (
 // matching f in each of parts, from the cache or, for those not cached,
 // counted in two queries over those parts alone; fills are the counted
 // ones, to cache once the parts are known to have been read.
-func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond string, parts []part) (map[string]partCounts, map[slotKey]partCounts, error) {
+func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond [16]byte, parts []part) (map[string]partCounts, map[slotKey]partCounts, error) {
 	counted := map[string]partCounts{}
 	var missing []part
 	for _, p := range parts {
@@ -48,14 +49,17 @@ func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond stri
 	}
 	q := inParts("timestamp >= toDateTime(?) AND timestamp <= toDateTime(?)", max(lo, 0), max(hi, 0))
 	c, args := q.clauses()
-	sql := fmt.Sprintf("SELECT _part, toInt32(intDiv(timestamp_ns, %d)) AS slot, toUInt32(count())\nFROM %s\n%s\nGROUP BY _part, slot ORDER BY _part, slot",
+	sql := fmt.Sprintf("SELECT _part, toInt32(intDiv(timestamp_ns, %d)) AS slot, toUInt32(count()),\n  toUInt64(countIf(toInt64(timestamp) != intDiv(timestamp_ns, 1000000000)))\nFROM %s\n%s\nGROUP BY _part, slot ORDER BY _part, slot",
 		int64(slotSeconds*1e9), table, c)
+	mismatched := false
 	err := s.scanAll(ctx, sql, args, func(scan func(...any) error) error {
 		var name string
 		var sc slotCount
-		if err := scan(&name, &sc.slot, &sc.n); err != nil {
+		var odd uint64
+		if err := scan(&name, &sc.slot, &sc.n, &odd); err != nil {
 			return err
 		}
+		mismatched = mismatched || odd > 0
 		if pc := byPart[name]; pc != nil {
 			pc.slots = append(pc.slots, sc)
 		}
@@ -63,6 +67,9 @@ func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond stri
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("count parts by slot: %w", err)
+	}
+	if mismatched {
+		return nil, nil, errTimestampMismatch
 	}
 	q = inParts("timestamp IN ("+strings.TrimSuffix(strings.Repeat("toDateTime(?), ", len(edges)), ", ")+")", edges...)
 	c, args = q.clauses()
@@ -103,9 +110,15 @@ func (s *Store) partSlots(ctx context.Context, table string, f Filter, cond stri
 	return counted, fills, nil
 }
 
+// errTimestampMismatch is partSlots' error when a part holds a row whose
+// timestamp is not its timestamp_ns's second: the part's time range then
+// does not say which slots its rows lie in, and the histogram is counted
+// from rows.
+var errTimestampMismatch = errors.New("a row's timestamp is not its timestamp_ns's second")
+
 // slotKey is the cache's key of the rows of p matching f (cond).
-func (s *Store) slotKey(table string, f Filter, cond string, p part) slotKey {
-	return slotKey{part: partID{table, p.name, p.rows, p.modified}, workspace: f.WorkspaceID, cond: cond}
+func (s *Store) slotKey(table string, f Filter, cond [16]byte, p part) slotKey {
+	return slotKey{part: p.id(table), workspace: f.WorkspaceID, cond: cond}
 }
 
 // floorDiv is a/b rounded down, for b > 0.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,14 +98,14 @@ func TestPlanSlots(t *testing.T) {
 	sp := span{lo: (12*s + 1) * 1e9, hi: 60 * s * 1e9}
 	plan := planSlots(parts, 100, sp, b)
 	// 13-23 (12 starts before the span; 20 is shared at an edge), 25-26,
-	// 28-39 (31-39 reached by no part: none of their rows exist; 40-41
-	// are the small part's).
-	want := []int64{13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}
+	// 28-30 (31-39 are reached by no part: counted from rows; 40-41 are
+	// the small part's).
+	want := []int64{13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 25, 26, 28, 29, 30}
 	require.Equal(t, want, plan.slots)
 	require.Equal(t, []part{a, next}, plan.parts)
 	ns := func(n int64) int64 { return n * s * 1e9 }
-	require.Equal(t, []span{{ns(13), ns(24)}, {ns(25), ns(27)}, {ns(28), ns(40)}}, plan.used)
-	require.Equal(t, []span{{sp.lo, ns(13)}, {ns(24), ns(25)}, {ns(27), ns(28)}, {ns(40), sp.hi}}, outside(sp, plan.used))
+	require.Equal(t, []span{{ns(13), ns(24)}, {ns(25), ns(27)}, {ns(28), ns(31)}}, plan.used)
+	require.Equal(t, []span{{sp.lo, ns(13)}, {ns(24), ns(25)}, {ns(27), ns(28)}, {ns(31), sp.hi}}, outside(sp, plan.used))
 	require.Empty(t, planSlots(parts, 100, sp, bucketing{off: offsets{offs: []int{0}}, width: 60}).slots, "minutes are counted from rows")
 	overlapping := merged("f", 15*s, 15*s+10)
 	require.NotContains(t, planSlots(append(parts, overlapping), 100, sp, b).slots, int64(15), "two parts sharing more than an edge")
@@ -141,4 +142,24 @@ func TestSameReach(t *testing.T) {
 	require.False(t, sameReach(plan, before, []part{b}), "a merged away")
 	require.False(t, sameReach(plan, before, []part{a, b, {name: "c", lo: 14*s - 1, hi: 14 * s}}), "a new part reaches slot 13's last second")
 	require.True(t, sameReach(plan, before, []part{a, b, {name: "c", lo: 14 * s, hi: 15 * s}}), "a new part after the summed slots")
+}
+
+// The cache holds at most its bytes, whichever workspaces fill it, and
+// a workspace past its share drops its own entries, not another's.
+func TestSlotCacheIsBoundedByBytes(t *testing.T) {
+	c := newSlotCache(1_000, 20_000, nil)
+	counts := partCounts{slots: make([]slotCount, 100)} // about 1.2 KB an entry
+	victim := slotKey{part: partID{table: "t", name: "p0"}, workspace: "victim"}
+	c.put(victim, counts)
+	for i := range 200 {
+		c.put(slotKey{part: partID{table: "t", name: fmt.Sprint("p", i)}, workspace: "other", cond: condHash(fmt.Sprint(i))}, counts)
+		require.LessOrEqual(t, c.size, int64(20_000))
+	}
+	_, ok := c.get(victim)
+	require.True(t, ok, "another workspace's entries dropped its own first")
+	for i := range 200 {
+		c.put(slotKey{part: partID{table: "t", name: fmt.Sprint("p", i)}, workspace: fmt.Sprint("ws", i)}, counts)
+		require.LessOrEqual(t, c.size, int64(20_000))
+	}
+	require.Positive(t, c.order.Len())
 }

@@ -51,6 +51,8 @@ type Store struct {
 	// distinctParts are the parts (partID) not made by a merge that were
 	// checked to hold each key once (see verifyParts).
 	distinctParts sync.Map
+	// tables are what activeParts last saw of each table (tableMark).
+	tables sync.Map
 	// slots caches settled parts' counts per 15-minute slot for the
 	// timeline (nil: none; see WithSlotCache).
 	slots *slotCache
@@ -73,7 +75,7 @@ func New(conn Conn, database string, retentionDays int, now func() time.Time) *S
 	}
 	return &Store{conn: conn, database: database, table: database + "." + migrations.Table,
 		days: retentionDays, now: now, exportChunkRows: 200_000,
-		slots: newSlotCache(DefaultSlotCacheEntries, nil)}
+		slots: newSlotCache(DefaultSlotCacheEntries, DefaultSlotCacheBytes, nil)}
 }
 
 // Filter selects events of one workspace. Empty fields do not filter.

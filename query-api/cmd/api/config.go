@@ -24,7 +24,9 @@ type apiConfig struct {
 	Kafka         kafkaconn.Config
 	RetentionDays int
 	// CacheEntries bounds the timeline's slot cache (store.WithSlotCache).
-	CacheEntries  int
+	CacheEntries int
+	// CacheMB bounds the slot cache's memory (MiB).
+	CacheMB       int
 	SettingsTopic string
 	Events        event.Policy
 	Egress        egress.Config
@@ -51,6 +53,7 @@ func configFromEnv(env *config.Env) (apiConfig, error) {
 		Kafka:         kafkaconn.FromEnv(env, topics.Events, topics.DefaultPartitions),
 		RetentionDays: config.RetentionDays.Get(env),
 		CacheEntries:  config.TimelineCacheEntries.Get(env),
+		CacheMB:       config.TimelineCacheMB.Get(env),
 		SettingsTopic: config.SettingsTopic.Get(env),
 		Events:        config.EventPolicy(env),
 		Egress:        egress.FromEnv(env),
@@ -59,7 +62,7 @@ func configFromEnv(env *config.Env) (apiConfig, error) {
 	proxies, perr := httpserver.TrustedProxiesFromEnv(env)
 	c.Proxies = proxies
 	secret, jwksFile := config.JWTSecret.Get(env), config.JWKSFile.Get(env)
-	errs := []error{perr, config.APIAddr.Check(c.Addr), config.RetentionDays.Check(c.RetentionDays), config.TimelineCacheEntries.Check(c.CacheEntries)}
+	errs := []error{perr, config.APIAddr.Check(c.Addr), config.RetentionDays.Check(c.RetentionDays), config.TimelineCacheEntries.Check(c.CacheEntries), config.TimelineCacheMB.Check(c.CacheMB)}
 	if secret != "" && len(secret) < 32 {
 		errs = append(errs, config.JWTSecret.Refused())
 	}

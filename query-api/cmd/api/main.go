@@ -63,7 +63,7 @@ func run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry) error 
 	defer rec.Close()
 
 	policies := retentionpolicy.NewCache(conn, chc.Database, days, policyMaxAge, time.Now)
-	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies).WithSlotCache(c.CacheEntries, reg)
+	events := store.New(conn, chc.Database, days, time.Now).WithPolicies(policies).WithSlotCache(c.CacheEntries, int64(c.CacheMB)<<20, reg)
 	e := httpserver.New(httpserver.Options{Name: "api", Log: log, Reg: reg, Ready: schemaReady(conn, chc.Database), TrustedProxies: c.Proxies})
 	api.New(api.Options{
 		Retention:    policies,
