@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -32,9 +31,7 @@ func TestAnalystCookbookOnTheRealServer(t *testing.T) {
 // TestAnalystCookbookOnCurrentClickHouse is the same on current
 // ClickHouse (chdb), merges stopped so the copies stay on disk.
 func TestAnalystCookbookOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
-	_, err := migrations.Apply(context.Background(), srv, migrations.Options{Database: "audittrail", RetentionDays: 90})
-	require.NoError(t, err)
+	srv := store.MigratedChdb(t, "audittrail", 90)
 	srv.StopMerges(t, "audittrail", migrations.Table)
 	testCookbook(t, srv, "audittrail")
 }

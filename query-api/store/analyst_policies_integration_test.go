@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/retentionpolicy"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/store"
@@ -27,10 +26,7 @@ func TestAnalystViewFollowsEachWorkspacesPolicyOnTheRealServer(t *testing.T) {
 // TestAnalystViewFollowsEachWorkspacesPolicyOnCurrentClickHouse is the
 // same on current ClickHouse (chdb).
 func TestAnalystViewFollowsEachWorkspacesPolicyOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
-	_, err := migrations.Apply(context.Background(), srv, migrations.Options{Database: "ap", RetentionDays: 90})
-	require.NoError(t, err)
-	checkAnalystPolicies(t, srv, "ap")
+	checkAnalystPolicies(t, store.MigratedChdb(t, "ap", 90), "ap")
 }
 
 // analystConn is a connection of either server.

@@ -22,11 +22,9 @@ import (
 // unmerged copy of an event and a row past the retention window are on
 // disk: neither may show.
 func TestReadsOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
 	ctx := context.Background()
 	const db, days = "audittrail", 30
-	_, err := migrations.Apply(ctx, srv, migrations.Options{Database: db, RetentionDays: days})
-	require.NoError(t, err)
+	srv := MigratedChdb(t, db, days)
 	srv.StopMerges(t, db, migrations.Table)
 
 	now := time.Now().UTC()
@@ -129,4 +127,15 @@ func TestReadsOnCurrentClickHouse(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound, "past the window")
 	_, err = s.Get(ctx, "ws", "other")
 	require.ErrorIs(t, err, ErrNotFound, "never across workspaces")
+}
+
+// MigratedChdb starts current ClickHouse in process (chdb) with database
+// db migrated for a retention window of days (exported for the package's
+// external tests).
+func MigratedChdb(t *testing.T, db string, days int) *chdbtest.Server {
+	t.Helper()
+	srv := chdbtest.Start(t)
+	_, err := migrations.Apply(context.Background(), srv, migrations.Options{Database: db, RetentionDays: days})
+	require.NoError(t, err)
+	return srv
 }

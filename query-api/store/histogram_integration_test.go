@@ -11,7 +11,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/query-api/store"
@@ -181,11 +180,8 @@ func TestHistogramCountsEachEventOnce(t *testing.T) {
 // TestHistogramOnCurrentClickHouse: the same on current ClickHouse (chdb),
 // merged partitions first, then merges stopped and copies sent again.
 func TestHistogramOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
-	ctx := context.Background()
 	const db = "audittrail"
-	_, err := migrations.Apply(ctx, srv, migrations.Options{Database: db, RetentionDays: 90})
-	require.NoError(t, err)
+	srv := store.MigratedChdb(t, db, 90)
 	all := histogramEvents()
 	stacktest.InsertEvents(t, srv, db, all...)
 	settle(t, srv, db)

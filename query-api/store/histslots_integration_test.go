@@ -13,7 +13,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/schemas/event"
 	"github.com/audittrail/audittrail/schemas/migrations"
@@ -288,11 +287,7 @@ func TestHistogramSlotCacheIsExact(t *testing.T) {
 // TestHistogramSlotCacheOnCurrentClickHouse: the same on current
 // ClickHouse (chdb).
 func TestHistogramSlotCacheOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
-	const db = "audittrail"
-	_, err := migrations.Apply(context.Background(), srv, migrations.Options{Database: db, RetentionDays: 90})
-	require.NoError(t, err)
-	runSlotCache(t, srv, db)
+	runSlotCache(t, MigratedChdb(t, "audittrail", 90), "audittrail")
 }
 
 // slotTables are the events table and the lookup tables.

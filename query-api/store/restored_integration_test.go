@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/store"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -27,10 +26,7 @@ func TestRestoredEventsOnClickHouse18(t *testing.T) {
 }
 
 func TestRestoredEventsOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
-	_, err := migrations.Apply(context.Background(), srv, migrations.Options{Database: "rs", RetentionDays: 90})
-	require.NoError(t, err)
-	checkRestored(t, srv, "rs")
+	checkRestored(t, store.MigratedChdb(t, "rs", 90), "rs")
 }
 
 // checkRestored: an event restored into the long-term table (as the

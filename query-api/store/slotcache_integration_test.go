@@ -6,13 +6,13 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/stretchr/testify/require"
 
-	"github.com/audittrail/audittrail/internal/chdbtest"
 	"github.com/audittrail/audittrail/internal/stacktest"
 	"github.com/audittrail/audittrail/query-api/search"
 	"github.com/audittrail/audittrail/schemas/event"
@@ -28,11 +28,7 @@ func TestARecreatedTableIsNotServedFromTheCache(t *testing.T) {
 }
 
 func TestARecreatedTableIsNotServedFromTheCacheOnCurrentClickHouse(t *testing.T) {
-	srv := chdbtest.Start(t)
-	const db = "audittrail"
-	_, err := migrations.Apply(context.Background(), srv, migrations.Options{Database: db, RetentionDays: 90})
-	require.NoError(t, err)
-	runRecreated(t, srv, db)
+	runRecreated(t, MigratedChdb(t, "audittrail", 90), "audittrail")
 }
 
 func runRecreated(t *testing.T, conn slotConn, db string) {
